@@ -1,0 +1,1014 @@
+/*
+ * The only file of binvault that talks to libmariadb's connection object.
+ *
+ * SQL goes through the ordinary API. The replication stream does not use libmariadb's
+ * mariadb_rpl_* layer: with Connector/C 3.3 mariadb_rpl_fetch() misparses the ROTATE events that
+ * follow the first FORMAT_DESCRIPTION (and corrupts the file name it keeps), ignores
+ * MARIADB_RPL_IGNORE_HEARTBEAT, copies every event, and acknowledges semi-sync events before the
+ * caller holds them. Instead the commands are built by the pure encoders of this file and sent
+ * through the connection's own command method (mysql->methods->db_command, declared in the
+ * public mysql.h), and the events are read with mysql_net_read_packet(): ma_net_read()
+ * reassembles a logical packet from its 16 MiB protocol packets into the connection's buffer, and
+ * the event is handed out from there without a copy.
+ */
+#include "binlog/client.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <errmsg.h>
+#include <mysql.h>
+#include <mysqld_error.h>
+
+#include "common/bytes.h"
+#include "common/log.h"
+#include "common/mem.h"
+#include "common/url.h"
+
+#define SQL_DEFAULT_PORT 3306
+#define SQL_DEFAULT_CONNECT_TIMEOUT_MS 10000
+#define SQL_DEFAULT_WRITE_TIMEOUT_MS 60000
+/* Largest packet the client accepts: the server's own limit for replication
+ * (slave_max_allowed_packet, max_allowed_packet) is at most 1 GiB. */
+#define SQL_MAX_PACKET ((size_t)1 << 30)
+/* SQL text quoted in error messages is cut here: statements are internal, but long. */
+#define SQL_QUOTE_MAX 120
+
+/* ---- SQL connections ------------------------------------------------------------------------ */
+
+struct SqlConn {
+    MYSQL *mysql;
+    char *url;
+    char *user;
+    char *passwordFrom;
+    ErrCode failCode;
+};
+
+static pthread_once_t sqlLibraryOnce = PTHREAD_ONCE_INIT;
+static int sqlLibraryStatus;
+
+static void
+sqlLibraryInit(void) {
+    sqlLibraryStatus = mysql_library_init(0, NULL, NULL);
+}
+
+/* The privilege list of "Access denied; you need (at least one of) the X privilege(s) for this
+ * operation", or NULL. Written into buf. */
+static const char *
+sqlNeededGrant(const char *msg, char *buf, size_t size) {
+    const char *p = strstr(msg, "the ");
+    const char *end;
+
+    if (strstr(msg, "you need") == NULL || p == NULL)
+        return NULL;
+    p += 4;
+    end = strstr(p, " privilege");
+    if (end == NULL || end == p || (size_t)(end - p) >= size)
+        return NULL;
+    memcpy(buf, p, (size_t)(end - p));
+    buf[end - p] = '\0';
+    return buf;
+}
+
+static bool
+sqlAccessDenied(unsigned code) {
+    return code == ER_ACCESS_DENIED_ERROR || code == ER_ACCESS_DENIED_NO_PASSWORD_ERROR ||
+           code == ER_SPECIFIC_ACCESS_DENIED_ERROR || code == ER_DBACCESS_DENIED_ERROR ||
+           code == ER_TABLEACCESS_DENIED_ERROR || code == ER_COLUMNACCESS_DENIED_ERROR ||
+           code == ER_PROCACCESS_DENIED_ERROR;
+}
+
+/* Fill err from the connection's last error. doing: what failed, for the message ("query
+ * 'SELECT 1'"), or NULL while connecting. grant: the privilege the action needs, named when it is
+ * refused (the server does not always say: MariaDB answers a COM_REGISTER_SLAVE without
+ * REPLICATION SLAVE with a plain "access denied"); NULL to take it from the server's message. */
+static int
+sqlFailGrant(const SqlConn *c, const char *doing, const char *grant, Err *err) {
+    unsigned code = mysql_errno(c->mysql);
+    const char *msg = mysql_error(c->mysql);
+    char buf[256];
+
+    if (doing == NULL && (code == ER_ACCESS_DENIED_ERROR || code == ER_ACCESS_DENIED_NO_PASSWORD_ERROR)) {
+        if (c->passwordFrom != NULL)
+            return errSet(err, ERR_AUTH, "unable to connect to '%s': access denied for user '%s' (check %s)",
+                          c->url, c->user, c->passwordFrom);
+        return errSet(err, ERR_AUTH, "unable to connect to '%s': access denied for user '%s'", c->url, c->user);
+    }
+    if (sqlAccessDenied(code)) {
+        if (doing == NULL)
+            doing = "login";
+        if (grant == NULL)
+            grant = sqlNeededGrant(msg, buf, sizeof(buf));
+        if (grant != NULL && strchr(grant, ',') == NULL)
+            return errSet(err, ERR_AUTH,
+                          "%s on '%s' was refused: user '%s' lacks the %s privilege (GRANT %s ON *.* TO "
+                          "'%s'@'<host>'); server said: %s",
+                          doing, c->url, c->user, grant, grant, c->user, msg);
+        if (grant != NULL)
+            return errSet(err, ERR_AUTH, "%s on '%s' was refused: user '%s' needs one of the privileges %s; server said: %s",
+                          doing, c->url, c->user, grant, msg);
+        return errSet(err, ERR_AUTH, "%s on '%s' was refused: %s", doing, c->url, msg);
+    }
+    if (doing == NULL)
+        return errSet(err, c->failCode, "unable to connect to '%s': %s", c->url, msg);
+    if (code >= CR_MIN_ERROR && code <= CR_MAX_ERROR)
+        return errSet(err, c->failCode, "%s on '%s' failed: %s", doing, c->url, msg);
+    return errSet(err, c->failCode, "%s on '%s' failed: %s (error %u)", doing, c->url, msg, code);
+}
+
+static int
+sqlFail(const SqlConn *c, const char *doing, Err *err) {
+    return sqlFailGrant(c, doing, NULL, err);
+}
+
+/* "query 'SELECT ...'" with the statement cut to SQL_QUOTE_MAX characters. */
+static void
+sqlDoing(char *buf, size_t size, const char *sql) {
+    size_t n = strlen(sql);
+
+    if (n > SQL_QUOTE_MAX)
+        snprintf(buf, size, "query '%.*s...'", SQL_QUOTE_MAX, sql);
+    else
+        snprintf(buf, size, "query '%s'", sql);
+}
+
+static unsigned
+msToSeconds(unsigned ms) {
+    return ms / 1000 + (ms % 1000 != 0);
+}
+
+static int
+sqlSetOptions(MYSQL *m, const SqlConnOpts *opts) {
+    unsigned connectTimeout = msToSeconds(opts->connectTimeoutMs ? opts->connectTimeoutMs : SQL_DEFAULT_CONNECT_TIMEOUT_MS);
+    unsigned writeTimeout = msToSeconds(opts->writeTimeoutMs ? opts->writeTimeoutMs : SQL_DEFAULT_WRITE_TIMEOUT_MS);
+    unsigned readTimeout = msToSeconds(opts->readTimeoutMs);
+    unsigned protocol = MYSQL_PROTOCOL_TCP;
+    unsigned localInfile = 0;
+    size_t maxPacket = SQL_MAX_PACKET;
+    my_bool no = 0, yes = 1;
+    int rc = 0;
+
+    rc |= mysql_optionsv(m, MYSQL_OPT_PROTOCOL, &protocol);
+    rc |= mysql_optionsv(m, MYSQL_OPT_CONNECT_TIMEOUT, &connectTimeout);
+    rc |= mysql_optionsv(m, MYSQL_OPT_WRITE_TIMEOUT, &writeTimeout);
+    if (readTimeout > 0)
+        rc |= mysql_optionsv(m, MYSQL_OPT_READ_TIMEOUT, &readTimeout);
+    rc |= mysql_optionsv(m, MYSQL_OPT_MAX_ALLOWED_PACKET, &maxPacket);
+    rc |= mysql_optionsv(m, MYSQL_OPT_RECONNECT, &no);
+    rc |= mysql_optionsv(m, MYSQL_OPT_LOCAL_INFILE, &localInfile);
+    rc |= mysql_optionsv(m, MYSQL_SET_CHARSET_NAME, "utf8mb4");
+    if (opts->sslMode != SQL_SSL_DISABLED) {
+        if (opts->sslCa != NULL)
+            rc |= mysql_optionsv(m, MYSQL_OPT_SSL_CA, opts->sslCa);
+        if (opts->sslCert != NULL)
+            rc |= mysql_optionsv(m, MYSQL_OPT_SSL_CERT, opts->sslCert);
+        if (opts->sslKey != NULL)
+            rc |= mysql_optionsv(m, MYSQL_OPT_SSL_KEY, opts->sslKey);
+        if (opts->sslMode == SQL_SSL_REQUIRED || opts->sslMode == SQL_SSL_VERIFY)
+            rc |= mysql_optionsv(m, MYSQL_OPT_SSL_ENFORCE, &yes);
+        rc |= mysql_optionsv(m, MYSQL_OPT_SSL_VERIFY_SERVER_CERT, opts->sslMode == SQL_SSL_VERIFY ? &yes : &no);
+    }
+    return rc ? -1 : 0;
+}
+
+SqlConn *
+sqlConnect(const SqlConnOpts *opts, Err *err) {
+    SqlConn *c;
+    unsigned port = opts->port ? opts->port : SQL_DEFAULT_PORT;
+    const char *user = opts->user ? opts->user : "";
+
+    pthread_once(&sqlLibraryOnce, sqlLibraryInit);
+    if (sqlLibraryStatus != 0) {
+        errSet(err, ERR_INTERNAL, "unable to initialise the MariaDB client library");
+        return NULL;
+    }
+    if (opts->host == NULL || opts->host[0] == '\0') {
+        errSet(err, ERR_USAGE, "no server host given");
+        return NULL;
+    }
+    c = bvCalloc(1, sizeof(*c));
+    c->url = urlMysqlFormat(opts->user, opts->host, port);
+    c->user = bvStrdup(user);
+    c->passwordFrom = opts->passwordFrom ? bvStrdup(opts->passwordFrom) : NULL;
+    c->failCode = opts->failCode != ERR_NONE ? opts->failCode : ERR_SOURCE;
+    c->mysql = mysql_init(NULL);
+    if (c->mysql == NULL) {
+        errSet(err, ERR_INTERNAL, "unable to connect to '%s': mysql_init failed", c->url);
+        sqlConnFree(c);
+        return NULL;
+    }
+    if (sqlSetOptions(c->mysql, opts) != 0) {
+        errSet(err, ERR_INTERNAL, "unable to connect to '%s': invalid client option", c->url);
+        sqlConnFree(c);
+        return NULL;
+    }
+    if (mysql_real_connect(c->mysql, opts->host, user,
+                           opts->password && opts->password[0] ? opts->password : NULL, NULL, port, NULL,
+                           0) == NULL) {
+        sqlFail(c, NULL, err);
+        sqlConnFree(c);
+        return NULL;
+    }
+    logDebug("connected to '%s', server %s", c->url, mysql_get_server_info(c->mysql));
+    return c;
+}
+
+const char *
+sqlConnServerVersion(const SqlConn *c) {
+    return mysql_get_server_info(c->mysql);
+}
+
+const char *
+sqlConnUrl(const SqlConn *c) {
+    return c->url;
+}
+
+int
+sqlExec(SqlConn *c, const char *sql, Err *err) {
+    char doing[SQL_QUOTE_MAX + 32];
+    MYSQL_RES *res;
+
+    sqlDoing(doing, sizeof(doing), sql);
+    if (mysql_real_query(c->mysql, sql, strlen(sql)) != 0)
+        return sqlFail(c, doing, err);
+    /* A statement that returns rows: drain and drop them. */
+    res = mysql_use_result(c->mysql);
+    if (res != NULL)
+        mysql_free_result(res);
+    else if (mysql_field_count(c->mysql) != 0)
+        return sqlFail(c, doing, err);
+    return 0;
+}
+
+int
+sqlQuery(SqlConn *c, const char *sql, SqlRowCb cb, void *data, Err *err) {
+    char doing[SQL_QUOTE_MAX + 32];
+    MYSQL_RES *res;
+    MYSQL_ROW row;
+    unsigned nCols;
+
+    sqlDoing(doing, sizeof(doing), sql);
+    if (mysql_real_query(c->mysql, sql, strlen(sql)) != 0)
+        return sqlFail(c, doing, err);
+    res = mysql_use_result(c->mysql);
+    if (res == NULL) {
+        if (mysql_field_count(c->mysql) != 0)
+            return sqlFail(c, doing, err);
+        return 0; /* a statement without result set */
+    }
+    nCols = mysql_num_fields(res);
+    while ((row = mysql_fetch_row(res)) != NULL) {
+        const unsigned long *lengths = mysql_fetch_lengths(res);
+
+        if (cb(data, nCols, (const char *const *)row, lengths, err) != 0) {
+            mysql_free_result(res); /* reads and drops the remaining rows */
+            return -1;
+        }
+    }
+    if (mysql_errno(c->mysql) != 0) {
+        sqlFail(c, doing, err);
+        mysql_free_result(res);
+        return -1;
+    }
+    mysql_free_result(res);
+    return 0;
+}
+
+typedef struct SqlValue {
+    char *value;
+    bool seen;
+} SqlValue;
+
+static int
+sqlValueRow(void *data, unsigned nCols, const char *const *values, const unsigned long *lengths, Err *err) {
+    SqlValue *v = data;
+
+    (void)err;
+    if (!v->seen && nCols > 0 && values[0] != NULL)
+        v->value = bvStrndup(values[0], lengths[0]);
+    v->seen = true;
+    return 0;
+}
+
+int
+sqlQueryValue(SqlConn *c, const char *sql, char **out, Err *err) {
+    SqlValue v = {NULL, false};
+
+    *out = NULL;
+    if (sqlQuery(c, sql, sqlValueRow, &v, err) != 0) {
+        bvFree(v.value);
+        return -1;
+    }
+    *out = v.value;
+    return 0;
+}
+
+char *
+sqlEscape(SqlConn *c, const char *text) {
+    size_t n = strlen(text);
+    char *out = bvMalloc(n * 2 + 1);
+
+    mysql_real_escape_string(c->mysql, out, text, (unsigned long)n);
+    return out;
+}
+
+void
+sqlConnFree(SqlConn *c) {
+    if (c == NULL)
+        return;
+    if (c->mysql != NULL)
+        mysql_close(c->mysql);
+    bvFree(c->url);
+    bvFree(c->user);
+    bvFree(c->passwordFrom);
+    bvFree(c);
+}
+
+/* ---- Packet encoders ---------------------------------------------------------------------------- */
+
+static size_t
+cutString(const char *s, size_t max) {
+    size_t n = s ? strlen(s) : 0;
+
+    return n > max ? max : n;
+}
+
+uint8_t *
+binlogEncodeDump(uint32_t pos, uint16_t flags, uint32_t serverId, const char *file, size_t *len) {
+    size_t nameLen = file ? strlen(file) : 0;
+    uint8_t *p = bvMalloc(11 + nameLen);
+
+    p[0] = BINLOG_COM_BINLOG_DUMP;
+    wrU32(p + 1, pos);
+    wrU16(p + 5, flags);
+    wrU32(p + 7, serverId);
+    if (nameLen > 0)
+        memcpy(p + 11, file, nameLen);
+    *len = 11 + nameLen;
+    return p;
+}
+
+uint8_t *
+binlogEncodeDumpGtid(uint16_t flags, uint32_t serverId, const char *file, uint64_t pos,
+                     const uint8_t *gtidSet, size_t gtidLen, size_t *len) {
+    size_t nameLen = file ? strlen(file) : 0;
+    size_t total = 1 + 2 + 4 + 4 + nameLen + 8;
+    uint8_t *p, *q;
+
+    BV_ASSERT(nameLen <= UINT32_MAX && gtidLen <= UINT32_MAX);
+    if (flags & BINLOG_DUMP_THROUGH_GTID)
+        total += 4 + gtidLen;
+    p = q = bvMalloc(total);
+    *q++ = BINLOG_COM_BINLOG_DUMP_GTID;
+    wrU16(q, flags);
+    q += 2;
+    wrU32(q, serverId);
+    q += 4;
+    wrU32(q, (uint32_t)nameLen);
+    q += 4;
+    if (nameLen > 0)
+        memcpy(q, file, nameLen);
+    q += nameLen;
+    wrU64(q, pos);
+    q += 8;
+    if (flags & BINLOG_DUMP_THROUGH_GTID) {
+        wrU32(q, (uint32_t)gtidLen);
+        q += 4;
+        if (gtidLen > 0)
+            memcpy(q, gtidSet, gtidLen);
+        q += gtidLen;
+    }
+    BV_ASSERT((size_t)(q - p) == total);
+    *len = total;
+    return p;
+}
+
+uint8_t *
+binlogEncodeRegisterSlave(uint32_t serverId, const char *host, const char *user, const char *password,
+                          uint16_t port, uint32_t masterId, size_t *len) {
+    const char *strs[3] = {host, user, password};
+    size_t lens[3], total = 1 + 4 + 3 + 2 + 4 + 4;
+    uint8_t *p, *q;
+
+    for (int i = 0; i < 3; i++) {
+        lens[i] = cutString(strs[i], 255);
+        total += lens[i];
+    }
+    p = q = bvMalloc(total);
+    *q++ = BINLOG_COM_REGISTER_SLAVE;
+    wrU32(q, serverId);
+    q += 4;
+    for (int i = 0; i < 3; i++) {
+        *q++ = (uint8_t)lens[i];
+        if (lens[i] > 0)
+            memcpy(q, strs[i], lens[i]);
+        q += lens[i];
+    }
+    wrU16(q, port);
+    q += 2;
+    wrU32(q, 0); /* replication rank: unused by the servers */
+    q += 4;
+    wrU32(q, masterId);
+    q += 4;
+    BV_ASSERT((size_t)(q - p) == total);
+    *len = total;
+    return p;
+}
+
+uint8_t *
+binlogEncodeSemiSyncAck(const char *file, uint64_t pos, size_t *len) {
+    size_t nameLen = strlen(file);
+    uint8_t *p = bvMalloc(9 + nameLen);
+
+    p[0] = BINLOG_SEMI_SYNC_MAGIC;
+    wrU64(p + 1, pos);
+    memcpy(p + 9, file, nameLen);
+    *len = 9 + nameLen;
+    return p;
+}
+
+/* ---- Replication stream --------------------------------------------------------------------- */
+
+/* What COM_REGISTER_SLAVE and COM_BINLOG_DUMP need, on MySQL and MariaDB. */
+#define BINLOG_REPLICATION_GRANT "REPLICATION SLAVE"
+
+typedef enum ClientState {
+    CLIENT_NEW = 0,
+    CLIENT_CONNECTED,
+    CLIENT_STREAMING,
+    CLIENT_ENDED,
+    CLIENT_FAILED,
+} ClientState;
+
+typedef enum SemiSyncState {
+    SEMI_SYNC_OFF = 0,   /* not asked for */
+    SEMI_SYNC_UNKNOWN,   /* asked for; the first packet tells whether the source adds the prefix */
+    SEMI_SYNC_ON,        /* every event packet has the 0xef <flag> prefix */
+} SemiSyncState;
+
+struct BinlogClient {
+    BinlogClientOpts opts; /* strings point to the copies below */
+    char *host, *user, *password, *passwordFrom, *sslCa, *sslCert, *sslKey, *reportHost;
+    SqlConn *sql;
+    ClientState state;
+
+    BinlogFlavour flavour;
+    char *version;
+    unsigned versionId;
+    BinlogChecksumAlg checksumAlg;
+    uint32_t serverId;
+    char *serverUuid;
+
+    char *start; /* what the stream was asked for, for messages */
+    SemiSyncState semiSync;
+    bool ackRequested;
+    BinlogChecksumAlg streamAlg; /* checksum of the events now streamed (from the last FDE) */
+    char file[512];
+    uint64_t pos;
+    unsigned readTimeoutMs;
+};
+
+void
+binlogClientOptsInit(BinlogClientOpts *opts) {
+    memset(opts, 0, sizeof(*opts));
+    opts->wantAnnotateRows = true;
+}
+
+static char *
+dupOrNull(const char *s) {
+    return s ? bvStrdup(s) : NULL;
+}
+
+BinlogClient *
+binlogClientNew(const BinlogClientOpts *opts) {
+    BinlogClient *c = bvCalloc(1, sizeof(*c));
+
+    c->opts = *opts;
+    c->opts.conn.host = c->host = dupOrNull(opts->conn.host);
+    c->opts.conn.user = c->user = dupOrNull(opts->conn.user);
+    c->opts.conn.password = c->password = dupOrNull(opts->conn.password);
+    c->opts.conn.passwordFrom = c->passwordFrom = dupOrNull(opts->conn.passwordFrom);
+    c->opts.conn.sslCa = c->sslCa = dupOrNull(opts->conn.sslCa);
+    c->opts.conn.sslCert = c->sslCert = dupOrNull(opts->conn.sslCert);
+    c->opts.conn.sslKey = c->sslKey = dupOrNull(opts->conn.sslKey);
+    c->opts.reportHost = c->reportHost = dupOrNull(opts->reportHost);
+    c->readTimeoutMs = opts->conn.readTimeoutMs;
+    if (c->readTimeoutMs == 0 && opts->heartbeatMs > 0)
+        c->readTimeoutMs = opts->heartbeatMs > UINT32_MAX / 3 ? UINT32_MAX : opts->heartbeatMs * 3;
+    c->opts.conn.readTimeoutMs = c->readTimeoutMs;
+    c->version = bvStrdup("");
+    c->serverUuid = bvStrdup("");
+    return c;
+}
+
+typedef struct ConnectRow {
+    char *version;
+    char *checksum;
+    char *serverId;
+} ConnectRow;
+
+static int
+connectRow(void *data, unsigned nCols, const char *const *values, const unsigned long *lengths, Err *err) {
+    ConnectRow *r = data;
+
+    (void)lengths;
+    if (nCols != 3 || values[0] == NULL || values[2] == NULL)
+        return errSet(err, ERR_SOURCE, "unexpected answer to the server variables query");
+    r->version = bvStrdup(values[0]);
+    r->checksum = values[1] ? bvStrdup(values[1]) : bvStrdup("NONE");
+    r->serverId = bvStrdup(values[2]);
+    return 0;
+}
+
+int
+binlogClientConnect(BinlogClient *c, Err *err) {
+    ConnectRow r = {NULL, NULL, NULL};
+    int major = 0, minor = 0, patch = 0;
+    int rc = -1;
+    char *end;
+    unsigned long long sid;
+
+    if (c->state != CLIENT_NEW)
+        return errSet(err, ERR_INTERNAL, "binlog client connected twice");
+    c->sql = sqlConnect(&c->opts.conn, err);
+    if (c->sql == NULL) {
+        c->state = CLIENT_FAILED;
+        return -1;
+    }
+    if (sqlQuery(c->sql, "SELECT @@version, @@global.binlog_checksum, @@server_id", connectRow, &r, err) != 0)
+        goto done;
+    if (r.version == NULL) {
+        errSet(err, ERR_SOURCE, "'%s' returned no row for the server variables", sqlConnUrl(c->sql));
+        goto done;
+    }
+    bvFree(c->version);
+    c->version = r.version;
+    r.version = NULL;
+    binlogParseServerVersion(c->version, &c->flavour, &major, &minor, &patch);
+    c->versionId = (unsigned)(major * 10000 + minor * 100 + patch);
+    if (strcasecmp(r.checksum, "CRC32") == 0) {
+        c->checksumAlg = BINLOG_CHECKSUM_CRC32;
+    } else if (strcasecmp(r.checksum, "NONE") == 0) {
+        c->checksumAlg = BINLOG_CHECKSUM_OFF;
+    } else {
+        errSet(err, ERR_SOURCE, "'%s' has an unknown binlog_checksum '%s'", sqlConnUrl(c->sql), r.checksum);
+        goto done;
+    }
+    errno = 0;
+    sid = strtoull(r.serverId, &end, 10);
+    if (errno != 0 || *end != '\0' || sid > UINT32_MAX) {
+        errSet(err, ERR_SOURCE, "'%s' has an unexpected server_id '%s'", sqlConnUrl(c->sql), r.serverId);
+        goto done;
+    }
+    c->serverId = (uint32_t)sid;
+    if (c->flavour == BINLOG_FLAVOUR_MYSQL) {
+        char *uuid = NULL;
+
+        if (sqlQueryValue(c->sql, "SELECT @@server_uuid", &uuid, err) != 0)
+            goto done;
+        bvFree(c->serverUuid);
+        c->serverUuid = uuid ? uuid : bvStrdup("");
+    }
+    c->state = CLIENT_CONNECTED;
+    logDebug("source '%s': %s, server_id %" PRIu32 ", binlog_checksum %s", sqlConnUrl(c->sql), c->version,
+             c->serverId, r.checksum);
+    rc = 0;
+done:
+    if (rc != 0)
+        c->state = CLIENT_FAILED;
+    bvFree(r.version);
+    bvFree(r.checksum);
+    bvFree(r.serverId);
+    return rc;
+}
+
+BinlogFlavour
+binlogClientFlavour(const BinlogClient *c) {
+    return c->flavour;
+}
+
+const char *
+binlogClientServerVersion(const BinlogClient *c) {
+    return c->version;
+}
+
+unsigned
+binlogClientServerVersionId(const BinlogClient *c) {
+    return c->versionId;
+}
+
+BinlogChecksumAlg
+binlogClientChecksumAlg(const BinlogClient *c) {
+    return c->checksumAlg;
+}
+
+uint32_t
+binlogClientServerId(const BinlogClient *c) {
+    return c->serverId;
+}
+
+const char *
+binlogClientServerUuid(const BinlogClient *c) {
+    return c->serverUuid;
+}
+
+const char *
+binlogClientUrl(const BinlogClient *c) {
+    return c->sql ? sqlConnUrl(c->sql) : "";
+}
+
+/* Send one command packet (encoded: command byte first) on the connection. With expectOk the
+ * server's answer is read, and an error packet becomes err. */
+static int
+clientCommand(BinlogClient *c, const uint8_t *packet, size_t len, bool expectOk, const char *doing, Err *err) {
+    MYSQL *m = c->sql->mysql;
+
+    if (m->methods->db_command(m, (enum enum_server_command)packet[0], (const char *)packet + 1, len - 1,
+                               expectOk ? 0 : 1, NULL) != 0)
+        return sqlFailGrant(c->sql, doing, BINLOG_REPLICATION_GRANT, err);
+    return 0;
+}
+
+/* The session variables a replica sets before asking for the stream. */
+static int
+clientPrepareDump(BinlogClient *c, Err *err) {
+    char sql[256];
+
+    if (c->state != CLIENT_CONNECTED)
+        return errSet(err, ERR_INTERNAL, "binlog stream started %s",
+                      c->state == CLIENT_NEW ? "before connecting" : "twice on one connection");
+    /* Declare checksum awareness; the events then keep the CRC32 they have in the files. */
+    if (sqlExec(c->sql,
+                "SET @master_binlog_checksum = @@global.binlog_checksum, "
+                "@source_binlog_checksum = @@global.binlog_checksum",
+                err) != 0)
+        return -1;
+    if (c->flavour == BINLOG_FLAVOUR_MARIADB && sqlExec(c->sql, "SET @mariadb_slave_capability = 4", err) != 0)
+        return -1;
+    if (c->opts.heartbeatMs > 0) {
+        unsigned long long ns = (unsigned long long)c->opts.heartbeatMs * 1000000ULL;
+
+        snprintf(sql, sizeof(sql), "SET @master_heartbeat_period = %llu, @source_heartbeat_period = %llu", ns, ns);
+        if (sqlExec(c->sql, sql, err) != 0)
+            return -1;
+    }
+    if (c->opts.semiSync) {
+        if (sqlExec(c->sql, "SET @rpl_semi_sync_slave = 1, @rpl_semi_sync_replica = 1", err) != 0)
+            return -1;
+        c->semiSync = SEMI_SYNC_UNKNOWN;
+    }
+    return 0;
+}
+
+static int
+clientRegister(BinlogClient *c, Err *err) {
+    char hostname[256];
+    const char *host = c->opts.reportHost;
+    uint8_t *packet;
+    size_t len;
+    int rc;
+
+    if (host == NULL) {
+        if (gethostname(hostname, sizeof(hostname)) != 0)
+            snprintf(hostname, sizeof(hostname), "binvault");
+        hostname[sizeof(hostname) - 1] = '\0';
+        host = hostname;
+    }
+    /* No user or password: SHOW SLAVE HOSTS would show them with --show-slave-auth-info. */
+    packet = binlogEncodeRegisterSlave(c->opts.serverId, host, NULL, NULL, c->opts.reportPort, 0, &len);
+    rc = clientCommand(c, packet, len, true, "registering as a replica (COM_REGISTER_SLAVE)", err);
+    bvFree(packet);
+    return rc;
+}
+
+static int
+clientStartCommon(BinlogClient *c, Err *err) {
+    if (c->opts.serverId == 0)
+        return errSet(err, ERR_USAGE, "a replica's server id must not be 0");
+    return clientPrepareDump(c, err);
+}
+
+static int
+clientSendDump(BinlogClient *c, uint8_t *packet, size_t len, Err *err) {
+    int rc = clientCommand(c, packet, len, false, "asking for the binlog stream", err);
+
+    bvFree(packet);
+    if (rc != 0) {
+        c->state = CLIENT_FAILED;
+        return -1;
+    }
+    c->state = CLIENT_STREAMING;
+    c->streamAlg = c->checksumAlg;
+    logDebug("streaming binlogs from '%s' (%s), %s", sqlConnUrl(c->sql), c->version, c->start);
+    return 0;
+}
+
+static uint16_t
+clientDumpFlags(const BinlogClient *c) {
+    uint16_t flags = 0;
+
+    if (c->opts.nonBlocking)
+        flags |= BINLOG_DUMP_NON_BLOCK;
+    /* On MySQL 0x02 means something else (heartbeat v2 / through position): MariaDB only. */
+    if (c->flavour == BINLOG_FLAVOUR_MARIADB && c->opts.wantAnnotateRows)
+        flags |= BINLOG_DUMP_ANNOTATE_ROWS;
+    return flags;
+}
+
+int
+binlogClientStartFile(BinlogClient *c, const char *file, uint64_t pos, Err *err) {
+    uint8_t *packet;
+    size_t len;
+
+    if (file == NULL)
+        file = "";
+    if (pos < 4 || pos > UINT32_MAX)
+        return errSet(err, ERR_USAGE, "invalid binlog position %" PRIu64 " (expected 4 to %" PRIu32 ")", pos,
+                      UINT32_MAX);
+    if (strlen(file) >= sizeof(c->file))
+        return errSet(err, ERR_USAGE, "binlog file name '%.64s...' is too long", file);
+    if (clientStartCommon(c, err) != 0 || clientRegister(c, err) != 0) {
+        c->state = CLIENT_FAILED;
+        return -1;
+    }
+    bvFree(c->start);
+    c->start = file[0] ? bvSprintf("binlog '%s' at position %" PRIu64, file, pos)
+                       : bvSprintf("the first binlog at position %" PRIu64, pos);
+    snprintf(c->file, sizeof(c->file), "%s", file);
+    c->pos = pos;
+    packet = binlogEncodeDump((uint32_t)pos, clientDumpFlags(c), c->opts.serverId, file, &len);
+    return clientSendDump(c, packet, len, err);
+}
+
+int
+binlogClientStartMariaGtid(BinlogClient *c, const char *gtidPos, Err *err) {
+    char *escaped, *sql;
+    uint8_t *packet;
+    size_t len;
+    int rc;
+
+    if (c->state == CLIENT_CONNECTED && c->flavour != BINLOG_FLAVOUR_MARIADB)
+        return errSet(err, ERR_USAGE, "'%s' is not MariaDB (%s): start a MySQL stream from a GTID set",
+                      sqlConnUrl(c->sql), c->version);
+    if (clientStartCommon(c, err) != 0) {
+        c->state = CLIENT_FAILED;
+        return -1;
+    }
+    escaped = sqlEscape(c->sql, gtidPos);
+    sql = bvSprintf("SET @slave_connect_state = '%s'", escaped);
+    rc = sqlExec(c->sql, sql, err);
+    bvFree(sql);
+    bvFree(escaped);
+    if (rc != 0 || clientRegister(c, err) != 0) {
+        c->state = CLIENT_FAILED;
+        return -1;
+    }
+    bvFree(c->start);
+    c->start = bvSprintf("GTID position '%s'", gtidPos);
+    c->file[0] = '\0';
+    c->pos = 4;
+    /* With a connect state the server ignores the file and position and finds them itself. */
+    packet = binlogEncodeDump(4, clientDumpFlags(c), c->opts.serverId, "", &len);
+    return clientSendDump(c, packet, len, err);
+}
+
+int
+binlogClientStartMysqlGtid(BinlogClient *c, const uint8_t *encodedGtidSet, size_t len, Err *err) {
+    uint8_t *packet;
+    size_t packetLen;
+
+    if (c->state == CLIENT_CONNECTED && c->flavour != BINLOG_FLAVOUR_MYSQL)
+        return errSet(err, ERR_USAGE, "'%s' is not MySQL (%s): start a MariaDB stream from a GTID position",
+                      sqlConnUrl(c->sql), c->version);
+    if (len > UINT32_MAX - 64)
+        return errSet(err, ERR_LIMIT, "encoded GTID set of %zu bytes is too large", len);
+    if (clientStartCommon(c, err) != 0 || clientRegister(c, err) != 0) {
+        c->state = CLIENT_FAILED;
+        return -1;
+    }
+    bvFree(c->start);
+    c->start = bvSprintf("a GTID set (%zu bytes encoded)", len);
+    c->file[0] = '\0';
+    c->pos = 4;
+    packet = binlogEncodeDumpGtid((uint16_t)(BINLOG_DUMP_THROUGH_GTID | (c->opts.nonBlocking ? BINLOG_DUMP_NON_BLOCK : 0)),
+                                  c->opts.serverId, "", 4, encodedGtidSet, len, &packetLen);
+    return clientSendDump(c, packet, packetLen, err);
+}
+
+static bool
+containsCase(const char *haystack, const char *needle) {
+    return strcasestr(haystack, needle) != NULL;
+}
+
+/* The error the stream ended with: the server's ERR packet or a lost connection. */
+static int
+clientStreamError(BinlogClient *c, double waitedMs, Err *err) {
+    MYSQL *m = c->sql->mysql;
+    unsigned code = mysql_errno(m);
+    const char *msg = mysql_error(m);
+    const char *url = sqlConnUrl(c->sql);
+
+    c->state = CLIENT_FAILED;
+    if (code == ER_GTID_POSITION_NOT_FOUND_IN_BINLOG || code == ER_GTID_POSITION_NOT_FOUND_IN_BINLOG2 ||
+        (code == ER_MASTER_FATAL_ERROR_READING_BINLOG &&
+         (containsCase(msg, "not in the master's binlog") || containsCase(msg, "not in the source's binlog"))))
+        /* MariaDB: a GTID the source never logged (ahead of it, or from a diverged replica). */
+        return errSet(err, ERR_NOTFOUND, "'%s' does not have %s in its binlogs; server said: %s", url, c->start,
+                      msg);
+    if (code == ER_MASTER_HAS_PURGED_REQUIRED_GTIDS ||
+        (code == ER_MASTER_FATAL_ERROR_READING_BINLOG &&
+         (containsCase(msg, "could not find first log file") || containsCase(msg, "purged") ||
+          containsCase(msg, "could not find gtid state")))) {
+        if (containsCase(msg, "could not find first log file"))
+            return errSet(err, ERR_GAP,
+                          "'%s' no longer has %s (its binlogs were purged, or the file never existed): the "
+                          "events from there on are missing and the archive now has a gap; server said: %s",
+                          url, c->start, msg);
+        return errSet(err, ERR_GAP,
+                      "'%s' no longer has the binlogs after %s (they were purged): the transactions after it "
+                      "are missing and the archive now has a gap; server said: %s",
+                      url, c->start, msg);
+    }
+    if (sqlAccessDenied(code))
+        return sqlFailGrant(c->sql, "reading the binlog stream", BINLOG_REPLICATION_GRANT, err);
+    if (code == CR_SERVER_LOST || code == CR_SERVER_GONE_ERROR || code == CR_SERVER_LOST_EXTENDED) {
+        if (c->readTimeoutMs > 0 && waitedMs + 500 >= (double)msToSeconds(c->readTimeoutMs) * 1000)
+            return errSet(err, ERR_SOURCE,
+                          "no data from '%s' for %u s (read timeout%s) at '%s' position %" PRIu64
+                          ": the source or the network is down",
+                          url, msToSeconds(c->readTimeoutMs),
+                          c->opts.heartbeatMs ? ", heartbeats missing" : "", c->file, c->pos);
+        return errSet(err, ERR_SOURCE, "lost the connection to '%s' while streaming at '%s' position %" PRIu64 ": %s",
+                      url, c->file, c->pos, msg);
+    }
+    if (code == CR_NET_PACKET_TOO_LARGE)
+        return errSet(err, ERR_LIMIT, "an event from '%s' after '%s' position %" PRIu64 " exceeds %zu bytes",
+                      url, c->file, c->pos, SQL_MAX_PACKET);
+    return errSet(err, ERR_SOURCE, "'%s' ended the binlog stream at '%s' position %" PRIu64 ": %s (error %u)",
+                  url, c->file, c->pos, msg, code);
+}
+
+/* Keep file and position up to date from the event just read. */
+static int
+clientTrack(BinlogClient *c, const uint8_t *ev, size_t len, Err *err) {
+    uint8_t type = ev[4];
+    uint32_t logPos = rdU32(ev + 13);
+
+    if (type == BINLOG_FORMAT_DESCRIPTION) {
+        BinlogFormat fmt;
+
+        binlogFormatInit(&fmt);
+        if (binlogFormatFromFde(&fmt, ev, len, false, err) != 0)
+            return errPrefix(err, "format description event from '%s'", sqlConnUrl(c->sql));
+        c->streamAlg = fmt.checksumAlg;
+    } else if (type == BINLOG_ROTATE) {
+        size_t crc = c->streamAlg == BINLOG_CHECKSUM_CRC32 ? BINLOG_CHECKSUM_LEN : 0;
+        size_t nameLen;
+
+        if (len < BINLOG_HEADER_LEN + 8 + crc)
+            return errSet(err, ERR_FORMAT, "truncated ROTATE event (%zu bytes) from '%s'", len, sqlConnUrl(c->sql));
+        nameLen = len - BINLOG_HEADER_LEN - 8 - crc;
+        if (nameLen == 0 || nameLen >= sizeof(c->file) || memchr(ev + BINLOG_HEADER_LEN + 8, '\0', nameLen))
+            return errSet(err, ERR_FORMAT, "ROTATE event from '%s' with an invalid file name", sqlConnUrl(c->sql));
+        memcpy(c->file, ev + BINLOG_HEADER_LEN + 8, nameLen);
+        c->file[nameLen] = '\0';
+        c->pos = rdU64(ev + BINLOG_HEADER_LEN);
+        return 0;
+    }
+    if (logPos != 0 && type != BINLOG_HEARTBEAT && type != BINLOG_HEARTBEAT_V2)
+        c->pos = logPos;
+    return 0;
+}
+
+static double
+nowMs(void) {
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
+}
+
+int
+binlogClientRead(BinlogClient *c, const uint8_t **event, size_t *len, Err *err) {
+    unsigned long n;
+    const uint8_t *p, *ev;
+    size_t off = 1, evLen;
+    double started;
+
+    *event = NULL;
+    *len = 0;
+    c->ackRequested = false;
+    switch (c->state) {
+    case CLIENT_STREAMING:
+        break;
+    case CLIENT_ENDED:
+        return 0;
+    case CLIENT_FAILED:
+        return errSet(err, ERR_SOURCE, "the binlog stream from '%s' has already failed", binlogClientUrl(c));
+    default:
+        return errSet(err, ERR_INTERNAL, "binlog stream read before it was started");
+    }
+    started = nowMs();
+    n = mysql_net_read_packet(c->sql->mysql);
+    if (n == packet_error)
+        return clientStreamError(c, nowMs() - started, err);
+    p = c->sql->mysql->net.read_pos;
+    if (p[0] == 0xfe) { /* EOF (or an OK with the EOF marker): end of a non-blocking stream */
+        c->state = CLIENT_ENDED;
+        return 0;
+    }
+    if (p[0] != 0x00) {
+        c->state = CLIENT_FAILED;
+        return errSet(err, ERR_FORMAT, "unexpected packet 0x%02x (%lu bytes) in the binlog stream from '%s'", p[0],
+                      n, sqlConnUrl(c->sql));
+    }
+    if (c->semiSync == SEMI_SYNC_UNKNOWN)
+        /* The first event is the artificial ROTATE, whose timestamp is 0: a first byte 0xef can
+         * only be the semi-sync prefix. */
+        c->semiSync = n >= 3 && p[1] == BINLOG_SEMI_SYNC_MAGIC ? SEMI_SYNC_ON : SEMI_SYNC_OFF;
+    if (c->semiSync == SEMI_SYNC_ON) {
+        if (n < 3 || p[1] != BINLOG_SEMI_SYNC_MAGIC) {
+            c->state = CLIENT_FAILED;
+            return errSet(err, ERR_FORMAT, "event packet without semi-sync prefix from '%s' after '%s' position %" PRIu64,
+                          sqlConnUrl(c->sql), c->file, c->pos);
+        }
+        c->ackRequested = (p[2] & 0x01) != 0;
+        off = 3;
+    }
+    ev = p + off;
+    evLen = n - off;
+    if (evLen < BINLOG_HEADER_LEN || rdU32(ev + 9) != evLen) {
+        c->state = CLIENT_FAILED;
+        return errSet(err, ERR_FORMAT,
+                      "malformed event from '%s' after '%s' position %" PRIu64 ": packet of %zu bytes, event size %" PRIu32,
+                      sqlConnUrl(c->sql), c->file, c->pos, evLen, evLen >= BINLOG_HEADER_LEN ? rdU32(ev + 9) : 0);
+    }
+    if (clientTrack(c, ev, evLen, err) != 0) {
+        c->state = CLIENT_FAILED;
+        return -1;
+    }
+    *event = ev;
+    *len = evLen;
+    return 1;
+}
+
+bool
+binlogClientAckRequested(const BinlogClient *c) {
+    return c->ackRequested;
+}
+
+const char *
+binlogClientFile(const BinlogClient *c) {
+    return c->file;
+}
+
+uint64_t
+binlogClientPosition(const BinlogClient *c) {
+    return c->pos;
+}
+
+int
+binlogClientSemiSyncAck(BinlogClient *c, const char *file, uint64_t pos, Err *err) {
+    uint8_t *packet;
+    size_t len;
+    int rc;
+
+    if (c->state != CLIENT_STREAMING)
+        return errSet(err, ERR_INTERNAL, "semi-sync ACK outside a binlog stream");
+    if (c->semiSync != SEMI_SYNC_ON)
+        return errSet(err, ERR_INTERNAL, "semi-sync ACK on a stream without semi-sync");
+    packet = binlogEncodeSemiSyncAck(file, pos, &len);
+    /* The ACK is one packet with sequence number 0, as the server's replica sends it (net_clear +
+     * my_net_write); the command path starts a packet at 0 and does not wait for an answer. */
+    rc = clientCommand(c, packet, len, false, "sending a semi-sync ACK", err);
+    bvFree(packet);
+    if (rc != 0)
+        c->state = CLIENT_FAILED;
+    return rc;
+}
+
+void
+binlogClientFree(BinlogClient *c) {
+    if (c == NULL)
+        return;
+    sqlConnFree(c->sql);
+    bvFree(c->host);
+    bvFree(c->user);
+    bvFree(c->password);
+    bvFree(c->passwordFrom);
+    bvFree(c->sslCa);
+    bvFree(c->sslCert);
+    bvFree(c->sslKey);
+    bvFree(c->reportHost);
+    bvFree(c->version);
+    bvFree(c->serverUuid);
+    bvFree(c->start);
+    bvFree(c);
+}

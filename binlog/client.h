@@ -1,0 +1,188 @@
+/*
+ * The MySQL/MariaDB client: a small SQL connection API, and the replication stream of a replica.
+ * binlog/client.c is the only file of binvault that talks to libmariadb's connection object.
+ *
+ * One connection per thread: neither an SqlConn nor a BinlogClient may be used by two threads at
+ * once. Errors: ERR_AUTH for a refused login or a missing privilege (the message names the
+ * grant), ERR_GAP when the source no longer has the binlogs asked for, ERR_SOURCE (or the
+ * configured code) when the server cannot be reached, fails or the connection is lost, ERR_FORMAT
+ * for a malformed packet. Messages name the server as `mysql://user@host:port`, never a password.
+ *
+ * The replication stream is read from libmariadb's packet layer (one physical read per packet,
+ * large events reassembled from their 16 MiB protocol packets, no copy per event); the commands
+ * are built by the pure encoders below, which the unit tests check byte for byte.
+ */
+#ifndef BV_BINLOG_CLIENT_H
+#define BV_BINLOG_CLIENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "binlog/event.h"
+#include "common/err.h"
+
+/* ---- SQL connections ------------------------------------------------------------------------ */
+
+typedef struct SqlConn SqlConn;
+
+typedef enum SqlSslMode {
+    SQL_SSL_DEFAULT = 0, /* libmariadb's default: TLS only when a CA, cert or key is given */
+    SQL_SSL_DISABLED,    /* never TLS, even when files are given */
+    SQL_SSL_REQUIRED,    /* TLS or fail; the server certificate is not verified */
+    SQL_SSL_VERIFY,      /* TLS, certificate chain (sslCa) and host name verified */
+} SqlSslMode;
+
+typedef struct SqlConnOpts {
+    const char *host;
+    unsigned port;             /* 0 = 3306 */
+    const char *user;
+    const char *password;      /* NULL or "" = no password */
+    const char *passwordFrom;  /* where the password came from, named when access is denied
+                                  (e.g. "BINVAULT_SOURCE_PASSWORD"); NULL = not named */
+    unsigned connectTimeoutMs; /* 0 = 10 s */
+    unsigned readTimeoutMs;    /* 0 = wait forever; the library counts whole seconds (rounded up) */
+    unsigned writeTimeoutMs;   /* 0 = 60 s */
+    ErrCode failCode;          /* code of "server unreachable / failed" errors: 0 = ERR_SOURCE;
+                                  a recovery target passes ERR_TARGET */
+    SqlSslMode sslMode;
+    const char *sslCa, *sslCert, *sslKey; /* PEM files, NULL when unused */
+} SqlConnOpts;
+
+/* Connect over TCP (also for "localhost"). */
+SqlConn *sqlConnect(const SqlConnOpts *opts, Err *err);
+
+/* The server's version string, e.g. "10.11.19-MariaDB-0+deb12u1-log". */
+const char *sqlConnServerVersion(const SqlConn *c);
+
+/* `mysql://user@host:port`, for messages. */
+const char *sqlConnUrl(const SqlConn *c);
+
+/* Run a statement whose result (if any) is discarded. */
+int sqlExec(SqlConn *c, const char *sql, Err *err);
+
+/* Called for each row: nCols values (NULL for SQL NULL) with their lengths. Return 0 to go on,
+ * -1 (after filling err) to stop the query with that error. */
+typedef int (*SqlRowCb)(void *data, unsigned nCols, const char *const *values,
+                        const unsigned long *lengths, Err *err);
+
+/* Run a query and stream its rows to cb, one at a time (the result is not held in memory). */
+int sqlQuery(SqlConn *c, const char *sql, SqlRowCb cb, void *data, Err *err);
+
+/* The first column of the first row, allocated (bvFree() it); *out is NULL when the query
+ * returns no row or SQL NULL. */
+int sqlQueryValue(SqlConn *c, const char *sql, char **out, Err *err);
+
+/* text escaped for use inside '...' in a statement on this connection; allocated. */
+char *sqlEscape(SqlConn *c, const char *text);
+
+void sqlConnFree(SqlConn *c);
+
+/* ---- Replication protocol: pure packet encoders ----------------------------------------------
+ * Each returns the payload of one command packet, command byte first (the 4-byte packet header
+ * is added by the connection), allocated (bvFree() it), its size in *len. */
+
+#define BINLOG_COM_BINLOG_DUMP 0x12
+#define BINLOG_COM_REGISTER_SLAVE 0x15
+#define BINLOG_COM_BINLOG_DUMP_GTID 0x1e
+#define BINLOG_SEMI_SYNC_MAGIC 0xef
+
+/* COM_BINLOG_DUMP / COM_BINLOG_DUMP_GTID flags. */
+#define BINLOG_DUMP_NON_BLOCK 0x01        /* send EOF at the end instead of waiting */
+#define BINLOG_DUMP_ANNOTATE_ROWS 0x02    /* MariaDB: send ANNOTATE_ROWS events */
+#define BINLOG_DUMP_THROUGH_GTID 0x04     /* MySQL COM_BINLOG_DUMP_GTID: a GTID set follows */
+
+/* COM_BINLOG_DUMP: 0x12, pos u32, flags u16, server_id u32, file name (rest of the packet). */
+uint8_t *binlogEncodeDump(uint32_t pos, uint16_t flags, uint32_t serverId, const char *file, size_t *len);
+
+/* COM_BINLOG_DUMP_GTID (MySQL): 0x1e, flags u16, server_id u32, name_len u32, name, pos u64,
+ * then when flags has BINLOG_DUMP_THROUGH_GTID: data_size u32 and the encoded GTID set
+ * (gtidSetEncode()). */
+uint8_t *binlogEncodeDumpGtid(uint16_t flags, uint32_t serverId, const char *file, uint64_t pos,
+                              const uint8_t *gtidSet, size_t gtidLen, size_t *len);
+
+/* COM_REGISTER_SLAVE: 0x15, server_id u32, host, user, password (each u8 length + bytes, longer
+ * strings cut at 255 bytes; NULL = empty), port u16, replication rank u32 (0), master_id u32. */
+uint8_t *binlogEncodeRegisterSlave(uint32_t serverId, const char *host, const char *user,
+                                   const char *password, uint16_t port, uint32_t masterId, size_t *len);
+
+/* The semi-sync ACK a replica sends after it holds an event: 0xef, binlog position u64 (end of
+ * the acknowledged event), file name (no terminating NUL). */
+uint8_t *binlogEncodeSemiSyncAck(const char *file, uint64_t pos, size_t *len);
+
+/* ---- Replication stream ------------------------------------------------------------------------ */
+
+typedef struct BinlogClient BinlogClient;
+
+typedef struct BinlogClientOpts {
+    SqlConnOpts conn;      /* conn.readTimeoutMs 0 = 3 heartbeat periods (forever without) */
+    uint32_t serverId;     /* this replica's server_id: not 0, unique among the source's replicas */
+    unsigned heartbeatMs;  /* heartbeat period asked of the source when idle; 0 = none */
+    bool semiSync;         /* announce a semi-sync replica (the source may then ask for ACKs) */
+    bool nonBlocking;      /* end the stream at the source's current end (BINLOG_DUMP_NON_BLOCK) */
+    bool wantAnnotateRows; /* MariaDB: receive ANNOTATE_ROWS, so the stream is byte-identical to
+                              the source's binlog (default true) */
+    const char *reportHost; /* host shown in SHOW SLAVE HOSTS; NULL = this machine's name */
+    uint16_t reportPort;
+} BinlogClientOpts;
+
+/* Defaults: zero everything, wantAnnotateRows = true. */
+void binlogClientOptsInit(BinlogClientOpts *opts);
+
+/* A client with a copy of opts (strings included); nothing is connected yet. */
+BinlogClient *binlogClientNew(const BinlogClientOpts *opts);
+
+/* Connect, and read what the stream depends on: version and flavour, @@global.binlog_checksum,
+ * @@server_id, @@server_uuid (MySQL). */
+int binlogClientConnect(BinlogClient *c, Err *err);
+
+/* Getters, valid after binlogClientConnect(). */
+BinlogFlavour binlogClientFlavour(const BinlogClient *c);
+const char *binlogClientServerVersion(const BinlogClient *c);
+/* major * 10000 + minor * 100 + patch, e.g. 101119. */
+unsigned binlogClientServerVersionId(const BinlogClient *c);
+/* @@global.binlog_checksum when connecting: BINLOG_CHECKSUM_OFF or BINLOG_CHECKSUM_CRC32. */
+BinlogChecksumAlg binlogClientChecksumAlg(const BinlogClient *c);
+uint32_t binlogClientServerId(const BinlogClient *c);
+/* @@server_uuid on MySQL, "" on MariaDB. */
+const char *binlogClientServerUuid(const BinlogClient *c);
+const char *binlogClientUrl(const BinlogClient *c);
+
+/* Start the stream at file:pos (pos >= 4). file NULL or "" starts at the first binlog the
+ * source has. A client streams once: connect a new one to start again. */
+int binlogClientStartFile(BinlogClient *c, const char *file, uint64_t pos, Err *err);
+
+/* MariaDB: start after the GTID position gtidPos ("0-1-100,1-2-7": the last GTID of each domain
+ * already held, as @@gtid_slave_pos), through @slave_connect_state. */
+int binlogClientStartMariaGtid(BinlogClient *c, const char *gtidPos, Err *err);
+
+/* MySQL: start after the GTID set held (its binary encoding, gtidSetEncode()), through
+ * COM_BINLOG_DUMP_GTID. */
+int binlogClientStartMysqlGtid(BinlogClient *c, const uint8_t *encodedGtidSet, size_t len, Err *err);
+
+/* Next event: returns 1 and sets *event / *len to the whole event (19-byte header to checksum,
+ * without the protocol's OK byte or semi-sync prefix), valid until the next binlogClientRead(),
+ * binlogClientSemiSyncAck() or binlogClientFree(); 0 at the end of the stream (nonBlocking);
+ * -1 on error: ERR_GAP when the source no longer has what was asked for, ERR_SOURCE when the
+ * connection is lost or the source fails, ERR_FORMAT for a malformed packet. The stream holds
+ * artificial events (flag BINLOG_FLAG_ARTIFICIAL: the ROTATE that opens it, MariaDB's fake
+ * GTID_LIST) and heartbeats (type 27), which are not part of any binlog file. */
+int binlogClientRead(BinlogClient *c, const uint8_t **event, size_t *len, Err *err);
+
+/* True when the source asked for a semi-sync ACK of the last event read. */
+bool binlogClientAckRequested(const BinlogClient *c);
+
+/* The binlog file the stream is in (from the ROTATE events), "" before the first one. */
+const char *binlogClientFile(const BinlogClient *c);
+
+/* End position in binlogClientFile() of the last event read that has one (log_pos != 0), or the
+ * position a ROTATE names. */
+uint64_t binlogClientPosition(const BinlogClient *c);
+
+/* Send a semi-sync ACK for file:pos (normally binlogClientFile() and the end position of the
+ * acknowledged event), once the event is safe. Invalidates the last event's bytes. */
+int binlogClientSemiSyncAck(BinlogClient *c, const char *file, uint64_t pos, Err *err);
+
+void binlogClientFree(BinlogClient *c);
+
+#endif

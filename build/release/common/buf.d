@@ -1,0 +1,3 @@
+build/release/common/buf.o: common/buf.c common/buf.h common/mem.h
+common/buf.h:
+common/mem.h:

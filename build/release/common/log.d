@@ -1,0 +1,5 @@
+build/release/common/log.o: common/log.c common/log.h common/json.h \
+ common/mem.h
+common/log.h:
+common/json.h:
+common/mem.h:

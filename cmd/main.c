@@ -1,0 +1,41 @@
+/* binvault: continuous binlog archiving and point-in-time recovery for MySQL and MariaDB. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cmd/cmd.h"
+#include "common/version.h"
+
+static const CmdDef commands[] = {
+    {"inspect", cmdInspect, "read binlog files: events, transactions, checksums"},
+    {"pull", cmdPull, "copy a server's binlogs as raw files over the replication protocol"},
+};
+
+static void
+usage(FILE *out) {
+    fprintf(out, "binvault %s - continuous binlog archiving and point-in-time recovery\n\n", BV_VERSION);
+    fprintf(out, "usage: binvault COMMAND [OPTIONS]\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+        fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(out, "\n'binvault COMMAND --help' describes a command's options.\n");
+}
+
+int
+main(int argc, char **argv) {
+    if (argc < 2) {
+        usage(stderr);
+        return 64;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {
+        printf("binvault %s\n", BV_VERSION);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+        if (strcmp(argv[1], commands[i].name) == 0)
+            return commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "binvault: unknown command '%s'; 'binvault --help' lists the commands\n", argv[1]);
+    return 64;
+}

@@ -1,0 +1,33 @@
+/*
+ * Server addresses as URLs: `mysql://USER@HOST:PORT`.
+ *
+ * Accepted forms: `mysql://USER@HOST:PORT`, `mysql://USER@HOST` (port 3306),
+ * `mysql://USER@[::1]:3306` (IPv6 in brackets), `mysql://HOST[:PORT]` (the user comes from
+ * elsewhere), and the scheme `mariadb://` as a synonym. The user may be percent-encoded
+ * (`repl%40app` for `repl@app`); a trailing `/` is allowed. A password in the URL is refused:
+ * credentials come from the environment or a 0600 file, never from a command line.
+ */
+#ifndef BV_COMMON_URL_H
+#define BV_COMMON_URL_H
+
+#include "common/err.h"
+
+#define URL_MYSQL_DEFAULT_PORT 3306
+
+typedef struct MysqlUrl {
+    char *user; /* NULL when the URL has no user */
+    char *host; /* host name or address, IPv6 without the brackets */
+    unsigned port;
+} MysqlUrl;
+
+/* Parse text. Errors (ERR_USAGE) quote the URL (never a password) and say what is wrong:
+ * `invalid server URL 'x': expected mysql://USER@HOST[:PORT]`. */
+MysqlUrl *urlMysqlNew(const char *text, Err *err);
+
+/* The canonical text `mysql://user@host:port` (user left out when NULL, IPv6 in brackets), for
+ * messages and logs; allocated, bvFree() it. */
+char *urlMysqlFormat(const char *user, const char *host, unsigned port);
+
+void urlMysqlFree(MysqlUrl *url);
+
+#endif

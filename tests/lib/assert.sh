@@ -1,0 +1,30 @@
+# Assertions for integration scripts (sourced). Each prints one TAP-like line; the counts are
+# appended to $BV_RESULTS (one "pass"/"fail" per line) for scripts/run-tests.sh.
+#
+#   ok "what"                     record a pass
+#   fail "what" [detail]          record a failure
+#   check "what" CMD ARGS...      pass when CMD succeeds
+#   check_eq "what" GOT WANT      pass when the strings are equal
+#   check_fails "what" CMD...     pass when CMD fails (non-zero exit)
+
+: "${BV_RESULTS:=/dev/null}"
+
+ok() { echo "ok - $1"; echo pass >> "$BV_RESULTS"; }
+fail() {
+    echo "not ok - $1"
+    [ -n "${2:-}" ] && printf '%s\n' "$2" | head -n 40 | sed 's/^/    /'
+    echo fail >> "$BV_RESULTS"
+}
+check() {
+    local what=$1; shift
+    local out
+    if out=$("$@" 2>&1); then ok "$what"; else fail "$what" "$out"; fi
+}
+check_fails() {
+    local what=$1; shift
+    if "$@" >/dev/null 2>&1; then fail "$what" "command succeeded: $*"; else ok "$what"; fi
+}
+check_eq() {
+    if [ "$2" = "$3" ]; then ok "$1"; else fail "$1" "got:  $2
+want: $3"; fi
+}

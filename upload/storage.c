@@ -1,0 +1,434 @@
+#include "upload/storage.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/buf.h"
+#include "common/log.h"
+#include "common/mem.h"
+
+#define STORAGE_STR_(x) #x
+#define STORAGE_STR(x) STORAGE_STR_(x)
+
+struct Storage {
+    const StorageDriverVt *vt;
+    void *driver;
+    char *url;
+};
+
+Storage *
+storageNewDriver(const StorageDriverVt *vt, void *driver, const char *url) {
+    Storage *storage = bvCalloc(1, sizeof(*storage));
+
+    storage->vt = vt;
+    storage->driver = driver;
+    storage->url = bvStrdup(url);
+    return storage;
+}
+
+const char *
+storageUrl(const Storage *storage) {
+    return storage->url;
+}
+
+void
+storageFree(Storage *storage) {
+    if (storage == NULL)
+        return;
+    storage->vt->free(storage->driver);
+    bvFree(storage->url);
+    bvFree(storage);
+}
+
+/* --- Names -------------------------------------------------------------------------------- */
+
+/* What is wrong with `name`, or NULL. A list prefix may be empty, may end with '/', and its last
+ * component may be any partial component. */
+static const char *
+storageNameProblem(const char *name, bool prefix) {
+    size_t len = strlen(name);
+    const char *component = name;
+
+    if (len == 0)
+        return prefix ? NULL : "empty name";
+    if (len > STORAGE_NAME_MAX)
+        return "longer than " STORAGE_STR(STORAGE_NAME_MAX) " bytes";
+    if (name[0] == '/')
+        return "leading '/'";
+    if (strstr(name, ".tmp.") != NULL)
+        return "'.tmp.' is reserved for temporary files";
+    for (const char *p = name;; p++) {
+        if (*p == '/' || *p == '\0') {
+            size_t clen = (size_t)(p - component);
+
+            if (clen == 0 && !(prefix && *p == '\0'))
+                return "empty component";
+            if (clen > STORAGE_NAME_COMPONENT_MAX)
+                return "component longer than " STORAGE_STR(STORAGE_NAME_COMPONENT_MAX) " bytes";
+            if ((clen == 1 && component[0] == '.') ||
+                (clen == 2 && component[0] == '.' && component[1] == '.'))
+                return "'.' or '..' component";
+            if (*p == '\0')
+                return NULL;
+            component = p + 1;
+        } else if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+                     (*p >= '0' && *p <= '9') || *p == '.' || *p == '_' || *p == '-')) {
+            return "only A-Z a-z 0-9 . _ - / are allowed";
+        }
+    }
+}
+
+int
+storageNameValid(const char *name, Err *err) {
+    const char *problem = storageNameProblem(name, false);
+
+    if (problem != NULL)
+        return errSet(err, ERR_USAGE, "invalid object name '%s': %s", name, problem);
+    return 0;
+}
+
+static int
+storageNameCheck(const Storage *storage, const char *name, bool prefix, Err *err) {
+    const char *problem = storageNameProblem(name, prefix);
+
+    if (problem != NULL)
+        return errSet(err, ERR_USAGE, "invalid object %s '%s' for '%s': %s",
+                      prefix ? "prefix" : "name", name, storage->url, problem);
+    return 0;
+}
+
+/* --- Reading ------------------------------------------------------------------------------ */
+
+/* Reader wrapper naming the object and the store in errors. */
+typedef struct StorageRead {
+    IoRead *src;
+    char *name;
+    const char *url;
+} StorageRead;
+
+static ssize_t
+storageReadRead(void *ctx, uint8_t *buf, size_t len, Err *err) {
+    StorageRead *this = ctx;
+    ssize_t n = ioRead(this->src, buf, len, err);
+
+    if (n < 0) {
+        if (err->code == ERR_IO)
+            err->code = ERR_STORAGE;
+        errPrefix(err, "unable to read '%s' from '%s'", this->name, this->url);
+    }
+    return n;
+}
+
+static void
+storageReadFree(void *ctx) {
+    StorageRead *this = ctx;
+
+    ioReadFree(this->src);
+    bvFree(this->name);
+    bvFree(this);
+}
+
+static const IoReadVt storageReadVt = {
+    .name = "storage",
+    .read = storageReadRead,
+    .free = storageReadFree,
+};
+
+IoRead *
+storageOpenRead(Storage *storage, const char *name, uint64_t offset, uint64_t length, Err *err) {
+    StorageRead *this;
+    IoRead *src;
+
+    if (storageNameCheck(storage, name, false, err) != 0)
+        return NULL;
+    src = storage->vt->openRead(storage->driver, name, offset, length, err);
+    if (src == NULL) {
+        errPrefix(err, "unable to read '%s' from '%s'", name, storage->url);
+        return NULL;
+    }
+    this = bvCalloc(1, sizeof(*this));
+    this->src = src;
+    this->name = bvStrdup(name);
+    this->url = storage->url;
+    return ioReadNew(&storageReadVt, this);
+}
+
+int
+storageGetBuf(Storage *storage, const char *name, size_t maxLen, uint8_t **data, size_t *len,
+              Err *err) {
+    IoRead *reader = storageOpenRead(storage, name, 0, 0, err);
+    Buf *buf;
+
+    if (reader == NULL)
+        return -1;
+    buf = bufNew(0);
+    /* Read at most maxLen + 1 bytes: enough to tell that the object is too large. */
+    for (;;) {
+        size_t want = maxLen - buf->len + 1;
+        ssize_t n;
+
+        if (want > 1024 * 1024)
+            want = 1024 * 1024;
+        n = ioRead(reader, bufReserve(buf, want), want, err);
+        if (n < 0)
+            goto fail;
+        if (n == 0)
+            break;
+        buf->len += (size_t)n;
+        if (buf->len > maxLen) {
+            errSet(err, ERR_LIMIT, "object '%s' in '%s' is larger than the limit of %zu bytes", name,
+                   storage->url, maxLen);
+            goto fail;
+        }
+    }
+    ioReadFree(reader);
+    *data = bufDetach(buf, len);
+    return 0;
+
+fail:
+    ioReadFree(reader);
+    bufFree(buf);
+    return -1;
+}
+
+int
+storageHead(Storage *storage, const char *name, StorageInfo *out, Err *err) {
+    if (storageNameCheck(storage, name, false, err) != 0)
+        return -1;
+    memset(out, 0, sizeof(*out));
+    if (storage->vt->head(storage->driver, name, out, err) != 0)
+        return errPrefix(err, "unable to stat '%s' in '%s'", name, storage->url);
+    return 0;
+}
+
+/* --- Writing ------------------------------------------------------------------------------ */
+
+IoRead *
+storagePutSourceOpen(const StoragePutSource *src, Err *err) {
+    int fd;
+
+    if (src->path == NULL)
+        return ioReadMemNew(src->data, src->len);
+    fd = open(src->path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        errSetSys(err, ERR_IO, errno, "unable to open '%s'", src->path);
+        return NULL;
+    }
+    return ioReadFdNew(fd, src->path, 0, 0, IO_FD_CLOSE);
+}
+
+int
+storagePutInfoFromFile(const char *path, StoragePutInfo *info, Err *err) {
+    StoragePutSource src = {.path = path};
+    IoRead *file = storagePutSourceOpen(&src, err);
+    IoRead *sha256, *md5;
+    uint8_t *buf;
+    ssize_t n;
+
+    if (file == NULL)
+        return -1;
+    sha256 = ioReadHashNew(file, CRYPTO_HASH_SHA256);
+    md5 = ioReadHashNew(sha256, CRYPTO_HASH_MD5);
+    buf = bvMalloc(64 * 1024);
+    info->size = 0;
+    while ((n = ioRead(md5, buf, 64 * 1024, err)) > 0)
+        info->size += (uint64_t)n;
+    bvFree(buf);
+    if (n == 0) {
+        ioReadHashResult(sha256, info->sha256, NULL);
+        ioReadHashResult(md5, info->md5, NULL);
+    }
+    ioReadFree(md5);
+    return n == 0 ? 0 : -1;
+}
+
+/* Size and SHA-256 of a stored object, read through the driver. */
+static int
+storageObjectSha256(Storage *storage, const char *name, uint64_t *size, uint8_t *sha256,
+                    Err *err) {
+    IoRead *object = storageOpenRead(storage, name, 0, 0, err);
+    IoRead *hash;
+    uint8_t *buf;
+    ssize_t n;
+
+    if (object == NULL)
+        return -1;
+    hash = ioReadHashNew(object, CRYPTO_HASH_SHA256);
+    buf = bvMalloc(64 * 1024);
+    *size = 0;
+    while ((n = ioRead(hash, buf, 64 * 1024, err)) > 0)
+        *size += (uint64_t)n;
+    bvFree(buf);
+    if (n == 0)
+        ioReadHashResult(hash, sha256, NULL);
+    ioReadFree(hash);
+    return n == 0 ? 0 : -1;
+}
+
+static int
+storagePut(Storage *storage, const char *name, const StoragePutSource *src,
+           const StoragePutInfo *info, StoragePutMode mode, Err *err) {
+    uint8_t sha256[CRYPTO_SHA256_LEN];
+    char stored[CRYPTO_SHA256_LEN * 2 + 1], wanted[CRYPTO_SHA256_LEN * 2 + 1];
+    uint64_t size;
+    bool existed = false;
+
+    if (storageNameCheck(storage, name, false, err) != 0)
+        return -1;
+    if (storage->vt->put(storage->driver, name, src, info, mode, &existed, err) != 0)
+        return errPrefix(err, "unable to put '%s' in '%s'", name, storage->url);
+    if (!existed)
+        return 0;
+    BV_ASSERT(mode == STORAGE_PUT_IMMUTABLE);
+    if (storageObjectSha256(storage, name, &size, sha256, err) != 0)
+        return -1;
+    if (size == info->size && memcmp(sha256, info->sha256, sizeof(sha256)) == 0) {
+        logDebug("object '%s' is already in '%s' with identical content", name, storage->url);
+        return 0;
+    }
+    cryptoHexEncode(sha256, sizeof(sha256), stored);
+    cryptoHexEncode(info->sha256, sizeof(info->sha256), wanted);
+    return errSet(err, ERR_EXISTS,
+                  "archive object '%s' already exists in '%s' with different content (sha256 %s vs "
+                  "%s)",
+                  name, storage->url, stored, wanted);
+}
+
+int
+storagePutFile(Storage *storage, const char *name, const char *localPath,
+               const StoragePutInfo *info, Err *err) {
+    StoragePutSource src = {.path = localPath};
+
+    return storagePut(storage, name, &src, info, STORAGE_PUT_IMMUTABLE, err);
+}
+
+int
+storagePutBuf(Storage *storage, const char *name, const void *data, size_t len,
+              StoragePutMode mode, Err *err) {
+    StoragePutSource src = {.data = data, .len = len};
+    StoragePutInfo info = {.size = len};
+
+    cryptoSha256(data, len, info.sha256);
+    cryptoMd5(data, len, info.md5);
+    return storagePut(storage, name, &src, &info, mode, err);
+}
+
+/* --- Listing, removal --------------------------------------------------------------------- */
+
+/* Passes the caller's callback through the driver, remembering whether an error came from it so
+ * that it is returned unchanged. */
+typedef struct StorageListCtx {
+    StorageListCb *cb;
+    void *data;
+    bool cbFailed;
+} StorageListCtx;
+
+static int
+storageListCb(const char *name, uint64_t size, void *data, Err *err) {
+    StorageListCtx *ctx = data;
+
+    if (ctx->cb(name, size, ctx->data, err) != 0) {
+        ctx->cbFailed = true;
+        return -1;
+    }
+    return 0;
+}
+
+int
+storageList(Storage *storage, const char *prefix, StorageListCb *cb, void *data, Err *err) {
+    StorageListCtx ctx = {.cb = cb, .data = data};
+
+    if (storageNameCheck(storage, prefix, true, err) != 0)
+        return -1;
+    if (storage->vt->list(storage->driver, prefix, storageListCb, &ctx, err) != 0) {
+        if (ctx.cbFailed)
+            return -1;
+        return errPrefix(err, "unable to list '%s' in '%s'", prefix, storage->url);
+    }
+    return 0;
+}
+
+int
+storageRemove(Storage *storage, const char *name, Err *err) {
+    if (storageNameCheck(storage, name, false, err) != 0)
+        return -1;
+    if (storage->vt->remove(storage->driver, name, err) != 0)
+        return errPrefix(err, "unable to remove '%s' from '%s'", name, storage->url);
+    return 0;
+}
+
+int
+storageCleanTemp(Storage *storage, unsigned minAgeSec, unsigned *removed, Err *err) {
+    unsigned count = 0;
+
+    if (storage->vt->cleanTemp(storage->driver, minAgeSec, &count, err) != 0)
+        return errPrefix(err, "unable to remove temporary files from '%s'", storage->url);
+    if (removed != NULL)
+        *removed = count;
+    return 0;
+}
+
+/* --- Opening ------------------------------------------------------------------------------ */
+
+/* Length of a "scheme://" prefix of `url`, or 0. */
+static size_t
+storageSchemeLen(const char *url) {
+    size_t i = 0;
+
+    if (!((url[0] >= 'a' && url[0] <= 'z') || (url[0] >= 'A' && url[0] <= 'Z')))
+        return 0;
+    while ((url[i] >= 'a' && url[i] <= 'z') || (url[i] >= 'A' && url[i] <= 'Z') ||
+           (url[i] >= '0' && url[i] <= '9') || url[i] == '+' || url[i] == '.' || url[i] == '-')
+        i++;
+    return strncmp(url + i, "://", 3) == 0 ? i + 3 : 0;
+}
+
+Storage *
+storageNew(const char *url, Err *err) {
+    size_t schemeLen;
+    char *path;
+    Storage *storage;
+
+    if (url == NULL || url[0] == '\0') {
+        errSet(err, ERR_USAGE, "empty storage url: expected 'file:///path', a local path or "
+                               "'s3://bucket/prefix'");
+        return NULL;
+    }
+    schemeLen = storageSchemeLen(url);
+    if (schemeLen == 0) {
+        if (url[0] == '/') {
+            path = bvStrdup(url);
+        } else {
+            char *cwd = getcwd(NULL, 0);
+
+            if (cwd == NULL) {
+                errSetSys(err, ERR_IO, errno, "unable to resolve storage path '%s'", url);
+                return NULL;
+            }
+            path = bvSprintf("%s/%s", cwd, url);
+            free(cwd);
+        }
+    } else if (schemeLen == strlen("file://") && strncmp(url, "file://", schemeLen) == 0) {
+        if (url[schemeLen] != '/') {
+            errSet(err, ERR_USAGE, "invalid storage url '%s': expected 'file:///absolute/path'", url);
+            return NULL;
+        }
+        path = bvStrdup(url + schemeLen);
+    } else if (schemeLen == strlen("s3://") && strncmp(url, "s3://", schemeLen) == 0) {
+        errSet(err, ERR_USAGE, "storage url '%s': s3 storage is not supported yet", url);
+        return NULL;
+    } else {
+        errSet(err, ERR_USAGE, "unsupported storage url '%s': expected 'file:///path', a local path "
+                               "or 's3://bucket/prefix'", url);
+        return NULL;
+    }
+    for (size_t len = strlen(path); len > 1 && path[len - 1] == '/'; len--)
+        path[len - 1] = '\0';
+    storage = storageFileNew(path, err);
+    bvFree(path);
+    return storage;
+}

@@ -1,0 +1,163 @@
+/*
+ * The archive store. Every object of the archive is reached through this interface; the drivers
+ * behind it (a local directory now, S3 later) are peers filling one StorageDriverVt (pgBackRest
+ * storage.intern.h).
+ *
+ * Object names are relative paths with '/' separators: non-empty, at most STORAGE_NAME_MAX
+ * bytes, only [A-Za-z0-9._-/], no leading '/', no empty, '.' or '..' component, no component
+ * longer than STORAGE_NAME_COMPONENT_MAX, and never containing ".tmp." (reserved for the
+ * in-progress files of drivers). A bad name is ERR_USAGE.
+ *
+ * Archive objects are immutable (pgBackRest archive-push rule): storing an object that exists
+ * with identical content (same size and SHA-256) is a no-op success; with different content it
+ * is ERR_EXISTS and the stored object is left untouched. The one mutable object (the checkpoint)
+ * is written with STORAGE_PUT_REPLACE, which replaces it atomically.
+ *
+ * Every error names the object and the store URL. Failures of the store are ERR_STORAGE; failures
+ * reading a local source file are ERR_IO. A Storage holds no mutable state after storageNew(), so
+ * it may be used from several threads at once.
+ */
+#ifndef BV_UPLOAD_STORAGE_H
+#define BV_UPLOAD_STORAGE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/crypto.h"
+#include "common/err.h"
+#include "common/io.h"
+
+#define STORAGE_NAME_MAX 1024
+#define STORAGE_NAME_COMPONENT_MAX 200
+
+typedef struct Storage Storage;
+
+typedef enum StoragePutMode {
+    STORAGE_PUT_IMMUTABLE = 0, /* never replace an object (identical content is a no-op) */
+    STORAGE_PUT_REPLACE,       /* replace atomically whatever is there */
+} StoragePutMode;
+
+/* What is being stored, computed by the caller (storagePutInfoFromFile() or the hash filters of
+ * the chain that wrote the file); the driver checks the bytes it stores against size and sha256,
+ * and S3 sends md5 as Content-MD5. */
+typedef struct StoragePutInfo {
+    uint64_t size;
+    uint8_t sha256[CRYPTO_SHA256_LEN];
+    uint8_t md5[CRYPTO_MD5_LEN];
+} StoragePutInfo;
+
+typedef struct StorageInfo {
+    bool exists;
+    uint64_t size;
+    int64_t mtime; /* seconds since the epoch */
+} StorageInfo;
+
+/* Called by storageList() for each object; return -1 (with `err` set) to stop the listing, which
+ * then fails with that error unchanged. */
+typedef int StorageListCb(const char *name, uint64_t size, void *data, Err *err);
+
+/* Open a store: "file:///abs/path" or a plain path (relative to the working directory) is a
+ * directory that must exist; "s3://..." is ERR_USAGE (not supported yet); anything else is
+ * ERR_USAGE naming the accepted forms. */
+Storage *storageNew(const char *url, Err *err);
+
+/* The store's URL for messages: "file:///abs/path". */
+const char *storageUrl(const Storage *storage);
+
+/* Check an object name (see above); ERR_USAGE says what is wrong. The functions below check
+ * the names they are given themselves. */
+int storageNameValid(const char *name, Err *err);
+
+/* Size, SHA-256 and MD5 of a local file, read once. ERR_IO when it cannot be read. */
+int storagePutInfoFromFile(const char *path, StoragePutInfo *info, Err *err);
+
+/* Store the local file `localPath` as the immutable object `name`. `info` describes the file; if
+ * the bytes read do not match it the object is not stored (ERR_CHECKSUM). An existing object with
+ * the same size and SHA-256 is success; with different content it is ERR_EXISTS:
+ * "archive object 'x' already exists in 'file:///s' with different content (sha256 <stored> vs
+ * <new>)". */
+int storagePutFile(Storage *storage, const char *name, const char *localPath,
+                   const StoragePutInfo *info, Err *err);
+
+/* Store a small object from memory, immutable (same rules as storagePutFile()) or replacing. */
+int storagePutBuf(Storage *storage, const char *name, const void *data, size_t len,
+                  StoragePutMode mode, Err *err);
+
+/* Read a whole object into a new buffer (free with bvFree(); NUL-terminated one byte past
+ * `*len`). ERR_NOTFOUND when it does not exist, ERR_LIMIT when it is larger than `maxLen`. */
+int storageGetBuf(Storage *storage, const char *name, size_t maxLen, uint8_t **data, size_t *len,
+                  Err *err);
+
+/* Stream an object, or `length` bytes of it from `offset` (`length` 0: to the end). ERR_NOTFOUND
+ * when it does not exist, ERR_FORMAT when the range goes past its end. Errors of the returned
+ * reader name the object and the store. */
+IoRead *storageOpenRead(Storage *storage, const char *name, uint64_t offset, uint64_t length,
+                        Err *err);
+
+/* Whether an object exists, and its size and modification time; a missing object is not an
+ * error (out->exists is false). */
+int storageHead(Storage *storage, const char *name, StorageInfo *out, Err *err);
+
+/* Call `cb` for every object whose name starts with `prefix` ("" for all; a string prefix as in
+ * S3, so "seg/00" matches "seg/0042"), recursively, in lexicographic (byte) order of the names.
+ * Objects being written are not listed. */
+int storageList(Storage *storage, const char *prefix, StorageListCb *cb, void *data, Err *err);
+
+/* Remove an object; a missing object is fine. */
+int storageRemove(Storage *storage, const char *name, Err *err);
+
+/* Remove the leftovers of interrupted puts that are at least `minAgeSec` seconds old (0: all;
+ * only call it with 0 when no put is running). The number removed goes to `*removed` when it is
+ * not NULL. */
+int storageCleanTemp(Storage *storage, unsigned minAgeSec, unsigned *removed, Err *err);
+
+void storageFree(Storage *storage);
+
+/* --- Driver interface (for upload/storage_*.c only) --------------------------------------- */
+
+/* The source of a put: a local file (`path`) or memory (`data`, `len`). A driver may open it
+ * more than once (a retried upload) with storagePutSourceOpen(). */
+typedef struct StoragePutSource {
+    const char *path;
+    const void *data;
+    size_t len;
+} StoragePutSource;
+
+/*
+ * A driver. Names reaching it are valid; the generic layer adds "unable to <verb> 'name'
+ * in/from 'url'" to its errors, so a driver's messages say what failed underneath.
+ * - put: store `src`, checking that the bytes stored match `info` (size, sha256) or failing with
+ *   ERR_CHECKSUM. STORAGE_PUT_IMMUTABLE must never replace an object, atomically (no check-then-
+ *   write window): when one exists it sets *existed and succeeds, and the generic layer compares
+ *   contents. STORAGE_PUT_REPLACE replaces atomically. Either way, readers see the old object or
+ *   the whole new one, and the object is durable when put returns.
+ * - openRead: ERR_NOTFOUND for a missing object; ERR_FORMAT for a range past the end.
+ * - head: exists false for a missing object.
+ * - list: as storageList(), in byte order, skipping in-progress objects.
+ * - remove: a missing object is fine.
+ * - cleanTemp: remove leftovers of interrupted puts (S3: abort stale multipart uploads).
+ */
+typedef struct StorageDriverVt {
+    const char *scheme;
+    int (*put)(void *driver, const char *name, const StoragePutSource *src,
+               const StoragePutInfo *info, StoragePutMode mode, bool *existed, Err *err);
+    IoRead *(*openRead)(void *driver, const char *name, uint64_t offset, uint64_t length, Err *err);
+    int (*head)(void *driver, const char *name, StorageInfo *out, Err *err);
+    int (*list)(void *driver, const char *prefix, StorageListCb *cb, void *data, Err *err);
+    int (*remove)(void *driver, const char *name, Err *err);
+    int (*cleanTemp)(void *driver, unsigned minAgeSec, unsigned *removed, Err *err);
+    void (*free)(void *driver);
+} StorageDriverVt;
+
+/* Wrap a driver (owned from now on) in a Storage with its URL. */
+Storage *storageNewDriver(const StorageDriverVt *vt, void *driver, const char *url);
+
+/* A reader over a put source. ERR_IO when the local file cannot be opened. */
+IoRead *storagePutSourceOpen(const StoragePutSource *src, Err *err);
+
+/* The directory driver (upload/storage_file.c) on the existing directory `path` (absolute, no
+ * trailing '/'). */
+Storage *storageFileNew(const char *path, Err *err);
+
+#endif
