@@ -36,7 +36,7 @@ UNIT_OBJ := $(UNIT_SRC:%.c=$(BUILD)/%.o)
 # Everything of cmd/ but main() is shared with the unit tests.
 CMD_LIB_OBJ := $(filter-out $(BUILD)/cmd/main.o,$(CMD_OBJ))
 
-.PHONY: all test unit integration asan fuzz fuzz-smoke bench deps clean valgrind
+.PHONY: all test unit integration asan fuzz bench deps clean valgrind demo
 .DEFAULT_GOAL := all
 
 all: binvault
@@ -110,3 +110,8 @@ clean:
 	rm -rf build binvault tests/unit/suites.h
 
 -include $(LIB_OBJ:.o=.d) $(CMD_OBJ:.o=.d) $(UNIT_OBJ:.o=.d)
+
+# The newcomer's tour (README): install, build, run binvault against a throwaway MariaDB.
+demo: deps
+	@$(MAKE) --no-print-directory all
+	@scripts/demo.sh

@@ -63,12 +63,12 @@ sqlLibraryInit(void) {
  * operation", or NULL. Written into buf. */
 static const char *
 sqlNeededGrant(const char *msg, char *buf, size_t size) {
-    const char *p = strstr(msg, "the ");
+    const char *p = strstr(msg, "you need");
     const char *end;
 
-    if (strstr(msg, "you need") == NULL || p == NULL)
+    if (p == NULL || (p = strstr(p, " the ")) == NULL)
         return NULL;
-    p += 4;
+    p += 5;
     end = strstr(p, " privilege");
     if (end == NULL || end == p || (size_t)(end - p) >= size)
         return NULL;
@@ -216,7 +216,16 @@ sqlConnect(const SqlConnOpts *opts, Err *err) {
         sqlConnFree(c);
         return NULL;
     }
-    logDebug("connected to '%s', server %s", c->url, mysql_get_server_info(c->mysql));
+    /* Connector/C 3.3 quietly falls back to plain text when the server does not offer TLS, even
+     * with MYSQL_OPT_SSL_ENFORCE: check what the connection really uses. */
+    if ((opts->sslMode == SQL_SSL_REQUIRED || opts->sslMode == SQL_SSL_VERIFY) && mysql_get_ssl_cipher(c->mysql) == NULL) {
+        errSet(err, c->failCode, "unable to connect to '%s': TLS is required but the server does not offer it",
+               c->url);
+        sqlConnFree(c);
+        return NULL;
+    }
+    logDebug("connected to '%s', server %s%s", c->url, mysql_get_server_info(c->mysql),
+             mysql_get_ssl_cipher(c->mysql) ? " over TLS" : "");
     return c;
 }
 
@@ -469,7 +478,6 @@ struct BinlogClient {
     char *start; /* what the stream was asked for, for messages */
     SemiSyncState semiSync;
     bool ackRequested;
-    BinlogChecksumAlg streamAlg; /* checksum of the events now streamed (from the last FDE) */
     char file[512];
     uint64_t pos;
     unsigned readTimeoutMs;
@@ -705,7 +713,6 @@ clientSendDump(BinlogClient *c, uint8_t *packet, size_t len, Err *err) {
         return -1;
     }
     c->state = CLIENT_STREAMING;
-    c->streamAlg = c->checksumAlg;
     logDebug("streaming binlogs from '%s' (%s), %s", sqlConnUrl(c->sql), c->version, c->start);
     return 0;
 }
@@ -861,21 +868,18 @@ clientTrack(BinlogClient *c, const uint8_t *ev, size_t len, Err *err) {
     uint8_t type = ev[4];
     uint32_t logPos = rdU32(ev + 13);
 
-    if (type == BINLOG_FORMAT_DESCRIPTION) {
-        BinlogFormat fmt;
-
-        binlogFormatInit(&fmt);
-        if (binlogFormatFromFde(&fmt, ev, len, false, err) != 0)
-            return errPrefix(err, "format description event from '%s'", sqlConnUrl(c->sql));
-        c->streamAlg = fmt.checksumAlg;
-    } else if (type == BINLOG_ROTATE) {
-        size_t crc = c->streamAlg == BINLOG_CHECKSUM_CRC32 ? BINLOG_CHECKSUM_LEN : 0;
+    if (type == BINLOG_ROTATE) {
         size_t nameLen;
 
-        if (len < BINLOG_HEADER_LEN + 8 + crc)
+        if (len < BINLOG_HEADER_LEN + 8 + 1)
             return errSet(err, ERR_FORMAT, "truncated ROTATE event (%zu bytes) from '%s'", len, sqlConnUrl(c->sql));
-        nameLen = len - BINLOG_HEADER_LEN - 8 - crc;
-        if (nameLen == 0 || nameLen >= sizeof(c->file) || memchr(ev + BINLOG_HEADER_LEN + 8, '\0', nameLen))
+        nameLen = len - BINLOG_HEADER_LEN - 8;
+        /* Whether this ROTATE ends with a CRC32 depends on the checksum setting of the file it
+         * comes from (or, for the artificial one, of the previous file): ask the event itself. */
+        if (nameLen > BINLOG_CHECKSUM_LEN &&
+            binlogEventComputeChecksum(ev, len - BINLOG_CHECKSUM_LEN) == rdU32(ev + len - BINLOG_CHECKSUM_LEN))
+            nameLen -= BINLOG_CHECKSUM_LEN;
+        if (nameLen >= sizeof(c->file) || memchr(ev + BINLOG_HEADER_LEN + 8, '\0', nameLen))
             return errSet(err, ERR_FORMAT, "ROTATE event from '%s' with an invalid file name", sqlConnUrl(c->sql));
         memcpy(c->file, ev + BINLOG_HEADER_LEN + 8, nameLen);
         c->file[nameLen] = '\0';

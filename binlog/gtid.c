@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/buf.h"
 #include "common/bytes.h"
 #include "common/mem.h"
 
@@ -98,40 +99,6 @@ quoteText(char *out, size_t size, const char *text) {
         strcpy(out + o, "...");
 }
 
-/* A growing string for the format functions. */
-typedef struct StrBuf {
-    char *p;
-    size_t len;
-    size_t cap;
-} StrBuf;
-
-static void
-sbPut(StrBuf *b, const char *s, size_t n) {
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 64;
-
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        b->p = bvRealloc(b->p, cap);
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static void
-sbPutStr(StrBuf *b, const char *s) {
-    sbPut(b, s, strlen(s));
-}
-
-static char *
-sbFinish(StrBuf *b) {
-    if (b->p == NULL)
-        return bvStrdup("");
-    return b->p;
-}
-
 /* ---- uuids and tags --------------------------------------------------------------------------- */
 
 /* Parse the 36 characters at s (stops at the first mismatch, so never reads past a NUL). */
@@ -214,11 +181,14 @@ tagArg(const char *tag, char out[GTID_TAG_MAX + 1]) {
 
 static void
 ivReserve(GtidTsid *t, size_t need) {
+    size_t cap = t->cap ? t->cap : 4;
+
     if (need <= t->cap)
         return;
-    size_t cap = t->cap ? t->cap : 4;
-    while (cap < need)
+    while (cap < need) {
+        BV_ASSERT(cap <= SIZE_MAX / 2 / sizeof(*t->iv));
         cap *= 2;
+    }
     t->iv = bvRealloc(t->iv, cap * sizeof(*t->iv));
     t->cap = cap;
 }
@@ -454,11 +424,14 @@ tsidFind(const GtidSet *set, const uint8_t uuid[16], const char *tag, size_t *po
 
 static void
 tsidReserve(GtidSet *set, size_t need) {
+    size_t cap = set->cap ? set->cap : 4;
+
     if (need <= set->cap)
         return;
-    size_t cap = set->cap ? set->cap : 4;
-    while (cap < need)
+    while (cap < need) {
+        BV_ASSERT(cap <= SIZE_MAX / 2 / sizeof(*set->tsid));
         cap *= 2;
+    }
     set->tsid = bvRealloc(set->tsid, cap * sizeof(*set->tsid));
     set->cap = cap;
 }
@@ -728,7 +701,7 @@ gtidSetSubtract(GtidSet *dst, const GtidSet *src) {
 
 char *
 gtidSetFormatSep(const GtidSet *set, const char *sep) {
-    StrBuf b = {0};
+    Buf *b = bufNew(0);
 
     for (size_t i = 0; i < set->n; i++) {
         const GtidTsid *t = &set->tsid[i];
@@ -739,13 +712,13 @@ gtidSetFormatSep(const GtidSet *set, const char *sep) {
             char uuidText[GTID_UUID_TEXT_LEN + 1];
 
             if (i > 0)
-                sbPutStr(&b, sep);
+                bufAppend(b, sep, strlen(sep));
             gtidUuidFormat(t->uuid, uuidText);
-            sbPut(&b, uuidText, GTID_UUID_TEXT_LEN);
+            bufAppend(b, uuidText, GTID_UUID_TEXT_LEN);
         }
         if (t->tag[0] != '\0') {
-            sbPut(&b, ":", 1);
-            sbPutStr(&b, t->tag);
+            bufAppend(b, ":", 1);
+            bufAppend(b, t->tag, strlen(t->tag));
         }
         for (size_t k = 0; k < t->n; k++) {
             int len;
@@ -754,10 +727,10 @@ gtidSetFormatSep(const GtidSet *set, const char *sep) {
                 len = snprintf(num, sizeof(num), ":%" PRId64 "-%" PRId64, t->iv[k].start, t->iv[k].end - 1);
             else
                 len = snprintf(num, sizeof(num), ":%" PRId64, t->iv[k].start);
-            sbPut(&b, num, (size_t)len);
+            bufAppend(b, num, (size_t)len);
         }
     }
-    return sbFinish(&b);
+    return (char *)bufDetach(b, NULL);
 }
 
 char *
@@ -780,6 +753,14 @@ parseError(Err *err, const char *text, const char *fmt, ...) {
     va_end(ap);
     quoteText(quoted, sizeof(quoted), text);
     return errSet(err, ERR_FORMAT, "invalid gtid set '%s': %s", quoted, reason);
+}
+
+static int
+gnoRangeError(Err *err, const char *text, const char *num, const char *end) {
+    int len = end - num > 40 ? 40 : (int)(end - num);
+
+    return parseError(err, text, "gno '%.*s' is out of range (1-%" PRId64 ")", len, num,
+                      (int64_t)GTID_GNO_MAX);
 }
 
 /* Read a decimal gno at *s (at least one digit there). */
@@ -840,8 +821,7 @@ gtidSetParse(GtidSet *set, const char *text, Err *err) {
                 int64_t first, last;
 
                 if (!parseGno(&s, &first)) {
-                    parseError(err, text, "gno '%.*s' is out of range (1-%" PRId64 ")", (int)(s - num > 40 ? 40 : s - num),
-                               num, (int64_t)GTID_GNO_MAX);
+                    gnoRangeError(err, text, num, s);
                     goto fail;
                 }
                 last = first;
@@ -855,13 +835,12 @@ gtidSetParse(GtidSet *set, const char *text, Err *err) {
                         goto fail;
                     }
                     if (!parseGno(&s, &last)) {
-                        parseError(err, text, "gno '%.*s' is out of range (1-%" PRId64 ")",
-                                   (int)(s - num > 40 ? 40 : s - num), num, (int64_t)GTID_GNO_MAX);
+                        gnoRangeError(err, text, num, s);
                         goto fail;
                     }
                     if (last < first) {
-                        parseError(err, text, "interval '%" PRId64 "-%" PRId64 "' ends before it starts", first,
-                                   last);
+                        parseError(err, text, "interval '%" PRId64 "-%" PRId64 "' ends before it starts",
+                                   first, last);
                         goto fail;
                     }
                     s = skipSpace(s);
@@ -880,8 +859,8 @@ gtidSetParse(GtidSet *set, const char *text, Err *err) {
                 while (isTagChar(tag[len], len))
                     len++;
                 if (!tagNormalize(tag, len, norm)) {
-                    parseError(err, text, "tag '%.*s' is longer than %d characters", (int)(len > 40 ? 40 : len), tag,
-                               GTID_TAG_MAX);
+                    parseError(err, text, "tag '%.*s' is longer than %d characters",
+                               (int)(len > 40 ? 40 : len), tag, GTID_TAG_MAX);
                     goto fail;
                 }
                 cur = rawAddTsid(raw, uuid, norm);
@@ -992,7 +971,8 @@ gtidSetDecode(GtidSet *set, const uint8_t *p, size_t len, Err *err) {
         minSid = 16 + 8;
     } else if (format == GTID_FORMAT_TAGGED) {
         if ((head & 0xff) != GTID_FORMAT_TAGGED)
-            return decodeError(err, "tagged sid count word 0x%016" PRIx64 " does not end with the format byte 1",
+            return decodeError(err,
+                               "tagged sid count word 0x%016" PRIx64 " does not end with the format byte 1",
                                head);
         nSids = (head >> 8) & ((UINT64_C(1) << 48) - 1);
         minSid = 16 + 1 + 8;
@@ -1026,7 +1006,8 @@ gtidSetDecode(GtidSet *set, const uint8_t *p, size_t len, Err *err) {
             }
             off += used;
             if (tagLen > GTID_TAG_MAX) {
-                decodeError(err, "sid %" PRIu64 ": tag length %" PRIu64 " exceeds %d", s, tagLen, GTID_TAG_MAX);
+                decodeError(err, "sid %" PRIu64 ": tag length %" PRIu64 " exceeds %d", s, tagLen,
+                            GTID_TAG_MAX);
                 goto fail;
             }
             if (tagLen > len - off) {
@@ -1035,7 +1016,8 @@ gtidSetDecode(GtidSet *set, const uint8_t *p, size_t len, Err *err) {
                 goto fail;
             }
             if (!tagNormalize((const char *)p + off, (size_t)tagLen, tag)) {
-                decodeError(err, "sid %" PRIu64 " at offset %zu: invalid tag of %" PRIu64 " bytes", s, off, tagLen);
+                decodeError(err, "sid %" PRIu64 " at offset %zu: invalid tag of %" PRIu64 " bytes", s, off,
+                            tagLen);
                 goto fail;
             }
             off += (size_t)tagLen;
@@ -1057,11 +1039,12 @@ gtidSetDecode(GtidSet *set, const uint8_t *p, size_t len, Err *err) {
             int64_t start = rdI64(p + off), end = rdI64(p + off + 8);
 
             if (start <= last || end <= start) {
-                decodeError(err,
-                            "sid %" PRIu64 " interval %" PRIu64 ": [%" PRId64 ", %" PRId64 ") %s", s, k, start, end,
-                            start < 1       ? "starts below 1"
-                            : start <= last ? "does not start after the previous interval"
-                                            : "is empty or reversed");
+                const char *why = start < 1       ? "starts below 1"
+                                  : start <= last ? "does not start after the previous interval"
+                                                  : "is empty or reversed";
+
+                decodeError(err, "sid %" PRIu64 " interval %" PRIu64 ": [%" PRId64 ", %" PRId64 ") %s", s, k,
+                            start, end, why);
                 goto fail;
             }
             rawAddInterval(&raw->tsid[cur], start, end);
@@ -1237,8 +1220,9 @@ mariaGtidListDecode(const uint8_t *body, size_t len, MariaGtid **list, size_t *c
     word = rdU32(body);
     n = word & ((UINT32_C(1) << 28) - 1);
     if (n > (len - 4) / 16)
-        return errSet(err, ERR_FORMAT, "invalid gtid list: %" PRIu32 " entries need %zu bytes, the body has %zu",
-                      n, 4 + (size_t)n * 16, len);
+        return errSet(err, ERR_FORMAT,
+                      "invalid gtid list: %" PRIu32 " entries need %zu bytes, the body has %zu", n,
+                      4 + (size_t)n * 16, len);
     if (n > 0) {
         out = bvMalloc(n * sizeof(*out));
         for (uint32_t i = 0; i < n; i++) {
@@ -1363,7 +1347,8 @@ mariaGtidPosEqual(const MariaGtidPos *a, const MariaGtidPos *b) {
     if (a->n != b->n)
         return false;
     for (size_t i = 0; i < a->n; i++)
-        if (a->g[i].domain != b->g[i].domain || a->g[i].server != b->g[i].server || a->g[i].seq != b->g[i].seq)
+        if (a->g[i].domain != b->g[i].domain || a->g[i].server != b->g[i].server ||
+            a->g[i].seq != b->g[i].seq)
             return false;
     return true;
 }
@@ -1430,17 +1415,17 @@ fail:
 
 char *
 mariaGtidPosFormat(const MariaGtidPos *pos) {
-    StrBuf b = {0};
+    Buf *b = bufNew(0);
 
     for (size_t i = 0; i < pos->n; i++) {
         char one[MARIA_GTID_TEXT_MAX];
 
         if (i > 0)
-            sbPut(&b, ",", 1);
+            bufAppend(b, ",", 1);
         mariaGtidFormat(&pos->g[i], one);
-        sbPutStr(&b, one);
+        bufAppend(b, one, strlen(one));
     }
-    return sbFinish(&b);
+    return (char *)bufDetach(b, NULL);
 }
 
 void

@@ -310,7 +310,6 @@ printPayload(Inspect *in, const BinlogFormat *fmt, const BinlogEvent *ev, Err *e
     if ((it = binlogPayloadIterNew(fmt, &pl, 0, err)) == NULL)
         return -1;
     while ((rc = binlogPayloadIterNext(it, &inner, err)) == 1) {
-        in->events++;
         if (printEvent(in, fmt, &inner, binlogPayloadIterOffset(it), 1, err) != 0) {
             rc = -1;
             break;
@@ -326,7 +325,6 @@ printTxn(Inspect *in, const BinlogTxn *t) {
     char when[40];
     FILE *out = stdout;
 
-    in->txns++;
     formatTime(t->commitTimeUs, when, sizeof(when), true);
     if (in->json) {
         fprintf(out, "{\"file\":");
@@ -363,6 +361,8 @@ inspectFile(Inspect *in, const char *path, Err *err) {
         goto done;
     }
     (void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+    if (!in->json && !in->quiet)
+        printf("# %s\n", path);
     while (rc == 0) {
         int got = binlogReaderNext(r, &ev, err);
 
@@ -415,10 +415,16 @@ inspectFile(Inspect *in, const char *path, Err *err) {
             rc = -1;
             break;
         }
-        if ((st & BINLOG_TXN_ABORTED) && !in->quiet)
-            printTxn(in, binlogTxnFramerAborted(framer));
-        if ((st & 0x0f) == BINLOG_TXN_END && !in->quiet)
-            printTxn(in, binlogTxnFramerDone(framer));
+        if (st & BINLOG_TXN_ABORTED) {
+            in->txns++;
+            if (!in->quiet)
+                printTxn(in, binlogTxnFramerAborted(framer));
+        }
+        if ((st & 0x0f) == BINLOG_TXN_END) {
+            in->txns++;
+            if (!in->quiet)
+                printTxn(in, binlogTxnFramerDone(framer));
+        }
     }
     if (rc == 0 && binlogReaderPending(r) > 0) {
         uint64_t at = binlogReaderOffset(r);
@@ -430,8 +436,11 @@ inspectFile(Inspect *in, const char *path, Err *err) {
     } else if (rc == 0 && total == 0) {
         rc = errSet(err, ERR_FORMAT, "not a binlog file: it is empty");
     }
-    if (rc == 0 && in->transactions && binlogTxnFramerFinish(framer) && !in->quiet)
-        printTxn(in, binlogTxnFramerAborted(framer));
+    if (rc == 0 && in->transactions && binlogTxnFramerFinish(framer)) {
+        in->txns++;
+        if (!in->quiet)
+            printTxn(in, binlogTxnFramerAborted(framer));
+    }
 done:
     if (fd >= 0)
         close(fd);
@@ -440,6 +449,16 @@ done:
     if (rc != 0)
         errPrefix(err, "'%s'", path);
     return rc;
+}
+
+static const char *
+txnNote(const Inspect *in, uint64_t before) {
+    static char note[64];
+
+    if (!in->transactions)
+        return "";
+    snprintf(note, sizeof(note), ", %" PRIu64 " transactions", in->txns - before);
+    return note;
 }
 
 static void
@@ -487,8 +506,7 @@ cmdInspect(int argc, char **argv) {
         }
         if (!in.json)
             fprintf(in.quiet ? stdout : stderr, "# %s: %" PRIu64 " events%s, all checksums verified\n", argv[i],
-                    in.events - events, in.transactions ? "" : "");
-        (void)txns;
+                    in.events - events, txnNote(&in, txns));
     }
     return 0;
 }

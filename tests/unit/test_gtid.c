@@ -180,7 +180,8 @@ testMerge(void) {
     CHECK_STR(roundTrip(U1 ":10-20:1-5:30:6-9"), U1 ":1-20:30");
     CHECK_STR(roundTrip(U1 " : 1 - 3 : 5 "), U1 ":1-3:5");
     CHECK_STR(roundTrip(U1 ":9223372036854775806"), U1 ":9223372036854775806");
-    CHECK_STR(roundTrip(U1 ":9223372036854775805-9223372036854775806:1"), U1 ":1:9223372036854775805-9223372036854775806");
+    CHECK_STR(roundTrip(U1 ":9223372036854775805-9223372036854775806:1"),
+              U1 ":1:9223372036854775805-9223372036854775806");
     CHECK_STR(roundTrip(U1 ":007"), U1 ":7");
     CHECK_STR(roundTrip(""), "");
     CHECK_STR(roundTrip(" \n\t "), "");
@@ -190,7 +191,8 @@ static void
 testParseErrors(void) {
     CHECK_STR(parseErr("not-a-uuid:1"), "invalid gtid set 'not-a-uuid:1': 'not-a-uuid' is not a uuid");
     CHECK_STR(parseErr(U1 "0:1"), "invalid gtid set '" U1 "0:1': '" U1 "0' is not a uuid");
-    CHECK_STR(parseErr(U1 ":0"), "invalid gtid set '" U1 ":0': gno '0' is out of range (1-9223372036854775806)");
+    CHECK_STR(parseErr(U1 ":0"),
+              "invalid gtid set '" U1 ":0': gno '0' is out of range (1-9223372036854775806)");
     CHECK_STR(parseErr(U1 ":9223372036854775807"),
               "invalid gtid set '" U1 ":9223372036854775807': gno '9223372036854775807' is out of range "
               "(1-9223372036854775806)");
@@ -213,11 +215,12 @@ testParseErrors(void) {
     CHECK_STR(parseErr(U1 ";1"), "invalid gtid set '" U1 ";1': unexpected ';1' after a uuid");
     CHECK_STR(parseErr(U1 ":tag"), "invalid gtid set '" U1 ":tag': tag 'tag' has no interval");
     CHECK_STR(parseErr(U1 ":t1:t2:1"), "invalid gtid set '" U1 ":t1:t2:1': tag 't1' has no interval");
-    CHECK_STR(parseErr(U1 ":1:T1," U2 ":1"), "invalid gtid set '" U1 ":1:T1," U2 ":1': tag 't1' has no interval");
+    CHECK_STR(parseErr(U1 ":1:T1," U2 ":1"),
+              "invalid gtid set '" U1 ":1:T1," U2 ":1': tag 't1' has no interval");
     CHECK_STR(parseErr(U1 ":tag-x:1"), "invalid gtid set '" U1 ":tag-x:1': 'tag-x' is not a valid tag");
     CHECK_STR(parseErr(U1 ":aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa:1"),
-              "invalid gtid set '" U1 ":aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa:1': tag 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa' is "
-              "longer than 32 characters");
+              "invalid gtid set '" U1 ":aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa:1': "
+              "tag 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa' is longer than 32 characters");
     CHECK_STR(parseErr(U1 ":aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa:1"), "");
     /* a long text is cut in the message */
     CHECK_STR(parseErr(U1 ":1," U2 ":1," U3 ":#"),
@@ -653,13 +656,15 @@ testDecodeHostile(void) {
             testFail(__FILE__, __LINE__, "truncated to %zu bytes decoded", cut);
     CHECK_STR(decodeErr(buf, 0), "invalid gtid set encoding: 0 bytes, need at least 8 for the sid count");
     CHECK_STR(decodeErr(buf, 20), "invalid gtid set encoding: 1 sids do not fit in 12 bytes");
-    CHECK_STR(decodeErr(buf, n - 1), "invalid gtid set encoding: sid 0: 2 intervals do not fit in the 31 bytes left");
+    CHECK_STR(decodeErr(buf, n - 1),
+              "invalid gtid set encoding: sid 0: 2 intervals do not fit in the 31 bytes left");
 
     n = encodeRaw(buf, UINT64_C(0x00ffffffffffffff), 2, good, 2);
     CHECK_STR(decodeErr(buf, n), "invalid gtid set encoding: 72057594037927935 sids do not fit in 56 bytes");
     n = encodeRaw(buf, 1, UINT64_MAX, good, 2);
     CHECK_STR(decodeErr(buf, n),
-              "invalid gtid set encoding: sid 0: 18446744073709551615 intervals do not fit in the 32 bytes left");
+              "invalid gtid set encoding: sid 0: 18446744073709551615 intervals do not fit in the "
+              "32 bytes left");
     n = encodeRaw(buf, 2, 2, good, 2);
     CHECK_STR(decodeErr(buf, n), "invalid gtid set encoding: sid 1 at offset 64: truncated uuid");
     n = encodeRaw(buf, 3, 2, good, 2);
@@ -683,11 +688,13 @@ testDecodeHostile(void) {
     static const int64_t unordered[] = {10, 12, 1, 3};
     n = encodeRaw(buf, 1, 2, unordered, 2);
     CHECK_STR(decodeErr(buf, n),
-              "invalid gtid set encoding: sid 0 interval 1: [1, 3) does not start after the previous interval");
+              "invalid gtid set encoding: sid 0 interval 1: [1, 3) does not start after the "
+              "previous interval");
     static const int64_t touching[] = {1, 3, 3, 5};
     n = encodeRaw(buf, 1, 2, touching, 2);
     CHECK_STR(decodeErr(buf, n),
-              "invalid gtid set encoding: sid 0 interval 1: [3, 5) does not start after the previous interval");
+              "invalid gtid set encoding: sid 0 interval 1: [3, 5) does not start after the "
+              "previous interval");
     static const int64_t maxEnd[] = {1, INT64_MAX};
     n = encodeRaw(buf, 1, 1, maxEnd, 1);
     CHECK_STR(decodeErr(buf, n), "");
@@ -697,7 +704,8 @@ testDecodeHostile(void) {
     CHECK_STR(decodeErr(buf, n), "invalid gtid set encoding: unknown format 2");
     n = encodeRaw(buf, UINT64_C(0x0100000000000100), 1, good, 1);
     CHECK_STR(decodeErr(buf, n),
-              "invalid gtid set encoding: tagged sid count word 0x0100000000000100 does not end with the format byte 1");
+              "invalid gtid set encoding: tagged sid count word 0x0100000000000100 does not end "
+              "with the format byte 1");
 
     /* the same uuid twice: merged, as the server does */
     uint8_t two[8 + 2 * 40];
@@ -770,7 +778,8 @@ testDecodeTaggedHostile(void) {
     n = encodeTagged(buf, (const uint8_t *)"\x42" "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", 34);
     CHECK_STR(decodeErr(buf, n), "invalid gtid set encoding: sid 0: tag length 33 exceeds 32");
     n = encodeTagged(buf, (const uint8_t *)"\xff\xff\xff\xff\xff\xff\xff\xff\xff", 9);
-    CHECK_STR(decodeErr(buf, n), "invalid gtid set encoding: sid 0: tag length 18446744073709551615 exceeds 32");
+    CHECK_STR(decodeErr(buf, n),
+              "invalid gtid set encoding: sid 0: tag length 18446744073709551615 exceeds 32");
     n = encodeTagged(buf, (const uint8_t *)"\x06" "a-b", 4);
     CHECK_STR(decodeErr(buf, n), "invalid gtid set encoding: sid 0 at offset 25: invalid tag of 3 bytes");
     n = encodeTagged(buf, (const uint8_t *)"\x04" "1a", 3);
@@ -792,7 +801,8 @@ testDecodeTaggedHostile(void) {
     memset(cut2 + 65, 0x33, 16);
     cut2[81] = 0xff;
     cut2[82] = cut2[83] = 0;
-    CHECK_STR(decodeErr(cut2, sizeof(cut2)), "invalid gtid set encoding: sid 1 at offset 81: truncated tag length");
+    CHECK_STR(decodeErr(cut2, sizeof(cut2)),
+              "invalid gtid set encoding: sid 1 at offset 81: truncated tag length");
 }
 
 static void
@@ -811,10 +821,12 @@ testMariaGtid(void) {
     CHECK_STR(text, "4294967295-4294967295-18446744073709551615");
 
     CHECK_INT(mariaGtidParse("4294967296-1-1", &g, &err), -1);
-    CHECK_STR(err.msg, "invalid mariadb gtid '4294967296-1-1': domain '4294967296' is out of range (0-4294967295)");
+    CHECK_STR(err.msg,
+              "invalid mariadb gtid '4294967296-1-1': domain '4294967296' is out of range (0-4294967295)");
     CHECK_INT(err.code, ERR_FORMAT);
     CHECK_INT(mariaGtidParse("1-4294967296-1", &g, &err), -1);
-    CHECK_STR(err.msg, "invalid mariadb gtid '1-4294967296-1': server '4294967296' is out of range (0-4294967295)");
+    CHECK_STR(err.msg,
+              "invalid mariadb gtid '1-4294967296-1': server '4294967296' is out of range (0-4294967295)");
     CHECK_INT(mariaGtidParse("1-1-18446744073709551616", &g, &err), -1);
     CHECK_STR(err.msg,
               "invalid mariadb gtid '1-1-18446744073709551616': seq '18446744073709551616' is out of range "

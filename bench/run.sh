@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Runs every benchmark (or those named in $BENCHES) and records them in docs/BENCHMARKS.md.
+set -euo pipefail
+cd "$(dirname "$0")"
+for b in ${BENCHES:-parse}; do
+    echo "## bench $b"
+    bash "./$b.sh"
+done

@@ -1,3 +1,0 @@
-build/release/common/buf.o: common/buf.c common/buf.h common/mem.h
-common/buf.h:
-common/mem.h:
