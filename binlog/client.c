@@ -32,7 +32,6 @@
 #include "common/mem.h"
 #include "common/url.h"
 
-#define SQL_DEFAULT_PORT 3306
 #define SQL_DEFAULT_CONNECT_TIMEOUT_MS 10000
 #define SQL_DEFAULT_WRITE_TIMEOUT_MS 60000
 /* Largest packet the client accepts: the server's own limit for replication
@@ -112,8 +111,9 @@ sqlFailGrant(const SqlConn *c, const char *doing, const char *grant, Err *err) {
                           "'%s'@'<host>'); server said: %s",
                           doing, c->url, c->user, grant, grant, c->user, msg);
         if (grant != NULL)
-            return errSet(err, ERR_AUTH, "%s on '%s' was refused: user '%s' needs one of the privileges %s; server said: %s",
-                          doing, c->url, c->user, grant, msg);
+            return errSet(err, ERR_AUTH,
+                          "%s on '%s' was refused: user '%s' needs one of the privileges %s; server said: %s", doing,
+                          c->url, c->user, grant, msg);
         return errSet(err, ERR_AUTH, "%s on '%s' was refused: %s", doing, c->url, msg);
     }
     if (doing == NULL)
@@ -146,7 +146,8 @@ msToSeconds(unsigned ms) {
 
 static int
 sqlSetOptions(MYSQL *m, const SqlConnOpts *opts) {
-    unsigned connectTimeout = msToSeconds(opts->connectTimeoutMs ? opts->connectTimeoutMs : SQL_DEFAULT_CONNECT_TIMEOUT_MS);
+    unsigned connectTimeout =
+        msToSeconds(opts->connectTimeoutMs ? opts->connectTimeoutMs : SQL_DEFAULT_CONNECT_TIMEOUT_MS);
     unsigned writeTimeout = msToSeconds(opts->writeTimeoutMs ? opts->writeTimeoutMs : SQL_DEFAULT_WRITE_TIMEOUT_MS);
     unsigned readTimeout = msToSeconds(opts->readTimeoutMs);
     unsigned protocol = MYSQL_PROTOCOL_TCP;
@@ -181,7 +182,7 @@ sqlSetOptions(MYSQL *m, const SqlConnOpts *opts) {
 SqlConn *
 sqlConnect(const SqlConnOpts *opts, Err *err) {
     SqlConn *c;
-    unsigned port = opts->port ? opts->port : SQL_DEFAULT_PORT;
+    unsigned port = opts->port ? opts->port : URL_MYSQL_DEFAULT_PORT;
     const char *user = opts->user ? opts->user : "";
 
     pthread_once(&sqlLibraryOnce, sqlLibraryInit);
@@ -218,7 +219,8 @@ sqlConnect(const SqlConnOpts *opts, Err *err) {
     }
     /* Connector/C 3.3 quietly falls back to plain text when the server does not offer TLS, even
      * with MYSQL_OPT_SSL_ENFORCE: check what the connection really uses. */
-    if ((opts->sslMode == SQL_SSL_REQUIRED || opts->sslMode == SQL_SSL_VERIFY) && mysql_get_ssl_cipher(c->mysql) == NULL) {
+    if ((opts->sslMode == SQL_SSL_REQUIRED || opts->sslMode == SQL_SSL_VERIFY) &&
+        mysql_get_ssl_cipher(c->mysql) == NULL) {
         errSet(err, c->failCode, "unable to connect to '%s': TLS is required but the server does not offer it",
                c->url);
         sqlConnFree(c);
@@ -788,6 +790,7 @@ binlogClientStartMariaGtid(BinlogClient *c, const char *gtidPos, Err *err) {
 
 int
 binlogClientStartMysqlGtid(BinlogClient *c, const uint8_t *encodedGtidSet, size_t len, Err *err) {
+    uint16_t flags;
     uint8_t *packet;
     size_t packetLen;
 
@@ -804,9 +807,20 @@ binlogClientStartMysqlGtid(BinlogClient *c, const uint8_t *encodedGtidSet, size_
     c->start = bvSprintf("a GTID set (%zu bytes encoded)", len);
     c->file[0] = '\0';
     c->pos = 4;
-    packet = binlogEncodeDumpGtid((uint16_t)(BINLOG_DUMP_THROUGH_GTID | (c->opts.nonBlocking ? BINLOG_DUMP_NON_BLOCK : 0)),
-                                  c->opts.serverId, "", 4, encodedGtidSet, len, &packetLen);
+    flags = BINLOG_DUMP_THROUGH_GTID | (c->opts.nonBlocking ? BINLOG_DUMP_NON_BLOCK : 0);
+    packet = binlogEncodeDumpGtid(flags, c->opts.serverId, "", 4, encodedGtidSet, len, &packetLen);
     return clientSendDump(c, packet, packetLen, err);
+}
+
+/* Where the stream is, for messages: "'mariadb-bin.000003' position 605", or what it was asked
+ * for before the first ROTATE named a file. */
+static const char *
+clientWhere(const BinlogClient *c, char *buf, size_t size) {
+    if (c->file[0] != '\0')
+        snprintf(buf, size, "'%s' position %" PRIu64, c->file, c->pos);
+    else
+        snprintf(buf, size, "the start (%s)", c->start ? c->start : "nothing asked");
+    return buf;
 }
 
 static bool
@@ -821,7 +835,9 @@ clientStreamError(BinlogClient *c, double waitedMs, Err *err) {
     unsigned code = mysql_errno(m);
     const char *msg = mysql_error(m);
     const char *url = sqlConnUrl(c->sql);
+    char where[640];
 
+    clientWhere(c, where, sizeof(where));
     c->state = CLIENT_FAILED;
     if (code == ER_GTID_POSITION_NOT_FOUND_IN_BINLOG || code == ER_GTID_POSITION_NOT_FOUND_IN_BINLOG2 ||
         (code == ER_MASTER_FATAL_ERROR_READING_BINLOG &&
@@ -848,18 +864,15 @@ clientStreamError(BinlogClient *c, double waitedMs, Err *err) {
     if (code == CR_SERVER_LOST || code == CR_SERVER_GONE_ERROR || code == CR_SERVER_LOST_EXTENDED) {
         if (c->readTimeoutMs > 0 && waitedMs + 500 >= (double)msToSeconds(c->readTimeoutMs) * 1000)
             return errSet(err, ERR_SOURCE,
-                          "no data from '%s' for %u s (read timeout%s) at '%s' position %" PRIu64
-                          ": the source or the network is down",
+                          "no data from '%s' for %u s (read timeout%s) at %s: the source or the network is "
+                          "down",
                           url, msToSeconds(c->readTimeoutMs),
-                          c->opts.heartbeatMs ? ", heartbeats missing" : "", c->file, c->pos);
-        return errSet(err, ERR_SOURCE, "lost the connection to '%s' while streaming at '%s' position %" PRIu64 ": %s",
-                      url, c->file, c->pos, msg);
+                          c->opts.heartbeatMs ? ", heartbeats missing" : "", where);
+        return errSet(err, ERR_SOURCE, "lost the connection to '%s' while streaming at %s: %s", url, where, msg);
     }
     if (code == CR_NET_PACKET_TOO_LARGE)
-        return errSet(err, ERR_LIMIT, "an event from '%s' after '%s' position %" PRIu64 " exceeds %zu bytes",
-                      url, c->file, c->pos, SQL_MAX_PACKET);
-    return errSet(err, ERR_SOURCE, "'%s' ended the binlog stream at '%s' position %" PRIu64 ": %s (error %u)",
-                  url, c->file, c->pos, msg, code);
+        return errSet(err, ERR_LIMIT, "an event from '%s' after %s exceeds %zu bytes", url, where, SQL_MAX_PACKET);
+    return errSet(err, ERR_SOURCE, "'%s' ended the binlog stream at %s: %s (error %u)", url, where, msg, code);
 }
 
 /* Keep file and position up to date from the event just read. */
@@ -905,6 +918,7 @@ binlogClientRead(BinlogClient *c, const uint8_t **event, size_t *len, Err *err) 
     const uint8_t *p, *ev;
     size_t off = 1, evLen;
     double started;
+    char where[640];
 
     *event = NULL;
     *len = 0;
@@ -940,8 +954,8 @@ binlogClientRead(BinlogClient *c, const uint8_t **event, size_t *len, Err *err) 
     if (c->semiSync == SEMI_SYNC_ON) {
         if (n < 3 || p[1] != BINLOG_SEMI_SYNC_MAGIC) {
             c->state = CLIENT_FAILED;
-            return errSet(err, ERR_FORMAT, "event packet without semi-sync prefix from '%s' after '%s' position %" PRIu64,
-                          sqlConnUrl(c->sql), c->file, c->pos);
+            return errSet(err, ERR_FORMAT, "event packet without semi-sync prefix from '%s' after %s",
+                          sqlConnUrl(c->sql), clientWhere(c, where, sizeof(where)));
         }
         c->ackRequested = (p[2] & 0x01) != 0;
         off = 3;
@@ -951,8 +965,9 @@ binlogClientRead(BinlogClient *c, const uint8_t **event, size_t *len, Err *err) 
     if (evLen < BINLOG_HEADER_LEN || rdU32(ev + 9) != evLen) {
         c->state = CLIENT_FAILED;
         return errSet(err, ERR_FORMAT,
-                      "malformed event from '%s' after '%s' position %" PRIu64 ": packet of %zu bytes, event size %" PRIu32,
-                      sqlConnUrl(c->sql), c->file, c->pos, evLen, evLen >= BINLOG_HEADER_LEN ? rdU32(ev + 9) : 0);
+                      "malformed event from '%s' after %s: packet of %zu bytes, event size %" PRIu32,
+                      sqlConnUrl(c->sql), clientWhere(c, where, sizeof(where)), evLen,
+                      evLen >= BINLOG_HEADER_LEN ? rdU32(ev + 9) : 0);
     }
     if (clientTrack(c, ev, evLen, err) != 0) {
         c->state = CLIENT_FAILED;
@@ -1005,6 +1020,8 @@ binlogClientFree(BinlogClient *c) {
     sqlConnFree(c->sql);
     bvFree(c->host);
     bvFree(c->user);
+    if (c->password != NULL)
+        explicit_bzero(c->password, strlen(c->password));
     bvFree(c->password);
     bvFree(c->passwordFrom);
     bvFree(c->sslCa);

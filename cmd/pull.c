@@ -381,8 +381,8 @@ cmdPull(int argc, char **argv) {
     sa.sa_handler = pullOnSignal;
     sa.sa_flags = SA_RESETHAND; /* a second signal kills as usual */
     sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+    if (sigaction(SIGINT, &sa, NULL) != 0 || sigaction(SIGTERM, &sa, NULL) != 0)
+        logWarn("unable to catch SIGINT/SIGTERM: %s", strerror(errno));
 
     p.dir = to;
     p.fd = -1;

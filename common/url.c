@@ -137,7 +137,8 @@ urlMysqlNew(const char *text, Err *err) {
     }
     end = start + strcspn(start, "/?#");
     if (*end != '\0' && strcmp(end, "/") != 0) {
-        urlFail(err, text, "unexpected '%s' after the address (a database or options are not part of a server URL)", end);
+        urlFail(err, text, "unexpected '%s' after the address (a database or options are not part of a server URL)",
+                end);
         return NULL;
     }
     for (const char *p = start; p < end; p++)
