@@ -235,57 +235,45 @@ pullParseStart(const char *text, char **file, uint64_t *pos, Err *err) {
 }
 
 static int
-pullStart(BinlogClient *client, const char *startPos, const char *startGtid, Err *err) {
-    if (startGtid != NULL) {
-        if (binlogClientFlavour(client) == BINLOG_FLAVOUR_MARIADB) {
-            MariaGtidPos *pos = mariaGtidPosNew();
-            int rc = mariaGtidPosParse(pos, startGtid, err);
+pullStart(BinlogClient *client, const char *startFile, uint64_t startPos, const char *startGtid, Err *err) {
+    if (startGtid == NULL)
+        return binlogClientStartFile(client, startFile, startPos, err);
+    if (binlogClientFlavour(client) == BINLOG_FLAVOUR_MARIADB) {
+        MariaGtidPos *pos = mariaGtidPosNew();
+        int rc = mariaGtidPosParse(pos, startGtid, err);
 
-            mariaGtidPosFree(pos);
-            if (rc != 0) {
-                err->code = ERR_USAGE;
-                return errPrefix(err, "--start-gtid");
-            }
-            return binlogClientStartMariaGtid(client, startGtid, err);
-        } else {
-            GtidSet *set = gtidSetNew();
-            uint8_t *enc;
-            size_t len;
-            int rc;
-
-            if (gtidSetParse(set, startGtid, err) != 0) {
-                gtidSetFree(set);
-                err->code = ERR_USAGE;
-                return errPrefix(err, "--start-gtid");
-            }
-            enc = gtidSetEncode(set, &len);
-            gtidSetFree(set);
-            rc = binlogClientStartMysqlGtid(client, enc, len, err);
-            bvFree(enc);
-            return rc;
+        mariaGtidPosFree(pos);
+        if (rc != 0) {
+            err->code = ERR_USAGE;
+            return errPrefix(err, "--start-gtid");
         }
-    }
-    if (startPos != NULL) {
-        char *file;
-        uint64_t pos;
+        return binlogClientStartMariaGtid(client, startGtid, err);
+    } else {
+        GtidSet *set = gtidSetNew();
+        uint8_t *enc;
+        size_t len;
         int rc;
 
-        if (pullParseStart(startPos, &file, &pos, err) != 0)
-            return -1;
-        rc = binlogClientStartFile(client, file, pos, err);
-        bvFree(file);
+        if (gtidSetParse(set, startGtid, err) != 0) {
+            gtidSetFree(set);
+            err->code = ERR_USAGE;
+            return errPrefix(err, "--start-gtid");
+        }
+        enc = gtidSetEncode(set, &len);
+        gtidSetFree(set);
+        rc = binlogClientStartMysqlGtid(client, enc, len, err);
+        bvFree(enc);
         return rc;
     }
-    return binlogClientStartFile(client, NULL, 4, err);
 }
 
 static int
-pullRun(Pull *p, BinlogClient *client, const char *startPos, const char *startGtid, Err *err) {
+pullRun(Pull *p, BinlogClient *client, const char *startFile, uint64_t startPos, const char *startGtid, Err *err) {
     const uint8_t *ev;
     size_t len;
     int rc;
 
-    if (binlogClientConnect(client, err) != 0 || pullStart(client, startPos, startGtid, err) != 0)
+    if (binlogClientConnect(client, err) != 0 || pullStart(client, startFile, startPos, startGtid, err) != 0)
         return -1;
     while ((rc = binlogClientRead(client, &ev, &len, err)) == 1) {
         if (pullEvent(p, client, ev, len, err) != 0)
@@ -309,7 +297,9 @@ cmdPull(int argc, char **argv) {
         {"start-gtid", required_argument, NULL, 'g'},     {"stop-at-end", no_argument, NULL, 'e'},
         {"help", no_argument, NULL, 'h'},                 {NULL, 0, NULL, 0},
     };
-    const char *source = NULL, *to = NULL, *startPos = NULL, *startGtid = NULL;
+    const char *source = NULL, *to = NULL, *startText = NULL, *startGtid = NULL;
+    char *startFile = NULL;
+    uint64_t startPos = 4;
     uint32_t serverId = 0x40000000u + ((uint32_t)getpid() & 0x3fffffffu);
     bool stopAtEnd = false;
     BinlogClientOpts opts;
@@ -325,7 +315,7 @@ cmdPull(int argc, char **argv) {
         switch (c) {
         case 's': source = optarg; break;
         case 't': to = optarg; break;
-        case 'p': startPos = optarg; break;
+        case 'p': startText = optarg; break;
         case 'g': startGtid = optarg; break;
         case 'e': stopAtEnd = true; break;
         case 'i': {
@@ -349,19 +339,25 @@ cmdPull(int argc, char **argv) {
         pullUsage(stderr);
         return 64;
     }
-    if (startPos != NULL && startGtid != NULL) {
+    if (startText != NULL && startGtid != NULL) {
         errSet(&err, ERR_USAGE, "--start-position and --start-gtid exclude each other");
         return cmdFail(&err);
     }
-    if ((url = urlMysqlNew(source, &err)) == NULL)
+    if (startText != NULL && pullParseStart(startText, &startFile, &startPos, &err) != 0)
         return cmdFail(&err);
+    if ((url = urlMysqlNew(source, &err)) == NULL) {
+        bvFree(startFile);
+        return cmdFail(&err);
+    }
     if (url->user == NULL) {
         errSet(&err, ERR_USAGE, "--source '%s' names no user: expected mysql://USER@HOST[:PORT]", source);
         urlMysqlFree(url);
+        bvFree(startFile);
         return cmdFail(&err);
     }
     if (fsMkdirP(to, 0750, &err) != 0) {
         urlMysqlFree(url);
+        bvFree(startFile);
         return cmdFail(&err);
     }
 
@@ -387,7 +383,7 @@ cmdPull(int argc, char **argv) {
     p.dir = to;
     p.fd = -1;
     p.buf = bvMalloc(PULL_BUFFER);
-    rc = pullRun(&p, client, startPos, startGtid, &err);
+    rc = pullRun(&p, client, startFile, startPos, startGtid, &err);
     if (rc != 0 && p.fd >= 0) {
         /* Keep what was received, as NAME.tmp: whole events up to the failure. */
         Err ignored;
@@ -399,6 +395,7 @@ cmdPull(int argc, char **argv) {
     bvFree(p.path);
     bvFree(p.tmpPath);
     bvFree(p.buf);
+    bvFree(startFile);
     binlogClientFree(client);
     if (rc != 0)
         return cmdFail(&err);

@@ -26,6 +26,8 @@ pull() { BINVAULT_SOURCE_PASSWORD=$pw "$BV_BIN" pull "$@"; }
 wl_mixed src
 mdb_sql src "CREATE TABLE wl.big (id INT PRIMARY KEY, b LONGBLOB) ENGINE=InnoDB;
     BEGIN; INSERT INTO wl.big VALUES (1, REPEAT('a', 20*1024*1024)); INSERT INTO wl.big VALUES (2, 'small'); COMMIT;
+    CREATE TABLE wl.edge (id INT PRIMARY KEY AUTO_INCREMENT, v LONGTEXT) ENGINE=InnoDB;
+    INSERT INTO wl.edge (v) VALUES (REPEAT('e', 16777172));
     FLUSH BINARY LOGS;"
 gtid_mid=$(mdb_sql src "SELECT @@gtid_binlog_pos")
 mid_file=$(mdb_sql src "SHOW MASTER STATUS" | cut -f1)
@@ -60,6 +62,10 @@ check_eq "$last: only the FDE's in-use flag differs" "$(cmp -l -n "$size" "$out/
 # (the row is in the insert's file, and in the next one as the before image of an update)
 big=$(find "$out" -size +20M | wc -l)
 check "the 20 MiB row events arrived whole (files over 20 MiB, compared above)" test "$big" -ge 1
+# A row event of 16777214 bytes: with the OK byte, a packet of exactly 0xffffff bytes followed by
+# an empty one, the edge case of the protocol's packet splitting.
+sizes=$(mariadb-binlog "$out"/* 2>/dev/null | awk '/^# at /{at=$3} /end_log_pos/{for(i=1;i<=NF;i++) if($i=="end_log_pos") print $(i+1)-at}')
+check "an event of exactly 16777214 bytes came through" grep -qx 16777214 <<< "$sizes"
 check "pulled files pass binvault inspect (every checksum)" "$BV_BIN" inspect --quiet "$out"/*
 check "mariadb-binlog reads the pulled files" mariadb-binlog "$out"/*
 
