@@ -4,6 +4,12 @@
  * (docs/FORMAT.md, "Segments"). The writer streams to a local file (bounded memory whatever
  * the transaction size) and seals it durably; the reader verifies every layer (magic, trailer
  * CRC, lz4 frame checksum, content SHA-256, then every event's own CRC) while streaming events.
+ *
+ * Errors of the reader name the segment and the layer that failed, e.g.
+ * "segment 'segments/0000000000000007-mariadb-bin.000002-0000000256.bvs': content sha256
+ * mismatch: ...". Corrupt or hostile objects are ERR_FORMAT (ERR_CHECKSUM for a checksum that does
+ * not match, ERR_LIMIT for a size above a limit); no input makes the reader over-read or hold
+ * more than one event, one lz4 block and one trailer in memory.
  */
 #ifndef BV_AGENT_SEGMENT_H
 #define BV_AGENT_SEGMENT_H
@@ -12,14 +18,22 @@
 #include <stdint.h>
 
 #include "binlog/event.h"
+#include "binlog/txn.h"
+#include "common/buf.h"
 #include "common/err.h"
 #include "common/io.h"
 
 #define SEGMENT_MAGIC "BVSEG\x00\x01\n"
+#define SEGMENT_MAGIC_LEN 8
 #define SEGMENT_END_MAGIC "BVSEGEND"
+#define SEGMENT_TAIL_LEN 16 /* trailer length u32, CRC32 u32, end magic */
 #define SEGMENT_FORMAT_VERSION 1
 #define SEGMENT_TRAILER_MAX (1024 * 1024)
-#define SEGMENT_GTID_MAX 4096 /* longest GTID state text kept in metadata */
+/* Longest GTID state text kept in metadata (gtid_start, gtid_end): two of them fit in a trailer.
+ * A writer given a longer state stores "" (unknown); a reader refuses a longer one. */
+#define SEGMENT_GTID_MAX (256 * 1024)
+#define SEGMENT_NAME_MAX 320
+#define SEGMENT_FILE_MAX 256 /* binlog file name, with its NUL */
 
 /* A segment's metadata: the trailer, plus object name/size/hash once it is an object. */
 typedef struct SegmentMeta {
@@ -28,55 +42,78 @@ typedef struct SegmentMeta {
     uint32_t serverId;
     char serverUuid[37];
     char serverVersion[51];
-    char file[256];
+    char file[SEGMENT_FILE_MAX];
     uint64_t startPos, endPos;
     uint32_t fdeLen;
     uint64_t contentLen;
     char contentSha256[65];
-    char *gtidStart; /* allocated, "" when unknown */
+    char *gtidStart; /* allocated, "" when unknown (NULL is read as "") */
     char *gtidEnd;
-    char firstGtid[112], lastGtid[112];
+    char firstGtid[BINLOG_TXN_GTID_MAX], lastGtid[BINLOG_TXN_GTID_MAX];
     uint64_t firstTimeUs, lastTimeUs;
-    uint64_t events, transactions;
+    uint64_t events, transactions; /* events of the file range, the FDE prefix not counted */
     bool endsFile;
     char created[32];
     /* Known once stored (index members): */
-    char name[320];
+    char name[SEGMENT_NAME_MAX];
     uint64_t size;
-    char sha256[65];
+    char sha256[65]; /* "" when unknown (a segment found in the store but not yet indexed) */
 } SegmentMeta;
 
 /* Object name for a segment: segments/<seq>-<file>-<start pos>.bvs */
 void segmentName(uint64_t seq, const char *file, uint64_t startPos, char *out, size_t size);
 /* Parse a segment object name back; -1 when it is not one. */
 int segmentNameParse(const char *name, uint64_t *seq, char *file, size_t fileSize, uint64_t *startPos);
+/* True when `file` can be a binlog file name in an archive: 1..255 bytes of [A-Za-z0-9._-], not
+ * starting with '.' (it becomes part of object names and of local paths written by fetch). */
+bool segmentFileNameValid(const char *file);
+/* Order of two binlog file names of one server: by base name, then by the numeric extension
+ * (`mariadb-bin.000999` < `mariadb-bin.1000000`); <0, 0, >0 like strcmp. */
+int segmentFileCompare(const char *a, const char *b);
 
-/* Trailer / index-line JSON. `withObject` adds name, size, sha256 (index lines). */
+/* Trailer / index-line JSON (one line, no newline). `withObject` adds name, size, sha256 (index
+ * lines). */
 void segmentMetaToJson(const SegmentMeta *m, bool withObject, Buf *out);
+/* Parse and validate a trailer / index line: every required member present with its type, sizes
+ * within the limits of SegmentMeta, version 1, content_len == fde_len + end_pos - start_pos,
+ * a valid file name and, with `withObject`, name == segmentName(seq, file, start_pos). `m` is
+ * overwritten (not freed first); on failure it holds nothing to free. ERR_FORMAT. */
 int segmentMetaFromJson(const char *json, size_t len, bool withObject, SegmentMeta *m, Err *err);
-void segmentMetaCopy(SegmentMeta *dst, const SegmentMeta *src); /* deep copy */
+void segmentMetaCopy(SegmentMeta *dst, const SegmentMeta *src); /* deep copy; dst overwritten */
 void segmentMetaClear(SegmentMeta *m);                          /* frees the gtid strings */
+/* gtid_start / gtid_end, "" for NULL. */
+const char *segmentMetaGtidStart(const SegmentMeta *m);
+const char *segmentMetaGtidEnd(const SegmentMeta *m);
 
 /* ---- writer ---- */
 
 typedef struct SegmentWriter SegmentWriter;
 
-/* Start a segment in `path` (a temporary name in the spool; created with O_EXCL): writes the
- * magic and pushes the FDE into the compressed content. meta's identity fields (seq, flavour,
- * server, file, startPos, gtidStart) are taken now; counts and ends are filled by the writer. */
+/* Start a segment in `path` (a temporary name in the spool; created with O_EXCL, mode 0640):
+ * writes the magic and pushes the FDE (in-use flag cleared) into the compressed content. meta's
+ * identity fields (seq, flavour, serverId, serverUuid, file, startPos, gtidStart) are taken now;
+ * serverVersion comes from the FDE; counts and ends are filled by the writer. */
 SegmentWriter *segmentWriterNew(const char *path, const SegmentMeta *meta, const uint8_t *fde, size_t fdeLen,
                                 Err *err);
-/* Append one whole event (its bytes as in the file; `endPos` = its end offset in the file). */
+/* Append one whole event (its bytes as in the file; `endPos` = its end offset in the file, which
+ * must be the previous end plus `len`). */
 int segmentWriterAppend(SegmentWriter *w, const uint8_t *event, size_t len, uint64_t endPos, Err *err);
-/* Record a finished transaction (called after its last event was appended). */
+/* Record a finished transaction (called after its last event was appended): its GTID ("" when
+ * none), commit time and the GTID state after it (NULL: unchanged). */
 void segmentWriterTransaction(SegmentWriter *w, const char *gtid, uint64_t commitTimeUs, const char *gtidStateAfter);
+/* Replace gtid_start while the segment holds no transaction yet: the GTID_LIST or PREVIOUS_GTIDS
+ * event at the start of a file states the GTID state before its first transaction. Also sets
+ * gtid_end, the state of a segment without transactions. */
+void segmentWriterSetGtidStart(SegmentWriter *w, const char *gtidState);
 uint64_t segmentWriterContentBytes(const SegmentWriter *w); /* uncompressed bytes so far */
 uint64_t segmentWriterTransactions(const SegmentWriter *w);
+uint64_t segmentWriterEvents(const SegmentWriter *w);
 uint64_t segmentWriterEndPos(const SegmentWriter *w);
-/* Finish: trailer, fsync, close. The file stays at `path`; *meta receives the full metadata
- * including size and sha256 of the object (the caller renames it into place). */
+/* Finish: trailer, fsync, close. The file stays at `path`; *meta (overwritten) receives the full
+ * metadata including name, size and sha256 of the object (the caller moves it into place). After
+ * a failed seal, segmentWriterFree() still removes the file. */
 int segmentWriterSeal(SegmentWriter *w, bool endsFile, SegmentMeta *meta, Err *err);
-/* Abandon: close and unlink the file. */
+/* Free the writer; a segment that was not sealed is closed and its file unlinked. */
 void segmentWriterFree(SegmentWriter *w);
 
 /* ---- reader ---- */
@@ -84,20 +121,36 @@ void segmentWriterFree(SegmentWriter *w);
 typedef struct SegmentReader SegmentReader;
 
 /* Read a whole segment object of `size` bytes through `open`: a callback that opens a reader on
- * (offset, length) of the object, so a store can serve the trailer with a ranged read first. */
+ * (offset, length) of the object (length > 0), so a store can serve the trailer with a ranged read
+ * first. */
 typedef IoRead *SegmentOpenFn(void *data, uint64_t offset, uint64_t length, Err *err);
 
-/* Read and check the trailer only (magic, lengths, CRC, JSON, version). */
-int segmentReadMeta(SegmentOpenFn *open, void *data, uint64_t size, SegmentMeta *meta, Err *err);
+/* A SegmentOpenFn over a local file: `data` is its path (const char *). */
+IoRead *segmentOpenPath(void *data, uint64_t offset, uint64_t length, Err *err);
 
-/* Open the content for streaming: verifies the magic and the trailer, then yields the FDE and
- * each event in order; at the end checks the lz4 checksum, content length and SHA-256. */
-SegmentReader *segmentReaderNew(SegmentOpenFn *open, void *data, uint64_t size, Err *err);
+/* Read and check the trailer only (head and end magic, lengths, CRC, JSON, version), with at
+ * most three ranged reads: the head magic, the last 64 KiB, and the rest of a larger trailer.
+ * `name` is the object's name, used in messages and stored in meta->name; meta->size = size and
+ * meta->sha256 = "". */
+int segmentReadMeta(const char *name, SegmentOpenFn *open, void *data, uint64_t size, SegmentMeta *meta,
+                    Err *err);
+
+/* Open the content for streaming: reads the trailer as segmentReadMeta() does, then reads the
+ * object once from its start, hashing it: the magic, the lz4 frame (decompressed, hashed, fed
+ * to a binlog reader), and the trailer again. The FDE at the start of the content is read here. */
+SegmentReader *segmentReaderNew(const char *name, SegmentOpenFn *open, void *data, uint64_t size, Err *err);
 const SegmentMeta *segmentReaderMeta(const SegmentReader *r);
+/* The content's FORMAT_DESCRIPTION event (in-use flag clear) and the format it sets. */
 const uint8_t *segmentReaderFde(const SegmentReader *r, size_t *len);
-/* 1 and the next event (bytes valid until the next call; *pos = its offset in the binlog file),
- * 0 at the verified end, -1 on any corruption (the message says which layer failed). */
+const BinlogFormat *segmentReaderFormat(const SegmentReader *r);
+/* 1 and the next event of the file range (the FDE prefix is not returned again; bytes valid
+ * until the next call; *pos = its offset in the binlog file), 0 at the verified end (every event
+ * CRC, the lz4 frame and block checksums, content length and SHA-256, event count, the trailer
+ * read again), -1 on any corruption (the message says which layer failed; the reader stays
+ * failed). */
 int segmentReaderNext(SegmentReader *r, BinlogEvent *ev, uint64_t *pos, Err *err);
+/* SHA-256 (hex) of the whole object, once segmentReaderNext() has returned 0; NULL before. */
+const char *segmentReaderSha256(const SegmentReader *r);
 void segmentReaderFree(SegmentReader *r);
 
 #endif

@@ -49,3 +49,37 @@ else:
 open(doc, "w").write(text)
 PY
 }
+
+# A MariaDB data directory with >= BENCH_MB (default 1100) MB of binlogs, generated once and kept
+# (stopped) under $BENCH_DATA/server. bench_server_start starts it (BV_TEST_DIR=$BENCH_DATA);
+# the caller stops it with mdb_stop_all.
+bench_server_start() {
+    local target_mb=${BENCH_MB:-1100} i=0 binmb
+    export BV_TEST_DIR=$BENCH_DATA
+    . "$BENCH_ROOT/tests/lib/mariadb.sh"
+    if [ ! -f "$BENCH_DATA/server/.complete" ]; then
+        rm -rf "$BENCH_DATA/server"
+        echo "# generating ~${target_mb} MB of binlogs (once; kept in $BENCH_DATA/server)" >&2
+        mdb_start server "max_binlog_size=256M" "max_allowed_packet=64M" || return 1
+        mdb_sql server "CREATE DATABASE b; CREATE TABLE b.small (id BIGINT PRIMARY KEY, a VARCHAR(64), n INT) ENGINE=InnoDB;
+                        CREATE TABLE b.big (id BIGINT PRIMARY KEY, v LONGBLOB) ENGINE=InnoDB"
+        while :; do
+            binmb=$(mdb_sql server "SHOW BINARY LOGS" | awk '{s+=$2} END {print int(s/1048576)}')
+            [ "$binmb" -ge "$target_mb" ] && break
+            # OLTP-like: many small transactions of small rows, and some large rows.
+            mdb_sql server "USE b; INSERT INTO b.small SELECT seq + $((i * 20000)), MD5(seq), seq FROM seq_1_to_20000;
+                         UPDATE b.small SET n = n + 1 WHERE id BETWEEN $((i * 20000)) AND $((i * 20000 + 5000));
+                         INSERT INTO b.big SELECT seq + $((i * 20)), REPEAT(MD5(seq + $i), 32768) FROM seq_1_to_20;"
+            i=$((i + 1))
+        done
+        mdb_sql server "FLUSH BINARY LOGS"
+        mdb_stop server
+        touch "$BENCH_DATA/server/.complete"
+    fi
+    mdb_start server
+}
+
+# Peak RSS (VmHWM, KiB) of a running process.
+bench_peak_rss_kb() {
+    awk '/VmHWM/ {print $2}' "/proc/$1/status" 2>/dev/null
+}

@@ -34,3 +34,44 @@ mdb_binlog_files() {
     dir=$(mdb_dir "$s")/data
     mdb_sql "$s" "SHOW BINARY LOGS" | awk -v d="$dir" '{print d "/" $1}'
 }
+
+# An endless stream of SQL for a continuous workload: single-row inserts, multi-statement
+# transactions, DDL now and then, and a binlog rotation every few hundred statements.
+wl_sql_stream() {
+    local i=0
+    echo "CREATE DATABASE IF NOT EXISTS cw; CREATE TABLE IF NOT EXISTS cw.s (id BIGINT AUTO_INCREMENT PRIMARY KEY, v TEXT, t DATETIME(6)) ENGINE=InnoDB;"
+    echo "CREATE TABLE IF NOT EXISTS cw.s2 (id BIGINT PRIMARY KEY) ENGINE=InnoDB;"
+    while :; do
+        i=$((i + 1))
+        echo "INSERT INTO cw.s (v, t) VALUES (REPEAT('x', $((i % 700))), NOW(6));"
+        if ((i % 5 == 0)); then
+            echo "BEGIN; UPDATE cw.s SET v = CONCAT(v, 'u') WHERE id = LAST_INSERT_ID() - 2; INSERT IGNORE INTO cw.s2 VALUES ($RANDOM$i); DELETE FROM cw.s WHERE id = LAST_INSERT_ID() - 4; COMMIT;"
+        fi
+        if ((i % 151 == 0)); then
+            echo "CREATE TABLE IF NOT EXISTS cw.d$((i % 4)) (a INT) ENGINE=InnoDB; DROP TABLE IF EXISTS cw.d$(((i + 2) % 4));"
+        fi
+        if ((i % 700 == 0)); then echo "FLUSH BINARY LOGS;"; fi
+        if ((i % 20 == 0)); then echo "SELECT SLEEP(0.02);"; fi
+    done
+}
+
+# Run wl_sql_stream against server $1 in the background until wl_continuous_stop; survives
+# server restarts (the client is restarted).
+wl_continuous_start() {
+    local s=$1 cnf
+    cnf=$(mdb_cnf "$s")
+    ( trap 'exit 0' TERM
+      while :; do
+          wl_sql_stream | mariadb --defaults-file="$cnf" -uroot --force > /dev/null 2>&1
+          sleep 0.2
+      done ) &
+    WL_PID=$!
+}
+
+wl_continuous_stop() {
+    [ -n "${WL_PID:-}" ] || return 0
+    pkill -TERM -P "$WL_PID" 2>/dev/null
+    kill "$WL_PID" 2>/dev/null
+    wait "$WL_PID" 2>/dev/null
+    WL_PID=
+}

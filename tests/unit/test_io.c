@@ -207,6 +207,7 @@ testBuf(void) {
 /* Deterministic data mixing compressible text, runs and incompressible noise. */
 static uint8_t *
 mixedData(size_t len) {
+    static const char text[] = "BEGIN; INSERT INTO t VALUES (42, 'binvault'); COMMIT;\n";
     uint8_t *data = bvMalloc(len ? len : 1);
     uint64_t x = 0x9e3779b97f4a7c15ull;
     size_t i = 0;
@@ -221,7 +222,7 @@ mixedData(size_t len) {
             if (kind == 0)
                 data[i] = (uint8_t)x;
             else if (kind == 1)
-                data[i] = (uint8_t)("BEGIN; INSERT INTO t VALUES (42, 'binvault'); COMMIT;\n"[j % 56]);
+                data[i] = (uint8_t)text[j % (sizeof(text) - 1)];
             else
                 data[i] = (uint8_t)(j / 4096);
         }

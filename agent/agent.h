@@ -1,0 +1,47 @@
+/*
+ * `binvault agent`: the running pipeline. A stream thread reads the source's binlog as a replica
+ * and cuts it into segments (segmenter) sealed durably into the spool; upload workers store them
+ * in the archive; the main thread's event loop (signals, timers) advances the index and the
+ * checkpoint over the contiguous prefix of stored segments, removes them from the spool, and
+ * watches the source for binlogs purged before they were archived.
+ *
+ * It survives kill -9 (everything sealed is in the spool; the open segment is re-read from the
+ * source), source restarts and network cuts (reconnects with capped exponential backoff and
+ * jitter, resuming exactly at the end of the last sealed segment), and storage outages (the spool
+ * absorbs the stream up to its bound, then the stream pauses).
+ */
+#ifndef BV_AGENT_AGENT_H
+#define BV_AGENT_AGENT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common/err.h"
+
+typedef struct AgentConfig {
+    char *source;   /* mysql://USER@HOST:PORT */
+    char *password; /* from BINVAULT_SOURCE_PASSWORD or a 0600 config file */
+    char *archive;  /* file:///path, /path or s3://bucket/prefix */
+    char *spool;
+    int64_t serverId;
+    char *startGtid;
+    char *startPosition; /* FILE:POS */
+    int64_t segmentSize;
+    int64_t segmentIntervalMs;
+    int64_t spoolMaxBytes;
+    int64_t heartbeatMs;
+    int64_t uploadWorkers;
+    int64_t connectTimeoutMs;
+    int64_t purgeCheckMs;
+    int64_t shutdownGraceMs;
+    int64_t reconnectMaxMs;
+    char *logLevel;
+    char *logFormat;
+    char *logFile;
+    const char *settings; /* the effective settings for the start-up log line (no secrets) */
+} AgentConfig;
+
+/* Run until SIGTERM/SIGINT (exit 0 after a clean shutdown) or a fatal error (-1 and err). */
+int agentRun(const AgentConfig *cfg, Err *err);
+
+#endif

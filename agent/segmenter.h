@@ -1,0 +1,75 @@
+/*
+ * The segmenter turns a stream of raw binlog events (from the replication protocol, or read from
+ * files) into sealed segments, cutting only at transaction boundaries: at the segment size, at
+ * the segment interval after the first uncut transaction, and at the end of each binlog file.
+ * It checks that every event is where the previous one ended (no hole, no overlap) and verifies
+ * every checksum on the way in. Sealed segments go to a sink (the spool). No network, no
+ * threads: the agent's stream thread and `binvault import` both drive it.
+ */
+#ifndef BV_AGENT_SEGMENTER_H
+#define BV_AGENT_SEGMENTER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "agent/segment.h"
+#include "binlog/event.h"
+#include "common/err.h"
+
+typedef struct SegmenterOpts {
+    uint64_t segmentSize;  /* cut when the content reaches this many bytes */
+    int64_t intervalMs;    /* cut this long after the first uncut transaction; 0 = never */
+    BinlogFlavour flavour;
+    uint32_t serverId;
+    const char *serverUuid;
+    BinlogChecksumAlg streamChecksum; /* checksum of events before the first FDE (stream start) */
+} SegmenterOpts;
+
+/* Where segments go: a temporary path for the open segment, and the sealed callback that makes
+ * it durable (spoolCommit for the agent). */
+typedef struct SegmenterSink {
+    void (*tmpPath)(void *data, uint64_t seq, char *out, size_t size);
+    int (*sealed)(void *data, const char *tmpPath, const SegmentMeta *meta, const uint8_t *fde, size_t fdeLen,
+                  const char *nextFile, Err *err);
+    void *data;
+} SegmenterSink;
+
+typedef struct Segmenter Segmenter;
+
+Segmenter *segmenterNew(const SegmenterOpts *opts, const SegmenterSink *sink);
+
+/* Continue after segment lastSeq (0 = none yet), which ended at file:pos with GTID state
+ * gtidState; fde = that file's FORMAT_DESCRIPTION event when known. */
+int segmenterResume(Segmenter *s, uint64_t lastSeq, const char *file, uint64_t pos, const char *gtidState,
+                    const uint8_t *fde, size_t fdeLen, Err *err);
+
+/* One raw event, as received (artificial events and heartbeats included; they are not stored). */
+int segmenterPush(Segmenter *s, const uint8_t *event, size_t len, uint64_t nowMs, Err *err);
+/* Time passes without events: cut when the interval is over. */
+int segmenterTick(Segmenter *s, uint64_t nowMs, Err *err);
+/* Seal the open segment now if it holds anything and no transaction is open: 1 sealed, 0 not. */
+int segmenterCut(Segmenter *s, Err *err);
+/* Drop the open segment (connection lost, or shutdown inside a transaction): the position goes
+ * back to the end of the last sealed segment, from where the stream must be restarted. */
+void segmenterAbandon(Segmenter *s);
+
+bool segmenterInTxn(const Segmenter *s);
+bool segmenterHasOpen(const Segmenter *s);
+uint64_t segmenterOpenBytes(const Segmenter *s);
+/* Where the next event is expected: the stream restarts here after segmenterAbandon(). */
+const char *segmenterFile(const Segmenter *s);
+uint64_t segmenterPos(const Segmenter *s);
+uint64_t segmenterLastSeq(const Segmenter *s);
+/* The source's position as last seen (events or heartbeats), for lag and RPO. */
+const char *segmenterSourceFile(const Segmenter *s);
+uint64_t segmenterSourcePos(const Segmenter *s);
+/* Counters since creation. */
+uint64_t segmenterEvents(const Segmenter *s);
+uint64_t segmenterTransactions(const Segmenter *s);
+uint64_t segmenterBytes(const Segmenter *s);
+/* Commit time (us) of the last transaction received, 0 when none. */
+uint64_t segmenterLastCommitUs(const Segmenter *s);
+
+void segmenterFree(Segmenter *s);
+
+#endif

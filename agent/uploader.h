@@ -1,0 +1,38 @@
+/*
+ * The parallel uploader: N named worker threads take sealed segments from a queue and store
+ * them in the archive, retrying transient failures (store down, 5xx, timeouts, resets) with
+ * capped exponential backoff and jitter, forever, while permanent ones (configuration,
+ * authentication, an object that exists with other content) are reported at once. Storing is
+ * idempotent: a segment whose earlier upload succeeded but whose answer was lost is recognised
+ * by the store (same name, same SHA-256) and counts as stored. Completions go to a callback, in
+ * any order; the caller advances its checkpoint over the contiguous prefix.
+ */
+#ifndef BV_AGENT_UPLOADER_H
+#define BV_AGENT_UPLOADER_H
+
+#include <stdint.h>
+
+#include "agent/segment.h"
+#include "upload/storage.h"
+
+typedef struct Uploader Uploader;
+
+/* Called from a worker thread when a segment is stored (rc 0) or failed permanently (rc -1). */
+typedef void UploadDoneFn(void *data, const SegmentMeta *meta, int rc, const Err *err);
+
+typedef struct UploaderStats {
+    uint64_t segments, bytes;  /* stored */
+    uint64_t errors, retries;  /* failed attempts; attempts after a failure */
+    uint64_t queued, queuedBytes; /* waiting or in flight */
+} UploaderStats;
+
+Uploader *uploaderNew(Storage *storage, unsigned workers, UploadDoneFn *done, void *data);
+/* Queue a sealed segment stored at localPath (meta->name, size and sha256 set). */
+void uploaderSubmit(Uploader *u, const SegmentMeta *meta, const char *localPath);
+void uploaderStats(Uploader *u, UploaderStats *out);
+/* Stop: let uploads in flight finish for up to graceMs, then abandon the rest (they stay in the
+ * spool and are uploaded by the next run). Joins the workers. */
+void uploaderStop(Uploader *u, int64_t graceMs);
+void uploaderFree(Uploader *u);
+
+#endif

@@ -1,0 +1,80 @@
+# Running binvault agents in integration tests (sourced after mariadb.sh).
+#
+#   repl_user SERVER                  create user repl with the grants the agent needs
+#   agent_start SERVER ARCHIVE SPOOL [options...]   start an agent in the background (AGENT_PID)
+#   agent_kill / agent_term           SIGKILL / SIGTERM and wait (agent_term returns its exit code)
+#   agent_wait_caught_up SERVER ARCHIVE [SECONDS]   until checkpoint.json reaches the server's end
+
+REPL_PASSWORD=repl-secret-1
+
+repl_user() {
+    mdb_sql "$1" "CREATE USER IF NOT EXISTS 'repl'@'127.0.0.1' IDENTIFIED BY '$REPL_PASSWORD';
+                  GRANT REPLICATION SLAVE, BINLOG MONITOR ON *.* TO 'repl'@'127.0.0.1'"
+}
+
+agent_start() {
+    local s=$1 archive=$2 spool=$3; shift 3
+    BINVAULT_SOURCE_PASSWORD=$REPL_PASSWORD "$BV_BIN" agent --source "mysql://repl@127.0.0.1:$(mdb_port "$s")" \
+        --archive "$archive" --spool "$spool" --log-level "${AGENT_LOG_LEVEL:-info}" "$@" \
+        >> "$BV_TEST_DIR/agent.log" 2>&1 &
+    AGENT_PID=$!
+}
+
+agent_kill() {
+    [ -n "${AGENT_PID:-}" ] || return 0
+    kill -9 "$AGENT_PID" 2>/dev/null
+    wait "$AGENT_PID" 2>/dev/null
+    AGENT_PID=
+}
+
+agent_term() {
+    local rc
+    [ -n "${AGENT_PID:-}" ] || return 0
+    kill -TERM "$AGENT_PID" 2>/dev/null
+    wait "$AGENT_PID"
+    rc=$?
+    AGENT_PID=
+    return $rc
+}
+
+# The checkpoint's end position as "file:pos", or empty.
+archive_checkpoint_pos() {
+    local dir=${1#file://}
+    [ -f "$dir/checkpoint.json" ] || return 0
+    python3 -c 'import json,sys; c=json.load(open(sys.argv[1])); print("%s:%d" % (c["file"], c["end_pos"]))' \
+        "$dir/checkpoint.json" 2>/dev/null
+}
+
+agent_wait_caught_up() {
+    local s=$1 archive=$2 secs=${3:-120} want got
+    for _ in $(seq 1 $((secs * 5))); do
+        want=$(mdb_sql "$s" "SHOW MASTER STATUS" | awk '{print $1 ":" $2}')
+        got=$(archive_checkpoint_pos "$archive")
+        [ -n "$got" ] && [ "$got" = "$want" ] && return 0
+        sleep 0.2
+    done
+    echo "archive checkpoint '$got' did not reach the server's '$want' in ${secs}s" >&2
+    return 1
+}
+
+# Compare the server's binlog files with those fetched from the archive: every closed file
+# byte-identical, the open (last) one identical but for the FDE in-use flag (byte 21).
+compare_fetched() {
+    local s=$1 fetched=$2 f name n=0 bad=0 files
+    mapfile -t files < <(mdb_binlog_files "$s")
+    for f in "${files[@]}"; do
+        name=$(basename "$f")
+        n=$((n + 1))
+        if [ ! -f "$fetched/$name" ]; then echo "missing $name"; bad=1; continue; fi
+        if [ "$n" -eq "${#files[@]}" ]; then
+            # the open file: compare all but byte 22 (offset 21)
+            if ! cmp -s <(head -c 21 "$f") <(head -c 21 "$fetched/$name") ||
+               ! cmp -s <(tail -c +23 "$f") <(tail -c +23 "$fetched/$name"); then
+                echo "differs: $name (open file)"; bad=1
+            fi
+        elif ! cmp -s "$f" "$fetched/$name"; then
+            echo "differs: $name"; cmp "$f" "$fetched/$name" | head -n 1; bad=1
+        fi
+    done
+    return $bad
+}
