@@ -16,6 +16,7 @@ typedef struct CmdDef {
 
 int cmdInspect(int argc, char **argv);
 int cmdPull(int argc, char **argv);
+int cmdServe(int argc, char **argv);
 int cmdAgent(int argc, char **argv);
 
 /* Print "binvault: <msg>" for a failed command, and return the exit code of the error. */

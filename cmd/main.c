@@ -8,6 +8,7 @@
 static const CmdDef commands[] = {
     {"inspect", cmdInspect, "read binlog files: events, transactions, checksums"},
     {"pull", cmdPull, "copy a server's binlogs as raw files over the replication protocol"},
+    {"serve-binlogs", cmdServe, "debugging: serve binlog files to a MariaDB replica (replication protocol)"},
 };
 
 static void

@@ -226,11 +226,10 @@ fsReadFile(const char *path, size_t maxLen, uint8_t **data, size_t *len, Err *er
     buf = bufNew((size_t)st.st_size + 1);
     /* The file may grow after fstat(): read until end of file but never more than maxLen + 1. */
     for (;;) {
-        size_t want = maxLen - buf->len + 1;
+        /* Written so that maxLen == SIZE_MAX cannot wrap to a zero-length read. */
+        size_t left = maxLen - buf->len, want = left >= 1024 * 1024 ? 1024 * 1024 : left + 1;
         ssize_t n;
 
-        if (want > 1024 * 1024)
-            want = 1024 * 1024;
         n = read(fd, bufReserve(buf, want), want);
         if (n < 0) {
             int saved = errno;

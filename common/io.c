@@ -507,7 +507,10 @@ ioLz4DecompressWriteWrite(void *ctx, const uint8_t *data, size_t len, Err *err) 
          * less than the whole buffer). */
         if (len == 0 && dstSize < IO_CHUNK)
             return 0;
-        BV_ASSERT(srcSize > 0 || dstSize > 0);
+        /* Never loop on input the decoder will not take, whatever the input. */
+        if (srcSize == 0 && dstSize == 0)
+            return errSet(err, ERR_INTERNAL, "lz4 decoder made no progress after %llu bytes",
+                          (unsigned long long)this->inBytes);
     }
 }
 
@@ -787,7 +790,10 @@ ioLz4DecompressReadRead(void *ctx, uint8_t *buf, size_t len, Err *err) {
             if (this->srcEof)
                 return errSet(err, ERR_FORMAT, "truncated lz4 frame: input ended after %llu bytes",
                               (unsigned long long)this->inBytes);
-            BV_ASSERT(this->inPos == this->inLen);
+            /* Never loop on input the decoder will not take, whatever the input. */
+            if (this->inPos < this->inLen)
+                return errSet(err, ERR_INTERNAL, "lz4 decoder made no progress after %llu bytes",
+                              (unsigned long long)this->inBytes);
         }
     }
     return (ssize_t)out;

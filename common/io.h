@@ -45,10 +45,12 @@ typedef enum IoFdFlag {
     IO_FD_CLOSE = 1 << 1, /* close(2) the descriptor on close/free (the IoWrite/IoRead owns it) */
 } IoFdFlag;
 
-/* Block size of the lz4 frames written by ioWriteLz4CompressNew(): LZ4F_max256KB. LZ4 matches
- * reach back only 64 KiB, and with linked blocks the window carries over from block to block, so
- * 4 MiB blocks compress no better; they would cost about 16x the memory in every compressor and
- * decompressor (which buffer a whole block) and delay the detection of a corrupt block. */
+/* Block size of the lz4 frames written by ioWriteLz4CompressNew(): LZ4F_max256KB, not 4 MiB.
+ * LZ4 matches reach back only 64 KiB and with linked blocks the window carries over from block to
+ * block, so 4 MiB blocks compress no better. But compressor and decompressor each buffer about
+ * two blocks: with 256 KiB blocks that is about 660 KiB and 700 KiB (measured), with 4 MiB blocks
+ * over 8 MiB each, multiplied by every parallel upload and verify; and a corrupt block is
+ * detected after at most 256 KiB of output instead of 4 MiB. */
 #define IO_LZ4_BLOCK_SIZE (256 * 1024)
 
 /* --- Write chains ------------------------------------------------------------------------- */
@@ -67,7 +69,7 @@ IoWrite *ioWriteHashNew(IoWrite *next, CryptoHashType type);
 IoWrite *ioWriteCountNew(IoWrite *next);
 
 /* Compressor producing one lz4 frame (block size IO_LZ4_BLOCK_SIZE, linked blocks, block and
- * content checksums). Memory: about 2.5 x IO_LZ4_BLOCK_SIZE whatever is written. */
+ * content checksums). Memory: about 660 KiB whatever is written. */
 IoWrite *ioWriteLz4CompressNew(IoWrite *next);
 
 /* Decompressor of one lz4 frame. ERR_FORMAT for a corrupt frame, for bytes after the end of the
@@ -108,9 +110,10 @@ IoRead *ioReadMemNew(const void *data, size_t len);
 IoRead *ioReadHashNew(IoRead *src, CryptoHashType type);
 
 /* Decompressor of exactly one lz4 frame read from `src`. Each call returns at most `len` bytes
- * and reads the source in chunks of 64 KiB; the decoder buffers at most one block (at most
- * 4 MiB, as declared in the frame header). ERR_FORMAT for a corrupt frame, an input that ends
- * before the frame does (truncation is never a silent end), and bytes after the frame. */
+ * and reads the source in chunks of 64 KiB; the decoder buffers about two blocks of the size
+ * declared in the frame header (about 700 KiB for our frames, at most about 8.2 MiB for a frame
+ * with 4 MiB blocks). ERR_FORMAT for a corrupt frame, an input that ends before the frame does
+ * (truncation is never a silent end), and bytes after the frame (read from `src` to check). */
 IoRead *ioReadLz4DecompressNew(IoRead *src);
 
 /* Read up to `len` (> 0) bytes: returns the count, 0 at the end, -1 on error. */
@@ -134,7 +137,7 @@ int ioCopy(IoRead *src, IoWrite *dst, Err *err);
 /* A writer: `write` receives len > 0 bytes; `close` finalises and closes what it wraps; `free`
  * releases the context and what it wraps, closed or not. */
 typedef struct IoWriteVt {
-    const char *name;
+    const char *name; /* short name of the filter, for debugging */
     int (*write)(void *ctx, const uint8_t *data, size_t len, Err *err);
     int (*close)(void *ctx, Err *err);
     void (*free)(void *ctx);
@@ -143,7 +146,7 @@ typedef struct IoWriteVt {
 /* A reader: `read` fills up to len > 0 bytes and returns the count, 0 at the end (after which it
  * is not called again) or -1. */
 typedef struct IoReadVt {
-    const char *name;
+    const char *name; /* short name of the filter, for debugging */
     ssize_t (*read)(void *ctx, uint8_t *buf, size_t len, Err *err);
     void (*free)(void *ctx);
 } IoReadVt;

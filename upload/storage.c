@@ -168,11 +168,10 @@ storageGetBuf(Storage *storage, const char *name, size_t maxLen, uint8_t **data,
     buf = bufNew(0);
     /* Read at most maxLen + 1 bytes: enough to tell that the object is too large. */
     for (;;) {
-        size_t want = maxLen - buf->len + 1;
+        /* Written so that maxLen == SIZE_MAX cannot wrap to a zero-length read. */
+        size_t left = maxLen - buf->len, want = left >= 1024 * 1024 ? 1024 * 1024 : left + 1;
         ssize_t n;
 
-        if (want > 1024 * 1024)
-            want = 1024 * 1024;
         n = ioRead(reader, bufReserve(buf, want), want, err);
         if (n < 0)
             goto fail;

@@ -139,7 +139,6 @@ typedef struct StoragePutSource {
  * - cleanTemp: remove leftovers of interrupted puts (S3: abort stale multipart uploads).
  */
 typedef struct StorageDriverVt {
-    const char *scheme;
     int (*put)(void *driver, const char *name, const StoragePutSource *src,
                const StoragePutInfo *info, StoragePutMode mode, bool *existed, Err *err);
     IoRead *(*openRead)(void *driver, const char *name, uint64_t offset, uint64_t length, Err *err);

@@ -407,7 +407,6 @@ storageFileFree(void *driver) {
 }
 
 static const StorageDriverVt storageFileVt = {
-    .scheme = "file",
     .put = storageFilePut,
     .openRead = storageFileOpenRead,
     .head = storageFileHead,
@@ -425,6 +424,12 @@ storageFileNew(const char *path, Err *err) {
     struct stat st;
 
     BV_ASSERT(path[0] == '/');
+    /* A directory archive is created on first use, like a bucket prefix. */
+    if (stat(path, &st) != 0 && errno == ENOENT && fsMkdirP(path, 0750, err) != 0) {
+        errPrefix(err, "unable to create store '%s'", url);
+        bvFree(url);
+        return NULL;
+    }
     if (stat(path, &st) != 0) {
         errSetSys(err, ERR_STORAGE, errno, "unable to open store '%s'", url);
         bvFree(url);

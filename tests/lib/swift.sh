@@ -35,21 +35,51 @@ _s3_spawn() {
     S3_PIDS+=($!)
 }
 
-# A signed request with curl's SigV4 (an implementation independent of binvault's).
-# _s3_curl METHOD PATH [curl args...]; prints the HTTP status.
-_s3_curl() {
-    local method=$1 path=$2; shift 2
-    curl -s -o "$BV_TEST_DIR/swift/last-response" -w '%{http_code}' -X "$method" \
-        --aws-sigv4 "aws:amz:$S3_REGION:s3" --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" \
-        -H "x-amz-content-sha256: e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855" \
-        "$@" "$S3_ENDPOINT$path"
+# A signed S3 request, made by a few lines of Python (an implementation of SigV4 independent of
+# binvault's; curl's --user cannot carry an access key that contains ':').
+# _s3_request METHOD PATH: prints the HTTP status; the body goes to $S3_DIR/last-response.
+_s3_request() {
+    python3 - "$1" "$2" "$S3_DIR/last-response" <<'PY'
+import datetime, hashlib, hmac, os, sys, urllib.error, urllib.parse, urllib.request
+method, path, out = sys.argv[1:4]
+endpoint = os.environ["S3_ENDPOINT"]
+region = os.environ["S3_REGION"]
+key, secret = os.environ["AWS_ACCESS_KEY_ID"], os.environ["AWS_SECRET_ACCESS_KEY"]
+now = datetime.datetime.now(datetime.timezone.utc)
+amzdate, day = now.strftime("%Y%m%dT%H%M%SZ"), now.strftime("%Y%m%d")
+host = urllib.parse.urlsplit(endpoint).netloc
+empty = hashlib.sha256(b"").hexdigest()
+signed = "host;x-amz-content-sha256;x-amz-date"
+creq = "\n".join([method, path, "", "host:" + host, "x-amz-content-sha256:" + empty,
+                  "x-amz-date:" + amzdate, "", signed, empty])
+scope = day + "/" + region + "/s3/aws4_request"
+sts = "\n".join(["AWS4-HMAC-SHA256", amzdate, scope, hashlib.sha256(creq.encode()).hexdigest()])
+k = ("AWS4" + secret).encode()
+for part in (day, region, "s3", "aws4_request"):
+    k = hmac.new(k, part.encode(), hashlib.sha256).digest()
+sig = hmac.new(k, sts.encode(), hashlib.sha256).hexdigest()
+req = urllib.request.Request(endpoint + path, method=method, data=b"" if method == "PUT" else None)
+req.add_header("x-amz-date", amzdate)
+req.add_header("x-amz-content-sha256", empty)
+req.add_header("Authorization", "AWS4-HMAC-SHA256 Credential=%s/%s, SignedHeaders=%s, Signature=%s"
+               % (key, scope, signed, sig))
+try:
+    with urllib.request.urlopen(req, timeout=10) as r:
+        code, body = r.status, r.read()
+except urllib.error.HTTPError as e:
+    code, body = e.code, e.read()
+except Exception as e:
+    code, body = 0, str(e).encode()
+open(out, "wb").write(body)
+print(code)
+PY
 }
 
 s3_create_bucket() {
     local code
-    code=$(_s3_curl PUT "/$1") || return 1
+    code=$(_s3_request PUT "/$1") || return 1
     [ "$code" = 200 ] && return 0
-    echo "s3_create_bucket $1: HTTP $code: $(cat "$BV_TEST_DIR/swift/last-response" 2>/dev/null)" >&2
+    echo "s3_create_bucket $1: HTTP $code: $(cat "$S3_DIR/last-response" 2>/dev/null)" >&2
     return 1
 }
 
@@ -181,10 +211,11 @@ EOF
 
     # Ready when a signed CreateBucket succeeds: the proxy answers /healthcheck well before
     # tempauth, memcached and the account/container servers all work.
-    for _ in $(seq 1 600); do
-        code=$(_s3_curl PUT "/$S3_BUCKET" 2>/dev/null)
+    local deadline=$((SECONDS + 60))
+    while [ $SECONDS -lt $deadline ]; do
+        code=$(_s3_request PUT "/$S3_BUCKET" 2>/dev/null)
         [ "$code" = 200 ] && return 0
-        sleep 0.1
+        sleep 0.2
     done
     echo "s3_start: Swift did not become ready (last status '$code'); last lines of the logs:" >&2
     tail -n 5 "$S3_DIR"/log/*.log >&2

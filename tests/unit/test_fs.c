@@ -1,6 +1,7 @@
 /* Unit tests of common/fs. */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -167,6 +168,11 @@ testFsReadFile(void) {
 
     REQUIRE(fsWriteFileAtomic(path, "0123456789", 10, 0600, &err) == 0);
     CHECK_INT(fsReadFile(path, 10, &data, &len, &err), 0);
+    CHECK_INT(len, 10);
+    CHECK_STR((char *)data, "0123456789");
+    bvFree(data);
+    /* No limit at all. */
+    CHECK_INT(fsReadFile(path, SIZE_MAX, &data, &len, &err), 0);
     CHECK_INT(len, 10);
     CHECK_STR((char *)data, "0123456789");
     bvFree(data);

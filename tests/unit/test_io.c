@@ -624,9 +624,12 @@ testFdSourceRange(void) {
     ioReadFree(reader);
 
     /* A read error names the file. */
-    reader = ioReadFdNew(-1, "/nowhere", 0, 0, 0);
+    fd = open(testTmpDir(), O_RDONLY | O_DIRECTORY);
+    REQUIRE(fd >= 0);
+    reader = ioReadFdNew(fd, "/some/dir", 0, 0, IO_FD_CLOSE);
     CHECK_INT(ioRead(reader, buf, sizeof(buf), &err), -1);
-    CHECK_STR(err.msg, "unable to read '/nowhere': Bad file descriptor");
+    CHECK_INT(err.code, ERR_IO);
+    CHECK_STR(err.msg, "unable to read '/some/dir': Is a directory");
     ioReadFree(reader);
 }
 

@@ -1,0 +1,1495 @@
+#include "agent/archive.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "binlog/gtid.h"
+#include "common/json.h"
+#include "common/log.h"
+#include "common/mem.h"
+
+struct Archive {
+    Storage *storage;
+};
+
+typedef struct CatalogEntry {
+    SegmentMeta meta;
+    bool indexed;
+    bool listed; /* seen in the listing of segments/ (ARCHIVE_LOAD_DISCOVER) */
+    size_t order; /* load order: among duplicates, the first came from the widest chunk */
+} CatalogEntry;
+
+typedef struct CatalogChunk {
+    uint64_t first, last;
+    bool used;
+} CatalogChunk;
+
+struct ArchiveCatalog {
+    CatalogEntry **entries; /* sorted by seq, unique */
+    size_t count, cap;
+    CatalogChunk *chunks;
+    size_t chunkCount, chunkCap;
+    char **problems;
+    size_t problemCount, problemCap;
+};
+
+/* ---- small helpers ---------------------------------------------------------------------------- */
+
+static void
+isoNow(char *out, size_t size) {
+    time_t now = time(NULL);
+    struct tm tm;
+
+    gmtime_r(&now, &tm);
+    strftime(out, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static void
+isoTime(uint64_t us, char *out, size_t size) {
+    time_t sec = (time_t)(us / 1000000u);
+    struct tm tm;
+
+    gmtime_r(&sec, &tm);
+    strftime(out, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static const char *
+flavourName(BinlogFlavour flavour) {
+    return flavour == BINLOG_FLAVOUR_MARIADB ? "mariadb" : flavour == BINLOG_FLAVOUR_MYSQL ? "mysql" : "unknown";
+}
+
+static int
+flavourParse(const char *text, BinlogFlavour *flavour, Err *err) {
+    if (strcmp(text, "mariadb") == 0)
+        *flavour = BINLOG_FLAVOUR_MARIADB;
+    else if (strcmp(text, "mysql") == 0)
+        *flavour = BINLOG_FLAVOUR_MYSQL;
+    else
+        return errSet(err, ERR_FORMAT, "field 'flavour' is '%s', expected 'mariadb' or 'mysql'", text);
+    return 0;
+}
+
+/* A required string member copied into dst of `size` bytes. */
+static int
+reqStrCopy(const JsonValue *obj, const char *key, char *dst, size_t size, Err *err) {
+    const char *s;
+    size_t len;
+
+    if ((s = jsonStr(jsonGet(obj, key), &len)) == NULL)
+        return errSet(err, ERR_FORMAT, "missing or invalid field '%s'", key);
+    if (len >= size || strlen(s) != len)
+        return errSet(err, ERR_FORMAT, "field '%s' is longer than %zu bytes or holds a NUL", key, size - 1);
+    memcpy(dst, s, len + 1);
+    return 0;
+}
+
+static void
+putStr(Buf *out, const char *key, const char *value) {
+    jsonBufPrintf(out, ",\"%s\":", key);
+    jsonBufString(out, value, strlen(value));
+}
+
+/* ---- the archive -------------------------------------------------------------------------------- */
+
+Archive *
+archiveNew(Storage *storage) {
+    Archive *a = bvCalloc(1, sizeof(*a));
+
+    a->storage = storage;
+    return a;
+}
+
+Storage *
+archiveStorage(const Archive *a) {
+    return a->storage;
+}
+
+const char *
+archiveUrl(const Archive *a) {
+    return storageUrl(a->storage);
+}
+
+void
+archiveFree(Archive *a) {
+    bvFree(a);
+}
+
+/* A JSON document object of the archive; ERR_NOTFOUND passed through. */
+static JsonValue *
+readDoc(Archive *a, const char *name, Err *err) {
+    uint8_t *data;
+    size_t len;
+    JsonValue *doc;
+
+    if (storageGetBuf(a->storage, name, ARCHIVE_DOC_MAX, &data, &len, err) != 0)
+        return NULL;
+    doc = jsonParse((const char *)data, len, err);
+    bvFree(data);
+    if (doc == NULL) {
+        errPrefix(err, "'%s' in '%s'", name, archiveUrl(a));
+        return NULL;
+    }
+    if (jsonType(doc) != JSON_OBJECT) {
+        jsonFree(doc);
+        errSet(err, ERR_FORMAT, "'%s' in '%s' is not a JSON object", name, archiveUrl(a));
+        return NULL;
+    }
+    return doc;
+}
+
+int
+archiveIdentityRead(Archive *a, ArchiveIdentity *id, Err *err) {
+    JsonValue *doc = readDoc(a, ARCHIVE_IDENTITY_OBJECT, err);
+    const char *format;
+    char flavour[16];
+    uint64_t version, serverId;
+    int rc = -1;
+
+    memset(id, 0, sizeof(*id));
+    if (doc == NULL) {
+        if (err->code == ERR_NOTFOUND)
+            errSet(err, ERR_NOTFOUND, "'%s' has no %s: it is empty or not a binvault archive", archiveUrl(a),
+                   ARCHIVE_IDENTITY_OBJECT);
+        return -1;
+    }
+    if (jsonReqStr(doc, "format", &format, err) != 0 || jsonReqU64(doc, "version", &version, err) != 0)
+        goto out;
+    if (strcmp(format, ARCHIVE_FORMAT_NAME) != 0) {
+        errSet(err, ERR_FORMAT, "field 'format' is '%s', expected '%s'", format, ARCHIVE_FORMAT_NAME);
+        goto out;
+    }
+    if (version != ARCHIVE_FORMAT_VERSION) {
+        errSet(err, ERR_FORMAT, "archive format version %" PRIu64 " is not supported (this binvault reads version %d)",
+               version, ARCHIVE_FORMAT_VERSION);
+        goto out;
+    }
+    if (reqStrCopy(doc, "flavour", flavour, sizeof(flavour), err) != 0 || flavourParse(flavour, &id->flavour, err) != 0 ||
+        jsonReqU64(doc, "server_id", &serverId, err) != 0 ||
+        reqStrCopy(doc, "server_uuid", id->serverUuid, sizeof(id->serverUuid), err) != 0 ||
+        reqStrCopy(doc, "server_version", id->serverVersion, sizeof(id->serverVersion), err) != 0 ||
+        reqStrCopy(doc, "source", id->source, sizeof(id->source), err) != 0 ||
+        reqStrCopy(doc, "created", id->created, sizeof(id->created), err) != 0)
+        goto out;
+    if (serverId > UINT32_MAX) {
+        errSet(err, ERR_FORMAT, "field 'server_id' is above 4294967295");
+        goto out;
+    }
+    id->serverId = (uint32_t)serverId;
+    rc = 0;
+out:
+    jsonFree(doc);
+    if (rc != 0 && err->code == ERR_FORMAT)
+        errPrefix(err, "'%s' in '%s'", ARCHIVE_IDENTITY_OBJECT, archiveUrl(a));
+    return rc;
+}
+
+static int
+identityCheck(Archive *a, const ArchiveIdentity *source, const ArchiveIdentity *stored, Err *err) {
+    if (stored->flavour != source->flavour)
+        return errSet(err, ERR_CONFIG, "archive '%s' holds %s binlogs (server_id %" PRIu32 ", %s); refusing to add %s binlogs to it",
+                      archiveUrl(a), flavourName(stored->flavour), stored->serverId, stored->serverVersion,
+                      flavourName(source->flavour));
+    if (stored->serverId != source->serverId || strcmp(stored->serverUuid, source->serverUuid) != 0)
+        logInfo("archive '%s' was created for server_id %" PRIu32 " '%s'; now receiving binlogs of server_id %" PRIu32 " '%s'",
+                archiveUrl(a), stored->serverId, stored->serverUuid, source->serverId, source->serverUuid);
+    return 0;
+}
+
+int
+archiveIdentityEnsure(Archive *a, const ArchiveIdentity *source, ArchiveIdentity *stored, Err *err) {
+    ArchiveIdentity have;
+    Buf *doc;
+    int rc;
+
+    if (source->flavour != BINLOG_FLAVOUR_MARIADB && source->flavour != BINLOG_FLAVOUR_MYSQL)
+        return errSet(err, ERR_INTERNAL, "archive identity of an unknown flavour");
+    rc = archiveIdentityRead(a, &have, err);
+    if (rc != 0 && err->code != ERR_NOTFOUND)
+        return -1;
+    if (rc != 0) {
+        have = *source;
+        isoNow(have.created, sizeof(have.created));
+        doc = bufNew(512);
+        jsonBufPrintf(doc, "{\"format\":\"%s\",\"version\":%d", ARCHIVE_FORMAT_NAME, ARCHIVE_FORMAT_VERSION);
+        putStr(doc, "created", have.created);
+        jsonBufPrintf(doc, ",\"flavour\":\"%s\",\"server_id\":%" PRIu32, flavourName(have.flavour), have.serverId);
+        putStr(doc, "server_uuid", have.serverUuid);
+        putStr(doc, "server_version", have.serverVersion);
+        putStr(doc, "source", have.source);
+        jsonBufPrintf(doc, "}\n");
+        rc = storagePutBuf(a->storage, ARCHIVE_IDENTITY_OBJECT, doc->data, doc->len, STORAGE_PUT_IMMUTABLE, err);
+        bufFree(doc);
+        /* Another writer created it first: use theirs. */
+        if (rc != 0 && err->code == ERR_EXISTS)
+            rc = archiveIdentityRead(a, &have, err);
+        if (rc != 0)
+            return -1;
+    }
+    if (identityCheck(a, source, &have, err) != 0)
+        return -1;
+    if (stored != NULL)
+        *stored = have;
+    return 0;
+}
+
+/* ---- segments ------------------------------------------------------------------------------------ */
+
+typedef struct StoredObject {
+    Storage *storage;
+    const char *name;
+} StoredObject;
+
+static IoRead *
+openStored(void *data, uint64_t offset, uint64_t length, Err *err) {
+    StoredObject *o = data;
+
+    return storageOpenRead(o->storage, o->name, offset, length, err);
+}
+
+int
+archiveSegmentPut(Archive *a, const char *localPath, const SegmentMeta *meta, Err *err) {
+    StoragePutInfo info;
+    char hex[CRYPTO_HASH_HEX_MAX];
+
+    if (storagePutInfoFromFile(localPath, &info, err) != 0)
+        return -1;
+    cryptoHexEncode(info.sha256, CRYPTO_SHA256_LEN, hex);
+    if (info.size != meta->size || (meta->sha256[0] != '\0' && strcmp(hex, meta->sha256) != 0))
+        return errSet(err, ERR_CHECKSUM,
+                      "segment file '%s' changed since it was sealed: %" PRIu64 " bytes with sha256 %s, sealed as %" PRIu64
+                      " bytes with sha256 %s",
+                      localPath, info.size, hex, meta->size, meta->sha256);
+    return storagePutFile(a->storage, meta->name, localPath, &info, err);
+}
+
+int
+archiveSegmentReadMeta(Archive *a, const char *name, uint64_t size, SegmentMeta *meta, Err *err) {
+    StoredObject o = {a->storage, name};
+
+    return segmentReadMeta(name, openStored, &o, size, meta, err);
+}
+
+SegmentReader *
+archiveSegmentOpen(Archive *a, const SegmentMeta *meta, Err *err) {
+    StoredObject o = {a->storage, meta->name};
+
+    return segmentReaderNew(meta->name, openStored, &o, meta->size, err);
+}
+
+int
+archiveSegmentHash(Archive *a, SegmentMeta *meta, Err *err) {
+    SegmentReader *r = archiveSegmentOpen(a, meta, err);
+    BinlogEvent ev;
+    uint64_t pos;
+    int rc;
+
+    if (r == NULL)
+        return -1;
+    while ((rc = segmentReaderNext(r, &ev, &pos, err)) == 1)
+        ;
+    if (rc == 0)
+        snprintf(meta->sha256, sizeof(meta->sha256), "%s", segmentReaderSha256(r));
+    segmentReaderFree(r);
+    return rc;
+}
+
+/* ---- index chunk names, checkpoint ---------------------------------------------------------------- */
+
+void
+archiveChunkName(uint64_t first, uint64_t last, char *out, size_t size) {
+    snprintf(out, size, "index/%016" PRIu64 "-%016" PRIu64 ".bvi", first, last);
+}
+
+static bool
+digits(const char *p, size_t n, uint64_t *out) {
+    uint64_t v = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] < '0' || p[i] > '9')
+            return false;
+        v = v * 10 + (uint64_t)(p[i] - '0');
+    }
+    *out = v;
+    return true;
+}
+
+int
+archiveChunkNameParse(const char *name, uint64_t *first, uint64_t *last) {
+    /* index/ + 16 digits + '-' + 16 digits + .bvi */
+    if (strlen(name) != 6 + 16 + 1 + 16 + 4 || strncmp(name, "index/", 6) != 0 || name[22] != '-' ||
+        strcmp(name + 39, ".bvi") != 0)
+        return -1;
+    if (!digits(name + 6, 16, first) || !digits(name + 23, 16, last) || *first == 0 || *last < *first)
+        return -1;
+    return 0;
+}
+
+int
+archiveCheckpointRead(Archive *a, ArchiveCheckpoint *cp, Err *err) {
+    JsonValue *doc = readDoc(a, ARCHIVE_CHECKPOINT_OBJECT, err);
+    uint64_t version;
+    const char *gtid;
+    size_t len;
+    int rc = -1;
+
+    memset(cp, 0, sizeof(*cp));
+    if (doc == NULL)
+        return -1;
+    if (jsonReqU64(doc, "version", &version, err) != 0)
+        goto out;
+    if (version != ARCHIVE_FORMAT_VERSION) {
+        errSet(err, ERR_FORMAT, "checkpoint version %" PRIu64 " is not supported", version);
+        goto out;
+    }
+    if (jsonReqU64(doc, "seq", &cp->seq, err) != 0 || reqStrCopy(doc, "file", cp->file, sizeof(cp->file), err) != 0 ||
+        jsonReqU64(doc, "end_pos", &cp->endPos, err) != 0 ||
+        reqStrCopy(doc, "last_gtid", cp->lastGtid, sizeof(cp->lastGtid), err) != 0 ||
+        jsonReqU64(doc, "last_time_us", &cp->lastTimeUs, err) != 0 ||
+        jsonReqU64(doc, "caught_up_us", &cp->caughtUpUs, err) != 0 ||
+        reqStrCopy(doc, "updated", cp->updated, sizeof(cp->updated), err) != 0)
+        goto out;
+    if ((gtid = jsonStr(jsonGet(doc, "gtid_end"), &len)) == NULL || len > SEGMENT_GTID_MAX || strlen(gtid) != len) {
+        errSet(err, ERR_FORMAT, "missing or invalid field 'gtid_end'");
+        goto out;
+    }
+    cp->gtidEnd = bvStrdup(gtid);
+    rc = 0;
+out:
+    jsonFree(doc);
+    if (rc != 0 && err->code == ERR_FORMAT)
+        errPrefix(err, "'%s' in '%s'", ARCHIVE_CHECKPOINT_OBJECT, archiveUrl(a));
+    return rc;
+}
+
+int
+archiveCheckpointWrite(Archive *a, const ArchiveCheckpoint *cp, Err *err) {
+    Buf *doc = bufNew(512);
+    char updated[32];
+    int rc;
+
+    isoNow(updated, sizeof(updated));
+    jsonBufPrintf(doc, "{\"version\":%d,\"seq\":%" PRIu64, ARCHIVE_FORMAT_VERSION, cp->seq);
+    putStr(doc, "file", cp->file);
+    jsonBufPrintf(doc, ",\"end_pos\":%" PRIu64, cp->endPos);
+    putStr(doc, "gtid_end", cp->gtidEnd != NULL ? cp->gtidEnd : "");
+    putStr(doc, "last_gtid", cp->lastGtid);
+    jsonBufPrintf(doc, ",\"last_time_us\":%" PRIu64 ",\"caught_up_us\":%" PRIu64, cp->lastTimeUs, cp->caughtUpUs);
+    putStr(doc, "updated", updated);
+    jsonBufPrintf(doc, "}\n");
+    rc = storagePutBuf(a->storage, ARCHIVE_CHECKPOINT_OBJECT, doc->data, doc->len, STORAGE_PUT_REPLACE, err);
+    bufFree(doc);
+    return rc;
+}
+
+void
+archiveCheckpointClear(ArchiveCheckpoint *cp) {
+    bvFree(cp->gtidEnd);
+    cp->gtidEnd = NULL;
+}
+
+/* ---- catalog basics ------------------------------------------------------------------------------- */
+
+ArchiveCatalog *
+archiveCatalogNew(void) {
+    return bvCalloc(1, sizeof(ArchiveCatalog));
+}
+
+static void
+problem(ArchiveCatalog *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void
+problem(ArchiveCatalog *c, const char *fmt, ...) {
+    char msg[ERR_MSG_MAX];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (c->problemCount == c->problemCap) {
+        c->problemCap = c->problemCap ? c->problemCap * 2 : 8;
+        c->problems = bvRealloc(c->problems, c->problemCap * sizeof(*c->problems));
+    }
+    c->problems[c->problemCount++] = bvStrdup(msg);
+}
+
+/* Index of the first entry with seq >= `seq`. */
+static size_t
+lowerBound(const ArchiveCatalog *c, uint64_t seq) {
+    size_t lo = 0, hi = c->count;
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+
+        if (c->entries[mid]->meta.seq < seq)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+static void
+entriesReserve(ArchiveCatalog *c) {
+    if (c->count == c->cap) {
+        c->cap = c->cap ? c->cap * 2 : 64;
+        c->entries = bvRealloc(c->entries, c->cap * sizeof(*c->entries));
+    }
+}
+
+static CatalogEntry *
+entryNew(const SegmentMeta *meta, bool indexed, size_t order) {
+    CatalogEntry *e = bvCalloc(1, sizeof(*e));
+
+    segmentMetaCopy(&e->meta, meta);
+    e->indexed = indexed;
+    e->order = order;
+    return e;
+}
+
+static void
+entryFree(CatalogEntry *e) {
+    if (e == NULL)
+        return;
+    segmentMetaClear(&e->meta);
+    bvFree(e);
+}
+
+/* Same object: same name and, when both know it, same sha256 and size. */
+static bool
+sameObject(const SegmentMeta *a, const SegmentMeta *b) {
+    if (strcmp(a->name, b->name) != 0)
+        return false;
+    if (a->sha256[0] != '\0' && b->sha256[0] != '\0' && (strcmp(a->sha256, b->sha256) != 0 || a->size != b->size))
+        return false;
+    return true;
+}
+
+int
+archiveCatalogAdd(ArchiveCatalog *c, const SegmentMeta *meta, bool indexed, Err *err) {
+    size_t at = lowerBound(c, meta->seq);
+
+    if (at < c->count && c->entries[at]->meta.seq == meta->seq) {
+        CatalogEntry *e = c->entries[at];
+
+        if (!sameObject(&e->meta, meta))
+            return errSet(err, ERR_EXISTS, "seq %" PRIu64 " is already '%s'%s%s, not '%s'%s%s", meta->seq, e->meta.name,
+                          e->meta.sha256[0] ? " sha256 " : "", e->meta.sha256, meta->name,
+                          meta->sha256[0] ? " sha256 " : "", meta->sha256);
+        if (indexed)
+            e->indexed = true;
+        if (e->meta.sha256[0] == '\0' && meta->sha256[0] != '\0') {
+            snprintf(e->meta.sha256, sizeof(e->meta.sha256), "%s", meta->sha256);
+            e->meta.size = meta->size;
+        }
+        return 0;
+    }
+    entriesReserve(c);
+    memmove(c->entries + at + 1, c->entries + at, (c->count - at) * sizeof(*c->entries));
+    c->entries[at] = entryNew(meta, indexed, c->count);
+    c->count++;
+    return 0;
+}
+
+size_t
+archiveCatalogCount(const ArchiveCatalog *c) {
+    return c->count;
+}
+
+const SegmentMeta *
+archiveCatalogAt(const ArchiveCatalog *c, size_t i) {
+    BV_ASSERT(i < c->count);
+    return &c->entries[i]->meta;
+}
+
+bool
+archiveCatalogIndexed(const ArchiveCatalog *c, size_t i) {
+    BV_ASSERT(i < c->count);
+    return c->entries[i]->indexed;
+}
+
+bool
+archiveCatalogFind(const ArchiveCatalog *c, uint64_t seq, size_t *idx) {
+    size_t at = lowerBound(c, seq);
+
+    if (at < c->count && c->entries[at]->meta.seq == seq) {
+        *idx = at;
+        return true;
+    }
+    return false;
+}
+
+const SegmentMeta *
+archiveCatalogLast(const ArchiveCatalog *c) {
+    return c->count ? &c->entries[c->count - 1]->meta : NULL;
+}
+
+BinlogFlavour
+archiveCatalogFlavour(const ArchiveCatalog *c) {
+    return c->count ? c->entries[0]->meta.flavour : BINLOG_FLAVOUR_UNKNOWN;
+}
+
+uint64_t
+archiveCatalogContiguousSeq(const ArchiveCatalog *c) {
+    uint64_t seq = 0;
+
+    for (size_t i = 0; i < c->count; i++) {
+        if (c->entries[i]->meta.seq != seq + 1 || !c->entries[i]->indexed)
+            break;
+        seq++;
+    }
+    return seq;
+}
+
+void
+archiveCatalogTotals(const ArchiveCatalog *c, uint64_t *objectBytes, uint64_t *contentBytes) {
+    *objectBytes = *contentBytes = 0;
+    for (size_t i = 0; i < c->count; i++) {
+        *objectBytes += c->entries[i]->meta.size;
+        *contentBytes += c->entries[i]->meta.contentLen;
+    }
+}
+
+size_t
+archiveCatalogProblemCount(const ArchiveCatalog *c) {
+    return c->problemCount;
+}
+
+const char *
+archiveCatalogProblem(const ArchiveCatalog *c, size_t i) {
+    BV_ASSERT(i < c->problemCount);
+    return c->problems[i];
+}
+
+size_t
+archiveCatalogChunkCount(const ArchiveCatalog *c) {
+    return c->chunkCount;
+}
+
+void
+archiveCatalogChunkAt(const ArchiveCatalog *c, size_t i, uint64_t *first, uint64_t *last, bool *used) {
+    BV_ASSERT(i < c->chunkCount);
+    *first = c->chunks[i].first;
+    *last = c->chunks[i].last;
+    *used = c->chunks[i].used;
+}
+
+static void
+chunkAdd(ArchiveCatalog *c, uint64_t first, uint64_t last, bool used) {
+    for (size_t i = 0; i < c->chunkCount; i++)
+        if (c->chunks[i].first == first && c->chunks[i].last == last) {
+            c->chunks[i].used = c->chunks[i].used || used;
+            return;
+        }
+    if (c->chunkCount == c->chunkCap) {
+        c->chunkCap = c->chunkCap ? c->chunkCap * 2 : 16;
+        c->chunks = bvRealloc(c->chunks, c->chunkCap * sizeof(*c->chunks));
+    }
+    c->chunks[c->chunkCount].first = first;
+    c->chunks[c->chunkCount].last = last;
+    c->chunks[c->chunkCount].used = used;
+    c->chunkCount++;
+}
+
+static void
+chunkRemove(ArchiveCatalog *c, uint64_t first, uint64_t last) {
+    for (size_t i = 0; i < c->chunkCount; i++)
+        if (c->chunks[i].first == first && c->chunks[i].last == last) {
+            c->chunks[i] = c->chunks[--c->chunkCount];
+            return;
+        }
+}
+
+void
+archiveCatalogFree(ArchiveCatalog *c) {
+    if (c == NULL)
+        return;
+    for (size_t i = 0; i < c->count; i++)
+        entryFree(c->entries[i]);
+    for (size_t i = 0; i < c->problemCount; i++)
+        bvFree(c->problems[i]);
+    bvFree(c->entries);
+    bvFree(c->chunks);
+    bvFree(c->problems);
+    bvFree(c);
+}
+
+/* ---- loading ------------------------------------------------------------------------------------ */
+
+/* Parse a chunk object: its lines describe exactly seqs first..last. *metas (n entries) on
+ * success; messages name the line, not the chunk. */
+static int
+chunkParse(const uint8_t *data, size_t len, uint64_t first, uint64_t last, SegmentMeta **metas, size_t *n, Err *err) {
+    size_t cap = 0, line = 0, pos = 0;
+    SegmentMeta *out = NULL;
+    uint64_t expect = first;
+
+    *n = 0;
+    while (pos < len) {
+        const uint8_t *nl = memchr(data + pos, '\n', len - pos);
+        size_t end = nl ? (size_t)(nl - data) : len;
+
+        line++;
+        if (expect > last) {
+            errSet(err, ERR_FORMAT, "line %zu: more lines than seqs %" PRIu64 "-%" PRIu64, line, first, last);
+            goto fail;
+        }
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 16;
+            out = bvRealloc(out, cap * sizeof(*out));
+        }
+        if (segmentMetaFromJson((const char *)data + pos, end - pos, true, &out[*n], err) != 0) {
+            errPrefix(err, "line %zu", line);
+            goto fail;
+        }
+        (*n)++;
+        if (out[*n - 1].seq != expect) {
+            errSet(err, ERR_FORMAT, "line %zu: describes seq %" PRIu64 ", expected seq %" PRIu64, line, out[*n - 1].seq,
+                   expect);
+            goto fail;
+        }
+        expect++;
+        pos = end + 1;
+    }
+    if (expect != last + 1) {
+        errSet(err, ERR_FORMAT, "holds %zu lines, its name says seqs %" PRIu64 "-%" PRIu64, line, first, last);
+        goto fail;
+    }
+    *metas = out;
+    return 0;
+fail:
+    for (size_t i = 0; i < *n; i++)
+        segmentMetaClear(&out[i]);
+    bvFree(out);
+    *n = 0;
+    return -1;
+}
+
+static void
+metasFree(SegmentMeta *metas, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        segmentMetaClear(&metas[i]);
+    bvFree(metas);
+}
+
+static int
+chunkRead(Archive *a, uint64_t first, uint64_t last, SegmentMeta **metas, size_t *n, Err *err) {
+    char name[64];
+    uint8_t *data;
+    size_t len;
+    int rc;
+
+    archiveChunkName(first, last, name, sizeof(name));
+    if (storageGetBuf(a->storage, name, ARCHIVE_CHUNK_MAX_BYTES, &data, &len, err) != 0)
+        return -1;
+    rc = chunkParse(data, len, first, last, metas, n, err);
+    bvFree(data);
+    if (rc != 0)
+        errPrefix(err, "index chunk '%s' in '%s'", name, archiveUrl(a));
+    return rc;
+}
+
+typedef struct Interval {
+    uint64_t first, last;
+} Interval;
+
+typedef struct Coverage {
+    Interval *iv; /* sorted, disjoint, not adjacent */
+    size_t n, cap;
+} Coverage;
+
+static bool
+coverageHas(const Coverage *cov, uint64_t first, uint64_t last) {
+    for (size_t i = 0; i < cov->n; i++)
+        if (cov->iv[i].first <= first && cov->iv[i].last >= last)
+            return true;
+    return false;
+}
+
+static void
+coverageAdd(Coverage *cov, uint64_t first, uint64_t last) {
+    size_t i = 0, j;
+
+    while (i < cov->n && cov->iv[i].last + 1 < first)
+        i++;
+    /* Merge every interval that overlaps or touches [first, last] into it. */
+    j = i;
+    while (j < cov->n && cov->iv[j].first <= last + 1) {
+        if (cov->iv[j].first < first)
+            first = cov->iv[j].first;
+        if (cov->iv[j].last > last)
+            last = cov->iv[j].last;
+        j++;
+    }
+    if (j == i) {
+        if (cov->n == cov->cap) {
+            cov->cap = cov->cap ? cov->cap * 2 : 16;
+            cov->iv = bvRealloc(cov->iv, cov->cap * sizeof(*cov->iv));
+        }
+        memmove(cov->iv + i + 1, cov->iv + i, (cov->n - i) * sizeof(*cov->iv));
+        cov->n++;
+    } else if (j > i + 1) {
+        memmove(cov->iv + i + 1, cov->iv + j, (cov->n - j) * sizeof(*cov->iv));
+        cov->n -= j - i - 1;
+    }
+    cov->iv[i].first = first;
+    cov->iv[i].last = last;
+}
+
+typedef struct LoadCtx {
+    ArchiveCatalog *c;
+    Interval *chunks;
+    size_t chunkCount, chunkCap;
+    /* discovered segments: name and size */
+    char **names;
+    uint64_t *sizes;
+    size_t found, foundCap;
+} LoadCtx;
+
+static int
+listIndexCb(const char *name, uint64_t size, void *data, Err *err) {
+    LoadCtx *ctx = data;
+    uint64_t first, last;
+
+    (void)size;
+    (void)err;
+    if (archiveChunkNameParse(name, &first, &last) != 0) {
+        problem(ctx->c, "unexpected object '%s' in index/ (not an index chunk name)", name);
+        return 0;
+    }
+    if (ctx->chunkCount == ctx->chunkCap) {
+        ctx->chunkCap = ctx->chunkCap ? ctx->chunkCap * 2 : 16;
+        ctx->chunks = bvRealloc(ctx->chunks, ctx->chunkCap * sizeof(*ctx->chunks));
+    }
+    ctx->chunks[ctx->chunkCount].first = first;
+    ctx->chunks[ctx->chunkCount].last = last;
+    ctx->chunkCount++;
+    return 0;
+}
+
+/* Widest first; among equals, lowest first. */
+static int
+chunkOrder(const void *pa, const void *pb) {
+    const Interval *a = pa, *b = pb;
+    uint64_t wa = a->last - a->first, wb = b->last - b->first;
+
+    if (wa != wb)
+        return wa > wb ? -1 : 1;
+    return a->first < b->first ? -1 : a->first > b->first;
+}
+
+/* By seq, then load order. */
+static int
+entryOrder(const void *pa, const void *pb) {
+    const CatalogEntry *a = *(CatalogEntry *const *)pa, *b = *(CatalogEntry *const *)pb;
+
+    if (a->meta.seq != b->meta.seq)
+        return a->meta.seq < b->meta.seq ? -1 : 1;
+    return a->order < b->order ? -1 : a->order > b->order;
+}
+
+/* Sort the appended entries and keep the first of each seq, noting chunks that disagree. */
+static void
+sortEntries(ArchiveCatalog *c) {
+    size_t out = 0;
+
+    qsort(c->entries, c->count, sizeof(*c->entries), entryOrder);
+    for (size_t i = 0; i < c->count; i++) {
+        CatalogEntry *e = c->entries[i];
+
+        if (out > 0 && c->entries[out - 1]->meta.seq == e->meta.seq) {
+            const SegmentMeta *keep = &c->entries[out - 1]->meta;
+
+            if (!sameObject(keep, &e->meta) || keep->endPos != e->meta.endPos ||
+                strcmp(keep->contentSha256, e->meta.contentSha256) != 0)
+                problem(c, "index chunks disagree about seq %" PRIu64 ": '%s' sha256 %s in the widest chunk, '%s' sha256 %s in another",
+                        keep->seq, keep->name, keep->sha256, e->meta.name, e->meta.sha256);
+            entryFree(e);
+            continue;
+        }
+        c->entries[out++] = e;
+    }
+    c->count = out;
+    for (size_t i = 0; i < c->count; i++)
+        c->entries[i]->order = i;
+}
+
+static int
+loadIndex(Archive *a, ArchiveCatalog *c, LoadCtx *ctx, unsigned flags, Err *err) {
+    Coverage cov = {0};
+    int rc = 0;
+
+    if (storageList(a->storage, ARCHIVE_INDEX_PREFIX, listIndexCb, ctx, err) != 0)
+        return -1;
+    qsort(ctx->chunks, ctx->chunkCount, sizeof(*ctx->chunks), chunkOrder);
+    for (size_t i = 0; i < ctx->chunkCount; i++) {
+        uint64_t first = ctx->chunks[i].first, last = ctx->chunks[i].last;
+        SegmentMeta *metas;
+        size_t n;
+
+        if (coverageHas(&cov, first, last)) {
+            chunkAdd(c, first, last, false);
+            continue;
+        }
+        if (chunkRead(a, first, last, &metas, &n, err) != 0) {
+            if (!(flags & ARCHIVE_LOAD_TOLERANT)) {
+                rc = -1;
+                break;
+            }
+            problem(c, "%s", err->msg);
+            continue;
+        }
+        for (size_t j = 0; j < n; j++) {
+            entriesReserve(c);
+            c->entries[c->count] = entryNew(&metas[j], true, c->count);
+            c->count++;
+        }
+        metasFree(metas, n);
+        coverageAdd(&cov, first, last);
+        chunkAdd(c, first, last, true);
+    }
+    bvFree(cov.iv);
+    sortEntries(c);
+    return rc;
+}
+
+static int
+listSegmentsCb(const char *name, uint64_t size, void *data, Err *err) {
+    LoadCtx *ctx = data;
+    ArchiveCatalog *c = ctx->c;
+    char file[SEGMENT_FILE_MAX];
+    uint64_t seq, start;
+    size_t at;
+
+    (void)err;
+    if (segmentNameParse(name, &seq, file, sizeof(file), &start) != 0) {
+        problem(c, "unexpected object '%s' in segments/ (not a segment name)", name);
+        return 0;
+    }
+    if (archiveCatalogFind(c, seq, &at)) {
+        CatalogEntry *e = c->entries[at];
+
+        if (strcmp(e->meta.name, name) != 0) {
+            problem(c, "object '%s' has the seq of the indexed segment '%s'", name, e->meta.name);
+            return 0;
+        }
+        e->listed = true;
+        if (e->meta.size != size)
+            problem(c, "segment '%s' is %" PRIu64 " bytes in the store, the index says %" PRIu64, name, size, e->meta.size);
+        return 0;
+    }
+    if (ctx->found > 0) {
+        uint64_t prevSeq, prevStart;
+        char prevFile[SEGMENT_FILE_MAX];
+
+        if (segmentNameParse(ctx->names[ctx->found - 1], &prevSeq, prevFile, sizeof(prevFile), &prevStart) == 0 &&
+            prevSeq == seq) {
+            problem(c, "objects '%s' and '%s' have the same seq and neither is indexed", ctx->names[ctx->found - 1], name);
+            return 0;
+        }
+    }
+    if (ctx->found == ctx->foundCap) {
+        ctx->foundCap = ctx->foundCap ? ctx->foundCap * 2 : 16;
+        ctx->names = bvRealloc(ctx->names, ctx->foundCap * sizeof(*ctx->names));
+        ctx->sizes = bvRealloc(ctx->sizes, ctx->foundCap * sizeof(*ctx->sizes));
+    }
+    ctx->names[ctx->found] = bvStrdup(name);
+    ctx->sizes[ctx->found] = size;
+    ctx->found++;
+    return 0;
+}
+
+static int
+discover(Archive *a, ArchiveCatalog *c, LoadCtx *ctx, unsigned flags, Err *err) {
+    if (storageList(a->storage, ARCHIVE_SEGMENT_PREFIX, listSegmentsCb, ctx, err) != 0)
+        return -1;
+    for (size_t i = 0; i < c->count; i++)
+        if (!c->entries[i]->listed)
+            problem(c, "segment '%s' is in the index but missing from the store", c->entries[i]->meta.name);
+    for (size_t i = 0; i < ctx->found; i++) {
+        SegmentMeta meta;
+
+        if (archiveSegmentReadMeta(a, ctx->names[i], ctx->sizes[i], &meta, err) != 0) {
+            if (!(flags & ARCHIVE_LOAD_TOLERANT))
+                return -1;
+            problem(c, "%s", err->msg);
+            continue;
+        }
+        entriesReserve(c);
+        c->entries[c->count] = entryNew(&meta, false, c->count);
+        c->entries[c->count]->listed = true;
+        c->count++;
+        segmentMetaClear(&meta);
+    }
+    sortEntries(c);
+    return 0;
+}
+
+ArchiveCatalog *
+archiveCatalogLoad(Archive *a, unsigned flags, Err *err) {
+    ArchiveCatalog *c = archiveCatalogNew();
+    LoadCtx ctx = {.c = c};
+    int rc;
+
+    rc = loadIndex(a, c, &ctx, flags, err);
+    if (rc == 0 && (flags & ARCHIVE_LOAD_DISCOVER))
+        rc = discover(a, c, &ctx, flags, err);
+    bvFree(ctx.chunks);
+    for (size_t i = 0; i < ctx.found; i++)
+        bvFree(ctx.names[i]);
+    bvFree(ctx.names);
+    bvFree(ctx.sizes);
+    if (rc != 0) {
+        archiveCatalogFree(c);
+        return NULL;
+    }
+    return c;
+}
+
+/* ---- GTID states -------------------------------------------------------------------------------- */
+
+int
+archiveGtidReached(BinlogFlavour flavour, const char *state, const char *target, bool *reached, Err *err) {
+    if (flavour == BINLOG_FLAVOUR_MARIADB) {
+        MariaGtidPos *s = mariaGtidPosNew(), *t = mariaGtidPosNew();
+        int rc = 0;
+
+        if (mariaGtidPosParse(s, state, err) != 0 || mariaGtidPosParse(t, target, err) != 0)
+            rc = -1;
+        else
+            *reached = mariaGtidPosReached(s, t);
+        mariaGtidPosFree(s);
+        mariaGtidPosFree(t);
+        return rc;
+    }
+    if (flavour == BINLOG_FLAVOUR_MYSQL) {
+        GtidSet *s = gtidSetNew(), *t = gtidSetNew();
+        int rc = 0;
+
+        if (gtidSetParse(s, state, err) != 0 || gtidSetParse(t, target, err) != 0)
+            rc = -1;
+        else
+            *reached = gtidSetIsSubset(t, s);
+        gtidSetFree(s);
+        gtidSetFree(t);
+        return rc;
+    }
+    return errSet(err, ERR_INTERNAL, "gtid comparison of an unknown flavour");
+}
+
+int
+archiveGtidStateEqual(BinlogFlavour flavour, const char *a, const char *b, bool *equal, Err *err) {
+    if (flavour == BINLOG_FLAVOUR_MARIADB) {
+        MariaGtidPos *pa = mariaGtidPosNew(), *pb = mariaGtidPosNew();
+        int rc = 0;
+
+        if (mariaGtidPosParse(pa, a, err) != 0 || mariaGtidPosParse(pb, b, err) != 0)
+            rc = -1;
+        else
+            *equal = mariaGtidPosEqual(pa, pb);
+        mariaGtidPosFree(pa);
+        mariaGtidPosFree(pb);
+        return rc;
+    }
+    if (flavour == BINLOG_FLAVOUR_MYSQL) {
+        GtidSet *sa = gtidSetNew(), *sb = gtidSetNew();
+        int rc = 0;
+
+        if (gtidSetParse(sa, a, err) != 0 || gtidSetParse(sb, b, err) != 0)
+            rc = -1;
+        else
+            *equal = gtidSetEqual(sa, sb);
+        gtidSetFree(sa);
+        gtidSetFree(sb);
+        return rc;
+    }
+    return errSet(err, ERR_INTERNAL, "gtid comparison of an unknown flavour");
+}
+
+/* ---- continuity and windows --------------------------------------------------------------------- */
+
+static void
+gapAdd(ArchiveGap **gaps, size_t *n, size_t *cap, ArchiveGapKind kind, uint64_t after, uint64_t before,
+       const char *fmt, ...) __attribute__((format(printf, 7, 8)));
+
+static void
+gapAdd(ArchiveGap **gaps, size_t *n, size_t *cap, ArchiveGapKind kind, uint64_t after, uint64_t before,
+       const char *fmt, ...) {
+    va_list ap;
+    ArchiveGap *g;
+
+    if (*n == *cap) {
+        *cap = *cap ? *cap * 2 : 8;
+        *gaps = bvRealloc(*gaps, *cap * sizeof(**gaps));
+    }
+    g = &(*gaps)[(*n)++];
+    g->kind = kind;
+    g->afterSeq = after;
+    g->beforeSeq = before;
+    va_start(ap, fmt);
+    vsnprintf(g->message, sizeof(g->message), fmt, ap);
+    va_end(ap);
+}
+
+size_t
+archiveCatalogGaps(const ArchiveCatalog *c, ArchiveGap **gaps) {
+    size_t n = 0, cap = 0;
+
+    *gaps = NULL;
+    for (size_t i = 0; i < c->count; i++) {
+        const SegmentMeta *b = &c->entries[i]->meta, *a;
+        const char *aEnd, *bStart;
+        int cmp;
+
+        if (i == 0) {
+            if (b->seq > 1)
+                gapAdd(gaps, &n, &cap, ARCHIVE_GAP_MISSING, 0, b->seq,
+                       "seq %s%" PRIu64 " missing before '%s' (starts at %s:%" PRIu64 ")", b->seq > 2 ? "1-" : "",
+                       b->seq - 1, b->name, b->file, b->startPos);
+            continue;
+        }
+        a = &c->entries[i - 1]->meta;
+        if (b->seq != a->seq + 1) {
+            char range[64];
+
+            if (b->seq - a->seq == 2)
+                snprintf(range, sizeof(range), "%" PRIu64, a->seq + 1);
+            else
+                snprintf(range, sizeof(range), "%" PRIu64 "-%" PRIu64, a->seq + 1, b->seq - 1);
+            gapAdd(gaps, &n, &cap, ARCHIVE_GAP_MISSING, a->seq, b->seq,
+                   "seq %s missing between '%s' (ends at %s:%" PRIu64 ", gtid %s) and '%s' (starts at %s:%" PRIu64
+                   ", gtid %s)",
+                   range, a->name, a->file, a->endPos, segmentMetaGtidEnd(a)[0] ? segmentMetaGtidEnd(a) : "unknown",
+                   b->name, b->file, b->startPos, segmentMetaGtidStart(b)[0] ? segmentMetaGtidStart(b) : "unknown");
+            continue;
+        }
+        if (a->flavour != b->flavour) {
+            gapAdd(gaps, &n, &cap, ARCHIVE_GAP_FLAVOUR, a->seq, b->seq, "'%s' holds %s binlogs, '%s' %s binlogs",
+                   a->name, flavourName(a->flavour), b->name, flavourName(b->flavour));
+            continue;
+        }
+        cmp = segmentFileCompare(b->file, a->file);
+        if (cmp == 0 && b->startPos != a->endPos)
+            gapAdd(gaps, &n, &cap, ARCHIVE_GAP_POSITION, a->seq, b->seq,
+                   "position %s in %s: '%s' ends at %" PRIu64 ", '%s' starts at %" PRIu64,
+                   b->startPos > a->endPos ? "gap" : "overlap", a->file, a->name, a->endPos, b->name, b->startPos);
+        else if (cmp < 0)
+            gapAdd(gaps, &n, &cap, ARCHIVE_GAP_FILE, a->seq, b->seq, "'%s' is in %s, before the file %s of '%s'",
+                   b->name, b->file, a->file, a->name);
+        else if (cmp > 0 && b->startPos != BINLOG_MAGIC_LEN + (uint64_t)b->fdeLen)
+            gapAdd(gaps, &n, &cap, ARCHIVE_GAP_FILE, a->seq, b->seq,
+                   "the start of %s is missing: '%s' follows '%s' (%s) but starts at %" PRIu64 ", not at the file's first event %" PRIu64,
+                   b->file, b->name, a->name, a->file, b->startPos, BINLOG_MAGIC_LEN + (uint64_t)b->fdeLen);
+        aEnd = segmentMetaGtidEnd(a);
+        bStart = segmentMetaGtidStart(b);
+        if (aEnd[0] != '\0' && bStart[0] != '\0') {
+            bool equal = false;
+            Err err;
+
+            if (archiveGtidStateEqual(a->flavour, aEnd, bStart, &equal, &err) != 0)
+                gapAdd(gaps, &n, &cap, ARCHIVE_GAP_GTID, a->seq, b->seq, "gtid states of '%s' and '%s' cannot be compared: %s",
+                       a->name, b->name, err.msg);
+            else if (!equal)
+                gapAdd(gaps, &n, &cap, ARCHIVE_GAP_GTID, a->seq, b->seq,
+                       "gtid gap: '%s' ends at gtid state %s, '%s' starts at %s", a->name, aEnd, b->name, bStart);
+        }
+    }
+    return n;
+}
+
+static void
+windowFill(const ArchiveCatalog *c, size_t first, size_t last, ArchiveWindow *w) {
+    memset(w, 0, sizeof(*w));
+    w->first = first;
+    w->last = last;
+    w->from = &c->entries[first]->meta;
+    w->to = &c->entries[last]->meta;
+    w->firstGtid = w->lastGtid = "";
+    for (size_t i = first; i <= last; i++) {
+        const SegmentMeta *m = &c->entries[i]->meta;
+
+        if (m->transactions == 0)
+            continue;
+        if (w->transactions == 0) {
+            w->firstGtid = m->firstGtid;
+            w->firstTimeUs = m->firstTimeUs;
+        }
+        w->lastGtid = m->lastGtid;
+        w->lastTimeUs = m->lastTimeUs;
+        w->transactions += m->transactions;
+    }
+}
+
+size_t
+archiveCatalogWindows(const ArchiveCatalog *c, ArchiveWindow **windows) {
+    ArchiveGap *gaps;
+    size_t ngaps = archiveCatalogGaps(c, &gaps), n = 0, start = 0, g = 0;
+
+    *windows = NULL;
+    if (c->count == 0) {
+        bvFree(gaps);
+        return 0;
+    }
+    *windows = bvCalloc(ngaps + 1, sizeof(**windows));
+    for (size_t i = 1; i <= c->count; i++) {
+        bool brk = i == c->count;
+
+        while (!brk && g < ngaps && gaps[g].beforeSeq <= c->entries[i]->meta.seq) {
+            if (gaps[g].beforeSeq == c->entries[i]->meta.seq && gaps[g].afterSeq != 0)
+                brk = true;
+            g++;
+        }
+        if (brk) {
+            windowFill(c, start, i - 1, &(*windows)[n++]);
+            start = i;
+        }
+    }
+    bvFree(gaps);
+    return n;
+}
+
+int
+archiveCatalogWindow(const ArchiveCatalog *c, ArchiveWindow *window, Err *err) {
+    ArchiveWindow *all;
+    size_t n = archiveCatalogWindows(c, &all);
+
+    if (n == 0) {
+        bvFree(all);
+        return errSet(err, ERR_NOTFOUND, "the archive holds no segment");
+    }
+    *window = all[n - 1];
+    bvFree(all);
+    return 0;
+}
+
+/* ---- lookups ------------------------------------------------------------------------------------- */
+
+int
+archiveCatalogFindGtid(const ArchiveCatalog *c, const char *gtid, size_t *idx, Err *err) {
+    BinlogFlavour flavour = archiveCatalogFlavour(c);
+    bool unknown = false;
+
+    if (c->count == 0)
+        return errSet(err, ERR_NOTFOUND, "gtid '%s' is not in the archive: it holds no segment", gtid);
+    if (gtid[0] == '\0' || strspn(gtid, " \t\n") == strlen(gtid))
+        return errSet(err, ERR_FORMAT, "empty gtid");
+    for (size_t i = 0; i < c->count; i++) {
+        const SegmentMeta *m = &c->entries[i]->meta;
+        const char *start = segmentMetaGtidStart(m), *end = segmentMetaGtidEnd(m);
+        bool reached = false;
+
+        if (end[0] == '\0') {
+            unknown = true;
+            continue;
+        }
+        if (archiveGtidReached(flavour, end, gtid, &reached, err) != 0)
+            return errPrefix(err, "gtid '%s'", gtid);
+        if (!reached)
+            continue;
+        if (start[0] != '\0') {
+            bool before = false;
+
+            if (archiveGtidReached(flavour, start, gtid, &before, err) != 0)
+                return errPrefix(err, "gtid '%s'", gtid);
+            if (before)
+                return errSet(err, ERR_NOTFOUND,
+                              "gtid '%s' is before the archived range: '%s' already starts at gtid state %s", gtid,
+                              m->name, start);
+        }
+        *idx = i;
+        return 0;
+    }
+    if (unknown)
+        return errSet(err, ERR_NOTFOUND, "gtid '%s' not found: some segments have no gtid state", gtid);
+    return errSet(err, ERR_NOTFOUND, "gtid '%s' is after the archived range, which ends at gtid state %s", gtid,
+                  segmentMetaGtidEnd(&c->entries[c->count - 1]->meta));
+}
+
+int
+archiveCatalogFindPosition(const ArchiveCatalog *c, const char *file, uint64_t pos, size_t *idx, Err *err) {
+    bool seen = false;
+    uint64_t lo = 0, hi = 0;
+
+    for (size_t i = 0; i < c->count; i++) {
+        const SegmentMeta *m = &c->entries[i]->meta;
+
+        if (strcmp(m->file, file) != 0)
+            continue;
+        if (!seen && pos >= BINLOG_MAGIC_LEN && pos < m->startPos &&
+            m->startPos == BINLOG_MAGIC_LEN + (uint64_t)m->fdeLen) {
+            *idx = i;
+            return 0;
+        }
+        if (pos >= m->startPos && pos < m->endPos) {
+            *idx = i;
+            return 0;
+        }
+        if (!seen || m->startPos < lo)
+            lo = m->startPos;
+        if (!seen || m->endPos > hi)
+            hi = m->endPos;
+        seen = true;
+    }
+    if (!seen)
+        return errSet(err, ERR_NOTFOUND, "binlog file '%s' is not in the archive", file);
+    return errSet(err, ERR_NOTFOUND, "position %s:%" PRIu64 " is not archived: the archive holds %s:%" PRIu64 "-%" PRIu64
+                                     "%s",
+                  file, pos, file, lo, hi, pos > lo && pos < hi ? " with a gap" : "");
+}
+
+int
+archiveCatalogFindTime(const ArchiveCatalog *c, uint64_t timeUs, size_t *idx, Err *err) {
+    bool found = false, any = false;
+    uint64_t firstUs = 0, lastUs = 0;
+    char when[32], bound[32];
+
+    for (size_t i = 0; i < c->count; i++) {
+        const SegmentMeta *m = &c->entries[i]->meta;
+
+        if (m->transactions == 0)
+            continue;
+        if (!any)
+            firstUs = m->firstTimeUs;
+        any = true;
+        lastUs = m->lastTimeUs;
+        if (m->firstTimeUs <= timeUs) {
+            *idx = i;
+            found = true;
+        }
+    }
+    isoTime(timeUs, when, sizeof(when));
+    if (!any)
+        return errSet(err, ERR_NOTFOUND, "time %s is not in the archive: it holds no transaction", when);
+    if (!found || timeUs < firstUs) {
+        isoTime(firstUs, bound, sizeof(bound));
+        return errSet(err, ERR_NOTFOUND, "time %s is before the first archived commit (%s)", when, bound);
+    }
+    if (timeUs > lastUs) {
+        isoTime(lastUs, bound, sizeof(bound));
+        return errSet(err, ERR_NOTFOUND, "time %s is after the last archived commit (%s)", when, bound);
+    }
+    return 0;
+}
+
+/* ---- writing the index --------------------------------------------------------------------------- */
+
+int
+archiveIndexPut(Archive *a, ArchiveCatalog *c, const SegmentMeta *metas, size_t n, Err *err) {
+    char name[64];
+    Buf *doc;
+    int rc;
+
+    BV_ASSERT(n > 0);
+    for (size_t i = 0; i < n; i++) {
+        if (metas[i].seq != metas[0].seq + i)
+            return errSet(err, ERR_INTERNAL, "index chunk of seqs that do not follow each other (%" PRIu64 " after %" PRIu64 ")",
+                          metas[i].seq, metas[0].seq);
+        if (metas[i].sha256[0] == '\0' || metas[i].name[0] == '\0')
+            return errSet(err, ERR_INTERNAL, "index chunk entry for seq %" PRIu64 " without object name or sha256",
+                          metas[i].seq);
+    }
+    archiveChunkName(metas[0].seq, metas[n - 1].seq, name, sizeof(name));
+    doc = bufNew(n * 1024);
+    for (size_t i = 0; i < n; i++) {
+        segmentMetaToJson(&metas[i], true, doc);
+        bufAppend(doc, "\n", 1);
+    }
+    rc = storagePutBuf(a->storage, name, doc->data, doc->len, STORAGE_PUT_IMMUTABLE, err);
+    bufFree(doc);
+    if (rc != 0 || c == NULL)
+        return rc;
+    for (size_t i = 0; i < n; i++)
+        if (archiveCatalogAdd(c, &metas[i], true, err) != 0)
+            return errPrefix(err, "index chunk '%s'", name);
+    chunkAdd(c, metas[0].seq, metas[n - 1].seq, true);
+    return 0;
+}
+
+int
+archiveIndexDiscovered(Archive *a, ArchiveCatalog *c, size_t *indexed, Err *err) {
+    size_t done = 0, i = 0;
+
+    while (i < c->count) {
+        SegmentMeta *run;
+        size_t n = 0, j;
+        int rc = 0;
+
+        if (c->entries[i]->indexed) {
+            i++;
+            continue;
+        }
+        for (j = i; j < c->count && !c->entries[j]->indexed &&
+                    (j == i || c->entries[j]->meta.seq == c->entries[j - 1]->meta.seq + 1);
+             j++)
+            ;
+        run = bvCalloc(j - i, sizeof(*run));
+        for (size_t k = i; k < j && rc == 0; k++) {
+            segmentMetaCopy(&run[n], &c->entries[k]->meta);
+            n++;
+            rc = archiveSegmentHash(a, &run[n - 1], err);
+        }
+        if (rc == 0)
+            rc = archiveIndexPut(a, c, run, n, err);
+        metasFree(run, n);
+        if (rc != 0)
+            return -1;
+        done += j - i;
+        i = j;
+    }
+    if (indexed != NULL)
+        *indexed = done;
+    return 0;
+}
+
+static int
+chunkByFirst(const void *pa, const void *pb) {
+    const CatalogChunk *a = pa, *b = pb;
+
+    if (a->first != b->first)
+        return a->first < b->first ? -1 : 1;
+    return a->last < b->last ? -1 : a->last > b->last;
+}
+
+/* Write one chunk of seqs first..last from the lines of `group` chunks, copied byte for byte. */
+static int
+mergeGroup(Archive *a, const CatalogChunk *group, size_t n, Err *err) {
+    uint64_t first = group[0].first, last = group[n - 1].last, expect = first;
+    char name[64];
+    Buf *doc = bufNew(0);
+    int rc = 0;
+
+    for (size_t i = 1; i < n; i++)
+        if (group[i].last > last)
+            last = group[i].last;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        uint8_t *data;
+        size_t len, pos = 0;
+
+        archiveChunkName(group[i].first, group[i].last, name, sizeof(name));
+        if (storageGetBuf(a->storage, name, ARCHIVE_CHUNK_MAX_BYTES, &data, &len, err) != 0) {
+            rc = -1;
+            break;
+        }
+        while (pos < len) {
+            const uint8_t *nl = memchr(data + pos, '\n', len - pos);
+            size_t end = nl ? (size_t)(nl - data) : len;
+            SegmentMeta m;
+
+            if (segmentMetaFromJson((const char *)data + pos, end - pos, true, &m, err) != 0) {
+                errPrefix(err, "index chunk '%s'", name);
+                rc = -1;
+                break;
+            }
+            if (m.seq == expect) {
+                bufAppend(doc, data + pos, end - pos);
+                bufAppend(doc, "\n", 1);
+                expect++;
+            }
+            segmentMetaClear(&m);
+            pos = end + 1;
+        }
+        bvFree(data);
+    }
+    if (rc == 0 && expect != last + 1)
+        rc = errSet(err, ERR_FORMAT, "index chunks of seqs %" PRIu64 "-%" PRIu64 " do not describe seq %" PRIu64, first,
+                    last, expect);
+    if (rc == 0) {
+        archiveChunkName(first, last, name, sizeof(name));
+        rc = storagePutBuf(a->storage, name, doc->data, doc->len, STORAGE_PUT_IMMUTABLE, err);
+    }
+    bufFree(doc);
+    return rc;
+}
+
+static int
+chunkDelete(Archive *a, ArchiveCatalog *c, uint64_t first, uint64_t last, Err *err) {
+    char name[64];
+
+    archiveChunkName(first, last, name, sizeof(name));
+    if (storageRemove(a->storage, name, err) != 0)
+        return -1;
+    chunkRemove(c, first, last);
+    return 0;
+}
+
+int
+archiveIndexMerge(Archive *a, ArchiveCatalog *c, size_t *written, size_t *removed, Err *err) {
+    CatalogChunk *used;
+    size_t nused = 0, nwritten = 0, nremoved = 0, i = 0;
+    int rc = 0;
+
+    /* Chunks wholly covered by wider ones: their content is in the wider chunk already. */
+    for (size_t k = 0; k < c->chunkCount;) {
+        if (!c->chunks[k].used) {
+            if (chunkDelete(a, c, c->chunks[k].first, c->chunks[k].last, err) != 0)
+                return -1;
+            nremoved++;
+            continue;
+        }
+        k++;
+    }
+    used = bvCalloc(c->chunkCount + 1, sizeof(*used));
+    for (size_t k = 0; k < c->chunkCount; k++)
+        used[nused++] = c->chunks[k];
+    qsort(used, nused, sizeof(*used), chunkByFirst);
+    while (i < nused && rc == 0) {
+        size_t j = i + 1;
+        uint64_t last = used[i].last;
+
+        if (used[i].last - used[i].first + 1 >= ARCHIVE_CHUNK_TARGET) {
+            i++;
+            continue;
+        }
+        while (j < nused && used[j].first <= last + 1 && used[j].last - used[j].first + 1 < ARCHIVE_CHUNK_TARGET &&
+               (used[j].last > last ? used[j].last : last) - used[i].first + 1 <= ARCHIVE_CHUNK_TARGET) {
+            if (used[j].last > last)
+                last = used[j].last;
+            j++;
+        }
+        if (j - i >= 2) {
+            /* The wide chunk first, then the narrow ones go: coverage never has a hole. */
+            rc = mergeGroup(a, used + i, j - i, err);
+            if (rc == 0) {
+                chunkAdd(c, used[i].first, last, true);
+                nwritten++;
+                for (size_t k = i; k < j && rc == 0; k++) {
+                    rc = chunkDelete(a, c, used[k].first, used[k].last, err);
+                    nremoved += rc == 0;
+                }
+            }
+        }
+        i = j;
+    }
+    bvFree(used);
+    if (written != NULL)
+        *written = nwritten;
+    if (removed != NULL)
+        *removed = nremoved;
+    return rc;
+}
+
+void
+archiveCheckpointFromCatalog(const ArchiveCatalog *c, ArchiveCheckpoint *cp) {
+    uint64_t seq = archiveCatalogContiguousSeq(c);
+    size_t idx;
+
+    memset(cp, 0, sizeof(*cp));
+    if (seq == 0 || !archiveCatalogFind(c, seq, &idx)) {
+        cp->gtidEnd = bvStrdup("");
+        return;
+    }
+    cp->seq = seq;
+    snprintf(cp->file, sizeof(cp->file), "%s", c->entries[idx]->meta.file);
+    cp->endPos = c->entries[idx]->meta.endPos;
+    cp->gtidEnd = bvStrdup(segmentMetaGtidEnd(&c->entries[idx]->meta));
+    /* The last transaction may be in an earlier segment than the last one. */
+    for (size_t i = idx + 1; i-- > 0;)
+        if (c->entries[i]->meta.transactions > 0) {
+            snprintf(cp->lastGtid, sizeof(cp->lastGtid), "%s", c->entries[i]->meta.lastGtid);
+            cp->lastTimeUs = c->entries[i]->meta.lastTimeUs;
+            break;
+        }
+}

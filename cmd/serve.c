@@ -1,0 +1,179 @@
+/*
+ * binvault serve-binlogs (debugging): serve binlog files to a MariaDB replica over the
+ * replication protocol, through the recovery's replication endpoint (recover/replserver.h).
+ *
+ *   BINVAULT_SERVE_PASSWORD=secret binvault serve-binlogs --listen 127.0.0.1:0 mariadb-bin.0000*
+ *
+ * prints `listening on 127.0.0.1:PORT`, then serves until SIGINT/SIGTERM. On the replica:
+ * CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT=PORT, MASTER_USER='binvault',
+ * MASTER_PASSWORD='secret', MASTER_USE_GTID=slave_pos; START SLAVE.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cmd/cmd.h"
+#include "common/log.h"
+#include "common/mem.h"
+#include "common/opt.h"
+#include "recover/replserver.h"
+
+typedef struct ServeOpts {
+    char *listen;
+    char *user;
+    char *password;
+    int64_t serverId;
+    char *logLevel;
+} ServeOpts;
+
+static const OptDef serveDefs[] = {
+    {"listen", OPT_STRING, "127.0.0.1:0", 0, 0, 0, offsetof(ServeOpts, listen), NULL,
+     "address to listen on, HOST:PORT (IPv6 as [ADDR]:PORT); port 0 picks a free one"},
+    {"user", OPT_STRING, "binvault", 0, 0, 0, offsetof(ServeOpts, user), NULL,
+     "user name the replica logs in with (MASTER_USER)"},
+    {"password", OPT_STRING, NULL, 0, 0, OPT_SECRET | OPT_REQUIRED, offsetof(ServeOpts, password),
+     "BINVAULT_SERVE_PASSWORD", "password the replica logs in with (MASTER_PASSWORD)"},
+    {"server-id", OPT_INT, "4294967290", 1, 4294967295LL, 0, offsetof(ServeOpts, serverId), NULL,
+     "server_id announced to the replica; must differ from the replica's"},
+    {"log-level", OPT_STRING, "info", 0, 0, 0, offsetof(ServeOpts, logLevel), NULL,
+     "error, warn, info, debug (debug logs every query the replica sends) or trace"},
+};
+
+static const OptSet serveSet = {
+    "serve-binlogs",
+    "binvault serve-binlogs [--listen HOST:PORT] [--user U] FILE...",
+    "Debugging: serve binlog files (oldest first; every checksum verified) to a MariaDB replica over the "
+    "replication protocol, as the recovery does. Prints 'listening on HOST:PORT' and serves until SIGINT or "
+    "SIGTERM. The password comes from BINVAULT_SERVE_PASSWORD. The replica connects with CHANGE MASTER TO "
+    "MASTER_HOST=..., MASTER_PORT=..., MASTER_USER=..., MASTER_PASSWORD=..., MASTER_USE_GTID=slave_pos and may "
+    "stop with START SLAVE UNTIL master_gtid_pos='...'.",
+    serveDefs,
+    sizeof(serveDefs) / sizeof(serveDefs[0]),
+};
+
+static volatile sig_atomic_t serveSignal;
+
+static void
+serveOnSignal(int sig) {
+    serveSignal = sig;
+}
+
+/* HOST:PORT or [HOST]:PORT. */
+static int
+serveParseListen(const char *text, char **host, uint16_t *port, Err *err) {
+    const char *colon, *hostStart = text, *hostEnd;
+    char *end;
+    unsigned long v;
+
+    if (text[0] == '[') {
+        hostStart = text + 1;
+        hostEnd = strchr(text, ']');
+        colon = hostEnd ? hostEnd + 1 : NULL;
+        if (colon != NULL && *colon != ':')
+            colon = NULL;
+    } else {
+        colon = strrchr(text, ':');
+        hostEnd = colon;
+    }
+    if (colon == NULL || hostEnd == hostStart)
+        return errSet(err, ERR_USAGE, "invalid --listen '%s': expected HOST:PORT, e.g. 127.0.0.1:0", text);
+    errno = 0;
+    v = strtoul(colon + 1, &end, 10);
+    if (colon[1] == '\0' || *end != '\0' || errno != 0 || v > 65535 || colon[1] == '-')
+        return errSet(err, ERR_USAGE, "invalid --listen '%s': the port must be 0 to 65535", text);
+    *host = bvStrndup(hostStart, (size_t)(hostEnd - hostStart));
+    *port = (uint16_t)v;
+    return 0;
+}
+
+int
+cmdServe(int argc, char **argv) {
+    ServeOpts o = {0};
+    ReplServerConfig cfg = {0};
+    ReplServerStatus st;
+    ReplFileSource *files = NULL;
+    ReplServerSource source;
+    ReplServer *srv = NULL;
+    char **positional = NULL, *host = NULL;
+    int npos = 0, rc;
+    uint16_t port = 0;
+    LogLevel level;
+    struct sigaction sa;
+    Err err;
+
+    rc = optParse(&serveSet, &o, argc, argv, &positional, &npos, &err);
+    if (rc != 0) {
+        bvFree(positional);
+        optFree(&serveSet, &o);
+        return rc == 1 ? 0 : cmdFail(&err);
+    }
+    rc = -1;
+    if (npos == 0) {
+        errSet(&err, ERR_USAGE, "no binlog file given: 'binvault serve-binlogs --help' describes the command");
+        goto done;
+    }
+    if (logLevelParse(o.logLevel, &level) != 0) {
+        errSet(&err, ERR_USAGE, "invalid --log-level '%s': expected error, warn, info, debug or trace", o.logLevel);
+        goto done;
+    }
+    logSetLevel(level);
+    if (serveParseListen(o.listen, &host, &port, &err) != 0)
+        goto done;
+    for (int i = 0; i < npos; i++) {
+        if (access(positional[i], R_OK) != 0) {
+            errSetSys(&err, ERR_IO, errno, "unable to read '%s'", positional[i]);
+            goto done;
+        }
+    }
+    files = replFileSourceNew((const char *const *)positional, (size_t)npos);
+    source = replFileSourceInterface(files);
+    cfg.listenHost = host;
+    cfg.port = port;
+    cfg.user = o.user;
+    cfg.password = o.password;
+    cfg.serverId = (uint32_t)o.serverId;
+    if ((srv = replServerNew(&cfg, &source, &err)) == NULL)
+        goto done;
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = serveOnSignal;
+    sa.sa_flags = SA_RESETHAND; /* a second signal kills as usual */
+    sigemptyset(&sa.sa_mask);
+    if (sigaction(SIGINT, &sa, NULL) != 0 || sigaction(SIGTERM, &sa, NULL) != 0)
+        logWarn("unable to catch SIGINT/SIGTERM: %s", strerror(errno));
+    if (replServerStart(srv, &err) != 0)
+        goto done;
+    printf("listening on %s%s%s:%u\n", strchr(host, ':') ? "[" : "", host, strchr(host, ':') ? "]" : "",
+           replServerPort(srv));
+    fflush(stdout);
+    while (!serveSignal) {
+        struct timespec ts = {0, 200 * 1000 * 1000};
+
+        nanosleep(&ts, NULL);
+        replServerStatus(srv, &st);
+        if (!st.running)
+            break;
+    }
+    replServerStop(srv);
+    replServerStatus(srv, &st);
+    printf("served %" PRIu64 " logins, %" PRIu64 " streams, %" PRIu64 " events (%" PRIu64
+           " groups skipped), %" PRIu64 " bytes; last position '%s':%" PRIu64 "\n",
+           st.connections, st.dumps, st.eventsSent, st.groupsSkipped, st.bytesSent, st.file, st.pos);
+    if (st.lastError[0] != '\0')
+        printf("last error: %s\n", st.lastError);
+    fflush(stdout);
+    rc = 0;
+done:
+    replServerFree(srv);
+    replFileSourceFree(files);
+    bvFree(host);
+    bvFree(positional);
+    optFree(&serveSet, &o);
+    return rc == 0 ? 0 : cmdFail(&err);
+}
