@@ -42,7 +42,7 @@ CMD_LIB_OBJ := $(filter-out $(BUILD)/cmd/main.o,$(CMD_OBJ))
 all: binvault
 
 binvault: $(BUILD)/binvault
-	@if [ "$(MODE)" = release ]; then cp $(BUILD)/binvault binvault; fi
+	@if [ "$(MODE)" = release ]; then cp $(BUILD)/binvault binvault.tmp && mv -f binvault.tmp binvault; fi
 
 $(BUILD)/binvault: $(LIB_OBJ) $(CMD_OBJ)
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS)

@@ -20,6 +20,7 @@ typedef struct CatalogEntry {
     SegmentMeta meta;
     bool indexed;
     bool listed; /* seen in the listing of segments/ (ARCHIVE_LOAD_DISCOVER) */
+    uint64_t listedSize;
     size_t order; /* load order: among duplicates, the first came from the widest chunk */
 } CatalogEntry;
 
@@ -29,6 +30,7 @@ typedef struct CatalogChunk {
 } CatalogChunk;
 
 struct ArchiveCatalog {
+    bool discovered; /* loaded with ARCHIVE_LOAD_DISCOVER: `listed` is meaningful */
     CatalogEntry **entries; /* sorted by seq, unique */
     size_t count, cap;
     CatalogChunk *chunks;
@@ -512,6 +514,19 @@ archiveCatalogIndexed(const ArchiveCatalog *c, size_t i) {
 }
 
 bool
+archiveCatalogListed(const ArchiveCatalog *c, size_t i, uint64_t *size) {
+    BV_ASSERT(i < c->count);
+    if (!c->discovered) {
+        if (size != NULL)
+            *size = c->entries[i]->meta.size;
+        return true;
+    }
+    if (size != NULL)
+        *size = c->entries[i]->listedSize;
+    return c->entries[i]->listed;
+}
+
+bool
 archiveCatalogFind(const ArchiveCatalog *c, uint64_t seq, size_t *idx) {
     size_t at = lowerBound(c, seq);
 
@@ -796,7 +811,8 @@ static void
 sortEntries(ArchiveCatalog *c) {
     size_t out = 0;
 
-    qsort(c->entries, c->count, sizeof(*c->entries), entryOrder);
+    if (c->count > 1)
+        qsort(c->entries, c->count, sizeof(*c->entries), entryOrder);
     for (size_t i = 0; i < c->count; i++) {
         CatalogEntry *e = c->entries[i];
 
@@ -824,7 +840,8 @@ loadIndex(Archive *a, ArchiveCatalog *c, LoadCtx *ctx, unsigned flags, Err *err)
 
     if (storageList(a->storage, ARCHIVE_INDEX_PREFIX, listIndexCb, ctx, err) != 0)
         return -1;
-    qsort(ctx->chunks, ctx->chunkCount, sizeof(*ctx->chunks), chunkOrder);
+    if (ctx->chunkCount > 1)
+        qsort(ctx->chunks, ctx->chunkCount, sizeof(*ctx->chunks), chunkOrder);
     for (size_t i = 0; i < ctx->chunkCount; i++) {
         uint64_t first = ctx->chunks[i].first, last = ctx->chunks[i].last;
         SegmentMeta *metas;
@@ -877,8 +894,7 @@ listSegmentsCb(const char *name, uint64_t size, void *data, Err *err) {
             return 0;
         }
         e->listed = true;
-        if (e->meta.size != size)
-            problem(c, "segment '%s' is %" PRIu64 " bytes in the store, the index says %" PRIu64, name, size, e->meta.size);
+        e->listedSize = size;
         return 0;
     }
     if (ctx->found > 0) {
@@ -906,9 +922,7 @@ static int
 discover(Archive *a, ArchiveCatalog *c, LoadCtx *ctx, unsigned flags, Err *err) {
     if (storageList(a->storage, ARCHIVE_SEGMENT_PREFIX, listSegmentsCb, ctx, err) != 0)
         return -1;
-    for (size_t i = 0; i < c->count; i++)
-        if (!c->entries[i]->listed)
-            problem(c, "segment '%s' is in the index but missing from the store", c->entries[i]->meta.name);
+    c->discovered = true;
     for (size_t i = 0; i < ctx->found; i++) {
         SegmentMeta meta;
 
@@ -921,6 +935,7 @@ discover(Archive *a, ArchiveCatalog *c, LoadCtx *ctx, unsigned flags, Err *err) 
         entriesReserve(c);
         c->entries[c->count] = entryNew(&meta, false, c->count);
         c->entries[c->count]->listed = true;
+        c->entries[c->count]->listedSize = ctx->sizes[i];
         c->count++;
         segmentMetaClear(&meta);
     }
@@ -1149,6 +1164,28 @@ archiveCatalogWindows(const ArchiveCatalog *c, ArchiveWindow **windows) {
     }
     bvFree(gaps);
     return n;
+}
+
+const char *
+archiveGapKindName(ArchiveGapKind kind) {
+    static const char *const names[] = {"missing", "position", "file", "gtid", "flavour"};
+
+    return (unsigned)kind < sizeof(names) / sizeof(names[0]) ? names[kind] : "unknown";
+}
+
+void
+archiveWindowToJson(const ArchiveWindow *w, Buf *out) {
+    jsonBufPrintf(out, "{\"first_seq\":%" PRIu64 ",\"last_seq\":%" PRIu64 ",\"from_file\":", w->from->seq, w->to->seq);
+    jsonBufString(out, w->from->file, strlen(w->from->file));
+    jsonBufPrintf(out, ",\"from_pos\":%" PRIu64, w->from->startPos);
+    putStr(out, "gtid_start", segmentMetaGtidStart(w->from));
+    putStr(out, "to_file", w->to->file);
+    jsonBufPrintf(out, ",\"to_pos\":%" PRIu64, w->to->endPos);
+    putStr(out, "gtid_end", segmentMetaGtidEnd(w->to));
+    putStr(out, "first_gtid", w->firstGtid);
+    putStr(out, "last_gtid", w->lastGtid);
+    jsonBufPrintf(out, ",\"first_time_us\":%" PRIu64 ",\"last_time_us\":%" PRIu64 ",\"transactions\":%" PRIu64 "}",
+                  w->firstTimeUs, w->lastTimeUs, w->transactions);
 }
 
 int
@@ -1434,7 +1471,8 @@ archiveIndexMerge(Archive *a, ArchiveCatalog *c, size_t *written, size_t *remove
     used = bvCalloc(c->chunkCount + 1, sizeof(*used));
     for (size_t k = 0; k < c->chunkCount; k++)
         used[nused++] = c->chunks[k];
-    qsort(used, nused, sizeof(*used), chunkByFirst);
+    if (nused > 1)
+        qsort(used, nused, sizeof(*used), chunkByFirst);
     while (i < nused && rc == 0) {
         size_t j = i + 1;
         uint64_t last = used[i].last;

@@ -8,8 +8,10 @@
  * answered from the index alone: no segment is read. Only archiveCatalogLoad() with
  * ARCHIVE_LOAD_DISCOVER reads segment trailers, of segments that no index chunk describes yet.
  *
- * Errors name the object and the store. Memory: a catalog holds one SegmentMeta per segment; an
- * index chunk is read whole (at most ARCHIVE_CHUNK_MAX_BYTES); segments are only streamed.
+ * Errors name the object and the store. Memory: a catalog holds one SegmentMeta per segment
+ * (about 1.3 KiB plus its GTID states); an index chunk is read whole (at most
+ * ARCHIVE_CHUNK_MAX_BYTES); segments are only streamed. An Archive holds no mutable state; a
+ * catalog is not synchronised: one thread at a time.
  */
 #ifndef BV_AGENT_ARCHIVE_H
 #define BV_AGENT_ARCHIVE_H
@@ -103,8 +105,8 @@ typedef struct ArchiveCatalog ArchiveCatalog;
 
 /* archiveCatalogLoad() flags. */
 #define ARCHIVE_LOAD_DISCOVER 0x1 /* also list segments/: read the trailers of segments that no chunk
-                                   * describes (entries not indexed), and note indexed segments
-                                   * missing from the store or of another size */
+                                   * describes (entries not indexed), and record for every entry
+                                   * whether its object is there (archiveCatalogListed()) */
 #define ARCHIVE_LOAD_TOLERANT 0x2 /* a chunk or trailer that cannot be read or parsed is a problem
                                    * noted in the catalog (archiveCatalogProblem()), not a failure */
 
@@ -125,6 +127,9 @@ size_t archiveCatalogCount(const ArchiveCatalog *c);
 const SegmentMeta *archiveCatalogAt(const ArchiveCatalog *c, size_t i);
 /* Whether entry i is described by an index chunk (false: found in segments/ only). */
 bool archiveCatalogIndexed(const ArchiveCatalog *c, size_t i);
+/* After a load with ARCHIVE_LOAD_DISCOVER: whether entry i's object is in the store, and its size
+ * there (*size may be NULL). Always true (with the indexed size) otherwise. */
+bool archiveCatalogListed(const ArchiveCatalog *c, size_t i, uint64_t *size);
 /* The entry of `seq`: true and *idx, or false. */
 bool archiveCatalogFind(const ArchiveCatalog *c, uint64_t seq, size_t *idx);
 /* The entry with the highest seq, NULL when empty. */
@@ -136,9 +141,9 @@ uint64_t archiveCatalogContiguousSeq(const ArchiveCatalog *c);
 /* Sum of the object sizes and of the content lengths. */
 void archiveCatalogTotals(const ArchiveCatalog *c, uint64_t *objectBytes, uint64_t *contentBytes);
 
-/* What the load noticed: unreadable chunks or trailers (tolerant load), chunks that disagree,
- * unexpected objects, segments missing from the store (discover). Each is one message naming
- * the objects. */
+/* What the load noticed that belongs to no entry: unreadable chunks or trailers (tolerant load),
+ * chunks that disagree, unexpected objects in index/ or segments/ (discover). Each is one message
+ * naming the objects. */
 size_t archiveCatalogProblemCount(const ArchiveCatalog *c);
 const char *archiveCatalogProblem(const ArchiveCatalog *c, size_t i);
 
@@ -181,11 +186,17 @@ typedef struct ArchiveWindow {
     uint64_t transactions;
 } ArchiveWindow;
 
+/* Short stable name of a gap kind ("missing", "position", "file", "gtid", "flavour"). */
+const char *archiveGapKindName(ArchiveGapKind kind);
+
 /* The continuous runs in seq order (split at every gap); *windows bvFree()d by the caller. Pointers
  * refer to the catalog. */
 size_t archiveCatalogWindows(const ArchiveCatalog *c, ArchiveWindow **windows);
 /* The restorable window: the run that ends with the last segment. ERR_NOTFOUND when empty. */
 int archiveCatalogWindow(const ArchiveCatalog *c, ArchiveWindow *window, Err *err);
+/* A window as a JSON object: first_seq, last_seq, from_file, from_pos, gtid_start, to_file, to_pos,
+ * gtid_end, first_gtid, last_gtid, first_time_us, last_time_us, transactions. */
+void archiveWindowToJson(const ArchiveWindow *w, Buf *out);
 
 /* ---- lookups --------------------------------------------------------------------------------- */
 

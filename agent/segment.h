@@ -122,7 +122,8 @@ typedef struct SegmentReader SegmentReader;
 
 /* Read a whole segment object of `size` bytes through `open`: a callback that opens a reader on
  * (offset, length) of the object (length > 0), so a store can serve the trailer with a ranged read
- * first. */
+ * first. It is only called from segmentReadMeta() and segmentReaderNew(), so `data` need not
+ * outlive those calls. */
 typedef IoRead *SegmentOpenFn(void *data, uint64_t offset, uint64_t length, Err *err);
 
 /* A SegmentOpenFn over a local file: `data` is its path (const char *). */

@@ -2,6 +2,8 @@
  * The segmenter turns a stream of raw binlog events (from the replication protocol, or read from
  * files) into sealed segments, cutting only at transaction boundaries: at the segment size, at
  * the segment interval after the first uncut transaction, and at the end of each binlog file.
+ * (The interval runs from the segment's first event, so that the events that follow a rotation
+ * are archived too while the source is idle.)
  * It checks that every event is where the previous one ended (no hole, no overlap) and verifies
  * every checksum on the way in. Sealed segments go to a sink (the spool). No network, no
  * threads: the agent's stream thread and `binvault import` both drive it.
@@ -18,7 +20,7 @@
 
 typedef struct SegmenterOpts {
     uint64_t segmentSize;  /* cut when the content reaches this many bytes */
-    int64_t intervalMs;    /* cut this long after the first uncut transaction; 0 = never */
+    int64_t intervalMs;    /* cut this long after the segment's first event; 0 = never */
     BinlogFlavour flavour;
     uint32_t serverId;
     const char *serverUuid;

@@ -329,12 +329,14 @@ binlogReadPackedInt(const uint8_t *p, size_t avail, uint64_t *value) {
 /* ---- QUERY ---- */
 
 /* Inflate a MariaDB compressed block (binlog_buf_compress): header byte, big-endian length,
- * zlib stream. */
+ * zlib stream. At most maxLen bytes are inflated: a longer text is cut (*truncated). */
 static int
-mariaUncompress(const uint8_t *src, size_t srcLen, size_t maxLen, uint8_t **out, size_t *outLen, Err *err) {
+mariaUncompress(const uint8_t *src, size_t srcLen, size_t maxLen, uint8_t **out, size_t *outLen, bool *truncated,
+                Err *err) {
     unsigned lenBytes;
     uint64_t want = 0;
-    uLongf got;
+    size_t room;
+    z_stream zs;
     uint8_t *buf;
     int rc;
 
@@ -347,19 +349,35 @@ mariaUncompress(const uint8_t *src, size_t srcLen, size_t maxLen, uint8_t **out,
         return errSet(err, ERR_FORMAT, "compressed event has a bad length header");
     for (unsigned i = 0; i < lenBytes; i++)
         want = (want << 8) | src[1 + i];
-    if (want > maxLen)
-        return errSet(err, ERR_LIMIT, "compressed event inflates to %llu bytes, above the limit of %zu",
-                      (unsigned long long)want, maxLen);
-    buf = bvMalloc((size_t)want + 1);
-    got = (uLongf)want;
-    rc = uncompress(buf, &got, src + 1 + lenBytes, (uLong)(srcLen - 1 - lenBytes));
-    if (rc != Z_OK || got != want) {
+    room = want > maxLen ? maxLen : (size_t)want;
+    *truncated = want > maxLen;
+    buf = bvMalloc(room + 1);
+    memset(&zs, 0, sizeof(zs));
+    if (inflateInit(&zs) != Z_OK) {
         bvFree(buf);
-        return errSet(err, ERR_FORMAT, "compressed event does not inflate (zlib error %d)", rc);
+        return errSet(err, ERR_INTERNAL, "zlib inflateInit failed");
     }
-    buf[want] = '\0';
+    zs.next_in = (Bytef *)(src + 1 + lenBytes);
+    zs.avail_in = (uInt)(srcLen - 1 - lenBytes);
+    zs.next_out = buf;
+    zs.avail_out = (uInt)room;
+    rc = room > 0 ? inflate(&zs, Z_FINISH) : Z_BUF_ERROR;
+    inflateEnd(&zs);
+    /* Complete: the stream ended with exactly the announced length. Cut: the window is full. */
+    if (*truncated ? zs.total_out != room || (rc != Z_BUF_ERROR && rc != Z_OK)
+                   : rc != Z_STREAM_END || zs.total_out != want) {
+        bvFree(buf);
+        if (want == 0 && !*truncated) {
+            *out = bvCalloc(1, 1);
+            *outLen = 0;
+            return 0;
+        }
+        return errSet(err, ERR_FORMAT, "compressed event does not inflate to its announced %llu bytes (zlib %d)",
+                      (unsigned long long)want, rc);
+    }
+    buf[room] = '\0';
     *out = buf;
-    *outLen = (size_t)want;
+    *outLen = room;
     return 0;
 }
 
@@ -386,7 +404,7 @@ binlogDecodeQuery(const BinlogFormat *fmt, const BinlogEvent *ev, size_t maxText
     q->db = (const char *)b + off;
     off += q->dbLen + 1;
     if (ev->h.type == BINLOG_MARIA_QUERY_COMPRESSED) {
-        if (mariaUncompress(b + off, n - off, maxText, &q->buf, &q->queryLen, err) != 0)
+        if (mariaUncompress(b + off, n - off, maxText, &q->buf, &q->queryLen, &q->truncated, err) != 0)
             return errPrefix(err, "query event");
         q->query = (const char *)q->buf;
     } else {

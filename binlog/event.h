@@ -178,11 +178,12 @@ typedef struct BinlogQuery {
     const char *query; /* for QUERY_COMPRESSED: points to `buf` */
     size_t queryLen;
     uint8_t *buf; /* owned decompressed text for QUERY_COMPRESSED; free with bvFree */
+    bool truncated; /* QUERY_COMPRESSED text longer than maxText: only its start is here */
     uint64_t xid; /* MariaDB Q_XID status variable, 0 when absent */
 } BinlogQuery;
 
 /* QUERY, EXECUTE_LOAD_QUERY and MariaDB QUERY_COMPRESSED. Compressed text is inflated up to
- * maxText bytes (ERR_LIMIT beyond). */
+ * maxText bytes (a longer one is cut there and q->truncated set). */
 int binlogDecodeQuery(const BinlogFormat *fmt, const BinlogEvent *ev, size_t maxText, BinlogQuery *q, Err *err);
 void binlogQueryClear(BinlogQuery *q);
 

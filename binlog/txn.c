@@ -248,6 +248,7 @@ pushQuery(BinlogTxnFramer *f, const BinlogFormat *fmt, const BinlogEvent *ev, ui
     BinlogQuery q;
     int rc;
 
+    /* Enough text to recognise BEGIN / COMMIT / XA and to keep the statement. */
     if (binlogDecodeQuery(fmt, ev, f->maxText + 64, &q, err) != 0)
         return -1;
     if (textIs(q.query, q.queryLen, "BEGIN")) {

@@ -16,8 +16,13 @@ typedef struct CmdDef {
 
 int cmdInspect(int argc, char **argv);
 int cmdPull(int argc, char **argv);
+int cmdImport(int argc, char **argv);
+int cmdList(int argc, char **argv);
+int cmdVerify(int argc, char **argv);
+int cmdFetch(int argc, char **argv);
 int cmdServe(int argc, char **argv);
 int cmdAgent(int argc, char **argv);
+int cmdStorage(int argc, char **argv);
 
 /* Print "binvault: <msg>" for a failed command, and return the exit code of the error. */
 int cmdFail(const Err *err);

@@ -6,9 +6,15 @@
 #include "common/version.h"
 
 static const CmdDef commands[] = {
+    {"agent", cmdAgent, "stream a server's binlogs into an archive, continuously"},
     {"inspect", cmdInspect, "read binlog files: events, transactions, checksums"},
     {"pull", cmdPull, "copy a server's binlogs as raw files over the replication protocol"},
+    {"import", cmdImport, "archive existing binlog files into an archive, as the agent would"},
+    {"list", cmdList, "list an archive's segments, its gaps and its restorable window"},
+    {"verify", cmdVerify, "re-read and re-hash every segment of an archive and check its continuity"},
+    {"fetch", cmdFetch, "write an archived range back out as ordinary binlog files"},
     {"serve-binlogs", cmdServe, "debugging: serve binlog files to a MariaDB replica (replication protocol)"},
+    {"storage", cmdStorage, "debugging: put, get, head, list and remove the objects of an archive's store"},
 };
 
 static void

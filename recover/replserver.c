@@ -340,8 +340,10 @@ replErrEncode(Buf *out, uint16_t code, const char *sqlState, const char *message
 
     bufAppend(out, &b, 1);
     putU16(out, code);
-    bufAppend(out, "#", 1);
-    bufAppend(out, sqlState, 5);
+    if (sqlState != NULL) {
+        bufAppend(out, "#", 1);
+        bufAppend(out, sqlState, 5);
+    }
     /* The client copies at most MYSQL_ERRMSG_SIZE (512) bytes. */
     bufAppend(out, message, len > 500 ? 500 : len);
 }
@@ -1277,6 +1279,9 @@ streamFde(ReplStream *st, const char *file, const BinlogHeader *h, const uint8_t
             return 0;
         rotatePos = st->startPos > BINLOG_MAGIC_LEN ? st->startPos : BINLOG_MAGIC_LEN;
     }
+    if (first && st->gtidMode && st->startFile[0] != '\0' && strcmp(file, st->startFile) != 0)
+        logInfo("the replica was reading '%s' and the stream starts in '%s': it rolls back a transaction it "
+                "received only in part, as after a primary crash", st->startFile, file);
     bufClear(st->scratch);
     replEventRotate(st->scratch, st->serverId, file, rotatePos, algCrc(st->alg));
     if (emitArtificial(st, err) != 0)
@@ -1550,14 +1555,92 @@ fileSourceClose(ReplFileSource *fs) {
     fs->reader = NULL;
 }
 
+/* The binlog state at the start of a file: its GTID_LIST (the event after the FDE), NULL when it
+ * has none (a binlog without GTIDs). */
+static int
+fileStartState(const char *path, MariaGtidPos **out, Err *err) {
+    BinlogReader *r = binlogReaderNew(BINLOG_READER_FILE, BINLOG_DEFAULT_MAX_EVENT);
+    int fd = open(path, O_RDONLY | O_CLOEXEC), rc = -1, events = 0;
+
+    *out = NULL;
+    if (fd < 0) {
+        errSetSys(err, ERR_IO, errno, "unable to open '%s'", path);
+        goto done;
+    }
+    /* The FDE and the GTID_LIST are small: a few reads at most. */
+    while (events < 2) {
+        BinlogEvent ev;
+        int got = binlogReaderNext(r, &ev, err);
+
+        if (got < 0) {
+            errPrefix(err, "'%s'", path);
+            goto done;
+        }
+        if (got == 1) {
+            events++;
+            if (ev.h.type == BINLOG_MARIA_GTID_LIST) {
+                MariaGtid *list = NULL;
+                size_t n = 0;
+                uint32_t flags;
+
+                if (mariaGtidListDecode(ev.body, ev.bodyLen, &list, &n, &flags, err) != 0) {
+                    errPrefix(err, "'%s'", path);
+                    goto done;
+                }
+                *out = mariaGtidPosFromList(list, n);
+                bvFree(list);
+                break;
+            }
+            continue;
+        }
+        {
+            size_t avail;
+            uint8_t *space = binlogReaderSpace(r, 64 * 1024, &avail);
+            ssize_t n;
+
+            do {
+                n = read(fd, space, avail);
+            } while (n < 0 && errno == EINTR);
+            if (n < 0) {
+                errSetSys(err, ERR_IO, errno, "unable to read '%s'", path);
+                goto done;
+            }
+            if (n == 0)
+                break;
+            binlogReaderCommit(r, (size_t)n);
+        }
+    }
+    rc = 0;
+done:
+    if (fd >= 0)
+        close(fd);
+    binlogReaderFree(r);
+    return rc;
+}
+
+/* Like a MariaDB primary (gtid_find_binlog_file), start at the newest file whose starting state
+ * the replica already has: every group before it is applied, and the first ROTATE names the file
+ * the replica was reading when it reconnects in the middle of a group (a different name makes it
+ * roll back the partial group as after a primary crash). */
 static int
 fileSourceOpen(void *data, const MariaGtidPos *from, Err *err) {
     ReplFileSource *fs = data;
 
-    (void)from; /* the server skips what the replica has */
-    (void)err;
     fileSourceClose(fs);
     fs->index = 0;
+    for (size_t i = fs->count; i-- > 1;) {
+        MariaGtidPos *start;
+        bool contained;
+
+        if (fileStartState(fs->paths[i], &start, err) != 0)
+            return -1;
+        contained = start != NULL && from != NULL && mariaGtidPosReached(from, start);
+        mariaGtidPosFree(start);
+        if (contained) {
+            fs->index = i;
+            break;
+        }
+    }
     return 0;
 }
 
@@ -1643,6 +1726,7 @@ replFileSourceFree(ReplFileSource *fs) {
 #define DIRECT_EVENT (1024 * 1024) /* larger events are written without a copy */
 #define READ_CHUNK (64 * 1024)
 #define USER_VARS_MAX 64
+#define USER_VAR_VALUE_MAX (64 * 1024) /* a connect state of thousands of domains */
 #define QUERY_LOG_MAX 300
 
 struct ReplServer {
@@ -1717,7 +1801,8 @@ refuseConnection(ReplServer *srv) {
         return;
     p = bufNew(128);
     out = bufNew(160);
-    replErrEncode(p, ER_CON_COUNT_ERROR, "08004", "binvault serves one replica at a time and one is connected");
+    /* Before the handshake the client does not expect a SQLSTATE. */
+    replErrEncode(p, ER_CON_COUNT_ERROR, NULL, "binvault serves one replica at a time and one is connected");
     replPacketAppend(out, &seq, p->data, p->len, NULL, 0);
     n = send(fd, out->data, out->len, MSG_NOSIGNAL | MSG_DONTWAIT);
     (void)n;
@@ -1735,6 +1820,7 @@ refuseConnection(ReplServer *srv) {
 static WaitResult
 sessionWait(Session *s, short events, int timeoutMs) {
     uint64_t deadline = timeoutMs < 0 ? 0 : monoMs() + (uint64_t)timeoutMs;
+    nfds_t nfds = 3;
 
     for (;;) {
         struct pollfd pfd[3] = {
@@ -1749,7 +1835,7 @@ sessionWait(Session *s, short events, int timeoutMs) {
 
             wait = now >= deadline ? 0 : (int)(deadline - now);
         }
-        rc = poll(pfd, 3, wait);
+        rc = poll(pfd, nfds, wait);
         if (rc < 0 && errno == EINTR)
             continue;
         if (rc < 0) {
@@ -1763,8 +1849,10 @@ sessionWait(Session *s, short events, int timeoutMs) {
         /* A half-closed socket is still read to its end (POLLIN is set with POLLRDHUP). */
         if (pfd[0].revents & (events | POLLRDHUP))
             return (pfd[0].revents & events) ? WAIT_READY : WAIT_GONE;
-        if (pfd[2].revents & POLLIN)
+        if (nfds == 3 && (pfd[2].revents & POLLIN))
             refuseConnection(s->srv);
+        else if (nfds == 3 && pfd[2].revents)
+            nfds = 2; /* a listening socket in error: serve this replica, refuse nothing */
         if (rc == 0 || (timeoutMs >= 0 && monoMs() >= deadline))
             return WAIT_TIMEOUT;
     }
@@ -1966,6 +2054,8 @@ static bool
 varSet(Session *s, const char *name, const char *value) {
     UserVar *v = varFind(s, name);
 
+    if (value != NULL && strlen(value) > USER_VAR_VALUE_MAX)
+        return false;
     if (v == NULL) {
         if (s->nVars == USER_VARS_MAX)
             return false;
@@ -2120,7 +2210,8 @@ sessionQuery(Session *s, const uint8_t *text, size_t len, Err *err) {
             if (t->kind == REPL_EXPR_USERVAR) {
                 if (!varSet(s, t->text, v)) {
                     code = ER_WRONG_VALUE_FOR_VAR;
-                    snprintf(msg, sizeof(msg), "too many user variables (at most %d)", USER_VARS_MAX);
+                    snprintf(msg, sizeof(msg), "too many user variables (at most %d) or a value longer than %d bytes",
+                             USER_VARS_MAX, USER_VAR_VALUE_MAX);
                 }
             } else if (t->global) {
                 code = ER_NOT_SUPPORTED_YET;
@@ -2213,17 +2304,47 @@ sessionRegister(Session *s, const uint8_t *p, size_t len, Err *err) {
     return sessionSendOk(s, err);
 }
 
-typedef struct DumpCtx {
-    Session *s;
-} DumpCtx;
-
+/* Write framed bytes of a large event: small pieces (packet headers) through the output buffer,
+ * the event's bytes straight from the source's buffer, so that nothing of it is copied. */
 static int
 sockWriteFn(void *ctx, const void *data, size_t len, Err *err) {
     Session *s = ctx;
+    const uint8_t *p = data;
 
-    /* Through the output buffer, flushed at once: large events pass in bounded pieces. */
-    bufAppend(s->out, data, len);
-    return s->out->len >= FLUSH_AT ? sessionFlush(s, err) : 0;
+    if (len < READ_CHUNK) {
+        bufAppend(s->out, data, len);
+        return s->out->len >= FLUSH_AT ? sessionFlush(s, err) : 0;
+    }
+    if (sessionFlush(s, err) != 0)
+        return -1;
+    while (len > 0) {
+        ssize_t n = send(s->fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+        WaitResult w;
+
+        if (n > 0) {
+            p += n;
+            len -= (size_t)n;
+            pthread_mutex_lock(&s->srv->lock);
+            s->srv->status.bytesSent += (uint64_t)n;
+            pthread_mutex_unlock(&s->srv->lock);
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+            s->gone = true;
+            return errSetSys(err, ERR_TARGET, errno, "unable to send to the replica at %s", s->peer);
+        }
+        if ((w = sessionWait(s, POLLOUT, (int)s->srv->writeTimeoutMs)) != WAIT_READY) {
+            s->gone = true;
+            return errSet(err, ERR_TARGET, "%s",
+                          w == WAIT_STOP      ? "the server is stopping"
+                          : w == WAIT_TIMEOUT ? "the replica read nothing for the write timeout"
+                                              : "the replica closed the connection");
+        }
+    }
+    clock_gettime(CLOCK_MONOTONIC, &s->lastSend);
+    return 0;
 }
 
 static int
@@ -2240,15 +2361,150 @@ emitEvent(void *ctx, const uint8_t *ev, size_t len, Err *err) {
     return s->out->len >= FLUSH_AT ? sessionFlush(s, err) : 0;
 }
 
+/* What a COM_BINLOG_DUMP asks for, with the session variables set before it. */
+typedef struct DumpRequest {
+    ReplStreamConfig cfg;
+    MariaGtidPos *connect; /* empty in position mode */
+    MariaGtidPos *until;   /* NULL without UNTIL */
+    char file[256];
+    uint16_t flags;
+    uint64_t heartbeatMs;  /* 0 = none */
+} DumpRequest;
+
 static void
-statusStream(Session *s, const ReplStream *st, bool endOfSource) {
+dumpRequestClear(DumpRequest *r) {
+    mariaGtidPosFree(r->connect);
+    mariaGtidPosFree(r->until);
+    r->connect = r->until = NULL;
+}
+
+static int
+dumpRequestParse(Session *s, const uint8_t *p, size_t len, DumpRequest *r, Err *err) {
+    const char *v;
+    bool present;
+
+    memset(r, 0, sizeof(*r));
+    if (len < 10 || len - 10 >= sizeof(r->file))
+        return errSet(err, ERR_FORMAT, "malformed COM_BINLOG_DUMP (%zu bytes) from the replica at %s", len, s->peer);
+    r->cfg.startPos = rdU32(p);
+    r->flags = rdU16(p + 4);
+    s->replicaServerId = rdU32(p + 6);
+    memcpy(r->file, p + 10, len - 10);
+    r->file[len - 10] = '\0';
+    if (strlen(r->file) != len - 10 || strchr(r->file, '/') != NULL)
+        return errSet(err, ERR_FORMAT, "COM_BINLOG_DUMP names an invalid binlog file");
+    v = varGet(s, "mariadb_slave_capability", &present);
+    if (!present || strtoll(v, NULL, 10) < MARIA_SLAVE_CAPABILITY_GTID)
+        return errSet(err, ERR_TARGET,
+                      "binvault serves MariaDB GTID binlogs and needs a replica that announces GTID support "
+                      "(@mariadb_slave_capability=4, MariaDB 10.0 or later); it announced %s",
+                      present ? v : "nothing");
+    v = varGet(s, "master_binlog_checksum", &present);
+    if (!present)
+        r->cfg.connectAlg = BINLOG_CHECKSUM_UNDEF;
+    else if (strcasecmp(v, "CRC32") == 0)
+        r->cfg.connectAlg = BINLOG_CHECKSUM_CRC32;
+    else if (strcasecmp(v, "NONE") == 0)
+        r->cfg.connectAlg = BINLOG_CHECKSUM_OFF;
+    else
+        return errSet(err, ERR_TARGET, "unknown @master_binlog_checksum '%s' (expected CRC32 or NONE)", v);
+    r->connect = mariaGtidPosNew();
+    v = varGet(s, "slave_connect_state", &present);
+    if (present) {
+        if (mariaGtidPosParse(r->connect, v, err) != 0)
+            return errPrefix(err, "@slave_connect_state");
+        r->cfg.gtidMode = true;
+        r->cfg.connect = r->connect;
+        v = varGet(s, "slave_until_gtid", &present);
+        if (present) {
+            r->until = mariaGtidPosNew();
+            if (mariaGtidPosParse(r->until, v, err) != 0)
+                return errPrefix(err, "@slave_until_gtid");
+            r->cfg.until = r->until;
+        }
+    }
+    v = varGet(s, "master_heartbeat_period", &present);
+    if (present)
+        r->heartbeatMs = strtoull(v, NULL, 10) / 1000000u;
+    r->cfg.serverId = s->srv->serverId;
+    r->cfg.startFile = r->file;
+    r->cfg.sendAnnotateRows = (r->flags & DUMP_FLAG_ANNOTATE_ROWS) != 0;
+    r->cfg.skipReplication = s->skipReplication;
+    r->cfg.replicaServerId = s->replicaServerId;
+    return 0;
+}
+
+static void
+dumpLogStart(const Session *s, const DumpRequest *r) {
+    char *from = mariaGtidPosFormat(r->connect);
+    char *to = r->until ? mariaGtidPosFormat(r->until) : NULL;
+
+    if (r->cfg.gtidMode)
+        logInfo("replica server_id %" PRIu32 " asks for the binlog stream after gtid '%s'%s%s%s, heartbeat %" PRIu64
+                " ms", s->replicaServerId, from, to ? " until '" : "", to ? to : "", to ? "'" : "", r->heartbeatMs);
+    else
+        logInfo("replica server_id %" PRIu32 " asks for the binlog stream at '%s':%" PRIu32 ", heartbeat %" PRIu64
+                " ms", s->replicaServerId, r->file[0] ? r->file : "(first)", r->cfg.startPos, r->heartbeatMs);
+    bvFree(from);
+    bvFree(to);
+}
+
+/* Publish the stream's position and counters (the part not published yet). */
+static void
+dumpPublish(Session *s, const ReplStream *st, bool endOfSource, uint64_t *sentDone, uint64_t *skippedDone) {
     ReplServerStatus *status = &s->srv->status;
+    uint64_t sent = replStreamEventsSent(st), skipped = replStreamGroupsSkipped(st);
 
     pthread_mutex_lock(&s->srv->lock);
     snprintf(status->file, sizeof(status->file), "%s", replStreamFile(st));
     status->pos = replStreamPos(st);
     status->endOfSource = endOfSource;
+    status->eventsSent += sent - *sentDone;
+    status->groupsSkipped += skipped - *skippedDone;
     pthread_mutex_unlock(&s->srv->lock);
+    *sentDone = sent;
+    *skippedDone = skipped;
+}
+
+static int
+sessionSendEof(Session *s, Err *err) {
+    Buf *eof = bufNew(8);
+
+    replEofEncode(eof, REPL_STATUS_AUTOCOMMIT);
+    sessionPacket(s, eof->data, eof->len, NULL, 0);
+    bufFree(eof);
+    return sessionFlush(s, err);
+}
+
+/* The source has nothing now: a heartbeat when one is due, then wait a little, watching the
+ * replica (which sends nothing during a dump but to leave) and the stop request. */
+static int
+dumpIdle(Session *s, ReplStream *st, uint64_t heartbeatMs, Err *err) {
+    struct timespec now;
+    uint64_t idle, wait = SOURCE_RETRY_MS;
+    WaitResult w;
+
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    idle = (uint64_t)(now.tv_sec - s->lastSend.tv_sec) * 1000u + (uint64_t)((now.tv_nsec - s->lastSend.tv_nsec) / 1000000);
+    if (heartbeatMs > 0 && idle >= heartbeatMs) {
+        if (replStreamHeartbeat(st, err) != 0 || sessionFlush(s, err) != 0)
+            return -1;
+        idle = 0;
+    }
+    if (heartbeatMs > 0 && heartbeatMs - idle < wait)
+        wait = heartbeatMs - idle;
+    w = sessionWait(s, POLLIN, (int)wait);
+    if (w == WAIT_TIMEOUT)
+        return 0;
+    s->gone = true;
+    if (w == WAIT_READY && sessionRead(s, 1000, REPL_COMMAND_MAX, err) == 1)
+        return errSet(err, ERR_TARGET, "the replica at %s sent command 0x%02x during the binlog dump", s->peer,
+                      s->payload->len ? s->payload->data[0] : 0);
+    if (w == WAIT_STOP)
+        return errSet(err, ERR_TARGET, "the server is stopping");
+    if (w == WAIT_GONE)
+        return errSet(err, ERR_TARGET, "the replica at %s closed the connection", s->peer);
+    return -1; /* sessionRead() said why */
 }
 
 /* The dump failed: tell the replica (it stops with error 1236) and the caller. */
@@ -2259,90 +2515,20 @@ dumpFail(Session *s, Err *err) {
     return -1;
 }
 
+/* Serve one COM_BINLOG_DUMP: pull events from the source through a ReplStream until the replica
+ * leaves, reaches its UNTIL position, the source fails or the server stops. */
 static int
 sessionDump(Session *s, const uint8_t *p, size_t len, Err *err) {
     ReplServer *srv = s->srv;
-    ReplStreamConfig cfg = {0};
-    MariaGtidPos *connect = NULL, *until = NULL;
+    DumpRequest req;
     ReplStream *st = NULL;
-    const char *v;
-    bool present;
-    char file[256];
-    uint16_t flags;
-    uint64_t heartbeatMs = 0, sentBefore = 0, skippedBefore = 0;
+    uint64_t sentDone = 0, skippedDone = 0;
+    bool atEnd = false;
     int rc = -1;
 
-    if (len < 10 || len - 10 >= sizeof(file)) {
-        errSet(err, ERR_FORMAT, "malformed COM_BINLOG_DUMP (%zu bytes) from the replica at %s", len, s->peer);
-        return dumpFail(s, err);
-    }
-    cfg.startPos = rdU32(p);
-    flags = rdU16(p + 4);
-    s->replicaServerId = rdU32(p + 6);
-    memcpy(file, p + 10, len - 10);
-    file[len - 10] = '\0';
-    if (strlen(file) != len - 10 || strchr(file, '/') != NULL) {
-        errSet(err, ERR_FORMAT, "COM_BINLOG_DUMP names an invalid binlog file");
-        return dumpFail(s, err);
-    }
-    v = varGet(s, "mariadb_slave_capability", &present);
-    if (!present || strtoll(v, NULL, 10) < MARIA_SLAVE_CAPABILITY_GTID) {
-        errSet(err, ERR_TARGET,
-               "binvault serves MariaDB GTID binlogs and needs a replica that announces GTID support "
-               "(@mariadb_slave_capability=4, MariaDB 10.0 or later); it announced %s", present ? v : "nothing");
-        return dumpFail(s, err);
-    }
-    v = varGet(s, "master_binlog_checksum", &present);
-    if (!present)
-        cfg.connectAlg = BINLOG_CHECKSUM_UNDEF;
-    else if (strcasecmp(v, "CRC32") == 0)
-        cfg.connectAlg = BINLOG_CHECKSUM_CRC32;
-    else if (strcasecmp(v, "NONE") == 0)
-        cfg.connectAlg = BINLOG_CHECKSUM_OFF;
-    else {
-        errSet(err, ERR_TARGET, "unknown @master_binlog_checksum '%s' (expected CRC32 or NONE)", v);
-        return dumpFail(s, err);
-    }
-    v = varGet(s, "slave_connect_state", &present);
-    if (present) {
-        connect = mariaGtidPosNew();
-        if (mariaGtidPosParse(connect, v, err) != 0) {
-            errPrefix(err, "@slave_connect_state");
-            goto fail;
-        }
-        cfg.gtidMode = true;
-        cfg.connect = connect;
-        v = varGet(s, "slave_until_gtid", &present);
-        if (present) {
-            until = mariaGtidPosNew();
-            if (mariaGtidPosParse(until, v, err) != 0) {
-                errPrefix(err, "@slave_until_gtid");
-                goto fail;
-            }
-            cfg.until = until;
-        }
-    }
-    v = varGet(s, "master_heartbeat_period", &present);
-    if (present)
-        heartbeatMs = strtoull(v, NULL, 10) / 1000000u;
-    cfg.serverId = srv->serverId;
-    cfg.startFile = file;
-    cfg.sendAnnotateRows = (flags & DUMP_FLAG_ANNOTATE_ROWS) != 0;
-    cfg.skipReplication = s->skipReplication;
-    cfg.replicaServerId = s->replicaServerId;
-    {
-        char *from = cfg.gtidMode ? mariaGtidPosFormat(connect) : NULL;
-        char *to = until ? mariaGtidPosFormat(until) : NULL;
-
-        if (cfg.gtidMode)
-            logInfo("replica server_id %" PRIu32 " asks for the binlog stream after gtid '%s'%s%s%s, heartbeat %" PRIu64
-                    " ms", s->replicaServerId, from, to ? " until '" : "", to ? to : "", to ? "'" : "", heartbeatMs);
-        else
-            logInfo("replica server_id %" PRIu32 " asks for the binlog stream at '%s':%" PRIu32 ", heartbeat %" PRIu64
-                    " ms", s->replicaServerId, file[0] ? file : "(first)", cfg.startPos, heartbeatMs);
-        bvFree(from);
-        bvFree(to);
-    }
+    if (dumpRequestParse(s, p, len, &req, err) != 0)
+        goto done;
+    dumpLogStart(s, &req);
     pthread_mutex_lock(&srv->lock);
     srv->status.streaming = true;
     srv->status.untilReached = false;
@@ -2350,125 +2536,68 @@ sessionDump(Session *s, const uint8_t *p, size_t len, Err *err) {
     srv->status.replicaServerId = s->replicaServerId;
     pthread_mutex_unlock(&srv->lock);
 
-    st = replStreamNew(&cfg, emitEvent, s);
-    if (srv->source.open(srv->source.data, connect ? connect : until /* unused */, err) != 0) {
+    st = replStreamNew(&req.cfg, emitEvent, s);
+    if (srv->source.open(srv->source.data, req.connect, err) != 0) {
         errPrefix(err, "unable to start the binlog stream");
-        goto fail;
+        goto done;
     }
-    for (uint64_t n = 0;; n++) {
+    for (uint64_t n = 1;; n++) {
         const uint8_t *ev;
         size_t evLen;
         int got, fed;
 
         if (atomic_load(&srv->stopping)) {
-            errSet(err, ERR_TARGET, "the server is stopping");
             s->gone = true;
-            goto fail;
+            errSet(err, ERR_TARGET, "the server is stopping");
+            goto done;
         }
         got = srv->source.next(srv->source.data, &ev, &evLen, err);
         if (got < 0) {
             errPrefix(err, "binlog source");
-            goto fail;
-        }
-        if (got == 1) {
-            fed = replStreamFeed(st, srv->source.file(srv->source.data), ev, evLen, err);
-            if (fed < 0)
-                goto fail;
-            if ((n & 63) == 0 || fed == 1) {
-                uint64_t sent = replStreamEventsSent(st), skipped = replStreamGroupsSkipped(st);
-
-                statusStream(s, st, false);
-                pthread_mutex_lock(&srv->lock);
-                srv->status.eventsSent += sent - sentBefore;
-                srv->status.groupsSkipped += skipped - skippedBefore;
-                pthread_mutex_unlock(&srv->lock);
-                sentBefore = sent;
-                skippedBefore = skipped;
-            }
-            if (fed == 1) {
-                Buf *eof = bufNew(8);
-
-                logInfo("replica server_id %" PRIu32 " reached its UNTIL position at '%s':%" PRIu64,
-                        s->replicaServerId, replStreamFile(st), replStreamPos(st));
-                replEofEncode(eof, REPL_STATUS_AUTOCOMMIT);
-                sessionPacket(s, eof->data, eof->len, NULL, 0);
-                bufFree(eof);
-                pthread_mutex_lock(&srv->lock);
-                srv->status.untilReached = true;
-                pthread_mutex_unlock(&srv->lock);
-                rc = sessionFlush(s, err);
-                goto done;
-            }
-            continue;
-        }
-        /* Nothing to send now. */
-        if (sessionFlush(s, err) != 0)
-            goto fail;
-        {
-            uint64_t sent = replStreamEventsSent(st), skipped = replStreamGroupsSkipped(st);
-
-            statusStream(s, st, true);
-            pthread_mutex_lock(&srv->lock);
-            srv->status.eventsSent += sent - sentBefore;
-            srv->status.groupsSkipped += skipped - skippedBefore;
-            pthread_mutex_unlock(&srv->lock);
-            sentBefore = sent;
-            skippedBefore = skipped;
-        }
-        if (flags & DUMP_FLAG_NON_BLOCK) {
-            Buf *eof = bufNew(8);
-
-            replEofEncode(eof, REPL_STATUS_AUTOCOMMIT);
-            sessionPacket(s, eof->data, eof->len, NULL, 0);
-            bufFree(eof);
-            rc = sessionFlush(s, err);
             goto done;
         }
-        {
-            struct timespec now;
-            uint64_t idle, wait = SOURCE_RETRY_MS;
-            WaitResult w;
-
-            clock_gettime(CLOCK_MONOTONIC, &now);
-            idle = (uint64_t)(now.tv_sec - s->lastSend.tv_sec) * 1000u +
-                   (uint64_t)((now.tv_nsec - s->lastSend.tv_nsec) / 1000000);
-            if (heartbeatMs > 0 && idle >= heartbeatMs) {
-                if (replStreamHeartbeat(st, err) != 0 || sessionFlush(s, err) != 0)
-                    goto fail;
-                idle = 0;
+        atEnd = got == 0;
+        if (got == 0) {
+            if (sessionFlush(s, err) != 0)
+                goto done;
+            dumpPublish(s, st, true, &sentDone, &skippedDone);
+            if (req.flags & DUMP_FLAG_NON_BLOCK) {
+                rc = sessionSendEof(s, err);
+                goto done;
             }
-            if (heartbeatMs > 0 && heartbeatMs - idle < wait)
-                wait = heartbeatMs - idle;
-            w = sessionWait(s, POLLIN, (int)wait);
-            if (w == WAIT_READY) {
-                /* A replica sends nothing during the dump but to leave. */
-                if (sessionRead(s, 1000, REPL_COMMAND_MAX, err) == 1)
-                    errSet(err, ERR_TARGET, "the replica at %s sent command 0x%02x during the binlog dump", s->peer,
-                           s->payload->len ? s->payload->data[0] : 0);
-                s->gone = true;
-                goto fail;
-            }
-            if (w == WAIT_STOP || w == WAIT_GONE) {
-                s->gone = true;
-                errSet(err, ERR_TARGET, w == WAIT_STOP ? "the server is stopping"
-                                                       : "the replica at %s closed the connection", s->peer);
-                goto fail;
-            }
+            if (dumpIdle(s, st, req.heartbeatMs, err) != 0)
+                goto done;
+            continue;
         }
+        fed = replStreamFeed(st, srv->source.file(srv->source.data), ev, evLen, err);
+        if (fed < 0)
+            goto done;
+        if (fed == 1) {
+            logInfo("replica server_id %" PRIu32 " reached its UNTIL position at '%s':%" PRIu64, s->replicaServerId,
+                    replStreamFile(st), replStreamPos(st));
+            pthread_mutex_lock(&srv->lock);
+            srv->status.untilReached = true;
+            pthread_mutex_unlock(&srv->lock);
+            rc = sessionSendEof(s, err);
+            goto done;
+        }
+        if ((n & 63) == 0)
+            dumpPublish(s, st, false, &sentDone, &skippedDone);
     }
-fail:
-    rc = dumpFail(s, err);
 done:
-    if (st != NULL)
+    if (rc != 0)
+        dumpFail(s, err);
+    if (st != NULL) {
+        dumpPublish(s, st, atEnd, &sentDone, &skippedDone);
         logInfo("binlog stream to replica server_id %" PRIu32 " ended at '%s':%" PRIu64 ": %" PRIu64
                 " events sent, %" PRIu64 " groups skipped", s->replicaServerId, replStreamFile(st), replStreamPos(st),
                 replStreamEventsSent(st), replStreamGroupsSkipped(st));
+    }
     pthread_mutex_lock(&srv->lock);
     srv->status.streaming = false;
     pthread_mutex_unlock(&srv->lock);
     replStreamFree(st);
-    mariaGtidPosFree(connect);
-    mariaGtidPosFree(until);
+    dumpRequestClear(&req);
     return rc;
 }
 
@@ -2574,7 +2703,10 @@ sessionRun(ReplServer *srv, int fd, const struct sockaddr_storage *addr) {
             break;
         }
         if (rc != 0) {
-            logInfo("connection to the replica at %s ended: %s", s.peer, err.msg);
+            if (s.gone)
+                logInfo("connection to the replica at %s ended: %s", s.peer, err.msg);
+            else
+                logWarn("connection to the replica at %s ended: %s", s.peer, err.msg);
             break;
         }
     }
@@ -2740,9 +2872,14 @@ void
 replServerStop(ReplServer *s) {
     if (s == NULL)
         return;
-    if (!atomic_exchange(&s->stopping, true) && s->stopPipe[1] >= 0) {
-        ssize_t n = write(s->stopPipe[1], "x", 1);
+    if (!atomic_exchange(&s->stopping, true)) {
+        ssize_t n;
 
+        /* Refuse new connections first: a replica that reconnects when its connection closes then
+         * gets a refusal and retries, instead of waiting on a connection no one will accept. */
+        if (s->listenFd >= 0)
+            shutdown(s->listenFd, SHUT_RDWR);
+        n = write(s->stopPipe[1], "x", 1);
         (void)n; /* the pipe is empty: a one-byte write cannot fail but for a closed pipe */
     }
     if (s->threadStarted) {

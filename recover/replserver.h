@@ -60,21 +60,28 @@
 typedef struct ReplServerSource {
     void *data;
     /* (Re)start the stream for a replica at GTID position `from` (empty for a fresh replica;
-     * called at each COM_BINLOG_DUMP, so again when the replica reconnects). The source may
-     * start at any earlier point: the server skips the event groups `from` already holds. */
+     * called at each COM_BINLOG_DUMP, so again when the replica reconnects). The server skips
+     * the event groups `from` already holds, so any earlier start is correct; start as a
+     * MariaDB primary does, at the newest file whose GTID_LIST `from` contains (every group
+     * before that file is applied): when a replica reconnects in the middle of a transaction, it
+     * expects the stream to name the file it was reading, and otherwise rolls the partial
+     * transaction back and takes it again, as after a primary crash (correct, but noisier). */
     int (*open)(void *data, const MariaGtidPos *from, Err *err);
     /* The next event: 1 and *event / *len (valid until the next callback), 0 when there is none
      * now (the server asks again shortly, sending heartbeats meanwhile; at the end of the planned
      * events the source keeps returning 0 until the caller stops the server), -1 on error (the
-     * replica receives the message as error 1236 and stops). */
+     * replica receives the message as error 1236 and stops). It should not block for long
+     * (return 0 instead): heartbeats and the stop request are handled between calls, and a
+     * replica that hears nothing for slave_net_timeout (60 s) reconnects. */
     int (*next)(void *data, const uint8_t **event, size_t *len, Err *err);
     /* Base name of the binlog file of the last event next() returned. */
     const char *(*file)(void *data);
 } ReplServerSource;
 
 /* A source over binlog files, oldest first, read with the streaming reader (binlog/reader.h)
- * with every checksum verified. open() restarts at the first file; next() returns 0 after the
- * last event of the last file. A file that ends inside an event is an error. */
+ * with every checksum verified. open() starts at the newest file whose GTID_LIST the replica's
+ * position contains (the first file otherwise); next() returns 0 after the last event of the
+ * last file. A file that ends inside an event is an error. */
 typedef struct ReplFileSource ReplFileSource;
 
 ReplFileSource *replFileSourceNew(const char *const *paths, size_t count);
@@ -289,7 +296,8 @@ bool replNativePasswordVerify(const uint8_t stage2[REPL_SHA1_LEN], bool emptyPas
                               const uint8_t scramble[REPL_SCRAMBLE_LEN], const uint8_t *token, size_t tokenLen);
 
 /* OK (0x00, affected rows, last insert id, status, warnings), ERR (0xff, code, '#', SQLSTATE,
- * message) and EOF (0xfe, warnings, status) payloads. */
+ * message; without '#' and SQLSTATE when sqlState is NULL, as before the handshake) and EOF
+ * (0xfe, warnings, status) payloads. */
 void replOkEncode(Buf *out, uint64_t affectedRows, uint16_t status);
 void replErrEncode(Buf *out, uint16_t code, const char *sqlState, const char *message);
 void replEofEncode(Buf *out, uint16_t status);

@@ -9,7 +9,7 @@ only=${2:-all}
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
-export BV_BIN="$root/$build/binvault"
+export BV_BIN="${BV_BIN_OVERRIDE:-$root/$build/binvault}"
 export BV_ROOT="$root"
 export BV_FIXTURES="${BV_FIXTURES:-$root/../shared/fixtures/binlog}"
 results=$(mktemp)

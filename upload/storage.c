@@ -10,6 +10,7 @@
 #include "common/buf.h"
 #include "common/log.h"
 #include "common/mem.h"
+#include "upload/s3.h"
 
 #define STORAGE_STR_(x) #x
 #define STORAGE_STR(x) STORAGE_STR_(x)
@@ -418,8 +419,7 @@ storageNew(const char *url, Err *err) {
         }
         path = bvStrdup(url + schemeLen);
     } else if (schemeLen == strlen("s3://") && strncmp(url, "s3://", schemeLen) == 0) {
-        errSet(err, ERR_USAGE, "storage url '%s': s3 storage is not supported yet", url);
-        return NULL;
+        return storageS3NewUrl(url, err);
     } else {
         errSet(err, ERR_USAGE, "unsupported storage url '%s': expected 'file:///path', a local path "
                                "or 's3://bucket/prefix'", url);

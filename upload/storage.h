@@ -58,8 +58,8 @@ typedef struct StorageInfo {
 typedef int StorageListCb(const char *name, uint64_t size, void *data, Err *err);
 
 /* Open a store: "file:///abs/path" or a plain path (relative to the working directory) is a
- * directory that must exist; "s3://..." is ERR_USAGE (not supported yet); anything else is
- * ERR_USAGE naming the accepted forms. */
+ * directory, created when missing; "s3://bucket/prefix" is an S3-compatible store configured
+ * from the environment (upload/s3.h); anything else is ERR_USAGE naming the accepted forms. */
 Storage *storageNew(const char *url, Err *err);
 
 /* The store's URL for messages: "file:///abs/path". */

@@ -7,8 +7,12 @@
 #                            memcached, the account, container and object servers and the proxy,
 #                            create the bucket; exports S3_ENDPOINT, S3_BUCKET, S3_REGION and the
 #                            AWS_* variables binvault reads (AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID,
-#                            AWS_SECRET_ACCESS_KEY, AWS_REGION)
+#                            AWS_SECRET_ACCESS_KEY, AWS_REGION). Path style at
+#                            http://127.0.0.1:PORT; virtual-host style at http://localhost:PORT
+#                            (BUCKET.localhost)
 #   s3_create_bucket NAME    create another bucket (signed request); returns non-zero on failure
+#   s3_request METHOD PATH   any signed request without a body ("/bucket/key?uploads"); prints
+#                            the HTTP status, the response body is in $S3_DIR/last-response
 #   s3_stop_all              stop every process s3_start started (trap EXIT calls it)
 #
 # Credentials are tempauth's: access key "test:tester", secret "testing". Swift reads its
@@ -37,8 +41,7 @@ _s3_spawn() {
 
 # A signed S3 request, made by a few lines of Python (an implementation of SigV4 independent of
 # binvault's; curl's --user cannot carry an access key that contains ':').
-# _s3_request METHOD PATH: prints the HTTP status; the body goes to $S3_DIR/last-response.
-_s3_request() {
+s3_request() {
     python3 - "$1" "$2" "$S3_DIR/last-response" <<'PY'
 import datetime, hashlib, hmac, os, sys, urllib.error, urllib.parse, urllib.request
 method, path, out = sys.argv[1:4]
@@ -50,7 +53,11 @@ amzdate, day = now.strftime("%Y%m%dT%H%M%SZ"), now.strftime("%Y%m%d")
 host = urllib.parse.urlsplit(endpoint).netloc
 empty = hashlib.sha256(b"").hexdigest()
 signed = "host;x-amz-content-sha256;x-amz-date"
-creq = "\n".join([method, path, "", "host:" + host, "x-amz-content-sha256:" + empty,
+upath, _, query = path.partition("?")
+params = sorted((urllib.parse.quote(k, safe="-_.~"), urllib.parse.quote(v, safe="-_.~"))
+                for k, _, v in (p.partition("=") for p in query.split("&") if p))
+cquery = "&".join(k + "=" + v for k, v in params)
+creq = "\n".join([method, upath, cquery, "host:" + host, "x-amz-content-sha256:" + empty,
                   "x-amz-date:" + amzdate, "", signed, empty])
 scope = day + "/" + region + "/s3/aws4_request"
 sts = "\n".join(["AWS4-HMAC-SHA256", amzdate, scope, hashlib.sha256(creq.encode()).hexdigest()])
@@ -58,7 +65,8 @@ k = ("AWS4" + secret).encode()
 for part in (day, region, "s3", "aws4_request"):
     k = hmac.new(k, part.encode(), hashlib.sha256).digest()
 sig = hmac.new(k, sts.encode(), hashlib.sha256).hexdigest()
-req = urllib.request.Request(endpoint + path, method=method, data=b"" if method == "PUT" else None)
+req = urllib.request.Request(endpoint + upath + ("?" + cquery if cquery else ""), method=method,
+                             data=b"" if method in ("PUT", "POST") else None)
 req.add_header("x-amz-date", amzdate)
 req.add_header("x-amz-content-sha256", empty)
 req.add_header("Authorization", "AWS4-HMAC-SHA256 Credential=%s/%s, SignedHeaders=%s, Signature=%s"
@@ -77,7 +85,7 @@ PY
 
 s3_create_bucket() {
     local code
-    code=$(_s3_request PUT "/$1") || return 1
+    code=$(s3_request PUT "/$1") || return 1
     [ "$code" = 200 ] && return 0
     echo "s3_create_bucket $1: HTTP $code: $(cat "$S3_DIR/last-response" 2>/dev/null)" >&2
     return 1
@@ -179,6 +187,8 @@ use = egg:swift#listing_formats
 [filter:s3api]
 use = egg:swift#s3api
 location = us-east-1
+# Virtual-host style too: http://BUCKET.localhost:PORT/KEY (curl resolves *.localhost itself).
+storage_domain = localhost
 
 [filter:tempauth]
 use = egg:swift#tempauth
@@ -213,7 +223,7 @@ EOF
     # tempauth, memcached and the account/container servers all work.
     local deadline=$((SECONDS + 60))
     while [ $SECONDS -lt $deadline ]; do
-        code=$(_s3_request PUT "/$S3_BUCKET" 2>/dev/null)
+        code=$(s3_request PUT "/$S3_BUCKET" 2>/dev/null)
         [ "$code" = 200 ] && return 0
         sleep 0.2
     done

@@ -1,0 +1,387 @@
+#include "agent/segmenter.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "binlog/txn.h"
+#include "common/bytes.h"
+#include "common/log.h"
+#include "common/mem.h"
+
+struct Segmenter {
+    SegmenterOpts opts;
+    char serverUuid[37];
+    SegmenterSink sink;
+    BinlogFormat fmt;
+    BinlogTxnFramer *framer;
+    /* The stream: where the next event is expected. */
+    char file[256];
+    uint64_t pos;
+    uint8_t *fde; /* the current file's FDE as in the file (in-use flag clear) */
+    size_t fdeLen;
+    char fdeFile[256];
+    /* The last sealed segment: where a restart resumes. */
+    uint64_t lastSeq;
+    char sealedFile[256];
+    uint64_t sealedPos;
+    char *sealedGtid;
+    uint8_t *sealedFde;
+    size_t sealedFdeLen;
+    /* The open segment. */
+    SegmentWriter *w;
+    char tmpPath[4096];
+    uint64_t firstMs; /* when its first event arrived (monotonic ms), 0 when empty */
+    /* Observed. */
+    char sourceFile[256];
+    uint64_t sourcePos;
+    uint64_t events, txns, bytes, lastCommitUs;
+};
+
+Segmenter *
+segmenterNew(const SegmenterOpts *opts, const SegmenterSink *sink) {
+    Segmenter *s = bvCalloc(1, sizeof(*s));
+
+    s->opts = *opts;
+    snprintf(s->serverUuid, sizeof(s->serverUuid), "%s", opts->serverUuid ? opts->serverUuid : "");
+    s->opts.serverUuid = s->serverUuid;
+    s->sink = *sink;
+    binlogFormatInit(&s->fmt);
+    s->fmt.checksumAlg = opts->streamChecksum;
+    s->fmt.flavour = opts->flavour;
+    s->framer = binlogTxnFramerNew(0);
+    s->sealedGtid = bvStrdup("");
+    return s;
+}
+
+static void
+setFde(uint8_t **dst, size_t *dstLen, const uint8_t *fde, size_t len) {
+    bvFree(*dst);
+    *dst = NULL;
+    *dstLen = 0;
+    if (fde != NULL) {
+        *dst = bvMalloc(len);
+        memcpy(*dst, fde, len);
+        *dstLen = len;
+    }
+}
+
+static int
+resetFramer(Segmenter *s, Err *err) {
+    binlogTxnFramerFree(s->framer);
+    s->framer = binlogTxnFramerNew(0);
+    if (s->sealedGtid[0] != '\0' &&
+        binlogTxnFramerSetGtidState(s->framer, s->opts.flavour, s->sealedGtid, err) != 0)
+        return errPrefix(err, "gtid state '%s'", s->sealedGtid);
+    return 0;
+}
+
+int
+segmenterResume(Segmenter *s, uint64_t lastSeq, const char *file, uint64_t pos, const char *gtidState,
+                const uint8_t *fde, size_t fdeLen, Err *err) {
+    s->lastSeq = lastSeq;
+    snprintf(s->sealedFile, sizeof(s->sealedFile), "%s", file ? file : "");
+    s->sealedPos = pos;
+    bvFree(s->sealedGtid);
+    s->sealedGtid = bvStrdup(gtidState ? gtidState : "");
+    setFde(&s->sealedFde, &s->sealedFdeLen, fde, fdeLen);
+    segmenterAbandon(s);
+    return resetFramer(s, err);
+}
+
+void
+segmenterAbandon(Segmenter *s) {
+    Err err;
+
+    segmentWriterFree(s->w); /* unlinks the open file */
+    s->w = NULL;
+    s->firstMs = 0;
+    snprintf(s->file, sizeof(s->file), "%s", s->sealedFile);
+    s->pos = s->sealedPos;
+    setFde(&s->fde, &s->fdeLen, s->sealedFde, s->sealedFdeLen);
+    snprintf(s->fdeFile, sizeof(s->fdeFile), "%s", s->sealedFde ? s->sealedFile : "");
+    if (resetFramer(s, &err) != 0)
+        logError("%s", err.msg);
+}
+
+/* The FDE as it is in the file: in-use flag clear, end position 4 + len, checksum recomputed
+ * (a stream that starts mid-file sends it with log_pos 0). */
+static void
+normaliseFde(Segmenter *s, const BinlogEvent *ev) {
+    uint8_t *f = bvMalloc(ev->h.size);
+
+    memcpy(f, ev->data, ev->h.size);
+    binlogFdeSetInUse(f, false);
+    wrU32(f + 13, 4 + ev->h.size);
+    if (ev->hasChecksum)
+        wrU32(f + ev->h.size - 4, binlogEventComputeChecksum(f, ev->h.size - 4));
+    bvFree(s->fde);
+    s->fde = f;
+    s->fdeLen = ev->h.size;
+    snprintf(s->fdeFile, sizeof(s->fdeFile), "%s", s->file);
+}
+
+static int
+seal(Segmenter *s, bool endsFile, const char *nextFile, Err *err) {
+    SegmentMeta meta;
+    int rc;
+
+    memset(&meta, 0, sizeof(meta));
+    if (segmentWriterSeal(s->w, endsFile, &meta, err) != 0) {
+        segmentMetaClear(&meta);
+        return errPrefix(err, "unable to seal segment %" PRIu64, s->lastSeq + 1);
+    }
+    rc = s->sink.sealed(s->sink.data, s->tmpPath, &meta, s->fde, s->fdeLen, nextFile, err);
+    segmentWriterFree(s->w);
+    s->w = NULL;
+    s->firstMs = 0;
+    if (rc != 0) {
+        segmentMetaClear(&meta);
+        return -1;
+    }
+    logDebug("sealed segment %" PRIu64 " %s:%" PRIu64 "-%" PRIu64 " (%" PRIu64 " transactions, %" PRIu64 " bytes)",
+             meta.seq, meta.file, meta.startPos, meta.endPos, meta.transactions, meta.size);
+    s->lastSeq = meta.seq;
+    snprintf(s->sealedFile, sizeof(s->sealedFile), "%s", meta.file);
+    s->sealedPos = meta.endPos;
+    bvFree(s->sealedGtid);
+    s->sealedGtid = bvStrdup(meta.gtidEnd ? meta.gtidEnd : "");
+    setFde(&s->sealedFde, &s->sealedFdeLen, s->fde, s->fdeLen);
+    segmentMetaClear(&meta);
+    return 0;
+}
+
+static int
+openSegment(Segmenter *s, Err *err) {
+    SegmentMeta meta;
+    char *state;
+
+    if (s->fde == NULL || strcmp(s->fdeFile, s->file) != 0)
+        return errSet(err, ERR_SOURCE, "event at '%s':%" PRIu64 " arrived before the file's format description event",
+                      s->file, s->pos);
+    memset(&meta, 0, sizeof(meta));
+    meta.seq = s->lastSeq + 1;
+    meta.flavour = s->opts.flavour;
+    meta.serverId = s->opts.serverId;
+    snprintf(meta.serverUuid, sizeof(meta.serverUuid), "%s", s->serverUuid);
+    snprintf(meta.file, sizeof(meta.file), "%s", s->file);
+    meta.startPos = s->pos;
+    state = binlogTxnFramerGtidState(s->framer);
+    meta.gtidStart = state;
+    s->sink.tmpPath(s->sink.data, meta.seq, s->tmpPath, sizeof(s->tmpPath));
+    s->w = segmentWriterNew(s->tmpPath, &meta, s->fde, s->fdeLen, err);
+    bvFree(state);
+    return s->w ? 0 : -1;
+}
+
+static bool
+cutDue(const Segmenter *s, uint64_t nowMs) {
+    if (s->w == NULL || binlogTxnFramerInTxn(s->framer))
+        return false;
+    if (segmentWriterContentBytes(s->w) >= s->opts.segmentSize)
+        return true;
+    return s->opts.intervalMs > 0 && s->firstMs != 0 && nowMs - s->firstMs >= (uint64_t)s->opts.intervalMs;
+}
+
+static int
+pushStored(Segmenter *s, const BinlogEvent *ev, uint64_t nowMs, Err *err) {
+    uint64_t start = (uint64_t)ev->h.logPos - ev->h.size;
+    int st;
+
+    if (ev->h.logPos < ev->h.size || start != s->pos)
+        return errSet(err, ERR_SOURCE,
+                      "%s event ending at '%s':%u does not start where the previous event ended (%" PRIu64 ")",
+                      binlogEventTypeName(ev->h.type), s->file, ev->h.logPos, s->pos);
+    if (s->w == NULL && openSegment(s, err) != 0)
+        return -1;
+    if (segmentWriterAppend(s->w, ev->data, ev->h.size, ev->h.logPos, err) != 0)
+        return -1;
+    if (s->firstMs == 0)
+        s->firstMs = nowMs ? nowMs : 1;
+    s->pos = ev->h.logPos;
+    s->bytes += ev->h.size;
+    if ((st = binlogTxnFramerPush(s->framer, &s->fmt, ev, start, err)) < 0)
+        return errPrefix(err, "event at '%s':%" PRIu64, s->file, start);
+    if ((st & 0x0f) == BINLOG_TXN_END) {
+        const BinlogTxn *t = binlogTxnFramerDone(s->framer);
+        char *state = binlogTxnFramerGtidState(s->framer);
+
+        segmentWriterTransaction(s->w, t->gtid, t->commitTimeUs, state);
+        bvFree(state);
+        s->txns++;
+        s->lastCommitUs = t->commitTimeUs;
+    }
+    if (ev->h.type == BINLOG_ROTATE) {
+        BinlogRotate r;
+        char next[256];
+
+        if (binlogDecodeRotate(&s->fmt, ev, &r, err) != 0)
+            return -1;
+        snprintf(next, sizeof(next), "%.*s", (int)r.fileLen, r.file);
+        if (seal(s, true, next, err) != 0)
+            return -1;
+        /* The file is over: a restart resumes at the start of the next one. */
+        snprintf(s->file, sizeof(s->file), "%s", next);
+        s->pos = r.position;
+        snprintf(s->sealedFile, sizeof(s->sealedFile), "%s", next);
+        s->sealedPos = r.position;
+        setFde(&s->sealedFde, &s->sealedFdeLen, NULL, 0);
+        return 0;
+    }
+    if (ev->h.type == BINLOG_STOP)
+        return seal(s, true, NULL, err);
+    return cutDue(s, nowMs) ? seal(s, false, NULL, err) : 0;
+}
+
+int
+segmenterPush(Segmenter *s, const uint8_t *data, size_t len, uint64_t nowMs, Err *err) {
+    BinlogEvent ev;
+
+    if (binlogEventParse(&s->fmt, data, len, true, &ev, err) != 0)
+        return errPrefix(err, "event after '%s':%" PRIu64, s->file, s->pos);
+    s->events++;
+    switch (ev.h.type) {
+    case BINLOG_HEARTBEAT:
+    case BINLOG_HEARTBEAT_V2: {
+        const char *file;
+        size_t fileLen;
+        uint64_t pos;
+
+        if (binlogDecodeHeartbeat(&ev, &file, &fileLen, &pos, err) == 0 && fileLen < sizeof(s->sourceFile)) {
+            snprintf(s->sourceFile, sizeof(s->sourceFile), "%.*s", (int)fileLen, file);
+            s->sourcePos = pos;
+        }
+        return segmenterTick(s, nowMs, err);
+    }
+    case BINLOG_FORMAT_DESCRIPTION: {
+        BinlogFormat fmt;
+
+        if (binlogFormatFromFde(&fmt, data, len, true, err) != 0)
+            return errPrefix(err, "format description event of '%s'", s->file);
+        s->fmt = fmt;
+        /* Keep the FDE of a file we are continuing (the stream sends a rewritten copy when it
+         * starts mid-file); take the file's own when it starts the file. */
+        if (s->pos <= 4 || s->fde == NULL || strcmp(s->fdeFile, s->file) != 0)
+            normaliseFde(s, &ev);
+        if (s->pos <= 4)
+            s->pos = 4 + ev.h.size;
+        return 0;
+    }
+    case BINLOG_ROTATE:
+        if ((ev.h.flags & BINLOG_FLAG_ARTIFICIAL) || ev.h.logPos == 0) {
+            BinlogRotate r;
+            char next[256];
+
+            if (binlogDecodeRotate(&s->fmt, &ev, &r, err) != 0)
+                return -1;
+            snprintf(next, sizeof(next), "%.*s", (int)r.fileLen, r.file);
+            if (strcmp(next, s->file) != 0) {
+                /* The stream moved to another file without a ROTATE in the old one (the server
+                 * crashed there): the old file ends with the open segment. */
+                if (s->w != NULL && seal(s, true, next, err) != 0)
+                    return -1;
+                snprintf(s->file, sizeof(s->file), "%s", next);
+                s->pos = r.position;
+            } else if (r.position != s->pos && r.position > 4) {
+                return errSet(err, ERR_SOURCE, "stream restarts at '%s':%" PRIu64 ", expected position %" PRIu64,
+                              next, r.position, s->pos);
+            }
+            snprintf(s->sourceFile, sizeof(s->sourceFile), "%s", next);
+            return 0;
+        }
+        break;
+    default:
+        if ((ev.h.flags & BINLOG_FLAG_ARTIFICIAL) || ev.h.logPos == 0)
+            return 0; /* artificial (fake GTID_LIST ...): not part of the binlog */
+        break;
+    }
+    if (pushStored(s, &ev, nowMs, err) != 0)
+        return -1;
+    snprintf(s->sourceFile, sizeof(s->sourceFile), "%s", s->file);
+    s->sourcePos = s->pos;
+    return 0;
+}
+
+int
+segmenterTick(Segmenter *s, uint64_t nowMs, Err *err) {
+    return cutDue(s, nowMs) ? seal(s, false, NULL, err) : 0;
+}
+
+int
+segmenterCut(Segmenter *s, Err *err) {
+    if (s->w == NULL || binlogTxnFramerInTxn(s->framer) || segmentWriterContentBytes(s->w) <= s->fdeLen)
+        return 0;
+    return seal(s, false, NULL, err) == 0 ? 1 : -1;
+}
+
+bool
+segmenterInTxn(const Segmenter *s) {
+    return binlogTxnFramerInTxn(s->framer);
+}
+
+bool
+segmenterHasOpen(const Segmenter *s) {
+    return s->w != NULL;
+}
+
+uint64_t
+segmenterOpenBytes(const Segmenter *s) {
+    return s->w ? segmentWriterContentBytes(s->w) : 0;
+}
+
+const char *
+segmenterFile(const Segmenter *s) {
+    return s->sealedFile;
+}
+
+uint64_t
+segmenterPos(const Segmenter *s) {
+    return s->sealedPos;
+}
+
+uint64_t
+segmenterLastSeq(const Segmenter *s) {
+    return s->lastSeq;
+}
+
+const char *
+segmenterSourceFile(const Segmenter *s) {
+    return s->sourceFile;
+}
+
+uint64_t
+segmenterSourcePos(const Segmenter *s) {
+    return s->sourcePos;
+}
+
+uint64_t
+segmenterEvents(const Segmenter *s) {
+    return s->events;
+}
+
+uint64_t
+segmenterTransactions(const Segmenter *s) {
+    return s->txns;
+}
+
+uint64_t
+segmenterBytes(const Segmenter *s) {
+    return s->bytes;
+}
+
+uint64_t
+segmenterLastCommitUs(const Segmenter *s) {
+    return s->lastCommitUs;
+}
+
+void
+segmenterFree(Segmenter *s) {
+    if (s == NULL)
+        return;
+    segmentWriterFree(s->w);
+    binlogTxnFramerFree(s->framer);
+    bvFree(s->fde);
+    bvFree(s->sealedFde);
+    bvFree(s->sealedGtid);
+    bvFree(s);
+}

@@ -1,0 +1,228 @@
+#include "agent/uploader.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/log.h"
+#include "common/mem.h"
+
+#define BACKOFF_MIN_MS 200
+#define BACKOFF_MAX_MS 30000
+
+typedef struct Job {
+    struct Job *next;
+    SegmentMeta meta;
+    char *path;
+} Job;
+
+struct Uploader {
+    Storage *storage;
+    UploadDoneFn *done;
+    void *data;
+    unsigned workers;
+    pthread_t *threads;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    Job *head, *tail;
+    atomic_bool stopping; /* no new jobs are started */
+    atomic_bool abort;    /* retries are abandoned */
+    atomic_uint_fast64_t segments, bytes, errors, retries, queued, queuedBytes;
+};
+
+static bool
+permanent(ErrCode code) {
+    return code == ERR_CONFIG || code == ERR_AUTH || code == ERR_EXISTS || code == ERR_USAGE;
+}
+
+/* Sleep up to ms, waking early when the uploader is aborted. */
+static void
+backoffSleep(Uploader *u, unsigned ms) {
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += ms / 1000;
+    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&u->lock);
+    while (!atomic_load(&u->abort) && pthread_cond_timedwait(&u->cond, &u->lock, &ts) == 0)
+        ;
+    pthread_mutex_unlock(&u->lock);
+}
+
+static void
+upload(Uploader *u, Job *job, unsigned *seed) {
+    StoragePutInfo info;
+    unsigned attempt = 0;
+    Err err;
+
+    for (;;) {
+        int rc = storagePutInfoFromFile(job->path, &info, &err);
+
+        if (rc == 0)
+            rc = storagePutFile(u->storage, job->meta.name, job->path, &info, &err);
+        if (rc == 0) {
+            atomic_fetch_add(&u->segments, 1);
+            atomic_fetch_add(&u->bytes, job->meta.size);
+            if (attempt > 0)
+                logInfo("stored segment '%s' after %u retries", job->meta.name, attempt);
+            u->done(u->data, &job->meta, 0, NULL);
+            return;
+        }
+        atomic_fetch_add(&u->errors, 1);
+        if (permanent(err.code)) {
+            u->done(u->data, &job->meta, -1, &err);
+            return;
+        }
+        if (atomic_load(&u->abort)) {
+            logWarn("upload of '%s' abandoned at shutdown (it stays in the spool): %s", job->meta.name, err.msg);
+            return;
+        }
+        /* Capped exponential backoff with full jitter. */
+        unsigned cap = BACKOFF_MIN_MS << (attempt < 8 ? attempt : 8);
+
+        if (cap > BACKOFF_MAX_MS)
+            cap = BACKOFF_MAX_MS;
+        unsigned delay = cap / 2 + (unsigned)(rand_r(seed) % (cap / 2 + 1));
+
+        attempt++;
+        atomic_fetch_add(&u->retries, 1);
+        logWarn("unable to store segment '%s' (attempt %u), retrying in %u ms: %s", job->meta.name, attempt, delay,
+                err.msg);
+        backoffSleep(u, delay);
+    }
+}
+
+static void *
+worker(void *arg) {
+    Uploader *u = arg;
+    unsigned seed = (unsigned)time(NULL) ^ (unsigned)(uintptr_t)&seed;
+
+    for (;;) {
+        Job *job;
+
+        pthread_mutex_lock(&u->lock);
+        while (u->head == NULL && !atomic_load(&u->stopping))
+            pthread_cond_wait(&u->cond, &u->lock);
+        if (atomic_load(&u->stopping)) {
+            pthread_mutex_unlock(&u->lock);
+            return NULL;
+        }
+        job = u->head;
+        u->head = job->next;
+        if (u->head == NULL)
+            u->tail = NULL;
+        pthread_mutex_unlock(&u->lock);
+
+        upload(u, job, &seed);
+        atomic_fetch_sub(&u->queued, 1);
+        atomic_fetch_sub(&u->queuedBytes, job->meta.size);
+        segmentMetaClear(&job->meta);
+        bvFree(job->path);
+        bvFree(job);
+    }
+}
+
+Uploader *
+uploaderNew(Storage *storage, unsigned workers, UploadDoneFn *done, void *data) {
+    Uploader *u = bvCalloc(1, sizeof(*u));
+
+    u->storage = storage;
+    u->done = done;
+    u->data = data;
+    u->workers = workers ? workers : 1;
+    pthread_mutex_init(&u->lock, NULL);
+    pthread_cond_init(&u->cond, NULL);
+    u->threads = bvCalloc(u->workers, sizeof(pthread_t));
+    for (unsigned i = 0; i < u->workers; i++) {
+        int rc = pthread_create(&u->threads[i], NULL, worker, u);
+
+        if (rc != 0)
+            bvAssertFail("pthread_create (uploader)", __FILE__, __LINE__);
+        char name[16];
+
+        snprintf(name, sizeof(name), "bv-upload-%u", i % 100);
+        pthread_setname_np(u->threads[i], name);
+    }
+    return u;
+}
+
+void
+uploaderSubmit(Uploader *u, const SegmentMeta *meta, const char *localPath) {
+    Job *job = bvCalloc(1, sizeof(*job));
+
+    segmentMetaCopy(&job->meta, meta);
+    job->path = bvStrdup(localPath);
+    atomic_fetch_add(&u->queued, 1);
+    atomic_fetch_add(&u->queuedBytes, meta->size);
+    pthread_mutex_lock(&u->lock);
+    if (u->tail)
+        u->tail->next = job;
+    else
+        u->head = job;
+    u->tail = job;
+    pthread_cond_signal(&u->cond);
+    pthread_mutex_unlock(&u->lock);
+}
+
+void
+uploaderStats(Uploader *u, UploaderStats *out) {
+    out->segments = atomic_load(&u->segments);
+    out->bytes = atomic_load(&u->bytes);
+    out->errors = atomic_load(&u->errors);
+    out->retries = atomic_load(&u->retries);
+    out->queued = atomic_load(&u->queued);
+    out->queuedBytes = atomic_load(&u->queuedBytes);
+}
+
+void
+uploaderStop(Uploader *u, int64_t graceMs) {
+    struct timespec start, now;
+
+    if (u->threads == NULL)
+        return;
+    /* Let the queue drain for the grace period, then stop taking jobs and abandon retries. */
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    for (;;) {
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if (atomic_load(&u->queued) == 0 ||
+            (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000 >= graceMs)
+            break;
+        struct timespec ts = {0, 20 * 1000000L};
+
+        nanosleep(&ts, NULL);
+    }
+    pthread_mutex_lock(&u->lock);
+    atomic_store(&u->stopping, true);
+    atomic_store(&u->abort, true);
+    pthread_cond_broadcast(&u->cond);
+    pthread_mutex_unlock(&u->lock);
+    for (unsigned i = 0; i < u->workers; i++)
+        pthread_join(u->threads[i], NULL);
+    bvFree(u->threads);
+    u->threads = NULL;
+}
+
+void
+uploaderFree(Uploader *u) {
+    if (u == NULL)
+        return;
+    uploaderStop(u, 0);
+    while (u->head) {
+        Job *j = u->head;
+
+        u->head = j->next;
+        segmentMetaClear(&j->meta);
+        bvFree(j->path);
+        bvFree(j);
+    }
+    pthread_mutex_destroy(&u->lock);
+    pthread_cond_destroy(&u->cond);
+    bvFree(u);
+}

@@ -1,0 +1,81 @@
+/* binvault agent: the option table and the command; the pipeline is agent/agent.c. */
+#include <stddef.h>
+#include <stdio.h>
+
+#include "agent/agent.h"
+#include "cmd/cmd.h"
+#include "common/buf.h"
+#include "common/opt.h"
+
+#define F(field) offsetof(AgentConfig, field)
+#define MIB (1024LL * 1024)
+
+static const OptDef agentOpts[] = {
+    {"source", OPT_STRING, NULL, 0, 0, OPT_REQUIRED, F(source), NULL,
+     "the primary to archive, mysql://USER@HOST:PORT (it needs REPLICATION SLAVE and BINLOG MONITOR)"},
+    {"source-password", OPT_STRING, NULL, 0, 0, OPT_SECRET, F(password), "BINVAULT_SOURCE_PASSWORD",
+     "password of the source user"},
+    {"archive", OPT_STRING, NULL, 0, 0, OPT_REQUIRED, F(archive), NULL,
+     "where segments go: a directory (file:///path or /path) or s3://bucket/prefix"},
+    {"spool", OPT_STRING, NULL, 0, 0, OPT_REQUIRED, F(spool), NULL,
+     "local directory for sealed segments not yet archived (durable; one agent per spool)"},
+    {"server-id", OPT_INT, "4123456789", 1, 4294967295LL, 0, F(serverId), NULL,
+     "server id of this replica; unique among the source's replicas"},
+    {"start-gtid", OPT_STRING, NULL, 0, 0, 0, F(startGtid), NULL,
+     "first run only: start after this GTID position (MariaDB d-s-n,...) instead of the oldest binlog"},
+    {"start-position", OPT_STRING, NULL, 0, 0, 0, F(startPosition), NULL,
+     "first run only: start at this binlog FILE:POS instead of the oldest binlog"},
+    {"segment-size", OPT_SIZE, "64M", 64 * 1024, 4096 * MIB, 0, F(segmentSize), NULL,
+     "cut a segment at the first transaction boundary after this many bytes"},
+    {"segment-interval", OPT_DURATION, "10s", 100, 86400000LL, 0, F(segmentIntervalMs), NULL,
+     "cut a segment this long after its first transaction (bounds the archive's lag)"},
+    {"spool-max-bytes", OPT_SIZE, "10G", 1 * MIB, 1LL << 50, 0, F(spoolMaxBytes), NULL,
+     "pause the stream while the spool holds this much (backpressure; nothing is dropped)"},
+    {"heartbeat", OPT_DURATION, "1s", 100, 600000, 0, F(heartbeatMs), NULL,
+     "heartbeat period asked of the source; the connection is declared dead after 3 missed"},
+    {"upload-workers", OPT_INT, "4", 1, 64, 0, F(uploadWorkers), NULL, "segments uploaded in parallel"},
+    {"connect-timeout", OPT_DURATION, "10s", 100, 600000, 0, F(connectTimeoutMs), NULL,
+     "timeout of a connection attempt to the source"},
+    {"reconnect-max", OPT_DURATION, "30s", 100, 3600000, 0, F(reconnectMaxMs), NULL,
+     "longest wait between reconnection attempts (exponential backoff with jitter)"},
+    {"purge-check", OPT_DURATION, "60s", 0, 86400000LL, 0, F(purgeCheckMs), NULL,
+     "how often to check that the source has not purged binlogs not yet archived (0 = never)"},
+    {"shutdown-grace", OPT_DURATION, "30s", 0, 3600000, 0, F(shutdownGraceMs), NULL,
+     "at SIGTERM, how long to wait for an open transaction and for uploads in flight"},
+    {"log-level", OPT_STRING, "info", 0, 0, 0, F(logLevel), NULL, "error, warn, info, debug or trace"},
+    {"log-format", OPT_STRING, "text", 0, 0, 0, F(logFormat), NULL, "text or json"},
+    {"log-file", OPT_STRING, NULL, 0, 0, 0, F(logFile), NULL, "append logs to this file instead of stderr (SIGHUP reopens it)"},
+};
+
+static const OptSet agentOptSet = {
+    "agent",
+    "binvault agent --source mysql://USER@HOST:PORT --archive URL --spool DIR [options]",
+    "Streams the source's binlogs as a replica, cuts them into checksummed, compressed segments at\n"
+    "transaction boundaries, keeps them in a durable local spool and uploads them to the archive,\n"
+    "with an index by GTID, position and time. Without a start option it resumes where the archive\n"
+    "(or the spool) ends; an empty archive starts at the oldest binlog the source still has.\n"
+    "SIGTERM or SIGINT: seal the open segment, finish uploads in flight, exit 0.",
+    agentOpts,
+    sizeof(agentOpts) / sizeof(agentOpts[0]),
+};
+
+int
+cmdAgent(int argc, char **argv) {
+    AgentConfig cfg = {0};
+    Buf *settings = bufNew(256);
+    Err err;
+    int rc;
+
+    rc = optParse(&agentOptSet, &cfg, argc, argv, NULL, NULL, &err);
+    if (rc == 0) {
+        optDescribe(&agentOptSet, &cfg, settings);
+        bufAppend(settings, "", 1);
+        cfg.settings = (const char *)settings->data;
+        rc = agentRun(&cfg, &err) == 0 ? 0 : cmdFail(&err);
+    } else {
+        rc = rc == 1 ? 0 : cmdFail(&err);
+    }
+    optFree(&agentOptSet, &cfg);
+    bufFree(settings);
+    return rc;
+}

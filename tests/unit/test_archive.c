@@ -1,0 +1,792 @@
+/* Unit tests of agent/archive: identity, index chunks, discovery, merge, continuity, lookups. */
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "agent/archive.h"
+#include "binlog/reader.h"
+#include "binlog/txn.h"
+#include "common/bytes.h"
+#include "common/fs.h"
+#include "common/mem.h"
+#include "tests/test.h"
+
+#define MARIA_FILES 4
+static const char *const mariaFixtures[MARIA_FILES] = {
+    "mariadb-10.11.19-compressed.000001.binlog", "mariadb-10.11.19-compressed.000002.binlog",
+    "mariadb-10.11.19-compressed.000003.binlog", "mariadb-10.11.19-compressed.000004.binlog"};
+static const char *const mariaNames[MARIA_FILES] = {"mariadb-bin.000001", "mariadb-bin.000002", "mariadb-bin.000003",
+                                                    "mariadb-bin.000004"};
+static const char *const mysqlFixtures[2] = {"mysql-8.0.45-gtid.000001.binlog", "mysql-8.0.45-gtid.000002.binlog"};
+static const char *const mysqlNames[2] = {"binlog.000001", "binlog.000002"};
+
+typedef struct Store {
+    char root[512];
+    Storage *storage;
+    Archive *archive;
+} Store;
+
+static int
+storeOpen(Store *s) {
+    Err err = {0};
+
+    snprintf(s->root, sizeof(s->root), "%s/store", testTmpDir());
+    BV_ASSERT(mkdir(s->root, 0700) == 0);
+    s->storage = storageNew(s->root, &err);
+    if (s->storage == NULL) {
+        testFail(__FILE__, __LINE__, "storageNew: %s", err.msg);
+        return -1;
+    }
+    s->archive = archiveNew(s->storage);
+    return 0;
+}
+
+static void
+storeClose(Store *s) {
+    archiveFree(s->archive);
+    storageFree(s->storage);
+}
+
+/* Archive binlog fixtures as the agent would: whole transactions, a segment every `perSegment`
+ * transactions and at the end of each file, one index chunk per file when `index`. The segments
+ * are also returned in *out (n). */
+static int
+archiveFixtures(Store *s, const char *const *fixtures, const char *const *names, size_t nfiles, unsigned perSegment,
+                bool index, SegmentMeta **out, size_t *n) {
+    BinlogTxnFramer *framer = binlogTxnFramerNew(256);
+    SegmentMeta *all = NULL;
+    size_t count = 0, cap = 0;
+    uint64_t seq = 1;
+    Err err = {0};
+    int rc = 0;
+
+    for (size_t f = 0; f < nfiles && rc == 0; f++) {
+        char path[1024];
+        size_t len, fileFirst = count;
+        uint8_t *data, *fde = NULL;
+        size_t fdeLen = 0;
+        BinlogReader *r = binlogReaderNew(BINLOG_READER_FILE, 0);
+        SegmentWriter *w = NULL;
+        BinlogEvent ev;
+        uint8_t lastType = 0;
+        int got;
+
+        snprintf(path, sizeof(path), "%s/%s", testFixtureDir(), fixtures[f]);
+        data = testReadFile(path, &len);
+        BV_ASSERT(data != NULL);
+        binlogReaderFeed(r, data, len);
+        while (rc == 0 && (got = binlogReaderNext(r, &ev, &err)) == 1) {
+            uint64_t pos = binlogReaderEventOffset(r);
+            const BinlogFormat *fmt = binlogReaderFormat(r);
+            int st;
+
+            if (fde == NULL) {
+                fde = bvMalloc(ev.h.size);
+                memcpy(fde, ev.data, ev.h.size);
+                fdeLen = ev.h.size;
+                BV_ASSERT(binlogTxnFramerPush(framer, fmt, &ev, pos, &err) >= 0);
+                continue;
+            }
+            if (w == NULL) {
+                SegmentMeta m = {0};
+                char spool[1024];
+                char *state = binlogTxnFramerGtidState(framer);
+
+                m.seq = seq;
+                m.flavour = fmt->flavour;
+                m.serverId = ev.h.serverId;
+                snprintf(m.file, sizeof(m.file), "%s", names[f]);
+                m.startPos = pos;
+                m.gtidStart = state;
+                snprintf(spool, sizeof(spool), "%s/spool-%llu", testTmpDir(), (unsigned long long)seq);
+                w = segmentWriterNew(spool, &m, fde, fdeLen, &err);
+                bvFree(state);
+                if (w == NULL) {
+                    rc = -1;
+                    break;
+                }
+            }
+            if (segmentWriterAppend(w, ev.data, ev.h.size, pos + ev.h.size, &err) != 0) {
+                rc = -1;
+                break;
+            }
+            lastType = ev.h.type;
+            st = binlogTxnFramerPush(framer, fmt, &ev, pos, &err);
+            BV_ASSERT(st >= 0);
+            if (ev.h.type == BINLOG_MARIA_GTID_LIST || ev.h.type == BINLOG_PREVIOUS_GTIDS) {
+                char *state = binlogTxnFramerGtidState(framer);
+
+                segmentWriterSetGtidStart(w, state);
+                bvFree(state);
+            }
+            if ((st & 0x0f) == BINLOG_TXN_END) {
+                const BinlogTxn *t = binlogTxnFramerDone(framer);
+                char *state = binlogTxnFramerGtidState(framer);
+
+                segmentWriterTransaction(w, t->gtid, t->commitTimeUs, state);
+                bvFree(state);
+            }
+            if (((st & 0x0f) == BINLOG_TXN_END && segmentWriterTransactions(w) >= perSegment) ||
+                binlogReaderPending(r) == 0) {
+                bool endsFile = binlogReaderPending(r) == 0 && (lastType == BINLOG_ROTATE || lastType == BINLOG_STOP);
+                char spool[1024];
+
+                if (count == cap) {
+                    cap = cap ? cap * 2 : 16;
+                    all = bvRealloc(all, cap * sizeof(*all));
+                }
+                snprintf(spool, sizeof(spool), "%s/spool-%llu", testTmpDir(), (unsigned long long)seq);
+                if (segmentWriterSeal(w, endsFile, &all[count], &err) != 0 ||
+                    archiveSegmentPut(s->archive, spool, &all[count], &err) != 0) {
+                    rc = -1;
+                    break;
+                }
+                count++;
+                seq++;
+                segmentWriterFree(w);
+                w = NULL;
+                unlink(spool);
+            }
+        }
+        segmentWriterFree(w);
+        if (rc == 0 && index && count > fileFirst)
+            rc = archiveIndexPut(s->archive, NULL, all + fileFirst, count - fileFirst, &err);
+        bvFree(fde);
+        bvFree(data);
+        binlogReaderFree(r);
+    }
+    binlogTxnFramerFree(framer);
+    if (rc != 0)
+        testFail(__FILE__, __LINE__, "archiving fixtures: %s", err.msg);
+    *out = all;
+    *n = count;
+    return rc;
+}
+
+static void
+metasFree(SegmentMeta *m, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        segmentMetaClear(&m[i]);
+    bvFree(m);
+}
+
+/* Names of the objects under `prefix`, joined with spaces. */
+typedef struct Names {
+    char text[8192];
+    size_t count;
+} Names;
+
+static int
+namesCb(const char *name, uint64_t size, void *data, Err *err) {
+    Names *n = data;
+    size_t len = strlen(n->text);
+
+    (void)size;
+    (void)err;
+    snprintf(n->text + len, sizeof(n->text) - len, "%s%s", len ? " " : "", name);
+    n->count++;
+    return 0;
+}
+
+static Names
+listNames(Store *s, const char *prefix) {
+    Names n = {{0}, 0};
+    Err err = {0};
+
+    BV_ASSERT(storageList(s->storage, prefix, namesCb, &n, &err) == 0);
+    return n;
+}
+
+/* ---- identity, checkpoint, names --------------------------------------------------------------- */
+
+static void
+testIdentity(void) {
+    Store s;
+    ArchiveIdentity id, got, other;
+    Err err = {0};
+
+    REQUIRE(storeOpen(&s) == 0);
+    CHECK(archiveIdentityRead(s.archive, &got, &err) != 0);
+    CHECK_INT(err.code, ERR_NOTFOUND);
+    CHECK(strstr(err.msg, "binvault.json") != NULL);
+    memset(&id, 0, sizeof(id));
+    id.flavour = BINLOG_FLAVOUR_MARIADB;
+    id.serverId = 11;
+    snprintf(id.serverVersion, sizeof(id.serverVersion), "10.11.19-MariaDB-log");
+    snprintf(id.source, sizeof(id.source), "127.0.0.1:3306");
+    REQUIRE(archiveIdentityEnsure(s.archive, &id, &got, &err) == 0);
+    CHECK(got.created[0] != '\0');
+    REQUIRE(archiveIdentityRead(s.archive, &got, &err) == 0);
+    CHECK_INT(got.flavour, BINLOG_FLAVOUR_MARIADB);
+    CHECK_INT(got.serverId, 11);
+    CHECK_STR(got.source, "127.0.0.1:3306");
+    CHECK_STR(got.serverVersion, "10.11.19-MariaDB-log");
+    /* Again: read, not rewritten. */
+    id.serverId = 12;
+    REQUIRE(archiveIdentityEnsure(s.archive, &id, &other, &err) == 0);
+    CHECK_INT(other.serverId, 11);
+    CHECK_STR(other.created, got.created);
+    /* Another flavour is refused. */
+    id.flavour = BINLOG_FLAVOUR_MYSQL;
+    CHECK(archiveIdentityEnsure(s.archive, &id, NULL, &err) != 0);
+    CHECK_INT(err.code, ERR_CONFIG);
+    CHECK(strstr(err.msg, "holds mariadb binlogs") != NULL && strstr(err.msg, "mysql") != NULL);
+    /* A later format, or not an identity. */
+    REQUIRE(storageRemove(s.storage, "binvault.json", &err) == 0);
+    {
+        const char *v2 = "{\"format\":\"binvault-archive\",\"version\":2}";
+
+        REQUIRE(storagePutBuf(s.storage, "binvault.json", v2, strlen(v2), STORAGE_PUT_REPLACE, &err) == 0);
+        CHECK(archiveIdentityRead(s.archive, &got, &err) != 0);
+        CHECK(strstr(err.msg, "version 2 is not supported") != NULL);
+        CHECK(archiveIdentityEnsure(s.archive, &id, NULL, &err) != 0);
+        REQUIRE(storagePutBuf(s.storage, "binvault.json", "[]", 2, STORAGE_PUT_REPLACE, &err) == 0);
+        CHECK(archiveIdentityRead(s.archive, &got, &err) != 0);
+        CHECK_INT(err.code, ERR_FORMAT);
+    }
+    storeClose(&s);
+}
+
+static void
+testCheckpoint(void) {
+    Store s;
+    ArchiveCheckpoint cp = {0}, got;
+    Err err = {0};
+
+    REQUIRE(storeOpen(&s) == 0);
+    CHECK(archiveCheckpointRead(s.archive, &got, &err) != 0);
+    CHECK_INT(err.code, ERR_NOTFOUND);
+    cp.seq = 42;
+    snprintf(cp.file, sizeof(cp.file), "mariadb-bin.000003");
+    cp.endPos = 98765;
+    cp.gtidEnd = "0-1-150,2-1-3";
+    snprintf(cp.lastGtid, sizeof(cp.lastGtid), "0-1-150");
+    cp.lastTimeUs = 1795231130000000ull;
+    cp.caughtUpUs = 1795231135000000ull;
+    REQUIRE(archiveCheckpointWrite(s.archive, &cp, &err) == 0);
+    REQUIRE(archiveCheckpointRead(s.archive, &got, &err) == 0);
+    CHECK_INT(got.seq, 42);
+    CHECK_STR(got.file, "mariadb-bin.000003");
+    CHECK_INT(got.endPos, 98765);
+    CHECK_STR(got.gtidEnd, "0-1-150,2-1-3");
+    CHECK_STR(got.lastGtid, "0-1-150");
+    CHECK_INT(got.caughtUpUs, 1795231135000000ull);
+    CHECK(got.updated[0] != '\0');
+    archiveCheckpointClear(&got);
+    /* Replaced. */
+    cp.seq = 43;
+    REQUIRE(archiveCheckpointWrite(s.archive, &cp, &err) == 0);
+    REQUIRE(archiveCheckpointRead(s.archive, &got, &err) == 0);
+    CHECK_INT(got.seq, 43);
+    archiveCheckpointClear(&got);
+    storeClose(&s);
+}
+
+static void
+testChunkNames(void) {
+    char name[64];
+    uint64_t first, last;
+
+    archiveChunkName(1, 16, name, sizeof(name));
+    CHECK_STR(name, "index/0000000000000001-0000000000000016.bvi");
+    REQUIRE(archiveChunkNameParse(name, &first, &last) == 0);
+    CHECK_INT(first, 1);
+    CHECK_INT(last, 16);
+    CHECK(archiveChunkNameParse("index/0000000000000002-0000000000000001.bvi", &first, &last) != 0);
+    CHECK(archiveChunkNameParse("index/0000000000000000-0000000000000001.bvi", &first, &last) != 0);
+    CHECK(archiveChunkNameParse("index/000000000000001-0000000000000001.bvi", &first, &last) != 0);
+    CHECK(archiveChunkNameParse("index/0000000000000001-0000000000000001.bvj", &first, &last) != 0);
+    CHECK(archiveChunkNameParse("index/0000000000000001-00000000000000x1.bvi", &first, &last) != 0);
+}
+
+/* ---- load, continuity, windows, lookups --------------------------------------------------------- */
+
+static void
+testLoadMariadb(void) {
+    Store s;
+    SegmentMeta *metas;
+    size_t n, idx;
+    ArchiveCatalog *c;
+    ArchiveGap *gaps;
+    ArchiveWindow w;
+    Err err = {0};
+    uint64_t objects, content;
+
+    REQUIRE(storeOpen(&s) == 0);
+    REQUIRE(archiveFixtures(&s, mariaFixtures, mariaNames, MARIA_FILES, 3, true, &metas, &n) == 0);
+    CHECK(n >= 6);
+    CHECK_INT(listNames(&s, "index/").count, MARIA_FILES);
+    c = archiveCatalogLoad(s.archive, ARCHIVE_LOAD_DISCOVER, &err);
+    REQUIRE(c != NULL);
+    CHECK_INT(archiveCatalogCount(c), n);
+    CHECK_INT(archiveCatalogProblemCount(c), 0);
+    for (size_t i = 0; i < archiveCatalogProblemCount(c); i++)
+        fprintf(stderr, "    problem: %s\n", archiveCatalogProblem(c, i));
+    CHECK_INT(archiveCatalogContiguousSeq(c), n);
+    CHECK_INT(archiveCatalogLast(c)->seq, n);
+    CHECK_INT(archiveCatalogFlavour(c), BINLOG_FLAVOUR_MARIADB);
+    for (size_t i = 0; i < n; i++) {
+        const SegmentMeta *m = archiveCatalogAt(c, i);
+
+        CHECK_INT(m->seq, i + 1);
+        CHECK_STR(m->name, metas[i].name);
+        CHECK_STR(m->sha256, metas[i].sha256);
+        CHECK_INT(m->size, metas[i].size);
+        CHECK_STR(m->gtidEnd, metas[i].gtidEnd);
+        CHECK(archiveCatalogIndexed(c, i));
+    }
+    archiveCatalogTotals(c, &objects, &content);
+    CHECK(objects > 0 && content > objects / 2);
+    /* The fixtures are one server's consecutive files: no gap. */
+    CHECK_INT(archiveCatalogGaps(c, &gaps), 0);
+    for (size_t i = 0; gaps != NULL && i < 4; i++)
+        fprintf(stderr, "    gap: %s\n", gaps[i].message);
+    bvFree(gaps);
+    REQUIRE(archiveCatalogWindow(c, &w, &err) == 0);
+    CHECK_INT(w.first, 0);
+    CHECK_INT(w.last, n - 1);
+    CHECK_STR(w.firstGtid, "0-11-1");
+    CHECK_STR(w.lastGtid, "2-11-3");
+    CHECK_STR(w.to->gtidEnd, "0-11-11,2-11-3");
+    CHECK_STR(w.from->file, "mariadb-bin.000001");
+    CHECK_INT(w.from->startPos, 256);
+    CHECK_STR(w.to->file, "mariadb-bin.000004");
+    CHECK_INT(w.to->endPos, 412);
+    CHECK_INT(w.transactions, 14);
+    CHECK(w.firstTimeUs > 0 && w.lastTimeUs >= w.firstTimeUs);
+
+    /* GTID lookups. */
+    REQUIRE(archiveCatalogFindGtid(c, "0-11-1", &idx, &err) == 0);
+    CHECK_INT(idx, 0);
+    REQUIRE(archiveCatalogFindGtid(c, "0-11-4", &idx, &err) == 0);
+    CHECK_INT(archiveCatalogAt(c, idx)->seq, 2);
+    REQUIRE(archiveCatalogFindGtid(c, "2-11-3", &idx, &err) == 0);
+    CHECK_STR(archiveCatalogAt(c, idx)->file, "mariadb-bin.000003");
+    REQUIRE(archiveCatalogFindGtid(c, "0-11-10", &idx, &err) == 0);
+    CHECK_STR(archiveCatalogAt(c, idx)->file, "mariadb-bin.000003");
+    CHECK(archiveCatalogFindGtid(c, "0-11-12", &idx, &err) != 0);
+    CHECK_INT(err.code, ERR_NOTFOUND);
+    CHECK(strstr(err.msg, "after the archived range") != NULL);
+    CHECK(archiveCatalogFindGtid(c, "5-11-1", &idx, &err) != 0);
+    CHECK(archiveCatalogFindGtid(c, "0-11", &idx, &err) != 0);
+    CHECK_INT(err.code, ERR_FORMAT);
+    CHECK(archiveCatalogFindGtid(c, "", &idx, &err) != 0);
+
+    /* Position lookups. */
+    REQUIRE(archiveCatalogFindPosition(c, "mariadb-bin.000001", 1208, &idx, &err) == 0);
+    CHECK(archiveCatalogAt(c, idx)->startPos <= 1208 && archiveCatalogAt(c, idx)->endPos > 1208);
+    REQUIRE(archiveCatalogFindPosition(c, "mariadb-bin.000001", 4, &idx, &err) == 0);
+    CHECK_INT(idx, 0);
+    REQUIRE(archiveCatalogFindPosition(c, "mariadb-bin.000001", 3686, &idx, &err) == 0);
+    CHECK_STR(archiveCatalogAt(c, idx)->file, "mariadb-bin.000001");
+    CHECK(archiveCatalogFindPosition(c, "mariadb-bin.000001", 3687, &idx, &err) != 0);
+    CHECK(strstr(err.msg, "mariadb-bin.000001:256-3687") != NULL);
+    CHECK(archiveCatalogFindPosition(c, "mariadb-bin.000009", 4, &idx, &err) != 0);
+    CHECK(strstr(err.msg, "not in the archive") != NULL);
+
+    /* Time lookups: the fixture commits within two seconds. */
+    REQUIRE(archiveCatalogFindTime(c, w.lastTimeUs, &idx, &err) == 0);
+    CHECK(archiveCatalogAt(c, idx)->transactions > 0);
+    CHECK(archiveCatalogFindTime(c, w.firstTimeUs - 1, &idx, &err) != 0);
+    CHECK(strstr(err.msg, "before the first archived commit") != NULL);
+    CHECK(archiveCatalogFindTime(c, w.lastTimeUs + 1, &idx, &err) != 0);
+    CHECK(strstr(err.msg, "after the last archived commit") != NULL);
+
+    /* The checkpoint it supports. */
+    {
+        ArchiveCheckpoint cp;
+
+        archiveCheckpointFromCatalog(c, &cp);
+        CHECK_INT(cp.seq, n);
+        CHECK_STR(cp.file, "mariadb-bin.000004");
+        CHECK_INT(cp.endPos, 412);
+        CHECK_STR(cp.gtidEnd, "0-11-11,2-11-3");
+        CHECK_STR(cp.lastGtid, "2-11-3");
+        archiveCheckpointClear(&cp);
+    }
+    archiveCatalogFree(c);
+    metasFree(metas, n);
+    storeClose(&s);
+}
+
+static void
+testLoadMysql(void) {
+    Store s;
+    SegmentMeta *metas;
+    size_t n, idx;
+    ArchiveCatalog *c;
+    ArchiveGap *gaps;
+    Err err = {0};
+
+    REQUIRE(storeOpen(&s) == 0);
+    REQUIRE(archiveFixtures(&s, mysqlFixtures, mysqlNames, 2, 2, true, &metas, &n) == 0);
+    c = archiveCatalogLoad(s.archive, 0, &err);
+    REQUIRE(c != NULL);
+    CHECK_INT(archiveCatalogCount(c), n);
+    CHECK_INT(archiveCatalogGaps(c, &gaps), 0);
+    bvFree(gaps);
+    CHECK_STR(archiveCatalogLast(c)->gtidEnd, "396e294c-1ca4-11f1-9ae7-00155da79c6b:1-6");
+    REQUIRE(archiveCatalogFindGtid(c, "396e294c-1ca4-11f1-9ae7-00155da79c6b:5", &idx, &err) == 0);
+    CHECK_STR(archiveCatalogAt(c, idx)->file, "binlog.000002");
+    REQUIRE(archiveCatalogFindGtid(c, "396E294C-1CA4-11F1-9AE7-00155DA79C6B:2", &idx, &err) == 0);
+    CHECK_STR(archiveCatalogAt(c, idx)->file, "binlog.000001");
+    CHECK(archiveCatalogFindGtid(c, "396e294c-1ca4-11f1-9ae7-00155da79c6b:7", &idx, &err) != 0);
+    CHECK(archiveCatalogFindGtid(c, "11111111-1ca4-11f1-9ae7-00155da79c6b:1", &idx, &err) != 0);
+    archiveCatalogFree(c);
+    metasFree(metas, n);
+    storeClose(&s);
+}
+
+/* Segments stored but not indexed (a crash between the two) are found and indexed. */
+static void
+testDiscover(void) {
+    Store s;
+    SegmentMeta *metas;
+    size_t n, indexed;
+    ArchiveCatalog *c;
+    Err err = {0};
+
+    REQUIRE(storeOpen(&s) == 0);
+    REQUIRE(archiveFixtures(&s, mariaFixtures, mariaNames, 2, 3, false, &metas, &n) == 0);
+    REQUIRE(n >= 3);
+    REQUIRE(archiveIndexPut(s.archive, NULL, metas, 2, &err) == 0);
+    c = archiveCatalogLoad(s.archive, 0, &err);
+    REQUIRE(c != NULL);
+    CHECK_INT(archiveCatalogCount(c), 2);
+    archiveCatalogFree(c);
+
+    c = archiveCatalogLoad(s.archive, ARCHIVE_LOAD_DISCOVER, &err);
+    REQUIRE(c != NULL);
+    CHECK_INT(archiveCatalogCount(c), n);
+    CHECK_INT(archiveCatalogProblemCount(c), 0);
+    CHECK(archiveCatalogIndexed(c, 1));
+    CHECK(!archiveCatalogIndexed(c, 2));
+    CHECK_STR(archiveCatalogAt(c, 2)->sha256, "");
+    CHECK_INT(archiveCatalogAt(c, 2)->size, metas[2].size);
+    CHECK_STR(archiveCatalogAt(c, 2)->contentSha256, metas[2].contentSha256);
+    CHECK_INT(archiveCatalogContiguousSeq(c), 2);
+    REQUIRE(archiveIndexDiscovered(s.archive, c, &indexed, &err) == 0);
+    CHECK_INT(indexed, n - 2);
+    CHECK_INT(archiveCatalogContiguousSeq(c), n);
+    CHECK_STR(archiveCatalogAt(c, 2)->sha256, metas[2].sha256);
+    archiveCatalogFree(c);
+
+    c = archiveCatalogLoad(s.archive, 0, &err);
+    REQUIRE(c != NULL);
+    CHECK_INT(archiveCatalogCount(c), n);
+    CHECK_INT(archiveCatalogContiguousSeq(c), n);
+    CHECK_INT(archiveCatalogChunkCount(c), 2);
+    archiveCatalogFree(c);
+
+    /* A deleted segment is seen missing by the listing; an object that is not a segment is noted. */
+    REQUIRE(storageRemove(s.storage, metas[1].name, &err) == 0);
+    REQUIRE(storagePutBuf(s.storage, "segments/stray", "x", 1, STORAGE_PUT_IMMUTABLE, &err) == 0);
+    c = archiveCatalogLoad(s.archive, ARCHIVE_LOAD_DISCOVER, &err);
+    REQUIRE(c != NULL);
+    CHECK_INT(archiveCatalogProblemCount(c), 1);
+    CHECK(archiveCatalogProblemCount(c) == 1 && strstr(archiveCatalogProblem(c, 0), "segments/stray") != NULL);
+    {
+        uint64_t size = 1;
+
+        CHECK(!archiveCatalogListed(c, 1, &size));
+        CHECK(archiveCatalogListed(c, 0, &size));
+        CHECK_INT(size, metas[0].size);
+    }
+    archiveCatalogFree(c);
+    metasFree(metas, n);
+    storeClose(&s);
+}
+
+/* A chunk that cannot be parsed fails a strict load, naming it and the line; a tolerant load
+ * notes it and discovery still finds its segments. */
+static void
+testCorruptChunk(void) {
+    Store s;
+    SegmentMeta *metas;
+    size_t n;
+    ArchiveCatalog *c;
+    Err err = {0};
+    char name[64];
+    uint8_t *data;
+    size_t len;
+
+    REQUIRE(storeOpen(&s) == 0);
+    REQUIRE(archiveFixtures(&s, mariaFixtures, mariaNames, 1, 3, true, &metas, &n) == 0);
+    archiveChunkName(1, n, name, sizeof(name));
+    REQUIRE(storageGetBuf(s.storage, name, 1 << 20, &data, &len, &err) == 0);
+    /* Break the second line. */
+    {
+        uint8_t *nl = memchr(data, '\n', len);
+        char path[1024];
+
+        REQUIRE(nl != NULL);
+        nl[3] = '#';
+        snprintf(path, sizeof(path), "%s/%s", s.root, name);
+        REQUIRE(chmod(path, 0600) == 0);
+        REQUIRE(fsWriteFileAtomic(path, data, len, 0640, &err) == 0);
+    }
+    bvFree(data);
+    c = archiveCatalogLoad(s.archive, 0, &err);
+    CHECK(c == NULL);
+    CHECK(strstr(err.msg, name) != NULL && strstr(err.msg, "line 2") != NULL);
+    c = archiveCatalogLoad(s.archive, ARCHIVE_LOAD_TOLERANT | ARCHIVE_LOAD_DISCOVER, &err);
+    REQUIRE(c != NULL);
+    CHECK_INT(archiveCatalogProblemCount(c), 1);
+    CHECK(strstr(archiveCatalogProblem(c, 0), "line 2") != NULL);
+    CHECK_INT(archiveCatalogCount(c), n);
+    CHECK(!archiveCatalogIndexed(c, 0));
+    archiveCatalogFree(c);
+
+    /* A chunk whose name promises more seqs than it holds. */
+    REQUIRE(storageRemove(s.storage, name, &err) == 0);
+    REQUIRE(archiveIndexPut(s.archive, NULL, metas, 1, &err) == 0);
+    {
+        char wrong[64], right[64], from[1024], to[1024];
+
+        archiveChunkName(1, 1, right, sizeof(right));
+        archiveChunkName(1, 2, wrong, sizeof(wrong));
+        snprintf(from, sizeof(from), "%s/%s", s.root, right);
+        snprintf(to, sizeof(to), "%s/%s", s.root, wrong);
+        REQUIRE(rename(from, to) == 0);
+        c = archiveCatalogLoad(s.archive, 0, &err);
+        CHECK(c == NULL);
+        CHECK(strstr(err.msg, "its name says seqs 1-2") != NULL);
+    }
+    metasFree(metas, n);
+    storeClose(&s);
+}
+
+/* Widest chunk per seq; merge of narrow chunks, and recovery from a merge interrupted between
+ * writing the wide chunk and deleting the narrow ones. */
+static void
+testMerge(void) {
+    Store s;
+    SegmentMeta *metas;
+    size_t n, written, removed;
+    ArchiveCatalog *c;
+    Err err = {0};
+    Names names;
+    char wide[64];
+
+    REQUIRE(storeOpen(&s) == 0);
+    REQUIRE(archiveFixtures(&s, mariaFixtures, mariaNames, MARIA_FILES, 1, false, &metas, &n) == 0);
+    REQUIRE(n >= 10);
+    for (size_t i = 0; i < n; i++)
+        REQUIRE(archiveIndexPut(s.archive, NULL, metas + i, 1, &err) == 0);
+    c = archiveCatalogLoad(s.archive, 0, &err);
+    REQUIRE(c != NULL);
+    CHECK_INT(archiveCatalogChunkCount(c), n);
+    REQUIRE(archiveIndexMerge(s.archive, c, &written, &removed, &err) == 0);
+    CHECK_INT(written, 1);
+    CHECK_INT(removed, n);
+    archiveCatalogFree(c);
+    names = listNames(&s, "index/");
+    archiveChunkName(1, n, wide, sizeof(wide));
+    CHECK_STR(names.text, wide);
+    c = archiveCatalogLoad(s.archive, 0, &err);
+    REQUIRE(c != NULL);
+    CHECK_INT(archiveCatalogCount(c), n);
+    CHECK_INT(archiveCatalogContiguousSeq(c), n);
+    for (size_t i = 0; i < n; i++)
+        CHECK_STR(archiveCatalogAt(c, i)->sha256, metas[i].sha256);
+    /* Nothing left to merge. */
+    REQUIRE(archiveIndexMerge(s.archive, c, &written, &removed, &err) == 0);
+    CHECK_INT(written, 0);
+    CHECK_INT(removed, 0);
+    archiveCatalogFree(c);
+
+    /* Interrupted merge: the wide chunk and the narrow ones side by side. */
+    for (size_t i = 0; i < 3; i++)
+        REQUIRE(archiveIndexPut(s.archive, NULL, metas + i, 1, &err) == 0);
+    REQUIRE(archiveIndexPut(s.archive, NULL, metas + 2, 2, &err) == 0); /* overlaps the wide one */
+    c = archiveCatalogLoad(s.archive, 0, &err);
+    REQUIRE(c != NULL);
+    CHECK_INT(archiveCatalogCount(c), n);
+    CHECK_INT(archiveCatalogProblemCount(c), 0);
+    {
+        size_t unused = 0;
+
+        for (size_t i = 0; i < archiveCatalogChunkCount(c); i++) {
+            uint64_t first, last;
+            bool used;
+
+            archiveCatalogChunkAt(c, i, &first, &last, &used);
+            unused += !used;
+        }
+        CHECK_INT(unused, 4);
+    }
+    REQUIRE(archiveIndexMerge(s.archive, c, &written, &removed, &err) == 0);
+    CHECK_INT(written, 0);
+    CHECK_INT(removed, 4);
+    archiveCatalogFree(c);
+    names = listNames(&s, "index/");
+    CHECK_STR(names.text, wide);
+
+    /* Partly overlapping chunks that disagree about a segment are noted; the wider one wins. */
+    {
+        SegmentMeta pair[2];
+
+        segmentMetaCopy(&pair[0], &metas[0]);
+        segmentMetaCopy(&pair[1], &metas[1]);
+        pair[1].sha256[0] = pair[1].sha256[0] == '0' ? '1' : '0';
+        REQUIRE(storageRemove(s.storage, wide, &err) == 0);
+        REQUIRE(archiveIndexPut(s.archive, NULL, pair, 2, &err) == 0);
+        REQUIRE(archiveIndexPut(s.archive, NULL, metas + 1, n - 1, &err) == 0);
+        segmentMetaClear(&pair[0]);
+        segmentMetaClear(&pair[1]);
+        c = archiveCatalogLoad(s.archive, 0, &err);
+        REQUIRE(c != NULL);
+        CHECK_INT(archiveCatalogCount(c), n);
+        CHECK_INT(archiveCatalogProblemCount(c), 1);
+        CHECK(archiveCatalogProblemCount(c) == 1 && strstr(archiveCatalogProblem(c, 0), "disagree about seq 2") != NULL);
+        CHECK_STR(archiveCatalogAt(c, 1)->sha256, metas[1].sha256);
+        archiveCatalogFree(c);
+    }
+    metasFree(metas, n);
+    storeClose(&s);
+}
+
+/* Continuity rules over crafted metadata. */
+static void
+crafted(SegmentMeta *m, uint64_t seq, const char *file, uint64_t start, uint64_t end, const char *gs, const char *ge) {
+    memset(m, 0, sizeof(*m));
+    m->seq = seq;
+    m->flavour = BINLOG_FLAVOUR_MARIADB;
+    snprintf(m->file, sizeof(m->file), "%s", file);
+    m->startPos = start;
+    m->endPos = end;
+    m->fdeLen = 252;
+    m->contentLen = 252 + end - start;
+    memset(m->contentSha256, 'a', 64);
+    m->gtidStart = (char *)gs;
+    m->gtidEnd = (char *)ge;
+    m->transactions = 1;
+    m->firstTimeUs = m->lastTimeUs = 1000000ull * seq;
+    snprintf(m->firstGtid, sizeof(m->firstGtid), "%s", ge);
+    snprintf(m->lastGtid, sizeof(m->lastGtid), "%s", ge);
+    segmentName(seq, file, start, m->name, sizeof(m->name));
+    memset(m->sha256, 'b', 64);
+    m->size = 100;
+}
+
+static void
+testContinuity(void) {
+    ArchiveCatalog *c = archiveCatalogNew();
+    SegmentMeta m;
+    ArchiveGap *gaps;
+    ArchiveWindow *windows;
+    size_t n, nw;
+    Err err = {0};
+
+    crafted(&m, 2, "bin.000001", 256, 1000, "0-1-1", "0-1-5");
+    REQUIRE(archiveCatalogAdd(c, &m, true, &err) == 0);
+    crafted(&m, 3, "bin.000001", 1000, 2000, "0-1-5", "0-1-9");          /* fine */
+    REQUIRE(archiveCatalogAdd(c, &m, true, &err) == 0);
+    crafted(&m, 4, "bin.000001", 2100, 2200, "0-1-9", "0-1-10");         /* position gap */
+    REQUIRE(archiveCatalogAdd(c, &m, true, &err) == 0);
+    crafted(&m, 5, "bin.000002", 256, 500, "0-1-10", "0-1-11");          /* later file, fine */
+    REQUIRE(archiveCatalogAdd(c, &m, true, &err) == 0);
+    crafted(&m, 6, "bin.000002", 500, 600, "0-1-12", "0-1-13");          /* gtid gap */
+    REQUIRE(archiveCatalogAdd(c, &m, true, &err) == 0);
+    crafted(&m, 9, "bin.000002", 600, 700, "0-1-13", "0-1-14");          /* 7-8 missing */
+    REQUIRE(archiveCatalogAdd(c, &m, true, &err) == 0);
+    crafted(&m, 10, "bin.000003", 900, 1000, "0-1-14", "0-1-15");        /* later file, not at start */
+    REQUIRE(archiveCatalogAdd(c, &m, true, &err) == 0);
+    crafted(&m, 11, "bin.000001", 256, 300, "0-1-15", "0-1-16");         /* earlier file */
+    REQUIRE(archiveCatalogAdd(c, &m, true, &err) == 0);
+    crafted(&m, 12, "bin.000001", 300, 400, "0-1-16", "0-1-17");
+    REQUIRE(archiveCatalogAdd(c, &m, false, &err) == 0);
+    /* Adding the same seq again: same object is fine, another is refused. */
+    crafted(&m, 3, "bin.000001", 1000, 2000, "0-1-5", "0-1-9");
+    CHECK(archiveCatalogAdd(c, &m, true, &err) == 0);
+    crafted(&m, 3, "bin.000001", 1001, 2000, "0-1-5", "0-1-9");
+    CHECK(archiveCatalogAdd(c, &m, true, &err) != 0);
+    CHECK_INT(err.code, ERR_EXISTS);
+
+    n = archiveCatalogGaps(c, &gaps);
+    REQUIRE(n == 6);
+    CHECK_INT(gaps[0].kind, ARCHIVE_GAP_MISSING);
+    CHECK_INT(gaps[0].afterSeq, 0);
+    CHECK(strstr(gaps[0].message, "seq 1 missing before") != NULL);
+    CHECK_INT(gaps[1].kind, ARCHIVE_GAP_POSITION);
+    CHECK_INT(gaps[1].afterSeq, 3);
+    CHECK(strstr(gaps[1].message, "position gap in bin.000001") != NULL && strstr(gaps[1].message, "2100") != NULL);
+    CHECK_INT(gaps[2].kind, ARCHIVE_GAP_GTID);
+    CHECK(strstr(gaps[2].message, "0-1-11") != NULL && strstr(gaps[2].message, "0-1-12") != NULL);
+    CHECK_INT(gaps[3].kind, ARCHIVE_GAP_MISSING);
+    CHECK(strstr(gaps[3].message, "seq 7-8 missing between") != NULL);
+    CHECK_INT(gaps[4].kind, ARCHIVE_GAP_FILE);
+    CHECK(strstr(gaps[4].message, "start of bin.000003 is missing") != NULL);
+    CHECK_INT(gaps[5].kind, ARCHIVE_GAP_FILE);
+    CHECK_INT(gaps[5].beforeSeq, 11);
+    bvFree(gaps);
+
+    nw = archiveCatalogWindows(c, &windows);
+    REQUIRE(nw == 6);
+    CHECK_INT(windows[0].from->seq, 2);
+    CHECK_INT(windows[0].to->seq, 3);
+    CHECK_INT(windows[1].from->seq, 4);
+    CHECK_INT(windows[1].to->seq, 5);
+    CHECK_INT(windows[2].from->seq, 6);
+    CHECK_INT(windows[5].from->seq, 11);
+    CHECK_INT(windows[5].to->seq, 12);
+    CHECK_INT(windows[5].transactions, 2);
+    CHECK_STR(windows[5].lastGtid, "0-1-17");
+    bvFree(windows);
+    CHECK_INT(archiveCatalogContiguousSeq(c), 0);
+    archiveCatalogFree(c);
+
+    /* A file boundary with the same GTID state is continuous even when the file did not end. */
+    c = archiveCatalogNew();
+    crafted(&m, 1, "bin.000001", 256, 1000, "", "0-1-5");
+    REQUIRE(archiveCatalogAdd(c, &m, true, &err) == 0);
+    crafted(&m, 2, "bin.000002", 256, 400, "0-1-5", "0-1-6");
+    REQUIRE(archiveCatalogAdd(c, &m, true, &err) == 0);
+    CHECK_INT(archiveCatalogGaps(c, &gaps), 0);
+    bvFree(gaps);
+    CHECK_INT(archiveCatalogContiguousSeq(c), 2);
+    archiveCatalogFree(c);
+}
+
+static void
+testGtidStates(void) {
+    bool b = false;
+    Err err = {0};
+
+    REQUIRE(archiveGtidReached(BINLOG_FLAVOUR_MARIADB, "0-1-100,2-1-5", "0-1-100", &b, &err) == 0);
+    CHECK(b);
+    REQUIRE(archiveGtidReached(BINLOG_FLAVOUR_MARIADB, "0-1-100,2-1-5", "0-2-101", &b, &err) == 0);
+    CHECK(!b);
+    REQUIRE(archiveGtidReached(BINLOG_FLAVOUR_MARIADB, "0-1-100,2-1-5", "0-1-50,2-1-5", &b, &err) == 0);
+    CHECK(b);
+    REQUIRE(archiveGtidReached(BINLOG_FLAVOUR_MARIADB, "0-1-100", "3-1-1", &b, &err) == 0);
+    CHECK(!b);
+    CHECK(archiveGtidReached(BINLOG_FLAVOUR_MARIADB, "0-1-100", "x", &b, &err) != 0);
+    REQUIRE(archiveGtidReached(BINLOG_FLAVOUR_MYSQL, "3e11fa47-71ca-11e1-9e33-c80aa9429562:1-50",
+                               "3e11fa47-71ca-11e1-9e33-c80aa9429562:23", &b, &err) == 0);
+    CHECK(b);
+    REQUIRE(archiveGtidReached(BINLOG_FLAVOUR_MYSQL, "3e11fa47-71ca-11e1-9e33-c80aa9429562:1-50",
+                               "3e11fa47-71ca-11e1-9e33-c80aa9429562:51", &b, &err) == 0);
+    CHECK(!b);
+    REQUIRE(archiveGtidStateEqual(BINLOG_FLAVOUR_MARIADB, "2-1-5,0-1-100", "0-1-100,2-1-5", &b, &err) == 0);
+    CHECK(b);
+    REQUIRE(archiveGtidStateEqual(BINLOG_FLAVOUR_MYSQL, "3e11fa47-71ca-11e1-9e33-c80aa9429562:1-3:5",
+                                  "3e11fa47-71ca-11e1-9e33-c80aa9429562:1-2:3:5", &b, &err) == 0);
+    CHECK(b);
+    REQUIRE(archiveGtidStateEqual(BINLOG_FLAVOUR_MARIADB, "0-1-100", "0-1-101", &b, &err) == 0);
+    CHECK(!b);
+}
+
+void
+suite_archive(void) {
+    testRun("archive: identity", testIdentity);
+    testRun("archive: checkpoint", testCheckpoint);
+    testRun("archive: index chunk names", testChunkNames);
+    testRun("archive: load, continuity, window and lookups (mariadb)", testLoadMariadb);
+    testRun("archive: load and gtid lookups (mysql)", testLoadMysql);
+    testRun("archive: discovery of unindexed segments", testDiscover);
+    testRun("archive: corrupt index chunks", testCorruptChunk);
+    testRun("archive: widest chunk, merge, interrupted merge", testMerge);
+    testRun("archive: continuity rules and windows", testContinuity);
+    testRun("archive: gtid states", testGtidStates);
+}

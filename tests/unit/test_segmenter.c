@@ -1,0 +1,170 @@
+/* Unit tests of the segmenter: cut rules, continuity, abandon/resume, on real binlog events. */
+#include <stdlib.h>
+
+#include "agent/segmenter.h"
+#include "binlog/reader.h"
+#include "common/mem.h"
+#include "tests/test.h"
+
+typedef struct Sink {
+    char dir[512];
+    size_t count;
+    SegmentMeta metas[512];
+    char paths[512][600];
+    char nextFile[512][64];
+} Sink;
+
+static void
+tmpPath(void *data, uint64_t seq, char *out, size_t size) {
+    Sink *s = data;
+
+    snprintf(out, size, "%s/%llu.tmp", s->dir, (unsigned long long)seq);
+}
+
+static int
+sealed(void *data, const char *path, const SegmentMeta *meta, const uint8_t *fde, size_t fdeLen, const char *nextFile,
+       Err *err) {
+    Sink *s = data;
+
+    (void)fde;
+    (void)fdeLen;
+    (void)err;
+    if (s->count >= 512)
+        return errSet(err, ERR_INTERNAL, "too many segments");
+    segmentMetaCopy(&s->metas[s->count], meta);
+    char seg[600];
+
+    snprintf(seg, sizeof(seg), "%s/%llu.seg", s->dir, (unsigned long long)meta->seq);
+    memcpy(s->paths[s->count], seg, sizeof(seg));
+    s->nextFile[s->count][0] = '\0';
+    if (nextFile != NULL)
+        strncat(s->nextFile[s->count], nextFile, sizeof(s->nextFile[0]) - 1);
+    if (rename(path, s->paths[s->count]) != 0)
+        return errSet(err, ERR_IO, "rename failed");
+    s->count++;
+    return 0;
+}
+
+/* Push every event of a fixture file, as a stream would, at time t advancing 10 ms per event. */
+static int
+pushFile(Segmenter *sg, const char *name, uint64_t *t, Err *err) {
+    char path[1024];
+    size_t len;
+    unsigned char *d;
+    BinlogReader *r = binlogReaderNew(BINLOG_READER_FILE, 0);
+    BinlogEvent ev;
+    int rc = 0;
+
+    snprintf(path, sizeof(path), "%s/%s", testFixtureDir(), name);
+    d = testReadFile(path, &len);
+    if (d == NULL)
+        return errSet(err, ERR_IO, "cannot read %s", path);
+    binlogReaderFeed(r, d, len);
+    while (rc == 0 && binlogReaderNext(r, &ev, err) == 1) {
+        *t += 10;
+        rc = segmenterPush(sg, ev.data, ev.h.size, *t, err);
+    }
+    binlogReaderFree(r);
+    free(d);
+    return rc;
+}
+
+static Segmenter *
+newSegmenter(Sink *sink, uint64_t size, int64_t intervalMs) {
+    SegmenterOpts o = {.segmentSize = size, .intervalMs = intervalMs, .flavour = BINLOG_FLAVOUR_MARIADB,
+                       .serverId = 11, .streamChecksum = BINLOG_CHECKSUM_CRC32};
+    SegmenterSink snk = {tmpPath, sealed, sink};
+
+    snprintf(sink->dir, sizeof(sink->dir), "%s", testTmpDir());
+    return segmenterNew(&o, &snk);
+}
+
+static void
+testCutsTileTheFile(void) {
+    Sink *sink = calloc(1, sizeof(*sink));
+    Segmenter *sg = newSegmenter(sink, 600, 0);
+    uint64_t t = 0, txns = 0;
+    Err err;
+
+    REQUIRE(segmenterResume(sg, 0, "mariadb-bin.000001", 4, "", NULL, 0, &err) == 0);
+    if (pushFile(sg, "mariadb-10.11.19-compressed.000001.binlog", &t, &err) != 0)
+        testFail(__FILE__, __LINE__, "push: %s", err.msg);
+    CHECK(sink->count >= 4);
+    for (size_t i = 0; i < sink->count; i++) {
+        const SegmentMeta *m = &sink->metas[i];
+
+        CHECK_INT(m->seq, i + 1);
+        CHECK_STR(m->file, "mariadb-bin.000001");
+        if (i > 0) {
+            CHECK_INT(m->startPos, sink->metas[i - 1].endPos);
+            CHECK_STR(m->gtidStart, sink->metas[i - 1].gtidEnd);
+        }
+        txns += m->transactions;
+    }
+    CHECK_INT(sink->metas[0].startPos, 256);
+    CHECK_INT(sink->metas[sink->count - 1].endPos, 3687);
+    CHECK(sink->metas[sink->count - 1].endsFile);
+    CHECK_STR(sink->nextFile[sink->count - 1], "mariadb-bin.000002");
+    CHECK_INT(txns, 11);
+    CHECK_STR(sink->metas[sink->count - 1].gtidEnd, "0-11-9,2-11-2");
+    CHECK_STR(segmenterFile(sg), "mariadb-bin.000002");
+    CHECK_INT(segmenterPos(sg), 4);
+    for (size_t i = 0; i < sink->count; i++)
+        segmentMetaClear(&sink->metas[i]);
+    segmenterFree(sg);
+    free(sink);
+}
+
+static void
+testIntervalCut(void) {
+    Sink *sink = calloc(1, sizeof(*sink));
+    Segmenter *sg = newSegmenter(sink, 1 << 30, 1000);
+    uint64_t t = 0;
+    Err err;
+
+    REQUIRE(segmenterResume(sg, 0, "mariadb-bin.000001", 4, "", NULL, 0, &err) == 0);
+    if (pushFile(sg, "mariadb-10.11.19-compressed.000001.binlog", &t, &err) != 0)
+        testFail(__FILE__, __LINE__, "push: %s", err.msg);
+    /* 49 events at 10 ms each: one interval cut after the first transaction ended (+1 s), then
+     * the rotation. */
+    CHECK_INT(sink->count, 1);
+    CHECK(sink->metas[0].endsFile);
+    for (size_t i = 0; i < sink->count; i++)
+        segmentMetaClear(&sink->metas[i]);
+    segmenterFree(sg);
+    free(sink);
+
+    sink = calloc(1, sizeof(*sink));
+    sg = newSegmenter(sink, 1 << 30, 100);
+    t = 0;
+    REQUIRE(segmenterResume(sg, 0, "mariadb-bin.000001", 4, "", NULL, 0, &err) == 0);
+    if (pushFile(sg, "mariadb-10.11.19-compressed.000001.binlog", &t, &err) != 0)
+        testFail(__FILE__, __LINE__, "push: %s", err.msg);
+    CHECK(sink->count > 1);
+    for (size_t i = 0; i < sink->count; i++)
+        segmentMetaClear(&sink->metas[i]);
+    segmenterFree(sg);
+    free(sink);
+}
+
+static void
+testDiscontinuityRefused(void) {
+    Sink *sink = calloc(1, sizeof(*sink));
+    Segmenter *sg = newSegmenter(sink, 600, 0);
+    uint64_t t = 0;
+    Err err;
+
+    /* The stream claims to continue at 1208, but the file's events start at 256. */
+    REQUIRE(segmenterResume(sg, 0, "mariadb-bin.000001", 1208, "", NULL, 0, &err) == 0);
+    CHECK_INT(pushFile(sg, "mariadb-10.11.19-compressed.000001.binlog", &t, &err), -1);
+    CHECK(strstr(err.msg, "does not start where the previous event ended") != NULL);
+    segmenterFree(sg);
+    free(sink);
+}
+
+void
+suite_segmenter(void) {
+    testRun("segmenter: segments tile the file, cut at transaction boundaries", testCutsTileTheFile);
+    testRun("segmenter: interval cuts", testIntervalCut);
+    testRun("segmenter: discontinuity is refused", testDiscontinuityRefused);
+}
