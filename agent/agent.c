@@ -711,8 +711,12 @@ agentRun(const AgentConfig *cfg, Err *err) {
     signal(SIGPIPE, SIG_IGN);
     a.base = event_base_new();
     a.wake = event_new(a.base, -1, EV_READ, onWake, &a);
-    if ((a.storage = storageNew(cfg->archive, err)) == NULL)
-        goto done;
+    {
+        StorageOptions so = {cfg->s3Endpoint, cfg->s3Region, cfg->s3CaFile, cfg->s3UriStyle};
+
+        if ((a.storage = storageNewOpts(cfg->archive, &so, err)) == NULL)
+            goto done;
+    }
     if ((a.spool = spoolOpen(cfg->spool, (uint64_t)cfg->spoolMaxBytes, err)) == NULL)
         goto done;
     a.archive = archiveNew(a.storage);

@@ -22,6 +22,7 @@ typedef struct AgentConfig {
     char *source;   /* mysql://USER@HOST:PORT */
     char *password; /* from BINVAULT_SOURCE_PASSWORD or a 0600 config file */
     char *archive;  /* file:///path, /path or s3://bucket/prefix */
+    char *s3Endpoint, *s3Region, *s3CaFile, *s3UriStyle;
     char *spool;
     int64_t serverId;
     char *startGtid;

@@ -6,7 +6,11 @@
 #ifndef BV_CMD_CMD_H
 #define BV_CMD_CMD_H
 
+#include <getopt.h>
+#include <stdbool.h>
+
 #include "common/err.h"
+#include "upload/storage.h"
 
 typedef struct CmdDef {
     const char *name;
@@ -23,6 +27,20 @@ int cmdFetch(int argc, char **argv);
 int cmdServe(int argc, char **argv);
 int cmdAgent(int argc, char **argv);
 int cmdStorage(int argc, char **argv);
+
+/* getopt_long options shared by every command that opens an archive (S3 settings), and their
+ * handler: true when `c` was one of them. */
+#define CMD_OPT_S3_ENDPOINT 0x1001
+#define CMD_STORAGE_LONG_OPTIONS                                                                   \
+    {"s3-endpoint", required_argument, NULL, CMD_OPT_S3_ENDPOINT},                                \
+        {"s3-region", required_argument, NULL, CMD_OPT_S3_ENDPOINT + 1},                          \
+        {"s3-ca-file", required_argument, NULL, CMD_OPT_S3_ENDPOINT + 2},                         \
+        {"s3-uri-style", required_argument, NULL, CMD_OPT_S3_ENDPOINT + 3}
+#define CMD_STORAGE_HELP                                                                           \
+    "S3 archives (s3://bucket/prefix): --s3-endpoint URL, --s3-region R, --s3-ca-file PEM,\n"        \
+    "--s3-uri-style path|host; credentials from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY\n"          \
+    "(/ AWS_SESSION_TOKEN) or the 0600 file BINVAULT_S3_CREDENTIALS_FILE, never the command line.\n"
+bool cmdStorageOption(int c, const char *arg, StorageOptions *opts);
 
 /* Print "binvault: <msg>" for a failed command, and return the exit code of the error. */
 int cmdFail(const Err *err);

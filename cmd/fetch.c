@@ -423,10 +423,12 @@ fetchUsage(FILE *out) {
           "or across a gap is refused, and what the archive holds is printed. DIR is created if needed;\n"
           "existing files are never overwritten.\n",
           out);
+    fputs(CMD_STORAGE_HELP, out);
 }
 
 int
 cmdFetch(int argc, char **argv) {
+    StorageOptions storageOpts = {0};
     static const struct option opts[] = {
         {"archive", required_argument, NULL, 'a'},
         {"from-gtid", required_argument, NULL, 'g'},
@@ -435,6 +437,7 @@ cmdFetch(int argc, char **argv) {
         {"until-position", required_argument, NULL, 'P'},
         {"to", required_argument, NULL, 't'},
         {"help", no_argument, NULL, 'h'},
+        CMD_STORAGE_LONG_OPTIONS,
         {NULL, 0, NULL, 0},
     };
     Fetch f = {.fd = -1};
@@ -466,14 +469,17 @@ cmdFetch(int argc, char **argv) {
             }
             break;
         case 'h': fetchUsage(stdout); return 0;
-        default: fetchUsage(stderr); return 64;
+        default:
+            if (cmdStorageOption(ch, optarg, &storageOpts))
+                break;
+            fetchUsage(stderr); return 64;
         }
     }
     if (url == NULL || f.dir == NULL || optind != argc) {
         fetchUsage(stderr);
         return 64;
     }
-    if ((storage = storageNew(url, &err)) == NULL)
+    if ((storage = storageNewOpts(url, &storageOpts, &err)) == NULL)
         return cmdFail(&err);
     f.archive = archiveNew(storage);
     f.catalog = archiveCatalogLoad(f.archive, 0, &err);

@@ -422,8 +422,8 @@ importCompare(const void *a, const void *b) {
 }
 
 static int
-importRun(Import *im, const char *url, char **files, int nfiles, Err *err) {
-    Storage *storage = storageNew(url, err);
+importRun(Import *im, const char *url, const StorageOptions *storageOpts, char **files, int nfiles, Err *err) {
+    Storage *storage = storageNewOpts(url, storageOpts, err);
     const SegmentMeta *last;
     size_t indexed = 0, written, removed;
     int rc = -1;
@@ -533,14 +533,17 @@ importUsage(FILE *out) {
           "65), so that the archive never gets a gap. A file that ends inside a transaction (still being\n"
           "written) is imported up to its last whole transaction; import it again later for the rest.\n",
           out);
+    fputs(CMD_STORAGE_HELP, out);
 }
 
 int
 cmdImport(int argc, char **argv) {
+    StorageOptions storageOpts = {0};
     static const struct option opts[] = {
         {"archive", required_argument, NULL, 'a'},
         {"segment-size", required_argument, NULL, 's'},
         {"help", no_argument, NULL, 'h'},
+        CMD_STORAGE_LONG_OPTIONS,
         {NULL, 0, NULL, 0},
     };
     Import im = {0};
@@ -561,14 +564,17 @@ cmdImport(int argc, char **argv) {
             }
             break;
         case 'h': importUsage(stdout); return 0;
-        default: importUsage(stderr); return 64;
+        default:
+            if (cmdStorageOption(c, optarg, &storageOpts))
+                break;
+            importUsage(stderr); return 64;
         }
     }
     if (url == NULL || optind >= argc) {
         importUsage(stderr);
         return 64;
     }
-    if (importRun(&im, url, argv + optind, argc - optind, &err) != 0)
+    if (importRun(&im, url, &storageOpts, argv + optind, argc - optind, &err) != 0)
         return cmdFail(&err);
     if (im.segments == 0)
         printf("nothing to import: the archive already holds everything in the files given\n");

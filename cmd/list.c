@@ -170,14 +170,17 @@ listUsage(FILE *out) {
           "window (from which position, GTID and time to which). Segments are not read: 'binvault verify'\n"
           "does that. --json prints one JSON document instead.\n",
           out);
+    fputs(CMD_STORAGE_HELP, out);
 }
 
 int
 cmdList(int argc, char **argv) {
+    StorageOptions storageOpts = {0};
     static const struct option opts[] = {
         {"archive", required_argument, NULL, 'a'},
         {"json", no_argument, NULL, 'j'},
         {"help", no_argument, NULL, 'h'},
+        CMD_STORAGE_LONG_OPTIONS,
         {NULL, 0, NULL, 0},
     };
     const char *url = NULL;
@@ -195,14 +198,17 @@ cmdList(int argc, char **argv) {
         case 'a': url = optarg; break;
         case 'j': json = true; break;
         case 'h': listUsage(stdout); return 0;
-        default: listUsage(stderr); return 64;
+        default:
+            if (cmdStorageOption(ch, optarg, &storageOpts))
+                break;
+            listUsage(stderr); return 64;
         }
     }
     if (url == NULL || optind != argc) {
         listUsage(stderr);
         return 64;
     }
-    if ((storage = storageNew(url, &err)) == NULL)
+    if ((storage = storageNewOpts(url, &storageOpts, &err)) == NULL)
         return cmdFail(&err);
     a = archiveNew(storage);
     haveId = archiveIdentityRead(a, &id, &err) == 0;

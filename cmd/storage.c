@@ -62,6 +62,7 @@ storageCmdUsage(FILE *out) {
           "                   0 removes all: only when nothing is being stored)\n\n"
           "  --log-level L    error, warn, info (default), debug (shows each request) or trace\n",
           out);
+    fputs(CMD_STORAGE_HELP, out);
 }
 
 static int
@@ -249,12 +250,14 @@ storageCmdListCb(const char *name, uint64_t size, void *data, Err *err) {
 
 int
 cmdStorage(int argc, char **argv) {
+    StorageOptions storageOpts = {0};
     static const struct option longOpts[] = {
         {"archive", required_argument, NULL, 'a'}, {"replace", no_argument, NULL, 'r'},
         {"sha256", required_argument, NULL, 's'},  {"md5", required_argument, NULL, 'm'},
         {"jobs", required_argument, NULL, 'j'},    {"offset", required_argument, NULL, 'o'},
         {"length", required_argument, NULL, 'l'},  {"min-age", required_argument, NULL, 'g'},
         {"log-level", required_argument, NULL, 'L'}, {"help", no_argument, NULL, 'h'},
+        CMD_STORAGE_LONG_OPTIONS,
         {NULL, 0, NULL, 0},
     };
     const char *archive = NULL, *sha256 = NULL, *md5 = NULL, *verb;
@@ -309,7 +312,10 @@ cmdStorage(int argc, char **argv) {
             break;
         }
         case 'h': storageCmdUsage(stdout); return 0;
-        default: storageCmdUsage(stderr); return 64;
+        default:
+            if (cmdStorageOption(c, optarg, &storageOpts))
+                break;
+            storageCmdUsage(stderr); return 64;
         }
     }
     if (archive == NULL || optind >= argc) {
@@ -339,7 +345,7 @@ cmdStorage(int argc, char **argv) {
                "or clean", verb);
         return cmdFail(&err);
     }
-    if ((storage = storageNew(archive, &err)) == NULL)
+    if ((storage = storageNewOpts(archive, &storageOpts, &err)) == NULL)
         return cmdFail(&err);
     if (strcmp(verb, "put") == 0) {
         rc = storageCmdPut(storage, args, nargs, replace, sha256, md5, (unsigned)jobs);

@@ -300,14 +300,17 @@ verifyUsage(FILE *out) {
           "and time to which. Exits 0 only when everything is sound, 65 otherwise. --json prints one JSON\n"
           "document. On a terminal, progress goes to stderr.\n",
           out);
+    fputs(CMD_STORAGE_HELP, out);
 }
 
 int
 cmdVerify(int argc, char **argv) {
+    StorageOptions storageOpts = {0};
     static const struct option opts[] = {
         {"archive", required_argument, NULL, 'a'},
         {"json", no_argument, NULL, 'j'},
         {"help", no_argument, NULL, 'h'},
+        CMD_STORAGE_LONG_OPTIONS,
         {NULL, 0, NULL, 0},
     };
     Verify v = {0};
@@ -327,14 +330,17 @@ cmdVerify(int argc, char **argv) {
         case 'a': url = optarg; break;
         case 'j': v.json = true; break;
         case 'h': verifyUsage(stdout); return 0;
-        default: verifyUsage(stderr); return 64;
+        default:
+            if (cmdStorageOption(ch, optarg, &storageOpts))
+                break;
+            verifyUsage(stderr); return 64;
         }
     }
     if (url == NULL || optind != argc) {
         verifyUsage(stderr);
         return 64;
     }
-    if ((storage = storageNew(url, &err)) == NULL)
+    if ((storage = storageNewOpts(url, &storageOpts, &err)) == NULL)
         return cmdFail(&err);
     v.archive = archiveNew(storage);
     v.started = nowSeconds();

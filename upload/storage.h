@@ -60,6 +60,17 @@ typedef int StorageListCb(const char *name, uint64_t size, void *data, Err *err)
 /* Open a store: "file:///abs/path" or a plain path (relative to the working directory) is a
  * directory, created when missing; "s3://bucket/prefix" is an S3-compatible store configured
  * from the environment (upload/s3.h); anything else is ERR_USAGE naming the accepted forms. */
+/* Store settings given on a command line; NULL members fall back to the environment. */
+typedef struct StorageOptions {
+    const char *s3Endpoint; /* --s3-endpoint (else AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL) */
+    const char *s3Region;   /* --s3-region (else AWS_REGION / AWS_DEFAULT_REGION) */
+    const char *s3CaFile;   /* --s3-ca-file (else BINVAULT_S3_CA_FILE / AWS_CA_BUNDLE) */
+    const char *s3UriStyle; /* --s3-uri-style path|host (else BINVAULT_S3_URI_STYLE) */
+} StorageOptions;
+
+/* storageNew() with command-line settings taking precedence over the environment. */
+Storage *storageNewOpts(const char *url, const StorageOptions *opts, Err *err);
+
 Storage *storageNew(const char *url, Err *err);
 
 /* The store's URL for messages: "file:///abs/path". */
