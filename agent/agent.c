@@ -28,6 +28,13 @@
 #define TIMER_MS 500
 #define BACKOFF_MIN_MS 500
 
+/* A stored segment waiting for the checkpoint; `indexed` when an index chunk already lists it
+ * (found in the archive at start-up). */
+typedef struct PendingSegment {
+    SegmentMeta meta;
+    bool indexed;
+} PendingSegment;
+
 typedef struct Agent {
     const AgentConfig *cfg;
     MysqlUrl *url;
@@ -59,9 +66,11 @@ typedef struct Agent {
     pthread_mutex_t doneLock;
     SegmentMeta *done;
     size_t doneCount, doneCap;
-    /* Archiver state (main thread only). */
-    SegmentMeta *pending;
+    /* Archiver state (main thread only): stored segments not yet covered by the checkpoint. */
+    PendingSegment *pending;
     size_t pendingCount, pendingCap;
+    SegmentMeta lastIndexed; /* the checkpoint's segment, kept to retry a failed checkpoint write */
+    bool checkpointDirty;
     uint64_t indexedSeq; /* every segment up to here is stored and indexed */
     char checkpointFile[SEGMENT_FILE_MAX]; /* the binlog file the archive is complete up to */
     bool checkpointEndsFile;
@@ -157,69 +166,119 @@ uploadDone(void *data, const SegmentMeta *meta, int rc, const Err *err) {
 }
 
 static int
-cmpSeq(const void *x, const void *y) {
-    const SegmentMeta *a = x, *b = y;
+cmpPending(const void *x, const void *y) {
+    const PendingSegment *a = x, *b = y;
 
-    return a->seq < b->seq ? -1 : a->seq > b->seq;
+    return a->meta.seq < b->meta.seq ? -1 : a->meta.seq > b->meta.seq;
+}
+
+static void
+addPending(Agent *a, const SegmentMeta *meta, bool indexed, bool copy) {
+    if (a->pendingCount == a->pendingCap) {
+        a->pendingCap = a->pendingCap ? a->pendingCap * 2 : 16;
+        a->pending = bvRealloc(a->pending, a->pendingCap * sizeof(*a->pending));
+    }
+    if (copy)
+        segmentMetaCopy(&a->pending[a->pendingCount].meta, meta);
+    else
+        a->pending[a->pendingCount].meta = *meta;
+    a->pending[a->pendingCount++].indexed = indexed;
+}
+
+static void
+writeCheckpoint(Agent *a) {
+    const SegmentMeta *last = &a->lastIndexed;
+    ArchiveCheckpoint cp;
+    Err err;
+
+    memset(&cp, 0, sizeof(cp));
+    cp.seq = last->seq;
+    snprintf(cp.file, sizeof(cp.file), "%s", last->file);
+    cp.endPos = last->endPos;
+    cp.gtidEnd = last->gtidEnd;
+    snprintf(cp.lastGtid, sizeof(cp.lastGtid), "%s", last->lastGtid);
+    cp.lastTimeUs = last->lastTimeUs;
+    a->checkpointDirty = archiveCheckpointWrite(a->archive, &cp, &err) != 0;
+    if (a->checkpointDirty)
+        logWarn("unable to write the archive checkpoint (will retry): %s", err.msg);
 }
 
 /* Index the contiguous run of stored segments after indexedSeq, move the checkpoint, and free
- * their spool space. Runs in the main thread. */
+ * their spool space. Runs in the main thread; a failed store operation is retried next time. */
 static void
 advanceCheckpoint(Agent *a) {
-    size_t run = 0;
+    size_t n = 0, run, from;
     Err err;
 
     pthread_mutex_lock(&a->doneLock);
-    for (size_t i = 0; i < a->doneCount; i++) {
-        if (a->pendingCount == a->pendingCap) {
-            a->pendingCap = a->pendingCap ? a->pendingCap * 2 : 16;
-            a->pending = bvRealloc(a->pending, a->pendingCap * sizeof(*a->pending));
-        }
-        a->pending[a->pendingCount++] = a->done[i];
-    }
+    for (size_t i = 0; i < a->doneCount; i++)
+        addPending(a, &a->done[i], false, false);
     a->doneCount = 0;
     pthread_mutex_unlock(&a->doneLock);
-    if (a->pendingCount == 0)
-        return;
-    qsort(a->pending, a->pendingCount, sizeof(*a->pending), cmpSeq);
-    /* Segments at or below indexedSeq were indexed before (a re-upload after a restart). */
-    size_t skip = 0;
+    if (a->pendingCount > 1)
+        qsort(a->pending, a->pendingCount, sizeof(*a->pending), cmpPending);
+    /* Drop what the checkpoint already covers, and duplicates (a segment found in the archive at
+     * start-up and uploaded again from the spool). */
+    for (size_t i = 0; i < a->pendingCount; i++) {
+        PendingSegment *p = &a->pending[i];
 
-    while (skip < a->pendingCount && a->pending[skip].seq <= a->indexedSeq)
-        skip++;
-    run = skip;
-    while (run < a->pendingCount && a->pending[run].seq == a->indexedSeq + 1 + (run - skip))
-        run++;
-    if (run > skip) {
-        ArchiveCheckpoint cp;
-
-        if (archiveIndexPut(a->archive, NULL, a->pending + skip, run - skip, &err) != 0) {
-            logWarn("unable to write the archive index (will retry): %s", err.msg);
-            return;
+        if (p->meta.seq <= a->indexedSeq || (n > 0 && a->pending[n - 1].meta.seq == p->meta.seq)) {
+            if (n > 0 && a->pending[n - 1].meta.seq == p->meta.seq)
+                a->pending[n - 1].indexed |= p->indexed;
+            segmentMetaClear(&p->meta);
+            continue;
         }
-        const SegmentMeta *last = &a->pending[run - 1];
-
-        memset(&cp, 0, sizeof(cp));
-        cp.seq = last->seq;
-        snprintf(cp.file, sizeof(cp.file), "%s", last->file);
-        cp.endPos = last->endPos;
-        cp.gtidEnd = last->gtidEnd;
-        snprintf(cp.lastGtid, sizeof(cp.lastGtid), "%s", last->lastGtid);
-        cp.lastTimeUs = last->lastTimeUs;
-        if (archiveCheckpointWrite(a->archive, &cp, &err) != 0)
-            logWarn("unable to write the archive checkpoint (will retry): %s", err.msg);
-        a->indexedSeq = last->seq;
-        snprintf(a->checkpointFile, sizeof(a->checkpointFile), "%s", last->file);
-        a->checkpointEndsFile = last->endsFile;
-        a->chunksSinceMerge++;
-        logInfo("archive complete up to segment %" PRIu64 " (%s:%" PRIu64 ", gtid '%s')", last->seq, last->file,
-                last->endPos, last->lastGtid);
+        a->pending[n++] = *p;
     }
+    a->pendingCount = n;
+    for (run = 0; run < a->pendingCount && a->pending[run].meta.seq == a->indexedSeq + 1 + run; run++)
+        ;
+    if (run == 0) {
+        if (a->checkpointDirty)
+            writeCheckpoint(a);
+        return;
+    }
+    /* One index chunk per stretch of segments that no chunk lists yet. */
+    for (from = 0; from < run;) {
+        size_t to = from;
+
+        if (a->pending[from].indexed) {
+            from++;
+            continue;
+        }
+        while (to < run && !a->pending[to].indexed)
+            to++;
+        SegmentMeta *metas = bvMalloc((to - from) * sizeof(*metas));
+
+        for (size_t i = from; i < to; i++)
+            metas[i - from] = a->pending[i].meta;
+        int rc = archiveIndexPut(a->archive, NULL, metas, to - from, &err);
+
+        bvFree(metas);
+        if (rc != 0) {
+            logWarn("unable to write the archive index (will retry): %s", err.msg);
+            run = from; /* what is indexed so far still counts */
+            break;
+        }
+        for (size_t i = from; i < to; i++)
+            a->pending[i].indexed = true;
+        from = to;
+    }
+    if (run == 0)
+        return;
+    segmentMetaClear(&a->lastIndexed);
+    segmentMetaCopy(&a->lastIndexed, &a->pending[run - 1].meta);
+    writeCheckpoint(a);
+    a->indexedSeq = a->lastIndexed.seq;
+    snprintf(a->checkpointFile, sizeof(a->checkpointFile), "%s", a->lastIndexed.file);
+    a->checkpointEndsFile = a->lastIndexed.endsFile;
+    a->chunksSinceMerge++;
+    logInfo("archive complete up to segment %" PRIu64 " (%s:%" PRIu64 ", gtid '%s')", a->lastIndexed.seq,
+            a->lastIndexed.file, a->lastIndexed.endPos, a->lastIndexed.lastGtid);
     for (size_t i = 0; i < run; i++) {
-        if (spoolRemove(a->spool, a->pending[i].seq, &err) != 0)
+        if (spoolRemove(a->spool, a->pending[i].meta.seq, &err) != 0)
             logWarn("%s", err.msg);
-        segmentMetaClear(&a->pending[i]);
+        segmentMetaClear(&a->pending[i].meta);
     }
     memmove(a->pending, a->pending + run, (a->pendingCount - run) * sizeof(*a->pending));
     a->pendingCount -= run;
@@ -524,9 +583,16 @@ loadArchive(Agent *a, Err *err) {
     if (archiveIndexMerge(a->archive, a->catalog, &written, &removed, err) != 0)
         logWarn("unable to compact the archive index (continuing): %s", err->msg);
     a->indexedSeq = archiveCatalogContiguousSeq(a->catalog);
-    if (archiveCatalogCount(a->catalog) > 0 && a->indexedSeq < archiveCatalogLast(a->catalog)->seq)
-        return errSet(err, ERR_GAP, "the archive '%s' has a gap after segment %" PRIu64 ": run 'binvault verify' "
-                      "to see it", storageUrl(a->storage), a->indexedSeq);
+    /* Segments stored beyond a hole (a SIGKILL left the segment before them only in the spool):
+     * the checkpoint moves over them once the spool fills the hole. */
+    for (size_t i = 0; i < archiveCatalogCount(a->catalog); i++) {
+        const SegmentMeta *m = archiveCatalogAt(a->catalog, i);
+
+        if (m->seq == a->indexedSeq)
+            segmentMetaCopy(&a->lastIndexed, m);
+        if (m->seq > a->indexedSeq)
+            addPending(a, m, true, true);
+    }
     if ((last = archiveCatalogLast(a->catalog)) != NULL) {
         snprintf(a->checkpointFile, sizeof(a->checkpointFile), "%s", last->file);
         a->checkpointEndsFile = last->endsFile;
@@ -606,30 +672,57 @@ done:
     return rc;
 }
 
-/* Segments sealed by an earlier run and not yet archived go to the uploader first. */
+/* Segments sealed by an earlier run and not yet archived go to the uploader first. Together, the
+ * archive and the spool must hold every segment after the checkpoint: a hole in both is a gap. */
 static int
 resubmitSpool(Agent *a, Err *err) {
     SegmentMeta *metas;
-    size_t n;
+    size_t n, queued = 0, ai = 0;
+    uint64_t expect = a->indexedSeq + 1;
+    int rc = 0;
 
     if (spoolReadyList(a->spool, &metas, &n, err) != 0)
         return -1;
     for (size_t i = 0; i < n; i++) {
         char path[4096];
+        bool archived = false;
 
+        for (; ai < a->pendingCount && a->pending[ai].meta.seq < metas[i].seq; ai++)
+            ;
+        archived = ai < a->pendingCount && a->pending[ai].meta.seq == metas[i].seq;
         if (metas[i].seq <= a->indexedSeq) {
             if (spoolRemove(a->spool, metas[i].seq, err) != 0)
                 logWarn("%s", err->msg);
-        } else {
+        } else if (!archived) {
             spoolReadyPath(a->spool, metas[i].seq, path, sizeof(path));
             uploaderSubmit(a->uploader, &metas[i], path);
+            queued++;
         }
-        segmentMetaClear(&metas[i]);
     }
-    if (n > 0)
-        logInfo("%zu segments from the spool queued for upload", n);
+    /* Walk both, in seq order, from the checkpoint. */
+    for (size_t si = 0, pi = 0; rc == 0;) {
+        uint64_t s = si < n ? metas[si].seq : UINT64_MAX, p = pi < a->pendingCount ? a->pending[pi].meta.seq : UINT64_MAX;
+        uint64_t next = s < p ? s : p;
+
+        if (next == UINT64_MAX)
+            break;
+        if (next < expect) {
+            si += s == next;
+            pi += p == next;
+            continue;
+        }
+        if (next != expect)
+            rc = errSet(err, ERR_GAP, "segment %" PRIu64 " is neither in the archive '%s' nor in the spool '%s': the "
+                        "archive has a gap there; run 'binvault verify --archive %s' to see it", expect,
+                        storageUrl(a->storage), spoolDir(a->spool), storageUrl(a->storage));
+        expect = next + 1;
+    }
+    for (size_t i = 0; i < n; i++)
+        segmentMetaClear(&metas[i]);
+    if (queued > 0)
+        logInfo("%zu segments from the spool queued for upload", queued);
     bvFree(metas);
-    return 0;
+    return rc;
 }
 
 /* Connect once to learn the source's identity, and check it against the archive's. */
@@ -712,7 +805,8 @@ agentRun(const AgentConfig *cfg, Err *err) {
     a.base = event_base_new();
     a.wake = event_new(a.base, -1, EV_READ, onWake, &a);
     {
-        StorageOptions so = {cfg->s3Endpoint, cfg->s3Region, cfg->s3CaFile, cfg->s3UriStyle};
+        StorageOptions so = {.s3Endpoint = cfg->s3Endpoint, .s3Region = cfg->s3Region, .s3CaFile = cfg->s3CaFile,
+                             .s3UriStyle = cfg->s3UriStyle};
 
         if ((a.storage = storageNewOpts(cfg->archive, &so, err)) == NULL)
             goto done;
@@ -720,8 +814,18 @@ agentRun(const AgentConfig *cfg, Err *err) {
     if ((a.spool = spoolOpen(cfg->spool, (uint64_t)cfg->spoolMaxBytes, err)) == NULL)
         goto done;
     a.archive = archiveNew(a.storage);
-    if (loadArchive(&a, err) != 0)
-        goto done;
+    for (uint64_t backoff = BACKOFF_MIN_MS; loadArchive(&a, err) != 0;) {
+        if (err->code != ERR_STORAGE || atomic_load(&a.stop))
+            goto done;
+        logWarn("unable to read the archive, retrying in %" PRIu64 " ms: %s", backoff, err->msg);
+        archiveCatalogFree(a.catalog);
+        a.catalog = NULL;
+        for (size_t i = 0; i < a.pendingCount; i++)
+            segmentMetaClear(&a.pending[i].meta);
+        a.pendingCount = 0;
+        sleepUnlessStopping(&a, backoff);
+        backoff = backoff * 2 > (uint64_t)cfg->reconnectMaxMs ? (uint64_t)cfg->reconnectMaxMs : backoff * 2;
+    }
     logInfo("binvault %s agent starting: %s", BV_VERSION, cfg->settings ? cfg->settings : "");
     for (int i = 0; i < 3; i++) {
         static const int signals[3] = {SIGTERM, SIGINT, SIGHUP};
@@ -781,7 +885,8 @@ done:
                 a.indexedSeq, a.spool ? spoolReadyCount(a.spool) : 0);
     uploaderFree(a.uploader);
     for (size_t i = 0; i < a.pendingCount; i++)
-        segmentMetaClear(&a.pending[i]);
+        segmentMetaClear(&a.pending[i].meta);
+    segmentMetaClear(&a.lastIndexed);
     for (size_t i = 0; i < a.doneCount; i++)
         segmentMetaClear(&a.done[i]);
     bvFree(a.pending);

@@ -713,6 +713,14 @@ s3OptionsFromEnv(S3Options *opts, const char *url, Err *err) {
         }
         opts->listPage = (unsigned)v;
     }
+    page = s3Env("BINVAULT_S3_STALL_TIMEOUT");
+    if (page != NULL) {
+        if (s3ParseU64(page, &v) != 0 || v < 1 || v > 3600) {
+            errSet(err, ERR_CONFIG, "invalid BINVAULT_S3_STALL_TIMEOUT '%s': expected 1 to 3600 seconds", page);
+            goto fail;
+        }
+        opts->stallTimeoutSec = (unsigned)v;
+    }
     return 0;
 fail:
     s3OptionsFree(opts);

@@ -53,6 +53,8 @@
  *                                 with a K/M/G suffix; default 64M)
  *   BINVAULT_S3_PART_SIZE         part size (at least 5M, default 16M; raised when an object
  *                                 would need more than 10000 parts)
+ *   BINVAULT_S3_STALL_TIMEOUT     seconds without progress before a transfer is abandoned and
+ *                                 retried (1-3600, default 60)
  *   BINVAULT_S3_LIST_PAGE         keys asked for per ListObjectsV2 request (1-1000, default
  *                                 1000)
  * Credentials never come from the command line and never appear in messages or logs.

@@ -78,3 +78,46 @@ compare_fetched() {
     done
     return $bad
 }
+
+# The checkpoint of an archive in any store, as "file:pos" (uses `binvault storage`).
+archive_checkpoint_any() {
+    "$BV_BIN" storage --archive "$1" get checkpoint.json 2>/dev/null |
+        python3 -c 'import json,sys; c=json.load(sys.stdin); print("%s:%d" % (c["file"], c["end_pos"]))' 2>/dev/null
+}
+
+agent_wait_caught_up_any() {
+    local s=$1 archive=$2 secs=${3:-120} want got
+    for _ in $(seq 1 $((secs * 2))); do
+        want=$(mdb_sql "$s" "SHOW MASTER STATUS" | awk '{print $1 ":" $2}')
+        got=$(archive_checkpoint_any "$archive")
+        [ -n "$got" ] && [ "$got" = "$want" ] && return 0
+        sleep 0.5
+    done
+    echo "archive checkpoint '$got' did not reach the server's '$want' in ${secs}s" >&2
+    return 1
+}
+
+# Start the fault-injecting proxy in front of host:port; sets FAULT_PORT and FAULT_CONTROL.
+faultproxy_start() {
+    local up_host=$1 up_port=$2
+    FAULT_CONTROL=$BV_TEST_DIR/faults
+    : > "$FAULT_CONTROL"
+    FAULT_PORT=$(_mdb_free_port)
+    setsid python3 "$BV_ROOT/tests/tools/faultproxy.py" "$FAULT_PORT" "$up_host" "$up_port" "$FAULT_CONTROL" \
+        > "$BV_TEST_DIR/faultproxy.log" 2>&1 < /dev/null &
+    FAULT_PID=$!
+    for _ in $(seq 1 50); do
+        grep -q listening "$BV_TEST_DIR/faultproxy.log" && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+faultproxy_stop() {
+    [ -n "${FAULT_PID:-}" ] && kill "$FAULT_PID" 2>/dev/null
+    FAULT_PID=
+}
+
+# Queue faults: fault "status 5 503 PUT" etc. (see tests/tools/faultproxy.py).
+fault() { echo "$*" >> "$FAULT_CONTROL"; }
+faults_pending() { grep -c . "$FAULT_CONTROL" 2>/dev/null || true; }
