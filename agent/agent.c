@@ -14,9 +14,11 @@
 #include <unistd.h>
 
 #include "agent/archive.h"
+#include "agent/http.h"
 #include "agent/segment.h"
 #include "agent/segmenter.h"
 #include "agent/spool.h"
+#include "agent/stats.h"
 #include "agent/uploader.h"
 #include "binlog/client.h"
 #include "common/log.h"
@@ -27,57 +29,95 @@
 
 #define TIMER_MS 500
 #define BACKOFF_MIN_MS 500
+/* While caught up and idle, the checkpoint's caught_up_us is refreshed this often, so that
+ * `binvault status` (from the archive alone) sees an idle source as RPO ~0, not as silence. */
+#define CHECKPOINT_REFRESH_MS 5000
+/* The received GTID state is published for /status at most this often (it is a string). */
+#define GTID_PUBLISH_MS 200
+#define CAUGHT_UP_MARKS 256
+#define MONITOR_TIMEOUT_MS 5000
+
+/* A heartbeat at `atUs` found the stream caught up: the archive holds everything the source had
+ * written then once every segment up to `seq` is archived. */
+typedef struct CaughtUpMark {
+    uint64_t atUs;
+    uint64_t seq;
+} CaughtUpMark;
 
 /* A stored segment waiting for the checkpoint; `indexed` when an index chunk already lists it
- * (found in the archive at start-up). */
+ * (found in the archive at start-up, beyond a hole that the spool fills). */
 typedef struct PendingSegment {
     SegmentMeta meta;
     bool indexed;
 } PendingSegment;
+
+/* A sealed segment not yet archived, for the RPO: the estimated commit time of its first
+ * transaction (0: it has none). */
+typedef struct Unarchived {
+    uint64_t seq;
+    uint64_t firstUs;
+} Unarchived;
 
 typedef struct Agent {
     const AgentConfig *cfg;
     MysqlUrl *url;
     Storage *storage;
     Archive *archive;
-    ArchiveCatalog *catalog; /* at start-up only: freed once the stream runs */
+    ArchiveCatalog *catalog; /* at start-up only: freed once the stream has resumed from it */
     Spool *spool;
     Uploader *uploader;
-    Segmenter *segmenter; /* owned by the stream thread once it runs */
+    Segmenter *segmenter;  /* the thread sealing (the stream thread; at start-up the main thread) */
+    SpoolJournal *journal; /* semi-sync: the open segment's journal (stream thread) */
+    HttpServer *http;
     struct event_base *base;
     struct event *wake;
-    pthread_t streamThread;
-    bool streamStarted;
+    pthread_t streamThread, archiverThread, monitorThread;
+    bool streamStarted, archiverStarted, monitorStarted;
 
-    atomic_bool stop;      /* shutdown requested */
+    atomic_bool stop;       /* shutdown requested */
     atomic_bool streamDone;
+    atomic_bool workersStop; /* archiver and monitor: stop now */
     /* Fatal error of a thread; the first one wins. */
     pthread_mutex_t failLock;
     Err failure;
     bool failed;
 
-    /* Source identity, known after the first connection. */
+    /* Source identity, known after the stream thread's first connection. */
     BinlogFlavour flavour;
     uint32_t sourceServerId;
     char sourceUuid[37];
     char sourceVersion[51];
 
-    /* Upload completions waiting for the archiver (main thread), under doneLock. */
+    /* Upload completions waiting for the archiver, under doneLock; doneCond wakes the archiver
+     * and the monitor (their sleeps). */
     pthread_mutex_t doneLock;
+    pthread_cond_t doneCond;
     SegmentMeta *done;
     size_t doneCount, doneCap;
-    /* Archiver state (main thread only): stored segments not yet covered by the checkpoint. */
+    /* Archiver state (archiver thread; the main thread once it is joined): stored segments not yet
+     * covered by the checkpoint. */
     PendingSegment *pending;
     size_t pendingCount, pendingCap;
-    SegmentMeta lastIndexed; /* the checkpoint's segment, kept to retry a failed checkpoint write */
-    bool checkpointDirty;
-    uint64_t indexedSeq; /* every segment up to here is stored and indexed */
-    char checkpointFile[SEGMENT_FILE_MAX]; /* the binlog file the archive is complete up to */
-    bool checkpointEndsFile;
-    enum { PURGE_OK = 0, PURGE_AT_RISK, PURGE_LOST } purgeState;
+    uint64_t indexedSeq;   /* every segment up to here is stored and indexed */
+    ArchiveCheckpoint cp;  /* as last written (or read at start-up) */
+    bool cpDirty;          /* cp has news not written yet */
+    uint64_t cpWrittenMs;
     unsigned chunksSinceMerge;
-    uint64_t lastPurgeCheckMs;
-    SqlConn *guardConn;
+
+    /* Stream thread only. */
+    uint64_t unsyncedFirstUs; /* semi-sync: first transaction not yet fdatasync'd */
+    uint64_t gtidPublishedMs;
+
+    /* Published state, under statLock: read by the HTTP snapshot, the archiver, the monitor. */
+    pthread_mutex_t statLock;
+    AgentStatus live;
+    bool flavourKnown;
+    bool cpEndsFile;
+    uint64_t lastRecvMs; /* monotonic: when anything last arrived on the stream */
+    Unarchived *unarchived;
+    size_t unarchivedCount, unarchivedCap;
+    CaughtUpMark marks[CAUGHT_UP_MARKS];
+    size_t markCount;
 } Agent;
 
 static uint64_t
@@ -86,6 +126,23 @@ nowMs(void) {
 
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static uint64_t
+wallUs(void) {
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+/* Remember an error for /status (the caller logs it). */
+static void
+noteError(Agent *a, const char *msg) {
+    pthread_mutex_lock(&a->statLock);
+    snprintf(a->live.lastError, sizeof(a->live.lastError), "%.*s", (int)sizeof(a->live.lastError) - 1, msg);
+    a->live.lastErrorUs = wallUs();
+    pthread_mutex_unlock(&a->statLock);
 }
 
 static void
@@ -97,6 +154,7 @@ agentFail(Agent *a, const Err *err) {
     }
     pthread_mutex_unlock(&a->failLock);
     logError("%s", err->msg);
+    noteError(a, err->msg);
     atomic_store(&a->stop, true);
     spoolWake(a->spool);
     event_active(a->wake, EV_READ, 0);
@@ -112,6 +170,60 @@ sleepUnlessStopping(Agent *a, uint64_t ms) {
 
         nanosleep(&ts, NULL);
     }
+}
+
+/* Wait on doneCond for up to ms (archiver, monitor). */
+static void
+workerSleep(Agent *a, uint64_t ms) {
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += (time_t)(ms / 1000);
+    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&a->doneLock);
+    if (a->doneCount == 0 && !atomic_load(&a->workersStop))
+        pthread_cond_timedwait(&a->doneCond, &a->doneLock, &ts);
+    pthread_mutex_unlock(&a->doneLock);
+}
+
+/* ---- published state (statLock held) ---- */
+
+static void
+addUnarchivedLocked(Agent *a, uint64_t seq, uint64_t firstUs) {
+    for (size_t i = 0; i < a->unarchivedCount; i++)
+        if (a->unarchived[i].seq == seq) {
+            if (firstUs != 0 && (a->unarchived[i].firstUs == 0 || firstUs < a->unarchived[i].firstUs))
+                a->unarchived[i].firstUs = firstUs;
+            return;
+        }
+    if (a->unarchivedCount == a->unarchivedCap) {
+        a->unarchivedCap = a->unarchivedCap ? a->unarchivedCap * 2 : 64;
+        a->unarchived = bvRealloc(a->unarchived, a->unarchivedCap * sizeof(*a->unarchived));
+    }
+    a->unarchived[a->unarchivedCount++] = (Unarchived){seq, firstUs};
+}
+
+static void
+addMarkLocked(Agent *a, uint64_t atUs, uint64_t seq) {
+    if (a->markCount > 0 && a->marks[a->markCount - 1].seq == seq) {
+        a->marks[a->markCount - 1].atUs = atUs;
+        return;
+    }
+    if (a->markCount == CAUGHT_UP_MARKS) {
+        memmove(a->marks, a->marks + 1, (CAUGHT_UP_MARKS - 1) * sizeof(*a->marks));
+        a->markCount--;
+    }
+    a->marks[a->markCount++] = (CaughtUpMark){atUs, seq};
+}
+
+static void
+setStringLocked(char **dst, char *src) {
+    bvFree(*dst);
+    *dst = src;
 }
 
 /* ---- sealing: segmenter sink ---- */
@@ -133,8 +245,17 @@ sinkSealed(void *data, const char *tmpPath, const SegmentMeta *meta, const uint8
     segmentName(m.seq, m.file, m.startPos, m.name, sizeof(m.name));
     rc = spoolCommit(a->spool, tmpPath, &m, fde, fdeLen, nextFile, err);
     if (rc == 0) {
+        /* The segmenter still describes the segment being sealed. */
+        uint64_t first = a->segmenter ? segmenterOpenFirstCommitUs(a->segmenter) : m.firstTimeUs;
+
+        pthread_mutex_lock(&a->statLock);
+        if (m.transactions > 0)
+            addUnarchivedLocked(a, m.seq, first ? first : m.firstTimeUs);
+        a->live.segmentsSealed++;
+        pthread_mutex_unlock(&a->statLock);
         spoolReadyPath(a->spool, m.seq, path, sizeof(path));
-        uploaderSubmit(a->uploader, &m, path);
+        if (a->uploader)
+            uploaderSubmit(a->uploader, &m, path);
         logDebug("segment %" PRIu64 " sealed: %s:%" PRIu64 "-%" PRIu64 ", %" PRIu64 " transactions, %" PRIu64
                  " bytes, last gtid '%s'", m.seq, m.file, m.startPos, m.endPos, m.transactions, m.size, m.lastGtid);
     }
@@ -161,8 +282,8 @@ uploadDone(void *data, const SegmentMeta *meta, int rc, const Err *err) {
         a->done = bvRealloc(a->done, a->doneCap * sizeof(*a->done));
     }
     segmentMetaCopy(&a->done[a->doneCount++], meta);
+    pthread_cond_broadcast(&a->doneCond);
     pthread_mutex_unlock(&a->doneLock);
-    event_active(a->wake, EV_READ, 0);
 }
 
 static int
@@ -186,25 +307,67 @@ addPending(Agent *a, const SegmentMeta *meta, bool indexed, bool copy) {
 }
 
 static void
+archiveFailing(Agent *a, const char *msg) {
+    pthread_mutex_lock(&a->statLock);
+    if (a->live.archiveFailingSinceUs == 0)
+        a->live.archiveFailingSinceUs = wallUs();
+    pthread_mutex_unlock(&a->statLock);
+    noteError(a, msg);
+}
+
+/* Write a->cp with the latest archived caught-up instant. */
+static void
 writeCheckpoint(Agent *a) {
-    const SegmentMeta *last = &a->lastIndexed;
-    ArchiveCheckpoint cp;
     Err err;
 
-    memset(&cp, 0, sizeof(cp));
-    cp.seq = last->seq;
-    snprintf(cp.file, sizeof(cp.file), "%s", last->file);
-    cp.endPos = last->endPos;
-    cp.gtidEnd = last->gtidEnd;
-    snprintf(cp.lastGtid, sizeof(cp.lastGtid), "%s", last->lastGtid);
-    cp.lastTimeUs = last->lastTimeUs;
-    a->checkpointDirty = archiveCheckpointWrite(a->archive, &cp, &err) != 0;
-    if (a->checkpointDirty)
+    if (archiveCheckpointWrite(a->archive, &a->cp, &err) != 0) {
         logWarn("unable to write the archive checkpoint (will retry): %s", err.msg);
+        archiveFailing(a, err.msg);
+        a->cpDirty = true;
+        return;
+    }
+    a->cpDirty = false;
+    a->cpWrittenMs = nowMs();
+    pthread_mutex_lock(&a->statLock);
+    a->live.archiveFailingSinceUs = 0;
+    a->live.cpSeq = a->cp.seq;
+    snprintf(a->live.cpFile, sizeof(a->live.cpFile), "%s", a->cp.file);
+    a->live.cpEndPos = a->cp.endPos;
+    setStringLocked(&a->live.cpGtidEnd, bvStrdup(a->cp.gtidEnd ? a->cp.gtidEnd : ""));
+    snprintf(a->live.cpLastGtid, sizeof(a->live.cpLastGtid), "%s", a->cp.lastGtid);
+    a->live.cpLastTimeUs = a->cp.lastTimeUs;
+    a->live.cpCaughtUpUs = a->cp.caughtUpUs;
+    a->live.cpWrittenUs = wallUs();
+    pthread_mutex_unlock(&a->statLock);
+}
+
+/* The archive now holds every segment up to indexedSeq: forget them for the RPO, and take the
+ * caught-up instants they complete. */
+static void
+archivedUpTo(Agent *a, uint64_t seq) {
+    size_t keep = 0, used = 0;
+    uint64_t caughtUp = 0;
+
+    pthread_mutex_lock(&a->statLock);
+    for (size_t i = 0; i < a->unarchivedCount; i++)
+        if (a->unarchived[i].seq > seq)
+            a->unarchived[keep++] = a->unarchived[i];
+    a->unarchivedCount = keep;
+    while (used < a->markCount && a->marks[used].seq <= seq)
+        caughtUp = a->marks[used++].atUs;
+    memmove(a->marks, a->marks + used, (a->markCount - used) * sizeof(*a->marks));
+    a->markCount -= used;
+    a->live.cpSeq = seq;
+    pthread_mutex_unlock(&a->statLock);
+    if (caughtUp > a->cp.caughtUpUs) {
+        a->cp.caughtUpUs = caughtUp;
+        a->cpDirty = true;
+    }
 }
 
 /* Index the contiguous run of stored segments after indexedSeq, move the checkpoint, and free
- * their spool space. Runs in the main thread; a failed store operation is retried next time. */
+ * their spool space. Runs in the archiver thread (in the main thread once it is joined); a failed
+ * store operation is retried next time. */
 static void
 advanceCheckpoint(Agent *a) {
     size_t n = 0, run, from;
@@ -233,14 +396,11 @@ advanceCheckpoint(Agent *a) {
     a->pendingCount = n;
     for (run = 0; run < a->pendingCount && a->pending[run].meta.seq == a->indexedSeq + 1 + run; run++)
         ;
-    if (run == 0) {
-        if (a->checkpointDirty)
-            writeCheckpoint(a);
-        return;
-    }
     /* One index chunk per stretch of segments that no chunk lists yet. */
     for (from = 0; from < run;) {
         size_t to = from;
+        SegmentMeta *metas;
+        int rc;
 
         if (a->pending[from].indexed) {
             from++;
@@ -248,15 +408,14 @@ advanceCheckpoint(Agent *a) {
         }
         while (to < run && !a->pending[to].indexed)
             to++;
-        SegmentMeta *metas = bvMalloc((to - from) * sizeof(*metas));
-
+        metas = bvMalloc((to - from) * sizeof(*metas));
         for (size_t i = from; i < to; i++)
             metas[i - from] = a->pending[i].meta;
-        int rc = archiveIndexPut(a->archive, NULL, metas, to - from, &err);
-
+        rc = archiveIndexPut(a->archive, NULL, metas, to - from, &err);
         bvFree(metas);
         if (rc != 0) {
             logWarn("unable to write the archive index (will retry): %s", err.msg);
+            archiveFailing(a, err.msg);
             run = from; /* what is indexed so far still counts */
             break;
         }
@@ -266,15 +425,31 @@ advanceCheckpoint(Agent *a) {
     }
     if (run == 0)
         return;
-    segmentMetaClear(&a->lastIndexed);
-    segmentMetaCopy(&a->lastIndexed, &a->pending[run - 1].meta);
-    writeCheckpoint(a);
-    a->indexedSeq = a->lastIndexed.seq;
-    snprintf(a->checkpointFile, sizeof(a->checkpointFile), "%s", a->lastIndexed.file);
-    a->checkpointEndsFile = a->lastIndexed.endsFile;
-    a->chunksSinceMerge++;
-    logInfo("archive complete up to segment %" PRIu64 " (%s:%" PRIu64 ", gtid '%s')", a->lastIndexed.seq,
-            a->lastIndexed.file, a->lastIndexed.endPos, a->lastIndexed.lastGtid);
+    {
+        const SegmentMeta *last = &a->pending[run - 1].meta;
+
+        a->cp.seq = last->seq;
+        snprintf(a->cp.file, sizeof(a->cp.file), "%s", last->file);
+        a->cp.endPos = last->endPos;
+        bvFree(a->cp.gtidEnd);
+        a->cp.gtidEnd = bvStrdup(segmentMetaGtidEnd(last));
+        for (size_t i = run; i-- > 0;)
+            if (a->pending[i].meta.transactions > 0) {
+                snprintf(a->cp.lastGtid, sizeof(a->cp.lastGtid), "%s", a->pending[i].meta.lastGtid);
+                a->cp.lastTimeUs = a->pending[i].meta.lastTimeUs;
+                break;
+            }
+        a->indexedSeq = last->seq;
+        a->cpDirty = true;
+        pthread_mutex_lock(&a->statLock);
+        a->cpEndsFile = last->endsFile;
+        pthread_mutex_unlock(&a->statLock);
+        archivedUpTo(a, a->indexedSeq);
+        writeCheckpoint(a);
+        a->chunksSinceMerge++;
+        logDebug("archive complete up to segment %" PRIu64 " (%s:%" PRIu64 ", gtid '%s')", last->seq, last->file,
+                 last->endPos, last->lastGtid);
+    }
     for (size_t i = 0; i < run; i++) {
         if (spoolRemove(a->spool, a->pending[i].meta.seq, &err) != 0)
             logWarn("%s", err.msg);
@@ -284,32 +459,44 @@ advanceCheckpoint(Agent *a) {
     a->pendingCount -= run;
 }
 
-/* ---- purge guard ---- */
+/* Compact the index now and then (each checkpoint advance writes a small chunk). */
+static void
+mergeIndex(Agent *a) {
+    ArchiveCatalog *c;
+    Err err;
 
-typedef struct Binlogs {
-    char oldest[SEGMENT_FILE_MAX];
-    char next[SEGMENT_FILE_MAX]; /* first file after `after` */
-    const char *want, *after;
-    bool found;
-    unsigned count;
-} Binlogs;
-
-static int
-binlogRow(void *data, unsigned nCols, const char *const *values, const unsigned long *lengths, Err *err) {
-    Binlogs *b = data;
-
-    (void)lengths;
-    (void)err;
-    if (nCols < 1 || values[0] == NULL)
-        return 0;
-    if (b->count++ == 0)
-        snprintf(b->oldest, sizeof(b->oldest), "%s", values[0]);
-    if (b->want && strcmp(values[0], b->want) == 0)
-        b->found = true;
-    if (b->after && b->next[0] == '\0' && segmentFileCompare(values[0], b->after) > 0)
-        snprintf(b->next, sizeof(b->next), "%s", values[0]);
-    return 0;
+    if (a->chunksSinceMerge < 64)
+        return;
+    a->chunksSinceMerge = 0;
+    if ((c = archiveCatalogLoad(a->archive, 0, &err)) == NULL ||
+        archiveIndexMerge(a->archive, c, NULL, NULL, &err) != 0)
+        logWarn("unable to compact the archive index (will retry): %s", err.msg);
+    archiveCatalogFree(c);
 }
+
+/* While nothing new is archived, caught-up instants still complete (an idle source): refresh the
+ * checkpoint now and then, and retry a write that failed. */
+static void
+refreshCheckpoint(Agent *a) {
+    archivedUpTo(a, a->indexedSeq);
+    if (a->cpDirty && (a->cpWrittenMs == 0 || nowMs() - a->cpWrittenMs >= CHECKPOINT_REFRESH_MS))
+        writeCheckpoint(a);
+}
+
+static void *
+archiverMain(void *arg) {
+    Agent *a = arg;
+
+    while (!atomic_load(&a->workersStop)) {
+        workerSleep(a, TIMER_MS);
+        advanceCheckpoint(a);
+        mergeIndex(a);
+        refreshCheckpoint(a);
+    }
+    return NULL;
+}
+
+/* ---- the monitor: the source over SQL (position, lag, purge guard) ---- */
 
 static SqlConnOpts
 sourceConnOpts(const Agent *a) {
@@ -326,228 +513,237 @@ sourceConnOpts(const Agent *a) {
     return o;
 }
 
+typedef struct Binlogs {
+    char oldest[SEGMENT_FILE_MAX];
+    char next[SEGMENT_FILE_MAX]; /* first file after `after` */
+    const char *want, *after;
+    bool found;
+    unsigned count;
+    /* Bytes from `from`:fromPos to `to`:toPos, for the lag. */
+    const char *from, *to;
+    uint64_t fromPos, toPos, bytes;
+} Binlogs;
+
+static int
+binlogRow(void *data, unsigned nCols, const char *const *values, const unsigned long *lengths, Err *err) {
+    Binlogs *b = data;
+    uint64_t size;
+
+    (void)lengths;
+    (void)err;
+    if (nCols < 1 || values[0] == NULL)
+        return 0;
+    if (b->count++ == 0)
+        snprintf(b->oldest, sizeof(b->oldest), "%s", values[0]);
+    if (b->want && strcmp(values[0], b->want) == 0)
+        b->found = true;
+    if (b->after && b->next[0] == '\0' && segmentFileCompare(values[0], b->after) > 0)
+        snprintf(b->next, sizeof(b->next), "%s", values[0]);
+    if (b->from && nCols >= 2 && values[1] != NULL) {
+        size = strtoull(values[1], NULL, 10);
+        if (strcmp(values[0], b->from) == 0)
+            b->bytes += size > b->fromPos ? size - b->fromPos : 0;
+        else if (strcmp(values[0], b->to) == 0)
+            b->bytes += b->toPos;
+        else if (segmentFileCompare(values[0], b->from) > 0 && segmentFileCompare(values[0], b->to) < 0)
+            b->bytes += size;
+    }
+    return 0;
+}
+
+typedef struct MasterStatus {
+    bool found;
+    char file[SEGMENT_FILE_MAX];
+    uint64_t pos;
+    char *gtid; /* MySQL: Executed_Gtid_Set */
+} MasterStatus;
+
+static int
+masterRow(void *data, unsigned nCols, const char *const *values, const unsigned long *lengths, Err *err) {
+    MasterStatus *m = data;
+
+    (void)lengths;
+    (void)err;
+    if (nCols < 2 || values[0] == NULL || values[1] == NULL || m->found)
+        return 0;
+    m->found = true;
+    snprintf(m->file, sizeof(m->file), "%s", values[0]);
+    m->pos = strtoull(values[1], NULL, 10);
+    if (nCols >= 5 && values[4] != NULL)
+        m->gtid = bvStrdup(values[4]);
+    return 0;
+}
+
+static bool
+monitorConnect(Agent *a, SqlConn **conn, bool *warned) {
+    SqlConnOpts o = sourceConnOpts(a);
+    Err err;
+
+    if (*conn != NULL)
+        return true;
+    if (o.connectTimeoutMs > MONITOR_TIMEOUT_MS)
+        o.connectTimeoutMs = MONITOR_TIMEOUT_MS;
+    o.readTimeoutMs = MONITOR_TIMEOUT_MS;
+    if ((*conn = sqlConnect(&o, &err)) == NULL) {
+        if (!*warned)
+            logWarn("source monitor: %s", err.msg);
+        *warned = true;
+        return false;
+    }
+    return true;
+}
+
+/* The monitor's connection failed: drop it (the next round reconnects); warn once per streak. */
+static void
+monitorLost(SqlConn **conn, const Err *err, bool *warned) {
+    if (!*warned)
+        logWarn("source monitor: %s", err->msg);
+    *warned = true;
+    sqlConnFree(*conn);
+    *conn = NULL;
+}
+
+/* The source's own position and GTID state, and how many bytes of binlog we have not received. */
+static void
+sampleSource(Agent *a, SqlConn **conn, bool *warned) {
+    MasterStatus m;
+    Binlogs b;
+    char recvFile[SEGMENT_FILE_MAX];
+    uint64_t recvPos;
+    int64_t lag = -1;
+    char *gtid = NULL;
+    bool maria;
+    Err err;
+
+    pthread_mutex_lock(&a->statLock);
+    snprintf(recvFile, sizeof(recvFile), "%s", a->live.recvFile);
+    recvPos = a->live.recvPos;
+    maria = !a->flavourKnown || a->flavour != BINLOG_FLAVOUR_MYSQL;
+    pthread_mutex_unlock(&a->statLock);
+    memset(&m, 0, sizeof(m));
+    if (sqlQuery(*conn, "SHOW MASTER STATUS", masterRow, &m, &err) != 0 ||
+        (maria && sqlQueryValue(*conn, "SELECT @@global.gtid_binlog_pos", &gtid, &err) != 0)) {
+        bvFree(m.gtid);
+        monitorLost(conn, &err, warned);
+        return;
+    }
+    if (!m.found) {
+        bvFree(m.gtid);
+        bvFree(gtid);
+        return; /* binary logging is off: nothing to compare */
+    }
+    if (gtid == NULL)
+        gtid = m.gtid ? m.gtid : bvStrdup("");
+    else
+        bvFree(m.gtid);
+    if (recvFile[0] != '\0' && strcmp(recvFile, m.file) == 0) {
+        lag = m.pos > recvPos ? (int64_t)(m.pos - recvPos) : 0;
+    } else if (recvFile[0] != '\0') {
+        memset(&b, 0, sizeof(b));
+        b.from = recvFile;
+        b.fromPos = recvPos;
+        b.to = m.file;
+        b.toPos = m.pos;
+        if (sqlQuery(*conn, "SHOW BINARY LOGS", binlogRow, &b, &err) != 0) {
+            bvFree(gtid);
+            monitorLost(conn, &err, warned);
+            return;
+        }
+        lag = segmentFileCompare(recvFile, m.file) > 0 ? 0 : (int64_t)b.bytes;
+    }
+    pthread_mutex_lock(&a->statLock);
+    a->live.sourceSampled = true;
+    a->live.sourceSampledUs = wallUs();
+    snprintf(a->live.sourceFile, sizeof(a->live.sourceFile), "%s", m.file);
+    a->live.sourcePos = m.pos;
+    setStringLocked(&a->live.sourceGtid, gtid);
+    a->live.lagBytes = lag;
+    pthread_mutex_unlock(&a->statLock);
+    *warned = false;
+}
+
 /* Compare what the source still has with what the archive holds: warn when the binlog the
  * archive needs next is the oldest on the server (the next purge or expiry loses it), and say so
  * loudly when it is already gone. */
 static void
-purgeGuard(Agent *a) {
-    SqlConnOpts o = sourceConnOpts(a);
+purgeGuard(Agent *a, SqlConn **conn, bool *warned) {
+    char cpFile[SEGMENT_FILE_MAX];
+    bool endsFile;
     const char *need;
+    PurgeState state, before;
     Binlogs b;
     Err err;
 
-    if (a->checkpointFile[0] == '\0')
+    pthread_mutex_lock(&a->statLock);
+    snprintf(cpFile, sizeof(cpFile), "%s", a->live.cpFile);
+    endsFile = a->cpEndsFile;
+    before = a->live.purge;
+    pthread_mutex_unlock(&a->statLock);
+    if (cpFile[0] == '\0')
         return;
-    if (a->guardConn == NULL && (a->guardConn = sqlConnect(&o, &err)) == NULL) {
-        logWarn("purge guard: %s", err.msg);
-        return;
-    }
     memset(&b, 0, sizeof(b));
-    /* The archive is complete up to the end of checkpointFile, or up to the end of the whole file
-     * (then the next file is needed). */
-    if (a->checkpointEndsFile)
-        b.after = a->checkpointFile;
+    /* The archive is complete up to the end of cpFile, or up to the end of the whole file (then
+     * the next file is needed). */
+    if (endsFile)
+        b.after = cpFile;
     else
-        b.want = a->checkpointFile;
-    if (sqlQuery(a->guardConn, "SHOW BINARY LOGS", binlogRow, &b, &err) != 0) {
-        logWarn("purge guard: %s", err.msg);
-        sqlConnFree(a->guardConn);
-        a->guardConn = NULL;
+        b.want = cpFile;
+    if (sqlQuery(*conn, "SHOW BINARY LOGS", binlogRow, &b, &err) != 0) {
+        monitorLost(conn, &err, warned);
         return;
     }
-    need = a->checkpointEndsFile ? b.next : a->checkpointFile;
-    if (b.count == 0 || need[0] == '\0') {
-        a->purgeState = PURGE_OK;
-        return;
-    }
-    if (!a->checkpointEndsFile && !b.found && segmentFileCompare(need, b.oldest) < 0) {
-        if (a->purgeState != PURGE_LOST)
-            logError("purge guard: the source has purged binlog '%s', which is not archived yet (its oldest binlog "
-                     "is now '%s'): the archive will have a gap there", need, b.oldest);
-        a->purgeState = PURGE_LOST;
-    } else if (strcmp(need, b.oldest) == 0 && b.count > 1) {
-        if (a->purgeState != PURGE_AT_RISK)
-            logWarn("purge guard: binlog '%s' is the oldest the source still has and is not fully archived yet: "
-                    "a PURGE BINARY LOGS or binlog expiry now would lose it", need);
-        a->purgeState = PURGE_AT_RISK;
-    } else {
-        a->purgeState = PURGE_OK;
-    }
-}
+    need = endsFile ? b.next : cpFile;
+    state = PURGE_OK;
+    if (b.count > 0 && need[0] != '\0') {
+        if (!endsFile && !b.found && segmentFileCompare(need, b.oldest) < 0) {
+            if (before != PURGE_LOST) {
+                char msg[1024];
 
-/* ---- the stream thread ---- */
-
-static int
-startStream(Agent *a, BinlogClient *c, bool first, Err *err) {
-    const char *file = segmenterFile(a->segmenter);
-
-    if (segmenterLastSeq(a->segmenter) == 0 && first && a->cfg->startGtid) {
-        if (binlogClientFlavour(c) == BINLOG_FLAVOUR_MARIADB)
-            return binlogClientStartMariaGtid(c, a->cfg->startGtid, err);
-        return errSet(err, ERR_USAGE, "--start-gtid with a MySQL source is not supported yet; use --start-position");
+                snprintf(msg, sizeof(msg), "purge guard: the source has purged binlog '%s', which is not archived "
+                         "yet (its oldest binlog is now '%s'): the archive will have a gap there", need, b.oldest);
+                logError("%s", msg);
+                noteError(a, msg);
+            }
+            state = PURGE_LOST;
+        } else if (strcmp(need, b.oldest) == 0 && b.count > 1) {
+            if (before != PURGE_AT_RISK)
+                logWarn("purge guard: binlog '%s' is the oldest the source still has and is not fully archived yet: "
+                        "a PURGE BINARY LOGS or binlog expiry now would lose it", need);
+            state = PURGE_AT_RISK;
+        }
     }
-    logInfo("streaming from %s at '%s':%" PRIu64, binlogClientUrl(c), file[0] ? file : "(oldest binlog)",
-            segmenterPos(a->segmenter));
-    return binlogClientStartFile(c, file[0] ? file : NULL, file[0] ? segmenterPos(a->segmenter) : 4, err);
+    pthread_mutex_lock(&a->statLock);
+    a->live.purge = state;
+    pthread_mutex_unlock(&a->statLock);
+    *warned = false;
 }
 
 static void *
-streamMain(void *arg) {
+monitorMain(void *arg) {
     Agent *a = arg;
-    BinlogClientOpts opts;
-    uint64_t backoff = 0;
-    bool first = true;
-    unsigned seed = (unsigned)time(NULL);
-    Err err;
+    SqlConn *conn = NULL;
+    uint64_t lastSample = 0, lastPurge = 0;
+    bool warned = false;
 
-    binlogClientOptsInit(&opts);
-    opts.conn = sourceConnOpts(a);
-    opts.conn.readTimeoutMs = 0; /* three heartbeat periods */
-    opts.serverId = (uint32_t)a->cfg->serverId;
-    opts.heartbeatMs = (unsigned)a->cfg->heartbeatMs;
+    while (!atomic_load(&a->workersStop)) {
+        uint64_t now = nowMs();
+        bool sample = a->cfg->sourcePollMs > 0 && now - lastSample >= (uint64_t)a->cfg->sourcePollMs;
+        bool purge = a->cfg->purgeCheckMs > 0 && now - lastPurge >= (uint64_t)a->cfg->purgeCheckMs;
 
-    while (!atomic_load(&a->stop)) {
-        BinlogClient *c = binlogClientNew(&opts);
-        bool stopping = false;
-        uint64_t stopAt = 0;
-        int rc;
-
-        if (binlogClientConnect(c, &err) != 0 || startStream(a, c, first, &err) != 0) {
-            binlogClientFree(c);
-            if (err.code == ERR_AUTH || err.code == ERR_GAP || err.code == ERR_USAGE || err.code == ERR_NOTFOUND) {
-                agentFail(a, &err);
-                break;
+        if ((sample || purge) && monitorConnect(a, &conn, &warned)) {
+            if (sample) {
+                lastSample = now;
+                sampleSource(a, &conn, &warned);
             }
-            goto retry;
-        }
-        first = false;
-        backoff = 0;
-        for (;;) {
-            const uint8_t *ev;
-            size_t len;
-
-            if (atomic_load(&a->stop) && !stopping) {
-                stopping = true;
-                stopAt = nowMs() + (uint64_t)a->cfg->shutdownGraceMs;
+            if (purge && conn != NULL) {
+                lastPurge = now;
+                purgeGuard(a, &conn, &warned);
             }
-            if (stopping && (!segmenterInTxn(a->segmenter) || nowMs() > stopAt))
-                break;
-            if (!segmenterInTxn(a->segmenter) && spoolMaxBytes(a->spool) > 0 &&
-                spoolBytes(a->spool) >= spoolMaxBytes(a->spool)) {
-                /* Seal what is open so that it can drain, then wait: backpressure. */
-                if (segmenterCut(a->segmenter, &err) < 0) {
-                    agentFail(a, &err);
-                    break;
-                }
-                if (spoolBytes(a->spool) >= spoolMaxBytes(a->spool)) {
-                    logWarn("spool is full (%" PRIu64 " of %" PRIu64 " bytes): pausing the stream until uploads "
-                            "catch up", spoolBytes(a->spool), spoolMaxBytes(a->spool));
-                    spoolWaitBelow(a->spool, &a->stop);
-                    if (!atomic_load(&a->stop))
-                        logInfo("spool has room again: resuming the stream");
-                    continue;
-                }
-            }
-            rc = binlogClientRead(c, &ev, &len, &err);
-            if (rc <= 0) {
-                if (rc == 0)
-                    errSet(&err, ERR_SOURCE, "the source ended the binlog stream");
-                break;
-            }
-            if (segmenterPush(a->segmenter, ev, len, nowMs(), &err) != 0)
-                break;
-            spoolSetOpenBytes(a->spool, segmenterOpenBytes(a->segmenter));
         }
-        binlogClientFree(c);
-        if (stopping && !segmenterInTxn(a->segmenter)) {
-            if (segmenterCut(a->segmenter, &err) < 0)
-                agentFail(a, &err);
-            break;
-        }
-        if (err.code == ERR_IO || err.code == ERR_EXISTS) {
-            agentFail(a, &err);
-            break;
-        }
-        if (!stopping)
-            logWarn("source stream interrupted: %s", err.msg);
-        segmenterAbandon(a->segmenter);
-        spoolSetOpenBytes(a->spool, 0);
-        if (stopping)
-            break;
-    retry:
-        if (atomic_load(&a->stop))
-            break;
-        backoff = backoff ? backoff * 2 : BACKOFF_MIN_MS;
-        if (backoff > (uint64_t)a->cfg->reconnectMaxMs)
-            backoff = (uint64_t)a->cfg->reconnectMaxMs;
-        uint64_t delay = backoff / 2 + (uint64_t)rand_r(&seed) % (backoff / 2 + 1);
-
-        logWarn("reconnecting to the source in %" PRIu64 " ms: %s", delay, err.msg);
-        sleepUnlessStopping(a, delay);
+        workerSleep(a, 200);
     }
-    if (segmenterHasOpen(a->segmenter))
-        segmenterAbandon(a->segmenter);
-    atomic_store(&a->streamDone, true);
-    event_active(a->wake, EV_READ, 0);
+    sqlConnFree(conn);
     return NULL;
-}
-
-/* ---- main loop ---- */
-
-/* Compact the index now and then (each checkpoint advance writes a small chunk). */
-static void
-mergeIndex(Agent *a) {
-    ArchiveCatalog *c;
-    Err err;
-
-    if (a->chunksSinceMerge < 64)
-        return;
-    a->chunksSinceMerge = 0;
-    if ((c = archiveCatalogLoad(a->archive, 0, &err)) == NULL || archiveIndexMerge(a->archive, c, NULL, NULL, &err) != 0)
-        logWarn("unable to compact the archive index (will retry): %s", err.msg);
-    archiveCatalogFree(c);
-}
-
-static void
-onWake(evutil_socket_t fd, short what, void *arg) {
-    Agent *a = arg;
-
-    (void)fd;
-    (void)what;
-    advanceCheckpoint(a);
-    if (atomic_load(&a->streamDone))
-        event_base_loopbreak(a->base);
-}
-
-static void
-onTimer(evutil_socket_t fd, short what, void *arg) {
-    Agent *a = arg;
-    uint64_t now = nowMs();
-
-    (void)fd;
-    (void)what;
-    advanceCheckpoint(a);
-    mergeIndex(a);
-    if (a->cfg->purgeCheckMs > 0 && now - a->lastPurgeCheckMs >= (uint64_t)a->cfg->purgeCheckMs) {
-        a->lastPurgeCheckMs = now;
-        purgeGuard(a);
-    }
-}
-
-static void
-onSignal(evutil_socket_t sig, short what, void *arg) {
-    Agent *a = arg;
-
-    (void)what;
-    if (sig == SIGHUP) {
-        if (logReopen() != 0)
-            logWarn("unable to reopen the log file: %s", strerror(errno));
-        return;
-    }
-    if (!atomic_load(&a->stop))
-        logInfo("received %s: sealing the open segment and shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
-    atomic_store(&a->stop, true);
-    spoolWake(a->spool);
 }
 
 /* ---- start-up ---- */
@@ -568,11 +764,13 @@ readFde(Agent *a, const SegmentMeta *meta, uint8_t **fde, size_t *len, Err *err)
 }
 
 /* Read the archive's catalog; index segments that were stored but not indexed (a crash came in
- * between); compact the index. */
+ * between); compact the index; take the checkpoint (its caught_up_us especially). */
 static int
 loadArchive(Agent *a, Err *err) {
     size_t indexed = 0, written = 0, removed = 0;
     const SegmentMeta *last;
+    ArchiveCheckpoint stored;
+    Err e;
 
     if ((a->catalog = archiveCatalogLoad(a->archive, ARCHIVE_LOAD_DISCOVER, err)) == NULL)
         return errPrefix(err, "unable to read the archive '%s'", storageUrl(a->storage));
@@ -588,14 +786,30 @@ loadArchive(Agent *a, Err *err) {
     for (size_t i = 0; i < archiveCatalogCount(a->catalog); i++) {
         const SegmentMeta *m = archiveCatalogAt(a->catalog, i);
 
-        if (m->seq == a->indexedSeq)
-            segmentMetaCopy(&a->lastIndexed, m);
         if (m->seq > a->indexedSeq)
             addPending(a, m, true, true);
     }
+    archiveCheckpointClear(&a->cp);
+    archiveCheckpointFromCatalog(a->catalog, &a->cp);
+    if (archiveCheckpointRead(a->archive, &stored, &e) == 0) {
+        a->cp.caughtUpUs = stored.caughtUpUs;
+        a->cpDirty = stored.seq != a->cp.seq;
+        archiveCheckpointClear(&stored);
+    } else {
+        a->cpDirty = a->cp.seq > 0;
+    }
+    pthread_mutex_lock(&a->statLock);
+    a->live.cpSeq = a->cp.seq;
+    snprintf(a->live.cpFile, sizeof(a->live.cpFile), "%s", a->cp.file);
+    a->live.cpEndPos = a->cp.endPos;
+    setStringLocked(&a->live.cpGtidEnd, bvStrdup(a->cp.gtidEnd ? a->cp.gtidEnd : ""));
+    snprintf(a->live.cpLastGtid, sizeof(a->live.cpLastGtid), "%s", a->cp.lastGtid);
+    a->live.cpLastTimeUs = a->cp.lastTimeUs;
+    a->live.cpCaughtUpUs = a->cp.caughtUpUs;
+    a->live.unreceivedSinceUs = a->cp.caughtUpUs > a->cp.lastTimeUs ? a->cp.caughtUpUs : a->cp.lastTimeUs;
+    pthread_mutex_unlock(&a->statLock);
     if ((last = archiveCatalogLast(a->catalog)) != NULL) {
-        snprintf(a->checkpointFile, sizeof(a->checkpointFile), "%s", last->file);
-        a->checkpointEndsFile = last->endsFile;
+        a->cpEndsFile = last->endsFile;
         logInfo("archive '%s': %zu segments, complete up to %s:%" PRIu64 " (gtid '%s')", storageUrl(a->storage),
                 archiveCatalogCount(a->catalog), last->file, last->endPos, last->lastGtid);
     } else {
@@ -604,11 +818,10 @@ loadArchive(Agent *a, Err *err) {
     return 0;
 }
 
-
 /* Where to resume: the spool's last sealed segment, else the archive's last segment, else the
  * start option, else the oldest binlog on the source. */
 static int
-resume(Agent *a, Err *err) {
+resume(Agent *a, Segmenter *seg, Err *err) {
     SpoolState st;
     const SegmentMeta *last = archiveCatalogLast(a->catalog);
     uint64_t archiveSeq = last ? last->seq : 0;
@@ -633,15 +846,15 @@ resume(Agent *a, Err *err) {
         const char *file = st.endsFile && st.nextFile[0] ? st.nextFile : st.file;
         uint64_t pos = st.endsFile && st.nextFile[0] ? 4 : st.endPos;
 
-        rc = segmenterResume(a->segmenter, st.seq, file, pos, st.gtidEnd, pos > 4 ? st.fde : NULL,
-                             pos > 4 ? st.fdeLen : 0, err);
+        rc = segmenterResume(seg, st.seq, file, pos, st.gtidEnd, pos > 4 ? st.fde : NULL, pos > 4 ? st.fdeLen : 0,
+                             err);
     } else if (last != NULL) {
         uint8_t *fde = NULL;
         size_t fdeLen = 0;
 
         if (!last->endsFile && readFde(a, last, &fde, &fdeLen, err) != 0)
             goto done;
-        rc = segmenterResume(a->segmenter, last->seq, last->file, last->endPos, last->gtidEnd, fde, fdeLen, err);
+        rc = segmenterResume(seg, last->seq, last->file, last->endPos, last->gtidEnd, fde, fdeLen, err);
         bvFree(fde);
     } else if (a->cfg->startPosition) {
         char file[256];
@@ -661,19 +874,153 @@ resume(Agent *a, Err *err) {
             goto done;
         }
         snprintf(file, sizeof(file), "%.*s", (int)(colon - a->cfg->startPosition), a->cfg->startPosition);
-        rc = segmenterResume(a->segmenter, 0, file, pos, "", NULL, 0, err);
+        rc = segmenterResume(seg, 0, file, pos, "", NULL, 0, err);
     } else if (a->cfg->startGtid) {
-        rc = segmenterResume(a->segmenter, 0, "", 0, a->cfg->startGtid, NULL, 0, err);
+        rc = segmenterResume(seg, 0, "", 0, a->cfg->startGtid, NULL, 0, err);
     } else {
-        rc = segmenterResume(a->segmenter, 0, "", 4, "", NULL, 0, err);
+        rc = segmenterResume(seg, 0, "", 4, "", NULL, 0, err);
     }
 done:
     spoolStateClear(&st);
     return rc;
 }
 
-/* Segments sealed by an earlier run and not yet archived go to the uploader first. Together, the
- * archive and the spool must hold every segment after the checkpoint: a hole in both is a gap. */
+/* ---- semi-sync journal recovery ---- */
+
+typedef struct Replay {
+    Segmenter *seg;
+} Replay;
+
+static int
+replayEvent(void *data, const uint8_t *ev, size_t len, Err *err) {
+    Replay *r = data;
+
+    /* A constant clock: no interval cut while replaying; commit times from the binlog. */
+    segmenterSetClock(r->seg, 0);
+    return segmenterPush(r->seg, ev, len, 1, err);
+}
+
+/* Seal what a journal holds of the open segment after the last sealed one: every event up to
+ * the last transaction boundary on disk, which includes everything acknowledged. Journals of
+ * segments already sealed are stale and removed. A journal that cannot be replayed is kept as
+ * journal/SEQ.bvj.bad and reported: it holds acknowledged transactions. */
+static int
+recoverJournal(Agent *a, Segmenter *seg, Err *err) {
+    uint64_t *seqs = NULL;
+    size_t n = 0;
+    int rc = 0;
+
+    if (spoolJournalList(a->spool, &seqs, &n, err) != 0)
+        return -1;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        SpoolJournalHead head;
+        Replay r = {seg};
+        uint64_t events = 0, before = segmenterLastSeq(seg);
+        Err e;
+
+        if (seqs[i] != before + 1) {
+            logDebug("removing the stale semi-sync journal of segment %" PRIu64 " (segment %" PRIu64 " is sealed)",
+                     seqs[i], before);
+            rc = spoolJournalRemove(a->spool, seqs[i], NULL, err);
+            continue;
+        }
+        if (spoolJournalReplay(a->spool, seqs[i], &head, replayEvent, &r, &events, &e) != 0 ||
+            segmenterCut(seg, &e) < 0) {
+            char msg[ERR_MSG_MAX + 256];
+
+            if (e.code == ERR_IO) {
+                *err = e;
+                rc = -1;
+                break;
+            }
+            segmenterAbandon(seg);
+            snprintf(msg, sizeof(msg), "unable to recover segment %" PRIu64 " from the semi-sync journal (kept as "
+                     "journal/%016" PRIu64 ".bvj.bad): %s", seqs[i], seqs[i], e.msg);
+            logError("%s", msg);
+            noteError(a, msg);
+            rc = spoolJournalRemove(a->spool, seqs[i], "bad", err);
+            continue;
+        }
+        if (segmenterLastSeq(seg) != before)
+            logInfo("recovered %" PRIu64 " events of the open segment from the semi-sync journal: segments %" PRIu64
+                    "-%" PRIu64 ", up to %s:%" PRIu64, events, before + 1, segmenterLastSeq(seg), segmenterFile(seg),
+                    segmenterPos(seg));
+        else
+            segmenterAbandon(seg); /* nothing whole to seal: back to the last sealed segment */
+        rc = spoolJournalRemove(a->spool, seqs[i], NULL, err);
+    }
+    bvFree(seqs);
+    return rc;
+}
+
+/* Before anything else: recover a journal left by a crash, with a segmenter of the identity the
+ * journal names (the source need not be reachable). */
+static int
+recoverAtStart(Agent *a, Err *err) {
+    uint64_t *seqs = NULL;
+    size_t n = 0;
+    SpoolJournalHead head;
+    SegmenterOpts sopts;
+    SegmenterSink sink = {sinkTmpPath, sinkSealed, a};
+    Segmenter *seg;
+    int rc;
+
+    if (spoolJournalList(a->spool, &seqs, &n, err) != 0)
+        return -1;
+    if (n == 0)
+        return 0;
+    /* Any journal tells the identity: they all come from this source. A journal without a valid
+     * head holds nothing (the head is written before any event). */
+    memset(&head, 0, sizeof(head));
+    for (size_t i = 0; i < n; i++) {
+        Err e;
+
+        if (spoolJournalReadHead(a->spool, seqs[i], &head, &e) == 0)
+            break;
+        logWarn("removing a semi-sync journal that holds nothing: %s", e.msg);
+        if (spoolJournalRemove(a->spool, seqs[i], NULL, err) != 0) {
+            bvFree(seqs);
+            return -1;
+        }
+    }
+    bvFree(seqs);
+    if (head.seq == 0)
+        return 0;
+    memset(&sopts, 0, sizeof(sopts));
+    sopts.segmentSize = (uint64_t)a->cfg->segmentSize;
+    sopts.intervalMs = a->cfg->segmentIntervalMs;
+    sopts.flavour = head.flavour;
+    sopts.serverId = head.serverId;
+    sopts.serverUuid = head.serverUuid;
+    sopts.streamChecksum = BINLOG_CHECKSUM_CRC32;
+    seg = segmenterNew(&sopts, &sink);
+    a->segmenter = seg;
+    rc = resume(a, seg, err);
+    if (rc == 0)
+        rc = recoverJournal(a, seg, err);
+    a->segmenter = NULL;
+    segmenterFree(seg);
+    return rc;
+}
+
+/* The identity of an archive that has none yet, from a spooled segment: the spool can be
+ * archived before the source is reachable (or, with --drain, without it). */
+static int
+identityFromSpool(Agent *a, const SegmentMeta *m, Err *err) {
+    ArchiveIdentity id;
+
+    memset(&id, 0, sizeof(id));
+    id.flavour = m->flavour;
+    id.serverId = m->serverId;
+    snprintf(id.serverUuid, sizeof(id.serverUuid), "%s", m->serverUuid);
+    snprintf(id.serverVersion, sizeof(id.serverVersion), "%s", m->serverVersion);
+    snprintf(id.source, sizeof(id.source), "%s:%u", a->url->host, a->url->port);
+    return archiveIdentityEnsure(a->archive, &id, NULL, err);
+}
+
+/* Segments sealed by an earlier run and not yet archived go to the uploader first (and count
+ * for the RPO). Together, the archive and the spool must hold every segment after the
+ * checkpoint: a hole in both is a gap. */
 static int
 resubmitSpool(Agent *a, Err *err) {
     SegmentMeta *metas;
@@ -683,9 +1030,9 @@ resubmitSpool(Agent *a, Err *err) {
 
     if (spoolReadyList(a->spool, &metas, &n, err) != 0)
         return -1;
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < n && rc == 0; i++) {
         char path[4096];
-        bool archived = false;
+        bool archived;
 
         for (; ai < a->pendingCount && a->pending[ai].meta.seq < metas[i].seq; ai++)
             ;
@@ -694,6 +1041,14 @@ resubmitSpool(Agent *a, Err *err) {
             if (spoolRemove(a->spool, metas[i].seq, err) != 0)
                 logWarn("%s", err->msg);
         } else if (!archived) {
+            if (queued == 0 && (rc = identityFromSpool(a, &metas[i], err)) != 0)
+                break;
+            pthread_mutex_lock(&a->statLock);
+            if (metas[i].transactions > 0)
+                addUnarchivedLocked(a, metas[i].seq, metas[i].firstTimeUs);
+            if (metas[i].lastTimeUs > a->live.unreceivedSinceUs)
+                a->live.unreceivedSinceUs = metas[i].lastTimeUs;
+            pthread_mutex_unlock(&a->statLock);
             spoolReadyPath(a->spool, metas[i].seq, path, sizeof(path));
             uploaderSubmit(a->uploader, &metas[i], path);
             queued++;
@@ -701,14 +1056,14 @@ resubmitSpool(Agent *a, Err *err) {
     }
     /* Walk both, in seq order, from the checkpoint. */
     for (size_t si = 0, pi = 0; rc == 0;) {
-        uint64_t s = si < n ? metas[si].seq : UINT64_MAX, p = pi < a->pendingCount ? a->pending[pi].meta.seq : UINT64_MAX;
-        uint64_t next = s < p ? s : p;
+        uint64_t sq = si < n ? metas[si].seq : UINT64_MAX, pq = pi < a->pendingCount ? a->pending[pi].meta.seq : UINT64_MAX;
+        uint64_t next = sq < pq ? sq : pq;
 
         if (next == UINT64_MAX)
             break;
         if (next < expect) {
-            si += s == next;
-            pi += p == next;
+            si += sq == next;
+            pi += pq == next;
             continue;
         }
         if (next != expect)
@@ -725,7 +1080,8 @@ resubmitSpool(Agent *a, Err *err) {
     return rc;
 }
 
-/* Connect once to learn the source's identity, and check it against the archive's. */
+/* Connect once to learn the source's identity, and check it against the archive's. Retries while
+ * the source cannot be reached. */
 static int
 identify(Agent *a, Err *err) {
     BinlogClientOpts opts;
@@ -742,6 +1098,7 @@ identify(Agent *a, Err *err) {
             return -1;
         }
         logWarn("unable to reach the source, retrying in %" PRIu64 " ms: %s", backoff, err->msg);
+        noteError(a, err->msg);
         sleepUnlessStopping(a, backoff);
         backoff = backoff * 2 > (uint64_t)a->cfg->reconnectMaxMs ? (uint64_t)a->cfg->reconnectMaxMs : backoff * 2;
         binlogClientFree(c);
@@ -751,6 +1108,9 @@ identify(Agent *a, Err *err) {
     a->sourceServerId = binlogClientServerId(c);
     snprintf(a->sourceUuid, sizeof(a->sourceUuid), "%s", binlogClientServerUuid(c) ? binlogClientServerUuid(c) : "");
     snprintf(a->sourceVersion, sizeof(a->sourceVersion), "%s", binlogClientServerVersion(c));
+    pthread_mutex_lock(&a->statLock);
+    a->flavourKnown = true;
+    pthread_mutex_unlock(&a->statLock);
     memset(&id, 0, sizeof(id));
     id.flavour = a->flavour;
     id.serverId = a->sourceServerId;
@@ -759,6 +1119,438 @@ identify(Agent *a, Err *err) {
     snprintf(id.source, sizeof(id.source), "%s:%u", a->url->host, a->url->port);
     binlogClientFree(c);
     return archiveIdentityEnsure(a->archive, &id, NULL, err);
+}
+
+/* ---- the stream thread ---- */
+
+static int
+startStream(Agent *a, BinlogClient *c, bool first, Err *err) {
+    const char *file = segmenterFile(a->segmenter);
+
+    if (segmenterLastSeq(a->segmenter) == 0 && first && a->cfg->startGtid) {
+        if (binlogClientFlavour(c) == BINLOG_FLAVOUR_MARIADB)
+            return binlogClientStartMariaGtid(c, a->cfg->startGtid, err);
+        return errSet(err, ERR_USAGE, "--start-gtid with a MySQL source is not supported yet; use --start-position");
+    }
+    logInfo("streaming from %s at '%s':%" PRIu64 "%s", binlogClientUrl(c), file[0] ? file : "(oldest binlog)",
+            segmenterPos(a->segmenter), a->cfg->semiSync ? " as a semi-sync replica" : "");
+    return binlogClientStartFile(c, file[0] ? file : NULL, file[0] ? segmenterPos(a->segmenter) : 4, err);
+}
+
+static void
+publishConnected(Agent *a, bool connected, bool first) {
+    pthread_mutex_lock(&a->statLock);
+    if (connected) {
+        a->live.connectedSinceUs = wallUs();
+        a->lastRecvMs = nowMs();
+        if (!first)
+            a->live.reconnects++;
+    } else {
+        a->live.disconnectedSinceUs = wallUs();
+        a->live.semiSyncActive = false;
+    }
+    a->live.connected = connected;
+    pthread_mutex_unlock(&a->statLock);
+}
+
+/* After a segmenter call that may have sealed: a sealed segment is durable in ready/, its journal
+ * is done with. */
+static void
+afterSeal(Agent *a, uint64_t seqBefore) {
+    if (segmenterLastSeq(a->segmenter) == seqBefore)
+        return;
+    if (a->journal != NULL) {
+        spoolJournalClose(a->journal, true);
+        a->journal = NULL;
+    }
+    if (!segmenterInTxn(a->segmenter))
+        a->unsyncedFirstUs = 0;
+}
+
+/* Semi-sync: keep the event in the open segment's journal (not heartbeats: they are not stored). */
+static int
+journalEvent(Agent *a, const uint8_t *ev, size_t len, bool heartbeat, uint64_t seqBefore, Err *err) {
+    Segmenter *s = a->segmenter;
+
+    if (heartbeat || segmenterLastSeq(s) != seqBefore)
+        return 0; /* nothing to keep, or the event is in a sealed segment */
+    if (a->journal == NULL) {
+        SpoolJournalHead head;
+
+        memset(&head, 0, sizeof(head));
+        head.seq = segmenterLastSeq(s) + 1;
+        head.flavour = a->flavour;
+        head.serverId = a->sourceServerId;
+        snprintf(head.serverUuid, sizeof(head.serverUuid), "%s", a->sourceUuid);
+        snprintf(head.file, sizeof(head.file), "%s", segmenterFile(s));
+        head.pos = segmenterPos(s);
+        if ((a->journal = spoolJournalCreate(a->spool, &head, err)) == NULL)
+            return -1;
+    }
+    return spoolJournalAppend(a->journal, ev, len, !segmenterInTxn(s), err);
+}
+
+/* The source waits for our ACK of file:pos: make everything received durable, then send it. */
+static int
+acknowledge(Agent *a, BinlogClient *c, const char *file, uint64_t pos, Err *err) {
+    bool synced = false;
+
+    if (a->journal != NULL) {
+        if (spoolJournalSync(a->journal, err) != 0)
+            return -1;
+        synced = true;
+    }
+    if (binlogClientSemiSyncAck(c, file, pos, err) != 0)
+        return -1;
+    a->unsyncedFirstUs = segmenterInTxn(a->segmenter) ? segmenterTxnCommitUs(a->segmenter) : 0;
+    pthread_mutex_lock(&a->statLock);
+    a->live.acks++;
+    a->live.journalSyncs += synced;
+    a->live.semiSyncActive = true;
+    snprintf(a->live.ackFile, sizeof(a->live.ackFile), "%s", file);
+    a->live.ackPos = pos;
+    pthread_mutex_unlock(&a->statLock);
+    return 0;
+}
+
+/* Publish what the stream thread knows after an event. */
+static void
+publishEvent(Agent *a, bool heartbeat, uint64_t txnsBefore, uint64_t wall) {
+    Segmenter *s = a->segmenter;
+    bool txnEnded = segmenterTransactions(s) != txnsBefore;
+    uint64_t now = nowMs();
+    char *gtid = NULL;
+
+    if ((txnEnded || heartbeat) && now - a->gtidPublishedMs >= GTID_PUBLISH_MS) {
+        gtid = segmenterGtidState(s);
+        a->gtidPublishedMs = now;
+    }
+    pthread_mutex_lock(&a->statLock);
+    a->lastRecvMs = now;
+    a->live.recvEvents = segmenterEvents(s);
+    a->live.recvBytes = segmenterBytes(s);
+    a->live.recvTxns = segmenterTransactions(s);
+    a->live.lastRecvCommitUs = segmenterLastCommitUs(s);
+    snprintf(a->live.recvFile, sizeof(a->live.recvFile), "%s", segmenterSourceFile(s));
+    a->live.recvPos = segmenterSourcePos(s);
+    if (gtid != NULL)
+        setStringLocked(&a->live.recvGtid, gtid);
+    if (heartbeat) {
+        /* The source had nothing more to send: caught up now. */
+        a->live.caughtUpUs = wall;
+        if (wall > a->live.unreceivedSinceUs)
+            a->live.unreceivedSinceUs = wall;
+        addMarkLocked(a, wall, segmenterLastSeq(s) + (segmenterOpenFirstCommitUs(s) != 0));
+    } else if (txnEnded && segmenterTxnCommitUs(s) > a->live.unreceivedSinceUs) {
+        a->live.unreceivedSinceUs = segmenterTxnCommitUs(s);
+    }
+    a->live.oldestUnsealedUs = segmenterOpenFirstCommitUs(s);
+    a->live.oldestUnsyncedUs = a->cfg->semiSync ? a->unsyncedFirstUs : a->live.oldestUnsealedUs;
+    pthread_mutex_unlock(&a->statLock);
+}
+
+/* The stream broke (or stops inside a transaction): the open segment is dropped, except, with
+ * semi-sync, what its journal holds up to the last transaction boundary, which is sealed now.
+ * What is dropped will be read again; until then it counts as not received. */
+static void
+dropOpen(Agent *a) {
+    Segmenter *s = a->segmenter;
+    uint64_t dropped;
+    Err err;
+
+    if (a->cfg->semiSync)
+        dropped = segmenterInTxn(s) ? segmenterTxnCommitUs(s) : 0;
+    else
+        dropped = segmenterOpenFirstCommitUs(s);
+    segmenterAbandon(s);
+    if (a->journal != NULL) {
+        spoolJournalClose(a->journal, false);
+        a->journal = NULL;
+    }
+    if (recoverJournal(a, s, &err) != 0)
+        agentFail(a, &err);
+    a->unsyncedFirstUs = 0;
+    spoolSetOpenBytes(a->spool, 0);
+    pthread_mutex_lock(&a->statLock);
+    if (dropped != 0 && dropped < a->live.unreceivedSinceUs)
+        a->live.unreceivedSinceUs = dropped;
+    /* Caught-up marks that counted on the dropped open segment no longer hold. */
+    while (a->markCount > 0 && a->marks[a->markCount - 1].seq > segmenterLastSeq(s))
+        a->markCount--;
+    a->live.oldestUnsealedUs = 0;
+    a->live.oldestUnsyncedUs = 0;
+    snprintf(a->live.recvFile, sizeof(a->live.recvFile), "%s", segmenterFile(s));
+    a->live.recvPos = segmenterPos(s);
+    pthread_mutex_unlock(&a->statLock);
+}
+
+static void
+setSpoolFull(Agent *a, bool full) {
+    pthread_mutex_lock(&a->statLock);
+    a->live.spoolFull = full;
+    pthread_mutex_unlock(&a->statLock);
+}
+
+/* Identify the source, set up the segmenter and find where to resume. */
+static int
+streamSetup(Agent *a, Err *err) {
+    SegmenterOpts sopts;
+    SegmenterSink sink = {sinkTmpPath, sinkSealed, a};
+    int rc;
+
+    if (identify(a, err) != 0)
+        return -1;
+    memset(&sopts, 0, sizeof(sopts));
+    sopts.segmentSize = (uint64_t)a->cfg->segmentSize;
+    sopts.intervalMs = a->cfg->segmentIntervalMs;
+    sopts.flavour = a->flavour;
+    sopts.serverId = a->sourceServerId;
+    sopts.serverUuid = a->sourceUuid;
+    sopts.streamChecksum = BINLOG_CHECKSUM_CRC32;
+    a->segmenter = segmenterNew(&sopts, &sink);
+    rc = resume(a, a->segmenter, err);
+    archiveCatalogFree(a->catalog);
+    a->catalog = NULL;
+    if (rc != 0)
+        return -1;
+    pthread_mutex_lock(&a->statLock);
+    snprintf(a->live.recvFile, sizeof(a->live.recvFile), "%s", segmenterFile(a->segmenter));
+    a->live.recvPos = segmenterPos(a->segmenter);
+    pthread_mutex_unlock(&a->statLock);
+    return 0;
+}
+
+static void *
+streamMain(void *arg) {
+    Agent *a = arg;
+    BinlogClientOpts opts;
+    uint64_t backoff = 0;
+    bool first = true;
+    unsigned seed = (unsigned)time(NULL);
+    Err err;
+
+    if (streamSetup(a, &err) != 0) {
+        if (!atomic_load(&a->stop))
+            agentFail(a, &err);
+        goto out;
+    }
+    binlogClientOptsInit(&opts);
+    opts.conn = sourceConnOpts(a);
+    opts.conn.readTimeoutMs = 0; /* three heartbeat periods */
+    opts.serverId = (uint32_t)a->cfg->serverId;
+    opts.heartbeatMs = (unsigned)a->cfg->heartbeatMs;
+    opts.semiSync = a->cfg->semiSync;
+
+    while (!atomic_load(&a->stop)) {
+        BinlogClient *c = binlogClientNew(&opts);
+        bool stopping = false;
+        uint64_t stopAt = 0;
+        int rc;
+
+        if (binlogClientConnect(c, &err) != 0 || startStream(a, c, first, &err) != 0) {
+            binlogClientFree(c);
+            if (err.code == ERR_AUTH || err.code == ERR_GAP || err.code == ERR_USAGE || err.code == ERR_NOTFOUND) {
+                agentFail(a, &err);
+                break;
+            }
+            noteError(a, err.msg);
+            goto retry;
+        }
+        publishConnected(a, true, first);
+        first = false;
+        backoff = 0;
+        for (;;) {
+            const uint8_t *ev;
+            size_t len;
+            bool heartbeat, ackWanted;
+            char ackFile[SEGMENT_FILE_MAX];
+            uint64_t ackPos = 0, seqBefore, txnsBefore, wall;
+
+            if (atomic_load(&a->stop) && !stopping) {
+                stopping = true;
+                stopAt = nowMs() + (uint64_t)a->cfg->shutdownGraceMs;
+            }
+            if (stopping && (!segmenterInTxn(a->segmenter) || nowMs() > stopAt))
+                break;
+            if (!segmenterInTxn(a->segmenter) && spoolMaxBytes(a->spool) > 0 &&
+                spoolBytes(a->spool) >= spoolMaxBytes(a->spool)) {
+                /* Seal what is open so that it can drain, then wait: backpressure. */
+                seqBefore = segmenterLastSeq(a->segmenter);
+                rc = segmenterCut(a->segmenter, &err);
+                afterSeal(a, seqBefore);
+                if (rc < 0) {
+                    agentFail(a, &err);
+                    break;
+                }
+                if (spoolBytes(a->spool) >= spoolMaxBytes(a->spool)) {
+                    logWarn("spool is full (%" PRIu64 " of %" PRIu64 " bytes): pausing the stream until uploads "
+                            "catch up", spoolBytes(a->spool), spoolMaxBytes(a->spool));
+                    setSpoolFull(a, true);
+                    spoolWaitBelow(a->spool, &a->stop);
+                    setSpoolFull(a, false);
+                    if (!atomic_load(&a->stop))
+                        logInfo("spool has room again: resuming the stream");
+                    continue;
+                }
+            }
+            rc = binlogClientRead(c, &ev, &len, &err);
+            if (rc <= 0) {
+                if (rc == 0)
+                    errSet(&err, ERR_SOURCE, "the source ended the binlog stream");
+                break;
+            }
+            wall = wallUs();
+            heartbeat = ev[4] == BINLOG_HEARTBEAT || ev[4] == BINLOG_HEARTBEAT_V2;
+            ackWanted = a->cfg->semiSync && binlogClientAckRequested(c);
+            if (ackWanted) {
+                snprintf(ackFile, sizeof(ackFile), "%s", binlogClientFile(c));
+                ackPos = binlogClientPosition(c);
+            }
+            seqBefore = segmenterLastSeq(a->segmenter);
+            txnsBefore = segmenterTransactions(a->segmenter);
+            segmenterSetClock(a->segmenter, wall);
+            if (segmenterPush(a->segmenter, ev, len, nowMs(), &err) != 0)
+                break;
+            if (a->cfg->semiSync) {
+                if (journalEvent(a, ev, len, heartbeat, seqBefore, &err) != 0)
+                    break;
+                afterSeal(a, seqBefore);
+                if (a->unsyncedFirstUs == 0 && segmenterLastSeq(a->segmenter) == seqBefore &&
+                    (segmenterInTxn(a->segmenter) || segmenterTransactions(a->segmenter) != txnsBefore))
+                    a->unsyncedFirstUs = segmenterTxnCommitUs(a->segmenter);
+                if (ackWanted && acknowledge(a, c, ackFile, ackPos, &err) != 0)
+                    break;
+            }
+            publishEvent(a, heartbeat, txnsBefore, wall);
+            spoolSetOpenBytes(a->spool, segmenterOpenBytes(a->segmenter) +
+                                            (a->journal ? spoolJournalBytes(a->journal) : 0));
+        }
+        binlogClientFree(c);
+        publishConnected(a, false, false);
+        if (stopping && !segmenterInTxn(a->segmenter)) {
+            uint64_t seqBefore = segmenterLastSeq(a->segmenter);
+
+            rc = segmenterCut(a->segmenter, &err);
+            afterSeal(a, seqBefore);
+            if (rc < 0)
+                agentFail(a, &err);
+            break;
+        }
+        if (err.code == ERR_IO || err.code == ERR_EXISTS) {
+            agentFail(a, &err);
+            break;
+        }
+        if (!stopping) {
+            logWarn("source stream interrupted: %s", err.msg);
+            noteError(a, err.msg);
+        }
+        dropOpen(a);
+        if (stopping)
+            break;
+    retry:
+        if (atomic_load(&a->stop))
+            break;
+        backoff = backoff ? backoff * 2 : BACKOFF_MIN_MS;
+        if (backoff > (uint64_t)a->cfg->reconnectMaxMs)
+            backoff = (uint64_t)a->cfg->reconnectMaxMs;
+        uint64_t delay = backoff / 2 + (uint64_t)rand_r(&seed) % (backoff / 2 + 1);
+
+        logWarn("reconnecting to the source in %" PRIu64 " ms: %s", delay, err.msg);
+        sleepUnlessStopping(a, delay);
+    }
+    if (a->segmenter != NULL && segmenterHasOpen(a->segmenter))
+        segmenterAbandon(a->segmenter);
+    if (a->journal != NULL) {
+        spoolJournalClose(a->journal, false);
+        a->journal = NULL;
+    }
+out:
+    atomic_store(&a->streamDone, true);
+    event_active(a->wake, EV_READ, 0);
+    return NULL;
+}
+
+/* ---- main loop ---- */
+
+/* A snapshot for the HTTP endpoint (main thread). */
+static void
+snapshot(void *data, AgentStatus *out) {
+    Agent *a = data;
+    UploaderStats us;
+    uint64_t now = nowMs(), freshMs = (uint64_t)a->cfg->heartbeatMs * 2 + 1000;
+
+    memset(&us, 0, sizeof(us));
+    if (a->uploader)
+        uploaderStats(a->uploader, &us);
+    pthread_mutex_lock(&a->statLock);
+    *out = a->live;
+    out->recvGtid = bvStrdup(a->live.recvGtid ? a->live.recvGtid : "");
+    out->sourceGtid = bvStrdup(a->live.sourceGtid ? a->live.sourceGtid : "");
+    out->cpGtidEnd = bvStrdup(a->live.cpGtidEnd ? a->live.cpGtidEnd : "");
+    out->oldestUnarchivedUs = 0;
+    for (size_t i = 0; i < a->unarchivedCount; i++)
+        if (a->unarchived[i].seq > a->live.cpSeq && a->unarchived[i].firstUs != 0 &&
+            (out->oldestUnarchivedUs == 0 || a->unarchived[i].firstUs < out->oldestUnarchivedUs))
+            out->oldestUnarchivedUs = a->unarchived[i].firstUs;
+    out->silentMs = a->live.connected && now > a->lastRecvMs ? now - a->lastRecvMs : 0;
+    out->fresh = a->live.connected && out->silentMs <= freshMs;
+    pthread_mutex_unlock(&a->statLock);
+    out->nowUs = wallUs();
+    out->stopping = atomic_load(&a->stop);
+    out->spoolBytes = spoolBytes(a->spool);
+    out->spoolSegments = spoolReadyCount(a->spool);
+    out->uploadedSegments = us.segments;
+    out->uploadedBytes = us.bytes;
+    out->uploadErrors = us.errors;
+    out->uploadRetries = us.retries;
+    out->backlogSegments = us.queued;
+    out->backlogBytes = us.queuedBytes;
+    out->uploadFailingSinceUs = us.failingSinceUs;
+    if (us.lastErrorUs > out->lastErrorUs) {
+        snprintf(out->lastError, sizeof(out->lastError), "%s", us.lastError);
+        out->lastErrorUs = us.lastErrorUs;
+    }
+}
+
+static void
+onWake(evutil_socket_t fd, short what, void *arg) {
+    Agent *a = arg;
+
+    (void)fd;
+    (void)what;
+    if (atomic_load(&a->streamDone) || (a->cfg->drain && atomic_load(&a->stop)))
+        event_base_loopbreak(a->base);
+}
+
+static void
+onTimer(evutil_socket_t fd, short what, void *arg) {
+    Agent *a = arg;
+
+    (void)fd;
+    (void)what;
+    /* --drain: done once the spool is empty (every segment archived and removed). */
+    if (a->cfg->drain && spoolReadyCount(a->spool) == 0)
+        event_base_loopbreak(a->base);
+}
+
+static void
+onSignal(evutil_socket_t sig, short what, void *arg) {
+    Agent *a = arg;
+
+    (void)what;
+    if (sig == SIGHUP) {
+        if (logReopen() != 0)
+            logWarn("unable to reopen the log file: %s", strerror(errno));
+        else
+            logInfo("log file reopened (SIGHUP)");
+        return;
+    }
+    if (!atomic_load(&a->stop))
+        logInfo("received %s: sealing the open segment and shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    atomic_store(&a->stop, true);
+    spoolWake(a->spool);
+    if (a->cfg->drain)
+        event_base_loopbreak(a->base);
 }
 
 static int
@@ -780,11 +1572,24 @@ setupLogging(const AgentConfig *cfg, Err *err) {
     return 0;
 }
 
+static bool
+httpEnabled(const AgentConfig *cfg) {
+    return cfg->http != NULL && cfg->http[0] != '\0' && strcmp(cfg->http, "off") != 0;
+}
+
+static int
+startThread(pthread_t *t, void *(*fn)(void *), Agent *a, const char *name, Err *err) {
+    int rc = pthread_create(t, NULL, fn, a);
+
+    if (rc != 0)
+        return errSetSys(err, ERR_INTERNAL, rc, "unable to start the %s thread", name);
+    pthread_setname_np(*t, name);
+    return 0;
+}
+
 int
 agentRun(const AgentConfig *cfg, Err *err) {
     Agent a;
-    SegmenterOpts sopts;
-    SegmenterSink sink = {sinkTmpPath, sinkSealed, &a};
     struct event *timer = NULL, *sigs[3] = {NULL, NULL, NULL};
     int rc = -1;
 
@@ -792,14 +1597,32 @@ agentRun(const AgentConfig *cfg, Err *err) {
     a.cfg = cfg;
     pthread_mutex_init(&a.failLock, NULL);
     pthread_mutex_init(&a.doneLock, NULL);
+    pthread_cond_init(&a.doneCond, NULL);
+    pthread_mutex_init(&a.statLock, NULL);
+    a.live.startedUs = wallUs();
+    a.live.version = BV_VERSION;
+    a.live.heartbeatMs = cfg->heartbeatMs;
+    a.live.semiSync = cfg->semiSync;
+    a.live.spoolMaxBytes = (uint64_t)cfg->spoolMaxBytes;
+    a.live.lagBytes = -1;
     if (setupLogging(cfg, err) != 0)
-        return -1;
-    if ((a.url = urlMysqlNew(cfg->source, err)) == NULL)
-        return errPrefix(err, "invalid --source");
-    if (a.url->user == NULL) {
-        urlMysqlFree(a.url);
-        return errSet(err, ERR_USAGE, "--source '%s' names no user: use mysql://USER@HOST:PORT", cfg->source);
+        goto early;
+    if ((a.url = urlMysqlNew(cfg->source, err)) == NULL) {
+        errPrefix(err, "invalid --source");
+        goto early;
     }
+    if (a.url->user == NULL) {
+        errSet(err, ERR_USAGE, "--source '%s' names no user: use mysql://USER@HOST:PORT", cfg->source);
+        goto early;
+    }
+    if (httpEnabled(cfg)) {
+        char host[256];
+        uint16_t port;
+
+        if (httpParseAddr(cfg->http, host, sizeof(host), &port, err) != 0)
+            goto early;
+    }
+    snprintf(a.live.sourceUrl, sizeof(a.live.sourceUrl), "mysql://%s@%s:%u", a.url->user, a.url->host, a.url->port);
     evthread_use_pthreads();
     signal(SIGPIPE, SIG_IGN);
     a.base = event_base_new();
@@ -811,21 +1634,10 @@ agentRun(const AgentConfig *cfg, Err *err) {
         if ((a.storage = storageNewOpts(cfg->archive, &so, err)) == NULL)
             goto done;
     }
+    snprintf(a.live.archiveUrl, sizeof(a.live.archiveUrl), "%s", storageUrl(a.storage));
     if ((a.spool = spoolOpen(cfg->spool, (uint64_t)cfg->spoolMaxBytes, err)) == NULL)
         goto done;
     a.archive = archiveNew(a.storage);
-    for (uint64_t backoff = BACKOFF_MIN_MS; loadArchive(&a, err) != 0;) {
-        if (err->code != ERR_STORAGE || atomic_load(&a.stop))
-            goto done;
-        logWarn("unable to read the archive, retrying in %" PRIu64 " ms: %s", backoff, err->msg);
-        archiveCatalogFree(a.catalog);
-        a.catalog = NULL;
-        for (size_t i = 0; i < a.pendingCount; i++)
-            segmentMetaClear(&a.pending[i].meta);
-        a.pendingCount = 0;
-        sleepUnlessStopping(&a, backoff);
-        backoff = backoff * 2 > (uint64_t)cfg->reconnectMaxMs ? (uint64_t)cfg->reconnectMaxMs : backoff * 2;
-    }
     logInfo("binvault %s agent starting: %s", BV_VERSION, cfg->settings ? cfg->settings : "");
     for (int i = 0; i < 3; i++) {
         static const int signals[3] = {SIGTERM, SIGINT, SIGHUP};
@@ -833,29 +1645,53 @@ agentRun(const AgentConfig *cfg, Err *err) {
         sigs[i] = evsignal_new(a.base, signals[i], onSignal, &a);
         event_add(sigs[i], NULL);
     }
-    if (identify(&a, err) != 0)
-        goto done;
-    memset(&sopts, 0, sizeof(sopts));
-    sopts.segmentSize = (uint64_t)cfg->segmentSize;
-    sopts.intervalMs = cfg->segmentIntervalMs;
-    sopts.flavour = a.flavour;
-    sopts.serverId = a.sourceServerId;
-    sopts.serverUuid = a.sourceUuid;
-    sopts.streamChecksum = BINLOG_CHECKSUM_CRC32;
-    a.segmenter = segmenterNew(&sopts, &sink);
-    if (resume(&a, err) != 0)
+    if (httpEnabled(cfg)) {
+        Err e;
+
+        /* Archiving matters more than its monitoring: an endpoint that cannot listen is an error in
+         * the log, not a reason to stop. */
+        if ((a.http = httpServerNew(a.base, cfg->http, snapshot, &a, &e)) == NULL) {
+            logError("%s: /metrics, /status and /healthz are not served", e.msg);
+            noteError(&a, e.msg);
+        } else {
+            logInfo("serving /metrics, /status and /healthz on http://%s (port %u)", cfg->http,
+                    (unsigned)httpServerPort(a.http));
+        }
+    }
+    for (uint64_t backoff = BACKOFF_MIN_MS; loadArchive(&a, err) != 0;) {
+        if (err->code != ERR_STORAGE || atomic_load(&a.stop))
+            goto done;
+        logWarn("unable to read the archive, retrying in %" PRIu64 " ms: %s", backoff, err->msg);
+        noteError(&a, err->msg);
+        archiveCatalogFree(a.catalog);
+        a.catalog = NULL;
+        for (size_t i = 0; i < a.pendingCount; i++)
+            segmentMetaClear(&a.pending[i].meta);
+        a.pendingCount = 0;
+        /* The loop is not running yet: a signal is seen through the loop only once it runs. */
+        event_base_loop(a.base, EVLOOP_NONBLOCK);
+        sleepUnlessStopping(&a, backoff);
+        event_base_loop(a.base, EVLOOP_NONBLOCK);
+        backoff = backoff * 2 > (uint64_t)cfg->reconnectMaxMs ? (uint64_t)cfg->reconnectMaxMs : backoff * 2;
+    }
+    if (recoverAtStart(&a, err) != 0)
         goto done;
     a.uploader = uploaderNew(a.storage, (unsigned)cfg->uploadWorkers, uploadDone, &a);
     if (resubmitSpool(&a, err) != 0)
         goto done;
-    archiveCatalogFree(a.catalog);
-    a.catalog = NULL;
-    if (pthread_create(&a.streamThread, NULL, streamMain, &a) != 0) {
-        errSet(err, ERR_INTERNAL, "unable to start the stream thread");
+    if (startThread(&a.archiverThread, archiverMain, &a, "bv-archive", err) != 0)
         goto done;
+    a.archiverStarted = true;
+    if (cfg->drain) {
+        logInfo("--drain: archiving what the spool holds, without connecting to the source");
+    } else {
+        if (startThread(&a.monitorThread, monitorMain, &a, "bv-monitor", err) != 0)
+            goto done;
+        a.monitorStarted = true;
+        if (startThread(&a.streamThread, streamMain, &a, "bv-stream", err) != 0)
+            goto done;
+        a.streamStarted = true;
     }
-    pthread_setname_np(a.streamThread, "bv-stream");
-    a.streamStarted = true;
     timer = event_new(a.base, -1, EV_PERSIST, onTimer, &a);
     {
         struct timeval tv = {TIMER_MS / 1000, (TIMER_MS % 1000) * 1000};
@@ -870,9 +1706,21 @@ done:
         spoolWake(a.spool);
     if (a.streamStarted)
         pthread_join(a.streamThread, NULL);
-    if (a.uploader) {
+    if (a.uploader)
         uploaderStop(a.uploader, cfg->shutdownGraceMs);
+    pthread_mutex_lock(&a.doneLock);
+    atomic_store(&a.workersStop, true);
+    pthread_cond_broadcast(&a.doneCond);
+    pthread_mutex_unlock(&a.doneLock);
+    if (a.archiverStarted)
+        pthread_join(a.archiverThread, NULL);
+    if (a.monitorStarted)
+        pthread_join(a.monitorThread, NULL);
+    if (a.archiverStarted) {
         advanceCheckpoint(&a);
+        refreshCheckpoint(&a);
+        if (a.cpDirty)
+            writeCheckpoint(&a);
     }
     pthread_mutex_lock(&a.failLock);
     if (a.failed) {
@@ -883,17 +1731,18 @@ done:
     if (rc == 0)
         logInfo("agent stopped: archive complete up to segment %" PRIu64 ", %" PRIu64 " segments left in the spool",
                 a.indexedSeq, a.spool ? spoolReadyCount(a.spool) : 0);
+    httpServerFree(a.http);
     uploaderFree(a.uploader);
     for (size_t i = 0; i < a.pendingCount; i++)
         segmentMetaClear(&a.pending[i].meta);
-    segmentMetaClear(&a.lastIndexed);
     for (size_t i = 0; i < a.doneCount; i++)
         segmentMetaClear(&a.done[i]);
     bvFree(a.pending);
     bvFree(a.done);
+    bvFree(a.unarchived);
     segmenterFree(a.segmenter);
-    sqlConnFree(a.guardConn);
     archiveCatalogFree(a.catalog);
+    archiveCheckpointClear(&a.cp);
     archiveFree(a.archive);
     spoolClose(a.spool);
     storageFree(a.storage);
@@ -902,10 +1751,16 @@ done:
             event_free(sigs[i]);
     if (timer)
         event_free(timer);
-    event_free(a.wake);
-    event_base_free(a.base);
+    if (a.wake)
+        event_free(a.wake);
+    if (a.base)
+        event_base_free(a.base);
+early:
     urlMysqlFree(a.url);
+    agentStatusClear(&a.live);
     pthread_mutex_destroy(&a.failLock);
     pthread_mutex_destroy(&a.doneLock);
+    pthread_cond_destroy(&a.doneCond);
+    pthread_mutex_destroy(&a.statLock);
     return rc;
 }

@@ -9,6 +9,13 @@
  * source), source restarts and network cuts (reconnects with capped exponential backoff and
  * jitter, resuming exactly at the end of the last sealed segment), and storage outages (the spool
  * absorbs the stream up to its bound, then the stream pauses).
+ *
+ * Threads: the main thread runs the libevent loop (signals, a timer, the HTTP endpoint of
+ * agent/http.h); `bv-stream` identifies the source, reads the stream and seals segments (and,
+ * with --semi-sync, journals the open segment and sends the ACKs, see agent/spool.h);
+ * `bv-upload-N` store segments; `bv-archive` indexes the stored prefix, moves checkpoint.json and
+ * frees the spool; `bv-monitor` samples the source over SQL (position, lag, purge guard). They
+ * share state only under locks; the HTTP endpoint reads a snapshot (agent/stats.h).
  */
 #ifndef BV_AGENT_AGENT_H
 #define BV_AGENT_AGENT_H
@@ -36,6 +43,10 @@ typedef struct AgentConfig {
     int64_t purgeCheckMs;
     int64_t shutdownGraceMs;
     int64_t reconnectMaxMs;
+    char *http;           /* ADDR:PORT of /metrics, /status, /healthz; "off" = none */
+    bool semiSync;        /* acknowledge transactions as a semi-sync replica, once durable */
+    bool drain;           /* archive the spool without connecting to the source, then exit */
+    int64_t sourcePollMs; /* how often to sample the source's position (lag); 0 = never */
     char *logLevel;
     char *logFormat;
     char *logFile;

@@ -31,6 +31,12 @@ typedef struct CatalogChunk {
 
 struct ArchiveCatalog {
     bool discovered; /* loaded with ARCHIVE_LOAD_DISCOVER: `listed` is meaningful */
+    uint64_t firstSeq; /* 1, or the first kept seq of the newest prune record */
+    uint64_t *pruneRecords; /* first seqs of the prune records found, in listing order */
+    size_t pruneRecordCount, pruneRecordCap;
+    char **leftovers; /* discover: segments below firstSeq still in the store */
+    uint64_t *leftoverSizes;
+    size_t leftoverCount, leftoverCap;
     CatalogEntry **entries; /* sorted by seq, unique */
     size_t count, cap;
     CatalogChunk *chunks;
@@ -120,44 +126,30 @@ archiveFree(Archive *a) {
     bvFree(a);
 }
 
-/* A JSON document object of the archive; ERR_NOTFOUND passed through. */
+/* A document's text as a JSON object. */
 static JsonValue *
-readDoc(Archive *a, const char *name, Err *err) {
-    uint8_t *data;
-    size_t len;
-    JsonValue *doc;
+parseDoc(const char *text, size_t len, Err *err) {
+    JsonValue *doc = jsonParse(text, len, err);
 
-    if (storageGetBuf(a->storage, name, ARCHIVE_DOC_MAX, &data, &len, err) != 0)
-        return NULL;
-    doc = jsonParse((const char *)data, len, err);
-    bvFree(data);
-    if (doc == NULL) {
-        errPrefix(err, "'%s' in '%s'", name, archiveUrl(a));
-        return NULL;
-    }
-    if (jsonType(doc) != JSON_OBJECT) {
+    if (doc != NULL && jsonType(doc) != JSON_OBJECT) {
         jsonFree(doc);
-        errSet(err, ERR_FORMAT, "'%s' in '%s' is not a JSON object", name, archiveUrl(a));
+        errSet(err, ERR_FORMAT, "not a JSON object");
         return NULL;
     }
     return doc;
 }
 
 int
-archiveIdentityRead(Archive *a, ArchiveIdentity *id, Err *err) {
-    JsonValue *doc = readDoc(a, ARCHIVE_IDENTITY_OBJECT, err);
+archiveIdentityParse(const char *text, size_t len, ArchiveIdentity *id, Err *err) {
+    JsonValue *doc = parseDoc(text, len, err);
     const char *format;
     char flavour[16];
     uint64_t version, serverId;
     int rc = -1;
 
     memset(id, 0, sizeof(*id));
-    if (doc == NULL) {
-        if (err->code == ERR_NOTFOUND)
-            errSet(err, ERR_NOTFOUND, "'%s' has no %s: it is empty or not a binvault archive", archiveUrl(a),
-                   ARCHIVE_IDENTITY_OBJECT);
+    if (doc == NULL)
         return -1;
-    }
     if (jsonReqStr(doc, "format", &format, err) != 0 || jsonReqU64(doc, "version", &version, err) != 0)
         goto out;
     if (strcmp(format, ARCHIVE_FORMAT_NAME) != 0) {
@@ -184,6 +176,24 @@ archiveIdentityRead(Archive *a, ArchiveIdentity *id, Err *err) {
     rc = 0;
 out:
     jsonFree(doc);
+    return rc;
+}
+
+int
+archiveIdentityRead(Archive *a, ArchiveIdentity *id, Err *err) {
+    uint8_t *data;
+    size_t len;
+    int rc;
+
+    memset(id, 0, sizeof(*id));
+    if (storageGetBuf(a->storage, ARCHIVE_IDENTITY_OBJECT, ARCHIVE_DOC_MAX, &data, &len, err) != 0) {
+        if (err->code == ERR_NOTFOUND)
+            errSet(err, ERR_NOTFOUND, "'%s' has no %s: it is empty or not a binvault archive", archiveUrl(a),
+                   ARCHIVE_IDENTITY_OBJECT);
+        return -1;
+    }
+    rc = archiveIdentityParse((const char *)data, len, id, err);
+    bvFree(data);
     if (rc != 0 && err->code == ERR_FORMAT)
         errPrefix(err, "'%s' in '%s'", ARCHIVE_IDENTITY_OBJECT, archiveUrl(a));
     return rc;
@@ -331,11 +341,11 @@ archiveChunkNameParse(const char *name, uint64_t *first, uint64_t *last) {
 }
 
 int
-archiveCheckpointRead(Archive *a, ArchiveCheckpoint *cp, Err *err) {
-    JsonValue *doc = readDoc(a, ARCHIVE_CHECKPOINT_OBJECT, err);
+archiveCheckpointParse(const char *text, size_t len, ArchiveCheckpoint *cp, Err *err) {
+    JsonValue *doc = parseDoc(text, len, err);
     uint64_t version;
     const char *gtid;
-    size_t len;
+    size_t glen;
     int rc = -1;
 
     memset(cp, 0, sizeof(*cp));
@@ -354,7 +364,7 @@ archiveCheckpointRead(Archive *a, ArchiveCheckpoint *cp, Err *err) {
         jsonReqU64(doc, "caught_up_us", &cp->caughtUpUs, err) != 0 ||
         reqStrCopy(doc, "updated", cp->updated, sizeof(cp->updated), err) != 0)
         goto out;
-    if ((gtid = jsonStr(jsonGet(doc, "gtid_end"), &len)) == NULL || len > SEGMENT_GTID_MAX || strlen(gtid) != len) {
+    if ((gtid = jsonStr(jsonGet(doc, "gtid_end"), &glen)) == NULL || glen > SEGMENT_GTID_MAX || strlen(gtid) != glen) {
         errSet(err, ERR_FORMAT, "missing or invalid field 'gtid_end'");
         goto out;
     }
@@ -362,6 +372,20 @@ archiveCheckpointRead(Archive *a, ArchiveCheckpoint *cp, Err *err) {
     rc = 0;
 out:
     jsonFree(doc);
+    return rc;
+}
+
+int
+archiveCheckpointRead(Archive *a, ArchiveCheckpoint *cp, Err *err) {
+    uint8_t *data;
+    size_t len;
+    int rc;
+
+    memset(cp, 0, sizeof(*cp));
+    if (storageGetBuf(a->storage, ARCHIVE_CHECKPOINT_OBJECT, ARCHIVE_DOC_MAX, &data, &len, err) != 0)
+        return -1;
+    rc = archiveCheckpointParse((const char *)data, len, cp, err);
+    bvFree(data);
     if (rc != 0 && err->code == ERR_FORMAT)
         errPrefix(err, "'%s' in '%s'", ARCHIVE_CHECKPOINT_OBJECT, archiveUrl(a));
     return rc;
@@ -397,7 +421,10 @@ archiveCheckpointClear(ArchiveCheckpoint *cp) {
 
 ArchiveCatalog *
 archiveCatalogNew(void) {
-    return bvCalloc(1, sizeof(ArchiveCatalog));
+    ArchiveCatalog *c = bvCalloc(1, sizeof(ArchiveCatalog));
+
+    c->firstSeq = 1;
+    return c;
 }
 
 static void
@@ -549,14 +576,34 @@ archiveCatalogFlavour(const ArchiveCatalog *c) {
 
 uint64_t
 archiveCatalogContiguousSeq(const ArchiveCatalog *c) {
-    uint64_t seq = 0;
+    uint64_t seq = c->firstSeq - 1;
+    bool any = false;
 
     for (size_t i = 0; i < c->count; i++) {
         if (c->entries[i]->meta.seq != seq + 1 || !c->entries[i]->indexed)
             break;
         seq++;
+        any = true;
     }
-    return seq;
+    return any ? seq : 0;
+}
+
+uint64_t
+archiveCatalogFirstSeq(const ArchiveCatalog *c) {
+    return c->firstSeq;
+}
+
+size_t
+archiveCatalogLeftoverCount(const ArchiveCatalog *c) {
+    return c->leftoverCount;
+}
+
+const char *
+archiveCatalogLeftover(const ArchiveCatalog *c, size_t i, uint64_t *size) {
+    BV_ASSERT(i < c->leftoverCount);
+    if (size != NULL)
+        *size = c->leftoverSizes[i];
+    return c->leftovers[i];
 }
 
 void
@@ -626,6 +673,11 @@ archiveCatalogFree(ArchiveCatalog *c) {
         entryFree(c->entries[i]);
     for (size_t i = 0; i < c->problemCount; i++)
         bvFree(c->problems[i]);
+    for (size_t i = 0; i < c->leftoverCount; i++)
+        bvFree(c->leftovers[i]);
+    bvFree(c->leftovers);
+    bvFree(c->leftoverSizes);
+    bvFree(c->pruneRecords);
     bvFree(c->entries);
     bvFree(c->chunks);
     bvFree(c->problems);
@@ -634,15 +686,16 @@ archiveCatalogFree(ArchiveCatalog *c) {
 
 /* ---- loading ------------------------------------------------------------------------------------ */
 
-/* Parse a chunk object: its lines describe exactly seqs first..last. *metas (n entries) on
- * success; messages name the line, not the chunk. */
-static int
-chunkParse(const uint8_t *data, size_t len, uint64_t first, uint64_t last, SegmentMeta **metas, size_t *n, Err *err) {
+int
+archiveChunkParse(const uint8_t *data, size_t len, uint64_t first, uint64_t last, SegmentMeta **metas, size_t *n,
+                  Err *err) {
     size_t cap = 0, line = 0, pos = 0;
     SegmentMeta *out = NULL;
     uint64_t expect = first;
 
     *n = 0;
+    if (first == 0 || last < first || last == UINT64_MAX)
+        return errSet(err, ERR_FORMAT, "seqs %" PRIu64 "-%" PRIu64 " are not a chunk's range", first, last);
     while (pos < len) {
         const uint8_t *nl = memchr(data + pos, '\n', len - pos);
         size_t end = nl ? (size_t)(nl - data) : len;
@@ -700,7 +753,7 @@ chunkRead(Archive *a, uint64_t first, uint64_t last, SegmentMeta **metas, size_t
     archiveChunkName(first, last, name, sizeof(name));
     if (storageGetBuf(a->storage, name, ARCHIVE_CHUNK_MAX_BYTES, &data, &len, err) != 0)
         return -1;
-    rc = chunkParse(data, len, first, last, metas, n, err);
+    rc = archiveChunkParse(data, len, first, last, metas, n, err);
     bvFree(data);
     if (rc != 0)
         errPrefix(err, "index chunk '%s' in '%s'", name, archiveUrl(a));
@@ -785,14 +838,24 @@ listIndexCb(const char *name, uint64_t size, void *data, Err *err) {
     return 0;
 }
 
-/* Widest first; among equals, lowest first. */
+/* A chunk to load: its seqs first..last, of which from..last are kept (from = the first seq of a
+ * pruned archive when the chunk starts before it). */
+typedef struct ChunkRef {
+    uint64_t first, last, from;
+} ChunkRef;
+
+/* Widest kept range first; among equals, a chunk that starts at `from` (not one that reaches into
+ * the pruned seqs, which a prune replaces and deletes), then the lowest first. */
 static int
 chunkOrder(const void *pa, const void *pb) {
-    const Interval *a = pa, *b = pb;
-    uint64_t wa = a->last - a->first, wb = b->last - b->first;
+    const ChunkRef *a = pa, *b = pb;
+    uint64_t wa = a->last - a->from, wb = b->last - b->from;
+    bool sa = a->first < a->from, sb = b->first < b->from;
 
     if (wa != wb)
         return wa > wb ? -1 : 1;
+    if (sa != sb)
+        return sa ? 1 : -1;
     return a->first < b->first ? -1 : a->first > b->first;
 }
 
@@ -834,20 +897,112 @@ sortEntries(ArchiveCatalog *c) {
 }
 
 static int
+listPruneCb(const char *name, uint64_t size, void *data, Err *err) {
+    ArchiveCatalog *c = data;
+    uint64_t seq;
+
+    (void)size;
+    (void)err;
+    if (archivePruneNameParse(name, &seq) != 0) {
+        problem(c, "unexpected object '%s' in %s (not a prune record name)", name, ARCHIVE_PRUNE_PREFIX);
+        return 0;
+    }
+    if (c->pruneRecordCount == c->pruneRecordCap) {
+        c->pruneRecordCap = c->pruneRecordCap ? c->pruneRecordCap * 2 : 4;
+        c->pruneRecords = bvRealloc(c->pruneRecords, c->pruneRecordCap * sizeof(*c->pruneRecords));
+    }
+    c->pruneRecords[c->pruneRecordCount++] = seq;
+    return 0;
+}
+
+/* The prune records: the newest one sets firstSeq. It must be readable and say what its name says,
+ * and no index may end before it (a prune keeps an indexed segment). `maxLast` is the highest seq
+ * the index chunks describe. */
+static int
+loadPrune(Archive *a, ArchiveCatalog *c, uint64_t maxLast, unsigned flags, Err *err) {
+    ArchivePruneRecord rec;
+    uint64_t newest = 0;
+    char name[64];
+    uint8_t *data;
+    size_t len;
+    int rc;
+
+    if (storageList(a->storage, ARCHIVE_PRUNE_PREFIX, listPruneCb, c, err) != 0)
+        return -1;
+    for (size_t i = 0; i < c->pruneRecordCount; i++)
+        if (c->pruneRecords[i] > newest)
+            newest = c->pruneRecords[i];
+    if (newest <= 1)
+        return 0;
+    archivePruneName(newest, name, sizeof(name));
+    if (newest > maxLast) {
+        errSet(err, ERR_FORMAT,
+               "prune record '%s' in '%s' says the archive starts at seq %" PRIu64 ", but its index ends at seq %" PRIu64
+               ": the record is ignored",
+               name, archiveUrl(a), newest, maxLast);
+        goto bad;
+    }
+    c->firstSeq = newest;
+    if (storageGetBuf(a->storage, name, ARCHIVE_DOC_MAX, &data, &len, err) != 0) {
+        if (err->code == ERR_NOTFOUND)
+            return 0; /* deleted by a newer prune since the listing */
+        goto bad;
+    }
+    rc = archivePruneRecordParse((const char *)data, len, &rec, err);
+    bvFree(data);
+    if (rc == 0 && rec.firstSeq != newest)
+        rc = errSet(err, ERR_FORMAT, "field 'first_seq' is %" PRIu64 ", its name says %" PRIu64, rec.firstSeq, newest);
+    archivePruneRecordClear(&rec);
+    if (rc != 0) {
+        errPrefix(err, "prune record '%s' in '%s'", name, archiveUrl(a));
+        goto bad;
+    }
+    return 0;
+bad:
+    if (!(flags & ARCHIVE_LOAD_TOLERANT))
+        return -1;
+    problem(c, "%s", err->msg);
+    return 0;
+}
+
+static int
 loadIndex(Archive *a, ArchiveCatalog *c, LoadCtx *ctx, unsigned flags, Err *err) {
     Coverage cov = {0};
+    ChunkRef *refs;
+    size_t nrefs = 0;
+    uint64_t maxLast = 0;
     int rc = 0;
 
+    /* index/ before prune/: a prune writes its record before the chunks that start at its first
+     * seq, so a listing that shows such a chunk is followed by one that shows the record. */
     if (storageList(a->storage, ARCHIVE_INDEX_PREFIX, listIndexCb, ctx, err) != 0)
         return -1;
-    if (ctx->chunkCount > 1)
-        qsort(ctx->chunks, ctx->chunkCount, sizeof(*ctx->chunks), chunkOrder);
+    for (size_t i = 0; i < ctx->chunkCount; i++)
+        if (ctx->chunks[i].last > maxLast)
+            maxLast = ctx->chunks[i].last;
+    if (loadPrune(a, c, maxLast, flags, err) != 0)
+        return -1;
+    refs = bvCalloc(ctx->chunkCount + 1, sizeof(*refs));
     for (size_t i = 0; i < ctx->chunkCount; i++) {
         uint64_t first = ctx->chunks[i].first, last = ctx->chunks[i].last;
+
+        if (last < c->firstSeq) {
+            chunkAdd(c, first, last, false); /* wholly pruned: waits for deletion */
+            continue;
+        }
+        refs[nrefs].first = first;
+        refs[nrefs].last = last;
+        refs[nrefs].from = first < c->firstSeq ? c->firstSeq : first;
+        nrefs++;
+    }
+    if (nrefs > 1)
+        qsort(refs, nrefs, sizeof(*refs), chunkOrder);
+    for (size_t i = 0; i < nrefs; i++) {
+        uint64_t first = refs[i].first, last = refs[i].last;
         SegmentMeta *metas;
         size_t n;
 
-        if (coverageHas(&cov, first, last)) {
+        if (coverageHas(&cov, refs[i].from, last)) {
             chunkAdd(c, first, last, false);
             continue;
         }
@@ -860,14 +1015,17 @@ loadIndex(Archive *a, ArchiveCatalog *c, LoadCtx *ctx, unsigned flags, Err *err)
             continue;
         }
         for (size_t j = 0; j < n; j++) {
+            if (metas[j].seq < c->firstSeq)
+                continue;
             entriesReserve(c);
             c->entries[c->count] = entryNew(&metas[j], true, c->count);
             c->count++;
         }
         metasFree(metas, n);
-        coverageAdd(&cov, first, last);
+        coverageAdd(&cov, refs[i].from, last);
         chunkAdd(c, first, last, true);
     }
+    bvFree(refs);
     bvFree(cov.iv);
     sortEntries(c);
     return rc;
@@ -884,6 +1042,17 @@ listSegmentsCb(const char *name, uint64_t size, void *data, Err *err) {
     (void)err;
     if (segmentNameParse(name, &seq, file, sizeof(file), &start) != 0) {
         problem(c, "unexpected object '%s' in segments/ (not a segment name)", name);
+        return 0;
+    }
+    if (seq < c->firstSeq) {
+        /* Pruned: a prune that did not finish left it; the next one deletes it. */
+        if (c->leftoverCount == c->leftoverCap) {
+            c->leftoverCap = c->leftoverCap ? c->leftoverCap * 2 : 16;
+            c->leftovers = bvRealloc(c->leftovers, c->leftoverCap * sizeof(*c->leftovers));
+            c->leftoverSizes = bvRealloc(c->leftoverSizes, c->leftoverCap * sizeof(*c->leftoverSizes));
+        }
+        c->leftovers[c->leftoverCount] = bvStrdup(name);
+        c->leftoverSizes[c->leftoverCount++] = size;
         return 0;
     }
     if (archiveCatalogFind(c, seq, &at)) {
@@ -1060,10 +1229,17 @@ archiveCatalogGaps(const ArchiveCatalog *c, ArchiveGap **gaps) {
         int cmp;
 
         if (i == 0) {
-            if (b->seq > 1)
+            if (b->seq > c->firstSeq) {
+                char range[64];
+
+                if (b->seq - c->firstSeq >= 2)
+                    snprintf(range, sizeof(range), "%" PRIu64 "-%" PRIu64, c->firstSeq, b->seq - 1);
+                else
+                    snprintf(range, sizeof(range), "%" PRIu64, b->seq - 1);
                 gapAdd(gaps, &n, &cap, ARCHIVE_GAP_MISSING, 0, b->seq,
-                       "seq %s%" PRIu64 " missing before '%s' (starts at %s:%" PRIu64 ")", b->seq > 2 ? "1-" : "",
-                       b->seq - 1, b->name, b->file, b->startPos);
+                       "seq %s missing before '%s' (starts at %s:%" PRIu64 ")%s", range, b->name, b->file, b->startPos,
+                       c->firstSeq > 1 ? "; the archive was pruned to start at that seq" : "");
+            }
             continue;
         }
         a = &c->entries[i - 1]->meta;
@@ -1469,8 +1645,10 @@ archiveIndexMerge(Archive *a, ArchiveCatalog *c, size_t *written, size_t *remove
         k++;
     }
     used = bvCalloc(c->chunkCount + 1, sizeof(*used));
+    /* A chunk that reaches into pruned seqs is not merged: the prune replaces and deletes it. */
     for (size_t k = 0; k < c->chunkCount; k++)
-        used[nused++] = c->chunks[k];
+        if (c->chunks[k].first >= c->firstSeq)
+            used[nused++] = c->chunks[k];
     if (nused > 1)
         qsort(used, nused, sizeof(*used), chunkByFirst);
     while (i < nused && rc == 0) {
@@ -1530,4 +1708,477 @@ archiveCheckpointFromCatalog(const ArchiveCatalog *c, ArchiveCheckpoint *cp) {
             cp->lastTimeUs = c->entries[i]->meta.lastTimeUs;
             break;
         }
+}
+
+/* ---- retention (prune) ------------------------------------------------------------------------ */
+
+void
+archivePruneName(uint64_t firstSeq, char *out, size_t size) {
+    snprintf(out, size, ARCHIVE_PRUNE_PREFIX "%016" PRIu64 ".json", firstSeq);
+}
+
+int
+archivePruneNameParse(const char *name, uint64_t *firstSeq) {
+    /* prune/ + 16 digits + .json */
+    if (strlen(name) != 6 + 16 + 5 || strncmp(name, ARCHIVE_PRUNE_PREFIX, 6) != 0 || strcmp(name + 22, ".json") != 0)
+        return -1;
+    if (!digits(name + 6, 16, firstSeq) || *firstSeq < 2)
+        return -1;
+    return 0;
+}
+
+int
+archivePruneRecordParse(const char *text, size_t len, ArchivePruneRecord *rec, Err *err) {
+    JsonValue *doc = parseDoc(text, len, err);
+    const char *gtid, *reason;
+    size_t glen;
+    uint64_t version;
+    int rc = -1;
+
+    memset(rec, 0, sizeof(*rec));
+    if (doc == NULL)
+        return -1;
+    if (jsonReqU64(doc, "version", &version, err) != 0)
+        goto out;
+    if (version != ARCHIVE_FORMAT_VERSION) {
+        errSet(err, ERR_FORMAT, "prune record version %" PRIu64 " is not supported", version);
+        goto out;
+    }
+    if (jsonReqU64(doc, "first_seq", &rec->firstSeq, err) != 0 ||
+        reqStrCopy(doc, "file", rec->file, sizeof(rec->file), err) != 0 ||
+        jsonReqU64(doc, "start_pos", &rec->startPos, err) != 0 ||
+        reqStrCopy(doc, "created", rec->created, sizeof(rec->created), err) != 0)
+        goto out;
+    if (rec->firstSeq < 2) {
+        errSet(err, ERR_FORMAT, "field 'first_seq' is %" PRIu64 ": a prune keeps seq 2 or later", rec->firstSeq);
+        goto out;
+    }
+    if (!segmentFileNameValid(rec->file)) {
+        errSet(err, ERR_FORMAT, "field 'file' is not a valid binlog file name: '%s'", rec->file);
+        goto out;
+    }
+    if ((gtid = jsonStr(jsonGet(doc, "gtid_start"), &glen)) == NULL || glen > SEGMENT_GTID_MAX || strlen(gtid) != glen) {
+        errSet(err, ERR_FORMAT, "missing or invalid field 'gtid_start'");
+        goto out;
+    }
+    /* Optional members. */
+    if (jsonGet(doc, "first_time_us") != NULL && !jsonU64(jsonGet(doc, "first_time_us"), &rec->firstTimeUs)) {
+        errSet(err, ERR_FORMAT, "invalid field 'first_time_us'");
+        goto out;
+    }
+    if ((reason = jsonStr(jsonGet(doc, "reason"), NULL)) != NULL)
+        snprintf(rec->reason, sizeof(rec->reason), "%s", reason);
+    rec->gtidStart = bvStrdup(gtid);
+    rc = 0;
+out:
+    jsonFree(doc);
+    return rc;
+}
+
+void
+archivePruneRecordClear(ArchivePruneRecord *rec) {
+    bvFree(rec->gtidStart);
+    rec->gtidStart = NULL;
+}
+
+/* ---- base backups ---- */
+
+int
+archiveBasePointParse(const char *text, size_t len, ArchiveBasePoint *bp, Err *err) {
+    const char *p = text, *end = text + len, *f;
+    size_t flen;
+    uint64_t pos = 0;
+    Buf *gtid;
+
+    memset(bp, 0, sizeof(*bp));
+    if (memchr(text, '\0', len) != NULL)
+        return errSet(err, ERR_FORMAT, "binlog info holds a NUL byte");
+    while (p < end && (*p == ' ' || *p == '\t'))
+        p++;
+    for (f = p; p < end && *p != '\t' && *p != ' ' && *p != '\n' && *p != '\r'; p++)
+        ;
+    flen = (size_t)(p - f);
+    if (flen == 0 || flen >= sizeof(bp->file))
+        return errSet(err, ERR_FORMAT, "binlog info does not start with a binlog file name");
+    memcpy(bp->file, f, flen);
+    bp->file[flen] = '\0';
+    if (!segmentFileNameValid(bp->file))
+        return errSet(err, ERR_FORMAT, "binlog info names an invalid binlog file '%s'", bp->file);
+    while (p < end && (*p == ' ' || *p == '\t'))
+        p++;
+    if (p == end || *p < '0' || *p > '9')
+        return errSet(err, ERR_FORMAT, "binlog info has no position after the file name '%s'", bp->file);
+    for (; p < end && *p >= '0' && *p <= '9'; p++) {
+        if (pos > (UINT64_MAX - (uint64_t)(*p - '0')) / 10)
+            return errSet(err, ERR_FORMAT, "binlog info position is too large");
+        pos = pos * 10 + (uint64_t)(*p - '0');
+    }
+    if (p < end && *p != ' ' && *p != '\t' && *p != '\n' && *p != '\r')
+        return errSet(err, ERR_FORMAT, "binlog info position is not a number");
+    if (pos < BINLOG_MAGIC_LEN)
+        return errSet(err, ERR_FORMAT, "binlog info position %" PRIu64 " is before the first event", pos);
+    bp->pos = pos;
+    /* The GTID state is the rest: MariaDB's on the same line, MySQL's executed set may be split
+     * after its commas over several lines. Blanks are dropped. */
+    gtid = bufNew(64);
+    for (; p < end; p++)
+        if (*p != ' ' && *p != '\t' && *p != '\n' && *p != '\r')
+            bufAppend(gtid, p, 1);
+    if (gtid->len > SEGMENT_GTID_MAX) {
+        bufFree(gtid);
+        return errSet(err, ERR_FORMAT, "binlog info GTID state is longer than %d bytes", SEGMENT_GTID_MAX);
+    }
+    bp->gtid = (char *)bufDetach(gtid, NULL);
+    return 0;
+}
+
+void
+archiveBasePointClear(ArchiveBasePoint *bp) {
+    bvFree(bp->gtid);
+    bp->gtid = NULL;
+}
+
+/* Binlog file names `a` and `b` of one series (same text before their last '.'). */
+static bool
+sameSeries(const char *a, const char *b) {
+    const char *da = strrchr(a, '.'), *db = strrchr(b, '.');
+
+    if (da == NULL || db == NULL)
+        return strcmp(a, b) == 0;
+    return da - a == db - b && memcmp(a, b, (size_t)(da - a)) == 0;
+}
+
+int
+archiveBaseNeededSeq(const ArchiveCatalog *c, const ArchiveBasePoint *bp, uint64_t *seq, Err *err) {
+    BinlogFlavour flavour = archiveCatalogFlavour(c);
+    bool placed = false, series = false;
+    uint64_t byPos = UINT64_MAX, byGtid = UINT64_MAX;
+
+    *seq = UINT64_MAX;
+    if (c->count == 0)
+        return 0;
+    /* By position: the first segment holding bytes at or after file:pos. */
+    for (size_t i = 0; i < c->count; i++) {
+        const SegmentMeta *m = &c->entries[i]->meta;
+        int cmp;
+
+        if (!sameSeries(m->file, bp->file))
+            continue;
+        series = true;
+        cmp = segmentFileCompare(m->file, bp->file);
+        if (cmp > 0 || (cmp == 0 && m->endPos > bp->pos)) {
+            byPos = m->seq;
+            break;
+        }
+    }
+    if (series)
+        placed = true;
+    /* By GTID: the first segment that ends with a transaction the backup does not hold. A segment
+     * without a known state may hold one. */
+    if (bp->gtid != NULL && bp->gtid[0] != '\0') {
+        for (size_t i = 0; i < c->count; i++) {
+            const SegmentMeta *m = &c->entries[i]->meta;
+            const char *end = segmentMetaGtidEnd(m);
+            bool reached = false;
+
+            if (end[0] != '\0' && archiveGtidReached(flavour, bp->gtid, end, &reached, err) != 0)
+                return errPrefix(err, "base backup gtid '%s'", bp->gtid);
+            if (end[0] == '\0' || !reached) {
+                byGtid = m->seq;
+                break;
+            }
+        }
+        placed = true;
+    }
+    if (!placed)
+        return errSet(err, ERR_NOTFOUND,
+                      "the base backup at %s:%" PRIu64 " has no GTID state and its binlog file is not of the archive's "
+                      "series (%s): it cannot be placed in the archive",
+                      bp->file, bp->pos, c->entries[0]->meta.file);
+    *seq = byPos < byGtid ? byPos : byGtid;
+    return 0;
+}
+
+int
+archiveRetentionSeq(const ArchiveCatalog *c, const ArchiveRetention *r, uint64_t *firstSeq, Err *err) {
+    uint64_t keep = UINT64_MAX;
+    size_t idx;
+
+    *firstSeq = c->count > 0 ? c->entries[0]->meta.seq : c->firstSeq;
+    if (c->count == 0)
+        return 0;
+    if (r->beforeGtid != NULL) {
+        const SegmentMeta *first = &c->entries[0]->meta;
+        bool before = false;
+
+        if (segmentMetaGtidStart(first)[0] != '\0' &&
+            archiveGtidReached(archiveCatalogFlavour(c), segmentMetaGtidStart(first), r->beforeGtid, &before, err) != 0)
+            return errPrefix(err, "gtid '%s'", r->beforeGtid);
+        if (before)
+            keep = first->seq;
+        else if (archiveCatalogFindGtid(c, r->beforeGtid, &idx, err) != 0)
+            return errPrefix(err, "--before-gtid");
+        else
+            keep = c->entries[idx]->meta.seq;
+    } else {
+        /* The first segment with a commit at or after the time; only the last one when none. */
+        keep = c->entries[c->count - 1]->meta.seq;
+        for (size_t i = 0; i < c->count; i++) {
+            const SegmentMeta *m = &c->entries[i]->meta;
+
+            if (m->transactions > 0 && m->lastTimeUs >= r->keepFromUs) {
+                keep = m->seq;
+                break;
+            }
+        }
+    }
+    for (size_t b = 0; b < r->baseCount; b++) {
+        uint64_t need;
+
+        if (archiveBaseNeededSeq(c, &r->bases[b], &need, err) != 0)
+            return -1;
+        if (need < keep)
+            keep = need;
+    }
+    /* The first kept segment must be indexed: step back over segments only found in the store. */
+    if (!archiveCatalogFind(c, keep, &idx))
+        return errSet(err, ERR_INTERNAL, "retention point seq %" PRIu64 " is not in the catalog", keep);
+    while (idx > 0 && !c->entries[idx]->indexed)
+        idx--;
+    if (!c->entries[idx]->indexed)
+        idx = 0;
+    *firstSeq = c->entries[idx]->meta.seq;
+    return 0;
+}
+
+/* ---- pruning ---- */
+
+typedef struct PruneRun {
+    Archive *a;
+    bool dryRun;
+    ArchivePruneStepFn *step;
+    void *data;
+} PruneRun;
+
+static int
+pruneStep(PruneRun *run, ArchivePruneAction action, const char *object, uint64_t bytes, Err *err) {
+    return run->step != NULL ? run->step(run->data, action, object, bytes, err) : 0;
+}
+
+static int
+pruneRemove(PruneRun *run, ArchivePruneAction action, const char *object, uint64_t bytes, Err *err) {
+    if (!run->dryRun && storageRemove(run->a->storage, object, err) != 0)
+        return -1;
+    return pruneStep(run, action, object, bytes, err);
+}
+
+/* The chunk [k, last] from the lines of the chunk [first, last], copied byte for byte. */
+static int
+pruneChunk(PruneRun *run, uint64_t first, uint64_t last, uint64_t k, Err *err) {
+    char name[64], newName[64];
+    uint8_t *data;
+    size_t len, pos = 0;
+    Buf *doc;
+    uint64_t expect = k;
+    int rc = 0;
+
+    archiveChunkName(first, last, name, sizeof(name));
+    archiveChunkName(k, last, newName, sizeof(newName));
+    if (run->dryRun)
+        return pruneStep(run, ARCHIVE_PRUNE_WRITE_CHUNK, newName, 0, err);
+    if (storageGetBuf(run->a->storage, name, ARCHIVE_CHUNK_MAX_BYTES, &data, &len, err) != 0)
+        return -1;
+    doc = bufNew(len);
+    while (pos < len && rc == 0) {
+        const uint8_t *nl = memchr(data + pos, '\n', len - pos);
+        size_t end = nl ? (size_t)(nl - data) : len;
+        SegmentMeta m;
+
+        if (segmentMetaFromJson((const char *)data + pos, end - pos, true, &m, err) != 0) {
+            rc = errPrefix(err, "index chunk '%s'", name);
+            break;
+        }
+        if (m.seq == expect) {
+            bufAppend(doc, data + pos, end - pos);
+            bufAppend(doc, "\n", 1);
+            expect++;
+        }
+        segmentMetaClear(&m);
+        pos = end + 1;
+    }
+    bvFree(data);
+    if (rc == 0 && expect != last + 1)
+        rc = errSet(err, ERR_FORMAT, "index chunk '%s' does not describe seq %" PRIu64, name, expect);
+    if (rc == 0)
+        rc = storagePutBuf(run->a->storage, newName, doc->data, doc->len, STORAGE_PUT_IMMUTABLE, err);
+    if (rc == 0)
+        rc = pruneStep(run, ARCHIVE_PRUNE_WRITE_CHUNK, newName, doc->len, err);
+    bufFree(doc);
+    return rc;
+}
+
+static int
+pruneRecordWrite(PruneRun *run, const SegmentMeta *first, uint64_t firstTimeUs, const char *reason, Err *err) {
+    char name[64], created[32];
+    Buf *doc;
+    int rc;
+
+    archivePruneName(first->seq, name, sizeof(name));
+    if (run->dryRun)
+        return pruneStep(run, ARCHIVE_PRUNE_WRITE_RECORD, name, 0, err);
+    isoNow(created, sizeof(created));
+    doc = bufNew(512);
+    jsonBufPrintf(doc, "{\"version\":%d,\"first_seq\":%" PRIu64, ARCHIVE_FORMAT_VERSION, first->seq);
+    putStr(doc, "file", first->file);
+    jsonBufPrintf(doc, ",\"start_pos\":%" PRIu64, first->startPos);
+    putStr(doc, "gtid_start", segmentMetaGtidStart(first));
+    jsonBufPrintf(doc, ",\"first_time_us\":%" PRIu64, firstTimeUs);
+    putStr(doc, "created", created);
+    jsonBufPrintf(doc, ",\"reason\":");
+    jsonBufString(doc, reason, strnlen(reason, ARCHIVE_PRUNE_REASON_MAX - 1));
+    jsonBufPrintf(doc, "}\n");
+    /* Immutable: a repeated prune to the same seq after a crash finds its own record (same
+     * content only if created is the same second; another one is as good). */
+    rc = storagePutBuf(run->a->storage, name, doc->data, doc->len, STORAGE_PUT_IMMUTABLE, err);
+    if (rc != 0 && err->code == ERR_EXISTS)
+        rc = 0;
+    if (rc == 0)
+        rc = pruneStep(run, ARCHIVE_PRUNE_WRITE_RECORD, name, doc->len, err);
+    bufFree(doc);
+    return rc;
+}
+
+static void
+catalogDropBelow(ArchiveCatalog *c, uint64_t seq) {
+    size_t n = lowerBound(c, seq);
+
+    for (size_t i = 0; i < n; i++)
+        entryFree(c->entries[i]);
+    memmove(c->entries, c->entries + n, (c->count - n) * sizeof(*c->entries));
+    c->count -= n;
+    for (size_t i = 0; i < c->count; i++)
+        c->entries[i]->order = i;
+}
+
+int
+archivePrune(Archive *a, ArchiveCatalog *c, uint64_t firstSeq, const char *reason, bool dryRun,
+             ArchivePruneStepFn *step, void *data, Err *err) {
+    PruneRun run = {a, dryRun, step, data};
+    Coverage cov = {0};
+    CatalogChunk *chunks;
+    size_t nchunks, idx, ndel = 0;
+    char **delNames = NULL;
+    uint64_t *delSizes = NULL, firstTimeUs = 0;
+    int rc = 0;
+
+    if (firstSeq < c->firstSeq)
+        return errSet(err, ERR_INTERNAL, "prune to seq %" PRIu64 ": the archive already starts at seq %" PRIu64, firstSeq,
+                      c->firstSeq);
+    if (firstSeq > c->firstSeq &&
+        (!archiveCatalogFind(c, firstSeq, &idx) || !c->entries[idx]->indexed))
+        return errSet(err, ERR_INTERNAL, "prune to seq %" PRIu64 ", which is not an indexed segment", firstSeq);
+    /* 1. The record: from now on readers ignore every seq below firstSeq. */
+    if (firstSeq > c->firstSeq) {
+        for (size_t i = idx; i < c->count; i++)
+            if (c->entries[i]->meta.transactions > 0) {
+                firstTimeUs = c->entries[i]->meta.firstTimeUs;
+                break;
+            }
+        if (pruneRecordWrite(&run, &c->entries[idx]->meta, firstTimeUs, reason, err) != 0)
+            return -1;
+    }
+    /* 2. Chunks that reach into pruned seqs: their kept lines in a new chunk, unless chunks that
+     * start at or after firstSeq already cover them. Widest first. */
+    nchunks = c->chunkCount;
+    chunks = bvCalloc(nchunks + 1, sizeof(*chunks));
+    memcpy(chunks, c->chunks, nchunks * sizeof(*chunks));
+    for (size_t i = 0; i < nchunks; i++)
+        if (chunks[i].first >= firstSeq)
+            coverageAdd(&cov, chunks[i].first, chunks[i].last);
+    for (size_t pass = 0; pass < nchunks && rc == 0; pass++) {
+        size_t best = nchunks;
+
+        for (size_t i = 0; i < nchunks; i++)
+            if (chunks[i].first < firstSeq && chunks[i].last >= firstSeq && !coverageHas(&cov, firstSeq, chunks[i].last) &&
+                (best == nchunks || chunks[i].last > chunks[best].last))
+                best = i;
+        if (best == nchunks)
+            break;
+        rc = pruneChunk(&run, chunks[best].first, chunks[best].last, firstSeq, err);
+        if (rc == 0) {
+            coverageAdd(&cov, firstSeq, chunks[best].last);
+            if (!dryRun)
+                chunkAdd(c, firstSeq, chunks[best].last, true);
+        }
+    }
+    /* 3. The chunks that reach into pruned seqs. */
+    for (size_t i = 0; i < nchunks && rc == 0; i++) {
+        char name[64];
+
+        if (chunks[i].first >= firstSeq)
+            continue;
+        archiveChunkName(chunks[i].first, chunks[i].last, name, sizeof(name));
+        rc = pruneRemove(&run, ARCHIVE_PRUNE_REMOVE_CHUNK, name, 0, err);
+        if (rc == 0 && !dryRun)
+            chunkRemove(c, chunks[i].first, chunks[i].last);
+    }
+    bvFree(chunks);
+    bvFree(cov.iv);
+    if (rc != 0)
+        return -1;
+    /* 4. The segments, oldest first: those of the catalog, then those an earlier prune left. */
+    for (size_t i = 0; i < c->count && c->entries[i]->meta.seq < firstSeq; i++) {
+        delNames = bvRealloc(delNames, (ndel + 1) * sizeof(*delNames));
+        delSizes = bvRealloc(delSizes, (ndel + 1) * sizeof(*delSizes));
+        delNames[ndel] = bvStrdup(c->entries[i]->meta.name);
+        delSizes[ndel++] = c->entries[i]->meta.size;
+    }
+    for (size_t i = 0; i < c->leftoverCount; i++) {
+        delNames = bvRealloc(delNames, (ndel + 1) * sizeof(*delNames));
+        delSizes = bvRealloc(delSizes, (ndel + 1) * sizeof(*delSizes));
+        delNames[ndel] = bvStrdup(c->leftovers[i]);
+        delSizes[ndel++] = c->leftoverSizes[i];
+    }
+    if (!dryRun) {
+        c->firstSeq = firstSeq;
+        catalogDropBelow(c, firstSeq);
+    }
+    for (size_t i = 0; i < ndel && rc == 0; i++)
+        rc = pruneRemove(&run, ARCHIVE_PRUNE_REMOVE_SEGMENT, delNames[i], delSizes[i], err);
+    for (size_t i = 0; i < ndel; i++)
+        bvFree(delNames[i]);
+    bvFree(delNames);
+    bvFree(delSizes);
+    if (rc != 0)
+        return -1;
+    if (!dryRun) {
+        for (size_t i = 0; i < c->leftoverCount; i++)
+            bvFree(c->leftovers[i]);
+        c->leftoverCount = 0;
+    }
+    /* 5. Older prune records: the newest one says it all. */
+    for (size_t i = 0; i < c->pruneRecordCount && rc == 0; i++) {
+        char name[64];
+
+        if (c->pruneRecords[i] >= firstSeq)
+            continue;
+        archivePruneName(c->pruneRecords[i], name, sizeof(name));
+        rc = pruneRemove(&run, ARCHIVE_PRUNE_REMOVE_RECORD, name, 0, err);
+    }
+    if (rc == 0 && !dryRun) {
+        size_t keep = 0;
+
+        for (size_t i = 0; i < c->pruneRecordCount; i++)
+            if (c->pruneRecords[i] >= firstSeq)
+                c->pruneRecords[keep++] = c->pruneRecords[i];
+        c->pruneRecordCount = keep;
+        if (firstSeq > 1 && (keep == 0 || c->pruneRecords[keep - 1] != firstSeq)) {
+            if (c->pruneRecordCount == c->pruneRecordCap) {
+                c->pruneRecordCap = c->pruneRecordCap ? c->pruneRecordCap * 2 : 4;
+                c->pruneRecords = bvRealloc(c->pruneRecords, c->pruneRecordCap * sizeof(*c->pruneRecords));
+            }
+            c->pruneRecords[c->pruneRecordCount++] = firstSeq;
+        }
+    }
+    return rc;
 }

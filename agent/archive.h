@@ -30,6 +30,7 @@
 #define ARCHIVE_CHECKPOINT_OBJECT "checkpoint.json"
 #define ARCHIVE_SEGMENT_PREFIX "segments/"
 #define ARCHIVE_INDEX_PREFIX "index/"
+#define ARCHIVE_PRUNE_PREFIX "prune/"
 /* Largest binvault.json / checkpoint.json read. */
 #define ARCHIVE_DOC_MAX (1024 * 1024)
 /* Largest index chunk object read. */
@@ -72,6 +73,9 @@ const char *archiveUrl(const Archive *a);
 /* Read binvault.json. ERR_NOTFOUND when the archive has none (empty or not an archive),
  * ERR_FORMAT for a document that is not an archive identity or of an unknown format version. */
 int archiveIdentityRead(Archive *a, ArchiveIdentity *id, Err *err);
+/* Parse the text of a binvault.json (`len` bytes, any content): what archiveIdentityRead() does
+ * with the object, without naming it in messages. ERR_FORMAT. */
+int archiveIdentityParse(const char *text, size_t len, ArchiveIdentity *id, Err *err);
 /* The identity of an archive about to receive binlogs of `source`: read it, or write it (created
  * = now) when the archive has none. A stored identity of another flavour is refused (ERR_CONFIG,
  * naming both). *stored (may be NULL) receives what the archive holds. */
@@ -94,8 +98,17 @@ int archiveSegmentHash(Archive *a, SegmentMeta *meta, Err *err);
 void archiveChunkName(uint64_t first, uint64_t last, char *out, size_t size);
 int archiveChunkNameParse(const char *name, uint64_t *first, uint64_t *last);
 
+/* Parse the lines of an index chunk of seqs first..last (`len` bytes, any content): exactly one
+ * valid index line per seq, in order. *metas (n entries; free each with segmentMetaClear() and
+ * the array with bvFree()) on success; messages name the line. ERR_FORMAT. */
+int archiveChunkParse(const uint8_t *data, size_t len, uint64_t first, uint64_t last, SegmentMeta **metas, size_t *n,
+                      Err *err);
+
 /* checkpoint.json: read (ERR_NOTFOUND when absent) and replace (updated = now). */
 int archiveCheckpointRead(Archive *a, ArchiveCheckpoint *cp, Err *err);
+/* Parse the text of a checkpoint.json (`len` bytes, any content). ERR_FORMAT. Free with
+ * archiveCheckpointClear(). */
+int archiveCheckpointParse(const char *text, size_t len, ArchiveCheckpoint *cp, Err *err);
 int archiveCheckpointWrite(Archive *a, const ArchiveCheckpoint *cp, Err *err);
 void archiveCheckpointClear(ArchiveCheckpoint *cp); /* frees gtidEnd */
 
@@ -110,10 +123,14 @@ typedef struct ArchiveCatalog ArchiveCatalog;
 #define ARCHIVE_LOAD_TOLERANT 0x2 /* a chunk or trailer that cannot be read or parsed is a problem
                                    * noted in the catalog (archiveCatalogProblem()), not a failure */
 
-/* Load the index: list index/, read for each seq the widest chunk that covers it (a chunk
- * wholly covered by wider ones is not read), check every line (seq order and range, name,
+/* Load the index: list index/, then prune/ (the newest prune record sets the first seq: seqs below
+ * it are pruned and ignored, FORMAT.md "Pruning"), read for each seq the widest chunk that covers
+ * it (a chunk wholly covered by wider ones is not read; a chunk that reaches into pruned seqs
+ * counts for its kept seqs only and loses ties), check every line (seq order and range, name,
  * metadata), and note overlapping chunks that disagree. Without ARCHIVE_LOAD_TOLERANT an
- * unreadable chunk fails the load (ERR_FORMAT naming the chunk and line). */
+ * unreadable chunk or prune record fails the load (ERR_FORMAT naming the object and line). With
+ * ARCHIVE_LOAD_DISCOVER, stored segments below the first seq are not read: they are leftovers of
+ * a prune that did not finish (archiveCatalogLeftover()). */
 ArchiveCatalog *archiveCatalogLoad(Archive *a, unsigned flags, Err *err);
 /* An empty catalog, to fill with archiveCatalogAdd() (the agent's view of what it stored). */
 ArchiveCatalog *archiveCatalogNew(void);
@@ -136,8 +153,15 @@ bool archiveCatalogFind(const ArchiveCatalog *c, uint64_t seq, size_t *idx);
 const SegmentMeta *archiveCatalogLast(const ArchiveCatalog *c);
 /* Flavour of the archived binlogs (of the first segment); UNKNOWN when empty. */
 BinlogFlavour archiveCatalogFlavour(const ArchiveCatalog *c);
-/* Highest seq such that every segment 1..seq is in the catalog and indexed; 0 when none. */
+/* Highest seq such that every segment first..seq is in the catalog and indexed, first being
+ * archiveCatalogFirstSeq(); 0 when none. */
 uint64_t archiveCatalogContiguousSeq(const ArchiveCatalog *c);
+/* The seq the archive starts at: 1, or the first kept seq of its newest prune record. */
+uint64_t archiveCatalogFirstSeq(const ArchiveCatalog *c);
+/* After a load with ARCHIVE_LOAD_DISCOVER: segments below the first seq still in the store (a
+ * prune was interrupted; the next one deletes them), their names and sizes. */
+size_t archiveCatalogLeftoverCount(const ArchiveCatalog *c);
+const char *archiveCatalogLeftover(const ArchiveCatalog *c, size_t i, uint64_t *size);
 /* Sum of the object sizes and of the content lengths. */
 void archiveCatalogTotals(const ArchiveCatalog *c, uint64_t *objectBytes, uint64_t *contentBytes);
 
@@ -155,7 +179,8 @@ void archiveCatalogChunkAt(const ArchiveCatalog *c, size_t i, uint64_t *first, u
 /* ---- continuity (FORMAT.md "Continuity") ---------------------------------------------------- */
 
 typedef enum ArchiveGapKind {
-    ARCHIVE_GAP_MISSING = 0, /* seq numbers missing (before the first segment or between two) */
+    ARCHIVE_GAP_MISSING = 0, /* seq numbers missing (after the first seq, before the first segment,
+                              * or between two) */
     ARCHIVE_GAP_POSITION,    /* same file, but b does not start where a ends */
     ARCHIVE_GAP_FILE,        /* b is in an earlier file, or in a later one but not at its start */
     ARCHIVE_GAP_GTID,        /* b.gtid_start differs from a.gtid_end */
@@ -244,6 +269,86 @@ int archiveIndexMerge(Archive *a, ArchiveCatalog *c, size_t *written, size_t *re
  * position, GTID state and last transaction of that segment (all zero / "" when seq is 0).
  * caughtUpUs is left 0. Free with archiveCheckpointClear(). */
 void archiveCheckpointFromCatalog(const ArchiveCatalog *c, ArchiveCheckpoint *cp);
+
+/* ---- retention (FORMAT.md "Pruning") -------------------------------------------------------- */
+
+/* Longest reason kept in a prune record, with its NUL. */
+#define ARCHIVE_PRUNE_REASON_MAX 1024
+
+/* prune/<first seq>.json: segments below first_seq were deleted on purpose. */
+typedef struct ArchivePruneRecord {
+    uint64_t firstSeq;
+    char file[SEGMENT_FILE_MAX]; /* where the kept archive starts: file, start_pos, gtid_start */
+    uint64_t startPos;
+    char *gtidStart;             /* allocated; "" when unknown */
+    uint64_t firstTimeUs;        /* first kept commit (0: none, or not recorded) */
+    char created[32];
+    char reason[ARCHIVE_PRUNE_REASON_MAX]; /* "" when not recorded */
+} ArchivePruneRecord;
+
+/* Prune record names: prune/<first seq, 16 digits>.json; parse: -1 when not one (or seq < 2). */
+void archivePruneName(uint64_t firstSeq, char *out, size_t size);
+int archivePruneNameParse(const char *name, uint64_t *firstSeq);
+/* Parse a prune record's text (`len` bytes, any content). ERR_FORMAT. */
+int archivePruneRecordParse(const char *text, size_t len, ArchivePruneRecord *rec, Err *err);
+void archivePruneRecordClear(ArchivePruneRecord *rec);
+
+/* Where replay from a base backup starts: its binlog file, position and GTID state. */
+typedef struct ArchiveBasePoint {
+    char file[SEGMENT_FILE_MAX];
+    uint64_t pos;
+    char *gtid; /* allocated; "" when the backup recorded none */
+} ArchiveBasePoint;
+
+/* Parse a mariadb-backup / xtrabackup binlog info file (xtrabackup_binlog_info,
+ * mariadb_backup_binlog_info): `FILE<TAB>POS[<TAB>GTID]`, a MySQL GTID set possibly continued on
+ * the next lines. ERR_FORMAT for anything else. Free with archiveBasePointClear(). */
+int archiveBasePointParse(const char *text, size_t len, ArchiveBasePoint *bp, Err *err);
+void archiveBasePointClear(ArchiveBasePoint *bp);
+/* The lowest seq that replay from the base backup may read: the lower of the first segment
+ * holding bytes at or after its file:pos (binlog files of the archive's series only) and the
+ * first segment that ends with a transaction its GTID state lacks (or whose state is unknown).
+ * UINT64_MAX when the archive holds nothing it needs (the backup is newer than the archive).
+ * ERR_NOTFOUND when it can be placed neither way; ERR_FORMAT for a malformed GTID state. */
+int archiveBaseNeededSeq(const ArchiveCatalog *c, const ArchiveBasePoint *bp, uint64_t *seq, Err *err);
+
+/* What to keep. */
+typedef struct ArchiveRetention {
+    const char *beforeGtid;  /* keep from the segment holding this GTID's transaction, or NULL: */
+    uint64_t keepFromUs;     /* keep from the first segment with a commit at or after this time */
+    const ArchiveBasePoint *bases; /* and everything these base backups need */
+    size_t baseCount;
+} ArchiveRetention;
+
+/* The first seq to keep: the lowest of what the rule and each base backup need, never above the
+ * last segment (the archive's end is always kept; with nothing committed since the time, only the
+ * last segment is), stepped back to an indexed segment. *firstSeq equal to the archive's first
+ * segment: nothing to prune. ERR_NOTFOUND for a GTID after the archive or a backup that cannot be
+ * placed, ERR_FORMAT for malformed GTIDs. */
+int archiveRetentionSeq(const ArchiveCatalog *c, const ArchiveRetention *r, uint64_t *firstSeq, Err *err);
+
+typedef enum ArchivePruneAction {
+    ARCHIVE_PRUNE_WRITE_RECORD = 0, /* prune/<seq>.json stored */
+    ARCHIVE_PRUNE_WRITE_CHUNK,      /* a chunk of the kept lines of one that reaches into pruned seqs */
+    ARCHIVE_PRUNE_REMOVE_CHUNK,
+    ARCHIVE_PRUNE_REMOVE_SEGMENT,
+    ARCHIVE_PRUNE_REMOVE_RECORD,    /* an older prune record */
+} ArchivePruneAction;
+
+/* Called after each object stored or removed (before it, with dryRun), with its size when known;
+ * returning -1 stops the prune with that error. */
+typedef int ArchivePruneStepFn(void *data, ArchivePruneAction action, const char *object, uint64_t bytes, Err *err);
+
+/* Delete every segment below firstSeq (an indexed segment of the catalog, or the current first
+ * seq to finish an interrupted prune), in an order that leaves a consistent archive after a crash
+ * at any point: (1) store prune/<firstSeq>.json, (2) write the kept lines of every chunk that
+ * reaches below firstSeq as a chunk starting at firstSeq (unless chunks already cover them),
+ * (3) delete the chunks that reach below firstSeq, (4) delete the segments below firstSeq, oldest
+ * first, those the catalog's load found left over included, (5) delete older prune records.
+ * `reason` is recorded. The catalog (loaded with ARCHIVE_LOAD_DISCOVER) is updated. With dryRun
+ * nothing changes: `step` is called with what would be done. */
+int archivePrune(Archive *a, ArchiveCatalog *c, uint64_t firstSeq, const char *reason, bool dryRun,
+                 ArchivePruneStepFn *step, void *data, Err *err);
 
 void archiveCatalogFree(ArchiveCatalog *c);
 void archiveFree(Archive *a);

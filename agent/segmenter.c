@@ -32,6 +32,10 @@ struct Segmenter {
     SegmentWriter *w;
     char tmpPath[4096];
     uint64_t firstMs; /* when its first event arrived (monotonic ms), 0 when empty */
+    uint64_t openFirstEstUs; /* estimated commit time of its first transaction, 0 when none */
+    uint64_t sealedFirstEstUs;
+    uint64_t txnEstUs; /* of the transaction in progress or the last one */
+    uint64_t clockUs;
     /* Observed. */
     char sourceFile[256];
     uint64_t sourcePos;
@@ -96,6 +100,7 @@ segmenterAbandon(Segmenter *s) {
     segmentWriterFree(s->w); /* unlinks the open file */
     s->w = NULL;
     s->firstMs = 0;
+    s->openFirstEstUs = 0;
     snprintf(s->file, sizeof(s->file), "%s", s->sealedFile);
     s->pos = s->sealedPos;
     setFde(&s->fde, &s->fdeLen, s->sealedFde, s->sealedFdeLen);
@@ -135,12 +140,12 @@ seal(Segmenter *s, bool endsFile, const char *nextFile, Err *err) {
     segmentWriterFree(s->w);
     s->w = NULL;
     s->firstMs = 0;
+    s->sealedFirstEstUs = s->openFirstEstUs;
+    s->openFirstEstUs = 0;
     if (rc != 0) {
         segmentMetaClear(&meta);
         return -1;
     }
-    logDebug("sealed segment %" PRIu64 " %s:%" PRIu64 "-%" PRIu64 " (%" PRIu64 " transactions, %" PRIu64 " bytes)",
-             meta.seq, meta.file, meta.startPos, meta.endPos, meta.transactions, meta.size);
     s->lastSeq = meta.seq;
     snprintf(s->sealedFile, sizeof(s->sealedFile), "%s", meta.file);
     s->sealedPos = meta.endPos;
@@ -200,8 +205,21 @@ pushStored(Segmenter *s, const BinlogEvent *ev, uint64_t nowMs, Err *err) {
         s->firstMs = nowMs ? nowMs : 1;
     s->pos = ev->h.logPos;
     s->bytes += ev->h.size;
+    bool wasInTxn = binlogTxnFramerInTxn(s->framer);
+
     if ((st = binlogTxnFramerPush(s->framer, &s->fmt, ev, start, err)) < 0)
         return errPrefix(err, "event at '%s':%" PRIu64, s->file, start);
+    if ((st & 0x0f) != BINLOG_TXN_OUTSIDE && !wasInTxn) {
+        /* The first event of a transaction: it was committed on the source before we got it. */
+        uint64_t binlogUs = (uint64_t)ev->h.timestamp * 1000000u;
+
+        if (s->clockUs == 0)
+            s->txnEstUs = binlogUs;
+        else
+            s->txnEstUs = s->clockUs < binlogUs + 999999u ? s->clockUs : binlogUs + 999999u;
+        if (s->openFirstEstUs == 0)
+            s->openFirstEstUs = s->txnEstUs;
+    }
     if ((st & 0x0f) == BINLOG_TXN_END) {
         const BinlogTxn *t = binlogTxnFramerDone(s->framer);
         char *state = binlogTxnFramerGtidState(s->framer);
@@ -372,6 +390,31 @@ segmenterBytes(const Segmenter *s) {
 uint64_t
 segmenterLastCommitUs(const Segmenter *s) {
     return s->lastCommitUs;
+}
+
+void
+segmenterSetClock(Segmenter *s, uint64_t wallUs) {
+    s->clockUs = wallUs;
+}
+
+uint64_t
+segmenterOpenFirstCommitUs(const Segmenter *s) {
+    return s->openFirstEstUs;
+}
+
+uint64_t
+segmenterSealedFirstCommitUs(const Segmenter *s) {
+    return s->sealedFirstEstUs;
+}
+
+uint64_t
+segmenterTxnCommitUs(const Segmenter *s) {
+    return s->txnEstUs;
+}
+
+char *
+segmenterGtidState(const Segmenter *s) {
+    return binlogTxnFramerGtidState(s->framer);
 }
 
 void

@@ -72,6 +72,22 @@ uint64_t segmenterBytes(const Segmenter *s);
 /* Commit time (us) of the last transaction received, 0 when none. */
 uint64_t segmenterLastCommitUs(const Segmenter *s);
 
+/* Commit-time estimates, for RPO. A transaction's commit time is taken from its first event's
+ * binlog timestamp, which MariaDB writes in whole seconds, refined by the wall clock at which the
+ * agent received that event (the commit happened before): min(received, timestamp + 999999 us).
+ * The estimate is never earlier than the binlog says, and never later than the receipt. */
+/* Wall clock (us since the epoch) of the events pushed next; 0 = unknown (binlog time only). */
+void segmenterSetClock(Segmenter *s, uint64_t wallUs);
+/* Estimated commit time of the first transaction (finished or not) of the open segment; 0 when
+ * it holds none. */
+uint64_t segmenterOpenFirstCommitUs(const Segmenter *s);
+/* The same for the segment sealed last, 0 when it held no transaction. */
+uint64_t segmenterSealedFirstCommitUs(const Segmenter *s);
+/* Estimated commit time of the transaction in progress, or of the last one finished. */
+uint64_t segmenterTxnCommitUs(const Segmenter *s);
+/* GTID state after the last transaction received ("" when unknown); allocated. */
+char *segmenterGtidState(const Segmenter *s);
+
 void segmenterFree(Segmenter *s);
 
 #endif

@@ -13,7 +13,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <zlib.h>
+
 #include "common/buf.h"
+#include "common/bytes.h"
 #include "common/fs.h"
 #include "common/json.h"
 #include "common/mem.h"
@@ -125,6 +128,9 @@ spoolOpen(const char *dir, uint64_t maxBytes, Err *err) {
     pathJoin(s, "ready", path, sizeof(path));
     if (fsMkdirP(path, 0700, err) != 0)
         goto fail;
+    pathJoin(s, "journal", path, sizeof(path));
+    if (fsMkdirP(path, 0700, err) != 0)
+        goto fail;
     if (clearOpenDir(s, err) != 0 || scanReady(s, err) != 0)
         goto fail;
     return s;
@@ -207,7 +213,15 @@ spoolCommit(Spool *s, const char *tmpPath, const SegmentMeta *meta, const uint8_
     Buf *b = bufNew(1024);
     int rc = -1;
     struct stat st;
+    uint64_t replaced = 0;
+    bool existed;
 
+    /* A crash after step 2 and before step 3 leaves the segment in ready/ with the state behind
+     * it: the next run seals the same seq again, over it (same events). */
+    spoolReadyPath(s, meta->seq, path, sizeof(path));
+    existed = stat(path, &st) == 0;
+    if (existed)
+        replaced = (uint64_t)st.st_size;
     /* 1. metadata, 2. the segment itself, 3. the state: each durable before the next. */
     snprintf(metaPath, sizeof(metaPath), "%s/ready/%016" PRIu64 ".json", s->dir, meta->seq);
     segmentMetaToJson(meta, true, b);
@@ -240,7 +254,9 @@ spoolCommit(Spool *s, const char *tmpPath, const SegmentMeta *meta, const uint8_
     pthread_mutex_lock(&s->lock);
     if (stat(path, &st) == 0)
         s->readyBytes += (uint64_t)st.st_size;
-    s->readyCount++;
+    s->readyBytes -= replaced < s->readyBytes ? replaced : s->readyBytes;
+    if (!existed)
+        s->readyCount++;
     s->openBytes = 0;
     pthread_mutex_unlock(&s->lock);
     rc = 0;
@@ -360,6 +376,325 @@ spoolSetOpenBytes(Spool *s, uint64_t bytes) {
 uint64_t
 spoolMaxBytes(const Spool *s) {
     return s->maxBytes;
+}
+
+/* ---- semi-sync journal ---- */
+
+#define JOURNAL_MAGIC "BVJRNL\x00\x01"
+#define JOURNAL_MAGIC_LEN 8
+#define JOURNAL_HEAD_MAX 4096
+#define JOURNAL_RECORD_HEAD 9
+#define JOURNAL_EVENT_MAX ((size_t)1 << 30)
+#define JOURNAL_BUFFER (64 * 1024)
+#define JOURNAL_BOUNDARY 0x01
+
+struct SpoolJournal {
+    int fd;
+    char path[4096];
+    uint64_t seq;
+    uint64_t bytes;
+    Buf *buf;
+};
+
+static void
+journalPath(const Spool *s, uint64_t seq, char *out, size_t size) {
+    snprintf(out, size, "%s/journal/%016" PRIu64 ".bvj", s->dir, seq);
+}
+
+static int
+journalFlush(SpoolJournal *j, Err *err) {
+    if (j->buf->len > 0 && fsWriteAll(j->fd, j->buf->data, j->buf->len) != 0)
+        return errSetSys(err, ERR_IO, errno, "unable to write the semi-sync journal '%s'", j->path);
+    bufClear(j->buf);
+    return 0;
+}
+
+SpoolJournal *
+spoolJournalCreate(Spool *s, const SpoolJournalHead *head, Err *err) {
+    SpoolJournal *j = bvCalloc(1, sizeof(*j));
+    Buf *b = bufNew(512);
+    uint8_t hdr[JOURNAL_MAGIC_LEN + 8];
+    char dir[4096];
+
+    j->seq = head->seq;
+    j->buf = bufNew(JOURNAL_BUFFER + JOURNAL_RECORD_HEAD);
+    journalPath(s, head->seq, j->path, sizeof(j->path));
+    jsonBufPrintf(b, "{\"seq\":%" PRIu64 ",\"flavour\":\"%s\",\"server_id\":%" PRIu32 ",\"server_uuid\":", head->seq,
+                  head->flavour == BINLOG_FLAVOUR_MYSQL ? "mysql" : "mariadb", head->serverId);
+    jsonBufString(b, head->serverUuid, strlen(head->serverUuid));
+    jsonBufPrintf(b, ",\"file\":");
+    jsonBufString(b, head->file, strlen(head->file));
+    jsonBufPrintf(b, ",\"pos\":%" PRIu64 "}", head->pos);
+    memcpy(hdr, JOURNAL_MAGIC, JOURNAL_MAGIC_LEN);
+    wrU32(hdr + JOURNAL_MAGIC_LEN, (uint32_t)b->len);
+    wrU32(hdr + JOURNAL_MAGIC_LEN + 4, (uint32_t)crc32(0, b->data, (uInt)b->len));
+    if ((j->fd = open(j->path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) < 0) {
+        errSetSys(err, ERR_IO, errno, "unable to create the semi-sync journal '%s'", j->path);
+        goto fail;
+    }
+    if (fsWriteAll(j->fd, hdr, sizeof(hdr)) != 0 || fsWriteAll(j->fd, b->data, b->len) != 0) {
+        errSetSys(err, ERR_IO, errno, "unable to write the semi-sync journal '%s'", j->path);
+        goto fail;
+    }
+    j->bytes = sizeof(hdr) + b->len;
+    snprintf(dir, sizeof(dir), "%s/journal", s->dir);
+    if (fsSyncDir(dir, err) != 0)
+        goto fail;
+    bufFree(b);
+    return j;
+fail:
+    bufFree(b);
+    spoolJournalClose(j, true);
+    return NULL;
+}
+
+int
+spoolJournalAppend(SpoolJournal *j, const uint8_t *event, size_t len, bool boundary, Err *err) {
+    uint8_t rec[JOURNAL_RECORD_HEAD];
+    uLong crc;
+
+    if (len > JOURNAL_EVENT_MAX)
+        return errSet(err, ERR_LIMIT, "event of %zu bytes is too large for the semi-sync journal", len);
+    rec[4] = boundary ? JOURNAL_BOUNDARY : 0;
+    crc = crc32(0, rec + 4, 1);
+    crc = crc32(crc, event, (uInt)len);
+    wrU32(rec, (uint32_t)len);
+    wrU32(rec + 5, (uint32_t)crc);
+    if (j->buf->len + sizeof(rec) + len > JOURNAL_BUFFER && journalFlush(j, err) != 0)
+        return -1;
+    if (sizeof(rec) + len > JOURNAL_BUFFER) {
+        if (fsWriteAll(j->fd, rec, sizeof(rec)) != 0 || fsWriteAll(j->fd, event, len) != 0)
+            return errSetSys(err, ERR_IO, errno, "unable to write the semi-sync journal '%s'", j->path);
+    } else {
+        bufAppend(j->buf, rec, sizeof(rec));
+        bufAppend(j->buf, event, len);
+    }
+    j->bytes += sizeof(rec) + len;
+    return 0;
+}
+
+int
+spoolJournalSync(SpoolJournal *j, Err *err) {
+    if (journalFlush(j, err) != 0)
+        return -1;
+    if (fdatasync(j->fd) != 0)
+        return errSetSys(err, ERR_IO, errno, "unable to fdatasync the semi-sync journal '%s'", j->path);
+    return 0;
+}
+
+uint64_t
+spoolJournalSeq(const SpoolJournal *j) {
+    return j->seq;
+}
+
+uint64_t
+spoolJournalBytes(const SpoolJournal *j) {
+    return j->bytes;
+}
+
+void
+spoolJournalClose(SpoolJournal *j, bool remove) {
+    if (j == NULL)
+        return;
+    /* Kept: what is buffered goes to the file (best effort: only synced records were
+     * acknowledged), so that a replay right away sees every event received. */
+    if (!remove && j->fd >= 0 && j->buf->len > 0 && fsWriteAll(j->fd, j->buf->data, j->buf->len) != 0)
+        errno = 0;
+    if (j->fd >= 0)
+        close(j->fd);
+    if (remove && j->path[0] != '\0')
+        unlink(j->path);
+    bufFree(j->buf);
+    bvFree(j);
+}
+
+static int
+cmpU64(const void *a, const void *b) {
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+    return x < y ? -1 : x > y;
+}
+
+int
+spoolJournalList(Spool *s, uint64_t **seqs, size_t *count, Err *err) {
+    char dir[4096];
+    DIR *d;
+    struct dirent *de;
+    size_t n = 0, cap = 0;
+    uint64_t *list = NULL;
+
+    snprintf(dir, sizeof(dir), "%s/journal", s->dir);
+    if ((d = opendir(dir)) == NULL)
+        return errSetSys(err, ERR_IO, errno, "unable to read spool directory '%s'", dir);
+    while ((de = readdir(d)) != NULL) {
+        size_t len = strlen(de->d_name);
+        char *end;
+        unsigned long long seq;
+
+        if (len != 20 || strcmp(de->d_name + 16, ".bvj") != 0)
+            continue;
+        errno = 0;
+        seq = strtoull(de->d_name, &end, 10);
+        if (errno != 0 || end != de->d_name + 16)
+            continue;
+        if (n == cap) {
+            cap = cap ? cap * 2 : 4;
+            list = bvRealloc(list, cap * sizeof(*list));
+        }
+        list[n++] = seq;
+    }
+    closedir(d);
+    if (n > 1)
+        qsort(list, n, sizeof(*list), cmpU64);
+    *seqs = list;
+    *count = n;
+    return 0;
+}
+
+/* Read the record at *off: 1 with the event in buf, 0 at a clean or torn end. */
+static int
+journalRecord(int fd, const char *path, uint64_t size, uint64_t *off, Buf *buf, bool *boundary, Err *err) {
+    uint8_t rec[JOURNAL_RECORD_HEAD];
+    uint32_t len;
+    uLong crc;
+    ssize_t n;
+
+    if (*off + sizeof(rec) > size)
+        return 0;
+    if ((n = fsPreadAll(fd, rec, sizeof(rec), (off_t)*off)) < 0)
+        return errSetSys(err, ERR_IO, errno, "unable to read the semi-sync journal '%s'", path);
+    len = rdU32(rec);
+    if ((size_t)n < sizeof(rec) || len > JOURNAL_EVENT_MAX || *off + sizeof(rec) + len > size ||
+        (rec[4] & ~JOURNAL_BOUNDARY) != 0)
+        return 0;
+    bufClear(buf);
+    if ((n = fsPreadAll(fd, bufReserve(buf, len + 1), len, (off_t)(*off + sizeof(rec)))) < 0)
+        return errSetSys(err, ERR_IO, errno, "unable to read the semi-sync journal '%s'", path);
+    if ((size_t)n < len)
+        return 0;
+    buf->len = len;
+    crc = crc32(0, rec + 4, 1);
+    crc = crc32(crc, buf->data, len);
+    if ((uint32_t)crc != rdU32(rec + 5))
+        return 0;
+    *boundary = (rec[4] & JOURNAL_BOUNDARY) != 0;
+    *off += sizeof(rec) + len;
+    return 1;
+}
+
+static int
+journalHead(int fd, const char *path, SpoolJournalHead *head, uint64_t *off, Err *err) {
+    uint8_t hdr[JOURNAL_MAGIC_LEN + 8];
+    char json[JOURNAL_HEAD_MAX + 1];
+    uint32_t len;
+    JsonValue *j;
+    const char *str;
+    uint64_t u;
+
+    if (fsPreadAll(fd, hdr, sizeof(hdr), 0) != (ssize_t)sizeof(hdr) || memcmp(hdr, JOURNAL_MAGIC, JOURNAL_MAGIC_LEN) != 0)
+        return errSet(err, ERR_FORMAT, "semi-sync journal '%s' has no valid head", path);
+    len = rdU32(hdr + JOURNAL_MAGIC_LEN);
+    if (len == 0 || len > JOURNAL_HEAD_MAX || fsPreadAll(fd, json, len, sizeof(hdr)) != (ssize_t)len ||
+        (uint32_t)crc32(0, (const Bytef *)json, len) != rdU32(hdr + JOURNAL_MAGIC_LEN + 4))
+        return errSet(err, ERR_FORMAT, "semi-sync journal '%s' has no valid head", path);
+    json[len] = '\0';
+    if ((j = jsonParse(json, len, err)) == NULL)
+        return errPrefix(err, "semi-sync journal '%s'", path);
+    memset(head, 0, sizeof(*head));
+    if (jsonReqU64(j, "seq", &head->seq, err) != 0 || jsonReqU64(j, "pos", &head->pos, err) != 0 ||
+        jsonReqU64(j, "server_id", &u, err) != 0 || jsonReqStr(j, "file", &str, err) != 0 ||
+        strlen(str) >= sizeof(head->file)) {
+        jsonFree(j);
+        err->code = ERR_FORMAT;
+        return errPrefix(err, "semi-sync journal '%s'", path);
+    }
+    head->serverId = (uint32_t)u;
+    snprintf(head->file, sizeof(head->file), "%s", str);
+    str = jsonStr(jsonGet(j, "server_uuid"), NULL);
+    snprintf(head->serverUuid, sizeof(head->serverUuid), "%s", str ? str : "");
+    str = jsonStr(jsonGet(j, "flavour"), NULL);
+    head->flavour = str && strcmp(str, "mysql") == 0 ? BINLOG_FLAVOUR_MYSQL : BINLOG_FLAVOUR_MARIADB;
+    jsonFree(j);
+    *off = sizeof(hdr) + len;
+    return 0;
+}
+
+int
+spoolJournalReadHead(Spool *s, uint64_t seq, SpoolJournalHead *head, Err *err) {
+    char path[4096];
+    uint64_t off;
+    int fd, rc;
+
+    journalPath(s, seq, path, sizeof(path));
+    if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+        return errSetSys(err, errno == ENOENT ? ERR_NOTFOUND : ERR_IO, errno, "unable to open '%s'", path);
+    rc = journalHead(fd, path, head, &off, err);
+    close(fd);
+    return rc;
+}
+
+int
+spoolJournalReplay(Spool *s, uint64_t seq, SpoolJournalHead *head, SpoolJournalFn *fn, void *data, uint64_t *events,
+                   Err *err) {
+    char path[4096];
+    int fd, rc = -1, r;
+    struct stat st;
+    uint64_t off, start, validEnd, n = 0;
+    Buf *buf = bufNew(64 * 1024);
+    bool boundary;
+
+    *events = 0;
+    journalPath(s, seq, path, sizeof(path));
+    if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+        bufFree(buf);
+        return errSetSys(err, errno == ENOENT ? ERR_NOTFOUND : ERR_IO, errno, "unable to open '%s'", path);
+    }
+    if (fstat(fd, &st) != 0) {
+        errSetSys(err, ERR_IO, errno, "unable to stat '%s'", path);
+        goto done;
+    }
+    if (journalHead(fd, path, head, &off, err) != 0)
+        goto done;
+    /* First pass: where the last whole transaction ends. */
+    start = validEnd = off;
+    while ((r = journalRecord(fd, path, (uint64_t)st.st_size, &off, buf, &boundary, err)) == 1)
+        if (boundary)
+            validEnd = off;
+    if (r < 0)
+        goto done;
+    for (off = start; off < validEnd; n++) {
+        if ((r = journalRecord(fd, path, validEnd, &off, buf, &boundary, err)) != 1) {
+            if (r == 0)
+                errSet(err, ERR_IO, "semi-sync journal '%s' changed while it was read", path);
+            goto done;
+        }
+        if (fn(data, buf->data, buf->len, err) != 0)
+            goto done;
+    }
+    *events = n;
+    rc = 0;
+done:
+    close(fd);
+    bufFree(buf);
+    return rc;
+}
+
+int
+spoolJournalRemove(Spool *s, uint64_t seq, const char *keepAs, Err *err) {
+    char path[4096], dir[4096];
+
+    journalPath(s, seq, path, sizeof(path));
+    if (keepAs != NULL) {
+        char to[4200];
+
+        snprintf(to, sizeof(to), "%s.%s", path, keepAs);
+        if (rename(path, to) != 0 && errno != ENOENT)
+            return errSetSys(err, ERR_IO, errno, "unable to rename '%s'", path);
+    } else if (unlink(path) != 0 && errno != ENOENT) {
+        return errSetSys(err, ERR_IO, errno, "unable to remove '%s'", path);
+    }
+    snprintf(dir, sizeof(dir), "%s/journal", s->dir);
+    return fsSyncDir(dir, err);
 }
 
 bool

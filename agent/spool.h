@@ -7,10 +7,22 @@
  *   fde.bin            the FORMAT_DESCRIPTION event of that segment's binlog file
  *   open/              the segment being written (discarded on restart: it is re-read)
  *   ready/SEQ.bvs      sealed segments, with ready/SEQ.json holding their metadata
+ *   journal/SEQ.bvj    semi-sync only: the raw events of the open segment SEQ, appended as they
+ *                      arrive and fdatasync'd before each semi-sync ACK
  *
  * Every step is durable (write tmp, fsync, rename, fsync the directory) before the next: a
  * segment enters ready/ only complete, its metadata first; state.json moves only after it.
  * The spool is bounded: spoolWaitBelow() blocks the stream while it is full (backpressure).
+ *
+ * The journal is what makes an ACK mean "durable here": the open segment is an lz4 stream that is
+ * only fsync'd when sealed, so the events acknowledged since the last seal are kept, uncompressed,
+ * in the journal too. After a crash (or a lost connection) the agent replays the journal through
+ * the segmenter up to its last transaction boundary and seals that as a segment, so nothing
+ * acknowledged exists only on the source. Journal layout: magic `BVJRNL\0\1`, u32 head length,
+ * u32 CRC32 of the head, the head (JSON: seq, flavour, server_id, server_uuid, file, pos: where
+ * its events start); then records: u32 event length, u8 flags (1: the stream is at a transaction
+ * boundary after this event), u32 CRC32 of the flags byte and the event, the event. A torn tail
+ * (a record cut short or with a bad CRC) ends it: only synced records were acknowledged.
  */
 #ifndef BV_AGENT_SPOOL_H
 #define BV_AGENT_SPOOL_H
@@ -66,6 +78,44 @@ uint64_t spoolBytes(Spool *s);
 uint64_t spoolReadyCount(Spool *s);
 void spoolSetOpenBytes(Spool *s, uint64_t bytes);
 uint64_t spoolMaxBytes(const Spool *s);
+
+/* ---- semi-sync journal ---- */
+
+typedef struct SpoolJournalHead {
+    uint64_t seq; /* the open segment's: the last sealed one + 1 */
+    BinlogFlavour flavour;
+    uint32_t serverId;
+    char serverUuid[37];
+    char file[256]; /* where its first event starts: the end of the last sealed segment */
+    uint64_t pos;
+} SpoolJournalHead;
+
+typedef struct SpoolJournal SpoolJournal;
+
+/* Start journal/SEQ.bvj (replacing one of the same seq) and make its name durable. */
+SpoolJournal *spoolJournalCreate(Spool *s, const SpoolJournalHead *head, Err *err);
+/* Append one event (buffered); `boundary`: no transaction is open after it. */
+int spoolJournalAppend(SpoolJournal *j, const uint8_t *event, size_t len, bool boundary, Err *err);
+/* Write what is buffered and fdatasync: everything appended so far is durable. Counts one sync. */
+int spoolJournalSync(SpoolJournal *j, Err *err);
+uint64_t spoolJournalSeq(const SpoolJournal *j);
+uint64_t spoolJournalBytes(const SpoolJournal *j);
+/* Close; `remove` unlinks the file (its events are in a sealed segment now), else what is buffered
+ * is written first. */
+void spoolJournalClose(SpoolJournal *j, bool remove);
+
+/* The seqs of the journals in the spool, ascending (*seqs bvFree()d by the caller). */
+int spoolJournalList(Spool *s, uint64_t **seqs, size_t *count, Err *err);
+/* Read the head of journal SEQ (ERR_FORMAT when it has none that is valid). */
+int spoolJournalReadHead(Spool *s, uint64_t seq, SpoolJournalHead *head, Err *err);
+/* Read journal SEQ: its head, then `fn` for each event up to the last transaction boundary that
+ * is whole on disk (*events receives their count). A head that cannot be read is ERR_FORMAT. */
+typedef int SpoolJournalFn(void *data, const uint8_t *event, size_t len, Err *err);
+int spoolJournalReplay(Spool *s, uint64_t seq, SpoolJournalHead *head, SpoolJournalFn *fn, void *data,
+                       uint64_t *events, Err *err);
+/* Remove journal SEQ (durably); a missing one is fine. `keepAs` non-NULL renames it to
+ * journal/SEQ.bvj.<keepAs> instead (kept for inspection). */
+int spoolJournalRemove(Spool *s, uint64_t seq, const char *keepAs, Err *err);
 
 /* Block while the spool holds maxBytes or more, until it drains or *stop becomes true. Returns
  * true when it had to wait (the caller logs it). */

@@ -31,7 +31,32 @@ struct Uploader {
     atomic_bool stopping; /* no new jobs are started */
     atomic_bool abort;    /* retries are abandoned */
     atomic_uint_fast64_t segments, bytes, errors, retries, queued, queuedBytes;
+    /* Under lock. */
+    uint64_t failingSinceUs, lastErrorUs;
+    char lastError[512];
 };
+
+static uint64_t
+wallUs(void) {
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static void
+noteResult(Uploader *u, const Err *err) {
+    pthread_mutex_lock(&u->lock);
+    if (err == NULL) {
+        u->failingSinceUs = 0;
+    } else {
+        u->lastErrorUs = wallUs();
+        if (u->failingSinceUs == 0)
+            u->failingSinceUs = u->lastErrorUs;
+        snprintf(u->lastError, sizeof(u->lastError), "%.*s", (int)sizeof(u->lastError) - 1, err->msg);
+    }
+    pthread_mutex_unlock(&u->lock);
+}
 
 static bool
 permanent(ErrCode code) {
@@ -68,6 +93,7 @@ upload(Uploader *u, Job *job, unsigned *seed) {
         if (rc == 0)
             rc = storagePutFile(u->storage, job->meta.name, job->path, &info, &err);
         if (rc == 0) {
+            noteResult(u, NULL);
             atomic_fetch_add(&u->segments, 1);
             atomic_fetch_add(&u->bytes, job->meta.size);
             if (attempt > 0)
@@ -76,6 +102,7 @@ upload(Uploader *u, Job *job, unsigned *seed) {
             return;
         }
         atomic_fetch_add(&u->errors, 1);
+        noteResult(u, &err);
         if (permanent(err.code)) {
             u->done(u->data, &job->meta, -1, &err);
             return;
@@ -179,6 +206,11 @@ uploaderStats(Uploader *u, UploaderStats *out) {
     out->retries = atomic_load(&u->retries);
     out->queued = atomic_load(&u->queued);
     out->queuedBytes = atomic_load(&u->queuedBytes);
+    pthread_mutex_lock(&u->lock);
+    out->failingSinceUs = u->failingSinceUs;
+    out->lastErrorUs = u->lastErrorUs;
+    snprintf(out->lastError, sizeof(out->lastError), "%s", u->lastError);
+    pthread_mutex_unlock(&u->lock);
 }
 
 void

@@ -24,6 +24,10 @@ typedef struct UploaderStats {
     uint64_t segments, bytes;  /* stored */
     uint64_t errors, retries;  /* failed attempts; attempts after a failure */
     uint64_t queued, queuedBytes; /* waiting or in flight */
+    uint64_t failingSinceUs;      /* wall clock of the first of the failures since the last
+                                     success, 0 when the last attempt succeeded */
+    char lastError[512];          /* message of the last failed attempt, "" when none */
+    uint64_t lastErrorUs;
 } UploaderStats;
 
 Uploader *uploaderNew(Storage *storage, unsigned workers, UploadDoneFn *done, void *data);

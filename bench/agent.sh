@@ -25,12 +25,12 @@ t0=$(date +%s.%N)
 t_mb=$(echo "$(date +%s.%N) - $t0" | bc -l)
 
 # binvault agent: from an empty archive until its checkpoint reaches the server's end.
-export BV_TEST_DIR=$work
+rm -f "$BV_TEST_DIR/agent.log"
 t0=$(date +%s.%N)
-agent_start server "file://$work/archive" "$work/spool" --segment-size 64M --purge-check 0
+agent_start server "file://$work/archive" "$work/spool" --segment-size 64M --segment-interval 1s --purge-check 0
 peak=0
 while [ "$(archive_checkpoint_pos "file://$work/archive")" != "$last" ]; do
-    kill -0 "$AGENT_PID" 2>/dev/null || { echo "agent died: $(tail -n 5 "$work/agent.log")" >&2; exit 1; }
+    kill -0 "$AGENT_PID" 2>/dev/null || { echo "agent died: $(tail -n 5 "$BV_TEST_DIR/agent.log")" >&2; exit 1; }
     rss=$(bench_peak_rss_kb "$AGENT_PID"); [ -n "$rss" ] && [ "$rss" -gt "$peak" ] && peak=$rss
     sleep 0.05
 done

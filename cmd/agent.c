@@ -49,6 +49,16 @@ static const OptDef agentOpts[] = {
      "how often to check that the source has not purged binlogs not yet archived (0 = never)"},
     {"shutdown-grace", OPT_DURATION, "30s", 0, 3600000, 0, F(shutdownGraceMs), NULL,
      "at SIGTERM, how long to wait for an open transaction and for uploads in flight"},
+    {"source-poll", OPT_DURATION, "2s", 0, 3600000, 0, F(sourcePollMs), NULL,
+     "how often to sample the source's binlog position over SQL, for the lag of /metrics (0 = never)"},
+    {"http", OPT_STRING, "127.0.0.1:9180", 0, 0, 0, F(http), NULL,
+     "serve /metrics (Prometheus), /status (JSON) and /healthz on ADDR:PORT ([::1]:PORT for IPv6); 'off' = no endpoint"},
+    {"semi-sync", OPT_BOOL, "false", 0, 0, 0, F(semiSync), NULL,
+     "be a semi-synchronous replica: acknowledge each transaction once it is fsync'd in the spool (zero RPO with "
+     "rpl_semi_sync_master_wait_point=AFTER_SYNC on the source)"},
+    {"drain", OPT_BOOL, "false", 0, 0, 0, F(drain), NULL,
+     "do not connect to the source: archive what the spool holds (acknowledged semi-sync transactions included), "
+     "then exit; for when the source is gone"},
     {"log-level", OPT_STRING, "info", 0, 0, 0, F(logLevel), NULL, "error, warn, info, debug or trace"},
     {"log-format", OPT_STRING, "text", 0, 0, 0, F(logFormat), NULL, "text or json"},
     {"log-file", OPT_STRING, NULL, 0, 0, 0, F(logFile), NULL, "append logs to this file instead of stderr (SIGHUP reopens it)"},
@@ -61,7 +71,9 @@ static const OptSet agentOptSet = {
     "transaction boundaries, keeps them in a durable local spool and uploads them to the archive,\n"
     "with an index by GTID, position and time. Without a start option it resumes where the archive\n"
     "(or the spool) ends; an empty archive starts at the oldest binlog the source still has.\n"
-    "SIGTERM or SIGINT: seal the open segment, finish uploads in flight, exit 0.",
+    "RPO, counters and health are served on --http (/metrics, /status, /healthz).\n"
+    "SIGTERM or SIGINT: seal the open segment, finish uploads in flight (within --shutdown-grace),\n"
+    "exit 0. SIGHUP reopens --log-file.",
     agentOpts,
     sizeof(agentOpts) / sizeof(agentOpts[0]),
 };

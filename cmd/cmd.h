@@ -26,21 +26,36 @@ int cmdVerify(int argc, char **argv);
 int cmdFetch(int argc, char **argv);
 int cmdServe(int argc, char **argv);
 int cmdAgent(int argc, char **argv);
+int cmdStatus(int argc, char **argv);
 int cmdStorage(int argc, char **argv);
+int cmdPrune(int argc, char **argv);
+int cmdRecover(int argc, char **argv);
+int cmdLog(int argc, char **argv);
 
-/* getopt_long options shared by every command that opens an archive (S3 settings), and their
- * handler: true when `c` was one of them. */
+/* getopt_long options shared by every command that opens an archive (S3 settings, encryption
+ * key), and their handler: true when `c` was one of them. */
 #define CMD_OPT_S3_ENDPOINT 0x1001
+#define CMD_OPT_KEY_FILE (CMD_OPT_S3_ENDPOINT + 4)
+#define CMD_OPT_ENCRYPT (CMD_OPT_S3_ENDPOINT + 5)
 #define CMD_STORAGE_LONG_OPTIONS                                                                   \
     {"s3-endpoint", required_argument, NULL, CMD_OPT_S3_ENDPOINT},                                \
         {"s3-region", required_argument, NULL, CMD_OPT_S3_ENDPOINT + 1},                          \
         {"s3-ca-file", required_argument, NULL, CMD_OPT_S3_ENDPOINT + 2},                         \
-        {"s3-uri-style", required_argument, NULL, CMD_OPT_S3_ENDPOINT + 3}
+        {"s3-uri-style", required_argument, NULL, CMD_OPT_S3_ENDPOINT + 3},                       \
+        {"key-file", required_argument, NULL, CMD_OPT_KEY_FILE},                                  \
+        {"encrypt", no_argument, NULL, CMD_OPT_ENCRYPT}
 #define CMD_STORAGE_HELP                                                                           \
     "S3 archives (s3://bucket/prefix): --s3-endpoint URL, --s3-region R, --s3-ca-file PEM,\n"        \
     "--s3-uri-style path|host; credentials from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY\n"          \
-    "(/ AWS_SESSION_TOKEN) or the 0600 file BINVAULT_S3_CREDENTIALS_FILE, never the command line.\n"
+    "(/ AWS_SESSION_TOKEN) or the 0600 file BINVAULT_S3_CREDENTIALS_FILE, never the command line.\n" \
+    "Encrypted archives: --key-file FILE (or BINVAULT_KEY_FILE), a 0600 file holding 32 random\n"    \
+    "bytes or a passphrase; --encrypt (or BINVAULT_ENCRYPT=1) creates a new archive encrypted.\n"
 bool cmdStorageOption(int c, const char *arg, StorageOptions *opts);
+
+/* After getopt_long(): check that an archive command was given --archive (`url`) and between
+ * `min` and `max` arguments after the options (`what` names them, e.g. "FILE..."). Prints what is
+ * wrong as "binvault CMD: ..." and returns false; the caller prints its usage and exits 64. */
+bool cmdArchiveArgs(const char *cmd, const char *url, int argc, char **argv, int min, int max, const char *what);
 
 /* Print "binvault: <msg>" for a failed command, and return the exit code of the error. */
 int cmdFail(const Err *err);

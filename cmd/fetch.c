@@ -475,7 +475,9 @@ cmdFetch(int argc, char **argv) {
             fetchUsage(stderr); return 64;
         }
     }
-    if (url == NULL || f.dir == NULL || optind != argc) {
+    if (!cmdArchiveArgs("fetch", url, argc, argv, 0, 0, NULL) || f.dir == NULL) {
+        if (url != NULL && optind == argc)
+            fprintf(stderr, "binvault fetch: missing --to DIR\n");
         fetchUsage(stderr);
         return 64;
     }

@@ -570,7 +570,7 @@ cmdImport(int argc, char **argv) {
             importUsage(stderr); return 64;
         }
     }
-    if (url == NULL || optind >= argc) {
+    if (!cmdArchiveArgs("import", url, argc, argv, 1, INT_MAX, "the binlog FILEs to import")) {
         importUsage(stderr);
         return 64;
     }

@@ -204,7 +204,7 @@ cmdList(int argc, char **argv) {
             listUsage(stderr); return 64;
         }
     }
-    if (url == NULL || optind != argc) {
+    if (!cmdArchiveArgs("list", url, argc, argv, 0, 0, NULL)) {
         listUsage(stderr);
         return 64;
     }

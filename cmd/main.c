@@ -7,12 +7,16 @@
 
 static const CmdDef commands[] = {
     {"agent", cmdAgent, "stream a server's binlogs into an archive, continuously"},
+    {"status", cmdStatus, "how much is not archived yet (RPO), with monitoring exit codes"},
     {"inspect", cmdInspect, "read binlog files: events, transactions, checksums"},
     {"pull", cmdPull, "copy a server's binlogs as raw files over the replication protocol"},
     {"import", cmdImport, "archive existing binlog files into an archive, as the agent would"},
     {"list", cmdList, "list an archive's segments, its gaps and its restorable window"},
     {"verify", cmdVerify, "re-read and re-hash every segment of an archive and check its continuity"},
     {"fetch", cmdFetch, "write an archived range back out as ordinary binlog files"},
+    {"prune", cmdPrune, "delete the oldest segments no kept base backup needs (retention)"},
+    {"recover", cmdRecover, "bring a server restored from a base backup to a point in time, from the archive"},
+    {"log", cmdLog, "list archived transactions (GTID, time, position, tables, statement) to find a target"},
     {"serve-binlogs", cmdServe, "debugging: serve binlog files to a MariaDB replica (replication protocol)"},
     {"storage", cmdStorage, "debugging: put, get, head, list and remove the objects of an archive's store"},
 };

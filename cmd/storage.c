@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -318,7 +319,8 @@ cmdStorage(int argc, char **argv) {
             storageCmdUsage(stderr); return 64;
         }
     }
-    if (archive == NULL || optind >= argc) {
+    if (!cmdArchiveArgs("storage", archive, argc, argv, 1, INT_MAX,
+                        "a storage command: put, get, head, list, rm or clean")) {
         storageCmdUsage(stderr);
         return 64;
     }

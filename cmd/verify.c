@@ -336,7 +336,7 @@ cmdVerify(int argc, char **argv) {
             verifyUsage(stderr); return 64;
         }
     }
-    if (url == NULL || optind != argc) {
+    if (!cmdArchiveArgs("verify", url, argc, argv, 0, 0, NULL)) {
         verifyUsage(stderr);
         return 64;
     }

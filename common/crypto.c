@@ -4,9 +4,14 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/kdf.h>
+#include <openssl/params.h>
 #include <openssl/rand.h>
 
 #include "common/mem.h"
@@ -215,4 +220,139 @@ cryptoRandom(void *buf, size_t len, Err *err) {
         len -= (size_t)n;
     }
     return 0;
+}
+
+bool
+cryptoEqual(const void *a, const void *b, size_t len) {
+    return len == 0 || CRYPTO_memcmp(a, b, len) == 0;
+}
+
+void
+cryptoWipe(void *buf, size_t len) {
+    if (len > 0)
+        OPENSSL_cleanse(buf, len);
+}
+
+/* --- Key derivation ----------------------------------------------------------------------- */
+
+void
+cryptoPbkdf2Sha256(const void *pass, size_t passLen, const uint8_t *salt, size_t saltLen,
+                   uint32_t iterations, uint8_t *out, size_t outLen) {
+    static const char empty[1];
+
+    BV_ASSERT(iterations >= 1 && iterations <= INT_MAX);
+    BV_ASSERT(passLen <= INT_MAX && saltLen <= INT_MAX && outLen >= 1 && outLen <= INT_MAX);
+    if (PKCS5_PBKDF2_HMAC(passLen ? pass : empty, (int)passLen, saltLen ? salt : (const uint8_t *)empty,
+                          (int)saltLen, (int)iterations, EVP_sha256(), (int)outLen, out) != 1)
+        cryptoFail("PBKDF2-HMAC-SHA256");
+}
+
+void
+cryptoHkdfSha256(const uint8_t *ikm, size_t ikmLen, const uint8_t *salt, size_t saltLen,
+                 const void *info, size_t infoLen, uint8_t *out, size_t outLen) {
+    EVP_KDF *kdf = EVP_KDF_fetch(NULL, "HKDF", NULL);
+    EVP_KDF_CTX *ctx;
+    OSSL_PARAM params[5], *p = params;
+
+    BV_ASSERT(outLen >= 1 && outLen <= 255 * CRYPTO_SHA256_LEN);
+    if (kdf == NULL)
+        cryptoFail("EVP_KDF_fetch HKDF");
+    ctx = EVP_KDF_CTX_new(kdf);
+    EVP_KDF_free(kdf);
+    if (ctx == NULL)
+        cryptoFail("EVP_KDF_CTX_new");
+    *p++ = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, (char *)"SHA256", 0);
+    *p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, (void *)ikm, ikmLen);
+    if (saltLen > 0)
+        *p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, (void *)salt, saltLen);
+    if (infoLen > 0)
+        *p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, (void *)info, infoLen);
+    *p = OSSL_PARAM_construct_end();
+    if (EVP_KDF_derive(ctx, out, outLen, params) != 1)
+        cryptoFail("HKDF-SHA256");
+    EVP_KDF_CTX_free(ctx);
+}
+
+/* --- Authenticated encryption ------------------------------------------------------------- */
+
+struct CryptoAead {
+    EVP_CIPHER_CTX *ctx;
+    bool seal;
+};
+
+CryptoAead *
+cryptoAeadNew(const uint8_t key[CRYPTO_AEAD_KEY_LEN], bool seal) {
+    CryptoAead *aead = bvCalloc(1, sizeof(*aead));
+
+    aead->seal = seal;
+    if ((aead->ctx = EVP_CIPHER_CTX_new()) == NULL)
+        cryptoFail("EVP_CIPHER_CTX_new");
+    /* The key schedule is set up once; each message only sets its nonce. The default GCM nonce
+     * length is 12 bytes. */
+    if (EVP_CipherInit_ex(aead->ctx, EVP_aes_256_gcm(), NULL, key, NULL, seal ? 1 : 0) != 1)
+        cryptoFail("AES-256-GCM init");
+    BV_ASSERT(EVP_CIPHER_CTX_get_iv_length(aead->ctx) == CRYPTO_AEAD_NONCE_LEN);
+    return aead;
+}
+
+/* Set the nonce and feed the associated data. */
+static void
+cryptoAeadStart(CryptoAead *aead, const uint8_t *nonce, const void *ad, size_t adLen) {
+    int outLen;
+
+    BV_ASSERT(adLen <= CRYPTO_AEAD_MAX);
+    if (EVP_CipherInit_ex(aead->ctx, NULL, NULL, NULL, nonce, aead->seal ? 1 : 0) != 1)
+        cryptoFail("AES-256-GCM nonce");
+    if (adLen > 0 && EVP_CipherUpdate(aead->ctx, NULL, &outLen, ad, (int)adLen) != 1)
+        cryptoFail("AES-256-GCM associated data");
+}
+
+void
+cryptoAeadSeal(CryptoAead *aead, const uint8_t nonce[CRYPTO_AEAD_NONCE_LEN], const void *ad,
+               size_t adLen, const void *in, size_t len, void *out,
+               uint8_t tag[CRYPTO_AEAD_TAG_LEN]) {
+    int outLen = 0, finalLen = 0;
+
+    BV_ASSERT(aead->seal && len <= CRYPTO_AEAD_MAX);
+    cryptoAeadStart(aead, nonce, ad, adLen);
+    if (len > 0 && EVP_EncryptUpdate(aead->ctx, out, &outLen, in, (int)len) != 1)
+        cryptoFail("AES-256-GCM encrypt");
+    if (EVP_EncryptFinal_ex(aead->ctx, (unsigned char *)out + outLen, &finalLen) != 1)
+        cryptoFail("AES-256-GCM final");
+    BV_ASSERT((size_t)outLen + (size_t)finalLen == len);
+    if (EVP_CIPHER_CTX_ctrl(aead->ctx, EVP_CTRL_GCM_GET_TAG, CRYPTO_AEAD_TAG_LEN, tag) != 1)
+        cryptoFail("AES-256-GCM tag");
+}
+
+bool
+cryptoAeadOpen(CryptoAead *aead, const uint8_t nonce[CRYPTO_AEAD_NONCE_LEN], const void *ad,
+               size_t adLen, const void *in, size_t len, const uint8_t tag[CRYPTO_AEAD_TAG_LEN],
+               void *out) {
+    uint8_t tagCopy[CRYPTO_AEAD_TAG_LEN];
+    int outLen = 0, finalLen = 0;
+
+    BV_ASSERT(!aead->seal && len <= CRYPTO_AEAD_MAX);
+    cryptoAeadStart(aead, nonce, ad, adLen);
+    if (len > 0 && EVP_DecryptUpdate(aead->ctx, out, &outLen, in, (int)len) != 1)
+        cryptoFail("AES-256-GCM decrypt");
+    memcpy(tagCopy, tag, sizeof(tagCopy));
+    if (EVP_CIPHER_CTX_ctrl(aead->ctx, EVP_CTRL_GCM_SET_TAG, CRYPTO_AEAD_TAG_LEN, tagCopy) != 1)
+        cryptoFail("AES-256-GCM set tag");
+    /* The final step is where GCM compares the tag: failing here is data that does not
+     * authenticate, not a library failure. */
+    if (EVP_DecryptFinal_ex(aead->ctx, (unsigned char *)out + outLen, &finalLen) != 1) {
+        ERR_clear_error();
+        cryptoWipe(out, len);
+        return false;
+    }
+    BV_ASSERT((size_t)outLen + (size_t)finalLen == len);
+    return true;
+}
+
+void
+cryptoAeadFree(CryptoAead *aead) {
+    if (aead == NULL)
+        return;
+    EVP_CIPHER_CTX_free(aead->ctx);
+    bvFree(aead);
 }

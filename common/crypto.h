@@ -1,15 +1,18 @@
 /*
- * Hashes, HMAC, encodings and random bytes. This is the only file of binvault that calls OpenSSL
- * (EVP APIs of OpenSSL 3); everything else uses these wrappers.
+ * Hashes, HMAC, key derivation, authenticated encryption, encodings and random bytes. This is the
+ * only file of binvault that calls OpenSSL (EVP APIs of OpenSSL 3); everything else uses these
+ * wrappers.
  *
- * A failure of OpenSSL to set up a digest that it ships (SHA-256, MD5, HMAC) is treated like an
- * out-of-memory condition: it is printed with the OpenSSL reason and aborts, so that hashing
- * callers need no error path. cryptoRandom() can fail for reasons outside the program (no
- * entropy source) and reports an error.
+ * A failure of OpenSSL to set up an algorithm that it ships (SHA-256, MD5, HMAC, PBKDF2, HKDF,
+ * AES-256-GCM) is treated like an out-of-memory condition: it is printed with the OpenSSL reason
+ * and aborts, so that callers need no error path for it. cryptoRandom() can fail for reasons
+ * outside the program (no entropy source) and reports an error; cryptoAeadOpen() reports data
+ * that does not authenticate.
  */
 #ifndef BV_COMMON_CRYPTO_H
 #define BV_COMMON_CRYPTO_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -71,5 +74,55 @@ void cryptoBase64Encode(const uint8_t *data, size_t len, char *out);
 
 /* Fill `buf` with `len` bytes from the OpenSSL CSPRNG. ERR_IO when it cannot be seeded. */
 int cryptoRandom(void *buf, size_t len, Err *err);
+
+/* Whether `len` bytes at `a` and `b` are equal, in a time that does not depend on where they
+ * differ (for comparing secrets and values derived from them). */
+bool cryptoEqual(const void *a, const void *b, size_t len);
+
+/* Overwrite `len` bytes of a secret with zeros in a way the compiler cannot optimise away. */
+void cryptoWipe(void *buf, size_t len);
+
+/* --- Key derivation ----------------------------------------------------------------------- */
+
+/* PBKDF2 (RFC 8018) with HMAC-SHA-256: `outLen` bytes derived from a passphrase and a salt with
+ * `iterations` (>= 1) rounds. */
+void cryptoPbkdf2Sha256(const void *pass, size_t passLen, const uint8_t *salt, size_t saltLen,
+                        uint32_t iterations, uint8_t *out, size_t outLen);
+
+/* HKDF (RFC 5869) with SHA-256, extract then expand: `outLen` (<= 8160) bytes from the input key
+ * material `ikm`, an optional `salt` (NULL / 0: none) and the context `info`. */
+void cryptoHkdfSha256(const uint8_t *ikm, size_t ikmLen, const uint8_t *salt, size_t saltLen,
+                      const void *info, size_t infoLen, uint8_t *out, size_t outLen);
+
+/* --- Authenticated encryption: AES-256-GCM ------------------------------------------------ */
+
+#define CRYPTO_AEAD_KEY_LEN 32
+#define CRYPTO_AEAD_NONCE_LEN 12
+#define CRYPTO_AEAD_TAG_LEN 16
+/* Largest message or associated data sealed or opened in one call. */
+#define CRYPTO_AEAD_MAX (1u << 30)
+
+/* An AES-256-GCM key schedule (an owned EVP_CIPHER_CTX) for sealing or for opening many messages
+ * with per-message nonces. A nonce must never be used twice with the same key. One thread at a
+ * time. The key is not kept outside OpenSSL's context, which cryptoAeadFree() clears. */
+typedef struct CryptoAead CryptoAead;
+
+CryptoAead *cryptoAeadNew(const uint8_t key[CRYPTO_AEAD_KEY_LEN], bool seal);
+
+/* Encrypt `len` bytes of `in` into `out` (the same size; `out` may be `in`) and compute the tag
+ * over `ad` (`adLen` bytes, may be 0) and the ciphertext. Only on a context made for sealing. */
+void cryptoAeadSeal(CryptoAead *aead, const uint8_t nonce[CRYPTO_AEAD_NONCE_LEN], const void *ad,
+                    size_t adLen, const void *in, size_t len, void *out,
+                    uint8_t tag[CRYPTO_AEAD_TAG_LEN]);
+
+/* Decrypt `len` bytes of `in` into `out` (`out` may be `in`) and check `tag`: true when the
+ * ciphertext, the associated data and the tag authenticate under this key and nonce. On false,
+ * `out` is zeroed: unauthenticated plaintext is never handed out. Only on a context made for
+ * opening. */
+bool cryptoAeadOpen(CryptoAead *aead, const uint8_t nonce[CRYPTO_AEAD_NONCE_LEN], const void *ad,
+                    size_t adLen, const void *in, size_t len, const uint8_t tag[CRYPTO_AEAD_TAG_LEN],
+                    void *out);
+
+void cryptoAeadFree(CryptoAead *aead);
 
 #endif

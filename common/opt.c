@@ -47,7 +47,8 @@ parseScaled(const char *text, int64_t *out, const char *const *suffixes, const i
             return -1;
         v *= scales[i];
     }
-    if (v < 0 || v > (long double)INT64_MAX)
+    /* strtold() also reads "nan": !(v >= 0) refuses it, whose conversion is undefined. */
+    if (!(v >= 0) || v > (long double)INT64_MAX)
         return -1;
     *out = (int64_t)v;
     return 0;
@@ -145,20 +146,19 @@ trim(char *s) {
     return s;
 }
 
-static int
-loadConfig(const OptSet *set, void *target, const char *path, bool *seen, Err *err) {
-    uint8_t *data;
-    size_t len;
-    struct stat st;
-    char *line, *save = NULL;
-    bool inSection = true, secretSeen = false;
-    int lineNo = 0;
+int
+optParseConfigText(const OptSet *set, void *target, const char *text, size_t len, const char *origin, bool *seen,
+                   bool *secretSeen, Err *err) {
+    char *data, *line;
+    bool inSection = true;
+    int lineNo = 0, rc = -1;
 
-    if (stat(path, &st) != 0)
-        return errSetSys(err, ERR_CONFIG, errno, "unable to read config file '%s'", path);
-    if (fsReadFile(path, CONFIG_MAX, &data, &len, err) != 0)
-        return errPrefix(err, "unable to read config file '%s'", path);
-    for (char *p = (char *)data, *next; p != NULL && *p; p = next) {
+    if (secretSeen != NULL)
+        *secretSeen = false;
+    if (memchr(text, '\0', len) != NULL)
+        return errSet(err, ERR_CONFIG, "config file '%s' holds a NUL byte: not a text file", origin);
+    data = bvStrndup(text, len);
+    for (char *p = data, *next; p != NULL && *p; p = next) {
         char *eq, *key, *value;
         const OptDef *d;
 
@@ -173,16 +173,16 @@ loadConfig(const OptSet *set, void *target, const char *path, bool *seen, Err *e
             char *close = strchr(line, ']');
 
             if (close == NULL || close[1] != '\0') {
-                bvFree(data);
-                return errSet(err, ERR_CONFIG, "config file '%s' line %d: malformed section header", path, lineNo);
+                errSet(err, ERR_CONFIG, "config file '%s' line %d: malformed section header", origin, lineNo);
+                goto out;
             }
             *close = '\0';
             inSection = strcmp(trim(line + 1), set->command) == 0 || strcmp(trim(line + 1), "binvault") == 0;
             continue;
         }
         if ((eq = strchr(line, '=')) == NULL) {
-            bvFree(data);
-            return errSet(err, ERR_CONFIG, "config file '%s' line %d: expected 'key = value'", path, lineNo);
+            errSet(err, ERR_CONFIG, "config file '%s' line %d: expected 'key = value'", origin, lineNo);
+            goto out;
         }
         *eq = '\0';
         key = trim(line);
@@ -190,20 +190,41 @@ loadConfig(const OptSet *set, void *target, const char *path, bool *seen, Err *e
         if (!inSection)
             continue;
         if ((d = findDef(set, key, strlen(key))) == NULL || strcmp(key, "config") == 0) {
-            bvFree(data);
-            return errSet(err, ERR_CONFIG, "config file '%s' line %d: unknown option '%s' for 'binvault %s'", path,
-                          lineNo, key, set->command);
+            errSet(err, ERR_CONFIG, "config file '%s' line %d: unknown option '%s' for 'binvault %s'", origin, lineNo,
+                   key, set->command);
+            goto out;
         }
-        if (d->flags & OPT_SECRET)
-            secretSeen = true;
+        if ((d->flags & OPT_SECRET) && secretSeen != NULL)
+            *secretSeen = true;
         if (setValue(d, target, value, "config file", err) != 0) {
-            bvFree(data);
-            return errPrefix(err, "config file '%s' line %d", path, lineNo);
+            errPrefix(err, "config file '%s' line %d", origin, lineNo);
+            goto out;
         }
-        seen[d - set->defs] = true;
+        if (seen != NULL)
+            seen[d - set->defs] = true;
     }
-    (void)save;
+    rc = 0;
+out:
     bvFree(data);
+    return rc;
+}
+
+static int
+loadConfig(const OptSet *set, void *target, const char *path, bool *seen, Err *err) {
+    uint8_t *data;
+    size_t len;
+    struct stat st;
+    bool secretSeen = false;
+    int rc;
+
+    if (stat(path, &st) != 0)
+        return errSetSys(err, ERR_CONFIG, errno, "unable to read config file '%s'", path);
+    if (fsReadFile(path, CONFIG_MAX, &data, &len, err) != 0)
+        return errPrefix(err, "unable to read config file '%s'", path);
+    rc = optParseConfigText(set, target, (const char *)data, len, path, seen, &secretSeen, err);
+    bvFree(data);
+    if (rc != 0)
+        return -1;
     if (secretSeen && (st.st_mode & 077) != 0)
         return errSet(err, ERR_CONFIG,
                       "config file '%s' holds a secret but can be read by others (mode %03o): run 'chmod 600 %s'", path,

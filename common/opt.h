@@ -53,6 +53,15 @@ typedef struct OptSet {
 int optParse(const OptSet *set, void *target, int argc, char **argv, char ***positional, int *positionalCount,
              Err *err);
 
+/* Apply the content of a config file (`len` bytes of INI text; `origin` names it in messages):
+ * `key = value` lines of the sections [binvault] and [<command>] (lines before any section apply
+ * too), `#` / `;` comments, options of the set only (not `config`). seen (may be NULL; set->count
+ * entries) marks the options set; *secretSeen (may be NULL) says whether a secret was set, for the
+ * caller to check the file's mode. ERR_CONFIG / ERR_USAGE naming the line. What optParse() does
+ * with --config FILE; exposed for tests and the fuzzer. */
+int optParseConfigText(const OptSet *set, void *target, const char *text, size_t len, const char *origin, bool *seen,
+                       bool *secretSeen, Err *err);
+
 /* Parse a value of an option's type (exposed for tests). */
 int optParseSize(const char *text, int64_t *out);
 int optParseDuration(const char *text, int64_t *outMs);

@@ -2283,21 +2283,31 @@ takeShortString(const uint8_t *p, size_t len, size_t *off, char *out, size_t siz
     return true;
 }
 
+int
+replRegisterSlaveParse(const uint8_t *p, size_t len, ReplRegisterSlave *r, Err *err) {
+    char password[8];
+    size_t off = 4;
+
+    memset(r, 0, sizeof(*r));
+    if (len < 4 || !takeShortString(p, len, &off, r->host, sizeof(r->host)) ||
+        !takeShortString(p, len, &off, r->user, sizeof(r->user)) ||
+        !takeShortString(p, len, &off, password, sizeof(password)) || len - off < 2 + 4 + 4)
+        return errSet(err, ERR_FORMAT, "malformed COM_REGISTER_SLAVE (%zu bytes)", len);
+    r->serverId = rdU32(p);
+    r->port = rdU16(p + off);
+    return 0;
+}
+
 static int
 sessionRegister(Session *s, const uint8_t *p, size_t len, Err *err) {
-    char host[64], user[64], password[8];
-    size_t off = 4;
-    uint16_t port;
+    ReplRegisterSlave r;
 
-    if (len < 4 || !takeShortString(p, len, &off, host, sizeof(host)) ||
-        !takeShortString(p, len, &off, user, sizeof(user)) ||
-        !takeShortString(p, len, &off, password, sizeof(password)) || len - off < 2 + 4 + 4) {
+    if (replRegisterSlaveParse(p, len, &r, err) != 0) {
         sessionSendErr(s, ER_MASTER_FATAL_ERROR_READING_BINLOG, "HY000", "malformed COM_REGISTER_SLAVE", &(Err){0});
         return errSet(err, ERR_FORMAT, "malformed COM_REGISTER_SLAVE from the replica at %s", s->peer);
     }
-    s->replicaServerId = rdU32(p);
-    port = rdU16(p + off);
-    logInfo("replica registered: server_id %" PRIu32 ", report host '%s', port %u", s->replicaServerId, host, port);
+    s->replicaServerId = r.serverId;
+    logInfo("replica registered: server_id %" PRIu32 ", report host '%s', port %u", s->replicaServerId, r.host, r.port);
     pthread_mutex_lock(&s->srv->lock);
     s->srv->status.replicaServerId = s->replicaServerId;
     pthread_mutex_unlock(&s->srv->lock);
@@ -2361,6 +2371,21 @@ emitEvent(void *ctx, const uint8_t *ev, size_t len, Err *err) {
     return s->out->len >= FLUSH_AT ? sessionFlush(s, err) : 0;
 }
 
+int
+replBinlogDumpParse(const uint8_t *p, size_t len, ReplBinlogDump *d, Err *err) {
+    memset(d, 0, sizeof(*d));
+    if (len < 10 || len - 10 >= sizeof(d->file))
+        return errSet(err, ERR_FORMAT, "malformed COM_BINLOG_DUMP (%zu bytes)", len);
+    d->startPos = rdU32(p);
+    d->flags = rdU16(p + 4);
+    d->serverId = rdU32(p + 6);
+    memcpy(d->file, p + 10, len - 10);
+    d->file[len - 10] = '\0';
+    if (strlen(d->file) != len - 10 || strchr(d->file, '/') != NULL)
+        return errSet(err, ERR_FORMAT, "COM_BINLOG_DUMP names an invalid binlog file");
+    return 0;
+}
+
 /* What a COM_BINLOG_DUMP asks for, with the session variables set before it. */
 typedef struct DumpRequest {
     ReplStreamConfig cfg;
@@ -2383,16 +2408,15 @@ dumpRequestParse(Session *s, const uint8_t *p, size_t len, DumpRequest *r, Err *
     const char *v;
     bool present;
 
+    ReplBinlogDump dump;
+
     memset(r, 0, sizeof(*r));
-    if (len < 10 || len - 10 >= sizeof(r->file))
-        return errSet(err, ERR_FORMAT, "malformed COM_BINLOG_DUMP (%zu bytes) from the replica at %s", len, s->peer);
-    r->cfg.startPos = rdU32(p);
-    r->flags = rdU16(p + 4);
-    s->replicaServerId = rdU32(p + 6);
-    memcpy(r->file, p + 10, len - 10);
-    r->file[len - 10] = '\0';
-    if (strlen(r->file) != len - 10 || strchr(r->file, '/') != NULL)
-        return errSet(err, ERR_FORMAT, "COM_BINLOG_DUMP names an invalid binlog file");
+    if (replBinlogDumpParse(p, len, &dump, err) != 0)
+        return errPrefix(err, "from the replica at %s", s->peer);
+    r->cfg.startPos = dump.startPos;
+    r->flags = dump.flags;
+    s->replicaServerId = dump.serverId;
+    memcpy(r->file, dump.file, sizeof(r->file));
     v = varGet(s, "mariadb_slave_capability", &present);
     if (!present || strtoll(v, NULL, 10) < MARIA_SLAVE_CAPABILITY_GTID)
         return errSet(err, ERR_TARGET,

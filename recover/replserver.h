@@ -313,6 +313,30 @@ size_t replLenencPut(uint8_t out[9], uint64_t v);
 /* Read one at p with avail bytes: bytes used, 0 when truncated or 0xfb/0xff. */
 size_t replLenencGet(const uint8_t *p, size_t avail, uint64_t *v);
 
+/* COM_REGISTER_SLAVE, the payload after the command byte: server id, then u8-length-prefixed
+ * report host, user and password (not kept), port, rank and master id. Host and user are cut to
+ * fit and non-printable bytes become '?'. ERR_FORMAT when a field does not fit the packet. */
+typedef struct ReplRegisterSlave {
+    uint32_t serverId;
+    char host[64];
+    char user[64];
+    uint16_t port;
+} ReplRegisterSlave;
+
+int replRegisterSlaveParse(const uint8_t *p, size_t len, ReplRegisterSlave *r, Err *err);
+
+/* COM_BINLOG_DUMP, the payload after the command byte: start position (u32), flags (u16),
+ * server id (u32), binlog file name (the rest; "" = the first file). ERR_FORMAT when shorter than
+ * 10 bytes, or the name is 256 bytes or longer, holds a NUL or a '/'. */
+typedef struct ReplBinlogDump {
+    uint32_t startPos;
+    uint16_t flags;
+    uint32_t serverId;
+    char file[256];
+} ReplBinlogDump;
+
+int replBinlogDumpParse(const uint8_t *p, size_t len, ReplBinlogDump *d, Err *err);
+
 /* ---- The SQL the replica sends ------------------------------------------------------------- */
 
 typedef enum ReplExprKind {

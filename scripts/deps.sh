@@ -8,7 +8,7 @@ PKGS=(
     libmariadb-dev libmariadb-dev-compat libcurl4-openssl-dev libssl-dev liblz4-dev libevent-dev
     zlib1g-dev libzstd-dev
     mariadb-server mariadb-client mariadb-backup
-    python3 procps psmisc iproute2 openssl curl xxd valgrind
+    python3 procps psmisc iproute2 openssl curl xxd valgrind prometheus
 )
 # Extra groups, by name: BV_DEPS_EXTRA="s3 bench fault" adds theirs.
 for extra in ${BV_DEPS_EXTRA:-}; do

@@ -11,6 +11,7 @@
 #include "common/log.h"
 #include "common/mem.h"
 #include "upload/s3.h"
+#include "upload/storage_crypt.h"
 
 #define STORAGE_STR_(x) #x
 #define STORAGE_STR(x) STORAGE_STR_(x)
@@ -29,6 +30,14 @@ storageNewDriver(const StorageDriverVt *vt, void *driver, const char *url) {
     storage->driver = driver;
     storage->url = bvStrdup(url);
     return storage;
+}
+
+void
+storageUnwrap(Storage *storage, const StorageDriverVt **vt, void **driver) {
+    *vt = storage->vt;
+    *driver = storage->driver;
+    bvFree(storage->url);
+    bvFree(storage);
 }
 
 const char *
@@ -432,12 +441,13 @@ storageNew(const char *url, Err *err) {
     return storage;
 }
 
-Storage *
-storageNewOpts(const char *url, const StorageOptions *opts, Err *err) {
+/* storageNew() with the S3 settings of `opts`. */
+static Storage *
+storageNewS3Opts(const char *url, const StorageOptions *opts, Err *err) {
     S3Options s3;
     Storage *st;
 
-    if (opts == NULL || strncmp(url, "s3://", 5) != 0)
+    if (opts == NULL || url == NULL || strncmp(url, "s3://", 5) != 0)
         return storageNew(url, err);
     if (s3OptionsFromEnv(&s3, url, err) != 0)
         return NULL;
@@ -461,4 +471,13 @@ storageNewOpts(const char *url, const StorageOptions *opts, Err *err) {
     st = storageS3New(&s3, err);
     s3OptionsFree(&s3);
     return st;
+}
+
+Storage *
+storageNewOpts(const char *url, const StorageOptions *opts, Err *err) {
+    Storage *st = storageNewS3Opts(url, opts, err);
+
+    if (st == NULL)
+        return NULL;
+    return storageCryptOpen(st, opts ? opts->keyFile : NULL, opts ? opts->encrypt : false, err);
 }

@@ -57,20 +57,27 @@ typedef struct StorageInfo {
  * then fails with that error unchanged. */
 typedef int StorageListCb(const char *name, uint64_t size, void *data, Err *err);
 
-/* Open a store: "file:///abs/path" or a plain path (relative to the working directory) is a
- * directory, created when missing; "s3://bucket/prefix" is an S3-compatible store configured
- * from the environment (upload/s3.h); anything else is ERR_USAGE naming the accepted forms. */
-/* Store settings given on a command line; NULL members fall back to the environment. */
+/* Store settings given on a command line; NULL (false) members fall back to the environment. */
 typedef struct StorageOptions {
     const char *s3Endpoint; /* --s3-endpoint (else AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL) */
     const char *s3Region;   /* --s3-region (else AWS_REGION / AWS_DEFAULT_REGION) */
     const char *s3CaFile;   /* --s3-ca-file (else BINVAULT_S3_CA_FILE / AWS_CA_BUNDLE) */
     const char *s3UriStyle; /* --s3-uri-style path|host (else BINVAULT_S3_URI_STYLE) */
+    const char *keyFile;    /* --key-file: the archive key (else BINVAULT_KEY_FILE) */
+    bool encrypt;           /* --encrypt: a new archive is created encrypted (else BINVAULT_ENCRYPT=1) */
 } StorageOptions;
 
-/* storageNew() with command-line settings taking precedence over the environment. */
+/* The store of an archive: storageNew() with command-line settings taking precedence over the
+ * environment (`opts` may be NULL), wrapped in the encryption at rest of upload/storage_crypt.h:
+ * it reads the archive's binvault.json, and an encrypted archive is opened with its key (every
+ * object but binvault.json is then encrypted and decrypted transparently), or refused with a
+ * clear error without one or with a wrong one. Every command that opens an archive uses it. */
 Storage *storageNewOpts(const char *url, const StorageOptions *opts, Err *err);
 
+/* Open a store: "file:///abs/path" or a plain path (relative to the working directory) is a
+ * directory, created when missing; "s3://bucket/prefix" is an S3-compatible store configured
+ * from the environment (upload/s3.h); anything else is ERR_USAGE naming the accepted forms.
+ * The raw store: no encryption (see storageNewOpts()). */
 Storage *storageNew(const char *url, Err *err);
 
 /* The store's URL for messages: "file:///abs/path". */
@@ -162,6 +169,11 @@ typedef struct StorageDriverVt {
 
 /* Wrap a driver (owned from now on) in a Storage with its URL. */
 Storage *storageNewDriver(const StorageDriverVt *vt, void *driver, const char *url);
+
+/* The inverse, for a driver that decorates another (upload/storage_crypt.c): hand the driver of
+ * `storage` to the caller, who owns it from now on (free it with (*vt)->free), and free the rest
+ * of `storage`. */
+void storageUnwrap(Storage *storage, const StorageDriverVt **vt, void **driver);
 
 /* A reader over a put source. ERR_IO when the local file cannot be opened. */
 IoRead *storagePutSourceOpen(const StoragePutSource *src, Err *err);

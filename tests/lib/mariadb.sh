@@ -71,6 +71,7 @@ mdb_start() {
     port=$(mdb_port "$name")
     setsid mariadbd --defaults-file="$dir/my.cnf" >> "$dir/stdout.log" 2>&1 < /dev/null &
     local found=0
+    local n
     for n in "${MDB_NAMES[@]}"; do [ "$n" = "$name" ] && found=1; done
     [ $found = 1 ] || MDB_NAMES+=("$name")
     for _ in $(seq 1 300); do

@@ -777,6 +777,402 @@ testGtidStates(void) {
     CHECK(!b);
 }
 
+
+/* ---- retention (prune) -------------------------------------------------------------------------- */
+
+static void
+testPruneDocuments(void) {
+    char name[64];
+    uint64_t seq;
+    ArchivePruneRecord rec;
+    ArchiveBasePoint bp;
+    Err err = {0};
+    const char *doc = "{\"version\":1,\"first_seq\":12,\"file\":\"mariadb-bin.000002\",\"start_pos\":256,"
+                      "\"gtid_start\":\"0-1-5\",\"first_time_us\":7,\"created\":\"2026-11-21T04:30:00Z\","
+                      "\"reason\":\"--keep-days 7\",\"future\":[1]}";
+
+    archivePruneName(12, name, sizeof(name));
+    CHECK_STR(name, "prune/0000000000000012.json");
+    REQUIRE(archivePruneNameParse(name, &seq) == 0);
+    CHECK_INT(seq, 12);
+    CHECK(archivePruneNameParse("prune/0000000000000001.json", &seq) != 0); /* nothing before seq 1 */
+    CHECK(archivePruneNameParse("prune/000000000000012.json", &seq) != 0);
+    CHECK(archivePruneNameParse("prune/0000000000000012.jsn", &seq) != 0);
+    REQUIRE(archivePruneRecordParse(doc, strlen(doc), &rec, &err) == 0);
+    CHECK_INT(rec.firstSeq, 12);
+    CHECK_STR(rec.file, "mariadb-bin.000002");
+    CHECK_INT(rec.startPos, 256);
+    CHECK_STR(rec.gtidStart, "0-1-5");
+    CHECK_INT(rec.firstTimeUs, 7);
+    CHECK_STR(rec.reason, "--keep-days 7");
+    archivePruneRecordClear(&rec);
+    /* Required members; optional ones may be absent. */
+    {
+        const char *bad[] = {"{\"version\":2,\"first_seq\":12}", "{\"version\":1,\"file\":\"x.1\"}",
+                             "{\"version\":1,\"first_seq\":1,\"file\":\"x.1\",\"start_pos\":4,\"gtid_start\":\"\","
+                             "\"created\":\"x\"}",
+                             "{\"version\":1,\"first_seq\":3,\"file\":\"../x\",\"start_pos\":4,\"gtid_start\":\"\","
+                             "\"created\":\"x\"}",
+                             "{\"version\":1,\"first_seq\":3,\"file\":\"x.1\",\"start_pos\":4,\"created\":\"x\"}", "[]"};
+        const char *minimal = "{\"version\":1,\"first_seq\":3,\"file\":\"x.1\",\"start_pos\":4,\"gtid_start\":\"\","
+                              "\"created\":\"x\"}";
+
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+            CHECK(archivePruneRecordParse(bad[i], strlen(bad[i]), &rec, &err) != 0);
+            CHECK_INT(err.code, ERR_FORMAT);
+        }
+        REQUIRE(archivePruneRecordParse(minimal, strlen(minimal), &rec, &err) == 0);
+        CHECK_STR(rec.reason, "");
+        archivePruneRecordClear(&rec);
+    }
+    /* Base backup binlog info: MariaDB, MySQL with a set over two lines, no GTID, bad ones. */
+    REQUIRE(archiveBasePointParse("mariadb-bin.000003\t1234\t0-1-100,1-2-7\n", 38, &bp, &err) == 0);
+    CHECK_STR(bp.file, "mariadb-bin.000003");
+    CHECK_INT(bp.pos, 1234);
+    CHECK_STR(bp.gtid, "0-1-100,1-2-7");
+    archiveBasePointClear(&bp);
+    {
+        const char *mysql = "binlog.000002\t157\t3e11fa47-71ca-11e1-9e33-c80aa9429562:1-5,\n"
+                            "4e11fa47-71ca-11e1-9e33-c80aa9429562:1-3\n";
+
+        REQUIRE(archiveBasePointParse(mysql, strlen(mysql), &bp, &err) == 0);
+        CHECK_STR(bp.gtid, "3e11fa47-71ca-11e1-9e33-c80aa9429562:1-5,4e11fa47-71ca-11e1-9e33-c80aa9429562:1-3");
+        archiveBasePointClear(&bp);
+    }
+    REQUIRE(archiveBasePointParse("binlog.000002\t157\n", 18, &bp, &err) == 0);
+    CHECK_STR(bp.gtid, "");
+    archiveBasePointClear(&bp);
+    CHECK(archiveBasePointParse("binlog.000002\n", 14, &bp, &err) != 0);
+    CHECK(archiveBasePointParse("binlog.000002\t1x\n", 17, &bp, &err) != 0);
+    CHECK(archiveBasePointParse("binlog.000002\t2\n", 16, &bp, &err) != 0);
+    CHECK(archiveBasePointParse("../etc\t200\n", 11, &bp, &err) != 0);
+    CHECK(archiveBasePointParse("", 0, &bp, &err) != 0);
+}
+
+/* Counts the steps of a prune and fails the one numbered `stopAt` (a crash there). */
+typedef struct PruneSteps {
+    size_t count, stopAt;
+    size_t actions[5];
+} PruneSteps;
+
+static int
+pruneStepCb(void *data, ArchivePruneAction action, const char *object, uint64_t bytes, Err *err) {
+    PruneSteps *p = data;
+
+    (void)object;
+    (void)bytes;
+    p->actions[action]++;
+    if (++p->count == p->stopAt)
+        return errSet(err, ERR_INTERNAL, "crash after %zu steps", p->count);
+    return 0;
+}
+
+/* What a reader must see of an archive pruned to `k` (or not yet, when the record is not there):
+ * no problem, no gap, every segment from its first seq to `n` indexed and stored. */
+static void
+checkPrunedArchive(Store *s, uint64_t n, uint64_t k, bool recordWritten) {
+    Err err = {0};
+    ArchiveCatalog *c = archiveCatalogLoad(s->archive, ARCHIVE_LOAD_DISCOVER, &err);
+    ArchiveGap *gaps;
+    ArchiveWindow w;
+    uint64_t first = recordWritten ? k : 1;
+
+    if (c == NULL) {
+        testFail(__FILE__, __LINE__, "load: %s", err.msg);
+        return;
+    }
+    CHECK_INT(archiveCatalogProblemCount(c), 0);
+    CHECK_INT(archiveCatalogFirstSeq(c), first);
+    CHECK_INT(archiveCatalogGaps(c, &gaps), 0);
+    bvFree(gaps);
+    CHECK_INT(archiveCatalogContiguousSeq(c), n);
+    CHECK(archiveCatalogCount(c) > 0 && archiveCatalogAt(c, 0)->seq >= first);
+    for (size_t i = 0; i < archiveCatalogCount(c); i++) {
+        CHECK(archiveCatalogIndexed(c, i));
+        CHECK(archiveCatalogListed(c, i, NULL));
+    }
+    REQUIRE(archiveCatalogWindow(c, &w, &err) == 0);
+    CHECK_INT(w.to->seq, n);
+    archiveCatalogFree(c);
+}
+
+static void
+testPrune(void) {
+    Store s;
+    SegmentMeta *metas;
+    size_t n, total = 0;
+    ArchiveCatalog *c;
+    uint64_t k, seq;
+    char name[64];
+    Names names;
+    Err err = {0};
+
+    REQUIRE(storeOpen(&s) == 0);
+    /* One segment per transaction, one chunk per file: a prune point inside a chunk. */
+    REQUIRE(archiveFixtures(&s, mariaFixtures, mariaNames, MARIA_FILES, 1, true, &metas, &n) == 0);
+    REQUIRE(n >= 10);
+    c = archiveCatalogLoad(s.archive, ARCHIVE_LOAD_DISCOVER, &err);
+    REQUIRE(c != NULL);
+    CHECK_INT(archiveCatalogFirstSeq(c), 1);
+    /* Retention by time: the first segment with a commit at or after the time. */
+    {
+        ArchiveRetention r = {0};
+        size_t mid = n / 2;
+
+        while (mid < n && metas[mid].transactions == 0)
+            mid++;
+        REQUIRE(mid < n);
+        r.keepFromUs = metas[mid].lastTimeUs;
+        REQUIRE(archiveRetentionSeq(c, &r, &seq, &err) == 0);
+        CHECK(seq <= metas[mid].seq);
+        for (size_t i = 0; i + 1 < seq; i++)
+            CHECK(metas[i].transactions == 0 || metas[i].lastTimeUs < r.keepFromUs);
+        /* Nothing committed since: only the last segment is kept. */
+        r.keepFromUs = UINT64_MAX;
+        REQUIRE(archiveRetentionSeq(c, &r, &seq, &err) == 0);
+        CHECK_INT(seq, n);
+        /* Everything is recent: nothing to prune. */
+        r.keepFromUs = 0;
+        REQUIRE(archiveRetentionSeq(c, &r, &seq, &err) == 0);
+        CHECK_INT(seq, 1);
+        /* By GTID: the segment holding it; a GTID after the archive is refused. */
+        r.beforeGtid = metas[mid].lastGtid;
+        REQUIRE(archiveRetentionSeq(c, &r, &k, &err) == 0);
+        CHECK_INT(k, metas[mid].seq);
+        CHECK(k >= 2);
+        r.beforeGtid = "0-1-999999";
+        CHECK(archiveRetentionSeq(c, &r, &seq, &err) != 0);
+        CHECK_INT(err.code, ERR_NOTFOUND);
+    }
+    /* Dry run: the steps, and nothing changes. */
+    {
+        PruneSteps dry = {0};
+
+        REQUIRE(archivePrune(s.archive, c, k, "test", true, pruneStepCb, &dry, &err) == 0);
+        CHECK_INT(dry.actions[ARCHIVE_PRUNE_WRITE_RECORD], 1);
+        CHECK_INT(dry.actions[ARCHIVE_PRUNE_REMOVE_SEGMENT], k - 1);
+        CHECK(dry.actions[ARCHIVE_PRUNE_REMOVE_CHUNK] >= 1);
+        total = dry.count;
+        names = listNames(&s, "segments/");
+        CHECK_INT(names.count, n);
+        CHECK_INT(listNames(&s, "prune/").count, 0);
+    }
+    archiveCatalogFree(c);
+    REQUIRE(total > 3);
+    /* A crash after every step: readers see a consistent archive, and a second prune finishes. */
+    for (size_t stop = 1; stop <= total; stop++) {
+        PruneSteps crash = {.stopAt = stop}, again = {0};
+        char root2[400];
+        Store s2;
+
+        /* A fresh copy of the archive for each crash point. */
+        snprintf(root2, sizeof(root2), "%s/crash-%zu", testTmpDir(), stop);
+        {
+            char cmd[2048];
+
+            snprintf(cmd, sizeof(cmd), "cp -a '%s' '%s'", s.root, root2);
+            REQUIRE(system(cmd) == 0);
+        }
+        s2 = s;
+        snprintf(s2.root, sizeof(s2.root), "%s", root2);
+        s2.storage = storageNew(root2, &err);
+        REQUIRE(s2.storage != NULL);
+        s2.archive = archiveNew(s2.storage);
+        c = archiveCatalogLoad(s2.archive, ARCHIVE_LOAD_DISCOVER, &err);
+        REQUIRE(c != NULL);
+        CHECK(archivePrune(s2.archive, c, k, "test", false, pruneStepCb, &crash, &err) != 0);
+        archiveCatalogFree(c);
+        checkPrunedArchive(&s2, n, k, true);
+        c = archiveCatalogLoad(s2.archive, ARCHIVE_LOAD_DISCOVER, &err);
+        REQUIRE(c != NULL);
+        REQUIRE(archivePrune(s2.archive, c, archiveCatalogFirstSeq(c), "test", false, pruneStepCb, &again, &err) == 0);
+        CHECK_INT(archiveCatalogLeftoverCount(c), 0);
+        archiveCatalogFree(c);
+        checkPrunedArchive(&s2, n, k, true);
+        CHECK_INT(listNames(&s2, "segments/").count, n - k + 1);
+        CHECK_INT(listNames(&s2, "prune/").count, 1);
+        storeClose(&s2);
+    }
+    /* The real thing, in one go. */
+    c = archiveCatalogLoad(s.archive, ARCHIVE_LOAD_DISCOVER, &err);
+    REQUIRE(c != NULL);
+    REQUIRE(archivePrune(s.archive, c, k, "test", false, NULL, NULL, &err) == 0);
+    CHECK_INT(archiveCatalogFirstSeq(c), k);
+    CHECK_INT(archiveCatalogCount(c), n - k + 1);
+    CHECK_INT(archiveCatalogContiguousSeq(c), n);
+    archiveCatalogFree(c);
+    checkPrunedArchive(&s, n, k, true);
+    names = listNames(&s, "index/");
+    archiveChunkName(k, k, name, sizeof(name));
+    for (size_t i = 0; i < names.count; i++) {
+        uint64_t first, last;
+        char one[64];
+
+        memcpy(one, names.text + i * 44, 43);
+        one[43] = '\0';
+        REQUIRE(archiveChunkNameParse(one, &first, &last) == 0);
+        CHECK(first >= k);
+    }
+    /* A later prune replaces the record; the merge leaves pruned seqs alone. */
+    c = archiveCatalogLoad(s.archive, ARCHIVE_LOAD_DISCOVER, &err);
+    REQUIRE(c != NULL);
+    REQUIRE(archivePrune(s.archive, c, k + 1, "test", false, NULL, NULL, &err) == 0);
+    REQUIRE(archiveIndexMerge(s.archive, c, NULL, NULL, &err) == 0);
+    archiveCatalogFree(c);
+    checkPrunedArchive(&s, n, k + 1, true);
+    archivePruneName(k + 1, name, sizeof(name));
+    CHECK_STR(listNames(&s, "prune/").text, name);
+    /* Checkpoint and new segments after a prune: the agent's view. */
+    c = archiveCatalogLoad(s.archive, 0, &err);
+    REQUIRE(c != NULL);
+    {
+        ArchiveCheckpoint cp;
+
+        archiveCheckpointFromCatalog(c, &cp);
+        CHECK_INT(cp.seq, n);
+        CHECK_STR(cp.file, metas[n - 1].file);
+        archiveCheckpointClear(&cp);
+    }
+    archiveCatalogFree(c);
+    metasFree(metas, n);
+    storeClose(&s);
+}
+
+/* A reader with a stale view: a chunk that reaches into pruned seqs and the chunk that replaces
+ * it. The replacement wins, so a merge never deletes it; a prune record that claims more than the
+ * index holds is refused (strict) or noted and ignored (tolerant). */
+static void
+testPruneLoad(void) {
+    Store s;
+    SegmentMeta *metas;
+    size_t n, k = 4;
+    ArchiveCatalog *c;
+    char record[64], wide[64], kept[64];
+    Names names;
+    Err err = {0};
+    const char *doc = "{\"version\":1,\"first_seq\":4,\"file\":\"mariadb-bin.000001\",\"start_pos\":256,"
+                      "\"gtid_start\":\"\",\"created\":\"2026-11-21T04:30:00Z\"}";
+
+    REQUIRE(storeOpen(&s) == 0);
+    REQUIRE(archiveFixtures(&s, mariaFixtures, mariaNames, MARIA_FILES, 1, false, &metas, &n) == 0);
+    REQUIRE(n > k + 2);
+    REQUIRE(archiveIndexPut(s.archive, NULL, metas, n, &err) == 0);
+    REQUIRE(archiveIndexPut(s.archive, NULL, metas + k - 1, n - k + 1, &err) == 0);
+    archivePruneName(k, record, sizeof(record));
+    REQUIRE(storagePutBuf(s.storage, record, doc, strlen(doc), STORAGE_PUT_IMMUTABLE, &err) == 0);
+    c = archiveCatalogLoad(s.archive, 0, &err);
+    REQUIRE(c != NULL);
+    CHECK_INT(archiveCatalogFirstSeq(c), k);
+    CHECK_INT(archiveCatalogCount(c), n - k + 1);
+    CHECK_INT(archiveCatalogContiguousSeq(c), n);
+    REQUIRE(archiveIndexMerge(s.archive, c, NULL, NULL, &err) == 0);
+    archiveCatalogFree(c);
+    archiveChunkName(1, n, wide, sizeof(wide));
+    archiveChunkName(k, n, kept, sizeof(kept));
+    names = listNames(&s, "index/");
+    CHECK_STR(names.text, kept);
+    checkPrunedArchive(&s, n, k, true);
+    /* Segments below the first seq are leftovers, not problems, and not indexed again. */
+    c = archiveCatalogLoad(s.archive, ARCHIVE_LOAD_DISCOVER, &err);
+    REQUIRE(c != NULL);
+    CHECK_INT(archiveCatalogLeftoverCount(c), k - 1);
+    CHECK_STR(archiveCatalogLeftover(c, 0, NULL), metas[0].name);
+    {
+        size_t indexed = 99;
+
+        REQUIRE(archiveIndexDiscovered(s.archive, c, &indexed, &err) == 0);
+        CHECK_INT(indexed, 0);
+    }
+    archiveCatalogFree(c);
+    /* A gap right after the prune point is still a gap. */
+    REQUIRE(storageRemove(s.storage, kept, &err) == 0);
+    REQUIRE(storageRemove(s.storage, wide, &err) == 0);
+    REQUIRE(archiveIndexPut(s.archive, NULL, metas + k, n - k, &err) == 0);
+    c = archiveCatalogLoad(s.archive, 0, &err);
+    REQUIRE(c != NULL);
+    {
+        ArchiveGap *gaps;
+        size_t ng = archiveCatalogGaps(c, &gaps);
+
+        CHECK_INT(ng, 1);
+        CHECK(ng == 1 && strstr(gaps[0].message, "seq 4 missing before") != NULL &&
+              strstr(gaps[0].message, "pruned") != NULL);
+        bvFree(gaps);
+        CHECK_INT(archiveCatalogContiguousSeq(c), 0);
+    }
+    archiveCatalogFree(c);
+    /* A record beyond the index. */
+    archivePruneName(n + 5, record, sizeof(record));
+    REQUIRE(storagePutBuf(s.storage, record, doc, strlen(doc), STORAGE_PUT_IMMUTABLE, &err) == 0);
+    CHECK(archiveCatalogLoad(s.archive, 0, &err) == NULL);
+    CHECK_INT(err.code, ERR_FORMAT);
+    CHECK(strstr(err.msg, "index ends at seq") != NULL);
+    c = archiveCatalogLoad(s.archive, ARCHIVE_LOAD_TOLERANT, &err);
+    REQUIRE(c != NULL);
+    CHECK_INT(archiveCatalogProblemCount(c), 1);
+    CHECK_INT(archiveCatalogFirstSeq(c), 1);
+    archiveCatalogFree(c);
+    metasFree(metas, n);
+    storeClose(&s);
+}
+
+/* Where replay from a base backup starts, by position and by GTID state. */
+static void
+testPruneBases(void) {
+    ArchiveCatalog *c = archiveCatalogNew();
+    SegmentMeta m;
+    ArchiveBasePoint bp = {{0}, 0, NULL};
+    ArchiveRetention r = {0};
+    uint64_t seq;
+    Err err = {0};
+
+    crafted(&m, 1, "bin.000001", 256, 1000, "0-1-1", "0-1-5");
+    REQUIRE(archiveCatalogAdd(c, &m, true, &err) == 0);
+    crafted(&m, 2, "bin.000001", 1000, 2000, "0-1-5", "0-1-9");
+    REQUIRE(archiveCatalogAdd(c, &m, true, &err) == 0);
+    crafted(&m, 3, "bin.000002", 256, 500, "0-1-9", "0-1-12");
+    REQUIRE(archiveCatalogAdd(c, &m, true, &err) == 0);
+    crafted(&m, 4, "bin.000002", 500, 900, "0-1-12", "0-1-20");
+    REQUIRE(archiveCatalogAdd(c, &m, true, &err) == 0);
+    bp.gtid = "";
+    snprintf(bp.file, sizeof(bp.file), "bin.000001");
+    bp.pos = 1500;
+    REQUIRE(archiveBaseNeededSeq(c, &bp, &seq, &err) == 0);
+    CHECK_INT(seq, 2);
+    bp.pos = 2000; /* at the end of the file's last segment: the next file */
+    REQUIRE(archiveBaseNeededSeq(c, &bp, &seq, &err) == 0);
+    CHECK_INT(seq, 3);
+    snprintf(bp.file, sizeof(bp.file), "bin.000000"); /* older than the archive */
+    REQUIRE(archiveBaseNeededSeq(c, &bp, &seq, &err) == 0);
+    CHECK_INT(seq, 1);
+    snprintf(bp.file, sizeof(bp.file), "bin.000003"); /* newer */
+    REQUIRE(archiveBaseNeededSeq(c, &bp, &seq, &err) == 0);
+    CHECK(seq == UINT64_MAX);
+    snprintf(bp.file, sizeof(bp.file), "other-bin.000002"); /* another server's binlogs */
+    CHECK(archiveBaseNeededSeq(c, &bp, &seq, &err) != 0);
+    CHECK_INT(err.code, ERR_NOTFOUND);
+    bp.gtid = "0-1-12"; /* by GTID: replay starts with 0-1-13, in seq 4 */
+    REQUIRE(archiveBaseNeededSeq(c, &bp, &seq, &err) == 0);
+    CHECK_INT(seq, 4);
+    snprintf(bp.file, sizeof(bp.file), "bin.000001"); /* both: the lower one */
+    bp.pos = 1500;
+    REQUIRE(archiveBaseNeededSeq(c, &bp, &seq, &err) == 0);
+    CHECK_INT(seq, 2);
+    bp.gtid = "garbage";
+    CHECK(archiveBaseNeededSeq(c, &bp, &seq, &err) != 0);
+    CHECK_INT(err.code, ERR_FORMAT);
+    /* The rule keeps from seq 4, the base backup needs seq 2. */
+    bp.gtid = "0-1-5";
+    r.keepFromUs = 4000000;
+    REQUIRE(archiveRetentionSeq(c, &r, &seq, &err) == 0);
+    CHECK_INT(seq, 4);
+    r.bases = &bp;
+    r.baseCount = 1;
+    REQUIRE(archiveRetentionSeq(c, &r, &seq, &err) == 0);
+    CHECK_INT(seq, 2);
+    archiveCatalogFree(c);
+}
+
 void
 suite_archive(void) {
     testRun("archive: identity", testIdentity);
@@ -789,4 +1185,8 @@ suite_archive(void) {
     testRun("archive: widest chunk, merge, interrupted merge", testMerge);
     testRun("archive: continuity rules and windows", testContinuity);
     testRun("archive: gtid states", testGtidStates);
+    testRun("archive: prune records and base backup binlog info", testPruneDocuments);
+    testRun("archive: prune, dry run, a crash after every step", testPrune);
+    testRun("archive: loading a pruned archive", testPruneLoad);
+    testRun("archive: retention point with base backups", testPruneBases);
 }

@@ -162,8 +162,54 @@ testDiscontinuityRefused(void) {
     free(sink);
 }
 
+/* Commit-time estimates for the RPO: the binlog's second refined by the receive clock. */
+static void
+testCommitEstimates(void) {
+    Sink *sink = calloc(1, sizeof(*sink));
+    Segmenter *sg = newSegmenter(sink, 1 << 30, 0);
+    uint64_t t = 0;
+    Err err;
+
+    REQUIRE(segmenterResume(sg, 0, "mariadb-bin.000001", 4, "", NULL, 0, &err) == 0);
+    /* A receive clock far after the binlog's times: the estimate is the binlog second + 0.999999 s. */
+    segmenterSetClock(sg, 4000000000000000ull);
+    if (pushFile(sg, "mariadb-10.11.19-compressed.000001.binlog", &t, &err) != 0)
+        testFail(__FILE__, __LINE__, "push: %s", err.msg);
+    CHECK_INT(sink->count, 1);
+    CHECK(segmenterSealedFirstCommitUs(sg) != 0);
+    CHECK_INT(segmenterSealedFirstCommitUs(sg) % 1000000u, 999999);
+    CHECK(segmenterSealedFirstCommitUs(sg) - 999999 <= sink->metas[0].firstTimeUs);
+    CHECK_INT(segmenterOpenFirstCommitUs(sg), 0);
+    CHECK(segmenterTxnCommitUs(sg) >= segmenterSealedFirstCommitUs(sg));
+    for (size_t i = 0; i < sink->count; i++)
+        segmentMetaClear(&sink->metas[i]);
+    segmenterFree(sg);
+    free(sink);
+
+    /* A receive clock within the binlog's second: the receipt bounds the commit. */
+    sink = calloc(1, sizeof(*sink));
+    sg = newSegmenter(sink, 1 << 30, 0);
+    t = 0;
+    REQUIRE(segmenterResume(sg, 0, "mariadb-bin.000001", 4, "", NULL, 0, &err) == 0);
+    segmenterSetClock(sg, 1);
+    if (pushFile(sg, "mariadb-10.11.19-compressed.000001.binlog", &t, &err) != 0)
+        testFail(__FILE__, __LINE__, "push: %s", err.msg);
+    CHECK_INT(segmenterSealedFirstCommitUs(sg), 1);
+    {
+        char *state = segmenterGtidState(sg);
+
+        CHECK_STR(state, "0-11-9,2-11-2");
+        bvFree(state);
+    }
+    for (size_t i = 0; i < sink->count; i++)
+        segmentMetaClear(&sink->metas[i]);
+    segmenterFree(sg);
+    free(sink);
+}
+
 void
 suite_segmenter(void) {
+    testRun("segmenter: commit-time estimates for the RPO", testCommitEstimates);
     testRun("segmenter: segments tile the file, cut at transaction boundaries", testCutsTileTheFile);
     testRun("segmenter: interval cuts", testIntervalCut);
     testRun("segmenter: discontinuity is refused", testDiscontinuityRefused);

@@ -1,0 +1,352 @@
+/*
+ * binvault prune: retention. Deletes the oldest segments of an archive - those that neither the
+ * kept window (--keep-days / --before-time / --before-gtid) nor a kept base backup (--base-dir)
+ * needs - through archivePrune(), whose order of writes and deletions leaves an archive that
+ * verify accepts after a crash at any point (FORMAT.md "Pruning"). A second run finishes an
+ * interrupted one.
+ *
+ * Test hook (not documented for users): BINVAULT_TEST_PRUNE_CRASH_AFTER=N kills the process with
+ * SIGKILL right after its N-th change to the store, to test recovery from a crash mid-prune.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent/archive.h"
+#include "cmd/cmd.h"
+#include "common/fs.h"
+#include "common/json.h"
+#include "common/mem.h"
+
+#define PRUNE_BASES_MAX 64
+#define PRUNE_BINLOG_INFO_MAX (1024 * 1024)
+
+typedef struct PruneCmd {
+    bool dryRun;
+    size_t changes;     /* objects stored or removed */
+    size_t crashAfter;  /* test hook; 0: never */
+    uint64_t segments, segmentBytes;
+    size_t chunksWritten, chunksRemoved, records;
+} PruneCmd;
+
+static void
+pruneUsage(FILE *out) {
+    fputs("usage: binvault prune --archive URL (--keep-days N | --before-time T | --before-gtid GTID)\n"
+          "                      [--base-dir DIR ...] [--dry-run]\n\n"
+          "Deletes the oldest segments of the archive: those before the kept window that no kept base backup\n"
+          "needs. The archive's end (its last segment) is always kept. The index is rewritten so that a crash at\n"
+          "any point leaves an archive that 'binvault verify' accepts; running prune again finishes the work.\n\n"
+          "  --keep-days N       keep every segment with a transaction committed in the last N days (and all\n"
+          "                      after it)\n"
+          "  --before-time T     delete what was committed before T, UTC: 2026-11-21T04:30:00Z,\n"
+          "                      '2026-11-21 04:30:00' or 2026-11-21\n"
+          "  --before-gtid GTID  delete what comes before the transaction GTID (MariaDB d-s-n, MySQL uuid:n)\n"
+          "  --base-dir DIR      a prepared mariadb-backup / xtrabackup directory to keep restorable: every\n"
+          "                      segment from its binlog position on (mariadb_backup_binlog_info or\n"
+          "                      xtrabackup_binlog_info: file, position, GTID) is kept. Repeatable.\n"
+          "  --dry-run           print what would be deleted, change nothing\n",
+          out);
+    fputs(CMD_STORAGE_HELP, out);
+}
+
+static void
+pruneTime(uint64_t us, char *out, size_t size) {
+    time_t sec = (time_t)(us / 1000000u);
+    struct tm tm;
+
+    if (us == 0) {
+        snprintf(out, size, "-");
+        return;
+    }
+    gmtime_r(&sec, &tm);
+    strftime(out, size, "%Y-%m-%d %H:%M:%S UTC", &tm);
+}
+
+/* A UTC time: YYYY-MM-DDTHH:MM:SS[Z], 'YYYY-MM-DD HH:MM:SS' or YYYY-MM-DD. */
+static int
+pruneParseTime(const char *text, uint64_t *us, Err *err) {
+    static const char *const formats[] = {"%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d"};
+
+    for (size_t i = 0; i < sizeof(formats) / sizeof(formats[0]); i++) {
+        struct tm tm;
+        const char *end;
+        time_t t;
+
+        memset(&tm, 0, sizeof(tm));
+        end = strptime(text, formats[i], &tm);
+        if (end == NULL || *end != '\0')
+            continue;
+        t = timegm(&tm);
+        if (t < 0)
+            break;
+        *us = (uint64_t)t * 1000000u;
+        return 0;
+    }
+    return errSet(err, ERR_USAGE,
+                  "invalid --before-time '%s': expected a UTC time as 2026-11-21T04:30:00Z, '2026-11-21 04:30:00' or "
+                  "2026-11-21",
+                  text);
+}
+
+static int
+pruneParseDays(const char *text, uint64_t *days, Err *err) {
+    char *end;
+    unsigned long long v;
+
+    errno = 0;
+    v = strtoull(text, &end, 10);
+    if (text[0] < '0' || text[0] > '9' || *end != '\0' || errno != 0 || v > 36500)
+        return errSet(err, ERR_USAGE, "invalid --keep-days '%s': expected a whole number of days from 0 to 36500", text);
+    *days = v;
+    return 0;
+}
+
+/* The binlog position a prepared backup in `dir` starts replay at. */
+static int
+pruneReadBase(const char *dir, ArchiveBasePoint *bp, Err *err) {
+    static const char *const names[] = {"mariadb_backup_binlog_info", "xtrabackup_binlog_info"};
+    uint8_t *data = NULL;
+    size_t len;
+    char path[4096];
+    int rc;
+
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+        if (fsReadFile(path, PRUNE_BINLOG_INFO_MAX, &data, &len, err) == 0)
+            break;
+        if (err->code != ERR_NOTFOUND)
+            return errPrefix(err, "base backup '%s'", dir);
+        data = NULL;
+    }
+    if (data == NULL)
+        return errSet(err, ERR_NOTFOUND,
+                      "base backup '%s' has neither mariadb_backup_binlog_info nor xtrabackup_binlog_info: is it a "
+                      "mariadb-backup / xtrabackup directory of a server with binary logging on?",
+                      dir);
+    rc = archiveBasePointParse((const char *)data, len, bp, err);
+    bvFree(data);
+    if (rc != 0)
+        return errPrefix(err, "base backup '%s': '%s'", dir, path);
+    return 0;
+}
+
+static const char *
+actionText(ArchivePruneAction action) {
+    switch (action) {
+    case ARCHIVE_PRUNE_WRITE_RECORD: return "write prune record";
+    case ARCHIVE_PRUNE_WRITE_CHUNK: return "write index chunk";
+    case ARCHIVE_PRUNE_REMOVE_CHUNK: return "delete index chunk";
+    case ARCHIVE_PRUNE_REMOVE_SEGMENT: return "delete segment";
+    case ARCHIVE_PRUNE_REMOVE_RECORD: return "delete old prune record";
+    }
+    return "?";
+}
+
+static int
+pruneStep(void *data, ArchivePruneAction action, const char *object, uint64_t bytes, Err *err) {
+    PruneCmd *p = data;
+
+    (void)err;
+    switch (action) {
+    case ARCHIVE_PRUNE_WRITE_RECORD: p->records++; break;
+    case ARCHIVE_PRUNE_WRITE_CHUNK: p->chunksWritten++; break;
+    case ARCHIVE_PRUNE_REMOVE_CHUNK: p->chunksRemoved++; break;
+    case ARCHIVE_PRUNE_REMOVE_SEGMENT:
+        p->segments++;
+        p->segmentBytes += bytes;
+        break;
+    case ARCHIVE_PRUNE_REMOVE_RECORD: break;
+    }
+    printf("%s%s %s\n", p->dryRun ? "would " : "", actionText(action), object);
+    if (!p->dryRun && ++p->changes == p->crashAfter) {
+        fflush(stdout);
+        kill(getpid(), SIGKILL);
+    }
+    return 0;
+}
+
+static void
+printStart(const ArchiveCatalog *c, size_t idx, const char *label) {
+    const SegmentMeta *m = archiveCatalogAt(c, idx);
+    uint64_t firstUs = 0;
+    char t[40];
+
+    for (size_t i = idx; i < archiveCatalogCount(c); i++)
+        if (archiveCatalogAt(c, i)->transactions > 0) {
+            firstUs = archiveCatalogAt(c, i)->firstTimeUs;
+            break;
+        }
+    pruneTime(firstUs, t, sizeof(t));
+    printf("%s seq %" PRIu64 ": %s:%" PRIu64 ", gtid state %s, first commit %s\n", label, m->seq, m->file, m->startPos,
+           segmentMetaGtidStart(m)[0] ? segmentMetaGtidStart(m) : "(unknown)", t);
+}
+
+int
+cmdPrune(int argc, char **argv) {
+    StorageOptions storageOpts = {0};
+    static const struct option opts[] = {
+        {"archive", required_argument, NULL, 'a'},
+        {"keep-days", required_argument, NULL, 'k'},
+        {"before-time", required_argument, NULL, 't'},
+        {"before-gtid", required_argument, NULL, 'g'},
+        {"base-dir", required_argument, NULL, 'b'},
+        {"dry-run", no_argument, NULL, 'n'},
+        {"help", no_argument, NULL, 'h'},
+        CMD_STORAGE_LONG_OPTIONS,
+        {NULL, 0, NULL, 0},
+    };
+    const char *url = NULL, *keepDays = NULL, *beforeTime = NULL, *beforeGtid = NULL, *baseDirs[PRUNE_BASES_MAX];
+    ArchiveBasePoint bases[PRUNE_BASES_MAX];
+    ArchiveRetention retention = {0};
+    PruneCmd p = {0};
+    size_t nbases = 0, nread = 0, idx;
+    Storage *storage = NULL;
+    Archive *a = NULL;
+    ArchiveCatalog *c = NULL;
+    ArchiveIdentity id;
+    Buf *reason = NULL;
+    uint64_t firstSeq, ruleSeq, days = 0;
+    const char *hook;
+    Err err = {0};
+    int ch, rc = 0;
+
+    optind = 1;
+    while ((ch = getopt_long(argc, argv, "a:k:t:g:b:nh", opts, NULL)) != -1) {
+        switch (ch) {
+        case 'a': url = optarg; break;
+        case 'k': keepDays = optarg; break;
+        case 't': beforeTime = optarg; break;
+        case 'g': beforeGtid = optarg; break;
+        case 'b':
+            if (nbases == PRUNE_BASES_MAX) {
+                fprintf(stderr, "binvault: at most %d --base-dir\n", PRUNE_BASES_MAX);
+                return 64;
+            }
+            baseDirs[nbases++] = optarg;
+            break;
+        case 'n': p.dryRun = true; break;
+        case 'h': pruneUsage(stdout); return 0;
+        default:
+            if (cmdStorageOption(ch, optarg, &storageOpts))
+                break;
+            pruneUsage(stderr); return 64;
+        }
+    }
+    if (!cmdArchiveArgs("prune", url, argc, argv, 0, 0, NULL)) {
+        pruneUsage(stderr);
+        return 64;
+    }
+    if ((keepDays != NULL) + (beforeTime != NULL) + (beforeGtid != NULL) != 1) {
+        fprintf(stderr, "binvault: prune needs exactly one of --keep-days N, --before-time T or --before-gtid GTID\n");
+        return 64;
+    }
+    reason = bufNew(256);
+    if (keepDays != NULL) {
+        if (pruneParseDays(keepDays, &days, &err) != 0) {
+            rc = cmdFail(&err);
+            goto out;
+        }
+        retention.keepFromUs = (uint64_t)time(NULL) * 1000000u;
+        retention.keepFromUs = days * 86400000000u > retention.keepFromUs ? 0 : retention.keepFromUs - days * 86400000000u;
+        jsonBufPrintf(reason, "--keep-days %" PRIu64, days);
+    } else if (beforeTime != NULL) {
+        if (pruneParseTime(beforeTime, &retention.keepFromUs, &err) != 0) {
+            rc = cmdFail(&err);
+            goto out;
+        }
+        jsonBufPrintf(reason, "--before-time %s", beforeTime);
+    } else {
+        retention.beforeGtid = beforeGtid;
+        jsonBufPrintf(reason, "--before-gtid %s", beforeGtid);
+    }
+    if ((hook = getenv("BINVAULT_TEST_PRUNE_CRASH_AFTER")) != NULL)
+        p.crashAfter = (size_t)strtoull(hook, NULL, 10);
+    for (; nread < nbases; nread++) {
+        if (pruneReadBase(baseDirs[nread], &bases[nread], &err) != 0) {
+            rc = cmdFail(&err);
+            goto out;
+        }
+        jsonBufPrintf(reason, "; base backup %s at %s:%" PRIu64 "%s%s", baseDirs[nread], bases[nread].file,
+                      bases[nread].pos, bases[nread].gtid[0] ? " gtid " : "", bases[nread].gtid);
+    }
+    retention.bases = bases;
+    retention.baseCount = nbases;
+    if ((storage = storageNewOpts(url, &storageOpts, &err)) == NULL) {
+        rc = cmdFail(&err);
+        goto out;
+    }
+    a = archiveNew(storage);
+    if (archiveIdentityRead(a, &id, &err) != 0 ||
+        (c = archiveCatalogLoad(a, ARCHIVE_LOAD_DISCOVER, &err)) == NULL) {
+        rc = cmdFail(&err);
+        goto out;
+    }
+    for (size_t i = 0; i < archiveCatalogProblemCount(c); i++)
+        printf("note: %s\n", archiveCatalogProblem(c, i));
+    if (archiveCatalogCount(c) == 0) {
+        printf("nothing to prune: the archive holds no segment\n");
+        goto out;
+    }
+    /* What each constraint keeps, so that the operator sees which one decided. */
+    retention.bases = NULL;
+    retention.baseCount = 0;
+    if (archiveRetentionSeq(c, &retention, &ruleSeq, &err) != 0) {
+        rc = cmdFail(&err);
+        goto out;
+    }
+    printf("%s keeps from seq %" PRIu64 "\n", keepDays ? "--keep-days" : beforeTime ? "--before-time" : "--before-gtid",
+           ruleSeq);
+    for (size_t i = 0; i < nbases; i++) {
+        uint64_t need;
+
+        if (archiveBaseNeededSeq(c, &bases[i], &need, &err) != 0) {
+            errPrefix(&err, "base backup '%s'", baseDirs[i]);
+            rc = cmdFail(&err);
+            goto out;
+        }
+        if (need == UINT64_MAX)
+            printf("base backup %s (%s:%" PRIu64 "%s%s) needs nothing the archive holds yet\n", baseDirs[i], bases[i].file,
+                   bases[i].pos, bases[i].gtid[0] ? ", gtid " : "", bases[i].gtid);
+        else
+            printf("base backup %s (%s:%" PRIu64 "%s%s) needs seq %" PRIu64 " and later\n", baseDirs[i], bases[i].file,
+                   bases[i].pos, bases[i].gtid[0] ? ", gtid " : "", bases[i].gtid, need);
+    }
+    retention.bases = bases;
+    retention.baseCount = nbases;
+    if (archiveRetentionSeq(c, &retention, &firstSeq, &err) != 0) {
+        rc = cmdFail(&err);
+        goto out;
+    }
+    /* Nothing newer to delete: finish an interrupted prune, if any (a no-op otherwise). */
+    if (firstSeq <= archiveCatalogAt(c, 0)->seq)
+        firstSeq = archiveCatalogFirstSeq(c);
+    if (firstSeq > archiveCatalogFirstSeq(c) && archiveCatalogFind(c, firstSeq, &idx))
+        printStart(c, idx, p.dryRun ? "the archive would start at" : "pruning: the archive will start at");
+    if (archivePrune(a, c, firstSeq, (const char *)reason->data, p.dryRun, pruneStep, &p, &err) != 0) {
+        rc = cmdFail(&err);
+        goto out;
+    }
+    if (p.records + p.chunksWritten + p.chunksRemoved + p.segments == 0) {
+        printf("nothing to prune: ");
+        printStart(c, 0, "the archive starts at");
+    } else {
+        printf("%s %" PRIu64 " segments (%" PRIu64 " bytes), %zu index chunks written, %zu deleted\n",
+               p.dryRun ? "would delete" : "deleted", p.segments, p.segmentBytes, p.chunksWritten, p.chunksRemoved);
+        if (!p.dryRun)
+            printStart(c, 0, "the archive now starts at");
+    }
+out:
+    for (size_t i = 0; i < nread; i++)
+        archiveBasePointClear(&bases[i]);
+    archiveCatalogFree(c);
+    archiveFree(a);
+    storageFree(storage);
+    bufFree(reason);
+    return rc;
+}

@@ -1,0 +1,672 @@
+/*
+ * binvault recover: bring a server restored from a base backup to a point in time, from the
+ * archive alone. Plan from the index (recover/recover.h), then apply through the target's own
+ * replication applier, with progress and a summary. docs/RECOVERY.md is the user's guide.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent/archive.h"
+#include "cmd/cmd.h"
+#include "common/fs.h"
+#include "common/json.h"
+#include "common/log.h"
+#include "common/mem.h"
+#include "common/opt.h"
+#include "common/url.h"
+#include "recover/recover.h"
+
+#define RECOVER_PASSWORD_ENV "BINVAULT_INTO_PASSWORD"
+#define RECOVER_PASSWORD_FILE_MAX 4096
+#define RECOVER_LOG_EVERY_S 10.0
+#define RECOVER_LIST_SEGMENTS 20
+
+enum {
+    OPT_ARCHIVE = 0x2001,
+    OPT_INTO,
+    OPT_INTO_PASSWORD_FILE,
+    OPT_INTO_SSL_MODE,
+    OPT_INTO_SSL_CA,
+    OPT_BASE_DIR,
+    OPT_FROM_GTID,
+    OPT_FROM_POSITION,
+    OPT_UNTIL_TIME,
+    OPT_UNTIL_GTID,
+    OPT_UNTIL_POSITION,
+    OPT_UNTIL_END,
+    OPT_TIMEZONE,
+    OPT_EXCLUSIVE,
+    OPT_DRY_RUN,
+    OPT_JSON,
+    OPT_LISTEN,
+    OPT_CONNECTION_NAME,
+    OPT_TMPDIR,
+    OPT_CONNECT_TIMEOUT,
+    OPT_LOG_LEVEL,
+    OPT_HELP,
+};
+
+typedef struct RecoverCmd {
+    const char *archive, *into, *passwordFile, *sslMode, *sslCa;
+    const char *baseDir, *fromGtid, *fromPosition;
+    const char *untilTime, *untilGtid, *untilPosition;
+    bool untilEnd, exclusive, dryRun, json;
+    const char *timezone, *listen, *connectionName, *tmpDir, *connectTimeout, *logLevel;
+    StorageOptions storage;
+
+    RecoverTz tz;
+    bool bar;                /* progress as a redrawn bar on stderr */
+    double lastLog;          /* progress: when the last log line was written */
+    unsigned width;
+} RecoverCmd;
+
+static atomic_bool recoverStop;
+
+static void
+recoverOnSignal(int sig) {
+    (void)sig;
+    atomic_store(&recoverStop, true);
+}
+
+static void
+recoverUsage(FILE *out) {
+    fputs("usage: binvault recover --archive URL --into mysql://USER@HOST:PORT\n"
+          "           [--base-dir DIR | --from-gtid GTIDSET | --from-position FILE:POS]\n"
+          "           (--until-time 'YYYY-MM-DD HH:MM:SS[.ffffff]' | --until-gtid GTIDSET |\n"
+          "            --until-position FILE:POS | --until-end) [--exclusive] [--dry-run] [--json]\n\n"
+          "Brings the server at --into, restored from a base backup, to a point in time by applying the\n"
+          "archived transactions through its own replication applier: binvault serves the planned\n"
+          "segments, each verified whole before any of its events is sent, over the MariaDB replication\n"
+          "protocol on a loopback port, and drives the target (gtid_slave_pos, CHANGE MASTER on its own\n"
+          "connection name, START SLAVE UNTIL master_gtid_pos), then removes what it configured.\n\n"
+          "Start (what the target already has):\n"
+          "  --base-dir DIR          the prepared mariadb-backup / xtrabackup directory it was restored from\n"
+          "                          (xtrabackup_binlog_info or mariadb_backup_binlog_info)\n"
+          "  --from-gtid GTIDSET     the GTID state it holds\n"
+          "  --from-position F:P     the binlog position it holds (everything that ends at or before P)\n"
+          "  (none)                  the target's @@gtid_slave_pos: continues an earlier recovery\n"
+          "Target:\n"
+          "  --until-time T          every transaction committed at or before T (the time zone is UTC\n"
+          "                          unless --timezone says otherwise: UTC, +02:00, Europe/Paris)\n"
+          "  --until-gtid GTIDSET    through that transaction (per domain for MariaDB)\n"
+          "  --until-position F:P    the transactions that end at or before P\n"
+          "  --until-end             everything archived\n"
+          "  --exclusive             stop just before the target instead: the usual way to skip the bad\n"
+          "                          statement (--until-gtid of the DROP, or its end position)\n"
+          "A target outside the archive, before the start, or across a gap is refused before anything is\n"
+          "applied, and the archive's restorable window is printed.\n\n"
+          "Options:\n"
+          "  --dry-run               print the plan (segments, bytes, transactions, first and last\n"
+          "                          transaction, the UNTIL position) and change nothing\n"
+          "  --json                  print one JSON document (plan and result) on stdout\n"
+          "  --listen HOST:PORT      the replication endpoint, an address of this machine the target\n"
+          "                          reaches (default 127.0.0.1:0, a free loopback port)\n"
+          "  --connection-name NAME  the target's replication connection used (default binvault)\n"
+          "  --tmpdir DIR            where verified segments wait to be served (default $TMPDIR or /tmp)\n"
+          "  --connect-timeout TIME  how long the target may take to reach the endpoint (default 60s)\n"
+          "  --into-ssl-mode MODE    disabled, required or verify (with --into-ssl-ca PEM)\n"
+          "  --log-level LEVEL       error, warn, info, debug (default: info, warn with a progress bar)\n\n"
+          "The target user needs SUPER or REPLICATION SLAVE ADMIN. Its password comes from\n"
+          "BINVAULT_INTO_PASSWORD or --into-password-file FILE (mode 0600), never the command line.\n",
+          out);
+    fputs(CMD_STORAGE_HELP, out);
+}
+
+/* HOST:PORT or [HOST]:PORT. */
+static int
+parseListen(const char *text, char **host, uint16_t *port, Err *err) {
+    const char *colon, *hostStart = text, *hostEnd;
+    char *end;
+    unsigned long v;
+
+    if (text[0] == '[') {
+        hostStart = text + 1;
+        hostEnd = strchr(text, ']');
+        colon = hostEnd ? hostEnd + 1 : NULL;
+        if (colon != NULL && *colon != ':')
+            colon = NULL;
+    } else {
+        colon = strrchr(text, ':');
+        hostEnd = colon;
+    }
+    if (colon == NULL || hostEnd == hostStart)
+        return errSet(err, ERR_USAGE, "invalid --listen '%s': expected HOST:PORT, e.g. 127.0.0.1:0", text);
+    errno = 0;
+    v = strtoul(colon + 1, &end, 10);
+    if (colon[1] == '\0' || *end != '\0' || errno != 0 || v > 65535 || colon[1] == '-')
+        return errSet(err, ERR_USAGE, "invalid --listen '%s': the port must be 0 to 65535", text);
+    *host = bvStrndup(hostStart, (size_t)(hostEnd - hostStart));
+    *port = (uint16_t)v;
+    return 0;
+}
+
+/* The first line of a file only its owner can read. */
+static int
+readPasswordFile(const char *path, char **password, Err *err) {
+    struct stat st;
+    uint8_t *data;
+    size_t len;
+    char *nl;
+
+    if (stat(path, &st) != 0)
+        return errSetSys(err, ERR_CONFIG, errno, "--into-password-file '%s'", path);
+    if ((st.st_mode & 077) != 0)
+        return errSet(err, ERR_CONFIG, "--into-password-file '%s' can be read by others (mode %03o): run 'chmod 600 %s'",
+                      path, (unsigned)(st.st_mode & 0777), path);
+    if (fsReadFile(path, RECOVER_PASSWORD_FILE_MAX, &data, &len, err) != 0)
+        return errPrefix(err, "--into-password-file");
+    if ((nl = strpbrk((char *)data, "\r\n")) != NULL)
+        *nl = '\0';
+    *password = (char *)data;
+    return 0;
+}
+
+static const char *
+orDash(const char *s) {
+    return s != NULL && s[0] != '\0' ? s : "-";
+}
+
+static void
+showTime(const RecoverCmd *rc, uint64_t us, char *out, size_t size) {
+    if (us == 0) {
+        snprintf(out, size, "-");
+        return;
+    }
+    recoverTimeFormat(us, &rc->tz, us % 1000000u != 0, out, size);
+    snprintf(out + strlen(out), size - strlen(out), " %s", rc->tz.name);
+}
+
+static void
+printPlan(const RecoverCmd *rc, const ArchiveCatalog *c, const RecoverPlan *plan, const char *startWhy) {
+    const RecoverPlanInfo *in = recoverPlanInfo(plan);
+    char t1[64], t2[64], b1[32], b2[32];
+
+    printf("start: gtid state '%s' (%s)\n", in->start, startWhy);
+    if (in->segments == 0) {
+        printf("plan: nothing to apply: the target is already at gtid state '%s'\n", in->until);
+        return;
+    }
+    recoverFormatBytes(in->bytes, b1, sizeof(b1));
+    recoverFormatBytes(in->contentBytes, b2, sizeof(b2));
+    showTime(rc, in->firstTimeUs, t1, sizeof(t1));
+    showTime(rc, in->lastTimeUs, t2, sizeof(t2));
+    if (in->segments == 1)
+        printf("plan: 1 segment (seq %" PRIu64 "), %s (%s of binlog), %" PRIu64 " transactions\n",
+               archiveCatalogAt(c, in->first)->seq, b1, b2, in->transactions);
+    else
+        printf("plan: %zu segments (seq %" PRIu64 "-%" PRIu64 "), %s (%s of binlog), %" PRIu64 " transactions\n",
+               in->segments, archiveCatalogAt(c, in->first)->seq, archiveCatalogAt(c, in->last)->seq, b1, b2,
+               in->transactions);
+    printf("  first transaction: %s committed %s at %s:%" PRIu64 "\n", orDash(in->firstGtid), t1, orDash(in->firstFile),
+           in->firstPos);
+    printf("  last transaction:  %s committed %s, ends at %s:%" PRIu64 "\n", orDash(in->lastGtid), t2,
+           orDash(in->lastFile), in->lastEndPos);
+    printf("  until gtid position: '%s'\n", in->until);
+    for (size_t i = 0; i < in->segments; i++) {
+        const SegmentMeta *m = archiveCatalogAt(c, in->first + i);
+
+        if (in->segments > RECOVER_LIST_SEGMENTS && i == RECOVER_LIST_SEGMENTS / 2) {
+            printf("  ... %zu more segments ...\n", in->segments - RECOVER_LIST_SEGMENTS);
+            i = in->segments - RECOVER_LIST_SEGMENTS / 2 - 1;
+            continue;
+        }
+        printf("  seq %-6" PRIu64 " %s  %" PRIu64 " bytes, %" PRIu64 " transactions\n", m->seq, m->name, m->size,
+               m->transactions);
+    }
+}
+
+static void
+onProgress(void *ctx, const RecoverProgress *p) {
+    RecoverCmd *rc = ctx;
+    char line[512];
+
+    if (rc->bar) {
+        recoverProgressFormat(p, true, rc->width, line, sizeof(line));
+        fprintf(stderr, "\r%s\033[K", line);
+        if (p->phase == RECOVER_PHASE_FINISHING)
+            fputc('\n', stderr);
+        fflush(stderr);
+        return;
+    }
+    if (p->phase != RECOVER_PHASE_FINISHING && p->seconds - rc->lastLog < RECOVER_LOG_EVERY_S)
+        return;
+    rc->lastLog = p->seconds;
+    recoverProgressFormat(p, false, 0, line, sizeof(line));
+    logInfo("%s", line);
+}
+
+/* Print the error, and for refusals of the plan what the archive can restore. */
+static int
+failWith(const RecoverCmd *rc, const Err *err, const ArchiveCatalog *c, const RecoverResult *res, Buf *json) {
+    Buf *windows = bufNew(512);
+
+    if (c != NULL && (err->code == ERR_NOTFOUND || err->code == ERR_GAP || err->code == ERR_USAGE))
+        recoverDescribeWindows(c, windows);
+    if (rc->json) {
+        if (json == NULL)
+            json = bufNew(256);
+        else
+            bufAppend(json, ",", 1);
+        jsonBufPrintf(json, "\"ok\":false,\"error\":{\"code\":\"%s\",\"message\":", errCodeName(err->code));
+        jsonBufString(json, err->msg, strlen(err->msg));
+        jsonBufPrintf(json, ",\"windows\":");
+        jsonBufString(json, (const char *)windows->data, windows->len);
+        if (res != NULL && res->cleanup[0] != '\0') {
+            jsonBufPrintf(json, ",\"cleanup\":");
+            jsonBufString(json, res->cleanup, strlen(res->cleanup));
+        }
+        jsonBufPrintf(json, "}}\n");
+        if (json->data[0] != '{')
+            printf("{");
+        fwrite(json->data, 1, json->len, stdout);
+        fflush(stdout);
+    }
+    fprintf(stderr, "binvault: %s\n", err->msg);
+    if (windows->len > 0)
+        fprintf(stderr, "binvault: the archive holds:\n%.*s", (int)windows->len, (const char *)windows->data);
+    if (res != NULL && res->cleanup[0] != '\0')
+        fprintf(stderr, "binvault: binvault could not undo its settings on the target: run %s\n", res->cleanup);
+    bufFree(windows);
+    return errExitCode(err->code);
+}
+
+/* The explicit start, as a GTID state (NULL without one); *why says where it comes from. */
+static int
+explicitStart(RecoverCmd *rc, Archive *a, const ArchiveCatalog *c, char **start, char *why, size_t whySize, Err *err) {
+    char file[SEGMENT_FILE_MAX];
+    uint64_t pos;
+
+    *start = NULL;
+    if (rc->baseDir != NULL) {
+        ArchiveBasePoint bp;
+        const char *source = "";
+
+        if (recoverBaseDirRead(rc->baseDir, &bp, &source, err) != 0)
+            return -1;
+        snprintf(why, whySize, "%s in --base-dir %s: %s:%" PRIu64 " gtid '%s'", source, rc->baseDir, bp.file, bp.pos,
+                 bp.gtid);
+        if (bp.gtid[0] != '\0') {
+            *start = bp.gtid;
+            return 0;
+        }
+        archiveBasePointClear(&bp);
+        if (recoverStateAtPosition(a, c, bp.file, bp.pos, start, err) != 0)
+            return errPrefix(err, "--base-dir '%s' has no gtid: its position", rc->baseDir);
+        return 0;
+    }
+    if (rc->fromGtid != NULL) {
+        snprintf(why, whySize, "--from-gtid");
+        *start = bvStrdup(rc->fromGtid);
+        return 0;
+    }
+    if (rc->fromPosition != NULL) {
+        if (recoverPositionParse(rc->fromPosition, file, sizeof(file), &pos, err) != 0)
+            return errPrefix(err, "--from-position");
+        if (recoverStateAtPosition(a, c, file, pos, start, err) != 0)
+            return errPrefix(err, "--from-position");
+        snprintf(why, whySize, "--from-position %s", rc->fromPosition);
+    }
+    return 0;
+}
+
+static int
+buildTarget(RecoverCmd *rc, RecoverTarget *t, Err *err) {
+    int n = (rc->untilTime != NULL) + (rc->untilGtid != NULL) + (rc->untilPosition != NULL) + rc->untilEnd;
+
+    memset(t, 0, sizeof(*t));
+    if (n != 1)
+        return errSet(err, ERR_USAGE, "give exactly one target: --until-time, --until-gtid, --until-position or --until-end");
+    t->exclusive = rc->exclusive;
+    if (rc->untilEnd) {
+        if (rc->exclusive)
+            return errSet(err, ERR_USAGE, "--exclusive does not go with --until-end");
+        t->kind = RECOVER_UNTIL_END;
+    } else if (rc->untilTime != NULL) {
+        t->kind = RECOVER_UNTIL_TIME;
+        if (recoverTimeParse(rc->untilTime, &rc->tz, &t->timeUs, err) != 0)
+            return errPrefix(err, "--until-time");
+    } else if (rc->untilGtid != NULL) {
+        t->kind = RECOVER_UNTIL_GTID;
+        t->gtid = rc->untilGtid;
+    } else {
+        t->kind = RECOVER_UNTIL_POSITION;
+        if (recoverPositionParse(rc->untilPosition, t->file, sizeof(t->file), &t->pos, err) != 0)
+            return errPrefix(err, "--until-position");
+    }
+    return 0;
+}
+
+static int
+connectInto(RecoverCmd *rc, RecoverInto **into, Err *err) {
+    SqlConnOpts o = {0};
+    MysqlUrl *url;
+    char *password = NULL;
+    const char *env = getenv(RECOVER_PASSWORD_ENV);
+    int res;
+
+    if ((url = urlMysqlNew(rc->into, err)) == NULL)
+        return errPrefix(err, "--into");
+    if (url->user == NULL) {
+        urlMysqlFree(url);
+        return errSet(err, ERR_USAGE, "--into '%s' names no user: expected mysql://USER@HOST:PORT", rc->into);
+    }
+    if (env != NULL && env[0] != '\0') {
+        password = bvStrdup(env);
+        o.passwordFrom = RECOVER_PASSWORD_ENV;
+    } else if (rc->passwordFile != NULL) {
+        if (readPasswordFile(rc->passwordFile, &password, err) != 0) {
+            urlMysqlFree(url);
+            return -1;
+        }
+        o.passwordFrom = rc->passwordFile;
+    } else {
+        o.passwordFrom = RECOVER_PASSWORD_ENV " (not set)";
+    }
+    o.host = url->host;
+    o.port = url->port;
+    o.user = url->user;
+    o.password = password;
+    o.failCode = ERR_TARGET;
+    o.sslCa = rc->sslCa;
+    if (rc->sslMode == NULL || strcmp(rc->sslMode, "default") == 0)
+        o.sslMode = SQL_SSL_DEFAULT;
+    else if (strcmp(rc->sslMode, "disabled") == 0)
+        o.sslMode = SQL_SSL_DISABLED;
+    else if (strcmp(rc->sslMode, "required") == 0)
+        o.sslMode = SQL_SSL_REQUIRED;
+    else if (strcmp(rc->sslMode, "verify") == 0)
+        o.sslMode = SQL_SSL_VERIFY;
+    else {
+        urlMysqlFree(url);
+        bvFree(password);
+        return errSet(err, ERR_USAGE, "invalid --into-ssl-mode '%s': expected disabled, required or verify", rc->sslMode);
+    }
+    *into = recoverIntoConnect(&o, err);
+    res = *into != NULL ? 0 : -1;
+    if (password != NULL)
+        memset(password, 0, strlen(password));
+    bvFree(password);
+    urlMysqlFree(url);
+    return res;
+}
+
+static void
+resultJson(const RecoverResult *r, Buf *out) {
+    jsonBufPrintf(out, ",\"result\":{\"reached\":%s,\"transactions\":%" PRIu64 ",\"bytes\":%" PRIu64
+                       ",\"seconds\":%.3f,\"rate\":%.1f,\"server_id_used\":%" PRIu32 ",\"start_gtid_pos\":",
+                  r->reached ? "true" : "false", r->transactions, r->bytes, r->seconds,
+                  r->seconds > 0 ? (double)r->transactions / r->seconds : 0.0, r->serverIdUsed);
+    jsonBufString(out, r->startPos ? r->startPos : "", r->startPos ? strlen(r->startPos) : 0);
+    jsonBufPrintf(out, ",\"final_gtid_pos\":");
+    if (r->finalPos != NULL)
+        jsonBufString(out, r->finalPos, strlen(r->finalPos));
+    else
+        jsonBufPrintf(out, "null");
+    jsonBufPrintf(out, "}");
+}
+
+static int
+parseArgs(RecoverCmd *rc, int argc, char **argv, Err *err) {
+    static const struct option opts[] = {
+        {"archive", required_argument, NULL, OPT_ARCHIVE},
+        {"into", required_argument, NULL, OPT_INTO},
+        {"into-password-file", required_argument, NULL, OPT_INTO_PASSWORD_FILE},
+        {"into-ssl-mode", required_argument, NULL, OPT_INTO_SSL_MODE},
+        {"into-ssl-ca", required_argument, NULL, OPT_INTO_SSL_CA},
+        {"base-dir", required_argument, NULL, OPT_BASE_DIR},
+        {"from-gtid", required_argument, NULL, OPT_FROM_GTID},
+        {"from-position", required_argument, NULL, OPT_FROM_POSITION},
+        {"until-time", required_argument, NULL, OPT_UNTIL_TIME},
+        {"until-gtid", required_argument, NULL, OPT_UNTIL_GTID},
+        {"until-position", required_argument, NULL, OPT_UNTIL_POSITION},
+        {"until-end", no_argument, NULL, OPT_UNTIL_END},
+        {"timezone", required_argument, NULL, OPT_TIMEZONE},
+        {"exclusive", no_argument, NULL, OPT_EXCLUSIVE},
+        {"dry-run", no_argument, NULL, OPT_DRY_RUN},
+        {"json", no_argument, NULL, OPT_JSON},
+        {"listen", required_argument, NULL, OPT_LISTEN},
+        {"connection-name", required_argument, NULL, OPT_CONNECTION_NAME},
+        {"tmpdir", required_argument, NULL, OPT_TMPDIR},
+        {"connect-timeout", required_argument, NULL, OPT_CONNECT_TIMEOUT},
+        {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+        {"help", no_argument, NULL, OPT_HELP},
+        CMD_STORAGE_LONG_OPTIONS,
+        {NULL, 0, NULL, 0},
+    };
+    int ch, starts;
+
+    optind = 1;
+    opterr = 0;
+    while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (ch) {
+        case OPT_ARCHIVE: rc->archive = optarg; break;
+        case OPT_INTO: rc->into = optarg; break;
+        case OPT_INTO_PASSWORD_FILE: rc->passwordFile = optarg; break;
+        case OPT_INTO_SSL_MODE: rc->sslMode = optarg; break;
+        case OPT_INTO_SSL_CA: rc->sslCa = optarg; break;
+        case OPT_BASE_DIR: rc->baseDir = optarg; break;
+        case OPT_FROM_GTID: rc->fromGtid = optarg; break;
+        case OPT_FROM_POSITION: rc->fromPosition = optarg; break;
+        case OPT_UNTIL_TIME: rc->untilTime = optarg; break;
+        case OPT_UNTIL_GTID: rc->untilGtid = optarg; break;
+        case OPT_UNTIL_POSITION: rc->untilPosition = optarg; break;
+        case OPT_UNTIL_END: rc->untilEnd = true; break;
+        case OPT_TIMEZONE: rc->timezone = optarg; break;
+        case OPT_EXCLUSIVE: rc->exclusive = true; break;
+        case OPT_DRY_RUN: rc->dryRun = true; break;
+        case OPT_JSON: rc->json = true; break;
+        case OPT_LISTEN: rc->listen = optarg; break;
+        case OPT_CONNECTION_NAME: rc->connectionName = optarg; break;
+        case OPT_TMPDIR: rc->tmpDir = optarg; break;
+        case OPT_CONNECT_TIMEOUT: rc->connectTimeout = optarg; break;
+        case OPT_LOG_LEVEL: rc->logLevel = optarg; break;
+        case OPT_HELP: recoverUsage(stdout); return 1;
+        default:
+            if (cmdStorageOption(ch, optarg, &rc->storage))
+                break;
+            return errSet(err, ERR_USAGE, "unknown or incomplete option '%s'; 'binvault recover --help' lists the options",
+                          argv[optind - 1]);
+        }
+    }
+    if (optind != argc)
+        return errSet(err, ERR_USAGE, "unexpected argument '%s'; 'binvault recover --help' lists the options", argv[optind]);
+    if (rc->archive == NULL)
+        return errSet(err, ERR_USAGE, "missing --archive URL; 'binvault recover --help' describes the command");
+    if (rc->into == NULL && !rc->dryRun)
+        return errSet(err, ERR_USAGE, "missing --into mysql://USER@HOST:PORT, the server to recover");
+    starts = (rc->baseDir != NULL) + (rc->fromGtid != NULL) + (rc->fromPosition != NULL);
+    if (starts > 1)
+        return errSet(err, ERR_USAGE, "give one start: --base-dir, --from-gtid or --from-position");
+    if (rc->into == NULL && starts == 0)
+        return errSet(err, ERR_USAGE, "--dry-run without --into needs a start: --base-dir, --from-gtid or --from-position");
+    return 0;
+}
+
+int
+cmdRecover(int argc, char **argv) {
+    RecoverCmd rc = {0};
+    RecoverTarget target;
+    RecoverApplyOptions ao = {0};
+    RecoverResult res = {0};
+    Storage *storage = NULL;
+    Archive *a = NULL;
+    ArchiveCatalog *c = NULL;
+    RecoverPlan *plan = NULL;
+    RecoverInto *into = NULL;
+    ArchiveIdentity id;
+    char *explicit = NULL, *start = NULL, *listenHost = NULL;
+    char why[1024] = "", startWhy[1200];
+    const char *chosen = "";
+    Buf *json = NULL;
+    LogLevel level;
+    uint16_t listenPort = 0;
+    int64_t connectMs = 0;
+    Err err = {0};
+    int code = 0, parsed;
+
+    parsed = parseArgs(&rc, argc, argv, &err);
+    if (parsed == 1)
+        return 0;
+    if (parsed != 0) {
+        fprintf(stderr, "binvault: %s\n", err.msg);
+        return errExitCode(err.code);
+    }
+    rc.bar = !rc.json && isatty(STDERR_FILENO);
+    if (rc.bar) {
+        struct winsize ws;
+
+        rc.width = ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 20 ? ws.ws_col : 100;
+    }
+    if (logLevelParse(rc.logLevel ? rc.logLevel : rc.bar ? "warn" : "info", &level) != 0) {
+        errSet(&err, ERR_USAGE, "invalid --log-level '%s': expected error, warn, info, debug or trace", rc.logLevel);
+        goto fail;
+    }
+    logSetLevel(level);
+    if (recoverTzParse(rc.timezone, &rc.tz, &err) != 0 || buildTarget(&rc, &target, &err) != 0)
+        goto fail;
+    if (parseListen(rc.listen ? rc.listen : "127.0.0.1:0", &listenHost, &listenPort, &err) != 0)
+        goto fail;
+    if (rc.connectTimeout != NULL && (optParseDuration(rc.connectTimeout, &connectMs) != 0 || connectMs > 86400000)) {
+        errSet(&err, ERR_USAGE, "invalid --connect-timeout '%s': expected a duration like 60s or 5m", rc.connectTimeout);
+        goto fail;
+    }
+
+    /* The archive and its index. */
+    if ((storage = storageNewOpts(rc.archive, &rc.storage, &err)) == NULL)
+        goto fail;
+    a = archiveNew(storage);
+    if ((c = archiveCatalogLoad(a, ARCHIVE_LOAD_DISCOVER, &err)) == NULL)
+        goto fail;
+    if (archiveCatalogCount(c) == 0) {
+        errSet(&err, ERR_NOTFOUND, "archive '%s' holds no segment", archiveUrl(a));
+        goto fail;
+    }
+
+    /* Where the target is. */
+    if (explicitStart(&rc, a, c, &explicit, why, sizeof(why), &err) != 0)
+        goto fail;
+    if (rc.into != NULL && connectInto(&rc, &into, &err) != 0)
+        goto fail;
+    if (into != NULL) {
+        if (recoverChooseStart(archiveCatalogFlavour(c), explicit, recoverIntoGtidSlavePos(into),
+                               segmentMetaGtidEnd(archiveCatalogLast(c)), &start, &chosen, &err) != 0)
+            goto fail;
+    } else {
+        start = bvStrdup(explicit);
+        chosen = "the given start";
+    }
+    if (explicit != NULL && why[0] != '\0' && strcmp(start, explicit) == 0)
+        snprintf(startWhy, sizeof(startWhy), "%s: %s", chosen, why);
+    else
+        snprintf(startWhy, sizeof(startWhy), "%s", chosen);
+
+    /* The plan. */
+    if ((plan = recoverPlanNew(c, start, &target, &err)) == NULL || recoverPlanResolve(plan, a, &err) != 0)
+        goto fail;
+    if (rc.json) {
+        json = bufNew(4096);
+        jsonBufPrintf(json, "{\"archive\":");
+        jsonBufString(json, archiveUrl(a), strlen(archiveUrl(a)));
+        jsonBufPrintf(json, ",\"into\":");
+        if (into != NULL)
+            jsonBufString(json, recoverIntoUrl(into), strlen(recoverIntoUrl(into)));
+        else
+            jsonBufPrintf(json, "null");
+        jsonBufPrintf(json, ",\"dry_run\":%s,\"start_from\":", rc.dryRun ? "true" : "false");
+        jsonBufString(json, startWhy, strlen(startWhy));
+        jsonBufPrintf(json, ",\"plan\":");
+        recoverPlanToJson(plan, json);
+    } else {
+        if (archiveIdentityRead(a, &id, &(Err){0}) == 0)
+            printf("archive %s: %s binlogs of server_id %" PRIu32 " (%s)\n", archiveUrl(a),
+                   id.flavour == BINLOG_FLAVOUR_MYSQL ? "mysql" : "mariadb", id.serverId, id.serverVersion);
+        if (into != NULL)
+            printf("target %s: %s, server_id %" PRIu32 ", gtid_slave_pos '%s'\n", recoverIntoUrl(into),
+                   recoverIntoVersion(into), recoverIntoServerId(into), recoverIntoGtidSlavePos(into));
+        printPlan(&rc, c, plan, startWhy);
+        fflush(stdout);
+    }
+    if (rc.dryRun) {
+        if (rc.json) {
+            jsonBufPrintf(json, ",\"ok\":true}\n");
+            fwrite(json->data, 1, json->len, stdout);
+        } else {
+            printf("dry run: nothing was changed\n");
+        }
+        goto done;
+    }
+
+    /* Apply. */
+    {
+        struct sigaction sa;
+
+        memset(&sa, 0, sizeof(sa));
+        sa.sa_handler = recoverOnSignal;
+        sa.sa_flags = SA_RESETHAND; /* a second signal kills as usual */
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGINT, &sa, NULL);
+        sigaction(SIGTERM, &sa, NULL);
+    }
+    ao.listenHost = listenHost;
+    ao.listenPort = listenPort;
+    ao.connectionName = rc.connectionName;
+    ao.tmpDir = rc.tmpDir;
+    ao.connectTimeoutMs = (unsigned)connectMs;
+    ao.progress = onProgress;
+    ao.progressCtx = &rc;
+    ao.stop = &recoverStop;
+    if (recoverApply(into, a, plan, &ao, &res, &err) != 0) {
+        if (json != NULL)
+            resultJson(&res, json);
+        code = failWith(&rc, &err, NULL, &res, json);
+        json = NULL;
+        if (res.transactions > 0)
+            fprintf(stderr, "binvault: what was applied stays; to go on from there once the cause is fixed, run the "
+                            "command again without --base-dir / --from-gtid / --from-position\n");
+        goto done;
+    }
+    if (rc.json) {
+        resultJson(&res, json);
+        jsonBufPrintf(json, ",\"ok\":true}\n");
+        fwrite(json->data, 1, json->len, stdout);
+    } else if (recoverPlanInfo(plan)->segments == 0) {
+        printf("nothing applied: '%s' is already at gtid_slave_pos '%s'\n", recoverIntoUrl(into), orDash(res.finalPos));
+    } else {
+        char bytes[32];
+
+        recoverFormatBytes(res.bytes, bytes, sizeof(bytes));
+        printf("recovered: %" PRIu64 " transactions (%s of binlog) in %.2f s, %.0f transactions/s; '%s' is at gtid_slave_pos "
+               "'%s'\n",
+               res.transactions, bytes, res.seconds, res.seconds > 0 ? (double)res.transactions / res.seconds : 0.0,
+               recoverIntoUrl(into), orDash(res.finalPos));
+        if (res.serverIdUsed != recoverIntoServerId(into))
+            printf("its server_id was %" PRIu32 " while it applied, and is %" PRIu32 " again\n", res.serverIdUsed,
+                   recoverIntoServerId(into));
+    }
+    goto done;
+fail:
+    code = failWith(&rc, &err, c, NULL, json);
+    json = NULL;
+done:
+    bufFree(json);
+    recoverResultClear(&res);
+    recoverPlanFree(plan);
+    recoverIntoFree(into);
+    bvFree(explicit);
+    bvFree(start);
+    bvFree(listenHost);
+    archiveCatalogFree(c);
+    archiveFree(a);
+    storageFree(storage);
+    return code;
+}

@@ -1,0 +1,525 @@
+/* binvault status: how much is not yet archived (RPO), from the archive's checkpoint alone or
+ * compared with the live source, with monitoring-plugin exit codes. The verdict rules are in
+ * agent/stats.h (statusEvaluate()). */
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent/archive.h"
+#include "agent/stats.h"
+#include "binlog/client.h"
+#include "binlog/txn.h"
+#include "cmd/cmd.h"
+#include "common/json.h"
+#include "common/mem.h"
+#include "common/url.h"
+
+/* Read at most this much of the source's binlog looking for the end of the oldest transaction not
+ * archived; past it, its first event's time stands for its commit time. */
+#define PROBE_READ_MAX (64u * 1024 * 1024)
+
+/* What the source says, compared with the checkpoint. */
+typedef struct Probe {
+    bool ok;
+    Err err;
+    char url[320];
+    char file[SEGMENT_FILE_MAX];
+    uint64_t pos;
+    char *gtid;
+    int64_t txns, bytes; /* not archived; -1 unknown */
+    uint64_t oldestUs;   /* commit time of the oldest transaction not archived, 0 unknown */
+    char oldestGtid[BINLOG_TXN_GTID_MAX];
+    bool gap;            /* the binlog the archive continues with is purged */
+    char gapFile[SEGMENT_FILE_MAX];
+} Probe;
+
+typedef struct Logs {
+    const char *from, *to;
+    uint64_t fromPos, toPos, bytes;
+    bool fromFound;
+    char oldest[SEGMENT_FILE_MAX];
+    unsigned count;
+} Logs;
+
+static int
+logsRow(void *data, unsigned nCols, const char *const *values, const unsigned long *lengths, Err *err) {
+    Logs *l = data;
+    uint64_t size;
+
+    (void)lengths;
+    (void)err;
+    if (nCols < 2 || values[0] == NULL || values[1] == NULL)
+        return 0;
+    if (l->count++ == 0)
+        snprintf(l->oldest, sizeof(l->oldest), "%s", values[0]);
+    size = strtoull(values[1], NULL, 10);
+    if (strcmp(values[0], l->from) == 0) {
+        l->fromFound = true;
+        l->bytes += size > l->fromPos ? size - l->fromPos : 0;
+    } else if (strcmp(values[0], l->to) == 0) {
+        l->bytes += l->toPos;
+    } else if (segmentFileCompare(values[0], l->from) > 0 && segmentFileCompare(values[0], l->to) < 0) {
+        l->bytes += size;
+    }
+    return 0;
+}
+
+typedef struct Master {
+    bool found;
+    char file[SEGMENT_FILE_MAX];
+    uint64_t pos;
+    char *gtid;
+} Master;
+
+static int
+masterRow(void *data, unsigned nCols, const char *const *values, const unsigned long *lengths, Err *err) {
+    Master *m = data;
+
+    (void)lengths;
+    (void)err;
+    if (nCols < 2 || values[0] == NULL || values[1] == NULL || m->found)
+        return 0;
+    m->found = true;
+    snprintf(m->file, sizeof(m->file), "%s", values[0]);
+    m->pos = strtoull(values[1], NULL, 10);
+    if (nCols >= 5 && values[4] != NULL)
+        m->gtid = bvStrdup(values[4]);
+    return 0;
+}
+
+/* Read the source's binlog from where the archive ends to the end of the first transaction: its
+ * commit time is the RPO's origin. */
+static void
+probeOldest(const SqlConnOpts *conn, uint32_t serverId, BinlogFlavour flavour, const ArchiveCheckpoint *cp,
+            Probe *p) {
+    BinlogClientOpts o;
+    BinlogClient *c;
+    BinlogTxnFramer *f = binlogTxnFramerNew(0);
+    BinlogFormat fmt;
+    const uint8_t *ev;
+    size_t len, read = 0;
+    uint64_t firstUs = 0;
+    Err err;
+    int rc;
+
+    binlogClientOptsInit(&o);
+    o.conn = *conn;
+    o.serverId = serverId;
+    o.nonBlocking = true;
+    c = binlogClientNew(&o);
+    if (binlogClientConnect(c, &err) != 0)
+        goto done;
+    binlogFormatInit(&fmt);
+    fmt.flavour = flavour;
+    fmt.checksumAlg = binlogClientChecksumAlg(c);
+    if (flavour == BINLOG_FLAVOUR_MARIADB && cp->gtidEnd != NULL && cp->gtidEnd[0] != '\0')
+        rc = binlogClientStartMariaGtid(c, cp->gtidEnd, &err);
+    else
+        rc = binlogClientStartFile(c, cp->file, cp->endPos, &err);
+    if (rc != 0)
+        goto done;
+    while (read < PROBE_READ_MAX && binlogClientRead(c, &ev, &len, &err) == 1) {
+        BinlogEvent e;
+        int st;
+
+        read += len;
+        if (ev[4] == BINLOG_FORMAT_DESCRIPTION) {
+            if (binlogFormatFromFde(&fmt, ev, len, true, &err) != 0)
+                break;
+            continue;
+        }
+        if (binlogEventParse(&fmt, ev, len, true, &e, &err) != 0)
+            break;
+        if ((e.h.flags & BINLOG_FLAG_ARTIFICIAL) || e.h.logPos == 0 || e.h.type == BINLOG_HEARTBEAT ||
+            e.h.type == BINLOG_HEARTBEAT_V2 || e.h.type == BINLOG_ROTATE)
+            continue;
+        if ((st = binlogTxnFramerPush(f, &fmt, &e, (uint64_t)e.h.logPos - e.h.size, &err)) < 0)
+            break;
+        if ((st & 0x0f) != BINLOG_TXN_OUTSIDE && firstUs == 0)
+            firstUs = (uint64_t)e.h.timestamp * 1000000u;
+        if ((st & 0x0f) == BINLOG_TXN_END) {
+            const BinlogTxn *t = binlogTxnFramerDone(f);
+
+            p->oldestUs = t->commitTimeUs;
+            snprintf(p->oldestGtid, sizeof(p->oldestGtid), "%s", t->gtid);
+            break;
+        }
+    }
+    if (p->oldestUs == 0)
+        p->oldestUs = firstUs;
+done:
+    binlogTxnFramerFree(f);
+    binlogClientFree(c);
+}
+
+static void
+probeSource(const char *sourceUrl, uint32_t serverId, BinlogFlavour flavour, const ArchiveCheckpoint *cp, Probe *p) {
+    MysqlUrl *url;
+    SqlConnOpts o;
+    SqlConn *conn = NULL;
+    Master m;
+    Logs l;
+
+    memset(&m, 0, sizeof(m));
+    p->txns = p->bytes = -1;
+    if ((url = urlMysqlNew(sourceUrl, &p->err)) == NULL) {
+        errPrefix(&p->err, "invalid --source");
+        return;
+    }
+    snprintf(p->url, sizeof(p->url), "mysql://%s@%s:%u", url->user ? url->user : "", url->host, url->port);
+    memset(&o, 0, sizeof(o));
+    o.host = url->host;
+    o.port = url->port;
+    o.user = url->user;
+    o.password = getenv("BINVAULT_SOURCE_PASSWORD");
+    o.passwordFrom = "BINVAULT_SOURCE_PASSWORD";
+    o.connectTimeoutMs = 5000;
+    o.readTimeoutMs = 10000;
+    if ((conn = sqlConnect(&o, &p->err)) == NULL)
+        goto done;
+    if (sqlQuery(conn, "SHOW MASTER STATUS", masterRow, &m, &p->err) != 0)
+        goto done;
+    if (!m.found) {
+        errSet(&p->err, ERR_SOURCE, "'%s' has binary logging off (SHOW MASTER STATUS is empty)", p->url);
+        goto done;
+    }
+    snprintf(p->file, sizeof(p->file), "%s", m.file);
+    p->pos = m.pos;
+    if (flavour == BINLOG_FLAVOUR_MYSQL) {
+        p->gtid = m.gtid ? m.gtid : bvStrdup("");
+        m.gtid = NULL;
+    } else if (sqlQueryValue(conn, "SELECT @@global.gtid_binlog_pos", &p->gtid, &p->err) != 0) {
+        goto done;
+    }
+    if (p->gtid == NULL)
+        p->gtid = bvStrdup("");
+    if (cp->gtidEnd != NULL && cp->gtidEnd[0] != '\0' && p->gtid[0] != '\0') {
+        Err e;
+
+        if (statusUnarchivedTxns(flavour, p->gtid, cp->gtidEnd, &p->txns, &e) != 0)
+            p->txns = -1;
+    }
+    if (cp->file[0] != '\0' && strcmp(cp->file, p->file) == 0) {
+        p->bytes = p->pos > cp->endPos ? (int64_t)(p->pos - cp->endPos) : 0;
+    } else if (cp->file[0] != '\0') {
+        memset(&l, 0, sizeof(l));
+        l.from = cp->file;
+        l.fromPos = cp->endPos;
+        l.to = p->file;
+        l.toPos = p->pos;
+        if (sqlQuery(conn, "SHOW BINARY LOGS", logsRow, &l, &p->err) != 0)
+            goto done;
+        if (l.fromFound) {
+            p->bytes = (int64_t)l.bytes;
+        } else if (l.count > 0 && segmentFileCompare(cp->file, l.oldest) < 0) {
+            /* The archive ends in a binlog the source no longer has: unless the archive holds its
+             * end (then the next file is complete on the source), something is lost. */
+            p->gap = p->txns != 0;
+            snprintf(p->gapFile, sizeof(p->gapFile), "%s", cp->file);
+        }
+    }
+    if (p->txns != 0 && !p->gap)
+        probeOldest(&o, serverId, flavour, cp, p);
+    p->ok = true;
+done:
+    bvFree(m.gtid);
+    sqlConnFree(conn);
+    urlMysqlFree(url);
+}
+
+static void
+usTime(uint64_t us, char *out, size_t size) {
+    time_t sec = (time_t)(us / 1000000u);
+    struct tm tm;
+
+    if (us == 0) {
+        snprintf(out, size, "never");
+        return;
+    }
+    gmtime_r(&sec, &tm);
+    strftime(out, size, "%Y-%m-%d %H:%M:%S UTC", &tm);
+}
+
+static double
+ago(uint64_t nowUs, uint64_t us) {
+    return us == 0 || us >= nowUs ? 0.0 : (double)(nowUs - us) / 1e6;
+}
+
+static void
+jsonNum(Buf *b, const char *key, int64_t v) {
+    if (v < 0)
+        jsonBufPrintf(b, ",\"%s\":null", key);
+    else
+        jsonBufPrintf(b, ",\"%s\":%" PRId64, key, v);
+}
+
+static void
+jsonText(Buf *b, const char *key, const char *v) {
+    jsonBufPrintf(b, ",\"%s\":", key);
+    jsonBufString(b, v ? v : "", v ? strlen(v) : 0);
+}
+
+static void
+statusUsage(FILE *out) {
+    fputs("usage: binvault status --archive URL [--source mysql://USER@HOST:PORT] [--warn-rpo SECONDS]\n"
+          "                       [--max-rpo SECONDS] [--server-id N] [--json]\n\n"
+          "How much the archive is missing, for monitoring. From the archive alone (no agent needed):\n"
+          "checkpoint.json says when the archive last held everything the source had written and its\n"
+          "last transaction; the RPO is at most the time since the later of the two. With --source it\n"
+          "also asks the live server (SHOW MASTER STATUS, @@gtid_binlog_pos) how many transactions and\n"
+          "bytes are not archived yet, and reads the oldest of them from its binlog (as a replica with\n"
+          "--server-id, default a random one in 4123456700-4123456788, non-blocking): the RPO is then\n"
+          "its age, 0 when nothing is missing. The password comes from BINVAULT_SOURCE_PASSWORD.\n\n"
+          "The first line is a summary: 'BINVAULT OK: archive RPO 0.4 s ... | perfdata'. Exit codes\n"
+          "(monitoring plugins): 0 OK, 1 WARNING (RPO >= --warn-rpo, default 60; or the source did not\n"
+          "answer), 2 CRITICAL (RPO >= --max-rpo, default 300; or the source purged binlogs not\n"
+          "archived), 3 UNKNOWN (the archive cannot be read, or has no checkpoint). --json prints one\n"
+          "JSON document instead.\n",
+          out);
+    fputs(CMD_STORAGE_HELP, out);
+}
+
+static int
+parseSeconds(const char *text, double *out) {
+    char *end;
+    double v = strtod(text, &end);
+
+    if (end == text || *end != '\0' || v < 0 || v > 1e9)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+/* Print the UNKNOWN verdict for an archive that cannot be read. */
+static int
+unknown(bool json, const char *url, const char *why) {
+    if (json) {
+        Buf *b = bufNew(512);
+
+        jsonBufPrintf(b, "{\"status\":\"UNKNOWN\",\"exit\":3");
+        jsonText(b, "archive", url);
+        jsonText(b, "summary", why);
+        jsonBufPrintf(b, "}\n");
+        fwrite(b->data, 1, b->len, stdout);
+        bufFree(b);
+    } else {
+        printf("BINVAULT UNKNOWN: %s\n", why);
+    }
+    return STATUS_UNKNOWN;
+}
+
+int
+cmdStatus(int argc, char **argv) {
+    StorageOptions storageOpts = {0};
+    static const struct option opts[] = {
+        {"archive", required_argument, NULL, 'a'},
+        {"source", required_argument, NULL, 's'},
+        {"warn-rpo", required_argument, NULL, 'w'},
+        {"max-rpo", required_argument, NULL, 'c'},
+        {"server-id", required_argument, NULL, 'i'},
+        {"json", no_argument, NULL, 'j'},
+        {"help", no_argument, NULL, 'h'},
+        CMD_STORAGE_LONG_OPTIONS,
+        {NULL, 0, NULL, 0},
+    };
+    const char *url = NULL, *source = NULL;
+    bool json = false;
+    double warnRpo = 60, maxRpo = 300;
+    uint32_t serverId = 4123456700u + (uint32_t)(getpid() % 89);
+    Storage *storage;
+    Archive *a;
+    ArchiveIdentity id;
+    ArchiveCheckpoint cp;
+    Probe probe;
+    StatusInput in;
+    StatusVerdict v;
+    char summary[2048], t1[40], t2[40], why[ERR_MSG_MAX + 128];
+    Err err = {0};
+    int ch;
+
+    optind = 1;
+    while ((ch = getopt_long(argc, argv, "a:s:w:c:i:jh", opts, NULL)) != -1) {
+        switch (ch) {
+        case 'a': url = optarg; break;
+        case 's': source = optarg; break;
+        case 'w':
+        case 'c':
+            if (parseSeconds(optarg, ch == 'w' ? &warnRpo : &maxRpo) != 0) {
+                fprintf(stderr, "binvault: invalid --%s '%s': expected seconds\n", ch == 'w' ? "warn-rpo" : "max-rpo",
+                        optarg);
+                return 64;
+            }
+            break;
+        case 'i': {
+            char *end;
+            unsigned long long id64 = strtoull(optarg, &end, 10);
+
+            if (*end != '\0' || id64 == 0 || id64 > 4294967295ULL) {
+                fprintf(stderr, "binvault: invalid --server-id '%s': expected 1 to 4294967295\n", optarg);
+                return 64;
+            }
+            serverId = (uint32_t)id64;
+            break;
+        }
+        case 'j': json = true; break;
+        case 'h': statusUsage(stdout); return 0;
+        default:
+            if (cmdStorageOption(ch, optarg, &storageOpts))
+                break;
+            statusUsage(stderr);
+            return 64;
+        }
+    }
+    if (url == NULL || optind != argc) {
+        statusUsage(stderr);
+        return 64;
+    }
+    if ((storage = storageNewOpts(url, &storageOpts, &err)) == NULL) {
+        snprintf(why, sizeof(why), "archive '%s' cannot be opened: %s", url, err.msg);
+        return unknown(json, url, why);
+    }
+    a = archiveNew(storage);
+    if (archiveIdentityRead(a, &id, &err) != 0) {
+        if (err.code == ERR_NOTFOUND)
+            snprintf(why, sizeof(why), "no archive at '%s' (no binvault.json)", storageUrl(storage));
+        else
+            snprintf(why, sizeof(why), "archive '%s' cannot be read: %s", storageUrl(storage), err.msg);
+        archiveFree(a);
+        storageFree(storage);
+        return unknown(json, url, why);
+    }
+    if (archiveCheckpointRead(a, &cp, &err) != 0) {
+        if (err.code == ERR_NOTFOUND)
+            snprintf(why, sizeof(why), "archive '%s' has no checkpoint.json yet: nothing is archived", storageUrl(storage));
+        else
+            snprintf(why, sizeof(why), "checkpoint of '%s' cannot be read: %s", storageUrl(storage), err.msg);
+        archiveFree(a);
+        storageFree(storage);
+        return unknown(json, url, why);
+    }
+    memset(&probe, 0, sizeof(probe));
+    probe.txns = probe.bytes = -1;
+    if (source != NULL)
+        probeSource(source, serverId, id.flavour, &cp, &probe);
+    memset(&in, 0, sizeof(in));
+    {
+        struct timespec ts;
+
+        clock_gettime(CLOCK_REALTIME, &ts);
+        in.nowUs = (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+    }
+    in.lastTimeUs = cp.lastTimeUs;
+    in.caughtUpUs = cp.caughtUpUs;
+    in.sourceAsked = source != NULL;
+    in.sourceOk = probe.ok;
+    in.unarchivedTxns = probe.txns;
+    in.oldestUnarchivedUs = probe.oldestUs;
+    in.gap = probe.gap;
+    in.warnRpo = warnRpo;
+    in.maxRpo = maxRpo;
+    statusEvaluate(&in, &v);
+
+    /* The one-line summary (monitoring plugins: STATUS: text | perfdata). */
+    {
+        int n;
+
+        if (v.rpo < 0)
+            n = snprintf(summary, sizeof(summary), "BINVAULT %s: archive RPO unknown (the checkpoint has no commit or "
+                         "caught-up time)", statusCodeName(v.code));
+        else
+            n = snprintf(summary, sizeof(summary), "BINVAULT %s: archive RPO %s%.1f s (warn %.0f s, critical %.0f s)",
+                         statusCodeName(v.code), v.exact ? "" : "<= ", v.rpo, warnRpo, maxRpo);
+        if (probe.ok && probe.txns >= 0 && (size_t)n < sizeof(summary))
+            n += snprintf(summary + n, sizeof(summary) - (size_t)n, ", %" PRId64 " transactions", probe.txns);
+        if (probe.ok && probe.bytes >= 0 && (size_t)n < sizeof(summary))
+            n += snprintf(summary + n, sizeof(summary) - (size_t)n, ", %" PRId64 " bytes", probe.bytes);
+        if (probe.ok && (probe.txns >= 0 || probe.bytes >= 0) && (size_t)n < sizeof(summary))
+            n += snprintf(summary + n, sizeof(summary) - (size_t)n, " not archived");
+        if (probe.gap && (size_t)n < sizeof(summary))
+            n += snprintf(summary + n, sizeof(summary) - (size_t)n, "; the source purged '%s' before it was archived",
+                          probe.gapFile);
+        if (source != NULL && !probe.ok && (size_t)n < sizeof(summary))
+            n += snprintf(summary + n, sizeof(summary) - (size_t)n, "; source not checked: %s", probe.err.msg);
+        if ((size_t)n < sizeof(summary))
+            n += snprintf(summary + n, sizeof(summary) - (size_t)n, " | rpo=%.3fs;%.0f;%.0f;0", v.rpo < 0 ? 0 : v.rpo,
+                          warnRpo, maxRpo);
+        if (probe.ok && probe.txns >= 0 && (size_t)n < sizeof(summary))
+            n += snprintf(summary + n, sizeof(summary) - (size_t)n, " unarchived_transactions=%" PRId64, probe.txns);
+        if (probe.ok && probe.bytes >= 0 && (size_t)n < sizeof(summary))
+            snprintf(summary + n, sizeof(summary) - (size_t)n, " unarchived_bytes=%" PRId64 "B", probe.bytes);
+    }
+    if (json) {
+        Buf *b = bufNew(2048);
+
+        jsonBufPrintf(b, "{\"status\":\"%s\",\"exit\":%d", statusCodeName(v.code), v.code);
+        if (v.rpo < 0)
+            jsonBufPrintf(b, ",\"rpo_seconds\":null");
+        else
+            jsonBufPrintf(b, ",\"rpo_seconds\":%.3f", v.rpo);
+        jsonBufPrintf(b, ",\"rpo_exact\":%s,\"warn_rpo\":%.3f,\"max_rpo\":%.3f", v.exact ? "true" : "false", warnRpo,
+                      maxRpo);
+        jsonText(b, "summary", summary);
+        jsonText(b, "archive", storageUrl(storage));
+        jsonText(b, "flavour", id.flavour == BINLOG_FLAVOUR_MYSQL ? "mysql" : "mariadb");
+        jsonBufPrintf(b, ",\"server_id\":%" PRIu32, id.serverId);
+        jsonText(b, "archived_source", id.source);
+        jsonBufPrintf(b, ",\"checkpoint\":{\"seq\":%" PRIu64, cp.seq);
+        jsonText(b, "file", cp.file);
+        jsonBufPrintf(b, ",\"end_pos\":%" PRIu64, cp.endPos);
+        jsonText(b, "gtid_end", cp.gtidEnd);
+        jsonText(b, "last_gtid", cp.lastGtid);
+        jsonBufPrintf(b, ",\"last_time_us\":%" PRIu64 ",\"caught_up_us\":%" PRIu64, cp.lastTimeUs, cp.caughtUpUs);
+        jsonText(b, "updated", cp.updated);
+        jsonBufPrintf(b, "}");
+        if (source != NULL) {
+            jsonBufPrintf(b, ",\"source\":{\"ok\":%s", probe.ok ? "true" : "false");
+            jsonText(b, "url", probe.url);
+            if (probe.ok) {
+                jsonText(b, "file", probe.file);
+                jsonBufPrintf(b, ",\"pos\":%" PRIu64, probe.pos);
+                jsonText(b, "gtid", probe.gtid);
+                jsonNum(b, "unarchived_transactions", probe.txns);
+                jsonNum(b, "unarchived_bytes", probe.bytes);
+                jsonBufPrintf(b, ",\"oldest_unarchived_time_us\":%" PRIu64, probe.oldestUs);
+                jsonText(b, "oldest_unarchived_gtid", probe.oldestGtid);
+                jsonBufPrintf(b, ",\"gap\":%s", probe.gap ? "true" : "false");
+            } else {
+                jsonText(b, "error", probe.err.msg);
+            }
+            jsonBufPrintf(b, "}");
+        }
+        jsonBufPrintf(b, "}\n");
+        fwrite(b->data, 1, b->len, stdout);
+        bufFree(b);
+    } else {
+        printf("%s\n", summary);
+        printf("archive     %s: %s binlogs of server_id %" PRIu32 " from %s\n", storageUrl(storage),
+               id.flavour == BINLOG_FLAVOUR_MYSQL ? "mysql" : "mariadb", id.serverId, id.source);
+        usTime(cp.lastTimeUs, t1, sizeof(t1));
+        printf("checkpoint  seq %" PRIu64 ", %s:%" PRIu64 ", gtid '%s', last commit %s (%.1f s ago), written %s\n", cp.seq,
+               cp.file[0] ? cp.file : "-", cp.endPos, cp.gtidEnd ? cp.gtidEnd : "", t1, ago(in.nowUs, cp.lastTimeUs),
+               cp.updated);
+        usTime(cp.caughtUpUs, t2, sizeof(t2));
+        printf("caught up   %s (%.1f s ago): the archive held everything the source had written then\n", t2,
+               ago(in.nowUs, cp.caughtUpUs));
+        if (source != NULL && probe.ok) {
+            printf("source      %s at %s:%" PRIu64 ", gtid '%s'\n", probe.url, probe.file, probe.pos, probe.gtid);
+            if (probe.oldestUs != 0) {
+                usTime(probe.oldestUs, t1, sizeof(t1));
+                printf("oldest      transaction not archived: '%s' committed %s (%.1f s ago)\n",
+                       probe.oldestGtid[0] ? probe.oldestGtid : "?", t1, ago(in.nowUs, probe.oldestUs));
+            }
+        } else if (source != NULL) {
+            printf("source      not checked: %s\n", probe.err.msg);
+        }
+    }
+    bvFree(probe.gtid);
+    archiveCheckpointClear(&cp);
+    archiveFree(a);
+    storageFree(storage);
+    return v.code;
+}

@@ -1,0 +1,158 @@
+/* Unit tests of agent/http.c: address parsing, and the endpoint served on a real loopback socket
+ * (an event loop in the test, a client in a thread). */
+#include <arpa/inet.h>
+#include <event2/event.h>
+#include <event2/thread.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "agent/http.h"
+#include "common/mem.h"
+#include "tests/test.h"
+
+static void
+testParseAddr(void) {
+    char host[64];
+    uint16_t port;
+    Err err;
+
+    CHECK_INT(httpParseAddr("127.0.0.1:9180", host, sizeof(host), &port, &err), 0);
+    CHECK_STR(host, "127.0.0.1");
+    CHECK_INT(port, 9180);
+    CHECK_INT(httpParseAddr("[::1]:0", host, sizeof(host), &port, &err), 0);
+    CHECK_STR(host, "::1");
+    CHECK_INT(port, 0);
+    CHECK_INT(httpParseAddr("0.0.0.0:65535", host, sizeof(host), &port, &err), 0);
+    CHECK_INT(httpParseAddr("localhost", host, sizeof(host), &port, &err), -1);
+    CHECK(strstr(err.msg, "expected ADDR:PORT") != NULL);
+    CHECK_INT(httpParseAddr("127.0.0.1:65536", host, sizeof(host), &port, &err), -1);
+    CHECK_INT(httpParseAddr("127.0.0.1:", host, sizeof(host), &port, &err), -1);
+    CHECK_INT(httpParseAddr(":80", host, sizeof(host), &port, &err), -1);
+    CHECK_INT(httpParseAddr("::1:80", host, sizeof(host), &port, &err), -1);
+    CHECK_INT(httpParseAddr("[::1]80", host, sizeof(host), &port, &err), -1);
+    CHECK_INT(err.code, ERR_USAGE);
+}
+
+typedef struct Fixture {
+    bool healthy;
+    unsigned snapshots;
+} Fixture;
+
+static void
+fakeSnapshot(void *data, AgentStatus *out) {
+    Fixture *f = data;
+
+    f->snapshots++;
+    out->nowUs = 1800000000000000ull;
+    out->startedUs = out->nowUs - 1000000;
+    out->version = "1.2.3";
+    snprintf(out->sourceUrl, sizeof(out->sourceUrl), "mysql://r@h:1");
+    out->connected = f->healthy;
+    out->fresh = f->healthy;
+    out->lagBytes = 5;
+    out->recvGtid = bvStrdup("0-1-1");
+}
+
+typedef struct Client {
+    uint16_t port;
+    const char *request;
+    char response[65536];
+    struct event_base *base;
+} Client;
+
+static void *
+clientMain(void *arg) {
+    Client *c = arg;
+    struct sockaddr_in sa;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    size_t got = 0;
+    ssize_t n;
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons(c->port);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
+        write(fd, c->request, strlen(c->request)) == (ssize_t)strlen(c->request))
+        while (got < sizeof(c->response) - 1 && (n = read(fd, c->response + got, sizeof(c->response) - 1 - got)) > 0)
+            got += (size_t)n;
+    c->response[got] = '\0';
+    if (fd >= 0)
+        close(fd);
+    event_base_loopbreak(c->base);
+    return NULL;
+}
+
+/* Send one request and run the loop until the client has the whole answer. */
+static void
+request(struct event_base *base, uint16_t port, const char *req, char *out, size_t size) {
+    Client *c = calloc(1, sizeof(*c));
+    pthread_t t;
+
+    c->port = port;
+    c->request = req;
+    c->base = base;
+    pthread_create(&t, NULL, clientMain, c);
+    event_base_dispatch(base);
+    pthread_join(t, NULL);
+    snprintf(out, size, "%s", c->response);
+    free(c);
+}
+
+static void
+testServe(void) {
+    struct event_base *base;
+    HttpServer *h;
+    Fixture f = {true, 0};
+    char *resp = malloc(65536);
+    Err err;
+
+    evthread_use_pthreads();
+    base = event_base_new();
+    h = httpServerNew(base, "127.0.0.1:0", fakeSnapshot, &f, &err);
+    REQUIRE(h != NULL);
+    CHECK(httpServerPort(h) != 0);
+    request(base, httpServerPort(h), "GET /healthz HTTP/1.0\r\n\r\n", resp, 65536);
+    CHECK(strncmp(resp, "HTTP/1.0 200", 12) == 0 || strncmp(resp, "HTTP/1.1 200", 12) == 0);
+    CHECK(strstr(resp, "\r\n\r\nok\n") != NULL);
+    f.healthy = false;
+    request(base, httpServerPort(h), "GET /healthz HTTP/1.0\r\n\r\n", resp, 65536);
+    CHECK(strstr(resp, " 503 ") != NULL);
+    CHECK(strstr(resp, "not connected to the source mysql://r@h:1") != NULL);
+    request(base, httpServerPort(h), "GET /metrics?x=1 HTTP/1.0\r\n\r\n", resp, 65536);
+    CHECK(strstr(resp, " 200 ") != NULL);
+    CHECK(strstr(resp, "Content-Type: text/plain; version=0.0.4") != NULL);
+    CHECK(strstr(resp, "binvault_build_info{version=\"1.2.3\"} 1") != NULL);
+    CHECK(strstr(resp, "binvault_source_lag_bytes 5") != NULL);
+    request(base, httpServerPort(h), "GET /status HTTP/1.0\r\n\r\n", resp, 65536);
+    CHECK(strstr(resp, "application/json") != NULL);
+    CHECK(strstr(resp, "\"version\":\"1.2.3\"") != NULL);
+    request(base, httpServerPort(h), "GET /nope HTTP/1.0\r\n\r\n", resp, 65536);
+    CHECK(strstr(resp, " 404 ") != NULL);
+    request(base, httpServerPort(h), "POST /metrics HTTP/1.0\r\nContent-Length: 0\r\n\r\n", resp, 65536);
+    CHECK(strstr(resp, " 405 ") != NULL);
+    CHECK_INT(f.snapshots, 4);
+    /* The port is taken now: a second server cannot listen there. */
+    {
+        char addr[64];
+        HttpServer *h2;
+
+        snprintf(addr, sizeof(addr), "127.0.0.1:%u", (unsigned)httpServerPort(h));
+        h2 = httpServerNew(base, addr, fakeSnapshot, &f, &err);
+        CHECK(h2 == NULL);
+        CHECK_INT(err.code, ERR_CONFIG);
+        CHECK(strstr(err.msg, "unable to listen for HTTP on") != NULL);
+    }
+    httpServerFree(h);
+    event_base_free(base);
+    free(resp);
+}
+
+void
+suite_http(void) {
+    testRun("http: ADDR:PORT parsing", testParseAddr);
+    testRun("http: /metrics, /status, /healthz (200/503), 404, 405 on a live socket", testServe);
+}
