@@ -36,6 +36,10 @@ for i in $(seq 1 10); do mdb_sql src "INSERT INTO wl.t1 (id, v, n) VALUES ($((20
 out=$("$BV_BIN" import --archive "$ARC" --segment-size 4096 "${files[@]}" 2>&1); rc=$?
 check_eq "import resuming inside the active file exits 0" "$rc" 0
 check "import resumed with new segments" grep -q "imported [1-9]" <<< "$out"
+# MariaDB appends BINLOG_CHECKPOINT events asynchronously after commits: let them land and be
+# imported, then an import of the same files has nothing to do.
+sleep 1
+"$BV_BIN" import --archive "$ARC" "${files[@]}" > /dev/null 2>&1
 out=$("$BV_BIN" import --archive "$ARC" "${files[@]}" 2>&1)
 check "import with nothing new says so" grep -q "nothing to import" <<< "$out"
 # binlogs of another flavour are refused
