@@ -172,11 +172,34 @@ sqlSetOptions(MYSQL *m, const SqlConnOpts *opts) {
             rc |= mysql_optionsv(m, MYSQL_OPT_SSL_CERT, opts->sslCert);
         if (opts->sslKey != NULL)
             rc |= mysql_optionsv(m, MYSQL_OPT_SSL_KEY, opts->sslKey);
-        if (opts->sslMode == SQL_SSL_REQUIRED || opts->sslMode == SQL_SSL_VERIFY)
+        bool verify = opts->sslMode == SQL_SSL_VERIFY || opts->sslMode == SQL_SSL_VERIFY_CA;
+
+        if (opts->sslMode == SQL_SSL_PREFERRED)
+            rc |= mysql_ssl_set(m, opts->sslKey, opts->sslCert, opts->sslCa, NULL, NULL);
+        if (opts->sslMode == SQL_SSL_REQUIRED || verify)
             rc |= mysql_optionsv(m, MYSQL_OPT_SSL_ENFORCE, &yes);
-        rc |= mysql_optionsv(m, MYSQL_OPT_SSL_VERIFY_SERVER_CERT, opts->sslMode == SQL_SSL_VERIFY ? &yes : &no);
+        rc |= mysql_optionsv(m, MYSQL_OPT_SSL_VERIFY_SERVER_CERT, verify ? &yes : &no);
     }
     return rc ? -1 : 0;
+}
+
+int
+sqlSslModeParse(const char *text, const char *option, SqlSslMode *mode, Err *err) {
+    static const struct {
+        const char *name;
+        SqlSslMode mode;
+    } modes[] = {{"disabled", SQL_SSL_DISABLED},   {"preferred", SQL_SSL_PREFERRED},
+                 {"required", SQL_SSL_REQUIRED},   {"verify-ca", SQL_SSL_VERIFY_CA},
+                 {"verify-identity", SQL_SSL_VERIFY}, {"verify", SQL_SSL_VERIFY}};
+
+    for (size_t i = 0; text != NULL && i < sizeof(modes) / sizeof(modes[0]); i++) {
+        if (strcmp(text, modes[i].name) == 0) {
+            *mode = modes[i].mode;
+            return 0;
+        }
+    }
+    return errSet(err, ERR_USAGE, "invalid %s '%s': expected disabled, preferred, required, verify-ca or "
+                  "verify-identity", option, text ? text : "");
 }
 
 SqlConn *
@@ -219,7 +242,7 @@ sqlConnect(const SqlConnOpts *opts, Err *err) {
     }
     /* Connector/C 3.3 quietly falls back to plain text when the server does not offer TLS, even
      * with MYSQL_OPT_SSL_ENFORCE: check what the connection really uses. */
-    if ((opts->sslMode == SQL_SSL_REQUIRED || opts->sslMode == SQL_SSL_VERIFY) &&
+    if ((opts->sslMode == SQL_SSL_REQUIRED || opts->sslMode == SQL_SSL_VERIFY || opts->sslMode == SQL_SSL_VERIFY_CA) &&
         mysql_get_ssl_cipher(c->mysql) == NULL) {
         errSet(err, c->failCode, "unable to connect to '%s': TLS is required but the server does not offer it",
                c->url);

@@ -29,9 +29,16 @@ typedef struct SqlConn SqlConn;
 typedef enum SqlSslMode {
     SQL_SSL_DEFAULT = 0, /* libmariadb's default: TLS only when a CA, cert or key is given */
     SQL_SSL_DISABLED,    /* never TLS, even when files are given */
+    SQL_SSL_PREFERRED,   /* TLS when the server offers it, else plain text */
     SQL_SSL_REQUIRED,    /* TLS or fail; the server certificate is not verified */
-    SQL_SSL_VERIFY,      /* TLS, certificate chain (sslCa) and host name verified */
+    SQL_SSL_VERIFY_CA,   /* TLS, certificate chain verified against sslCa (Connector/C 3.3 cannot
+                            skip the host name check, so the name is checked too) */
+    SQL_SSL_VERIFY,      /* TLS, certificate chain (sslCa) and host name verified (verify-identity) */
 } SqlSslMode;
+
+/* "disabled", "preferred", "required", "verify-ca", "verify-identity" (also "verify"); -1 and
+ * ERR_USAGE naming `option` and the accepted values otherwise. */
+int sqlSslModeParse(const char *text, const char *option, SqlSslMode *mode, Err *err);
 
 typedef struct SqlConnOpts {
     const char *host;

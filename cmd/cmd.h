@@ -57,6 +57,24 @@ bool cmdStorageOption(int c, const char *arg, StorageOptions *opts);
  * wrong as "binvault CMD: ..." and returns false; the caller prints its usage and exits 64. */
 bool cmdArchiveArgs(const char *cmd, const char *url, int argc, char **argv, int min, int max, const char *what);
 
+/* getopt_long options for TLS to a MySQL/MariaDB server (the source), and their handler. */
+typedef struct CmdSsl {
+    const char *mode, *ca, *cert, *key;
+} CmdSsl;
+#define CMD_OPT_SSL_MODE 0x1101
+#define CMD_SSL_LONG_OPTIONS                                                                       \
+    {"ssl-mode", required_argument, NULL, CMD_OPT_SSL_MODE},                                      \
+        {"ssl-ca", required_argument, NULL, CMD_OPT_SSL_MODE + 1},                                \
+        {"ssl-cert", required_argument, NULL, CMD_OPT_SSL_MODE + 2},                              \
+        {"ssl-key", required_argument, NULL, CMD_OPT_SSL_MODE + 3}
+#define CMD_SSL_HELP                                                                               \
+    "TLS to the server: --ssl-mode disabled|preferred|required|verify-ca|verify-identity,\n"          \
+    "--ssl-ca PEM (verify modes), --ssl-cert PEM and --ssl-key PEM (client certificate).\n"
+bool cmdSslOption(int c, const char *arg, CmdSsl *ssl);
+/* Fill the TLS members of a connection's options; -1 on a bad mode. */
+struct SqlConnOpts;
+int cmdSslApply(const CmdSsl *ssl, struct SqlConnOpts *opts, Err *err);
+
 /* Print "binvault: <msg>" for a failed command, and return the exit code of the error. */
 int cmdFail(const Err *err);
 

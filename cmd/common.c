@@ -1,5 +1,6 @@
 #include <stdio.h>
 
+#include "binlog/client.h"
 #include "cmd/cmd.h"
 
 int
@@ -34,4 +35,29 @@ cmdArchiveArgs(const char *cmd, const char *url, int argc, char **argv, int min,
     else
         return true;
     return false;
+}
+
+bool
+cmdSslOption(int c, const char *arg, CmdSsl *ssl) {
+    switch (c) {
+    case CMD_OPT_SSL_MODE: ssl->mode = arg; return true;
+    case CMD_OPT_SSL_MODE + 1: ssl->ca = arg; return true;
+    case CMD_OPT_SSL_MODE + 2: ssl->cert = arg; return true;
+    case CMD_OPT_SSL_MODE + 3: ssl->key = arg; return true;
+    default: return false;
+    }
+}
+
+int
+cmdSslApply(const CmdSsl *ssl, SqlConnOpts *opts, Err *err) {
+    opts->sslCa = ssl->ca;
+    opts->sslCert = ssl->cert;
+    opts->sslKey = ssl->key;
+    opts->sslMode = SQL_SSL_DEFAULT;
+    if (ssl->mode != NULL && sqlSslModeParse(ssl->mode, "--ssl-mode", &opts->sslMode, err) != 0)
+        return -1;
+    if ((opts->sslMode == SQL_SSL_VERIFY || opts->sslMode == SQL_SSL_VERIFY_CA) && ssl->ca == NULL)
+        return errSet(err, ERR_USAGE, "--ssl-mode %s needs --ssl-ca PEM (the CA that signed the server's "
+                      "certificate)", ssl->mode);
+    return 0;
 }

@@ -206,6 +206,7 @@ pullUsage(FILE *out) {
           "a pull started inside a file or from a GTID begins that file with its FDE followed by the\n"
           "events from the start point. SIGINT/SIGTERM end the pull after the current event.\n",
           out);
+    fputs(CMD_SSL_HELP, out);
 }
 
 static int
@@ -295,8 +296,10 @@ cmdPull(int argc, char **argv) {
         {"source", required_argument, NULL, 's'},         {"to", required_argument, NULL, 't'},
         {"server-id", required_argument, NULL, 'i'},      {"start-position", required_argument, NULL, 'p'},
         {"start-gtid", required_argument, NULL, 'g'},     {"stop-at-end", no_argument, NULL, 'e'},
-        {"help", no_argument, NULL, 'h'},                 {NULL, 0, NULL, 0},
+        {"help", no_argument, NULL, 'h'},                 CMD_SSL_LONG_OPTIONS,
+        {NULL, 0, NULL, 0},
     };
+    CmdSsl ssl = {0};
     const char *source = NULL, *to = NULL, *startText = NULL, *startGtid = NULL;
     char *startFile = NULL;
     uint64_t startPos = 4;
@@ -332,7 +335,11 @@ cmdPull(int argc, char **argv) {
             break;
         }
         case 'h': pullUsage(stdout); return 0;
-        default: pullUsage(stderr); return 64;
+        default:
+            if (cmdSslOption(c, optarg, &ssl))
+                break;
+            pullUsage(stderr);
+            return 64;
         }
     }
     if (optind < argc || source == NULL || to == NULL) {
@@ -370,6 +377,11 @@ cmdPull(int argc, char **argv) {
     opts.serverId = serverId;
     opts.heartbeatMs = PULL_HEARTBEAT_MS;
     opts.nonBlocking = stopAtEnd;
+    if (cmdSslApply(&ssl, &opts.conn, &err) != 0) {
+        urlMysqlFree(url);
+        bvFree(startFile);
+        return cmdFail(&err);
+    }
     client = binlogClientNew(&opts);
     urlMysqlFree(url);
 

@@ -114,7 +114,8 @@ recoverUsage(FILE *out) {
           "  --connection-name NAME  the target's replication connection used (default binvault)\n"
           "  --tmpdir DIR            where verified segments wait to be served (default $TMPDIR or /tmp)\n"
           "  --connect-timeout TIME  how long the target may take to reach the endpoint (default 60s)\n"
-          "  --into-ssl-mode MODE    disabled, required or verify (with --into-ssl-ca PEM)\n"
+          "  --into-ssl-mode MODE    disabled, preferred, required, verify-ca or verify-identity\n"
+          "                          (verify modes check the certificate with --into-ssl-ca PEM)\n"
           "  --log-level LEVEL       error, warn, info, debug (default: info, warn with a progress bar)\n\n"
           "The target user needs SUPER or REPLICATION SLAVE ADMIN. Its password comes from\n"
           "BINVAULT_INTO_PASSWORD or --into-password-file FILE (mode 0600), never the command line.\n",
@@ -380,16 +381,10 @@ connectInto(RecoverCmd *rc, RecoverInto **into, Err *err) {
     o.sslCa = rc->sslCa;
     if (rc->sslMode == NULL || strcmp(rc->sslMode, "default") == 0)
         o.sslMode = SQL_SSL_DEFAULT;
-    else if (strcmp(rc->sslMode, "disabled") == 0)
-        o.sslMode = SQL_SSL_DISABLED;
-    else if (strcmp(rc->sslMode, "required") == 0)
-        o.sslMode = SQL_SSL_REQUIRED;
-    else if (strcmp(rc->sslMode, "verify") == 0)
-        o.sslMode = SQL_SSL_VERIFY;
-    else {
+    else if (sqlSslModeParse(rc->sslMode, "--into-ssl-mode", &o.sslMode, err) != 0) {
         urlMysqlFree(url);
         bvFree(password);
-        return errSet(err, ERR_USAGE, "invalid --into-ssl-mode '%s': expected disabled, required or verify", rc->sslMode);
+        return -1;
     }
     *into = recoverIntoConnect(&o, err);
     res = *into != NULL ? 0 : -1;

@@ -99,11 +99,11 @@ agent_wait_caught_up_any() {
 
 # Start the fault-injecting proxy in front of host:port; sets FAULT_PORT and FAULT_CONTROL.
 faultproxy_start() {
-    local up_host=$1 up_port=$2
+    local up_host=$1 up_port=$2 tls=("${@:3}")
     FAULT_CONTROL=$BV_TEST_DIR/faults
     : > "$FAULT_CONTROL"
     FAULT_PORT=$(_mdb_free_port)
-    setsid python3 "$BV_ROOT/tests/tools/faultproxy.py" "$FAULT_PORT" "$up_host" "$up_port" "$FAULT_CONTROL" \
+    setsid python3 "$BV_ROOT/tests/tools/faultproxy.py" "$FAULT_PORT" "$up_host" "$up_port" "$FAULT_CONTROL" "${tls[@]}" \
         > "$BV_TEST_DIR/faultproxy.log" 2>&1 < /dev/null &
     FAULT_PID=$!
     for _ in $(seq 1 50); do

@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """A fault-injecting HTTP/1.1 proxy for binvault's storage tests.
 
-usage: faultproxy.py LISTEN_PORT UPSTREAM_HOST UPSTREAM_PORT CONTROL_FILE
+usage: faultproxy.py LISTEN_PORT UPSTREAM_HOST UPSTREAM_PORT CONTROL_FILE [CERT KEY]
+
+With CERT and KEY it listens with TLS (a TLS front for a plain-HTTP store).
 
 Forwards every request to the upstream store and relays the answer, except while the control
 file asks for faults. The control file holds lines "MODE COUNT [ARG]"; each matching request
@@ -177,6 +179,11 @@ class Server(socketserver.ThreadingMixIn, socketserver.TCPServer):
 def main():
     port, uhost, uport, control = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), sys.argv[4]
     srv = Server(("127.0.0.1", port), Handler)
+    if len(sys.argv) > 6:
+        import ssl
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(sys.argv[5], sys.argv[6])
+        srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
     srv.upstream_host, srv.upstream_port, srv.control = uhost, uport, control
     print(f"faultproxy listening on 127.0.0.1:{srv.server_address[1]}", flush=True)
     srv.serve_forever()
