@@ -60,6 +60,7 @@ typedef struct Unarchived {
 
 typedef struct Agent {
     const AgentConfig *cfg;
+    SqlSslMode sslMode; /* parsed --ssl-mode */
     MysqlUrl *url;
     Storage *storage;
     Archive *archive;
@@ -510,6 +511,10 @@ sourceConnOpts(const Agent *a) {
     o.passwordFrom = "BINVAULT_SOURCE_PASSWORD";
     o.connectTimeoutMs = (unsigned)a->cfg->connectTimeoutMs;
     o.readTimeoutMs = 30000;
+    o.sslMode = a->sslMode;
+    o.sslCa = a->cfg->sslCa;
+    o.sslCert = a->cfg->sslCert;
+    o.sslKey = a->cfg->sslKey;
     return o;
 }
 
@@ -1338,7 +1343,9 @@ streamMain(void *arg) {
     opts.conn = sourceConnOpts(a);
     opts.conn.readTimeoutMs = 0; /* three heartbeat periods */
     opts.serverId = (uint32_t)a->cfg->serverId;
-    opts.heartbeatMs = (unsigned)a->cfg->heartbeatMs;
+    /* Heartbeats also pace the segment-interval cuts of an idle stream: at least two per interval. */
+    opts.heartbeatMs = (unsigned)(a->cfg->heartbeatMs < a->cfg->segmentIntervalMs / 2 ? a->cfg->heartbeatMs
+                                                                                       : a->cfg->segmentIntervalMs / 2);
     opts.semiSync = a->cfg->semiSync;
 
     while (!atomic_load(&a->stop)) {
@@ -1349,7 +1356,8 @@ streamMain(void *arg) {
 
         if (binlogClientConnect(c, &err) != 0 || startStream(a, c, first, &err) != 0) {
             binlogClientFree(c);
-            if (err.code == ERR_AUTH || err.code == ERR_GAP || err.code == ERR_USAGE || err.code == ERR_NOTFOUND) {
+            if (err.code == ERR_AUTH || err.code == ERR_GAP || err.code == ERR_USAGE || err.code == ERR_NOTFOUND ||
+                err.code == ERR_CONFIG) {
                 agentFail(a, &err);
                 break;
             }
@@ -1359,12 +1367,18 @@ streamMain(void *arg) {
         publishConnected(a, true, first);
         first = false;
         backoff = 0;
+        /* Semi-sync: the latest position the source asked an ACK for and not yet acknowledged.
+         * ACKs are grouped: while more packets are already waiting, they are read first, then one
+         * fdatasync and one ACK (for the latest position) cover them all. */
+        bool ackOwed = false;
+        char ackFile[SEGMENT_FILE_MAX];
+        uint64_t ackPos = 0;
+
         for (;;) {
             const uint8_t *ev;
             size_t len;
             bool heartbeat, ackWanted;
-            char ackFile[SEGMENT_FILE_MAX];
-            uint64_t ackPos = 0, seqBefore, txnsBefore, wall;
+            uint64_t seqBefore, txnsBefore, wall;
 
             if (atomic_load(&a->stop) && !stopping) {
                 stopping = true;
@@ -1418,8 +1432,12 @@ streamMain(void *arg) {
                 if (a->unsyncedFirstUs == 0 && segmenterLastSeq(a->segmenter) == seqBefore &&
                     (segmenterInTxn(a->segmenter) || segmenterTransactions(a->segmenter) != txnsBefore))
                     a->unsyncedFirstUs = segmenterTxnCommitUs(a->segmenter);
-                if (ackWanted && acknowledge(a, c, ackFile, ackPos, &err) != 0)
-                    break;
+                ackOwed |= ackWanted;
+                if (ackOwed && !binlogClientPending(c)) {
+                    if (acknowledge(a, c, ackFile, ackPos, &err) != 0)
+                        break;
+                    ackOwed = false;
+                }
             }
             publishEvent(a, heartbeat, txnsBefore, wall);
             spoolSetOpenBytes(a->spool, segmenterOpenBytes(a->segmenter) +
@@ -1600,11 +1618,19 @@ agentRun(const AgentConfig *cfg, Err *err) {
     pthread_cond_init(&a.doneCond, NULL);
     pthread_mutex_init(&a.statLock, NULL);
     a.live.startedUs = wallUs();
+    a.live.disconnectedSinceUs = a.live.startedUs;
     a.live.version = BV_VERSION;
     a.live.heartbeatMs = cfg->heartbeatMs;
     a.live.semiSync = cfg->semiSync;
     a.live.spoolMaxBytes = (uint64_t)cfg->spoolMaxBytes;
     a.live.lagBytes = -1;
+    if (cfg->sslMode != NULL && sqlSslModeParse(cfg->sslMode, "--ssl-mode", &a.sslMode, err) != 0)
+        goto early;
+    if ((a.sslMode == SQL_SSL_VERIFY || a.sslMode == SQL_SSL_VERIFY_CA) && cfg->sslCa == NULL) {
+        errSet(err, ERR_USAGE, "--ssl-mode %s needs --ssl-ca PEM (the CA that signed the source's certificate)",
+               cfg->sslMode);
+        goto early;
+    }
     if (setupLogging(cfg, err) != 0)
         goto early;
     if ((a.url = urlMysqlNew(cfg->source, err)) == NULL) {
@@ -1629,7 +1655,7 @@ agentRun(const AgentConfig *cfg, Err *err) {
     a.wake = event_new(a.base, -1, EV_READ, onWake, &a);
     {
         StorageOptions so = {.s3Endpoint = cfg->s3Endpoint, .s3Region = cfg->s3Region, .s3CaFile = cfg->s3CaFile,
-                             .s3UriStyle = cfg->s3UriStyle};
+                             .s3UriStyle = cfg->s3UriStyle, .keyFile = cfg->keyFile, .encrypt = cfg->encrypt};
 
         if ((a.storage = storageNewOpts(cfg->archive, &so, err)) == NULL)
             goto done;

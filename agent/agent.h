@@ -23,6 +23,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "binlog/client.h"
 #include "common/err.h"
 
 typedef struct AgentConfig {
@@ -30,6 +31,9 @@ typedef struct AgentConfig {
     char *password; /* from BINVAULT_SOURCE_PASSWORD or a 0600 config file */
     char *archive;  /* file:///path, /path or s3://bucket/prefix */
     char *s3Endpoint, *s3Region, *s3CaFile, *s3UriStyle;
+    char *keyFile;     /* encryption key or passphrase file (0600) */
+    bool encrypt;      /* create a new archive encrypted */
+    char *sslMode, *sslCa, *sslCert, *sslKey; /* TLS to the source */
     char *spool;
     int64_t serverId;
     char *startGtid;

@@ -686,6 +686,9 @@ archiveCatalogFree(ArchiveCatalog *c) {
 
 /* ---- loading ------------------------------------------------------------------------------------ */
 
+/* Loads of a catalog whose objects keep vanishing under it before archiveCatalogLoad() gives up. */
+#define ARCHIVE_LOAD_ATTEMPTS 5
+
 int
 archiveChunkParse(const uint8_t *data, size_t len, uint64_t first, uint64_t last, SegmentMeta **metas, size_t *n,
                   Err *err) {
@@ -815,6 +818,7 @@ typedef struct LoadCtx {
     char **names;
     uint64_t *sizes;
     size_t found, foundCap;
+    bool vanished; /* a listed object was gone when read: a concurrent merge or prune; load again */
 } LoadCtx;
 
 static int
@@ -919,7 +923,7 @@ listPruneCb(const char *name, uint64_t size, void *data, Err *err) {
  * and no index may end before it (a prune keeps an indexed segment). `maxLast` is the highest seq
  * the index chunks describe. */
 static int
-loadPrune(Archive *a, ArchiveCatalog *c, uint64_t maxLast, unsigned flags, Err *err) {
+loadPrune(Archive *a, ArchiveCatalog *c, LoadCtx *ctx, uint64_t maxLast, unsigned flags, Err *err) {
     ArchivePruneRecord rec;
     uint64_t newest = 0;
     char name[64];
@@ -944,8 +948,10 @@ loadPrune(Archive *a, ArchiveCatalog *c, uint64_t maxLast, unsigned flags, Err *
     }
     c->firstSeq = newest;
     if (storageGetBuf(a->storage, name, ARCHIVE_DOC_MAX, &data, &len, err) != 0) {
-        if (err->code == ERR_NOTFOUND)
-            return 0; /* deleted by a newer prune since the listing */
+        if (err->code == ERR_NOTFOUND) {
+            ctx->vanished = true; /* deleted by a newer prune since the listing */
+            return -1;
+        }
         goto bad;
     }
     rc = archivePruneRecordParse((const char *)data, len, &rec, err);
@@ -980,7 +986,7 @@ loadIndex(Archive *a, ArchiveCatalog *c, LoadCtx *ctx, unsigned flags, Err *err)
     for (size_t i = 0; i < ctx->chunkCount; i++)
         if (ctx->chunks[i].last > maxLast)
             maxLast = ctx->chunks[i].last;
-    if (loadPrune(a, c, maxLast, flags, err) != 0)
+    if (loadPrune(a, c, ctx, maxLast, flags, err) != 0)
         return -1;
     refs = bvCalloc(ctx->chunkCount + 1, sizeof(*refs));
     for (size_t i = 0; i < ctx->chunkCount; i++) {
@@ -1007,7 +1013,9 @@ loadIndex(Archive *a, ArchiveCatalog *c, LoadCtx *ctx, unsigned flags, Err *err)
             continue;
         }
         if (chunkRead(a, first, last, &metas, &n, err) != 0) {
-            if (!(flags & ARCHIVE_LOAD_TOLERANT)) {
+            if (err->code == ERR_NOTFOUND)
+                ctx->vanished = true;
+            if (ctx->vanished || !(flags & ARCHIVE_LOAD_TOLERANT)) {
                 rc = -1;
                 break;
             }
@@ -1096,7 +1104,9 @@ discover(Archive *a, ArchiveCatalog *c, LoadCtx *ctx, unsigned flags, Err *err) 
         SegmentMeta meta;
 
         if (archiveSegmentReadMeta(a, ctx->names[i], ctx->sizes[i], &meta, err) != 0) {
-            if (!(flags & ARCHIVE_LOAD_TOLERANT))
+            if (err->code == ERR_NOTFOUND)
+                ctx->vanished = true;
+            if (ctx->vanished || !(flags & ARCHIVE_LOAD_TOLERANT))
                 return -1;
             problem(c, "%s", err->msg);
             continue;
@@ -1114,23 +1124,27 @@ discover(Archive *a, ArchiveCatalog *c, LoadCtx *ctx, unsigned flags, Err *err) 
 
 ArchiveCatalog *
 archiveCatalogLoad(Archive *a, unsigned flags, Err *err) {
-    ArchiveCatalog *c = archiveCatalogNew();
-    LoadCtx ctx = {.c = c};
-    int rc;
+    /* An object listed but gone when read was merged or pruned meanwhile (an agent or a prune
+     * runs): what replaced it is in a newer listing. */
+    for (int attempt = 1;; attempt++) {
+        ArchiveCatalog *c = archiveCatalogNew();
+        LoadCtx ctx = {.c = c};
+        int rc;
 
-    rc = loadIndex(a, c, &ctx, flags, err);
-    if (rc == 0 && (flags & ARCHIVE_LOAD_DISCOVER))
-        rc = discover(a, c, &ctx, flags, err);
-    bvFree(ctx.chunks);
-    for (size_t i = 0; i < ctx.found; i++)
-        bvFree(ctx.names[i]);
-    bvFree(ctx.names);
-    bvFree(ctx.sizes);
-    if (rc != 0) {
+        rc = loadIndex(a, c, &ctx, flags, err);
+        if (rc == 0 && (flags & ARCHIVE_LOAD_DISCOVER))
+            rc = discover(a, c, &ctx, flags, err);
+        bvFree(ctx.chunks);
+        for (size_t i = 0; i < ctx.found; i++)
+            bvFree(ctx.names[i]);
+        bvFree(ctx.names);
+        bvFree(ctx.sizes);
+        if (rc == 0)
+            return c;
         archiveCatalogFree(c);
-        return NULL;
+        if (!ctx.vanished || attempt == ARCHIVE_LOAD_ATTEMPTS)
+            return NULL;
     }
-    return c;
 }
 
 /* ---- GTID states -------------------------------------------------------------------------------- */

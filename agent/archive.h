@@ -130,7 +130,8 @@ typedef struct ArchiveCatalog ArchiveCatalog;
  * metadata), and note overlapping chunks that disagree. Without ARCHIVE_LOAD_TOLERANT an
  * unreadable chunk or prune record fails the load (ERR_FORMAT naming the object and line). With
  * ARCHIVE_LOAD_DISCOVER, stored segments below the first seq are not read: they are leftovers of
- * a prune that did not finish (archiveCatalogLeftover()). */
+ * a prune that did not finish (archiveCatalogLeftover()). An object listed but gone when read (a
+ * merge or a prune ran meanwhile) makes it list and load again, a few times. */
 ArchiveCatalog *archiveCatalogLoad(Archive *a, unsigned flags, Err *err);
 /* An empty catalog, to fill with archiveCatalogAdd() (the agent's view of what it stored). */
 ArchiveCatalog *archiveCatalogNew(void);

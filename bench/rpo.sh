@@ -28,27 +28,35 @@ cleanup() {
 trap cleanup EXIT
 repl_user server
 mdb_sql server "SET GLOBAL rpl_semi_sync_master_enabled = OFF"
-mdb_sql server "DROP DATABASE IF EXISTS rpobench; CREATE DATABASE rpobench;
-  CREATE TABLE rpobench.t (id BIGINT AUTO_INCREMENT PRIMARY KEY, v VARCHAR(100), t DATETIME(6)) ENGINE=InnoDB;
-  CREATE PROCEDURE rpobench.paced(IN rate INT, IN secs INT)
-  BEGIN
-    DECLARE n INT DEFAULT 0;
-    DECLARE t0 DATETIME(6) DEFAULT NOW(6);
-    DECLARE ahead DOUBLE;
-    WHILE n < rate * secs DO
-      INSERT INTO rpobench.t (v, t) VALUES (REPEAT('x', 80), NOW(6));
-      SET n = n + 1;
-      IF n % 10 = 0 THEN
-        SET ahead = n / rate - TIMESTAMPDIFF(MICROSECOND, t0, NOW(6)) / 1e6;
-        IF ahead > 0 THEN DO SLEEP(ahead); END IF;
-      END IF;
-    END WHILE;
-  END;
-  CREATE PROCEDURE rpobench.serial(IN n INT)
-  BEGIN
-    DECLARE i INT DEFAULT 0;
-    WHILE i < n DO INSERT INTO rpobench.t (v, t) VALUES (REPEAT('y', 80), NOW(6)); SET i = i + 1; END WHILE;
-  END"
+mariadb --defaults-file="$(mdb_cnf server)" -uroot <<'SQL'
+DROP DATABASE IF EXISTS rpobench;
+CREATE DATABASE rpobench;
+CREATE TABLE rpobench.t (id BIGINT AUTO_INCREMENT PRIMARY KEY, v VARCHAR(100), t DATETIME(6)) ENGINE=InnoDB;
+DELIMITER //
+CREATE PROCEDURE rpobench.paced(IN rate INT, IN secs INT)
+BEGIN
+  DECLARE n INT DEFAULT 0;
+  DECLARE t0 DATETIME(6) DEFAULT NOW(6);
+  DECLARE ahead DOUBLE;
+  WHILE n < rate * secs DO
+    INSERT INTO rpobench.t (v, t) VALUES (REPEAT('x', 80), NOW(6));
+    SET n = n + 1;
+    IF n % 10 = 0 THEN
+      SET ahead = n / rate - TIMESTAMPDIFF(MICROSECOND, t0, NOW(6)) / 1e6;
+      IF ahead > 0 THEN DO SLEEP(ahead); END IF;
+    END IF;
+  END WHILE;
+END //
+CREATE PROCEDURE rpobench.serial(IN n INT)
+BEGIN
+  DECLARE i INT DEFAULT 0;
+  WHILE i < n DO
+    INSERT INTO rpobench.t (v, t) VALUES (REPEAT('y', 80), NOW(6));
+    SET i = i + 1;
+  END WHILE;
+END //
+DELIMITER ;
+SQL
 port=$(mdb_port server)
 cnf=$(mdb_cnf server)
 
@@ -124,11 +132,12 @@ start_agent dir "file://$work/dir-archive"
 run_rpo dir
 stop_agent
 # --- S3 archive (Swift on loopback)
+rm -rf "$BENCH_DATA/swift" # a fresh store: s3_start creates the bucket
 if s3_start > "$work/s3-start.log" 2>&1; then
     start_agent s3 "s3://$S3_BUCKET/rpo" --s3-endpoint "$S3_ENDPOINT" --s3-uri-style path
     run_rpo s3
     stop_agent
-    s3_stop_all
+    s3_stop_all || true
     s3=1
 else
     echo "bench rpo: S3 server unavailable, see $work/s3-start.log" >&2
@@ -162,8 +171,8 @@ syncs=$(curl -s "http://$HTTP/metrics" | awk '$1 == "binvault_journal_syncs_tota
 mdb_sql server "SET GLOBAL rpl_semi_sync_master_enabled = OFF"
 off1=$(serial); off8=$(parallel8)
 stop_agent
-ms() { echo "scale=2; 1000 * $1 / $2" | bc -l; }
-tps() { echo "scale=0; $2 / $1" | bc -l; }
+ms() { printf '%.2f' "$(echo "1000 * $1 / $2" | bc -l)"; }
+tps() { printf '%.0f' "$(echo "$2 / $1" | bc -l)"; }
 fsync_ms=$(python3 - "$work" <<'PY'
 import os, sys, time
 p = os.path.join(sys.argv[1], "fsync-probe")
@@ -205,9 +214,9 @@ out=$(mktemp)
     echo "| off | $(ms "$off1" "$N") | $(tps "$off8" "$N") |"
     echo "| on | $(ms "$on1" "$N") | $(tps "$on8" "$N") |"
     echo
-    echo "With semi-sync on: Rpl_semi_sync_master_tx_avg_wait_time ${avgwait} us; commits without an ACK: $((no1 - no0));"
-    echo "${acks:-?} ACKs sent after ${syncs:-?} journal fdatasyncs (the source flags only the last transaction of the group it"
-    echo "waits for, so under concurrency one fdatasync acknowledges several commits)."
+    echo "With semi-sync on: Rpl_semi_sync_master_tx_avg_wait_time ${avgwait} us; commits that returned without an ACK: $((no1 - no0));"
+    echo "${acks:-?} ACKs sent after ${syncs:-?} journal fdatasyncs: the source asks for an ACK of every transaction, and the agent"
+    echo "makes each durable before acknowledging it, so commits wait one fdatasync each (see docs/OPERATIONS.md, \"Semi-sync\")."
 } > "$out"
 cat "$out"
 bench_record rpo "$out"

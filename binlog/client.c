@@ -14,6 +14,7 @@
 #include "binlog/client.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -25,6 +26,7 @@
 
 #include <errmsg.h>
 #include <mysql.h>
+#include <ma_pvio.h>
 #include <mysqld_error.h>
 
 #include "common/bytes.h"
@@ -116,6 +118,11 @@ sqlFailGrant(const SqlConn *c, const char *doing, const char *grant, Err *err) {
                           c->url, c->user, grant, msg);
         return errSet(err, ERR_AUTH, "%s on '%s' was refused: %s", doing, c->url, msg);
     }
+    /* A TLS failure while connecting (certificate not trusted, name mismatch, no TLS on the
+     * server) is a configuration problem: retrying will not fix it. */
+    if (doing == NULL && code == CR_SSL_CONNECTION_ERROR)
+        return errSet(err, ERR_CONFIG, "unable to connect to '%s' over TLS: %s (check --ssl-mode and --ssl-ca)",
+                      c->url, msg);
     if (doing == NULL)
         return errSet(err, c->failCode, "unable to connect to '%s': %s", c->url, msg);
     if (code >= CR_MIN_ERROR && code <= CR_MAX_ERROR)
@@ -1004,6 +1011,25 @@ binlogClientRead(BinlogClient *c, const uint8_t **event, size_t *len, Err *err) 
 bool
 binlogClientAckRequested(const BinlogClient *c) {
     return c->ackRequested;
+}
+
+bool
+binlogClientPending(const BinlogClient *c) {
+    MYSQL *m;
+    MARIADB_PVIO *pvio;
+    struct pollfd pfd;
+
+    if (c->state != CLIENT_STREAMING || c->sql == NULL)
+        return false;
+    m = c->sql->mysql;
+    pvio = m->net.pvio;
+    /* libmariadb reads ahead into the pvio cache: a whole next packet may already be there. */
+    if (pvio != NULL && pvio->cache != NULL && pvio->cache + pvio->cache_size > pvio->cache_pos)
+        return true;
+    pfd.fd = mysql_get_socket(m);
+    pfd.events = POLLIN;
+    pfd.revents = 0;
+    return pfd.fd >= 0 && poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLIN);
 }
 
 const char *

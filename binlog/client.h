@@ -178,6 +178,10 @@ int binlogClientRead(BinlogClient *c, const uint8_t **event, size_t *len, Err *e
 
 /* True when the source asked for a semi-sync ACK of the last event read. */
 bool binlogClientAckRequested(const BinlogClient *c);
+/* True when the next binlogClientRead() will not block: a packet is already buffered or the
+ * socket is readable. Semi-sync replicas use it to group ACKs (one fsync and one ACK for the
+ * latest requested position, which covers the earlier ones). */
+bool binlogClientPending(const BinlogClient *c);
 
 /* The binlog file the stream is in (from the ROTATE events), "" before the first one. */
 const char *binlogClientFile(const BinlogClient *c);

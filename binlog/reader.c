@@ -88,6 +88,8 @@ reserve(BinlogReader *r, size_t want) {
 
 void
 binlogReaderFeed(BinlogReader *r, const void *data, size_t len) {
+    if (len == 0)
+        return; /* an empty payload: nothing to copy, and no buffer yet to copy into */
     reserve(r, len);
     memcpy(r->buf + r->end, data, len);
     r->end += len;
@@ -150,10 +152,11 @@ binlogReaderNext(BinlogReader *r, BinlogEvent *ev, Err *err) {
                (unsigned long long)r->offset, size, r->maxEvent);
         return fail(r, err);
     }
-    if (avail < size) {
-        reserve(r, size - avail);
+    /* No room is made for the rest of the event here: the caller's feeding grows the buffer
+     * with the bytes that arrive, so a header that declares a large event costs nothing until
+     * the bytes are there. */
+    if (avail < size)
         return 0;
-    }
     if (binlogEventParse(&r->fmt, p, size, r->verify, ev, err) != 0) {
         errPrefix(err, "event at offset %llu", (unsigned long long)r->offset);
         return fail(r, err);

@@ -61,6 +61,15 @@ static const OptDef agentOpts[] = {
      "then exit; for when the source is gone"},
     {"log-level", OPT_STRING, "info", 0, 0, 0, F(logLevel), NULL, "error, warn, info, debug or trace"},
     {"log-format", OPT_STRING, "text", 0, 0, 0, F(logFormat), NULL, "text or json"},
+    {"key-file", OPT_STRING, NULL, 0, 0, 0, F(keyFile), "BINVAULT_KEY_FILE",
+     "encryption key (32 raw bytes) or passphrase file, mode 0600: the archive is encrypted with it"},
+    {"encrypt", OPT_BOOL, "false", 0, 0, 0, F(encrypt), NULL,
+     "create a new archive encrypted (AES-256-GCM) with --key-file; an existing archive keeps its mode"},
+    {"ssl-mode", OPT_STRING, NULL, 0, 0, 0, F(sslMode), NULL,
+     "TLS to the source: disabled, preferred, required, verify-ca or verify-identity"},
+    {"ssl-ca", OPT_STRING, NULL, 0, 0, 0, F(sslCa), NULL, "CA certificate (PEM) that verifies the source (verify modes)"},
+    {"ssl-cert", OPT_STRING, NULL, 0, 0, 0, F(sslCert), NULL, "client certificate (PEM) for the source"},
+    {"ssl-key", OPT_STRING, NULL, 0, 0, 0, F(sslKey), NULL, "client key (PEM) for the source"},
     {"log-file", OPT_STRING, NULL, 0, 0, 0, F(logFile), NULL, "append logs to this file instead of stderr (SIGHUP reopens it)"},
 };
 

@@ -222,7 +222,7 @@ probeSource(const char *sourceUrl, uint32_t serverId, BinlogFlavour flavour, con
             snprintf(p->gapFile, sizeof(p->gapFile), "%s", cp->file);
         }
     }
-    if (p->txns != 0 && !p->gap)
+    if (p->txns != 0 && !p->gap && (cp->file[0] != '\0' || (cp->gtidEnd != NULL && cp->gtidEnd[0] != '\0')))
         probeOldest(&o, serverId, flavour, cp, p);
     p->ok = true;
 done:

@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# Runs each libFuzzer target for $1 seconds with the binlog fixtures as seed corpus.
+# Runs each libFuzzer target for $1 seconds, its corpus seeded from fuzz/seeds-NAME/ (and, for
+# fuzz_binlog, the binlog fixtures).
 # Usage: fuzz.sh SECONDS TARGET...   (built as build/fuzz/TARGET by `make fuzz`)
 set -euo pipefail
 secs=$1; shift
 root=$(cd "$(dirname "$0")/.." && pwd)
 fixtures=${BV_FIXTURES:-$root/../shared/fixtures/binlog}
+# UBSan reports are recoverable in the fuzz build: stop at the first one, as at a crash.
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
 for t in "$@"; do
     corpus=$root/build/fuzz/corpus-$t
     mkdir -p "$corpus"

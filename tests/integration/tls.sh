@@ -64,3 +64,20 @@ check "the refusal is about the certificate" grep -Eiq "certificate|SSL|TLS" <<<
 out=$("$BV_BIN" storage --archive "$url" --s3-endpoint "https://127.0.0.1:$FAULT_PORT" --s3-uri-style path \
       --s3-ca-file "$pki/other-ca.pem" get x 2>&1); rc=$?
 check "S3 over TLS with a wrong CA: refused" test "$rc" -ne 0
+
+# The agent streams over verified TLS into an encrypted archive.
+mdb_start tls2 "ssl_ca=$pki/ca.pem" "ssl_cert=$pki/server.pem" "ssl_key=$pki/server.key" || { fail "start tls2"; exit 1; }
+mdb_sql tls2 "CREATE USER 'repl'@'127.0.0.1' IDENTIFIED BY '$REPL_PASSWORD' REQUIRE SSL;
+              GRANT REPLICATION SLAVE, BINLOG MONITOR ON *.* TO 'repl'@'127.0.0.1';
+              CREATE DATABASE t; CREATE TABLE t.a (i INT); INSERT INTO t.a VALUES (1), (2)"
+head -c 32 /dev/urandom > "$BV_TEST_DIR/key"; chmod 600 "$BV_TEST_DIR/key"
+agent_start tls2 "file://$BV_TEST_DIR/enc-archive" "$BV_TEST_DIR/spool" --segment-interval 300ms --purge-check 0 \
+    --http off --ssl-mode verify-identity --ssl-ca "$pki/ca.pem" --key-file "$BV_TEST_DIR/key" --encrypt
+BINVAULT_KEY_FILE=$BV_TEST_DIR/key check "agent over verified TLS, encrypted archive: catches up" \
+    agent_wait_caught_up_any tls2 "file://$BV_TEST_DIR/enc-archive" 60
+agent_term; check_eq "agent exits 0" "$?" 0
+check "the encrypted archive verifies with the key" "$BV_BIN" verify --archive "file://$BV_TEST_DIR/enc-archive" --key-file "$BV_TEST_DIR/key"
+check_fails "without the key it does not" "$BV_BIN" verify --archive "file://$BV_TEST_DIR/enc-archive"
+out=$(BINVAULT_SOURCE_PASSWORD=$REPL_PASSWORD timeout 30 "$BV_BIN" agent --source "mysql://repl@127.0.0.1:$(mdb_port tls2)" \
+      --archive "file://$BV_TEST_DIR/a2" --spool "$BV_TEST_DIR/spool2" --http off --ssl-mode verify-ca --ssl-ca "$pki/other-ca.pem" 2>&1); rc=$?
+check "agent with a wrong CA: refused with a non-zero exit" test "$rc" -ne 0 -a "$rc" -ne 124
