@@ -275,8 +275,6 @@ cmdPrune(int argc, char **argv) {
         jsonBufPrintf(reason, "; base backup %s at %s:%" PRIu64 "%s%s", baseDirs[nread], bases[nread].file,
                       bases[nread].pos, bases[nread].gtid[0] ? " gtid " : "", bases[nread].gtid);
     }
-    retention.bases = bases;
-    retention.baseCount = nbases;
     if ((storage = storageNewOpts(url, &storageOpts, &err)) == NULL) {
         rc = cmdFail(&err);
         goto out;
@@ -326,8 +324,12 @@ cmdPrune(int argc, char **argv) {
     /* Nothing newer to delete: finish an interrupted prune, if any (a no-op otherwise). */
     if (firstSeq <= archiveCatalogAt(c, 0)->seq)
         firstSeq = archiveCatalogFirstSeq(c);
-    if (firstSeq > archiveCatalogFirstSeq(c) && archiveCatalogFind(c, firstSeq, &idx))
+    if (firstSeq > archiveCatalogFirstSeq(c) && archiveCatalogFind(c, firstSeq, &idx)) {
         printStart(c, idx, p.dryRun ? "the archive would start at" : "pruning: the archive will start at");
+        if (nbases == 0)
+            printf("note: no --base-dir given: only a base backup taken at or after that point can be rolled forward "
+                   "with this archive\n");
+    }
     if (archivePrune(a, c, firstSeq, (const char *)reason->data, p.dryRun, pruneStep, &p, &err) != 0) {
         rc = cmdFail(&err);
         goto out;
