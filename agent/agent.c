@@ -108,6 +108,7 @@ typedef struct Agent {
     /* Stream thread only. */
     uint64_t unsyncedFirstUs; /* semi-sync: first transaction not yet fdatasync'd */
     uint64_t gtidPublishedMs;
+    unsigned seed;            /* jitter of the backoffs */
 
     /* Published state, under statLock: read by the HTTP snapshot, the archiver, the monitor. */
     pthread_mutex_t statLock;
@@ -119,6 +120,11 @@ typedef struct Agent {
     size_t unarchivedCount, unarchivedCap;
     CaughtUpMark marks[CAUGHT_UP_MARKS];
     size_t markCount;
+    /* The spool could not be written and the stream waits for it: what /healthz and /status say
+     * then (the error, and, when space lacks, "spool full"). */
+    bool spoolFailing, spoolNoSpace;
+    char spoolError[1024];
+    uint64_t spoolErrorUs;
 } Agent;
 
 static uint64_t
@@ -234,32 +240,37 @@ sinkTmpPath(void *data, uint64_t seq, char *out, size_t size) {
     spoolOpenPath(((Agent *)data)->spool, seq, out, size);
 }
 
+/* A segment is committed to the spool: count it for the RPO (its first transaction committed at
+ * firstUs, 0: unknown) and queue it for upload. */
+static void
+sealedSegment(Agent *a, const SegmentMeta *m, uint64_t firstUs) {
+    char path[4096];
+
+    pthread_mutex_lock(&a->statLock);
+    if (m->transactions > 0)
+        addUnarchivedLocked(a, m->seq, firstUs ? firstUs : m->firstTimeUs);
+    a->live.segmentsSealed++;
+    pthread_mutex_unlock(&a->statLock);
+    spoolReadyPath(a->spool, m->seq, path, sizeof(path));
+    if (a->uploader)
+        uploaderSubmit(a->uploader, m, path);
+    logDebug("segment %" PRIu64 " sealed: %s:%" PRIu64 "-%" PRIu64 ", %" PRIu64 " transactions, %" PRIu64
+             " bytes, last gtid '%s'", m->seq, m->file, m->startPos, m->endPos, m->transactions, m->size, m->lastGtid);
+}
+
 static int
 sinkSealed(void *data, const char *tmpPath, const SegmentMeta *meta, const uint8_t *fde, size_t fdeLen,
            const char *nextFile, Err *err) {
     Agent *a = data;
     SegmentMeta m;
-    char path[4096];
     int rc;
 
     segmentMetaCopy(&m, meta);
     segmentName(m.seq, m.file, m.startPos, m.name, sizeof(m.name));
     rc = spoolCommit(a->spool, tmpPath, &m, fde, fdeLen, nextFile, err);
-    if (rc == 0) {
-        /* The segmenter still describes the segment being sealed. */
-        uint64_t first = a->segmenter ? segmenterOpenFirstCommitUs(a->segmenter) : m.firstTimeUs;
-
-        pthread_mutex_lock(&a->statLock);
-        if (m.transactions > 0)
-            addUnarchivedLocked(a, m.seq, first ? first : m.firstTimeUs);
-        a->live.segmentsSealed++;
-        pthread_mutex_unlock(&a->statLock);
-        spoolReadyPath(a->spool, m.seq, path, sizeof(path));
-        if (a->uploader)
-            uploaderSubmit(a->uploader, &m, path);
-        logDebug("segment %" PRIu64 " sealed: %s:%" PRIu64 "-%" PRIu64 ", %" PRIu64 " transactions, %" PRIu64
-                 " bytes, last gtid '%s'", m.seq, m.file, m.startPos, m.endPos, m.transactions, m.size, m.lastGtid);
-    }
+    /* The segmenter still describes the segment being sealed. */
+    if (rc == 0)
+        sealedSegment(a, &m, a->segmenter ? segmenterOpenFirstCommitUs(a->segmenter) : 0);
     segmentMetaClear(&m);
     return rc;
 }
@@ -556,28 +567,6 @@ binlogRow(void *data, unsigned nCols, const char *const *values, const unsigned 
     return 0;
 }
 
-typedef struct MasterStatus {
-    bool found;
-    char file[SEGMENT_FILE_MAX];
-    uint64_t pos;
-    char *gtid; /* MySQL: Executed_Gtid_Set */
-} MasterStatus;
-
-static int
-masterRow(void *data, unsigned nCols, const char *const *values, const unsigned long *lengths, Err *err) {
-    MasterStatus *m = data;
-
-    (void)lengths;
-    (void)err;
-    if (nCols < 2 || values[0] == NULL || values[1] == NULL || m->found)
-        return 0;
-    m->found = true;
-    snprintf(m->file, sizeof(m->file), "%s", values[0]);
-    m->pos = strtoull(values[1], NULL, 10);
-    if (nCols >= 5 && values[4] != NULL)
-        m->gtid = bvStrdup(values[4]);
-    return 0;
-}
 
 static bool
 monitorConnect(Agent *a, SqlConn **conn, bool *warned) {
@@ -611,7 +600,7 @@ monitorLost(SqlConn **conn, const Err *err, bool *warned) {
 /* The source's own position and GTID state, and how many bytes of binlog we have not received. */
 static void
 sampleSource(Agent *a, SqlConn **conn, bool *warned) {
-    MasterStatus m;
+    SqlMasterStatus m;
     Binlogs b;
     char recvFile[SEGMENT_FILE_MAX];
     uint64_t recvPos;
@@ -626,7 +615,7 @@ sampleSource(Agent *a, SqlConn **conn, bool *warned) {
     maria = !a->flavourKnown || a->flavour != BINLOG_FLAVOUR_MYSQL;
     pthread_mutex_unlock(&a->statLock);
     memset(&m, 0, sizeof(m));
-    if (sqlQuery(*conn, "SHOW MASTER STATUS", masterRow, &m, &err) != 0 ||
+    if (sqlMasterStatus(*conn, &m, &err) != 0 ||
         (maria && sqlQueryValue(*conn, "SELECT @@global.gtid_binlog_pos", &gtid, &err) != 0)) {
         bvFree(m.gtid);
         monitorLost(conn, &err, warned);
@@ -823,6 +812,16 @@ loadArchive(Agent *a, Err *err) {
     return 0;
 }
 
+/* Continue after the spool's last sealed segment. */
+static int
+resumeFromState(Segmenter *seg, const SpoolState *st, Err *err) {
+    const char *file = st->endsFile && st->nextFile[0] ? st->nextFile : st->file;
+    uint64_t pos = st->endsFile && st->nextFile[0] ? 4 : st->endPos;
+
+    return segmenterResume(seg, st->seq, file, pos, st->gtidEnd, pos > 4 ? st->fde : NULL, pos > 4 ? st->fdeLen : 0,
+                           err);
+}
+
 /* Where to resume: the spool's last sealed segment, else the archive's last segment, else the
  * start option, else the oldest binlog on the source. */
 static int
@@ -848,11 +847,7 @@ resume(Agent *a, Segmenter *seg, Err *err) {
         goto done;
     }
     if (st.valid) {
-        const char *file = st.endsFile && st.nextFile[0] ? st.nextFile : st.file;
-        uint64_t pos = st.endsFile && st.nextFile[0] ? 4 : st.endPos;
-
-        rc = segmenterResume(seg, st.seq, file, pos, st.gtidEnd, pos > 4 ? st.fde : NULL, pos > 4 ? st.fdeLen : 0,
-                             err);
+        rc = resumeFromState(seg, &st, err);
     } else if (last != NULL) {
         uint8_t *fde = NULL;
         size_t fdeLen = 0;
@@ -934,6 +929,8 @@ recoverJournal(Agent *a, Segmenter *seg, Err *err) {
             char msg[ERR_MSG_MAX + 256];
 
             if (e.code == ERR_IO) {
+                /* The spool failed, not the journal: it stays, to be sealed once the spool works. */
+                segmenterAbandon(seg);
                 *err = e;
                 rc = -1;
                 break;

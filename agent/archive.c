@@ -1149,62 +1149,45 @@ archiveCatalogLoad(Archive *a, unsigned flags, Err *err) {
 
 /* ---- GTID states -------------------------------------------------------------------------------- */
 
-int
-archiveGtidReached(BinlogFlavour flavour, const char *state, const char *target, bool *reached, Err *err) {
-    if (flavour == BINLOG_FLAVOUR_MARIADB) {
-        MariaGtidPos *s = mariaGtidPosNew(), *t = mariaGtidPosNew();
-        int rc = 0;
+/* Parse two GTID states of a flavour and compare them: `reached` = b is contained in a,
+ * otherwise equality. */
+static int
+gtidCompare(BinlogFlavour flavour, const char *a, const char *b, bool reached, bool *out, Err *err) {
+    int rc = 0;
 
-        if (mariaGtidPosParse(s, state, err) != 0 || mariaGtidPosParse(t, target, err) != 0)
-            rc = -1;
-        else
-            *reached = mariaGtidPosReached(s, t);
-        mariaGtidPosFree(s);
-        mariaGtidPosFree(t);
-        return rc;
-    }
-    if (flavour == BINLOG_FLAVOUR_MYSQL) {
-        GtidSet *s = gtidSetNew(), *t = gtidSetNew();
-        int rc = 0;
-
-        if (gtidSetParse(s, state, err) != 0 || gtidSetParse(t, target, err) != 0)
-            rc = -1;
-        else
-            *reached = gtidSetIsSubset(t, s);
-        gtidSetFree(s);
-        gtidSetFree(t);
-        return rc;
-    }
-    return errSet(err, ERR_INTERNAL, "gtid comparison of an unknown flavour");
-}
-
-int
-archiveGtidStateEqual(BinlogFlavour flavour, const char *a, const char *b, bool *equal, Err *err) {
     if (flavour == BINLOG_FLAVOUR_MARIADB) {
         MariaGtidPos *pa = mariaGtidPosNew(), *pb = mariaGtidPosNew();
-        int rc = 0;
 
         if (mariaGtidPosParse(pa, a, err) != 0 || mariaGtidPosParse(pb, b, err) != 0)
             rc = -1;
         else
-            *equal = mariaGtidPosEqual(pa, pb);
+            *out = reached ? mariaGtidPosReached(pa, pb) : mariaGtidPosEqual(pa, pb);
         mariaGtidPosFree(pa);
         mariaGtidPosFree(pb);
         return rc;
     }
     if (flavour == BINLOG_FLAVOUR_MYSQL) {
         GtidSet *sa = gtidSetNew(), *sb = gtidSetNew();
-        int rc = 0;
 
         if (gtidSetParse(sa, a, err) != 0 || gtidSetParse(sb, b, err) != 0)
             rc = -1;
         else
-            *equal = gtidSetEqual(sa, sb);
+            *out = reached ? gtidSetIsSubset(sb, sa) : gtidSetEqual(sa, sb);
         gtidSetFree(sa);
         gtidSetFree(sb);
         return rc;
     }
     return errSet(err, ERR_INTERNAL, "gtid comparison of an unknown flavour");
+}
+
+int
+archiveGtidReached(BinlogFlavour flavour, const char *state, const char *target, bool *reached, Err *err) {
+    return gtidCompare(flavour, state, target, true, reached, err);
+}
+
+int
+archiveGtidStateEqual(BinlogFlavour flavour, const char *a, const char *b, bool *equal, Err *err) {
+    return gtidCompare(flavour, a, b, false, equal, err);
 }
 
 /* ---- continuity and windows --------------------------------------------------------------------- */

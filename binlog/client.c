@@ -190,6 +190,33 @@ sqlSetOptions(MYSQL *m, const SqlConnOpts *opts) {
     return rc ? -1 : 0;
 }
 
+static int
+masterStatusRow(void *data, unsigned nCols, const char *const *values, const unsigned long *lengths, Err *err) {
+    SqlMasterStatus *m = data;
+
+    (void)lengths;
+    (void)err;
+    if (nCols < 2 || values[0] == NULL || values[1] == NULL || m->found)
+        return 0;
+    m->found = true;
+    snprintf(m->file, sizeof(m->file), "%s", values[0]);
+    m->pos = strtoull(values[1], NULL, 10);
+    if (nCols >= 5 && values[4] != NULL)
+        m->gtid = bvStrdup(values[4]);
+    return 0;
+}
+
+int
+sqlMasterStatus(SqlConn *c, SqlMasterStatus *out, Err *err) {
+    memset(out, 0, sizeof(*out));
+    if (sqlQuery(c, "SHOW MASTER STATUS", masterStatusRow, out, err) != 0) {
+        bvFree(out->gtid);
+        out->gtid = NULL;
+        return -1;
+    }
+    return 0;
+}
+
 int
 sqlSslModeParse(const char *text, const char *option, SqlSslMode *mode, Err *err) {
     static const struct {

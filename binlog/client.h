@@ -83,6 +83,18 @@ int sqlQueryValue(SqlConn *c, const char *sql, char **out, Err *err);
 /* text escaped for use inside '...' in a statement on this connection; allocated. */
 char *sqlEscape(SqlConn *c, const char *text);
 
+/* The source's current binlog position (SHOW MASTER STATUS). `found` is false when binary
+ * logging is off. gtid: MySQL's Executed_Gtid_Set (allocated; NULL on MariaDB, which reports its
+ * position in @@gtid_binlog_pos). */
+typedef struct SqlMasterStatus {
+    bool found;
+    char file[256];
+    uint64_t pos;
+    char *gtid;
+} SqlMasterStatus;
+
+int sqlMasterStatus(SqlConn *c, SqlMasterStatus *out, Err *err);
+
 void sqlConnFree(SqlConn *c);
 
 /* ---- Replication protocol: pure packet encoders ----------------------------------------------

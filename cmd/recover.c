@@ -123,33 +123,6 @@ recoverUsage(FILE *out) {
     fputs(CMD_STORAGE_HELP, out);
 }
 
-/* HOST:PORT or [HOST]:PORT. */
-static int
-parseListen(const char *text, char **host, uint16_t *port, Err *err) {
-    const char *colon, *hostStart = text, *hostEnd;
-    char *end;
-    unsigned long v;
-
-    if (text[0] == '[') {
-        hostStart = text + 1;
-        hostEnd = strchr(text, ']');
-        colon = hostEnd ? hostEnd + 1 : NULL;
-        if (colon != NULL && *colon != ':')
-            colon = NULL;
-    } else {
-        colon = strrchr(text, ':');
-        hostEnd = colon;
-    }
-    if (colon == NULL || hostEnd == hostStart)
-        return errSet(err, ERR_USAGE, "invalid --listen '%s': expected HOST:PORT, e.g. 127.0.0.1:0", text);
-    errno = 0;
-    v = strtoul(colon + 1, &end, 10);
-    if (colon[1] == '\0' || *end != '\0' || errno != 0 || v > 65535 || colon[1] == '-')
-        return errSet(err, ERR_USAGE, "invalid --listen '%s': the port must be 0 to 65535", text);
-    *host = bvStrndup(hostStart, (size_t)(hostEnd - hostStart));
-    *port = (uint16_t)v;
-    return 0;
-}
 
 /* The first line of a file only its owner can read. */
 static int
@@ -529,7 +502,7 @@ cmdRecover(int argc, char **argv) {
     logSetLevel(level);
     if (recoverTzParse(rc.timezone, &rc.tz, &err) != 0 || buildTarget(&rc, &target, &err) != 0)
         goto fail;
-    if (parseListen(rc.listen ? rc.listen : "127.0.0.1:0", &listenHost, &listenPort, &err) != 0)
+    if (urlHostPortParse(rc.listen ? rc.listen : "127.0.0.1:0", "--listen", &listenHost, &listenPort, &err) != 0)
         goto fail;
     if (rc.connectTimeout != NULL && (optParseDuration(rc.connectTimeout, &connectMs) != 0 || connectMs > 86400000)) {
         errSet(&err, ERR_USAGE, "invalid --connect-timeout '%s': expected a duration like 60s or 5m", rc.connectTimeout);

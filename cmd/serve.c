@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "cmd/cmd.h"
+#include "common/url.h"
 #include "common/log.h"
 #include "common/mem.h"
 #include "common/opt.h"
@@ -64,33 +65,6 @@ serveOnSignal(int sig) {
     serveSignal = sig;
 }
 
-/* HOST:PORT or [HOST]:PORT. */
-static int
-serveParseListen(const char *text, char **host, uint16_t *port, Err *err) {
-    const char *colon, *hostStart = text, *hostEnd;
-    char *end;
-    unsigned long v;
-
-    if (text[0] == '[') {
-        hostStart = text + 1;
-        hostEnd = strchr(text, ']');
-        colon = hostEnd ? hostEnd + 1 : NULL;
-        if (colon != NULL && *colon != ':')
-            colon = NULL;
-    } else {
-        colon = strrchr(text, ':');
-        hostEnd = colon;
-    }
-    if (colon == NULL || hostEnd == hostStart)
-        return errSet(err, ERR_USAGE, "invalid --listen '%s': expected HOST:PORT, e.g. 127.0.0.1:0", text);
-    errno = 0;
-    v = strtoul(colon + 1, &end, 10);
-    if (colon[1] == '\0' || *end != '\0' || errno != 0 || v > 65535 || colon[1] == '-')
-        return errSet(err, ERR_USAGE, "invalid --listen '%s': the port must be 0 to 65535", text);
-    *host = bvStrndup(hostStart, (size_t)(hostEnd - hostStart));
-    *port = (uint16_t)v;
-    return 0;
-}
 
 int
 cmdServe(int argc, char **argv) {
@@ -123,7 +97,7 @@ cmdServe(int argc, char **argv) {
         goto done;
     }
     logSetLevel(level);
-    if (serveParseListen(o.listen, &host, &port, &err) != 0)
+    if (urlHostPortParse(o.listen, "--listen", &host, &port, &err) != 0)
         goto done;
     for (int i = 0; i < npos; i++) {
         if (access(positional[i], R_OK) != 0) {

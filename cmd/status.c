@@ -68,28 +68,6 @@ logsRow(void *data, unsigned nCols, const char *const *values, const unsigned lo
     return 0;
 }
 
-typedef struct Master {
-    bool found;
-    char file[SEGMENT_FILE_MAX];
-    uint64_t pos;
-    char *gtid;
-} Master;
-
-static int
-masterRow(void *data, unsigned nCols, const char *const *values, const unsigned long *lengths, Err *err) {
-    Master *m = data;
-
-    (void)lengths;
-    (void)err;
-    if (nCols < 2 || values[0] == NULL || values[1] == NULL || m->found)
-        return 0;
-    m->found = true;
-    snprintf(m->file, sizeof(m->file), "%s", values[0]);
-    m->pos = strtoull(values[1], NULL, 10);
-    if (nCols >= 5 && values[4] != NULL)
-        m->gtid = bvStrdup(values[4]);
-    return 0;
-}
 
 /* Read the source's binlog from where the archive ends to the end of the first transaction: its
  * commit time is the RPO's origin. */
@@ -161,7 +139,7 @@ probeSource(const char *sourceUrl, uint32_t serverId, BinlogFlavour flavour, con
     MysqlUrl *url;
     SqlConnOpts o;
     SqlConn *conn = NULL;
-    Master m;
+    SqlMasterStatus m;
     Logs l;
 
     memset(&m, 0, sizeof(m));
@@ -181,7 +159,7 @@ probeSource(const char *sourceUrl, uint32_t serverId, BinlogFlavour flavour, con
     o.readTimeoutMs = 10000;
     if ((conn = sqlConnect(&o, &p->err)) == NULL)
         goto done;
-    if (sqlQuery(conn, "SHOW MASTER STATUS", masterRow, &m, &p->err) != 0)
+    if (sqlMasterStatus(conn, &m, &p->err) != 0)
         goto done;
     if (!m.found) {
         errSet(&p->err, ERR_SOURCE, "'%s' has binary logging off (SHOW MASTER STATUS is empty)", p->url);

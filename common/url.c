@@ -1,5 +1,9 @@
 #include "common/url.h"
 
+#include <stdlib.h>
+
+#include <errno.h>
+
 #include <ctype.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -267,4 +271,31 @@ urlMysqlFree(MysqlUrl *url) {
     bvFree(url->user);
     bvFree(url->host);
     bvFree(url);
+}
+
+int
+urlHostPortParse(const char *text, const char *option, char **host, uint16_t *port, Err *err) {
+    const char *colon, *hostStart = text, *hostEnd;
+    char *end;
+    unsigned long v;
+
+    if (text[0] == '[') {
+        hostStart = text + 1;
+        hostEnd = strchr(text, ']');
+        colon = hostEnd ? hostEnd + 1 : NULL;
+        if (colon != NULL && *colon != ':')
+            colon = NULL;
+    } else {
+        colon = strrchr(text, ':');
+        hostEnd = colon;
+    }
+    if (colon == NULL || hostEnd == hostStart)
+        return errSet(err, ERR_USAGE, "invalid %s '%s': expected HOST:PORT, e.g. 127.0.0.1:0", option, text);
+    errno = 0;
+    v = strtoul(colon + 1, &end, 10);
+    if (colon[1] == '\0' || *end != '\0' || errno != 0 || v > 65535 || colon[1] == '-')
+        return errSet(err, ERR_USAGE, "invalid %s '%s': the port must be 0 to 65535", option, text);
+    *host = bvStrndup(hostStart, (size_t)(hostEnd - hostStart));
+    *port = (uint16_t)v;
+    return 0;
 }

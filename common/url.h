@@ -10,6 +10,8 @@
 #ifndef BV_COMMON_URL_H
 #define BV_COMMON_URL_H
 
+#include <stdint.h>
+
 #include "common/err.h"
 
 #define URL_MYSQL_DEFAULT_PORT 3306
@@ -29,5 +31,9 @@ MysqlUrl *urlMysqlNew(const char *text, Err *err);
 char *urlMysqlFormat(const char *user, const char *host, unsigned port);
 
 void urlMysqlFree(MysqlUrl *url);
+
+/* "HOST:PORT" or "[HOST]:PORT" (IPv6), port 0 to 65535; *host is allocated. `option` names the
+ * option in errors ("--listen"). */
+int urlHostPortParse(const char *text, const char *option, char **host, uint16_t *port, Err *err);
 
 #endif
