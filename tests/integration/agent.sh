@@ -25,9 +25,13 @@ for i in $(seq 1 "${AGENT_KILLS:-20}"); do
     agent_start src "$archive" "$spool" "${opts[@]}"
     if [ "$i" -eq 7 ]; then mdb_restart src; fi
     if [ "$i" -eq 13 ]; then
-        sleep 1
-        id=$(mdb_sql src "SELECT id FROM information_schema.processlist WHERE command LIKE 'Binlog Dump%'" | head -n 1)
-        [ -n "$id" ] && mdb_sql src "KILL $id"
+        # Cut the agent's connection from the server side; it must reconnect by itself.
+        id=$(dump_thread_id src 15) && mdb_sql src "KILL $id"
+        for _ in $(seq 1 75); do
+            new=$(dump_thread_id src 1) && [ "$new" != "$id" ] && break
+            sleep 0.2
+        done
+        check "the agent reconnected by itself after its dump thread was killed" test -n "${new:-}" -a "${new:-}" != "${id:-}"
     fi
 done
 sleep 1

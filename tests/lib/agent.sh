@@ -58,18 +58,20 @@ agent_wait_caught_up() {
 }
 
 # Compare the server's binlog files with those fetched from the archive: every closed file
-# byte-identical, the open (last) one identical but for the FDE in-use flag (byte 21).
+# byte-identical; the open (last) one may have grown since (the server appends, e.g. a late
+# BINLOG_CHECKPOINT event): the fetched copy must be a prefix of it, the FDE in-use flag (byte
+# 22, offset 21) aside.
 compare_fetched() {
-    local s=$1 fetched=$2 f name n=0 bad=0 files
+    local s=$1 fetched=$2 f name n=0 bad=0 files size
     mapfile -t files < <(mdb_binlog_files "$s")
     for f in "${files[@]}"; do
         name=$(basename "$f")
         n=$((n + 1))
         if [ ! -f "$fetched/$name" ]; then echo "missing $name"; bad=1; continue; fi
         if [ "$n" -eq "${#files[@]}" ]; then
-            # the open file: compare all but byte 22 (offset 21)
+            size=$(stat -c %s "$fetched/$name")
             if ! cmp -s <(head -c 21 "$f") <(head -c 21 "$fetched/$name") ||
-               ! cmp -s <(tail -c +23 "$f") <(tail -c +23 "$fetched/$name"); then
+               ! cmp -s <(head -c "$size" "$f" | tail -c +23) <(tail -c +23 "$fetched/$name"); then
                 echo "differs: $name (open file)"; bad=1
             fi
         elif ! cmp -s "$f" "$fetched/$name"; then
@@ -77,6 +79,17 @@ compare_fetched() {
         fi
     done
     return $bad
+}
+
+# The id of the source's Binlog Dump thread serving the agent, waiting up to $2 seconds.
+dump_thread_id() {
+    local s=$1 secs=${2:-15} id
+    for _ in $(seq 1 $((secs * 5))); do
+        id=$(mdb_sql "$s" "SELECT id FROM information_schema.processlist WHERE command LIKE 'Binlog Dump%'" | head -n 1)
+        [ -n "$id" ] && { echo "$id"; return 0; }
+        sleep 0.2
+    done
+    return 1
 }
 
 # The checkpoint of an archive in any store, as "file:pos" (uses `binvault storage`).

@@ -68,18 +68,31 @@ mdb_start() {
             --skip-test-db > "$dir/install.log" 2>&1 \
             || { echo "mdb_start: mariadb-install-db failed, see $dir/install.log" >&2; return 1; }
     fi
-    port=$(mdb_port "$name")
-    setsid mariadbd --defaults-file="$dir/my.cnf" >> "$dir/stdout.log" 2>&1 < /dev/null &
-    local found=0
-    local n
-    for n in "${MDB_NAMES[@]}"; do [ "$n" = "$name" ] && found=1; done
-    [ $found = 1 ] || MDB_NAMES+=("$name")
-    for _ in $(seq 1 300); do
-        if mariadb --defaults-file="$dir/my.cnf" -uroot -e 'SELECT 1' >/dev/null 2>&1; then
-            MDB_PORT=$port
-            return 0
-        fi
-        sleep 0.1
+    local attempt
+    for attempt in 1 2 3; do
+        port=$(mdb_port "$name")
+        setsid mariadbd --defaults-file="$dir/my.cnf" >> "$dir/stdout.log" 2>&1 < /dev/null &
+        local found=0 n
+        for n in "${MDB_NAMES[@]}"; do [ "$n" = "$name" ] && found=1; done
+        [ $found = 1 ] || MDB_NAMES+=("$name")
+        for _ in $(seq 1 300); do
+            if mariadb --defaults-file="$dir/my.cnf" -uroot -e 'SELECT 1' >/dev/null 2>&1; then
+                MDB_PORT=$port
+                return 0
+            fi
+            # Another process took the port between the check and the bind: pick another.
+            if tail -n 5 "$dir/error.log" 2>/dev/null | grep -q "Address already in use"; then
+                local newport
+                newport=$(_mdb_free_port) || break
+                sed -i "s/^port=$port\$/port=$newport/" "$dir/my.cnf"
+                echo "$newport" > "$dir/port"
+                echo "# mdb_start: port $port was taken, retrying '$name' on $newport" >&2
+                : > "$dir/error.log"
+                continue 2
+            fi
+            sleep 0.1
+        done
+        break
     done
     echo "mdb_start: server '$name' did not become ready; last lines of $dir/error.log:" >&2
     tail -n 20 "$dir/error.log" >&2
