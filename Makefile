@@ -86,7 +86,7 @@ integration: binvault
 
 asan:
 	@$(MAKE) --no-print-directory MODE=asan $(if $(WERROR),WERROR=$(WERROR)) build/asan/binvault build/asan/test-unit
-	@BV_SANITIZED=1 AGENT_KILLS=$${AGENT_KILLS:-8} BIGTXN_MB=$${BIGTXN_MB:-256} ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	@BV_SANITIZED=1 AGENT_KILLS=$${AGENT_KILLS:-8} SEMISYNC_KILLS=$${SEMISYNC_KILLS:-6} BIGTXN_MB=$${BIGTXN_MB:-256} ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  scripts/run-tests.sh build/asan
 
 valgrind: $(BUILD)/test-unit
