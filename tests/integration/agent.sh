@@ -24,7 +24,7 @@ for i in $(seq 1 "${AGENT_KILLS:-20}"); do
     kills=$((kills + 1))
     agent_start src "$archive" "$spool" "${opts[@]}"
     if [ "$i" -eq 7 ]; then mdb_restart src; fi
-    if [ "$i" -eq 13 ]; then
+    if [ "$i" -eq 5 ]; then
         # Cut the agent's connection from the server side; it must reconnect by itself.
         id=$(dump_thread_id src 15) && mdb_sql src "KILL $id"
         for _ in $(seq 1 75); do
