@@ -311,11 +311,18 @@ segmentMetaClear(SegmentMeta *m) {
 
 /* ---- writer ---------------------------------------------------------------------------------- */
 
+/* Events are staged and pushed through the filter chain in blocks of this size: small events
+ * (an OLTP binlog is mostly events of a few hundred bytes) would otherwise pay the per-call cost
+ * of every filter (hashes, lz4, write) each. */
+#define SEGMENT_STAGE_SIZE (256 * 1024)
+
 struct SegmentWriter {
     char *path;
     SegmentMeta meta;
     /* content sha256 -> count -> lz4 -> tail -> object sha256 -> fd */
     IoWrite *head, *count, *tail, *objectHash;
+    uint8_t *stage; /* content not yet pushed into the chain */
+    size_t staged;
     uint64_t objectBytes;
     bool failed;
     bool sealed;
@@ -468,6 +475,18 @@ segmentWriterNew(const char *path, const SegmentMeta *meta, const uint8_t *fde, 
     return w;
 }
 
+static int
+stageFlush(SegmentWriter *w, Err *err) {
+    if (w->staged == 0)
+        return 0;
+    if (ioWrite(w->head, w->stage, w->staged, err) != 0) {
+        w->failed = true;
+        return -1;
+    }
+    w->staged = 0;
+    return 0;
+}
+
 int
 segmentWriterAppend(SegmentWriter *w, const uint8_t *event, size_t len, uint64_t endPos, Err *err) {
     BV_ASSERT(!w->sealed);
@@ -479,9 +498,18 @@ segmentWriterAppend(SegmentWriter *w, const uint8_t *event, size_t len, uint64_t
         return errSet(err, ERR_INTERNAL,
                       "segment '%s': event of %zu bytes ending at %" PRIu64 " does not follow the previous end %" PRIu64,
                       w->path, len, endPos, w->meta.endPos);
-    if (ioWrite(w->head, event, len, err) != 0) {
-        w->failed = true;
+    if (w->staged > 0 && w->staged + len > SEGMENT_STAGE_SIZE && stageFlush(w, err) != 0)
         return -1;
+    if (len >= SEGMENT_STAGE_SIZE) {
+        if (ioWrite(w->head, event, len, err) != 0) {
+            w->failed = true;
+            return -1;
+        }
+    } else {
+        if (w->stage == NULL)
+            w->stage = bvMalloc(SEGMENT_STAGE_SIZE);
+        memcpy(w->stage + w->staged, event, len);
+        w->staged += len;
     }
     w->meta.endPos = endPos;
     w->meta.events++;
@@ -504,6 +532,11 @@ segmentWriterTransaction(SegmentWriter *w, const char *gtid, uint64_t commitTime
 }
 
 void
+segmentWriterSetGtidEnd(SegmentWriter *w, const char *gtidState) {
+    setGtidState(&w->meta.gtidEnd, gtidState);
+}
+
+void
 segmentWriterSetGtidStart(SegmentWriter *w, const char *gtidState) {
     if (w->meta.transactions > 0)
         return;
@@ -513,7 +546,7 @@ segmentWriterSetGtidStart(SegmentWriter *w, const char *gtidState) {
 
 uint64_t
 segmentWriterContentBytes(const SegmentWriter *w) {
-    return ioWriteCountBytes(w->count);
+    return ioWriteCountBytes(w->count) + w->staged;
 }
 
 uint64_t
@@ -537,6 +570,8 @@ segmentWriterSeal(SegmentWriter *w, bool endsFile, SegmentMeta *meta, Err *err) 
     if (w->failed)
         return errSet(err, ERR_INTERNAL, "segment '%s' failed earlier", w->path);
     w->meta.endsFile = endsFile;
+    if (stageFlush(w, err) != 0)
+        return errPrefix(err, "unable to seal segment '%s'", w->path);
     if (ioWriteClose(w->head, err) != 0) {
         w->failed = true;
         return errPrefix(err, "unable to seal segment '%s'", w->path);
@@ -554,6 +589,7 @@ segmentWriterFree(SegmentWriter *w) {
     if (w == NULL)
         return;
     ioWriteFree(w->head);
+    bvFree(w->stage);
     if (!w->sealed && unlink(w->path) != 0 && errno != ENOENT)
         logWarn("unable to remove the unfinished segment '%s': %s", w->path, strerror(errno));
     segmentMetaClear(&w->meta);

@@ -105,6 +105,9 @@ void segmentWriterTransaction(SegmentWriter *w, const char *gtid, uint64_t commi
  * event at the start of a file states the GTID state before its first transaction. Also sets
  * gtid_end, the state of a segment without transactions. */
 void segmentWriterSetGtidStart(SegmentWriter *w, const char *gtidState);
+/* The GTID state after the segment's last transaction, when the caller did not give it with each
+ * segmentWriterTransaction() (formatting a state per transaction is costly on OLTP streams). */
+void segmentWriterSetGtidEnd(SegmentWriter *w, const char *gtidState);
 uint64_t segmentWriterContentBytes(const SegmentWriter *w); /* uncompressed bytes so far */
 uint64_t segmentWriterTransactions(const SegmentWriter *w);
 uint64_t segmentWriterEvents(const SegmentWriter *w);

@@ -50,6 +50,39 @@ open(doc, "w").write(text)
 PY
 }
 
+# An OLTP-shaped MariaDB data directory kept (stopped) under $BENCH_DATA/oltp: >= BENCH_OLTP_MB
+# (default 1024) MB of binlogs made of small autocommit transactions (one INSERT, or an UPDATE,
+# of a ~1 KB row each: ~3 KB of binlog per transaction). bench_oltp_start starts it as "oltp".
+bench_oltp_start() {
+    local target_mb=${BENCH_OLTP_MB:-1024} binmb round=0
+    export BV_TEST_DIR=$BENCH_DATA
+    . "$BENCH_ROOT/tests/lib/mariadb.sh"
+    if [ ! -f "$BENCH_DATA/oltp/.complete" ]; then
+        rm -rf "$BENCH_DATA/oltp"
+        echo "# generating ~${target_mb} MB of OLTP binlogs (once; kept in $BENCH_DATA/oltp)" >&2
+        mdb_start oltp "max_binlog_size=256M" || return 1
+        mdb_sql oltp "CREATE DATABASE o; CREATE TABLE o.t (id BIGINT PRIMARY KEY, k INT, v VARCHAR(1200), t DATETIME(6)) ENGINE=InnoDB"
+        while :; do
+            binmb=$(mdb_sql oltp "SHOW BINARY LOGS" | awk '{s+=$2} END {print int(s/1048576)}')
+            [ "$binmb" -ge "$target_mb" ] && break
+            python3 -c '
+import sys, random
+r, base = random.Random(int(sys.argv[1])), int(sys.argv[1]) * 50000
+for i in range(50000):
+    if i % 4 == 3:
+        print("UPDATE o.t SET k = k + 1, v = REPEAT(%r, 70) WHERE id = %d;" % ("%016x" % r.getrandbits(64), base + i - 2))
+    else:
+        print("INSERT INTO o.t VALUES (%d, %d, REPEAT(%r, 70), NOW(6));" % (base + i, r.randrange(10**6), "%016x" % r.getrandbits(64)))
+' "$round" | mariadb --defaults-file="$(mdb_cnf oltp)" -uroot
+            round=$((round + 1))
+        done
+        mdb_sql oltp "FLUSH BINARY LOGS"
+        mdb_stop oltp
+        touch "$BENCH_DATA/oltp/.complete"
+    fi
+    mdb_start oltp
+}
+
 # A MariaDB data directory with >= BENCH_MB (default 1100) MB of binlogs, generated once and kept
 # (stopped) under $BENCH_DATA/server. bench_server_start starts it (BV_TEST_DIR=$BENCH_DATA);
 # the caller stops it with mdb_stop_all.
