@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <stdint.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -394,8 +395,11 @@ static int
 storageFileCleanTemp(void *driver, unsigned minAgeSec, unsigned *removed, Err *err) {
     StorageFile *this = driver;
 
-    return storageFileCleanDir(this->root[0] ? this->root : "/", time(NULL) - (time_t)minAgeSec,
-                               removed, err);
+    /* Age 0 means every temporary file: file system timestamps come from a coarse clock that can
+     * be a second ahead of time(). */
+    time_t before = minAgeSec == 0 ? (time_t)INT64_MAX : time(NULL) - (time_t)minAgeSec;
+
+    return storageFileCleanDir(this->root[0] ? this->root : "/", before, removed, err);
 }
 
 static void
