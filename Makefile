@@ -36,7 +36,7 @@ UNIT_OBJ := $(UNIT_SRC:%.c=$(BUILD)/%.o)
 # Everything of cmd/ but main() is shared with the unit tests.
 CMD_LIB_OBJ := $(filter-out $(BUILD)/cmd/main.o,$(CMD_OBJ))
 
-.PHONY: all test unit integration asan fuzz bench deps clean valgrind demo
+.PHONY: all test unit integration asan fuzz bench deps clean valgrind demo faults
 .DEFAULT_GOAL := all
 
 all: binvault
@@ -77,6 +77,14 @@ deps:
 test: deps
 	@$(MAKE) --no-print-directory all $(BUILD)/test-unit
 	@scripts/run-tests.sh $(BUILD)
+
+# The fault-injection suite (tests/faults/, results in docs/FAULTS.md) on the release build: kills,
+# source crashes, network cuts (nftables in a network namespace), store errors, a full spool disk
+# (tmpfs), fsync and write failures (libfiu). Needs root; installs its extra packages.
+faults:
+	@BV_DEPS_EXTRA="fault s3" scripts/deps.sh
+	@$(MAKE) --no-print-directory MODE=release all
+	@scripts/run-tests.sh build/release faults
 
 unit: $(BUILD)/test-unit
 	$(BUILD)/test-unit $(SUITES)

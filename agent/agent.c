@@ -36,6 +36,8 @@
 #define GTID_PUBLISH_MS 200
 #define CAUGHT_UP_MARKS 256
 #define MONITOR_TIMEOUT_MS 5000
+/* A spool failure this long after the last one starts its backoff afresh. */
+#define SPOOL_CALM_MS 10000
 
 /* A heartbeat at `atUs` found the stream caught up: the archive holds everything the source had
  * written then once every segment up to `seq` is archived. */
@@ -109,6 +111,8 @@ typedef struct Agent {
     uint64_t unsyncedFirstUs; /* semi-sync: first transaction not yet fdatasync'd */
     uint64_t gtidPublishedMs;
     unsigned seed;            /* jitter of the backoffs */
+    uint64_t spoolBackoff;    /* of spool failures; grows while they come within SPOOL_CALM_MS */
+    uint64_t spoolFailedMs;   /* when the spool was last retried after one */
 
     /* Published state, under statLock: read by the HTTP snapshot, the archiver, the monitor. */
     pthread_mutex_t statLock;
@@ -998,8 +1002,9 @@ recoverAtStart(Agent *a, Err *err) {
     seg = segmenterNew(&sopts, &sink);
     a->segmenter = seg;
     rc = resume(a, seg, err);
-    if (rc == 0)
-        rc = recoverJournal(a, seg, err);
+    if (rc == 0 && (rc = recoverJournal(a, seg, err)) != 0 && err->code == ERR_IO)
+        errPrefix(err, "unable to seal the semi-sync journal into spool '%s' (it is kept; the next start retries)",
+                  spoolDir(a->spool));
     a->segmenter = NULL;
     segmenterFree(seg);
     return rc;
@@ -1253,12 +1258,13 @@ publishEvent(Agent *a, bool heartbeat, uint64_t txnsBefore, uint64_t wall) {
 
 /* The stream broke (or stops inside a transaction): the open segment is dropped, except, with
  * semi-sync, what its journal holds up to the last transaction boundary, which is sealed now.
- * What is dropped will be read again; until then it counts as not received. */
-static void
-dropOpen(Agent *a) {
+ * What is dropped will be read again; until then it counts as not received. -1 when the journal
+ * could not be sealed (the spool failed: ERR_IO; the journal stays). */
+static int
+dropOpen(Agent *a, Err *err) {
     Segmenter *s = a->segmenter;
     uint64_t dropped;
-    Err err;
+    int rc;
 
     if (a->cfg->semiSync)
         dropped = segmenterInTxn(s) ? segmenterTxnCommitUs(s) : 0;
@@ -1269,8 +1275,7 @@ dropOpen(Agent *a) {
         spoolJournalClose(a->journal, false);
         a->journal = NULL;
     }
-    if (recoverJournal(a, s, &err) != 0)
-        agentFail(a, &err);
+    rc = recoverJournal(a, s, err);
     a->unsyncedFirstUs = 0;
     spoolSetOpenBytes(a->spool, 0);
     pthread_mutex_lock(&a->statLock);
@@ -1284,6 +1289,7 @@ dropOpen(Agent *a) {
     snprintf(a->live.recvFile, sizeof(a->live.recvFile), "%s", segmenterFile(s));
     a->live.recvPos = segmenterPos(s);
     pthread_mutex_unlock(&a->statLock);
+    return rc;
 }
 
 static void
@@ -1291,6 +1297,111 @@ setSpoolFull(Agent *a, bool full) {
     pthread_mutex_lock(&a->statLock);
     a->live.spoolFull = full;
     pthread_mutex_unlock(&a->statLock);
+}
+
+static void
+publishSpoolFailing(Agent *a, bool failing, bool noSpace, const char *msg) {
+    pthread_mutex_lock(&a->statLock);
+    a->spoolFailing = failing;
+    a->spoolNoSpace = failing && noSpace;
+    if (failing) {
+        snprintf(a->spoolError, sizeof(a->spoolError), "%.*s", (int)sizeof(a->spoolError) - 1, msg);
+        a->spoolErrorUs = wallUs();
+    }
+    pthread_mutex_unlock(&a->statLock);
+    if (failing)
+        noteError(a, msg);
+}
+
+/* Before the stream resumes after a spool failure: the spool takes writes, ready/ agrees with
+ * state.json, and the segmenter with the state. A commit of which only the last directory sync
+ * failed did move the state: that segment is sealed after all, and queued like any other. With
+ * --semi-sync, the journal of the dropped open segment is then sealed. */
+static int
+spoolResync(Agent *a, bool *noSpace, Err *err) {
+    SpoolState st;
+    SegmentMeta *metas = NULL;
+    size_t n = 0;
+    uint64_t last = segmenterLastSeq(a->segmenter);
+    int rc = -1;
+
+    if (spoolProbe(a->spool, noSpace, err) != 0 || spoolReconcile(a->spool, err) != 0 ||
+        spoolReadState(a->spool, &st, err) != 0)
+        return -1;
+    if (st.valid && st.seq < last) {
+        errSet(err, ERR_INTERNAL, "spool state '%s/state.json' names segment %" PRIu64 " but segment %" PRIu64
+               " was sealed", spoolDir(a->spool), st.seq, last);
+        goto done;
+    }
+    if (st.valid && st.seq > last) {
+        if (spoolReadyList(a->spool, &metas, &n, err) != 0)
+            goto done;
+        for (size_t i = 0; i < n; i++)
+            if (metas[i].seq > last && metas[i].seq <= st.seq) {
+                logInfo("segment %" PRIu64 " is in the spool after all (only a directory sync after its state "
+                        "failed): queued for upload", metas[i].seq);
+                sealedSegment(a, &metas[i], metas[i].firstTimeUs);
+            }
+        if (resumeFromState(a->segmenter, &st, err) != 0)
+            goto done;
+    }
+    rc = recoverJournal(a, a->segmenter, err);
+done:
+    for (size_t i = 0; i < n; i++)
+        segmentMetaClear(&metas[i]);
+    bvFree(metas);
+    spoolStateClear(&st);
+    return rc;
+}
+
+/* The spool could not be written (ERR_IO in `err`: its disk full, a write or an fsync failed).
+ * Nothing that is not durable was recorded: the open segment was dropped, and is read again
+ * from the source. Report it, then wait with backoff, waking early when an upload frees space,
+ * until the spool takes writes again. 0 to resume the stream (or when stopping), -1 for what
+ * waiting cannot fix. */
+static int
+spoolRecover(Agent *a, Err *err) {
+    uint64_t backoff = a->spoolFailedMs != 0 && nowMs() - a->spoolFailedMs < SPOOL_CALM_MS ? a->spoolBackoff : 0;
+    /* Whether space is what lacks: the error says so, or the probe. */
+    bool noSpace = strstr(err->msg, strerror(ENOSPC)) != NULL;
+    Err probe;
+
+    if (!noSpace)
+        (void)spoolProbe(a->spool, &noSpace, &probe);
+    for (;;) {
+        char msg[ERR_MSG_MAX + 512];
+        uint64_t delay;
+
+        backoff = backoff ? backoff * 2 : BACKOFF_MIN_MS;
+        if (backoff > (uint64_t)a->cfg->reconnectMaxMs)
+            backoff = (uint64_t)a->cfg->reconnectMaxMs;
+        delay = backoff / 2 + (uint64_t)rand_r(&a->seed) % (backoff / 2 + 1);
+        snprintf(msg, sizeof(msg), "spool '%s' failed%s: %s; the stream is paused (what was not sealed is read "
+                 "again from the source), retrying in %" PRIu64 " ms", spoolDir(a->spool),
+                 noSpace ? " (no space left)" : "", err->msg, delay);
+        logWarn("%s", msg);
+        publishSpoolFailing(a, true, noSpace, msg);
+        /* Space comes back when uploads free some: no need to wait longer then. */
+        if (noSpace)
+            spoolWaitRemoval(a->spool, delay, &a->stop);
+        else
+            sleepUnlessStopping(a, delay);
+        if (atomic_load(&a->stop))
+            break;
+        a->spoolBackoff = backoff;
+        a->spoolFailedMs = nowMs();
+        if (spoolResync(a, &noSpace, err) == 0) {
+            logInfo("spool '%s' takes writes again: resuming the stream", spoolDir(a->spool));
+            break;
+        }
+        noSpace |= strstr(err->msg, strerror(ENOSPC)) != NULL;
+        if (err->code != ERR_IO) {
+            publishSpoolFailing(a, false, false, NULL);
+            return -1;
+        }
+    }
+    publishSpoolFailing(a, false, false, NULL);
+    return 0;
 }
 
 /* Identify the source, set up the segmenter and find where to resume. */
@@ -1328,9 +1439,9 @@ streamMain(void *arg) {
     BinlogClientOpts opts;
     uint64_t backoff = 0;
     bool first = true;
-    unsigned seed = (unsigned)time(NULL);
     Err err;
 
+    a->seed = (unsigned)time(NULL);
     if (streamSetup(a, &err) != 0) {
         if (!atomic_load(&a->stop))
             agentFail(a, &err);
@@ -1389,10 +1500,8 @@ streamMain(void *arg) {
                 seqBefore = segmenterLastSeq(a->segmenter);
                 rc = segmenterCut(a->segmenter, &err);
                 afterSeal(a, seqBefore);
-                if (rc < 0) {
-                    agentFail(a, &err);
+                if (rc < 0)
                     break;
-                }
                 if (spoolBytes(a->spool) >= spoolMaxBytes(a->spool)) {
                     logWarn("spool is full (%" PRIu64 " of %" PRIu64 " bytes): pausing the stream until uploads "
                             "catch up", spoolBytes(a->spool), spoolMaxBytes(a->spool));
@@ -1447,28 +1556,49 @@ streamMain(void *arg) {
 
             rc = segmenterCut(a->segmenter, &err);
             afterSeal(a, seqBefore);
-            if (rc < 0)
-                agentFail(a, &err);
+            if (rc < 0) {
+                /* Nothing is lost: the next run reads it again from the source. */
+                logError("unable to seal the open segment at shutdown (it is read again from the source at the "
+                         "next start): %s", err.msg);
+                noteError(a, err.msg);
+                dropOpen(a, &err);
+            }
             break;
         }
-        if (err.code == ERR_IO || err.code == ERR_EXISTS) {
+        if (stopping) {
+            if (dropOpen(a, &err) != 0)
+                logError("%s", err.msg);
+            break;
+        }
+        if (err.code == ERR_EXISTS) {
             agentFail(a, &err);
             break;
         }
-        if (!stopping) {
+        /* ERR_IO is the spool's (the stream's own errors are ERR_SOURCE): the open segment is
+         * dropped and the stream waits until the spool works again. */
+        bool spoolFailed = err.code == ERR_IO;
+
+        if (!spoolFailed) {
             logWarn("source stream interrupted: %s", err.msg);
             noteError(a, err.msg);
         }
-        dropOpen(a);
-        if (stopping)
-            break;
+        if (dropOpen(a, &err) != 0)
+            spoolFailed = true;
+        if (spoolFailed) {
+            if (err.code != ERR_IO || spoolRecover(a, &err) != 0) {
+                agentFail(a, &err);
+                break;
+            }
+            backoff = 0;
+            continue;
+        }
     retry:
         if (atomic_load(&a->stop))
             break;
         backoff = backoff ? backoff * 2 : BACKOFF_MIN_MS;
         if (backoff > (uint64_t)a->cfg->reconnectMaxMs)
             backoff = (uint64_t)a->cfg->reconnectMaxMs;
-        uint64_t delay = backoff / 2 + (uint64_t)rand_r(&seed) % (backoff / 2 + 1);
+        uint64_t delay = backoff / 2 + (uint64_t)rand_r(&a->seed) % (backoff / 2 + 1);
 
         logWarn("reconnecting to the source in %" PRIu64 " ms: %s", delay, err.msg);
         sleepUnlessStopping(a, delay);
@@ -1525,6 +1655,15 @@ snapshot(void *data, AgentStatus *out) {
         snprintf(out->lastError, sizeof(out->lastError), "%s", us.lastError);
         out->lastErrorUs = us.lastErrorUs;
     }
+    /* While the stream waits for a failing spool, that is the error that matters (/healthz says
+     * the stream is down, and why), and a spool out of space is full. */
+    pthread_mutex_lock(&a->statLock);
+    if (a->spoolFailing) {
+        snprintf(out->lastError, sizeof(out->lastError), "%s", a->spoolError);
+        out->lastErrorUs = a->spoolErrorUs;
+        out->spoolFull |= a->spoolNoSpace;
+    }
+    pthread_mutex_unlock(&a->statLock);
 }
 
 static void

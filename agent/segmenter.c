@@ -1,8 +1,10 @@
 #include "agent/segmenter.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "binlog/txn.h"
 #include "common/bytes.h"
@@ -132,6 +134,12 @@ seal(Segmenter *s, bool endsFile, const char *nextFile, Err *err) {
     int rc;
 
     memset(&meta, 0, sizeof(meta));
+    if (segmentWriterTransactions(s->w) > 0) {
+        char *state = binlogTxnFramerGtidState(s->framer);
+
+        segmentWriterSetGtidEnd(s->w, state);
+        bvFree(state);
+    }
     if (segmentWriterSeal(s->w, endsFile, &meta, err) != 0) {
         segmentMetaClear(&meta);
         return errPrefix(err, "unable to seal segment %" PRIu64, s->lastSeq + 1);
@@ -140,12 +148,15 @@ seal(Segmenter *s, bool endsFile, const char *nextFile, Err *err) {
     segmentWriterFree(s->w);
     s->w = NULL;
     s->firstMs = 0;
-    s->sealedFirstEstUs = s->openFirstEstUs;
-    s->openFirstEstUs = 0;
     if (rc != 0) {
+        /* Not committed: the file must not stay in the way of the same seq sealed again. */
+        if (unlink(s->tmpPath) != 0 && errno != ENOENT)
+            logWarn("unable to remove the unfinished segment '%s': %s", s->tmpPath, strerror(errno));
         segmentMetaClear(&meta);
         return -1;
     }
+    s->sealedFirstEstUs = s->openFirstEstUs;
+    s->openFirstEstUs = 0;
     s->lastSeq = meta.seq;
     snprintf(s->sealedFile, sizeof(s->sealedFile), "%s", meta.file);
     s->sealedPos = meta.endPos;
@@ -222,10 +233,9 @@ pushStored(Segmenter *s, const BinlogEvent *ev, uint64_t nowMs, Err *err) {
     }
     if ((st & 0x0f) == BINLOG_TXN_END) {
         const BinlogTxn *t = binlogTxnFramerDone(s->framer);
-        char *state = binlogTxnFramerGtidState(s->framer);
 
-        segmentWriterTransaction(s->w, t->gtid, t->commitTimeUs, state);
-        bvFree(state);
+        /* The GTID state is formatted once, when the segment is sealed. */
+        segmentWriterTransaction(s->w, t->gtid, t->commitTimeUs, NULL);
         s->txns++;
         s->lastCommitUs = t->commitTimeUs;
     }

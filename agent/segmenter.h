@@ -45,6 +45,9 @@ Segmenter *segmenterNew(const SegmenterOpts *opts, const SegmenterSink *sink);
 int segmenterResume(Segmenter *s, uint64_t lastSeq, const char *file, uint64_t pos, const char *gtidState,
                     const uint8_t *fde, size_t fdeLen, Err *err);
 
+/* A failed push, tick or cut (ERR_IO: the sink could not make the segment durable) leaves the
+ * open segment unusable: segmenterAbandon() before anything else. */
+
 /* One raw event, as received (artificial events and heartbeats included; they are not stored). */
 int segmenterPush(Segmenter *s, const uint8_t *event, size_t len, uint64_t nowMs, Err *err);
 /* Time passes without events: cut when the interval is over. */

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -19,6 +20,7 @@
 #include "common/bytes.h"
 #include "common/fs.h"
 #include "common/json.h"
+#include "common/log.h"
 #include "common/mem.h"
 
 struct Spool {
@@ -30,7 +32,11 @@ struct Spool {
     uint64_t readyBytes;
     uint64_t readyCount;
     uint64_t openBytes;
+    uint64_t removals; /* segments removed so far: spoolWaitRemoval() waits for the next one */
 };
+
+/* What a spool must have free before the stream resumes after it ran out of space. */
+#define SPOOL_MIN_FREE (1024 * 1024)
 
 static void
 pathJoin(const Spool *s, const char *rel, char *out, size_t size) {
@@ -61,10 +67,25 @@ clearOpenDir(Spool *s, Err *err) {
     return 0;
 }
 
-/* Sizes of what ready/ holds, and removal of half-committed entries (metadata without its
- * segment: the crash came between the two renames). */
+/* The seq of a ready/ entry "SEQ.bvs" or "SEQ.json" (16 digits), 0 when the name is not one. */
+static uint64_t
+readySeq(const char *name) {
+    char *end;
+    unsigned long long seq;
+
+    if (strlen(name) < 17 || name[16] != '.')
+        return 0;
+    errno = 0;
+    seq = strtoull(name, &end, 10);
+    return errno == 0 && end == name + 16 ? (uint64_t)seq : 0;
+}
+
+/* Sizes of what ready/ holds, and removal of what no commit completed: metadata without its
+ * segment (the crash came between the two renames) and any segment above `committed`, the seq
+ * state.json names (the crash or the failure came before the state moved; the segment is read
+ * again from the source). Called with s->lock held, or before the spool is shared. */
 static int
-scanReady(Spool *s, Err *err) {
+scanReady(Spool *s, uint64_t committed, Err *err) {
     char dir[4096];
     DIR *d;
     struct dirent *de;
@@ -76,12 +97,23 @@ scanReady(Spool *s, Err *err) {
     while ((de = readdir(d)) != NULL) {
         char path[4096 + 256], other[4096 + 256];
         size_t n = strlen(de->d_name);
+        uint64_t seq = readySeq(de->d_name);
         struct stat st;
 
         if (de->d_name[0] == '.')
             continue;
         snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-        if (n > 5 && strcmp(de->d_name + n - 5, ".json") == 0) {
+        if (strstr(de->d_name, ".tmp") != NULL) {
+            unlink(path);
+        } else if (seq > committed) {
+            if (n > 4 && strcmp(de->d_name + n - 4, ".bvs") == 0)
+                logWarn("spool: removing segment %" PRIu64 " from '%s': its commit did not complete (state.json "
+                        "ends at segment %" PRIu64 "); it is read again from the source", seq, dir, committed);
+            if (unlink(path) != 0 && errno != ENOENT) {
+                closedir(d);
+                return errSetSys(err, ERR_IO, errno, "unable to remove '%s'", path);
+            }
+        } else if (n > 5 && strcmp(de->d_name + n - 5, ".json") == 0) {
             snprintf(other, sizeof(other), "%s/%.*s.bvs", dir, (int)(n - 5), de->d_name);
             if (access(other, F_OK) != 0 && unlink(path) != 0) {
                 closedir(d);
@@ -90,12 +122,25 @@ scanReady(Spool *s, Err *err) {
         } else if (n > 4 && strcmp(de->d_name + n - 4, ".bvs") == 0 && stat(path, &st) == 0) {
             s->readyBytes += (uint64_t)st.st_size;
             s->readyCount++;
-        } else if (strstr(de->d_name, ".tmp") != NULL) {
-            unlink(path);
         }
     }
     closedir(d);
     return 0;
+}
+
+int
+spoolReconcile(Spool *s, Err *err) {
+    SpoolState st;
+    int rc;
+
+    if (spoolReadState(s, &st, err) != 0)
+        return -1;
+    pthread_mutex_lock(&s->lock);
+    rc = scanReady(s, st.valid ? st.seq : 0, err);
+    pthread_cond_broadcast(&s->cond);
+    pthread_mutex_unlock(&s->lock);
+    spoolStateClear(&st);
+    return rc;
 }
 
 Spool *
@@ -131,7 +176,7 @@ spoolOpen(const char *dir, uint64_t maxBytes, Err *err) {
     pathJoin(s, "journal", path, sizeof(path));
     if (fsMkdirP(path, 0700, err) != 0)
         goto fail;
-    if (clearOpenDir(s, err) != 0 || scanReady(s, err) != 0)
+    if (clearOpenDir(s, err) != 0 || spoolReconcile(s, err) != 0)
         goto fail;
     return s;
 fail:
@@ -213,15 +258,12 @@ spoolCommit(Spool *s, const char *tmpPath, const SegmentMeta *meta, const uint8_
     Buf *b = bufNew(1024);
     int rc = -1;
     struct stat st;
-    uint64_t replaced = 0;
     bool existed;
 
-    /* A crash after step 2 and before step 3 leaves the segment in ready/ with the state behind
-     * it: the next run seals the same seq again, over it (same events). */
+    /* A segment of this seq whose commit did not complete is normally removed (spoolOpen(),
+     * spoolReconcile()); one that could not be is replaced, and the sizes are counted again. */
     spoolReadyPath(s, meta->seq, path, sizeof(path));
     existed = stat(path, &st) == 0;
-    if (existed)
-        replaced = (uint64_t)st.st_size;
     /* 1. metadata, 2. the segment itself, 3. the state: each durable before the next. */
     snprintf(metaPath, sizeof(metaPath), "%s/ready/%016" PRIu64 ".json", s->dir, meta->seq);
     segmentMetaToJson(meta, true, b);
@@ -252,16 +294,30 @@ spoolCommit(Spool *s, const char *tmpPath, const SegmentMeta *meta, const uint8_
         goto done;
     spoolReadyPath(s, meta->seq, path, sizeof(path));
     pthread_mutex_lock(&s->lock);
-    if (stat(path, &st) == 0)
-        s->readyBytes += (uint64_t)st.st_size;
-    s->readyBytes -= replaced < s->readyBytes ? replaced : s->readyBytes;
-    if (!existed)
+    if (existed) {
+        Err e;
+
+        if (scanReady(s, meta->seq, &e) != 0)
+            logWarn("spool: %s", e.msg);
+    } else {
+        if (stat(path, &st) == 0)
+            s->readyBytes += (uint64_t)st.st_size;
         s->readyCount++;
+    }
     s->openBytes = 0;
     pthread_mutex_unlock(&s->lock);
     rc = 0;
 done:
     bufFree(b);
+    if (rc != 0) {
+        Err e;
+
+        /* Undo the steps done: ready/ must not hold a segment that state.json does not name (if
+         * the state did move, only the directory sync after it failed, and the segment stays).
+         * When even that fails, spoolReconcile() is run again before the spool is used. */
+        if (spoolReconcile(s, &e) != 0)
+            logWarn("spool: %s", e.msg);
+    }
     return rc;
 }
 
@@ -292,8 +348,11 @@ spoolReadyList(Spool *s, SegmentMeta **metas, size_t *count, Err *err) {
         if (len < 6 || strcmp(de->d_name + len - 5, ".json") != 0)
             continue;
         snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-        if (fsReadFile(path, 1024 * 1024, &data, &dataLen, err) != 0)
+        if (fsReadFile(path, 1024 * 1024, &data, &dataLen, err) != 0) {
+            if (err->code == ERR_NOTFOUND)
+                continue; /* removed meanwhile: archived */
             goto fail;
+        }
         if (n == cap) {
             cap = cap ? cap * 2 : 16;
             list = bvRealloc(list, cap * sizeof(*list));
@@ -326,24 +385,85 @@ spoolRemove(Spool *s, uint64_t seq, Err *err) {
     char path[4096];
     struct stat st;
     uint64_t size = 0;
+    int rc = 0;
 
+    /* Under the lock, so that a spoolReconcile() counting ready/ sees it either before or after. */
+    pthread_mutex_lock(&s->lock);
     spoolReadyPath(s, seq, path, sizeof(path));
     if (stat(path, &st) == 0)
         size = (uint64_t)st.st_size;
-    if (unlink(path) != 0 && errno != ENOENT)
-        return errSetSys(err, ERR_IO, errno, "unable to remove spooled segment '%s'", path);
-    snprintf(path, sizeof(path), "%s/ready/%016" PRIu64 ".json", s->dir, seq);
-    if (unlink(path) != 0 && errno != ENOENT)
-        return errSetSys(err, ERR_IO, errno, "unable to remove '%s'", path);
-    pthread_mutex_lock(&s->lock);
+    if (unlink(path) != 0 && errno != ENOENT) {
+        rc = errSetSys(err, ERR_IO, errno, "unable to remove spooled segment '%s'", path);
+        goto done;
+    }
     if (size > 0) {
         s->readyBytes -= size < s->readyBytes ? size : s->readyBytes;
         if (s->readyCount > 0)
             s->readyCount--;
+        s->removals++;
     }
+    snprintf(path, sizeof(path), "%s/ready/%016" PRIu64 ".json", s->dir, seq);
+    if (unlink(path) != 0 && errno != ENOENT)
+        rc = errSetSys(err, ERR_IO, errno, "unable to remove '%s'", path);
+done:
     pthread_cond_broadcast(&s->cond);
     pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
+int
+spoolProbe(Spool *s, bool *noSpace, Err *err) {
+    char path[4096];
+    uint8_t block[4096];
+    struct statvfs v;
+    int fd, e;
+
+    *noSpace = false;
+    if (statvfs(s->dir, &v) != 0)
+        return errSetSys(err, ERR_IO, errno, "unable to read the free space of spool '%s'", s->dir);
+    if ((uint64_t)v.f_bavail * v.f_frsize < SPOOL_MIN_FREE) {
+        *noSpace = true;
+        return errSet(err, ERR_IO, "spool '%s' has %" PRIu64 " bytes free (waiting for %d)", s->dir,
+                      (uint64_t)v.f_bavail * v.f_frsize, SPOOL_MIN_FREE);
+    }
+    memset(block, 0, sizeof(block));
+    pathJoin(s, "open/probe.tmp", path, sizeof(path));
+    if ((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) < 0) {
+        e = errno;
+        *noSpace = e == ENOSPC || e == EDQUOT;
+        return errSetSys(err, ERR_IO, e, "unable to create '%s'", path);
+    }
+    if (fsWriteAll(fd, block, sizeof(block)) != 0 || fsync(fd) != 0) {
+        e = errno;
+        close(fd);
+        unlink(path);
+        *noSpace = e == ENOSPC || e == EDQUOT;
+        return errSetSys(err, ERR_IO, e, "unable to write and fsync '%s'", path);
+    }
+    close(fd);
+    if (unlink(path) != 0)
+        return errSetSys(err, ERR_IO, errno, "unable to remove '%s'", path);
     return 0;
+}
+
+void
+spoolWaitRemoval(Spool *s, uint64_t ms, atomic_bool *stop) {
+    struct timespec deadline;
+    uint64_t start;
+
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += (time_t)(ms / 1000);
+    deadline.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (deadline.tv_nsec >= 1000000000L) {
+        deadline.tv_sec++;
+        deadline.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&s->lock);
+    start = s->removals;
+    while (s->removals == start && !atomic_load(stop) &&
+           pthread_cond_timedwait(&s->cond, &s->lock, &deadline) == 0)
+        ;
+    pthread_mutex_unlock(&s->lock);
 }
 
 uint64_t

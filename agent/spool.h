@@ -11,8 +11,13 @@
  *                      arrive and fdatasync'd before each semi-sync ACK
  *
  * Every step is durable (write tmp, fsync, rename, fsync the directory) before the next: a
- * segment enters ready/ only complete, its metadata first; state.json moves only after it.
- * The spool is bounded: spoolWaitBelow() blocks the stream while it is full (backpressure).
+ * segment enters ready/ only complete, its metadata first; state.json moves only after it, and is
+ * the commit point: a segment in ready/ above the seq it names is the leftover of a commit that
+ * did not complete (a crash, a full disk, a failed write or fsync), which spoolOpen() and
+ * spoolReconcile() remove (it is read again from the source), so nothing that is not durable is
+ * ever uploaded. The spool is bounded: spoolWaitBelow() blocks the stream while it is full
+ * (backpressure); when its file system runs out of space or fails first, spoolProbe() tells when
+ * it takes writes again.
  *
  * The journal is what makes an ACK mean "durable here": the open segment is an lz4 stream that is
  * only fsync'd when sealed, so the events acknowledged since the last seal are kept, uncompressed,
@@ -63,7 +68,9 @@ void spoolOpenPath(const Spool *s, uint64_t seq, char *out, size_t size);
 void spoolReadyPath(const Spool *s, uint64_t seq, char *out, size_t size);
 
 /* A sealed segment at tmpPath becomes durable in ready/, and the state moves to it. `fde` is the
- * FDE of its binlog file; `nextFile` the ROTATE target when it ends a file with a ROTATE. */
+ * FDE of its binlog file; `nextFile` the ROTATE target when it ends a file with a ROTATE. On
+ * failure (ERR_IO) the steps done are undone, unless the state did move (only the directory sync
+ * after it failed): spoolReadState() tells which; tmpPath is left to the caller. */
 int spoolCommit(Spool *s, const char *tmpPath, const SegmentMeta *meta, const uint8_t *fde, size_t fdeLen,
                 const char *nextFile, Err *err);
 
@@ -72,6 +79,15 @@ int spoolReadyList(Spool *s, SegmentMeta **metas, size_t *count, Err *err);
 
 /* Remove a segment from ready/ once the archive holds and indexes it. */
 int spoolRemove(Spool *s, uint64_t seq, Err *err);
+
+/* Make ready/ agree with state.json again (remove what no commit completed) and count its bytes
+ * and segments from disk: after a failure, before the spool is written again. */
+int spoolReconcile(Spool *s, Err *err);
+/* Whether the spool takes writes again: at least 1 MiB free, and a small file written, fsync'd
+ * and removed. On failure *noSpace says whether space is what lacks. */
+int spoolProbe(Spool *s, bool *noSpace, Err *err);
+/* Wait up to ms for a segment to be removed from ready/ (space freed), or *stop. */
+void spoolWaitRemoval(Spool *s, uint64_t ms, atomic_bool *stop);
 
 /* Bytes in ready/ plus the open segment's compressed bytes so far. */
 uint64_t spoolBytes(Spool *s);

@@ -1,5 +1,6 @@
 #include "agent/uploader.h"
 
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdatomic.h>
@@ -7,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/crypto.h"
 #include "common/log.h"
 #include "common/mem.h"
 
@@ -81,6 +83,23 @@ backoffSleep(Uploader *u, unsigned ms) {
     pthread_mutex_unlock(&u->lock);
 }
 
+/* The spooled file is not the segment sealed (its size and SHA-256 were taken while it was
+ * written, before its fsync): the spool's disk corrupted it. */
+static bool
+sealMismatch(const Job *job, const StoragePutInfo *info, Err *err) {
+    char hex[CRYPTO_SHA256_LEN * 2 + 1];
+
+    if (job->meta.sha256[0] == '\0')
+        return false;
+    cryptoHexEncode(info->sha256, sizeof(info->sha256), hex);
+    if (info->size == job->meta.size && strcmp(hex, job->meta.sha256) == 0)
+        return false;
+    errSet(err, ERR_CHECKSUM, "spooled segment '%s' is not the segment sealed: %" PRIu64 " bytes with sha256 %s, "
+           "sealed as %" PRIu64 " bytes with sha256 %s (the spool's disk corrupted it)", job->path, info->size, hex,
+           job->meta.size, job->meta.sha256);
+    return true;
+}
+
 static void
 upload(Uploader *u, Job *job, unsigned *seed) {
     StoragePutInfo info;
@@ -90,6 +109,13 @@ upload(Uploader *u, Job *job, unsigned *seed) {
     for (;;) {
         int rc = storagePutInfoFromFile(job->path, &info, &err);
 
+        if (rc == 0 && sealMismatch(job, &info, &err)) {
+            /* Never archive what the segment was not when sealed. */
+            atomic_fetch_add(&u->errors, 1);
+            noteResult(u, &err);
+            u->done(u->data, &job->meta, -1, &err);
+            return;
+        }
         if (rc == 0)
             rc = storagePutFile(u->storage, job->meta.name, job->path, &info, &err);
         if (rc == 0) {

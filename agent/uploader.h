@@ -1,8 +1,10 @@
 /*
  * The parallel uploader: N named worker threads take sealed segments from a queue and store
  * them in the archive, retrying transient failures (store down, 5xx, timeouts, resets) with
- * capped exponential backoff and jitter, forever, while permanent ones (configuration,
- * authentication, an object that exists with other content) are reported at once. Storing is
+ * capped exponential backoff and jitter, forever (a local read error of the spooled file too),
+ * while permanent ones (configuration, authentication, an object that exists with other content,
+ * a spooled file that is no longer the segment sealed: its size and SHA-256 are checked against
+ * the seal's before anything is sent) are reported at once. Storing is
  * idempotent: a segment whose earlier upload succeeded but whose answer was lost is recognised
  * by the store (same name, same SHA-256) and counts as stored. Completions go to a callback, in
  * any order; the caller advances its checkpoint over the contiguous prefix.

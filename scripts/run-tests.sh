@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Runs the unit tests and the integration tests with the binaries of build directory $1, and
-# prints the closing line "N passed, N failed". $2 = "unit" or "integration" runs only those.
-# TESTS="name1 name2" limits the integration scripts run.
+# prints the closing line "N passed, N failed". $2 = "unit" or "integration" runs only those;
+# "faults" runs only the fault-injection suite (tests/faults/*.sh, `make faults`) and prints the
+# faults it injected and the transactions written and lost, per scenario.
+# TESTS="name1 name2" limits the integration (or fault) scripts run.
 set -uo pipefail
 
-build=${1:?usage: run-tests.sh BUILD_DIR [unit|integration]}
+build=${1:?usage: run-tests.sh BUILD_DIR [unit|integration|faults]}
 only=${2:-all}
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -16,7 +18,14 @@ results=$(mktemp)
 export BV_RESULTS=$results
 passed=0 failed=0
 
-if [ "$only" != integration ]; then
+scripts_dir=tests/integration
+if [ "$only" = faults ]; then
+    scripts_dir=tests/faults
+    export BV_FAULT_COUNTS=$(mktemp)
+    faults_start=$(date +%s)
+fi
+
+if [ "$only" = all ] || [ "$only" = unit ]; then
     out=$(mktemp)
     "$build/test-unit" 2>&1 | tee "$out"
     line=$(grep -E '^unit: [0-9]+ passed, [0-9]+ failed' "$out" | tail -n 1)
@@ -32,10 +41,11 @@ if [ "$only" != integration ]; then
 fi
 
 if [ "$only" != unit ]; then
-    for t in tests/integration/*.sh; do
+    for t in "$scripts_dir"/*.sh; do
         name=$(basename "$t" .sh)
+        [[ $name == _* ]] && continue # helpers of the scripts
         if [ -n "${TESTS:-}" ] && ! [[ " $TESTS " == *" $name "* ]]; then continue; fi
-        echo "# integration $name"
+        echo "# ${scripts_dir#tests/} $name"
         dir=$(mktemp -d "/tmp/binvault-it-$name-XXXXXX")
         before=$(grep -c . "$results" || true)
         BV_TEST_DIR=$dir timeout "${BV_TEST_TIMEOUT:-1200}" bash "$t"
@@ -45,10 +55,31 @@ if [ "$only" != unit ]; then
             echo "not ok - integration script $name exited $rc (after $((after - before)) checks)"
             echo fail >> "$results"
         fi
-        if [ $rc -eq 0 ] && [ -z "${BV_KEEP_TMP:-}" ]; then rm -rf "$dir"; else echo "# kept $dir"; fi
+        # A fault scenario's logs are kept when one of its checks failed, too.
+        bad=0
+        [ "$only" = faults ] && [ "$(tail -n +"$((before + 1))" "$results" | grep -c '^fail$')" -gt 0 ] && bad=1
+        if [ $rc -eq 0 ] && [ $bad = 0 ] && [ -z "${BV_KEEP_TMP:-}" ]; then rm -rf "$dir"; else echo "# kept $dir"; fi
     done
     passed=$((passed + $(grep -c '^pass$' "$results" || true)))
     failed=$((failed + $(grep -c '^fail$' "$results" || true)))
+fi
+
+if [ "$only" = faults ]; then
+    # The counts each scenario recorded (scenario, what, count), and the suite's totals.
+    echo "# fault-injection suite: $(( $(date +%s) - faults_start )) s"
+    awk -F'\t' '{ printf "#   %-10s %-56s %s\n", $1, $2, $3 }
+        $2 ~ /^(transactions|agent SIGKILL)/ { total[$2] += $3 }
+        END { for (k in total) printf "#   %-10s %-56s %s\n", "total", k, total[k] }' "$BV_FAULT_COUNTS"
+    kills=$(awk -F'\t' '$2 == "agent SIGKILL" { n += $3 } END { print n + 0 }' "$BV_FAULT_COUNTS")
+    echo "# agent SIGKILLed $kills times in total"
+    if [ -z "${TESTS:-}" ]; then
+        if [ "$kills" -ge 50 ]; then
+            passed=$((passed + 1)); echo "ok - the suite SIGKILLed the agent at least 50 times ($kills)"
+        else
+            failed=$((failed + 1)); echo "not ok - the suite SIGKILLed the agent at least 50 times ($kills)"
+        fi
+    fi
+    rm -f "$BV_FAULT_COUNTS"
 fi
 rm -f "$results"
 echo "$passed passed, $failed failed"

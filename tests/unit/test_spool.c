@@ -1,11 +1,17 @@
 /* Unit tests of agent/spool.c: the semi-sync journal (append, sync, replay up to the last
- * transaction boundary, torn and corrupt tails, stale journals). */
+ * transaction boundary, torn and corrupt tails, stale journals); commits that fail halfway (with
+ * the segmenter that drives them), what no commit completed removed at open, the probe of a
+ * spool after a failure, waiting for space. */
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "agent/segmenter.h"
 #include "agent/spool.h"
+#include "binlog/reader.h"
 #include "common/mem.h"
 #include "tests/test.h"
 
@@ -193,9 +199,262 @@ testCommitOverExisting(void) {
     spoolClose(sp);
 }
 
+/* A sealed segment of `content` in open/, committed as seq (fake metadata: the spool does not
+ * read it). */
+static int
+commitFake(Spool *sp, uint64_t seq, const char *content, Err *err) {
+    SegmentMeta m;
+    char tmp[1024];
+    FILE *f;
+
+    memset(&m, 0, sizeof(m));
+    m.seq = seq;
+    m.flavour = BINLOG_FLAVOUR_MARIADB;
+    snprintf(m.file, sizeof(m.file), "mariadb-bin.000001");
+    m.startPos = m.endPos = 256 * seq;
+    m.fdeLen = 19;
+    m.contentLen = 19;
+    segmentName(m.seq, m.file, m.startPos, m.name, sizeof(m.name));
+    spoolOpenPath(sp, seq, tmp, sizeof(tmp));
+    if ((f = fopen(tmp, "w")) == NULL)
+        return errSet(err, ERR_IO, "unable to create '%s'", tmp);
+    fprintf(f, "%s", content);
+    fclose(f);
+    return spoolCommit(sp, tmp, &m, NULL, 0, NULL, err);
+}
+
+static bool
+readyExists(const char *dir, uint64_t seq, const char *ext) {
+    char path[1024];
+
+    snprintf(path, sizeof(path), "%s/ready/%016llu.%s", dir, (unsigned long long)seq, ext);
+    return access(path, F_OK) == 0;
+}
+
+/* A crash (or a failure) after a segment entered ready/ and before state.json moved: the next
+ * open removes it (it is read again from the source) rather than upload what no commit names. */
+static void
+testOpenRemovesUncommitted(void) {
+    const char *dir = testTmpDir();
+    char from[1024], to[1024];
+    Spool *sp;
+    SpoolState st;
+    Err err;
+
+    sp = spoolOpen(dir, 0, &err);
+    REQUIRE(sp != NULL);
+    CHECK_INT(commitFake(sp, 1, "0123456789", &err), 0);
+    spoolClose(sp);
+    /* Segment 2 as step 2 of its commit left it: metadata and segment in ready/, state at 1. */
+    for (int i = 0; i < 2; i++) {
+        snprintf(from, sizeof(from), "%s/ready/%016d.%s", dir, 1, i ? "json" : "bvs");
+        snprintf(to, sizeof(to), "%s/ready/%016d.%s", dir, 2, i ? "json" : "bvs");
+        REQUIRE(link(from, to) == 0);
+    }
+    sp = spoolOpen(dir, 0, &err);
+    REQUIRE(sp != NULL);
+    CHECK_INT(spoolReadyCount(sp), 1);
+    CHECK_INT(spoolBytes(sp), 10);
+    CHECK(!readyExists(dir, 2, "bvs"));
+    CHECK(!readyExists(dir, 2, "json"));
+    CHECK(readyExists(dir, 1, "bvs"));
+    CHECK_INT(spoolReadState(sp, &st, &err), 0);
+    CHECK(st.valid);
+    CHECK_INT(st.seq, 1);
+    spoolStateClear(&st);
+    spoolClose(sp);
+}
+
+/* A commit failing at its metadata (step 1) or at the state (step 3, after the segment entered
+ * ready/): undone, the spool's counts unchanged; the same seq commits once the disk works. */
+static void
+testFailedCommitUndone(void) {
+    const char *dir = testTmpDir();
+    char path[1024], tmp[1024];
+    Spool *sp;
+    SpoolState st;
+    Err err;
+
+    sp = spoolOpen(dir, 0, &err);
+    REQUIRE(sp != NULL);
+    CHECK_INT(commitFake(sp, 1, "0123456789", &err), 0);
+    /* Step 1 cannot write (a directory where its temporary file goes). */
+    snprintf(path, sizeof(path), "%s/ready/%016d.json.tmp", dir, 2);
+    REQUIRE(mkdir(path, 0700) == 0);
+    CHECK_INT(commitFake(sp, 2, "abc", &err), -1);
+    CHECK_INT(err.code, ERR_IO);
+    CHECK(!readyExists(dir, 2, "bvs"));
+    spoolOpenPath(sp, 2, tmp, sizeof(tmp));
+    CHECK(access(tmp, F_OK) == 0); /* the caller's to remove */
+    unlink(tmp);
+    REQUIRE(rmdir(path) == 0);
+    /* Step 3 cannot write: the segment was in ready/ already, and is removed again. */
+    snprintf(path, sizeof(path), "%s/state.json.tmp", dir);
+    REQUIRE(mkdir(path, 0700) == 0);
+    CHECK_INT(commitFake(sp, 2, "abc", &err), -1);
+    CHECK(strstr(err.msg, "state.json.tmp") != NULL);
+    CHECK(!readyExists(dir, 2, "bvs"));
+    CHECK(!readyExists(dir, 2, "json"));
+    CHECK_INT(spoolReadyCount(sp), 1);
+    CHECK_INT(spoolBytes(sp), 10);
+    CHECK_INT(spoolReadState(sp, &st, &err), 0);
+    CHECK_INT(st.seq, 1);
+    spoolStateClear(&st);
+    REQUIRE(rmdir(path) == 0);
+    CHECK_INT(commitFake(sp, 2, "abcd", &err), 0);
+    CHECK_INT(spoolReadyCount(sp), 2);
+    CHECK_INT(spoolBytes(sp), 14);
+    CHECK_INT(spoolReconcile(sp, &err), 0);
+    CHECK_INT(spoolReadyCount(sp), 2);
+    CHECK_INT(spoolBytes(sp), 14);
+    spoolClose(sp);
+}
+
+/* The spool as the segmenter's sink, as in the agent. */
+static void
+sinkTmpPath(void *data, uint64_t seq, char *out, size_t size) {
+    spoolOpenPath(data, seq, out, size);
+}
+
+static int
+sinkCommit(void *data, const char *tmp, const SegmentMeta *meta, const uint8_t *fde, size_t fdeLen,
+           const char *nextFile, Err *err) {
+    return spoolCommit(data, tmp, meta, fde, fdeLen, nextFile, err);
+}
+
+static int
+pushFixture(Segmenter *sg, const char *name, Err *err) {
+    char path[1024];
+    size_t len;
+    unsigned char *d;
+    BinlogReader *r = binlogReaderNew(BINLOG_READER_FILE, 0);
+    BinlogEvent ev;
+    uint64_t t = 0;
+    int rc = 0;
+
+    snprintf(path, sizeof(path), "%s/%s", testFixtureDir(), name);
+    if ((d = testReadFile(path, &len)) == NULL) {
+        binlogReaderFree(r);
+        return errSet(err, ERR_IO, "cannot read %s", path);
+    }
+    binlogReaderFeed(r, d, len);
+    while (rc == 0 && binlogReaderNext(r, &ev, err) == 1)
+        rc = segmenterPush(sg, ev.data, ev.h.size, t += 10, err);
+    binlogReaderFree(r);
+    free(d);
+    return rc;
+}
+
+/* The segmenter over a spool whose state cannot be written: the seal fails with ERR_IO, nothing
+ * of the segment stays (neither in ready/ nor in open/, where the same seq is created again with
+ * O_EXCL); after segmenterAbandon() the stream is pushed again and tiles the file. */
+static void
+testSegmenterOverFailingSpool(void) {
+    const char *dir = testTmpDir(), *fixture = "mariadb-10.11.19-compressed.000001.binlog";
+    SegmenterOpts o = {.segmentSize = 600, .flavour = BINLOG_FLAVOUR_MARIADB, .serverId = 11,
+                       .streamChecksum = BINLOG_CHECKSUM_CRC32};
+    char path[1024], tmp[1024];
+    SegmenterSink sink;
+    Segmenter *sg;
+    Spool *sp;
+    SpoolState st;
+    Err err;
+
+    sp = spoolOpen(dir, 0, &err);
+    REQUIRE(sp != NULL);
+    sink = (SegmenterSink){sinkTmpPath, sinkCommit, sp};
+    sg = segmenterNew(&o, &sink);
+    REQUIRE(segmenterResume(sg, 0, "mariadb-bin.000001", 4, "", NULL, 0, &err) == 0);
+    snprintf(path, sizeof(path), "%s/state.json.tmp", dir);
+    REQUIRE(mkdir(path, 0700) == 0);
+    CHECK_INT(pushFixture(sg, fixture, &err), -1);
+    CHECK_INT(err.code, ERR_IO);
+    CHECK_INT(segmenterLastSeq(sg), 0);
+    CHECK_INT(spoolReadyCount(sp), 0);
+    CHECK(!readyExists(dir, 1, "bvs"));
+    spoolOpenPath(sp, 1, tmp, sizeof(tmp));
+    CHECK(access(tmp, F_OK) != 0);
+    segmenterAbandon(sg);
+    CHECK_INT(segmenterPos(sg), 4);
+    REQUIRE(rmdir(path) == 0);
+    if (pushFixture(sg, fixture, &err) != 0)
+        testFail(__FILE__, __LINE__, "push after abandon: %s", err.msg);
+    CHECK(segmenterLastSeq(sg) >= 4);
+    CHECK_INT(spoolReadyCount(sp), segmenterLastSeq(sg));
+    CHECK_INT(spoolReadState(sp, &st, &err), 0);
+    CHECK_INT(st.seq, segmenterLastSeq(sg));
+    CHECK_INT(st.endPos, 3687);
+    spoolStateClear(&st);
+    segmenterFree(sg);
+    spoolClose(sp);
+}
+
+typedef struct Remover {
+    Spool *sp;
+    uint64_t seq;
+} Remover;
+
+static void *
+removeLater(void *arg) {
+    Remover *r = arg;
+    struct timespec ts = {0, 100 * 1000000L};
+    Err err;
+
+    nanosleep(&ts, NULL);
+    spoolRemove(r->sp, r->seq, &err);
+    return NULL;
+}
+
+static uint64_t
+monoMs(void) {
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* After a failure: the probe of a working spool passes; a wait for space ends at the timeout, or
+ * as soon as a segment is removed. */
+static void
+testProbeAndWaitRemoval(void) {
+    Spool *sp;
+    Remover r;
+    pthread_t t;
+    atomic_bool stop = false;
+    bool noSpace = true;
+    uint64_t start;
+    Err err;
+
+    sp = spoolOpen(testTmpDir(), 0, &err);
+    REQUIRE(sp != NULL);
+    CHECK_INT(spoolProbe(sp, &noSpace, &err), 0);
+    CHECK(!noSpace);
+    CHECK_INT(commitFake(sp, 1, "0123456789", &err), 0);
+    start = monoMs();
+    spoolWaitRemoval(sp, 150, &stop);
+    CHECK(monoMs() - start >= 140);
+    r = (Remover){sp, 1};
+    REQUIRE(pthread_create(&t, NULL, removeLater, &r) == 0);
+    start = monoMs();
+    spoolWaitRemoval(sp, 10000, &stop);
+    CHECK(monoMs() - start < 5000);
+    pthread_join(t, NULL);
+    CHECK_INT(spoolReadyCount(sp), 0);
+    atomic_store(&stop, true);
+    start = monoMs();
+    spoolWaitRemoval(sp, 10000, &stop);
+    CHECK(monoMs() - start < 1000);
+    spoolClose(sp);
+}
+
 void
 suite_spool(void) {
     testRun("spool: a segment sealed again over the same seq counts once", testCommitOverExisting);
     testRun("spool: semi-sync journal replays whole transactions; torn and corrupt tails", testJournalReplay);
     testRun("spool: semi-sync journal close keeps what was buffered", testJournalUnsyncedBufferKeptOnClose);
+    testRun("spool: segments above state.json are removed at open", testOpenRemovesUncommitted);
+    testRun("spool: a commit failing halfway is undone; the same seq commits later", testFailedCommitUndone);
+    testRun("spool: the segmenter over a failing spool: nothing left in the way, sealed again after abandon",
+            testSegmenterOverFailingSpool);
+    testRun("spool: probe after a failure; waiting for space ends on a removal", testProbeAndWaitRemoval);
 }
