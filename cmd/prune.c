@@ -330,9 +330,20 @@ cmdPrune(int argc, char **argv) {
             printf("note: no --base-dir given: only a base backup taken at or after that point can be rolled forward "
                    "with this archive\n");
     }
-    if (archivePrune(a, c, firstSeq, (const char *)reason->data, p.dryRun, pruneStep, &p, &err) != 0) {
-        rc = cmdFail(&err);
-        goto out;
+    /* A running agent compacts the index concurrently: an index chunk read from one listing may be
+     * gone a moment later (replaced by a wider one). Every step of a prune can be repeated, so
+     * reload the catalog and go on. */
+    for (int attempt = 1; archivePrune(a, c, firstSeq, (const char *)reason->data, p.dryRun, pruneStep, &p, &err) != 0;
+         attempt++) {
+        ArchiveCatalog *fresh;
+
+        if (err.code != ERR_NOTFOUND || attempt >= 5 ||
+            (fresh = archiveCatalogLoad(a, ARCHIVE_LOAD_DISCOVER, &err)) == NULL) {
+            rc = cmdFail(&err);
+            goto out;
+        }
+        archiveCatalogFree(c);
+        c = fresh;
     }
     if (p.records + p.chunksWritten + p.chunksRemoved + p.segments == 0) {
         printf("nothing to prune: ");
