@@ -48,8 +48,10 @@ if [ "$only" != unit ]; then
         echo "# ${scripts_dir#tests/} $name"
         dir=$(mktemp -d "/tmp/binvault-it-$name-XXXXXX")
         before=$(grep -c . "$results" || true)
+        t0=$(date +%s)
         BV_TEST_DIR=$dir timeout "${BV_TEST_TIMEOUT:-1200}" bash "$t"
         rc=$?
+        [ "$only" = faults ] && printf '%s\trun time (s)\t%s\n' "$name" $(( $(date +%s) - t0 )) >> "$BV_FAULT_COUNTS"
         after=$(grep -c . "$results" || true)
         if [ $rc -ne 0 ] || [ "$after" -eq "$before" ]; then
             echo "not ok - integration script $name exited $rc (after $((after - before)) checks)"
