@@ -99,6 +99,7 @@ fault_count "spool failures survived (segment dropped, stream resumed)" "$resume
 fault_count "store failures retried (segment uploads)" "$store_retries"
 fault_count "archive index/checkpoint writes retried" "$archive_retries"
 fault_count "agent exited on an error and was restarted" "$exits"
+fault_count "semi-sync ACKs sent under the faults" "${acks:-0}"
 echo "# reported: $fsyncs fsync and $writes write failures; spool failures $spool_failures (resumed $resumes),"\
      "upload retries $store_retries, index/checkpoint retries $archive_retries, exits $exits"
 check "fsync failures were injected and reported ($fsyncs)" test "$fsyncs" -gt 5

@@ -62,7 +62,7 @@ wl_continuous_start() {
     cnf=$(mdb_cnf "$s")
     ( trap 'exit 0' TERM
       while :; do
-          wl_sql_stream | mariadb --defaults-file="$cnf" -uroot --force > /dev/null 2>&1
+          wl_sql_stream | mariadb --defaults-file="$cnf" -uroot > /dev/null 2>&1
           sleep 0.2
       done ) &
     WL_PID=$!
