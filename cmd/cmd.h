@@ -8,6 +8,7 @@
 
 #include <getopt.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "common/err.h"
 #include "upload/storage.h"
@@ -74,6 +75,9 @@ bool cmdSslOption(int c, const char *arg, CmdSsl *ssl);
 /* Fill the TLS members of a connection's options; -1 on a bad mode. */
 struct SqlConnOpts;
 int cmdSslApply(const CmdSsl *ssl, struct SqlConnOpts *opts, Err *err);
+
+/* A commit time in microseconds as "YYYY-MM-DD HH:MM:SS UTC" ("-" for 0). */
+void cmdFormatTime(uint64_t us, char *out, size_t size);
 
 /* Print "binvault: <msg>" for a failed command, and return the exit code of the error. */
 int cmdFail(const Err *err);

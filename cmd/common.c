@@ -1,4 +1,5 @@
 #include <stdio.h>
+#include <time.h>
 
 #include "binlog/client.h"
 #include "cmd/cmd.h"
@@ -60,4 +61,17 @@ cmdSslApply(const CmdSsl *ssl, SqlConnOpts *opts, Err *err) {
         return errSet(err, ERR_USAGE, "--ssl-mode %s needs --ssl-ca PEM (the CA that signed the server's "
                       "certificate)", ssl->mode);
     return 0;
+}
+
+void
+cmdFormatTime(uint64_t us, char *out, size_t size) {
+    time_t sec = (time_t)(us / 1000000u);
+    struct tm tm;
+
+    if (us == 0) {
+        snprintf(out, size, "-");
+        return;
+    }
+    gmtime_r(&sec, &tm);
+    strftime(out, size, "%Y-%m-%d %H:%M:%S UTC", &tm);
 }

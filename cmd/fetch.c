@@ -83,19 +83,6 @@ parsePosition(const char *text, FetchPoint *p, Err *err) {
     return 0;
 }
 
-static void
-fetchTime(uint64_t us, char *out, size_t size) {
-    time_t sec = (time_t)(us / 1000000u);
-    struct tm tm;
-
-    if (us == 0) {
-        snprintf(out, size, "-");
-        return;
-    }
-    gmtime_r(&sec, &tm);
-    strftime(out, size, "%Y-%m-%d %H:%M:%S UTC", &tm);
-}
-
 /* What the archive can give, for a refusal. */
 static void
 printWindows(const ArchiveCatalog *c) {
@@ -105,8 +92,8 @@ printWindows(const ArchiveCatalog *c) {
     for (size_t i = 0; i < n; i++) {
         char t1[40], t2[40];
 
-        fetchTime(w[i].firstTimeUs, t1, sizeof(t1));
-        fetchTime(w[i].lastTimeUs, t2, sizeof(t2));
+        cmdFormatTime(w[i].firstTimeUs, t1, sizeof(t1));
+        cmdFormatTime(w[i].lastTimeUs, t2, sizeof(t2));
         fprintf(stderr,
                 "binvault: the archive holds%s seq %" PRIu64 "-%" PRIu64 ": %s:%" PRIu64 " (gtid state %s) to %s:%" PRIu64
                 " (gtid state %s), transactions %s (%s) to %s (%s)\n",

@@ -55,19 +55,6 @@ pruneUsage(FILE *out) {
     fputs(CMD_STORAGE_HELP, out);
 }
 
-static void
-pruneTime(uint64_t us, char *out, size_t size) {
-    time_t sec = (time_t)(us / 1000000u);
-    struct tm tm;
-
-    if (us == 0) {
-        snprintf(out, size, "-");
-        return;
-    }
-    gmtime_r(&sec, &tm);
-    strftime(out, size, "%Y-%m-%d %H:%M:%S UTC", &tm);
-}
-
 /* A UTC time: YYYY-MM-DDTHH:MM:SS[Z], 'YYYY-MM-DD HH:MM:SS' or YYYY-MM-DD. */
 static int
 pruneParseTime(const char *text, uint64_t *us, Err *err) {
@@ -182,7 +169,7 @@ printStart(const ArchiveCatalog *c, size_t idx, const char *label) {
             firstUs = archiveCatalogAt(c, i)->firstTimeUs;
             break;
         }
-    pruneTime(firstUs, t, sizeof(t));
+    cmdFormatTime(firstUs, t, sizeof(t));
     printf("%s seq %" PRIu64 ": %s:%" PRIu64 ", gtid state %s, first commit %s\n", label, m->seq, m->file, m->startPos,
            segmentMetaGtidStart(m)[0] ? segmentMetaGtidStart(m) : "(unknown)", t);
 }

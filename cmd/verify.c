@@ -202,24 +202,11 @@ verifyCheckpoint(Verify *v, const ArchiveCatalog *c) {
 }
 
 static void
-verifyTime(uint64_t us, char *out, size_t size) {
-    time_t sec = (time_t)(us / 1000000u);
-    struct tm tm;
-
-    if (us == 0) {
-        snprintf(out, size, "-");
-        return;
-    }
-    gmtime_r(&sec, &tm);
-    strftime(out, size, "%Y-%m-%d %H:%M:%S UTC", &tm);
-}
-
-static void
 printWindow(const ArchiveWindow *w, const char *label) {
     char t1[40], t2[40];
 
-    verifyTime(w->firstTimeUs, t1, sizeof(t1));
-    verifyTime(w->lastTimeUs, t2, sizeof(t2));
+    cmdFormatTime(w->firstTimeUs, t1, sizeof(t1));
+    cmdFormatTime(w->lastTimeUs, t2, sizeof(t2));
     printf("%s: seq %" PRIu64 "-%" PRIu64 ", %" PRIu64 " transactions\n", label, w->from->seq, w->to->seq, w->transactions);
     printf("  from %s:%" PRIu64 ", gtid state %s; first transaction %s at %s\n", w->from->file, w->from->startPos,
            segmentMetaGtidStart(w->from)[0] ? segmentMetaGtidStart(w->from) : "(unknown)",
