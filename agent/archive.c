@@ -81,20 +81,6 @@ flavourParse(const char *text, BinlogFlavour *flavour, Err *err) {
     return 0;
 }
 
-/* A required string member copied into dst of `size` bytes. */
-static int
-reqStrCopy(const JsonValue *obj, const char *key, char *dst, size_t size, Err *err) {
-    const char *s;
-    size_t len;
-
-    if ((s = jsonStr(jsonGet(obj, key), &len)) == NULL)
-        return errSet(err, ERR_FORMAT, "missing or invalid field '%s'", key);
-    if (len >= size || strlen(s) != len)
-        return errSet(err, ERR_FORMAT, "field '%s' is longer than %zu bytes or holds a NUL", key, size - 1);
-    memcpy(dst, s, len + 1);
-    return 0;
-}
-
 static void
 putStr(Buf *out, const char *key, const char *value) {
     jsonBufPrintf(out, ",\"%s\":", key);
@@ -161,12 +147,12 @@ archiveIdentityParse(const char *text, size_t len, ArchiveIdentity *id, Err *err
                version, ARCHIVE_FORMAT_VERSION);
         goto out;
     }
-    if (reqStrCopy(doc, "flavour", flavour, sizeof(flavour), err) != 0 || flavourParse(flavour, &id->flavour, err) != 0 ||
+    if (jsonReqStrCopy(doc, "flavour", flavour, sizeof(flavour), err) != 0 || flavourParse(flavour, &id->flavour, err) != 0 ||
         jsonReqU64(doc, "server_id", &serverId, err) != 0 ||
-        reqStrCopy(doc, "server_uuid", id->serverUuid, sizeof(id->serverUuid), err) != 0 ||
-        reqStrCopy(doc, "server_version", id->serverVersion, sizeof(id->serverVersion), err) != 0 ||
-        reqStrCopy(doc, "source", id->source, sizeof(id->source), err) != 0 ||
-        reqStrCopy(doc, "created", id->created, sizeof(id->created), err) != 0)
+        jsonReqStrCopy(doc, "server_uuid", id->serverUuid, sizeof(id->serverUuid), err) != 0 ||
+        jsonReqStrCopy(doc, "server_version", id->serverVersion, sizeof(id->serverVersion), err) != 0 ||
+        jsonReqStrCopy(doc, "source", id->source, sizeof(id->source), err) != 0 ||
+        jsonReqStrCopy(doc, "created", id->created, sizeof(id->created), err) != 0)
         goto out;
     if (serverId > UINT32_MAX) {
         errSet(err, ERR_FORMAT, "field 'server_id' is above 4294967295");
@@ -357,12 +343,12 @@ archiveCheckpointParse(const char *text, size_t len, ArchiveCheckpoint *cp, Err 
         errSet(err, ERR_FORMAT, "checkpoint version %" PRIu64 " is not supported", version);
         goto out;
     }
-    if (jsonReqU64(doc, "seq", &cp->seq, err) != 0 || reqStrCopy(doc, "file", cp->file, sizeof(cp->file), err) != 0 ||
+    if (jsonReqU64(doc, "seq", &cp->seq, err) != 0 || jsonReqStrCopy(doc, "file", cp->file, sizeof(cp->file), err) != 0 ||
         jsonReqU64(doc, "end_pos", &cp->endPos, err) != 0 ||
-        reqStrCopy(doc, "last_gtid", cp->lastGtid, sizeof(cp->lastGtid), err) != 0 ||
+        jsonReqStrCopy(doc, "last_gtid", cp->lastGtid, sizeof(cp->lastGtid), err) != 0 ||
         jsonReqU64(doc, "last_time_us", &cp->lastTimeUs, err) != 0 ||
         jsonReqU64(doc, "caught_up_us", &cp->caughtUpUs, err) != 0 ||
-        reqStrCopy(doc, "updated", cp->updated, sizeof(cp->updated), err) != 0)
+        jsonReqStrCopy(doc, "updated", cp->updated, sizeof(cp->updated), err) != 0)
         goto out;
     if ((gtid = jsonStr(jsonGet(doc, "gtid_end"), &glen)) == NULL || glen > SEGMENT_GTID_MAX || strlen(gtid) != glen) {
         errSet(err, ERR_FORMAT, "missing or invalid field 'gtid_end'");
@@ -1742,9 +1728,9 @@ archivePruneRecordParse(const char *text, size_t len, ArchivePruneRecord *rec, E
         goto out;
     }
     if (jsonReqU64(doc, "first_seq", &rec->firstSeq, err) != 0 ||
-        reqStrCopy(doc, "file", rec->file, sizeof(rec->file), err) != 0 ||
+        jsonReqStrCopy(doc, "file", rec->file, sizeof(rec->file), err) != 0 ||
         jsonReqU64(doc, "start_pos", &rec->startPos, err) != 0 ||
-        reqStrCopy(doc, "created", rec->created, sizeof(rec->created), err) != 0)
+        jsonReqStrCopy(doc, "created", rec->created, sizeof(rec->created), err) != 0)
         goto out;
     if (rec->firstSeq < 2) {
         errSet(err, ERR_FORMAT, "field 'first_seq' is %" PRIu64 ": a prune keeps seq 2 or later", rec->firstSeq);

@@ -170,20 +170,6 @@ segmentMetaToJson(const SegmentMeta *m, bool withObject, Buf *out) {
     bufAppend(out, "}", 1);
 }
 
-/* A required string member that fits `size` bytes (with its NUL) and holds no NUL. */
-static int
-reqStr(const JsonValue *obj, const char *key, char *dst, size_t size, Err *err) {
-    const char *s;
-    size_t len;
-
-    if ((s = jsonStr(jsonGet(obj, key), &len)) == NULL)
-        return errSet(err, ERR_FORMAT, "missing or invalid field '%s'", key);
-    if (len >= size || strlen(s) != len)
-        return errSet(err, ERR_FORMAT, "field '%s' is longer than %zu bytes or holds a NUL", key, size - 1);
-    memcpy(dst, s, len + 1);
-    return 0;
-}
-
 static int
 reqGtidState(const JsonValue *obj, const char *key, char **dst, Err *err) {
     const char *s;
@@ -219,22 +205,22 @@ metaFromValue(const JsonValue *obj, bool withObject, SegmentMeta *m, Err *err) {
     if (version != SEGMENT_FORMAT_VERSION)
         return errSet(err, ERR_FORMAT, "segment format version %" PRIu64 " is not supported (this binvault reads version %d)",
                       version, SEGMENT_FORMAT_VERSION);
-    if (jsonReqU64(obj, "seq", &m->seq, err) != 0 || reqStr(obj, "flavour", flavour, sizeof(flavour), err) != 0 ||
+    if (jsonReqU64(obj, "seq", &m->seq, err) != 0 || jsonReqStrCopy(obj, "flavour", flavour, sizeof(flavour), err) != 0 ||
         jsonReqU64(obj, "server_id", &serverId, err) != 0 ||
-        reqStr(obj, "server_uuid", m->serverUuid, sizeof(m->serverUuid), err) != 0 ||
-        reqStr(obj, "server_version", m->serverVersion, sizeof(m->serverVersion), err) != 0 ||
-        reqStr(obj, "file", m->file, sizeof(m->file), err) != 0 ||
+        jsonReqStrCopy(obj, "server_uuid", m->serverUuid, sizeof(m->serverUuid), err) != 0 ||
+        jsonReqStrCopy(obj, "server_version", m->serverVersion, sizeof(m->serverVersion), err) != 0 ||
+        jsonReqStrCopy(obj, "file", m->file, sizeof(m->file), err) != 0 ||
         jsonReqU64(obj, "start_pos", &m->startPos, err) != 0 || jsonReqU64(obj, "end_pos", &m->endPos, err) != 0 ||
         jsonReqU64(obj, "fde_len", &fdeLen, err) != 0 || jsonReqU64(obj, "content_len", &m->contentLen, err) != 0 ||
-        reqStr(obj, "content_sha256", m->contentSha256, sizeof(m->contentSha256), err) != 0 ||
+        jsonReqStrCopy(obj, "content_sha256", m->contentSha256, sizeof(m->contentSha256), err) != 0 ||
         reqGtidState(obj, "gtid_start", &m->gtidStart, err) != 0 ||
         reqGtidState(obj, "gtid_end", &m->gtidEnd, err) != 0 ||
-        reqStr(obj, "first_gtid", m->firstGtid, sizeof(m->firstGtid), err) != 0 ||
-        reqStr(obj, "last_gtid", m->lastGtid, sizeof(m->lastGtid), err) != 0 ||
+        jsonReqStrCopy(obj, "first_gtid", m->firstGtid, sizeof(m->firstGtid), err) != 0 ||
+        jsonReqStrCopy(obj, "last_gtid", m->lastGtid, sizeof(m->lastGtid), err) != 0 ||
         jsonReqU64(obj, "first_time_us", &m->firstTimeUs, err) != 0 ||
         jsonReqU64(obj, "last_time_us", &m->lastTimeUs, err) != 0 || jsonReqU64(obj, "events", &m->events, err) != 0 ||
         jsonReqU64(obj, "transactions", &m->transactions, err) != 0 ||
-        reqStr(obj, "created", m->created, sizeof(m->created), err) != 0)
+        jsonReqStrCopy(obj, "created", m->created, sizeof(m->created), err) != 0)
         return -1;
     if (!jsonBool(jsonGet(obj, "ends_file"), &m->endsFile))
         return errSet(err, ERR_FORMAT, "missing or invalid field 'ends_file'");
@@ -265,8 +251,8 @@ metaFromValue(const JsonValue *obj, bool withObject, SegmentMeta *m, Err *err) {
     if (withObject) {
         char want[SEGMENT_NAME_MAX];
 
-        if (reqStr(obj, "name", m->name, sizeof(m->name), err) != 0 || jsonReqU64(obj, "size", &m->size, err) != 0 ||
-            reqStr(obj, "sha256", m->sha256, sizeof(m->sha256), err) != 0)
+        if (jsonReqStrCopy(obj, "name", m->name, sizeof(m->name), err) != 0 || jsonReqU64(obj, "size", &m->size, err) != 0 ||
+            jsonReqStrCopy(obj, "sha256", m->sha256, sizeof(m->sha256), err) != 0)
             return -1;
         segmentName(m->seq, m->file, m->startPos, want, sizeof(want));
         if (strcmp(want, m->name) != 0)

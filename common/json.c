@@ -550,6 +550,19 @@ jsonReqU64(const JsonValue *obj, const char *key, uint64_t *out, Err *err) {
     return 0;
 }
 
+int
+jsonReqStrCopy(const JsonValue *obj, const char *key, char *dst, size_t size, Err *err) {
+    const char *s;
+    size_t len;
+
+    if ((s = jsonStr(jsonGet(obj, key), &len)) == NULL)
+        return errSet(err, ERR_FORMAT, "missing or invalid field '%s'", key);
+    if (len >= size || strlen(s) != len)
+        return errSet(err, ERR_FORMAT, "field '%s' is longer than %zu bytes or holds a NUL", key, size - 1);
+    memcpy(dst, s, len + 1);
+    return 0;
+}
+
 void
 jsonFree(JsonValue *v) {
     if (v == NULL)

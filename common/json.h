@@ -50,6 +50,9 @@ bool jsonBool(const JsonValue *v, bool *out);
 /* Required members, with errors that name the key ("missing or invalid field 'x'"). */
 int jsonReqStr(const JsonValue *obj, const char *key, const char **out, Err *err);
 int jsonReqU64(const JsonValue *obj, const char *key, uint64_t *out, Err *err);
+/* A required string member copied into dst of `size` bytes: refused when it does not fit (with
+ * its NUL) or holds a NUL. */
+int jsonReqStrCopy(const JsonValue *obj, const char *key, char *dst, size_t size, Err *err);
 
 void jsonFree(JsonValue *v);
 
