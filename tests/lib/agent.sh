@@ -82,14 +82,24 @@ compare_fetched() {
 }
 
 # The id of the source's Binlog Dump thread serving the agent, waiting up to $2 seconds.
+# With $3 (ids separated by spaces), only a thread not among them counts: a SIGKILLed agent's
+# dump thread can linger on the server until it next writes to the dead socket.
 dump_thread_id() {
-    local s=$1 secs=${2:-15} id
+    local s=$1 secs=${2:-15} skip=" ${3:-} " id
     for _ in $(seq 1 $((secs * 5))); do
-        id=$(mdb_sql "$s" "SELECT id FROM information_schema.processlist WHERE command LIKE 'Binlog Dump%'" | head -n 1)
-        [ -n "$id" ] && { echo "$id"; return 0; }
+        for id in $(mdb_sql "$s" "SELECT id FROM information_schema.processlist WHERE command LIKE 'Binlog Dump%' ORDER BY id"); do
+            case "$skip" in *" $id "*) continue ;; esac
+            echo "$id"
+            return 0
+        done
         sleep 0.2
     done
     return 1
+}
+
+# The ids of all Binlog Dump threads now, separated by spaces.
+dump_thread_ids() {
+    mdb_sql "$1" "SELECT id FROM information_schema.processlist WHERE command LIKE 'Binlog Dump%'" | tr '\n' ' '
 }
 
 # The checkpoint of an archive in any store, as "file:pos" (uses `binvault storage`).
