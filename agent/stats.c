@@ -91,6 +91,12 @@ agentStatusHealthy(const AgentStatus *s, char *reason, size_t size) {
         snprintf(reason, size, "shutting down");
         return false;
     }
+    if (s->spoolFailingSinceUs != 0) {
+        isoTime(s->spoolFailingSinceUs, t, sizeof(t));
+        snprintf(reason, size, "the spool cannot be written (since %s, %.0f s); the stream waits for it: %s", t,
+                 secondsSince(s, s->spoolFailingSinceUs), s->lastError);
+        return false;
+    }
     if (!s->connected) {
         isoTime(s->disconnectedSinceUs, t, sizeof(t));
         snprintf(reason, size, "not connected to the source %s (since %s, %.0f s)%s%s", s->sourceUrl, t,
@@ -212,6 +218,10 @@ agentStatusMetrics(const AgentStatus *s, Buf *out) {
     gaugeU(out, "spool_bytes", "Bytes in the spool: sealed segments, the open segment and the journal.", s->spoolBytes);
     gaugeU(out, "spool_max_bytes", "The spool's bound (--spool-max-bytes).", s->spoolMaxBytes);
     gaugeU(out, "spool_full", "1 while the stream waits for the spool to drain.", s->spoolFull ? 1 : 0);
+    gaugeU(out, "spool_failing", "1 while the spool cannot be written and the stream waits for it.",
+           s->spoolFailingSinceUs != 0 ? 1 : 0);
+    counter(out, "spool_errors_total", "Failed writes to the spool (each pause of the stream and each failed retry).",
+            s->spoolErrors);
     metricHead(out, "purge_guard_state", "gauge",
                "1 for the purge guard's current state: ok, at_risk (the oldest binlog on the source is not fully "
                "archived), lost (purged before it was archived).");
@@ -295,7 +305,10 @@ agentStatusJson(const AgentStatus *s, Buf *out) {
     jsonBufPrintf(out, ",\"segments_sealed\":%" PRIu64 "}", s->segmentsSealed);
 
     jsonBufPrintf(out, ",\"spool\":{\"bytes\":%" PRIu64 ",\"max_bytes\":%" PRIu64 ",\"segments\":%" PRIu64
-                  ",\"full\":%s}", s->spoolBytes, s->spoolMaxBytes, s->spoolSegments, s->spoolFull ? "true" : "false");
+                  ",\"full\":%s,\"errors\":%" PRIu64, s->spoolBytes, s->spoolMaxBytes, s->spoolSegments,
+                  s->spoolFull ? "true" : "false", s->spoolErrors);
+    jTime(out, "failing_since", s->spoolFailingSinceUs);
+    jsonBufPrintf(out, "}");
     jsonBufPrintf(out, ",\"upload\":{\"segments\":%" PRIu64 ",\"bytes\":%" PRIu64 ",\"errors\":%" PRIu64
                   ",\"retries\":%" PRIu64 ",\"backlog_segments\":%" PRIu64 ",\"backlog_bytes\":%" PRIu64,
                   s->uploadedSegments, s->uploadedBytes, s->uploadErrors, s->uploadRetries, s->backlogSegments,

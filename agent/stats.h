@@ -67,6 +67,8 @@ typedef struct AgentStatus {
 
     /* Spool and uploads. */
     uint64_t spoolBytes, spoolMaxBytes, spoolSegments;
+    uint64_t spoolFailingSinceUs; /* the spool cannot be written; the stream waits (0 = it works) */
+    uint64_t spoolErrors;         /* failed spool writes (each pause and each failed retry) */
     uint64_t uploadedSegments, uploadedBytes, uploadErrors, uploadRetries;
     uint64_t backlogSegments, backlogBytes;
     uint64_t uploadFailingSinceUs;

@@ -72,8 +72,12 @@ check_eq "(a) /healthz answers 503" "$code" 503
 echo "# /healthz: $(cut -c1-300 "$BV_TEST_DIR/healthz")"
 check "(a) ... naming the spool and the lack of space" \
     grep -q "spool '$spool' failed (no space left)" "$BV_TEST_DIR/healthz"
-check "(a) /metrics: binvault_spool_full 1" \
-    grep -q '^binvault_spool_full 1$' <<< "$(curl -s "http://127.0.0.1:$HTTP_PORT/metrics")"
+check "(a) ... as a spool that cannot be written" grep -q "the spool cannot be written" "$BV_TEST_DIR/healthz"
+metrics=$(curl -s "http://127.0.0.1:$HTTP_PORT/metrics")
+check "(a) /metrics: binvault_spool_full 1" grep -q '^binvault_spool_full 1$' <<< "$metrics"
+check "(a) /metrics: binvault_spool_failing 1" grep -q '^binvault_spool_failing 1$' <<< "$metrics"
+check "(a) /metrics: binvault_spool_errors_total counts the failures" \
+    awk '$1 == "binvault_spool_errors_total" && $2 > 0 { ok = 1 } END { exit !ok }' <<< "$metrics"
 check "(a) the spool's disk is full (less than 1 MiB free: $(spool_free_kb) KiB)" test "$(spool_free_kb)" -lt 1024
 # SIGKILL while the disk is full: the new agent starts on a full spool.
 fault_kill_agent
@@ -88,6 +92,8 @@ for _ in $(seq 1 40); do
     sleep 0.25
 done
 check_eq "(a) /metrics: binvault_spool_full back to 0" "$nofull" 1
+check "(a) /metrics: binvault_spool_failing back to 0" \
+    grep -q '^binvault_spool_failing 0$' <<< "$(curl -s "http://127.0.0.1:$HTTP_PORT/metrics")"
 
 # (b) Uploads work, but other files take the disk's space (and what uploads free) for 4 s.
 sleep 2

@@ -93,6 +93,18 @@ testHealth(void) {
     s.fresh = false;
     CHECK(!agentStatusHealthy(&s, reason, sizeof(reason)));
     CHECK(strstr(reason, "spool is full") != NULL);
+    /* A spool that cannot be written is named as such, also while the stream is down for it. */
+    baseStatus(&s);
+    s.spoolFailingSinceUs = NOW - S(7);
+    s.connected = false;
+    snprintf(s.lastError, sizeof(s.lastError), "spool '/var/spool' failed: Input/output error");
+    CHECK(!agentStatusHealthy(&s, reason, sizeof(reason)));
+    CHECK(strstr(reason, "the spool cannot be written") != NULL);
+    CHECK(strstr(reason, "7 s") != NULL);
+    CHECK(strstr(reason, "Input/output error") != NULL);
+    s.spoolFailingSinceUs = 0;
+    CHECK(!agentStatusHealthy(&s, reason, sizeof(reason)));
+    CHECK(strstr(reason, "not connected to the source") != NULL);
     /* Upload failures: a blip is tolerated, a run of 10 s is not. */
     baseStatus(&s);
     s.uploadFailingSinceUs = NOW - S(2);
