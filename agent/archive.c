@@ -33,6 +33,8 @@ struct ArchiveCatalog {
     bool discovered; /* loaded with ARCHIVE_LOAD_DISCOVER: `listed` is meaningful */
     uint64_t firstSeq; /* 1, or the first kept seq of the newest prune record */
     uint64_t *pruneRecords; /* first seqs of the prune records found, in listing order */
+    ArchivePruneRecord prune; /* the newest prune record, when `pruned` */
+    bool pruned;
     size_t pruneRecordCount, pruneRecordCap;
     char **leftovers; /* discover: segments below firstSeq still in the store */
     uint64_t *leftoverSizes;
@@ -664,6 +666,7 @@ archiveCatalogFree(ArchiveCatalog *c) {
     bvFree(c->leftovers);
     bvFree(c->leftoverSizes);
     bvFree(c->pruneRecords);
+    archivePruneRecordClear(&c->prune);
     bvFree(c->entries);
     bvFree(c->chunks);
     bvFree(c->problems);
@@ -944,11 +947,14 @@ loadPrune(Archive *a, ArchiveCatalog *c, LoadCtx *ctx, uint64_t maxLast, unsigne
     bvFree(data);
     if (rc == 0 && rec.firstSeq != newest)
         rc = errSet(err, ERR_FORMAT, "field 'first_seq' is %" PRIu64 ", its name says %" PRIu64, rec.firstSeq, newest);
-    archivePruneRecordClear(&rec);
     if (rc != 0) {
+        archivePruneRecordClear(&rec);
         errPrefix(err, "prune record '%s' in '%s'", name, archiveUrl(a));
         goto bad;
     }
+    archivePruneRecordClear(&c->prune);
+    c->prune = rec;
+    c->pruned = true;
     return 0;
 bad:
     if (!(flags & ARCHIVE_LOAD_TOLERANT))
@@ -1759,6 +1765,23 @@ out:
 }
 
 void
+archivePruneRecordToJson(const ArchivePruneRecord *rec, Buf *out) {
+    jsonBufPrintf(out, "{\"version\":%d,\"first_seq\":%" PRIu64, ARCHIVE_FORMAT_VERSION, rec->firstSeq);
+    putStr(out, "file", rec->file);
+    jsonBufPrintf(out, ",\"start_pos\":%" PRIu64, rec->startPos);
+    putStr(out, "gtid_start", rec->gtidStart != NULL ? rec->gtidStart : "");
+    jsonBufPrintf(out, ",\"first_time_us\":%" PRIu64, rec->firstTimeUs);
+    putStr(out, "created", rec->created);
+    putStr(out, "reason", rec->reason);
+    bufAppend(out, "}", 1);
+}
+
+const ArchivePruneRecord *
+archiveCatalogPrune(const ArchiveCatalog *c) {
+    return c->pruned ? &c->prune : NULL;
+}
+
+void
 archivePruneRecordClear(ArchivePruneRecord *rec) {
     bvFree(rec->gtidStart);
     rec->gtidStart = NULL;
@@ -2002,24 +2025,25 @@ pruneChunk(PruneRun *run, uint64_t first, uint64_t last, uint64_t k, Err *err) {
 
 static int
 pruneRecordWrite(PruneRun *run, const SegmentMeta *first, uint64_t firstTimeUs, const char *reason, Err *err) {
-    char name[64], created[32];
+    ArchivePruneRecord rec;
+    char name[64];
     Buf *doc;
     int rc;
 
     archivePruneName(first->seq, name, sizeof(name));
     if (run->dryRun)
         return pruneStep(run, ARCHIVE_PRUNE_WRITE_RECORD, name, 0, err);
-    isoNow(created, sizeof(created));
+    memset(&rec, 0, sizeof(rec));
+    rec.firstSeq = first->seq;
+    snprintf(rec.file, sizeof(rec.file), "%s", first->file);
+    rec.startPos = first->startPos;
+    rec.gtidStart = (char *)segmentMetaGtidStart(first);
+    rec.firstTimeUs = firstTimeUs;
+    isoNow(rec.created, sizeof(rec.created));
+    snprintf(rec.reason, sizeof(rec.reason), "%s", reason);
     doc = bufNew(512);
-    jsonBufPrintf(doc, "{\"version\":%d,\"first_seq\":%" PRIu64, ARCHIVE_FORMAT_VERSION, first->seq);
-    putStr(doc, "file", first->file);
-    jsonBufPrintf(doc, ",\"start_pos\":%" PRIu64, first->startPos);
-    putStr(doc, "gtid_start", segmentMetaGtidStart(first));
-    jsonBufPrintf(doc, ",\"first_time_us\":%" PRIu64, firstTimeUs);
-    putStr(doc, "created", created);
-    jsonBufPrintf(doc, ",\"reason\":");
-    jsonBufString(doc, reason, strnlen(reason, ARCHIVE_PRUNE_REASON_MAX - 1));
-    jsonBufPrintf(doc, "}\n");
+    archivePruneRecordToJson(&rec, doc);
+    bufAppend(doc, "\n", 1);
     /* Immutable: a repeated prune to the same seq after a crash finds its own record (same
      * content only if created is the same second; another one is as good). */
     rc = storagePutBuf(run->a->storage, name, doc->data, doc->len, STORAGE_PUT_IMMUTABLE, err);

@@ -293,6 +293,10 @@ int archivePruneNameParse(const char *name, uint64_t *firstSeq);
 /* Parse a prune record's text (`len` bytes, any content). ERR_FORMAT. */
 int archivePruneRecordParse(const char *text, size_t len, ArchivePruneRecord *rec, Err *err);
 void archivePruneRecordClear(ArchivePruneRecord *rec);
+/* The record as its JSON document (FORMAT.md "Pruning"), without a newline. */
+void archivePruneRecordToJson(const ArchivePruneRecord *rec, Buf *out);
+/* The newest prune record of a loaded catalog; NULL when the archive was never pruned. */
+const ArchivePruneRecord *archiveCatalogPrune(const ArchiveCatalog *c);
 
 /* Where replay from a base backup starts: its binlog file, position and GTID state. */
 typedef struct ArchiveBasePoint {

@@ -79,6 +79,13 @@ int cmdSslApply(const CmdSsl *ssl, struct SqlConnOpts *opts, Err *err);
 /* A commit time in microseconds as "YYYY-MM-DD HH:MM:SS UTC" ("-" for 0). */
 void cmdFormatTime(uint64_t us, char *out, size_t size);
 
+/* The newest prune record of a catalog, for list and verify: a "pruned: ..." line (nothing when
+ * the archive was never pruned), or ',"pruned":{...}' (null) appended to a JSON document. */
+struct ArchiveCatalog;
+struct Buf;
+void cmdPrintPrune(const struct ArchiveCatalog *c);
+void cmdPruneJson(const struct ArchiveCatalog *c, struct Buf *out);
+
 /* Print "binvault: <msg>" for a failed command, and return the exit code of the error. */
 int cmdFail(const Err *err);
 

@@ -1,8 +1,11 @@
+#include <inttypes.h>
 #include <stdio.h>
 #include <time.h>
 
+#include "agent/archive.h"
 #include "binlog/client.h"
 #include "cmd/cmd.h"
+#include "common/json.h"
 
 int
 cmdFail(const Err *err) {
@@ -74,4 +77,29 @@ cmdFormatTime(uint64_t us, char *out, size_t size) {
     }
     gmtime_r(&sec, &tm);
     strftime(out, size, "%Y-%m-%d %H:%M:%S UTC", &tm);
+}
+
+void
+cmdPrintPrune(const ArchiveCatalog *c) {
+    const ArchivePruneRecord *p = archiveCatalogPrune(c);
+    char t[40];
+
+    if (p == NULL)
+        return;
+    cmdFormatTime(p->firstTimeUs, t, sizeof(t));
+    printf("pruned: segments before seq %" PRIu64 " deleted on purpose (%s%s%s); the archive starts at %s:%" PRIu64
+           ", gtid state %s, first commit %s\n",
+           p->firstSeq, p->created, p->reason[0] ? ": " : "", p->reason, p->file, p->startPos,
+           p->gtidStart[0] ? p->gtidStart : "(unknown)", t);
+}
+
+void
+cmdPruneJson(const ArchiveCatalog *c, Buf *out) {
+    const ArchivePruneRecord *p = archiveCatalogPrune(c);
+
+    jsonBufPrintf(out, ",\"pruned\":");
+    if (p == NULL)
+        jsonBufPrintf(out, "null");
+    else
+        archivePruneRecordToJson(p, out);
 }

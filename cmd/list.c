@@ -42,6 +42,7 @@ listText(Archive *a, const ArchiveIdentity *id, bool haveId, const ArchiveCatalo
                id->serverUuid, id->serverVersion, id->source, id->created);
     else
         printf("archive %s: no binvault.json\n", archiveUrl(a));
+    cmdPrintPrune(c);
     if (archiveCatalogCount(c) == 0) {
         printf("no segments\n");
         bvFree(gaps);
@@ -120,6 +121,7 @@ listJson(Archive *a, const ArchiveIdentity *id, bool haveId, const ArchiveCatalo
     } else {
         jsonBufPrintf(out, "null");
     }
+    cmdPruneJson(c, out);
     jsonBufPrintf(out, ",\"segments\":[");
     for (size_t i = 0; i < archiveCatalogCount(c); i++) {
         const SegmentMeta *m = archiveCatalogAt(c, i);

@@ -244,7 +244,9 @@ report(Verify *v, const ArchiveCatalog *c) {
             jsonBufString(out, p->message, strlen(p->message));
             bufAppend(out, "}", 1);
         }
-        jsonBufPrintf(out, "],\"windows\":[");
+        jsonBufPrintf(out, "]");
+        cmdPruneJson(c, out);
+        jsonBufPrintf(out, ",\"windows\":[");
         for (size_t i = 0; i < nwin; i++) {
             if (i > 0)
                 bufAppend(out, ",", 1);
@@ -260,6 +262,7 @@ report(Verify *v, const ArchiveCatalog *c) {
         if (v->count > 0)
             printf(" (%zu problems)", v->count);
         printf("\n");
+        cmdPrintPrune(c);
         if (nwin == 0)
             printf("restorable window: none (no segment)\n");
         for (size_t i = 0; i < nwin; i++) {

@@ -53,6 +53,7 @@ check_eq "flavour refusal exits 78" "$?" 78
 check_eq "list exits 0" "$?" 0
 check "list prints the summary and window" grep -qE "^[0-9]+ segments, [0-9]+ bytes.*transactions" "$T/list.txt"
 check "list prints the window" grep -q "^window seq 1-" "$T/list.txt"
+check "list: no prune line for an archive never pruned" bash -c '! grep -q "^pruned:" "$1"' _ "$T/list.txt"
 "$BV_BIN" list --archive "$ARC" --json > "$T/list.json"
 summary=$(python3 - "$T/list.json" "${#files[@]}" <<'EOF'
 import json, sys
@@ -60,7 +61,7 @@ d = json.load(open(sys.argv[1]))
 segs = d["segments"]
 ok = (len(segs) == d["summary"]["segments"] == d["summary"]["contiguous_seq"]
       and [s["seq"] for s in segs] == list(range(1, len(segs) + 1))
-      and not d["gaps"] and not d["problems"] and len(d["windows"]) == 1
+      and not d["gaps"] and not d["problems"] and len(d["windows"]) == 1 and d["pruned"] is None
       and all(s["indexed"] and s["stored"] for s in segs)
       and len({s["file"] for s in segs}) == int(sys.argv[2]))
 print("ok" if ok else "bad: %d segments, gaps %s, problems %s" % (len(segs), d["gaps"], d["problems"]))

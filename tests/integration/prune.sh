@@ -100,6 +100,19 @@ check "archive catches up after the prune" agent_wait_caught_up src "$archive" 1
 check "verify: pruned archive is sound" "$BV_BIN" verify --archive "$archive"
 out=$("$BV_BIN" verify --archive "$archive" 2>&1)
 check "verify: the window starts at the first kept seq" grep -q "restorable window: seq $k-" <<< "$out"
+check "verify: names the prune point" grep -q "^pruned: segments before seq $k deleted on purpose" <<< "$out"
+out=$("$BV_BIN" list --archive "$archive" 2>&1)
+check "list: names the prune point" grep -q "^pruned: segments before seq $k deleted on purpose" <<< "$out"
+check "list --json: the prune record" python3 -c '
+import json, sys
+d = json.loads(sys.argv[1]); p = d["pruned"]
+assert p["first_seq"] == int(sys.argv[2]) and p["file"] and p["start_pos"] >= 4, p
+assert d["segments"][0]["seq"] == p["first_seq"], (d["segments"][0]["seq"], p)' \
+    "$("$BV_BIN" list --archive "$archive" --json)" "$k"
+check "verify --json: the prune record" python3 -c '
+import json, sys
+d = json.loads(sys.argv[1]); assert d["ok"] and d["pruned"]["first_seq"] == int(sys.argv[2]), d["pruned"]' \
+    "$("$BV_BIN" verify --archive "$archive" --json)" "$k"
 
 # ---- what the base backup needs is still there ----------------------------------------------------------
 rm -rf "$BV_TEST_DIR/fetched"; mkdir -p "$BV_TEST_DIR/fetched"
