@@ -33,6 +33,12 @@ struct Spool {
     uint64_t readyCount;
     uint64_t openBytes;
     uint64_t removals; /* segments removed so far: spoolWaitRemoval() waits for the next one */
+    /* The seq state.json names as last read or written (0: none). A commit of a seq at or below it
+     * is refused: after a commit whose state moved but whose last directory sync failed, the
+     * caller believes the segment was not sealed, and must resync with the state before sealing
+     * anything (sealing that seq again, say from a semi-sync journal, would overwrite the
+     * committed segment in ready/ with other content). */
+    uint64_t stateSeq;
 };
 
 /* What a spool must have free before the stream resumes after it ran out of space. */
@@ -136,6 +142,7 @@ spoolReconcile(Spool *s, Err *err) {
     if (spoolReadState(s, &st, err) != 0)
         return -1;
     pthread_mutex_lock(&s->lock);
+    s->stateSeq = st.valid ? st.seq : 0;
     rc = scanReady(s, st.valid ? st.seq : 0, err);
     pthread_cond_broadcast(&s->cond);
     pthread_mutex_unlock(&s->lock);
@@ -260,6 +267,13 @@ spoolCommit(Spool *s, const char *tmpPath, const SegmentMeta *meta, const uint8_
     struct stat st;
     bool existed;
 
+    if (meta->seq <= s->stateSeq) {
+        errSet(err, ERR_IO, "segment %" PRIu64 " is already committed to spool '%s' (its state names segment %" PRIu64
+               ": an earlier commit failed only after its state moved); resync with the spool's state first",
+               meta->seq, s->dir, s->stateSeq);
+        bufFree(b);
+        return -1;
+    }
     /* A segment of this seq whose commit did not complete is normally removed (spoolOpen(),
      * spoolReconcile()); one that could not be is replaced, and the sizes are counted again. */
     spoolReadyPath(s, meta->seq, path, sizeof(path));
@@ -290,6 +304,11 @@ spoolCommit(Spool *s, const char *tmpPath, const SegmentMeta *meta, const uint8_
     jsonBufString(b, meta->gtidEnd ? meta->gtidEnd : "", meta->gtidEnd ? strlen(meta->gtidEnd) : 0);
     jsonBufPrintf(b, "}\n");
     pathJoin(s, "state.json", path, sizeof(path));
+    /* From here the state may move even if the write fails: until spoolReconcile() reads what it
+     * says, this seq counts as committed. */
+    pthread_mutex_lock(&s->lock);
+    s->stateSeq = meta->seq;
+    pthread_mutex_unlock(&s->lock);
     if (fsWriteFileAtomic(path, b->data, b->len, 0600, err) != 0)
         goto done;
     spoolReadyPath(s, meta->seq, path, sizeof(path));

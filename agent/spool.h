@@ -70,7 +70,8 @@ void spoolReadyPath(const Spool *s, uint64_t seq, char *out, size_t size);
 /* A sealed segment at tmpPath becomes durable in ready/, and the state moves to it. `fde` is the
  * FDE of its binlog file; `nextFile` the ROTATE target when it ends a file with a ROTATE. On
  * failure (ERR_IO) the steps done are undone, unless the state did move (only the directory sync
- * after it failed): spoolReadState() tells which; tmpPath is left to the caller. */
+ * after it failed): spoolReadState() tells which; tmpPath is left to the caller. A seq at or below
+ * the one the state names is refused (ERR_IO): the caller must resync with the state first. */
 int spoolCommit(Spool *s, const char *tmpPath, const SegmentMeta *meta, const uint8_t *fde, size_t fdeLen,
                 const char *nextFile, Err *err);
 

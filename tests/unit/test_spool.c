@@ -163,42 +163,6 @@ testJournalUnsyncedBufferKeptOnClose(void) {
     spoolClose(sp);
 }
 
-/* A crash between a segment's rename into ready/ and the state's move: the same seq is sealed
- * again over it, and counts once. */
-static void
-testCommitOverExisting(void) {
-    Spool *sp;
-    SegmentMeta m;
-    char tmp[1024];
-    Err err;
-
-    sp = spoolOpen(testTmpDir(), 0, &err);
-    REQUIRE(sp != NULL);
-    memset(&m, 0, sizeof(m));
-    m.seq = 3;
-    m.flavour = BINLOG_FLAVOUR_MARIADB;
-    snprintf(m.file, sizeof(m.file), "mariadb-bin.000001");
-    m.startPos = m.endPos = 256;
-    m.fdeLen = 19;
-    m.contentLen = 19;
-    segmentName(m.seq, m.file, m.startPos, m.name, sizeof(m.name));
-    for (int round = 0; round < 2; round++) {
-        FILE *f;
-
-        spoolOpenPath(sp, 3, tmp, sizeof(tmp));
-        REQUIRE((f = fopen(tmp, "w")) != NULL);
-        fprintf(f, "%s", round == 0 ? "0123456789" : "01234");
-        fclose(f);
-        CHECK_INT(spoolCommit(sp, tmp, &m, NULL, 0, NULL, &err), 0);
-        CHECK_INT(spoolReadyCount(sp), 1);
-        CHECK_INT(spoolBytes(sp), round == 0 ? 10 : 5);
-    }
-    CHECK_INT(spoolRemove(sp, 3, &err), 0);
-    CHECK_INT(spoolReadyCount(sp), 0);
-    CHECK_INT(spoolBytes(sp), 0);
-    spoolClose(sp);
-}
-
 /* A sealed segment of `content` in open/, committed as seq (fake metadata: the spool does not
  * read it). */
 static int
@@ -229,6 +193,82 @@ readyExists(const char *dir, uint64_t seq, const char *ext) {
 
     snprintf(path, sizeof(path), "%s/ready/%016llu.%s", dir, (unsigned long long)seq, ext);
     return access(path, F_OK) == 0;
+}
+
+/* A segment left in ready/ that no state names and that could not be removed (a commit that
+ * failed before its state moved, and whose undo failed too): the same seq is sealed again over
+ * it, and counts once. */
+static void
+testCommitOverExisting(void) {
+    const char *dir = testTmpDir();
+    char path[1024];
+    Spool *sp;
+    Err err;
+    FILE *f;
+
+    sp = spoolOpen(dir, 0, &err);
+    REQUIRE(sp != NULL);
+    CHECK_INT(commitFake(sp, 2, "0123456789", &err), 0);
+    for (int i = 0; i < 2; i++) {
+        snprintf(path, sizeof(path), "%s/ready/%016d.%s", dir, 3, i ? "json" : "bvs");
+        REQUIRE((f = fopen(path, "w")) != NULL);
+        fprintf(f, "%s", i ? "{}" : "leftover!");
+        fclose(f);
+    }
+    CHECK_INT(commitFake(sp, 3, "01234", &err), 0);
+    CHECK_INT(spoolReadyCount(sp), 2);
+    CHECK_INT(spoolBytes(sp), 15);
+    CHECK_INT(spoolRemove(sp, 3, &err), 0);
+    CHECK_INT(spoolRemove(sp, 2, &err), 0);
+    CHECK_INT(spoolReadyCount(sp), 0);
+    CHECK_INT(spoolBytes(sp), 0);
+    spoolClose(sp);
+}
+
+/* A seq the state already names is never committed again: after a commit whose state moved but
+ * whose last directory sync failed, the caller thinks the seq unsealed and may seal it again with
+ * other content (from a semi-sync journal, say); that would replace the committed segment in
+ * ready/ while the state keeps the first one's end: a gap. The spool refuses (ERR_IO) until the
+ * caller resyncs; the committed segment stays as it was. */
+static void
+testCommitRefusedAtOrBelowState(void) {
+    const char *dir = testTmpDir();
+    char path[1024];
+    Spool *sp;
+    Err err;
+    size_t len;
+    uint8_t *data;
+
+    sp = spoolOpen(dir, 0, &err);
+    REQUIRE(sp != NULL);
+    CHECK_INT(commitFake(sp, 1, "0123456789", &err), 0);
+    CHECK_INT(commitFake(sp, 2, "abc", &err), 0);
+    for (uint64_t seq = 1; seq <= 2; seq++) {
+        CHECK_INT(commitFake(sp, seq, "other content", &err), -1);
+        CHECK_INT(err.code, ERR_IO);
+        CHECK(strstr(err.msg, "already committed") != NULL);
+        spoolOpenPath(sp, seq, path, sizeof(path));
+        unlink(path); /* the caller's to remove */
+    }
+    snprintf(path, sizeof(path), "%s/ready/%016d.bvs", dir, 2);
+    data = testReadFile(path, &len);
+    REQUIRE(data != NULL);
+    CHECK_INT(len, 3);
+    CHECK(memcmp(data, "abc", 3) == 0);
+    free(data);
+    CHECK_INT(spoolReadyCount(sp), 2);
+    CHECK_INT(spoolBytes(sp), 13);
+    CHECK_INT(commitFake(sp, 3, "xyz", &err), 0);
+    spoolClose(sp);
+    /* The same after a restart: the state read at open is the limit. */
+    sp = spoolOpen(dir, 0, &err);
+    REQUIRE(sp != NULL);
+    CHECK_INT(commitFake(sp, 3, "other", &err), -1);
+    CHECK_INT(err.code, ERR_IO);
+    spoolOpenPath(sp, 3, path, sizeof(path));
+    unlink(path);
+    CHECK_INT(commitFake(sp, 4, "next", &err), 0);
+    spoolClose(sp);
 }
 
 /* A crash (or a failure) after a segment entered ready/ and before state.json moved: the next
@@ -449,7 +489,9 @@ testProbeAndWaitRemoval(void) {
 
 void
 suite_spool(void) {
-    testRun("spool: a segment sealed again over the same seq counts once", testCommitOverExisting);
+    testRun("spool: a leftover segment above the state is sealed over and counts once", testCommitOverExisting);
+    testRun("spool: a seq the state names is never committed again (no gap after a failed directory sync)",
+            testCommitRefusedAtOrBelowState);
     testRun("spool: semi-sync journal replays whole transactions; torn and corrupt tails", testJournalReplay);
     testRun("spool: semi-sync journal close keeps what was buffered", testJournalUnsyncedBufferKeptOnClose);
     testRun("spool: segments above state.json are removed at open", testOpenRemovesUncommitted);
