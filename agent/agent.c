@@ -34,6 +34,7 @@
 #define CHECKPOINT_REFRESH_MS 5000
 /* The received GTID state is published for /status at most this often (it is a string). */
 #define GTID_PUBLISH_MS 200
+#define RECV_PUBLISH_MS 20
 #define CAUGHT_UP_MARKS 256
 #define MONITOR_TIMEOUT_MS 5000
 /* A spool failure this long after the last one starts its backoff afresh. */
@@ -110,6 +111,9 @@ typedef struct Agent {
     /* Stream thread only. */
     uint64_t unsyncedFirstUs; /* semi-sync: first transaction not yet fdatasync'd */
     uint64_t gtidPublishedMs;
+    /* The stream thread's, for publishEvent(): when it last published, the transactions counted
+     * then, and the commit time (estimated) of the last transaction that ended. */
+    uint64_t recvPublishedMs, recvPublishedTxns, recvEndedTxnUs;
     unsigned seed;            /* jitter of the backoffs */
     uint64_t spoolBackoff;    /* of spool failures; grows while they come within SPOOL_CALM_MS */
     uint64_t spoolFailedMs;   /* when the spool was last retried after one */
@@ -128,7 +132,7 @@ typedef struct Agent {
      * then (the error, and, when space lacks, "spool full"). */
     bool spoolFailing, spoolNoSpace;
     char spoolError[1024];
-    uint64_t spoolErrorUs;
+    uint64_t spoolErrorUs, spoolFailingSinceUs, spoolErrors;
 } Agent;
 
 static uint64_t
@@ -271,7 +275,11 @@ sinkSealed(void *data, const char *tmpPath, const SegmentMeta *meta, const uint8
 
     segmentMetaCopy(&m, meta);
     segmentName(m.seq, m.file, m.startPos, m.name, sizeof(m.name));
+    logDebug("committing segment %" PRIu64 " (%s:%" PRIu64 "-%" PRIu64 ") to the spool", m.seq, m.file, m.startPos,
+             m.endPos);
     rc = spoolCommit(a->spool, tmpPath, &m, fde, fdeLen, nextFile, err);
+    if (rc != 0)
+        logDebug("segment %" PRIu64 " not committed: %s", m.seq, err->msg);
     /* The segmenter still describes the segment being sealed. */
     if (rc == 0)
         sealedSegment(a, &m, a->segmenter ? segmenterOpenFirstCommitUs(a->segmenter) : 0);
@@ -928,6 +936,8 @@ recoverJournal(Agent *a, Segmenter *seg, Err *err) {
             rc = spoolJournalRemove(a->spool, seqs[i], NULL, err);
             continue;
         }
+        logDebug("replaying the semi-sync journal of segment %" PRIu64 " after %s:%" PRIu64, seqs[i], segmenterFile(seg),
+                 segmenterPos(seg));
         if (spoolJournalReplay(a->spool, seqs[i], &head, replayEvent, &r, &events, &e) != 0 ||
             segmenterCut(seg, &e) < 0) {
             char msg[ERR_MSG_MAX + 256];
@@ -1220,13 +1230,22 @@ acknowledge(Agent *a, BinlogClient *c, const char *file, uint64_t pos, Err *err)
     return 0;
 }
 
-/* Publish what the stream thread knows after an event. */
+/* Publish what the stream thread knows, after an event: at once after a heartbeat or when
+ * nothing more waits on the connection (the stream is idle, so the published state is exact),
+ * otherwise at most every RECV_PUBLISH_MS (and with `force`, when the stream ends). A catch-up of millions of events pays the lock and
+ * the copies once per batch, not once per event. */
 static void
-publishEvent(Agent *a, bool heartbeat, uint64_t txnsBefore, uint64_t wall) {
+publishEvent(Agent *a, BinlogClient *c, bool heartbeat, bool force, uint64_t wall) {
     Segmenter *s = a->segmenter;
-    bool txnEnded = segmenterTransactions(s) != txnsBefore;
     uint64_t now = nowMs();
+    bool txnEnded;
     char *gtid = NULL;
+
+    if (!heartbeat && !force && now - a->recvPublishedMs < RECV_PUBLISH_MS && binlogClientPending(c))
+        return;
+    a->recvPublishedMs = now;
+    txnEnded = segmenterTransactions(s) != a->recvPublishedTxns;
+    a->recvPublishedTxns = segmenterTransactions(s);
 
     if ((txnEnded || heartbeat) && now - a->gtidPublishedMs >= GTID_PUBLISH_MS) {
         gtid = segmenterGtidState(s);
@@ -1248,8 +1267,8 @@ publishEvent(Agent *a, bool heartbeat, uint64_t txnsBefore, uint64_t wall) {
         if (wall > a->live.unreceivedSinceUs)
             a->live.unreceivedSinceUs = wall;
         addMarkLocked(a, wall, segmenterLastSeq(s) + (segmenterOpenFirstCommitUs(s) != 0));
-    } else if (txnEnded && segmenterTxnCommitUs(s) > a->live.unreceivedSinceUs) {
-        a->live.unreceivedSinceUs = segmenterTxnCommitUs(s);
+    } else if (txnEnded && a->recvEndedTxnUs > a->live.unreceivedSinceUs) {
+        a->live.unreceivedSinceUs = a->recvEndedTxnUs;
     }
     a->live.oldestUnsealedUs = segmenterOpenFirstCommitUs(s);
     a->live.oldestUnsyncedUs = a->cfg->semiSync ? a->unsyncedFirstUs : a->live.oldestUnsealedUs;
@@ -1264,6 +1283,7 @@ static int
 dropOpen(Agent *a, Err *err) {
     Segmenter *s = a->segmenter;
     uint64_t dropped;
+    Err journalErr;
     int rc;
 
     if (a->cfg->semiSync)
@@ -1275,7 +1295,14 @@ dropOpen(Agent *a, Err *err) {
         spoolJournalClose(a->journal, false);
         a->journal = NULL;
     }
-    rc = recoverJournal(a, s, err);
+    /* After a spool failure, that failure is what the log and /healthz say, not the journal's
+     * (which then fails the same way, or is refused until the spool's state is read again). */
+    if ((rc = recoverJournal(a, s, &journalErr)) != 0) {
+        if (err->code == ERR_IO)
+            logDebug("the semi-sync journal is sealed once the spool works: %s", journalErr.msg);
+        else
+            *err = journalErr;
+    }
     a->unsyncedFirstUs = 0;
     spoolSetOpenBytes(a->spool, 0);
     pthread_mutex_lock(&a->statLock);
@@ -1302,11 +1329,14 @@ setSpoolFull(Agent *a, bool full) {
 static void
 publishSpoolFailing(Agent *a, bool failing, bool noSpace, const char *msg) {
     pthread_mutex_lock(&a->statLock);
+    if (failing && !a->spoolFailing)
+        a->spoolFailingSinceUs = wallUs();
     a->spoolFailing = failing;
     a->spoolNoSpace = failing && noSpace;
     if (failing) {
         snprintf(a->spoolError, sizeof(a->spoolError), "%.*s", (int)sizeof(a->spoolError) - 1, msg);
         a->spoolErrorUs = wallUs();
+        a->spoolErrors++;
     }
     pthread_mutex_unlock(&a->statLock);
     if (failing)
@@ -1328,6 +1358,9 @@ spoolResync(Agent *a, bool *noSpace, Err *err) {
     if (spoolProbe(a->spool, noSpace, err) != 0 || spoolReconcile(a->spool, err) != 0 ||
         spoolReadState(a->spool, &st, err) != 0)
         return -1;
+    logDebug("spool state: segment %" PRIu64 " ends at %s:%" PRIu64 "; the last sealed is %" PRIu64 " (%s:%" PRIu64 ")",
+             st.valid ? st.seq : 0, st.valid ? st.file : "-", st.valid ? st.endPos : 0, last,
+             segmenterFile(a->segmenter), segmenterPos(a->segmenter));
     if (st.valid && st.seq < last) {
         errSet(err, ERR_INTERNAL, "spool state '%s/state.json' names segment %" PRIu64 " but segment %" PRIu64
                " was sealed", spoolDir(a->spool), st.seq, last);
@@ -1486,7 +1519,7 @@ streamMain(void *arg) {
             const uint8_t *ev;
             size_t len;
             bool heartbeat, ackWanted;
-            uint64_t seqBefore, txnsBefore, wall;
+            uint64_t seqBefore, txnsBefore, wall, due;
 
             if (atomic_load(&a->stop) && !stopping) {
                 stopping = true;
@@ -1510,6 +1543,22 @@ streamMain(void *arg) {
                     setSpoolFull(a, false);
                     if (!atomic_load(&a->stop))
                         logInfo("spool has room again: resuming the stream");
+                    continue;
+                }
+            }
+            /* Cut at the interval's end even if nothing arrives (heartbeats alone would cut up
+             * to half an interval later). */
+            if ((due = segmenterCutDueMs(a->segmenter)) != 0) {
+                uint64_t now = nowMs();
+
+                if (now >= due || !binlogClientWait(c, (int)(due - now < 1000 ? due - now : 1000))) {
+                    seqBefore = segmenterLastSeq(a->segmenter);
+                    rc = segmenterTick(a->segmenter, nowMs(), &err);
+                    afterSeal(a, seqBefore);
+                    if (rc < 0)
+                        break;
+                    if (segmenterLastSeq(a->segmenter) != seqBefore)
+                        publishEvent(a, c, false, true, wallUs());
                     continue;
                 }
             }
@@ -1545,10 +1594,13 @@ streamMain(void *arg) {
                     ackOwed = false;
                 }
             }
-            publishEvent(a, heartbeat, txnsBefore, wall);
+            if (segmenterTransactions(a->segmenter) != txnsBefore)
+                a->recvEndedTxnUs = segmenterTxnCommitUs(a->segmenter);
+            publishEvent(a, c, heartbeat, false, wall);
             spoolSetOpenBytes(a->spool, segmenterOpenBytes(a->segmenter) +
                                             (a->journal ? spoolJournalBytes(a->journal) : 0));
         }
+        publishEvent(a, c, false, true, wallUs()); /* what the last batch left unpublished */
         binlogClientFree(c);
         publishConnected(a, false, false);
         if (stopping && !segmenterInTxn(a->segmenter)) {
@@ -1662,7 +1714,9 @@ snapshot(void *data, AgentStatus *out) {
         snprintf(out->lastError, sizeof(out->lastError), "%s", a->spoolError);
         out->lastErrorUs = a->spoolErrorUs;
         out->spoolFull |= a->spoolNoSpace;
+        out->spoolFailingSinceUs = a->spoolFailingSinceUs;
     }
+    out->spoolErrors = a->spoolErrors;
     pthread_mutex_unlock(&a->statLock);
 }
 

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -299,7 +300,11 @@ segmentMetaClear(SegmentMeta *m) {
 
 /* Events are staged and pushed through the filter chain in blocks of this size: small events
  * (an OLTP binlog is mostly events of a few hundred bytes) would otherwise pay the per-call cost
- * of every filter (hashes, lz4, write) each. */
+ * of every filter (hashes, lz4, write) each.
+ *
+ * The chain (content hash, lz4, object hash, write) runs on a worker thread of the writer, one
+ * block behind the caller: while it compresses block n, the caller (the agent's stream thread)
+ * reads and frames the events of block n+1. Two blocks in memory, whatever the segment size. */
 #define SEGMENT_STAGE_SIZE (256 * 1024)
 
 struct SegmentWriter {
@@ -307,11 +312,22 @@ struct SegmentWriter {
     SegmentMeta meta;
     /* content sha256 -> count -> lz4 -> tail -> object sha256 -> fd */
     IoWrite *head, *count, *tail, *objectHash;
-    uint8_t *stage; /* content not yet pushed into the chain */
+    uint8_t *stage; /* content not yet handed to the worker (the caller's) */
     size_t staged;
-    uint64_t objectBytes;
+    uint64_t contentBytes; /* content accepted so far (the caller's view) */
+    uint64_t objectBytes;  /* bytes written to the object (the worker's until it is idle) */
     bool failed;
     bool sealed;
+
+    /* The worker: under lock; `flight` is the block it writes, `flightLen` 0 when it is idle. */
+    pthread_t worker;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    uint8_t *flight;
+    size_t flightLen;
+    bool workerStop;
+    bool workerFailed;
+    Err workerErr;
 };
 
 /* The filter between the lz4 compressor and the object: counts the object's bytes and, when the
@@ -389,6 +405,34 @@ setGtidState(char **dst, const char *state) {
     *dst = bvStrdup(state);
 }
 
+/* The worker: writes each block handed to it through the chain; stops at the first error (kept
+ * for the caller) or when told to. */
+static void *
+segmentWorker(void *arg) {
+    SegmentWriter *w = arg;
+    Err err;
+
+    pthread_mutex_lock(&w->lock);
+    for (;;) {
+        while (w->flightLen == 0 && !w->workerStop)
+            pthread_cond_wait(&w->cond, &w->lock);
+        if (w->flightLen == 0)
+            break;
+        pthread_mutex_unlock(&w->lock);
+        errClear(&err);
+        int rc = w->workerFailed ? 0 : ioWrite(w->head, w->flight, w->flightLen, &err);
+        pthread_mutex_lock(&w->lock);
+        if (rc != 0) {
+            w->workerFailed = true;
+            w->workerErr = err;
+        }
+        w->flightLen = 0;
+        pthread_cond_broadcast(&w->cond);
+    }
+    pthread_mutex_unlock(&w->lock);
+    return NULL;
+}
+
 SegmentWriter *
 segmentWriterNew(const char *path, const SegmentMeta *meta, const uint8_t *fde, size_t fdeLen, Err *err) {
     SegmentWriter *w;
@@ -444,6 +488,17 @@ segmentWriterNew(const char *path, const SegmentMeta *meta, const uint8_t *fde, 
     w->tail = ioWriteNew(&segmentTailVt, tail);
     w->count = ioWriteCountNew(ioWriteLz4CompressNew(w->tail));
     w->head = ioWriteHashNew(w->count, CRYPTO_HASH_SHA256);
+    w->stage = bvMalloc(SEGMENT_STAGE_SIZE);
+    w->flight = bvMalloc(SEGMENT_STAGE_SIZE);
+    pthread_mutex_init(&w->lock, NULL);
+    pthread_cond_init(&w->cond, NULL);
+    if ((rc = pthread_create(&w->worker, NULL, segmentWorker, w)) != 0) {
+        /* Not started: the writer is freed without one. */
+        w->workerStop = true;
+        errSetSys(err, ERR_INTERNAL, rc, "segment '%s': unable to start the compression thread", path);
+        segmentWriterFree(w);
+        return NULL;
+    }
 
     /* The magic goes straight to the object; the FDE, with the in-use flag of an open file
      * cleared (its checksum is defined with the flag clear), opens the content. */
@@ -454,6 +509,7 @@ segmentWriterNew(const char *path, const SegmentMeta *meta, const uint8_t *fde, 
     if (rc == 0)
         rc = ioWrite(w->head, copy, fdeLen, err);
     bvFree(copy);
+    w->contentBytes = fdeLen;
     if (rc != 0) {
         segmentWriterFree(w);
         return NULL;
@@ -461,20 +517,48 @@ segmentWriterNew(const char *path, const SegmentMeta *meta, const uint8_t *fde, 
     return w;
 }
 
+/* Wait until the worker is idle; -1 with its error when it failed. */
+static int
+workerWait(SegmentWriter *w, Err *err) {
+    int rc = 0;
+
+    pthread_mutex_lock(&w->lock);
+    while (w->flightLen > 0)
+        pthread_cond_wait(&w->cond, &w->lock);
+    if (w->workerFailed) {
+        *err = w->workerErr;
+        rc = -1;
+    }
+    pthread_mutex_unlock(&w->lock);
+    if (rc != 0)
+        w->failed = true;
+    return rc;
+}
+
+/* Hand the staged block to the worker (after the one it holds is written). */
 static int
 stageFlush(SegmentWriter *w, Err *err) {
+    uint8_t *block;
+
     if (w->staged == 0)
         return 0;
-    if (ioWrite(w->head, w->stage, w->staged, err) != 0) {
-        w->failed = true;
+    if (workerWait(w, err) != 0)
         return -1;
-    }
+    pthread_mutex_lock(&w->lock);
+    block = w->flight;
+    w->flight = w->stage;
+    w->flightLen = w->staged;
+    pthread_cond_broadcast(&w->cond);
+    pthread_mutex_unlock(&w->lock);
+    w->stage = block;
     w->staged = 0;
     return 0;
 }
 
 int
 segmentWriterAppend(SegmentWriter *w, const uint8_t *event, size_t len, uint64_t endPos, Err *err) {
+    size_t done = 0;
+
     BV_ASSERT(!w->sealed);
     if (w->failed)
         return errSet(err, ERR_INTERNAL, "segment '%s' failed earlier", w->path);
@@ -484,19 +568,19 @@ segmentWriterAppend(SegmentWriter *w, const uint8_t *event, size_t len, uint64_t
         return errSet(err, ERR_INTERNAL,
                       "segment '%s': event of %zu bytes ending at %" PRIu64 " does not follow the previous end %" PRIu64,
                       w->path, len, endPos, w->meta.endPos);
-    if (w->staged > 0 && w->staged + len > SEGMENT_STAGE_SIZE && stageFlush(w, err) != 0)
-        return -1;
-    if (len >= SEGMENT_STAGE_SIZE) {
-        if (ioWrite(w->head, event, len, err) != 0) {
-            w->failed = true;
+    /* An event larger than a block goes through in block-sized pieces. */
+    while (done < len) {
+        size_t n = len - done;
+
+        if (n > SEGMENT_STAGE_SIZE - w->staged)
+            n = SEGMENT_STAGE_SIZE - w->staged;
+        memcpy(w->stage + w->staged, event + done, n);
+        w->staged += n;
+        done += n;
+        if (w->staged == SEGMENT_STAGE_SIZE && stageFlush(w, err) != 0)
             return -1;
-        }
-    } else {
-        if (w->stage == NULL)
-            w->stage = bvMalloc(SEGMENT_STAGE_SIZE);
-        memcpy(w->stage + w->staged, event, len);
-        w->staged += len;
     }
+    w->contentBytes += len;
     w->meta.endPos = endPos;
     w->meta.events++;
     return 0;
@@ -532,7 +616,7 @@ segmentWriterSetGtidStart(SegmentWriter *w, const char *gtidState) {
 
 uint64_t
 segmentWriterContentBytes(const SegmentWriter *w) {
-    return ioWriteCountBytes(w->count) + w->staged;
+    return w->contentBytes;
 }
 
 uint64_t
@@ -556,7 +640,7 @@ segmentWriterSeal(SegmentWriter *w, bool endsFile, SegmentMeta *meta, Err *err) 
     if (w->failed)
         return errSet(err, ERR_INTERNAL, "segment '%s' failed earlier", w->path);
     w->meta.endsFile = endsFile;
-    if (stageFlush(w, err) != 0)
+    if (stageFlush(w, err) != 0 || workerWait(w, err) != 0)
         return errPrefix(err, "unable to seal segment '%s'", w->path);
     if (ioWriteClose(w->head, err) != 0) {
         w->failed = true;
@@ -574,8 +658,20 @@ void
 segmentWriterFree(SegmentWriter *w) {
     if (w == NULL)
         return;
+    if (w->flight != NULL) {
+        pthread_mutex_lock(&w->lock);
+        bool started = !w->workerStop;
+        w->workerStop = true;
+        pthread_cond_broadcast(&w->cond);
+        pthread_mutex_unlock(&w->lock);
+        if (started)
+            pthread_join(w->worker, NULL);
+        pthread_cond_destroy(&w->cond);
+        pthread_mutex_destroy(&w->lock);
+    }
     ioWriteFree(w->head);
     bvFree(w->stage);
+    bvFree(w->flight);
     if (!w->sealed && unlink(w->path) != 0 && errno != ENOENT)
         logWarn("unable to remove the unfinished segment '%s': %s", w->path, strerror(errno));
     segmentMetaClear(&w->meta);

@@ -335,6 +335,13 @@ segmenterTick(Segmenter *s, uint64_t nowMs, Err *err) {
     return cutDue(s, nowMs) ? seal(s, false, NULL, err) : 0;
 }
 
+uint64_t
+segmenterCutDueMs(const Segmenter *s) {
+    if (s->w == NULL || binlogTxnFramerInTxn(s->framer) || s->opts.intervalMs <= 0 || s->firstMs == 0)
+        return 0;
+    return s->firstMs + (uint64_t)s->opts.intervalMs;
+}
+
 int
 segmenterCut(Segmenter *s, Err *err) {
     if (s->w == NULL || binlogTxnFramerInTxn(s->framer) || segmentWriterContentBytes(s->w) <= s->fdeLen)

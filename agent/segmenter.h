@@ -52,6 +52,9 @@ int segmenterResume(Segmenter *s, uint64_t lastSeq, const char *file, uint64_t p
 int segmenterPush(Segmenter *s, const uint8_t *event, size_t len, uint64_t nowMs, Err *err);
 /* Time passes without events: cut when the interval is over. */
 int segmenterTick(Segmenter *s, uint64_t nowMs, Err *err);
+/* When (in the nowMs clock of segmenterPush()) the open segment's interval is over and a tick
+ * would cut it; 0 when none is due: no open segment, a transaction open, or no interval. */
+uint64_t segmenterCutDueMs(const Segmenter *s);
 /* Seal the open segment now if it holds anything and no transaction is open: 1 sealed, 0 not. */
 int segmenterCut(Segmenter *s, Err *err);
 /* Drop the open segment (connection lost, or shutdown inside a transaction): the position goes

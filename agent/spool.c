@@ -39,6 +39,10 @@ struct Spool {
      * anything (sealing that seq again, say from a semi-sync journal, would overwrite the
      * committed segment in ready/ with other content). */
     uint64_t stateSeq;
+    /* What fde.bin holds, as last written by this process (NULL: unknown): a commit rewrites it
+     * (two more fsyncs) only when its binlog file's FDE differs. */
+    uint8_t *fde;
+    size_t fdeLen;
 };
 
 /* What a spool must have free before the stream resumes after it ran out of space. */
@@ -286,12 +290,17 @@ spoolCommit(Spool *s, const char *tmpPath, const SegmentMeta *meta, const uint8_
     spoolReadyPath(s, meta->seq, path, sizeof(path));
     if (fsRenameDurable(tmpPath, path, err) != 0)
         goto done;
-    if (fde != NULL) {
+    if (fde != NULL && (s->fde == NULL || s->fdeLen != fdeLen || memcmp(s->fde, fde, fdeLen) != 0)) {
         char fdePath[4096];
 
+        bvFree(s->fde);
+        s->fde = NULL;
         pathJoin(s, "fde.bin", fdePath, sizeof(fdePath));
         if (fsWriteFileAtomic(fdePath, fde, fdeLen, 0600, err) != 0)
             goto done;
+        s->fde = bvMalloc(fdeLen);
+        memcpy(s->fde, fde, fdeLen);
+        s->fdeLen = fdeLen;
     }
     bufClear(b);
     jsonBufPrintf(b, "{\"version\":1,\"seq\":%" PRIu64 ",\"flavour\":\"%s\",\"file\":", meta->seq,
@@ -868,6 +877,7 @@ spoolClose(Spool *s) {
         close(s->lockFd);
     pthread_mutex_destroy(&s->lock);
     pthread_cond_destroy(&s->cond);
+    bvFree(s->fde);
     bvFree(s->dir);
     bvFree(s);
 }

@@ -1040,8 +1040,9 @@ binlogClientAckRequested(const BinlogClient *c) {
     return c->ackRequested;
 }
 
-bool
-binlogClientPending(const BinlogClient *c) {
+/* Whether a packet is buffered or arrives within timeoutMs; `tlsReady`: the answer over TLS. */
+static bool
+clientReadable(const BinlogClient *c, int timeoutMs, bool tlsReady) {
     MYSQL *m;
     MARIADB_PVIO *pvio;
     struct pollfd pfd;
@@ -1053,10 +1054,22 @@ binlogClientPending(const BinlogClient *c) {
     /* libmariadb reads ahead into the pvio cache: a whole next packet may already be there. */
     if (pvio != NULL && pvio->cache != NULL && pvio->cache + pvio->cache_size > pvio->cache_pos)
         return true;
+    if (timeoutMs > 0 && mysql_get_ssl_cipher(m) != NULL)
+        return tlsReady;
     pfd.fd = mysql_get_socket(m);
     pfd.events = POLLIN;
     pfd.revents = 0;
-    return pfd.fd >= 0 && poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLIN);
+    return pfd.fd >= 0 && poll(&pfd, 1, timeoutMs) == 1 && (pfd.revents & (POLLIN | POLLHUP | POLLERR));
+}
+
+bool
+binlogClientPending(const BinlogClient *c) {
+    return clientReadable(c, 0, false);
+}
+
+bool
+binlogClientWait(const BinlogClient *c, int timeoutMs) {
+    return clientReadable(c, timeoutMs, true);
 }
 
 const char *

@@ -194,6 +194,10 @@ bool binlogClientAckRequested(const BinlogClient *c);
  * socket is readable. Semi-sync replicas use it to group ACKs (one fsync and one ACK for the
  * latest requested position, which covers the earlier ones). */
 bool binlogClientPending(const BinlogClient *c);
+/* Wait up to `timeoutMs` for the next packet: true when binlogClientRead() would not block (as
+ * binlogClientPending()), false when nothing arrived in time. Over TLS, where bytes may wait
+ * inside the TLS layer unseen by the socket, it returns true at once (the caller just reads). */
+bool binlogClientWait(const BinlogClient *c, int timeoutMs);
 
 /* The binlog file the stream is in (from the ROTATE events), "" before the first one. */
 const char *binlogClientFile(const BinlogClient *c);

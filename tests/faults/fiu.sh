@@ -31,7 +31,7 @@ exits=0       # the agent exited by itself on an error (and was restarted)
 fiu_agent_start() {
     BINVAULT_SOURCE_PASSWORD=$REPL_PASSWORD fiu-run -x "${FIU[@]}" "$BV_BIN" agent \
         --source "mysql://repl@127.0.0.1:$(mdb_port src)" --archive "$archive" --spool "$spool" --http off \
-        --log-level info "${FAULT_AGENT_OPTS[@]}" "${EXTRA[@]}" >> "$BV_TEST_DIR/agent.log" 2>&1 &
+        --log-level "${AGENT_LOG_LEVEL:-info}" "${FAULT_AGENT_OPTS[@]}" "${EXTRA[@]}" >> "$BV_TEST_DIR/agent.log" 2>&1 &
     AGENT_PID=$!
 }
 # Run for $1 seconds, restarting the agent whenever it exits by itself.

@@ -147,6 +147,56 @@ testIntervalCut(void) {
     free(sink);
 }
 
+/* The deadline of the interval cut, for a stream that waits on its socket: none inside a
+ * transaction or without an open segment; first event + interval otherwise; a tick then cuts. */
+static void
+testCutDeadline(void) {
+    Sink *sink = calloc(1, sizeof(*sink));
+    Segmenter *sg = newSegmenter(sink, 1 << 30, 1000);
+    char path[1024];
+    size_t len;
+    unsigned char *d;
+    BinlogReader *r = binlogReaderNew(BINLOG_READER_FILE, 0);
+    BinlogEvent ev;
+    uint64_t t = 0, first = 0, due = 0;
+    bool sawInTxn = false;
+    Err err;
+
+    REQUIRE(segmenterResume(sg, 0, "mariadb-bin.000001", 4, "", NULL, 0, &err) == 0);
+    CHECK_INT(segmenterCutDueMs(sg), 0);
+    snprintf(path, sizeof(path), "%s/%s", testFixtureDir(), "mariadb-10.11.19-compressed.000001.binlog");
+    REQUIRE((d = testReadFile(path, &len)) != NULL);
+    binlogReaderFeed(r, d, len);
+    /* Up to the end of the first transaction. */
+    while (binlogReaderNext(r, &ev, &err) == 1) {
+        t += 10;
+        REQUIRE(segmenterPush(sg, ev.data, ev.h.size, t, &err) == 0);
+        if (first == 0 && segmenterOpenBytes(sg) > 0)
+            first = t;
+        if (segmenterInTxn(sg)) {
+            sawInTxn = true;
+            CHECK_INT(segmenterCutDueMs(sg), 0);
+        } else if (sawInTxn) {
+            break;
+        }
+    }
+    CHECK(sawInTxn);
+    REQUIRE(first != 0);
+    due = segmenterCutDueMs(sg);
+    CHECK_INT(due, first + 1000);
+    CHECK_INT(segmenterTick(sg, due - 1, &err), 0);
+    CHECK_INT(sink->count, 0);
+    CHECK_INT(segmenterTick(sg, due, &err), 0);
+    CHECK_INT(sink->count, 1);
+    CHECK_INT(segmenterCutDueMs(sg), 0);
+    binlogReaderFree(r);
+    free(d);
+    for (size_t i = 0; i < sink->count; i++)
+        segmentMetaClear(&sink->metas[i]);
+    segmenterFree(sg);
+    free(sink);
+}
+
 static void
 testDiscontinuityRefused(void) {
     Sink *sink = calloc(1, sizeof(*sink));
@@ -212,5 +262,6 @@ suite_segmenter(void) {
     testRun("segmenter: commit-time estimates for the RPO", testCommitEstimates);
     testRun("segmenter: segments tile the file, cut at transaction boundaries", testCutsTileTheFile);
     testRun("segmenter: interval cuts", testIntervalCut);
+    testRun("segmenter: the interval cut's deadline", testCutDeadline);
     testRun("segmenter: discontinuity is refused", testDiscontinuityRefused);
 }
