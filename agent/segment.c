@@ -302,16 +302,19 @@ segmentMetaClear(SegmentMeta *m) {
  * (an OLTP binlog is mostly events of a few hundred bytes) would otherwise pay the per-call cost
  * of every filter (hashes, lz4, write) each.
  *
- * The chain (content hash, lz4, object hash, write) runs on a worker thread of the writer, one
- * block behind the caller: while it compresses block n, the caller (the agent's stream thread)
- * reads and frames the events of block n+1. Two blocks in memory, whatever the segment size. */
+ * The chain (lz4, object hash, write) runs on a worker thread of the writer, one block behind
+ * the caller: while it compresses block n, the caller (the agent's stream thread) hashes the
+ * content and reads and frames the events of block n+1. Two blocks in memory, whatever the
+ * segment size. */
 #define SEGMENT_STAGE_SIZE (256 * 1024)
 
 struct SegmentWriter {
     char *path;
     SegmentMeta meta;
-    /* content sha256 -> count -> lz4 -> tail -> object sha256 -> fd */
-    IoWrite *head, *count, *tail, *objectHash;
+    /* The content's SHA-256 is the caller's (it hashes each block before handing it over); the
+     * chain, the worker's: count -> lz4 -> tail -> object sha256 -> fd. */
+    CryptoHash *contentHash;
+    IoWrite *head, *tail, *objectHash;
     uint8_t *stage; /* content not yet handed to the worker (the caller's) */
     size_t staged;
     uint64_t contentBytes; /* content accepted so far (the caller's view) */
@@ -362,8 +365,7 @@ segmentTailClose(void *ctx, Err *err) {
     uint8_t tail[SEGMENT_TAIL_LEN];
     int rc;
 
-    w->meta.contentLen = ioWriteCountBytes(w->count);
-    snprintf(w->meta.contentSha256, sizeof(w->meta.contentSha256), "%s", ioWriteHashHex(w->head));
+    /* contentLen and contentSha256 were set by segmentWriterSeal(). */
     isoNow(w->meta.created, sizeof(w->meta.created));
     segmentMetaToJson(&w->meta, false, trailer);
     BV_ASSERT(trailer->len <= SEGMENT_TRAILER_MAX);
@@ -486,8 +488,8 @@ segmentWriterNew(const char *path, const SegmentMeta *meta, const uint8_t *fde, 
     tail->next = w->objectHash;
     tail->w = w;
     w->tail = ioWriteNew(&segmentTailVt, tail);
-    w->count = ioWriteCountNew(ioWriteLz4CompressNew(w->tail));
-    w->head = ioWriteHashNew(w->count, CRYPTO_HASH_SHA256);
+    w->head = ioWriteLz4CompressNew(w->tail);
+    w->contentHash = cryptoHashNew(CRYPTO_HASH_SHA256);
     w->stage = bvMalloc(SEGMENT_STAGE_SIZE);
     w->flight = bvMalloc(SEGMENT_STAGE_SIZE);
     pthread_mutex_init(&w->lock, NULL);
@@ -508,6 +510,7 @@ segmentWriterNew(const char *path, const SegmentMeta *meta, const uint8_t *fde, 
     rc = ioWrite(w->tail, SEGMENT_MAGIC, SEGMENT_MAGIC_LEN, err);
     if (rc == 0)
         rc = ioWrite(w->head, copy, fdeLen, err);
+    cryptoHashUpdate(w->contentHash, copy, fdeLen);
     bvFree(copy);
     w->contentBytes = fdeLen;
     if (rc != 0) {
@@ -542,6 +545,7 @@ stageFlush(SegmentWriter *w, Err *err) {
 
     if (w->staged == 0)
         return 0;
+    cryptoHashUpdate(w->contentHash, w->stage, w->staged);
     if (workerWait(w, err) != 0)
         return -1;
     pthread_mutex_lock(&w->lock);
@@ -642,6 +646,13 @@ segmentWriterSeal(SegmentWriter *w, bool endsFile, SegmentMeta *meta, Err *err) 
     w->meta.endsFile = endsFile;
     if (stageFlush(w, err) != 0 || workerWait(w, err) != 0)
         return errPrefix(err, "unable to seal segment '%s'", w->path);
+    {
+        uint8_t digest[CRYPTO_HASH_MAX_LEN];
+
+        cryptoHashFinal(w->contentHash, digest, NULL);
+        cryptoHexEncode(digest, CRYPTO_SHA256_LEN, w->meta.contentSha256);
+        w->meta.contentLen = w->contentBytes;
+    }
     if (ioWriteClose(w->head, err) != 0) {
         w->failed = true;
         return errPrefix(err, "unable to seal segment '%s'", w->path);
@@ -670,6 +681,7 @@ segmentWriterFree(SegmentWriter *w) {
         pthread_mutex_destroy(&w->lock);
     }
     ioWriteFree(w->head);
+    cryptoHashFree(w->contentHash);
     bvFree(w->stage);
     bvFree(w->flight);
     if (!w->sealed && unlink(w->path) != 0 && errno != ENOENT)
