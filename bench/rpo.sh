@@ -64,7 +64,7 @@ cnf=$(mdb_cnf server)
 start_agent() {
     local name=$1 archive=$2; shift 2
     local hp
-    hp=$(_mdb_free_port)
+    hp=$(free_port)
     HTTP=127.0.0.1:$hp
     BINVAULT_SOURCE_PASSWORD=$REPL_PASSWORD "$BV" agent --source "mysql://repl@127.0.0.1:$port" --archive "$archive" \
         --spool "$work/$name-spool" --start-position "$(mdb_sql server "SHOW MASTER STATUS" | awk '{print $1 ":" $2}')" \

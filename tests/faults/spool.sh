@@ -22,7 +22,7 @@ mdb_start src || { fail "start mariadb"; exit 1; }
 repl_user src
 faultproxy_start 127.0.0.1 "${S3_ENDPOINT##*:}" || { fail "start the fault proxy"; exit 1; }
 archive="s3://$S3_BUCKET/spool"
-HTTP_PORT=$(_mdb_free_port)
+HTTP_PORT=$(free_port)
 export BINVAULT_S3_STALL_TIMEOUT=3
 opts=(--s3-endpoint "http://127.0.0.1:$FAULT_PORT" --s3-uri-style path --http "127.0.0.1:$HTTP_PORT"
       "${FAULT_AGENT_OPTS[@]}" --segment-size 256K --spool-max-bytes 1G)

@@ -14,7 +14,7 @@ trap 'wl_continuous_stop; agent_kill; mdb_stop_all' EXIT
 
 mdb_start src || { fail "start mariadb"; exit 1; }
 repl_user src
-port=$(_mdb_free_port)
+port=$(free_port)
 http="127.0.0.1:$port"
 logfile=$BV_TEST_DIR/agent-json.log
 opts=(--segment-interval 1s --heartbeat 500ms --reconnect-max 1s --source-poll 1s --purge-check 2s

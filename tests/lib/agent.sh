@@ -125,7 +125,7 @@ faultproxy_start() {
     local up_host=$1 up_port=$2 tls=("${@:3}")
     FAULT_CONTROL=$BV_TEST_DIR/faults
     : > "$FAULT_CONTROL"
-    FAULT_PORT=$(_mdb_free_port)
+    FAULT_PORT=$(free_port)
     setsid python3 "$BV_ROOT/tests/tools/faultproxy.py" "$FAULT_PORT" "$up_host" "$up_port" "$FAULT_CONTROL" "${tls[@]}" \
         > "$BV_TEST_DIR/faultproxy.log" 2>&1 < /dev/null &
     FAULT_PID=$!

@@ -14,14 +14,7 @@
 : "${BV_TEST_DIR:?BV_TEST_DIR must be set}"
 MDB_NAMES=()
 
-_mdb_free_port() {
-    local p
-    for _ in $(seq 1 200); do
-        p=$((20000 + RANDOM % 20000))
-        if ! (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null; then echo "$p"; return 0; fi
-    done
-    return 1
-}
+. "$(dirname "${BASH_SOURCE[0]}")/port.sh"
 
 mdb_dir() { echo "$BV_TEST_DIR/$1"; }
 mdb_port() { cat "$BV_TEST_DIR/$1/port"; }
@@ -34,7 +27,7 @@ mdb_start() {
     local port
     if [ ! -f "$dir/my.cnf" ]; then
         mkdir -p "$dir/data" "$dir/tmp"
-        port=$(_mdb_free_port) || { echo "mdb_start: no free port" >&2; return 1; }
+        port=$(free_port) || { echo "mdb_start: no free port" >&2; return 1; }
         echo "$port" > "$dir/port"
         {
             echo "[client]"
@@ -83,7 +76,7 @@ mdb_start() {
             # Another process took the port between the check and the bind: pick another.
             if tail -n 5 "$dir/error.log" 2>/dev/null | grep -q "Address already in use"; then
                 local newport
-                newport=$(_mdb_free_port) || break
+                newport=$(free_port) || break
                 sed -i "s/^port=$port\$/port=$newport/" "$dir/my.cnf"
                 echo "$newport" > "$dir/port"
                 echo "# mdb_start: port $port was taken, retrying '$name' on $newport" >&2

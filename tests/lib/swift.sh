@@ -23,14 +23,7 @@
 : "${BV_ROOT:?BV_ROOT must be set}"
 S3_PIDS=()
 
-_s3_free_port() {
-    local p
-    for _ in $(seq 1 200); do
-        p=$((20000 + RANDOM % 20000))
-        if ! (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null; then echo "$p"; return 0; fi
-    done
-    return 1
-}
+. "$(dirname "${BASH_SOURCE[0]}")/port.sh"
 
 # Start "$@" in its own session, output to log file $1 (the rest is the command).
 _s3_spawn() {
@@ -131,7 +124,7 @@ s3_start() {
     mkdir -p "$S3_DIR/etc" "$S3_DIR/srv/d1" "$S3_DIR/log" "$S3_DIR/run"
     local ports=() p
     while [ ${#ports[@]} -lt 5 ]; do
-        p=$(_s3_free_port) || { echo "s3_start: no free port" >&2; return 1; }
+        p=$(free_port) || { echo "s3_start: no free port" >&2; return 1; }
         [[ " ${ports[*]} " == *" $p "* ]] || ports+=("$p")
     done
     aport=${ports[0]} cport=${ports[1]} oport=${ports[2]} pport=${ports[3]} mport=${ports[4]}
