@@ -34,6 +34,7 @@
 #define CHECKPOINT_REFRESH_MS 5000
 /* The received GTID state is published for /status at most this often (it is a string). */
 #define GTID_PUBLISH_MS 200
+/* What the stream received is published at most this often while events keep coming. */
 #define RECV_PUBLISH_MS 20
 #define CAUGHT_UP_MARKS 256
 #define MONITOR_TIMEOUT_MS 5000
@@ -1232,8 +1233,8 @@ acknowledge(Agent *a, BinlogClient *c, const char *file, uint64_t pos, Err *err)
 
 /* Publish what the stream thread knows, after an event: at once after a heartbeat or when
  * nothing more waits on the connection (the stream is idle, so the published state is exact),
- * otherwise at most every RECV_PUBLISH_MS (and with `force`, when the stream ends). A catch-up of millions of events pays the lock and
- * the copies once per batch, not once per event. */
+ * otherwise at most every RECV_PUBLISH_MS (and with `force`, when the stream ends). A catch-up
+ * of millions of events pays the lock and the copies once per batch, not once per event. */
 static void
 publishEvent(Agent *a, BinlogClient *c, bool heartbeat, bool force, uint64_t wall) {
     Segmenter *s = a->segmenter;
