@@ -43,6 +43,12 @@ struct Spool {
      * (two more fsyncs) only when its binlog file's FDE differs. */
     uint8_t *fde;
     size_t fdeLen;
+    /* Test hook (not documented for users): BINVAULT_TEST_SPOOL_FAIL_AFTER_STATE=N makes every
+     * N-th commit of this process fail right after its state moved, as if the directory sync
+     * after state.json had failed, and the next commit fail after its segment entered ready/,
+     * before the state: the double failure the commit guard (stateSeq) exists for. */
+    uint64_t commits, failAfterStateEvery;
+    bool failBeforeState;
 };
 
 /* What a spool must have free before the stream resumes after it ran out of space. */
@@ -162,6 +168,8 @@ spoolOpen(const char *dir, uint64_t maxBytes, Err *err) {
     s->dir = bvStrdup(dir);
     s->lockFd = -1;
     s->maxBytes = maxBytes;
+    if (getenv("BINVAULT_TEST_SPOOL_FAIL_AFTER_STATE") != NULL)
+        s->failAfterStateEvery = strtoull(getenv("BINVAULT_TEST_SPOOL_FAIL_AFTER_STATE"), NULL, 10);
     pthread_mutex_init(&s->lock, NULL);
     pthread_cond_init(&s->cond, NULL);
     if (fsMkdirP(dir, 0700, err) != 0)
@@ -290,6 +298,12 @@ spoolCommit(Spool *s, const char *tmpPath, const SegmentMeta *meta, const uint8_
     spoolReadyPath(s, meta->seq, path, sizeof(path));
     if (fsRenameDurable(tmpPath, path, err) != 0)
         goto done;
+    if (s->failBeforeState) {
+        s->failBeforeState = false;
+        errSet(err, ERR_IO, "unable to write the state of spool '%s' for segment %" PRIu64
+               " (BINVAULT_TEST_SPOOL_FAIL_AFTER_STATE)", s->dir, meta->seq);
+        goto done;
+    }
     if (fde != NULL && (s->fde == NULL || s->fdeLen != fdeLen || memcmp(s->fde, fde, fdeLen) != 0)) {
         char fdePath[4096];
 
@@ -320,6 +334,12 @@ spoolCommit(Spool *s, const char *tmpPath, const SegmentMeta *meta, const uint8_
     pthread_mutex_unlock(&s->lock);
     if (fsWriteFileAtomic(path, b->data, b->len, 0600, err) != 0)
         goto done;
+    if (s->failAfterStateEvery > 0 && ++s->commits % s->failAfterStateEvery == 0) {
+        s->failBeforeState = true;
+        errSet(err, ERR_IO, "unable to fsync directory '%s' after its state moved to segment %" PRIu64
+               " (BINVAULT_TEST_SPOOL_FAIL_AFTER_STATE)", s->dir, meta->seq);
+        goto done;
+    }
     spoolReadyPath(s, meta->seq, path, sizeof(path));
     pthread_mutex_lock(&s->lock);
     if (existed) {
