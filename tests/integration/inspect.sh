@@ -11,6 +11,18 @@ wl_mixed src
 mdb_sql src "FLUSH BINARY LOGS"
 mapfile -t files < <(mdb_binlog_files src)
 check "server wrote several binlog files" test "${#files[@]}" -ge 4
+# The server may still append to its last file (its background thread writes Binlog_checkpoint
+# events late): once that file's size holds still, both tools read one snapshot of every file.
+prev=-1
+for _ in $(seq 1 50); do
+    size=$(stat -c %s "${files[-1]}")
+    [ "$size" = "$prev" ] && break
+    prev=$size
+    sleep 0.2
+done
+mkdir -p "$BV_TEST_DIR/snapshot"
+cp "${files[@]}" "$BV_TEST_DIR/snapshot/"
+mapfile -t files < <(printf '%s\n' "$BV_TEST_DIR"/snapshot/*)
 
 total=0
 for f in "${files[@]}"; do
