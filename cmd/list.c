@@ -3,25 +3,11 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include "agent/archive.h"
 #include "cmd/cmd.h"
 #include "common/json.h"
 #include "common/mem.h"
-
-static void
-listTime(uint64_t us, char *out, size_t size) {
-    time_t sec = (time_t)(us / 1000000u);
-    struct tm tm;
-
-    if (us == 0) {
-        snprintf(out, size, "-");
-        return;
-    }
-    gmtime_r(&sec, &tm);
-    strftime(out, size, "%Y-%m-%d %H:%M:%S", &tm);
-}
 
 static const char *
 orDash(const char *s) {
@@ -34,7 +20,7 @@ listText(Archive *a, const ArchiveIdentity *id, bool haveId, const ArchiveCatalo
     ArchiveWindow *windows;
     size_t ngaps = archiveCatalogGaps(c, &gaps), nwin = archiveCatalogWindows(c, &windows), unindexed = 0, missing = 0;
     uint64_t objects, content, txns = 0;
-    char t1[32], t2[32];
+    char t1[40], t2[40];
 
     if (haveId)
         printf("archive %s: %s binlogs of server_id %" PRIu32 "%s%s (%s), source %s, created %s\n", archiveUrl(a),
@@ -49,16 +35,16 @@ listText(Archive *a, const ArchiveIdentity *id, bool haveId, const ArchiveCatalo
         bvFree(windows);
         return;
     }
-    printf("%6s  %-22s %-23s  %-24s %-24s %-19s  %-19s  %6s  %10s\n", "SEQ", "FILE", "START-END", "FIRST GTID",
-           "LAST GTID", "FIRST COMMIT (UTC)", "LAST COMMIT (UTC)", "TXNS", "SIZE");
+    printf("%6s  %-22s %-23s  %-24s %-24s %-23s  %-23s  %6s  %10s\n", "SEQ", "FILE", "START-END", "FIRST GTID",
+           "LAST GTID", "FIRST COMMIT", "LAST COMMIT", "TXNS", "SIZE");
     for (size_t i = 0; i < archiveCatalogCount(c); i++) {
         const SegmentMeta *m = archiveCatalogAt(c, i);
         char range[48];
         const char *flag = "";
 
         snprintf(range, sizeof(range), "%" PRIu64 "-%" PRIu64, m->startPos, m->endPos);
-        listTime(m->firstTimeUs, t1, sizeof(t1));
-        listTime(m->lastTimeUs, t2, sizeof(t2));
+        cmdFormatTime(m->firstTimeUs, t1, sizeof(t1));
+        cmdFormatTime(m->lastTimeUs, t2, sizeof(t2));
         if (!archiveCatalogListed(c, i, NULL)) {
             flag = "  MISSING";
             missing++;
@@ -66,7 +52,7 @@ listText(Archive *a, const ArchiveIdentity *id, bool haveId, const ArchiveCatalo
             flag = "  (not indexed)";
             unindexed++;
         }
-        printf("%6" PRIu64 "  %-22s %-23s  %-24s %-24s %-19s  %-19s  %6" PRIu64 "  %10" PRIu64 "%s\n", m->seq, m->file,
+        printf("%6" PRIu64 "  %-22s %-23s  %-24s %-24s %-23s  %-23s  %6" PRIu64 "  %10" PRIu64 "%s\n", m->seq, m->file,
                range, orDash(m->firstGtid), orDash(m->lastGtid), t1, t2, m->transactions, m->size, flag);
         txns += m->transactions;
     }
@@ -85,9 +71,9 @@ listText(Archive *a, const ArchiveIdentity *id, bool haveId, const ArchiveCatalo
     for (size_t i = 0; i < nwin; i++) {
         const ArchiveWindow *w = &windows[i];
 
-        listTime(w->firstTimeUs, t1, sizeof(t1));
-        listTime(w->lastTimeUs, t2, sizeof(t2));
-        printf("%s seq %" PRIu64 "-%" PRIu64 ": %s:%" PRIu64 " .. %s:%" PRIu64 ", gtid %s .. %s, commits %s .. %s UTC\n",
+        cmdFormatTime(w->firstTimeUs, t1, sizeof(t1));
+        cmdFormatTime(w->lastTimeUs, t2, sizeof(t2));
+        printf("%s seq %" PRIu64 "-%" PRIu64 ": %s:%" PRIu64 " .. %s:%" PRIu64 ", gtid %s .. %s, commits %s .. %s\n",
                nwin == 1 ? "window" : i + 1 == nwin ? "window (restorable, last)" : "window", w->from->seq, w->to->seq,
                w->from->file, w->from->startPos, w->to->file, w->to->endPos, orDash(w->firstGtid), orDash(w->lastGtid),
                t1, t2);
