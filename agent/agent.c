@@ -131,9 +131,10 @@ typedef struct Agent {
     size_t markCount;
     /* The spool could not be written and the stream waits for it: what /healthz and /status say
      * then (the error, and, when space lacks, "spool full"). */
-    bool spoolFailing, spoolNoSpace;
+    uint64_t spoolFailingSinceUs; /* 0 while the spool works */
+    bool spoolNoSpace;
     char spoolError[1024];
-    uint64_t spoolErrorUs, spoolFailingSinceUs, spoolErrors;
+    uint64_t spoolErrorUs, spoolErrors;
 } Agent;
 
 static uint64_t
@@ -186,6 +187,16 @@ sleepUnlessStopping(Agent *a, uint64_t ms) {
 
         nanosleep(&ts, NULL);
     }
+}
+
+/* The next step of a capped exponential backoff (0 starts it), and the delay to wait: a random
+ * point in its upper half (jitter, so that agents cut off together do not retry together). */
+static uint64_t
+backoffNext(Agent *a, uint64_t *backoff) {
+    *backoff = *backoff ? *backoff * 2 : BACKOFF_MIN_MS;
+    if (*backoff > (uint64_t)a->cfg->reconnectMaxMs)
+        *backoff = (uint64_t)a->cfg->reconnectMaxMs;
+    return *backoff / 2 + (uint64_t)rand_r(&a->seed) % (*backoff / 2 + 1);
 }
 
 /* Wait on doneCond for up to ms (archiver, monitor). */
@@ -1330,9 +1341,10 @@ setSpoolFull(Agent *a, bool full) {
 static void
 publishSpoolFailing(Agent *a, bool failing, bool noSpace, const char *msg) {
     pthread_mutex_lock(&a->statLock);
-    if (failing && !a->spoolFailing)
+    if (!failing)
+        a->spoolFailingSinceUs = 0;
+    else if (a->spoolFailingSinceUs == 0)
         a->spoolFailingSinceUs = wallUs();
-    a->spoolFailing = failing;
     a->spoolNoSpace = failing && noSpace;
     if (failing) {
         snprintf(a->spoolError, sizeof(a->spoolError), "%.*s", (int)sizeof(a->spoolError) - 1, msg);
@@ -1406,10 +1418,7 @@ spoolRecover(Agent *a, Err *err) {
         char msg[ERR_MSG_MAX + 512];
         uint64_t delay;
 
-        backoff = backoff ? backoff * 2 : BACKOFF_MIN_MS;
-        if (backoff > (uint64_t)a->cfg->reconnectMaxMs)
-            backoff = (uint64_t)a->cfg->reconnectMaxMs;
-        delay = backoff / 2 + (uint64_t)rand_r(&a->seed) % (backoff / 2 + 1);
+        delay = backoffNext(a, &backoff);
         snprintf(msg, sizeof(msg), "spool '%s' failed%s: %s; the stream is paused (what was not sealed is read "
                  "again from the source), retrying in %" PRIu64 " ms", spoolDir(a->spool),
                  noSpace ? " (no space left)" : "", err->msg, delay);
@@ -1648,10 +1657,7 @@ streamMain(void *arg) {
     retry:
         if (atomic_load(&a->stop))
             break;
-        backoff = backoff ? backoff * 2 : BACKOFF_MIN_MS;
-        if (backoff > (uint64_t)a->cfg->reconnectMaxMs)
-            backoff = (uint64_t)a->cfg->reconnectMaxMs;
-        uint64_t delay = backoff / 2 + (uint64_t)rand_r(&a->seed) % (backoff / 2 + 1);
+        uint64_t delay = backoffNext(a, &backoff);
 
         logWarn("reconnecting to the source in %" PRIu64 " ms: %s", delay, err.msg);
         sleepUnlessStopping(a, delay);
@@ -1711,7 +1717,7 @@ snapshot(void *data, AgentStatus *out) {
     /* While the stream waits for a failing spool, that is the error that matters (/healthz says
      * the stream is down, and why), and a spool out of space is full. */
     pthread_mutex_lock(&a->statLock);
-    if (a->spoolFailing) {
+    if (a->spoolFailingSinceUs != 0) {
         snprintf(out->lastError, sizeof(out->lastError), "%s", a->spoolError);
         out->lastErrorUs = a->spoolErrorUs;
         out->spoolFull |= a->spoolNoSpace;

@@ -312,7 +312,7 @@ struct SegmentWriter {
     char *path;
     SegmentMeta meta;
     /* The content's SHA-256 is the caller's (it hashes each block before handing it over); the
-     * chain, the worker's: count -> lz4 -> tail -> object sha256 -> fd. */
+     * chain, the worker's: lz4 -> tail -> object sha256 -> fd. */
     CryptoHash *contentHash;
     IoWrite *head, *tail, *objectHash;
     uint8_t *stage; /* content not yet handed to the worker (the caller's) */
@@ -328,6 +328,7 @@ struct SegmentWriter {
     pthread_cond_t cond;
     uint8_t *flight;
     size_t flightLen;
+    bool workerStarted;
     bool workerStop;
     bool workerFailed;
     Err workerErr;
@@ -495,12 +496,11 @@ segmentWriterNew(const char *path, const SegmentMeta *meta, const uint8_t *fde, 
     pthread_mutex_init(&w->lock, NULL);
     pthread_cond_init(&w->cond, NULL);
     if ((rc = pthread_create(&w->worker, NULL, segmentWorker, w)) != 0) {
-        /* Not started: the writer is freed without one. */
-        w->workerStop = true;
         errSetSys(err, ERR_INTERNAL, rc, "segment '%s': unable to start the compression thread", path);
         segmentWriterFree(w);
         return NULL;
     }
+    w->workerStarted = true;
 
     /* The magic goes straight to the object; the FDE, with the in-use flag of an open file
      * cleared (its checksum is defined with the flag clear), opens the content. */
@@ -669,14 +669,14 @@ void
 segmentWriterFree(SegmentWriter *w) {
     if (w == NULL)
         return;
-    if (w->flight != NULL) {
+    if (w->workerStarted) {
         pthread_mutex_lock(&w->lock);
-        bool started = !w->workerStop;
         w->workerStop = true;
         pthread_cond_broadcast(&w->cond);
         pthread_mutex_unlock(&w->lock);
-        if (started)
-            pthread_join(w->worker, NULL);
+        pthread_join(w->worker, NULL);
+    }
+    if (w->flight != NULL) {
         pthread_cond_destroy(&w->cond);
         pthread_mutex_destroy(&w->lock);
     }

@@ -164,12 +164,13 @@ Spool *
 spoolOpen(const char *dir, uint64_t maxBytes, Err *err) {
     Spool *s = bvCalloc(1, sizeof(*s));
     char path[4096];
+    const char *hook;
 
     s->dir = bvStrdup(dir);
     s->lockFd = -1;
     s->maxBytes = maxBytes;
-    if (getenv("BINVAULT_TEST_SPOOL_FAIL_AFTER_STATE") != NULL)
-        s->failAfterStateEvery = strtoull(getenv("BINVAULT_TEST_SPOOL_FAIL_AFTER_STATE"), NULL, 10);
+    if ((hook = getenv("BINVAULT_TEST_SPOOL_FAIL_AFTER_STATE")) != NULL)
+        s->failAfterStateEvery = strtoull(hook, NULL, 10);
     pthread_mutex_init(&s->lock, NULL);
     pthread_cond_init(&s->cond, NULL);
     if (fsMkdirP(dir, 0700, err) != 0)

@@ -1040,9 +1040,10 @@ binlogClientAckRequested(const BinlogClient *c) {
     return c->ackRequested;
 }
 
-/* Whether a packet is buffered or arrives within timeoutMs; `tlsReady`: the answer over TLS. */
+/* Whether a packet is buffered or arrives within timeoutMs. Over TLS, waiting says yes at once:
+ * bytes may wait inside the TLS layer, unseen by the socket. */
 static bool
-clientReadable(const BinlogClient *c, int timeoutMs, bool tlsReady) {
+clientReadable(const BinlogClient *c, int timeoutMs) {
     MYSQL *m;
     MARIADB_PVIO *pvio;
     struct pollfd pfd;
@@ -1055,7 +1056,7 @@ clientReadable(const BinlogClient *c, int timeoutMs, bool tlsReady) {
     if (pvio != NULL && pvio->cache != NULL && pvio->cache + pvio->cache_size > pvio->cache_pos)
         return true;
     if (timeoutMs > 0 && mysql_get_ssl_cipher(m) != NULL)
-        return tlsReady;
+        return true;
     pfd.fd = mysql_get_socket(m);
     pfd.events = POLLIN;
     pfd.revents = 0;
@@ -1064,12 +1065,12 @@ clientReadable(const BinlogClient *c, int timeoutMs, bool tlsReady) {
 
 bool
 binlogClientPending(const BinlogClient *c) {
-    return clientReadable(c, 0, false);
+    return clientReadable(c, 0);
 }
 
 bool
 binlogClientWait(const BinlogClient *c, int timeoutMs) {
-    return clientReadable(c, timeoutMs, true);
+    return clientReadable(c, timeoutMs);
 }
 
 const char *
