@@ -1,6 +1,7 @@
 # binvault build. `make` builds ./binvault; `make test` installs what is missing and runs every
 # test; `make asan` runs the unit and integration tests on an ASan+UBSan build; `make fuzz` runs
-# the fuzzers briefly; `make bench` runs the benchmarks. WERROR=1 turns warnings into errors.
+# the fuzzers briefly; `make bench` runs the benchmarks; `make tsan` the unit and agent tests on a
+# ThreadSanitizer build; `make check-layers` the layer rule. WERROR=1 turns warnings into errors.
 
 MODE ?= release
 BUILD := build/$(MODE)
@@ -15,6 +16,9 @@ CFLAGS_ALL := -std=c11 -D_GNU_SOURCE -g $(WARN) -I. $(PKG_CFLAGS) -MMD -MP
 ifeq ($(MODE),asan)
 CFLAGS_ALL += -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
 LDFLAGS_ALL := -fsanitize=address,undefined
+else ifeq ($(MODE),tsan)
+CFLAGS_ALL += -O1 -fno-omit-frame-pointer -fsanitize=thread
+LDFLAGS_ALL := -fsanitize=thread
 else
 CFLAGS_ALL += -O2
 LDFLAGS_ALL :=
@@ -25,7 +29,7 @@ endif
 CFLAGS_ALL += $(CFLAGS)
 LIBS := $(PKG_LIBS) -lpthread -lm
 
-MODULES := common binlog upload agent recover
+MODULES := common binlog mysql storage archive agent recover
 LIB_SRC := $(wildcard $(addsuffix /*.c,$(MODULES)))
 CMD_SRC := $(wildcard cmd/*.c)
 UNIT_SRC := $(wildcard tests/unit/*.c)
@@ -36,7 +40,7 @@ UNIT_OBJ := $(UNIT_SRC:%.c=$(BUILD)/%.o)
 # Everything of cmd/ but main() is shared with the unit tests.
 CMD_LIB_OBJ := $(filter-out $(BUILD)/cmd/main.o,$(CMD_OBJ))
 
-.PHONY: all test unit integration asan fuzz bench deps clean valgrind demo faults
+.PHONY: all test unit integration asan tsan fuzz bench deps clean valgrind demo faults check-layers
 .DEFAULT_GOAL := all
 
 all: binvault
@@ -74,7 +78,7 @@ deps:
 	@scripts/deps.sh
 
 # The whole suite: unit tests, then integration tests against real servers started here.
-test: deps
+test: deps check-layers
 	@$(MAKE) --no-print-directory all $(BUILD)/test-unit
 	@scripts/run-tests.sh $(BUILD)
 
@@ -96,6 +100,18 @@ asan:
 	@$(MAKE) --no-print-directory MODE=asan $(if $(WERROR),WERROR=$(WERROR)) build/asan/binvault build/asan/test-unit
 	@BV_SANITIZED=1 AGENT_KILLS=$${AGENT_KILLS:-8} SEMISYNC_KILLS=$${SEMISYNC_KILLS:-6} BIGTXN_MB=$${BIGTXN_MB:-256} ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  scripts/run-tests.sh build/asan
+
+# ThreadSanitizer: the unit tests and the integration tests of the agent's threads.
+TSAN_TESTS ?= agent semisync spool_state rpo status
+tsan:
+	@$(MAKE) --no-print-directory MODE=tsan $(if $(WERROR),WERROR=$(WERROR)) build/tsan/binvault build/tsan/test-unit
+	@BV_SANITIZED=1 AGENT_KILLS=$${AGENT_KILLS:-6} SEMISYNC_KILLS=$${SEMISYNC_KILLS:-4} TESTS="$(TSAN_TESTS)" \
+	  TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$(CURDIR)/tests/tsan.supp" \
+	  scripts/run-tests.sh build/tsan
+
+# The layer rule of docs/DESIGN.md: no file includes a header of a layer above its own.
+check-layers:
+	@scripts/check-layers.sh
 
 valgrind: $(BUILD)/test-unit
 	valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite,indirect \

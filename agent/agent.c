@@ -13,19 +13,19 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "agent/archive.h"
+#include "archive/archive.h"
 #include "agent/http.h"
-#include "agent/segment.h"
-#include "agent/segmenter.h"
+#include "archive/segment.h"
+#include "archive/segmenter.h"
 #include "agent/spool.h"
-#include "agent/stats.h"
+#include "archive/status.h"
 #include "agent/uploader.h"
-#include "binlog/client.h"
+#include "mysql/client.h"
 #include "common/log.h"
 #include "common/mem.h"
 #include "common/url.h"
 #include "common/version.h"
-#include "upload/storage.h"
+#include "storage/storage.h"
 
 #define TIMER_MS 500
 #define BACKOFF_MIN_MS 500

@@ -15,7 +15,7 @@
  * with --semi-sync, journals the open segment and sends the ACKs, see agent/spool.h);
  * `bv-upload-N` store segments; `bv-archive` indexes the stored prefix, moves checkpoint.json and
  * frees the spool; `bv-monitor` samples the source over SQL (position, lag, purge guard). They
- * share state only under locks; the HTTP endpoint reads a snapshot (agent/stats.h).
+ * share state only under locks; the HTTP endpoint reads a snapshot (archive/status.h).
  */
 #ifndef BV_AGENT_AGENT_H
 #define BV_AGENT_AGENT_H
@@ -23,7 +23,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "binlog/client.h"
+#include "mysql/client.h"
 #include "common/err.h"
 
 typedef struct AgentConfig {

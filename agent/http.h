@@ -16,7 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "agent/stats.h"
+#include "archive/status.h"
 #include "common/err.h"
 
 typedef struct HttpServer HttpServer;

@@ -14,10 +14,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <zlib.h>
-
 #include "common/buf.h"
 #include "common/bytes.h"
+#include "common/crypto.h"
 #include "common/fs.h"
 #include "common/json.h"
 #include "common/log.h"
@@ -596,7 +595,7 @@ spoolJournalCreate(Spool *s, const SpoolJournalHead *head, Err *err) {
     jsonBufPrintf(b, ",\"pos\":%" PRIu64 "}", head->pos);
     memcpy(hdr, JOURNAL_MAGIC, JOURNAL_MAGIC_LEN);
     wrU32(hdr + JOURNAL_MAGIC_LEN, (uint32_t)b->len);
-    wrU32(hdr + JOURNAL_MAGIC_LEN + 4, (uint32_t)crc32(0, b->data, (uInt)b->len));
+    wrU32(hdr + JOURNAL_MAGIC_LEN + 4, cryptoCrc32(0, b->data, b->len));
     if ((j->fd = open(j->path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) < 0) {
         errSetSys(err, ERR_IO, errno, "unable to create the semi-sync journal '%s'", j->path);
         goto fail;
@@ -620,13 +619,12 @@ fail:
 int
 spoolJournalAppend(SpoolJournal *j, const uint8_t *event, size_t len, bool boundary, Err *err) {
     uint8_t rec[JOURNAL_RECORD_HEAD];
-    uLong crc;
+    uint32_t crc;
 
     if (len > JOURNAL_EVENT_MAX)
         return errSet(err, ERR_LIMIT, "event of %zu bytes is too large for the semi-sync journal", len);
     rec[4] = boundary ? JOURNAL_BOUNDARY : 0;
-    crc = crc32(0, rec + 4, 1);
-    crc = crc32(crc, event, (uInt)len);
+    crc = cryptoCrc32(cryptoCrc32(0, rec + 4, 1), event, len);
     wrU32(rec, (uint32_t)len);
     wrU32(rec + 5, (uint32_t)crc);
     if (j->buf->len + sizeof(rec) + len > JOURNAL_BUFFER && journalFlush(j, err) != 0)
@@ -725,7 +723,7 @@ static int
 journalRecord(int fd, const char *path, uint64_t size, uint64_t *off, Buf *buf, bool *boundary, Err *err) {
     uint8_t rec[JOURNAL_RECORD_HEAD];
     uint32_t len;
-    uLong crc;
+    uint32_t crc;
     ssize_t n;
 
     if (*off + sizeof(rec) > size)
@@ -742,8 +740,7 @@ journalRecord(int fd, const char *path, uint64_t size, uint64_t *off, Buf *buf, 
     if ((size_t)n < len)
         return 0;
     buf->len = len;
-    crc = crc32(0, rec + 4, 1);
-    crc = crc32(crc, buf->data, len);
+    crc = cryptoCrc32(cryptoCrc32(0, rec + 4, 1), buf->data, len);
     if ((uint32_t)crc != rdU32(rec + 5))
         return 0;
     *boundary = (rec[4] & JOURNAL_BOUNDARY) != 0;
@@ -764,7 +761,7 @@ journalHead(int fd, const char *path, SpoolJournalHead *head, uint64_t *off, Err
         return errSet(err, ERR_FORMAT, "semi-sync journal '%s' has no valid head", path);
     len = rdU32(hdr + JOURNAL_MAGIC_LEN);
     if (len == 0 || len > JOURNAL_HEAD_MAX || fsPreadAll(fd, json, len, sizeof(hdr)) != (ssize_t)len ||
-        (uint32_t)crc32(0, (const Bytef *)json, len) != rdU32(hdr + JOURNAL_MAGIC_LEN + 4))
+        cryptoCrc32(0, json, len) != rdU32(hdr + JOURNAL_MAGIC_LEN + 4))
         return errSet(err, ERR_FORMAT, "semi-sync journal '%s' has no valid head", path);
     json[len] = '\0';
     if ((j = jsonParse(json, len, err)) == NULL)

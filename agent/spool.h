@@ -36,7 +36,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "agent/segment.h"
+#include "archive/segment.h"
 #include "common/err.h"
 
 typedef struct Spool Spool;

@@ -14,8 +14,8 @@
 
 #include <stdint.h>
 
-#include "agent/segment.h"
-#include "upload/storage.h"
+#include "archive/segment.h"
+#include "storage/storage.h"
 
 typedef struct Uploader Uploader;
 

@@ -5,6 +5,7 @@
 #include <zlib.h>
 
 #include "common/bytes.h"
+#include "common/crypto.h"
 #include "common/mem.h"
 
 static const char *const typeNames[256] = {
@@ -144,26 +145,14 @@ binlogVersionChecksumAware(BinlogFlavour flavour, int major, int minor, int patc
 
 uint32_t
 binlogEventComputeChecksum(const uint8_t *p, size_t len) {
-    uLong crc = crc32(0L, Z_NULL, 0);
-
     if (len > BINLOG_HEADER_LEN && p[4] == BINLOG_FORMAT_DESCRIPTION && (p[17] & BINLOG_FLAG_IN_USE)) {
         uint8_t head[BINLOG_HEADER_LEN];
 
         memcpy(head, p, sizeof(head));
         head[17] &= (uint8_t)~BINLOG_FLAG_IN_USE;
-        crc = crc32(crc, head, sizeof(head));
-        crc = crc32(crc, p + sizeof(head), (uInt)(len - sizeof(head)));
-        return (uint32_t)crc;
+        return cryptoCrc32(cryptoCrc32(0, head, sizeof(head)), p + sizeof(head), len - sizeof(head));
     }
-    /* zlib takes uInt lengths: feed very large events in pieces. */
-    while (len > 0) {
-        uInt n = len > (1u << 30) ? (1u << 30) : (uInt)len;
-
-        crc = crc32(crc, p, n);
-        p += n;
-        len -= n;
-    }
-    return (uint32_t)crc;
+    return cryptoCrc32(0, p, len);
 }
 
 /*

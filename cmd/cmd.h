@@ -11,7 +11,7 @@
 #include <stdint.h>
 
 #include "common/err.h"
-#include "upload/storage.h"
+#include "storage/storage.h"
 
 typedef struct CmdDef {
     const char *name;

@@ -2,8 +2,8 @@
 #include <stdio.h>
 #include <time.h>
 
-#include "agent/archive.h"
-#include "binlog/client.h"
+#include "archive/archive.h"
+#include "mysql/client.h"
 #include "cmd/cmd.h"
 #include "common/json.h"
 

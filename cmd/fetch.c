@@ -17,7 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "agent/archive.h"
+#include "archive/archive.h"
 #include "binlog/txn.h"
 #include "cmd/cmd.h"
 #include "common/fs.h"

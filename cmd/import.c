@@ -21,7 +21,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "agent/archive.h"
+#include "archive/archive.h"
 #include "binlog/reader.h"
 #include "binlog/txn.h"
 #include "cmd/cmd.h"

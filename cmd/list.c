@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "agent/archive.h"
+#include "archive/archive.h"
 #include "cmd/cmd.h"
 #include "common/json.h"
 #include "common/mem.h"

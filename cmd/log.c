@@ -10,7 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "agent/archive.h"
+#include "archive/archive.h"
 #include "binlog/txn.h"
 #include "cmd/cmd.h"
 #include "common/json.h"

@@ -27,7 +27,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "binlog/client.h"
+#include "mysql/client.h"
 #include "binlog/event.h"
 #include "binlog/gtid.h"
 #include "cmd/cmd.h"

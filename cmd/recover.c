@@ -16,7 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "agent/archive.h"
+#include "archive/archive.h"
 #include "cmd/cmd.h"
 #include "common/fs.h"
 #include "common/json.h"

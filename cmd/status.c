@@ -1,6 +1,6 @@
 /* binvault status: how much is not yet archived (RPO), from the archive's checkpoint alone or
  * compared with the live source, with monitoring-plugin exit codes. The verdict rules are in
- * agent/stats.h (statusEvaluate()). */
+ * archive/status.h (statusEvaluate()). */
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -9,9 +9,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "agent/archive.h"
-#include "agent/stats.h"
-#include "binlog/client.h"
+#include "archive/archive.h"
+#include "archive/status.h"
+#include "mysql/client.h"
 #include "binlog/txn.h"
 #include "cmd/cmd.h"
 #include "common/json.h"

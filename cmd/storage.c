@@ -1,6 +1,6 @@
 /*
  * binvault storage: poke at the objects of an archive's store through the storage interface
- * (upload/storage.h) - the same code the agent and recovery use, so it shows what they would
+ * (storage/storage.h) - the same code the agent and recovery use, so it shows what they would
  * see. A debugging tool: it does not know the archive format, only objects.
  */
 #include <errno.h>
@@ -21,8 +21,8 @@
 #include "common/io.h"
 #include "common/log.h"
 #include "common/mem.h"
-#include "upload/s3.h"
-#include "upload/storage.h"
+#include "storage/s3.h"
+#include "storage/storage.h"
 
 #define STORAGE_CMD_CHUNK (256 * 1024)
 #define STORAGE_CMD_JOBS_MAX 64
@@ -43,7 +43,7 @@ storageCmdUsage(FILE *out) {
           "                   settings and credentials come from the environment: AWS_ACCESS_KEY_ID,\n"
           "                   AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN or\n"
           "                   BINVAULT_S3_CREDENTIALS_FILE, AWS_ENDPOINT_URL, AWS_REGION,\n"
-          "                   BINVAULT_S3_URI_STYLE, BINVAULT_S3_CA_FILE; see upload/s3.h)\n\n"
+          "                   BINVAULT_S3_URI_STYLE, BINVAULT_S3_CA_FILE; see storage/s3.h)\n\n"
           "  put NAME FILE    store FILE as the object NAME, immutable: an object NAME with the same\n"
           "                   content is success, with other content an error (exit 73); several\n"
           "                   NAME FILE pairs may follow. Prints NAME<TAB>SIZE<TAB>SHA256 for each.\n"

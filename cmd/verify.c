@@ -11,7 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "agent/archive.h"
+#include "archive/archive.h"
 #include "cmd/cmd.h"
 #include "common/json.h"
 #include "common/mem.h"

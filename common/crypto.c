@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <zlib.h>
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
@@ -44,6 +45,8 @@ cryptoMd(CryptoHashType type) {
         return EVP_sha256();
     case CRYPTO_HASH_MD5:
         return EVP_md5();
+    case CRYPTO_HASH_SHA1:
+        return EVP_sha1();
     }
     bvAssertFail("valid CryptoHashType", __FILE__, __LINE__);
 }
@@ -55,6 +58,8 @@ cryptoHashSize(CryptoHashType type) {
         return CRYPTO_SHA256_LEN;
     case CRYPTO_HASH_MD5:
         return CRYPTO_MD5_LEN;
+    case CRYPTO_HASH_SHA1:
+        return CRYPTO_SHA1_LEN;
     }
     bvAssertFail("valid CryptoHashType", __FILE__, __LINE__);
 }
@@ -66,6 +71,8 @@ cryptoHashName(CryptoHashType type) {
         return "sha256";
     case CRYPTO_HASH_MD5:
         return "md5";
+    case CRYPTO_HASH_SHA1:
+        return "sha1";
     }
     bvAssertFail("valid CryptoHashType", __FILE__, __LINE__);
 }
@@ -79,7 +86,7 @@ cryptoHashNew(CryptoHashType type) {
     if (hash->ctx == NULL)
         cryptoFail("EVP_MD_CTX_new");
     if (EVP_DigestInit_ex(hash->ctx, cryptoMd(type), NULL) != 1)
-        cryptoFail(type == CRYPTO_HASH_MD5 ? "md5 init" : "sha256 init");
+        cryptoFail(cryptoHashName(type));
     return hash;
 }
 
@@ -130,6 +137,27 @@ cryptoSha256(const void *data, size_t len, uint8_t out[CRYPTO_SHA256_LEN]) {
 void
 cryptoMd5(const void *data, size_t len, uint8_t out[CRYPTO_MD5_LEN]) {
     cryptoHashOnce(CRYPTO_HASH_MD5, data, len, out);
+}
+
+void
+cryptoSha1(const void *data, size_t len, uint8_t out[CRYPTO_SHA1_LEN]) {
+    cryptoHashOnce(CRYPTO_HASH_SHA1, data, len, out);
+}
+
+uint32_t
+cryptoCrc32(uint32_t crc, const void *data, size_t len) {
+    const uint8_t *p = data;
+    uLong c = crc;
+
+    /* zlib takes uInt lengths: feed very large inputs in pieces. */
+    while (len > 0) {
+        uInt n = len > (1u << 30) ? (1u << 30) : (uInt)len;
+
+        c = crc32(c, p, n);
+        p += n;
+        len -= n;
+    }
+    return (uint32_t)c;
 }
 
 void

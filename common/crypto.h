@@ -1,7 +1,7 @@
 /*
  * Hashes, HMAC, key derivation, authenticated encryption, encodings and random bytes. This is the
- * only file of binvault that calls OpenSSL (EVP APIs of OpenSSL 3); everything else uses these
- * wrappers.
+ * only file of binvault that calls OpenSSL (EVP APIs of OpenSSL 3) and zlib's crc32(); everything
+ * else uses these wrappers.
  *
  * A failure of OpenSSL to set up an algorithm that it ships (SHA-256, MD5, HMAC, PBKDF2, HKDF,
  * AES-256-GCM) is treated like an out-of-memory condition: it is printed with the OpenSSL reason
@@ -21,10 +21,12 @@
 typedef enum CryptoHashType {
     CRYPTO_HASH_SHA256 = 0,
     CRYPTO_HASH_MD5,
+    CRYPTO_HASH_SHA1, /* only for the MySQL protocol's mysql_native_password */
 } CryptoHashType;
 
 #define CRYPTO_SHA256_LEN 32
 #define CRYPTO_MD5_LEN 16
+#define CRYPTO_SHA1_LEN 20
 /* Room for the digest of any CryptoHashType. */
 #define CRYPTO_HASH_MAX_LEN 32
 /* Room for the hex text (with NUL) of any digest. */
@@ -54,6 +56,11 @@ void cryptoHashFree(CryptoHash *hash);
 /* One-shot digests. */
 void cryptoSha256(const void *data, size_t len, uint8_t out[CRYPTO_SHA256_LEN]);
 void cryptoMd5(const void *data, size_t len, uint8_t out[CRYPTO_MD5_LEN]);
+void cryptoSha1(const void *data, size_t len, uint8_t out[CRYPTO_SHA1_LEN]);
+
+/* CRC-32 (ISO-HDLC, as zlib's crc32() and the binlog's event checksums): continue `crc` (0 to
+ * start) over `len` bytes. Any length. */
+uint32_t cryptoCrc32(uint32_t crc, const void *data, size_t len);
 
 /* HMAC-SHA-256 of `data` under `key` (AWS SigV4 signing keys and signatures). */
 void cryptoHmacSha256(const void *key, size_t keyLen, const void *data, size_t len,

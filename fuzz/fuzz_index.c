@@ -1,5 +1,5 @@
 /*
- * libFuzzer target for the archive's metadata documents (agent/archive.h), which come from the
+ * libFuzzer target for the archive's metadata documents (archive/archive.h), which come from the
  * store and may be corrupt or hostile. The first byte picks what the rest is:
  *  0: binvault.json (archiveIdentityParse)
  *  1: checkpoint.json (archiveCheckpointParse)
@@ -17,7 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "agent/archive.h"
+#include "archive/archive.h"
 #include "common/mem.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -1,5 +1,5 @@
 /*
- * libFuzzer target for the S3 response parsers (upload/s3.h): ListObjectsV2 pages
+ * libFuzzer target for the S3 response parsers (storage/s3.h): ListObjectsV2 pages
  * (s3ListParse), error bodies (s3ErrorParse, s3ErrorClass), and the XML primitives every other
  * response goes through (s3XmlText, s3XmlNext) with the tags the driver asks for (UploadId,
  * Upload/Key/UploadId/Initiated, IsTruncated, NextKeyMarker...).
@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "common/mem.h"
-#include "upload/s3.h"
+#include "storage/s3.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -1,5 +1,5 @@
 /*
- * libFuzzer target for segment objects (agent/segment.h), read from memory through an open
+ * libFuzzer target for segment objects (archive/segment.h), read from memory through an open
  * callback as from a store. The first byte picks what the rest is:
  *  0: a whole object: segmentReadMeta(), then segmentReaderNew() / segmentReaderNext() to the
  *     verified end (the object SHA-256 is only known there).
@@ -21,7 +21,7 @@
 
 #include <zlib.h>
 
-#include "agent/segment.h"
+#include "archive/segment.h"
 #include "common/bytes.h"
 #include "common/crypto.h"
 #include "common/io.h"

@@ -32,8 +32,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "agent/archive.h"
-#include "binlog/client.h"
+#include "archive/archive.h"
+#include "mysql/client.h"
 #include "binlog/txn.h"
 #include "common/buf.h"
 #include "common/err.h"

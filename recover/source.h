@@ -21,7 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "agent/archive.h"
+#include "archive/archive.h"
 #include "common/err.h"
 #include "recover/replserver.h"
 

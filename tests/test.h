@@ -40,6 +40,16 @@ unsigned char *testReadFile(const char *path, size_t *len);
                      sb_ ? sb_ : "(null)");                                                        \
     } while (0)
 
+/* A message (an Err's msg, an output) that must contain `part`: a failure prints the whole
+ * message, so that a changed wording shows what it became. */
+#define CHECK_MSG(msg, part)                                                                       \
+    do {                                                                                           \
+        const char *sm_ = (msg), *sp_ = (part);                                                    \
+        if (sm_ == NULL || strstr(sm_, sp_) == NULL)                                               \
+            testFail(__FILE__, __LINE__, "%s does not contain \"%s\": it is \"%s\"", #msg, sp_,   \
+                     sm_ ? sm_ : "(null)");                                                        \
+    } while (0)
+
 /* Stop the current case when a precondition for the rest of it fails. */
 #define REQUIRE(cond)                                                                              \
     do {                                                                                           \

@@ -1,9 +1,9 @@
-/* Unit tests of agent/archive: identity, index chunks, discovery, merge, continuity, lookups. */
+/* Unit tests of archive/archive: identity, index chunks, discovery, merge, continuity, lookups. */
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "agent/archive.h"
+#include "archive/archive.h"
 #include "binlog/reader.h"
 #include "binlog/txn.h"
 #include "common/bytes.h"
@@ -208,7 +208,7 @@ testIdentity(void) {
     REQUIRE(storeOpen(&s) == 0);
     CHECK(archiveIdentityRead(s.archive, &got, &err) != 0);
     CHECK_INT(err.code, ERR_NOTFOUND);
-    CHECK(strstr(err.msg, "binvault.json") != NULL);
+    CHECK_MSG(err.msg, "binvault.json");
     memset(&id, 0, sizeof(id));
     id.flavour = BINLOG_FLAVOUR_MARIADB;
     id.serverId = 11;
@@ -238,7 +238,7 @@ testIdentity(void) {
 
         REQUIRE(storagePutBuf(s.storage, "binvault.json", v2, strlen(v2), STORAGE_PUT_REPLACE, &err) == 0);
         CHECK(archiveIdentityRead(s.archive, &got, &err) != 0);
-        CHECK(strstr(err.msg, "version 2 is not supported") != NULL);
+        CHECK_MSG(err.msg, "version 2 is not supported");
         CHECK(archiveIdentityEnsure(s.archive, &id, NULL, &err) != 0);
         REQUIRE(storagePutBuf(s.storage, "binvault.json", "[]", 2, STORAGE_PUT_REPLACE, &err) == 0);
         CHECK(archiveIdentityRead(s.archive, &got, &err) != 0);
@@ -366,7 +366,7 @@ testLoadMariadb(void) {
     CHECK_STR(archiveCatalogAt(c, idx)->file, "mariadb-bin.000003");
     CHECK(archiveCatalogFindGtid(c, "0-11-12", &idx, &err) != 0);
     CHECK_INT(err.code, ERR_NOTFOUND);
-    CHECK(strstr(err.msg, "after the archived range") != NULL);
+    CHECK_MSG(err.msg, "after the archived range");
     CHECK(archiveCatalogFindGtid(c, "5-11-1", &idx, &err) != 0);
     CHECK(archiveCatalogFindGtid(c, "0-11", &idx, &err) != 0);
     CHECK_INT(err.code, ERR_FORMAT);
@@ -380,17 +380,17 @@ testLoadMariadb(void) {
     REQUIRE(archiveCatalogFindPosition(c, "mariadb-bin.000001", 3686, &idx, &err) == 0);
     CHECK_STR(archiveCatalogAt(c, idx)->file, "mariadb-bin.000001");
     CHECK(archiveCatalogFindPosition(c, "mariadb-bin.000001", 3687, &idx, &err) != 0);
-    CHECK(strstr(err.msg, "mariadb-bin.000001:256-3687") != NULL);
+    CHECK_MSG(err.msg, "mariadb-bin.000001:256-3687");
     CHECK(archiveCatalogFindPosition(c, "mariadb-bin.000009", 4, &idx, &err) != 0);
-    CHECK(strstr(err.msg, "not in the archive") != NULL);
+    CHECK_MSG(err.msg, "not in the archive");
 
     /* Time lookups: the fixture commits within two seconds. */
     REQUIRE(archiveCatalogFindTime(c, w.lastTimeUs, &idx, &err) == 0);
     CHECK(archiveCatalogAt(c, idx)->transactions > 0);
     CHECK(archiveCatalogFindTime(c, w.firstTimeUs - 1, &idx, &err) != 0);
-    CHECK(strstr(err.msg, "before the first archived commit") != NULL);
+    CHECK_MSG(err.msg, "before the first archived commit");
     CHECK(archiveCatalogFindTime(c, w.lastTimeUs + 1, &idx, &err) != 0);
-    CHECK(strstr(err.msg, "after the last archived commit") != NULL);
+    CHECK_MSG(err.msg, "after the last archived commit");
 
     /* The checkpoint it supports. */
     {
@@ -550,7 +550,7 @@ testCorruptChunk(void) {
         REQUIRE(rename(from, to) == 0);
         c = archiveCatalogLoad(s.archive, 0, &err);
         CHECK(c == NULL);
-        CHECK(strstr(err.msg, "its name says seqs 1-2") != NULL);
+        CHECK_MSG(err.msg, "its name says seqs 1-2");
     }
     metasFree(metas, n);
     storeClose(&s);
@@ -707,16 +707,16 @@ testContinuity(void) {
     REQUIRE(n == 6);
     CHECK_INT(gaps[0].kind, ARCHIVE_GAP_MISSING);
     CHECK_INT(gaps[0].afterSeq, 0);
-    CHECK(strstr(gaps[0].message, "seq 1 missing before") != NULL);
+    CHECK_MSG(gaps[0].message, "seq 1 missing before");
     CHECK_INT(gaps[1].kind, ARCHIVE_GAP_POSITION);
     CHECK_INT(gaps[1].afterSeq, 3);
     CHECK(strstr(gaps[1].message, "position gap in bin.000001") != NULL && strstr(gaps[1].message, "2100") != NULL);
     CHECK_INT(gaps[2].kind, ARCHIVE_GAP_GTID);
     CHECK(strstr(gaps[2].message, "0-1-11") != NULL && strstr(gaps[2].message, "0-1-12") != NULL);
     CHECK_INT(gaps[3].kind, ARCHIVE_GAP_MISSING);
-    CHECK(strstr(gaps[3].message, "seq 7-8 missing between") != NULL);
+    CHECK_MSG(gaps[3].message, "seq 7-8 missing between");
     CHECK_INT(gaps[4].kind, ARCHIVE_GAP_FILE);
-    CHECK(strstr(gaps[4].message, "start of bin.000003 is missing") != NULL);
+    CHECK_MSG(gaps[4].message, "start of bin.000003 is missing");
     CHECK_INT(gaps[5].kind, ARCHIVE_GAP_FILE);
     CHECK_INT(gaps[5].beforeSeq, 11);
     bvFree(gaps);
@@ -1106,7 +1106,7 @@ testPruneLoad(void) {
     REQUIRE(storagePutBuf(s.storage, record, doc, strlen(doc), STORAGE_PUT_IMMUTABLE, &err) == 0);
     CHECK(archiveCatalogLoad(s.archive, 0, &err) == NULL);
     CHECK_INT(err.code, ERR_FORMAT);
-    CHECK(strstr(err.msg, "index ends at seq") != NULL);
+    CHECK_MSG(err.msg, "index ends at seq");
     c = archiveCatalogLoad(s.archive, ARCHIVE_LOAD_TOLERANT, &err);
     REQUIRE(c != NULL);
     CHECK_INT(archiveCatalogProblemCount(c), 1);

@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "binlog/client.h"
+#include "mysql/client.h"
 #include "binlog/gtid.h"
 #include "common/mem.h"
 #include "common/url.h"

@@ -1,5 +1,5 @@
 /* Unit tests of encryption at rest: the AES-256-GCM, PBKDF2 and HKDF wrappers of common/crypto
- * against published vectors, the encrypted object format of upload/storage_crypt (round trips,
+ * against published vectors, the encrypted object format of storage/storage_crypt (round trips,
  * ranged reads, every kind of tampering) and the Storage decorator (keys, archive identity,
  * immutability) on a directory store. */
 #include <dirent.h>
@@ -17,8 +17,8 @@
 #include "common/io.h"
 #include "common/mem.h"
 #include "tests/test.h"
-#include "upload/storage.h"
-#include "upload/storage_crypt.h"
+#include "storage/storage.h"
+#include "storage/storage_crypt.h"
 
 #define C STORAGE_CRYPT_CHUNK
 #define SEALED (STORAGE_CRYPT_CHUNK + STORAGE_CRYPT_TAG_LEN)
@@ -533,7 +533,7 @@ testStoreIdentityAndImmutability(void) {
     CHECK(storagePutBuf(s, "segments/1.bvs", secretText, sizeof(secretText) - 1, STORAGE_PUT_IMMUTABLE, &err) == 0);
     CHECK(storagePutBuf(s, "segments/1.bvs", secretText, sizeof(secretText) - 2, STORAGE_PUT_IMMUTABLE, &err) == -1);
     CHECK_INT(err.code, ERR_EXISTS);
-    CHECK(strstr(err.msg, "already exists") != NULL);
+    CHECK_MSG(err.msg, "already exists");
     /* A file that does not match its description is refused before anything is stored. */
     info.sha256[0] ^= 1;
     CHECK(storagePutFile(s, "segments/2.bvs", local, &info, &err) == -1);
@@ -617,7 +617,7 @@ testTempFiles(void) {
     setenv("TMPDIR", "/nonexistent-binvault-dir", 1);
     CHECK(storagePutFile(s, "segments/long2.bvs", local, &info, &err) == -1);
     CHECK_INT(err.code, ERR_IO);
-    CHECK(strstr(err.msg, "temporary file") != NULL);
+    CHECK_MSG(err.msg, "temporary file");
     if (savedCopy != NULL)
         setenv("TMPDIR", savedCopy, 1);
     else
@@ -770,7 +770,7 @@ testTamper(void) {
     writeFile(other, plain, size, 0640);
     CHECK(readObject(s, "segments/u.bvs", 0, 0, got, &err) == -1);
     CHECK_INT(err.code, ERR_FORMAT);
-    CHECK(strstr(err.msg, "not an encrypted object") != NULL);
+    CHECK_MSG(err.msg, "not an encrypted object");
     storageFree(s);
     bvFree(other);
     bvFree(buf);
@@ -808,7 +808,7 @@ testForeignObject(void) {
     writeFile(pb, data, len, 0640);
     CHECK(readObject(b, "index/1.bvi", 0, 0, got, &err) == -1);
     CHECK_INT(err.code, ERR_FORMAT);
-    CHECK(strstr(err.msg, "another key") != NULL);
+    CHECK_MSG(err.msg, "another key");
     CHECK(readObject(a, "index/1.bvi", 0, 0, got, &err) == 0);
     free(data);
     storageFree(a);
@@ -918,7 +918,7 @@ testCraftedObjects(void) {
     writeFile(path, obj->data, obj->len, 0640);
     CHECK(readObject(s, "index/c.bvi", 0, 0, got, &err) == -1);
     CHECK_INT(err.code, ERR_FORMAT);
-    CHECK(strstr(err.msg, "empty chunk") != NULL);
+    CHECK_MSG(err.msg, "empty chunk");
     /* A final chunk that is not the last, a short chunk that is not final. */
     craftObject(&key, "index/c.bvi", plain, two, finalFirst, 2, obj);
     writeFile(path, obj->data, obj->len, 0640);
@@ -967,7 +967,7 @@ testOpen(void) {
     writeFile(loose, k, 32, 0644);
     CHECK(openStore("enc", loose, false, &err) == NULL);
     CHECK_INT(err.code, ERR_CONFIG);
-    CHECK(strstr(err.msg, "chmod 600") != NULL);
+    CHECK_MSG(err.msg, "chmod 600");
     writeFile(loose, k, 32, 0640);
     CHECK(openStore("enc", loose, false, &err) == NULL);
     CHECK_INT(err.code, ERR_CONFIG);
@@ -980,14 +980,14 @@ testOpen(void) {
         REQUIRE(chown(loose, 65534, 65534) == 0);
         CHECK(openStore("enc", loose, false, &err) == NULL);
         CHECK_INT(err.code, ERR_CONFIG);
-        CHECK(strstr(err.msg, "belongs to uid 65534") != NULL);
+        CHECK_MSG(err.msg, "belongs to uid 65534");
     }
     writeFile(empty, "", 0, 0600);
     CHECK(openStore("enc", empty, false, &err) == NULL);
     CHECK_INT(err.code, ERR_CONFIG);
     CHECK(openStore("enc", missing, false, &err) == NULL);
     CHECK_INT(err.code, ERR_CONFIG);
-    CHECK(strstr(err.msg, "unable to open the key file") != NULL);
+    CHECK_MSG(err.msg, "unable to open the key file");
     /* The right key, from the environment; --encrypt on an encrypted archive changes nothing. */
     setenv("BINVAULT_KEY_FILE", key, 1);
     s = openStore("enc", NULL, true, &err);
@@ -1010,13 +1010,13 @@ testOpen(void) {
     storageFree(s);
     CHECK(openStore("plain", key, true, &err) == NULL);
     CHECK_INT(err.code, ERR_CONFIG);
-    CHECK(strstr(err.msg, "not encrypted") != NULL);
+    CHECK_MSG(err.msg, "not encrypted");
     setenv("BINVAULT_ENCRYPT", "1", 1);
     CHECK(openStore("plain", key, false, &err) == NULL);
     CHECK_INT(err.code, ERR_CONFIG);
     setenv("BINVAULT_ENCRYPT", "maybe", 1);
     CHECK(openStore("plain", key, false, &err) == NULL);
-    CHECK(strstr(err.msg, "BINVAULT_ENCRYPT") != NULL);
+    CHECK_MSG(err.msg, "BINVAULT_ENCRYPT");
     envClear();
 
     /* An encrypted archive whose binvault.json lost its settings: not taken for a plain one. */
@@ -1026,7 +1026,7 @@ testOpen(void) {
         writeFile(id, IDENTITY_DOC, strlen(IDENTITY_DOC), 0640);
         CHECK(openStore("enc", key, false, &err) == NULL);
         CHECK_INT(err.code, ERR_FORMAT);
-        CHECK(strstr(err.msg, "was modified") != NULL);
+        CHECK_MSG(err.msg, "was modified");
         {
             static const char doc[] = "{\"encryption\":{\"version\":1,\"cipher\":\"aes-256-gcm\",\"kdf\":\"scrypt\"}}";
 
@@ -1040,19 +1040,19 @@ testOpen(void) {
     /* New archives: --encrypt needs a key; a key without --encrypt may not create one. */
     CHECK(openStore("new1", NULL, true, &err) == NULL);
     CHECK_INT(err.code, ERR_USAGE);
-    CHECK(strstr(err.msg, "--key-file") != NULL);
+    CHECK_MSG(err.msg, "--key-file");
     s = openStore("new1", key, false, &err);
     REQUIRE(s != NULL);
     CHECK(storagePutBuf(s, "binvault.json", IDENTITY_DOC, strlen(IDENTITY_DOC), STORAGE_PUT_IMMUTABLE, &err) == -1);
     CHECK_INT(err.code, ERR_CONFIG);
-    CHECK(strstr(err.msg, "--encrypt") != NULL);
+    CHECK_MSG(err.msg, "--encrypt");
     storageFree(s);
     /* With --encrypt, nothing is stored before the identity that holds the settings. */
     s = openStore("new2", key, true, &err);
     REQUIRE(s != NULL);
     CHECK(storagePutBuf(s, "segments/1.bvs", "x", 1, STORAGE_PUT_IMMUTABLE, &err) == -1);
     CHECK_INT(err.code, ERR_CONFIG);
-    CHECK(strstr(err.msg, "binvault.json") != NULL);
+    CHECK_MSG(err.msg, "binvault.json");
     CHECK(storagePutBuf(s, "binvault.json", IDENTITY_DOC, strlen(IDENTITY_DOC), STORAGE_PUT_IMMUTABLE, &err) == 0);
     CHECK(storagePutBuf(s, "segments/1.bvs", "x", 1, STORAGE_PUT_IMMUTABLE, &err) == 0);
     storageFree(s);
@@ -1086,7 +1086,7 @@ testConcurrentCreate(void) {
     CHECK(storagePutBuf(a, "binvault.json", IDENTITY_DOC, strlen(IDENTITY_DOC), STORAGE_PUT_IMMUTABLE, &err) == 0);
     CHECK(storagePutBuf(b, "segments/1.bvs", "x", 1, STORAGE_PUT_IMMUTABLE, &err) == -1);
     CHECK_INT(err.code, ERR_CONFIG);
-    CHECK(strstr(err.msg, "created meanwhile") != NULL);
+    CHECK_MSG(err.msg, "created meanwhile");
     CHECK(storagePutBuf(b, "binvault.json", IDENTITY_DOC, strlen(IDENTITY_DOC), STORAGE_PUT_IMMUTABLE, &err) == -1);
     CHECK_INT(err.code, ERR_CONFIG);
     CHECK(storagePutBuf(a, "segments/1.bvs", "x", 1, STORAGE_PUT_IMMUTABLE, &err) == 0);
@@ -1222,7 +1222,7 @@ testStoreDownAtOpen(void) {
     f->down = false;
     CHECK(readObject(s, "checkpoint.json", 0, 0, got, &err) == -1);
     CHECK_INT(err.code, ERR_CONFIG);
-    CHECK(strstr(err.msg, "--key-file") != NULL);
+    CHECK_MSG(err.msg, "--key-file");
     storageFree(s);
     /* A bad key file is refused at open, store or no store. */
     chmod(key, 0644);
@@ -1258,7 +1258,7 @@ testPassphrase(void) {
     free(data);
     CHECK(openStore("store", wrong, false, &err) == NULL);
     CHECK_INT(err.code, ERR_AUTH);
-    CHECK(strstr(err.msg, "key check failed") != NULL);
+    CHECK_MSG(err.msg, "key check failed");
     /* The same passphrase without its newline is the same key. */
     writeFile(pass, "correct horse battery staple", 28, 0600);
     s = openStore("store", pass, false, &err);

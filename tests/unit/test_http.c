@@ -27,7 +27,7 @@ testParseAddr(void) {
     CHECK_INT(port, 0);
     CHECK_INT(httpParseAddr("0.0.0.0:65535", host, sizeof(host), &port, &err), 0);
     CHECK_INT(httpParseAddr("localhost", host, sizeof(host), &port, &err), -1);
-    CHECK(strstr(err.msg, "expected ADDR:PORT") != NULL);
+    CHECK_MSG(err.msg, "expected ADDR:PORT");
     CHECK_INT(httpParseAddr("127.0.0.1:65536", host, sizeof(host), &port, &err), -1);
     CHECK_INT(httpParseAddr("127.0.0.1:", host, sizeof(host), &port, &err), -1);
     CHECK_INT(httpParseAddr(":80", host, sizeof(host), &port, &err), -1);
@@ -117,23 +117,23 @@ testServe(void) {
     CHECK(httpServerPort(h) != 0);
     request(base, httpServerPort(h), "GET /healthz HTTP/1.0\r\n\r\n", resp, 65536);
     CHECK(strncmp(resp, "HTTP/1.0 200", 12) == 0 || strncmp(resp, "HTTP/1.1 200", 12) == 0);
-    CHECK(strstr(resp, "\r\n\r\nok\n") != NULL);
+    CHECK_MSG(resp, "\r\n\r\nok\n");
     f.healthy = false;
     request(base, httpServerPort(h), "GET /healthz HTTP/1.0\r\n\r\n", resp, 65536);
-    CHECK(strstr(resp, " 503 ") != NULL);
-    CHECK(strstr(resp, "not connected to the source mysql://r@h:1") != NULL);
+    CHECK_MSG(resp, " 503 ");
+    CHECK_MSG(resp, "not connected to the source mysql://r@h:1");
     request(base, httpServerPort(h), "GET /metrics?x=1 HTTP/1.0\r\n\r\n", resp, 65536);
-    CHECK(strstr(resp, " 200 ") != NULL);
-    CHECK(strstr(resp, "Content-Type: text/plain; version=0.0.4") != NULL);
-    CHECK(strstr(resp, "binvault_build_info{version=\"1.2.3\"} 1") != NULL);
-    CHECK(strstr(resp, "binvault_source_lag_bytes 5") != NULL);
+    CHECK_MSG(resp, " 200 ");
+    CHECK_MSG(resp, "Content-Type: text/plain; version=0.0.4");
+    CHECK_MSG(resp, "binvault_build_info{version=\"1.2.3\"} 1");
+    CHECK_MSG(resp, "binvault_source_lag_bytes 5");
     request(base, httpServerPort(h), "GET /status HTTP/1.0\r\n\r\n", resp, 65536);
-    CHECK(strstr(resp, "application/json") != NULL);
-    CHECK(strstr(resp, "\"version\":\"1.2.3\"") != NULL);
+    CHECK_MSG(resp, "application/json");
+    CHECK_MSG(resp, "\"version\":\"1.2.3\"");
     request(base, httpServerPort(h), "GET /nope HTTP/1.0\r\n\r\n", resp, 65536);
-    CHECK(strstr(resp, " 404 ") != NULL);
+    CHECK_MSG(resp, " 404 ");
     request(base, httpServerPort(h), "POST /metrics HTTP/1.0\r\nContent-Length: 0\r\n\r\n", resp, 65536);
-    CHECK(strstr(resp, " 405 ") != NULL);
+    CHECK_MSG(resp, " 405 ");
     CHECK_INT(f.snapshots, 4);
     /* The port is taken now: a second server cannot listen there. */
     {
@@ -144,7 +144,7 @@ testServe(void) {
         h2 = httpServerNew(base, addr, fakeSnapshot, &f, &err);
         CHECK(h2 == NULL);
         CHECK_INT(err.code, ERR_CONFIG);
-        CHECK(strstr(err.msg, "unable to listen for HTTP on") != NULL);
+        CHECK_MSG(err.msg, "unable to listen for HTTP on");
     }
     httpServerFree(h);
     event_base_free(base);

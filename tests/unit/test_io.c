@@ -398,19 +398,19 @@ testLz4Corrupt(void) {
     CHECK_INT(readAll(copy, z->len, &total, &err), -1);
     CHECK_INT(err.code, ERR_FORMAT);
     CHECK(strstr(err.msg, "invalid lz4 frame after ") == err.msg);
-    CHECK(strstr(err.msg, "ERROR_blockChecksum_invalid") != NULL);
+    CHECK_MSG(err.msg, "ERROR_blockChecksum_invalid");
     CHECK(total < 1024 * 1024);
     CHECK_INT(writeAll(copy, z->len, &err), -1);
     CHECK_INT(err.code, ERR_FORMAT);
-    CHECK(strstr(err.msg, "ERROR_blockChecksum_invalid") != NULL);
+    CHECK_MSG(err.msg, "ERROR_blockChecksum_invalid");
 
     /* A flipped byte in the content checksum at the very end. */
     memcpy(copy, z->data, z->len);
     copy[z->len - 1] ^= 0x01;
     CHECK_INT(readAll(copy, z->len, &total, &err), -1);
-    CHECK(strstr(err.msg, "ERROR_contentChecksum_invalid") != NULL);
+    CHECK_MSG(err.msg, "ERROR_contentChecksum_invalid");
     CHECK_INT(writeAll(copy, z->len, &err), -1);
-    CHECK(strstr(err.msg, "ERROR_contentChecksum_invalid") != NULL);
+    CHECK_MSG(err.msg, "ERROR_contentChecksum_invalid");
 
     /* A wrong magic number. */
     memcpy(copy, z->data, z->len);

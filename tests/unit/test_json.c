@@ -31,7 +31,7 @@ testParseValues(void) {
     CHECK(jsonGet(v, "missing") == NULL);
     CHECK_STR(jsonKeyAt(v, 0), "a");
     CHECK_INT(jsonReqU64(v, "b", &u, &err), -1);
-    CHECK(strstr(err.msg, "'b'") != NULL);
+    CHECK_MSG(err.msg, "'b'");
     jsonFree(v);
 }
 
@@ -49,7 +49,7 @@ testRejects(void) {
             testFail(__FILE__, __LINE__, "accepted bad json '%s'", bad[i]);
             jsonFree(v);
         } else {
-            CHECK(strstr(err.msg, "invalid json at byte") != NULL);
+            CHECK_MSG(err.msg, "invalid json at byte");
         }
     }
     uint64_t u;

@@ -8,8 +8,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "agent/archive.h"
-#include "agent/segment.h"
+#include "archive/archive.h"
+#include "archive/segment.h"
 #include "binlog/reader.h"
 #include "binlog/txn.h"
 #include "common/fs.h"
@@ -72,9 +72,9 @@ testTimes(void) {
 
     recoverTzParse("UTC", &tz, &err);
     CHECK(recoverTimeParse("2026-11-21", &tz, &us, &err) != 0);
-    CHECK(strstr(err.msg, "YYYY-MM-DD HH:MM:SS") != NULL);
+    CHECK_MSG(err.msg, "YYYY-MM-DD HH:MM:SS");
     CHECK(recoverTimeParse("2026-02-30 00:00:00", &tz, &us, &err) != 0);
-    CHECK(strstr(err.msg, "no such date") != NULL);
+    CHECK_MSG(err.msg, "no such date");
     CHECK(recoverTimeParse("2028-02-29 00:00:00", &tz, &us, &err) == 0);
     CHECK(recoverTimeParse("2026-11-21 24:00:00", &tz, &us, &err) != 0);
     CHECK(recoverTimeParse("2026-11-21 14:02:59.1234567", &tz, &us, &err) != 0);
@@ -142,7 +142,7 @@ testBaseDir(void) {
     writeText(dir, "mariadb_backup_binlog_info", "binlog.000015\t38395999\t0-1-361\n");
     CHECK(recoverBaseDirRead(dir, &bp, &source, &err) != 0);
     CHECK_INT(err.code, ERR_CONFIG);
-    CHECK(strstr(err.msg, "38395999") != NULL);
+    CHECK_MSG(err.msg, "38395999");
     snprintf(dir, sizeof(dir), "%s/new", testTmpDir());
     BV_ASSERT(mkdir(dir, 0700) == 0);
     writeText(dir, "mariadb_backup_binlog_info", "mariadb-bin.000002\t1234\t0-1-5,1-2-7\n");
@@ -186,11 +186,11 @@ testChooseStart(void) {
     /* No start at all. */
     CHECK(recoverChooseStart(BINLOG_FLAVOUR_MARIADB, NULL, "", end, &start, &why, &err) != 0);
     CHECK_INT(err.code, ERR_USAGE);
-    CHECK(strstr(err.msg, "--base-dir") != NULL);
+    CHECK_MSG(err.msg, "--base-dir");
     /* Continuing: the target's position. */
     REQUIRE(recoverChooseStart(BINLOG_FLAVOUR_MARIADB, NULL, "0-1-400", end, &start, &why, &err) == 0);
     CHECK_STR(start, "0-1-400");
-    CHECK(strstr(why, "continuing") != NULL);
+    CHECK_MSG(why, "continuing");
     bvFree(start);
     /* A stale position behind the backup is replaced. */
     REQUIRE(recoverChooseStart(BINLOG_FLAVOUR_MARIADB, "0-1-360", "0-1-12", end, &start, &why, &err) == 0);
@@ -207,7 +207,7 @@ testChooseStart(void) {
      * it twice. Also when the progress is in a domain the backup did not have yet. */
     CHECK(recoverChooseStart(BINLOG_FLAVOUR_MARIADB, "0-1-360", "0-1-400", end, &start, &why, &err) != 0);
     CHECK_INT(err.code, ERR_USAGE);
-    CHECK(strstr(err.msg, "without --base-dir") != NULL);
+    CHECK_MSG(err.msg, "without --base-dir");
     CHECK(recoverChooseStart(BINLOG_FLAVOUR_MARIADB, "0-1-360", "0-1-360,1-1-3", end, &start, &why, &err) != 0);
     /* The same position is fine. */
     REQUIRE(recoverChooseStart(BINLOG_FLAVOUR_MARIADB, "0-1-360", "0-1-360", end, &start, &why, &err) == 0);
@@ -487,11 +487,11 @@ testPlanRefusals(void) {
     t.gtid = "0-1-12";
     CHECK(plan(c, "0-1-25", &t, &err) == NULL);
     CHECK_INT(err.code, ERR_USAGE);
-    CHECK(strstr(err.msg, "before the start") != NULL);
+    CHECK_MSG(err.msg, "before the start");
     t.gtid = "0-1-99";
     CHECK(plan(c, "0-1-25", &t, &err) == NULL);
     CHECK_INT(err.code, ERR_NOTFOUND);
-    CHECK(strstr(err.msg, "after the end") != NULL);
+    CHECK_MSG(err.msg, "after the end");
     t.gtid = "garbage";
     CHECK(plan(c, "0-1-25", &t, &err) == NULL);
     CHECK_INT(err.code, ERR_FORMAT);
@@ -504,11 +504,11 @@ testPlanRefusals(void) {
     t.timeUs = 999 * 1000000ull;
     CHECK(plan(c, "0-1-5", &t, &err) == NULL);
     CHECK_INT(err.code, ERR_NOTFOUND);
-    CHECK(strstr(err.msg, "before the first archived commit") != NULL);
+    CHECK_MSG(err.msg, "before the first archived commit");
     t.timeUs = 2000 * 1000000ull;
     CHECK(plan(c, "0-1-5", &t, &err) == NULL);
     CHECK_INT(err.code, ERR_NOTFOUND);
-    CHECK(strstr(err.msg, "after the last archived commit") != NULL);
+    CHECK_MSG(err.msg, "after the last archived commit");
 
     memset(&t, 0, sizeof(t));
     t.kind = RECOVER_UNTIL_POSITION;
@@ -533,10 +533,10 @@ testPlanRefusals(void) {
     t.kind = RECOVER_UNTIL_END;
     CHECK(plan(c, "0-1-105", &t, &err) == NULL);
     CHECK_INT(err.code, ERR_GAP);
-    CHECK(strstr(err.msg, "seq 3 missing") != NULL);
+    CHECK_MSG(err.msg, "seq 3 missing");
     CHECK(plan(c, "0-1-50", &t, &err) == NULL);
     CHECK_INT(err.code, ERR_NOTFOUND);
-    CHECK(strstr(err.msg, "before the archive") != NULL);
+    CHECK_MSG(err.msg, "before the archive");
     /* Within the first window, it is fine. */
     t.kind = RECOVER_UNTIL_GTID;
     t.gtid = "0-1-115";
@@ -623,7 +623,7 @@ testProgress(void) {
     CHECK(strlen(out) <= 40);
     p.phase = RECOVER_PHASE_CONNECTING;
     recoverProgressFormat(&p, false, 0, out, sizeof(out));
-    CHECK(strstr(out, "waiting for the target") != NULL);
+    CHECK_MSG(out, "waiting for the target");
 }
 
 /* ---- the source over real segments -------------------------------------------------------------- */
@@ -852,7 +852,7 @@ testSource(void) {
     REQUIRE(src.open(src.data, NULL, &err) == 0);
     CHECK(srcDrain(&src, out, &fdes, &err) == -1);
     CHECK_INT(err.code, ERR_TARGET);
-    CHECK(strstr(err.msg, "the target's own") != NULL);
+    CHECK_MSG(err.msg, "the target's own");
     CHECK(out->len == 0);
     recoverSourceFree(s);
 

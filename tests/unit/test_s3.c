@@ -1,4 +1,4 @@
-/* Unit tests of upload/s3: SigV4 against AWS's published examples, URI and query encoding, the
+/* Unit tests of storage/s3: SigV4 against AWS's published examples, URI and query encoding, the
  * XML extraction on hostile input, error classification, URLs, options and credentials. The
  * requests themselves are tested live against Swift (tests/integration/s3.sh). */
 #include <arpa/inet.h>
@@ -15,8 +15,8 @@
 #include "common/io.h"
 #include "common/mem.h"
 #include "tests/test.h"
-#include "upload/http.h"
-#include "upload/s3.h"
+#include "storage/http.h"
+#include "storage/s3.h"
 
 #define EMPTY_SHA256 "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
@@ -427,7 +427,7 @@ testXmlHostile(void) {
         const char nul[] = "<Key>a\0b</Key>";
 
         CHECK_INT(s3XmlText(nul, sizeof(nul) - 1, "Key", &out, &err), -1);
-        CHECK(strstr(err.msg, "NUL") != NULL);
+        CHECK_MSG(err.msg, "NUL");
     }
     big = bvMalloc(5 * n + 20);
     memcpy(big, "<Key>", 5);
@@ -742,16 +742,16 @@ testOptionsFromEnv(void) {
     setenv("BINVAULT_S3_PART_SIZE", "8X", 1);
     CHECK_INT(s3OptionsFromEnv(&opts, "s3://bkt", &err), -1);
     CHECK_INT(err.code, ERR_CONFIG);
-    CHECK(strstr(err.msg, "BINVAULT_S3_PART_SIZE '8X'") != NULL);
+    CHECK_MSG(err.msg, "BINVAULT_S3_PART_SIZE '8X'");
     CHECK(opts.bucket == NULL);
     unsetenv("BINVAULT_S3_PART_SIZE");
     setenv("BINVAULT_S3_LIST_PAGE", "1001", 1);
     CHECK_INT(s3OptionsFromEnv(&opts, "s3://bkt", &err), -1);
-    CHECK(strstr(err.msg, "BINVAULT_S3_LIST_PAGE") != NULL);
+    CHECK_MSG(err.msg, "BINVAULT_S3_LIST_PAGE");
     unsetenv("BINVAULT_S3_LIST_PAGE");
     setenv("BINVAULT_S3_URI_STYLE", "virtual", 1);
     CHECK_INT(s3OptionsFromEnv(&opts, "s3://bkt", &err), -1);
-    CHECK(strstr(err.msg, "BINVAULT_S3_URI_STYLE") != NULL);
+    CHECK_MSG(err.msg, "BINVAULT_S3_URI_STYLE");
     envRestore(save);
 }
 
@@ -770,12 +770,12 @@ testNewChecks(void) {
     /* No credentials: a clear error naming where they may come from, and no request made. */
     CHECK(newFromEnv("s3://bucket/prefix", &err) == NULL);
     CHECK_INT(err.code, ERR_CONFIG);
-    CHECK(strstr(err.msg, "no S3 credentials") != NULL);
-    CHECK(strstr(err.msg, "AWS_ACCESS_KEY_ID") != NULL);
+    CHECK_MSG(err.msg, "no S3 credentials");
+    CHECK_MSG(err.msg, "AWS_ACCESS_KEY_ID");
     setenv("AWS_ACCESS_KEY_ID", "AK", 1);
     CHECK(newFromEnv("s3://bucket/prefix", &err) == NULL);
     CHECK_INT(err.code, ERR_CONFIG);
-    CHECK(strstr(err.msg, "AWS_SECRET_ACCESS_KEY") != NULL);
+    CHECK_MSG(err.msg, "AWS_SECRET_ACCESS_KEY");
     setenv("AWS_SECRET_ACCESS_KEY", "not-in-messages", 1);
 
     storage = newFromEnv("s3://bucket/prefix/", &err);
@@ -792,25 +792,25 @@ testNewChecks(void) {
     setenv("AWS_ENDPOINT_URL", "ftp://host", 1);
     CHECK(newFromEnv("s3://bucket", &err) == NULL);
     CHECK_INT(err.code, ERR_CONFIG);
-    CHECK(strstr(err.msg, "invalid S3 endpoint 'ftp://host'") != NULL);
+    CHECK_MSG(err.msg, "invalid S3 endpoint 'ftp://host'");
     setenv("AWS_ENDPOINT_URL", "https://user:pw@host", 1);
     CHECK(newFromEnv("s3://bucket", &err) == NULL);
-    CHECK(strstr(err.msg, "invalid S3 endpoint") != NULL);
+    CHECK_MSG(err.msg, "invalid S3 endpoint");
     setenv("AWS_ENDPOINT_URL", "https://host:9000/base/", 1);
     storage = newFromEnv("s3://bucket", &err);
     CHECK(storage != NULL);
     storageFree(storage);
     setenv("AWS_REGION", "us east", 1);
     CHECK(newFromEnv("s3://bucket", &err) == NULL);
-    CHECK(strstr(err.msg, "invalid S3 region") != NULL);
+    CHECK_MSG(err.msg, "invalid S3 region");
     unsetenv("AWS_REGION");
     setenv("BINVAULT_S3_PART_SIZE", "4M", 1);
     CHECK(newFromEnv("s3://bucket", &err) == NULL);
-    CHECK(strstr(err.msg, "part size") != NULL);
+    CHECK_MSG(err.msg, "part size");
     unsetenv("BINVAULT_S3_PART_SIZE");
     setenv("BINVAULT_S3_CA_FILE", "/nonexistent/ca.pem", 1);
     CHECK(newFromEnv("s3://bucket", &err) == NULL);
-    CHECK(strstr(err.msg, "'/nonexistent/ca.pem'") != NULL);
+    CHECK_MSG(err.msg, "'/nonexistent/ca.pem'");
     CHECK(strstr(err.msg, "not-in-messages") == NULL);
     envRestore(save);
 }
@@ -849,8 +849,8 @@ testCredentialsFile(void) {
     BV_ASSERT(chmod(path, 0640) == 0);
     CHECK(newFromEnv("s3://bucket", &err) == NULL);
     CHECK_INT(err.code, ERR_CONFIG);
-    CHECK(strstr(err.msg, "accessible by group or others (mode 0640)") != NULL);
-    CHECK(strstr(err.msg, "chmod 600") != NULL);
+    CHECK_MSG(err.msg, "accessible by group or others (mode 0640)");
+    CHECK_MSG(err.msg, "chmod 600");
     BV_ASSERT(chmod(path, 0604) == 0);
     CHECK(newFromEnv("s3://bucket", &err) == NULL);
     CHECK_INT(err.code, ERR_CONFIG);
@@ -863,24 +863,24 @@ testCredentialsFile(void) {
           NULL);
     setenv("AWS_PROFILE", "prod", 1);
     CHECK(newFromEnv("s3://bucket", &err) == NULL);
-    CHECK(strstr(err.msg, "profile 'prod'") != NULL);
+    CHECK_MSG(err.msg, "profile 'prod'");
     bvFree(path);
     path = writeCredentials("[prod]\naws_access_key_id = P\naws_secret_access_key = hidden-value\n"
                             "garbage line\n", 0600);
     CHECK(newFromEnv("s3://bucket", &err) == NULL);
-    CHECK(strstr(err.msg, "invalid line 4") != NULL);
+    CHECK_MSG(err.msg, "invalid line 4");
     CHECK(strstr(err.msg, "hidden-value") == NULL);
     bvFree(path);
 
     setenv("BINVAULT_S3_CREDENTIALS_FILE", "/nonexistent/credentials", 1);
     CHECK(newFromEnv("s3://bucket", &err) == NULL);
     CHECK_INT(err.code, ERR_CONFIG);
-    CHECK(strstr(err.msg, "'/nonexistent/credentials'") != NULL);
+    CHECK_MSG(err.msg, "'/nonexistent/credentials'");
     envRestore(save);
 }
 
 
-/* --- HTTP transport (upload/http.c) against a canned local server ------------------------- */
+/* --- HTTP transport (storage/http.c) against a canned local server ------------------------- */
 
 /* A server answering each connection with `reply` after reading the request (and its body, by
  * Content-Length), or holding it silent for `stallSec` seconds. */

@@ -1,4 +1,4 @@
-/* Unit tests of agent/segment: names, metadata JSON, writer and verifying reader, corruption. */
+/* Unit tests of archive/segment: names, metadata JSON, writer and verifying reader, corruption. */
 #include <fcntl.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -6,7 +6,7 @@
 
 #include <zlib.h>
 
-#include "agent/segment.h"
+#include "archive/segment.h"
 #include "binlog/reader.h"
 #include "binlog/txn.h"
 #include "common/bytes.h"
@@ -292,7 +292,7 @@ testMetaJson(void) {
     REQUIRE(segmentMetaFromJson((const char *)json->data, json->len, false, &back, &err) == 0);
     segmentMetaClear(&back);
     CHECK(segmentMetaFromJson((const char *)json->data, json->len, true, &back, &err) != 0);
-    CHECK(strstr(err.msg, "'name'") != NULL);
+    CHECK_MSG(err.msg, "'name'");
 
     /* Unknown members are ignored; every required one is required. */
     bufClear(json);
@@ -541,7 +541,7 @@ testWriterRules(void) {
     w = segmentWriterNew(path, &m, fde, fdeLen, &err);
     REQUIRE(w != NULL);
     CHECK(segmentWriterNew(path, &m, fde, fdeLen, &err) == NULL);
-    CHECK(strstr(err.msg, "unable to create") != NULL);
+    CHECK_MSG(err.msg, "unable to create");
     /* An event that does not follow the previous end is refused. */
     memcpy(ev, file + 4 + fdeLen, 29);
     CHECK(segmentWriterAppend(w, file + 4 + fdeLen, rdU32(file + 4 + fdeLen + 9), 99999, &err) != 0);
@@ -650,20 +650,20 @@ testFlippedBits(void) {
     /* Specific layers. */
     b.obj[b.frameStart + (b.frameEnd - b.frameStart) / 2] ^= 0x10;
     CHECK(readAll(segName(), b.obj, b.len, NULL, &err) != 0);
-    CHECK(strstr(err.msg, "lz4 frame") != NULL);
+    CHECK_MSG(err.msg, "lz4 frame");
     b.obj[b.frameStart + (b.frameEnd - b.frameStart) / 2] ^= 0x10;
     b.obj[b.frameEnd + 5] ^= 0x01;
     CHECK(readAll(segName(), b.obj, b.len, NULL, &err) != 0);
-    CHECK(strstr(err.msg, "trailer: crc32 mismatch") != NULL);
+    CHECK_MSG(err.msg, "trailer: crc32 mismatch");
     CHECK_INT(err.code, ERR_CHECKSUM);
     b.obj[b.frameEnd + 5] ^= 0x01;
     b.obj[2] ^= 0x01;
     CHECK(readAll(segName(), b.obj, b.len, NULL, &err) != 0);
-    CHECK(strstr(err.msg, "magic: not a segment") != NULL);
+    CHECK_MSG(err.msg, "magic: not a segment");
     b.obj[2] ^= 0x01;
     b.obj[6] = 2;
     CHECK(readAll(segName(), b.obj, b.len, NULL, &err) != 0);
-    CHECK(strstr(err.msg, "version 2 is not supported") != NULL);
+    CHECK_MSG(err.msg, "version 2 is not supported");
     bvFree(b.obj);
 }
 
@@ -699,7 +699,7 @@ testTruncated(void) {
         SegmentReader *r = segmentReaderNew(segName(), memOpen, &o, b.len, &err);
 
         CHECK(r == NULL);
-        CHECK(strstr(err.msg, "past the end") != NULL);
+        CHECK_MSG(err.msg, "past the end");
     }
     bvFree(b.obj);
 }
@@ -755,7 +755,7 @@ testTrailerLies(void) {
         if (readAll(segName(), bad, b.len, NULL, &err) == 0)
             testFail(__FILE__, __LINE__, "trailer length %u accepted", t);
         else
-            CHECK(strstr(err.msg, "trailer") != NULL);
+            CHECK_MSG(err.msg, "trailer");
         if (t == 0xffffffffu || t == 0x100001)
             CHECK_INT(err.code, ERR_LIMIT);
         bvFree(bad);
@@ -763,31 +763,31 @@ testTrailerLies(void) {
     /* A consistent trailer that lies about the content. */
     bad = editTrailer(b.obj, b.len, editContentLen, &badLen);
     CHECK(readAll(segName(), bad, badLen, NULL, &err) != 0);
-    CHECK(strstr(err.msg, "content: ") != NULL);
+    CHECK_MSG(err.msg, "content: ");
     bvFree(bad);
     bad = editTrailer(b.obj, b.len, editShorter, &badLen);
     CHECK(readAll(segName(), bad, badLen, NULL, &err) != 0);
-    CHECK(strstr(err.msg, "content: longer than") != NULL);
+    CHECK_MSG(err.msg, "content: longer than");
     bvFree(bad);
     bad = editTrailer(b.obj, b.len, editContentSha, &badLen);
     CHECK(readAll(segName(), bad, badLen, NULL, &err) != 0);
-    CHECK(strstr(err.msg, "content sha256 mismatch") != NULL);
+    CHECK_MSG(err.msg, "content sha256 mismatch");
     CHECK_INT(err.code, ERR_CHECKSUM);
     bvFree(bad);
     bad = editTrailer(b.obj, b.len, editEvents, &badLen);
     CHECK(readAll(segName(), bad, badLen, NULL, &err) != 0);
-    CHECK(strstr(err.msg, "events, the trailer declares") != NULL);
+    CHECK_MSG(err.msg, "events, the trailer declares");
     bvFree(bad);
     /* The trailer of another segment under this name. */
     bad = editTrailer(b.obj, b.len, editSeq, &badLen);
     CHECK(readAll(segName(), bad, badLen, NULL, &err) != 0);
-    CHECK(strstr(err.msg, "not what the name says") != NULL);
+    CHECK_MSG(err.msg, "not what the name says");
     CHECK(readAll("local/copy.bvs", bad, badLen, NULL, &err) == 0);
     bvFree(bad);
     /* Not JSON, or a trailer too large to accept. */
     bad = withTrailer(b.obj, b.len, "{\"version\":1,", &badLen);
     CHECK(readAll(segName(), bad, badLen, NULL, &err) != 0);
-    CHECK(strstr(err.msg, "trailer") != NULL);
+    CHECK_MSG(err.msg, "trailer");
     bvFree(bad);
     {
         char *huge = bvMalloc(SEGMENT_TRAILER_MAX + 2);

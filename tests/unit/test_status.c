@@ -1,9 +1,9 @@
-/* Unit tests of agent/stats.c: the RPO rules, the health verdict, the /metrics and /status
+/* Unit tests of archive/status.c: the RPO rules, the health verdict, the /metrics and /status
  * renderings, and the verdict of `binvault status`. */
 #include <math.h>
 #include <stdlib.h>
 
-#include "agent/stats.h"
+#include "archive/status.h"
 #include "common/json.h"
 #include "common/mem.h"
 #include "tests/test.h"
@@ -81,37 +81,37 @@ testHealth(void) {
     s.fresh = false;
     snprintf(s.lastError, sizeof(s.lastError), "connection refused");
     CHECK(!agentStatusHealthy(&s, reason, sizeof(reason)));
-    CHECK(strstr(reason, "not connected to the source mysql://repl@db:3306") != NULL);
-    CHECK(strstr(reason, "connection refused") != NULL);
+    CHECK_MSG(reason, "not connected to the source mysql://repl@db:3306");
+    CHECK_MSG(reason, "connection refused");
     baseStatus(&s);
     s.fresh = false;
     s.silentMs = 4200;
     CHECK(!agentStatusHealthy(&s, reason, sizeof(reason)));
-    CHECK(strstr(reason, "nothing received from the source for 4.2 s") != NULL);
+    CHECK_MSG(reason, "nothing received from the source for 4.2 s");
     baseStatus(&s);
     s.spoolFull = true;
     s.fresh = false;
     CHECK(!agentStatusHealthy(&s, reason, sizeof(reason)));
-    CHECK(strstr(reason, "spool is full") != NULL);
+    CHECK_MSG(reason, "spool is full");
     /* A spool that cannot be written is named as such, also while the stream is down for it. */
     baseStatus(&s);
     s.spoolFailingSinceUs = NOW - S(7);
     s.connected = false;
     snprintf(s.lastError, sizeof(s.lastError), "spool '/var/spool' failed: Input/output error");
     CHECK(!agentStatusHealthy(&s, reason, sizeof(reason)));
-    CHECK(strstr(reason, "the spool cannot be written") != NULL);
-    CHECK(strstr(reason, "7 s") != NULL);
-    CHECK(strstr(reason, "Input/output error") != NULL);
+    CHECK_MSG(reason, "the spool cannot be written");
+    CHECK_MSG(reason, "7 s");
+    CHECK_MSG(reason, "Input/output error");
     s.spoolFailingSinceUs = 0;
     CHECK(!agentStatusHealthy(&s, reason, sizeof(reason)));
-    CHECK(strstr(reason, "not connected to the source") != NULL);
+    CHECK_MSG(reason, "not connected to the source");
     /* Upload failures: a blip is tolerated, a run of 10 s is not. */
     baseStatus(&s);
     s.uploadFailingSinceUs = NOW - S(2);
     CHECK(agentStatusHealthy(&s, reason, sizeof(reason)));
     s.uploadFailingSinceUs = NOW - S(11);
     CHECK(!agentStatusHealthy(&s, reason, sizeof(reason)));
-    CHECK(strstr(reason, "uploads to file:///a failing since") != NULL);
+    CHECK_MSG(reason, "uploads to file:///a failing since");
     baseStatus(&s);
     s.archiveFailingSinceUs = NOW - S(30);
     CHECK(!agentStatusHealthy(&s, reason, sizeof(reason)));
@@ -143,13 +143,13 @@ testMetricsText(void) {
     agentStatusMetrics(&s, b);
     bufAppend(b, "", 1);
     text = (char *)b->data;
-    CHECK(strstr(text, "binvault_build_info{version=\"9.9.9\"} 1\n") != NULL);
-    CHECK(strstr(text, "binvault_archive_rpo_seconds 2.000000\n") != NULL);
-    CHECK(strstr(text, "binvault_received_transactions_total 42\n") != NULL);
-    CHECK(strstr(text, "binvault_source_lag_bytes NaN\n") != NULL);
-    CHECK(strstr(text, "binvault_purge_guard_state{state=\"at_risk\"} 1\n") != NULL);
-    CHECK(strstr(text, "binvault_purge_guard_state{state=\"ok\"} 0\n") != NULL);
-    CHECK(strstr(text, "binvault_healthy 1\n") != NULL);
+    CHECK_MSG(text, "binvault_build_info{version=\"9.9.9\"} 1\n");
+    CHECK_MSG(text, "binvault_archive_rpo_seconds 2.000000\n");
+    CHECK_MSG(text, "binvault_received_transactions_total 42\n");
+    CHECK_MSG(text, "binvault_source_lag_bytes NaN\n");
+    CHECK_MSG(text, "binvault_purge_guard_state{state=\"at_risk\"} 1\n");
+    CHECK_MSG(text, "binvault_purge_guard_state{state=\"ok\"} 0\n");
+    CHECK_MSG(text, "binvault_healthy 1\n");
     for (line = strtok_r(text, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save)) {
         char name[128];
 

@@ -1,4 +1,4 @@
-/* Unit tests of upload/storage with the directory driver. */
+/* Unit tests of storage/storage with the directory driver. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -16,7 +16,7 @@
 #include "common/io.h"
 #include "common/mem.h"
 #include "tests/test.h"
-#include "upload/storage.h"
+#include "storage/storage.h"
 
 #define HELLO_SHA256 "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
 #define WORLD_SHA256 "486ea46224d1bb4fb680f34f7c9ad96a8f24ec88be73ea8e5a6c65260e9cb8a7"
@@ -111,7 +111,7 @@ testNew(void) {
 
     CHECK(storageNew("s3://Bad_Bucket/prefix", &err) == NULL);
     CHECK_INT(err.code, ERR_USAGE);
-    CHECK(strstr(err.msg, "Bad_Bucket") != NULL);
+    CHECK_MSG(err.msg, "Bad_Bucket");
     CHECK(storageNew("gs://bucket", &err) == NULL);
     CHECK_INT(err.code, ERR_USAGE);
     CHECK_STR(err.msg, "unsupported storage url 'gs://bucket': expected 'file:///path', a local "
@@ -199,7 +199,7 @@ testNames(void) {
     memset(longComponent, 'c', sizeof(longComponent) - 1);
     longComponent[sizeof(longComponent) - 1] = '\0';
     CHECK_INT(storageNameValid(longComponent, &err), -1);
-    CHECK(strstr(err.msg, "component longer than 200 bytes") != NULL);
+    CHECK_MSG(err.msg, "component longer than 200 bytes");
     longComponent[STORAGE_NAME_COMPONENT_MAX] = '\0';
     CHECK_INT(storageNameValid(longComponent, &err), 0);
     CHECK_INT(storagePutBuf(storage, longComponent, "x", 1, STORAGE_PUT_IMMUTABLE, &err), 0);
@@ -207,7 +207,7 @@ testNames(void) {
         longName[i] = i % 10 == 9 ? '/' : 'n';
     longName[sizeof(longName) - 1] = '\0';
     CHECK_INT(storageNameValid(longName, &err), -1);
-    CHECK(strstr(err.msg, "longer than 1024 bytes") != NULL);
+    CHECK_MSG(err.msg, "longer than 1024 bytes");
     storageFree(storage);
 }
 
@@ -497,7 +497,7 @@ testStoreErrors(void) {
         REQUIRE(chmod(dir, 0500) == 0);
         CHECK_INT(storagePutBuf(storage, "ro/b", "b", 1, STORAGE_PUT_IMMUTABLE, &err), -1);
         CHECK_INT(err.code, ERR_STORAGE);
-        CHECK(strstr(err.msg, "': Permission denied") != NULL);
+        CHECK_MSG(err.msg, "': Permission denied");
         CHECK(strstr(err.msg, "unable to put 'ro/b' in 'file://") == err.msg);
         REQUIRE(chmod(dir, 0700) == 0);
     }

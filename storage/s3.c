@@ -1,4 +1,4 @@
-#include "upload/s3.h"
+#include "storage/s3.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -17,7 +17,7 @@
 #include "common/io.h"
 #include "common/log.h"
 #include "common/mem.h"
-#include "upload/http.h"
+#include "storage/http.h"
 
 #define S3_EMPTY_SHA256 "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 /* Largest XML response read into memory: a page of 1000 keys of 1 KiB is about 1.5 MiB. */

@@ -1,4 +1,4 @@
-#include "agent/archive.h"
+#include "archive/archive.h"
 
 #include <inttypes.h>
 #include <stdarg.h>

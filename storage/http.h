@@ -21,8 +21,8 @@
  * handshake), ERR_CONFIG for what will not (certificate verification, malformed URL,
  * unsupported protocol); an error of the body reader or of the sink is returned unchanged.
  */
-#ifndef BV_UPLOAD_HTTP_H
-#define BV_UPLOAD_HTTP_H
+#ifndef BV_STORAGE_HTTP_H
+#define BV_STORAGE_HTTP_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -11,8 +11,8 @@
  * not match, ERR_LIMIT for a size above a limit); no input makes the reader over-read or hold
  * more than one event, one lz4 block and one trailer in memory.
  */
-#ifndef BV_AGENT_SEGMENT_H
-#define BV_AGENT_SEGMENT_H
+#ifndef BV_ARCHIVE_SEGMENT_H
+#define BV_ARCHIVE_SEGMENT_H
 
 #include <stdbool.h>
 #include <stdint.h>

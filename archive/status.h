@@ -14,8 +14,8 @@
  * and the commit time of the last transaction received, and the RPO reported is the time since
  * then: an upper bound, since the agent cannot see what the source did meanwhile.
  */
-#ifndef BV_AGENT_STATS_H
-#define BV_AGENT_STATS_H
+#ifndef BV_ARCHIVE_STATUS_H
+#define BV_ARCHIVE_STATUS_H
 
 #include <stdbool.h>
 #include <stdint.h>

@@ -1,9 +1,9 @@
 /*
  * Encryption at rest: the object format (header, STREAM of AES-256-GCM chunks) as an IoWrite and
  * an IoRead filter, the archive key (key file, PBKDF2, key check), and the Storage decorator that
- * applies them to every object but binvault.json. See upload/storage_crypt.h and docs/FORMAT.md.
+ * applies them to every object but binvault.json. See storage/storage_crypt.h and docs/FORMAT.md.
  */
-#include "upload/storage_crypt.h"
+#include "storage/storage_crypt.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -51,7 +51,7 @@
 
 #define CRYPT_IDENTITY "binvault.json"
 #define CRYPT_CHECKPOINT "checkpoint.json"
-/* Largest binvault.json handled (as agent/archive.h reads it). */
+/* Largest binvault.json handled (as archive/archive.h reads it). */
 #define CRYPT_IDENTITY_MAX (1024 * 1024)
 
 uint64_t

@@ -17,8 +17,8 @@
  * reading a local source file are ERR_IO. A Storage holds no mutable state after storageNew(), so
  * it may be used from several threads at once.
  */
-#ifndef BV_UPLOAD_STORAGE_H
-#define BV_UPLOAD_STORAGE_H
+#ifndef BV_STORAGE_STORAGE_H
+#define BV_STORAGE_STORAGE_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -68,7 +68,7 @@ typedef struct StorageOptions {
 } StorageOptions;
 
 /* The store of an archive: storageNew() with command-line settings taking precedence over the
- * environment (`opts` may be NULL), wrapped in the encryption at rest of upload/storage_crypt.h:
+ * environment (`opts` may be NULL), wrapped in the encryption at rest of storage/storage_crypt.h:
  * it reads the archive's binvault.json, and an encrypted archive is opened with its key (every
  * object but binvault.json is then encrypted and decrypted transparently), or refused with a
  * clear error without one or with a wrong one. Every command that opens an archive uses it. */
@@ -76,7 +76,7 @@ Storage *storageNewOpts(const char *url, const StorageOptions *opts, Err *err);
 
 /* Open a store: "file:///abs/path" or a plain path (relative to the working directory) is a
  * directory, created when missing; "s3://bucket/prefix" is an S3-compatible store configured
- * from the environment (upload/s3.h); anything else is ERR_USAGE naming the accepted forms.
+ * from the environment (storage/s3.h); anything else is ERR_USAGE naming the accepted forms.
  * The raw store: no encryption (see storageNewOpts()). */
 Storage *storageNew(const char *url, Err *err);
 
@@ -132,7 +132,7 @@ int storageCleanTemp(Storage *storage, unsigned minAgeSec, unsigned *removed, Er
 
 void storageFree(Storage *storage);
 
-/* --- Driver interface (for upload/storage_*.c only) --------------------------------------- */
+/* --- Driver interface (for storage/storage_*.c only) --------------------------------------- */
 
 /* The source of a put: a local file (`path`) or memory (`data`, `len`). A driver may open it
  * more than once (a retried upload) with storagePutSourceOpen(). */
@@ -170,7 +170,7 @@ typedef struct StorageDriverVt {
 /* Wrap a driver (owned from now on) in a Storage with its URL. */
 Storage *storageNewDriver(const StorageDriverVt *vt, void *driver, const char *url);
 
-/* The inverse, for a driver that decorates another (upload/storage_crypt.c): hand the driver of
+/* The inverse, for a driver that decorates another (storage/storage_crypt.c): hand the driver of
  * `storage` to the caller, who owns it from now on (free it with (*vt)->free), and free the rest
  * of `storage`. */
 void storageUnwrap(Storage *storage, const StorageDriverVt **vt, void **driver);
@@ -178,7 +178,7 @@ void storageUnwrap(Storage *storage, const StorageDriverVt **vt, void **driver);
 /* A reader over a put source. ERR_IO when the local file cannot be opened. */
 IoRead *storagePutSourceOpen(const StoragePutSource *src, Err *err);
 
-/* The directory driver (upload/storage_file.c) on the existing directory `path` (absolute, no
+/* The directory driver (storage/storage_file.c) on the existing directory `path` (absolute, no
  * trailing '/'). */
 Storage *storageFileNew(const char *path, Err *err);
 

@@ -8,13 +8,13 @@
  * every checksum on the way in. Sealed segments go to a sink (the spool). No network, no
  * threads: the agent's stream thread and `binvault import` both drive it.
  */
-#ifndef BV_AGENT_SEGMENTER_H
-#define BV_AGENT_SEGMENTER_H
+#ifndef BV_ARCHIVE_SEGMENTER_H
+#define BV_ARCHIVE_SEGMENTER_H
 
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "agent/segment.h"
+#include "archive/segment.h"
 #include "binlog/event.h"
 #include "common/err.h"
 

@@ -1,4 +1,4 @@
-#include "agent/segmenter.h"
+#include "archive/segmenter.h"
 
 #include <errno.h>
 #include <inttypes.h>

@@ -20,7 +20,7 @@
 #include "common/fs.h"
 #include "common/log.h"
 #include "common/mem.h"
-#include "upload/storage.h"
+#include "storage/storage.h"
 
 #define STORAGE_FILE_MODE 0640
 #define STORAGE_DIR_MODE 0750

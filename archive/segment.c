@@ -1,4 +1,4 @@
-#include "agent/segment.h"
+#include "archive/segment.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -9,10 +9,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <zlib.h>
-
 #include "binlog/reader.h"
 #include "common/bytes.h"
+#include "common/crypto.h"
 #include "common/json.h"
 #include "common/log.h"
 #include "common/mem.h"
@@ -371,7 +370,7 @@ segmentTailClose(void *ctx, Err *err) {
     segmentMetaToJson(&w->meta, false, trailer);
     BV_ASSERT(trailer->len <= SEGMENT_TRAILER_MAX);
     wrU32(tail, (uint32_t)trailer->len);
-    wrU32(tail + 4, (uint32_t)crc32(crc32(0L, Z_NULL, 0), trailer->data, (uInt)trailer->len));
+    wrU32(tail + 4, cryptoCrc32(0, trailer->data, trailer->len));
     memcpy(tail + 8, SEGMENT_END_MAGIC, 8);
     bufAppend(trailer, tail, sizeof(tail));
     rc = segmentTailWrite(this, trailer->data, trailer->len, err);
@@ -780,7 +779,7 @@ readTrailer(SegmentOpenFn *open, void *data, uint64_t size, SegmentMeta *meta, u
     } else if (need < have) {
         memmove(buf, buf + have - need, need);
     }
-    crcComputed = (uint32_t)crc32(crc32(0L, Z_NULL, 0), buf, tlen);
+    crcComputed = cryptoCrc32(0, buf, tlen);
     if (crcComputed != crcStored) {
         errSet(err, ERR_CHECKSUM, "trailer: crc32 mismatch: stored 0x%08" PRIx32 ", computed 0x%08" PRIx32, crcStored,
                crcComputed);

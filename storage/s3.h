@@ -1,6 +1,6 @@
 /*
  * The S3 driver: an archive in a bucket of Amazon S3 or of a compatible store (MinIO, Ceph RGW,
- * Swift s3api, ...), behind the storage interface of upload/storage.h, as a peer of the
+ * Swift s3api, ...), behind the storage interface of storage/storage.h, as a peer of the
  * directory driver. URL: s3://BUCKET or s3://BUCKET/PREFIX; object NAME is stored under the key
  * PREFIX/NAME.
  *
@@ -59,15 +59,15 @@
  *                                 1000)
  * Credentials never come from the command line and never appear in messages or logs.
  */
-#ifndef BV_UPLOAD_S3_H
-#define BV_UPLOAD_S3_H
+#ifndef BV_STORAGE_S3_H
+#define BV_STORAGE_S3_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "common/err.h"
-#include "upload/storage.h"
+#include "storage/storage.h"
 
 #define S3_PART_MIN (5ull * 1024 * 1024)
 #define S3_PARTS_MAX 10000

@@ -1,4 +1,4 @@
-#include "upload/http.h"
+#include "storage/http.h"
 
 #include <ctype.h>
 #include <pthread.h>

@@ -11,7 +11,7 @@
  * reassembles a logical packet from its 16 MiB protocol packets into the connection's buffer, and
  * the event is handed out from there without a copy.
  */
-#include "binlog/client.h"
+#include "mysql/client.h"
 
 #include <errno.h>
 #include <poll.h>

@@ -22,8 +22,8 @@
  * key) or a passphrase (anything else; one trailing newline is not part of it), stretched with
  * PBKDF2-HMAC-SHA256 and the salt of binvault.json. It is never logged.
  */
-#ifndef BV_UPLOAD_STORAGE_CRYPT_H
-#define BV_UPLOAD_STORAGE_CRYPT_H
+#ifndef BV_STORAGE_STORAGE_CRYPT_H
+#define BV_STORAGE_STORAGE_CRYPT_H
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -31,7 +31,7 @@
 #include "common/crypto.h"
 #include "common/err.h"
 #include "common/io.h"
-#include "upload/storage.h"
+#include "storage/storage.h"
 
 #define STORAGE_CRYPT_HEADER_LEN 48
 #define STORAGE_CRYPT_CHUNK (64 * 1024)

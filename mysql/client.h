@@ -1,6 +1,6 @@
 /*
  * The MySQL/MariaDB client: a small SQL connection API, and the replication stream of a replica.
- * binlog/client.c is the only file of binvault that talks to libmariadb's connection object.
+ * mysql/client.c is the only file of binvault that talks to libmariadb's connection object.
  *
  * One connection per thread: neither an SqlConn nor a BinlogClient may be used by two threads at
  * once. Errors: ERR_AUTH for a refused login or a missing privilege (the message names the
@@ -12,8 +12,8 @@
  * large events reassembled from their 16 MiB protocol packets, no copy per event); the commands
  * are built by the pure encoders below, which the unit tests check byte for byte.
  */
-#ifndef BV_BINLOG_CLIENT_H
-#define BV_BINLOG_CLIENT_H
+#ifndef BV_MYSQL_CLIENT_H
+#define BV_MYSQL_CLIENT_H
 
 #include <stdbool.h>
 #include <stddef.h>

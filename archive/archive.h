@@ -13,16 +13,16 @@
  * ARCHIVE_CHUNK_MAX_BYTES); segments are only streamed. An Archive holds no mutable state; a
  * catalog is not synchronised: one thread at a time.
  */
-#ifndef BV_AGENT_ARCHIVE_H
-#define BV_AGENT_ARCHIVE_H
+#ifndef BV_ARCHIVE_ARCHIVE_H
+#define BV_ARCHIVE_ARCHIVE_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#include "agent/segment.h"
+#include "archive/segment.h"
 #include "common/err.h"
-#include "upload/storage.h"
+#include "storage/storage.h"
 
 #define ARCHIVE_FORMAT_NAME "binvault-archive"
 #define ARCHIVE_FORMAT_VERSION 1

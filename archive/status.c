@@ -1,4 +1,4 @@
-#include "agent/stats.h"
+#include "archive/status.h"
 
 #include <inttypes.h>
 #include <stdio.h>

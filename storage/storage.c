@@ -1,4 +1,4 @@
-#include "upload/storage.h"
+#include "storage/storage.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -10,8 +10,8 @@
 #include "common/buf.h"
 #include "common/log.h"
 #include "common/mem.h"
-#include "upload/s3.h"
-#include "upload/storage_crypt.h"
+#include "storage/s3.h"
+#include "storage/storage_crypt.h"
 
 #define STORAGE_STR_(x) #x
 #define STORAGE_STR(x) STORAGE_STR_(x)

@@ -1,0 +1,47 @@
+/*
+ * The one retry policy: capped exponential backoff with jitter. Every loop that retries an
+ * operation on something outside the program (the source's stream, the store, the spool's disk)
+ * keeps a Retry and asks it how long to wait; whether an error is worth retrying is decided by
+ * the module that knows the error source (retryErrTransient() for binvault's error codes,
+ * httpCurlTransient() for libcurl, sqlErrorTransient() for the server), never by a list of its own.
+ *
+ * The delay of a step is a random value in [step/2, step] ("equal jitter"): retries of many
+ * agents spread out while none retries sooner than half the step. The step starts at minMs and
+ * doubles up to maxMs. A failure more than calmMs after the previous one starts afresh, so a
+ * failure after a long healthy run is retried soon, while a source that accepts a connection and
+ * fails at once keeps backing off instead of being retried twice a second forever.
+ */
+#ifndef BV_COMMON_RETRY_H
+#define BV_COMMON_RETRY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common/err.h"
+
+typedef struct Retry {
+    uint64_t minMs, maxMs, calmMs; /* calmMs 0: only retryReset() starts afresh */
+    uint64_t step;                 /* current step, 0 before the first failure */
+    uint64_t lastFailMs;           /* monotonic time of the last failure, 0 for none */
+    unsigned attempts;             /* failures since the last start afresh */
+    unsigned seed;
+} Retry;
+
+/* minMs >= 1, maxMs >= minMs. */
+void retryInit(Retry *r, uint64_t minMs, uint64_t maxMs, uint64_t calmMs);
+
+/* A failure at monotonic time nowMs (ms): the delay to wait before the next attempt. */
+uint64_t retryNext(Retry *r, uint64_t nowMs);
+
+/* The operation succeeded for good: the next failure starts at minMs. */
+void retryReset(Retry *r);
+
+/* Is a failure with this error code worth retrying? Everything is but what no retry can change:
+ * a usage or configuration error, refused credentials or privileges, and an object that exists
+ * with other content. */
+bool retryErrTransient(ErrCode code);
+
+/* Milliseconds of CLOCK_MONOTONIC. */
+uint64_t retryNowMs(void);
+
+#endif
