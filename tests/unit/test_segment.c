@@ -866,7 +866,7 @@ resetPeakRss(void) {
     return ok;
 }
 
-#if defined(__SANITIZE_ADDRESS__)
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 #define SEGMENT_TEST_MEM_KB (512L * 1024)
 #else
 #define SEGMENT_TEST_MEM_KB (48L * 1024)
