@@ -16,6 +16,7 @@
 #include "binlog/gtid.h"
 #include "binlog/reader.h"
 #include "common/bytes.h"
+#include "common/crypto.h"
 #include "common/mem.h"
 #include "recover/replserver.h"
 #include "tests/test.h"
@@ -305,7 +306,7 @@ testNativePassword(void) {
     uint8_t d[REPL_SHA1_LEN], stage2[REPL_SHA1_LEN], token[REPL_SHA1_LEN], emptyStage2[REPL_SHA1_LEN];
     size_t len;
 
-    replSha1("abc", 3, d);
+    cryptoSha1("abc", 3, d);
     checkBytes("sha1(abc)", d, sizeof(d), sha1Abc, sizeof(sha1Abc));
     replNativePasswordHash("password", stage2);
     checkBytes("stage2", stage2, sizeof(stage2), stage2Password, sizeof(stage2Password));
