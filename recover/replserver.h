@@ -18,7 +18,10 @@
  *    (@slave_until_gtid), heartbeats. No I/O: events go to an emit callback.
  *  - Protocol helpers: packet framing, the handshake, mysql_native_password, the SQL subset the
  *    replica sends while connecting, OK/ERR/EOF packets, artificial events. Pure, exposed for the
- *    unit tests and for the recovery engine.
+ *    unit tests and the fuzzer.
+ *
+ * The implementation has one file per job; each section below names its file, and
+ * recover/repl_internal.h (what the files share) lists them all.
  *
  * Every input from the replica is validated (lengths checked before reading, sizes bounded):
  * a malformed packet ends that connection with a log line, never the server.
@@ -49,7 +52,7 @@
 #define REPL_SCRAMBLE_LEN 20
 #define REPL_SHA1_LEN 20
 
-/* ---- The source of events ------------------------------------------------------------------ */
+/* ---- The source of events (repl_files.c) ----------------------------------------------------- */
 
 /*
  * Where the server pulls events from (the recovery engine, or replFileSource below). Events are
@@ -91,7 +94,7 @@ ReplServerSource replFileSourceInterface(ReplFileSource *fs);
 
 void replFileSourceFree(ReplFileSource *fs);
 
-/* ---- The server ------------------------------------------------------------------------------ */
+/* ---- The server (replserver.c) --------------------------------------------------------------- */
 
 typedef struct ReplServer ReplServer;
 
@@ -145,10 +148,10 @@ void replServerStop(ReplServer *s);
 void replServerFree(ReplServer *s);
 
 /* `size - 1` random characters from [A-Za-z0-9] and a NUL (size >= 2): a per-recovery password
- * for the replica's login. ERR_IO when the random generator fails. */
+ * for the replica's login (repl_auth.c). ERR_IO when the random generator fails. */
 int replServerRandomPassword(char *out, size_t size, Err *err);
 
-/* ---- One binlog stream (pure) ---------------------------------------------------------------- */
+/* ---- One binlog stream (repl_stream.c, pure) ------------------------------------------------- */
 
 typedef struct ReplStream ReplStream;
 
@@ -204,7 +207,7 @@ uint64_t replStreamGroupsSkipped(const ReplStream *st);
 
 void replStreamFree(ReplStream *st);
 
-/* ---- Protocol helpers (pure) ------------------------------------------------------------------ */
+/* ---- Packets (repl_packet.c, pure) ----------------------------------------------------------- */
 
 /* Receives the framed bytes (packet headers and payload pieces) in order. */
 typedef int (*ReplWriteFn)(void *ctx, const void *data, size_t len, Err *err);
@@ -226,6 +229,29 @@ void replPacketAppend(Buf *out, uint8_t *seq, const uint8_t *head, size_t headLe
  * longer than maxPayload, ERR_FORMAT when the sequence ids are not consecutive. */
 int replPacketTake(const uint8_t *p, size_t avail, size_t maxPayload, Buf *payload, uint8_t *seq,
                    size_t *consumed, Err *err);
+
+#define REPL_CHARSET_UTF8MB4 45 /* utf8mb4_general_ci */
+#define REPL_STATUS_AUTOCOMMIT 0x0002
+
+/* OK (0x00, affected rows, last insert id, status, warnings), ERR (0xff, code, '#', SQLSTATE,
+ * message; without '#' and SQLSTATE when sqlState is NULL, as before the handshake) and EOF
+ * (0xfe, warnings, status) payloads. */
+void replOkEncode(Buf *out, uint64_t affectedRows, uint16_t status);
+void replErrEncode(Buf *out, uint16_t code, const char *sqlState, const char *message);
+void replEofEncode(Buf *out, uint16_t status);
+
+/* A text result set (all columns VARCHAR utf8mb4, classic EOF packets), each packet framed with
+ * *seq: column count, definitions, EOF, rows (NULL values as NULL), EOF. values holds
+ * nRows * nCols entries, row-major. */
+void replResultSetAppend(Buf *out, uint8_t *seq, size_t nCols, const char *const *names, size_t nRows,
+                         const char *const *values);
+
+/* MySQL length-encoded integer: bytes written to out (1, 3, 4 or 9). */
+size_t replLenencPut(uint8_t out[9], uint64_t v);
+/* Read one at p with avail bytes: bytes used, 0 when truncated or 0xfb/0xff. */
+size_t replLenencGet(const uint8_t *p, size_t avail, uint64_t *v);
+
+/* ---- Handshake and login (repl_auth.c, pure) ------------------------------------------------- */
 
 /* Capabilities of the greeting: LONG_PASSWORD, FOUND_ROWS, LONG_FLAG, CONNECT_WITH_DB,
  * PROTOCOL_41, TRANSACTIONS, SECURE_CONNECTION, MULTI_RESULTS, PLUGIN_AUTH, CONNECT_ATTRS,
@@ -250,8 +276,6 @@ int replPacketTake(const uint8_t *p, size_t avail, size_t maxPayload, Buf *paylo
      REPL_CLIENT_MULTI_RESULTS | REPL_CLIENT_PLUGIN_AUTH | REPL_CLIENT_CONNECT_ATTRS |                       \
      REPL_CLIENT_PLUGIN_AUTH_LENENC)
 #define REPL_NATIVE_PASSWORD "mysql_native_password"
-#define REPL_CHARSET_UTF8MB4 45 /* utf8mb4_general_ci */
-#define REPL_STATUS_AUTOCOMMIT 0x0002
 
 /* The payload of the initial handshake packet (protocol v10): version, connection id, the
  * 20-byte scramble (8 + 12 bytes), REPL_SERVER_CAPS, utf8mb4, autocommit status, and the plugin
@@ -278,9 +302,6 @@ typedef struct ReplHandshakeResponse {
  * is too long. Connection attributes are checked for length and ignored. */
 int replHandshakeResponseParse(const uint8_t *p, size_t len, ReplHandshakeResponse *r, Err *err);
 
-/* SHA1 of len bytes (OpenSSL EVP). */
-void replSha1(const void *data, size_t len, uint8_t out[REPL_SHA1_LEN]);
-
 /* SHA1(SHA1(password)): what the server keeps to check mysql_native_password logins. */
 void replNativePasswordHash(const char *password, uint8_t stage2[REPL_SHA1_LEN]);
 
@@ -295,23 +316,7 @@ void replNativePasswordToken(const char *password, const uint8_t scramble[REPL_S
 bool replNativePasswordVerify(const uint8_t stage2[REPL_SHA1_LEN], bool emptyPassword,
                               const uint8_t scramble[REPL_SCRAMBLE_LEN], const uint8_t *token, size_t tokenLen);
 
-/* OK (0x00, affected rows, last insert id, status, warnings), ERR (0xff, code, '#', SQLSTATE,
- * message; without '#' and SQLSTATE when sqlState is NULL, as before the handshake) and EOF
- * (0xfe, warnings, status) payloads. */
-void replOkEncode(Buf *out, uint64_t affectedRows, uint16_t status);
-void replErrEncode(Buf *out, uint16_t code, const char *sqlState, const char *message);
-void replEofEncode(Buf *out, uint16_t status);
-
-/* A text result set (all columns VARCHAR utf8mb4, classic EOF packets), each packet framed with
- * *seq: column count, definitions, EOF, rows (NULL values as NULL), EOF. values holds
- * nRows * nCols entries, row-major. */
-void replResultSetAppend(Buf *out, uint8_t *seq, size_t nCols, const char *const *names, size_t nRows,
-                         const char *const *values);
-
-/* MySQL length-encoded integer: bytes written to out (1, 3, 4 or 9). */
-size_t replLenencPut(uint8_t out[9], uint64_t v);
-/* Read one at p with avail bytes: bytes used, 0 when truncated or 0xfb/0xff. */
-size_t replLenencGet(const uint8_t *p, size_t avail, uint64_t *v);
+/* ---- Replication commands (repl_session_dump.c, pure parsers) -------------------------------- */
 
 /* COM_REGISTER_SLAVE, the payload after the command byte: server id, then u8-length-prefixed
  * report host, user and password (not kept), port, rank and master id. Host and user are cut to
@@ -337,7 +342,7 @@ typedef struct ReplBinlogDump {
 
 int replBinlogDumpParse(const uint8_t *p, size_t len, ReplBinlogDump *d, Err *err);
 
-/* ---- The SQL the replica sends ------------------------------------------------------------- */
+/* ---- The SQL the replica sends (repl_query.c, pure) ------------------------------------------ */
 
 typedef enum ReplExprKind {
     REPL_EXPR_NULL = 0,
@@ -391,7 +396,7 @@ void replQueryClear(ReplQuery *q);
  * case-insensitive). */
 bool replLikeMatch(const char *pattern, const char *name);
 
-/* ---- Artificial events ------------------------------------------------------------------------ */
+/* ---- Artificial events (repl_stream.c, pure) ------------------------------------------------- */
 
 /* ROTATE (4): header (timestamp 0, flags 0x20 ARTIFICIAL, log_pos 0), position u64, file name;
  * a CRC32 footer when crc. */
