@@ -90,7 +90,7 @@ export BV_TEST_DIR=$rwork
 trap 'mdb_stop_all' EXIT
 MDB_SERVER_ID=1 mdb_start src "max_binlog_size=64M" > /dev/null
 mdb_sql src "CREATE DATABASE sb; CREATE TABLE sb.t (id INT PRIMARY KEY, k INT NOT NULL, c CHAR(120) NOT NULL) ENGINE=InnoDB;
-    INSERT INTO sb.t SELECT seq, seq % 5000, REPEAT(MD5(seq), 3) FROM seq_1_to_10000"
+    USE sb; INSERT INTO sb.t SELECT seq, seq % 5000, REPEAT(MD5(seq), 3) FROM seq_1_to_10000"
 mariadb-backup --backup --target-dir "$rwork/backup" --user root --socket "$(mdb_sock src)" > "$rwork/backup.log" 2>&1
 mariadb-backup --prepare --target-dir "$rwork/backup" > "$rwork/prepare.log" 2>&1
 python3 - "$TXNS" <<'PY' | mariadb --defaults-file="$(mdb_cnf src)" -uroot sb
