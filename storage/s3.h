@@ -45,7 +45,8 @@
  *                                 or "default" (so ~/.aws/credentials works)
  *   AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL   endpoint (--s3-endpoint), e.g.
  *                                 "https://minio.example:9000"; only an endpoint written http://
- *                                 is spoken to in plain HTTP. Default https://s3.REGION.amazonaws.com
+ *                                 is spoken to in plain HTTP. Default:
+ *                                 https://s3.REGION.amazonaws.com
  *   AWS_REGION, AWS_DEFAULT_REGION   region (--s3-region; default us-east-1)
  *   BINVAULT_S3_URI_STYLE         (--s3-uri-style) "path" (https://endpoint/bucket/key) or "host"
  *                                 (https://bucket.endpoint/key); default: host for AWS, path
