@@ -1850,13 +1850,8 @@ agentRun(const AgentConfig *cfg, Err *err) {
     signal(SIGPIPE, SIG_IGN);
     a.base = event_base_new();
     a.wake = event_new(a.base, -1, EV_READ, onWake, &a);
-    {
-        StorageOptions so = {.s3Endpoint = cfg->s3Endpoint, .s3Region = cfg->s3Region, .s3CaFile = cfg->s3CaFile,
-                             .s3UriStyle = cfg->s3UriStyle, .keyFile = cfg->keyFile, .encrypt = cfg->encrypt};
-
-        if ((a.storage = storageNewOpts(cfg->archive, &so, err)) == NULL)
-            goto done;
-    }
+    if ((a.storage = storageNewOpts(cfg->archive, cfg->storage, err)) == NULL)
+        goto done;
     snprintf(a.live.archiveUrl, sizeof(a.live.archiveUrl), "%s", storageUrl(a.storage));
     if ((a.spool = spoolOpen(cfg->spool, (uint64_t)cfg->spoolMaxBytes, err)) == NULL)
         goto done;

@@ -25,11 +25,15 @@
 
 #include "mysql/client.h"
 #include "common/err.h"
+#include "storage/storage.h"
 
 typedef struct AgentConfig {
     char *source;   /* mysql://USER@HOST:PORT */
     char *password; /* from BINVAULT_SOURCE_PASSWORD or a 0600 config file */
     char *archive;  /* file:///path, /path or s3://bucket/prefix */
+    /* The settings of the archive's store: cmd/agent.c builds them from the options below (which
+     * the agent does not read itself) and the environment. */
+    const StorageOptions *storage;
     char *s3Endpoint, *s3Region, *s3CaFile, *s3UriStyle;
     char *keyFile;     /* encryption key or passphrase file (0600) */
     bool encrypt;      /* create a new archive encrypted */

@@ -90,12 +90,18 @@ static const OptSet agentOptSet = {
 int
 cmdAgent(int argc, char **argv) {
     AgentConfig cfg = {0};
+    StorageOptions storage;
     Buf *settings = bufNew(256);
     Err err;
     int rc;
 
     rc = optParse(&agentOptSet, &cfg, argc, argv, NULL, NULL, &err);
     if (rc == 0) {
+        storage = (StorageOptions){.s3Endpoint = cfg.s3Endpoint, .s3Region = cfg.s3Region,
+                                   .s3CaFile = cfg.s3CaFile, .s3UriStyle = cfg.s3UriStyle,
+                                   .keyFile = cfg.keyFile, .encrypt = cfg.encrypt};
+        cmdStorageOptionsFromEnv(&storage);
+        cfg.storage = &storage;
         optDescribe(&agentOptSet, &cfg, settings);
         bufAppend(settings, "", 1);
         cfg.settings = (const char *)settings->data;

@@ -53,6 +53,11 @@ int cmdLog(int argc, char **argv);
     "bytes or a passphrase; --encrypt (or BINVAULT_ENCRYPT=1) creates a new archive encrypted.\n"
 bool cmdStorageOption(int c, const char *arg, StorageOptions *opts);
 
+/* Fill the S3 settings of `opts` the command line left NULL from the environment (the variables
+ * storage/storage.h names for each; an empty variable counts as unset): the one place binvault
+ * reads the store's environment. The strings point into the environment. */
+void cmdStorageOptionsFromEnv(StorageOptions *opts);
+
 /* After getopt_long(): check that an archive command was given --archive (`url`) and between
  * `min` and `max` arguments after the options (`what` names them, e.g. "FILE..."). Prints what is
  * wrong as "binvault CMD: ..." and returns false; the caller prints its usage and exits 64. */

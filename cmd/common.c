@@ -1,5 +1,7 @@
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <time.h>
 
 #include "archive/archive.h"
@@ -23,6 +25,40 @@ cmdStorageOption(int c, const char *arg, StorageOptions *opts) {
     case CMD_OPT_KEY_FILE: opts->keyFile = arg; return true;
     case CMD_OPT_ENCRYPT: opts->encrypt = true; return true;
     default: return false;
+    }
+}
+
+/* The environment variables of each S3 setting, first one set (and not empty) wins. */
+static const struct {
+    size_t offset;
+    const char *names[2];
+} cmdStorageEnv[] = {
+    {offsetof(StorageOptions, s3Endpoint), {"AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"}},
+    {offsetof(StorageOptions, s3Region), {"AWS_REGION", "AWS_DEFAULT_REGION"}},
+    {offsetof(StorageOptions, s3CaFile), {"BINVAULT_S3_CA_FILE", "AWS_CA_BUNDLE"}},
+    {offsetof(StorageOptions, s3UriStyle), {"BINVAULT_S3_URI_STYLE", NULL}},
+    {offsetof(StorageOptions, s3AccessKeyId), {"AWS_ACCESS_KEY_ID", NULL}},
+    {offsetof(StorageOptions, s3SecretAccessKey), {"AWS_SECRET_ACCESS_KEY", NULL}},
+    {offsetof(StorageOptions, s3SessionToken), {"AWS_SESSION_TOKEN", NULL}},
+    {offsetof(StorageOptions, s3CredentialsFile), {"BINVAULT_S3_CREDENTIALS_FILE", NULL}},
+    {offsetof(StorageOptions, s3Profile), {"AWS_PROFILE", NULL}},
+    {offsetof(StorageOptions, s3MultipartThreshold), {"BINVAULT_S3_MULTIPART_THRESHOLD", NULL}},
+    {offsetof(StorageOptions, s3PartSize), {"BINVAULT_S3_PART_SIZE", NULL}},
+    {offsetof(StorageOptions, s3StallTimeout), {"BINVAULT_S3_STALL_TIMEOUT", NULL}},
+    {offsetof(StorageOptions, s3ListPage), {"BINVAULT_S3_LIST_PAGE", NULL}},
+};
+
+void
+cmdStorageOptionsFromEnv(StorageOptions *opts) {
+    for (size_t i = 0; i < sizeof(cmdStorageEnv) / sizeof(cmdStorageEnv[0]); i++) {
+        const char **field = (const char **)(void *)((char *)opts + cmdStorageEnv[i].offset);
+
+        for (size_t j = 0; j < 2 && *field == NULL && cmdStorageEnv[i].names[j] != NULL; j++) {
+            const char *value = getenv(cmdStorageEnv[i].names[j]);
+
+            if (value != NULL && value[0] != '\0')
+                *field = value;
+        }
     }
 }
 

@@ -468,6 +468,7 @@ cmdFetch(int argc, char **argv) {
         fetchUsage(stderr);
         return 64;
     }
+    cmdStorageOptionsFromEnv(&storageOpts);
     if ((storage = storageNewOpts(url, &storageOpts, &err)) == NULL)
         return cmdFail(&err);
     f.archive = archiveNew(storage);

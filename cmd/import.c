@@ -574,6 +574,7 @@ cmdImport(int argc, char **argv) {
         importUsage(stderr);
         return 64;
     }
+    cmdStorageOptionsFromEnv(&storageOpts);
     if (importRun(&im, url, &storageOpts, argv + optind, argc - optind, &err) != 0)
         return cmdFail(&err);
     if (im.segments == 0)

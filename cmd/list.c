@@ -196,6 +196,7 @@ cmdList(int argc, char **argv) {
         listUsage(stderr);
         return 64;
     }
+    cmdStorageOptionsFromEnv(&storageOpts);
     if ((storage = storageNewOpts(url, &storageOpts, &err)) == NULL)
         return cmdFail(&err);
     a = archiveNew(storage);

@@ -211,6 +211,7 @@ cmdLog(int argc, char **argv) {
         }
         lc.haveRe = true;
     }
+    cmdStorageOptionsFromEnv(&lc.storage);
     if ((storage = storageNewOpts(lc.archive, &lc.storage, &err)) == NULL)
         goto out;
     a = archiveNew(storage);

@@ -262,6 +262,7 @@ cmdPrune(int argc, char **argv) {
         jsonBufPrintf(reason, "; base backup %s at %s:%" PRIu64 "%s%s", baseDirs[nread], bases[nread].file,
                       bases[nread].pos, bases[nread].gtid[0] ? " gtid " : "", bases[nread].gtid);
     }
+    cmdStorageOptionsFromEnv(&storageOpts);
     if ((storage = storageNewOpts(url, &storageOpts, &err)) == NULL) {
         rc = cmdFail(&err);
         goto out;

@@ -510,6 +510,7 @@ cmdRecover(int argc, char **argv) {
     }
 
     /* The archive and its index. */
+    cmdStorageOptionsFromEnv(&rc.storage);
     if ((storage = storageNewOpts(rc.archive, &rc.storage, &err)) == NULL)
         goto fail;
     a = archiveNew(storage);

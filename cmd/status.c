@@ -356,6 +356,7 @@ cmdStatus(int argc, char **argv) {
         statusUsage(stderr);
         return 64;
     }
+    cmdStorageOptionsFromEnv(&storageOpts);
     if ((storage = storageNewOpts(url, &storageOpts, &err)) == NULL) {
         snprintf(why, sizeof(why), "archive '%s' cannot be opened: %s", url, err.msg);
         return unknown(json, url, why);

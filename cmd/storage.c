@@ -347,6 +347,7 @@ cmdStorage(int argc, char **argv) {
                "or clean", verb);
         return cmdFail(&err);
     }
+    cmdStorageOptionsFromEnv(&storageOpts);
     if ((storage = storageNewOpts(archive, &storageOpts, &err)) == NULL)
         return cmdFail(&err);
     if (strcmp(verb, "put") == 0) {

@@ -330,6 +330,7 @@ cmdVerify(int argc, char **argv) {
         verifyUsage(stderr);
         return 64;
     }
+    cmdStorageOptionsFromEnv(&storageOpts);
     if ((storage = storageNewOpts(url, &storageOpts, &err)) == NULL)
         return cmdFail(&err);
     v.archive = archiveNew(storage);

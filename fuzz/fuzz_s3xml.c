@@ -1,8 +1,8 @@
 /*
- * libFuzzer target for the S3 response parsers (storage/s3.h): ListObjectsV2 pages
- * (s3ListParse), error bodies (s3ErrorParse, s3ErrorClass), and the XML primitives every other
- * response goes through (s3XmlText, s3XmlNext) with the tags the driver asks for (UploadId,
- * Upload/Key/UploadId/Initiated, IsTruncated, NextKeyMarker...).
+ * libFuzzer target for the S3 response parsers (storage/s3_xml.c, declared in storage/s3.h):
+ * ListObjectsV2 pages (s3ListParse), error bodies (s3ErrorParse, s3ErrorClass), and the XML
+ * primitives every other response goes through (s3XmlText, s3XmlNext) with the tags the driver
+ * asks for (UploadId, Upload/Key/UploadId/Initiated, IsTruncated, NextKeyMarker...).
  * Seeds: fuzz/seeds-s3xml/ (responses as AWS S3 and OpenStack Swift send them).
  */
 #include <stdint.h>

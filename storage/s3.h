@@ -33,22 +33,26 @@
  * The driver is safe for concurrent use: each operation takes a curl handle from a pool and
  * gives it back, so connections are reused across operations and threads.
  *
- * Environment (storageNew("s3://...") and s3OptionsFromEnv()):
+ * Settings: the S3 members of StorageOptions (storage/storage.h), values given by the caller;
+ * the driver never reads the environment. The commands fill what their command line left unset
+ * from these environment variables (cmdStorageOptionsFromEnv() in cmd/cmd.h):
  *   AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN   credentials
- *   BINVAULT_S3_CREDENTIALS_FILE  file with the credentials, used when AWS_ACCESS_KEY_ID is not
- *                                 set; must not be readable by group or others (chmod 600).
+ *   BINVAULT_S3_CREDENTIALS_FILE  file with the credentials, used when no access key id is
+ *                                 given; must not be readable by group or others (chmod 600).
  *                                 Lines "aws_access_key_id = ...", "aws_secret_access_key = ...",
  *                                 optional "aws_session_token = ..."; '#' and ';' start
  *                                 comments; "[section]" lines select the profile: AWS_PROFILE
  *                                 or "default" (so ~/.aws/credentials works)
- *   AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL   endpoint, e.g. "https://minio.example:9000"; only
- *                                 an endpoint written http:// is spoken to in plain HTTP.
- *                                 Default https://s3.REGION.amazonaws.com
- *   AWS_REGION, AWS_DEFAULT_REGION   region (default us-east-1)
- *   BINVAULT_S3_URI_STYLE         "path" (https://endpoint/bucket/key) or "host"
+ *   AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL   endpoint (--s3-endpoint), e.g.
+ *                                 "https://minio.example:9000"; only an endpoint written http://
+ *                                 is spoken to in plain HTTP. Default:
+ *                                 https://s3.REGION.amazonaws.com
+ *   AWS_REGION, AWS_DEFAULT_REGION   region (--s3-region; default us-east-1)
+ *   BINVAULT_S3_URI_STYLE         (--s3-uri-style) "path" (https://endpoint/bucket/key) or "host"
  *                                 (https://bucket.endpoint/key); default: host for AWS, path
  *                                 for another endpoint or a bucket name with a dot
- *   BINVAULT_S3_CA_FILE, AWS_CA_BUNDLE   PEM file of the CAs to trust (default: the system's)
+ *   BINVAULT_S3_CA_FILE, AWS_CA_BUNDLE   (--s3-ca-file) PEM file of the CAs to trust (default:
+ *                                 the system's)
  *   BINVAULT_S3_MULTIPART_THRESHOLD   objects larger than this are sent in parts (bytes, or
  *                                 with a K/M/G suffix; default 64M)
  *   BINVAULT_S3_PART_SIZE         part size (at least 5M, default 16M; raised when an object
@@ -57,6 +61,7 @@
  *                                 retried (1-3600, default 60)
  *   BINVAULT_S3_LIST_PAGE         keys asked for per ListObjectsV2 request (1-1000, default
  *                                 1000)
+ * Messages about a bad value name the variable (or the flag) it is set with.
  * Credentials never come from the command line and never appear in messages or logs.
  */
 #ifndef BV_STORAGE_S3_H
@@ -108,20 +113,22 @@ typedef struct S3Options {
  * a valid object name (see storage.h). */
 int s3UrlParse(const char *url, char **bucket, char **prefix, Err *err);
 
-/* Fill `opts` (zeroed first) from the environment variables listed above; the strings point
- * into the environment or into `url`'s split, which the caller frees with s3OptionsFree().
- * ERR_USAGE/ERR_CONFIG for a bad URL or value. */
-int s3OptionsFromEnv(S3Options *opts, const char *url, Err *err);
+/* Fill `opts` (zeroed first) from the S3 members of `storageOpts` (NULL: none set, every
+ * default and no credentials); the strings point into `storageOpts` or into `url`'s split, which
+ * the caller frees with s3OptionsFree(). ERR_USAGE/ERR_CONFIG for a bad URL or value. */
+int s3OptionsFromStorage(S3Options *opts, const char *url, const StorageOptions *storageOpts,
+                         Err *err);
 
-/* Free the strings s3OptionsFromEnv() allocated. */
+/* Free the strings s3OptionsFromStorage() allocated. */
 void s3OptionsFree(S3Options *opts);
 
 /* Open the store. Checks the options and reads the credentials (ERR_CONFIG when there are none,
  * or the credentials file is unreadable, malformed or readable by others); makes no request. */
 Storage *storageS3New(const S3Options *opts, Err *err);
 
-/* storageS3New() with the options of the environment: what storageNew() calls for "s3://". */
-Storage *storageS3NewUrl(const char *url, Err *err);
+/* storageS3New() with the options of s3OptionsFromStorage(): what storageNew() (`storageOpts`
+ * NULL) and storageNewOpts() call for "s3://". */
+Storage *storageS3NewUrl(const char *url, const StorageOptions *storageOpts, Err *err);
 
 /* Whether an operation that failed with `err` may succeed if made again: true for ERR_STORAGE
  * only; false for every other code - bad configuration or credentials, ERR_EXISTS, ERR_CHECKSUM,

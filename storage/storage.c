@@ -428,7 +428,7 @@ storageNew(const char *url, Err *err) {
         }
         path = bvStrdup(url + schemeLen);
     } else if (schemeLen == strlen("s3://") && strncmp(url, "s3://", schemeLen) == 0) {
-        return storageS3NewUrl(url, err);
+        return storageS3NewUrl(url, NULL, err);
     } else {
         errSet(err, ERR_USAGE, "unsupported storage url '%s': expected 'file:///path', a local path "
                                "or 's3://bucket/prefix'", url);
@@ -441,41 +441,10 @@ storageNew(const char *url, Err *err) {
     return storage;
 }
 
-/* storageNew() with the S3 settings of `opts`. */
-static Storage *
-storageNewS3Opts(const char *url, const StorageOptions *opts, Err *err) {
-    S3Options s3;
-    Storage *st;
-
-    if (opts == NULL || url == NULL || strncmp(url, "s3://", 5) != 0)
-        return storageNew(url, err);
-    if (s3OptionsFromEnv(&s3, url, err) != 0)
-        return NULL;
-    if (opts->s3Endpoint)
-        s3.endpoint = opts->s3Endpoint;
-    if (opts->s3Region)
-        s3.region = opts->s3Region;
-    if (opts->s3CaFile)
-        s3.caFile = opts->s3CaFile;
-    if (opts->s3UriStyle) {
-        if (strcmp(opts->s3UriStyle, "path") == 0) {
-            s3.uriStyle = S3_URI_STYLE_PATH;
-        } else if (strcmp(opts->s3UriStyle, "host") == 0) {
-            s3.uriStyle = S3_URI_STYLE_HOST;
-        } else {
-            s3OptionsFree(&s3);
-            errSet(err, ERR_USAGE, "invalid --s3-uri-style '%s': expected 'path' or 'host'", opts->s3UriStyle);
-            return NULL;
-        }
-    }
-    st = storageS3New(&s3, err);
-    s3OptionsFree(&s3);
-    return st;
-}
-
 Storage *
 storageNewOpts(const char *url, const StorageOptions *opts, Err *err) {
-    Storage *st = storageNewS3Opts(url, opts, err);
+    Storage *st = url != NULL && strncmp(url, "s3://", 5) == 0 ? storageS3NewUrl(url, opts, err)
+                                                                : storageNew(url, err);
 
     if (st == NULL)
         return NULL;

@@ -57,27 +57,40 @@ typedef struct StorageInfo {
  * then fails with that error unchanged. */
 typedef int StorageListCb(const char *name, uint64_t size, void *data, Err *err);
 
-/* Store settings given on a command line; NULL (false) members fall back to the environment. */
+/* Store settings. The S3 members are values (NULL: the default; see storage/s3.h): the storage
+ * layer never reads the environment, the command layer fills them from the command line and then
+ * from the environment variables named here (cmdStorageOptionsFromEnv()). The sizes and counts
+ * are text as the user wrote them, checked when the store is opened. */
 typedef struct StorageOptions {
-    const char *s3Endpoint; /* --s3-endpoint (else AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL) */
-    const char *s3Region;   /* --s3-region (else AWS_REGION / AWS_DEFAULT_REGION) */
-    const char *s3CaFile;   /* --s3-ca-file (else BINVAULT_S3_CA_FILE / AWS_CA_BUNDLE) */
-    const char *s3UriStyle; /* --s3-uri-style path|host (else BINVAULT_S3_URI_STYLE) */
+    const char *s3Endpoint;           /* --s3-endpoint, AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL */
+    const char *s3Region;             /* --s3-region, AWS_REGION, AWS_DEFAULT_REGION */
+    const char *s3CaFile;             /* --s3-ca-file, BINVAULT_S3_CA_FILE, AWS_CA_BUNDLE */
+    const char *s3UriStyle;           /* --s3-uri-style path|host, BINVAULT_S3_URI_STYLE */
+    const char *s3AccessKeyId;        /* AWS_ACCESS_KEY_ID */
+    const char *s3SecretAccessKey;    /* AWS_SECRET_ACCESS_KEY */
+    const char *s3SessionToken;       /* AWS_SESSION_TOKEN */
+    const char *s3CredentialsFile;    /* BINVAULT_S3_CREDENTIALS_FILE (without an access key id) */
+    const char *s3Profile;            /* AWS_PROFILE: the credentials file's section */
+    const char *s3MultipartThreshold; /* BINVAULT_S3_MULTIPART_THRESHOLD: a size ("64M") */
+    const char *s3PartSize;           /* BINVAULT_S3_PART_SIZE: a size */
+    const char *s3StallTimeout;       /* BINVAULT_S3_STALL_TIMEOUT: seconds */
+    const char *s3ListPage;           /* BINVAULT_S3_LIST_PAGE: keys per listing request */
     const char *keyFile;    /* --key-file: the archive key (else BINVAULT_KEY_FILE) */
     bool encrypt;           /* --encrypt: a new archive is created encrypted (else BINVAULT_ENCRYPT=1) */
 } StorageOptions;
 
-/* The store of an archive: storageNew() with command-line settings taking precedence over the
- * environment (`opts` may be NULL), wrapped in the encryption at rest of storage/storage_crypt.h:
- * it reads the archive's binvault.json, and an encrypted archive is opened with its key (every
- * object but binvault.json is then encrypted and decrypted transparently), or refused with a
- * clear error without one or with a wrong one. Every command that opens an archive uses it. */
+/* The store of an archive: storageNew() with the settings of `opts` (may be NULL), wrapped in
+ * the encryption at rest of storage/storage_crypt.h: it reads the archive's binvault.json, and
+ * an encrypted archive is opened with its key (every object but binvault.json is then
+ * encrypted and decrypted transparently), or refused with a clear error without one or with a
+ * wrong one. Every command that opens an archive uses it. */
 Storage *storageNewOpts(const char *url, const StorageOptions *opts, Err *err);
 
 /* Open a store: "file:///abs/path" or a plain path (relative to the working directory) is a
- * directory, created when missing; "s3://bucket/prefix" is an S3-compatible store configured
- * from the environment (storage/s3.h); anything else is ERR_USAGE naming the accepted forms.
- * The raw store: no encryption (see storageNewOpts()). */
+ * directory, created when missing; "s3://bucket/prefix" is an S3-compatible store with every
+ * setting at its default (storage/s3.h), so without credentials: ERR_CONFIG "no S3
+ * credentials" (storageNewOpts() takes settings); anything else is ERR_USAGE naming the
+ * accepted forms. The raw store: no encryption (see storageNewOpts()). */
 Storage *storageNew(const char *url, Err *err);
 
 /* The store's URL for messages: "file:///abs/path". */
