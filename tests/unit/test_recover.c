@@ -156,23 +156,6 @@ testBaseDir(void) {
 }
 
 static void
-testGtidCount(void) {
-    uint64_t n = 0;
-    Err err = {0};
-
-    REQUIRE(recoverGtidCount(BINLOG_FLAVOUR_MARIADB, "0-1-100,1-1-5", "0-1-150,1-1-5,2-1-3", &n, &err) == 0);
-    CHECK(n == 53);
-    REQUIRE(recoverGtidCount(BINLOG_FLAVOUR_MARIADB, "0-1-150", "0-1-100", &n, &err) == 0);
-    CHECK(n == 0);
-    REQUIRE(recoverGtidCount(BINLOG_FLAVOUR_MARIADB, "", "0-2-7", &n, &err) == 0);
-    CHECK(n == 7);
-    REQUIRE(recoverGtidCount(BINLOG_FLAVOUR_MYSQL, "3e11fa47-71ca-11e1-9e33-c80aa9429562:1-10",
-                             "3e11fa47-71ca-11e1-9e33-c80aa9429562:1-25", &n, &err) == 0);
-    CHECK(n == 15);
-    CHECK(recoverGtidCount(BINLOG_FLAVOUR_MARIADB, "x", "0-1-1", &n, &err) != 0);
-}
-
-static void
 testChooseStart(void) {
     const char *end = "0-1-500,1-1-20";
     char *start = NULL;
@@ -911,7 +894,6 @@ suite_recover(void) {
     testRun("times", testTimes);
     testRun("positions", testPositions);
     testRun("base dir", testBaseDir);
-    testRun("gtid count", testGtidCount);
     testRun("choose start", testChooseStart);
     testRun("plan targets", testPlanTargets);
     testRun("plan refusals", testPlanRefusals);
