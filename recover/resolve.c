@@ -3,14 +3,15 @@
  * transactions of a segment, framed, with the GTID state after each, fed to the planner or used
  * to find the state at a position. The only part of planning that does I/O.
  */
+#include "recover/plan.h"
+
 #include <inttypes.h>
 #include <stdbool.h>
 #include <string.h>
 
-#include "binlog/reader.h"
+#include "binlog/txn.h"
 #include "common/log.h"
 #include "common/mem.h"
-#include "recover/plan.h"
 
 /* Statement text is not needed to plan: only GTIDs, times and positions. */
 #define PLAN_TEXT_MAX 64
