@@ -19,6 +19,8 @@
 #define INTO_READ_TIMEOUT_MS (10 * 60 * 1000)
 #define APPLY_HEARTBEAT_SECONDS 2
 
+/* ---- Connecting ------------------------------------------------------------------------------- */
+
 struct RecoverInto {
     SqlConnOpts opts; /* with copies of its strings: the cleanup may have to reconnect */
     char *host, *user, *password, *passwordFrom, *sslCa, *sslCert, *sslKey;
