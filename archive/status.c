@@ -387,36 +387,11 @@ statusEvaluate(const StatusInput *in, StatusVerdict *out) {
 int
 statusUnarchivedTxns(BinlogFlavour flavour, const char *sourceState, const char *archivedState, int64_t *n,
                      Err *err) {
-    *n = 0;
-    if (flavour == BINLOG_FLAVOUR_MYSQL) {
-        GtidSet *src = gtidSetNew(), *arc = gtidSetNew();
-        int rc = -1;
+    uint64_t count = 0;
+    /* States of an archive whose flavour is not known yet are read as MariaDB positions. */
+    int rc = gtidStateTextCount(flavour == BINLOG_FLAVOUR_MYSQL ? BINLOG_FLAVOUR_MYSQL : BINLOG_FLAVOUR_MARIADB,
+                                archivedState, sourceState, &count, err);
 
-        if (gtidSetParse(src, sourceState, err) == 0 && gtidSetParse(arc, archivedState, err) == 0) {
-            gtidSetSubtract(src, arc);
-            *n = (int64_t)gtidSetCount(src);
-            rc = 0;
-        }
-        gtidSetFree(src);
-        gtidSetFree(arc);
-        return rc;
-    }
-    MariaGtidPos *src = mariaGtidPosNew(), *arc = mariaGtidPosNew();
-    int rc = -1;
-
-    if (mariaGtidPosParse(src, sourceState, err) == 0 && mariaGtidPosParse(arc, archivedState, err) == 0) {
-        for (size_t i = 0; i < mariaGtidPosCount(src); i++) {
-            MariaGtid s, a;
-
-            mariaGtidPosAt(src, i, &s);
-            if (!mariaGtidPosGet(arc, s.domain, &a))
-                *n += (int64_t)s.seq;
-            else if (s.seq > a.seq)
-                *n += (int64_t)(s.seq - a.seq);
-        }
-        rc = 0;
-    }
-    mariaGtidPosFree(src);
-    mariaGtidPosFree(arc);
+    *n = (int64_t)count;
     return rc;
 }

@@ -144,8 +144,9 @@ typedef struct StatusVerdict {
 void statusEvaluate(const StatusInput *in, StatusVerdict *out);
 const char *statusCodeName(int code);
 
-/* Transactions in `sourceState` that `archivedState` does not hold (MariaDB positions: the
- * difference of sequence numbers per domain; MySQL: the size of the set difference). ERR_FORMAT. */
+/* Transactions in `sourceState` that `archivedState` does not hold: gtidStateCount(archived,
+ * source) (MariaDB positions: the difference of sequence numbers per domain; MySQL: the size of
+ * the set difference); a flavour not known yet reads MariaDB positions. ERR_FORMAT. */
 int statusUnarchivedTxns(BinlogFlavour flavour, const char *sourceState, const char *archivedState, int64_t *n,
                          Err *err);
 

@@ -1,3 +1,4 @@
+/* MySQL GTID sets and MariaDB GTID positions (binlog/gtid.h): text, binary and set algebra. */
 #include "binlog/gtid.h"
 
 #include <inttypes.h>

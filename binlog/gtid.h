@@ -10,6 +10,10 @@
  *
  * MariaDB: a GTID is `domain-server-seq`; a MariaGtidPos holds the last GTID of each domain, as
  * `@@gtid_binlog_pos` / `@slave_connect_state` print it: `0-1-100,1-2-7`.
+ *
+ * GtidState is the flavour-independent layer over both: the one place that decides "is this a
+ * MariaDB position or a MySQL set?". Code that handles GTID states of an archive or a server of
+ * either flavour uses it, never the two types side by side.
  */
 #ifndef BV_BINLOG_GTID_H
 #define BV_BINLOG_GTID_H
@@ -18,6 +22,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "binlog/event.h"
 #include "common/err.h"
 
 /* Largest GNO the server accepts (GNO_END - 1 = INT64_MAX - 1). */
@@ -180,5 +185,77 @@ void mariaGtidPosUpdate(MariaGtidPos *pos, const MariaGtid *g);
 char *mariaGtidPosFormat(const MariaGtidPos *pos);
 
 void mariaGtidPosFree(MariaGtidPos *pos);
+
+/* ---- GTID states of either flavour ---------------------------------------------------------- */
+
+/* What a server has executed: a MariaGtidPos (MariaDB) or a GtidSet (MySQL). A single GTID is a
+ * state too: MariaDB `0-1-5` stands for domain 0 up to seq 5, MySQL `uuid:5` for that one
+ * transaction; so "is this transaction in that state" is gtidStateContains(). The functions that
+ * take two states require both of the same flavour (BV_ASSERT). */
+typedef struct GtidState GtidState;
+
+/* An empty state. flavour is BINLOG_FLAVOUR_MARIADB or BINLOG_FLAVOUR_MYSQL (BV_ASSERT). */
+GtidState *gtidStateNew(BinlogFlavour flavour);
+
+/* Parse the text of a state of flavour: mariaGtidPosParse() or gtidSetParse() (NULL, empty or
+ * blank text = the empty state). NULL on error: ERR_FORMAT from those parsers (their messages),
+ * ERR_INTERNAL `gtid state of an unknown flavour` for BINLOG_FLAVOUR_UNKNOWN. */
+GtidState *gtidStateParse(BinlogFlavour flavour, const char *text, Err *err);
+
+/* A deep copy of s. */
+GtidState *gtidStateDup(const GtidState *s);
+
+BinlogFlavour gtidStateFlavour(const GtidState *s);
+
+/* The MariaDB position of a MariaDB state, NULL for a MySQL one. */
+const MariaGtidPos *gtidStateMaria(const GtidState *s);
+
+/* The GTID set of a MySQL state, NULL for a MariaDB one. */
+const GtidSet *gtidStateSet(const GtidState *s);
+
+/* True when the state holds no transaction (no domain, or the empty set). */
+bool gtidStateIsEmpty(const GtidState *s);
+
+/* Text form, as the archive stores states: MariaDB as mariaGtidPosFormat() (`0-1-100,1-2-7`),
+ * MySQL on one line (gtidSetFormatSep(set, ",")); "" when empty. Allocated, bvFree() it. */
+char *gtidStateFormat(const GtidState *s);
+
+/* The same state: MariaDB, the same domains with the same GTIDs (server ids included); MySQL,
+ * the same transactions. */
+bool gtidStateEqual(const GtidState *a, const GtidState *b);
+
+/* Every transaction of part is in state: MariaDB, each of part's domains is in state with a seq
+ * at least part's (server ids not compared: mariaGtidPosReached()); MySQL, part is a subset. The
+ * empty part is in every state. */
+bool gtidStateContains(const GtidState *state, const GtidState *part);
+
+/* Some transaction of part is in state: MariaDB, one of part's GTIDs is contained in state;
+ * MySQL, the sets intersect. False for an empty part. */
+bool gtidStateContainsAny(const GtidState *state, const GtidState *part);
+
+/* Transactions of `to` that are not in `from` (e.g. executed by a server and not yet archived):
+ * MariaDB, the sum over to's domains of to's seq minus from's (from's seq 0 for a domain it lacks;
+ * nothing for a domain where from is ahead); MySQL, the size of the set difference. Saturates at
+ * UINT64_MAX. */
+uint64_t gtidStateCount(const GtidState *from, const GtidState *to);
+
+/* dst = what dst holds beyond src. MySQL: the set difference. MariaDB (a position cannot hold a
+ * range that does not start at seq 1): the GTIDs of dst's domains that src does not contain;
+ * the domains src has reached are removed. In both flavours dst ends empty exactly when src
+ * contained it. */
+void gtidStateSubtract(GtidState *dst, const GtidState *src);
+
+void gtidStateFree(GtidState *s);
+
+/* Text shorthands: parse both states (errors as gtidStateParse()) and compare. */
+
+/* *contains = gtidStateContains(state, part). */
+int gtidStateTextContains(BinlogFlavour flavour, const char *state, const char *part, bool *contains, Err *err);
+
+/* *equal = gtidStateEqual(a, b). */
+int gtidStateTextEqual(BinlogFlavour flavour, const char *a, const char *b, bool *equal, Err *err);
+
+/* *count = gtidStateCount(from, to). */
+int gtidStateTextCount(BinlogFlavour flavour, const char *from, const char *to, uint64_t *count, Err *err);
 
 #endif

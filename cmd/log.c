@@ -15,7 +15,7 @@
 #include "cmd/cmd.h"
 #include "common/json.h"
 #include "common/mem.h"
-#include "recover/recover.h"
+#include "recover/when.h"
 
 /* Statement text kept per transaction (a longer one is cut; --json prints what is kept). */
 #define LOG_TEXT_MAX (64 * 1024)

@@ -1,4 +1,5 @@
-/* Unit tests of binlog/gtid.c: MySQL GTID sets (text, algebra, binary) and MariaDB positions. */
+/* Unit tests of binlog/gtid.c: MySQL GTID sets (text, algebra, binary) and MariaDB positions; and of
+ * binlog/gtid_state.c: GTID states of either flavour. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1018,6 +1019,184 @@ testMariaGtidListFixtures(void) {
     CHECK_INT(count, 2);
 }
 
+/* ---- GTID states of either flavour ------------------------------------------------------------ */
+
+/* Parse a state; NULL (and a failed check) when it does not parse. */
+static GtidState *
+stateOf(BinlogFlavour flavour, const char *text) {
+    Err err = {0};
+    GtidState *s = gtidStateParse(flavour, text, &err);
+
+    if (s == NULL)
+        testFail(__FILE__, __LINE__, "parse '%s': %s", text ? text : "(null)", err.msg);
+    return s;
+}
+
+/* The text form of a state, in a static buffer. */
+static const char *
+stateText(const GtidState *s) {
+    static char buf[512];
+    char *t = gtidStateFormat(s);
+
+    snprintf(buf, sizeof(buf), "%s", t);
+    bvFree(t);
+    return buf;
+}
+
+static void
+testStateParseFormat(void) {
+    GtidState *s;
+    Err err = {0};
+
+    REQUIRE((s = stateOf(BINLOG_FLAVOUR_MARIADB, " 1-2-7 , 0-1-100")) != NULL);
+    CHECK_INT(gtidStateFlavour(s), BINLOG_FLAVOUR_MARIADB);
+    CHECK(gtidStateMaria(s) != NULL && gtidStateSet(s) == NULL);
+    CHECK(!gtidStateIsEmpty(s));
+    CHECK_STR(stateText(s), "0-1-100,1-2-7");
+    gtidStateFree(s);
+    REQUIRE((s = stateOf(BINLOG_FLAVOUR_MYSQL, U3 ":7,\n" U1 ":1-5:3")) != NULL);
+    CHECK_INT(gtidStateFlavour(s), BINLOG_FLAVOUR_MYSQL);
+    CHECK(gtidStateMaria(s) == NULL && gtidStateSet(s) != NULL);
+    /* One line, as the archive stores states. */
+    CHECK_STR(stateText(s), U1 ":1-5," U3 ":7");
+    gtidStateFree(s);
+    /* NULL and blank text are the empty state. */
+    REQUIRE((s = stateOf(BINLOG_FLAVOUR_MARIADB, NULL)) != NULL);
+    CHECK(gtidStateIsEmpty(s));
+    CHECK_STR(stateText(s), "");
+    gtidStateFree(s);
+    REQUIRE((s = stateOf(BINLOG_FLAVOUR_MYSQL, "  ")) != NULL);
+    CHECK(gtidStateIsEmpty(s));
+    CHECK_STR(stateText(s), "");
+    gtidStateFree(s);
+    s = gtidStateNew(BINLOG_FLAVOUR_MYSQL);
+    CHECK(gtidStateIsEmpty(s));
+    gtidStateFree(s);
+    gtidStateFree(NULL);
+
+    /* Each flavour's own parser and its messages; the other flavour's text is refused. */
+    CHECK(gtidStateParse(BINLOG_FLAVOUR_MARIADB, "0-1-5,0-1-6", &err) == NULL);
+    CHECK_INT(err.code, ERR_FORMAT);
+    CHECK_MSG(err.msg, "invalid gtid position '0-1-5,0-1-6'");
+    CHECK(gtidStateParse(BINLOG_FLAVOUR_MARIADB, U1 ":1-5", &err) == NULL);
+    CHECK_INT(err.code, ERR_FORMAT);
+    CHECK(gtidStateParse(BINLOG_FLAVOUR_MYSQL, "0-1-5", &err) == NULL);
+    CHECK_INT(err.code, ERR_FORMAT);
+    CHECK_MSG(err.msg, "invalid gtid set '0-1-5'");
+    CHECK(gtidStateParse(BINLOG_FLAVOUR_UNKNOWN, "0-1-5", &err) == NULL);
+    CHECK_INT(err.code, ERR_INTERNAL);
+    CHECK_MSG(err.msg, "unknown flavour");
+}
+
+static void
+testStateEqualContains(void) {
+    GtidState *a = stateOf(BINLOG_FLAVOUR_MARIADB, "0-1-100,2-1-5");
+    GtidState *b = stateOf(BINLOG_FLAVOUR_MARIADB, "2-1-5,0-1-100");
+    GtidState *other = stateOf(BINLOG_FLAVOUR_MARIADB, "0-2-100,2-1-5");
+    GtidState *one = stateOf(BINLOG_FLAVOUR_MARIADB, "0-2-101");
+    GtidState *older = stateOf(BINLOG_FLAVOUR_MARIADB, "0-1-50");
+    GtidState *empty = gtidStateNew(BINLOG_FLAVOUR_MARIADB), *d;
+
+    REQUIRE(a && b && other && one && older);
+    CHECK(gtidStateEqual(a, b));
+    /* Equal as states: the server ids count. */
+    CHECK(!gtidStateEqual(a, other));
+    /* Contained: the server ids do not. */
+    CHECK(gtidStateContains(a, other) && gtidStateContains(other, a));
+    CHECK(gtidStateContains(a, older) && !gtidStateContains(older, a));
+    CHECK(!gtidStateContains(a, one));
+    CHECK(gtidStateContains(a, empty) && gtidStateContains(empty, empty));
+    CHECK(!gtidStateContainsAny(a, empty));
+    /* Some of a domain reached is enough for "any". */
+    d = stateOf(BINLOG_FLAVOUR_MARIADB, "0-1-100,3-1-1");
+    CHECK(gtidStateContainsAny(a, d) && !gtidStateContains(a, d));
+    CHECK(!gtidStateContainsAny(older, d));
+    gtidStateFree(d);
+    d = gtidStateDup(a);
+    CHECK(gtidStateEqual(a, d));
+    gtidStateFree(d);
+    gtidStateFree(a);
+    gtidStateFree(b);
+    gtidStateFree(other);
+    gtidStateFree(one);
+    gtidStateFree(older);
+    gtidStateFree(empty);
+
+    a = stateOf(BINLOG_FLAVOUR_MYSQL, U3 ":1-50");
+    b = stateOf(BINLOG_FLAVOUR_MYSQL, U3 ":1-3:4-50");
+    one = stateOf(BINLOG_FLAVOUR_MYSQL, U3 ":51");
+    d = stateOf(BINLOG_FLAVOUR_MYSQL, U3 ":50-51");
+    REQUIRE(a && b && one && d);
+    CHECK(gtidStateEqual(a, b));
+    CHECK(gtidStateContains(a, b));
+    CHECK(!gtidStateContains(a, one) && !gtidStateContainsAny(a, one));
+    CHECK(!gtidStateContains(a, d) && gtidStateContainsAny(a, d));
+    gtidStateFree(d);
+    d = stateOf(BINLOG_FLAVOUR_MYSQL, U3 ":7");
+    CHECK(gtidStateContains(a, d) && gtidStateContainsAny(a, d));
+    gtidStateFree(a);
+    gtidStateFree(b);
+    gtidStateFree(one);
+    gtidStateFree(d);
+}
+
+static void
+testStateCountSubtract(void) {
+    uint64_t n = 99;
+    bool yes = false;
+    Err err = {0};
+    GtidState *a, *b;
+
+    /* Per domain, to's seq minus from's; a domain from lacks counts whole; from ahead counts 0. */
+    REQUIRE(gtidStateTextCount(BINLOG_FLAVOUR_MARIADB, "0-1-100,1-1-5", "0-1-150,1-1-5,2-1-3", &n, &err) == 0);
+    CHECK(n == 53);
+    REQUIRE(gtidStateTextCount(BINLOG_FLAVOUR_MARIADB, "0-1-150", "0-1-100", &n, &err) == 0);
+    CHECK(n == 0);
+    REQUIRE(gtidStateTextCount(BINLOG_FLAVOUR_MARIADB, "", "0-2-7", &n, &err) == 0);
+    CHECK(n == 7);
+    REQUIRE(gtidStateTextCount(BINLOG_FLAVOUR_MYSQL, U3 ":1-10", U3 ":1-25", &n, &err) == 0);
+    CHECK(n == 15);
+    REQUIRE(gtidStateTextCount(BINLOG_FLAVOUR_MYSQL, U3 ":1-10", U3 ":5-12," U1 ":1-3", &n, &err) == 0);
+    CHECK(n == 5);
+    n = 99;
+    CHECK(gtidStateTextCount(BINLOG_FLAVOUR_MARIADB, "x", "0-1-1", &n, &err) != 0);
+    CHECK_INT(err.code, ERR_FORMAT);
+    CHECK(n == 0);
+    CHECK(gtidStateTextCount(BINLOG_FLAVOUR_MARIADB, "0-1-1", "x", &n, &err) != 0);
+    CHECK(gtidStateTextContains(BINLOG_FLAVOUR_MYSQL, U3 ":1-5", "bad", &yes, &err) != 0);
+
+    REQUIRE(gtidStateTextContains(BINLOG_FLAVOUR_MARIADB, "0-1-100,2-1-5", "0-1-50,2-1-5", &yes, &err) == 0);
+    CHECK(yes);
+    REQUIRE(gtidStateTextContains(BINLOG_FLAVOUR_MARIADB, "0-1-100", "3-1-1", &yes, &err) == 0);
+    CHECK(!yes);
+    REQUIRE(gtidStateTextEqual(BINLOG_FLAVOUR_MARIADB, "2-1-5,0-1-100", "0-1-100,2-1-5", &yes, &err) == 0);
+    CHECK(yes);
+    REQUIRE(gtidStateTextEqual(BINLOG_FLAVOUR_MARIADB, "0-1-100", "0-1-101", &yes, &err) == 0);
+    CHECK(!yes);
+    REQUIRE(gtidStateTextEqual(BINLOG_FLAVOUR_MYSQL, U3 ":1-3:5", U3 ":5,\n" U3 ":1-3", &yes, &err) == 0);
+    CHECK(yes);
+
+    /* MariaDB: the domains src has not reached stay, whole. */
+    a = stateOf(BINLOG_FLAVOUR_MARIADB, "0-1-100,1-1-5,2-1-9");
+    b = stateOf(BINLOG_FLAVOUR_MARIADB, "0-1-40,1-2-5,3-1-1");
+    REQUIRE(a && b);
+    gtidStateSubtract(a, b);
+    CHECK_STR(stateText(a), "0-1-100,2-1-9");
+    gtidStateSubtract(a, a);
+    CHECK(gtidStateIsEmpty(a));
+    gtidStateFree(a);
+    gtidStateFree(b);
+    /* MySQL: the set difference. */
+    a = stateOf(BINLOG_FLAVOUR_MYSQL, U3 ":1-50," U1 ":1-3");
+    b = stateOf(BINLOG_FLAVOUR_MYSQL, U3 ":10-20," U1 ":1-3");
+    REQUIRE(a && b);
+    gtidStateSubtract(a, b);
+    CHECK_STR(stateText(a), U3 ":1-9:21-50");
+    CHECK(gtidStateCount(b, a) == 39);
+    gtidStateFree(a);
+    gtidStateFree(b);
+}
+
 void suite_gtid(void);
 
 void
@@ -1042,4 +1221,7 @@ suite_gtid(void) {
     testRun("gtid mariadb position", testMariaPos);
     testRun("gtid mariadb gtid list decode", testMariaGtidList);
     testRun("gtid mariadb gtid list of fixtures", testMariaGtidListFixtures);
+    testRun("gtid state parse and format of either flavour", testStateParseFormat);
+    testRun("gtid state equal, contains and contains any", testStateEqualContains);
+    testRun("gtid state count and subtract", testStateCountSubtract);
 }

@@ -1,0 +1,715 @@
+/*
+ * Recovery planning (recover/plan.h): where a recovery starts, which segments it needs, where it
+ * cuts. Pure code over the catalog and the transactions it is fed; unit-tested with crafted
+ * catalogs (tests/unit/test_recover.c).
+ */
+#include "recover/plan.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "binlog/gtid.h"
+#include "common/json.h"
+#include "common/mem.h"
+#include "recover/when.h"
+
+/* ---- GTID states ----------------------------------------------------------------------------- */
+
+/* Parse a state; the error names `what` (when not NULL). */
+static GtidState *
+stateParse(BinlogFlavour flavour, const char *text, const char *what, Err *err) {
+    GtidState *s = gtidStateParse(flavour, text, err);
+
+    if (s == NULL && what != NULL)
+        errPrefix(err, "%s", what);
+    return s;
+}
+
+/* The transaction's own GTID as a state; NULL in *g for "" (an anonymous transaction, which is in
+ * no state and reaches none). */
+static int
+txnGtid(BinlogFlavour flavour, const char *gtid, GtidState **g, Err *err) {
+    *g = NULL;
+    if (gtid[0] == '\0')
+        return 0;
+    return (*g = gtidStateParse(flavour, gtid, err)) != NULL ? 0 : -1;
+}
+
+/* Whether the transaction `gtid` is in state. */
+static int
+txnInState(const GtidState *state, const char *gtid, bool *in, Err *err) {
+    GtidState *g;
+
+    *in = false;
+    if (txnGtid(gtidStateFlavour(state), gtid, &g, err) != 0)
+        return -1;
+    *in = g != NULL && gtidStateContains(state, g);
+    gtidStateFree(g);
+    return 0;
+}
+
+/* Whether the transaction `gtid` reaches target: MariaDB, it is at or past the target's GTID of
+ * its domain; MySQL, it is one of the target's. */
+static int
+txnReaches(const GtidState *target, const char *gtid, bool *yes, Err *err) {
+    GtidState *g;
+
+    *yes = false;
+    if (txnGtid(gtidStateFlavour(target), gtid, &g, err) != 0)
+        return -1;
+    *yes = g != NULL && gtidStateContainsAny(g, target);
+    gtidStateFree(g);
+    return 0;
+}
+
+/* ---- Where a recovery starts ---------------------------------------------------------------- */
+
+int
+recoverChooseStart(BinlogFlavour flavour, const char *explicitStart, const char *targetPos, const char *archiveEnd,
+                   char **start, const char **why, Err *err) {
+    GtidState *e, *t, *end;
+    bool ahead;
+
+    *start = NULL;
+    if (targetPos == NULL)
+        targetPos = "";
+    if (explicitStart == NULL) {
+        if (targetPos[0] == '\0')
+            return errSet(err, ERR_USAGE,
+                          "no start point: the target's gtid_slave_pos is empty (as on a server restored from a backup): "
+                          "give --base-dir DIR (the prepared backup it was restored from), --from-gtid or --from-position");
+        *start = bvStrdup(targetPos);
+        *why = "the target's gtid_slave_pos: continuing an earlier recovery";
+        return 0;
+    }
+    if ((e = stateParse(flavour, explicitStart, "start", err)) == NULL)
+        return -1;
+    *start = bvStrdup(explicitStart);
+    *why = "the given start";
+    /* An empty or unreadable position on the target is replaced by the start. */
+    if (targetPos[0] == '\0' || (t = gtidStateParse(flavour, targetPos, err)) == NULL) {
+        errClear(err);
+        gtidStateFree(e);
+        return 0;
+    }
+    if ((end = gtidStateParse(flavour, archiveEnd, err)) == NULL) {
+        errClear(err);
+        gtidStateFree(e);
+        gtidStateFree(t);
+        return 0;
+    }
+    /* Past the start along the archived history: an earlier run applied that far. A position
+     * the archive never reached is stale (or foreign), and replaced. */
+    ahead = gtidStateContains(t, e) && !gtidStateContains(e, t) && gtidStateContains(end, t);
+    gtidStateFree(e);
+    gtidStateFree(t);
+    gtidStateFree(end);
+    if (!ahead)
+        return 0;
+    bvFree(*start);
+    *start = NULL;
+    return errSet(err, ERR_USAGE,
+                  "the target's gtid_slave_pos '%s' is past the given start '%s' along the archived history: an earlier "
+                  "recovery applied up to there. To continue it, run the same command without --base-dir / --from-gtid "
+                  "/ --from-position; to start over, restore the base backup again (or, if that position is stale, "
+                  "clear it with SET GLOBAL gtid_slave_pos='')",
+                  targetPos, explicitStart);
+}
+
+/* ---- Planning ------------------------------------------------------------------------------------ */
+
+typedef enum Cut { CUT_INCLUDE = 0, CUT_INCLUDE_STOP, CUT_BEFORE } Cut;
+
+struct RecoverPlan {
+    const ArchiveCatalog *c;
+    BinlogFlavour flavour;
+    RecoverTarget target;
+    char *targetGtid;
+    char *start;
+    GtidState *startState;
+    GtidState *targetState; /* GTID targets */
+    size_t n;
+    size_t first;       /* segment of the first transaction not in start; n when none */
+    size_t boundary;    /* segment of the cut */
+    bool scanFirst, scanBoundary;
+
+    bool haveFirst;     /* the first transaction to apply, found by the scan */
+    char firstGtid[BINLOG_TXN_GTID_MAX];
+    char firstFile[SEGMENT_FILE_MAX];
+    uint64_t firstTimeUs, firstPos;
+
+    bool cutDone;       /* the scan placed the cut */
+    bool included;      /* ... after at least one transaction of the boundary segment */
+    char *cutState;     /* GTID state after the last transaction included */
+    bool haveLast;
+    char lastGtid[BINLOG_TXN_GTID_MAX];
+    char lastFile[SEGMENT_FILE_MAX];
+    uint64_t lastTimeUs, lastEndPos;
+
+    bool finished;
+    char *until;
+    RecoverPlanInfo info;
+};
+/* "time 2026-11-21 14:03:00 UTC (exclusive)" and the like, for messages. */
+static void
+targetDescribe(const RecoverTarget *t, char *out, size_t size) {
+    char when[48];
+
+    switch (t->kind) {
+    case RECOVER_UNTIL_TIME:
+        recoverTimeUtc(t->timeUs, when, sizeof(when));
+        snprintf(out, size, "time %s", when);
+        break;
+    case RECOVER_UNTIL_GTID: snprintf(out, size, "gtid '%s'", t->gtid ? t->gtid : ""); break;
+    case RECOVER_UNTIL_POSITION: snprintf(out, size, "position %s:%" PRIu64, t->file, t->pos); break;
+    case RECOVER_UNTIL_END: snprintf(out, size, "the end of the archive"); break;
+    default: snprintf(out, size, "no target"); break;
+    }
+    if (t->exclusive && t->kind != RECOVER_UNTIL_END)
+        snprintf(out + strlen(out), size - strlen(out), ", exclusive");
+}
+
+static int
+segmentState(const RecoverPlan *p, const SegmentMeta *m, bool end, GtidState **g, Err *err) {
+    if ((*g = gtidStateParse(p->flavour, end ? segmentMetaGtidEnd(m) : segmentMetaGtidStart(m), err)) == NULL)
+        return errPrefix(err, "segment '%s': gtid_%s", m->name, end ? "end" : "start");
+    return 0;
+}
+
+/* The first segment holding a transaction that the start does not. */
+static int
+locateFirst(RecoverPlan *p, Err *err) {
+    p->first = p->n;
+    for (size_t i = 0; i < p->n; i++) {
+        const SegmentMeta *m = archiveCatalogAt(p->c, i);
+        GtidState *end;
+        bool held;
+
+        if (segmentMetaGtidEnd(m)[0] == '\0') {
+            if (m->transactions == 0)
+                continue;
+            p->first = i;
+            return 0;
+        }
+        if (segmentState(p, m, true, &end, err) != 0)
+            return -1;
+        held = gtidStateContains(p->startState, end);
+        gtidStateFree(end);
+        if (!held) {
+            p->first = i;
+            return 0;
+        }
+    }
+    return 0;
+}
+
+static int
+locateGtid(RecoverPlan *p, Err *err) {
+    for (size_t i = 0; i < p->n; i++) {
+        const SegmentMeta *m = archiveCatalogAt(p->c, i);
+        GtidState *end;
+        bool hit;
+
+        if (segmentMetaGtidEnd(m)[0] == '\0')
+            continue;
+        if (segmentState(p, m, true, &end, err) != 0)
+            return -1;
+        hit = p->target.exclusive ? gtidStateContainsAny(end, p->targetState) : gtidStateContains(end, p->targetState);
+        gtidStateFree(end);
+        if (hit) {
+            p->boundary = i;
+            return 0;
+        }
+    }
+    return errSet(err, ERR_NOTFOUND, "gtid '%s' is after the end of the archive, which ends at gtid state '%s'",
+                  p->target.gtid, segmentMetaGtidEnd(archiveCatalogAt(p->c, p->n - 1)));
+}
+
+static int
+locateTime(RecoverPlan *p, Err *err) {
+    uint64_t t = p->target.timeUs, firstUs = 0, lastUs = 0;
+    bool found = false, any = false;
+    char when[48], bound[48];
+
+    for (size_t i = 0; i < p->n; i++) {
+        const SegmentMeta *m = archiveCatalogAt(p->c, i);
+
+        if (m->transactions == 0)
+            continue;
+        if (!any)
+            firstUs = m->firstTimeUs;
+        any = true;
+        lastUs = m->lastTimeUs;
+        if (p->target.exclusive ? m->firstTimeUs < t : m->firstTimeUs <= t) {
+            p->boundary = i;
+            found = true;
+        }
+    }
+    recoverTimeUtc(t, when, sizeof(when));
+    if (!any)
+        return errSet(err, ERR_NOTFOUND, "time %s is not in the archive: it holds no transaction", when);
+    if (!found) {
+        recoverTimeUtc(firstUs, bound, sizeof(bound));
+        return errSet(err, ERR_NOTFOUND, "time %s is before the first archived commit (%s)", when, bound);
+    }
+    if (t > lastUs) {
+        recoverTimeUtc(lastUs, bound, sizeof(bound));
+        return errSet(err, ERR_NOTFOUND,
+                      "time %s is after the last archived commit (%s): the archive does not know what was committed "
+                      "after it (--until-end recovers everything archived)", when, bound);
+    }
+    return 0;
+}
+
+/* The last byte a transaction may end at to be applied. */
+static uint64_t
+positionLimit(const RecoverTarget *t) {
+    return t->exclusive ? t->pos - 1 : t->pos;
+}
+
+static int
+locatePosition(RecoverPlan *p, Err *err) {
+    uint64_t limit;
+
+    if (p->target.pos <= BINLOG_MAGIC_LEN + (p->target.exclusive ? 1u : 0u))
+        return errSet(err, ERR_NOTFOUND, "position %s:%" PRIu64 " is before the file's first event", p->target.file,
+                      p->target.pos);
+    limit = positionLimit(&p->target);
+    /* The segment holding the last byte a transaction may end at. */
+    if (archiveCatalogFindPosition(p->c, p->target.file, limit - 1, &p->boundary, err) != 0)
+        return -1;
+    return 0;
+}
+
+RecoverPlan *
+recoverPlanNew(const ArchiveCatalog *c, const char *start, const RecoverTarget *target, Err *err) {
+    RecoverPlan *p;
+    int rc = -1;
+
+    if (archiveCatalogCount(c) == 0) {
+        errSet(err, ERR_NOTFOUND, "the archive holds no segment");
+        return NULL;
+    }
+    p = bvCalloc(1, sizeof(*p));
+    p->c = c;
+    p->n = archiveCatalogCount(c);
+    p->flavour = archiveCatalogFlavour(c);
+    p->start = bvStrdup(start ? start : "");
+    p->target = *target;
+    if (target->gtid != NULL) {
+        p->targetGtid = bvStrdup(target->gtid);
+        p->target.gtid = p->targetGtid;
+    }
+    if ((p->startState = stateParse(p->flavour, p->start, "start gtid state", err)) == NULL)
+        goto done;
+    switch (p->target.kind) {
+    case RECOVER_UNTIL_GTID:
+        if (p->targetGtid == NULL || strspn(p->targetGtid, " \t\n,") == strlen(p->targetGtid)) {
+            errSet(err, ERR_USAGE, "empty --until-gtid");
+            goto done;
+        }
+        if ((p->targetState = stateParse(p->flavour, p->targetGtid, "--until-gtid", err)) == NULL)
+            goto done;
+        break;
+    case RECOVER_UNTIL_TIME:
+    case RECOVER_UNTIL_POSITION:
+    case RECOVER_UNTIL_END: break;
+    default:
+        errSet(err, ERR_USAGE, "no target: give --until-time, --until-gtid, --until-position or --until-end");
+        goto done;
+    }
+    if (locateFirst(p, err) != 0)
+        goto done;
+    switch (p->target.kind) {
+    case RECOVER_UNTIL_GTID: rc = locateGtid(p, err); break;
+    case RECOVER_UNTIL_TIME: rc = locateTime(p, err); break;
+    case RECOVER_UNTIL_POSITION: rc = locatePosition(p, err); break;
+    default: p->boundary = p->n - 1; rc = 0; break;
+    }
+    if (rc != 0)
+        goto done;
+    p->scanBoundary = p->target.kind != RECOVER_UNTIL_END;
+    /* The first segment is read to find the first transaction to apply, unless the cut comes
+     * before it anyway (the target is then before the start). */
+    p->scanFirst = p->first < p->n && p->first <= p->boundary;
+done:
+    if (rc != 0) {
+        recoverPlanFree(p);
+        return NULL;
+    }
+    return p;
+}
+
+size_t
+recoverPlanScans(const RecoverPlan *p, size_t out[2]) {
+    size_t n = 0;
+
+    if (p->scanFirst)
+        out[n++] = p->first;
+    if (p->scanBoundary && (n == 0 || out[0] != p->boundary))
+        out[n++] = p->boundary;
+    return n;
+}
+
+static int
+cutDecide(RecoverPlan *p, size_t idx, const BinlogTxn *t, const char *stateAfter, Cut *cut, Err *err) {
+    const RecoverTarget *tg = &p->target;
+    bool yes;
+
+    *cut = CUT_INCLUDE;
+    switch (tg->kind) {
+    case RECOVER_UNTIL_TIME:
+        if (tg->exclusive ? t->commitTimeUs >= tg->timeUs : t->commitTimeUs > tg->timeUs)
+            *cut = CUT_BEFORE;
+        return 0;
+    case RECOVER_UNTIL_POSITION: {
+        int cmp = segmentFileCompare(archiveCatalogAt(p->c, idx)->file, tg->file);
+
+        if (cmp > 0 || (cmp == 0 && t->endPos > positionLimit(tg)))
+            *cut = CUT_BEFORE;
+        return 0;
+    }
+    case RECOVER_UNTIL_GTID:
+        if (tg->exclusive) {
+            if (txnReaches(p->targetState, t->gtid, &yes, err) != 0)
+                return errPrefix(err, "transaction gtid");
+            if (yes)
+                *cut = CUT_BEFORE;
+            return 0;
+        }
+        {
+            GtidState *after = stateParse(p->flavour, stateAfter, "gtid state", err);
+
+            if (after == NULL)
+                return -1;
+            if (gtidStateContains(after, p->targetState))
+                *cut = CUT_INCLUDE_STOP;
+            gtidStateFree(after);
+        }
+        return 0;
+    default: return 0;
+    }
+}
+
+int
+recoverPlanFeed(RecoverPlan *p, size_t idx, const BinlogTxn *t, const char *stateAfter, Err *err) {
+    const SegmentMeta *m = archiveCatalogAt(p->c, idx);
+
+    if (p->scanFirst && idx == p->first && !p->haveFirst) {
+        bool held;
+
+        if (txnInState(p->startState, t->gtid, &held, err) != 0)
+            return errPrefix(err, "segment '%s': transaction gtid", m->name);
+        if (!held) {
+            p->haveFirst = true;
+            snprintf(p->firstGtid, sizeof(p->firstGtid), "%s", t->gtid);
+            snprintf(p->firstFile, sizeof(p->firstFile), "%s", m->file);
+            p->firstTimeUs = t->commitTimeUs;
+            p->firstPos = t->startPos;
+        }
+    }
+    if (p->scanBoundary && idx == p->boundary && !p->cutDone) {
+        Cut cut;
+
+        if (cutDecide(p, idx, t, stateAfter, &cut, err) != 0)
+            return errPrefix(err, "segment '%s'", m->name);
+        if (cut != CUT_BEFORE) {
+            p->included = true;
+            bvFree(p->cutState);
+            p->cutState = bvStrdup(stateAfter ? stateAfter : "");
+            p->haveLast = true;
+            snprintf(p->lastGtid, sizeof(p->lastGtid), "%s", t->gtid);
+            snprintf(p->lastFile, sizeof(p->lastFile), "%s", m->file);
+            p->lastTimeUs = t->commitTimeUs;
+            p->lastEndPos = t->endPos;
+        }
+        if (cut != CUT_INCLUDE)
+            p->cutDone = true;
+    }
+    if ((!p->scanFirst || idx != p->first || p->haveFirst) && (!p->scanBoundary || idx != p->boundary || p->cutDone))
+        return 1;
+    return 0;
+}
+
+/* The last transaction of the segments up to `upto`, from the index. */
+static void
+lastFromIndex(RecoverPlan *p, size_t upto) {
+    for (size_t i = upto + 1; i-- > 0;) {
+        const SegmentMeta *m = archiveCatalogAt(p->c, i);
+
+        if (m->transactions == 0)
+            continue;
+        p->haveLast = true;
+        snprintf(p->lastGtid, sizeof(p->lastGtid), "%s", m->lastGtid);
+        snprintf(p->lastFile, sizeof(p->lastFile), "%s", m->file);
+        p->lastTimeUs = m->lastTimeUs;
+        p->lastEndPos = m->endPos;
+        return;
+    }
+}
+
+/* The first transaction of the segments from `from` on, from the index. */
+static void
+firstFromIndex(RecoverPlan *p, size_t from, size_t to) {
+    for (size_t i = from; i <= to && i < p->n; i++) {
+        const SegmentMeta *m = archiveCatalogAt(p->c, i);
+
+        if (m->transactions == 0)
+            continue;
+        p->haveFirst = true;
+        snprintf(p->firstGtid, sizeof(p->firstGtid), "%s", m->firstGtid);
+        snprintf(p->firstFile, sizeof(p->firstFile), "%s", m->file);
+        p->firstTimeUs = m->firstTimeUs;
+        p->firstPos = m->startPos;
+        return;
+    }
+}
+
+/* The start must be in the archive: the first segment to stream starts at a state the start
+ * already holds (nothing between the start and the archive is missing). */
+static int
+checkStartCovered(RecoverPlan *p, Err *err) {
+    const SegmentMeta *m = archiveCatalogAt(p->c, p->first);
+    GtidState *st;
+    bool held;
+
+    if (segmentMetaGtidStart(m)[0] == '\0')
+        return 0;
+    if (segmentState(p, m, false, &st, err) != 0)
+        return -1;
+    held = gtidStateContains(p->startState, st);
+    gtidStateFree(st);
+    if (held)
+        return 0;
+    if (p->first == 0)
+        return errSet(err, ERR_NOTFOUND,
+                      "the start '%s' is before the archive: its first segment '%s' starts at gtid state '%s', so the "
+                      "transactions in between were never archived (is the base backup older than the archive?)",
+                      p->start, m->name, segmentMetaGtidStart(m));
+    return errSet(err, ERR_GAP,
+                  "the start '%s' is not in the archive: segment '%s' starts at gtid state '%s' and the transactions "
+                  "between are missing (a gap)", p->start, m->name, segmentMetaGtidStart(m));
+}
+
+static int
+checkContinuous(RecoverPlan *p, size_t first, size_t last, Err *err) {
+    uint64_t a = archiveCatalogAt(p->c, first)->seq, b = archiveCatalogAt(p->c, last)->seq;
+    ArchiveGap *gaps;
+    size_t ngaps = archiveCatalogGaps(p->c, &gaps);
+    int rc = 0;
+
+    for (size_t i = 0; i < ngaps && rc == 0; i++)
+        if (gaps[i].afterSeq >= a && gaps[i].beforeSeq <= b)
+            rc = errSet(err, ERR_GAP, "the recovery crosses a gap in the archive: %s", gaps[i].message);
+    bvFree(gaps);
+    for (size_t i = first; i <= last && rc == 0; i++)
+        if (!archiveCatalogListed(p->c, i, NULL))
+            rc = errSet(err, ERR_GAP,
+                        "segment '%s' (seq %" PRIu64 ") is in the index but not in the store: the recovery cannot go "
+                        "past %s:%" PRIu64 " (gtid state '%s')", archiveCatalogAt(p->c, i)->name,
+                        archiveCatalogAt(p->c, i)->seq, archiveCatalogAt(p->c, i)->file,
+                        archiveCatalogAt(p->c, i)->startPos, segmentMetaGtidStart(archiveCatalogAt(p->c, i)));
+    return rc;
+}
+
+int
+recoverPlanFinish(RecoverPlan *p, Err *err) {
+    RecoverPlanInfo *info = &p->info;
+    size_t last = 0;
+    bool none = false, startHasUntil, untilHasStart;
+    GtidState *u;
+    uint64_t transactions;
+    char what[512];
+
+    if (p->finished)
+        return 0;
+    if (p->target.kind == RECOVER_UNTIL_END || !p->cutDone) {
+        last = p->boundary;
+        p->until = bvStrdup(segmentMetaGtidEnd(archiveCatalogAt(p->c, last)));
+        if (!p->included)
+            lastFromIndex(p, last);
+    } else if (p->included) {
+        last = p->boundary;
+        p->until = bvStrdup(p->cutState);
+    } else {
+        /* The cut comes before the boundary segment's first transaction. */
+        p->until = bvStrdup(segmentMetaGtidStart(archiveCatalogAt(p->c, p->boundary)));
+        none = p->boundary == 0;
+        last = none ? 0 : p->boundary - 1;
+        p->haveLast = false;
+        if (!none)
+            lastFromIndex(p, last);
+    }
+    if ((u = stateParse(p->flavour, p->until, "until gtid state", err)) == NULL)
+        return -1;
+    startHasUntil = gtidStateContains(p->startState, u);
+    untilHasStart = gtidStateContains(u, p->startState);
+    transactions = gtidStateCount(p->startState, u);
+    gtidStateFree(u);
+    targetDescribe(&p->target, what, sizeof(what));
+    memset(info, 0, sizeof(*info));
+    info->flavour = p->flavour;
+    info->start = p->start;
+    info->until = p->until;
+    info->firstGtid = info->lastGtid = info->firstFile = info->lastFile = "";
+    if (startHasUntil && untilHasStart) {
+        p->finished = true; /* nothing to apply */
+        return 0;
+    }
+    if (!untilHasStart)
+        return errSet(err, ERR_USAGE,
+                      startHasUntil ? "the target (%s) is before the start: there the gtid state is '%s', which the start "
+                                      "'%s' already holds; nothing can be undone by applying binlogs"
+                                    : "the target (%s) is not on the start's history: there the gtid state is '%s', which "
+                                      "lacks part of the start '%s'",
+                      what, p->until, p->start);
+    if (none || p->first > last || p->first >= p->n)
+        return errSet(err, ERR_USAGE, "the start '%s' is not a gtid state of the archived history before the target (%s)",
+                      p->start, what);
+    if (checkStartCovered(p, err) != 0 || checkContinuous(p, p->first, last, err) != 0)
+        return -1;
+    info->first = p->first;
+    info->last = last;
+    info->segments = last - p->first + 1;
+    for (size_t i = p->first; i <= last; i++) {
+        info->bytes += archiveCatalogAt(p->c, i)->size;
+        info->contentBytes += archiveCatalogAt(p->c, i)->contentLen;
+    }
+    info->transactions = transactions;
+    if (!p->haveFirst)
+        firstFromIndex(p, p->first, last);
+    info->firstGtid = p->firstGtid;
+    info->firstTimeUs = p->firstTimeUs;
+    info->firstFile = p->firstFile;
+    info->firstPos = p->firstPos;
+    info->lastGtid = p->lastGtid;
+    info->lastTimeUs = p->lastTimeUs;
+    info->lastFile = p->lastFile;
+    info->lastEndPos = p->lastEndPos;
+    p->finished = true;
+    return 0;
+}
+
+const RecoverPlanInfo *
+recoverPlanInfo(const RecoverPlan *p) {
+    return &p->info;
+}
+
+static void
+putKey(Buf *out, const char *key, const char *value) {
+    jsonBufPrintf(out, ",\"%s\":", key);
+    jsonBufString(out, value ? value : "", value ? strlen(value) : 0);
+}
+
+void
+recoverPlanToJson(const RecoverPlan *p, Buf *out) {
+    static const char *const kinds[] = {"none", "time", "gtid", "position", "end"};
+    const RecoverPlanInfo *in = &p->info;
+    char when[48];
+
+    jsonBufPrintf(out, "{\"flavour\":\"%s\"", p->flavour == BINLOG_FLAVOUR_MYSQL ? "mysql" : "mariadb");
+    putKey(out, "start", p->start);
+    putKey(out, "until", p->until);
+    jsonBufPrintf(out, ",\"target\":{\"kind\":\"%s\",\"exclusive\":%s", kinds[p->target.kind],
+                  p->target.exclusive ? "true" : "false");
+    if (p->target.kind == RECOVER_UNTIL_TIME) {
+        recoverTimeUtc(p->target.timeUs, when, sizeof(when));
+        jsonBufPrintf(out, ",\"time_us\":%" PRIu64, p->target.timeUs);
+        putKey(out, "time", when);
+    } else if (p->target.kind == RECOVER_UNTIL_GTID) {
+        putKey(out, "gtid", p->target.gtid);
+    } else if (p->target.kind == RECOVER_UNTIL_POSITION) {
+        putKey(out, "file", p->target.file);
+        jsonBufPrintf(out, ",\"pos\":%" PRIu64, p->target.pos);
+    }
+    jsonBufPrintf(out, "},\"segments\":%zu,\"bytes\":%" PRIu64 ",\"content_bytes\":%" PRIu64 ",\"transactions\":%" PRIu64,
+                  in->segments, in->bytes, in->contentBytes, in->transactions);
+    jsonBufPrintf(out, ",\"first\":{\"gtid\":");
+    jsonBufString(out, in->firstGtid, strlen(in->firstGtid));
+    jsonBufPrintf(out, ",\"time_us\":%" PRIu64, in->firstTimeUs);
+    putKey(out, "file", in->firstFile);
+    jsonBufPrintf(out, ",\"pos\":%" PRIu64 "},\"last\":{\"gtid\":", in->firstPos);
+    jsonBufString(out, in->lastGtid, strlen(in->lastGtid));
+    jsonBufPrintf(out, ",\"time_us\":%" PRIu64, in->lastTimeUs);
+    putKey(out, "file", in->lastFile);
+    jsonBufPrintf(out, ",\"end_pos\":%" PRIu64 "},\"objects\":[", in->lastEndPos);
+    for (size_t i = 0; i < in->segments; i++) {
+        const SegmentMeta *m = archiveCatalogAt(p->c, in->first + i);
+
+        jsonBufPrintf(out, "%s{\"seq\":%" PRIu64 ",\"name\":", i ? "," : "", m->seq);
+        jsonBufString(out, m->name, strlen(m->name));
+        jsonBufPrintf(out, ",\"size\":%" PRIu64 ",\"transactions\":%" PRIu64 "}", m->size, m->transactions);
+    }
+    jsonBufPrintf(out, "]}");
+}
+
+const ArchiveCatalog *
+recoverPlanCatalog(const RecoverPlan *p) {
+    return p->c;
+}
+
+bool
+recoverPlanFinished(const RecoverPlan *p) {
+    return p->finished;
+}
+
+uint64_t
+recoverPlanBytes(const RecoverPlan *p, const char *file, uint64_t pos) {
+    const RecoverPlanInfo *in = &p->info;
+    uint64_t total = 0;
+
+    for (size_t i = in->first; in->segments > 0 && i <= in->last; i++) {
+        const SegmentMeta *m = archiveCatalogAt(p->c, i);
+        uint64_t from = m->startPos, to = m->endPos;
+        int cmp;
+
+        if (i == in->first && strcmp(m->file, in->firstFile) == 0 && in->firstPos > from && in->firstPos <= to)
+            from = in->firstPos;
+        if (i == in->last && strcmp(m->file, in->lastFile) == 0 && in->lastEndPos >= from && in->lastEndPos < to)
+            to = in->lastEndPos;
+        if (file != NULL) {
+            if (file[0] == '\0')
+                return 0;
+            cmp = segmentFileCompare(m->file, file);
+            if (cmp > 0 || (cmp == 0 && pos <= from))
+                break;
+            if (cmp == 0 && pos < to)
+                to = pos;
+        }
+        total += to - from;
+    }
+    return total;
+}
+
+void
+recoverPlanFree(RecoverPlan *p) {
+    if (p == NULL)
+        return;
+    gtidStateFree(p->startState);
+    gtidStateFree(p->targetState);
+    bvFree(p->targetGtid);
+    bvFree(p->start);
+    bvFree(p->cutState);
+    bvFree(p->until);
+    bvFree(p);
+}
+void
+recoverDescribeWindows(const ArchiveCatalog *c, Buf *out) {
+    ArchiveWindow *w;
+    size_t n = archiveCatalogWindows(c, &w);
+
+    for (size_t i = 0; i < n; i++) {
+        char t1[48], t2[48];
+
+        recoverTimeUtc(w[i].firstTimeUs, t1, sizeof(t1));
+        recoverTimeUtc(w[i].lastTimeUs, t2, sizeof(t2));
+        jsonBufPrintf(out, "%sseq %" PRIu64 "-%" PRIu64 ": %s:%" PRIu64 " (gtid state '%s') .. %s:%" PRIu64
+                           " (gtid state '%s'), transactions %s (%s) .. %s (%s)\n",
+                      n > 1 && i + 1 == n ? "restorable window " : n > 1 ? "older window " : "restorable window ",
+                      w[i].from->seq, w[i].to->seq, w[i].from->file, w[i].from->startPos, segmentMetaGtidStart(w[i].from),
+                      w[i].to->file, w[i].to->endPos, segmentMetaGtidEnd(w[i].to),
+                      w[i].firstGtid[0] ? w[i].firstGtid : "-", t1, w[i].lastGtid[0] ? w[i].lastGtid : "-", t2);
+    }
+    bvFree(w);
+}

@@ -1,0 +1,139 @@
+/*
+ * Recovery planning (docs/RECOVERY.md): pure code over an ArchiveCatalog, for both flavours.
+ *
+ *  - Where the target is: a GTID state (recoverChooseStart() weighs an explicit start against the
+ *    target's own @@gtid_slave_pos), and where it must go (a RecoverTarget: a commit time, a GTID,
+ *    a binlog position, or the end of the archive; inclusive, or exclusive).
+ *  - recoverPlanNew() picks the segments from the index alone; the exact cut (the last
+ *    transaction to apply and the GTID state after it, the UNTIL position) is then found by
+ *    feeding the transactions of at most two segments (the one the start falls in and the one the
+ *    target falls in) to recoverPlanFeed(); recoverPlanFinish() checks the range (continuity,
+ *    every object present, target not before the start, start not before the archive) and
+ *    counts. The reading itself is recover/resolve.c (recoverPlanResolve()).
+ *
+ * GTID states are text: MariaDB positions (`0-1-100,1-1-7`, the last GTID of each domain) or
+ * MySQL executed sets, compared as GtidStates (binlog/gtid.h).
+ *
+ * Errors: ERR_USAGE for a target before the start or malformed input, ERR_NOTFOUND for a target
+ * outside the archive, ERR_GAP for a range that crosses a gap or a missing object.
+ */
+#ifndef BV_RECOVER_PLAN_H
+#define BV_RECOVER_PLAN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "archive/archive.h"
+#include "binlog/txn.h"
+#include "common/buf.h"
+#include "common/err.h"
+
+/* Where a recovery starts: the explicit start (a base backup, --from-gtid, a resolved
+ * --from-position; NULL when none), the target's current @@gtid_slave_pos and the GTID state at
+ * the archive's end. Without an explicit start the target's position is taken (a recovery that
+ * continues an earlier one; an empty position is refused: ERR_USAGE asking for --base-dir).
+ * With one, the target's position is replaced by it (a restored server's gtid_slave_pos is
+ * empty, or stale), except when it is past the start along the archived history (it contains the
+ * start, differs from it, and the archive's end contains it): an earlier run applied up to there,
+ * and starting over would apply those transactions twice; that is refused (ERR_USAGE saying how
+ * to continue or start over). *start is allocated; *why (static text) says which was chosen. */
+int recoverChooseStart(BinlogFlavour flavour, const char *explicitStart, const char *targetPos, const char *archiveEnd,
+                       char **start, const char **why, Err *err);
+
+typedef enum RecoverUntilKind {
+    RECOVER_UNTIL_NONE = 0,
+    RECOVER_UNTIL_TIME,     /* every transaction committed at or before timeUs (exclusive: before) */
+    RECOVER_UNTIL_GTID,     /* through the transaction of each GTID (exclusive: up to the first) */
+    RECOVER_UNTIL_POSITION, /* transactions that end at or before file:pos (exclusive: before pos) */
+    RECOVER_UNTIL_END,      /* everything the archive holds */
+} RecoverUntilKind;
+
+typedef struct RecoverTarget {
+    RecoverUntilKind kind;
+    bool exclusive;
+    uint64_t timeUs;             /* TIME: microseconds since the epoch */
+    const char *gtid;            /* GTID: a MariaDB GTID or position (d-s-n,...) or a MySQL set */
+    char file[SEGMENT_FILE_MAX]; /* POSITION */
+    uint64_t pos;
+} RecoverTarget;
+
+typedef struct RecoverPlan RecoverPlan;
+
+/* What a finished plan says. Strings belong to the plan. */
+typedef struct RecoverPlanInfo {
+    BinlogFlavour flavour;
+    const char *start;         /* GTID state the target has */
+    const char *until;         /* GTID state after the last transaction to apply: the UNTIL position */
+    size_t first, last;        /* catalog indexes of the segments to stream (when segments > 0) */
+    size_t segments;           /* 0: nothing to apply (the target is already there) */
+    uint64_t bytes;            /* object bytes of those segments */
+    uint64_t contentBytes;     /* binlog bytes of those segments */
+    uint64_t transactions;     /* to apply (gtidStateCount(start, until)) */
+    const char *firstGtid;     /* the first transaction to apply ("" when none) */
+    uint64_t firstTimeUs;
+    const char *firstFile;
+    uint64_t firstPos;         /* its start position */
+    const char *lastGtid;      /* the last transaction to apply */
+    uint64_t lastTimeUs;
+    const char *lastFile;
+    uint64_t lastEndPos;       /* its end position */
+} RecoverPlanInfo;
+
+/* Step 1, from the index alone: the segment holding the first transaction not in `start` and
+ * the one holding the cut. ERR_NOTFOUND for a target outside the archive (after its end, before
+ * its first commit, a file or position it does not hold); ERR_FORMAT / ERR_USAGE for malformed
+ * GTIDs. The catalog must outlive the plan. */
+RecoverPlan *recoverPlanNew(const ArchiveCatalog *c, const char *start, const RecoverTarget *target, Err *err);
+
+/* The catalog indexes of the segments to read for step 2 (0 to 2 of them, in order). */
+size_t recoverPlanScans(const RecoverPlan *p, size_t out[2]);
+
+/* Step 2: feed, in order, every transaction of segment `idx` (one recoverPlanScans() named) with
+ * the GTID state after it. Returns 0 to go on, 1 when nothing more is needed from this segment,
+ * -1 on error (a malformed GTID). */
+int recoverPlanFeed(RecoverPlan *p, size_t idx, const BinlogTxn *t, const char *stateAfter, Err *err);
+
+/* Step 3: place the cut (at the end of the target's segment when the feed did not), and check
+ * the range: ERR_USAGE when the target is before the start (or not on its history), ERR_NOTFOUND
+ * when the start is before the archive, ERR_GAP when the range crosses a gap or a segment whose
+ * object is not in the store (after a load with ARCHIVE_LOAD_DISCOVER). */
+int recoverPlanFinish(RecoverPlan *p, Err *err);
+
+/* The plan, once finished. */
+const RecoverPlanInfo *recoverPlanInfo(const RecoverPlan *p);
+
+/* The plan as a JSON object: start, until, segments (seq, name, size), bytes, transactions,
+ * first / last transaction (gtid, time, position). */
+void recoverPlanToJson(const RecoverPlan *p, Buf *out);
+
+/* The catalog the plan was made from. */
+const ArchiveCatalog *recoverPlanCatalog(const RecoverPlan *p);
+
+/* True once recoverPlanFinish() succeeded. */
+bool recoverPlanFinished(const RecoverPlan *p);
+
+/* Binlog bytes of a finished plan before file:pos, counted from its first transaction (what the
+ * target's applier has done when it is at file:pos; 0 for file ""); with file NULL, all of them
+ * (up to the end of its last transaction). */
+uint64_t recoverPlanBytes(const RecoverPlan *p, const char *file, uint64_t pos);
+
+void recoverPlanFree(RecoverPlan *p);
+
+/* What the archive can restore, for refusals: one line per window ("seq 1-40: FILE:POS (gtid
+ * state X) .. FILE:POS (gtid state Y), commits T1 .. T2 UTC"). */
+void recoverDescribeWindows(const ArchiveCatalog *c, Buf *out);
+
+/* ---- Reading segments for the plan (recover/resolve.c) ------------------------------------------ */
+
+/* Steps 2 and 3, reading the segments from the archive through the verifying reader (the whole
+ * object is checked when a segment is read to its end; a scan stops as soon as it has what it
+ * needs). */
+int recoverPlanResolve(RecoverPlan *p, Archive *a, Err *err);
+
+/* The GTID state at file:pos: the state after every transaction that ends at or before pos
+ * (read from the segment holding pos). For --from-position. */
+int recoverStateAtPosition(Archive *a, const ArchiveCatalog *c, const char *file, uint64_t pos, char **state,
+                           Err *err);
+
+#endif

@@ -1,0 +1,461 @@
+/* Unit tests of recover/plan.c: where a recovery starts, and the planner over crafted catalogs
+ * (the planner over real segments: test_recover.c, "plan resolve"). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "archive/archive.h"
+#include "archive/segment.h"
+#include "binlog/txn.h"
+#include "common/json.h"
+#include "common/mem.h"
+#include "recover/plan.h"
+#include "tests/test.h"
+
+/* ---- where a recovery starts ---------------------------------------------------------------------- */
+
+static void
+testChooseStart(void) {
+    const char *end = "0-1-500,1-1-20";
+    char *start = NULL;
+    const char *why = NULL;
+    Err err = {0};
+
+    /* A restored server: empty gtid_slave_pos; the backup decides. */
+    REQUIRE(recoverChooseStart(BINLOG_FLAVOUR_MARIADB, "0-1-360", "", end, &start, &why, &err) == 0);
+    CHECK_STR(start, "0-1-360");
+    bvFree(start);
+    /* No start at all. */
+    CHECK(recoverChooseStart(BINLOG_FLAVOUR_MARIADB, NULL, "", end, &start, &why, &err) != 0);
+    CHECK_INT(err.code, ERR_USAGE);
+    CHECK_MSG(err.msg, "--base-dir");
+    /* Continuing: the target's position. */
+    REQUIRE(recoverChooseStart(BINLOG_FLAVOUR_MARIADB, NULL, "0-1-400", end, &start, &why, &err) == 0);
+    CHECK_STR(start, "0-1-400");
+    CHECK_MSG(why, "continuing");
+    bvFree(start);
+    /* A stale position behind the backup is replaced. */
+    REQUIRE(recoverChooseStart(BINLOG_FLAVOUR_MARIADB, "0-1-360", "0-1-12", end, &start, &why, &err) == 0);
+    CHECK_STR(start, "0-1-360");
+    bvFree(start);
+    /* ... and so is one the archive never reached (another server's, a domain it does not have). */
+    REQUIRE(recoverChooseStart(BINLOG_FLAVOUR_MARIADB, "0-1-360", "0-1-360,5-9-100", end, &start, &why, &err) == 0);
+    CHECK_STR(start, "0-1-360");
+    bvFree(start);
+    REQUIRE(recoverChooseStart(BINLOG_FLAVOUR_MARIADB, "0-1-360", "0-1-9000", end, &start, &why, &err) == 0);
+    CHECK_STR(start, "0-1-360");
+    bvFree(start);
+    /* Past the backup along the archive: an earlier run applied more; starting over would apply
+     * it twice. Also when the progress is in a domain the backup did not have yet. */
+    CHECK(recoverChooseStart(BINLOG_FLAVOUR_MARIADB, "0-1-360", "0-1-400", end, &start, &why, &err) != 0);
+    CHECK_INT(err.code, ERR_USAGE);
+    CHECK_MSG(err.msg, "without --base-dir");
+    CHECK(recoverChooseStart(BINLOG_FLAVOUR_MARIADB, "0-1-360", "0-1-360,1-1-3", end, &start, &why, &err) != 0);
+    /* The same position is fine. */
+    REQUIRE(recoverChooseStart(BINLOG_FLAVOUR_MARIADB, "0-1-360", "0-1-360", end, &start, &why, &err) == 0);
+    bvFree(start);
+}
+
+/* ---- the planner over crafted catalogs ------------------------------------------------------------ */
+
+/* Segment seq of file `file` [start, end), states gs -> ge, transactions first..last at times. */
+static void
+crafted(SegmentMeta *m, uint64_t seq, const char *file, uint64_t start, uint64_t end, const char *gs, const char *ge,
+        const char *firstGtid, const char *lastGtid, uint64_t firstS, uint64_t lastS, uint64_t txns) {
+    memset(m, 0, sizeof(*m));
+    m->seq = seq;
+    m->flavour = BINLOG_FLAVOUR_MARIADB;
+    m->serverId = 1;
+    snprintf(m->file, sizeof(m->file), "%s", file);
+    m->startPos = start;
+    m->endPos = end;
+    m->fdeLen = 252;
+    m->contentLen = 252 + end - start;
+    memset(m->contentSha256, 'a', 64);
+    m->gtidStart = (char *)gs;
+    m->gtidEnd = (char *)ge;
+    snprintf(m->firstGtid, sizeof(m->firstGtid), "%s", firstGtid);
+    snprintf(m->lastGtid, sizeof(m->lastGtid), "%s", lastGtid);
+    m->firstTimeUs = firstS * 1000000ull;
+    m->lastTimeUs = lastS * 1000000ull;
+    m->transactions = txns;
+    segmentName(seq, file, start, m->name, sizeof(m->name));
+    memset(m->sha256, 'b', 64);
+    m->size = 100 * seq;
+}
+
+/* Four segments of bin.000001 (from 256), then bin.000002 (from 256); 10 transactions of domain
+ * 0 each (gtids 0-1-1 ..), 100 bytes each, one per second from t=1000; domain 1 has one
+ * transaction, 1-1-1, as the 5th transaction of segment 3. */
+static ArchiveCatalog *
+plannedCatalog(void) {
+    ArchiveCatalog *c = archiveCatalogNew();
+    SegmentMeta m;
+    Err err = {0};
+
+    crafted(&m, 1, "bin.000001", 256, 1256, "", "0-1-10", "0-1-1", "0-1-10", 1000, 1009, 10);
+    BV_ASSERT(archiveCatalogAdd(c, &m, true, &err) == 0);
+    crafted(&m, 2, "bin.000001", 1256, 2256, "0-1-10", "0-1-20", "0-1-11", "0-1-20", 1010, 1019, 10);
+    BV_ASSERT(archiveCatalogAdd(c, &m, true, &err) == 0);
+    crafted(&m, 3, "bin.000001", 2256, 3356, "0-1-20", "0-1-30,1-1-1", "0-1-21", "0-1-30", 1020, 1030, 11);
+    BV_ASSERT(archiveCatalogAdd(c, &m, true, &err) == 0);
+    crafted(&m, 4, "bin.000001", 3356, 4356, "0-1-30,1-1-1", "0-1-40,1-1-1", "0-1-31", "0-1-40", 1031, 1040, 10);
+    BV_ASSERT(archiveCatalogAdd(c, &m, true, &err) == 0);
+    crafted(&m, 5, "bin.000002", 256, 1256, "0-1-40,1-1-1", "0-1-50,1-1-1", "0-1-41", "0-1-50", 1041, 1050, 10);
+    BV_ASSERT(archiveCatalogAdd(c, &m, true, &err) == 0);
+    return c;
+}
+
+/* Feed the transactions of catalog entry idx as plannedCatalog() describes them. */
+static int
+feedSegment(RecoverPlan *p, const ArchiveCatalog *c, size_t idx, Err *err) {
+    const SegmentMeta *m = archiveCatalogAt(c, idx);
+    uint64_t first = strtoull(strrchr(m->firstGtid, '-') + 1, NULL, 10);
+    uint64_t pos = m->startPos, t = m->firstTimeUs / 1000000u;
+    bool domain1 = false;
+
+    for (uint64_t i = 0; i < m->transactions; i++) {
+        BinlogTxn txn;
+        char state[64];
+        uint64_t seq0 = first + i - (domain1 ? 1 : 0);
+        int rc;
+
+        memset(&txn, 0, sizeof(txn));
+        txn.startPos = pos;
+        txn.endPos = pos + 100;
+        txn.commitTimeUs = t++ * 1000000u;
+        txn.statement = "";
+        if (m->seq == 3 && i == 5) {
+            snprintf(txn.gtid, sizeof(txn.gtid), "1-1-1");
+            domain1 = true;
+            snprintf(state, sizeof(state), "0-1-%llu,1-1-1", (unsigned long long)(seq0 - 1));
+        } else {
+            snprintf(txn.gtid, sizeof(txn.gtid), "0-1-%llu", (unsigned long long)seq0);
+            if (domain1 || m->seq > 3)
+                snprintf(state, sizeof(state), "0-1-%llu,1-1-1", (unsigned long long)seq0);
+            else
+                snprintf(state, sizeof(state), "0-1-%llu", (unsigned long long)seq0);
+        }
+        pos += 100;
+        rc = recoverPlanFeed(p, idx, &txn, state, err);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+/* Plan, feed the scans, finish; NULL on failure (err set). */
+static RecoverPlan *
+plan(const ArchiveCatalog *c, const char *start, const RecoverTarget *t, Err *err) {
+    RecoverPlan *p = recoverPlanNew(c, start, t, err);
+    size_t scans[2], n;
+
+    if (p == NULL)
+        return NULL;
+    n = recoverPlanScans(p, scans);
+    for (size_t i = 0; i < n; i++)
+        if (feedSegment(p, c, scans[i], err) < 0) {
+            recoverPlanFree(p);
+            return NULL;
+        }
+    if (recoverPlanFinish(p, err) != 0) {
+        recoverPlanFree(p);
+        return NULL;
+    }
+    return p;
+}
+
+static void
+testPlanTargets(void) {
+    ArchiveCatalog *c = plannedCatalog();
+    RecoverTarget t;
+    RecoverPlan *p;
+    const RecoverPlanInfo *in;
+    size_t scans[2];
+    Err err = {0};
+
+    /* Time, inclusive: t=1015 is the 6th transaction of segment 2 (0-1-16). */
+    memset(&t, 0, sizeof(t));
+    t.kind = RECOVER_UNTIL_TIME;
+    t.timeUs = 1015 * 1000000ull;
+    p = recoverPlanNew(c, "0-1-5", &t, &err);
+    REQUIRE(p != NULL);
+    CHECK_INT(recoverPlanScans(p, scans), 2);
+    CHECK_INT(scans[0], 0);
+    CHECK_INT(scans[1], 1);
+    recoverPlanFree(p);
+    p = plan(c, "0-1-5", &t, &err);
+    REQUIRE(p != NULL);
+    in = recoverPlanInfo(p);
+    CHECK_STR(in->until, "0-1-16");
+    CHECK_INT(in->first, 0);
+    CHECK_INT(in->last, 1);
+    CHECK_INT(in->segments, 2);
+    CHECK(in->transactions == 11);
+    CHECK_STR(in->firstGtid, "0-1-6");
+    CHECK(in->firstPos == 756);
+    CHECK_STR(in->lastGtid, "0-1-16");
+    CHECK(in->lastEndPos == 1856);
+    CHECK(in->bytes == 300);
+    recoverPlanFree(p);
+    /* ... exclusive: the transaction committed at 1015 is left out. */
+    t.exclusive = true;
+    p = plan(c, "0-1-5", &t, &err);
+    REQUIRE(p != NULL);
+    CHECK_STR(recoverPlanInfo(p)->until, "0-1-15");
+    recoverPlanFree(p);
+    /* A time between two segments' commits: the cut is at the end of the earlier one. */
+    t.exclusive = false;
+    t.timeUs = 1019 * 1000000ull + 500000;
+    p = plan(c, "0-1-5", &t, &err);
+    REQUIRE(p != NULL);
+    CHECK_STR(recoverPlanInfo(p)->until, "0-1-20");
+    CHECK_INT(recoverPlanInfo(p)->last, 1);
+    recoverPlanFree(p);
+    /* Exclusive of the first commit of a segment: the cut is before the segment. */
+    t.exclusive = true;
+    t.timeUs = 1020 * 1000000ull;
+    p = plan(c, "0-1-5", &t, &err);
+    REQUIRE(p != NULL);
+    CHECK_STR(recoverPlanInfo(p)->until, "0-1-20");
+    CHECK_INT(recoverPlanInfo(p)->last, 1);
+    CHECK_STR(recoverPlanInfo(p)->lastGtid, "0-1-20");
+    recoverPlanFree(p);
+
+    /* GTID, exclusive (skip the bad statement): every domain's state before it. */
+    memset(&t, 0, sizeof(t));
+    t.kind = RECOVER_UNTIL_GTID;
+    t.gtid = "0-1-28";
+    t.exclusive = true;
+    p = plan(c, "0-1-5", &t, &err);
+    REQUIRE(p != NULL);
+    CHECK_STR(recoverPlanInfo(p)->until, "0-1-27,1-1-1");
+    CHECK_INT(recoverPlanInfo(p)->last, 2);
+    recoverPlanFree(p);
+    t.exclusive = false;
+    p = plan(c, "0-1-5", &t, &err);
+    REQUIRE(p != NULL);
+    CHECK_STR(recoverPlanInfo(p)->until, "0-1-28,1-1-1");
+    recoverPlanFree(p);
+    /* Inclusive stops right after it: not the domain-1 transaction that follows. */
+    t.gtid = "0-1-25";
+    p = plan(c, "0-1-5", &t, &err);
+    REQUIRE(p != NULL);
+    CHECK_STR(recoverPlanInfo(p)->until, "0-1-25");
+    recoverPlanFree(p);
+    t.gtid = "1-1-1";
+    p = plan(c, "0-1-5", &t, &err);
+    REQUIRE(p != NULL);
+    CHECK_STR(recoverPlanInfo(p)->until, "0-1-25,1-1-1");
+    recoverPlanFree(p);
+    /* A set, per domain: inclusive stops once every GTID is in; exclusive before the first. */
+    t.gtid = "0-1-22,1-1-1";
+    p = plan(c, "0-1-5", &t, &err);
+    REQUIRE(p != NULL);
+    CHECK_STR(recoverPlanInfo(p)->until, "0-1-25,1-1-1");
+    recoverPlanFree(p);
+    t.exclusive = true;
+    p = plan(c, "0-1-5", &t, &err);
+    REQUIRE(p != NULL);
+    CHECK_STR(recoverPlanInfo(p)->until, "0-1-21");
+    recoverPlanFree(p);
+
+    /* Position: transactions that end at or before it (exclusive: before it). */
+    memset(&t, 0, sizeof(t));
+    t.kind = RECOVER_UNTIL_POSITION;
+    snprintf(t.file, sizeof(t.file), "bin.000001");
+    t.pos = 1856; /* the end of 0-1-16 */
+    p = plan(c, "0-1-5", &t, &err);
+    REQUIRE(p != NULL);
+    CHECK_STR(recoverPlanInfo(p)->until, "0-1-16");
+    recoverPlanFree(p);
+    t.exclusive = true;
+    p = plan(c, "0-1-5", &t, &err);
+    REQUIRE(p != NULL);
+    CHECK_STR(recoverPlanInfo(p)->until, "0-1-15");
+    recoverPlanFree(p);
+    t.exclusive = false;
+    t.pos = 1800; /* inside 0-1-16 */
+    p = plan(c, "0-1-5", &t, &err);
+    REQUIRE(p != NULL);
+    CHECK_STR(recoverPlanInfo(p)->until, "0-1-15");
+    recoverPlanFree(p);
+    t.pos = 1256; /* a segment boundary */
+    p = plan(c, "0-1-5", &t, &err);
+    REQUIRE(p != NULL);
+    CHECK_STR(recoverPlanInfo(p)->until, "0-1-10");
+    CHECK_INT(recoverPlanInfo(p)->last, 0);
+    recoverPlanFree(p);
+
+    /* The end, across the file boundary; a start inside a segment. */
+    memset(&t, 0, sizeof(t));
+    t.kind = RECOVER_UNTIL_END;
+    p = plan(c, "0-1-33,1-1-1", &t, &err);
+    REQUIRE(p != NULL);
+    in = recoverPlanInfo(p);
+    CHECK_STR(in->until, "0-1-50,1-1-1");
+    CHECK_INT(in->first, 3);
+    CHECK_INT(in->last, 4);
+    CHECK(in->transactions == 17);
+    CHECK_STR(in->firstGtid, "0-1-34");
+    CHECK_STR(in->lastGtid, "0-1-50");
+    CHECK_STR(in->lastFile, "bin.000002");
+    recoverPlanFree(p);
+    /* Already there. */
+    p = plan(c, "0-1-50,1-1-1", &t, &err);
+    REQUIRE(p != NULL);
+    CHECK_INT(recoverPlanInfo(p)->segments, 0);
+    CHECK(recoverPlanInfo(p)->transactions == 0);
+    recoverPlanFree(p);
+    /* From the very start (an empty state). */
+    p = plan(c, "", &t, &err);
+    REQUIRE(p != NULL);
+    CHECK_INT(recoverPlanInfo(p)->segments, 5);
+    CHECK(recoverPlanInfo(p)->transactions == 51);
+    recoverPlanFree(p);
+    archiveCatalogFree(c);
+}
+
+static void
+testPlanRefusals(void) {
+    ArchiveCatalog *c = plannedCatalog();
+    RecoverTarget t;
+    RecoverPlan *p;
+    SegmentMeta m;
+    Err err = {0};
+
+    memset(&t, 0, sizeof(t));
+    t.kind = RECOVER_UNTIL_GTID;
+    t.gtid = "0-1-12";
+    CHECK(plan(c, "0-1-25", &t, &err) == NULL);
+    CHECK_INT(err.code, ERR_USAGE);
+    CHECK_MSG(err.msg, "before the start");
+    t.gtid = "0-1-99";
+    CHECK(plan(c, "0-1-25", &t, &err) == NULL);
+    CHECK_INT(err.code, ERR_NOTFOUND);
+    CHECK_MSG(err.msg, "after the end");
+    t.gtid = "garbage";
+    CHECK(plan(c, "0-1-25", &t, &err) == NULL);
+    CHECK_INT(err.code, ERR_FORMAT);
+    t.gtid = "";
+    CHECK(plan(c, "0-1-25", &t, &err) == NULL);
+    CHECK_INT(err.code, ERR_USAGE);
+
+    memset(&t, 0, sizeof(t));
+    t.kind = RECOVER_UNTIL_TIME;
+    t.timeUs = 999 * 1000000ull;
+    CHECK(plan(c, "0-1-5", &t, &err) == NULL);
+    CHECK_INT(err.code, ERR_NOTFOUND);
+    CHECK_MSG(err.msg, "before the first archived commit");
+    t.timeUs = 2000 * 1000000ull;
+    CHECK(plan(c, "0-1-5", &t, &err) == NULL);
+    CHECK_INT(err.code, ERR_NOTFOUND);
+    CHECK_MSG(err.msg, "after the last archived commit");
+
+    memset(&t, 0, sizeof(t));
+    t.kind = RECOVER_UNTIL_POSITION;
+    snprintf(t.file, sizeof(t.file), "bin.000009");
+    t.pos = 400;
+    CHECK(plan(c, "0-1-5", &t, &err) == NULL);
+    CHECK_INT(err.code, ERR_NOTFOUND);
+    t.kind = RECOVER_UNTIL_NONE;
+    CHECK(plan(c, "0-1-5", &t, &err) == NULL);
+    CHECK_INT(err.code, ERR_USAGE);
+    archiveCatalogFree(c);
+
+    /* A gap in the range (seq 3 missing), and a start before the archive. */
+    c = archiveCatalogNew();
+    crafted(&m, 1, "bin.000001", 256, 1256, "0-1-100", "0-1-110", "0-1-101", "0-1-110", 1000, 1009, 10);
+    BV_ASSERT(archiveCatalogAdd(c, &m, true, &err) == 0);
+    crafted(&m, 2, "bin.000001", 1256, 2256, "0-1-110", "0-1-120", "0-1-111", "0-1-120", 1010, 1019, 10);
+    BV_ASSERT(archiveCatalogAdd(c, &m, true, &err) == 0);
+    crafted(&m, 4, "bin.000001", 3256, 4256, "0-1-130", "0-1-140", "0-1-131", "0-1-140", 1030, 1039, 10);
+    BV_ASSERT(archiveCatalogAdd(c, &m, true, &err) == 0);
+    memset(&t, 0, sizeof(t));
+    t.kind = RECOVER_UNTIL_END;
+    CHECK(plan(c, "0-1-105", &t, &err) == NULL);
+    CHECK_INT(err.code, ERR_GAP);
+    CHECK_MSG(err.msg, "seq 3 missing");
+    CHECK(plan(c, "0-1-50", &t, &err) == NULL);
+    CHECK_INT(err.code, ERR_NOTFOUND);
+    CHECK_MSG(err.msg, "before the archive");
+    /* Within the first window, it is fine. */
+    t.kind = RECOVER_UNTIL_GTID;
+    t.gtid = "0-1-115";
+    p = plan(c, "0-1-105", &t, &err);
+    REQUIRE(p != NULL);
+    CHECK_STR(recoverPlanInfo(p)->until, "0-1-115");
+    recoverPlanFree(p);
+    archiveCatalogFree(c);
+}
+
+static void
+testPlanJson(void) {
+    ArchiveCatalog *c = plannedCatalog();
+    RecoverTarget t = {.kind = RECOVER_UNTIL_END};
+    RecoverPlan *p;
+    Buf *out = bufNew(256);
+    JsonValue *v;
+    Err err = {0};
+
+    p = plan(c, "0-1-33,1-1-1", &t, &err);
+    REQUIRE(p != NULL);
+    recoverPlanToJson(p, out);
+    v = jsonParse((const char *)out->data, out->len, &err);
+    REQUIRE(v != NULL);
+    CHECK_STR(jsonStr(jsonGet(v, "until"), NULL), "0-1-50,1-1-1");
+    CHECK_INT(jsonLen(jsonGet(v, "objects")), 2);
+    CHECK_STR(jsonStr(jsonGet(jsonGet(v, "target"), "kind"), NULL), "end");
+    jsonFree(v);
+    bufClear(out);
+    recoverDescribeWindows(c, out);
+    bufAppend(out, "", 1);
+    CHECK(strstr((const char *)out->data, "restorable window seq 1-5: bin.000001:256") != NULL);
+    bufFree(out);
+    recoverPlanFree(p);
+    archiveCatalogFree(c);
+}
+
+/* Binlog bytes of a plan before the applier's position, for progress. */
+static void
+testPlanBytes(void) {
+    ArchiveCatalog *c = plannedCatalog();
+    RecoverTarget t;
+    RecoverPlan *p;
+    Err err = {0};
+
+    /* From 0-1-6 (bin.000001:756) through 0-1-16 (ends at bin.000001:1856), across segments 1-2. */
+    memset(&t, 0, sizeof(t));
+    t.kind = RECOVER_UNTIL_TIME;
+    t.timeUs = 1015 * 1000000ull;
+    p = recoverPlanNew(c, "0-1-5", &t, &err);
+    REQUIRE(p != NULL);
+    CHECK(!recoverPlanFinished(p));
+    recoverPlanFree(p);
+    p = plan(c, "0-1-5", &t, &err);
+    REQUIRE(p != NULL);
+    CHECK(recoverPlanFinished(p));
+    CHECK(recoverPlanCatalog(p) == c);
+    CHECK(recoverPlanBytes(p, NULL, 0) == 1100);
+    CHECK(recoverPlanBytes(p, "", 0) == 0);
+    CHECK(recoverPlanBytes(p, "bin.000001", 756) == 0);
+    CHECK(recoverPlanBytes(p, "bin.000001", 1000) == 244);
+    CHECK(recoverPlanBytes(p, "bin.000001", 1256) == 500);
+    CHECK(recoverPlanBytes(p, "bin.000001", 1356) == 600);
+    /* Past the last transaction, or in a later file: all of it. */
+    CHECK(recoverPlanBytes(p, "bin.000001", 2000) == 1100);
+    CHECK(recoverPlanBytes(p, "bin.000002", 300) == 1100);
+    recoverPlanFree(p);
+    archiveCatalogFree(c);
+}
+
+void suite_plan(void);
+
+void
+suite_plan(void) {
+    testRun("choose start", testChooseStart);
+    testRun("plan targets", testPlanTargets);
+    testRun("plan refusals", testPlanRefusals);
+    testRun("plan json", testPlanJson);
+    testRun("plan bytes before a position", testPlanBytes);
+}
