@@ -20,6 +20,7 @@
 #include "agent/spool.h"
 #include "archive/status.h"
 #include "agent/uploader.h"
+#include "archive/key.h"
 #include "mysql/client.h"
 #include "common/log.h"
 #include "common/mem.h"
@@ -1854,7 +1855,7 @@ agentRun(const AgentConfig *cfg, Err *err) {
         StorageOptions so = {.s3Endpoint = cfg->s3Endpoint, .s3Region = cfg->s3Region, .s3CaFile = cfg->s3CaFile,
                              .s3UriStyle = cfg->s3UriStyle, .keyFile = cfg->keyFile, .encrypt = cfg->encrypt};
 
-        if ((a.storage = storageNewOpts(cfg->archive, &so, err)) == NULL)
+        if ((a.storage = archiveKeyOpenStore(cfg->archive, &so, err)) == NULL)
             goto done;
     }
     snprintf(a.live.archiveUrl, sizeof(a.live.archiveUrl), "%s", storageUrl(a.storage));

@@ -1,3 +1,7 @@
+/*
+ * The generic layer of the store (storage/storage.h): names, immutability (comparing what a put
+ * found stored), error context naming the object and the store, and opening a store by URL.
+ */
 #include "storage/storage.h"
 
 #include <errno.h>
@@ -11,7 +15,6 @@
 #include "common/log.h"
 #include "common/mem.h"
 #include "storage/s3.h"
-#include "storage/storage_crypt.h"
 
 #define STORAGE_STR_(x) #x
 #define STORAGE_STR(x) STORAGE_STR_(x)
@@ -441,9 +444,8 @@ storageNew(const char *url, Err *err) {
     return storage;
 }
 
-/* storageNew() with the S3 settings of `opts`. */
-static Storage *
-storageNewS3Opts(const char *url, const StorageOptions *opts, Err *err) {
+Storage *
+storageNewOpts(const char *url, const StorageOptions *opts, Err *err) {
     S3Options s3;
     Storage *st;
 
@@ -471,13 +473,4 @@ storageNewS3Opts(const char *url, const StorageOptions *opts, Err *err) {
     st = storageS3New(&s3, err);
     s3OptionsFree(&s3);
     return st;
-}
-
-Storage *
-storageNewOpts(const char *url, const StorageOptions *opts, Err *err) {
-    Storage *st = storageNewS3Opts(url, opts, err);
-
-    if (st == NULL)
-        return NULL;
-    return storageCryptOpen(st, opts ? opts->keyFile : NULL, opts ? opts->encrypt : false, err);
 }
