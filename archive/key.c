@@ -489,9 +489,11 @@ keyStartEncrypting(KeyStore *this) {
     this->mode = KEY_MODE_ENCRYPT;
 }
 
-/* The driver objects are read through once the mode is settled. */
-static void
-keyTarget(const KeyStore *this, const StorageDriverVt **vt, void **driver) {
+/* The driver objects are read through: settles the mode first. */
+static int
+keyTarget(KeyStore *this, const StorageDriverVt **vt, void **driver, Err *err) {
+    if (keySettle(this, err) != 0)
+        return -1;
     if (this->mode == KEY_MODE_ENCRYPT) {
         *vt = this->cryptVt;
         *driver = this->cryptDriver;
@@ -499,6 +501,7 @@ keyTarget(const KeyStore *this, const StorageDriverVt **vt, void **driver) {
         *vt = this->vt;
         *driver = this->driver;
     }
+    return 0;
 }
 
 static int
@@ -531,9 +534,8 @@ keyOpenRead(void *driver, const char *name, uint64_t offset, uint64_t length, Er
     const StorageDriverVt *vt;
     void *target;
 
-    if (keySettle(this, err) != 0)
+    if (keyTarget(this, &vt, &target, err) != 0)
         return NULL;
-    keyTarget(this, &vt, &target);
     return vt->openRead(target, name, offset, length, err);
 }
 
@@ -543,9 +545,8 @@ keyHead(void *driver, const char *name, StorageInfo *out, Err *err) {
     const StorageDriverVt *vt;
     void *target;
 
-    if (keySettle(this, err) != 0)
+    if (keyTarget(this, &vt, &target, err) != 0)
         return -1;
-    keyTarget(this, &vt, &target);
     return vt->head(target, name, out, err);
 }
 
@@ -555,9 +556,8 @@ keyList(void *driver, const char *prefix, StorageListCb *cb, void *data, Err *er
     const StorageDriverVt *vt;
     void *target;
 
-    if (keySettle(this, err) != 0)
+    if (keyTarget(this, &vt, &target, err) != 0)
         return -1;
-    keyTarget(this, &vt, &target);
     return vt->list(target, prefix, cb, data, err);
 }
 
