@@ -233,6 +233,19 @@ storagePutSourceOpen(const StoragePutSource *src, Err *err) {
     return ioReadFdNew(fd, src->path, 0, 0, IO_FD_CLOSE);
 }
 
+IoRead *
+storagePutSourceVerify(const StoragePutSource *src, const StoragePutInfo *info, Err *err) {
+    IoRead *reader = storagePutSourceOpen(src, err);
+    char *what;
+
+    if (reader == NULL)
+        return NULL;
+    what = src->path ? bvSprintf("'%s'", src->path) : bvStrdup("the buffer");
+    reader = ioReadVerifyNew(reader, info->size, info->sha256, what);
+    bvFree(what);
+    return reader;
+}
+
 int
 storagePutInfoFromFile(const char *path, StoragePutInfo *info, Err *err) {
     StoragePutSource src = {.path = path};

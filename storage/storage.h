@@ -185,6 +185,11 @@ void storageUnwrap(Storage *storage, const StorageDriverVt **vt, void **driver);
 /* A reader over a put source. ERR_IO when the local file cannot be opened. */
 IoRead *storagePutSourceOpen(const StoragePutSource *src, Err *err);
 
+/* The same, checked against `info`: at its end the reader fails with ERR_CHECKSUM ("'path' does
+ * not match its description: ...", or "the buffer ...") unless size and SHA-256 match
+ * (ioReadVerifyNew()). */
+IoRead *storagePutSourceVerify(const StoragePutSource *src, const StoragePutInfo *info, Err *err);
+
 /* The directory driver (storage/storage_file.c) on the existing directory `path` (absolute, no
  * trailing '/'). */
 Storage *storageFileNew(const char *path, Err *err);

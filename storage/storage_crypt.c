@@ -485,14 +485,10 @@ cryptIsPlain(const StorageCrypt *this, const char *name) {
 static IoRead *
 cryptSourceOpen(const StorageCrypt *this, const char *name, const StoragePutSource *src,
                 const StoragePutInfo *info, Err *err) {
-    IoRead *plain = storagePutSourceOpen(src, err);
-    char *what;
+    IoRead *plain = storagePutSourceVerify(src, info, err);
 
     if (plain == NULL)
         return NULL;
-    what = src->path ? bvSprintf("'%s'", src->path) : bvStrdup("the buffer");
-    plain = ioReadVerifyNew(plain, info->size, info->sha256, what);
-    bvFree(what);
     return storageCryptEncryptNew(plain, info->size, &this->key, name);
 }
 

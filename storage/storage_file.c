@@ -79,11 +79,14 @@ out:
     return rc;
 }
 
-/* Store what `reader` yields (`size` bytes) as `name`: into a temporary file, then moved into
+/* Store `size` bytes as `name`, from `stream` or, when it is NULL, from `src` described by
+ * `info` (opened only once it is known to be needed): into a temporary file, then moved into
  * place (see the top of the file). */
 static int
-storageFilePutFrom(StorageFile *this, const char *name, IoRead *reader, uint64_t size,
-                   StoragePutMode mode, bool *existed, Err *err) {
+storageFilePutFrom(StorageFile *this, const char *name, const StoragePutSource *src,
+                   const StoragePutInfo *info, IoRead *stream, uint64_t size, StoragePutMode mode,
+                   bool *existed, Err *err) {
+    IoRead *opened = NULL;
     char *path = storageFilePath(this, name);
     char *dir = bvStrndup(path, (size_t)(strrchr(path, '/') - path));
     char *tmp = NULL;
@@ -111,7 +114,11 @@ storageFilePutFrom(StorageFile *this, const char *name, IoRead *reader, uint64_t
         errSetSys(err, ERR_STORAGE, errno, "unable to create '%s'", tmp);
         goto out;
     }
-    if (storageFileWriteTmp(fd, tmp, reader, size, err) != 0)
+    if (stream == NULL && (stream = opened = storagePutSourceVerify(src, info, err)) == NULL) {
+        close(fd);
+        goto fail;
+    }
+    if (storageFileWriteTmp(fd, tmp, stream, size, err) != 0)
         goto fail;
     if (mode == STORAGE_PUT_REPLACE) {
         if (rename(tmp, path) != 0) {
@@ -141,6 +148,7 @@ storageFilePutFrom(StorageFile *this, const char *name, IoRead *reader, uint64_t
 fail:
     unlink(tmp);
 out:
+    ioReadFree(opened);
     bvFree(tmp);
     bvFree(dir);
     bvFree(path);
@@ -150,24 +158,13 @@ out:
 static int
 storageFilePut(void *driver, const char *name, const StoragePutSource *src,
                const StoragePutInfo *info, StoragePutMode mode, bool *existed, Err *err) {
-    IoRead *reader = storagePutSourceOpen(src, err);
-    char *what;
-    int rc;
-
-    if (reader == NULL)
-        return -1;
-    what = src->path ? bvSprintf("'%s'", src->path) : bvStrdup("the buffer");
-    reader = ioReadVerifyNew(reader, info->size, info->sha256, what);
-    rc = storageFilePutFrom(driver, name, reader, info->size, mode, existed, err);
-    ioReadFree(reader);
-    bvFree(what);
-    return rc;
+    return storageFilePutFrom(driver, name, src, info, NULL, info->size, mode, existed, err);
 }
 
 static int
 storageFilePutRead(void *driver, const char *name, IoRead *src, uint64_t size, StoragePutMode mode,
                    bool *existed, Err *err) {
-    return storageFilePutFrom(driver, name, src, size, mode, existed, err);
+    return storageFilePutFrom(driver, name, NULL, NULL, src, size, mode, existed, err);
 }
 
 static IoRead *
