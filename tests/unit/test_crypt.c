@@ -1,7 +1,8 @@
 /* Unit tests of encryption at rest: the AES-256-GCM, PBKDF2 and HKDF wrappers of common/crypto
- * against published vectors, the encrypted object format of storage/storage_crypt (round trips,
- * ranged reads, every kind of tampering) and the Storage decorator (keys, archive identity,
- * immutability) on a directory store. */
+ * against published vectors; the encrypted object format of storage/storage_crypt (round trips,
+ * ranged reads, every kind of tampering) and its store given a key; and, through
+ * archive/key, the store of an archive (keys, modes, archive identity, immutability) on a
+ * directory store. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -426,6 +427,50 @@ testFreshNonces(void) {
 }
 
 /* --- The decorator on a directory store ---------------------------------------------------- */
+
+/* The encrypting store knows a key and one plaintext name, nothing of archives: the name passes
+ * through as stored, every other object is stored encrypted and read back as plaintext. */
+static void
+testStoreWithKey(void) {
+    char *root = bvSprintf("%s/bare", testTmpDir()), *raw;
+    uint8_t *secret = pattern(32, 5), check[CRYPTO_SHA256_LEN], *data;
+    StorageCryptKey key;
+    StorageInfo head;
+    Storage *s;
+    Buf *got = bufNew(0);
+    size_t len;
+    Err err = {0};
+
+    REQUIRE(archiveKeyDerive(secret, 32, false, 0, (const uint8_t *)"salt", 4, &key, check, &err) == 0);
+    mkdir(root, 0700);
+    s = storageNew(root, &err);
+    REQUIRE(s != NULL);
+    s = storageCryptNew(s, &key, "plain.txt", NULL);
+    CHECK(storagePutBuf(s, "plain.txt", "as is", 5, STORAGE_PUT_IMMUTABLE, &err) == 0);
+    CHECK(storagePutBuf(s, "dir/secret", "hidden text", 11, STORAGE_PUT_IMMUTABLE, &err) == 0);
+    raw = bvSprintf("%s/plain.txt", root);
+    data = testReadFile(raw, &len);
+    CHECK(data != NULL && len == 5 && memcmp(data, "as is", 5) == 0);
+    free(data);
+    bvFree(raw);
+    raw = bvSprintf("%s/dir/secret", root);
+    data = testReadFile(raw, &len);
+    CHECK(data != NULL && len == storageCryptObjectSize(11) && storageCryptIsObject(data));
+    CHECK(data != NULL && memmem(data, len, "hidden", 6) == NULL);
+    free(data);
+    bvFree(raw);
+    CHECK(readObject(s, "dir/secret", 0, 0, got, &err) == 0);
+    CHECK(got->len == 11 && memcmp(got->data, "hidden text", 11) == 0);
+    CHECK(storageHead(s, "dir/secret", &head, &err) == 0);
+    CHECK(head.exists && head.size == 11);
+    CHECK(storagePutBuf(s, "dir/secret", "hidden text", 11, STORAGE_PUT_IMMUTABLE, &err) == 0);
+    CHECK(storagePutBuf(s, "dir/secret", "other text!", 11, STORAGE_PUT_IMMUTABLE, &err) == -1);
+    CHECK_INT(err.code, ERR_EXISTS);
+    storageFree(s);
+    bufFree(got);
+    bvFree(secret);
+    bvFree(root);
+}
 
 static void
 testStoreRoundTripAndRanges(void) {
@@ -1450,6 +1495,7 @@ suite_crypt(void) {
     testRun("filter round trips across chunk boundaries", testFilterRoundTrip);
     testRun("fresh salt and nonces per object", testFreshNonces);
     testRun("the encryptor refuses a source not as described", testEncryptorRefuses);
+    testRun("the encrypting store given a key", testStoreWithKey);
     testRun("store round trips and ranged reads", testStoreRoundTripAndRanges);
     testRun("identity, immutability, no plaintext", testStoreIdentityAndImmutability);
     testRun("temporary files", testTempFiles);
