@@ -269,6 +269,7 @@ keySettingsEqual(const KeySettings *a, const KeySettings *b) {
            memcmp(a->salt, b->salt, sizeof(a->salt)) == 0 &&
            memcmp(a->keyCheck, b->keyCheck, sizeof(a->keyCheck)) == 0;
 }
+
 /* --- The decorator ------------------------------------------------------------------------ */
 
 typedef enum KeyMode {
@@ -478,6 +479,7 @@ out:
     ioReadFree(reader);
     return rc;
 }
+
 /* From now on objects go through the encrypting store, but binvault.json, which it passes
  * through as stored. */
 static void

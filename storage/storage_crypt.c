@@ -161,6 +161,7 @@ cryptHeaderCheck(const uint8_t *h, const StorageCryptKey *key, Err *err) {
     }
     return 0;
 }
+
 bool
 storageCryptIsObject(const uint8_t *first) {
     return memcmp(first, CRYPT_MAGIC, 6) == 0 && first[7] == '\n';
