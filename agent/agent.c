@@ -20,6 +20,7 @@
 #include "agent/spool.h"
 #include "archive/status.h"
 #include "agent/uploader.h"
+#include "archive/key.h"
 #include "mysql/client.h"
 #include "common/log.h"
 #include "common/mem.h"
@@ -1850,7 +1851,7 @@ agentRun(const AgentConfig *cfg, Err *err) {
     signal(SIGPIPE, SIG_IGN);
     a.base = event_base_new();
     a.wake = event_new(a.base, -1, EV_READ, onWake, &a);
-    if ((a.storage = storageNewOpts(cfg->archive, cfg->storage, err)) == NULL)
+    if ((a.storage = archiveKeyOpenStore(cfg->archive, cfg->storage, err)) == NULL)
         goto done;
     snprintf(a.live.archiveUrl, sizeof(a.live.archiveUrl), "%s", storageUrl(a.storage));
     if ((a.spool = spoolOpen(cfg->spool, (uint64_t)cfg->spoolMaxBytes, err)) == NULL)

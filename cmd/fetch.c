@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "archive/archive.h"
+#include "archive/key.h"
 #include "binlog/txn.h"
 #include "cmd/cmd.h"
 #include "common/fs.h"
@@ -469,7 +470,7 @@ cmdFetch(int argc, char **argv) {
         return 64;
     }
     cmdStorageOptionsFromEnv(&storageOpts);
-    if ((storage = storageNewOpts(url, &storageOpts, &err)) == NULL)
+    if ((storage = archiveKeyOpenStore(url, &storageOpts, &err)) == NULL)
         return cmdFail(&err);
     f.archive = archiveNew(storage);
     f.catalog = archiveCatalogLoad(f.archive, 0, &err);

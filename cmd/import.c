@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "archive/archive.h"
+#include "archive/key.h"
 #include "binlog/reader.h"
 #include "binlog/txn.h"
 #include "cmd/cmd.h"
@@ -423,7 +424,7 @@ importCompare(const void *a, const void *b) {
 
 static int
 importRun(Import *im, const char *url, const StorageOptions *storageOpts, char **files, int nfiles, Err *err) {
-    Storage *storage = storageNewOpts(url, storageOpts, err);
+    Storage *storage = archiveKeyOpenStore(url, storageOpts, err);
     const SegmentMeta *last;
     size_t indexed = 0, written, removed;
     int rc = -1;

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "archive/archive.h"
+#include "archive/key.h"
 #include "cmd/cmd.h"
 #include "common/json.h"
 #include "common/mem.h"
@@ -197,7 +198,7 @@ cmdList(int argc, char **argv) {
         return 64;
     }
     cmdStorageOptionsFromEnv(&storageOpts);
-    if ((storage = storageNewOpts(url, &storageOpts, &err)) == NULL)
+    if ((storage = archiveKeyOpenStore(url, &storageOpts, &err)) == NULL)
         return cmdFail(&err);
     a = archiveNew(storage);
     haveId = archiveIdentityRead(a, &id, &err) == 0;

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "archive/archive.h"
+#include "archive/key.h"
 #include "binlog/txn.h"
 #include "cmd/cmd.h"
 #include "common/json.h"
@@ -212,7 +213,7 @@ cmdLog(int argc, char **argv) {
         lc.haveRe = true;
     }
     cmdStorageOptionsFromEnv(&lc.storage);
-    if ((storage = storageNewOpts(lc.archive, &lc.storage, &err)) == NULL)
+    if ((storage = archiveKeyOpenStore(lc.archive, &lc.storage, &err)) == NULL)
         goto out;
     a = archiveNew(storage);
     if ((c = archiveCatalogLoad(a, ARCHIVE_LOAD_DISCOVER, &err)) == NULL)

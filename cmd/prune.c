@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "archive/archive.h"
+#include "archive/key.h"
 #include "cmd/cmd.h"
 #include "common/fs.h"
 #include "common/json.h"
@@ -263,7 +264,7 @@ cmdPrune(int argc, char **argv) {
                       bases[nread].pos, bases[nread].gtid[0] ? " gtid " : "", bases[nread].gtid);
     }
     cmdStorageOptionsFromEnv(&storageOpts);
-    if ((storage = storageNewOpts(url, &storageOpts, &err)) == NULL) {
+    if ((storage = archiveKeyOpenStore(url, &storageOpts, &err)) == NULL) {
         rc = cmdFail(&err);
         goto out;
     }

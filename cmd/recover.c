@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "archive/archive.h"
+#include "archive/key.h"
 #include "cmd/cmd.h"
 #include "common/fs.h"
 #include "common/json.h"
@@ -511,7 +512,7 @@ cmdRecover(int argc, char **argv) {
 
     /* The archive and its index. */
     cmdStorageOptionsFromEnv(&rc.storage);
-    if ((storage = storageNewOpts(rc.archive, &rc.storage, &err)) == NULL)
+    if ((storage = archiveKeyOpenStore(rc.archive, &rc.storage, &err)) == NULL)
         goto fail;
     a = archiveNew(storage);
     if ((c = archiveCatalogLoad(a, ARCHIVE_LOAD_DISCOVER, &err)) == NULL)

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "archive/archive.h"
+#include "archive/key.h"
 #include "archive/status.h"
 #include "mysql/client.h"
 #include "binlog/txn.h"
@@ -357,7 +358,7 @@ cmdStatus(int argc, char **argv) {
         return 64;
     }
     cmdStorageOptionsFromEnv(&storageOpts);
-    if ((storage = storageNewOpts(url, &storageOpts, &err)) == NULL) {
+    if ((storage = archiveKeyOpenStore(url, &storageOpts, &err)) == NULL) {
         snprintf(why, sizeof(why), "archive '%s' cannot be opened: %s", url, err.msg);
         return unknown(json, url, why);
     }

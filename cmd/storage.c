@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "archive/key.h"
 #include "cmd/cmd.h"
 #include "common/crypto.h"
 #include "common/fs.h"
@@ -348,7 +349,7 @@ cmdStorage(int argc, char **argv) {
         return cmdFail(&err);
     }
     cmdStorageOptionsFromEnv(&storageOpts);
-    if ((storage = storageNewOpts(archive, &storageOpts, &err)) == NULL)
+    if ((storage = archiveKeyOpenStore(archive, &storageOpts, &err)) == NULL)
         return cmdFail(&err);
     if (strcmp(verb, "put") == 0) {
         rc = storageCmdPut(storage, args, nargs, replace, sha256, md5, (unsigned)jobs);

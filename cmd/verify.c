@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "archive/archive.h"
+#include "archive/key.h"
 #include "cmd/cmd.h"
 #include "common/json.h"
 #include "common/mem.h"
@@ -331,7 +332,7 @@ cmdVerify(int argc, char **argv) {
         return 64;
     }
     cmdStorageOptionsFromEnv(&storageOpts);
-    if ((storage = storageNewOpts(url, &storageOpts, &err)) == NULL)
+    if ((storage = archiveKeyOpenStore(url, &storageOpts, &err)) == NULL)
         return cmdFail(&err);
     v.archive = archiveNew(storage);
     v.started = nowSeconds();

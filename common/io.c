@@ -720,6 +720,78 @@ ioReadHashHex(const IoRead *reader) {
     return this->state.hex;
 }
 
+/* --- verifying observer (read) ------------------------------------------------------------ */
+
+typedef struct IoVerifyRead {
+    IoRead *src;
+    CryptoHash *sha256;
+    uint64_t size;   /* bytes read so far */
+    uint64_t expect;
+    uint8_t expectSha256[CRYPTO_SHA256_LEN];
+    char *what;
+} IoVerifyRead;
+
+static int
+ioVerifyReadFail(const IoVerifyRead *this, const char *got, Err *err) {
+    char want[CRYPTO_SHA256_LEN * 2 + 1];
+
+    cryptoHexEncode(this->expectSha256, sizeof(this->expectSha256), want);
+    return errSet(err, ERR_CHECKSUM, "%s does not match its description: %llu bytes with sha256 %s, "
+                  "expected %llu bytes with sha256 %s", this->what, (unsigned long long)this->size,
+                  got, (unsigned long long)this->expect, want);
+}
+
+static ssize_t
+ioVerifyReadRead(void *ctx, uint8_t *buf, size_t len, Err *err) {
+    IoVerifyRead *this = ctx;
+    uint8_t digest[CRYPTO_SHA256_LEN];
+    char got[CRYPTO_SHA256_LEN * 2 + 1];
+    ssize_t n = ioRead(this->src, buf, len, err);
+
+    if (n > 0) {
+        cryptoHashUpdate(this->sha256, buf, (size_t)n);
+        this->size += (uint64_t)n;
+        /* Longer than described: said now, before the extra bytes go anywhere. */
+        if (this->size > this->expect)
+            return ioVerifyReadFail(this, "unknown (longer)", err);
+    } else if (n == 0) {
+        cryptoHashFinal(this->sha256, digest, NULL);
+        if (this->size != this->expect || memcmp(digest, this->expectSha256, sizeof(digest)) != 0) {
+            cryptoHexEncode(digest, sizeof(digest), got);
+            return ioVerifyReadFail(this, got, err);
+        }
+    }
+    return n;
+}
+
+static void
+ioVerifyReadFree(void *ctx) {
+    IoVerifyRead *this = ctx;
+
+    ioReadFree(this->src);
+    cryptoHashFree(this->sha256);
+    bvFree(this->what);
+    bvFree(this);
+}
+
+static const IoReadVt ioVerifyReadVt = {
+    .name = "verify",
+    .read = ioVerifyReadRead,
+    .free = ioVerifyReadFree,
+};
+
+IoRead *
+ioReadVerifyNew(IoRead *src, uint64_t size, const uint8_t sha256[CRYPTO_SHA256_LEN], const char *what) {
+    IoVerifyRead *this = bvCalloc(1, sizeof(*this));
+
+    this->src = src;
+    this->sha256 = cryptoHashNew(CRYPTO_HASH_SHA256);
+    this->expect = size;
+    memcpy(this->expectSha256, sha256, CRYPTO_SHA256_LEN);
+    this->what = bvStrdup(what);
+    return ioReadNew(&ioVerifyReadVt, this);
+}
+
 /* --- lz4 frame decompressor (read) -------------------------------------------------------- */
 
 typedef struct IoLz4DecompressRead {

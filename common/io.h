@@ -109,6 +109,14 @@ IoRead *ioReadMemNew(const void *data, size_t len);
 /* Observer hashing every byte read through it; the digest is final once it has returned 0. */
 IoRead *ioReadHashNew(IoRead *src, CryptoHashType type);
 
+/* Observer checking that `src` holds exactly `size` bytes with SHA-256 `sha256`: at the end (and
+ * as soon as it is longer) it fails with ERR_CHECKSUM, "<what> does not match its description: N
+ * bytes with sha256 X, expected M bytes with sha256 Y", instead of returning 0. A filter after it
+ * (an encryptor that seals its last chunk only at the end) thus never finishes a stream that is
+ * not what its caller described. */
+IoRead *ioReadVerifyNew(IoRead *src, uint64_t size, const uint8_t sha256[CRYPTO_SHA256_LEN],
+                        const char *what);
+
 /* Decompressor of exactly one lz4 frame read from `src`. Each call returns at most `len` bytes
  * and reads the source in chunks of 64 KiB; the decoder buffers about two blocks of the size
  * declared in the frame header (about 700 KiB for our frames, at most about 8.2 MiB for a frame

@@ -1,3 +1,7 @@
+/*
+ * The generic layer of the store (storage/storage.h): names, immutability (comparing what a put
+ * found stored), error context naming the object and the store, and opening a store by URL.
+ */
 #include "storage/storage.h"
 
 #include <errno.h>
@@ -11,7 +15,6 @@
 #include "common/log.h"
 #include "common/mem.h"
 #include "storage/s3.h"
-#include "storage/storage_crypt.h"
 
 #define STORAGE_STR_(x) #x
 #define STORAGE_STR(x) STORAGE_STR_(x)
@@ -230,6 +233,19 @@ storagePutSourceOpen(const StoragePutSource *src, Err *err) {
     return ioReadFdNew(fd, src->path, 0, 0, IO_FD_CLOSE);
 }
 
+IoRead *
+storagePutSourceVerify(const StoragePutSource *src, const StoragePutInfo *info, Err *err) {
+    IoRead *reader = storagePutSourceOpen(src, err);
+    char *what;
+
+    if (reader == NULL)
+        return NULL;
+    what = src->path ? bvSprintf("'%s'", src->path) : bvStrdup("the buffer");
+    reader = ioReadVerifyNew(reader, info->size, info->sha256, what);
+    bvFree(what);
+    return reader;
+}
+
 int
 storagePutInfoFromFile(const char *path, StoragePutInfo *info, Err *err) {
     StoragePutSource src = {.path = path};
@@ -443,10 +459,5 @@ storageNew(const char *url, Err *err) {
 
 Storage *
 storageNewOpts(const char *url, const StorageOptions *opts, Err *err) {
-    Storage *st = url != NULL && strncmp(url, "s3://", 5) == 0 ? storageS3NewUrl(url, opts, err)
-                                                                : storageNew(url, err);
-
-    if (st == NULL)
-        return NULL;
-    return storageCryptOpen(st, opts ? opts->keyFile : NULL, opts ? opts->encrypt : false, err);
+    return url != NULL && strncmp(url, "s3://", 5) == 0 ? storageS3NewUrl(url, opts, err) : storageNew(url, err);
 }

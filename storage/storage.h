@@ -75,22 +75,20 @@ typedef struct StorageOptions {
     const char *s3PartSize;           /* BINVAULT_S3_PART_SIZE: a size */
     const char *s3StallTimeout;       /* BINVAULT_S3_STALL_TIMEOUT: seconds */
     const char *s3ListPage;           /* BINVAULT_S3_LIST_PAGE: keys per listing request */
+    /* Not read by the store: the archive's key, for archiveKeyOpenStore() (archive/key.h). */
     const char *keyFile;    /* --key-file: the archive key (else BINVAULT_KEY_FILE) */
     bool encrypt;           /* --encrypt: a new archive is created encrypted (else BINVAULT_ENCRYPT=1) */
 } StorageOptions;
 
-/* The store of an archive: storageNew() with the settings of `opts` (may be NULL), wrapped in
- * the encryption at rest of storage/storage_crypt.h: it reads the archive's binvault.json, and
- * an encrypted archive is opened with its key (every object but binvault.json is then
- * encrypted and decrypted transparently), or refused with a clear error without one or with a
- * wrong one. Every command that opens an archive uses it. */
+/* storageNew() with the settings of `opts` (may be NULL). The raw store: an archive is opened with
+ * archiveKeyOpenStore() (archive/key.h), which adds its encryption. */
 Storage *storageNewOpts(const char *url, const StorageOptions *opts, Err *err);
 
 /* Open a store: "file:///abs/path" or a plain path (relative to the working directory) is a
  * directory, created when missing; "s3://bucket/prefix" is an S3-compatible store with every
  * setting at its default (storage/s3.h), so without credentials: ERR_CONFIG "no S3
  * credentials" (storageNewOpts() takes settings); anything else is ERR_USAGE naming the
- * accepted forms. The raw store: no encryption (see storageNewOpts()). */
+ * accepted forms. The raw store: no encryption (see archiveKeyOpenStore() in archive/key.h). */
 Storage *storageNew(const char *url, Err *err);
 
 /* The store's URL for messages: "file:///abs/path". */
@@ -167,11 +165,19 @@ typedef struct StoragePutSource {
  * - head: exists false for a missing object.
  * - list: as storageList(), in byte order, skipping in-progress objects.
  * - remove: a missing object is fine.
+ * - putRead (optional: NULL when the driver cannot): as put, but the bytes come from `src`, a
+ *   single-use stream of exactly `size` bytes whose own filters check its content (an encryptor
+ *   reading a verified local file): the object is stored only when `src` reached its end after
+ *   `size` bytes without error. An error of `src` is returned with its code (ERR_IO, ERR_CHECKSUM
+ *   of the local source). The stream is neither freed nor reopened. This lets a transforming
+ *   filter feed the store directly, with no temporary copy.
  * - cleanTemp: remove leftovers of interrupted puts (S3: abort stale multipart uploads).
  */
 typedef struct StorageDriverVt {
     int (*put)(void *driver, const char *name, const StoragePutSource *src,
                const StoragePutInfo *info, StoragePutMode mode, bool *existed, Err *err);
+    int (*putRead)(void *driver, const char *name, IoRead *src, uint64_t size, StoragePutMode mode,
+                   bool *existed, Err *err);
     IoRead *(*openRead)(void *driver, const char *name, uint64_t offset, uint64_t length, Err *err);
     int (*head)(void *driver, const char *name, StorageInfo *out, Err *err);
     int (*list)(void *driver, const char *prefix, StorageListCb *cb, void *data, Err *err);
@@ -183,13 +189,18 @@ typedef struct StorageDriverVt {
 /* Wrap a driver (owned from now on) in a Storage with its URL. */
 Storage *storageNewDriver(const StorageDriverVt *vt, void *driver, const char *url);
 
-/* The inverse, for a driver that decorates another (storage/storage_crypt.c): hand the driver of
+/* The inverse, for a driver that decorates another (storage/storage_crypt.c, archive/key.c): hand the driver of
  * `storage` to the caller, who owns it from now on (free it with (*vt)->free), and free the rest
  * of `storage`. */
 void storageUnwrap(Storage *storage, const StorageDriverVt **vt, void **driver);
 
 /* A reader over a put source. ERR_IO when the local file cannot be opened. */
 IoRead *storagePutSourceOpen(const StoragePutSource *src, Err *err);
+
+/* The same, checked against `info`: at its end the reader fails with ERR_CHECKSUM ("'path' does
+ * not match its description: ...", or "the buffer ...") unless size and SHA-256 match
+ * (ioReadVerifyNew()). */
+IoRead *storagePutSourceVerify(const StoragePutSource *src, const StoragePutInfo *info, Err *err);
 
 /* The directory driver (storage/storage_file.c) on the existing directory `path` (absolute, no
  * trailing '/'). */

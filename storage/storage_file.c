@@ -43,26 +43,19 @@ storageFileFail(Err *err) {
     return -1;
 }
 
-/* Copy `src` into the open file `tmp` (closed here, fsynced), checking it against `info`. */
+/* Copy `reader` into the open file `tmp` (closed here, fsynced); it must hold exactly `size` bytes.
+ * An error reading it keeps its code (about the source), an error writing is ERR_STORAGE. */
 static int
-storageFileWriteTmp(int fd, const char *tmp, const StoragePutSource *src,
-                    const StoragePutInfo *info, Err *err) {
+storageFileWriteTmp(int fd, const char *tmp, IoRead *reader, uint64_t size, Err *err) {
     IoWrite *writer = ioWriteFdNew(fd, tmp, IO_FD_SYNC | IO_FD_CLOSE);
-    IoRead *reader = storagePutSourceOpen(src, err);
-    uint8_t sha256[CRYPTO_SHA256_LEN];
-    uint64_t size = 0;
-    uint8_t *buf = NULL;
-    ssize_t n = -1;
+    uint8_t *buf = bvMalloc(64 * 1024);
+    uint64_t done = 0;
+    ssize_t n;
     int rc = -1;
 
-    if (reader == NULL)
-        goto out;
-    reader = ioReadHashNew(reader, CRYPTO_HASH_SHA256);
-    buf = bvMalloc(64 * 1024);
-    /* Not ioCopy(): a read error is about the local source (ERR_IO), a write error about the
-     * store. */
+    /* Not ioCopy(): a read error is about the source, a write error about the store. */
     while ((n = ioRead(reader, buf, 64 * 1024, err)) > 0) {
-        size += (uint64_t)n;
+        done += (uint64_t)n;
         if (ioWrite(writer, buf, (size_t)n, err) != 0) {
             storageFileFail(err);
             goto out;
@@ -70,35 +63,30 @@ storageFileWriteTmp(int fd, const char *tmp, const StoragePutSource *src,
     }
     if (n < 0)
         goto out;
-    if (ioWriteClose(writer, err) != 0) {
-        storageFileFail(err);
+    if (done != size) {
+        errSet(err, ERR_CHECKSUM, "the stream holds %llu bytes, expected %llu",
+               (unsigned long long)done, (unsigned long long)size);
         goto out;
     }
-    ioReadHashResult(reader, sha256, NULL);
-    if (size != info->size || memcmp(sha256, info->sha256, sizeof(sha256)) != 0) {
-        char got[CRYPTO_SHA256_LEN * 2 + 1], want[CRYPTO_SHA256_LEN * 2 + 1];
-
-        cryptoHexEncode(sha256, sizeof(sha256), got);
-        cryptoHexEncode(info->sha256, sizeof(info->sha256), want);
-        errSet(err, ERR_CHECKSUM,
-               "%s%s%s does not match its description: %llu bytes with sha256 %s, expected %llu "
-               "bytes with sha256 %s",
-               src->path ? "'" : "", src->path ? src->path : "the buffer", src->path ? "'" : "",
-               (unsigned long long)size, got, (unsigned long long)info->size, want);
+    if (ioWriteClose(writer, err) != 0) {
+        storageFileFail(err);
         goto out;
     }
     rc = 0;
 out:
     bvFree(buf);
-    ioReadFree(reader);
     ioWriteFree(writer);
     return rc;
 }
 
+/* Store `size` bytes as `name`, from `stream` or, when it is NULL, from `src` described by
+ * `info` (opened only once it is known to be needed): into a temporary file, then moved into
+ * place (see the top of the file). */
 static int
-storageFilePut(void *driver, const char *name, const StoragePutSource *src,
-               const StoragePutInfo *info, StoragePutMode mode, bool *existed, Err *err) {
-    StorageFile *this = driver;
+storageFilePutFrom(StorageFile *this, const char *name, const StoragePutSource *src,
+                   const StoragePutInfo *info, IoRead *stream, uint64_t size, StoragePutMode mode,
+                   bool *existed, Err *err) {
+    IoRead *opened = NULL;
     char *path = storageFilePath(this, name);
     char *dir = bvStrndup(path, (size_t)(strrchr(path, '/') - path));
     char *tmp = NULL;
@@ -126,7 +114,11 @@ storageFilePut(void *driver, const char *name, const StoragePutSource *src,
         errSetSys(err, ERR_STORAGE, errno, "unable to create '%s'", tmp);
         goto out;
     }
-    if (storageFileWriteTmp(fd, tmp, src, info, err) != 0)
+    if (stream == NULL && (stream = opened = storagePutSourceVerify(src, info, err)) == NULL) {
+        close(fd);
+        goto fail;
+    }
+    if (storageFileWriteTmp(fd, tmp, stream, size, err) != 0)
         goto fail;
     if (mode == STORAGE_PUT_REPLACE) {
         if (rename(tmp, path) != 0) {
@@ -156,10 +148,23 @@ storageFilePut(void *driver, const char *name, const StoragePutSource *src,
 fail:
     unlink(tmp);
 out:
+    ioReadFree(opened);
     bvFree(tmp);
     bvFree(dir);
     bvFree(path);
     return rc;
+}
+
+static int
+storageFilePut(void *driver, const char *name, const StoragePutSource *src,
+               const StoragePutInfo *info, StoragePutMode mode, bool *existed, Err *err) {
+    return storageFilePutFrom(driver, name, src, info, NULL, info->size, mode, existed, err);
+}
+
+static int
+storageFilePutRead(void *driver, const char *name, IoRead *src, uint64_t size, StoragePutMode mode,
+                   bool *existed, Err *err) {
+    return storageFilePutFrom(driver, name, NULL, NULL, src, size, mode, existed, err);
 }
 
 static IoRead *
@@ -412,6 +417,7 @@ storageFileFree(void *driver) {
 
 static const StorageDriverVt storageFileVt = {
     .put = storageFilePut,
+    .putRead = storageFilePutRead,
     .openRead = storageFileOpenRead,
     .head = storageFileHead,
     .list = storageFileList,

@@ -1,7 +1,8 @@
 /* Unit tests of encryption at rest: the AES-256-GCM, PBKDF2 and HKDF wrappers of common/crypto
- * against published vectors, the encrypted object format of storage/storage_crypt (round trips,
- * ranged reads, every kind of tampering) and the Storage decorator (keys, archive identity,
- * immutability) on a directory store. */
+ * against published vectors; the encrypted object format of storage/storage_crypt (round trips,
+ * ranged reads, every kind of tampering) and its store given a key; and, through
+ * archive/key, the store of an archive (keys, modes, archive identity, immutability) on a
+ * directory store. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -19,6 +20,7 @@
 #include "tests/test.h"
 #include "storage/storage.h"
 #include "storage/storage_crypt.h"
+#include "archive/key.h"
 
 #define C STORAGE_CRYPT_CHUNK
 #define SEALED (STORAGE_CRYPT_CHUNK + STORAGE_CRYPT_TAG_LEN)
@@ -100,7 +102,7 @@ openStore(const char *dir, const char *keyFile, bool encrypt, Err *err) {
     bvFree(root);
     if (raw == NULL)
         return NULL;
-    return storageCryptOpen(raw, keyFile, encrypt, err);
+    return archiveKeyWrap(raw, keyFile, encrypt, err);
 }
 
 /* A new encrypted archive with its identity written, as the agent and import make it. */
@@ -144,6 +146,17 @@ readObject(Storage *s, const char *name, uint64_t offset, uint64_t length, Buf *
     if (r == NULL)
         return -1;
     rc = readAll(r, out, 7000, err);
+    ioReadFree(r);
+    return rc;
+}
+
+/* Encrypt `len` bytes as the object `name`, read from the encryptor `step` bytes at a time. */
+static int
+encryptBuf(const StorageCryptKey *key, const char *name, const uint8_t *plain, size_t len, size_t step,
+           Buf *out, Err *err) {
+    IoRead *r = storageCryptEncryptNew(ioReadMemNew(plain, len), len, key, name);
+    int rc = readAll(r, out, step, err);
+
     ioReadFree(r);
     return rc;
 }
@@ -310,29 +323,20 @@ testFilterRoundTrip(void) {
     uint8_t *secret = pattern(32, 1);
     Err err = {0};
 
-    REQUIRE(storageCryptKeyDerive(secret, 32, false, 0, (const uint8_t *)"salt", 4, &key, check, &err) == 0);
+    REQUIRE(archiveKeyDerive(secret, 32, false, 0, (const uint8_t *)"salt", 4, &key, check, &err) == 0);
     for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
         uint8_t *plain = pattern(sizes[i], (uint32_t)i + 7);
         Buf *cipher = bufNew(0), *back = bufNew(0);
-        IoWrite *w = storageCryptWriteNew(ioWriteBufNew(cipher, SIZE_MAX), &key, "segments/x.bvs", &err);
-        size_t step = steps[i % 4], at = 0;
+        size_t step = steps[i % 4];
         IoRead *r;
 
-        REQUIRE(w != NULL);
-        /* Written in pieces that straddle the chunks. */
-        while (at < sizes[i]) {
-            size_t n = sizes[i] - at < 50000 ? sizes[i] - at : 50000;
-
-            REQUIRE(ioWrite(w, plain + at, n, &err) == 0);
-            at += n;
-        }
-        REQUIRE(ioWriteClose(w, &err) == 0);
-        ioWriteFree(w);
+        /* Encrypted in reads of odd sizes that straddle the chunks. */
+        REQUIRE(encryptBuf(&key, "segments/x.bvs", plain, sizes[i], 50000, cipher, &err) == 0);
         CHECK(cipher->len == storageCryptObjectSize(sizes[i]));
         CHECK(memcmp(cipher->data, "BVENC\0\1\n", 8) == 0);
         if (sizes[i] >= 64)
             CHECK(memmem(cipher->data, cipher->len, plain, 64) == NULL);
-        r = storageCryptReadNew(ioReadMemNew(cipher->data, cipher->len), &key, "segments/x.bvs");
+        r = storageCryptDecryptNew(ioReadMemNew(cipher->data, cipher->len), &key, "segments/x.bvs");
         if (step == 1 && sizes[i] > 3 * C)
             step = 4093;
         CHECK(readAll(r, back, step, &err) == 0);
@@ -348,6 +352,56 @@ testFilterRoundTrip(void) {
     bvFree(secret);
 }
 
+/* The encryptor never completes an object whose plaintext is not what was announced: a source
+ * shorter or longer than stated, or one whose verifying filter fails at its end, fails the stream
+ * before the final chunk is handed out. */
+static void
+testEncryptorRefuses(void) {
+    static const size_t sizes[] = {0, 100, C, 2 * C + 5};
+    StorageCryptKey key;
+    uint8_t check[CRYPTO_SHA256_LEN], sha256[CRYPTO_SHA256_LEN];
+    uint8_t *secret = pattern(32, 3), *plain = pattern(2 * C + 6, 4);
+    Buf *out = bufNew(0);
+    Err err = {0};
+
+    REQUIRE(archiveKeyDerive(secret, 32, false, 0, (const uint8_t *)"salt", 4, &key, check, &err) == 0);
+    for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+        size_t size = sizes[i];
+        IoRead *r;
+
+        /* Longer than announced. */
+        bufClear(out);
+        r = storageCryptEncryptNew(ioReadMemNew(plain, size + 1), size, &key, "n");
+        CHECK(readAll(r, out, 4096, &err) == -1);
+        CHECK_INT(err.code, ERR_CHECKSUM);
+        CHECK(out->len < storageCryptObjectSize(size));
+        ioReadFree(r);
+        /* Shorter. */
+        if (size > 0) {
+            bufClear(out);
+            r = storageCryptEncryptNew(ioReadMemNew(plain, size - 1), size, &key, "n");
+            CHECK(readAll(r, out, 4096, &err) == -1);
+            CHECK_INT(err.code, ERR_CHECKSUM);
+            CHECK(out->len < storageCryptObjectSize(size));
+            ioReadFree(r);
+        }
+        /* The right length but not the described content. */
+        cryptoSha256(plain, size, sha256);
+        sha256[0] ^= 1;
+        bufClear(out);
+        r = storageCryptEncryptNew(ioReadVerifyNew(ioReadMemNew(plain, size), size, sha256, "'f'"), size,
+                                   &key, "n");
+        CHECK(readAll(r, out, 4096, &err) == -1);
+        CHECK_INT(err.code, ERR_CHECKSUM);
+        CHECK_MSG(err.msg, "'f' does not match its description");
+        CHECK(out->len < storageCryptObjectSize(size));
+        ioReadFree(r);
+    }
+    bufFree(out);
+    bvFree(plain);
+    bvFree(secret);
+}
+
 /* Two writes of the same plaintext: other salt and nonces, so other ciphertext. */
 static void
 testFreshNonces(void) {
@@ -356,15 +410,10 @@ testFreshNonces(void) {
     uint8_t *secret = pattern(32, 2), *plain = pattern(1000, 3);
     Buf *a = bufNew(0), *b = bufNew(0);
     Err err = {0};
-    IoWrite *w;
 
-    REQUIRE(storageCryptKeyDerive(secret, 32, false, 0, (const uint8_t *)"s", 1, &key, check, &err) == 0);
-    w = storageCryptWriteNew(ioWriteBufNew(a, SIZE_MAX), &key, "n", &err);
-    REQUIRE(w != NULL && ioWrite(w, plain, 1000, &err) == 0 && ioWriteClose(w, &err) == 0);
-    ioWriteFree(w);
-    w = storageCryptWriteNew(ioWriteBufNew(b, SIZE_MAX), &key, "n", &err);
-    REQUIRE(w != NULL && ioWrite(w, plain, 1000, &err) == 0 && ioWriteClose(w, &err) == 0);
-    ioWriteFree(w);
+    REQUIRE(archiveKeyDerive(secret, 32, false, 0, (const uint8_t *)"s", 1, &key, check, &err) == 0);
+    REQUIRE(encryptBuf(&key, "n", plain, 1000, 4096, a, &err) == 0);
+    REQUIRE(encryptBuf(&key, "n", plain, 1000, 4096, b, &err) == 0);
     REQUIRE(a->len == b->len);
     /* Magic, cipher, chunk size, key id agree; salt and nonce prefix differ. */
     CHECK(memcmp(a->data, b->data, 20) == 0);
@@ -378,6 +427,50 @@ testFreshNonces(void) {
 }
 
 /* --- The decorator on a directory store ---------------------------------------------------- */
+
+/* The encrypting store knows a key and one plaintext name, nothing of archives: the name passes
+ * through as stored, every other object is stored encrypted and read back as plaintext. */
+static void
+testStoreWithKey(void) {
+    char *root = bvSprintf("%s/bare", testTmpDir()), *raw;
+    uint8_t *secret = pattern(32, 5), check[CRYPTO_SHA256_LEN], *data;
+    StorageCryptKey key;
+    StorageInfo head;
+    Storage *s;
+    Buf *got = bufNew(0);
+    size_t len;
+    Err err = {0};
+
+    REQUIRE(archiveKeyDerive(secret, 32, false, 0, (const uint8_t *)"salt", 4, &key, check, &err) == 0);
+    mkdir(root, 0700);
+    s = storageNew(root, &err);
+    REQUIRE(s != NULL);
+    s = storageCryptNew(s, &key, "plain.txt", NULL);
+    CHECK(storagePutBuf(s, "plain.txt", "as is", 5, STORAGE_PUT_IMMUTABLE, &err) == 0);
+    CHECK(storagePutBuf(s, "dir/secret", "hidden text", 11, STORAGE_PUT_IMMUTABLE, &err) == 0);
+    raw = bvSprintf("%s/plain.txt", root);
+    data = testReadFile(raw, &len);
+    CHECK(data != NULL && len == 5 && memcmp(data, "as is", 5) == 0);
+    free(data);
+    bvFree(raw);
+    raw = bvSprintf("%s/dir/secret", root);
+    data = testReadFile(raw, &len);
+    CHECK(data != NULL && len == storageCryptObjectSize(11) && storageCryptIsObject(data));
+    CHECK(data != NULL && memmem(data, len, "hidden", 6) == NULL);
+    free(data);
+    bvFree(raw);
+    CHECK(readObject(s, "dir/secret", 0, 0, got, &err) == 0);
+    CHECK(got->len == 11 && memcmp(got->data, "hidden text", 11) == 0);
+    CHECK(storageHead(s, "dir/secret", &head, &err) == 0);
+    CHECK(head.exists && head.size == 11);
+    CHECK(storagePutBuf(s, "dir/secret", "hidden text", 11, STORAGE_PUT_IMMUTABLE, &err) == 0);
+    CHECK(storagePutBuf(s, "dir/secret", "other text!", 11, STORAGE_PUT_IMMUTABLE, &err) == -1);
+    CHECK_INT(err.code, ERR_EXISTS);
+    storageFree(s);
+    bufFree(got);
+    bvFree(secret);
+    bvFree(root);
+}
 
 static void
 testStoreRoundTripAndRanges(void) {
@@ -568,67 +661,6 @@ testStoreIdentityAndImmutability(void) {
     bvFree(local);
     bvFree(spool);
     bvFree(keyFile);
-}
-
-/* The encrypted copy of a file goes beside it, or to $TMPDIR when it cannot (here: a name too long
- * for the suffix), and is removed either way. */
-static void
-testTempFiles(void) {
-    char *key = rawKeyFile("key", 81), *dir = bvSprintf("%s/src", testTmpDir());
-    char *tmp = bvSprintf("%s/tmpdir", testTmpDir()), *local, longName[251];
-    const char *saved = getenv("TMPDIR");
-    char *savedCopy = saved ? bvStrdup(saved) : NULL;
-    StoragePutInfo info;
-    Storage *s;
-    Buf *got = bufNew(0);
-    Err err = {0};
-    int entries = 0;
-    DIR *d;
-    struct dirent *de;
-
-    envClear();
-    mkdir(dir, 0700);
-    mkdir(tmp, 0700);
-    setenv("TMPDIR", tmp, 1);
-    memset(longName, 'n', sizeof(longName) - 1);
-    longName[sizeof(longName) - 1] = '\0';
-    local = bvSprintf("%s/%s", dir, longName);
-    writeFile(local, "long name", 9, 0600);
-    s = newArchive("store", key);
-    REQUIRE(s != NULL);
-    REQUIRE(storagePutInfoFromFile(local, &info, &err) == 0);
-    CHECK(storagePutFile(s, "segments/long.bvs", local, &info, &err) == 0);
-    CHECK(readObject(s, "segments/long.bvs", 0, 0, got, &err) == 0);
-    CHECK(got->len == 9 && memcmp(got->data, "long name", 9) == 0);
-    d = opendir(tmp);
-    REQUIRE(d != NULL);
-    while ((de = readdir(d)) != NULL)
-        entries += de->d_name[0] != '.';
-    closedir(d);
-    CHECK_INT(entries, 0);
-    d = opendir(dir);
-    REQUIRE(d != NULL);
-    entries = 0;
-    while ((de = readdir(d)) != NULL)
-        entries += de->d_name[0] != '.';
-    closedir(d);
-    CHECK_INT(entries, 1);
-    /* Nowhere to write it: the put fails as a local error, nothing is stored. */
-    setenv("TMPDIR", "/nonexistent-binvault-dir", 1);
-    CHECK(storagePutFile(s, "segments/long2.bvs", local, &info, &err) == -1);
-    CHECK_INT(err.code, ERR_IO);
-    CHECK_MSG(err.msg, "temporary file");
-    if (savedCopy != NULL)
-        setenv("TMPDIR", savedCopy, 1);
-    else
-        unsetenv("TMPDIR");
-    storageFree(s);
-    bufFree(got);
-    bvFree(savedCopy);
-    bvFree(local);
-    bvFree(tmp);
-    bvFree(dir);
-    bvFree(key);
 }
 
 /* Store `size` bytes as `name` and return the raw path and the plaintext. */
@@ -893,7 +925,7 @@ testCraftedObjects(void) {
     p = strstr((char *)id, "\"salt\":\"");
     REQUIRE(p != NULL);
     REQUIRE(cryptoHexDecode(p + 8, 32, salt, sizeof(salt), &idLen, &err) == 0);
-    REQUIRE(storageCryptKeyDerive(secret, 32, false, 0, salt, 16, &key, check, &err) == 0);
+    REQUIRE(archiveKeyDerive(secret, 32, false, 0, salt, 16, &key, check, &err) == 0);
     {
         char hexCheck[65];
 
@@ -1183,7 +1215,181 @@ openFlaky(const char *dir, const char *keyFile, Flaky **flaky, Err *err) {
     *flaky = f;
     bvFree(root);
     BV_ASSERT(f->inner != NULL);
-    return storageCryptOpen(storageNewDriver(&flakyVt, f, "flaky://x"), keyFile, false, err);
+    return archiveKeyWrap(storageNewDriver(&flakyVt, f, "flaky://x"), keyFile, false, err);
+}
+
+/* The directory store without its streaming put, as S3 is: encrypted puts go through an
+ * encrypted temporary copy, whose path is remembered. */
+typedef struct Copying {
+    Storage *inner;
+    char *lastSource;
+} Copying;
+
+static int
+copyingPut(void *driver, const char *name, const StoragePutSource *src, const StoragePutInfo *info,
+           StoragePutMode mode, bool *existed, Err *err) {
+    Copying *c = driver;
+
+    (void)existed;
+    if (src->path == NULL)
+        return storagePutBuf(c->inner, name, src->data, src->len, mode, err);
+    bvFree(c->lastSource);
+    c->lastSource = bvStrdup(src->path);
+    return storagePutFile(c->inner, name, src->path, info, err);
+}
+
+static IoRead *
+copyingOpenRead(void *driver, const char *name, uint64_t offset, uint64_t length, Err *err) {
+    return storageOpenRead(((Copying *)driver)->inner, name, offset, length, err);
+}
+
+static int
+copyingHead(void *driver, const char *name, StorageInfo *out, Err *err) {
+    return storageHead(((Copying *)driver)->inner, name, out, err);
+}
+
+static int
+copyingList(void *driver, const char *prefix, StorageListCb *cb, void *data, Err *err) {
+    return storageList(((Copying *)driver)->inner, prefix, cb, data, err);
+}
+
+static int
+copyingRemove(void *driver, const char *name, Err *err) {
+    return storageRemove(((Copying *)driver)->inner, name, err);
+}
+
+static int
+copyingCleanTemp(void *driver, unsigned minAgeSec, unsigned *removed, Err *err) {
+    return storageCleanTemp(((Copying *)driver)->inner, minAgeSec, removed, err);
+}
+
+static void
+copyingFree(void *driver) {
+    Copying *c = driver;
+
+    storageFree(c->inner);
+    bvFree(c->lastSource);
+    bvFree(c);
+}
+
+static const StorageDriverVt copyingVt = {
+    .put = copyingPut,
+    .openRead = copyingOpenRead,
+    .head = copyingHead,
+    .list = copyingList,
+    .remove = copyingRemove,
+    .cleanTemp = copyingCleanTemp,
+    .free = copyingFree,
+};
+
+/* A new encrypted archive in "<tmp>/<dir>" on the copying driver; `*copying` is its driver. */
+static Storage *
+openCopying(const char *dir, const char *keyFile, Copying **copying, Err *err) {
+    char *root = bvSprintf("%s/%s", testTmpDir(), dir);
+    Copying *c = bvCalloc(1, sizeof(*c));
+    Storage *s;
+
+    mkdir(root, 0700);
+    c->inner = storageNew(root, err);
+    bvFree(root);
+    BV_ASSERT(c->inner != NULL);
+    *copying = c;
+    s = archiveKeyWrap(storageNewDriver(&copyingVt, c, "copying://x"), keyFile, true, err);
+    if (s != NULL && storagePutBuf(s, "binvault.json", IDENTITY_DOC, strlen(IDENTITY_DOC),
+                                   STORAGE_PUT_IMMUTABLE, err) != 0) {
+        storageFree(s);
+        return NULL;
+    }
+    return s;
+}
+
+static int
+dirEntries(const char *path) {
+    DIR *d = opendir(path);
+    struct dirent *de;
+    int entries = 0;
+
+    BV_ASSERT(d != NULL);
+    while ((de = readdir(d)) != NULL)
+        entries += de->d_name[0] != '.';
+    closedir(d);
+    return entries;
+}
+
+/* A store with a streaming put (the directory) gets the encrypted bytes straight from the source,
+ * with no temporary copy anywhere (so nothing needs $TMPDIR). A store without one gets an
+ * encrypted copy, beside the source or in $TMPDIR when it cannot (here: a name too long for the
+ * suffix), removed either way. */
+static void
+testTempFiles(void) {
+    char *key = rawKeyFile("key", 81), *dir = bvSprintf("%s/src", testTmpDir());
+    char *tmp = bvSprintf("%s/tmpdir", testTmpDir()), *local, *shortLocal, longName[251];
+    const char *saved = getenv("TMPDIR");
+    char *savedCopy = saved ? bvStrdup(saved) : NULL;
+    StoragePutInfo info, shortInfo;
+    Storage *s;
+    Copying *c;
+    Buf *got = bufNew(0);
+    Err err = {0};
+
+    envClear();
+    mkdir(dir, 0700);
+    mkdir(tmp, 0700);
+    memset(longName, 'n', sizeof(longName) - 1);
+    longName[sizeof(longName) - 1] = '\0';
+    local = bvSprintf("%s/%s", dir, longName);
+    shortLocal = bvSprintf("%s/short", dir);
+    writeFile(local, "long name", 9, 0600);
+    writeFile(shortLocal, "short name", 10, 0600);
+    REQUIRE(storagePutInfoFromFile(local, &info, &err) == 0);
+    REQUIRE(storagePutInfoFromFile(shortLocal, &shortInfo, &err) == 0);
+
+    /* Streaming: not even an unusable $TMPDIR matters. */
+    setenv("TMPDIR", "/nonexistent-binvault-dir", 1);
+    s = newArchive("store", key);
+    REQUIRE(s != NULL);
+    CHECK(storagePutFile(s, "segments/long.bvs", local, &info, &err) == 0);
+    CHECK(readObject(s, "segments/long.bvs", 0, 0, got, &err) == 0);
+    CHECK(got->len == 9 && memcmp(got->data, "long name", 9) == 0);
+    CHECK_INT(dirEntries(dir), 2);
+    CHECK_INT(dirEntries(tmp), 0);
+    storageFree(s);
+
+    /* Copying: beside the source, else in $TMPDIR. */
+    setenv("TMPDIR", tmp, 1);
+    s = openCopying("copying", key, &c, &err);
+    REQUIRE(s != NULL);
+    CHECK(storagePutFile(s, "segments/short.bvs", shortLocal, &shortInfo, &err) == 0);
+    REQUIRE(c->lastSource != NULL);
+    CHECK(strncmp(c->lastSource, dir, strlen(dir)) == 0 && strstr(c->lastSource, ".tmp") != NULL);
+    CHECK(storagePutFile(s, "segments/long.bvs", local, &info, &err) == 0);
+    CHECK(strncmp(c->lastSource, tmp, strlen(tmp)) == 0);
+    CHECK(readObject(s, "segments/long.bvs", 0, 0, got, &err) == 0);
+    CHECK(got->len == 9 && memcmp(got->data, "long name", 9) == 0);
+    CHECK(readObject(s, "segments/short.bvs", 0, 0, got, &err) == 0);
+    CHECK(got->len == 10 && memcmp(got->data, "short name", 10) == 0);
+    CHECK_INT(dirEntries(tmp), 0);
+    CHECK_INT(dirEntries(dir), 2);
+    storageFree(s);
+    /* Nowhere to write it: the put fails as a local error, nothing is stored. */
+    setenv("TMPDIR", "/nonexistent-binvault-dir", 1);
+    s = openCopying("copying2", key, &c, &err);
+    REQUIRE(s != NULL);
+    CHECK(storagePutFile(s, "segments/long2.bvs", local, &info, &err) == -1);
+    CHECK_INT(err.code, ERR_IO);
+    CHECK_MSG(err.msg, "temporary file");
+    if (savedCopy != NULL)
+        setenv("TMPDIR", savedCopy, 1);
+    else
+        unsetenv("TMPDIR");
+    storageFree(s);
+    bufFree(got);
+    bvFree(savedCopy);
+    bvFree(shortLocal);
+    bvFree(local);
+    bvFree(tmp);
+    bvFree(dir);
+    bvFree(key);
 }
 
 /* A store that cannot be reached at open (an agent starting while S3 is down): opening succeeds,
@@ -1288,6 +1494,8 @@ suite_crypt(void) {
     testRun("encrypted object sizes", testSizes);
     testRun("filter round trips across chunk boundaries", testFilterRoundTrip);
     testRun("fresh salt and nonces per object", testFreshNonces);
+    testRun("the encryptor refuses a source not as described", testEncryptorRefuses);
+    testRun("the encrypting store given a key", testStoreWithKey);
     testRun("store round trips and ranged reads", testStoreRoundTripAndRanges);
     testRun("identity, immutability, no plaintext", testStoreIdentityAndImmutability);
     testRun("temporary files", testTempFiles);

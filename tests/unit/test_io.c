@@ -677,6 +677,44 @@ testCopy(void) {
 
 void suite_io(void);
 
+/* The verifying observer passes exactly what was described and fails anything else at its end (or
+ * as soon as it is longer), instead of returning 0. */
+static void
+testVerify(void) {
+    static const char data[] = "the bytes described";
+    uint8_t sha256[CRYPTO_SHA256_LEN], buf[64];
+    size_t len = sizeof(data) - 1;
+    IoRead *r;
+    Err err = {0};
+
+    cryptoSha256(data, len, sha256);
+    r = ioReadVerifyNew(ioReadMemNew(data, len), len, sha256, "'x'");
+    CHECK(ioReadFull(r, buf, sizeof(buf), &err) == (ssize_t)len);
+    CHECK(memcmp(buf, data, len) == 0);
+    CHECK(ioRead(r, buf, 1, &err) == 0);
+    ioReadFree(r);
+    /* Shorter: the bytes come, the end is an error. */
+    r = ioReadVerifyNew(ioReadMemNew(data, len - 1), len, sha256, "'x'");
+    CHECK(ioReadFull(r, buf, sizeof(buf), &err) == -1);
+    CHECK_INT(err.code, ERR_CHECKSUM);
+    CHECK_MSG(err.msg, "'x' does not match its description: 18 bytes with sha256 ");
+    CHECK_MSG(err.msg, "expected 19 bytes");
+    ioReadFree(r);
+    /* Longer: refused with the first byte too many. */
+    r = ioReadVerifyNew(ioReadMemNew(data, len), len - 2, sha256, "the buffer");
+    CHECK(ioRead(r, buf, len - 2, &err) == (ssize_t)(len - 2));
+    CHECK(ioRead(r, buf, 1, &err) == -1);
+    CHECK_INT(err.code, ERR_CHECKSUM);
+    CHECK_MSG(err.msg, "the buffer does not match its description");
+    ioReadFree(r);
+    /* Same length, other content. */
+    sha256[5] ^= 1;
+    r = ioReadVerifyNew(ioReadMemNew(data, len), len, sha256, "'x'");
+    CHECK(ioReadFull(r, buf, sizeof(buf), &err) == -1);
+    CHECK_INT(err.code, ERR_CHECKSUM);
+    ioReadFree(r);
+}
+
 void
 suite_io(void) {
     testRun("io: sha256 vectors", testSha256Vectors);
@@ -698,4 +736,5 @@ suite_io(void) {
     testRun("io: fd source ranges", testFdSourceRange);
     testRun("io: buf sink limit", testBufSinkLimit);
     testRun("io: copy", testCopy);
+    testRun("io: verifying observer", testVerify);
 }

@@ -697,6 +697,85 @@ testConcurrentPut(void) {
 
 void suite_storage(void);
 
+/* A source that yields `left` bytes of 'x' and then fails. */
+static ssize_t
+failingRead(void *ctx, uint8_t *buf, size_t len, Err *err) {
+    size_t *left = ctx;
+
+    if (*left == 0)
+        return errSet(err, ERR_IO, "the source broke");
+    if (len > *left)
+        len = *left;
+    memset(buf, 'x', len);
+    *left -= len;
+    return (ssize_t)len;
+}
+
+static void
+failingFree(void *ctx) {
+    bvFree(ctx);
+}
+
+static const IoReadVt failingVt = {.name = "failing", .read = failingRead, .free = failingFree};
+
+/* The directory driver's streaming put: what the stream yields is stored once it has ended after
+ * the announced size; a stream of another size, or one that fails, stores nothing and leaves no
+ * temporary file; an existing object is reported, not replaced (immutable) or replaced. */
+static void
+testPutRead(void) {
+    Err err = {0};
+    char root[512];
+    Storage *storage = newStore(root, sizeof(root));
+    const StorageDriverVt *vt;
+    void *driver;
+    bool existed = false;
+    IoRead *src;
+    size_t *left;
+    char *text;
+
+    REQUIRE(storage != NULL);
+    storageUnwrap(storage, &vt, &driver);
+    REQUIRE(vt->putRead != NULL);
+    src = ioReadMemNew("hello", 5);
+    CHECK_INT(vt->putRead(driver, "seg/1", src, 5, STORAGE_PUT_IMMUTABLE, &existed, &err), 0);
+    CHECK(!existed);
+    ioReadFree(src);
+    src = ioReadMemNew("other", 5);
+    CHECK_INT(vt->putRead(driver, "seg/1", src, 5, STORAGE_PUT_IMMUTABLE, &existed, &err), 0);
+    CHECK(existed);
+    ioReadFree(src);
+    existed = false;
+    src = ioReadMemNew("hello!", 6);
+    CHECK_INT(vt->putRead(driver, "seg/2", src, 5, STORAGE_PUT_IMMUTABLE, &existed, &err), -1);
+    CHECK_INT(err.code, ERR_CHECKSUM);
+    CHECK_MSG(err.msg, "6 bytes, expected 5");
+    ioReadFree(src);
+    left = bvMalloc(sizeof(*left));
+    *left = 100000;
+    src = ioReadNew(&failingVt, left);
+    CHECK_INT(vt->putRead(driver, "seg/3", src, 200000, STORAGE_PUT_REPLACE, &existed, &err), -1);
+    CHECK_INT(err.code, ERR_IO);
+    CHECK_STR(err.msg, "the source broke");
+    ioReadFree(src);
+    src = ioReadMemNew("again", 5);
+    CHECK_INT(vt->putRead(driver, "seg/1", src, 5, STORAGE_PUT_REPLACE, &existed, &err), 0);
+    ioReadFree(src);
+    storage = storageNewDriver(vt, driver, "file://x");
+    text = getString(storage, "seg/1");
+    CHECK_STR(text, "again");
+    bvFree(text);
+    {
+        StorageInfo head;
+
+        CHECK_INT(storageHead(storage, "seg/2", &head, &err), 0);
+        CHECK(!head.exists);
+        CHECK_INT(storageHead(storage, "seg/3", &head, &err), 0);
+        CHECK(!head.exists);
+    }
+    CHECK_INT(countTemp(root), 0);
+    storageFree(storage);
+}
+
 void
 suite_storage(void) {
     testRun("storage: open urls", testNew);
@@ -705,6 +784,7 @@ suite_storage(void) {
     testRun("storage: get errors", testGetErrors);
     testRun("storage: ranged reads", testOpenReadRange);
     testRun("storage: put a local file", testPutFile);
+    testRun("storage: streaming put of the directory driver", testPutRead);
     testRun("storage: immutable objects and replace", testImmutable);
     testRun("storage: store errors", testStoreErrors);
     testRun("storage: list order and prefixes", testList);
