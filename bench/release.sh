@@ -87,6 +87,7 @@ rwork=$BENCH_DATA/release-recover
 rm -rf "$rwork"; mkdir -p "$rwork"
 export BV_TEST_DIR=$rwork
 . "$BENCH_ROOT/tests/lib/mariadb.sh"
+. "$BENCH_ROOT/tests/lib/workload.sh"
 trap 'mdb_stop_all' EXIT
 MDB_SERVER_ID=1 mdb_start src "max_binlog_size=64M" > /dev/null
 mdb_sql src "CREATE DATABASE sb; CREATE TABLE sb.t (id INT PRIMARY KEY, k INT NOT NULL, c CHAR(120) NOT NULL) ENGINE=InnoDB;
