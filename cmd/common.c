@@ -2,7 +2,8 @@
 #include <stdio.h>
 #include <time.h>
 
-#include "archive/archive.h"
+#include "archive/catalog.h"
+#include "archive/prune.h"
 #include "mysql/client.h"
 #include "cmd/cmd.h"
 #include "common/json.h"

@@ -18,6 +18,10 @@
 #include <unistd.h>
 
 #include "archive/archive.h"
+#include "archive/catalog.h"
+#include "archive/continuity.h"
+#include "archive/gtidstate.h"
+#include "archive/lookup.h"
 #include "binlog/txn.h"
 #include "cmd/cmd.h"
 #include "common/fs.h"

@@ -22,6 +22,11 @@
 #include <unistd.h>
 
 #include "archive/archive.h"
+#include "archive/catalog.h"
+#include "archive/checkpoint.h"
+#include "archive/gtidstate.h"
+#include "archive/identity.h"
+#include "archive/index.h"
 #include "binlog/reader.h"
 #include "binlog/txn.h"
 #include "cmd/cmd.h"

@@ -19,6 +19,10 @@
 #include <unistd.h>
 
 #include "archive/archive.h"
+#include "archive/backup.h"
+#include "archive/catalog.h"
+#include "archive/identity.h"
+#include "archive/prune.h"
 #include "cmd/cmd.h"
 #include "common/fs.h"
 #include "common/json.h"

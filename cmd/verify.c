@@ -12,6 +12,10 @@
 #include <unistd.h>
 
 #include "archive/archive.h"
+#include "archive/catalog.h"
+#include "archive/checkpoint.h"
+#include "archive/continuity.h"
+#include "archive/identity.h"
 #include "cmd/cmd.h"
 #include "common/json.h"
 #include "common/mem.h"

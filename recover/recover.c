@@ -20,6 +20,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "archive/continuity.h"
+#include "archive/gtidstate.h"
+#include "archive/identity.h"
+#include "archive/lookup.h"
 #include "binlog/gtid.h"
 #include "common/json.h"
 #include "common/fs.h"

@@ -33,6 +33,8 @@
 #include <stdint.h>
 
 #include "archive/archive.h"
+#include "archive/backup.h"
+#include "archive/catalog.h"
 #include "mysql/client.h"
 #include "binlog/txn.h"
 #include "common/buf.h"

@@ -4,6 +4,15 @@
 #include <unistd.h>
 
 #include "archive/archive.h"
+#include "archive/backup.h"
+#include "archive/catalog.h"
+#include "archive/checkpoint.h"
+#include "archive/continuity.h"
+#include "archive/gtidstate.h"
+#include "archive/identity.h"
+#include "archive/index.h"
+#include "archive/lookup.h"
+#include "archive/prune.h"
 #include "binlog/reader.h"
 #include "binlog/txn.h"
 #include "common/bytes.h"
