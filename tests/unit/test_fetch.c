@@ -29,6 +29,19 @@ position(const char *file, uint64_t pos) {
     return p;
 }
 
+/* The fixture binlogs imported (1 KiB segments) and the archive's catalog. */
+static ArchiveCatalog *
+importedCatalog(ArchiveFixture *f) {
+    ArchiveCatalog *c;
+    Err err = {0};
+
+    if (fixtureOpen(f, 1024) != 0 || fixtureImportAll(f) != 0)
+        return NULL;
+    if ((c = archiveCatalogLoad(f->archive, 0, &err)) == NULL)
+        testFail(__FILE__, __LINE__, "archiveCatalogLoad: %s", err.msg);
+    return c;
+}
+
 static void
 testFetchWhole(void) {
     ArchiveFixture f;
@@ -39,9 +52,7 @@ testFetchWhole(void) {
     char dir[1024];
     Err err = {0};
 
-    REQUIRE(fixtureOpen(&f, 1024) == 0);
-    REQUIRE(fixtureImportAll(&f) == 0);
-    c = archiveCatalogLoad(f.archive, 0, &err);
+    c = importedCatalog(&f);
     REQUIRE(c != NULL);
     REQUIRE(archiveFetchLocate(c, &none, &none, &range, &err) == 0);
     CHECK_INT(range.first, 0);
@@ -77,9 +88,7 @@ testFetchRange(void) {
     char dir[1024];
     Err err = {0};
 
-    REQUIRE(fixtureOpen(&f, 1024) == 0);
-    REQUIRE(fixtureImportAll(&f) == 0);
-    c = archiveCatalogLoad(f.archive, 0, &err);
+    c = importedCatalog(&f);
     REQUIRE(c != NULL);
     REQUIRE(archiveFetchLocate(c, &from, &until, &range, &err) == 0);
     snprintf(dir, sizeof(dir), "%s/out", testTmpDir());
@@ -103,9 +112,7 @@ testFetchRefusals(void) {
     ArchiveFetchRange range;
     Err err = {0};
 
-    REQUIRE(fixtureOpen(&f, 1024) == 0);
-    REQUIRE(fixtureImportAll(&f) == 0);
-    c = archiveCatalogLoad(f.archive, 0, &err);
+    c = importedCatalog(&f);
     REQUIRE(c != NULL);
     p = position("mariadb-bin.000009", 300);
     CHECK(archiveFetchLocate(c, &p, &none, &range, &err) != 0);
