@@ -13,35 +13,6 @@
 #include "common/crypto.h"
 #include "common/mem.h"
 
-void
-archiveIsoNow(char *out, size_t size) {
-    time_t now = time(NULL);
-    struct tm tm;
-
-    gmtime_r(&now, &tm);
-    strftime(out, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
-void
-archiveIsoTime(uint64_t us, char *out, size_t size) {
-    time_t sec = (time_t)(us / 1000000u);
-    struct tm tm;
-
-    gmtime_r(&sec, &tm);
-    strftime(out, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
-const char *
-archiveFlavourName(BinlogFlavour flavour) {
-    return flavour == BINLOG_FLAVOUR_MARIADB ? "mariadb" : flavour == BINLOG_FLAVOUR_MYSQL ? "mysql" : "unknown";
-}
-
-void
-archiveJsonPutStr(Buf *out, const char *key, const char *value) {
-    jsonBufPrintf(out, ",\"%s\":", key);
-    jsonBufString(out, value, strlen(value));
-}
-
 Archive *
 archiveNew(Storage *storage) {
     Archive *a = bvCalloc(1, sizeof(*a));
@@ -63,19 +34,6 @@ archiveUrl(const Archive *a) {
 void
 archiveFree(Archive *a) {
     bvFree(a);
-}
-
-/* A document's text as a JSON object. */
-JsonValue *
-archiveDocParse(const char *text, size_t len, Err *err) {
-    JsonValue *doc = jsonParse(text, len, err);
-
-    if (doc != NULL && jsonType(doc) != JSON_OBJECT) {
-        jsonFree(doc);
-        errSet(err, ERR_FORMAT, "not a JSON object");
-        return NULL;
-    }
-    return doc;
 }
 
 typedef struct StoredObject {
@@ -135,6 +93,49 @@ archiveSegmentHash(Archive *a, SegmentMeta *meta, Err *err) {
         snprintf(meta->sha256, sizeof(meta->sha256), "%s", segmentReaderSha256(r));
     segmentReaderFree(r);
     return rc;
+}
+
+/* ---- helpers of archive/ (internal.h) ---- */
+
+void
+archiveIsoNow(char *out, size_t size) {
+    time_t now = time(NULL);
+    struct tm tm;
+
+    gmtime_r(&now, &tm);
+    strftime(out, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+void
+archiveIsoTime(uint64_t us, char *out, size_t size) {
+    time_t sec = (time_t)(us / 1000000u);
+    struct tm tm;
+
+    gmtime_r(&sec, &tm);
+    strftime(out, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+const char *
+archiveFlavourName(BinlogFlavour flavour) {
+    return flavour == BINLOG_FLAVOUR_MARIADB ? "mariadb" : flavour == BINLOG_FLAVOUR_MYSQL ? "mysql" : "unknown";
+}
+
+void
+archiveJsonPutStr(Buf *out, const char *key, const char *value) {
+    jsonBufPrintf(out, ",\"%s\":", key);
+    jsonBufString(out, value, strlen(value));
+}
+
+JsonValue *
+archiveDocParse(const char *text, size_t len, Err *err) {
+    JsonValue *doc = jsonParse(text, len, err);
+
+    if (doc != NULL && jsonType(doc) != JSON_OBJECT) {
+        jsonFree(doc);
+        errSet(err, ERR_FORMAT, "not a JSON object");
+        return NULL;
+    }
+    return doc;
 }
 
 bool

@@ -277,15 +277,17 @@ archiveCatalogFree(ArchiveCatalog *c) {
     bvFree(c);
 }
 
-/* Loads of a catalog whose objects keep vanishing under it before archiveCatalogLoad() gives up. */
-#define ARCHIVE_LOAD_ATTEMPTS 5
-
 void
 archiveMetasFree(SegmentMeta *metas, size_t n) {
     for (size_t i = 0; i < n; i++)
         segmentMetaClear(&metas[i]);
     bvFree(metas);
 }
+
+/* ---- loading ---- */
+
+/* Loads of a catalog whose objects keep vanishing under it before archiveCatalogLoad() gives up. */
+#define ARCHIVE_LOAD_ATTEMPTS 5
 
 static int
 chunkRead(Archive *a, uint64_t first, uint64_t last, SegmentMeta **metas, size_t *n, Err *err) {

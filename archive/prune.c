@@ -11,6 +11,8 @@
 #include "archive/lookup.h"
 #include "common/mem.h"
 
+/* ---- prune records ---- */
+
 void
 archivePruneName(uint64_t firstSeq, char *out, size_t size) {
     snprintf(out, size, ARCHIVE_PRUNE_PREFIX "%016" PRIu64 ".json", firstSeq);
@@ -97,6 +99,8 @@ archivePruneRecordClear(ArchivePruneRecord *rec) {
     rec->gtidStart = NULL;
 }
 
+/* ---- what a retention keeps ---- */
+
 int
 archiveRetentionSeq(const ArchiveCatalog *c, const ArchiveRetention *r, uint64_t *firstSeq, Err *err) {
     uint64_t keep = UINT64_MAX;
@@ -148,6 +152,18 @@ archiveRetentionSeq(const ArchiveCatalog *c, const ArchiveRetention *r, uint64_t
     *firstSeq = c->entries[idx]->meta.seq;
     return 0;
 }
+
+int
+archivePruneTarget(const ArchiveCatalog *c, const ArchiveRetention *r, uint64_t *firstSeq, Err *err) {
+    BV_ASSERT(c->count > 0);
+    if (archiveRetentionSeq(c, r, firstSeq, err) != 0)
+        return -1;
+    if (*firstSeq <= c->entries[0]->meta.seq)
+        *firstSeq = c->firstSeq;
+    return 0;
+}
+
+/* ---- the prune procedure ---- */
 
 typedef struct PruneRun {
     Archive *a;
@@ -352,16 +368,6 @@ archivePrune(Archive *a, ArchiveCatalog *c, uint64_t firstSeq, const char *reaso
         }
     }
     return rc;
-}
-
-int
-archivePruneTarget(const ArchiveCatalog *c, const ArchiveRetention *r, uint64_t *firstSeq, Err *err) {
-    BV_ASSERT(c->count > 0);
-    if (archiveRetentionSeq(c, r, firstSeq, err) != 0)
-        return -1;
-    if (*firstSeq <= c->entries[0]->meta.seq)
-        *firstSeq = c->firstSeq;
-    return 0;
 }
 
 /* Prunes of a catalog whose objects keep vanishing under it before archivePruneRetrying() gives
