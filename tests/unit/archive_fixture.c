@@ -85,3 +85,25 @@ fixtureClose(ArchiveFixture *f) {
     archiveFree(f->archive);
     storageFree(f->storage);
 }
+
+void
+fixtureCrafted(SegmentMeta *m, uint64_t seq, const char *file, uint64_t start, uint64_t end, const char *gs, const char *ge) {
+    memset(m, 0, sizeof(*m));
+    m->seq = seq;
+    m->flavour = BINLOG_FLAVOUR_MARIADB;
+    snprintf(m->file, sizeof(m->file), "%s", file);
+    m->startPos = start;
+    m->endPos = end;
+    m->fdeLen = 252;
+    m->contentLen = 252 + end - start;
+    memset(m->contentSha256, 'a', 64);
+    m->gtidStart = (char *)gs;
+    m->gtidEnd = (char *)ge;
+    m->transactions = 1;
+    m->firstTimeUs = m->lastTimeUs = 1000000ull * seq;
+    snprintf(m->firstGtid, sizeof(m->firstGtid), "%s", ge);
+    snprintf(m->lastGtid, sizeof(m->lastGtid), "%s", ge);
+    segmentName(seq, file, start, m->name, sizeof(m->name));
+    memset(m->sha256, 'b', 64);
+    m->size = 100;
+}

@@ -35,4 +35,10 @@ void fixtureAs(const char *dir, const char *name, const char *as, char *out, siz
 const char *fixtureMariaName(size_t i);
 void fixtureClose(ArchiveFixture *f);
 
+/* Metadata of a MariaDB segment `seq` of `file` [start, end) with GTID states gs .. ge (kept, not
+ * copied), one transaction (ge) committed at seq seconds, name and sizes filled: for catalogs
+ * built with archiveCatalogAdd(). */
+void fixtureCrafted(SegmentMeta *m, uint64_t seq, const char *file, uint64_t start, uint64_t end, const char *gs,
+                    const char *ge);
+
 #endif
