@@ -1,6 +1,10 @@
 /* Unit tests of archive/backup: where a base backup lies in the archive, and what it keeps. */
+#include <stdio.h>
+#include <sys/stat.h>
+
 #include "archive/backup.h"
 #include "archive/catalog.h"
+#include "archive/lookup.h"
 #include "archive/prune.h"
 #include "tests/test.h"
 #include "tests/unit/archive_fixture.h"
@@ -62,7 +66,65 @@ testPruneBases(void) {
     archiveCatalogFree(c);
 }
 
+/* The binlog info file of a backup directory: mariadb-backup's name first, then xtrabackup's. */
+static void
+testBaseRead(void) {
+    ArchiveBasePoint bp;
+    char dir[1024], path[1200];
+    FILE *f;
+    Err err = {0};
+
+    snprintf(dir, sizeof(dir), "%s/backup", testTmpDir());
+    REQUIRE(mkdir(dir, 0700) == 0);
+    CHECK(archiveBasePointRead(dir, &bp, &err) != 0);
+    CHECK_INT(err.code, ERR_NOTFOUND);
+    CHECK_MSG(err.msg, "has neither mariadb_backup_binlog_info nor xtrabackup_binlog_info");
+    snprintf(path, sizeof(path), "%s/xtrabackup_binlog_info", dir);
+    REQUIRE((f = fopen(path, "w")) != NULL);
+    fputs("bin.000002\t1234\t0-1-7\n", f);
+    fclose(f);
+    REQUIRE(archiveBasePointRead(dir, &bp, &err) == 0);
+    CHECK_STR(bp.file, "bin.000002");
+    CHECK_INT(bp.pos, 1234);
+    CHECK_STR(bp.gtid, "0-1-7");
+    archiveBasePointClear(&bp);
+    snprintf(path, sizeof(path), "%s/mariadb_backup_binlog_info", dir);
+    REQUIRE((f = fopen(path, "w")) != NULL);
+    fputs("nonsense", f);
+    fclose(f);
+    CHECK(archiveBasePointRead(dir, &bp, &err) != 0);
+    CHECK_INT(err.code, ERR_FORMAT);
+    CHECK_MSG(err.msg, "mariadb_backup_binlog_info");
+}
+
+/* The seq a prune is given: the retention's, or the first seq when that deletes nothing. */
+static void
+testPruneTarget(void) {
+    ArchiveCatalog *c = archiveCatalogNew();
+    ArchiveRetention r = {0};
+    SegmentMeta m;
+    uint64_t seq;
+    Err err = {0};
+
+    fixtureCrafted(&m, 1, "bin.000001", 256, 1000, "0-1-1", "0-1-5");
+    REQUIRE(archiveCatalogAdd(c, &m, true, &err) == 0);
+    fixtureCrafted(&m, 2, "bin.000001", 1000, 2000, "0-1-5", "0-1-9");
+    REQUIRE(archiveCatalogAdd(c, &m, true, &err) == 0);
+    fixtureCrafted(&m, 3, "bin.000002", 256, 500, "0-1-9", "0-1-12");
+    REQUIRE(archiveCatalogAdd(c, &m, true, &err) == 0);
+    r.keepFromUs = 2000000; /* seq 2 committed at 2 s */
+    REQUIRE(archivePruneTarget(c, &r, &seq, &err) == 0);
+    CHECK_INT(seq, 2);
+    r.keepFromUs = 0; /* keeps everything: the archive's first seq */
+    REQUIRE(archivePruneTarget(c, &r, &seq, &err) == 0);
+    CHECK_INT(seq, archiveCatalogFirstSeq(c));
+    CHECK_INT(archiveCatalogFirstCommitFrom(c, 1), 2000000);
+    archiveCatalogFree(c);
+}
+
 void
 suite_backup(void) {
     testRun("archive: retention point with base backups", testPruneBases);
+    testRun("backup: the binlog info file of a backup directory", testBaseRead);
+    testRun("backup: the seq a prune is given", testPruneTarget);
 }
