@@ -9,24 +9,43 @@
 #include "tests/test.h"
 #include "tests/unit/archive_fixture.h"
 
+/* Seqs 1-2 of bin.000001 and 3-4 of bin.000002, MariaDB states 0-1-1 .. 0-1-20; seq n committed at
+ * n seconds. */
+static ArchiveCatalog *
+craftedCatalog(void) {
+    static const struct {
+        const char *file;
+        uint64_t start, end;
+        const char *gs, *ge;
+    } segs[] = {{"bin.000001", 256, 1000, "0-1-1", "0-1-5"},
+                {"bin.000001", 1000, 2000, "0-1-5", "0-1-9"},
+                {"bin.000002", 256, 500, "0-1-9", "0-1-12"},
+                {"bin.000002", 500, 900, "0-1-12", "0-1-20"}};
+    ArchiveCatalog *c = archiveCatalogNew();
+    SegmentMeta m;
+    Err err = {0};
+
+    for (size_t i = 0; i < sizeof(segs) / sizeof(segs[0]); i++) {
+        fixtureCrafted(&m, i + 1, segs[i].file, segs[i].start, segs[i].end, segs[i].gs, segs[i].ge);
+        if (archiveCatalogAdd(c, &m, true, &err) != 0) {
+            testFail(__FILE__, __LINE__, "archiveCatalogAdd: %s", err.msg);
+            archiveCatalogFree(c);
+            return NULL;
+        }
+    }
+    return c;
+}
+
 /* Where replay from a base backup starts, by position and by GTID state. */
 static void
 testPruneBases(void) {
-    ArchiveCatalog *c = archiveCatalogNew();
-    SegmentMeta m;
+    ArchiveCatalog *c = craftedCatalog();
     ArchiveBasePoint bp = {{0}, 0, NULL};
     ArchiveRetention r = {0};
     uint64_t seq;
     Err err = {0};
 
-    fixtureCrafted(&m, 1, "bin.000001", 256, 1000, "0-1-1", "0-1-5");
-    REQUIRE(archiveCatalogAdd(c, &m, true, &err) == 0);
-    fixtureCrafted(&m, 2, "bin.000001", 1000, 2000, "0-1-5", "0-1-9");
-    REQUIRE(archiveCatalogAdd(c, &m, true, &err) == 0);
-    fixtureCrafted(&m, 3, "bin.000002", 256, 500, "0-1-9", "0-1-12");
-    REQUIRE(archiveCatalogAdd(c, &m, true, &err) == 0);
-    fixtureCrafted(&m, 4, "bin.000002", 500, 900, "0-1-12", "0-1-20");
-    REQUIRE(archiveCatalogAdd(c, &m, true, &err) == 0);
+    REQUIRE(c != NULL);
     bp.gtid = "";
     snprintf(bp.file, sizeof(bp.file), "bin.000001");
     bp.pos = 1500;
@@ -100,18 +119,12 @@ testBaseRead(void) {
 /* The seq a prune is given: the retention's, or the first seq when that deletes nothing. */
 static void
 testPruneTarget(void) {
-    ArchiveCatalog *c = archiveCatalogNew();
+    ArchiveCatalog *c = craftedCatalog();
     ArchiveRetention r = {0};
-    SegmentMeta m;
     uint64_t seq;
     Err err = {0};
 
-    fixtureCrafted(&m, 1, "bin.000001", 256, 1000, "0-1-1", "0-1-5");
-    REQUIRE(archiveCatalogAdd(c, &m, true, &err) == 0);
-    fixtureCrafted(&m, 2, "bin.000001", 1000, 2000, "0-1-5", "0-1-9");
-    REQUIRE(archiveCatalogAdd(c, &m, true, &err) == 0);
-    fixtureCrafted(&m, 3, "bin.000002", 256, 500, "0-1-9", "0-1-12");
-    REQUIRE(archiveCatalogAdd(c, &m, true, &err) == 0);
+    REQUIRE(c != NULL);
     r.keepFromUs = 2000000; /* seq 2 committed at 2 s */
     REQUIRE(archivePruneTarget(c, &r, &seq, &err) == 0);
     CHECK_INT(seq, 2);
