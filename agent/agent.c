@@ -14,6 +14,10 @@
 #include <unistd.h>
 
 #include "archive/archive.h"
+#include "archive/catalog.h"
+#include "archive/checkpoint.h"
+#include "archive/identity.h"
+#include "archive/index.h"
 #include "agent/http.h"
 #include "archive/segment.h"
 #include "archive/segmenter.h"

@@ -4,7 +4,8 @@
 #include <stdlib.h>
 #include <time.h>
 
-#include "archive/archive.h"
+#include "archive/catalog.h"
+#include "archive/prune.h"
 #include "mysql/client.h"
 #include "cmd/cmd.h"
 #include "common/json.h"

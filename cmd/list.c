@@ -5,6 +5,10 @@
 #include <string.h>
 
 #include "archive/archive.h"
+#include "archive/catalog.h"
+#include "archive/checkpoint.h"
+#include "archive/continuity.h"
+#include "archive/identity.h"
 #include "archive/key.h"
 #include "cmd/cmd.h"
 #include "common/json.h"

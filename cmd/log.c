@@ -11,6 +11,8 @@
 #include <string.h>
 
 #include "archive/archive.h"
+#include "archive/catalog.h"
+#include "archive/continuity.h"
 #include "archive/key.h"
 #include "binlog/txn.h"
 #include "cmd/cmd.h"

@@ -19,14 +19,17 @@
 #include <unistd.h>
 
 #include "archive/archive.h"
+#include "archive/backup.h"
+#include "archive/catalog.h"
+#include "archive/identity.h"
 #include "archive/key.h"
+#include "archive/lookup.h"
+#include "archive/prune.h"
 #include "cmd/cmd.h"
-#include "common/fs.h"
 #include "common/json.h"
 #include "common/mem.h"
 
 #define PRUNE_BASES_MAX 64
-#define PRUNE_BINLOG_INFO_MAX (1024 * 1024)
 
 typedef struct PruneCmd {
     bool dryRun;
@@ -95,35 +98,6 @@ pruneParseDays(const char *text, uint64_t *days, Err *err) {
     return 0;
 }
 
-/* The binlog position a prepared backup in `dir` starts replay at. */
-static int
-pruneReadBase(const char *dir, ArchiveBasePoint *bp, Err *err) {
-    static const char *const names[] = {"mariadb_backup_binlog_info", "xtrabackup_binlog_info"};
-    uint8_t *data = NULL;
-    size_t len;
-    char path[4096];
-    int rc;
-
-    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-        snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
-        if (fsReadFile(path, PRUNE_BINLOG_INFO_MAX, &data, &len, err) == 0)
-            break;
-        if (err->code != ERR_NOTFOUND)
-            return errPrefix(err, "base backup '%s'", dir);
-        data = NULL;
-    }
-    if (data == NULL)
-        return errSet(err, ERR_NOTFOUND,
-                      "base backup '%s' has neither mariadb_backup_binlog_info nor xtrabackup_binlog_info: is it a "
-                      "mariadb-backup / xtrabackup directory of a server with binary logging on?",
-                      dir);
-    rc = archiveBasePointParse((const char *)data, len, bp, err);
-    bvFree(data);
-    if (rc != 0)
-        return errPrefix(err, "base backup '%s': '%s'", dir, path);
-    return 0;
-}
-
 static const char *
 actionText(ArchivePruneAction action) {
     switch (action) {
@@ -162,15 +136,9 @@ pruneStep(void *data, ArchivePruneAction action, const char *object, uint64_t by
 static void
 printStart(const ArchiveCatalog *c, size_t idx, const char *label) {
     const SegmentMeta *m = archiveCatalogAt(c, idx);
-    uint64_t firstUs = 0;
     char t[40];
 
-    for (size_t i = idx; i < archiveCatalogCount(c); i++)
-        if (archiveCatalogAt(c, i)->transactions > 0) {
-            firstUs = archiveCatalogAt(c, i)->firstTimeUs;
-            break;
-        }
-    cmdFormatTime(firstUs, t, sizeof(t));
+    cmdFormatTime(archiveCatalogFirstCommitFrom(c, idx), t, sizeof(t));
     printf("%s seq %" PRIu64 ": %s:%" PRIu64 ", gtid state %s, first commit %s\n", label, m->seq, m->file, m->startPos,
            segmentMetaGtidStart(m)[0] ? segmentMetaGtidStart(m) : "(unknown)", t);
 }
@@ -256,7 +224,7 @@ cmdPrune(int argc, char **argv) {
     if ((hook = getenv("BINVAULT_TEST_PRUNE_CRASH_AFTER")) != NULL)
         p.crashAfter = (size_t)strtoull(hook, NULL, 10);
     for (; nread < nbases; nread++) {
-        if (pruneReadBase(baseDirs[nread], &bases[nread], &err) != 0) {
+        if (archiveBasePointRead(baseDirs[nread], &bases[nread], &err) != 0) {
             rc = cmdFail(&err);
             goto out;
         }
@@ -306,33 +274,19 @@ cmdPrune(int argc, char **argv) {
     }
     retention.bases = bases;
     retention.baseCount = nbases;
-    if (archiveRetentionSeq(c, &retention, &firstSeq, &err) != 0) {
+    if (archivePruneTarget(c, &retention, &firstSeq, &err) != 0) {
         rc = cmdFail(&err);
         goto out;
     }
-    /* Nothing newer to delete: finish an interrupted prune, if any (a no-op otherwise). */
-    if (firstSeq <= archiveCatalogAt(c, 0)->seq)
-        firstSeq = archiveCatalogFirstSeq(c);
     if (firstSeq > archiveCatalogFirstSeq(c) && archiveCatalogFind(c, firstSeq, &idx)) {
         printStart(c, idx, p.dryRun ? "the archive would start at" : "pruning: the archive will start at");
         if (nbases == 0)
             printf("note: no --base-dir given: only a base backup taken at or after that point can be rolled forward "
                    "with this archive\n");
     }
-    /* A running agent compacts the index concurrently: an index chunk read from one listing may be
-     * gone a moment later (replaced by a wider one). Every step of a prune can be repeated, so
-     * reload the catalog and go on. */
-    for (int attempt = 1; archivePrune(a, c, firstSeq, (const char *)reason->data, p.dryRun, pruneStep, &p, &err) != 0;
-         attempt++) {
-        ArchiveCatalog *fresh;
-
-        if (err.code != ERR_NOTFOUND || attempt >= 5 ||
-            (fresh = archiveCatalogLoad(a, ARCHIVE_LOAD_DISCOVER, &err)) == NULL) {
-            rc = cmdFail(&err);
-            goto out;
-        }
-        archiveCatalogFree(c);
-        c = fresh;
+    if (archivePruneRetrying(a, &c, firstSeq, (const char *)reason->data, p.dryRun, pruneStep, &p, &err) != 0) {
+        rc = cmdFail(&err);
+        goto out;
     }
     if (p.records + p.chunksWritten + p.chunksRemoved + p.segments == 0) {
         printf("nothing to prune: ");

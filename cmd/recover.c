@@ -17,6 +17,9 @@
 #include <unistd.h>
 
 #include "archive/archive.h"
+#include "archive/backup.h"
+#include "archive/catalog.h"
+#include "archive/identity.h"
 #include "archive/key.h"
 #include "cmd/cmd.h"
 #include "common/fs.h"

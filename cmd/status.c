@@ -10,6 +10,8 @@
 #include <unistd.h>
 
 #include "archive/archive.h"
+#include "archive/checkpoint.h"
+#include "archive/identity.h"
 #include "archive/key.h"
 #include "archive/status.h"
 #include "mysql/client.h"

@@ -1,8 +1,7 @@
 /*
- * binvault verify: re-read every segment of an archive through every layer (object sha256 against
- * the index, trailer CRC and content, lz4 frame and block checksums, content sha256, every event's
- * CRC), check the index against the trailers and the archive's continuity, and print the
- * restorable window. Exit 0 only when everything is sound.
+ * binvault verify: archiveVerify() re-reads every segment of an archive through every layer and
+ * checks the index, continuity and checkpoint (archive/verify.h); this prints what it finds as it
+ * goes, then the summary and the restorable windows. Exit 0 only when everything is sound.
  */
 #include <getopt.h>
 #include <inttypes.h>
@@ -12,25 +11,18 @@
 #include <unistd.h>
 
 #include "archive/archive.h"
+#include "archive/continuity.h"
 #include "archive/key.h"
+#include "archive/verify.h"
 #include "cmd/cmd.h"
 #include "common/json.h"
 #include "common/mem.h"
-
-typedef struct Problem {
-    char *object; /* NULL when it concerns no single object */
-    uint64_t seq; /* 0 when none */
-    const char *kind;
-    char *message;
-} Problem;
 
 typedef struct Verify {
     Archive *archive;
     bool json;
     bool progress;
-    Problem *problems;
-    size_t count, cap;
-    uint64_t segments, bytes, events, transactions;
+    ArchiveVerifyResult res;
     double started, shown;
 } Verify;
 
@@ -43,163 +35,40 @@ nowSeconds(void) {
 }
 
 static void
-addProblem(Verify *v, const char *object, uint64_t seq, const char *kind, const char *message) {
-    if (v->count == v->cap) {
-        v->cap = v->cap ? v->cap * 2 : 16;
-        v->problems = bvRealloc(v->problems, v->cap * sizeof(*v->problems));
-    }
-    v->problems[v->count].object = object ? bvStrdup(object) : NULL;
-    v->problems[v->count].seq = seq;
-    v->problems[v->count].kind = kind;
-    v->problems[v->count].message = bvStrdup(message);
-    v->count++;
+onProblem(void *data, const ArchiveVerifyProblem *p) {
+    Verify *v = data;
+
     if (v->progress)
         fputs("\r\033[K", stderr);
     if (!v->json)
-        printf("BAD %s: %s\n", object ? object : kind, message);
-}
-
-/* Members where the trailer and the index line disagree, comma-separated into out. */
-static void
-metaDiff(const SegmentMeta *t, const SegmentMeta *x, char *out, size_t size) {
-    size_t len = 0;
-
-#define DIFF(cond, name)                                                                           \
-    do {                                                                                           \
-        if (cond && len < size)                                                                    \
-            len += (size_t)snprintf(out + len, size - len, "%s%s", len ? ", " : "", name);         \
-    } while (0)
-    out[0] = '\0';
-    DIFF(t->seq != x->seq, "seq");
-    DIFF(t->flavour != x->flavour, "flavour");
-    DIFF(t->serverId != x->serverId, "server_id");
-    DIFF(strcmp(t->serverUuid, x->serverUuid) != 0, "server_uuid");
-    DIFF(strcmp(t->serverVersion, x->serverVersion) != 0, "server_version");
-    DIFF(strcmp(t->file, x->file) != 0, "file");
-    DIFF(t->startPos != x->startPos, "start_pos");
-    DIFF(t->endPos != x->endPos, "end_pos");
-    DIFF(t->fdeLen != x->fdeLen, "fde_len");
-    DIFF(t->contentLen != x->contentLen, "content_len");
-    DIFF(strcmp(t->contentSha256, x->contentSha256) != 0, "content_sha256");
-    DIFF(strcmp(segmentMetaGtidStart(t), segmentMetaGtidStart(x)) != 0, "gtid_start");
-    DIFF(strcmp(segmentMetaGtidEnd(t), segmentMetaGtidEnd(x)) != 0, "gtid_end");
-    DIFF(strcmp(t->firstGtid, x->firstGtid) != 0, "first_gtid");
-    DIFF(strcmp(t->lastGtid, x->lastGtid) != 0, "last_gtid");
-    DIFF(t->firstTimeUs != x->firstTimeUs, "first_time_us");
-    DIFF(t->lastTimeUs != x->lastTimeUs, "last_time_us");
-    DIFF(t->events != x->events, "events");
-    DIFF(t->transactions != x->transactions, "transactions");
-    DIFF(t->endsFile != x->endsFile, "ends_file");
-    DIFF(strcmp(t->created, x->created) != 0, "created");
-#undef DIFF
+        printf("BAD %s: %s\n", p->object ? p->object : p->kind, p->message);
 }
 
 static void
-progress(Verify *v, size_t done, size_t total) {
+onNote(void *data, const char *message) {
+    Verify *v = data;
+
+    if (!v->json)
+        printf("note: %s\n", message);
+}
+
+static void
+onProgress(void *data, size_t done, size_t total, uint64_t bytes) {
+    Verify *v = data;
     double now = nowSeconds();
 
-    if (!v->progress || (done > 0 && now - v->shown < 0.2))
+    if (!v->progress)
+        return;
+    if (done == total) {
+        fputs("\r\033[K", stderr);
+        return;
+    }
+    if (done > 0 && now - v->shown < 0.2)
         return;
     v->shown = now;
-    fprintf(stderr, "\r\033[Kverify: %zu/%zu segments, %.1f MB, %.0f s", done, total, (double)v->bytes / 1e6,
+    fprintf(stderr, "\r\033[Kverify: %zu/%zu segments, %.1f MB, %.0f s", done, total, (double)bytes / 1e6,
             now - v->started);
     fflush(stderr);
-}
-
-/* Read one segment through every layer. */
-static void
-verifySegment(Verify *v, const ArchiveCatalog *c, size_t i, const ArchiveIdentity *id, bool haveId) {
-    const SegmentMeta *idx = archiveCatalogAt(c, i);
-    SegmentMeta meta;
-    SegmentReader *r;
-    BinlogEvent ev;
-    uint64_t pos, storedSize, events = 0;
-    Err err = {0};
-    char msg[ERR_MSG_MAX + 256], diff[512];
-    int rc;
-
-    if (!archiveCatalogListed(c, i, &storedSize)) {
-        addProblem(v, idx->name, idx->seq, "segment", "missing from the store (the index describes it)");
-        return;
-    }
-    segmentMetaCopy(&meta, idx);
-    if (storedSize != idx->size) {
-        snprintf(msg, sizeof(msg), "object is %" PRIu64 " bytes in the store, the index says %" PRIu64, storedSize,
-                 idx->size);
-        addProblem(v, idx->name, idx->seq, "segment", msg);
-        meta.size = storedSize; /* read what is there, to say which layer is broken */
-    }
-    r = archiveSegmentOpen(v->archive, &meta, &err);
-    if (r == NULL) {
-        addProblem(v, idx->name, idx->seq, "segment", err.msg);
-        segmentMetaClear(&meta);
-        return;
-    }
-    while ((rc = segmentReaderNext(r, &ev, &pos, &err)) == 1)
-        events++;
-    v->bytes += meta.size;
-    if (rc != 0) {
-        addProblem(v, idx->name, idx->seq, "segment", err.msg);
-    } else {
-        const SegmentMeta *t = segmentReaderMeta(r);
-
-        v->events += events;
-        v->transactions += t->transactions;
-        if (archiveCatalogIndexed(c, i) && storedSize == idx->size && strcmp(segmentReaderSha256(r), idx->sha256) != 0) {
-            snprintf(msg, sizeof(msg), "object sha256 mismatch: computed %s, the index says %s", segmentReaderSha256(r),
-                     idx->sha256);
-            addProblem(v, idx->name, idx->seq, "segment", msg);
-        }
-        metaDiff(t, idx, diff, sizeof(diff));
-        if (diff[0] != '\0') {
-            snprintf(msg, sizeof(msg), "the trailer and the index disagree about %s", diff);
-            addProblem(v, idx->name, idx->seq, "index", msg);
-        }
-        if (haveId && t->flavour != id->flavour) {
-            snprintf(msg, sizeof(msg), "holds %s binlogs in a %s archive",
-                     t->flavour == BINLOG_FLAVOUR_MYSQL ? "mysql" : "mariadb",
-                     id->flavour == BINLOG_FLAVOUR_MYSQL ? "mysql" : "mariadb");
-            addProblem(v, idx->name, idx->seq, "identity", msg);
-        }
-        if (!archiveCatalogIndexed(c, i) && !v->json)
-            printf("note: '%s' is stored and sound but not yet indexed\n", idx->name);
-    }
-    segmentReaderFree(r);
-    segmentMetaClear(&meta);
-}
-
-/* checkpoint.json must not claim more than the index holds. */
-static void
-verifyCheckpoint(Verify *v, const ArchiveCatalog *c) {
-    ArchiveCheckpoint cp;
-    Err err = {0};
-    char msg[ERR_MSG_MAX + 256];
-    uint64_t contiguous = archiveCatalogContiguousSeq(c);
-    size_t at;
-
-    if (archiveCheckpointRead(v->archive, &cp, &err) != 0) {
-        if (err.code == ERR_NOTFOUND) {
-            if (archiveCatalogCount(c) > 0 && !v->json)
-                printf("note: the archive has no checkpoint.json yet\n");
-            return;
-        }
-        addProblem(v, ARCHIVE_CHECKPOINT_OBJECT, 0, "checkpoint", err.msg);
-        return;
-    }
-    if (cp.seq > contiguous) {
-        snprintf(msg, sizeof(msg), "says seq 1-%" PRIu64 " are complete, the index is complete up to seq %" PRIu64, cp.seq,
-                 contiguous);
-        addProblem(v, ARCHIVE_CHECKPOINT_OBJECT, 0, "checkpoint", msg);
-    } else if (cp.seq > 0 && archiveCatalogFind(c, cp.seq, &at)) {
-        const SegmentMeta *m = archiveCatalogAt(c, at);
-
-        if (strcmp(m->file, cp.file) != 0 || m->endPos != cp.endPos || strcmp(segmentMetaGtidEnd(m), cp.gtidEnd) != 0) {
-            snprintf(msg, sizeof(msg), "says seq %" PRIu64 " ends at %s:%" PRIu64 " gtid %s, the index says %s:%" PRIu64 " gtid %s",
-                     cp.seq, cp.file, cp.endPos, cp.gtidEnd, m->file, m->endPos, segmentMetaGtidEnd(m));
-            addProblem(v, ARCHIVE_CHECKPOINT_OBJECT, 0, "checkpoint", msg);
-        }
-    }
-    archiveCheckpointClear(&cp);
 }
 
 static void
@@ -229,10 +98,10 @@ report(Verify *v, const ArchiveCatalog *c) {
         jsonBufString(out, archiveUrl(v->archive), strlen(archiveUrl(v->archive)));
         jsonBufPrintf(out, ",\"ok\":%s,\"segments\":%" PRIu64 ",\"bytes\":%" PRIu64 ",\"events\":%" PRIu64
                            ",\"transactions\":%" PRIu64 ",\"seconds\":%.3f,\"problems\":[",
-                      v->count == 0 ? "true" : "false", v->segments, v->bytes, v->events, v->transactions,
+                      v->res.problemCount == 0 ? "true" : "false", v->res.segments, v->res.bytes, v->res.events, v->res.transactions,
                       nowSeconds() - v->started);
-        for (size_t i = 0; i < v->count; i++) {
-            const Problem *p = &v->problems[i];
+        for (size_t i = 0; i < v->res.problemCount; i++) {
+            const ArchiveVerifyProblem *p = &v->res.problems[i];
 
             jsonBufPrintf(out, "%s{\"kind\":\"%s\",\"object\":", i ? "," : "", p->kind);
             if (p->object)
@@ -258,10 +127,10 @@ report(Verify *v, const ArchiveCatalog *c) {
         bufFree(out);
     } else {
         printf("verified %" PRIu64 " segments, %" PRIu64 " bytes, %" PRIu64 " events, %" PRIu64 " transactions in %.1f s: %s",
-               v->segments, v->bytes, v->events, v->transactions, nowSeconds() - v->started,
-               v->count == 0 ? "OK" : "FAILED");
-        if (v->count > 0)
-            printf(" (%zu problems)", v->count);
+               v->res.segments, v->res.bytes, v->res.events, v->res.transactions, nowSeconds() - v->started,
+               v->res.problemCount == 0 ? "OK" : "FAILED");
+        if (v->res.problemCount > 0)
+            printf(" (%zu problems)", v->res.problemCount);
         printf("\n");
         cmdPrintPrune(c);
         if (nwin == 0)
@@ -307,11 +176,6 @@ cmdVerify(int argc, char **argv) {
     Verify v = {0};
     const char *url = NULL;
     Storage *storage;
-    ArchiveCatalog *c;
-    ArchiveIdentity id;
-    ArchiveGap *gaps;
-    size_t ngaps;
-    bool haveId;
     Err err = {0};
     int ch, rc;
 
@@ -337,53 +201,19 @@ cmdVerify(int argc, char **argv) {
     v.archive = archiveNew(storage);
     v.started = nowSeconds();
     v.progress = !v.json && isatty(STDERR_FILENO);
-    haveId = archiveIdentityRead(v.archive, &id, &err) == 0;
-    c = archiveCatalogLoad(v.archive, ARCHIVE_LOAD_DISCOVER | ARCHIVE_LOAD_TOLERANT, &err);
-    if (c == NULL) {
+    if (archiveVerify(v.archive, &(ArchiveVerifyHooks){onProblem, onNote, onProgress, &v}, &v.res, &err) != 0) {
         archiveFree(v.archive);
         storageFree(storage);
         return cmdFail(&err);
     }
-    if (!haveId && archiveCatalogCount(c) == 0) {
-        /* Nothing that looks like an archive at all. */
+    if (v.res.notArchive) {
         errSet(&err, ERR_NOTFOUND, "'%s' is not a binvault archive: no binvault.json and no segment", url);
-        archiveCatalogFree(c);
-        archiveFree(v.archive);
-        storageFree(storage);
-        return cmdFail(&err);
+        rc = cmdFail(&err);
+    } else {
+        report(&v, v.res.catalog);
+        rc = v.res.problemCount == 0 ? 0 : errExitCode(ERR_FORMAT);
     }
-    if (!haveId) {
-        archiveIdentityRead(v.archive, &id, &err);
-        addProblem(&v, ARCHIVE_IDENTITY_OBJECT, 0, "identity", err.msg);
-    }
-    for (size_t i = 0; i < archiveCatalogProblemCount(c); i++)
-        addProblem(&v, NULL, 0, "index", archiveCatalogProblem(c, i));
-    for (size_t i = 0; i < archiveCatalogCount(c); i++) {
-        progress(&v, i, archiveCatalogCount(c));
-        verifySegment(&v, c, i, &id, haveId);
-        v.segments++;
-    }
-    if (v.progress)
-        fputs("\r\033[K", stderr);
-    ngaps = archiveCatalogGaps(c, &gaps);
-    for (size_t i = 0; i < ngaps; i++) {
-        size_t at;
-        const char *object = NULL;
-
-        if (archiveCatalogFind(c, gaps[i].beforeSeq, &at))
-            object = archiveCatalogAt(c, at)->name;
-        addProblem(&v, object, gaps[i].beforeSeq, "continuity", gaps[i].message);
-    }
-    bvFree(gaps);
-    verifyCheckpoint(&v, c);
-    report(&v, c);
-    rc = v.count == 0 ? 0 : errExitCode(ERR_FORMAT);
-    for (size_t i = 0; i < v.count; i++) {
-        bvFree(v.problems[i].object);
-        bvFree(v.problems[i].message);
-    }
-    bvFree(v.problems);
-    archiveCatalogFree(c);
+    archiveVerifyResultClear(&v.res);
     archiveFree(v.archive);
     storageFree(storage);
     return rc;

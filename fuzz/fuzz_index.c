@@ -17,7 +17,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "archive/archive.h"
+#include "archive/backup.h"
+#include "archive/catalog.h"
+#include "archive/checkpoint.h"
+#include "archive/continuity.h"
+#include "archive/identity.h"
+#include "archive/index.h"
+#include "archive/lookup.h"
+#include "archive/prune.h"
 #include "common/mem.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

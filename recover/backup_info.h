@@ -5,7 +5,7 @@
 #ifndef BV_RECOVER_BACKUP_INFO_H
 #define BV_RECOVER_BACKUP_INFO_H
 
-#include "archive/archive.h"
+#include "archive/backup.h"
 #include "common/err.h"
 
 /* What a prepared mariadb-backup / xtrabackup directory says about the binlog at the backup:

@@ -25,6 +25,9 @@
 #include <stdint.h>
 
 #include "archive/archive.h"
+#include "archive/catalog.h"
+#include "archive/continuity.h"
+#include "archive/lookup.h"
 #include "binlog/txn.h"
 #include "common/buf.h"
 #include "common/err.h"

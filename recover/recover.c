@@ -16,7 +16,10 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "archive/continuity.h"
 #include "binlog/gtid.h"
+#include "archive/identity.h"
+#include "archive/lookup.h"
 #include "common/log.h"
 #include "common/mem.h"
 #include "recover/internal.h"

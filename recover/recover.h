@@ -29,6 +29,11 @@
 #include <stdint.h>
 
 #include "archive/archive.h"
+#include "archive/backup.h"
+#include "archive/catalog.h"
+#include "binlog/txn.h"
+#include "common/buf.h"
+#include "mysql/client.h"
 #include "common/err.h"
 #include "recover/backup_info.h"
 #include "recover/plan.h"

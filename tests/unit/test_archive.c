@@ -1,9 +1,19 @@
-/* Unit tests of archive/archive: identity, index chunks, discovery, merge, continuity, lookups. */
+/* Unit tests of the catalog over fixture binlogs archived as the agent would: loading, lookups, discovery,
+ * corrupt and merged index chunks, prune records and the prune procedure. */
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "archive/archive.h"
+#include "archive/backup.h"
+#include "archive/catalog.h"
+#include "archive/checkpoint.h"
+#include "archive/continuity.h"
+#include "binlog/gtid.h"
+#include "archive/identity.h"
+#include "archive/index.h"
+#include "archive/lookup.h"
+#include "archive/prune.h"
 #include "binlog/reader.h"
 #include "binlog/txn.h"
 #include "common/bytes.h"
@@ -195,108 +205,6 @@ listNames(Store *s, const char *prefix) {
 
     BV_ASSERT(storageList(s->storage, prefix, namesCb, &n, &err) == 0);
     return n;
-}
-
-/* ---- identity, checkpoint, names --------------------------------------------------------------- */
-
-static void
-testIdentity(void) {
-    Store s;
-    ArchiveIdentity id, got, other;
-    Err err = {0};
-
-    REQUIRE(storeOpen(&s) == 0);
-    CHECK(archiveIdentityRead(s.archive, &got, &err) != 0);
-    CHECK_INT(err.code, ERR_NOTFOUND);
-    CHECK_MSG(err.msg, "binvault.json");
-    memset(&id, 0, sizeof(id));
-    id.flavour = BINLOG_FLAVOUR_MARIADB;
-    id.serverId = 11;
-    snprintf(id.serverVersion, sizeof(id.serverVersion), "10.11.19-MariaDB-log");
-    snprintf(id.source, sizeof(id.source), "127.0.0.1:3306");
-    REQUIRE(archiveIdentityEnsure(s.archive, &id, &got, &err) == 0);
-    CHECK(got.created[0] != '\0');
-    REQUIRE(archiveIdentityRead(s.archive, &got, &err) == 0);
-    CHECK_INT(got.flavour, BINLOG_FLAVOUR_MARIADB);
-    CHECK_INT(got.serverId, 11);
-    CHECK_STR(got.source, "127.0.0.1:3306");
-    CHECK_STR(got.serverVersion, "10.11.19-MariaDB-log");
-    /* Again: read, not rewritten. */
-    id.serverId = 12;
-    REQUIRE(archiveIdentityEnsure(s.archive, &id, &other, &err) == 0);
-    CHECK_INT(other.serverId, 11);
-    CHECK_STR(other.created, got.created);
-    /* Another flavour is refused. */
-    id.flavour = BINLOG_FLAVOUR_MYSQL;
-    CHECK(archiveIdentityEnsure(s.archive, &id, NULL, &err) != 0);
-    CHECK_INT(err.code, ERR_CONFIG);
-    CHECK(strstr(err.msg, "holds mariadb binlogs") != NULL && strstr(err.msg, "mysql") != NULL);
-    /* A later format, or not an identity. */
-    REQUIRE(storageRemove(s.storage, "binvault.json", &err) == 0);
-    {
-        const char *v2 = "{\"format\":\"binvault-archive\",\"version\":2}";
-
-        REQUIRE(storagePutBuf(s.storage, "binvault.json", v2, strlen(v2), STORAGE_PUT_REPLACE, &err) == 0);
-        CHECK(archiveIdentityRead(s.archive, &got, &err) != 0);
-        CHECK_MSG(err.msg, "version 2 is not supported");
-        CHECK(archiveIdentityEnsure(s.archive, &id, NULL, &err) != 0);
-        REQUIRE(storagePutBuf(s.storage, "binvault.json", "[]", 2, STORAGE_PUT_REPLACE, &err) == 0);
-        CHECK(archiveIdentityRead(s.archive, &got, &err) != 0);
-        CHECK_INT(err.code, ERR_FORMAT);
-    }
-    storeClose(&s);
-}
-
-static void
-testCheckpoint(void) {
-    Store s;
-    ArchiveCheckpoint cp = {0}, got;
-    Err err = {0};
-
-    REQUIRE(storeOpen(&s) == 0);
-    CHECK(archiveCheckpointRead(s.archive, &got, &err) != 0);
-    CHECK_INT(err.code, ERR_NOTFOUND);
-    cp.seq = 42;
-    snprintf(cp.file, sizeof(cp.file), "mariadb-bin.000003");
-    cp.endPos = 98765;
-    cp.gtidEnd = "0-1-150,2-1-3";
-    snprintf(cp.lastGtid, sizeof(cp.lastGtid), "0-1-150");
-    cp.lastTimeUs = 1795231130000000ull;
-    cp.caughtUpUs = 1795231135000000ull;
-    REQUIRE(archiveCheckpointWrite(s.archive, &cp, &err) == 0);
-    REQUIRE(archiveCheckpointRead(s.archive, &got, &err) == 0);
-    CHECK_INT(got.seq, 42);
-    CHECK_STR(got.file, "mariadb-bin.000003");
-    CHECK_INT(got.endPos, 98765);
-    CHECK_STR(got.gtidEnd, "0-1-150,2-1-3");
-    CHECK_STR(got.lastGtid, "0-1-150");
-    CHECK_INT(got.caughtUpUs, 1795231135000000ull);
-    CHECK(got.updated[0] != '\0');
-    archiveCheckpointClear(&got);
-    /* Replaced. */
-    cp.seq = 43;
-    REQUIRE(archiveCheckpointWrite(s.archive, &cp, &err) == 0);
-    REQUIRE(archiveCheckpointRead(s.archive, &got, &err) == 0);
-    CHECK_INT(got.seq, 43);
-    archiveCheckpointClear(&got);
-    storeClose(&s);
-}
-
-static void
-testChunkNames(void) {
-    char name[64];
-    uint64_t first, last;
-
-    archiveChunkName(1, 16, name, sizeof(name));
-    CHECK_STR(name, "index/0000000000000001-0000000000000016.bvi");
-    REQUIRE(archiveChunkNameParse(name, &first, &last) == 0);
-    CHECK_INT(first, 1);
-    CHECK_INT(last, 16);
-    CHECK(archiveChunkNameParse("index/0000000000000002-0000000000000001.bvi", &first, &last) != 0);
-    CHECK(archiveChunkNameParse("index/0000000000000000-0000000000000001.bvi", &first, &last) != 0);
-    CHECK(archiveChunkNameParse("index/000000000000001-0000000000000001.bvi", &first, &last) != 0);
-    CHECK(archiveChunkNameParse("index/0000000000000001-0000000000000001.bvj", &first, &last) != 0);
-    CHECK(archiveChunkNameParse("index/0000000000000001-00000000000000x1.bvi", &first, &last) != 0);
 }
 
 /* ---- load, continuity, windows, lookups --------------------------------------------------------- */
@@ -646,138 +554,6 @@ testMerge(void) {
     storeClose(&s);
 }
 
-/* Continuity rules over crafted metadata. */
-static void
-crafted(SegmentMeta *m, uint64_t seq, const char *file, uint64_t start, uint64_t end, const char *gs, const char *ge) {
-    memset(m, 0, sizeof(*m));
-    m->seq = seq;
-    m->flavour = BINLOG_FLAVOUR_MARIADB;
-    snprintf(m->file, sizeof(m->file), "%s", file);
-    m->startPos = start;
-    m->endPos = end;
-    m->fdeLen = 252;
-    m->contentLen = 252 + end - start;
-    memset(m->contentSha256, 'a', 64);
-    m->gtidStart = (char *)gs;
-    m->gtidEnd = (char *)ge;
-    m->transactions = 1;
-    m->firstTimeUs = m->lastTimeUs = 1000000ull * seq;
-    snprintf(m->firstGtid, sizeof(m->firstGtid), "%s", ge);
-    snprintf(m->lastGtid, sizeof(m->lastGtid), "%s", ge);
-    segmentName(seq, file, start, m->name, sizeof(m->name));
-    memset(m->sha256, 'b', 64);
-    m->size = 100;
-}
-
-static void
-testContinuity(void) {
-    ArchiveCatalog *c = archiveCatalogNew();
-    SegmentMeta m;
-    ArchiveGap *gaps;
-    ArchiveWindow *windows;
-    size_t n, nw;
-    Err err = {0};
-
-    crafted(&m, 2, "bin.000001", 256, 1000, "0-1-1", "0-1-5");
-    REQUIRE(archiveCatalogAdd(c, &m, true, &err) == 0);
-    crafted(&m, 3, "bin.000001", 1000, 2000, "0-1-5", "0-1-9");          /* fine */
-    REQUIRE(archiveCatalogAdd(c, &m, true, &err) == 0);
-    crafted(&m, 4, "bin.000001", 2100, 2200, "0-1-9", "0-1-10");         /* position gap */
-    REQUIRE(archiveCatalogAdd(c, &m, true, &err) == 0);
-    crafted(&m, 5, "bin.000002", 256, 500, "0-1-10", "0-1-11");          /* later file, fine */
-    REQUIRE(archiveCatalogAdd(c, &m, true, &err) == 0);
-    crafted(&m, 6, "bin.000002", 500, 600, "0-1-12", "0-1-13");          /* gtid gap */
-    REQUIRE(archiveCatalogAdd(c, &m, true, &err) == 0);
-    crafted(&m, 9, "bin.000002", 600, 700, "0-1-13", "0-1-14");          /* 7-8 missing */
-    REQUIRE(archiveCatalogAdd(c, &m, true, &err) == 0);
-    crafted(&m, 10, "bin.000003", 900, 1000, "0-1-14", "0-1-15");        /* later file, not at start */
-    REQUIRE(archiveCatalogAdd(c, &m, true, &err) == 0);
-    crafted(&m, 11, "bin.000001", 256, 300, "0-1-15", "0-1-16");         /* earlier file */
-    REQUIRE(archiveCatalogAdd(c, &m, true, &err) == 0);
-    crafted(&m, 12, "bin.000001", 300, 400, "0-1-16", "0-1-17");
-    REQUIRE(archiveCatalogAdd(c, &m, false, &err) == 0);
-    /* Adding the same seq again: same object is fine, another is refused. */
-    crafted(&m, 3, "bin.000001", 1000, 2000, "0-1-5", "0-1-9");
-    CHECK(archiveCatalogAdd(c, &m, true, &err) == 0);
-    crafted(&m, 3, "bin.000001", 1001, 2000, "0-1-5", "0-1-9");
-    CHECK(archiveCatalogAdd(c, &m, true, &err) != 0);
-    CHECK_INT(err.code, ERR_EXISTS);
-
-    n = archiveCatalogGaps(c, &gaps);
-    REQUIRE(n == 6);
-    CHECK_INT(gaps[0].kind, ARCHIVE_GAP_MISSING);
-    CHECK_INT(gaps[0].afterSeq, 0);
-    CHECK_MSG(gaps[0].message, "seq 1 missing before");
-    CHECK_INT(gaps[1].kind, ARCHIVE_GAP_POSITION);
-    CHECK_INT(gaps[1].afterSeq, 3);
-    CHECK(strstr(gaps[1].message, "position gap in bin.000001") != NULL && strstr(gaps[1].message, "2100") != NULL);
-    CHECK_INT(gaps[2].kind, ARCHIVE_GAP_GTID);
-    CHECK(strstr(gaps[2].message, "0-1-11") != NULL && strstr(gaps[2].message, "0-1-12") != NULL);
-    CHECK_INT(gaps[3].kind, ARCHIVE_GAP_MISSING);
-    CHECK_MSG(gaps[3].message, "seq 7-8 missing between");
-    CHECK_INT(gaps[4].kind, ARCHIVE_GAP_FILE);
-    CHECK_MSG(gaps[4].message, "start of bin.000003 is missing");
-    CHECK_INT(gaps[5].kind, ARCHIVE_GAP_FILE);
-    CHECK_INT(gaps[5].beforeSeq, 11);
-    bvFree(gaps);
-
-    nw = archiveCatalogWindows(c, &windows);
-    REQUIRE(nw == 6);
-    CHECK_INT(windows[0].from->seq, 2);
-    CHECK_INT(windows[0].to->seq, 3);
-    CHECK_INT(windows[1].from->seq, 4);
-    CHECK_INT(windows[1].to->seq, 5);
-    CHECK_INT(windows[2].from->seq, 6);
-    CHECK_INT(windows[5].from->seq, 11);
-    CHECK_INT(windows[5].to->seq, 12);
-    CHECK_INT(windows[5].transactions, 2);
-    CHECK_STR(windows[5].lastGtid, "0-1-17");
-    bvFree(windows);
-    CHECK_INT(archiveCatalogContiguousSeq(c), 0);
-    archiveCatalogFree(c);
-
-    /* A file boundary with the same GTID state is continuous even when the file did not end. */
-    c = archiveCatalogNew();
-    crafted(&m, 1, "bin.000001", 256, 1000, "", "0-1-5");
-    REQUIRE(archiveCatalogAdd(c, &m, true, &err) == 0);
-    crafted(&m, 2, "bin.000002", 256, 400, "0-1-5", "0-1-6");
-    REQUIRE(archiveCatalogAdd(c, &m, true, &err) == 0);
-    CHECK_INT(archiveCatalogGaps(c, &gaps), 0);
-    bvFree(gaps);
-    CHECK_INT(archiveCatalogContiguousSeq(c), 2);
-    archiveCatalogFree(c);
-}
-
-static void
-testGtidStates(void) {
-    bool b = false;
-    Err err = {0};
-
-    REQUIRE(archiveGtidReached(BINLOG_FLAVOUR_MARIADB, "0-1-100,2-1-5", "0-1-100", &b, &err) == 0);
-    CHECK(b);
-    REQUIRE(archiveGtidReached(BINLOG_FLAVOUR_MARIADB, "0-1-100,2-1-5", "0-2-101", &b, &err) == 0);
-    CHECK(!b);
-    REQUIRE(archiveGtidReached(BINLOG_FLAVOUR_MARIADB, "0-1-100,2-1-5", "0-1-50,2-1-5", &b, &err) == 0);
-    CHECK(b);
-    REQUIRE(archiveGtidReached(BINLOG_FLAVOUR_MARIADB, "0-1-100", "3-1-1", &b, &err) == 0);
-    CHECK(!b);
-    CHECK(archiveGtidReached(BINLOG_FLAVOUR_MARIADB, "0-1-100", "x", &b, &err) != 0);
-    REQUIRE(archiveGtidReached(BINLOG_FLAVOUR_MYSQL, "3e11fa47-71ca-11e1-9e33-c80aa9429562:1-50",
-                               "3e11fa47-71ca-11e1-9e33-c80aa9429562:23", &b, &err) == 0);
-    CHECK(b);
-    REQUIRE(archiveGtidReached(BINLOG_FLAVOUR_MYSQL, "3e11fa47-71ca-11e1-9e33-c80aa9429562:1-50",
-                               "3e11fa47-71ca-11e1-9e33-c80aa9429562:51", &b, &err) == 0);
-    CHECK(!b);
-    REQUIRE(archiveGtidStateEqual(BINLOG_FLAVOUR_MARIADB, "2-1-5,0-1-100", "0-1-100,2-1-5", &b, &err) == 0);
-    CHECK(b);
-    REQUIRE(archiveGtidStateEqual(BINLOG_FLAVOUR_MYSQL, "3e11fa47-71ca-11e1-9e33-c80aa9429562:1-3:5",
-                                  "3e11fa47-71ca-11e1-9e33-c80aa9429562:1-2:3:5", &b, &err) == 0);
-    CHECK(b);
-    REQUIRE(archiveGtidStateEqual(BINLOG_FLAVOUR_MARIADB, "0-1-100", "0-1-101", &b, &err) == 0);
-    CHECK(!b);
-}
-
-
 /* ---- retention (prune) -------------------------------------------------------------------------- */
 
 static void
@@ -1116,77 +892,14 @@ testPruneLoad(void) {
     storeClose(&s);
 }
 
-/* Where replay from a base backup starts, by position and by GTID state. */
-static void
-testPruneBases(void) {
-    ArchiveCatalog *c = archiveCatalogNew();
-    SegmentMeta m;
-    ArchiveBasePoint bp = {{0}, 0, NULL};
-    ArchiveRetention r = {0};
-    uint64_t seq;
-    Err err = {0};
-
-    crafted(&m, 1, "bin.000001", 256, 1000, "0-1-1", "0-1-5");
-    REQUIRE(archiveCatalogAdd(c, &m, true, &err) == 0);
-    crafted(&m, 2, "bin.000001", 1000, 2000, "0-1-5", "0-1-9");
-    REQUIRE(archiveCatalogAdd(c, &m, true, &err) == 0);
-    crafted(&m, 3, "bin.000002", 256, 500, "0-1-9", "0-1-12");
-    REQUIRE(archiveCatalogAdd(c, &m, true, &err) == 0);
-    crafted(&m, 4, "bin.000002", 500, 900, "0-1-12", "0-1-20");
-    REQUIRE(archiveCatalogAdd(c, &m, true, &err) == 0);
-    bp.gtid = "";
-    snprintf(bp.file, sizeof(bp.file), "bin.000001");
-    bp.pos = 1500;
-    REQUIRE(archiveBaseNeededSeq(c, &bp, &seq, &err) == 0);
-    CHECK_INT(seq, 2);
-    bp.pos = 2000; /* at the end of the file's last segment: the next file */
-    REQUIRE(archiveBaseNeededSeq(c, &bp, &seq, &err) == 0);
-    CHECK_INT(seq, 3);
-    snprintf(bp.file, sizeof(bp.file), "bin.000000"); /* older than the archive */
-    REQUIRE(archiveBaseNeededSeq(c, &bp, &seq, &err) == 0);
-    CHECK_INT(seq, 1);
-    snprintf(bp.file, sizeof(bp.file), "bin.000003"); /* newer */
-    REQUIRE(archiveBaseNeededSeq(c, &bp, &seq, &err) == 0);
-    CHECK(seq == UINT64_MAX);
-    snprintf(bp.file, sizeof(bp.file), "other-bin.000002"); /* another server's binlogs */
-    CHECK(archiveBaseNeededSeq(c, &bp, &seq, &err) != 0);
-    CHECK_INT(err.code, ERR_NOTFOUND);
-    bp.gtid = "0-1-12"; /* by GTID: replay starts with 0-1-13, in seq 4 */
-    REQUIRE(archiveBaseNeededSeq(c, &bp, &seq, &err) == 0);
-    CHECK_INT(seq, 4);
-    snprintf(bp.file, sizeof(bp.file), "bin.000001"); /* both: the lower one */
-    bp.pos = 1500;
-    REQUIRE(archiveBaseNeededSeq(c, &bp, &seq, &err) == 0);
-    CHECK_INT(seq, 2);
-    bp.gtid = "garbage";
-    CHECK(archiveBaseNeededSeq(c, &bp, &seq, &err) != 0);
-    CHECK_INT(err.code, ERR_FORMAT);
-    /* The rule keeps from seq 4, the base backup needs seq 2. */
-    bp.gtid = "0-1-5";
-    r.keepFromUs = 4000000;
-    REQUIRE(archiveRetentionSeq(c, &r, &seq, &err) == 0);
-    CHECK_INT(seq, 4);
-    r.bases = &bp;
-    r.baseCount = 1;
-    REQUIRE(archiveRetentionSeq(c, &r, &seq, &err) == 0);
-    CHECK_INT(seq, 2);
-    archiveCatalogFree(c);
-}
-
 void
 suite_archive(void) {
-    testRun("archive: identity", testIdentity);
-    testRun("archive: checkpoint", testCheckpoint);
-    testRun("archive: index chunk names", testChunkNames);
     testRun("archive: load, continuity, window and lookups (mariadb)", testLoadMariadb);
     testRun("archive: load and gtid lookups (mysql)", testLoadMysql);
     testRun("archive: discovery of unindexed segments", testDiscover);
     testRun("archive: corrupt index chunks", testCorruptChunk);
     testRun("archive: widest chunk, merge, interrupted merge", testMerge);
-    testRun("archive: continuity rules and windows", testContinuity);
-    testRun("archive: gtid states", testGtidStates);
     testRun("archive: prune records and base backup binlog info", testPruneDocuments);
     testRun("archive: prune, dry run, a crash after every step", testPrune);
     testRun("archive: loading a pruned archive", testPruneLoad);
-    testRun("archive: retention point with base backups", testPruneBases);
 }

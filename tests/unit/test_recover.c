@@ -10,6 +10,9 @@
 #include <unistd.h>
 
 #include "archive/archive.h"
+#include "archive/backup.h"
+#include "archive/catalog.h"
+#include "archive/index.h"
 #include "archive/segment.h"
 #include "binlog/reader.h"
 #include "binlog/txn.h"

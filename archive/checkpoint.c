@@ -1,0 +1,109 @@
+/* checkpoint.json: reading, parsing, writing, and the checkpoint a catalog supports. */
+#include "archive/checkpoint.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "archive/internal.h"
+#include "common/mem.h"
+
+int
+archiveCheckpointParse(const char *text, size_t len, ArchiveCheckpoint *cp, Err *err) {
+    JsonValue *doc = archiveDocParse(text, len, err);
+    uint64_t version;
+    const char *gtid;
+    size_t glen;
+    int rc = -1;
+
+    memset(cp, 0, sizeof(*cp));
+    if (doc == NULL)
+        return -1;
+    if (jsonReqU64(doc, "version", &version, err) != 0)
+        goto out;
+    if (version != ARCHIVE_FORMAT_VERSION) {
+        errSet(err, ERR_FORMAT, "checkpoint version %" PRIu64 " is not supported", version);
+        goto out;
+    }
+    if (jsonReqU64(doc, "seq", &cp->seq, err) != 0 || jsonReqStrCopy(doc, "file", cp->file, sizeof(cp->file), err) != 0 ||
+        jsonReqU64(doc, "end_pos", &cp->endPos, err) != 0 ||
+        jsonReqStrCopy(doc, "last_gtid", cp->lastGtid, sizeof(cp->lastGtid), err) != 0 ||
+        jsonReqU64(doc, "last_time_us", &cp->lastTimeUs, err) != 0 ||
+        jsonReqU64(doc, "caught_up_us", &cp->caughtUpUs, err) != 0 ||
+        jsonReqStrCopy(doc, "updated", cp->updated, sizeof(cp->updated), err) != 0)
+        goto out;
+    if ((gtid = jsonStr(jsonGet(doc, "gtid_end"), &glen)) == NULL || glen > SEGMENT_GTID_MAX || strlen(gtid) != glen) {
+        errSet(err, ERR_FORMAT, "missing or invalid field 'gtid_end'");
+        goto out;
+    }
+    cp->gtidEnd = bvStrdup(gtid);
+    rc = 0;
+out:
+    jsonFree(doc);
+    return rc;
+}
+
+int
+archiveCheckpointRead(Archive *a, ArchiveCheckpoint *cp, Err *err) {
+    uint8_t *data;
+    size_t len;
+    int rc;
+
+    memset(cp, 0, sizeof(*cp));
+    if (storageGetBuf(a->storage, ARCHIVE_CHECKPOINT_OBJECT, ARCHIVE_DOC_MAX, &data, &len, err) != 0)
+        return -1;
+    rc = archiveCheckpointParse((const char *)data, len, cp, err);
+    bvFree(data);
+    if (rc != 0 && err->code == ERR_FORMAT)
+        errPrefix(err, "'%s' in '%s'", ARCHIVE_CHECKPOINT_OBJECT, archiveUrl(a));
+    return rc;
+}
+
+int
+archiveCheckpointWrite(Archive *a, const ArchiveCheckpoint *cp, Err *err) {
+    Buf *doc = bufNew(512);
+    char updated[32];
+    int rc;
+
+    archiveIsoNow(updated, sizeof(updated));
+    jsonBufPrintf(doc, "{\"version\":%d,\"seq\":%" PRIu64, ARCHIVE_FORMAT_VERSION, cp->seq);
+    archiveJsonPutStr(doc, "file", cp->file);
+    jsonBufPrintf(doc, ",\"end_pos\":%" PRIu64, cp->endPos);
+    archiveJsonPutStr(doc, "gtid_end", cp->gtidEnd != NULL ? cp->gtidEnd : "");
+    archiveJsonPutStr(doc, "last_gtid", cp->lastGtid);
+    jsonBufPrintf(doc, ",\"last_time_us\":%" PRIu64 ",\"caught_up_us\":%" PRIu64, cp->lastTimeUs, cp->caughtUpUs);
+    archiveJsonPutStr(doc, "updated", updated);
+    jsonBufPrintf(doc, "}\n");
+    rc = storagePutBuf(a->storage, ARCHIVE_CHECKPOINT_OBJECT, doc->data, doc->len, STORAGE_PUT_REPLACE, err);
+    bufFree(doc);
+    return rc;
+}
+
+void
+archiveCheckpointClear(ArchiveCheckpoint *cp) {
+    bvFree(cp->gtidEnd);
+    cp->gtidEnd = NULL;
+}
+
+void
+archiveCheckpointFromCatalog(const ArchiveCatalog *c, ArchiveCheckpoint *cp) {
+    uint64_t seq = archiveCatalogContiguousSeq(c);
+    size_t idx;
+
+    memset(cp, 0, sizeof(*cp));
+    if (seq == 0 || !archiveCatalogFind(c, seq, &idx)) {
+        cp->gtidEnd = bvStrdup("");
+        return;
+    }
+    cp->seq = seq;
+    snprintf(cp->file, sizeof(cp->file), "%s", c->entries[idx]->meta.file);
+    cp->endPos = c->entries[idx]->meta.endPos;
+    cp->gtidEnd = bvStrdup(segmentMetaGtidEnd(&c->entries[idx]->meta));
+    /* The last transaction may be in an earlier segment than the last one. */
+    for (size_t i = idx + 1; i-- > 0;)
+        if (c->entries[i]->meta.transactions > 0) {
+            snprintf(cp->lastGtid, sizeof(cp->lastGtid), "%s", c->entries[i]->meta.lastGtid);
+            cp->lastTimeUs = c->entries[i]->meta.lastTimeUs;
+            break;
+        }
+}

@@ -1,0 +1,33 @@
+/*
+ * binvault.json, the archive's identity (docs/FORMAT.md "Identity"): the format and its version,
+ * and the server whose binlogs the archive holds.
+ */
+#ifndef BV_ARCHIVE_IDENTITY_H
+#define BV_ARCHIVE_IDENTITY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "archive/archive.h"
+
+typedef struct ArchiveIdentity {
+    BinlogFlavour flavour;
+    uint32_t serverId;
+    char serverUuid[37];
+    char serverVersion[51];
+    char source[256]; /* where the binlogs come from: "host:port", "import" */
+    char created[32]; /* ISO-8601 UTC, set when the identity is written */
+} ArchiveIdentity;
+
+/* Read binvault.json. ERR_NOTFOUND when the archive has none (empty or not an archive),
+ * ERR_FORMAT for a document that is not an archive identity or of an unknown format version. */
+int archiveIdentityRead(Archive *a, ArchiveIdentity *id, Err *err);
+/* Parse the text of a binvault.json (`len` bytes, any content): what archiveIdentityRead() does
+ * with the object, without naming it in messages. ERR_FORMAT. */
+int archiveIdentityParse(const char *text, size_t len, ArchiveIdentity *id, Err *err);
+/* The identity of an archive about to receive binlogs of `source`: read it, or write it (created
+ * = now) when the archive has none. A stored identity of another flavour is refused (ERR_CONFIG,
+ * naming both). *stored (may be NULL) receives what the archive holds. */
+int archiveIdentityEnsure(Archive *a, const ArchiveIdentity *source, ArchiveIdentity *stored, Err *err);
+
+#endif

@@ -1,0 +1,107 @@
+/*
+ * Declarations shared by the files of archive/ and by nothing else: the layout of an Archive and
+ * of an ArchiveCatalog (loaded by catalog.c, extended by index.c, cut by prune.c), and the small
+ * helpers those files have in common. Callers outside archive/ use the public headers.
+ */
+#ifndef BV_ARCHIVE_INTERNAL_H
+#define BV_ARCHIVE_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "archive/archive.h"
+#include "archive/catalog.h"
+#include "archive/prune.h"
+#include "common/buf.h"
+#include "common/json.h"
+
+struct Archive {
+    Storage *storage;
+};
+
+typedef struct CatalogEntry {
+    SegmentMeta meta;
+    bool indexed;
+    bool listed; /* seen in the listing of segments/ (ARCHIVE_LOAD_DISCOVER) */
+    uint64_t listedSize;
+    size_t order; /* load order: among duplicates, the first came from the widest chunk */
+} CatalogEntry;
+
+typedef struct CatalogChunk {
+    uint64_t first, last;
+    bool used;
+} CatalogChunk;
+
+struct ArchiveCatalog {
+    bool discovered; /* loaded with ARCHIVE_LOAD_DISCOVER: `listed` is meaningful */
+    uint64_t firstSeq; /* 1, or the first kept seq of the newest prune record */
+    uint64_t *pruneRecords; /* first seqs of the prune records found, in listing order */
+    ArchivePruneRecord prune; /* the newest prune record, when `pruned` */
+    bool pruned;
+    size_t pruneRecordCount, pruneRecordCap;
+    char **leftovers; /* discover: segments below firstSeq still in the store */
+    uint64_t *leftoverSizes;
+    size_t leftoverCount, leftoverCap;
+    CatalogEntry **entries; /* sorted by seq, unique */
+    size_t count, cap;
+    CatalogChunk *chunks;
+    size_t chunkCount, chunkCap;
+    char **problems;
+    size_t problemCount, problemCap;
+};
+
+/* ---- helpers (archive.c) ---- */
+
+/* Now, or `us` microseconds since the epoch, as ISO-8601 UTC ("2026-11-21T04:30:00Z"). */
+void archiveIsoNow(char *out, size_t size);
+void archiveIsoTime(uint64_t us, char *out, size_t size);
+/* "mariadb", "mysql" or "unknown". */
+const char *archiveFlavourName(BinlogFlavour flavour);
+/* Append ,"key":"value" (escaped) to a JSON object being written. */
+void archiveJsonPutStr(Buf *out, const char *key, const char *value);
+/* A document's text as a JSON object (ERR_FORMAT otherwise); jsonFree() it. */
+JsonValue *archiveDocParse(const char *text, size_t len, Err *err);
+/* The n decimal digits at p as a number: false when one is not a digit. */
+bool archiveDigits(const char *p, size_t n, uint64_t *out);
+
+/* ---- the catalog's entries and chunks (catalog.c) ---- */
+
+/* Note a problem of the load (archiveCatalogProblem()). */
+void archiveCatalogNote(ArchiveCatalog *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Index of the first entry with seq >= `seq`. */
+size_t archiveCatalogLowerBound(const ArchiveCatalog *c, uint64_t seq);
+/* Room for one more entry. */
+void archiveCatalogReserve(ArchiveCatalog *c);
+CatalogEntry *archiveEntryNew(const SegmentMeta *meta, bool indexed, size_t order);
+void archiveEntryFree(CatalogEntry *e);
+/* Same object: same name and, when both know it, same sha256 and size. */
+bool archiveSameObject(const SegmentMeta *a, const SegmentMeta *b);
+/* Record the chunk [first, last] (used: some seq was taken from it); forget one. */
+void archiveCatalogChunkAdd(ArchiveCatalog *c, uint64_t first, uint64_t last, bool used);
+void archiveCatalogChunkRemove(ArchiveCatalog *c, uint64_t first, uint64_t last);
+/* Clear n metas and free the array. */
+void archiveMetasFree(SegmentMeta *metas, size_t n);
+
+/* Seqs covered by a set of chunks: sorted, disjoint, not adjacent intervals. */
+typedef struct Interval {
+    uint64_t first, last;
+} Interval;
+
+typedef struct Coverage {
+    Interval *iv;
+    size_t n, cap;
+} Coverage;
+
+/* Whether one interval holds all of [first, last]; add [first, last]. bvFree(cov->iv) at the end. */
+bool archiveCoverageHas(const Coverage *cov, uint64_t first, uint64_t last);
+void archiveCoverageAdd(Coverage *cov, uint64_t first, uint64_t last);
+
+/* ---- index chunks (index.c) ---- */
+
+/* Append to `out`, byte for byte, the lines of the stored chunk [first, last] that describe seq
+ * *expect, *expect + 1 ..., advancing *expect past each: what rewriting chunks (merge, prune)
+ * copies. The caller checks that *expect reached the end it wants. */
+int archiveChunkCopyLines(Archive *a, uint64_t first, uint64_t last, uint64_t *expect, Buf *out, Err *err);
+
+#endif

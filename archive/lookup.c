@@ -1,0 +1,124 @@
+/* Lookups in a catalog: the segment of a GTID, of a binlog position, of a time. */
+#include "archive/lookup.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "binlog/gtid.h"
+#include "archive/internal.h"
+
+int
+archiveCatalogFindGtid(const ArchiveCatalog *c, const char *gtid, size_t *idx, Err *err) {
+    BinlogFlavour flavour = archiveCatalogFlavour(c);
+    bool unknown = false;
+
+    if (c->count == 0)
+        return errSet(err, ERR_NOTFOUND, "gtid '%s' is not in the archive: it holds no segment", gtid);
+    if (gtid[0] == '\0' || strspn(gtid, " \t\n") == strlen(gtid))
+        return errSet(err, ERR_FORMAT, "empty gtid");
+    for (size_t i = 0; i < c->count; i++) {
+        const SegmentMeta *m = &c->entries[i]->meta;
+        const char *start = segmentMetaGtidStart(m), *end = segmentMetaGtidEnd(m);
+        bool reached = false;
+
+        if (end[0] == '\0') {
+            unknown = true;
+            continue;
+        }
+        if (gtidStateTextContains(flavour, end, gtid, &reached, err) != 0)
+            return errPrefix(err, "gtid '%s'", gtid);
+        if (!reached)
+            continue;
+        if (start[0] != '\0') {
+            bool before = false;
+
+            if (gtidStateTextContains(flavour, start, gtid, &before, err) != 0)
+                return errPrefix(err, "gtid '%s'", gtid);
+            if (before)
+                return errSet(err, ERR_NOTFOUND,
+                              "gtid '%s' is before the archived range: '%s' already starts at gtid state %s", gtid,
+                              m->name, start);
+        }
+        *idx = i;
+        return 0;
+    }
+    if (unknown)
+        return errSet(err, ERR_NOTFOUND, "gtid '%s' not found: some segments have no gtid state", gtid);
+    return errSet(err, ERR_NOTFOUND, "gtid '%s' is after the archived range, which ends at gtid state %s", gtid,
+                  segmentMetaGtidEnd(&c->entries[c->count - 1]->meta));
+}
+
+int
+archiveCatalogFindPosition(const ArchiveCatalog *c, const char *file, uint64_t pos, size_t *idx, Err *err) {
+    bool seen = false;
+    uint64_t lo = 0, hi = 0;
+
+    for (size_t i = 0; i < c->count; i++) {
+        const SegmentMeta *m = &c->entries[i]->meta;
+
+        if (strcmp(m->file, file) != 0)
+            continue;
+        if (!seen && pos >= BINLOG_MAGIC_LEN && pos < m->startPos &&
+            m->startPos == BINLOG_MAGIC_LEN + (uint64_t)m->fdeLen) {
+            *idx = i;
+            return 0;
+        }
+        if (pos >= m->startPos && pos < m->endPos) {
+            *idx = i;
+            return 0;
+        }
+        if (!seen || m->startPos < lo)
+            lo = m->startPos;
+        if (!seen || m->endPos > hi)
+            hi = m->endPos;
+        seen = true;
+    }
+    if (!seen)
+        return errSet(err, ERR_NOTFOUND, "binlog file '%s' is not in the archive", file);
+    return errSet(err, ERR_NOTFOUND, "position %s:%" PRIu64 " is not archived: the archive holds %s:%" PRIu64 "-%" PRIu64
+                                     "%s",
+                  file, pos, file, lo, hi, pos > lo && pos < hi ? " with a gap" : "");
+}
+
+int
+archiveCatalogFindTime(const ArchiveCatalog *c, uint64_t timeUs, size_t *idx, Err *err) {
+    bool found = false, any = false;
+    uint64_t firstUs = 0, lastUs = 0;
+    char when[32], bound[32];
+
+    for (size_t i = 0; i < c->count; i++) {
+        const SegmentMeta *m = &c->entries[i]->meta;
+
+        if (m->transactions == 0)
+            continue;
+        if (!any)
+            firstUs = m->firstTimeUs;
+        any = true;
+        lastUs = m->lastTimeUs;
+        if (m->firstTimeUs <= timeUs) {
+            *idx = i;
+            found = true;
+        }
+    }
+    archiveIsoTime(timeUs, when, sizeof(when));
+    if (!any)
+        return errSet(err, ERR_NOTFOUND, "time %s is not in the archive: it holds no transaction", when);
+    if (!found || timeUs < firstUs) {
+        archiveIsoTime(firstUs, bound, sizeof(bound));
+        return errSet(err, ERR_NOTFOUND, "time %s is before the first archived commit (%s)", when, bound);
+    }
+    if (timeUs > lastUs) {
+        archiveIsoTime(lastUs, bound, sizeof(bound));
+        return errSet(err, ERR_NOTFOUND, "time %s is after the last archived commit (%s)", when, bound);
+    }
+    return 0;
+}
+
+uint64_t
+archiveCatalogFirstCommitFrom(const ArchiveCatalog *c, size_t idx) {
+    for (size_t i = idx; i < c->count; i++)
+        if (c->entries[i]->meta.transactions > 0)
+            return c->entries[i]->meta.firstTimeUs;
+    return 0;
+}

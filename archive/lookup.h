@@ -1,0 +1,31 @@
+/*
+ * Lookups in a catalog: which segment holds a GTID's transaction, a binlog position, the last
+ * commit before a time. Answered from the index alone.
+ */
+#ifndef BV_ARCHIVE_LOOKUP_H
+#define BV_ARCHIVE_LOOKUP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "archive/catalog.h"
+
+/* The segment holding the transaction of `gtid` (MariaDB `d-s-n`: the first transaction of
+ * domain d with a seq >= n; MySQL `uuid[:tag]:n`): the first segment whose gtid_end contains it
+ * and whose gtid_start does not. ERR_NOTFOUND saying whether it is before the archive (already
+ * in the first gtid_start), after it, or undecidable (segments without GTID state); ERR_FORMAT
+ * for a malformed gtid. */
+int archiveCatalogFindGtid(const ArchiveCatalog *c, const char *gtid, size_t *idx, Err *err);
+/* The segment holding the event at file:pos (start_pos <= pos < end_pos); a position in a
+ * file's header (4 <= pos < start_pos of the file's first segment, when that segment starts at
+ * the file's first event) maps to that segment. ERR_NOTFOUND naming the archived range of the
+ * file, or saying the file is not archived. */
+int archiveCatalogFindPosition(const ArchiveCatalog *c, const char *file, uint64_t pos, size_t *idx, Err *err);
+/* The segment holding the last transaction committed at or before timeUs (microseconds since the
+ * epoch): the last segment with transactions whose first_time_us <= timeUs. ERR_NOTFOUND when
+ * timeUs is before the first or after the last archived commit. */
+int archiveCatalogFindTime(const ArchiveCatalog *c, uint64_t timeUs, size_t *idx, Err *err);
+/* Commit time of the first transaction of entry idx or a later one; 0 when none has any. */
+uint64_t archiveCatalogFirstCommitFrom(const ArchiveCatalog *c, size_t idx);
+
+#endif

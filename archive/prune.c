@@ -1,0 +1,390 @@
+/* Retention: prune records, the first seq a rule keeps, and the prune procedure. */
+#include "archive/prune.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "binlog/gtid.h"
+#include "archive/index.h"
+#include "archive/internal.h"
+#include "archive/lookup.h"
+#include "common/mem.h"
+
+/* ---- prune records ---- */
+
+void
+archivePruneName(uint64_t firstSeq, char *out, size_t size) {
+    snprintf(out, size, ARCHIVE_PRUNE_PREFIX "%016" PRIu64 ".json", firstSeq);
+}
+
+int
+archivePruneNameParse(const char *name, uint64_t *firstSeq) {
+    /* prune/ + 16 digits + .json */
+    if (strlen(name) != 6 + 16 + 5 || strncmp(name, ARCHIVE_PRUNE_PREFIX, 6) != 0 || strcmp(name + 22, ".json") != 0)
+        return -1;
+    if (!archiveDigits(name + 6, 16, firstSeq) || *firstSeq < 2)
+        return -1;
+    return 0;
+}
+
+int
+archivePruneRecordParse(const char *text, size_t len, ArchivePruneRecord *rec, Err *err) {
+    JsonValue *doc = archiveDocParse(text, len, err);
+    const char *gtid, *reason;
+    size_t glen;
+    uint64_t version;
+    int rc = -1;
+
+    memset(rec, 0, sizeof(*rec));
+    if (doc == NULL)
+        return -1;
+    if (jsonReqU64(doc, "version", &version, err) != 0)
+        goto out;
+    if (version != ARCHIVE_FORMAT_VERSION) {
+        errSet(err, ERR_FORMAT, "prune record version %" PRIu64 " is not supported", version);
+        goto out;
+    }
+    if (jsonReqU64(doc, "first_seq", &rec->firstSeq, err) != 0 ||
+        jsonReqStrCopy(doc, "file", rec->file, sizeof(rec->file), err) != 0 ||
+        jsonReqU64(doc, "start_pos", &rec->startPos, err) != 0 ||
+        jsonReqStrCopy(doc, "created", rec->created, sizeof(rec->created), err) != 0)
+        goto out;
+    if (rec->firstSeq < 2) {
+        errSet(err, ERR_FORMAT, "field 'first_seq' is %" PRIu64 ": a prune keeps seq 2 or later", rec->firstSeq);
+        goto out;
+    }
+    if (!segmentFileNameValid(rec->file)) {
+        errSet(err, ERR_FORMAT, "field 'file' is not a valid binlog file name: '%s'", rec->file);
+        goto out;
+    }
+    if ((gtid = jsonStr(jsonGet(doc, "gtid_start"), &glen)) == NULL || glen > SEGMENT_GTID_MAX || strlen(gtid) != glen) {
+        errSet(err, ERR_FORMAT, "missing or invalid field 'gtid_start'");
+        goto out;
+    }
+    /* Optional members. */
+    if (jsonGet(doc, "first_time_us") != NULL && !jsonU64(jsonGet(doc, "first_time_us"), &rec->firstTimeUs)) {
+        errSet(err, ERR_FORMAT, "invalid field 'first_time_us'");
+        goto out;
+    }
+    if ((reason = jsonStr(jsonGet(doc, "reason"), NULL)) != NULL)
+        snprintf(rec->reason, sizeof(rec->reason), "%s", reason);
+    rec->gtidStart = bvStrdup(gtid);
+    rc = 0;
+out:
+    jsonFree(doc);
+    return rc;
+}
+
+void
+archivePruneRecordToJson(const ArchivePruneRecord *rec, Buf *out) {
+    jsonBufPrintf(out, "{\"version\":%d,\"first_seq\":%" PRIu64, ARCHIVE_FORMAT_VERSION, rec->firstSeq);
+    archiveJsonPutStr(out, "file", rec->file);
+    jsonBufPrintf(out, ",\"start_pos\":%" PRIu64, rec->startPos);
+    archiveJsonPutStr(out, "gtid_start", rec->gtidStart != NULL ? rec->gtidStart : "");
+    jsonBufPrintf(out, ",\"first_time_us\":%" PRIu64, rec->firstTimeUs);
+    archiveJsonPutStr(out, "created", rec->created);
+    archiveJsonPutStr(out, "reason", rec->reason);
+    bufAppend(out, "}", 1);
+}
+
+const ArchivePruneRecord *
+archiveCatalogPrune(const ArchiveCatalog *c) {
+    return c->pruned ? &c->prune : NULL;
+}
+
+void
+archivePruneRecordClear(ArchivePruneRecord *rec) {
+    bvFree(rec->gtidStart);
+    rec->gtidStart = NULL;
+}
+
+/* ---- what a retention keeps ---- */
+
+int
+archiveRetentionSeq(const ArchiveCatalog *c, const ArchiveRetention *r, uint64_t *firstSeq, Err *err) {
+    uint64_t keep = UINT64_MAX;
+    size_t idx;
+
+    *firstSeq = c->count > 0 ? c->entries[0]->meta.seq : c->firstSeq;
+    if (c->count == 0)
+        return 0;
+    if (r->beforeGtid != NULL) {
+        const SegmentMeta *first = &c->entries[0]->meta;
+        bool before = false;
+
+        if (segmentMetaGtidStart(first)[0] != '\0' &&
+            gtidStateTextContains(archiveCatalogFlavour(c), segmentMetaGtidStart(first), r->beforeGtid, &before, err) != 0)
+            return errPrefix(err, "gtid '%s'", r->beforeGtid);
+        if (before)
+            keep = first->seq;
+        else if (archiveCatalogFindGtid(c, r->beforeGtid, &idx, err) != 0)
+            return errPrefix(err, "--before-gtid");
+        else
+            keep = c->entries[idx]->meta.seq;
+    } else {
+        /* The first segment with a commit at or after the time; only the last one when none. */
+        keep = c->entries[c->count - 1]->meta.seq;
+        for (size_t i = 0; i < c->count; i++) {
+            const SegmentMeta *m = &c->entries[i]->meta;
+
+            if (m->transactions > 0 && m->lastTimeUs >= r->keepFromUs) {
+                keep = m->seq;
+                break;
+            }
+        }
+    }
+    for (size_t b = 0; b < r->baseCount; b++) {
+        uint64_t need;
+
+        if (archiveBaseNeededSeq(c, &r->bases[b], &need, err) != 0)
+            return -1;
+        if (need < keep)
+            keep = need;
+    }
+    /* The first kept segment must be indexed: step back over segments only found in the store. */
+    if (!archiveCatalogFind(c, keep, &idx))
+        return errSet(err, ERR_INTERNAL, "retention point seq %" PRIu64 " is not in the catalog", keep);
+    while (idx > 0 && !c->entries[idx]->indexed)
+        idx--;
+    if (!c->entries[idx]->indexed)
+        idx = 0;
+    *firstSeq = c->entries[idx]->meta.seq;
+    return 0;
+}
+
+int
+archivePruneTarget(const ArchiveCatalog *c, const ArchiveRetention *r, uint64_t *firstSeq, Err *err) {
+    BV_ASSERT(c->count > 0);
+    if (archiveRetentionSeq(c, r, firstSeq, err) != 0)
+        return -1;
+    if (*firstSeq <= c->entries[0]->meta.seq)
+        *firstSeq = c->firstSeq;
+    return 0;
+}
+
+/* ---- the prune procedure ---- */
+
+typedef struct PruneRun {
+    Archive *a;
+    bool dryRun;
+    ArchivePruneStepFn *step;
+    void *data;
+} PruneRun;
+
+static int
+pruneStep(PruneRun *run, ArchivePruneAction action, const char *object, uint64_t bytes, Err *err) {
+    return run->step != NULL ? run->step(run->data, action, object, bytes, err) : 0;
+}
+
+static int
+pruneRemove(PruneRun *run, ArchivePruneAction action, const char *object, uint64_t bytes, Err *err) {
+    if (!run->dryRun && storageRemove(run->a->storage, object, err) != 0)
+        return -1;
+    return pruneStep(run, action, object, bytes, err);
+}
+
+/* The chunk [k, last] from the lines of the chunk [first, last], copied byte for byte. */
+static int
+pruneChunk(PruneRun *run, uint64_t first, uint64_t last, uint64_t k, Err *err) {
+    char name[64], newName[64];
+    Buf *doc;
+    uint64_t expect = k;
+    int rc;
+
+    archiveChunkName(first, last, name, sizeof(name));
+    archiveChunkName(k, last, newName, sizeof(newName));
+    if (run->dryRun)
+        return pruneStep(run, ARCHIVE_PRUNE_WRITE_CHUNK, newName, 0, err);
+    doc = bufNew(0);
+    rc = archiveChunkCopyLines(run->a, first, last, &expect, doc, err);
+    if (rc == 0 && expect != last + 1)
+        rc = errSet(err, ERR_FORMAT, "index chunk '%s' does not describe seq %" PRIu64, name, expect);
+    if (rc == 0)
+        rc = storagePutBuf(run->a->storage, newName, doc->data, doc->len, STORAGE_PUT_IMMUTABLE, err);
+    if (rc == 0)
+        rc = pruneStep(run, ARCHIVE_PRUNE_WRITE_CHUNK, newName, doc->len, err);
+    bufFree(doc);
+    return rc;
+}
+
+static int
+pruneRecordWrite(PruneRun *run, const SegmentMeta *first, uint64_t firstTimeUs, const char *reason, Err *err) {
+    ArchivePruneRecord rec;
+    char name[64];
+    Buf *doc;
+    int rc;
+
+    archivePruneName(first->seq, name, sizeof(name));
+    if (run->dryRun)
+        return pruneStep(run, ARCHIVE_PRUNE_WRITE_RECORD, name, 0, err);
+    memset(&rec, 0, sizeof(rec));
+    rec.firstSeq = first->seq;
+    snprintf(rec.file, sizeof(rec.file), "%s", first->file);
+    rec.startPos = first->startPos;
+    rec.gtidStart = (char *)segmentMetaGtidStart(first);
+    rec.firstTimeUs = firstTimeUs;
+    archiveIsoNow(rec.created, sizeof(rec.created));
+    snprintf(rec.reason, sizeof(rec.reason), "%s", reason);
+    doc = bufNew(512);
+    archivePruneRecordToJson(&rec, doc);
+    bufAppend(doc, "\n", 1);
+    /* Immutable: a repeated prune to the same seq after a crash finds its own record (same
+     * content only if created is the same second; another one is as good). */
+    rc = storagePutBuf(run->a->storage, name, doc->data, doc->len, STORAGE_PUT_IMMUTABLE, err);
+    if (rc != 0 && err->code == ERR_EXISTS)
+        rc = 0;
+    if (rc == 0)
+        rc = pruneStep(run, ARCHIVE_PRUNE_WRITE_RECORD, name, doc->len, err);
+    bufFree(doc);
+    return rc;
+}
+
+static void
+catalogDropBelow(ArchiveCatalog *c, uint64_t seq) {
+    size_t n = archiveCatalogLowerBound(c, seq);
+
+    for (size_t i = 0; i < n; i++)
+        archiveEntryFree(c->entries[i]);
+    memmove(c->entries, c->entries + n, (c->count - n) * sizeof(*c->entries));
+    c->count -= n;
+    for (size_t i = 0; i < c->count; i++)
+        c->entries[i]->order = i;
+}
+
+int
+archivePrune(Archive *a, ArchiveCatalog *c, uint64_t firstSeq, const char *reason, bool dryRun,
+             ArchivePruneStepFn *step, void *data, Err *err) {
+    PruneRun run = {a, dryRun, step, data};
+    Coverage cov = {0};
+    CatalogChunk *chunks;
+    size_t nchunks, idx, ndel = 0;
+    char **delNames = NULL;
+    uint64_t *delSizes = NULL;
+    int rc = 0;
+
+    if (firstSeq < c->firstSeq)
+        return errSet(err, ERR_INTERNAL, "prune to seq %" PRIu64 ": the archive already starts at seq %" PRIu64, firstSeq,
+                      c->firstSeq);
+    if (firstSeq > c->firstSeq &&
+        (!archiveCatalogFind(c, firstSeq, &idx) || !c->entries[idx]->indexed))
+        return errSet(err, ERR_INTERNAL, "prune to seq %" PRIu64 ", which is not an indexed segment", firstSeq);
+    /* 1. The record: from now on readers ignore every seq below firstSeq. */
+    if (firstSeq > c->firstSeq) {
+        if (pruneRecordWrite(&run, &c->entries[idx]->meta, archiveCatalogFirstCommitFrom(c, idx), reason, err) != 0)
+            return -1;
+    }
+    /* 2. Chunks that reach into pruned seqs: their kept lines in a new chunk, unless chunks that
+     * start at or after firstSeq already cover them. Widest first. */
+    nchunks = c->chunkCount;
+    chunks = bvCalloc(nchunks + 1, sizeof(*chunks));
+    memcpy(chunks, c->chunks, nchunks * sizeof(*chunks));
+    for (size_t i = 0; i < nchunks; i++)
+        if (chunks[i].first >= firstSeq)
+            archiveCoverageAdd(&cov, chunks[i].first, chunks[i].last);
+    for (size_t pass = 0; pass < nchunks && rc == 0; pass++) {
+        size_t best = nchunks;
+
+        for (size_t i = 0; i < nchunks; i++)
+            if (chunks[i].first < firstSeq && chunks[i].last >= firstSeq && !archiveCoverageHas(&cov, firstSeq, chunks[i].last) &&
+                (best == nchunks || chunks[i].last > chunks[best].last))
+                best = i;
+        if (best == nchunks)
+            break;
+        rc = pruneChunk(&run, chunks[best].first, chunks[best].last, firstSeq, err);
+        if (rc == 0) {
+            archiveCoverageAdd(&cov, firstSeq, chunks[best].last);
+            if (!dryRun)
+                archiveCatalogChunkAdd(c, firstSeq, chunks[best].last, true);
+        }
+    }
+    /* 3. The chunks that reach into pruned seqs. */
+    for (size_t i = 0; i < nchunks && rc == 0; i++) {
+        char name[64];
+
+        if (chunks[i].first >= firstSeq)
+            continue;
+        archiveChunkName(chunks[i].first, chunks[i].last, name, sizeof(name));
+        rc = pruneRemove(&run, ARCHIVE_PRUNE_REMOVE_CHUNK, name, 0, err);
+        if (rc == 0 && !dryRun)
+            archiveCatalogChunkRemove(c, chunks[i].first, chunks[i].last);
+    }
+    bvFree(chunks);
+    bvFree(cov.iv);
+    if (rc != 0)
+        return -1;
+    /* 4. The segments, oldest first: those of the catalog, then those an earlier prune left. */
+    for (size_t i = 0; i < c->count && c->entries[i]->meta.seq < firstSeq; i++) {
+        delNames = bvRealloc(delNames, (ndel + 1) * sizeof(*delNames));
+        delSizes = bvRealloc(delSizes, (ndel + 1) * sizeof(*delSizes));
+        delNames[ndel] = bvStrdup(c->entries[i]->meta.name);
+        delSizes[ndel++] = c->entries[i]->meta.size;
+    }
+    for (size_t i = 0; i < c->leftoverCount; i++) {
+        delNames = bvRealloc(delNames, (ndel + 1) * sizeof(*delNames));
+        delSizes = bvRealloc(delSizes, (ndel + 1) * sizeof(*delSizes));
+        delNames[ndel] = bvStrdup(c->leftovers[i]);
+        delSizes[ndel++] = c->leftoverSizes[i];
+    }
+    if (!dryRun) {
+        c->firstSeq = firstSeq;
+        catalogDropBelow(c, firstSeq);
+    }
+    for (size_t i = 0; i < ndel && rc == 0; i++)
+        rc = pruneRemove(&run, ARCHIVE_PRUNE_REMOVE_SEGMENT, delNames[i], delSizes[i], err);
+    for (size_t i = 0; i < ndel; i++)
+        bvFree(delNames[i]);
+    bvFree(delNames);
+    bvFree(delSizes);
+    if (rc != 0)
+        return -1;
+    if (!dryRun) {
+        for (size_t i = 0; i < c->leftoverCount; i++)
+            bvFree(c->leftovers[i]);
+        c->leftoverCount = 0;
+    }
+    /* 5. Older prune records: the newest one says it all. */
+    for (size_t i = 0; i < c->pruneRecordCount && rc == 0; i++) {
+        char name[64];
+
+        if (c->pruneRecords[i] >= firstSeq)
+            continue;
+        archivePruneName(c->pruneRecords[i], name, sizeof(name));
+        rc = pruneRemove(&run, ARCHIVE_PRUNE_REMOVE_RECORD, name, 0, err);
+    }
+    if (rc == 0 && !dryRun) {
+        size_t keep = 0;
+
+        for (size_t i = 0; i < c->pruneRecordCount; i++)
+            if (c->pruneRecords[i] >= firstSeq)
+                c->pruneRecords[keep++] = c->pruneRecords[i];
+        c->pruneRecordCount = keep;
+        if (firstSeq > 1 && (keep == 0 || c->pruneRecords[keep - 1] != firstSeq)) {
+            if (c->pruneRecordCount == c->pruneRecordCap) {
+                c->pruneRecordCap = c->pruneRecordCap ? c->pruneRecordCap * 2 : 4;
+                c->pruneRecords = bvRealloc(c->pruneRecords, c->pruneRecordCap * sizeof(*c->pruneRecords));
+            }
+            c->pruneRecords[c->pruneRecordCount++] = firstSeq;
+        }
+    }
+    return rc;
+}
+
+/* Prunes of a catalog whose objects keep vanishing under it before archivePruneRetrying() gives
+ * up. */
+#define ARCHIVE_PRUNE_ATTEMPTS 5
+
+int
+archivePruneRetrying(Archive *a, ArchiveCatalog **c, uint64_t firstSeq, const char *reason, bool dryRun,
+                     ArchivePruneStepFn *step, void *data, Err *err) {
+    for (int attempt = 1; archivePrune(a, *c, firstSeq, reason, dryRun, step, data, err) != 0; attempt++) {
+        ArchiveCatalog *fresh;
+
+        if (err->code != ERR_NOTFOUND || attempt >= ARCHIVE_PRUNE_ATTEMPTS ||
+            (fresh = archiveCatalogLoad(a, ARCHIVE_LOAD_DISCOVER, err)) == NULL)
+            return -1;
+        archiveCatalogFree(*c);
+        *c = fresh;
+    }
+    return 0;
+}

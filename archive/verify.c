@@ -1,0 +1,237 @@
+/* Verifying an archive: every segment through every layer, continuity, checkpoint.json. */
+#include "archive/verify.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "archive/checkpoint.h"
+#include "archive/continuity.h"
+#include "archive/identity.h"
+#include "common/mem.h"
+
+typedef struct Verify {
+    Archive *archive;
+    const ArchiveVerifyHooks *hooks;
+    ArchiveVerifyResult *res;
+    size_t cap;
+} Verify;
+
+static void
+addProblem(Verify *v, const char *object, uint64_t seq, const char *kind, const char *message) {
+    ArchiveVerifyResult *res = v->res;
+    ArchiveVerifyProblem *p;
+
+    if (res->problemCount == v->cap) {
+        v->cap = v->cap ? v->cap * 2 : 16;
+        res->problems = bvRealloc(res->problems, v->cap * sizeof(*res->problems));
+    }
+    p = &res->problems[res->problemCount++];
+    p->object = object ? bvStrdup(object) : NULL;
+    p->seq = seq;
+    p->kind = kind;
+    p->message = bvStrdup(message);
+    if (v->hooks->problem != NULL)
+        v->hooks->problem(v->hooks->data, p);
+}
+
+static void
+note(Verify *v, const char *message) {
+    if (v->hooks->note != NULL)
+        v->hooks->note(v->hooks->data, message);
+}
+
+/* Members where the trailer and the index line disagree, comma-separated into out. */
+static void
+metaDiff(const SegmentMeta *t, const SegmentMeta *x, char *out, size_t size) {
+    size_t len = 0;
+
+#define DIFF(cond, name)                                                                           \
+    do {                                                                                           \
+        if (cond && len < size)                                                                    \
+            len += (size_t)snprintf(out + len, size - len, "%s%s", len ? ", " : "", name);         \
+    } while (0)
+    out[0] = '\0';
+    DIFF(t->seq != x->seq, "seq");
+    DIFF(t->flavour != x->flavour, "flavour");
+    DIFF(t->serverId != x->serverId, "server_id");
+    DIFF(strcmp(t->serverUuid, x->serverUuid) != 0, "server_uuid");
+    DIFF(strcmp(t->serverVersion, x->serverVersion) != 0, "server_version");
+    DIFF(strcmp(t->file, x->file) != 0, "file");
+    DIFF(t->startPos != x->startPos, "start_pos");
+    DIFF(t->endPos != x->endPos, "end_pos");
+    DIFF(t->fdeLen != x->fdeLen, "fde_len");
+    DIFF(t->contentLen != x->contentLen, "content_len");
+    DIFF(strcmp(t->contentSha256, x->contentSha256) != 0, "content_sha256");
+    DIFF(strcmp(segmentMetaGtidStart(t), segmentMetaGtidStart(x)) != 0, "gtid_start");
+    DIFF(strcmp(segmentMetaGtidEnd(t), segmentMetaGtidEnd(x)) != 0, "gtid_end");
+    DIFF(strcmp(t->firstGtid, x->firstGtid) != 0, "first_gtid");
+    DIFF(strcmp(t->lastGtid, x->lastGtid) != 0, "last_gtid");
+    DIFF(t->firstTimeUs != x->firstTimeUs, "first_time_us");
+    DIFF(t->lastTimeUs != x->lastTimeUs, "last_time_us");
+    DIFF(t->events != x->events, "events");
+    DIFF(t->transactions != x->transactions, "transactions");
+    DIFF(t->endsFile != x->endsFile, "ends_file");
+    DIFF(strcmp(t->created, x->created) != 0, "created");
+#undef DIFF
+}
+
+/* Read one segment through every layer. */
+static void
+verifySegment(Verify *v, const ArchiveCatalog *c, size_t i, const ArchiveIdentity *id, bool haveId) {
+    const SegmentMeta *idx = archiveCatalogAt(c, i);
+    SegmentMeta meta;
+    SegmentReader *r;
+    BinlogEvent ev;
+    uint64_t pos, storedSize, events = 0;
+    Err err = {0};
+    char msg[ERR_MSG_MAX + 256], diff[512];
+    int rc;
+
+    if (!archiveCatalogListed(c, i, &storedSize)) {
+        addProblem(v, idx->name, idx->seq, "segment", "missing from the store (the index describes it)");
+        return;
+    }
+    segmentMetaCopy(&meta, idx);
+    if (storedSize != idx->size) {
+        snprintf(msg, sizeof(msg), "object is %" PRIu64 " bytes in the store, the index says %" PRIu64, storedSize,
+                 idx->size);
+        addProblem(v, idx->name, idx->seq, "segment", msg);
+        meta.size = storedSize; /* read what is there, to say which layer is broken */
+    }
+    r = archiveSegmentOpen(v->archive, &meta, &err);
+    if (r == NULL) {
+        addProblem(v, idx->name, idx->seq, "segment", err.msg);
+        segmentMetaClear(&meta);
+        return;
+    }
+    while ((rc = segmentReaderNext(r, &ev, &pos, &err)) == 1)
+        events++;
+    v->res->bytes += meta.size;
+    if (rc != 0) {
+        addProblem(v, idx->name, idx->seq, "segment", err.msg);
+    } else {
+        const SegmentMeta *t = segmentReaderMeta(r);
+
+        v->res->events += events;
+        v->res->transactions += t->transactions;
+        if (archiveCatalogIndexed(c, i) && storedSize == idx->size && strcmp(segmentReaderSha256(r), idx->sha256) != 0) {
+            snprintf(msg, sizeof(msg), "object sha256 mismatch: computed %s, the index says %s", segmentReaderSha256(r),
+                     idx->sha256);
+            addProblem(v, idx->name, idx->seq, "segment", msg);
+        }
+        metaDiff(t, idx, diff, sizeof(diff));
+        if (diff[0] != '\0') {
+            snprintf(msg, sizeof(msg), "the trailer and the index disagree about %s", diff);
+            addProblem(v, idx->name, idx->seq, "index", msg);
+        }
+        if (haveId && t->flavour != id->flavour) {
+            snprintf(msg, sizeof(msg), "holds %s binlogs in a %s archive",
+                     t->flavour == BINLOG_FLAVOUR_MYSQL ? "mysql" : "mariadb",
+                     id->flavour == BINLOG_FLAVOUR_MYSQL ? "mysql" : "mariadb");
+            addProblem(v, idx->name, idx->seq, "identity", msg);
+        }
+        if (!archiveCatalogIndexed(c, i)) {
+            snprintf(msg, sizeof(msg), "'%s' is stored and sound but not yet indexed", idx->name);
+            note(v, msg);
+        }
+    }
+    segmentReaderFree(r);
+    segmentMetaClear(&meta);
+}
+
+/* checkpoint.json must not claim more than the index holds. */
+static void
+verifyCheckpoint(Verify *v, const ArchiveCatalog *c) {
+    ArchiveCheckpoint cp;
+    Err err = {0};
+    char msg[ERR_MSG_MAX + 256];
+    uint64_t contiguous = archiveCatalogContiguousSeq(c);
+    size_t at;
+
+    if (archiveCheckpointRead(v->archive, &cp, &err) != 0) {
+        if (err.code == ERR_NOTFOUND) {
+            if (archiveCatalogCount(c) > 0)
+                note(v, "the archive has no checkpoint.json yet");
+            return;
+        }
+        addProblem(v, ARCHIVE_CHECKPOINT_OBJECT, 0, "checkpoint", err.msg);
+        return;
+    }
+    if (cp.seq > contiguous) {
+        snprintf(msg, sizeof(msg), "says seq 1-%" PRIu64 " are complete, the index is complete up to seq %" PRIu64, cp.seq,
+                 contiguous);
+        addProblem(v, ARCHIVE_CHECKPOINT_OBJECT, 0, "checkpoint", msg);
+    } else if (cp.seq > 0 && archiveCatalogFind(c, cp.seq, &at)) {
+        const SegmentMeta *m = archiveCatalogAt(c, at);
+
+        if (strcmp(m->file, cp.file) != 0 || m->endPos != cp.endPos || strcmp(segmentMetaGtidEnd(m), cp.gtidEnd) != 0) {
+            snprintf(msg, sizeof(msg), "says seq %" PRIu64 " ends at %s:%" PRIu64 " gtid %s, the index says %s:%" PRIu64 " gtid %s",
+                     cp.seq, cp.file, cp.endPos, cp.gtidEnd, m->file, m->endPos, segmentMetaGtidEnd(m));
+            addProblem(v, ARCHIVE_CHECKPOINT_OBJECT, 0, "checkpoint", msg);
+        }
+    }
+    archiveCheckpointClear(&cp);
+}
+
+static void
+progress(Verify *v, size_t done, size_t total) {
+    if (v->hooks->progress != NULL)
+        v->hooks->progress(v->hooks->data, done, total, v->res->bytes);
+}
+
+int
+archiveVerify(Archive *a, const ArchiveVerifyHooks *hooks, ArchiveVerifyResult *res, Err *err) {
+    Verify v = {a, hooks, res, 0};
+    ArchiveCatalog *c;
+    ArchiveIdentity id;
+    ArchiveGap *gaps;
+    Err idErr = {0};
+    size_t ngaps, n;
+    bool haveId;
+
+    memset(res, 0, sizeof(*res));
+    haveId = archiveIdentityRead(a, &id, &idErr) == 0;
+    c = archiveCatalogLoad(a, ARCHIVE_LOAD_DISCOVER | ARCHIVE_LOAD_TOLERANT, err);
+    if (c == NULL)
+        return -1;
+    res->catalog = c;
+    if (!haveId && archiveCatalogCount(c) == 0) {
+        res->notArchive = true;
+        return 0;
+    }
+    if (!haveId)
+        addProblem(&v, ARCHIVE_IDENTITY_OBJECT, 0, "identity", idErr.msg);
+    for (size_t i = 0; i < archiveCatalogProblemCount(c); i++)
+        addProblem(&v, NULL, 0, "index", archiveCatalogProblem(c, i));
+    n = archiveCatalogCount(c);
+    for (size_t i = 0; i < n; i++) {
+        progress(&v, i, n);
+        verifySegment(&v, c, i, &id, haveId);
+        res->segments++;
+    }
+    progress(&v, n, n);
+    ngaps = archiveCatalogGaps(c, &gaps);
+    for (size_t i = 0; i < ngaps; i++) {
+        size_t at;
+        const char *object = NULL;
+
+        if (archiveCatalogFind(c, gaps[i].beforeSeq, &at))
+            object = archiveCatalogAt(c, at)->name;
+        addProblem(&v, object, gaps[i].beforeSeq, "continuity", gaps[i].message);
+    }
+    bvFree(gaps);
+    verifyCheckpoint(&v, c);
+    return 0;
+}
+
+void
+archiveVerifyResultClear(ArchiveVerifyResult *res) {
+    for (size_t i = 0; i < res->problemCount; i++) {
+        bvFree(res->problems[i].object);
+        bvFree(res->problems[i].message);
+    }
+    bvFree(res->problems);
+    archiveCatalogFree(res->catalog);
+    memset(res, 0, sizeof(*res));
+}

@@ -1,0 +1,52 @@
+/*
+ * Verifying an archive: every segment re-read through every layer (the object's SHA-256 against
+ * the index, trailer CRC and metadata against the index line, lz4 frame and block checksums,
+ * content SHA-256, every event's CRC), then continuity, the index chunks and checkpoint.json.
+ * What `binvault verify` does; it prints what the hooks report.
+ */
+#ifndef BV_ARCHIVE_VERIFY_H
+#define BV_ARCHIVE_VERIFY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "archive/archive.h"
+#include "archive/catalog.h"
+
+/* One thing wrong with the archive. */
+typedef struct ArchiveVerifyProblem {
+    char *object;  /* the object concerned; NULL when it concerns no single object */
+    uint64_t seq;  /* the segment concerned; 0 when none */
+    const char *kind; /* "segment", "index", "identity", "continuity" or "checkpoint" */
+    char *message;
+} ArchiveVerifyProblem;
+
+/* Reports while the verification runs, in order; each may be NULL. */
+typedef struct ArchiveVerifyHooks {
+    /* A problem, as soon as it is found. */
+    void (*problem)(void *data, const ArchiveVerifyProblem *p);
+    /* Something sound but worth saying, e.g. "'segments/...' is stored and sound but not yet
+     * indexed", "the archive has no checkpoint.json yet". */
+    void (*note)(void *data, const char *message);
+    /* Before segment `done` of `total` is read (`bytes` read so far), and once with done == total
+     * when every segment is read. */
+    void (*progress)(void *data, size_t done, size_t total, uint64_t bytes);
+    void *data;
+} ArchiveVerifyHooks;
+
+typedef struct ArchiveVerifyResult {
+    bool notArchive;                /* neither binvault.json nor any segment: nothing was verified */
+    ArchiveCatalog *catalog;        /* as loaded (discover, tolerant): its windows and prune record */
+    uint64_t segments, bytes, events, transactions; /* read */
+    ArchiveVerifyProblem *problems; /* in the order found */
+    size_t problemCount;
+} ArchiveVerifyResult;
+
+/* Verify the archive. -1 only when its catalog cannot be loaded at all. Otherwise 0, and the
+ * archive is sound when res->problemCount is 0 and res->notArchive is false. Free with
+ * archiveVerifyResultClear(). */
+int archiveVerify(Archive *a, const ArchiveVerifyHooks *hooks, ArchiveVerifyResult *res, Err *err);
+void archiveVerifyResultClear(ArchiveVerifyResult *res);
+
+#endif

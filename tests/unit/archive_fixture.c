@@ -1,0 +1,109 @@
+/* Canned archives for the unit tests of archive/ (archive_fixture.h). */
+#include "tests/unit/archive_fixture.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/mem.h"
+#include "tests/test.h"
+
+static const char *const mariaFixtures[FIXTURE_FILES] = {
+    "mariadb-10.11.19-compressed.000001.binlog", "mariadb-10.11.19-compressed.000002.binlog",
+    "mariadb-10.11.19-compressed.000003.binlog", "mariadb-10.11.19-compressed.000004.binlog"};
+
+const char *
+fixtureMariaName(size_t i) {
+    return mariaFixtures[i];
+}
+
+void
+fixtureAs(const char *dir, const char *name, const char *as, char *out, size_t size) {
+    char src[1024], abs[PATH_MAX];
+
+    snprintf(src, sizeof(src), "%s/%s", testFixtureDir(), name);
+    BV_ASSERT(realpath(src, abs) != NULL);
+    snprintf(out, size, "%s/%s", dir, as);
+    BV_ASSERT(symlink(abs, out) == 0);
+}
+
+static void
+noticeCb(void *data, const char *message) {
+    ArchiveFixture *f = data;
+    size_t len = strlen(f->notices);
+
+    snprintf(f->notices + len, sizeof(f->notices) - len, "%s\n", message);
+    f->noticeCount++;
+}
+
+int
+fixtureOpen(ArchiveFixture *f, uint64_t segmentSize) {
+    char bin[1024];
+    Err err = {0};
+
+    memset(f, 0, sizeof(*f));
+    snprintf(f->root, sizeof(f->root), "%s/store", testTmpDir());
+    snprintf(bin, sizeof(bin), "%s/binlogs", testTmpDir());
+    BV_ASSERT(mkdir(f->root, 0700) == 0 && mkdir(bin, 0700) == 0);
+    for (size_t i = 0; i < FIXTURE_FILES; i++) {
+        char as[32];
+
+        snprintf(as, sizeof(as), "mariadb-bin.%06zu", i + 1);
+        fixtureAs(bin, mariaFixtures[i], as, f->files[i], sizeof(f->files[i]));
+        f->argv[i] = f->files[i];
+    }
+    f->storage = storageNew(f->root, &err);
+    if (f->storage == NULL) {
+        testFail(__FILE__, __LINE__, "storageNew: %s", err.msg);
+        return -1;
+    }
+    f->archive = archiveNew(f->storage);
+    f->opts.segmentSize = segmentSize;
+    f->opts.tmpDir = testTmpDir();
+    f->opts.notice = noticeCb;
+    f->opts.data = f;
+    return 0;
+}
+
+int
+fixtureImportAll(ArchiveFixture *f) {
+    ArchiveImportResult res;
+    Err err = {0};
+
+    if (archiveImport(f->archive, &f->opts, f->argv, FIXTURE_FILES, &res, &err) != 0) {
+        testFail(__FILE__, __LINE__, "archiveImport: %s", err.msg);
+        return -1;
+    }
+    return 0;
+}
+
+void
+fixtureClose(ArchiveFixture *f) {
+    archiveFree(f->archive);
+    storageFree(f->storage);
+}
+
+void
+fixtureCrafted(SegmentMeta *m, uint64_t seq, const char *file, uint64_t start, uint64_t end, const char *gs, const char *ge) {
+    memset(m, 0, sizeof(*m));
+    m->seq = seq;
+    m->flavour = BINLOG_FLAVOUR_MARIADB;
+    snprintf(m->file, sizeof(m->file), "%s", file);
+    m->startPos = start;
+    m->endPos = end;
+    m->fdeLen = 252;
+    m->contentLen = 252 + end - start;
+    memset(m->contentSha256, 'a', 64);
+    m->gtidStart = (char *)gs;
+    m->gtidEnd = (char *)ge;
+    m->transactions = 1;
+    m->firstTimeUs = m->lastTimeUs = 1000000ull * seq;
+    snprintf(m->firstGtid, sizeof(m->firstGtid), "%s", ge);
+    snprintf(m->lastGtid, sizeof(m->lastGtid), "%s", ge);
+    segmentName(seq, file, start, m->name, sizeof(m->name));
+    memset(m->sha256, 'b', 64);
+    m->size = 100;
+}

@@ -1,0 +1,153 @@
+/* Unit tests of archive/verify: a sound archive, and each kind of damage found and reported. */
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "archive/archive.h"
+#include "archive/catalog.h"
+#include "archive/verify.h"
+#include "common/fs.h"
+#include "common/mem.h"
+#include "tests/test.h"
+#include "tests/unit/archive_fixture.h"
+
+/* What the hooks saw, in order. */
+typedef struct Seen {
+    char problems[8192];
+    size_t problemCount;
+    char notes[4096];
+    size_t progressCalls;
+    bool progressDone;
+} Seen;
+
+static void
+onProblem(void *data, const ArchiveVerifyProblem *p) {
+    Seen *s = data;
+    size_t len = strlen(s->problems);
+
+    snprintf(s->problems + len, sizeof(s->problems) - len, "%s %s: %s\n", p->kind, p->object ? p->object : "-",
+             p->message);
+    s->problemCount++;
+}
+
+static void
+onNote(void *data, const char *message) {
+    Seen *s = data;
+    size_t len = strlen(s->notes);
+
+    snprintf(s->notes + len, sizeof(s->notes) - len, "%s\n", message);
+}
+
+static void
+onProgress(void *data, size_t done, size_t total, uint64_t bytes) {
+    Seen *s = data;
+
+    (void)bytes;
+    s->progressCalls++;
+    s->progressDone = done == total;
+}
+
+static int
+verify(ArchiveFixture *f, Seen *seen, ArchiveVerifyResult *res) {
+    Err err = {0};
+
+    memset(seen, 0, sizeof(*seen));
+    if (archiveVerify(f->archive, &(ArchiveVerifyHooks){onProblem, onNote, onProgress, seen}, res, &err) != 0) {
+        testFail(__FILE__, __LINE__, "archiveVerify: %s", err.msg);
+        return -1;
+    }
+    return 0;
+}
+
+static void
+testVerifySound(void) {
+    ArchiveFixture f;
+    ArchiveVerifyResult res;
+    Seen seen;
+
+    REQUIRE(fixtureOpen(&f, 1024) == 0);
+    REQUIRE(fixtureImportAll(&f) == 0);
+    REQUIRE(verify(&f, &seen, &res) == 0);
+    CHECK(!res.notArchive);
+    CHECK_INT(res.problemCount, 0);
+    CHECK_INT(seen.problemCount, 0);
+    CHECK_STR(seen.notes, "");
+    CHECK(res.segments > 4);
+    CHECK_INT(res.segments, archiveCatalogCount(res.catalog));
+    CHECK_INT(res.events, 75);
+    CHECK_INT(res.transactions, 14);
+    CHECK(res.bytes > 0);
+    CHECK_INT(seen.progressCalls, res.segments + 1);
+    CHECK(seen.progressDone);
+    archiveVerifyResultClear(&res);
+    CHECK(res.catalog == NULL);
+    fixtureClose(&f);
+}
+
+static void
+testVerifyDamage(void) {
+    ArchiveFixture f;
+    ArchiveVerifyResult res;
+    Seen seen;
+    char path[2048], name2[SEGMENT_NAME_MAX], name4[SEGMENT_NAME_MAX];
+    unsigned char *data;
+    size_t len;
+    FILE *fp;
+    Err err = {0};
+
+    REQUIRE(fixtureOpen(&f, 1024) == 0);
+    REQUIRE(fixtureImportAll(&f) == 0);
+    REQUIRE(verify(&f, &seen, &res) == 0);
+    REQUIRE(archiveCatalogCount(res.catalog) > 4);
+    snprintf(name2, sizeof(name2), "%s", archiveCatalogAt(res.catalog, 1)->name);
+    snprintf(name4, sizeof(name4), "%s", archiveCatalogAt(res.catalog, 3)->name);
+    archiveVerifyResultClear(&res);
+    /* A flipped bit in the second segment, the fourth gone, checkpoint.json gone. */
+    snprintf(path, sizeof(path), "%s/%s", f.root, name2);
+    data = testReadFile(path, &len);
+    REQUIRE(data != NULL && len > 100);
+    data[len / 2] ^= 0x01;
+    REQUIRE(unlink(path) == 0);
+    fp = fopen(path, "wb");
+    REQUIRE(fp != NULL);
+    fwrite(data, 1, len, fp);
+    fclose(fp);
+    bvFree(data);
+    REQUIRE(storageRemove(f.storage, name4, &err) == 0);
+    REQUIRE(storageRemove(f.storage, ARCHIVE_CHECKPOINT_OBJECT, &err) == 0);
+    REQUIRE(verify(&f, &seen, &res) == 0);
+    CHECK_INT(res.problemCount, 2);
+    CHECK_INT(seen.problemCount, 2);
+    if (res.problemCount == 2) {
+        CHECK_STR(res.problems[0].object, name2);
+        CHECK_STR(res.problems[0].kind, "segment");
+        CHECK_INT(res.problems[0].seq, 2);
+        CHECK_STR(res.problems[1].object, name4);
+        CHECK_MSG(res.problems[1].message, "missing from the store");
+    }
+    CHECK_MSG(seen.notes, "the archive has no checkpoint.json yet");
+    archiveVerifyResultClear(&res);
+    fixtureClose(&f);
+}
+
+static void
+testVerifyNotArchive(void) {
+    ArchiveFixture f;
+    ArchiveVerifyResult res;
+    Seen seen;
+
+    REQUIRE(fixtureOpen(&f, 1024) == 0);
+    REQUIRE(verify(&f, &seen, &res) == 0);
+    CHECK(res.notArchive);
+    CHECK_INT(res.problemCount, 0);
+    CHECK_INT(seen.problemCount, 0);
+    archiveVerifyResultClear(&res);
+    fixtureClose(&f);
+}
+
+void
+suite_verify(void) {
+    testRun("verify: a sound archive, read through every layer", testVerifySound);
+    testRun("verify: a flipped bit, a missing segment, no checkpoint", testVerifyDamage);
+    testRun("verify: an empty directory is not an archive", testVerifyNotArchive);
+}
