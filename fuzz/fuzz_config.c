@@ -25,16 +25,16 @@ typedef struct FuzzConfig {
 #define F(field) offsetof(FuzzConfig, field)
 
 static const OptDef fuzzOpts[] = {
-    {"source", OPT_STRING, NULL, 0, 0, OPT_REQUIRED, F(source), NULL, "the primary"},
-    {"source-password", OPT_STRING, NULL, 0, 0, OPT_SECRET, F(password), NULL, "password"},
-    {"archive", OPT_STRING, "file:///tmp/x", 0, 0, 0, F(archive), NULL, "archive"},
-    {"log-level", OPT_STRING, "info", 0, 0, 0, F(logLevel), NULL, "level"},
-    {"server-id", OPT_INT, "4123456789", 1, 4294967295LL, 0, F(serverId), NULL, "server id"},
-    {"segment-size", OPT_SIZE, "64M", 64 * 1024, 4096LL * 1024 * 1024, 0, F(segmentSize), NULL, "size"},
-    {"segment-interval", OPT_DURATION, "10s", 100, 86400000LL, 0, F(intervalMs), NULL, "interval"},
-    {"upload-workers", OPT_INT, "4", 1, 64, 0, F(workers), NULL, "workers"},
-    {"anything", OPT_SIZE, NULL, 0, 0, 0, F(anything), NULL, "an unchecked size"},
-    {"flag", OPT_BOOL, NULL, 0, 0, 0, F(flag), NULL, "a flag"},
+    {"source", OPT_STRING, NULL, 0, 0, OPT_REQUIRED, F(source), NULL, "the primary", NULL, NULL},
+    {"source-password", OPT_STRING, NULL, 0, 0, OPT_SECRET, F(password), NULL, "password", NULL, NULL},
+    {"archive", OPT_STRING, "file:///tmp/x", 0, 0, 0, F(archive), NULL, "archive", NULL, NULL},
+    {"log-level", OPT_STRING, "info", 0, 0, 0, F(logLevel), NULL, "level", NULL, NULL},
+    {"server-id", OPT_INT, "4123456789", 1, 4294967295LL, 0, F(serverId), NULL, "server id", NULL, NULL},
+    {"segment-size", OPT_SIZE, "64M", 64 * 1024, 4096LL * 1024 * 1024, 0, F(segmentSize), NULL, "size", NULL, NULL},
+    {"segment-interval", OPT_DURATION, "10s", 100, 86400000LL, 0, F(intervalMs), NULL, "interval", NULL, NULL},
+    {"upload-workers", OPT_INT, "4", 1, 64, 0, F(workers), NULL, "workers", NULL, NULL},
+    {"anything", OPT_SIZE, NULL, 0, 0, 0, F(anything), NULL, "an unchecked size", NULL, NULL},
+    {"flag", OPT_BOOL, NULL, 0, 0, 0, F(flag), NULL, "a flag", NULL, NULL},
 };
 
 static const OptSet fuzzSet = {"agent", "binvault agent [options]", NULL, fuzzOpts, sizeof(fuzzOpts) / sizeof(fuzzOpts[0])};
