@@ -1,7 +1,6 @@
 /* Binlog positions as users write them (binlog/pos.h). */
 #include "binlog/pos.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,7 +12,8 @@ binlogFileNameValid(const char *file) {
     if (len == 0 || len >= BINLOG_POS_FILE_MAX || file[0] == '.' || strstr(file, ".tmp.") != NULL)
         return false;
     for (const char *p = file; *p; p++)
-        if (!isalnum((unsigned char)*p) && *p != '.' && *p != '_' && *p != '-')
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '.' ||
+              *p == '_' || *p == '-'))
             return false;
     return true;
 }
@@ -30,7 +30,7 @@ binlogPosParse(const char *text, bool posOptional, BinlogPos *out, Err *err) {
     if (len == 0 || len >= sizeof(out->file))
         goto bad;
     if (colon != NULL) {
-        if (!isdigit((unsigned char)colon[1]))
+        if (colon[1] < '0' || colon[1] > '9')
             goto bad;
         errno = 0;
         pos = strtoull(colon + 1, &end, 10);

@@ -133,7 +133,7 @@ typeHint(const OptDef *d) {
     case OPT_ENUM: return "one of the values listed by --help";
     case OPT_TIME: return "a time: 'YYYY-MM-DD HH:MM:SS[.ffffff]', YYYY-MM-DDTHH:MM:SSZ or YYYY-MM-DD";
     case OPT_TIMEZONE: return "a time zone: UTC, +02:00 or Europe/Paris";
-    case OPT_HOSTPORT: return "HOST:PORT";
+    case OPT_HOSTPORT: return "ADDR:PORT";
     case OPT_URL: return "a URL";
     case OPT_POSITION: return "FILE:POS";
     default: return "a string";
