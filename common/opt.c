@@ -131,7 +131,7 @@ typeHint(const OptDef *d) {
     case OPT_DURATION: return "a duration (suffix ms, s, m or h; a bare number is seconds)";
     case OPT_BOOL: return "true or false";
     case OPT_ENUM: return "one of the values listed by --help";
-    case OPT_TIME: return "a time: 'YYYY-MM-DD HH:MM:SS[.ffffff]', YYYY-MM-DDTHH:MM:SSZ or YYYY-MM-DD";
+    case OPT_TIME: return "a time: 'YYYY-MM-DD HH:MM:SS[.ffffff]', 2026-11-21T04:30:00Z (UTC) or 2026-11-21";
     case OPT_TIMEZONE: return "a time zone: UTC, +02:00 or Europe/Paris";
     case OPT_HOSTPORT: return "ADDR:PORT";
     case OPT_URL: return "a URL";

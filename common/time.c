@@ -169,8 +169,8 @@ timeParse(const char *text, const TimeZone *tz, uint64_t *us, Err *err) {
     *us = (uint64_t)t * 1000000u + frac;
     return 0;
 bad:
-    return errSet(err, ERR_USAGE, "invalid time '%s': expected 'YYYY-MM-DD HH:MM:SS[.ffffff]', YYYY-MM-DDTHH:MM:SSZ or "
-                  "YYYY-MM-DD", text);
+    return errSet(err, ERR_USAGE, "invalid time '%s': expected 'YYYY-MM-DD HH:MM:SS[.ffffff]' as '2026-11-21 04:30:00', "
+                  "2026-11-21T04:30:00Z (UTC) or 2026-11-21", text);
 }
 
 void
