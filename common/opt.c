@@ -336,7 +336,7 @@ static int
 configText(const OptCtx *ctx, const char *text, size_t len, const char *origin, bool *secretSeen, Err *err) {
     const OptSet *set = ctx->set;
     char *data, *line;
-    bool inSection = true;
+    bool inSection = true, shared = false;
     int lineNo = 0, rc = -1;
 
     if (secretSeen != NULL)
@@ -363,7 +363,8 @@ configText(const OptCtx *ctx, const char *text, size_t len, const char *origin, 
                 goto out;
             }
             *close = '\0';
-            inSection = strcmp(trim(line + 1), set->command) == 0 || strcmp(trim(line + 1), "binvault") == 0;
+            shared = strcmp(trim(line + 1), "binvault") == 0;
+            inSection = shared || strcmp(trim(line + 1), set->command) == 0;
             continue;
         }
         if ((eq = strchr(line, '=')) == NULL) {
@@ -376,6 +377,9 @@ configText(const OptCtx *ctx, const char *text, size_t len, const char *origin, 
         if (!inSection)
             continue;
         if ((d = findDef(set, key, strlen(key))) == NULL || strcmp(key, "config") == 0) {
+            /* [binvault] is shared by every command: what is another command's is not an error. */
+            if (shared && d == NULL)
+                continue;
             errSet(err, ERR_CONFIG, "config file '%s' line %d: unknown option '%s' for 'binvault %s'", origin, lineNo,
                    key, set->command);
             goto out;

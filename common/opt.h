@@ -97,8 +97,9 @@ int optParse(const OptSet *set, void *target, int argc, char **argv, char *const
              int *positionalCount, Err *err);
 
 /* Apply the content of a config file (`len` bytes of INI text; `origin` names it in messages):
- * `key = value` lines of the sections [binvault] and [<command>] (lines before any section apply
- * too), `#` / `;` comments, options of the set only (not `config`). seen (may be NULL; set->count
+ * `key = value` lines of the sections [binvault] (shared by every command: options of other
+ * commands are skipped there) and [<command>] (lines before any section apply too; options of the
+ * set only, not `config`), `#` / `;` comments. seen (may be NULL; set->count
  * entries) marks the options set; *secretSeen (may be NULL) says whether a secret was set, for the
  * caller to check the file's mode. ERR_CONFIG / ERR_USAGE naming the line. What optParse() does
  * with --config FILE; exposed for tests and the fuzzer. */

@@ -326,7 +326,7 @@ testPrecedence(void) {
     char *env[] = {"TEST_NAME=from-env", "TEST_COUNT_B=5", "OTHER=x", NULL};
     char *both[] = {"TEST_COUNT_A=7", "TEST_COUNT_B=5", NULL};
     char *path = writeConfig("prec.conf",
-                             "# comment\n[binvault]\nsize = 2K\n[other]\nname = not-mine\n[test]\n; comment\n"
+                             "# comment\n[binvault]\nsize = 2K\nspool = /another/commands\n[other]\nname = not-mine\n[test]\n; comment\n"
                              "name = from-file\nlevel=high\n",
                              0644);
     TestOpts o;
