@@ -149,15 +149,13 @@ listJson(Archive *a, const ArchiveIdentity *id, bool haveId, const ArchiveCatalo
     bvFree(windows);
 }
 
-#define LIST_STORAGE(field) offsetof(ListOpts, storage.field)
-
-static int listRun(const char *url, const StorageOptions *storageOpts, bool json);
-
 typedef struct ListOpts {
     char *archive;
     StorageOptions storage;
     bool json;
 } ListOpts;
+
+#define LIST_STORAGE(field) offsetof(ListOpts, storage.field)
 
 static const OptDef listDefs[] = {
     CMD_ARCHIVE_OPTDEFS(offsetof(ListOpts, archive), LIST_STORAGE),
@@ -178,6 +176,9 @@ static const OptSet listSet = {
     0,
     0,
 };
+
+/* The listing of the archive at url, printed; the exit code. */
+static int listRun(const char *url, const StorageOptions *storageOpts, bool json);
 
 int
 cmdList(int argc, char **argv) {

@@ -155,6 +155,7 @@ logSegment(LogCmd *lc, Archive *a, const SegmentMeta *m, Err *err) {
     return rc < 0 ? -1 : 0;
 }
 
+/* The transactions the options select, printed; the exit code. */
 static int logRun(LogCmd lc);
 
 int
@@ -169,7 +170,6 @@ cmdLog(int argc, char **argv) {
     return rc;
 }
 
-/* The transactions the options select, printed; the exit code. */
 static int
 logRun(LogCmd lc) {
     Storage *storage = NULL;

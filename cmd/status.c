@@ -311,8 +311,10 @@ unknown(bool json, const char *url, const char *why) {
 
 /* The verdict, printed; the exit code. */
 static int
-statusRun(const StatusOpts *o, const char *url, const char *source, bool json, double warnRpo, double maxRpo,
-          uint32_t serverId) {
+statusRun(const StatusOpts *o, uint32_t serverId) {
+    const char *url = o->archive, *source = o->source;
+    bool json = o->json;
+    double warnRpo = (double)o->warnRpoMs / 1000.0, maxRpo = (double)o->maxRpoMs / 1000.0;
     Storage *storage;
     Archive *a;
     ArchiveIdentity id;
@@ -472,21 +474,11 @@ statusRun(const StatusOpts *o, const char *url, const char *source, bool json, d
 int
 cmdStatus(int argc, char **argv) {
     StatusOpts o = {0};
-    const char *url, *source;
-    bool json;
-    double warnRpo, maxRpo;
-    uint32_t serverId;
-    int ch;
+    int rc;
 
-    if (!cmdOptions(&statusSet, &o, argc, argv, NULL, NULL, &ch))
-        return ch;
-    url = o.archive;
-    source = o.source;
-    json = o.json;
-    warnRpo = (double)o.warnRpoMs / 1000.0;
-    maxRpo = (double)o.maxRpoMs / 1000.0;
-    serverId = o.serverId != 0 ? (uint32_t)o.serverId : 4123456700u + (uint32_t)(getpid() % 89);
-    ch = statusRun(&o, url, source, json, warnRpo, maxRpo, serverId);
+    if (!cmdOptions(&statusSet, &o, argc, argv, NULL, NULL, &rc))
+        return rc;
+    rc = statusRun(&o, o.serverId != 0 ? (uint32_t)o.serverId : 4123456700u + (uint32_t)(getpid() % 89));
     optFree(&statusSet, &o);
-    return ch;
+    return rc;
 }

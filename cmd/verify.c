@@ -309,6 +309,7 @@ static const OptSet verifySet = {
     0,
 };
 
+/* The verification of the archive at url, printed; the exit code. */
 static int verifyRun(const char *url, const StorageOptions *storageOpts, bool json);
 
 int
