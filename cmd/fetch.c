@@ -9,8 +9,8 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <stddef.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

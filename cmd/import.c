@@ -13,9 +13,9 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <stddef.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -1,8 +1,8 @@
 /* binvault inspect: read binlog files, verify every checksum, print events or transactions. */
 #include <errno.h>
 #include <fcntl.h>
-#include <stddef.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>

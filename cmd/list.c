@@ -1,6 +1,6 @@
 /* binvault list: an archive's segments, its gaps and its restorable window, from its index. */
-#include <stddef.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 

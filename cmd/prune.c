@@ -9,9 +9,9 @@
  * SIGKILL right after its N-th change to the store, to test recovery from a crash mid-prune.
  */
 #include <errno.h>
-#include <stddef.h>
 #include <inttypes.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -1,8 +1,8 @@
 /* binvault status: how much is not yet archived (RPO), from the archive's checkpoint alone or
  * compared with the live source, with monitoring-plugin exit codes. The verdict rules are in
  * archive/status.h (statusEvaluate()). */
-#include <stddef.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -4,11 +4,11 @@
  * see. A debugging tool: it does not know the archive format, only objects.
  */
 #include <errno.h>
-#include <stddef.h>
 #include <limits.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

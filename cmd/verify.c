@@ -4,8 +4,8 @@
  * CRC), check the index against the trailers and the archive's continuity, and print the
  * restorable window. Exit 0 only when everything is sound.
  */
-#include <stddef.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
