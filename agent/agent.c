@@ -21,6 +21,7 @@
 #include "agent/http.h"
 #include "archive/segment.h"
 #include "archive/segmenter.h"
+#include "binlog/pos.h"
 #include "agent/spool.h"
 #include "archive/status.h"
 #include "agent/uploader.h"
@@ -886,24 +887,13 @@ resume(Agent *a, Segmenter *seg, Err *err) {
         rc = segmenterResume(seg, last->seq, last->file, last->endPos, last->gtidEnd, fde, fdeLen, err);
         bvFree(fde);
     } else if (a->cfg->startPosition) {
-        char file[256];
-        const char *colon = strrchr(a->cfg->startPosition, ':');
-        char *end;
-        unsigned long long pos;
+        BinlogPos start;
 
-        if (colon == NULL || colon == a->cfg->startPosition || (size_t)(colon - a->cfg->startPosition) >= sizeof(file)) {
-            errSet(err, ERR_USAGE, "invalid --start-position '%s': expected FILE:POS", a->cfg->startPosition);
+        if (binlogPosOptParseStart(a->cfg->startPosition, &start, err) != 0) {
+            errPrefix(err, "--start-position");
             goto done;
         }
-        errno = 0;
-        pos = strtoull(colon + 1, &end, 10);
-        if (errno != 0 || *end != '\0' || pos < 4) {
-            errSet(err, ERR_USAGE, "invalid --start-position '%s': POS must be a number of at least 4",
-                   a->cfg->startPosition);
-            goto done;
-        }
-        snprintf(file, sizeof(file), "%.*s", (int)(colon - a->cfg->startPosition), a->cfg->startPosition);
-        rc = segmenterResume(seg, 0, file, pos, "", NULL, 0, err);
+        rc = segmenterResume(seg, 0, start.file, start.pos, "", NULL, 0, err);
     } else if (a->cfg->startGtid) {
         rc = segmenterResume(seg, 0, "", 0, a->cfg->startGtid, NULL, 0, err);
     } else {

@@ -14,6 +14,7 @@
 
 #include "common/buf.h"
 #include "common/mem.h"
+#include "common/url.h"
 
 struct HttpServer {
     struct evhttp *http;
@@ -25,36 +26,18 @@ struct HttpServer {
 
 int
 httpParseAddr(const char *text, char *host, size_t hostSize, uint16_t *port, Err *err) {
-    const char *colon, *h = text;
-    size_t hlen;
-    char *end;
-    unsigned long p;
+    char *parsed;
 
     if (text == NULL || text[0] == '\0')
         return errSet(err, ERR_USAGE, "empty --http address: expected ADDR:PORT");
-    if (text[0] == '[') {
-        const char *close = strchr(text, ']');
-
-        if (close == NULL || close[1] != ':')
-            return errSet(err, ERR_USAGE, "invalid --http address '%s': expected [IPv6]:PORT", text);
-        h = text + 1;
-        hlen = (size_t)(close - h);
-        colon = close + 1;
-    } else {
-        colon = strrchr(text, ':');
-        if (colon == NULL || strchr(text, ':') != colon)
-            return errSet(err, ERR_USAGE, "invalid --http address '%s': expected ADDR:PORT", text);
-        hlen = (size_t)(colon - text);
+    if (urlHostPortParse(text, "--http address", &parsed, port, err) != 0)
+        return -1;
+    if (strlen(parsed) >= hostSize) {
+        bvFree(parsed);
+        return errSet(err, ERR_USAGE, "invalid --http address '%s': the address is too long", text);
     }
-    if (hlen == 0 || hlen >= hostSize)
-        return errSet(err, ERR_USAGE, "invalid --http address '%s': expected ADDR:PORT", text);
-    errno = 0;
-    p = strtoul(colon + 1, &end, 10);
-    if (colon[1] == '\0' || *end != '\0' || errno != 0 || p > 65535)
-        return errSet(err, ERR_USAGE, "invalid --http address '%s': PORT must be 0 to 65535", text);
-    memcpy(host, h, hlen);
-    host[hlen] = '\0';
-    *port = (uint16_t)p;
+    snprintf(host, hostSize, "%s", parsed);
+    bvFree(parsed);
     return 0;
 }
 

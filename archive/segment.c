@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "binlog/pos.h"
 #include "binlog/reader.h"
 #include "common/bytes.h"
 #include "common/crypto.h"
@@ -31,15 +32,7 @@ segmentName(uint64_t seq, const char *file, uint64_t startPos, char *out, size_t
 
 bool
 segmentFileNameValid(const char *file) {
-    size_t len = strlen(file);
-
-    if (len == 0 || len >= SEGMENT_FILE_MAX || file[0] == '.' || strstr(file, ".tmp.") != NULL)
-        return false;
-    for (const char *p = file; *p; p++)
-        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '.' ||
-              *p == '_' || *p == '-'))
-            return false;
-    return true;
+    return strlen(file) < SEGMENT_FILE_MAX && binlogFileNameValid(file);
 }
 
 /* Parse exactly `len` decimal digits at p. */

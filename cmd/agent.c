@@ -3,6 +3,7 @@
 #include <stdio.h>
 
 #include "agent/agent.h"
+#include "binlog/pos.h"
 #include "cmd/cmd.h"
 #include "common/buf.h"
 #include "common/opt.h"
@@ -11,66 +12,51 @@
 #define MIB (1024LL * 1024)
 
 static const OptDef agentOpts[] = {
-    {"source", OPT_STRING, NULL, 0, 0, OPT_REQUIRED, F(source), NULL,
-     "the primary to archive, mysql://USER@HOST:PORT (it needs REPLICATION SLAVE and BINLOG MONITOR)"},
+    {"source", OPT_URL, NULL, 0, 0, OPT_REQUIRED, F(source), NULL,
+     "the primary to archive, mysql://USER@HOST:PORT (it needs REPLICATION SLAVE and BINLOG MONITOR)", cmdMysqlSchemes,
+     NULL},
     {"source-password", OPT_STRING, NULL, 0, 0, OPT_SECRET, F(password), "BINVAULT_SOURCE_PASSWORD",
-     "password of the source user"},
-    {"archive", OPT_STRING, NULL, 0, 0, OPT_REQUIRED, F(archive), NULL,
-     "where segments go: a directory (file:///path or /path) or s3://bucket/prefix"},
-    {"s3-endpoint", OPT_STRING, NULL, 0, 0, 0, F(s3Endpoint), NULL,
-     "S3 endpoint URL (default: AWS for the region); plain http only when it says http://"},
-    {"s3-region", OPT_STRING, NULL, 0, 0, 0, F(s3Region), NULL, "S3 region (default us-east-1)"},
-    {"s3-ca-file", OPT_STRING, NULL, 0, 0, 0, F(s3CaFile), NULL,
-     "CA certificates (PEM) to verify the S3 endpoint with, instead of the system's"},
-    {"s3-uri-style", OPT_STRING, NULL, 0, 0, 0, F(s3UriStyle), NULL,
-     "path or host (virtual-host) addressing; default host for AWS, path otherwise"},
+     "password of the source user", NULL, NULL},
+    CMD_ARCHIVE_OPTDEFS(F(archive), F),
     {"spool", OPT_STRING, NULL, 0, 0, OPT_REQUIRED, F(spool), NULL,
-     "local directory for sealed segments not yet archived (durable; one agent per spool)"},
+     "local directory for sealed segments not yet archived (durable; one agent per spool)", NULL, NULL},
     {"server-id", OPT_INT, "4123456789", 1, 4294967295LL, 0, F(serverId), NULL,
-     "server id of this replica; unique among the source's replicas"},
+     "server id of this replica; unique among the source's replicas", NULL, NULL},
     {"start-gtid", OPT_STRING, NULL, 0, 0, 0, F(startGtid), NULL,
-     "first run only: start after this GTID position (MariaDB d-s-n,...) instead of the oldest binlog"},
+     "first run only: start after this GTID position (MariaDB d-s-n,...) instead of the oldest binlog", NULL, NULL},
     {"start-position", OPT_STRING, NULL, 0, 0, 0, F(startPosition), NULL,
-     "first run only: start at this binlog FILE:POS instead of the oldest binlog"},
+     "first run only: start at this binlog FILE:POS instead of the oldest binlog", NULL, binlogPosOptParseStart},
     {"segment-size", OPT_SIZE, "64M", 64 * 1024, 4096 * MIB, 0, F(segmentSize), NULL,
-     "cut a segment at the first transaction boundary after this many bytes"},
+     "cut a segment at the first transaction boundary after this many bytes", NULL, NULL},
     {"segment-interval", OPT_DURATION, "10s", 100, 86400000LL, 0, F(segmentIntervalMs), NULL,
-     "cut a segment this long after its first transaction (bounds the archive's lag)"},
+     "cut a segment this long after its first transaction (bounds the archive's lag)", NULL, NULL},
     {"spool-max-bytes", OPT_SIZE, "10G", 1 * MIB, 1LL << 50, 0, F(spoolMaxBytes), NULL,
-     "pause the stream while the spool holds this much (backpressure; nothing is dropped)"},
+     "pause the stream while the spool holds this much (backpressure; nothing is dropped)", NULL, NULL},
     {"heartbeat", OPT_DURATION, "1s", 100, 600000, 0, F(heartbeatMs), NULL,
-     "heartbeat period asked of the source; the connection is declared dead after 3 missed"},
-    {"upload-workers", OPT_INT, "4", 1, 64, 0, F(uploadWorkers), NULL, "segments uploaded in parallel"},
+     "heartbeat period asked of the source; the connection is declared dead after 3 missed", NULL, NULL},
+    {"upload-workers", OPT_INT, "4", 1, 64, 0, F(uploadWorkers), NULL, "segments uploaded in parallel", NULL, NULL},
     {"connect-timeout", OPT_DURATION, "10s", 100, 600000, 0, F(connectTimeoutMs), NULL,
-     "timeout of a connection attempt to the source"},
+     "timeout of a connection attempt to the source", NULL, NULL},
     {"reconnect-max", OPT_DURATION, "30s", 100, 3600000, 0, F(reconnectMaxMs), NULL,
-     "longest wait between reconnection attempts (exponential backoff with jitter)"},
+     "longest wait between reconnection attempts (exponential backoff with jitter)", NULL, NULL},
     {"purge-check", OPT_DURATION, "60s", 0, 86400000LL, 0, F(purgeCheckMs), NULL,
-     "how often to check that the source has not purged binlogs not yet archived (0 = never)"},
+     "how often to check that the source has not purged binlogs not yet archived (0 = never)", NULL, NULL},
     {"shutdown-grace", OPT_DURATION, "30s", 0, 3600000, 0, F(shutdownGraceMs), NULL,
-     "at SIGTERM, how long to wait for an open transaction and for uploads in flight"},
+     "at SIGTERM, how long to wait for an open transaction and for uploads in flight", NULL, NULL},
     {"source-poll", OPT_DURATION, "2s", 0, 3600000, 0, F(sourcePollMs), NULL,
-     "how often to sample the source's binlog position over SQL, for the lag of /metrics (0 = never)"},
+     "how often to sample the source's binlog position over SQL, for the lag of /metrics (0 = never)", NULL, NULL},
     {"http", OPT_STRING, "127.0.0.1:9180", 0, 0, 0, F(http), NULL,
-     "serve /metrics (Prometheus), /status (JSON) and /healthz on ADDR:PORT ([::1]:PORT for IPv6); 'off' = no endpoint"},
+     "serve /metrics (Prometheus), /status (JSON) and /healthz on ADDR:PORT ([::1]:PORT for IPv6); 'off' = no endpoint", NULL, NULL},
     {"semi-sync", OPT_BOOL, "false", 0, 0, 0, F(semiSync), NULL,
      "be a semi-synchronous replica: acknowledge each transaction once it is fsync'd in the spool (zero RPO with "
-     "rpl_semi_sync_master_wait_point=AFTER_SYNC on the source)"},
+     "rpl_semi_sync_master_wait_point=AFTER_SYNC on the source)", NULL, NULL},
     {"drain", OPT_BOOL, "false", 0, 0, 0, F(drain), NULL,
      "do not connect to the source: archive what the spool holds (acknowledged semi-sync transactions included), "
-     "then exit; for when the source is gone"},
-    {"log-level", OPT_STRING, "info", 0, 0, 0, F(logLevel), NULL, "error, warn, info, debug or trace"},
-    {"log-format", OPT_STRING, "text", 0, 0, 0, F(logFormat), NULL, "text or json"},
-    {"key-file", OPT_STRING, NULL, 0, 0, 0, F(keyFile), "BINVAULT_KEY_FILE",
-     "encryption key (32 raw bytes) or passphrase file, mode 0600: the archive is encrypted with it"},
-    {"encrypt", OPT_BOOL, "false", 0, 0, 0, F(encrypt), NULL,
-     "create a new archive encrypted (AES-256-GCM) with --key-file; an existing archive keeps its mode"},
-    {"ssl-mode", OPT_STRING, NULL, 0, 0, 0, F(sslMode), NULL,
-     "TLS to the source: disabled, preferred, required, verify-ca or verify-identity"},
-    {"ssl-ca", OPT_STRING, NULL, 0, 0, 0, F(sslCa), NULL, "CA certificate (PEM) that verifies the source (verify modes)"},
-    {"ssl-cert", OPT_STRING, NULL, 0, 0, 0, F(sslCert), NULL, "client certificate (PEM) for the source"},
-    {"ssl-key", OPT_STRING, NULL, 0, 0, 0, F(sslKey), NULL, "client key (PEM) for the source"},
-    {"log-file", OPT_STRING, NULL, 0, 0, 0, F(logFile), NULL, "append logs to this file instead of stderr (SIGHUP reopens it)"},
+     "then exit; for when the source is gone", NULL, NULL},
+    {"log-level", OPT_ENUM, "info", 0, 0, 0, F(logLevel), NULL, "how much to log", cmdLogLevels, NULL},
+    {"log-format", OPT_ENUM, "text", 0, 0, 0, F(logFormat), NULL, "text or json", cmdLogFormats, NULL},
+    CMD_SSL_OPTDEFS(F),
+    {"log-file", OPT_STRING, NULL, 0, 0, 0, F(logFile), NULL, "append logs to this file instead of stderr (SIGHUP reopens it)", NULL, NULL},
 };
 
 static const OptSet agentOptSet = {
@@ -85,6 +71,9 @@ static const OptSet agentOptSet = {
     "exit 0. SIGHUP reopens --log-file.",
     agentOpts,
     sizeof(agentOpts) / sizeof(agentOpts[0]),
+    NULL,
+    0,
+    0,
 };
 
 int
@@ -95,20 +84,18 @@ cmdAgent(int argc, char **argv) {
     Err err;
     int rc;
 
-    rc = optParse(&agentOptSet, &cfg, argc, argv, NULL, NULL, &err);
-    if (rc == 0) {
-        storage = (StorageOptions){.s3Endpoint = cfg.s3Endpoint, .s3Region = cfg.s3Region,
-                                   .s3CaFile = cfg.s3CaFile, .s3UriStyle = cfg.s3UriStyle,
-                                   .keyFile = cfg.keyFile, .encrypt = cfg.encrypt};
-        cmdStorageOptionsFromEnv(&storage);
-        cfg.storage = &storage;
-        optDescribe(&agentOptSet, &cfg, settings);
-        bufAppend(settings, "", 1);
-        cfg.settings = (const char *)settings->data;
-        rc = agentRun(&cfg, &err) == 0 ? 0 : cmdFail(&err);
-    } else {
-        rc = rc == 1 ? 0 : cmdFail(&err);
+    if (!cmdOptions(&agentOptSet, &cfg, argc, argv, NULL, NULL, &rc)) {
+        bufFree(settings);
+        return rc;
     }
+    storage = (StorageOptions){.s3Endpoint = cfg.s3Endpoint, .s3Region = cfg.s3Region, .s3CaFile = cfg.s3CaFile,
+                               .s3UriStyle = cfg.s3UriStyle, .keyFile = cfg.keyFile, .encrypt = cfg.encrypt};
+    cmdStorageOptionsFromEnv(&storage);
+    cfg.storage = &storage;
+    optDescribe(&agentOptSet, &cfg, settings);
+    bufAppend(settings, "", 1);
+    cfg.settings = (const char *)settings->data;
+    rc = agentRun(&cfg, &err) == 0 ? 0 : cmdFail(&err);
     optFree(&agentOptSet, &cfg);
     bufFree(settings);
     return rc;

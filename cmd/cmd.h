@@ -6,11 +6,11 @@
 #ifndef BV_CMD_CMD_H
 #define BV_CMD_CMD_H
 
-#include <getopt.h>
 #include <stdbool.h>
 #include <stdint.h>
 
 #include "common/err.h"
+#include "common/opt.h"
 #include "storage/storage.h"
 
 typedef struct CmdDef {
@@ -33,50 +33,65 @@ int cmdPrune(int argc, char **argv);
 int cmdRecover(int argc, char **argv);
 int cmdLog(int argc, char **argv);
 
-/* getopt_long options shared by every command that opens an archive (S3 settings, encryption
- * key), and their handler: true when `c` was one of them. */
-#define CMD_OPT_S3_ENDPOINT 0x1001
-#define CMD_OPT_KEY_FILE (CMD_OPT_S3_ENDPOINT + 4)
-#define CMD_OPT_ENCRYPT (CMD_OPT_S3_ENDPOINT + 5)
-#define CMD_STORAGE_LONG_OPTIONS                                                                   \
-    {"s3-endpoint", required_argument, NULL, CMD_OPT_S3_ENDPOINT},                                \
-        {"s3-region", required_argument, NULL, CMD_OPT_S3_ENDPOINT + 1},                          \
-        {"s3-ca-file", required_argument, NULL, CMD_OPT_S3_ENDPOINT + 2},                         \
-        {"s3-uri-style", required_argument, NULL, CMD_OPT_S3_ENDPOINT + 3},                       \
-        {"key-file", required_argument, NULL, CMD_OPT_KEY_FILE},                                  \
-        {"encrypt", no_argument, NULL, CMD_OPT_ENCRYPT}
-#define CMD_STORAGE_HELP                                                                           \
-    "S3 archives (s3://bucket/prefix): --s3-endpoint URL, --s3-region R, --s3-ca-file PEM,\n"        \
-    "--s3-uri-style path|host; credentials from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY\n"          \
-    "(/ AWS_SESSION_TOKEN) or the 0600 file BINVAULT_S3_CREDENTIALS_FILE, never the command line.\n" \
-    "Encrypted archives: --key-file FILE (or BINVAULT_KEY_FILE), a 0600 file holding 32 random\n"    \
-    "bytes or a passphrase; --encrypt (or BINVAULT_ENCRYPT=1) creates a new archive encrypted.\n"
-bool cmdStorageOption(int c, const char *arg, StorageOptions *opts);
+/* Parse a command's options (common/opt.h) from argv, the process's environment and --config.
+ * Returns true when the command goes on; false when it must return *exitCode: 0 after --help,
+ * the error's exit code (64 usage, 78 config) after printing "binvault: <why>". */
+bool cmdOptions(const OptSet *set, void *target, int argc, char **argv, char ***args, int *nargs, int *exitCode);
 
-/* Fill the S3 settings of `opts` the command line left NULL from the environment (the variables
- * storage/storage.h names for each; an empty variable counts as unset): the one place binvault
- * reads the store's environment. The strings point into the environment. */
+/* The options of every command that opens an archive: --archive (at offset A of the command's
+ * struct) and the storageNewOpts() settings (F(member) is the offset of a StorageOptions member
+ * of the same name), with the environment variables that may give them. CMD_STORAGE_HELP says
+ * what the table cannot (credentials); it ends the `about` of these commands. */
+extern const char *const cmdArchiveSchemes[];
+/* The schemes of server URLs (OPT_URL), log levels and log formats (OPT_ENUM). */
+extern const char *const cmdMysqlSchemes[];
+extern const char *const cmdLogLevels[];
+extern const char *const cmdLogFormats[];
+extern const char *const cmdS3UriStyles[];
+#define CMD_ARCHIVE_OPTDEFS(A, F)                                                                                  \
+    {"archive", OPT_URL, NULL, 0, 0, OPT_REQUIRED, (A), NULL,                                                      \
+     "the archive: a directory (file:///path or a path) or s3://bucket/prefix", cmdArchiveSchemes, NULL},          \
+        {"s3-endpoint", OPT_STRING, NULL, 0, 0, 0, F(s3Endpoint), "AWS_ENDPOINT_URL_S3 AWS_ENDPOINT_URL",           \
+         "S3 endpoint URL (default: AWS for the region); plain http only when it says http://", NULL, NULL},       \
+        {"s3-region", OPT_STRING, NULL, 0, 0, 0, F(s3Region), "AWS_REGION AWS_DEFAULT_REGION",                      \
+         "S3 region (default us-east-1)", NULL, NULL},                                                              \
+        {"s3-ca-file", OPT_STRING, NULL, 0, 0, 0, F(s3CaFile), "BINVAULT_S3_CA_FILE AWS_CA_BUNDLE",                 \
+         "CA certificates (PEM) to verify the S3 endpoint with, instead of the system's", NULL, NULL},             \
+        {"s3-uri-style", OPT_ENUM, NULL, 0, 0, 0, F(s3UriStyle), "BINVAULT_S3_URI_STYLE",                           \
+         "path or host (virtual-host) addressing; default host for AWS, path otherwise", cmdS3UriStyles, NULL},    \
+        {"key-file", OPT_STRING, NULL, 0, 0, 0, F(keyFile), "BINVAULT_KEY_FILE",                                    \
+         "encryption key (32 raw bytes) or passphrase file, mode 0600, of an encrypted archive", NULL, NULL},      \
+        {"encrypt", OPT_BOOL, NULL, 0, 0, 0, F(encrypt), "BINVAULT_ENCRYPT",                                        \
+         "create a new archive encrypted (AES-256-GCM) with --key-file; an existing archive keeps its mode", NULL, \
+         NULL}
+#define CMD_STORAGE_HELP                                                                                           \
+    "S3 credentials come from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (/ AWS_SESSION_TOKEN) or the 0600 file\n"   \
+    "BINVAULT_S3_CREDENTIALS_FILE, never the command line. Encrypted archives: --key-file FILE, a 0600 file\n"      \
+    "holding 32 random bytes or a passphrase; --encrypt creates a new archive encrypted."
+
+/* Open the archive at `url` with its key (archiveKeyOpenStore()), the store's settings of `opts`
+ * completed from the environment where the option table does not declare them (the S3
+ * credentials and tuning: cmdStorageOptionsFromEnv()). Every command that opens an archive uses it. */
+Storage *cmdOpenArchive(const char *url, const StorageOptions *opts, Err *err);
+
+/* Fill the S3 settings of `opts` left NULL from the environment (the variables storage/storage.h
+ * names for each; an empty variable counts as unset). The strings point into the environment. */
 void cmdStorageOptionsFromEnv(StorageOptions *opts);
 
-/* After getopt_long(): check that an archive command was given --archive (`url`) and between
- * `min` and `max` arguments after the options (`what` names them, e.g. "FILE..."). Prints what is
- * wrong as "binvault CMD: ..." and returns false; the caller prints its usage and exits 64. */
-bool cmdArchiveArgs(const char *cmd, const char *url, int argc, char **argv, int min, int max, const char *what);
-
-/* getopt_long options for TLS to a MySQL/MariaDB server (the source), and their handler. */
+/* TLS to a MySQL/MariaDB server (the source): the options, F(member) being the offset of a CmdSsl
+ * member of the same name in the command's struct, and what they give a connection. */
 typedef struct CmdSsl {
-    const char *mode, *ca, *cert, *key;
+    char *sslMode, *sslCa, *sslCert, *sslKey;
 } CmdSsl;
-#define CMD_OPT_SSL_MODE 0x1101
-#define CMD_SSL_LONG_OPTIONS                                                                       \
-    {"ssl-mode", required_argument, NULL, CMD_OPT_SSL_MODE},                                      \
-        {"ssl-ca", required_argument, NULL, CMD_OPT_SSL_MODE + 1},                                \
-        {"ssl-cert", required_argument, NULL, CMD_OPT_SSL_MODE + 2},                              \
-        {"ssl-key", required_argument, NULL, CMD_OPT_SSL_MODE + 3}
-#define CMD_SSL_HELP                                                                               \
-    "TLS to the server: --ssl-mode disabled|preferred|required|verify-ca|verify-identity,\n"          \
-    "--ssl-ca PEM (verify modes), --ssl-cert PEM and --ssl-key PEM (client certificate).\n"
-bool cmdSslOption(int c, const char *arg, CmdSsl *ssl);
+#define CMD_SSL_OPTDEFS(F)                                                                                         \
+    {"ssl-mode", OPT_STRING, NULL, 0, 0, 0, F(sslMode), NULL,                                                     \
+     "TLS to the source: disabled, preferred, required, verify-ca or verify-identity", NULL, cmdCheckSslMode},    \
+        {"ssl-ca", OPT_STRING, NULL, 0, 0, 0, F(sslCa), NULL, "CA certificate (PEM) that verifies the source (verify modes)", \
+         NULL, NULL},                                                                                              \
+        {"ssl-cert", OPT_STRING, NULL, 0, 0, 0, F(sslCert), NULL, "client certificate (PEM) for the source", NULL, NULL}, \
+        {"ssl-key", OPT_STRING, NULL, 0, 0, 0, F(sslKey), NULL, "client key (PEM) for the source", NULL, NULL}
+/* An OptParseFn checking a --ssl-mode value with sqlSslModeParse(). */
+int cmdCheckSslMode(const char *text, void *field, Err *err);
 /* Fill the TLS members of a connection's options; -1 on a bad mode. */
 struct SqlConnOpts;
 int cmdSslApply(const CmdSsl *ssl, struct SqlConnOpts *opts, Err *err);

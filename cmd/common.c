@@ -1,10 +1,14 @@
+/* What every command shares: option parsing, archive and TLS options, error exit, time and prune printing. */
 #include <inttypes.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "archive/catalog.h"
+#include "archive/key.h"
 #include "archive/prune.h"
 #include "mysql/client.h"
 #include "cmd/cmd.h"
@@ -16,18 +20,11 @@ cmdFail(const Err *err) {
     return errExitCode(err->code);
 }
 
-bool
-cmdStorageOption(int c, const char *arg, StorageOptions *opts) {
-    switch (c) {
-    case CMD_OPT_S3_ENDPOINT: opts->s3Endpoint = arg; return true;
-    case CMD_OPT_S3_ENDPOINT + 1: opts->s3Region = arg; return true;
-    case CMD_OPT_S3_ENDPOINT + 2: opts->s3CaFile = arg; return true;
-    case CMD_OPT_S3_ENDPOINT + 3: opts->s3UriStyle = arg; return true;
-    case CMD_OPT_KEY_FILE: opts->keyFile = arg; return true;
-    case CMD_OPT_ENCRYPT: opts->encrypt = true; return true;
-    default: return false;
-    }
-}
+const char *const cmdArchiveSchemes[] = {"file", "s3", "", NULL};
+const char *const cmdS3UriStyles[] = {"path", "host", NULL};
+const char *const cmdMysqlSchemes[] = {"mysql", "mariadb", NULL};
+const char *const cmdLogLevels[] = {"error", "warn", "info", "debug", "trace", NULL};
+const char *const cmdLogFormats[] = {"text", "json", NULL};
 
 /* The environment variables of each S3 setting, first one set (and not empty) wins. */
 static const struct {
@@ -64,42 +61,36 @@ cmdStorageOptionsFromEnv(StorageOptions *opts) {
 }
 
 bool
-cmdArchiveArgs(const char *cmd, const char *url, int argc, char **argv, int min, int max, const char *what) {
-    int n = argc - optind;
+cmdOptions(const OptSet *set, void *target, int argc, char **argv, char ***args, int *nargs, int *exitCode) {
+    Err err;
+    int rc = optParse(set, target, argc, argv, environ, args, nargs, &err);
 
-    if (url == NULL)
-        fprintf(stderr, "binvault %s: missing --archive URL (a directory, file:///path, or s3://bucket/prefix)\n", cmd);
-    else if (n < min)
-        fprintf(stderr, "binvault %s: missing %s\n", cmd, what);
-    else if (n > max)
-        fprintf(stderr, "binvault %s: unexpected argument '%s'\n", cmd, argv[optind + max]);
-    else
+    if (rc == 0)
         return true;
+    *exitCode = rc == 1 ? 0 : cmdFail(&err);
+    optFree(set, target);
     return false;
 }
 
-bool
-cmdSslOption(int c, const char *arg, CmdSsl *ssl) {
-    switch (c) {
-    case CMD_OPT_SSL_MODE: ssl->mode = arg; return true;
-    case CMD_OPT_SSL_MODE + 1: ssl->ca = arg; return true;
-    case CMD_OPT_SSL_MODE + 2: ssl->cert = arg; return true;
-    case CMD_OPT_SSL_MODE + 3: ssl->key = arg; return true;
-    default: return false;
-    }
+int
+cmdCheckSslMode(const char *text, void *field, Err *err) {
+    SqlSslMode mode;
+
+    (void)field;
+    return sqlSslModeParse(text, "--ssl-mode", &mode, err);
 }
 
 int
 cmdSslApply(const CmdSsl *ssl, SqlConnOpts *opts, Err *err) {
-    opts->sslCa = ssl->ca;
-    opts->sslCert = ssl->cert;
-    opts->sslKey = ssl->key;
+    opts->sslCa = ssl->sslCa;
+    opts->sslCert = ssl->sslCert;
+    opts->sslKey = ssl->sslKey;
     opts->sslMode = SQL_SSL_DEFAULT;
-    if (ssl->mode != NULL && sqlSslModeParse(ssl->mode, "--ssl-mode", &opts->sslMode, err) != 0)
+    if (ssl->sslMode != NULL && sqlSslModeParse(ssl->sslMode, "--ssl-mode", &opts->sslMode, err) != 0)
         return -1;
-    if ((opts->sslMode == SQL_SSL_VERIFY || opts->sslMode == SQL_SSL_VERIFY_CA) && ssl->ca == NULL)
+    if ((opts->sslMode == SQL_SSL_VERIFY || opts->sslMode == SQL_SSL_VERIFY_CA) && ssl->sslCa == NULL)
         return errSet(err, ERR_USAGE, "--ssl-mode %s needs --ssl-ca PEM (the CA that signed the server's "
-                      "certificate)", ssl->mode);
+                      "certificate)", ssl->sslMode);
     return 0;
 }
 
@@ -139,4 +130,12 @@ cmdPruneJson(const ArchiveCatalog *c, Buf *out) {
         jsonBufPrintf(out, "null");
     else
         archivePruneRecordToJson(p, out);
+}
+
+Storage *
+cmdOpenArchive(const char *url, const StorageOptions *opts, Err *err) {
+    StorageOptions o = opts != NULL ? *opts : (StorageOptions){0};
+
+    cmdStorageOptionsFromEnv(&o);
+    return archiveKeyOpenStore(url, &o, err);
 }

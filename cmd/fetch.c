@@ -4,9 +4,8 @@
  * this parses the points, prints the files written, or what the archive holds when the range is
  * refused.
  */
-#include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,10 +14,11 @@
 #include "archive/catalog.h"
 #include "archive/continuity.h"
 #include "archive/fetch.h"
-#include "archive/key.h"
+#include "binlog/pos.h"
 #include "binlog/txn.h"
 #include "cmd/cmd.h"
 #include "common/mem.h"
+#include "common/opt.h"
 
 /* The options fill the archive's fetch points. */
 typedef ArchiveFetchPoint FetchPoint;
@@ -30,27 +30,6 @@ typedef struct Fetch {
     const char *dir;
     FetchPoint from, until;
 } Fetch;
-
-static int
-parsePosition(const char *text, FetchPoint *p, Err *err) {
-    const char *colon = strrchr(text, ':');
-    char *end;
-    size_t len;
-
-    if (colon == NULL || colon == text || colon[1] == '\0')
-        return errSet(err, ERR_USAGE, "invalid position '%s': expected FILE:POS, e.g. mariadb-bin.000003:256", text);
-    len = (size_t)(colon - text);
-    if (len >= sizeof(p->file))
-        return errSet(err, ERR_USAGE, "invalid position '%s': file name too long", text);
-    memcpy(p->file, text, len);
-    p->file[len] = '\0';
-    errno = 0;
-    p->pos = strtoull(colon + 1, &end, 10);
-    if (errno != 0 || *end != '\0' || colon[1] == '-' || !segmentFileNameValid(p->file))
-        return errSet(err, ERR_USAGE, "invalid position '%s': expected FILE:POS, e.g. mariadb-bin.000003:256", text);
-    p->type = POINT_POSITION;
-    return 0;
-}
 
 /* What the archive can give, for a refusal. */
 static void
@@ -74,92 +53,110 @@ printWindows(const ArchiveCatalog *c) {
     bvFree(w);
 }
 
-static void
-fetchUsage(FILE *out) {
-    fputs("usage: binvault fetch --archive URL [--from-gtid GTID | --from-position FILE:POS]\n"
-          "                      [--until-gtid GTID | --until-position FILE:POS] --to DIR\n\n"
-          "Writes the archived range back out into DIR as ordinary binlog files named as on the server, each\n"
-          "starting with the binlog magic and the file's FORMAT_DESCRIPTION event (in-use flag clear), then\n"
-          "the archived bytes, byte-identical to the server's file over the range; 'mariadb-binlog' and\n"
-          "'mysqlbinlog' read them. Without a from point the range starts at the archive's first segment,\n"
-          "without an until point it ends at its last.\n\n"
-          "The range is cut at transaction boundaries: it starts with the transaction that holds the from\n"
-          "point (--from-gtid: that GTID's transaction; --from-position: the transaction, or event outside\n"
-          "any, that holds the byte at POS) and ends with the transaction that holds or ends at the until\n"
-          "point (--until-gtid: that GTID's transaction; --until-position: like --stop-position, every\n"
-          "event that starts before POS, and the rest of its transaction). A MariaDB GTID d-s-n names the\n"
-          "first transaction of domain d with a sequence number of at least n. When the range starts inside\n"
-          "a file, that file holds the magic, the FDE, then the range: its events are at other offsets than\n"
-          "on the server.\n\n"
-          "Every segment read is verified (object SHA-256 against the index, lz4, content SHA-256, every\n"
-          "event CRC); nothing is left in DIR unless the whole range verified. A range outside the archive\n"
-          "or across a gap is refused, and what the archive holds is printed. DIR is created if needed;\n"
-          "existing files are never overwritten.\n",
-          out);
-    fputs(CMD_STORAGE_HELP, out);
+typedef struct FetchOpts {
+    char *archive;
+    StorageOptions storage;
+    char *fromGtid, *untilGtid, *to;
+    BinlogPos fromPosition, untilPosition;
+} FetchOpts;
+
+#define FETCH_OPT(field) offsetof(FetchOpts, field)
+#define FETCH_STORAGE(field) offsetof(FetchOpts, storage.field)
+
+static const OptDef fetchDefs[] = {
+    CMD_ARCHIVE_OPTDEFS(FETCH_OPT(archive), FETCH_STORAGE),
+    {"from-gtid", OPT_STRING, NULL, 0, 0, 0, FETCH_OPT(fromGtid), NULL,
+     "start with that GTID's transaction (MariaDB d-s-n: the first of domain d with a sequence number of at least n)",
+     NULL, NULL},
+    {"from-position", OPT_POSITION, NULL, 0, 0, 0, FETCH_OPT(fromPosition), NULL,
+     "start with the transaction, or event outside any, that holds the byte at POS", NULL, binlogPosOptParse},
+    {"until-gtid", OPT_STRING, NULL, 0, 0, 0, FETCH_OPT(untilGtid), NULL, "end with that GTID's transaction", NULL,
+     NULL},
+    {"until-position", OPT_POSITION, NULL, 0, 0, 0, FETCH_OPT(untilPosition), NULL,
+     "like --stop-position: every event that starts before POS, and the rest of its transaction", NULL,
+     binlogPosOptParse},
+    {"to", OPT_STRING, NULL, 0, 0, OPT_REQUIRED, FETCH_OPT(to), NULL,
+     "output directory (created if needed; existing files are never overwritten)", NULL, NULL},
+};
+
+static const OptSet fetchSet = {
+    "fetch",
+    "binvault fetch --archive URL [--from-gtid GTID | --from-position FILE:POS]\n"
+    "                      [--until-gtid GTID | --until-position FILE:POS] --to DIR",
+    "Writes the archived range back out into DIR as ordinary binlog files named as on the server, each\n"
+    "starting with the binlog magic and the file's FORMAT_DESCRIPTION event (in-use flag clear), then\n"
+    "the archived bytes, byte-identical to the server's file over the range; 'mariadb-binlog' and\n"
+    "'mysqlbinlog' read them. Without a from point the range starts at the archive's first segment,\n"
+    "without an until point it ends at its last.\n\n"
+    "The range is cut at transaction boundaries: it starts with the transaction that holds the from\n"
+    "point (--from-gtid: that GTID's transaction; --from-position: the transaction, or event outside\n"
+    "any, that holds the byte at POS) and ends with the transaction that holds or ends at the until\n"
+    "point (--until-gtid: that GTID's transaction; --until-position: like --stop-position, every\n"
+    "event that starts before POS, and the rest of its transaction). A MariaDB GTID d-s-n names the\n"
+    "first transaction of domain d with a sequence number of at least n. When the range starts inside\n"
+    "a file, that file holds the magic, the FDE, then the range: its events are at other offsets than\n"
+    "on the server.\n\n"
+    "Every segment read is verified (object SHA-256 against the index, lz4, content SHA-256, every\n"
+    "event CRC); nothing is left in DIR unless the whole range verified. A range outside the archive\n"
+    "or across a gap is refused, and what the archive holds is printed. DIR is created if needed;\n"
+    "existing files are never overwritten.\n\n" CMD_STORAGE_HELP,
+    fetchDefs,
+    sizeof(fetchDefs) / sizeof(fetchDefs[0]),
+    NULL,
+    0,
+    0,
+};
+
+/* A point of the range from its options: a GTID or a position, not both. */
+static int
+fetchPoint(FetchPoint *p, const char *gtid, const BinlogPos *pos, const char *which, Err *err) {
+    if (gtid != NULL && pos->file[0] != '\0')
+        return errSet(err, ERR_USAGE, "give one %s point: a gtid or a position", which);
+    if (gtid != NULL) {
+        p->type = POINT_GTID;
+        p->gtid = gtid;
+    } else if (pos->file[0] != '\0') {
+        p->type = POINT_POSITION;
+        snprintf(p->file, sizeof(p->file), "%s", pos->file);
+        p->pos = pos->pos;
+    }
+    return 0;
 }
+
+/* The fetch of the range f describes, printed; the exit code. */
+static int fetchRun(Fetch f, const char *url, const StorageOptions *storageOpts);
 
 int
 cmdFetch(int argc, char **argv) {
-    StorageOptions storageOpts = {0};
-    static const struct option opts[] = {
-        {"archive", required_argument, NULL, 'a'},
-        {"from-gtid", required_argument, NULL, 'g'},
-        {"from-position", required_argument, NULL, 'p'},
-        {"until-gtid", required_argument, NULL, 'G'},
-        {"until-position", required_argument, NULL, 'P'},
-        {"to", required_argument, NULL, 't'},
-        {"help", no_argument, NULL, 'h'},
-        CMD_STORAGE_LONG_OPTIONS,
-        {NULL, 0, NULL, 0},
-    };
+    FetchOpts o = {0};
     Fetch f = {0};
-    const char *url = NULL;
+    Err err;
+    int rc;
+
+    if (!cmdOptions(&fetchSet, &o, argc, argv, NULL, NULL, &rc))
+        return rc;
+    if (fetchPoint(&f.from, o.fromGtid, &o.fromPosition, "from", &err) != 0 ||
+        fetchPoint(&f.until, o.untilGtid, &o.untilPosition, "until", &err) != 0) {
+        rc = cmdFail(&err);
+    } else {
+        f.dir = o.to;
+        rc = fetchRun(f, o.archive, &o.storage);
+    }
+    optFree(&fetchSet, &o);
+    return rc;
+}
+
+static int
+fetchRun(Fetch f, const char *url, const StorageOptions *storageOpts) {
     Storage *storage = NULL;
     Archive *archive = NULL;
     ArchiveCatalog *catalog = NULL;
     ArchiveFetchRange range;
     ArchiveFetchResult res = {0};
     Err err = {0};
-    int ch, rc = -1;
+    int rc = -1;
 
-    optind = 1;
-    while ((ch = getopt_long(argc, argv, "a:g:p:G:P:t:h", opts, NULL)) != -1) {
-        FetchPoint *p = (ch == 'g' || ch == 'p') ? &f.from : &f.until;
-
-        switch (ch) {
-        case 'a': url = optarg; break;
-        case 't': f.dir = optarg; break;
-        case 'g':
-        case 'G':
-        case 'p':
-        case 'P':
-            if (p->type != POINT_NONE) {
-                errSet(&err, ERR_USAGE, "give one %s point: a gtid or a position", p == &f.from ? "from" : "until");
-                return cmdFail(&err);
-            }
-            if (ch == 'g' || ch == 'G') {
-                p->type = POINT_GTID;
-                p->gtid = optarg;
-            } else if (parsePosition(optarg, p, &err) != 0) {
-                return cmdFail(&err);
-            }
-            break;
-        case 'h': fetchUsage(stdout); return 0;
-        default:
-            if (cmdStorageOption(ch, optarg, &storageOpts))
-                break;
-            fetchUsage(stderr); return 64;
-        }
-    }
-    if (!cmdArchiveArgs("fetch", url, argc, argv, 0, 0, NULL) || f.dir == NULL) {
-        if (url != NULL && optind == argc)
-            fprintf(stderr, "binvault fetch: missing --to DIR\n");
-        fetchUsage(stderr);
-        return 64;
-    }
-    cmdStorageOptionsFromEnv(&storageOpts);
-    if ((storage = archiveKeyOpenStore(url, &storageOpts, &err)) == NULL)
+    if ((storage = cmdOpenArchive(url, storageOpts, &err)) == NULL)
         return cmdFail(&err);
     archive = archiveNew(storage);
     catalog = archiveCatalogLoad(archive, 0, &err);

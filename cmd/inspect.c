@@ -1,8 +1,8 @@
 /* binvault inspect: read binlog files, verify every checksum, print events or transactions. */
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -461,52 +461,58 @@ txnNote(const Inspect *in, uint64_t before) {
     return note;
 }
 
-static void
-inspectUsage(FILE *out) {
-    fputs("usage: binvault inspect [--transactions] [--json] [--quiet] FILE...\n\n"
-          "Reads binlog files written by MySQL 5.0+ or MariaDB, verifies every event checksum and prints\n"
-          "one line per event (position, type, size, time, server id, end position, detail), or with\n"
-          "--transactions one line per transaction (GTID, start-end positions, commit time, kind, events,\n"
-          "tables, statement text). --json prints one JSON object per line instead. --quiet prints only\n"
-          "the summary. Stops at the first corrupt event with an error naming the file and offset.\n",
-          out);
-}
+typedef struct InspectOpts {
+    bool transactions, json, quiet;
+} InspectOpts;
+
+static const OptDef inspectDefs[] = {
+    {"transactions", OPT_BOOL, NULL, 0, 0, 0, offsetof(InspectOpts, transactions), NULL,
+     "one line per transaction (GTID, start-end positions, commit time, kind, events, tables, statement text)",
+     NULL, NULL},
+    {"json", OPT_BOOL, NULL, 0, 0, 0, offsetof(InspectOpts, json), NULL, "one JSON object per line instead", NULL, NULL},
+    {"quiet", OPT_BOOL, NULL, 0, 0, 0, offsetof(InspectOpts, quiet), NULL, "print only the summary", NULL, NULL},
+};
+
+static const OptSet inspectSet = {
+    "inspect",
+    "binvault inspect [--transactions] [--json] [--quiet] FILE...",
+    "Reads binlog files written by MySQL 5.0+ or MariaDB, verifies every event checksum and prints\n"
+    "one line per event (position, type, size, time, server id, end position, detail), or with\n"
+    "--transactions one line per transaction (GTID, start-end positions, commit time, kind, events,\n"
+    "tables, statement text). --json prints one JSON object per line instead. --quiet prints only\n"
+    "the summary. Stops at the first corrupt event with an error naming the file and offset.",
+    inspectDefs,
+    sizeof(inspectDefs) / sizeof(inspectDefs[0]),
+    "FILE...",
+    1,
+    -1,
+};
 
 int
 cmdInspect(int argc, char **argv) {
-    static const struct option opts[] = {
-        {"transactions", no_argument, NULL, 't'}, {"json", no_argument, NULL, 'j'},
-        {"quiet", no_argument, NULL, 'q'},        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
+    InspectOpts o = {0};
     Inspect in = {0};
+    char **files = NULL;
+    int nfiles = 0, rc = 0;
     Err err;
-    int c;
 
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "tjqh", opts, NULL)) != -1) {
-        switch (c) {
-        case 't': in.transactions = true; break;
-        case 'j': in.json = true; break;
-        case 'q': in.quiet = true; break;
-        case 'h': inspectUsage(stdout); return 0;
-        default: inspectUsage(stderr); return 64;
-        }
-    }
-    if (optind >= argc) {
-        inspectUsage(stderr);
-        return 64;
-    }
-    for (int i = optind; i < argc; i++) {
+    if (!cmdOptions(&inspectSet, &o, argc, argv, &files, &nfiles, &rc))
+        return rc;
+    in.transactions = o.transactions;
+    in.json = o.json;
+    in.quiet = o.quiet;
+    for (int i = 0; i < nfiles; i++) {
         uint64_t events = in.events, txns = in.txns;
 
-        if (inspectFile(&in, argv[i], &err) != 0) {
+        if (inspectFile(&in, files[i], &err) != 0) {
             fflush(stdout);
-            return cmdFail(&err);
+            rc = cmdFail(&err);
+            break;
         }
         if (!in.json)
-            fprintf(in.quiet ? stdout : stderr, "# %s: %" PRIu64 " events%s, all checksums verified\n", argv[i],
+            fprintf(in.quiet ? stdout : stderr, "# %s: %" PRIu64 " events%s, all checksums verified\n", files[i],
                     in.events - events, txnNote(&in, txns));
     }
-    return 0;
+    bvFree(files);
+    return rc;
 }

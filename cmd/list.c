@@ -1,6 +1,6 @@
 /* binvault list: an archive's segments, its gaps and its restorable window, from its index. */
-#include <getopt.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -154,55 +154,59 @@ listJson(Archive *a, const ArchiveIdentity *id, bool haveId, const ArchiveCatalo
     bvFree(windows);
 }
 
-static void
-listUsage(FILE *out) {
-    fputs("usage: binvault list --archive URL [--json]\n\n"
-          "Lists the segments of an archive from its index (and the segments stored but not yet indexed):\n"
-          "seq, binlog file, start-end positions, first and last GTID, first and last commit time (UTC),\n"
-          "transactions and object size; then the gaps in its continuity and a summary with the restorable\n"
-          "window (from which position, GTID and time to which). Segments are not read: 'binvault verify'\n"
-          "does that. --json prints one JSON document instead.\n",
-          out);
-    fputs(CMD_STORAGE_HELP, out);
-}
+typedef struct ListOpts {
+    char *archive;
+    StorageOptions storage;
+    bool json;
+} ListOpts;
+
+#define LIST_STORAGE(field) offsetof(ListOpts, storage.field)
+
+static const OptDef listDefs[] = {
+    CMD_ARCHIVE_OPTDEFS(offsetof(ListOpts, archive), LIST_STORAGE),
+    {"json", OPT_BOOL, NULL, 0, 0, 0, offsetof(ListOpts, json), NULL, "print one JSON document instead", NULL, NULL},
+};
+
+static const OptSet listSet = {
+    "list",
+    "binvault list --archive URL [--json]",
+    "Lists the segments of an archive from its index (and the segments stored but not yet indexed):\n"
+    "seq, binlog file, start-end positions, first and last GTID, first and last commit time (UTC),\n"
+    "transactions and object size; then the gaps in its continuity and a summary with the restorable\n"
+    "window (from which position, GTID and time to which). Segments are not read: 'binvault verify'\n"
+    "does that. --json prints one JSON document instead.\n\n" CMD_STORAGE_HELP,
+    listDefs,
+    sizeof(listDefs) / sizeof(listDefs[0]),
+    NULL,
+    0,
+    0,
+};
+
+/* The listing of the archive at url, printed; the exit code. */
+static int listRun(const char *url, const StorageOptions *storageOpts, bool json);
 
 int
 cmdList(int argc, char **argv) {
-    StorageOptions storageOpts = {0};
-    static const struct option opts[] = {
-        {"archive", required_argument, NULL, 'a'},
-        {"json", no_argument, NULL, 'j'},
-        {"help", no_argument, NULL, 'h'},
-        CMD_STORAGE_LONG_OPTIONS,
-        {NULL, 0, NULL, 0},
-    };
-    const char *url = NULL;
-    bool json = false, haveId;
+    ListOpts o = {0};
+    int rc;
+
+    if (!cmdOptions(&listSet, &o, argc, argv, NULL, NULL, &rc))
+        return rc;
+    rc = listRun(o.archive, &o.storage, o.json);
+    optFree(&listSet, &o);
+    return rc;
+}
+
+static int
+listRun(const char *url, const StorageOptions *storageOpts, bool json) {
+    bool haveId;
     Storage *storage;
     Archive *a;
     ArchiveIdentity id;
     ArchiveCatalog *c;
     Err err = {0};
-    int ch;
 
-    optind = 1;
-    while ((ch = getopt_long(argc, argv, "a:jh", opts, NULL)) != -1) {
-        switch (ch) {
-        case 'a': url = optarg; break;
-        case 'j': json = true; break;
-        case 'h': listUsage(stdout); return 0;
-        default:
-            if (cmdStorageOption(ch, optarg, &storageOpts))
-                break;
-            listUsage(stderr); return 64;
-        }
-    }
-    if (!cmdArchiveArgs("list", url, argc, argv, 0, 0, NULL)) {
-        listUsage(stderr);
-        return 64;
-    }
-    cmdStorageOptionsFromEnv(&storageOpts);
-    if ((storage = archiveKeyOpenStore(url, &storageOpts, &err)) == NULL)
+    if ((storage = cmdOpenArchive(url, storageOpts, &err)) == NULL)
         return cmdFail(&err);
     a = archiveNew(storage);
     haveId = archiveIdentityRead(a, &id, &err) == 0;

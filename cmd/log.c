@@ -4,9 +4,9 @@
  * archive alone. The segments read are chosen from the index by their commit times; each is
  * verified as it is read (every layer, the object's SHA-256 against the index).
  */
-#include <getopt.h>
 #include <inttypes.h>
 #include <regex.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -18,6 +18,7 @@
 #include "cmd/cmd.h"
 #include "common/json.h"
 #include "common/mem.h"
+#include "common/time.h"
 #include "recover/when.h"
 
 /* Statement text kept per transaction (a longer one is cut; --json prints what is kept). */
@@ -25,43 +26,54 @@
 /* Statement text shown per line in text mode. */
 #define LOG_TEXT_SHOWN 160
 
-enum {
-    OPT_ARCHIVE = 0x2101,
-    OPT_SINCE,
-    OPT_UNTIL,
-    OPT_GREP,
-    OPT_TIMEZONE,
-    OPT_JSON,
-    OPT_HELP,
-};
-
 typedef struct LogCmd {
-    const char *archive, *since, *until, *grep, *timezone;
-    bool json;
+    char *archive, *grep;
     StorageOptions storage;
-    RecoverTz tz;
+    OptTime since, until;
+    TimeZone tz;
+    bool json;
     uint64_t sinceUs, untilUs;
     regex_t re;
     bool haveRe;
     uint64_t shown, read, segments;
 } LogCmd;
 
-static void
-logUsage(FILE *out) {
-    fputs("usage: binvault log --archive URL [--since TIME] [--until TIME] [--grep REGEX] [--timezone TZ] [--json]\n\n"
-          "Lists the archived transactions: GTID, commit time, binlog position (start-end), kind, tables and\n"
-          "statement text where the binlog has it (DDL, statement-based events, and the ANNOTATE_ROWS of\n"
-          "row events), so that the GTID or position of a bad statement can be found without binlog files:\n\n"
-          "  binvault log --archive URL --since '2026-11-21 14:00:00' --grep 'drop table'\n"
-          "  binvault recover ... --until-gtid GTID --exclusive\n\n"
-          "TIME is 'YYYY-MM-DD HH:MM:SS[.ffffff]' in UTC, or in --timezone (UTC, +02:00, Europe/Paris), which\n"
-          "also applies to the times printed. Only the segments whose commits overlap --since/--until are\n"
-          "read (chosen from the index), each verified as it is read. --grep keeps the transactions whose\n"
-          "statement, tables or GTID match the extended regular expression (case-insensitive). --json prints\n"
-          "one JSON object per transaction (JSON Lines).\n",
-          out);
-    fputs(CMD_STORAGE_HELP, out);
-}
+#define LOG_OPT(field) offsetof(LogCmd, field)
+#define LOG_STORAGE(field) offsetof(LogCmd, storage.field)
+
+static const OptDef logDefs[] = {
+    CMD_ARCHIVE_OPTDEFS(LOG_OPT(archive), LOG_STORAGE),
+    {"since", OPT_TIME, NULL, 0, 0, 0, LOG_OPT(since), NULL, "only the transactions committed at or after TIME", NULL,
+     NULL},
+    {"until", OPT_TIME, NULL, 0, 0, 0, LOG_OPT(until), NULL, "only the transactions committed at or before TIME", NULL,
+     NULL},
+    {"grep", OPT_STRING, NULL, 0, 0, 0, LOG_OPT(grep), NULL,
+     "only the transactions whose statement, tables or GTID match this extended regular expression "
+     "(case-insensitive)", NULL, NULL},
+    {"timezone", OPT_TIMEZONE, "UTC", 0, 0, 0, LOG_OPT(tz), NULL,
+     "the zone of --since, --until and the times printed: UTC, +02:00, Europe/Paris", NULL, NULL},
+    {"json", OPT_BOOL, NULL, 0, 0, 0, LOG_OPT(json), NULL, "one JSON object per transaction (JSON Lines)", NULL, NULL},
+};
+
+static const OptSet logSet = {
+    "log",
+    "binvault log --archive URL [--since TIME] [--until TIME] [--grep REGEX] [--timezone TZ] [--json]",
+    "Lists the archived transactions: GTID, commit time, binlog position (start-end), kind, tables and\n"
+    "statement text where the binlog has it (DDL, statement-based events, and the ANNOTATE_ROWS of\n"
+    "row events), so that the GTID or position of a bad statement can be found without binlog files:\n\n"
+    "  binvault log --archive URL --since '2026-11-21 14:00:00' --grep 'drop table'\n"
+    "  binvault recover ... --until-gtid GTID --exclusive\n\n"
+    "TIME is 'YYYY-MM-DD HH:MM:SS[.ffffff]' in UTC, or in --timezone (UTC, +02:00, Europe/Paris), which\n"
+    "also applies to the times printed. Only the segments whose commits overlap --since/--until are\n"
+    "read (chosen from the index), each verified as it is read. --grep keeps the transactions whose\n"
+    "statement, tables or GTID match the extended regular expression (case-insensitive). --json prints\n"
+    "one JSON object per transaction (JSON Lines).\n\n" CMD_STORAGE_HELP,
+    logDefs,
+    sizeof(logDefs) / sizeof(logDefs[0]),
+    NULL,
+    0,
+    0,
+};
 
 static void
 putText(const char *text, size_t len, size_t max) {
@@ -87,7 +99,7 @@ logPrint(LogCmd *lc, const SegmentMeta *m, const BinlogTxn *t) {
     static const char *const kinds[] = {"transaction", "statement", "xa-prepare", "rollback"};
     char when[48], range[SEGMENT_FILE_MAX + 48];
 
-    recoverTimeFormat(t->commitTimeUs, &lc->tz, t->commitTimeUs % 1000000u != 0, when, sizeof(when));
+    timeFormat(t->commitTimeUs, &lc->tz, t->commitTimeUs % 1000000u != 0, when, sizeof(when));
     if (lc->json) {
         printf("{\"gtid\":");
         jsonPutString(stdout, t->gtid, strlen(t->gtid));
@@ -147,20 +159,23 @@ logSegment(LogCmd *lc, Archive *a, const SegmentMeta *m, Err *err) {
     return rc < 0 ? -1 : 0;
 }
 
+/* The transactions the options select, printed; the exit code. */
+static int logRun(LogCmd lc);
+
 int
 cmdLog(int argc, char **argv) {
-    static const struct option opts[] = {
-        {"archive", required_argument, NULL, OPT_ARCHIVE},
-        {"since", required_argument, NULL, OPT_SINCE},
-        {"until", required_argument, NULL, OPT_UNTIL},
-        {"grep", required_argument, NULL, OPT_GREP},
-        {"timezone", required_argument, NULL, OPT_TIMEZONE},
-        {"json", no_argument, NULL, OPT_JSON},
-        {"help", no_argument, NULL, OPT_HELP},
-        CMD_STORAGE_LONG_OPTIONS,
-        {NULL, 0, NULL, 0},
-    };
     LogCmd lc = {0};
+    int rc;
+
+    if (!cmdOptions(&logSet, &lc, argc, argv, NULL, NULL, &rc))
+        return rc;
+    rc = logRun(lc);
+    optFree(&logSet, &lc);
+    return rc;
+}
+
+static int
+logRun(LogCmd lc) {
     Storage *storage = NULL;
     Archive *a = NULL;
     ArchiveCatalog *c = NULL;
@@ -168,38 +183,12 @@ cmdLog(int argc, char **argv) {
     size_t ngaps = 0;
     uint64_t prevSeq = 0;
     Err err = {0};
-    int ch, rc = -1;
+    int rc = -1;
 
-    optind = 1;
-    opterr = 0;
-    while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        switch (ch) {
-        case OPT_ARCHIVE: lc.archive = optarg; break;
-        case OPT_SINCE: lc.since = optarg; break;
-        case OPT_UNTIL: lc.until = optarg; break;
-        case OPT_GREP: lc.grep = optarg; break;
-        case OPT_TIMEZONE: lc.timezone = optarg; break;
-        case OPT_JSON: lc.json = true; break;
-        case OPT_HELP: logUsage(stdout); return 0;
-        default:
-            if (cmdStorageOption(ch, optarg, &lc.storage))
-                break;
-            fprintf(stderr, "binvault: unknown or incomplete option '%s'; 'binvault log --help' lists the options\n",
-                    argv[optind - 1]);
-            return 64;
-        }
-    }
-    if (lc.archive == NULL || optind != argc) {
-        logUsage(stderr);
-        return 64;
-    }
-    lc.untilUs = UINT64_MAX;
-    if (recoverTzParse(lc.timezone, &lc.tz, &err) != 0 ||
-        (lc.since != NULL && recoverTimeParse(lc.since, &lc.tz, &lc.sinceUs, &err) != 0) ||
-        (lc.until != NULL && recoverTimeParse(lc.until, &lc.tz, &lc.untilUs, &err) != 0))
-        return cmdFail(&err);
+    lc.sinceUs = lc.since.text != NULL ? lc.since.us : 0;
+    lc.untilUs = lc.until.text != NULL ? lc.until.us : UINT64_MAX;
     if (lc.sinceUs > lc.untilUs) {
-        errSet(&err, ERR_USAGE, "--since '%s' is after --until '%s'", lc.since, lc.until);
+        errSet(&err, ERR_USAGE, "--since '%s' is after --until '%s'", lc.since.text, lc.until.text);
         return cmdFail(&err);
     }
     if (lc.grep != NULL) {
@@ -214,15 +203,14 @@ cmdLog(int argc, char **argv) {
         }
         lc.haveRe = true;
     }
-    cmdStorageOptionsFromEnv(&lc.storage);
-    if ((storage = archiveKeyOpenStore(lc.archive, &lc.storage, &err)) == NULL)
+    if ((storage = cmdOpenArchive(lc.archive, &lc.storage, &err)) == NULL)
         goto out;
     a = archiveNew(storage);
     if ((c = archiveCatalogLoad(a, ARCHIVE_LOAD_DISCOVER, &err)) == NULL)
         goto out;
     ngaps = archiveCatalogGaps(c, &gaps);
     if (!lc.json)
-        printf("%-24s %-26s %-36s %-11s %-24s %s\n", "GTID", lc.tz.kind == RECOVER_TZ_UTC ? "COMMIT (UTC)" : "COMMIT",
+        printf("%-24s %-26s %-36s %-11s %-24s %s\n", "GTID", lc.tz.kind == TIME_ZONE_UTC ? "COMMIT (UTC)" : "COMMIT",
                "FILE:START-END", "KIND", "TABLES", "STATEMENT");
     rc = 0;
     for (size_t i = 0; i < archiveCatalogCount(c) && rc == 0; i++) {

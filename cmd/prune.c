@@ -9,9 +9,9 @@
  * SIGKILL right after its N-th change to the store, to test recovery from a crash mid-prune.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,64 +39,48 @@ typedef struct PruneCmd {
     size_t chunksWritten, chunksRemoved, records;
 } PruneCmd;
 
-static void
-pruneUsage(FILE *out) {
-    fputs("usage: binvault prune --archive URL (--keep-days N | --before-time T | --before-gtid GTID)\n"
-          "                      [--base-dir DIR ...] [--dry-run]\n\n"
-          "Deletes the oldest segments of the archive: those before the kept window that no kept base backup\n"
-          "needs. The archive's end (its last segment) is always kept. The index is rewritten so that a crash at\n"
-          "any point leaves an archive that 'binvault verify' accepts; running prune again finishes the work.\n\n"
-          "  --keep-days N       keep every segment with a transaction committed in the last N days (and all\n"
-          "                      after it)\n"
-          "  --before-time T     delete what was committed before T, UTC: 2026-11-21T04:30:00Z,\n"
-          "                      '2026-11-21 04:30:00' or 2026-11-21\n"
-          "  --before-gtid GTID  delete what comes before the transaction GTID (MariaDB d-s-n, MySQL uuid:n)\n"
-          "  --base-dir DIR      a prepared mariadb-backup / xtrabackup directory to keep restorable: every\n"
-          "                      segment from its binlog position on (mariadb_backup_binlog_info or\n"
-          "                      xtrabackup_binlog_info: file, position, GTID) is kept. Repeatable.\n"
-          "  --dry-run           print what would be deleted, change nothing\n",
-          out);
-    fputs(CMD_STORAGE_HELP, out);
-}
+typedef struct PruneOpts {
+    char *archive;
+    StorageOptions storage;
+    int64_t keepDays; /* -1: not given */
+    OptTime beforeTime;
+    char *beforeGtid;
+    OptList baseDirs;
+    bool dryRun;
+} PruneOpts;
 
-/* A UTC time: YYYY-MM-DDTHH:MM:SS[Z], 'YYYY-MM-DD HH:MM:SS' or YYYY-MM-DD. */
-static int
-pruneParseTime(const char *text, uint64_t *us, Err *err) {
-    static const char *const formats[] = {"%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d"};
+#define PRUNE_OPT(field) offsetof(PruneOpts, field)
+#define PRUNE_STORAGE(field) offsetof(PruneOpts, storage.field)
 
-    for (size_t i = 0; i < sizeof(formats) / sizeof(formats[0]); i++) {
-        struct tm tm;
-        const char *end;
-        time_t t;
+static const OptDef pruneDefs[] = {
+    CMD_ARCHIVE_OPTDEFS(PRUNE_OPT(archive), PRUNE_STORAGE),
+    {"keep-days", OPT_INT, NULL, 0, 36500, 0, PRUNE_OPT(keepDays), NULL,
+     "keep every segment with a transaction committed in the last N days (and all after it)", NULL, NULL},
+    {"before-time", OPT_TIME, NULL, 0, 0, 0, PRUNE_OPT(beforeTime), NULL,
+     "delete what was committed before T, UTC: 2026-11-21T04:30:00Z, '2026-11-21 04:30:00' or 2026-11-21", NULL, NULL},
+    {"before-gtid", OPT_STRING, NULL, 0, 0, 0, PRUNE_OPT(beforeGtid), NULL,
+     "delete what comes before the transaction GTID (MariaDB d-s-n, MySQL uuid:n)", NULL, NULL},
+    {"base-dir", OPT_STRING, NULL, 0, 0, OPT_REPEAT, PRUNE_OPT(baseDirs), NULL,
+     "a prepared mariadb-backup / xtrabackup directory to keep restorable: every segment from its binlog position on "
+     "(mariadb_backup_binlog_info or xtrabackup_binlog_info: file, position, GTID) is kept", NULL, NULL},
+    {"dry-run", OPT_BOOL, NULL, 0, 0, 0, PRUNE_OPT(dryRun), NULL, "print what would be deleted, change nothing", NULL,
+     NULL},
+};
 
-        memset(&tm, 0, sizeof(tm));
-        end = strptime(text, formats[i], &tm);
-        if (end == NULL || *end != '\0')
-            continue;
-        t = timegm(&tm);
-        if (t < 0)
-            break;
-        *us = (uint64_t)t * 1000000u;
-        return 0;
-    }
-    return errSet(err, ERR_USAGE,
-                  "invalid --before-time '%s': expected a UTC time as 2026-11-21T04:30:00Z, '2026-11-21 04:30:00' or "
-                  "2026-11-21",
-                  text);
-}
-
-static int
-pruneParseDays(const char *text, uint64_t *days, Err *err) {
-    char *end;
-    unsigned long long v;
-
-    errno = 0;
-    v = strtoull(text, &end, 10);
-    if (text[0] < '0' || text[0] > '9' || *end != '\0' || errno != 0 || v > 36500)
-        return errSet(err, ERR_USAGE, "invalid --keep-days '%s': expected a whole number of days from 0 to 36500", text);
-    *days = v;
-    return 0;
-}
+static const OptSet pruneSet = {
+    "prune",
+    "binvault prune --archive URL (--keep-days N | --before-time T | --before-gtid GTID)\n"
+    "                      [--base-dir DIR ...] [--dry-run]",
+    "Deletes the oldest segments of the archive: those before the kept window that no kept base backup\n"
+    "needs. The archive's end (its last segment) is always kept. The index is rewritten so that a crash at\n"
+    "any point leaves an archive that 'binvault verify' accepts; running prune again finishes the work.\n\n"
+    CMD_STORAGE_HELP,
+    pruneDefs,
+    sizeof(pruneDefs) / sizeof(pruneDefs[0]),
+    NULL,
+    0,
+    0,
+};
 
 static const char *
 actionText(ArchivePruneAction action) {
@@ -143,25 +127,37 @@ printStart(const ArchiveCatalog *c, size_t idx, const char *label) {
            segmentMetaGtidStart(m)[0] ? segmentMetaGtidStart(m) : "(unknown)", t);
 }
 
+static int pruneRun(const PruneOpts *o);
+
 int
 cmdPrune(int argc, char **argv) {
-    StorageOptions storageOpts = {0};
-    static const struct option opts[] = {
-        {"archive", required_argument, NULL, 'a'},
-        {"keep-days", required_argument, NULL, 'k'},
-        {"before-time", required_argument, NULL, 't'},
-        {"before-gtid", required_argument, NULL, 'g'},
-        {"base-dir", required_argument, NULL, 'b'},
-        {"dry-run", no_argument, NULL, 'n'},
-        {"help", no_argument, NULL, 'h'},
-        CMD_STORAGE_LONG_OPTIONS,
-        {NULL, 0, NULL, 0},
-    };
-    const char *url = NULL, *keepDays = NULL, *beforeTime = NULL, *beforeGtid = NULL, *baseDirs[PRUNE_BASES_MAX];
+    PruneOpts o = {.keepDays = -1};
+    int rc;
+
+    if (!cmdOptions(&pruneSet, &o, argc, argv, NULL, NULL, &rc))
+        return rc;
+    if ((o.keepDays >= 0) + (o.beforeTime.text != NULL) + (o.beforeGtid != NULL) != 1) {
+        fprintf(stderr, "binvault: prune needs exactly one of --keep-days N, --before-time T or --before-gtid GTID\n");
+        rc = 64;
+    } else if (o.baseDirs.count > PRUNE_BASES_MAX) {
+        fprintf(stderr, "binvault: at most %d --base-dir\n", PRUNE_BASES_MAX);
+        rc = 64;
+    } else {
+        rc = pruneRun(&o);
+    }
+    optFree(&pruneSet, &o);
+    return rc;
+}
+
+/* The prune the options ask for, printed; the exit code. */
+static int
+pruneRun(const PruneOpts *o) {
+    PruneCmd p = {.dryRun = o->dryRun};
+    bool byDays = o->keepDays >= 0, byTime = o->beforeTime.text != NULL;
+    const char *const *baseDirs = (const char *const *)o->baseDirs.items;
     ArchiveBasePoint bases[PRUNE_BASES_MAX];
     ArchiveRetention retention = {0};
-    PruneCmd p = {0};
-    size_t nbases = 0, nread = 0, idx;
+    size_t nbases = o->baseDirs.count, nread = 0, idx;
     Storage *storage = NULL;
     Archive *a = NULL;
     ArchiveCatalog *c = NULL;
@@ -170,56 +166,20 @@ cmdPrune(int argc, char **argv) {
     uint64_t firstSeq, ruleSeq, days = 0;
     const char *hook;
     Err err = {0};
-    int ch, rc = 0;
+    int rc = 0;
 
-    optind = 1;
-    while ((ch = getopt_long(argc, argv, "a:k:t:g:b:nh", opts, NULL)) != -1) {
-        switch (ch) {
-        case 'a': url = optarg; break;
-        case 'k': keepDays = optarg; break;
-        case 't': beforeTime = optarg; break;
-        case 'g': beforeGtid = optarg; break;
-        case 'b':
-            if (nbases == PRUNE_BASES_MAX) {
-                fprintf(stderr, "binvault: at most %d --base-dir\n", PRUNE_BASES_MAX);
-                return 64;
-            }
-            baseDirs[nbases++] = optarg;
-            break;
-        case 'n': p.dryRun = true; break;
-        case 'h': pruneUsage(stdout); return 0;
-        default:
-            if (cmdStorageOption(ch, optarg, &storageOpts))
-                break;
-            pruneUsage(stderr); return 64;
-        }
-    }
-    if (!cmdArchiveArgs("prune", url, argc, argv, 0, 0, NULL)) {
-        pruneUsage(stderr);
-        return 64;
-    }
-    if ((keepDays != NULL) + (beforeTime != NULL) + (beforeGtid != NULL) != 1) {
-        fprintf(stderr, "binvault: prune needs exactly one of --keep-days N, --before-time T or --before-gtid GTID\n");
-        return 64;
-    }
     reason = bufNew(256);
-    if (keepDays != NULL) {
-        if (pruneParseDays(keepDays, &days, &err) != 0) {
-            rc = cmdFail(&err);
-            goto out;
-        }
+    if (byDays) {
+        days = (uint64_t)o->keepDays;
         retention.keepFromUs = (uint64_t)time(NULL) * 1000000u;
         retention.keepFromUs = days * 86400000000u > retention.keepFromUs ? 0 : retention.keepFromUs - days * 86400000000u;
         jsonBufPrintf(reason, "--keep-days %" PRIu64, days);
-    } else if (beforeTime != NULL) {
-        if (pruneParseTime(beforeTime, &retention.keepFromUs, &err) != 0) {
-            rc = cmdFail(&err);
-            goto out;
-        }
-        jsonBufPrintf(reason, "--before-time %s", beforeTime);
+    } else if (byTime) {
+        retention.keepFromUs = o->beforeTime.us;
+        jsonBufPrintf(reason, "--before-time %s", o->beforeTime.text);
     } else {
-        retention.beforeGtid = beforeGtid;
-        jsonBufPrintf(reason, "--before-gtid %s", beforeGtid);
+        retention.beforeGtid = o->beforeGtid;
+        jsonBufPrintf(reason, "--before-gtid %s", o->beforeGtid);
     }
     if ((hook = getenv("BINVAULT_TEST_PRUNE_CRASH_AFTER")) != NULL)
         p.crashAfter = (size_t)strtoull(hook, NULL, 10);
@@ -231,8 +191,7 @@ cmdPrune(int argc, char **argv) {
         jsonBufPrintf(reason, "; base backup %s at %s:%" PRIu64 "%s%s", baseDirs[nread], bases[nread].file,
                       bases[nread].pos, bases[nread].gtid[0] ? " gtid " : "", bases[nread].gtid);
     }
-    cmdStorageOptionsFromEnv(&storageOpts);
-    if ((storage = archiveKeyOpenStore(url, &storageOpts, &err)) == NULL) {
+    if ((storage = cmdOpenArchive(o->archive, &o->storage, &err)) == NULL) {
         rc = cmdFail(&err);
         goto out;
     }
@@ -255,7 +214,7 @@ cmdPrune(int argc, char **argv) {
         rc = cmdFail(&err);
         goto out;
     }
-    printf("%s keeps from seq %" PRIu64 "\n", keepDays ? "--keep-days" : beforeTime ? "--before-time" : "--before-gtid",
+    printf("%s keeps from seq %" PRIu64 "\n", byDays ? "--keep-days" : byTime ? "--before-time" : "--before-gtid",
            ruleSeq);
     for (size_t i = 0; i < nbases; i++) {
         uint64_t need;

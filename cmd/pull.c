@@ -18,9 +18,9 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +30,7 @@
 #include "mysql/client.h"
 #include "binlog/event.h"
 #include "binlog/gtid.h"
+#include "binlog/pos.h"
 #include "cmd/cmd.h"
 #include "common/bytes.h"
 #include "common/fs.h"
@@ -184,56 +185,54 @@ pullEvent(Pull *p, BinlogClient *client, const uint8_t *ev, size_t len, Err *err
     return pullWrite(p, ev, len, err);
 }
 
-static void
-pullUsage(FILE *out) {
-    fputs("usage: binvault pull --source mysql://USER@HOST[:PORT] --to DIR [--server-id N]\n"
-          "                     [--start-position FILE[:POS] | --start-gtid GTID] [--stop-at-end]\n\n"
-          "Connects as a replica and writes the server's binlogs into DIR as raw files named as on the\n"
-          "server (like mariadb-binlog --read-from-remote-server --raw). The password is read from\n"
-          "BINVAULT_SOURCE_PASSWORD; the user needs the REPLICATION SLAVE privilege.\n\n"
-          "  --source URL            the server, mysql://USER@HOST[:PORT] (port 3306 by default)\n"
-          "  --to DIR                output directory (created; existing files are never overwritten)\n"
-          "  --server-id N           server id to replicate as (default 1073741824 + pid); must be\n"
-          "                          unique among the server's replicas\n"
-          "  --start-position F[:P]  start in binlog F at position P (default 4); default: the first\n"
-          "                          binlog the server has\n"
-          "  --start-gtid GTID       start after this GTID position (MariaDB '0-1-100,1-2-7') or GTID\n"
-          "                          set (MySQL 'uuid:1-100')\n"
-          "  --stop-at-end           stop at the server's current end instead of waiting for more\n\n"
-          "Each completed file is printed as 'NAME<TAB>BYTES'; a file is written as NAME.tmp and\n"
-          "renamed when complete. Files are byte-identical to the server's, except that the FDE's\n"
-          "in-use flag (bit 0x01 of byte 21) is clear in a file that is still open on the server;\n"
-          "a pull started inside a file or from a GTID begins that file with its FDE followed by the\n"
-          "events from the start point. SIGINT/SIGTERM end the pull after the current event.\n",
-          out);
-    fputs(CMD_SSL_HELP, out);
-}
+typedef struct PullOpts {
+    char *source, *password, *to, *startGtid;
+    BinlogPos startPosition;
+    int64_t serverId; /* 0: not given */
+    bool stopAtEnd;
+    CmdSsl ssl;
+} PullOpts;
 
-static int
-pullParseStart(const char *text, char **file, uint64_t *pos, Err *err) {
-    const char *colon = strrchr(text, ':');
-    char *end;
-    unsigned long long v;
+#define PULL_OPT(field) offsetof(PullOpts, field)
+#define PULL_SSL(field) offsetof(PullOpts, ssl.field)
 
-    *pos = 4;
-    if (colon == NULL) {
-        *file = bvStrdup(text);
-    } else {
-        errno = 0;
-        v = strtoull(colon + 1, &end, 10);
-        if (colon[1] == '\0' || *end != '\0' || errno != 0 || v < 4 || v > UINT32_MAX || colon[1] == '-')
-            return errSet(err, ERR_USAGE, "invalid --start-position '%s': expected FILE:POS with POS from 4 to %u",
-                          text, UINT32_MAX);
-        *pos = v;
-        *file = bvStrndup(text, (size_t)(colon - text));
-    }
-    if ((*file)[0] == '\0' || strchr(*file, '/') != NULL) {
-        bvFree(*file);
-        *file = NULL;
-        return errSet(err, ERR_USAGE, "invalid --start-position '%s': expected a binlog file name", text);
-    }
-    return 0;
-}
+static const OptDef pullDefs[] = {
+    {"source", OPT_URL, NULL, 0, 0, OPT_REQUIRED, PULL_OPT(source), NULL,
+     "the server, mysql://USER@HOST[:PORT] (port 3306 by default)", cmdMysqlSchemes, NULL},
+    {"source-password", OPT_STRING, NULL, 0, 0, OPT_SECRET, PULL_OPT(password), PULL_PASSWORD_ENV,
+     "password of the source user", NULL, NULL},
+    {"to", OPT_STRING, NULL, 0, 0, OPT_REQUIRED, PULL_OPT(to), NULL,
+     "output directory (created; existing files are never overwritten)", NULL, NULL},
+    {"server-id", OPT_INT, NULL, 1, UINT32_MAX, 0, PULL_OPT(serverId), NULL,
+     "server id to replicate as (default 1073741824 + pid); must be unique among the server's replicas", NULL, NULL},
+    {"start-position", OPT_POSITION, NULL, 0, 0, 0, PULL_OPT(startPosition), NULL,
+     "start in binlog FILE at position POS (default 4); default: the first binlog the server has", NULL,
+     binlogPosOptParseStart},
+    {"start-gtid", OPT_STRING, NULL, 0, 0, 0, PULL_OPT(startGtid), NULL,
+     "start after this GTID position (MariaDB '0-1-100,1-2-7') or GTID set (MySQL 'uuid:1-100')", NULL, NULL},
+    {"stop-at-end", OPT_BOOL, NULL, 0, 0, 0, PULL_OPT(stopAtEnd), NULL,
+     "stop at the server's current end instead of waiting for more", NULL, NULL},
+    CMD_SSL_OPTDEFS(PULL_SSL),
+};
+
+static const OptSet pullSet = {
+    "pull",
+    "binvault pull --source mysql://USER@HOST[:PORT] --to DIR [--server-id N]\n"
+    "                     [--start-position FILE[:POS] | --start-gtid GTID] [--stop-at-end]",
+    "Connects as a replica and writes the server's binlogs into DIR as raw files named as on the\n"
+    "server (like mariadb-binlog --read-from-remote-server --raw). The password is read from\n"
+    "BINVAULT_SOURCE_PASSWORD; the user needs the REPLICATION SLAVE privilege.\n\n"
+    "Each completed file is printed as 'NAME<TAB>BYTES'; a file is written as NAME.tmp and\n"
+    "renamed when complete. Files are byte-identical to the server's, except that the FDE's\n"
+    "in-use flag (bit 0x01 of byte 21) is clear in a file that is still open on the server;\n"
+    "a pull started inside a file or from a GTID begins that file with its FDE followed by the\n"
+    "events from the start point. SIGINT/SIGTERM end the pull after the current event.",
+    pullDefs,
+    sizeof(pullDefs) / sizeof(pullDefs[0]),
+    NULL,
+    0,
+    0,
+};
 
 static int
 pullStart(BinlogClient *client, const char *startFile, uint64_t startPos, const char *startGtid, Err *err) {
@@ -290,81 +289,48 @@ pullRun(Pull *p, BinlogClient *client, const char *startFile, uint64_t startPos,
     return pullClose(p, err);
 }
 
+static int pullMain(const PullOpts *o);
+
 int
 cmdPull(int argc, char **argv) {
-    static const struct option longOpts[] = {
-        {"source", required_argument, NULL, 's'},         {"to", required_argument, NULL, 't'},
-        {"server-id", required_argument, NULL, 'i'},      {"start-position", required_argument, NULL, 'p'},
-        {"start-gtid", required_argument, NULL, 'g'},     {"stop-at-end", no_argument, NULL, 'e'},
-        {"help", no_argument, NULL, 'h'},                 CMD_SSL_LONG_OPTIONS,
-        {NULL, 0, NULL, 0},
-    };
-    CmdSsl ssl = {0};
-    const char *source = NULL, *to = NULL, *startText = NULL, *startGtid = NULL;
-    char *startFile = NULL;
-    uint64_t startPos = 4;
-    uint32_t serverId = 0x40000000u + ((uint32_t)getpid() & 0x3fffffffu);
-    bool stopAtEnd = false;
+    PullOpts o = {0};
+    int rc;
+
+    if (!cmdOptions(&pullSet, &o, argc, argv, NULL, NULL, &rc))
+        return rc;
+    rc = pullMain(&o);
+    optFree(&pullSet, &o);
+    return rc;
+}
+
+/* The pull the options ask for; the exit code. */
+static int
+pullMain(const PullOpts *o) {
+    const char *source = o->source, *to = o->to, *startGtid = o->startGtid;
+    const char *startFile = o->startPosition.file[0] != '\0' ? o->startPosition.file : NULL;
+    uint64_t startPos = o->startPosition.file[0] != '\0' ? o->startPosition.pos : 4;
+    uint32_t serverId = o->serverId != 0 ? (uint32_t)o->serverId : 0x40000000u + ((uint32_t)getpid() & 0x3fffffffu);
     BinlogClientOpts opts;
     BinlogClient *client;
     MysqlUrl *url;
     Pull p = {0};
     struct sigaction sa;
     Err err;
-    int c, rc;
+    int rc;
 
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "h", longOpts, NULL)) != -1) {
-        switch (c) {
-        case 's': source = optarg; break;
-        case 't': to = optarg; break;
-        case 'p': startText = optarg; break;
-        case 'g': startGtid = optarg; break;
-        case 'e': stopAtEnd = true; break;
-        case 'i': {
-            char *end;
-            unsigned long long v;
-
-            errno = 0;
-            v = strtoull(optarg, &end, 10);
-            if (optarg[0] == '\0' || optarg[0] == '-' || *end != '\0' || errno != 0 || v == 0 || v > UINT32_MAX) {
-                errSet(&err, ERR_USAGE, "invalid --server-id '%s': expected 1 to %u", optarg, UINT32_MAX);
-                return cmdFail(&err);
-            }
-            serverId = (uint32_t)v;
-            break;
-        }
-        case 'h': pullUsage(stdout); return 0;
-        default:
-            if (cmdSslOption(c, optarg, &ssl))
-                break;
-            pullUsage(stderr);
-            return 64;
-        }
-    }
-    if (optind < argc || source == NULL || to == NULL) {
-        pullUsage(stderr);
-        return 64;
-    }
-    if (startText != NULL && startGtid != NULL) {
+    if (startFile != NULL && startGtid != NULL) {
         errSet(&err, ERR_USAGE, "--start-position and --start-gtid exclude each other");
         return cmdFail(&err);
     }
-    if (startText != NULL && pullParseStart(startText, &startFile, &startPos, &err) != 0)
+    if ((url = urlMysqlNew(source, &err)) == NULL)
         return cmdFail(&err);
-    if ((url = urlMysqlNew(source, &err)) == NULL) {
-        bvFree(startFile);
-        return cmdFail(&err);
-    }
     if (url->user == NULL) {
         errSet(&err, ERR_USAGE, "--source '%s' names no user: expected mysql://USER@HOST[:PORT]", source);
         urlMysqlFree(url);
-        bvFree(startFile);
         return cmdFail(&err);
     }
     if (fsMkdirP(to, 0750, &err) != 0) {
         urlMysqlFree(url);
-        bvFree(startFile);
         return cmdFail(&err);
     }
 
@@ -372,14 +338,13 @@ cmdPull(int argc, char **argv) {
     opts.conn.host = url->host;
     opts.conn.port = url->port;
     opts.conn.user = url->user;
-    opts.conn.password = getenv(PULL_PASSWORD_ENV);
+    opts.conn.password = o->password;
     opts.conn.passwordFrom = PULL_PASSWORD_ENV;
     opts.serverId = serverId;
     opts.heartbeatMs = PULL_HEARTBEAT_MS;
-    opts.nonBlocking = stopAtEnd;
-    if (cmdSslApply(&ssl, &opts.conn, &err) != 0) {
+    opts.nonBlocking = o->stopAtEnd;
+    if (cmdSslApply(&o->ssl, &opts.conn, &err) != 0) {
         urlMysqlFree(url);
-        bvFree(startFile);
         return cmdFail(&err);
     }
     client = binlogClientNew(&opts);
@@ -407,7 +372,6 @@ cmdPull(int argc, char **argv) {
     bvFree(p.path);
     bvFree(p.tmpPath);
     bvFree(p.buf);
-    bvFree(startFile);
     binlogClientFree(client);
     if (rc != 0)
         return cmdFail(&err);

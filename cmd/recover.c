@@ -4,10 +4,10 @@
  * replication applier, with progress and a summary. docs/RECOVERY.md is the user's guide.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,12 +21,14 @@
 #include "archive/catalog.h"
 #include "archive/identity.h"
 #include "archive/key.h"
+#include "binlog/pos.h"
 #include "cmd/cmd.h"
 #include "common/fs.h"
 #include "common/json.h"
 #include "common/log.h"
 #include "common/mem.h"
 #include "common/opt.h"
+#include "common/time.h"
 #include "common/url.h"
 #include "recover/recover.h"
 
@@ -35,40 +37,19 @@
 #define RECOVER_LOG_EVERY_S 10.0
 #define RECOVER_LIST_SEGMENTS 20
 
-enum {
-    OPT_ARCHIVE = 0x2001,
-    OPT_INTO,
-    OPT_INTO_PASSWORD_FILE,
-    OPT_INTO_SSL_MODE,
-    OPT_INTO_SSL_CA,
-    OPT_BASE_DIR,
-    OPT_FROM_GTID,
-    OPT_FROM_POSITION,
-    OPT_UNTIL_TIME,
-    OPT_UNTIL_GTID,
-    OPT_UNTIL_POSITION,
-    OPT_UNTIL_END,
-    OPT_TIMEZONE,
-    OPT_EXCLUSIVE,
-    OPT_DRY_RUN,
-    OPT_JSON,
-    OPT_LISTEN,
-    OPT_CONNECTION_NAME,
-    OPT_TMPDIR,
-    OPT_CONNECT_TIMEOUT,
-    OPT_LOG_LEVEL,
-    OPT_HELP,
-};
-
 typedef struct RecoverCmd {
-    const char *archive, *into, *passwordFile, *sslMode, *sslCa;
-    const char *baseDir, *fromGtid, *fromPosition;
-    const char *untilTime, *untilGtid, *untilPosition;
+    char *archive, *into, *password, *passwordFile, *sslMode, *sslCa;
+    char *baseDir, *fromGtid, *untilGtid;
+    BinlogPos fromPosition, untilPosition;
+    OptTime untilTime;
     bool untilEnd, exclusive, dryRun, json;
-    const char *timezone, *listen, *connectionName, *tmpDir, *connectTimeout, *logLevel;
+    TimeZone tz;
+    OptHostPort listen;
+    char *connectionName, *tmpDir;
+    int64_t connectTimeoutMs;
+    const char *logLevel;
     StorageOptions storage;
 
-    RecoverTz tz;
     bool bar;                /* progress as a redrawn bar on stderr */
     double lastLog;          /* progress: when the last log line was written */
     unsigned width;
@@ -82,51 +63,92 @@ recoverOnSignal(int sig) {
     atomic_store(&recoverStop, true);
 }
 
-static void
-recoverUsage(FILE *out) {
-    fputs("usage: binvault recover --archive URL --into mysql://USER@HOST:PORT\n"
-          "           [--base-dir DIR | --from-gtid GTIDSET | --from-position FILE:POS]\n"
-          "           (--until-time 'YYYY-MM-DD HH:MM:SS[.ffffff]' | --until-gtid GTIDSET |\n"
-          "            --until-position FILE:POS | --until-end) [--exclusive] [--dry-run] [--json]\n\n"
-          "Brings the server at --into, restored from a base backup, to a point in time by applying the\n"
-          "archived transactions through its own replication applier: binvault serves the planned\n"
-          "segments, each verified whole before any of its events is sent, over the MariaDB replication\n"
-          "protocol on a loopback port, and drives the target (gtid_slave_pos, CHANGE MASTER on its own\n"
-          "connection name, START SLAVE UNTIL master_gtid_pos), then removes what it configured.\n\n"
-          "Start (what the target already has):\n"
-          "  --base-dir DIR          the prepared mariadb-backup / xtrabackup directory it was restored from\n"
-          "                          (xtrabackup_binlog_info or mariadb_backup_binlog_info)\n"
-          "  --from-gtid GTIDSET     the GTID state it holds\n"
-          "  --from-position F:P     the binlog position it holds (everything that ends at or before P)\n"
-          "  (none)                  the target's @@gtid_slave_pos: continues an earlier recovery\n"
-          "Target:\n"
-          "  --until-time T          every transaction committed at or before T (the time zone is UTC\n"
-          "                          unless --timezone says otherwise: UTC, +02:00, Europe/Paris)\n"
-          "  --until-gtid GTIDSET    through that transaction (per domain for MariaDB)\n"
-          "  --until-position F:P    the transactions that end at or before P\n"
-          "  --until-end             everything archived\n"
-          "  --exclusive             stop just before the target instead: the usual way to skip the bad\n"
-          "                          statement (--until-gtid of the DROP, or its end position)\n"
-          "A target outside the archive, before the start, or across a gap is refused before anything is\n"
-          "applied, and the archive's restorable window is printed.\n\n"
-          "Options:\n"
-          "  --dry-run               print the plan (segments, bytes, transactions, first and last\n"
-          "                          transaction, the UNTIL position) and change nothing\n"
-          "  --json                  print one JSON document (plan and result) on stdout\n"
-          "  --listen HOST:PORT      the replication endpoint, an address of this machine the target\n"
-          "                          reaches (default 127.0.0.1:0, a free loopback port)\n"
-          "  --connection-name NAME  the target's replication connection used (default binvault)\n"
-          "  --tmpdir DIR            where verified segments wait to be served (default $TMPDIR or /tmp)\n"
-          "  --connect-timeout TIME  how long the target may take to reach the endpoint (default 60s)\n"
-          "  --into-ssl-mode MODE    disabled, preferred, required, verify-ca or verify-identity\n"
-          "                          (verify modes check the certificate with --into-ssl-ca PEM)\n"
-          "  --log-level LEVEL       error, warn, info, debug (default: info, warn with a progress bar)\n\n"
-          "The target user needs SUPER or REPLICATION SLAVE ADMIN. Its password comes from\n"
-          "BINVAULT_INTO_PASSWORD or --into-password-file FILE (mode 0600), never the command line.\n",
-          out);
-    fputs(CMD_STORAGE_HELP, out);
+/* --into-ssl-mode: the modes of sqlSslModeParse(), or "default". */
+static int
+checkIntoSslMode(const char *text, void *field, Err *err) {
+    SqlSslMode mode;
+
+    (void)field;
+    return strcmp(text, "default") == 0 ? 0 : sqlSslModeParse(text, "--into-ssl-mode", &mode, err);
 }
 
+#define RECOVER_OPT(field) offsetof(RecoverCmd, field)
+#define RECOVER_STORAGE(field) offsetof(RecoverCmd, storage.field)
+
+static const OptDef recoverDefs[] = {
+    CMD_ARCHIVE_OPTDEFS(RECOVER_OPT(archive), RECOVER_STORAGE),
+    {"into", OPT_URL, NULL, 0, 0, 0, RECOVER_OPT(into), NULL,
+     "the server to recover, mysql://USER@HOST:PORT; its user needs SUPER or REPLICATION SLAVE ADMIN", cmdMysqlSchemes,
+     NULL},
+    {"into-password", OPT_STRING, NULL, 0, 0, OPT_SECRET, RECOVER_OPT(password), RECOVER_PASSWORD_ENV,
+     "password of the --into user", NULL, NULL},
+    {"into-password-file", OPT_STRING, NULL, 0, 0, 0, RECOVER_OPT(passwordFile), NULL,
+     "a file (mode 0600) whose first line is the password of the --into user", NULL, NULL},
+    {"into-ssl-mode", OPT_STRING, NULL, 0, 0, 0, RECOVER_OPT(sslMode), NULL,
+     "TLS to the target: disabled, preferred, required, verify-ca or verify-identity (verify modes check the "
+     "certificate with --into-ssl-ca PEM)", NULL, checkIntoSslMode},
+    {"into-ssl-ca", OPT_STRING, NULL, 0, 0, 0, RECOVER_OPT(sslCa), NULL,
+     "CA certificate (PEM) that verifies the target (verify modes)", NULL, NULL},
+    {"base-dir", OPT_STRING, NULL, 0, 0, 0, RECOVER_OPT(baseDir), NULL,
+     "start: the prepared mariadb-backup / xtrabackup directory the target was restored from "
+     "(xtrabackup_binlog_info or mariadb_backup_binlog_info)", NULL, NULL},
+    {"from-gtid", OPT_STRING, NULL, 0, 0, 0, RECOVER_OPT(fromGtid), NULL, "start: the GTID state the target holds",
+     NULL, NULL},
+    {"from-position", OPT_POSITION, NULL, 0, 0, 0, RECOVER_OPT(fromPosition), NULL,
+     "start: the binlog position the target holds (everything that ends at or before POS)", NULL, binlogPosOptParse},
+    {"until-time", OPT_TIME, NULL, 0, 0, 0, RECOVER_OPT(untilTime), NULL,
+     "target: every transaction committed at or before TIME, in --timezone", NULL, NULL},
+    {"until-gtid", OPT_STRING, NULL, 0, 0, 0, RECOVER_OPT(untilGtid), NULL,
+     "target: through that transaction (per domain for MariaDB)", NULL, NULL},
+    {"until-position", OPT_POSITION, NULL, 0, 0, 0, RECOVER_OPT(untilPosition), NULL,
+     "target: the transactions that end at or before POS", NULL, binlogPosOptParse},
+    {"until-end", OPT_BOOL, NULL, 0, 0, 0, RECOVER_OPT(untilEnd), NULL, "target: everything archived", NULL, NULL},
+    {"exclusive", OPT_BOOL, NULL, 0, 0, 0, RECOVER_OPT(exclusive), NULL,
+     "stop just before the target instead: the usual way to skip the bad statement (--until-gtid of the DROP, or its "
+     "end position)", NULL, NULL},
+    {"timezone", OPT_TIMEZONE, "UTC", 0, 0, 0, RECOVER_OPT(tz), NULL,
+     "the zone of --until-time and of the times printed: UTC, +02:00, Europe/Paris", NULL, NULL},
+    {"dry-run", OPT_BOOL, NULL, 0, 0, 0, RECOVER_OPT(dryRun), NULL,
+     "print the plan (segments, bytes, transactions, first and last transaction, the UNTIL position) and change "
+     "nothing", NULL, NULL},
+    {"json", OPT_BOOL, NULL, 0, 0, 0, RECOVER_OPT(json), NULL, "print one JSON document (plan and result) on stdout",
+     NULL, NULL},
+    {"listen", OPT_HOSTPORT, "127.0.0.1:0", 0, 0, 0, RECOVER_OPT(listen), NULL,
+     "the replication endpoint, an address of this machine the target reaches (port 0: a free one)", NULL, NULL},
+    {"connection-name", OPT_STRING, "binvault", 0, 0, 0, RECOVER_OPT(connectionName), NULL,
+     "the target's replication connection used", NULL, NULL},
+    {"tmpdir", OPT_STRING, NULL, 0, 0, 0, RECOVER_OPT(tmpDir), "TMPDIR",
+     "where verified segments wait to be served (default /tmp)", NULL, NULL},
+    {"connect-timeout", OPT_DURATION, "60s", 0, 86400000, 0, RECOVER_OPT(connectTimeoutMs), NULL,
+     "how long the target may take to reach the endpoint", NULL, NULL},
+    {"log-level", OPT_ENUM, NULL, 0, 0, 0, RECOVER_OPT(logLevel), NULL, "how much to log (default: info, warn with a "
+     "progress bar)", cmdLogLevels, NULL},
+};
+
+static const OptSet recoverSet = {
+    "recover",
+    "binvault recover --archive URL --into mysql://USER@HOST:PORT\n"
+    "           [--base-dir DIR | --from-gtid GTIDSET | --from-position FILE:POS]\n"
+    "           (--until-time 'YYYY-MM-DD HH:MM:SS[.ffffff]' | --until-gtid GTIDSET |\n"
+    "            --until-position FILE:POS | --until-end) [--exclusive] [--dry-run] [--json]",
+    "Brings the server at --into, restored from a base backup, to a point in time by applying the\n"
+    "archived transactions through its own replication applier: binvault serves the planned\n"
+    "segments, each verified whole before any of its events is sent, over the MariaDB replication\n"
+    "protocol on a loopback port, and drives the target (gtid_slave_pos, CHANGE MASTER on its own\n"
+    "connection name, START SLAVE UNTIL master_gtid_pos), then removes what it configured.\n\n"
+    "Start (what the target already has): --base-dir, --from-gtid or --from-position; with none, the\n"
+    "target's @@gtid_slave_pos: continues an earlier recovery. Target: exactly one of --until-time,\n"
+    "--until-gtid, --until-position and --until-end. A target outside the archive, before the start,\n"
+    "or across a gap is refused before anything is applied, and the archive's restorable window is\n"
+    "printed.\n\n"
+    "The target user needs SUPER or REPLICATION SLAVE ADMIN. Its password comes from\n"
+    "BINVAULT_INTO_PASSWORD or --into-password-file FILE (mode 0600), never the command line.\n\n" CMD_STORAGE_HELP,
+    recoverDefs,
+    sizeof(recoverDefs) / sizeof(recoverDefs[0]),
+    NULL,
+    0,
+    0,
+};
 
 /* The first line of a file only its owner can read. */
 static int
@@ -160,7 +182,7 @@ showTime(const RecoverCmd *rc, uint64_t us, char *out, size_t size) {
         snprintf(out, size, "-");
         return;
     }
-    recoverTimeFormat(us, &rc->tz, us % 1000000u != 0, out, size);
+    timeFormat(us, &rc->tz, us % 1000000u != 0, out, size);
     snprintf(out + strlen(out), size - strlen(out), " %s", rc->tz.name);
 }
 
@@ -261,9 +283,6 @@ failWith(const RecoverCmd *rc, const Err *err, const ArchiveCatalog *c, const Re
 /* The explicit start, as a GTID state (NULL without one); *why says where it comes from. */
 static int
 explicitStart(RecoverCmd *rc, Archive *a, const ArchiveCatalog *c, char **start, char *why, size_t whySize, Err *err) {
-    char file[SEGMENT_FILE_MAX];
-    uint64_t pos;
-
     *start = NULL;
     if (rc->baseDir != NULL) {
         ArchiveBasePoint bp;
@@ -287,19 +306,18 @@ explicitStart(RecoverCmd *rc, Archive *a, const ArchiveCatalog *c, char **start,
         *start = bvStrdup(rc->fromGtid);
         return 0;
     }
-    if (rc->fromPosition != NULL) {
-        if (recoverPositionParse(rc->fromPosition, file, sizeof(file), &pos, err) != 0)
+    if (rc->fromPosition.file[0] != '\0') {
+        if (recoverStateAtPosition(a, c, rc->fromPosition.file, rc->fromPosition.pos, start, err) != 0)
             return errPrefix(err, "--from-position");
-        if (recoverStateAtPosition(a, c, file, pos, start, err) != 0)
-            return errPrefix(err, "--from-position");
-        snprintf(why, whySize, "--from-position %s", rc->fromPosition);
+        snprintf(why, whySize, "--from-position %s:%" PRIu64, rc->fromPosition.file, rc->fromPosition.pos);
     }
     return 0;
 }
 
 static int
 buildTarget(RecoverCmd *rc, RecoverTarget *t, Err *err) {
-    int n = (rc->untilTime != NULL) + (rc->untilGtid != NULL) + (rc->untilPosition != NULL) + rc->untilEnd;
+    int n = (rc->untilTime.text != NULL) + (rc->untilGtid != NULL) + (rc->untilPosition.file[0] != '\0') +
+            rc->untilEnd;
 
     memset(t, 0, sizeof(*t));
     if (n != 1)
@@ -309,17 +327,16 @@ buildTarget(RecoverCmd *rc, RecoverTarget *t, Err *err) {
         if (rc->exclusive)
             return errSet(err, ERR_USAGE, "--exclusive does not go with --until-end");
         t->kind = RECOVER_UNTIL_END;
-    } else if (rc->untilTime != NULL) {
+    } else if (rc->untilTime.text != NULL) {
         t->kind = RECOVER_UNTIL_TIME;
-        if (recoverTimeParse(rc->untilTime, &rc->tz, &t->timeUs, err) != 0)
-            return errPrefix(err, "--until-time");
+        t->timeUs = rc->untilTime.us;
     } else if (rc->untilGtid != NULL) {
         t->kind = RECOVER_UNTIL_GTID;
         t->gtid = rc->untilGtid;
     } else {
         t->kind = RECOVER_UNTIL_POSITION;
-        if (recoverPositionParse(rc->untilPosition, t->file, sizeof(t->file), &t->pos, err) != 0)
-            return errPrefix(err, "--until-position");
+        snprintf(t->file, sizeof(t->file), "%s", rc->untilPosition.file);
+        t->pos = rc->untilPosition.pos;
     }
     return 0;
 }
@@ -329,7 +346,6 @@ connectInto(RecoverCmd *rc, RecoverInto **into, Err *err) {
     SqlConnOpts o = {0};
     MysqlUrl *url;
     char *password = NULL;
-    const char *env = getenv(RECOVER_PASSWORD_ENV);
     int res;
 
     if ((url = urlMysqlNew(rc->into, err)) == NULL)
@@ -338,8 +354,8 @@ connectInto(RecoverCmd *rc, RecoverInto **into, Err *err) {
         urlMysqlFree(url);
         return errSet(err, ERR_USAGE, "--into '%s' names no user: expected mysql://USER@HOST:PORT", rc->into);
     }
-    if (env != NULL && env[0] != '\0') {
-        password = bvStrdup(env);
+    if (rc->password != NULL) {
+        password = bvStrdup(rc->password);
         o.passwordFrom = RECOVER_PASSWORD_ENV;
     } else if (rc->passwordFile != NULL) {
         if (readPasswordFile(rc->passwordFile, &password, err) != 0) {
@@ -387,76 +403,14 @@ resultJson(const RecoverResult *r, Buf *out) {
     jsonBufPrintf(out, "}");
 }
 
+/* The rules between options that the table cannot say. */
 static int
-parseArgs(RecoverCmd *rc, int argc, char **argv, Err *err) {
-    static const struct option opts[] = {
-        {"archive", required_argument, NULL, OPT_ARCHIVE},
-        {"into", required_argument, NULL, OPT_INTO},
-        {"into-password-file", required_argument, NULL, OPT_INTO_PASSWORD_FILE},
-        {"into-ssl-mode", required_argument, NULL, OPT_INTO_SSL_MODE},
-        {"into-ssl-ca", required_argument, NULL, OPT_INTO_SSL_CA},
-        {"base-dir", required_argument, NULL, OPT_BASE_DIR},
-        {"from-gtid", required_argument, NULL, OPT_FROM_GTID},
-        {"from-position", required_argument, NULL, OPT_FROM_POSITION},
-        {"until-time", required_argument, NULL, OPT_UNTIL_TIME},
-        {"until-gtid", required_argument, NULL, OPT_UNTIL_GTID},
-        {"until-position", required_argument, NULL, OPT_UNTIL_POSITION},
-        {"until-end", no_argument, NULL, OPT_UNTIL_END},
-        {"timezone", required_argument, NULL, OPT_TIMEZONE},
-        {"exclusive", no_argument, NULL, OPT_EXCLUSIVE},
-        {"dry-run", no_argument, NULL, OPT_DRY_RUN},
-        {"json", no_argument, NULL, OPT_JSON},
-        {"listen", required_argument, NULL, OPT_LISTEN},
-        {"connection-name", required_argument, NULL, OPT_CONNECTION_NAME},
-        {"tmpdir", required_argument, NULL, OPT_TMPDIR},
-        {"connect-timeout", required_argument, NULL, OPT_CONNECT_TIMEOUT},
-        {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
-        {"help", no_argument, NULL, OPT_HELP},
-        CMD_STORAGE_LONG_OPTIONS,
-        {NULL, 0, NULL, 0},
-    };
-    int ch, starts;
+checkArgs(const RecoverCmd *rc, Err *err) {
+    int starts;
 
-    optind = 1;
-    opterr = 0;
-    while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        switch (ch) {
-        case OPT_ARCHIVE: rc->archive = optarg; break;
-        case OPT_INTO: rc->into = optarg; break;
-        case OPT_INTO_PASSWORD_FILE: rc->passwordFile = optarg; break;
-        case OPT_INTO_SSL_MODE: rc->sslMode = optarg; break;
-        case OPT_INTO_SSL_CA: rc->sslCa = optarg; break;
-        case OPT_BASE_DIR: rc->baseDir = optarg; break;
-        case OPT_FROM_GTID: rc->fromGtid = optarg; break;
-        case OPT_FROM_POSITION: rc->fromPosition = optarg; break;
-        case OPT_UNTIL_TIME: rc->untilTime = optarg; break;
-        case OPT_UNTIL_GTID: rc->untilGtid = optarg; break;
-        case OPT_UNTIL_POSITION: rc->untilPosition = optarg; break;
-        case OPT_UNTIL_END: rc->untilEnd = true; break;
-        case OPT_TIMEZONE: rc->timezone = optarg; break;
-        case OPT_EXCLUSIVE: rc->exclusive = true; break;
-        case OPT_DRY_RUN: rc->dryRun = true; break;
-        case OPT_JSON: rc->json = true; break;
-        case OPT_LISTEN: rc->listen = optarg; break;
-        case OPT_CONNECTION_NAME: rc->connectionName = optarg; break;
-        case OPT_TMPDIR: rc->tmpDir = optarg; break;
-        case OPT_CONNECT_TIMEOUT: rc->connectTimeout = optarg; break;
-        case OPT_LOG_LEVEL: rc->logLevel = optarg; break;
-        case OPT_HELP: recoverUsage(stdout); return 1;
-        default:
-            if (cmdStorageOption(ch, optarg, &rc->storage))
-                break;
-            return errSet(err, ERR_USAGE, "unknown or incomplete option '%s'; 'binvault recover --help' lists the options",
-                          argv[optind - 1]);
-        }
-    }
-    if (optind != argc)
-        return errSet(err, ERR_USAGE, "unexpected argument '%s'; 'binvault recover --help' lists the options", argv[optind]);
-    if (rc->archive == NULL)
-        return errSet(err, ERR_USAGE, "missing --archive URL; 'binvault recover --help' describes the command");
     if (rc->into == NULL && !rc->dryRun)
         return errSet(err, ERR_USAGE, "missing --into mysql://USER@HOST:PORT, the server to recover");
-    starts = (rc->baseDir != NULL) + (rc->fromGtid != NULL) + (rc->fromPosition != NULL);
+    starts = (rc->baseDir != NULL) + (rc->fromGtid != NULL) + (rc->fromPosition.file[0] != '\0');
     if (starts > 1)
         return errSet(err, ERR_USAGE, "give one start: --base-dir, --from-gtid or --from-position");
     if (rc->into == NULL && starts == 0)
@@ -476,22 +430,20 @@ cmdRecover(int argc, char **argv) {
     RecoverPlan *plan = NULL;
     RecoverInto *into = NULL;
     ArchiveIdentity id;
-    char *explicit = NULL, *start = NULL, *listenHost = NULL;
+    char *explicit = NULL, *start = NULL;
     char why[1024] = "", startWhy[1200];
     const char *chosen = "";
     Buf *json = NULL;
     LogLevel level;
-    uint16_t listenPort = 0;
-    int64_t connectMs = 0;
     Err err = {0};
-    int code = 0, parsed;
+    int code = 0;
 
-    parsed = parseArgs(&rc, argc, argv, &err);
-    if (parsed == 1)
-        return 0;
-    if (parsed != 0) {
-        fprintf(stderr, "binvault: %s\n", err.msg);
-        return errExitCode(err.code);
+    if (!cmdOptions(&recoverSet, &rc, argc, argv, NULL, NULL, &code))
+        return code;
+    if (checkArgs(&rc, &err) != 0) {
+        code = cmdFail(&err);
+        optFree(&recoverSet, &rc);
+        return code;
     }
     rc.bar = !rc.json && isatty(STDERR_FILENO);
     if (rc.bar) {
@@ -499,23 +451,13 @@ cmdRecover(int argc, char **argv) {
 
         rc.width = ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 20 ? ws.ws_col : 100;
     }
-    if (logLevelParse(rc.logLevel ? rc.logLevel : rc.bar ? "warn" : "info", &level) != 0) {
-        errSet(&err, ERR_USAGE, "invalid --log-level '%s': expected error, warn, info, debug or trace", rc.logLevel);
-        goto fail;
-    }
+    logLevelParse(rc.logLevel ? rc.logLevel : rc.bar ? "warn" : "info", &level);
     logSetLevel(level);
-    if (recoverTzParse(rc.timezone, &rc.tz, &err) != 0 || buildTarget(&rc, &target, &err) != 0)
+    if (buildTarget(&rc, &target, &err) != 0)
         goto fail;
-    if (urlHostPortParse(rc.listen ? rc.listen : "127.0.0.1:0", "--listen", &listenHost, &listenPort, &err) != 0)
-        goto fail;
-    if (rc.connectTimeout != NULL && (optParseDuration(rc.connectTimeout, &connectMs) != 0 || connectMs > 86400000)) {
-        errSet(&err, ERR_USAGE, "invalid --connect-timeout '%s': expected a duration like 60s or 5m", rc.connectTimeout);
-        goto fail;
-    }
 
     /* The archive and its index. */
-    cmdStorageOptionsFromEnv(&rc.storage);
-    if ((storage = archiveKeyOpenStore(rc.archive, &rc.storage, &err)) == NULL)
+    if ((storage = cmdOpenArchive(rc.archive, &rc.storage, &err)) == NULL)
         goto fail;
     a = archiveNew(storage);
     if ((c = archiveCatalogLoad(a, ARCHIVE_LOAD_DISCOVER, &err)) == NULL)
@@ -590,11 +532,11 @@ cmdRecover(int argc, char **argv) {
         sigaction(SIGINT, &sa, NULL);
         sigaction(SIGTERM, &sa, NULL);
     }
-    ao.listenHost = listenHost;
-    ao.listenPort = listenPort;
+    ao.listenHost = rc.listen.host;
+    ao.listenPort = rc.listen.port;
     ao.connectionName = rc.connectionName;
     ao.tmpDir = rc.tmpDir;
-    ao.connectTimeoutMs = (unsigned)connectMs;
+    ao.connectTimeoutMs = (unsigned)rc.connectTimeoutMs;
     ao.progress = onProgress;
     ao.progressCtx = &rc;
     ao.stop = &recoverStop;
@@ -637,9 +579,9 @@ done:
     recoverIntoFree(into);
     bvFree(explicit);
     bvFree(start);
-    bvFree(listenHost);
     archiveCatalogFree(c);
     archiveFree(a);
     storageFree(storage);
+    optFree(&recoverSet, &rc);
     return code;
 }

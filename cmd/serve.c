@@ -19,31 +19,30 @@
 #include <unistd.h>
 
 #include "cmd/cmd.h"
-#include "common/url.h"
 #include "common/log.h"
 #include "common/mem.h"
 #include "common/opt.h"
 #include "recover/replserver.h"
 
 typedef struct ServeOpts {
-    char *listen;
+    OptHostPort listen;
     char *user;
     char *password;
     int64_t serverId;
-    char *logLevel;
+    const char *logLevel;
 } ServeOpts;
 
 static const OptDef serveDefs[] = {
-    {"listen", OPT_STRING, "127.0.0.1:0", 0, 0, 0, offsetof(ServeOpts, listen), NULL,
-     "address to listen on, HOST:PORT (IPv6 as [ADDR]:PORT); port 0 picks a free one"},
+    {"listen", OPT_HOSTPORT, "127.0.0.1:0", 0, 0, 0, offsetof(ServeOpts, listen), NULL,
+     "address to listen on, HOST:PORT (IPv6 as [ADDR]:PORT); port 0 picks a free one", NULL, NULL},
     {"user", OPT_STRING, "binvault", 0, 0, 0, offsetof(ServeOpts, user), NULL,
-     "user name the replica logs in with (MASTER_USER)"},
+     "user name the replica logs in with (MASTER_USER)", NULL, NULL},
     {"password", OPT_STRING, NULL, 0, 0, OPT_SECRET | OPT_REQUIRED, offsetof(ServeOpts, password),
-     "BINVAULT_SERVE_PASSWORD", "password the replica logs in with (MASTER_PASSWORD)"},
+     "BINVAULT_SERVE_PASSWORD", "password the replica logs in with (MASTER_PASSWORD)", NULL, NULL},
     {"server-id", OPT_INT, "4294967290", 1, 4294967295LL, 0, offsetof(ServeOpts, serverId), NULL,
-     "server_id announced to the replica; must differ from the replica's"},
-    {"log-level", OPT_STRING, "info", 0, 0, 0, offsetof(ServeOpts, logLevel), NULL,
-     "error, warn, info, debug (debug logs every query the replica sends) or trace"},
+     "server_id announced to the replica; must differ from the replica's", NULL, NULL},
+    {"log-level", OPT_ENUM, "info", 0, 0, 0, offsetof(ServeOpts, logLevel), NULL,
+     "how much to log (debug logs every query the replica sends)", cmdLogLevels, NULL},
 };
 
 static const OptSet serveSet = {
@@ -56,6 +55,9 @@ static const OptSet serveSet = {
     "stop with START SLAVE UNTIL master_gtid_pos='...'.",
     serveDefs,
     sizeof(serveDefs) / sizeof(serveDefs[0]),
+    "FILE...",
+    0,
+    -1,
 };
 
 static volatile sig_atomic_t serveSignal;
@@ -74,31 +76,21 @@ cmdServe(int argc, char **argv) {
     ReplFileSource *files = NULL;
     ReplServerSource source;
     ReplServer *srv = NULL;
-    char **positional = NULL, *host = NULL;
+    char **positional = NULL;
     int npos = 0, rc;
-    uint16_t port = 0;
     LogLevel level;
     struct sigaction sa;
     Err err;
 
-    rc = optParse(&serveSet, &o, argc, argv, &positional, &npos, &err);
-    if (rc != 0) {
-        bvFree(positional);
-        optFree(&serveSet, &o);
-        return rc == 1 ? 0 : cmdFail(&err);
-    }
+    if (!cmdOptions(&serveSet, &o, argc, argv, &positional, &npos, &rc))
+        return rc;
     rc = -1;
     if (npos == 0) {
         errSet(&err, ERR_USAGE, "no binlog file given: 'binvault serve-binlogs --help' describes the command");
         goto done;
     }
-    if (logLevelParse(o.logLevel, &level) != 0) {
-        errSet(&err, ERR_USAGE, "invalid --log-level '%s': expected error, warn, info, debug or trace", o.logLevel);
-        goto done;
-    }
+    logLevelParse(o.logLevel, &level);
     logSetLevel(level);
-    if (urlHostPortParse(o.listen, "--listen", &host, &port, &err) != 0)
-        goto done;
     for (int i = 0; i < npos; i++) {
         if (access(positional[i], R_OK) != 0) {
             errSetSys(&err, ERR_IO, errno, "unable to read '%s'", positional[i]);
@@ -107,8 +99,8 @@ cmdServe(int argc, char **argv) {
     }
     files = replFileSourceNew((const char *const *)positional, (size_t)npos);
     source = replFileSourceInterface(files);
-    cfg.listenHost = host;
-    cfg.port = port;
+    cfg.listenHost = o.listen.host;
+    cfg.port = o.listen.port;
     cfg.user = o.user;
     cfg.password = o.password;
     cfg.serverId = (uint32_t)o.serverId;
@@ -123,7 +115,8 @@ cmdServe(int argc, char **argv) {
         logWarn("unable to catch SIGINT/SIGTERM: %s", strerror(errno));
     if (replServerStart(srv, &err) != 0)
         goto done;
-    printf("listening on %s%s%s:%u\n", strchr(host, ':') ? "[" : "", host, strchr(host, ':') ? "]" : "",
+    printf("listening on %s%s%s:%u\n", strchr(o.listen.host, ':') ? "[" : "", o.listen.host,
+           strchr(o.listen.host, ':') ? "]" : "",
            replServerPort(srv));
     fflush(stdout);
     while (!serveSignal) {
@@ -146,7 +139,6 @@ cmdServe(int argc, char **argv) {
 done:
     replServerFree(srv);
     replFileSourceFree(files);
-    bvFree(host);
     bvFree(positional);
     optFree(&serveSet, &o);
     return rc == 0 ? 0 : cmdFail(&err);

@@ -1,8 +1,8 @@
 /* binvault status: how much is not yet archived (RPO), from the archive's checkpoint alone or
  * compared with the live source, with monitoring-plugin exit codes. The verdict rules are in
  * archive/status.h (statusEvaluate()). */
-#include <getopt.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -138,7 +138,8 @@ done:
 }
 
 static void
-probeSource(const char *sourceUrl, uint32_t serverId, BinlogFlavour flavour, const ArchiveCheckpoint *cp, Probe *p) {
+probeSource(const char *sourceUrl, const char *password, uint32_t serverId, BinlogFlavour flavour,
+            const ArchiveCheckpoint *cp, Probe *p) {
     MysqlUrl *url;
     SqlConnOpts o;
     SqlConn *conn = NULL;
@@ -156,7 +157,7 @@ probeSource(const char *sourceUrl, uint32_t serverId, BinlogFlavour flavour, con
     o.host = url->host;
     o.port = url->port;
     o.user = url->user;
-    o.password = getenv("BINVAULT_SOURCE_PASSWORD");
+    o.password = password;
     o.passwordFrom = "BINVAULT_SOURCE_PASSWORD";
     o.connectTimeoutMs = 5000;
     o.readTimeoutMs = 10000;
@@ -244,36 +245,54 @@ jsonText(Buf *b, const char *key, const char *v) {
     jsonBufString(b, v ? v : "", v ? strlen(v) : 0);
 }
 
-static void
-statusUsage(FILE *out) {
-    fputs("usage: binvault status --archive URL [--source mysql://USER@HOST:PORT] [--warn-rpo SECONDS]\n"
-          "                       [--max-rpo SECONDS] [--server-id N] [--json]\n\n"
-          "How much the archive is missing, for monitoring. From the archive alone (no agent needed):\n"
-          "checkpoint.json says when the archive last held everything the source had written and its\n"
-          "last transaction; the RPO is at most the time since the later of the two. With --source it\n"
-          "also asks the live server (SHOW MASTER STATUS, @@gtid_binlog_pos) how many transactions and\n"
-          "bytes are not archived yet, and reads the oldest of them from its binlog (as a replica with\n"
-          "--server-id, default a random one in 4123456700-4123456788, non-blocking): the RPO is then\n"
-          "its age, 0 when nothing is missing. The password comes from BINVAULT_SOURCE_PASSWORD.\n\n"
-          "The first line is a summary: 'BINVAULT OK: archive RPO 0.4 s ... | perfdata'. Exit codes\n"
-          "(monitoring plugins): 0 OK, 1 WARNING (RPO >= --warn-rpo, default 60; or the source did not\n"
-          "answer), 2 CRITICAL (RPO >= --max-rpo, default 300; or the source purged binlogs not\n"
-          "archived), 3 UNKNOWN (the archive cannot be read, or has no checkpoint). --json prints one\n"
-          "JSON document instead.\n",
-          out);
-    fputs(CMD_STORAGE_HELP, out);
-}
+typedef struct StatusOpts {
+    char *archive;
+    StorageOptions storage;
+    char *source, *password;
+    int64_t warnRpoMs, maxRpoMs, serverId;
+    bool json;
+} StatusOpts;
 
-static int
-parseSeconds(const char *text, double *out) {
-    char *end;
-    double v = strtod(text, &end);
+#define O(field) offsetof(StatusOpts, field)
+#define S(field) offsetof(StatusOpts, storage.field)
 
-    if (end == text || *end != '\0' || v < 0 || v > 1e9)
-        return -1;
-    *out = v;
-    return 0;
-}
+static const OptDef statusDefs[] = {
+    CMD_ARCHIVE_OPTDEFS(O(archive), S),
+    {"source", OPT_URL, NULL, 0, 0, 0, O(source), NULL,
+     "also ask this live server, mysql://USER@HOST:PORT, what is not archived yet", cmdMysqlSchemes, NULL},
+    {"source-password", OPT_STRING, NULL, 0, 0, OPT_SECRET, O(password), "BINVAULT_SOURCE_PASSWORD",
+     "password of the source user", NULL, NULL},
+    {"warn-rpo", OPT_DURATION, "60", 0, 1000000000000LL, 0, O(warnRpoMs), NULL,
+     "exit 1 WARNING when the RPO reaches this (a bare number is seconds)", NULL, NULL},
+    {"max-rpo", OPT_DURATION, "300", 0, 1000000000000LL, 0, O(maxRpoMs), NULL,
+     "exit 2 CRITICAL when the RPO reaches this (a bare number is seconds)", NULL, NULL},
+    {"server-id", OPT_INT, NULL, 1, 4294967295LL, 0, O(serverId), NULL,
+     "server id to read the source's binlog as (default a random one in 4123456700-4123456788)", NULL, NULL},
+    {"json", OPT_BOOL, NULL, 0, 0, 0, O(json), NULL, "print one JSON document instead", NULL, NULL},
+};
+
+static const OptSet statusSet = {
+    "status",
+    "binvault status --archive URL [--source mysql://USER@HOST:PORT] [--warn-rpo SECONDS] [--max-rpo SECONDS]\n"
+    "                       [--server-id N] [--json]",
+    "How much the archive is missing, for monitoring. From the archive alone (no agent needed):\n"
+    "checkpoint.json says when the archive last held everything the source had written and its\n"
+    "last transaction; the RPO is at most the time since the later of the two. With --source it\n"
+    "also asks the live server (SHOW MASTER STATUS, @@gtid_binlog_pos) how many transactions and\n"
+    "bytes are not archived yet, and reads the oldest of them from its binlog (as a replica with\n"
+    "--server-id, default a random one in 4123456700-4123456788, non-blocking): the RPO is then\n"
+    "its age, 0 when nothing is missing. The password comes from BINVAULT_SOURCE_PASSWORD.\n\n"
+    "The first line is a summary: 'BINVAULT OK: archive RPO 0.4 s ... | perfdata'. Exit codes\n"
+    "(monitoring plugins): 0 OK, 1 WARNING (RPO >= --warn-rpo, default 60; or the source did not\n"
+    "answer), 2 CRITICAL (RPO >= --max-rpo, default 300; or the source purged binlogs not\n"
+    "archived), 3 UNKNOWN (the archive cannot be read, or has no checkpoint). --json prints one\n"
+    "JSON document instead.\n\n" CMD_STORAGE_HELP,
+    statusDefs,
+    sizeof(statusDefs) / sizeof(statusDefs[0]),
+    NULL,
+    0,
+    0,
+};
 
 /* Print the UNKNOWN verdict for an archive that cannot be read. */
 static int
@@ -293,24 +312,12 @@ unknown(bool json, const char *url, const char *why) {
     return STATUS_UNKNOWN;
 }
 
-int
-cmdStatus(int argc, char **argv) {
-    StorageOptions storageOpts = {0};
-    static const struct option opts[] = {
-        {"archive", required_argument, NULL, 'a'},
-        {"source", required_argument, NULL, 's'},
-        {"warn-rpo", required_argument, NULL, 'w'},
-        {"max-rpo", required_argument, NULL, 'c'},
-        {"server-id", required_argument, NULL, 'i'},
-        {"json", no_argument, NULL, 'j'},
-        {"help", no_argument, NULL, 'h'},
-        CMD_STORAGE_LONG_OPTIONS,
-        {NULL, 0, NULL, 0},
-    };
-    const char *url = NULL, *source = NULL;
-    bool json = false;
-    double warnRpo = 60, maxRpo = 300;
-    uint32_t serverId = 4123456700u + (uint32_t)(getpid() % 89);
+/* The verdict, printed; the exit code. */
+static int
+statusRun(const StatusOpts *o, uint32_t serverId) {
+    const char *url = o->archive, *source = o->source;
+    bool json = o->json;
+    double warnRpo = (double)o->warnRpoMs / 1000.0, maxRpo = (double)o->maxRpoMs / 1000.0;
     Storage *storage;
     Archive *a;
     ArchiveIdentity id;
@@ -320,47 +327,8 @@ cmdStatus(int argc, char **argv) {
     StatusVerdict v;
     char summary[2048], t1[40], t2[40], why[ERR_MSG_MAX + 128];
     Err err = {0};
-    int ch;
 
-    optind = 1;
-    while ((ch = getopt_long(argc, argv, "a:s:w:c:i:jh", opts, NULL)) != -1) {
-        switch (ch) {
-        case 'a': url = optarg; break;
-        case 's': source = optarg; break;
-        case 'w':
-        case 'c':
-            if (parseSeconds(optarg, ch == 'w' ? &warnRpo : &maxRpo) != 0) {
-                fprintf(stderr, "binvault: invalid --%s '%s': expected seconds\n", ch == 'w' ? "warn-rpo" : "max-rpo",
-                        optarg);
-                return 64;
-            }
-            break;
-        case 'i': {
-            char *end;
-            unsigned long long id64 = strtoull(optarg, &end, 10);
-
-            if (*end != '\0' || id64 == 0 || id64 > 4294967295ULL) {
-                fprintf(stderr, "binvault: invalid --server-id '%s': expected 1 to 4294967295\n", optarg);
-                return 64;
-            }
-            serverId = (uint32_t)id64;
-            break;
-        }
-        case 'j': json = true; break;
-        case 'h': statusUsage(stdout); return 0;
-        default:
-            if (cmdStorageOption(ch, optarg, &storageOpts))
-                break;
-            statusUsage(stderr);
-            return 64;
-        }
-    }
-    if (url == NULL || optind != argc) {
-        statusUsage(stderr);
-        return 64;
-    }
-    cmdStorageOptionsFromEnv(&storageOpts);
-    if ((storage = archiveKeyOpenStore(url, &storageOpts, &err)) == NULL) {
+    if ((storage = cmdOpenArchive(url, &o->storage, &err)) == NULL) {
         snprintf(why, sizeof(why), "archive '%s' cannot be opened: %s", url, err.msg);
         return unknown(json, url, why);
     }
@@ -386,7 +354,7 @@ cmdStatus(int argc, char **argv) {
     memset(&probe, 0, sizeof(probe));
     probe.txns = probe.bytes = -1;
     if (source != NULL)
-        probeSource(source, serverId, id.flavour, &cp, &probe);
+        probeSource(source, o->password, serverId, id.flavour, &cp, &probe);
     memset(&in, 0, sizeof(in));
     {
         struct timespec ts;
@@ -504,4 +472,16 @@ cmdStatus(int argc, char **argv) {
     archiveFree(a);
     storageFree(storage);
     return v.code;
+}
+
+int
+cmdStatus(int argc, char **argv) {
+    StatusOpts o = {0};
+    int rc;
+
+    if (!cmdOptions(&statusSet, &o, argc, argv, NULL, NULL, &rc))
+        return rc;
+    rc = statusRun(&o, o.serverId != 0 ? (uint32_t)o.serverId : 4123456700u + (uint32_t)(getpid() % 89));
+    optFree(&statusSet, &o);
+    return rc;
 }

@@ -4,11 +4,11 @@
  * see. A debugging tool: it does not know the archive format, only objects.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <limits.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,56 +29,65 @@
 #define STORAGE_CMD_JOBS_MAX 64
 #define STORAGE_CMD_CLEAN_AGE 86400
 
-static void
-storageCmdUsage(FILE *out) {
-    fputs("usage: binvault storage --archive URL put NAME FILE [NAME FILE ...] [--replace]\n"
-          "                        [--sha256 HEX] [--md5 HEX] [--jobs N]\n"
-          "       binvault storage --archive URL get NAME [--offset N] [--length N]\n"
-          "       binvault storage --archive URL head NAME\n"
-          "       binvault storage --archive URL list [PREFIX]\n"
-          "       binvault storage --archive URL rm NAME\n"
-          "       binvault storage --archive URL clean [--min-age SECONDS]\n\n"
-          "Debugging: works on the objects of an archive's store through the code the agent and\n"
-          "recovery use, without knowing the archive format.\n\n"
-          "  --archive URL    the store: file:///path, a local path, or s3://bucket[/prefix] (S3\n"
-          "                   settings and credentials come from the environment: AWS_ACCESS_KEY_ID,\n"
-          "                   AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN or\n"
-          "                   BINVAULT_S3_CREDENTIALS_FILE, AWS_ENDPOINT_URL, AWS_REGION,\n"
-          "                   BINVAULT_S3_URI_STYLE, BINVAULT_S3_CA_FILE; see storage/s3.h)\n\n"
-          "  put NAME FILE    store FILE as the object NAME, immutable: an object NAME with the same\n"
-          "                   content is success, with other content an error (exit 73); several\n"
-          "                   NAME FILE pairs may follow. Prints NAME<TAB>SIZE<TAB>SHA256 for each.\n"
-          "    --replace      replace the object whatever it holds (the checkpoint's mode)\n"
-          "    --sha256 HEX, --md5 HEX\n"
-          "                   describe FILE with these digests instead of its own (the store must\n"
-          "                   refuse a file that does not match them; for tests)\n"
-          "    --jobs N       store the pairs with N threads at once (default 1)\n"
-          "  get NAME         write the object to standard output\n"
-          "    --offset N, --length N   only LENGTH bytes (0: to the end) from OFFSET\n"
-          "  head NAME        print NAME<TAB>SIZE<TAB>MODIFIED (UTC); exit 66 when it does not exist\n"
-          "  list [PREFIX]    print NAME<TAB>SIZE of each object whose name starts with PREFIX, in\n"
-          "                   byte order of the names\n"
-          "  rm NAME          remove the object (a missing one is fine)\n"
-          "  clean            remove the leftovers of interrupted puts (temporary files, S3\n"
-          "                   multipart uploads) older than --min-age SECONDS (default 86400;\n"
-          "                   0 removes all: only when nothing is being stored)\n\n"
-          "  --log-level L    error, warn, info (default), debug (shows each request) or trace\n",
-          out);
-    fputs(CMD_STORAGE_HELP, out);
-}
+typedef struct StorageCmdOpts {
+    char *archive;
+    StorageOptions storage;
+    bool replace;
+    char *sha256, *md5;
+    int64_t jobs, offset, length, minAge;
+    const char *logLevel;
+} StorageCmdOpts;
 
-static int
-storageCmdU64(const char *opt, const char *text, uint64_t *out, Err *err) {
-    char *end;
-    unsigned long long v;
+#define STORAGE_OPT(field) offsetof(StorageCmdOpts, field)
+#define STORAGE_STORAGE(field) offsetof(StorageCmdOpts, storage.field)
 
-    errno = 0;
-    v = strtoull(text, &end, 10);
-    if (text[0] < '0' || text[0] > '9' || *end != '\0' || errno != 0)
-        return errSet(err, ERR_USAGE, "invalid %s '%s': expected a number", opt, text);
-    *out = v;
-    return 0;
-}
+static const OptDef storageCmdDefs[] = {
+    CMD_ARCHIVE_OPTDEFS(STORAGE_OPT(archive), STORAGE_STORAGE),
+    {"replace", OPT_BOOL, NULL, 0, 0, 0, STORAGE_OPT(replace), NULL,
+     "put: replace the object whatever it holds (the checkpoint's mode)", NULL, NULL},
+    {"sha256", OPT_STRING, NULL, 0, 0, 0, STORAGE_OPT(sha256), NULL,
+     "put: describe FILE with this digest (HEX) instead of its own (the store must refuse a file that does not match "
+     "it; for tests)", NULL, NULL},
+    {"md5", OPT_STRING, NULL, 0, 0, 0, STORAGE_OPT(md5), NULL, "put: the same with an MD5 digest (HEX)", NULL, NULL},
+    {"jobs", OPT_INT, "1", 1, STORAGE_CMD_JOBS_MAX, 0, STORAGE_OPT(jobs), NULL,
+     "put: store the pairs with N threads at once", NULL, NULL},
+    {"offset", OPT_INT, "0", 0, INT64_MAX, 0, STORAGE_OPT(offset), NULL, "get: only from byte OFFSET", NULL, NULL},
+    {"length", OPT_INT, "0", 0, INT64_MAX, 0, STORAGE_OPT(length), NULL, "get: only LENGTH bytes (0: to the end)",
+     NULL, NULL},
+    {"min-age", OPT_INT, "86400", 0, UINT32_MAX, 0, STORAGE_OPT(minAge), NULL,
+     "clean: only leftovers older than this many seconds (0 removes all: only when nothing is being stored)", NULL,
+     NULL},
+    {"log-level", OPT_ENUM, "info", 0, 0, 0, STORAGE_OPT(logLevel), NULL, "how much to log (debug shows each request)",
+     cmdLogLevels, NULL},
+};
+
+static const OptSet storageCmdSet = {
+    "storage",
+    "binvault storage --archive URL put NAME FILE [NAME FILE ...] [--replace]\n"
+    "                        [--sha256 HEX] [--md5 HEX] [--jobs N]\n"
+    "       binvault storage --archive URL get NAME [--offset N] [--length N]\n"
+    "       binvault storage --archive URL head NAME\n"
+    "       binvault storage --archive URL list [PREFIX]\n"
+    "       binvault storage --archive URL rm NAME\n"
+    "       binvault storage --archive URL clean [--min-age SECONDS]",
+    "Debugging: works on the objects of an archive's store through the code the agent and\n"
+    "recovery use, without knowing the archive format.\n\n"
+    "  put NAME FILE    store FILE as the object NAME, immutable: an object NAME with the same\n"
+    "                   content is success, with other content an error (exit 73); several\n"
+    "                   NAME FILE pairs may follow. Prints NAME<TAB>SIZE<TAB>SHA256 for each.\n"
+    "  get NAME         write the object to standard output\n"
+    "  head NAME        print NAME<TAB>SIZE<TAB>MODIFIED (UTC); exit 66 when it does not exist\n"
+    "  list [PREFIX]    print NAME<TAB>SIZE of each object whose name starts with PREFIX, in\n"
+    "                   byte order of the names\n"
+    "  rm NAME          remove the object (a missing one is fine)\n"
+    "  clean            remove the leftovers of interrupted puts (temporary files, S3\n"
+    "                   multipart uploads) older than --min-age SECONDS\n\n" CMD_STORAGE_HELP,
+    storageCmdDefs,
+    sizeof(storageCmdDefs) / sizeof(storageCmdDefs[0]),
+    "a storage command: put, get, head, list, rm or clean",
+    1,
+    -1,
+};
 
 static int
 storageCmdDigest(const char *opt, const char *hex, uint8_t *out, size_t len, Err *err) {
@@ -173,7 +182,7 @@ storageCmdPut(Storage *storage, char **args, int argc, bool replace, const char 
     int rc;
 
     if (argc == 0 || argc % 2 != 0) {
-        storageCmdUsage(stderr);
+        fprintf(stderr, "binvault: put takes NAME FILE pairs; 'binvault storage --help' describes the command\n");
         return 64;
     }
     atomic_init(&put.next, 0);
@@ -250,84 +259,40 @@ storageCmdListCb(const char *name, uint64_t size, void *data, Err *err) {
 
 /* --- main --------------------------------------------------------------------------------- */
 
+static int storageCmdRun(const StorageCmdOpts *o, char **args, int nargs);
+
 int
 cmdStorage(int argc, char **argv) {
-    StorageOptions storageOpts = {0};
-    static const struct option longOpts[] = {
-        {"archive", required_argument, NULL, 'a'}, {"replace", no_argument, NULL, 'r'},
-        {"sha256", required_argument, NULL, 's'},  {"md5", required_argument, NULL, 'm'},
-        {"jobs", required_argument, NULL, 'j'},    {"offset", required_argument, NULL, 'o'},
-        {"length", required_argument, NULL, 'l'},  {"min-age", required_argument, NULL, 'g'},
-        {"log-level", required_argument, NULL, 'L'}, {"help", no_argument, NULL, 'h'},
-        CMD_STORAGE_LONG_OPTIONS,
-        {NULL, 0, NULL, 0},
-    };
-    const char *archive = NULL, *sha256 = NULL, *md5 = NULL, *verb;
-    uint64_t offset = 0, length = 0, jobs = 1, minAge = STORAGE_CMD_CLEAN_AGE;
-    bool replace = false;
+    StorageCmdOpts o = {0};
+    char **args = NULL;
+    int nargs = 0, rc;
+    LogLevel level;
+
+    if (!cmdOptions(&storageCmdSet, &o, argc, argv, &args, &nargs, &rc))
+        return rc;
+    logLevelParse(o.logLevel, &level);
+    logSetLevel(level);
+    rc = storageCmdRun(&o, args, nargs);
+    bvFree(args);
+    optFree(&storageCmdSet, &o);
+    return rc;
+}
+
+/* The storage command the arguments name (args[0]), printed; the exit code. */
+static int
+storageCmdRun(const StorageCmdOpts *o, char **argv, int argc) {
+    const char *sha256 = o->sha256, *md5 = o->md5, *verb;
+    uint64_t offset = (uint64_t)o->offset, length = (uint64_t)o->length, jobs = (uint64_t)o->jobs;
+    uint64_t minAge = (uint64_t)o->minAge;
+    bool replace = o->replace;
     char **args;
-    int nargs, c, rc = 0;
+    int nargs, rc = 0;
     Storage *storage;
     Err err;
 
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "h", longOpts, NULL)) != -1) {
-        switch (c) {
-        case 'a': archive = optarg; break;
-        case 'r': replace = true; break;
-        case 's': sha256 = optarg; break;
-        case 'm': md5 = optarg; break;
-        case 'j':
-            if (storageCmdU64("--jobs", optarg, &jobs, &err) != 0)
-                return cmdFail(&err);
-            if (jobs < 1 || jobs > STORAGE_CMD_JOBS_MAX) {
-                errSet(&err, ERR_USAGE, "invalid --jobs '%s': expected 1 to %d", optarg,
-                       STORAGE_CMD_JOBS_MAX);
-                return cmdFail(&err);
-            }
-            break;
-        case 'o':
-            if (storageCmdU64("--offset", optarg, &offset, &err) != 0)
-                return cmdFail(&err);
-            break;
-        case 'l':
-            if (storageCmdU64("--length", optarg, &length, &err) != 0)
-                return cmdFail(&err);
-            break;
-        case 'g':
-            if (storageCmdU64("--min-age", optarg, &minAge, &err) != 0)
-                return cmdFail(&err);
-            if (minAge > UINT32_MAX) {
-                errSet(&err, ERR_USAGE, "invalid --min-age '%s': too large", optarg);
-                return cmdFail(&err);
-            }
-            break;
-        case 'L': {
-            LogLevel level;
-
-            if (logLevelParse(optarg, &level) != 0) {
-                errSet(&err, ERR_USAGE, "invalid --log-level '%s': expected error, warn, info, "
-                       "debug or trace", optarg);
-                return cmdFail(&err);
-            }
-            logSetLevel(level);
-            break;
-        }
-        case 'h': storageCmdUsage(stdout); return 0;
-        default:
-            if (cmdStorageOption(c, optarg, &storageOpts))
-                break;
-            storageCmdUsage(stderr); return 64;
-        }
-    }
-    if (!cmdArchiveArgs("storage", archive, argc, argv, 1, INT_MAX,
-                        "a storage command: put, get, head, list, rm or clean")) {
-        storageCmdUsage(stderr);
-        return 64;
-    }
-    verb = argv[optind];
-    args = argv + optind + 1;
-    nargs = argc - optind - 1;
+    verb = argv[0];
+    args = argv + 1;
+    nargs = argc - 1;
     if (replace && (sha256 != NULL || md5 != NULL)) {
         errSet(&err, ERR_USAGE, "--replace and --sha256/--md5 exclude each other");
         return cmdFail(&err);
@@ -339,8 +304,9 @@ cmdStorage(int argc, char **argv) {
     if ((strcmp(verb, "get") == 0 && nargs != 1) || (strcmp(verb, "head") == 0 && nargs != 1) ||
         (strcmp(verb, "rm") == 0 && nargs != 1) || (strcmp(verb, "list") == 0 && nargs > 1) ||
         (strcmp(verb, "clean") == 0 && nargs != 0)) {
-        storageCmdUsage(stderr);
-        return 64;
+        errSet(&err, ERR_USAGE, "wrong number of arguments for 'storage %s'; 'binvault storage --help' describes the "
+               "command", verb);
+        return cmdFail(&err);
     }
     if (strcmp(verb, "put") != 0 && strcmp(verb, "get") != 0 && strcmp(verb, "head") != 0 &&
         strcmp(verb, "list") != 0 && strcmp(verb, "rm") != 0 && strcmp(verb, "clean") != 0) {
@@ -348,8 +314,7 @@ cmdStorage(int argc, char **argv) {
                "or clean", verb);
         return cmdFail(&err);
     }
-    cmdStorageOptionsFromEnv(&storageOpts);
-    if ((storage = archiveKeyOpenStore(archive, &storageOpts, &err)) == NULL)
+    if ((storage = cmdOpenArchive(o->archive, &o->storage, &err)) == NULL)
         return cmdFail(&err);
     if (strcmp(verb, "put") == 0) {
         rc = storageCmdPut(storage, args, nargs, replace, sha256, md5, (unsigned)jobs);

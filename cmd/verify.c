@@ -3,8 +3,8 @@
  * checks the index, continuity and checkpoint (archive/verify.h); this prints what it finds as it
  * goes, then the summary and the restorable windows. Exit 0 only when everything is sound.
  */
-#include <getopt.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -149,54 +149,59 @@ report(Verify *v, const ArchiveCatalog *c) {
     bvFree(windows);
 }
 
-static void
-verifyUsage(FILE *out) {
-    fputs("usage: binvault verify --archive URL [--json]\n\n"
-          "Re-reads every segment of the archive and checks every layer: the object's SHA-256 against the\n"
-          "index, the trailer (CRC32, metadata, agreement with the index), the lz4 frame and its checksums,\n"
-          "the content's length and SHA-256, and the CRC32 of every binlog event. Then checks continuity (no\n"
-          "missing seq, no position gap, no GTID gap), the index chunks and checkpoint.json, names every bad\n"
-          "object and what is wrong with it, and prints the restorable window: from which position, GTID\n"
-          "and time to which. Exits 0 only when everything is sound, 65 otherwise. --json prints one JSON\n"
-          "document. On a terminal, progress goes to stderr.\n",
-          out);
-    fputs(CMD_STORAGE_HELP, out);
-}
+typedef struct VerifyOpts {
+    char *archive;
+    StorageOptions storage;
+    bool json;
+} VerifyOpts;
+
+#define VERIFY_STORAGE(field) offsetof(VerifyOpts, storage.field)
+
+static const OptDef verifyDefs[] = {
+    CMD_ARCHIVE_OPTDEFS(offsetof(VerifyOpts, archive), VERIFY_STORAGE),
+    {"json", OPT_BOOL, NULL, 0, 0, 0, offsetof(VerifyOpts, json), NULL, "print one JSON document", NULL, NULL},
+};
+
+static const OptSet verifySet = {
+    "verify",
+    "binvault verify --archive URL [--json]",
+    "Re-reads every segment of the archive and checks every layer: the object's SHA-256 against the\n"
+    "index, the trailer (CRC32, metadata, agreement with the index), the lz4 frame and its checksums,\n"
+    "the content's length and SHA-256, and the CRC32 of every binlog event. Then checks continuity (no\n"
+    "missing seq, no position gap, no GTID gap), the index chunks and checkpoint.json, names every bad\n"
+    "object and what is wrong with it, and prints the restorable window: from which position, GTID\n"
+    "and time to which. Exits 0 only when everything is sound, 65 otherwise. --json prints one JSON\n"
+    "document. On a terminal, progress goes to stderr.\n\n" CMD_STORAGE_HELP,
+    verifyDefs,
+    sizeof(verifyDefs) / sizeof(verifyDefs[0]),
+    NULL,
+    0,
+    0,
+};
+
+/* The verification of the archive at url, printed; the exit code. */
+static int verifyRun(const char *url, const StorageOptions *storageOpts, bool json);
 
 int
 cmdVerify(int argc, char **argv) {
-    StorageOptions storageOpts = {0};
-    static const struct option opts[] = {
-        {"archive", required_argument, NULL, 'a'},
-        {"json", no_argument, NULL, 'j'},
-        {"help", no_argument, NULL, 'h'},
-        CMD_STORAGE_LONG_OPTIONS,
-        {NULL, 0, NULL, 0},
-    };
-    Verify v = {0};
-    const char *url = NULL;
+    VerifyOpts o = {0};
+    int rc;
+
+    if (!cmdOptions(&verifySet, &o, argc, argv, NULL, NULL, &rc))
+        return rc;
+    rc = verifyRun(o.archive, &o.storage, o.json);
+    optFree(&verifySet, &o);
+    return rc;
+}
+
+static int
+verifyRun(const char *url, const StorageOptions *storageOpts, bool json) {
+    Verify v = {.json = json};
     Storage *storage;
     Err err = {0};
-    int ch, rc;
+    int rc;
 
-    optind = 1;
-    while ((ch = getopt_long(argc, argv, "a:jh", opts, NULL)) != -1) {
-        switch (ch) {
-        case 'a': url = optarg; break;
-        case 'j': v.json = true; break;
-        case 'h': verifyUsage(stdout); return 0;
-        default:
-            if (cmdStorageOption(ch, optarg, &storageOpts))
-                break;
-            verifyUsage(stderr); return 64;
-        }
-    }
-    if (!cmdArchiveArgs("verify", url, argc, argv, 0, 0, NULL)) {
-        verifyUsage(stderr);
-        return 64;
-    }
-    cmdStorageOptionsFromEnv(&storageOpts);
-    if ((storage = archiveKeyOpenStore(url, &storageOpts, &err)) == NULL)
+    if ((storage = cmdOpenArchive(url, storageOpts, &err)) == NULL)
         return cmdFail(&err);
     v.archive = archiveNew(storage);
     v.started = nowSeconds();

@@ -286,11 +286,14 @@ urlHostPortParse(const char *text, const char *option, char **host, uint16_t *po
         if (colon != NULL && *colon != ':')
             colon = NULL;
     } else {
-        colon = strrchr(text, ':');
+        /* An IPv6 address needs its brackets: "::1:80" would be ambiguous. */
+        colon = strchr(text, ':');
         hostEnd = colon;
+        if (colon != NULL && strchr(colon + 1, ':') != NULL)
+            colon = NULL;
     }
     if (colon == NULL || hostEnd == hostStart)
-        return errSet(err, ERR_USAGE, "invalid %s '%s': expected HOST:PORT, e.g. 127.0.0.1:0", option, text);
+        return errSet(err, ERR_USAGE, "invalid %s '%s': expected ADDR:PORT ([IPv6]:PORT), e.g. 127.0.0.1:0", option, text);
     errno = 0;
     v = strtoul(colon + 1, &end, 10);
     if (colon[1] == '\0' || *end != '\0' || errno != 0 || v > 65535 || colon[1] == '-')

@@ -32,8 +32,8 @@ char *urlMysqlFormat(const char *user, const char *host, unsigned port);
 
 void urlMysqlFree(MysqlUrl *url);
 
-/* "HOST:PORT" or "[HOST]:PORT" (IPv6), port 0 to 65535; *host is allocated. `option` names the
- * option in errors ("--listen"). */
+/* "ADDR:PORT" or "[ADDR]:PORT" (IPv6, which needs the brackets), port 0 to 65535; *host is
+ * allocated. `option` names the option in errors ("--listen"). The one parser of that form. */
 int urlHostPortParse(const char *text, const char *option, char **host, uint16_t *port, Err *err);
 
 #endif

@@ -1,8 +1,9 @@
 /*
  * libFuzzer target for common/opt.h: the INI config file (optParseConfigText, what --config FILE
  * reads), command lines (optParse; arguments split at NUL bytes, --config and --help left out so
- * that no file is read and nothing printed), and the size and duration value parsers, with a
- * table holding every option type, ranges, a secret and a required option.
+ * that no file is read and nothing printed; a fixed environment), and the size, duration, time and
+ * position value parsers, with a table holding every option type, ranges, a secret, a repeatable
+ * and a required option.
  * The first byte picks the parser; the rest is its input.
  * Seeds: fuzz/seeds-config/ (config files as the README documents them).
  */
@@ -11,33 +12,52 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "binlog/pos.h"
 #include "common/mem.h"
 #include "common/opt.h"
+#include "common/time.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 typedef struct FuzzConfig {
-    char *source, *password, *archive, *logLevel;
+    char *source, *password, *archive;
+    const char *logLevel;
     int64_t serverId, segmentSize, intervalMs, workers, anything;
     bool flag;
+    OptTime since;
+    TimeZone tz;
+    OptHostPort listen;
+    BinlogPos position;
+    OptList dirs;
 } FuzzConfig;
+
+static const char *const fuzzLevels[] = {"error", "warn", "info", NULL};
+static const char *const fuzzSchemes[] = {"mysql", "file", "", NULL};
+static char *fuzzEnv[] = {"BV_FUZZ_LEVEL=warn", "BV_FUZZ_DIR=/a", NULL};
 
 #define F(field) offsetof(FuzzConfig, field)
 
 static const OptDef fuzzOpts[] = {
-    {"source", OPT_STRING, NULL, 0, 0, OPT_REQUIRED, F(source), NULL, "the primary"},
-    {"source-password", OPT_STRING, NULL, 0, 0, OPT_SECRET, F(password), NULL, "password"},
-    {"archive", OPT_STRING, "file:///tmp/x", 0, 0, 0, F(archive), NULL, "archive"},
-    {"log-level", OPT_STRING, "info", 0, 0, 0, F(logLevel), NULL, "level"},
-    {"server-id", OPT_INT, "4123456789", 1, 4294967295LL, 0, F(serverId), NULL, "server id"},
-    {"segment-size", OPT_SIZE, "64M", 64 * 1024, 4096LL * 1024 * 1024, 0, F(segmentSize), NULL, "size"},
-    {"segment-interval", OPT_DURATION, "10s", 100, 86400000LL, 0, F(intervalMs), NULL, "interval"},
-    {"upload-workers", OPT_INT, "4", 1, 64, 0, F(workers), NULL, "workers"},
-    {"anything", OPT_SIZE, NULL, 0, 0, 0, F(anything), NULL, "an unchecked size"},
-    {"flag", OPT_BOOL, NULL, 0, 0, 0, F(flag), NULL, "a flag"},
+    {"source", OPT_URL, NULL, 0, 0, OPT_REQUIRED, F(source), NULL, "the primary", fuzzSchemes, NULL},
+    {"source-password", OPT_STRING, NULL, 0, 0, OPT_SECRET, F(password), NULL, "password", NULL, NULL},
+    {"archive", OPT_STRING, "file:///tmp/x", 0, 0, 0, F(archive), NULL, "archive", NULL, NULL},
+    {"log-level", OPT_ENUM, "info", 0, 0, 0, F(logLevel), "BV_FUZZ_LEVEL", "level", fuzzLevels, NULL},
+    {"server-id", OPT_INT, "4123456789", 1, 4294967295LL, 0, F(serverId), NULL, "server id", NULL, NULL},
+    {"segment-size", OPT_SIZE, "64M", 64 * 1024, 4096LL * 1024 * 1024, 0, F(segmentSize), NULL, "size", NULL, NULL},
+    {"segment-interval", OPT_DURATION, "10s", 100, 86400000LL, 0, F(intervalMs), NULL, "interval", NULL, NULL},
+    {"upload-workers", OPT_INT, "4", 1, 64, 0, F(workers), NULL, "workers", NULL, NULL},
+    {"anything", OPT_SIZE, NULL, 0, 0, 0, F(anything), NULL, "an unchecked size", NULL, NULL},
+    {"flag", OPT_BOOL, NULL, 0, 0, 0, F(flag), NULL, "a flag", NULL, NULL},
+    {"since", OPT_TIME, NULL, 0, 0, 0, F(since), NULL, "a time", NULL, NULL},
+    {"timezone", OPT_TIMEZONE, "UTC", 0, 0, 0, F(tz), NULL, "a zone", NULL, NULL},
+    {"listen", OPT_HOSTPORT, "127.0.0.1:0", 0, 0, 0, F(listen), NULL, "an address", NULL, NULL},
+    {"position", OPT_POSITION, NULL, 0, 0, 0, F(position), NULL, "a position", NULL, binlogPosOptParse},
+    {"dir", OPT_STRING, NULL, 0, 0, OPT_REPEAT, F(dirs), "BV_FUZZ_DIR", "directories", NULL, NULL},
 };
 
-static const OptSet fuzzSet = {"agent", "binvault agent [options]", NULL, fuzzOpts, sizeof(fuzzOpts) / sizeof(fuzzOpts[0])};
+static const OptSet fuzzSet = {
+    "agent", "binvault agent [options] [FILE]", NULL, fuzzOpts, sizeof(fuzzOpts) / sizeof(fuzzOpts[0]), "FILE", 0, 1,
+};
 
 static void
 checkRanges(const FuzzConfig *c) {
@@ -85,9 +105,9 @@ fuzzArgv(const uint8_t *p, size_t len) {
             argv[argc++] = arg;
         i += n + 1;
     }
-    if (optParse(&fuzzSet, &c, argc, argv, len % 2 ? &positional : NULL, &npos, &err) == 0) {
+    if (optParse(&fuzzSet, &c, argc, argv, fuzzEnv, &positional, &npos, &err) == 0) {
         checkRanges(&c);
-        if (c.source == NULL || npos > argc)
+        if (c.source == NULL || c.logLevel == NULL || c.listen.host == NULL || npos > 1)
             abort();
     }
     bvFree(positional);
@@ -105,6 +125,16 @@ fuzzValues(const uint8_t *p, size_t len) {
         abort();
     if (optParseDuration(text, &v) == 0 && v < 0)
         abort();
+    {
+        BinlogPos pos;
+        uint64_t us;
+        Err err;
+
+        if (binlogPosParse(text, len % 2, &pos, &err) == 0 && !binlogFileNameValid(pos.file))
+            abort();
+        if (timeParse(text, NULL, &us, &err) == 0 && us > (uint64_t)INT64_MAX)
+            abort();
+    }
     bvFree(text);
 }
 
