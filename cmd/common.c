@@ -13,6 +13,7 @@
 #include "mysql/client.h"
 #include "cmd/cmd.h"
 #include "common/json.h"
+#include "common/time.h"
 
 int
 cmdFail(const Err *err) {
@@ -96,15 +97,7 @@ cmdSslApply(const CmdSsl *ssl, SqlConnOpts *opts, Err *err) {
 
 void
 cmdFormatTime(uint64_t us, char *out, size_t size) {
-    time_t sec = (time_t)(us / 1000000u);
-    struct tm tm;
-
-    if (us == 0) {
-        snprintf(out, size, "-");
-        return;
-    }
-    gmtime_r(&sec, &tm);
-    strftime(out, size, "%Y-%m-%d %H:%M:%S UTC", &tm);
+    timeFormatUtc(us, false, out, size);
 }
 
 void

@@ -19,7 +19,6 @@
 #include "common/json.h"
 #include "common/mem.h"
 #include "common/time.h"
-#include "recover/when.h"
 
 /* Statement text kept per transaction (a longer one is cut; --json prints what is kept). */
 #define LOG_TEXT_MAX (64 * 1024)

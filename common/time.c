@@ -193,3 +193,16 @@ timeFormat(uint64_t us, const TimeZone *tz, bool micro, char *out, size_t size) 
     if (micro && n + 8 <= size)
         snprintf(out + n, size - n, ".%06u", (unsigned)(us % 1000000u));
 }
+
+void
+timeFormatUtc(uint64_t us, bool micro, char *out, size_t size) {
+    size_t n;
+
+    if (us == 0) {
+        snprintf(out, size, "-");
+        return;
+    }
+    timeFormat(us, NULL, micro && us % 1000000u != 0, out, size);
+    n = strlen(out);
+    snprintf(out + n, size - n, " UTC");
+}

@@ -36,4 +36,8 @@ int timeParse(const char *text, const TimeZone *tz, uint64_t *us, Err *err);
 /* "YYYY-MM-DD HH:MM:SS" (with ".ffffff" when micro) in zone tz (NULL: UTC). Same thread caveat. */
 void timeFormat(uint64_t us, const TimeZone *tz, bool micro, char *out, size_t size);
 
+/* `us` in UTC as "2026-11-21 14:02:59 UTC" ("-" for 0), with ".ffffff" when `micro` and the
+ * time has a fraction of a second: how binvault prints commit times. */
+void timeFormatUtc(uint64_t us, bool micro, char *out, size_t size);
+
 #endif

@@ -12,7 +12,7 @@
 #include "binlog/gtid.h"
 #include "common/json.h"
 #include "common/mem.h"
-#include "recover/when.h"
+#include "common/time.h"
 
 /* ---- GTID states ----------------------------------------------------------------------------- */
 
@@ -158,7 +158,7 @@ targetDescribe(const RecoverTarget *t, char *out, size_t size) {
 
     switch (t->kind) {
     case RECOVER_UNTIL_TIME:
-        recoverTimeUtc(t->timeUs, when, sizeof(when));
+        timeFormatUtc(t->timeUs, true, when, sizeof(when));
         snprintf(out, size, "time %s", when);
         break;
     case RECOVER_UNTIL_GTID: snprintf(out, size, "gtid '%s'", t->gtid ? t->gtid : ""); break;
@@ -246,15 +246,15 @@ locateTime(RecoverPlan *p, Err *err) {
             found = true;
         }
     }
-    recoverTimeUtc(t, when, sizeof(when));
+    timeFormatUtc(t, true, when, sizeof(when));
     if (!any)
         return errSet(err, ERR_NOTFOUND, "time %s is not in the archive: it holds no transaction", when);
     if (!found) {
-        recoverTimeUtc(firstUs, bound, sizeof(bound));
+        timeFormatUtc(firstUs, true, bound, sizeof(bound));
         return errSet(err, ERR_NOTFOUND, "time %s is before the first archived commit (%s)", when, bound);
     }
     if (t > lastUs) {
-        recoverTimeUtc(lastUs, bound, sizeof(bound));
+        timeFormatUtc(lastUs, true, bound, sizeof(bound));
         return errSet(err, ERR_NOTFOUND,
                       "time %s is after the last archived commit (%s): the archive does not know what was committed "
                       "after it (--until-end recovers everything archived)", when, bound);
@@ -614,7 +614,7 @@ recoverPlanToJson(const RecoverPlan *p, Buf *out) {
     jsonBufPrintf(out, ",\"target\":{\"kind\":\"%s\",\"exclusive\":%s", kinds[p->target.kind],
                   p->target.exclusive ? "true" : "false");
     if (p->target.kind == RECOVER_UNTIL_TIME) {
-        recoverTimeUtc(p->target.timeUs, when, sizeof(when));
+        timeFormatUtc(p->target.timeUs, true, when, sizeof(when));
         jsonBufPrintf(out, ",\"time_us\":%" PRIu64, p->target.timeUs);
         putKey(out, "time", when);
     } else if (p->target.kind == RECOVER_UNTIL_GTID) {
@@ -702,8 +702,8 @@ recoverDescribeWindows(const ArchiveCatalog *c, Buf *out) {
     for (size_t i = 0; i < n; i++) {
         char t1[48], t2[48];
 
-        recoverTimeUtc(w[i].firstTimeUs, t1, sizeof(t1));
-        recoverTimeUtc(w[i].lastTimeUs, t2, sizeof(t2));
+        timeFormatUtc(w[i].firstTimeUs, true, t1, sizeof(t1));
+        timeFormatUtc(w[i].lastTimeUs, true, t2, sizeof(t2));
         jsonBufPrintf(out, "%sseq %" PRIu64 "-%" PRIu64 ": %s:%" PRIu64 " (gtid state '%s') .. %s:%" PRIu64
                            " (gtid state '%s'), transactions %s (%s) .. %s (%s)\n",
                       n > 1 && i + 1 == n ? "restorable window " : n > 1 ? "older window " : "restorable window ",

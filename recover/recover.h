@@ -2,7 +2,6 @@
  * Point-in-time recovery: plan from the archive's index, then apply through the target server's
  * own replication applier (docs/RECOVERY.md). The public API of recover/, one header per job:
  *
- *  - recover/when.h: times in a time zone and FILE:POS positions, as the user writes them;
  *  - recover/backup_info.h: where a base backup leaves the binlog (the usual start);
  *  - recover/plan.h: planning, pure code over the catalog (start, segments, the cut);
  *  - recover/target.h: the target server, reached over SQL;
@@ -39,7 +38,6 @@
 #include "recover/plan.h"
 #include "recover/progress.h"
 #include "recover/target.h"
-#include "recover/when.h"
 
 typedef void (*RecoverProgressFn)(void *ctx, const RecoverProgress *p);
 
