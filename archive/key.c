@@ -627,20 +627,6 @@ keyLooksEncrypted(const StorageDriverVt *vt, void *driver, const char *name) {
     return encrypted;
 }
 
-static int
-keyEnvBool(const char *name, bool *out, Err *err) {
-    const char *v = getenv(name);
-
-    if (v == NULL || v[0] == '\0' || strcmp(v, "0") == 0 || strcmp(v, "false") == 0 ||
-        strcmp(v, "no") == 0)
-        return 0;
-    if (strcmp(v, "1") == 0 || strcmp(v, "true") == 0 || strcmp(v, "yes") == 0) {
-        *out = true;
-        return 0;
-    }
-    return errSet(err, ERR_CONFIG, "invalid %s '%s': expected 1 or 0", name, v);
-}
-
 /* Settle the mode from binvault.json (see archiveKeyWrap()). Called with the lock held. */
 static int
 keySettleLocked(KeyStore *this, Err *err) {
@@ -722,9 +708,8 @@ keySettle(KeyStore *this, Err *err) {
 }
 
 Storage *
-archiveKeyWrap(Storage *inner, const char *keyFile, bool encrypt, Err *err) {
+archiveKeyWrap(Storage *inner, const char *keyFile, bool encrypt, const char *tmpDir, Err *err) {
     KeyStore *this = bvCalloc(1, sizeof(*this));
-    const char *tmpDir = getenv("TMPDIR");
     Storage *result;
 
     this->url = bvStrdup(storageUrl(inner));
@@ -733,16 +718,10 @@ archiveKeyWrap(Storage *inner, const char *keyFile, bool encrypt, Err *err) {
     pthread_mutex_init(&this->lock, NULL);
     atomic_init(&this->settled, false);
     atomic_init(&this->identityStored, false);
-    if (keyFile == NULL) {
-        keyFile = getenv("BINVAULT_KEY_FILE");
-        if (keyFile != NULL && keyFile[0] == '\0')
-            keyFile = NULL;
-    } else if (keyFile[0] == '\0') {
+    if (keyFile != NULL && keyFile[0] == '\0') {
         errSet(err, ERR_USAGE, "empty --key-file");
         goto fail;
     }
-    if (!encrypt && keyEnvBool("BINVAULT_ENCRYPT", &encrypt, err) != 0)
-        goto fail;
     if (encrypt && keyFile == NULL) {
         errSet(err, ERR_USAGE, "--encrypt (BINVAULT_ENCRYPT=1) needs a key: --key-file FILE (or "
                "BINVAULT_KEY_FILE)");
@@ -784,5 +763,6 @@ archiveKeyOpenStore(const char *url, const StorageOptions *opts, Err *err) {
 
     if (inner == NULL)
         return NULL;
-    return archiveKeyWrap(inner, opts ? opts->keyFile : NULL, opts ? opts->encrypt : false, err);
+    return archiveKeyWrap(inner, opts ? opts->keyFile : NULL, opts ? opts->encrypt : false, opts ? opts->tmpDir : NULL,
+                          err);
 }

@@ -38,8 +38,8 @@
 Storage *archiveKeyOpenStore(const char *url, const StorageOptions *opts, Err *err);
 
 /* The store of an archive on `inner` (owned from now on, also when this fails), with the key file
- * `keyFile` and `encrypt` (NULL / false: BINVAULT_KEY_FILE, BINVAULT_ENCRYPT=1 from the
- * environment). It reads inner's binvault.json:
+ * `keyFile` and `encrypt` (the command's --key-file and --encrypt, which the option tables also
+ * take from BINVAULT_KEY_FILE and BINVAULT_ENCRYPT). It reads inner's binvault.json:
  * - encrypted archive: the encrypting store with the key; no key is ERR_CONFIG naming --key-file,
  *   a wrong key ERR_AUTH: "wrong key for archive 'url' (key check failed)";
  * - unencrypted archive: `inner` itself (a key only gets a warning; --encrypt is ERR_CONFIG: an
@@ -52,9 +52,10 @@ Storage *archiveKeyOpenStore(const char *url, const StorageOptions *opts, Err *e
  * Key file problems (missing, mode, owner, empty) are ERR_CONFIG, at open. When the store cannot
  * be reached (ERR_STORAGE), the open succeeds and binvault.json is read at the first operation,
  * which fails as the store does until then (an agent starts, and retries, with its store down).
- * The encrypted copies a store without streaming puts needs go to $TMPDIR when they cannot go
- * beside their source (storageCryptNew()). The result is safe to use from several threads. */
-Storage *archiveKeyWrap(Storage *inner, const char *keyFile, bool encrypt, Err *err);
+ * The encrypted copies a store without streaming puts needs go to `tmpDir` (NULL: /tmp) when they
+ * cannot go beside their source (storageCryptNew()). The result is safe to use from several
+ * threads. */
+Storage *archiveKeyWrap(Storage *inner, const char *keyFile, bool encrypt, const char *tmpDir, Err *err);
 
 /* The key of a key file's content under the settings of an archive: `pbkdf2` false for a raw key
  * (exactly 32 bytes), true for a passphrase stretched with `iterations` rounds and `salt`.

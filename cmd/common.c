@@ -27,7 +27,8 @@ const char *const cmdMysqlSchemes[] = {"mysql", "mariadb", NULL};
 const char *const cmdLogLevels[] = {"error", "warn", "info", "debug", "trace", NULL};
 const char *const cmdLogFormats[] = {"text", "json", NULL};
 
-/* The environment variables of each S3 setting, first one set (and not empty) wins. */
+/* The environment variables of each store setting that the option tables do not declare (the S3
+ * credentials and tuning, TMPDIR): the first one set (and not empty) wins. */
 static const struct {
     size_t offset;
     const char *names[2];
@@ -45,6 +46,7 @@ static const struct {
     {offsetof(StorageOptions, s3PartSize), {"BINVAULT_S3_PART_SIZE", NULL}},
     {offsetof(StorageOptions, s3StallTimeout), {"BINVAULT_S3_STALL_TIMEOUT", NULL}},
     {offsetof(StorageOptions, s3ListPage), {"BINVAULT_S3_LIST_PAGE", NULL}},
+    {offsetof(StorageOptions, tmpDir), {"TMPDIR", NULL}},
 };
 
 void

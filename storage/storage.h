@@ -75,6 +75,8 @@ typedef struct StorageOptions {
     const char *s3PartSize;           /* BINVAULT_S3_PART_SIZE: a size */
     const char *s3StallTimeout;       /* BINVAULT_S3_STALL_TIMEOUT: seconds */
     const char *s3ListPage;           /* BINVAULT_S3_LIST_PAGE: keys per listing request */
+    const char *tmpDir;               /* TMPDIR: where a store that cannot take a stream (S3) writes the
+                                       * encrypted copy of a local file (beside the file when it can) */
     /* Not read by the store: the archive's key, for archiveKeyOpenStore() (archive/key.h). */
     const char *keyFile;    /* --key-file: the archive key (else BINVAULT_KEY_FILE) */
     bool encrypt;           /* --encrypt: a new archive is created encrypted (else BINVAULT_ENCRYPT=1) */

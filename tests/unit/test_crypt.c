@@ -102,7 +102,7 @@ openStore(const char *dir, const char *keyFile, bool encrypt, Err *err) {
     bvFree(root);
     if (raw == NULL)
         return NULL;
-    return archiveKeyWrap(raw, keyFile, encrypt, err);
+    return archiveKeyWrap(raw, keyFile, encrypt, getenv("TMPDIR"), err);
 }
 
 /* A new encrypted archive with its identity written, as the agent and import make it. */
@@ -1020,9 +1020,13 @@ testOpen(void) {
     CHECK(openStore("enc", missing, false, &err) == NULL);
     CHECK_INT(err.code, ERR_CONFIG);
     CHECK_MSG(err.msg, "unable to open the key file");
-    /* The right key, from the environment; --encrypt on an encrypted archive changes nothing. */
+    /* The right key; --encrypt on an encrypted archive changes nothing. The store reads no
+     * environment: BINVAULT_KEY_FILE alone opens nothing (the option tables read it). */
     setenv("BINVAULT_KEY_FILE", key, 1);
-    s = openStore("enc", NULL, true, &err);
+    CHECK(openStore("enc", NULL, false, &err) == NULL);
+    CHECK_INT(err.code, ERR_CONFIG);
+    envClear();
+    s = openStore("enc", key, true, &err);
     REQUIRE(s != NULL);
     CHECK(readObject(s, "checkpoint.json", 0, 0, got, &err) == 0);
     CHECK(got->len == 2 && memcmp(got->data, "{}", 2) == 0);
@@ -1044,11 +1048,9 @@ testOpen(void) {
     CHECK_INT(err.code, ERR_CONFIG);
     CHECK_MSG(err.msg, "not encrypted");
     setenv("BINVAULT_ENCRYPT", "1", 1);
-    CHECK(openStore("plain", key, false, &err) == NULL);
-    CHECK_INT(err.code, ERR_CONFIG);
-    setenv("BINVAULT_ENCRYPT", "maybe", 1);
-    CHECK(openStore("plain", key, false, &err) == NULL);
-    CHECK_MSG(err.msg, "BINVAULT_ENCRYPT");
+    s = openStore("plain", key, false, &err);
+    CHECK(s != NULL);
+    storageFree(s);
     envClear();
 
     /* An encrypted archive whose binvault.json lost its settings: not taken for a plain one. */
@@ -1215,7 +1217,7 @@ openFlaky(const char *dir, const char *keyFile, Flaky **flaky, Err *err) {
     *flaky = f;
     bvFree(root);
     BV_ASSERT(f->inner != NULL);
-    return archiveKeyWrap(storageNewDriver(&flakyVt, f, "flaky://x"), keyFile, false, err);
+    return archiveKeyWrap(storageNewDriver(&flakyVt, f, "flaky://x"), keyFile, false, NULL, err);
 }
 
 /* The directory store without its streaming put, as S3 is: encrypted puts go through an
@@ -1294,7 +1296,7 @@ openCopying(const char *dir, const char *keyFile, Copying **copying, Err *err) {
     bvFree(root);
     BV_ASSERT(c->inner != NULL);
     *copying = c;
-    s = archiveKeyWrap(storageNewDriver(&copyingVt, c, "copying://x"), keyFile, true, err);
+    s = archiveKeyWrap(storageNewDriver(&copyingVt, c, "copying://x"), keyFile, true, getenv("TMPDIR"), err);
     if (s != NULL && storagePutBuf(s, "binvault.json", IDENTITY_DOC, strlen(IDENTITY_DOC),
                                    STORAGE_PUT_IMMUTABLE, err) != 0) {
         storageFree(s);
