@@ -97,24 +97,6 @@ archiveSegmentHash(Archive *a, SegmentMeta *meta, Err *err) {
 
 /* ---- helpers of archive/ (internal.h) ---- */
 
-void
-archiveIsoNow(char *out, size_t size) {
-    time_t now = time(NULL);
-    struct tm tm;
-
-    gmtime_r(&now, &tm);
-    strftime(out, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
-void
-archiveIsoTime(uint64_t us, char *out, size_t size) {
-    time_t sec = (time_t)(us / 1000000u);
-    struct tm tm;
-
-    gmtime_r(&sec, &tm);
-    strftime(out, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
 const char *
 archiveFlavourName(BinlogFlavour flavour) {
     return flavour == BINLOG_FLAVOUR_MARIADB ? "mariadb" : flavour == BINLOG_FLAVOUR_MYSQL ? "mysql" : "unknown";

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "archive/internal.h"
+#include "common/time.h"
 #include "common/mem.h"
 
 int
@@ -65,7 +66,7 @@ archiveCheckpointWrite(Archive *a, const ArchiveCheckpoint *cp, Err *err) {
     char updated[32];
     int rc;
 
-    archiveIsoNow(updated, sizeof(updated));
+    timeIsoNow(updated, sizeof(updated));
     jsonBufPrintf(doc, "{\"version\":%d,\"seq\":%" PRIu64, ARCHIVE_FORMAT_VERSION, cp->seq);
     archiveJsonPutStr(doc, "file", cp->file);
     jsonBufPrintf(doc, ",\"end_pos\":%" PRIu64, cp->endPos);

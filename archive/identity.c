@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "archive/internal.h"
+#include "common/time.h"
 #include "common/log.h"
 #include "common/mem.h"
 
@@ -105,7 +106,7 @@ archiveIdentityEnsure(Archive *a, const ArchiveIdentity *source, ArchiveIdentity
         return -1;
     if (rc != 0) {
         have = *source;
-        archiveIsoNow(have.created, sizeof(have.created));
+        timeIsoNow(have.created, sizeof(have.created));
         doc = bufNew(512);
         jsonBufPrintf(doc, "{\"format\":\"%s\",\"version\":%d", ARCHIVE_FORMAT_NAME, ARCHIVE_FORMAT_VERSION);
         archiveJsonPutStr(doc, "created", have.created);

@@ -53,9 +53,6 @@ struct ArchiveCatalog {
 
 /* ---- helpers (archive.c) ---- */
 
-/* Now, or `us` microseconds since the epoch, as ISO-8601 UTC ("2026-11-21T04:30:00Z"). */
-void archiveIsoNow(char *out, size_t size);
-void archiveIsoTime(uint64_t us, char *out, size_t size);
 /* "mariadb", "mysql" or "unknown". */
 const char *archiveFlavourName(BinlogFlavour flavour);
 /* Append ,"key":"value" (escaped) to a JSON object being written. */

@@ -7,6 +7,7 @@
 
 #include "binlog/gtid.h"
 #include "archive/internal.h"
+#include "common/time.h"
 
 int
 archiveCatalogFindGtid(const ArchiveCatalog *c, const char *gtid, size_t *idx, Err *err) {
@@ -101,15 +102,15 @@ archiveCatalogFindTime(const ArchiveCatalog *c, uint64_t timeUs, size_t *idx, Er
             found = true;
         }
     }
-    archiveIsoTime(timeUs, when, sizeof(when));
+    timeFormatIso(timeUs, when, sizeof(when));
     if (!any)
         return errSet(err, ERR_NOTFOUND, "time %s is not in the archive: it holds no transaction", when);
     if (!found || timeUs < firstUs) {
-        archiveIsoTime(firstUs, bound, sizeof(bound));
+        timeFormatIso(firstUs, bound, sizeof(bound));
         return errSet(err, ERR_NOTFOUND, "time %s is before the first archived commit (%s)", when, bound);
     }
     if (timeUs > lastUs) {
-        archiveIsoTime(lastUs, bound, sizeof(bound));
+        timeFormatIso(lastUs, bound, sizeof(bound));
         return errSet(err, ERR_NOTFOUND, "time %s is after the last archived commit (%s)", when, bound);
     }
     return 0;

@@ -9,6 +9,7 @@
 #include "archive/index.h"
 #include "archive/internal.h"
 #include "archive/lookup.h"
+#include "common/time.h"
 #include "common/mem.h"
 
 /* ---- prune records ---- */
@@ -224,7 +225,7 @@ pruneRecordWrite(PruneRun *run, const SegmentMeta *first, uint64_t firstTimeUs, 
     rec.startPos = first->startPos;
     rec.gtidStart = (char *)segmentMetaGtidStart(first);
     rec.firstTimeUs = firstTimeUs;
-    archiveIsoNow(rec.created, sizeof(rec.created));
+    timeIsoNow(rec.created, sizeof(rec.created));
     snprintf(rec.reason, sizeof(rec.reason), "%s", reason);
     doc = bufNew(512);
     archivePruneRecordToJson(&rec, doc);

@@ -8,6 +8,7 @@
 #include "binlog/gtid.h"
 #include "common/json.h"
 #include "common/mem.h"
+#include "common/time.h"
 
 /* Upload or archive writes failing for longer than this make the agent unhealthy (a retry that
  * succeeds soon is not worth a page). */
@@ -67,15 +68,10 @@ agentStatusSpoolRpo(const AgentStatus *s) {
 
 static void
 isoTime(uint64_t us, char *out, size_t size) {
-    time_t sec = (time_t)(us / 1000000u);
-    struct tm tm;
-
-    if (us == 0) {
+    if (us == 0)
         snprintf(out, size, "never");
-        return;
-    }
-    gmtime_r(&sec, &tm);
-    strftime(out, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    else
+        timeFormatIso(us, out, size);
 }
 
 static double

@@ -59,7 +59,7 @@ uuidParsePrefix(const char *s, uint8_t out[16]) {
             i++;
             continue;
         }
-        if ((hi = hexValue(s[i])) < 0 || (lo = hexValue(s[i + 1])) < 0)
+        if ((hi = cryptoHexDigit(s[i])) < 0 || (lo = cryptoHexDigit(s[i + 1])) < 0)
             return false;
         out[o++] = (uint8_t)(hi << 4 | lo);
         i += 2;

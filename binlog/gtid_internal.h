@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "common/crypto.h"
+
 /* ASCII classes by hand: the server parses bytes, not the current locale's characters. */
 static inline bool
 isSpaceChar(char c) {
@@ -23,17 +25,6 @@ isDigitChar(char c) {
 static inline bool
 isAlphaChar(char c) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-}
-
-static inline int
-hexValue(char c) {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
 }
 
 static inline const char *

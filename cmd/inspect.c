@@ -15,6 +15,7 @@
 #include "cmd/cmd.h"
 #include "common/json.h"
 #include "common/mem.h"
+#include "common/time.h"
 
 #define INSPECT_READ_CHUNK (1024 * 1024)
 #define INSPECT_TEXT_MAX 1024
@@ -27,18 +28,6 @@ typedef struct Inspect {
     uint64_t events;
     uint64_t txns;
 } Inspect;
-
-static void
-formatTime(uint64_t us, char *out, size_t size, bool micro) {
-    time_t sec = (time_t)(us / 1000000u);
-    struct tm tm;
-    size_t n;
-
-    gmtime_r(&sec, &tm);
-    n = strftime(out, size, "%Y-%m-%d %H:%M:%S", &tm);
-    if (micro && n + 8 < size)
-        snprintf(out + n, size - n, ".%06u", (unsigned)(us % 1000000u));
-}
 
 /* Printable one-line summary of text (newlines folded), at most max bytes. */
 static void
@@ -276,7 +265,7 @@ printEvent(Inspect *in, const BinlogFormat *fmt, const BinlogEvent *ev, uint64_t
     char when[32];
     FILE *out = stdout;
 
-    formatTime((uint64_t)ev->h.timestamp * 1000000u, when, sizeof(when), false);
+    timeFormat((uint64_t)ev->h.timestamp * 1000000u, NULL, false, when, sizeof(when));
     if (in->json) {
         fprintf(out, "{\"file\":");
         jsonPutString(out, in->file, strlen(in->file));
@@ -325,7 +314,7 @@ printTxn(Inspect *in, const BinlogTxn *t) {
     char when[40];
     FILE *out = stdout;
 
-    formatTime(t->commitTimeUs, when, sizeof(when), true);
+    timeFormat(t->commitTimeUs, NULL, true, when, sizeof(when));
     if (in->json) {
         fprintf(out, "{\"file\":");
         jsonPutString(out, in->file, strlen(in->file));

@@ -20,6 +20,7 @@
 #include "common/json.h"
 #include "common/mem.h"
 #include "common/url.h"
+#include "common/time.h"
 
 /* Read at most this much of the source's binlog looking for the end of the oldest transaction not
  * archived; past it, its first event's time stands for its commit time. */
@@ -215,15 +216,10 @@ done:
 
 static void
 usTime(uint64_t us, char *out, size_t size) {
-    time_t sec = (time_t)(us / 1000000u);
-    struct tm tm;
-
-    if (us == 0) {
+    if (us == 0)
         snprintf(out, size, "never");
-        return;
-    }
-    gmtime_r(&sec, &tm);
-    strftime(out, size, "%Y-%m-%d %H:%M:%S UTC", &tm);
+    else
+        timeFormatUtc(us, false, out, size);
 }
 
 static double

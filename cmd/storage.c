@@ -24,6 +24,7 @@
 #include "common/mem.h"
 #include "storage/s3.h"
 #include "storage/storage.h"
+#include "common/time.h"
 
 #define STORAGE_CMD_CHUNK (256 * 1024)
 #define STORAGE_CMD_JOBS_MAX 64
@@ -235,16 +236,13 @@ static int
 storageCmdHead(Storage *storage, const char *name, Err *err) {
     StorageInfo info;
     char when[32] = "-";
-    struct tm tm;
-    time_t t;
 
     if (storageHead(storage, name, &info, err) != 0)
         return -1;
     if (!info.exists)
         return errSet(err, ERR_NOTFOUND, "no object '%s' in '%s'", name, storageUrl(storage));
-    t = (time_t)info.mtime;
-    if (info.mtime > 0 && gmtime_r(&t, &tm) != NULL)
-        strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    if (info.mtime > 0)
+        timeFormatIso((uint64_t)info.mtime * 1000000u, when, sizeof(when));
     printf("%s\t%" PRIu64 "\t%s\n", name, info.size, when);
     return 0;
 }

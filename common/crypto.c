@@ -184,7 +184,7 @@ cryptoHexEncode(const uint8_t *data, size_t len, char *out) {
     out[2 * len] = '\0';
 }
 
-static int
+int
 cryptoHexDigit(char c) {
     if (c >= '0' && c <= '9')
         return c - '0';

@@ -132,4 +132,7 @@ bool cryptoAeadOpen(CryptoAead *aead, const uint8_t nonce[CRYPTO_AEAD_NONCE_LEN]
 
 void cryptoAeadFree(CryptoAead *aead);
 
+/* The value of a hex digit (either case), -1 for any other character. */
+int cryptoHexDigit(char c);
+
 #endif

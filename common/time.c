@@ -206,3 +206,17 @@ timeFormatUtc(uint64_t us, bool micro, char *out, size_t size) {
     n = strlen(out);
     snprintf(out + n, size - n, " UTC");
 }
+
+void
+timeFormatIso(uint64_t us, char *out, size_t size) {
+    time_t sec = (time_t)(us / 1000000u);
+    struct tm tm;
+
+    gmtime_r(&sec, &tm);
+    strftime(out, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+void
+timeIsoNow(char *out, size_t size) {
+    timeFormatIso((uint64_t)time(NULL) * 1000000u, out, size);
+}

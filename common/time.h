@@ -40,4 +40,9 @@ void timeFormat(uint64_t us, const TimeZone *tz, bool micro, char *out, size_t s
  * time has a fraction of a second: how binvault prints commit times. */
 void timeFormatUtc(uint64_t us, bool micro, char *out, size_t size);
 
+/* `us` in UTC as ISO 8601 to the second, "2026-11-21T04:30:00Z": how archive documents and
+ * machine-readable output write times. timeIsoNow() writes the current time so. */
+void timeFormatIso(uint64_t us, char *out, size_t size);
+void timeIsoNow(char *out, size_t size);
+
 #endif

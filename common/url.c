@@ -12,6 +12,7 @@
 #include <strings.h>
 
 #include "common/mem.h"
+#include "common/crypto.h"
 
 /* Longest user accepted: COM_REGISTER_SLAVE and the handshake carry it with a 1-byte length. */
 #define URL_USER_MAX 255
@@ -56,17 +57,6 @@ urlFail(Err *err, const char *text, const char *fmt, ...) {
     return -1;
 }
 
-static int
-hexValue(char c) {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Percent-decode [p, end) into a new string; NULL (after setting err) on a bad escape. */
 static char *
 urlDecodeUser(const char *text, const char *p, const char *end, Err *err) {
@@ -75,8 +65,8 @@ urlDecodeUser(const char *text, const char *p, const char *end, Err *err) {
 
     while (p < end) {
         if (*p == '%') {
-            int hi = p + 1 < end ? hexValue(p[1]) : -1;
-            int lo = p + 2 < end ? hexValue(p[2]) : -1;
+            int hi = p + 1 < end ? cryptoHexDigit(p[1]) : -1;
+            int lo = p + 2 < end ? cryptoHexDigit(p[2]) : -1;
 
             if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
                 bvFree(out);
