@@ -179,19 +179,25 @@ done:
     return rc;
 }
 
+/* The archive's identity is this source's: written when the archive has none, checked otherwise. */
+static int
+ensureIdentity(Agent *a, BinlogFlavour flavour, uint32_t serverId, const char *uuid, const char *version, Err *err) {
+    ArchiveIdentity id;
+
+    memset(&id, 0, sizeof(id));
+    id.flavour = flavour;
+    id.serverId = serverId;
+    snprintf(id.serverUuid, sizeof(id.serverUuid), "%s", uuid);
+    snprintf(id.serverVersion, sizeof(id.serverVersion), "%s", version);
+    snprintf(id.source, sizeof(id.source), "%s:%u", a->url->host, a->url->port);
+    return archiveIdentityEnsure(a->archive, &id, NULL, err);
+}
+
 /* The identity of an archive that has none yet, from a spooled segment: the spool can be
  * archived before the source is reachable (or, with --drain, without it). */
 static int
 identityFromSpool(Agent *a, const SegmentMeta *m, Err *err) {
-    ArchiveIdentity id;
-
-    memset(&id, 0, sizeof(id));
-    id.flavour = m->flavour;
-    id.serverId = m->serverId;
-    snprintf(id.serverUuid, sizeof(id.serverUuid), "%s", m->serverUuid);
-    snprintf(id.serverVersion, sizeof(id.serverVersion), "%s", m->serverVersion);
-    snprintf(id.source, sizeof(id.source), "%s:%u", a->url->host, a->url->port);
-    return archiveIdentityEnsure(a->archive, &id, NULL, err);
+    return ensureIdentity(a, m->flavour, m->serverId, m->serverUuid, m->serverVersion, err);
 }
 
 /* Segments sealed by an earlier run and not yet archived go to the uploader first (and count
@@ -262,7 +268,6 @@ int
 agentIdentify(Agent *a, Err *err) {
     BinlogClientOpts opts;
     BinlogClient *c;
-    ArchiveIdentity id;
     Retry retry;
 
     binlogClientOptsInit(&opts);
@@ -291,12 +296,6 @@ agentIdentify(Agent *a, Err *err) {
     pthread_mutex_lock(&a->statLock);
     a->flavourKnown = true;
     pthread_mutex_unlock(&a->statLock);
-    memset(&id, 0, sizeof(id));
-    id.flavour = a->flavour;
-    id.serverId = a->sourceServerId;
-    snprintf(id.serverUuid, sizeof(id.serverUuid), "%s", a->sourceUuid);
-    snprintf(id.serverVersion, sizeof(id.serverVersion), "%s", a->sourceVersion);
-    snprintf(id.source, sizeof(id.source), "%s:%u", a->url->host, a->url->port);
     binlogClientFree(c);
-    return archiveIdentityEnsure(a->archive, &id, NULL, err);
+    return ensureIdentity(a, a->flavour, a->sourceServerId, a->sourceUuid, a->sourceVersion, err);
 }
