@@ -119,8 +119,8 @@ typedef struct Agent {
     /* Stream thread only. */
     uint64_t unsyncedFirstUs; /* semi-sync: first transaction not yet fdatasync'd */
     uint64_t gtidPublishedMs;
-    /* The stream thread's, for publishEvent(): when it last published, the transactions counted
-     * then, and the commit time (estimated) of the last transaction that ended. */
+    /* For stream.c's publishEvent(): when it last published, the transactions counted then, and
+     * the commit time (estimated) of the last transaction that ended. */
     uint64_t recvPublishedMs, recvPublishedTxns, recvEndedTxnUs;
     Retry spoolRetry;         /* of spool failures; starts afresh after AGENT_SPOOL_CALM_MS */
 
@@ -141,7 +141,6 @@ typedef struct Agent {
     char spoolError[1024];
     uint64_t spoolErrorUs, spoolErrors;
 } Agent;
-
 
 /* ---- state.c: published state ---- */
 

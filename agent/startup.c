@@ -79,7 +79,6 @@ loadArchive(Agent *a, Err *err) {
     return 0;
 }
 
-
 int
 agentLoadArchive(Agent *a, Err *err) {
     Retry retry;

@@ -74,7 +74,6 @@ agentWorkerSleep(Agent *a, uint64_t ms) {
     pthread_mutex_unlock(&a->doneLock);
 }
 
-
 void
 agentRetryInit(const Agent *a, Retry *r, uint64_t calmMs) {
     uint64_t maxMs = (uint64_t)a->cfg->reconnectMaxMs;
@@ -116,7 +115,6 @@ agentSetStringLocked(char **dst, char *src) {
     bvFree(*dst);
     *dst = src;
 }
-
 
 void
 agentPublishCheckpointLocked(Agent *a) {

@@ -65,7 +65,6 @@ sinkSealed(void *data, const char *tmpPath, const SegmentMeta *meta, const uint8
     return rc;
 }
 
-
 Segmenter *
 agentSegmenterNew(Agent *a, BinlogFlavour flavour, uint32_t serverId, const char *serverUuid) {
     SegmenterSink sink = {sinkTmpPath, sinkSealed, a};
