@@ -1,3 +1,4 @@
+/* The parallel uploader: worker threads storing sealed segments with retries; agent/uploader.h. */
 #include "agent/uploader.h"
 
 #include <inttypes.h>

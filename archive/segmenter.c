@@ -1,3 +1,5 @@
+/* The segmenter: raw binlog events in, sealed segments out, cut at transaction boundaries;
+ * archive/segmenter.h. */
 #include "archive/segmenter.h"
 
 #include <errno.h>

@@ -1,4 +1,4 @@
-/* binvault agent: the option table and the command; the pipeline is agent/agent.c. */
+/* binvault agent: the option table and the command; the pipeline is agent/ (agent/agent.c wires it). */
 #include <stddef.h>
 #include <stdio.h>
 
