@@ -12,7 +12,8 @@
  *
  * Threads: the main thread runs the libevent loop (signals, a timer, the HTTP endpoint of
  * agent/http.h); `bv-stream` identifies the source, reads the stream and seals segments (and,
- * with --semi-sync, journals the open segment and sends the ACKs, see agent/spool.h);
+ * with --semi-sync, journals the open segment and sends the ACKs, see agent/spool.h), whose
+ * compression and writing `bv-compress` does one block behind it, for every segment in turn;
  * `bv-upload-N` store segments; `bv-archive` indexes the stored prefix, moves checkpoint.json and
  * frees the spool; `bv-monitor` samples the source over SQL (position, lag, purge guard). They
  * share state only under locks; the HTTP endpoint reads a snapshot (archive/status.h).
@@ -31,12 +32,7 @@ typedef struct AgentConfig {
     char *source;   /* mysql://USER@HOST:PORT */
     char *password; /* from BINVAULT_SOURCE_PASSWORD or a 0600 config file */
     char *archive;  /* file:///path, /path or s3://bucket/prefix */
-    /* The settings of the archive's store: cmd/agent.c builds them from the options below (which
-     * the agent does not read itself) and the environment. */
-    const StorageOptions *storage;
-    char *s3Endpoint, *s3Region, *s3CaFile, *s3UriStyle;
-    char *keyFile;     /* encryption key or passphrase file (0600) */
-    bool encrypt;      /* create a new archive encrypted */
+    StorageOptions storage; /* the archive's store: S3 settings and credentials, --key-file, --encrypt */
     char *sslMode, *sslCa, *sslCert, *sslKey; /* TLS to the source */
     char *spool;
     int64_t serverId;

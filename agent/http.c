@@ -1,3 +1,4 @@
+/* The agent's HTTP endpoint (/metrics, /status, /healthz) on the event loop; agent/http.h. */
 #include "agent/http.h"
 
 #include <arpa/inet.h>

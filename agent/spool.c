@@ -1,3 +1,5 @@
+/* The spool: sealed segments kept durably on local disk until archived, its state.json, and the
+ * semi-sync journal of the open segment; agent/spool.h. */
 #include "agent/spool.h"
 
 #include <dirent.h>

@@ -1,16 +1,17 @@
+/* The parallel uploader: worker threads storing sealed segments with retries; agent/uploader.h. */
 #include "agent/uploader.h"
 
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdatomic.h>
-#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "common/crypto.h"
 #include "common/log.h"
 #include "common/mem.h"
+#include "common/retry.h"
 
 #define BACKOFF_MIN_MS 200
 #define BACKOFF_MAX_MS 30000
@@ -60,14 +61,9 @@ noteResult(Uploader *u, const Err *err) {
     pthread_mutex_unlock(&u->lock);
 }
 
-static bool
-permanent(ErrCode code) {
-    return code == ERR_CONFIG || code == ERR_AUTH || code == ERR_EXISTS || code == ERR_USAGE;
-}
-
 /* Sleep up to ms, waking early when the uploader is aborted. */
 static void
-backoffSleep(Uploader *u, unsigned ms) {
+backoffSleep(Uploader *u, uint64_t ms) {
     struct timespec ts;
 
     clock_gettime(CLOCK_REALTIME, &ts);
@@ -101,11 +97,12 @@ sealMismatch(const Job *job, const StoragePutInfo *info, Err *err) {
 }
 
 static void
-upload(Uploader *u, Job *job, unsigned *seed) {
+upload(Uploader *u, Job *job) {
     StoragePutInfo info;
-    unsigned attempt = 0;
+    Retry retry;
     Err err;
 
+    retryInit(&retry, BACKOFF_MIN_MS, BACKOFF_MAX_MS, 0);
     for (;;) {
         int rc = storagePutInfoFromFile(job->path, &info, &err);
 
@@ -122,14 +119,14 @@ upload(Uploader *u, Job *job, unsigned *seed) {
             noteResult(u, NULL);
             atomic_fetch_add(&u->segments, 1);
             atomic_fetch_add(&u->bytes, job->meta.size);
-            if (attempt > 0)
-                logInfo("stored segment '%s' after %u retries", job->meta.name, attempt);
+            if (retry.attempts > 0)
+                logInfo("stored segment '%s' after %u retries", job->meta.name, retry.attempts);
             u->done(u->data, &job->meta, 0, NULL);
             return;
         }
         atomic_fetch_add(&u->errors, 1);
         noteResult(u, &err);
-        if (permanent(err.code)) {
+        if (!retryErrTransient(err.code)) {
             u->done(u->data, &job->meta, -1, &err);
             return;
         }
@@ -137,17 +134,11 @@ upload(Uploader *u, Job *job, unsigned *seed) {
             logWarn("upload of '%s' abandoned at shutdown (it stays in the spool): %s", job->meta.name, err.msg);
             return;
         }
-        /* Capped exponential backoff with full jitter. */
-        unsigned cap = BACKOFF_MIN_MS << (attempt < 8 ? attempt : 8);
+        uint64_t delay = retryNext(&retry, retryNowMs());
 
-        if (cap > BACKOFF_MAX_MS)
-            cap = BACKOFF_MAX_MS;
-        unsigned delay = cap / 2 + (unsigned)(rand_r(seed) % (cap / 2 + 1));
-
-        attempt++;
         atomic_fetch_add(&u->retries, 1);
-        logWarn("unable to store segment '%s' (attempt %u), retrying in %u ms: %s", job->meta.name, attempt, delay,
-                err.msg);
+        logWarn("unable to store segment '%s' (attempt %u), retrying in %" PRIu64 " ms: %s", job->meta.name,
+                retry.attempts, delay, err.msg);
         backoffSleep(u, delay);
     }
 }
@@ -155,7 +146,6 @@ upload(Uploader *u, Job *job, unsigned *seed) {
 static void *
 worker(void *arg) {
     Uploader *u = arg;
-    unsigned seed = (unsigned)time(NULL) ^ (unsigned)(uintptr_t)&seed;
 
     for (;;) {
         Job *job;
@@ -173,7 +163,7 @@ worker(void *arg) {
             u->tail = NULL;
         pthread_mutex_unlock(&u->lock);
 
-        upload(u, job, &seed);
+        upload(u, job);
         atomic_fetch_sub(&u->queued, 1);
         atomic_fetch_sub(&u->queuedBytes, job->meta.size);
         segmentMetaClear(&job->meta);

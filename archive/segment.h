@@ -85,14 +85,31 @@ void segmentMetaClear(SegmentMeta *m);                          /* frees the gti
 const char *segmentMetaGtidStart(const SegmentMeta *m);
 const char *segmentMetaGtidEnd(const SegmentMeta *m);
 
-/* ---- writer ---- */
+/* ---- writer (segment_write.c) ---- */
 
+/* The writer's compression worker: a thread that compresses, hashes and writes the blocks of one
+ * open segment at a time, one block behind the caller, while the caller frames and hashes the
+ * content. It outlives segments: a stream of segments (the agent's) keeps one for its lifetime
+ * and opens each segment on it in turn. */
+typedef struct SegmentCompressor SegmentCompressor;
 typedef struct SegmentWriter SegmentWriter;
 
-/* Start a segment in `path` (a temporary name in the spool; created with O_EXCL, mode 0640):
- * writes the magic and pushes the FDE (in-use flag cleared) into the compressed content. meta's
- * identity fields (seq, flavour, serverId, serverUuid, file, startPos, gtidStart) are taken now;
- * serverVersion comes from the FDE; counts and ends are filled by the writer. */
+/* Start the worker thread (named bv-compress); NULL and ERR_INTERNAL when it cannot start. */
+SegmentCompressor *segmentCompressorNew(Err *err);
+/* Stop the worker (a sentinel it sees once the block in flight is written) and join it. A segment
+ * still open on it fails from then on (its append and seal return an error; segmentWriterFree()
+ * still removes its file). Not concurrent with calls on that segment's writer. NULL: no-op. */
+void segmentCompressorFree(SegmentCompressor *c);
+
+/* Start a segment in `path` (a temporary name in the spool; created with O_EXCL, mode 0640) on
+ * the compressor `c`, which serves one segment at a time: the previous one must be sealed or
+ * freed. Writes the magic and pushes the FDE (in-use flag cleared) into the compressed content.
+ * meta's identity fields (seq, flavour, serverId, serverUuid, file, startPos, gtidStart) are taken
+ * now; serverVersion comes from the FDE; counts and ends are filled by the writer. */
+SegmentWriter *segmentWriterOpen(SegmentCompressor *c, const char *path, const SegmentMeta *meta, const uint8_t *fde,
+                                 size_t fdeLen, Err *err);
+/* segmentWriterOpen() on a compressor of the segment's own, started now and stopped with it: for a
+ * writer of a single segment. */
 SegmentWriter *segmentWriterNew(const char *path, const SegmentMeta *meta, const uint8_t *fde, size_t fdeLen,
                                 Err *err);
 /* Append one whole event (its bytes as in the file; `endPos` = its end offset in the file, which
@@ -113,13 +130,15 @@ uint64_t segmentWriterTransactions(const SegmentWriter *w);
 uint64_t segmentWriterEvents(const SegmentWriter *w);
 uint64_t segmentWriterEndPos(const SegmentWriter *w);
 /* Finish: trailer, fsync, close. The file stays at `path`; *meta (overwritten) receives the full
- * metadata including name, size and sha256 of the object (the caller moves it into place). After
- * a failed seal, segmentWriterFree() still removes the file. */
+ * metadata including name, size and sha256 of the object (the caller moves it into place). Once
+ * sealed, the segment no longer holds its compressor. After a failed seal, segmentWriterFree()
+ * still removes the file. */
 int segmentWriterSeal(SegmentWriter *w, bool endsFile, SegmentMeta *meta, Err *err);
-/* Free the writer; a segment that was not sealed is closed and its file unlinked. */
+/* Free the writer (after the worker is done with its blocks); a segment that was not sealed is
+ * closed and its file unlinked. */
 void segmentWriterFree(SegmentWriter *w);
 
-/* ---- reader ---- */
+/* ---- reader (segment_read.c) ---- */
 
 typedef struct SegmentReader SegmentReader;
 

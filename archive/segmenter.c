@@ -1,3 +1,5 @@
+/* The segmenter: raw binlog events in, sealed segments out, cut at transaction boundaries;
+ * archive/segmenter.h. */
 #include "archive/segmenter.h"
 
 #include <errno.h>
@@ -185,7 +187,10 @@ openSegment(Segmenter *s, Err *err) {
     state = binlogTxnFramerGtidState(s->framer);
     meta.gtidStart = state;
     s->sink.tmpPath(s->sink.data, meta.seq, s->tmpPath, sizeof(s->tmpPath));
-    s->w = segmentWriterNew(s->tmpPath, &meta, s->fde, s->fdeLen, err);
+    if (s->opts.compressor != NULL)
+        s->w = segmentWriterOpen(s->opts.compressor, s->tmpPath, &meta, s->fde, s->fdeLen, err);
+    else
+        s->w = segmentWriterNew(s->tmpPath, &meta, s->fde, s->fdeLen, err);
     bvFree(state);
     return s->w ? 0 : -1;
 }

@@ -6,7 +6,8 @@
  * are archived too while the source is idle.)
  * It checks that every event is where the previous one ended (no hole, no overlap) and verifies
  * every checksum on the way in. Sealed segments go to a sink (the spool). No network, no
- * threads: the agent's stream thread and `binvault import` both drive it.
+ * threads of its own (the segment writer's compression worker aside): the agent's stream thread
+ * and `binvault import` both drive it.
  */
 #ifndef BV_ARCHIVE_SEGMENTER_H
 #define BV_ARCHIVE_SEGMENTER_H
@@ -25,6 +26,9 @@ typedef struct SegmenterOpts {
     uint32_t serverId;
     const char *serverUuid;
     BinlogChecksumAlg streamChecksum; /* checksum of events before the first FDE (stream start) */
+    /* The compression worker every segment is written on (it must outlive the segmenter); NULL:
+     * each segment starts a worker of its own (segmentWriterNew()). */
+    SegmentCompressor *compressor;
 } SegmenterOpts;
 
 /* Where segments go: a temporary path for the open segment, and the sealed callback that makes

@@ -1,4 +1,4 @@
-/* binvault agent: the option table and the command; the pipeline is agent/agent.c. */
+/* binvault agent: the option table and the command; the pipeline is agent/ (agent/agent.c wires it). */
 #include <stddef.h>
 #include <stdio.h>
 
@@ -9,6 +9,7 @@
 #include "common/opt.h"
 
 #define F(field) offsetof(AgentConfig, field)
+#define AGENT_STORAGE(field) offsetof(AgentConfig, storage.field)
 #define MIB (1024LL * 1024)
 
 static const OptDef agentOpts[] = {
@@ -17,7 +18,7 @@ static const OptDef agentOpts[] = {
      NULL},
     {"source-password", OPT_STRING, NULL, 0, 0, OPT_SECRET, F(password), "BINVAULT_SOURCE_PASSWORD",
      "password of the source user", NULL, NULL},
-    CMD_ARCHIVE_OPTDEFS(F(archive), F),
+    CMD_ARCHIVE_OPTDEFS(F(archive), AGENT_STORAGE),
     {"spool", OPT_STRING, NULL, 0, 0, OPT_REQUIRED, F(spool), NULL,
      "local directory for sealed segments not yet archived (durable; one agent per spool)", NULL, NULL},
     {"server-id", OPT_INT, "4123456789", 1, 4294967295LL, 0, F(serverId), NULL,
@@ -79,7 +80,6 @@ static const OptSet agentOptSet = {
 int
 cmdAgent(int argc, char **argv) {
     AgentConfig cfg = {0};
-    StorageOptions storage;
     Buf *settings = bufNew(256);
     Err err;
     int rc;
@@ -88,10 +88,6 @@ cmdAgent(int argc, char **argv) {
         bufFree(settings);
         return rc;
     }
-    storage = (StorageOptions){.s3Endpoint = cfg.s3Endpoint, .s3Region = cfg.s3Region, .s3CaFile = cfg.s3CaFile,
-                               .s3UriStyle = cfg.s3UriStyle, .keyFile = cfg.keyFile, .encrypt = cfg.encrypt};
-    cmdStorageOptionsFromEnv(&storage);
-    cfg.storage = &storage;
     optDescribe(&agentOptSet, &cfg, settings);
     bufAppend(settings, "", 1);
     cfg.settings = (const char *)settings->data;

@@ -63,20 +63,38 @@ extern const char *const cmdS3UriStyles[];
          "encryption key (32 raw bytes) or passphrase file, mode 0600, of an encrypted archive", NULL, NULL},      \
         {"encrypt", OPT_BOOL, NULL, 0, 0, 0, F(encrypt), "BINVAULT_ENCRYPT",                                        \
          "create a new archive encrypted (AES-256-GCM) with --key-file; an existing archive keeps its mode", NULL, \
-         NULL}
+         NULL},                                                                                                     \
+        {"s3-access-key-id", OPT_STRING, NULL, 0, 0, OPT_SECRET, F(s3AccessKeyId), "AWS_ACCESS_KEY_ID",            \
+         "S3 access key id (environment or a 0600 config file only)", NULL, NULL},                                 \
+        {"s3-secret-access-key", OPT_STRING, NULL, 0, 0, OPT_SECRET, F(s3SecretAccessKey), "AWS_SECRET_ACCESS_KEY", \
+         "S3 secret access key (environment or a 0600 config file only)", NULL, NULL},                             \
+        {"s3-session-token", OPT_STRING, NULL, 0, 0, OPT_SECRET, F(s3SessionToken), "AWS_SESSION_TOKEN",           \
+         "S3 session token of temporary credentials (environment or a 0600 config file only)", NULL, NULL},        \
+        {"s3-credentials-file", OPT_STRING, NULL, 0, 0, 0, F(s3CredentialsFile), "BINVAULT_S3_CREDENTIALS_FILE",    \
+         "a 0600 file of S3 credentials (AWS shared-credentials format), when no access key id is given", NULL,   \
+         NULL},                                                                                                     \
+        {"s3-profile", OPT_STRING, NULL, 0, 0, 0, F(s3Profile), "AWS_PROFILE",                                      \
+         "the section of the credentials file (default: default)", NULL, NULL},                                    \
+        {"s3-multipart-threshold", OPT_STRING, NULL, 0, 0, 0, F(s3MultipartThreshold),                              \
+         "BINVAULT_S3_MULTIPART_THRESHOLD", "objects from this size on are uploaded in parts (default 64M)", NULL,  \
+         NULL},                                                                                                     \
+        {"s3-part-size", OPT_STRING, NULL, 0, 0, 0, F(s3PartSize), "BINVAULT_S3_PART_SIZE",                         \
+         "size of the parts of a multipart upload (default 16M)", NULL, NULL},                                     \
+        {"s3-stall-timeout", OPT_STRING, NULL, 0, 0, 0, F(s3StallTimeout), "BINVAULT_S3_STALL_TIMEOUT",              \
+         "seconds without progress after which an S3 request is abandoned and retried", NULL, NULL},              \
+        {"s3-list-page", OPT_STRING, NULL, 0, 0, 0, F(s3ListPage), "BINVAULT_S3_LIST_PAGE",                         \
+         "keys per S3 listing request (1 to 1000)", NULL, NULL},                                                   \
+        {"tmp-dir", OPT_STRING, NULL, 0, 0, 0, F(tmpDir), "TMPDIR",                                                 \
+         "where the encrypted copy of a segment bound for S3 is written when it cannot be beside it", NULL, NULL}
 #define CMD_STORAGE_HELP                                                                                           \
-    "S3 credentials come from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (/ AWS_SESSION_TOKEN) or the 0600 file\n"   \
-    "BINVAULT_S3_CREDENTIALS_FILE, never the command line. Encrypted archives: --key-file FILE, a 0600 file\n"      \
-    "holding 32 random bytes or a passphrase; --encrypt creates a new archive encrypted."
+    "S3 credentials come from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (/ AWS_SESSION_TOKEN), a 0600 config\n"     \
+    "file or the 0600 file BINVAULT_S3_CREDENTIALS_FILE, never the command line. Encrypted archives:\n"           \
+    "--key-file FILE, a 0600 file holding 32 random bytes or a passphrase; --encrypt creates a new archive\n"      \
+    "encrypted."
 
-/* Open the archive at `url` with its key (archiveKeyOpenStore()), the store's settings of `opts`
- * completed from the environment where the option table does not declare them (the S3
- * credentials and tuning: cmdStorageOptionsFromEnv()). Every command that opens an archive uses it. */
+/* Open the archive at `url` with its key and the store's settings of `opts` (archiveKeyOpenStore()):
+ * what every command that opens an archive calls. */
 Storage *cmdOpenArchive(const char *url, const StorageOptions *opts, Err *err);
-
-/* Fill the S3 settings of `opts` left NULL from the environment (the variables storage/storage.h
- * names for each; an empty variable counts as unset). The strings point into the environment. */
-void cmdStorageOptionsFromEnv(StorageOptions *opts);
 
 /* TLS to a MySQL/MariaDB server (the source): the options, F(member) being the offset of a CmdSsl
  * member of the same name in the command's struct, and what they give a connection. */

@@ -27,41 +27,6 @@ const char *const cmdMysqlSchemes[] = {"mysql", "mariadb", NULL};
 const char *const cmdLogLevels[] = {"error", "warn", "info", "debug", "trace", NULL};
 const char *const cmdLogFormats[] = {"text", "json", NULL};
 
-/* The environment variables of each store setting that the option tables do not declare (the S3
- * credentials and tuning, TMPDIR): the first one set (and not empty) wins. */
-static const struct {
-    size_t offset;
-    const char *names[2];
-} cmdStorageEnv[] = {
-    {offsetof(StorageOptions, s3Endpoint), {"AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"}},
-    {offsetof(StorageOptions, s3Region), {"AWS_REGION", "AWS_DEFAULT_REGION"}},
-    {offsetof(StorageOptions, s3CaFile), {"BINVAULT_S3_CA_FILE", "AWS_CA_BUNDLE"}},
-    {offsetof(StorageOptions, s3UriStyle), {"BINVAULT_S3_URI_STYLE", NULL}},
-    {offsetof(StorageOptions, s3AccessKeyId), {"AWS_ACCESS_KEY_ID", NULL}},
-    {offsetof(StorageOptions, s3SecretAccessKey), {"AWS_SECRET_ACCESS_KEY", NULL}},
-    {offsetof(StorageOptions, s3SessionToken), {"AWS_SESSION_TOKEN", NULL}},
-    {offsetof(StorageOptions, s3CredentialsFile), {"BINVAULT_S3_CREDENTIALS_FILE", NULL}},
-    {offsetof(StorageOptions, s3Profile), {"AWS_PROFILE", NULL}},
-    {offsetof(StorageOptions, s3MultipartThreshold), {"BINVAULT_S3_MULTIPART_THRESHOLD", NULL}},
-    {offsetof(StorageOptions, s3PartSize), {"BINVAULT_S3_PART_SIZE", NULL}},
-    {offsetof(StorageOptions, s3StallTimeout), {"BINVAULT_S3_STALL_TIMEOUT", NULL}},
-    {offsetof(StorageOptions, s3ListPage), {"BINVAULT_S3_LIST_PAGE", NULL}},
-    {offsetof(StorageOptions, tmpDir), {"TMPDIR", NULL}},
-};
-
-void
-cmdStorageOptionsFromEnv(StorageOptions *opts) {
-    for (size_t i = 0; i < sizeof(cmdStorageEnv) / sizeof(cmdStorageEnv[0]); i++) {
-        const char **field = (const char **)(void *)((char *)opts + cmdStorageEnv[i].offset);
-
-        for (size_t j = 0; j < 2 && *field == NULL && cmdStorageEnv[i].names[j] != NULL; j++) {
-            const char *value = getenv(cmdStorageEnv[i].names[j]);
-
-            if (value != NULL && value[0] != '\0')
-                *field = value;
-        }
-    }
-}
 
 bool
 cmdOptions(const OptSet *set, void *target, int argc, char **argv, char ***args, int *nargs, int *exitCode) {
@@ -129,8 +94,5 @@ cmdPruneJson(const ArchiveCatalog *c, Buf *out) {
 
 Storage *
 cmdOpenArchive(const char *url, const StorageOptions *opts, Err *err) {
-    StorageOptions o = opts != NULL ? *opts : (StorageOptions){0};
-
-    cmdStorageOptionsFromEnv(&o);
-    return archiveKeyOpenStore(url, &o, err);
+    return archiveKeyOpenStore(url, opts, err);
 }

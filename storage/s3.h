@@ -35,7 +35,7 @@
  *
  * Settings: the S3 members of StorageOptions (storage/storage.h), values given by the caller;
  * the driver never reads the environment. The commands fill what their command line left unset
- * from these environment variables (cmdStorageOptionsFromEnv() in cmd/cmd.h):
+ * from these environment variables (declared in the option tables, CMD_ARCHIVE_OPTDEFS in cmd/cmd.h):
  *   AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN   credentials
  *   BINVAULT_S3_CREDENTIALS_FILE  file with the credentials, used when no access key id is
  *                                 given; must not be readable by group or others (chmod 600).

@@ -59,7 +59,7 @@ typedef int StorageListCb(const char *name, uint64_t size, void *data, Err *err)
 
 /* Store settings. The S3 members are values (NULL: the default; see storage/s3.h): the storage
  * layer never reads the environment, the command layer fills them from the command line and then
- * from the environment variables named here (cmdStorageOptionsFromEnv()). The sizes and counts
+ * from the environment variables named here (the option tables declare them: CMD_ARCHIVE_OPTDEFS). The sizes and counts
  * are text as the user wrote them, checked when the store is opened. */
 typedef struct StorageOptions {
     const char *s3Endpoint;           /* --s3-endpoint, AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL */

@@ -1,6 +1,6 @@
 /* Unit tests of storage/s3_config.c: URLs, the settings of StorageOptions as the commands fill
- * them from the environment (cmdStorageOptionsFromEnv(), the one reader of the environment),
- * the checks made when a store is opened, credentials files. */
+ * them (the archive options of every command's table, CMD_ARCHIVE_OPTDEFS, from the command line
+ * and the environment), the checks made when a store is opened, credentials files. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,10 +8,39 @@
 
 #include "cmd/cmd.h"
 #include "common/mem.h"
+#include "common/opt.h"
 #include "storage/s3.h"
 #include "tests/test.h"
 
 /* --- URLs, options, credentials ----------------------------------------------------------- */
+
+extern char **environ;
+
+/* The archive options of a command: what every command's table declares. */
+typedef struct ArchiveArgs {
+    char *archive;
+    StorageOptions storage;
+} ArchiveArgs;
+
+#define ARGS_STORAGE(field) offsetof(ArchiveArgs, storage.field)
+static const OptDef archiveArgDefs[] = {
+    CMD_ARCHIVE_OPTDEFS(offsetof(ArchiveArgs, archive), ARGS_STORAGE),
+};
+static const OptSet archiveArgSet = {"test", "test --archive URL", "", archiveArgDefs,
+                                     sizeof(archiveArgDefs) / sizeof(archiveArgDefs[0]), NULL, 0, 0};
+
+/* StorageOptions from the command line `argv` (NULL-terminated, after the command) and the process's
+ * environment, through the option table. The strings belong to *args (optFree()). */
+static int
+storageArgs(ArchiveArgs *args, const char *const *argv, Err *err) {
+    char *v[16] = {"test", "--archive", "s3://bkt"};
+    int n = 3;
+
+    for (; argv != NULL && *argv != NULL && n < 15; argv++)
+        v[n++] = (char *)*argv;
+    memset(args, 0, sizeof(*args));
+    return optParse(&archiveArgSet, args, n, v, environ, NULL, NULL, err);
+}
 
 static void
 checkUrl(const char *url, const char *bucket, const char *prefix) {
@@ -95,10 +124,13 @@ envRestore(EnvSave *save) {
 /* The options a command gives the driver in the current environment (no command-line flags). */
 static int
 s3OptionsFromEnv(S3Options *opts, const char *url, Err *err) {
-    StorageOptions so = {0};
+    /* S3Options point into the StorageOptions they come from: the last ones stay until the next. */
+    static ArchiveArgs args;
 
-    cmdStorageOptionsFromEnv(&so);
-    return s3OptionsFromStorage(opts, url, &so, err);
+    optFree(&archiveArgSet, &args);
+    if (storageArgs(&args, NULL, err) != 0)
+        return -1;
+    return s3OptionsFromStorage(opts, url, &args.storage, err);
 }
 
 static void
@@ -155,10 +187,12 @@ testOptionsFromEnv(void) {
 /* The store a command opens in the current environment (without the encryption layer). */
 static Storage *
 newFromEnv(const char *url, Err *err) {
-    StorageOptions so = {0};
+    ArchiveArgs args;
+    Storage *st;
 
-    cmdStorageOptionsFromEnv(&so);
-    return storageS3NewUrl(url, &so, err);
+    st = storageArgs(&args, NULL, err) == 0 ? storageS3NewUrl(url, &args.storage, err) : NULL;
+    optFree(&archiveArgSet, &args);
+    return st;
 }
 
 static void
@@ -322,7 +356,9 @@ testNoEnvironment(void) {
 static void
 testEnvPrecedence(void) {
     EnvSave save[S3_ENV_COUNT];
-    StorageOptions so = {.s3Endpoint = "https://flag.example", .s3UriStyle = "host"};
+    static const char *const argv[] = {"--s3-endpoint", "https://flag.example", "--s3-uri-style", "host", NULL};
+    ArchiveArgs args;
+    StorageOptions so;
     S3Options opts;
     Err err = {0};
 
@@ -335,7 +371,8 @@ testEnvPrecedence(void) {
     setenv("BINVAULT_S3_CA_FILE", "/ca/binvault.pem", 1);
     setenv("AWS_CA_BUNDLE", "/ca/aws.pem", 1);
     setenv("BINVAULT_S3_STALL_TIMEOUT", "5", 1);
-    cmdStorageOptionsFromEnv(&so);
+    REQUIRE(storageArgs(&args, argv, &err) == 0);
+    so = args.storage;
     CHECK_STR(so.s3Endpoint, "https://flag.example");
     CHECK_STR(so.s3UriStyle, "host");
     CHECK_STR(so.s3Region, "eu-west-3");
@@ -356,6 +393,7 @@ testEnvPrecedence(void) {
     CHECK_INT(s3OptionsFromStorage(&opts, "s3://bkt", &so, &err), -1);
     CHECK_INT(err.code, ERR_CONFIG);
     CHECK_MSG(err.msg, "BINVAULT_S3_STALL_TIMEOUT '3601': expected 1 to 3600 seconds");
+    optFree(&archiveArgSet, &args);
     envRestore(save);
 }
 

@@ -1,5 +1,6 @@
 /* Unit tests of the segmenter: cut rules, continuity, abandon/resume, on real binlog events. */
 #include <stdlib.h>
+#include <sys/stat.h>
 
 #include "archive/segmenter.h"
 #include "binlog/reader.h"
@@ -257,6 +258,47 @@ testCommitEstimates(void) {
     free(sink);
 }
 
+/* As in the agent: every segment of the stream written on one compression worker, which outlives
+ * the segmenter; the segments are those of a segmenter whose segments each start their own. */
+static void
+testSharedCompressor(void) {
+    Sink *own = calloc(1, sizeof(*own)), *shared = calloc(1, sizeof(*shared));
+    SegmenterOpts o = {.segmentSize = 600, .flavour = BINLOG_FLAVOUR_MARIADB, .serverId = 11,
+                       .streamChecksum = BINLOG_CHECKSUM_CRC32};
+    SegmenterSink snk = {tmpPath, sealed, shared};
+    Segmenter *a = newSegmenter(own, 600, 0), *b;
+    uint64_t t = 0;
+    Err err;
+
+    REQUIRE(segmenterResume(a, 0, "mariadb-bin.000001", 4, "", NULL, 0, &err) == 0);
+    REQUIRE(pushFile(a, "mariadb-10.11.19-compressed.000001.binlog", &t, &err) == 0);
+    segmenterFree(a);
+    o.compressor = segmentCompressorNew(&err);
+    REQUIRE(o.compressor != NULL);
+    snprintf(shared->dir, sizeof(shared->dir), "%s/shared", testTmpDir());
+    REQUIRE(mkdir(shared->dir, 0700) == 0);
+    b = segmenterNew(&o, &snk);
+    t = 0;
+    REQUIRE(segmenterResume(b, 0, "mariadb-bin.000001", 4, "", NULL, 0, &err) == 0);
+    REQUIRE(pushFile(b, "mariadb-10.11.19-compressed.000001.binlog", &t, &err) == 0);
+    segmenterFree(b);
+    segmentCompressorFree(o.compressor);
+    CHECK(shared->count >= 4);
+    CHECK_INT(shared->count, own->count);
+    for (size_t i = 0; i < shared->count && i < own->count; i++) {
+        CHECK_INT(shared->metas[i].seq, own->metas[i].seq);
+        CHECK_INT(shared->metas[i].endPos, own->metas[i].endPos);
+        CHECK_INT(shared->metas[i].size, own->metas[i].size);
+        CHECK_STR(shared->metas[i].contentSha256, own->metas[i].contentSha256);
+    }
+    for (size_t i = 0; i < shared->count; i++)
+        segmentMetaClear(&shared->metas[i]);
+    for (size_t i = 0; i < own->count; i++)
+        segmentMetaClear(&own->metas[i]);
+    free(own);
+    free(shared);
+}
+
 void
 suite_segmenter(void) {
     testRun("segmenter: commit-time estimates for the RPO", testCommitEstimates);
@@ -264,4 +306,5 @@ suite_segmenter(void) {
     testRun("segmenter: interval cuts", testIntervalCut);
     testRun("segmenter: the interval cut's deadline", testCutDeadline);
     testRun("segmenter: discontinuity is refused", testDiscontinuityRefused);
+    testRun("segmenter: every segment on one long-lived compression worker", testSharedCompressor);
 }

@@ -1,0 +1,240 @@
+/*
+ * The agent's internals, shared by its files (one job each; agent/agent.h is the public API):
+ *
+ *   agent.c     wiring: configuration checks, the event loop (signals, timer, HTTP), start-up
+ *               order, the threads' lifecycle and shutdown
+ *   state.c     published state: errors, the RPO bookkeeping (unarchived segments, caught-up
+ *               marks), the snapshot for /status, the shared sleeps
+ *   startup.c   the archive at start-up (catalog, discovered segments, checkpoint), the source's
+ *               identity, the resume point, the spool's segments queued again
+ *   semisync.c  the semi-sync journal: recovery after a crash or a broken stream, journaling the
+ *               open segment, the ACKs
+ *   stream.c    the stream thread (bv-stream): reading, sealing into the spool (the segmenter's
+ *               sink), reconnecting, spool failures and backpressure
+ *   archiver.c  upload completions -> index chunks and checkpoint (bv-archive)
+ *   monitor.c   the source over SQL: position, lag, purge guard (bv-monitor)
+ *
+ * One Agent context is passed to every thread; what more than one thread touches is under one of
+ * its locks or atomic (each field says whose it is).
+ */
+#ifndef BV_AGENT_AGENT_INTERNAL_H
+#define BV_AGENT_AGENT_INTERNAL_H
+
+#include <event2/event.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "agent/agent.h"
+#include "agent/http.h"
+#include "agent/spool.h"
+#include "agent/uploader.h"
+#include "archive/archive.h"
+#include "archive/catalog.h"
+#include "archive/checkpoint.h"
+#include "archive/identity.h"
+#include "archive/index.h"
+#include "archive/segment.h"
+#include "archive/segmenter.h"
+#include "archive/status.h"
+#include "common/retry.h"
+#include "common/url.h"
+#include "mysql/client.h"
+#include "storage/storage.h"
+
+/* The archiver's and the event loop's period. */
+#define AGENT_TIMER_MS 500
+/* First delay of every retry loop (source, archive, spool), up to --reconnect-max. */
+#define AGENT_BACKOFF_MIN_MS 500
+/* A spool failure this long after the last retry starts its backoff afresh. */
+#define AGENT_SPOOL_CALM_MS 10000
+#define CAUGHT_UP_MARKS 256
+
+/* A heartbeat at `atUs` found the stream caught up: the archive holds everything the source had
+ * written then once every segment up to `seq` is archived. */
+typedef struct CaughtUpMark {
+    uint64_t atUs;
+    uint64_t seq;
+} CaughtUpMark;
+
+/* A stored segment waiting for the checkpoint; `indexed` when an index chunk already lists it
+ * (found in the archive at start-up, beyond a hole that the spool fills). */
+typedef struct PendingSegment {
+    SegmentMeta meta;
+    bool indexed;
+} PendingSegment;
+
+/* A sealed segment not yet archived, for the RPO: the estimated commit time of its first
+ * transaction (0: it has none). */
+typedef struct Unarchived {
+    uint64_t seq;
+    uint64_t firstUs;
+} Unarchived;
+
+typedef struct Agent {
+    const AgentConfig *cfg;
+    SqlSslMode sslMode; /* parsed --ssl-mode */
+    MysqlUrl *url;
+    Storage *storage;
+    Archive *archive;
+    ArchiveCatalog *catalog; /* at start-up only: freed once the stream has resumed from it */
+    Spool *spool;
+    Uploader *uploader;
+    Segmenter *segmenter;  /* the thread sealing (the stream thread; at start-up the main thread) */
+    SpoolJournal *journal; /* semi-sync: the open segment's journal (stream thread) */
+    SegmentCompressor *compressor; /* the segments' compression worker, for the agent's lifetime */
+    HttpServer *http;
+    struct event_base *base;
+    struct event *wake;
+    pthread_t streamThread, archiverThread, monitorThread;
+    bool streamStarted, archiverStarted, monitorStarted;
+
+    atomic_bool stop;       /* shutdown requested */
+    atomic_bool streamDone;
+    atomic_bool workersStop; /* archiver and monitor: stop now */
+    /* Fatal error of a thread; the first one wins. */
+    pthread_mutex_t failLock;
+    Err failure;
+    bool failed;
+
+    /* Source identity, known after the stream thread's first connection. */
+    BinlogFlavour flavour;
+    uint32_t sourceServerId;
+    char sourceUuid[37];
+    char sourceVersion[51];
+
+    /* Upload completions waiting for the archiver, under doneLock; doneCond wakes the archiver
+     * and the monitor (their sleeps). */
+    pthread_mutex_t doneLock;
+    pthread_cond_t doneCond;
+    SegmentMeta *done;
+    size_t doneCount, doneCap;
+    /* Archiver state (archiver thread; the main thread once it is joined): stored segments not yet
+     * covered by the checkpoint. */
+    PendingSegment *pending;
+    size_t pendingCount, pendingCap;
+    uint64_t indexedSeq;   /* every segment up to here is stored and indexed */
+    ArchiveCheckpoint cp;  /* as last written (or read at start-up) */
+    bool cpDirty;          /* cp has news not written yet */
+    uint64_t cpWrittenMs;
+    unsigned chunksSinceMerge;
+
+    /* Stream thread only. */
+    uint64_t unsyncedFirstUs; /* semi-sync: first transaction not yet fdatasync'd */
+    uint64_t gtidPublishedMs;
+    /* For stream.c's publishEvent(): when it last published, the transactions counted then, and
+     * the commit time (estimated) of the last transaction that ended. */
+    uint64_t recvPublishedMs, recvPublishedTxns, recvEndedTxnUs;
+    Retry spoolRetry;         /* of spool failures; starts afresh after AGENT_SPOOL_CALM_MS */
+
+    /* Published state, under statLock: read by the HTTP snapshot, the archiver, the monitor. */
+    pthread_mutex_t statLock;
+    AgentStatus live;
+    bool flavourKnown;
+    bool cpEndsFile;
+    uint64_t lastRecvMs; /* monotonic: when anything last arrived on the stream */
+    Unarchived *unarchived;
+    size_t unarchivedCount, unarchivedCap;
+    CaughtUpMark marks[CAUGHT_UP_MARKS];
+    size_t markCount;
+    /* The spool could not be written and the stream waits for it: what /healthz and /status say
+     * then (the error, and, when space lacks, "spool full"). */
+    uint64_t spoolFailingSinceUs; /* 0 while the spool works */
+    bool spoolNoSpace;
+    char spoolError[1024];
+    uint64_t spoolErrorUs, spoolErrors;
+} Agent;
+
+/* ---- state.c: published state ---- */
+
+/* Wall clock, microseconds since the epoch. */
+uint64_t agentWallUs(void);
+/* Remember an error for /status (the caller logs it). */
+void agentNoteError(Agent *a, const char *msg);
+/* A fatal error of any thread (the first one wins): log it, stop the agent. */
+void agentFail(Agent *a, const Err *err);
+/* Sleep up to ms unless the agent is stopping. */
+void agentSleep(Agent *a, uint64_t ms);
+/* Wait on doneCond for up to ms (archiver, monitor): wakes on a completion or at shutdown. */
+void agentWorkerSleep(Agent *a, uint64_t ms);
+/* The agent's retry policy (AGENT_BACKOFF_MIN_MS up to --reconnect-max) with this calmMs. */
+void agentRetryInit(const Agent *a, Retry *r, uint64_t calmMs);
+/* Under statLock: a sealed segment not archived yet, whose first transaction committed at
+ * firstUs (0: none); a seq already listed keeps the earlier time. */
+void agentAddUnarchivedLocked(Agent *a, uint64_t seq, uint64_t firstUs);
+/* Under statLock: the stream was caught up at atUs once every segment up to seq is archived. */
+void agentAddMarkLocked(Agent *a, uint64_t atUs, uint64_t seq);
+/* Under statLock: replace an allocated string of the published state (takes src). */
+void agentSetStringLocked(char **dst, char *src);
+/* Under statLock: publish the checkpoint a->cp. */
+void agentPublishCheckpointLocked(Agent *a);
+/* The HTTP endpoint's snapshot (archive/status.h; main thread). */
+void agentSnapshot(void *data, AgentStatus *out);
+
+/* ---- agent.c ---- */
+
+/* SQL connection options for the source (the stream and the monitor each open their own). */
+SqlConnOpts agentSourceConnOpts(const Agent *a);
+
+/* ---- startup.c ---- */
+
+/* Read the archive's catalog (kept in a->catalog until the stream resumes from it), index what an
+ * earlier run stored but did not index, take the checkpoint. Retries while the store fails. */
+int agentLoadArchive(Agent *a, Err *err);
+/* Connect once to learn the source's identity and check it against the archive's; retries while
+ * the source cannot be reached. */
+int agentIdentify(Agent *a, Err *err);
+/* Set `seg` at the resume point: the spool's last sealed segment, else the archive's last
+ * segment, else --start-position / --start-gtid, else the oldest binlog on the source. */
+int agentResume(Agent *a, Segmenter *seg, Err *err);
+/* Continue after the spool's last sealed segment. */
+int agentResumeFromState(Segmenter *seg, const SpoolState *st, Err *err);
+/* Queue for upload what an earlier run sealed and did not archive; ERR_GAP when a segment after
+ * the checkpoint is neither in the archive nor in the spool. */
+int agentResubmitSpool(Agent *a, Err *err);
+
+/* ---- semisync.c ---- */
+
+/* Before anything else: seal what a journal left by a crash holds (the source need not be
+ * reachable). */
+int agentRecoverAtStart(Agent *a, Err *err);
+/* Seal what the journal of the open segment after the last sealed one holds, up to its last
+ * transaction boundary; stale journals are removed, one that cannot be replayed is kept as .bad.
+ * -1 with ERR_IO when the spool failed (the journal stays). */
+int agentRecoverJournal(Agent *a, Segmenter *seg, Err *err);
+/* Keep an event of the open segment in its journal (heartbeats and sealed events are not). */
+int agentJournalEvent(Agent *a, const uint8_t *ev, size_t len, bool heartbeat, uint64_t seqBefore, Err *err);
+/* The source waits for an ACK of file:pos: sync the journal, then send it. */
+int agentAcknowledge(Agent *a, BinlogClient *c, const char *file, uint64_t pos, Err *err);
+/* After a segmenter call that may have sealed: a sealed segment's journal is done with. */
+void agentAfterSeal(Agent *a, uint64_t seqBefore);
+
+/* ---- stream.c ---- */
+
+/* A segmenter for this source identity whose sink is the spool, writing on a->compressor. */
+Segmenter *agentSegmenterNew(Agent *a, BinlogFlavour flavour, uint32_t serverId, const char *serverUuid);
+/* The stream thread (bv-stream). */
+void *agentStreamMain(void *arg);
+
+/* ---- archiver.c ---- */
+
+/* Uploader completion (an upload thread): queue it for the archiver, or fail the agent. */
+void agentUploadDone(void *data, const SegmentMeta *meta, int rc, const Err *err);
+/* A stored segment waiting for the checkpoint (copied when `copy`, otherwise taken). */
+void agentAddPending(Agent *a, const SegmentMeta *meta, bool indexed, bool copy);
+/* Index the contiguous run of stored segments, move the checkpoint, free their spool space. */
+void agentAdvanceCheckpoint(Agent *a);
+/* Take caught-up instants that completed, write the checkpoint when it is due. */
+void agentRefreshCheckpoint(Agent *a);
+/* Write a->cp now. */
+void agentWriteCheckpoint(Agent *a);
+/* The archiver thread (bv-archive). */
+void *agentArchiverMain(void *arg);
+
+/* ---- monitor.c ---- */
+
+/* The monitor thread (bv-monitor). */
+void *agentMonitorMain(void *arg);
+
+#endif

@@ -1,0 +1,290 @@
+/*
+ * The agent's start-up: the archive as it is (catalog, segments stored but not indexed, the
+ * checkpoint), the source's identity checked against the archive's, where the stream resumes
+ * (spool, archive, or the start options), and the spool's sealed segments queued for upload
+ * again, with the check that archive and spool together leave no gap.
+ */
+#include "agent/agent_internal.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "common/mem.h"
+#include "binlog/pos.h"
+
+/* The FORMAT_DESCRIPTION event at the start of an archived segment's content. */
+static int
+readFde(Agent *a, const SegmentMeta *meta, uint8_t **fde, size_t *len, Err *err) {
+    SegmentReader *r = archiveSegmentOpen(a->archive, meta, err);
+    const uint8_t *p;
+
+    if (r == NULL)
+        return -1;
+    p = segmentReaderFde(r, len);
+    *fde = bvMalloc(*len);
+    memcpy(*fde, p, *len);
+    segmentReaderFree(r);
+    return 0;
+}
+
+/* Read the archive's catalog; index segments that were stored but not indexed (a crash came in
+ * between); compact the index; take the checkpoint (its caught_up_us especially). */
+static int
+loadArchive(Agent *a, Err *err) {
+    size_t indexed = 0, written = 0, removed = 0;
+    const SegmentMeta *last;
+    ArchiveCheckpoint stored;
+    Err e;
+
+    if ((a->catalog = archiveCatalogLoad(a->archive, ARCHIVE_LOAD_DISCOVER, err)) == NULL)
+        return errPrefix(err, "unable to read the archive '%s'", storageUrl(a->storage));
+    if (archiveIndexDiscovered(a->archive, a->catalog, &indexed, err) != 0)
+        return errPrefix(err, "unable to index the archive '%s'", storageUrl(a->storage));
+    if (indexed > 0)
+        logInfo("indexed %zu segments that an earlier run stored but did not index", indexed);
+    if (archiveIndexMerge(a->archive, a->catalog, &written, &removed, err) != 0)
+        logWarn("unable to compact the archive index (continuing): %s", err->msg);
+    a->indexedSeq = archiveCatalogContiguousSeq(a->catalog);
+    /* Segments stored beyond a hole (a SIGKILL left the segment before them only in the spool):
+     * the checkpoint moves over them once the spool fills the hole. */
+    for (size_t i = 0; i < archiveCatalogCount(a->catalog); i++) {
+        const SegmentMeta *m = archiveCatalogAt(a->catalog, i);
+
+        if (m->seq > a->indexedSeq)
+            agentAddPending(a, m, true, true);
+    }
+    archiveCheckpointClear(&a->cp);
+    archiveCheckpointFromCatalog(a->catalog, &a->cp);
+    if (archiveCheckpointRead(a->archive, &stored, &e) == 0) {
+        a->cp.caughtUpUs = stored.caughtUpUs;
+        a->cpDirty = stored.seq != a->cp.seq;
+        archiveCheckpointClear(&stored);
+    } else {
+        a->cpDirty = a->cp.seq > 0;
+    }
+    pthread_mutex_lock(&a->statLock);
+    agentPublishCheckpointLocked(a);
+    a->live.unreceivedSinceUs = a->cp.caughtUpUs > a->cp.lastTimeUs ? a->cp.caughtUpUs : a->cp.lastTimeUs;
+    pthread_mutex_unlock(&a->statLock);
+    if ((last = archiveCatalogLast(a->catalog)) != NULL) {
+        a->cpEndsFile = last->endsFile;
+        logInfo("archive '%s': %zu segments, complete up to %s:%" PRIu64 " (gtid '%s')", storageUrl(a->storage),
+                archiveCatalogCount(a->catalog), last->file, last->endPos, last->lastGtid);
+    } else {
+        logInfo("archive '%s' is empty", storageUrl(a->storage));
+    }
+    return 0;
+}
+
+int
+agentLoadArchive(Agent *a, Err *err) {
+    Retry retry;
+
+    agentRetryInit(a, &retry, 0);
+    while (loadArchive(a, err) != 0) {
+        uint64_t delay;
+
+        if (err->code != ERR_STORAGE || atomic_load(&a->stop))
+            return -1;
+        delay = retryNext(&retry, retryNowMs());
+        logWarn("unable to read the archive, retrying in %" PRIu64 " ms: %s", delay, err->msg);
+        agentNoteError(a, err->msg);
+        archiveCatalogFree(a->catalog);
+        a->catalog = NULL;
+        for (size_t i = 0; i < a->pendingCount; i++)
+            segmentMetaClear(&a->pending[i].meta);
+        a->pendingCount = 0;
+        /* The loop is not running yet: a signal is seen through the loop only once it runs. */
+        event_base_loop(a->base, EVLOOP_NONBLOCK);
+        agentSleep(a, delay);
+        event_base_loop(a->base, EVLOOP_NONBLOCK);
+    }
+    return 0;
+}
+
+/* Continue after the spool's last sealed segment. */
+int
+agentResumeFromState(Segmenter *seg, const SpoolState *st, Err *err) {
+    const char *file = st->endsFile && st->nextFile[0] ? st->nextFile : st->file;
+    uint64_t pos = st->endsFile && st->nextFile[0] ? 4 : st->endPos;
+
+    return segmenterResume(seg, st->seq, file, pos, st->gtidEnd, pos > 4 ? st->fde : NULL, pos > 4 ? st->fdeLen : 0,
+                           err);
+}
+
+/* Where to resume: the spool's last sealed segment, else the archive's last segment, else the
+ * start option, else the oldest binlog on the source. */
+int
+agentResume(Agent *a, Segmenter *seg, Err *err) {
+    SpoolState st;
+    const SegmentMeta *last = archiveCatalogLast(a->catalog);
+    uint64_t archiveSeq = last ? last->seq : 0;
+    int rc = -1;
+
+    if (spoolReadState(a->spool, &st, err) != 0)
+        return -1;
+    if ((st.valid || archiveSeq > 0) && (a->cfg->startGtid || a->cfg->startPosition)) {
+        errSet(err, ERR_USAGE, "the archive (or spool) already holds segments up to %" PRIu64 " (%s:%" PRIu64
+               "): remove --start-gtid/--start-position to resume from there",
+               st.valid && st.seq > archiveSeq ? st.seq : archiveSeq, st.valid ? st.file : last->file,
+               st.valid ? st.endPos : last->endPos);
+        goto done;
+    }
+    if (st.valid && st.seq < archiveSeq) {
+        errSet(err, ERR_CONFIG, "spool '%s' ends at segment %" PRIu64 " but the archive already has segment %" PRIu64
+               ": the spool belongs to another archive or is stale; point --spool at an empty directory to resume "
+               "from the archive", spoolDir(a->spool), st.seq, archiveSeq);
+        goto done;
+    }
+    if (st.valid) {
+        rc = agentResumeFromState(seg, &st, err);
+    } else if (last != NULL) {
+        uint8_t *fde = NULL;
+        size_t fdeLen = 0;
+
+        if (!last->endsFile && readFde(a, last, &fde, &fdeLen, err) != 0)
+            goto done;
+        rc = segmenterResume(seg, last->seq, last->file, last->endPos, last->gtidEnd, fde, fdeLen, err);
+        bvFree(fde);
+    } else if (a->cfg->startPosition) {
+        BinlogPos start;
+
+        if (binlogPosOptParseStart(a->cfg->startPosition, &start, err) != 0) {
+            errPrefix(err, "--start-position");
+            goto done;
+        }
+        rc = segmenterResume(seg, 0, start.file, start.pos, "", NULL, 0, err);
+    } else if (a->cfg->startGtid) {
+        rc = segmenterResume(seg, 0, "", 0, a->cfg->startGtid, NULL, 0, err);
+    } else {
+        rc = segmenterResume(seg, 0, "", 4, "", NULL, 0, err);
+    }
+done:
+    spoolStateClear(&st);
+    return rc;
+}
+
+/* The archive's identity is this source's: written when the archive has none, checked otherwise. */
+static int
+ensureIdentity(Agent *a, BinlogFlavour flavour, uint32_t serverId, const char *uuid, const char *version, Err *err) {
+    ArchiveIdentity id;
+
+    memset(&id, 0, sizeof(id));
+    id.flavour = flavour;
+    id.serverId = serverId;
+    snprintf(id.serverUuid, sizeof(id.serverUuid), "%s", uuid);
+    snprintf(id.serverVersion, sizeof(id.serverVersion), "%s", version);
+    snprintf(id.source, sizeof(id.source), "%s:%u", a->url->host, a->url->port);
+    return archiveIdentityEnsure(a->archive, &id, NULL, err);
+}
+
+/* The identity of an archive that has none yet, from a spooled segment: the spool can be
+ * archived before the source is reachable (or, with --drain, without it). */
+static int
+identityFromSpool(Agent *a, const SegmentMeta *m, Err *err) {
+    return ensureIdentity(a, m->flavour, m->serverId, m->serverUuid, m->serverVersion, err);
+}
+
+/* Segments sealed by an earlier run and not yet archived go to the uploader first (and count
+ * for the RPO). Together, the archive and the spool must hold every segment after the
+ * checkpoint: a hole in both is a gap. */
+int
+agentResubmitSpool(Agent *a, Err *err) {
+    SegmentMeta *metas;
+    size_t n, queued = 0, ai = 0;
+    uint64_t expect = a->indexedSeq + 1;
+    int rc = 0;
+
+    if (spoolReadyList(a->spool, &metas, &n, err) != 0)
+        return -1;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        char path[4096];
+        bool archived;
+
+        for (; ai < a->pendingCount && a->pending[ai].meta.seq < metas[i].seq; ai++)
+            ;
+        archived = ai < a->pendingCount && a->pending[ai].meta.seq == metas[i].seq;
+        if (metas[i].seq <= a->indexedSeq) {
+            if (spoolRemove(a->spool, metas[i].seq, err) != 0)
+                logWarn("%s", err->msg);
+        } else if (!archived) {
+            if (queued == 0 && (rc = identityFromSpool(a, &metas[i], err)) != 0)
+                break;
+            pthread_mutex_lock(&a->statLock);
+            if (metas[i].transactions > 0)
+                agentAddUnarchivedLocked(a, metas[i].seq, metas[i].firstTimeUs);
+            if (metas[i].lastTimeUs > a->live.unreceivedSinceUs)
+                a->live.unreceivedSinceUs = metas[i].lastTimeUs;
+            pthread_mutex_unlock(&a->statLock);
+            spoolReadyPath(a->spool, metas[i].seq, path, sizeof(path));
+            uploaderSubmit(a->uploader, &metas[i], path);
+            queued++;
+        }
+    }
+    /* Walk both, in seq order, from the checkpoint. */
+    for (size_t si = 0, pi = 0; rc == 0;) {
+        uint64_t sq = si < n ? metas[si].seq : UINT64_MAX, pq = pi < a->pendingCount ? a->pending[pi].meta.seq : UINT64_MAX;
+        uint64_t next = sq < pq ? sq : pq;
+
+        if (next == UINT64_MAX)
+            break;
+        if (next < expect) {
+            si += sq == next;
+            pi += pq == next;
+            continue;
+        }
+        if (next != expect)
+            rc = errSet(err, ERR_GAP, "segment %" PRIu64 " is neither in the archive '%s' nor in the spool '%s': the "
+                        "archive has a gap there; run 'binvault verify --archive %s' to see it", expect,
+                        storageUrl(a->storage), spoolDir(a->spool), storageUrl(a->storage));
+        expect = next + 1;
+    }
+    for (size_t i = 0; i < n; i++)
+        segmentMetaClear(&metas[i]);
+    if (queued > 0)
+        logInfo("%zu segments from the spool queued for upload", queued);
+    bvFree(metas);
+    return rc;
+}
+
+/* Connect once to learn the source's identity, and check it against the archive's. Retries while
+ * the source cannot be reached. */
+int
+agentIdentify(Agent *a, Err *err) {
+    BinlogClientOpts opts;
+    BinlogClient *c;
+    Retry retry;
+
+    binlogClientOptsInit(&opts);
+    opts.conn = agentSourceConnOpts(a);
+    opts.serverId = (uint32_t)a->cfg->serverId;
+    c = binlogClientNew(&opts);
+    agentRetryInit(a, &retry, 0);
+    while (binlogClientConnect(c, err) != 0) {
+        uint64_t delay;
+
+        if (err->code != ERR_SOURCE || atomic_load(&a->stop)) {
+            binlogClientFree(c);
+            return -1;
+        }
+        delay = retryNext(&retry, retryNowMs());
+        logWarn("unable to reach the source, retrying in %" PRIu64 " ms: %s", delay, err->msg);
+        agentNoteError(a, err->msg);
+        agentSleep(a, delay);
+        binlogClientFree(c);
+        c = binlogClientNew(&opts);
+    }
+    a->flavour = binlogClientFlavour(c);
+    a->sourceServerId = binlogClientServerId(c);
+    snprintf(a->sourceUuid, sizeof(a->sourceUuid), "%s", binlogClientServerUuid(c) ? binlogClientServerUuid(c) : "");
+    snprintf(a->sourceVersion, sizeof(a->sourceVersion), "%s", binlogClientServerVersion(c));
+    pthread_mutex_lock(&a->statLock);
+    a->flavourKnown = true;
+    pthread_mutex_unlock(&a->statLock);
+    binlogClientFree(c);
+    return ensureIdentity(a, a->flavour, a->sourceServerId, a->sourceUuid, a->sourceVersion, err);
+}

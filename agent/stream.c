@@ -1,0 +1,536 @@
+/*
+ * The stream thread (bv-stream): identifies the source, resumes where the spool or the archive
+ * ends, reads the binlog stream as a replica and pushes it through the segmenter, whose sink
+ * seals each segment durably into the spool and queues it for upload. It reconnects with backoff
+ * when the stream breaks (the open segment is read again), pauses while the spool is full
+ * (backpressure) or failing (it resumes once the spool takes writes again), and publishes what it
+ * received for /status.
+ */
+#include "agent/agent_internal.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "common/mem.h"
+
+/* The received GTID state is published for /status at most this often (it is a string). */
+#define GTID_PUBLISH_MS 200
+/* What the stream received is published at most this often while events keep coming. */
+#define RECV_PUBLISH_MS 20
+
+static void
+sinkTmpPath(void *data, uint64_t seq, char *out, size_t size) {
+    spoolOpenPath(((Agent *)data)->spool, seq, out, size);
+}
+
+/* A segment is committed to the spool: count it for the RPO (its first transaction committed at
+ * firstUs, 0: unknown) and queue it for upload. */
+static void
+sealedSegment(Agent *a, const SegmentMeta *m, uint64_t firstUs) {
+    char path[4096];
+
+    pthread_mutex_lock(&a->statLock);
+    if (m->transactions > 0)
+        agentAddUnarchivedLocked(a, m->seq, firstUs ? firstUs : m->firstTimeUs);
+    a->live.segmentsSealed++;
+    pthread_mutex_unlock(&a->statLock);
+    spoolReadyPath(a->spool, m->seq, path, sizeof(path));
+    if (a->uploader)
+        uploaderSubmit(a->uploader, m, path);
+    logDebug("segment %" PRIu64 " sealed: %s:%" PRIu64 "-%" PRIu64 ", %" PRIu64 " transactions, %" PRIu64
+             " bytes, last gtid '%s'", m->seq, m->file, m->startPos, m->endPos, m->transactions, m->size, m->lastGtid);
+}
+
+static int
+sinkSealed(void *data, const char *tmpPath, const SegmentMeta *meta, const uint8_t *fde, size_t fdeLen,
+           const char *nextFile, Err *err) {
+    Agent *a = data;
+    SegmentMeta m;
+    int rc;
+
+    segmentMetaCopy(&m, meta);
+    segmentName(m.seq, m.file, m.startPos, m.name, sizeof(m.name));
+    logDebug("committing segment %" PRIu64 " (%s:%" PRIu64 "-%" PRIu64 ") to the spool", m.seq, m.file, m.startPos,
+             m.endPos);
+    rc = spoolCommit(a->spool, tmpPath, &m, fde, fdeLen, nextFile, err);
+    if (rc != 0)
+        logDebug("segment %" PRIu64 " not committed: %s", m.seq, err->msg);
+    /* The segmenter still describes the segment being sealed. */
+    if (rc == 0)
+        sealedSegment(a, &m, a->segmenter ? segmenterOpenFirstCommitUs(a->segmenter) : 0);
+    segmentMetaClear(&m);
+    return rc;
+}
+
+Segmenter *
+agentSegmenterNew(Agent *a, BinlogFlavour flavour, uint32_t serverId, const char *serverUuid) {
+    SegmenterSink sink = {sinkTmpPath, sinkSealed, a};
+    SegmenterOpts sopts;
+
+    memset(&sopts, 0, sizeof(sopts));
+    sopts.segmentSize = (uint64_t)a->cfg->segmentSize;
+    sopts.intervalMs = a->cfg->segmentIntervalMs;
+    sopts.flavour = flavour;
+    sopts.serverId = serverId;
+    sopts.serverUuid = serverUuid;
+    sopts.streamChecksum = BINLOG_CHECKSUM_CRC32;
+    sopts.compressor = a->compressor;
+    return segmenterNew(&sopts, &sink);
+}
+
+static int
+startStream(Agent *a, BinlogClient *c, bool first, Err *err) {
+    const char *file = segmenterFile(a->segmenter);
+
+    if (segmenterLastSeq(a->segmenter) == 0 && first && a->cfg->startGtid) {
+        if (binlogClientFlavour(c) == BINLOG_FLAVOUR_MARIADB)
+            return binlogClientStartMariaGtid(c, a->cfg->startGtid, err);
+        return errSet(err, ERR_USAGE, "--start-gtid with a MySQL source is not supported yet; use --start-position");
+    }
+    logInfo("streaming from %s at '%s':%" PRIu64 "%s", binlogClientUrl(c), file[0] ? file : "(oldest binlog)",
+            segmenterPos(a->segmenter), a->cfg->semiSync ? " as a semi-sync replica" : "");
+    return binlogClientStartFile(c, file[0] ? file : NULL, file[0] ? segmenterPos(a->segmenter) : 4, err);
+}
+
+static void
+publishConnected(Agent *a, bool connected, bool first) {
+    pthread_mutex_lock(&a->statLock);
+    if (connected) {
+        a->live.connectedSinceUs = agentWallUs();
+        a->lastRecvMs = retryNowMs();
+        if (!first)
+            a->live.reconnects++;
+    } else {
+        a->live.disconnectedSinceUs = agentWallUs();
+        a->live.semiSyncActive = false;
+    }
+    a->live.connected = connected;
+    pthread_mutex_unlock(&a->statLock);
+}
+
+/* Publish what the stream thread knows, after an event: at once after a heartbeat or when
+ * nothing more waits on the connection (the stream is idle, so the published state is exact),
+ * otherwise at most every RECV_PUBLISH_MS (and with `force`, when the stream ends). A catch-up
+ * of millions of events pays the lock and the copies once per batch, not once per event. */
+static void
+publishEvent(Agent *a, BinlogClient *c, bool heartbeat, bool force, uint64_t wall) {
+    Segmenter *s = a->segmenter;
+    uint64_t now = retryNowMs();
+    bool txnEnded;
+    char *gtid = NULL;
+
+    if (!heartbeat && !force && now - a->recvPublishedMs < RECV_PUBLISH_MS && binlogClientPending(c))
+        return;
+    a->recvPublishedMs = now;
+    txnEnded = segmenterTransactions(s) != a->recvPublishedTxns;
+    a->recvPublishedTxns = segmenterTransactions(s);
+
+    if ((txnEnded || heartbeat) && now - a->gtidPublishedMs >= GTID_PUBLISH_MS) {
+        gtid = segmenterGtidState(s);
+        a->gtidPublishedMs = now;
+    }
+    pthread_mutex_lock(&a->statLock);
+    a->lastRecvMs = now;
+    a->live.recvEvents = segmenterEvents(s);
+    a->live.recvBytes = segmenterBytes(s);
+    a->live.recvTxns = segmenterTransactions(s);
+    a->live.lastRecvCommitUs = segmenterLastCommitUs(s);
+    snprintf(a->live.recvFile, sizeof(a->live.recvFile), "%s", segmenterSourceFile(s));
+    a->live.recvPos = segmenterSourcePos(s);
+    if (gtid != NULL)
+        agentSetStringLocked(&a->live.recvGtid, gtid);
+    if (heartbeat) {
+        /* The source had nothing more to send: caught up now. */
+        a->live.caughtUpUs = wall;
+        if (wall > a->live.unreceivedSinceUs)
+            a->live.unreceivedSinceUs = wall;
+        agentAddMarkLocked(a, wall, segmenterLastSeq(s) + (segmenterOpenFirstCommitUs(s) != 0));
+    } else if (txnEnded && a->recvEndedTxnUs > a->live.unreceivedSinceUs) {
+        a->live.unreceivedSinceUs = a->recvEndedTxnUs;
+    }
+    a->live.oldestUnsealedUs = segmenterOpenFirstCommitUs(s);
+    a->live.oldestUnsyncedUs = a->cfg->semiSync ? a->unsyncedFirstUs : a->live.oldestUnsealedUs;
+    pthread_mutex_unlock(&a->statLock);
+}
+
+/* The stream broke (or stops inside a transaction): the open segment is dropped, except, with
+ * semi-sync, what its journal holds up to the last transaction boundary, which is sealed now.
+ * What is dropped will be read again; until then it counts as not received. -1 when the journal
+ * could not be sealed (the spool failed: ERR_IO; the journal stays). */
+static int
+dropOpen(Agent *a, Err *err) {
+    Segmenter *s = a->segmenter;
+    uint64_t dropped;
+    Err journalErr;
+    int rc;
+
+    if (a->cfg->semiSync)
+        dropped = segmenterInTxn(s) ? segmenterTxnCommitUs(s) : 0;
+    else
+        dropped = segmenterOpenFirstCommitUs(s);
+    segmenterAbandon(s);
+    if (a->journal != NULL) {
+        spoolJournalClose(a->journal, false);
+        a->journal = NULL;
+    }
+    /* After a spool failure, that failure is what the log and /healthz say, not the journal's
+     * (which then fails the same way, or is refused until the spool's state is read again). */
+    if ((rc = agentRecoverJournal(a, s, &journalErr)) != 0) {
+        if (err->code == ERR_IO)
+            logDebug("the semi-sync journal is sealed once the spool works: %s", journalErr.msg);
+        else
+            *err = journalErr;
+    }
+    a->unsyncedFirstUs = 0;
+    spoolSetOpenBytes(a->spool, 0);
+    pthread_mutex_lock(&a->statLock);
+    if (dropped != 0 && dropped < a->live.unreceivedSinceUs)
+        a->live.unreceivedSinceUs = dropped;
+    /* Caught-up marks that counted on the dropped open segment no longer hold. */
+    while (a->markCount > 0 && a->marks[a->markCount - 1].seq > segmenterLastSeq(s))
+        a->markCount--;
+    a->live.oldestUnsealedUs = 0;
+    a->live.oldestUnsyncedUs = 0;
+    snprintf(a->live.recvFile, sizeof(a->live.recvFile), "%s", segmenterFile(s));
+    a->live.recvPos = segmenterPos(s);
+    pthread_mutex_unlock(&a->statLock);
+    return rc;
+}
+
+static void
+setSpoolFull(Agent *a, bool full) {
+    pthread_mutex_lock(&a->statLock);
+    a->live.spoolFull = full;
+    pthread_mutex_unlock(&a->statLock);
+}
+
+static void
+publishSpoolFailing(Agent *a, bool failing, bool noSpace, const char *msg) {
+    pthread_mutex_lock(&a->statLock);
+    if (!failing)
+        a->spoolFailingSinceUs = 0;
+    else if (a->spoolFailingSinceUs == 0)
+        a->spoolFailingSinceUs = agentWallUs();
+    a->spoolNoSpace = failing && noSpace;
+    if (failing) {
+        snprintf(a->spoolError, sizeof(a->spoolError), "%.*s", (int)sizeof(a->spoolError) - 1, msg);
+        a->spoolErrorUs = agentWallUs();
+        a->spoolErrors++;
+    }
+    pthread_mutex_unlock(&a->statLock);
+    if (failing)
+        agentNoteError(a, msg);
+}
+
+/* Before the stream resumes after a spool failure: the spool takes writes, ready/ agrees with
+ * state.json, and the segmenter with the state. A commit of which only the last directory sync
+ * failed did move the state: that segment is sealed after all, and queued like any other. With
+ * --semi-sync, the journal of the dropped open segment is then sealed. */
+static int
+spoolResync(Agent *a, bool *noSpace, Err *err) {
+    SpoolState st;
+    SegmentMeta *metas = NULL;
+    size_t n = 0;
+    uint64_t last = segmenterLastSeq(a->segmenter);
+    int rc = -1;
+
+    if (spoolProbe(a->spool, noSpace, err) != 0 || spoolReconcile(a->spool, err) != 0 ||
+        spoolReadState(a->spool, &st, err) != 0)
+        return -1;
+    logDebug("spool state: segment %" PRIu64 " ends at %s:%" PRIu64 "; the last sealed is %" PRIu64 " (%s:%" PRIu64 ")",
+             st.valid ? st.seq : 0, st.valid ? st.file : "-", st.valid ? st.endPos : 0, last,
+             segmenterFile(a->segmenter), segmenterPos(a->segmenter));
+    if (st.valid && st.seq < last) {
+        errSet(err, ERR_INTERNAL, "spool state '%s/state.json' names segment %" PRIu64 " but segment %" PRIu64
+               " was sealed", spoolDir(a->spool), st.seq, last);
+        goto done;
+    }
+    if (st.valid && st.seq > last) {
+        if (spoolReadyList(a->spool, &metas, &n, err) != 0)
+            goto done;
+        for (size_t i = 0; i < n; i++)
+            if (metas[i].seq > last && metas[i].seq <= st.seq) {
+                logInfo("segment %" PRIu64 " is in the spool after all (only a directory sync after its state "
+                        "failed): queued for upload", metas[i].seq);
+                sealedSegment(a, &metas[i], metas[i].firstTimeUs);
+            }
+        if (agentResumeFromState(a->segmenter, &st, err) != 0)
+            goto done;
+    }
+    rc = agentRecoverJournal(a, a->segmenter, err);
+done:
+    for (size_t i = 0; i < n; i++)
+        segmentMetaClear(&metas[i]);
+    bvFree(metas);
+    spoolStateClear(&st);
+    return rc;
+}
+
+/* The spool could not be written (ERR_IO in `err`: its disk full, a write or an fsync failed).
+ * Nothing that is not durable was recorded: the open segment was dropped, and is read again
+ * from the source. Report it, then wait with backoff, waking early when an upload frees space,
+ * until the spool takes writes again. 0 to resume the stream (or when stopping), -1 for what
+ * waiting cannot fix. */
+static int
+spoolRecover(Agent *a, Err *err) {
+    /* Whether space is what lacks: the error says so, or the probe. */
+    bool noSpace = strstr(err->msg, strerror(ENOSPC)) != NULL;
+    Err probe;
+
+    if (!noSpace)
+        (void)spoolProbe(a->spool, &noSpace, &probe);
+    for (;;) {
+        char msg[ERR_MSG_MAX + 512];
+        uint64_t delay;
+
+        delay = retryNext(&a->spoolRetry, retryNowMs());
+        snprintf(msg, sizeof(msg), "spool '%s' failed%s: %s; the stream is paused (what was not sealed is read "
+                 "again from the source), retrying in %" PRIu64 " ms", spoolDir(a->spool),
+                 noSpace ? " (no space left)" : "", err->msg, delay);
+        logWarn("%s", msg);
+        publishSpoolFailing(a, true, noSpace, msg);
+        /* Space comes back when uploads free some: no need to wait longer then. */
+        if (noSpace)
+            spoolWaitRemoval(a->spool, delay, &a->stop);
+        else
+            agentSleep(a, delay);
+        if (atomic_load(&a->stop))
+            break;
+        /* The calm window runs from this retry, not from the failure before the wait: a wait
+         * longer than the window is still the same outage. */
+        a->spoolRetry.lastFailMs = retryNowMs();
+        if (spoolResync(a, &noSpace, err) == 0) {
+            logInfo("spool '%s' takes writes again: resuming the stream", spoolDir(a->spool));
+            break;
+        }
+        noSpace |= strstr(err->msg, strerror(ENOSPC)) != NULL;
+        if (err->code != ERR_IO) {
+            publishSpoolFailing(a, false, false, NULL);
+            return -1;
+        }
+    }
+    publishSpoolFailing(a, false, false, NULL);
+    return 0;
+}
+
+/* Identify the source, set up the segmenter and find where to resume. */
+static int
+streamSetup(Agent *a, Err *err) {
+    int rc;
+
+    if (agentIdentify(a, err) != 0)
+        return -1;
+    a->segmenter = agentSegmenterNew(a, a->flavour, a->sourceServerId, a->sourceUuid);
+    rc = agentResume(a, a->segmenter, err);
+    archiveCatalogFree(a->catalog);
+    a->catalog = NULL;
+    if (rc != 0)
+        return -1;
+    pthread_mutex_lock(&a->statLock);
+    snprintf(a->live.recvFile, sizeof(a->live.recvFile), "%s", segmenterFile(a->segmenter));
+    a->live.recvPos = segmenterPos(a->segmenter);
+    pthread_mutex_unlock(&a->statLock);
+    return 0;
+}
+
+void *
+agentStreamMain(void *arg) {
+    Agent *a = arg;
+    BinlogClientOpts opts;
+    Retry retry;
+    bool first = true;
+    Err err;
+
+    agentRetryInit(a, &retry, 0);
+    agentRetryInit(a, &a->spoolRetry, AGENT_SPOOL_CALM_MS);
+    if (streamSetup(a, &err) != 0) {
+        if (!atomic_load(&a->stop))
+            agentFail(a, &err);
+        goto out;
+    }
+    binlogClientOptsInit(&opts);
+    opts.conn = agentSourceConnOpts(a);
+    opts.conn.readTimeoutMs = 0; /* three heartbeat periods */
+    opts.serverId = (uint32_t)a->cfg->serverId;
+    /* Heartbeats also pace the segment-interval cuts of an idle stream: at least two per interval. */
+    opts.heartbeatMs = (unsigned)(a->cfg->heartbeatMs < a->cfg->segmentIntervalMs / 2 ? a->cfg->heartbeatMs
+                                                                                       : a->cfg->segmentIntervalMs / 2);
+    opts.semiSync = a->cfg->semiSync;
+
+    while (!atomic_load(&a->stop)) {
+        BinlogClient *c = binlogClientNew(&opts);
+        bool stopping = false;
+        uint64_t stopAt = 0;
+        int rc;
+
+        if (binlogClientConnect(c, &err) != 0 || startStream(a, c, first, &err) != 0) {
+            binlogClientFree(c);
+            if (err.code == ERR_AUTH || err.code == ERR_GAP || err.code == ERR_USAGE || err.code == ERR_NOTFOUND ||
+                err.code == ERR_CONFIG) {
+                agentFail(a, &err);
+                break;
+            }
+            agentNoteError(a, err.msg);
+            goto retry;
+        }
+        publishConnected(a, true, first);
+        first = false;
+        retryReset(&retry);
+        /* Semi-sync: the latest position the source asked an ACK for and not yet acknowledged.
+         * ACKs are grouped: while more packets are already waiting, they are read first, then one
+         * fdatasync and one ACK (for the latest position) cover them all. */
+        bool ackOwed = false;
+        char ackFile[SEGMENT_FILE_MAX];
+        uint64_t ackPos = 0;
+
+        for (;;) {
+            const uint8_t *ev;
+            size_t len;
+            bool heartbeat, ackWanted;
+            uint64_t seqBefore, txnsBefore, wall, due;
+
+            if (atomic_load(&a->stop) && !stopping) {
+                stopping = true;
+                stopAt = retryNowMs() + (uint64_t)a->cfg->shutdownGraceMs;
+            }
+            if (stopping && (!segmenterInTxn(a->segmenter) || retryNowMs() > stopAt))
+                break;
+            if (!segmenterInTxn(a->segmenter) && spoolMaxBytes(a->spool) > 0 &&
+                spoolBytes(a->spool) >= spoolMaxBytes(a->spool)) {
+                /* Seal what is open so that it can drain, then wait: backpressure. */
+                seqBefore = segmenterLastSeq(a->segmenter);
+                rc = segmenterCut(a->segmenter, &err);
+                agentAfterSeal(a, seqBefore);
+                if (rc < 0)
+                    break;
+                if (spoolBytes(a->spool) >= spoolMaxBytes(a->spool)) {
+                    logWarn("spool is full (%" PRIu64 " of %" PRIu64 " bytes): pausing the stream until uploads "
+                            "catch up", spoolBytes(a->spool), spoolMaxBytes(a->spool));
+                    setSpoolFull(a, true);
+                    spoolWaitBelow(a->spool, &a->stop);
+                    setSpoolFull(a, false);
+                    if (!atomic_load(&a->stop))
+                        logInfo("spool has room again: resuming the stream");
+                    continue;
+                }
+            }
+            /* Cut at the interval's end even if nothing arrives (heartbeats alone would cut up
+             * to half an interval later). */
+            if ((due = segmenterCutDueMs(a->segmenter)) != 0) {
+                uint64_t now = retryNowMs();
+
+                if (now >= due || !binlogClientWait(c, (int)(due - now < 1000 ? due - now : 1000))) {
+                    seqBefore = segmenterLastSeq(a->segmenter);
+                    rc = segmenterTick(a->segmenter, retryNowMs(), &err);
+                    agentAfterSeal(a, seqBefore);
+                    if (rc < 0)
+                        break;
+                    if (segmenterLastSeq(a->segmenter) != seqBefore)
+                        publishEvent(a, c, false, true, agentWallUs());
+                    continue;
+                }
+            }
+            rc = binlogClientRead(c, &ev, &len, &err);
+            if (rc <= 0) {
+                if (rc == 0)
+                    errSet(&err, ERR_SOURCE, "the source ended the binlog stream");
+                break;
+            }
+            wall = agentWallUs();
+            heartbeat = ev[4] == BINLOG_HEARTBEAT || ev[4] == BINLOG_HEARTBEAT_V2;
+            ackWanted = a->cfg->semiSync && binlogClientAckRequested(c);
+            if (ackWanted) {
+                snprintf(ackFile, sizeof(ackFile), "%s", binlogClientFile(c));
+                ackPos = binlogClientPosition(c);
+            }
+            seqBefore = segmenterLastSeq(a->segmenter);
+            txnsBefore = segmenterTransactions(a->segmenter);
+            segmenterSetClock(a->segmenter, wall);
+            if (segmenterPush(a->segmenter, ev, len, retryNowMs(), &err) != 0)
+                break;
+            if (a->cfg->semiSync) {
+                if (agentJournalEvent(a, ev, len, heartbeat, seqBefore, &err) != 0)
+                    break;
+                agentAfterSeal(a, seqBefore);
+                if (a->unsyncedFirstUs == 0 && segmenterLastSeq(a->segmenter) == seqBefore &&
+                    (segmenterInTxn(a->segmenter) || segmenterTransactions(a->segmenter) != txnsBefore))
+                    a->unsyncedFirstUs = segmenterTxnCommitUs(a->segmenter);
+                ackOwed |= ackWanted;
+                if (ackOwed && !binlogClientPending(c)) {
+                    if (agentAcknowledge(a, c, ackFile, ackPos, &err) != 0)
+                        break;
+                    ackOwed = false;
+                }
+            }
+            if (segmenterTransactions(a->segmenter) != txnsBefore)
+                a->recvEndedTxnUs = segmenterTxnCommitUs(a->segmenter);
+            publishEvent(a, c, heartbeat, false, wall);
+            spoolSetOpenBytes(a->spool, segmenterOpenBytes(a->segmenter) +
+                                            (a->journal ? spoolJournalBytes(a->journal) : 0));
+        }
+        publishEvent(a, c, false, true, agentWallUs()); /* what the last batch left unpublished */
+        binlogClientFree(c);
+        publishConnected(a, false, false);
+        if (stopping && !segmenterInTxn(a->segmenter)) {
+            uint64_t seqBefore = segmenterLastSeq(a->segmenter);
+
+            rc = segmenterCut(a->segmenter, &err);
+            agentAfterSeal(a, seqBefore);
+            if (rc < 0) {
+                /* Nothing is lost: the next run reads it again from the source. */
+                logError("unable to seal the open segment at shutdown (it is read again from the source at the "
+                         "next start): %s", err.msg);
+                agentNoteError(a, err.msg);
+                dropOpen(a, &err);
+            }
+            break;
+        }
+        if (stopping) {
+            if (dropOpen(a, &err) != 0)
+                logError("%s", err.msg);
+            break;
+        }
+        if (err.code == ERR_EXISTS) {
+            agentFail(a, &err);
+            break;
+        }
+        /* ERR_IO is the spool's (the stream's own errors are ERR_SOURCE): the open segment is
+         * dropped and the stream waits until the spool works again. */
+        bool spoolFailed = err.code == ERR_IO;
+
+        if (!spoolFailed) {
+            logWarn("source stream interrupted: %s", err.msg);
+            agentNoteError(a, err.msg);
+        }
+        if (dropOpen(a, &err) != 0)
+            spoolFailed = true;
+        if (spoolFailed) {
+            if (err.code != ERR_IO || spoolRecover(a, &err) != 0) {
+                agentFail(a, &err);
+                break;
+            }
+            retryReset(&retry);
+            continue;
+        }
+    retry:
+        if (atomic_load(&a->stop))
+            break;
+        uint64_t delay = retryNext(&retry, retryNowMs());
+
+        logWarn("reconnecting to the source in %" PRIu64 " ms: %s", delay, err.msg);
+        agentSleep(a, delay);
+    }
+    if (a->segmenter != NULL && segmenterHasOpen(a->segmenter))
+        segmenterAbandon(a->segmenter);
+    if (a->journal != NULL) {
+        spoolJournalClose(a->journal, false);
+        a->journal = NULL;
+    }
+out:
+    atomic_store(&a->streamDone, true);
+    event_active(a->wake, EV_READ, 0);
+    return NULL;
+}

@@ -1,0 +1,256 @@
+/* Unit tests of archive/segment_write.c's compression worker: one SegmentCompressor serving
+ * segment after segment, a segment abandoned or sealed in the middle of the sequence, and the
+ * worker shut down while a segment is open. */
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "archive/segment.h"
+#include "common/bytes.h"
+#include "common/crypto.h"
+#include "common/mem.h"
+#include "tests/test.h"
+
+#define FIXTURE_MARIA "mariadb-10.11.19-compressed.000001.binlog"
+#define EVENT_SIZE 65536
+
+/* The format description event of the MariaDB fixture, and a segment's identity after it. */
+typedef struct Source {
+    uint8_t *file;
+    size_t fdeLen;
+    uint64_t startPos;
+} Source;
+
+static void
+sourceLoad(Source *s) {
+    char path[1024];
+    size_t len;
+
+    snprintf(path, sizeof(path), "%s/%s", testFixtureDir(), FIXTURE_MARIA);
+    s->file = testReadFile(path, &len);
+    BV_ASSERT(s->file != NULL);
+    s->fdeLen = rdU32(s->file + 4 + 9);
+    s->startPos = 4 + s->fdeLen;
+}
+
+static void
+sourceMeta(const Source *s, uint64_t seq, SegmentMeta *m) {
+    memset(m, 0, sizeof(*m));
+    m->seq = seq;
+    m->flavour = BINLOG_FLAVOUR_MARIADB;
+    m->serverId = 11;
+    snprintf(m->file, sizeof(m->file), "mariadb-bin.000001");
+    m->startPos = s->startPos;
+}
+
+/* Append `count` events of EVENT_SIZE bytes (content from `seed`) after endPos; the content is
+ * also hashed into `content` when not NULL. -1 with err at the first refused event. */
+static int
+appendEvents(SegmentWriter *w, unsigned count, uint64_t seed, CryptoHash *content, Err *err) {
+    uint8_t *ev = bvCalloc(1, EVENT_SIZE);
+    uint64_t end = segmentWriterEndPos(w), rng = seed | 1;
+    int rc = 0;
+
+    for (unsigned n = 0; n < count && rc == 0; n++) {
+        for (size_t i = 19; i + 8 <= EVENT_SIZE - 4; i += 8) {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            /* Half random, half repetitive: lz4 has something to do. */
+            memcpy(ev + i, (i / 4096) % 2 ? (const void *)"binvault" : (const void *)&rng, 8);
+        }
+        end += EVENT_SIZE;
+        wrU32(ev, 1795231130);
+        ev[4] = BINLOG_WRITE_ROWS;
+        wrU32(ev + 5, 11);
+        wrU32(ev + 9, EVENT_SIZE);
+        wrU32(ev + 13, (uint32_t)end);
+        wrU16(ev + 17, 0);
+        wrU32(ev + EVENT_SIZE - 4, binlogEventComputeChecksum(ev, EVENT_SIZE - 4));
+        rc = segmentWriterAppend(w, ev, EVENT_SIZE, end, err);
+        if (rc == 0 && content != NULL)
+            cryptoHashUpdate(content, ev, EVENT_SIZE);
+    }
+    bvFree(ev);
+    return rc;
+}
+
+/* Read the sealed segment at `path` back: 0 when every layer verifies and it holds `events`
+ * events ending at meta->endPos with the object hash of meta. */
+static int
+verifySealed(const char *path, const SegmentMeta *meta, uint64_t events) {
+    SegmentReader *r;
+    BinlogEvent ev;
+    uint64_t at, n = 0, end = meta->startPos;
+    Err err = {0};
+    int rc;
+
+    if ((r = segmentReaderNew(meta->name, segmentOpenPath, (void *)path, meta->size, &err)) == NULL) {
+        fprintf(stderr, "    %s\n", err.msg);
+        return -1;
+    }
+    while ((rc = segmentReaderNext(r, &ev, &at, &err)) == 1) {
+        n++;
+        end = at + ev.h.size;
+    }
+    if (rc != 0)
+        fprintf(stderr, "    %s\n", err.msg);
+    if (rc == 0 && (n != events || end != meta->endPos || segmentReaderSha256(r) == NULL ||
+                    strcmp(segmentReaderSha256(r), meta->sha256) != 0))
+        rc = -1;
+    segmentReaderFree(r);
+    return rc;
+}
+
+static bool
+exists(const char *path) {
+    struct stat st;
+
+    return stat(path, &st) == 0;
+}
+
+/* Four segments, one after the other, on one worker: each is what a writer with a worker of its
+ * own writes (same content hash, same size), and reads back whole. A sealed segment lets the
+ * next one open before it is freed; an empty one (the FDE alone) goes through too. */
+static void
+testSeveralSegments(void) {
+    static const unsigned counts[] = {12, 0, 3, 20}; /* events of 64 KiB: several 256 KiB blocks */
+    Source src;
+    SegmentCompressor *c;
+    SegmentWriter *prev = NULL;
+    Err err = {0};
+
+    sourceLoad(&src);
+    c = segmentCompressorNew(&err);
+    REQUIRE(c != NULL);
+    for (unsigned i = 0; i < sizeof(counts) / sizeof(counts[0]); i++) {
+        char path[1024], refPath[1024], contentHex[65];
+        uint8_t digest[CRYPTO_HASH_MAX_LEN];
+        CryptoHash *content = cryptoHashNew(CRYPTO_HASH_SHA256);
+        SegmentMeta m, sealed, ref;
+        SegmentWriter *w, *r;
+
+        sourceMeta(&src, i + 1, &m);
+        snprintf(path, sizeof(path), "%s/shared-%u.tmp", testTmpDir(), i);
+        snprintf(refPath, sizeof(refPath), "%s/own-%u.tmp", testTmpDir(), i);
+        w = segmentWriterOpen(c, path, &m, src.file + 4, src.fdeLen, &err);
+        REQUIRE(w != NULL);
+        /* The previous segment, sealed, no longer holds the worker. */
+        segmentWriterFree(prev);
+        cryptoHashUpdate(content, src.file + 4, src.fdeLen);
+        REQUIRE(appendEvents(w, counts[i], 1000 + i, content, &err) == 0);
+        segmentWriterTransaction(w, "0-11-1", 1795231130000000ull, "0-11-1");
+        REQUIRE(segmentWriterSeal(w, i == 3, &sealed, &err) == 0);
+        prev = w;
+
+        r = segmentWriterNew(refPath, &m, src.file + 4, src.fdeLen, &err);
+        REQUIRE(r != NULL);
+        REQUIRE(appendEvents(r, counts[i], 1000 + i, NULL, &err) == 0);
+        segmentWriterTransaction(r, "0-11-1", 1795231130000000ull, "0-11-1");
+        REQUIRE(segmentWriterSeal(r, i == 3, &ref, &err) == 0);
+        segmentWriterFree(r);
+
+        cryptoHashFinal(content, digest, NULL);
+        cryptoHashFree(content);
+        cryptoHexEncode(digest, CRYPTO_SHA256_LEN, contentHex);
+        CHECK_STR(sealed.contentSha256, contentHex);
+        CHECK_STR(sealed.contentSha256, ref.contentSha256);
+        CHECK_INT(sealed.size, ref.size);
+        CHECK_INT(sealed.events, counts[i]);
+        CHECK_INT(sealed.seq, i + 1);
+        CHECK(verifySealed(path, &sealed, counts[i]) == 0);
+        CHECK(verifySealed(refPath, &ref, counts[i]) == 0);
+        unlink(path);
+        unlink(refPath);
+        segmentMetaClear(&sealed);
+        segmentMetaClear(&ref);
+    }
+    segmentWriterFree(prev);
+    segmentCompressorFree(c);
+    bvFree(src.file);
+}
+
+/* A segment abandoned with blocks handed to the worker: its file goes, and the next segment on
+ * the same worker is whole (nothing of the abandoned one leaks into it). */
+static void
+testAbandonedThenNext(void) {
+    char path[1024];
+    Source src;
+    SegmentCompressor *c;
+    SegmentWriter *w;
+    SegmentMeta m, sealed;
+    Err err = {0};
+
+    sourceLoad(&src);
+    c = segmentCompressorNew(&err);
+    REQUIRE(c != NULL);
+    sourceMeta(&src, 1, &m);
+    snprintf(path, sizeof(path), "%s/abandoned.tmp", testTmpDir());
+    w = segmentWriterOpen(c, path, &m, src.file + 4, src.fdeLen, &err);
+    REQUIRE(w != NULL);
+    REQUIRE(appendEvents(w, 9, 7, NULL, &err) == 0);
+    segmentWriterFree(w);
+    CHECK(!exists(path));
+
+    w = segmentWriterOpen(c, path, &m, src.file + 4, src.fdeLen, &err);
+    REQUIRE(w != NULL);
+    REQUIRE(appendEvents(w, 5, 8, NULL, &err) == 0);
+    REQUIRE(segmentWriterSeal(w, false, &sealed, &err) == 0);
+    segmentWriterFree(w);
+    CHECK_INT(sealed.events, 5);
+    CHECK(verifySealed(path, &sealed, 5) == 0);
+    unlink(path);
+    segmentMetaClear(&sealed);
+    segmentCompressorFree(c);
+    bvFree(src.file);
+}
+
+/* The worker shut down (its sentinel) while a segment is open, with a block in flight: the
+ * worker finishes and exits; the segment fails with a clear error from then on, and freeing it
+ * still removes its file. A sealed segment stays whole. */
+static void
+testShutdownWithSegmentOpen(void) {
+    char path[1024], sealedPath[1024];
+    Source src;
+    SegmentCompressor *c;
+    SegmentWriter *w, *done;
+    SegmentMeta m, sealed, out;
+    Err err = {0};
+
+    sourceLoad(&src);
+    c = segmentCompressorNew(&err);
+    REQUIRE(c != NULL);
+    sourceMeta(&src, 1, &m);
+    snprintf(sealedPath, sizeof(sealedPath), "%s/before-shutdown.tmp", testTmpDir());
+    done = segmentWriterOpen(c, sealedPath, &m, src.file + 4, src.fdeLen, &err);
+    REQUIRE(done != NULL);
+    REQUIRE(appendEvents(done, 6, 3, NULL, &err) == 0);
+    REQUIRE(segmentWriterSeal(done, false, &sealed, &err) == 0);
+
+    sourceMeta(&src, 2, &m);
+    snprintf(path, sizeof(path), "%s/open-at-shutdown.tmp", testTmpDir());
+    w = segmentWriterOpen(c, path, &m, src.file + 4, src.fdeLen, &err);
+    REQUIRE(w != NULL);
+    /* 5 events of 64 KiB: a 256 KiB block handed over, the next one staged. */
+    REQUIRE(appendEvents(w, 5, 4, NULL, &err) == 0);
+    segmentCompressorFree(c);
+    CHECK(appendEvents(w, 8, 5, NULL, &err) != 0);
+    CHECK_MSG(err.msg, "compression worker was shut down");
+    CHECK(segmentWriterSeal(w, false, &out, &err) != 0);
+    CHECK(exists(path));
+    segmentWriterFree(w);
+    CHECK(!exists(path));
+
+    segmentWriterFree(done);
+    CHECK(verifySealed(sealedPath, &sealed, 6) == 0);
+    unlink(sealedPath);
+    segmentMetaClear(&sealed);
+    segmentCompressorFree(NULL);
+    bvFree(src.file);
+}
+
+void
+suite_segment_write(void) {
+    testRun("segment writer: several segments through one compression worker", testSeveralSegments);
+    testRun("segment writer: an abandoned segment, then the next on the same worker", testAbandonedThenNext);
+    testRun("segment writer: worker shut down with a segment open", testShutdownWithSegmentOpen);
+}
