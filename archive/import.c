@@ -107,6 +107,7 @@ typedef struct Import {
     ArchiveCatalog *catalog;
     ArchiveIdentity identity;
     char *spool;
+    SegmentCompressor *compressor; /* one worker for every segment of the run */
     Segmenter *seg;
     /* Sealed and stored, not yet indexed. */
     SegmentMeta *batch;
@@ -436,6 +437,9 @@ importSegmenter(Import *im, Err *err) {
     sopts.serverId = im->identity.serverId;
     sopts.serverUuid = im->identity.serverUuid;
     sopts.streamChecksum = BINLOG_CHECKSUM_CRC32;
+    if ((im->compressor = segmentCompressorNew(err)) == NULL)
+        return -1;
+    sopts.compressor = im->compressor;
     im->seg = segmenterNew(&sopts, &sink);
     /* Commit times from the binlog alone: the files were written long before this run. */
     segmenterSetClock(im->seg, 0);
@@ -495,6 +499,7 @@ archiveImport(Archive *a, const ArchiveImportOpts *opts, char **files, size_t nf
     im.batch = bvCalloc(IMPORT_INDEX_BATCH, sizeof(*im.batch));
     rc = importRun(&im, files, nfiles, err);
     segmenterFree(im.seg); /* removes a segment left open by a failure */
+    segmentCompressorFree(im.compressor);
     for (size_t i = 0; i < im.batchCount; i++)
         segmentMetaClear(&im.batch[i]);
     bvFree(im.batch);
