@@ -207,9 +207,10 @@ importScan(Import *im, const char *path, uint64_t resume, FileScan *scan, Err *e
             rc = errPrefix(err, "'%s': event at offset %" PRIu64, path, pos);
             break;
         }
-        /* Stored events say where they end; 0 is what a replication stream sends for artificial
-         * events, which the segmenter does not archive. */
-        if (ev.h.logPos == 0 && !(ev.h.flags & BINLOG_FLAG_ARTIFICIAL)) {
+        /* Stored events say where they end, but for the events inside a transaction of MariaDB 11.4
+         * and later (binlog_legacy_event_pos=OFF), whose log_pos is 0; outside a transaction 0 is
+         * what a replication stream sends for artificial events, which are not archived. */
+        if (ev.h.logPos == 0 && !(ev.h.flags & BINLOG_FLAG_ARTIFICIAL) && (st & 0x0f) == BINLOG_TXN_OUTSIDE) {
             rc = errSet(err, ERR_FORMAT,
                         "'%s': %s event at offset %" PRIu64 " has log_pos 0, as events relayed by a replication "
                         "stream have: import needs the end positions a server writes in its binlog",

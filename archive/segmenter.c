@@ -206,20 +206,23 @@ cutDue(const Segmenter *s, uint64_t nowMs) {
 
 static int
 pushStored(Segmenter *s, const BinlogEvent *ev, uint64_t nowMs, Err *err) {
-    uint64_t start = (uint64_t)ev->h.logPos - ev->h.size;
+    /* An event inside a transaction of MariaDB 11.4+ (binlog_legacy_event_pos=OFF) has log_pos 0:
+     * it ends where it is, right after the previous one. Every other says where it ends. */
+    uint64_t end = ev->h.logPos != 0 ? ev->h.logPos : s->pos + ev->h.size;
+    uint64_t start = end - ev->h.size;
     int st;
 
-    if (ev->h.logPos < ev->h.size || start != s->pos)
+    if (end < ev->h.size || start != s->pos)
         return errSet(err, ERR_SOURCE,
                       "%s event ending at '%s':%u does not start where the previous event ended (%" PRIu64 ")",
                       binlogEventTypeName(ev->h.type), s->file, ev->h.logPos, s->pos);
     if (s->w == NULL && openSegment(s, err) != 0)
         return -1;
-    if (segmentWriterAppend(s->w, ev->data, ev->h.size, ev->h.logPos, err) != 0)
+    if (segmentWriterAppend(s->w, ev->data, ev->h.size, end, err) != 0)
         return -1;
     if (s->firstMs == 0)
         s->firstMs = nowMs ? nowMs : 1;
-    s->pos = ev->h.logPos;
+    s->pos = end;
     s->bytes += ev->h.size;
     bool wasInTxn = binlogTxnFramerInTxn(s->framer);
 
@@ -324,8 +327,10 @@ segmenterPush(Segmenter *s, const uint8_t *data, size_t len, uint64_t nowMs, Err
         }
         break;
     default:
-        if ((ev.h.flags & BINLOG_FLAG_ARTIFICIAL) || ev.h.logPos == 0)
-            return 0; /* artificial (fake GTID_LIST ...): not part of the binlog */
+        /* Artificial (the stream's fake GTID_LIST ...): not part of the binlog. log_pos 0 inside a
+         * transaction is MariaDB 11.4+'s way of writing its events (pushStored()). */
+        if ((ev.h.flags & BINLOG_FLAG_ARTIFICIAL) || (ev.h.logPos == 0 && !binlogTxnFramerInTxn(s->framer)))
+            return 0;
         break;
     }
     if (pushStored(s, &ev, nowMs, err) != 0)

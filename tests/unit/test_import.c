@@ -182,11 +182,37 @@ testImportRefusals(void) {
     fixtureAs(dir, "mysql-8.0.45-gtid.000001.binlog", "mariadb-bin.000008", path, sizeof(path));
     CHECK(archiveImport(r.archive, &r.opts, files, 1, &res, &err) != 0);
     CHECK_INT(err.code, ERR_CONFIG);
-    /* Events with log_pos 0 cannot be placed by the segmenter. */
-    fixtureAs(dir, "mariadb-11.8.5-gtid-stmt.000005.binlog", "mariadb-bin.000009", path, sizeof(path));
-    CHECK(archiveImport(r.archive, &r.opts, files, 1, &res, &err) != 0);
-    CHECK_INT(err.code, ERR_FORMAT);
-    CHECK_MSG(err.msg, "has log_pos 0");
+    fixtureClose(&r);
+}
+
+/* MariaDB 11.4 and later write the events inside a transaction with log_pos 0
+ * (binlog_legacy_event_pos=OFF): a real 11.8 binlog is archived whole, every event, and reads back
+ * byte for byte. */
+static void
+testImportZeroLogPos(void) {
+    ArchiveFixture r;
+    ArchiveImportResult res;
+    ArchiveCatalog *c;
+    char path[4096], *files[1] = {path};
+    const char *dir;
+    unsigned char *orig;
+    size_t origLen = 0;
+    Err err = {0};
+
+    REQUIRE(fixtureOpen(&r, 64 * 1024 * 1024) == 0);
+    dir = testTmpDir();
+    fixtureAs(dir, "mariadb-11.8.5-gtid-stmt.000005.binlog", "mariadb-bin.000005", path, sizeof(path));
+    REQUIRE(archiveImport(r.archive, &r.opts, files, 1, &res, &err) == 0);
+    CHECK_INT(res.transactions, 87);
+    CHECK_INT(res.segments, 1);
+    c = archiveCatalogLoad(r.archive, ARCHIVE_LOAD_DISCOVER, &err);
+    REQUIRE(c != NULL && archiveCatalogCount(c) == 1);
+    orig = testReadFile(path, &origLen);
+    REQUIRE(orig != NULL);
+    CHECK_INT(archiveCatalogAt(c, 0)->endPos, origLen);
+    CHECK_INT(archiveCatalogAt(c, 0)->events, 526); /* all 527 events of MANIFEST.md but the FDE */
+    bvFree(orig);
+    archiveCatalogFree(c);
     fixtureClose(&r);
 }
 
@@ -196,4 +222,5 @@ suite_import(void) {
     testRun("import: the segmenter cuts at the segment size", testImportCuts);
     testRun("import: a file that ends inside an event, resumed", testImportResume);
     testRun("import: refusals", testImportRefusals);
+    testRun("import: MariaDB 11.4+ events with log_pos 0 inside transactions", testImportZeroLogPos);
 }
