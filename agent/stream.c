@@ -299,9 +299,6 @@ spoolRecover(Agent *a, Err *err) {
             agentSleep(a, delay);
         if (atomic_load(&a->stop))
             break;
-        /* The calm window runs from this retry, not from the failure before the wait: a wait
-         * longer than the window is still the same outage. */
-        a->spoolRetry.lastFailMs = retryNowMs();
         if (spoolResync(a, &noSpace, err) == 0) {
             logInfo("spool '%s' takes writes again: resuming the stream", spoolDir(a->spool));
             break;

@@ -14,18 +14,21 @@ retryInit(Retry *r, uint64_t minMs, uint64_t maxMs, uint64_t calmMs) {
 
 uint64_t
 retryNext(Retry *r, uint64_t nowMs) {
-    if (r->calmMs != 0 && r->lastFailMs != 0 && nowMs > r->lastFailMs + r->calmMs)
+    uint64_t delay;
+
+    if (r->calmMs != 0 && r->dueMs != 0 && nowMs > r->dueMs + r->calmMs)
         retryReset(r);
     r->step = r->step == 0 ? r->minMs : r->step >= r->maxMs / 2 ? r->maxMs : r->step * 2;
-    r->lastFailMs = nowMs ? nowMs : 1;
     r->attempts++;
-    return r->step / 2 + (uint64_t)rand_r(&r->seed) % (r->step - r->step / 2 + 1);
+    delay = r->step / 2 + (uint64_t)rand_r(&r->seed) % (r->step - r->step / 2 + 1);
+    r->dueMs = nowMs + delay;
+    return delay;
 }
 
 void
 retryReset(Retry *r) {
     r->step = 0;
-    r->lastFailMs = 0;
+    r->dueMs = 0;
     r->attempts = 0;
 }
 

@@ -7,9 +7,10 @@
  *
  * The delay of a step is a random value in [step/2, step] ("equal jitter"): retries of many
  * agents spread out while none retries sooner than half the step. The step starts at minMs and
- * doubles up to maxMs. A failure more than calmMs after the previous one starts afresh, so a
- * failure after a long healthy run is retried soon, while a source that accepts a connection and
- * fails at once keeps backing off instead of being retried twice a second forever.
+ * doubles up to maxMs. A failure more than calmMs after the previous retry was due (the previous
+ * failure plus its delay: a long wait is still the same outage) starts afresh, so a failure after
+ * a long healthy run is retried soon, while a source that accepts a connection and fails at once
+ * keeps backing off instead of being retried twice a second forever.
  */
 #ifndef BV_COMMON_RETRY_H
 #define BV_COMMON_RETRY_H
@@ -22,7 +23,7 @@
 typedef struct Retry {
     uint64_t minMs, maxMs, calmMs; /* calmMs 0: only retryReset() starts afresh */
     uint64_t step;                 /* current step, 0 before the first failure */
-    uint64_t lastFailMs;           /* monotonic time of the last failure, 0 for none */
+    uint64_t dueMs;                /* monotonic time the last retry was due (failure + delay), 0: none */
     unsigned attempts;             /* failures since the last start afresh */
     unsigned seed;
 } Retry;

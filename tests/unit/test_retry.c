@@ -36,14 +36,25 @@ static void
 testCalmPeriodDecidesWhenToStartAfresh(void) {
     Retry r;
 
+    uint64_t d;
+
     retryInit(&r, 100, 60000, 10000);
     retryNext(&r, 1000);
     retryNext(&r, 2000);
-    retryNext(&r, 5000); /* failures in quick succession keep backing off */
+    d = retryNext(&r, 5000); /* failures in quick succession keep backing off */
     CHECK_INT(r.step, 400);
-    retryNext(&r, 5000 + 10001); /* one after a calm period starts afresh */
+    retryNext(&r, 5000 + d + 10001); /* one after a calm period starts afresh */
     CHECK_INT(r.step, 100);
     CHECK_INT(r.attempts, 1);
+    /* The calm period counts from when the retry was due: waits longer than the period, one
+     * after the other, are one outage. */
+    retryInit(&r, 20000, 60000, 10000);
+    d = retryNext(&r, 1000);
+    CHECK(d >= 10000);
+    d = retryNext(&r, 1000 + d + 50);
+    CHECK_INT(r.step, 40000);
+    retryNext(&r, r.dueMs + 50);
+    CHECK_INT(r.step, 60000);
 }
 
 static void
