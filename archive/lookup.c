@@ -83,10 +83,10 @@ archiveCatalogFindPosition(const ArchiveCatalog *c, const char *file, uint64_t p
 }
 
 int
-archiveCatalogFindTime(const ArchiveCatalog *c, uint64_t timeUs, size_t *idx, Err *err) {
+archiveCatalogFindTime(const ArchiveCatalog *c, uint64_t timeUs, bool exclusive, size_t *idx, Err *err) {
     bool found = false, any = false;
     uint64_t firstUs = 0, lastUs = 0;
-    char when[32], bound[32];
+    char when[48], bound[48];
 
     for (size_t i = 0; i < c->count; i++) {
         const SegmentMeta *m = &c->entries[i]->meta;
@@ -97,21 +97,23 @@ archiveCatalogFindTime(const ArchiveCatalog *c, uint64_t timeUs, size_t *idx, Er
             firstUs = m->firstTimeUs;
         any = true;
         lastUs = m->lastTimeUs;
-        if (m->firstTimeUs <= timeUs) {
+        if (exclusive ? m->firstTimeUs < timeUs : m->firstTimeUs <= timeUs) {
             *idx = i;
             found = true;
         }
     }
-    timeFormatIso(timeUs, when, sizeof(when));
+    timeFormatUtc(timeUs, true, when, sizeof(when));
     if (!any)
         return errSet(err, ERR_NOTFOUND, "time %s is not in the archive: it holds no transaction", when);
-    if (!found || timeUs < firstUs) {
-        timeFormatIso(firstUs, bound, sizeof(bound));
+    if (!found) {
+        timeFormatUtc(firstUs, true, bound, sizeof(bound));
         return errSet(err, ERR_NOTFOUND, "time %s is before the first archived commit (%s)", when, bound);
     }
     if (timeUs > lastUs) {
-        timeFormatIso(lastUs, bound, sizeof(bound));
-        return errSet(err, ERR_NOTFOUND, "time %s is after the last archived commit (%s)", when, bound);
+        timeFormatUtc(lastUs, true, bound, sizeof(bound));
+        return errSet(err, ERR_NOTFOUND,
+                      "time %s is after the last archived commit (%s): the archive does not know what was committed "
+                      "after it", when, bound);
     }
     return 0;
 }

@@ -22,9 +22,10 @@ int archiveCatalogFindGtid(const ArchiveCatalog *c, const char *gtid, size_t *id
  * file, or saying the file is not archived. */
 int archiveCatalogFindPosition(const ArchiveCatalog *c, const char *file, uint64_t pos, size_t *idx, Err *err);
 /* The segment holding the last transaction committed at or before timeUs (microseconds since the
- * epoch): the last segment with transactions whose first_time_us <= timeUs. ERR_NOTFOUND when
- * timeUs is before the first or after the last archived commit. */
-int archiveCatalogFindTime(const ArchiveCatalog *c, uint64_t timeUs, size_t *idx, Err *err);
+ * epoch; before it when `exclusive`): the last segment with transactions whose first_time_us <=
+ * timeUs (< timeUs). ERR_NOTFOUND when timeUs is before the first or after the last archived
+ * commit. */
+int archiveCatalogFindTime(const ArchiveCatalog *c, uint64_t timeUs, bool exclusive, size_t *idx, Err *err);
 /* Commit time of the first transaction of entry idx or a later one; 0 when none has any. */
 uint64_t archiveCatalogFirstCommitFrom(const ArchiveCatalog *c, size_t idx);
 

@@ -59,6 +59,18 @@ errPrefix(Err *err, const char *fmt, ...) {
     return -1;
 }
 
+int
+errAppend(Err *err, const char *fmt, ...) {
+    char text[ERR_MSG_MAX];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof(text), fmt, ap);
+    va_end(ap);
+    appendTo(err->msg, sizeof(err->msg), strlen(err->msg), text);
+    return -1;
+}
+
 void
 errClear(Err *err) {
     err->code = ERR_NONE;

@@ -47,6 +47,9 @@ int errSetSys(Err *err, ErrCode code, int errnum, const char *fmt, ...)
 /* Prepend "<context>: " to the message, keeping the code; returns -1. */
 int errPrefix(Err *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* Append text to the message (what to do next, typically), keeping the code; returns -1. */
+int errAppend(Err *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 void errClear(Err *err);
 
 /* Short stable name of a code ("format", "checksum", ...) for JSON output and logs. */

@@ -64,7 +64,7 @@ questions(ArchiveCatalog *c, const ArchiveBasePoint *bp) {
         if (archiveCatalogFindPosition(c, m->file, m->startPos, &idx, &err) == 0 && idx >= n)
             abort();
         archiveCatalogFindPosition(c, m->file, m->endPos, &idx, &err);
-        archiveCatalogFindTime(c, m->firstTimeUs, &idx, &err);
+        archiveCatalogFindTime(c, m->firstTimeUs, false, &idx, &err);
         if (i == n / 2) {
             ArchiveRetention r = {.keepFromUs = m->lastTimeUs, .bases = bp, .baseCount = bp != NULL};
 

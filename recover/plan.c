@@ -228,38 +228,16 @@ locateGtid(RecoverPlan *p, Err *err) {
 
 static int
 locateTime(RecoverPlan *p, Err *err) {
-    uint64_t t = p->target.timeUs, firstUs = 0, lastUs = 0;
-    bool found = false, any = false;
-    char when[48], bound[48];
+    uint64_t last = 0;
 
-    for (size_t i = 0; i < p->n; i++) {
-        const SegmentMeta *m = archiveCatalogAt(p->c, i);
-
-        if (m->transactions == 0)
-            continue;
-        if (!any)
-            firstUs = m->firstTimeUs;
-        any = true;
-        lastUs = m->lastTimeUs;
-        if (p->target.exclusive ? m->firstTimeUs < t : m->firstTimeUs <= t) {
-            p->boundary = i;
-            found = true;
-        }
-    }
-    timeFormatUtc(t, true, when, sizeof(when));
-    if (!any)
-        return errSet(err, ERR_NOTFOUND, "time %s is not in the archive: it holds no transaction", when);
-    if (!found) {
-        timeFormatUtc(firstUs, true, bound, sizeof(bound));
-        return errSet(err, ERR_NOTFOUND, "time %s is before the first archived commit (%s)", when, bound);
-    }
-    if (t > lastUs) {
-        timeFormatUtc(lastUs, true, bound, sizeof(bound));
-        return errSet(err, ERR_NOTFOUND,
-                      "time %s is after the last archived commit (%s): the archive does not know what was committed "
-                      "after it (--until-end recovers everything archived)", when, bound);
-    }
-    return 0;
+    if (archiveCatalogFindTime(p->c, p->target.timeUs, p->target.exclusive, &p->boundary, err) == 0)
+        return 0;
+    for (size_t i = 0; i < p->n; i++)
+        if (archiveCatalogAt(p->c, i)->transactions > 0)
+            last = archiveCatalogAt(p->c, i)->lastTimeUs;
+    if (last != 0 && p->target.timeUs > last)
+        errAppend(err, " (--until-end recovers everything archived)");
+    return -1;
 }
 
 /* The last byte a transaction may end at to be applied. */

@@ -12,7 +12,6 @@
 
 #include <ctype.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -106,19 +105,6 @@ nameValid(const char *name) {
         if (!isalnum((unsigned char)name[i]) && name[i] != '_')
             return false;
     return true;
-}
-
-static void
-errAppend(Err *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void
-errAppend(Err *err, const char *fmt, ...) {
-    size_t used = strlen(err->msg);
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(err->msg + used, sizeof(err->msg) - used, fmt, ap);
-    va_end(ap);
 }
 
 int

@@ -293,11 +293,11 @@ testLoadMariadb(void) {
     CHECK_MSG(err.msg, "not in the archive");
 
     /* Time lookups: the fixture commits within two seconds. */
-    REQUIRE(archiveCatalogFindTime(c, w.lastTimeUs, &idx, &err) == 0);
+    REQUIRE(archiveCatalogFindTime(c, w.lastTimeUs, false, &idx, &err) == 0);
     CHECK(archiveCatalogAt(c, idx)->transactions > 0);
-    CHECK(archiveCatalogFindTime(c, w.firstTimeUs - 1, &idx, &err) != 0);
+    CHECK(archiveCatalogFindTime(c, w.firstTimeUs - 1, false, &idx, &err) != 0);
     CHECK_MSG(err.msg, "before the first archived commit");
-    CHECK(archiveCatalogFindTime(c, w.lastTimeUs + 1, &idx, &err) != 0);
+    CHECK(archiveCatalogFindTime(c, w.lastTimeUs + 1, false, &idx, &err) != 0);
     CHECK_MSG(err.msg, "after the last archived commit");
 
     /* The checkpoint it supports. */
