@@ -48,6 +48,15 @@ binlogPayloadIterNew(const BinlogFormat *outer, const BinlogPayload *pl, size_t 
     return it;
 }
 
+BinlogPayloadIter *
+binlogPayloadIterOpen(const BinlogFormat *outer, const BinlogEvent *ev, size_t maxEvent, Err *err) {
+    BinlogPayload pl;
+
+    if (binlogDecodePayload(ev, &pl, err) != 0)
+        return NULL;
+    return binlogPayloadIterNew(outer, &pl, maxEvent, err);
+}
+
 int
 binlogPayloadIterNext(BinlogPayloadIter *it, BinlogEvent *ev, Err *err) {
     for (;;) {

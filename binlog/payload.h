@@ -15,6 +15,10 @@ typedef struct BinlogPayloadIter BinlogPayloadIter;
 BinlogPayloadIter *binlogPayloadIterNew(const BinlogFormat *outer, const BinlogPayload *pl, size_t maxEvent,
                                         Err *err);
 
+/* The same for a TRANSACTION_PAYLOAD event `ev` itself: decodes its body, then iterates. `ev`'s
+ * bytes must stay valid while the iterator is used. */
+BinlogPayloadIter *binlogPayloadIterOpen(const BinlogFormat *outer, const BinlogEvent *ev, size_t maxEvent, Err *err);
+
 /* 1 and the next inner event (valid until the next call), 0 at the end, -1 on corrupt data. */
 int binlogPayloadIterNext(BinlogPayloadIter *it, BinlogEvent *ev, Err *err);
 

@@ -175,14 +175,11 @@ collect(BinlogTxnFramer *f, const BinlogFormat *fmt, const BinlogEvent *ev, Err 
 /* Tables and text from the events inside a TRANSACTION_PAYLOAD. */
 static int
 collectPayload(BinlogTxnFramer *f, const BinlogFormat *fmt, const BinlogEvent *ev, Err *err) {
-    BinlogPayload pl;
     BinlogPayloadIter *it;
     BinlogEvent inner;
     int rc;
 
-    if (binlogDecodePayload(ev, &pl, err) != 0)
-        return -1;
-    if ((it = binlogPayloadIterNew(fmt, &pl, 0, err)) == NULL)
+    if ((it = binlogPayloadIterOpen(fmt, ev, 0, err)) == NULL)
         return -1;
     while ((rc = binlogPayloadIterNext(it, &inner, err)) == 1) {
         f->open.txn.events++;

@@ -289,14 +289,11 @@ printEvent(Inspect *in, const BinlogFormat *fmt, const BinlogEvent *ev, uint64_t
 
 static int
 printPayload(Inspect *in, const BinlogFormat *fmt, const BinlogEvent *ev, Err *err) {
-    BinlogPayload pl;
     BinlogPayloadIter *it;
     BinlogEvent inner;
     int rc;
 
-    if (binlogDecodePayload(ev, &pl, err) != 0)
-        return -1;
-    if ((it = binlogPayloadIterNew(fmt, &pl, 0, err)) == NULL)
+    if ((it = binlogPayloadIterOpen(fmt, ev, 0, err)) == NULL)
         return -1;
     while ((rc = binlogPayloadIterNext(it, &inner, err)) == 1) {
         if (printEvent(in, fmt, &inner, binlogPayloadIterOffset(it), 1, err) != 0) {
