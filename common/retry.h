@@ -2,8 +2,8 @@
  * The one retry policy: capped exponential backoff with jitter. Every loop that retries an
  * operation on something outside the program (the source's stream, the store, the spool's disk)
  * keeps a Retry and asks it how long to wait; whether an error is worth retrying is decided by
- * the module that knows the error source (retryErrTransient() for binvault's error codes,
- * httpCurlTransient() for libcurl, sqlErrorTransient() for the server), never by a list of its own.
+ * code each layer gives its errors (libcurl's and S3's in storage/s3_request.c and storage/http.c,
+ * the server's in mysql/), read by retryErrTransient(), never by a list of the loop's own.
  *
  * The delay of a step is a random value in [step/2, step] ("equal jitter"): retries of many
  * agents spread out while none retries sooner than half the step. The step starts at minMs and

@@ -28,7 +28,7 @@
  * ERR_NOTFOUND for a missing object; ERR_EXISTS as above; ERR_CHECKSUM when the file does not
  * match its StoragePutInfo; ERR_STORAGE for everything that may pass if tried again (5xx, 429
  * and SlowDown, timeouts, resets, DNS and connect failures, a body damaged in transit, and any
- * other 4xx). storageErrorRetryable() tells the two kinds apart for the uploader.
+ * other 4xx). The uploader retries by the code (retryErrTransient(), common/retry.h).
  *
  * The driver is safe for concurrent use: each operation takes a curl handle from a pool and
  * gives it back, so connections are reused across operations and threads.
@@ -129,11 +129,6 @@ Storage *storageS3New(const S3Options *opts, Err *err);
 /* storageS3New() with the options of s3OptionsFromStorage(): what storageNew() (`storageOpts`
  * NULL) and storageNewOpts() call for "s3://". */
 Storage *storageS3NewUrl(const char *url, const StorageOptions *storageOpts, Err *err);
-
-/* Whether an operation that failed with `err` may succeed if made again: true for ERR_STORAGE
- * only; false for every other code - bad configuration or credentials, ERR_EXISTS, ERR_CHECKSUM,
- * ERR_NOTFOUND, a local file that cannot be read (ERR_IO), bad names. Valid for every driver. */
-bool storageErrorRetryable(const Err *err);
 
 /* --- SigV4 and XML, exposed for the unit tests -------------------------------------------- */
 

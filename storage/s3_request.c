@@ -1,7 +1,7 @@
 /*
  * One S3 request: the URL of a key, SigV4 headers over it (s3_sign.c), the exchange through
  * storage/http.h, and what a failure means: the error code of an S3 error response and the
- * one rule of what may pass if tried again (storageErrorRetryable()).
+ * codes the uploader's retry rule reads (common/retry.h retryErrTransient()).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -219,9 +219,4 @@ s3ErrorClass(long status, const char *code) {
     if (status == 301)
         return ERR_CONFIG;
     return ERR_STORAGE;
-}
-
-bool
-storageErrorRetryable(const Err *err) {
-    return err->code == ERR_STORAGE;
 }
