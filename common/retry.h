@@ -1,7 +1,7 @@
 /*
  * The one retry policy: capped exponential backoff with jitter. Every loop that retries an
  * operation on something outside the program (the source's stream, the store, the spool's disk)
- * keeps a Retry and asks it how long to wait; whether an error is worth retrying is decided by
+ * keeps a Retry and asks it how long to wait; whether an error is worth retrying is decided by the
  * code each layer gives its errors (libcurl's and S3's in storage/s3_request.c and storage/http.c,
  * the server's in mysql/), read by retryErrTransient(), never by a list of the loop's own.
  *
