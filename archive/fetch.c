@@ -2,10 +2,10 @@
 #include "archive/fetch.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "archive/continuity.h"
@@ -189,26 +189,19 @@ fetchCloseFile(Fetch *f, Err *err) {
 static int
 fetchOpenFile(Fetch *f, const char *file, const uint8_t *fde, size_t fdeLen, Err *err) {
     FetchFile *out;
+    struct stat st;
 
     if (fetchCloseFile(f, err) != 0)
         return -1;
     f->files = bvRealloc(f->files, (f->fileCount + 1) * sizeof(*f->files));
     out = &f->files[f->fileCount++];
     out->path = bvSprintf("%s/%s", f->dir, file);
-    out->tmp = bvSprintf("%s/%s.tmp", f->dir, file);
-    if (access(out->path, F_OK) == 0) {
-        bvFree(out->tmp);
-        out->tmp = NULL;
+    out->tmp = NULL;
+    if (lstat(out->path, &st) == 0)
         return errSet(err, ERR_EXISTS, "'%s' already exists: fetch into an empty directory or remove it", out->path);
-    }
-    f->fd = open(out->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
-    if (f->fd < 0) {
-        int e = errno;
-
-        bvFree(out->tmp);
-        out->tmp = NULL;
-        return errSetSys(err, ERR_IO, e, "unable to create '%s.tmp'", out->path);
-    }
+    /* The directory may be writable by others: a random name, created exclusively. */
+    if ((f->fd = fsCreateTemp(out->path, 0640, &out->tmp, err)) < 0)
+        return -1;
     if (fetchWrite(f, BINLOG_MAGIC, BINLOG_MAGIC_LEN, err) != 0)
         return -1;
     return fetchWrite(f, fde, fdeLen, err);

@@ -5,8 +5,10 @@
  * Each file is written as on the server: the magic, the file's FORMAT_DESCRIPTION event, then
  * the events as streamed. Artificial events (the ROTATE that opens the stream, MariaDB's fake
  * GTID_LIST) and heartbeats are not part of a file and are skipped. A real ROTATE ends a file;
- * the next file starts with the FORMAT_DESCRIPTION that follows. A file is written as NAME.tmp and
- * renamed to NAME once complete (at its ROTATE, or at the end of the stream).
+ * the next file starts with the FORMAT_DESCRIPTION that follows. A file is written as
+ * NAME.tmp.<random> (fsCreateTemp(): created exclusively, never through a symbolic link, since DIR
+ * may be writable by others) and renamed to NAME once complete (at its ROTATE, or at the end of
+ * the stream).
  *
  * What differs from the server's own files (see docs in `binvault pull --help`): the server
  * clears the FDE's in-use flag (0x0001 of the header flags, byte 21 of the file) when it streams
@@ -17,7 +19,6 @@
  * point: such a first file is shorter than the server's and its events sit at other offsets.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stddef.h>
@@ -108,17 +109,15 @@ pullOpen(Pull *p, const char *name, Err *err) {
         return -1;
     snprintf(p->name, sizeof(p->name), "%s", name);
     p->path = bvSprintf("%s/%s", p->dir, name);
-    p->tmpPath = bvSprintf("%s/%s.tmp", p->dir, name);
-    if (stat(p->path, &st) == 0)
+    if (lstat(p->path, &st) == 0)
         return errSet(err, ERR_EXISTS, "'%s' already exists: pull into an empty directory or remove it", p->path);
-    p->fd = open(p->tmpPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-    if (p->fd < 0)
-        return errSetSys(err, ERR_IO, errno, "unable to create '%s'", p->tmpPath);
+    if ((p->fd = fsCreateTemp(p->path, 0640, &p->tmpPath, err)) < 0)
+        return -1;
     p->fileBytes = 0;
     return pullWrite(p, (const uint8_t *)BINLOG_MAGIC, BINLOG_MAGIC_LEN, err);
 }
 
-/* Finish the current file: flush, fsync, close, rename NAME.tmp to NAME. */
+/* Finish the current file: flush, fsync, close, rename the temporary file to NAME. */
 static int
 pullClose(Pull *p, Err *err) {
     int rc = 0;
@@ -362,7 +361,7 @@ pullMain(const PullOpts *o) {
     p.buf = bvMalloc(PULL_BUFFER);
     rc = pullRun(&p, client, startFile, startPos, startGtid, &err);
     if (rc != 0 && p.fd >= 0) {
-        /* Keep what was received, as NAME.tmp: whole events up to the failure. */
+        /* Keep what was received, as the temporary file: whole events up to the failure. */
         Err ignored;
 
         if (pullFlush(&p, &ignored) == 0)

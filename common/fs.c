@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "common/buf.h"
+#include "common/crypto.h"
 #include "common/mem.h"
 
 int
@@ -106,20 +107,53 @@ fsRenameDurable(const char *from, const char *to, Err *err) {
 }
 
 int
+fsCreateExclusive(const char *path, mode_t mode, Err *err) {
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+
+    if (fd < 0)
+        return errSetSys(err, errno == EEXIST ? ERR_EXISTS : ERR_IO, errno, "unable to create '%s'", path);
+    if (fchmod(fd, mode) != 0) {
+        int saved = errno;
+
+        close(fd);
+        unlink(path);
+        return errSetSys(err, ERR_IO, saved, "unable to set the mode of '%s'", path);
+    }
+    return fd;
+}
+
+int
+fsCreateTemp(const char *path, mode_t mode, char **tmp, Err *err) {
+    uint8_t rnd[8];
+    char hex[sizeof(rnd) * 2 + 1];
+    char *name;
+    int fd;
+
+    if (cryptoRandom(rnd, sizeof(rnd), err) != 0)
+        return -1;
+    cryptoHexEncode(rnd, sizeof(rnd), hex);
+    name = bvSprintf("%s" FS_TMP_MARK "%s", path, hex);
+    if ((fd = fsCreateExclusive(name, mode, err)) < 0) {
+        bvFree(name);
+        return -1;
+    }
+    *tmp = name;
+    return fd;
+}
+
+int
 fsWriteFileAtomic(const char *path, const void *data, size_t len, mode_t mode, Err *err) {
     char *tmp = bvSprintf("%s.tmp", path);
     int fd, rc = -1;
 
-    /* O_TRUNC rather than O_EXCL: a temporary file left by a crash is simply reused. */
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-    if (fd < 0) {
-        errSetSys(err, ERR_IO, errno, "unable to open '%s'", tmp);
+    /* A temporary file left by a crash is removed first: unlink(2) removes a symbolic link
+     * itself, and the exclusive create below refuses anything put back in between. */
+    if (unlink(tmp) != 0 && errno != ENOENT) {
+        errSetSys(err, ERR_IO, errno, "unable to remove '%s'", tmp);
         goto out;
     }
-    if (fchmod(fd, mode) != 0) {
-        errSetSys(err, ERR_IO, errno, "unable to set the mode of '%s'", tmp);
-        goto fail;
-    }
+    if ((fd = fsCreateExclusive(tmp, mode, err)) < 0)
+        goto out;
     if (fsWriteAll(fd, data, len) != 0) {
         errSetSys(err, ERR_IO, errno, "unable to write '%s'", tmp);
         goto fail;

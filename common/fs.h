@@ -21,9 +21,26 @@ int fsWriteAll(int fd, const void *buf, size_t len);
  * bytes read, which is less than `len` only at end of file, or -1 with errno set. */
 ssize_t fsPreadAll(int fd, void *buf, size_t len, off_t offset);
 
+/* Create `path` as a new regular file open for writing (O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC),
+ * with permissions `mode` exactly, regardless of the umask. Never opens an existing file and never
+ * follows a symbolic link, so a name planted in a directory others can write cannot redirect the
+ * write: every file binvault creates outside a directory it owns alone goes through here or
+ * fsCreateTemp(). Returns the descriptor, or -1: ERR_EXISTS when the name exists (a symbolic link
+ * included), ERR_IO otherwise. */
+int fsCreateExclusive(const char *path, mode_t mode, Err *err);
+
+/* Create a new temporary file beside `path` with fsCreateExclusive(), named
+ * `path.tmp.<16 random hex digits>` (`FS_TMP_MARK`): the name cannot be guessed, so nothing planted
+ * in advance is in the way. `*tmp` receives the name (bvFree() it); it is set only on success.
+ * Returns the descriptor or -1. */
+#define FS_TMP_MARK ".tmp."
+int fsCreateTemp(const char *path, mode_t mode, char **tmp, Err *err);
+
 /* Replace `path` atomically and durably with `len` bytes of `data` and permissions `mode`
  * (exactly, regardless of the umask): write `path.tmp`, fsync, close, rename, fsync the
- * directory. On failure `path` is untouched and the temporary file is removed. */
+ * directory. On failure `path` is untouched and the temporary file is removed. A `path.tmp` left by
+ * a crash is unlinked (a symbolic link there is removed, never followed) and created again with
+ * fsCreateExclusive(). */
 int fsWriteFileAtomic(const char *path, const void *data, size_t len, mode_t mode, Err *err);
 
 /* fsync a directory so that entries created, renamed or removed in it are durable. */

@@ -66,7 +66,7 @@ testWriteFileAtomic(void) {
 
         CHECK_INT(fsWriteFileAtomic(bad, "x", 1, 0600, &err), -1);
         CHECK_INT(err.code, ERR_IO);
-        snprintf(expect, sizeof(expect), "unable to open '%s.tmp': No such file or directory", bad);
+        snprintf(expect, sizeof(expect), "unable to create '%s.tmp': No such file or directory", bad);
         CHECK_STR(err.msg, expect);
         bvFree(bad);
     }
@@ -278,6 +278,88 @@ testRemoveTree(void) {
     bvFree(link);
 }
 
+/* A symbolic link planted where a file is about to be created (issue 14: `pull --to DIR` wrote
+ * binlog bytes through `NAME.tmp`): the link's target is never opened, let alone truncated. */
+static void
+testCreateNeverFollows(void) {
+    char *victim = tmpPath("victim"), *planted = tmpPath("planted"), *state = tmpPath("state.json");
+    char *stateTmp = bvSprintf("%s.tmp", state);
+    size_t len = 0;
+    unsigned char *data;
+    struct stat st;
+    Err err = {0};
+    int fd;
+
+    REQUIRE(fsWriteFileAtomic(victim, "precious", 8, 0600, &err) == 0);
+    REQUIRE(symlink(victim, planted) == 0);
+    CHECK_INT(fsCreateExclusive(planted, 0640, &err), -1);
+    CHECK_INT(err.code, ERR_EXISTS);
+    CHECK_MSG(err.msg, "planted");
+    /* A dangling link is refused too: O_CREAT alone would create its target. */
+    REQUIRE(unlink(victim) == 0);
+    CHECK_INT(fsCreateExclusive(planted, 0640, &err), -1);
+    CHECK(!exists(victim));
+    REQUIRE(fsWriteFileAtomic(victim, "precious", 8, 0600, &err) == 0);
+
+    /* fsWriteFileAtomic() over a planted `NAME.tmp` link: the link goes, the target stays. */
+    REQUIRE(symlink(victim, stateTmp) == 0);
+    CHECK_INT(fsWriteFileAtomic(state, "new state", 9, 0600, &err), 0);
+    data = testReadFile(victim, &len);
+    REQUIRE(data != NULL);
+    CHECK_INT(len, 8);
+    CHECK(memcmp(data, "precious", 8) == 0);
+    free(data);
+    data = testReadFile(state, &len);
+    REQUIRE(data != NULL);
+    CHECK_INT(len, 9);
+    free(data);
+    REQUIRE(lstat(state, &st) == 0);
+    CHECK(S_ISREG(st.st_mode));
+    CHECK(!exists(stateTmp));
+
+    /* A new file has its mode exactly, whatever the umask. */
+    {
+        char *fresh = tmpPath("fresh");
+        mode_t old = umask(077);
+
+        fd = fsCreateExclusive(fresh, 0640, &err);
+        umask(old);
+        REQUIRE(fd >= 0);
+        REQUIRE(fstat(fd, &st) == 0);
+        CHECK_INT(st.st_mode & 07777, 0640);
+        close(fd);
+        bvFree(fresh);
+    }
+    bvFree(stateTmp);
+    bvFree(state);
+    bvFree(planted);
+    bvFree(victim);
+}
+
+/* Temporary names cannot be guessed: `path.tmp.` and 16 hex digits, new each time. */
+static void
+testCreateTemp(void) {
+    char *path = tmpPath("binlog.000001"), *a = NULL, *b = NULL;
+    Err err = {0};
+    int fa, fb;
+
+    fa = fsCreateTemp(path, 0640, &a, &err);
+    fb = fsCreateTemp(path, 0640, &b, &err);
+    REQUIRE(fa >= 0 && fb >= 0);
+    CHECK(strncmp(a, path, strlen(path)) == 0);
+    CHECK(strncmp(a + strlen(path), FS_TMP_MARK, strlen(FS_TMP_MARK)) == 0);
+    CHECK_INT(strlen(a), strlen(path) + strlen(FS_TMP_MARK) + 16);
+    CHECK_INT(strspn(a + strlen(path) + strlen(FS_TMP_MARK), "0123456789abcdef"), 16);
+    CHECK(strcmp(a, b) != 0);
+    CHECK(exists(a) && exists(b));
+    CHECK(!exists(path));
+    close(fa);
+    close(fb);
+    bvFree(a);
+    bvFree(b);
+    bvFree(path);
+}
+
 void suite_fs(void);
 
 void
@@ -289,4 +371,6 @@ suite_fs(void) {
     testRun("fs: read file", testFsReadFile);
     testRun("fs: write all and pread all", testWriteAllPreadAll);
     testRun("fs: remove tree", testRemoveTree);
+    testRun("fs: creating a file never follows a symbolic link", testCreateNeverFollows);
+    testRun("fs: temporary names are random", testCreateTemp);
 }
