@@ -4,7 +4,9 @@
  * immutable object, which fails rather than replace one (link is supported by every POSIX file
  * system, NFS included, where renameat2(RENAME_NOREPLACE) is not), rename(2) for a replaced one;
  * then the directory is fsynced. Symbolic links are not objects and are never followed below the
- * root, so a listing cannot loop.
+ * root (the root itself may be one): a listing skips them with a warning, so it cannot loop or
+ * list another tree; a read, a head, a put or a remove whose name passes through one is refused
+ * (storageFileNoLink()), so that nothing outside the root is ever read, written or deleted.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -24,7 +26,7 @@
 
 #define STORAGE_FILE_MODE 0640
 #define STORAGE_DIR_MODE 0750
-#define STORAGE_TMP_MARK ".tmp."
+#define STORAGE_TMP_MARK FS_TMP_MARK
 
 typedef struct StorageFile {
     char *root; /* no trailing '/'; "" for the file system root */
@@ -33,6 +35,40 @@ typedef struct StorageFile {
 static char *
 storageFilePath(const StorageFile *this, const char *name) {
     return bvSprintf("%s/%s", this->root, name);
+}
+
+/* Refuse `name` when a directory on its way below the root is a symbolic link (the object itself
+ * is never followed either: O_NOFOLLOW, lstat(), and unlink() removes a link): returns 1 with
+ * ERR_STORAGE in `err`, -1 when a component cannot be examined, 0 otherwise. A missing component
+ * is not an error: the operation that follows reports it as it would anyway. */
+static int
+storageFileNoLink(const StorageFile *this, const char *name, Err *err) {
+    char *path = storageFilePath(this, name);
+    size_t start = strlen(this->root) + 1;
+    struct stat st;
+    int rc = 0;
+
+    for (size_t i = start;; i++) {
+        if (path[i] == '\0')
+            break;
+        if (path[i] != '/')
+            continue;
+        path[i] = '\0';
+        if (lstat(path, &st) != 0) {
+            if (errno != ENOENT && errno != ENOTDIR)
+                rc = errSetSys(err, ERR_STORAGE, errno, "unable to stat '%s'", path);
+            break;
+        }
+        if (S_ISLNK(st.st_mode)) {
+            errSet(err, ERR_STORAGE, "'%s' is a symbolic link: the directory store never follows one "
+                   "below its root", path);
+            rc = 1;
+            break;
+        }
+        path[i] = '/';
+    }
+    bvFree(path);
+    return rc;
 }
 
 /* A failure underneath is a failure of the store. */
@@ -90,11 +126,11 @@ storageFilePutFrom(StorageFile *this, const char *name, const StoragePutSource *
     char *path = storageFilePath(this, name);
     char *dir = bvStrndup(path, (size_t)(strrchr(path, '/') - path));
     char *tmp = NULL;
-    uint8_t rnd[8];
-    char rndHex[sizeof(rnd) * 2 + 1];
     struct stat st;
     int fd, rc = -1;
 
+    if (storageFileNoLink(this, name, err) != 0)
+        goto out;
     /* Cheap early answer for a repeated put; link() below still guards against a race. */
     if (mode == STORAGE_PUT_IMMUTABLE && lstat(path, &st) == 0) {
         *existed = true;
@@ -105,13 +141,8 @@ storageFilePutFrom(StorageFile *this, const char *name, const StoragePutSource *
         storageFileFail(err);
         goto out;
     }
-    if (cryptoRandom(rnd, sizeof(rnd), err) != 0)
-        goto out;
-    cryptoHexEncode(rnd, sizeof(rnd), rndHex);
-    tmp = bvSprintf("%s" STORAGE_TMP_MARK "%s", path, rndHex);
-    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, STORAGE_FILE_MODE);
-    if (fd < 0) {
-        errSetSys(err, ERR_STORAGE, errno, "unable to create '%s'", tmp);
+    if ((fd = fsCreateTemp(path, STORAGE_FILE_MODE, &tmp, err)) < 0) {
+        storageFileFail(err);
         goto out;
     }
     if (stream == NULL && (stream = opened = storagePutSourceVerify(src, info, err)) == NULL) {
@@ -173,9 +204,11 @@ storageFileOpenRead(void *driver, const char *name, uint64_t offset, uint64_t le
     char *path = storageFilePath(this, name);
     IoRead *reader = NULL;
     struct stat st;
-    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    int fd;
 
-    if (fd < 0) {
+    if (storageFileNoLink(this, name, err) != 0)
+        goto out;
+    if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
         if (errno == ENOENT || errno == ENOTDIR || errno == ELOOP)
             errSetSys(err, ERR_NOTFOUND, errno, "unable to open '%s'", path);
         else
@@ -212,7 +245,9 @@ storageFileHead(void *driver, const char *name, StorageInfo *out, Err *err) {
     struct stat st;
     int rc = 0;
 
-    if (lstat(path, &st) != 0) {
+    if (storageFileNoLink(this, name, err) != 0)
+        rc = -1;
+    else if (lstat(path, &st) != 0) {
         if (errno != ENOENT && errno != ENOTDIR)
             rc = errSetSys(err, ERR_STORAGE, errno, "unable to stat '%s'", path);
     } else if (S_ISREG(st.st_mode)) {
@@ -247,10 +282,18 @@ storageFileListDir(StorageFile *this, const char *rel, const char *filter, Stora
     StorageFileEntry *entries = NULL;
     size_t count = 0, cap = 0, filterLen = strlen(filter);
     struct dirent *de;
-    DIR *dir = opendir(dirPath);
+    DIR *dir = NULL;
     int rc = -1;
 
-    if (dir == NULL) {
+    if (rel[0] != '\0' && (rc = storageFileNoLink(this, rel, err)) != 0) {
+        if (rc == 1) {
+            logWarn("not listing '%s': %s", dirPath, err->msg);
+            rc = 0;
+        }
+        goto out;
+    }
+    rc = -1;
+    if ((dir = opendir(dirPath)) == NULL) {
         /* Nothing under a prefix whose directory does not exist. */
         if (rel[0] != '\0' && (errno == ENOENT || errno == ENOTDIR))
             rc = 0;
@@ -282,6 +325,9 @@ storageFileListDir(StorageFile *this, const char *rel, const char *filter, Stora
             errSetSys(err, ERR_STORAGE, errno, "unable to stat '%s%s'", dirPath, de->d_name);
             goto out;
         }
+        if (S_ISLNK(st.st_mode))
+            logWarn("ignoring '%s%s': a symbolic link, never followed below the store's root", dirPath,
+                    de->d_name);
         if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode))
             continue;
         full = bvSprintf("%s%s", rel, de->d_name);
@@ -340,7 +386,9 @@ storageFileRemove(void *driver, const char *name, Err *err) {
     char *path = storageFilePath(this, name);
     int rc = 0;
 
-    if (unlink(path) != 0 && errno != ENOENT && errno != ENOTDIR)
+    if (storageFileNoLink(this, name, err) != 0)
+        rc = -1;
+    else if (unlink(path) != 0 && errno != ENOENT && errno != ENOTDIR)
         rc = errSetSys(err, ERR_STORAGE, errno, "unable to remove '%s'", path);
     bvFree(path);
     return rc;

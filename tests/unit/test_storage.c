@@ -776,6 +776,67 @@ testPutRead(void) {
     storageFree(storage);
 }
 
+/* A symbolic link inside the root is never followed (issue 14: prune deleted files in the target of
+ * a symlinked `segments/`): listing skips it, a read, head, put or remove through it is refused,
+ * and the files of its target survive. The root itself may be a symbolic link. */
+static void
+testSymlinks(void) {
+    Err err = {0};
+    char root[512], outside[600], link[700], file[700], rootLink[600];
+    Storage *storage = newStore(root, sizeof(root)), *viaLink;
+    ListResult result;
+    StorageInfo head;
+    uint8_t *data = NULL;
+    size_t len = 0;
+    char *text;
+
+    REQUIRE(storage != NULL);
+    snprintf(outside, sizeof(outside), "%s/outside", testTmpDir());
+    REQUIRE(mkdir(outside, 0700) == 0);
+    snprintf(file, sizeof(file), "%s/000001", outside);
+    REQUIRE(fsWriteFileAtomic(file, "keep", 4, 0600, &err) == 0);
+    snprintf(link, sizeof(link), "%s/segments", root);
+    REQUIRE(symlink(outside, link) == 0);
+    REQUIRE(storagePutBuf(storage, "binvault.json", "{}", 2, STORAGE_PUT_IMMUTABLE, &err) == 0);
+
+    CHECK_INT(listInto(storage, "segments/", &result, &err), 0);
+    CHECK_INT(result.count, 0);
+    CHECK_INT(listInto(storage, "", &result, &err), 0);
+    CHECK_INT(result.count, 1);
+    CHECK_STR(result.names[0], "binvault.json");
+
+    CHECK_INT(storageRemove(storage, "segments/000001", &err), -1);
+    CHECK_INT(err.code, ERR_STORAGE);
+    CHECK_MSG(err.msg, "is a symbolic link");
+    CHECK_INT(storageGetBuf(storage, "segments/000001", 1024, &data, &len, &err), -1);
+    CHECK_INT(err.code, ERR_STORAGE);
+    CHECK_INT(storageHead(storage, "segments/000001", &head, &err), -1);
+    CHECK_INT(err.code, ERR_STORAGE);
+    CHECK_INT(storagePutBuf(storage, "segments/000002", "new", 3, STORAGE_PUT_IMMUTABLE, &err), -1);
+    CHECK_INT(err.code, ERR_STORAGE);
+    CHECK_INT(storagePutBuf(storage, "segments/x/000003", "new", 3, STORAGE_PUT_REPLACE, &err), -1);
+    text = (char *)testReadFile(file, &len);
+    CHECK(text != NULL && len == 4 && memcmp(text, "keep", 4) == 0);
+    free(text);
+    snprintf(file, sizeof(file), "%s/000002", outside);
+    CHECK(access(file, F_OK) != 0);
+    snprintf(file, sizeof(file), "%s/x", outside);
+    CHECK(access(file, F_OK) != 0);
+    storageFree(storage);
+
+    /* The root may be a symbolic link. */
+    snprintf(rootLink, sizeof(rootLink), "file://%s/rootlink", testTmpDir());
+    REQUIRE(symlink(root, rootLink + 7) == 0);
+    viaLink = storageNew(rootLink, &err);
+    REQUIRE(viaLink != NULL);
+    CHECK_INT(storagePutBuf(viaLink, "seg/1", "hello", 5, STORAGE_PUT_IMMUTABLE, &err), 0);
+    text = getString(viaLink, "seg/1");
+    CHECK_STR(text, "hello");
+    bvFree(text);
+    CHECK_INT(storageRemove(viaLink, "seg/1", &err), 0);
+    storageFree(viaLink);
+}
+
 void
 suite_storage(void) {
     testRun("storage: open urls", testNew);
@@ -790,4 +851,5 @@ suite_storage(void) {
     testRun("storage: list order and prefixes", testList);
     testRun("storage: clean temporary files", testCleanTemp);
     testRun("storage: concurrent puts of one name", testConcurrentPut);
+    testRun("storage: symbolic links below the root are never followed", testSymlinks);
 }
