@@ -15,15 +15,18 @@ static int
 countLines(const char *path, const char *part) {
     size_t len = 0;
     unsigned char *data = testReadFile(path, &len);
+    char *text, *p, *save = NULL;
     int lines = 0;
-    char *p, *save = NULL;
 
     if (data == NULL)
         return -1;
-    for (p = strtok_r((char *)data, "\n", &save); p != NULL; p = strtok_r(NULL, "\n", &save))
+    /* The file's bytes are not NUL-terminated. */
+    text = bvStrndup((const char *)data, len);
+    free(data);
+    for (p = strtok_r(text, "\n", &save); p != NULL; p = strtok_r(NULL, "\n", &save))
         if (part == NULL || strstr(p, part) != NULL)
             lines++;
-    free(data);
+    bvFree(text);
     return lines;
 }
 
