@@ -15,6 +15,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "common/log.h"
 #include "common/mem.h"
@@ -104,6 +105,27 @@ httpEnabled(const AgentConfig *cfg) {
     return cfg->http != NULL && cfg->http[0] != '\0' && strcmp(cfg->http, "off") != 0;
 }
 
+/* Raise the soft limit on open files to the hard limit: the spool, the uploads and the source need
+ * descriptors whatever the HTTP endpoint holds, and the endpoint keeps HTTP_FD_RESERVE of them
+ * free below the soft limit (agent/http.h). Failing to raise it is not fatal. */
+static void
+raiseFdLimit(void) {
+    struct rlimit rl;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
+        logWarn("unable to read the limit on open files: %s", strerror(errno));
+        return;
+    }
+    if (rl.rlim_cur == rl.rlim_max)
+        return;
+    rl.rlim_cur = rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+        logWarn("unable to raise the limit on open files to %llu: %s", (unsigned long long)rl.rlim_max,
+                strerror(errno));
+    else
+        logDebug("the limit on open files is %llu", (unsigned long long)rl.rlim_cur);
+}
+
 static int
 startThread(pthread_t *t, void *(*fn)(void *), Agent *a, const char *name, Err *err) {
     int rc = pthread_create(t, NULL, fn, a);
@@ -142,6 +164,7 @@ agentRun(const AgentConfig *cfg, Err *err) {
     }
     if (setupLogging(cfg, err) != 0)
         goto early;
+    raiseFdLimit();
     if ((a.url = urlMysqlNew(cfg->source, err)) == NULL) {
         errPrefix(err, "invalid --source");
         goto early;

@@ -4,26 +4,140 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 
 #include "common/buf.h"
+#include "common/log.h"
 #include "common/mem.h"
 #include "common/url.h"
+
+/* One accepted connection. evhttp (libevent 2.1) tells nothing when it accepts or frees a
+ * connection, so the server creates each connection's bufferevent itself (evhttp_set_bevcb()) and
+ * holds a reference on it: the bufferevent stays valid, and its descriptor open, until the server
+ * lets go. evhttp's bufferevent_free() clears the callbacks, which is how a closed connection is
+ * recognised (httpReap()). */
+typedef struct HttpConn {
+    struct bufferevent *bev;
+    bool admitted; /* httpAdmit() has decided on it */
+} HttpConn;
 
 struct HttpServer {
     struct evhttp *http;
     struct evhttp_bound_socket *sock;
+    struct event *admit; /* run right after an accept: keep or close the new connection */
+    struct event *reaper; /* each second: let go of the connections evhttp closed */
     HttpSnapshotFn *fn;
     void *data;
     uint16_t port;
+    HttpConn *conns;
+    size_t count, cap;
+    unsigned maxConnections;
+    int fdCeiling; /* a connection whose descriptor is at or above this is closed at once */
+    uint64_t refused;
 };
+
+/* Whether evhttp still owns the connection; its evhttp_connection in `*evcon`. */
+static bool
+httpConnLive(const HttpConn *c, struct evhttp_connection **evcon) {
+    bufferevent_data_cb readcb, writecb;
+    bufferevent_event_cb eventcb;
+    void *arg = NULL;
+
+    bufferevent_getcb(c->bev, &readcb, &writecb, &eventcb, &arg);
+    *evcon = arg;
+    return readcb != NULL || writecb != NULL || eventcb != NULL;
+}
+
+/* Let go of every connection evhttp has freed: the last reference closes its descriptor. */
+static void
+httpReap(HttpServer *h) {
+    size_t kept = 0;
+
+    for (size_t i = 0; i < h->count; i++) {
+        struct evhttp_connection *evcon;
+
+        if (httpConnLive(&h->conns[i], &evcon))
+            h->conns[kept++] = h->conns[i];
+        else
+            bufferevent_decref(h->conns[i].bev);
+    }
+    h->count = kept;
+}
+
+static void
+httpReapCb(evutil_socket_t fd, short what, void *arg) {
+    (void)fd;
+    (void)what;
+    httpReap(arg);
+}
+
+/* Keep or close the connections accepted since the last run: evhttp has set them up by now
+ * (their callbacks name their evhttp_connection), and nothing has been read from them yet. */
+static void
+httpAdmit(evutil_socket_t fd, short what, void *arg) {
+    HttpServer *h = arg;
+    unsigned live = 0;
+
+    (void)fd;
+    (void)what;
+    httpReap(h);
+    for (size_t i = 0; i < h->count; i++)
+        live += h->conns[i].admitted;
+    for (size_t i = 0; i < h->count; i++) {
+        HttpConn *c = &h->conns[i];
+        struct evhttp_connection *evcon;
+        int sock;
+
+        if (c->admitted)
+            continue;
+        c->admitted = true;
+        if (!httpConnLive(c, &evcon) || evcon == NULL)
+            continue;
+        sock = bufferevent_getfd(c->bev);
+        if (live < h->maxConnections && sock < h->fdCeiling) {
+            live++;
+            continue;
+        }
+        h->refused++;
+        if (live >= h->maxConnections)
+            logWarn("closing a new HTTP connection: %u connections are open (the limit)", live);
+        else
+            logWarn("closing a new HTTP connection: its descriptor %d is within %d of the limit on open files",
+                    sock, HTTP_FD_RESERVE);
+        evhttp_connection_free(evcon);
+    }
+    httpReap(h);
+}
+
+/* evhttp's hook for a new connection's bufferevent (see HttpConn). */
+static struct bufferevent *
+httpNewConn(struct event_base *base, void *arg) {
+    HttpServer *h = arg;
+    struct bufferevent *bev;
+
+    httpReap(h);
+    /* NULL lets evhttp make its own: that connection is served but not counted. */
+    if ((bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE)) == NULL)
+        return NULL;
+    bufferevent_incref(bev);
+    if (h->count == h->cap) {
+        h->cap = h->cap ? h->cap * 2 : 16;
+        h->conns = bvRealloc(h->conns, h->cap * sizeof(*h->conns));
+    }
+    h->conns[h->count++] = (HttpConn){.bev = bev, .admitted = false};
+    event_active(h->admit, EV_TIMEOUT, 0);
+    return bev;
+}
 
 int
 httpParseAddr(const char *text, char *host, size_t hostSize, uint16_t *port, Err *err) {
@@ -107,6 +221,16 @@ handle(struct evhttp_request *req, void *arg) {
     agentStatusClear(&st);
 }
 
+/* The lowest descriptor number a connection may have: HTTP_FD_RESERVE below the soft limit. */
+static int
+httpFdCeiling(void) {
+    struct rlimit rl;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > INT_MAX)
+        return INT_MAX;
+    return (int)rl.rlim_cur > 2 * HTTP_FD_RESERVE ? (int)rl.rlim_cur - HTTP_FD_RESERVE : (int)rl.rlim_cur / 2;
+}
+
 HttpServer *
 httpServerNew(struct event_base *base, const char *addr, HttpSnapshotFn *fn, void *data, Err *err) {
     HttpServer *h;
@@ -120,10 +244,21 @@ httpServerNew(struct event_base *base, const char *addr, HttpSnapshotFn *fn, voi
     h = bvCalloc(1, sizeof(*h));
     h->fn = fn;
     h->data = data;
+    h->maxConnections = HTTP_MAX_CONNECTIONS;
+    h->fdCeiling = httpFdCeiling();
+    h->admit = event_new(base, -1, 0, httpAdmit, h);
+    h->reaper = event_new(base, -1, EV_PERSIST, httpReapCb, h);
     h->http = evhttp_new(base);
+    if (h->admit == NULL || h->reaper == NULL || h->http == NULL ||
+        event_add(h->reaper, &(struct timeval){.tv_sec = 1}) != 0) {
+        errSet(err, ERR_INTERNAL, "unable to set up the HTTP endpoint");
+        httpServerFree(h);
+        return NULL;
+    }
+    evhttp_set_bevcb(h->http, httpNewConn, h);
     evhttp_set_allowed_methods(h->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
                                             EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
-    evhttp_set_timeout(h->http, 10);
+    evhttp_set_timeout(h->http, HTTP_IDLE_TIMEOUT_SEC);
     evhttp_set_max_headers_size(h->http, 16384);
     evhttp_set_max_body_size(h->http, 4096);
     evhttp_set_gencb(h->http, handle, h);
@@ -148,10 +283,35 @@ httpServerPort(const HttpServer *h) {
 }
 
 void
+httpServerSetLimits(HttpServer *h, unsigned maxConnections, unsigned idleSec) {
+    h->maxConnections = maxConnections;
+    evhttp_set_timeout(h->http, (int)idleSec);
+}
+
+unsigned
+httpServerConnections(HttpServer *h) {
+    httpReap(h);
+    return (unsigned)h->count;
+}
+
+uint64_t
+httpServerRefused(const HttpServer *h) {
+    return h->refused;
+}
+
+void
 httpServerFree(HttpServer *h) {
     if (h == NULL)
         return;
+    /* evhttp_free() frees every connection; then the last references go. */
     if (h->http)
         evhttp_free(h->http);
+    for (size_t i = 0; i < h->count; i++)
+        bufferevent_decref(h->conns[i].bev);
+    bvFree(h->conns);
+    if (h->admit)
+        event_free(h->admit);
+    if (h->reaper)
+        event_free(h->reaper);
     bvFree(h);
 }

@@ -1,6 +1,7 @@
 /* Unit tests of agent/http.c: address parsing, and the endpoint served on a real loopback socket
  * (an event loop in the test, a client in a thread). */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <event2/event.h>
 #include <event2/thread.h>
 #include <netinet/in.h>
@@ -151,8 +152,87 @@ testServe(void) {
     free(resp);
 }
 
+/* Open a loopback connection to `port` that sends nothing. */
+static int
+idleConnect(uint16_t port) {
+    struct sockaddr_in sa;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons(port);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* Whether the server has closed `fd` (end of file or reset, nothing pending). */
+static bool
+closedByServer(int fd) {
+    char c;
+    ssize_t n = recv(fd, &c, 1, MSG_DONTWAIT);
+
+    return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK);
+}
+
+static void
+runFor(struct event_base *base, long ms) {
+    struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
+
+    event_base_loopexit(base, &tv);
+    event_base_dispatch(base);
+}
+
+/* Issue 14: idle connections exhausted the agent's descriptors. Beyond the limit a new connection
+ * is closed at once; idle ones are closed after the idle timeout; then the endpoint answers. */
+static void
+testConnectionLimit(void) {
+    struct event_base *base;
+    HttpServer *h;
+    Fixture f = {true, 0};
+    char *resp = malloc(65536);
+    int fds[20], closed = 0;
+    Err err;
+
+    evthread_use_pthreads();
+    base = event_base_new();
+    h = httpServerNew(base, "127.0.0.1:0", fakeSnapshot, &f, &err);
+    REQUIRE(h != NULL);
+    httpServerSetLimits(h, 4, 1);
+    for (int i = 0; i < 20; i++) {
+        fds[i] = idleConnect(httpServerPort(h));
+        REQUIRE(fds[i] >= 0);
+        runFor(base, 10);
+    }
+    runFor(base, 100);
+    CHECK_INT(httpServerConnections(h), 4);
+    CHECK_INT(httpServerRefused(h), 16);
+    for (int i = 0; i < 20; i++)
+        closed += closedByServer(fds[i]);
+    CHECK_INT(closed, 16);
+    for (int i = 0; i < 4; i++)
+        CHECK(!closedByServer(fds[i]));
+
+    /* The idle timeout frees the slots; a request is answered again. */
+    runFor(base, 2500);
+    CHECK_INT(httpServerConnections(h), 0);
+    for (int i = 0; i < 4; i++)
+        CHECK(closedByServer(fds[i]));
+    request(base, httpServerPort(h), "GET /healthz HTTP/1.0\r\n\r\n", resp, 65536);
+    CHECK_MSG(resp, "\r\n\r\nok\n");
+    for (int i = 0; i < 20; i++)
+        close(fds[i]);
+    httpServerFree(h);
+    event_base_free(base);
+    free(resp);
+}
+
 void
 suite_http(void) {
     testRun("http: ADDR:PORT parsing", testParseAddr);
     testRun("http: /metrics, /status, /healthz (200/503), 404, 405 on a live socket", testServe);
+    testRun("http: connection limit and idle timeout", testConnectionLimit);
 }
