@@ -42,7 +42,6 @@ struct HttpServer {
     HttpConn *conns;
     size_t count, cap;
     unsigned maxConnections;
-    int fdCeiling; /* a connection whose descriptor is at or above this is closed at once */
     uint64_t refused;
 };
 
@@ -81,12 +80,24 @@ httpReapCb(evutil_socket_t fd, short what, void *arg) {
     httpReap(arg);
 }
 
+/* The lowest descriptor number a connection may not have: HTTP_FD_RESERVE below the soft limit
+ * (read each time: the limit can change while the agent runs). */
+static int
+httpFdCeiling(void) {
+    struct rlimit rl;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > INT_MAX)
+        return INT_MAX;
+    return (int)rl.rlim_cur > 2 * HTTP_FD_RESERVE ? (int)rl.rlim_cur - HTTP_FD_RESERVE : (int)rl.rlim_cur / 2;
+}
+
 /* Keep or close the connections accepted since the last run: evhttp has set them up by now
  * (their callbacks name their evhttp_connection), and nothing has been read from them yet. */
 static void
 httpAdmit(evutil_socket_t fd, short what, void *arg) {
     HttpServer *h = arg;
     unsigned live = 0;
+    int ceiling = httpFdCeiling();
 
     (void)fd;
     (void)what;
@@ -104,7 +115,7 @@ httpAdmit(evutil_socket_t fd, short what, void *arg) {
         if (!httpConnLive(c, &evcon) || evcon == NULL)
             continue;
         sock = bufferevent_getfd(c->bev);
-        if (live < h->maxConnections && sock < h->fdCeiling) {
+        if (live < h->maxConnections && sock < ceiling) {
             live++;
             continue;
         }
@@ -221,16 +232,6 @@ handle(struct evhttp_request *req, void *arg) {
     agentStatusClear(&st);
 }
 
-/* The lowest descriptor number a connection may have: HTTP_FD_RESERVE below the soft limit. */
-static int
-httpFdCeiling(void) {
-    struct rlimit rl;
-
-    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > INT_MAX)
-        return INT_MAX;
-    return (int)rl.rlim_cur > 2 * HTTP_FD_RESERVE ? (int)rl.rlim_cur - HTTP_FD_RESERVE : (int)rl.rlim_cur / 2;
-}
-
 HttpServer *
 httpServerNew(struct event_base *base, const char *addr, HttpSnapshotFn *fn, void *data, Err *err) {
     HttpServer *h;
@@ -245,7 +246,6 @@ httpServerNew(struct event_base *base, const char *addr, HttpSnapshotFn *fn, voi
     h->fn = fn;
     h->data = data;
     h->maxConnections = HTTP_MAX_CONNECTIONS;
-    h->fdCeiling = httpFdCeiling();
     h->admit = event_new(base, -1, 0, httpAdmit, h);
     h->reaper = event_new(base, -1, EV_PERSIST, httpReapCb, h);
     h->http = evhttp_new(base);
