@@ -145,3 +145,20 @@ check "--before-gtid: the last segment is kept" test "$(segments)" -ge 1
 check "verify after --before-gtid" "$BV_BIN" verify --archive "$archive"
 check_eq "--before-gtid of a future transaction: refused (exit 66)" \
     "$("$BV_BIN" prune --archive "$archive" --before-gtid 0-1-99999999 >/dev/null 2>&1; echo $?)" 66
+
+# ---- a symbolic link inside the archive is never followed (issue 14) ----------------------------------
+# The previous release's archive (tests/fixtures/archive-v1/plain, segments 1-8) with its segments/
+# moved elsewhere and replaced by a symbolic link: prune fails on the first segment it would delete
+# (the directory store refuses a name through a link below its root), and the link's target keeps
+# every file.
+linked=$BV_TEST_DIR/linked
+cp -a "$BV_ROOT/tests/fixtures/archive-v1/plain" "$linked"
+mv "$linked/segments" "$BV_TEST_DIR/elsewhere"
+ln -s "$BV_TEST_DIR/elsewhere" "$linked/segments"
+n_else=$(find "$BV_TEST_DIR/elsewhere" -type f | wc -l)
+out=$("$BV_BIN" prune --archive "file://$linked" --keep-days 0 2>&1); rc=$?
+check_rc "symlinked segments/: prune fails with a storage error" "$rc" 75 "$out"
+check "symlinked segments/: the link is named" grep -q "segments' is a symbolic link" <<< "$out"
+check_eq "symlinked segments/: every file of the link's target survives ($n_else)" \
+    "$(find "$BV_TEST_DIR/elsewhere" -type f | wc -l)" "$n_else"
+check "symlinked segments/: the link itself is still there" test -L "$linked/segments"
