@@ -75,6 +75,18 @@ rc=$?
 check_eq "pull refuses to overwrite an existing file (exit 73)" "$rc" 73
 check "... and names it" grep -q "already exists" "$BV_TEST_DIR/again.err"
 
+# A symbolic link planted as NAME.tmp for every file (issue 14: pull, run as root, overwrote the
+# link's target with binlog bytes): pull writes to temporary names of its own, never through a link.
+out=$BV_TEST_DIR/pull-planted
+mkdir -p "$out"
+printf 'precious\n' > "$BV_TEST_DIR/victim"
+for n in "${names[@]}"; do ln -s "$BV_TEST_DIR/victim" "$out/$n.tmp"; done
+check "pull into a directory with planted NAME.tmp links" pull --source "$src" --to "$out" --stop-at-end
+check_eq "the links' target is untouched" "$(cat "$BV_TEST_DIR/victim")" "precious"
+check "the first file is the server's" cmp "$out/${names[0]}" "$data/${names[0]}"
+check_eq "no temporary file is left, the planted links are" \
+    "$(find "$out" -name '*.tmp*' -type f | wc -l) $(find "$out" -name '*.tmp' -type l | wc -l)" "0 ${#names[@]}"
+
 # ---- start inside a file: magic + the file's FDE + the events from the start position ------------
 out=$BV_TEST_DIR/pull2
 check "pull --start-position $mid_file:$mid_pos" pull --source "$src" --to "$out" --stop-at-end \
