@@ -177,7 +177,7 @@ spoolOpen(const char *dir, uint64_t maxBytes, Err *err) {
     if (fsMkdirP(dir, 0700, err) != 0)
         goto fail;
     pathJoin(s, "lock", path, sizeof(path));
-    if ((s->lockFd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0) {
+    if ((s->lockFd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600)) < 0) {
         errSetSys(err, ERR_IO, errno, "unable to open spool lock '%s'", path);
         goto fail;
     }
@@ -478,7 +478,7 @@ spoolProbe(Spool *s, bool *noSpace, Err *err) {
     }
     memset(block, 0, sizeof(block));
     pathJoin(s, "open/probe.tmp", path, sizeof(path));
-    if ((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) < 0) {
+    if ((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600)) < 0) {
         e = errno;
         *noSpace = e == ENOSPC || e == EDQUOT;
         return errSetSys(err, ERR_IO, e, "unable to create '%s'", path);
@@ -598,7 +598,7 @@ spoolJournalCreate(Spool *s, const SpoolJournalHead *head, Err *err) {
     memcpy(hdr, JOURNAL_MAGIC, JOURNAL_MAGIC_LEN);
     wrU32(hdr + JOURNAL_MAGIC_LEN, (uint32_t)b->len);
     wrU32(hdr + JOURNAL_MAGIC_LEN + 4, cryptoCrc32(0, b->data, b->len));
-    if ((j->fd = open(j->path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) < 0) {
+    if ((j->fd = open(j->path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600)) < 0) {
         errSetSys(err, ERR_IO, errno, "unable to create the semi-sync journal '%s'", j->path);
         goto fail;
     }
