@@ -232,6 +232,18 @@ handle(struct evhttp_request *req, void *arg) {
     agentStatusClear(&st);
 }
 
+/* libevent's own messages (an accept(2) failing, say) go through the log module, so that they are
+ * rate-limited like every other line instead of written to stderr once per loop. */
+static void
+httpLibeventLog(int severity, const char *msg) {
+    if (severity >= EVENT_LOG_ERR)
+        logError("libevent: %s", msg);
+    else if (severity == EVENT_LOG_WARN)
+        logWarn("libevent: %s", msg);
+    else
+        logDebug("libevent: %s", msg);
+}
+
 HttpServer *
 httpServerNew(struct event_base *base, const char *addr, HttpSnapshotFn *fn, void *data, Err *err) {
     HttpServer *h;
@@ -242,6 +254,7 @@ httpServerNew(struct event_base *base, const char *addr, HttpSnapshotFn *fn, voi
 
     if (httpParseAddr(addr, host, sizeof(host), &port, err) != 0)
         return NULL;
+    event_set_log_callback(httpLibeventLog);
     h = bvCalloc(1, sizeof(*h));
     h->fn = fn;
     h->data = data;

@@ -15,7 +15,7 @@
  * closes a new connection at once when either the limit is reached or its descriptor number is
  * within HTTP_FD_RESERVE of the process's RLIMIT_NOFILE soft limit: those descriptors stay for the
  * spool, the uploads and the source. A refused connection is logged (the log rate-limits
- * repeats).
+ * repeats); so are libevent's own messages, which httpServerNew() routes to the log module.
  */
 #ifndef BV_AGENT_HTTP_H
 #define BV_AGENT_HTTP_H
