@@ -80,8 +80,8 @@ httpReapCb(evutil_socket_t fd, short what, void *arg) {
     httpReap(arg);
 }
 
-/* The lowest descriptor number a connection may not have: HTTP_FD_RESERVE below the soft limit
- * (read each time: the limit can change while the agent runs). */
+/* The first descriptor number a connection may not use: HTTP_FD_RESERVE below the soft limit on
+ * open files (read each time: the limit can change while the agent runs). */
 static int
 httpFdCeiling(void) {
     struct rlimit rl;
@@ -120,11 +120,12 @@ httpAdmit(evutil_socket_t fd, short what, void *arg) {
             continue;
         }
         h->refused++;
+        /* Constant texts, so that the log's repeat limiter folds a flood into a line a second. */
         if (live >= h->maxConnections)
             logWarn("closing a new HTTP connection: %u connections are open (the limit)", live);
         else
-            logWarn("closing a new HTTP connection: its descriptor %d is within %d of the limit on open files",
-                    sock, HTTP_FD_RESERVE);
+            logWarn("closing a new HTTP connection: fewer than %d descriptors are left below the limit on "
+                    "open files", HTTP_FD_RESERVE);
         evhttp_connection_free(evcon);
     }
     httpReap(h);

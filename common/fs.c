@@ -112,13 +112,6 @@ fsCreateExclusive(const char *path, mode_t mode, Err *err) {
 
     if (fd < 0)
         return errSetSys(err, errno == EEXIST ? ERR_EXISTS : ERR_IO, errno, "unable to create '%s'", path);
-    if (fchmod(fd, mode) != 0) {
-        int saved = errno;
-
-        close(fd);
-        unlink(path);
-        return errSetSys(err, ERR_IO, saved, "unable to set the mode of '%s'", path);
-    }
     return fd;
 }
 
@@ -154,6 +147,10 @@ fsWriteFileAtomic(const char *path, const void *data, size_t len, mode_t mode, E
     }
     if ((fd = fsCreateExclusive(tmp, mode, err)) < 0)
         goto out;
+    if (fchmod(fd, mode) != 0) {
+        errSetSys(err, ERR_IO, errno, "unable to set the mode of '%s'", tmp);
+        goto fail;
+    }
     if (fsWriteAll(fd, data, len) != 0) {
         errSetSys(err, ERR_IO, errno, "unable to write '%s'", tmp);
         goto fail;

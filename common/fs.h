@@ -22,7 +22,7 @@ int fsWriteAll(int fd, const void *buf, size_t len);
 ssize_t fsPreadAll(int fd, void *buf, size_t len, off_t offset);
 
 /* Create `path` as a new regular file open for writing (O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC),
- * with permissions `mode` exactly, regardless of the umask. Never opens an existing file and never
+ * with permissions `mode` less the umask, as open(2) does. Never opens an existing file and never
  * follows a symbolic link, so a name planted in a directory others can write cannot redirect the
  * write: every file binvault creates outside a directory it owns alone goes through here or
  * fsCreateTemp(). Returns the descriptor, or -1: ERR_EXISTS when the name exists (a symbolic link
