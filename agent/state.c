@@ -127,12 +127,19 @@ agentPublishCheckpointLocked(Agent *a) {
     a->live.cpCaughtUpUs = a->cp.caughtUpUs;
 }
 
+bool
+agentStreamFreshLocked(const Agent *a, uint64_t nowMs) {
+    uint64_t freshMs = (uint64_t)a->cfg->heartbeatMs * 2 + 1000;
+
+    return a->live.connected && (nowMs <= a->lastRecvMs || nowMs - a->lastRecvMs <= freshMs);
+}
+
 /* A snapshot for the HTTP endpoint (main thread). */
 void
 agentSnapshot(void *data, AgentStatus *out) {
     Agent *a = data;
     UploaderStats us;
-    uint64_t now = retryNowMs(), freshMs = (uint64_t)a->cfg->heartbeatMs * 2 + 1000;
+    uint64_t now = retryNowMs();
 
     memset(&us, 0, sizeof(us));
     if (a->uploader)
@@ -148,7 +155,7 @@ agentSnapshot(void *data, AgentStatus *out) {
             (out->oldestUnarchivedUs == 0 || a->unarchived[i].firstUs < out->oldestUnarchivedUs))
             out->oldestUnarchivedUs = a->unarchived[i].firstUs;
     out->silentMs = a->live.connected && now > a->lastRecvMs ? now - a->lastRecvMs : 0;
-    out->fresh = a->live.connected && out->silentMs <= freshMs;
+    out->fresh = agentStreamFreshLocked(a, now);
     pthread_mutex_unlock(&a->statLock);
     out->nowUs = agentWallUs();
     out->stopping = atomic_load(&a->stop);
