@@ -136,7 +136,8 @@ struct RecoverPlan {
     size_t scanStep;    /* recoverPlanNextScan(): GTID and position targets */
 
     /* TIME targets: segments lo..hi are read in order until the one holding the first
-     * transaction committed after the time (hi: the first the index proves holds one). */
+     * transaction committed after the time (hi: the first the index proves holds one), and the
+     * one after it, for commits after the cut dated before the time (then hi is that one). */
     bool scanTime;
     size_t lo, hi;
     size_t timeSeg;     /* the segment being fed; SIZE_MAX before the first */
@@ -344,7 +345,7 @@ recoverPlanNextScan(RecoverPlan *p, size_t *idx) {
     if (p->scanTime) {
         size_t next = p->timeSeg == SIZE_MAX ? p->lo : p->timeSeg + 1;
 
-        if (p->cutDone || next > p->hi)
+        if (next > p->hi)
             return false;
         *idx = next;
         return true;
@@ -389,9 +390,9 @@ timeNote(RecoverPlan *p, const char *gtid, const char *file, uint64_t pos, uint6
 }
 
 /* A time target: the cut is before the first transaction committed after the time in binlog
- * order; the rest of its segment is read for transactions after the cut committed before the
- * time (the target is then ambiguous), and commit times going backwards before the cut are
- * noted. */
+ * order; the rest of its segment and the next segment are read for transactions after the cut
+ * committed before the time (the target is then ambiguous), and commit times going backwards
+ * before the cut are noted. */
 static void
 timeFeed(RecoverPlan *p, size_t idx, const SegmentMeta *m, const BinlogTxn *t, const char *stateAfter) {
     bool after = timeAfter(&p->target, t->commitTimeUs);
@@ -412,6 +413,7 @@ timeFeed(RecoverPlan *p, size_t idx, const SegmentMeta *m, const BinlogTxn *t, c
     }
     if (after) {
         p->cutDone = true;
+        p->hi = idx + 1 < p->n ? idx + 1 : idx;
         snprintf(p->cutGtid, sizeof(p->cutGtid), "%s", t->gtid);
         snprintf(p->cutFile, sizeof(p->cutFile), "%s", m->file);
         p->cutTimeUs = t->commitTimeUs;
@@ -599,7 +601,7 @@ checkContinuous(RecoverPlan *p, size_t first, size_t last, Err *err) {
 /* Later segments the index shows committing at or before the time: not read, but after the cut. */
 static void
 timeIndexAfterCut(RecoverPlan *p) {
-    for (size_t i = p->boundary + 1; p->cutDone && i < p->n; i++) {
+    for (size_t i = p->hi + 1; p->cutDone && i < p->n; i++) {
         const SegmentMeta *m = archiveCatalogAt(p->c, i);
 
         if (m->transactions == 0)

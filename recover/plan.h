@@ -130,8 +130,8 @@ int recoverPlanFeed(RecoverPlan *p, size_t idx, const BinlogTxn *t, const char *
  * when the start is before the archive, ERR_GAP when the range crosses a gap or a segment whose
  * object is not in the store (after a load with ARCHIVE_LOAD_DISCOVER), ERR_FORMAT for a time
  * target when a transaction after the cut was committed at or before the time (read in the cut's
- * segment, or a later segment's first or last commit in the index), naming the transactions,
- * unless allowTimeDisorder. */
+ * segment or the next one, or a later segment's first or last commit in the index), naming the
+ * transactions, unless allowTimeDisorder. */
 int recoverPlanFinish(RecoverPlan *p, Err *err);
 
 /* The plan, once finished. */
