@@ -84,6 +84,12 @@ agentRetryInit(const Agent *a, Retry *r, uint64_t calmMs) {
 
 void
 agentAddUnarchivedLocked(Agent *a, uint64_t seq, uint64_t firstUs) {
+    uint64_t now = agentWallUs();
+
+    /* It was committed before it was received: a commit dated in the future (SET TIMESTAMP)
+     * counts as now, so that it cannot hide the segment from the RPO. */
+    if (firstUs > now)
+        firstUs = now;
     for (size_t i = 0; i < a->unarchivedCount; i++)
         if (a->unarchived[i].seq == seq) {
             if (firstUs != 0 && (a->unarchived[i].firstUs == 0 || firstUs < a->unarchived[i].firstUs))
