@@ -365,6 +365,19 @@ recoverPlanNextScan(RecoverPlan *p, size_t *idx) {
     return false;
 }
 
+/* The transaction is applied: so far the last one, and the cut is after it. */
+static void
+includeTxn(RecoverPlan *p, const SegmentMeta *m, const BinlogTxn *t, const char *stateAfter) {
+    p->included = true;
+    bvFree(p->cutState);
+    p->cutState = bvStrdup(stateAfter ? stateAfter : "");
+    p->haveLast = true;
+    snprintf(p->lastGtid, sizeof(p->lastGtid), "%s", t->gtid);
+    snprintf(p->lastFile, sizeof(p->lastFile), "%s", m->file);
+    p->lastTimeUs = t->commitTimeUs;
+    p->lastEndPos = t->endPos;
+}
+
 static bool
 timeAfter(const RecoverTarget *tg, uint64_t us) {
     return tg->exclusive ? us >= tg->timeUs : us > tg->timeUs;
@@ -426,14 +439,7 @@ timeFeed(RecoverPlan *p, size_t idx, const SegmentMeta *m, const BinlogTxn *t, c
     }
     if (t->commitTimeUs > p->maxUs)
         p->maxUs = t->commitTimeUs;
-    p->included = true;
-    bvFree(p->cutState);
-    p->cutState = bvStrdup(stateAfter ? stateAfter : "");
-    p->haveLast = true;
-    snprintf(p->lastGtid, sizeof(p->lastGtid), "%s", t->gtid);
-    snprintf(p->lastFile, sizeof(p->lastFile), "%s", m->file);
-    p->lastTimeUs = t->commitTimeUs;
-    p->lastEndPos = t->endPos;
+    includeTxn(p, m, t, stateAfter);
 }
 
 static int
@@ -499,16 +505,8 @@ recoverPlanFeed(RecoverPlan *p, size_t idx, const BinlogTxn *t, const char *stat
 
         if (cutDecide(p, idx, t, stateAfter, &cut, err) != 0)
             return errPrefix(err, "segment '%s'", m->name);
-        if (cut != CUT_BEFORE) {
-            p->included = true;
-            bvFree(p->cutState);
-            p->cutState = bvStrdup(stateAfter ? stateAfter : "");
-            p->haveLast = true;
-            snprintf(p->lastGtid, sizeof(p->lastGtid), "%s", t->gtid);
-            snprintf(p->lastFile, sizeof(p->lastFile), "%s", m->file);
-            p->lastTimeUs = t->commitTimeUs;
-            p->lastEndPos = t->endPos;
-        }
+        if (cut != CUT_BEFORE)
+            includeTxn(p, m, t, stateAfter);
         if (cut != CUT_INCLUDE)
             p->cutDone = true;
     }

@@ -144,24 +144,37 @@ feedSegment(RecoverPlan *p, const ArchiveCatalog *c, size_t idx, Err *err) {
     return 0;
 }
 
-/* Plan, feed the scans, finish; NULL on failure (err set). */
+typedef int FeedFn(RecoverPlan *p, const ArchiveCatalog *c, size_t idx, Err *err);
+
+/* Plan, feed the scans with `feed`, finish; NULL on failure (err set). *reads counts the
+ * segments read (when not NULL). */
 static RecoverPlan *
-plan(const ArchiveCatalog *c, const char *start, const RecoverTarget *t, Err *err) {
+planWith(const ArchiveCatalog *c, const char *start, const RecoverTarget *t, FeedFn *feed, size_t *reads, Err *err) {
     RecoverPlan *p = recoverPlanNew(c, start, t, err);
     size_t idx;
 
+    if (reads != NULL)
+        *reads = 0;
     if (p == NULL)
         return NULL;
-    while (recoverPlanNextScan(p, &idx))
-        if (feedSegment(p, c, idx, err) < 0) {
+    while (recoverPlanNextScan(p, &idx)) {
+        if (reads != NULL)
+            (*reads)++;
+        if (feed(p, c, idx, err) < 0) {
             recoverPlanFree(p);
             return NULL;
         }
+    }
     if (recoverPlanFinish(p, err) != 0) {
         recoverPlanFree(p);
         return NULL;
     }
     return p;
+}
+
+static RecoverPlan *
+plan(const ArchiveCatalog *c, const char *start, const RecoverTarget *t, Err *err) {
+    return planWith(c, start, t, feedSegment, NULL, err);
 }
 
 static void
@@ -485,41 +498,32 @@ disorderCatalog(void) {
     return c;
 }
 
+/* Feed the transactions of entry idx of disorderCatalog(). */
+static int
+feedDisorder(RecoverPlan *p, const ArchiveCatalog *c, size_t idx, Err *err) {
+    const SegmentMeta *m = archiveCatalogAt(c, idx);
+    uint64_t n = strtoull(strrchr(m->firstGtid, '-') + 1, NULL, 10);
+
+    for (uint64_t i = 0; i < disorderCount[idx]; i++) {
+        BinlogTxn txn;
+        char state[32];
+
+        memset(&txn, 0, sizeof(txn));
+        txn.startPos = m->startPos + 100 * i;
+        txn.endPos = txn.startPos + 100;
+        txn.commitTimeUs = disorderTimes[idx][i] * 1000000ull;
+        txn.statement = "";
+        snprintf(txn.gtid, sizeof(txn.gtid), "0-1-%llu", (unsigned long long)(n + i));
+        snprintf(state, sizeof(state), "0-1-%llu", (unsigned long long)(n + i));
+        if (recoverPlanFeed(p, idx, &txn, state, err) < 0)
+            return -1;
+    }
+    return 0;
+}
+
 static RecoverPlan *
 disorderPlan(const ArchiveCatalog *c, const RecoverTarget *t, size_t *reads, Err *err) {
-    RecoverPlan *p = recoverPlanNew(c, "0-1-1", t, err);
-    size_t idx;
-
-    *reads = 0;
-    if (p == NULL)
-        return NULL;
-    while (recoverPlanNextScan(p, &idx)) {
-        const SegmentMeta *m = archiveCatalogAt(c, idx);
-        uint64_t n = strtoull(strrchr(m->firstGtid, '-') + 1, NULL, 10);
-
-        (*reads)++;
-        for (uint64_t i = 0; i < disorderCount[idx]; i++) {
-            BinlogTxn txn;
-            char state[32];
-
-            memset(&txn, 0, sizeof(txn));
-            txn.startPos = m->startPos + 100 * i;
-            txn.endPos = txn.startPos + 100;
-            txn.commitTimeUs = disorderTimes[idx][i] * 1000000ull;
-            txn.statement = "";
-            snprintf(txn.gtid, sizeof(txn.gtid), "0-1-%llu", (unsigned long long)(n + i));
-            snprintf(state, sizeof(state), "0-1-%llu", (unsigned long long)(n + i));
-            if (recoverPlanFeed(p, idx, &txn, state, err) < 0) {
-                recoverPlanFree(p);
-                return NULL;
-            }
-        }
-    }
-    if (recoverPlanFinish(p, err) != 0) {
-        recoverPlanFree(p);
-        return NULL;
-    }
-    return p;
+    return planWith(c, "0-1-1", t, feedDisorder, reads, err);
 }
 
 static void

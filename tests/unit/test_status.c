@@ -219,16 +219,22 @@ testStatusJson(void) {
     agentStatusClear(&s);
 }
 
+/* Now, thresholds 60 s and 300 s, nothing known of the source. */
+static void
+verdictInput(StatusInput *in) {
+    memset(in, 0, sizeof(*in));
+    in->nowUs = NOW;
+    in->warnRpo = 60;
+    in->maxRpo = 300;
+    in->unarchivedTxns = -1;
+}
+
 static void
 testStatusVerdict(void) {
     StatusInput in;
     StatusVerdict v;
 
-    memset(&in, 0, sizeof(in));
-    in.nowUs = NOW;
-    in.warnRpo = 60;
-    in.maxRpo = 300;
-    in.unarchivedTxns = -1;
+    verdictInput(&in);
     /* Archive alone: bounded by the later of the caught-up instant and the last commit. */
     in.lastTimeUs = NOW - S(100);
     in.caughtUpUs = NOW - S(2);
@@ -285,11 +291,7 @@ testStatusFutureCommit(void) {
     StatusInput in;
     StatusVerdict v;
 
-    memset(&in, 0, sizeof(in));
-    in.nowUs = NOW;
-    in.warnRpo = 60;
-    in.maxRpo = 300;
-    in.unarchivedTxns = -1;
+    verdictInput(&in);
     in.lastTimeUs = NOW + S(86400);
     in.caughtUpUs = NOW - S(500);
     in.confirmedUs = NOW - S(120);
