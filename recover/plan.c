@@ -140,6 +140,7 @@ struct RecoverPlan {
      * one after it, for commits after the cut dated before the time (then hi is that one). */
     bool scanTime;
     size_t lo, hi;
+    size_t scanNext;    /* recoverPlanNextScan()'s next segment */
     size_t timeSeg;     /* the segment being fed; SIZE_MAX before the first */
     uint64_t maxUs;     /* the latest commit time before the cut */
     char cutGtid[BINLOG_TXN_GTID_MAX];
@@ -250,6 +251,7 @@ locateTime(RecoverPlan *p, Err *err) {
         p->boundary = p->hi;
         p->lo = p->first < p->hi ? p->first : p->hi;
         p->scanTime = true;
+        p->scanNext = p->lo;
         p->timeSeg = SIZE_MAX;
         return 0;
     }
@@ -343,11 +345,9 @@ done:
 bool
 recoverPlanNextScan(RecoverPlan *p, size_t *idx) {
     if (p->scanTime) {
-        size_t next = p->timeSeg == SIZE_MAX ? p->lo : p->timeSeg + 1;
-
-        if (next > p->hi)
+        if (p->scanNext > p->hi)
             return false;
-        *idx = next;
+        *idx = p->scanNext++;
         return true;
     }
     while (p->scanStep < 2) {

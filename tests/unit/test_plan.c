@@ -595,6 +595,54 @@ testPlanTimeDisorder(void) {
     archiveCatalogFree(c);
 }
 
+/* Feed entry idx: its transactions one per second from its first commit (none for an empty one). */
+static int
+feedSparse(RecoverPlan *p, const ArchiveCatalog *c, size_t idx, Err *err) {
+    const SegmentMeta *m = archiveCatalogAt(c, idx);
+
+    for (uint64_t i = 0; i < m->transactions; i++) {
+        uint64_t n = strtoull(strrchr(m->firstGtid, '-') + 1, NULL, 10) + i;
+        BinlogTxn txn;
+        char state[32];
+
+        memset(&txn, 0, sizeof(txn));
+        txn.startPos = m->startPos + 100 * i;
+        txn.endPos = txn.startPos + 100;
+        txn.commitTimeUs = m->firstTimeUs + i * 1000000ull;
+        txn.statement = "";
+        snprintf(txn.gtid, sizeof(txn.gtid), "0-1-%llu", (unsigned long long)n);
+        snprintf(state, sizeof(state), "0-1-%llu", (unsigned long long)n);
+        if (recoverPlanFeed(p, idx, &txn, state, err) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* A segment without transactions (a rotation, heartbeats) in the range read for a time. */
+static void
+testPlanTimeEmptySegment(void) {
+    ArchiveCatalog *c = archiveCatalogNew();
+    RecoverTarget t = {.kind = RECOVER_UNTIL_TIME, .timeUs = 1005 * 1000000ull};
+    RecoverPlan *p;
+    SegmentMeta m;
+    size_t reads;
+    Err err = {0};
+
+    crafted(&m, 1, "bin.000001", 256, 556, "", "0-1-3", "0-1-1", "0-1-3", 1000, 1002, 3);
+    BV_ASSERT(archiveCatalogAdd(c, &m, true, &err) == 0);
+    crafted(&m, 2, "bin.000001", 556, 600, "0-1-3", "0-1-3", "", "", 0, 0, 0);
+    BV_ASSERT(archiveCatalogAdd(c, &m, true, &err) == 0);
+    crafted(&m, 3, "bin.000001", 600, 800, "0-1-3", "0-1-5", "0-1-4", "0-1-5", 1005, 1006, 2);
+    BV_ASSERT(archiveCatalogAdd(c, &m, true, &err) == 0);
+    p = planWith(c, "0-1-1", &t, feedSparse, &reads, &err);
+    REQUIRE(p != NULL);
+    CHECK_INT(reads, 3);
+    CHECK_STR(recoverPlanInfo(p)->until, "0-1-4");
+    CHECK_INT(recoverPlanInfo(p)->segments, 3);
+    recoverPlanFree(p);
+    archiveCatalogFree(c);
+}
+
 void suite_plan(void);
 
 void
@@ -605,4 +653,5 @@ suite_plan(void) {
     testRun("plan json", testPlanJson);
     testRun("plan bytes before a position", testPlanBytes);
     testRun("plan: --until-time when commit times go backwards", testPlanTimeDisorder);
+    testRun("plan: --until-time over a segment without transactions", testPlanTimeEmptySegment);
 }
