@@ -169,6 +169,9 @@ void agentAddMarkLocked(Agent *a, uint64_t atUs, uint64_t seq);
 void agentSetStringLocked(char **dst, char *src);
 /* Under statLock: publish the checkpoint a->cp. */
 void agentPublishCheckpointLocked(Agent *a);
+/* Whether the stream is fresh at monotonic nowMs: connected, and something (an event or a
+ * heartbeat) arrived within twice the heartbeat plus a second. Under statLock. */
+bool agentStreamFreshLocked(const Agent *a, uint64_t nowMs);
 /* The HTTP endpoint's snapshot (archive/status.h; main thread). */
 void agentSnapshot(void *data, AgentStatus *out);
 

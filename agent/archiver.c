@@ -68,11 +68,19 @@ archiveFailing(Agent *a, const char *msg) {
     agentNoteError(a, msg);
 }
 
-/* Write a->cp with the latest archived caught-up instant. */
+/* Write a->cp with the latest archived caught-up instant; while the stream from the source is
+ * fresh, the agent's clock now confirms it (confirmed_us: what `binvault status` trusts instead
+ * of commit times, which a client can date in the future). */
 void
 agentWriteCheckpoint(Agent *a) {
+    bool fresh;
     Err err;
 
+    pthread_mutex_lock(&a->statLock);
+    fresh = agentStreamFreshLocked(a, retryNowMs());
+    pthread_mutex_unlock(&a->statLock);
+    if (fresh)
+        a->cp.confirmedUs = agentWallUs();
     if (archiveCheckpointWrite(a->archive, &a->cp, &err) != 0) {
         logWarn("unable to write the archive checkpoint (will retry): %s", err.msg);
         archiveFailing(a, err.msg);

@@ -84,6 +84,12 @@ agentRetryInit(const Agent *a, Retry *r, uint64_t calmMs) {
 
 void
 agentAddUnarchivedLocked(Agent *a, uint64_t seq, uint64_t firstUs) {
+    uint64_t now = agentWallUs();
+
+    /* It was committed before it was received: a commit dated in the future (SET TIMESTAMP)
+     * counts as now, so that it cannot hide the segment from the RPO. */
+    if (firstUs > now)
+        firstUs = now;
     for (size_t i = 0; i < a->unarchivedCount; i++)
         if (a->unarchived[i].seq == seq) {
             if (firstUs != 0 && (a->unarchived[i].firstUs == 0 || firstUs < a->unarchived[i].firstUs))
@@ -127,12 +133,19 @@ agentPublishCheckpointLocked(Agent *a) {
     a->live.cpCaughtUpUs = a->cp.caughtUpUs;
 }
 
+bool
+agentStreamFreshLocked(const Agent *a, uint64_t nowMs) {
+    uint64_t freshMs = (uint64_t)a->cfg->heartbeatMs * 2 + 1000;
+
+    return a->live.connected && (nowMs <= a->lastRecvMs || nowMs - a->lastRecvMs <= freshMs);
+}
+
 /* A snapshot for the HTTP endpoint (main thread). */
 void
 agentSnapshot(void *data, AgentStatus *out) {
     Agent *a = data;
     UploaderStats us;
-    uint64_t now = retryNowMs(), freshMs = (uint64_t)a->cfg->heartbeatMs * 2 + 1000;
+    uint64_t now = retryNowMs();
 
     memset(&us, 0, sizeof(us));
     if (a->uploader)
@@ -148,7 +161,7 @@ agentSnapshot(void *data, AgentStatus *out) {
             (out->oldestUnarchivedUs == 0 || a->unarchived[i].firstUs < out->oldestUnarchivedUs))
             out->oldestUnarchivedUs = a->unarchived[i].firstUs;
     out->silentMs = a->live.connected && now > a->lastRecvMs ? now - a->lastRecvMs : 0;
-    out->fresh = a->live.connected && out->silentMs <= freshMs;
+    out->fresh = agentStreamFreshLocked(a, now);
     pthread_mutex_unlock(&a->statLock);
     out->nowUs = agentWallUs();
     out->stopping = atomic_load(&a->stop);

@@ -4,10 +4,29 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "archive/internal.h"
 #include "common/time.h"
 #include "common/mem.h"
+
+/* "2026-11-21T04:31:00Z" (what archiveCheckpointWrite() stores) as microseconds; 0 otherwise. */
+static uint64_t
+updatedUs(const char *iso) {
+    struct tm tm;
+    char tail = 0;
+    time_t t;
+
+    memset(&tm, 0, sizeof(tm));
+    if (sscanf(iso, "%4d-%2d-%2dT%2d:%2d:%2d%c", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour, &tm.tm_min,
+               &tm.tm_sec, &tail) != 7 || tail != 'Z')
+        return 0;
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    if ((t = timegm(&tm)) <= 0)
+        return 0;
+    return (uint64_t)t * 1000000u;
+}
 
 int
 archiveCheckpointParse(const char *text, size_t len, ArchiveCheckpoint *cp, Err *err) {
@@ -37,6 +56,12 @@ archiveCheckpointParse(const char *text, size_t len, ArchiveCheckpoint *cp, Err 
         errSet(err, ERR_FORMAT, "missing or invalid field 'gtid_end'");
         goto out;
     }
+    /* Added later: absent in checkpoints of older writers. */
+    if (jsonGet(doc, "confirmed_us") != NULL && !jsonU64(jsonGet(doc, "confirmed_us"), &cp->confirmedUs)) {
+        errSet(err, ERR_FORMAT, "invalid field 'confirmed_us'");
+        goto out;
+    }
+    cp->updatedUs = updatedUs(cp->updated);
     cp->gtidEnd = bvStrdup(gtid);
     rc = 0;
 out:
@@ -73,6 +98,8 @@ archiveCheckpointWrite(Archive *a, const ArchiveCheckpoint *cp, Err *err) {
     archiveJsonPutStr(doc, "gtid_end", cp->gtidEnd != NULL ? cp->gtidEnd : "");
     archiveJsonPutStr(doc, "last_gtid", cp->lastGtid);
     jsonBufPrintf(doc, ",\"last_time_us\":%" PRIu64 ",\"caught_up_us\":%" PRIu64, cp->lastTimeUs, cp->caughtUpUs);
+    if (cp->confirmedUs != 0)
+        jsonBufPrintf(doc, ",\"confirmed_us\":%" PRIu64, cp->confirmedUs);
     archiveJsonPutStr(doc, "updated", updated);
     jsonBufPrintf(doc, "}\n");
     rc = storagePutBuf(a->storage, ARCHIVE_CHECKPOINT_OBJECT, doc->data, doc->len, STORAGE_PUT_REPLACE, err);

@@ -19,10 +19,16 @@ typedef struct ArchiveCheckpoint {
     char lastGtid[BINLOG_TXN_GTID_MAX];
     uint64_t lastTimeUs;
     uint64_t caughtUpUs; /* 0 when never confirmed */
+    /* The agent's own clock when it last wrote the checkpoint while its stream from the source
+     * was fresh (0: never, or an older writer). Unlike lastTimeUs, which is the binlog's and a
+     * client can set to any value, it bounds what the archive-only RPO may claim. */
+    uint64_t confirmedUs;
     char updated[32];    /* ISO-8601 UTC, set by archiveCheckpointWrite() */
+    uint64_t updatedUs;  /* `updated` read back by archiveCheckpointParse() (0 when unreadable) */
 } ArchiveCheckpoint;
 
-/* checkpoint.json: read (ERR_NOTFOUND when absent) and replace (updated = now). */
+/* checkpoint.json: read (ERR_NOTFOUND when absent) and replace (updated = now; confirmed_us is
+ * written when not 0). */
 int archiveCheckpointRead(Archive *a, ArchiveCheckpoint *cp, Err *err);
 /* Parse the text of a checkpoint.json (`len` bytes, any content). ERR_FORMAT. Free with
  * archiveCheckpointClear(). */

@@ -85,7 +85,7 @@ archiveCatalogFindPosition(const ArchiveCatalog *c, const char *file, uint64_t p
 int
 archiveCatalogFindTime(const ArchiveCatalog *c, uint64_t timeUs, bool exclusive, size_t *idx, Err *err) {
     bool found = false, any = false;
-    uint64_t firstUs = 0, lastUs = 0;
+    uint64_t firstUs = 0, maxUs = 0;
     char when[48], bound[48];
 
     for (size_t i = 0; i < c->count; i++) {
@@ -96,21 +96,23 @@ archiveCatalogFindTime(const ArchiveCatalog *c, uint64_t timeUs, bool exclusive,
         if (!any)
             firstUs = m->firstTimeUs;
         any = true;
-        lastUs = m->lastTimeUs;
-        if (exclusive ? m->firstTimeUs < timeUs : m->firstTimeUs <= timeUs) {
+        maxUs = m->firstTimeUs > maxUs ? m->firstTimeUs : maxUs;
+        maxUs = m->lastTimeUs > maxUs ? m->lastTimeUs : maxUs;
+        if (!found) {
             *idx = i;
-            found = true;
+            found = exclusive ? m->firstTimeUs >= timeUs || m->lastTimeUs >= timeUs
+                              : m->firstTimeUs > timeUs || m->lastTimeUs > timeUs;
         }
     }
     timeFormatUtc(timeUs, true, when, sizeof(when));
     if (!any)
         return errSet(err, ERR_NOTFOUND, "time %s is not in the archive: it holds no transaction", when);
-    if (!found) {
+    if (exclusive ? firstUs >= timeUs : firstUs > timeUs) {
         timeFormatUtc(firstUs, true, bound, sizeof(bound));
         return errSet(err, ERR_NOTFOUND, "time %s is before the first archived commit (%s)", when, bound);
     }
-    if (timeUs > lastUs) {
-        timeFormatUtc(lastUs, true, bound, sizeof(bound));
+    if (timeUs > maxUs) {
+        timeFormatUtc(maxUs, true, bound, sizeof(bound));
         return errSet(err, ERR_NOTFOUND,
                       "time %s is after the last archived commit (%s): the archive does not know what was committed "
                       "after it", when, bound);

@@ -21,10 +21,13 @@ int archiveCatalogFindGtid(const ArchiveCatalog *c, const char *gtid, size_t *id
  * the file's first event) maps to that segment. ERR_NOTFOUND naming the archived range of the
  * file, or saying the file is not archived. */
 int archiveCatalogFindPosition(const ArchiveCatalog *c, const char *file, uint64_t pos, size_t *idx, Err *err);
-/* The segment holding the last transaction committed at or before timeUs (microseconds since the
- * epoch; before it when `exclusive`): the last segment with transactions whose first_time_us <=
- * timeUs (< timeUs). ERR_NOTFOUND when timeUs is before the first or after the last archived
- * commit. */
+/* Where the first transaction committed after timeUs (microseconds since the epoch; at or after
+ * it when `exclusive`) can be, in binlog order, from the index alone: the first segment whose
+ * first_time_us or last_time_us is after timeUs (at or after), or the last segment when none is.
+ * Commit times need not follow binlog order (SET TIMESTAMP, a clock stepped back), and the index
+ * has only a segment's first and last: that transaction is in segment *idx or an earlier one, and
+ * only reading them tells which. ERR_NOTFOUND when the archive's first transaction is already
+ * after timeUs (before the archive) or timeUs is after every commit the index records. */
 int archiveCatalogFindTime(const ArchiveCatalog *c, uint64_t timeUs, bool exclusive, size_t *idx, Err *err);
 /* Commit time of the first transaction of entry idx or a later one; 0 when none has any. */
 uint64_t archiveCatalogFirstCommitFrom(const ArchiveCatalog *c, size_t idx);

@@ -124,12 +124,14 @@ archiveRetentionSeq(const ArchiveCatalog *c, const ArchiveRetention *r, uint64_t
         else
             keep = c->entries[idx]->meta.seq;
     } else {
-        /* The first segment with a commit at or after the time; only the last one when none. */
+        /* The first segment with a commit at or after the time; only the last one when none.
+         * Its first or its last: commit times need not follow binlog order (SET TIMESTAMP), and
+         * a back-dated last commit must not get recent ones pruned. */
         keep = c->entries[c->count - 1]->meta.seq;
         for (size_t i = 0; i < c->count; i++) {
             const SegmentMeta *m = &c->entries[i]->meta;
 
-            if (m->transactions > 0 && m->lastTimeUs >= r->keepFromUs) {
+            if (m->transactions > 0 && (m->lastTimeUs >= r->keepFromUs || m->firstTimeUs >= r->keepFromUs)) {
                 keep = m->seq;
                 break;
             }

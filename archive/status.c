@@ -353,20 +353,38 @@ statusCodeName(int code) {
     }
 }
 
-void
-statusEvaluate(const StatusInput *in, StatusVerdict *out) {
+static uint64_t
+capAt(uint64_t us, uint64_t cap) {
+    return cap != 0 && us > cap ? cap : us;
+}
+
+double
+statusArchiveBound(const StatusInput *in) {
     uint64_t since = in->lastTimeUs > in->caughtUpUs ? in->lastTimeUs : in->caughtUpUs;
 
+    if (since == 0)
+        return -1;
+    since = capAt(capAt(capAt(since, in->confirmedUs), in->updatedUs), in->nowUs);
+    return (double)(in->nowUs - since) / 1e6;
+}
+
+void
+statusEvaluate(const StatusInput *in, StatusVerdict *out) {
     memset(out, 0, sizeof(*out));
     out->rpo = -1;
+    out->futureCommit = in->lastTimeUs > in->nowUs;
     if (in->sourceOk && in->unarchivedTxns == 0) {
         out->rpo = 0;
         out->exact = true;
-    } else if (in->sourceOk && in->unarchivedTxns > 0 && in->oldestUnarchivedUs != 0) {
-        out->rpo = in->oldestUnarchivedUs >= in->nowUs ? 0 : (double)(in->nowUs - in->oldestUnarchivedUs) / 1e6;
+    } else if (in->sourceOk && in->unarchivedTxns > 0 && in->oldestUnarchivedUs != 0 &&
+               in->oldestUnarchivedUs <= in->nowUs) {
+        out->rpo = (double)(in->nowUs - in->oldestUnarchivedUs) / 1e6;
         out->exact = true;
-    } else if (since != 0) {
-        out->rpo = since >= in->nowUs ? 0 : (double)(in->nowUs - since) / 1e6;
+    } else {
+        /* A missing transaction dated in the future says nothing about when it was committed:
+         * the checkpoint's bound holds. */
+        out->futureCommit |= in->sourceOk && in->unarchivedTxns > 0 && in->oldestUnarchivedUs > in->nowUs;
+        out->rpo = statusArchiveBound(in);
     }
     if (out->rpo < 0)
         out->code = STATUS_UNKNOWN;

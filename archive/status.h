@@ -113,7 +113,11 @@ const char *purgeStateName(PurgeState p);
  * From the archive alone, checkpoint.json says the archive held everything the source had written
  * at caught_up_us, and every transaction up to the one committed at last_time_us: whatever is
  * missing was committed after the later of the two, so the RPO is at most the time since then
- * (an idle source whose agent keeps refreshing caught_up_us stays near 0). With the source, the
+ * (an idle source whose agent keeps refreshing caught_up_us stays near 0). last_time_us is the
+ * binlog's, which a client sets (SET TIMESTAMP) to any value, even the future: that instant is
+ * never taken later than the agent's own clock when it last wrote the checkpoint while it saw
+ * the source (confirmed_us), nor later than the checkpoint's `updated` (older agents), so a
+ * stopped agent's bound grows whatever the data says. With the source, the
  * number of transactions not archived is known (GTID states) and, when there are some, the commit
  * time of the oldest one read from the source's binlog: the RPO is then measured, not bounded. */
 
@@ -125,6 +129,7 @@ const char *purgeStateName(PurgeState p);
 typedef struct StatusInput {
     uint64_t nowUs;
     uint64_t lastTimeUs, caughtUpUs; /* of checkpoint.json */
+    uint64_t confirmedUs, updatedUs; /* of checkpoint.json; 0 when absent */
     bool sourceAsked;                /* --source given */
     bool sourceOk;                   /* and it answered */
     int64_t unarchivedTxns;          /* -1 when unknown */
@@ -137,7 +142,13 @@ typedef struct StatusVerdict {
     int code;   /* STATUS_* */
     double rpo; /* seconds; < 0 when unknown */
     bool exact; /* measured from the source rather than bounded from the checkpoint */
+    bool futureCommit; /* a commit time after now (checkpoint or source) was not trusted */
 } StatusVerdict;
+
+/* The RPO bound from the checkpoint alone (seconds; < 0 when it has no commit or caught-up
+ * time): the time since the later of lastTimeUs and caughtUpUs, that instant capped by
+ * confirmedUs and updatedUs (when known) and by nowUs. */
+double statusArchiveBound(const StatusInput *in);
 
 /* Thresholds: RPO >= maxRpo is CRITICAL, >= warnRpo WARNING; an unknown RPO is UNKNOWN; a gap is
  * CRITICAL; a source that was asked for and did not answer is at least WARNING. */

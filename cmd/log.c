@@ -215,7 +215,9 @@ logRun(LogCmd lc) {
     for (size_t i = 0; i < archiveCatalogCount(c) && rc == 0; i++) {
         const SegmentMeta *m = archiveCatalogAt(c, i);
 
-        if (m->transactions == 0 || m->lastTimeUs < lc.sinceUs || m->firstTimeUs > lc.untilUs)
+        /* First and last in either order: commit times need not follow binlog order. */
+        if (m->transactions == 0 || (m->lastTimeUs < lc.sinceUs && m->firstTimeUs < lc.sinceUs) ||
+            (m->firstTimeUs > lc.untilUs && m->lastTimeUs > lc.untilUs))
             continue;
         for (size_t g = 0; g < ngaps; g++)
             if (prevSeq != 0 && gaps[g].afterSeq >= prevSeq && gaps[g].beforeSeq <= m->seq)

@@ -42,7 +42,7 @@ typedef struct RecoverCmd {
     char *baseDir, *fromGtid, *untilGtid;
     BinlogPos fromPosition, untilPosition;
     OptTime untilTime;
-    bool untilEnd, exclusive, dryRun, json;
+    bool untilEnd, exclusive, allowTimeDisorder, dryRun, json;
     TimeZone tz;
     OptHostPort listen;
     char *connectionName, *tmpDir;
@@ -106,6 +106,9 @@ static const OptDef recoverDefs[] = {
     {"exclusive", OPT_BOOL, NULL, 0, 0, 0, RECOVER_OPT(exclusive), NULL,
      "stop just before the target instead: the usual way to skip the bad statement (--until-gtid of the DROP, or its "
      "end position)", NULL, NULL},
+    {"allow-time-disorder", OPT_BOOL, NULL, 0, 0, 0, RECOVER_OPT(allowTimeDisorder), NULL,
+     "with --until-time: stop before the first transaction committed after TIME in binlog order even when later "
+     "ones were committed before it (SET TIMESTAMP, a clock stepped back); without it that is refused", NULL, NULL},
     {"timezone", OPT_TIMEZONE, "UTC", 0, 0, 0, RECOVER_OPT(tz), NULL,
      "the zone of --until-time and of the times printed: UTC, +02:00, Europe/Paris", NULL, NULL},
     {"dry-run", OPT_BOOL, NULL, 0, 0, 0, RECOVER_OPT(dryRun), NULL,
@@ -130,7 +133,8 @@ static const OptSet recoverSet = {
     "binvault recover --archive URL --into mysql://USER@HOST:PORT\n"
     "           [--base-dir DIR | --from-gtid GTIDSET | --from-position FILE:POS]\n"
     "           (--until-time 'YYYY-MM-DD HH:MM:SS[.ffffff]' | --until-gtid GTIDSET |\n"
-    "            --until-position FILE:POS | --until-end) [--exclusive] [--dry-run] [--json]",
+    "            --until-position FILE:POS | --until-end) [--exclusive] [--allow-time-disorder]\n"
+    "           [--dry-run] [--json]",
     "Brings the server at --into, restored from a base backup, to a point in time by applying the\n"
     "archived transactions through its own replication applier: binvault serves the planned\n"
     "segments, each verified whole before any of its events is sent, over the MariaDB replication\n"
@@ -186,12 +190,36 @@ showTime(const RecoverCmd *rc, uint64_t us, char *out, size_t size) {
     snprintf(out + strlen(out), size - strlen(out), " %s", rc->tz.name);
 }
 
+/* What a time target found about commit times out of binlog order. */
+static void
+printTimeOrder(const RecoverCmd *rc, const RecoverPlanInfo *in) {
+    char t1[64], t2[64];
+
+    if (in->timeBackwards == 0 && in->timeAmbiguous == 0)
+        return;
+    showTime(rc, in->cutTimeUs, t1, sizeof(t1));
+    printf("time order: commit times go backwards around the cut (%" PRIu64 " applied transaction(s) committed "
+           "before an earlier one; %" PRIu64 " after the cut committed at or before the time, not applied)%s\n",
+           in->timeBackwards, in->timeAmbiguous, in->timeAmbiguous > 0 ? ": --allow-time-disorder" : "");
+    if (in->cutGtid[0] != '\0' || in->cutTimeUs != 0)
+        printf("  the cut: before %s committed %s\n", orDash(in->cutGtid), t1);
+    for (size_t i = 0; i < in->notes; i++) {
+        const RecoverTimeNote *n = &in->note[i];
+
+        showTime(rc, n->timeUs, t1, sizeof(t1));
+        showTime(rc, n->priorUs, t2, sizeof(t2));
+        printf("  %s %s committed %s in %s, %s %s\n", n->afterCut ? "not applied:" : "applied:    ", orDash(n->gtid), t1,
+               n->file, n->afterCut ? "after the cut committed" : "after one committed", t2);
+    }
+}
+
 static void
 printPlan(const RecoverCmd *rc, const ArchiveCatalog *c, const RecoverPlan *plan, const char *startWhy) {
     const RecoverPlanInfo *in = recoverPlanInfo(plan);
     char t1[64], t2[64], b1[32], b2[32];
 
     printf("start: gtid state '%s' (%s)\n", in->start, startWhy);
+    printTimeOrder(rc, in);
     if (in->segments == 0) {
         printf("plan: nothing to apply: the target is already at gtid state '%s'\n", in->until);
         return;
@@ -323,6 +351,9 @@ buildTarget(RecoverCmd *rc, RecoverTarget *t, Err *err) {
     if (n != 1)
         return errSet(err, ERR_USAGE, "give exactly one target: --until-time, --until-gtid, --until-position or --until-end");
     t->exclusive = rc->exclusive;
+    if (rc->allowTimeDisorder && rc->untilTime.text == NULL)
+        return errSet(err, ERR_USAGE, "--allow-time-disorder goes with --until-time only");
+    t->allowTimeDisorder = rc->allowTimeDisorder;
     if (rc->untilEnd) {
         if (rc->exclusive)
             return errSet(err, ERR_USAGE, "--exclusive does not go with --until-end");

@@ -360,6 +360,8 @@ statusRun(const StatusOpts *o, uint32_t serverId) {
     }
     in.lastTimeUs = cp.lastTimeUs;
     in.caughtUpUs = cp.caughtUpUs;
+    in.confirmedUs = cp.confirmedUs;
+    in.updatedUs = cp.updatedUs;
     in.sourceAsked = source != NULL;
     in.sourceOk = probe.ok;
     in.unarchivedTxns = probe.txns;
@@ -390,6 +392,9 @@ statusRun(const StatusOpts *o, uint32_t serverId) {
                           probe.gapFile);
         if (source != NULL && !probe.ok && (size_t)n < sizeof(summary))
             n += snprintf(summary + n, sizeof(summary) - (size_t)n, "; source not checked: %s", probe.err.msg);
+        if (v.futureCommit && (size_t)n < sizeof(summary))
+            n += snprintf(summary + n, sizeof(summary) - (size_t)n,
+                          "; a commit time is in the future (SET TIMESTAMP or a clock ahead): not trusted");
         if ((size_t)n < sizeof(summary))
             n += snprintf(summary + n, sizeof(summary) - (size_t)n, " | rpo=%.3fs;%.0f;%.0f;0", v.rpo < 0 ? 0 : v.rpo,
                           warnRpo, maxRpo);
@@ -406,8 +411,9 @@ statusRun(const StatusOpts *o, uint32_t serverId) {
             jsonBufPrintf(b, ",\"rpo_seconds\":null");
         else
             jsonBufPrintf(b, ",\"rpo_seconds\":%.3f", v.rpo);
-        jsonBufPrintf(b, ",\"rpo_exact\":%s,\"warn_rpo\":%.3f,\"max_rpo\":%.3f", v.exact ? "true" : "false", warnRpo,
-                      maxRpo);
+        jsonBufPrintf(b, ",\"rpo_exact\":%s,\"future_commit\":%s", v.exact ? "true" : "false",
+                      v.futureCommit ? "true" : "false");
+        jsonBufPrintf(b, ",\"warn_rpo\":%.3f,\"max_rpo\":%.3f", warnRpo, maxRpo);
         jsonText(b, "summary", summary);
         jsonText(b, "archive", storageUrl(storage));
         jsonText(b, "flavour", id.flavour == BINLOG_FLAVOUR_MYSQL ? "mysql" : "mariadb");
@@ -419,6 +425,7 @@ statusRun(const StatusOpts *o, uint32_t serverId) {
         jsonText(b, "gtid_end", cp.gtidEnd);
         jsonText(b, "last_gtid", cp.lastGtid);
         jsonBufPrintf(b, ",\"last_time_us\":%" PRIu64 ",\"caught_up_us\":%" PRIu64, cp.lastTimeUs, cp.caughtUpUs);
+        jsonBufPrintf(b, ",\"confirmed_us\":%" PRIu64, cp.confirmedUs);
         jsonText(b, "updated", cp.updated);
         jsonBufPrintf(b, "}");
         if (source != NULL) {
@@ -452,6 +459,11 @@ statusRun(const StatusOpts *o, uint32_t serverId) {
         usTime(cp.caughtUpUs, t2, sizeof(t2));
         printf("caught up   %s (%.1f s ago): the archive held everything the source had written then\n", t2,
                ago(in.nowUs, cp.caughtUpUs));
+        if (cp.confirmedUs != 0) {
+            usTime(cp.confirmedUs, t2, sizeof(t2));
+            printf("confirmed   %s (%.1f s ago): the agent's clock when it last wrote this checkpoint seeing the "
+                   "source\n", t2, ago(in.nowUs, cp.confirmedUs));
+        }
         if (source != NULL && probe.ok) {
             printf("source      %s at %s:%" PRIu64 ", gtid '%s'\n", probe.url, probe.file, probe.pos, probe.gtid);
             if (probe.oldestUs != 0) {

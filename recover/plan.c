@@ -133,6 +133,22 @@ struct RecoverPlan {
     size_t first;       /* segment of the first transaction not in start; n when none */
     size_t boundary;    /* segment of the cut */
     bool scanFirst, scanBoundary;
+    size_t scanStep;    /* recoverPlanNextScan(): GTID and position targets */
+
+    /* TIME targets: segments lo..hi are read in order until the one holding the first
+     * transaction committed after the time (hi: the first the index proves holds one), and the
+     * one after it, for commits after the cut dated before the time (then hi is that one). */
+    bool scanTime;
+    size_t lo, hi;
+    size_t scanNext;    /* recoverPlanNextScan()'s next segment */
+    size_t timeSeg;     /* the segment being fed; SIZE_MAX before the first */
+    uint64_t maxUs;     /* the latest commit time before the cut */
+    char cutGtid[BINLOG_TXN_GTID_MAX];
+    char cutFile[SEGMENT_FILE_MAX];
+    uint64_t cutTimeUs, cutPos;
+    uint64_t backwards, ambiguous;
+    size_t notes, backwardNotes, ambiguousNotes;
+    RecoverTimeNote note[RECOVER_TIME_NOTES];
 
     bool haveFirst;     /* the first transaction to apply, found by the scan */
     char firstGtid[BINLOG_TXN_GTID_MAX];
@@ -230,8 +246,15 @@ static int
 locateTime(RecoverPlan *p, Err *err) {
     uint64_t last = 0;
 
-    if (archiveCatalogFindTime(p->c, p->target.timeUs, p->target.exclusive, &p->boundary, err) == 0)
+    if (archiveCatalogFindTime(p->c, p->target.timeUs, p->target.exclusive, &p->hi, err) == 0) {
+        /* Segments the start holds entirely are not read: their order is the start's past. */
+        p->boundary = p->hi;
+        p->lo = p->first < p->hi ? p->first : p->hi;
+        p->scanTime = true;
+        p->scanNext = p->lo;
+        p->timeSeg = SIZE_MAX;
         return 0;
+    }
     for (size_t i = 0; i < p->n; i++)
         if (archiveCatalogAt(p->c, i)->transactions > 0)
             last = archiveCatalogAt(p->c, i)->lastTimeUs;
@@ -307,7 +330,7 @@ recoverPlanNew(const ArchiveCatalog *c, const char *start, const RecoverTarget *
     }
     if (rc != 0)
         goto done;
-    p->scanBoundary = p->target.kind != RECOVER_UNTIL_END;
+    p->scanBoundary = p->target.kind != RECOVER_UNTIL_END && !p->scanTime;
     /* The first segment is read to find the first transaction to apply, unless the cut comes
      * before it anyway (the target is then before the start). */
     p->scanFirst = p->first < p->n && p->first <= p->boundary;
@@ -319,15 +342,104 @@ done:
     return p;
 }
 
-size_t
-recoverPlanScans(const RecoverPlan *p, size_t out[2]) {
-    size_t n = 0;
+bool
+recoverPlanNextScan(RecoverPlan *p, size_t *idx) {
+    if (p->scanTime) {
+        if (p->scanNext > p->hi)
+            return false;
+        *idx = p->scanNext++;
+        return true;
+    }
+    while (p->scanStep < 2) {
+        size_t step = p->scanStep++;
 
-    if (p->scanFirst)
-        out[n++] = p->first;
-    if (p->scanBoundary && (n == 0 || out[0] != p->boundary))
-        out[n++] = p->boundary;
-    return n;
+        if (step == 0 && p->scanFirst) {
+            *idx = p->first;
+            return true;
+        }
+        if (step == 1 && p->scanBoundary && !(p->scanFirst && p->first == p->boundary)) {
+            *idx = p->boundary;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* The transaction is applied: so far the last one, and the cut is after it. */
+static void
+includeTxn(RecoverPlan *p, const SegmentMeta *m, const BinlogTxn *t, const char *stateAfter) {
+    p->included = true;
+    bvFree(p->cutState);
+    p->cutState = bvStrdup(stateAfter ? stateAfter : "");
+    p->haveLast = true;
+    snprintf(p->lastGtid, sizeof(p->lastGtid), "%s", t->gtid);
+    snprintf(p->lastFile, sizeof(p->lastFile), "%s", m->file);
+    p->lastTimeUs = t->commitTimeUs;
+    p->lastEndPos = t->endPos;
+}
+
+static bool
+timeAfter(const RecoverTarget *tg, uint64_t us) {
+    return tg->exclusive ? us >= tg->timeUs : us > tg->timeUs;
+}
+
+static void
+timeNote(RecoverPlan *p, const char *gtid, const char *file, uint64_t pos, uint64_t us, uint64_t priorUs, bool afterCut) {
+    RecoverTimeNote *n;
+
+    if (afterCut ? p->ambiguousNotes == RECOVER_TIME_NOTES / 2 : p->backwardNotes == RECOVER_TIME_NOTES / 2)
+        return;
+    n = &p->note[p->notes++];
+    if (afterCut)
+        p->ambiguousNotes++;
+    else
+        p->backwardNotes++;
+    snprintf(n->gtid, sizeof(n->gtid), "%s", gtid);
+    snprintf(n->file, sizeof(n->file), "%s", file);
+    n->pos = pos;
+    n->timeUs = us;
+    n->priorUs = priorUs;
+    n->afterCut = afterCut;
+}
+
+/* A time target: the cut is before the first transaction committed after the time in binlog
+ * order; the rest of its segment and the next segment are read for transactions after the cut
+ * committed before the time (the target is then ambiguous), and commit times going backwards
+ * before the cut are noted. */
+static void
+timeFeed(RecoverPlan *p, size_t idx, const SegmentMeta *m, const BinlogTxn *t, const char *stateAfter) {
+    bool after = timeAfter(&p->target, t->commitTimeUs);
+
+    if (idx != p->timeSeg) {
+        p->timeSeg = idx;
+        if (!p->cutDone) {
+            p->boundary = idx;
+            p->included = false;
+        }
+    }
+    if (p->cutDone) {
+        if (!after) {
+            p->ambiguous++;
+            timeNote(p, t->gtid, m->file, t->startPos, t->commitTimeUs, p->cutTimeUs, true);
+        }
+        return;
+    }
+    if (after) {
+        p->cutDone = true;
+        p->hi = idx + 1 < p->n ? idx + 1 : idx;
+        snprintf(p->cutGtid, sizeof(p->cutGtid), "%s", t->gtid);
+        snprintf(p->cutFile, sizeof(p->cutFile), "%s", m->file);
+        p->cutTimeUs = t->commitTimeUs;
+        p->cutPos = t->startPos;
+        return;
+    }
+    if (t->commitTimeUs < p->maxUs) {
+        p->backwards++;
+        timeNote(p, t->gtid, m->file, t->startPos, t->commitTimeUs, p->maxUs, false);
+    }
+    if (t->commitTimeUs > p->maxUs)
+        p->maxUs = t->commitTimeUs;
+    includeTxn(p, m, t, stateAfter);
 }
 
 static int
@@ -337,10 +449,6 @@ cutDecide(RecoverPlan *p, size_t idx, const BinlogTxn *t, const char *stateAfter
 
     *cut = CUT_INCLUDE;
     switch (tg->kind) {
-    case RECOVER_UNTIL_TIME:
-        if (tg->exclusive ? t->commitTimeUs >= tg->timeUs : t->commitTimeUs > tg->timeUs)
-            *cut = CUT_BEFORE;
-        return 0;
     case RECOVER_UNTIL_POSITION: {
         int cmp = segmentFileCompare(archiveCatalogAt(p->c, idx)->file, tg->file);
 
@@ -387,21 +495,18 @@ recoverPlanFeed(RecoverPlan *p, size_t idx, const BinlogTxn *t, const char *stat
             p->firstPos = t->startPos;
         }
     }
+    if (p->scanTime) {
+        if (idx >= p->lo && idx <= p->hi)
+            timeFeed(p, idx, m, t, stateAfter);
+        return 0; /* every transaction of the segment counts */
+    }
     if (p->scanBoundary && idx == p->boundary && !p->cutDone) {
         Cut cut;
 
         if (cutDecide(p, idx, t, stateAfter, &cut, err) != 0)
             return errPrefix(err, "segment '%s'", m->name);
-        if (cut != CUT_BEFORE) {
-            p->included = true;
-            bvFree(p->cutState);
-            p->cutState = bvStrdup(stateAfter ? stateAfter : "");
-            p->haveLast = true;
-            snprintf(p->lastGtid, sizeof(p->lastGtid), "%s", t->gtid);
-            snprintf(p->lastFile, sizeof(p->lastFile), "%s", m->file);
-            p->lastTimeUs = t->commitTimeUs;
-            p->lastEndPos = t->endPos;
-        }
+        if (cut != CUT_BEFORE)
+            includeTxn(p, m, t, stateAfter);
         if (cut != CUT_INCLUDE)
             p->cutDone = true;
     }
@@ -491,6 +596,63 @@ checkContinuous(RecoverPlan *p, size_t first, size_t last, Err *err) {
     return rc;
 }
 
+/* Later segments the index shows committing at or before the time: not read, but after the cut. */
+static void
+timeIndexAfterCut(RecoverPlan *p) {
+    for (size_t i = p->hi + 1; p->cutDone && i < p->n; i++) {
+        const SegmentMeta *m = archiveCatalogAt(p->c, i);
+
+        if (m->transactions == 0)
+            continue;
+        if (!timeAfter(&p->target, m->firstTimeUs)) {
+            p->ambiguous++;
+            timeNote(p, m->firstGtid, m->file, m->startPos, m->firstTimeUs, p->cutTimeUs, true);
+        } else if (!timeAfter(&p->target, m->lastTimeUs)) {
+            p->ambiguous++;
+            timeNote(p, m->lastGtid, m->file, 0, m->lastTimeUs, p->cutTimeUs, true);
+        }
+    }
+}
+
+/* A time target is ambiguous when a transaction after the cut was committed at or before the
+ * time: refused unless allowed, naming the cut and the first such transaction. */
+static int
+timeDisorderCheck(RecoverPlan *p, Err *err) {
+    char when[48], cutAt[48], noteAt[48];
+    const RecoverTimeNote *n = NULL;
+
+    if (!p->scanTime || p->ambiguous == 0 || p->target.allowTimeDisorder)
+        return 0;
+    for (size_t i = 0; i < p->notes && n == NULL; i++)
+        if (p->note[i].afterCut)
+            n = &p->note[i];
+    BV_ASSERT(n != NULL);
+    timeFormatUtc(p->target.timeUs, true, when, sizeof(when));
+    timeFormatUtc(p->cutTimeUs, true, cutAt, sizeof(cutAt));
+    timeFormatUtc(n->timeUs, true, noteAt, sizeof(noteAt));
+    return errSet(err, ERR_FORMAT,
+                  "--until-time %s is ambiguous: commit times do not follow binlog order. The recovery stops before "
+                  "the first transaction committed %s it, '%s' (committed %s, at %s:%" PRIu64 "), but %" PRIu64
+                  " transaction(s) after that one in the binlog were committed %s it, the first '%s' (committed %s, "
+                  "in %s%s), and would not be applied (a session with SET TIMESTAMP, or a clock stepped back). Give "
+                  "--until-gtid or --until-position (binvault log shows the transactions), or --allow-time-disorder "
+                  "to stop before '%s' anyway",
+                  when, p->target.exclusive ? "at or after" : "after", p->cutGtid, cutAt, p->cutFile, p->cutPos,
+                  p->ambiguous, p->target.exclusive ? "before" : "at or before", n->gtid, noteAt, n->file,
+                  n->pos == 0 ? ", from the index" : "", p->cutGtid);
+}
+
+/* The time target's findings, for the plan's info. */
+static void
+timeInfo(RecoverPlan *p, RecoverPlanInfo *info) {
+    info->cutGtid = p->cutGtid;
+    info->cutTimeUs = p->cutTimeUs;
+    info->timeBackwards = p->backwards;
+    info->timeAmbiguous = p->ambiguous;
+    info->notes = p->notes;
+    info->note = p->note;
+}
+
 int
 recoverPlanFinish(RecoverPlan *p, Err *err) {
     RecoverPlanInfo *info = &p->info;
@@ -521,6 +683,8 @@ recoverPlanFinish(RecoverPlan *p, Err *err) {
     }
     if ((u = stateParse(p->flavour, p->until, "until gtid state", err)) == NULL)
         return -1;
+    if (p->scanTime)
+        timeIndexAfterCut(p);
     startHasUntil = gtidStateContains(p->startState, u);
     untilHasStart = gtidStateContains(u, p->startState);
     transactions = gtidStateCount(p->startState, u);
@@ -531,7 +695,10 @@ recoverPlanFinish(RecoverPlan *p, Err *err) {
     info->start = p->start;
     info->until = p->until;
     info->firstGtid = info->lastGtid = info->firstFile = info->lastFile = "";
+    timeInfo(p, info);
     if (startHasUntil && untilHasStart) {
+        if (timeDisorderCheck(p, err) != 0)
+            return -1;
         p->finished = true; /* nothing to apply */
         return 0;
     }
@@ -565,6 +732,8 @@ recoverPlanFinish(RecoverPlan *p, Err *err) {
     info->lastTimeUs = p->lastTimeUs;
     info->lastFile = p->lastFile;
     info->lastEndPos = p->lastEndPos;
+    if (timeDisorderCheck(p, err) != 0)
+        return -1;
     p->finished = true;
     return 0;
 }
@@ -595,6 +764,7 @@ recoverPlanToJson(const RecoverPlan *p, Buf *out) {
         timeFormatUtc(p->target.timeUs, true, when, sizeof(when));
         jsonBufPrintf(out, ",\"time_us\":%" PRIu64, p->target.timeUs);
         putKey(out, "time", when);
+        jsonBufPrintf(out, ",\"allow_time_disorder\":%s", p->target.allowTimeDisorder ? "true" : "false");
     } else if (p->target.kind == RECOVER_UNTIL_GTID) {
         putKey(out, "gtid", p->target.gtid);
     } else if (p->target.kind == RECOVER_UNTIL_POSITION) {
@@ -611,7 +781,25 @@ recoverPlanToJson(const RecoverPlan *p, Buf *out) {
     jsonBufString(out, in->lastGtid, strlen(in->lastGtid));
     jsonBufPrintf(out, ",\"time_us\":%" PRIu64, in->lastTimeUs);
     putKey(out, "file", in->lastFile);
-    jsonBufPrintf(out, ",\"end_pos\":%" PRIu64 "},\"objects\":[", in->lastEndPos);
+    jsonBufPrintf(out, ",\"end_pos\":%" PRIu64 "}", in->lastEndPos);
+    if (p->scanTime) {
+        jsonBufPrintf(out, ",\"time_order\":{\"cut\":{\"gtid\":");
+        jsonBufString(out, p->cutGtid, strlen(p->cutGtid));
+        jsonBufPrintf(out, ",\"time_us\":%" PRIu64 "},\"backwards\":%" PRIu64 ",\"ambiguous\":%" PRIu64 ",\"notes\":[",
+                      p->cutTimeUs, p->backwards, p->ambiguous);
+        for (size_t i = 0; i < p->notes; i++) {
+            const RecoverTimeNote *n = &p->note[i];
+
+            jsonBufPrintf(out, "%s{\"gtid\":", i ? "," : "");
+            jsonBufString(out, n->gtid, strlen(n->gtid));
+            putKey(out, "file", n->file);
+            jsonBufPrintf(out, ",\"pos\":%" PRIu64 ",\"time_us\":%" PRIu64 ",\"prior_time_us\":%" PRIu64
+                               ",\"after_cut\":%s}",
+                          n->pos, n->timeUs, n->priorUs, n->afterCut ? "true" : "false");
+        }
+        jsonBufPrintf(out, "]}");
+    }
+    jsonBufPrintf(out, ",\"objects\":[");
     for (size_t i = 0; i < in->segments; i++) {
         const SegmentMeta *m = archiveCatalogAt(p->c, in->first + i);
 

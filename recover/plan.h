@@ -6,16 +6,21 @@
  *    a binlog position, or the end of the archive; inclusive, or exclusive).
  *  - recoverPlanNew() picks the segments from the index alone; the exact cut (the last
  *    transaction to apply and the GTID state after it, the UNTIL position) is then found by
- *    feeding the transactions of at most two segments (the one the start falls in and the one the
- *    target falls in) to recoverPlanFeed(); recoverPlanFinish() checks the range (continuity,
- *    every object present, target not before the start, start not before the archive) and
- *    counts. The reading itself is recover/resolve.c (recoverPlanResolve()).
+ *    feeding the transactions of the segments recoverPlanNextScan() names to recoverPlanFeed():
+ *    for a GTID or a position at most two (the one the start falls in and the one the target
+ *    falls in); for a time every segment from the start's to the first the index proves holds a
+ *    commit after the time, because commit times need not follow binlog order (SET TIMESTAMP, a
+ *    clock stepped back) and only the transactions say where the first commit after it is.
+ *    recoverPlanFinish() checks the range (continuity, every object present, target not before
+ *    the start, start not before the archive, commit times that leave the time target ambiguous)
+ *    and counts. The reading itself is recover/resolve.c (recoverPlanResolve()).
  *
  * GTID states are text: MariaDB positions (`0-1-100,1-1-7`, the last GTID of each domain) or
  * MySQL executed sets, compared as GtidStates (binlog/gtid.h).
  *
  * Errors: ERR_USAGE for a target before the start or malformed input, ERR_NOTFOUND for a target
- * outside the archive, ERR_GAP for a range that crosses a gap or a missing object.
+ * outside the archive, ERR_GAP for a range that crosses a gap or a missing object, ERR_FORMAT for
+ * a time target that commit times out of binlog order make ambiguous.
  */
 #ifndef BV_RECOVER_PLAN_H
 #define BV_RECOVER_PLAN_H
@@ -46,7 +51,8 @@ int recoverChooseStart(BinlogFlavour flavour, const char *explicitStart, const c
 
 typedef enum RecoverUntilKind {
     RECOVER_UNTIL_NONE = 0,
-    RECOVER_UNTIL_TIME,     /* every transaction committed at or before timeUs (exclusive: before) */
+    RECOVER_UNTIL_TIME,     /* up to the first transaction, in binlog order, committed after timeUs
+                             * (exclusive: at or after) */
     RECOVER_UNTIL_GTID,     /* through the transaction of each GTID (exclusive: up to the first) */
     RECOVER_UNTIL_POSITION, /* transactions that end at or before file:pos (exclusive: before pos) */
     RECOVER_UNTIL_END,      /* everything the archive holds */
@@ -59,7 +65,20 @@ typedef struct RecoverTarget {
     const char *gtid;            /* GTID: a MariaDB GTID or position (d-s-n,...) or a MySQL set */
     char file[SEGMENT_FILE_MAX]; /* POSITION */
     uint64_t pos;
+    bool allowTimeDisorder;      /* TIME: plan even when commit times make the cut ambiguous */
 } RecoverTarget;
+
+/* A transaction whose commit time is out of binlog order near a time target's cut. */
+typedef struct RecoverTimeNote {
+    char gtid[BINLOG_TXN_GTID_MAX]; /* "" when the binlog has no GTIDs */
+    char file[SEGMENT_FILE_MAX];
+    uint64_t pos;                    /* its start (0 when known from the index only) */
+    uint64_t timeUs;
+    uint64_t priorUs;                /* the latest commit time before it in binlog order (0: n/a) */
+    bool afterCut;                   /* not applied, though committed at or before the time */
+} RecoverTimeNote;
+
+#define RECOVER_TIME_NOTES 4
 
 typedef struct RecoverPlan RecoverPlan;
 
@@ -81,6 +100,13 @@ typedef struct RecoverPlanInfo {
     uint64_t lastTimeUs;
     const char *lastFile;
     uint64_t lastEndPos;       /* its end position */
+    /* TIME targets: commit times out of binlog order. */
+    const char *cutGtid;       /* the first transaction committed after the time ("" when none) */
+    uint64_t cutTimeUs;
+    uint64_t timeBackwards;    /* applied transactions committed earlier than one before them */
+    uint64_t timeAmbiguous;    /* transactions after the cut committed at or before the time */
+    size_t notes;              /* the first of each, up to RECOVER_TIME_NOTES */
+    const RecoverTimeNote *note;
 } RecoverPlanInfo;
 
 /* Step 1, from the index alone: the segment holding the first transaction not in `start` and
@@ -89,25 +115,31 @@ typedef struct RecoverPlanInfo {
  * GTIDs. The catalog must outlive the plan. */
 RecoverPlan *recoverPlanNew(const ArchiveCatalog *c, const char *start, const RecoverTarget *target, Err *err);
 
-/* The catalog indexes of the segments to read for step 2 (0 to 2 of them, in order). */
-size_t recoverPlanScans(const RecoverPlan *p, size_t out[2]);
+/* The catalog index of the next segment to read for step 2 (in order; false when no more is
+ * needed). Call it again after feeding that segment: what a segment holds decides whether the
+ * next one is read (a time target). */
+bool recoverPlanNextScan(RecoverPlan *p, size_t *idx);
 
-/* Step 2: feed, in order, every transaction of segment `idx` (one recoverPlanScans() named) with
- * the GTID state after it. Returns 0 to go on, 1 when nothing more is needed from this segment,
- * -1 on error (a malformed GTID). */
+/* Step 2: feed, in order, every transaction of segment `idx` (the one recoverPlanNextScan()
+ * named) with the GTID state after it. Returns 0 to go on, 1 when nothing more is needed from this
+ * segment, -1 on error (a malformed GTID). */
 int recoverPlanFeed(RecoverPlan *p, size_t idx, const BinlogTxn *t, const char *stateAfter, Err *err);
 
 /* Step 3: place the cut (at the end of the target's segment when the feed did not), and check
  * the range: ERR_USAGE when the target is before the start (or not on its history), ERR_NOTFOUND
  * when the start is before the archive, ERR_GAP when the range crosses a gap or a segment whose
- * object is not in the store (after a load with ARCHIVE_LOAD_DISCOVER). */
+ * object is not in the store (after a load with ARCHIVE_LOAD_DISCOVER), ERR_FORMAT for a time
+ * target when a transaction after the cut was committed at or before the time (read in the cut's
+ * segment or the next one, or a later segment's first or last commit in the index), naming the
+ * transactions, unless allowTimeDisorder. */
 int recoverPlanFinish(RecoverPlan *p, Err *err);
 
 /* The plan, once finished. */
 const RecoverPlanInfo *recoverPlanInfo(const RecoverPlan *p);
 
 /* The plan as a JSON object: start, until, segments (seq, name, size), bytes, transactions,
- * first / last transaction (gtid, time, position). */
+ * first / last transaction (gtid, time, position); for a time target, time_order (the cut, how
+ * many transactions go backwards or are ambiguous, the first of them). */
 void recoverPlanToJson(const RecoverPlan *p, Buf *out);
 
 /* The catalog the plan was made from. */

@@ -75,13 +75,13 @@ planScanTxn(void *ctx, const BinlogTxn *t, const char *stateAfter, Err *err) {
 int
 recoverPlanResolve(RecoverPlan *p, Archive *a, Err *err) {
     const ArchiveCatalog *c = recoverPlanCatalog(p);
-    size_t scans[2], n = recoverPlanScans(p, scans);
+    size_t idx;
 
-    for (size_t i = 0; i < n; i++) {
-        PlanScan ps = {p, scans[i]};
+    while (recoverPlanNextScan(p, &idx)) {
+        PlanScan ps = {p, idx};
 
-        logInfo("planning: reading segment '%s'", archiveCatalogAt(c, scans[i])->name);
-        if (scanSegment(a, archiveCatalogAt(c, scans[i]), archiveCatalogFlavour(c), planScanTxn, &ps, err) != 0)
+        logInfo("planning: reading segment '%s'", archiveCatalogAt(c, idx)->name);
+        if (scanSegment(a, archiveCatalogAt(c, idx), archiveCatalogFlavour(c), planScanTxn, &ps, err) != 0)
             return -1;
     }
     return recoverPlanFinish(p, err);

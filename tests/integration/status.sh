@@ -2,7 +2,9 @@
 # source. 3 UNKNOWN: no archive; 0 OK: caught up (from the archive alone, and with --source:
 # nothing missing, RPO exactly 0); 1 WARNING then 2 CRITICAL: the agent stopped while the source
 # keeps writing (both from the archive alone and measured from the source's binlog); the summary
-# comes first; --json.
+# comes first; --json. A commit dated a day ahead (SET TIMESTAMP) before the agent stops must not
+# make the archive look current (issue 14): the bound starts at the agent's own clock
+# (confirmed_us), not at the data's commit time.
 set -u
 . "$BV_ROOT/tests/lib/mariadb.sh"
 . "$BV_ROOT/tests/lib/assert.sh"
@@ -69,6 +71,27 @@ agent_start src "$archive" "$BV_TEST_DIR/spool" --segment-interval 1s --heartbea
 check "archive catches up again" agent_wait_caught_up src "$archive" 60
 st --archive "$archive" --source "$source_url" "${limits[@]}"; rc=$?
 check_eq "caught up again: exit 0 OK" "$rc" 0
+
+# A commit dated a day ahead, archived; then the agent stops and the source keeps writing.
+mdb_sql src "SET TIMESTAMP=UNIX_TIMESTAMP()+86400; INSERT INTO s.t (v) VALUES (99)"
+check "the future-dated commit is archived" agent_wait_caught_up src "$archive" 60
+check "checkpoint.json has the agent's clock (confirmed_us) and the future commit time" python3 -c '
+import json, sys, time
+c = json.load(open(sys.argv[1]))
+now = time.time() * 1e6
+assert c["last_time_us"] > now + 3600e6 and now - 30e6 < c["confirmed_us"] <= now + 1e6, c' "$BV_TEST_DIR/archive/checkpoint.json"
+agent_term
+wl_continuous_start src
+sleep 6
+st --archive "$archive" "${limits[@]}" --json; rc=$?
+check_eq "future commit, agent stopped 6 s, archive alone: exit 1 WARNING (not OK)" "$rc" 1
+check "--json: RPO from the agent's clock, the future commit time not trusted" python3 -c '
+import json, sys
+d = json.loads(sys.argv[1])
+assert d["status"] == "WARNING" and d["future_commit"] is True and 4 <= d["rpo_seconds"] < 12, d' "$out"
+st --archive "$archive" --source "$source_url" "${limits[@]}"; rc=$?
+check "future commit, agent stopped, with the source: not OK" test "$rc" -ge 1
+wl_continuous_stop
 
 # A checkpoint that cannot be read: UNKNOWN.
 agent_term

@@ -892,8 +892,65 @@ testPruneLoad(void) {
     storeClose(&s);
 }
 
+/* A segment of bin.000001 at [start, start+100*txns) with commits first..last (seconds). */
+static void
+timedSegment(ArchiveCatalog *c, uint64_t seq, uint64_t start, uint64_t txns, uint64_t firstS, uint64_t lastS) {
+    SegmentMeta m;
+    Err err = {0};
+
+    memset(&m, 0, sizeof(m));
+    m.seq = seq;
+    m.flavour = BINLOG_FLAVOUR_MARIADB;
+    m.serverId = 1;
+    snprintf(m.file, sizeof(m.file), "bin.000001");
+    m.startPos = start;
+    m.endPos = start + 100 * txns;
+    m.fdeLen = 252;
+    m.contentLen = 252 + 100 * txns;
+    memset(m.contentSha256, 'a', 64);
+    m.gtidStart = m.gtidEnd = "";
+    m.firstTimeUs = firstS * 1000000ull;
+    m.lastTimeUs = lastS * 1000000ull;
+    m.transactions = txns;
+    segmentName(seq, m.file, start, m.name, sizeof(m.name));
+    memset(m.sha256, 'b', 64);
+    m.size = 100;
+    BV_ASSERT(archiveCatalogAdd(c, &m, true, &err) == 0);
+}
+
+/* Issue 14: commit times out of binlog order. The time lookup names the first segment the index
+ * proves holds a commit after the time (the cut is there or before), and retention by time keeps
+ * a segment whose last commit is back-dated but whose first is recent. */
+static void
+testTimeDisorder(void) {
+    ArchiveCatalog *c = archiveCatalogNew();
+    ArchiveRetention r = {0};
+    uint64_t seq;
+    size_t idx;
+    Err err = {0};
+
+    timedSegment(c, 1, 256, 3, 1000, 1002);
+    timedSegment(c, 2, 556, 2, 1005, 900);  /* ends with a back-dated commit */
+    timedSegment(c, 3, 756, 3, 800, 1020);  /* starts with one */
+    REQUIRE(archiveCatalogFindTime(c, 1003 * 1000000ull, false, &idx, &err) == 0);
+    CHECK_INT(idx, 1); /* not 2, whose first commit (800) is before the time */
+    REQUIRE(archiveCatalogFindTime(c, 1005 * 1000000ull, true, &idx, &err) == 0);
+    CHECK_INT(idx, 1);
+    REQUIRE(archiveCatalogFindTime(c, 1010 * 1000000ull, false, &idx, &err) == 0);
+    CHECK_INT(idx, 2);
+    /* After every commit the index records (the latest is not the last segment's last). */
+    CHECK(archiveCatalogFindTime(c, 1021 * 1000000ull, false, &idx, &err) != 0);
+    CHECK_MSG(err.msg, "after the last archived commit");
+    /* Keep what was committed from 1004 on: segment 2 (first commit 1005) stays. */
+    r.keepFromUs = 1004 * 1000000ull;
+    REQUIRE(archiveRetentionSeq(c, &r, &seq, &err) == 0);
+    CHECK_INT(seq, 2);
+    archiveCatalogFree(c);
+}
+
 void
 suite_archive(void) {
+    testRun("archive: time lookup and retention when commit times go backwards", testTimeDisorder);
     testRun("archive: load, continuity, window and lookups (mariadb)", testLoadMariadb);
     testRun("archive: load and gtid lookups (mysql)", testLoadMysql);
     testRun("archive: discovery of unindexed segments", testDiscover);

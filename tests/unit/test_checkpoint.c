@@ -29,6 +29,14 @@ testCheckpoint(void) {
     CHECK_STR(got.lastGtid, "0-1-150");
     CHECK_INT(got.caughtUpUs, 1795231135000000ull);
     CHECK(got.updated[0] != '\0');
+    CHECK_INT(got.confirmedUs, 0); /* not written when unknown */
+    CHECK(got.updatedUs > 1700000000000000ull);
+    archiveCheckpointClear(&got);
+    /* The agent's own clock survives the round trip. */
+    cp.confirmedUs = 1795231136000000ull;
+    REQUIRE(archiveCheckpointWrite(s.archive, &cp, &err) == 0);
+    REQUIRE(archiveCheckpointRead(s.archive, &got, &err) == 0);
+    CHECK_INT(got.confirmedUs, 1795231136000000ull);
     archiveCheckpointClear(&got);
     /* Replaced. */
     cp.seq = 43;
@@ -39,7 +47,23 @@ testCheckpoint(void) {
     fixtureClose(&s);
 }
 
+/* A checkpoint of an older writer (no confirmed_us) reads; `updated` is read back as a time. */
+static void
+testCheckpointParse(void) {
+    static const char old[] = "{\"version\":1,\"seq\":42,\"file\":\"mariadb-bin.000003\",\"end_pos\":98765,"
+                              "\"gtid_end\":\"0-1-150\",\"last_gtid\":\"0-1-150\",\"last_time_us\":1795231130000000,"
+                              "\"caught_up_us\":1795231135000000,\"updated\":\"2026-11-21T04:31:00Z\"}\n";
+    ArchiveCheckpoint cp;
+    Err err = {0};
+
+    REQUIRE(archiveCheckpointParse(old, sizeof(old) - 1, &cp, &err) == 0);
+    CHECK_INT(cp.confirmedUs, 0);
+    CHECK_INT(cp.updatedUs, 1795235460000000ull);
+    archiveCheckpointClear(&cp);
+}
+
 void
 suite_checkpoint(void) {
+    testRun("archive: checkpoint of an older writer", testCheckpointParse);
     testRun("archive: checkpoint", testCheckpoint);
 }

@@ -144,25 +144,37 @@ feedSegment(RecoverPlan *p, const ArchiveCatalog *c, size_t idx, Err *err) {
     return 0;
 }
 
-/* Plan, feed the scans, finish; NULL on failure (err set). */
-static RecoverPlan *
-plan(const ArchiveCatalog *c, const char *start, const RecoverTarget *t, Err *err) {
-    RecoverPlan *p = recoverPlanNew(c, start, t, err);
-    size_t scans[2], n;
+typedef int FeedFn(RecoverPlan *p, const ArchiveCatalog *c, size_t idx, Err *err);
 
+/* Plan, feed the scans with `feed`, finish; NULL on failure (err set). *reads counts the
+ * segments read (when not NULL). */
+static RecoverPlan *
+planWith(const ArchiveCatalog *c, const char *start, const RecoverTarget *t, FeedFn *feed, size_t *reads, Err *err) {
+    RecoverPlan *p = recoverPlanNew(c, start, t, err);
+    size_t idx;
+
+    if (reads != NULL)
+        *reads = 0;
     if (p == NULL)
         return NULL;
-    n = recoverPlanScans(p, scans);
-    for (size_t i = 0; i < n; i++)
-        if (feedSegment(p, c, scans[i], err) < 0) {
+    while (recoverPlanNextScan(p, &idx)) {
+        if (reads != NULL)
+            (*reads)++;
+        if (feed(p, c, idx, err) < 0) {
             recoverPlanFree(p);
             return NULL;
         }
+    }
     if (recoverPlanFinish(p, err) != 0) {
         recoverPlanFree(p);
         return NULL;
     }
     return p;
+}
+
+static RecoverPlan *
+plan(const ArchiveCatalog *c, const char *start, const RecoverTarget *t, Err *err) {
+    return planWith(c, start, t, feedSegment, NULL, err);
 }
 
 static void
@@ -171,7 +183,7 @@ testPlanTargets(void) {
     RecoverTarget t;
     RecoverPlan *p;
     const RecoverPlanInfo *in;
-    size_t scans[2];
+    size_t scans[8], nscans = 0, idx;
     Err err = {0};
 
     /* Time, inclusive: t=1015 is the 6th transaction of segment 2 (0-1-16). */
@@ -180,9 +192,15 @@ testPlanTargets(void) {
     t.timeUs = 1015 * 1000000ull;
     p = recoverPlanNew(c, "0-1-5", &t, &err);
     REQUIRE(p != NULL);
-    CHECK_INT(recoverPlanScans(p, scans), 2);
+    while (nscans < 8 && recoverPlanNextScan(p, &idx)) {
+        scans[nscans++] = idx;
+        REQUIRE(feedSegment(p, c, idx, &err) == 0);
+    }
+    /* The start's segment, the cut's, and the one after it (commits dated before the time). */
+    CHECK_INT(nscans, 3);
     CHECK_INT(scans[0], 0);
     CHECK_INT(scans[1], 1);
+    CHECK_INT(scans[2], 2);
     recoverPlanFree(p);
     p = plan(c, "0-1-5", &t, &err);
     REQUIRE(p != NULL);
@@ -449,6 +467,182 @@ testPlanBytes(void) {
     archiveCatalogFree(c);
 }
 
+/* ---- a time target when commit times do not follow binlog order (issue 14) ---------------------- */
+
+/* Commit times (seconds) of the transactions 0-1-1.. of three segments: segment 2 starts with a
+ * commit back-dated before segment 1's, then 0-1-5 is the DROP at 1010; segment 3 starts with a
+ * session's SET TIMESTAMP commit at 900. */
+static const uint64_t disorderTimes[3][3] = {{1000, 1001, 1002}, {995, 1010, 0}, {900, 1011, 1012}};
+static const uint64_t disorderCount[3] = {3, 2, 3};
+
+static ArchiveCatalog *
+disorderCatalog(void) {
+    ArchiveCatalog *c = archiveCatalogNew();
+    static const char *const states[] = {"", "0-1-3", "0-1-5", "0-1-8"};
+    uint64_t pos = 256, n = 1;
+    SegmentMeta m;
+    Err err = {0};
+
+    for (uint64_t s = 0; s < 3; s++) {
+        char fg[16], lg[16];
+        uint64_t k = disorderCount[s];
+
+        snprintf(fg, sizeof(fg), "0-1-%llu", (unsigned long long)n);
+        snprintf(lg, sizeof(lg), "0-1-%llu", (unsigned long long)(n + k - 1));
+        crafted(&m, s + 1, "bin.000001", pos, pos + 100 * k, states[s], states[s + 1], fg, lg, disorderTimes[s][0],
+                disorderTimes[s][k - 1], k);
+        BV_ASSERT(archiveCatalogAdd(c, &m, true, &err) == 0);
+        pos += 100 * k;
+        n += k;
+    }
+    return c;
+}
+
+/* Feed the transactions of entry idx of disorderCatalog(). */
+static int
+feedDisorder(RecoverPlan *p, const ArchiveCatalog *c, size_t idx, Err *err) {
+    const SegmentMeta *m = archiveCatalogAt(c, idx);
+    uint64_t n = strtoull(strrchr(m->firstGtid, '-') + 1, NULL, 10);
+
+    for (uint64_t i = 0; i < disorderCount[idx]; i++) {
+        BinlogTxn txn;
+        char state[32];
+
+        memset(&txn, 0, sizeof(txn));
+        txn.startPos = m->startPos + 100 * i;
+        txn.endPos = txn.startPos + 100;
+        txn.commitTimeUs = disorderTimes[idx][i] * 1000000ull;
+        txn.statement = "";
+        snprintf(txn.gtid, sizeof(txn.gtid), "0-1-%llu", (unsigned long long)(n + i));
+        snprintf(state, sizeof(state), "0-1-%llu", (unsigned long long)(n + i));
+        if (recoverPlanFeed(p, idx, &txn, state, err) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static RecoverPlan *
+disorderPlan(const ArchiveCatalog *c, const RecoverTarget *t, size_t *reads, Err *err) {
+    return planWith(c, "0-1-1", t, feedDisorder, reads, err);
+}
+
+static void
+testPlanTimeDisorder(void) {
+    ArchiveCatalog *c = disorderCatalog();
+    RecoverTarget t;
+    RecoverPlan *p;
+    const RecoverPlanInfo *in;
+    size_t reads;
+    Buf *out;
+    JsonValue *v;
+    Err err = {0};
+
+    /* Just before the DROP (0-1-5 at 1010). Segment 3 starts at 900, so trusting the segments'
+     * first commits put the cut in segment 3 and applied the DROP. The cut is before 0-1-5, and
+     * since 0-1-6 (900) comes after it, the time is ambiguous: refused, naming both. */
+    memset(&t, 0, sizeof(t));
+    t.kind = RECOVER_UNTIL_TIME;
+    t.timeUs = 1009 * 1000000ull;
+    CHECK(disorderPlan(c, &t, &reads, &err) == NULL);
+    CHECK_INT(err.code, ERR_FORMAT);
+    CHECK_MSG(err.msg, "'0-1-5'");
+    CHECK_MSG(err.msg, "'0-1-6'");
+    CHECK_MSG(err.msg, "--allow-time-disorder");
+    /* Allowed: stops before the DROP, and says why. */
+    t.allowTimeDisorder = true;
+    p = disorderPlan(c, &t, &reads, &err);
+    REQUIRE(p != NULL);
+    in = recoverPlanInfo(p);
+    CHECK_STR(in->until, "0-1-4");
+    CHECK_INT(in->last, 1);
+    CHECK_STR(in->lastGtid, "0-1-4");
+    CHECK_STR(in->cutGtid, "0-1-5");
+    CHECK(in->cutTimeUs == 1010 * 1000000ull);
+    CHECK(in->timeBackwards == 1); /* 0-1-4 at 995 after 0-1-3 at 1002 */
+    CHECK(in->timeAmbiguous == 1);
+    CHECK_INT(reads, 3); /* segment 3, after the cut's, is read for commits dated before the time */
+    out = bufNew(256);
+    recoverPlanToJson(p, out);
+    v = jsonParse((const char *)out->data, out->len, &err);
+    REQUIRE(v != NULL);
+    CHECK_STR(jsonStr(jsonGet(jsonGet(jsonGet(v, "time_order"), "cut"), "gtid"), NULL), "0-1-5");
+    CHECK_INT(jsonLen(jsonGet(jsonGet(v, "time_order"), "notes")), 2);
+    jsonFree(v);
+    bufFree(out);
+    recoverPlanFree(p);
+    /* --exclusive at the DROP's second: the same cut. */
+    t.timeUs = 1010 * 1000000ull;
+    t.exclusive = true;
+    p = disorderPlan(c, &t, &reads, &err);
+    REQUIRE(p != NULL);
+    CHECK_STR(recoverPlanInfo(p)->until, "0-1-4");
+    recoverPlanFree(p);
+    /* After every back-dated commit: segment 3 is read too, nothing is ambiguous, and the
+     * backwards steps are reported. */
+    t.exclusive = t.allowTimeDisorder = false;
+    t.timeUs = 1011 * 1000000ull;
+    p = disorderPlan(c, &t, &reads, &err);
+    REQUIRE(p != NULL);
+    in = recoverPlanInfo(p);
+    CHECK_STR(in->until, "0-1-7");
+    CHECK(in->timeBackwards == 2 && in->timeAmbiguous == 0);
+    CHECK_INT(reads, 3);
+    recoverPlanFree(p);
+    /* Before the first commit of the archive: outside it, as before. */
+    t.timeUs = 999 * 1000000ull;
+    CHECK(recoverPlanNew(c, "0-1-1", &t, &err) == NULL);
+    CHECK_INT(err.code, ERR_NOTFOUND);
+    archiveCatalogFree(c);
+}
+
+/* Feed entry idx: its transactions one per second from its first commit (none for an empty one). */
+static int
+feedSparse(RecoverPlan *p, const ArchiveCatalog *c, size_t idx, Err *err) {
+    const SegmentMeta *m = archiveCatalogAt(c, idx);
+
+    for (uint64_t i = 0; i < m->transactions; i++) {
+        uint64_t n = strtoull(strrchr(m->firstGtid, '-') + 1, NULL, 10) + i;
+        BinlogTxn txn;
+        char state[32];
+
+        memset(&txn, 0, sizeof(txn));
+        txn.startPos = m->startPos + 100 * i;
+        txn.endPos = txn.startPos + 100;
+        txn.commitTimeUs = m->firstTimeUs + i * 1000000ull;
+        txn.statement = "";
+        snprintf(txn.gtid, sizeof(txn.gtid), "0-1-%llu", (unsigned long long)n);
+        snprintf(state, sizeof(state), "0-1-%llu", (unsigned long long)n);
+        if (recoverPlanFeed(p, idx, &txn, state, err) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* A segment without transactions (a rotation, heartbeats) in the range read for a time. */
+static void
+testPlanTimeEmptySegment(void) {
+    ArchiveCatalog *c = archiveCatalogNew();
+    RecoverTarget t = {.kind = RECOVER_UNTIL_TIME, .timeUs = 1005 * 1000000ull};
+    RecoverPlan *p;
+    SegmentMeta m;
+    size_t reads;
+    Err err = {0};
+
+    crafted(&m, 1, "bin.000001", 256, 556, "", "0-1-3", "0-1-1", "0-1-3", 1000, 1002, 3);
+    BV_ASSERT(archiveCatalogAdd(c, &m, true, &err) == 0);
+    crafted(&m, 2, "bin.000001", 556, 600, "0-1-3", "0-1-3", "", "", 0, 0, 0);
+    BV_ASSERT(archiveCatalogAdd(c, &m, true, &err) == 0);
+    crafted(&m, 3, "bin.000001", 600, 800, "0-1-3", "0-1-5", "0-1-4", "0-1-5", 1005, 1006, 2);
+    BV_ASSERT(archiveCatalogAdd(c, &m, true, &err) == 0);
+    p = planWith(c, "0-1-1", &t, feedSparse, &reads, &err);
+    REQUIRE(p != NULL);
+    CHECK_INT(reads, 3);
+    CHECK_STR(recoverPlanInfo(p)->until, "0-1-4");
+    CHECK_INT(recoverPlanInfo(p)->segments, 3);
+    recoverPlanFree(p);
+    archiveCatalogFree(c);
+}
+
 void suite_plan(void);
 
 void
@@ -458,4 +652,6 @@ suite_plan(void) {
     testRun("plan refusals", testPlanRefusals);
     testRun("plan json", testPlanJson);
     testRun("plan bytes before a position", testPlanBytes);
+    testRun("plan: --until-time when commit times go backwards", testPlanTimeDisorder);
+    testRun("plan: --until-time over a segment without transactions", testPlanTimeEmptySegment);
 }

@@ -219,16 +219,22 @@ testStatusJson(void) {
     agentStatusClear(&s);
 }
 
+/* Now, thresholds 60 s and 300 s, nothing known of the source. */
+static void
+verdictInput(StatusInput *in) {
+    memset(in, 0, sizeof(*in));
+    in->nowUs = NOW;
+    in->warnRpo = 60;
+    in->maxRpo = 300;
+    in->unarchivedTxns = -1;
+}
+
 static void
 testStatusVerdict(void) {
     StatusInput in;
     StatusVerdict v;
 
-    memset(&in, 0, sizeof(in));
-    in.nowUs = NOW;
-    in.warnRpo = 60;
-    in.maxRpo = 300;
-    in.unarchivedTxns = -1;
+    verdictInput(&in);
     /* Archive alone: bounded by the later of the caught-up instant and the last commit. */
     in.lastTimeUs = NOW - S(100);
     in.caughtUpUs = NOW - S(2);
@@ -277,6 +283,51 @@ testStatusVerdict(void) {
     CHECK_STR(statusCodeName(STATUS_CRITICAL), "CRITICAL");
 }
 
+/* Issue 14: one commit dated a day ahead (SET TIMESTAMP) must not make a stopped agent's archive
+ * look current: the bound never starts later than the agent's own clock at its last confirmed
+ * checkpoint, nor than the checkpoint's own age. */
+static void
+testStatusFutureCommit(void) {
+    StatusInput in;
+    StatusVerdict v;
+
+    verdictInput(&in);
+    in.lastTimeUs = NOW + S(86400);
+    in.caughtUpUs = NOW - S(500);
+    in.confirmedUs = NOW - S(120);
+    in.updatedUs = NOW - S(120);
+    statusEvaluate(&in, &v);
+    CHECK_INT(v.code, STATUS_WARNING);
+    CHECK(near(v.rpo, 120) && !v.exact && v.futureCommit);
+    /* An older agent wrote no confirmed_us: the checkpoint's age bounds it. */
+    in.confirmedUs = 0;
+    in.updatedUs = NOW - S(400);
+    statusEvaluate(&in, &v);
+    CHECK_INT(v.code, STATUS_CRITICAL);
+    CHECK(near(v.rpo, 400));
+    /* Nothing to cap with: never below 0, never trusted beyond now. */
+    in.updatedUs = 0;
+    statusEvaluate(&in, &v);
+    CHECK(near(v.rpo, 0));
+    /* A running agent refreshing its checkpoint: honest times are used as before. */
+    in.lastTimeUs = NOW - S(3);
+    in.caughtUpUs = 0;
+    in.confirmedUs = in.updatedUs = NOW - S(1);
+    statusEvaluate(&in, &v);
+    CHECK_INT(v.code, STATUS_OK);
+    CHECK(near(v.rpo, 3) && !v.futureCommit);
+    /* With the source: the oldest missing transaction dated in the future is no measure; the
+     * checkpoint's bound holds. */
+    in.lastTimeUs = NOW + S(86400);
+    in.confirmedUs = in.updatedUs = NOW - S(90);
+    in.sourceAsked = in.sourceOk = true;
+    in.unarchivedTxns = 3;
+    in.oldestUnarchivedUs = NOW + S(86400);
+    statusEvaluate(&in, &v);
+    CHECK_INT(v.code, STATUS_WARNING);
+    CHECK(near(v.rpo, 90) && !v.exact && v.futureCommit);
+}
+
 static void
 testUnarchivedTxns(void) {
     int64_t n;
@@ -302,5 +353,6 @@ suite_status(void) {
     testRun("status: /metrics is Prometheus text with HELP and TYPE", testMetricsText);
     testRun("status: /status is valid JSON with the checkpoint and last error", testStatusJson);
     testRun("status: binvault status verdict and exit codes", testStatusVerdict);
+    testRun("status: a future commit time never shortens the RPO", testStatusFutureCommit);
     testRun("status: transactions not archived from GTID states", testUnarchivedTxns);
 }
