@@ -81,6 +81,27 @@ agentSegmenterNew(Agent *a, BinlogFlavour flavour, uint32_t serverId, const char
     return segmenterNew(&sopts, &sink);
 }
 
+/* Errors that a reconnection cannot cure: the source refuses us (grant, password), no longer has
+ * (or never had) the binlog the archive needs, or the archive refuses what came. Whether they come
+ * when the stream starts or with its first read (the server answers COM_BINLOG_DUMP with the
+ * error), the agent stops on them instead of reconnecting forever. */
+static bool
+streamErrPermanent(ErrCode code) {
+    return code == ERR_AUTH || code == ERR_GAP || code == ERR_USAGE || code == ERR_NOTFOUND || code == ERR_CONFIG ||
+           code == ERR_EXISTS;
+}
+
+/* Stop the agent on a permanent stream error, saying what to do about a missing binlog. */
+static void
+streamFail(Agent *a, Err *err) {
+    if (err->code == ERR_GAP || err->code == ERR_NOTFOUND)
+        errAppend(err, ". The archive cannot continue from there. Put the binlog back on the source if you "
+                       "still have it; or accept the gap on purpose (recovery will not cross it): restart the "
+                       "agent once with '--accept-gap --start-position FILE:4' naming the oldest binlog the "
+                       "source has (SHOW BINARY LOGS), see docs/OPERATIONS.md \"A purged binlog\"");
+    agentFail(a, err);
+}
+
 static int
 startStream(Agent *a, BinlogClient *c, bool first, Err *err) {
     const char *file = segmenterFile(a->segmenter);
@@ -365,9 +386,8 @@ agentStreamMain(void *arg) {
 
         if (binlogClientConnect(c, &err) != 0 || startStream(a, c, first, &err) != 0) {
             binlogClientFree(c);
-            if (err.code == ERR_AUTH || err.code == ERR_GAP || err.code == ERR_USAGE || err.code == ERR_NOTFOUND ||
-                err.code == ERR_CONFIG) {
-                agentFail(a, &err);
+            if (streamErrPermanent(err.code)) {
+                streamFail(a, &err);
                 break;
             }
             agentNoteError(a, err.msg);
@@ -375,7 +395,8 @@ agentStreamMain(void *arg) {
         }
         publishConnected(a, true, first);
         first = false;
-        retryReset(&retry);
+        /* No retryReset() here: a source that accepts the connection and then fails the stream
+         * must keep backing off; the retry's calm period starts afresh after a healthy run. */
         /* Semi-sync: the latest position the source asked an ACK for and not yet acknowledged.
          * ACKs are grouped: while more packets are already waiting, they are read first, then one
          * fdatasync and one ACK (for the latest position) cover them all. */
@@ -490,8 +511,8 @@ agentStreamMain(void *arg) {
                 logError("%s", err.msg);
             break;
         }
-        if (err.code == ERR_EXISTS) {
-            agentFail(a, &err);
+        if (streamErrPermanent(err.code)) {
+            streamFail(a, &err);
             break;
         }
         /* ERR_IO is the spool's (the stream's own errors are ERR_SOURCE): the open segment is

@@ -92,6 +92,11 @@ extern const char *const cmdS3UriStyles[];
     "--key-file FILE, a 0600 file holding 32 random bytes or a passphrase; --encrypt creates a new archive\n"      \
     "encrypted."
 
+/* OptParseFn of the GTID options: `text` must read as a MariaDB GTID position or a MySQL GTID set
+ * (the flavour is the archive's, not known yet), else ERR_USAGE (exit 64): a mistyped GTID is a
+ * usage error, not bad data in the archive. */
+int cmdGtidCheck(const char *text, void *field, Err *err);
+
 /* Open the archive at `url` with its key and the store's settings of `opts` (archiveKeyOpenStore()):
  * what every command that opens an archive calls. */
 Storage *cmdOpenArchive(const char *url, const StorageOptions *opts, Err *err);
