@@ -42,6 +42,8 @@ loadArchive(Agent *a, Err *err) {
 
     if ((a->catalog = archiveCatalogLoad(a->archive, ARCHIVE_LOAD_DISCOVER, err)) == NULL)
         return errPrefix(err, "unable to read the archive '%s'", storageUrl(a->storage));
+    for (size_t i = 0; i < archiveCatalogProblemCount(a->catalog); i++)
+        logWarn("archive '%s': %s", storageUrl(a->storage), archiveCatalogProblem(a->catalog, i));
     if (archiveIndexDiscovered(a->archive, a->catalog, &indexed, err) != 0)
         return errPrefix(err, "unable to index the archive '%s'", storageUrl(a->storage));
     if (indexed > 0)

@@ -474,11 +474,13 @@ loadPrune(Archive *a, ArchiveCatalog *c, LoadCtx *ctx, uint64_t maxLast, unsigne
         return 0;
     archivePruneName(newest, name, sizeof(name));
     if (newest > maxLast) {
-        errSet(err, ERR_FORMAT,
-               "prune record '%s' in '%s' says the archive starts at seq %" PRIu64 ", but its index ends at seq %" PRIu64
-               ": the record is ignored",
-               name, archiveUrl(a), newest, maxLast);
-        goto bad;
+        /* A prune never writes one (FORMAT.md "Pruning"): every reader ignores it alike and says so,
+         * rather than some refusing the whole archive. */
+        archiveCatalogNote(c,
+                           "prune record '%s' in '%s' says the archive starts at seq %" PRIu64 ", but its index ends "
+                           "at seq %" PRIu64 ": the record is ignored",
+                           name, archiveUrl(a), newest, maxLast);
+        return 0;
     }
     c->firstSeq = newest;
     if (storageGetBuf(a->storage, name, ARCHIVE_DOC_MAX, &data, &len, err) != 0) {
@@ -633,19 +635,21 @@ listSegmentsCb(const char *name, uint64_t size, void *data, Err *err) {
 }
 
 static int
-discover(Archive *a, ArchiveCatalog *c, LoadCtx *ctx, unsigned flags, Err *err) {
+discover(Archive *a, ArchiveCatalog *c, LoadCtx *ctx, Err *err) {
     if (storageList(a->storage, ARCHIVE_SEGMENT_PREFIX, listSegmentsCb, ctx, err) != 0)
         return -1;
     c->discovered = true;
     for (size_t i = 0; i < ctx->found; i++) {
         SegmentMeta meta;
 
+        /* An object no index chunk names is not part of the archive yet: one that cannot be read
+         * is a problem to report, never a reason to refuse reading what the index holds. */
         if (archiveSegmentReadMeta(a, ctx->names[i], ctx->sizes[i], &meta, err) != 0) {
             if (err->code == ERR_NOTFOUND)
                 ctx->vanished = true;
-            if (ctx->vanished || !(flags & ARCHIVE_LOAD_TOLERANT))
+            if (ctx->vanished)
                 return -1;
-            archiveCatalogNote(c, "%s", err->msg);
+            archiveCatalogNote(c, "%s (not indexed: ignored)", err->msg);
             continue;
         }
         archiveCatalogReserve(c);
@@ -670,7 +674,7 @@ archiveCatalogLoad(Archive *a, unsigned flags, Err *err) {
 
         rc = loadIndex(a, c, &ctx, flags, err);
         if (rc == 0 && (flags & ARCHIVE_LOAD_DISCOVER))
-            rc = discover(a, c, &ctx, flags, err);
+            rc = discover(a, c, &ctx, err);
         bvFree(ctx.chunks);
         for (size_t i = 0; i < ctx.found; i++)
             bvFree(ctx.names[i]);

@@ -93,6 +93,12 @@ cmdPruneJson(const ArchiveCatalog *c, Buf *out) {
         archivePruneRecordToJson(p, out);
 }
 
+void
+cmdCatalogWarn(const ArchiveCatalog *c) {
+    for (size_t i = 0; i < archiveCatalogProblemCount(c); i++)
+        fprintf(stderr, "binvault: warning: %s\n", archiveCatalogProblem(c, i));
+}
+
 int
 cmdGtidCheck(const char *text, void *field, Err *err) {
     GtidState *s;

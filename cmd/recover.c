@@ -462,6 +462,7 @@ cmdRecover(int argc, char **argv) {
     a = archiveNew(storage);
     if ((c = archiveCatalogLoad(a, ARCHIVE_LOAD_DISCOVER, &err)) == NULL)
         goto fail;
+    cmdCatalogWarn(c);
     if (archiveCatalogCount(c) == 0) {
         errSet(&err, ERR_NOTFOUND, "archive '%s' holds no segment", archiveUrl(a));
         goto fail;
