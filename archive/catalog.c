@@ -271,6 +271,9 @@ archiveCatalogFree(ArchiveCatalog *c) {
     bvFree(c->leftoverSizes);
     bvFree(c->pruneRecords);
     archivePruneRecordClear(&c->prune);
+    for (size_t i = 0; i < c->gapRecordCount; i++)
+        archiveGapRecordClear(&c->gapRecords[i]);
+    bvFree(c->gapRecords);
     bvFree(c->entries);
     bvFree(c->chunks);
     bvFree(c->problems);
@@ -510,6 +513,51 @@ bad:
     return 0;
 }
 
+typedef struct GapListCtx {
+    Archive *a;
+    ArchiveCatalog *c;
+} GapListCtx;
+
+static int
+listGapCb(const char *name, uint64_t size, void *data, Err *err) {
+    ArchiveCatalog *c = ((GapListCtx *)data)->c;
+    ArchiveGapRecord rec;
+    uint64_t seq;
+    uint8_t *text;
+    size_t len;
+    Err e = {0};
+
+    (void)size;
+    (void)err;
+    if (archiveGapNameParse(name, &seq) != 0) {
+        archiveCatalogNote(c, "unexpected object '%s' in %s (not a gap record name)", name, ARCHIVE_GAP_PREFIX);
+        return 0;
+    }
+    if (seq <= c->firstSeq)
+        return 0; /* its pair was pruned */
+    /* A record that cannot be read accepts nothing: the gap stays a break, which verify reports. */
+    if (storageGetBuf(((GapListCtx *)data)->a->storage, name, ARCHIVE_DOC_MAX, &text, &len, &e) != 0) {
+        archiveCatalogNote(c, "gap record '%s': %s", name, e.msg);
+        return 0;
+    }
+    if (archiveGapRecordParse((const char *)text, len, &rec, &e) == 0 && rec.beforeSeq != seq) {
+        errSet(&e, ERR_FORMAT, "field 'before_seq' is %" PRIu64 ", its name says %" PRIu64, rec.beforeSeq, seq);
+        archiveGapRecordClear(&rec);
+        rec.beforeSeq = 0;
+    }
+    bvFree(text);
+    if (e.code != ERR_NONE) {
+        archiveCatalogNote(c, "gap record '%s' is ignored: %s", name, e.msg);
+        return 0;
+    }
+    if (c->gapRecordCount == c->gapRecordCap) {
+        c->gapRecordCap = c->gapRecordCap ? c->gapRecordCap * 2 : 4;
+        c->gapRecords = bvRealloc(c->gapRecords, c->gapRecordCap * sizeof(*c->gapRecords));
+    }
+    c->gapRecords[c->gapRecordCount++] = rec;
+    return 0;
+}
+
 static int
 loadIndex(Archive *a, ArchiveCatalog *c, LoadCtx *ctx, unsigned flags, Err *err) {
     Coverage cov = {0};
@@ -526,6 +574,9 @@ loadIndex(Archive *a, ArchiveCatalog *c, LoadCtx *ctx, unsigned flags, Err *err)
         if (ctx->chunks[i].last > maxLast)
             maxLast = ctx->chunks[i].last;
     if (loadPrune(a, c, ctx, maxLast, flags, err) != 0)
+        return -1;
+    /* gaps/ after index/, as prune/: the agent stores a record before the segment after it. */
+    if (storageList(a->storage, ARCHIVE_GAP_PREFIX, listGapCb, &(GapListCtx){a, c}, err) != 0)
         return -1;
     refs = bvCalloc(ctx->chunkCount + 1, sizeof(*refs));
     for (size_t i = 0; i < ctx->chunkCount; i++) {

@@ -224,6 +224,10 @@ archiveVerify(Archive *a, const ArchiveVerifyHooks *hooks, ArchiveVerifyResult *
         size_t at;
         const char *object = NULL;
 
+        if (gaps[i].accepted) {
+            note(&v, gaps[i].message);
+            continue;
+        }
         if (archiveCatalogFind(c, gaps[i].beforeSeq, &at))
             object = archiveCatalogAt(c, at)->name;
         addProblem(&v, object, gaps[i].beforeSeq, "continuity", gaps[i].message);

@@ -220,8 +220,10 @@ logRun(LogCmd lc) {
             continue;
         for (size_t g = 0; g < ngaps; g++)
             if (prevSeq != 0 && gaps[g].afterSeq >= prevSeq && gaps[g].beforeSeq <= m->seq) {
-                fprintf(stderr, "binvault: gap in the archive: %s\n", gaps[g].message);
-                gapsCrossed++;
+                fprintf(stderr, "binvault: %s in the archive: %s\n", gaps[g].accepted ? "accepted gap" : "gap",
+                        gaps[g].message);
+                /* An accepted gap is known and recorded: what it lacks is nowhere to search. */
+                gapsCrossed += !gaps[g].accepted;
             }
         prevSeq = m->seq;
         if (!archiveCatalogListed(c, i, NULL)) {
