@@ -103,10 +103,12 @@ streamFail(Agent *a, Err *err) {
 }
 
 static int
-startStream(Agent *a, BinlogClient *c, bool first, Err *err) {
+startStream(Agent *a, BinlogClient *c, Err *err) {
     const char *file = segmenterFile(a->segmenter);
 
-    if (segmenterLastSeq(a->segmenter) == 0 && first && a->cfg->startGtid) {
+    /* From the GTID until the stream has given a position (also when the first connection broke
+     * before any event: reconnecting from the oldest binlog would archive what was skipped). */
+    if (file[0] == '\0' && a->cfg->startGtid) {
         if (binlogClientFlavour(c) == BINLOG_FLAVOUR_MARIADB)
             return binlogClientStartMariaGtid(c, a->cfg->startGtid, err);
         return errSet(err, ERR_USAGE, "--start-gtid with a MySQL source is not supported yet; use --start-position");
@@ -342,7 +344,7 @@ streamSetup(Agent *a, Err *err) {
     if (agentIdentify(a, err) != 0)
         return -1;
     a->segmenter = agentSegmenterNew(a, a->flavour, a->sourceServerId, a->sourceUuid);
-    rc = agentResume(a, a->segmenter, err);
+    rc = a->cfg->acceptGap ? agentResumeAcrossGap(a, a->segmenter, err) : agentResume(a, a->segmenter, err);
     archiveCatalogFree(a->catalog);
     a->catalog = NULL;
     if (rc != 0)
@@ -384,7 +386,7 @@ agentStreamMain(void *arg) {
         uint64_t stopAt = 0;
         int rc;
 
-        if (binlogClientConnect(c, &err) != 0 || startStream(a, c, first, &err) != 0) {
+        if (binlogClientConnect(c, &err) != 0 || startStream(a, c, &err) != 0) {
             binlogClientFree(c);
             if (streamErrPermanent(err.code)) {
                 streamFail(a, &err);

@@ -28,6 +28,9 @@ static const OptDef agentOpts[] = {
      cmdGtidCheck},
     {"start-position", OPT_STRING, NULL, 0, 0, 0, F(startPosition), NULL,
      "first run only: start at this binlog FILE:POS instead of the oldest binlog", NULL, binlogPosOptParseStart},
+    {"accept-gap", OPT_BOOL, "false", 0, 0, 0, F(acceptGap), NULL,
+     "once, after the source purged binlogs the archive needs: go on from --start-position/--start-gtid and "
+     "record the gap in the archive (verify accepts it, recovery does not cross it)", NULL, NULL},
     {"segment-size", OPT_SIZE, "64M", 64 * 1024, 4096 * MIB, 0, F(segmentSize), NULL,
      "cut a segment at the first transaction boundary after this many bytes", NULL, NULL},
     {"segment-interval", OPT_DURATION, "10s", 100, 86400000LL, 0, F(segmentIntervalMs), NULL,
