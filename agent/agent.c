@@ -199,17 +199,14 @@ agentRun(const AgentConfig *cfg, Err *err) {
         event_add(sigs[i], NULL);
     }
     if (httpEnabled(cfg)) {
-        Err e;
-
-        /* Archiving matters more than its monitoring: an endpoint that cannot listen is an error in
-         * the log, not a reason to stop. */
-        if ((a.http = httpServerNew(a.base, cfg->http, agentSnapshot, &a, &e)) == NULL) {
-            logError("%s: /metrics, /status and /healthz are not served", e.msg);
-            agentNoteError(&a, e.msg);
-        } else {
-            logInfo("serving /metrics, /status and /healthz on http://%s (port %u)", cfg->http,
-                    (unsigned)httpServerPort(a.http));
+        /* An endpoint that cannot listen is a mistake in the settings, found at start: the agent
+         * stops (exit 78) rather than run unmonitored while its supervisor believes it watched. */
+        if ((a.http = httpServerNew(a.base, cfg->http, agentSnapshot, &a, err)) == NULL) {
+            errAppend(err, ": /metrics, /status and /healthz cannot be served; fix --http (or 'off')");
+            goto done;
         }
+        logInfo("serving /metrics, /status and /healthz on http://%s (port %u)", cfg->http,
+                (unsigned)httpServerPort(a.http));
     }
     if (agentLoadArchive(&a, err) != 0)
         goto done;

@@ -50,6 +50,7 @@ typedef struct AgentConfig {
     char *http;           /* ADDR:PORT of /metrics, /status, /healthz; "off" = none */
     bool semiSync;        /* acknowledge transactions as a semi-sync replica, once durable */
     bool drain;           /* archive the spool without connecting to the source, then exit */
+    bool acceptGap;       /* with a start option on a non-empty archive: skip to it, recording the gap */
     int64_t sourcePollMs; /* how often to sample the source's position (lag); 0 = never */
     char *logLevel;
     char *logFormat;

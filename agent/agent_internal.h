@@ -191,6 +191,10 @@ int agentIdentify(Agent *a, Err *err);
 /* Set `seg` at the resume point: the spool's last sealed segment, else the archive's last
  * segment, else --start-position / --start-gtid, else the oldest binlog on the source. */
 int agentResume(Agent *a, Segmenter *seg, Err *err);
+/* --accept-gap: set `seg` at --start-position / --start-gtid, after the spool's or the archive's
+ * last segment, once the gap between is recorded in the archive (gaps/<seq>.json). ERR_USAGE when
+ * there is nothing to skip (an empty archive, a start that is not after its end). */
+int agentResumeAcrossGap(Agent *a, Segmenter *seg, Err *err);
 /* Continue after the spool's last sealed segment. */
 int agentResumeFromState(Segmenter *seg, const SpoolState *st, Err *err);
 /* Queue for upload what an earlier run sealed and did not archive; ERR_GAP when a segment after

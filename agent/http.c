@@ -276,8 +276,14 @@ httpServerNew(struct event_base *base, const char *addr, HttpSnapshotFn *fn, voi
     evhttp_set_max_headers_size(h->http, 16384);
     evhttp_set_max_body_size(h->http, 4096);
     evhttp_set_gencb(h->http, handle, h);
+    errno = 0;
     if ((h->sock = evhttp_bind_socket_with_handle(h->http, host, port)) == NULL) {
-        errSetSys(err, ERR_CONFIG, errno, "unable to listen for HTTP on '%s'", addr);
+        /* libevent resolves the address itself and leaves errno alone when that fails. */
+        if (errno == 0)
+            errSet(err, ERR_CONFIG, "unable to listen for HTTP on '%s': '%s' is not an address of this machine",
+                   addr, host);
+        else
+            errSetSys(err, ERR_CONFIG, errno, "unable to listen for HTTP on '%s'", addr);
         httpServerFree(h);
         return NULL;
     }

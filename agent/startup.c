@@ -14,6 +14,8 @@
 
 #include "common/log.h"
 #include "common/mem.h"
+#include "archive/gap.h"
+#include "binlog/gtid.h"
 #include "binlog/pos.h"
 
 /* The FORMAT_DESCRIPTION event at the start of an archived segment's content. */
@@ -42,6 +44,8 @@ loadArchive(Agent *a, Err *err) {
 
     if ((a->catalog = archiveCatalogLoad(a->archive, ARCHIVE_LOAD_DISCOVER, err)) == NULL)
         return errPrefix(err, "unable to read the archive '%s'", storageUrl(a->storage));
+    for (size_t i = 0; i < archiveCatalogProblemCount(a->catalog); i++)
+        logWarn("archive '%s': %s", storageUrl(a->storage), archiveCatalogProblem(a->catalog, i));
     if (archiveIndexDiscovered(a->archive, a->catalog, &indexed, err) != 0)
         return errPrefix(err, "unable to index the archive '%s'", storageUrl(a->storage));
     if (indexed > 0)
@@ -127,9 +131,11 @@ agentResume(Agent *a, Segmenter *seg, Err *err) {
 
     if (spoolReadState(a->spool, &st, err) != 0)
         return -1;
-    if ((st.valid || archiveSeq > 0) && (a->cfg->startGtid || a->cfg->startPosition)) {
+    /* With --accept-gap the start options apply after what is sealed (agentResumeAcrossGap()). */
+    if ((st.valid || archiveSeq > 0) && (a->cfg->startGtid || a->cfg->startPosition) && !a->cfg->acceptGap) {
         errSet(err, ERR_USAGE, "the archive (or spool) already holds segments up to %" PRIu64 " (%s:%" PRIu64
-               "): remove --start-gtid/--start-position to resume from there",
+               "): remove --start-gtid/--start-position to resume from there (or, if the source no longer has "
+               "that binlog, add --accept-gap to go on from the start option and record the gap)",
                st.valid && st.seq > archiveSeq ? st.seq : archiveSeq, st.valid ? st.file : last->file,
                st.valid ? st.endPos : last->endPos);
         goto done;
@@ -164,6 +170,93 @@ agentResume(Agent *a, Segmenter *seg, Err *err) {
         rc = segmenterResume(seg, 0, "", 4, "", NULL, 0, err);
     }
 done:
+    spoolStateClear(&st);
+    return rc;
+}
+
+int
+agentResumeAcrossGap(Agent *a, Segmenter *seg, Err *err) {
+    SpoolState st;
+    const SegmentMeta *last = archiveCatalogLast(a->catalog);
+    ArchiveGapRecord rec;
+    BinlogPos start;
+    char name[64], what[2200];
+    int rc = -1;
+
+    memset(&rec, 0, sizeof(rec));
+    memset(&start, 0, sizeof(start));
+    if (spoolReadState(a->spool, &st, err) != 0)
+        return -1;
+    if (a->cfg->startPosition == NULL && a->cfg->startGtid == NULL) {
+        errSet(err, ERR_USAGE, "--accept-gap needs --start-position FILE:POS or --start-gtid GTID: where the stream "
+                               "starts again after the gap");
+        goto done;
+    }
+    /* The gap starts where the last sealed segment ends: the spool's, else the archive's. */
+    if (st.valid && (last == NULL || st.seq >= last->seq)) {
+        rec.afterSeq = st.seq;
+        snprintf(rec.from.file, sizeof(rec.from.file), "%s", st.file);
+        rec.from.pos = st.endPos;
+        rec.from.gtidState = bvStrdup(st.gtidEnd ? st.gtidEnd : "");
+    } else if (last != NULL) {
+        rec.afterSeq = last->seq;
+        snprintf(rec.from.file, sizeof(rec.from.file), "%s", last->file);
+        rec.from.pos = last->endPos;
+        rec.from.gtidState = bvStrdup(segmentMetaGtidEnd(last));
+    } else {
+        errSet(err, ERR_USAGE, "--accept-gap: the archive '%s' and the spool '%s' are empty, there is no gap to "
+               "accept: remove --accept-gap", storageUrl(a->storage), spoolDir(a->spool));
+        goto done;
+    }
+    rec.beforeSeq = rec.afterSeq + 1;
+    if (a->cfg->startPosition != NULL) {
+        int cmp;
+
+        if (binlogPosOptParseStart(a->cfg->startPosition, &start, err) != 0) {
+            errPrefix(err, "--start-position");
+            goto done;
+        }
+        cmp = segmentFileCompare(start.file, rec.from.file);
+        if (cmp < 0 || (cmp == 0 && start.pos <= rec.from.pos)) {
+            errSet(err, ERR_USAGE, "--start-position %s:%" PRIu64 " is not after the end of what is archived (%s:%" PRIu64
+                   "): there is no gap to accept; remove --accept-gap and --start-position to resume from there",
+                   start.file, start.pos, rec.from.file, rec.from.pos);
+            goto done;
+        }
+        snprintf(rec.to.file, sizeof(rec.to.file), "%s", start.file);
+        rec.to.pos = start.pos;
+        rec.to.gtidState = bvStrdup("");
+    } else {
+        bool contains = false;
+
+        if (rec.from.gtidState[0] != '\0' &&
+            gtidStateTextContains(a->flavour, rec.from.gtidState, a->cfg->startGtid, &contains, err) != 0) {
+            errPrefix(err, "--start-gtid");
+            goto done;
+        }
+        if (contains) {
+            errSet(err, ERR_USAGE, "--start-gtid '%s' is already archived (the archive ends at gtid state '%s'): there "
+                   "is no gap to accept; remove --accept-gap and --start-gtid to resume from there",
+                   a->cfg->startGtid, rec.from.gtidState);
+            goto done;
+        }
+        rec.to.gtidState = bvStrdup(a->cfg->startGtid);
+    }
+    archiveGapRecordDescribe(&rec, what, sizeof(what));
+    snprintf(rec.reason, sizeof(rec.reason), "--accept-gap: the source no longer had what came after %s:%" PRIu64,
+             rec.from.file, rec.from.pos);
+    /* Recorded before anything after it is stored: a reader never sees the new segments without it. */
+    if (archiveGapRecordWrite(a->archive, &rec, err) != 0) {
+        errPrefix(err, "unable to record the accepted gap");
+        goto done;
+    }
+    archiveGapName(rec.beforeSeq, name, sizeof(name));
+    logWarn("accepting a gap after segment %" PRIu64 ": %s; recorded as '%s' (verify accepts it, recovery will not "
+            "cross it)", rec.afterSeq, what, name);
+    rc = segmenterResume(seg, rec.afterSeq, start.file, start.file[0] ? start.pos : 0,
+                         a->cfg->startPosition ? "" : a->cfg->startGtid, NULL, 0, err);
+done:
+    archiveGapRecordClear(&rec);
     spoolStateClear(&st);
     return rc;
 }

@@ -81,11 +81,34 @@ agentSegmenterNew(Agent *a, BinlogFlavour flavour, uint32_t serverId, const char
     return segmenterNew(&sopts, &sink);
 }
 
+/* Errors that a reconnection cannot cure: the source refuses us (grant, password), no longer has
+ * (or never had) the binlog the archive needs, or the archive refuses what came. Whether they come
+ * when the stream starts or with its first read (the server answers COM_BINLOG_DUMP with the
+ * error), the agent stops on them instead of reconnecting forever. */
+static bool
+streamErrPermanent(ErrCode code) {
+    return code == ERR_AUTH || code == ERR_GAP || code == ERR_USAGE || code == ERR_NOTFOUND || code == ERR_CONFIG ||
+           code == ERR_EXISTS;
+}
+
+/* Stop the agent on a permanent stream error, saying what to do about a missing binlog. */
+static void
+streamFail(Agent *a, Err *err) {
+    if (err->code == ERR_GAP || err->code == ERR_NOTFOUND)
+        errAppend(err, ". The archive cannot continue from there. Put the binlog back on the source if you "
+                       "still have it; or accept the gap on purpose (recovery will not cross it): restart the "
+                       "agent once with '--accept-gap --start-position FILE:4' naming the oldest binlog the "
+                       "source has (SHOW BINARY LOGS), see docs/OPERATIONS.md \"A purged binlog\"");
+    agentFail(a, err);
+}
+
 static int
-startStream(Agent *a, BinlogClient *c, bool first, Err *err) {
+startStream(Agent *a, BinlogClient *c, Err *err) {
     const char *file = segmenterFile(a->segmenter);
 
-    if (segmenterLastSeq(a->segmenter) == 0 && first && a->cfg->startGtid) {
+    /* From the GTID until the stream has given a position (also when the first connection broke
+     * before any event: reconnecting from the oldest binlog would archive what was skipped). */
+    if (file[0] == '\0' && a->cfg->startGtid) {
         if (binlogClientFlavour(c) == BINLOG_FLAVOUR_MARIADB)
             return binlogClientStartMariaGtid(c, a->cfg->startGtid, err);
         return errSet(err, ERR_USAGE, "--start-gtid with a MySQL source is not supported yet; use --start-position");
@@ -321,7 +344,7 @@ streamSetup(Agent *a, Err *err) {
     if (agentIdentify(a, err) != 0)
         return -1;
     a->segmenter = agentSegmenterNew(a, a->flavour, a->sourceServerId, a->sourceUuid);
-    rc = agentResume(a, a->segmenter, err);
+    rc = a->cfg->acceptGap ? agentResumeAcrossGap(a, a->segmenter, err) : agentResume(a, a->segmenter, err);
     archiveCatalogFree(a->catalog);
     a->catalog = NULL;
     if (rc != 0)
@@ -363,11 +386,10 @@ agentStreamMain(void *arg) {
         uint64_t stopAt = 0;
         int rc;
 
-        if (binlogClientConnect(c, &err) != 0 || startStream(a, c, first, &err) != 0) {
+        if (binlogClientConnect(c, &err) != 0 || startStream(a, c, &err) != 0) {
             binlogClientFree(c);
-            if (err.code == ERR_AUTH || err.code == ERR_GAP || err.code == ERR_USAGE || err.code == ERR_NOTFOUND ||
-                err.code == ERR_CONFIG) {
-                agentFail(a, &err);
+            if (streamErrPermanent(err.code)) {
+                streamFail(a, &err);
                 break;
             }
             agentNoteError(a, err.msg);
@@ -375,7 +397,8 @@ agentStreamMain(void *arg) {
         }
         publishConnected(a, true, first);
         first = false;
-        retryReset(&retry);
+        /* No retryReset() here: a source that accepts the connection and then fails the stream
+         * must keep backing off; the retry's calm period starts afresh after a healthy run. */
         /* Semi-sync: the latest position the source asked an ACK for and not yet acknowledged.
          * ACKs are grouped: while more packets are already waiting, they are read first, then one
          * fdatasync and one ACK (for the latest position) cover them all. */
@@ -490,8 +513,8 @@ agentStreamMain(void *arg) {
                 logError("%s", err.msg);
             break;
         }
-        if (err.code == ERR_EXISTS) {
-            agentFail(a, &err);
+        if (streamErrPermanent(err.code)) {
+            streamFail(a, &err);
             break;
         }
         /* ERR_IO is the spool's (the stream's own errors are ERR_SOURCE): the open segment is

@@ -271,6 +271,9 @@ archiveCatalogFree(ArchiveCatalog *c) {
     bvFree(c->leftoverSizes);
     bvFree(c->pruneRecords);
     archivePruneRecordClear(&c->prune);
+    for (size_t i = 0; i < c->gapRecordCount; i++)
+        archiveGapRecordClear(&c->gapRecords[i]);
+    bvFree(c->gapRecords);
     bvFree(c->entries);
     bvFree(c->chunks);
     bvFree(c->problems);
@@ -474,11 +477,13 @@ loadPrune(Archive *a, ArchiveCatalog *c, LoadCtx *ctx, uint64_t maxLast, unsigne
         return 0;
     archivePruneName(newest, name, sizeof(name));
     if (newest > maxLast) {
-        errSet(err, ERR_FORMAT,
-               "prune record '%s' in '%s' says the archive starts at seq %" PRIu64 ", but its index ends at seq %" PRIu64
-               ": the record is ignored",
-               name, archiveUrl(a), newest, maxLast);
-        goto bad;
+        /* A prune never writes one (FORMAT.md "Pruning"): every reader ignores it alike and says so,
+         * rather than some refusing the whole archive. */
+        archiveCatalogNote(c,
+                           "prune record '%s' in '%s' says the archive starts at seq %" PRIu64 ", but its index ends "
+                           "at seq %" PRIu64 ": the record is ignored",
+                           name, archiveUrl(a), newest, maxLast);
+        return 0;
     }
     c->firstSeq = newest;
     if (storageGetBuf(a->storage, name, ARCHIVE_DOC_MAX, &data, &len, err) != 0) {
@@ -508,6 +513,51 @@ bad:
     return 0;
 }
 
+typedef struct GapListCtx {
+    Archive *a;
+    ArchiveCatalog *c;
+} GapListCtx;
+
+static int
+listGapCb(const char *name, uint64_t size, void *data, Err *err) {
+    ArchiveCatalog *c = ((GapListCtx *)data)->c;
+    ArchiveGapRecord rec;
+    uint64_t seq;
+    uint8_t *text;
+    size_t len;
+    Err e = {0};
+
+    (void)size;
+    (void)err;
+    if (archiveGapNameParse(name, &seq) != 0) {
+        archiveCatalogNote(c, "unexpected object '%s' in %s (not a gap record name)", name, ARCHIVE_GAP_PREFIX);
+        return 0;
+    }
+    if (seq <= c->firstSeq)
+        return 0; /* its pair was pruned */
+    /* A record that cannot be read accepts nothing: the gap stays a break, which verify reports. */
+    if (storageGetBuf(((GapListCtx *)data)->a->storage, name, ARCHIVE_DOC_MAX, &text, &len, &e) != 0) {
+        archiveCatalogNote(c, "gap record '%s': %s", name, e.msg);
+        return 0;
+    }
+    if (archiveGapRecordParse((const char *)text, len, &rec, &e) == 0 && rec.beforeSeq != seq) {
+        errSet(&e, ERR_FORMAT, "field 'before_seq' is %" PRIu64 ", its name says %" PRIu64, rec.beforeSeq, seq);
+        archiveGapRecordClear(&rec);
+        rec.beforeSeq = 0;
+    }
+    bvFree(text);
+    if (e.code != ERR_NONE) {
+        archiveCatalogNote(c, "gap record '%s' is ignored: %s", name, e.msg);
+        return 0;
+    }
+    if (c->gapRecordCount == c->gapRecordCap) {
+        c->gapRecordCap = c->gapRecordCap ? c->gapRecordCap * 2 : 4;
+        c->gapRecords = bvRealloc(c->gapRecords, c->gapRecordCap * sizeof(*c->gapRecords));
+    }
+    c->gapRecords[c->gapRecordCount++] = rec;
+    return 0;
+}
+
 static int
 loadIndex(Archive *a, ArchiveCatalog *c, LoadCtx *ctx, unsigned flags, Err *err) {
     Coverage cov = {0};
@@ -524,6 +574,9 @@ loadIndex(Archive *a, ArchiveCatalog *c, LoadCtx *ctx, unsigned flags, Err *err)
         if (ctx->chunks[i].last > maxLast)
             maxLast = ctx->chunks[i].last;
     if (loadPrune(a, c, ctx, maxLast, flags, err) != 0)
+        return -1;
+    /* gaps/ after index/, as prune/: the agent stores a record before the segment after it. */
+    if (storageList(a->storage, ARCHIVE_GAP_PREFIX, listGapCb, &(GapListCtx){a, c}, err) != 0)
         return -1;
     refs = bvCalloc(ctx->chunkCount + 1, sizeof(*refs));
     for (size_t i = 0; i < ctx->chunkCount; i++) {
@@ -633,19 +686,21 @@ listSegmentsCb(const char *name, uint64_t size, void *data, Err *err) {
 }
 
 static int
-discover(Archive *a, ArchiveCatalog *c, LoadCtx *ctx, unsigned flags, Err *err) {
+discover(Archive *a, ArchiveCatalog *c, LoadCtx *ctx, Err *err) {
     if (storageList(a->storage, ARCHIVE_SEGMENT_PREFIX, listSegmentsCb, ctx, err) != 0)
         return -1;
     c->discovered = true;
     for (size_t i = 0; i < ctx->found; i++) {
         SegmentMeta meta;
 
+        /* An object no index chunk names is not part of the archive yet: one that cannot be read
+         * is a problem to report, never a reason to refuse reading what the index holds. */
         if (archiveSegmentReadMeta(a, ctx->names[i], ctx->sizes[i], &meta, err) != 0) {
             if (err->code == ERR_NOTFOUND)
                 ctx->vanished = true;
-            if (ctx->vanished || !(flags & ARCHIVE_LOAD_TOLERANT))
+            if (ctx->vanished)
                 return -1;
-            archiveCatalogNote(c, "%s", err->msg);
+            archiveCatalogNote(c, "%s (not indexed: ignored)", err->msg);
             continue;
         }
         archiveCatalogReserve(c);
@@ -670,7 +725,7 @@ archiveCatalogLoad(Archive *a, unsigned flags, Err *err) {
 
         rc = loadIndex(a, c, &ctx, flags, err);
         if (rc == 0 && (flags & ARCHIVE_LOAD_DISCOVER))
-            rc = discover(a, c, &ctx, flags, err);
+            rc = discover(a, c, &ctx, err);
         bvFree(ctx.chunks);
         for (size_t i = 0; i < ctx.found; i++)
             bvFree(ctx.names[i]);

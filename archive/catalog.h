@@ -33,7 +33,9 @@ typedef struct ArchiveCatalog ArchiveCatalog;
  * counts for its kept seqs only and loses ties), check every line (seq order and range, name,
  * metadata), and note overlapping chunks that disagree. Without ARCHIVE_LOAD_TOLERANT an
  * unreadable chunk or prune record fails the load (ERR_FORMAT naming the object and line). With
- * ARCHIVE_LOAD_DISCOVER, stored segments below the first seq are not read: they are leftovers of
+ * ARCHIVE_LOAD_DISCOVER, a stored segment that no chunk names and whose trailer cannot be read, and
+ * any object whose name is not a segment's, is a problem (archiveCatalogProblem()) in either mode:
+ * it is not part of the archive. Stored segments below the first seq are not read: they are leftovers of
  * a prune that did not finish (archiveCatalogLeftover()). An object listed but gone when read (a
  * merge or a prune ran meanwhile) makes it list and load again, a few times. */
 ArchiveCatalog *archiveCatalogLoad(Archive *a, unsigned flags, Err *err);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "binlog/gtid.h"
+#include "archive/gap.h"
 #include "archive/internal.h"
 #include "common/mem.h"
 
@@ -26,6 +27,7 @@ gapAdd(ArchiveGap **gaps, size_t *n, size_t *cap, ArchiveGapKind kind, uint64_t 
     }
     g = &(*gaps)[(*n)++];
     g->kind = kind;
+    g->accepted = kind == ARCHIVE_GAP_ACCEPTED;
     g->afterSeq = after;
     g->beforeSeq = before;
     va_start(ap, fmt);
@@ -40,6 +42,7 @@ archiveCatalogGaps(const ArchiveCatalog *c, ArchiveGap **gaps) {
     *gaps = NULL;
     for (size_t i = 0; i < c->count; i++) {
         const SegmentMeta *b = &c->entries[i]->meta, *a;
+        const ArchiveGapRecord *rec;
         const char *aEnd, *bStart;
         int cmp;
 
@@ -58,6 +61,23 @@ archiveCatalogGaps(const ArchiveCatalog *c, ArchiveGap **gaps) {
             continue;
         }
         a = &c->entries[i - 1]->meta;
+        if (b->seq == a->seq + 1 && (rec = archiveCatalogGapRecordFind(c, b->seq)) != NULL) {
+            char name[64], what[2200];
+
+            archiveGapName(b->seq, name, sizeof(name));
+            if (strcmp(rec->from.file, a->file) == 0 && rec->from.pos == a->endPos) {
+                archiveGapRecordDescribe(rec, what, sizeof(what));
+                gapAdd(gaps, &n, &cap, ARCHIVE_GAP_ACCEPTED, a->seq, b->seq,
+                       "accepted gap between '%s' and '%s' (%s, %s%s%s): %s; the transactions in between are not "
+                       "in the archive",
+                       a->name, b->name, name, rec->created, rec->reason[0] ? ": " : "", rec->reason, what);
+                continue;
+            }
+            gapAdd(gaps, &n, &cap, ARCHIVE_GAP_POSITION, a->seq, b->seq,
+                   "gap record '%s' says the gap starts at %s:%" PRIu64 ", but '%s' ends at %s:%" PRIu64
+                   ": the record is ignored",
+                   name, rec->from.file, rec->from.pos, a->name, a->file, a->endPos);
+        }
         if (b->seq != a->seq + 1) {
             char range[64];
 
@@ -159,7 +179,7 @@ archiveCatalogWindows(const ArchiveCatalog *c, ArchiveWindow **windows) {
 
 const char *
 archiveGapKindName(ArchiveGapKind kind) {
-    static const char *const names[] = {"missing", "position", "file", "gtid", "flavour"};
+    static const char *const names[] = {"missing", "position", "file", "gtid", "flavour", "accepted"};
 
     return (unsigned)kind < sizeof(names) / sizeof(names[0]) ? names[kind] : "unknown";
 }

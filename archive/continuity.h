@@ -5,6 +5,7 @@
 #ifndef BV_ARCHIVE_CONTINUITY_H
 #define BV_ARCHIVE_CONTINUITY_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -18,20 +19,26 @@ typedef enum ArchiveGapKind {
     ARCHIVE_GAP_FILE,        /* b is in an earlier file, or in a later one but not at its start */
     ARCHIVE_GAP_GTID,        /* b.gtid_start differs from a.gtid_end */
     ARCHIVE_GAP_FLAVOUR,     /* a and b come from servers of different flavours */
+    ARCHIVE_GAP_ACCEPTED,    /* a gap record (gaps/<b>.json, archive/gap.h) joins a and b: a gap
+                              * accepted on purpose, not a problem, but still a break */
 } ArchiveGapKind;
 
 typedef struct ArchiveGap {
     ArchiveGapKind kind;
     uint64_t afterSeq;  /* the segment before the break; 0 before the first */
     uint64_t beforeSeq; /* the segment after it */
+    bool accepted;      /* kind ARCHIVE_GAP_ACCEPTED: reported, not a problem; windows still
+                         * split there and recovery never crosses it */
     char message[1024]; /* e.g. "seq 5-7 missing between 'segments/...' (ends at
                          * mariadb-bin.000002:1234) and 'segments/...'" */
 } ArchiveGap;
 
 /* Check every pair of consecutive entries; *gaps (bvFree() it; NULL when none) receives one
- * ArchiveGap per break, in seq order (a pair may break several rules: each is reported). */
+ * ArchiveGap per break, in seq order (a pair may break several rules: each is reported). A pair
+ * that a gap record joins (its from matching where the first segment ends) is one accepted gap
+ * and nothing else; a record that does not match is reported with the pair's breaks. */
 size_t archiveCatalogGaps(const ArchiveCatalog *c, ArchiveGap **gaps);
-/* Short stable name of a gap kind ("missing", "position", "file", "gtid", "flavour"). */
+/* Short stable name of a gap kind ("missing", "position", "file", "gtid", "flavour", "accepted"). */
 const char *archiveGapKindName(ArchiveGapKind kind);
 
 /* A continuous run of segments: what can be restored without a break. */

@@ -89,6 +89,18 @@ archiveFetchLocate(const ArchiveCatalog *c, const ArchiveFetchPoint *from, const
     return rc;
 }
 
+/* A segment of the range: one the index names but the store lacks is a hole in the archive
+ * (ERR_GAP, as verify and recovery call it), not a missing input. */
+static SegmentReader *
+fetchSegmentOpen(Fetch *f, const SegmentMeta *m, Err *err) {
+    SegmentReader *r = archiveSegmentOpen(f->archive, m, err);
+
+    if (r == NULL && err->code == ERR_NOTFOUND)
+        errSet(err, ERR_GAP, "segment '%s' (seq %" PRIu64 ") is in the index but not in the store: the range has a "
+                             "hole there ('binvault verify' reports it)", m->name, m->seq);
+    return r;
+}
+
 /* Pass over the first segment: where the transaction holding the from point starts. */
 static int
 fetchFindStart(Fetch *f, Err *err) {
@@ -103,7 +115,7 @@ fetchFindStart(Fetch *f, Err *err) {
     f->startByte = m->startPos;
     if (f->from.type == ARCHIVE_FETCH_NONE || (f->from.type == ARCHIVE_FETCH_POSITION && f->from.pos <= m->startPos))
         return 0;
-    if ((r = archiveSegmentOpen(f->archive, m, err)) == NULL)
+    if ((r = fetchSegmentOpen(f, m, err)) == NULL)
         return -1;
     framer = binlogTxnFramerNew(FETCH_TXN_TEXT);
     while (!found && (rc = segmentReaderNext(r, &ev, &pos, err)) == 1) {
@@ -216,7 +228,7 @@ fetchCopy(Fetch *f, Err *err) {
 
     for (size_t si = f->first; si <= f->last && rc == 0 && !stopped; si++) {
         const SegmentMeta *m = archiveCatalogAt(f->catalog, si);
-        SegmentReader *r = archiveSegmentOpen(f->archive, m, err);
+        SegmentReader *r = fetchSegmentOpen(f, m, err);
         BinlogEvent ev;
         uint64_t pos;
         bool opened = false;

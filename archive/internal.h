@@ -12,6 +12,7 @@
 
 #include "archive/archive.h"
 #include "archive/catalog.h"
+#include "archive/gap.h"
 #include "archive/prune.h"
 #include "common/buf.h"
 #include "common/json.h"
@@ -40,6 +41,8 @@ struct ArchiveCatalog {
     ArchivePruneRecord prune; /* the newest prune record, when `pruned` */
     bool pruned;
     size_t pruneRecordCount, pruneRecordCap;
+    ArchiveGapRecord *gapRecords; /* accepted gaps after the first seq, by before seq */
+    size_t gapRecordCount, gapRecordCap;
     char **leftovers; /* discover: segments below firstSeq still in the store */
     uint64_t *leftoverSizes;
     size_t leftoverCount, leftoverCap;

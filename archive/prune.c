@@ -272,6 +272,19 @@ archivePrune(Archive *a, ArchiveCatalog *c, uint64_t firstSeq, const char *reaso
     if (firstSeq > c->firstSeq &&
         (!archiveCatalogFind(c, firstSeq, &idx) || !c->entries[idx]->indexed))
         return errSet(err, ERR_INTERNAL, "prune to seq %" PRIu64 ", which is not an indexed segment", firstSeq);
+    /* The first kept segment must be in the store: a record in front of a missing one would make
+     * the archive start with a hole that nothing can fill. */
+    if (firstSeq > c->firstSeq) {
+        StorageInfo info = {0};
+
+        if (storageHead(a->storage, c->entries[idx]->meta.name, &info, err) != 0)
+            return -1;
+        if (!info.exists)
+            return errSet(err, ERR_NOTFOUND,
+                          "segment '%s' (seq %" PRIu64 "), the first one the prune would keep, is not in '%s': "
+                          "nothing was deleted; 'binvault verify' shows what is missing",
+                          c->entries[idx]->meta.name, firstSeq, archiveUrl(a));
+    }
     /* 1. The record: from now on readers ignore every seq below firstSeq. */
     if (firstSeq > c->firstSeq) {
         if (pruneRecordWrite(&run, &c->entries[idx]->meta, archiveCatalogFirstCommitFrom(c, idx), reason, err) != 0)

@@ -78,7 +78,8 @@ typedef int ArchivePruneStepFn(void *data, ArchivePruneAction action, const char
  * (3) delete the chunks that reach below firstSeq, (4) delete the segments below firstSeq, oldest
  * first, those the catalog's load found left over included, (5) delete older prune records.
  * `reason` is recorded. The catalog (loaded with ARCHIVE_LOAD_DISCOVER) is updated. With dryRun
- * nothing changes: `step` is called with what would be done. */
+ * nothing changes: `step` is called with what would be done. ERR_NOTFOUND, before anything is
+ * written, when segment firstSeq is not in the store. */
 int archivePrune(Archive *a, ArchiveCatalog *c, uint64_t firstSeq, const char *reason, bool dryRun,
                  ArchivePruneStepFn *step, void *data, Err *err);
 /* archivePrune() next to a running agent, which compacts the index concurrently: an index chunk

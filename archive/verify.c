@@ -140,38 +140,37 @@ verifySegment(Verify *v, const ArchiveCatalog *c, size_t i, const ArchiveIdentit
     segmentMetaClear(&meta);
 }
 
-/* checkpoint.json must not claim more than the index holds. */
+/* checkpoint.json must not claim more than the index holds. `cp` was read (rc 0, else the error in
+ * `cpErr`) before the index was listed: writers store index chunks before the checkpoint that
+ * counts them, so this snapshot is consistent while an agent archives. */
 static void
-verifyCheckpoint(Verify *v, const ArchiveCatalog *c) {
-    ArchiveCheckpoint cp;
-    Err err = {0};
+verifyCheckpoint(Verify *v, const ArchiveCatalog *c, int rc, const ArchiveCheckpoint *cp, const Err *cpErr) {
     char msg[ERR_MSG_MAX + 256];
     uint64_t contiguous = archiveCatalogContiguousSeq(c);
     size_t at;
 
-    if (archiveCheckpointRead(v->archive, &cp, &err) != 0) {
-        if (err.code == ERR_NOTFOUND) {
+    if (rc != 0) {
+        if (cpErr->code == ERR_NOTFOUND) {
             if (archiveCatalogCount(c) > 0)
                 note(v, "the archive has no checkpoint.json yet");
             return;
         }
-        addProblem(v, ARCHIVE_CHECKPOINT_OBJECT, 0, "checkpoint", err.msg);
+        addProblem(v, ARCHIVE_CHECKPOINT_OBJECT, 0, "checkpoint", cpErr->msg);
         return;
     }
-    if (cp.seq > contiguous) {
-        snprintf(msg, sizeof(msg), "says seq 1-%" PRIu64 " are complete, the index is complete up to seq %" PRIu64, cp.seq,
+    if (cp->seq > contiguous) {
+        snprintf(msg, sizeof(msg), "says seq 1-%" PRIu64 " are complete, the index is complete up to seq %" PRIu64, cp->seq,
                  contiguous);
         addProblem(v, ARCHIVE_CHECKPOINT_OBJECT, 0, "checkpoint", msg);
-    } else if (cp.seq > 0 && archiveCatalogFind(c, cp.seq, &at)) {
+    } else if (cp->seq > 0 && archiveCatalogFind(c, cp->seq, &at)) {
         const SegmentMeta *m = archiveCatalogAt(c, at);
 
-        if (strcmp(m->file, cp.file) != 0 || m->endPos != cp.endPos || strcmp(segmentMetaGtidEnd(m), cp.gtidEnd) != 0) {
+        if (strcmp(m->file, cp->file) != 0 || m->endPos != cp->endPos || strcmp(segmentMetaGtidEnd(m), cp->gtidEnd) != 0) {
             snprintf(msg, sizeof(msg), "says seq %" PRIu64 " ends at %s:%" PRIu64 " gtid %s, the index says %s:%" PRIu64 " gtid %s",
-                     cp.seq, cp.file, cp.endPos, cp.gtidEnd, m->file, m->endPos, segmentMetaGtidEnd(m));
+                     cp->seq, cp->file, cp->endPos, cp->gtidEnd, m->file, m->endPos, segmentMetaGtidEnd(m));
             addProblem(v, ARCHIVE_CHECKPOINT_OBJECT, 0, "checkpoint", msg);
         }
     }
-    archiveCheckpointClear(&cp);
 }
 
 static void
@@ -186,18 +185,27 @@ archiveVerify(Archive *a, const ArchiveVerifyHooks *hooks, ArchiveVerifyResult *
     ArchiveCatalog *c;
     ArchiveIdentity id;
     ArchiveGap *gaps;
-    Err idErr = {0};
+    ArchiveCheckpoint cp;
+    Err idErr = {0}, cpErr = {0};
     size_t ngaps, n;
+    int cpRc;
     bool haveId;
 
     memset(res, 0, sizeof(*res));
     haveId = archiveIdentityRead(a, &id, &idErr) == 0;
+    /* The checkpoint first, then the index (see verifyCheckpoint()). */
+    cpRc = archiveCheckpointRead(a, &cp, &cpErr);
     c = archiveCatalogLoad(a, ARCHIVE_LOAD_DISCOVER | ARCHIVE_LOAD_TOLERANT, err);
-    if (c == NULL)
+    if (c == NULL) {
+        if (cpRc == 0)
+            archiveCheckpointClear(&cp);
         return -1;
+    }
     res->catalog = c;
     if (!haveId && archiveCatalogCount(c) == 0) {
         res->notArchive = true;
+        if (cpRc == 0)
+            archiveCheckpointClear(&cp);
         return 0;
     }
     if (!haveId)
@@ -216,12 +224,18 @@ archiveVerify(Archive *a, const ArchiveVerifyHooks *hooks, ArchiveVerifyResult *
         size_t at;
         const char *object = NULL;
 
+        if (gaps[i].accepted) {
+            note(&v, gaps[i].message);
+            continue;
+        }
         if (archiveCatalogFind(c, gaps[i].beforeSeq, &at))
             object = archiveCatalogAt(c, at)->name;
         addProblem(&v, object, gaps[i].beforeSeq, "continuity", gaps[i].message);
     }
     bvFree(gaps);
-    verifyCheckpoint(&v, c);
+    verifyCheckpoint(&v, c, cpRc, &cp, &cpErr);
+    if (cpRc == 0)
+        archiveCheckpointClear(&cp);
     return 0;
 }
 

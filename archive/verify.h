@@ -2,6 +2,7 @@
  * Verifying an archive: every segment re-read through every layer (the object's SHA-256 against
  * the index, trailer CRC and metadata against the index line, lz4 frame and block checksums,
  * content SHA-256, every event's CRC), then continuity, the index chunks and checkpoint.json.
+ * A gap accepted on purpose (a gap record, archive/gap.h) is a note, not a problem.
  * What `binvault verify` does; it prints what the hooks report.
  */
 #ifndef BV_ARCHIVE_VERIFY_H

@@ -24,9 +24,13 @@ static const OptDef agentOpts[] = {
     {"server-id", OPT_INT, "4123456789", 1, 4294967295LL, 0, F(serverId), NULL,
      "server id of this replica; unique among the source's replicas", NULL, NULL},
     {"start-gtid", OPT_STRING, NULL, 0, 0, 0, F(startGtid), NULL,
-     "first run only: start after this GTID position (MariaDB d-s-n,...) instead of the oldest binlog", NULL, NULL},
+     "first run only: start after this GTID position (MariaDB d-s-n,...) instead of the oldest binlog", NULL,
+     cmdGtidCheck},
     {"start-position", OPT_STRING, NULL, 0, 0, 0, F(startPosition), NULL,
      "first run only: start at this binlog FILE:POS instead of the oldest binlog", NULL, binlogPosOptParseStart},
+    {"accept-gap", OPT_BOOL, "false", 0, 0, 0, F(acceptGap), NULL,
+     "once, after the source purged binlogs the archive needs: go on from --start-position/--start-gtid and "
+     "record the gap in the archive (verify accepts it, recovery does not cross it)", NULL, NULL},
     {"segment-size", OPT_SIZE, "64M", 64 * 1024, 4096 * MIB, 0, F(segmentSize), NULL,
      "cut a segment at the first transaction boundary after this many bytes", NULL, NULL},
     {"segment-interval", OPT_DURATION, "10s", 100, 86400000LL, 0, F(segmentIntervalMs), NULL,
@@ -91,6 +95,7 @@ cmdAgent(int argc, char **argv) {
     optDescribe(&agentOptSet, &cfg, settings);
     bufAppend(settings, "", 1);
     cfg.settings = (const char *)settings->data;
+    cfg.storage.create = true; /* the agent makes the archive it writes */
     rc = agentRun(&cfg, &err) == 0 ? 0 : cmdFail(&err);
     optFree(&agentOptSet, &cfg);
     bufFree(settings);

@@ -13,6 +13,8 @@
 #include "common/opt.h"
 #include "storage/storage.h"
 
+struct ArchiveCatalog;
+
 typedef struct CmdDef {
     const char *name;
     int (*run)(int argc, char **argv);
@@ -92,6 +94,15 @@ extern const char *const cmdS3UriStyles[];
     "--key-file FILE, a 0600 file holding 32 random bytes or a passphrase; --encrypt creates a new archive\n"      \
     "encrypted."
 
+/* Print what the catalog load noticed outside the index (unexpected or unreadable objects, chunks
+ * that disagree) as warnings on stderr: a reader goes on with what the index holds. */
+void cmdCatalogWarn(const struct ArchiveCatalog *c);
+
+/* OptParseFn of the GTID options: `text` must read as a MariaDB GTID position or a MySQL GTID set
+ * (the flavour is the archive's, not known yet), else ERR_USAGE (exit 64): a mistyped GTID is a
+ * usage error, not bad data in the archive. */
+int cmdGtidCheck(const char *text, void *field, Err *err);
+
 /* Open the archive at `url` with its key and the store's settings of `opts` (archiveKeyOpenStore()):
  * what every command that opens an archive calls. */
 Storage *cmdOpenArchive(const char *url, const StorageOptions *opts, Err *err);
@@ -119,7 +130,6 @@ void cmdFormatTime(uint64_t us, char *out, size_t size);
 
 /* The newest prune record of a catalog, for list and verify: a "pruned: ..." line (nothing when
  * the archive was never pruned), or ',"pruned":{...}' (null) appended to a JSON document. */
-struct ArchiveCatalog;
 struct Buf;
 void cmdPrintPrune(const struct ArchiveCatalog *c);
 void cmdPruneJson(const struct ArchiveCatalog *c, struct Buf *out);

@@ -10,6 +10,7 @@
 #include "archive/catalog.h"
 #include "archive/key.h"
 #include "archive/prune.h"
+#include "binlog/gtid.h"
 #include "mysql/client.h"
 #include "cmd/cmd.h"
 #include "common/json.h"
@@ -90,6 +91,25 @@ cmdPruneJson(const ArchiveCatalog *c, Buf *out) {
         jsonBufPrintf(out, "null");
     else
         archivePruneRecordToJson(p, out);
+}
+
+void
+cmdCatalogWarn(const ArchiveCatalog *c) {
+    for (size_t i = 0; i < archiveCatalogProblemCount(c); i++)
+        fprintf(stderr, "binvault: warning: %s\n", archiveCatalogProblem(c, i));
+}
+
+int
+cmdGtidCheck(const char *text, void *field, Err *err) {
+    GtidState *s;
+
+    (void)field;
+    if ((s = gtidStateParse(BINLOG_FLAVOUR_MARIADB, text, err)) == NULL &&
+        (s = gtidStateParse(BINLOG_FLAVOUR_MYSQL, text, err)) == NULL)
+        return errSet(err, ERR_USAGE, "invalid GTID '%s': expected MariaDB DOMAIN-SERVER-SEQ[,...] or MySQL UUID:N[-M][,...]",
+                      text);
+    gtidStateFree(s);
+    return 0;
 }
 
 Storage *

@@ -97,6 +97,7 @@ cmdImport(int argc, char **argv) {
     url = o.archive;
     im.segmentSize = (uint64_t)o.segmentSize;
     rc = 0;
+    o.storage.create = true; /* the first import makes the archive */
     if (importRun(&im, url, &o.storage, files, nfiles, &res, &err) != 0)
         rc = cmdFail(&err);
     else if (res.segments == 0)

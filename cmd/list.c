@@ -8,6 +8,7 @@
 #include "archive/catalog.h"
 #include "archive/checkpoint.h"
 #include "archive/continuity.h"
+#include "archive/gap.h"
 #include "archive/identity.h"
 #include "archive/key.h"
 #include "cmd/cmd.h"
@@ -62,7 +63,7 @@ listText(Archive *a, const ArchiveIdentity *id, bool haveId, const ArchiveCatalo
         txns += m->transactions;
     }
     for (size_t i = 0; i < ngaps; i++)
-        printf("gap: %s\n", gaps[i].message);
+        printf("%s: %s\n", gaps[i].accepted ? "accepted gap" : "gap", gaps[i].message);
     for (size_t i = 0; i < archiveCatalogProblemCount(c); i++)
         printf("problem: %s\n", archiveCatalogProblem(c, i));
     archiveCatalogTotals(c, &objects, &content);
@@ -136,9 +137,17 @@ listJson(Archive *a, const ArchiveIdentity *id, bool haveId, const ArchiveCatalo
     }
     jsonBufPrintf(out, "],\"gaps\":[");
     for (size_t i = 0; i < ngaps; i++) {
-        jsonBufPrintf(out, "%s{\"kind\":\"%s\",\"after_seq\":%" PRIu64 ",\"before_seq\":%" PRIu64 ",\"message\":",
-                      i ? "," : "", archiveGapKindName(gaps[i].kind), gaps[i].afterSeq, gaps[i].beforeSeq);
+        const ArchiveGapRecord *rec = gaps[i].accepted ? archiveCatalogGapRecordFind(c, gaps[i].beforeSeq) : NULL;
+
+        jsonBufPrintf(out, "%s{\"kind\":\"%s\",\"after_seq\":%" PRIu64 ",\"before_seq\":%" PRIu64
+                           ",\"accepted\":%s,\"message\":",
+                      i ? "," : "", archiveGapKindName(gaps[i].kind), gaps[i].afterSeq, gaps[i].beforeSeq,
+                      gaps[i].accepted ? "true" : "false");
         jsonBufString(out, gaps[i].message, strlen(gaps[i].message));
+        if (rec != NULL) {
+            jsonBufPrintf(out, ",\"record\":");
+            archiveGapRecordToJson(rec, out);
+        }
         bufAppend(out, "}", 1);
     }
     jsonBufPrintf(out, "],\"problems\":[");

@@ -180,7 +180,7 @@ logRun(LogCmd lc) {
     ArchiveCatalog *c = NULL;
     ArchiveGap *gaps = NULL;
     size_t ngaps = 0;
-    uint64_t prevSeq = 0;
+    uint64_t prevSeq = 0, missing = 0, gapsCrossed = 0;
     Err err = {0};
     int rc = -1;
 
@@ -207,6 +207,7 @@ logRun(LogCmd lc) {
     a = archiveNew(storage);
     if ((c = archiveCatalogLoad(a, ARCHIVE_LOAD_DISCOVER, &err)) == NULL)
         goto out;
+    cmdCatalogWarn(c);
     ngaps = archiveCatalogGaps(c, &gaps);
     if (!lc.json)
         printf("%-24s %-26s %-36s %-11s %-24s %s\n", "GTID", lc.tz.kind == TIME_ZONE_UTC ? "COMMIT (UTC)" : "COMMIT",
@@ -220,20 +221,31 @@ logRun(LogCmd lc) {
             (m->firstTimeUs > lc.untilUs && m->lastTimeUs > lc.untilUs))
             continue;
         for (size_t g = 0; g < ngaps; g++)
-            if (prevSeq != 0 && gaps[g].afterSeq >= prevSeq && gaps[g].beforeSeq <= m->seq)
-                fprintf(stderr, "binvault: gap in the archive: %s\n", gaps[g].message);
+            if (prevSeq != 0 && gaps[g].afterSeq >= prevSeq && gaps[g].beforeSeq <= m->seq) {
+                fprintf(stderr, "binvault: %s in the archive: %s\n", gaps[g].accepted ? "accepted gap" : "gap",
+                        gaps[g].message);
+                /* An accepted gap is known and recorded: what it lacks is nowhere to search. */
+                gapsCrossed += !gaps[g].accepted;
+            }
         prevSeq = m->seq;
         if (!archiveCatalogListed(c, i, NULL)) {
             fprintf(stderr, "binvault: segment '%s' is in the index but not in the store: its transactions are missing "
                             "here\n", m->name);
+            missing++;
             continue;
         }
         rc = logSegment(&lc, a, m, &err);
         lc.segments++;
     }
     if (rc == 0 && !lc.json)
-        printf("# %" PRIu64 " transaction%s shown, of %" PRIu64 " read in %" PRIu64 " of %zu segments\n", lc.shown,
-               lc.shown == 1 ? "" : "s", lc.read, lc.segments, archiveCatalogCount(c));
+        printf("# %" PRIu64 " transaction%s shown, of %" PRIu64 " read in %" PRIu64 " of %zu segments%s\n", lc.shown,
+               lc.shown == 1 ? "" : "s", lc.read, lc.segments, archiveCatalogCount(c),
+               missing + gapsCrossed > 0 ? " (INCOMPLETE: see below)" : "");
+    /* What was not searched may hold what was asked for: an empty result must not read as "none". */
+    if (rc == 0 && missing + gapsCrossed > 0)
+        rc = errSet(&err, ERR_GAP, "the range searched is incomplete: %" PRIu64 " segment%s missing from the store, %"
+                    PRIu64 " gap%s crossed; what they held was not searched ('binvault verify' tells more)", missing,
+                    missing == 1 ? "" : "s", gapsCrossed, gapsCrossed == 1 ? "" : "s");
 out:
     if (lc.haveRe)
         regfree(&lc.re);

@@ -59,7 +59,7 @@ static const OptDef pruneDefs[] = {
     {"before-time", OPT_TIME, NULL, 0, 0, 0, PRUNE_OPT(beforeTime), NULL,
      "delete what was committed before T, UTC: 2026-11-21T04:30:00Z, '2026-11-21 04:30:00' or 2026-11-21", NULL, NULL},
     {"before-gtid", OPT_STRING, NULL, 0, 0, 0, PRUNE_OPT(beforeGtid), NULL,
-     "delete what comes before the transaction GTID (MariaDB d-s-n, MySQL uuid:n)", NULL, NULL},
+     "delete what comes before the transaction GTID (MariaDB d-s-n, MySQL uuid:n)", NULL, cmdGtidCheck},
     {"base-dir", OPT_STRING, NULL, 0, 0, OPT_REPEAT, PRUNE_OPT(baseDirs), NULL,
      "a prepared mariadb-backup / xtrabackup directory to keep restorable: every segment from its binlog position on "
      "(mariadb_backup_binlog_info or xtrabackup_binlog_info: file, position, GTID) is kept", NULL, NULL},

@@ -93,13 +93,13 @@ static const OptDef recoverDefs[] = {
      "start: the prepared mariadb-backup / xtrabackup directory the target was restored from "
      "(xtrabackup_binlog_info or mariadb_backup_binlog_info)", NULL, NULL},
     {"from-gtid", OPT_STRING, NULL, 0, 0, 0, RECOVER_OPT(fromGtid), NULL, "start: the GTID state the target holds",
-     NULL, NULL},
+     NULL, cmdGtidCheck},
     {"from-position", OPT_POSITION, NULL, 0, 0, 0, RECOVER_OPT(fromPosition), NULL,
      "start: the binlog position the target holds (everything that ends at or before POS)", NULL, binlogPosOptParse},
     {"until-time", OPT_TIME, NULL, 0, 0, 0, RECOVER_OPT(untilTime), NULL,
      "target: every transaction committed at or before TIME, in --timezone", NULL, NULL},
     {"until-gtid", OPT_STRING, NULL, 0, 0, 0, RECOVER_OPT(untilGtid), NULL,
-     "target: through that transaction (per domain for MariaDB)", NULL, NULL},
+     "target: through that transaction (per domain for MariaDB)", NULL, cmdGtidCheck},
     {"until-position", OPT_POSITION, NULL, 0, 0, 0, RECOVER_OPT(untilPosition), NULL,
      "target: the transactions that end at or before POS", NULL, binlogPosOptParse},
     {"until-end", OPT_BOOL, NULL, 0, 0, 0, RECOVER_OPT(untilEnd), NULL, "target: everything archived", NULL, NULL},
@@ -493,6 +493,7 @@ cmdRecover(int argc, char **argv) {
     a = archiveNew(storage);
     if ((c = archiveCatalogLoad(a, ARCHIVE_LOAD_DISCOVER, &err)) == NULL)
         goto fail;
+    cmdCatalogWarn(c);
     if (archiveCatalogCount(c) == 0) {
         errSet(&err, ERR_NOTFOUND, "archive '%s' holds no segment", archiveUrl(a));
         goto fail;

@@ -285,6 +285,7 @@ storageCmdRun(const StorageCmdOpts *o, char **argv, int argc) {
     bool replace = o->replace;
     char **args;
     int nargs, rc = 0;
+    StorageOptions storageOpts;
     Storage *storage;
     Err err;
 
@@ -312,7 +313,10 @@ storageCmdRun(const StorageCmdOpts *o, char **argv, int argc) {
                "or clean", verb);
         return cmdFail(&err);
     }
-    if ((storage = cmdOpenArchive(o->archive, &o->storage, &err)) == NULL)
+    /* Only put may make a new store: the other verbs read, or remove what exists. */
+    storageOpts = o->storage;
+    storageOpts.create = strcmp(verb, "put") == 0;
+    if ((storage = cmdOpenArchive(o->archive, &storageOpts, &err)) == NULL)
         return cmdFail(&err);
     if (strcmp(verb, "put") == 0) {
         rc = storageCmdPut(storage, args, nargs, replace, sha256, md5, (unsigned)jobs);

@@ -421,8 +421,12 @@ loadConfig(const OptCtx *ctx, const char *path, Err *err) {
 
     if (stat(path, &st) != 0)
         return errSetSys(err, ERR_CONFIG, errno, "unable to read config file '%s'", path);
-    if (fsReadFile(path, CONFIG_MAX, &data, &len, err) != 0)
+    /* Whatever keeps the file from being read (a directory, too large, unreadable) is the
+     * configuration's fault: exit 78, never a code a supervisor takes for a passing failure. */
+    if (fsReadFile(path, CONFIG_MAX, &data, &len, err) != 0) {
+        err->code = ERR_CONFIG;
         return errPrefix(err, "unable to read config file '%s'", path);
+    }
     rc = configText(ctx, (const char *)data, len, path, &secretSeen, err);
     bvFree(data);
     if (rc != 0)

@@ -136,6 +136,20 @@ uint32_t binlogClientServerId(const BinlogClient *c);
 const char *binlogClientServerUuid(const BinlogClient *c);
 const char *binlogClientUrl(const BinlogClient *c);
 
+/* Why a server refused or ended a binlog stream for good, from its error code and message: no
+ * reconnection helps. */
+typedef enum BinlogStreamRefusal {
+    BINLOG_REFUSED_NO = 0,         /* not a refusal: connection lost, server restarting, ... */
+    BINLOG_REFUSED_GTID_UNKNOWN,   /* the GTID asked for was never in its binlogs (ERR_NOTFOUND) */
+    BINLOG_REFUSED_FILE_MISSING,   /* error 1236 "Could not find first log file name in binary log index
+                                    * file": the file was purged or never existed (ERR_GAP) */
+    BINLOG_REFUSED_PURGED,         /* the binlogs with the GTIDs asked for were purged (ERR_GAP) */
+    BINLOG_REFUSED_POSITION,       /* the position is past the file's end / not an event (ERR_NOTFOUND) */
+    BINLOG_REFUSED_SOURCE_CONFIG,  /* the source cannot serve replicas (no server_id) (ERR_CONFIG) */
+} BinlogStreamRefusal;
+
+BinlogStreamRefusal binlogStreamRefusal(unsigned serverErrorCode, const char *serverMessage);
+
 /* Start the stream at file:pos (pos >= 4). file NULL or "" starts at the first binlog the
  * source has. A client streams once: connect a new one to start again. */
 int binlogClientStartFile(BinlogClient *c, const char *file, uint64_t pos, Err *err);
@@ -151,8 +165,10 @@ int binlogClientStartMysqlGtid(BinlogClient *c, const uint8_t *encodedGtidSet, s
 /* Next event: returns 1 and sets *event / *len to the whole event (19-byte header to checksum,
  * without the protocol's OK byte or semi-sync prefix), valid until the next binlogClientRead(),
  * binlogClientSemiSyncAck() or binlogClientFree(); 0 at the end of the stream (nonBlocking);
- * -1 on error: ERR_GAP when the source no longer has what was asked for, ERR_SOURCE when the
- * connection is lost or the source fails, ERR_FORMAT for a malformed packet. The stream holds
+ * -1 on error: the refusals of binlogStreamRefusal() (ERR_GAP when the source no longer has what
+ * was asked for, ERR_NOTFOUND for a GTID or position it never had, ERR_CONFIG), which no
+ * reconnection cures; ERR_SOURCE when the connection is lost or the source fails (worth a retry),
+ * ERR_FORMAT for a malformed packet. The stream holds
  * artificial events (flag BINLOG_FLAG_ARTIFICIAL: the ROTATE that opens it, MariaDB's fake
  * GTID_LIST) and heartbeats (type 27), which are not part of any binlog file. */
 int binlogClientRead(BinlogClient *c, const uint8_t **event, size_t *len, Err *err);

@@ -421,6 +421,26 @@ containsCase(const char *haystack, const char *needle) {
     return strcasestr(haystack, needle) != NULL;
 }
 
+BinlogStreamRefusal
+binlogStreamRefusal(unsigned code, const char *msg) {
+    if (code == ER_GTID_POSITION_NOT_FOUND_IN_BINLOG || code == ER_GTID_POSITION_NOT_FOUND_IN_BINLOG2 ||
+        (code == ER_MASTER_FATAL_ERROR_READING_BINLOG &&
+         (containsCase(msg, "not in the master's binlog") || containsCase(msg, "not in the source's binlog"))))
+        return BINLOG_REFUSED_GTID_UNKNOWN;
+    if (code == ER_MASTER_FATAL_ERROR_READING_BINLOG && containsCase(msg, "could not find first log file"))
+        return BINLOG_REFUSED_FILE_MISSING;
+    if (code == ER_MASTER_HAS_PURGED_REQUIRED_GTIDS ||
+        (code == ER_MASTER_FATAL_ERROR_READING_BINLOG &&
+         (containsCase(msg, "purged") || containsCase(msg, "could not find gtid state"))))
+        return BINLOG_REFUSED_PURGED;
+    if (code == ER_MASTER_FATAL_ERROR_READING_BINLOG &&
+        (containsCase(msg, "impossible position") || containsCase(msg, "position > file size")))
+        return BINLOG_REFUSED_POSITION;
+    if (code == ER_MASTER_FATAL_ERROR_READING_BINLOG && containsCase(msg, "server id was not set"))
+        return BINLOG_REFUSED_SOURCE_CONFIG;
+    return BINLOG_REFUSED_NO;
+}
+
 /* The error the stream ended with: the server's ERR packet or a lost connection. */
 static int
 clientStreamError(BinlogClient *c, double waitedMs, Err *err) {
@@ -432,25 +452,30 @@ clientStreamError(BinlogClient *c, double waitedMs, Err *err) {
 
     clientWhere(c, where, sizeof(where));
     c->state = CLIENT_FAILED;
-    if (code == ER_GTID_POSITION_NOT_FOUND_IN_BINLOG || code == ER_GTID_POSITION_NOT_FOUND_IN_BINLOG2 ||
-        (code == ER_MASTER_FATAL_ERROR_READING_BINLOG &&
-         (containsCase(msg, "not in the master's binlog") || containsCase(msg, "not in the source's binlog"))))
+    switch (binlogStreamRefusal(code, msg)) {
+    case BINLOG_REFUSED_GTID_UNKNOWN:
         /* MariaDB: a GTID the source never logged (ahead of it, or from a diverged replica). */
         return errSet(err, ERR_NOTFOUND, "'%s' does not have %s in its binlogs; server said: %s", url, c->start,
                       msg);
-    if (code == ER_MASTER_HAS_PURGED_REQUIRED_GTIDS ||
-        (code == ER_MASTER_FATAL_ERROR_READING_BINLOG &&
-         (containsCase(msg, "could not find first log file") || containsCase(msg, "purged") ||
-          containsCase(msg, "could not find gtid state")))) {
-        if (containsCase(msg, "could not find first log file"))
-            return errSet(err, ERR_GAP,
-                          "'%s' no longer has %s (its binlogs were purged, or the file never existed): the "
-                          "events from there on are missing and the archive now has a gap; server said: %s",
-                          url, c->start, msg);
+    case BINLOG_REFUSED_FILE_MISSING:
         return errSet(err, ERR_GAP,
-                      "'%s' no longer has the binlogs after %s (they were purged): the transactions after it "
-                      "are missing and the archive now has a gap; server said: %s",
+                      "'%s' no longer has %s (its binlogs were purged, or the file never existed): the events "
+                      "from there on are missing and the archive now has a gap; server said: %s",
                       url, c->start, msg);
+    case BINLOG_REFUSED_PURGED:
+        return errSet(err, ERR_GAP,
+                      "'%s' no longer has the binlogs after %s (they were purged): the transactions after it are "
+                      "missing and the archive now has a gap; server said: %s",
+                      url, c->start, msg);
+    case BINLOG_REFUSED_POSITION:
+        return errSet(err, ERR_NOTFOUND,
+                      "'%s' has no event at %s (the position is past the end of the file, or not at an event's "
+                      "start); server said: %s",
+                      url, c->start, msg);
+    case BINLOG_REFUSED_SOURCE_CONFIG:
+        return errSet(err, ERR_CONFIG, "'%s' cannot serve replicas as configured; server said: %s", url, msg);
+    case BINLOG_REFUSED_NO:
+        break;
     }
     if (sqlAccessDenied(code))
         return sqlFailGrant(c->sql, "reading the binlog stream", BINLOG_REPLICATION_GRANT, err);

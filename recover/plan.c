@@ -584,7 +584,14 @@ checkContinuous(RecoverPlan *p, size_t first, size_t last, Err *err) {
 
     for (size_t i = 0; i < ngaps && rc == 0; i++)
         if (gaps[i].afterSeq >= a && gaps[i].beforeSeq <= b)
-            rc = errSet(err, ERR_GAP, "the recovery crosses a gap in the archive: %s", gaps[i].message);
+            rc = gaps[i].accepted
+                     ? errSet(err, ERR_GAP,
+                              "the recovery crosses a gap accepted with --accept-gap, which no recovery can cross "
+                              "(the source purged those transactions before they were archived): %s; recover up to "
+                              "the end of seq %" PRIu64 " at most, or restore a base backup taken after the gap and "
+                              "recover from there",
+                              gaps[i].message, gaps[i].afterSeq)
+                     : errSet(err, ERR_GAP, "the recovery crosses a gap in the archive: %s", gaps[i].message);
     bvFree(gaps);
     for (size_t i = first; i <= last && rc == 0; i++)
         if (!archiveCatalogListed(p->c, i, NULL))

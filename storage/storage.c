@@ -412,8 +412,9 @@ storageSchemeLen(const char *url) {
     return strncmp(url + i, "://", 3) == 0 ? i + 3 : 0;
 }
 
-Storage *
-storageNew(const char *url, Err *err) {
+/* storageNew(), creating a missing directory only when `create` is set. */
+static Storage *
+storageOpen(const char *url, bool create, Err *err) {
     size_t schemeLen;
     char *path;
     Storage *storage;
@@ -452,12 +453,19 @@ storageNew(const char *url, Err *err) {
     }
     for (size_t len = strlen(path); len > 1 && path[len - 1] == '/'; len--)
         path[len - 1] = '\0';
-    storage = storageFileNew(path, err);
+    storage = storageFileNew(path, create, err);
     bvFree(path);
     return storage;
 }
 
 Storage *
+storageNew(const char *url, Err *err) {
+    return storageOpen(url, true, err);
+}
+
+Storage *
 storageNewOpts(const char *url, const StorageOptions *opts, Err *err) {
-    return url != NULL && strncmp(url, "s3://", 5) == 0 ? storageS3NewUrl(url, opts, err) : storageNew(url, err);
+    if (url != NULL && strncmp(url, "s3://", 5) == 0)
+        return storageS3NewUrl(url, opts, err);
+    return storageOpen(url, opts == NULL || opts->create, err);
 }

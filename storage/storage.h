@@ -80,10 +80,16 @@ typedef struct StorageOptions {
     /* Not read by the store: the archive's key, for archiveKeyOpenStore() (archive/key.h). */
     const char *keyFile;    /* --key-file: the archive key (else BINVAULT_KEY_FILE) */
     bool encrypt;           /* --encrypt: a new archive is created encrypted (else BINVAULT_ENCRYPT=1) */
+    /* Set by the commands that write an archive (agent, import, prune, storage put) only: a missing
+     * directory archive is created. Without it the store never writes when it opens, and a missing
+     * directory is ERR_NOTFOUND "archive 'URL' does not exist". */
+    bool create;
 } StorageOptions;
 
-/* storageNew() with the settings of `opts` (may be NULL). The raw store: an archive is opened with
- * archiveKeyOpenStore() (archive/key.h), which adds its encryption. */
+/* storageNew() with the settings of `opts` (may be NULL: every setting at its default, and a
+ * missing directory is created as by storageNew()). A directory is created only with opts->create.
+ * The raw store: an archive is opened with archiveKeyOpenStore() (archive/key.h), which adds its
+ * encryption. */
 Storage *storageNewOpts(const char *url, const StorageOptions *opts, Err *err);
 
 /* Open a store: "file:///abs/path" or a plain path (relative to the working directory) is a
@@ -204,8 +210,10 @@ IoRead *storagePutSourceOpen(const StoragePutSource *src, Err *err);
  * (ioReadVerifyNew()). */
 IoRead *storagePutSourceVerify(const StoragePutSource *src, const StoragePutInfo *info, Err *err);
 
-/* The directory driver (storage/storage_file.c) on the existing directory `path` (absolute, no
- * trailing '/'). */
-Storage *storageFileNew(const char *path, Err *err);
+/* The directory driver (storage/storage_file.c) on the directory `path` (absolute, no trailing '/').
+ * A missing directory is created (with its parents) when `create` is set, else it is ERR_NOTFOUND
+ * "archive 'file:///path' does not exist"; a path that is not a directory is ERR_CONFIG (a
+ * permanent mistake, not worth a retry). */
+Storage *storageFileNew(const char *path, bool create, Err *err);
 
 #endif

@@ -475,26 +475,34 @@ static const StorageDriverVt storageFileVt = {
 };
 
 Storage *
-storageFileNew(const char *path, Err *err) {
+storageFileNew(const char *path, bool create, Err *err) {
     StorageFile *this;
     Storage *storage;
     char *url = bvSprintf("file://%s", path);
     struct stat st;
 
     BV_ASSERT(path[0] == '/');
-    /* A directory archive is created on first use, like a bucket prefix. */
-    if (stat(path, &st) != 0 && errno == ENOENT && fsMkdirP(path, 0750, err) != 0) {
-        errPrefix(err, "unable to create store '%s'", url);
-        bvFree(url);
-        return NULL;
+    /* A directory archive is created by the writer that uses it first, like a bucket prefix; a
+     * reader never creates anything, and a missing archive is a mistake to report. */
+    if (stat(path, &st) != 0 && errno == ENOENT) {
+        if (!create) {
+            errSet(err, ERR_NOTFOUND, "archive '%s' does not exist", url);
+            bvFree(url);
+            return NULL;
+        }
+        if (fsMkdirP(path, 0750, err) != 0) {
+            errPrefix(err, "unable to create store '%s'", url);
+            bvFree(url);
+            return NULL;
+        }
     }
     if (stat(path, &st) != 0) {
-        errSetSys(err, ERR_STORAGE, errno, "unable to open store '%s'", url);
+        errSetSys(err, errno == ENOTDIR ? ERR_CONFIG : ERR_STORAGE, errno, "unable to open store '%s'", url);
         bvFree(url);
         return NULL;
     }
     if (!S_ISDIR(st.st_mode)) {
-        errSet(err, ERR_STORAGE, "unable to open store '%s': not a directory", url);
+        errSet(err, ERR_CONFIG, "unable to open store '%s': not a directory", url);
         bvFree(url);
         return NULL;
     }

@@ -29,7 +29,7 @@ cleanup() {
 }
 trap cleanup EXIT
 export BINVAULT_INTO_PASSWORD=
-AGENT_OPTS=(--segment-size 64K --segment-interval 300ms --heartbeat 500ms --purge-check 0)
+AGENT_OPTS=(--segment-size 64K --segment-interval 300ms --heartbeat 500ms --purge-check 0 --http 127.0.0.1:0)
 
 # ---- helpers ---------------------------------------------------------------------------------
 

@@ -12,10 +12,11 @@ repl_user() {
                   GRANT REPLICATION SLAVE, BINLOG MONITOR ON *.* TO 'repl'@'127.0.0.1'"
 }
 
+# An endpoint on a free port unless the test names one: an agent that cannot listen stops.
 agent_start() {
     local s=$1 archive=$2 spool=$3; shift 3
     BINVAULT_SOURCE_PASSWORD=$REPL_PASSWORD "$BV_BIN" agent --source "mysql://repl@127.0.0.1:$(mdb_port "$s")" \
-        --archive "$archive" --spool "$spool" --log-level "${AGENT_LOG_LEVEL:-info}" "$@" \
+        --archive "$archive" --spool "$spool" --log-level "${AGENT_LOG_LEVEL:-info}" --http 127.0.0.1:0 "$@" \
         >> "$BV_TEST_DIR/agent.log" 2>&1 &
     AGENT_PID=$!
 }

@@ -401,6 +401,25 @@ testDiscover(void) {
         CHECK_INT(size, metas[0].size);
     }
     archiveCatalogFree(c);
+    /* An unindexed object with a segment's name but no segment's trailer is not part of the
+     * archive: a problem, even for a strict load, which goes on with what the index holds. */
+    {
+        char bad[SEGMENT_NAME_MAX];
+
+        segmentName(n + 3, "mariadb-bin.000009", 256, bad, sizeof(bad));
+        REQUIRE(storagePutBuf(s.storage, bad, "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", 64,
+                              STORAGE_PUT_IMMUTABLE, &err) == 0);
+        c = archiveCatalogLoad(s.archive, ARCHIVE_LOAD_DISCOVER, &err);
+        CHECK(c != NULL);
+        if (c != NULL) {
+            CHECK_INT(archiveCatalogProblemCount(c), 2);
+            CHECK(archiveCatalogProblemCount(c) == 2 && strstr(archiveCatalogProblem(c, 1), bad) != NULL);
+            CHECK_INT(archiveCatalogCount(c), n);
+        } else {
+            testFail(__FILE__, __LINE__, "load: %s", err.msg);
+        }
+        archiveCatalogFree(c);
+    }
     metasFree(metas, n);
     storeClose(&s);
 }
@@ -816,7 +835,7 @@ testPrune(void) {
 
 /* A reader with a stale view: a chunk that reaches into pruned seqs and the chunk that replaces
  * it. The replacement wins, so a merge never deletes it; a prune record that claims more than the
- * index holds is refused (strict) or noted and ignored (tolerant). */
+ * index holds is noted and ignored by every load alike (strict or tolerant). */
 static void
 testPruneLoad(void) {
     Store s;
@@ -880,9 +899,13 @@ testPruneLoad(void) {
     /* A record beyond the index. */
     archivePruneName(n + 5, record, sizeof(record));
     REQUIRE(storagePutBuf(s.storage, record, doc, strlen(doc), STORAGE_PUT_IMMUTABLE, &err) == 0);
-    CHECK(archiveCatalogLoad(s.archive, 0, &err) == NULL);
-    CHECK_INT(err.code, ERR_FORMAT);
-    CHECK_MSG(err.msg, "index ends at seq");
+    c = archiveCatalogLoad(s.archive, 0, &err);
+    REQUIRE(c != NULL);
+    CHECK_INT(archiveCatalogProblemCount(c), 1);
+    CHECK(archiveCatalogProblemCount(c) == 1 && strstr(archiveCatalogProblem(c, 0), "index ends at seq") != NULL &&
+          strstr(archiveCatalogProblem(c, 0), "ignored") != NULL);
+    CHECK_INT(archiveCatalogFirstSeq(c), 1);
+    archiveCatalogFree(c);
     c = archiveCatalogLoad(s.archive, ARCHIVE_LOAD_TOLERANT, &err);
     REQUIRE(c != NULL);
     CHECK_INT(archiveCatalogProblemCount(c), 1);
@@ -948,6 +971,37 @@ testTimeDisorder(void) {
     archiveCatalogFree(c);
 }
 
+/* A prune whose first kept segment is missing from the store stops before writing anything. */
+static void
+testPruneKeptMissing(void) {
+    Store s;
+    SegmentMeta *metas;
+    size_t n, k = 4;
+    ArchiveCatalog *c;
+    Names names;
+    Err err = {0};
+
+    REQUIRE(storeOpen(&s) == 0);
+    REQUIRE(archiveFixtures(&s, mariaFixtures, mariaNames, MARIA_FILES, 1, true, &metas, &n) == 0);
+    REQUIRE(n > k);
+    REQUIRE(storageRemove(s.storage, metas[k - 1].name, &err) == 0);
+    c = archiveCatalogLoad(s.archive, ARCHIVE_LOAD_DISCOVER, &err);
+    REQUIRE(c != NULL);
+    CHECK(archivePrune(s.archive, c, k, "test", false, NULL, NULL, &err) == -1);
+    CHECK_INT(err.code, ERR_NOTFOUND);
+    CHECK_MSG(err.msg, metas[k - 1].name);
+    names = listNames(&s, "prune/");
+    CHECK_STR(names.text, "");
+    {
+        StorageInfo info = {0};
+
+        CHECK(storageHead(s.storage, metas[0].name, &info, &err) == 0 && info.exists);
+    }
+    archiveCatalogFree(c);
+    metasFree(metas, n);
+    storeClose(&s);
+}
+
 void
 suite_archive(void) {
     testRun("archive: time lookup and retention when commit times go backwards", testTimeDisorder);
@@ -959,4 +1013,5 @@ suite_archive(void) {
     testRun("archive: prune records and base backup binlog info", testPruneDocuments);
     testRun("archive: prune, dry run, a crash after every step", testPrune);
     testRun("archive: loading a pruned archive", testPruneLoad);
+    testRun("archive: prune refuses a missing first kept segment", testPruneKeptMissing);
 }

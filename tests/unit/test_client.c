@@ -261,10 +261,36 @@ testUrlFormat(void) {
     bvFree(s);
 }
 
+/* The server's answers to a dump that no reconnection cures, and some that one does. */
+static void
+testStreamRefusal(void) {
+    CHECK_INT(binlogStreamRefusal(1236, "Could not find first log file name in binary log index file"),
+              BINLOG_REFUSED_FILE_MISSING);
+    CHECK_INT(binlogStreamRefusal(1236, "Error: connecting slave requested to start from GTID 0-1-900, which is not "
+                                        "in the master's binlog"),
+              BINLOG_REFUSED_GTID_UNKNOWN);
+    CHECK_INT(binlogStreamRefusal(1236, "Cannot replicate because the source purged required binary logs."),
+              BINLOG_REFUSED_PURGED);
+    CHECK_INT(binlogStreamRefusal(1789, "The replication receiver thread cannot start because the source has purged "
+                                        "binary logs containing GTIDs"),
+              BINLOG_REFUSED_PURGED);
+    CHECK_INT(binlogStreamRefusal(1236, "Client requested master to start replication from impossible position; the "
+                                        "first event 'mariadb-bin.000001' at 99999"),
+              BINLOG_REFUSED_POSITION);
+    CHECK_INT(binlogStreamRefusal(1236, "Client requested master to start replication from position > file size"),
+              BINLOG_REFUSED_POSITION);
+    CHECK_INT(binlogStreamRefusal(1236, "Misconfigured master - server id was not set"), BINLOG_REFUSED_SOURCE_CONFIG);
+    CHECK_INT(binlogStreamRefusal(2013, "Lost connection to server during query"), BINLOG_REFUSED_NO);
+    CHECK_INT(binlogStreamRefusal(1236, "binlog truncated in the middle of event; consider out of disk space"),
+              BINLOG_REFUSED_NO);
+    CHECK_INT(binlogStreamRefusal(1927, "Connection was killed"), BINLOG_REFUSED_NO);
+}
+
 void suite_client(void);
 
 void
 suite_client(void) {
+    testRun("client: server errors that refuse the stream for good", testStreamRefusal);
     testRun("client: COM_BINLOG_DUMP bytes", testEncodeDump);
     testRun("client: COM_BINLOG_DUMP_GTID bytes", testEncodeDumpGtid);
     testRun("client: COM_BINLOG_DUMP_GTID set from the gtid module", testEncodeDumpGtidFromText);

@@ -351,6 +351,25 @@ testPrecedence(void) {
     REQUIRE(parse(&o, env, &err, "--config=" "/nonexistent/binvault.conf", NULL) == -1);
     CHECK_INT(err.code, ERR_CONFIG);
     optFree(&testSet, &o);
+    /* A directory, or a file over the limit, is a configuration error too (exit 78). */
+    CHECK(parse(&o, NULL, &err, "--config", testTmpDir(), NULL) == -1);
+    CHECK_INT(err.code, ERR_CONFIG);
+    CHECK_MSG(err.msg, "not a regular file");
+    optFree(&testSet, &o);
+    bvFree(path);
+    {
+        size_t bigLen = 2 * 1024 * 1024;
+        char *big = bvMalloc(bigLen + 1);
+
+        memset(big, '#', bigLen);
+        big[bigLen] = '\0';
+        path = writeConfig("big.conf", big, 0600);
+        bvFree(big);
+    }
+    CHECK(parse(&o, NULL, &err, "--config", path, NULL) == -1);
+    CHECK_INT(err.code, ERR_CONFIG);
+    CHECK_MSG(err.msg, "larger than the limit");
+    optFree(&testSet, &o);
     bvFree(path);
     path = writeConfig("bad.conf", "[test]\nbogus = 1\n", 0600);
     CHECK(parse(&o, NULL, &err, "--config", path, NULL) == -1);

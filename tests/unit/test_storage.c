@@ -136,10 +136,42 @@ testNew(void) {
     CHECK_INT(err.code, ERR_IO);
     file = bvSprintf("%s/afile", testTmpDir());
     REQUIRE(fsWriteFileAtomic(file, "x", 1, 0600, &err) == 0);
+    /* A file where the archive should be is a permanent mistake (not "temporary", retried forever). */
     CHECK(storageNew(file, &err) == NULL);
-    CHECK_INT(err.code, ERR_STORAGE);
+    CHECK_INT(err.code, ERR_CONFIG);
+    CHECK_MSG(err.msg, "not a directory");
     bvFree(file);
     storageFree(NULL);
+}
+
+/* Readers open a store without creating it: a missing directory is "does not exist" (exit 66) and
+ * stays missing; only a writer's options (create) make it. */
+static void
+testOpenReadOnly(void) {
+    Err err;
+    StorageOptions opts = {0};
+    Storage *storage;
+    struct stat sb;
+    char path[1024];
+
+    snprintf(path, sizeof(path), "%s/ro/archive", testTmpDir());
+    CHECK(storageNewOpts(path, &opts, &err) == NULL);
+    CHECK_INT(err.code, ERR_NOTFOUND);
+    CHECK_INT(errExitCode(err.code), 66);
+    CHECK_MSG(err.msg, "does not exist");
+    CHECK(stat(path, &sb) != 0 && errno == ENOENT);
+    snprintf(path, sizeof(path), "%s/ro", testTmpDir());
+    CHECK(stat(path, &sb) != 0 && errno == ENOENT);
+    snprintf(path, sizeof(path), "%s/ro/archive", testTmpDir());
+    opts.create = true;
+    storage = storageNewOpts(path, &opts, &err);
+    CHECK(storage != NULL);
+    storageFree(storage);
+    CHECK(stat(path, &sb) == 0 && S_ISDIR(sb.st_mode));
+    opts.create = false;
+    storage = storageNewOpts(path, &opts, &err);
+    CHECK(storage != NULL);
+    storageFree(storage);
 }
 
 static void
@@ -840,6 +872,7 @@ testSymlinks(void) {
 void
 suite_storage(void) {
     testRun("storage: open urls", testNew);
+    testRun("storage: readers never create the store", testOpenReadOnly);
     testRun("storage: object names", testNames);
     testRun("storage: put, get, head, remove", testPutGetHeadRemove);
     testRun("storage: get errors", testGetErrors);

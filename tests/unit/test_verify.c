@@ -5,9 +5,11 @@
 
 #include "archive/archive.h"
 #include "archive/catalog.h"
+#include "archive/import.h"
 #include "archive/verify.h"
 #include "common/fs.h"
 #include "common/mem.h"
+#include "storage/storage.h"
 #include "tests/test.h"
 #include "tests/unit/archive_fixture.h"
 
@@ -145,9 +147,87 @@ testVerifyNotArchive(void) {
     fixtureClose(&f);
 }
 
+/* A store that lets the agent run on while verify reads: at the first segment read (the index is
+ * loaded by then) the rest of the fixture is archived, moving the index and checkpoint.json. */
+typedef struct Racing {
+    ArchiveFixture *f;
+    bool advanced;
+} Racing;
+
+static IoRead *
+racingOpenRead(void *driver, const char *name, uint64_t offset, uint64_t length, Err *err) {
+    Racing *r = driver;
+
+    if (!r->advanced && strncmp(name, "segments/", 9) == 0) {
+        ArchiveImportResult res;
+        Err e = {0};
+
+        r->advanced = true;
+        if (archiveImport(r->f->archive, &r->f->opts, r->f->argv + 2, FIXTURE_FILES - 2, &res, &e) != 0)
+            testFail(__FILE__, __LINE__, "archiveImport: %s", e.msg);
+    }
+    return storageOpenRead(r->f->storage, name, offset, length, err);
+}
+
+static int
+racingHead(void *driver, const char *name, StorageInfo *out, Err *err) {
+    return storageHead(((Racing *)driver)->f->storage, name, out, err);
+}
+
+static int
+racingList(void *driver, const char *prefix, StorageListCb *cb, void *data, Err *err) {
+    return storageList(((Racing *)driver)->f->storage, prefix, cb, data, err);
+}
+
+static void
+racingFree(void *driver) {
+    (void)driver;
+}
+
+static const StorageDriverVt racingVt = {
+    .openRead = racingOpenRead,
+    .head = racingHead,
+    .list = racingList,
+    .free = racingFree,
+};
+
+/* checkpoint.json and the index are judged as one snapshot: a checkpoint that moves on while the
+ * segments are read (the agent archiving) is no problem. */
+static void
+testVerifyWhileArchiving(void) {
+    ArchiveFixture f;
+    ArchiveImportResult ir;
+    ArchiveVerifyResult res;
+    Racing racing = {&f, false};
+    Storage *s;
+    Archive *a;
+    Seen seen;
+    Err err = {0};
+
+    REQUIRE(fixtureOpen(&f, 1024) == 0);
+    REQUIRE(archiveImport(f.archive, &f.opts, f.argv, 2, &ir, &err) == 0);
+    s = storageNewDriver(&racingVt, &racing, "racing://x");
+    a = archiveNew(s);
+    memset(&seen, 0, sizeof(seen));
+    REQUIRE(archiveVerify(a, &(ArchiveVerifyHooks){onProblem, onNote, onProgress, &seen}, &res, &err) == 0);
+    CHECK(racing.advanced);
+    CHECK_INT(res.problemCount, 0);
+    CHECK_STR(seen.problems, "");
+    archiveVerifyResultClear(&res);
+    archiveFree(a);
+    storageFree(s);
+    /* The archive did move on: verified again, it holds more. */
+    REQUIRE(verify(&f, &seen, &res) == 0);
+    CHECK_INT(res.problemCount, 0);
+    CHECK_INT(res.transactions, 14);
+    archiveVerifyResultClear(&res);
+    fixtureClose(&f);
+}
+
 void
 suite_verify(void) {
     testRun("verify: a sound archive, read through every layer", testVerifySound);
     testRun("verify: a flipped bit, a missing segment, no checkpoint", testVerifyDamage);
     testRun("verify: an empty directory is not an archive", testVerifyNotArchive);
+    testRun("verify: checkpoint and index are one snapshot while the agent archives", testVerifyWhileArchiving);
 }
