@@ -2,9 +2,10 @@
 # This build beside a previous release (BENCH_BASE_REV, default the last commit before the
 # restructuring of the code into layers), in the same run, on the same data: the agent's catch-up
 # over the OLTP binlogs of bench_oltp_start into a directory archive, unencrypted and encrypted
-# (wall time, CPU seconds per GB from the agent's own /proc times, peak RSS), and `recover
-# --until-end` of 30000 transactions into servers restored from one base backup. Runs alternate
-# (base, new, base, new) and the best of BENCH_RELEASE_RUNS (default 2) is kept.
+# (wall time, CPU seconds per GB from the agent's own /proc times, peak RSS), an encrypted import of
+# binlogs that do not compress, and `recover --until-end` of 30000 transactions into servers
+# restored from one base backup. Runs alternate (base, new, base, new) and the best of
+# BENCH_RELEASE_RUNS (default 2) is kept.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 BV=${BV_BIN:-$BENCH_ROOT/binvault}
@@ -81,6 +82,40 @@ done
 mdb_stop_all
 rm -rf "$work"
 
+# Encrypted import of binlogs that do not compress (rows of random bytes): where the encrypted copy
+# of each segment, gone in this build, cost the most. Generated once, kept in $BENCH_DATA/random.
+rdata=$BENCH_DATA/random
+if [ ! -f "$rdata/.complete" ]; then
+    rm -rf "$rdata"; mkdir -p "$rdata"
+    export BV_TEST_DIR=$rdata
+    . "$BENCH_ROOT/tests/lib/mariadb.sh"
+    . "$BENCH_ROOT/tests/lib/workload.sh"
+    mdb_start rnd "max_binlog_size=64M" > /dev/null
+    mdb_sql rnd "CREATE DATABASE r; CREATE TABLE r.t (id INT AUTO_INCREMENT PRIMARY KEY, b BLOB) ENGINE=InnoDB"
+    for _ in $(seq 1 ${BENCH_RANDOM_ROUNDS:-28}); do
+        mdb_sql rnd "USE r; INSERT INTO r.t (b) SELECT RANDOM_BYTES(1000) FROM seq_1_to_10000"
+    done
+    mdb_sql rnd "FLUSH BINARY LOGS"
+    mdb_binlog_files rnd > "$rdata/files"
+    mdb_stop_all
+    touch "$rdata/.complete"
+fi
+mapfile -t rfiles < "$rdata/files"
+rbytes=$(cat "${rfiles[@]}" | wc -c)
+declare -A IT IC
+TIMEFORMAT='%R %U %S'
+for run in $(seq 1 "$RUNS"); do
+    for who in base new; do
+        bin=$BASE; [ $who = new ] && bin=$BV
+        rm -rf "$rdata/archive"
+        read -r wall user sys < <({ time BINVAULT_KEY_FILE=$key "$bin" import --archive "$rdata/archive" --encrypt \
+            "${rfiles[@]}" > /dev/null; } 2>&1 | tail -n 1)
+        IT[$who]=$(min "${IT[$who]:-}" "$wall")
+        IC[$who]=$(min "${IC[$who]:-}" "$(echo "$user + $sys" | bc -l)")
+    done
+done
+rm -rf "$rdata/archive"
+
 # Recovery: one archive (written by the base release: format 1, which both read), two restored
 # servers per run.
 rwork=$BENCH_DATA/release-recover
@@ -143,6 +178,8 @@ out=$(mktemp)
             "$(echo "${C[new$mode]} / $gb" | bc -l)" "$(echo "${C[new$mode]} / ${C[base$mode]}" | bc -l)"
         printf '| catch-up, %s: peak RSS | %d MiB | %d MiB | |\n' "$mode" $((R[base$mode] / 1024)) $((R[new$mode] / 1024))
     done
+    printf '| encrypted import of %d MB that lz4 cannot compress: s (CPU s) | %.2f (%.2f) | %.2f (%.2f) | %.2fx speed |\n' \
+        $((rbytes / 1000000)) "${IT[base]}" "${IC[base]}" "${IT[new]}" "${IC[new]}" "$(echo "${IT[base]} / ${IT[new]}" | bc -l)"
     printf '| recover --until-end: s (transactions/s) | %.2f (%d) | %.2f (%d) | %.2fx speed |\n' "${RT[base]}" "$(echo "$TXNS / ${RT[base]}" | bc)" \
         "${RT[new]}" "$(echo "$TXNS / ${RT[new]}" | bc)" "$(echo "${RT[base]} / ${RT[new]}" | bc -l)"
 } > "$out"
