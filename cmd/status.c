@@ -325,7 +325,10 @@ statusRun(const StatusOpts *o, uint32_t serverId) {
     Err err = {0};
 
     if ((storage = cmdOpenArchive(url, &o->storage, &err)) == NULL) {
-        snprintf(why, sizeof(why), "archive '%s' cannot be opened: %s", url, err.msg);
+        if (err.code == ERR_NOTFOUND)
+            snprintf(why, sizeof(why), "no archive at '%s': %s", url, err.msg);
+        else
+            snprintf(why, sizeof(why), "archive '%s' cannot be opened: %s", url, err.msg);
         return unknown(json, url, why);
     }
     a = archiveNew(storage);
