@@ -7,6 +7,7 @@
 #include <event2/bufferevent.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <event2/listener.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <netinet/in.h>
@@ -41,6 +42,8 @@ struct HttpServer {
     uint16_t port;
     HttpConn *conns;
     size_t count, cap;
+    size_t pending; /* accepted, not yet admitted */
+    bool paused;    /* the listener is disabled until httpAdmit() has run */
     unsigned maxConnections;
     uint64_t refused;
 };
@@ -129,6 +132,11 @@ httpAdmit(evutil_socket_t fd, short what, void *arg) {
         evhttp_connection_free(evcon);
     }
     httpReap(h);
+    h->pending = 0;
+    if (h->paused && h->sock != NULL) {
+        evconnlistener_enable(evhttp_bound_socket_get_listener(h->sock));
+        h->paused = false;
+    }
 }
 
 /* evhttp's hook for a new connection's bufferevent (see HttpConn). */
@@ -148,6 +156,13 @@ httpNewConn(struct event_base *base, void *arg) {
     }
     h->conns[h->count++] = (HttpConn){.bev = bev, .admitted = false};
     event_active(h->admit, EV_TIMEOUT, 0);
+    /* libevent accepts in a loop until the backlog is empty: under a flood (and a slow process)
+     * that loop could take every descriptor before httpAdmit() closes a connection. Pause the
+     * listener after a burst; the kernel's backlog keeps the rest until it is resumed. */
+    if (++h->pending >= HTTP_ACCEPT_BURST && !h->paused && h->sock != NULL) {
+        evconnlistener_disable(evhttp_bound_socket_get_listener(h->sock));
+        h->paused = true;
+    }
     return bev;
 }
 

@@ -32,6 +32,8 @@ typedef struct HttpServer HttpServer;
 #define HTTP_MAX_CONNECTIONS 64
 #define HTTP_IDLE_TIMEOUT_SEC 5
 #define HTTP_FD_RESERVE 256
+/* Connections accepted in one burst before the listener pauses until they are admitted or closed. */
+#define HTTP_ACCEPT_BURST 32
 
 /* Fill `out` (zeroed by the caller) with the agent's state now. */
 typedef void HttpSnapshotFn(void *data, AgentStatus *out);
