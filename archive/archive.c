@@ -120,6 +120,25 @@ archiveDocParse(const char *text, size_t len, Err *err) {
     return doc;
 }
 
+JsonValue *
+archiveDocParseVersion(const char *text, size_t len, const char *what, Err *err) {
+    JsonValue *doc = archiveDocParse(text, len, err);
+    uint64_t version;
+
+    if (doc == NULL)
+        return NULL;
+    if (jsonReqU64(doc, "version", &version, err) != 0) {
+        jsonFree(doc);
+        return NULL;
+    }
+    if (version != ARCHIVE_FORMAT_VERSION) {
+        jsonFree(doc);
+        errSet(err, ERR_FORMAT, "%s version %" PRIu64 " is not supported", what, version);
+        return NULL;
+    }
+    return doc;
+}
+
 bool
 archiveDigits(const char *p, size_t n, uint64_t *out) {
     uint64_t v = 0;

@@ -30,8 +30,7 @@ updatedUs(const char *iso) {
 
 int
 archiveCheckpointParse(const char *text, size_t len, ArchiveCheckpoint *cp, Err *err) {
-    JsonValue *doc = archiveDocParse(text, len, err);
-    uint64_t version;
+    JsonValue *doc = archiveDocParseVersion(text, len, "checkpoint", err);
     const char *gtid;
     size_t glen;
     int rc = -1;
@@ -39,12 +38,6 @@ archiveCheckpointParse(const char *text, size_t len, ArchiveCheckpoint *cp, Err 
     memset(cp, 0, sizeof(*cp));
     if (doc == NULL)
         return -1;
-    if (jsonReqU64(doc, "version", &version, err) != 0)
-        goto out;
-    if (version != ARCHIVE_FORMAT_VERSION) {
-        errSet(err, ERR_FORMAT, "checkpoint version %" PRIu64 " is not supported", version);
-        goto out;
-    }
     if (jsonReqU64(doc, "seq", &cp->seq, err) != 0 || jsonReqStrCopy(doc, "file", cp->file, sizeof(cp->file), err) != 0 ||
         jsonReqU64(doc, "end_pos", &cp->endPos, err) != 0 ||
         jsonReqStrCopy(doc, "last_gtid", cp->lastGtid, sizeof(cp->lastGtid), err) != 0 ||

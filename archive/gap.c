@@ -49,20 +49,13 @@ pointParse(const JsonValue *doc, const char *key, bool needFile, ArchiveGapPoint
 
 int
 archiveGapRecordParse(const char *text, size_t len, ArchiveGapRecord *rec, Err *err) {
-    JsonValue *doc = archiveDocParse(text, len, err);
+    JsonValue *doc = archiveDocParseVersion(text, len, "gap record", err);
     const char *reason;
-    uint64_t version;
     int rc = -1;
 
     memset(rec, 0, sizeof(*rec));
     if (doc == NULL)
         return -1;
-    if (jsonReqU64(doc, "version", &version, err) != 0)
-        goto out;
-    if (version != ARCHIVE_FORMAT_VERSION) {
-        errSet(err, ERR_FORMAT, "gap record version %" PRIu64 " is not supported", version);
-        goto out;
-    }
     if (jsonReqU64(doc, "after_seq", &rec->afterSeq, err) != 0 || jsonReqU64(doc, "before_seq", &rec->beforeSeq, err) != 0 ||
         jsonReqStrCopy(doc, "created", rec->created, sizeof(rec->created), err) != 0)
         goto out;

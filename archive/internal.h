@@ -62,6 +62,9 @@ const char *archiveFlavourName(BinlogFlavour flavour);
 void archiveJsonPutStr(Buf *out, const char *key, const char *value);
 /* A document's text as a JSON object (ERR_FORMAT otherwise); jsonFree() it. */
 JsonValue *archiveDocParse(const char *text, size_t len, Err *err);
+/* archiveDocParse() of a document with a required `version` this binvault writes (ERR_FORMAT
+ * "WHAT version N is not supported" otherwise). */
+JsonValue *archiveDocParseVersion(const char *text, size_t len, const char *what, Err *err);
 /* The n decimal digits at p as a number: false when one is not a digit. */
 bool archiveDigits(const char *p, size_t n, uint64_t *out);
 

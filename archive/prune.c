@@ -31,21 +31,14 @@ archivePruneNameParse(const char *name, uint64_t *firstSeq) {
 
 int
 archivePruneRecordParse(const char *text, size_t len, ArchivePruneRecord *rec, Err *err) {
-    JsonValue *doc = archiveDocParse(text, len, err);
+    JsonValue *doc = archiveDocParseVersion(text, len, "prune record", err);
     const char *gtid, *reason;
     size_t glen;
-    uint64_t version;
     int rc = -1;
 
     memset(rec, 0, sizeof(*rec));
     if (doc == NULL)
         return -1;
-    if (jsonReqU64(doc, "version", &version, err) != 0)
-        goto out;
-    if (version != ARCHIVE_FORMAT_VERSION) {
-        errSet(err, ERR_FORMAT, "prune record version %" PRIu64 " is not supported", version);
-        goto out;
-    }
     if (jsonReqU64(doc, "first_seq", &rec->firstSeq, err) != 0 ||
         jsonReqStrCopy(doc, "file", rec->file, sizeof(rec->file), err) != 0 ||
         jsonReqU64(doc, "start_pos", &rec->startPos, err) != 0 ||
