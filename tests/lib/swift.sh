@@ -212,12 +212,21 @@ EOF
     export AWS_SECRET_ACCESS_KEY=testing
     unset AWS_SESSION_TOKEN AWS_DEFAULT_REGION AWS_ENDPOINT_URL_S3
 
-    # Ready when a signed CreateBucket succeeds: the proxy answers /healthcheck well before
-    # tempauth, memcached and the account/container servers all work.
-    local deadline=$((SECONDS + 60))
+    # Ready when a signed CreateBucket succeeds and an object can be stored and read back: the
+    # proxy answers /healthcheck well before tempauth, memcached and the account, container and
+    # object servers all work (a test that went on after CreateBucket alone saw its first object
+    # GET answered 503).
+    local deadline=$((SECONDS + 60)) bucket=
     while [ $SECONDS -lt $deadline ]; do
-        code=$(s3_request PUT "/$S3_BUCKET" 2>/dev/null)
-        [ "$code" = 200 ] && return 0
+        [ -n "$bucket" ] || { code=$(s3_request PUT "/$S3_BUCKET" 2>/dev/null); [ "$code" = 200 ] && bucket=1; }
+        if [ -n "$bucket" ]; then
+            code=$(s3_request PUT "/$S3_BUCKET/.s3-start-probe" 2>/dev/null)
+            [ "$code" = 200 ] && code=$(s3_request GET "/$S3_BUCKET/.s3-start-probe" 2>/dev/null)
+            if [ "$code" = 200 ]; then
+                s3_request DELETE "/$S3_BUCKET/.s3-start-probe" > /dev/null 2>&1
+                return 0
+            fi
+        fi
         sleep 0.2
     done
     echo "s3_start: Swift did not become ready (last status '$code'); last lines of the logs:" >&2
