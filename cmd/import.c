@@ -38,7 +38,7 @@ importRun(Import *im, const char *url, const StorageOptions *storageOpts, char *
     if (storage == NULL)
         return -1;
     archive = archiveNew(storage);
-    im->tmpDir = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+    im->tmpDir = storageOpts->tmpDir != NULL ? storageOpts->tmpDir : "/tmp"; /* --tmp-dir, TMPDIR */
     im->notice = importNotice;
     rc = archiveImport(archive, im, files, (size_t)nfiles, res, err);
     archiveFree(archive);

@@ -438,7 +438,7 @@ RecoverSource *
 recoverSourceNew(Archive *archive, const SegmentMeta *const *segs, size_t n, const RecoverSourceOptions *opts,
                  Err *err) {
     RecoverSource *s;
-    const char *dir = opts && opts->tmpDir ? opts->tmpDir : getenv("TMPDIR");
+    const char *dir = opts != NULL ? opts->tmpDir : NULL; /* recover's --tmpdir, TMPDIR */
     struct stat st;
     int fd, rc;
 
