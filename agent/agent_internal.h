@@ -127,6 +127,7 @@ typedef struct Agent {
      * the commit time (estimated) of the last transaction that ended. */
     uint64_t recvPublishedMs, recvPublishedTxns, recvEndedTxnUs;
     Retry spoolRetry;         /* of spool failures; starts afresh after AGENT_SPOOL_CALM_MS */
+    bool sourceEncryptsSaid;  /* the warning about a source with encrypted binlogs was given */
 
     /* Published state, under statLock: read by the HTTP snapshot, the archiver, the monitor. */
     pthread_mutex_t statLock;

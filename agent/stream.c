@@ -16,6 +16,31 @@
 #include "common/log.h"
 #include "common/mem.h"
 
+/* The source writes its binlogs encrypted (encrypt_binlog): what the archive stores is the
+ * decrypted stream, secrets included (CREATE USER ... IDENTIFIED BY, row data). Said once per run
+ * when the archive is not encrypted. */
+static void
+warnSourceEncrypts(Agent *a) {
+    ArchiveIdentity id;
+    Err err = {0};
+
+    if (a->sourceEncryptsSaid)
+        return;
+    a->sourceEncryptsSaid = true;
+    if (archiveIdentityRead(a->archive, &id, &err) != 0) {
+        logWarn("the source encrypts its binlogs (encrypt_binlog=ON), and whether archive '%s' is encrypted could "
+                "not be read: %s", archiveUrl(a->archive), err.msg);
+    } else if (!id.encrypted) {
+        logWarn("the source encrypts its binlogs (encrypt_binlog=ON) but archive '%s' is not encrypted: it holds "
+                "the decrypted events, secrets included (CREATE USER ... IDENTIFIED BY, row data). Archive to an "
+                "encrypted archive (--encrypt --key-file FILE, docs/OPERATIONS.md \"Encryption\")",
+                archiveUrl(a->archive));
+    } else {
+        logInfo("the source encrypts its binlogs (encrypt_binlog=ON); the archive stores them encrypted with its "
+                "own key");
+    }
+}
+
 /* The received GTID state is published for /status at most this often (it is a string). */
 #define GTID_PUBLISH_MS 200
 /* What the stream received is published at most this often while events keep coming. */
@@ -471,6 +496,8 @@ agentStreamMain(void *arg) {
             segmenterSetClock(a->segmenter, wall);
             if (segmenterPush(a->segmenter, ev, len, retryNowMs(), &err) != 0)
                 break;
+            if (ev[4] == BINLOG_MARIA_START_ENCRYPTION)
+                warnSourceEncrypts(a);
             if (a->cfg->semiSync) {
                 if (agentJournalEvent(a, ev, len, heartbeat, seqBefore, &err) != 0)
                     break;

@@ -55,6 +55,7 @@ archiveIdentityParse(const char *text, size_t len, ArchiveIdentity *id, Err *err
         goto out;
     }
     id->serverId = (uint32_t)serverId;
+    id->encrypted = jsonGet(doc, "encryption") != NULL;
     rc = 0;
 out:
     jsonFree(doc);

@@ -5,6 +5,7 @@
 #ifndef BV_ARCHIVE_IDENTITY_H
 #define BV_ARCHIVE_IDENTITY_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -17,6 +18,7 @@ typedef struct ArchiveIdentity {
     char serverVersion[51];
     char source[256]; /* where the binlogs come from: "host:port", "import" */
     char created[32]; /* ISO-8601 UTC, set when the identity is written */
+    bool encrypted;   /* read: binvault.json has encryption settings (every other object is encrypted) */
 } ArchiveIdentity;
 
 /* Read binvault.json. ERR_NOTFOUND when the archive has none (empty or not an archive),

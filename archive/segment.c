@@ -148,6 +148,8 @@ segmentMetaToJson(const SegmentMeta *m, bool withObject, Buf *out) {
     jsonBufPrintf(out, ",\"first_time_us\":%" PRIu64 ",\"last_time_us\":%" PRIu64 ",\"events\":%" PRIu64
                        ",\"transactions\":%" PRIu64 ",\"ends_file\":%s",
                   m->firstTimeUs, m->lastTimeUs, m->events, m->transactions, m->endsFile ? "true" : "false");
+    if (m->sourceEncrypted)
+        jsonBufPrintf(out, ",\"source_encrypted\":true");
     putStr(out, "created", m->created);
     bufAppend(out, "}", 1);
 }
@@ -206,6 +208,9 @@ metaFromValue(const JsonValue *obj, bool withObject, SegmentMeta *m, Err *err) {
         return -1;
     if (!jsonBool(jsonGet(obj, "ends_file"), &m->endsFile))
         return errSet(err, ERR_FORMAT, "missing or invalid field 'ends_file'");
+    /* Optional (absent: false). */
+    if (jsonGet(obj, "source_encrypted") != NULL && !jsonBool(jsonGet(obj, "source_encrypted"), &m->sourceEncrypted))
+        return errSet(err, ERR_FORMAT, "invalid field 'source_encrypted' (expected true or false)");
     if (strcmp(flavour, "mariadb") == 0)
         m->flavour = BINLOG_FLAVOUR_MARIADB;
     else if (strcmp(flavour, "mysql") == 0)

@@ -53,6 +53,10 @@ typedef struct SegmentMeta {
     uint64_t firstTimeUs, lastTimeUs;
     uint64_t events, transactions; /* events of the file range, the FDE prefix not counted */
     bool endsFile;
+    /* The source wrote this file encrypted (encrypt_binlog) and the segment holds the file's
+     * START_ENCRYPTION event, replaced by an ignorable event of the same length: the events are
+     * the plaintext the replication stream gives (docs/FORMAT.md). */
+    bool sourceEncrypted;
     char created[32];
     /* Known once stored (index members): */
     char name[SEGMENT_NAME_MAX];
@@ -125,6 +129,8 @@ void segmentWriterSetGtidStart(SegmentWriter *w, const char *gtidState);
 /* The GTID state after the segment's last transaction, when the caller did not give it with each
  * segmentWriterTransaction() (formatting a state per transaction is costly on OLTP streams). */
 void segmentWriterSetGtidEnd(SegmentWriter *w, const char *gtidState);
+/* Mark the segment as holding the START_ENCRYPTION replacement of a file the source encrypted. */
+void segmentWriterSetSourceEncrypted(SegmentWriter *w);
 uint64_t segmentWriterContentBytes(const SegmentWriter *w); /* uncompressed bytes so far */
 uint64_t segmentWriterTransactions(const SegmentWriter *w);
 uint64_t segmentWriterEvents(const SegmentWriter *w);

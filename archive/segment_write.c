@@ -426,6 +426,11 @@ segmentWriterSetGtidEnd(SegmentWriter *w, const char *gtidState) {
 }
 
 void
+segmentWriterSetSourceEncrypted(SegmentWriter *w) {
+    w->meta.sourceEncrypted = true;
+}
+
+void
 segmentWriterSetGtidStart(SegmentWriter *w, const char *gtidState) {
     if (w->meta.transactions > 0)
         return;

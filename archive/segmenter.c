@@ -269,6 +269,45 @@ pushStored(Segmenter *s, const BinlogEvent *ev, uint64_t nowMs, Err *err) {
     return cutDue(s, nowMs) ? seal(s, false, NULL, err) : 0;
 }
 
+/*
+ * A START_ENCRYPTION event: the source writes this file encrypted (encrypt_binlog). The
+ * replication stream decrypts every event after it and sends it flagged ignorable; a file read
+ * from disk (import) holds it unflagged, followed by ciphertext that only the server's key opens.
+ * The stored copy becomes an ignorable event of type BINLOG_IGNORABLE and the same length: every
+ * reader (a server, mariadb-binlog, recover's endpoint) then takes the plaintext events that
+ * follow as they are, and every position stays the server's.
+ */
+static int
+pushStartEncryption(Segmenter *s, const BinlogEvent *ev, uint64_t nowMs, Err *err) {
+    BinlogEvent stored;
+    uint8_t *copy;
+    int rc;
+
+    if ((ev->h.flags & BINLOG_FLAG_ARTIFICIAL) || ev->h.logPos == 0 || (ev->h.logPos <= s->pos && s->pos > 4))
+        return 0; /* not part of the file, or sent again where the stream resumed */
+    if (!(ev->h.flags & BINLOG_FLAG_IGNORABLE))
+        return errSet(err, ERR_FORMAT,
+                      "'%s' is encrypted (START_ENCRYPTION event ending at %u; the source has encrypt_binlog=ON): "
+                      "its events can be read only with the server's key. Archive this server with "
+                      "'binvault agent', which receives its events decrypted",
+                      s->file, ev->h.logPos);
+    copy = bvMalloc(ev->h.size);
+    memcpy(copy, ev->data, ev->h.size);
+    copy[4] = BINLOG_IGNORABLE;
+    if (ev->hasChecksum)
+        wrU32(copy + ev->h.size - 4, binlogEventComputeChecksum(copy, ev->h.size - 4));
+    rc = binlogEventParse(&s->fmt, copy, ev->h.size, true, &stored, err);
+    /* Opened first, so that the segment holding the event is marked even if the event cuts it. */
+    if (rc == 0 && s->w == NULL && ev->h.logPos - ev->h.size == s->pos)
+        rc = openSegment(s, err);
+    if (rc == 0 && s->w != NULL)
+        segmentWriterSetSourceEncrypted(s->w);
+    if (rc == 0)
+        rc = pushStored(s, &stored, nowMs, err);
+    bvFree(copy);
+    return rc;
+}
+
 int
 segmenterPush(Segmenter *s, const uint8_t *data, size_t len, uint64_t nowMs, Err *err) {
     BinlogEvent ev;
@@ -326,6 +365,12 @@ segmenterPush(Segmenter *s, const uint8_t *data, size_t len, uint64_t nowMs, Err
             return 0;
         }
         break;
+    case BINLOG_MARIA_START_ENCRYPTION:
+        if (pushStartEncryption(s, &ev, nowMs, err) != 0)
+            return -1;
+        snprintf(s->sourceFile, sizeof(s->sourceFile), "%s", s->file);
+        s->sourcePos = s->pos;
+        return 0;
     default:
         /* Artificial (the stream's fake GTID_LIST ...): not part of the binlog. log_pos 0 inside a
          * transaction is MariaDB 11.4+'s way of writing its events (pushStored()). */

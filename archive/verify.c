@@ -179,6 +179,24 @@ progress(Verify *v, size_t done, size_t total) {
         v->hooks->progress(v->hooks->data, done, total, v->res->bytes);
 }
 
+void
+archiveVerifySegments(Archive *a, const ArchiveCatalog *c, size_t first, size_t last, const ArchiveVerifyHooks *hooks,
+                      ArchiveVerifyResult *res) {
+    Verify v = {a, hooks, res, 0};
+    ArchiveIdentity id;
+    Err idErr = {0};
+    bool haveId = archiveIdentityRead(a, &id, &idErr) == 0;
+    size_t n = last >= first ? last - first + 1 : 0;
+
+    memset(res, 0, sizeof(*res));
+    for (size_t i = 0; i < n; i++) {
+        progress(&v, i, n);
+        verifySegment(&v, c, first + i, &id, haveId);
+        res->segments++;
+    }
+    progress(&v, n, n);
+}
+
 int
 archiveVerify(Archive *a, const ArchiveVerifyHooks *hooks, ArchiveVerifyResult *res, Err *err) {
     Verify v = {a, hooks, res, 0};

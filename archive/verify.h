@@ -50,4 +50,10 @@ typedef struct ArchiveVerifyResult {
 int archiveVerify(Archive *a, const ArchiveVerifyHooks *hooks, ArchiveVerifyResult *res, Err *err);
 void archiveVerifyResultClear(ArchiveVerifyResult *res);
 
+/* Verify the catalog's segments `first`..`last` (catalog indexes) as archiveVerify() does, each
+ * through every layer and against its index line: what `recover --dry-run` does for the segments
+ * of its plan, so that it accepts nothing that applying would refuse. res->catalog stays NULL. */
+void archiveVerifySegments(Archive *a, const ArchiveCatalog *c, size_t first, size_t last,
+                           const ArchiveVerifyHooks *hooks, ArchiveVerifyResult *res);
+
 #endif

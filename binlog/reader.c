@@ -169,6 +169,15 @@ binlogReaderNext(BinlogReader *r, BinlogEvent *ev, Err *err) {
             return fail(r, err);
         }
         r->fmt = fmt;
+    } else if (ev->h.type == BINLOG_MARIA_START_ENCRYPTION && !(ev->h.flags & BINLOG_FLAG_IGNORABLE)) {
+        /* Unflagged, it is the one of a file the server wrote encrypted: ciphertext follows. (A
+         * replication stream decrypts and sends it flagged ignorable.) */
+        errSet(err, ERR_FORMAT,
+               "START_ENCRYPTION event at offset %llu: the events after it are encrypted with the source server's "
+               "key (encrypt_binlog=ON), which binvault does not have; binvault reads the decrypted events a "
+               "replication stream gives: archive this server with 'binvault agent'",
+               (unsigned long long)r->offset);
+        return fail(r, err);
     } else if (!r->fmt.valid && r->mode == BINLOG_READER_FILE) {
         errSet(err, ERR_FORMAT, "event at offset %llu (%s) comes before any format description event",
                (unsigned long long)r->offset, binlogEventTypeName(ev->h.type));

@@ -57,6 +57,17 @@ typedef struct RecoverCmd {
 
 static atomic_bool recoverStop;
 
+/* --dry-run on a terminal: how far the verification of the plan's segments is. */
+static void
+dryRunProgress(void *data, size_t done, size_t total, uint64_t bytes) {
+    (void)data;
+    if (done == total)
+        fputs("\r\033[K", stderr);
+    else
+        fprintf(stderr, "\r\033[Kdry run: verifying segment %zu of %zu (%.1f MB read)", done + 1, total, (double)bytes / 1e6);
+    fflush(stderr);
+}
+
 static void
 recoverOnSignal(int sig) {
     (void)sig;
@@ -544,11 +555,13 @@ cmdRecover(int argc, char **argv) {
         fflush(stdout);
     }
     if (rc.dryRun) {
+        if (recoverPlanVerify(plan, a, c, rc.bar ? dryRunProgress : NULL, NULL, &err) != 0)
+            goto fail;
         if (rc.json) {
             jsonBufPrintf(json, ",\"ok\":true}\n");
             fwrite(json->data, 1, json->len, stdout);
         } else {
-            printf("dry run: nothing was changed\n");
+            printf("dry run: every segment of the plan verified; nothing was changed\n");
         }
         goto done;
     }

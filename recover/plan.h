@@ -166,6 +166,13 @@ void recoverDescribeWindows(const ArchiveCatalog *c, Buf *out);
  * needs). */
 int recoverPlanResolve(RecoverPlan *p, Archive *a, Err *err);
 
+/* What --dry-run does before saying the plan would work: every segment the plan streams is read
+ * and verified as applying would (archiveVerifySegments()), so that a dry run never accepts what
+ * applying then refuses. ERR_CHECKSUM naming the first segment that does not verify (and how many
+ * do not), `progress` (may be NULL) as archive/verify.h's hook. */
+int recoverPlanVerify(const RecoverPlan *p, Archive *a, const ArchiveCatalog *c,
+                      void (*progress)(void *data, size_t done, size_t total, uint64_t bytes), void *data, Err *err);
+
 /* The GTID state at file:pos: the state after every transaction that ends at or before pos
  * (read from the segment holding pos). For --from-position. */
 int recoverStateAtPosition(Archive *a, const ArchiveCatalog *c, const char *file, uint64_t pos, char **state,

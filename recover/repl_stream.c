@@ -408,6 +408,11 @@ replStreamFeed(ReplStream *st, const char *file, const uint8_t *ev, size_t len, 
                           st->startPos, file, binlogEventTypeName(h.type), h.logPos - (uint32_t)len, h.logPos);
         st->positionReached = true;
     }
+    /* An event any reader may skip outside a transaction (the archive's replacement of a
+     * START_ENCRYPTION) is not sent: a MariaDB replica in GTID mode takes it for a transaction
+     * without a GTID and stops. */
+    if (h.type == BINLOG_IGNORABLE && (h.flags & BINLOG_FLAG_IGNORABLE) && !st->inGroup)
+        return 0;
     switch (h.type) {
     case BINLOG_MARIA_GTID:
         return streamGtid(st, &h, ev, len, err);
@@ -432,7 +437,15 @@ replStreamFeed(ReplStream *st, const char *file, const uint8_t *ev, size_t len, 
         st->skipping = false;
         break;
     case BINLOG_MARIA_START_ENCRYPTION:
-        return errSet(err, ERR_TARGET, "binlog '%s' is encrypted: binvault cannot serve encrypted binlogs", file);
+        /* Flagged ignorable, it is the one a replication stream sends before the decrypted events
+         * of an encrypted file (archives of binvault before 0.2 stored it so): nothing to apply.
+         * Unflagged, ciphertext follows. */
+        if (h.flags & BINLOG_FLAG_IGNORABLE)
+            return 0;
+        return errSet(err, ERR_FORMAT,
+                      "binlog '%s' holds encrypted events (START_ENCRYPTION ending at %u): binvault serves only "
+                      "the decrypted events a replication stream gives; this file was not archived by the agent",
+                      file, h.logPos);
     case BINLOG_HEARTBEAT:
     case BINLOG_HEARTBEAT_V2:
         return 0;

@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <string.h>
 
+#include "archive/verify.h"
 #include "binlog/txn.h"
 #include "common/log.h"
 #include "common/mem.h"
@@ -58,6 +59,29 @@ scanSegment(Archive *a, const SegmentMeta *m, BinlogFlavour flavour, ScanFn fn, 
     binlogTxnFramerFree(f);
     segmentReaderFree(r);
     return rc < 0 ? -1 : 0;
+}
+
+int
+recoverPlanVerify(const RecoverPlan *p, Archive *a, const ArchiveCatalog *c,
+                  void (*progress)(void *data, size_t done, size_t total, uint64_t bytes), void *data, Err *err) {
+    const RecoverPlanInfo *info = recoverPlanInfo(p);
+    ArchiveVerifyHooks hooks = {.progress = progress, .data = data};
+    ArchiveVerifyResult res;
+    int rc = 0;
+
+    if (info->segments == 0)
+        return 0;
+    archiveVerifySegments(a, c, info->first, info->last, &hooks, &res);
+    if (res.problemCount > 0) {
+        const ArchiveVerifyProblem *first = &res.problems[0];
+
+        rc = errSet(err, ERR_CHECKSUM,
+                    "%zu of the plan's %zu segments do not verify, first %s: %s; applying would stop there "
+                    "(run 'binvault verify' for the whole archive)",
+                    res.problemCount, info->segments, first->object ? first->object : "(no object)", first->message);
+    }
+    archiveVerifyResultClear(&res);
+    return rc;
 }
 
 typedef struct PlanScan {

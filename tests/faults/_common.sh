@@ -9,7 +9,8 @@
 #   fault_kill_agent               SIGKILL the agent (counted as "agent SIGKILL")
 #   fault_final_checks SERVER ARCHIVE [ARCHIVE OPTIONS...]
 #       the agent catches up and exits 0 on SIGTERM; verify passes; the fetched binlogs are
-#       byte-identical to the server's; the same transactions in the same order, none missing,
+#       byte-identical to the server's (FAULT_SOURCE_ENCRYPTED=1: a source with encrypted binlogs,
+#       the same events at the same positions); the same transactions in the same order, none missing,
 #       none twice; a fresh server recovered from the archive alone (--until-end) has every user
 #       table with the source's CHECKSUM TABLE. Records the transactions written and lost.
 #
@@ -110,6 +111,44 @@ _fault_caught_up() {
     return 1
 }
 
+# A source that encrypts its binlogs (FAULT_SOURCE_ENCRYPTED=1): its files hold ciphertext, so the
+# fetched copies are compared by layout instead of bytes: the same events at the same positions in
+# every file, as the server lists them (SHOW BINLOG EVENTS decrypts), with the file's
+# START_ENCRYPTION stored as an ignorable event (type 28) of the same length.
+_fault_compare_layout() {
+    local s=$1 fetched=$2 f name
+    for f in $(mdb_sql "$s" "SHOW BINARY LOGS" | awk '{print $1}'); do
+        mdb_sql "$s" "SHOW BINLOG EVENTS IN '$f'" | awk -F'\t' -v f="$f" '{print f, $2, $3, $5}'
+    done > "$BV_TEST_DIR/server.layout"
+    python3 - "$fetched" "$BV_TEST_DIR/server.layout" <<'PY'
+import os, struct, sys
+fetched, layout = sys.argv[1], sys.argv[2]
+want, got = [], []
+for line in open(layout):
+    f, pos, typ, end = line.split()
+    want.append((f, int(pos), "Start_encryption" if typ == "Start_encryption" else "", int(end)))
+for f in sorted({w[0] for w in want}):
+    data = open(os.path.join(fetched, f), "rb").read()
+    at = 4
+    while at + 19 <= len(data):
+        typ, size, end = data[at + 4], struct.unpack_from("<I", data, at + 9)[0], struct.unpack_from("<I", data, at + 13)[0]
+        got.append((f, at, "Start_encryption" if typ == 28 else "", end))
+        at += size
+bad = [(w, g) for w, g in zip(want, got) if w != g]
+if len(want) != len(got) or bad:
+    print("events: server %d, fetched %d; first difference: %s" % (len(want), len(got), bad[:1]))
+    sys.exit(1)
+PY
+}
+
+# The GTIDs of a server's binlogs, one per line, in order, as the server lists them.
+_fault_server_gtids() {
+    local s=$1 f
+    for f in $(mdb_sql "$s" "SHOW BINARY LOGS" | awk '{print $1}'); do
+        mdb_sql "$s" "SHOW BINLOG EVENTS IN '$f'" | awk -F'\t' '$3 == "Gtid" {print $NF}' | grep -oE '[0-9]+-[0-9]+-[0-9]+$'
+    done
+}
+
 fault_final_checks() {
     local s=$1 archive=$2; shift 2
     local aopts=("$@") T=$BV_TEST_DIR files n lost twice rc
@@ -119,10 +158,16 @@ fault_final_checks() {
     check "$FAULT_SCENARIO: verify: the archive is sound" "$BV_BIN" verify --archive "$archive" "${aopts[@]}"
     rm -rf "$T/fetched"; mkdir -p "$T/fetched"
     check "$FAULT_SCENARIO: fetch the whole archive" "$BV_BIN" fetch --archive "$archive" "${aopts[@]}" --to "$T/fetched"
-    check "$FAULT_SCENARIO: fetched binlogs are byte-identical to the server's (in-use flag aside)" \
-        _fault_compare_fetched "$s" "$T/fetched"
-    mapfile -t files < <(mdb_binlog_files "$s")
-    _fault_gtids "${files[@]}" > "$T/server.gtids"
+    if [ -n "${FAULT_SOURCE_ENCRYPTED:-}" ]; then
+        check "$FAULT_SCENARIO: fetched binlogs hold the server's events at the server's positions" \
+            _fault_compare_layout "$s" "$T/fetched"
+        _fault_server_gtids "$s" > "$T/server.gtids"
+    else
+        check "$FAULT_SCENARIO: fetched binlogs are byte-identical to the server's (in-use flag aside)" \
+            _fault_compare_fetched "$s" "$T/fetched"
+        mapfile -t files < <(mdb_binlog_files "$s")
+        _fault_gtids "${files[@]}" > "$T/server.gtids"
+    fi
     _fault_gtids "$T"/fetched/* > "$T/archive.gtids"
     n=$(grep -c . "$T/server.gtids")
     lost=$(comm -23 <(sort "$T/server.gtids") <(sort -u "$T/archive.gtids") | wc -l)

@@ -4,6 +4,7 @@
 
 #include "archive/segmenter.h"
 #include "binlog/reader.h"
+#include "common/bytes.h"
 #include "common/mem.h"
 #include "tests/test.h"
 
@@ -299,6 +300,141 @@ testSharedCompressor(void) {
     free(shared);
 }
 
+/* A 40-byte START_ENCRYPTION ending at `logPos` (0: as sent when a stream starts mid-file), its
+ * flags `flags`, with a valid CRC32. */
+static void
+startEncryption(uint8_t ev[40], uint32_t logPos, uint16_t flags) {
+    memset(ev, 0, 40);
+    wrU32(ev, 1796553597);
+    ev[4] = BINLOG_MARIA_START_ENCRYPTION;
+    wrU32(ev + 5, 11);
+    wrU32(ev + 9, 40);
+    wrU32(ev + 13, logPos);
+    wrU16(ev + 17, flags);
+    ev[19] = 1;     /* scheme */
+    wrU32(ev + 20, 1); /* key version; 12 bytes of nonce follow */
+    memset(ev + 24, 0x5a, 12);
+    wrU32(ev + 36, binlogEventComputeChecksum(ev, 36));
+}
+
+/* Push a fixture file as an encrypting source's stream gives it: its FDE, a START_ENCRYPTION
+ * flagged `flags` ending at 296, then the file's events 40 bytes later (`resent`: a second
+ * START_ENCRYPTION with log_pos 0 after the FDE, as a stream that starts mid-file sends it). */
+static int
+pushEncryptedFile(Segmenter *sg, const char *name, uint16_t flags, bool resent, Err *err) {
+    char path[1024];
+    size_t len;
+    unsigned char *d;
+    BinlogReader *r = binlogReaderNew(BINLOG_READER_FILE, 0);
+    BinlogEvent ev;
+    uint64_t t = 0;
+    int rc = 0;
+
+    snprintf(path, sizeof(path), "%s/%s", testFixtureDir(), name);
+    if ((d = testReadFile(path, &len)) == NULL)
+        return errSet(err, ERR_IO, "cannot read %s", path);
+    binlogReaderFeed(r, d, len);
+    while (rc == 0 && binlogReaderNext(r, &ev, err) == 1) {
+        uint8_t *copy = bvMalloc(ev.h.size);
+
+        memcpy(copy, ev.data, ev.h.size);
+        if (ev.h.type != BINLOG_FORMAT_DESCRIPTION && ev.h.logPos != 0) {
+            wrU32(copy + 13, ev.h.logPos + 40);
+            wrU32(copy + ev.h.size - 4, binlogEventComputeChecksum(copy, ev.h.size - 4));
+        }
+        rc = segmenterPush(sg, copy, ev.h.size, t += 10, err);
+        bvFree(copy);
+        if (rc == 0 && ev.h.type == BINLOG_FORMAT_DESCRIPTION) {
+            uint8_t se[40];
+
+            startEncryption(se, 296, flags);
+            rc = segmenterPush(sg, se, sizeof(se), t += 10, err);
+            if (rc == 0 && resent) {
+                startEncryption(se, 0, flags);
+                rc = segmenterPush(sg, se, sizeof(se), t += 10, err);
+            }
+        }
+    }
+    binlogReaderFree(r);
+    free(d);
+    return rc;
+}
+
+static void
+testSourceEncrypted(void) {
+    Sink *sink = calloc(1, sizeof(*sink));
+    Segmenter *sg = newSegmenter(sink, 600, 0);
+    SegmentReader *rd;
+    BinlogEvent ev;
+    uint64_t pos, objLen;
+    struct stat sb;
+    Err err;
+    int rc;
+
+    /* The stream's START_ENCRYPTION (flagged ignorable) becomes an ignorable event of type 28, of
+     * the same length, at the same position, in a segment marked source_encrypted. */
+    REQUIRE(segmenterResume(sg, 0, "mariadb-bin.000001", 4, "", NULL, 0, &err) == 0);
+    if (pushEncryptedFile(sg, "mariadb-10.11.19-compressed.000001.binlog", BINLOG_FLAG_IGNORABLE, true, &err) != 0)
+        testFail(__FILE__, __LINE__, "push: %s", err.msg);
+    REQUIRE(sink->count >= 4);
+    CHECK_INT(sink->metas[0].startPos, 256);
+    CHECK(sink->metas[0].sourceEncrypted);
+    for (size_t i = 1; i < sink->count; i++)
+        CHECK(!sink->metas[i].sourceEncrypted);
+    CHECK_INT(sink->metas[sink->count - 1].endPos, 3687 + 40);
+    REQUIRE(stat(sink->paths[0], &sb) == 0);
+    objLen = (uint64_t)sb.st_size;
+    rd = segmentReaderNew(sink->metas[0].name, segmentOpenPath, sink->paths[0], objLen, &err);
+    if (rd == NULL)
+        testFail(__FILE__, __LINE__, "open: %s", err.msg);
+    REQUIRE(rd != NULL);
+    REQUIRE(segmentReaderNext(rd, &ev, &pos, &err) == 1);
+    CHECK_INT(pos, 256);
+    CHECK_INT(ev.h.type, BINLOG_IGNORABLE);
+    CHECK_INT(ev.h.size, 40);
+    CHECK_INT(ev.h.logPos, 296);
+    CHECK(ev.h.flags & BINLOG_FLAG_IGNORABLE);
+    CHECK(ev.hasChecksum && ev.checksum == binlogEventComputeChecksum(ev.data, 36));
+    while ((rc = segmentReaderNext(rd, &ev, &pos, &err)) == 1)
+        ;
+    CHECK_INT(rc, 0);
+    CHECK(segmentReaderMeta(rd)->sourceEncrypted);
+    segmentReaderFree(rd);
+    for (size_t i = 0; i < sink->count; i++)
+        segmentMetaClear(&sink->metas[i]);
+    segmenterFree(sg);
+
+    /* A file's own START_ENCRYPTION (unflagged: ciphertext follows) is refused. */
+    memset(sink, 0, sizeof(*sink));
+    sg = newSegmenter(sink, 600, 0);
+    REQUIRE(segmenterResume(sg, 0, "mariadb-bin.000001", 4, "", NULL, 0, &err) == 0);
+    CHECK_INT(pushEncryptedFile(sg, "mariadb-10.11.19-compressed.000001.binlog", 0, false, &err), -1);
+    CHECK_INT(err.code, ERR_FORMAT);
+    CHECK_MSG(err.msg, "encrypt_binlog=ON");
+    CHECK_INT(sink->count, 0);
+    segmenterFree(sg);
+    free(sink);
+}
+
+/* A reader refuses the ciphertext of an encrypted file (import, or a segment holding one). */
+static void
+testReaderRefusesEncrypted(void) {
+    BinlogReader *r = binlogReaderNew(BINLOG_READER_STREAM, 0);
+    uint8_t se[40];
+    BinlogEvent ev;
+    Err err;
+
+    startEncryption(se, 296, BINLOG_FLAG_IGNORABLE);
+    binlogReaderFeed(r, se, sizeof(se));
+    CHECK_INT(binlogReaderNext(r, &ev, &err), 1);
+    startEncryption(se, 336, 0);
+    binlogReaderFeed(r, se, sizeof(se));
+    CHECK_INT(binlogReaderNext(r, &ev, &err), -1);
+    CHECK_INT(err.code, ERR_FORMAT);
+    CHECK_MSG(err.msg, "START_ENCRYPTION event at offset 40");
+    binlogReaderFree(r);
+}
+
 void
 suite_segmenter(void) {
     testRun("segmenter: commit-time estimates for the RPO", testCommitEstimates);
@@ -307,4 +443,6 @@ suite_segmenter(void) {
     testRun("segmenter: the interval cut's deadline", testCutDeadline);
     testRun("segmenter: discontinuity is refused", testDiscontinuityRefused);
     testRun("segmenter: every segment on one long-lived compression worker", testSharedCompressor);
+    testRun("segmenter: a source's START_ENCRYPTION stored as an ignorable event", testSourceEncrypted);
+    testRun("segmenter: a reader refuses an encrypted file's events", testReaderRefusesEncrypted);
 }
