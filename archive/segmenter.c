@@ -293,9 +293,7 @@ pushStartEncryption(Segmenter *s, const BinlogEvent *ev, uint64_t nowMs, Err *er
                       s->file, ev->h.logPos);
     copy = bvMalloc(ev->h.size);
     memcpy(copy, ev->data, ev->h.size);
-    copy[4] = BINLOG_IGNORABLE;
-    if (ev->hasChecksum)
-        wrU32(copy + ev->h.size - 4, binlogEventComputeChecksum(copy, ev->h.size - 4));
+    binlogEventMakeIgnorable(copy, ev->h.size, ev->hasChecksum);
     rc = binlogEventParse(&s->fmt, copy, ev->h.size, true, &stored, err);
     /* Opened first, so that the segment holding the event is marked even if the event cuts it. */
     if (rc == 0 && s->w == NULL && ev->h.logPos - ev->h.size == s->pos)

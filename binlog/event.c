@@ -143,6 +143,14 @@ binlogVersionChecksumAware(BinlogFlavour flavour, int major, int minor, int patc
     return flavour == BINLOG_FLAVOUR_MARIADB ? v >= 50300 : v >= 50601;
 }
 
+void
+binlogEventMakeIgnorable(uint8_t *ev, size_t len, bool checksum) {
+    ev[4] = BINLOG_IGNORABLE;
+    wrU16(ev + 17, (uint16_t)(rdU16(ev + 17) | BINLOG_FLAG_IGNORABLE));
+    if (checksum && len >= BINLOG_HEADER_LEN + 4)
+        wrU32(ev + len - 4, binlogEventComputeChecksum(ev, len - 4));
+}
+
 uint32_t
 binlogEventComputeChecksum(const uint8_t *p, size_t len) {
     if (len > BINLOG_HEADER_LEN && p[4] == BINLOG_FORMAT_DESCRIPTION && (p[17] & BINLOG_FLAG_IN_USE)) {

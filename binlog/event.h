@@ -155,6 +155,12 @@ int binlogEventParse(const BinlogFormat *fmt, const uint8_t *p, size_t len, bool
 /* The CRC32 of an event as stored, computed (with the in-use flag cleared for an FDE). */
 uint32_t binlogEventComputeChecksum(const uint8_t *p, size_t lenWithoutChecksum);
 
+/* Rewrite, in place, a START_ENCRYPTION event as a replication stream sends it (the events after it
+ * decrypted) into what an archive or a pulled file holds instead (docs/FORMAT.md, "Segments"): an
+ * ignorable event (type BINLOG_IGNORABLE, flag BINLOG_FLAG_IGNORABLE) of the same length and body,
+ * its CRC32 recomputed when it has one (`checksum`). */
+void binlogEventMakeIgnorable(uint8_t *ev, size_t len, bool checksum);
+
 /* Set or clear the in-use flag of an FDE. Its checksum is defined with the flag cleared, so it
  * stays valid either way. */
 void binlogFdeSetInUse(uint8_t *fde, bool inUse);

@@ -82,6 +82,17 @@ check_fails "no fetched file holds a START_ENCRYPTION event" \
 check "the archived events are the plaintext (the secret is readable: hence the warning)" \
     grep -q "not-in-clear-text" < <(for f in "$T"/fetched/*; do mariadb-binlog "$f"; done)
 
+# ---- pull gives the same plain binlogs, and they import ------------------------------------------
+mkdir -p "$T/pulled"
+check "pull --stop-at-end" env BINVAULT_SOURCE_PASSWORD="$REPL_PASSWORD" "$BV_BIN" pull \
+    --source "mysql://repl@127.0.0.1:$(mdb_port src)" --to "$T/pulled" --stop-at-end
+bad=0
+for f in "$T"/fetched/*; do
+    cmp -s "$f" "$T/pulled/$(basename "$f")" || { echo "# pulled $(basename "$f") differs from fetched"; bad=1; }
+done
+check_eq "pulled files equal the fetched ones (START_ENCRYPTION stored the same way)" "$bad" 0
+check "the pulled files import" "$BV_BIN" import --archive "file://$T/from-pull" "$T"/pulled/*
+
 # ---- log and recover ---------------------------------------------------------------------------
 check "log finds the last insert" grep -q "wl.t1" < <("$BV_BIN" log --archive "$archive" --grep "last")
 out=$("$BV_BIN" recover --archive "$archive" --into "mysql://root@127.0.0.1:$(mdb_port target)" --until-end \
