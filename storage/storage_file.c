@@ -459,10 +459,11 @@ storageFileListDir(StorageFile *this, int fd, const char *rel, const char *filte
             char *subPath = bvSprintf("%s%s", dirPath, sub);
             int subFd, opened = storageFileOpenDir(dirfd(dir), sub, subPath, &subFd, err);
 
-            /* Gone, or no longer a directory, since it was read: nothing to list there. */
             if (opened == 0) {
                 failed = storageFileListDir(this, subFd, full, "", cb, data, err);
             } else if (opened == 1 || err->code == ERR_NOTFOUND) {
+                /* Swapped for a link, gone or no longer a directory since it was read: nothing of
+                 * the store to list there. */
                 if (opened == 1)
                     logWarn("not listing '%s/': %s", subPath, err->msg);
                 errClear(err);
@@ -502,9 +503,11 @@ storageFileList(void *driver, const char *prefix, StorageListCb *cb, void *data,
     } else if (rc == 1) {
         /* Not an error: like a listing that meets the link, the prefix simply lists nothing. */
         logWarn("not listing '%s/%s': %s", this->root, rel, err->msg);
+        errClear(err);
         rc = 0;
     } else if (err->code == ERR_NOTFOUND) {
         /* Nothing under a prefix whose directory does not exist. */
+        errClear(err);
         rc = 0;
     }
     bvFree(rel);
