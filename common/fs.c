@@ -107,8 +107,8 @@ fsRenameDurable(const char *from, const char *to, Err *err) {
 }
 
 int
-fsCreateExclusive(const char *path, mode_t mode, Err *err) {
-    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+fsCreateExclusiveAt(int dirFd, const char *name, const char *path, mode_t mode, Err *err) {
+    int fd = openat(dirFd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
 
     if (fd < 0)
         return errSetSys(err, errno == EEXIST ? ERR_EXISTS : ERR_IO, errno, "unable to create '%s'", path);
@@ -116,22 +116,35 @@ fsCreateExclusive(const char *path, mode_t mode, Err *err) {
 }
 
 int
-fsCreateTemp(const char *path, mode_t mode, char **tmp, Err *err) {
+fsCreateExclusive(const char *path, mode_t mode, Err *err) {
+    return fsCreateExclusiveAt(AT_FDCWD, path, path, mode, err);
+}
+
+int
+fsCreateTempAt(int dirFd, const char *name, const char *path, mode_t mode, char **tmp, Err *err) {
     uint8_t rnd[8];
     char hex[sizeof(rnd) * 2 + 1];
-    char *name;
+    char *tmpName, *tmpPath;
     int fd;
 
     if (cryptoRandom(rnd, sizeof(rnd), err) != 0)
         return -1;
     cryptoHexEncode(rnd, sizeof(rnd), hex);
-    name = bvSprintf("%s" FS_TMP_MARK "%s", path, hex);
-    if ((fd = fsCreateExclusive(name, mode, err)) < 0) {
-        bvFree(name);
+    tmpName = bvSprintf("%s" FS_TMP_MARK "%s", name, hex);
+    tmpPath = bvSprintf("%s" FS_TMP_MARK "%s", path, hex);
+    fd = fsCreateExclusiveAt(dirFd, tmpName, tmpPath, mode, err);
+    bvFree(tmpPath);
+    if (fd < 0) {
+        bvFree(tmpName);
         return -1;
     }
-    *tmp = name;
+    *tmp = tmpName;
     return fd;
+}
+
+int
+fsCreateTemp(const char *path, mode_t mode, char **tmp, Err *err) {
+    return fsCreateTempAt(AT_FDCWD, path, path, mode, tmp, err);
 }
 
 int

@@ -36,6 +36,13 @@ int fsCreateExclusive(const char *path, mode_t mode, Err *err);
 #define FS_TMP_MARK ".tmp."
 int fsCreateTemp(const char *path, mode_t mode, char **tmp, Err *err);
 
+/* fsCreateExclusive() and fsCreateTemp() of `name` in the directory open as `dirFd` (openat(2)),
+ * for a caller that resolved the directory itself and must not have it resolved again; `path`
+ * names `name` in messages. fsCreateTempAt() sets `*tmp` to the temporary name relative to
+ * `dirFd`. */
+int fsCreateExclusiveAt(int dirFd, const char *name, const char *path, mode_t mode, Err *err);
+int fsCreateTempAt(int dirFd, const char *name, const char *path, mode_t mode, char **tmp, Err *err);
+
 /* Replace `path` atomically and durably with `len` bytes of `data` and permissions `mode`
  * (exactly, regardless of the umask): write `path.tmp`, fsync, close, rename, fsync the
  * directory. On failure `path` is untouched and the temporary file is removed. A `path.tmp` left by

@@ -3,10 +3,17 @@
  * its name. A put writes `name.tmp.<random>`, fsyncs it, and moves it into place: link(2) for an
  * immutable object, which fails rather than replace one (link is supported by every POSIX file
  * system, NFS included, where renameat2(RENAME_NOREPLACE) is not), rename(2) for a replaced one;
- * then the directory is fsynced. Symbolic links are not objects and are never followed below the
- * root (the root itself may be one): a listing skips them with a warning, so it cannot loop or
- * list another tree; a read, a head, a put or a remove whose name passes through one is refused
- * (storageFileNoLink()), so that nothing outside the root is ever read, written or deleted.
+ * then the directory is fsynced.
+ *
+ * Symbolic links are not objects and are never followed below the root (the root itself may be
+ * one): a listing skips them with a warning, so it cannot loop or list another tree; a read, a
+ * head, a put or a remove whose name passes through one is refused. There is no check apart
+ * from the act, which others who can write in the archive could race (swap `segments/` for a
+ * link between an lstat() and an unlink()): the root is opened once, every name is resolved one
+ * directory at a time with openat(O_DIRECTORY | O_NOFOLLOW) from the root's descriptor
+ * (storageFileWalk()), and the last component is acted on relative to its directory's
+ * descriptor (openat, fstatat, linkat, renameat, unlinkat, fdopendir). So nothing outside the
+ * root is ever read, written or deleted, whatever is swapped while an operation runs.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -27,9 +34,11 @@
 #define STORAGE_FILE_MODE 0640
 #define STORAGE_DIR_MODE 0750
 #define STORAGE_TMP_MARK FS_TMP_MARK
+#define STORAGE_DIR_FLAGS (O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
 
 typedef struct StorageFile {
     char *root; /* no trailing '/'; "" for the file system root */
+    int rootFd; /* the root, opened once (through a symbolic link if it is one) */
 } StorageFile;
 
 static char *
@@ -37,36 +46,116 @@ storageFilePath(const StorageFile *this, const char *name) {
     return bvSprintf("%s/%s", this->root, name);
 }
 
-/* Refuse `name` when a directory on its way below the root is a symbolic link (the object itself
- * is never followed either: O_NOFOLLOW, lstat(), and unlink() removes a link): returns 1 with
- * ERR_STORAGE in `err`, -1 when a component cannot be examined, 0 otherwise. A missing component
- * is not an error: the operation that follows reports it as it would anyway. */
-static int
-storageFileNoLink(const StorageFile *this, const char *name, Err *err) {
-    char *path = storageFilePath(this, name);
-    size_t start = strlen(this->root) + 1;
-    struct stat st;
-    int rc = 0;
+/* The directory part of `path` (a path of storageFilePath()), for messages. */
+static char *
+storageFileDirName(const char *path) {
+    size_t len = (size_t)(strrchr(path, '/') - path);
 
-    for (size_t i = start;; i++) {
-        if (path[i] == '\0')
-            break;
-        if (path[i] != '/')
-            continue;
-        path[i] = '\0';
-        if (lstat(path, &st) != 0) {
-            if (errno != ENOENT && errno != ENOTDIR)
-                rc = errSetSys(err, ERR_STORAGE, errno, "unable to stat '%s'", path);
-            break;
-        }
-        if (S_ISLNK(st.st_mode)) {
-            errSet(err, ERR_STORAGE, "'%s' is a symbolic link: the directory store never follows one "
-                   "below its root", path);
-            rc = 1;
-            break;
-        }
-        path[i] = '/';
+    return len == 0 ? bvStrdup("/") : bvStrndup(path, len);
+}
+
+static int
+storageFileSyncDir(int dirFd, const char *path, Err *err) {
+    if (fsync(dirFd) != 0)
+        return errSetSys(err, ERR_STORAGE, errno, "unable to fsync directory '%s'", path);
+    return 0;
+}
+
+/* Open the directory `comp` of the directory open as `fd`, never through a symbolic link; `path`
+ * names it in messages. Returns 0 with the descriptor in `*out`; 1 with ERR_STORAGE when `comp`
+ * is a symbolic link; -1 with ERR_NOTFOUND when it is missing or not a directory (errno is then
+ * ENOENT or ENOTDIR), ERR_STORAGE otherwise. */
+static int
+storageFileOpenDir(int fd, const char *comp, const char *path, int *out, Err *err) {
+    struct stat st;
+    int saved;
+
+    if ((*out = openat(fd, comp, STORAGE_DIR_FLAGS)) >= 0)
+        return 0;
+    saved = errno;
+    /* O_NOFOLLOW fails on a link with ELOOP (EMLINK on FreeBSD), O_DIRECTORY on a file with
+     * ENOTDIR: ask which it was. */
+    if (saved != ENOENT && fstatat(fd, comp, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode)) {
+        errSet(err, ERR_STORAGE, "'%s' is a symbolic link: the directory store never follows one "
+               "below its root", path);
+        return 1;
     }
+    errSetSys(err, saved == ENOENT || saved == ENOTDIR ? ERR_NOTFOUND : ERR_STORAGE, saved,
+              "unable to open directory '%s'", path);
+    errno = saved;
+    return -1;
+}
+
+/* storageFileOpenDir() of `comp`, made first (mode STORAGE_DIR_MODE, its parent `fd` fsynced,
+ * as fsMkdirP() does) unless someone else just did. */
+static int
+storageFileMakeDir(int fd, const char *comp, const char *path, int *out, Err *err) {
+    if (mkdirat(fd, comp, STORAGE_DIR_MODE) == 0) {
+        char *parent = storageFileDirName(path);
+        int rc = storageFileSyncDir(fd, parent, err);
+
+        bvFree(parent);
+        if (rc != 0)
+            return -1;
+    } else if (errno != EEXIST) {
+        return errSetSys(err, ERR_STORAGE, errno, "unable to create directory '%s'", path);
+    }
+    return storageFileOpenDir(fd, comp, path, out, err);
+}
+
+/* Open the directory that holds the last component of `name` (after its last '/'; a listing
+ * passes a name ending with '/', whose last component is empty: the directory itself), one
+ * component at a time from the root's descriptor with storageFileOpenDir(). With `create`, a
+ * missing directory is made (mkdirat, then its parent is fsynced, as fsMkdirP() does). Returns 0
+ * with the descriptor in `*dirFd` (a new one: close it) and the last component in `*last`; 1 with
+ * ERR_STORAGE when a component is a symbolic link; -1 with ERR_NOTFOUND when one is missing or
+ * not a directory and `create` is false (the message is the one an open of the whole path gives),
+ * ERR_STORAGE otherwise. */
+static int
+storageFileWalk(const StorageFile *this, const char *name, bool create, int *dirFd,
+                const char **last, Err *err) {
+    char *path = storageFilePath(this, name);
+    char *comp = path + strlen(this->root) + 1, *slash;
+    int fd = this->rootFd, next = -1, rc = 0;
+
+    for (; (slash = strchr(comp, '/')) != NULL; comp = slash + 1) {
+        *slash = '\0';
+        rc = storageFileOpenDir(fd, comp, path, &next, err);
+        if (rc < 0 && err->code == ERR_NOTFOUND && errno == ENOENT && create)
+            rc = storageFileMakeDir(fd, comp, path, &next, err);
+        if (rc < 0 && err->code == ERR_NOTFOUND) {
+            int saved = errno;
+            char *full = storageFilePath(this, name), *dir = storageFileDirName(full);
+
+            if (create && saved == ENOTDIR)
+                errSet(err, ERR_STORAGE, "unable to create directory '%s': '%s' exists and is not a "
+                       "directory", dir, path);
+            else if (create)
+                err->code = ERR_STORAGE;
+            else
+                errSetSys(err, ERR_NOTFOUND, saved, "unable to open '%s'", full);
+            bvFree(dir);
+            bvFree(full);
+        }
+        if (fd != this->rootFd)
+            close(fd);
+        if (rc != 0)
+            goto out;
+        fd = next;
+    }
+    /* A descriptor of its own even for the root: a listing reads it, and a shared offset would
+     * mix up two listings at once. */
+    if (fd == this->rootFd) {
+        fd = openat(this->rootFd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0) {
+            rc = errSetSys(err, ERR_STORAGE, errno, "unable to open directory '%s'",
+                           this->root[0] ? this->root : "/");
+            goto out;
+        }
+    }
+    *dirFd = fd;
+    *last = strrchr(name, '/') ? strrchr(name, '/') + 1 : name;
+out:
     bvFree(path);
     return rc;
 }
@@ -117,69 +206,69 @@ out:
 
 /* Store `size` bytes as `name`, from `stream` or, when it is NULL, from `src` described by
  * `info` (opened only once it is known to be needed): into a temporary file, then moved into
- * place (see the top of the file). */
+ * place (see the top of the file), all in the directory descriptor storageFileWalk() gave: what
+ * the stream does meanwhile cannot move the object elsewhere. */
 static int
 storageFilePutFrom(StorageFile *this, const char *name, const StoragePutSource *src,
                    const StoragePutInfo *info, IoRead *stream, uint64_t size, StoragePutMode mode,
                    bool *existed, Err *err) {
     IoRead *opened = NULL;
     char *path = storageFilePath(this, name);
-    char *dir = bvStrndup(path, (size_t)(strrchr(path, '/') - path));
-    char *tmp = NULL;
+    char *dir = storageFileDirName(path);
+    char *tmp = NULL, *tmpPath = NULL;
+    const char *last;
     struct stat st;
-    int fd, rc = -1;
+    int dirFd = -1, fd, rc = -1;
 
-    if (storageFileNoLink(this, name, err) != 0)
+    if (storageFileWalk(this, name, true, &dirFd, &last, err) != 0)
         goto out;
-    /* Cheap early answer for a repeated put; link() below still guards against a race. */
-    if (mode == STORAGE_PUT_IMMUTABLE && lstat(path, &st) == 0) {
+    /* Cheap early answer for a repeated put; linkat() below still guards against a race. */
+    if (mode == STORAGE_PUT_IMMUTABLE && fstatat(dirFd, last, &st, AT_SYMLINK_NOFOLLOW) == 0) {
         *existed = true;
         rc = 0;
         goto out;
     }
-    if (fsMkdirP(dir[0] ? dir : "/", STORAGE_DIR_MODE, err) != 0) {
+    if ((fd = fsCreateTempAt(dirFd, last, path, STORAGE_FILE_MODE, &tmp, err)) < 0) {
         storageFileFail(err);
         goto out;
     }
-    if ((fd = fsCreateTemp(path, STORAGE_FILE_MODE, &tmp, err)) < 0) {
-        storageFileFail(err);
-        goto out;
-    }
+    tmpPath = bvSprintf("%s%s", path, tmp + strlen(last));
     if (stream == NULL && (stream = opened = storagePutSourceVerify(src, info, err)) == NULL) {
         close(fd);
         goto fail;
     }
-    if (storageFileWriteTmp(fd, tmp, stream, size, err) != 0)
+    if (storageFileWriteTmp(fd, tmpPath, stream, size, err) != 0)
         goto fail;
     if (mode == STORAGE_PUT_REPLACE) {
-        if (rename(tmp, path) != 0) {
-            errSetSys(err, ERR_STORAGE, errno, "unable to rename '%s' to '%s'", tmp, path);
+        if (renameat(dirFd, tmp, dirFd, last) != 0) {
+            errSetSys(err, ERR_STORAGE, errno, "unable to rename '%s' to '%s'", tmpPath, path);
             goto fail;
         }
-    } else if (link(tmp, path) != 0) {
+    } else if (linkat(dirFd, tmp, dirFd, last, 0) != 0) {
         if (errno != EEXIST) {
-            errSetSys(err, ERR_STORAGE, errno, "unable to link '%s' to '%s'", tmp, path);
+            errSetSys(err, ERR_STORAGE, errno, "unable to link '%s' to '%s'", tmpPath, path);
             goto fail;
         }
         *existed = true;
-        unlink(tmp);
+        unlinkat(dirFd, tmp, 0);
         rc = 0;
         goto out;
     }
-    if (fsSyncDir(dir[0] ? dir : "/", err) != 0) {
-        storageFileFail(err);
+    if (storageFileSyncDir(dirFd, dir, err) != 0)
         goto fail;
-    }
     /* The object is durable; a temporary name left behind is only clutter for cleanTemp. */
-    if (mode == STORAGE_PUT_IMMUTABLE && unlink(tmp) != 0)
-        logWarn("unable to remove '%s': %s", tmp, strerror(errno));
+    if (mode == STORAGE_PUT_IMMUTABLE && unlinkat(dirFd, tmp, 0) != 0)
+        logWarn("unable to remove '%s': %s", tmpPath, strerror(errno));
     rc = 0;
     goto out;
 
 fail:
-    unlink(tmp);
+    unlinkat(dirFd, tmp, 0);
 out:
+    if (dirFd >= 0)
+        close(dirFd);
     ioReadFree(opened);
+    bvFree(tmpPath);
     bvFree(tmp);
     bvFree(dir);
     bvFree(path);
@@ -203,18 +292,22 @@ storageFileOpenRead(void *driver, const char *name, uint64_t offset, uint64_t le
     StorageFile *this = driver;
     char *path = storageFilePath(this, name);
     IoRead *reader = NULL;
+    const char *last;
     struct stat st;
-    int fd;
+    int dirFd, fd;
 
-    if (storageFileNoLink(this, name, err) != 0)
+    if (storageFileWalk(this, name, false, &dirFd, &last, err) != 0)
         goto out;
-    if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
+    fd = openat(dirFd, last, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) {
         if (errno == ENOENT || errno == ENOTDIR || errno == ELOOP)
             errSetSys(err, ERR_NOTFOUND, errno, "unable to open '%s'", path);
         else
             errSetSys(err, ERR_STORAGE, errno, "unable to open '%s'", path);
+        close(dirFd);
         goto out;
     }
+    close(dirFd);
     if (fstat(fd, &st) != 0) {
         errSetSys(err, ERR_STORAGE, errno, "unable to stat '%s'", path);
         close(fd);
@@ -238,24 +331,42 @@ out:
     return reader;
 }
 
+/* storageFileWalk() for an operation on an object that may be missing: 0 with `*dirFd` set, or
+ * with `*dirFd` -1 when a directory on the way is missing (nothing to do); -1 otherwise. */
+static int
+storageFileWalkExisting(const StorageFile *this, const char *name, int *dirFd, const char **last,
+                        Err *err) {
+    *dirFd = -1;
+    if (storageFileWalk(this, name, false, dirFd, last, err) == 0)
+        return 0;
+    if (err->code != ERR_NOTFOUND)
+        return -1;
+    errClear(err);
+    return 0;
+}
+
 static int
 storageFileHead(void *driver, const char *name, StorageInfo *out, Err *err) {
     StorageFile *this = driver;
-    char *path = storageFilePath(this, name);
+    const char *last;
     struct stat st;
-    int rc = 0;
+    int dirFd, rc;
 
-    if (storageFileNoLink(this, name, err) != 0)
-        rc = -1;
-    else if (lstat(path, &st) != 0) {
-        if (errno != ENOENT && errno != ENOTDIR)
+    if ((rc = storageFileWalkExisting(this, name, &dirFd, &last, err)) != 0 || dirFd < 0)
+        return rc;
+    if (fstatat(dirFd, last, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+        if (errno != ENOENT && errno != ENOTDIR) {
+            char *path = storageFilePath(this, name);
+
             rc = errSetSys(err, ERR_STORAGE, errno, "unable to stat '%s'", path);
+            bvFree(path);
+        }
     } else if (S_ISREG(st.st_mode)) {
         out->exists = true;
         out->size = (uint64_t)st.st_size;
         out->mtime = (int64_t)st.st_mtime;
     }
-    bvFree(path);
+    close(dirFd);
     return rc;
 }
 
@@ -273,32 +384,23 @@ storageFileEntryCmp(const void *a, const void *b) {
     return strcmp(((const StorageFileEntry *)a)->key, ((const StorageFileEntry *)b)->key);
 }
 
-/* List the directory `rel` ("" or ending with '/') below the root, entries starting with
- * `filter`, recursively. */
+/* List the directory open as `fd` (closed here), `rel` ("" or ending with '/') below the root,
+ * entries starting with `filter`, recursively. It stays open while the directories below it are
+ * listed, opened from it with storageFileOpenDir(): one swapped for a symbolic link meanwhile is
+ * skipped with a warning, as one found there. */
 static int
-storageFileListDir(StorageFile *this, const char *rel, const char *filter, StorageListCb *cb,
-                   void *data, Err *err) {
+storageFileListDir(StorageFile *this, int fd, const char *rel, const char *filter,
+                   StorageListCb *cb, void *data, Err *err) {
     char *dirPath = bvSprintf("%s/%s", this->root, rel);
     StorageFileEntry *entries = NULL;
     size_t count = 0, cap = 0, filterLen = strlen(filter);
     struct dirent *de;
-    DIR *dir = NULL;
+    DIR *dir = fdopendir(fd);
     int rc = -1;
 
-    if (rel[0] != '\0' && (rc = storageFileNoLink(this, rel, err)) != 0) {
-        if (rc == 1) {
-            logWarn("not listing '%s': %s", dirPath, err->msg);
-            rc = 0;
-        }
-        goto out;
-    }
-    rc = -1;
-    if ((dir = opendir(dirPath)) == NULL) {
-        /* Nothing under a prefix whose directory does not exist. */
-        if (rel[0] != '\0' && (errno == ENOENT || errno == ENOTDIR))
-            rc = 0;
-        else
-            errSetSys(err, ERR_STORAGE, errno, "unable to open directory '%s'", dirPath);
+    if (dir == NULL) {
+        errSetSys(err, ERR_STORAGE, errno, "unable to read directory '%s'", dirPath);
+        close(fd);
         goto out;
     }
     for (;;) {
@@ -346,15 +448,33 @@ storageFileListDir(StorageFile *this, const char *rel, const char *filter, Stora
         entries[count].size = (uint64_t)st.st_size;
         count++;
     }
-    closedir(dir);
-    dir = NULL;
     if (count > 0)
         qsort(entries, count, sizeof(*entries), storageFileEntryCmp);
     for (size_t i = 0; i < count; i++) {
         char *full = bvSprintf("%s%s", rel, entries[i].key);
-        int failed = entries[i].dir ? storageFileListDir(this, full, "", cb, data, err)
-                                    : cb(full, entries[i].size, data, err);
+        int failed = 0;
 
+        if (entries[i].dir) {
+            char *sub = bvStrndup(entries[i].key, strlen(entries[i].key) - 1);
+            char *subPath = bvSprintf("%s%s", dirPath, sub);
+            int subFd, opened = storageFileOpenDir(dirfd(dir), sub, subPath, &subFd, err);
+
+            if (opened == 0) {
+                failed = storageFileListDir(this, subFd, full, "", cb, data, err);
+            } else if (opened == 1 || err->code == ERR_NOTFOUND) {
+                /* Swapped for a link, gone or no longer a directory since it was read: nothing of
+                 * the store to list there. */
+                if (opened == 1)
+                    logWarn("not listing '%s/': %s", subPath, err->msg);
+                errClear(err);
+            } else {
+                failed = -1;
+            }
+            bvFree(subPath);
+            bvFree(sub);
+        } else {
+            failed = cb(full, entries[i].size, data, err);
+        }
         bvFree(full);
         if (failed != 0)
             goto out;
@@ -372,10 +492,24 @@ out:
 
 static int
 storageFileList(void *driver, const char *prefix, StorageListCb *cb, void *data, Err *err) {
+    StorageFile *this = driver;
     const char *slash = strrchr(prefix, '/');
     char *rel = slash ? bvStrndup(prefix, (size_t)(slash - prefix + 1)) : bvStrdup("");
-    int rc = storageFileListDir(driver, rel, slash ? slash + 1 : prefix, cb, data, err);
+    const char *last;
+    int fd, rc = storageFileWalk(this, rel, false, &fd, &last, err);
 
+    if (rc == 0) {
+        rc = storageFileListDir(this, fd, rel, slash ? slash + 1 : prefix, cb, data, err);
+    } else if (rc == 1) {
+        /* Not an error: like a listing that meets the link, the prefix simply lists nothing. */
+        logWarn("not listing '%s/%s': %s", this->root, rel, err->msg);
+        errClear(err);
+        rc = 0;
+    } else if (err->code == ERR_NOTFOUND) {
+        /* Nothing under a prefix whose directory does not exist. */
+        errClear(err);
+        rc = 0;
+    }
     bvFree(rel);
     return rc;
 }
@@ -383,27 +517,37 @@ storageFileList(void *driver, const char *prefix, StorageListCb *cb, void *data,
 static int
 storageFileRemove(void *driver, const char *name, Err *err) {
     StorageFile *this = driver;
-    char *path = storageFilePath(this, name);
-    int rc = 0;
+    const char *last;
+    int dirFd, rc;
 
-    if (storageFileNoLink(this, name, err) != 0)
-        rc = -1;
-    else if (unlink(path) != 0 && errno != ENOENT && errno != ENOTDIR)
+    if ((rc = storageFileWalkExisting(this, name, &dirFd, &last, err)) != 0 || dirFd < 0)
+        return rc;
+    if (unlinkat(dirFd, last, 0) != 0 && errno != ENOENT && errno != ENOTDIR) {
+        char *path = storageFilePath(this, name);
+
         rc = errSetSys(err, ERR_STORAGE, errno, "unable to remove '%s'", path);
-    bvFree(path);
+        bvFree(path);
+    }
+    close(dirFd);
     return rc;
 }
 
 /* --- Temporary files ---------------------------------------------------------------------- */
 
+/* Remove the temporary files older than `before` in the directory open as `fd` (closed here),
+ * `path` in messages, and below it; a directory is entered with storageFileOpenDir(), so one
+ * swapped for a symbolic link is not. */
 static int
-storageFileCleanDir(const char *path, time_t before, unsigned *removed, Err *err) {
+storageFileCleanDir(int fd, const char *path, time_t before, unsigned *removed, Err *err) {
     struct dirent *de;
-    DIR *dir = opendir(path);
+    DIR *dir = fdopendir(fd);
     int rc = 0;
 
-    if (dir == NULL)
-        return errSetSys(err, ERR_STORAGE, errno, "unable to open directory '%s'", path);
+    if (dir == NULL) {
+        rc = errSetSys(err, ERR_STORAGE, errno, "unable to read directory '%s'", path);
+        close(fd);
+        return rc;
+    }
     for (;;) {
         struct stat st;
 
@@ -424,8 +568,16 @@ storageFileCleanDir(const char *path, time_t before, unsigned *removed, Err *err
         }
         if (S_ISDIR(st.st_mode)) {
             char *sub = bvSprintf("%s/%s", path, de->d_name);
+            int subFd;
 
-            rc = storageFileCleanDir(sub, before, removed, err);
+            rc = storageFileOpenDir(dirfd(dir), de->d_name, sub, &subFd, err);
+            if (rc == 0) {
+                rc = storageFileCleanDir(subFd, sub, before, removed, err);
+            } else if (rc == 1 || err->code == ERR_NOTFOUND) {
+                /* Swapped for a link or removed since it was read: not a directory of the store. */
+                errClear(err);
+                rc = 0;
+            }
             bvFree(sub);
             if (rc != 0)
                 break;
@@ -447,18 +599,23 @@ storageFileCleanDir(const char *path, time_t before, unsigned *removed, Err *err
 static int
 storageFileCleanTemp(void *driver, unsigned minAgeSec, unsigned *removed, Err *err) {
     StorageFile *this = driver;
+    const char *last;
+    int fd;
 
     /* Age 0 means every temporary file: file system timestamps come from a coarse clock that can
      * be a second ahead of time(). */
     time_t before = minAgeSec == 0 ? (time_t)INT64_MAX : time(NULL) - (time_t)minAgeSec;
 
-    return storageFileCleanDir(this->root[0] ? this->root : "/", before, removed, err);
+    if (storageFileWalk(this, "", false, &fd, &last, err) != 0)
+        return -1;
+    return storageFileCleanDir(fd, this->root[0] ? this->root : "/", before, removed, err);
 }
 
 static void
 storageFileFree(void *driver) {
     StorageFile *this = driver;
 
+    close(this->rootFd);
     bvFree(this->root);
     bvFree(this);
 }
@@ -480,6 +637,7 @@ storageFileNew(const char *path, bool create, Err *err) {
     Storage *storage;
     char *url = bvSprintf("file://%s", path);
     struct stat st;
+    int fd;
 
     BV_ASSERT(path[0] == '/');
     /* A directory archive is created by the writer that uses it first, like a bucket prefix; a
@@ -506,8 +664,16 @@ storageFileNew(const char *path, bool create, Err *err) {
         bvFree(url);
         return NULL;
     }
+    /* The root is the one name resolved by path, symbolic links included, and only once. */
+    if ((fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+        errSetSys(err, errno == ENOTDIR ? ERR_CONFIG : ERR_STORAGE, errno, "unable to open store '%s'",
+                  url);
+        bvFree(url);
+        return NULL;
+    }
     this = bvCalloc(1, sizeof(*this));
     this->root = bvStrdup(strcmp(path, "/") == 0 ? "" : path);
+    this->rootFd = fd;
     storage = storageNewDriver(&storageFileVt, this, url);
     bvFree(url);
     return storage;
