@@ -127,7 +127,12 @@ build/fuzz/%: fuzz/%.c $(LIB_SRC)
 fuzz: $(addprefix build/fuzz/,$(FUZZ_TARGETS))
 	@scripts/fuzz.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
-bench: binvault
+# The raw-read baseline of the catch-up benchmarks (bench/rawread.c): Connector/C alone.
+build/release/rawread: bench/rawread.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -D_GNU_SOURCE -O2 $(WARN) $(PKG_CFLAGS) -o $@ $< $(PKG_LIBS)
+
+bench: binvault build/release/rawread
 	@bench/run.sh
 
 clean:

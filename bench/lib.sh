@@ -116,3 +116,33 @@ bench_server_start() {
 bench_peak_rss_kb() {
     awk '/VmHWM/ {print $2}' "/proc/$1/status" 2>/dev/null
 }
+
+# A MariaDB data directory kept (stopped) under $BENCH_DATA/sysbench: >= BENCH_SYSBENCH_MB
+# (default 400) MB of binlogs written by sysbench oltp_write_only (4 tables of 100 000 rows, 4
+# threads): small events (an UPDATE of an indexed and of a non-indexed column, a DELETE and an
+# INSERT per transaction), poorly compressible. bench_sysbench_start starts it as "sysbench".
+bench_sysbench_start() {
+    local target_mb=${BENCH_SYSBENCH_MB:-400} binmb sb
+    export BV_TEST_DIR=$BENCH_DATA
+    . "$BENCH_ROOT/tests/lib/mariadb.sh"
+    if [ ! -f "$BENCH_DATA/sysbench/.complete" ]; then
+        command -v sysbench > /dev/null || { echo "bench: sysbench is not installed (BV_DEPS_EXTRA=bench scripts/deps.sh)" >&2; return 1; }
+        rm -rf "$BENCH_DATA/sysbench"
+        echo "# generating ~${target_mb} MB of sysbench oltp_write_only binlogs (once; kept in $BENCH_DATA/sysbench)" >&2
+        mdb_start sysbench "max_binlog_size=128M" || return 1
+        mdb_sql sysbench "CREATE DATABASE sbtest"
+        sb=(sysbench oltp_write_only --db-driver=mysql --mysql-socket="$(mdb_sock sysbench)" --mysql-user=root
+            --mysql-db=sbtest --tables=4 --table-size=100000 --threads=4)
+        "${sb[@]}" prepare > /dev/null || return 1
+        mdb_sql sysbench "RESET MASTER"
+        while :; do
+            binmb=$(mdb_sql sysbench "SHOW BINARY LOGS" | awk '{s+=$2} END {print int(s/1048576)}')
+            [ "$binmb" -ge "$target_mb" ] && break
+            "${sb[@]}" --time=20 --report-interval=0 run > /dev/null || return 1
+        done
+        mdb_sql sysbench "FLUSH BINARY LOGS"
+        mdb_stop sysbench
+        touch "$BENCH_DATA/sysbench/.complete"
+    fi
+    mdb_start sysbench
+}

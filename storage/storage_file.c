@@ -38,8 +38,24 @@
 
 typedef struct StorageFile {
     char *root; /* no trailing '/'; "" for the file system root */
-    int rootFd; /* the root, opened once (through a symbolic link if it is one) */
+    bool create; /* a writer's store: a root that went away is made again (as at creation) */
 } StorageFile;
+
+/* The root, opened by path for each operation (through a symbolic link if it is one): a root
+ * removed, or a file system unmounted and mounted again, is found again as it was at creation,
+ * and a writer's store makes a missing root again. Every name below it is resolved from this
+ * descriptor without following links (storageFileWalk()). */
+static int
+storageFileOpenRoot(const StorageFile *this, Err *err) {
+    const char *root = this->root[0] ? this->root : "/";
+    int fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+    if (fd < 0 && errno == ENOENT && this->create && fsMkdirP(root, 0750, err) == 0)
+        fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        errSetSys(err, ERR_STORAGE, errno, "unable to open store directory '%s'", root);
+    return fd;
+}
 
 static char *
 storageFilePath(const StorageFile *this, const char *name) {
@@ -116,7 +132,12 @@ storageFileWalk(const StorageFile *this, const char *name, bool create, int *dir
                 const char **last, Err *err) {
     char *path = storageFilePath(this, name);
     char *comp = path + strlen(this->root) + 1, *slash;
-    int fd = this->rootFd, next = -1, rc = 0;
+    int fd, next = -1, rc = 0;
+
+    if ((fd = storageFileOpenRoot(this, err)) < 0) {
+        bvFree(path);
+        return -1;
+    }
 
     for (; (slash = strchr(comp, '/')) != NULL; comp = slash + 1) {
         *slash = '\0';
@@ -137,21 +158,10 @@ storageFileWalk(const StorageFile *this, const char *name, bool create, int *dir
             bvFree(dir);
             bvFree(full);
         }
-        if (fd != this->rootFd)
-            close(fd);
+        close(fd);
         if (rc != 0)
             goto out;
         fd = next;
-    }
-    /* A descriptor of its own even for the root: a listing reads it, and a shared offset would
-     * mix up two listings at once. */
-    if (fd == this->rootFd) {
-        fd = openat(this->rootFd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (fd < 0) {
-            rc = errSetSys(err, ERR_STORAGE, errno, "unable to open directory '%s'",
-                           this->root[0] ? this->root : "/");
-            goto out;
-        }
     }
     *dirFd = fd;
     *last = strrchr(name, '/') ? strrchr(name, '/') + 1 : name;
@@ -615,7 +625,6 @@ static void
 storageFileFree(void *driver) {
     StorageFile *this = driver;
 
-    close(this->rootFd);
     bvFree(this->root);
     bvFree(this);
 }
@@ -637,7 +646,6 @@ storageFileNew(const char *path, bool create, Err *err) {
     Storage *storage;
     char *url = bvSprintf("file://%s", path);
     struct stat st;
-    int fd;
 
     BV_ASSERT(path[0] == '/');
     /* A directory archive is created by the writer that uses it first, like a bucket prefix; a
@@ -664,16 +672,9 @@ storageFileNew(const char *path, bool create, Err *err) {
         bvFree(url);
         return NULL;
     }
-    /* The root is the one name resolved by path, symbolic links included, and only once. */
-    if ((fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
-        errSetSys(err, errno == ENOTDIR ? ERR_CONFIG : ERR_STORAGE, errno, "unable to open store '%s'",
-                  url);
-        bvFree(url);
-        return NULL;
-    }
     this = bvCalloc(1, sizeof(*this));
     this->root = bvStrdup(strcmp(path, "/") == 0 ? "" : path);
-    this->rootFd = fd;
+    this->create = create;
     storage = storageNewDriver(&storageFileVt, this, url);
     bvFree(url);
     return storage;

@@ -286,10 +286,44 @@ testListSwapped(void) {
     storageFree(tree.storage);
 }
 
+/* The root is found by path at each operation: a writer's store whose root was removed (or a file
+ * system mounted again) makes it again and goes on; a reader's reports it missing. */
+static void
+testRootRemoved(void) {
+    StorageOptions o = {.create = true};
+    char root[512];
+    char *url, *cmd;
+    Storage *writer, *reader;
+    uint8_t *data = NULL;
+    size_t len = 0;
+    Err err = {0};
+
+    snprintf(root, sizeof(root), "%s/gone", testTmpDir());
+    url = bvSprintf("file://%s", root);
+    writer = storageNewOpts(url, &o, &err);
+    REQUIRE(writer != NULL);
+    reader = storageNew(url, &err);
+    REQUIRE(reader != NULL);
+    REQUIRE(storagePutBuf(writer, "segments/a", "one", 3, STORAGE_PUT_IMMUTABLE, &err) == 0);
+    cmd = bvSprintf("rm -rf '%s'", root);
+    REQUIRE(system(cmd) == 0);
+    CHECK_INT(storageGetBuf(reader, "segments/a", 1024, &data, &len, &err), -1);
+    if (storagePutBuf(writer, "segments/b", "two", 3, STORAGE_PUT_IMMUTABLE, &err) != 0)
+        testFail(__FILE__, __LINE__, "put after the root was removed: %s", err.msg);
+    CHECK(storageGetBuf(reader, "segments/b", 1024, &data, &len, &err) == 0 && len == 3 &&
+          memcmp(data, "two", 3) == 0);
+    bvFree(data);
+    bvFree(cmd);
+    bvFree(url);
+    storageFree(writer);
+    storageFree(reader);
+}
+
 void
 suite_storage_file(void) {
     testRun("storage_file: a put's directory swapped for a link while it writes",
             testPutSwapped);
+    testRun("storage_file: a writer makes its removed root again", testRootRemoved);
     testRun("storage_file: a listed directory swapped for a link while it is listed",
             testListSwapped);
 }
