@@ -22,7 +22,7 @@ TABLES="sbtest.sbtest1,sbtest.sbtest2,sbtest.sbtest3,sbtest.sbtest4"
 
 # The starting tables: the same statements on the source (logged) and on each target (not).
 schema() {
-    echo "CREATE DATABASE sbtest;"
+    echo "CREATE DATABASE sbtest; USE sbtest;"
     for t in 1 2 3 4; do
         echo "CREATE TABLE sbtest.sbtest$t (id INT PRIMARY KEY, k INT NOT NULL, c CHAR(120) NOT NULL,
               pad CHAR(60) NOT NULL, KEY k_$t (k)) ENGINE=InnoDB;

@@ -48,8 +48,8 @@ static const OptDef logDefs[] = {
     {"until", OPT_TIME, NULL, 0, 0, 0, LOG_OPT(until), NULL, "only the transactions committed at or before TIME", NULL,
      NULL},
     {"grep", OPT_STRING, NULL, 0, 0, 0, LOG_OPT(grep), NULL,
-     "only the transactions whose statement, tables or GTID match this extended regular expression "
-     "(case-insensitive)", NULL, NULL},
+     "only the transactions whose statement (with or without its backticks), tables or GTID match this "
+     "extended regular expression (case-insensitive)", NULL, NULL},
     {"timezone", OPT_TIMEZONE, "UTC", 0, 0, 0, LOG_OPT(tz), NULL,
      "the zone of --since, --until and the times printed: UTC, +02:00, Europe/Paris", NULL, NULL},
     {"json", OPT_BOOL, NULL, 0, 0, 0, LOG_OPT(json), NULL, "one JSON object per transaction (JSON Lines)", NULL, NULL},
