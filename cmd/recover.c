@@ -604,7 +604,7 @@ cmdRecover(int argc, char **argv) {
             resultJson(&res, json);
         code = failWith(&rc, &err, NULL, &res, json);
         json = NULL;
-        if (res.transactions > 0)
+        if (res.transactions > 0 && !res.reached)
             fprintf(stderr, "binvault: what was applied stays; to go on from there once the cause is fixed, run the "
                             "command again without --base-dir / --from-gtid / --from-position\n");
         goto done;
