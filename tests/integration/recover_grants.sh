@@ -6,6 +6,8 @@
 #     anything changes; with that GRANT, the dry run passes and the recovery works;
 #  2. while the applier waits on a lock, binvault's session is killed and the account locked: the
 #     cleanup cannot reconnect, recover exits 79 with the statements to run, which clean up;
+#  2b. with --parallel 4, interrupted (SIGINT) while the applier waits: slave_parallel_threads is
+#     restored with the rest;
 #  3. as root through the target's unix socket, with unix_socket authentication (the Debian
 #     default) and BINVAULT_INTO_PASSWORD unset: the rest, with --parallel 4, whose settings are
 #     restored after.
@@ -114,6 +116,35 @@ statements=$(grep -o "run STOP SLAVE 'binvault'.*" "$T/out2" | head -1 | sed 's/
 check "the printed statements run" mdb_sql tgt "$statements"
 check_eq "... and leave nothing behind" \
     "$(mdb_sql tgt "SHOW ALL SLAVES STATUS" | wc -l) $(mdb_sql tgt "SELECT @@server_id")" "0 1"
+
+# ---- 2b. Ctrl-C with --parallel --------------------------------------------------------------------
+# The applier waits on the lock again; SIGINT: the cleanup restores slave_parallel_threads too.
+mdb_sql tgt "SET GLOBAL slave_parallel_threads = 0"
+mariadb --defaults-file="$(mdb_cnf tgt)" -uroot -e "LOCK TABLES d.t WRITE; SELECT SLEEP(120)" > /dev/null 2>&1 &
+LOCKER=$!
+BINVAULT_INTO_PASSWORD= "$BV_BIN" recover --archive "$archive" --into "mysql://root@127.0.0.1:$(mdb_port tgt)" \
+    --until-end --parallel 4 > "$T/out-int" 2>&1 &
+rpid=$!
+threads=
+for _ in $(seq 1 150); do
+    threads=$(mdb_sql tgt "SELECT @@slave_parallel_threads")
+    [ "$threads" = 4 ] && [ "$(mdb_sql tgt "SELECT COUNT(*) FROM information_schema.processlist
+                                             WHERE state = 'Waiting for table metadata lock'")" -ge 1 ] && break
+    sleep 0.2
+done
+check_eq "--parallel 4: the target applies with 4 threads (and waits on the lock)" "$threads" 4
+kill -INT "$rpid"
+sleep 1
+kill "$LOCKER" 2>/dev/null
+wait "$LOCKER" 2>/dev/null
+LOCKER=
+wait "$rpid"
+rc=$?
+check_eq "Ctrl-C during --parallel 4: exit 69 (interrupted)" "$rc" 69
+check "... it says so" grep -q "interrupted" "$T/out-int"
+check_eq "... slave_parallel_threads, server_id and the connection are as before" \
+    "$(mdb_sql tgt "SELECT @@slave_parallel_threads, @@server_id") $(mdb_sql tgt "SHOW ALL SLAVES STATUS" | wc -l)" \
+    "$(printf '0\t1') 0"
 
 # ---- 3. root through the unix socket ------------------------------------------------------------
 # unix_socket authentication logs in the operating system's user of the same name: root, as on
