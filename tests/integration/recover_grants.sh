@@ -2,9 +2,9 @@
 # (issue 12). A MariaDB 10.11 source is archived in three stretches; the target (restored by hand,
 # with the source's server_id, so that recovery changes it for the run) is recovered:
 #  1. by a user with REPLICATION SLAVE ADMIN only (an empty password is named as set and empty,
-#     not as unset): --dry-run lists every missing privilege in one
-#     run (exit 77) with the GRANT that adds them, and a real run is refused the same way before
-#     anything changes; with that GRANT, the dry run passes and the recovery works;
+#     not as unset): --dry-run lists every missing privilege in one run (exit 77) with the GRANT
+#     that adds them, and a real run is refused the same way before anything changes; with that
+#     GRANT, the dry run passes and the recovery works;
 #  2. while the applier waits on a lock, binvault's session is killed and the account locked: the
 #     cleanup cannot reconnect, recover exits 79 with the statements to run, which clean up;
 #  2b. with --parallel 4, interrupted (SIGINT) while the applier waits: slave_parallel_threads is
