@@ -12,7 +12,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "archive/backup.h"
 #include "archive/backup_internal.h"
+#include "archive/catalog.h"
+#include "archive/continuity.h"
+#include "binlog/gtid.h"
 #include "archive/internal.h"
 #include "common/crypto.h"
 #include "common/fs.h"
@@ -264,6 +268,12 @@ readManifest(Archive *a, const char *id, ArchiveBackup *b, ArchiveBackupIndexRef
 
 int
 archiveBackupList(Archive *archive, ArchiveBackup **backups, size_t *count, Err *err) {
+    return archiveBackupListChecked(archive, backups, count, NULL, NULL, err);
+}
+
+int
+archiveBackupListChecked(Archive *archive, ArchiveBackup **backups, size_t *count, ArchiveBackupBadFn bad,
+                         void *data, Err *err) {
     IdList l = {0};
     ArchiveBackup *out = NULL;
     size_t n = 0;
@@ -287,7 +297,10 @@ archiveBackupList(Archive *archive, ArchiveBackup **backups, size_t *count, Err 
                 bvFree(l.hasManifest);
                 return -1;
             }
-            logWarn("%s; the backup is not used ('binvault verify' reports it)", e.msg);
+            if (bad != NULL)
+                bad(data, l.items[i].id, &e);
+            else
+                logWarn("%s; the backup is not used ('binvault verify' reports it)", e.msg);
             continue;
         }
         n++;
@@ -741,5 +754,72 @@ archiveBackupExtract(Archive *archive, const ArchiveBackup *backup, int fd, Arch
     rc = eachPart(archive, backup, &idx, extractOne, &x, err);
     if (rc != 0)
         return errPrefix(err, "backup '%s'", backup->id);
+    return 0;
+}
+
+/* ---- reach ----------------------------------------------------------------------------------- */
+
+const char *
+archiveBackupReachName(ArchiveBackupReachKind kind) {
+    static const char *const names[] = {"end", "gap", "ahead", "unplaced"};
+
+    return (unsigned)kind < sizeof(names) / sizeof(names[0]) ? names[kind] : "unknown";
+}
+
+int
+archiveBackupReach(const ArchiveCatalog *c, const ArchiveBackup *b, ArchiveBackupReach *r, Err *err) {
+    ArchiveBasePoint bp;
+    ArchiveWindow *windows;
+    size_t nwin, at;
+    const SegmentMeta *first;
+    uint64_t seq;
+    Err e = {0};
+
+    memset(r, 0, sizeof(*r));
+    memset(&bp, 0, sizeof(bp));
+    snprintf(bp.file, sizeof(bp.file), "%s", b->file);
+    bp.pos = b->pos;
+    bp.gtid = b->gtidState;
+    if (archiveBaseNeededSeq(c, &bp, &seq, &e) != 0) {
+        if (e.code != ERR_NOTFOUND) {
+            *err = e;
+            return -1;
+        }
+        r->kind = ARCHIVE_BACKUP_UNPLACED;
+        return 0;
+    }
+    if (seq == UINT64_MAX) {
+        r->kind = ARCHIVE_BACKUP_AHEAD;
+        return 0;
+    }
+    if (!archiveCatalogFind(c, seq, &at)) {
+        r->kind = ARCHIVE_BACKUP_UNPLACED;
+        return 0;
+    }
+    /* The backup must hold everything before the first segment it needs: else what lies between
+     * was pruned, or never archived. */
+    first = archiveCatalogAt(c, at);
+    if (segmentMetaGtidStart(first)[0] != '\0' && b->gtidState[0] != '\0') {
+        bool holds = false;
+
+        if (gtidStateTextContains(archiveCatalogFlavour(c), b->gtidState, segmentMetaGtidStart(first), &holds, err) != 0)
+            return errPrefix(err, "backup '%s'", b->id);
+        if (!holds) {
+            r->kind = ARCHIVE_BACKUP_UNPLACED;
+            return 0;
+        }
+    } else if (strcmp(first->file, b->file) != 0 || first->startPos > b->pos) {
+        r->kind = ARCHIVE_BACKUP_UNPLACED;
+        return 0;
+    }
+    nwin = archiveCatalogWindows(c, &windows);
+    r->kind = ARCHIVE_BACKUP_UNPLACED;
+    for (size_t i = 0; i < nwin; i++)
+        if (windows[i].first <= at && at <= windows[i].last) {
+            r->kind = i + 1 == nwin ? ARCHIVE_BACKUP_REACHES_END : ARCHIVE_BACKUP_REACHES_GAP;
+            r->fromSeq = seq;
+            r->to = windows[i].to;
+        }
+    bvFree(windows);
     return 0;
 }

@@ -84,6 +84,35 @@ bool archiveBackupAbandoned(const ArchiveBackupStarted *s, int64_t nowUs, const 
  * started.json. Safe to repeat after a crash. `removed` (may be NULL) counts the objects removed. */
 int archiveBackupDelete(Archive *archive, const char *id, uint64_t *removed, Err *err);
 
+/* Where the archive's binlogs take a backup (the restorable window per backup). */
+typedef enum ArchiveBackupReachKind {
+    ARCHIVE_BACKUP_REACHES_END = 0, /* the binlogs continue from the backup's point to the archive's end */
+    ARCHIVE_BACKUP_REACHES_GAP,     /* they continue from it, but only up to a gap */
+    ARCHIVE_BACKUP_AHEAD,           /* the archive does not reach the backup's point yet */
+    ARCHIVE_BACKUP_UNPLACED,        /* the archive starts after the point (pruned), or holds other binlogs */
+} ArchiveBackupReachKind;
+
+typedef struct ArchiveBackupReach {
+    ArchiveBackupReachKind kind;
+    uint64_t fromSeq;       /* the first segment replay from the backup reads (REACHES_*), else 0 */
+    const SegmentMeta *to;  /* the last segment it reaches (REACHES_*), else NULL; points into the catalog */
+} ArchiveBackupReach;
+
+struct ArchiveCatalog;
+/* Where the binlogs of catalog `c` take backup `b`: from archiveBaseNeededSeq(), then the window
+ * (archiveCatalogWindows()) that holds that segment; a first needed segment whose GTID state the
+ * backup does not hold (its start was pruned, or never archived) is UNPLACED. ERR_FORMAT for a
+ * malformed GTID state. */
+int archiveBackupReach(const struct ArchiveCatalog *c, const ArchiveBackup *b, ArchiveBackupReach *r, Err *err);
+/* "end", "gap", "ahead", "unplaced". */
+const char *archiveBackupReachName(ArchiveBackupReachKind kind);
+
+/* archiveBackupList(), and each manifest that is present but unreadable or invalid reported to
+ * `bad` (its id and why) instead of the log: for verify. */
+typedef void (*ArchiveBackupBadFn)(void *data, const char *id, const Err *why);
+int archiveBackupListChecked(Archive *archive, ArchiveBackup **backups, size_t *count, ArchiveBackupBadFn bad,
+                             void *data, Err *err);
+
 /* ---- writing (backup_write.c) ---- */
 
 typedef struct ArchiveBackupWriter ArchiveBackupWriter;

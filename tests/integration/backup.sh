@@ -98,3 +98,61 @@ check_eq "backup: the manifest records the backup's own binlog point" \
     "$bfile $bpos $bgtid"
 check_eq "backup: tool and version" "$(manifest_field "$m1" "['tool']") $(manifest_field "$m1" "['tool_version']")" \
     "mariadb-backup $(mariadb-backup --version 2>&1 | grep -o '[0-9]*\.[0-9]*\.[0-9]*' | head -n 1)"
+
+# ---- the catalog shows it ------------------------------------------------------------------------
+wl_continuous_stop
+agent_wait_caught_up src "$archive" 60 || fail "agent caught up"
+out=$("$BV_BIN" list --archive "$archive" 2>&1); rc=$?
+check_rc "list: exit 0" "$rc" 0 "$out"
+check "list: the backup, its point and its restorable window to the archive's end" \
+    grep -q "^backup $id1: mariadb-backup .*consistent at $bfile:$bpos, gtid $bgtid; restorable from seq [0-9]* to the archive's end" <<< "$out"
+"$BV_BIN" list --archive "$archive" --json > "$BV_TEST_DIR/list.json" 2>&1
+check_eq "list --json: the backup and how far the binlogs take it" \
+    "$(python3 -c "import json,sys; b=json.load(open(sys.argv[1]))['backups']; print(len(b), b[0]['id'], b[0]['gtid_state'], b[0]['restorable']['kind'])" "$BV_TEST_DIR/list.json")" \
+    "1 $id1 $bgtid end"
+out=$("$BV_BIN" verify --archive "$archive" 2>&1); rc=$?
+check_rc "verify: the archive and its backup verify" "$rc" 0 "$out"
+check "verify: the backup was read" grep -q "; 1 base backups, $(manifest_field "$m1" "['stream_len']") bytes" <<< "$out"
+
+# ---- a backup SIGKILLed midway ----------------------------------------------------------------------
+BINVAULT_SOURCE_PASSWORD=$BACKUP_PASSWORD "$BV_BIN" backup --archive "$archive" --tmp-dir "$tmp" --no-progress \
+    --source "mysql://backup@127.0.0.1:$(mdb_port src)" --part-size 64K --parallel 1 > "$BV_TEST_DIR/backup2.out" 2>&1 &
+bpid=$!
+for _ in $(seq 1 400); do
+    [ "$(find "$adir/backups" -name '*.bvp' -newer "$m1" 2>/dev/null | wc -l)" -ge 3 ] && break
+    sleep 0.05
+done
+kill -9 "$bpid"; wait "$bpid" 2>/dev/null
+id2=$(find "$adir/backups" -mindepth 1 -maxdepth 1 -newer "$m1" -printf '%f\n' | head -n 1)
+check "SIGKILL: the killed backup had stored parts" test -n "$id2" -a -d "$adir/backups/$id2/parts"
+check "SIGKILL: it has no manifest" test ! -e "$adir/backups/$id2/manifest.json"
+sleep 0.5
+check "SIGKILL: the backup tool died with it" bash -c "! pgrep -f '[b]invault-backup-$id2.work' > /dev/null"
+out=$("$BV_BIN" list --archive "$archive" --json 2>&1)
+check_eq "SIGKILL: list shows only the complete backup, and one incomplete" \
+    "$(python3 -c "import json,sys; d=json.loads(sys.stdin.read()); print([b['id'] for b in d['backups']], d['incomplete_backups'])" <<< "$out")" \
+    "['$id1'] 1"
+out=$("$BV_BIN" verify --archive "$archive" 2>&1); rc=$?
+check_rc "SIGKILL: verify accepts the archive, the interrupted backup is a note" "$rc" 0 "$out"
+check "SIGKILL: verify names the interrupted backup" grep -q "note: backup '$id2' is incomplete" <<< "$out"
+out=$(backup "$archive" 2>&1); rc=$?
+check_rc "SIGKILL: the next backup succeeds" "$rc" 0 "$out"
+check "SIGKILL: the next backup removes the interrupted one" grep -q "removed the interrupted backup '$id2'" <<< "$out"
+# (A put the SIGKILL cut short leaves the store's own temporary file, which 'storage clean-temp' removes.)
+check_eq "SIGKILL: no object of it is left" "$(find "$adir/backups/$id2" -type f -not -name '*.tmp.*' 2>/dev/null | wc -l)" 0
+id3=$(sed -n 's/^backup \([^ ]*\) stored in .*/\1/p' <<< "$out")
+check "SIGKILL: the next backup is listed" bash -c "'$BV_BIN' list --archive '$archive' | grep -q '^backup $id3:'"
+
+# ---- a corrupt part is named by verify -----------------------------------------------------------
+part=$(find "$adir/backups/$id1/parts" -name '*.bvp' | sort | sed -n 2p)
+cp "$part" "$BV_TEST_DIR/part.bak"
+python3 - "$part" <<'PY'
+import sys
+with open(sys.argv[1], "r+b") as f:
+    f.seek(200); b = f.read(1); f.seek(200); f.write(bytes([b[0] ^ 0x55]))
+PY
+out=$("$BV_BIN" verify --archive "$archive" 2>&1); rc=$?
+check_rc "corrupt part: verify fails with exit 65" "$rc" 65 "$out"
+check "corrupt part: verify names it" grep -q "backups/$id1/parts/$(basename "$part")" <<< "$out"
+cp "$BV_TEST_DIR/part.bak" "$part"
+check "corrupt part: restored, verify passes" "$BV_BIN" verify --archive "$archive"

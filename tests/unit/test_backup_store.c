@@ -5,10 +5,12 @@
 #include <unistd.h>
 
 #include "archive/backup_store.h"
+#include "archive/catalog.h"
 #include "common/fs.h"
 #include "common/mem.h"
 #include "storage/storage.h"
 #include "tests/test.h"
+#include "tests/unit/archive_fixture.h"
 
 #define STREAM_LEN (1024 * 1024 + 12345)
 #define PART (64 * 1024)
@@ -284,6 +286,72 @@ malformedManifestIsNotUsed(void) {
     fixtureDown(&f);
 }
 
+/* A catalog of the crafted segments `seqs` (of 1..4: bin.000001 256-1000-2000, bin.000002 256-500-900,
+ * MariaDB states 0-1-1 .. 0-1-5 .. 0-1-9 .. 0-1-12 .. 0-1-20). */
+static ArchiveCatalog *
+crafted(const unsigned *seqs, size_t n) {
+    static const struct {
+        const char *file;
+        uint64_t start, end;
+        const char *gs, *ge;
+    } segs[] = {{"bin.000001", 256, 1000, "0-1-1", "0-1-5"},
+                {"bin.000001", 1000, 2000, "0-1-5", "0-1-9"},
+                {"bin.000002", 256, 500, "0-1-9", "0-1-12"},
+                {"bin.000002", 500, 900, "0-1-12", "0-1-20"}};
+    ArchiveCatalog *c = archiveCatalogNew();
+    SegmentMeta m;
+    Err err = {0};
+
+    for (size_t i = 0; i < n; i++) {
+        unsigned k = seqs[i] - 1;
+
+        fixtureCrafted(&m, seqs[i], segs[k].file, segs[k].start, segs[k].end, segs[k].gs, segs[k].ge);
+        if (archiveCatalogAdd(c, &m, true, &err) != 0)
+            testFail(__FILE__, __LINE__, "archiveCatalogAdd: %s", err.msg);
+    }
+    return c;
+}
+
+static ArchiveBackupReachKind
+reach(const unsigned *seqs, size_t n, const char *file, uint64_t pos, const char *gtid, uint64_t *from, uint64_t *to) {
+    ArchiveCatalog *c = crafted(seqs, n);
+    ArchiveBackup b = {0};
+    ArchiveBackupReach r;
+    Err err = {0};
+
+    snprintf(b.id, sizeof(b.id), "20261206T072630Z-5c1e02aa");
+    snprintf(b.file, sizeof(b.file), "%s", file);
+    b.pos = pos;
+    b.gtidState = (char *)gtid;
+    if (archiveBackupReach(c, &b, &r, &err) != 0) {
+        testFail(__FILE__, __LINE__, "archiveBackupReach: %s", err.msg);
+        r.kind = ARCHIVE_BACKUP_UNPLACED;
+    }
+    *from = r.fromSeq;
+    *to = r.to != NULL ? r.to->seq : 0;
+    archiveCatalogFree(c);
+    return r.kind;
+}
+
+static void
+reachOfABackup(void) {
+    static const unsigned all[] = {1, 2, 3, 4}, gap[] = {1, 2, 4}, pruned[] = {3, 4};
+    uint64_t from, to;
+
+    CHECK_INT(reach(all, 4, "bin.000001", 1500, "0-1-7", &from, &to), ARCHIVE_BACKUP_REACHES_END);
+    CHECK_INT(from, 2);
+    CHECK_INT(to, 4);
+    CHECK_INT(reach(gap, 3, "bin.000001", 1500, "0-1-7", &from, &to), ARCHIVE_BACKUP_REACHES_GAP);
+    CHECK_INT(from, 2);
+    CHECK_INT(to, 2);
+    CHECK_INT(reach(all, 4, "bin.000003", 256, "0-1-25", &from, &to), ARCHIVE_BACKUP_AHEAD);
+    /* The segments from its point to the archive's start were pruned. */
+    CHECK_INT(reach(pruned, 2, "bin.000001", 1500, "0-1-7", &from, &to), ARCHIVE_BACKUP_UNPLACED);
+    CHECK_INT(reach(pruned, 2, "bin.000002", 256, "0-1-9", &from, &to), ARCHIVE_BACKUP_REACHES_END);
+    CHECK_INT(from, 3);
+    CHECK_STR(archiveBackupReachName(ARCHIVE_BACKUP_REACHES_GAP), "gap");
+}
+
 void suite_backup_store(void);
 
 void
@@ -297,4 +365,5 @@ suite_backup_store(void) {
             interruptedBackupIsRecognisedAndDeleted);
     testRun("backup store: a deleted backup is gone", deletedBackupIsGoneManifestFirst);
     testRun("backup store: a malformed manifest is not used; ids", malformedManifestIsNotUsed);
+    testRun("backup store: how far the archive's binlogs take a backup", reachOfABackup);
 }
