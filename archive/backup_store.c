@@ -7,6 +7,8 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -395,6 +397,51 @@ archiveBackupAbandoned(const ArchiveBackupStarted *s, int64_t nowUs, const char 
     if (s->startedUs != 0 && pidAlive != NULL && thisHost != NULL && strcmp(s->host, thisHost) == 0)
         return !pidAlive(s->pid);
     return false;
+}
+
+void
+archiveBackupKeep(const ArchiveBackup *list, size_t n, int64_t keepNewest, int64_t keepFromUs, bool *keep) {
+    size_t newestBefore = SIZE_MAX;
+
+    for (size_t i = 0; i < n; i++) {
+        keep[i] = keepNewest < 0 && keepFromUs < 0;
+        if (keepNewest >= 0 && n - i <= (uint64_t)keepNewest)
+            keep[i] = true;
+        if (keepFromUs >= 0) {
+            if (list[i].startUs >= keepFromUs)
+                keep[i] = true;
+            else
+                newestBefore = i;
+        }
+    }
+    if (newestBefore != SIZE_MAX)
+        keep[newestBefore] = true;
+}
+
+bool
+archiveBackupPidAlive(int64_t pid) {
+    return pid > 0 && pid <= INT32_MAX && (kill((pid_t)pid, 0) == 0 || errno == EPERM);
+}
+
+int
+archiveBackupRemoveAbandoned(Archive *archive, int64_t nowUs, const char *thisHost, bool (*pidAlive)(int64_t pid),
+                             void (*removed)(void *data, const char *id, uint64_t objects), void *data, Err *err) {
+    ArchiveBackupStarted *inc;
+    size_t n;
+    int rc = 0;
+
+    if (archiveBackupListIncomplete(archive, &inc, &n, err) != 0)
+        return -1;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        uint64_t objects;
+
+        if (!archiveBackupAbandoned(&inc[i], nowUs, thisHost, pidAlive))
+            continue;
+        if ((rc = archiveBackupDelete(archive, inc[i].id, &objects, err)) == 0 && removed != NULL)
+            removed(data, inc[i].id, objects);
+    }
+    bvFree(inc);
+    return rc;
 }
 
 typedef struct NameList {

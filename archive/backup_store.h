@@ -80,6 +80,21 @@ int archiveBackupListIncomplete(Archive *archive, ArchiveBackupStarted **out, si
 bool archiveBackupAbandoned(const ArchiveBackupStarted *s, int64_t nowUs, const char *thisHost,
                             bool (*pidAlive)(int64_t pid));
 
+/* Which of the complete backups `list` (oldest first, n of them) retention keeps, into keep[n]:
+ * with keepNewest >= 0 the keepNewest newest; with keepFromUs >= 0 every backup started at or after
+ * it and the newest started before it (the one a restore to the start of that window needs); both:
+ * the union; neither: all. */
+void archiveBackupKeep(const ArchiveBackup *list, size_t n, int64_t keepNewest, int64_t keepFromUs, bool *keep);
+
+/* Whether process `pid` runs on this machine (kill(pid, 0)): the usual `pidAlive`. */
+bool archiveBackupPidAlive(int64_t pid);
+
+/* Delete the incomplete backups that archiveBackupAbandoned() says are abandoned (at `nowUs`, on
+ * `thisHost`, pidAlive as there), calling `removed` (may be NULL) after each with its id and the
+ * number of objects removed. The first failure stops it. */
+int archiveBackupRemoveAbandoned(Archive *archive, int64_t nowUs, const char *thisHost, bool (*pidAlive)(int64_t pid),
+                                 void (*removed)(void *data, const char *id, uint64_t objects), void *data, Err *err);
+
 /* Delete a backup: its manifest first (it is incomplete from then on), then parts.bvi, its parts and
  * started.json. Safe to repeat after a crash. `removed` (may be NULL) counts the objects removed. */
 int archiveBackupDelete(Archive *archive, const char *id, uint64_t *removed, Err *err);

@@ -303,36 +303,22 @@ progressLine(uint64_t read, uint64_t stored, int64_t startUs, bool done) {
     fflush(stderr);
 }
 
-static bool
-pidAlive(int64_t pid) {
-    return pid > 0 && (kill((pid_t)pid, 0) == 0 || errno == EPERM);
+static void
+abandonedRemoved(void *data, const char *id, uint64_t objects) {
+    (void)data;
+    fprintf(stderr, "binvault: removed the interrupted backup '%s' (%" PRIu64 " objects)\n", id, objects);
 }
 
 /* Remove the objects of backups that an interrupted run left behind. */
 static void
 cleanAbandoned(Archive *archive, const char *host) {
-    ArchiveBackupStarted *inc;
-    size_t n;
     struct timespec now;
     Err err = {0};
 
-    if (archiveBackupListIncomplete(archive, &inc, &n, &err) != 0) {
-        logWarn("unable to look for interrupted backups: %s", err.msg);
-        return;
-    }
     clock_gettime(CLOCK_REALTIME, &now);
-    for (size_t i = 0; i < n; i++) {
-        uint64_t removed;
-
-        if (!archiveBackupAbandoned(&inc[i], (int64_t)now.tv_sec * 1000000, host, pidAlive))
-            continue;
-        if (archiveBackupDelete(archive, inc[i].id, &removed, &err) != 0)
-            logWarn("%s", err.msg);
-        else
-            fprintf(stderr, "binvault: removed the interrupted backup '%s' (%" PRIu64 " objects)\n", inc[i].id,
-                    removed);
-    }
-    bvFree(inc);
+    if (archiveBackupRemoveAbandoned(archive, (int64_t)now.tv_sec * 1000000, host, archiveBackupPidAlive,
+                                     abandonedRemoved, NULL, &err) != 0)
+        logWarn("unable to remove interrupted backups: %s", err.msg);
 }
 
 /* The segment of the archive that holds the backup's point, when the archive has it: a hint. */

@@ -352,6 +352,30 @@ reachOfABackup(void) {
     CHECK_STR(archiveBackupReachName(ARCHIVE_BACKUP_REACHES_GAP), "gap");
 }
 
+static void
+retentionKeepsTheRightBackups(void) {
+    ArchiveBackup list[5] = {{.startUs = 100}, {.startUs = 200}, {.startUs = 300}, {.startUs = 400}, {.startUs = 500}};
+    bool keep[5];
+    char got[6];
+
+#define KEPT(newest, from)                                                                                           \
+    (archiveBackupKeep(list, 5, (newest), (from), keep), snprintf(got, sizeof(got), "%d%d%d%d%d", keep[0], keep[1], \
+                                                                  keep[2], keep[3], keep[4]),                       \
+     got)
+    CHECK_STR(KEPT(-1, -1), "11111");
+    CHECK_STR(KEPT(1, -1), "00001");
+    CHECK_STR(KEPT(2, -1), "00011");
+    CHECK_STR(KEPT(0, -1), "00000");
+    CHECK_STR(KEPT(9, -1), "11111");
+    /* A window from 350: the backups in it, and the newest before it (a restore to 350 needs it). */
+    CHECK_STR(KEPT(-1, 350), "00111");
+    CHECK_STR(KEPT(-1, 300), "01111");
+    CHECK_STR(KEPT(-1, 900), "00001");
+    CHECK_STR(KEPT(-1, 0), "11111");
+    CHECK_STR(KEPT(4, 450), "01111");
+#undef KEPT
+}
+
 void suite_backup_store(void);
 
 void
@@ -366,4 +390,5 @@ suite_backup_store(void) {
     testRun("backup store: a deleted backup is gone", deletedBackupIsGoneManifestFirst);
     testRun("backup store: a malformed manifest is not used; ids", malformedManifestIsNotUsed);
     testRun("backup store: how far the archive's binlogs take a backup", reachOfABackup);
+    testRun("backup store: which backups retention keeps", retentionKeepsTheRightBackups);
 }
