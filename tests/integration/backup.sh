@@ -157,6 +157,33 @@ check "corrupt part: verify names it" grep -q "backups/$id1/parts/$(basename "$p
 cp "$BV_TEST_DIR/part.bak" "$part"
 check "corrupt part: restored, verify passes" "$BV_BIN" verify --archive "$archive"
 
+# ---- retention: prune --keep-backups 1 keeps exactly what the newest backup needs ------------------
+mdb_sql src "FLUSH BINARY LOGS"
+sleep 2
+"$BV_BIN" list --archive "$archive" --json > "$BV_TEST_DIR/list2.json"
+need=$(python3 -c "import json,sys; b=json.load(open(sys.argv[1]))['backups']; print(b[-1]['restorable']['from_seq'], b[-1]['id'])" "$BV_TEST_DIR/list2.json")
+read -r need_seq newest <<< "$need"
+check_eq "prune: the newest backup is the one taken after the SIGKILL" "$newest" "$id3"
+out=$("$BV_BIN" prune --archive "$archive" --keep-backups 1 --dry-run 2>&1); rc=$?
+check_rc "prune --keep-backups 1 --dry-run: exit 0" "$rc" 0 "$out"
+check "prune --dry-run: would delete the older backup" grep -q "^would delete backup $id1" <<< "$out"
+check "prune --dry-run: nothing deleted" test -f "$m1"
+out=$("$BV_BIN" prune --archive "$archive" --keep-backups 1 2>&1); rc=$?
+check_rc "prune --keep-backups 1: exit 0" "$rc" 0 "$out"
+check "prune: says what the kept backup needs" grep -q "^backup $id3 .* needs seq $need_seq and later" <<< "$out"
+"$BV_BIN" list --archive "$archive" --json > "$BV_TEST_DIR/list3.json"
+check_eq "prune: one backup left, the newest, still restorable to the archive's end" \
+    "$(python3 -c "import json,sys; b=json.load(open(sys.argv[1]))['backups']; print(len(b), b[0]['id'], b[0]['restorable']['kind'], b[0]['restorable']['from_seq'])" "$BV_TEST_DIR/list3.json")" \
+    "1 $id3 end $need_seq"
+check_eq "prune: the archive now starts at the segment the newest backup needs" \
+    "$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['segments'][0]['seq'])" "$BV_TEST_DIR/list3.json")" "$need_seq"
+check_eq "prune: no object of the deleted backup is left" "$(find "$adir/backups/$id1" -type f 2>/dev/null | wc -l)" 0
+out=$("$BV_BIN" verify --archive "$archive" 2>&1); rc=$?
+check_rc "prune: verify accepts the pruned archive and its backup" "$rc" 0 "$out"
+out=$("$BV_BIN" prune --archive "$archive" --keep-backups 1 2>&1); rc=$?
+check_rc "prune again: exit 0" "$rc" 0 "$out"
+check "prune again: nothing more to delete" grep -q "^nothing to prune" <<< "$out"
+
 # ---- the same on S3 (Swift with s3api) ----------------------------------------------------------------
 . "$BV_ROOT/tests/lib/swift.sh"
 trap 'wl_continuous_stop; agent_kill; s3_stop_all; mdb_stop_all' EXIT
