@@ -114,6 +114,15 @@ out=$("$BV_BIN" verify --archive "$archive" 2>&1); rc=$?
 check_rc "verify: the archive and its backup verify" "$rc" 0 "$out"
 check "verify: the backup was read" grep -q "; 1 base backups, $(manifest_field "$m1" "['stream_len']") bytes" <<< "$out"
 
+# ---- status: the age of the newest backup -------------------------------------------------------
+out=$("$BV_BIN" status --archive "$archive" --warn-backup-age 1h 2>&1); rc=$?
+check_rc "status --warn-backup-age 1h: OK" "$rc" 0 "$out"
+sleep 2
+out=$("$BV_BIN" status --archive "$archive" --warn-backup-age 1 --json 2>&1); rc=$?
+check_rc "status --warn-backup-age 1 (s): WARNING" "$rc" 1 "$out"
+check "status: the summary says the backup is old" grep -q "newest base backup .* h old" <<< "$out"
+check_eq "status --json: the backups" "$(python3 -c "import json,sys; b=json.loads(sys.stdin.read())['backups']; print(b['count'], b['restorable'], b['old'])" <<< "$out")" "1 True True"
+
 # ---- a backup SIGKILLed midway ----------------------------------------------------------------------
 BINVAULT_SOURCE_PASSWORD=$BACKUP_PASSWORD "$BV_BIN" backup --archive "$archive" --tmp-dir "$tmp" --no-progress \
     --source "mysql://backup@127.0.0.1:$(mdb_port src)" --part-size 64K --parallel 1 > "$BV_TEST_DIR/backup2.out" 2>&1 &

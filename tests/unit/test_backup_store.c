@@ -6,6 +6,7 @@
 
 #include "archive/backup_store.h"
 #include "archive/catalog.h"
+#include "archive/status.h"
 #include "common/fs.h"
 #include "common/mem.h"
 #include "storage/storage.h"
@@ -376,6 +377,48 @@ retentionKeepsTheRightBackups(void) {
 #undef KEPT
 }
 
+/* status: the backup warnings on top of an OK RPO verdict. */
+static void
+statusWarnsAboutBackups(void) {
+    StatusInput in = {0};
+    StatusVerdict v;
+
+    in.nowUs = 100000000000ULL;
+    in.lastTimeUs = in.caughtUpUs = in.nowUs - 1000000;
+    in.warnRpo = 60;
+    in.maxRpo = 300;
+    statusEvaluate(&in, &v);
+    CHECK_INT(v.code, STATUS_OK);
+    /* Checked: a restorable backup one hour old, warned at a day. */
+    in.backupsChecked = true;
+    in.backupRestorable = true;
+    in.newestBackupUs = in.nowUs - 3600ULL * 1000000;
+    in.warnBackupAge = 86400;
+    statusEvaluate(&in, &v);
+    CHECK_INT(v.code, STATUS_OK);
+    CHECK(!v.backupOld && !v.backupNone);
+    in.warnBackupAge = 3600;
+    statusEvaluate(&in, &v);
+    CHECK_INT(v.code, STATUS_WARNING);
+    CHECK(v.backupOld);
+    /* None at all. */
+    in.warnBackupAge = 86400;
+    in.newestBackupUs = 0;
+    in.backupRestorable = false;
+    statusEvaluate(&in, &v);
+    CHECK_INT(v.code, STATUS_WARNING);
+    CHECK(v.backupOld && v.backupNone);
+    /* Recent, but the archive's binlogs do not continue from it. */
+    in.newestBackupUs = in.nowUs - 1000000;
+    statusEvaluate(&in, &v);
+    CHECK_INT(v.code, STATUS_WARNING);
+    CHECK(!v.backupOld && v.backupNone);
+    /* A CRITICAL RPO stays CRITICAL. */
+    in.lastTimeUs = in.caughtUpUs = in.nowUs - 400ULL * 1000000;
+    statusEvaluate(&in, &v);
+    CHECK_INT(v.code, STATUS_CRITICAL);
+}
+
 void suite_backup_store(void);
 
 void
@@ -391,4 +434,5 @@ suite_backup_store(void) {
     testRun("backup store: a malformed manifest is not used; ids", malformedManifestIsNotUsed);
     testRun("backup store: how far the archive's binlogs take a backup", reachOfABackup);
     testRun("backup store: which backups retention keeps", retentionKeepsTheRightBackups);
+    testRun("backup store: status warns about an old backup, and when none is restorable", statusWarnsAboutBackups);
 }
