@@ -28,6 +28,7 @@
 #include "archive/backup.h"
 #include "archive/backup_store.h"
 #include "archive/catalog.h"
+#include "archive/identity.h"
 #include "archive/mbstream.h"
 #include "cmd/cmd.h"
 #include "common/buf.h"
@@ -336,6 +337,26 @@ archiveSeqOf(Archive *archive, const ArchiveBasePoint *bp) {
     return seq;
 }
 
+/* The archive must hold the binlogs of the server backed up: a backup is only of use with them. */
+static int
+checkIdentity(Archive *archive, const SourceInfo *si, Err *err) {
+    ArchiveIdentity id;
+
+    if (archiveIdentityRead(archive, &id, err) != 0) {
+        if (err->code == ERR_NOTFOUND)
+            errAppend(err, "; start 'binvault agent' on the server first: a backup is rolled forward with the "
+                           "archive's binlogs");
+        return errPrefix(err, "archive '%s'", archiveUrl(archive));
+    }
+    if ((id.flavour == BINLOG_FLAVOUR_MYSQL) != si->mysql || id.serverId != si->serverId)
+        return errSet(err, ERR_CONFIG,
+                      "archive '%s' holds the binlogs of %s server_id %" PRIu32 ", not of the source (%s server_id %" PRIu32
+                      "): a backup there could not be rolled forward",
+                      archiveUrl(archive), id.flavour == BINLOG_FLAVOUR_MYSQL ? "mysql" : "mariadb", id.serverId,
+                      si->mysql ? "mysql" : "mariadb", si->serverId);
+    return 0;
+}
+
 typedef struct Result {
     ArchiveBackup b;
     double seconds;
@@ -362,7 +383,7 @@ backupRun(const BackupOpts *o, Archive *archive, Result *res, Err *err) {
         return -1;
     r.o = o;
     r.url = url;
-    if (sourceInfo(o, url, &si, err) != 0)
+    if (sourceInfo(o, url, &si, err) != 0 || checkIdentity(archive, &si, err) != 0)
         goto out;
     r.mysql = si.mysql;
     r.tool = o->tool != NULL ? o->tool : si.mysql ? "xtrabackup" : "mariadb-backup";

@@ -193,6 +193,25 @@ out=$("$BV_BIN" prune --archive "$archive" --keep-backups 1 2>&1); rc=$?
 check_rc "prune again: exit 0" "$rc" 0 "$out"
 check "prune again: nothing more to delete" grep -q "^nothing to prune" <<< "$out"
 
+# ---- an encrypted archive: parts are encrypted like every object ------------------------------------
+head -c 32 /dev/urandom > "$BV_TEST_DIR/key"; chmod 600 "$BV_TEST_DIR/key"
+"$BV_BIN" import --archive "$BV_TEST_DIR/enc" --encrypt --key-file "$BV_TEST_DIR/key" \
+    "$(mdb_binlog_files src | head -n 1)" > /dev/null 2>&1 || fail "import into an encrypted archive"
+out=$(backup "$BV_TEST_DIR/enc" --key-file "$BV_TEST_DIR/key" --part-size 4M 2>&1); rc=$?
+check_rc "encrypted archive: backup exit 0" "$rc" 0 "$out"
+encid=$(sed -n 's/^backup \([^ ]*\) stored in .*/\1/p' <<< "$out")
+check "encrypted archive: no part is stored in plaintext" \
+    bash -c "! grep -l 'BVPRT' '$BV_TEST_DIR/enc/backups/$encid/parts/'*.bvp"
+out=$("$BV_BIN" verify --archive "$BV_TEST_DIR/enc" --key-file "$BV_TEST_DIR/key" 2>&1); rc=$?
+check_rc "encrypted archive: verify reads the backup with the key" "$rc" 0 "$out"
+check "encrypted archive: the backup was read" grep -q "; 1 base backups" <<< "$out"
+mdb_start other "server_id=77" > /dev/null 2>&1 && mdb_sql other "CREATE USER 'backup'@'127.0.0.1' IDENTIFIED BY 'bk-secret \"1\\\\'"
+out=$(BINVAULT_SOURCE_PASSWORD=$BACKUP_PASSWORD "$BV_BIN" backup --archive "$archive" --tmp-dir "$tmp" \
+      --source "mysql://backup@127.0.0.1:$(mdb_port other)" 2>&1); rc=$?
+check_rc "the archive of another server: exit 78" "$rc" 78 "$out"
+check "the archive of another server: said" grep -q "holds the binlogs of mariadb server_id 1, not of the source (mariadb server_id 77)" <<< "$out"
+mdb_stop other
+
 # ---- the same on S3 (Swift with s3api) ----------------------------------------------------------------
 . "$BV_ROOT/tests/lib/swift.sh"
 trap 'wl_continuous_stop; agent_kill; s3_stop_all; mdb_stop_all' EXIT
