@@ -27,7 +27,6 @@
 #include "common/mem.h"
 #include "common/time.h"
 
-#define READ_CHUNK (64 * 1024)
 #define DAY_US (24LL * 3600 * 1000000)
 
 const SegmentContainer archiveBackupPartContainer = {"backup part", ARCHIVE_BACKUP_PART_MAGIC,
@@ -246,8 +245,8 @@ listIds(const char *name, uint64_t size, void *data, Err *err) {
     return 0;
 }
 
-static int
-readManifest(Archive *a, const char *id, ArchiveBackup *b, ArchiveBackupIndexRef *idx, Err *err) {
+int
+archiveBackupReadManifest(Archive *a, const char *id, ArchiveBackup *b, ArchiveBackupIndexRef *idx, Err *err) {
     char name[STORAGE_NAME_MAX];
     uint8_t *data;
     size_t len;
@@ -291,7 +290,7 @@ archiveBackupListChecked(Archive *archive, ArchiveBackup **backups, size_t *coun
         if (!l.hasManifest[i])
             continue;
         out = bvRealloc(out, (n + 1) * sizeof(*out));
-        if (readManifest(archive, l.items[i].id, &out[n], &idx, &e) != 0) {
+        if (archiveBackupReadManifest(archive, l.items[i].id, &out[n], &idx, &e) != 0) {
             if (e.code == ERR_STORAGE) {
                 *err = e;
                 archiveBackupListFree(out, n);
@@ -585,223 +584,6 @@ archiveBackupPartParse(const char *id, const char *text, size_t len, bool withOb
 out:
     jsonFree(doc);
     return rc;
-}
-
-/* ---- the stream of a backup ------------------------------------------------------------------ */
-
-typedef struct StoredPart {
-    Storage *storage;
-    const char *name;
-} StoredPart;
-
-static IoRead *
-openPart(void *data, uint64_t offset, uint64_t length, Err *err) {
-    StoredPart *o = data;
-
-    return storageOpenRead(o->storage, o->name, offset, length, err);
-}
-
-/* Read one part through every layer, its content to fd (-1: nowhere). Messages are not prefixed. */
-static int
-extractPart(Archive *a, const char *id, const ArchiveBackupPart *want, int fd, uint64_t *done,
-            ArchiveBackupProgressFn progress, void *ctx, uint64_t total, Err *err) {
-    StoredPart o = {a->storage, want->name};
-    ArchiveBackupPart got;
-    uint8_t *raw = NULL, *buf = NULL, magic[SEGMENT_MAGIC_LEN], digest[CRYPTO_HASH_MAX_LEN];
-    char hex[CRYPTO_HASH_HEX_MAX];
-    size_t rawLen;
-    IoRead *object = NULL, *frame = NULL;
-    CryptoHash *content = NULL;
-    uint64_t contentBytes = 0;
-    ssize_t n;
-    int rc = -1;
-
-    if (segmentContainerReadTrailer(&archiveBackupPartContainer, openPart, &o, want->size, &raw, &rawLen, err) != 0)
-        return -1;
-    if (archiveBackupPartParse(id, (const char *)raw, rawLen - SEGMENT_TAIL_LEN, false, &got, err) != 0) {
-        errPrefix(err, "trailer");
-        goto out;
-    }
-    if (got.part != want->part || got.offset != want->offset || got.contentLen != want->contentLen ||
-        strcmp(got.contentSha256, want->contentSha256) != 0) {
-        errSet(err, ERR_FORMAT, "trailer: describes part %" PRIu32 " at offset %" PRIu64 " (%" PRIu64
-                                " bytes), parts.bvi another",
-               got.part, got.offset, got.contentLen);
-        goto out;
-    }
-    if ((object = storageOpenRead(a->storage, want->name, 0, want->size, err)) == NULL)
-        goto out;
-    object = ioReadHashNew(object, CRYPTO_HASH_SHA256);
-    if ((n = ioReadFull(object, magic, sizeof(magic), err)) < 0)
-        goto out;
-    if ((size_t)n != sizeof(magic)) {
-        errSet(err, ERR_FORMAT, "object: ended inside the magic");
-        goto out;
-    }
-    if (segmentContainerCheckMagic(&archiveBackupPartContainer, magic, err) != 0)
-        goto out;
-    frame = segmentContainerFrame(object, want->size - SEGMENT_MAGIC_LEN - rawLen);
-    content = cryptoHashNew(CRYPTO_HASH_SHA256);
-    buf = bvMalloc(READ_CHUNK);
-    while ((n = ioRead(frame, buf, READ_CHUNK, err)) > 0) {
-        contentBytes += (uint64_t)n;
-        if (contentBytes > want->contentLen) {
-            errSet(err, ERR_FORMAT, "content: longer than the %" PRIu64 " bytes parts.bvi declares", want->contentLen);
-            goto out;
-        }
-        cryptoHashUpdate(content, buf, (size_t)n);
-        if (fd >= 0 && fsWriteAll(fd, buf, (size_t)n) != 0) {
-            errSetSys(err, ERR_IO, errno, "unable to write the backup's stream");
-            goto out;
-        }
-        *done += (uint64_t)n;
-        if (progress != NULL)
-            progress(ctx, *done, total);
-    }
-    if (n < 0) {
-        errPrefix(err, "lz4 frame");
-        goto out;
-    }
-    cryptoHashFinal(content, digest, NULL);
-    cryptoHexEncode(digest, CRYPTO_SHA256_LEN, hex);
-    if (contentBytes != want->contentLen || strcmp(hex, want->contentSha256) != 0) {
-        errSet(err, ERR_CHECKSUM, "content: %" PRIu64 " bytes with sha256 %s, parts.bvi says %" PRIu64 " with sha256 %s",
-               contentBytes, hex, want->contentLen, want->contentSha256);
-        goto out;
-    }
-    /* The trailer again, then the end: the object's hash is complete. */
-    if ((n = ioReadFull(object, buf, rawLen, err)) < 0)
-        goto out;
-    if ((size_t)n != rawLen || memcmp(buf, raw, rawLen) != 0) {
-        errSet(err, ERR_FORMAT, "trailer: changed between two reads of the object");
-        goto out;
-    }
-    if ((n = ioRead(object, buf, 1, err)) != 0) {
-        if (n > 0)
-            errSet(err, ERR_FORMAT, "object: bytes after the trailer");
-        goto out;
-    }
-    if (strcmp(ioReadHashHex(object), want->sha256) != 0) {
-        errSet(err, ERR_CHECKSUM, "object sha256 mismatch: computed %s, parts.bvi says %s", ioReadHashHex(object),
-               want->sha256);
-        goto out;
-    }
-    rc = 0;
-out:
-    ioReadFree(frame);
-    ioReadFree(object);
-    cryptoHashFree(content);
-    bvFree(buf);
-    bvFree(raw);
-    return rc;
-}
-
-/* Read parts.bvi as its manifest describes it, a line at a time, calling `fn` for each part. */
-static int
-eachPart(Archive *a, const ArchiveBackup *b, const ArchiveBackupIndexRef *idx,
-         int (*fn)(void *data, const ArchiveBackupPart *p, Err *err), void *data, Err *err) {
-    IoRead *in = storageOpenRead(a->storage, idx->name, 0, 0, err);
-    Buf *line = bufNew(512);
-    uint8_t *buf;
-    uint64_t size = 0, offset = 0;
-    uint32_t parts = 0;
-    ssize_t n;
-    int rc = -1;
-
-    if (in == NULL) {
-        bufFree(line);
-        return -1;
-    }
-    in = ioReadHashNew(in, CRYPTO_HASH_SHA256);
-    buf = bvMalloc(READ_CHUNK);
-    while ((n = ioRead(in, buf, READ_CHUNK, err)) > 0) {
-        size += (uint64_t)n;
-        for (ssize_t i = 0; i < n; i++) {
-            ArchiveBackupPart p;
-
-            if (buf[i] != '\n') {
-                if (line->len >= 4096) {
-                    errSet(err, ERR_FORMAT, "parts.bvi: a line longer than 4096 bytes");
-                    goto out;
-                }
-                bufAppend(line, buf + i, 1);
-                continue;
-            }
-            if (archiveBackupPartParse(b->id, (const char *)line->data, line->len, true, &p, err) != 0) {
-                errPrefix(err, "parts.bvi line %" PRIu32, parts + 1);
-                goto out;
-            }
-            bufClear(line);
-            if (p.part != parts + 1 || p.offset != offset || p.contentLen > b->streamLen - offset) {
-                errSet(err, ERR_FORMAT, "parts.bvi line %" PRIu32 ": part %" PRIu32 " at offset %" PRIu64
-                                        " does not continue the parts before it",
-                       parts + 1, p.part, p.offset);
-                goto out;
-            }
-            parts++;
-            offset += p.contentLen;
-            if (fn(data, &p, err) != 0)
-                goto out;
-        }
-    }
-    if (n < 0)
-        goto out;
-    if (line->len != 0 || size != idx->size || strcmp(ioReadHashHex(in), idx->sha256) != 0) {
-        errSet(err, ERR_CHECKSUM, "parts.bvi: %" PRIu64 " bytes with sha256 %s, the manifest says %" PRIu64
-                                  " bytes with sha256 %s",
-               size, ioReadHashHex(in), idx->size, idx->sha256);
-        goto out;
-    }
-    if (parts != b->parts || offset != b->streamLen) {
-        errSet(err, ERR_FORMAT, "parts.bvi: %" PRIu32 " parts of %" PRIu64 " bytes, the manifest says %" PRIu32
-                                " parts of %" PRIu64 " bytes",
-               parts, offset, b->parts, b->streamLen);
-        goto out;
-    }
-    rc = 0;
-out:
-    bvFree(buf);
-    bufFree(line);
-    ioReadFree(in);
-    return rc;
-}
-
-typedef struct ExtractCtx {
-    Archive *a;
-    const ArchiveBackup *b;
-    int fd;
-    uint64_t done;
-    ArchiveBackupProgressFn progress;
-    void *ctx;
-} ExtractCtx;
-
-static int
-extractOne(void *data, const ArchiveBackupPart *p, Err *err) {
-    ExtractCtx *x = data;
-
-    if (extractPart(x->a, x->b->id, p, x->fd, &x->done, x->progress, x->ctx, x->b->streamLen, err) != 0)
-        return errPrefix(err, "backup part '%s'", p->name);
-    return 0;
-}
-
-int
-archiveBackupExtract(Archive *archive, const ArchiveBackup *backup, int fd, ArchiveBackupProgressFn progress,
-                     void *ctx, Err *err) {
-    ArchiveBackup again;
-    ArchiveBackupIndexRef idx;
-    ExtractCtx x = {archive, backup, fd, 0, progress, ctx};
-    int rc;
-
-    /* parts.bvi is checked against the manifest as stored, not only as the caller holds it. */
-    if (readManifest(archive, backup->id, &again, &idx, err) != 0)
-        return errPrefix(err, "backup '%s'", backup->id);
-    bvFree(again.gtidState);
-    if (again.parts != backup->parts || again.streamLen != backup->streamLen)
-        return errSet(err, ERR_FORMAT, "backup '%s': the manifest changed since it was listed", backup->id);
-    rc = eachPart(archive, backup, &idx, extractOne, &x, err);
-    if (rc != 0)
-        return errPrefix(err, "backup '%s'", backup->id);
-    return 0;
 }
 
 /* ---- reach ----------------------------------------------------------------------------------- */

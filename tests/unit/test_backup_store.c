@@ -160,6 +160,26 @@ corruptPartIsNamed(void) {
     fixtureDown(&f);
 }
 
+static void
+missingPartIsNamed(void) {
+    Fixture f;
+    ArchiveBackup *list;
+    size_t n;
+    char id[64], name[256];
+    Err err = {0};
+
+    REQUIRE(fixtureUp(&f) == 0);
+    REQUIRE(writeBackup(&f, PART, id, &err) == 0);
+    REQUIRE(archiveBackupList(f.archive, &list, &n, &err) == 0 && n == 1);
+    snprintf(name, sizeof(name), "backups/%s/parts/00000003.bvp", id);
+    REQUIRE(storageRemove(f.storage, name, &err) == 0);
+    CHECK_INT(archiveBackupExtract(f.archive, &list[0], -1, NULL, NULL, &err), -1);
+    CHECK_INT(err.code, ERR_NOTFOUND);
+    CHECK_MSG(err.msg, "parts/00000003.bvp");
+    archiveBackupListFree(list, n);
+    fixtureDown(&f);
+}
+
 static int
 countObjects(const char *name, uint64_t size, void *data, Err *err) {
     (void)name;
@@ -426,6 +446,7 @@ suite_backup_store(void) {
     testRun("backup store: a written backup is listed and reads back byte for byte",
             writtenBackupIsListedAndReadsBackIdentical);
     testRun("backup store: a corrupt part fails the extraction, named", corruptPartIsNamed);
+    testRun("backup store: a missing part fails the extraction, named", missingPartIsNamed);
     testRun("backup store: an unfinished backup is never listed and its objects are removed",
             unfinishedBackupIsNeverListedAndIsRemoved);
     testRun("backup store: an interrupted backup is recognised as abandoned and deleted",
