@@ -114,6 +114,28 @@ out=$("$BV_BIN" verify --archive "$archive" 2>&1); rc=$?
 check_rc "verify: the archive and its backup verify" "$rc" 0 "$out"
 check "verify: the backup was read" grep -q "; 1 base backups, $(manifest_field "$m1" "['stream_len']") bytes" <<< "$out"
 
+# ---- the backup, rolled forward with the archive, is the source -----------------------------------
+# A server restored from the stored backup (extracted, prepared above), then `binvault recover`
+# from the archive to its end: every table as on the source, which the workload wrote all along.
+snapshot() { mdb_sql "$1" "CHECKSUM TABLE cw.s, cw.s2"; }
+if MDB_SERVER_ID=1 mdb_start restored > /dev/null; then
+    mdb_stop restored
+    rm -rf "$(mdb_dir restored)/data"
+    if mariadb-backup --copy-back --target-dir "$BV_TEST_DIR/restore1" --datadir "$(mdb_dir restored)/data" \
+        > "$BV_TEST_DIR/copyback.log" 2>&1 && mdb_start restored; then
+        ok "restore: a server starts on the stored backup"
+        out=$("$BV_BIN" recover --archive "$archive" --into "mysql://root@127.0.0.1:$(mdb_port restored)" \
+              --base-dir "$BV_TEST_DIR/restore1" --until-end 2>&1); rc=$?
+        check_rc "restore: recover from the backup's point to the archive's end: exit 0" "$rc" 0 "$out"
+        check_eq "restore: every table as on the source" "$(snapshot restored)" "$(snapshot src)"
+        mdb_stop restored
+    else
+        fail "restore: a server starts on the stored backup" "$(tail -n 5 "$BV_TEST_DIR/copyback.log")"
+    fi
+else
+    fail "restore: start a server to restore into"
+fi
+
 # ---- status: the age of the newest backup -------------------------------------------------------
 out=$("$BV_BIN" status --archive "$archive" --warn-backup-age 1h 2>&1); rc=$?
 check_rc "status --warn-backup-age 1h: OK" "$rc" 0 "$out"
