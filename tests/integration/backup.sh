@@ -159,6 +159,7 @@ check "SIGKILL: the killed backup had stored parts" test -n "$id2" -a -d "$adir/
 check "SIGKILL: it has no manifest" test ! -e "$adir/backups/$id2/manifest.json"
 sleep 0.5
 check "SIGKILL: the backup tool died with it" bash -c "! pgrep -f '[b]invault-backup-$id2.work' > /dev/null"
+check "SIGKILL: the password left the disk once the tool streamed" test ! -e "$tmp/binvault-backup-$id2.cnf"
 out=$("$BV_BIN" list --archive "$archive" --json 2>&1)
 check_eq "SIGKILL: list shows only the complete backup, and one incomplete" \
     "$(python3 -c "import json,sys; d=json.loads(sys.stdin.read()); print([b['id'] for b in d['backups']], d['incomplete_backups'])" <<< "$out")" \
@@ -172,6 +173,7 @@ check "SIGKILL: the next backup removes the interrupted one" grep -q "removed th
 # (A put the SIGKILL cut short leaves the store's own temporary file, which 'storage clean-temp' removes.)
 check_eq "SIGKILL: no object of it is left" "$(find "$adir/backups/$id2" -type f -not -name '*.tmp.*' 2>/dev/null | wc -l)" 0
 id3=$(sed -n 's/^backup \([^ ]*\) stored in .*/\1/p' <<< "$out")
+check "SIGKILL: the next backup removes what it left in the temporary directory" test -z "$(ls -A "$tmp")"
 check "SIGKILL: the next backup is listed" bash -c "'$BV_BIN' list --archive '$archive' | grep -q '^backup $id3:'"
 
 # ---- a corrupt part is named by verify -----------------------------------------------------------
@@ -233,6 +235,19 @@ out=$(BINVAULT_SOURCE_PASSWORD=$BACKUP_PASSWORD "$BV_BIN" backup --archive "$arc
 check_rc "the archive of another server: exit 78" "$rc" 78 "$out"
 check "the archive of another server: said" grep -q "holds the binlogs of mariadb server_id 1, not of the source (mariadb server_id 77)" <<< "$out"
 mdb_stop other
+
+# ---- memory: a bigger database, default part size --------------------------------------------------
+# About 160 MiB of incompressible rows: the stream is cut into 64 MiB parts, compressed and stored 4
+# at a time; binvault's own peak RSS stays far below 64 MiB whatever the size.
+mdb_sql src "CREATE TABLE cw.big (id INT PRIMARY KEY, b BLOB) ENGINE=InnoDB;
+             USE cw; INSERT INTO cw.big SELECT seq, RANDOM_BYTES(1024) FROM seq_1_to_160000"
+out=$(backup "$archive" --json 2>"$BV_TEST_DIR/big.err"); rc=$?
+check_rc "big: backup exit 0" "$rc" 0 "$(cat "$BV_TEST_DIR/big.err")"
+read -r big_parts big_len big_rss <<< "$(python3 -c "import json,sys; d=json.loads(sys.stdin.read()); print(d['parts'], d['stream_len'], d['peak_rss_kib'])" <<< "$out")"
+check "big: a stream of $big_len bytes in $big_parts parts of 64 MiB" test "${big_parts:-0}" -ge 3
+check "big: peak RSS ${big_rss} KiB stays under 64 MiB" test "${big_rss:-999999}" -lt 65536
+check "big: nothing is left in the temporary directory" test -z "$(ls -A "$tmp")"
+mdb_sql src "DROP TABLE cw.big"
 
 # ---- the same on S3 (Swift with s3api) ----------------------------------------------------------------
 . "$BV_ROOT/tests/lib/swift.sh"
