@@ -194,9 +194,13 @@ toolVersion(const char *tool, char *out, size_t size, Err *err) {
 /* The defaults file that hands the password to the tool: mode 0600, in the temporary directory. */
 static int
 writeDefaults(const char *path, const char *password, Err *err) {
-    Buf *b = bufNew(256);
+    Buf *b;
     int fd, rc = 0;
 
+    if (password != NULL && strpbrk(password, "\n\r") != NULL)
+        return errSet(err, ERR_CONFIG, "the source password holds a line break, which the backup tool's option file "
+                                       "cannot carry");
+    b = bufNew(256);
     bufAppend(b, "[client]\npassword=\"", 19);
     for (const char *p = password != NULL ? password : ""; *p != '\0'; p++) {
         if (*p == '"' || *p == '\\')
