@@ -143,7 +143,9 @@ sleep 2
 out=$("$BV_BIN" status --archive "$archive" --warn-backup-age 1 --json 2>&1); rc=$?
 check_rc "status --warn-backup-age 1 (s): WARNING" "$rc" 1 "$out"
 check "status: the summary says the backup is old" grep -q "newest base backup .* h old" <<< "$out"
-check_eq "status --json: the backups" "$(python3 -c "import json,sys; b=json.loads(sys.stdin.read())['backups']; print(b['count'], b['restorable'], b['old'])" <<< "$out")" "1 True True"
+check_eq "status --json: the backups" "$(python3 -c "import json,sys; b=json.loads(sys.stdin.read())['backups']; print(b['count'], b['restorable'], b['old'], b['reaches_archive_start'])" <<< "$out")" "1 True True False"
+check "status: says that the archive's oldest segments precede every backup" \
+    grep -q "no base backup reaches the archive's start: segments before seq [0-9]* precede every backup" <<< "$out"
 
 # ---- a backup SIGKILLed midway ----------------------------------------------------------------------
 BINVAULT_SOURCE_PASSWORD=$BACKUP_PASSWORD "$BV_BIN" backup --archive "$archive" --tmp-dir "$tmp" --no-progress \
@@ -213,6 +215,9 @@ check_eq "prune: the archive now starts at the segment the newest backup needs" 
 check_eq "prune: no object of the deleted backup is left" "$(find "$adir/backups/$id1" -type f 2>/dev/null | wc -l)" 0
 out=$("$BV_BIN" verify --archive "$archive" 2>&1); rc=$?
 check_rc "prune: verify accepts the pruned archive and its backup" "$rc" 0 "$out"
+out=$("$BV_BIN" status --archive "$archive" --json 2>&1)
+check_eq "prune: status says the newest backup now reaches the archive's start" \
+    "$(python3 -c "import json,sys; b=json.loads(sys.stdin.read())['backups']; print(b['reaches_archive_start'], b['first_restorable_seq'])" <<< "$out")" "True $need_seq"
 out=$("$BV_BIN" prune --archive "$archive" --keep-backups 1 2>&1); rc=$?
 check_rc "prune again: exit 0" "$rc" 0 "$out"
 check "prune again: nothing more to delete" grep -q "^nothing to prune" <<< "$out"
