@@ -58,6 +58,8 @@ expect 66 "an object that does not exist" "$BV_BIN" storage --archive "$T/sound"
 # 69
 expect 69 "a server that cannot be reached (pull)" env BINVAULT_SOURCE_PASSWORD=x "$BV_BIN" pull \
     --source mysql://u@127.0.0.1:1 --to "$T/pulled"
+expect 69 "a server that cannot be reached (backup)" env BINVAULT_SOURCE_PASSWORD=x "$BV_BIN" backup \
+    --archive "$T/sound" --source mysql://u@127.0.0.1:1 --tmp-dir "$T"
 expect 69 "a target that cannot be reached (recover)" "$BV_BIN" recover --archive "$T/sound" \
     --into mysql://root@127.0.0.1:1 --until-end
 # 73
@@ -92,6 +94,12 @@ if mdb_start src; then
     expect 77 "recover --dry-run as a target user that lacks a privilege" env BINVAULT_INTO_PASSWORD=lp "$BV_BIN" \
         recover --archive "$T/sound" --into "mysql://lp@127.0.0.1:$(mdb_port src)" \
         --from-position mariadb-bin.000001:256 --until-end --dry-run
+    expect 77 "backup with a wrong source password" env BINVAULT_SOURCE_PASSWORD=wrong "$BV_BIN" backup \
+        --archive "$T/sound" --source "$src" --tmp-dir "$T"
+    expect 78 "backup with a backup tool that cannot run" env BINVAULT_SOURCE_PASSWORD=$REPL_PASSWORD "$BV_BIN" backup \
+        --archive "$T/sound" --source "$src" --tmp-dir "$T" --tool "$T/no-such-mariadb-backup"
+    expect 69 "backup when the backup tool fails (a user without its grants)" env BINVAULT_SOURCE_PASSWORD=$REPL_PASSWORD \
+        "$BV_BIN" backup --archive "$T/sound" --source "$src" --tmp-dir "$T"
     expect 64 "the agent with --accept-gap on an empty archive" env BINVAULT_SOURCE_PASSWORD=$REPL_PASSWORD "$BV_BIN" \
         agent --source "$src" --archive "$T/a64" --spool "$T/s64" --http off --accept-gap --start-position mariadb-bin.000001:4
 else
