@@ -7,6 +7,7 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 BV=${BV_BIN:-$BENCH_ROOT/binvault}
+export BV_BIN=$BV
 out=$(mktemp)
 RAWREAD=${RAWREAD:-$BENCH_ROOT/build/release/rawread}
 [ -x "$RAWREAD" ] || { echo "bench: $RAWREAD is missing (make build/release/rawread)" >&2; exit 1; }
@@ -66,9 +67,15 @@ run() {
         "$(echo "$t_raw / $t_bv" | bc -l)" "$(echo "$cpu * 1000000000 / $bytes" | bc -l)" $((peak / 1024)) \
         $((stored / 1000000)) "$(echo "100 * $stored / $bytes" | bc -l)" >> "$out"
 }
-run "sysbench oltp_write_only (small events)" sysbench bench_sysbench_start
-run "OLTP, 1 KB rows" oltp bench_oltp_start
-run "large rows (1 MB)" server bench_server_start
+# BENCH_AGENT_SETS limits the data sets (e.g. "sysbench"); the table recorded is then partial.
+for set in ${BENCH_AGENT_SETS:-sysbench oltp large}; do
+    case $set in
+    sysbench) run "sysbench oltp_write_only (small events)" sysbench bench_sysbench_start ;;
+    oltp) run "OLTP, 1 KB rows" oltp bench_oltp_start ;;
+    large) run "large rows (1 MB)" server bench_server_start ;;
+    *) echo "bench: unknown data set '$set'" >&2; exit 1 ;;
+    esac
+done
 {
     echo
     echo "Issue #15's goals: agent / raw read >= 0.5x on the small-event shape (stretch 0.8x) and on large rows; at most 3 CPU s/GB on the small-event shape; peak RSS < 64 MiB."
