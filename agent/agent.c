@@ -28,6 +28,7 @@ agentSourceConnOpts(const Agent *a) {
     memset(&o, 0, sizeof(o));
     o.host = a->url->host;
     o.port = a->url->port;
+    o.socket = a->url->socket;
     o.user = a->url->user;
     o.password = a->cfg->password;
     o.passwordFrom = "BINVAULT_SOURCE_PASSWORD";

@@ -336,6 +336,7 @@ pullMain(const PullOpts *o) {
     binlogClientOptsInit(&opts);
     opts.conn.host = url->host;
     opts.conn.port = url->port;
+    opts.conn.socket = url->socket;
     opts.conn.user = url->user;
     opts.conn.password = o->password;
     opts.conn.passwordFrom = PULL_PASSWORD_ENV;

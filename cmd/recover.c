@@ -80,8 +80,8 @@ static const OptDef recoverDefs[] = {
     {"into", OPT_URL, NULL, 0, 0, 0, RECOVER_OPT(into), NULL,
      "the server to recover, mysql://USER@HOST:PORT; its user needs SUPER or REPLICATION SLAVE ADMIN", cmdMysqlSchemes,
      NULL},
-    {"into-password", OPT_STRING, NULL, 0, 0, OPT_SECRET, RECOVER_OPT(password), RECOVER_PASSWORD_ENV,
-     "password of the --into user", NULL, NULL},
+    {"into-password", OPT_STRING, NULL, 0, 0, OPT_SECRET | OPT_EMPTY, RECOVER_OPT(password), RECOVER_PASSWORD_ENV,
+     "password of the --into user (set and empty: no password)", NULL, NULL},
     {"into-password-file", OPT_STRING, NULL, 0, 0, 0, RECOVER_OPT(passwordFile), NULL,
      "a file (mode 0600) whose first line is the password of the --into user", NULL, NULL},
     {"into-ssl-mode", OPT_STRING, NULL, 0, 0, 0, RECOVER_OPT(sslMode), NULL,
@@ -387,7 +387,7 @@ connectInto(RecoverCmd *rc, RecoverInto **into, Err *err) {
     }
     if (rc->password != NULL) {
         password = bvStrdup(rc->password);
-        o.passwordFrom = RECOVER_PASSWORD_ENV;
+        o.passwordFrom = rc->password[0] != '\0' ? RECOVER_PASSWORD_ENV : RECOVER_PASSWORD_ENV " (set, empty)";
     } else if (rc->passwordFile != NULL) {
         if (readPasswordFile(rc->passwordFile, &password, err) != 0) {
             urlMysqlFree(url);
@@ -399,6 +399,7 @@ connectInto(RecoverCmd *rc, RecoverInto **into, Err *err) {
     }
     o.host = url->host;
     o.port = url->port;
+    o.socket = url->socket;
     o.user = url->user;
     o.password = password;
     o.failCode = ERR_TARGET;

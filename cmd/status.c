@@ -157,6 +157,7 @@ probeSource(const char *sourceUrl, const char *password, uint32_t serverId, Binl
     memset(&o, 0, sizeof(o));
     o.host = url->host;
     o.port = url->port;
+    o.socket = url->socket;
     o.user = url->user;
     o.password = password;
     o.passwordFrom = "BINVAULT_SOURCE_PASSWORD";

@@ -36,12 +36,12 @@ findDef(const OptSet *set, const char *name, size_t len) {
     return NULL;
 }
 
-/* The value of NAME in envp; NULL when unset or empty. */
+/* The value of NAME in envp; NULL when unset, or empty unless `empty` accepts "". */
 static const char *
-envLookup(char *const *envp, const char *name, size_t len) {
+envLookup(char *const *envp, const char *name, size_t len, bool empty) {
     for (size_t i = 0; envp != NULL && envp[i] != NULL; i++)
         if (strncmp(envp[i], name, len) == 0 && envp[i][len] == '=')
-            return envp[i][len + 1] != '\0' ? envp[i] + len + 1 : NULL;
+            return envp[i][len + 1] != '\0' || empty ? envp[i] + len + 1 : NULL;
     return NULL;
 }
 
@@ -50,7 +50,7 @@ static const char *
 envFor(const OptDef *d, char *const *envp, char *which, size_t whichSize) {
     for (const char *p = d->env; p != NULL && *p;) {
         size_t len = strcspn(p, " ");
-        const char *v = envLookup(envp, p, len);
+        const char *v = envLookup(envp, p, len, (d->flags & OPT_EMPTY) != 0);
 
         if (v != NULL) {
             snprintf(which, whichSize, "%.*s", (int)len, p);
@@ -244,7 +244,7 @@ setValue(const OptCtx *ctx, const OptDef *d, const char *text, const char *from,
     case OPT_TIMEZONE: {
         char *const *envp = ctx->envp;
 
-        if (timeZoneParse(text, envLookup(envp, "TZDIR", 5), (TimeZone *)field, err) != 0)
+        if (timeZoneParse(text, envLookup(envp, "TZDIR", 5, false), (TimeZone *)field, err) != 0)
             return errPrefix(err, "--%s (%s)", d->name, from);
         return 0;
     }

@@ -37,6 +37,7 @@ typedef enum OptType {
 #define OPT_SECRET 0x01   /* env or 0600 config file only; never printed */
 #define OPT_REQUIRED 0x02 /* must be given somewhere */
 #define OPT_REPEAT 0x04   /* OPT_STRING: every value given is kept (OptList); a higher source replaces a lower one's */
+#define OPT_EMPTY 0x08    /* an empty environment variable is a value, "" (an empty password); without it, unset */
 
 /* An OPT_TIME value; text is NULL when the option was not given. */
 typedef struct OptTime {

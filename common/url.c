@@ -1,3 +1,7 @@
+/*
+ * Server addresses as URLs (common/url.h): the one parser of `mysql://USER@HOST:PORT` (with its
+ * `?socket=PATH` form) and of `HOST:PORT`.
+ */
 #include "common/url.h"
 
 #include <stdlib.h>
@@ -17,10 +21,12 @@
 /* Longest user accepted: COM_REGISTER_SLAVE and the handshake carry it with a 1-byte length. */
 #define URL_USER_MAX 255
 #define URL_HOST_MAX 255
+/* sizeof(struct sockaddr_un.sun_path) - 1 on Linux: a longer path cannot be connected to. */
+#define URL_SOCKET_MAX 107
 
 static const char *const urlSchemes[] = {"mysql://", "mariadb://"};
 
-static const char urlExpected[] = "expected mysql://USER@HOST[:PORT]";
+static const char urlExpected[] = "expected mysql://USER@HOST[:PORT] or mysql://USER@localhost/?socket=PATH";
 
 /* The URL as it may appear in a message: with any password replaced by "***". */
 static char *
@@ -57,9 +63,10 @@ urlFail(Err *err, const char *text, const char *fmt, ...) {
     return -1;
 }
 
-/* Percent-decode [p, end) into a new string; NULL (after setting err) on a bad escape. */
+/* Percent-decode [p, end) into a new string; NULL (after setting err) on a bad escape. `what`
+ * names the part in the message ("the user"). */
 static char *
-urlDecodeUser(const char *text, const char *p, const char *end, Err *err) {
+urlDecode(const char *text, const char *p, const char *end, const char *what, Err *err) {
     char *out = bvMalloc((size_t)(end - p) + 1);
     size_t n = 0;
 
@@ -70,7 +77,7 @@ urlDecodeUser(const char *text, const char *p, const char *end, Err *err) {
 
             if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
                 bvFree(out);
-                urlFail(err, text, "%s", "bad percent escape in the user (expected %XX, not %00)");
+                urlFail(err, text, "bad percent escape in %s (expected %%XX, not %%00)", what);
                 return NULL;
             }
             out[n++] = (char)(hi * 16 + lo);
@@ -115,11 +122,40 @@ urlParsePort(const char *text, const char *p, const char *end, unsigned *port, E
     return 0;
 }
 
+/* What follows the address at `rest`: nothing, "/", or the one parameter "[/]?socket=PATH" (an
+ * absolute path, percent-decoded into *socket). */
+static int
+urlParseSocket(const char *text, const char *rest, char **socket, Err *err) {
+    static const char key[] = "socket=";
+    const char *query = rest[0] == '/' ? rest + 1 : rest;
+
+    *socket = NULL;
+    if (*rest == '\0' || strcmp(rest, "/") == 0)
+        return 0;
+    if (query[0] != '?' || strncmp(query + 1, key, sizeof(key) - 1) != 0)
+        return urlFail(err, text,
+                       "unexpected '%s' after the address (a database or options are not part of a server URL; the "
+                       "one parameter is ?socket=PATH)", rest);
+    query += sizeof(key);
+    if (strpbrk(query, "&#;") != NULL)
+        return urlFail(err, text, "unexpected '%s' after the socket path (the one parameter is ?socket=PATH)",
+                       query + strcspn(query, "&#;"));
+    if ((*socket = urlDecode(text, query, query + strlen(query), "the socket path", err)) == NULL)
+        return -1;
+    if ((*socket)[0] != '/' || strlen(*socket) > URL_SOCKET_MAX) {
+        bvFree(*socket);
+        *socket = NULL;
+        return urlFail(err, text, "the socket path must be absolute and at most %d bytes, e.g. "
+                       "?socket=/run/mysqld/mysqld.sock", URL_SOCKET_MAX);
+    }
+    return 0;
+}
+
 MysqlUrl *
 urlMysqlNew(const char *text, Err *err) {
     const char *start = NULL, *end, *at = NULL, *host, *hostEnd, *portStart = NULL;
     MysqlUrl *url;
-    char *user = NULL;
+    char *user = NULL, *socket = NULL;
     unsigned port = URL_MYSQL_DEFAULT_PORT;
 
     for (size_t i = 0; i < sizeof(urlSchemes) / sizeof(urlSchemes[0]); i++)
@@ -130,11 +166,8 @@ urlMysqlNew(const char *text, Err *err) {
         return NULL;
     }
     end = start + strcspn(start, "/?#");
-    if (*end != '\0' && strcmp(end, "/") != 0) {
-        urlFail(err, text, "unexpected '%s' after the address (a database or options are not part of a server URL)",
-                end);
+    if (urlParseSocket(text, end, &socket, err) != 0)
         return NULL;
-    }
     for (const char *p = start; p < end; p++)
         if (*p == '@')
             at = p;
@@ -150,7 +183,7 @@ urlMysqlNew(const char *text, Err *err) {
             urlFail(err, text, "empty user before '@' (%s)", urlExpected);
             return NULL;
         }
-        if ((user = urlDecodeUser(text, start, at, err)) == NULL)
+        if ((user = urlDecode(text, start, at, "the user", err)) == NULL)
             return NULL;
         if (strlen(user) > URL_USER_MAX) {
             bvFree(user);
@@ -217,31 +250,40 @@ urlMysqlNew(const char *text, Err *err) {
     }
     if (portStart != NULL && urlParsePort(text, portStart, end, &port, err) != 0)
         goto fail;
+    /* The server's socket is on this machine, and libmariadb would quietly use TCP for another host. */
+    if (socket != NULL && (hostEnd - host != 9 || strncasecmp(host, "localhost", 9) != 0)) {
+        urlFail(err, text, "%s", "a socket is on this machine: write mysql://USER@localhost/?socket=PATH");
+        goto fail;
+    }
+    if (socket != NULL && portStart != NULL) {
+        urlFail(err, text, "%s", "a port does not go with ?socket=PATH");
+        goto fail;
+    }
 
     url = bvCalloc(1, sizeof(*url));
     url->user = user;
+    url->socket = socket;
     url->host = bvStrndup(host, (size_t)(hostEnd - host));
     url->port = port;
     return url;
 
 fail:
     bvFree(user);
+    bvFree(socket);
     return NULL;
 }
 
-char *
-urlMysqlFormat(const char *user, const char *host, unsigned port) {
-    const char *open = strchr(host, ':') ? "[" : "", *close = *open ? "]" : "";
-    char *enc, *out;
+/* text percent-encoded where it would end its part of a URL; '/' kept when keepSlash. */
+static char *
+urlEncode(const char *text, bool keepSlash) {
+    char *enc = bvMalloc(strlen(text) * 3 + 1);
     size_t n = 0;
 
-    if (user == NULL)
-        return bvSprintf("mysql://%s%s%s:%u", open, host, close, port);
-    enc = bvMalloc(strlen(user) * 3 + 1);
-    for (const char *p = user; *p; p++) {
+    for (const char *p = text; *p; p++) {
         unsigned char c = (unsigned char)*p;
 
-        if (c == '@' || c == ':' || c == '/' || c == '%' || c == '?' || c == '#' || c <= 0x20 || c >= 0x7f) {
+        if (c == '@' || c == ':' || (c == '/' && !keepSlash) || c == '%' || c == '?' || c == '#' || c == '&' ||
+            c == ';' || c <= 0x20 || c >= 0x7f) {
             snprintf(enc + n, 4, "%%%02X", c);
             n += 3;
         } else {
@@ -249,8 +291,29 @@ urlMysqlFormat(const char *user, const char *host, unsigned port) {
         }
     }
     enc[n] = '\0';
+    return enc;
+}
+
+char *
+urlMysqlFormat(const char *user, const char *host, unsigned port) {
+    const char *open = strchr(host, ':') ? "[" : "", *close = *open ? "]" : "";
+    char *enc, *out;
+
+    if (user == NULL)
+        return bvSprintf("mysql://%s%s%s:%u", open, host, close, port);
+    enc = urlEncode(user, false);
     out = bvSprintf("mysql://%s@%s%s%s:%u", enc, open, host, close, port);
     bvFree(enc);
+    return out;
+}
+
+char *
+urlMysqlFormatSocket(const char *user, const char *socket) {
+    char *encUser = user != NULL ? urlEncode(user, false) : NULL, *encPath = urlEncode(socket, true);
+    char *out = bvSprintf("mysql://%s%slocalhost/?socket=%s", encUser ? encUser : "", encUser ? "@" : "", encPath);
+
+    bvFree(encUser);
+    bvFree(encPath);
     return out;
 }
 
@@ -260,6 +323,7 @@ urlMysqlFree(MysqlUrl *url) {
         return;
     bvFree(url->user);
     bvFree(url->host);
+    bvFree(url->socket);
     bvFree(url);
 }
 

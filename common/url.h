@@ -4,8 +4,11 @@
  * Accepted forms: `mysql://USER@HOST:PORT`, `mysql://USER@HOST` (port 3306),
  * `mysql://USER@[::1]:3306` (IPv6 in brackets), `mysql://HOST[:PORT]` (the user comes from
  * elsewhere), and the scheme `mariadb://` as a synonym. The user may be percent-encoded
- * (`repl%40app` for `repl@app`); a trailing `/` is allowed. A password in the URL is refused:
- * credentials come from the environment or a 0600 file, never from a command line.
+ * (`repl%40app` for `repl@app`); a trailing `/` is allowed. A server on this machine can be
+ * reached through its unix socket: `mysql://USER@localhost/?socket=/run/mysqld/mysqld.sock` (host
+ * localhost, no port, an absolute path, percent-encoded where needed; the one query parameter).
+ * A password in the URL is refused: credentials come from the environment or a 0600 file, never
+ * from a command line.
  */
 #ifndef BV_COMMON_URL_H
 #define BV_COMMON_URL_H
@@ -20,6 +23,7 @@ typedef struct MysqlUrl {
     char *user; /* NULL when the URL has no user */
     char *host; /* host name or address, IPv6 without the brackets */
     unsigned port;
+    char *socket; /* ?socket=PATH, decoded: connect through that unix socket; NULL = TCP */
 } MysqlUrl;
 
 /* Parse text. Errors (ERR_USAGE) quote the URL (never a password) and say what is wrong:
@@ -29,6 +33,9 @@ MysqlUrl *urlMysqlNew(const char *text, Err *err);
 /* The canonical text `mysql://user@host:port` (user left out when NULL, IPv6 in brackets), for
  * messages and logs; allocated, bvFree() it. */
 char *urlMysqlFormat(const char *user, const char *host, unsigned port);
+
+/* The same for a unix socket: `mysql://user@localhost/?socket=PATH`; allocated. */
+char *urlMysqlFormatSocket(const char *user, const char *socket);
 
 void urlMysqlFree(MysqlUrl *url);
 

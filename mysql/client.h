@@ -42,8 +42,10 @@ typedef enum SqlSslMode {
 int sqlSslModeParse(const char *text, const char *option, SqlSslMode *mode, Err *err);
 
 typedef struct SqlConnOpts {
-    const char *host;
-    unsigned port;             /* 0 = 3306 */
+    const char *host;          /* unused with a socket */
+    unsigned port;             /* 0 = 3306; unused with a socket */
+    const char *socket;        /* a unix socket path (MysqlUrl.socket): connect through it, as
+                                  `user@localhost` (unix_socket authentication works); NULL = TCP */
     const char *user;
     const char *password;      /* NULL or "" = no password */
     const char *passwordFrom;  /* where the password came from, named when access is denied
@@ -57,13 +59,13 @@ typedef struct SqlConnOpts {
     const char *sslCa, *sslCert, *sslKey; /* PEM files, NULL when unused */
 } SqlConnOpts;
 
-/* Connect over TCP (also for "localhost"). */
+/* Connect through opts->socket when set, else over TCP (also for "localhost"). */
 SqlConn *sqlConnect(const SqlConnOpts *opts, Err *err);
 
 /* The server's version string, e.g. "10.11.19-MariaDB-0+deb12u1-log". */
 const char *sqlConnServerVersion(const SqlConn *c);
 
-/* `mysql://user@host:port`, for messages. */
+/* `mysql://user@host:port` (`mysql://user@localhost/?socket=PATH` through a socket), for messages. */
 const char *sqlConnUrl(const SqlConn *c);
 
 /* Run a statement whose result (if any) is discarded. */

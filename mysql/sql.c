@@ -136,7 +136,7 @@ sqlSetOptions(MYSQL *m, const SqlConnOpts *opts) {
         sqlMsToSeconds(opts->connectTimeoutMs ? opts->connectTimeoutMs : SQL_DEFAULT_CONNECT_TIMEOUT_MS);
     unsigned writeTimeout = sqlMsToSeconds(opts->writeTimeoutMs ? opts->writeTimeoutMs : SQL_DEFAULT_WRITE_TIMEOUT_MS);
     unsigned readTimeout = sqlMsToSeconds(opts->readTimeoutMs);
-    unsigned protocol = MYSQL_PROTOCOL_TCP;
+    unsigned protocol = opts->socket != NULL ? MYSQL_PROTOCOL_SOCKET : MYSQL_PROTOCOL_TCP;
     unsigned localInfile = 0;
     size_t maxPacket = SQL_MAX_PACKET;
     my_bool no = 0, yes = 1;
@@ -226,12 +226,13 @@ sqlConnect(const SqlConnOpts *opts, Err *err) {
         errSet(err, ERR_INTERNAL, "unable to initialise the MariaDB client library");
         return NULL;
     }
-    if (opts->host == NULL || opts->host[0] == '\0') {
+    if (opts->socket == NULL && (opts->host == NULL || opts->host[0] == '\0')) {
         errSet(err, ERR_USAGE, "no server host given");
         return NULL;
     }
     c = bvCalloc(1, sizeof(*c));
-    c->url = urlMysqlFormat(opts->user, opts->host, port);
+    c->url = opts->socket != NULL ? urlMysqlFormatSocket(opts->user, opts->socket)
+                                  : urlMysqlFormat(opts->user, opts->host, port);
     c->user = bvStrdup(user);
     c->passwordFrom = opts->passwordFrom ? bvStrdup(opts->passwordFrom) : NULL;
     c->failCode = opts->failCode != ERR_NONE ? opts->failCode : ERR_SOURCE;
@@ -246,9 +247,9 @@ sqlConnect(const SqlConnOpts *opts, Err *err) {
         sqlConnFree(c);
         return NULL;
     }
-    if (mysql_real_connect(c->mysql, opts->host, user,
-                           opts->password && opts->password[0] ? opts->password : NULL, NULL, port, NULL,
-                           0) == NULL) {
+    if (mysql_real_connect(c->mysql, opts->socket != NULL ? "localhost" : opts->host, user,
+                           opts->password && opts->password[0] ? opts->password : NULL, NULL,
+                           opts->socket != NULL ? 0 : port, opts->socket, 0) == NULL) {
         sqlFail(c, NULL, err);
         sqlConnFree(c);
         return NULL;

@@ -59,7 +59,7 @@ typedef enum SemiSyncState {
 
 struct BinlogClient {
     BinlogClientOpts opts; /* strings point to the copies below */
-    char *host, *user, *password, *passwordFrom, *sslCa, *sslCert, *sslKey, *reportHost;
+    char *host, *socket, *user, *password, *passwordFrom, *sslCa, *sslCert, *sslKey, *reportHost;
     SqlConn *sql;
     ClientState state;
 
@@ -95,6 +95,7 @@ binlogClientNew(const BinlogClientOpts *opts) {
 
     c->opts = *opts;
     c->opts.conn.host = c->host = dupOrNull(opts->conn.host);
+    c->opts.conn.socket = c->socket = dupOrNull(opts->conn.socket);
     c->opts.conn.user = c->user = dupOrNull(opts->conn.user);
     c->opts.conn.password = c->password = dupOrNull(opts->conn.password);
     c->opts.conn.passwordFrom = c->passwordFrom = dupOrNull(opts->conn.passwordFrom);
@@ -670,6 +671,7 @@ binlogClientFree(BinlogClient *c) {
         return;
     sqlConnFree(c->sql);
     bvFree(c->host);
+    bvFree(c->socket);
     bvFree(c->user);
     if (c->password != NULL)
         explicit_bzero(c->password, strlen(c->password));

@@ -23,7 +23,7 @@
 
 struct RecoverInto {
     SqlConnOpts opts; /* with copies of its strings: the cleanup may have to reconnect */
-    char *host, *user, *password, *passwordFrom, *sslCa, *sslCert, *sslKey;
+    char *host, *socket, *user, *password, *passwordFrom, *sslCa, *sslCert, *sslKey;
     SqlConn *conn;
     char *url;
     char *version;
@@ -85,6 +85,7 @@ recoverIntoFree(RecoverInto *t) {
     if (t->password != NULL)
         memset(t->password, 0, strlen(t->password));
     bvFree(t->host);
+    bvFree(t->socket);
     bvFree(t->user);
     bvFree(t->password);
     bvFree(t->passwordFrom);
@@ -119,6 +120,7 @@ recoverIntoConnect(const SqlConnOpts *opts, Err *err) {
 
     t->opts = *opts;
     t->opts.host = t->host = dupOrNull(opts->host);
+    t->opts.socket = t->socket = dupOrNull(opts->socket);
     t->opts.user = t->user = dupOrNull(opts->user);
     t->opts.password = t->password = dupOrNull(opts->password);
     t->opts.passwordFrom = t->passwordFrom = dupOrNull(opts->passwordFrom);

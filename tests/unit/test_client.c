@@ -196,6 +196,41 @@ testUrlValid(void) {
     checkUrl("mysql://a@b@db1", "a@b", "db1", 3306);
 }
 
+/* The unix-socket form: host localhost, the path decoded; formatted back the same way. */
+static void
+testUrlSocket(void) {
+    Err err;
+    MysqlUrl *u = urlMysqlNew("mysql://root@localhost/?socket=/run/mysqld/mysqld.sock", &err);
+    char *s;
+
+    REQUIRE(u != NULL);
+    CHECK_STR(u->user, "root");
+    CHECK_STR(u->host, "localhost");
+    REQUIRE(u->socket != NULL);
+    CHECK_STR(u->socket, "/run/mysqld/mysqld.sock");
+    urlMysqlFree(u);
+    u = urlMysqlNew("mariadb://a%40b@LOCALHOST?socket=/tmp/my%20dir/s.sock", &err);
+    REQUIRE(u != NULL);
+    CHECK_STR(u->user, "a@b");
+    CHECK_STR(u->socket, "/tmp/my dir/s.sock");
+    urlMysqlFree(u);
+    u = urlMysqlNew("mysql://repl@db1:3307/", &err);
+    REQUIRE(u != NULL);
+    CHECK(u->socket == NULL);
+    urlMysqlFree(u);
+
+    s = urlMysqlFormatSocket("root", "/run/mysqld/mysqld.sock");
+    CHECK_STR(s, "mysql://root@localhost/?socket=/run/mysqld/mysqld.sock");
+    bvFree(s);
+    s = urlMysqlFormatSocket("a@b", "/tmp/my dir/s?.sock");
+    CHECK_STR(s, "mysql://a%40b@localhost/?socket=/tmp/my%20dir/s%3F.sock");
+    u = urlMysqlNew(s, &err);
+    REQUIRE(u != NULL);
+    CHECK_STR(u->socket, "/tmp/my dir/s?.sock");
+    urlMysqlFree(u);
+    bvFree(s);
+}
+
 /* text must be refused with a message containing want (and not containing notWant). */
 static void
 checkUrlBad(const char *text, const char *want, const char *notWant) {
@@ -241,6 +276,15 @@ testUrlInvalid(void) {
     checkUrlBad("mysql://repl@db 1", "invalid character ' ' in the host", NULL);
     checkUrlBad("mysql://re%4@db1", "bad percent escape", NULL);
     checkUrlBad("mysql://re%00pl@db1", "bad percent escape", NULL);
+    checkUrlBad("mysql://root@db1/?socket=/run/mysqld/mysqld.sock", "write mysql://USER@localhost/?socket=PATH", NULL);
+    checkUrlBad("mysql://root@localhost:3306/?socket=/s.sock", "a port does not go with ?socket=PATH", NULL);
+    checkUrlBad("mysql://root@localhost/?socket=run/s.sock", "must be absolute", NULL);
+    checkUrlBad("mysql://root@localhost/?socket=", "must be absolute", NULL);
+    checkUrlBad("mysql://root@localhost/?socket=/s.sock&ssl=1", "unexpected '&ssl=1' after the socket path", NULL);
+    checkUrlBad("mysql://root@localhost/?sock=/s.sock", "the one parameter is ?socket=PATH", NULL);
+    checkUrlBad("mysql://root@localhost/?socket=/s%4", "bad percent escape in the socket path", NULL);
+    checkUrlBad("mysql://root@localhost/?socket=/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+                "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "at most 107 bytes", NULL);
 }
 
 static void
@@ -290,6 +334,7 @@ void suite_client(void);
 
 void
 suite_client(void) {
+    testRun("url: mysql://USER@localhost/?socket=PATH, parsed and formatted", testUrlSocket);
     testRun("client: server errors that refuse the stream for good", testStreamRefusal);
     testRun("client: COM_BINLOG_DUMP bytes", testEncodeDump);
     testRun("client: COM_BINLOG_DUMP_GTID bytes", testEncodeDumpGtid);

@@ -34,7 +34,7 @@ static const char *const testSchemes[] = {"mysql", "s3", "", NULL};
 
 static const OptDef testDefs[] = {
     {"name", OPT_STRING, "dflt", 0, 0, 0, O(name), "TEST_NAME", "a name", NULL, NULL},
-    {"password", OPT_STRING, NULL, 0, 0, OPT_SECRET, O(password), "TEST_PASSWORD", "a secret", NULL, NULL},
+    {"password", OPT_STRING, NULL, 0, 0, OPT_SECRET | OPT_EMPTY, O(password), "TEST_PASSWORD", "a secret", NULL, NULL},
     {"url", OPT_URL, NULL, 0, 0, 0, O(url), NULL, "a URL", testSchemes, NULL},
     {"count", OPT_INT, "3", 1, 10, 0, O(count), "TEST_COUNT_A TEST_COUNT_B", "a count", NULL, NULL},
     {"size", OPT_SIZE, "1K", 0, 0, 0, O(size), NULL, "a size", NULL, NULL},
@@ -576,6 +576,24 @@ testHelpListsEveryOption(void) {
     optFree(&testSet, &o);
 }
 
+/* An empty variable is unset, but for an option that takes "" as a value (an empty password). */
+static void
+testEmptyEnvironment(void) {
+    char *env[] = {"TEST_PASSWORD=", "TEST_NAME=", "TEST_COUNT_A=", "TEST_COUNT_B=7", NULL};
+    TestOpts o;
+    Err err;
+
+    REQUIRE(parse(&o, env, &err, NULL) == 0);
+    REQUIRE(o.password != NULL);
+    CHECK_STR(o.password, "");
+    CHECK_STR(o.name, "dflt");
+    CHECK_INT(o.count, 7);
+    optFree(&testSet, &o);
+    REQUIRE(parse(&o, NULL, &err, NULL) == 0);
+    CHECK(o.password == NULL);
+    optFree(&testSet, &o);
+}
+
 void suite_opt(void);
 
 void
@@ -593,4 +611,5 @@ suite_opt(void) {
     testRun("opt: a required option needs a value from somewhere but its default", testRequired);
     testRun("opt: secrets are refused on argv, accepted from the environment and a 0600 file only", testSecretRule);
     testRun("opt: --help lists every option", testHelpListsEveryOption);
+    testRun("opt: an empty variable is unset, unless the option takes an empty value", testEmptyEnvironment);
 }
