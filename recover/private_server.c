@@ -41,7 +41,6 @@ struct PrivateServer {
     char *dir; /* the private directory: my.cnf, the socket, the pid file, the error log */
     char *socket;
     char *errorLog;
-    uint16_t port;
 };
 
 static double
@@ -263,13 +262,7 @@ writeConfig(const PrivateServer *s, const PrivateServerOptions *o, Err *err) {
     if (o->user != NULL)
         ADD("user=%s\n", o->user);
     ADD("server_id=%u\n", (unsigned)o->serverId);
-    if (o->port == 0) {
-        ADD("skip-networking\n");
-    } else {
-        ADD("bind-address=127.0.0.1\n");
-        ADD("port=%u\n", (unsigned)o->port);
-    }
-    ADD("skip-grant-tables\nskip-slave-start\nevent-scheduler=OFF\nskip-log-bin\n");
+    ADD("skip-networking\nskip-grant-tables\nskip-slave-start\nevent-scheduler=OFF\nskip-log-bin\n");
     ADD("skip-name-resolve\nperformance_schema=OFF\nmax_connections=20\n");
     if (o->extraConfig != NULL)
         bufAppend(b, o->extraConfig, strlen(o->extraConfig));
@@ -328,7 +321,6 @@ privateServerStart(const PrivateServerOptions *o, Err *err) {
     s->dir = tmpl;
     s->socket = bvSprintf("%s/mariadbd.sock", s->dir);
     s->errorLog = bvSprintf("%s/error.log", s->dir);
-    s->port = o->port;
     if (strlen(s->socket) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
         errSet(err, ERR_CONFIG, "the server's socket path '%s' is too long: give a shorter --tmpdir", s->socket);
         privateServerFree(s);
@@ -400,11 +392,6 @@ privateServerStart(const PrivateServerOptions *o, Err *err) {
 const char *
 privateServerSocket(const PrivateServer *s) {
     return s->socket;
-}
-
-uint16_t
-privateServerPort(const PrivateServer *s) {
-    return s->port;
 }
 
 /* Wait for the server's exit up to timeoutMs; true when it exited (*status set). */

@@ -9,8 +9,9 @@
  * (mode 0700): the data directory, its socket, pid file and error log there, the source's
  * server_id, no binary log, no replica started at boot, no event scheduler, and skip-grant-tables
  * (the restored grant tables hold the source's accounts, whose passwords binvault does not know),
- * which is why it listens on nothing but that socket unless a loopback port is asked for. Its
- * outgoing connections (the replica thread to binvault's replication endpoint) are not affected.
+ * which is why it listens on nothing but that socket (skip-networking) in a directory only its
+ * owner enters. Its outgoing connections (the replica thread to binvault's replication endpoint)
+ * are not affected by skip-networking.
  *
  * Errors: ERR_IO for local files and processes, ERR_TARGET for a tool or server that failed (the
  * message holds the last lines of its log).
@@ -49,7 +50,6 @@ typedef struct PrivateServerOptions {
     const char *tmpDir;          /* where the private directory is made; NULL = /tmp */
     const char *user;            /* the server's --user (required when binvault runs as root) */
     uint32_t serverId;           /* the source's: a restored server keeps it */
-    uint16_t port;               /* 0: the socket only; else also 127.0.0.1:port */
     const char *extraConfig;     /* more [mariadbd] lines ("name=value\n"...), may be NULL */
     unsigned startTimeoutMs;     /* 0 = 600 s (crash recovery of a large server takes long) */
     atomic_bool *stop;           /* a Ctrl-C while waiting for it to start; may be NULL */
@@ -62,8 +62,6 @@ typedef struct PrivateServer PrivateServer;
 PrivateServer *privateServerStart(const PrivateServerOptions *o, Err *err);
 /* The server's unix socket. */
 const char *privateServerSocket(const PrivateServer *s);
-/* Its loopback port (0 when it has none). */
-uint16_t privateServerPort(const PrivateServer *s);
 /* Shut it down cleanly (SIGTERM, which mariadbd handles as SHUTDOWN: InnoDB flushes and closes)
  * and wait until it has exited, up to timeoutMs (0 = 600 s). ERR_TARGET when it did not exit
  * cleanly in time (it is then killed, and the data directory needs crash recovery at its next

@@ -405,34 +405,37 @@ backupConfig(const char *dir) {
     return out;
 }
 
-static RecoverInto *
-connectPrivate(const RestoreOptions *o, PrivateServer *ps, Err *err) {
-    SqlConnOpts so = {0};
+/* binvault's SQL connections to the private server: through its socket, as any user
+ * (skip-grant-tables). */
+static void
+privateConnOpts(const PrivateServer *ps, SqlConnOpts *so) {
+    memset(so, 0, sizeof(*so));
+    so->socket = privateServerSocket(ps);
+    so->user = "root";
+    so->passwordFrom = "the private server (skip-grant-tables)";
+    so->sslMode = SQL_SSL_DISABLED;
+    so->failCode = ERR_TARGET;
+}
 
-    (void)ps;
-    so.host = "127.0.0.1";
-    so.port = o->serverPort;
-    so.user = "root";
-    so.passwordFrom = "the private server (skip-grant-tables)";
-    so.sslMode = SQL_SSL_DISABLED;
+static RecoverInto *
+connectPrivate(PrivateServer *ps, Err *err) {
+    SqlConnOpts so;
+
+    privateConnOpts(ps, &so);
     return recoverIntoConnect(&so, err);
 }
 
 /* Point the restored server at the live primary: CHANGE MASTER on the default connection, by GTID
  * from its gtid_slave_pos; the replica starts when the server is next started. */
 static int
-replicateFrom(const RestoreOptions *o, Err *err) {
+replicateFrom(const RestoreOptions *o, const PrivateServer *ps, Err *err) {
     const RestoreReplicateFrom *f = o->replicateFrom;
-    SqlConnOpts so = {0};
+    SqlConnOpts so;
     SqlConn *c;
     char *host, *user, *password, *sql;
     int res;
 
-    so.host = "127.0.0.1";
-    so.port = o->serverPort;
-    so.user = "root";
-    so.sslMode = SQL_SSL_DISABLED;
-    so.failCode = ERR_TARGET;
+    privateConnOpts(ps, &so);
     if ((c = sqlConnect(&so, err)) == NULL)
         return -1;
     host = sqlEscape(c, f->host);
@@ -515,10 +518,9 @@ restoreRun(const RestoreOptions *o, RestoreReport *r, Err *err) {
     pso.tmpDir = o->tmpDir;
     pso.user = root ? o->user : NULL;
     pso.serverId = o->serverId;
-    pso.port = o->serverPort;
     pso.extraConfig = extra;
     pso.stop = o->stop;
-    if ((ps = privateServerStart(&pso, err)) == NULL || (into = connectPrivate(o, ps, err)) == NULL)
+    if ((ps = privateServerStart(&pso, err)) == NULL || (into = connectPrivate(ps, err)) == NULL)
         goto done;
 
     enterPhase(&rc, RESTORE_PHASE_RECOVER);
@@ -537,7 +539,7 @@ restoreRun(const RestoreOptions *o, RestoreReport *r, Err *err) {
     else if (r->result.transactions > 0)
         r->state = RESTORE_DIR_RECOVERED;
     if (res == 0 && o->replicateFrom != NULL) {
-        if ((res = replicateFrom(o, err)) == 0)
+        if ((res = replicateFrom(o, ps, err)) == 0)
             r->replicating = true;
     }
     if (res != 0)

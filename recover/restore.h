@@ -124,7 +124,6 @@ typedef struct RestoreOptions {
     const RecoverTarget *target;
     RecoverPlan *plan;         /* made beforehand from backupGtid, or NULL to plan once DIR is
                                   prepared (from its binlog info); the run owns it either way */
-    uint16_t serverPort;       /* the private server's loopback port for binvault's SQL (0: socket) */
     const char *listenHost;    /* recoverApply()'s endpoint */
     uint16_t listenPort;
     unsigned connectTimeoutMs;
