@@ -85,6 +85,37 @@ void segmentMetaClear(SegmentMeta *m);                          /* frees the gti
 const char *segmentMetaGtidStart(const SegmentMeta *m);
 const char *segmentMetaGtidEnd(const SegmentMeta *m);
 
+/* ---- the container (segment_container.c), shared with the parts of base backups ---- */
+
+/* A kind of container: its magics (SEGMENT_MAGIC_LEN bytes each; byte 6 of the head magic is the
+ * format version) and its name in messages. */
+typedef struct SegmentContainer {
+    const char *what;     /* "segment", "backup part" */
+    const char *magic;    /* head magic */
+    const char *endMagic; /* end magic */
+    unsigned version;     /* the version this binvault reads (magic[6]) */
+} SegmentContainer;
+
+extern const SegmentContainer segmentContainerSegment;
+
+/* Append the tail (length u32, CRC32 u32, end magic) to the trailer JSON that `trailer` holds
+ * (at most SEGMENT_TRAILER_MAX bytes). */
+void segmentContainerTail(const SegmentContainer *k, Buf *trailer);
+/* Check an object's first SEGMENT_MAGIC_LEN bytes (ERR_FORMAT naming the kind and the version). */
+int segmentContainerCheckMagic(const SegmentContainer *k, const uint8_t *magic, Err *err);
+
+typedef IoRead *SegmentOpenFn(void *data, uint64_t offset, uint64_t length, Err *err);
+
+/* Check the head magic and read the trailer of an object of `size` bytes with at most three ranged
+ * reads (the head magic, the last 64 KiB, the rest of a larger trailer): end magic, length, CRC.
+ * *raw (bvFree()) receives the trailer JSON followed by its tail, *rawLen bytes in all; the JSON is
+ * the first *rawLen - SEGMENT_TAIL_LEN. Messages are not prefixed with the object's name. */
+int segmentContainerReadTrailer(const SegmentContainer *k, SegmentOpenFn *open, void *data, uint64_t size,
+                                uint8_t **raw, size_t *rawLen, Err *err);
+/* The decompressed content of the lz4 frame of `frameLen` bytes that `object` (not owned, read
+ * past the head magic) holds next: exactly the frame is read, so the trailer follows in `object`. */
+IoRead *segmentContainerFrame(IoRead *object, uint64_t frameLen);
+
 /* ---- writer (segment_write.c) ---- */
 
 /* The writer's compression worker: a thread that compresses, hashes and writes the blocks of one
@@ -142,11 +173,10 @@ void segmentWriterFree(SegmentWriter *w);
 
 typedef struct SegmentReader SegmentReader;
 
-/* Read a whole segment object of `size` bytes through `open`: a callback that opens a reader on
- * (offset, length) of the object (length > 0), so a store can serve the trailer with a ranged read
- * first. It is only called from segmentReadMeta() and segmentReaderNew(), so `data` need not
- * outlive those calls. */
-typedef IoRead *SegmentOpenFn(void *data, uint64_t offset, uint64_t length, Err *err);
+/* A whole segment object of `size` bytes is read through a SegmentOpenFn (above): a callback that
+ * opens a reader on (offset, length) of the object (length > 0), so a store can serve the trailer
+ * with a ranged read first. It is only called from segmentReadMeta() and segmentReaderNew(), so
+ * `data` need not outlive those calls. */
 
 /* A SegmentOpenFn over a local file: `data` is its path (const char *). */
 IoRead *segmentOpenPath(void *data, uint64_t offset, uint64_t length, Err *err);

@@ -19,9 +19,6 @@
 
 /* Input chunk fed from the lz4 decoder to the binlog reader. */
 #define SEGMENT_READ_CHUNK (64 * 1024)
-/* The first read of the trailer takes this much of the object's end: trailers are a few hundred
- * bytes, so one ranged read usually serves it. */
-#define SEGMENT_TAIL_READ (64 * 1024)
 
 IoRead *
 segmentOpenPath(void *data, uint64_t offset, uint64_t length, Err *err) {
@@ -35,98 +32,20 @@ segmentOpenPath(void *data, uint64_t offset, uint64_t length, Err *err) {
     return ioReadFdNew(fd, path, offset, length, IO_FD_CLOSE);
 }
 
-/* Read exactly `len` bytes at `offset` of the object. */
-static int
-readRange(SegmentOpenFn *open, void *data, uint64_t offset, uint8_t *buf, size_t len, Err *err) {
-    IoRead *in = open(data, offset, len, err);
-    ssize_t n;
-
-    if (in == NULL)
-        return -1;
-    n = ioReadFull(in, buf, len, err);
-    ioReadFree(in);
-    if (n < 0)
-        return -1;
-    if ((size_t)n != len)
-        return errSet(err, ERR_FORMAT, "object ended after %zd of the %zu bytes at offset %" PRIu64, n, len, offset);
-    return 0;
-}
-
-static int
-checkHeadMagic(const uint8_t *magic, Err *err) {
-    if (memcmp(magic, SEGMENT_MAGIC, SEGMENT_MAGIC_LEN) == 0)
-        return 0;
-    if (memcmp(magic, SEGMENT_MAGIC, 6) == 0 && magic[7] == '\n')
-        return errSet(err, ERR_FORMAT, "magic: segment format version %u is not supported (this binvault reads version %d)",
-                      magic[6], SEGMENT_FORMAT_VERSION);
-    return errSet(err, ERR_FORMAT, "magic: not a segment: the first 8 bytes are %02x %02x %02x %02x %02x %02x %02x %02x",
-                  magic[0], magic[1], magic[2], magic[3], magic[4], magic[5], magic[6], magic[7]);
-}
-
 /* The trailer: checks and parses it into *meta, and hands the raw trailer with its 16-byte tail
  * to the caller (*raw, *rawLen). Messages are not prefixed with the segment name. */
 static int
 readTrailer(SegmentOpenFn *open, void *data, uint64_t size, SegmentMeta *meta, uint8_t **raw, size_t *rawLen,
             Err *err) {
-    uint8_t magic[SEGMENT_MAGIC_LEN], *buf = NULL, *tail;
-    size_t have, need;
-    uint32_t tlen, crcStored, crcComputed;
-    int rc = -1;
-
     memset(meta, 0, sizeof(*meta));
-    if (size < SEGMENT_MAGIC_LEN + SEGMENT_TAIL_LEN + 1)
-        return errSet(err, ERR_FORMAT, "object of %" PRIu64 " bytes is too small to be a segment", size);
-    if (readRange(open, data, 0, magic, sizeof(magic), err) != 0 || checkHeadMagic(magic, err) != 0)
+    if (segmentContainerReadTrailer(&segmentContainerSegment, open, data, size, raw, rawLen, err) != 0)
         return -1;
-    have = size - SEGMENT_MAGIC_LEN < SEGMENT_TAIL_READ ? (size_t)(size - SEGMENT_MAGIC_LEN) : SEGMENT_TAIL_READ;
-    buf = bvMalloc(have);
-    if (readRange(open, data, size - have, buf, have, err) != 0)
-        goto out;
-    tail = buf + have - SEGMENT_TAIL_LEN;
-    if (memcmp(tail + 8, SEGMENT_END_MAGIC, 8) != 0) {
-        errSet(err, ERR_FORMAT, "trailer: end magic 'BVSEGEND' missing (object truncated, or not a segment)");
-        goto out;
+    if (segmentMetaFromJson((const char *)*raw, *rawLen - SEGMENT_TAIL_LEN, false, meta, err) != 0) {
+        bvFree(*raw);
+        *raw = NULL;
+        return errPrefix(err, "trailer");
     }
-    tlen = rdU32(tail);
-    crcStored = rdU32(tail + 4);
-    if (tlen == 0 || tlen > SEGMENT_TRAILER_MAX) {
-        errSet(err, tlen == 0 ? ERR_FORMAT : ERR_LIMIT, "trailer: length %" PRIu32 " is %s", tlen,
-               tlen == 0 ? "zero" : "above the limit of 1048576 bytes");
-        goto out;
-    }
-    if ((uint64_t)tlen > size - SEGMENT_MAGIC_LEN - SEGMENT_TAIL_LEN - 1) {
-        errSet(err, ERR_FORMAT, "trailer: length %" PRIu32 " does not fit in the %" PRIu64 "-byte object", tlen, size);
-        goto out;
-    }
-    need = (size_t)tlen + SEGMENT_TAIL_LEN;
-    if (need > have) {
-        uint8_t *whole = bvMalloc(need);
-
-        memcpy(whole + need - have, buf, have);
-        bvFree(buf);
-        buf = whole;
-        if (readRange(open, data, size - need, buf, need - have, err) != 0)
-            goto out;
-    } else if (need < have) {
-        memmove(buf, buf + have - need, need);
-    }
-    crcComputed = cryptoCrc32(0, buf, tlen);
-    if (crcComputed != crcStored) {
-        errSet(err, ERR_CHECKSUM, "trailer: crc32 mismatch: stored 0x%08" PRIx32 ", computed 0x%08" PRIx32, crcStored,
-               crcComputed);
-        goto out;
-    }
-    if (segmentMetaFromJson((const char *)buf, tlen, false, meta, err) != 0) {
-        errPrefix(err, "trailer");
-        goto out;
-    }
-    *raw = buf;
-    *rawLen = need;
-    buf = NULL;
-    rc = 0;
-out:
-    bvFree(buf);
-    return rc;
+    return 0;
 }
 
 /* The trailer of a segment must describe the object it is in: its name, when it is one. */
@@ -158,35 +77,6 @@ segmentReadMeta(const char *name, SegmentOpenFn *open, void *data, uint64_t size
     meta->sha256[0] = '\0';
     return 0;
 }
-
-/* A window of `left` bytes of a reader it does not own: the lz4 frame within the object. */
-typedef struct SegmentWindow {
-    IoRead *src;
-    uint64_t left;
-} SegmentWindow;
-
-static ssize_t
-segmentWindowRead(void *ctx, uint8_t *buf, size_t len, Err *err) {
-    SegmentWindow *this = ctx;
-    ssize_t n;
-
-    if (this->left == 0)
-        return 0;
-    if (len > this->left)
-        len = (size_t)this->left;
-    n = ioRead(this->src, buf, len, err);
-    if (n == 0)
-        return errSet(err, ERR_FORMAT, "object ended %" PRIu64 " bytes before the end of its lz4 frame", this->left);
-    if (n > 0)
-        this->left -= (uint64_t)n;
-    return n;
-}
-
-static const IoReadVt segmentWindowVt = {
-    .name = "segment-window",
-    .read = segmentWindowRead,
-    .free = bvFree,
-};
 
 struct SegmentReader {
     char *name;
@@ -288,7 +178,6 @@ SegmentReader *
 segmentReaderNew(const char *name, SegmentOpenFn *open, void *data, uint64_t size, Err *err) {
     SegmentReader *r = bvCalloc(1, sizeof(*r));
     uint8_t magic[SEGMENT_MAGIC_LEN];
-    SegmentWindow *window;
     IoRead *src;
     BinlogEvent ev;
     ssize_t n;
@@ -305,15 +194,12 @@ segmentReaderNew(const char *name, SegmentOpenFn *open, void *data, uint64_t siz
     n = ioReadFull(r->object, magic, sizeof(magic), err);
     if (n < 0)
         goto fail;
-    if ((size_t)n != sizeof(magic) || checkHeadMagic(magic, err) != 0) {
+    if ((size_t)n != sizeof(magic) || segmentContainerCheckMagic(&segmentContainerSegment, magic, err) != 0) {
         if ((size_t)n != sizeof(magic))
             errSet(err, ERR_FORMAT, "object: ended inside the magic");
         goto fail;
     }
-    window = bvCalloc(1, sizeof(*window));
-    window->src = r->object;
-    window->left = size - SEGMENT_MAGIC_LEN - r->trailerLen;
-    r->lz4 = ioReadLz4DecompressNew(ioReadNew(&segmentWindowVt, window));
+    r->lz4 = segmentContainerFrame(r->object, size - SEGMENT_MAGIC_LEN - r->trailerLen);
     r->binlog = binlogReaderNew(BINLOG_READER_STREAM, 0);
     r->contentHash = cryptoHashNew(CRYPTO_HASH_SHA256);
     /* The FDE that opens the content sets the format of the events after it. */

@@ -228,17 +228,12 @@ segmentTailClose(void *ctx, Err *err) {
     SegmentTail *this = ctx;
     SegmentWriter *w = this->w;
     Buf *trailer = bufNew(4096);
-    uint8_t tail[SEGMENT_TAIL_LEN];
     int rc;
 
     /* contentLen and contentSha256 were set by segmentWriterSeal(). */
     isoNow(w->meta.created, sizeof(w->meta.created));
     segmentMetaToJson(&w->meta, false, trailer);
-    BV_ASSERT(trailer->len <= SEGMENT_TRAILER_MAX);
-    wrU32(tail, (uint32_t)trailer->len);
-    wrU32(tail + 4, cryptoCrc32(0, trailer->data, trailer->len));
-    memcpy(tail + 8, SEGMENT_END_MAGIC, 8);
-    bufAppend(trailer, tail, sizeof(tail));
+    segmentContainerTail(&segmentContainerSegment, trailer);
     rc = segmentTailWrite(this, trailer->data, trailer->len, err);
     bufFree(trailer);
     if (rc != 0)

@@ -11,6 +11,7 @@ static const CmdDef commands[] = {
     {"inspect", cmdInspect, "read binlog files: events, transactions, checksums"},
     {"pull", cmdPull, "copy a server's binlogs as raw files over the replication protocol"},
     {"import", cmdImport, "archive existing binlog files into an archive, as the agent would"},
+    {"backup", cmdBackup, "take a base backup (mariadb-backup / xtrabackup) straight into the archive"},
     {"list", cmdList, "list an archive's segments, its gaps and its restorable window"},
     {"verify", cmdVerify, "re-read and re-hash every segment of an archive and check its continuity"},
     {"fetch", cmdFetch, "write an archived range back out as ordinary binlog files"},

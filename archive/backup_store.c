@@ -1,0 +1,745 @@
+/*
+ * Base backups in the archive, the reading side (archive/backup_store.h): manifests, the list of
+ * complete backups, parts.bvi, the verified stream of a backup, incomplete backups and deletion.
+ * The writer is backup_write.c; what both share is in backup_internal.h.
+ */
+#include "archive/backup_store.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "archive/backup_internal.h"
+#include "archive/internal.h"
+#include "common/crypto.h"
+#include "common/fs.h"
+#include "common/json.h"
+#include "common/log.h"
+#include "common/mem.h"
+#include "common/time.h"
+
+#define READ_CHUNK (64 * 1024)
+#define DAY_US (24LL * 3600 * 1000000)
+
+const SegmentContainer archiveBackupPartContainer = {"backup part", ARCHIVE_BACKUP_PART_MAGIC,
+                                                     ARCHIVE_BACKUP_PART_END_MAGIC, ARCHIVE_BACKUP_VERSION};
+
+bool
+archiveBackupIdValid(const char *id) {
+    static const char form[] = "ddddddddTddddddZ-xxxxxxxx";
+
+    if (strlen(id) != ARCHIVE_BACKUP_ID_LEN)
+        return false;
+    for (size_t i = 0; i < ARCHIVE_BACKUP_ID_LEN; i++) {
+        char c = id[i];
+        bool digit = c >= '0' && c <= '9';
+
+        if ((form[i] == 'd' && !digit) || (form[i] == 'x' && !digit && !(c >= 'a' && c <= 'f')) ||
+            (form[i] != 'd' && form[i] != 'x' && c != form[i]))
+            return false;
+    }
+    return true;
+}
+
+void
+archiveBackupObjectName(const char *id, const char *leaf, char *out, size_t size) {
+    snprintf(out, size, ARCHIVE_BACKUP_PREFIX "%s/%s", id, leaf);
+}
+
+void
+archiveBackupPartName(const char *id, uint32_t part, char *out, size_t size) {
+    snprintf(out, size, ARCHIVE_BACKUP_PREFIX "%s/parts/%08" PRIu32 ".bvp", id, part);
+}
+
+/* ---- manifest ---------------------------------------------------------------------------------- */
+
+static void
+putUs(Buf *out, const char *key, int64_t us) {
+    char iso[32];
+
+    timeFormatIso((uint64_t)us, iso, sizeof(iso));
+    archiveJsonPutStr(out, key, iso);
+}
+
+void
+archiveBackupManifestToJson(const ArchiveBackup *b, const char *partsIndexSha256, uint64_t partsIndexSize, Buf *out) {
+    char name[STORAGE_NAME_MAX], created[32];
+
+    jsonBufPrintf(out, "{\"version\":%d", ARCHIVE_BACKUP_VERSION);
+    archiveJsonPutStr(out, "id", b->id);
+    archiveJsonPutStr(out, "tool", b->tool);
+    archiveJsonPutStr(out, "tool_version", b->toolVersion);
+    archiveJsonPutStr(out, "stream", b->stream);
+    archiveJsonPutStr(out, "flavour", b->flavour);
+    jsonBufPrintf(out, ",\"source\":{\"server_id\":%" PRIu32, b->serverId);
+    archiveJsonPutStr(out, "server_uuid", b->serverUuid);
+    archiveJsonPutStr(out, "host", b->host);
+    archiveJsonPutStr(out, "server_version", b->serverVersion);
+    jsonBufPrintf(out, "},\"timeline\":%" PRIu32, b->timeline);
+    putUs(out, "start", b->startUs);
+    putUs(out, "end", b->endUs);
+    jsonBufPrintf(out, ",\"start_us\":%" PRId64 ",\"end_us\":%" PRId64, b->startUs, b->endUs);
+    jsonBufPrintf(out, ",\"binlog\":{");
+    jsonBufPrintf(out, "\"file\":");
+    jsonBufString(out, b->file, strlen(b->file));
+    jsonBufPrintf(out, ",\"pos\":%" PRIu64, b->pos);
+    archiveJsonPutStr(out, "gtid_state", b->gtidState != NULL ? b->gtidState : "");
+    jsonBufPrintf(out, "},\"archive\":{\"seq\":%" PRIu64 "}", b->archiveSeq);
+    jsonBufPrintf(out, ",\"stream_len\":%" PRIu64 ",\"stored_bytes\":%" PRIu64 ",\"parts\":%" PRIu32, b->streamLen,
+                  b->storedBytes, b->parts);
+    archiveBackupObjectName(b->id, "parts.bvi", name, sizeof(name));
+    jsonBufPrintf(out, ",\"parts_index\":{\"name\":");
+    jsonBufString(out, name, strlen(name));
+    jsonBufPrintf(out, ",\"size\":%" PRIu64, partsIndexSize);
+    archiveJsonPutStr(out, "sha256", partsIndexSha256);
+    jsonBufPrintf(out, "}");
+    archiveJsonPutStr(out, "compression", "lz4");
+    timeIsoNow(created, sizeof(created));
+    archiveJsonPutStr(out, "created", created);
+    jsonBufPrintf(out, "}");
+}
+
+static int
+reqU32(const JsonValue *obj, const char *key, uint32_t *out, Err *err) {
+    uint64_t v;
+
+    if (jsonReqU64(obj, key, &v, err) != 0)
+        return -1;
+    if (v > UINT32_MAX)
+        return errSet(err, ERR_FORMAT, "field '%s' is out of range", key);
+    *out = (uint32_t)v;
+    return 0;
+}
+
+static int
+reqI64(const JsonValue *obj, const char *key, int64_t *out, Err *err) {
+    if (!jsonI64(jsonGet(obj, key), out) || *out < 0)
+        return errSet(err, ERR_FORMAT, "missing or invalid field '%s'", key);
+    return 0;
+}
+
+static const JsonValue *
+reqObject(const JsonValue *obj, const char *key, Err *err) {
+    const JsonValue *v = jsonGet(obj, key);
+
+    if (v == NULL || jsonType(v) != JSON_OBJECT)
+        errSet(err, ERR_FORMAT, "missing or invalid field '%s'", key);
+    return v != NULL && jsonType(v) == JSON_OBJECT ? v : NULL;
+}
+
+int
+archiveBackupManifestParse(const char *text, size_t len, ArchiveBackup *b, ArchiveBackupIndexRef *idx, Err *err) {
+    JsonValue *doc = archiveDocParse(text, len, err);
+    const JsonValue *source, *binlog, *archive, *index;
+    const char *gtid;
+    uint64_t version;
+    int rc = -1;
+
+    memset(b, 0, sizeof(*b));
+    if (doc == NULL)
+        return -1;
+    if (jsonReqU64(doc, "version", &version, err) != 0)
+        goto out;
+    if (version != ARCHIVE_BACKUP_VERSION) {
+        errSet(err, ERR_FORMAT, "backup manifest version %" PRIu64 " is not supported", version);
+        goto out;
+    }
+    if (jsonReqStrCopy(doc, "id", b->id, sizeof(b->id), err) != 0 ||
+        jsonReqStrCopy(doc, "tool", b->tool, sizeof(b->tool), err) != 0 ||
+        jsonReqStrCopy(doc, "tool_version", b->toolVersion, sizeof(b->toolVersion), err) != 0 ||
+        jsonReqStrCopy(doc, "stream", b->stream, sizeof(b->stream), err) != 0 ||
+        jsonReqStrCopy(doc, "flavour", b->flavour, sizeof(b->flavour), err) != 0 ||
+        (source = reqObject(doc, "source", err)) == NULL || reqU32(source, "server_id", &b->serverId, err) != 0 ||
+        jsonReqStrCopy(source, "server_uuid", b->serverUuid, sizeof(b->serverUuid), err) != 0 ||
+        jsonReqStrCopy(source, "host", b->host, sizeof(b->host), err) != 0 ||
+        jsonReqStrCopy(source, "server_version", b->serverVersion, sizeof(b->serverVersion), err) != 0 ||
+        reqU32(doc, "timeline", &b->timeline, err) != 0 || reqI64(doc, "start_us", &b->startUs, err) != 0 ||
+        reqI64(doc, "end_us", &b->endUs, err) != 0 || (binlog = reqObject(doc, "binlog", err)) == NULL ||
+        jsonReqStrCopy(binlog, "file", b->file, sizeof(b->file), err) != 0 ||
+        jsonReqU64(binlog, "pos", &b->pos, err) != 0 || jsonReqStr(binlog, "gtid_state", &gtid, err) != 0 ||
+        (archive = reqObject(doc, "archive", err)) == NULL || jsonReqU64(archive, "seq", &b->archiveSeq, err) != 0 ||
+        jsonReqU64(doc, "stream_len", &b->streamLen, err) != 0 ||
+        jsonReqU64(doc, "stored_bytes", &b->storedBytes, err) != 0 || reqU32(doc, "parts", &b->parts, err) != 0 ||
+        (index = reqObject(doc, "parts_index", err)) == NULL ||
+        jsonReqStrCopy(index, "name", idx->name, sizeof(idx->name), err) != 0 ||
+        jsonReqU64(index, "size", &idx->size, err) != 0 ||
+        jsonReqStrCopy(index, "sha256", idx->sha256, sizeof(idx->sha256), err) != 0)
+        goto out;
+    if (!archiveBackupIdValid(b->id)) {
+        errSet(err, ERR_FORMAT, "invalid backup id '%s'", b->id);
+        goto out;
+    }
+    if (b->file[0] != '\0' && !segmentFileNameValid(b->file)) {
+        errSet(err, ERR_FORMAT, "invalid binlog file name '%s'", b->file);
+        goto out;
+    }
+    if (strlen(gtid) > SEGMENT_GTID_MAX) {
+        errSet(err, ERR_LIMIT, "gtid_state is longer than %d bytes", SEGMENT_GTID_MAX);
+        goto out;
+    }
+    if (b->parts == 0 || b->parts > ARCHIVE_BACKUP_PARTS_MAX || b->streamLen == 0 ||
+        idx->size > ARCHIVE_BACKUP_INDEX_MAX || strlen(idx->sha256) != 64) {
+        errSet(err, ERR_FORMAT, "parts, stream_len or parts_index out of range");
+        goto out;
+    }
+    {
+        char expect[STORAGE_NAME_MAX];
+
+        archiveBackupObjectName(b->id, "parts.bvi", expect, sizeof(expect));
+        if (strcmp(expect, idx->name) != 0) {
+            errSet(err, ERR_FORMAT, "parts_index names '%s', not '%s'", idx->name, expect);
+            goto out;
+        }
+    }
+    b->gtidState = bvStrdup(gtid);
+    rc = 0;
+out:
+    jsonFree(doc);
+    return rc;
+}
+
+/* ---- listing ----------------------------------------------------------------------------------- */
+
+/* The ids under backups/, each once, with whether a manifest and a started.json were listed. */
+typedef struct IdList {
+    ArchiveBackupStarted *items;
+    bool *hasManifest;
+    size_t count, cap;
+} IdList;
+
+static int
+listIds(const char *name, uint64_t size, void *data, Err *err) {
+    IdList *l = data;
+    const char *p = name + strlen(ARCHIVE_BACKUP_PREFIX), *slash = strchr(p, '/');
+    char id[64];
+
+    (void)size;
+    (void)err;
+    if (slash == NULL || (size_t)(slash - p) >= sizeof(id))
+        return 0;
+    memcpy(id, p, (size_t)(slash - p));
+    id[slash - p] = '\0';
+    if (!archiveBackupIdValid(id))
+        return 0;
+    if (l->count == 0 || strcmp(l->items[l->count - 1].id, id) != 0) {
+        if (l->count == l->cap) {
+            l->cap = l->cap ? l->cap * 2 : 16;
+            l->items = bvRealloc(l->items, l->cap * sizeof(*l->items));
+            l->hasManifest = bvRealloc(l->hasManifest, l->cap * sizeof(*l->hasManifest));
+        }
+        memset(&l->items[l->count], 0, sizeof(l->items[0]));
+        snprintf(l->items[l->count].id, sizeof(l->items[0].id), "%s", id);
+        l->hasManifest[l->count] = false;
+        l->count++;
+    }
+    if (strcmp(slash + 1, "manifest.json") == 0)
+        l->hasManifest[l->count - 1] = true;
+    return 0;
+}
+
+static int
+readManifest(Archive *a, const char *id, ArchiveBackup *b, ArchiveBackupIndexRef *idx, Err *err) {
+    char name[STORAGE_NAME_MAX];
+    uint8_t *data;
+    size_t len;
+    int rc;
+
+    archiveBackupObjectName(id, "manifest.json", name, sizeof(name));
+    if (storageGetBuf(a->storage, name, ARCHIVE_DOC_MAX, &data, &len, err) != 0)
+        return -1;
+    rc = archiveBackupManifestParse((const char *)data, len, b, idx, err);
+    bvFree(data);
+    if (rc == 0 && strcmp(b->id, id) != 0) {
+        bvFree(b->gtidState);
+        b->gtidState = NULL;
+        rc = errSet(err, ERR_FORMAT, "it describes backup '%s'", b->id);
+    }
+    if (rc != 0)
+        errPrefix(err, "backup manifest '%s'", name);
+    return rc;
+}
+
+int
+archiveBackupList(Archive *archive, ArchiveBackup **backups, size_t *count, Err *err) {
+    IdList l = {0};
+    ArchiveBackup *out = NULL;
+    size_t n = 0;
+
+    *backups = NULL;
+    *count = 0;
+    if (storageList(archive->storage, ARCHIVE_BACKUP_PREFIX, listIds, &l, err) != 0)
+        return errPrefix(err, "unable to list the backups of '%s'", storageUrl(archive->storage));
+    for (size_t i = 0; i < l.count; i++) {
+        ArchiveBackupIndexRef idx;
+        Err e = {0};
+
+        if (!l.hasManifest[i])
+            continue;
+        out = bvRealloc(out, (n + 1) * sizeof(*out));
+        if (readManifest(archive, l.items[i].id, &out[n], &idx, &e) != 0) {
+            if (e.code == ERR_STORAGE) {
+                *err = e;
+                archiveBackupListFree(out, n);
+                bvFree(l.items);
+                bvFree(l.hasManifest);
+                return -1;
+            }
+            logWarn("%s; the backup is not used ('binvault verify' reports it)", e.msg);
+            continue;
+        }
+        n++;
+    }
+    bvFree(l.items);
+    bvFree(l.hasManifest);
+    *backups = out;
+    *count = n;
+    return 0;
+}
+
+void
+archiveBackupListFree(ArchiveBackup *backups, size_t count) {
+    for (size_t i = 0; i < count; i++)
+        bvFree(backups[i].gtidState);
+    bvFree(backups);
+}
+
+static int
+readStarted(Archive *a, ArchiveBackupStarted *s, Err *err) {
+    char name[STORAGE_NAME_MAX];
+    uint8_t *data;
+    size_t len;
+    JsonValue *doc;
+
+    archiveBackupObjectName(s->id, "started.json", name, sizeof(name));
+    if (storageGetBuf(a->storage, name, ARCHIVE_DOC_MAX, &data, &len, err) != 0)
+        return -1;
+    doc = archiveDocParse((const char *)data, len, err);
+    bvFree(data);
+    if (doc == NULL)
+        return -1;
+    if (jsonReqStrCopy(doc, "host", s->host, sizeof(s->host), err) != 0 || !jsonI64(jsonGet(doc, "pid"), &s->pid) ||
+        !jsonI64(jsonGet(doc, "started_us"), &s->startedUs)) {
+        jsonFree(doc);
+        s->startedUs = 0;
+        return errSet(err, ERR_FORMAT, "started.json of backup '%s' is malformed", s->id);
+    }
+    jsonFree(doc);
+    return 0;
+}
+
+int
+archiveBackupListIncomplete(Archive *archive, ArchiveBackupStarted **out, size_t *count, Err *err) {
+    IdList l = {0};
+    size_t n = 0;
+
+    *out = NULL;
+    *count = 0;
+    if (storageList(archive->storage, ARCHIVE_BACKUP_PREFIX, listIds, &l, err) != 0)
+        return errPrefix(err, "unable to list the backups of '%s'", storageUrl(archive->storage));
+    for (size_t i = 0; i < l.count; i++) {
+        Err e = {0};
+
+        if (l.hasManifest[i])
+            continue;
+        l.items[n] = l.items[i];
+        if (readStarted(archive, &l.items[n], &e) != 0 && e.code == ERR_STORAGE) {
+            *err = e;
+            bvFree(l.items);
+            bvFree(l.hasManifest);
+            return -1;
+        }
+        n++;
+    }
+    bvFree(l.hasManifest);
+    *out = l.items;
+    *count = n;
+    return 0;
+}
+
+/* The start time an id says (its first 16 characters), in microseconds; 0 when it does not read. */
+static int64_t
+idTimeUs(const char *id) {
+    struct tm tm = {0};
+
+    if (sscanf(id, "%4d%2d%2dT%2d%2d%2dZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour, &tm.tm_min,
+               &tm.tm_sec) != 6)
+        return 0;
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    return (int64_t)timegm(&tm) * 1000000;
+}
+
+bool
+archiveBackupAbandoned(const ArchiveBackupStarted *s, int64_t nowUs, const char *thisHost,
+                       bool (*pidAlive)(int64_t pid)) {
+    int64_t started = s->startedUs != 0 ? s->startedUs : idTimeUs(s->id);
+
+    if (started != 0 && nowUs - started > DAY_US)
+        return true;
+    if (s->startedUs != 0 && pidAlive != NULL && thisHost != NULL && strcmp(s->host, thisHost) == 0)
+        return !pidAlive(s->pid);
+    return false;
+}
+
+typedef struct NameList {
+    char **names;
+    size_t count, cap;
+} NameList;
+
+static int
+collectName(const char *name, uint64_t size, void *data, Err *err) {
+    NameList *l = data;
+
+    (void)size;
+    (void)err;
+    if (l->count == l->cap) {
+        l->cap = l->cap ? l->cap * 2 : 64;
+        l->names = bvRealloc(l->names, l->cap * sizeof(*l->names));
+    }
+    l->names[l->count++] = bvStrdup(name);
+    return 0;
+}
+
+int
+archiveBackupDelete(Archive *archive, const char *id, uint64_t *removed, Err *err) {
+    char name[STORAGE_NAME_MAX], prefix[STORAGE_NAME_MAX];
+    NameList l = {0};
+    int rc = 0;
+
+    if (removed != NULL)
+        *removed = 0;
+    if (!archiveBackupIdValid(id))
+        return errSet(err, ERR_USAGE, "invalid backup id '%s'", id);
+    /* The manifest first: from then on no reader uses the backup. */
+    archiveBackupObjectName(id, "manifest.json", name, sizeof(name));
+    if (storageRemove(archive->storage, name, err) != 0)
+        return -1;
+    archiveBackupObjectName(id, "", prefix, sizeof(prefix));
+    if (storageList(archive->storage, prefix, collectName, &l, err) != 0)
+        rc = -1;
+    /* started.json last: what is left after a crash is still recognised as a backup. */
+    for (size_t pass = 0; pass < 2 && rc == 0; pass++)
+        for (size_t i = 0; i < l.count && rc == 0; i++) {
+            bool started = strcmp(l.names[i] + strlen(prefix), "started.json") == 0;
+
+            if (started != (pass == 1))
+                continue;
+            if (storageRemove(archive->storage, l.names[i], err) != 0)
+                rc = -1;
+            else if (removed != NULL)
+                (*removed)++;
+        }
+    for (size_t i = 0; i < l.count; i++)
+        bvFree(l.names[i]);
+    bvFree(l.names);
+    if (rc != 0)
+        errPrefix(err, "unable to delete backup '%s'", id);
+    return rc;
+}
+
+/* ---- parts --------------------------------------------------------------------------------------- */
+
+void
+archiveBackupPartToJson(const char *id, const ArchiveBackupPart *p, bool withObject, Buf *out) {
+    if (withObject) {
+        jsonBufPrintf(out, "{\"name\":");
+        jsonBufString(out, p->name, strlen(p->name));
+        jsonBufPrintf(out, ",\"part\":%" PRIu32 ",\"offset\":%" PRIu64 ",\"content_len\":%" PRIu64
+                           ",\"size\":%" PRIu64,
+                      p->part, p->offset, p->contentLen, p->size);
+        archiveJsonPutStr(out, "sha256", p->sha256);
+        archiveJsonPutStr(out, "content_sha256", p->contentSha256);
+        jsonBufPrintf(out, "}");
+        return;
+    }
+    {
+        char created[32];
+
+        jsonBufPrintf(out, "{\"version\":%d", ARCHIVE_BACKUP_VERSION);
+        archiveJsonPutStr(out, "backup", id);
+        jsonBufPrintf(out, ",\"part\":%" PRIu32 ",\"offset\":%" PRIu64 ",\"content_len\":%" PRIu64, p->part,
+                      p->offset, p->contentLen);
+        archiveJsonPutStr(out, "content_sha256", p->contentSha256);
+        timeIsoNow(created, sizeof(created));
+        archiveJsonPutStr(out, "created", created);
+        jsonBufPrintf(out, "}");
+    }
+}
+
+static bool
+hexValid(const char *s) {
+    if (strlen(s) != 64)
+        return false;
+    for (; *s != '\0'; s++)
+        if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'f')))
+            return false;
+    return true;
+}
+
+int
+archiveBackupPartParse(const char *id, const char *text, size_t len, bool withObject, ArchiveBackupPart *p,
+                       Err *err) {
+    JsonValue *doc = archiveDocParse(text, len, err);
+    int rc = -1;
+
+    memset(p, 0, sizeof(*p));
+    if (doc == NULL)
+        return -1;
+    if (reqU32(doc, "part", &p->part, err) != 0 || jsonReqU64(doc, "offset", &p->offset, err) != 0 ||
+        jsonReqU64(doc, "content_len", &p->contentLen, err) != 0 ||
+        jsonReqStrCopy(doc, "content_sha256", p->contentSha256, sizeof(p->contentSha256), err) != 0)
+        goto out;
+    if (withObject) {
+        char expect[STORAGE_NAME_MAX];
+
+        if (jsonReqStrCopy(doc, "name", p->name, sizeof(p->name), err) != 0 ||
+            jsonReqU64(doc, "size", &p->size, err) != 0 ||
+            jsonReqStrCopy(doc, "sha256", p->sha256, sizeof(p->sha256), err) != 0)
+            goto out;
+        archiveBackupPartName(id, p->part, expect, sizeof(expect));
+        if (strcmp(expect, p->name) != 0 || !hexValid(p->sha256)) {
+            errSet(err, ERR_FORMAT, "part %" PRIu32 " is named '%s', not '%s', or its sha256 is malformed", p->part,
+                   p->name, expect);
+            goto out;
+        }
+    } else {
+        uint64_t version;
+        const char *backup;
+
+        if (jsonReqU64(doc, "version", &version, err) != 0 || jsonReqStr(doc, "backup", &backup, err) != 0)
+            goto out;
+        if (version != ARCHIVE_BACKUP_VERSION || strcmp(backup, id) != 0) {
+            errSet(err, ERR_FORMAT, "trailer of version %" PRIu64 " of backup '%s', not of version %d of '%s'", version,
+                   backup, ARCHIVE_BACKUP_VERSION, id);
+            goto out;
+        }
+    }
+    if (p->part == 0 || p->contentLen == 0 || p->contentLen > ARCHIVE_BACKUP_PART_MAX || !hexValid(p->contentSha256)) {
+        errSet(err, ERR_FORMAT, "part %" PRIu32 ": part number, content_len or content_sha256 out of range", p->part);
+        goto out;
+    }
+    rc = 0;
+out:
+    jsonFree(doc);
+    return rc;
+}
+
+/* ---- the stream of a backup ------------------------------------------------------------------ */
+
+typedef struct StoredPart {
+    Storage *storage;
+    const char *name;
+} StoredPart;
+
+static IoRead *
+openPart(void *data, uint64_t offset, uint64_t length, Err *err) {
+    StoredPart *o = data;
+
+    return storageOpenRead(o->storage, o->name, offset, length, err);
+}
+
+/* Read one part through every layer, its content to fd (-1: nowhere). Messages are not prefixed. */
+static int
+extractPart(Archive *a, const char *id, const ArchiveBackupPart *want, int fd, uint64_t *done,
+            ArchiveBackupProgressFn progress, void *ctx, uint64_t total, Err *err) {
+    StoredPart o = {a->storage, want->name};
+    ArchiveBackupPart got;
+    uint8_t *raw = NULL, *buf = NULL, magic[SEGMENT_MAGIC_LEN], digest[CRYPTO_HASH_MAX_LEN];
+    char hex[CRYPTO_HASH_HEX_MAX];
+    size_t rawLen;
+    IoRead *object = NULL, *frame = NULL;
+    CryptoHash *content = NULL;
+    uint64_t contentBytes = 0;
+    ssize_t n;
+    int rc = -1;
+
+    if (segmentContainerReadTrailer(&archiveBackupPartContainer, openPart, &o, want->size, &raw, &rawLen, err) != 0)
+        return -1;
+    if (archiveBackupPartParse(id, (const char *)raw, rawLen - SEGMENT_TAIL_LEN, false, &got, err) != 0) {
+        errPrefix(err, "trailer");
+        goto out;
+    }
+    if (got.part != want->part || got.offset != want->offset || got.contentLen != want->contentLen ||
+        strcmp(got.contentSha256, want->contentSha256) != 0) {
+        errSet(err, ERR_FORMAT, "trailer: describes part %" PRIu32 " at offset %" PRIu64 " (%" PRIu64
+                                " bytes), parts.bvi another",
+               got.part, got.offset, got.contentLen);
+        goto out;
+    }
+    if ((object = storageOpenRead(a->storage, want->name, 0, want->size, err)) == NULL)
+        goto out;
+    object = ioReadHashNew(object, CRYPTO_HASH_SHA256);
+    if ((n = ioReadFull(object, magic, sizeof(magic), err)) < 0)
+        goto out;
+    if ((size_t)n != sizeof(magic)) {
+        errSet(err, ERR_FORMAT, "object: ended inside the magic");
+        goto out;
+    }
+    if (segmentContainerCheckMagic(&archiveBackupPartContainer, magic, err) != 0)
+        goto out;
+    frame = segmentContainerFrame(object, want->size - SEGMENT_MAGIC_LEN - rawLen);
+    content = cryptoHashNew(CRYPTO_HASH_SHA256);
+    buf = bvMalloc(READ_CHUNK);
+    while ((n = ioRead(frame, buf, READ_CHUNK, err)) > 0) {
+        contentBytes += (uint64_t)n;
+        if (contentBytes > want->contentLen) {
+            errSet(err, ERR_FORMAT, "content: longer than the %" PRIu64 " bytes parts.bvi declares", want->contentLen);
+            goto out;
+        }
+        cryptoHashUpdate(content, buf, (size_t)n);
+        if (fd >= 0 && fsWriteAll(fd, buf, (size_t)n) != 0) {
+            errSetSys(err, ERR_IO, errno, "unable to write the backup's stream");
+            goto out;
+        }
+        *done += (uint64_t)n;
+        if (progress != NULL)
+            progress(ctx, *done, total);
+    }
+    if (n < 0) {
+        errPrefix(err, "lz4 frame");
+        goto out;
+    }
+    cryptoHashFinal(content, digest, NULL);
+    cryptoHexEncode(digest, CRYPTO_SHA256_LEN, hex);
+    if (contentBytes != want->contentLen || strcmp(hex, want->contentSha256) != 0) {
+        errSet(err, ERR_CHECKSUM, "content: %" PRIu64 " bytes with sha256 %s, parts.bvi says %" PRIu64 " with sha256 %s",
+               contentBytes, hex, want->contentLen, want->contentSha256);
+        goto out;
+    }
+    /* The trailer again, then the end: the object's hash is complete. */
+    if ((n = ioReadFull(object, buf, rawLen, err)) < 0)
+        goto out;
+    if ((size_t)n != rawLen || memcmp(buf, raw, rawLen) != 0) {
+        errSet(err, ERR_FORMAT, "trailer: changed between two reads of the object");
+        goto out;
+    }
+    if ((n = ioRead(object, buf, 1, err)) != 0) {
+        if (n > 0)
+            errSet(err, ERR_FORMAT, "object: bytes after the trailer");
+        goto out;
+    }
+    if (strcmp(ioReadHashHex(object), want->sha256) != 0) {
+        errSet(err, ERR_CHECKSUM, "object sha256 mismatch: computed %s, parts.bvi says %s", ioReadHashHex(object),
+               want->sha256);
+        goto out;
+    }
+    rc = 0;
+out:
+    ioReadFree(frame);
+    ioReadFree(object);
+    cryptoHashFree(content);
+    bvFree(buf);
+    bvFree(raw);
+    return rc;
+}
+
+/* Read parts.bvi as its manifest describes it, a line at a time, calling `fn` for each part. */
+static int
+eachPart(Archive *a, const ArchiveBackup *b, const ArchiveBackupIndexRef *idx,
+         int (*fn)(void *data, const ArchiveBackupPart *p, Err *err), void *data, Err *err) {
+    IoRead *in = storageOpenRead(a->storage, idx->name, 0, 0, err);
+    Buf *line = bufNew(512);
+    uint8_t *buf;
+    uint64_t size = 0, offset = 0;
+    uint32_t parts = 0;
+    ssize_t n;
+    int rc = -1;
+
+    if (in == NULL) {
+        bufFree(line);
+        return -1;
+    }
+    in = ioReadHashNew(in, CRYPTO_HASH_SHA256);
+    buf = bvMalloc(READ_CHUNK);
+    while ((n = ioRead(in, buf, READ_CHUNK, err)) > 0) {
+        size += (uint64_t)n;
+        for (ssize_t i = 0; i < n; i++) {
+            ArchiveBackupPart p;
+
+            if (buf[i] != '\n') {
+                if (line->len >= 4096) {
+                    errSet(err, ERR_FORMAT, "parts.bvi: a line longer than 4096 bytes");
+                    goto out;
+                }
+                bufAppend(line, buf + i, 1);
+                continue;
+            }
+            if (archiveBackupPartParse(b->id, (const char *)line->data, line->len, true, &p, err) != 0) {
+                errPrefix(err, "parts.bvi line %" PRIu32, parts + 1);
+                goto out;
+            }
+            bufClear(line);
+            if (p.part != parts + 1 || p.offset != offset || p.contentLen > b->streamLen - offset) {
+                errSet(err, ERR_FORMAT, "parts.bvi line %" PRIu32 ": part %" PRIu32 " at offset %" PRIu64
+                                        " does not continue the parts before it",
+                       parts + 1, p.part, p.offset);
+                goto out;
+            }
+            parts++;
+            offset += p.contentLen;
+            if (fn(data, &p, err) != 0)
+                goto out;
+        }
+    }
+    if (n < 0)
+        goto out;
+    if (line->len != 0 || size != idx->size || strcmp(ioReadHashHex(in), idx->sha256) != 0) {
+        errSet(err, ERR_CHECKSUM, "parts.bvi: %" PRIu64 " bytes with sha256 %s, the manifest says %" PRIu64
+                                  " bytes with sha256 %s",
+               size, ioReadHashHex(in), idx->size, idx->sha256);
+        goto out;
+    }
+    if (parts != b->parts || offset != b->streamLen) {
+        errSet(err, ERR_FORMAT, "parts.bvi: %" PRIu32 " parts of %" PRIu64 " bytes, the manifest says %" PRIu32
+                                " parts of %" PRIu64 " bytes",
+               parts, offset, b->parts, b->streamLen);
+        goto out;
+    }
+    rc = 0;
+out:
+    bvFree(buf);
+    bufFree(line);
+    ioReadFree(in);
+    return rc;
+}
+
+typedef struct ExtractCtx {
+    Archive *a;
+    const ArchiveBackup *b;
+    int fd;
+    uint64_t done;
+    ArchiveBackupProgressFn progress;
+    void *ctx;
+} ExtractCtx;
+
+static int
+extractOne(void *data, const ArchiveBackupPart *p, Err *err) {
+    ExtractCtx *x = data;
+
+    if (extractPart(x->a, x->b->id, p, x->fd, &x->done, x->progress, x->ctx, x->b->streamLen, err) != 0)
+        return errPrefix(err, "backup part '%s'", p->name);
+    return 0;
+}
+
+int
+archiveBackupExtract(Archive *archive, const ArchiveBackup *backup, int fd, ArchiveBackupProgressFn progress,
+                     void *ctx, Err *err) {
+    ArchiveBackup again;
+    ArchiveBackupIndexRef idx;
+    ExtractCtx x = {archive, backup, fd, 0, progress, ctx};
+    int rc;
+
+    /* parts.bvi is checked against the manifest as stored, not only as the caller holds it. */
+    if (readManifest(archive, backup->id, &again, &idx, err) != 0)
+        return errPrefix(err, "backup '%s'", backup->id);
+    bvFree(again.gtidState);
+    if (again.parts != backup->parts || again.streamLen != backup->streamLen)
+        return errSet(err, ERR_FORMAT, "backup '%s': the manifest changed since it was listed", backup->id);
+    rc = eachPart(archive, backup, &idx, extractOne, &x, err);
+    if (rc != 0)
+        return errPrefix(err, "backup '%s'", backup->id);
+    return 0;
+}
