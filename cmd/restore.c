@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "archive/archive.h"
+#include "archive/backup_store.h"
 #include "archive/catalog.h"
 #include "archive/identity.h"
 #include "binlog/pos.h"
@@ -66,6 +67,9 @@ static const OptDef restoreDefs[] = {
     CMD_ARCHIVE_OPTDEFS(RESTORE_OPT(archive), RESTORE_STORAGE),
     {"datadir", OPT_STRING, NULL, 0, 0, OPT_REQUIRED, RESTORE_OPT(datadir), NULL,
      "the data directory to create: empty or new, on a file system with room for the backup", NULL, NULL},
+    {"backup", OPT_STRING, NULL, 0, 0, 0, RESTORE_OPT(backupId), NULL,
+     "the backup of the archive to restore (an id of 'binvault list'); default: the newest from which the archive "
+     "reaches the target", NULL, NULL},
     {"stream-file", OPT_STRING, NULL, 0, 0, 0, RESTORE_OPT(streamFile), NULL,
      "restore this mbstream file (mariadb-backup --backup --stream=mbstream) instead of a backup of the archive; "
      "the archive's binlogs bring it to the target", NULL, NULL},
@@ -266,6 +270,48 @@ printReport(const RestoreCmd *rc, const RestoreReport *r, const char *dir, bool 
     bufFree(b);
 }
 
+/* The backup for the target: --backup ID, or the newest the archive reaches the target from. */
+static int
+chooseBackup(const RestoreCmd *rc, Archive *a, const RecoverTarget *target, ArchiveBackup **backups, size_t *count,
+             const ArchiveBackup **chosen, Err *err) {
+    RestorePoint *points;
+    size_t i = 0;
+    int res = 0;
+
+    if (archiveBackupList(a, backups, count, err) != 0)
+        return errPrefix(err, "listing the archive's backups");
+    points = restorePointsOf(*backups, *count);
+    if (rc->backupId != NULL) {
+        while (i < *count && strcmp((*backups)[i].id, rc->backupId) != 0)
+            i++;
+        if (i == *count) {
+            Buf *list = bufNew(256);
+
+            restoreDescribeBackups(points, *count, list);
+            res = errSet(err, ERR_NOTFOUND, "--backup '%s': the archive holds no complete backup of that id%s%.*s",
+                         rc->backupId, list->len > 0 ? "; it holds:\n" : "", (int)list->len,
+                         (const char *)list->data);
+            bufFree(list);
+        }
+    } else {
+        res = restoreChooseBackup(points, *count, target, &i, err);
+    }
+    if (res == 0)
+        *chosen = &(*backups)[i];
+    bvFree(points);
+    return res;
+}
+
+static void
+printBackup(const ArchiveBackup *b) {
+    char when[64], size[32];
+
+    cmdFormatTime(b->endUs > 0 ? (uint64_t)b->endUs : 0, when, sizeof(when));
+    recoverFormatBytes(b->streamLen, size, sizeof(size));
+    printf("backup %s: %s %s of %s, ended %s, at %s:%" PRIu64 " gtid state '%s', %s\n", b->id, b->tool, b->toolVersion,
+           b->host, when, b->file, b->pos, b->gtidState != NULL ? b->gtidState : "", size);
+}
+
 /* The archive's restorable windows after a refused plan. */
 static void
 printWindows(const ArchiveCatalog *c, const Err *err) {
@@ -292,6 +338,11 @@ cmdRestore(int argc, char **argv) {
     Archive *a = NULL;
     ArchiveCatalog *c = NULL;
     ArchiveIdentity id;
+    ArchiveBackup *backups = NULL;
+    const ArchiveBackup *chosen = NULL;
+    size_t nbackups = 0;
+    RestoreArchiveStream source = {0};
+    RecoverPlan *plan = NULL;
     struct stat st;
     char user[256] = "", *dir = NULL;
     LogLevel level;
@@ -312,11 +363,11 @@ cmdRestore(int argc, char **argv) {
         goto fail;
     if (rc.replicateFrom != NULL && replicateSettings(&rc, &primary, &rf, &err) != 0)
         goto fail;
-    if (rc.streamFile == NULL) {
-        errSet(&err, ERR_USAGE, "give --stream-file FILE: the backup to restore");
+    if (rc.streamFile != NULL && rc.backupId != NULL) {
+        errSet(&err, ERR_USAGE, "give --backup ID or --stream-file FILE, not both");
         goto fail;
     }
-    if (stat(rc.streamFile, &st) != 0) {
+    if (rc.streamFile != NULL && stat(rc.streamFile, &st) != 0) {
         errSetSys(&err, errno == ENOENT ? ERR_NOTFOUND : ERR_IO, errno, "--stream-file '%s'", rc.streamFile);
         goto fail;
     }
@@ -337,9 +388,33 @@ cmdRestore(int argc, char **argv) {
         goto fail;
     cmdCatalogWarn(c);
     printf("archive %s: mariadb binlogs of server_id %" PRIu32 " (%s)\n", archiveUrl(a), id.serverId, id.serverVersion);
-    printf("backup: the stream file '%s' (%" PRIu64 " bytes); the plan is made once it is prepared\n", rc.streamFile,
-           (uint64_t)st.st_size);
+    if (rc.streamFile != NULL) {
+        printf("backup: the stream file '%s' (%" PRIu64 " bytes); the plan is made once it is prepared\n",
+               rc.streamFile, (uint64_t)st.st_size);
+        ro.stream = restoreStreamFile;
+        ro.streamCtx = rc.streamFile;
+        ro.streamBytes = (uint64_t)st.st_size;
+        ro.serverId = id.serverId;
+    } else {
+        if (chooseBackup(&rc, a, &target, &backups, &nbackups, &chosen, &err) != 0 ||
+            (plan = recoverPlanNew(c, chosen->gtidState != NULL ? chosen->gtidState : "", &target, &err)) == NULL ||
+            recoverPlanResolve(plan, a, &err) != 0)
+            goto fail;
+        printBackup(chosen);
+        printPlan(&rc, plan);
+        source.archive = a;
+        source.backup = chosen;
+        ro.stream = restoreStreamBackup;
+        ro.streamCtx = &source;
+        ro.streamBytes = chosen->streamLen;
+        ro.serverId = chosen->serverId;
+        ro.backupGtid = chosen->gtidState != NULL ? chosen->gtidState : "";
+        ro.plan = plan; /* the run owns it from here */
+        plan = NULL;
+    }
     if (rc.dryRun) {
+        if (ro.plan != NULL)
+            recoverPlanFree(ro.plan);
         printf("dry run: nothing was changed\n");
         goto done;
     }
@@ -361,10 +436,6 @@ cmdRestore(int argc, char **argv) {
     ro.datadir = dir;
     ro.tmpDir = rc.tmpDir;
     ro.user = user[0] != '\0' ? user : NULL;
-    ro.serverId = id.serverId;
-    ro.streamBytes = (uint64_t)st.st_size;
-    ro.stream = restoreStreamFile;
-    ro.streamCtx = rc.streamFile;
     ro.archive = a;
     ro.catalog = c;
     ro.target = &target;
@@ -385,7 +456,8 @@ cmdRestore(int argc, char **argv) {
     }
     if (rc.bar)
         fputc('\n', stderr);
-    printPlan(&rc, report.plan);
+    if (rc.streamFile != NULL)
+        printPlan(&rc, report.plan);
     printReport(&rc, &report, dir, true);
     goto done;
 fail:
@@ -393,6 +465,8 @@ fail:
     printWindows(c, &err);
 done:
     restoreReportClear(&report);
+    recoverPlanFree(plan);
+    archiveBackupListFree(backups, nbackups);
     urlMysqlFree(primary);
     archiveCatalogFree(c);
     archiveFree(a);

@@ -234,6 +234,27 @@ restoreStreamFile(void *ctx, int fd, RestoreStreamProgressFn progress, void *pro
     return res;
 }
 
+int
+restoreStreamBackup(void *ctx, int fd, RestoreStreamProgressFn progress, void *progressCtx, Err *err) {
+    const RestoreArchiveStream *s = ctx;
+
+    return archiveBackupExtract(s->archive, s->backup, fd, progress, progressCtx, err);
+}
+
+RestorePoint *
+restorePointsOf(const ArchiveBackup *backups, size_t count) {
+    RestorePoint *p = bvCalloc(count > 0 ? count : 1, sizeof(*p));
+
+    for (size_t i = 0; i < count; i++) {
+        p[i].id = backups[i].id;
+        p[i].endUs = backups[i].endUs > 0 ? (uint64_t)backups[i].endUs : 0;
+        p[i].file = backups[i].file;
+        p[i].pos = backups[i].pos;
+        p[i].gtidState = backups[i].gtidState != NULL ? backups[i].gtidState : "";
+    }
+    return p;
+}
+
 /* ---- The run -------------------------------------------------------------------------------- */
 
 const char *

@@ -24,6 +24,7 @@
 #include <sys/types.h>
 
 #include "archive/archive.h"
+#include "archive/backup_store.h"
 #include "common/buf.h"
 #include "common/err.h"
 #include "recover/plan.h"
@@ -152,6 +153,18 @@ void restoreDescribeState(const RestoreReport *r, const char *dir, Buf *out);
 
 /* A RestoreStreamFn over a local mbstream file (ctx: its path). */
 int restoreStreamFile(void *ctx, int fd, RestoreStreamProgressFn progress, void *progressCtx, Err *err);
+
+/* A RestoreStreamFn over a backup of the archive (ctx: a RestoreArchiveStream): its parts fetched
+ * and verified by archiveBackupExtract(); a damaged part fails it (ERR_CHECKSUM naming the part). */
+typedef struct RestoreArchiveStream {
+    Archive *archive;
+    const ArchiveBackup *backup;
+} RestoreArchiveStream;
+int restoreStreamBackup(void *ctx, int fd, RestoreStreamProgressFn progress, void *progressCtx, Err *err);
+
+/* The consistent points of backups, for restoreChooseBackup(): points[i] refers to backups[i]'s
+ * strings (they must outlive it). Allocated (bvFree() it). */
+RestorePoint *restorePointsOf(const ArchiveBackup *backups, size_t count);
 
 /* The phase's name ("unpack", ...). */
 const char *restorePhaseName(RestorePhase phase);
