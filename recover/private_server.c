@@ -264,6 +264,7 @@ writeConfig(const PrivateServer *s, const PrivateServerOptions *o, Err *err) {
     ADD("server_id=%u\n", (unsigned)o->serverId);
     ADD("skip-networking\nskip-grant-tables\nskip-slave-start\nevent-scheduler=OFF\nskip-log-bin\n");
     ADD("skip-name-resolve\nperformance_schema=OFF\nmax_connections=20\n");
+    ADD("relay-log=" PRIVATE_SERVER_RELAY_LOG "\n");
     if (o->extraConfig != NULL)
         bufAppend(b, o->extraConfig, strlen(o->extraConfig));
 #undef ADD
@@ -295,7 +296,7 @@ giveToDataOwner(const PrivateServer *s, const char *datadir, Err *err) {
 
     if (stat(datadir, &st) != 0)
         return errSetSys(err, ERR_IO, errno, "unable to read the owner of '%s'", datadir);
-    if ((fd = open(s->errorLog, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600)) < 0)
+    if ((fd = open(s->errorLog, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0600)) < 0)
         return errSetSys(err, ERR_IO, errno, "unable to create '%s'", s->errorLog);
     close(fd);
     if (chown(s->errorLog, st.st_uid, st.st_gid) != 0 || chown(s->dir, st.st_uid, st.st_gid) != 0)
@@ -320,7 +321,7 @@ privateServerStart(const PrivateServerOptions *o, Err *err) {
     s = bvCalloc(1, sizeof(*s));
     s->dir = tmpl;
     s->socket = bvSprintf("%s/mariadbd.sock", s->dir);
-    s->errorLog = bvSprintf("%s/error.log", s->dir);
+    s->errorLog = o->errorLog != NULL ? bvStrdup(o->errorLog) : bvSprintf("%s/error.log", s->dir);
     if (strlen(s->socket) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
         errSet(err, ERR_CONFIG, "the server's socket path '%s' is too long: give a shorter --tmpdir", s->socket);
         privateServerFree(s);
@@ -341,14 +342,12 @@ privateServerStart(const PrivateServerOptions *o, Err *err) {
     {
         const char *argv[] = {"mariadbd", arg, NULL};
         int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
-        char *out = bvSprintf("%s/error.log", s->dir);
 
-        s->pid = devnull < 0 ? -1 : spawn(argv, devnull, out, true, err);
+        s->pid = devnull < 0 ? -1 : spawn(argv, devnull, s->errorLog, true, err);
         if (devnull < 0)
             errSetSys(err, ERR_IO, errno, "unable to open /dev/null");
         else
             close(devnull);
-        bvFree(out);
     }
     bvFree(cnf);
     bvFree(arg);

@@ -45,12 +45,18 @@ int privateToolFinish(PrivateTool *t, atomic_bool *stop, Err *err);
 
 /* ---- The private server ---------------------------------------------------------------------- */
 
+/* The relay log's base name on the private server: its relay log files (`NAME.000001`,
+ * `NAME.index`) are the private server's own, to be removed before DIR is started by the user's
+ * configuration, whose base name differs. */
+#define PRIVATE_SERVER_RELAY_LOG "binvault-relay-bin"
+
 typedef struct PrivateServerOptions {
     const char *datadir;         /* the prepared data directory (absolute) */
     const char *tmpDir;          /* where the private directory is made; NULL = /tmp */
     const char *user;            /* the server's --user (required when binvault runs as root) */
     uint32_t serverId;           /* the source's: a restored server keeps it */
     const char *extraConfig;     /* more [mariadbd] lines ("name=value\n"...), may be NULL */
+    const char *errorLog;        /* its error log (appended to); NULL = in the private directory */
     unsigned startTimeoutMs;     /* 0 = 600 s (crash recovery of a large server takes long) */
     atomic_bool *stop;           /* a Ctrl-C while waiting for it to start; may be NULL */
 } PrivateServerOptions;

@@ -476,6 +476,32 @@ replicateFrom(const RestoreOptions *o, const PrivateServer *ps, Err *err) {
     return res != 0 ? errPrefix(err, "configuring replication from '%s:%u'", f->host, (unsigned)f->port) : 0;
 }
 
+/* Remove the private server's relay log and relay-log.info: the replica that --replicate-from
+ * configured resumes by GTID (MASTER_USE_GTID=slave_pos, kept in master.info), and a relay log
+ * named by the private server's configuration would stop the user's server from starting its
+ * replica ("Could not find target log during relay log initialization"). */
+static int
+forgetRelayLog(const char *dir, Err *err) {
+    const char *prefix = PRIVATE_SERVER_RELAY_LOG ".";
+    struct dirent *e;
+    DIR *d;
+    int res = 0;
+
+    if ((d = opendir(dir)) == NULL)
+        return errSetSys(err, ERR_IO, errno, "unable to read '%s'", dir);
+    while (res == 0 && (e = readdir(d)) != NULL) {
+        if (strncmp(e->d_name, prefix, strlen(prefix)) == 0 || strcmp(e->d_name, "relay-log.info") == 0) {
+            char *path = bvSprintf("%s/%s", dir, e->d_name);
+
+            if (unlink(path) != 0)
+                res = errSetSys(err, ERR_IO, errno, "unable to remove the private server's '%s'", path);
+            bvFree(path);
+        }
+    }
+    closedir(d);
+    return res;
+}
+
 int
 restoreRun(const RestoreOptions *o, RestoreReport *r, Err *err) {
     RunCtx rc = {o, r, 0, NULL};
@@ -540,6 +566,7 @@ restoreRun(const RestoreOptions *o, RestoreReport *r, Err *err) {
     pso.user = root ? o->user : NULL;
     pso.serverId = o->serverId;
     pso.extraConfig = extra;
+    pso.errorLog = log;
     pso.stop = o->stop;
     if ((ps = privateServerStart(&pso, err)) == NULL || (into = connectPrivate(ps, err)) == NULL)
         goto done;
@@ -574,6 +601,8 @@ restoreRun(const RestoreOptions *o, RestoreReport *r, Err *err) {
         r->state = RESTORE_DIR_UNCLEAN;
         goto done;
     }
+    if (forgetRelayLog(o->datadir, err) != 0)
+        goto done;
     enterPhase(&rc, RESTORE_PHASE_DONE);
     res = 0;
 done:
@@ -625,8 +654,8 @@ restoreDescribeState(const RestoreReport *r, const char *dir, Buf *out) {
         text = bvSprintf("'%s' is ready: start it with 'mariadbd --datadir %s' (with your configuration: keep the "
                          "source's innodb settings of %s/backup-my.cnf). Its gtid_slave_pos is '%s'.%s\n",
                          dir, dir, dir, r->finalGtid != NULL ? r->finalGtid : "",
-                         r->replicating ? " It replicates from the primary as soon as it starts (its master.info "
-                                          "is set; start it with skip-slave-start to keep it from doing so)."
+                         r->replicating ? " It replicates from the primary as soon as it starts: give it a server_id of "
+                                          "its own (not the primary's) first, or skip-slave-start to hold it."
                                         : " To make it a replica: CHANGE MASTER TO ... MASTER_USE_GTID=slave_pos.");
         break;
     case RESTORE_DIR_UNCLEAN:
