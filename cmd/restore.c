@@ -194,7 +194,7 @@ printPlan(const RestoreCmd *rc, const RecoverPlan *plan) {
     }
     recoverFormatBytes(in->contentBytes, b, sizeof(b));
     showTime(rc, in->lastTimeUs, t, sizeof(t));
-    printf("plan: %" PRIu64 " transactions (%s of binlog) in %zu segments, from gtid state '%s' to '%s'\n",
+    printf("plan: %" PRIu64 " transactions (%s of binlog) in %zu segment(s), from gtid state '%s' to '%s'\n",
            in->transactions, b, in->segments, in->start, in->until);
     printf("  last transaction: %s committed %s, ends at %s:%" PRIu64 "\n", orDash(in->lastGtid), t,
            orDash(in->lastFile), in->lastEndPos);
