@@ -21,6 +21,7 @@
 #include "common/buf.h"
 #include "common/fs.h"
 #include "common/mem.h"
+#include "common/retry.h"
 
 #define PRIVATE_LOG_TAIL 6
 #define PRIVATE_POLL_MS 100
@@ -42,14 +43,6 @@ struct PrivateServer {
     char *socket;
     char *errorLog;
 };
-
-static double
-nowSeconds(void) {
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static void
 sleepMs(unsigned ms) {
@@ -356,7 +349,7 @@ privateServerStart(const PrivateServerOptions *o, Err *err) {
         return NULL;
     }
     s->running = true;
-    deadline = nowSeconds() + timeoutMs / 1000.0;
+    deadline = (double)retryNowMs() / 1000.0 + timeoutMs / 1000.0;
     for (;;) {
         pid_t got = waitpid(s->pid, &status, WNOHANG);
         char how[128], tail[1024];
@@ -377,7 +370,7 @@ privateServerStart(const PrivateServerOptions *o, Err *err) {
             privateServerFree(s);
             return NULL;
         }
-        if (nowSeconds() > deadline) {
+        if ((double)retryNowMs() / 1000.0 > deadline) {
             logTail(s->errorLog, tail, sizeof(tail));
             errSet(err, ERR_TARGET, "the private server on '%s' did not answer on '%s' within %u s (error log: %s)",
                    o->datadir, s->socket, timeoutMs / 1000u, tail[0] != '\0' ? tail : "empty");
@@ -396,7 +389,7 @@ privateServerSocket(const PrivateServer *s) {
 /* Wait for the server's exit up to timeoutMs; true when it exited (*status set). */
 static bool
 waitExit(PrivateServer *s, unsigned timeoutMs, int *status) {
-    double deadline = nowSeconds() + timeoutMs / 1000.0;
+    double deadline = (double)retryNowMs() / 1000.0 + timeoutMs / 1000.0;
 
     for (;;) {
         pid_t got = waitpid(s->pid, status, WNOHANG);
@@ -405,7 +398,7 @@ waitExit(PrivateServer *s, unsigned timeoutMs, int *status) {
             s->running = false;
             return true;
         }
-        if (nowSeconds() > deadline)
+        if ((double)retryNowMs() / 1000.0 > deadline)
             return false;
         sleepMs(PRIVATE_POLL_MS);
     }

@@ -21,6 +21,7 @@
 #include "binlog/gtid.h"
 #include "common/fs.h"
 #include "common/mem.h"
+#include "common/retry.h"
 #include "common/time.h"
 #include "mysql/client.h"
 #include "recover/backup_info.h"
@@ -264,14 +265,6 @@ restorePhaseName(RestorePhase phase) {
     return phase <= RESTORE_PHASE_DONE ? names[phase] : "?";
 }
 
-static double
-monotonic(void) {
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 typedef struct RunCtx {
     const RestoreOptions *o;
     RestoreReport *r;
@@ -281,7 +274,7 @@ typedef struct RunCtx {
 
 static void
 enterPhase(RunCtx *rc, RestorePhase phase) {
-    double now = monotonic();
+    double now = (double)retryNowMs() / 1000.0;
     RestoreProgress p = {0};
 
     if (rc->r->phase < RESTORE_PHASE_DONE && rc->phaseStart > 0)
@@ -306,7 +299,7 @@ onStreamProgress(void *ctx, uint64_t done, uint64_t total) {
     p.phase = RESTORE_PHASE_UNPACK;
     p.done = done;
     p.total = total;
-    p.seconds = monotonic() - rc->phaseStart;
+    p.seconds = (double)retryNowMs() / 1000.0 - rc->phaseStart;
     rc->o->progress(rc->o->progressCtx, &p);
 }
 
@@ -317,7 +310,7 @@ onRecoverProgress(void *ctx, const RecoverProgress *rp) {
 
     p.phase = RESTORE_PHASE_RECOVER;
     p.recover = rp;
-    p.seconds = monotonic() - rc->phaseStart;
+    p.seconds = (double)retryNowMs() / 1000.0 - rc->phaseStart;
     rc->o->progress(rc->o->progressCtx, &p);
 }
 
@@ -619,7 +612,7 @@ done:
         privateServerFree(ps);
     }
     if (r->phase < RESTORE_PHASE_DONE)
-        r->seconds[r->phase] = monotonic() - rc.phaseStart;
+        r->seconds[r->phase] = (double)retryNowMs() / 1000.0 - rc.phaseStart;
     bvFree(extra);
     bvFree(log);
     return res;

@@ -269,6 +269,18 @@ check "refused: a damaged stream file (exit $rc)" test "$rc" != 0
 check "... saying DIR must be emptied" grep -q "holds an incomplete .* of the backup" "$T/out"
 check "... no private server was started" test -z "$(ls -d "$T"/tmp/binvault-restore.* 2>/dev/null)"
 
+# ---- Ctrl-C ---------------------------------------------------------------------------------------
+
+"$BV_BIN" restore --archive "$ARCHIVE" --tmpdir "$T/tmp" --datadir "$T/r-int" --until-end > "$T/int.out" 2>&1 &
+pid=$!
+for _ in $(seq 1 600); do grep -q " info start: " "$T/int.out" && break; sleep 0.05; done
+kill -INT "$pid"; wait "$pid"; rc=$?
+check "Ctrl-C while the private server starts: restore stops (exit $rc)" test "$rc" != 0 -a "$rc" != 130
+check "... saying it was interrupted" grep -q "interrupted" "$T/int.out"
+check "... and what DIR holds" grep -qE "holds the (prepared backup at gtid state|backup recovered up to gtid state)" "$T/int.out"
+check "... with the private server stopped and its directory removed" test -z "$(ls -d "$T"/tmp/binvault-restore.* 2>/dev/null)"
+if start_restored s-int "$T/r-int"; then ok "... and DIR starts with mariadbd"; mdb_stop s-int; else fail "... and DIR starts with mariadbd"; fi
+
 # ---- replica provisioning ------------------------------------------------------------------------
 
 mdb_start src > /dev/null || fail "restart the source"
