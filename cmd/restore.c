@@ -33,6 +33,7 @@
 
 #define RESTORE_PRIMARY_PASSWORD_ENV "BINVAULT_PRIMARY_PASSWORD"
 #define RESTORE_LOG_EVERY_S 10.0
+#define RESTORE_DRAW_EVERY_S 0.2
 
 typedef struct RestoreCmd {
     char *archive, *datadir, *streamFile, *backupId, *untilGtid, *user, *tmpDir;
@@ -49,7 +50,8 @@ typedef struct RestoreCmd {
     bool bar;          /* progress as a redrawn line on stderr */
     unsigned width;
     RestorePhase shown; /* the phase of the last progress output */
-    double lastLog;
+    double lastLog;     /* the phase's seconds at the last log line */
+    double lastDraw;    /* ... at the last redraw of the bar */
 } RestoreCmd;
 
 static atomic_bool restoreStop;
@@ -206,6 +208,10 @@ onProgress(void *ctx, const RestoreProgress *p) {
     char line[512], a[32], b[32];
     bool first = p->phase != rc->shown;
 
+    if (rc->bar && !first && p->phase == RESTORE_PHASE_UNPACK && p->done < p->total &&
+        p->seconds - rc->lastDraw < RESTORE_DRAW_EVERY_S)
+        return;
+    rc->lastDraw = first ? 0 : p->seconds;
     if (p->phase == RESTORE_PHASE_RECOVER && p->recover != NULL) {
         recoverProgressFormat(p->recover, rc->bar, rc->bar ? rc->width - 10 : 0, line, sizeof(line));
     } else if (p->phase == RESTORE_PHASE_UNPACK && p->total > 0) {

@@ -582,6 +582,8 @@ restoreRun(const RestoreOptions *o, RestoreReport *r, Err *err) {
     if (res == 0 && o->replicateFrom != NULL) {
         if ((res = replicateFrom(o, ps, err)) == 0)
             r->replicating = true;
+        else
+            r->state = RESTORE_DIR_RECOVERED; /* at the target, but not the replica asked for */
     }
     if (res != 0)
         goto done;
@@ -603,11 +605,10 @@ done:
     if (ps != NULL) {
         Err stopErr = {0};
 
-        if (privateServerStop(ps, 0, &stopErr) != 0 && r->state != RESTORE_DIR_PARTIAL) {
+        /* Only on the way out of a failure: a successful run has stopped it already. */
+        if (privateServerStop(ps, 0, &stopErr) != 0) {
             r->state = RESTORE_DIR_UNCLEAN;
-            if (res == 0)
-                errSet(err, stopErr.code, "%s", stopErr.msg);
-            res = -1;
+            errAppend(err, "; then %s", stopErr.msg);
         }
         privateServerFree(ps);
     }
