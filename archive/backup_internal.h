@@ -43,6 +43,10 @@ void archiveBackupManifestToJson(const ArchiveBackup *b, const char *partsIndexS
 /* Parse and check a manifest; b->gtidState is allocated on success only. ERR_FORMAT / ERR_LIMIT. */
 int archiveBackupManifestParse(const char *text, size_t len, ArchiveBackup *b, ArchiveBackupIndexRef *idx, Err *err);
 
+/* Read and check the manifest of backup `id` (it must describe `id`); messages name the object.
+ * b->gtidState is allocated on success only. */
+int archiveBackupReadManifest(Archive *a, const char *id, ArchiveBackup *b, ArchiveBackupIndexRef *idx, Err *err);
+
 /* A part's trailer (withObject false) or parts.bvi line (true), one line without newline. */
 void archiveBackupPartToJson(const char *id, const ArchiveBackupPart *p, bool withObject, Buf *out);
 /* Parse one; with `withObject`, name must be the part's name in backup `id`. ERR_FORMAT. */

@@ -7,12 +7,18 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "archive/backup.h"
 #include "archive/backup_internal.h"
+#include "archive/catalog.h"
+#include "archive/continuity.h"
+#include "binlog/gtid.h"
 #include "archive/internal.h"
 #include "common/crypto.h"
 #include "common/fs.h"
@@ -21,7 +27,6 @@
 #include "common/mem.h"
 #include "common/time.h"
 
-#define READ_CHUNK (64 * 1024)
 #define DAY_US (24LL * 3600 * 1000000)
 
 const SegmentContainer archiveBackupPartContainer = {"backup part", ARCHIVE_BACKUP_PART_MAGIC,
@@ -240,8 +245,8 @@ listIds(const char *name, uint64_t size, void *data, Err *err) {
     return 0;
 }
 
-static int
-readManifest(Archive *a, const char *id, ArchiveBackup *b, ArchiveBackupIndexRef *idx, Err *err) {
+int
+archiveBackupReadManifest(Archive *a, const char *id, ArchiveBackup *b, ArchiveBackupIndexRef *idx, Err *err) {
     char name[STORAGE_NAME_MAX];
     uint8_t *data;
     size_t len;
@@ -264,6 +269,12 @@ readManifest(Archive *a, const char *id, ArchiveBackup *b, ArchiveBackupIndexRef
 
 int
 archiveBackupList(Archive *archive, ArchiveBackup **backups, size_t *count, Err *err) {
+    return archiveBackupListChecked(archive, backups, count, NULL, NULL, err);
+}
+
+int
+archiveBackupListChecked(Archive *archive, ArchiveBackup **backups, size_t *count, ArchiveBackupBadFn bad,
+                         void *data, Err *err) {
     IdList l = {0};
     ArchiveBackup *out = NULL;
     size_t n = 0;
@@ -279,7 +290,7 @@ archiveBackupList(Archive *archive, ArchiveBackup **backups, size_t *count, Err 
         if (!l.hasManifest[i])
             continue;
         out = bvRealloc(out, (n + 1) * sizeof(*out));
-        if (readManifest(archive, l.items[i].id, &out[n], &idx, &e) != 0) {
+        if (archiveBackupReadManifest(archive, l.items[i].id, &out[n], &idx, &e) != 0) {
             if (e.code == ERR_STORAGE) {
                 *err = e;
                 archiveBackupListFree(out, n);
@@ -287,7 +298,10 @@ archiveBackupList(Archive *archive, ArchiveBackup **backups, size_t *count, Err 
                 bvFree(l.hasManifest);
                 return -1;
             }
-            logWarn("%s; the backup is not used ('binvault verify' reports it)", e.msg);
+            if (bad != NULL)
+                bad(data, l.items[i].id, &e);
+            else
+                logWarn("%s; the backup is not used ('binvault verify' reports it)", e.msg);
             continue;
         }
         n++;
@@ -382,6 +396,51 @@ archiveBackupAbandoned(const ArchiveBackupStarted *s, int64_t nowUs, const char 
     if (s->startedUs != 0 && pidAlive != NULL && thisHost != NULL && strcmp(s->host, thisHost) == 0)
         return !pidAlive(s->pid);
     return false;
+}
+
+void
+archiveBackupKeep(const ArchiveBackup *list, size_t n, int64_t keepNewest, int64_t keepFromUs, bool *keep) {
+    size_t newestBefore = SIZE_MAX;
+
+    for (size_t i = 0; i < n; i++) {
+        keep[i] = keepNewest < 0 && keepFromUs < 0;
+        if (keepNewest >= 0 && n - i <= (uint64_t)keepNewest)
+            keep[i] = true;
+        if (keepFromUs >= 0) {
+            if (list[i].startUs >= keepFromUs)
+                keep[i] = true;
+            else
+                newestBefore = i;
+        }
+    }
+    if (newestBefore != SIZE_MAX)
+        keep[newestBefore] = true;
+}
+
+bool
+archiveBackupPidAlive(int64_t pid) {
+    return pid > 0 && pid <= INT32_MAX && (kill((pid_t)pid, 0) == 0 || errno == EPERM);
+}
+
+int
+archiveBackupRemoveAbandoned(Archive *archive, int64_t nowUs, const char *thisHost, bool (*pidAlive)(int64_t pid),
+                             void (*removed)(void *data, const char *id, uint64_t objects), void *data, Err *err) {
+    ArchiveBackupStarted *inc;
+    size_t n;
+    int rc = 0;
+
+    if (archiveBackupListIncomplete(archive, &inc, &n, err) != 0)
+        return -1;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        uint64_t objects;
+
+        if (!archiveBackupAbandoned(&inc[i], nowUs, thisHost, pidAlive))
+            continue;
+        if ((rc = archiveBackupDelete(archive, inc[i].id, &objects, err)) == 0 && removed != NULL)
+            removed(data, inc[i].id, objects);
+    }
+    bvFree(inc);
+    return rc;
 }
 
 typedef struct NameList {
@@ -527,219 +586,69 @@ out:
     return rc;
 }
 
-/* ---- the stream of a backup ------------------------------------------------------------------ */
+/* ---- reach ----------------------------------------------------------------------------------- */
 
-typedef struct StoredPart {
-    Storage *storage;
-    const char *name;
-} StoredPart;
+const char *
+archiveBackupReachName(ArchiveBackupReachKind kind) {
+    static const char *const names[] = {"end", "gap", "ahead", "unplaced"};
 
-static IoRead *
-openPart(void *data, uint64_t offset, uint64_t length, Err *err) {
-    StoredPart *o = data;
-
-    return storageOpenRead(o->storage, o->name, offset, length, err);
-}
-
-/* Read one part through every layer, its content to fd (-1: nowhere). Messages are not prefixed. */
-static int
-extractPart(Archive *a, const char *id, const ArchiveBackupPart *want, int fd, uint64_t *done,
-            ArchiveBackupProgressFn progress, void *ctx, uint64_t total, Err *err) {
-    StoredPart o = {a->storage, want->name};
-    ArchiveBackupPart got;
-    uint8_t *raw = NULL, *buf = NULL, magic[SEGMENT_MAGIC_LEN], digest[CRYPTO_HASH_MAX_LEN];
-    char hex[CRYPTO_HASH_HEX_MAX];
-    size_t rawLen;
-    IoRead *object = NULL, *frame = NULL;
-    CryptoHash *content = NULL;
-    uint64_t contentBytes = 0;
-    ssize_t n;
-    int rc = -1;
-
-    if (segmentContainerReadTrailer(&archiveBackupPartContainer, openPart, &o, want->size, &raw, &rawLen, err) != 0)
-        return -1;
-    if (archiveBackupPartParse(id, (const char *)raw, rawLen - SEGMENT_TAIL_LEN, false, &got, err) != 0) {
-        errPrefix(err, "trailer");
-        goto out;
-    }
-    if (got.part != want->part || got.offset != want->offset || got.contentLen != want->contentLen ||
-        strcmp(got.contentSha256, want->contentSha256) != 0) {
-        errSet(err, ERR_FORMAT, "trailer: describes part %" PRIu32 " at offset %" PRIu64 " (%" PRIu64
-                                " bytes), parts.bvi another",
-               got.part, got.offset, got.contentLen);
-        goto out;
-    }
-    if ((object = storageOpenRead(a->storage, want->name, 0, want->size, err)) == NULL)
-        goto out;
-    object = ioReadHashNew(object, CRYPTO_HASH_SHA256);
-    if ((n = ioReadFull(object, magic, sizeof(magic), err)) < 0)
-        goto out;
-    if ((size_t)n != sizeof(magic)) {
-        errSet(err, ERR_FORMAT, "object: ended inside the magic");
-        goto out;
-    }
-    if (segmentContainerCheckMagic(&archiveBackupPartContainer, magic, err) != 0)
-        goto out;
-    frame = segmentContainerFrame(object, want->size - SEGMENT_MAGIC_LEN - rawLen);
-    content = cryptoHashNew(CRYPTO_HASH_SHA256);
-    buf = bvMalloc(READ_CHUNK);
-    while ((n = ioRead(frame, buf, READ_CHUNK, err)) > 0) {
-        contentBytes += (uint64_t)n;
-        if (contentBytes > want->contentLen) {
-            errSet(err, ERR_FORMAT, "content: longer than the %" PRIu64 " bytes parts.bvi declares", want->contentLen);
-            goto out;
-        }
-        cryptoHashUpdate(content, buf, (size_t)n);
-        if (fd >= 0 && fsWriteAll(fd, buf, (size_t)n) != 0) {
-            errSetSys(err, ERR_IO, errno, "unable to write the backup's stream");
-            goto out;
-        }
-        *done += (uint64_t)n;
-        if (progress != NULL)
-            progress(ctx, *done, total);
-    }
-    if (n < 0) {
-        errPrefix(err, "lz4 frame");
-        goto out;
-    }
-    cryptoHashFinal(content, digest, NULL);
-    cryptoHexEncode(digest, CRYPTO_SHA256_LEN, hex);
-    if (contentBytes != want->contentLen || strcmp(hex, want->contentSha256) != 0) {
-        errSet(err, ERR_CHECKSUM, "content: %" PRIu64 " bytes with sha256 %s, parts.bvi says %" PRIu64 " with sha256 %s",
-               contentBytes, hex, want->contentLen, want->contentSha256);
-        goto out;
-    }
-    /* The trailer again, then the end: the object's hash is complete. */
-    if ((n = ioReadFull(object, buf, rawLen, err)) < 0)
-        goto out;
-    if ((size_t)n != rawLen || memcmp(buf, raw, rawLen) != 0) {
-        errSet(err, ERR_FORMAT, "trailer: changed between two reads of the object");
-        goto out;
-    }
-    if ((n = ioRead(object, buf, 1, err)) != 0) {
-        if (n > 0)
-            errSet(err, ERR_FORMAT, "object: bytes after the trailer");
-        goto out;
-    }
-    if (strcmp(ioReadHashHex(object), want->sha256) != 0) {
-        errSet(err, ERR_CHECKSUM, "object sha256 mismatch: computed %s, parts.bvi says %s", ioReadHashHex(object),
-               want->sha256);
-        goto out;
-    }
-    rc = 0;
-out:
-    ioReadFree(frame);
-    ioReadFree(object);
-    cryptoHashFree(content);
-    bvFree(buf);
-    bvFree(raw);
-    return rc;
-}
-
-/* Read parts.bvi as its manifest describes it, a line at a time, calling `fn` for each part. */
-static int
-eachPart(Archive *a, const ArchiveBackup *b, const ArchiveBackupIndexRef *idx,
-         int (*fn)(void *data, const ArchiveBackupPart *p, Err *err), void *data, Err *err) {
-    IoRead *in = storageOpenRead(a->storage, idx->name, 0, 0, err);
-    Buf *line = bufNew(512);
-    uint8_t *buf;
-    uint64_t size = 0, offset = 0;
-    uint32_t parts = 0;
-    ssize_t n;
-    int rc = -1;
-
-    if (in == NULL) {
-        bufFree(line);
-        return -1;
-    }
-    in = ioReadHashNew(in, CRYPTO_HASH_SHA256);
-    buf = bvMalloc(READ_CHUNK);
-    while ((n = ioRead(in, buf, READ_CHUNK, err)) > 0) {
-        size += (uint64_t)n;
-        for (ssize_t i = 0; i < n; i++) {
-            ArchiveBackupPart p;
-
-            if (buf[i] != '\n') {
-                if (line->len >= 4096) {
-                    errSet(err, ERR_FORMAT, "parts.bvi: a line longer than 4096 bytes");
-                    goto out;
-                }
-                bufAppend(line, buf + i, 1);
-                continue;
-            }
-            if (archiveBackupPartParse(b->id, (const char *)line->data, line->len, true, &p, err) != 0) {
-                errPrefix(err, "parts.bvi line %" PRIu32, parts + 1);
-                goto out;
-            }
-            bufClear(line);
-            if (p.part != parts + 1 || p.offset != offset || p.contentLen > b->streamLen - offset) {
-                errSet(err, ERR_FORMAT, "parts.bvi line %" PRIu32 ": part %" PRIu32 " at offset %" PRIu64
-                                        " does not continue the parts before it",
-                       parts + 1, p.part, p.offset);
-                goto out;
-            }
-            parts++;
-            offset += p.contentLen;
-            if (fn(data, &p, err) != 0)
-                goto out;
-        }
-    }
-    if (n < 0)
-        goto out;
-    if (line->len != 0 || size != idx->size || strcmp(ioReadHashHex(in), idx->sha256) != 0) {
-        errSet(err, ERR_CHECKSUM, "parts.bvi: %" PRIu64 " bytes with sha256 %s, the manifest says %" PRIu64
-                                  " bytes with sha256 %s",
-               size, ioReadHashHex(in), idx->size, idx->sha256);
-        goto out;
-    }
-    if (parts != b->parts || offset != b->streamLen) {
-        errSet(err, ERR_FORMAT, "parts.bvi: %" PRIu32 " parts of %" PRIu64 " bytes, the manifest says %" PRIu32
-                                " parts of %" PRIu64 " bytes",
-               parts, offset, b->parts, b->streamLen);
-        goto out;
-    }
-    rc = 0;
-out:
-    bvFree(buf);
-    bufFree(line);
-    ioReadFree(in);
-    return rc;
-}
-
-typedef struct ExtractCtx {
-    Archive *a;
-    const ArchiveBackup *b;
-    int fd;
-    uint64_t done;
-    ArchiveBackupProgressFn progress;
-    void *ctx;
-} ExtractCtx;
-
-static int
-extractOne(void *data, const ArchiveBackupPart *p, Err *err) {
-    ExtractCtx *x = data;
-
-    if (extractPart(x->a, x->b->id, p, x->fd, &x->done, x->progress, x->ctx, x->b->streamLen, err) != 0)
-        return errPrefix(err, "backup part '%s'", p->name);
-    return 0;
+    return (unsigned)kind < sizeof(names) / sizeof(names[0]) ? names[kind] : "unknown";
 }
 
 int
-archiveBackupExtract(Archive *archive, const ArchiveBackup *backup, int fd, ArchiveBackupProgressFn progress,
-                     void *ctx, Err *err) {
-    ArchiveBackup again;
-    ArchiveBackupIndexRef idx;
-    ExtractCtx x = {archive, backup, fd, 0, progress, ctx};
-    int rc;
+archiveBackupReach(const ArchiveCatalog *c, const ArchiveBackup *b, ArchiveBackupReach *r, Err *err) {
+    ArchiveBasePoint bp;
+    ArchiveWindow *windows;
+    size_t nwin, at;
+    const SegmentMeta *first;
+    uint64_t seq;
+    Err e = {0};
 
-    /* parts.bvi is checked against the manifest as stored, not only as the caller holds it. */
-    if (readManifest(archive, backup->id, &again, &idx, err) != 0)
-        return errPrefix(err, "backup '%s'", backup->id);
-    bvFree(again.gtidState);
-    if (again.parts != backup->parts || again.streamLen != backup->streamLen)
-        return errSet(err, ERR_FORMAT, "backup '%s': the manifest changed since it was listed", backup->id);
-    rc = eachPart(archive, backup, &idx, extractOne, &x, err);
-    if (rc != 0)
-        return errPrefix(err, "backup '%s'", backup->id);
+    memset(r, 0, sizeof(*r));
+    memset(&bp, 0, sizeof(bp));
+    snprintf(bp.file, sizeof(bp.file), "%s", b->file);
+    bp.pos = b->pos;
+    bp.gtid = b->gtidState;
+    if (archiveBaseNeededSeq(c, &bp, &seq, &e) != 0) {
+        if (e.code != ERR_NOTFOUND) {
+            *err = e;
+            return -1;
+        }
+        r->kind = ARCHIVE_BACKUP_UNPLACED;
+        return 0;
+    }
+    if (seq == UINT64_MAX) {
+        r->kind = ARCHIVE_BACKUP_AHEAD;
+        return 0;
+    }
+    if (!archiveCatalogFind(c, seq, &at)) {
+        r->kind = ARCHIVE_BACKUP_UNPLACED;
+        return 0;
+    }
+    /* The backup must hold everything before the first segment it needs: else what lies between
+     * was pruned, or never archived. */
+    first = archiveCatalogAt(c, at);
+    if (segmentMetaGtidStart(first)[0] != '\0' && b->gtidState[0] != '\0') {
+        bool holds = false;
+
+        if (gtidStateTextContains(archiveCatalogFlavour(c), b->gtidState, segmentMetaGtidStart(first), &holds, err) != 0)
+            return errPrefix(err, "backup '%s'", b->id);
+        if (!holds) {
+            r->kind = ARCHIVE_BACKUP_UNPLACED;
+            return 0;
+        }
+    } else if (strcmp(first->file, b->file) != 0 || first->startPos > b->pos) {
+        r->kind = ARCHIVE_BACKUP_UNPLACED;
+        return 0;
+    }
+    nwin = archiveCatalogWindows(c, &windows);
+    r->kind = ARCHIVE_BACKUP_UNPLACED;
+    for (size_t i = 0; i < nwin; i++)
+        if (windows[i].first <= at && at <= windows[i].last) {
+            r->kind = i + 1 == nwin ? ARCHIVE_BACKUP_REACHES_END : ARCHIVE_BACKUP_REACHES_GAP;
+            r->fromSeq = seq;
+            r->to = windows[i].to;
+        }
+    bvFree(windows);
     return 0;
 }

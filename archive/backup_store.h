@@ -80,9 +80,53 @@ int archiveBackupListIncomplete(Archive *archive, ArchiveBackupStarted **out, si
 bool archiveBackupAbandoned(const ArchiveBackupStarted *s, int64_t nowUs, const char *thisHost,
                             bool (*pidAlive)(int64_t pid));
 
+/* Which of the complete backups `list` (oldest first, n of them) retention keeps, into keep[n]:
+ * with keepNewest >= 0 the keepNewest newest; with keepFromUs >= 0 every backup started at or after
+ * it and the newest started before it (the one a restore to the start of that window needs); both:
+ * the union; neither: all. */
+void archiveBackupKeep(const ArchiveBackup *list, size_t n, int64_t keepNewest, int64_t keepFromUs, bool *keep);
+
+/* Whether process `pid` runs on this machine (kill(pid, 0)): the usual `pidAlive`. */
+bool archiveBackupPidAlive(int64_t pid);
+
+/* Delete the incomplete backups that archiveBackupAbandoned() says are abandoned (at `nowUs`, on
+ * `thisHost`, pidAlive as there), calling `removed` (may be NULL) after each with its id and the
+ * number of objects removed. The first failure stops it. */
+int archiveBackupRemoveAbandoned(Archive *archive, int64_t nowUs, const char *thisHost, bool (*pidAlive)(int64_t pid),
+                                 void (*removed)(void *data, const char *id, uint64_t objects), void *data, Err *err);
+
 /* Delete a backup: its manifest first (it is incomplete from then on), then parts.bvi, its parts and
  * started.json. Safe to repeat after a crash. `removed` (may be NULL) counts the objects removed. */
 int archiveBackupDelete(Archive *archive, const char *id, uint64_t *removed, Err *err);
+
+/* Where the archive's binlogs take a backup (the restorable window per backup). */
+typedef enum ArchiveBackupReachKind {
+    ARCHIVE_BACKUP_REACHES_END = 0, /* the binlogs continue from the backup's point to the archive's end */
+    ARCHIVE_BACKUP_REACHES_GAP,     /* they continue from it, but only up to a gap */
+    ARCHIVE_BACKUP_AHEAD,           /* the archive does not reach the backup's point yet */
+    ARCHIVE_BACKUP_UNPLACED,        /* the archive starts after the point (pruned), or holds other binlogs */
+} ArchiveBackupReachKind;
+
+typedef struct ArchiveBackupReach {
+    ArchiveBackupReachKind kind;
+    uint64_t fromSeq;       /* the first segment replay from the backup reads (REACHES_*), else 0 */
+    const SegmentMeta *to;  /* the last segment it reaches (REACHES_*), else NULL; points into the catalog */
+} ArchiveBackupReach;
+
+struct ArchiveCatalog;
+/* Where the binlogs of catalog `c` take backup `b`: from archiveBaseNeededSeq(), then the window
+ * (archiveCatalogWindows()) that holds that segment; a first needed segment whose GTID state the
+ * backup does not hold (its start was pruned, or never archived) is UNPLACED. ERR_FORMAT for a
+ * malformed GTID state. */
+int archiveBackupReach(const struct ArchiveCatalog *c, const ArchiveBackup *b, ArchiveBackupReach *r, Err *err);
+/* "end", "gap", "ahead", "unplaced". */
+const char *archiveBackupReachName(ArchiveBackupReachKind kind);
+
+/* archiveBackupList(), and each manifest that is present but unreadable or invalid reported to
+ * `bad` (its id and why) instead of the log: for verify. */
+typedef void (*ArchiveBackupBadFn)(void *data, const char *id, const Err *why);
+int archiveBackupListChecked(Archive *archive, ArchiveBackup **backups, size_t *count, ArchiveBackupBadFn bad,
+                             void *data, Err *err);
 
 /* ---- writing (backup_write.c) ---- */
 

@@ -396,6 +396,14 @@ statusEvaluate(const StatusInput *in, StatusVerdict *out) {
         out->code = STATUS_OK;
     if (in->sourceAsked && !in->sourceOk && out->code == STATUS_OK)
         out->code = STATUS_WARNING;
+    if (in->backupsChecked) {
+        out->backupOld = in->warnBackupAge > 0 &&
+                         (in->newestBackupUs == 0 ||
+                          (in->nowUs > in->newestBackupUs && (double)(in->nowUs - in->newestBackupUs) / 1e6 >= in->warnBackupAge));
+        out->backupNone = !in->backupRestorable;
+        if ((out->backupOld || out->backupNone) && out->code == STATUS_OK)
+            out->code = STATUS_WARNING;
+    }
 }
 
 int

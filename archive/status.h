@@ -136,6 +136,11 @@ typedef struct StatusInput {
     uint64_t oldestUnarchivedUs;     /* commit time of the oldest, read from the source; 0 unknown */
     bool gap;                        /* the source purged binlogs the archive does not hold */
     double warnRpo, maxRpo;          /* seconds */
+    /* Base backups in the archive, checked when `backupsChecked`: */
+    bool backupsChecked;
+    uint64_t newestBackupUs;         /* end of the newest complete backup; 0: none */
+    bool backupRestorable;           /* some backup is restorable to the archive's end */
+    double warnBackupAge;            /* seconds; 0: no age check */
 } StatusInput;
 
 typedef struct StatusVerdict {
@@ -143,6 +148,8 @@ typedef struct StatusVerdict {
     double rpo; /* seconds; < 0 when unknown */
     bool exact; /* measured from the source rather than bounded from the checkpoint */
     bool futureCommit; /* a commit time after now (checkpoint or source) was not trusted */
+    bool backupOld;    /* no complete backup, or the newest is warnBackupAge old or more */
+    bool backupNone;   /* no backup is restorable to the archive's end */
 } StatusVerdict;
 
 /* The RPO bound from the checkpoint alone (seconds; < 0 when it has no commit or caught-up
@@ -151,7 +158,9 @@ typedef struct StatusVerdict {
 double statusArchiveBound(const StatusInput *in);
 
 /* Thresholds: RPO >= maxRpo is CRITICAL, >= warnRpo WARNING; an unknown RPO is UNKNOWN; a gap is
- * CRITICAL; a source that was asked for and did not answer is at least WARNING. */
+ * CRITICAL; a source that was asked for and did not answer is at least WARNING. With backupsChecked,
+ * a newest backup warnBackupAge old or more (or none), and no backup restorable to the archive's
+ * end, are at least WARNING too. */
 void statusEvaluate(const StatusInput *in, StatusVerdict *out);
 const char *statusCodeName(int code);
 

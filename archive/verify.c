@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "archive/backup_store.h"
 #include "archive/checkpoint.h"
 #include "archive/continuity.h"
 #include "archive/identity.h"
@@ -179,6 +180,51 @@ progress(Verify *v, size_t done, size_t total) {
         v->hooks->progress(v->hooks->data, done, total, v->res->bytes);
 }
 
+static void
+badManifest(void *data, const char *id, const Err *why) {
+    char object[STORAGE_NAME_MAX];
+
+    snprintf(object, sizeof(object), ARCHIVE_BACKUP_PREFIX "%s/manifest.json", id);
+    addProblem(data, object, 0, "backup", why->msg);
+}
+
+/* Every complete backup read through every layer; a storage failure stops it (as a problem). */
+static void
+verifyBackups(Verify *v) {
+    ArchiveBackup *list;
+    ArchiveBackupStarted *inc;
+    size_t n, ninc;
+    Err err = {0};
+    char msg[512];
+
+    if (archiveBackupListChecked(v->archive, &list, &n, badManifest, v, &err) != 0) {
+        addProblem(v, NULL, 0, "backup", err.msg);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        char object[STORAGE_NAME_MAX];
+
+        snprintf(object, sizeof(object), ARCHIVE_BACKUP_PREFIX "%s/", list[i].id);
+        if (archiveBackupExtract(v->archive, &list[i], -1, NULL, NULL, &err) != 0)
+            addProblem(v, object, 0, "backup", err.msg);
+        v->res->backups++;
+        v->res->backupBytes += list[i].streamLen;
+    }
+    archiveBackupListFree(list, n);
+    if (archiveBackupListIncomplete(v->archive, &inc, &ninc, &err) != 0) {
+        addProblem(v, NULL, 0, "backup", err.msg);
+        return;
+    }
+    for (size_t i = 0; i < ninc; i++) {
+        snprintf(msg, sizeof(msg),
+                 "backup '%s' is incomplete (no manifest: in progress, or interrupted); it is never used, and the "
+                 "next backup or prune removes it",
+                 inc[i].id);
+        note(v, msg);
+    }
+    bvFree(inc);
+}
+
 int
 archiveVerify(Archive *a, const ArchiveVerifyHooks *hooks, ArchiveVerifyResult *res, Err *err) {
     Verify v = {a, hooks, res, 0};
@@ -236,6 +282,7 @@ archiveVerify(Archive *a, const ArchiveVerifyHooks *hooks, ArchiveVerifyResult *
     verifyCheckpoint(&v, c, cpRc, &cp, &cpErr);
     if (cpRc == 0)
         archiveCheckpointClear(&cp);
+    verifyBackups(&v);
     return 0;
 }
 

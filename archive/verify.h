@@ -2,7 +2,9 @@
  * Verifying an archive: every segment re-read through every layer (the object's SHA-256 against
  * the index, trailer CRC and metadata against the index line, lz4 frame and block checksums,
  * content SHA-256, every event's CRC), then continuity, the index chunks and checkpoint.json.
- * A gap accepted on purpose (a gap record, archive/gap.h) is a note, not a problem.
+ * A gap accepted on purpose (a gap record, archive/gap.h) is a note, not a problem. Then every
+ * complete base backup (archive/backup_store.h): its manifest, parts.bvi and every part read through
+ * every layer; a manifest that does not parse is a problem, an incomplete backup a note.
  * What `binvault verify` does; it prints what the hooks report.
  */
 #ifndef BV_ARCHIVE_VERIFY_H
@@ -19,7 +21,7 @@
 typedef struct ArchiveVerifyProblem {
     char *object;  /* the object concerned; NULL when it concerns no single object */
     uint64_t seq;  /* the segment concerned; 0 when none */
-    const char *kind; /* "segment", "index", "identity", "continuity" or "checkpoint" */
+    const char *kind; /* "segment", "index", "identity", "continuity", "checkpoint" or "backup" */
     char *message;
 } ArchiveVerifyProblem;
 
@@ -40,6 +42,7 @@ typedef struct ArchiveVerifyResult {
     bool notArchive;                /* neither binvault.json nor any segment: nothing was verified */
     ArchiveCatalog *catalog;        /* as loaded (discover, tolerant): its windows and prune record */
     uint64_t segments, bytes, events, transactions; /* read */
+    uint64_t backups, backupBytes; /* complete base backups read, and their stream bytes */
     ArchiveVerifyProblem *problems; /* in the order found */
     size_t problemCount;
 } ArchiveVerifyResult;

@@ -28,6 +28,7 @@
 #include "archive/backup.h"
 #include "archive/backup_store.h"
 #include "archive/catalog.h"
+#include "archive/identity.h"
 #include "archive/mbstream.h"
 #include "cmd/cmd.h"
 #include "common/buf.h"
@@ -303,36 +304,22 @@ progressLine(uint64_t read, uint64_t stored, int64_t startUs, bool done) {
     fflush(stderr);
 }
 
-static bool
-pidAlive(int64_t pid) {
-    return pid > 0 && (kill((pid_t)pid, 0) == 0 || errno == EPERM);
+static void
+abandonedRemoved(void *data, const char *id, uint64_t objects) {
+    (void)data;
+    fprintf(stderr, "binvault: removed the interrupted backup '%s' (%" PRIu64 " objects)\n", id, objects);
 }
 
 /* Remove the objects of backups that an interrupted run left behind. */
 static void
 cleanAbandoned(Archive *archive, const char *host) {
-    ArchiveBackupStarted *inc;
-    size_t n;
     struct timespec now;
     Err err = {0};
 
-    if (archiveBackupListIncomplete(archive, &inc, &n, &err) != 0) {
-        logWarn("unable to look for interrupted backups: %s", err.msg);
-        return;
-    }
     clock_gettime(CLOCK_REALTIME, &now);
-    for (size_t i = 0; i < n; i++) {
-        uint64_t removed;
-
-        if (!archiveBackupAbandoned(&inc[i], (int64_t)now.tv_sec * 1000000, host, pidAlive))
-            continue;
-        if (archiveBackupDelete(archive, inc[i].id, &removed, &err) != 0)
-            logWarn("%s", err.msg);
-        else
-            fprintf(stderr, "binvault: removed the interrupted backup '%s' (%" PRIu64 " objects)\n", inc[i].id,
-                    removed);
-    }
-    bvFree(inc);
+    if (archiveBackupRemoveAbandoned(archive, (int64_t)now.tv_sec * 1000000, host, archiveBackupPidAlive,
+                                     abandonedRemoved, NULL, &err) != 0)
+        logWarn("unable to remove interrupted backups: %s", err.msg);
 }
 
 /* The segment of the archive that holds the backup's point, when the archive has it: a hint. */
@@ -348,6 +335,26 @@ archiveSeqOf(Archive *archive, const ArchiveBasePoint *bp) {
         seq = 0;
     archiveCatalogFree(c);
     return seq;
+}
+
+/* The archive must hold the binlogs of the server backed up: a backup is only of use with them. */
+static int
+checkIdentity(Archive *archive, const SourceInfo *si, Err *err) {
+    ArchiveIdentity id;
+
+    if (archiveIdentityRead(archive, &id, err) != 0) {
+        if (err->code == ERR_NOTFOUND)
+            errAppend(err, "; start 'binvault agent' on the server first: a backup is rolled forward with the "
+                           "archive's binlogs");
+        return errPrefix(err, "archive '%s'", archiveUrl(archive));
+    }
+    if ((id.flavour == BINLOG_FLAVOUR_MYSQL) != si->mysql || id.serverId != si->serverId)
+        return errSet(err, ERR_CONFIG,
+                      "archive '%s' holds the binlogs of %s server_id %" PRIu32 ", not of the source (%s server_id %" PRIu32
+                      "): a backup there could not be rolled forward",
+                      archiveUrl(archive), id.flavour == BINLOG_FLAVOUR_MYSQL ? "mysql" : "mariadb", id.serverId,
+                      si->mysql ? "mysql" : "mariadb", si->serverId);
+    return 0;
 }
 
 typedef struct Result {
@@ -376,7 +383,7 @@ backupRun(const BackupOpts *o, Archive *archive, Result *res, Err *err) {
         return -1;
     r.o = o;
     r.url = url;
-    if (sourceInfo(o, url, &si, err) != 0)
+    if (sourceInfo(o, url, &si, err) != 0 || checkIdentity(archive, &si, err) != 0)
         goto out;
     r.mysql = si.mysql;
     r.tool = o->tool != NULL ? o->tool : si.mysql ? "xtrabackup" : "mariadb-backup";

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "archive/archive.h"
+#include "archive/backup_store.h"
 #include "archive/catalog.h"
 #include "archive/checkpoint.h"
 #include "archive/continuity.h"
@@ -20,8 +21,109 @@ orDash(const char *s) {
     return s != NULL && s[0] != '\0' ? s : "-";
 }
 
+
+/* The complete backups of an archive, where its binlogs take each, and how many are incomplete. */
+typedef struct Backups {
+    ArchiveBackup *list;
+    ArchiveBackupReach *reach;
+    size_t count, incomplete;
+} Backups;
+
+static int
+backupsLoad(Archive *a, const ArchiveCatalog *c, Backups *b, Err *err) {
+    ArchiveBackupStarted *inc;
+
+    memset(b, 0, sizeof(*b));
+    if (archiveBackupList(a, &b->list, &b->count, err) != 0)
+        return -1;
+    if (archiveBackupListIncomplete(a, &inc, &b->incomplete, err) != 0)
+        return -1;
+    bvFree(inc);
+    b->reach = bvCalloc(b->count + 1, sizeof(*b->reach));
+    for (size_t i = 0; i < b->count; i++)
+        if (archiveBackupReach(c, &b->list[i], &b->reach[i], err) != 0)
+            return -1;
+    return 0;
+}
+
 static void
-listText(Archive *a, const ArchiveIdentity *id, bool haveId, const ArchiveCatalog *c) {
+backupsFree(Backups *b) {
+    archiveBackupListFree(b->list, b->count);
+    bvFree(b->reach);
+}
+
+static void
+backupsText(const Backups *b) {
+    char t1[40], t2[40];
+
+    for (size_t i = 0; i < b->count; i++) {
+        const ArchiveBackup *k = &b->list[i];
+        const ArchiveBackupReach *r = &b->reach[i];
+
+        cmdFormatTime((uint64_t)k->startUs, t1, sizeof(t1));
+        printf("backup %s: %s %s, %s .. %s, %" PRIu64 " bytes in %" PRIu32 " parts (%" PRIu64
+               " stored); consistent at %s:%" PRIu64 ", gtid %s; ",
+               k->id, k->tool, k->toolVersion, t1, (cmdFormatTime((uint64_t)k->endUs, t2, sizeof(t2)), t2),
+               k->streamLen, k->parts, k->storedBytes, k->file, k->pos, orDash(k->gtidState));
+        switch (r->kind) {
+        case ARCHIVE_BACKUP_REACHES_END:
+        case ARCHIVE_BACKUP_REACHES_GAP:
+            cmdFormatTime(r->to->lastTimeUs, t1, sizeof(t1));
+            printf("restorable from seq %" PRIu64 " to %s (seq %" PRIu64 ", %s:%" PRIu64 ", gtid %s, last commit %s)\n",
+                   r->fromSeq, r->kind == ARCHIVE_BACKUP_REACHES_END ? "the archive's end" : "a gap", r->to->seq,
+                   r->to->file, r->to->endPos, orDash(segmentMetaGtidEnd(r->to)), t1);
+            break;
+        case ARCHIVE_BACKUP_AHEAD:
+            printf("the archive does not reach its point yet\n");
+            break;
+        default:
+            printf("NOT restorable: the archive's binlogs do not continue from it\n");
+            break;
+        }
+    }
+    if (b->incomplete > 0)
+        printf("%zu incomplete backups (in progress, or interrupted: the next backup or prune removes them)\n",
+               b->incomplete);
+}
+
+static void
+backupsJson(const Backups *b, Buf *out) {
+    jsonBufPrintf(out, ",\"backups\":[");
+    for (size_t i = 0; i < b->count; i++) {
+        const ArchiveBackup *k = &b->list[i];
+        const ArchiveBackupReach *r = &b->reach[i];
+
+        jsonBufPrintf(out, "%s{\"id\":", i ? "," : "");
+        jsonBufString(out, k->id, strlen(k->id));
+        jsonBufPrintf(out, ",\"tool\":");
+        jsonBufString(out, k->tool, strlen(k->tool));
+        jsonBufPrintf(out, ",\"tool_version\":");
+        jsonBufString(out, k->toolVersion, strlen(k->toolVersion));
+        jsonBufPrintf(out, ",\"start_us\":%" PRId64 ",\"end_us\":%" PRId64 ",\"server_id\":%" PRIu32 ",\"host\":",
+                      k->startUs, k->endUs, k->serverId);
+        jsonBufString(out, k->host, strlen(k->host));
+        jsonBufPrintf(out, ",\"file\":");
+        jsonBufString(out, k->file, strlen(k->file));
+        jsonBufPrintf(out, ",\"pos\":%" PRIu64 ",\"gtid_state\":", k->pos);
+        jsonBufString(out, k->gtidState, strlen(k->gtidState));
+        jsonBufPrintf(out, ",\"stream_len\":%" PRIu64 ",\"stored_bytes\":%" PRIu64 ",\"parts\":%" PRIu32
+                           ",\"restorable\":{\"kind\":\"%s\"",
+                      k->streamLen, k->storedBytes, k->parts, archiveBackupReachName(r->kind));
+        if (r->to != NULL) {
+            jsonBufPrintf(out, ",\"from_seq\":%" PRIu64 ",\"to_seq\":%" PRIu64 ",\"to_file\":", r->fromSeq,
+                          r->to->seq);
+            jsonBufString(out, r->to->file, strlen(r->to->file));
+            jsonBufPrintf(out, ",\"to_pos\":%" PRIu64 ",\"to_gtid\":", r->to->endPos);
+            jsonBufString(out, segmentMetaGtidEnd(r->to), strlen(segmentMetaGtidEnd(r->to)));
+            jsonBufPrintf(out, ",\"to_time_us\":%" PRIu64, r->to->lastTimeUs);
+        }
+        jsonBufPrintf(out, "}}");
+    }
+    jsonBufPrintf(out, "],\"incomplete_backups\":%zu", b->incomplete);
+}
+
+static void
+listText(Archive *a, const ArchiveIdentity *id, bool haveId, const ArchiveCatalog *c, const Backups *b) {
     ArchiveGap *gaps;
     ArchiveWindow *windows;
     size_t ngaps = archiveCatalogGaps(c, &gaps), nwin = archiveCatalogWindows(c, &windows), unindexed = 0, missing = 0;
@@ -37,6 +139,7 @@ listText(Archive *a, const ArchiveIdentity *id, bool haveId, const ArchiveCatalo
     cmdPrintPrune(c);
     if (archiveCatalogCount(c) == 0) {
         printf("no segments\n");
+        backupsText(b);
         bvFree(gaps);
         bvFree(windows);
         return;
@@ -84,12 +187,13 @@ listText(Archive *a, const ArchiveIdentity *id, bool haveId, const ArchiveCatalo
                w->from->file, w->from->startPos, w->to->file, w->to->endPos, orDash(w->firstGtid), orDash(w->lastGtid),
                t1, t2);
     }
+    backupsText(b);
     bvFree(gaps);
     bvFree(windows);
 }
 
 static void
-listJson(Archive *a, const ArchiveIdentity *id, bool haveId, const ArchiveCatalog *c) {
+listJson(Archive *a, const ArchiveIdentity *id, bool haveId, const ArchiveCatalog *c, const Backups *b) {
     Buf *out = bufNew(4096);
     ArchiveGap *gaps;
     ArchiveWindow *windows;
@@ -156,7 +260,11 @@ listJson(Archive *a, const ArchiveIdentity *id, bool haveId, const ArchiveCatalo
             bufAppend(out, ",", 1);
         jsonBufString(out, archiveCatalogProblem(c, i), strlen(archiveCatalogProblem(c, i)));
     }
-    jsonBufPrintf(out, "]}\n");
+    jsonBufPrintf(out, "]");
+    /* Only with backups: the document of an archive without any stays what it was. */
+    if (b->count > 0 || b->incomplete > 0)
+        backupsJson(b, out);
+    jsonBufPrintf(out, "}\n");
     fwrite(out->data, 1, out->len, stdout);
     bufFree(out);
     bvFree(gaps);
@@ -182,7 +290,9 @@ static const OptSet listSet = {
     "Lists the segments of an archive from its index (and the segments stored but not yet indexed):\n"
     "seq, binlog file, start-end positions, first and last GTID, first and last commit time (UTC),\n"
     "transactions and object size; then the gaps in its continuity and a summary with the restorable\n"
-    "window (from which position, GTID and time to which). Segments are not read: 'binvault verify'\n"
+    "window (from which position, GTID and time to which); then the complete base backups, each with\n"
+    "the point it is consistent at and how far the archive's binlogs take it (restorable to the\n"
+    "archive's end, to a gap, not yet, or not at all). Segments are not read: 'binvault verify'\n"
     "does that. --json prints one JSON document instead.\n\n" CMD_STORAGE_HELP,
     listDefs,
     sizeof(listDefs) / sizeof(listDefs[0]),
@@ -213,6 +323,7 @@ listRun(const char *url, const StorageOptions *storageOpts, bool json) {
     Archive *a;
     ArchiveIdentity id;
     ArchiveCatalog *c;
+    Backups b;
     Err err = {0};
 
     if ((storage = cmdOpenArchive(url, storageOpts, &err)) == NULL)
@@ -230,10 +341,18 @@ listRun(const char *url, const StorageOptions *storageOpts, bool json) {
         storageFree(storage);
         return cmdFail(&err);
     }
+    if (backupsLoad(a, c, &b, &err) != 0) {
+        backupsFree(&b);
+        archiveCatalogFree(c);
+        archiveFree(a);
+        storageFree(storage);
+        return cmdFail(&err);
+    }
     if (json)
-        listJson(a, &id, haveId, c);
+        listJson(a, &id, haveId, c, &b);
     else
-        listText(a, &id, haveId, c);
+        listText(a, &id, haveId, c, &b);
+    backupsFree(&b);
     archiveCatalogFree(c);
     archiveFree(a);
     storageFree(storage);

@@ -20,6 +20,7 @@
 
 #include "archive/archive.h"
 #include "archive/backup.h"
+#include "archive/backup_store.h"
 #include "archive/catalog.h"
 #include "archive/identity.h"
 #include "archive/key.h"
@@ -30,6 +31,7 @@
 #include "common/mem.h"
 
 #define PRUNE_BASES_MAX 64
+#define DAY_US 86400000000LL
 
 typedef struct PruneCmd {
     bool dryRun;
@@ -43,6 +45,7 @@ typedef struct PruneOpts {
     char *archive;
     StorageOptions storage;
     int64_t keepDays; /* -1: not given */
+    int64_t keepBackups; /* -1: not given */
     OptTime beforeTime;
     char *beforeGtid;
     OptList baseDirs;
@@ -56,6 +59,9 @@ static const OptDef pruneDefs[] = {
     CMD_ARCHIVE_OPTDEFS(PRUNE_OPT(archive), PRUNE_STORAGE),
     {"keep-days", OPT_INT, NULL, 0, 36500, 0, PRUNE_OPT(keepDays), NULL,
      "keep every segment with a transaction committed in the last N days (and all after it)", NULL, NULL},
+    {"keep-backups", OPT_INT, NULL, 1, 100000, 0, PRUNE_OPT(keepBackups), NULL,
+     "keep the N newest base backups of the archive ('binvault backup') and every segment the oldest of them needs to "
+     "reach the archive's end; older backups are deleted", NULL, NULL},
     {"before-time", OPT_TIME, NULL, 0, 0, 0, PRUNE_OPT(beforeTime), NULL,
      "delete what was committed before T, UTC: 2026-11-21T04:30:00Z, '2026-11-21 04:30:00' or 2026-11-21", NULL, NULL},
     {"before-gtid", OPT_STRING, NULL, 0, 0, 0, PRUNE_OPT(beforeGtid), NULL,
@@ -69,11 +75,17 @@ static const OptDef pruneDefs[] = {
 
 static const OptSet pruneSet = {
     "prune",
-    "binvault prune --archive URL (--keep-days N | --before-time T | --before-gtid GTID)\n"
+    "binvault prune --archive URL [--keep-backups N] [--keep-days N | --before-time T | --before-gtid GTID]\n"
     "                      [--base-dir DIR ...] [--dry-run]",
     "Deletes the oldest segments of the archive: those before the kept window that no kept base backup\n"
     "needs. The archive's end (its last segment) is always kept. The index is rewritten so that a crash at\n"
     "any point leaves an archive that 'binvault verify' accepts; running prune again finishes the work.\n\n"
+    "Base backups stored in the archive ('binvault backup') are kept by --keep-backups N (the N newest)\n"
+    "and by --keep-days N (those taken in the window, and the newest taken before it, which a restore\n"
+    "to the window's start needs); the others are deleted, manifest first, before any segment. Every\n"
+    "segment a kept backup needs to reach the archive's end is kept. With --keep-backups alone, the\n"
+    "archive keeps what the oldest kept backup needs, and nothing before. Interrupted backups are\n"
+    "removed.\n\n"
     CMD_STORAGE_HELP,
     pruneDefs,
     sizeof(pruneDefs) / sizeof(pruneDefs[0]),
@@ -127,17 +139,92 @@ printStart(const ArchiveCatalog *c, size_t idx, const char *label) {
            segmentMetaGtidStart(m)[0] ? segmentMetaGtidStart(m) : "(unknown)", t);
 }
 
+static void
+abandonedRemoved(void *data, const char *id, uint64_t objects) {
+    (void)data;
+    printf("removed the interrupted backup %s (%" PRIu64 " objects)\n", id, objects);
+}
+
+/* The base backups stored in the archive: those retention does not keep are deleted (manifest first,
+ * before any segment, so that a crash leaves segments they needed, which the next run prunes), the
+ * interrupted ones removed, and the points of the kept ones appended to *bases. */
+static int
+pruneBackups(Archive *a, const ArchiveCatalog *c, const PruneOpts *o, PruneCmd *p, ArchiveBackup **backups,
+             size_t *nbackups, bool **keep, ArchiveBasePoint **bases, size_t *nbases, Buf *reason, Err *err) {
+    int64_t keepFromUs = -1;
+    char host[256] = "", t[40];
+    const char *oldest = "";
+    size_t kept = 0;
+
+    if (archiveBackupList(a, backups, nbackups, err) != 0)
+        return -1;
+    if (o->keepDays >= 0)
+        keepFromUs = (int64_t)time(NULL) * 1000000 - o->keepDays * DAY_US;
+    *keep = bvCalloc(*nbackups + 1, sizeof(**keep));
+    archiveBackupKeep(*backups, *nbackups, o->keepBackups, keepFromUs, *keep);
+    *bases = bvRealloc(*bases, (PRUNE_BASES_MAX + *nbackups) * sizeof(**bases));
+    for (size_t i = 0; i < *nbackups; i++) {
+        const ArchiveBackup *b = &(*backups)[i];
+        ArchiveBackupReach r;
+
+        cmdFormatTime((uint64_t)b->startUs, t, sizeof(t));
+        if (!(*keep)[i]) {
+            uint64_t removed = 0;
+
+            printf("%sdelete backup %s (taken %s)\n", p->dryRun ? "would " : "", b->id, t);
+            if (!p->dryRun && archiveBackupDelete(a, b->id, &removed, err) != 0)
+                return -1;
+            continue;
+        }
+        if (archiveBackupReach(c, b, &r, err) != 0)
+            return -1;
+        if (r.kind == ARCHIVE_BACKUP_UNPLACED) {
+            printf("note: kept backup %s (taken %s) is not restorable with this archive (its binlogs do not continue "
+                   "from it): it keeps no segment\n", b->id, t);
+            continue;
+        }
+        if (r.kind == ARCHIVE_BACKUP_AHEAD) {
+            printf("backup %s (taken %s) needs nothing the archive holds yet\n", b->id, t);
+            continue;
+        }
+        if (kept == 0)
+            oldest = b->id;
+        printf("backup %s (taken %s, at %s:%" PRIu64 ") needs seq %" PRIu64 " and later\n", b->id, t, b->file, b->pos,
+               r.fromSeq);
+        memset(&(*bases)[*nbases], 0, sizeof(**bases));
+        snprintf((*bases)[*nbases].file, sizeof((*bases)[*nbases].file), "%s", b->file);
+        (*bases)[*nbases].pos = b->pos;
+        (*bases)[*nbases].gtid = b->gtidState;
+        (*nbases)++;
+        kept++;
+    }
+    if (kept > 0)
+        jsonBufPrintf(reason, "; %zu base backups kept, the oldest %s", kept, oldest);
+    if (!p->dryRun) {
+        struct timespec now;
+
+        gethostname(host, sizeof(host) - 1);
+        clock_gettime(CLOCK_REALTIME, &now);
+        if (archiveBackupRemoveAbandoned(a, (int64_t)now.tv_sec * 1000000, host, archiveBackupPidAlive, abandonedRemoved,
+                                         NULL, err) != 0)
+            return -1;
+    }
+    return 0;
+}
+
 static int pruneRun(const PruneOpts *o);
 
 int
 cmdPrune(int argc, char **argv) {
-    PruneOpts o = {.keepDays = -1};
+    PruneOpts o = {.keepDays = -1, .keepBackups = -1};
     int rc;
 
     if (!cmdOptions(&pruneSet, &o, argc, argv, NULL, NULL, &rc))
         return rc;
-    if ((o.keepDays >= 0) + (o.beforeTime.text != NULL) + (o.beforeGtid != NULL) != 1) {
-        fprintf(stderr, "binvault: prune needs exactly one of --keep-days N, --before-time T or --before-gtid GTID\n");
+    if ((o.keepDays >= 0) + (o.beforeTime.text != NULL) + (o.beforeGtid != NULL) > 1 ||
+        (o.keepDays < 0 && o.beforeTime.text == NULL && o.beforeGtid == NULL && o.keepBackups < 0)) {
+        fprintf(stderr, "binvault: prune needs exactly one of --keep-days N, --before-time T or --before-gtid GTID, "
+                        "or --keep-backups N (alone or with one of them)\n");
         rc = 64;
     } else if (o.baseDirs.count > PRUNE_BASES_MAX) {
         fprintf(stderr, "binvault: at most %d --base-dir\n", PRUNE_BASES_MAX);
@@ -155,9 +242,11 @@ pruneRun(const PruneOpts *o) {
     PruneCmd p = {.dryRun = o->dryRun};
     bool byDays = o->keepDays >= 0, byTime = o->beforeTime.text != NULL;
     const char *const *baseDirs = (const char *const *)o->baseDirs.items;
-    ArchiveBasePoint bases[PRUNE_BASES_MAX];
+    ArchiveBasePoint *bases = bvCalloc(PRUNE_BASES_MAX, sizeof(*bases));
     ArchiveRetention retention = {0};
-    size_t nbases = o->baseDirs.count, nread = 0, idx;
+    size_t nbases = o->baseDirs.count, nread = 0, idx, nbackups = 0, ndirs = o->baseDirs.count;
+    ArchiveBackup *backups = NULL;
+    bool *keep = NULL, onlyBackups = o->keepDays < 0 && o->beforeTime.text == NULL && o->beforeGtid == NULL;
     Storage *storage = NULL;
     Archive *a = NULL;
     ArchiveCatalog *c = NULL;
@@ -169,7 +258,11 @@ pruneRun(const PruneOpts *o) {
     int rc = 0;
 
     reason = bufNew(256);
-    if (byDays) {
+    if (onlyBackups) {
+        /* No window: a time after every commit keeps only the end, and the kept backups decide. */
+        retention.keepFromUs = UINT64_MAX;
+        jsonBufPrintf(reason, "--keep-backups %" PRId64, o->keepBackups);
+    } else if (byDays) {
         days = (uint64_t)o->keepDays;
         retention.keepFromUs = (uint64_t)time(NULL) * 1000000u;
         retention.keepFromUs = days * 86400000000u > retention.keepFromUs ? 0 : retention.keepFromUs - days * 86400000000u;
@@ -214,9 +307,21 @@ pruneRun(const PruneOpts *o) {
         rc = cmdFail(&err);
         goto out;
     }
-    printf("%s keeps from seq %" PRIu64 "\n", byDays ? "--keep-days" : byTime ? "--before-time" : "--before-gtid",
-           ruleSeq);
-    for (size_t i = 0; i < nbases; i++) {
+    if (!onlyBackups)
+        printf("%s keeps from seq %" PRIu64 "\n", byDays ? "--keep-days" : byTime ? "--before-time" : "--before-gtid",
+               ruleSeq);
+    if (o->keepBackups >= 0)
+        jsonBufPrintf(reason, "%s--keep-backups %" PRId64, onlyBackups ? "" : "; ", o->keepBackups);
+    if (pruneBackups(a, c, o, &p, &backups, &nbackups, &keep, &bases, &nbases, reason, &err) != 0) {
+        rc = cmdFail(&err);
+        goto out;
+    }
+    if (onlyBackups && nbases == 0) {
+        printf("nothing to prune: no kept base backup needs a segment the archive holds, and --keep-backups alone "
+               "keeps the segments of base backups only\n");
+        goto out;
+    }
+    for (size_t i = 0; i < ndirs; i++) {
         uint64_t need;
 
         if (archiveBaseNeededSeq(c, &bases[i], &need, &err) != 0) {
@@ -259,6 +364,10 @@ pruneRun(const PruneOpts *o) {
 out:
     for (size_t i = 0; i < nread; i++)
         archiveBasePointClear(&bases[i]);
+    /* The points of kept backups share the backups' GTID strings. */
+    bvFree(bases);
+    bvFree(keep);
+    archiveBackupListFree(backups, nbackups);
     archiveCatalogFree(c);
     archiveFree(a);
     storageFree(storage);

@@ -10,6 +10,8 @@
 #include <unistd.h>
 
 #include "archive/archive.h"
+#include "archive/backup_store.h"
+#include "archive/catalog.h"
 #include "archive/checkpoint.h"
 #include "archive/identity.h"
 #include "archive/key.h"
@@ -246,7 +248,7 @@ typedef struct StatusOpts {
     char *archive;
     StorageOptions storage;
     char *source, *password;
-    int64_t warnRpoMs, maxRpoMs, serverId;
+    int64_t warnRpoMs, maxRpoMs, serverId, warnBackupAgeMs;
     bool json;
 } StatusOpts;
 
@@ -263,6 +265,9 @@ static const OptDef statusDefs[] = {
      "exit 1 WARNING when the RPO reaches this (a bare number is seconds)", NULL, NULL},
     {"max-rpo", OPT_DURATION, "300", 0, 1000000000000LL, 0, O(maxRpoMs), NULL,
      "exit 2 CRITICAL when the RPO reaches this (a bare number is seconds)", NULL, NULL},
+    {"warn-backup-age", OPT_DURATION, NULL, 1, 1000000000000LL, 0, O(warnBackupAgeMs), NULL,
+     "exit 1 WARNING when the newest base backup in the archive ('binvault backup') is this old, or there is none "
+     "(24h, 2d...; a bare number is seconds)", NULL, NULL},
     {"server-id", OPT_INT, NULL, 1, 4294967295LL, 0, O(serverId), NULL,
      "server id to read the source's binlog as (default a random one in 4123456700-4123456788)", NULL, NULL},
     {"json", OPT_BOOL, NULL, 0, 0, 0, O(json), NULL, "print one JSON document instead", NULL, NULL},
@@ -271,7 +276,7 @@ static const OptDef statusDefs[] = {
 static const OptSet statusSet = {
     "status",
     "binvault status --archive URL [--source mysql://USER@HOST:PORT] [--warn-rpo SECONDS] [--max-rpo SECONDS]\n"
-    "                       [--server-id N] [--json]",
+    "                       [--warn-backup-age DURATION] [--server-id N] [--json]",
     "How much the archive is missing, for monitoring. From the archive alone (no agent needed):\n"
     "checkpoint.json says when the archive last held everything the source had written and its\n"
     "last transaction; the RPO is at most the time since the later of the two. With --source it\n"
@@ -283,7 +288,10 @@ static const OptSet statusSet = {
     "(monitoring plugins): 0 OK, 1 WARNING (RPO >= --warn-rpo, default 60; or the source did not\n"
     "answer), 2 CRITICAL (RPO >= --max-rpo, default 300; or the source purged binlogs not\n"
     "archived), 3 UNKNOWN (the archive cannot be read, or has no checkpoint). --json prints one\n"
-    "JSON document instead.\n\n" CMD_STORAGE_HELP,
+    "JSON document instead.\n\n"
+    "Base backups stored in the archive are checked when it holds any, or with --warn-backup-age:\n"
+    "WARNING when no backup is restorable to the archive's end (its binlogs do not continue from\n"
+    "any), and when the newest is --warn-backup-age old or more.\n\n" CMD_STORAGE_HELP,
     statusDefs,
     sizeof(statusDefs) / sizeof(statusDefs[0]),
     NULL,
@@ -309,6 +317,34 @@ unknown(bool json, const char *url, const char *why) {
     return STATUS_UNKNOWN;
 }
 
+/* The base backups of the archive, for the verdict: checked when it holds any, or when an age is
+ * asked for. */
+static int
+backupsProbe(Archive *a, StatusInput *in, size_t *count, Err *err) {
+    ArchiveBackup *list;
+    ArchiveCatalog *c = NULL;
+    int rc = 0;
+
+    if (archiveBackupList(a, &list, count, err) != 0)
+        return -1;
+    in->backupsChecked = *count > 0 || in->warnBackupAge > 0;
+    if (*count > 0 && (c = archiveCatalogLoad(a, ARCHIVE_LOAD_TOLERANT, err)) == NULL)
+        rc = -1;
+    for (size_t i = 0; rc == 0 && i < *count; i++) {
+        ArchiveBackupReach r;
+
+        if ((uint64_t)list[i].endUs > in->newestBackupUs)
+            in->newestBackupUs = (uint64_t)list[i].endUs;
+        if (archiveBackupReach(c, &list[i], &r, err) != 0)
+            rc = -1;
+        else if (r.kind == ARCHIVE_BACKUP_REACHES_END)
+            in->backupRestorable = true;
+    }
+    archiveCatalogFree(c);
+    archiveBackupListFree(list, *count);
+    return rc;
+}
+
 /* The verdict, printed; the exit code. */
 static int
 statusRun(const StatusOpts *o, uint32_t serverId) {
@@ -323,7 +359,8 @@ statusRun(const StatusOpts *o, uint32_t serverId) {
     StatusInput in;
     StatusVerdict v;
     char summary[2048], t1[40], t2[40], why[ERR_MSG_MAX + 128];
-    Err err = {0};
+    size_t nbackups = 0;
+    Err err = {0}, backupErr = {0};
 
     if ((storage = cmdOpenArchive(url, &o->storage, &err)) == NULL) {
         if (err.code == ERR_NOTFOUND)
@@ -373,6 +410,9 @@ statusRun(const StatusOpts *o, uint32_t serverId) {
     in.gap = probe.gap;
     in.warnRpo = warnRpo;
     in.maxRpo = maxRpo;
+    in.warnBackupAge = (double)o->warnBackupAgeMs / 1000.0;
+    if (backupsProbe(a, &in, &nbackups, &backupErr) != 0)
+        in.backupsChecked = false;
     statusEvaluate(&in, &v);
 
     /* The one-line summary (monitoring plugins: STATUS: text | perfdata). */
@@ -396,6 +436,18 @@ statusRun(const StatusOpts *o, uint32_t serverId) {
                           probe.gapFile);
         if (source != NULL && !probe.ok && (size_t)n < sizeof(summary))
             n += snprintf(summary + n, sizeof(summary) - (size_t)n, "; source not checked: %s", probe.err.msg);
+        if (v.backupOld && (size_t)n < sizeof(summary)) {
+            if (in.newestBackupUs == 0)
+                n += snprintf(summary + n, sizeof(summary) - (size_t)n, "; no base backup in the archive");
+            else
+                n += snprintf(summary + n, sizeof(summary) - (size_t)n, "; newest base backup %.1f h old (warn %.1f h)",
+                              ago(in.nowUs, in.newestBackupUs) / 3600.0, in.warnBackupAge / 3600.0);
+        }
+        if (in.backupsChecked && v.backupNone && nbackups > 0 && (size_t)n < sizeof(summary))
+            n += snprintf(summary + n, sizeof(summary) - (size_t)n,
+                          "; no base backup is restorable to the archive's end");
+        if (backupErr.code != ERR_NONE && (size_t)n < sizeof(summary))
+            n += snprintf(summary + n, sizeof(summary) - (size_t)n, "; base backups not checked: %s", backupErr.msg);
         if (v.futureCommit && (size_t)n < sizeof(summary))
             n += snprintf(summary + n, sizeof(summary) - (size_t)n,
                           "; a commit time is in the future (SET TIMESTAMP or a clock ahead): not trusted");
@@ -419,6 +471,11 @@ statusRun(const StatusOpts *o, uint32_t serverId) {
                       v.futureCommit ? "true" : "false");
         jsonBufPrintf(b, ",\"warn_rpo\":%.3f,\"max_rpo\":%.3f", warnRpo, maxRpo);
         jsonText(b, "summary", summary);
+        if (in.backupsChecked)
+            jsonBufPrintf(b, ",\"backups\":{\"count\":%zu,\"newest_end_us\":%" PRIu64
+                             ",\"restorable\":%s,\"old\":%s}",
+                          nbackups, in.newestBackupUs, in.backupRestorable ? "true" : "false",
+                          v.backupOld ? "true" : "false");
         jsonText(b, "archive", storageUrl(storage));
         jsonText(b, "flavour", id.flavour == BINLOG_FLAVOUR_MYSQL ? "mysql" : "mariadb");
         jsonBufPrintf(b, ",\"server_id\":%" PRIu32, id.serverId);

@@ -115,6 +115,10 @@ report(Verify *v, const ArchiveCatalog *c) {
             bufAppend(out, "}", 1);
         }
         jsonBufPrintf(out, "]");
+        /* Only with backups: the document of an archive without any stays what it was. */
+        if (v->res.backups > 0)
+            jsonBufPrintf(out, ",\"backups\":%" PRIu64 ",\"backup_bytes\":%" PRIu64, v->res.backups,
+                          v->res.backupBytes);
         cmdPruneJson(c, out);
         jsonBufPrintf(out, ",\"windows\":[");
         for (size_t i = 0; i < nwin; i++) {
@@ -129,6 +133,8 @@ report(Verify *v, const ArchiveCatalog *c) {
         printf("verified %" PRIu64 " segments, %" PRIu64 " bytes, %" PRIu64 " events, %" PRIu64 " transactions in %.1f s: %s",
                v->res.segments, v->res.bytes, v->res.events, v->res.transactions, nowSeconds() - v->started,
                v->res.problemCount == 0 ? "OK" : "FAILED");
+        if (v->res.backups > 0)
+            printf("; %" PRIu64 " base backups, %" PRIu64 " bytes", v->res.backups, v->res.backupBytes);
         if (v->res.problemCount > 0)
             printf(" (%zu problems)", v->res.problemCount);
         printf("\n");

@@ -98,3 +98,186 @@ check_eq "backup: the manifest records the backup's own binlog point" \
     "$bfile $bpos $bgtid"
 check_eq "backup: tool and version" "$(manifest_field "$m1" "['tool']") $(manifest_field "$m1" "['tool_version']")" \
     "mariadb-backup $(mariadb-backup --version 2>&1 | grep -o '[0-9]*\.[0-9]*\.[0-9]*' | head -n 1)"
+
+# ---- the catalog shows it ------------------------------------------------------------------------
+wl_continuous_stop
+agent_wait_caught_up src "$archive" 60 || fail "agent caught up"
+out=$("$BV_BIN" list --archive "$archive" 2>&1); rc=$?
+check_rc "list: exit 0" "$rc" 0 "$out"
+check "list: the backup, its point and its restorable window to the archive's end" \
+    grep -q "^backup $id1: mariadb-backup .*consistent at $bfile:$bpos, gtid $bgtid; restorable from seq [0-9]* to the archive's end" <<< "$out"
+"$BV_BIN" list --archive "$archive" --json > "$BV_TEST_DIR/list.json" 2>&1
+check_eq "list --json: the backup and how far the binlogs take it" \
+    "$(python3 -c "import json,sys; b=json.load(open(sys.argv[1]))['backups']; print(len(b), b[0]['id'], b[0]['gtid_state'], b[0]['restorable']['kind'])" "$BV_TEST_DIR/list.json")" \
+    "1 $id1 $bgtid end"
+out=$("$BV_BIN" verify --archive "$archive" 2>&1); rc=$?
+check_rc "verify: the archive and its backup verify" "$rc" 0 "$out"
+check "verify: the backup was read" grep -q "; 1 base backups, $(manifest_field "$m1" "['stream_len']") bytes" <<< "$out"
+
+# ---- status: the age of the newest backup -------------------------------------------------------
+out=$("$BV_BIN" status --archive "$archive" --warn-backup-age 1h 2>&1); rc=$?
+check_rc "status --warn-backup-age 1h: OK" "$rc" 0 "$out"
+sleep 2
+out=$("$BV_BIN" status --archive "$archive" --warn-backup-age 1 --json 2>&1); rc=$?
+check_rc "status --warn-backup-age 1 (s): WARNING" "$rc" 1 "$out"
+check "status: the summary says the backup is old" grep -q "newest base backup .* h old" <<< "$out"
+check_eq "status --json: the backups" "$(python3 -c "import json,sys; b=json.loads(sys.stdin.read())['backups']; print(b['count'], b['restorable'], b['old'])" <<< "$out")" "1 True True"
+
+# ---- a backup SIGKILLed midway ----------------------------------------------------------------------
+BINVAULT_SOURCE_PASSWORD=$BACKUP_PASSWORD "$BV_BIN" backup --archive "$archive" --tmp-dir "$tmp" --no-progress \
+    --source "mysql://backup@127.0.0.1:$(mdb_port src)" --part-size 64K --parallel 1 > "$BV_TEST_DIR/backup2.out" 2>&1 &
+bpid=$!
+for _ in $(seq 1 400); do
+    [ "$(find "$adir/backups" -name '*.bvp' -newer "$m1" 2>/dev/null | wc -l)" -ge 3 ] && break
+    sleep 0.05
+done
+kill -9 "$bpid"; wait "$bpid" 2>/dev/null
+id2=$(find "$adir/backups" -mindepth 1 -maxdepth 1 -newer "$m1" -printf '%f\n' | head -n 1)
+check "SIGKILL: the killed backup had stored parts" test -n "$id2" -a -d "$adir/backups/$id2/parts"
+check "SIGKILL: it has no manifest" test ! -e "$adir/backups/$id2/manifest.json"
+sleep 0.5
+check "SIGKILL: the backup tool died with it" bash -c "! pgrep -f '[b]invault-backup-$id2.work' > /dev/null"
+out=$("$BV_BIN" list --archive "$archive" --json 2>&1)
+check_eq "SIGKILL: list shows only the complete backup, and one incomplete" \
+    "$(python3 -c "import json,sys; d=json.loads(sys.stdin.read()); print([b['id'] for b in d['backups']], d['incomplete_backups'])" <<< "$out")" \
+    "['$id1'] 1"
+out=$("$BV_BIN" verify --archive "$archive" 2>&1); rc=$?
+check_rc "SIGKILL: verify accepts the archive, the interrupted backup is a note" "$rc" 0 "$out"
+check "SIGKILL: verify names the interrupted backup" grep -q "note: backup '$id2' is incomplete" <<< "$out"
+out=$(backup "$archive" 2>&1); rc=$?
+check_rc "SIGKILL: the next backup succeeds" "$rc" 0 "$out"
+check "SIGKILL: the next backup removes the interrupted one" grep -q "removed the interrupted backup '$id2'" <<< "$out"
+# (A put the SIGKILL cut short leaves the store's own temporary file, which 'storage clean-temp' removes.)
+check_eq "SIGKILL: no object of it is left" "$(find "$adir/backups/$id2" -type f -not -name '*.tmp.*' 2>/dev/null | wc -l)" 0
+id3=$(sed -n 's/^backup \([^ ]*\) stored in .*/\1/p' <<< "$out")
+check "SIGKILL: the next backup is listed" bash -c "'$BV_BIN' list --archive '$archive' | grep -q '^backup $id3:'"
+
+# ---- a corrupt part is named by verify -----------------------------------------------------------
+part=$(find "$adir/backups/$id1/parts" -name '*.bvp' | sort | sed -n 2p)
+cp "$part" "$BV_TEST_DIR/part.bak"
+python3 - "$part" <<'PY'
+import sys
+with open(sys.argv[1], "r+b") as f:
+    f.seek(200); b = f.read(1); f.seek(200); f.write(bytes([b[0] ^ 0x55]))
+PY
+out=$("$BV_BIN" verify --archive "$archive" 2>&1); rc=$?
+check_rc "corrupt part: verify fails with exit 65" "$rc" 65 "$out"
+check "corrupt part: verify names it" grep -q "backups/$id1/parts/$(basename "$part")" <<< "$out"
+cp "$BV_TEST_DIR/part.bak" "$part"
+check "corrupt part: restored, verify passes" "$BV_BIN" verify --archive "$archive"
+
+# ---- retention: prune --keep-backups 1 keeps exactly what the newest backup needs ------------------
+mdb_sql src "FLUSH BINARY LOGS"
+sleep 2
+"$BV_BIN" list --archive "$archive" --json > "$BV_TEST_DIR/list2.json"
+need=$(python3 -c "import json,sys; b=json.load(open(sys.argv[1]))['backups']; print(b[-1]['restorable']['from_seq'], b[-1]['id'])" "$BV_TEST_DIR/list2.json")
+read -r need_seq newest <<< "$need"
+check_eq "prune: the newest backup is the one taken after the SIGKILL" "$newest" "$id3"
+out=$("$BV_BIN" prune --archive "$archive" --keep-backups 1 --dry-run 2>&1); rc=$?
+check_rc "prune --keep-backups 1 --dry-run: exit 0" "$rc" 0 "$out"
+check "prune --dry-run: would delete the older backup" grep -q "^would delete backup $id1" <<< "$out"
+check "prune --dry-run: nothing deleted" test -f "$m1"
+out=$("$BV_BIN" prune --archive "$archive" --keep-backups 1 2>&1); rc=$?
+check_rc "prune --keep-backups 1: exit 0" "$rc" 0 "$out"
+check "prune: says what the kept backup needs" grep -q "^backup $id3 .* needs seq $need_seq and later" <<< "$out"
+"$BV_BIN" list --archive "$archive" --json > "$BV_TEST_DIR/list3.json"
+check_eq "prune: one backup left, the newest, still restorable to the archive's end" \
+    "$(python3 -c "import json,sys; b=json.load(open(sys.argv[1]))['backups']; print(len(b), b[0]['id'], b[0]['restorable']['kind'], b[0]['restorable']['from_seq'])" "$BV_TEST_DIR/list3.json")" \
+    "1 $id3 end $need_seq"
+check_eq "prune: the archive now starts at the segment the newest backup needs" \
+    "$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['segments'][0]['seq'])" "$BV_TEST_DIR/list3.json")" "$need_seq"
+check_eq "prune: no object of the deleted backup is left" "$(find "$adir/backups/$id1" -type f 2>/dev/null | wc -l)" 0
+out=$("$BV_BIN" verify --archive "$archive" 2>&1); rc=$?
+check_rc "prune: verify accepts the pruned archive and its backup" "$rc" 0 "$out"
+out=$("$BV_BIN" prune --archive "$archive" --keep-backups 1 2>&1); rc=$?
+check_rc "prune again: exit 0" "$rc" 0 "$out"
+check "prune again: nothing more to delete" grep -q "^nothing to prune" <<< "$out"
+
+# ---- an encrypted archive: parts are encrypted like every object ------------------------------------
+head -c 32 /dev/urandom > "$BV_TEST_DIR/key"; chmod 600 "$BV_TEST_DIR/key"
+"$BV_BIN" import --archive "$BV_TEST_DIR/enc" --encrypt --key-file "$BV_TEST_DIR/key" \
+    "$(mdb_binlog_files src | head -n 1)" > /dev/null 2>&1 || fail "import into an encrypted archive"
+out=$(backup "$BV_TEST_DIR/enc" --key-file "$BV_TEST_DIR/key" --part-size 4M 2>&1); rc=$?
+check_rc "encrypted archive: backup exit 0" "$rc" 0 "$out"
+encid=$(sed -n 's/^backup \([^ ]*\) stored in .*/\1/p' <<< "$out")
+check "encrypted archive: no part is stored in plaintext" \
+    bash -c "! grep -l 'BVPRT' '$BV_TEST_DIR/enc/backups/$encid/parts/'*.bvp"
+out=$("$BV_BIN" verify --archive "$BV_TEST_DIR/enc" --key-file "$BV_TEST_DIR/key" 2>&1); rc=$?
+check_rc "encrypted archive: verify reads the backup with the key" "$rc" 0 "$out"
+check "encrypted archive: the backup was read" grep -q "; 1 base backups" <<< "$out"
+mdb_start other "server_id=77" > /dev/null 2>&1 && mdb_sql other "CREATE USER 'backup'@'127.0.0.1' IDENTIFIED BY 'bk-secret \"1\\\\'"
+out=$(BINVAULT_SOURCE_PASSWORD=$BACKUP_PASSWORD "$BV_BIN" backup --archive "$archive" --tmp-dir "$tmp" \
+      --source "mysql://backup@127.0.0.1:$(mdb_port other)" 2>&1); rc=$?
+check_rc "the archive of another server: exit 78" "$rc" 78 "$out"
+check "the archive of another server: said" grep -q "holds the binlogs of mariadb server_id 1, not of the source (mariadb server_id 77)" <<< "$out"
+mdb_stop other
+
+# ---- the same on S3 (Swift with s3api) ----------------------------------------------------------------
+. "$BV_ROOT/tests/lib/swift.sh"
+trap 'wl_continuous_stop; agent_kill; s3_stop_all; mdb_stop_all' EXIT
+if s3_start; then
+    agent_kill
+    s3archive="s3://$S3_BUCKET/backup-test"
+    s3opts=(--s3-endpoint "$S3_ENDPOINT" --s3-uri-style path)
+    agent_start src "$s3archive" "$BV_TEST_DIR/spool-s3" "${s3opts[@]}" --segment-size 64K --segment-interval 300ms
+    wl_continuous_start src
+    sleep 3
+    out=$(backup "$s3archive" "${s3opts[@]}" --part-size 1M --json 2>&1); rc=$?
+    check_rc "S3: backup under a workload: exit 0" "$rc" 0 "$out"
+    s3id=$(python3 -c "import json,sys; print(json.loads(sys.stdin.read().splitlines()[-1])['id'])" <<< "$out" 2>/dev/null)
+    wl_continuous_stop
+    # The agent archives the backup's point within a few segment intervals.
+    for _ in $(seq 1 120); do
+        out=$("$BV_BIN" list --archive "$s3archive" "${s3opts[@]}" 2>&1)
+        grep -q "^backup $s3id: .*restorable from" <<< "$out" && break
+        sleep 0.5
+    done
+    check "S3: list shows the backup, restorable to the archive's end" \
+        grep -q "^backup $s3id: .*restorable from seq [0-9]* to the archive's end" <<< "$out"
+    out=$("$BV_BIN" verify --archive "$s3archive" "${s3opts[@]}" 2>&1); rc=$?
+    check_rc "S3: verify reads the backup: exit 0" "$rc" 0 "$out"
+    check "S3: verify read the backup" grep -q "; 1 base backups" <<< "$out"
+    # The stream read back from S3 is the one mariadb-backup wrote: mbstream unpacks it.
+    mkdir -p "$BV_TEST_DIR/s3copy/backups/$s3id/parts"
+    "$BV_BIN" storage --archive "$s3archive" "${s3opts[@]}" get "backups/$s3id/parts.bvi" > "$BV_TEST_DIR/s3copy/backups/$s3id/parts.bvi"
+    while read -r name; do
+        "$BV_BIN" storage --archive "$s3archive" "${s3opts[@]}" get "$name" > "$BV_TEST_DIR/s3copy/$name"
+    done < <(python3 -c "import json,sys; [print(json.loads(l)['name']) for l in open(sys.argv[1])]" "$BV_TEST_DIR/s3copy/backups/$s3id/parts.bvi")
+    extract "$BV_TEST_DIR/s3copy" "$s3id" "$BV_TEST_DIR/s3stream"
+    mkdir -p "$BV_TEST_DIR/s3restore"
+    check "S3: the stored stream unpacks with mbstream" bash -c "mbstream -x -C '$BV_TEST_DIR/s3restore' < '$BV_TEST_DIR/s3stream' && test -s '$BV_TEST_DIR/s3restore/xtrabackup_checkpoints'"
+
+    # SIGKILL midway: nothing listed; the next backup removes it.
+    BINVAULT_SOURCE_PASSWORD=$BACKUP_PASSWORD "$BV_BIN" backup --archive "$s3archive" "${s3opts[@]}" --tmp-dir "$tmp" \
+        --no-progress --source "mysql://backup@127.0.0.1:$(mdb_port src)" --part-size 64K --parallel 1 \
+        > "$BV_TEST_DIR/backup-s3kill.out" 2>&1 &
+    bpid=$!
+    for _ in $(seq 1 400); do
+        [ "$("$BV_BIN" storage --archive "$s3archive" "${s3opts[@]}" list backups/ 2>/dev/null | grep -v "$s3id" | grep -c '\.bvp')" -ge 3 ] && break
+        sleep 0.1
+    done
+    kill -9 "$bpid"; wait "$bpid" 2>/dev/null
+    out=$("$BV_BIN" list --archive "$s3archive" "${s3opts[@]}" --json 2>&1)
+    check_eq "S3 SIGKILL: list shows only the complete backup, and one incomplete" \
+        "$(python3 -c "import json,sys; d=json.loads(sys.stdin.read()); print([b['id'] for b in d['backups']], d['incomplete_backups'])" <<< "$out")" \
+        "['$s3id'] 1"
+    out=$(backup "$s3archive" "${s3opts[@]}" 2>&1); rc=$?
+    check_rc "S3 SIGKILL: the next backup succeeds" "$rc" 0 "$out"
+    check "S3 SIGKILL: and removes the interrupted one" grep -q "removed the interrupted backup" <<< "$out"
+    out=$("$BV_BIN" list --archive "$s3archive" "${s3opts[@]}" --json 2>&1)
+    check_eq "S3 SIGKILL: two complete backups, none incomplete" \
+        "$(python3 -c "import json,sys; d=json.loads(sys.stdin.read()); print(len(d['backups']), d['incomplete_backups'])" <<< "$out")" "2 0"
+
+    # A corrupt part (replaced in the store behind binvault's back) is named by verify.
+    pname=backups/$s3id/parts/00000002.bvp
+    "$BV_BIN" storage --archive "$s3archive" "${s3opts[@]}" get "$pname" > "$BV_TEST_DIR/s3part"
+    python3 -c "
+import sys
+d = bytearray(open(sys.argv[1], 'rb').read()); d[300] ^= 0x55; open(sys.argv[1], 'wb').write(d)" "$BV_TEST_DIR/s3part"
+    "$BV_BIN" storage --archive "$s3archive" "${s3opts[@]}" put "$pname" "$BV_TEST_DIR/s3part" --replace > /dev/null 2>&1
+    out=$("$BV_BIN" verify --archive "$s3archive" "${s3opts[@]}" 2>&1); rc=$?
+    check_rc "S3 corrupt part: verify exit 65" "$rc" 65 "$out"
+    check "S3 corrupt part: verify names it" grep -q "$pname" <<< "$out"
+else
+    fail "start swift"
+fi

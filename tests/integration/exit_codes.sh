@@ -60,6 +60,8 @@ expect 66 "a restore from an archive without a backup" "$BV_BIN" restore --archi
 # 69
 expect 69 "a server that cannot be reached (pull)" env BINVAULT_SOURCE_PASSWORD=x "$BV_BIN" pull \
     --source mysql://u@127.0.0.1:1 --to "$T/pulled"
+expect 69 "a server that cannot be reached (backup)" env BINVAULT_SOURCE_PASSWORD=x "$BV_BIN" backup \
+    --archive "$T/sound" --source mysql://u@127.0.0.1:1 --tmp-dir "$T"
 expect 69 "a target that cannot be reached (recover)" "$BV_BIN" recover --archive "$T/sound" \
     --into mysql://root@127.0.0.1:1 --until-end
 # 73
@@ -93,6 +95,12 @@ if mdb_start src; then
         --source "$src" --archive "$T/a77" --spool "$T/s77" --http off
     expect 65 "the agent at a binlog the source does not have" env BINVAULT_SOURCE_PASSWORD=$REPL_PASSWORD "$BV_BIN" \
         agent --source "$src" --archive "$T/a65" --spool "$T/s65" --http off --start-position nosuch-bin.000099:4
+    expect 77 "backup with a wrong source password" env BINVAULT_SOURCE_PASSWORD=wrong "$BV_BIN" backup \
+        --archive "$T/sound" --source "$src" --tmp-dir "$T"
+    expect 78 "backup with a backup tool that cannot run" env BINVAULT_SOURCE_PASSWORD=$REPL_PASSWORD "$BV_BIN" backup \
+        --archive "$T/sound" --source "$src" --tmp-dir "$T" --tool "$T/no-such-mariadb-backup"
+    expect 69 "backup when the backup tool fails (a user without its grants)" env BINVAULT_SOURCE_PASSWORD=$REPL_PASSWORD \
+        "$BV_BIN" backup --archive "$T/sound" --source "$src" --tmp-dir "$T"
     expect 64 "the agent with --accept-gap on an empty archive" env BINVAULT_SOURCE_PASSWORD=$REPL_PASSWORD "$BV_BIN" \
         agent --source "$src" --archive "$T/a64" --spool "$T/s64" --http off --accept-gap --start-position mariadb-bin.000001:4
 else

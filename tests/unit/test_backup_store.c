@@ -5,10 +5,13 @@
 #include <unistd.h>
 
 #include "archive/backup_store.h"
+#include "archive/catalog.h"
+#include "archive/status.h"
 #include "common/fs.h"
 #include "common/mem.h"
 #include "storage/storage.h"
 #include "tests/test.h"
+#include "tests/unit/archive_fixture.h"
 
 #define STREAM_LEN (1024 * 1024 + 12345)
 #define PART (64 * 1024)
@@ -157,6 +160,26 @@ corruptPartIsNamed(void) {
     fixtureDown(&f);
 }
 
+static void
+missingPartIsNamed(void) {
+    Fixture f;
+    ArchiveBackup *list;
+    size_t n;
+    char id[64], name[256];
+    Err err = {0};
+
+    REQUIRE(fixtureUp(&f) == 0);
+    REQUIRE(writeBackup(&f, PART, id, &err) == 0);
+    REQUIRE(archiveBackupList(f.archive, &list, &n, &err) == 0 && n == 1);
+    snprintf(name, sizeof(name), "backups/%s/parts/00000003.bvp", id);
+    REQUIRE(storageRemove(f.storage, name, &err) == 0);
+    CHECK_INT(archiveBackupExtract(f.archive, &list[0], -1, NULL, NULL, &err), -1);
+    CHECK_INT(err.code, ERR_NOTFOUND);
+    CHECK_MSG(err.msg, "parts/00000003.bvp");
+    archiveBackupListFree(list, n);
+    fixtureDown(&f);
+}
+
 static int
 countObjects(const char *name, uint64_t size, void *data, Err *err) {
     (void)name;
@@ -284,6 +307,138 @@ malformedManifestIsNotUsed(void) {
     fixtureDown(&f);
 }
 
+/* A catalog of the crafted segments `seqs` (of 1..4: bin.000001 256-1000-2000, bin.000002 256-500-900,
+ * MariaDB states 0-1-1 .. 0-1-5 .. 0-1-9 .. 0-1-12 .. 0-1-20). */
+static ArchiveCatalog *
+crafted(const unsigned *seqs, size_t n) {
+    static const struct {
+        const char *file;
+        uint64_t start, end;
+        const char *gs, *ge;
+    } segs[] = {{"bin.000001", 256, 1000, "0-1-1", "0-1-5"},
+                {"bin.000001", 1000, 2000, "0-1-5", "0-1-9"},
+                {"bin.000002", 256, 500, "0-1-9", "0-1-12"},
+                {"bin.000002", 500, 900, "0-1-12", "0-1-20"}};
+    ArchiveCatalog *c = archiveCatalogNew();
+    SegmentMeta m;
+    Err err = {0};
+
+    for (size_t i = 0; i < n; i++) {
+        unsigned k = seqs[i] - 1;
+
+        fixtureCrafted(&m, seqs[i], segs[k].file, segs[k].start, segs[k].end, segs[k].gs, segs[k].ge);
+        if (archiveCatalogAdd(c, &m, true, &err) != 0)
+            testFail(__FILE__, __LINE__, "archiveCatalogAdd: %s", err.msg);
+    }
+    return c;
+}
+
+static ArchiveBackupReachKind
+reach(const unsigned *seqs, size_t n, const char *file, uint64_t pos, const char *gtid, uint64_t *from, uint64_t *to) {
+    ArchiveCatalog *c = crafted(seqs, n);
+    ArchiveBackup b = {0};
+    ArchiveBackupReach r;
+    Err err = {0};
+
+    snprintf(b.id, sizeof(b.id), "20261206T072630Z-5c1e02aa");
+    snprintf(b.file, sizeof(b.file), "%s", file);
+    b.pos = pos;
+    b.gtidState = (char *)gtid;
+    if (archiveBackupReach(c, &b, &r, &err) != 0) {
+        testFail(__FILE__, __LINE__, "archiveBackupReach: %s", err.msg);
+        r.kind = ARCHIVE_BACKUP_UNPLACED;
+    }
+    *from = r.fromSeq;
+    *to = r.to != NULL ? r.to->seq : 0;
+    archiveCatalogFree(c);
+    return r.kind;
+}
+
+static void
+reachOfABackup(void) {
+    static const unsigned all[] = {1, 2, 3, 4}, gap[] = {1, 2, 4}, pruned[] = {3, 4};
+    uint64_t from, to;
+
+    CHECK_INT(reach(all, 4, "bin.000001", 1500, "0-1-7", &from, &to), ARCHIVE_BACKUP_REACHES_END);
+    CHECK_INT(from, 2);
+    CHECK_INT(to, 4);
+    CHECK_INT(reach(gap, 3, "bin.000001", 1500, "0-1-7", &from, &to), ARCHIVE_BACKUP_REACHES_GAP);
+    CHECK_INT(from, 2);
+    CHECK_INT(to, 2);
+    CHECK_INT(reach(all, 4, "bin.000003", 256, "0-1-25", &from, &to), ARCHIVE_BACKUP_AHEAD);
+    /* The segments from its point to the archive's start were pruned. */
+    CHECK_INT(reach(pruned, 2, "bin.000001", 1500, "0-1-7", &from, &to), ARCHIVE_BACKUP_UNPLACED);
+    CHECK_INT(reach(pruned, 2, "bin.000002", 256, "0-1-9", &from, &to), ARCHIVE_BACKUP_REACHES_END);
+    CHECK_INT(from, 3);
+    CHECK_STR(archiveBackupReachName(ARCHIVE_BACKUP_REACHES_GAP), "gap");
+}
+
+static void
+retentionKeepsTheRightBackups(void) {
+    ArchiveBackup list[5] = {{.startUs = 100}, {.startUs = 200}, {.startUs = 300}, {.startUs = 400}, {.startUs = 500}};
+    bool keep[5];
+    char got[6];
+
+#define KEPT(newest, from)                                                                                           \
+    (archiveBackupKeep(list, 5, (newest), (from), keep), snprintf(got, sizeof(got), "%d%d%d%d%d", keep[0], keep[1], \
+                                                                  keep[2], keep[3], keep[4]),                       \
+     got)
+    CHECK_STR(KEPT(-1, -1), "11111");
+    CHECK_STR(KEPT(1, -1), "00001");
+    CHECK_STR(KEPT(2, -1), "00011");
+    CHECK_STR(KEPT(0, -1), "00000");
+    CHECK_STR(KEPT(9, -1), "11111");
+    /* A window from 350: the backups in it, and the newest before it (a restore to 350 needs it). */
+    CHECK_STR(KEPT(-1, 350), "00111");
+    CHECK_STR(KEPT(-1, 300), "01111");
+    CHECK_STR(KEPT(-1, 900), "00001");
+    CHECK_STR(KEPT(-1, 0), "11111");
+    CHECK_STR(KEPT(4, 450), "01111");
+#undef KEPT
+}
+
+/* status: the backup warnings on top of an OK RPO verdict. */
+static void
+statusWarnsAboutBackups(void) {
+    StatusInput in = {0};
+    StatusVerdict v;
+
+    in.nowUs = 100000000000ULL;
+    in.lastTimeUs = in.caughtUpUs = in.nowUs - 1000000;
+    in.warnRpo = 60;
+    in.maxRpo = 300;
+    statusEvaluate(&in, &v);
+    CHECK_INT(v.code, STATUS_OK);
+    /* Checked: a restorable backup one hour old, warned at a day. */
+    in.backupsChecked = true;
+    in.backupRestorable = true;
+    in.newestBackupUs = in.nowUs - 3600ULL * 1000000;
+    in.warnBackupAge = 86400;
+    statusEvaluate(&in, &v);
+    CHECK_INT(v.code, STATUS_OK);
+    CHECK(!v.backupOld && !v.backupNone);
+    in.warnBackupAge = 3600;
+    statusEvaluate(&in, &v);
+    CHECK_INT(v.code, STATUS_WARNING);
+    CHECK(v.backupOld);
+    /* None at all. */
+    in.warnBackupAge = 86400;
+    in.newestBackupUs = 0;
+    in.backupRestorable = false;
+    statusEvaluate(&in, &v);
+    CHECK_INT(v.code, STATUS_WARNING);
+    CHECK(v.backupOld && v.backupNone);
+    /* Recent, but the archive's binlogs do not continue from it. */
+    in.newestBackupUs = in.nowUs - 1000000;
+    statusEvaluate(&in, &v);
+    CHECK_INT(v.code, STATUS_WARNING);
+    CHECK(!v.backupOld && v.backupNone);
+    /* A CRITICAL RPO stays CRITICAL. */
+    in.lastTimeUs = in.caughtUpUs = in.nowUs - 400ULL * 1000000;
+    statusEvaluate(&in, &v);
+    CHECK_INT(v.code, STATUS_CRITICAL);
+}
+
 void suite_backup_store(void);
 
 void
@@ -291,10 +446,14 @@ suite_backup_store(void) {
     testRun("backup store: a written backup is listed and reads back byte for byte",
             writtenBackupIsListedAndReadsBackIdentical);
     testRun("backup store: a corrupt part fails the extraction, named", corruptPartIsNamed);
+    testRun("backup store: a missing part fails the extraction, named", missingPartIsNamed);
     testRun("backup store: an unfinished backup is never listed and its objects are removed",
             unfinishedBackupIsNeverListedAndIsRemoved);
     testRun("backup store: an interrupted backup is recognised as abandoned and deleted",
             interruptedBackupIsRecognisedAndDeleted);
     testRun("backup store: a deleted backup is gone", deletedBackupIsGoneManifestFirst);
     testRun("backup store: a malformed manifest is not used; ids", malformedManifestIsNotUsed);
+    testRun("backup store: how far the archive's binlogs take a backup", reachOfABackup);
+    testRun("backup store: which backups retention keeps", retentionKeepsTheRightBackups);
+    testRun("backup store: status warns about an old backup, and when none is restorable", statusWarnsAboutBackups);
 }
