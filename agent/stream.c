@@ -513,6 +513,20 @@ agentStreamMain(void *arg) {
                 logError("%s", err.msg);
             break;
         }
+        /* The source is gone (maybe for good: a dead primary): the whole transactions received are
+         * sealed now rather than dropped to be read again, so that the archive holds them at once.
+         * Semi-sync seals its journal up to the last boundary in dropOpen(). */
+        if (err.code != ERR_IO && !a->cfg->semiSync && !segmenterInTxn(a->segmenter)) {
+            uint64_t seqBefore = segmenterLastSeq(a->segmenter);
+            Err sealErr = {0};
+
+            if (segmenterCut(a->segmenter, &sealErr) < 0) {
+                logError("unable to seal the transactions received before the stream broke (they are read again "
+                         "from the source when it is back): %s", sealErr.msg);
+                agentNoteError(a, sealErr.msg);
+            }
+            agentAfterSeal(a, seqBefore);
+        }
         if (streamErrPermanent(err.code)) {
             streamFail(a, &err);
             break;

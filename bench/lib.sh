@@ -32,6 +32,24 @@ bench_best() {
     echo "$best"
 }
 
+# N sysbench-like write transactions as SQL on stdout, the same every time (seeded): two UPDATEs, a
+# DELETE and an INSERT on one of the tables sbtest1-4 of 10k rows (ids 1-10000).
+bench_sbtest_txns() {
+    python3 - "$1" <<'PY'
+import random, sys
+random.seed(42)
+n = int(sys.argv[1])
+out = sys.stdout
+for i in range(n):
+    t = random.randint(1, 4)
+    a, b, d = random.randint(1, 10000), random.randint(1, 10000), random.randint(1, 10000)
+    c = "-".join("%011d" % random.randint(0, 10**11 - 1) for _ in range(10))
+    out.write("BEGIN;UPDATE sbtest%d SET k=k+1 WHERE id=%d;UPDATE sbtest%d SET c='%s' WHERE id=%d;"
+              "DELETE FROM sbtest%d WHERE id=%d;INSERT INTO sbtest%d VALUES (%d,%d,'%s','%s');COMMIT;\n"
+              % (t, a, t, c[:120], b, t, d, t, d, random.randint(1, 10000), c[:120], c[:59]))
+PY
+}
+
 # Replace the section NAME of docs/BENCHMARKS.md with the contents of FILE.
 bench_record() {
     local name=$1 file=$2 doc=$BENCH_ROOT/docs/BENCHMARKS.md

@@ -30,19 +30,7 @@ mariadb-backup --prepare --target-dir "$work/backup" > "$work/prepare.log" 2>&1
 read -r base_file base_pos _ < "$work/backup/xtrabackup_binlog_info"
 
 echo "# generating $TXNS transactions on the source" >&2
-python3 - "$TXNS" <<'PY' | mariadb --defaults-file="$(mdb_cnf src)" -uroot sbtest
-import random, sys
-random.seed(42)
-n = int(sys.argv[1])
-out = sys.stdout
-for i in range(n):
-    t = random.randint(1, 4)
-    a, b, d = random.randint(1, 10000), random.randint(1, 10000), random.randint(1, 10000)
-    c = "-".join("%011d" % random.randint(0, 10**11 - 1) for _ in range(10))
-    out.write("BEGIN;UPDATE sbtest%d SET k=k+1 WHERE id=%d;UPDATE sbtest%d SET c='%s' WHERE id=%d;"
-              "DELETE FROM sbtest%d WHERE id=%d;INSERT INTO sbtest%d VALUES (%d,%d,'%s','%s');COMMIT;\n"
-              % (t, a, t, c[:120], b, t, d, t, d, random.randint(1, 10000), c[:120], c[:59]))
-PY
+bench_sbtest_txns "$TXNS" | mariadb --defaults-file="$(mdb_cnf src)" -uroot sbtest
 mdb_sql src "FLUSH BINARY LOGS"
 src_sums=$(mdb_sql src "CHECKSUM TABLE sbtest.$(sed 's/,/,sbtest./g' <<< "$TABLES")")
 mapfile -t files < <(mdb_binlog_files src)

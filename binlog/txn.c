@@ -1,9 +1,14 @@
+/*
+ * Transaction framing (binlog/txn.h): the open transaction, its tables and text, and the GTID
+ * state after each one.
+ */
 #include "binlog/txn.h"
 
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
+#include "binlog/ddl.h"
 #include "binlog/gtid.h"
 #include "binlog/payload.h"
 #include "common/mem.h"
@@ -110,13 +115,14 @@ appendText(BinlogTxnFramer *f, const char *text, size_t len) {
     s->text[s->textLen] = '\0';
 }
 
+/* db.table (table alone without a db) into the open transaction's list, once. */
 static void
 addTable(BinlogTxnFramer *f, const char *db, size_t dbLen, const char *table, size_t tableLen) {
-    char name[600];
+    char name[2 * BINLOG_DDL_NAME_MAX + 8];
     char *tables = f->open.txn.tables;
     size_t have = strlen(tables), n;
 
-    n = (size_t)snprintf(name, sizeof(name), "%.*s.%.*s", (int)dbLen, db, (int)tableLen, table);
+    n = (size_t)snprintf(name, sizeof(name), "%.*s%s%.*s", (int)dbLen, db, dbLen ? "." : "", (int)tableLen, table);
     if (n >= sizeof(name))
         return;
     for (const char *p = tables; (p = strstr(p, name)) != NULL; p++)
@@ -132,6 +138,11 @@ addTable(BinlogTxnFramer *f, const char *db, size_t dbLen, const char *table, si
     if (have > 0)
         tables[have++] = ',';
     memcpy(tables + have, name, n + 1);
+}
+
+static void
+addDdlTable(void *ctx, const char *db, size_t dbLen, const char *table, size_t tableLen) {
+    addTable(ctx, db, dbLen, table, tableLen);
 }
 
 static bool
@@ -273,6 +284,8 @@ pushQuery(BinlogTxnFramer *f, const BinlogFormat *fmt, const BinlogEvent *ev, ui
         if (f->mode == MODE_NONE)
             begin(f, offset, MODE_SINGLE);
         appendText(f, q.query, q.queryLen);
+        /* No table map names the tables of a DDL: its text does. */
+        binlogDdlTables(q.query, q.queryLen, q.db, q.dbLen, addDdlTable, f);
         if (!textStarts(q.query, q.queryLen, "XA ") && !textStarts(q.query, q.queryLen, "INSERT") &&
             !textStarts(q.query, q.queryLen, "UPDATE") && !textStarts(q.query, q.queryLen, "DELETE") &&
             !textStarts(q.query, q.queryLen, "REPLACE"))

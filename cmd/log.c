@@ -34,6 +34,7 @@ typedef struct LogCmd {
     uint64_t sinceUs, untilUs;
     regex_t re;
     bool haveRe;
+    char *unquoted; /* --grep: the statement without its identifier quotes (LOG_TEXT_MAX + 4 bytes) */
     uint64_t shown, read, segments;
 } LogCmd;
 
@@ -47,8 +48,8 @@ static const OptDef logDefs[] = {
     {"until", OPT_TIME, NULL, 0, 0, 0, LOG_OPT(until), NULL, "only the transactions committed at or before TIME", NULL,
      NULL},
     {"grep", OPT_STRING, NULL, 0, 0, 0, LOG_OPT(grep), NULL,
-     "only the transactions whose statement, tables or GTID match this extended regular expression "
-     "(case-insensitive)", NULL, NULL},
+     "only the transactions whose statement (with or without its backticks), tables or GTID match this "
+     "extended regular expression (case-insensitive)", NULL, NULL},
     {"timezone", OPT_TIMEZONE, "UTC", 0, 0, 0, LOG_OPT(tz), NULL,
      "the zone of --since, --until and the times printed: UTC, +02:00, Europe/Paris", NULL, NULL},
     {"json", OPT_BOOL, NULL, 0, 0, 0, LOG_OPT(json), NULL, "one JSON object per transaction (JSON Lines)", NULL, NULL},
@@ -85,12 +86,24 @@ putText(const char *text, size_t len, size_t max) {
         fputs("...", stdout);
 }
 
+/* --grep: the statement as written and without its backticks (so `shop.orders` finds
+ * DROP TABLE `shop`.`orders`), the tables, the GTID. */
 static bool
 logMatch(const LogCmd *lc, const BinlogTxn *t) {
+    size_t n = 0;
+
     if (!lc->haveRe)
         return true;
-    return regexec(&lc->re, t->statement, 0, NULL, 0) == 0 || regexec(&lc->re, t->tables, 0, NULL, 0) == 0 ||
-           regexec(&lc->re, t->gtid, 0, NULL, 0) == 0;
+    if (regexec(&lc->re, t->statement, 0, NULL, 0) == 0 || regexec(&lc->re, t->tables, 0, NULL, 0) == 0 ||
+        regexec(&lc->re, t->gtid, 0, NULL, 0) == 0)
+        return true;
+    if (strchr(t->statement, '`') == NULL)
+        return false;
+    for (const char *p = t->statement; *p && n < LOG_TEXT_MAX + 3; p++)
+        if (*p != '`')
+            lc->unquoted[n++] = *p;
+    lc->unquoted[n] = '\0';
+    return regexec(&lc->re, lc->unquoted, 0, NULL, 0) == 0;
 }
 
 static void
@@ -201,6 +214,7 @@ logRun(LogCmd lc) {
             return cmdFail(&err);
         }
         lc.haveRe = true;
+        lc.unquoted = bvMalloc(LOG_TEXT_MAX + 4);
     }
     if ((storage = cmdOpenArchive(lc.archive, &lc.storage, &err)) == NULL)
         goto out;
@@ -249,6 +263,7 @@ logRun(LogCmd lc) {
 out:
     if (lc.haveRe)
         regfree(&lc.re);
+    bvFree(lc.unquoted);
     bvFree(gaps);
     archiveCatalogFree(c);
     archiveFree(a);

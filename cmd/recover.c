@@ -46,7 +46,7 @@ typedef struct RecoverCmd {
     TimeZone tz;
     OptHostPort listen;
     char *connectionName, *tmpDir;
-    int64_t connectTimeoutMs;
+    int64_t connectTimeoutMs, parallel;
     const char *logLevel;
     StorageOptions storage;
 
@@ -78,8 +78,8 @@ checkIntoSslMode(const char *text, void *field, Err *err) {
 static const OptDef recoverDefs[] = {
     CMD_ARCHIVE_OPTDEFS(RECOVER_OPT(archive), RECOVER_STORAGE),
     {"into", OPT_URL, NULL, 0, 0, 0, RECOVER_OPT(into), NULL,
-     "the server to recover, mysql://USER@HOST:PORT; its user needs SUPER or REPLICATION SLAVE ADMIN", cmdMysqlSchemes,
-     NULL},
+     "the server to recover, mysql://USER@HOST:PORT or mysql://USER@localhost/?socket=PATH; its user needs REPLICATION "
+     "SLAVE ADMIN, SLAVE MONITOR, RELOAD and REPLICATION MASTER ADMIN", cmdMysqlSchemes, NULL},
     {"into-password", OPT_STRING, NULL, 0, 0, OPT_SECRET | OPT_EMPTY, RECOVER_OPT(password), RECOVER_PASSWORD_ENV,
      "password of the --into user (set and empty: no password)", NULL, NULL},
     {"into-password-file", OPT_STRING, NULL, 0, 0, 0, RECOVER_OPT(passwordFile), NULL,
@@ -122,6 +122,9 @@ static const OptDef recoverDefs[] = {
      "the target's replication connection used", NULL, NULL},
     {"tmpdir", OPT_STRING, NULL, 0, 0, 0, RECOVER_OPT(tmpDir), "TMPDIR",
      "where verified segments wait to be served (default /tmp)", NULL, NULL},
+    {"parallel", OPT_INT, "0", 0, RECOVER_PARALLEL_MAX, 0, RECOVER_OPT(parallel), NULL,
+     "apply with the target's parallel replication: N threads (slave_parallel_threads), optimistic mode, restored "
+     "after (0: its applier as configured)", NULL, NULL},
     {"connect-timeout", OPT_DURATION, "60s", 0, 86400000, 0, RECOVER_OPT(connectTimeoutMs), NULL,
      "how long the target may take to reach the endpoint", NULL, NULL},
     {"log-level", OPT_ENUM, NULL, 0, 0, 0, RECOVER_OPT(logLevel), NULL, "how much to log (default: info, warn with a "
@@ -134,7 +137,7 @@ static const OptSet recoverSet = {
     "           [--base-dir DIR | --from-gtid GTIDSET | --from-position FILE:POS]\n"
     "           (--until-time 'YYYY-MM-DD HH:MM:SS[.ffffff]' | --until-gtid GTIDSET |\n"
     "            --until-position FILE:POS | --until-end) [--exclusive] [--allow-time-disorder]\n"
-    "           [--dry-run] [--json]",
+    "           [--parallel N] [--dry-run] [--json]",
     "Brings the server at --into, restored from a base backup, to a point in time by applying the\n"
     "archived transactions through its own replication applier: binvault serves the planned\n"
     "segments, each verified whole before any of its events is sent, over the MariaDB replication\n"
@@ -145,8 +148,12 @@ static const OptSet recoverSet = {
     "--until-gtid, --until-position and --until-end. A target outside the archive, before the start,\n"
     "or across a gap is refused before anything is applied, and the archive's restorable window is\n"
     "printed.\n\n"
-    "The target user needs SUPER or REPLICATION SLAVE ADMIN. Its password comes from\n"
-    "BINVAULT_INTO_PASSWORD or --into-password-file FILE (mode 0600), never the command line.\n\n" CMD_STORAGE_HELP,
+    "The target user needs REPLICATION SLAVE ADMIN, SLAVE MONITOR, RELOAD and, when the target has\n"
+    "the archived events' server_id (a restored server), REPLICATION MASTER ADMIN (SUPER stands for\n"
+    "all but RELOAD before MariaDB 11.0); they are checked before anything changes, --dry-run too.\n"
+    "Its password comes from BINVAULT_INTO_PASSWORD (set and empty: none) or --into-password-file\n"
+    "FILE (mode 0600), never the command line; through a socket, unix_socket authentication needs\n"
+    "none. A cleanup that fails exits 79 with the statements to run.\n\n" CMD_STORAGE_HELP,
     recoverDefs,
     sizeof(recoverDefs) / sizeof(recoverDefs[0]),
     NULL,
@@ -544,6 +551,24 @@ cmdRecover(int argc, char **argv) {
         printPlan(&rc, c, plan, startWhy);
         fflush(stdout);
     }
+    /* Every privilege the run needs, checked at once, before anything changes on the target. */
+    if (into != NULL && recoverPlanInfo(plan)->segments > 0) {
+        RecoverGrantCheck grants;
+        bool swap = recoverApplyServerId(into, a, plan) != recoverIntoServerId(into);
+
+        if (recoverIntoCheckGrants(into, swap, &grants, &err) != 0)
+            goto fail;
+        if (rc.json) {
+            jsonBufPrintf(json, ",\"privileges\":{\"account\":");
+            jsonBufString(json, grants.account, strlen(grants.account));
+            jsonBufPrintf(json, ",\"needed\":");
+            jsonBufString(json, grants.needed, strlen(grants.needed));
+            jsonBufPrintf(json, "}");
+        } else {
+            printf("privileges: user %s holds what the recovery needs (%s)\n", grants.account, grants.needed);
+            fflush(stdout);
+        }
+    }
     if (rc.dryRun) {
         if (rc.json) {
             jsonBufPrintf(json, ",\"ok\":true}\n");
@@ -570,6 +595,7 @@ cmdRecover(int argc, char **argv) {
     ao.connectionName = rc.connectionName;
     ao.tmpDir = rc.tmpDir;
     ao.connectTimeoutMs = (unsigned)rc.connectTimeoutMs;
+    ao.parallel = (unsigned)rc.parallel;
     ao.progress = onProgress;
     ao.progressCtx = &rc;
     ao.stop = &recoverStop;
@@ -578,7 +604,7 @@ cmdRecover(int argc, char **argv) {
             resultJson(&res, json);
         code = failWith(&rc, &err, NULL, &res, json);
         json = NULL;
-        if (res.transactions > 0)
+        if (res.transactions > 0 && !res.reached)
             fprintf(stderr, "binvault: what was applied stays; to go on from there once the cause is fixed, run the "
                             "command again without --base-dir / --from-gtid / --from-position\n");
         goto done;

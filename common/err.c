@@ -95,6 +95,7 @@ static const struct {
     [ERR_NOTFOUND] = {"notfound", 66},
     [ERR_GAP] = {"gap", 65},
     [ERR_TARGET] = {"target", 69},
+    [ERR_CLEANUP] = {"cleanup", 79},
     [ERR_INTERNAL] = {"internal", 70},
 };
 

@@ -26,6 +26,7 @@ typedef enum ErrCode {
     ERR_NOTFOUND,   /* a requested object or position does not exist */
     ERR_GAP,        /* the archive or stream has a gap */
     ERR_TARGET,     /* the recovery target failed or refused */
+    ERR_CLEANUP,    /* a recovery could not undo its settings on the target: statements to run by hand */
     ERR_INTERNAL,   /* a bug */
     ERR_CODE_MAX
 } ErrCode;

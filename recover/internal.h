@@ -46,7 +46,9 @@ typedef struct RecoverLink {
     const char *password; /* the endpoint's: masked from every message ("" until chosen) */
     uint32_t serverId;    /* @@server_id while applying: the target's own unless it must change */
     char *origPos;        /* @@gtid_slave_pos before (allocated; recoverLinkClear() frees it) */
-    bool changedPos, changedId, created;
+    unsigned parallel;    /* the applier's threads while applying; 0 = as the target has it */
+    unsigned long origThreads; /* @@slave_parallel_threads before, when changedThreads */
+    bool changedPos, changedId, changedThreads, created;
 } RecoverLink;
 
 /* Read the target's @@server_id and @@gtid_slave_pos again (recoverIntoServerId(),
@@ -61,8 +63,9 @@ int recoverLinkPreflight(RecoverLink *l, Err *err);
 
 /* Point the target at the endpoint host:port and start it: @@gtid_slave_pos = start (unless it
  * is that already), @@server_id = l->serverId (unless it is the target's own), CHANGE MASTER on
- * l->name with MASTER_USE_GTID = slave_pos, START SLAVE UNTIL master_gtid_pos = until. Records in
- * l what it changed, also when a later step fails. */
+ * l->name with MASTER_USE_GTID = slave_pos, with l->parallel @@slave_parallel_threads (unless it
+ * is that already) and the connection's slave_parallel_mode = optimistic, START SLAVE UNTIL
+ * master_gtid_pos = until. Records in l what it changed, also when a later step fails. */
 int recoverLinkStart(RecoverLink *l, const char *host, unsigned port, const char *start, const char *until, Err *err);
 
 /* The connection's status (the replication threads' state is read first: a thread seen stopped
@@ -71,8 +74,9 @@ int recoverLinkStart(RecoverLink *l, const char *host, unsigned port, const char
 int recoverLinkPoll(RecoverLink *l, RecoverSlaveRow *row, char **pos, Err *err);
 
 /* Undo what l records, keeping what the target applied: STOP SLAVE, read @@gtid_slave_pos into
- * *finalPos (allocated; NULL when unknown), RESET SLAVE ... ALL, the target's own server_id back,
- * and the original @@gtid_slave_pos when nothing was applied (the position is still `start`).
+ * *finalPos (allocated; NULL when unknown), RESET SLAVE ... ALL, the target's own server_id and
+ * @@slave_parallel_threads back, and the original @@gtid_slave_pos when nothing was applied (the
+ * position is still `start`).
  * Reconnects once when the connection is gone. What it could not undo is appended to `manual`
  * (statements to run by hand). */
 void recoverLinkCleanup(RecoverLink *l, const char *start, char **finalPos, char *manual, size_t manualSize);

@@ -64,19 +64,22 @@ idsAddState(uint32_t **ids, size_t *n, const char *state) {
 /* The server_ids the planned events carry, as far as the index and the identity tell: the
  * target must not use one of them while it applies (a replica skips events of its own id). The
  * source checks every event too (RecoverSourceOptions.replicaServerId). */
-static uint32_t
-chooseServerId(const RecoverRun *run) {
-    const ArchiveCatalog *c = recoverPlanCatalog(run->plan);
+uint32_t
+recoverApplyServerId(const RecoverInto *t, Archive *a, const RecoverPlan *plan) {
+    const ArchiveCatalog *c = recoverPlanCatalog(plan);
+    const RecoverPlanInfo *info = recoverPlanInfo(plan);
     ArchiveIdentity id;
     uint32_t *ids = NULL, pick;
     size_t n = 0;
     Err ignored;
 
-    if (archiveIdentityRead(run->a, &id, &ignored) == 0)
+    if (info->segments == 0)
+        return recoverIntoServerId(t);
+    if (archiveIdentityRead(a, &id, &ignored) == 0)
         idsAdd(&ids, &n, id.serverId);
-    idsAddState(&ids, &n, run->info->start);
-    idsAddState(&ids, &n, run->info->until);
-    for (size_t i = run->info->first; i <= run->info->last; i++) {
+    idsAddState(&ids, &n, info->start);
+    idsAddState(&ids, &n, info->until);
+    for (size_t i = info->first; i <= info->last; i++) {
         const SegmentMeta *m = archiveCatalogAt(c, i);
 
         idsAdd(&ids, &n, m->serverId);
@@ -85,7 +88,7 @@ chooseServerId(const RecoverRun *run) {
         idsAddState(&ids, &n, m->firstGtid);
         idsAddState(&ids, &n, m->lastGtid);
     }
-    pick = recoverIntoServerId(run->link.t);
+    pick = recoverIntoServerId(t);
     if (idSeen(ids, n, pick)) {
         pick = RECOVER_TEMP_SERVER_ID;
         while (idSeen(ids, n, pick) || pick == REPL_SERVER_DEFAULT_ID)
@@ -125,6 +128,7 @@ recoverApply(RecoverInto *t, Archive *a, const RecoverPlan *plan, const RecoverA
     run.link.t = t;
     run.link.name = o->connectionName ? o->connectionName : "binvault";
     run.link.password = run.password;
+    run.link.parallel = o->parallel;
     if (!recoverPlanFinished(plan))
         return errSet(err, ERR_INTERNAL, "recovery applied before its plan was finished");
     if (info->flavour != BINLOG_FLAVOUR_MARIADB)
@@ -136,6 +140,9 @@ recoverApply(RecoverInto *t, Archive *a, const RecoverPlan *plan, const RecoverA
         r->reached = true;
         return 0;
     }
+    if (o->parallel > RECOVER_PARALLEL_MAX)
+        return errSet(err, ERR_USAGE, "invalid --parallel %u: at most %d threads (0: the target's applier as it is)",
+                      o->parallel, RECOVER_PARALLEL_MAX);
     if (!nameValid(run.link.name))
         return errSet(err, ERR_USAGE, "invalid connection name '%s': 1 to %d letters, digits or '_'", run.link.name,
                       RECOVER_NAME_MAX);
@@ -147,7 +154,7 @@ recoverApply(RecoverInto *t, Archive *a, const RecoverPlan *plan, const RecoverA
         return -1;
     run.link.origPos = bvStrdup(recoverIntoGtidSlavePos(t));
     run.bytesTotal = recoverPlanBytes(plan, NULL, 0);
-    run.link.serverId = chooseServerId(&run);
+    run.link.serverId = recoverApplyServerId(t, a, plan);
     r->serverIdUsed = run.link.serverId;
     if (recoverLinkPreflight(&run.link, err) == 0 && recoverRunServe(&run, err) == 0 &&
         recoverLinkStart(&run.link, run.host, replServerPort(run.srv), info->start, info->until, err) == 0)
@@ -170,6 +177,13 @@ recoverApply(RecoverInto *t, Archive *a, const RecoverPlan *plan, const RecoverA
     r->bytes = r->reached ? run.bytesTotal : run.lastBytes;
     if (rc == 0 && !r->reached)
         rc = errSet(err, ERR_TARGET, "the target stopped before its target position '%s'", info->until);
+    /* Settings left on the target (a replication connection, a server_id) must be seen to, even
+     * after a recovery that reached its target: its own code, and the statements. */
+    if (r->cleanup[0] != '\0' && rc == 0)
+        rc = errSet(err, ERR_CLEANUP, "'%s' reached the target position, but binvault could not undo its settings there",
+                    recoverIntoUrl(t));
+    else if (r->cleanup[0] != '\0')
+        err->code = ERR_CLEANUP;
     if (rc != 0) {
         if (r->finalPos != NULL)
             errAppend(err, "; '%s' stopped at gtid_slave_pos '%s' (%" PRIu64 " of %" PRIu64 " transactions applied)",

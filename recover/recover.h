@@ -17,7 +17,9 @@
  *
  * Errors: ERR_USAGE for a target before the start or malformed input, ERR_NOTFOUND for a target
  * outside the archive, ERR_GAP for a range that crosses a gap or a missing object, ERR_TARGET /
- * ERR_AUTH for the target server, and whatever reading a segment gives (ERR_CHECKSUM, ...).
+ * ERR_AUTH for the target server, ERR_CLEANUP when the settings a recovery made on the target could
+ * not be undone (RecoverResult.cleanup says what to run), and whatever reading a segment gives
+ * (ERR_CHECKSUM, ...).
  */
 #ifndef BV_RECOVER_RECOVER_H
 #define BV_RECOVER_RECOVER_H
@@ -41,6 +43,9 @@
 
 typedef void (*RecoverProgressFn)(void *ctx, const RecoverProgress *p);
 
+/* Most threads --parallel gives the target's applier (the server's own limit is 16383). */
+#define RECOVER_PARALLEL_MAX 256
+
 typedef struct RecoverApplyOptions {
     const char *listenHost;     /* the endpoint's address, as the target reaches it; NULL = 127.0.0.1 */
     uint16_t listenPort;        /* 0 = a free port */
@@ -48,6 +53,9 @@ typedef struct RecoverApplyOptions {
     const char *tmpDir;         /* verified segments are spooled here; NULL = $TMPDIR or /tmp */
     unsigned connectTimeoutMs;  /* the target must reach the endpoint within this; 0 = 60 s */
     unsigned pollMs;            /* how often the target is asked how far it is; 0 = 250 ms */
+    unsigned parallel;          /* 0: the target's applier as configured; N (to RECOVER_PARALLEL_MAX): its
+                                   parallel applier, slave_parallel_threads = N and the connection's
+                                   slave_parallel_mode = optimistic, restored after */
     RecoverProgressFn progress; /* called after each poll; may be NULL */
     void *progressCtx;
     atomic_bool *stop;          /* set from a signal handler to stop (the target is cleaned up and
@@ -71,14 +79,20 @@ typedef struct RecoverResult {
  * ... MASTER_USE_GTID=slave_pos and START SLAVE UNTIL master_gtid_pos = the plan's until. When
  * the target's @@server_id is one the archived events carry (a server restored from a backup
  * keeps the source's), the replica would skip those events as its own: @@server_id is changed
- * for the duration and restored. Waits until the target reaches the position, stops, fails or
- * `stop` is set; then stops the connection, removes it (RESET SLAVE ... ALL) and restores what
- * it changed. The result (filled in every case) says how far the target got; an error names
+ * for the duration and restored; so is @@slave_parallel_threads with o->parallel. Waits until the
+ * target reaches the position, stops, fails or `stop` is set; then stops the connection, removes
+ * it (RESET SLAVE ... ALL) and restores what it changed. The result (filled in every case) says how far the target got; an error names
  * what failed (a segment that did not verify, the target's applier error, ...) and that
- * position.
+ * position. When the cleanup failed (r->cleanup holds the statements to run by hand), the code is
+ * ERR_CLEANUP, also after a recovery that reached its position.
  */
 int recoverApply(RecoverInto *t, Archive *a, const RecoverPlan *plan, const RecoverApplyOptions *o, RecoverResult *r,
                  Err *err);
+
+/* The @@server_id the target applies the plan with: its own, unless the planned events carry it
+ * (a server restored from a backup keeps the source's): then one just below
+ * 4294967280 that they do not carry. */
+uint32_t recoverApplyServerId(const RecoverInto *t, Archive *a, const RecoverPlan *plan);
 
 void recoverResultClear(RecoverResult *r);
 

@@ -12,6 +12,7 @@
 #include <strings.h>
 
 #include "binlog/gtid.h"
+#include "common/buf.h"
 #include "common/log.h"
 #include "common/mem.h"
 #include "recover/internal.h"
@@ -27,6 +28,7 @@ struct RecoverInto {
     SqlConn *conn;
     char *url;
     char *version;
+    unsigned versionId;
     uint32_t serverId;
     char *gtidSlavePos;
 };
@@ -135,6 +137,7 @@ recoverIntoConnect(const SqlConnOpts *opts, Err *err) {
     t->url = bvStrdup(sqlConnUrl(t->conn));
     t->version = bvStrdup(sqlConnServerVersion(t->conn));
     binlogParseServerVersion(t->version, &flavour, &major, &minor, &patch);
+    t->versionId = (unsigned)(major * 10000 + minor * 100 + patch);
     if (flavour != BINLOG_FLAVOUR_MARIADB || major < 10) {
         errSet(err, ERR_TARGET,
                "'%s' runs %s: binvault recover applies through a MariaDB (10.0 or later) replica; for another server, "
@@ -168,6 +171,155 @@ recoverIntoServerId(const RecoverInto *t) {
 const char *
 recoverIntoGtidSlavePos(const RecoverInto *t) {
     return t->gtidSlavePos;
+}
+
+unsigned
+recoverIntoVersionId(const RecoverInto *t) {
+    return t->versionId;
+}
+
+/* ---- Privileges ------------------------------------------------------------------------------- */
+
+#define GRANTS_SPLIT_SUPER 100502   /* the replication privileges split from SUPER */
+#define GRANTS_SLAVE_MONITOR 100509 /* SLAVE MONITOR split from REPLICATION SLAVE ADMIN */
+#define GRANTS_SUPER_ALONE 110001   /* SUPER no longer holds the split privileges */
+
+typedef struct GrantNeed {
+    const char *name;
+    const char *why;
+} GrantNeed;
+
+/* Whether `list` (", "-separated privilege names) names `priv`. */
+static bool
+grantListHas(const char *list, size_t len, const char *priv) {
+    size_t n = strlen(priv);
+
+    for (const char *p = list, *end = list + len; p < end;) {
+        size_t item = (size_t)(end - p);
+        const char *comma = memchr(p, ',', item);
+
+        if (comma != NULL)
+            item = (size_t)(comma - p);
+        if (item == n && strncasecmp(p, priv, n) == 0)
+            return true;
+        p += item + (comma != NULL);
+        while (p < end && *p == ' ')
+            p++;
+    }
+    return false;
+}
+
+/* Whether a global grant line of `grants` holds `priv`, itself or through ALL PRIVILEGES. */
+static bool
+grantsHold(const char *grants, const char *priv) {
+    for (const char *line = grants; line != NULL && *line;) {
+        const char *eol = strchr(line, '\n'), *on;
+        size_t len = eol ? (size_t)(eol - line) : strlen(line);
+
+        if (len > 6 && strncmp(line, "GRANT ", 6) == 0 && (on = strstr(line, " ON *.* TO ")) != NULL &&
+            on < line + len) {
+            size_t n = (size_t)(on - line - 6);
+
+            if (grantListHas(line + 6, n, priv) || grantListHas(line + 6, n, "ALL PRIVILEGES") ||
+                grantListHas(line + 6, n, "ALL"))
+                return true;
+        }
+        line = eol ? eol + 1 : NULL;
+    }
+    return false;
+}
+
+static void
+listAdd(char *list, size_t size, const char *item, const char *sep) {
+    size_t used = strlen(list);
+
+    snprintf(list + used, size - used, "%s%s", used ? sep : "", item);
+}
+
+void
+recoverGrantsMissing(const char *grants, unsigned versionId, bool changeServerId, char *needed, char *missing,
+                     char *why, size_t size) {
+    static const GrantNeed split[] = {
+        {"REPLICATION SLAVE ADMIN", "SET GLOBAL gtid_slave_pos, CHANGE MASTER, START / STOP SLAVE"},
+        {"SLAVE MONITOR", "SHOW ALL SLAVES STATUS"},
+        {"RELOAD", "RESET SLAVE ... ALL, the cleanup"},
+        {"REPLICATION MASTER ADMIN", "SET GLOBAL server_id, which a target with the archived events' server_id needs"},
+    };
+    static const GrantNeed old[] = {
+        {"SUPER", "SET GLOBAL gtid_slave_pos and server_id, CHANGE MASTER, START / STOP SLAVE"},
+        {"RELOAD", "RESET SLAVE ... ALL, the cleanup"},
+    };
+    const GrantNeed *need = versionId < GRANTS_SPLIT_SUPER ? old : split;
+    size_t count = versionId < GRANTS_SPLIT_SUPER ? sizeof(old) / sizeof(old[0]) : sizeof(split) / sizeof(split[0]);
+    bool superHolds = versionId < GRANTS_SUPER_ALONE && grantsHold(grants, "SUPER");
+
+    needed[0] = missing[0] = why[0] = '\0';
+    for (size_t i = 0; i < count; i++) {
+        const char *name = need[i].name;
+        char item[256];
+
+        if (strcmp(name, "SLAVE MONITOR") == 0 && versionId < GRANTS_SLAVE_MONITOR)
+            continue;
+        if (strcmp(name, "REPLICATION MASTER ADMIN") == 0 && !changeServerId)
+            continue;
+        listAdd(needed, size, name, ", ");
+        if (grantsHold(grants, name) || (superHolds && strcmp(name, "RELOAD") != 0))
+            continue;
+        listAdd(missing, size, name, ", ");
+        snprintf(item, sizeof(item), "%s (%s)", name, need[i].why);
+        listAdd(why, size, item, "; ");
+    }
+}
+
+/* Append each row's first column as a line. */
+static int
+linesCb(void *data, unsigned nCols, const char *const *values, const unsigned long *lengths, Err *err) {
+    Buf *b = data;
+
+    (void)err;
+    if (nCols > 0 && values[0] != NULL) {
+        bufAppend(b, values[0], lengths[0]);
+        bufAppend(b, "\n", 1);
+    }
+    return 0;
+}
+
+int
+recoverIntoCheckGrants(RecoverInto *t, bool changeServerId, RecoverGrantCheck *out, Err *err) {
+    char missing[sizeof(out->needed)], why[sizeof(out->needed)];
+    Buf *grants = bufNew(512);
+    RowCopy row;
+    int rc = 0;
+
+    memset(out, 0, sizeof(*out));
+    if (queryRow(t->conn, "SELECT CURRENT_USER()", 1, &row, err) != 0) {
+        bufFree(grants);
+        return errPrefix(err, "checking the privileges of the target's user");
+    }
+    {
+        const char *cur = row.v[0] ? row.v[0] : "";
+        const char *at = strrchr(cur, '@');
+
+        if (at != NULL)
+            snprintf(out->account, sizeof(out->account), "'%.*s'@'%s'", (int)(at - cur), cur, at + 1);
+        else
+            snprintf(out->account, sizeof(out->account), "'%s'", cur);
+    }
+    rowCopyFree(&row);
+    if (sqlQuery(t->conn, "SHOW GRANTS", linesCb, grants, err) != 0) {
+        bufFree(grants);
+        return errPrefix(err, "checking the privileges of the target's user");
+    }
+    bufAppend(grants, "", 1);
+    recoverGrantsMissing((const char *)grants->data, t->versionId, changeServerId, out->needed, missing, why,
+                         sizeof(missing));
+    if (missing[0] != '\0')
+        rc = errSet(err, ERR_AUTH,
+                    "user %s on '%s' lacks privileges a recovery needs: %s. Nothing was changed; run GRANT %s ON *.* "
+                    "TO %s (a recovery needs %s)",
+                    out->account, t->url, why, missing, out->account, out->needed);
+    bufFree(grants);
+    return rc;
 }
 
 
@@ -329,6 +481,33 @@ recoverLinkPreflight(RecoverLink *l, Err *err) {
     return rc;
 }
 
+/* The parallel applier for l's connection: the threads are global (the server's pool, set while
+ * no replication runs), the mode is the connection's own and goes with it. */
+static int
+linkParallel(RecoverLink *l, Err *err) {
+    RecoverInto *t = l->t;
+    char sql[160];
+    RowCopy row;
+    char *end;
+
+    if (queryRow(t->conn, "SELECT @@global.slave_parallel_threads", 1, &row, err) != 0)
+        return -1;
+    l->origThreads = strtoul(row.v[0] ? row.v[0] : "0", &end, 10);
+    rowCopyFree(&row);
+    if (l->origThreads != l->parallel) {
+        snprintf(sql, sizeof(sql), "SET GLOBAL slave_parallel_threads = %u", l->parallel);
+        if (linkExec(l, sql, err) != 0)
+            return -1;
+        l->changedThreads = true;
+    }
+    snprintf(sql, sizeof(sql), "SET GLOBAL `%s`.slave_parallel_mode = 'optimistic'", l->name);
+    if (linkExec(l, sql, err) != 0)
+        return -1;
+    logInfo("'%s' applies with %u parallel threads (slave_parallel_threads was %lu), optimistic mode", t->url,
+            l->parallel, l->origThreads);
+    return 0;
+}
+
 int
 recoverLinkStart(RecoverLink *l, const char *host, unsigned port, const char *start, const char *until, Err *err) {
     RecoverInto *t = l->t;
@@ -367,6 +546,9 @@ recoverLinkStart(RecoverLink *l, const char *host, unsigned port, const char *st
         goto done;
     l->created = true;
     bvFree(sql);
+    sql = NULL;
+    if (l->parallel > 0 && (rc = linkParallel(l, err)) != 0)
+        goto done;
     sql = bvSprintf("START SLAVE '%s' UNTIL master_gtid_pos = '%s'", l->name, untilSql);
     if ((rc = linkExec(l, sql, err)) != 0)
         goto done;
@@ -453,6 +635,15 @@ recoverLinkCleanup(RecoverLink *l, const char *start, char **finalPos, char *man
     if (l->changedId) {
         snprintf(sql, sizeof(sql), "SET GLOBAL server_id = %" PRIu32, t->serverId);
         if (!cleanupExec(l, sql)) {
+            char again[sizeof(sql) + 2];
+
+            snprintf(again, sizeof(again), "%s;", sql);
+            manualAdd(manual, manualSize, again);
+        }
+    }
+    if (l->changedThreads) {
+        snprintf(sql, sizeof(sql), "SET GLOBAL slave_parallel_threads = %lu", l->origThreads);
+        if (!stopped || !cleanupExec(l, sql)) {
             char again[sizeof(sql) + 2];
 
             snprintf(again, sizeof(again), "%s;", sql);

@@ -177,6 +177,14 @@ mdb_stop src
 "$BV_BIN" log --archive "$DIR_ARCHIVE" --grep 'drop table.*orders' > "$T/log.txt" 2>&1
 check_eq "log --grep finds the DROP and its GTID" "$(awk 'NR > 1 && !/^#/ {print $1}' "$T/log.txt")" "$DROP_GTID"
 check "log shows the statement text" grep -q "DROP TABLE \`shop\`.\`orders\`" "$T/log.txt"
+check "log names the DDL's table in its TABLES column" \
+    awk -v g="$DROP_GTID" '$1 == g && $6 == "shop.orders" { found = 1 } END { exit !found }' "$T/log.txt"
+"$BV_BIN" log --archive "$DIR_ARCHIVE" --grep 'shop.orders' > "$T/log-name.txt" 2>&1
+check "log --grep shop.orders (unquoted) finds DROP TABLE \`shop\`.\`orders\`" \
+    grep -q "^$DROP_GTID .*DROP TABLE" "$T/log-name.txt"
+"$BV_BIN" log --archive "$DIR_ARCHIVE" --grep 'drop table shop\.orders' > "$T/log-text.txt" 2>&1
+check_eq "log --grep matches the statement without its backticks" \
+    "$(awk 'NR > 1 && !/^#/ {print $1}' "$T/log-text.txt")" "$DROP_GTID"
 "$BV_BIN" log --archive "$DIR_ARCHIVE" --json > "$T/log.json" 2>&1
 check_eq "log --json: every archived transaction, once" "$(python3 -c '
 import json, sys
