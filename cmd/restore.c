@@ -415,12 +415,9 @@ cmdRestore(int argc, char **argv) {
         ro.streamBytes = chosen->streamLen;
         ro.serverId = chosen->serverId;
         ro.backupGtid = chosen->gtidState != NULL ? chosen->gtidState : "";
-        ro.plan = plan; /* the run owns it from here */
-        plan = NULL;
+        ro.plan = plan;
     }
     if (rc.dryRun) {
-        if (ro.plan != NULL)
-            recoverPlanFree(ro.plan);
         printf("dry run: nothing was changed\n");
         goto done;
     }
@@ -452,6 +449,7 @@ cmdRestore(int argc, char **argv) {
     ro.progress = onProgress;
     ro.progressCtx = &rc;
     ro.stop = &restoreStop;
+    plan = NULL; /* the run owns it from here */
     if (restoreRun(&ro, &report, &err) != 0) {
         if (rc.bar)
             fputc('\n', stderr);

@@ -39,6 +39,7 @@ struct PrivateTool {
 struct PrivateServer {
     pid_t pid;
     bool running;
+    bool ready; /* it answered: before that, mariadbd may take a SIGTERM and never finish starting */
     char *dir; /* the private directory: my.cnf, the socket, the pid file, the error log */
     char *socket;
     char *errorLog;
@@ -363,9 +364,11 @@ privateServerStart(const PrivateServerOptions *o, Err *err) {
             privateServerFree(s);
             return NULL;
         }
-        if (socketAnswers(s->socket))
-            return s;
-        if (o->stop != NULL && atomic_load(o->stop)) {
+        if (socketAnswers(s->socket)) {
+            s->ready = true;
+            if (o->stop == NULL || !atomic_load(o->stop))
+                return s;
+            /* Interrupted while it started: now that it answers, it shuts down cleanly. */
             errSet(err, ERR_TARGET, "interrupted while the private server on '%s' was starting", o->datadir);
             privateServerFree(s);
             return NULL;
@@ -411,6 +414,14 @@ privateServerStop(PrivateServer *s, unsigned timeoutMs, Err *err) {
 
     if (!s->running)
         return 0;
+    if (!s->ready) {
+        /* Never answered (it failed to start in time): a SIGTERM now may leave it hanging in its
+         * start-up, so it is killed; its data directory is as after a crash. */
+        kill(s->pid, SIGKILL);
+        waitExit(s, PRIVATE_KILL_GRACE_MS, &status);
+        return errSet(err, ERR_TARGET, "the private server, which never answered, was killed: the data directory "
+                                       "needs crash recovery at its next start");
+    }
     if (kill(s->pid, SIGTERM) != 0 && errno != ESRCH)
         return errSetSys(err, ERR_IO, errno, "unable to signal the private server (pid %d)", (int)s->pid);
     if (!waitExit(s, timeoutMs != 0 ? timeoutMs : PRIVATE_STOP_TIMEOUT_MS, &status)) {

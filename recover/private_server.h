@@ -64,14 +64,16 @@ typedef struct PrivateServerOptions {
 typedef struct PrivateServer PrivateServer;
 
 /* Write the configuration and start mariadbd; wait until it accepts connections on its socket.
- * ERR_TARGET (with the last lines of its error log) when it exits or does not answer in time. */
+ * ERR_TARGET (with the last lines of its error log) when it exits or does not answer in time.
+ * When *stop becomes true meanwhile, it is still waited for and then shut down cleanly (a
+ * mariadbd signalled before it answers can hang in its start-up): ERR_TARGET "interrupted". */
 PrivateServer *privateServerStart(const PrivateServerOptions *o, Err *err);
 /* The server's unix socket. */
 const char *privateServerSocket(const PrivateServer *s);
 /* Shut it down cleanly (SIGTERM, which mariadbd handles as SHUTDOWN: InnoDB flushes and closes)
  * and wait until it has exited, up to timeoutMs (0 = 600 s). ERR_TARGET when it did not exit
- * cleanly in time (it is then killed, and the data directory needs crash recovery at its next
- * start). */
+ * cleanly in time, or never answered: it is then killed, and the data directory needs crash
+ * recovery at its next start. */
 int privateServerStop(PrivateServer *s, unsigned timeoutMs, Err *err);
 /* Free: a server still running is shut down as privateServerStop() does; the private directory
  * is removed. NULL is a no-op. */

@@ -3,6 +3,7 @@
  * checks on the data directory, the backup settings passed to the private server, and the tool
  * runner's reports.
  */
+#include <dirent.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -192,6 +193,38 @@ testToolRuns(void) {
     CHECK_MSG(err.msg, "killed by signal 15, stopped by a signal");
 }
 
+/* A server that cannot start (its data directory is a file) is reported with its error log, and
+ * its private directory is removed. */
+static void
+testServerStartFails(void) {
+    char data[600], tmp[600];
+    PrivateServerOptions o = {0};
+    Err err = {0};
+    DIR *d;
+    struct dirent *e;
+    int entries = 0;
+
+    snprintf(data, sizeof(data), "%s/not-a-directory", testTmpDir());
+    snprintf(tmp, sizeof(tmp), "%s/tmp", testTmpDir());
+    REQUIRE(fclose(fopen(data, "w")) == 0);
+    REQUIRE(mkdir(tmp, 0700) == 0);
+    o.datadir = data;
+    o.tmpDir = tmp;
+    o.user = geteuid() == 0 ? "root" : NULL;
+    o.serverId = 7;
+    o.startTimeoutMs = 60000;
+    CHECK(privateServerStart(&o, &err) == NULL);
+    CHECK_INT(err.code, ERR_TARGET);
+    CHECK_MSG(err.msg, "the private server on '");
+    CHECK_MSG(err.msg, "while starting (error log: ");
+    CHECK(strstr(err.msg, "(error log: empty)") == NULL); /* mariadbd said why */
+    REQUIRE((d = opendir(tmp)) != NULL);
+    while ((e = readdir(d)) != NULL)
+        entries += e->d_name[0] != '.';
+    closedir(d);
+    CHECK_INT(entries, 0);
+}
+
 static void
 testDescribeState(void) {
     RestoreReport r = {0};
@@ -224,5 +257,6 @@ suite_restore(void) {
     testRun("the data directory must be empty or new, with space", testCheckDir);
     testRun("only safe innodb settings of backup-my.cnf reach the private server", testBackupConfig);
     testRun("tools: exit status, the log's last lines, stop", testToolRuns);
+    testRun("a server that cannot start: its error log, its directory removed", testServerStartFails);
     testRun("what DIR holds, said to the user", testDescribeState);
 }
