@@ -185,6 +185,21 @@ archiveBackupManifestParse(const char *text, size_t len, ArchiveBackup *b, Archi
         errSet(err, ERR_LIMIT, "gtid_state is longer than %d bytes", SEGMENT_GTID_MAX);
         goto out;
     }
+    if (strcmp(b->flavour, "mariadb") != 0 && strcmp(b->flavour, "mysql") != 0) {
+        errSet(err, ERR_FORMAT, "flavour '%s' is neither mariadb nor mysql", b->flavour);
+        goto out;
+    }
+    /* Readers compare it with the archive's states: a malformed one is refused here, once. */
+    if (gtid[0] != '\0') {
+        GtidState *state = gtidStateParse(strcmp(b->flavour, "mysql") == 0 ? BINLOG_FLAVOUR_MYSQL : BINLOG_FLAVOUR_MARIADB,
+                                          gtid, err);
+
+        if (state == NULL) {
+            errPrefix(err, "gtid_state");
+            goto out;
+        }
+        gtidStateFree(state);
+    }
     if (b->parts == 0 || b->parts > ARCHIVE_BACKUP_PARTS_MAX || b->streamLen == 0 ||
         idx->size > ARCHIVE_BACKUP_INDEX_MAX || strlen(idx->sha256) != 64) {
         errSet(err, ERR_FORMAT, "parts, stream_len or parts_index out of range");

@@ -8,8 +8,9 @@
  * parts of at most `partSize` bytes, compresses and hashes each into a local file of the temporary
  * directory and stores the parts from a few upload threads while the next part is being written:
  * memory stays at two lz4 contexts and a buffer per thread whatever the backup's size, and the disk
- * holds at most (parallel + 1) parts. Reading (backup_store.c): the list of complete backups, the
- * stream of one written to a descriptor part by part with every layer verified, deletion.
+ * holds at most (parallel + 1) parts. Reading: the list of complete backups, incomplete ones and
+ * deletion (backup_store.c), the stream of one written to a descriptor part by part with every
+ * layer verified (backup_read.c).
  *
  * Objects of a backup are additive to a format-1 archive: format-1 readers list only index/,
  * segments/ and prune/, and never see backups/.
@@ -47,7 +48,7 @@ typedef struct ArchiveBackup {      /* a complete backup, as its manifest says *
 /* Whether `id` has the form of a backup id. */
 bool archiveBackupIdValid(const char *id);
 
-/* ---- reading (backup_store.c) ---- */
+/* ---- reading (backup_store.c; archiveBackupExtract() in backup_read.c) ---- */
 
 /* The complete backups (manifest present and valid), oldest first. A manifest that exists but does
  * not parse is skipped with a warning in the log (verify reports it). */

@@ -11,6 +11,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <glob.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stddef.h>
@@ -193,9 +194,13 @@ toolVersion(const char *tool, char *out, size_t size, Err *err) {
 /* The defaults file that hands the password to the tool: mode 0600, in the temporary directory. */
 static int
 writeDefaults(const char *path, const char *password, Err *err) {
-    Buf *b = bufNew(256);
+    Buf *b;
     int fd, rc = 0;
 
+    if (password != NULL && strpbrk(password, "\n\r") != NULL)
+        return errSet(err, ERR_CONFIG, "the source password holds a line break, which the backup tool's option file "
+                                       "cannot carry");
+    b = bufNew(256);
     bufAppend(b, "[client]\npassword=\"", 19);
     for (const char *p = password != NULL ? password : ""; *p != '\0'; p++) {
         if (*p == '"' || *p == '\\')
@@ -304,21 +309,36 @@ progressLine(uint64_t read, uint64_t stored, int64_t startUs, bool done) {
     fflush(stderr);
 }
 
+/* An interrupted backup's objects are gone: remove what it left here too (parts being compressed,
+ * its log, the tool's work directory, a defaults file it did not get to remove). */
 static void
 abandonedRemoved(void *data, const char *id, uint64_t objects) {
-    (void)data;
+    const char *tmpDir = data;
+    char pattern[4200];
+    glob_t g;
+
     fprintf(stderr, "binvault: removed the interrupted backup '%s' (%" PRIu64 " objects)\n", id, objects);
+    snprintf(pattern, sizeof(pattern), "%s/binvault-backup-%s[-.]*", tmpDir, id);
+    if (glob(pattern, GLOB_NOSORT, NULL, &g) != 0)
+        return;
+    for (size_t i = 0; i < g.gl_pathc; i++) {
+        Err err = {0};
+
+        if (fsRemoveTree(g.gl_pathv[i], &err) != 0)
+            logWarn("%s", err.msg);
+    }
+    globfree(&g);
 }
 
-/* Remove the objects of backups that an interrupted run left behind. */
+/* Remove the objects of backups that an interrupted run left behind, and their local files. */
 static void
-cleanAbandoned(Archive *archive, const char *host) {
+cleanAbandoned(Archive *archive, const char *host, const char *tmpDir) {
     struct timespec now;
     Err err = {0};
 
     clock_gettime(CLOCK_REALTIME, &now);
     if (archiveBackupRemoveAbandoned(archive, (int64_t)now.tv_sec * 1000000, host, archiveBackupPidAlive,
-                                     abandonedRemoved, NULL, &err) != 0)
+                                     abandonedRemoved, (void *)tmpDir, &err) != 0)
         logWarn("unable to remove interrupted backups: %s", err.msg);
 }
 
@@ -374,7 +394,7 @@ backupRun(const BackupOpts *o, Archive *archive, Result *res, Err *err) {
     Run r = {0};
     char host[256] = "", version[64];
     uint8_t *buf = NULL;
-    bool progress = !o->noProgress && !o->json && isatty(2);
+    bool progress = !o->noProgress && !o->json && isatty(2), defaultsGone = false;
     int in = -1, status = 0, rc = -1;
     time_t lastProgress = 0;
     struct timespec end;
@@ -390,7 +410,7 @@ backupRun(const BackupOpts *o, Archive *archive, Result *res, Err *err) {
     if (toolVersion(r.tool, version, sizeof(version), err) != 0)
         goto out;
     gethostname(host, sizeof(host) - 1);
-    cleanAbandoned(archive, host);
+    cleanAbandoned(archive, host, tmpDir);
     wo.partSize = (uint64_t)o->partSize;
     wo.parallel = (unsigned)o->parallel;
     wo.tmpDir = tmpDir;
@@ -418,6 +438,11 @@ backupRun(const BackupOpts *o, Archive *archive, Result *res, Err *err) {
         }
         if (n == 0)
             break;
+        /* The tool read its options long before it streams: the password leaves the disk now. */
+        if (!defaultsGone) {
+            unlink(r.defaults);
+            defaultsGone = true;
+        }
         if (mbstreamFeed(ms, buf, (size_t)n, err) != 0) {
             errPrefix(err, "the stream of '%s'", r.tool);
             goto out;

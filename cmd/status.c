@@ -291,7 +291,9 @@ static const OptSet statusSet = {
     "JSON document instead.\n\n"
     "Base backups stored in the archive are checked when it holds any, or with --warn-backup-age:\n"
     "WARNING when no backup is restorable to the archive's end (its binlogs do not continue from\n"
-    "any), and when the newest is --warn-backup-age old or more.\n\n" CMD_STORAGE_HELP,
+    "any), and when the newest is --warn-backup-age old or more. The summary also says when no backup\n"
+    "reaches the archive's start (its oldest segments precede every backup; not a warning: prune\n"
+    "--keep-backups deletes them).\n\n" CMD_STORAGE_HELP,
     statusDefs,
     sizeof(statusDefs) / sizeof(statusDefs[0]),
     NULL,
@@ -320,11 +322,12 @@ unknown(bool json, const char *url, const char *why) {
 /* The base backups of the archive, for the verdict: checked when it holds any, or when an age is
  * asked for. */
 static int
-backupsProbe(Archive *a, StatusInput *in, size_t *count, Err *err) {
+backupsProbe(Archive *a, StatusInput *in, size_t *count, uint64_t *firstSeq, uint64_t *fromSeq, Err *err) {
     ArchiveBackup *list;
     ArchiveCatalog *c = NULL;
     int rc = 0;
 
+    *firstSeq = *fromSeq = 0;
     if (archiveBackupList(a, &list, count, err) != 0)
         return -1;
     in->backupsChecked = *count > 0 || in->warnBackupAge > 0;
@@ -337,9 +340,14 @@ backupsProbe(Archive *a, StatusInput *in, size_t *count, Err *err) {
             in->newestBackupUs = (uint64_t)list[i].endUs;
         if (archiveBackupReach(c, &list[i], &r, err) != 0)
             rc = -1;
-        else if (r.kind == ARCHIVE_BACKUP_REACHES_END)
+        else if (r.kind == ARCHIVE_BACKUP_REACHES_END) {
             in->backupRestorable = true;
+            if (*fromSeq == 0 || r.fromSeq < *fromSeq)
+                *fromSeq = r.fromSeq;
+        }
     }
+    if (c != NULL && archiveCatalogCount(c) > 0)
+        *firstSeq = archiveCatalogAt(c, 0)->seq;
     archiveCatalogFree(c);
     archiveBackupListFree(list, *count);
     return rc;
@@ -360,6 +368,7 @@ statusRun(const StatusOpts *o, uint32_t serverId) {
     StatusVerdict v;
     char summary[2048], t1[40], t2[40], why[ERR_MSG_MAX + 128];
     size_t nbackups = 0;
+    uint64_t firstSeq = 0, fromSeq = 0; /* the archive's first segment; the first one a backup reaches from */
     Err err = {0}, backupErr = {0};
 
     if ((storage = cmdOpenArchive(url, &o->storage, &err)) == NULL) {
@@ -411,7 +420,7 @@ statusRun(const StatusOpts *o, uint32_t serverId) {
     in.warnRpo = warnRpo;
     in.maxRpo = maxRpo;
     in.warnBackupAge = (double)o->warnBackupAgeMs / 1000.0;
-    if (backupsProbe(a, &in, &nbackups, &backupErr) != 0)
+    if (backupsProbe(a, &in, &nbackups, &firstSeq, &fromSeq, &backupErr) != 0)
         in.backupsChecked = false;
     statusEvaluate(&in, &v);
 
@@ -446,6 +455,11 @@ statusRun(const StatusOpts *o, uint32_t serverId) {
         if (in.backupsChecked && v.backupNone && nbackups > 0 && (size_t)n < sizeof(summary))
             n += snprintf(summary + n, sizeof(summary) - (size_t)n,
                           "; no base backup is restorable to the archive's end");
+        /* Not a WARNING: binlogs older than every backup are only of no use (prune deletes them). */
+        if (in.backupsChecked && fromSeq > firstSeq && (size_t)n < sizeof(summary))
+            n += snprintf(summary + n, sizeof(summary) - (size_t)n,
+                          "; no base backup reaches the archive's start: segments before seq %" PRIu64
+                          " precede every backup", fromSeq);
         if (backupErr.code != ERR_NONE && (size_t)n < sizeof(summary))
             n += snprintf(summary + n, sizeof(summary) - (size_t)n, "; base backups not checked: %s", backupErr.msg);
         if (v.futureCommit && (size_t)n < sizeof(summary))
@@ -473,9 +487,10 @@ statusRun(const StatusOpts *o, uint32_t serverId) {
         jsonText(b, "summary", summary);
         if (in.backupsChecked)
             jsonBufPrintf(b, ",\"backups\":{\"count\":%zu,\"newest_end_us\":%" PRIu64
-                             ",\"restorable\":%s,\"old\":%s}",
+                             ",\"restorable\":%s,\"old\":%s,\"reaches_archive_start\":%s,\"first_restorable_seq\":%" PRIu64 "}",
                           nbackups, in.newestBackupUs, in.backupRestorable ? "true" : "false",
-                          v.backupOld ? "true" : "false");
+                          v.backupOld ? "true" : "false", fromSeq != 0 && fromSeq <= firstSeq ? "true" : "false",
+                          fromSeq);
         jsonText(b, "archive", storageUrl(storage));
         jsonText(b, "flavour", id.flavour == BINLOG_FLAVOUR_MYSQL ? "mysql" : "mariadb");
         jsonBufPrintf(b, ",\"server_id\":%" PRIu32, id.serverId);

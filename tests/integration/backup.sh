@@ -114,6 +114,28 @@ out=$("$BV_BIN" verify --archive "$archive" 2>&1); rc=$?
 check_rc "verify: the archive and its backup verify" "$rc" 0 "$out"
 check "verify: the backup was read" grep -q "; 1 base backups, $(manifest_field "$m1" "['stream_len']") bytes" <<< "$out"
 
+# ---- the backup, rolled forward with the archive, is the source -----------------------------------
+# A server restored from the stored backup (extracted, prepared above), then `binvault recover`
+# from the archive to its end: every table as on the source, which the workload wrote all along.
+snapshot() { mdb_sql "$1" "CHECKSUM TABLE cw.s, cw.s2"; }
+if MDB_SERVER_ID=1 mdb_start restored > /dev/null; then
+    mdb_stop restored
+    rm -rf "$(mdb_dir restored)/data"
+    if mariadb-backup --copy-back --target-dir "$BV_TEST_DIR/restore1" --datadir "$(mdb_dir restored)/data" \
+        > "$BV_TEST_DIR/copyback.log" 2>&1 && mdb_start restored; then
+        ok "restore: a server starts on the stored backup"
+        out=$("$BV_BIN" recover --archive "$archive" --into "mysql://root@127.0.0.1:$(mdb_port restored)" \
+              --base-dir "$BV_TEST_DIR/restore1" --until-end 2>&1); rc=$?
+        check_rc "restore: recover from the backup's point to the archive's end: exit 0" "$rc" 0 "$out"
+        check_eq "restore: every table as on the source" "$(snapshot restored)" "$(snapshot src)"
+        mdb_stop restored
+    else
+        fail "restore: a server starts on the stored backup" "$(tail -n 5 "$BV_TEST_DIR/copyback.log")"
+    fi
+else
+    fail "restore: start a server to restore into"
+fi
+
 # ---- status: the age of the newest backup -------------------------------------------------------
 out=$("$BV_BIN" status --archive "$archive" --warn-backup-age 1h 2>&1); rc=$?
 check_rc "status --warn-backup-age 1h: OK" "$rc" 0 "$out"
@@ -121,7 +143,9 @@ sleep 2
 out=$("$BV_BIN" status --archive "$archive" --warn-backup-age 1 --json 2>&1); rc=$?
 check_rc "status --warn-backup-age 1 (s): WARNING" "$rc" 1 "$out"
 check "status: the summary says the backup is old" grep -q "newest base backup .* h old" <<< "$out"
-check_eq "status --json: the backups" "$(python3 -c "import json,sys; b=json.loads(sys.stdin.read())['backups']; print(b['count'], b['restorable'], b['old'])" <<< "$out")" "1 True True"
+check_eq "status --json: the backups" "$(python3 -c "import json,sys; b=json.loads(sys.stdin.read())['backups']; print(b['count'], b['restorable'], b['old'], b['reaches_archive_start'])" <<< "$out")" "1 True True False"
+check "status: says that the archive's oldest segments precede every backup" \
+    grep -q "no base backup reaches the archive's start: segments before seq [0-9]* precede every backup" <<< "$out"
 
 # ---- a backup SIGKILLed midway ----------------------------------------------------------------------
 BINVAULT_SOURCE_PASSWORD=$BACKUP_PASSWORD "$BV_BIN" backup --archive "$archive" --tmp-dir "$tmp" --no-progress \
@@ -137,6 +161,7 @@ check "SIGKILL: the killed backup had stored parts" test -n "$id2" -a -d "$adir/
 check "SIGKILL: it has no manifest" test ! -e "$adir/backups/$id2/manifest.json"
 sleep 0.5
 check "SIGKILL: the backup tool died with it" bash -c "! pgrep -f '[b]invault-backup-$id2.work' > /dev/null"
+check "SIGKILL: the password left the disk once the tool streamed" test ! -e "$tmp/binvault-backup-$id2.cnf"
 out=$("$BV_BIN" list --archive "$archive" --json 2>&1)
 check_eq "SIGKILL: list shows only the complete backup, and one incomplete" \
     "$(python3 -c "import json,sys; d=json.loads(sys.stdin.read()); print([b['id'] for b in d['backups']], d['incomplete_backups'])" <<< "$out")" \
@@ -150,6 +175,7 @@ check "SIGKILL: the next backup removes the interrupted one" grep -q "removed th
 # (A put the SIGKILL cut short leaves the store's own temporary file, which 'storage clean-temp' removes.)
 check_eq "SIGKILL: no object of it is left" "$(find "$adir/backups/$id2" -type f -not -name '*.tmp.*' 2>/dev/null | wc -l)" 0
 id3=$(sed -n 's/^backup \([^ ]*\) stored in .*/\1/p' <<< "$out")
+check "SIGKILL: the next backup removes what it left in the temporary directory" test -z "$(ls -A "$tmp")"
 check "SIGKILL: the next backup is listed" bash -c "'$BV_BIN' list --archive '$archive' | grep -q '^backup $id3:'"
 
 # ---- a corrupt part is named by verify -----------------------------------------------------------
@@ -189,6 +215,9 @@ check_eq "prune: the archive now starts at the segment the newest backup needs" 
 check_eq "prune: no object of the deleted backup is left" "$(find "$adir/backups/$id1" -type f 2>/dev/null | wc -l)" 0
 out=$("$BV_BIN" verify --archive "$archive" 2>&1); rc=$?
 check_rc "prune: verify accepts the pruned archive and its backup" "$rc" 0 "$out"
+out=$("$BV_BIN" status --archive "$archive" --json 2>&1)
+check_eq "prune: status says the newest backup now reaches the archive's start" \
+    "$(python3 -c "import json,sys; b=json.loads(sys.stdin.read())['backups']; print(b['reaches_archive_start'], b['first_restorable_seq'])" <<< "$out")" "True $need_seq"
 out=$("$BV_BIN" prune --archive "$archive" --keep-backups 1 2>&1); rc=$?
 check_rc "prune again: exit 0" "$rc" 0 "$out"
 check "prune again: nothing more to delete" grep -q "^nothing to prune" <<< "$out"
@@ -211,6 +240,19 @@ out=$(BINVAULT_SOURCE_PASSWORD=$BACKUP_PASSWORD "$BV_BIN" backup --archive "$arc
 check_rc "the archive of another server: exit 78" "$rc" 78 "$out"
 check "the archive of another server: said" grep -q "holds the binlogs of mariadb server_id 1, not of the source (mariadb server_id 77)" <<< "$out"
 mdb_stop other
+
+# ---- memory: a bigger database, default part size --------------------------------------------------
+# About 160 MiB of incompressible rows: the stream is cut into 64 MiB parts, compressed and stored 4
+# at a time; binvault's own peak RSS stays far below 64 MiB whatever the size.
+mdb_sql src "CREATE TABLE cw.big (id INT PRIMARY KEY, b BLOB) ENGINE=InnoDB;
+             USE cw; INSERT INTO cw.big SELECT seq, RANDOM_BYTES(1024) FROM seq_1_to_160000"
+out=$(backup "$archive" --json 2>"$BV_TEST_DIR/big.err"); rc=$?
+check_rc "big: backup exit 0" "$rc" 0 "$(cat "$BV_TEST_DIR/big.err")"
+read -r big_parts big_len big_rss <<< "$(python3 -c "import json,sys; d=json.loads(sys.stdin.read()); print(d['parts'], d['stream_len'], d['peak_rss_kib'])" <<< "$out")"
+check "big: a stream of $big_len bytes in $big_parts parts of 64 MiB" test "${big_parts:-0}" -ge 3
+check "big: peak RSS ${big_rss} KiB stays under 64 MiB" test "${big_rss:-999999}" -lt 65536
+check "big: nothing is left in the temporary directory" test -z "$(ls -A "$tmp")"
+mdb_sql src "DROP TABLE cw.big"
 
 # ---- the same on S3 (Swift with s3api) ----------------------------------------------------------------
 . "$BV_ROOT/tests/lib/swift.sh"

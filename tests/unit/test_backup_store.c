@@ -300,6 +300,26 @@ malformedManifestIsNotUsed(void) {
     CHECK_INT(archiveBackupList(f.archive, &list, &n, &err), 0);
     CHECK_INT(n, 0);
     archiveBackupListFree(list, n);
+    /* A manifest whose GTID state does not parse is not used either. */
+    {
+        char good[4096], *p;
+        uint8_t *data;
+        size_t len;
+
+        REQUIRE(writeBackup(&f, PART, id, &err) == 0);
+        snprintf(name, sizeof(name), "backups/%s/manifest.json", id);
+        REQUIRE(storageGetBuf(f.storage, name, sizeof(good) - 1, &data, &len, &err) == 0);
+        memcpy(good, data, len);
+        good[len] = '\0';
+        bvFree(data);
+        REQUIRE((p = strstr(good, "\"0-1-100\"")) != NULL);
+        memcpy(p + 1, "0-x-100", 7);
+        REQUIRE(storageRemove(f.storage, name, &err) == 0);
+        REQUIRE(storagePutBuf(f.storage, name, good, len, STORAGE_PUT_IMMUTABLE, &err) == 0);
+        CHECK_INT(archiveBackupList(f.archive, &list, &n, &err), 0);
+        CHECK_INT(n, 0);
+        archiveBackupListFree(list, n);
+    }
     CHECK(archiveBackupIdValid("20261206T072630Z-5c1e02aa"));
     CHECK(!archiveBackupIdValid("20261206T072630Z-5c1e02aA"));
     CHECK(!archiveBackupIdValid("../../etc"));
