@@ -284,6 +284,17 @@ linesCb(void *data, unsigned nCols, const char *const *values, const unsigned lo
     return 0;
 }
 
+/* CURRENT_USER()'s user@host as 'user'@'host', the form a GRANT statement takes. */
+static void
+accountQuote(const char *current, char *out, size_t size) {
+    const char *at = strrchr(current, '@');
+
+    if (at != NULL)
+        snprintf(out, size, "'%.*s'@'%s'", (int)(at - current), current, at + 1);
+    else
+        snprintf(out, size, "'%s'", current);
+}
+
 int
 recoverIntoCheckGrants(RecoverInto *t, bool changeServerId, RecoverGrantCheck *out, Err *err) {
     char missing[sizeof(out->needed)], why[sizeof(out->needed)];
@@ -296,15 +307,7 @@ recoverIntoCheckGrants(RecoverInto *t, bool changeServerId, RecoverGrantCheck *o
         bufFree(grants);
         return errPrefix(err, "checking the privileges of the target's user");
     }
-    {
-        const char *cur = row.v[0] ? row.v[0] : "";
-        const char *at = strrchr(cur, '@');
-
-        if (at != NULL)
-            snprintf(out->account, sizeof(out->account), "'%.*s'@'%s'", (int)(at - cur), cur, at + 1);
-        else
-            snprintf(out->account, sizeof(out->account), "'%s'", cur);
-    }
+    accountQuote(row.v[0] ? row.v[0] : "", out->account, sizeof(out->account));
     rowCopyFree(&row);
     if (sqlQuery(t->conn, "SHOW GRANTS", linesCb, grants, err) != 0) {
         bufFree(grants);
@@ -488,11 +491,10 @@ linkParallel(RecoverLink *l, Err *err) {
     RecoverInto *t = l->t;
     char sql[160];
     RowCopy row;
-    char *end;
 
     if (queryRow(t->conn, "SELECT @@global.slave_parallel_threads", 1, &row, err) != 0)
         return -1;
-    l->origThreads = strtoul(row.v[0] ? row.v[0] : "0", &end, 10);
+    l->origThreads = strtoul(row.v[0] ? row.v[0] : "0", NULL, 10);
     rowCopyFree(&row);
     if (l->origThreads != l->parallel) {
         snprintf(sql, sizeof(sql), "SET GLOBAL slave_parallel_threads = %u", l->parallel);

@@ -1,9 +1,10 @@
 # recover with a least-privilege target user, through a unix socket, and a cleanup that fails
 # (issue 12). A MariaDB 10.11 source is archived in three stretches; the target (restored by hand,
 # with the source's server_id, so that recovery changes it for the run) is recovered:
-#  1. by a user with REPLICATION SLAVE ADMIN only: --dry-run lists every missing privilege in one
-#     run (exit 77) with the GRANT that adds them, and a real run is refused the same way before
-#     anything changes; with that GRANT, the dry run passes and the recovery works;
+#  1. by a user with REPLICATION SLAVE ADMIN only (an empty password is named as set and empty,
+#     not as unset): --dry-run lists every missing privilege in one run (exit 77) with the GRANT
+#     that adds them, and a real run is refused the same way before anything changes; with that
+#     GRANT, the dry run passes and the recovery works;
 #  2. while the applier waits on a lock, binvault's session is killed and the account locked: the
 #     cleanup cannot reconnect, recover exits 79 with the statements to run, which clean up;
 #  2b. with --parallel 4, interrupted (SIGINT) while the applier waits: slave_parallel_threads is
@@ -62,6 +63,12 @@ lp() {
 mdb_sql tgt "SET sql_log_bin=0; CREATE USER lp@'127.0.0.1' IDENTIFIED BY 'lp-secret';
              GRANT REPLICATION SLAVE ADMIN ON *.* TO lp@'127.0.0.1'"
 before=$(target_state)
+BINVAULT_INTO_PASSWORD= "$BV_BIN" recover --archive "$archive" --into "$tgt_tcp" --from-gtid "$start" --until-end \
+    --dry-run > "$T/out-empty" 2>&1
+check_eq "an empty BINVAULT_INTO_PASSWORD for a user that has one: refused, exit 77" "$?" 77
+check "... the message says the variable is set and empty" grep -q "check BINVAULT_INTO_PASSWORD (set, empty)" "$T/out-empty"
+"$BV_BIN" recover --archive "$archive" --into "$tgt_tcp" --from-gtid "$start" --until-end --dry-run > "$T/out-unset" 2>&1
+check "... and that it is not set when it is not" grep -q "check BINVAULT_INTO_PASSWORD (not set)" "$T/out-unset"
 rc=$(lp --from-gtid "$start" --until-gtid "$mid" --dry-run)
 check_eq "--dry-run with only REPLICATION SLAVE ADMIN: exit 77" "$rc" 77
 for p in "SLAVE MONITOR" "RELOAD" "REPLICATION MASTER ADMIN"; do
