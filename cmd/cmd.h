@@ -33,6 +33,7 @@ int cmdStatus(int argc, char **argv);
 int cmdStorage(int argc, char **argv);
 int cmdPrune(int argc, char **argv);
 int cmdRecover(int argc, char **argv);
+int cmdRestore(int argc, char **argv);
 int cmdLog(int argc, char **argv);
 int cmdBackup(int argc, char **argv);
 

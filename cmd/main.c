@@ -17,6 +17,7 @@ static const CmdDef commands[] = {
     {"fetch", cmdFetch, "write an archived range back out as ordinary binlog files"},
     {"prune", cmdPrune, "delete the oldest segments no kept base backup needs (retention)"},
     {"recover", cmdRecover, "bring a server restored from a base backup to a point in time, from the archive"},
+    {"restore", cmdRestore, "make a data directory at a point in time from the archive's backup and binlogs"},
     {"log", cmdLog, "list archived transactions (GTID, time, position, tables, statement) to find a target"},
     {"serve-binlogs", cmdServe, "debugging: serve binlog files to a MariaDB replica (replication protocol)"},
     {"storage", cmdStorage, "debugging: put, get, head, list and remove the objects of an archive's store"},

@@ -32,6 +32,7 @@ head -c 2000000 /dev/zero | tr '\0' '#' > "$T/big.ini"
 printf '[binvault]\ns3-secret-access-key = x\n' > "$T/secret.ini"; chmod 644 "$T/secret.ini"
 echo x > "$T/a-file"
 echo other > "$T/other"
+mkdir -p "$T/nonempty"; echo x > "$T/nonempty/ibdata1"
 
 # 0
 expect 0 "verify of a sound archive" "$BV_BIN" verify --archive "$T/sound"
@@ -42,6 +43,7 @@ expect 64 "an invalid GTID" "$BV_BIN" fetch --archive "$T/sound" --from-gtid zz 
 expect 64 "an invalid GTID (recover)" "$BV_BIN" recover --archive "$T/sound" --until-gtid zz --into mysql://root@127.0.0.1:1
 expect 64 "an invalid FILE:POS" "$BV_BIN" fetch --archive "$T/sound" --from-position bad --to "$T/out2"
 expect 64 "an invalid time" "$BV_BIN" log --archive "$T/sound" --since tomorrow
+expect 64 "a restore without a target" "$BV_BIN" restore --archive "$T/sound" --datadir "$T/r64"
 # 65
 expect 65 "verify of an archive with a missing segment" "$BV_BIN" verify --archive "$T/damaged"
 expect 65 "log over a range with a missing segment" "$BV_BIN" log --archive "$T/damaged" --grep nothing-matches
@@ -55,6 +57,7 @@ expect 66 "an archive that does not exist (storage list)" "$BV_BIN" storage --ar
 check "read-only commands created nothing" test ! -e "$T/no"
 expect 66 "a GTID that is not in the archive" "$BV_BIN" fetch --archive "$T/sound" --from-gtid 9-9-9 --to "$T/out4"
 expect 66 "an object that does not exist" "$BV_BIN" storage --archive "$T/sound" get nosuch
+expect 66 "a restore from an archive without a backup" "$BV_BIN" restore --archive "$T/sound" --datadir "$T/r66" --until-end
 # 69
 expect 69 "a server that cannot be reached (pull)" env BINVAULT_SOURCE_PASSWORD=x "$BV_BIN" pull \
     --source mysql://u@127.0.0.1:1 --to "$T/pulled"
@@ -81,6 +84,9 @@ expect 78 "an encrypted archive without its key" "$BV_BIN" verify --archive "$T/
 expect 78 "S3 without credentials" env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY "$BV_BIN" list --archive s3://bucket/prefix
 expect 78 "an --http address that cannot listen" env BINVAULT_SOURCE_PASSWORD=x "$BV_BIN" agent \
     --source mysql://u@127.0.0.1:1 --archive "$T/agent-archive" --spool "$T/agent-spool" --http 999.1.1.1:80
+expect 78 "a restore into a data directory that is not empty" "$BV_BIN" restore --archive "$T/sound" \
+    --stream-file "$T/other" --datadir "$T/nonempty" --until-end
+check "... which is left as it was" test "$(ls "$T/nonempty")" = ibdata1
 
 # ---- cases that need a source ------------------------------------------------------------------
 if mdb_start src; then
@@ -90,16 +96,16 @@ if mdb_start src; then
         --source "$src" --archive "$T/a77" --spool "$T/s77" --http off
     expect 65 "the agent at a binlog the source does not have" env BINVAULT_SOURCE_PASSWORD=$REPL_PASSWORD "$BV_BIN" \
         agent --source "$src" --archive "$T/a65" --spool "$T/s65" --http off --start-position nosuch-bin.000099:4
-    mdb_sql src "CREATE USER lp@'127.0.0.1' IDENTIFIED BY 'lp'; GRANT REPLICATION SLAVE ADMIN ON *.* TO lp@'127.0.0.1'"
-    expect 77 "recover --dry-run as a target user that lacks a privilege" env BINVAULT_INTO_PASSWORD=lp "$BV_BIN" \
-        recover --archive "$T/sound" --into "mysql://lp@127.0.0.1:$(mdb_port src)" \
-        --from-position mariadb-bin.000001:256 --until-end --dry-run
     expect 77 "backup with a wrong source password" env BINVAULT_SOURCE_PASSWORD=wrong "$BV_BIN" backup \
         --archive "$T/sound" --source "$src" --tmp-dir "$T"
     expect 78 "backup with a backup tool that cannot run" env BINVAULT_SOURCE_PASSWORD=$REPL_PASSWORD "$BV_BIN" backup \
         --archive "$T/sound" --source "$src" --tmp-dir "$T" --tool "$T/no-such-mariadb-backup"
     expect 69 "backup when the backup tool fails (a user without its grants)" env BINVAULT_SOURCE_PASSWORD=$REPL_PASSWORD \
         "$BV_BIN" backup --archive "$T/sound" --source "$src" --tmp-dir "$T"
+    mdb_sql src "CREATE USER lp@'127.0.0.1' IDENTIFIED BY 'lp'; GRANT REPLICATION SLAVE ADMIN ON *.* TO lp@'127.0.0.1'"
+    expect 77 "recover --dry-run as a target user that lacks a privilege" env BINVAULT_INTO_PASSWORD=lp "$BV_BIN" \
+        recover --archive "$T/sound" --into "mysql://lp@127.0.0.1:$(mdb_port src)" \
+        --from-position mariadb-bin.000001:256 --until-end --dry-run
     expect 64 "the agent with --accept-gap on an empty archive" env BINVAULT_SOURCE_PASSWORD=$REPL_PASSWORD "$BV_BIN" \
         agent --source "$src" --archive "$T/a64" --spool "$T/s64" --http off --accept-gap --start-position mariadb-bin.000001:4
 else
