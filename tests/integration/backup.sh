@@ -289,6 +289,26 @@ if s3_start; then
     mkdir -p "$BV_TEST_DIR/s3restore"
     check "S3: the stored stream unpacks with mbstream" bash -c "mbstream -x -C '$BV_TEST_DIR/s3restore' < '$BV_TEST_DIR/s3stream' && test -s '$BV_TEST_DIR/s3restore/xtrabackup_checkpoints'"
 
+    # binvault restore from the S3 archive: a fresh data directory, to the archive's end, started
+    # as it is, holds the source's tables.
+    check "S3: the agent catches up" agent_wait_caught_up_any src "$s3archive" 120
+    out=$("$BV_BIN" restore --archive "$s3archive" "${s3opts[@]}" --backup "$s3id" --until-end \
+          --datadir "$BV_TEST_DIR/s3restored" 2>&1); rc=$?
+    check_rc "S3: restore --until-end from the S3 archive: exit 0" "$rc" 0 "$out"
+    if MDB_SERVER_ID=5 mdb_start s3r > /dev/null; then
+        mdb_stop s3r
+        rm -rf "$(mdb_dir s3r)/data"
+        mv "$BV_TEST_DIR/s3restored" "$(mdb_dir s3r)/data"
+        if mdb_start s3r > /dev/null; then
+            check_eq "S3: the restored server has the source's tables" "$(snapshot s3r)" "$(snapshot src)"
+            mdb_stop s3r
+        else
+            fail "S3: a server starts on the restored data directory"
+        fi
+    else
+        fail "S3: start a server for the restored data directory"
+    fi
+
     # SIGKILL midway: nothing listed; the next backup removes it.
     BINVAULT_SOURCE_PASSWORD=$BACKUP_PASSWORD "$BV_BIN" backup --archive "$s3archive" "${s3opts[@]}" --tmp-dir "$tmp" \
         --no-progress --source "mysql://backup@127.0.0.1:$(mdb_port src)" --part-size 64K --parallel 1 \
