@@ -8,13 +8,23 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "binlog/gtid.h"
 #include "binlog/txn.h"
 #include "common/bytes.h"
 #include "common/log.h"
 #include "common/mem.h"
 
+/* Where a stream started from a GTID state is (segmenterExpectGtidStart()). */
+typedef enum GtidStart {
+    GTID_START_OFF = 0,    /* events continue the expected position */
+    GTID_START_WAIT_LIST,  /* until the file's GTID_LIST says whether the server skips */
+    GTID_START_SKIPPING,   /* until the artificial GTID_LIST names where the new events start */
+    GTID_START_REPEATING,  /* the server sends the held file from its start: drop what is held */
+} GtidStart;
+
 struct Segmenter {
     SegmenterOpts opts;
+    GtidStart gtidStart;
     char serverUuid[37];
     SegmenterSink sink;
     BinlogFormat fmt;
@@ -105,6 +115,7 @@ segmenterAbandon(Segmenter *s) {
     s->w = NULL;
     s->firstMs = 0;
     s->openFirstEstUs = 0;
+    s->gtidStart = GTID_START_OFF;
     snprintf(s->file, sizeof(s->file), "%s", s->sealedFile);
     s->pos = s->sealedPos;
     setFde(&s->fde, &s->fdeLen, s->sealedFde, s->sealedFdeLen);
@@ -269,6 +280,95 @@ pushStored(Segmenter *s, const BinlogEvent *ev, uint64_t nowMs, Err *err) {
     return cutDue(s, nowMs) ? seal(s, false, NULL, err) : 0;
 }
 
+
+void
+segmenterExpectGtidStart(Segmenter *s) {
+    BV_ASSERT(s->w == NULL);
+    s->gtidStart = GTID_START_WAIT_LIST;
+}
+
+bool
+segmenterResumesByGtid(const Segmenter *s) {
+    return s->opts.flavour == BINLOG_FLAVOUR_MARIADB && s->sealedGtid[0] != '\0';
+}
+
+/* A stream started from a GTID state resumes at `pos` of the current file: where the segmenter
+ * expects it, or, when nothing is held before (a first start from --start-gtid), anywhere. */
+static int
+gtidStartAt(Segmenter *s, uint64_t pos, const char *what, Err *err) {
+    s->gtidStart = GTID_START_OFF;
+    if (pos == s->pos)
+        return 0;
+    if (s->sealedFile[0] == '\0') {
+        s->pos = pos;
+        return 0;
+    }
+    return errSet(err, ERR_GAP,
+                  "the source's history does not contain the archive's end '%s' at '%s':%" PRIu64 ": asked to "
+                  "continue after that GTID state, it %s at '%s':%" PRIu64 " (a different server, or a failover "
+                  "that lost transactions)",
+                  s->sealedGtid, s->sealedFile, s->sealedPos, what, s->file, pos);
+}
+
+/* The file's own GTID_LIST (the binlog state at its start) at the start of a GTID stream: the
+ * server skips what the resume state holds unless that state is the file's. */
+static int
+gtidStartFileList(Segmenter *s, const BinlogEvent *ev, Err *err) {
+    MariaGtid *list;
+    size_t count;
+    uint32_t flags;
+    MariaGtidPos *fileState, *resume;
+    Err e;
+    bool equal;
+
+    if (mariaGtidListDecode(ev->body, ev->bodyLen, &list, &count, &flags, err) != 0)
+        return errPrefix(err, "gtid list event of '%s'", s->file);
+    fileState = mariaGtidPosFromList(list, count);
+    bvFree(list);
+    resume = mariaGtidPosNew();
+    equal = mariaGtidPosParse(resume, s->sealedGtid, &e) == 0 && mariaGtidPosEqual(fileState, resume);
+    mariaGtidPosFree(fileState);
+    mariaGtidPosFree(resume);
+    s->gtidStart = equal ? GTID_START_REPEATING : GTID_START_SKIPPING;
+    return 0;
+}
+
+/* The filter of a GTID stream's first events: 1 to drop the event (what the archive holds, what
+ * the server sends while it skips), 0 to store it, -1 when the stream does not continue the
+ * archive. */
+static int
+gtidStartFilter(Segmenter *s, const BinlogEvent *ev, Err *err) {
+    uint64_t end = ev->h.logPos, start = end - ev->h.size;
+
+    if (ev->h.type == BINLOG_MARIA_GTID_LIST && (ev->h.flags & BINLOG_FLAG_ARTIFICIAL)) {
+        /* Sent once the skipping is over: its end position is where the events continue. */
+        if (s->gtidStart == GTID_START_SKIPPING || s->gtidStart == GTID_START_WAIT_LIST)
+            return gtidStartAt(s, end, "resumes", err) == 0 ? 1 : -1;
+        return 1;
+    }
+    if ((ev->h.flags & BINLOG_FLAG_ARTIFICIAL) || end == 0)
+        return 1;
+    if (s->gtidStart == GTID_START_WAIT_LIST) {
+        if (ev->h.type == BINLOG_MARIA_GTID_LIST && gtidStartFileList(s, ev, err) != 0)
+            return -1;
+        if (ev->h.type != BINLOG_MARIA_GTID_LIST)
+            s->gtidStart = GTID_START_REPEATING;
+    }
+    if (s->gtidStart == GTID_START_SKIPPING) {
+        /* The server skips transactions, not the events between them: only a transaction's
+         * start says that the skipping is over (when no artificial GTID_LIST said so). */
+        if (ev->h.type != BINLOG_MARIA_GTID)
+            return 1;
+        return gtidStartAt(s, start, "resumes", err) == 0 ? 0 : -1;
+    }
+    /* Repeating: the server sends the file from its start; what ends before the expected
+     * position is held already. */
+    if (end <= s->pos)
+        return 1;
+    return gtidStartAt(s, start, start < s->pos ? "sends an event across that position, starting" : "skips to an event",
+                       err) == 0 ? 0 : -1;
+}
+
 int
 segmenterPush(Segmenter *s, const uint8_t *data, size_t len, uint64_t nowMs, Err *err) {
     BinlogEvent ev;
@@ -311,6 +411,12 @@ segmenterPush(Segmenter *s, const uint8_t *data, size_t len, uint64_t nowMs, Err
             if (binlogDecodeRotate(&s->fmt, &ev, &r, err) != 0)
                 return -1;
             snprintf(next, sizeof(next), "%.*s", (int)r.fileLen, r.file);
+            if (s->gtidStart != GTID_START_OFF && s->sealedFile[0] != '\0' && segmentFileCompare(next, s->file) < 0)
+                return errSet(err, ERR_GAP,
+                              "the source's history does not contain the archive's end '%s' at '%s':%" PRIu64
+                              ": asked to continue after that GTID state, it starts in the earlier file '%s' (a "
+                              "different server, or a failover that lost transactions)",
+                              s->sealedGtid, s->sealedFile, s->sealedPos, next);
             if (strcmp(next, s->file) != 0) {
                 /* The stream moved to another file without a ROTATE in the old one (the server
                  * crashed there): the old file ends with the open segment. */
@@ -328,10 +434,18 @@ segmenterPush(Segmenter *s, const uint8_t *data, size_t len, uint64_t nowMs, Err
         break;
     default:
         /* Artificial (the stream's fake GTID_LIST ...): not part of the binlog. log_pos 0 inside a
-         * transaction is MariaDB 11.4+'s way of writing its events (pushStored()). */
-        if ((ev.h.flags & BINLOG_FLAG_ARTIFICIAL) || (ev.h.logPos == 0 && !binlogTxnFramerInTxn(s->framer)))
+         * transaction is MariaDB 11.4+'s way of writing its events (pushStored()). A GTID stream's
+         * first events go through its own filter (the artificial GTID_LIST says where it starts). */
+        if (s->gtidStart == GTID_START_OFF &&
+            ((ev.h.flags & BINLOG_FLAG_ARTIFICIAL) || (ev.h.logPos == 0 && !binlogTxnFramerInTxn(s->framer))))
             return 0;
         break;
+    }
+    if (s->gtidStart != GTID_START_OFF) {
+        int drop = gtidStartFilter(s, &ev, err);
+
+        if (drop != 0)
+            return drop < 0 ? -1 : 0;
     }
     if (pushStored(s, &ev, nowMs, err) != 0)
         return -1;

@@ -54,16 +54,16 @@ unreceived(const AgentStatus *s) {
 
 double
 agentStatusArchiveRpo(const AgentStatus *s) {
-    uint64_t c[3] = {s->oldestUnarchivedUs, s->oldestUnsealedUs, unreceived(s)};
+    uint64_t c[4] = {s->oldestUnarchivedUs, s->oldestUnsealedUs, unreceived(s), s->replicaBehindSinceUs};
 
-    return rpoOf(s->nowUs, c, 3);
+    return rpoOf(s->nowUs, c, 4);
 }
 
 double
 agentStatusSpoolRpo(const AgentStatus *s) {
-    uint64_t c[2] = {s->oldestUnsyncedUs, unreceived(s)};
+    uint64_t c[3] = {s->oldestUnsyncedUs, unreceived(s), s->replicaBehindSinceUs};
 
-    return rpoOf(s->nowUs, c, 2);
+    return rpoOf(s->nowUs, c, 3);
 }
 
 static void
@@ -118,6 +118,14 @@ agentStatusHealthy(const AgentStatus *s, char *reason, size_t size) {
         isoTime(s->archiveFailingSinceUs, t, sizeof(t));
         snprintf(reason, size, "unable to write the index or checkpoint of %s since %s: %s", s->archiveUrl, t,
                  s->lastError);
+        return false;
+    }
+    if (s->replicaSampled && s->replica && (!s->replicaIoRunning || !s->replicaSqlRunning)) {
+        isoTime(s->replicaBehindSinceUs, t, sizeof(t));
+        snprintf(reason, size, "the source is a replica whose replication is stopped (IO thread %s, SQL thread %s, "
+                 "since %s)%s%s: what its primary commits does not reach the archive",
+                 s->replicaIoRunning ? "running" : "stopped", s->replicaSqlRunning ? "running" : "stopped", t,
+                 s->replicaError[0] ? ": " : "", s->replicaError);
         return false;
     }
     if (s->purge == PURGE_LOST) {
@@ -200,6 +208,18 @@ agentStatusMetrics(const AgentStatus *s, Buf *out) {
         jsonBufPrintf(out, "binvault_source_lag_bytes %" PRId64 "\n", s->lagBytes);
     else
         jsonBufPrintf(out, "binvault_source_lag_bytes NaN\n");
+    if (s->replicaSampled && s->replica) {
+        gaugeU(out, "source_replica_io_running", "1 while the source's own replication IO thread runs (a replica).",
+               s->replicaIoRunning ? 1 : 0);
+        gaugeU(out, "source_replica_sql_running", "1 while the source's own replication SQL thread runs (a replica).",
+               s->replicaSqlRunning ? 1 : 0);
+        metricHead(out, "source_replica_lag_seconds", "gauge",
+                   "Seconds_Behind_Master of the source, a replica (NaN when a thread is stopped).");
+        if (s->replicaLagS >= 0)
+            jsonBufPrintf(out, "binvault_source_replica_lag_seconds %" PRId64 "\n", s->replicaLagS);
+        else
+            jsonBufPrintf(out, "binvault_source_replica_lag_seconds NaN\n");
+    }
     counter(out, "source_reconnects_total", "Replication streams started after the first one.", s->reconnects);
     counter(out, "received_bytes_total", "Binlog bytes received and stored in segments.", s->recvBytes);
     counter(out, "received_events_total", "Binlog events received (heartbeats included).", s->recvEvents);
@@ -288,6 +308,20 @@ agentStatusJson(const AgentStatus *s, Buf *out) {
     else
         jsonBufPrintf(out, ",\"lag_bytes\":null");
     jStr(out, "purge_guard", purgeStateName(s->purge), true);
+    if (!s->replicaSampled) {
+        jsonBufPrintf(out, ",\"replica\":null");
+    } else if (!s->replica) {
+        jsonBufPrintf(out, ",\"replica\":false");
+    } else {
+        jsonBufPrintf(out, ",\"replica\":{\"io_running\":%s,\"sql_running\":%s", s->replicaIoRunning ? "true" : "false",
+                      s->replicaSqlRunning ? "true" : "false");
+        if (s->replicaLagS >= 0)
+            jsonBufPrintf(out, ",\"lag_seconds\":%" PRId64, s->replicaLagS);
+        else
+            jsonBufPrintf(out, ",\"lag_seconds\":null");
+        jStr(out, "error", s->replicaError, true);
+        jsonBufPrintf(out, "}");
+    }
     jsonBufPrintf(out, "}");
 
     jsonBufPrintf(out, ",\"received\":{");

@@ -64,6 +64,14 @@ typedef struct AgentStatus {
     char *sourceGtid;
     int64_t lagBytes; /* -1 when unknown */
     PurgeState purge;
+    /* The source's own replication when it is a replica (SHOW SLAVE STATUS, sampled). */
+    bool replicaSampled;           /* false: not sampled yet, or the privilege lacks */
+    bool replica;                  /* the source replicates from another server */
+    bool replicaIoRunning, replicaSqlRunning;
+    int64_t replicaLagS;           /* Seconds_Behind_Master; -1 when unknown (a thread stopped) */
+    uint64_t replicaBehindSinceUs; /* RPO input: commit time from which the source's primary may
+                                      hold transactions the source has not (0 = none) */
+    char replicaError[512];
 
     /* Spool and uploads. */
     uint64_t spoolBytes, spoolMaxBytes, spoolSegments;

@@ -4,6 +4,7 @@
 
 #include "archive/segmenter.h"
 #include "binlog/reader.h"
+#include "common/bytes.h"
 #include "common/mem.h"
 #include "tests/test.h"
 
@@ -299,6 +300,202 @@ testSharedCompressor(void) {
     free(shared);
 }
 
+
+/* ---- a stream started from a GTID state (MariaDB @slave_connect_state) ---- */
+
+#define GTID_FIXTURE "mariadb-10.11.19-compressed.000001.binlog"
+#define GTID_FILE "mariadb-bin.000001"
+
+typedef struct Stream {
+    unsigned char *data;
+    BinlogReader *reader;
+    BinlogEvent ev[256];
+    size_t count;
+} Stream;
+
+static void
+streamLoad(Stream *st) {
+    char path[1024];
+    size_t len;
+    Err err;
+
+    memset(st, 0, sizeof(*st));
+    snprintf(path, sizeof(path), "%s/%s", testFixtureDir(), GTID_FIXTURE);
+    REQUIRE((st->data = testReadFile(path, &len)) != NULL);
+    st->reader = binlogReaderNew(BINLOG_READER_FILE, 0);
+    binlogReaderFeed(st->reader, st->data, len);
+    while (st->count < 256 && binlogReaderNext(st->reader, &st->ev[st->count], &err) == 1)
+        st->count++;
+}
+
+static void
+streamFree(Stream *st) {
+    binlogReaderFree(st->reader);
+    free(st->data);
+}
+
+/* An artificial event of `type` as the server sends it: timestamp 0, flag 0x20, CRC32. */
+static size_t
+artificial(uint8_t *out, uint8_t type, uint32_t logPos, const uint8_t *body, size_t bodyLen) {
+    size_t len = 19 + bodyLen + 4;
+
+    memset(out, 0, 19);
+    out[4] = type;
+    wrU32(out + 5, 11);
+    wrU32(out + 9, (uint32_t)len);
+    wrU32(out + 13, logPos);
+    wrU16(out + 17, BINLOG_FLAG_ARTIFICIAL);
+    memcpy(out + 19, body, bodyLen);
+    wrU32(out + 19 + bodyLen, binlogEventComputeChecksum(out, 19 + bodyLen));
+    return len;
+}
+
+static int
+pushRotate(Segmenter *sg, const char *file, Err *err) {
+    uint8_t body[128], ev[160];
+    size_t n = strlen(file);
+
+    wrU64(body, 4);
+    memcpy(body + 8, file, n);
+    return segmenterPush(sg, ev, artificial(ev, BINLOG_ROTATE, 0, body, 8 + n), 1, err);
+}
+
+/* The artificial GTID_LIST sent once the server skipped what the state holds: 0-11-seq, ending
+ * where the events continue. */
+static int
+pushResumeList(Segmenter *sg, uint32_t resumePos, uint64_t seq, Err *err) {
+    uint8_t body[20], ev[64];
+
+    wrU32(body, 1);
+    wrU32(body + 4, 0);
+    wrU32(body + 8, 11);
+    wrU64(body + 12, seq);
+    return segmenterPush(sg, ev, artificial(ev, BINLOG_MARIA_GTID_LIST, resumePos, body, sizeof(body)), 1, err);
+}
+
+/* What the server sends for a GTID start after 0-11-2 in the fixture: its ROTATE, the file's FDE,
+ * GTID_LIST and BINLOG_CHECKPOINT, the resume GTID_LIST, then the events from 699 (0-11-3). */
+static int
+pushGtidStream(Segmenter *sg, const Stream *st, uint32_t resumePos, Err *err) {
+    if (pushRotate(sg, GTID_FILE, err) != 0)
+        return -1;
+    for (size_t i = 0; i < 3; i++)
+        if (segmenterPush(sg, st->ev[i].data, st->ev[i].h.size, 1, err) != 0)
+            return -1;
+    if (pushResumeList(sg, resumePos, 2, err) != 0)
+        return -1;
+    for (size_t i = 3; i < st->count; i++)
+        if (st->ev[i].h.logPos > 699 && segmenterPush(sg, st->ev[i].data, st->ev[i].h.size, 1, err) != 0)
+            return -1;
+    return 0;
+}
+
+static void
+testGtidStartEmpty(void) {
+    Sink *sink = calloc(1, sizeof(*sink));
+    Segmenter *sg = newSegmenter(sink, 1 << 20, 0);
+    Stream st;
+    Err err;
+
+    streamLoad(&st);
+    REQUIRE(segmenterResume(sg, 0, "", 0, "0-11-2", NULL, 0, &err) == 0);
+    CHECK(segmenterResumesByGtid(sg));
+    segmenterExpectGtidStart(sg);
+    if (pushGtidStream(sg, &st, 699, &err) != 0)
+        testFail(__FILE__, __LINE__, "push: %s", err.msg);
+    /* The file ends with its ROTATE: one segment, sealed there. */
+    REQUIRE(sink->count == 1);
+    CHECK(sink->metas[0].endsFile);
+    CHECK_STR(sink->metas[0].file, GTID_FILE);
+    CHECK_INT(sink->metas[0].startPos, 699);
+    CHECK_STR(sink->metas[0].gtidStart, "0-11-2");
+    CHECK_STR(sink->metas[0].firstGtid, "0-11-3");
+    CHECK_STR(segmenterFile(sg), "mariadb-bin.000002");
+    streamFree(&st);
+    segmenterFree(sg);
+    free(sink);
+}
+
+static void
+testGtidResumeContinues(void) {
+    Sink *sink = calloc(1, sizeof(*sink));
+    Segmenter *sg = newSegmenter(sink, 1 << 20, 0);
+    Stream st;
+    Err err;
+
+    streamLoad(&st);
+    REQUIRE(segmenterResume(sg, 5, GTID_FILE, 699, "0-11-2", st.ev[0].data, st.ev[0].h.size, &err) == 0);
+    segmenterExpectGtidStart(sg);
+    if (pushGtidStream(sg, &st, 699, &err) != 0)
+        testFail(__FILE__, __LINE__, "push: %s", err.msg);
+    /* The file ends with its ROTATE: one segment, sealed there. */
+    REQUIRE(sink->count == 1);
+    CHECK(sink->metas[0].endsFile);
+    CHECK_INT(sink->metas[0].seq, 6);
+    CHECK_INT(sink->metas[0].startPos, 699);
+    CHECK_STR(sink->metas[0].firstGtid, "0-11-3");
+    /* Abandoning ends the GTID start: a stream by position continues strictly again. */
+    segmenterAbandon(sg);
+    CHECK(segmenterPush(sg, st.ev[2].data, st.ev[2].h.size, 1, &err) != 0);
+    streamFree(&st);
+    segmenterFree(sg);
+    free(sink);
+}
+
+static void
+testGtidResumeElsewhereRefused(void) {
+    Sink *sink = calloc(1, sizeof(*sink));
+    Segmenter *sg = newSegmenter(sink, 1 << 20, 0);
+    Stream st;
+    Err err;
+
+    streamLoad(&st);
+    /* The archive ends at 699 after 0-11-2; the source resumes that state at 741: another
+     * history with the same file names. */
+    REQUIRE(segmenterResume(sg, 5, GTID_FILE, 699, "0-11-2", st.ev[0].data, st.ev[0].h.size, &err) == 0);
+    segmenterExpectGtidStart(sg);
+    CHECK(pushGtidStream(sg, &st, 741, &err) != 0);
+    CHECK_INT(err.code, ERR_GAP);
+    CHECK_MSG(err.msg, "the source's history does not contain the archive's end '0-11-2'");
+    CHECK_INT(sink->count, 0);
+    segmenterAbandon(sg);
+    /* The stream starting in an earlier file than the archive's end. */
+    REQUIRE(segmenterResume(sg, 5, "mariadb-bin.000002", 454, "0-11-9", NULL, 0, &err) == 0);
+    segmenterExpectGtidStart(sg);
+    CHECK(pushRotate(sg, GTID_FILE, &err) != 0);
+    CHECK_INT(err.code, ERR_GAP);
+    CHECK_MSG(err.msg, "starts in the earlier file 'mariadb-bin.000001'");
+    streamFree(&st);
+    segmenterFree(sg);
+    free(sink);
+}
+
+/* Without a resume GTID_LIST (the state is the file's own), the server sends the file from its
+ * start: what the archive holds is dropped, the rest continues it. */
+static void
+testGtidRepeatDropsHeld(void) {
+    Sink *sink = calloc(1, sizeof(*sink));
+    Segmenter *sg = newSegmenter(sink, 1 << 20, 0);
+    Stream st;
+    Err err;
+
+    streamLoad(&st);
+    REQUIRE(segmenterResume(sg, 2, GTID_FILE, 699, "0-11-2", st.ev[0].data, st.ev[0].h.size, &err) == 0);
+    segmenterExpectGtidStart(sg);
+    REQUIRE(pushRotate(sg, GTID_FILE, &err) == 0);
+    for (size_t i = 0; i < st.count; i++)
+        if (i != 1 && segmenterPush(sg, st.ev[i].data, st.ev[i].h.size, 1, &err) != 0)
+            testFail(__FILE__, __LINE__, "push %zu: %s", i, err.msg);
+    /* The file ends with its ROTATE: one segment, sealed there. */
+    REQUIRE(sink->count == 1);
+    CHECK(sink->metas[0].endsFile);
+    CHECK_INT(sink->metas[0].startPos, 699);
+    CHECK_STR(sink->metas[0].firstGtid, "0-11-3");
+    streamFree(&st);
+    segmenterFree(sg);
+    free(sink);
+}
+
 void
 suite_segmenter(void) {
     testRun("segmenter: commit-time estimates for the RPO", testCommitEstimates);
@@ -307,4 +504,8 @@ suite_segmenter(void) {
     testRun("segmenter: the interval cut's deadline", testCutDeadline);
     testRun("segmenter: discontinuity is refused", testDiscontinuityRefused);
     testRun("segmenter: every segment on one long-lived compression worker", testSharedCompressor);
+    testRun("segmenter: a --start-gtid stream frames from where the server resumes", testGtidStartEmpty);
+    testRun("segmenter: a GTID resume continues the archive exactly", testGtidResumeContinues);
+    testRun("segmenter: a GTID resume elsewhere than the archive's end is refused", testGtidResumeElsewhereRefused);
+    testRun("segmenter: a GTID stream from the file's start drops what is held", testGtidRepeatDropsHeld);
 }
