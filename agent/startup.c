@@ -405,7 +405,8 @@ refuseSource(Agent *a, BinlogClient *c, const char *what, Err *err) {
                   binlogClientUrl(c), storageUrl(a->storage), what);
 }
 
-/* The source is the server whose binlogs the archive holds, by identity. */
+/* The source is the server whose binlogs the archive holds, by identity (its binlog base name
+ * once the archive holds some). */
 static int
 checkIdentity(Agent *a, BinlogClient *c, const SqlSourceInfo *info, bool held, Err *err) {
     const ArchiveIdentity *id = &a->archiveId;
@@ -413,7 +414,8 @@ checkIdentity(Agent *a, BinlogClient *c, const SqlSourceInfo *info, bool held, E
     char what[1024], base[256], here[300];
 
     snprintf(here, sizeof(here), "%s:%u", a->url->host, a->url->port);
-    if (!held || id->flavour == BINLOG_FLAVOUR_UNKNOWN)
+    /* binvault.json names the server even before a segment is stored: an archive follows one. */
+    if (id->flavour == BINLOG_FLAVOUR_UNKNOWN)
         return 0;
     if (id->serverId != info->serverId) {
         snprintf(what, sizeof(what), "its server_id is %" PRIu32 " but the archive holds the binlogs of server_id %"
@@ -426,7 +428,7 @@ checkIdentity(Agent *a, BinlogClient *c, const SqlSourceInfo *info, bool held, E
         return refuseSource(a, c, what, err);
     }
     binlogBasename(file, base, sizeof(base));
-    if (file[0] != '\0' && info->binlogBasename[0] != '\0' && strcmp(base, info->binlogBasename) != 0) {
+    if (held && file[0] != '\0' && info->binlogBasename[0] != '\0' && strcmp(base, info->binlogBasename) != 0) {
         snprintf(what, sizeof(what), "its binlogs are named '%s.*' but the archive continues '%s'",
                  info->binlogBasename, file);
         return refuseSource(a, c, what, err);

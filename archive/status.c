@@ -149,6 +149,16 @@ gaugeF(Buf *out, const char *name, const char *help, double v) {
     jsonBufPrintf(out, "binvault_%s %.6f\n", name, v);
 }
 
+/* A gauge whose value may be unknown (negative): NaN then. */
+static void
+gaugeKnown(Buf *out, const char *name, const char *help, int64_t v) {
+    metricHead(out, name, "gauge", help);
+    if (v >= 0)
+        jsonBufPrintf(out, "binvault_%s %" PRId64 "\n", name, v);
+    else
+        jsonBufPrintf(out, "binvault_%s NaN\n", name);
+}
+
 static void
 gaugeU(Buf *out, const char *name, const char *help, uint64_t v) {
     metricHead(out, name, "gauge", help);
@@ -202,23 +212,16 @@ agentStatusMetrics(const AgentStatus *s, Buf *out) {
            (double)s->cpCaughtUpUs / 1e6);
     gaugeU(out, "archive_checkpoint_seq", "Every segment up to this sequence number is stored and indexed.", s->cpSeq);
     gaugeU(out, "source_connected", "1 while the replication stream from the source is up.", s->connected ? 1 : 0);
-    metricHead(out, "source_lag_bytes", "gauge",
-               "Binlog bytes the source has written that the agent has not received (sampled; NaN when unknown).");
-    if (s->lagBytes >= 0)
-        jsonBufPrintf(out, "binvault_source_lag_bytes %" PRId64 "\n", s->lagBytes);
-    else
-        jsonBufPrintf(out, "binvault_source_lag_bytes NaN\n");
+    gaugeKnown(out, "source_lag_bytes",
+               "Binlog bytes the source has written that the agent has not received (sampled; NaN when unknown).",
+               s->lagBytes);
     if (s->replicaSampled && s->replica) {
         gaugeU(out, "source_replica_io_running", "1 while the source's own replication IO thread runs (a replica).",
                s->replicaIoRunning ? 1 : 0);
         gaugeU(out, "source_replica_sql_running", "1 while the source's own replication SQL thread runs (a replica).",
                s->replicaSqlRunning ? 1 : 0);
-        metricHead(out, "source_replica_lag_seconds", "gauge",
-                   "Seconds_Behind_Master of the source, a replica (NaN when a thread is stopped).");
-        if (s->replicaLagS >= 0)
-            jsonBufPrintf(out, "binvault_source_replica_lag_seconds %" PRId64 "\n", s->replicaLagS);
-        else
-            jsonBufPrintf(out, "binvault_source_replica_lag_seconds NaN\n");
+        gaugeKnown(out, "source_replica_lag_seconds",
+                   "Seconds_Behind_Master of the source, a replica (NaN when a thread is stopped).", s->replicaLagS);
     }
     counter(out, "source_reconnects_total", "Replication streams started after the first one.", s->reconnects);
     counter(out, "received_bytes_total", "Binlog bytes received and stored in segments.", s->recvBytes);

@@ -390,110 +390,118 @@ pushGtidStream(Segmenter *sg, const Stream *st, uint32_t resumePos, Err *err) {
     return 0;
 }
 
-static void
-testGtidStartEmpty(void) {
-    Sink *sink = calloc(1, sizeof(*sink));
-    Segmenter *sg = newSegmenter(sink, 1 << 20, 0);
+/* A segmenter and the fixture's events, for the GTID start cases. */
+typedef struct GtidCase {
+    Sink *sink;
+    Segmenter *sg;
     Stream st;
+} GtidCase;
+
+static void
+gtidCaseOpen(GtidCase *c) {
+    c->sink = calloc(1, sizeof(*c->sink));
+    c->sg = newSegmenter(c->sink, 1 << 20, 0);
+    streamLoad(&c->st);
+}
+
+static void
+gtidCaseClose(GtidCase *c) {
+    streamFree(&c->st);
+    segmenterFree(c->sg);
+    free(c->sink);
+}
+
+/* The case's segmenter resumes after segment `seq` at the fixture's 699 (after 0-11-2) and
+ * expects a GTID start. */
+static void
+gtidCaseResume(GtidCase *c, uint64_t seq) {
     Err err;
 
-    streamLoad(&st);
-    REQUIRE(segmenterResume(sg, 0, "", 0, "0-11-2", NULL, 0, &err) == 0);
-    CHECK(segmenterResumesByGtid(sg));
-    segmenterExpectGtidStart(sg);
-    if (pushGtidStream(sg, &st, 699, &err) != 0)
+    REQUIRE(segmenterResume(c->sg, seq, GTID_FILE, 699, "0-11-2", c->st.ev[0].data, c->st.ev[0].h.size, &err) == 0);
+    segmenterExpectGtidStart(c->sg);
+}
+
+static void
+testGtidStartEmpty(void) {
+    GtidCase c;
+    Err err;
+
+    gtidCaseOpen(&c);
+    REQUIRE(segmenterResume(c.sg, 0, "", 0, "0-11-2", NULL, 0, &err) == 0);
+    CHECK(segmenterResumesByGtid(c.sg));
+    segmenterExpectGtidStart(c.sg);
+    if (pushGtidStream(c.sg, &c.st, 699, &err) != 0)
         testFail(__FILE__, __LINE__, "push: %s", err.msg);
     /* The file ends with its ROTATE: one segment, sealed there. */
-    REQUIRE(sink->count == 1);
-    CHECK(sink->metas[0].endsFile);
-    CHECK_STR(sink->metas[0].file, GTID_FILE);
-    CHECK_INT(sink->metas[0].startPos, 699);
-    CHECK_STR(sink->metas[0].gtidStart, "0-11-2");
-    CHECK_STR(sink->metas[0].firstGtid, "0-11-3");
-    CHECK_STR(segmenterFile(sg), "mariadb-bin.000002");
-    streamFree(&st);
-    segmenterFree(sg);
-    free(sink);
+    REQUIRE(c.sink->count == 1);
+    CHECK(c.sink->metas[0].endsFile);
+    CHECK_STR(c.sink->metas[0].file, GTID_FILE);
+    CHECK_INT(c.sink->metas[0].startPos, 699);
+    CHECK_STR(c.sink->metas[0].gtidStart, "0-11-2");
+    CHECK_STR(c.sink->metas[0].firstGtid, "0-11-3");
+    CHECK_STR(segmenterFile(c.sg), "mariadb-bin.000002");
+    gtidCaseClose(&c);
 }
 
 static void
 testGtidResumeContinues(void) {
-    Sink *sink = calloc(1, sizeof(*sink));
-    Segmenter *sg = newSegmenter(sink, 1 << 20, 0);
-    Stream st;
+    GtidCase c;
     Err err;
 
-    streamLoad(&st);
-    REQUIRE(segmenterResume(sg, 5, GTID_FILE, 699, "0-11-2", st.ev[0].data, st.ev[0].h.size, &err) == 0);
-    segmenterExpectGtidStart(sg);
-    if (pushGtidStream(sg, &st, 699, &err) != 0)
+    gtidCaseOpen(&c);
+    gtidCaseResume(&c, 5);
+    if (pushGtidStream(c.sg, &c.st, 699, &err) != 0)
         testFail(__FILE__, __LINE__, "push: %s", err.msg);
-    /* The file ends with its ROTATE: one segment, sealed there. */
-    REQUIRE(sink->count == 1);
-    CHECK(sink->metas[0].endsFile);
-    CHECK_INT(sink->metas[0].seq, 6);
-    CHECK_INT(sink->metas[0].startPos, 699);
-    CHECK_STR(sink->metas[0].firstGtid, "0-11-3");
+    REQUIRE(c.sink->count == 1);
+    CHECK_INT(c.sink->metas[0].seq, 6);
+    CHECK_INT(c.sink->metas[0].startPos, 699);
+    CHECK_STR(c.sink->metas[0].firstGtid, "0-11-3");
     /* Abandoning ends the GTID start: a stream by position continues strictly again. */
-    segmenterAbandon(sg);
-    CHECK(segmenterPush(sg, st.ev[2].data, st.ev[2].h.size, 1, &err) != 0);
-    streamFree(&st);
-    segmenterFree(sg);
-    free(sink);
+    segmenterAbandon(c.sg);
+    CHECK(segmenterPush(c.sg, c.st.ev[2].data, c.st.ev[2].h.size, 1, &err) != 0);
+    gtidCaseClose(&c);
 }
 
 static void
 testGtidResumeElsewhereRefused(void) {
-    Sink *sink = calloc(1, sizeof(*sink));
-    Segmenter *sg = newSegmenter(sink, 1 << 20, 0);
-    Stream st;
+    GtidCase c;
     Err err;
 
-    streamLoad(&st);
+    gtidCaseOpen(&c);
     /* The archive ends at 699 after 0-11-2; the source resumes that state at 741: another
      * history with the same file names. */
-    REQUIRE(segmenterResume(sg, 5, GTID_FILE, 699, "0-11-2", st.ev[0].data, st.ev[0].h.size, &err) == 0);
-    segmenterExpectGtidStart(sg);
-    CHECK(pushGtidStream(sg, &st, 741, &err) != 0);
+    gtidCaseResume(&c, 5);
+    CHECK(pushGtidStream(c.sg, &c.st, 741, &err) != 0);
     CHECK_INT(err.code, ERR_GAP);
     CHECK_MSG(err.msg, "the source's history does not contain the archive's end '0-11-2'");
-    CHECK_INT(sink->count, 0);
-    segmenterAbandon(sg);
+    CHECK_INT(c.sink->count, 0);
+    segmenterAbandon(c.sg);
     /* The stream starting in an earlier file than the archive's end. */
-    REQUIRE(segmenterResume(sg, 5, "mariadb-bin.000002", 454, "0-11-9", NULL, 0, &err) == 0);
-    segmenterExpectGtidStart(sg);
-    CHECK(pushRotate(sg, GTID_FILE, &err) != 0);
+    REQUIRE(segmenterResume(c.sg, 5, "mariadb-bin.000002", 454, "0-11-9", NULL, 0, &err) == 0);
+    segmenterExpectGtidStart(c.sg);
+    CHECK(pushRotate(c.sg, GTID_FILE, &err) != 0);
     CHECK_INT(err.code, ERR_GAP);
     CHECK_MSG(err.msg, "starts in the earlier file 'mariadb-bin.000001'");
-    streamFree(&st);
-    segmenterFree(sg);
-    free(sink);
+    gtidCaseClose(&c);
 }
 
 /* Without a resume GTID_LIST (the state is the file's own), the server sends the file from its
  * start: what the archive holds is dropped, the rest continues it. */
 static void
 testGtidRepeatDropsHeld(void) {
-    Sink *sink = calloc(1, sizeof(*sink));
-    Segmenter *sg = newSegmenter(sink, 1 << 20, 0);
-    Stream st;
+    GtidCase c;
     Err err;
 
-    streamLoad(&st);
-    REQUIRE(segmenterResume(sg, 2, GTID_FILE, 699, "0-11-2", st.ev[0].data, st.ev[0].h.size, &err) == 0);
-    segmenterExpectGtidStart(sg);
-    REQUIRE(pushRotate(sg, GTID_FILE, &err) == 0);
-    for (size_t i = 0; i < st.count; i++)
-        if (i != 1 && segmenterPush(sg, st.ev[i].data, st.ev[i].h.size, 1, &err) != 0)
+    gtidCaseOpen(&c);
+    gtidCaseResume(&c, 2);
+    REQUIRE(pushRotate(c.sg, GTID_FILE, &err) == 0);
+    for (size_t i = 0; i < c.st.count; i++)
+        if (i != 1 && segmenterPush(c.sg, c.st.ev[i].data, c.st.ev[i].h.size, 1, &err) != 0)
             testFail(__FILE__, __LINE__, "push %zu: %s", i, err.msg);
-    /* The file ends with its ROTATE: one segment, sealed there. */
-    REQUIRE(sink->count == 1);
-    CHECK(sink->metas[0].endsFile);
-    CHECK_INT(sink->metas[0].startPos, 699);
-    CHECK_STR(sink->metas[0].firstGtid, "0-11-3");
-    streamFree(&st);
-    segmenterFree(sg);
-    free(sink);
+    REQUIRE(c.sink->count == 1);
+    CHECK_INT(c.sink->metas[0].startPos, 699);
+    CHECK_STR(c.sink->metas[0].firstGtid, "0-11-3");
+    gtidCaseClose(&c);
 }
 
 void
