@@ -440,9 +440,9 @@ checkIdentity(Agent *a, BinlogClient *c, const SqlSourceInfo *info, bool held, E
     return 0;
 }
 
-/* MariaDB: the source's binlogs hold the archive's end: its GTID state is in the source's, and,
- * where the source still has the file, BINLOG_GTID_POS() at the archive's end position is that
- * state, server ids included. */
+/* The source's binlogs hold the archive's end: its GTID state is in the source's (@@gtid_binlog_pos,
+ * MySQL @@gtid_executed), and on MariaDB, where the source still has the file, BINLOG_GTID_POS()
+ * at the archive's end position is that state, server ids included. */
 static int
 checkHistory(Agent *a, BinlogClient *c, SqlConn *sql, bool held, bool *proven, Err *err) {
     const char *file = segmenterFile(a->segmenter);
@@ -466,7 +466,8 @@ checkHistory(Agent *a, BinlogClient *c, SqlConn *sql, bool held, bool *proven, E
             goto done;
         }
     }
-    if (file[0] != '\0' && sqlBinlogGtidPos(sql, file, pos, &at, err) != 0)
+    /* MySQL has no BINLOG_GTID_POS(): its position is not proven (the stream continues by it). */
+    if (a->flavour == BINLOG_FLAVOUR_MARIADB && file[0] != '\0' && sqlBinlogGtidPos(sql, file, pos, &at, err) != 0)
         goto done;
     if (at != NULL && end[0] != '\0' && gtidStateTextEqual(a->flavour, at, end, &equal, err) != 0)
         goto done;
@@ -479,7 +480,7 @@ checkHistory(Agent *a, BinlogClient *c, SqlConn *sql, bool held, bool *proven, E
     }
     *proven = at != NULL && end[0] != '\0';
     /* A file the source no longer has is the stream's to report (a purged binlog). */
-    if (at == NULL && file[0] != '\0' && end[0] == '\0')
+    if (a->flavour == BINLOG_FLAVOUR_MARIADB && at == NULL && file[0] != '\0' && end[0] == '\0')
         logWarn("'%s' has no binlog position '%s':%" PRIu64 " (purged, or a different server): its history cannot be "
                 "checked against the archive's", binlogClientUrl(c), file, pos);
     rc = 0;
@@ -549,9 +550,7 @@ agentCheckSource(Agent *a, BinlogClient *c, bool *proven, Err *err) {
     if (sqlSourceInfoRead(sql, a->flavour, binlogClientServerVersionId(c), &info, err) != 0 ||
         checkIdentity(a, c, &info, held, err) != 0 || checkReplica(a, c, &info, err) != 0)
         return -1;
-    if (a->flavour != BINLOG_FLAVOUR_MARIADB)
-        return 0;
-    if (fromOption && a->cfg->startPosition != NULL)
+    if (fromOption && a->cfg->startPosition != NULL && a->flavour == BINLOG_FLAVOUR_MARIADB)
         return takeStartState(a, c, sql, err);
     return checkHistory(a, c, sql, held, proven, err);
 }

@@ -17,9 +17,10 @@
 /* Where a stream started from a GTID state is (segmenterExpectGtidStart()). */
 typedef enum GtidStart {
     GTID_START_OFF = 0,    /* events continue the expected position */
-    GTID_START_WAIT_LIST,  /* until the file's GTID_LIST says whether the server skips */
+    GTID_START_WAIT_LIST,  /* nothing held: until the file's GTID_LIST says whether the server skips */
     GTID_START_SKIPPING,   /* until the artificial GTID_LIST names where the new events start */
-    GTID_START_REPEATING,  /* the server sends the held file from its start: drop what is held */
+    GTID_START_REPEATING,  /* the server sends the file from its start: drop what is held, until
+                              the events (or its artificial GTID_LIST) reach the held end */
 } GtidStart;
 
 struct Segmenter {
@@ -284,7 +285,10 @@ pushStored(Segmenter *s, const BinlogEvent *ev, uint64_t nowMs, Err *err) {
 void
 segmenterExpectGtidStart(Segmenter *s) {
     BV_ASSERT(s->w == NULL);
-    s->gtidStart = GTID_START_WAIT_LIST;
+    /* Once something is held, the stream must continue it exactly: whatever the server skips,
+     * it resumes at the held end (or says so with its artificial GTID_LIST). Nothing held: the
+     * file's GTID_LIST tells whether it skips. */
+    s->gtidStart = s->sealedFile[0] != '\0' ? GTID_START_REPEATING : GTID_START_WAIT_LIST;
 }
 
 bool
@@ -340,12 +344,9 @@ static int
 gtidStartFilter(Segmenter *s, const BinlogEvent *ev, Err *err) {
     uint64_t end = ev->h.logPos, start = end - ev->h.size;
 
-    if (ev->h.type == BINLOG_MARIA_GTID_LIST && (ev->h.flags & BINLOG_FLAG_ARTIFICIAL)) {
+    if (ev->h.type == BINLOG_MARIA_GTID_LIST && (ev->h.flags & BINLOG_FLAG_ARTIFICIAL))
         /* Sent once the skipping is over: its end position is where the events continue. */
-        if (s->gtidStart == GTID_START_SKIPPING || s->gtidStart == GTID_START_WAIT_LIST)
-            return gtidStartAt(s, end, "resumes", err) == 0 ? 1 : -1;
-        return 1;
-    }
+        return gtidStartAt(s, end, "resumes", err) == 0 ? 1 : -1;
     if ((ev->h.flags & BINLOG_FLAG_ARTIFICIAL) || end == 0)
         return 1;
     if (s->gtidStart == GTID_START_WAIT_LIST) {

@@ -84,7 +84,7 @@ agentStatusHealthy(const AgentStatus *s, char *reason, size_t size) {
     char t[32];
 
     if (s->stopping) {
-        snprintf(reason, size, "shutting down");
+        snprintf(reason, size, "%s%s", s->failure[0] ? "stopping on an error: " : "shutting down", s->failure);
         return false;
     }
     if (s->spoolFailingSinceUs != 0) {

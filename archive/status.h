@@ -99,6 +99,7 @@ typedef struct AgentStatus {
 
     char lastError[1024];
     uint64_t lastErrorUs;
+    char failure[1024]; /* the error the agent stops on (a refused source...), "" when none */
 } AgentStatus;
 
 void agentStatusClear(AgentStatus *s);

@@ -369,6 +369,12 @@ testReplicaSource(void) {
     CHECK_MSG(reason, "Duplicate entry");
     CHECK(near(agentStatusArchiveRpo(&s), 30));
     CHECK(near(agentStatusSpoolRpo(&s), 30));
+    /* Stopping on an error: /healthz says which. */
+    s.stopping = true;
+    snprintf(s.failure, sizeof(s.failure), "refusing to archive 'mysql://repl@db:3306'");
+    CHECK(!agentStatusHealthy(&s, reason, sizeof(reason)));
+    CHECK_MSG(reason, "stopping on an error: refusing to archive");
+    s.stopping = false;
     agentStatusMetrics(&s, out);
     bufAppend(out, "", 1);
     CHECK_MSG((const char *)out->data, "binvault_source_replica_sql_running 0\n");
