@@ -204,9 +204,10 @@ int agentIdentify(Agent *a, Err *err);
  * and BINLOG_GTID_POS() at the archive's end position is that state, server ids included); a
  * replica source logs what it replicates. A different source or history is refused with ERR_GAP
  * saying what changed (following a new primary needs timelines), a replica without
- * log_slave_updates with ERR_CONFIG. *proven: the source has the archive's end position with the
- * archive's end state (MariaDB). With --start-position on MariaDB, the segmenter takes the GTID
- * state at that position. */
+ * log_slave_updates with ERR_CONFIG. *proven: on MariaDB, the source has the archive's end
+ * position at the archive's end state (the stream may continue by position). With
+ * --start-position on MariaDB, the segmenter takes the GTID state at that position (and *proven
+ * says the source has it). */
 int agentCheckSource(Agent *a, BinlogClient *c, bool *proven, Err *err);
 /* Set `seg` at the resume point: the spool's last sealed segment, else the archive's last
  * segment, else --start-position / --start-gtid, else the oldest binlog on the source. */

@@ -511,9 +511,9 @@ checkReplica(Agent *a, BinlogClient *c, const SqlSourceInfo *info, Err *err) {
 }
 
 /* --start-position on MariaDB: the segmenter takes the GTID state there (the first segment's
- * gtid_start). */
+ * gtid_start); *proven: the source has that position, the stream starts there. */
 static int
-takeStartState(Agent *a, BinlogClient *c, SqlConn *sql, Err *err) {
+takeStartState(Agent *a, BinlogClient *c, SqlConn *sql, bool *proven, Err *err) {
     const char *file = segmenterFile(a->segmenter);
     uint64_t pos = segmenterPos(a->segmenter);
     char *at = NULL, fileCopy[SEGMENT_FILE_MAX];
@@ -527,6 +527,7 @@ takeStartState(Agent *a, BinlogClient *c, SqlConn *sql, Err *err) {
         return 0;
     snprintf(fileCopy, sizeof(fileCopy), "%s", file);
     rc = segmenterResume(a->segmenter, segmenterLastSeq(a->segmenter), fileCopy, pos, at, NULL, 0, err);
+    *proven = rc == 0;
     if (rc == 0)
         logInfo("--start-position '%s':%" PRIu64 " is at GTID state '%s' on '%s'", fileCopy, pos, at,
                 binlogClientUrl(c));
@@ -551,6 +552,6 @@ agentCheckSource(Agent *a, BinlogClient *c, bool *proven, Err *err) {
         checkIdentity(a, c, &info, held, err) != 0 || checkReplica(a, c, &info, err) != 0)
         return -1;
     if (fromOption && a->cfg->startPosition != NULL && a->flavour == BINLOG_FLAVOUR_MARIADB)
-        return takeStartState(a, c, sql, err);
+        return takeStartState(a, c, sql, proven, err);
     return checkHistory(a, c, sql, held, proven, err);
 }

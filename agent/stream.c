@@ -144,7 +144,7 @@ startStream(Agent *a, BinlogClient *c, bool *byGtid, Err *err) {
     if (file[0] == '\0' && a->cfg->startGtid)
         return errSet(err, ERR_USAGE, "--start-gtid with a MySQL source is not supported yet; use --start-position");
     logInfo("streaming from %s at '%s':%" PRIu64 "%s%s", binlogClientUrl(c), file[0] ? file : "(oldest binlog)",
-            segmenterPos(a->segmenter), proven ? " (the source has the archive's end GTID state there)" : "",
+            segmenterPos(a->segmenter), proven ? " (the source's GTID state there is where the archive resumes)" : "",
             a->cfg->semiSync ? " as a semi-sync replica" : "");
     return binlogClientStartFile(c, file[0] ? file : NULL, file[0] ? segmenterPos(a->segmenter) : 4, err);
 }

@@ -100,7 +100,7 @@ mdb_sql pri "FLUSH BINARY LOGS"
 mdb_sql pri "INSERT INTO f.t VALUES (300, 'in the next file')"
 check "archive catches up after the restart" agent_wait_caught_up pri "$archive" 60
 check "the agent continued where the source has the archive's end state" \
-    grep -q "the source has the archive's end GTID state there" "$BV_TEST_DIR/agent.log"
+    grep -q "the source's GTID state there is where the archive resumes" "$BV_TEST_DIR/agent.log"
 # A broken stream resumes the same way.
 id=$(dump_thread_id pri 15) && mdb_sql pri "KILL $id"
 mdb_sql pri "INSERT INTO f.t VALUES (301, 'after the kill')"
