@@ -122,6 +122,12 @@ typedef struct SqlSourceInfo {
  * replicaKnown = false (with the reason) when the privilege lacks; other failures are errors. */
 int sqlSourceInfoRead(SqlConn *c, BinlogFlavour flavour, unsigned versionId, SqlSourceInfo *out, Err *err);
 
+/* The replication state of SHOW SLAVE STATUS / SHOW REPLICA STATUS rows, one row at a time (the
+ * columns are the same in MariaDB and MySQL): Init before the first row (no row: not a replica),
+ * Add per row (ERR_SOURCE for a row with too few columns). */
+void sqlReplicaStatusInit(SqlSourceInfo *info);
+int sqlReplicaStatusAdd(SqlSourceInfo *info, unsigned nCols, const char *const *values, Err *err);
+
 /* MariaDB BINLOG_GTID_POS(file, pos): the GTID position (one GTID per domain) of the source's
  * binlog at file:pos, allocated; *out NULL when the source has no event boundary there (the file
  * is not among its binlogs, or pos is not at an event's start). */

@@ -68,22 +68,22 @@ identityRow(void *data, unsigned nCols, const char *const *values, const unsigne
     return 0;
 }
 
-typedef struct ReplicaRow {
-    SqlSourceInfo *info;
-    unsigned rows;
-} ReplicaRow;
+void
+sqlReplicaStatusInit(SqlSourceInfo *info) {
+    info->isReplica = false;
+    info->ioRunning = info->sqlRunning = true;
+    info->lagSeconds = 0;
+    info->replicaError[0] = '\0';
+}
 
-static int
-replicaRow(void *data, unsigned nCols, const char *const *values, const unsigned long *lengths, Err *err) {
-    ReplicaRow *r = data;
-    SqlSourceInfo *info = r->info;
-
-    (void)lengths;
+int
+sqlReplicaStatusAdd(SqlSourceInfo *info, unsigned nCols, const char *const *values, Err *err) {
     if (nCols < REPLICA_STATUS_COLS)
         return errSet(err, ERR_SOURCE, "SHOW SLAVE STATUS on the source returned %u columns, expected at least %d",
                       nCols, REPLICA_STATUS_COLS);
     /* Several channels (MySQL) or connections: stopped when any is, the largest lag, unknown
      * (-1) when any is. */
+    info->isReplica = true;
     info->ioRunning &= values[COL_IO_RUNNING] != NULL && strcasecmp(values[COL_IO_RUNNING], "Yes") == 0;
     info->sqlRunning &= values[COL_SQL_RUNNING] != NULL && strcasecmp(values[COL_SQL_RUNNING], "Yes") == 0;
     if (values[COL_LAG] == NULL)
@@ -95,14 +95,18 @@ replicaRow(void *data, unsigned nCols, const char *const *values, const unsigned
 
         snprintf(info->replicaError, sizeof(info->replicaError), "%s", e ? e : "");
     }
-    r->rows++;
     return 0;
+}
+
+static int
+replicaRow(void *data, unsigned nCols, const char *const *values, const unsigned long *lengths, Err *err) {
+    (void)lengths;
+    return sqlReplicaStatusAdd(data, nCols, values, err);
 }
 
 int
 sqlSourceInfoRead(SqlConn *c, BinlogFlavour flavour, unsigned versionId, SqlSourceInfo *out, Err *err) {
     IdentityRow ir = {flavour, out, false};
-    ReplicaRow rr = {out, 0};
     const char *show;
     Err e;
 
@@ -115,9 +119,9 @@ sqlSourceInfoRead(SqlConn *c, BinlogFlavour flavour, unsigned versionId, SqlSour
         return errPrefix(err, "reading the source's identity");
     if (!ir.seen)
         return errSet(err, ERR_SOURCE, "'%s' returned no row for its identity", sqlConnUrl(c));
-    out->ioRunning = out->sqlRunning = true;
+    sqlReplicaStatusInit(out);
     show = flavour == BINLOG_FLAVOUR_MYSQL && versionId >= 80022 ? "SHOW REPLICA STATUS" : "SHOW SLAVE STATUS";
-    if (sqlQuery(c, show, replicaRow, &rr, &e) != 0) {
+    if (sqlQuery(c, show, replicaRow, out, &e) != 0) {
         if (e.code != ERR_AUTH) {
             *err = e;
             return errPrefix(err, "reading the source's replication state");
@@ -131,7 +135,6 @@ sqlSourceInfoRead(SqlConn *c, BinlogFlavour flavour, unsigned versionId, SqlSour
         return 0;
     }
     out->replicaKnown = true;
-    out->isReplica = rr.rows > 0;
     if (!out->isReplica)
         out->ioRunning = out->sqlRunning = false;
     return 0;
