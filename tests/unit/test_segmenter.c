@@ -406,6 +406,8 @@ gtidCaseOpen(GtidCase *c) {
 
 static void
 gtidCaseClose(GtidCase *c) {
+    for (size_t i = 0; i < c->sink->count; i++)
+        segmentMetaClear(&c->sink->metas[i]);
     streamFree(&c->st);
     segmenterFree(c->sg);
     free(c->sink);
