@@ -109,6 +109,7 @@ typedef struct Agent {
      * is compared with (stream thread). */
     ArchiveIdentity archiveId;
     bool replicaWarned; /* the source's replication state cannot be read: said once */
+    bool domainWarned;  /* the source's gtid_domain_id is not the one of its GTIDs: said once */
     /* The segmenter was set at --start-position / --start-gtid after segment startSeq: until a
      * segment is sealed after it, no history of this source is held. */
     bool startFromOption;

@@ -405,6 +405,33 @@ refuseSource(Agent *a, BinlogClient *c, const char *what, Err *err) {
                   binlogClientUrl(c), storageUrl(a->storage), what);
 }
 
+/* MariaDB: the archive's end holds GTIDs this server wrote in another gtid_domain_id than its
+ * own now. A deliberate change is allowed (said once); after a failover it is one more hint. */
+static void
+checkDomain(Agent *a, BinlogClient *c, const SqlSourceInfo *info) {
+    char *end = segmenterGtidState(a->segmenter);
+    MariaGtidPos *pos = mariaGtidPosNew();
+    bool own = false, same = false;
+    Err e;
+
+    if (info->domainKnown && end[0] != '\0' && mariaGtidPosParse(pos, end, &e) == 0) {
+        for (size_t i = 0; i < mariaGtidPosCount(pos); i++) {
+            MariaGtid g;
+
+            mariaGtidPosAt(pos, i, &g);
+            own |= g.server == info->serverId;
+            same |= g.server == info->serverId && g.domain == info->gtidDomainId;
+        }
+        if (own && !same && !a->domainWarned) {
+            logWarn("source '%s' writes in gtid_domain_id %" PRIu32 ", but the archive's end '%s' has its GTIDs in "
+                    "other domains: was gtid_domain_id changed?", binlogClientUrl(c), info->gtidDomainId, end);
+            a->domainWarned = true;
+        }
+    }
+    mariaGtidPosFree(pos);
+    bvFree(end);
+}
+
 /* The source is the server whose binlogs the archive holds, by identity (its binlog base name
  * once the archive holds some). */
 static int
@@ -433,6 +460,7 @@ checkIdentity(Agent *a, BinlogClient *c, const SqlSourceInfo *info, bool held, E
                  info->binlogBasename, file);
         return refuseSource(a, c, what, err);
     }
+    checkDomain(a, c, info);
     /* The same server may be reached by another name or address (a virtual IP, DNS). */
     if (strcmp(id->source, here) != 0 && strcmp(id->source, "import") != 0)
         logInfo("source '%s' has the archive's server_id %" PRIu32 " (the archive was created from '%s')", here,

@@ -210,3 +210,14 @@ check_eq "after the purge: every transaction archived once, in order" \
     "$(gtids "$BV_TEST_DIR"/fetched/* | tail -n "$(echo "$all" | wc -l)" | tr '\n' ' ')" "$(echo "$all" | tr '\n' ' ')"
 check_eq "after the purge: no transaction archived twice" \
     "$(gtids "$BV_TEST_DIR"/fetched/* | sort | uniq -d | wc -l)" 0
+
+# --- the primary's gtid_domain_id changed: archived on, with a warning
+mdb_sql pri "SET GLOBAL gtid_domain_id=5"
+: > "$BV_TEST_DIR/agent.log"
+agent_start pri "$archive" "$spool" "${opts[@]}"
+for _ in $(seq 1 50); do grep -q "streaming from" "$BV_TEST_DIR/agent.log" && break; sleep 0.2; done
+mdb_sql pri "INSERT INTO f.t VALUES (600, 'in domain 5')"
+check "another gtid_domain_id: archive catches up" agent_wait_caught_up pri "$archive" 60
+agent_term; check_eq "another gtid_domain_id: agent exits 0" "$?" 0
+check "another gtid_domain_id: the agent warns" logged "writes in gtid_domain_id 5, but the archive's end"
+mdb_sql pri "SET GLOBAL gtid_domain_id=0"
