@@ -470,7 +470,9 @@ checkIdentity(Agent *a, BinlogClient *c, const SqlSourceInfo *info, bool held, E
 
 /* The source's binlogs hold the archive's end: its GTID state is in the source's (@@gtid_binlog_pos,
  * MySQL @@gtid_executed), and on MariaDB, where the source still has the file, BINLOG_GTID_POS()
- * at the archive's end position is that state, server ids included. */
+ * at the archive's end position is that state, server ids included. *proven: the stream may
+ * continue at the archive's end position (MariaDB: that state is there; MySQL: the server, by its
+ * server_uuid, still has the file). */
 static int
 checkHistory(Agent *a, BinlogClient *c, SqlConn *sql, bool held, bool *proven, Err *err) {
     const char *file = segmenterFile(a->segmenter);
@@ -507,6 +509,9 @@ checkHistory(Agent *a, BinlogClient *c, SqlConn *sql, bool held, bool *proven, E
         goto done;
     }
     *proven = at != NULL && end[0] != '\0';
+    /* MySQL: the same server_uuid (checkIdentity()) still has the file, with the end's GTIDs. */
+    if (a->flavour == BINLOG_FLAVOUR_MYSQL && end[0] != '\0' && file[0] != '\0' && sqlBinlogHas(sql, file, proven, err) != 0)
+        goto done;
     /* A file the source no longer has is the stream's to report (a purged binlog). */
     if (a->flavour == BINLOG_FLAVOUR_MARIADB && at == NULL && file[0] != '\0' && end[0] == '\0')
         logWarn("'%s' has no binlog position '%s':%" PRIu64 " (purged, or a different server): its history cannot be "

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "binlog/gtid.h"
 #include "common/log.h"
 #include "common/mem.h"
 
@@ -111,15 +112,33 @@ streamFail(Agent *a, Err *err, bool byGtid) {
     agentFail(a, err);
 }
 
+/* MySQL: COM_BINLOG_DUMP_GTID with the GTID set held. */
+static int
+startMysqlGtid(BinlogClient *c, const char *gtid, Err *err) {
+    GtidState *state = gtidStateParse(BINLOG_FLAVOUR_MYSQL, gtid, err);
+    uint8_t *enc;
+    size_t len;
+    int rc;
+
+    if (state == NULL)
+        return errPrefix(err, "the GTID set to resume after");
+    enc = gtidSetEncode(gtidStateSet(state), &len);
+    rc = binlogClientStartMysqlGtid(c, enc, len, err);
+    bvFree(enc);
+    gtidStateFree(state);
+    return rc;
+}
+
 /* Check the source, then start the stream after the archive's end. On MariaDB the end's GTID
  * state decides: where the source has the archive's end position at that very state
  * (agentCheckSource() proved it, server ids included), the stream continues there, which keeps
  * the rest of the archive's last file (its ROTATE, STOP, BINLOG_CHECKPOINT events: a GTID dump
  * starts in the file the server picks and skips them). Otherwise (that binlog purged) the stream
- * starts after the GTID state, strictly, and the segmenter frames from where the server resumes;
- * it also does for --start-gtid. Without a GTID state (nothing archived has one yet,
- * --start-position, MySQL), by position; from the oldest binlog on an empty archive. *byGtid says
- * which. */
+ * starts after the GTID state (MariaDB strictly, MySQL COM_BINLOG_DUMP_GTID with the set held),
+ * and the segmenter frames from where the server resumes; it also does for --start-gtid. MySQL
+ * continues by position where the same server (server_uuid) still has the file. Without a GTID
+ * state (nothing archived has one yet, --start-position), by position; from the oldest binlog on
+ * an empty archive. *byGtid says which. */
 static int
 startStream(Agent *a, BinlogClient *c, bool *byGtid, Err *err) {
     const char *file;
@@ -137,12 +156,10 @@ startStream(Agent *a, BinlogClient *c, bool *byGtid, Err *err) {
                 gtid, file[0] ? file : "-", segmenterPos(a->segmenter), a->cfg->semiSync ? " as a semi-sync replica" : "");
         segmenterExpectGtidStart(a->segmenter);
         *byGtid = true;
-        rc = binlogClientStartMariaGtid(c, gtid, err);
+        rc = a->flavour == BINLOG_FLAVOUR_MARIADB ? binlogClientStartMariaGtid(c, gtid, err) : startMysqlGtid(c, gtid, err);
         bvFree(gtid);
         return rc;
     }
-    if (file[0] == '\0' && a->cfg->startGtid)
-        return errSet(err, ERR_USAGE, "--start-gtid with a MySQL source is not supported yet; use --start-position");
     logInfo("streaming from %s at '%s':%" PRIu64 "%s%s", binlogClientUrl(c), file[0] ? file : "(oldest binlog)",
             segmenterPos(a->segmenter), proven ? " (the source's GTID state there is where the archive resumes)" : "",
             a->cfg->semiSync ? " as a semi-sync replica" : "");

@@ -293,7 +293,7 @@ segmenterExpectGtidStart(Segmenter *s) {
 
 bool
 segmenterResumesByGtid(const Segmenter *s) {
-    return s->opts.flavour == BINLOG_FLAVOUR_MARIADB && s->sealedGtid[0] != '\0';
+    return s->sealedGtid[0] != '\0';
 }
 
 /* A stream started from a GTID state resumes at `pos` of the current file: where the segmenter
@@ -314,27 +314,48 @@ gtidStartAt(Segmenter *s, uint64_t pos, const char *what, Err *err) {
                   s->sealedGtid, s->sealedFile, s->sealedPos, what, s->file, pos);
 }
 
-/* The file's own GTID_LIST (the binlog state at its start) at the start of a GTID stream: the
- * server skips what the resume state holds unless that state is the file's. */
+/* The file's own GTID state at its start (MariaDB GTID_LIST, MySQL PREVIOUS_GTIDS) at the start
+ * of a GTID stream: the server skips what the resume state holds unless that state is the file's. */
 static int
-gtidStartFileList(Segmenter *s, const BinlogEvent *ev, Err *err) {
-    MariaGtid *list;
-    size_t count;
-    uint32_t flags;
-    MariaGtidPos *fileState, *resume;
+gtidStartFileState(Segmenter *s, const BinlogEvent *ev, Err *err) {
+    char *text = NULL;
+    bool equal = false;
     Err e;
-    bool equal;
 
-    if (mariaGtidListDecode(ev->body, ev->bodyLen, &list, &count, &flags, err) != 0)
-        return errPrefix(err, "gtid list event of '%s'", s->file);
-    fileState = mariaGtidPosFromList(list, count);
-    bvFree(list);
-    resume = mariaGtidPosNew();
-    equal = mariaGtidPosParse(resume, s->sealedGtid, &e) == 0 && mariaGtidPosEqual(fileState, resume);
-    mariaGtidPosFree(fileState);
-    mariaGtidPosFree(resume);
+    if (ev->h.type == BINLOG_MARIA_GTID_LIST) {
+        MariaGtid *list;
+        size_t count;
+        uint32_t flags;
+        MariaGtidPos *pos;
+
+        if (mariaGtidListDecode(ev->body, ev->bodyLen, &list, &count, &flags, err) != 0)
+            return errPrefix(err, "gtid list event of '%s'", s->file);
+        pos = mariaGtidPosFromList(list, count);
+        text = mariaGtidPosFormat(pos);
+        mariaGtidPosFree(pos);
+        bvFree(list);
+    } else {
+        GtidSet *set = gtidSetNew();
+
+        if (gtidSetDecode(set, ev->body, ev->bodyLen, err) != 0) {
+            gtidSetFree(set);
+            return errPrefix(err, "previous gtids event of '%s'", s->file);
+        }
+        text = gtidSetFormatSep(set, ",");
+        gtidSetFree(set);
+    }
+    if (gtidStateTextEqual(s->opts.flavour, text, s->sealedGtid, &equal, &e) != 0)
+        equal = false;
+    bvFree(text);
     s->gtidStart = equal ? GTID_START_REPEATING : GTID_START_SKIPPING;
     return 0;
+}
+
+/* The first event of a transaction: MariaDB's GTID, MySQL's GTID events. */
+static bool
+txnStart(uint8_t type) {
+    return type == BINLOG_MARIA_GTID || type == BINLOG_GTID || type == BINLOG_ANONYMOUS_GTID ||
+           type == BINLOG_GTID_TAGGED;
 }
 
 /* The filter of a GTID stream's first events: 1 to drop the event (what the archive holds, what
@@ -350,15 +371,18 @@ gtidStartFilter(Segmenter *s, const BinlogEvent *ev, Err *err) {
     if ((ev->h.flags & BINLOG_FLAG_ARTIFICIAL) || end == 0)
         return 1;
     if (s->gtidStart == GTID_START_WAIT_LIST) {
-        if (ev->h.type == BINLOG_MARIA_GTID_LIST && gtidStartFileList(s, ev, err) != 0)
+        bool list = ev->h.type == BINLOG_MARIA_GTID_LIST || ev->h.type == BINLOG_PREVIOUS_GTIDS;
+
+        if (list && gtidStartFileState(s, ev, err) != 0)
             return -1;
-        if (ev->h.type != BINLOG_MARIA_GTID_LIST)
+        if (!list)
             s->gtidStart = GTID_START_REPEATING;
     }
     if (s->gtidStart == GTID_START_SKIPPING) {
         /* The server skips transactions, not the events between them: only a transaction's
-         * start says that the skipping is over (when no artificial GTID_LIST said so). */
-        if (ev->h.type != BINLOG_MARIA_GTID)
+         * start says that the skipping is over (when no artificial GTID_LIST said so; MySQL
+         * never does). */
+        if (!txnStart(ev->h.type))
             return 1;
         return gtidStartAt(s, start, "resumes", err) == 0 ? 0 : -1;
     }

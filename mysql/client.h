@@ -133,6 +133,9 @@ int sqlReplicaStatusAdd(SqlSourceInfo *info, unsigned nCols, const char *const *
  * is not among its binlogs, or pos is not at an event's start). */
 int sqlBinlogGtidPos(SqlConn *c, const char *file, uint64_t pos, char **out, Err *err);
 
+/* Whether `file` is among the source's binlogs (SHOW BINARY LOGS). */
+int sqlBinlogHas(SqlConn *c, const char *file, bool *has, Err *err);
+
 /* The GTID state of everything the source's binlogs hold: MariaDB @@gtid_binlog_pos, MySQL
  * @@gtid_executed; allocated. */
 int sqlBinlogGtidState(SqlConn *c, BinlogFlavour flavour, char **out, Err *err);

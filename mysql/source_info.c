@@ -160,3 +160,29 @@ sqlBinlogGtidState(SqlConn *c, BinlogFlavour flavour, char **out, Err *err) {
         *out = bvStrdup("");
     return 0;
 }
+
+typedef struct HasFile {
+    const char *file;
+    bool found;
+} HasFile;
+
+static int
+binlogRow(void *data, unsigned nCols, const char *const *values, const unsigned long *lengths, Err *err) {
+    HasFile *h = data;
+
+    (void)lengths;
+    (void)err;
+    if (nCols >= 1 && values[0] != NULL && strcmp(values[0], h->file) == 0)
+        h->found = true;
+    return 0;
+}
+
+int
+sqlBinlogHas(SqlConn *c, const char *file, bool *has, Err *err) {
+    HasFile h = {file, false};
+
+    if (sqlQuery(c, "SHOW BINARY LOGS", binlogRow, &h, err) != 0)
+        return -1;
+    *has = h.found;
+    return 0;
+}

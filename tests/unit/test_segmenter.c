@@ -314,18 +314,23 @@ typedef struct Stream {
 } Stream;
 
 static void
-streamLoad(Stream *st) {
+streamLoadFile(Stream *st, const char *name) {
     char path[1024];
     size_t len;
     Err err;
 
     memset(st, 0, sizeof(*st));
-    snprintf(path, sizeof(path), "%s/%s", testFixtureDir(), GTID_FIXTURE);
+    snprintf(path, sizeof(path), "%s/%s", testFixtureDir(), name);
     REQUIRE((st->data = testReadFile(path, &len)) != NULL);
     st->reader = binlogReaderNew(BINLOG_READER_FILE, 0);
     binlogReaderFeed(st->reader, st->data, len);
     while (st->count < 256 && binlogReaderNext(st->reader, &st->ev[st->count], &err) == 1)
         st->count++;
+}
+
+static void
+streamLoad(Stream *st) {
+    streamLoadFile(st, GTID_FIXTURE);
 }
 
 static void
@@ -506,6 +511,112 @@ testGtidRepeatDropsHeld(void) {
     gtidCaseClose(&c);
 }
 
+/* MySQL COM_BINLOG_DUMP_GTID: the server skips the transactions of the set without saying where
+ * it resumes. The fixture: FDE, PREVIOUS_GTIDS (126-157, empty), then transactions starting with
+ * their GTID event at 157, 365, 642, 919... */
+#define MYSQL_FIXTURE "mysql-8.0.45-gtid.000001.binlog"
+
+typedef struct MysqlCase {
+    Sink *sink;
+    Segmenter *sg;
+    Stream st;
+    char state2[128]; /* the set after the first two transactions, "uuid:1-2" */
+} MysqlCase;
+
+static void
+mysqlCaseOpen(MysqlCase *c) {
+    SegmenterOpts o = {.segmentSize = 1 << 20, .flavour = BINLOG_FLAVOUR_MYSQL, .serverId = 1,
+                       .streamChecksum = BINLOG_CHECKSUM_CRC32};
+    SegmenterSink snk = {tmpPath, sealed, NULL};
+    Segmenter *probe;
+    char *state;
+    Err err;
+
+    c->sink = calloc(1, sizeof(*c->sink));
+    snprintf(c->sink->dir, sizeof(c->sink->dir), "%s", testTmpDir());
+    snk.data = c->sink;
+    streamLoadFile(&c->st, MYSQL_FIXTURE);
+    /* The GTID set at 642, from a segmenter that reads the file up to there. */
+    probe = segmenterNew(&o, &snk);
+    REQUIRE(segmenterResume(probe, 0, "binlog.000001", 4, "", NULL, 0, &err) == 0);
+    for (size_t i = 0; i < c->st.count && c->st.ev[i].h.logPos <= 642; i++)
+        REQUIRE(segmenterPush(probe, c->st.ev[i].data, c->st.ev[i].h.size, 1, &err) == 0);
+    state = segmenterGtidState(probe);
+    snprintf(c->state2, sizeof(c->state2), "%s", state);
+    bvFree(state);
+    segmenterAbandon(probe);
+    segmenterFree(probe);
+    c->sg = segmenterNew(&o, &snk);
+}
+
+static void
+mysqlCaseClose(MysqlCase *c) {
+    for (size_t i = 0; i < c->sink->count; i++)
+        segmentMetaClear(&c->sink->metas[i]);
+    streamFree(&c->st);
+    segmenterFree(c->sg);
+    free(c->sink);
+}
+
+/* The dump after the first two transactions: ROTATE, FDE, PREVIOUS_GTIDS, then from `from`. */
+static int
+pushMysqlStream(MysqlCase *c, uint32_t from, Err *err) {
+    if (pushRotate(c->sg, "binlog.000001", err) != 0)
+        return -1;
+    for (size_t i = 0; i < c->st.count; i++)
+        if ((i < 2 || c->st.ev[i].h.logPos > from) &&
+            segmenterPush(c->sg, c->st.ev[i].data, c->st.ev[i].h.size, 1, err) != 0)
+            return -1;
+    return segmenterCut(c->sg, err) < 0 ? -1 : 0;
+}
+
+static void
+testMysqlGtidStart(void) {
+    MysqlCase c;
+    Err err;
+
+    mysqlCaseOpen(&c);
+    CHECK_MSG(c.state2, ":1-2");
+    /* An empty archive, --start-gtid uuid:1-2: the first segment starts at the third transaction. */
+    REQUIRE(segmenterResume(c.sg, 0, "", 0, c.state2, NULL, 0, &err) == 0);
+    segmenterExpectGtidStart(c.sg);
+    if (pushMysqlStream(&c, 642, &err) != 0)
+        testFail(__FILE__, __LINE__, "push: %s", err.msg);
+    REQUIRE(c.sink->count >= 1);
+    CHECK_INT(c.sink->metas[0].startPos, 642);
+    CHECK_STR(c.sink->metas[0].gtidStart, c.state2);
+    CHECK_MSG(c.sink->metas[0].firstGtid, ":3");
+    mysqlCaseClose(&c);
+}
+
+static void
+testMysqlGtidResume(void) {
+    MysqlCase c;
+    Err err;
+
+    mysqlCaseOpen(&c);
+    /* The archive ends at 642 with uuid:1-2: the stream continues it. */
+    REQUIRE(segmenterResume(c.sg, 4, "binlog.000001", 642, c.state2, c.st.ev[0].data, c.st.ev[0].h.size, &err) == 0);
+    segmenterExpectGtidStart(c.sg);
+    if (pushMysqlStream(&c, 642, &err) != 0)
+        testFail(__FILE__, __LINE__, "push: %s", err.msg);
+    REQUIRE(c.sink->count >= 1);
+    CHECK_INT(c.sink->metas[0].seq, 5);
+    CHECK_INT(c.sink->metas[0].startPos, 642);
+    /* The server skipped a transaction the archive does not hold: refused. */
+    segmenterAbandon(c.sg);
+    for (size_t i = 0; i < c.sink->count; i++)
+        segmentMetaClear(&c.sink->metas[i]);
+    c.sink->count = 0;
+    REQUIRE(segmenterResume(c.sg, 4, "binlog.000001", 642, c.state2, c.st.ev[0].data, c.st.ev[0].h.size, &err) == 0);
+    segmenterExpectGtidStart(c.sg);
+    CHECK(pushMysqlStream(&c, 919, &err) != 0);
+    CHECK_INT(err.code, ERR_GAP);
+    CHECK_MSG(err.msg, "skips to an event at 'binlog.000001':919");
+    CHECK_INT(c.sink->count, 0);
+    mysqlCaseClose(&c);
+}
+
 void
 suite_segmenter(void) {
     testRun("segmenter: commit-time estimates for the RPO", testCommitEstimates);
@@ -518,4 +629,6 @@ suite_segmenter(void) {
     testRun("segmenter: a GTID resume continues the archive exactly", testGtidResumeContinues);
     testRun("segmenter: a GTID resume elsewhere than the archive's end is refused", testGtidResumeElsewhereRefused);
     testRun("segmenter: a GTID stream from the file's start drops what is held", testGtidRepeatDropsHeld);
+    testRun("segmenter: a MySQL COM_BINLOG_DUMP_GTID stream from an empty archive", testMysqlGtidStart);
+    testRun("segmenter: a MySQL GTID resume continues the archive, or is refused", testMysqlGtidResume);
 }
