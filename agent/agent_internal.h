@@ -6,7 +6,8 @@
  *   state.c     published state: errors, the RPO bookkeeping (unarchived segments, caught-up
  *               marks), the snapshot for /status, the shared sleeps
  *   startup.c   the archive at start-up (catalog, discovered segments, checkpoint), the source's
- *               identity, the resume point, the spool's segments queued again
+ *               identity and its check at every connection (server, history, replica), the resume
+ *               point, the spool's segments queued again
  *   semisync.c  the semi-sync journal: recovery after a crash or a broken stream, journaling the
  *               open segment, the ACKs
  *   stream.c    the stream thread (bv-stream): reading, sealing into the spool (the segmenter's

@@ -1,6 +1,7 @@
 /*
  * The agent's start-up: the archive as it is (catalog, segments stored but not indexed, the
- * checkpoint), the source's identity checked against the archive's, where the stream resumes
+ * checkpoint), the source's identity checked against the archive's (at start-up, and on every
+ * connection with its history and replica state: agentCheckSource()), where the stream resumes
  * (spool, archive, or the start options), and the spool's sealed segments queued for upload
  * again, with the check that archive and spool together leave no gap.
  */
