@@ -199,9 +199,10 @@ purgeGuard(Agent *a, SqlConn **conn, bool *warned) {
     *warned = false;
 }
 
-/* The source's own replication (SHOW SLAVE STATUS): running, lag, since when it is behind. */
+/* The source's own replication (SHOW SLAVE STATUS): running, lag, since when it is behind.
+ * *denied: the privilege lacks (the stream thread said so); not asked again. */
 static void
-sampleReplica(Agent *a, SqlConn **conn, bool *warned) {
+sampleReplica(Agent *a, SqlConn **conn, bool *warned, bool *denied) {
     SqlSourceInfo info;
     BinlogFlavour flavour;
     int major = 0, minor = 0, patch = 0;
@@ -213,6 +214,7 @@ sampleReplica(Agent *a, SqlConn **conn, bool *warned) {
         monitorLost(conn, &err, warned);
         return;
     }
+    *denied = !info.replicaKnown;
     pthread_mutex_lock(&a->statLock);
     a->live.replicaSampled = info.replicaKnown;
     a->live.replica = info.isReplica;
@@ -235,7 +237,7 @@ agentMonitorMain(void *arg) {
     Agent *a = arg;
     SqlConn *conn = NULL;
     uint64_t lastSample = 0, lastPurge = 0;
-    bool warned = false;
+    bool warned = false, replicaDenied = false;
 
     while (!atomic_load(&a->workersStop)) {
         uint64_t now = retryNowMs();
@@ -246,8 +248,8 @@ agentMonitorMain(void *arg) {
             if (sample) {
                 lastSample = now;
                 sampleSource(a, &conn, &warned);
-                if (conn != NULL)
-                    sampleReplica(a, &conn, &warned);
+                if (conn != NULL && !replicaDenied)
+                    sampleReplica(a, &conn, &warned, &replicaDenied);
             }
             if (purge && conn != NULL) {
                 lastPurge = now;
