@@ -6,7 +6,8 @@
  *   state.c     published state: errors, the RPO bookkeeping (unarchived segments, caught-up
  *               marks), the snapshot for /status, the shared sleeps
  *   startup.c   the archive at start-up (catalog, discovered segments, checkpoint), the source's
- *               identity, the resume point, the spool's segments queued again
+ *               identity and its check at every connection (server, history, replica), the resume
+ *               point, the spool's segments queued again
  *   semisync.c  the semi-sync journal: recovery after a crash or a broken stream, journaling the
  *               open segment, the ACKs
  *   stream.c    the stream thread (bv-stream): reading, sealing into the spool (the segmenter's
@@ -49,6 +50,8 @@
 #define AGENT_BACKOFF_MIN_MS 500
 /* A spool failure this long after the last retry starts its backoff afresh. */
 #define AGENT_SPOOL_CALM_MS 10000
+/* A source stream failure this long after the last retry was due starts its backoff afresh. */
+#define AGENT_STREAM_CALM_MS 60000
 #define CAUGHT_UP_MARKS 256
 
 /* A heartbeat at `atUs` found the stream caught up: the archive holds everything the source had
@@ -103,6 +106,15 @@ typedef struct Agent {
     uint32_t sourceServerId;
     char sourceUuid[37];
     char sourceVersion[51];
+    /* The archive's identity (binvault.json) as read at start-up: what every connection's source
+     * is compared with (stream thread). */
+    ArchiveIdentity archiveId;
+    bool replicaWarned; /* the source's replication state cannot be read: said once */
+    bool domainWarned;  /* the source's gtid_domain_id is not the one of its GTIDs: said once */
+    /* The segmenter was set at --start-position / --start-gtid after segment startSeq: until a
+     * segment is sealed after it, no history of this source is held. */
+    bool startFromOption;
+    uint64_t startSeq;
 
     /* Upload completions waiting for the archiver, under doneLock; doneCond wakes the archiver
      * and the monitor (their sleeps). */
@@ -189,6 +201,17 @@ int agentLoadArchive(Agent *a, Err *err);
 /* Connect once to learn the source's identity and check it against the archive's; retries while
  * the source cannot be reached. */
 int agentIdentify(Agent *a, Err *err);
+/* On every connection, before the stream starts (stream thread): the source is the one whose
+ * history the archive holds (server_id, server_uuid, binlog base name; compared with binvault.json
+ * and where the segmenter resumes) and holds the archive's end (its GTID state is in the source's,
+ * and BINLOG_GTID_POS() at the archive's end position is that state, server ids included); a
+ * replica source logs what it replicates. A different source or history is refused with ERR_GAP
+ * saying what changed (following a new primary needs timelines), a replica without
+ * log_slave_updates with ERR_CONFIG. *proven: on MariaDB, the source has the archive's end
+ * position at the archive's end state (the stream may continue by position). With
+ * --start-position on MariaDB, the segmenter takes the GTID state at that position (and *proven
+ * says the source has it). */
+int agentCheckSource(Agent *a, BinlogClient *c, bool *proven, Err *err);
 /* Set `seg` at the resume point: the spool's last sealed segment, else the archive's last
  * segment, else --start-position / --start-gtid, else the oldest binlog on the source. */
 int agentResume(Agent *a, Segmenter *seg, Err *err);

@@ -2,7 +2,9 @@
  * The monitor (thread bv-monitor): samples the source over its own SQL connection: its position
  * and GTID state and the bytes of binlog not received yet (lag), and the purge guard (a warning
  * when the binlog the archive needs next is the oldest the source still has, an error once it is
- * gone). A lost connection is reopened at the next round; each streak of failures is logged once.
+ * gone), and, when the source is itself a replica, its replication threads and lag (a stopped
+ * thread is not an idle primary: /healthz fails and the RPO counts from when it stopped). A lost
+ * connection is reopened at the next round; each streak of failures is logged once.
  */
 #include "agent/agent_internal.h"
 
@@ -197,12 +199,45 @@ purgeGuard(Agent *a, SqlConn **conn, bool *warned) {
     *warned = false;
 }
 
+/* The source's own replication (SHOW SLAVE STATUS): running, lag, since when it is behind.
+ * *denied: the privilege lacks (the stream thread said so); not asked again. */
+static void
+sampleReplica(Agent *a, SqlConn **conn, bool *warned, bool *denied) {
+    SqlSourceInfo info;
+    BinlogFlavour flavour;
+    int major = 0, minor = 0, patch = 0;
+    uint64_t now = agentWallUs();
+    Err err;
+
+    binlogParseServerVersion(sqlConnServerVersion(*conn), &flavour, &major, &minor, &patch);
+    if (sqlSourceInfoRead(*conn, flavour, (unsigned)(major * 10000 + minor * 100 + patch), &info, &err) != 0) {
+        monitorLost(conn, &err, warned);
+        return;
+    }
+    *denied = !info.replicaKnown;
+    pthread_mutex_lock(&a->statLock);
+    a->live.replicaSampled = info.replicaKnown;
+    a->live.replica = info.isReplica;
+    a->live.replicaIoRunning = info.ioRunning;
+    a->live.replicaSqlRunning = info.sqlRunning;
+    a->live.replicaLagS = info.lagSeconds;
+    snprintf(a->live.replicaError, sizeof(a->live.replicaError), "%s", info.replicaError);
+    if (!info.replicaKnown || !info.isReplica)
+        a->live.replicaBehindSinceUs = 0;
+    else if (!info.ioRunning || !info.sqlRunning || info.lagSeconds < 0)
+        /* Stopped: what the primary commits from now on does not come; keep the first instant. */
+        a->live.replicaBehindSinceUs = a->live.replicaBehindSinceUs ? a->live.replicaBehindSinceUs : now;
+    else
+        a->live.replicaBehindSinceUs = info.lagSeconds > 0 ? now - (uint64_t)info.lagSeconds * 1000000u : 0;
+    pthread_mutex_unlock(&a->statLock);
+}
+
 void *
 agentMonitorMain(void *arg) {
     Agent *a = arg;
     SqlConn *conn = NULL;
     uint64_t lastSample = 0, lastPurge = 0;
-    bool warned = false;
+    bool warned = false, replicaDenied = false;
 
     while (!atomic_load(&a->workersStop)) {
         uint64_t now = retryNowMs();
@@ -213,6 +248,8 @@ agentMonitorMain(void *arg) {
             if (sample) {
                 lastSample = now;
                 sampleSource(a, &conn, &warned);
+                if (conn != NULL && !replicaDenied)
+                    sampleReplica(a, &conn, &warned, &replicaDenied);
             }
             if (purge && conn != NULL) {
                 lastPurge = now;

@@ -53,6 +53,10 @@ agentRecoverJournal(Agent *a, Segmenter *seg, Err *err) {
         }
         logDebug("replaying the semi-sync journal of segment %" PRIu64 " after %s:%" PRIu64, seqs[i], segmenterFile(seg),
                  segmenterPos(seg));
+        /* The journal holds the stream as received: from a GTID state, the segmenter frames it
+         * as it did live (agent/stream.c startStream()). */
+        if (segmenterResumesByGtid(seg))
+            segmenterExpectGtidStart(seg);
         if (spoolJournalReplay(a->spool, seqs[i], &head, replayEvent, &r, &events, &e) != 0 ||
             segmenterCut(seg, &e) < 0) {
             char msg[ERR_MSG_MAX + 256];

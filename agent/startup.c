@@ -1,6 +1,7 @@
 /*
  * The agent's start-up: the archive as it is (catalog, segments stored but not indexed, the
- * checkpoint), the source's identity checked against the archive's, where the stream resumes
+ * checkpoint), the source's identity checked against the archive's (at start-up, and on every
+ * connection with its history and replica state: agentCheckSource()), where the stream resumes
  * (spool, archive, or the start options), and the spool's sealed segments queued for upload
  * again, with the check that archive and spool together leave no gap.
  */
@@ -164,8 +165,10 @@ agentResume(Agent *a, Segmenter *seg, Err *err) {
             goto done;
         }
         rc = segmenterResume(seg, 0, start.file, start.pos, "", NULL, 0, err);
+        a->startFromOption = true;
     } else if (a->cfg->startGtid) {
         rc = segmenterResume(seg, 0, "", 0, a->cfg->startGtid, NULL, 0, err);
+        a->startFromOption = true;
     } else {
         rc = segmenterResume(seg, 0, "", 4, "", NULL, 0, err);
     }
@@ -255,6 +258,8 @@ agentResumeAcrossGap(Agent *a, Segmenter *seg, Err *err) {
             "cross it)", rec.afterSeq, what, name);
     rc = segmenterResume(seg, rec.afterSeq, start.file, start.file[0] ? start.pos : 0,
                          a->cfg->startPosition ? "" : a->cfg->startGtid, NULL, 0, err);
+    a->startFromOption = true;
+    a->startSeq = rec.afterSeq;
 done:
     archiveGapRecordClear(&rec);
     spoolStateClear(&st);
@@ -272,7 +277,7 @@ ensureIdentity(Agent *a, BinlogFlavour flavour, uint32_t serverId, const char *u
     snprintf(id.serverUuid, sizeof(id.serverUuid), "%s", uuid);
     snprintf(id.serverVersion, sizeof(id.serverVersion), "%s", version);
     snprintf(id.source, sizeof(id.source), "%s:%u", a->url->host, a->url->port);
-    return archiveIdentityEnsure(a->archive, &id, NULL, err);
+    return archiveIdentityEnsure(a->archive, &id, &a->archiveId, err);
 }
 
 /* The identity of an archive that has none yet, from a spooled segment: the spool can be
@@ -380,4 +385,207 @@ agentIdentify(Agent *a, Err *err) {
     pthread_mutex_unlock(&a->statLock);
     binlogClientFree(c);
     return ensureIdentity(a, a->flavour, a->sourceServerId, a->sourceUuid, a->sourceVersion, err);
+}
+
+/* "mariadb-bin" of "mariadb-bin.000042": what the server names its binlogs after. */
+static void
+binlogBasename(const char *file, char *out, size_t size) {
+    const char *dot = strrchr(file, '.');
+
+    snprintf(out, size, "%.*s", dot ? (int)(dot - file) : (int)strlen(file), file);
+}
+
+/* ERR_GAP: the source is not the one the archive follows; what changed, and what to do. */
+static int
+refuseSource(Agent *a, BinlogClient *c, const char *what, Err *err) {
+    return errSet(err, ERR_GAP,
+                  "refusing to archive '%s' into '%s': %s. The archive would mix two servers' histories; following "
+                  "a new primary after a failover needs timelines, which this version does not have: archive the "
+                  "new primary into a new archive (or point the agent back at the original source), see "
+                  "docs/OPERATIONS.md \"Failover\"",
+                  binlogClientUrl(c), storageUrl(a->storage), what);
+}
+
+/* MariaDB: the archive's end holds GTIDs this server wrote in another gtid_domain_id than its
+ * own now. A deliberate change is allowed (said once); after a failover it is one more hint. */
+static void
+checkDomain(Agent *a, BinlogClient *c, const SqlSourceInfo *info) {
+    char *end = segmenterGtidState(a->segmenter);
+    MariaGtidPos *pos = mariaGtidPosNew();
+    bool own = false, same = false;
+    Err e;
+
+    if (info->domainKnown && end[0] != '\0' && mariaGtidPosParse(pos, end, &e) == 0) {
+        for (size_t i = 0; i < mariaGtidPosCount(pos); i++) {
+            MariaGtid g;
+
+            mariaGtidPosAt(pos, i, &g);
+            own |= g.server == info->serverId;
+            same |= g.server == info->serverId && g.domain == info->gtidDomainId;
+        }
+        if (own && !same && !a->domainWarned) {
+            logWarn("source '%s' writes in gtid_domain_id %" PRIu32 ", but the archive's end '%s' has its GTIDs in "
+                    "other domains: was gtid_domain_id changed?", binlogClientUrl(c), info->gtidDomainId, end);
+            a->domainWarned = true;
+        }
+    }
+    mariaGtidPosFree(pos);
+    bvFree(end);
+}
+
+/* The source is the server whose binlogs the archive holds, by identity (its binlog base name
+ * once the archive holds some). */
+static int
+checkIdentity(Agent *a, BinlogClient *c, const SqlSourceInfo *info, bool held, Err *err) {
+    const ArchiveIdentity *id = &a->archiveId;
+    const char *file = segmenterFile(a->segmenter);
+    char what[1024], base[256], here[300];
+
+    snprintf(here, sizeof(here), "%s:%u", a->url->host, a->url->port);
+    /* binvault.json names the server even before a segment is stored: an archive follows one. */
+    if (id->flavour == BINLOG_FLAVOUR_UNKNOWN)
+        return 0;
+    if (id->serverId != info->serverId) {
+        snprintf(what, sizeof(what), "its server_id is %" PRIu32 " but the archive holds the binlogs of server_id %"
+                 PRIu32 " (from '%s')", info->serverId, id->serverId, id->source);
+        return refuseSource(a, c, what, err);
+    }
+    if (id->flavour == BINLOG_FLAVOUR_MYSQL && strcmp(id->serverUuid, info->serverUuid) != 0) {
+        snprintf(what, sizeof(what), "its server_uuid is '%s' but the archive holds the binlogs of server_uuid '%s'",
+                 info->serverUuid, id->serverUuid);
+        return refuseSource(a, c, what, err);
+    }
+    binlogBasename(file, base, sizeof(base));
+    if (held && file[0] != '\0' && info->binlogBasename[0] != '\0' && strcmp(base, info->binlogBasename) != 0) {
+        snprintf(what, sizeof(what), "its binlogs are named '%s.*' but the archive continues '%s'",
+                 info->binlogBasename, file);
+        return refuseSource(a, c, what, err);
+    }
+    checkDomain(a, c, info);
+    /* The same server may be reached by another name or address (a virtual IP, DNS). */
+    if (strcmp(id->source, here) != 0 && strcmp(id->source, "import") != 0)
+        logInfo("source '%s' has the archive's server_id %" PRIu32 " (the archive was created from '%s')", here,
+                info->serverId, id->source);
+    return 0;
+}
+
+/* The source's binlogs hold the archive's end: its GTID state is in the source's (@@gtid_binlog_pos,
+ * MySQL @@gtid_executed), and on MariaDB, where the source still has the file, BINLOG_GTID_POS()
+ * at the archive's end position is that state, server ids included. *proven: the stream may
+ * continue at the archive's end position (MariaDB: that state is there; MySQL: the server, by its
+ * server_uuid, still has the file). */
+static int
+checkHistory(Agent *a, BinlogClient *c, SqlConn *sql, bool held, bool *proven, Err *err) {
+    const char *file = segmenterFile(a->segmenter);
+    uint64_t pos = segmenterPos(a->segmenter);
+    char *end = segmenterGtidState(a->segmenter), *state = NULL, *at = NULL, what[1536];
+    bool contains = true, equal = true;
+    int rc = -1;
+
+    if (!held) {
+        bvFree(end);
+        return 0;
+    }
+    if (end[0] != '\0') {
+        if (sqlBinlogGtidState(sql, a->flavour, &state, err) != 0 ||
+            gtidStateTextContains(a->flavour, state, end, &contains, err) != 0)
+            goto done;
+        if (!contains) {
+            snprintf(what, sizeof(what), "the source's history does not contain the archive's end '%s' (its binlogs "
+                     "end at '%s'): a different server, or a failover that lost transactions", end, state);
+            rc = refuseSource(a, c, what, err);
+            goto done;
+        }
+    }
+    /* MySQL has no BINLOG_GTID_POS(): its position is not proven (the stream continues by it). */
+    if (a->flavour == BINLOG_FLAVOUR_MARIADB && file[0] != '\0' && sqlBinlogGtidPos(sql, file, pos, &at, err) != 0)
+        goto done;
+    if (at != NULL && end[0] != '\0' && gtidStateTextEqual(a->flavour, at, end, &equal, err) != 0)
+        goto done;
+    if (!equal) {
+        snprintf(what, sizeof(what), "the source's history does not contain the archive's end '%s': at '%s':%" PRIu64
+                 " its binlogs are at GTID state '%s' (a different server, or a failover that lost transactions)",
+                 end, file, pos, at);
+        rc = refuseSource(a, c, what, err);
+        goto done;
+    }
+    *proven = at != NULL && end[0] != '\0';
+    /* MySQL: the same server_uuid (checkIdentity()) still has the file, with the end's GTIDs. */
+    if (a->flavour == BINLOG_FLAVOUR_MYSQL && end[0] != '\0' && file[0] != '\0' && sqlBinlogHas(sql, file, proven, err) != 0)
+        goto done;
+    /* A file the source no longer has is the stream's to report (a purged binlog). */
+    if (a->flavour == BINLOG_FLAVOUR_MARIADB && at == NULL && file[0] != '\0' && end[0] == '\0')
+        logWarn("'%s' has no binlog position '%s':%" PRIu64 " (purged, or a different server): its history cannot be "
+                "checked against the archive's", binlogClientUrl(c), file, pos);
+    rc = 0;
+done:
+    bvFree(state);
+    bvFree(at);
+    bvFree(end);
+    return rc;
+}
+
+/* A replica source must log what it replicates, or the archive misses those transactions. */
+static int
+checkReplica(Agent *a, BinlogClient *c, const SqlSourceInfo *info, Err *err) {
+    if (!info->replicaKnown) {
+        if (!a->replicaWarned)
+            logWarn("source '%s': %s", binlogClientUrl(c), info->replicaWarning);
+        a->replicaWarned = true;
+        return 0;
+    }
+    if (info->isReplica && !info->logReplicaUpdates)
+        return errSet(err, ERR_CONFIG,
+                      "source '%s' is a replica with %s=OFF: the transactions it replicates are not in its binlogs, "
+                      "so the archive would miss them while reporting healthy; set %s=ON on it (and restart it), "
+                      "or archive its primary", binlogClientUrl(c),
+                      a->flavour == BINLOG_FLAVOUR_MARIADB ? "log_slave_updates" : "log_replica_updates",
+                      a->flavour == BINLOG_FLAVOUR_MARIADB ? "log_slave_updates" : "log_replica_updates");
+    return 0;
+}
+
+/* --start-position on MariaDB: the segmenter takes the GTID state there (the first segment's
+ * gtid_start); *proven: the source has that position, the stream starts there. */
+static int
+takeStartState(Agent *a, BinlogClient *c, SqlConn *sql, bool *proven, Err *err) {
+    const char *file = segmenterFile(a->segmenter);
+    uint64_t pos = segmenterPos(a->segmenter);
+    char *at = NULL, fileCopy[SEGMENT_FILE_MAX];
+    int rc;
+
+    if (sqlBinlogGtidPos(sql, file, pos, &at, err) != 0)
+        return -1;
+    /* No such position: the stream's start says why (a file the source does not have, a
+     * position past its end). */
+    if (at == NULL)
+        return 0;
+    snprintf(fileCopy, sizeof(fileCopy), "%s", file);
+    rc = segmenterResume(a->segmenter, segmenterLastSeq(a->segmenter), fileCopy, pos, at, NULL, 0, err);
+    *proven = rc == 0;
+    if (rc == 0)
+        logInfo("--start-position '%s':%" PRIu64 " is at GTID state '%s' on '%s'", fileCopy, pos, at,
+                binlogClientUrl(c));
+    bvFree(at);
+    return rc;
+}
+
+int
+agentCheckSource(Agent *a, BinlogClient *c, bool *proven, Err *err) {
+    SqlConn *sql = binlogClientSql(c);
+    /* Until a first segment is sealed after a start option, nothing of this source is held. */
+    bool fromOption = a->startFromOption && segmenterLastSeq(a->segmenter) == a->startSeq;
+    bool held = !fromOption && (segmenterFile(a->segmenter)[0] != '\0' || segmenterLastSeq(a->segmenter) > 0);
+    SqlSourceInfo info;
+
+    *proven = false;
+    if (sql == NULL)
+        return errSet(err, ERR_INTERNAL, "source checked before connecting");
+    if (binlogClientFlavour(c) != a->flavour)
+        return refuseSource(a, c, "it is not of the archive's flavour", err);
+    if (sqlSourceInfoRead(sql, a->flavour, binlogClientServerVersionId(c), &info, err) != 0 ||
+        checkIdentity(a, c, &info, held, err) != 0 || checkReplica(a, c, &info, err) != 0)
+        return -1;
+    if (fromOption && a->cfg->startPosition != NULL && a->flavour == BINLOG_FLAVOUR_MARIADB)
+        return takeStartState(a, c, sql, proven, err);
+    return checkHistory(a, c, sql, held, proven, err);
 }

@@ -189,4 +189,8 @@ agentSnapshot(void *data, AgentStatus *out) {
     }
     out->spoolErrors = a->spoolErrors;
     pthread_mutex_unlock(&a->statLock);
+    pthread_mutex_lock(&a->failLock);
+    if (a->failed)
+        snprintf(out->failure, sizeof(out->failure), "%.*s", (int)sizeof(out->failure) - 1, a->failure.msg);
+    pthread_mutex_unlock(&a->failLock);
 }

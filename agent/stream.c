@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "binlog/gtid.h"
 #include "common/log.h"
 #include "common/mem.h"
 
@@ -116,10 +117,19 @@ streamErrPermanent(ErrCode code) {
            code == ERR_EXISTS;
 }
 
-/* Stop the agent on a permanent stream error, saying what to do about a missing binlog. */
+/* Stop the agent on a permanent stream error, saying what to do about a missing binlog. A GTID
+ * the source never had is another server's history, or transactions a failover lost; the
+ * segmenter's and agentCheckSource()'s refusals (ERR_GAP naming the history) say it already. */
 static void
-streamFail(Agent *a, Err *err) {
-    if (err->code == ERR_GAP || err->code == ERR_NOTFOUND)
+streamFail(Agent *a, Err *err, bool byGtid) {
+    if (byGtid && err->code == ERR_GAP)
+        errAppend(err, " (the archive ends in '%s' at position %" PRIu64 ")", segmenterFile(a->segmenter),
+                  segmenterPos(a->segmenter));
+    if (byGtid && err->code == ERR_NOTFOUND)
+        errPrefix(err, "the source's history does not contain the archive's end (a different server, or a failover "
+                       "that lost transactions; following a new primary needs timelines, see docs/OPERATIONS.md "
+                       "\"Failover\")");
+    else if ((err->code == ERR_GAP || err->code == ERR_NOTFOUND) && strstr(err->msg, "history") == NULL)
         errAppend(err, ". The archive cannot continue from there. Put the binlog back on the source if you "
                        "still have it; or accept the gap on purpose (recovery will not cross it): restart the "
                        "agent once with '--accept-gap --start-position FILE:4' naming the oldest binlog the "
@@ -127,19 +137,57 @@ streamFail(Agent *a, Err *err) {
     agentFail(a, err);
 }
 
+/* MySQL: COM_BINLOG_DUMP_GTID with the GTID set held. */
 static int
-startStream(Agent *a, BinlogClient *c, Err *err) {
-    const char *file = segmenterFile(a->segmenter);
+startMysqlGtid(BinlogClient *c, const char *gtid, Err *err) {
+    GtidState *state = gtidStateParse(BINLOG_FLAVOUR_MYSQL, gtid, err);
+    uint8_t *enc;
+    size_t len;
+    int rc;
 
-    /* From the GTID until the stream has given a position (also when the first connection broke
-     * before any event: reconnecting from the oldest binlog would archive what was skipped). */
-    if (file[0] == '\0' && a->cfg->startGtid) {
-        if (binlogClientFlavour(c) == BINLOG_FLAVOUR_MARIADB)
-            return binlogClientStartMariaGtid(c, a->cfg->startGtid, err);
-        return errSet(err, ERR_USAGE, "--start-gtid with a MySQL source is not supported yet; use --start-position");
+    if (state == NULL)
+        return errPrefix(err, "the GTID set to resume after");
+    enc = gtidSetEncode(gtidStateSet(state), &len);
+    rc = binlogClientStartMysqlGtid(c, enc, len, err);
+    bvFree(enc);
+    gtidStateFree(state);
+    return rc;
+}
+
+/* Check the source, then start the stream after the archive's end. On MariaDB the end's GTID
+ * state decides: where the source has the archive's end position at that very state
+ * (agentCheckSource() proved it, server ids included), the stream continues there, which keeps
+ * the rest of the archive's last file (its ROTATE, STOP, BINLOG_CHECKPOINT events: a GTID dump
+ * starts in the file the server picks and skips them). Otherwise (that binlog purged) the stream
+ * starts after the GTID state (MariaDB strictly, MySQL COM_BINLOG_DUMP_GTID with the set held),
+ * and the segmenter frames from where the server resumes; it also does for --start-gtid. MySQL
+ * continues by position where the same server (server_uuid) still has the file. Without a GTID
+ * state (nothing archived has one yet, --start-position), by position; from the oldest binlog on
+ * an empty archive. *byGtid says which. */
+static int
+startStream(Agent *a, BinlogClient *c, bool *byGtid, Err *err) {
+    const char *file;
+    bool proven;
+    char *gtid;
+    int rc;
+
+    *byGtid = false;
+    if (agentCheckSource(a, c, &proven, err) != 0)
+        return -1;
+    file = segmenterFile(a->segmenter);
+    if (segmenterResumesByGtid(a->segmenter) && !proven) {
+        gtid = segmenterGtidState(a->segmenter);
+        logInfo("streaming from %s after GTID state '%s' (the archive ends at '%s':%" PRIu64 ")%s", binlogClientUrl(c),
+                gtid, file[0] ? file : "-", segmenterPos(a->segmenter), a->cfg->semiSync ? " as a semi-sync replica" : "");
+        segmenterExpectGtidStart(a->segmenter);
+        *byGtid = true;
+        rc = a->flavour == BINLOG_FLAVOUR_MARIADB ? binlogClientStartMariaGtid(c, gtid, err) : startMysqlGtid(c, gtid, err);
+        bvFree(gtid);
+        return rc;
     }
-    logInfo("streaming from %s at '%s':%" PRIu64 "%s", binlogClientUrl(c), file[0] ? file : "(oldest binlog)",
-            segmenterPos(a->segmenter), a->cfg->semiSync ? " as a semi-sync replica" : "");
+    logInfo("streaming from %s at '%s':%" PRIu64 "%s%s", binlogClientUrl(c), file[0] ? file : "(oldest binlog)",
+            segmenterPos(a->segmenter), proven ? " (the source's GTID state there is where the archive resumes)" : "",
+            a->cfg->semiSync ? " as a semi-sync replica" : "");
     return binlogClientStartFile(c, file[0] ? file : NULL, file[0] ? segmenterPos(a->segmenter) : 4, err);
 }
 
@@ -389,7 +437,9 @@ agentStreamMain(void *arg) {
     bool first = true;
     Err err;
 
-    agentRetryInit(a, &retry, 0);
+    /* A stream that fails at once keeps backing off; one that ran AGENT_STREAM_CALM_MS starts
+     * afresh. */
+    agentRetryInit(a, &retry, AGENT_STREAM_CALM_MS);
     agentRetryInit(a, &a->spoolRetry, AGENT_SPOOL_CALM_MS);
     if (streamSetup(a, &err) != 0) {
         if (!atomic_load(&a->stop))
@@ -407,14 +457,14 @@ agentStreamMain(void *arg) {
 
     while (!atomic_load(&a->stop)) {
         BinlogClient *c = binlogClientNew(&opts);
-        bool stopping = false;
+        bool stopping = false, byGtid = false;
         uint64_t stopAt = 0;
         int rc;
 
-        if (binlogClientConnect(c, &err) != 0 || startStream(a, c, &err) != 0) {
+        if (binlogClientConnect(c, &err) != 0 || startStream(a, c, &byGtid, &err) != 0) {
             binlogClientFree(c);
             if (streamErrPermanent(err.code)) {
-                streamFail(a, &err);
+                streamFail(a, &err, byGtid);
                 break;
             }
             agentNoteError(a, err.msg);
@@ -555,7 +605,7 @@ agentStreamMain(void *arg) {
             agentAfterSeal(a, seqBefore);
         }
         if (streamErrPermanent(err.code)) {
-            streamFail(a, &err);
+            streamFail(a, &err, byGtid);
             break;
         }
         /* ERR_IO is the spool's (the stream's own errors are ERR_SOURCE): the open segment is

@@ -98,6 +98,8 @@ typedef struct FileScan {
     bool fdeFirst;    /* it starts with a FORMAT_DESCRIPTION event at offset 4 */
     BinlogFlavour flavour;
     char *startState; /* the GTID state its first GTID_LIST / PREVIOUS_GTIDS event sets; NULL: none */
+    char *resumeState; /* the GTID state at the resume position; NULL: not resuming, or unknown */
+    uint32_t serverId; /* of its FORMAT_DESCRIPTION event: the server that wrote it */
 } FileScan;
 
 typedef struct Import {
@@ -219,6 +221,7 @@ importScan(Import *im, const char *path, uint64_t resume, FileScan *scan, Err *e
         }
         if (first) {
             scan->fdeFirst = ev.h.type == BINLOG_FORMAT_DESCRIPTION && pos == BINLOG_MAGIC_LEN;
+            scan->serverId = ev.h.serverId;
             scan->flavour = binlogReaderFormat(fe.reader)->flavour;
             first = false;
         }
@@ -227,8 +230,11 @@ importScan(Import *im, const char *path, uint64_t resume, FileScan *scan, Err *e
         scan->fileEnd = pos + ev.h.size;
         if (!binlogTxnFramerInTxn(framer))
             scan->limit = pos + ev.h.size;
-        if (scan->fileEnd == resume)
+        if (scan->fileEnd == resume) {
             scan->resumeOk = true;
+            if (scan->resumeState == NULL)
+                scan->resumeState = binlogTxnFramerGtidState(framer);
+        }
     }
     if (rc == 0 && scan->fileEnd == 0)
         rc = errSet(err, ERR_FORMAT, "'%s' is not a binlog file: no format description event", path);
@@ -240,14 +246,15 @@ importScan(Import *im, const char *path, uint64_t resume, FileScan *scan, Err *e
     return rc;
 }
 
-/* The GTID state a file starts with must be where the archive ends (when both are known). */
+/* The GTID state a file starts with must be where the archive ends (when the archive's is known:
+ * a file that starts with no GTIDs after an archive that has some comes from another server). */
 static int
 importCheckStart(Import *im, const char *path, const char *fileState, Err *err) {
     char *state = segmenterGtidState(im->seg);
     bool equal;
     int rc = 0;
 
-    if (state[0] != '\0' && fileState[0] != '\0') {
+    if (state[0] != '\0') {
         if (gtidStateTextEqual(im->identity.flavour, state, fileState, &equal, err) != 0)
             rc = errPrefix(err, "'%s'", path);
         else if (!equal)
@@ -372,9 +379,20 @@ importFile(Import *im, const char *path, const char *next, Err *err) {
                im->identity.flavour == BINLOG_FLAVOUR_MYSQL ? "mysql" : "mariadb");
         goto out;
     }
+    /* The archive holds one server's history (a failover's new primary needs timelines). */
+    if (last != NULL && scan.serverId != last->serverId) {
+        errSet(err, ERR_GAP, "'%s' was written by server_id %" PRIu32 " but the archive holds the binlogs of server_id %"
+               PRIu32 ": another server's history (following a new primary needs timelines; import it into another "
+               "archive)", path, scan.serverId, last->serverId);
+        goto out;
+    }
     /* Imported from its start, the file's first segment starts at the state the server wrote at
-     * the file's start, which must be where the archive ends; resumed, where the archive ends. */
+     * the file's start, which must be where the archive ends; resumed, the state at the resume
+     * position must be the archive's end, server ids included (same names and offsets on
+     * another server are not the same history). */
     if (from == 0 && scan.startState != NULL && importCheckStart(im, path, scan.startState, err) != 0)
+        goto out;
+    if (from != 0 && scan.resumeState != NULL && importCheckStart(im, path, scan.resumeState, err) != 0)
         goto out;
     im->res->files++;
     state = from == 0 && scan.startState != NULL && scan.startState[0] != '\0' ? bvStrdup(scan.startState)
@@ -386,6 +404,7 @@ importFile(Import *im, const char *path, const char *next, Err *err) {
         rc = importCut(im, path, from, scan.limit, next, err);
 out:
     bvFree(scan.startState);
+    bvFree(scan.resumeState);
     return rc;
 }
 

@@ -8,13 +8,24 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "binlog/gtid.h"
 #include "binlog/txn.h"
 #include "common/bytes.h"
 #include "common/log.h"
 #include "common/mem.h"
 
+/* Where a stream started from a GTID state is (segmenterExpectGtidStart()). */
+typedef enum GtidStart {
+    GTID_START_OFF = 0,    /* events continue the expected position */
+    GTID_START_WAIT_LIST,  /* nothing held: until the file's GTID_LIST says whether the server skips */
+    GTID_START_SKIPPING,   /* until the artificial GTID_LIST names where the new events start */
+    GTID_START_REPEATING,  /* the server sends the file from its start: drop what is held, until
+                              the events (or its artificial GTID_LIST) reach the held end */
+} GtidStart;
+
 struct Segmenter {
     SegmenterOpts opts;
+    GtidStart gtidStart;
     char serverUuid[37];
     SegmenterSink sink;
     BinlogFormat fmt;
@@ -105,6 +116,7 @@ segmenterAbandon(Segmenter *s) {
     s->w = NULL;
     s->firstMs = 0;
     s->openFirstEstUs = 0;
+    s->gtidStart = GTID_START_OFF;
     snprintf(s->file, sizeof(s->file), "%s", s->sealedFile);
     s->pos = s->sealedPos;
     setFde(&s->fde, &s->fdeLen, s->sealedFde, s->sealedFdeLen);
@@ -269,6 +281,118 @@ pushStored(Segmenter *s, const BinlogEvent *ev, uint64_t nowMs, Err *err) {
     return cutDue(s, nowMs) ? seal(s, false, NULL, err) : 0;
 }
 
+void
+segmenterExpectGtidStart(Segmenter *s) {
+    BV_ASSERT(s->w == NULL);
+    /* Once something is held, the stream must continue it exactly: whatever the server skips,
+     * it resumes at the held end (or says so with its artificial GTID_LIST). Nothing held: the
+     * file's GTID_LIST tells whether it skips. */
+    s->gtidStart = s->sealedFile[0] != '\0' ? GTID_START_REPEATING : GTID_START_WAIT_LIST;
+}
+
+bool
+segmenterResumesByGtid(const Segmenter *s) {
+    return s->sealedGtid[0] != '\0';
+}
+
+/* A stream started from a GTID state resumes at `pos` of the current file: where the segmenter
+ * expects it, or, when nothing is held before (a first start from --start-gtid), anywhere. */
+static int
+gtidStartAt(Segmenter *s, uint64_t pos, const char *what, Err *err) {
+    s->gtidStart = GTID_START_OFF;
+    if (pos == s->pos)
+        return 0;
+    if (s->sealedFile[0] == '\0') {
+        s->pos = pos;
+        return 0;
+    }
+    return errSet(err, ERR_GAP,
+                  "the source's history does not contain the archive's end '%s' at '%s':%" PRIu64 ": asked to "
+                  "continue after that GTID state, it %s at '%s':%" PRIu64 " (a different server, or a failover "
+                  "that lost transactions)",
+                  s->sealedGtid, s->sealedFile, s->sealedPos, what, s->file, pos);
+}
+
+/* The file's own GTID state at its start (MariaDB GTID_LIST, MySQL PREVIOUS_GTIDS) at the start
+ * of a GTID stream: the server skips what the resume state holds unless that state is the file's. */
+static int
+gtidStartFileState(Segmenter *s, const BinlogEvent *ev, Err *err) {
+    char *text = NULL;
+    bool equal = false;
+    Err e;
+
+    if (ev->h.type == BINLOG_MARIA_GTID_LIST) {
+        MariaGtid *list;
+        size_t count;
+        uint32_t flags;
+        MariaGtidPos *pos;
+
+        if (mariaGtidListDecode(ev->body, ev->bodyLen, &list, &count, &flags, err) != 0)
+            return errPrefix(err, "gtid list event of '%s'", s->file);
+        pos = mariaGtidPosFromList(list, count);
+        text = mariaGtidPosFormat(pos);
+        mariaGtidPosFree(pos);
+        bvFree(list);
+    } else {
+        GtidSet *set = gtidSetNew();
+
+        if (gtidSetDecode(set, ev->body, ev->bodyLen, err) != 0) {
+            gtidSetFree(set);
+            return errPrefix(err, "previous gtids event of '%s'", s->file);
+        }
+        text = gtidSetFormatSep(set, ",");
+        gtidSetFree(set);
+    }
+    if (gtidStateTextEqual(s->opts.flavour, text, s->sealedGtid, &equal, &e) != 0)
+        equal = false;
+    bvFree(text);
+    s->gtidStart = equal ? GTID_START_REPEATING : GTID_START_SKIPPING;
+    return 0;
+}
+
+/* The first event of a transaction: MariaDB's GTID, MySQL's GTID events. */
+static bool
+txnStart(uint8_t type) {
+    return type == BINLOG_MARIA_GTID || type == BINLOG_GTID || type == BINLOG_ANONYMOUS_GTID ||
+           type == BINLOG_GTID_TAGGED;
+}
+
+/* The filter of a GTID stream's first events: 1 to drop the event (what the archive holds, what
+ * the server sends while it skips), 0 to store it, -1 when the stream does not continue the
+ * archive. */
+static int
+gtidStartFilter(Segmenter *s, const BinlogEvent *ev, Err *err) {
+    uint64_t end = ev->h.logPos, start = end - ev->h.size;
+
+    if (ev->h.type == BINLOG_MARIA_GTID_LIST && (ev->h.flags & BINLOG_FLAG_ARTIFICIAL))
+        /* Sent once the skipping is over: its end position is where the events continue. */
+        return gtidStartAt(s, end, "resumes", err) == 0 ? 1 : -1;
+    if ((ev->h.flags & BINLOG_FLAG_ARTIFICIAL) || end == 0)
+        return 1;
+    if (s->gtidStart == GTID_START_WAIT_LIST) {
+        bool list = ev->h.type == BINLOG_MARIA_GTID_LIST || ev->h.type == BINLOG_PREVIOUS_GTIDS;
+
+        if (list && gtidStartFileState(s, ev, err) != 0)
+            return -1;
+        if (!list)
+            s->gtidStart = GTID_START_REPEATING;
+    }
+    if (s->gtidStart == GTID_START_SKIPPING) {
+        /* The server skips transactions, not the events between them: only a transaction's
+         * start says that the skipping is over (when no artificial GTID_LIST said so; MySQL
+         * never does). */
+        if (!txnStart(ev->h.type))
+            return 1;
+        return gtidStartAt(s, start, "resumes", err) == 0 ? 0 : -1;
+    }
+    /* Repeating: the server sends the file from its start; what ends before the expected
+     * position is held already. */
+    if (end <= s->pos)
+        return 1;
+    return gtidStartAt(s, start, start < s->pos ? "sends an event across that position, starting" : "skips to an event",
+                       err) == 0 ? 0 : -1;
+}
+
 /*
  * A START_ENCRYPTION event: the source writes this file encrypted (encrypt_binlog). The
  * replication stream decrypts every event after it and sends it flagged ignorable; a file read
@@ -295,6 +419,18 @@ pushStartEncryption(Segmenter *s, const BinlogEvent *ev, uint64_t nowMs, Err *er
     memcpy(copy, ev->data, ev->h.size);
     binlogEventMakeIgnorable(copy, ev->h.size, ev->hasChecksum);
     rc = binlogEventParse(&s->fmt, copy, ev->h.size, true, &stored, err);
+    /* At a GTID start, it is stored only where the server sends the file from its start and the
+     * archive expects it (repeating); before the file's GTID_LIST says whether the server skips,
+     * or while it skips, where the events will continue is not known yet: the first segment then
+     * starts after it. */
+    if (rc == 0 && s->gtidStart != GTID_START_OFF) {
+        int drop = s->gtidStart == GTID_START_REPEATING ? gtidStartFilter(s, &stored, err) : 1;
+
+        if (drop != 0) {
+            bvFree(copy);
+            return drop < 0 ? -1 : 0;
+        }
+    }
     /* Opened first, so that the segment holding the event is marked even if the event cuts it. */
     if (rc == 0 && s->w == NULL && ev->h.logPos - ev->h.size == s->pos)
         rc = openSegment(s, err);
@@ -348,6 +484,12 @@ segmenterPush(Segmenter *s, const uint8_t *data, size_t len, uint64_t nowMs, Err
             if (binlogDecodeRotate(&s->fmt, &ev, &r, err) != 0)
                 return -1;
             snprintf(next, sizeof(next), "%.*s", (int)r.fileLen, r.file);
+            if (s->gtidStart != GTID_START_OFF && s->sealedFile[0] != '\0' && segmentFileCompare(next, s->file) < 0)
+                return errSet(err, ERR_GAP,
+                              "the source's history does not contain the archive's end '%s' at '%s':%" PRIu64
+                              ": asked to continue after that GTID state, it starts in the earlier file '%s' (a "
+                              "different server, or a failover that lost transactions)",
+                              s->sealedGtid, s->sealedFile, s->sealedPos, next);
             if (strcmp(next, s->file) != 0) {
                 /* The stream moved to another file without a ROTATE in the old one (the server
                  * crashed there): the old file ends with the open segment. */
@@ -371,10 +513,18 @@ segmenterPush(Segmenter *s, const uint8_t *data, size_t len, uint64_t nowMs, Err
         return 0;
     default:
         /* Artificial (the stream's fake GTID_LIST ...): not part of the binlog. log_pos 0 inside a
-         * transaction is MariaDB 11.4+'s way of writing its events (pushStored()). */
-        if ((ev.h.flags & BINLOG_FLAG_ARTIFICIAL) || (ev.h.logPos == 0 && !binlogTxnFramerInTxn(s->framer)))
+         * transaction is MariaDB 11.4+'s way of writing its events (pushStored()). A GTID stream's
+         * first events go through its own filter (the artificial GTID_LIST says where it starts). */
+        if (s->gtidStart == GTID_START_OFF &&
+            ((ev.h.flags & BINLOG_FLAG_ARTIFICIAL) || (ev.h.logPos == 0 && !binlogTxnFramerInTxn(s->framer))))
             return 0;
         break;
+    }
+    if (s->gtidStart != GTID_START_OFF) {
+        int drop = gtidStartFilter(s, &ev, err);
+
+        if (drop != 0)
+            return drop < 0 ? -1 : 0;
     }
     if (pushStored(s, &ev, nowMs, err) != 0)
         return -1;

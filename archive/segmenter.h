@@ -49,6 +49,20 @@ Segmenter *segmenterNew(const SegmenterOpts *opts, const SegmenterSink *sink);
 int segmenterResume(Segmenter *s, uint64_t lastSeq, const char *file, uint64_t pos, const char *gtidState,
                     const uint8_t *fde, size_t fdeLen, Err *err);
 
+/* The next stream starts from the GTID state the segmenter resumes at (MariaDB
+ * @slave_connect_state, MySQL COM_BINLOG_DUMP_GTID): the server picks the file, sends it from its
+ * start and skips the transactions the state holds; MariaDB then says where the new events start
+ * (an artificial GTID_LIST), MySQL does not. Until the stream reaches new events nothing is
+ * stored again: what the archive holds is dropped, and the first segment of an empty archive
+ * starts at the first new transaction (or where the artificial GTID_LIST says), its gtid_start
+ * the state. Once something is held (segmenterResume() named a file), the stream must continue
+ * exactly where the last sealed segment ends: a stream that resumes elsewhere is refused with
+ * ERR_GAP ("the source's history does not contain the archive's end ..."). Call it with no open
+ * segment (after segmenterResume() or segmenterAbandon(), which clears it). */
+void segmenterExpectGtidStart(Segmenter *s);
+/* Whether a stream can resume by GTID: the resume state is not "". */
+bool segmenterResumesByGtid(const Segmenter *s);
+
 /* A failed push, tick or cut (ERR_IO: the sink could not make the segment durable) leaves the
  * open segment unusable: segmenterAbandon() before anything else. */
 

@@ -54,16 +54,16 @@ unreceived(const AgentStatus *s) {
 
 double
 agentStatusArchiveRpo(const AgentStatus *s) {
-    uint64_t c[3] = {s->oldestUnarchivedUs, s->oldestUnsealedUs, unreceived(s)};
+    uint64_t c[4] = {s->oldestUnarchivedUs, s->oldestUnsealedUs, unreceived(s), s->replicaBehindSinceUs};
 
-    return rpoOf(s->nowUs, c, 3);
+    return rpoOf(s->nowUs, c, 4);
 }
 
 double
 agentStatusSpoolRpo(const AgentStatus *s) {
-    uint64_t c[2] = {s->oldestUnsyncedUs, unreceived(s)};
+    uint64_t c[3] = {s->oldestUnsyncedUs, unreceived(s), s->replicaBehindSinceUs};
 
-    return rpoOf(s->nowUs, c, 2);
+    return rpoOf(s->nowUs, c, 3);
 }
 
 static void
@@ -84,7 +84,7 @@ agentStatusHealthy(const AgentStatus *s, char *reason, size_t size) {
     char t[32];
 
     if (s->stopping) {
-        snprintf(reason, size, "shutting down");
+        snprintf(reason, size, "%s%s", s->failure[0] ? "stopping on an error: " : "shutting down", s->failure);
         return false;
     }
     if (s->spoolFailingSinceUs != 0) {
@@ -120,6 +120,14 @@ agentStatusHealthy(const AgentStatus *s, char *reason, size_t size) {
                  s->lastError);
         return false;
     }
+    if (s->replicaSampled && s->replica && (!s->replicaIoRunning || !s->replicaSqlRunning)) {
+        isoTime(s->replicaBehindSinceUs, t, sizeof(t));
+        snprintf(reason, size, "the source is a replica whose replication is stopped (IO thread %s, SQL thread %s, "
+                 "since %s)%s%s: what its primary commits does not reach the archive",
+                 s->replicaIoRunning ? "running" : "stopped", s->replicaSqlRunning ? "running" : "stopped", t,
+                 s->replicaError[0] ? ": " : "", s->replicaError);
+        return false;
+    }
     if (s->purge == PURGE_LOST) {
         snprintf(reason, size, "the source purged binlogs that were not archived yet: the archive has a gap");
         return false;
@@ -139,6 +147,16 @@ static void
 gaugeF(Buf *out, const char *name, const char *help, double v) {
     metricHead(out, name, "gauge", help);
     jsonBufPrintf(out, "binvault_%s %.6f\n", name, v);
+}
+
+/* A gauge whose value may be unknown (negative): NaN then. */
+static void
+gaugeKnown(Buf *out, const char *name, const char *help, int64_t v) {
+    metricHead(out, name, "gauge", help);
+    if (v >= 0)
+        jsonBufPrintf(out, "binvault_%s %" PRId64 "\n", name, v);
+    else
+        jsonBufPrintf(out, "binvault_%s NaN\n", name);
 }
 
 static void
@@ -194,12 +212,17 @@ agentStatusMetrics(const AgentStatus *s, Buf *out) {
            (double)s->cpCaughtUpUs / 1e6);
     gaugeU(out, "archive_checkpoint_seq", "Every segment up to this sequence number is stored and indexed.", s->cpSeq);
     gaugeU(out, "source_connected", "1 while the replication stream from the source is up.", s->connected ? 1 : 0);
-    metricHead(out, "source_lag_bytes", "gauge",
-               "Binlog bytes the source has written that the agent has not received (sampled; NaN when unknown).");
-    if (s->lagBytes >= 0)
-        jsonBufPrintf(out, "binvault_source_lag_bytes %" PRId64 "\n", s->lagBytes);
-    else
-        jsonBufPrintf(out, "binvault_source_lag_bytes NaN\n");
+    gaugeKnown(out, "source_lag_bytes",
+               "Binlog bytes the source has written that the agent has not received (sampled; NaN when unknown).",
+               s->lagBytes);
+    if (s->replicaSampled && s->replica) {
+        gaugeU(out, "source_replica_io_running", "1 while the source's own replication IO thread runs (a replica).",
+               s->replicaIoRunning ? 1 : 0);
+        gaugeU(out, "source_replica_sql_running", "1 while the source's own replication SQL thread runs (a replica).",
+               s->replicaSqlRunning ? 1 : 0);
+        gaugeKnown(out, "source_replica_lag_seconds",
+                   "Seconds_Behind_Master of the source, a replica (NaN when a thread is stopped).", s->replicaLagS);
+    }
     counter(out, "source_reconnects_total", "Replication streams started after the first one.", s->reconnects);
     counter(out, "received_bytes_total", "Binlog bytes received and stored in segments.", s->recvBytes);
     counter(out, "received_events_total", "Binlog events received (heartbeats included).", s->recvEvents);
@@ -288,6 +311,20 @@ agentStatusJson(const AgentStatus *s, Buf *out) {
     else
         jsonBufPrintf(out, ",\"lag_bytes\":null");
     jStr(out, "purge_guard", purgeStateName(s->purge), true);
+    if (!s->replicaSampled) {
+        jsonBufPrintf(out, ",\"replica\":null");
+    } else if (!s->replica) {
+        jsonBufPrintf(out, ",\"replica\":false");
+    } else {
+        jsonBufPrintf(out, ",\"replica\":{\"io_running\":%s,\"sql_running\":%s", s->replicaIoRunning ? "true" : "false",
+                      s->replicaSqlRunning ? "true" : "false");
+        if (s->replicaLagS >= 0)
+            jsonBufPrintf(out, ",\"lag_seconds\":%" PRId64, s->replicaLagS);
+        else
+            jsonBufPrintf(out, ",\"lag_seconds\":null");
+        jStr(out, "error", s->replicaError, true);
+        jsonBufPrintf(out, "}");
+    }
     jsonBufPrintf(out, "}");
 
     jsonBufPrintf(out, ",\"received\":{");

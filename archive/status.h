@@ -64,6 +64,14 @@ typedef struct AgentStatus {
     char *sourceGtid;
     int64_t lagBytes; /* -1 when unknown */
     PurgeState purge;
+    /* The source's own replication when it is a replica (SHOW SLAVE STATUS, sampled). */
+    bool replicaSampled;           /* false: not sampled yet, or the privilege lacks */
+    bool replica;                  /* the source replicates from another server */
+    bool replicaIoRunning, replicaSqlRunning;
+    int64_t replicaLagS;           /* Seconds_Behind_Master; -1 when unknown (a thread stopped) */
+    uint64_t replicaBehindSinceUs; /* RPO input: commit time from which the source's primary may
+                                      hold transactions the source has not (0 = none) */
+    char replicaError[512];
 
     /* Spool and uploads. */
     uint64_t spoolBytes, spoolMaxBytes, spoolSegments;
@@ -91,6 +99,7 @@ typedef struct AgentStatus {
 
     char lastError[1024];
     uint64_t lastErrorUs;
+    char failure[1024]; /* the error the agent stops on (a refused source...), "" when none */
 } AgentStatus;
 
 void agentStatusClear(AgentStatus *s);

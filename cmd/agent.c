@@ -71,6 +71,9 @@ static const OptSet agentOptSet = {
     "transaction boundaries, keeps them in a durable local spool and uploads them to the archive,\n"
     "with an index by GTID, position and time. Without a start option it resumes where the archive\n"
     "(or the spool) ends; an empty archive starts at the oldest binlog the source still has.\n"
+    "Every connection checks that the source is the archive's server and holds the archive's end\n"
+    "(server_id, binlog name, GTID state): another server, e.g. a replica promoted by a failover, is\n"
+    "refused (exit 65); a replica source needs log_slave_updates (78).\n"
     "RPO, counters and health are served on --http (/metrics, /status, /healthz).\n"
     "SIGTERM or SIGINT: seal the open segment, finish uploads in flight (within --shutdown-grace),\n"
     "exit 0. SIGHUP reopens --log-file.",

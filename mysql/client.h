@@ -100,6 +100,48 @@ int sqlMasterStatus(SqlConn *c, SqlMasterStatus *out, Err *err);
 
 void sqlConnFree(SqlConn *c);
 
+/* ---- The source as a replication source (mysql/source_info.c) ---------------------------------- */
+
+/* What the agent checks about its source on every connection, read over SQL. */
+typedef struct SqlSourceInfo {
+    uint32_t serverId;
+    char serverUuid[37];       /* MySQL @@server_uuid; "" on MariaDB */
+    char binlogBasename[256];  /* last component of @@log_bin_basename ("mariadb-bin"); "" if unknown */
+    bool domainKnown;          /* MariaDB: gtidDomainId is @@gtid_domain_id */
+    uint32_t gtidDomainId;
+    bool logReplicaUpdates;    /* @@log_slave_updates (MySQL: log_replica_updates) */
+    /* Replication of the source itself (SHOW SLAVE STATUS: SLAVE MONITOR on MariaDB 10.5+,
+     * REPLICATION CLIENT on MySQL). */
+    bool replicaKnown;         /* false: the privilege is missing, replicaWarning says so */
+    bool isReplica;            /* a replication channel is configured */
+    bool ioRunning, sqlRunning;
+    int64_t lagSeconds;        /* Seconds_Behind_Master; -1 when NULL (a thread stopped) */
+    char replicaError[512];    /* Last_IO_Error / Last_SQL_Error, "" when none */
+    char replicaWarning[512];  /* why replication state is unknown, "" when known */
+} SqlSourceInfo;
+
+/* Read the source's identity and replication state. The replication state degrades to
+ * replicaKnown = false (with the reason) when the privilege lacks; other failures are errors. */
+int sqlSourceInfoRead(SqlConn *c, BinlogFlavour flavour, unsigned versionId, SqlSourceInfo *out, Err *err);
+
+/* The replication state of SHOW SLAVE STATUS / SHOW REPLICA STATUS rows, one row at a time (the
+ * columns are the same in MariaDB and MySQL): Init before the first row (no row: not a replica),
+ * Add per row (ERR_SOURCE for a row with too few columns). */
+void sqlReplicaStatusInit(SqlSourceInfo *info);
+int sqlReplicaStatusAdd(SqlSourceInfo *info, unsigned nCols, const char *const *values, Err *err);
+
+/* MariaDB BINLOG_GTID_POS(file, pos): the GTID position (one GTID per domain) of the source's
+ * binlog at file:pos, allocated; *out NULL when the source has no event boundary there (the file
+ * is not among its binlogs, or pos is not at an event's start). */
+int sqlBinlogGtidPos(SqlConn *c, const char *file, uint64_t pos, char **out, Err *err);
+
+/* Whether `file` is among the source's binlogs (SHOW BINARY LOGS). */
+int sqlBinlogHas(SqlConn *c, const char *file, bool *has, Err *err);
+
+/* The GTID state of everything the source's binlogs hold: MariaDB @@gtid_binlog_pos, MySQL
+ * @@gtid_executed; allocated. */
+int sqlBinlogGtidState(SqlConn *c, BinlogFlavour flavour, char **out, Err *err);
+
 /* ---- Replication stream ------------------------------------------------------------------------ */
 
 typedef struct BinlogClient BinlogClient;
@@ -137,6 +179,9 @@ uint32_t binlogClientServerId(const BinlogClient *c);
 /* @@server_uuid on MySQL, "" on MariaDB. */
 const char *binlogClientServerUuid(const BinlogClient *c);
 const char *binlogClientUrl(const BinlogClient *c);
+/* The client's SQL connection, for queries after binlogClientConnect() and before the stream
+ * starts (never during it). */
+SqlConn *binlogClientSql(BinlogClient *c);
 
 /* Why a server refused or ended a binlog stream for good, from its error code and message: no
  * reconnection helps. */
@@ -157,7 +202,11 @@ BinlogStreamRefusal binlogStreamRefusal(unsigned serverErrorCode, const char *se
 int binlogClientStartFile(BinlogClient *c, const char *file, uint64_t pos, Err *err);
 
 /* MariaDB: start after the GTID position gtidPos ("0-1-100,1-2-7": the last GTID of each domain
- * already held, as @@gtid_slave_pos), through @slave_connect_state. */
+ * already held, as @@gtid_slave_pos), through @slave_connect_state with @slave_gtid_strict_mode
+ * (the server refuses a GTID that is not exactly in its binlogs). The server picks the file: the
+ * stream starts with an artificial ROTATE naming it, its FORMAT_DESCRIPTION and GTID_LIST, and
+ * when it skips what gtidPos holds, an artificial GTID_LIST whose end position is where the
+ * events continue (the segmenter frames from there). */
 int binlogClientStartMariaGtid(BinlogClient *c, const char *gtidPos, Err *err);
 
 /* MySQL: start after the GTID set held (its binary encoding, gtidSetEncode()), through

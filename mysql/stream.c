@@ -228,6 +228,11 @@ binlogClientUrl(const BinlogClient *c) {
     return c->sql ? sqlConnUrl(c->sql) : "";
 }
 
+SqlConn *
+binlogClientSql(BinlogClient *c) {
+    return c->state == CLIENT_CONNECTED ? c->sql : NULL;
+}
+
 /* Send one command packet (encoded: command byte first) on the connection. With expectOk the
  * server's answer is read, and an error packet becomes err. */
 static int
@@ -365,7 +370,9 @@ binlogClientStartMariaGtid(BinlogClient *c, const char *gtidPos, Err *err) {
         return -1;
     }
     escaped = sqlEscape(c->sql, gtidPos);
-    sql = bvSprintf("SET @slave_connect_state = '%s'", escaped);
+    /* Strict: a state the server's binlogs do not hold exactly (another server's history, or
+     * transactions it lost) is refused instead of streamed from a guess. */
+    sql = bvSprintf("SET @slave_connect_state = '%s', @slave_gtid_strict_mode = 1", escaped);
     rc = sqlExec(c->sql, sql, err);
     bvFree(sql);
     bvFree(escaped);

@@ -40,6 +40,11 @@ check_eq "agent killed at random moments" "$kills" "${AGENT_KILLS:-20}"
 check "archive catches up with the server" agent_wait_caught_up src "$archive" 120
 agent_term; check_eq "SIGTERM: agent exits 0" "$?" 0
 check "log shows the reconnection after the dump thread was killed" grep -q "source stream interrupted" "$BV_TEST_DIR/agent.log"
+# Every restart and reconnection checked the source against the archive's end (GTID state at the
+# end position) and never refused the one server it archives.
+check "restarts resumed where the source proved the archive's end GTID state" \
+    grep -q "the source's GTID state there is where the archive resumes" "$BV_TEST_DIR/agent.log"
+check_fails "the source was never refused" grep -q "refusing to archive" "$BV_TEST_DIR/agent.log"
 
 check "verify: archive is sound" "$BV_BIN" verify --archive "$archive"
 mkdir -p "$BV_TEST_DIR/fetched"

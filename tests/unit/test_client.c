@@ -5,6 +5,7 @@
 
 #include "mysql/client.h"
 #include "binlog/gtid.h"
+#include "common/bytes.h"
 #include "common/mem.h"
 #include "common/url.h"
 #include "tests/test.h"
@@ -113,6 +114,57 @@ testEncodeDumpGtidFromText(void) {
     checkBytes("encoded gtid set", enc, len, gtidSet1to5, sizeof(gtidSet1to5));
     bvFree(enc);
     gtidSetFree(set);
+}
+
+/* MySQL 8.3+ tagged GTIDs: COM_BINLOG_DUMP_GTID carries the tagged encoding (format 1): the
+ * first u64 is (1 << 56) | (n_tsids << 8) | 1, and each TSID entry has the tag (varlen length,
+ * then its bytes; 0 for the untagged TSID) between the uuid and the intervals. */
+static void
+testEncodeDumpGtidTagged(void) {
+    static const uint8_t uuid[16] = {0x3e, 0x11, 0xfa, 0x47, 0x71, 0xca, 0x11, 0xe1,
+                                     0x9e, 0x33, 0xc8, 0x0a, 0xa9, 0x42, 0x95, 0x62};
+    uint8_t set[8 + 2 * (16 + 1 + 8 + 16) + 5], want[1 + 2 + 4 + 4 + 8 + 4 + sizeof(set)], *q = set;
+    static const uint8_t head[] = {
+        0x1e, 0x04, 0x00,                               /* COM_BINLOG_DUMP_GTID, THROUGH_GTID */
+        0x09, 0x00, 0x00, 0x00,                         /* server id 9 */
+        0x00, 0x00, 0x00, 0x00,                         /* no name */
+        0x04, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, /* pos 4 */
+        sizeof(set), 0x00, 0x00, 0x00,                  /* data size */
+    };
+    GtidSet *gs = gtidSetNew();
+    uint8_t *enc, *p;
+    size_t len;
+    Err err;
+
+    wrU64(q, (1ull << 56) | (2ull << 8) | 1); /* tagged format 1, two TSIDs */
+    q += 8;
+    memcpy(q, uuid, 16);                      /* uuid, untagged: tag length 0 */
+    q[16] = 0x00;
+    q += 17;
+    wrU64(q, 1);                              /* one interval: 1-5 */
+    wrU64(q + 8, 1);
+    wrU64(q + 16, 6);
+    q += 24;
+    memcpy(q, uuid, 16);                      /* uuid:tag_a: varlen length 5 is (5 << 1) */
+    q[16] = 0x0a;
+    memcpy(q + 17, "tag_a", 5);
+    q += 22;
+    wrU64(q, 1);                              /* one interval: 1-3 */
+    wrU64(q + 8, 1);
+    wrU64(q + 16, 4);
+    q += 24;
+    REQUIRE((size_t)(q - set) == sizeof(set));
+
+    REQUIRE(gtidSetParse(gs, "3e11fa47-71ca-11e1-9e33-c80aa9429562:1-5:TAG_A:1-3", &err) == 0);
+    enc = gtidSetEncode(gs, &len);
+    checkBytes("tagged gtid set", enc, len, set, sizeof(set));
+    memcpy(want, head, sizeof(head));
+    memcpy(want + sizeof(head), set, sizeof(set));
+    p = binlogEncodeDumpGtid(BINLOG_DUMP_THROUGH_GTID, 9, "", 4, enc, len, &len);
+    checkBytes("dump gtid, tagged set", p, len, want, sizeof(want));
+    bvFree(p);
+    bvFree(enc);
+    gtidSetFree(gs);
 }
 
 static void
@@ -339,6 +391,7 @@ suite_client(void) {
     testRun("client: COM_BINLOG_DUMP bytes", testEncodeDump);
     testRun("client: COM_BINLOG_DUMP_GTID bytes", testEncodeDumpGtid);
     testRun("client: COM_BINLOG_DUMP_GTID set from the gtid module", testEncodeDumpGtidFromText);
+    testRun("client: COM_BINLOG_DUMP_GTID with a tagged GTID set (MySQL 8.3+)", testEncodeDumpGtidTagged);
     testRun("client: COM_REGISTER_SLAVE bytes", testEncodeRegisterSlave);
     testRun("client: semi-sync ACK bytes", testEncodeSemiSyncAck);
     testRun("client: valid server URLs", testUrlValid);

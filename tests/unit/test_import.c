@@ -178,6 +178,12 @@ testImportRefusals(void) {
     CHECK(archiveImport(r.archive, &r.opts, files, 1, &res, &err) != 0);
     CHECK_INT(err.code, ERR_GAP);
     CHECK_MSG(err.msg, "the binlogs between them are missing");
+    /* Another server's binlog that would continue the archive by name: refused by its server_id
+     * (and its GTID state, which starts empty after an archive with GTIDs). */
+    fixtureAs(dir, "mariadb-10.5.15-gtid-annotate-rows.binlog", "mariadb-bin.000009", path, sizeof(path));
+    CHECK(archiveImport(r.archive, &r.opts, files, 1, &res, &err) != 0);
+    CHECK_INT(err.code, ERR_GAP);
+    CHECK_MSG(err.msg, "was written by server_id 1 but the archive holds the binlogs of server_id 11");
     /* Another flavour. */
     fixtureAs(dir, "mysql-8.0.45-gtid.000001.binlog", "mariadb-bin.000008", path, sizeof(path));
     CHECK(archiveImport(r.archive, &r.opts, files, 1, &res, &err) != 0);

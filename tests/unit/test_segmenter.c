@@ -435,6 +435,322 @@ testReaderRefusesEncrypted(void) {
     binlogReaderFree(r);
 }
 
+/* ---- a stream started from a GTID state (MariaDB @slave_connect_state) ---- */
+
+#define GTID_FIXTURE "mariadb-10.11.19-compressed.000001.binlog"
+#define GTID_FILE "mariadb-bin.000001"
+
+typedef struct Stream {
+    unsigned char *data;
+    BinlogReader *reader;
+    BinlogEvent ev[256];
+    size_t count;
+} Stream;
+
+static void
+streamLoadFile(Stream *st, const char *name) {
+    char path[1024];
+    size_t len;
+    Err err;
+
+    memset(st, 0, sizeof(*st));
+    snprintf(path, sizeof(path), "%s/%s", testFixtureDir(), name);
+    REQUIRE((st->data = testReadFile(path, &len)) != NULL);
+    st->reader = binlogReaderNew(BINLOG_READER_FILE, 0);
+    binlogReaderFeed(st->reader, st->data, len);
+    while (st->count < 256 && binlogReaderNext(st->reader, &st->ev[st->count], &err) == 1)
+        st->count++;
+}
+
+static void
+streamLoad(Stream *st) {
+    streamLoadFile(st, GTID_FIXTURE);
+}
+
+static void
+streamFree(Stream *st) {
+    binlogReaderFree(st->reader);
+    free(st->data);
+}
+
+/* An artificial event of `type` as the server sends it: timestamp 0, flag 0x20, CRC32. */
+static size_t
+artificial(uint8_t *out, uint8_t type, uint32_t logPos, const uint8_t *body, size_t bodyLen) {
+    size_t len = 19 + bodyLen + 4;
+
+    memset(out, 0, 19);
+    out[4] = type;
+    wrU32(out + 5, 11);
+    wrU32(out + 9, (uint32_t)len);
+    wrU32(out + 13, logPos);
+    wrU16(out + 17, BINLOG_FLAG_ARTIFICIAL);
+    memcpy(out + 19, body, bodyLen);
+    wrU32(out + 19 + bodyLen, binlogEventComputeChecksum(out, 19 + bodyLen));
+    return len;
+}
+
+static int
+pushRotate(Segmenter *sg, const char *file, Err *err) {
+    uint8_t body[128], ev[160];
+    size_t n = strlen(file);
+
+    wrU64(body, 4);
+    memcpy(body + 8, file, n);
+    return segmenterPush(sg, ev, artificial(ev, BINLOG_ROTATE, 0, body, 8 + n), 1, err);
+}
+
+/* The artificial GTID_LIST sent once the server skipped what the state holds: 0-11-seq, ending
+ * where the events continue. */
+static int
+pushResumeList(Segmenter *sg, uint32_t resumePos, uint64_t seq, Err *err) {
+    uint8_t body[20], ev[64];
+
+    wrU32(body, 1);
+    wrU32(body + 4, 0);
+    wrU32(body + 8, 11);
+    wrU64(body + 12, seq);
+    return segmenterPush(sg, ev, artificial(ev, BINLOG_MARIA_GTID_LIST, resumePos, body, sizeof(body)), 1, err);
+}
+
+/* What the server sends for a GTID start after 0-11-2 in the fixture: its ROTATE, the file's FDE,
+ * GTID_LIST and BINLOG_CHECKPOINT, the resume GTID_LIST, then the events from 699 (0-11-3). */
+static int
+pushGtidStream(Segmenter *sg, const Stream *st, uint32_t resumePos, Err *err) {
+    if (pushRotate(sg, GTID_FILE, err) != 0)
+        return -1;
+    for (size_t i = 0; i < 3; i++)
+        if (segmenterPush(sg, st->ev[i].data, st->ev[i].h.size, 1, err) != 0)
+            return -1;
+    if (pushResumeList(sg, resumePos, 2, err) != 0)
+        return -1;
+    for (size_t i = 3; i < st->count; i++)
+        if (st->ev[i].h.logPos > 699 && segmenterPush(sg, st->ev[i].data, st->ev[i].h.size, 1, err) != 0)
+            return -1;
+    return 0;
+}
+
+/* A segmenter and the fixture's events, for the GTID start cases. */
+typedef struct GtidCase {
+    Sink *sink;
+    Segmenter *sg;
+    Stream st;
+} GtidCase;
+
+static void
+gtidCaseOpen(GtidCase *c) {
+    c->sink = calloc(1, sizeof(*c->sink));
+    c->sg = newSegmenter(c->sink, 1 << 20, 0);
+    streamLoad(&c->st);
+}
+
+static void
+gtidCaseClose(GtidCase *c) {
+    for (size_t i = 0; i < c->sink->count; i++)
+        segmentMetaClear(&c->sink->metas[i]);
+    streamFree(&c->st);
+    segmenterFree(c->sg);
+    free(c->sink);
+}
+
+/* The case's segmenter resumes after segment `seq` at the fixture's 699 (after 0-11-2) and
+ * expects a GTID start. */
+static void
+gtidCaseResume(GtidCase *c, uint64_t seq) {
+    Err err;
+
+    REQUIRE(segmenterResume(c->sg, seq, GTID_FILE, 699, "0-11-2", c->st.ev[0].data, c->st.ev[0].h.size, &err) == 0);
+    segmenterExpectGtidStart(c->sg);
+}
+
+static void
+testGtidStartEmpty(void) {
+    GtidCase c;
+    Err err;
+
+    gtidCaseOpen(&c);
+    REQUIRE(segmenterResume(c.sg, 0, "", 0, "0-11-2", NULL, 0, &err) == 0);
+    CHECK(segmenterResumesByGtid(c.sg));
+    segmenterExpectGtidStart(c.sg);
+    if (pushGtidStream(c.sg, &c.st, 699, &err) != 0)
+        testFail(__FILE__, __LINE__, "push: %s", err.msg);
+    /* The file ends with its ROTATE: one segment, sealed there. */
+    REQUIRE(c.sink->count == 1);
+    CHECK(c.sink->metas[0].endsFile);
+    CHECK_STR(c.sink->metas[0].file, GTID_FILE);
+    CHECK_INT(c.sink->metas[0].startPos, 699);
+    CHECK_STR(c.sink->metas[0].gtidStart, "0-11-2");
+    CHECK_STR(c.sink->metas[0].firstGtid, "0-11-3");
+    CHECK_STR(segmenterFile(c.sg), "mariadb-bin.000002");
+    gtidCaseClose(&c);
+}
+
+static void
+testGtidResumeContinues(void) {
+    GtidCase c;
+    Err err;
+
+    gtidCaseOpen(&c);
+    gtidCaseResume(&c, 5);
+    if (pushGtidStream(c.sg, &c.st, 699, &err) != 0)
+        testFail(__FILE__, __LINE__, "push: %s", err.msg);
+    REQUIRE(c.sink->count == 1);
+    CHECK_INT(c.sink->metas[0].seq, 6);
+    CHECK_INT(c.sink->metas[0].startPos, 699);
+    CHECK_STR(c.sink->metas[0].firstGtid, "0-11-3");
+    /* Abandoning ends the GTID start: a stream by position continues strictly again. */
+    segmenterAbandon(c.sg);
+    CHECK(segmenterPush(c.sg, c.st.ev[2].data, c.st.ev[2].h.size, 1, &err) != 0);
+    gtidCaseClose(&c);
+}
+
+static void
+testGtidResumeElsewhereRefused(void) {
+    GtidCase c;
+    Err err;
+
+    gtidCaseOpen(&c);
+    /* The archive ends at 699 after 0-11-2; the source resumes that state at 741: another
+     * history with the same file names. */
+    gtidCaseResume(&c, 5);
+    CHECK(pushGtidStream(c.sg, &c.st, 741, &err) != 0);
+    CHECK_INT(err.code, ERR_GAP);
+    CHECK_MSG(err.msg, "the source's history does not contain the archive's end '0-11-2'");
+    CHECK_INT(c.sink->count, 0);
+    segmenterAbandon(c.sg);
+    /* The stream starting in an earlier file than the archive's end. */
+    REQUIRE(segmenterResume(c.sg, 5, "mariadb-bin.000002", 454, "0-11-9", NULL, 0, &err) == 0);
+    segmenterExpectGtidStart(c.sg);
+    CHECK(pushRotate(c.sg, GTID_FILE, &err) != 0);
+    CHECK_INT(err.code, ERR_GAP);
+    CHECK_MSG(err.msg, "starts in the earlier file 'mariadb-bin.000001'");
+    gtidCaseClose(&c);
+}
+
+/* Without a resume GTID_LIST, the server sends the file from its start: what the archive holds is
+ * dropped, the rest continues it. */
+static void
+testGtidRepeatDropsHeld(void) {
+    GtidCase c;
+    Err err;
+
+    gtidCaseOpen(&c);
+    gtidCaseResume(&c, 2);
+    REQUIRE(pushRotate(c.sg, GTID_FILE, &err) == 0);
+    for (size_t i = 0; i < c.st.count; i++)
+        if (segmenterPush(c.sg, c.st.ev[i].data, c.st.ev[i].h.size, 1, &err) != 0)
+            testFail(__FILE__, __LINE__, "push %zu: %s", i, err.msg);
+    REQUIRE(c.sink->count == 1);
+    CHECK_INT(c.sink->metas[0].startPos, 699);
+    CHECK_STR(c.sink->metas[0].firstGtid, "0-11-3");
+    gtidCaseClose(&c);
+}
+
+/* MySQL COM_BINLOG_DUMP_GTID: the server skips the transactions of the set without saying where
+ * it resumes. The fixture: FDE, PREVIOUS_GTIDS (126-157, empty), then transactions starting with
+ * their GTID event at 157, 365, 642, 919... */
+#define MYSQL_FIXTURE "mysql-8.0.45-gtid.000001.binlog"
+
+typedef struct MysqlCase {
+    Sink *sink;
+    Segmenter *sg;
+    Stream st;
+    char state2[128]; /* the set after the first two transactions, "uuid:1-2" */
+} MysqlCase;
+
+static void
+mysqlCaseOpen(MysqlCase *c) {
+    SegmenterOpts o = {.segmentSize = 1 << 20, .flavour = BINLOG_FLAVOUR_MYSQL, .serverId = 1,
+                       .streamChecksum = BINLOG_CHECKSUM_CRC32};
+    SegmenterSink snk = {tmpPath, sealed, NULL};
+    Segmenter *probe;
+    char *state;
+    Err err;
+
+    c->sink = calloc(1, sizeof(*c->sink));
+    snprintf(c->sink->dir, sizeof(c->sink->dir), "%s", testTmpDir());
+    snk.data = c->sink;
+    streamLoadFile(&c->st, MYSQL_FIXTURE);
+    /* The GTID set at 642, from a segmenter that reads the file up to there. */
+    probe = segmenterNew(&o, &snk);
+    REQUIRE(segmenterResume(probe, 0, "binlog.000001", 4, "", NULL, 0, &err) == 0);
+    for (size_t i = 0; i < c->st.count && c->st.ev[i].h.logPos <= 642; i++)
+        REQUIRE(segmenterPush(probe, c->st.ev[i].data, c->st.ev[i].h.size, 1, &err) == 0);
+    state = segmenterGtidState(probe);
+    snprintf(c->state2, sizeof(c->state2), "%s", state);
+    bvFree(state);
+    segmenterAbandon(probe);
+    segmenterFree(probe);
+    c->sg = segmenterNew(&o, &snk);
+}
+
+static void
+mysqlCaseClose(MysqlCase *c) {
+    for (size_t i = 0; i < c->sink->count; i++)
+        segmentMetaClear(&c->sink->metas[i]);
+    streamFree(&c->st);
+    segmenterFree(c->sg);
+    free(c->sink);
+}
+
+/* The dump after the first two transactions: ROTATE, FDE, PREVIOUS_GTIDS, then from `from`. */
+static int
+pushMysqlStream(MysqlCase *c, uint32_t from, Err *err) {
+    if (pushRotate(c->sg, "binlog.000001", err) != 0)
+        return -1;
+    for (size_t i = 0; i < c->st.count; i++)
+        if ((i < 2 || c->st.ev[i].h.logPos > from) &&
+            segmenterPush(c->sg, c->st.ev[i].data, c->st.ev[i].h.size, 1, err) != 0)
+            return -1;
+    return segmenterCut(c->sg, err) < 0 ? -1 : 0;
+}
+
+static void
+testMysqlGtidStart(void) {
+    MysqlCase c;
+    Err err;
+
+    mysqlCaseOpen(&c);
+    CHECK_MSG(c.state2, ":1-2");
+    /* An empty archive, --start-gtid uuid:1-2: the first segment starts at the third transaction. */
+    REQUIRE(segmenterResume(c.sg, 0, "", 0, c.state2, NULL, 0, &err) == 0);
+    segmenterExpectGtidStart(c.sg);
+    if (pushMysqlStream(&c, 642, &err) != 0)
+        testFail(__FILE__, __LINE__, "push: %s", err.msg);
+    REQUIRE(c.sink->count >= 1);
+    CHECK_INT(c.sink->metas[0].startPos, 642);
+    CHECK_STR(c.sink->metas[0].gtidStart, c.state2);
+    CHECK_MSG(c.sink->metas[0].firstGtid, ":3");
+    mysqlCaseClose(&c);
+}
+
+static void
+testMysqlGtidResume(void) {
+    MysqlCase c;
+    Err err;
+
+    mysqlCaseOpen(&c);
+    /* The archive ends at 642 with uuid:1-2: the stream continues it. */
+    REQUIRE(segmenterResume(c.sg, 4, "binlog.000001", 642, c.state2, c.st.ev[0].data, c.st.ev[0].h.size, &err) == 0);
+    segmenterExpectGtidStart(c.sg);
+    if (pushMysqlStream(&c, 642, &err) != 0)
+        testFail(__FILE__, __LINE__, "push: %s", err.msg);
+    REQUIRE(c.sink->count >= 1);
+    CHECK_INT(c.sink->metas[0].seq, 5);
+    CHECK_INT(c.sink->metas[0].startPos, 642);
+    /* The server skipped a transaction the archive does not hold: refused. */
+    segmenterAbandon(c.sg);
+    for (size_t i = 0; i < c.sink->count; i++)
+        segmentMetaClear(&c.sink->metas[i]);
+    c.sink->count = 0;
+    REQUIRE(segmenterResume(c.sg, 4, "binlog.000001", 642, c.state2, c.st.ev[0].data, c.st.ev[0].h.size, &err) == 0);
+    segmenterExpectGtidStart(c.sg);
+    CHECK(pushMysqlStream(&c, 919, &err) != 0);
+    CHECK_INT(err.code, ERR_GAP);
+    CHECK_MSG(err.msg, "skips to an event at 'binlog.000001':919");
+    CHECK_INT(c.sink->count, 0);
+    mysqlCaseClose(&c);
+}
+
 void
 suite_segmenter(void) {
     testRun("segmenter: commit-time estimates for the RPO", testCommitEstimates);
@@ -445,4 +761,10 @@ suite_segmenter(void) {
     testRun("segmenter: every segment on one long-lived compression worker", testSharedCompressor);
     testRun("segmenter: a source's START_ENCRYPTION stored as an ignorable event", testSourceEncrypted);
     testRun("segmenter: a reader refuses an encrypted file's events", testReaderRefusesEncrypted);
+    testRun("segmenter: a --start-gtid stream frames from where the server resumes", testGtidStartEmpty);
+    testRun("segmenter: a GTID resume continues the archive exactly", testGtidResumeContinues);
+    testRun("segmenter: a GTID resume elsewhere than the archive's end is refused", testGtidResumeElsewhereRefused);
+    testRun("segmenter: a GTID stream from the file's start drops what is held", testGtidRepeatDropsHeld);
+    testRun("segmenter: a MySQL COM_BINLOG_DUMP_GTID stream from an empty archive", testMysqlGtidStart);
+    testRun("segmenter: a MySQL GTID resume continues the archive, or is refused", testMysqlGtidResume);
 }

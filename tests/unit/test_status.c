@@ -346,6 +346,46 @@ testUnarchivedTxns(void) {
     CHECK_INT(n, 10);
 }
 
+/* The source is a replica: a stopped replication thread is not an idle primary. */
+static void
+testReplicaSource(void) {
+    AgentStatus s;
+    char reason[1024];
+    Buf *out = bufNew(4096);
+
+    baseStatus(&s);
+    s.replicaSampled = true;
+    s.replica = true;
+    s.replicaIoRunning = s.replicaSqlRunning = true;
+    s.replicaLagS = 0;
+    CHECK(agentStatusHealthy(&s, reason, sizeof(reason)));
+    CHECK(near(agentStatusArchiveRpo(&s), 0));
+    s.replicaSqlRunning = false;
+    s.replicaLagS = -1;
+    s.replicaBehindSinceUs = NOW - S(30);
+    snprintf(s.replicaError, sizeof(s.replicaError), "Duplicate entry");
+    CHECK(!agentStatusHealthy(&s, reason, sizeof(reason)));
+    CHECK_MSG(reason, "the source is a replica whose replication is stopped (IO thread running, SQL thread stopped");
+    CHECK_MSG(reason, "Duplicate entry");
+    CHECK(near(agentStatusArchiveRpo(&s), 30));
+    CHECK(near(agentStatusSpoolRpo(&s), 30));
+    /* Stopping on an error: /healthz says which. */
+    s.stopping = true;
+    snprintf(s.failure, sizeof(s.failure), "refusing to archive 'mysql://repl@db:3306'");
+    CHECK(!agentStatusHealthy(&s, reason, sizeof(reason)));
+    CHECK_MSG(reason, "stopping on an error: refusing to archive");
+    s.stopping = false;
+    agentStatusMetrics(&s, out);
+    bufAppend(out, "", 1);
+    CHECK_MSG((const char *)out->data, "binvault_source_replica_sql_running 0\n");
+    CHECK_MSG((const char *)out->data, "binvault_source_replica_lag_seconds NaN\n");
+    out->len = 0;
+    agentStatusJson(&s, out);
+    bufAppend(out, "", 1);
+    CHECK_MSG((const char *)out->data, "\"replica\":{\"io_running\":true,\"sql_running\":false,\"lag_seconds\":null");
+    bufFree(out);
+}
+
 void
 suite_status(void) {
     testRun("status: RPO rules (archive, spool, unreceived, clock skew)", testRpoRules);
@@ -355,4 +395,5 @@ suite_status(void) {
     testRun("status: binvault status verdict and exit codes", testStatusVerdict);
     testRun("status: a future commit time never shortens the RPO", testStatusFutureCommit);
     testRun("status: transactions not archived from GTID states", testUnarchivedTxns);
+    testRun("status: a replica source whose replication stopped", testReplicaSource);
 }
