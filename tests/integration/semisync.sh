@@ -17,9 +17,11 @@ acked=$BV_TEST_DIR/acked.log
 CLIENT_PID=
 trap 'wl_continuous_stop; [ -n "$CLIENT_PID" ] && kill $CLIENT_PID 2>/dev/null; agent_kill; mdb_stop_all' EXIT
 
-mdb_start src rpl_semi_sync_master_enabled=ON rpl_semi_sync_master_wait_point=AFTER_SYNC \
-    rpl_semi_sync_master_timeout=120000 || { fail "start mariadb"; exit 1; }
+mdb_start src rpl_semi_sync_master_wait_point=AFTER_SYNC rpl_semi_sync_master_timeout=120000 ||
+    { fail "start mariadb"; exit 1; }
+# The user first: with semi-sync on and no replica yet, each commit waits for the whole timeout.
 repl_user src
+mdb_sql src "SET GLOBAL rpl_semi_sync_master_enabled = ON"
 opts=(--semi-sync --segment-size 64K --segment-interval 500ms --heartbeat 500ms --reconnect-max 1s --purge-check 0
       --http off)
 status_var() { mdb_sql src "SHOW GLOBAL STATUS LIKE '$1'" | awk '{print $2}'; }
