@@ -417,12 +417,16 @@ cmdRestore(int argc, char **argv) {
         ro.backupGtid = chosen->gtidState != NULL ? chosen->gtidState : "";
         ro.plan = plan;
     }
+    if (geteuid() == 0 && restoreResolveUser(rc.user, dir, user, sizeof(user), &ro.uid, &ro.gid, &err) != 0)
+        goto fail;
     if (rc.dryRun) {
+        /* What applying would read of the archive, read now (the backup's parts are verified as
+         * they are unpacked, before a server is started). */
+        if (plan != NULL && recoverPlanVerify(plan, a, c, NULL, NULL, &err) != 0)
+            goto fail;
         printf("dry run: nothing was changed\n");
         goto done;
     }
-    if (geteuid() == 0 && restoreResolveUser(rc.user, dir, user, sizeof(user), &ro.uid, &ro.gid, &err) != 0)
-        goto fail;
     fflush(stdout);
 
     {

@@ -176,6 +176,45 @@ restoreCheckDir(const char *dir, uint64_t need, Err *err) {
     return 0;
 }
 
+/* The server runs as uid/gid: every existing directory above DIR must let it through (search
+ * permission by the mode bits; ACLs and supplementary groups, which can only allow more, are not
+ * read), or it fails only once started, after the unpack and the prepare. */
+static int
+dirReachable(const char *dir, const char *user, uid_t uid, gid_t gid, Err *err) {
+    char cwd[4096];
+    char *path;
+    int rc = 0;
+
+    if (uid == 0)
+        return 0;
+    if (dir[0] == '/')
+        path = bvStrdup(dir);
+    else if (getcwd(cwd, sizeof(cwd)) != NULL)
+        path = bvSprintf("%s/%s", cwd, dir);
+    else
+        return 0;
+    for (char *slash = path; rc == 0 && (slash = strchr(slash + 1, '/')) != NULL;) {
+        struct stat st;
+        mode_t bit;
+
+        *slash = '\0';
+        if (stat(path, &st) != 0) {
+            *slash = '/';
+            break; /* made by restore from here on */
+        }
+        bit = st.st_uid == uid ? S_IXUSR : st.st_gid == gid ? S_IXGRP : S_IXOTH;
+        if (S_ISDIR(st.st_mode) && !(st.st_mode & bit))
+            rc = errSet(err, ERR_CONFIG,
+                        "the restored server runs as '%s' (the account the data directory is given to), which cannot "
+                        "reach '%s': '%s' is mode %04o and owned by uid %u; restore into a directory '%s' can reach, "
+                        "make '%s' searchable for it (chmod o+x), or give --user",
+                        user, dir, path, (unsigned)(st.st_mode & 07777), (unsigned)st.st_uid, user, path);
+        *slash = '/';
+    }
+    bvFree(path);
+    return rc;
+}
+
 int
 restoreResolveUser(const char *name, const char *dir, char *out, size_t size, uid_t *uid, gid_t *gid, Err *err) {
     struct passwd *pw = NULL;
@@ -192,7 +231,7 @@ restoreResolveUser(const char *name, const char *dir, char *out, size_t size, ui
     snprintf(out, size, "%s", pw->pw_name);
     *uid = pw->pw_uid;
     *gid = pw->pw_gid;
-    return 0;
+    return dirReachable(dir, out, *uid, *gid, err);
 }
 
 /* ---- Streams -------------------------------------------------------------------------------- */

@@ -64,7 +64,8 @@ int restoreCheckDir(const char *dir, uint64_t need, Err *err);
 
 /* The account the private server runs as when binvault runs as root: `name` when given; else the
  * owner of DIR when it exists and is not root; else "mysql" when that account exists; else root.
- * Fills *uid / *gid and the name (at most size bytes). ERR_CONFIG for an unknown account. */
+ * Fills *uid / *gid and the name (at most size bytes). ERR_CONFIG for an unknown account, and for
+ * one that cannot search a directory above DIR (the server would fail only once started). */
 int restoreResolveUser(const char *name, const char *dir, char *out, size_t size, uid_t *uid, gid_t *gid, Err *err);
 
 /* ---- The run -------------------------------------------------------------------------------- */

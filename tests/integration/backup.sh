@@ -221,6 +221,31 @@ check_eq "prune: status says the newest backup now reaches the archive's start" 
 out=$("$BV_BIN" prune --archive "$archive" --keep-backups 1 2>&1); rc=$?
 check_rc "prune again: exit 0" "$rc" 0 "$out"
 check "prune again: nothing more to delete" grep -q "^nothing to prune" <<< "$out"
+# The pruned archive still restores: the newest backup, to the archive's end, as the source.
+wl_continuous_stop
+agent_wait_caught_up src "$archive" 60 || fail "prune: the agent caught up"
+# As root, the restored server runs as mysql: a data directory it cannot reach is refused at once,
+# before anything is unpacked (it used to fail only when the private server started).
+mkdir -m 0700 "$BV_TEST_DIR/locked"
+out=$("$BV_BIN" restore --archive "$archive" --until-end --datadir "$BV_TEST_DIR/locked/dir" 2>&1); rc=$?
+check_rc "restore into a directory the server's account cannot reach: exit 78" "$rc" 78 "$out"
+check "and says why, naming the directory in the way" grep -q "cannot reach .*'$BV_TEST_DIR/locked' is mode 0700" <<< "$out"
+check_eq "and nothing was unpacked" "$(ls -A "$BV_TEST_DIR/locked")" ""
+chmod 0711 "$BV_TEST_DIR"
+out=$("$BV_BIN" restore --archive "$archive" --until-end --datadir "$BV_TEST_DIR/pruned-restore" 2>&1); rc=$?
+check_rc "prune: restore --until-end from the pruned archive: exit 0" "$rc" 0 "$out"
+check "prune: restore used the kept backup" grep -q "$id3" <<< "$out"
+if MDB_SERVER_ID=6 mdb_start prunedr > /dev/null; then
+    mdb_stop prunedr
+    rm -rf "$(mdb_dir prunedr)/data"
+    mv "$BV_TEST_DIR/pruned-restore" "$(mdb_dir prunedr)/data"
+    if mdb_start prunedr > /dev/null; then
+        check_eq "prune: the restored server has the source's tables" "$(snapshot prunedr)" "$(snapshot src)"
+        mdb_stop prunedr
+    else
+        fail "prune: a server starts on the restored data directory"
+    fi
+fi
 
 # ---- an encrypted archive: parts are encrypted like every object ------------------------------------
 head -c 32 /dev/urandom > "$BV_TEST_DIR/key"; chmod 600 "$BV_TEST_DIR/key"

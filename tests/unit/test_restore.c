@@ -163,6 +163,20 @@ testResolveUser(void) {
         REQUIRE(pw != NULL);
         snprintf(dir, sizeof(dir), "%s/owned", testTmpDir());
         REQUIRE(mkdir(dir, 0700) == 0 && chown(dir, pw->pw_uid, pw->pw_gid) == 0);
+        /* The test's directories are root's, mode 0700: the server could not reach DIR. */
+        CHECK_INT(restoreResolveUser(NULL, dir, name, sizeof(name), &uid, &gid, &err), -1);
+        CHECK_INT(err.code, ERR_CONFIG);
+        CHECK_MSG(err.msg, "runs as 'nobody' (the account the data directory is given to), which cannot reach");
+        {
+            char parent[600], *slash;
+
+            snprintf(parent, sizeof(parent), "%s", testTmpDir());
+            REQUIRE(chmod(parent, 0711) == 0);
+            if ((slash = strrchr(parent, '/')) != NULL && slash != parent) {
+                *slash = '\0';
+                REQUIRE(chmod(parent, 0711) == 0);
+            }
+        }
         CHECK_INT(restoreResolveUser(NULL, dir, name, sizeof(name), &uid, &gid, &err), 0);
         CHECK_STR(name, "nobody");
         CHECK_INT(uid, pw->pw_uid);
