@@ -129,6 +129,17 @@ int cmdSslApply(const CmdSsl *ssl, struct SqlConnOpts *opts, Err *err);
 
 /* A commit time in microseconds as "YYYY-MM-DD HH:MM:SS UTC" ("-" for 0). */
 void cmdFormatTime(uint64_t us, char *out, size_t size);
+/* The same in the zone of --timezone, with the zone's name (microseconds when there are any). */
+struct TimeZone;
+void cmdShowTime(uint64_t us, const struct TimeZone *tz, char *out, size_t size);
+
+/* The target of recover and restore: exactly one of --until-time, --until-gtid, --until-position,
+ * --until-end, with --exclusive (not with --until-end) and --allow-time-disorder (with --until-time
+ * only). ERR_USAGE naming the mistake. */
+struct RecoverTarget;
+struct BinlogPos;
+int cmdRecoverTarget(const OptTime *untilTime, const char *untilGtid, const struct BinlogPos *untilPosition,
+                     bool untilEnd, bool exclusive, bool allowTimeDisorder, struct RecoverTarget *t, Err *err);
 
 /* The newest prune record of a catalog, for list and verify: a "pruned: ..." line (nothing when
  * the archive was never pruned), or ',"pruned":{...}' (null) appended to a JSON document. */

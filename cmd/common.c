@@ -12,6 +12,8 @@
 #include "archive/prune.h"
 #include "binlog/gtid.h"
 #include "mysql/client.h"
+#include "binlog/pos.h"
+#include "recover/plan.h"
 #include "cmd/cmd.h"
 #include "common/json.h"
 #include "common/time.h"
@@ -115,4 +117,44 @@ cmdGtidCheck(const char *text, void *field, Err *err) {
 Storage *
 cmdOpenArchive(const char *url, const StorageOptions *opts, Err *err) {
     return archiveKeyOpenStore(url, opts, err);
+}
+
+void
+cmdShowTime(uint64_t us, const TimeZone *tz, char *out, size_t size) {
+    if (us == 0) {
+        snprintf(out, size, "-");
+        return;
+    }
+    timeFormat(us, tz, us % 1000000u != 0, out, size);
+    snprintf(out + strlen(out), size - strlen(out), " %s", tz->name);
+}
+
+int
+cmdRecoverTarget(const OptTime *untilTime, const char *untilGtid, const BinlogPos *untilPosition, bool untilEnd,
+                 bool exclusive, bool allowTimeDisorder, RecoverTarget *t, Err *err) {
+    int n = (untilTime->text != NULL) + (untilGtid != NULL) + (untilPosition->file[0] != '\0') + untilEnd;
+
+    memset(t, 0, sizeof(*t));
+    if (n != 1)
+        return errSet(err, ERR_USAGE, "give exactly one target: --until-time, --until-gtid, --until-position or --until-end");
+    if (untilEnd && exclusive)
+        return errSet(err, ERR_USAGE, "--exclusive does not go with --until-end");
+    if (allowTimeDisorder && untilTime->text == NULL)
+        return errSet(err, ERR_USAGE, "--allow-time-disorder goes with --until-time only");
+    t->exclusive = exclusive;
+    t->allowTimeDisorder = allowTimeDisorder;
+    if (untilEnd) {
+        t->kind = RECOVER_UNTIL_END;
+    } else if (untilTime->text != NULL) {
+        t->kind = RECOVER_UNTIL_TIME;
+        t->timeUs = untilTime->us;
+    } else if (untilGtid != NULL) {
+        t->kind = RECOVER_UNTIL_GTID;
+        t->gtid = untilGtid;
+    } else {
+        t->kind = RECOVER_UNTIL_POSITION;
+        snprintf(t->file, sizeof(t->file), "%s", untilPosition->file);
+        t->pos = untilPosition->pos;
+    }
+    return 0;
 }

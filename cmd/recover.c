@@ -200,12 +200,7 @@ orDash(const char *s) {
 
 static void
 showTime(const RecoverCmd *rc, uint64_t us, char *out, size_t size) {
-    if (us == 0) {
-        snprintf(out, size, "-");
-        return;
-    }
-    timeFormat(us, &rc->tz, us % 1000000u != 0, out, size);
-    snprintf(out + strlen(out), size - strlen(out), " %s", rc->tz.name);
+    cmdShowTime(us, &rc->tz, out, size);
 }
 
 /* What a time target found about commit times out of binlog order. */
@@ -362,32 +357,8 @@ explicitStart(RecoverCmd *rc, Archive *a, const ArchiveCatalog *c, char **start,
 
 static int
 buildTarget(RecoverCmd *rc, RecoverTarget *t, Err *err) {
-    int n = (rc->untilTime.text != NULL) + (rc->untilGtid != NULL) + (rc->untilPosition.file[0] != '\0') +
-            rc->untilEnd;
-
-    memset(t, 0, sizeof(*t));
-    if (n != 1)
-        return errSet(err, ERR_USAGE, "give exactly one target: --until-time, --until-gtid, --until-position or --until-end");
-    t->exclusive = rc->exclusive;
-    if (rc->allowTimeDisorder && rc->untilTime.text == NULL)
-        return errSet(err, ERR_USAGE, "--allow-time-disorder goes with --until-time only");
-    t->allowTimeDisorder = rc->allowTimeDisorder;
-    if (rc->untilEnd) {
-        if (rc->exclusive)
-            return errSet(err, ERR_USAGE, "--exclusive does not go with --until-end");
-        t->kind = RECOVER_UNTIL_END;
-    } else if (rc->untilTime.text != NULL) {
-        t->kind = RECOVER_UNTIL_TIME;
-        t->timeUs = rc->untilTime.us;
-    } else if (rc->untilGtid != NULL) {
-        t->kind = RECOVER_UNTIL_GTID;
-        t->gtid = rc->untilGtid;
-    } else {
-        t->kind = RECOVER_UNTIL_POSITION;
-        snprintf(t->file, sizeof(t->file), "%s", rc->untilPosition.file);
-        t->pos = rc->untilPosition.pos;
-    }
-    return 0;
+    return cmdRecoverTarget(&rc->untilTime, rc->untilGtid, &rc->untilPosition, rc->untilEnd, rc->exclusive,
+                            rc->allowTimeDisorder, t, err);
 }
 
 static int

@@ -130,34 +130,10 @@ static const OptSet restoreSet = {
 
 static int
 buildTarget(const RestoreCmd *rc, RecoverTarget *t, Err *err) {
-    int n = (rc->untilTime.text != NULL) + (rc->untilGtid != NULL) + (rc->untilPosition.file[0] != '\0') +
-            rc->untilEnd;
-
-    memset(t, 0, sizeof(*t));
-    if (n != 1)
-        return errSet(err, ERR_USAGE, "give exactly one target: --until-time, --until-gtid, --until-position or --until-end");
-    if (rc->untilEnd && rc->exclusive)
-        return errSet(err, ERR_USAGE, "--exclusive does not go with --until-end");
-    if (rc->allowTimeDisorder && rc->untilTime.text == NULL)
-        return errSet(err, ERR_USAGE, "--allow-time-disorder goes with --until-time only");
     if (rc->replicateFrom != NULL && !rc->untilEnd)
         return errSet(err, ERR_USAGE, "--replicate-from goes with --until-end only (a replica continues from the end)");
-    t->exclusive = rc->exclusive;
-    t->allowTimeDisorder = rc->allowTimeDisorder;
-    if (rc->untilEnd) {
-        t->kind = RECOVER_UNTIL_END;
-    } else if (rc->untilTime.text != NULL) {
-        t->kind = RECOVER_UNTIL_TIME;
-        t->timeUs = rc->untilTime.us;
-    } else if (rc->untilGtid != NULL) {
-        t->kind = RECOVER_UNTIL_GTID;
-        t->gtid = rc->untilGtid;
-    } else {
-        t->kind = RECOVER_UNTIL_POSITION;
-        snprintf(t->file, sizeof(t->file), "%s", rc->untilPosition.file);
-        t->pos = rc->untilPosition.pos;
-    }
-    return 0;
+    return cmdRecoverTarget(&rc->untilTime, rc->untilGtid, &rc->untilPosition, rc->untilEnd, rc->exclusive,
+                            rc->allowTimeDisorder, t, err);
 }
 
 /* DIR as an absolute path (mariadbd and mbstream run elsewhere); allocated. */
@@ -172,12 +148,7 @@ absoluteDir(const char *dir) {
 
 static void
 showTime(const RestoreCmd *rc, uint64_t us, char *out, size_t size) {
-    if (us == 0) {
-        snprintf(out, size, "-");
-        return;
-    }
-    timeFormat(us, &rc->tz, us % 1000000u != 0, out, size);
-    snprintf(out + strlen(out), size - strlen(out), " %s", rc->tz.name);
+    cmdShowTime(us, &rc->tz, out, size);
 }
 
 static const char *
