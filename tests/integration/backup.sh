@@ -226,12 +226,12 @@ wl_continuous_stop
 agent_wait_caught_up src "$archive" 60 || fail "prune: the agent caught up"
 # As root, the restored server runs as mysql: a data directory it cannot reach is refused at once,
 # before anything is unpacked (it used to fail only when the private server started).
+chmod 0711 "$BV_TEST_DIR"
 mkdir -m 0700 "$BV_TEST_DIR/locked"
 out=$("$BV_BIN" restore --archive "$archive" --until-end --datadir "$BV_TEST_DIR/locked/dir" 2>&1); rc=$?
 check_rc "restore into a directory the server's account cannot reach: exit 78" "$rc" 78 "$out"
 check "and says why, naming the directory in the way" grep -q "cannot reach .*'$BV_TEST_DIR/locked' is mode 0700" <<< "$out"
 check_eq "and nothing was unpacked" "$(ls -A "$BV_TEST_DIR/locked")" ""
-chmod 0711 "$BV_TEST_DIR"
 out=$("$BV_BIN" restore --archive "$archive" --until-end --datadir "$BV_TEST_DIR/pruned-restore" 2>&1); rc=$?
 check_rc "prune: restore --until-end from the pruned archive: exit 0" "$rc" 0 "$out"
 check "prune: restore used the kept backup" grep -q "$id3" <<< "$out"
