@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The newcomer's tour: starts a throwaway local MariaDB with a small workload, runs the binvault
 # agent into a local directory archive (the embedded default), shows `list` and `verify` on what
-# it archived, then the reason binvault exists: a base backup, an accidental DROP TABLE, and
-# `binvault log` + `binvault recover` bringing the table back on a server restored from the
-# backup, with the checksums shown. Everything lives under a temporary directory that is removed
+# it archived, then the reason binvault exists: `binvault backup` stores a base backup in the
+# archive, an accidental DROP TABLE, `binvault log` finds it, and one `binvault restore` makes a
+# data directory just before it, which a plain mariadbd then serves, with the checksums shown. Everything lives under a temporary directory that is removed
 # at the end (BV_KEEP_TMP=1 keeps it).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -34,11 +34,11 @@ mdb_sql demo "CREATE DATABASE shop; CREATE TABLE shop.orders (id INT PRIMARY KEY
     INSERT INTO shop.orders SELECT seq, seq * 1.5 FROM shop.seq_1_to_500"
 echo "shop.orders holds $(mdb_sql demo "SELECT COUNT(*) FROM shop.orders") orders"
 
-step "a base backup: mariadb-backup --backup, then --prepare"
-mariadb-backup --backup --target-dir "$BV_TEST_DIR/backup" --user root --socket "$(mdb_sock demo)" \
-    > "$BV_TEST_DIR/backup.log" 2>&1
-mariadb-backup --prepare --target-dir "$BV_TEST_DIR/backup" > "$BV_TEST_DIR/prepare.log" 2>&1
-echo "backup taken at binlog position: $(tr '\t' ' ' < "$BV_TEST_DIR/backup/xtrabackup_binlog_info")"
+step "binvault backup --archive $archive --source mysql://backup@127.0.0.1:$(mdb_port demo) (mariadb-backup, streamed into the archive)"
+mdb_sql demo "CREATE USER backup@'127.0.0.1' IDENTIFIED BY 'backup-secret';
+              GRANT RELOAD, PROCESS, LOCK TABLES, BINLOG MONITOR ON *.* TO backup@'127.0.0.1'"
+BINVAULT_SOURCE_PASSWORD=backup-secret "$BV" backup --archive "$archive" \
+    --source "mysql://backup@127.0.0.1:$(mdb_port demo)" --tmp-dir "$BV_TEST_DIR" --no-progress | cut -c1-190
 
 step "more orders after the backup, then the accident: DROP TABLE shop.orders"
 for i in $(seq 501 700); do echo "INSERT INTO shop.orders VALUES ($i, $i * 2);"; done |
@@ -63,18 +63,18 @@ step "binvault log --archive $archive --grep 'drop table.*orders' (to find the b
 "$BV" log --archive "$archive" --grep 'drop table.*orders' | cut -c1-190
 gtid=$("$BV" log --archive "$archive" --grep 'drop table.*orders' --json | python3 -c 'import json,sys; print(json.loads(sys.stdin.readline())["gtid"])')
 
-step "a second server restored from the base backup (mariadb-backup --copy-back)"
-MDB_SERVER_ID=1 mdb_start restored > /dev/null
+step "binvault restore --archive $archive --datadir $BV_TEST_DIR/restore-dir --until-gtid $gtid --exclusive"
+chmod 0711 "$BV_TEST_DIR" # the restored server runs as mysql when this runs as root
+"$BV" restore --archive "$archive" --datadir "$BV_TEST_DIR/restore-dir" --until-gtid "$gtid" --exclusive \
+    --log-level warn | cut -c1-190
+
+step "a plain mariadbd started on the restored data directory"
+MDB_SERVER_ID=2 mdb_start restored > /dev/null
 mdb_stop restored
 rm -rf "$(mdb_dir restored)/data"
-mariadb-backup --copy-back --target-dir "$BV_TEST_DIR/backup" --datadir "$(mdb_dir restored)/data" \
-    > "$BV_TEST_DIR/copyback.log" 2>&1
+mv "$BV_TEST_DIR/restore-dir" "$(mdb_dir restored)/data"
 mdb_start restored
-echo "restored server on port $(mdb_port restored): $(mdb_sql restored "SELECT COUNT(*) FROM shop.orders") orders (the backup's)"
-
-step "binvault recover --into mysql://root@127.0.0.1:$(mdb_port restored) --base-dir backup --until-gtid $gtid --exclusive"
-BINVAULT_INTO_PASSWORD= "$BV" recover --archive "$archive" --into "mysql://root@127.0.0.1:$(mdb_port restored)" \
-    --base-dir "$BV_TEST_DIR/backup" --until-gtid "$gtid" --exclusive --log-level warn
+echo "restored server on port $(mdb_port restored)"
 
 step "shop.orders is back, as it was just before the DROP"
 after=$(mdb_sql restored "CHECKSUM TABLE shop.orders")
