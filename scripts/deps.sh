@@ -14,7 +14,7 @@ PKGS=(
 for extra in ${BV_DEPS_EXTRA:-}; do
     case "$extra" in
     s3) PKGS+=(swift swift-proxy swift-account swift-container swift-object memcached) ;;
-    bench) PKGS+=(awscli bc) ;;
+    bench) PKGS+=(awscli bc sysbench lz4) ;;
     fault) PKGS+=(fiu-utils libfiu-dev nftables) ;;
     *) echo "deps.sh: unknown extra group '$extra'" >&2; exit 64 ;;
     esac
