@@ -204,7 +204,7 @@ check_eq "(a) from the newest backup before the target" "$(chosen_backup)" "$B3"
 check "(a) reports the gtid state it stopped at" grep -qE "^restored: '$T/r-gtid' at gtid state '[0-9,-]+', [0-9]+ transactions applied" "$T/out"
 restored "(a)" s-gtid "$T/r-gtid" "$SNAP_DROP"
 check "(a) shop.orders is back" grep -qx "shop.orders" <<< "$SNAP_DROP"
-check "(a) binvault's peak RSS under 64 MiB ($(peak_kib) KiB)" test "$(peak_kib)" -gt 0 -a "$(peak_kib)" -lt 65536
+check_rss "(a) binvault's peak RSS under 64 MiB ($(peak_kib) KiB)" "$(peak_kib)"
 
 rc=$(restore --archive "$ARCHIVE" --datadir "$T/r-time" --until-time "$TIME")
 check_eq "(b) --until-time: exit 0" "$rc" 0; [ "$rc" = 0 ] || show_out

@@ -28,3 +28,9 @@ check_eq() {
     if [ "$2" = "$3" ]; then ok "$1"; else fail "$1" "got:  $2
 want: $3"; fi
 }
+# check_rss WHAT KIB: a peak RSS under 64 MiB. Under sanitizers (BV_SANITIZED=1) the shadow memory
+# counts in RSS, so the bound is not checked there.
+check_rss() {
+    if [ "${BV_SANITIZED:-}" = 1 ]; then ok "$1 (not measured under sanitizers)"; return; fi
+    check "$1" test "${2:-0}" -gt 0 -a "${2:-999999}" -lt 65536
+}
