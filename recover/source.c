@@ -47,6 +47,8 @@ struct RecoverSource {
     pthread_cond_t cond;
     uint64_t generation;  /* bumped by open(): fetches of an older stream are dropped */
     size_t fetchNext;     /* plan index the fetch thread takes next */
+    size_t genStart;      /* the plan index the current generation fetches from */
+    bool genTaken;        /* the server took a segment of the current generation */
     Spooled *ready;       /* verified segments waiting, in plan order */
     size_t readyCount;
     RecoverSourceStats stats;
@@ -292,11 +294,18 @@ sourceOpen(void *data, const MariaGtidPos *from, Err *err) {
     (void)err;
     curClose(s);
     pthread_mutex_lock(&s->lock);
-    s->generation++;
-    for (size_t i = 0; i < s->readyCount; i++)
-        spooledClear(&s->ready[i]);
-    s->readyCount = 0;
-    s->fetchNext = start;
+    /* The fetch thread starts on the plan's first segment before any replica connects, to hide
+     * the first fetches behind the target's connection; a replica that starts there keeps what
+     * is fetched (and being fetched) instead of verifying it again. */
+    if (s->genTaken || s->genStart != start) {
+        s->generation++;
+        s->genStart = start;
+        s->genTaken = false;
+        for (size_t i = 0; i < s->readyCount; i++)
+            spooledClear(&s->ready[i]);
+        s->readyCount = 0;
+        s->fetchNext = start;
+    }
     s->stats.endOfPlan = false;
     pthread_cond_broadcast(&s->cond);
     pthread_mutex_unlock(&s->lock);
@@ -358,6 +367,7 @@ takeNext(RecoverSource *s, Err *err) {
         rc = errSet(err, s->ready[0].code ? s->ready[0].code : ERR_INTERNAL, "%s", s->ready[0].error);
     } else {
         BV_ASSERT(s->ready[0].idx == s->want);
+        s->genTaken = true;
         s->cur = s->ready[0];
         s->haveCur = true;
         memmove(s->ready, s->ready + 1, (s->readyCount - 1) * sizeof(*s->ready));

@@ -251,7 +251,7 @@ testSource(void) {
                                         a.fileLen - BINLOG_MAGIC_LEN - a.fdeLen) == 0);
     recoverSourceStats(s, &st);
     CHECK(st.endOfPlan);
-    CHECK(st.segmentsVerified == a.n);
+    CHECK_INT(st.segmentsVerified, a.n);
     CHECK(!st.failed);
 
     /* A replica that has the first segments starts at the newest one it has the start of. */
