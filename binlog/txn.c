@@ -123,7 +123,9 @@ addTable(BinlogTxnFramer *f, const char *db, size_t dbLen, const char *table, si
     size_t have = strlen(tables), n;
 
     n = (size_t)snprintf(name, sizeof(name), "%.*s%s%.*s", (int)dbLen, db, dbLen ? "." : "", (int)tableLen, table);
-    if (n >= sizeof(name))
+    /* An empty name (a table map without names, or names of NUL bytes) is no table, and would
+     * match everywhere below. */
+    if (n == 0 || n >= sizeof(name) || strlen(name) != n)
         return;
     for (const char *p = tables; (p = strstr(p, name)) != NULL; p++)
         if ((p == tables || p[-1] == ',') && (p[n] == ',' || p[n] == '\0'))
