@@ -539,9 +539,10 @@ agentStreamMain(void *arg) {
                     errSet(&err, ERR_SOURCE, "the source ended the binlog stream");
                 break;
             }
-            /* The clocks are read once per event: the segmenter's interval and the published
-             * state share this reading. */
-            wall = agentWallUs();
+            /* The monotonic clock is read once per event: the segmenter's interval and the
+             * published state share this reading. The wall clock only serves a transaction's
+             * first event (its commit time is estimated from it) and heartbeats (caught up
+             * now): it is read only where one may come, not for every event of a transaction. */
             now = retryNowMs();
             heartbeat = ev[4] == BINLOG_HEARTBEAT || ev[4] == BINLOG_HEARTBEAT_V2;
             ackWanted = a->cfg->semiSync && binlogClientAckRequested(c);
@@ -551,7 +552,11 @@ agentStreamMain(void *arg) {
             }
             seqBefore = segmenterLastSeq(a->segmenter);
             txnsBefore = segmenterTransactions(a->segmenter);
-            segmenterSetClock(a->segmenter, wall);
+            wall = 0;
+            if (heartbeat || !segmenterInTxn(a->segmenter)) {
+                wall = agentWallUs();
+                segmenterSetClock(a->segmenter, wall);
+            }
             if (segmenterPush(a->segmenter, ev, len, now, &err) != 0)
                 break;
             if (ev[4] == BINLOG_MARIA_START_ENCRYPTION)
