@@ -46,6 +46,8 @@ warnSourceEncrypts(Agent *a) {
 #define GTID_PUBLISH_MS 200
 /* What the stream received is published at most this often while events keep coming. */
 #define RECV_PUBLISH_MS 20
+/* Inside a transaction, the clocks are read every this many events. */
+#define STREAM_CLOCK_EVENTS 64
 
 static void
 sinkTmpPath(void *data, uint64_t seq, char *out, size_t size) {
@@ -483,7 +485,8 @@ agentStreamMain(void *arg) {
         bool ackOwed = false;
         char ackFile[SEGMENT_FILE_MAX];
         uint64_t ackPos = 0;
-        uint64_t now = 0; /* retryNowMs(), read once per event */
+        uint64_t now = 0; /* retryNowMs(), read where a transaction may start (below) */
+        unsigned eventsSinceClock = 0;
 
         for (;;) {
             const uint8_t *ev;
@@ -539,12 +542,19 @@ agentStreamMain(void *arg) {
                     errSet(&err, ERR_SOURCE, "the source ended the binlog stream");
                 break;
             }
-            /* The monotonic clock is read once per event: the segmenter's interval and the
-             * published state share this reading. The wall clock only serves a transaction's
-             * first event (its commit time is estimated from it) and heartbeats (caught up
-             * now): it is read only where one may come, not for every event of a transaction. */
-            now = retryNowMs();
             heartbeat = ev[4] == BINLOG_HEARTBEAT || ev[4] == BINLOG_HEARTBEAT_V2;
+            /* The clocks are read where a transaction may start, for a heartbeat, and every
+             * STREAM_CLOCK_EVENTS events inside a transaction, not for every event: the
+             * segmenter cuts only between transactions, a transaction's commit time is estimated
+             * at its first event, and the published state needs no finer time than its batches
+             * (RECV_PUBLISH_MS). The segmenter's interval and the published state share the
+             * monotonic reading. */
+            bool clockDue = heartbeat || !segmenterInTxn(a->segmenter) || ++eventsSinceClock >= STREAM_CLOCK_EVENTS;
+
+            if (clockDue) {
+                now = retryNowMs();
+                eventsSinceClock = 0;
+            }
             ackWanted = a->cfg->semiSync && binlogClientAckRequested(c);
             if (ackWanted) {
                 snprintf(ackFile, sizeof(ackFile), "%s", binlogClientFile(c));
@@ -553,7 +563,7 @@ agentStreamMain(void *arg) {
             seqBefore = segmenterLastSeq(a->segmenter);
             txnsBefore = segmenterTransactions(a->segmenter);
             wall = 0;
-            if (heartbeat || !segmenterInTxn(a->segmenter)) {
+            if (clockDue) {
                 wall = agentWallUs();
                 segmenterSetClock(a->segmenter, wall);
             }
