@@ -152,7 +152,7 @@ cryptoSha1(const void *data, size_t len, uint8_t out[CRYPTO_SHA1_LEN]) {
  * kernel's crc32-pclmul and Chromium's zlib): four 128-bit lanes fold 64 bytes per step, then
  * one lane, then a Barrett reduction to 32 bits. Every event's checksum is computed once on the
  * way in (binlogEventParse()): with zlib's table-driven crc32() that was a tenth of the agent's
- * CPU on small events. `len` is a multiple of 16, at least 64; `crc` and the result are
+ * CPU on small events. `len` is a multiple of 16, at least 16; `crc` and the result are
  * zlib's pre- and post-inverted register (~crc). */
 __attribute__((target("pclmul,sse4.1"))) static uint32_t
 crc32Clmul(uint32_t crc, const uint8_t *buf, size_t len) {
@@ -162,6 +162,14 @@ crc32Clmul(uint32_t crc, const uint8_t *buf, size_t len) {
     static const uint64_t __attribute__((aligned(16))) poly[] = {0x01db710641, 0x01f7011641};
     __m128i x0, x1, x2, x3, x4, x5, x6, x7, x8;
 
+    if (len < 64) {
+        /* One lane from the start (a binlog's GTID, XID and TABLE_MAP events are this short). */
+        x1 = _mm_xor_si128(_mm_loadu_si128((const __m128i *)buf), _mm_cvtsi32_si128((int)crc));
+        x0 = _mm_load_si128((const __m128i *)k3k4);
+        buf += 16;
+        len -= 16;
+        goto oneLane;
+    }
     x1 = _mm_loadu_si128((const __m128i *)(buf + 0x00));
     x2 = _mm_loadu_si128((const __m128i *)(buf + 0x10));
     x3 = _mm_loadu_si128((const __m128i *)(buf + 0x20));
@@ -197,6 +205,7 @@ crc32Clmul(uint32_t crc, const uint8_t *buf, size_t len) {
     x5 = _mm_clmulepi64_si128(x1, x0, 0x00);
     x1 = _mm_clmulepi64_si128(x1, x0, 0x11);
     x1 = _mm_xor_si128(_mm_xor_si128(x1, x4), x5);
+oneLane:
     while (len >= 16) {
         x5 = _mm_clmulepi64_si128(x1, x0, 0x00);
         x1 = _mm_clmulepi64_si128(x1, x0, 0x11);
@@ -230,7 +239,7 @@ cryptoCrc32(uint32_t crc, const void *data, size_t len) {
     uLong c;
 
 #if defined(__x86_64__)
-    if (len >= 64 && __builtin_cpu_supports("pclmul") && __builtin_cpu_supports("sse4.1")) {
+    if (len >= 16 && __builtin_cpu_supports("pclmul") && __builtin_cpu_supports("sse4.1")) {
         size_t n = len & ~(size_t)15;
 
         crc = ~crc32Clmul(~crc, p, n);
