@@ -46,6 +46,8 @@ warnSourceEncrypts(Agent *a) {
 #define GTID_PUBLISH_MS 200
 /* What the stream received is published at most this often while events keep coming. */
 #define RECV_PUBLISH_MS 20
+/* Inside a transaction, the clocks are read every this many events. */
+#define STREAM_CLOCK_EVENTS 64
 
 static void
 sinkTmpPath(void *data, uint64_t seq, char *out, size_t size) {
@@ -210,16 +212,19 @@ publishConnected(Agent *a, bool connected, bool first) {
 /* Publish what the stream thread knows, after an event: at once after a heartbeat or when
  * nothing more waits on the connection (the stream is idle, so the published state is exact),
  * otherwise at most every RECV_PUBLISH_MS (and with `force`, when the stream ends). A catch-up
- * of millions of events pays the lock and the copies once per batch, not once per event. */
+ * of millions of events pays the locks and the copies once per batch, not once per event: the
+ * open segment's size in the spool's accounting moves here too (and at every seal, so that a
+ * sealed segment is never counted twice). `now` is the caller's retryNowMs(), read once per
+ * event. */
 static void
-publishEvent(Agent *a, BinlogClient *c, bool heartbeat, bool force, uint64_t wall) {
+publishEvent(Agent *a, BinlogClient *c, bool heartbeat, bool force, uint64_t wall, uint64_t now) {
     Segmenter *s = a->segmenter;
-    uint64_t now = retryNowMs();
     bool txnEnded;
     char *gtid = NULL;
 
     if (!heartbeat && !force && now - a->recvPublishedMs < RECV_PUBLISH_MS && binlogClientPending(c))
         return;
+    spoolSetOpenBytes(a->spool, segmenterOpenBytes(s) + (a->journal ? spoolJournalBytes(a->journal) : 0));
     a->recvPublishedMs = now;
     txnEnded = segmenterTransactions(s) != a->recvPublishedTxns;
     a->recvPublishedTxns = segmenterTransactions(s);
@@ -480,6 +485,8 @@ agentStreamMain(void *arg) {
         bool ackOwed = false;
         char ackFile[SEGMENT_FILE_MAX];
         uint64_t ackPos = 0;
+        uint64_t now = 0; /* retryNowMs(), read where a transaction may start (below) */
+        unsigned eventsSinceClock = 0;
 
         for (;;) {
             const uint8_t *ev;
@@ -513,10 +520,11 @@ agentStreamMain(void *arg) {
                 }
             }
             /* Cut at the interval's end even if nothing arrives (heartbeats alone would cut up
-             * to half an interval later). */
-            if ((due = segmenterCutDueMs(a->segmenter)) != 0) {
-                uint64_t now = retryNowMs();
-
+             * to half an interval later). While events wait to be read before the previous
+             * one's clock reading says the interval is over, the next push decides: no clock
+             * read here. */
+            if ((due = segmenterCutDueMs(a->segmenter)) != 0 && !(now < due && binlogClientPending(c))) {
+                now = retryNowMs();
                 if (now >= due || !binlogClientWait(c, (int)(due - now < 1000 ? due - now : 1000))) {
                     seqBefore = segmenterLastSeq(a->segmenter);
                     rc = segmenterTick(a->segmenter, retryNowMs(), &err);
@@ -524,7 +532,7 @@ agentStreamMain(void *arg) {
                     if (rc < 0)
                         break;
                     if (segmenterLastSeq(a->segmenter) != seqBefore)
-                        publishEvent(a, c, false, true, agentWallUs());
+                        publishEvent(a, c, false, true, agentWallUs(), retryNowMs());
                     continue;
                 }
             }
@@ -534,8 +542,19 @@ agentStreamMain(void *arg) {
                     errSet(&err, ERR_SOURCE, "the source ended the binlog stream");
                 break;
             }
-            wall = agentWallUs();
             heartbeat = ev[4] == BINLOG_HEARTBEAT || ev[4] == BINLOG_HEARTBEAT_V2;
+            /* The clocks are read where a transaction may start, for a heartbeat, and every
+             * STREAM_CLOCK_EVENTS events inside a transaction, not for every event: the
+             * segmenter cuts only between transactions, a transaction's commit time is estimated
+             * at its first event, and the published state needs no finer time than its batches
+             * (RECV_PUBLISH_MS). The segmenter's interval and the published state share the
+             * monotonic reading. */
+            bool clockDue = heartbeat || !segmenterInTxn(a->segmenter) || ++eventsSinceClock >= STREAM_CLOCK_EVENTS;
+
+            if (clockDue) {
+                now = retryNowMs();
+                eventsSinceClock = 0;
+            }
             ackWanted = a->cfg->semiSync && binlogClientAckRequested(c);
             if (ackWanted) {
                 snprintf(ackFile, sizeof(ackFile), "%s", binlogClientFile(c));
@@ -543,8 +562,12 @@ agentStreamMain(void *arg) {
             }
             seqBefore = segmenterLastSeq(a->segmenter);
             txnsBefore = segmenterTransactions(a->segmenter);
-            segmenterSetClock(a->segmenter, wall);
-            if (segmenterPush(a->segmenter, ev, len, retryNowMs(), &err) != 0)
+            wall = 0;
+            if (clockDue) {
+                wall = agentWallUs();
+                segmenterSetClock(a->segmenter, wall);
+            }
+            if (segmenterPush(a->segmenter, ev, len, now, &err) != 0)
                 break;
             if (ev[4] == BINLOG_MARIA_START_ENCRYPTION)
                 warnSourceEncrypts(a);
@@ -564,11 +587,9 @@ agentStreamMain(void *arg) {
             }
             if (segmenterTransactions(a->segmenter) != txnsBefore)
                 a->recvEndedTxnUs = segmenterTxnCommitUs(a->segmenter);
-            publishEvent(a, c, heartbeat, false, wall);
-            spoolSetOpenBytes(a->spool, segmenterOpenBytes(a->segmenter) +
-                                            (a->journal ? spoolJournalBytes(a->journal) : 0));
+            publishEvent(a, c, heartbeat, segmenterLastSeq(a->segmenter) != seqBefore, wall, now);
         }
-        publishEvent(a, c, false, true, agentWallUs()); /* what the last batch left unpublished */
+        publishEvent(a, c, false, true, agentWallUs(), retryNowMs()); /* what the last batch left unpublished */
         binlogClientFree(c);
         publishConnected(a, false, false);
         if (stopping && !segmenterInTxn(a->segmenter)) {

@@ -5,9 +5,9 @@
  * events (an OLTP binlog is mostly events of a few hundred bytes) would otherwise pay the
  * per-call cost of every filter (hashes, lz4, write) each.
  *
- * The chain (lz4, object hash, write) runs on the compressor's worker thread, one block behind
- * the caller: while it compresses block n, the caller (the agent's stream thread) hashes the
- * content and reads and frames the events of block n+1. Two blocks in memory, whatever the
+ * The byte work of a block (content hash, lz4, object hash, write) runs on the compressor's
+ * worker thread, one block behind the caller: while it hashes and compresses block n, the caller
+ * (the agent's stream thread) reads and frames the events of block n+1. Two blocks in memory, whatever the
  * segment size. The worker outlives segments: one SegmentCompressor serves each segment of a
  * stream in turn (a thread per segment would be created and joined every few seconds), and is
  * stopped by a sentinel (`stop`, seen once the block in flight is written).
@@ -34,9 +34,10 @@ struct SegmentCompressor {
     pthread_t thread;
     pthread_mutex_t lock;
     pthread_cond_t cond;
-    /* Under lock. The block in flight, written through `chain` by the worker; `len` 0 when the
-     * worker is idle. */
+    /* Under lock. The block in flight, added to `contentHash` and written through `chain` by the
+     * worker; `len` 0 when the worker is idle. */
     IoWrite *chain;
+    CryptoHash *contentHash;
     const uint8_t *block;
     size_t len;
     bool stop;      /* the sentinel: exit once idle */
@@ -48,8 +49,9 @@ struct SegmentCompressor {
 struct SegmentWriter {
     char *path;
     SegmentMeta meta;
-    /* The content's SHA-256 is the caller's (it hashes each block before handing it over); the
-     * chain, the worker's: lz4 -> tail -> object sha256 -> fd. */
+    /* The worker's while a block is in flight (the caller's only when the worker is idle: the
+     * FDE at the start, the digest at the seal): the content's SHA-256 and the chain, lz4 ->
+     * tail -> object sha256 -> fd. */
     CryptoHash *contentHash;
     IoWrite *head, *tail, *objectHash;
     uint8_t *stage; /* content not yet handed to the worker (the caller's) */
@@ -78,12 +80,15 @@ compressorMain(void *arg) {
         if (c->len == 0)
             break;
         IoWrite *chain = c->chain;
+        CryptoHash *contentHash = c->contentHash;
         const uint8_t *block = c->block;
         size_t len = c->len;
         bool skip = c->failed;
 
         pthread_mutex_unlock(&c->lock);
         errClear(&err);
+        if (!skip)
+            cryptoHashUpdate(contentHash, block, len);
         int rc = skip ? 0 : ioWrite(chain, block, len, &err);
         pthread_mutex_lock(&c->lock);
         if (rc != 0) {
@@ -183,11 +188,11 @@ stageFlush(SegmentWriter *w, Err *err) {
 
     if (w->staged == 0)
         return 0;
-    cryptoHashUpdate(w->contentHash, w->stage, w->staged);
     if (workerWait(w, err) != 0)
         return -1;
     pthread_mutex_lock(&c->lock);
     c->chain = w->head;
+    c->contentHash = w->contentHash;
     c->block = w->stage;
     c->len = w->staged;
     pthread_cond_broadcast(&c->cond);

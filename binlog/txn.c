@@ -122,10 +122,24 @@ addTable(BinlogTxnFramer *f, const char *db, size_t dbLen, const char *table, si
     char *tables = f->open.txn.tables;
     size_t have = strlen(tables), n;
 
-    n = (size_t)snprintf(name, sizeof(name), "%.*s%s%.*s", (int)dbLen, db, dbLen ? "." : "", (int)tableLen, table);
+    /* Built by hand, not snprintf(): this runs for every TABLE_MAP of the stream. A name stops at
+     * its first NUL, as "%.*s" would. */
+    dbLen = strnlen(db, dbLen);
+    tableLen = strnlen(table, tableLen);
+    if (dbLen + 1 + tableLen >= sizeof(name))
+        return;
+    n = 0;
+    if (dbLen > 0) {
+        memcpy(name, db, dbLen);
+        name[dbLen] = '.';
+        n = dbLen + 1;
+    }
+    memcpy(name + n, table, tableLen);
+    n += tableLen;
+    name[n] = '\0';
     /* An empty name (a table map without names, or names of NUL bytes) is no table, and would
      * match everywhere below. */
-    if (n == 0 || n >= sizeof(name) || strlen(name) != n)
+    if (n == 0)
         return;
     for (const char *p = tables; (p = strstr(p, name)) != NULL; p++)
         if ((p == tables || p[-1] == ',') && (p[n] == ',' || p[n] == '\0'))

@@ -144,10 +144,110 @@ cryptoSha1(const void *data, size_t len, uint8_t out[CRYPTO_SHA1_LEN]) {
     cryptoHashOnce(CRYPTO_HASH_SHA1, data, len, out);
 }
 
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+/* CRC-32 by carry-less multiplication (Intel, "Fast CRC Computation for Generic Polynomials
+ * Using PCLMULQDQ Instruction", 2009; the bit-reflected constants at its end, as in the Linux
+ * kernel's crc32-pclmul and Chromium's zlib): four 128-bit lanes fold 64 bytes per step, then
+ * one lane, then a Barrett reduction to 32 bits. Every event's checksum is computed once on the
+ * way in (binlogEventParse()): with zlib's table-driven crc32() that was a tenth of the agent's
+ * CPU on small events. `len` is a multiple of 16, at least 16; `crc` and the result are
+ * zlib's pre- and post-inverted register (~crc). */
+__attribute__((target("pclmul,sse4.1"))) static uint32_t
+crc32Clmul(uint32_t crc, const uint8_t *buf, size_t len) {
+    static const uint64_t __attribute__((aligned(16))) k1k2[] = {0x0154442bd4, 0x01c6e41596};
+    static const uint64_t __attribute__((aligned(16))) k3k4[] = {0x01751997d0, 0x00ccaa009e};
+    static const uint64_t __attribute__((aligned(16))) k5k0[] = {0x0163cd6124, 0x0000000000};
+    static const uint64_t __attribute__((aligned(16))) poly[] = {0x01db710641, 0x01f7011641};
+    __m128i x0, x1, x2, x3, x4, x5, x6, x7, x8;
+
+    if (len < 64) {
+        /* One lane from the start (a binlog's GTID, XID and TABLE_MAP events are this short). */
+        x1 = _mm_xor_si128(_mm_loadu_si128((const __m128i *)buf), _mm_cvtsi32_si128((int)crc));
+        x0 = _mm_load_si128((const __m128i *)k3k4);
+        buf += 16;
+        len -= 16;
+        goto oneLane;
+    }
+    x1 = _mm_loadu_si128((const __m128i *)(buf + 0x00));
+    x2 = _mm_loadu_si128((const __m128i *)(buf + 0x10));
+    x3 = _mm_loadu_si128((const __m128i *)(buf + 0x20));
+    x4 = _mm_loadu_si128((const __m128i *)(buf + 0x30));
+    x1 = _mm_xor_si128(x1, _mm_cvtsi32_si128((int)crc));
+    x0 = _mm_load_si128((const __m128i *)k1k2);
+    buf += 64;
+    len -= 64;
+    while (len >= 64) {
+        x5 = _mm_clmulepi64_si128(x1, x0, 0x00);
+        x6 = _mm_clmulepi64_si128(x2, x0, 0x00);
+        x7 = _mm_clmulepi64_si128(x3, x0, 0x00);
+        x8 = _mm_clmulepi64_si128(x4, x0, 0x00);
+        x1 = _mm_clmulepi64_si128(x1, x0, 0x11);
+        x2 = _mm_clmulepi64_si128(x2, x0, 0x11);
+        x3 = _mm_clmulepi64_si128(x3, x0, 0x11);
+        x4 = _mm_clmulepi64_si128(x4, x0, 0x11);
+        x1 = _mm_xor_si128(_mm_xor_si128(x1, x5), _mm_loadu_si128((const __m128i *)(buf + 0x00)));
+        x2 = _mm_xor_si128(_mm_xor_si128(x2, x6), _mm_loadu_si128((const __m128i *)(buf + 0x10)));
+        x3 = _mm_xor_si128(_mm_xor_si128(x3, x7), _mm_loadu_si128((const __m128i *)(buf + 0x20)));
+        x4 = _mm_xor_si128(_mm_xor_si128(x4, x8), _mm_loadu_si128((const __m128i *)(buf + 0x30)));
+        buf += 64;
+        len -= 64;
+    }
+    /* Four lanes into one. */
+    x0 = _mm_load_si128((const __m128i *)k3k4);
+    x5 = _mm_clmulepi64_si128(x1, x0, 0x00);
+    x1 = _mm_clmulepi64_si128(x1, x0, 0x11);
+    x1 = _mm_xor_si128(_mm_xor_si128(x1, x2), x5);
+    x5 = _mm_clmulepi64_si128(x1, x0, 0x00);
+    x1 = _mm_clmulepi64_si128(x1, x0, 0x11);
+    x1 = _mm_xor_si128(_mm_xor_si128(x1, x3), x5);
+    x5 = _mm_clmulepi64_si128(x1, x0, 0x00);
+    x1 = _mm_clmulepi64_si128(x1, x0, 0x11);
+    x1 = _mm_xor_si128(_mm_xor_si128(x1, x4), x5);
+oneLane:
+    while (len >= 16) {
+        x5 = _mm_clmulepi64_si128(x1, x0, 0x00);
+        x1 = _mm_clmulepi64_si128(x1, x0, 0x11);
+        x1 = _mm_xor_si128(_mm_xor_si128(x1, _mm_loadu_si128((const __m128i *)buf)), x5);
+        buf += 16;
+        len -= 16;
+    }
+    /* 128 bits to 64. */
+    x2 = _mm_clmulepi64_si128(x1, x0, 0x10);
+    x3 = _mm_setr_epi32(~0, 0, ~0, 0);
+    x1 = _mm_xor_si128(_mm_srli_si128(x1, 8), x2);
+    x0 = _mm_loadl_epi64((const __m128i *)k5k0);
+    x2 = _mm_srli_si128(x1, 4);
+    x1 = _mm_and_si128(x1, x3);
+    x1 = _mm_clmulepi64_si128(x1, x0, 0x00);
+    x1 = _mm_xor_si128(x1, x2);
+    /* Barrett reduction to 32 bits. */
+    x0 = _mm_load_si128((const __m128i *)poly);
+    x2 = _mm_and_si128(x1, x3);
+    x2 = _mm_clmulepi64_si128(x2, x0, 0x10);
+    x2 = _mm_and_si128(x2, x3);
+    x2 = _mm_clmulepi64_si128(x2, x0, 0x00);
+    x1 = _mm_xor_si128(x1, x2);
+    return (uint32_t)_mm_extract_epi32(x1, 1);
+}
+#endif
+
 uint32_t
 cryptoCrc32(uint32_t crc, const void *data, size_t len) {
     const uint8_t *p = data;
-    uLong c = crc;
+    uLong c;
+
+#if defined(__x86_64__)
+    if (len >= 16 && __builtin_cpu_supports("pclmul") && __builtin_cpu_supports("sse4.1")) {
+        size_t n = len & ~(size_t)15;
+
+        crc = ~crc32Clmul(~crc, p, n);
+        p += n;
+        len -= n;
+    }
+#endif
+    c = crc;
 
     /* zlib takes uInt lengths: feed very large inputs in pieces. */
     while (len > 0) {
