@@ -103,11 +103,11 @@ t_hand_restore=$(seconds "$t0")
 got_hand=$(mdb_sql byhand "CHECKSUM TABLE $tables")
 mdb_stop byhand
 t0=$(date +%s.%N)
-"$BV" restore --archive "file://$BV_TEST_DIR/archive" --datadir "$BV_TEST_DIR/restored" --until-end \
+"$BV" restore --archive "file://$BV_TEST_DIR/archive" --datadir "$BV_TEST_DIR/restore-dir" --until-end \
     > "$BV_TEST_DIR/restore.log" 2>&1
 t_bv_restore=$(seconds "$t0")
 MDB_SERVER_ID=8 mdb_start restored > /dev/null; mdb_stop restored
-rm -rf "$(mdb_dir restored)/data"; mv "$BV_TEST_DIR/restored" "$(mdb_dir restored)/data"
+rm -rf "$(mdb_dir restored)/data"; mv "$BV_TEST_DIR/restore-dir" "$(mdb_dir restored)/data"
 mdb_start restored > /dev/null
 got_bv=$(mdb_sql restored "CHECKSUM TABLE $tables")
 mdb_stop restored
