@@ -23,7 +23,7 @@ rm -rf "$BV_TEST_DIR"; mkdir -p "$BV_TEST_DIR/tmp"
 . "$BENCH_ROOT/tests/lib/mariadb.sh"
 . "$BENCH_ROOT/tests/lib/swift.sh"
 . "$BENCH_ROOT/tests/lib/agent.sh"
-trap 'agent_kill; mdb_stop_all; s3_stop_all' EXIT
+trap 'agent_kill; mdb_stop_all; s3_stop_all; true' EXIT
 
 # The database, generated once and kept (stopped) under $BENCH_DATA/backupdb-<rows>.
 db=$BENCH_DATA/backupdb-$rows
