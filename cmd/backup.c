@@ -18,7 +18,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -37,6 +36,7 @@
 #include "common/json.h"
 #include "common/log.h"
 #include "common/mem.h"
+#include "common/proc.h"
 #include "common/url.h"
 #include "mysql/client.h"
 
@@ -152,6 +152,7 @@ out:
  * 10.11.6-MariaDB ...": its version is the first word starting with a digit. */
 static int
 toolVersion(const char *tool, char *out, size_t size, Err *err) {
+    const char *argv[] = {tool, "--version", NULL};
     int fds[2], status;
     pid_t pid;
     char buf[1024], *p, *end;
@@ -160,23 +161,18 @@ toolVersion(const char *tool, char *out, size_t size, Err *err) {
 
     if (pipe2(fds, O_CLOEXEC) != 0)
         return errSetSys(err, ERR_IO, errno, "unable to create a pipe");
-    if ((pid = fork()) < 0) {
-        close(fds[0]);
-        close(fds[1]);
-        return errSetSys(err, ERR_INTERNAL, errno, "unable to start '%s'", tool);
-    }
-    if (pid == 0) {
-        dup2(fds[1], 1);
-        dup2(fds[1], 2);
-        execlp(tool, tool, "--version", (char *)NULL);
-        _exit(127);
-    }
+    pid = procSpawn(argv, -1, fds[1], fds[1], 0, err);
     close(fds[1]);
+    if (pid < 0) {
+        close(fds[0]);
+        return -1;
+    }
     while (len < sizeof(buf) - 1 && (n = read(fds[0], buf + len, sizeof(buf) - 1 - len)) > 0)
         len += (size_t)n;
     close(fds[0]);
     buf[len] = '\0';
-    waitpid(pid, &status, 0);
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
         return errSet(err, ERR_CONFIG, "the backup tool '%s' cannot be run (exit %d); install it or give --tool PATH",
                       tool, WIFEXITED(status) ? WEXITSTATUS(status) : -1);
@@ -259,42 +255,17 @@ spawnTool(Run *r, int *out, Err *err) {
         argv[n++] = datadirArg;
     }
     argv[n] = NULL;
-    if ((r->pid = fork()) < 0) {
-        close(fds[0]);
-        close(fds[1]);
-        close(logFd);
-        return errSetSys(err, ERR_INTERNAL, errno, "unable to start '%s'", r->tool);
-    }
-    if (r->pid == 0) {
-        /* The tool dies with binvault: a backup nobody stores is of no use. */
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        dup2(fds[1], 1);
-        dup2(logFd, 2);
-        execvp(r->tool, argv);
-        _exit(127);
-    }
+    /* The tool dies with binvault: a backup nobody stores is of no use. */
+    r->pid = procSpawn((const char *const *)argv, -1, fds[1], logFd, PROC_DIE_WITH_PARENT, err);
     close(fds[1]);
     close(logFd);
+    if (r->pid < 0) {
+        r->pid = 0;
+        close(fds[0]);
+        return -1;
+    }
     *out = fds[0];
     return 0;
-}
-
-/* The end of the tool's log, for an error message. */
-static void
-logTail(const char *path, char *out, size_t size) {
-    uint8_t *data;
-    size_t len;
-    Err err;
-
-    out[0] = '\0';
-    if (fsReadFile(path, 64 * 1024 * 1024, &data, &len, &err) != 0)
-        return;
-    {
-        size_t from = len > size - 1 ? len - (size - 1) : 0;
-
-        snprintf(out, size, "%.*s", (int)(len - from), (const char *)data + from);
-    }
-    bvFree(data);
 }
 
 static void
@@ -463,7 +434,7 @@ backupRun(const BackupOpts *o, Archive *archive, Result *res, Err *err) {
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
         char tail[LOG_TAIL];
 
-        logTail(r.log, tail, sizeof(tail));
+        procLogTail(r.log, 20, '\n', tail, sizeof(tail));
         errSet(err, ERR_SOURCE, "'%s' failed (%s %d); the end of its log:\n%s", r.tool,
                WIFEXITED(status) ? "exit" : "signal", WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status), tail);
         goto out;

@@ -21,6 +21,7 @@
 #include "common/buf.h"
 #include "common/fs.h"
 #include "common/mem.h"
+#include "common/proc.h"
 #include "common/retry.h"
 
 #define PRIVATE_LOG_TAIL 6
@@ -53,56 +54,8 @@ sleepMs(unsigned ms) {
         ;
 }
 
-/* The last lines of a log file, for an error message ("" when unreadable). */
-static void
-logTail(const char *path, char *out, size_t size) {
-    char buf[4096];
-    ssize_t n;
-    off_t end;
-    int fd, lines = 0;
-    char *p;
-
-    out[0] = '\0';
-    if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-        return;
-    end = lseek(fd, 0, SEEK_END);
-    n = fsPreadAll(fd, buf, sizeof(buf) - 1, end > (off_t)sizeof(buf) - 1 ? end - (off_t)sizeof(buf) + 1 : 0);
-    close(fd);
-    if (n <= 0)
-        return;
-    buf[n] = '\0';
-    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
-        buf[--n] = '\0';
-    for (p = buf + n; p > buf; p--)
-        if (p[-1] == '\n' && ++lines == PRIVATE_LOG_TAIL)
-            break;
-    n = (ssize_t)strlen(p);
-    if ((size_t)n >= size)
-        n = (ssize_t)size - 1;
-    memcpy(out, p, (size_t)n);
-    out[n] = '\0';
-    for (char *c = out; *c != '\0'; c++)
-        if (*c == '\n')
-            *c = '|';
-}
-
-/* The child's side of a fork: its own process group (or session), stdio, then exec. Only
- * async-signal-safe calls. */
-static void
-childExec(const char *const *argv, int inFd, int logFd, bool newSession) {
-    if (newSession)
-        setsid();
-    else
-        setpgid(0, 0);
-    if (dup2(inFd, STDIN_FILENO) < 0 || dup2(logFd, STDOUT_FILENO) < 0 || dup2(logFd, STDERR_FILENO) < 0)
-        _exit(127);
-    signal(SIGPIPE, SIG_DFL);
-    signal(SIGINT, SIG_DFL);
-    signal(SIGTERM, SIG_DFL);
-    execvp(argv[0], (char *const *)argv);
-    _exit(127);
-}
-
+/* Start a tool or the server in its own process group (or session), stdin from inFd, stdout and
+ * stderr to the log. */
 static pid_t
 spawn(const char *const *argv, int inFd, const char *logPath, bool newSession, Err *err) {
     int logFd = open(logPath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
@@ -110,30 +63,9 @@ spawn(const char *const *argv, int inFd, const char *logPath, bool newSession, E
 
     if (logFd < 0)
         return errSetSys(err, ERR_IO, errno, "unable to open log file '%s'", logPath);
-    if ((pid = fork()) < 0) {
-        close(logFd);
-        return errSetSys(err, ERR_IO, errno, "unable to start '%s'", argv[0]);
-    }
-    if (pid == 0)
-        childExec(argv, inFd, logFd, newSession);
-    /* Also here: a signal sent to the group before the child has run setpgid() must reach it. */
-    if (!newSession)
-        setpgid(pid, pid);
+    pid = procSpawn(argv, inFd, logFd, logFd, newSession ? PROC_NEW_SESSION : PROC_OWN_GROUP, err);
     close(logFd);
     return pid;
-}
-
-/* How a child ended, for messages. */
-static void
-describeStatus(int status, char *out, size_t size) {
-    if (WIFEXITED(status) && WEXITSTATUS(status) == 127)
-        snprintf(out, size, "could not be run (exit 127: is it installed and in PATH?)");
-    else if (WIFEXITED(status))
-        snprintf(out, size, "exited with status %d", WEXITSTATUS(status));
-    else if (WIFSIGNALED(status))
-        snprintf(out, size, "was killed by signal %d", WTERMSIG(status));
-    else
-        snprintf(out, size, "ended with status 0x%x", (unsigned)status);
 }
 
 /* ---- Tools ----------------------------------------------------------------------------------- */
@@ -205,8 +137,8 @@ privateToolFinish(PrivateTool *t, atomic_bool *stop, Err *err) {
         sleepMs(PRIVATE_POLL_MS);
     }
     if (res == 0 && got == t->pid && !(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
-        describeStatus(status, how, sizeof(how));
-        logTail(t->logPath, tail, sizeof(tail));
+        procDescribeStatus(status, how, sizeof(how));
+        procLogTail(t->logPath, PRIVATE_LOG_TAIL, '|', tail, sizeof(tail));
         res = errSet(err, ERR_TARGET, "'%s' %s%s (log '%s': %s)", t->name, how, terminated ? ", stopped by a signal" : "",
                      t->logPath, tail[0] != '\0' ? tail : "empty");
     }
@@ -357,8 +289,8 @@ privateServerStart(const PrivateServerOptions *o, Err *err) {
 
         if (got == s->pid) {
             s->running = false;
-            describeStatus(status, how, sizeof(how));
-            logTail(s->errorLog, tail, sizeof(tail));
+            procDescribeStatus(status, how, sizeof(how));
+            procLogTail(s->errorLog, PRIVATE_LOG_TAIL, '|', tail, sizeof(tail));
             errSet(err, ERR_TARGET, "the private server on '%s' %s while starting (error log: %s)", o->datadir, how,
                    tail[0] != '\0' ? tail : "empty");
             privateServerFree(s);
@@ -374,7 +306,7 @@ privateServerStart(const PrivateServerOptions *o, Err *err) {
             return NULL;
         }
         if ((double)retryNowMs() / 1000.0 > deadline) {
-            logTail(s->errorLog, tail, sizeof(tail));
+            procLogTail(s->errorLog, PRIVATE_LOG_TAIL, '|', tail, sizeof(tail));
             errSet(err, ERR_TARGET, "the private server on '%s' did not answer on '%s' within %u s (error log: %s)",
                    o->datadir, s->socket, timeoutMs / 1000u, tail[0] != '\0' ? tail : "empty");
             privateServerFree(s);
@@ -433,8 +365,8 @@ privateServerStop(PrivateServer *s, unsigned timeoutMs, Err *err) {
                       (timeoutMs != 0 ? timeoutMs : PRIVATE_STOP_TIMEOUT_MS) / 1000u);
     }
     if (!(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
-        describeStatus(status, how, sizeof(how));
-        logTail(s->errorLog, tail, sizeof(tail));
+        procDescribeStatus(status, how, sizeof(how));
+        procLogTail(s->errorLog, PRIVATE_LOG_TAIL, '|', tail, sizeof(tail));
         return errSet(err, ERR_TARGET, "the private server %s while shutting down (error log: %s)", how,
                       tail[0] != '\0' ? tail : "empty");
     }
