@@ -151,7 +151,9 @@ check "status: says that the archive's oldest segments precede every backup" \
 BINVAULT_SOURCE_PASSWORD=$BACKUP_PASSWORD "$BV_BIN" backup --archive "$archive" --tmp-dir "$tmp" --no-progress \
     --source "mysql://backup@127.0.0.1:$(mdb_port src)" --part-size 64K --parallel 1 > "$BV_TEST_DIR/backup2.out" 2>&1 &
 bpid=$!
-for _ in $(seq 1 400); do
+# Up to 120 s: the tool starts slowly when the machine is loaded (parallel tests, sanitizers).
+deadline=$((SECONDS + 120))
+while [ $SECONDS -lt $deadline ]; do
     [ "$(find "$adir/backups" -name '*.bvp' -newer "$m1" 2>/dev/null | wc -l)" -ge 3 ] && break
     sleep 0.05
 done
@@ -159,7 +161,7 @@ kill -9 "$bpid"; wait "$bpid" 2>/dev/null
 id2=$(find "$adir/backups" -mindepth 1 -maxdepth 1 -newer "$m1" -printf '%f\n' | head -n 1)
 check "SIGKILL: the killed backup had stored parts" test -n "$id2" -a -d "$adir/backups/$id2/parts"
 check "SIGKILL: it has no manifest" test ! -e "$adir/backups/$id2/manifest.json"
-sleep 0.5
+for _ in $(seq 1 100); do pgrep -f "[b]invault-backup-$id2.work" > /dev/null || break; sleep 0.1; done
 check "SIGKILL: the backup tool died with it" bash -c "! pgrep -f '[b]invault-backup-$id2.work' > /dev/null"
 check "SIGKILL: the password left the disk once the tool streamed" test ! -e "$tmp/binvault-backup-$id2.cnf"
 out=$("$BV_BIN" list --archive "$archive" --json 2>&1)
@@ -339,7 +341,8 @@ if s3_start; then
         --no-progress --source "mysql://backup@127.0.0.1:$(mdb_port src)" --part-size 64K --parallel 1 \
         > "$BV_TEST_DIR/backup-s3kill.out" 2>&1 &
     bpid=$!
-    for _ in $(seq 1 400); do
+    deadline=$((SECONDS + 120))
+    while [ $SECONDS -lt $deadline ]; do
         [ "$("$BV_BIN" storage --archive "$s3archive" "${s3opts[@]}" list backups/ 2>/dev/null | grep -v "$s3id" | grep -c '\.bvp')" -ge 3 ] && break
         sleep 0.1
     done
