@@ -86,6 +86,18 @@ void archiveCatalogChunkRemove(ArchiveCatalog *c, uint64_t first, uint64_t last)
 /* Clear n metas and free the array. */
 void archiveMetasFree(SegmentMeta *metas, size_t n);
 
+/* Read the prune records and gap records into `c` (firstSeq, prune, gap records), as
+ * archiveCatalogLoad() does; maxLast is the highest seq the index describes (a prune record past it
+ * is ignored). ERR_NOTFOUND when a record vanished while read (load again). */
+int archiveCatalogLoadState(Archive *a, ArchiveCatalog *c, uint64_t maxLast, unsigned flags, Err *err);
+/* Load into `c` (its prune state set) the seqs from..to (to may be UINT64_MAX): list index/ from the
+ * chunks that start at `listFrom` (<= from) on, and with ARCHIVE_LOAD_DISCOVER segments/ from `from`
+ * on, stopping past `to`; read the chunks that hold seqs of the range. A chunk that starts before
+ * listFrom is not seen: listFrom is 1 in a format-1 archive, the first seq of from's block in format
+ * 2 (where no chunk spans two blocks). *vanished: an object was gone when read (load again). */
+int archiveCatalogLoadSeqs(Archive *a, ArchiveCatalog *c, uint64_t listFrom, uint64_t from, uint64_t to,
+                           unsigned flags, bool *vanished, Err *err);
+
 /* Seqs covered by a set of chunks: sorted, disjoint, not adjacent intervals. */
 typedef struct Interval {
     uint64_t first, last;
