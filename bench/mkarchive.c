@@ -10,9 +10,12 @@
  * archiveCheckpointWrite()), so `binvault verify` accepts the archive; only the segment files are
  * written without fsync (a benchmark input, rebuilt when lost).
  *
- *   mkarchive DIR N [--per-file K] [--start-time EPOCH]
+ *   mkarchive DIR N [--per-file K] [--start-time EPOCH] [--format 1|2]
  *
  * DIR must not exist. Index chunks are aligned blocks of 1024 segments (the last one partial).
+ * Format 2 (the default) adds the catalog summary of the complete blocks (archiveSpanFromMetas(),
+ * one level-1 document per 1024 blocks) and sets binvault.json's version to 2, as an agent of
+ * format 2 leaves an archive; format 1 is the archive an older binvault wrote.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -30,6 +33,7 @@
 #include "archive/identity.h"
 #include "archive/index.h"
 #include "archive/segment.h"
+#include "archive/summary.h"
 #include "common/buf.h"
 #include "common/bytes.h"
 #include "common/crypto.h"
@@ -86,6 +90,10 @@ typedef struct Gen {
     Archive *archive;
     uint64_t perFile;
     uint64_t startTime;
+    unsigned format;
+    SegmentMeta before; /* the last segment of the previous block, for its span's break check */
+    Buf *summary;       /* the open level-1 document's lines */
+    uint64_t summaryFirst, summaryLast;
 } Gen;
 
 static int
@@ -212,15 +220,57 @@ segment(Gen *g, uint64_t seq, SegmentMeta *m, Buf *content, Buf *object, Err *er
     return 0;
 }
 
+/* Store the open level-1 document. */
+static int
+summaryPut(Gen *g, Err *err) {
+    char name[128];
+    int rc;
+
+    if (g->summary->len == 0)
+        return 0;
+    archiveSummaryName(g->summaryFirst, g->summaryLast, name, sizeof(name));
+    rc = storagePutBuf(archiveStorage(g->archive), name, g->summary->data, g->summary->len, STORAGE_PUT_IMMUTABLE, err);
+    bufClear(g->summary);
+    return rc;
+}
+
+/* The span line of a complete block just indexed; a full level-1 document is stored. */
+static int
+summarise(Gen *g, const SegmentMeta *block, size_t n, Err *err) {
+    ArchiveSpan span;
+    uint8_t *chunk, digest[CRYPTO_SHA256_LEN];
+    size_t len;
+
+    archiveSpanFromMetas(g->before.seq != 0 ? &g->before : NULL, block, n, &span);
+    archiveChunkName(block[0].seq, block[n - 1].seq, span.name, sizeof(span.name));
+    if (storageGetBuf(archiveStorage(g->archive), span.name, ARCHIVE_CHUNK_MAX_BYTES, &chunk, &len, err) != 0)
+        return -1;
+    span.size = len;
+    cryptoSha256(chunk, len, digest);
+    cryptoHexEncode(digest, sizeof(digest), span.sha256);
+    bvFree(chunk);
+    if (g->summary->len == 0)
+        g->summaryFirst = block[0].seq;
+    g->summaryLast = block[n - 1].seq;
+    archiveSpanToJson(&span, g->summary);
+    bufAppend(g->summary, "\n", 1);
+    archiveSpanClear(&span);
+    segmentMetaClear(&g->before);
+    segmentMetaCopy(&g->before, &block[n - 1]);
+    if (archiveBlockOf(g->summaryLast) % ARCHIVE_SUMMARY_FANOUT == ARCHIVE_SUMMARY_FANOUT - 1)
+        return summaryPut(g, err);
+    return 0;
+}
+
 static int
 usage(void) {
-    fprintf(stderr, "usage: mkarchive DIR N [--per-file K] [--start-time EPOCH]\n");
+    fprintf(stderr, "usage: mkarchive DIR N [--per-file K] [--start-time EPOCH] [--format 1|2]\n");
     return 2;
 }
 
 int
 main(int argc, char **argv) {
-    Gen g = {.perFile = 10000, .startTime = 1796000000};
+    Gen g = {.perFile = 10000, .startTime = 1796000000, .format = 2};
     uint64_t n;
     char dir[2048];
     Storage *storage;
@@ -242,10 +292,12 @@ main(int argc, char **argv) {
             g.perFile = strtoull(argv[i + 1], NULL, 10);
         else if (strcmp(argv[i], "--start-time") == 0)
             g.startTime = strtoull(argv[i + 1], NULL, 10);
+        else if (strcmp(argv[i], "--format") == 0)
+            g.format = (unsigned)strtoul(argv[i + 1], NULL, 10);
         else
             return usage();
     }
-    if (n == 0 || g.perFile == 0 || (argc - 3) % 2 != 0)
+    if (n == 0 || g.perFile == 0 || (argc - 3) % 2 != 0 || (g.format != 1 && g.format != 2))
         return usage();
     if (mkdir(g.root, 0750) != 0) {
         fprintf(stderr, "mkarchive: unable to create '%s': %s\n", g.root, strerror(errno));
@@ -266,6 +318,7 @@ main(int argc, char **argv) {
         return fail("identity", &err);
 
     block = bvCalloc(BLOCK, sizeof(*block));
+    g.summary = bufNew(64 * 1024);
     for (uint64_t seq = 1; seq <= n; seq++) {
         if (segment(&g, seq, &block[fill], content, object, &err) != 0)
             return fail("segment", &err);
@@ -273,6 +326,8 @@ main(int argc, char **argv) {
         if (fill == BLOCK || seq == n) {
             if (archiveIndexPut(g.archive, NULL, block, fill, &err) != 0)
                 return fail("index", &err);
+            if (g.format == 2 && fill == BLOCK && summarise(&g, block, fill, &err) != 0)
+                return fail("summary", &err);
             if (seq == n) {
                 cp.seq = seq;
                 snprintf(cp.file, sizeof(cp.file), "%s", block[fill - 1].file);
@@ -288,6 +343,10 @@ main(int argc, char **argv) {
     }
     if (archiveCheckpointWrite(g.archive, &cp, &err) != 0)
         return fail("checkpoint", &err);
+    if (g.format == 2 && (summaryPut(&g, &err) != 0 || archiveIdentitySetVersion2(g.archive, &err) != 0))
+        return fail("format 2", &err);
+    segmentMetaClear(&g.before);
+    bufFree(g.summary);
     archiveCheckpointClear(&cp);
     bvFree(block);
     bufFree(content);

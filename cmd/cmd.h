@@ -14,6 +14,7 @@
 #include "storage/storage.h"
 
 struct ArchiveCatalog;
+struct ArchiveView;
 
 typedef struct CmdDef {
     const char *name;
@@ -99,6 +100,8 @@ extern const char *const cmdS3UriStyles[];
 /* Print what the catalog load noticed outside the index (unexpected or unreadable objects, chunks
  * that disagree) as warnings on stderr: a reader goes on with what the index holds. */
 void cmdCatalogWarn(const struct ArchiveCatalog *c);
+/* The same for the problems an ArchiveView noticed when it opened. */
+void cmdViewWarn(const struct ArchiveView *v);
 
 /* OptParseFn of the GTID options: `text` must read as a MariaDB GTID position or a MySQL GTID set
  * (the flavour is the archive's, not known yet), else ERR_USAGE (exit 64): a mistyped GTID is a

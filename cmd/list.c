@@ -12,6 +12,7 @@
 #include "archive/gap.h"
 #include "archive/identity.h"
 #include "archive/key.h"
+#include "archive/outline.h"
 #include "cmd/cmd.h"
 #include "common/json.h"
 #include "common/mem.h"
@@ -30,7 +31,7 @@ typedef struct Backups {
 } Backups;
 
 static int
-backupsLoad(Archive *a, const ArchiveCatalog *c, Backups *b, Err *err) {
+backupsLoad(Archive *a, ArchiveView *v, const ArchiveOutline *o, Backups *b, Err *err) {
     ArchiveBackupStarted *inc;
 
     memset(b, 0, sizeof(*b));
@@ -41,7 +42,7 @@ backupsLoad(Archive *a, const ArchiveCatalog *c, Backups *b, Err *err) {
     bvFree(inc);
     b->reach = bvCalloc(b->count + 1, sizeof(*b->reach));
     for (size_t i = 0; i < b->count; i++)
-        if (archiveBackupReach(c, &b->list[i], &b->reach[i], err) != 0)
+        if (archiveOutlineBackupReach(v, o, &b->list[i], &b->reach[i], err) != 0)
             return -1;
     return 0;
 }
@@ -122,55 +123,100 @@ backupsJson(const Backups *b, Buf *out) {
     jsonBufPrintf(out, "],\"incomplete_backups\":%zu", b->incomplete);
 }
 
-static void
-listText(Archive *a, const ArchiveIdentity *id, bool haveId, const ArchiveCatalog *c, const Backups *b) {
-    ArchiveGap *gaps;
-    ArchiveWindow *windows;
-    size_t ngaps = archiveCatalogGaps(c, &gaps), nwin = archiveCatalogWindows(c, &windows), unindexed = 0, missing = 0;
-    uint64_t objects, content, txns = 0;
-    char t1[40], t2[40];
+/* Segments the summary shows, the last ones: what an operator checks first. */
+#define LIST_RECENT 10
 
+/* Which seqs have an object in segments/, one bit each (1 M segments: 128 KiB): read with one
+ * streaming listing, so that `--all` and `--json` flag a segment missing from the store without
+ * holding the listing. */
+typedef struct Presence {
+    uint64_t first, count;
+    uint8_t *bits;
+} Presence;
+
+static int
+presenceCb(const char *name, uint64_t size, void *data, Err *err) {
+    Presence *p = data;
+    uint64_t seq, pos;
+    char file[SEGMENT_FILE_MAX];
+
+    (void)size;
+    (void)err;
+    if (segmentNameParse(name, &seq, file, sizeof(file), &pos) == 0 && seq >= p->first && seq - p->first < p->count)
+        p->bits[(seq - p->first) / 8] |= (uint8_t)(1u << ((seq - p->first) % 8));
+    return 0;
+}
+
+static int
+presenceLoad(Archive *a, const ArchiveView *v, Presence *p, Err *err) {
+    p->first = archiveViewFirstSeq(v);
+    p->count = archiveViewLastSeq(v) >= p->first ? archiveViewLastSeq(v) - p->first + 1 : 0;
+    p->bits = bvCalloc(p->count / 8 + 1, 1);
+    return storageList(archiveStorage(a), ARCHIVE_SEGMENT_PREFIX, presenceCb, p, err);
+}
+
+static bool
+presenceHas(const Presence *p, uint64_t seq) {
+    return seq >= p->first && seq - p->first < p->count && (p->bits[(seq - p->first) / 8] >> ((seq - p->first) % 8)) & 1;
+}
+
+static void
+segmentsHeader(void) {
+    printf("%6s  %-22s %-23s  %-24s %-24s %-23s  %-23s  %6s  %10s\n", "SEQ", "FILE", "START-END", "FIRST GTID",
+           "LAST GTID", "FIRST COMMIT", "LAST COMMIT", "TXNS", "SIZE");
+}
+
+static void
+segmentRow(const SegmentMeta *m, const char *flag) {
+    char range[48], t1[40], t2[40];
+
+    snprintf(range, sizeof(range), "%" PRIu64 "-%" PRIu64, m->startPos, m->endPos);
+    cmdFormatTime(m->firstTimeUs, t1, sizeof(t1));
+    cmdFormatTime(m->lastTimeUs, t2, sizeof(t2));
+    printf("%6" PRIu64 "  %-22s %-23s  %-24s %-24s %-23s  %-23s  %6" PRIu64 "  %10" PRIu64 "%s\n", m->seq, m->file, range,
+           orDash(m->firstGtid), orDash(m->lastGtid), t1, t2, m->transactions, m->size, flag);
+}
+
+/* Segments of the tail (the only ones a view knows to be unindexed, or indexed but not stored). */
+static void
+tailCounts(const ArchiveView *v, size_t *unindexed, size_t *missing) {
+    const ArchiveCatalog *t = archiveViewTail(v);
+
+    *unindexed = *missing = 0;
+    for (size_t i = 0; t != NULL && i < archiveCatalogCount(t); i++) {
+        if (!archiveCatalogListed(t, i, NULL))
+            (*missing)++;
+        else if (!archiveCatalogIndexed(t, i))
+            (*unindexed)++;
+    }
+}
+
+static void
+identityText(Archive *a, const ArchiveIdentity *id, bool haveId) {
     if (haveId)
         printf("archive %s: %s binlogs of server_id %" PRIu32 "%s%s (%s), source %s, created %s\n", archiveUrl(a),
                id->flavour == BINLOG_FLAVOUR_MYSQL ? "mysql" : "mariadb", id->serverId, id->serverUuid[0] ? " " : "",
                id->serverUuid, id->serverVersion, id->source, id->created);
     else
         printf("archive %s: no binvault.json\n", archiveUrl(a));
-    cmdPrintPrune(c);
-    if (archiveCatalogCount(c) == 0) {
-        printf("no segments\n");
-        backupsText(b);
-        bvFree(gaps);
-        bvFree(windows);
-        return;
-    }
-    printf("%6s  %-22s %-23s  %-24s %-24s %-23s  %-23s  %6s  %10s\n", "SEQ", "FILE", "START-END", "FIRST GTID",
-           "LAST GTID", "FIRST COMMIT", "LAST COMMIT", "TXNS", "SIZE");
-    for (size_t i = 0; i < archiveCatalogCount(c); i++) {
-        const SegmentMeta *m = archiveCatalogAt(c, i);
-        char range[48];
-        const char *flag = "";
+}
 
-        snprintf(range, sizeof(range), "%" PRIu64 "-%" PRIu64, m->startPos, m->endPos);
-        cmdFormatTime(m->firstTimeUs, t1, sizeof(t1));
-        cmdFormatTime(m->lastTimeUs, t2, sizeof(t2));
-        if (!archiveCatalogListed(c, i, NULL)) {
-            flag = "  MISSING";
-            missing++;
-        } else if (!archiveCatalogIndexed(c, i)) {
-            flag = "  (not indexed)";
-            unindexed++;
-        }
-        printf("%6" PRIu64 "  %-22s %-23s  %-24s %-24s %-23s  %-23s  %6" PRIu64 "  %10" PRIu64 "%s\n", m->seq, m->file,
-               range, orDash(m->firstGtid), orDash(m->lastGtid), t1, t2, m->transactions, m->size, flag);
-        txns += m->transactions;
+/* Gaps, problems, totals, windows and backups: the end of both text listings. */
+static void
+outlineText(const ArchiveView *v, const ArchiveOutline *o, const Backups *b, size_t unindexed, size_t missing) {
+    uint64_t segments, txns, objects, content;
+    size_t nwin = archiveOutlineWindowCount(o);
+    char t1[40], t2[40];
+
+    for (size_t i = 0; i < archiveOutlineGapCount(o); i++) {
+        const ArchiveGap *g = archiveOutlineGapAt(o, i);
+
+        printf("%s: %s\n", g->accepted ? "accepted gap" : "gap", g->message);
     }
-    for (size_t i = 0; i < ngaps; i++)
-        printf("%s: %s\n", gaps[i].accepted ? "accepted gap" : "gap", gaps[i].message);
-    for (size_t i = 0; i < archiveCatalogProblemCount(c); i++)
-        printf("problem: %s\n", archiveCatalogProblem(c, i));
-    archiveCatalogTotals(c, &objects, &content);
-    printf("%zu segments, %" PRIu64 " bytes (%" PRIu64 " bytes of binlog), %" PRIu64 " transactions", archiveCatalogCount(c),
+    for (size_t i = 0; i < archiveViewProblemCount(v); i++)
+        printf("problem: %s\n", archiveViewProblem(v, i));
+    archiveViewTotals(v, &segments, &txns, &objects, &content);
+    printf("%" PRIu64 " segments, %" PRIu64 " bytes (%" PRIu64 " bytes of binlog), %" PRIu64 " transactions", segments,
            objects, content, txns);
     if (unindexed > 0)
         printf(", %zu not yet indexed", unindexed);
@@ -178,7 +224,7 @@ listText(Archive *a, const ArchiveIdentity *id, bool haveId, const ArchiveCatalo
         printf(", %zu MISSING from the store", missing);
     printf("\n");
     for (size_t i = 0; i < nwin; i++) {
-        const ArchiveWindow *w = &windows[i];
+        const ArchiveWindow *w = archiveOutlineWindowAt(o, i);
 
         cmdFormatTime(w->firstTimeUs, t1, sizeof(t1));
         cmdFormatTime(w->lastTimeUs, t2, sizeof(t2));
@@ -188,18 +234,91 @@ listText(Archive *a, const ArchiveIdentity *id, bool haveId, const ArchiveCatalo
                t1, t2);
     }
     backupsText(b);
-    bvFree(gaps);
-    bvFree(windows);
+}
+
+/* The summary: identity, prune point, the last LIST_RECENT segments, then the outline. */
+static int
+listSummary(Archive *a, const ArchiveIdentity *id, bool haveId, ArchiveView *v, const ArchiveOutline *o,
+            const Backups *b, Err *err) {
+    uint64_t last = archiveViewLastSeq(v), first = archiveViewFirstSeq(v), segments;
+    ArchiveCatalog *recent;
+    size_t unindexed, missing;
+
+    identityText(a, id, haveId);
+    if ((recent = archiveViewLoadRange(v, last >= first + LIST_RECENT ? last - LIST_RECENT + 1 : first, last, err)) ==
+        NULL)
+        return -1;
+    cmdPrintPrune(recent);
+    if (archiveCatalogCount(recent) == 0) {
+        printf("no segments\n");
+        backupsText(b);
+        archiveCatalogFree(recent);
+        return 0;
+    }
+    archiveViewTotals(v, &segments, NULL, NULL, NULL);
+    printf("the last %zu of %" PRIu64 " segments ('list --all' prints every one):\n", archiveCatalogCount(recent),
+           segments);
+    segmentsHeader();
+    for (size_t i = 0; i < archiveCatalogCount(recent); i++)
+        segmentRow(archiveCatalogAt(recent, i), !archiveCatalogListed(recent, i, NULL)   ? "  MISSING"
+                                                  : !archiveCatalogIndexed(recent, i) ? "  (not indexed)"
+                                                                                      : "");
+    archiveCatalogFree(recent);
+    tailCounts(v, &unindexed, &missing);
+    outlineText(v, o, b, unindexed, missing);
+    return 0;
+}
+
+/* Every segment, streamed block by block through a cursor. */
+static int
+listAll(Archive *a, const ArchiveIdentity *id, bool haveId, ArchiveView *v, const ArchiveOutline *o, const Backups *b,
+        Err *err) {
+    ArchiveCatalog *edge;
+    ArchiveCursor *cur;
+    Presence p = {0};
+    const SegmentMeta *m;
+    bool indexed;
+    size_t unindexed = 0, missing = 0;
+    int rc;
+
+    identityText(a, id, haveId);
+    if ((edge = archiveViewLoadRange(v, archiveViewLastSeq(v), archiveViewLastSeq(v), err)) == NULL)
+        return -1;
+    cmdPrintPrune(edge);
+    archiveCatalogFree(edge);
+    if (archiveViewLastSeq(v) == 0) {
+        printf("no segments\n");
+        backupsText(b);
+        return 0;
+    }
+    if (presenceLoad(a, v, &p, err) != 0 ||
+        (cur = archiveViewCursor(v, archiveViewFirstSeq(v), archiveViewLastSeq(v), err)) == NULL) {
+        bvFree(p.bits);
+        return -1;
+    }
+    segmentsHeader();
+    while ((rc = archiveCursorNext(cur, &m, &indexed, err)) == 1) {
+        const char *flag = "";
+
+        if (!presenceHas(&p, m->seq)) {
+            flag = "  MISSING";
+            missing++;
+        } else if (!indexed) {
+            flag = "  (not indexed)";
+            unindexed++;
+        }
+        segmentRow(m, flag);
+    }
+    archiveCursorFree(cur);
+    bvFree(p.bits);
+    if (rc != 0)
+        return -1;
+    outlineText(v, o, b, unindexed, missing);
+    return 0;
 }
 
 static void
-listJson(Archive *a, const ArchiveIdentity *id, bool haveId, const ArchiveCatalog *c, const Backups *b) {
-    Buf *out = bufNew(4096);
-    ArchiveGap *gaps;
-    ArchiveWindow *windows;
-    size_t ngaps = archiveCatalogGaps(c, &gaps), nwin = archiveCatalogWindows(c, &windows);
-    uint64_t objects, content, txns = 0;
-
+identityJson(Archive *a, const ArchiveIdentity *id, bool haveId, Buf *out) {
     jsonBufPrintf(out, "{\"archive\":");
     jsonBufString(out, archiveUrl(a), strlen(archiveUrl(a)));
     jsonBufPrintf(out, ",\"identity\":");
@@ -217,83 +336,130 @@ listJson(Archive *a, const ArchiveIdentity *id, bool haveId, const ArchiveCatalo
     } else {
         jsonBufPrintf(out, "null");
     }
-    cmdPruneJson(c, out);
-    jsonBufPrintf(out, ",\"segments\":[");
-    for (size_t i = 0; i < archiveCatalogCount(c); i++) {
-        const SegmentMeta *m = archiveCatalogAt(c, i);
+}
 
-        if (i > 0)
+static void
+flush(Buf *out) {
+    fwrite(out->data, 1, out->len, stdout);
+    bufClear(out);
+}
+
+/* The whole document, as it always was, written as it is made: one segment at a time. */
+static int
+listJson(Archive *a, const ArchiveIdentity *id, bool haveId, ArchiveView *v, const ArchiveOutline *o, const Backups *b,
+         Err *err) {
+    Buf *out = bufNew(4096);
+    ArchiveCatalog *edge;
+    ArchiveCursor *cur = NULL;
+    Presence p = {0};
+    const SegmentMeta *m;
+    bool indexed;
+    uint64_t segments, txns, objects, content;
+    size_t nwin = archiveOutlineWindowCount(o), ngaps = archiveOutlineGapCount(o), n = 0;
+    int rc = 0;
+
+    identityJson(a, id, haveId, out);
+    if ((edge = archiveViewLoadRange(v, archiveViewLastSeq(v), archiveViewLastSeq(v), err)) == NULL) {
+        bufFree(out);
+        return -1;
+    }
+    cmdPruneJson(edge, out);
+    jsonBufPrintf(out, ",\"segments\":[");
+    if (archiveViewLastSeq(v) > 0 &&
+        (presenceLoad(a, v, &p, err) != 0 ||
+         (cur = archiveViewCursor(v, archiveViewFirstSeq(v), archiveViewLastSeq(v), err)) == NULL))
+        rc = -1;
+    while (rc == 0 && cur != NULL && (rc = archiveCursorNext(cur, &m, &indexed, err)) == 1) {
+        if (n++ > 0)
             bufAppend(out, ",", 1);
         segmentMetaToJson(m, true, out);
         out->len--; /* reopen the object */
-        jsonBufPrintf(out, ",\"indexed\":%s,\"stored\":%s}", archiveCatalogIndexed(c, i) ? "true" : "false",
-                      archiveCatalogListed(c, i, NULL) ? "true" : "false");
-        txns += m->transactions;
+        jsonBufPrintf(out, ",\"indexed\":%s,\"stored\":%s}", indexed ? "true" : "false",
+                      presenceHas(&p, m->seq) ? "true" : "false");
+        if (out->len > 64 * 1024)
+            flush(out);
+        rc = 0;
     }
-    archiveCatalogTotals(c, &objects, &content);
-    jsonBufPrintf(out, "],\"summary\":{\"segments\":%zu,\"bytes\":%" PRIu64 ",\"content_bytes\":%" PRIu64
+    archiveCursorFree(cur);
+    bvFree(p.bits);
+    if (rc != 0) {
+        archiveCatalogFree(edge);
+        bufFree(out);
+        return -1;
+    }
+    archiveViewTotals(v, &segments, &txns, &objects, &content);
+    jsonBufPrintf(out, "],\"summary\":{\"segments\":%" PRIu64 ",\"bytes\":%" PRIu64 ",\"content_bytes\":%" PRIu64
                        ",\"transactions\":%" PRIu64 ",\"contiguous_seq\":%" PRIu64 "},\"windows\":[",
-                  archiveCatalogCount(c), objects, content, txns, archiveCatalogContiguousSeq(c));
+                  segments, objects, content, txns, archiveViewContiguousSeq(v));
     for (size_t i = 0; i < nwin; i++) {
         if (i > 0)
             bufAppend(out, ",", 1);
-        archiveWindowToJson(&windows[i], out);
+        archiveWindowToJson(archiveOutlineWindowAt(o, i), out);
     }
     jsonBufPrintf(out, "],\"gaps\":[");
     for (size_t i = 0; i < ngaps; i++) {
-        const ArchiveGapRecord *rec = gaps[i].accepted ? archiveCatalogGapRecordFind(c, gaps[i].beforeSeq) : NULL;
+        const ArchiveGap *g = archiveOutlineGapAt(o, i);
+        ArchiveCatalog *pair = g->accepted ? archiveViewLoadRange(v, g->afterSeq, g->beforeSeq, err) : NULL;
+        const ArchiveGapRecord *rec = pair != NULL ? archiveCatalogGapRecordFind(pair, g->beforeSeq) : NULL;
 
         jsonBufPrintf(out, "%s{\"kind\":\"%s\",\"after_seq\":%" PRIu64 ",\"before_seq\":%" PRIu64
                            ",\"accepted\":%s,\"message\":",
-                      i ? "," : "", archiveGapKindName(gaps[i].kind), gaps[i].afterSeq, gaps[i].beforeSeq,
-                      gaps[i].accepted ? "true" : "false");
-        jsonBufString(out, gaps[i].message, strlen(gaps[i].message));
+                      i ? "," : "", archiveGapKindName(g->kind), g->afterSeq, g->beforeSeq,
+                      g->accepted ? "true" : "false");
+        jsonBufString(out, g->message, strlen(g->message));
         if (rec != NULL) {
             jsonBufPrintf(out, ",\"record\":");
             archiveGapRecordToJson(rec, out);
         }
+        archiveCatalogFree(pair);
         bufAppend(out, "}", 1);
     }
     jsonBufPrintf(out, "],\"problems\":[");
-    for (size_t i = 0; i < archiveCatalogProblemCount(c); i++) {
+    for (size_t i = 0; i < archiveViewProblemCount(v); i++) {
         if (i > 0)
             bufAppend(out, ",", 1);
-        jsonBufString(out, archiveCatalogProblem(c, i), strlen(archiveCatalogProblem(c, i)));
+        jsonBufString(out, archiveViewProblem(v, i), strlen(archiveViewProblem(v, i)));
     }
     jsonBufPrintf(out, "]");
     /* Only with backups: the document of an archive without any stays what it was. */
     if (b->count > 0 || b->incomplete > 0)
         backupsJson(b, out);
     jsonBufPrintf(out, "}\n");
-    fwrite(out->data, 1, out->len, stdout);
+    flush(out);
     bufFree(out);
-    bvFree(gaps);
-    bvFree(windows);
+    archiveCatalogFree(edge);
+    return 0;
 }
 
 typedef struct ListOpts {
     char *archive;
     StorageOptions storage;
     bool json;
+    bool all;
 } ListOpts;
 
 #define LIST_STORAGE(field) offsetof(ListOpts, storage.field)
 
 static const OptDef listDefs[] = {
     CMD_ARCHIVE_OPTDEFS(offsetof(ListOpts, archive), LIST_STORAGE),
-    {"json", OPT_BOOL, NULL, 0, 0, 0, offsetof(ListOpts, json), NULL, "print one JSON document instead", NULL, NULL},
+    {"all", OPT_BOOL, NULL, 0, 0, 0, offsetof(ListOpts, all), NULL, "print every segment, not the last ones", NULL,
+     NULL},
+    {"json", OPT_BOOL, NULL, 0, 0, 0, offsetof(ListOpts, json), NULL,
+     "print one JSON document instead, with every segment", NULL, NULL},
 };
 
 static const OptSet listSet = {
     "list",
-    "binvault list --archive URL [--json]",
-    "Lists the segments of an archive from its index (and the segments stored but not yet indexed):\n"
-    "seq, binlog file, start-end positions, first and last GTID, first and last commit time (UTC),\n"
-    "transactions and object size; then the gaps in its continuity and a summary with the restorable\n"
-    "window (from which position, GTID and time to which); then the complete base backups, each with\n"
-    "the point it is consistent at and how far the archive's binlogs take it (restorable to the\n"
-    "archive's end, to a gap, not yet, or not at all). Segments are not read: 'binvault verify'\n"
-    "does that. --json prints one JSON document instead.\n\n" CMD_STORAGE_HELP,
+    "binvault list --archive URL [--all] [--json]",
+    "Summarises an archive from its catalog: the last segments (seq, binlog file, start-end\n"
+    "positions, first and last GTID, first and last commit time in UTC, transactions, object size),\n"
+    "the gaps in its continuity, its size, its windows with the restorable one (from which position,\n"
+    "GTID and time to which), the point it was pruned to, and the complete base backups, each with the\n"
+    "point it is consistent at and how far the archive's binlogs take it (restorable to the archive's\n"
+    "end, to a gap, not yet, or not at all). It reads the catalog's summaries and a few index chunks,\n"
+    "whatever the archive's size. --all lists every segment (streamed, block by block), flagging those\n"
+    "not indexed yet or missing from the store. Segments are not read: 'binvault verify' does that.\n"
+    "--json prints one JSON document instead, with every segment.\n\n" CMD_STORAGE_HELP,
     listDefs,
     sizeof(listDefs) / sizeof(listDefs[0]),
     NULL,
@@ -302,7 +468,7 @@ static const OptSet listSet = {
 };
 
 /* The listing of the archive at url, printed; the exit code. */
-static int listRun(const char *url, const StorageOptions *storageOpts, bool json);
+static int listRun(const ListOpts *o);
 
 int
 cmdList(int argc, char **argv) {
@@ -311,50 +477,40 @@ cmdList(int argc, char **argv) {
 
     if (!cmdOptions(&listSet, &o, argc, argv, NULL, NULL, &rc))
         return rc;
-    rc = listRun(o.archive, &o.storage, o.json);
+    rc = listRun(&o);
     optFree(&listSet, &o);
     return rc;
 }
 
 static int
-listRun(const char *url, const StorageOptions *storageOpts, bool json) {
+listRun(const ListOpts *o) {
     bool haveId;
     Storage *storage;
     Archive *a;
     ArchiveIdentity id;
-    ArchiveCatalog *c;
-    Backups b;
+    ArchiveView *v = NULL;
+    ArchiveOutline *outline = NULL;
+    Backups b = {0};
     Err err = {0};
+    int rc = -1;
 
-    if ((storage = cmdOpenArchive(url, storageOpts, &err)) == NULL)
+    if ((storage = cmdOpenArchive(o->archive, &o->storage, &err)) == NULL)
         return cmdFail(&err);
     a = archiveNew(storage);
     haveId = archiveIdentityRead(a, &id, &err) == 0;
-    if (!haveId && err.code != ERR_NOTFOUND) {
-        archiveFree(a);
-        storageFree(storage);
-        return cmdFail(&err);
+    if (haveId || err.code == ERR_NOTFOUND) {
+        errClear(&err);
+        if ((v = archiveViewOpen(a, ARCHIVE_LOAD_DISCOVER | ARCHIVE_LOAD_TOLERANT, &err)) != NULL &&
+            (outline = archiveOutlineNew(v, &err)) != NULL && backupsLoad(a, v, outline, &b, &err) == 0)
+            rc = o->json  ? listJson(a, &id, haveId, v, outline, &b, &err)
+                 : o->all ? listAll(a, &id, haveId, v, outline, &b, &err)
+                          : listSummary(a, &id, haveId, v, outline, &b, &err);
     }
-    c = archiveCatalogLoad(a, ARCHIVE_LOAD_DISCOVER | ARCHIVE_LOAD_TOLERANT, &err);
-    if (c == NULL) {
-        archiveFree(a);
-        storageFree(storage);
-        return cmdFail(&err);
-    }
-    if (backupsLoad(a, c, &b, &err) != 0) {
-        backupsFree(&b);
-        archiveCatalogFree(c);
-        archiveFree(a);
-        storageFree(storage);
-        return cmdFail(&err);
-    }
-    if (json)
-        listJson(a, &id, haveId, c, &b);
-    else
-        listText(a, &id, haveId, c, &b);
+    fflush(stdout);
     backupsFree(&b);
-    archiveCatalogFree(c);
+    archiveOutlineFree(outline);
+    archiveViewFree(v);
     archiveFree(a);
     storageFree(storage);
-    return 0;
+    return rc == 0 ? 0 : cmdFail(&err);
 }

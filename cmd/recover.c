@@ -19,6 +19,7 @@
 #include "archive/archive.h"
 #include "archive/backup.h"
 #include "archive/catalog.h"
+#include "archive/outline.h"
 #include "archive/identity.h"
 #include "archive/key.h"
 #include "binlog/pos.h"
@@ -31,6 +32,7 @@
 #include "common/time.h"
 #include "common/url.h"
 #include "recover/recover.h"
+#include "recover/scope.h"
 
 #define RECOVER_PASSWORD_ENV "BINVAULT_INTO_PASSWORD"
 #define RECOVER_PASSWORD_FILE_MAX 4096
@@ -288,11 +290,16 @@ onProgress(void *ctx, const RecoverProgress *p) {
 
 /* Print the error, and for refusals of the plan what the archive can restore. */
 static int
-failWith(const RecoverCmd *rc, const Err *err, const ArchiveCatalog *c, const RecoverResult *res, Buf *json) {
+failWith(const RecoverCmd *rc, const Err *err, ArchiveView *v, const RecoverResult *res, Buf *json) {
     Buf *windows = bufNew(512);
 
-    if (c != NULL && (err->code == ERR_NOTFOUND || err->code == ERR_GAP || err->code == ERR_USAGE))
-        recoverDescribeWindows(c, windows);
+    if (v != NULL && (err->code == ERR_NOTFOUND || err->code == ERR_GAP || err->code == ERR_USAGE)) {
+        ArchiveOutline *o = archiveOutlineNew(v, &(Err){0});
+
+        if (o != NULL)
+            recoverDescribeOutline(o, windows);
+        archiveOutlineFree(o);
+    }
     if (rc->json) {
         if (json == NULL)
             json = bufNew(256);
@@ -323,7 +330,7 @@ failWith(const RecoverCmd *rc, const Err *err, const ArchiveCatalog *c, const Re
 
 /* The explicit start, as a GTID state (NULL without one); *why says where it comes from. */
 static int
-explicitStart(RecoverCmd *rc, Archive *a, const ArchiveCatalog *c, char **start, char *why, size_t whySize, Err *err) {
+explicitStart(RecoverCmd *rc, Archive *a, ArchiveView *v, char **start, char *why, size_t whySize, Err *err) {
     *start = NULL;
     if (rc->baseDir != NULL) {
         ArchiveBasePoint bp;
@@ -338,7 +345,7 @@ explicitStart(RecoverCmd *rc, Archive *a, const ArchiveCatalog *c, char **start,
             return 0;
         }
         archiveBasePointClear(&bp);
-        if (recoverStateAtPosition(a, c, bp.file, bp.pos, start, err) != 0)
+        if (recoverScopeStateAtPosition(a, v, bp.file, bp.pos, start, err) != 0)
             return errPrefix(err, "--base-dir '%s' has no gtid: its position", rc->baseDir);
         return 0;
     }
@@ -348,7 +355,7 @@ explicitStart(RecoverCmd *rc, Archive *a, const ArchiveCatalog *c, char **start,
         return 0;
     }
     if (rc->fromPosition.file[0] != '\0') {
-        if (recoverStateAtPosition(a, c, rc->fromPosition.file, rc->fromPosition.pos, start, err) != 0)
+        if (recoverScopeStateAtPosition(a, v, rc->fromPosition.file, rc->fromPosition.pos, start, err) != 0)
             return errPrefix(err, "--from-position");
         snprintf(why, whySize, "--from-position %s:%" PRIu64, rc->fromPosition.file, rc->fromPosition.pos);
     }
@@ -447,9 +454,11 @@ cmdRecover(int argc, char **argv) {
     RecoverResult res = {0};
     Storage *storage = NULL;
     Archive *a = NULL;
-    ArchiveCatalog *c = NULL;
+    ArchiveView *v = NULL;
+    ArchiveCatalog *c = NULL; /* the range the plan needs (recover/scope.h) */
     RecoverPlan *plan = NULL;
     RecoverInto *into = NULL;
+    SegmentMeta end = {0};
     ArchiveIdentity id;
     char *explicit = NULL, *start = NULL;
     char why[1024] = "", startWhy[1200];
@@ -477,26 +486,28 @@ cmdRecover(int argc, char **argv) {
     if (buildTarget(&rc, &target, &err) != 0)
         goto fail;
 
-    /* The archive and its index. */
+    /* The archive and its catalog, opened by range. */
     if ((storage = cmdOpenArchive(rc.archive, &rc.storage, &err)) == NULL)
         goto fail;
     a = archiveNew(storage);
-    if ((c = archiveCatalogLoad(a, ARCHIVE_LOAD_DISCOVER, &err)) == NULL)
+    if ((v = archiveViewOpen(a, ARCHIVE_LOAD_DISCOVER, &err)) == NULL)
         goto fail;
-    cmdCatalogWarn(c);
-    if (archiveCatalogCount(c) == 0) {
+    cmdViewWarn(v);
+    if (archiveViewLastSeq(v) == 0) {
         errSet(&err, ERR_NOTFOUND, "archive '%s' holds no segment", archiveUrl(a));
         goto fail;
     }
+    if (archiveViewGet(v, archiveViewLastSeq(v), &end, &err) != 0)
+        goto fail;
 
     /* Where the target is. */
-    if (explicitStart(&rc, a, c, &explicit, why, sizeof(why), &err) != 0)
+    if (explicitStart(&rc, a, v, &explicit, why, sizeof(why), &err) != 0)
         goto fail;
     if (rc.into != NULL && connectInto(&rc, &into, &err) != 0)
         goto fail;
     if (into != NULL) {
-        if (recoverChooseStart(archiveCatalogFlavour(c), explicit, recoverIntoGtidSlavePos(into),
-                               segmentMetaGtidEnd(archiveCatalogLast(c)), &start, &chosen, &err) != 0)
+        if (recoverChooseStart(archiveViewFlavour(v), explicit, recoverIntoGtidSlavePos(into), segmentMetaGtidEnd(&end),
+                               &start, &chosen, &err) != 0)
             goto fail;
     } else {
         start = bvStrdup(explicit);
@@ -507,7 +518,9 @@ cmdRecover(int argc, char **argv) {
     else
         snprintf(startWhy, sizeof(startWhy), "%s", chosen);
 
-    /* The plan. */
+    /* The plan, on the part of the archive it needs. */
+    if ((c = recoverScopeLoad(v, start, &target, &err)) == NULL)
+        goto fail;
     if ((plan = recoverPlanNew(c, start, &target, &err)) == NULL || recoverPlanResolve(plan, a, &err) != 0)
         goto fail;
     if (rc.json) {
@@ -613,7 +626,7 @@ cmdRecover(int argc, char **argv) {
     }
     goto done;
 fail:
-    code = failWith(&rc, &err, c, NULL, json);
+    code = failWith(&rc, &err, v, NULL, json);
     json = NULL;
 done:
     bufFree(json);
@@ -623,6 +636,8 @@ done:
     bvFree(explicit);
     bvFree(start);
     archiveCatalogFree(c);
+    segmentMetaClear(&end);
+    archiveViewFree(v);
     archiveFree(a);
     storageFree(storage);
     optFree(&recoverSet, &rc);

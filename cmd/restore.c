@@ -21,6 +21,7 @@
 #include "archive/archive.h"
 #include "archive/backup_store.h"
 #include "archive/catalog.h"
+#include "archive/outline.h"
 #include "archive/identity.h"
 #include "binlog/pos.h"
 #include "cmd/cmd.h"
@@ -30,6 +31,7 @@
 #include "common/time.h"
 #include "common/url.h"
 #include "recover/restore.h"
+#include "recover/scope.h"
 
 #define RESTORE_PRIMARY_PASSWORD_ENV "BINVAULT_PRIMARY_PASSWORD"
 #define RESTORE_LOG_EVERY_S 10.0
@@ -291,13 +293,17 @@ printBackup(const ArchiveBackup *b) {
 
 /* The archive's restorable windows after a refused plan. */
 static void
-printWindows(const ArchiveCatalog *c, const Err *err) {
+printWindows(ArchiveView *v, const Err *err) {
+    ArchiveOutline *o;
     Buf *w;
 
-    if (c == NULL || (err->code != ERR_NOTFOUND && err->code != ERR_GAP && err->code != ERR_USAGE))
+    if (v == NULL || (err->code != ERR_NOTFOUND && err->code != ERR_GAP && err->code != ERR_USAGE))
+        return;
+    if ((o = archiveOutlineNew(v, &(Err){0})) == NULL)
         return;
     w = bufNew(512);
-    recoverDescribeWindows(c, w);
+    recoverDescribeOutline(o, w);
+    archiveOutlineFree(o);
     if (w->len > 0)
         fprintf(stderr, "binvault: the archive holds:\n%.*s", (int)w->len, (const char *)w->data);
     bufFree(w);
@@ -313,7 +319,8 @@ cmdRestore(int argc, char **argv) {
     MysqlUrl *primary = NULL;
     Storage *storage = NULL;
     Archive *a = NULL;
-    ArchiveCatalog *c = NULL;
+    ArchiveView *v = NULL;
+    ArchiveCatalog *c = NULL; /* the range the plan needs (recover/scope.h) */
     ArchiveIdentity id;
     ArchiveBackup *backups = NULL;
     const ArchiveBackup *chosen = NULL;
@@ -361,9 +368,9 @@ cmdRestore(int argc, char **argv) {
                archiveUrl(a));
         goto fail;
     }
-    if ((c = archiveCatalogLoad(a, ARCHIVE_LOAD_DISCOVER, &err)) == NULL)
+    if ((v = archiveViewOpen(a, ARCHIVE_LOAD_DISCOVER, &err)) == NULL)
         goto fail;
-    cmdCatalogWarn(c);
+    cmdViewWarn(v);
     printf("archive %s: mariadb binlogs of server_id %" PRIu32 " (%s)\n", archiveUrl(a), id.serverId, id.serverVersion);
     if (rc.streamFile != NULL) {
         printf("backup: the stream file '%s' (%" PRIu64 " bytes); the plan is made once it is prepared\n",
@@ -372,10 +379,17 @@ cmdRestore(int argc, char **argv) {
         ro.streamCtx = rc.streamFile;
         ro.streamBytes = (uint64_t)st.st_size;
         ro.serverId = id.serverId;
+        /* The start is known once the stream is prepared: the plan may start anywhere. */
+        if ((c = archiveViewLoadRange(v, archiveViewFirstSeq(v), archiveViewLastSeq(v), &err)) == NULL)
+            goto fail;
     } else {
-        if (chooseBackup(&rc, a, &target, &backups, &nbackups, &chosen, &err) != 0 ||
-            (plan = recoverPlanNew(c, chosen->gtidState != NULL ? chosen->gtidState : "", &target, &err)) == NULL ||
-            recoverPlanResolve(plan, a, &err) != 0)
+        const char *from;
+
+        if (chooseBackup(&rc, a, &target, &backups, &nbackups, &chosen, &err) != 0)
+            goto fail;
+        from = chosen->gtidState != NULL ? chosen->gtidState : "";
+        if ((c = recoverScopeLoad(v, from, &target, &err)) == NULL ||
+            (plan = recoverPlanNew(c, from, &target, &err)) == NULL || recoverPlanResolve(plan, a, &err) != 0)
             goto fail;
         printBackup(chosen);
         printPlan(&rc, plan);
@@ -429,7 +443,7 @@ cmdRestore(int argc, char **argv) {
         if (rc.bar)
             fputc('\n', stderr);
         code = cmdFail(&err);
-        printWindows(c, &err);
+        printWindows(v, &err);
         printReport(&rc, &report, dir, false);
         goto done;
     }
@@ -441,13 +455,14 @@ cmdRestore(int argc, char **argv) {
     goto done;
 fail:
     code = cmdFail(&err);
-    printWindows(c, &err);
+    printWindows(v, &err);
 done:
     restoreReportClear(&report);
     recoverPlanFree(plan);
     archiveBackupListFree(backups, nbackups);
     urlMysqlFree(primary);
     archiveCatalogFree(c);
+    archiveViewFree(v);
     archiveFree(a);
     storageFree(storage);
     bvFree(dir);
