@@ -9,6 +9,8 @@
 #include "archive/checkpoint.h"
 #include "archive/continuity.h"
 #include "archive/identity.h"
+#include "archive/outline.h"
+#include "archive/summary.h"
 #include "common/mem.h"
 
 typedef struct Verify {
@@ -77,19 +79,20 @@ metaDiff(const SegmentMeta *t, const SegmentMeta *x, char *out, size_t size) {
 #undef DIFF
 }
 
-/* Read one segment through every layer. */
+/* Read one segment through every layer: `idx` as the index (or, not indexed, its trailer) describes
+ * it, `listed` whether the store holds it and its size there. */
 static void
-verifySegment(Verify *v, const ArchiveCatalog *c, size_t i, const ArchiveIdentity *id, bool haveId) {
-    const SegmentMeta *idx = archiveCatalogAt(c, i);
+verifySegment(Verify *v, const SegmentMeta *idx, bool indexed, bool listed, uint64_t storedSize,
+              const ArchiveIdentity *id, bool haveId) {
     SegmentMeta meta;
     SegmentReader *r;
     BinlogEvent ev;
-    uint64_t pos, storedSize, events = 0;
+    uint64_t pos, events = 0;
     Err err = {0};
     char msg[ERR_MSG_MAX + 256], diff[512];
     int rc;
 
-    if (!archiveCatalogListed(c, i, &storedSize)) {
+    if (!listed) {
         addProblem(v, idx->name, idx->seq, "segment", "missing from the store (the index describes it)");
         return;
     }
@@ -116,7 +119,7 @@ verifySegment(Verify *v, const ArchiveCatalog *c, size_t i, const ArchiveIdentit
 
         v->res->events += events;
         v->res->transactions += t->transactions;
-        if (archiveCatalogIndexed(c, i) && storedSize == idx->size && strcmp(segmentReaderSha256(r), idx->sha256) != 0) {
+        if (indexed && storedSize == idx->size && strcmp(segmentReaderSha256(r), idx->sha256) != 0) {
             snprintf(msg, sizeof(msg), "object sha256 mismatch: computed %s, the index says %s", segmentReaderSha256(r),
                      idx->sha256);
             addProblem(v, idx->name, idx->seq, "segment", msg);
@@ -132,7 +135,7 @@ verifySegment(Verify *v, const ArchiveCatalog *c, size_t i, const ArchiveIdentit
                      id->flavour == BINLOG_FLAVOUR_MYSQL ? "mysql" : "mariadb");
             addProblem(v, idx->name, idx->seq, "identity", msg);
         }
-        if (!archiveCatalogIndexed(c, i)) {
+        if (!indexed) {
             snprintf(msg, sizeof(msg), "'%s' is stored and sound but not yet indexed", idx->name);
             note(v, msg);
         }
@@ -145,14 +148,14 @@ verifySegment(Verify *v, const ArchiveCatalog *c, size_t i, const ArchiveIdentit
  * `cpErr`) before the index was listed: writers store index chunks before the checkpoint that
  * counts them, so this snapshot is consistent while an agent archives. */
 static void
-verifyCheckpoint(Verify *v, const ArchiveCatalog *c, int rc, const ArchiveCheckpoint *cp, const Err *cpErr) {
+verifyCheckpoint(Verify *v, ArchiveView *view, int rc, const ArchiveCheckpoint *cp, const Err *cpErr) {
     char msg[ERR_MSG_MAX + 256];
-    uint64_t contiguous = archiveCatalogContiguousSeq(c);
-    size_t at;
+    uint64_t contiguous = archiveViewContiguousSeq(view);
+    SegmentMeta m;
 
     if (rc != 0) {
         if (cpErr->code == ERR_NOTFOUND) {
-            if (archiveCatalogCount(c) > 0)
+            if (archiveViewLastSeq(view) > 0)
                 note(v, "the archive has no checkpoint.json yet");
             return;
         }
@@ -163,14 +166,13 @@ verifyCheckpoint(Verify *v, const ArchiveCatalog *c, int rc, const ArchiveCheckp
         snprintf(msg, sizeof(msg), "says seq 1-%" PRIu64 " are complete, the index is complete up to seq %" PRIu64, cp->seq,
                  contiguous);
         addProblem(v, ARCHIVE_CHECKPOINT_OBJECT, 0, "checkpoint", msg);
-    } else if (cp->seq > 0 && archiveCatalogFind(c, cp->seq, &at)) {
-        const SegmentMeta *m = archiveCatalogAt(c, at);
-
-        if (strcmp(m->file, cp->file) != 0 || m->endPos != cp->endPos || strcmp(segmentMetaGtidEnd(m), cp->gtidEnd) != 0) {
+    } else if (cp->seq > 0 && archiveViewGet(view, cp->seq, &m, &(Err){0}) == 0) {
+        if (strcmp(m.file, cp->file) != 0 || m.endPos != cp->endPos || strcmp(segmentMetaGtidEnd(&m), cp->gtidEnd) != 0) {
             snprintf(msg, sizeof(msg), "says seq %" PRIu64 " ends at %s:%" PRIu64 " gtid %s, the index says %s:%" PRIu64 " gtid %s",
-                     cp->seq, cp->file, cp->endPos, cp->gtidEnd, m->file, m->endPos, segmentMetaGtidEnd(m));
+                     cp->seq, cp->file, cp->endPos, cp->gtidEnd, m.file, m.endPos, segmentMetaGtidEnd(&m));
             addProblem(v, ARCHIVE_CHECKPOINT_OBJECT, 0, "checkpoint", msg);
         }
+        segmentMetaClear(&m);
     }
 }
 
@@ -191,8 +193,12 @@ archiveVerifySegments(Archive *a, const ArchiveCatalog *c, size_t first, size_t 
 
     memset(res, 0, sizeof(*res));
     for (size_t i = 0; i < n; i++) {
+        uint64_t size;
+        bool listed = archiveCatalogListed(c, first + i, &size);
+
         progress(&v, i, n);
-        verifySegment(&v, c, first + i, &id, haveId);
+        verifySegment(&v, archiveCatalogAt(c, first + i), archiveCatalogIndexed(c, first + i), listed, size, &id,
+                      haveId);
         res->segments++;
     }
     progress(&v, n, n);
@@ -243,65 +249,135 @@ verifyBackups(Verify *v) {
     bvFree(inc);
 }
 
+#define NOT_STORED UINT64_MAX
+
+/* The size of every stored segment by seq (NOT_STORED: none), from one streaming listing of
+ * segments/: 8 bytes per seq, what tells a missing or resized object without a listing per block. */
+typedef struct Stored {
+    uint64_t first, count;
+    uint64_t *size;
+} Stored;
+
+static int
+storedCb(const char *name, uint64_t size, void *data, Err *err) {
+    Stored *st = data;
+    uint64_t seq, pos;
+    char file[SEGMENT_FILE_MAX];
+
+    (void)err;
+    if (segmentNameParse(name, &seq, file, sizeof(file), &pos) == 0 && seq >= st->first && seq - st->first < st->count)
+        st->size[seq - st->first] = size;
+    return 0;
+}
+
+/* Every segment, block by block through a cursor. A block chunk that cannot be read is a problem,
+ * and the verification goes on with the next block. */
+static int
+verifyAll(Verify *v, ArchiveView *view, const ArchiveIdentity *id, bool haveId, Err *err) {
+    Stored st = {.first = archiveViewFirstSeq(view)};
+    uint64_t last = archiveViewLastSeq(view), segments, next;
+    const SegmentMeta *m;
+    bool indexed;
+    size_t done = 0;
+
+    if (last == 0)
+        return 0;
+    st.count = last - st.first + 1;
+    st.size = bvMalloc(st.count * sizeof(*st.size));
+    for (uint64_t i = 0; i < st.count; i++)
+        st.size[i] = NOT_STORED;
+    archiveViewTotals(view, &segments, NULL, NULL, NULL);
+    if (storageList(archiveStorage(v->archive), ARCHIVE_SEGMENT_PREFIX, storedCb, &st, err) != 0) {
+        bvFree(st.size);
+        return -1;
+    }
+    for (next = st.first; next <= last;) {
+        ArchiveCursor *cur = archiveViewCursor(view, next, last, err);
+        Err e = {0};
+        int rc;
+
+        if (cur == NULL) {
+            bvFree(st.size);
+            return -1;
+        }
+        while ((rc = archiveCursorNext(cur, &m, &indexed, &e)) == 1) {
+            uint64_t size = st.size[m->seq - st.first];
+
+            progress(v, done, (size_t)segments);
+            verifySegment(v, m, indexed, size != NOT_STORED, size, id, haveId);
+            v->res->segments++;
+            done++;
+            next = m->seq + 1;
+        }
+        archiveCursorFree(cur);
+        if (rc == 0)
+            break;
+        addProblem(v, NULL, 0, "index", e.msg);
+        next = archiveBlockLast(archiveBlockOf(next)) + 1;
+    }
+    progress(v, done, done);
+    bvFree(st.size);
+    return 0;
+}
+
+/* Continuity breaks, from the outline: accepted gaps are notes. */
+static void
+verifyGaps(Verify *v, ArchiveView *view, const ArchiveOutline *o) {
+    for (size_t i = 0; i < archiveOutlineGapCount(o); i++) {
+        const ArchiveGap *g = archiveOutlineGapAt(o, i);
+        SegmentMeta m;
+        bool named;
+
+        if (g->accepted) {
+            note(v, g->message);
+            continue;
+        }
+        named = archiveViewGet(view, g->beforeSeq, &m, &(Err){0}) == 0;
+        addProblem(v, named ? m.name : NULL, g->beforeSeq, "continuity", g->message);
+        if (named)
+            segmentMetaClear(&m);
+    }
+}
+
 int
 archiveVerify(Archive *a, const ArchiveVerifyHooks *hooks, ArchiveVerifyResult *res, Err *err) {
     Verify v = {a, hooks, res, 0};
-    ArchiveCatalog *c;
+    ArchiveView *view;
     ArchiveIdentity id;
-    ArchiveGap *gaps;
     ArchiveCheckpoint cp;
     Err idErr = {0}, cpErr = {0};
-    size_t ngaps, n;
-    int cpRc;
+    int cpRc, rc = -1;
     bool haveId;
 
     memset(res, 0, sizeof(*res));
     haveId = archiveIdentityRead(a, &id, &idErr) == 0;
     /* The checkpoint first, then the index (see verifyCheckpoint()). */
     cpRc = archiveCheckpointRead(a, &cp, &cpErr);
-    c = archiveCatalogLoad(a, ARCHIVE_LOAD_DISCOVER | ARCHIVE_LOAD_TOLERANT, err);
-    if (c == NULL) {
-        if (cpRc == 0)
-            archiveCheckpointClear(&cp);
-        return -1;
-    }
-    res->catalog = c;
-    if (!haveId && archiveCatalogCount(c) == 0) {
+    if ((view = archiveViewOpen(a, ARCHIVE_LOAD_DISCOVER | ARCHIVE_LOAD_TOLERANT, err)) == NULL ||
+        (res->outline = archiveOutlineNew(view, err)) == NULL ||
+        (res->catalog = archiveViewLoadRange(view, archiveViewLastSeq(view), archiveViewLastSeq(view), err)) == NULL)
+        goto done;
+    rc = 0;
+    if (!haveId && archiveViewLastSeq(view) == 0) {
         res->notArchive = true;
-        if (cpRc == 0)
-            archiveCheckpointClear(&cp);
-        return 0;
+        goto done;
     }
     if (!haveId)
         addProblem(&v, ARCHIVE_IDENTITY_OBJECT, 0, "identity", idErr.msg);
-    for (size_t i = 0; i < archiveCatalogProblemCount(c); i++)
-        addProblem(&v, NULL, 0, "index", archiveCatalogProblem(c, i));
-    n = archiveCatalogCount(c);
-    for (size_t i = 0; i < n; i++) {
-        progress(&v, i, n);
-        verifySegment(&v, c, i, &id, haveId);
-        res->segments++;
+    for (size_t i = 0; i < archiveViewProblemCount(view); i++)
+        addProblem(&v, NULL, 0, "index", archiveViewProblem(view, i));
+    if (verifyAll(&v, view, &id, haveId, err) != 0) {
+        rc = -1;
+        goto done;
     }
-    progress(&v, n, n);
-    ngaps = archiveCatalogGaps(c, &gaps);
-    for (size_t i = 0; i < ngaps; i++) {
-        size_t at;
-        const char *object = NULL;
-
-        if (gaps[i].accepted) {
-            note(&v, gaps[i].message);
-            continue;
-        }
-        if (archiveCatalogFind(c, gaps[i].beforeSeq, &at))
-            object = archiveCatalogAt(c, at)->name;
-        addProblem(&v, object, gaps[i].beforeSeq, "continuity", gaps[i].message);
-    }
-    bvFree(gaps);
-    verifyCheckpoint(&v, c, cpRc, &cp, &cpErr);
+    verifyGaps(&v, view, res->outline);
+    verifyCheckpoint(&v, view, cpRc, &cp, &cpErr);
+    verifyBackups(&v);
+done:
     if (cpRc == 0)
         archiveCheckpointClear(&cp);
-    verifyBackups(&v);
-    return 0;
+    archiveViewFree(view);
+    return rc;
 }
 
 void
@@ -312,5 +388,6 @@ archiveVerifyResultClear(ArchiveVerifyResult *res) {
     }
     bvFree(res->problems);
     archiveCatalogFree(res->catalog);
+    archiveOutlineFree(res->outline);
     memset(res, 0, sizeof(*res));
 }

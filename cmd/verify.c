@@ -13,6 +13,7 @@
 #include "archive/archive.h"
 #include "archive/continuity.h"
 #include "archive/key.h"
+#include "archive/outline.h"
 #include "archive/verify.h"
 #include "cmd/cmd.h"
 #include "common/json.h"
@@ -87,9 +88,12 @@ printWindow(const ArchiveWindow *w, const char *label) {
 }
 
 static void
-report(Verify *v, const ArchiveCatalog *c) {
-    ArchiveWindow *windows;
-    size_t nwin = archiveCatalogWindows(c, &windows);
+report(Verify *v, const ArchiveCatalog *c, const ArchiveOutline *o) {
+    size_t nwin = archiveOutlineWindowCount(o);
+    ArchiveWindow *windows = bvCalloc(nwin + 1, sizeof(*windows));
+
+    for (size_t i = 0; i < nwin; i++)
+        windows[i] = *archiveOutlineWindowAt(o, i);
 
     if (v->json) {
         Buf *out = bufNew(4096);
@@ -221,7 +225,7 @@ verifyRun(const char *url, const StorageOptions *storageOpts, bool json) {
         errSet(&err, ERR_NOTFOUND, "'%s' is not a binvault archive: no binvault.json and no segment", url);
         rc = cmdFail(&err);
     } else {
-        report(&v, v.res.catalog);
+        report(&v, v.res.catalog, v.res.outline);
         rc = v.res.problemCount == 0 ? 0 : errExitCode(ERR_FORMAT);
     }
     archiveVerifyResultClear(&v.res);
