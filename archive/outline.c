@@ -268,6 +268,51 @@ archiveOutlineBackupReach(ArchiveView *v, const ArchiveOutline *o, const Archive
     return 0;
 }
 
+/* ---- what the store holds ---- */
+
+typedef struct Stored {
+    uint64_t first, last;
+    uint64_t *sizes;
+} Stored;
+
+static int
+storedCb(const char *name, uint64_t size, void *data, Err *err) {
+    Stored *st = data;
+    uint64_t seq, pos;
+    char file[SEGMENT_FILE_MAX];
+
+    (void)err;
+    if (segmentNameParse(name, &seq, file, sizeof(file), &pos) != 0)
+        return 0;
+    if (seq > st->last)
+        return STORAGE_LIST_STOP;
+    if (seq >= st->first)
+        st->sizes[seq - st->first] = size;
+    return 0;
+}
+
+int
+archiveOutlineStored(Archive *a, uint64_t first, uint64_t last, uint64_t **sizes, Err *err) {
+    Stored st = {first, last, NULL};
+    char after[SEGMENT_NAME_MAX] = "";
+
+    *sizes = NULL;
+    if (last < first)
+        return 0;
+    st.sizes = bvMalloc((last - first + 1) * sizeof(*st.sizes));
+    for (uint64_t i = 0; i <= last - first; i++)
+        st.sizes[i] = ARCHIVE_NOT_STORED;
+    /* Segment names start with the 16-digit seq: '~' sorts after every name of seq first - 1. */
+    if (first > 1)
+        snprintf(after, sizeof(after), ARCHIVE_SEGMENT_PREFIX "%016" PRIu64 "~", first - 1);
+    if (storageListFrom(archiveStorage(a), ARCHIVE_SEGMENT_PREFIX, after, storedCb, &st, err) != 0) {
+        bvFree(st.sizes);
+        return -1;
+    }
+    *sizes = st.sizes;
+    return 0;
+}
+
 /* ---- where a GTID state stands ---- */
 
 int

@@ -41,6 +41,13 @@ void archiveOutlineFree(ArchiveOutline *o);
 int archiveOutlineBackupReach(ArchiveView *v, const ArchiveOutline *o, const ArchiveBackup *b, ArchiveBackupReach *r,
                               Err *err);
 
+/* Which segments first..last the store holds, and their sizes: sizes[seq - first] (last - first + 1
+ * entries, bvFree()) is the object's size, ARCHIVE_NOT_STORED when none. One listing of segments/
+ * that starts after the names of lower seqs and stops past `last` (S3 start-after): 8 bytes per seq
+ * asked for, whatever the archive holds beyond. */
+#define ARCHIVE_NOT_STORED UINT64_MAX
+int archiveOutlineStored(Archive *a, uint64_t first, uint64_t last, uint64_t **sizes, Err *err);
+
 /* Where a GTID state stands, from the summary lines and the tail entries, in seq order:
  * - archiveOutlineFirstNotHeld(): the first seq of the first block (or tail segment) holding a
  *   transaction that `state` lacks: whose gtid_end `state` does not contain, or with transactions

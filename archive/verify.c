@@ -249,62 +249,34 @@ verifyBackups(Verify *v) {
     bvFree(inc);
 }
 
-#define NOT_STORED UINT64_MAX
-
-/* The size of every stored segment by seq (NOT_STORED: none), from one streaming listing of
- * segments/: 8 bytes per seq, what tells a missing or resized object without a listing per block. */
-typedef struct Stored {
-    uint64_t first, count;
-    uint64_t *size;
-} Stored;
-
-static int
-storedCb(const char *name, uint64_t size, void *data, Err *err) {
-    Stored *st = data;
-    uint64_t seq, pos;
-    char file[SEGMENT_FILE_MAX];
-
-    (void)err;
-    if (segmentNameParse(name, &seq, file, sizeof(file), &pos) == 0 && seq >= st->first && seq - st->first < st->count)
-        st->size[seq - st->first] = size;
-    return 0;
-}
-
 /* Every segment, block by block through a cursor. A block chunk that cannot be read is a problem,
  * and the verification goes on with the next block. */
 static int
 verifyAll(Verify *v, ArchiveView *view, const ArchiveIdentity *id, bool haveId, Err *err) {
-    Stored st = {.first = archiveViewFirstSeq(view)};
-    uint64_t last = archiveViewLastSeq(view), segments, next;
+    uint64_t first = archiveViewFirstSeq(view), last = archiveViewLastSeq(view), segments, next, *sizes;
     const SegmentMeta *m;
     bool indexed;
     size_t done = 0;
 
     if (last == 0)
         return 0;
-    st.count = last - st.first + 1;
-    st.size = bvMalloc(st.count * sizeof(*st.size));
-    for (uint64_t i = 0; i < st.count; i++)
-        st.size[i] = NOT_STORED;
     archiveViewTotals(view, &segments, NULL, NULL, NULL);
-    if (storageList(archiveStorage(v->archive), ARCHIVE_SEGMENT_PREFIX, storedCb, &st, err) != 0) {
-        bvFree(st.size);
+    if (archiveOutlineStored(v->archive, first, last, &sizes, err) != 0)
         return -1;
-    }
-    for (next = st.first; next <= last;) {
+    for (next = first; next <= last;) {
         ArchiveCursor *cur = archiveViewCursor(view, next, last, err);
         Err e = {0};
         int rc;
 
         if (cur == NULL) {
-            bvFree(st.size);
+            bvFree(sizes);
             return -1;
         }
         while ((rc = archiveCursorNext(cur, &m, &indexed, &e)) == 1) {
-            uint64_t size = st.size[m->seq - st.first];
+            uint64_t size = sizes[m->seq - first];
 
             progress(v, done, (size_t)segments);
-            verifySegment(v, m, indexed, size != NOT_STORED, size, id, haveId);
+            verifySegment(v, m, indexed, size != ARCHIVE_NOT_STORED, size, id, haveId);
             v->res->segments++;
             done++;
             next = m->seq + 1;
@@ -316,7 +288,7 @@ verifyAll(Verify *v, ArchiveView *view, const ArchiveIdentity *id, bool haveId, 
         next = archiveBlockLast(archiveBlockOf(next)) + 1;
     }
     progress(v, done, done);
-    bvFree(st.size);
+    bvFree(sizes);
     return 0;
 }
 

@@ -126,38 +126,10 @@ backupsJson(const Backups *b, Buf *out) {
 /* Segments the summary shows, the last ones: what an operator checks first. */
 #define LIST_RECENT 10
 
-/* Which seqs have an object in segments/, one bit each (1 M segments: 128 KiB): read with one
- * streaming listing, so that `--all` and `--json` flag a segment missing from the store without
- * holding the listing. */
-typedef struct Presence {
-    uint64_t first, count;
-    uint8_t *bits;
-} Presence;
-
-static int
-presenceCb(const char *name, uint64_t size, void *data, Err *err) {
-    Presence *p = data;
-    uint64_t seq, pos;
-    char file[SEGMENT_FILE_MAX];
-
-    (void)size;
-    (void)err;
-    if (segmentNameParse(name, &seq, file, sizeof(file), &pos) == 0 && seq >= p->first && seq - p->first < p->count)
-        p->bits[(seq - p->first) / 8] |= (uint8_t)(1u << ((seq - p->first) % 8));
-    return 0;
-}
-
-static int
-presenceLoad(Archive *a, const ArchiveView *v, Presence *p, Err *err) {
-    p->first = archiveViewFirstSeq(v);
-    p->count = archiveViewLastSeq(v) >= p->first ? archiveViewLastSeq(v) - p->first + 1 : 0;
-    p->bits = bvCalloc(p->count / 8 + 1, 1);
-    return storageList(archiveStorage(a), ARCHIVE_SEGMENT_PREFIX, presenceCb, p, err);
-}
-
+/* Whether the store holds segment seq (sizes from archiveOutlineStored() of first..). */
 static bool
-presenceHas(const Presence *p, uint64_t seq) {
-    return seq >= p->first && seq - p->first < p->count && (p->bits[(seq - p->first) / 8] >> ((seq - p->first) % 8)) & 1;
+stored(const uint64_t *sizes, uint64_t first, uint64_t seq) {
+    return sizes != NULL && seq >= first && sizes[seq - first] != ARCHIVE_NOT_STORED;
 }
 
 static void
@@ -275,7 +247,7 @@ listAll(Archive *a, const ArchiveIdentity *id, bool haveId, ArchiveView *v, cons
         Err *err) {
     ArchiveCatalog *edge;
     ArchiveCursor *cur;
-    Presence p = {0};
+    uint64_t *sizes = NULL, first = archiveViewFirstSeq(v);
     const SegmentMeta *m;
     bool indexed;
     size_t unindexed = 0, missing = 0;
@@ -291,16 +263,16 @@ listAll(Archive *a, const ArchiveIdentity *id, bool haveId, ArchiveView *v, cons
         backupsText(b);
         return 0;
     }
-    if (presenceLoad(a, v, &p, err) != 0 ||
-        (cur = archiveViewCursor(v, archiveViewFirstSeq(v), archiveViewLastSeq(v), err)) == NULL) {
-        bvFree(p.bits);
+    if (archiveOutlineStored(a, first, archiveViewLastSeq(v), &sizes, err) != 0 ||
+        (cur = archiveViewCursor(v, first, archiveViewLastSeq(v), err)) == NULL) {
+        bvFree(sizes);
         return -1;
     }
     segmentsHeader();
     while ((rc = archiveCursorNext(cur, &m, &indexed, err)) == 1) {
         const char *flag = "";
 
-        if (!presenceHas(&p, m->seq)) {
+        if (!stored(sizes, first, m->seq)) {
             flag = "  MISSING";
             missing++;
         } else if (!indexed) {
@@ -310,7 +282,7 @@ listAll(Archive *a, const ArchiveIdentity *id, bool haveId, ArchiveView *v, cons
         segmentRow(m, flag);
     }
     archiveCursorFree(cur);
-    bvFree(p.bits);
+    bvFree(sizes);
     if (rc != 0)
         return -1;
     outlineText(v, o, b, unindexed, missing);
@@ -351,7 +323,7 @@ listJson(Archive *a, const ArchiveIdentity *id, bool haveId, ArchiveView *v, con
     Buf *out = bufNew(4096);
     ArchiveCatalog *edge;
     ArchiveCursor *cur = NULL;
-    Presence p = {0};
+    uint64_t *sizes = NULL, first = archiveViewFirstSeq(v);
     const SegmentMeta *m;
     bool indexed;
     uint64_t segments, txns, objects, content;
@@ -366,8 +338,8 @@ listJson(Archive *a, const ArchiveIdentity *id, bool haveId, ArchiveView *v, con
     cmdPruneJson(edge, out);
     jsonBufPrintf(out, ",\"segments\":[");
     if (archiveViewLastSeq(v) > 0 &&
-        (presenceLoad(a, v, &p, err) != 0 ||
-         (cur = archiveViewCursor(v, archiveViewFirstSeq(v), archiveViewLastSeq(v), err)) == NULL))
+        (archiveOutlineStored(a, first, archiveViewLastSeq(v), &sizes, err) != 0 ||
+         (cur = archiveViewCursor(v, first, archiveViewLastSeq(v), err)) == NULL))
         rc = -1;
     while (rc == 0 && cur != NULL && (rc = archiveCursorNext(cur, &m, &indexed, err)) == 1) {
         if (n++ > 0)
@@ -375,13 +347,13 @@ listJson(Archive *a, const ArchiveIdentity *id, bool haveId, ArchiveView *v, con
         segmentMetaToJson(m, true, out);
         out->len--; /* reopen the object */
         jsonBufPrintf(out, ",\"indexed\":%s,\"stored\":%s}", indexed ? "true" : "false",
-                      presenceHas(&p, m->seq) ? "true" : "false");
+                      stored(sizes, first, m->seq) ? "true" : "false");
         if (out->len > 64 * 1024)
             flush(out);
         rc = 0;
     }
     archiveCursorFree(cur);
-    bvFree(p.bits);
+    bvFree(sizes);
     if (rc != 0) {
         archiveCatalogFree(edge);
         bufFree(out);
