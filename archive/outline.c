@@ -394,7 +394,7 @@ archiveOutlineCommittedBy(ArchiveView *v, uint64_t after, uint64_t timeUs, bool 
 
     unitsStart(&u, v);
     while (unitsNext(&u, &unit)) {
-        if (unit.last <= after || unitTransactions(&unit) == 0)
+        if (unit.first <= after || unitTransactions(&unit) == 0)
             continue;
         if (unit.span != NULL ? committedBy(unit.span->minTimeUs, timeUs, exclusive)
                               : committedBy(unit.meta->firstTimeUs, timeUs, exclusive) ||

@@ -58,9 +58,9 @@ int archiveOutlineStored(Archive *a, uint64_t first, uint64_t last, uint64_t **s
  * gtid_end that does not parse. */
 int archiveOutlineFirstNotHeld(ArchiveView *v, const char *state, uint64_t *seq, Err *err);
 int archiveOutlineReaching(ArchiveView *v, const char *state, bool any, uint64_t *seq, Err *err);
-/* The last seq of the first block (or tail segment) after seq `after` holding a transaction
- * committed at or before timeUs (before it when `exclusive`): a time target's cut is not after it.
- * 0 when none. */
+/* The last seq of the first block (or tail segment) wholly after seq `after` holding a transaction
+ * committed at or before timeUs (before it when `exclusive`): after a time target's cut, such a
+ * commit makes the cut ambiguous. 0 when none. */
 uint64_t archiveOutlineCommittedBy(ArchiveView *v, uint64_t after, uint64_t timeUs, bool exclusive);
 
 #endif

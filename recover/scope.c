@@ -17,11 +17,10 @@ blockStart(const ArchiveView *v, uint64_t seq) {
 /* The segment holding the target's cut, or the one the plan reads to refuse the target (0: the
  * plan needs only the start's range, and the archive's end). */
 static int
-targetSeq(ArchiveView *v, const RecoverTarget *t, uint64_t *seq, uint64_t *extra, Err *err) {
+targetSeq(ArchiveView *v, const RecoverTarget *t, uint64_t *seq, Err *err) {
     uint64_t last = archiveViewLastSeq(v);
 
     *seq = last;
-    *extra = 0;
     switch (t->kind) {
     case RECOVER_UNTIL_GTID:
         if (t->gtid == NULL || archiveOutlineReaching(v, t->gtid, t->exclusive, seq, err) != 0)
@@ -50,7 +49,6 @@ targetSeq(ArchiveView *v, const RecoverTarget *t, uint64_t *seq, uint64_t *extra
             *seq = txns > 0 && t->timeUs >= lastCommit ? last : archiveViewFirstSeq(v);
             return 0;
         }
-        *extra = archiveOutlineCommittedBy(v, *seq, t->timeUs, t->exclusive);
         return 0;
     }
     case RECOVER_UNTIL_POSITION: {
@@ -73,11 +71,17 @@ recoverScopeLoad(ArchiveView *v, const char *start, const RecoverTarget *target,
         return NULL;
     }
     if (archiveOutlineFirstNotHeld(v, start != NULL ? start : "", &startSeq, err) != 0 ||
-        targetSeq(v, target, &cut, &extra, err) != 0)
+        targetSeq(v, target, &cut, err) != 0)
         return NULL;
     hi = cut < last ? cut + 1 : last;
-    if (extra > hi)
-        hi = extra;
+    if (target->kind == RECOVER_UNTIL_TIME) {
+        /* The plan checks every later segment for a commit at or before the time: the cut's
+         * block in full, then the first later block whose summary shows one. */
+        hi = archiveBlockLast(archiveBlockOf(hi)) < last ? archiveBlockLast(archiveBlockOf(hi)) : last;
+        extra = archiveOutlineCommittedBy(v, hi, target->timeUs, target->exclusive);
+        if (extra > hi)
+            hi = extra;
+    }
     /* From the segment before the first one the start lacks (so that a break right there is a
      * gap, not the archive's start), unless the start holds everything up to the target: then
      * the plan only needs the target's block to say so. */
