@@ -220,37 +220,42 @@ archiveOutlineFree(ArchiveOutline *o) {
     bvFree(o);
 }
 
-int
-archiveOutlineBackupReach(ArchiveView *v, const ArchiveOutline *o, const ArchiveBackup *b, ArchiveBackupReach *r,
-                          Err *err) {
-    uint64_t byGtid = 0, byPos = 0, lo, first = archiveViewFirstSeq(v), hi;
-    ArchiveCatalog *c;
+ArchiveCatalog *
+archiveOutlineBaseRange(ArchiveView *v, const ArchiveBasePoint *bp, Err *err) {
+    uint64_t byGtid = 0, byPos = 0, lo, first = archiveViewFirstSeq(v), last = archiveViewLastSeq(v), hi;
     Err e = {0};
-    int rc;
 
-    memset(r, 0, sizeof(*r));
-    if (b->gtidState != NULL && b->gtidState[0] != '\0' &&
-        archiveOutlineFirstNotHeld(v, b->gtidState, &byGtid, err) != 0)
-        return errPrefix(err, "backup '%s'", b->id);
-    if (archiveViewFindPosition(v, b->file, b->pos, &byPos, &e) != 0)
+    if (bp->gtid != NULL && bp->gtid[0] != '\0' && archiveOutlineFirstNotHeld(v, bp->gtid, &byGtid, err) != 0)
+        return NULL;
+    if (archiveViewFindPosition(v, bp->file, bp->pos, &byPos, &e) != 0)
         byPos = 0;
-    if (byGtid == 0 && byPos == 0) {
-        /* Nothing the archive holds is after the backup's point, or it cannot be placed: the
-         * catalog functions tell which from the archive's last block. */
-        lo = archiveViewLastSeq(v);
-    } else {
-        lo = byGtid == 0 ? byPos : byPos == 0 ? byGtid : byGtid < byPos ? byGtid : byPos;
-    }
-    if (lo == 0) {
-        r->kind = ARCHIVE_BACKUP_UNPLACED;
-        return 0;
-    }
+    /* Neither: nothing the archive holds is after the point, or it cannot be placed; the catalog
+     * functions tell which from the archive's last block. */
+    lo = byGtid == 0 ? byPos : byPos == 0 ? byGtid : byGtid < byPos ? byGtid : byPos;
+    if (lo == 0)
+        lo = last;
     hi = archiveBlockLast(archiveBlockOf(lo));
     lo = archiveBlockFirst(archiveBlockOf(lo));
     if (lo > first)
-        lo--; /* the segment before: whether the backup's state holds what precedes it */
-    if ((c = archiveViewLoadRange(v, lo < first ? first : lo, hi, err)) == NULL)
-        return -1;
+        lo--; /* the segment before: whether the point's state holds what precedes the block */
+    return archiveViewLoadRange(v, lo < first ? first : lo, hi < last ? hi : last, err);
+}
+
+int
+archiveOutlineBackupReach(ArchiveView *v, const ArchiveOutline *o, const ArchiveBackup *b, ArchiveBackupReach *r,
+                          Err *err) {
+    ArchiveBasePoint bp = {.pos = b->pos, .gtid = b->gtidState};
+    ArchiveCatalog *c;
+    int rc;
+
+    memset(r, 0, sizeof(*r));
+    snprintf(bp.file, sizeof(bp.file), "%s", b->file);
+    if (archiveViewLastSeq(v) == 0) {
+        r->kind = ARCHIVE_BACKUP_UNPLACED;
+        return 0;
+    }
+    if ((c = archiveOutlineBaseRange(v, &bp, err)) == NULL)
+        return errPrefix(err, "backup '%s'", b->id);
     rc = archiveBackupReach(c, b, r, err);
     archiveCatalogFree(c);
     if (rc != 0 || (r->kind != ARCHIVE_BACKUP_REACHES_END && r->kind != ARCHIVE_BACKUP_REACHES_GAP))

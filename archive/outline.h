@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "archive/backup.h"
 #include "archive/backup_store.h"
 #include "archive/catalog.h"
 #include "archive/continuity.h"
@@ -33,6 +34,12 @@ size_t archiveOutlineWindowCount(const ArchiveOutline *o);
 const ArchiveWindow *archiveOutlineWindowAt(const ArchiveOutline *o, size_t i);
 
 void archiveOutlineFree(ArchiveOutline *o);
+
+/* The segments around a base backup's point (archive/backup.h), as a catalog on which
+ * archiveBaseNeededSeq() answers as on the whole archive: the block where the point's GTID state
+ * stops holding, or the one holding its position, whichever comes first, and the segment before
+ * it. An empty catalog for an empty archive. */
+ArchiveCatalog *archiveOutlineBaseRange(ArchiveView *v, const ArchiveBasePoint *bp, Err *err);
 
 /* archiveBackupReach() over the whole archive: the segments around the backup's point are loaded
  * (the block where its GTID state stops holding, and the one holding its position), and the window

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Issue #13: every command at archive sizes of 1 k, 100 k and (BENCH_CATALOG_1M=1) 1 M segments.
 # The archives are made by bench/mkarchive (one transaction per segment, one commit per second,
-# 10 000 segments per binlog file; kept in $BENCH_DATA/catalog-N, made once), then, when this
-# binvault has `upgrade`, upgraded to format 2 (catalog summaries). Each command runs once, cold
+# 10 000 segments per binlog file, format 2 with its catalog summaries, or format 1 with
+# BENCH_CATALOG_FORMAT=1: the "before" of docs/BENCHMARKS.md; kept in $BENCH_DATA/catalog-vF-N,
+# made once). Each command runs once, cold
 # for the process (warm page cache); its wall time and peak RSS (getrusage of the child) are
 # recorded. recover --dry-run needs a MariaDB server (the `--into` privilege checks): one is
 # started with tests/lib/mariadb.sh; each plan starts 100 transactions before its target (a
@@ -10,12 +11,14 @@
 # by GTID, time and position. Recorded in docs/BENCHMARKS.md (section catalog).
 #
 #   BENCH_CATALOG_SIZES   sizes to run (default "1000 100000", plus 1000000 with BENCH_CATALOG_1M=1)
+#   BENCH_CATALOG_FORMAT  1 or 2 (default): the archive format generated
 #   BENCH_CATALOG_BEFORE  a file of rows measured before the conversion, printed beside (optional)
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 BV=${BV_BIN:-$BENCH_ROOT/binvault}
 MK=${BENCH_MKARCHIVE:-$BENCH_ROOT/build/release/mkarchive}
 SIZES=${BENCH_CATALOG_SIZES:-"1000 100000${BENCH_CATALOG_1M:+ 1000000}"}
+FORMAT=${BENCH_CATALOG_FORMAT:-2}
 START_TIME=1796000000 # mkarchive's default: seq s commits at START_TIME + s
 work=$BENCH_DATA/catalog-run
 out=$work/table.md
@@ -41,18 +44,14 @@ PY
 }
 
 archive_for() {
-    local n=$1 dir=$BENCH_DATA/catalog-$1
+    local n=$1 dir=$BENCH_DATA/catalog-v$FORMAT-$1
     if [ ! -f "$dir/.complete" ]; then
         rm -rf "$dir"
         echo "# generating an archive of $n segments in $dir (once)" >&2
         local t0; t0=$(date +%s.%N)
-        "$MK" "$dir" "$n" >&2
+        "$MK" "$dir" "$n" --format "$FORMAT" >&2
         echo "# generated in $(echo "$(date +%s.%N) - $t0" | bc -l | cut -c1-6) s" >&2
         touch "$dir/.complete"
-    fi
-    if "$BV" upgrade --help > /dev/null 2>&1 && [ ! -f "$dir/.upgraded" ]; then
-        "$BV" upgrade --archive "$dir" >&2
-        touch "$dir/.upgraded"
     fi
     echo "$dir"
 }

@@ -228,8 +228,9 @@ listSummary(Archive *a, const ArchiveIdentity *id, bool haveId, ArchiveView *v, 
         return 0;
     }
     archiveViewTotals(v, &segments, NULL, NULL, NULL);
-    printf("the last %zu of %" PRIu64 " segments ('list --all' prints every one):\n", archiveCatalogCount(recent),
-           segments);
+    if (segments > archiveCatalogCount(recent))
+        printf("the last %zu of %" PRIu64 " segments ('list --all' prints every one):\n", archiveCatalogCount(recent),
+               segments);
     segmentsHeader();
     for (size_t i = 0; i < archiveCatalogCount(recent); i++)
         segmentRow(archiveCatalogAt(recent, i), !archiveCatalogListed(recent, i, NULL)   ? "  MISSING"
