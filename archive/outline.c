@@ -320,8 +320,25 @@ archiveOutlineStored(Archive *a, uint64_t first, uint64_t last, uint64_t **sizes
 
 /* ---- where a GTID state stands ---- */
 
-int
-archiveOutlineFirstNotHeld(ArchiveView *v, const char *state, uint64_t *seq, Err *err) {
+/* The first unit (in seq order) that `hit` says stands at `state` against its gtid_end; *seq its
+ * first seq or, with `last`, its last one; 0 when none. A unit without gtid_end is a hit when
+ * `unknownHits` and it holds transactions. */
+typedef bool StateHitFn(const GtidState *state, const GtidState *end, bool any);
+
+static bool
+notHeld(const GtidState *state, const GtidState *end, bool any) {
+    (void)any;
+    return !gtidStateContains(state, end);
+}
+
+static bool
+reaching(const GtidState *state, const GtidState *end, bool any) {
+    return any ? gtidStateContainsAny(end, state) : gtidStateContains(end, state);
+}
+
+static int
+stateScan(ArchiveView *v, const char *state, StateHitFn *hit, bool any, bool unknownHits, bool last, uint64_t *seq,
+          Err *err) {
     BinlogFlavour flavour = archiveViewFlavour(v);
     GtidState *st;
     Units u;
@@ -334,57 +351,35 @@ archiveOutlineFirstNotHeld(ArchiveView *v, const char *state, uint64_t *seq, Err
     if ((st = gtidStateParse(flavour, state, err)) == NULL)
         return errPrefix(err, "gtid state '%s'", state);
     unitsStart(&u, v);
-    while (rc == 0 && *seq == 0 && unitsNext(&u, &unit)) {
+    while (*seq == 0 && unitsNext(&u, &unit)) {
         const char *end = unitGtidEnd(&unit);
         GtidState *e;
+        bool found;
 
         if (end[0] == '\0') {
-            if (unitTransactions(&unit) > 0)
-                *seq = unit.first;
-            continue;
-        }
-        if ((e = gtidStateParse(flavour, end, err)) == NULL) {
+            found = unknownHits && unitTransactions(&unit) > 0;
+        } else if ((e = gtidStateParse(flavour, end, err)) == NULL) {
             rc = errPrefix(err, "gtid_end of seq %" PRIu64 "-%" PRIu64, unit.first, unit.last);
             break;
+        } else {
+            found = hit(st, e, any);
+            gtidStateFree(e);
         }
-        if (!gtidStateContains(st, e))
-            *seq = unit.first;
-        gtidStateFree(e);
+        if (found)
+            *seq = last ? unit.last : unit.first;
     }
     gtidStateFree(st);
     return rc;
 }
 
 int
+archiveOutlineFirstNotHeld(ArchiveView *v, const char *state, uint64_t *seq, Err *err) {
+    return stateScan(v, state, notHeld, false, true, false, seq, err);
+}
+
+int
 archiveOutlineReaching(ArchiveView *v, const char *state, bool any, uint64_t *seq, Err *err) {
-    BinlogFlavour flavour = archiveViewFlavour(v);
-    GtidState *st;
-    Units u;
-    Unit unit;
-    int rc = 0;
-
-    *seq = 0;
-    if (archiveViewLastSeq(v) == 0)
-        return 0;
-    if ((st = gtidStateParse(flavour, state, err)) == NULL)
-        return errPrefix(err, "gtid state '%s'", state);
-    unitsStart(&u, v);
-    while (rc == 0 && *seq == 0 && unitsNext(&u, &unit)) {
-        const char *end = unitGtidEnd(&unit);
-        GtidState *e;
-
-        if (end[0] == '\0')
-            continue;
-        if ((e = gtidStateParse(flavour, end, err)) == NULL) {
-            rc = errPrefix(err, "gtid_end of seq %" PRIu64 "-%" PRIu64, unit.first, unit.last);
-            break;
-        }
-        if (any ? gtidStateContainsAny(e, st) : gtidStateContains(e, st))
-            *seq = unit.last;
-        gtidStateFree(e);
-    }
-    gtidStateFree(st);
-    return rc;
+    return stateScan(v, state, reaching, any, false, true, seq, err);
 }
 
 static bool
