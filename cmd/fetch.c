@@ -12,9 +12,9 @@
 
 #include "archive/archive.h"
 #include "archive/catalog.h"
-#include "archive/outline.h"
 #include "archive/continuity.h"
 #include "archive/fetch.h"
+#include "archive/outline.h"
 #include "binlog/pos.h"
 #include "binlog/txn.h"
 #include "cmd/cmd.h"

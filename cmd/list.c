@@ -1,4 +1,4 @@
-/* binvault list: an archive's segments, its gaps and its restorable window, from its index. */
+/* binvault list: an archive summarised from its catalog (last segments, gaps, windows, backups), or every segment. */
 #include <inttypes.h>
 #include <stddef.h>
 #include <stdio.h>

@@ -12,10 +12,10 @@
 
 #include "archive/archive.h"
 #include "archive/catalog.h"
-#include "archive/outline.h"
-#include "archive/summary.h"
 #include "archive/continuity.h"
 #include "archive/key.h"
+#include "archive/outline.h"
+#include "archive/summary.h"
 #include "binlog/txn.h"
 #include "cmd/cmd.h"
 #include "common/json.h"
