@@ -79,6 +79,58 @@ metaDiff(const SegmentMeta *t, const SegmentMeta *x, char *out, size_t size) {
 #undef DIFF
 }
 
+/* Open and read a segment to its verified end: 0 and the reader (at its end) in *r, or -1 (the
+ * reader freed). */
+static int
+readAll(Verify *v, const SegmentMeta *meta, SegmentReader **r, uint64_t *events, Err *err) {
+    BinlogEvent ev;
+    uint64_t pos;
+    int rc;
+
+    *events = 0;
+    if ((*r = archiveSegmentOpen(v->archive, meta, err)) == NULL)
+        return -1;
+    while ((rc = segmentReaderNext(*r, &ev, &pos, err)) == 1)
+        (*events)++;
+    if (rc != 0) {
+        segmentReaderFree(*r);
+        *r = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+/* What a segment read to its end says against its index line and the archive's identity. */
+static void
+checkRead(Verify *v, const SegmentMeta *idx, bool indexed, bool sizeAgrees, SegmentReader *r, uint64_t events,
+          const ArchiveIdentity *id, bool haveId) {
+    const SegmentMeta *t = segmentReaderMeta(r);
+    char msg[ERR_MSG_MAX + 256], diff[512];
+
+    v->res->events += events;
+    v->res->transactions += t->transactions;
+    if (indexed && sizeAgrees && strcmp(segmentReaderSha256(r), idx->sha256) != 0) {
+        snprintf(msg, sizeof(msg), "object sha256 mismatch: computed %s, the index says %s", segmentReaderSha256(r),
+                 idx->sha256);
+        addProblem(v, idx->name, idx->seq, "segment", msg);
+    }
+    metaDiff(t, idx, diff, sizeof(diff));
+    if (diff[0] != '\0') {
+        snprintf(msg, sizeof(msg), "the trailer and the index disagree about %s", diff);
+        addProblem(v, idx->name, idx->seq, "index", msg);
+    }
+    if (haveId && t->flavour != id->flavour) {
+        snprintf(msg, sizeof(msg), "holds %s binlogs in a %s archive",
+                 t->flavour == BINLOG_FLAVOUR_MYSQL ? "mysql" : "mariadb",
+                 id->flavour == BINLOG_FLAVOUR_MYSQL ? "mysql" : "mariadb");
+        addProblem(v, idx->name, idx->seq, "identity", msg);
+    }
+    if (!indexed) {
+        snprintf(msg, sizeof(msg), "'%s' is stored and sound but not yet indexed", idx->name);
+        note(v, msg);
+    }
+}
+
 /* Read one segment through every layer: `idx` as the index (or, not indexed, its trailer) describes
  * it, `listed` whether the store holds it and its size there. */
 static void
@@ -86,11 +138,9 @@ verifySegment(Verify *v, const SegmentMeta *idx, bool indexed, bool listed, uint
               const ArchiveIdentity *id, bool haveId) {
     SegmentMeta meta;
     SegmentReader *r;
-    BinlogEvent ev;
-    uint64_t pos, events = 0;
+    uint64_t events;
     Err err = {0};
-    char msg[ERR_MSG_MAX + 256], diff[512];
-    int rc;
+    char msg[ERR_MSG_MAX + 256];
 
     if (!listed) {
         addProblem(v, idx->name, idx->seq, "segment", "missing from the store (the index describes it)");
@@ -103,45 +153,29 @@ verifySegment(Verify *v, const SegmentMeta *idx, bool indexed, bool listed, uint
         addProblem(v, idx->name, idx->seq, "segment", msg);
         meta.size = storedSize; /* read what is there, to say which layer is broken */
     }
-    r = archiveSegmentOpen(v->archive, &meta, &err);
-    if (r == NULL) {
-        addProblem(v, idx->name, idx->seq, "segment", err.msg);
-        segmentMetaClear(&meta);
-        return;
-    }
-    while ((rc = segmentReaderNext(r, &ev, &pos, &err)) == 1)
-        events++;
-    v->res->bytes += meta.size;
-    if (rc != 0) {
+    if (readAll(v, &meta, &r, &events, &err) != 0) {
         addProblem(v, idx->name, idx->seq, "segment", err.msg);
     } else {
-        const SegmentMeta *t = segmentReaderMeta(r);
-
-        v->res->events += events;
-        v->res->transactions += t->transactions;
-        if (indexed && storedSize == idx->size && strcmp(segmentReaderSha256(r), idx->sha256) != 0) {
-            snprintf(msg, sizeof(msg), "object sha256 mismatch: computed %s, the index says %s", segmentReaderSha256(r),
-                     idx->sha256);
-            addProblem(v, idx->name, idx->seq, "segment", msg);
-        }
-        metaDiff(t, idx, diff, sizeof(diff));
-        if (diff[0] != '\0') {
-            snprintf(msg, sizeof(msg), "the trailer and the index disagree about %s", diff);
-            addProblem(v, idx->name, idx->seq, "index", msg);
-        }
-        if (haveId && t->flavour != id->flavour) {
-            snprintf(msg, sizeof(msg), "holds %s binlogs in a %s archive",
-                     t->flavour == BINLOG_FLAVOUR_MYSQL ? "mysql" : "mariadb",
-                     id->flavour == BINLOG_FLAVOUR_MYSQL ? "mysql" : "mariadb");
-            addProblem(v, idx->name, idx->seq, "identity", msg);
-        }
-        if (!indexed) {
-            snprintf(msg, sizeof(msg), "'%s' is stored and sound but not yet indexed", idx->name);
-            note(v, msg);
-        }
+        checkRead(v, idx, indexed, storedSize == idx->size, r, events, id, haveId);
+        segmentReaderFree(r);
     }
-    segmentReaderFree(r);
+    v->res->bytes += meta.size;
     segmentMetaClear(&meta);
+}
+
+/* A segment no listing described (the view lists only its tail): the store is asked what it holds
+ * (a HEAD, or a stat of a directory's file), so that a missing or resized object is told as a
+ * listing would tell it, without holding a listing of the whole archive. */
+static void
+verifyUnlisted(Verify *v, const SegmentMeta *idx, bool indexed, const ArchiveIdentity *id, bool haveId) {
+    StorageInfo info = {0};
+    Err err = {0};
+
+    if (storageHead(archiveStorage(v->archive), idx->name, &info, &err) != 0) {
+        addProblem(v, idx->name, idx->seq, "segment", err.msg);
+        return;
+    }
+    verifySegment(v, idx, indexed, info.exists, info.size, id, haveId);
 }
 
 /* checkpoint.json must not claim more than the index holds. `cp` was read (rc 0, else the error in
@@ -193,7 +227,7 @@ archiveVerifySegments(Archive *a, const ArchiveCatalog *c, size_t first, size_t 
 
     memset(res, 0, sizeof(*res));
     for (size_t i = 0; i < n; i++) {
-        uint64_t size;
+        uint64_t size = 0;
         bool listed = archiveCatalogListed(c, first + i, &size);
 
         progress(&v, i, n);
@@ -249,11 +283,14 @@ verifyBackups(Verify *v) {
     bvFree(inc);
 }
 
-/* Every segment, block by block through a cursor. A block chunk that cannot be read is a problem,
- * and the verification goes on with the next block. */
+/* Every segment, block by block through a cursor. Whether the store holds a segment is known for
+ * the tail (the view listed it) and asked of the store for the rest (verifyUnlisted()): no listing
+ * of the whole archive is held. A block chunk that cannot be read is a problem, and the
+ * verification goes on with the next block. */
 static int
 verifyAll(Verify *v, ArchiveView *view, const ArchiveIdentity *id, bool haveId, Err *err) {
-    uint64_t first = archiveViewFirstSeq(view), last = archiveViewLastSeq(view), segments, next, *sizes;
+    const ArchiveCatalog *tail = archiveViewTail(view);
+    uint64_t first = archiveViewFirstSeq(view), last = archiveViewLastSeq(view), segments, next;
     const SegmentMeta *m;
     bool indexed;
     size_t done = 0;
@@ -261,22 +298,25 @@ verifyAll(Verify *v, ArchiveView *view, const ArchiveIdentity *id, bool haveId, 
     if (last == 0)
         return 0;
     archiveViewTotals(view, &segments, NULL, NULL, NULL);
-    if (archiveOutlineStored(v->archive, first, last, &sizes, err) != 0)
-        return -1;
     for (next = first; next <= last;) {
         ArchiveCursor *cur = archiveViewCursor(view, next, last, err);
         Err e = {0};
         int rc;
 
-        if (cur == NULL) {
-            bvFree(sizes);
+        if (cur == NULL)
             return -1;
-        }
         while ((rc = archiveCursorNext(cur, &m, &indexed, &e)) == 1) {
-            uint64_t size = sizes[m->seq - first];
+            size_t at;
+            uint64_t size = 0;
 
             progress(v, done, (size_t)segments);
-            verifySegment(v, m, indexed, size != ARCHIVE_NOT_STORED, size, id, haveId);
+            if (tail != NULL && archiveCatalogFind(tail, m->seq, &at)) {
+                bool listed = archiveCatalogListed(tail, at, &size);
+
+                verifySegment(v, m, indexed, listed, size, id, haveId);
+            } else {
+                verifyUnlisted(v, m, indexed, id, haveId);
+            }
             v->res->segments++;
             done++;
             next = m->seq + 1;
@@ -288,7 +328,6 @@ verifyAll(Verify *v, ArchiveView *view, const ArchiveIdentity *id, bool haveId, 
         next = archiveBlockLast(archiveBlockOf(next)) + 1;
     }
     progress(v, done, done);
-    bvFree(sizes);
     return 0;
 }
 

@@ -48,10 +48,10 @@ typedef struct ArchiveVerifyResult {
     size_t problemCount;
 } ArchiveVerifyResult;
 
-/* Verify the archive, streaming: its catalog opened by range (summaries and tail), one listing of
- * segments/ kept as 8 bytes per seq (which objects are stored, and their sizes), then every segment
- * block by block through a cursor; memory does not otherwise grow with the archive. -1 when its
- * catalog cannot be opened or a block chunk cannot be read. Otherwise 0, and the
+/* Verify the archive, streaming: its catalog opened by range (summaries and tail), then every
+ * segment block by block through a cursor, memory bounded whatever the archive's size (whether the
+ * store holds a segment, and its size, is asked of the store per segment outside the tail). A
+ * block chunk that cannot be read is a problem. -1 when the catalog cannot be opened. Otherwise 0, and the
  * archive is sound when res->problemCount is 0 and res->notArchive is false. Free with
  * archiveVerifyResultClear(). */
 int archiveVerify(Archive *a, const ArchiveVerifyHooks *hooks, ArchiveVerifyResult *res, Err *err);

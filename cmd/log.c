@@ -14,7 +14,6 @@
 #include "archive/catalog.h"
 #include "archive/continuity.h"
 #include "archive/key.h"
-#include "archive/outline.h"
 #include "archive/summary.h"
 #include "binlog/txn.h"
 #include "cmd/cmd.h"
@@ -136,6 +135,8 @@ logPrint(LogCmd *lc, const SegmentMeta *m, const BinlogTxn *t) {
     putchar('\n');
 }
 
+/* Print the selected transactions of a segment: 0, or 1 when the store does not hold it (not an
+ * error: a hole, reported by the caller), -1 on any other failure. */
 static int
 logSegment(LogCmd *lc, Archive *a, const SegmentMeta *m, Err *err) {
     SegmentReader *r = archiveSegmentOpen(a, m, err);
@@ -145,7 +146,7 @@ logSegment(LogCmd *lc, Archive *a, const SegmentMeta *m, Err *err) {
     int rc;
 
     if (r == NULL)
-        return -1;
+        return err->code == ERR_NOTFOUND ? 1 : -1;
     f = binlogTxnFramerNew(LOG_TEXT_MAX);
     while ((rc = segmentReaderNext(r, &ev, &pos, err)) == 1) {
         int st = binlogTxnFramerPush(f, segmentReaderFormat(r), &ev, pos, err);
@@ -205,12 +206,14 @@ typedef struct LogScan {
     ArchiveGap *gaps;
     size_t ngaps;
     uint64_t prevSeq, missing, gapsCrossed;
-    uint64_t first, *sizes; /* the stored objects of the seqs searched (archiveOutlineStored()) */
 } LogScan;
 
+/* Search one segment. Whether the store holds it is learnt by reading it (a listing of every
+ * segment searched would cost memory per segment); `unstored` says so beforehand for the tail. */
 static int
-logOne(LogScan *sc, const SegmentMeta *m, bool stored, Err *err) {
+logOne(LogScan *sc, const SegmentMeta *m, bool unstored, Err *err) {
     LogCmd *lc = sc->lc;
+    int rc = 1;
 
     if (m->transactions == 0 || !logOverlaps(lc, m->firstTimeUs, m->lastTimeUs))
         return 0;
@@ -222,14 +225,17 @@ logOne(LogScan *sc, const SegmentMeta *m, bool stored, Err *err) {
             sc->gapsCrossed += !sc->gaps[g].accepted;
         }
     sc->prevSeq = m->seq;
-    if (!stored) {
+    if (!unstored && (rc = logSegment(lc, sc->a, m, err)) < 0)
+        return -1;
+    if (rc == 1) {
+        errClear(err);
         fprintf(stderr, "binvault: segment '%s' is in the index but not in the store: its transactions are missing "
                         "here\n", m->name);
         sc->missing++;
         return 0;
     }
     lc->segments++;
-    return logSegment(lc, sc->a, m, err);
+    return 0;
 }
 
 /* The segments first..last of a block, each read when its commits may fall in the window. */
@@ -242,17 +248,16 @@ logRange(LogScan *sc, ArchiveView *v, uint64_t first, uint64_t last, Err *err) {
     if ((cur = archiveViewCursor(v, first, last, err)) == NULL)
         return -1;
     while ((rc = archiveCursorNext(cur, &m, NULL, err)) == 1)
-        if ((rc = logOne(sc, m, sc->sizes[m->seq - sc->first] != ARCHIVE_NOT_STORED, err)) != 0)
+        if ((rc = logOne(sc, m, false, err)) != 0)
             break;
     archiveCursorFree(cur);
     return rc;
 }
 
 /* Every block whose summary line says it may hold a commit in the window, and the tail: the
- * summaries' commit-time bounds spare reading the index of the rest. With `read` false, only the
- * seqs that would be searched: sc->first and *last. */
+ * summaries' commit-time bounds spare reading the index of the rest. */
 static int
-logScan(LogScan *sc, ArchiveView *v, bool read, uint64_t *last, Err *err) {
+logScan(LogScan *sc, ArchiveView *v, Err *err) {
     const ArchiveCatalog *tail = archiveViewTail(v);
     size_t nspans = archiveViewSpanCount(v), nt = tail != NULL ? archiveCatalogCount(tail) : 0, s = 0, t = 0;
 
@@ -262,44 +267,17 @@ logScan(LogScan *sc, ArchiveView *v, bool read, uint64_t *last, Err *err) {
         int rc = 0;
 
         if (sp != NULL && (m == NULL || sp->firstSeq < m->seq)) {
+            if (sp->transactions > 0 && logOverlaps(sc->lc, sp->minTimeUs, sp->maxTimeUs))
+                rc = logRange(sc, v, sp->firstSeq, sp->lastSeq, err);
             s++;
-            if (sp->transactions == 0 || !logOverlaps(sc->lc, sp->minTimeUs, sp->maxTimeUs))
-                continue;
-            if (!read) {
-                sc->first = sc->first == 0 ? sp->firstSeq : sc->first;
-                *last = sp->lastSeq;
-                continue;
-            }
-            rc = logRange(sc, v, sp->firstSeq, sp->lastSeq, err);
-        } else if (!read) {
-            if (m->transactions > 0 && logOverlaps(sc->lc, m->firstTimeUs, m->lastTimeUs)) {
-                sc->first = sc->first == 0 ? m->seq : sc->first;
-                *last = m->seq;
-            }
-            t++;
-            continue;
         } else {
-            rc = logOne(sc, m, archiveCatalogListed(tail, t, NULL), err);
+            rc = logOne(sc, m, !archiveCatalogListed(tail, t, NULL), err);
             t++;
         }
         if (rc != 0)
             return -1;
     }
     return 0;
-}
-
-/* Search: which seqs, which of them the store holds (one listing), then read. */
-static int
-logSearch(LogScan *sc, ArchiveView *v, Err *err) {
-    uint64_t last = 0;
-
-    if (logScan(sc, v, false, &last, err) != 0)
-        return -1;
-    if (sc->first == 0)
-        return 0;
-    if (archiveOutlineStored(sc->a, sc->first, last, &sc->sizes, err) != 0)
-        return -1;
-    return logScan(sc, v, true, &last, err);
 }
 
 static int
@@ -342,7 +320,7 @@ logRun(LogCmd lc) {
     if (!lc.json)
         printf("%-24s %-26s %-36s %-11s %-24s %s\n", "GTID", lc.tz.kind == TIME_ZONE_UTC ? "COMMIT (UTC)" : "COMMIT",
                "FILE:START-END", "KIND", "TABLES", "STATEMENT");
-    rc = logSearch(&sc, v, &err);
+    rc = logScan(&sc, v, &err);
     if (rc == 0 && !lc.json)
         printf("# %" PRIu64 " transaction%s shown, of %" PRIu64 " read in %" PRIu64 " of %" PRIu64 " segments%s\n",
                lc.shown, lc.shown == 1 ? "" : "s", lc.read, lc.segments, segments,
@@ -357,7 +335,6 @@ out:
         regfree(&lc.re);
     bvFree(lc.unquoted);
     bvFree(sc.gaps);
-    bvFree(sc.sizes);
     archiveViewFree(v);
     archiveFree(sc.a);
     storageFree(storage);
