@@ -208,35 +208,42 @@ outlineText(const ArchiveView *v, const ArchiveOutline *o, const Backups *b, siz
     backupsText(b);
 }
 
-/* The summary: identity, prune point, the last LIST_RECENT segments, then the outline. */
+/* The summary: identity, prune point, the last LIST_RECENT segments, then the outline. The last
+ * segments come from the view's tail when it holds them (no index chunk read, no listing again). */
 static int
 listSummary(Archive *a, const ArchiveIdentity *id, bool haveId, ArchiveView *v, const ArchiveOutline *o,
             const Backups *b, Err *err) {
     uint64_t last = archiveViewLastSeq(v), first = archiveViewFirstSeq(v), segments;
-    ArchiveCatalog *recent;
-    size_t unindexed, missing;
+    const ArchiveCatalog *tail = archiveViewTail(v), *recent = tail;
+    ArchiveCatalog *loaded = NULL;
+    size_t unindexed, missing, from = 0, n;
 
     identityText(a, id, haveId);
-    if ((recent = archiveViewLoadRange(v, last >= first + LIST_RECENT ? last - LIST_RECENT + 1 : first, last, err)) ==
-        NULL)
-        return -1;
+    if (tail == NULL || (archiveCatalogCount(tail) < LIST_RECENT && archiveViewSpanCount(v) > 0)) {
+        if ((loaded = archiveViewLoadRange(v, last >= first + LIST_RECENT ? last - LIST_RECENT + 1 : first, last,
+                                           err)) == NULL)
+            return -1;
+        recent = loaded;
+    }
+    n = archiveCatalogCount(recent);
+    if (n > LIST_RECENT)
+        from = n - LIST_RECENT;
     cmdPrintPrune(recent);
-    if (archiveCatalogCount(recent) == 0) {
+    if (n == 0) {
         printf("no segments\n");
         backupsText(b);
-        archiveCatalogFree(recent);
+        archiveCatalogFree(loaded);
         return 0;
     }
     archiveViewTotals(v, &segments, NULL, NULL, NULL);
-    if (segments > archiveCatalogCount(recent))
-        printf("the last %zu of %" PRIu64 " segments ('list --all' prints every one):\n", archiveCatalogCount(recent),
-               segments);
+    if (segments > n - from)
+        printf("the last %zu of %" PRIu64 " segments ('list --all' prints every one):\n", n - from, segments);
     segmentsHeader();
-    for (size_t i = 0; i < archiveCatalogCount(recent); i++)
+    for (size_t i = from; i < n; i++)
         segmentRow(archiveCatalogAt(recent, i), !archiveCatalogListed(recent, i, NULL)   ? "  MISSING"
-                                                  : !archiveCatalogIndexed(recent, i) ? "  (not indexed)"
-                                                                                      : "");
-    archiveCatalogFree(recent);
+                                                 : !archiveCatalogIndexed(recent, i) ? "  (not indexed)"
+                                                                                     : "");
+    archiveCatalogFree(loaded);
     tailCounts(v, &unindexed, &missing);
     outlineText(v, o, b, unindexed, missing);
     return 0;
