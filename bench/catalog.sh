@@ -96,12 +96,15 @@ for n in $SIZES; do
 done
 
 {
-    echo "Issue #13, every command at 1 k, 100 k and 1 M segments ($(bench_machine); $(date -u '+%Y-%m-%d'),"
-    echo "a machine shared with other jobs: times vary by some 20%). Archives made by bench/mkarchive"
-    echo "(one transaction per segment, a commit per second); wall time and peak RSS of one run, warm"
-    echo "page cache. recover --dry-run plans 100 transactions up to a GTID at 1% (start), a time at 50%"
-    echo "(middle), a position at 99.9% (end); fetch writes the last hour (3600 segments); prune --dry-run"
-    echo "to the middle; log --grep and verify read the whole archive. \`bench/catalog.sh\`."
+    echo "### Every command at 1 k, 100 k and 1 M segments (issue #13)"
+    echo
+    echo "$(bench_machine); $(date -u '+%Y-%m-%d %H:%M') UTC, load average $(cut -d' ' -f1-3 /proc/loadavg): a machine"
+    echo "shared with other jobs, times vary. Format-$FORMAT directory archives made by bench/mkarchive (one"
+    echo "transaction per segment, a commit per second, 10 000 segments per binlog file); wall time and peak"
+    echo "RSS of one run, warm page cache. recover --dry-run plans 100 transactions up to a GTID at 1% (start),"
+    echo "a time at 50% (middle), a position at 99.9% (end), and verifies them; fetch writes the last hour"
+    echo "(3600 segments); prune --dry-run to the middle; log --grep and verify read the whole archive."
+    echo "\`bench/catalog.sh\` (1 M with BENCH_CATALOG_1M=1)."
     echo
     echo "| segments | list | list --all | status | recover start | recover middle | recover end | fetch last hour | prune --dry-run | verify | log --grep |"
     echo "|---|---|---|---|---|---|---|---|---|---|---|"
