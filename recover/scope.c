@@ -14,8 +14,8 @@ blockStart(const ArchiveView *v, uint64_t seq) {
     return first < archiveViewFirstSeq(v) ? archiveViewFirstSeq(v) : first;
 }
 
-/* The segment holding the target's cut, or the one the plan reads to refuse the target (0: the
- * plan needs only the start's range, and the archive's end). */
+/* The segment holding the target's cut, or the one from which the plan refuses the target (the
+ * first or the last segment, for a target outside the archive); the last one for --until-end. */
 static int
 targetSeq(ArchiveView *v, const RecoverTarget *t, uint64_t *seq, Err *err) {
     uint64_t last = archiveViewLastSeq(v);
@@ -23,8 +23,10 @@ targetSeq(ArchiveView *v, const RecoverTarget *t, uint64_t *seq, Err *err) {
     *seq = last;
     switch (t->kind) {
     case RECOVER_UNTIL_GTID:
-        if (t->gtid == NULL || archiveOutlineReaching(v, t->gtid, t->exclusive, seq, err) != 0)
-            return t->gtid == NULL ? 0 : -1;
+        if (t->gtid == NULL)
+            return 0; /* the plan refuses it */
+        if (archiveOutlineReaching(v, t->gtid, t->exclusive, seq, err) != 0)
+            return -1;
         if (*seq == 0)
             *seq = last; /* after the end: the plan says so from the last segment */
         return 0;
@@ -32,7 +34,7 @@ targetSeq(ArchiveView *v, const RecoverTarget *t, uint64_t *seq, Err *err) {
         Err e = {0};
 
         if (archiveViewFindTime(v, t->timeUs, t->exclusive, seq, &e) != 0) {
-            uint64_t lastCommit = 0, txns = 0;
+            uint64_t lastCommit, txns;
             SegmentMeta m;
 
             if (e.code != ERR_NOTFOUND) {
