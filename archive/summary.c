@@ -258,6 +258,11 @@ archiveSpanClear(ArchiveSpan *span) {
     span->gtidStart = span->gtidEnd = NULL;
 }
 
+uint64_t
+archiveSummaryGroupOf(uint64_t seq) {
+    return archiveBlockOf(seq) / ARCHIVE_SUMMARY_FANOUT;
+}
+
 void
 archiveSummaryName(uint64_t first, uint64_t last, char *out, size_t size) {
     snprintf(out, size, ARCHIVE_SUMMARY1_PREFIX "%016" PRIu64 "-%016" PRIu64 ".bvc", first, last);
@@ -273,10 +278,9 @@ archiveSummaryNameParse(const char *name, uint64_t *first, uint64_t *last) {
     if (!archiveDigits(name + p, 16, first) || !archiveDigits(name + p + 17, 16, last) || *first == 0 ||
         *last < *first)
         return -1;
-    /* A level-1 range starts a group of 1024 blocks and ends a block. */
-    if ((*first - 1) % ((uint64_t)ARCHIVE_BLOCK_SEGMENTS * ARCHIVE_SUMMARY_FANOUT) != 0 ||
-        *last % ARCHIVE_BLOCK_SEGMENTS != 0 ||
-        *last - *first + 1 > (uint64_t)ARCHIVE_BLOCK_SEGMENTS * ARCHIVE_SUMMARY_FANOUT)
+    /* Whole blocks of one group (its first blocks may be pruned). */
+    if ((*first - 1) % ARCHIVE_BLOCK_SEGMENTS != 0 || *last % ARCHIVE_BLOCK_SEGMENTS != 0 ||
+        archiveSummaryGroupOf(*first) != archiveSummaryGroupOf(*last))
         return -1;
     return 0;
 }
