@@ -66,7 +66,9 @@ archiveSpanFromMetas(const SegmentMeta *before, const SegmentMeta *metas, size_t
     span->lastSeq = last->seq;
     span->segments = n;
     span->flavour = first->flavour;
-    span->timelineMin = span->timelineMax = span->startTimeline = span->endTimeline = 1;
+    span->startTimeline = first->timeline ? first->timeline : 1;
+    span->endTimeline = last->timeline ? last->timeline : 1;
+    span->timelineMin = span->timelineMax = span->startTimeline;
     snprintf(span->startFile, sizeof(span->startFile), "%s", first->file);
     span->startPos = first->startPos;
     span->gtidStart = bvStrdup(segmentMetaGtidStart(first));
@@ -76,9 +78,18 @@ archiveSpanFromMetas(const SegmentMeta *before, const SegmentMeta *metas, size_t
     span->endsFile = last->endsFile;
     for (size_t i = 0; i < n; i++) {
         const SegmentMeta *m = &metas[i];
-        /* A format-1 line has only the first and last commit times of its segment. */
+        uint32_t tl = m->timeline ? m->timeline : 1;
+        /* A format-1 line has only the first and last commit times of its segment: the bounds
+         * take them too. */
         uint64_t lo = m->firstTimeUs < m->lastTimeUs ? m->firstTimeUs : m->lastTimeUs;
         uint64_t hi = m->firstTimeUs > m->lastTimeUs ? m->firstTimeUs : m->lastTimeUs;
+
+        if (m->minTimeUs != 0 && m->minTimeUs < lo)
+            lo = m->minTimeUs;
+        if (m->maxTimeUs > hi)
+            hi = m->maxTimeUs;
+        span->timelineMin = tl < span->timelineMin ? tl : span->timelineMin;
+        span->timelineMax = tl > span->timelineMax ? tl : span->timelineMax;
 
         span->transactions += m->transactions;
         span->bytes += m->size;
