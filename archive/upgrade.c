@@ -321,8 +321,12 @@ archiveUpgradeOnOpen(Archive *a, bool *upgraded, Err *err) {
 
     if (upgraded != NULL)
         *upgraded = false;
-    if (archiveIdentityRead(a, &id, err) != 0)
-        return -1;
+    if (archiveIdentityRead(a, &id, err) != 0) {
+        if (err->code != ERR_NOTFOUND)
+            return -1;
+        errClear(err);
+        return 0; /* a new archive: its writer creates binvault.json */
+    }
     if (id.version >= ARCHIVE_IDENTITY_VERSION2)
         return 0;
     logInfo("upgrading the archive '%s' to format 2 (docs/FORMAT.md \"Format 2\")", archiveUrl(a));
