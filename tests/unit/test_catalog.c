@@ -68,7 +68,25 @@ storeOpen(Store *s, const char *sub, unsigned version) {
     snprintf(id.source, sizeof(id.source), "db1:3306");
     if (archiveIdentityEnsure(s->archive, &id, NULL, &err) != 0)
         return -1;
-    return version == 2 ? archiveIdentitySetVersion2(s->archive, &err) : 0;
+    if (version == 1) {
+        /* As a format-1 binvault wrote it. */
+        uint8_t *doc;
+        size_t len;
+        char *v;
+        int rc;
+
+        if (storageGetBuf(s->storage, "binvault.json", ARCHIVE_DOC_MAX, &doc, &len, &err) != 0)
+            return -1;
+        if ((v = strstr((char *)doc, "\"version\":2,")) == NULL) {
+            bvFree(doc);
+            return -1;
+        }
+        v[10] = '1';
+        rc = storagePutBuf(s->storage, "binvault.json", doc, len, STORAGE_PUT_REPLACE, &err);
+        bvFree(doc);
+        return rc;
+    }
+    return 0;
 }
 
 static void
