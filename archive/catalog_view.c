@@ -574,13 +574,20 @@ timeAfter(uint64_t t, uint64_t timeUs, bool exclusive) {
     return exclusive ? t >= timeUs : t > timeUs;
 }
 
+/* Whether a segment may hold a commit after the target: its first, last or (format 2) highest
+ * commit time passes it. */
+static bool
+segmentPasses(const SegmentMeta *m, uint64_t timeUs, bool exclusive) {
+    return timeAfter(m->firstTimeUs, timeUs, exclusive) || timeAfter(m->lastTimeUs, timeUs, exclusive) ||
+           timeAfter(m->maxTimeUs, timeUs, exclusive);
+}
+
 int
 archiveViewFindTime(ArchiveView *v, uint64_t timeUs, bool exclusive, uint64_t *seq, Err *err) {
     bool any = false, found = false;
     uint64_t firstUs = 0, maxUs = 0, lastTxnSeq = 0, foundSeq = 0;
     ptrdiff_t foundSpan = -1, lastSpan = -1;
     const ArchiveCatalog *parts[2] = {v->head, v->tail};
-    char when[48], bound[48];
 
     /* head, spans, tail in seq order: part 0, the spans, then part 1. */
     for (size_t p = 0; p < 2; p++) {
@@ -613,26 +620,16 @@ archiveViewFindTime(ArchiveView *v, uint64_t timeUs, bool exclusive, uint64_t *s
             any = true;
             maxUs = m->firstTimeUs > maxUs ? m->firstTimeUs : maxUs;
             maxUs = m->lastTimeUs > maxUs ? m->lastTimeUs : maxUs;
+            maxUs = m->maxTimeUs > maxUs ? m->maxTimeUs : maxUs;
             lastTxnSeq = m->seq;
-            if (!found && (timeAfter(m->firstTimeUs, timeUs, exclusive) || timeAfter(m->lastTimeUs, timeUs, exclusive))) {
+            if (!found && (segmentPasses(m, timeUs, exclusive))) {
                 found = true;
                 foundSeq = m->seq;
             }
         }
     }
-    timeFormatUtc(timeUs, true, when, sizeof(when));
-    if (!any)
-        return errSet(err, ERR_NOTFOUND, "time %s is not in the archive: it holds no transaction", when);
-    if (timeAfter(firstUs, timeUs, exclusive)) {
-        timeFormatUtc(firstUs, true, bound, sizeof(bound));
-        return errSet(err, ERR_NOTFOUND, "time %s is before the first archived commit (%s)", when, bound);
-    }
-    if (timeUs > maxUs) {
-        timeFormatUtc(maxUs, true, bound, sizeof(bound));
-        return errSet(err, ERR_NOTFOUND,
-                      "time %s is after the last archived commit (%s): the archive does not know what was committed "
-                      "after it", when, bound);
-    }
+    if (archiveTimeInRange(timeUs, exclusive, any, firstUs, maxUs, err) != 0)
+        return -1;
     if (found && foundSpan < 0) {
         *seq = foundSeq;
         return 0;
@@ -656,7 +653,7 @@ archiveViewFindTime(ArchiveView *v, uint64_t timeUs, bool exclusive, uint64_t *s
             if (m->transactions == 0)
                 continue;
             last = m->seq;
-            if (found && (timeAfter(m->firstTimeUs, timeUs, exclusive) || timeAfter(m->lastTimeUs, timeUs, exclusive))) {
+            if (found && (segmentPasses(m, timeUs, exclusive))) {
                 *seq = m->seq;
                 return 0;
             }

@@ -15,14 +15,21 @@ archiveChunkName(uint64_t first, uint64_t last, char *out, size_t size) {
 }
 
 int
-archiveChunkNameParse(const char *name, uint64_t *first, uint64_t *last) {
-    /* index/ + 16 digits + '-' + 16 digits + .bvi */
-    if (strlen(name) != 6 + 16 + 1 + 16 + 4 || strncmp(name, "index/", 6) != 0 || name[22] != '-' ||
-        strcmp(name + 39, ".bvi") != 0)
+archiveRangeNameParse(const char *name, const char *prefix, const char *suffix, uint64_t *first, uint64_t *last) {
+    size_t p = strlen(prefix);
+
+    /* prefix + 16 digits + '-' + 16 digits + suffix */
+    if (strlen(name) != p + 16 + 1 + 16 + strlen(suffix) || strncmp(name, prefix, p) != 0 || name[p + 16] != '-' ||
+        strcmp(name + p + 33, suffix) != 0)
         return -1;
-    if (!archiveDigits(name + 6, 16, first) || !archiveDigits(name + 23, 16, last) || *first == 0 || *last < *first)
+    if (!archiveDigits(name + p, 16, first) || !archiveDigits(name + p + 17, 16, last) || *first == 0 || *last < *first)
         return -1;
     return 0;
+}
+
+int
+archiveChunkNameParse(const char *name, uint64_t *first, uint64_t *last) {
+    return archiveRangeNameParse(name, ARCHIVE_INDEX_PREFIX, ".bvi", first, last);
 }
 
 int

@@ -38,7 +38,6 @@ struct ArchiveIndexWriter {
     uint64_t linesFrom; /* first seq of `lines` (0: none) */
     Buf *lines;         /* index lines of the open block, linesFrom..lastSeq */
     SegmentMeta prevLast; /* the last segment of the block before the open one (seq 0: unknown) */
-    SegmentMeta last;     /* the last segment indexed */
     /* the open level-1 document: its lines and range (sumFirst 0: none stored yet) */
     Buf *sum;
     uint64_t sumFirst, sumLast;
@@ -82,8 +81,6 @@ addLines(ArchiveIndexWriter *w, const SegmentMeta *m) {
         w->linesFrom = m->seq;
     segmentMetaToJson(m, true, w->lines);
     bufAppend(w->lines, "\n", 1);
-    segmentMetaClear(&w->last);
-    segmentMetaCopy(&w->last, m);
     w->lastSeq = m->seq;
     if (m->seq == archiveBlockLast(block)) {
         /* A whole block gets a block chunk and a summary line; a block a prune cut gets its chunk. */
@@ -126,19 +123,34 @@ adoptTail(ArchiveIndexWriter *w, const ArchiveCatalog *tail, uint64_t upTo, Err 
         if (expect != last + 1)
             return errSet(err, ERR_FORMAT, "the index chunks of '%s' do not describe seq %" PRIu64, archiveUrl(w->a),
                           expect);
-        segmentMetaClear(&w->last);
-        segmentMetaCopy(&w->last, &tail->entries[j - 1]->meta);
         w->lastSeq = last;
         if (last == archiveBlockLast(block)) {
             queueJob(w, first, last, first == archiveBlockFirst(block));
             segmentMetaClear(&w->prevLast);
-            segmentMetaCopy(&w->prevLast, &w->last);
+            segmentMetaCopy(&w->prevLast, &tail->entries[j - 1]->meta);
             bufClear(w->lines);
             w->linesFrom = 0;
         }
         i = j;
     }
     return 0;
+}
+
+/* The last segment of a summarised block as far as continuity looks at it (seq, flavour, where it
+ * ends): what the next block's summary line compares its first segment with, without reading the
+ * block chunk. */
+static void
+spanEnd(const ArchiveSpan *s, SegmentMeta *m) {
+    memset(m, 0, sizeof(*m));
+    m->seq = s->lastSeq;
+    m->flavour = s->flavour;
+    m->timeline = s->endTimeline;
+    snprintf(m->file, sizeof(m->file), "%s", s->endFile);
+    m->endPos = s->endPos;
+    m->endsFile = s->endsFile;
+    m->gtidEnd = bvStrdup(s->gtidEnd ? s->gtidEnd : "");
+    m->gtidStart = bvStrdup("");
+    snprintf(m->name, sizeof(m->name), "the last segment of %s", s->name);
 }
 
 ArchiveIndexWriter *
@@ -168,9 +180,7 @@ archiveIndexWriterNew(Archive *a, ArchiveView *v, Err *err) {
             bufAppend(w->sum, "\n", 1);
         }
         w->sumLast = lastSpan->lastSeq;
-        if (archiveViewGet(v, lastSpan->lastSeq, &w->prevLast, err) != 0)
-            goto fail;
-        segmentMetaCopy(&w->last, &w->prevLast);
+        spanEnd(lastSpan, &w->prevLast);
     }
     if (adoptTail(w, tail, contiguous, err) != 0)
         goto fail;
@@ -363,6 +373,5 @@ archiveIndexWriterFree(ArchiveIndexWriter *w) {
     bufFree(w->lines);
     bufFree(w->sum);
     segmentMetaClear(&w->prevLast);
-    segmentMetaClear(&w->last);
     bvFree(w);
 }

@@ -281,13 +281,7 @@ archiveSummaryName(uint64_t first, uint64_t last, char *out, size_t size) {
 
 int
 archiveSummaryNameParse(const char *name, uint64_t *first, uint64_t *last) {
-    size_t p = strlen(ARCHIVE_SUMMARY1_PREFIX);
-
-    if (strlen(name) != p + 16 + 1 + 16 + 4 || strncmp(name, ARCHIVE_SUMMARY1_PREFIX, p) != 0 ||
-        name[p + 16] != '-' || strcmp(name + p + 33, ".bvc") != 0)
-        return -1;
-    if (!archiveDigits(name + p, 16, first) || !archiveDigits(name + p + 17, 16, last) || *first == 0 ||
-        *last < *first)
+    if (archiveRangeNameParse(name, ARCHIVE_SUMMARY1_PREFIX, ".bvc", first, last) != 0)
         return -1;
     /* Whole blocks of one group (its first blocks may be pruned). */
     if ((*first - 1) % ARCHIVE_BLOCK_SEGMENTS != 0 || *last % ARCHIVE_BLOCK_SEGMENTS != 0 ||
