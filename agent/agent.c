@@ -282,6 +282,7 @@ done:
     segmenterFree(a.segmenter);
     segmentCompressorFree(a.compressor);
     archiveCatalogFree(a.catalog);
+    archiveIndexWriterFree(a.indexWriter);
     archiveCheckpointClear(&a.cp);
     archiveFree(a.archive);
     spoolClose(a.spool);

@@ -130,7 +130,7 @@ typedef struct Agent {
     ArchiveCheckpoint cp;  /* as last written (or read at start-up) */
     bool cpDirty;          /* cp has news not written yet */
     uint64_t cpWrittenMs;
-    unsigned chunksSinceMerge;
+    ArchiveIndexWriter *indexWriter; /* created at start-up; the archiver's from then on */
 
     /* Stream thread only. */
     uint64_t unsyncedFirstUs; /* semi-sync: first transaction not yet fdatasync'd */

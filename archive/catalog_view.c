@@ -63,13 +63,17 @@ listSummaryCb(const char *name, uint64_t size, void *data, Err *err) {
         archiveCatalogNote(l->notes, "unexpected object '%s' in %s (not a summary name)", name, ARCHIVE_SUMMARY1_PREFIX);
         return 0;
     }
-    /* Names sort by first seq then last: a wider document of the same range replaces the last. */
+    /* Documents of one group of blocks: the one reaching furthest wins (a crash between storing a
+     * wider document and deleting the narrower one leaves both). */
     if (l->count > 0) {
         uint64_t pf, pl;
 
-        if (archiveSummaryNameParse(l->names[l->count - 1], &pf, &pl) == 0 && pf == first) {
-            bvFree(l->names[l->count - 1]);
-            l->names[l->count - 1] = bvStrdup(name);
+        if (archiveSummaryNameParse(l->names[l->count - 1], &pf, &pl) == 0 &&
+            archiveSummaryGroupOf(pf) == archiveSummaryGroupOf(first)) {
+            if (last > pl || (last == pl && first < pf)) {
+                bvFree(l->names[l->count - 1]);
+                l->names[l->count - 1] = bvStrdup(name);
+            }
             return 0;
         }
     }
@@ -197,31 +201,37 @@ viewLoad(ArchiveView *v, bool *vanished, Err *err) {
         return -1;
     }
     firstSeq = v->tail->firstSeq;
-    /* The spans of kept blocks: a block the prune cut is read as `head`. */
+    /* The spans of kept blocks. The first kept block, when a prune cut it (or its summary is not
+     * there), is read from its chunks as `head` if the block after it is summarised. */
     while (at < nspans && spans[at].lastSeq < firstSeq)
         at++;
     tailFrom = firstSeq;
-    if (at < nspans && spans[at].firstSeq <= firstSeq) {
-        if (spans[at].firstSeq < firstSeq) {
-            v->head = loadPart(v, firstSeq, spans[at].lastSeq, v->flags & ~(unsigned)ARCHIVE_LOAD_DISCOVER, vanished, err);
+    if (!(at < nspans && spans[at].firstSeq == firstSeq)) {
+        uint64_t headLast = archiveBlockLast(archiveBlockOf(firstSeq));
+        size_t next = at;
+
+        while (next < nspans && spans[next].firstSeq <= headLast)
+            next++;
+        if (next < nspans && spans[next].firstSeq == headLast + 1) {
+            v->head = loadPart(v, firstSeq, headLast, v->flags & ~(unsigned)ARCHIVE_LOAD_DISCOVER, vanished, err);
             if (v->head == NULL) {
                 archiveSpansFree(spans, nspans);
                 return -1;
             }
-            tailFrom = spans[at].lastSeq + 1;
-            archiveSpanClear(&spans[at]);
-            at++;
+            tailFrom = headLast + 1;
+            while (at < next)
+                archiveSpanClear(&spans[at++]);
         }
-        while (at + keep < nspans && spans[at + keep].firstSeq == tailFrom) {
-            tailFrom = spans[at + keep].lastSeq + 1;
-            keep++;
-        }
+    }
+    while (at + keep < nspans && spans[at + keep].firstSeq == tailFrom) {
+        tailFrom = spans[at + keep].lastSeq + 1;
+        keep++;
     }
     v->spans = bvCalloc(keep + 1, sizeof(*v->spans));
     memcpy(v->spans, spans + at, keep * sizeof(*spans));
     v->spanCount = keep;
     for (size_t i = 0; i < nspans; i++)
-        if ((i < at && !(v->head != NULL && i == at - 1)) || i >= at + keep)
+        if (i >= at + keep || (i < at && spans[i].gtidStart != NULL))
             archiveSpanClear(&spans[i]);
     bvFree(spans);
     if (archiveCatalogLoadSeqs(v->a, v->tail, v->aligned ? archiveBlockFirst(archiveBlockOf(tailFrom)) : 1, tailFrom,
@@ -564,13 +574,20 @@ timeAfter(uint64_t t, uint64_t timeUs, bool exclusive) {
     return exclusive ? t >= timeUs : t > timeUs;
 }
 
+/* Whether a segment may hold a commit after the target: its first, last or (format 2) highest
+ * commit time passes it. */
+static bool
+segmentPasses(const SegmentMeta *m, uint64_t timeUs, bool exclusive) {
+    return timeAfter(m->firstTimeUs, timeUs, exclusive) || timeAfter(m->lastTimeUs, timeUs, exclusive) ||
+           timeAfter(m->maxTimeUs, timeUs, exclusive);
+}
+
 int
 archiveViewFindTime(ArchiveView *v, uint64_t timeUs, bool exclusive, uint64_t *seq, Err *err) {
     bool any = false, found = false;
     uint64_t firstUs = 0, maxUs = 0, lastTxnSeq = 0, foundSeq = 0;
     ptrdiff_t foundSpan = -1, lastSpan = -1;
     const ArchiveCatalog *parts[2] = {v->head, v->tail};
-    char when[48], bound[48];
 
     /* head, spans, tail in seq order: part 0, the spans, then part 1. */
     for (size_t p = 0; p < 2; p++) {
@@ -603,26 +620,16 @@ archiveViewFindTime(ArchiveView *v, uint64_t timeUs, bool exclusive, uint64_t *s
             any = true;
             maxUs = m->firstTimeUs > maxUs ? m->firstTimeUs : maxUs;
             maxUs = m->lastTimeUs > maxUs ? m->lastTimeUs : maxUs;
+            maxUs = m->maxTimeUs > maxUs ? m->maxTimeUs : maxUs;
             lastTxnSeq = m->seq;
-            if (!found && (timeAfter(m->firstTimeUs, timeUs, exclusive) || timeAfter(m->lastTimeUs, timeUs, exclusive))) {
+            if (!found && (segmentPasses(m, timeUs, exclusive))) {
                 found = true;
                 foundSeq = m->seq;
             }
         }
     }
-    timeFormatUtc(timeUs, true, when, sizeof(when));
-    if (!any)
-        return errSet(err, ERR_NOTFOUND, "time %s is not in the archive: it holds no transaction", when);
-    if (timeAfter(firstUs, timeUs, exclusive)) {
-        timeFormatUtc(firstUs, true, bound, sizeof(bound));
-        return errSet(err, ERR_NOTFOUND, "time %s is before the first archived commit (%s)", when, bound);
-    }
-    if (timeUs > maxUs) {
-        timeFormatUtc(maxUs, true, bound, sizeof(bound));
-        return errSet(err, ERR_NOTFOUND,
-                      "time %s is after the last archived commit (%s): the archive does not know what was committed "
-                      "after it", when, bound);
-    }
+    if (archiveTimeInRange(timeUs, exclusive, any, firstUs, maxUs, err) != 0)
+        return -1;
     if (found && foundSpan < 0) {
         *seq = foundSeq;
         return 0;
@@ -646,7 +653,7 @@ archiveViewFindTime(ArchiveView *v, uint64_t timeUs, bool exclusive, uint64_t *s
             if (m->transactions == 0)
                 continue;
             last = m->seq;
-            if (found && (timeAfter(m->firstTimeUs, timeUs, exclusive) || timeAfter(m->lastTimeUs, timeUs, exclusive))) {
+            if (found && (segmentPasses(m, timeUs, exclusive))) {
                 *seq = m->seq;
                 return 0;
             }

@@ -111,7 +111,7 @@ archiveIdentityEnsure(Archive *a, const ArchiveIdentity *source, ArchiveIdentity
         have = *source;
         timeIsoNow(have.created, sizeof(have.created));
         doc = bufNew(512);
-        jsonBufPrintf(doc, "{\"format\":\"%s\",\"version\":%d", ARCHIVE_FORMAT_NAME, ARCHIVE_FORMAT_VERSION);
+        jsonBufPrintf(doc, "{\"format\":\"%s\",\"version\":%d", ARCHIVE_FORMAT_NAME, ARCHIVE_IDENTITY_VERSION2);
         archiveJsonPutStr(doc, "created", have.created);
         jsonBufPrintf(doc, ",\"flavour\":\"%s\",\"server_id\":%" PRIu32, archiveFlavourName(have.flavour), have.serverId);
         archiveJsonPutStr(doc, "server_uuid", have.serverUuid);

@@ -29,7 +29,7 @@ int archiveIdentityRead(Archive *a, ArchiveIdentity *id, Err *err);
  * with the object, without naming it in messages. ERR_FORMAT. */
 int archiveIdentityParse(const char *text, size_t len, ArchiveIdentity *id, Err *err);
 /* The identity of an archive about to receive binlogs of `source`: read it, or write it (created
- * = now) when the archive has none. A stored identity of another flavour is refused (ERR_CONFIG,
+ * = now, format version 2) when the archive has none. A stored identity of another flavour is refused (ERR_CONFIG,
  * naming both). *stored (may be NULL) receives what the archive holds. */
 int archiveIdentityEnsure(Archive *a, const ArchiveIdentity *source, ArchiveIdentity *stored, Err *err);
 

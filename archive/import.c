@@ -1,5 +1,6 @@
 /* Importing binlog files into an archive through the segmenter (import.h). */
 #include "archive/import.h"
+#include "archive/upgrade.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -479,7 +480,8 @@ importRun(Import *im, char **files, size_t nfiles, Err *err) {
         if (importCompare(&files[i - 1], &files[i]) == 0)
             return errSet(err, ERR_USAGE, "'%s' and '%s' have the same binlog file name", files[i - 1], files[i]);
     if (importIdentity(files[0], &im->identity, err) != 0 ||
-        archiveIdentityEnsure(im->archive, &im->identity, NULL, err) != 0)
+        archiveIdentityEnsure(im->archive, &im->identity, NULL, err) != 0 ||
+        archiveUpgradeOnOpen(im->archive, NULL, err) != 0)
         return -1;
     im->catalog = archiveCatalogLoad(im->archive, ARCHIVE_LOAD_DISCOVER, err);
     if (im->catalog == NULL)
@@ -505,7 +507,8 @@ importRun(Import *im, char **files, size_t nfiles, Err *err) {
             return -1;
     if (importIndexBatch(im, err) != 0 || archiveIndexMerge(im->archive, im->catalog, &written, &removed, err) != 0)
         return -1;
-    return 0;
+    /* The blocks the import completed get their summaries (a streaming pass over the index). */
+    return archiveUpgrade(im->archive, false, &(ArchiveUpgradeReport){0}, err);
 }
 
 int

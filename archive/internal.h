@@ -98,6 +98,13 @@ int archiveCatalogLoadState(Archive *a, ArchiveCatalog *c, uint64_t maxLast, uns
 int archiveCatalogLoadSeqs(Archive *a, ArchiveCatalog *c, uint64_t listFrom, uint64_t from, uint64_t to,
                            unsigned flags, bool *vanished, Err *err);
 
+/* ---- lookups (lookup.c) ---- */
+
+/* Whether the first transaction committed after timeUs (at or after it when `exclusive`) is in an
+ * archive whose commits (`any`: there are some) start at firstUs, in binlog order, and reach maxUs
+ * at the latest: 0, or ERR_NOTFOUND saying it is before or after the archive. */
+int archiveTimeInRange(uint64_t timeUs, bool exclusive, bool any, uint64_t firstUs, uint64_t maxUs, Err *err);
+
 /* Seqs covered by a set of chunks: sorted, disjoint, not adjacent intervals. */
 typedef struct Interval {
     uint64_t first, last;
@@ -113,6 +120,9 @@ bool archiveCoverageHas(const Coverage *cov, uint64_t first, uint64_t last);
 void archiveCoverageAdd(Coverage *cov, uint64_t first, uint64_t last);
 
 /* ---- index chunks (index.c) ---- */
+
+/* Parse a name <prefix><16 digits>-<16 digits><suffix> with 1 <= first <= last; -1 when not one. */
+int archiveRangeNameParse(const char *name, const char *prefix, const char *suffix, uint64_t *first, uint64_t *last);
 
 /* Append to `out`, byte for byte, the lines of the stored chunk [first, last] that describe seq
  * *expect, *expect + 1 ..., advancing *expect past each: what rewriting chunks (merge, prune)

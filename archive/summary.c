@@ -66,7 +66,9 @@ archiveSpanFromMetas(const SegmentMeta *before, const SegmentMeta *metas, size_t
     span->lastSeq = last->seq;
     span->segments = n;
     span->flavour = first->flavour;
-    span->timelineMin = span->timelineMax = span->startTimeline = span->endTimeline = 1;
+    span->startTimeline = first->timeline ? first->timeline : 1;
+    span->endTimeline = last->timeline ? last->timeline : 1;
+    span->timelineMin = span->timelineMax = span->startTimeline;
     snprintf(span->startFile, sizeof(span->startFile), "%s", first->file);
     span->startPos = first->startPos;
     span->gtidStart = bvStrdup(segmentMetaGtidStart(first));
@@ -76,9 +78,18 @@ archiveSpanFromMetas(const SegmentMeta *before, const SegmentMeta *metas, size_t
     span->endsFile = last->endsFile;
     for (size_t i = 0; i < n; i++) {
         const SegmentMeta *m = &metas[i];
-        /* A format-1 line has only the first and last commit times of its segment. */
+        uint32_t tl = m->timeline ? m->timeline : 1;
+        /* A format-1 line has only the first and last commit times of its segment: the bounds
+         * take them too. */
         uint64_t lo = m->firstTimeUs < m->lastTimeUs ? m->firstTimeUs : m->lastTimeUs;
         uint64_t hi = m->firstTimeUs > m->lastTimeUs ? m->firstTimeUs : m->lastTimeUs;
+
+        if (m->minTimeUs != 0 && m->minTimeUs < lo)
+            lo = m->minTimeUs;
+        if (m->maxTimeUs > hi)
+            hi = m->maxTimeUs;
+        span->timelineMin = tl < span->timelineMin ? tl : span->timelineMin;
+        span->timelineMax = tl > span->timelineMax ? tl : span->timelineMax;
 
         span->transactions += m->transactions;
         span->bytes += m->size;
@@ -258,6 +269,11 @@ archiveSpanClear(ArchiveSpan *span) {
     span->gtidStart = span->gtidEnd = NULL;
 }
 
+uint64_t
+archiveSummaryGroupOf(uint64_t seq) {
+    return archiveBlockOf(seq) / ARCHIVE_SUMMARY_FANOUT;
+}
+
 void
 archiveSummaryName(uint64_t first, uint64_t last, char *out, size_t size) {
     snprintf(out, size, ARCHIVE_SUMMARY1_PREFIX "%016" PRIu64 "-%016" PRIu64 ".bvc", first, last);
@@ -265,18 +281,11 @@ archiveSummaryName(uint64_t first, uint64_t last, char *out, size_t size) {
 
 int
 archiveSummaryNameParse(const char *name, uint64_t *first, uint64_t *last) {
-    size_t p = strlen(ARCHIVE_SUMMARY1_PREFIX);
-
-    if (strlen(name) != p + 16 + 1 + 16 + 4 || strncmp(name, ARCHIVE_SUMMARY1_PREFIX, p) != 0 ||
-        name[p + 16] != '-' || strcmp(name + p + 33, ".bvc") != 0)
+    if (archiveRangeNameParse(name, ARCHIVE_SUMMARY1_PREFIX, ".bvc", first, last) != 0)
         return -1;
-    if (!archiveDigits(name + p, 16, first) || !archiveDigits(name + p + 17, 16, last) || *first == 0 ||
-        *last < *first)
-        return -1;
-    /* A level-1 range starts a group of 1024 blocks and ends a block. */
-    if ((*first - 1) % ((uint64_t)ARCHIVE_BLOCK_SEGMENTS * ARCHIVE_SUMMARY_FANOUT) != 0 ||
-        *last % ARCHIVE_BLOCK_SEGMENTS != 0 ||
-        *last - *first + 1 > (uint64_t)ARCHIVE_BLOCK_SEGMENTS * ARCHIVE_SUMMARY_FANOUT)
+    /* Whole blocks of one group (its first blocks may be pruned). */
+    if ((*first - 1) % ARCHIVE_BLOCK_SEGMENTS != 0 || *last % ARCHIVE_BLOCK_SEGMENTS != 0 ||
+        archiveSummaryGroupOf(*first) != archiveSummaryGroupOf(*last))
         return -1;
     return 0;
 }

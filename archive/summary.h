@@ -81,8 +81,10 @@ int archiveSpanParse(const char *text, size_t len, ArchiveSpan *span, Err *err);
 void archiveSpanCopy(ArchiveSpan *dst, const ArchiveSpan *src); /* deep copy; dst overwritten */
 void archiveSpanClear(ArchiveSpan *span);                        /* frees the GTID states */
 
-/* Level-1 document names: catalog/1/<first>-<last>.bvc (16-digit seqs, first the first seq of a
- * level-1 range, last the last seq of its last complete block). Parse: -1 when not one. */
+/* Level-1 documents cover whole blocks of one group of 1024 blocks: the group of a seq. */
+uint64_t archiveSummaryGroupOf(uint64_t seq);
+/* Level-1 document names: catalog/1/<first>-<last>.bvc (16-digit seqs: the first seq of its first
+ * block, normally the group's first, and the last seq of its last block). Parse: -1 when not one. */
 void archiveSummaryName(uint64_t first, uint64_t last, char *out, size_t size);
 int archiveSummaryNameParse(const char *name, uint64_t *first, uint64_t *last);
 /* Parse a level-1 document of seqs first..last: one span line per block, in order, each exactly

@@ -32,8 +32,8 @@ typedef struct ArchiveUpgradeReport {
 int archiveUpgrade(Archive *a, bool dryRun, ArchiveUpgradeReport *report, Err *err);
 
 /* What a writer (agent, import, prune, backup) calls when it opens an archive: archiveUpgrade()
- * when binvault.json is at version 1, nothing otherwise (the writer's own index writer completes
- * blocks from then on). *upgraded (may be NULL) receives whether it upgraded. */
+ * when binvault.json is at version 1, nothing otherwise (at version 2, or no binvault.json yet: a new
+ * archive). *upgraded (may be NULL) receives whether it upgraded. */
 int archiveUpgradeOnOpen(Archive *a, bool *upgraded, Err *err);
 
 #endif

@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "archive/archive.h"
+#include "archive/upgrade.h"
 #include "archive/backup.h"
 #include "archive/backup_store.h"
 #include "archive/catalog.h"
@@ -574,7 +575,7 @@ cmdBackup(int argc, char **argv) {
         rc = cmdFail(&err);
     } else {
         archive = archiveNew(storage);
-        if (backupRun(&o, archive, &res, &err) != 0)
+        if (archiveUpgradeOnOpen(archive, NULL, &err) != 0 || backupRun(&o, archive, &res, &err) != 0)
             rc = cmdFail(&err);
         else
             printResult(&res, o.archive, o.json);

@@ -37,6 +37,7 @@ int cmdRecover(int argc, char **argv);
 int cmdRestore(int argc, char **argv);
 int cmdLog(int argc, char **argv);
 int cmdBackup(int argc, char **argv);
+int cmdUpgrade(int argc, char **argv);
 
 /* Parse a command's options (common/opt.h) from argv, the process's environment and --config.
  * Returns true when the command goes on; false when it must return *exitCode: 0 after --help,
