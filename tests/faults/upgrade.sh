@@ -22,12 +22,18 @@ check_eq "the archive is format 1" "$(python3 -c 'import json,sys; print(json.lo
 "$BV_BIN" fetch --archive "$A" --to "$T/fetch-before" > /dev/null 2>&1
 check_eq "fetch of the format-1 archive" "$?" 0
 
+# Kills land anywhere in an upgrade: up to the time a whole one takes.
+cp -a "$A" "$T/probe"
+t0=$(date +%s%N)
+"$BV_BIN" upgrade --archive "$T/probe" > /dev/null 2>&1
+span_cs=$(( ($(date +%s%N) - t0) / 10000000 + 1 ))
+rm -rf "$T/probe"
 n=${FAULT_KILLS_RANDOM:-16}
 kills=0 bad=0
 for i in $(seq 1 "$n"); do
     "$BV_BIN" upgrade --archive "$A" > "$T/upgrade-$i.out" 2>&1 &
     pid=$!
-    fault_rand_sleep 0 6
+    fault_rand_sleep 0 "$span_cs"
     kill -9 "$pid" 2>/dev/null
     wait "$pid" 2>/dev/null
     rc=$?
