@@ -36,6 +36,7 @@ typedef struct CatalogChunk {
 
 struct ArchiveCatalog {
     bool discovered; /* loaded with ARCHIVE_LOAD_DISCOVER: `listed` is meaningful */
+    bool timelineView; /* holds one timeline's path only (archiveCatalogFollowTimeline()) */
     uint64_t firstSeq; /* 1, or the first kept seq of the newest prune record */
     uint64_t *pruneRecords; /* first seqs of the prune records found, in listing order */
     ArchivePruneRecord prune; /* the newest prune record, when `pruned` */
