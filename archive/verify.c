@@ -195,23 +195,18 @@ timelineProblem(void *data, const char *object, uint64_t seq, const char *messag
     addProblem(data, object, seq, "timeline", message);
 }
 
-/* The segments against the timeline records, and the diverged branches said (notes, not
- * problems: they are kept on purpose). */
+/* The segments against the timeline records (the diverged branches are kept on purpose: not
+ * problems; cmd/ reports them). */
 static void
 verifyTimelines(Verify *v, const ArchiveCatalog *c) {
     TimelineSet *set;
     Err err = {0};
-    char msg[2048];
 
     if (timelineSetLoad(v->archive, &set, &err) != 0) {
         addProblem(v, NULL, 0, "timeline", err.msg);
         return;
     }
     timelineCheckCatalog(set, c, timelineProblem, v);
-    for (size_t i = 0; i < timelineSetDivergedCount(set); i++) {
-        timelineDescribeDiverged(timelineSetDivergedAt(set, i), msg, sizeof(msg));
-        note(v, msg);
-    }
     timelineSetFree(set);
 }
 
