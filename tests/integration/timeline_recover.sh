@@ -1,9 +1,10 @@
 # Timelines (docs/FORMAT.md "Timelines", docs/RECOVERY.md "Recovering across a failover"): an
 # archive that follows a failover, end to end with real servers. The agent archives a primary P;
-# its replica R stops replicating, P commits 5 more transactions that R never receives (lost in
-# the failover), then R is promoted and writes its own history. R's binlogs are imported with
-# `import --new-timeline`: timeline 2 forks where R's history meets P's, and P's last 5
-# transactions stay in the archive as a diverged branch, reported by import, list and verify.
+# its replica R stops replicating 3 transactions into a burst of 9, the other 6 P commits are never
+# received by R (lost in the failover; the fork lies inside a segment), then R is promoted and
+# writes its own history. R's binlogs are imported with `import --new-timeline`: timeline 2 forks
+# where R's history meets P's, and P's last 6 transactions stay in the archive as a diverged
+# branch, reported by import, list and verify.
 # Recovered into fresh servers: a GTID after the fork gives R's tables (P's history up to the
 # fork, then R's), the end of the main line gives R's end, `--timeline 1` gives P's state at its
 # last archived transaction. verify passes, and catches a segment whose gtid_end label was
@@ -38,10 +39,24 @@ replica_caught_up() {
     return 1
 }
 check "the replica replicates the primary" replica_caught_up
+# The replica takes 3 of the next 9 transactions, which the primary commits at once: the fork lies
+# inside a segment, whose last 6 transactions diverged.
+seq=$(mdb_sql pri "SELECT @@gtid_binlog_pos" | cut -d- -f3)
+mdb_sql rep "STOP SLAVE; START SLAVE UNTIL master_gtid_pos='0-1-$((seq + 3))'"
+{
+    for i in $(seq 61 68); do echo "INSERT INTO f.t VALUES ($i, 'lost in the failover');"; done
+    echo "UPDATE f.t SET v = 'changed on the old primary' WHERE id <= 3;"
+} | mdb_sql pri "$(cat)"
+replica_at() {
+    for _ in $(seq 1 150); do
+        [ "$(mdb_sql rep "SELECT @@gtid_slave_pos")" = "0-1-$1" ] && return 0
+        sleep 0.2
+    done
+    return 1
+}
+check "the replica stops 3 transactions on" replica_at $((seq + 3))
 mdb_sql rep "STOP SLAVE"
 fork=$(mdb_sql rep "SELECT @@gtid_binlog_pos")
-for i in $(seq 61 65); do mdb_sql pri "INSERT INTO f.t VALUES ($i, 'lost in the failover')"; done
-mdb_sql pri "UPDATE f.t SET v = 'changed on the old primary' WHERE id <= 3"
 check "the archive holds the primary's last transactions" agent_wait_caught_up pri "$archive" 60
 agent_term; check_eq "the agent stops cleanly" "$?" 0
 old_end=$(mdb_sql pri "CHECKSUM TABLE f.t")
@@ -50,7 +65,7 @@ old_gtid=$(mdb_sql pri "SELECT @@gtid_binlog_pos")
 # ---- the replica is promoted: a new binlog file from the fork, its own transactions ---------------
 mdb_sql rep "RESET SLAVE ALL; FLUSH BINARY LOGS"
 newfile=$(mdb_sql rep "SHOW MASTER STATUS" | awk '{print $1}')
-for i in $(seq 61 70); do mdb_sql rep "INSERT INTO f.t VALUES ($i, 'written by the new primary')"; done
+for i in $(seq 61 70); do mdb_sql rep "REPLACE INTO f.t VALUES ($i, 'written by the new primary')"; done
 mid_gtid=$(mdb_sql rep "SELECT @@gtid_binlog_pos")
 mid=$(mdb_sql rep "CHECKSUM TABLE f.t")
 mdb_sql rep "DELETE FROM f.t WHERE id BETWEEN 10 AND 20; UPDATE f.t SET v = 'new primary' WHERE id > 50"
@@ -79,6 +94,7 @@ assert r["timeline"] == 2 and r["parent"] == 1, r
 assert r["fork"]["gtid_state"] == sys.argv[2], r["fork"]
 assert r["source"]["server_id"] == 2, r["source"]
 assert r["diverged"]["transactions"] == 6, r["diverged"]
+assert r["diverged"]["first_seq"] == r["fork"]["seq"], "the fork is not inside a segment: %s" % r
 EOF
 
 # ---- list and verify report the diverged branch; verify passes ------------------------------------
