@@ -82,3 +82,28 @@ cmdTimelinesJson(Archive *a, Buf *out) {
     bufAppend(out, "]", 1);
     timelineSetFree(set);
 }
+
+int
+cmdTimelinesSummary(Archive *a, char *out, size_t size) {
+    TimelineSet *set;
+    Err err = {0};
+    uint64_t txns = 0;
+    size_t n;
+    int len = 0;
+
+    if (size == 0)
+        return 0;
+    out[0] = '\0';
+    if (timelineSetLoad(a, &set, &err) != 0)
+        return snprintf(out, size, "; timelines not read: %s", err.msg);
+    n = timelineSetDivergedCount(set);
+    for (size_t i = 0; i < n; i++)
+        txns += timelineSetDivergedAt(set, i)->diverged.transactions;
+    if (n > 0)
+        len = snprintf(out, size,
+                       "; warning: %" PRIu64 " transaction%s of an old primary diverged at %zu failover%s (the last "
+                       "to timeline %" PRIu32 "): kept apart from the main line, 'binvault list' names them",
+                       txns, txns == 1 ? "" : "s", n, n == 1 ? "" : "s", timelineSetDivergedAt(set, n - 1)->timeline);
+    timelineSetFree(set);
+    return len < 0 ? 0 : (size_t)len < size ? len : (int)size - 1;
+}

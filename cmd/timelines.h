@@ -19,5 +19,9 @@ size_t cmdTimelinesPrint(Archive *a, FILE *out);
  * "first_gtid","last_gtid","first_time_us","last_time_us","first_seq","last_seq","message"}]`
  * appended to out for an archive that forked; nothing otherwise. */
 void cmdTimelinesJson(Archive *a, Buf *out);
+/* For status's one-line summary: "; warning: N transactions diverged at failovers (timeline T ...;
+ * binvault list)" written into out (of `size` bytes) when the archive has diverged branches, ""
+ * otherwise; returns the length written. */
+int cmdTimelinesSummary(Archive *a, char *out, size_t size);
 
 #endif

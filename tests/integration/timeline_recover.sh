@@ -104,6 +104,13 @@ out=$("$BV_BIN" verify --archive "$archive" 2>&1); rc=$?
 check_eq "verify passes" "$rc" 0
 [ "$rc" = 0 ] || echo "$out" | grep BAD | head -n 5 | sed 's/^/# /'
 check "verify reports the diverged branch" grep -q "warning: .*6 transactions of timeline 1 committed after the fork" <<< "$out"
+out=$("$BV_BIN" status --archive "$archive" 2>&1)
+check "status warns of the diverged branch" grep -q "warning: 6 transactions of an old primary diverged at 1 failover" <<< "$out"
+lost=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["diverged"]["first_gtid"])' \
+       "$T/archive/timelines/00000002.json")
+out=$("$BV_BIN" log --archive "$archive" 2>&1)
+check "log follows the main line: the new primary's transactions" grep -q "^0-2-" <<< "$out"
+check_eq "and none of the diverged branch" "$(grep -c "^$lost " <<< "$out")" 0
 
 # ---- recovery follows the main line; --timeline 1 reaches the lost transactions -------------------
 recover_into() {
