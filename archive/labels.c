@@ -114,10 +114,10 @@ segmentLabelsFinish(SegmentLabels *l, char *out, size_t size) {
         return;
     }
     end = binlogTxnFramerGtidState(l->framer);
-    if (l->fileStart != NULL && l->fileStart[0] != '\0' && segmentMetaGtidStart(t)[0] != '\0' &&
+    if (l->fileStart != NULL && segmentMetaGtidStart(t)[0] != '\0' &&
         !sameState(t->flavour, l->fileStart, segmentMetaGtidStart(t)))
         say(out, size, &len, "gtid_start says '%s' but the file's gtid list says '%s'", segmentMetaGtidStart(t),
-            l->fileStart);
+            l->fileStart[0] ? l->fileStart : "(empty)");
     if (segmentMetaGtidEnd(t)[0] != '\0' && end[0] != '\0' && !sameState(t->flavour, end, segmentMetaGtidEnd(t)))
         say(out, size, &len, "gtid_end says '%s' but its transactions end at '%s'", segmentMetaGtidEnd(t), end);
     if (l->transactions != t->transactions)
