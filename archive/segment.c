@@ -153,9 +153,11 @@ segmentMetaToJson(const SegmentMeta *m, bool withObject, Buf *out) {
     jsonBufPrintf(out, ",\"first_time_us\":%" PRIu64 ",\"last_time_us\":%" PRIu64 ",\"events\":%" PRIu64
                        ",\"transactions\":%" PRIu64 ",\"ends_file\":%s",
                   m->firstTimeUs, m->lastTimeUs, m->events, m->transactions, m->endsFile ? "true" : "false");
-    /* Format 2's members: format-1 readers ignore them. */
-    jsonBufPrintf(out, ",\"timeline\":%" PRIu32 ",\"min_time_us\":%" PRIu64 ",\"max_time_us\":%" PRIu64,
-                  m->timeline ? m->timeline : 1, m->minTimeUs, m->maxTimeUs);
+    /* Format 2's members (format-1 readers ignore them); a format-1 segment read back has none,
+     * and is written back as it was. */
+    if (!m->timesInexact)
+        jsonBufPrintf(out, ",\"timeline\":%" PRIu32 ",\"min_time_us\":%" PRIu64 ",\"max_time_us\":%" PRIu64,
+                      m->timeline ? m->timeline : 1, m->minTimeUs, m->maxTimeUs);
     if (m->sourceEncrypted)
         jsonBufPrintf(out, ",\"source_encrypted\":true");
     putStr(out, "created", m->created);

@@ -54,7 +54,7 @@ typedef struct SegmentMeta {
     /* Format 2 (docs/FORMAT.md "Segments and index lines (format 2)"): the segment's timeline (1
      * for a format-1 segment), and the lowest and highest commit time of its transactions (0 when
      * none). A format-1 segment has no min/max: they are read as first/last, and timesInexact says
-     * so (commit times can go backwards inside it). */
+     * so (commit times can go backwards inside it); its JSON is written back without the three. */
     uint32_t timeline;
     uint64_t minTimeUs, maxTimeUs;
     bool timesInexact;
