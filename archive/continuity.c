@@ -82,9 +82,9 @@ archiveCatalogGaps(const ArchiveCatalog *c, ArchiveGap **gaps) {
          * In the whole catalog it follows its parent's last segment, which may have diverged: its
          * record says where it continues (timelineCheckCatalog()); in a timeline view it follows
          * the fork, and the GTID states must meet. */
-        if (a->timeline != b->timeline && !c->timelineView)
+        if (segmentMetaTimeline(a) != segmentMetaTimeline(b) && !c->timelineView)
             continue;
-        if (b->seq != a->seq + 1 && a->timeline == b->timeline) {
+        if (b->seq != a->seq + 1 && segmentMetaTimeline(a) == segmentMetaTimeline(b)) {
             char range[64];
 
             if (b->seq - a->seq == 2)
@@ -104,7 +104,7 @@ archiveCatalogGaps(const ArchiveCatalog *c, ArchiveGap **gaps) {
             continue;
         }
         cmp = segmentFileCompare(b->file, a->file);
-        if (a->timeline == b->timeline) {
+        if (segmentMetaTimeline(a) == segmentMetaTimeline(b)) {
             if (cmp == 0 && b->startPos != a->endPos)
                 gapAdd(gaps, &n, &cap, ARCHIVE_GAP_POSITION, a->seq, b->seq,
                        "position %s in %s: '%s' ends at %" PRIu64 ", '%s' starts at %" PRIu64,

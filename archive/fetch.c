@@ -251,7 +251,7 @@ fetchCopy(Fetch *f, Err *err) {
             }
             if (write) {
                 if (!opened && (f->fd < 0 || strcmp(m->file, strrchr(f->files[f->fileCount - 1].path, '/') + 1) != 0 ||
-                                archiveCatalogAt(f->catalog, si - 1)->timeline != m->timeline)) {
+                                segmentMetaTimeline(archiveCatalogAt(f->catalog, si - 1)) != segmentMetaTimeline(m))) {
                     size_t fdeLen;
                     const uint8_t *fde = segmentReaderFde(r, &fdeLen);
 

@@ -336,7 +336,7 @@ static const SegmentMeta *
 importLast(const Import *im) {
     const SegmentMeta *last = archiveCatalogLast(im->catalog);
 
-    return last != NULL && last->timeline == im->timeline ? last : NULL;
+    return last != NULL && segmentMetaTimeline(last) == im->timeline ? last : NULL;
 }
 
 static int
@@ -528,7 +528,7 @@ importTimeline(Import *im, const char *first, char **forkState, Err *err) {
     }
     parent = bvCalloc(archiveCatalogCount(im->catalog), sizeof(*parent));
     for (size_t i = 0; i < archiveCatalogCount(im->catalog); i++)
-        if (archiveCatalogAt(im->catalog, i)->timeline == im->timeline)
+        if (segmentMetaTimeline(archiveCatalogAt(im->catalog, i)) == im->timeline)
             parent[n++] = archiveCatalogAt(im->catalog, i);
     rec.timeline = im->timeline + 1;
     rec.parent = im->timeline;

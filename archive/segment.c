@@ -108,6 +108,11 @@ flavourName(BinlogFlavour flavour) {
     return flavour == BINLOG_FLAVOUR_MARIADB ? "mariadb" : flavour == BINLOG_FLAVOUR_MYSQL ? "mysql" : "unknown";
 }
 
+uint32_t
+segmentMetaTimeline(const SegmentMeta *m) {
+    return m->timeline != 0 ? m->timeline : 1;
+}
+
 uint64_t
 segmentMetaObjectEndPos(const SegmentMeta *m) {
     return m->objectEndPos != 0 ? m->objectEndPos : m->endPos;
@@ -157,7 +162,7 @@ segmentMetaToJson(const SegmentMeta *m, bool withObject, Buf *out) {
      * and is written back as it was. */
     if (!m->timesInexact)
         jsonBufPrintf(out, ",\"timeline\":%" PRIu32 ",\"min_time_us\":%" PRIu64 ",\"max_time_us\":%" PRIu64,
-                      m->timeline ? m->timeline : 1, m->minTimeUs, m->maxTimeUs);
+                      segmentMetaTimeline(m), m->minTimeUs, m->maxTimeUs);
     if (m->sourceEncrypted)
         jsonBufPrintf(out, ",\"source_encrypted\":true");
     putStr(out, "created", m->created);

@@ -96,6 +96,8 @@ void segmentMetaToJson(const SegmentMeta *m, bool withObject, Buf *out);
 int segmentMetaFromJson(const char *json, size_t len, bool withObject, SegmentMeta *m, Err *err);
 void segmentMetaCopy(SegmentMeta *dst, const SegmentMeta *src); /* deep copy; dst overwritten */
 void segmentMetaClear(SegmentMeta *m);                          /* frees the gtid strings */
+/* The segment's timeline: 1 when not set (a meta made by hand). */
+uint32_t segmentMetaTimeline(const SegmentMeta *m);
 /* The end_pos the object's trailer holds: objectEndPos when the meta is cut, else endPos. */
 uint64_t segmentMetaObjectEndPos(const SegmentMeta *m);
 /* gtid_start / gtid_end, "" for NULL. */

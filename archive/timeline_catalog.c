@@ -77,20 +77,20 @@ checkSegments(const TimelineSet *set, const ArchiveCatalog *c, TimelineProblemFn
         const SegmentMeta *m = &c->entries[i]->meta;
         uint64_t lo, hi;
 
-        if (m->timeline > newest) {
+        if (segmentMetaTimeline(m) > newest) {
             snprintf(msg, sizeof(msg), "labelled timeline %" PRIu32 ", but the archive's timelines are 1 to %" PRIu32,
-                     m->timeline, newest);
+                     segmentMetaTimeline(m), newest);
             problem(data, m->name, m->seq, msg);
             continue;
         }
-        timelineSeqs(set, m->timeline, &lo, &hi);
+        timelineSeqs(set, segmentMetaTimeline(m), &lo, &hi);
         if (m->seq < lo || m->seq > hi) {
             if (hi == UINT64_MAX)
                 snprintf(msg, sizeof(msg), "labelled timeline %" PRIu32 ", whose segments start at seq %" PRIu64,
-                         m->timeline, lo);
+                         segmentMetaTimeline(m), lo);
             else
                 snprintf(msg, sizeof(msg), "labelled timeline %" PRIu32 ", whose segments are seqs %" PRIu64 "-%" PRIu64,
-                         m->timeline, lo, hi);
+                         segmentMetaTimeline(m), lo, hi);
             problem(data, m->name, m->seq, msg);
         }
     }
@@ -112,12 +112,12 @@ checkRecord(const TimelineRecord *r, const ArchiveCatalog *c, TimelineProblemFn 
         } else {
             const SegmentMeta *m = &c->entries[at]->meta;
 
-            if (m->timeline != r->parent || strcmp(m->file, r->fork.file) != 0 || r->fork.pos <= m->startPos ||
+            if (segmentMetaTimeline(m) != r->parent || strcmp(m->file, r->fork.file) != 0 || r->fork.pos <= m->startPos ||
                 r->fork.pos > segmentMetaObjectEndPos(m)) {
                 snprintf(msg, sizeof(msg),
                          "its fork (timeline %" PRIu32 ", %s:%" PRIu64 ") is not in '%s' (timeline %" PRIu32
                          ", %s:%" PRIu64 "-%" PRIu64 ")",
-                         r->parent, r->fork.file, r->fork.pos, m->name, m->timeline, m->file, m->startPos,
+                         r->parent, r->fork.file, r->fork.pos, m->name, segmentMetaTimeline(m), m->file, m->startPos,
                          segmentMetaObjectEndPos(m));
                 problem(data, name, r->fork.seq, msg);
             }
@@ -133,8 +133,8 @@ checkRecord(const TimelineRecord *r, const ArchiveCatalog *c, TimelineProblemFn 
     {
         const SegmentMeta *m = &c->entries[at]->meta;
 
-        if (m->timeline != r->timeline) {
-            snprintf(msg, sizeof(msg), "its first segment '%s' is labelled timeline %" PRIu32, m->name, m->timeline);
+        if (segmentMetaTimeline(m) != r->timeline) {
+            snprintf(msg, sizeof(msg), "its first segment '%s' is labelled timeline %" PRIu32, m->name, segmentMetaTimeline(m));
             problem(data, name, r->firstSeq, msg);
         } else if (segmentMetaGtidStart(m)[0] != '\0' &&
                    (gtidStateTextEqual(m->flavour, segmentMetaGtidStart(m), r->fork.gtidState, &equal, &err) != 0 ||

@@ -389,7 +389,7 @@ takeNext(RecoverSource *s, Err *err) {
     s->bufPos = s->bufLen = 0;
     /* A file's FDE opens it once; segments that continue the file follow without it. The first
      * segment of a new timeline opens its file even when the old source's had the same name. */
-    if (s->started && strcmp(s->file, m->file) == 0 && s->segs[s->want - 1].timeline == m->timeline)
+    if (s->started && strcmp(s->file, m->file) == 0 && segmentMetaTimeline(&s->segs[s->want - 1]) == segmentMetaTimeline(m))
         s->curOff = s->cur.fdeLen;
     snprintf(s->file, sizeof(s->file), "%s", m->file);
     s->started = true;

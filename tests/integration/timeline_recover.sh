@@ -149,54 +149,38 @@ for chunk in sorted(glob.glob(os.path.join(root, "index", "*.bvi"))):
     for line in open(chunk):
         m = json.loads(line)
         lines[m["seq"]] = m
-# A segment of timeline 2 with transactions, not the last (the checkpoint names the last).
-seq = sorted(s for s, m in lines.items() if m.get("timeline") == 2 and m["transactions"] > 0)[0]
-name = lines[seq]["name"]
-path = os.path.join(root, name)
-obj = open(path, "rb").read()
-tlen = struct.unpack("<I", obj[-16:-12])[0]
-trailer = json.loads(obj[-16 - tlen:-16])
-d, s, n = trailer["gtid_end"].split(",")[0].split("-")
-trailer["gtid_end"] = "%s-%d-%s" % (d, int(s) + 7, n)  # another server id, same seq
-t = json.dumps(trailer, separators=(",", ":")).encode()
-new = obj[:-16 - tlen] + t + struct.pack("<II", len(t), zlib.crc32(t) & 0xffffffff) + b"BVSEGEND"
-os.chmod(path, 0o644)
-open(path, "wb").write(new)
-for chunk in glob.glob(os.path.join(root, "index", "*.bvi")):
-    out = []
-    for line in open(chunk):
-        m = json.loads(line)
-        if m["seq"] in (seq, seq + 1):
+
+
+def alter(seq, member, value):
+    """Set a trailer member of segment seq, its CRC recomputed, and its index lines to match."""
+    path = os.path.join(root, lines[seq]["name"])
+    obj = open(path, "rb").read()
+    tlen = struct.unpack("<I", obj[-16:-12])[0]
+    trailer = json.loads(obj[-16 - tlen:-16])
+    trailer[member] = value
+    t = json.dumps(trailer, separators=(",", ":")).encode()
+    new = obj[:-16 - tlen] + t + struct.pack("<II", len(t), zlib.crc32(t) & 0xffffffff) + b"BVSEGEND"
+    os.chmod(path, 0o644)
+    open(path, "wb").write(new)
+    for chunk in glob.glob(os.path.join(root, "index", "*.bvi")):
+        out = []
+        for line in open(chunk):
+            m = json.loads(line)
             if m["seq"] == seq:
-                m["gtid_end"] = trailer["gtid_end"]
-                m["size"] = len(new)
-                m["sha256"] = hashlib.sha256(new).hexdigest()
-            line = json.dumps(m, separators=(",", ":")) + "\n"
-        out.append(line)
-    os.chmod(chunk, 0o644)
-    open(chunk, "w").write("".join(out))
-# The next segment starts where the label says, as a forger would make it.
-nxt = os.path.join(root, lines[seq + 1]["name"])
-obj = open(nxt, "rb").read()
-tlen = struct.unpack("<I", obj[-16:-12])[0]
-tr = json.loads(obj[-16 - tlen:-16])
-tr["gtid_start"] = trailer["gtid_end"]
-t = json.dumps(tr, separators=(",", ":")).encode()
-new2 = obj[:-16 - tlen] + t + struct.pack("<II", len(t), zlib.crc32(t) & 0xffffffff) + b"BVSEGEND"
-os.chmod(nxt, 0o644)
-open(nxt, "wb").write(new2)
-for chunk in glob.glob(os.path.join(root, "index", "*.bvi")):
-    out = []
-    for line in open(chunk):
-        m = json.loads(line)
-        if m["seq"] == seq + 1:
-            m["gtid_start"] = tr["gtid_start"]
-            m["size"] = len(new2)
-            m["sha256"] = hashlib.sha256(new2).hexdigest()
-            line = json.dumps(m, separators=(",", ":")) + "\n"
-        out.append(line)
-    open(chunk, "w").write("".join(out))
-print(name)
+                m.update({member: value, "size": len(new), "sha256": hashlib.sha256(new).hexdigest()})
+                line = json.dumps(m, separators=(",", ":")) + "\n"
+            out.append(line)
+        os.chmod(chunk, 0o644)
+        open(chunk, "w").write("".join(out))
+
+
+# A segment of timeline 2 with transactions, not the last (the checkpoint names the last): its
+# gtid_end with another server id, and the next segment starting there, as a forger would.
+seq = sorted(s for s, m in lines.items() if m.get("timeline") == 2 and m["transactions"] > 0)[0]
+d, s, n = lines[seq]["gtid_end"].split(",")[0].split("-")
+forged = "%s-%d-%s" % (d, int(s) + 7, n)
+alter(seq, "gtid_end", forged)
+alter(seq + 1, "gtid_start", forged)
 EOF
 out=$("$BV_BIN" verify --archive "file://$T/altered" 2>&1); rc=$?
 check_eq "verify of the altered archive fails (exit 65)" "$rc" 65
