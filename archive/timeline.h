@@ -39,7 +39,7 @@
 /* Longest reason kept, with its NUL. */
 #define TIMELINE_REASON_MAX 1024
 /* Most records a set loads: each failover adds one. */
-#define TIMELINE_SET_MAX 100000
+#define TIMELINE_SET_MAX 10000
 
 /* A source's identity: a change of any member (domain id: when both know it) is a new timeline. */
 typedef struct TimelineSource {
