@@ -454,6 +454,7 @@ cmdRecover(int argc, char **argv) {
     Storage *storage = NULL;
     Archive *a = NULL;
     ArchiveCatalog *c = NULL;
+    TimelineSet *timelines = NULL;
     RecoverPlan *plan = NULL;
     RecoverInto *into = NULL;
     ArchiveIdentity id;
@@ -488,7 +489,7 @@ cmdRecover(int argc, char **argv) {
         goto fail;
     a = archiveNew(storage);
     if ((c = archiveCatalogLoad(a, ARCHIVE_LOAD_DISCOVER, &err)) == NULL ||
-        archiveCatalogFollowTimeline(a, c, (uint32_t)rc.timeline, NULL, &err) != 0)
+        archiveCatalogFollowTimeline(a, c, (uint32_t)rc.timeline, &timelines, &err) != 0)
         goto fail;
     cmdCatalogWarn(c);
     if (archiveCatalogCount(c) == 0) {
@@ -534,6 +535,11 @@ cmdRecover(int argc, char **argv) {
         if (archiveIdentityRead(a, &id, &(Err){0}) == 0)
             printf("archive %s: %s binlogs of server_id %" PRIu32 " (%s)\n", archiveUrl(a),
                    id.flavour == BINLOG_FLAVOUR_MYSQL ? "mysql" : "mariadb", id.serverId, id.serverVersion);
+        if (timelineSetForked(timelines))
+            printf("timelines: following %s, timeline %" PRIu32 " and its parents up to their forks ('binvault "
+                   "list' shows the diverged branches)\n",
+                   rc.timeline == 0 ? "the main line" : "--timeline", rc.timeline == 0 ? timelineSetNewest(timelines)
+                                                                                      : (uint32_t)rc.timeline);
         if (into != NULL)
             printf("target %s: %s, server_id %" PRIu32 ", gtid_slave_pos '%s'\n", recoverIntoUrl(into),
                    recoverIntoVersion(into), recoverIntoServerId(into), recoverIntoGtidSlavePos(into));
@@ -630,6 +636,7 @@ done:
     bvFree(explicit);
     bvFree(start);
     archiveCatalogFree(c);
+    timelineSetFree(timelines);
     archiveFree(a);
     storageFree(storage);
     optFree(&recoverSet, &rc);

@@ -121,6 +121,7 @@ MDB_SERVER_ID=3 mdb_start tgt1 || { fail "start a target"; exit 1; }
 recover_into tgt1 --from-gtid "" --until-gtid "$mid_gtid"; rc=$?
 check_eq "recover to a GTID of the new primary exits 0" "$rc" 0
 [ "$rc" = 0 ] || tail -n 5 "$T/rec.out" | sed 's/^/# /'
+check "it says it follows the main line" grep -q "timelines: following the main line, timeline 2" "$T/rec.out"
 check_eq "it holds the new primary's table at that GTID" "$(mdb_sql tgt1 "CHECKSUM TABLE f.t")" "$mid"
 check_eq "and not one transaction of the diverged branch" \
     "$(mdb_sql tgt1 "SELECT COUNT(*) FROM f.t WHERE v LIKE 'lost%' OR v LIKE 'changed on the old%'")" 0
