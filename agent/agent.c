@@ -260,6 +260,7 @@ done:
         agentRefreshCheckpoint(&a);
         if (a.cpDirty)
             agentWriteCheckpoint(&a);
+        agentCompactIndex(&a, cfg->shutdownGraceMs > 0 ? (unsigned)cfg->shutdownGraceMs : 1);
     }
     pthread_mutex_lock(&a.failLock);
     if (a.failed) {

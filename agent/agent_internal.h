@@ -258,6 +258,9 @@ void agentAddPending(Agent *a, const SegmentMeta *meta, bool indexed, bool copy)
 void agentAdvanceCheckpoint(Agent *a);
 /* Take caught-up instants that completed, write the checkpoint when it is due. */
 void agentRefreshCheckpoint(Agent *a);
+/* Do the index writer's queued compaction for about budgetMs (after each checkpoint advance; at
+ * shutdown, what is left, within the shutdown grace). */
+void agentCompactIndex(Agent *a, unsigned budgetMs);
 /* Write a->cp now. */
 void agentWriteCheckpoint(Agent *a);
 /* The archiver thread (bv-archive). */

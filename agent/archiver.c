@@ -208,13 +208,13 @@ agentAdvanceCheckpoint(Agent *a) {
  * checkpoint back longer than that, and its work per segment is constant. */
 #define COMPACT_BUDGET_MS 100
 
-static void
-compactIndex(Agent *a) {
+void
+agentCompactIndex(Agent *a, unsigned budgetMs) {
     Err err;
 
-    if (!archiveIndexWriterPending(a->indexWriter))
+    if (a->indexWriter == NULL || !archiveIndexWriterPending(a->indexWriter))
         return;
-    if (archiveIndexWriterCompact(a->indexWriter, COMPACT_BUDGET_MS, NULL, &err) != 0)
+    if (archiveIndexWriterCompact(a->indexWriter, budgetMs, NULL, &err) != 0)
         logWarn("unable to compact the archive index (will retry): %s", err.msg);
 }
 
@@ -234,7 +234,7 @@ agentArchiverMain(void *arg) {
     while (!atomic_load(&a->workersStop)) {
         agentWorkerSleep(a, AGENT_TIMER_MS);
         agentAdvanceCheckpoint(a);
-        compactIndex(a);
+        agentCompactIndex(a, COMPACT_BUDGET_MS);
         agentRefreshCheckpoint(a);
     }
     return NULL;

@@ -130,12 +130,14 @@ const ArchivePruneRecord *archiveViewPrune(const ArchiveView *v);
 size_t archiveViewProblemCount(const ArchiveView *v);
 const char *archiveViewProblem(const ArchiveView *v, size_t i);
 
-/* The summarised blocks in seq order (pruned blocks left out): what `list` and `status` print per
- * range without reading any chunk. */
+/* The summarised blocks in seq order, after the first kept block when a prune cut it (that block,
+ * the "head", is read from its chunks: archiveViewCursor() and archiveViewLoadRange() include it):
+ * what `list` and `status` print per range without reading any chunk. */
 size_t archiveViewSpanCount(const ArchiveView *v);
 const ArchiveSpan *archiveViewSpanAt(const ArchiveView *v, size_t i);
-/* The tail: the segments after the last summarised block (and of a partly pruned first block), as
- * a catalog (entries, indexed or not, listed, leftovers, problems). Owned by the view. */
+/* The tail: the segments after the last summarised block (the whole archive when nothing is
+ * summarised), as a catalog: entries indexed or not, listed (ARCHIVE_LOAD_DISCOVER), leftovers of
+ * an interrupted prune, problems, the prune and gap records. Owned by the view. */
 const ArchiveCatalog *archiveViewTail(const ArchiveView *v);
 
 /* The metadata of segment `seq` (reads at most one block chunk). ERR_NOTFOUND when the archive

@@ -9,8 +9,10 @@
 #include "archive/checkpoint.h"
 #include "archive/continuity.h"
 #include "archive/identity.h"
+#include "archive/labels.h"
 #include "archive/outline.h"
 #include "archive/summary.h"
+#include "archive/timeline.h"
 #include "common/mem.h"
 
 typedef struct Verify {
@@ -76,22 +78,34 @@ metaDiff(const SegmentMeta *t, const SegmentMeta *x, char *out, size_t size) {
     DIFF(t->transactions != x->transactions, "transactions");
     DIFF(t->endsFile != x->endsFile, "ends_file");
     DIFF(strcmp(t->created, x->created) != 0, "created");
+    DIFF(t->timeline != x->timeline, "timeline");
+    DIFF((t->minTimeUs != x->minTimeUs || t->maxTimeUs != x->maxTimeUs), "min_time_us/max_time_us");
 #undef DIFF
 }
 
-/* Open and read a segment to its verified end: 0 and the reader (at its end) in *r, or -1 (the
- * reader freed). */
+/* Open and read a segment to its verified end, checking its labels against its events
+ * (archive/labels.h): 0 and the reader (at its end) in *r, what the labels disagree about in
+ * `labelsMsg` ("" when nothing), or -1 (the reader freed). */
 static int
-readAll(Verify *v, const SegmentMeta *meta, SegmentReader **r, uint64_t *events, Err *err) {
+readAll(Verify *v, const SegmentMeta *meta, SegmentReader **r, uint64_t *events, char *labelsMsg, size_t size,
+        Err *err) {
+    SegmentLabels *labels;
     BinlogEvent ev;
     uint64_t pos;
     int rc;
 
     *events = 0;
+    labelsMsg[0] = '\0';
     if ((*r = archiveSegmentOpen(v->archive, meta, err)) == NULL)
         return -1;
-    while ((rc = segmentReaderNext(*r, &ev, &pos, err)) == 1)
+    labels = segmentLabelsNew(segmentReaderMeta(*r));
+    while ((rc = segmentReaderNext(*r, &ev, &pos, err)) == 1) {
         (*events)++;
+        segmentLabelsPush(labels, segmentReaderFormat(*r), &ev, pos);
+    }
+    if (rc == 0)
+        segmentLabelsFinish(labels, labelsMsg, size);
+    segmentLabelsFree(labels);
     if (rc != 0) {
         segmentReaderFree(*r);
         *r = NULL;
@@ -103,7 +117,7 @@ readAll(Verify *v, const SegmentMeta *meta, SegmentReader **r, uint64_t *events,
 /* What a segment read to its end says against its index line and the archive's identity. */
 static void
 checkRead(Verify *v, const SegmentMeta *idx, bool indexed, bool sizeAgrees, SegmentReader *r, uint64_t events,
-          const ArchiveIdentity *id, bool haveId) {
+          const char *labelsMsg, const ArchiveIdentity *id, bool haveId) {
     const SegmentMeta *t = segmentReaderMeta(r);
     char msg[ERR_MSG_MAX + 256], diff[512];
 
@@ -114,11 +128,17 @@ checkRead(Verify *v, const SegmentMeta *idx, bool indexed, bool sizeAgrees, Segm
                  idx->sha256);
         addProblem(v, idx->name, idx->seq, "segment", msg);
     }
-    metaDiff(t, idx, diff, sizeof(diff));
-    if (diff[0] != '\0') {
-        snprintf(msg, sizeof(msg), "the trailer and the index disagree about %s", diff);
-        addProblem(v, idx->name, idx->seq, "index", msg);
+    /* A timeline view's fork segment (archive/timeline.h) describes the object only up to its
+     * fork: there is no whole line to compare. */
+    if (idx->objectEndPos == 0) {
+        metaDiff(t, idx, diff, sizeof(diff));
+        if (diff[0] != '\0') {
+            snprintf(msg, sizeof(msg), "the trailer and the index disagree about %s", diff);
+            addProblem(v, idx->name, idx->seq, "index", msg);
+        }
     }
+    if (labelsMsg[0] != '\0')
+        addProblem(v, idx->name, idx->seq, "labels", labelsMsg);
     if (haveId && t->flavour != id->flavour) {
         snprintf(msg, sizeof(msg), "holds %s binlogs in a %s archive",
                  t->flavour == BINLOG_FLAVOUR_MYSQL ? "mysql" : "mariadb",
@@ -140,7 +160,7 @@ verifySegment(Verify *v, const SegmentMeta *idx, bool indexed, bool listed, uint
     SegmentReader *r;
     uint64_t events;
     Err err = {0};
-    char msg[ERR_MSG_MAX + 256];
+    char msg[ERR_MSG_MAX + 256], labelsMsg[512];
 
     if (!listed) {
         addProblem(v, idx->name, idx->seq, "segment", "missing from the store (the index describes it)");
@@ -153,10 +173,10 @@ verifySegment(Verify *v, const SegmentMeta *idx, bool indexed, bool listed, uint
         addProblem(v, idx->name, idx->seq, "segment", msg);
         meta.size = storedSize; /* read what is there, to say which layer is broken */
     }
-    if (readAll(v, &meta, &r, &events, &err) != 0) {
+    if (readAll(v, &meta, &r, &events, labelsMsg, sizeof(labelsMsg), &err) != 0) {
         addProblem(v, idx->name, idx->seq, "segment", err.msg);
     } else {
-        checkRead(v, idx, indexed, storedSize == idx->size, r, events, id, haveId);
+        checkRead(v, idx, indexed, storedSize == idx->size, r, events, labelsMsg, id, haveId);
         segmentReaderFree(r);
     }
     v->res->bytes += meta.size;
@@ -208,6 +228,40 @@ verifyCheckpoint(Verify *v, ArchiveView *view, int rc, const ArchiveCheckpoint *
         }
         segmentMetaClear(&m);
     }
+}
+
+static void
+timelineProblem(void *data, const char *object, uint64_t seq, const char *message) {
+    addProblem(data, object, seq, "timeline", message);
+}
+
+/* The segments against the timeline records (the diverged branches are kept on purpose: not
+ * problems; cmd/ reports them). The records' rules concern where timelines start and fork: a
+ * forked archive is checked whole (its index loaded, as before the catalog view), one that never
+ * forked at its first block and its tail, where timeline 1 starts and where a new one would. */
+static void
+verifyTimelines(Verify *v, ArchiveView *view) {
+    uint64_t first = archiveViewFirstSeq(view), last = archiveViewLastSeq(view), head;
+    TimelineSet *set;
+    ArchiveCatalog *c;
+    Err err = {0};
+
+    if (last == 0)
+        return;
+    if (timelineSetLoad(v->archive, &set, &err) != 0) {
+        addProblem(v, NULL, 0, "timeline", err.msg);
+        return;
+    }
+    head = timelineSetForked(set) ? last : archiveBlockLast(archiveBlockOf(first));
+    if ((c = archiveViewLoadRange(view, first, head < last ? head : last, &err)) == NULL) {
+        addProblem(v, NULL, 0, "timeline", err.msg);
+    } else {
+        timelineCheckCatalog(set, c, timelineProblem, v);
+        archiveCatalogFree(c);
+        if (!timelineSetForked(set) && head < last && archiveViewTail(view) != NULL)
+            timelineCheckCatalog(set, archiveViewTail(view), timelineProblem, v);
+    }
+    timelineSetFree(set);
 }
 
 static void
@@ -382,6 +436,7 @@ archiveVerify(Archive *a, const ArchiveVerifyHooks *hooks, ArchiveVerifyResult *
         goto done;
     }
     verifyGaps(&v, view, res->outline);
+    verifyTimelines(&v, view);
     verifyCheckpoint(&v, view, cpRc, &cp, &cpErr);
     verifyBackups(&v);
 done:

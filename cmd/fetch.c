@@ -15,6 +15,7 @@
 #include "archive/continuity.h"
 #include "archive/fetch.h"
 #include "archive/outline.h"
+#include "archive/timeline.h"
 #include "binlog/pos.h"
 #include "binlog/txn.h"
 #include "cmd/cmd.h"
@@ -180,7 +181,7 @@ fetchRun(Fetch f, const char *url, const StorageOptions *storageOpts) {
     if ((storage = cmdOpenArchive(url, storageOpts, &err)) == NULL)
         return cmdFail(&err);
     archive = archiveNew(storage);
-    /* The catalog opened by range, and the part of it the range covers. */
+    /* The catalog opened by range, and the part of it the range covers, along the main line. */
     if ((v = archiveViewOpen(archive, 0, &err)) == NULL)
         goto out;
     if (archiveViewLastSeq(v) == 0) {
@@ -190,6 +191,7 @@ fetchRun(Fetch f, const char *url, const StorageOptions *storageOpts) {
     if (pointSeq(v, &f.from, false, &fromSeq, &err) != 0 || pointSeq(v, &f.until, true, &untilSeq, &err) != 0 ||
         (catalog = archiveViewLoadRange(v, fromSeq < untilSeq ? fromSeq : untilSeq,
                                         fromSeq < untilSeq ? untilSeq : fromSeq, &err)) == NULL ||
+        archiveCatalogFollowTimeline(archive, catalog, 0, NULL, &err) != 0 ||
         archiveFetchLocate(catalog, &f.from, &f.until, &range, &err) != 0) {
         int code = cmdFail(&err);
 

@@ -14,6 +14,7 @@
 #include "archive/key.h"
 #include "archive/outline.h"
 #include "cmd/cmd.h"
+#include "cmd/timelines.h"
 #include "common/json.h"
 #include "common/mem.h"
 
@@ -175,7 +176,8 @@ identityText(Archive *a, const ArchiveIdentity *id, bool haveId) {
 
 /* Gaps, problems, totals, windows and backups: the end of both text listings. */
 static void
-outlineText(const ArchiveView *v, const ArchiveOutline *o, const Backups *b, size_t unindexed, size_t missing) {
+outlineText(Archive *a, const ArchiveView *v, const ArchiveOutline *o, const Backups *b, size_t unindexed,
+            size_t missing) {
     uint64_t segments, txns, objects, content;
     size_t nwin = archiveOutlineWindowCount(o);
     char t1[40], t2[40];
@@ -205,6 +207,7 @@ outlineText(const ArchiveView *v, const ArchiveOutline *o, const Backups *b, siz
                w->from->file, w->from->startPos, w->to->file, w->to->endPos, orDash(w->firstGtid), orDash(w->lastGtid),
                t1, t2);
     }
+    cmdTimelinesPrint(a, stdout);
     backupsText(b);
 }
 
@@ -245,7 +248,7 @@ listSummary(Archive *a, const ArchiveIdentity *id, bool haveId, ArchiveView *v, 
                                                                                      : "");
     archiveCatalogFree(loaded);
     tailCounts(v, &unindexed, &missing);
-    outlineText(v, o, b, unindexed, missing);
+    outlineText(a, v, o, b, unindexed, missing);
     return 0;
 }
 
@@ -293,7 +296,7 @@ listAll(Archive *a, const ArchiveIdentity *id, bool haveId, ArchiveView *v, cons
     bvFree(sizes);
     if (rc != 0)
         return -1;
-    outlineText(v, o, b, unindexed, missing);
+    outlineText(a, v, o, b, unindexed, missing);
     return 0;
 }
 
@@ -394,7 +397,9 @@ listJson(Archive *a, const ArchiveIdentity *id, bool haveId, ArchiveView *v, con
         archiveCatalogFree(pair);
         bufAppend(out, "}", 1);
     }
-    jsonBufPrintf(out, "],\"problems\":[");
+    jsonBufPrintf(out, "]");
+    cmdTimelinesJson(a, out);
+    jsonBufPrintf(out, ",\"problems\":[");
     for (size_t i = 0; i < archiveViewProblemCount(v); i++) {
         if (i > 0)
             bufAppend(out, ",", 1);

@@ -15,6 +15,7 @@
 #include "archive/continuity.h"
 #include "archive/key.h"
 #include "archive/summary.h"
+#include "archive/timeline.h"
 #include "binlog/txn.h"
 #include "cmd/cmd.h"
 #include "common/json.h"
@@ -149,7 +150,11 @@ logSegment(LogCmd *lc, Archive *a, const SegmentMeta *m, Err *err) {
         return err->code == ERR_NOTFOUND ? 1 : -1;
     f = binlogTxnFramerNew(LOG_TEXT_MAX);
     while ((rc = segmentReaderNext(r, &ev, &pos, err)) == 1) {
-        int st = binlogTxnFramerPush(f, segmentReaderFormat(r), &ev, pos, err);
+        int st;
+
+        if (pos >= m->endPos)
+            continue; /* after the fork of the main line (archive/timeline.h): read, verified, not shown */
+        st = binlogTxnFramerPush(f, segmentReaderFormat(r), &ev, pos, err);
 
         if (st < 0) {
             rc = errPrefix(err, "segment '%s': event at %s:%" PRIu64, m->name, m->file, pos);
@@ -205,13 +210,15 @@ typedef struct LogScan {
     Archive *a;
     ArchiveGap *gaps;
     size_t ngaps;
+    TimelineSet *set;
+    TimelinePath *path; /* the main line of a forked archive, else NULL */
     uint64_t prevSeq, missing, gapsCrossed;
 } LogScan;
 
 /* Search one segment. Whether the store holds it is learnt by reading it (a listing of every
  * segment searched would cost memory per segment); `unstored` says so beforehand for the tail. */
 static int
-logOne(LogScan *sc, const SegmentMeta *m, bool unstored, Err *err) {
+logMeta(LogScan *sc, const SegmentMeta *m, bool unstored, Err *err) {
     LogCmd *lc = sc->lc;
     int rc = 1;
 
@@ -236,6 +243,26 @@ logOne(LogScan *sc, const SegmentMeta *m, bool unstored, Err *err) {
     }
     lc->segments++;
     return 0;
+}
+
+/* Search one segment as the main line sees it: not at all off it, up to the fork in the segment
+ * that holds one. */
+static int
+logOne(LogScan *sc, const SegmentMeta *m, bool unstored, Err *err) {
+    SegmentMeta cut;
+    int rc;
+
+    if (sc->path == NULL)
+        return logMeta(sc, m, unstored, err);
+    switch (timelinePathSegment(sc->path, m, NULL)) {
+    case TIMELINE_OFF: return 0;
+    case TIMELINE_CUT:
+        timelinePathViewMeta(sc->path, m, &cut);
+        rc = logMeta(sc, &cut, unstored, err);
+        segmentMetaClear(&cut);
+        return rc;
+    default: return logMeta(sc, m, unstored, err);
+    }
 }
 
 /* The segments first..last of a block, each read when its commits may fall in the window. */
@@ -311,7 +338,11 @@ logRun(LogCmd lc) {
     if ((storage = cmdOpenArchive(lc.archive, &lc.storage, &err)) == NULL)
         goto out;
     sc.a = archiveNew(storage);
-    if ((v = archiveViewOpen(sc.a, ARCHIVE_LOAD_DISCOVER, &err)) == NULL)
+    if ((v = archiveViewOpen(sc.a, ARCHIVE_LOAD_DISCOVER, &err)) == NULL ||
+        timelineSetLoad(sc.a, &sc.set, &err) != 0)
+        goto out;
+    /* The main line (archive/timeline.h): only a forked archive has segments off it. */
+    if (timelineSetForked(sc.set) && (sc.path = timelinePathNew(sc.set, 0, &err)) == NULL)
         goto out;
     cmdViewWarn(v);
     if (archiveViewGaps(v, &sc.gaps, &sc.ngaps, &err) != 0)
@@ -335,6 +366,8 @@ out:
         regfree(&lc.re);
     bvFree(lc.unquoted);
     bvFree(sc.gaps);
+    timelinePathFree(sc.path);
+    timelineSetFree(sc.set);
     archiveViewFree(v);
     archiveFree(sc.a);
     storageFree(storage);

@@ -22,6 +22,7 @@
 #include "archive/identity.h"
 #include "archive/key.h"
 #include "archive/outline.h"
+#include "archive/timeline.h"
 #include "binlog/pos.h"
 #include "cmd/cmd.h"
 #include "common/fs.h"
@@ -49,6 +50,7 @@ typedef struct RecoverCmd {
     OptHostPort listen;
     char *connectionName, *tmpDir;
     int64_t connectTimeoutMs, parallel;
+    int64_t timeline;
     const char *logLevel;
     StorageOptions storage;
 
@@ -119,6 +121,10 @@ static const OptDef recoverDefs[] = {
     {"exclusive", OPT_BOOL, NULL, 0, 0, 0, RECOVER_OPT(exclusive), NULL,
      "stop just before the target instead: the usual way to skip the bad statement (--until-gtid of the DROP, or its "
      "end position)", NULL, NULL},
+    {"timeline", OPT_INT, "0", 0, TIMELINE_MAX, 0, RECOVER_OPT(timeline), NULL,
+     "follow timeline N back to the first: after a failover, N = the old primary's timeline reaches the "
+     "transactions it committed that the new primary never had (0: the main line, the newest timeline's)", NULL,
+     NULL},
     {"allow-time-disorder", OPT_BOOL, NULL, 0, 0, 0, RECOVER_OPT(allowTimeDisorder), NULL,
      "with --until-time: stop before the first transaction committed after TIME in binlog order even when later "
      "ones were committed before it (SET TIMESTAMP, a clock stepped back); without it that is refused", NULL, NULL},
@@ -455,7 +461,9 @@ cmdRecover(int argc, char **argv) {
     Storage *storage = NULL;
     Archive *a = NULL;
     ArchiveView *v = NULL;
-    ArchiveCatalog *c = NULL; /* the range the plan needs (recover/scope.h) */
+    ArchiveCatalog *c = NULL; /* what the plan is made on */
+    TimelineSet *timelines = NULL;
+    bool whole;
     RecoverPlan *plan = NULL;
     RecoverInto *into = NULL;
     SegmentMeta end = {0};
@@ -490,15 +498,29 @@ cmdRecover(int argc, char **argv) {
     if ((storage = cmdOpenArchive(rc.archive, &rc.storage, &err)) == NULL)
         goto fail;
     a = archiveNew(storage);
-    if ((v = archiveViewOpen(a, ARCHIVE_LOAD_DISCOVER, &err)) == NULL)
+    if ((v = archiveViewOpen(a, ARCHIVE_LOAD_DISCOVER, &err)) == NULL || timelineSetLoad(a, &timelines, &err) != 0)
         goto fail;
     cmdViewWarn(v);
     if (archiveViewLastSeq(v) == 0) {
         errSet(&err, ERR_NOTFOUND, "archive '%s' holds no segment", archiveUrl(a));
         goto fail;
     }
-    if (archiveViewGet(v, archiveViewLastSeq(v), &end, &err) != 0)
+    /* A forked archive (or --timeline) is planned on all its segments as the path of the timeline
+     * followed sees them (archive/timeline.h); one that never forked on the range the plan needs
+     * (recover/scope.h), loaded once the start is known. */
+    whole = timelineSetForked(timelines) || rc.timeline > 0;
+    if (whole) {
+        if ((c = archiveViewLoadRange(v, archiveViewFirstSeq(v), archiveViewLastSeq(v), &err)) == NULL ||
+            archiveCatalogFollowTimeline(a, c, (uint32_t)rc.timeline, NULL, &err) != 0)
+            goto fail;
+        if (archiveCatalogCount(c) == 0) {
+            errSet(&err, ERR_NOTFOUND, "archive '%s' holds no segment on that timeline", archiveUrl(a));
+            goto fail;
+        }
+        segmentMetaCopy(&end, archiveCatalogLast(c));
+    } else if (archiveViewGet(v, archiveViewLastSeq(v), &end, &err) != 0) {
         goto fail;
+    }
 
     /* Where the target is. */
     if (explicitStart(&rc, a, v, &explicit, why, sizeof(why), &err) != 0)
@@ -519,7 +541,7 @@ cmdRecover(int argc, char **argv) {
         snprintf(startWhy, sizeof(startWhy), "%s", chosen);
 
     /* The plan, on the part of the archive it needs. */
-    if ((c = recoverScopeLoad(v, start, &target, &err)) == NULL)
+    if (!whole && (c = recoverScopeLoad(v, start, &target, &err)) == NULL)
         goto fail;
     if ((plan = recoverPlanNew(c, start, &target, &err)) == NULL || recoverPlanResolve(plan, a, &err) != 0)
         goto fail;
@@ -540,6 +562,11 @@ cmdRecover(int argc, char **argv) {
         if (archiveIdentityRead(a, &id, &(Err){0}) == 0)
             printf("archive %s: %s binlogs of server_id %" PRIu32 " (%s)\n", archiveUrl(a),
                    id.flavour == BINLOG_FLAVOUR_MYSQL ? "mysql" : "mariadb", id.serverId, id.serverVersion);
+        if (timelineSetForked(timelines))
+            printf("timelines: following %s, timeline %" PRIu32 " and its parents up to their forks ('binvault "
+                   "list' shows the diverged branches)\n",
+                   rc.timeline == 0 ? "the main line" : "--timeline", rc.timeline == 0 ? timelineSetNewest(timelines)
+                                                                                      : (uint32_t)rc.timeline);
         if (into != NULL)
             printf("target %s: %s, server_id %" PRIu32 ", gtid_slave_pos '%s'\n", recoverIntoUrl(into),
                    recoverIntoVersion(into), recoverIntoServerId(into), recoverIntoGtidSlavePos(into));
@@ -638,6 +665,7 @@ done:
     archiveCatalogFree(c);
     segmentMetaClear(&end);
     archiveViewFree(v);
+    timelineSetFree(timelines);
     archiveFree(a);
     storageFree(storage);
     optFree(&recoverSet, &rc);

@@ -23,6 +23,7 @@
 #include "archive/catalog.h"
 #include "archive/identity.h"
 #include "archive/outline.h"
+#include "archive/timeline.h"
 #include "binlog/pos.h"
 #include "cmd/cmd.h"
 #include "common/log.h"
@@ -45,7 +46,7 @@ typedef struct RestoreCmd {
     bool untilEnd, exclusive, allowTimeDisorder, dryRun;
     TimeZone tz;
     OptHostPort listen;
-    int64_t connectTimeoutMs;
+    int64_t connectTimeoutMs, timeline;
     const char *logLevel;
     StorageOptions storage;
 
@@ -86,6 +87,9 @@ static const OptDef restoreDefs[] = {
     {"until-end", OPT_BOOL, NULL, 0, 0, 0, RESTORE_OPT(untilEnd), NULL, "target: everything archived", NULL, NULL},
     {"exclusive", OPT_BOOL, NULL, 0, 0, 0, RESTORE_OPT(exclusive), NULL,
      "stop just before the target instead (--until-gtid of the bad statement)", NULL, NULL},
+    {"timeline", OPT_INT, "0", 0, TIMELINE_MAX, 0, RESTORE_OPT(timeline), NULL,
+     "follow timeline N back to the first (0: the main line, the newest timeline's); see recover --timeline", NULL,
+     NULL},
     {"allow-time-disorder", OPT_BOOL, NULL, 0, 0, 0, RESTORE_OPT(allowTimeDisorder), NULL,
      "with --until-time: plan even when commit times out of binlog order make the cut ambiguous", NULL, NULL},
     {"timezone", OPT_TIMEZONE, "UTC", 0, 0, 0, RESTORE_OPT(tz), NULL,
@@ -320,7 +324,8 @@ cmdRestore(int argc, char **argv) {
     Storage *storage = NULL;
     Archive *a = NULL;
     ArchiveView *v = NULL;
-    ArchiveCatalog *c = NULL; /* the range the plan needs (recover/scope.h) */
+    ArchiveCatalog *c = NULL; /* what the plan is made on */
+    TimelineSet *timelines = NULL;
     ArchiveIdentity id;
     ArchiveBackup *backups = NULL;
     const ArchiveBackup *chosen = NULL;
@@ -368,7 +373,7 @@ cmdRestore(int argc, char **argv) {
                archiveUrl(a));
         goto fail;
     }
-    if ((v = archiveViewOpen(a, ARCHIVE_LOAD_DISCOVER, &err)) == NULL)
+    if ((v = archiveViewOpen(a, ARCHIVE_LOAD_DISCOVER, &err)) == NULL || timelineSetLoad(a, &timelines, &err) != 0)
         goto fail;
     cmdViewWarn(v);
     printf("archive %s: mariadb binlogs of server_id %" PRIu32 " (%s)\n", archiveUrl(a), id.serverId, id.serverVersion);
@@ -380,7 +385,8 @@ cmdRestore(int argc, char **argv) {
         ro.streamBytes = (uint64_t)st.st_size;
         ro.serverId = id.serverId;
         /* The start is known once the stream is prepared: the plan may start anywhere. */
-        if ((c = archiveViewLoadRange(v, archiveViewFirstSeq(v), archiveViewLastSeq(v), &err)) == NULL)
+        if ((c = archiveViewLoadRange(v, archiveViewFirstSeq(v), archiveViewLastSeq(v), &err)) == NULL ||
+            archiveCatalogFollowTimeline(a, c, (uint32_t)rc.timeline, NULL, &err) != 0)
             goto fail;
     } else {
         const char *from;
@@ -388,7 +394,12 @@ cmdRestore(int argc, char **argv) {
         if (chooseBackup(&rc, a, &target, &backups, &nbackups, &chosen, &err) != 0)
             goto fail;
         from = chosen->gtidState != NULL ? chosen->gtidState : "";
-        if ((c = recoverScopeLoad(v, from, &target, &err)) == NULL ||
+        /* A forked archive (or --timeline) is planned on all its segments as the path followed
+         * sees them (archive/timeline.h); one that never forked on the range the plan needs. */
+        c = timelineSetForked(timelines) || rc.timeline > 0
+                ? archiveViewLoadRange(v, archiveViewFirstSeq(v), archiveViewLastSeq(v), &err)
+                : recoverScopeLoad(v, from, &target, &err);
+        if (c == NULL || archiveCatalogFollowTimeline(a, c, (uint32_t)rc.timeline, NULL, &err) != 0 ||
             (plan = recoverPlanNew(c, from, &target, &err)) == NULL || recoverPlanResolve(plan, a, &err) != 0)
             goto fail;
         printBackup(chosen);
@@ -463,6 +474,7 @@ done:
     urlMysqlFree(primary);
     archiveCatalogFree(c);
     archiveViewFree(v);
+    timelineSetFree(timelines);
     archiveFree(a);
     storageFree(storage);
     bvFree(dir);
