@@ -17,6 +17,7 @@
 #include "archive/summary.h"
 #include "archive/upgrade.h"
 #include "common/mem.h"
+#include "storage/storage_crypt.h"
 #include "tests/test.h"
 #include "tests/unit/archive_fixture.h"
 
@@ -586,6 +587,18 @@ testListFrom(void) {
     CHECK_STR(n.seen, "a/1 a/2 ");
     CHECK_INT(after.lists - before.lists, 1);
     CHECK_INT(after.listed - before.listed, 2);
+    /* Through the encrypting store (an encrypted archive): the same names from the same point. */
+    {
+        StorageCryptKey key;
+
+        memset(&key, 7, sizeof(key));
+        st = storageCryptNew(st, &key, "c", NULL);
+        REQUIRE(storagePutBuf(st, "d/1", "secret", 6, STORAGE_PUT_IMMUTABLE, &err) == 0);
+        REQUIRE(storagePutBuf(st, "d/2", "secret", 6, STORAGE_PUT_IMMUTABLE, &err) == 0);
+        memset(&n, 0, sizeof(n));
+        REQUIRE(storageListFrom(st, "d/", "d/1", namesCb, &n, &err) == 0);
+        CHECK_STR(n.seen, "d/2 ");
+    }
     storageFree(st);
 }
 
