@@ -639,6 +639,17 @@ testSpanLines(void) {
         CHECK(archiveSpanParse(bad, strlen(bad), &back, &err) != 0);
         CHECK_INT(err.code, ERR_FORMAT);
         bvFree(bad);
+        /* Members missing (found by fuzz_index): refused, not a crash. */
+        for (size_t k = 0; k < 4; k++) {
+            static const char *const members[] = {"\"timelines\"", "\"start\"", "\"end\"", "\"breaks\""};
+
+            bad = bvStrndup((const char *)line->data, line->len);
+            REQUIRE((p = strstr(bad, members[k])) != NULL);
+            p[1] = 'X';
+            CHECK(archiveSpanParse(bad, strlen(bad), &back, &err) != 0);
+            CHECK_INT(err.code, ERR_FORMAT);
+            bvFree(bad);
+        }
     }
     archiveSpanClear(&span);
     for (size_t i = 0; i < 3; i++)
