@@ -95,7 +95,8 @@ void archiveCatalogFree(ArchiveCatalog *c);
  * that a summary line describes (about 2 KiB per 1024 segments), and the *tail*: the segments after
  * the last summarised block (at most a block, plus what is not indexed yet), found by listing
  * index/ (and segments/ with ARCHIVE_LOAD_DISCOVER) *after* the last summarised block's names, not
- * from the start. A block partly pruned (the prune chunk [K, end of block]) is read like the tail.
+ * from the start. The first kept block, when a prune cut it (the prune chunk [K, end of block]), is
+ * read from its chunks the same way (the "head").
  * An archive without summaries (format 1 not upgraded yet, or a block whose summary a crash left
  * unwritten) has its unsummarised blocks in the tail: correct, only slower, until a writer (or
  * `binvault upgrade`) summarises them. Not synchronised: one thread at a time. */
@@ -105,11 +106,13 @@ typedef struct ArchiveSpan ArchiveSpan;
 typedef struct ArchivePruneRecord ArchivePruneRecord;
 typedef struct ArchiveGap ArchiveGap;
 
-/* Open the catalog: list prune/, gaps/ and catalog/, read the level-1 documents (the widest
- * covering each seq wins, as for index chunks), then the tail as archiveCatalogLoad() does for its
- * seqs, with the same flags (ARCHIVE_LOAD_DISCOVER: the segments not indexed yet, and leftovers of
+/* Open the catalog: list catalog/, prune/ and gaps/, read the level-1 documents (per group of
+ * blocks, the one reaching furthest: a crash leaves overlap), then the head and the tail as
+ * archiveCatalogLoad() loads their seqs, with the same flags (ARCHIVE_LOAD_DISCOVER: the segments not indexed yet, and leftovers of
  * a prune; ARCHIVE_LOAD_TOLERANT: an unreadable summary, chunk or trailer is a problem, not a
- * failure; a summary that cannot be read makes its blocks part of the tail). */
+ * failure; a summary that cannot be read makes its blocks part of the tail). Unlike
+ * archiveCatalogLoad(), a prune record past the end of the index is not second-guessed: a prune
+ * never writes one. A format-1 archive is read whole, into the tail. */
 ArchiveView *archiveViewOpen(Archive *a, unsigned flags, Err *err);
 
 /* The first seq (1, or that of the newest prune record) and the highest seq known (0: empty). */

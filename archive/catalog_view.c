@@ -493,13 +493,15 @@ archiveViewFindGtid(ArchiveView *v, const char *gtid, uint64_t *seq, Err *err) {
     if (v->head != NULL && v->head->count > 0) {
         if (mayHold(flavour, catalogEnd(v->head), gtid, &may, err) != 0)
             return errPrefix(err, "gtid '%s'", gtid);
-        if (may && archiveCatalogFindGtid(v->head, gtid, &idx, err) == 0) {
-            *seq = v->head->entries[idx]->meta.seq;
-            return 0;
-        }
-        if (may && strstr(err->msg, "before") != NULL)
-            return -1;
         lastEnd = catalogEnd(v->head);
+        if (may) {
+            if (archiveCatalogFindGtid(v->head, gtid, &idx, err) == 0) {
+                *seq = v->head->entries[idx]->meta.seq;
+                return 0;
+            }
+            if (lastEnd[0] != '\0')
+                return -1; /* the head's end holds it: what its catalog says is the answer */
+        }
     }
     for (size_t i = 0; i < v->spanCount; i++) {
         const ArchiveCatalog *c;

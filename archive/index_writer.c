@@ -295,6 +295,45 @@ listDoomedCb(const char *name, uint64_t size, void *data, Err *err) {
     return 0;
 }
 
+/* Drop the lines of seqs below keepFrom from `lines`, which start at *first. */
+static void
+trimLines(Buf *lines, uint64_t *first, uint64_t keepFrom) {
+    size_t pos = 0;
+
+    while (*first < keepFrom && pos < lines->len) {
+        const uint8_t *nl = memchr(lines->data + pos, '\n', lines->len - pos);
+
+        pos = nl ? (size_t)(nl - lines->data) + 1 : lines->len;
+        (*first)++;
+    }
+    memmove(lines->data, lines->data + pos, lines->len - pos);
+    lines->len -= pos;
+}
+
+/* A prune may have run since the lines were taken (it may run while the agent archives): the
+ * chunks written from now on start at its first seq, and a block it cut gets no summary line. */
+static int
+followPrune(ArchiveIndexWriter *w, WriterJob *j, Err *err) {
+    ArchiveCatalog *state = archiveCatalogNew();
+    uint64_t keepFrom;
+
+    if (archiveCatalogLoadState(w->a, state, UINT64_MAX, 0, err) != 0) {
+        archiveCatalogFree(state);
+        return -1;
+    }
+    keepFrom = state->firstSeq;
+    archiveCatalogFree(state);
+    if (keepFrom > j->first) {
+        if (keepFrom > j->last)
+            keepFrom = j->last + 1;
+        trimLines(j->lines, &j->first, keepFrom);
+        j->block = false;
+    }
+    if (w->linesFrom != 0 && keepFrom > w->linesFrom)
+        trimLines(w->lines, &w->linesFrom, keepFrom);
+    return 0;
+}
+
 /* One store operation of job j; *finished when the job is done. */
 static int
 jobStep(ArchiveIndexWriter *w, WriterJob *j, bool *finished, Err *err) {
@@ -303,9 +342,21 @@ jobStep(ArchiveIndexWriter *w, WriterJob *j, bool *finished, Err *err) {
     *finished = false;
     switch (j->step) {
     case 0:
-        archiveChunkName(j->first, j->last, name, sizeof(name));
-        if (storagePutBuf(w->a->storage, name, j->lines->data, j->lines->len, STORAGE_PUT_IMMUTABLE, err) != 0)
+        if (followPrune(w, j, err) != 0)
             return -1;
+        if (j->first > j->last) {
+            *finished = true; /* all pruned */
+            return 0;
+        }
+        archiveChunkName(j->first, j->last, name, sizeof(name));
+        if (storagePutBuf(w->a->storage, name, j->lines->data, j->lines->len, STORAGE_PUT_IMMUTABLE, err) != 0) {
+            if (err->code != ERR_EXISTS)
+                return -1;
+            /* Written meanwhile by another writer of these seqs (a prune's rewrite): readers take
+             * either; what differs, verify reports. */
+            logWarn("%s", err->msg);
+            errClear(err);
+        }
         j->step = j->block ? 1 : 2;
         return 0;
     case 1:

@@ -167,6 +167,12 @@ reqGtid(const JsonValue *obj, const char *key, char **out, Err *err) {
     return 0;
 }
 
+/* Whether v is there and of type t (jsonType() needs a value). */
+static bool
+isType(const JsonValue *v, JsonType t) {
+    return v != NULL && jsonType(v) == t;
+}
+
 static int
 spanParseDoc(const JsonValue *doc, ArchiveSpan *s, Err *err) {
     const JsonValue *start = jsonGet(doc, "start"), *end = jsonGet(doc, "end"), *tl = jsonGet(doc, "timelines");
@@ -204,14 +210,14 @@ spanParseDoc(const JsonValue *doc, ArchiveSpan *s, Err *err) {
                       s->lastSeq, s->segments);
     if (s->minTimeUs > s->maxTimeUs)
         return errSet(err, ERR_FORMAT, "min_time_us is after max_time_us");
-    if (jsonType(tl) != JSON_ARRAY || jsonLen(tl) != 2 || !jsonU64(jsonAt(tl, 0), &version) || version == 0 ||
+    if (!isType(tl, JSON_ARRAY) || jsonLen(tl) != 2 || !jsonU64(jsonAt(tl, 0), &version) || version == 0 ||
         version > UINT32_MAX)
         return errSet(err, ERR_FORMAT, "missing or invalid field 'timelines'");
     s->timelineMin = (uint32_t)version;
     if (!jsonU64(jsonAt(tl, 1), &version) || version < s->timelineMin || version > UINT32_MAX)
         return errSet(err, ERR_FORMAT, "missing or invalid field 'timelines'");
     s->timelineMax = (uint32_t)version;
-    if (jsonType(start) != JSON_OBJECT || jsonType(end) != JSON_OBJECT)
+    if (!isType(start, JSON_OBJECT) || !isType(end, JSON_OBJECT))
         return errSet(err, ERR_FORMAT, "missing or invalid field 'start' or 'end'");
     if (reqU32(start, "timeline", &s->startTimeline, err) != 0 ||
         jsonReqStrCopy(start, "file", s->startFile, sizeof(s->startFile), err) != 0 ||
@@ -223,7 +229,7 @@ spanParseDoc(const JsonValue *doc, ArchiveSpan *s, Err *err) {
         return err->code ? -1 : errSet(err, ERR_FORMAT, "missing or invalid field 'ends_file'");
     if (!segmentFileNameValid(s->startFile) || !segmentFileNameValid(s->endFile))
         return errSet(err, ERR_FORMAT, "a binlog file name of the span is not valid");
-    if (jsonType(breaks) != JSON_ARRAY || jsonLen(breaks) > ARCHIVE_SPAN_BREAKS_MAX ||
+    if (!isType(breaks, JSON_ARRAY) || jsonLen(breaks) > ARCHIVE_SPAN_BREAKS_MAX ||
         jsonLen(breaks) != (breakCount < ARCHIVE_SPAN_BREAKS_MAX ? breakCount : ARCHIVE_SPAN_BREAKS_MAX))
         return errSet(err, ERR_FORMAT, "field 'breaks' does not list break_count breaks");
     s->breakCount = (size_t)breakCount;
@@ -231,7 +237,7 @@ spanParseDoc(const JsonValue *doc, ArchiveSpan *s, Err *err) {
         const JsonValue *b = jsonAt(breaks, i);
         ArchiveSpanBreak *out = &s->breaks[i];
 
-        if (jsonType(b) != JSON_ARRAY || jsonLen(b) != 2 || !jsonU64(jsonAt(b, 0), &out->afterSeq) ||
+        if (!isType(b, JSON_ARRAY) || jsonLen(b) != 2 || !jsonU64(jsonAt(b, 0), &out->afterSeq) ||
             !jsonU64(jsonAt(b, 1), &out->beforeSeq) || out->beforeSeq <= out->afterSeq ||
             out->beforeSeq < s->firstSeq || out->beforeSeq > s->lastSeq)
             return errSet(err, ERR_FORMAT, "break %zu is not a pair of seqs of the span", i + 1);

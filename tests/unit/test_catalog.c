@@ -17,6 +17,7 @@
 #include "archive/summary.h"
 #include "archive/upgrade.h"
 #include "common/mem.h"
+#include "storage/storage_crypt.h"
 #include "tests/test.h"
 #include "tests/unit/archive_fixture.h"
 
@@ -372,6 +373,65 @@ testWriterAndView(void) {
     storeClose(&s);
 }
 
+/* A prune while the writer runs (prune may run beside the agent): what the writer stores from then
+ * on starts at the prune's first seq, and the block the prune cut gets no summary line. */
+static void
+testWriterFollowsPrune(void) {
+    ArchivePruneRecord rec;
+    ArchiveIndexWriter *w;
+    ArchiveCatalog *c;
+    ArchiveView *v;
+    SegmentMeta first;
+    Buf *doc = bufNew(0);
+    Store s;
+    bool done;
+    Err err;
+
+    REQUIRE(storeOpen(&s, "wp", 2) == 0);
+    REQUIRE((v = archiveViewOpen(s.archive, 0, &err)) != NULL);
+    REQUIRE((w = archiveIndexWriterNew(s.archive, v, &err)) != NULL);
+    archiveViewFree(v);
+    REQUIRE(writeSeqs(w, 1, 200, &err) == 0);
+    REQUIRE(archiveIndexWriterCompact(w, 0, &done, &err) == 0);
+    /* The prune: its record, its chunk from seq 100, the chunks below it deleted. */
+    memset(&rec, 0, sizeof(rec));
+    genMeta(&first, 100);
+    rec.firstSeq = 100;
+    snprintf(rec.file, sizeof(rec.file), "%s", first.file);
+    rec.startPos = first.startPos;
+    rec.gtidStart = first.gtidStart;
+    snprintf(rec.created, sizeof(rec.created), "2026-12-06T00:00:00Z");
+    archivePruneRecordToJson(&rec, doc);
+    REQUIRE(storagePutBuf(s.storage, "prune/0000000000000100.json", doc->data, doc->len, STORAGE_PUT_IMMUTABLE, &err) ==
+            0);
+    segmentMetaClear(&first);
+    bufFree(doc);
+    putLines(s.storage, 100, 192);
+    REQUIRE(storageRemove(s.storage, "index/0000000000000001-0000000000000192.bvi", &err) == 0);
+    REQUIRE(writeSeqs(w, 201, 1100, &err) == 0);
+    REQUIRE(archiveIndexWriterCompact(w, 0, &done, &err) == 0);
+    archiveIndexWriterFree(w);
+    CHECK(exists(s.storage, "index/0000000000000100-0000000000001024.bvi"));
+    CHECK(!exists(s.storage, "index/0000000000000001-0000000000001024.bvi"));
+    CHECK_INT(countObjects(s.storage, "catalog/"), 0);
+    REQUIRE((c = archiveCatalogLoad(s.archive, 0, &err)) != NULL);
+    CHECK_INT(archiveCatalogChunkCount(c), countObjects(s.storage, "index/"));
+    for (size_t i = 0; i < archiveCatalogChunkCount(c); i++) {
+        uint64_t f, l;
+        bool used;
+
+        archiveCatalogChunkAt(c, i, &f, &l, &used);
+        CHECK(f >= 100);
+    }
+    archiveCatalogFree(c);
+    REQUIRE((v = archiveViewOpen(s.archive, 0, &err)) != NULL);
+    CHECK_INT(archiveViewFirstSeq(v), 100);
+    CHECK_INT(archiveViewContiguousSeq(v), 1100);
+    checkAgainstBruteForce(s.archive, v);
+    archiveViewFree(v);
+    storeClose(&s);
+}
+
 /* A format-1 index (chunks that span blocks, overlaps, a wholly covered narrow chunk) upgraded:
  * the same answers as before, aligned block chunks and a summary, and old readers still read it. */
 static void
@@ -527,6 +587,18 @@ testListFrom(void) {
     CHECK_STR(n.seen, "a/1 a/2 ");
     CHECK_INT(after.lists - before.lists, 1);
     CHECK_INT(after.listed - before.listed, 2);
+    /* Through the encrypting store (an encrypted archive): the same names from the same point. */
+    {
+        StorageCryptKey key;
+
+        memset(&key, 7, sizeof(key));
+        st = storageCryptNew(st, &key, "c", NULL);
+        REQUIRE(storagePutBuf(st, "d/1", "secret", 6, STORAGE_PUT_IMMUTABLE, &err) == 0);
+        REQUIRE(storagePutBuf(st, "d/2", "secret", 6, STORAGE_PUT_IMMUTABLE, &err) == 0);
+        memset(&n, 0, sizeof(n));
+        REQUIRE(storageListFrom(st, "d/", "d/1", namesCb, &n, &err) == 0);
+        CHECK_STR(n.seen, "d/2 ");
+    }
     storageFree(st);
 }
 
@@ -567,6 +639,17 @@ testSpanLines(void) {
         CHECK(archiveSpanParse(bad, strlen(bad), &back, &err) != 0);
         CHECK_INT(err.code, ERR_FORMAT);
         bvFree(bad);
+        /* Members missing (found by fuzz_index): refused, not a crash. */
+        for (size_t k = 0; k < 4; k++) {
+            static const char *const members[] = {"\"timelines\"", "\"start\"", "\"end\"", "\"breaks\""};
+
+            bad = bvStrndup((const char *)line->data, line->len);
+            REQUIRE((p = strstr(bad, members[k])) != NULL);
+            p[1] = 'X';
+            CHECK(archiveSpanParse(bad, strlen(bad), &back, &err) != 0);
+            CHECK_INT(err.code, ERR_FORMAT);
+            bvFree(bad);
+        }
     }
     archiveSpanClear(&span);
     for (size_t i = 0; i < 3; i++)
@@ -588,6 +671,7 @@ suite_catalog(void) {
     testRun("catalog: block and summary names, span lines", testSpanLines);
     testRun("catalog: storage listings from a name, stopped early", testListFrom);
     testRun("catalog: the writer's blocks and summaries, the view against the whole index", testWriterAndView);
+    testRun("catalog: the writer follows a prune that runs beside it", testWriterFollowsPrune);
     testRun("catalog: the upgrade of a format-1 index", testUpgrade);
     testRun("catalog: an upgrade killed before binvault.json moved", testUpgradeInterrupted);
 }
