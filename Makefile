@@ -132,7 +132,12 @@ build/release/rawread: bench/rawread.c
 	@mkdir -p $(dir $@)
 	$(CC) -std=c11 -D_GNU_SOURCE -O2 $(WARN) $(PKG_CFLAGS) -o $@ $< $(PKG_LIBS)
 
-bench: binvault build/release/rawread
+# The generator of large archives of the catalog benchmark (bench/mkarchive.c): binvault's archive code.
+build/release/mkarchive: bench/mkarchive.c $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -o $@ $< $(LIB_OBJ) $(LIBS)
+
+bench: binvault build/release/rawread build/release/mkarchive
 	@bench/run.sh
 
 clean:

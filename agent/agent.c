@@ -260,6 +260,7 @@ done:
         agentRefreshCheckpoint(&a);
         if (a.cpDirty)
             agentWriteCheckpoint(&a);
+        agentCompactIndex(&a, cfg->shutdownGraceMs > 0 ? (unsigned)cfg->shutdownGraceMs : 1);
     }
     pthread_mutex_lock(&a.failLock);
     if (a.failed) {
@@ -282,6 +283,7 @@ done:
     segmenterFree(a.segmenter);
     segmentCompressorFree(a.compressor);
     archiveCatalogFree(a.catalog);
+    archiveIndexWriterFree(a.indexWriter);
     archiveCheckpointClear(&a.cp);
     archiveFree(a.archive);
     spoolClose(a.spool);

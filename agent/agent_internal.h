@@ -130,7 +130,7 @@ typedef struct Agent {
     ArchiveCheckpoint cp;  /* as last written (or read at start-up) */
     bool cpDirty;          /* cp has news not written yet */
     uint64_t cpWrittenMs;
-    unsigned chunksSinceMerge;
+    ArchiveIndexWriter *indexWriter; /* created at start-up; the archiver's from then on */
 
     /* Stream thread only. */
     uint64_t unsyncedFirstUs; /* semi-sync: first transaction not yet fdatasync'd */
@@ -258,6 +258,9 @@ void agentAddPending(Agent *a, const SegmentMeta *meta, bool indexed, bool copy)
 void agentAdvanceCheckpoint(Agent *a);
 /* Take caught-up instants that completed, write the checkpoint when it is due. */
 void agentRefreshCheckpoint(Agent *a);
+/* Do the index writer's queued compaction for about budgetMs (after each checkpoint advance; at
+ * shutdown, what is left, within the shutdown grace). */
+void agentCompactIndex(Agent *a, unsigned budgetMs);
 /* Write a->cp now. */
 void agentWriteCheckpoint(Agent *a);
 /* The archiver thread (bv-archive). */

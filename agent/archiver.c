@@ -1,8 +1,9 @@
 /*
  * The archiver (thread bv-archive; the main thread once it is joined): upload completions become
  * index chunks over the contiguous run of stored segments, the checkpoint (checkpoint.json) moves
- * over them and their spool space is freed; now and then the index is compacted, and while the
- * source is idle the checkpoint's caught-up instant is refreshed.
+ * over them and their spool space is freed; then the index writer compacts in short steps (block
+ * chunks and catalog summaries: the index is never reloaded), and while the source is idle the
+ * checkpoint's caught-up instant is refreshed.
  */
 #include "agent/agent_internal.h"
 
@@ -125,7 +126,7 @@ archivedUpTo(Agent *a, uint64_t seq) {
  * store operation is retried next time. */
 void
 agentAdvanceCheckpoint(Agent *a) {
-    size_t n = 0, run, from;
+    size_t n = 0, run;
     Err err;
 
     pthread_mutex_lock(&a->doneLock);
@@ -151,32 +152,21 @@ agentAdvanceCheckpoint(Agent *a) {
     a->pendingCount = n;
     for (run = 0; run < a->pendingCount && a->pending[run].meta.seq == a->indexedSeq + 1 + run; run++)
         ;
-    /* One index chunk per stretch of segments that no chunk lists yet. */
-    for (from = 0; from < run;) {
-        size_t to = from;
-        SegmentMeta *metas;
+    /* The index writer takes the whole run (it keeps the open block's lines, so segments indexed
+     * by an earlier run are given again: their small chunk overlaps the old one, same lines). */
+    if (run > 0) {
+        SegmentMeta *metas = bvMalloc(run * sizeof(*metas));
         int rc;
 
-        if (a->pending[from].indexed) {
-            from++;
-            continue;
-        }
-        while (to < run && !a->pending[to].indexed)
-            to++;
-        metas = bvMalloc((to - from) * sizeof(*metas));
-        for (size_t i = from; i < to; i++)
-            metas[i - from] = a->pending[i].meta;
-        rc = archiveIndexPut(a->archive, NULL, metas, to - from, &err);
+        for (size_t i = 0; i < run; i++)
+            metas[i] = a->pending[i].meta;
+        rc = archiveIndexWriterPut(a->indexWriter, metas, run, &err);
         bvFree(metas);
         if (rc != 0) {
             logWarn("unable to write the archive index (will retry): %s", err.msg);
             archiveFailing(a, err.msg);
-            run = from; /* what is indexed so far still counts */
-            break;
+            run = (size_t)(archiveIndexWriterLastSeq(a->indexWriter) - a->indexedSeq); /* what is indexed counts */
         }
-        for (size_t i = from; i < to; i++)
-            a->pending[i].indexed = true;
-        from = to;
     }
     if (run == 0)
         return;
@@ -201,7 +191,6 @@ agentAdvanceCheckpoint(Agent *a) {
         pthread_mutex_unlock(&a->statLock);
         archivedUpTo(a, a->indexedSeq);
         agentWriteCheckpoint(a);
-        a->chunksSinceMerge++;
         logDebug("archive complete up to segment %" PRIu64 " (%s:%" PRIu64 ", gtid '%s')", last->seq, last->file,
                  last->endPos, last->lastGtid);
     }
@@ -214,19 +203,19 @@ agentAdvanceCheckpoint(Agent *a) {
     a->pendingCount -= run;
 }
 
-/* Compact the index now and then (each checkpoint advance writes a small chunk). */
-static void
-mergeIndex(Agent *a) {
-    ArchiveCatalog *c;
+/* The index writer's compaction (block chunks, summaries, deletion of the small chunks they
+ * replace), in steps of at most COMPACT_BUDGET_MS after each checkpoint advance: it never holds the
+ * checkpoint back longer than that, and its work per segment is constant. */
+#define COMPACT_BUDGET_MS 100
+
+void
+agentCompactIndex(Agent *a, unsigned budgetMs) {
     Err err;
 
-    if (a->chunksSinceMerge < 64)
+    if (a->indexWriter == NULL || !archiveIndexWriterPending(a->indexWriter))
         return;
-    a->chunksSinceMerge = 0;
-    if ((c = archiveCatalogLoad(a->archive, 0, &err)) == NULL ||
-        archiveIndexMerge(a->archive, c, NULL, NULL, &err) != 0)
+    if (archiveIndexWriterCompact(a->indexWriter, budgetMs, NULL, &err) != 0)
         logWarn("unable to compact the archive index (will retry): %s", err.msg);
-    archiveCatalogFree(c);
 }
 
 /* While nothing new is archived, caught-up instants still complete (an idle source): refresh the
@@ -245,7 +234,7 @@ agentArchiverMain(void *arg) {
     while (!atomic_load(&a->workersStop)) {
         agentWorkerSleep(a, AGENT_TIMER_MS);
         agentAdvanceCheckpoint(a);
-        mergeIndex(a);
+        agentCompactIndex(a, COMPACT_BUDGET_MS);
         agentRefreshCheckpoint(a);
     }
     return NULL;

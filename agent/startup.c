@@ -16,6 +16,7 @@
 #include "common/log.h"
 #include "common/mem.h"
 #include "archive/gap.h"
+#include "archive/upgrade.h"
 #include "binlog/gtid.h"
 #include "binlog/pos.h"
 
@@ -34,36 +35,62 @@ readFde(Agent *a, const SegmentMeta *meta, uint8_t **fde, size_t *len, Err *err)
     return 0;
 }
 
-/* Read the archive's catalog; index segments that were stored but not indexed (a crash came in
- * between); compact the index; take the checkpoint (its caught_up_us especially). */
+/* Open the archive's catalog: upgrade a format-1 archive, read the summaries and the tail only;
+ * index segments that were stored but not indexed (a crash came in between); start the index
+ * writer; take the checkpoint (its caught_up_us especially). a->catalog keeps the last segment, where
+ * the stream resumes. */
 static int
 loadArchive(Agent *a, Err *err) {
-    size_t indexed = 0, written = 0, removed = 0;
-    const SegmentMeta *last;
+    size_t indexed = 0;
+    uint64_t lastSeq;
     ArchiveCheckpoint stored;
+    const ArchiveCatalog *tail;
+    ArchiveView *v;
+    SegmentMeta last;
     Err e;
 
-    if ((a->catalog = archiveCatalogLoad(a->archive, ARCHIVE_LOAD_DISCOVER, err)) == NULL)
+    if (archiveUpgradeOnOpen(a->archive, NULL, err) != 0 && err->code != ERR_NOTFOUND)
+        return errPrefix(err, "unable to upgrade the archive '%s'", storageUrl(a->storage));
+    if ((v = archiveViewOpen(a->archive, ARCHIVE_LOAD_DISCOVER, err)) == NULL)
         return errPrefix(err, "unable to read the archive '%s'", storageUrl(a->storage));
-    for (size_t i = 0; i < archiveCatalogProblemCount(a->catalog); i++)
-        logWarn("archive '%s': %s", storageUrl(a->storage), archiveCatalogProblem(a->catalog, i));
-    if (archiveIndexDiscovered(a->archive, a->catalog, &indexed, err) != 0)
-        return errPrefix(err, "unable to index the archive '%s'", storageUrl(a->storage));
+    for (size_t i = 0; i < archiveViewProblemCount(v); i++)
+        logWarn("archive '%s': %s", storageUrl(a->storage), archiveViewProblem(v, i));
+    archiveIndexWriterFree(a->indexWriter);
+    if ((a->indexWriter = archiveIndexWriterNew(a->archive, v, err)) == NULL)
+        goto fail;
+    a->indexedSeq = archiveIndexWriterLastSeq(a->indexWriter);
+    /* After the contiguous run: segments stored but not indexed are hashed (their index lines need
+     * the object's sha256) and indexed as soon as they follow; the others wait for the spool to fill
+     * the hole (a SIGKILL left the segment before them only in the spool). */
+    tail = archiveViewTail(v);
+    for (size_t i = 0; i < archiveCatalogCount(tail); i++) {
+        SegmentMeta m;
+        bool isIndexed = archiveCatalogIndexed(tail, i);
+
+        if (archiveCatalogAt(tail, i)->seq <= a->indexedSeq)
+            continue;
+        segmentMetaCopy(&m, archiveCatalogAt(tail, i));
+        if (!isIndexed && archiveSegmentHash(a->archive, &m, err) != 0) {
+            segmentMetaClear(&m);
+            goto fail;
+        }
+        if (m.seq == a->indexedSeq + 1) {
+            if (archiveIndexWriterPut(a->indexWriter, &m, 1, err) != 0) {
+                segmentMetaClear(&m);
+                goto fail;
+            }
+            a->indexedSeq = m.seq;
+            indexed += !isIndexed;
+            segmentMetaClear(&m);
+        } else {
+            agentAddPending(a, &m, isIndexed, false);
+        }
+    }
     if (indexed > 0)
         logInfo("indexed %zu segments that an earlier run stored but did not index", indexed);
-    if (archiveIndexMerge(a->archive, a->catalog, &written, &removed, err) != 0)
-        logWarn("unable to compact the archive index (continuing): %s", err->msg);
-    a->indexedSeq = archiveCatalogContiguousSeq(a->catalog);
-    /* Segments stored beyond a hole (a SIGKILL left the segment before them only in the spool):
-     * the checkpoint moves over them once the spool fills the hole. */
-    for (size_t i = 0; i < archiveCatalogCount(a->catalog); i++) {
-        const SegmentMeta *m = archiveCatalogAt(a->catalog, i);
-
-        if (m->seq > a->indexedSeq)
-            agentAddPending(a, m, true, true);
-    }
     archiveCheckpointClear(&a->cp);
-    archiveCheckpointFromCatalog(a->catalog, &a->cp);
+    if (archiveCheckpointFromView(v, &a->cp, err) != 0)
+        goto fail;
     if (archiveCheckpointRead(a->archive, &stored, &e) == 0) {
         a->cp.caughtUpUs = stored.caughtUpUs;
         a->cpDirty = stored.seq != a->cp.seq;
@@ -75,14 +102,26 @@ loadArchive(Agent *a, Err *err) {
     agentPublishCheckpointLocked(a);
     a->live.unreceivedSinceUs = a->cp.caughtUpUs > a->cp.lastTimeUs ? a->cp.caughtUpUs : a->cp.lastTimeUs;
     pthread_mutex_unlock(&a->statLock);
-    if ((last = archiveCatalogLast(a->catalog)) != NULL) {
-        a->cpEndsFile = last->endsFile;
-        logInfo("archive '%s': %zu segments, complete up to %s:%" PRIu64 " (gtid '%s')", storageUrl(a->storage),
-                archiveCatalogCount(a->catalog), last->file, last->endPos, last->lastGtid);
+    archiveCatalogFree(a->catalog);
+    a->catalog = archiveCatalogNew();
+    lastSeq = archiveViewLastSeq(v);
+    if (lastSeq > 0) {
+        if (archiveViewGet(v, lastSeq, &last, err) != 0 || archiveCatalogAdd(a->catalog, &last, true, err) != 0) {
+            segmentMetaClear(&last);
+            goto fail;
+        }
+        a->cpEndsFile = last.endsFile;
+        logInfo("archive '%s': segments up to %" PRIu64 ", complete up to %s:%" PRIu64 " (gtid '%s')",
+                storageUrl(a->storage), lastSeq, last.file, last.endPos, last.lastGtid);
+        segmentMetaClear(&last);
     } else {
         logInfo("archive '%s' is empty", storageUrl(a->storage));
     }
+    archiveViewFree(v);
     return 0;
+fail:
+    archiveViewFree(v);
+    return errPrefix(err, "unable to index the archive '%s'", storageUrl(a->storage));
 }
 
 int

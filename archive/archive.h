@@ -29,6 +29,9 @@
 
 #define ARCHIVE_FORMAT_NAME "binvault-archive"
 #define ARCHIVE_FORMAT_VERSION 1
+/* binvault.json's version once the archive is upgraded to format 2 (docs/FORMAT.md "Format 2");
+ * the other documents keep their own versions. */
+#define ARCHIVE_IDENTITY_VERSION2 2
 #define ARCHIVE_IDENTITY_OBJECT "binvault.json"
 #define ARCHIVE_CHECKPOINT_OBJECT "checkpoint.json"
 #define ARCHIVE_SEGMENT_PREFIX "segments/"

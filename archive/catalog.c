@@ -356,6 +356,7 @@ typedef struct LoadCtx {
     uint64_t *sizes;
     size_t found, foundCap;
     bool vanished; /* a listed object was gone when read: a concurrent merge or prune; load again */
+    uint64_t to;   /* the listings stop after this seq (UINT64_MAX: they go to the end) */
 } LoadCtx;
 
 static int
@@ -369,6 +370,8 @@ listIndexCb(const char *name, uint64_t size, void *data, Err *err) {
         archiveCatalogNote(ctx->c, "unexpected object '%s' in index/ (not an index chunk name)", name);
         return 0;
     }
+    if (first > ctx->to)
+        return STORAGE_LIST_STOP;
     if (ctx->chunkCount == ctx->chunkCap) {
         ctx->chunkCap = ctx->chunkCap ? ctx->chunkCap * 2 : 16;
         ctx->chunks = bvRealloc(ctx->chunks, ctx->chunkCap * sizeof(*ctx->chunks));
@@ -558,13 +561,11 @@ listGapCb(const char *name, uint64_t size, void *data, Err *err) {
     return 0;
 }
 
+static int loadChunks(Archive *a, ArchiveCatalog *c, LoadCtx *ctx, uint64_t from, unsigned flags, Err *err);
+
 static int
 loadIndex(Archive *a, ArchiveCatalog *c, LoadCtx *ctx, unsigned flags, Err *err) {
-    Coverage cov = {0};
-    ChunkRef *refs;
-    size_t nrefs = 0;
     uint64_t maxLast = 0;
-    int rc = 0;
 
     /* index/ before prune/: a prune writes its record before the chunks that start at its first
      * seq, so a listing that shows such a chunk is followed by one that shows the record. */
@@ -573,22 +574,45 @@ loadIndex(Archive *a, ArchiveCatalog *c, LoadCtx *ctx, unsigned flags, Err *err)
     for (size_t i = 0; i < ctx->chunkCount; i++)
         if (ctx->chunks[i].last > maxLast)
             maxLast = ctx->chunks[i].last;
-    if (loadPrune(a, c, ctx, maxLast, flags, err) != 0)
+    if (archiveCatalogLoadState(a, c, maxLast, flags, err) != 0) {
+        if (err->code == ERR_NOTFOUND)
+            ctx->vanished = true;
         return -1;
+    }
+    return loadChunks(a, c, ctx, 1, flags, err);
+}
+
+int
+archiveCatalogLoadState(Archive *a, ArchiveCatalog *c, uint64_t maxLast, unsigned flags, Err *err) {
+    LoadCtx ctx = {.c = c};
+
+    if (loadPrune(a, c, &ctx, maxLast, flags, err) != 0)
+        return ctx.vanished ? errSet(err, ERR_NOTFOUND, "%s", "a prune record vanished while read") : -1;
     /* gaps/ after index/, as prune/: the agent stores a record before the segment after it. */
-    if (storageList(a->storage, ARCHIVE_GAP_PREFIX, listGapCb, &(GapListCtx){a, c}, err) != 0)
-        return -1;
+    return storageList(a->storage, ARCHIVE_GAP_PREFIX, listGapCb, &(GapListCtx){a, c}, err);
+}
+
+/* Read the chunks ctx->chunks lists for the seqs from `from` on (and up to ctx->to). */
+static int
+loadChunks(Archive *a, ArchiveCatalog *c, LoadCtx *ctx, uint64_t from, unsigned flags, Err *err) {
+    Coverage cov = {0};
+    ChunkRef *refs;
+    size_t nrefs = 0;
+    uint64_t keepFrom = from > c->firstSeq ? from : c->firstSeq;
+    int rc = 0;
+
     refs = bvCalloc(ctx->chunkCount + 1, sizeof(*refs));
     for (size_t i = 0; i < ctx->chunkCount; i++) {
         uint64_t first = ctx->chunks[i].first, last = ctx->chunks[i].last;
 
-        if (last < c->firstSeq) {
-            archiveCatalogChunkAdd(c, first, last, false); /* wholly pruned: waits for deletion */
+        if (last < keepFrom) {
+            if (last < c->firstSeq)
+                archiveCatalogChunkAdd(c, first, last, false); /* wholly pruned: waits for deletion */
             continue;
         }
         refs[nrefs].first = first;
         refs[nrefs].last = last;
-        refs[nrefs].from = first < c->firstSeq ? c->firstSeq : first;
+        refs[nrefs].from = first < keepFrom ? keepFrom : first;
         nrefs++;
     }
     if (nrefs > 1)
@@ -613,7 +637,7 @@ loadIndex(Archive *a, ArchiveCatalog *c, LoadCtx *ctx, unsigned flags, Err *err)
             continue;
         }
         for (size_t j = 0; j < n; j++) {
-            if (metas[j].seq < c->firstSeq)
+            if (metas[j].seq < keepFrom || metas[j].seq > ctx->to)
                 continue;
             archiveCatalogReserve(c);
             c->entries[c->count] = archiveEntryNew(&metas[j], true, c->count);
@@ -642,6 +666,8 @@ listSegmentsCb(const char *name, uint64_t size, void *data, Err *err) {
         archiveCatalogNote(c, "unexpected object '%s' in segments/ (not a segment name)", name);
         return 0;
     }
+    if (seq > ctx->to)
+        return STORAGE_LIST_STOP;
     if (seq < c->firstSeq) {
         /* Pruned: a prune that did not finish left it; the next one deletes it. */
         if (c->leftoverCount == c->leftoverCap) {
@@ -685,10 +711,9 @@ listSegmentsCb(const char *name, uint64_t size, void *data, Err *err) {
     return 0;
 }
 
+/* Read the trailers of the segments the listing found that no chunk describes. */
 static int
-discover(Archive *a, ArchiveCatalog *c, LoadCtx *ctx, Err *err) {
-    if (storageList(a->storage, ARCHIVE_SEGMENT_PREFIX, listSegmentsCb, ctx, err) != 0)
-        return -1;
+discoverFound(Archive *a, ArchiveCatalog *c, LoadCtx *ctx, Err *err) {
     c->discovered = true;
     for (size_t i = 0; i < ctx->found; i++) {
         SegmentMeta meta;
@@ -714,13 +739,20 @@ discover(Archive *a, ArchiveCatalog *c, LoadCtx *ctx, Err *err) {
     return 0;
 }
 
+static int
+discover(Archive *a, ArchiveCatalog *c, LoadCtx *ctx, Err *err) {
+    if (storageList(a->storage, ARCHIVE_SEGMENT_PREFIX, listSegmentsCb, ctx, err) != 0)
+        return -1;
+    return discoverFound(a, c, ctx, err);
+}
+
 ArchiveCatalog *
 archiveCatalogLoad(Archive *a, unsigned flags, Err *err) {
     /* An object listed but gone when read was merged or pruned meanwhile (an agent or a prune
      * runs): what replaced it is in a newer listing. */
     for (int attempt = 1;; attempt++) {
         ArchiveCatalog *c = archiveCatalogNew();
-        LoadCtx ctx = {.c = c};
+        LoadCtx ctx = {.c = c, .to = UINT64_MAX};
         int rc;
 
         rc = loadIndex(a, c, &ctx, flags, err);
@@ -737,4 +769,41 @@ archiveCatalogLoad(Archive *a, unsigned flags, Err *err) {
         if (!ctx.vanished || attempt == ARCHIVE_LOAD_ATTEMPTS)
             return NULL;
     }
+}
+
+/* A listing's start-after name for the objects of seqs from `from` on: "<prefix><from-1>~" sorts
+ * after every name of seq from-1 ("-" < "~") and before those of seq `from`. */
+static void
+startAfterName(const char *prefix, uint64_t from, char *out, size_t size) {
+    if (from <= 1)
+        out[0] = '\0';
+    else
+        snprintf(out, size, "%s%016" PRIu64 "~", prefix, from - 1);
+}
+
+int
+archiveCatalogLoadSeqs(Archive *a, ArchiveCatalog *c, uint64_t listFrom, uint64_t from, uint64_t to, unsigned flags,
+                       bool *vanished, Err *err) {
+    LoadCtx ctx = {.c = c, .to = to};
+    char after[64];
+    int rc;
+
+    *vanished = false;
+    startAfterName(ARCHIVE_INDEX_PREFIX, listFrom, after, sizeof(after));
+    rc = storageListFrom(a->storage, ARCHIVE_INDEX_PREFIX, after, listIndexCb, &ctx, err);
+    if (rc == 0)
+        rc = loadChunks(a, c, &ctx, from, flags, err);
+    if (rc == 0 && (flags & ARCHIVE_LOAD_DISCOVER)) {
+        startAfterName(ARCHIVE_SEGMENT_PREFIX, from, after, sizeof(after));
+        rc = storageListFrom(a->storage, ARCHIVE_SEGMENT_PREFIX, after, listSegmentsCb, &ctx, err);
+        if (rc == 0)
+            rc = discoverFound(a, c, &ctx, err);
+    }
+    *vanished = ctx.vanished;
+    bvFree(ctx.chunks);
+    for (size_t i = 0; i < ctx.found; i++)
+        bvFree(ctx.names[i]);
+    bvFree(ctx.names);
+    bvFree(ctx.sizes);
+    return rc;
 }

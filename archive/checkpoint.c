@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "archive/internal.h"
+#include "archive/summary.h"
 #include "common/time.h"
 #include "common/mem.h"
 
@@ -127,4 +128,53 @@ archiveCheckpointFromCatalog(const ArchiveCatalog *c, ArchiveCheckpoint *cp) {
             cp->lastTimeUs = c->entries[i]->meta.lastTimeUs;
             break;
         }
+}
+
+int
+archiveCheckpointFromView(ArchiveView *v, ArchiveCheckpoint *cp, Err *err) {
+    uint64_t seq = archiveViewContiguousSeq(v);
+    size_t spans = archiveViewSpanCount(v);
+    SegmentMeta m;
+
+    memset(cp, 0, sizeof(*cp));
+    if (seq == 0) {
+        cp->gtidEnd = bvStrdup("");
+        return 0;
+    }
+    if (archiveViewGet(v, seq, &m, err) != 0)
+        return -1;
+    cp->seq = seq;
+    snprintf(cp->file, sizeof(cp->file), "%s", m.file);
+    cp->endPos = m.endPos;
+    cp->gtidEnd = bvStrdup(segmentMetaGtidEnd(&m));
+    /* The last transaction may be in an earlier segment: the segments after the summarised blocks
+     * one by one, then the blocks' summary lines. */
+    for (uint64_t s = seq; s >= archiveViewFirstSeq(v) && s > 0; s--) {
+        if (spans > 0 && s <= archiveViewSpanAt(v, spans - 1)->lastSeq) {
+            for (size_t i = spans; i-- > 0;) {
+                const ArchiveSpan *span = archiveViewSpanAt(v, i);
+
+                if (span->lastSeq <= s && span->transactions > 0) {
+                    snprintf(cp->lastGtid, sizeof(cp->lastGtid), "%s", span->lastGtid);
+                    cp->lastTimeUs = span->lastTimeUs;
+                    break;
+                }
+            }
+            break;
+        }
+        if (s != seq) {
+            segmentMetaClear(&m);
+            if (archiveViewGet(v, s, &m, err) != 0) {
+                archiveCheckpointClear(cp);
+                return -1;
+            }
+        }
+        if (m.transactions > 0) {
+            snprintf(cp->lastGtid, sizeof(cp->lastGtid), "%s", m.lastGtid);
+            cp->lastTimeUs = m.lastTimeUs;
+            break;
+        }
+    }
+    segmentMetaClear(&m);
+    return 0;
 }

@@ -38,6 +38,9 @@ int archiveCheckpointWrite(Archive *a, const ArchiveCheckpoint *cp, Err *err);
  * position, GTID state and last transaction of that segment (all zero / "" when seq is 0).
  * caughtUpUs is left 0. Free with archiveCheckpointClear(). */
 void archiveCheckpointFromCatalog(const ArchiveCatalog *c, ArchiveCheckpoint *cp);
+/* The same from a view (catalog.h): seq = archiveViewContiguousSeq(), reading that segment's block
+ * and, for the last transaction, the segments or summary lines before it. */
+int archiveCheckpointFromView(ArchiveView *v, ArchiveCheckpoint *cp, Err *err);
 void archiveCheckpointClear(ArchiveCheckpoint *cp); /* frees gtidEnd */
 
 #endif

@@ -38,11 +38,13 @@ archiveIdentityParse(const char *text, size_t len, ArchiveIdentity *id, Err *err
         errSet(err, ERR_FORMAT, "field 'format' is '%s', expected '%s'", format, ARCHIVE_FORMAT_NAME);
         goto out;
     }
-    if (version != ARCHIVE_FORMAT_VERSION) {
-        errSet(err, ERR_FORMAT, "archive format version %" PRIu64 " is not supported (this binvault reads version %d)",
-               version, ARCHIVE_FORMAT_VERSION);
+    if (version != ARCHIVE_FORMAT_VERSION && version != ARCHIVE_IDENTITY_VERSION2) {
+        errSet(err, ERR_FORMAT,
+               "archive format version %" PRIu64 " is not supported (this binvault reads versions %d and %d)", version,
+               ARCHIVE_FORMAT_VERSION, ARCHIVE_IDENTITY_VERSION2);
         goto out;
     }
+    id->version = (unsigned)version;
     if (jsonReqStrCopy(doc, "flavour", flavour, sizeof(flavour), err) != 0 || flavourParse(flavour, &id->flavour, err) != 0 ||
         jsonReqU64(doc, "server_id", &serverId, err) != 0 ||
         jsonReqStrCopy(doc, "server_uuid", id->serverUuid, sizeof(id->serverUuid), err) != 0 ||
@@ -109,7 +111,7 @@ archiveIdentityEnsure(Archive *a, const ArchiveIdentity *source, ArchiveIdentity
         have = *source;
         timeIsoNow(have.created, sizeof(have.created));
         doc = bufNew(512);
-        jsonBufPrintf(doc, "{\"format\":\"%s\",\"version\":%d", ARCHIVE_FORMAT_NAME, ARCHIVE_FORMAT_VERSION);
+        jsonBufPrintf(doc, "{\"format\":\"%s\",\"version\":%d", ARCHIVE_FORMAT_NAME, ARCHIVE_IDENTITY_VERSION2);
         archiveJsonPutStr(doc, "created", have.created);
         jsonBufPrintf(doc, ",\"flavour\":\"%s\",\"server_id\":%" PRIu32, archiveFlavourName(have.flavour), have.serverId);
         archiveJsonPutStr(doc, "server_uuid", have.serverUuid);
@@ -129,4 +131,42 @@ archiveIdentityEnsure(Archive *a, const ArchiveIdentity *source, ArchiveIdentity
     if (stored != NULL)
         *stored = have;
     return 0;
+}
+
+/* What every binvault writes first in binvault.json; the version follows. */
+#define IDENTITY_HEAD "{\"format\":\"" ARCHIVE_FORMAT_NAME "\",\"version\":"
+
+int
+archiveIdentitySetVersion2(Archive *a, Err *err) {
+    ArchiveIdentity id;
+    uint8_t *data;
+    size_t len, head = strlen(IDENTITY_HEAD);
+    Buf *doc;
+    int rc;
+
+    if (storageGetBuf(a->storage, ARCHIVE_IDENTITY_OBJECT, ARCHIVE_DOC_MAX, &data, &len, err) != 0)
+        return -1;
+    if (archiveIdentityParse((const char *)data, len, &id, err) != 0) {
+        bvFree(data);
+        return errPrefix(err, "'%s' in '%s'", ARCHIVE_IDENTITY_OBJECT, archiveUrl(a));
+    }
+    if (id.version == ARCHIVE_IDENTITY_VERSION2) {
+        bvFree(data);
+        return 0;
+    }
+    if (len < head + 2 || memcmp(data, IDENTITY_HEAD, head) != 0 || data[head] != '1' || data[head + 1] != ',') {
+        bvFree(data);
+        return errSet(err, ERR_FORMAT,
+                      "'%s' in '%s' is not laid out as binvault writes it: not upgraded (its version must be the "
+                      "second member)",
+                      ARCHIVE_IDENTITY_OBJECT, archiveUrl(a));
+    }
+    doc = bufNew(len);
+    bufAppend(doc, data, head);
+    bufAppend(doc, "2", 1);
+    bufAppend(doc, data + head + 1, len - head - 1);
+    bvFree(data);
+    rc = storagePutBuf(a->storage, ARCHIVE_IDENTITY_OBJECT, doc->data, doc->len, STORAGE_PUT_REPLACE, err);
+    bufFree(doc);
+    return rc;
 }

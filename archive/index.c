@@ -15,14 +15,21 @@ archiveChunkName(uint64_t first, uint64_t last, char *out, size_t size) {
 }
 
 int
-archiveChunkNameParse(const char *name, uint64_t *first, uint64_t *last) {
-    /* index/ + 16 digits + '-' + 16 digits + .bvi */
-    if (strlen(name) != 6 + 16 + 1 + 16 + 4 || strncmp(name, "index/", 6) != 0 || name[22] != '-' ||
-        strcmp(name + 39, ".bvi") != 0)
+archiveRangeNameParse(const char *name, const char *prefix, const char *suffix, uint64_t *first, uint64_t *last) {
+    size_t p = strlen(prefix);
+
+    /* prefix + 16 digits + '-' + 16 digits + suffix */
+    if (strlen(name) != p + 16 + 1 + 16 + strlen(suffix) || strncmp(name, prefix, p) != 0 || name[p + 16] != '-' ||
+        strcmp(name + p + 33, suffix) != 0)
         return -1;
-    if (!archiveDigits(name + 6, 16, first) || !archiveDigits(name + 23, 16, last) || *first == 0 || *last < *first)
+    if (!archiveDigits(name + p, 16, first) || !archiveDigits(name + p + 17, 16, last) || *first == 0 || *last < *first)
         return -1;
     return 0;
+}
+
+int
+archiveChunkNameParse(const char *name, uint64_t *first, uint64_t *last) {
+    return archiveRangeNameParse(name, ARCHIVE_INDEX_PREFIX, ".bvi", first, last);
 }
 
 int
@@ -75,21 +82,13 @@ fail:
     return -1;
 }
 
-int
-archiveIndexPut(Archive *a, ArchiveCatalog *c, const SegmentMeta *metas, size_t n, Err *err) {
+/* One chunk of segments of one block. */
+static int
+indexPutBlock(Archive *a, ArchiveCatalog *c, const SegmentMeta *metas, size_t n, Err *err) {
     char name[64];
     Buf *doc;
     int rc;
 
-    BV_ASSERT(n > 0);
-    for (size_t i = 0; i < n; i++) {
-        if (metas[i].seq != metas[0].seq + i)
-            return errSet(err, ERR_INTERNAL, "index chunk of seqs that do not follow each other (%" PRIu64 " after %" PRIu64 ")",
-                          metas[i].seq, metas[0].seq);
-        if (metas[i].sha256[0] == '\0' || metas[i].name[0] == '\0')
-            return errSet(err, ERR_INTERNAL, "index chunk entry for seq %" PRIu64 " without object name or sha256",
-                          metas[i].seq);
-    }
     archiveChunkName(metas[0].seq, metas[n - 1].seq, name, sizeof(name));
     doc = bufNew(n * 1024);
     for (size_t i = 0; i < n; i++) {
@@ -104,6 +103,31 @@ archiveIndexPut(Archive *a, ArchiveCatalog *c, const SegmentMeta *metas, size_t 
         if (archiveCatalogAdd(c, &metas[i], true, err) != 0)
             return errPrefix(err, "index chunk '%s'", name);
     archiveCatalogChunkAdd(c, metas[0].seq, metas[n - 1].seq, true);
+    return 0;
+}
+
+int
+archiveIndexPut(Archive *a, ArchiveCatalog *c, const SegmentMeta *metas, size_t n, Err *err) {
+    BV_ASSERT(n > 0);
+    for (size_t i = 0; i < n; i++) {
+        if (metas[i].seq != metas[0].seq + i)
+            return errSet(err, ERR_INTERNAL, "index chunk of seqs that do not follow each other (%" PRIu64 " after %" PRIu64 ")",
+                          metas[i].seq, metas[0].seq);
+        if (metas[i].sha256[0] == '\0' || metas[i].name[0] == '\0')
+            return errSet(err, ERR_INTERNAL, "index chunk entry for seq %" PRIu64 " without object name or sha256",
+                          metas[i].seq);
+    }
+    /* No chunk spans two blocks (FORMAT.md "Catalog"): one chunk per block the segments fall in. */
+    for (size_t from = 0; from < n;) {
+        uint64_t blockLast = archiveBlockLast(archiveBlockOf(metas[from].seq));
+        size_t to = from;
+
+        while (to < n && metas[to].seq <= blockLast)
+            to++;
+        if (indexPutBlock(a, c, metas + from, to - from, err) != 0)
+            return -1;
+        from = to;
+    }
     return 0;
 }
 
@@ -249,7 +273,9 @@ archiveIndexMerge(Archive *a, ArchiveCatalog *c, size_t *written, size_t *remove
             i++;
             continue;
         }
+        /* Within one block: no chunk spans two (FORMAT.md "Catalog"). */
         while (j < nused && used[j].first <= last + 1 && used[j].last - used[j].first + 1 < ARCHIVE_CHUNK_TARGET &&
+               archiveBlockOf(used[j].last) == archiveBlockOf(used[i].first) &&
                (used[j].last > last ? used[j].last : last) - used[i].first + 1 <= ARCHIVE_CHUNK_TARGET) {
             if (used[j].last > last)
                 last = used[j].last;

@@ -11,6 +11,7 @@
 
 #include "archive/archive.h"
 #include "archive/catalog.h"
+#include "archive/summary.h"
 
 /* Largest index chunk object read. */
 #define ARCHIVE_CHUNK_MAX_BYTES (256u * 1024 * 1024)
@@ -41,5 +42,37 @@ int archiveIndexDiscovered(Archive *a, ArchiveCatalog *c, size_t *indexed, Err *
  * replaces and the chunks wholly covered by wider ones. A crash in between leaves overlapping,
  * never missing, coverage. *written / *removed (may be NULL) receive the counts. */
 int archiveIndexMerge(Archive *a, ArchiveCatalog *c, size_t *written, size_t *removed, Err *err);
+
+/* ---- the writer of a growing archive (index_writer.c; docs/FORMAT.md "Catalog") ----
+ *
+ * The agent's and import's index writer: it keeps only the open block's index lines and the open
+ * level-1 document's span lines in memory, writes a small chunk per call to archiveIndexWriterPut(),
+ * and when a block's last seq is indexed it owes the block's compaction: store the block chunk
+ * (its lines, byte for byte), then the level-1 document widened by the block's span, then delete
+ * the narrower document and the block's small chunks. That work is done by
+ * archiveIndexWriterCompact(), in bounded steps, so that the caller keeps it off the path that
+ * advances the checkpoint. Each segment costs O(1) store operations, whatever the archive's size;
+ * the index is never reloaded. */
+typedef struct ArchiveIndexWriter ArchiveIndexWriter;
+
+/* A writer continuing the archive `v` describes (opened with ARCHIVE_LOAD_DISCOVER after the
+ * upgrade to format 2): the open block's lines are read from the tail's chunks, the open level-1
+ * document from the summaries, and the blocks that completed without being compacted (a crash,
+ * a format-1 writer) are queued for compaction. `v` is not kept. */
+ArchiveIndexWriter *archiveIndexWriterNew(Archive *a, ArchiveView *v, Err *err);
+/* Index `n` stored segments of consecutive seqs (sha256 known), the first being the seq after the
+ * last one indexed: one small chunk, and the lines kept for the block. A completed block is queued
+ * for archiveIndexWriterCompact(). */
+int archiveIndexWriterPut(ArchiveIndexWriter *w, const SegmentMeta *metas, size_t n, Err *err);
+/* The last seq indexed (0: none). */
+uint64_t archiveIndexWriterLastSeq(const ArchiveIndexWriter *w);
+/* Whether compaction work is queued. */
+bool archiveIndexWriterPending(const ArchiveIndexWriter *w);
+/* Do queued compaction work for about `budgetMs` milliseconds at most beyond the one store
+ * operation in flight (0: until none is left); the next call goes on where this one stopped. A
+ * crash at any point leaves overlapping, never missing, coverage. *done (may be NULL) receives
+ * whether nothing is left. */
+int archiveIndexWriterCompact(ArchiveIndexWriter *w, unsigned budgetMs, bool *done, Err *err);
+void archiveIndexWriterFree(ArchiveIndexWriter *w);
 
 #endif

@@ -564,6 +564,19 @@ keyList(void *driver, const char *prefix, StorageListCb *cb, void *data, Err *er
 }
 
 static int
+keyListFrom(void *driver, const char *prefix, const char *startAfter, StorageListCb *cb, void *data, Err *err) {
+    KeyStore *this = driver;
+    const StorageDriverVt *vt;
+    void *target;
+
+    if (keyTarget(this, &vt, &target, err) != 0)
+        return -1;
+    if (vt->listFrom == NULL)
+        return errSet(err, ERR_INTERNAL, "the store cannot list from a name");
+    return vt->listFrom(target, prefix, startAfter, cb, data, err);
+}
+
+static int
 keyRemove(void *driver, const char *name, Err *err) {
     KeyStore *this = driver;
 
@@ -604,6 +617,7 @@ static const StorageDriverVt keyVt = {
     .openRead = keyOpenRead,
     .head = keyHead,
     .list = keyList,
+    .listFrom = keyListFrom,
     .remove = keyRemove,
     .cleanTemp = keyCleanTemp,
     .free = keyFree,

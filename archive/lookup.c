@@ -86,7 +86,6 @@ int
 archiveCatalogFindTime(const ArchiveCatalog *c, uint64_t timeUs, bool exclusive, size_t *idx, Err *err) {
     bool found = false, any = false;
     uint64_t firstUs = 0, maxUs = 0;
-    char when[48], bound[48];
 
     for (size_t i = 0; i < c->count; i++) {
         const SegmentMeta *m = &c->entries[i]->meta;
@@ -104,6 +103,13 @@ archiveCatalogFindTime(const ArchiveCatalog *c, uint64_t timeUs, bool exclusive,
                               : m->firstTimeUs > timeUs || m->lastTimeUs > timeUs;
         }
     }
+    return archiveTimeInRange(timeUs, exclusive, any, firstUs, maxUs, err);
+}
+
+int
+archiveTimeInRange(uint64_t timeUs, bool exclusive, bool any, uint64_t firstUs, uint64_t maxUs, Err *err) {
+    char when[48], bound[48];
+
     timeFormatUtc(timeUs, true, when, sizeof(when));
     if (!any)
         return errSet(err, ERR_NOTFOUND, "time %s is not in the archive: it holds no transaction", when);

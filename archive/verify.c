@@ -9,6 +9,10 @@
 #include "archive/checkpoint.h"
 #include "archive/continuity.h"
 #include "archive/identity.h"
+#include "archive/labels.h"
+#include "archive/outline.h"
+#include "archive/summary.h"
+#include "archive/timeline.h"
 #include "common/mem.h"
 
 typedef struct Verify {
@@ -74,22 +78,91 @@ metaDiff(const SegmentMeta *t, const SegmentMeta *x, char *out, size_t size) {
     DIFF(t->transactions != x->transactions, "transactions");
     DIFF(t->endsFile != x->endsFile, "ends_file");
     DIFF(strcmp(t->created, x->created) != 0, "created");
+    DIFF(t->timeline != x->timeline, "timeline");
+    DIFF((t->minTimeUs != x->minTimeUs || t->maxTimeUs != x->maxTimeUs), "min_time_us/max_time_us");
 #undef DIFF
 }
 
-/* Read one segment through every layer. */
-static void
-verifySegment(Verify *v, const ArchiveCatalog *c, size_t i, const ArchiveIdentity *id, bool haveId) {
-    const SegmentMeta *idx = archiveCatalogAt(c, i);
-    SegmentMeta meta;
-    SegmentReader *r;
+/* Open and read a segment to its verified end, checking its labels against its events
+ * (archive/labels.h): 0 and the reader (at its end) in *r, what the labels disagree about in
+ * `labelsMsg` ("" when nothing), or -1 (the reader freed). */
+static int
+readAll(Verify *v, const SegmentMeta *meta, SegmentReader **r, uint64_t *events, char *labelsMsg, size_t size,
+        Err *err) {
+    SegmentLabels *labels;
     BinlogEvent ev;
-    uint64_t pos, storedSize, events = 0;
-    Err err = {0};
-    char msg[ERR_MSG_MAX + 256], diff[512];
+    uint64_t pos;
     int rc;
 
-    if (!archiveCatalogListed(c, i, &storedSize)) {
+    *events = 0;
+    labelsMsg[0] = '\0';
+    if ((*r = archiveSegmentOpen(v->archive, meta, err)) == NULL)
+        return -1;
+    labels = segmentLabelsNew(segmentReaderMeta(*r));
+    while ((rc = segmentReaderNext(*r, &ev, &pos, err)) == 1) {
+        (*events)++;
+        segmentLabelsPush(labels, segmentReaderFormat(*r), &ev, pos);
+    }
+    if (rc == 0)
+        segmentLabelsFinish(labels, labelsMsg, size);
+    segmentLabelsFree(labels);
+    if (rc != 0) {
+        segmentReaderFree(*r);
+        *r = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+/* What a segment read to its end says against its index line and the archive's identity. */
+static void
+checkRead(Verify *v, const SegmentMeta *idx, bool indexed, bool sizeAgrees, SegmentReader *r, uint64_t events,
+          const char *labelsMsg, const ArchiveIdentity *id, bool haveId) {
+    const SegmentMeta *t = segmentReaderMeta(r);
+    char msg[ERR_MSG_MAX + 256], diff[512];
+
+    v->res->events += events;
+    v->res->transactions += t->transactions;
+    if (indexed && sizeAgrees && strcmp(segmentReaderSha256(r), idx->sha256) != 0) {
+        snprintf(msg, sizeof(msg), "object sha256 mismatch: computed %s, the index says %s", segmentReaderSha256(r),
+                 idx->sha256);
+        addProblem(v, idx->name, idx->seq, "segment", msg);
+    }
+    /* A timeline view's fork segment (archive/timeline.h) describes the object only up to its
+     * fork: there is no whole line to compare. */
+    if (idx->objectEndPos == 0) {
+        metaDiff(t, idx, diff, sizeof(diff));
+        if (diff[0] != '\0') {
+            snprintf(msg, sizeof(msg), "the trailer and the index disagree about %s", diff);
+            addProblem(v, idx->name, idx->seq, "index", msg);
+        }
+    }
+    if (labelsMsg[0] != '\0')
+        addProblem(v, idx->name, idx->seq, "labels", labelsMsg);
+    if (haveId && t->flavour != id->flavour) {
+        snprintf(msg, sizeof(msg), "holds %s binlogs in a %s archive",
+                 t->flavour == BINLOG_FLAVOUR_MYSQL ? "mysql" : "mariadb",
+                 id->flavour == BINLOG_FLAVOUR_MYSQL ? "mysql" : "mariadb");
+        addProblem(v, idx->name, idx->seq, "identity", msg);
+    }
+    if (!indexed) {
+        snprintf(msg, sizeof(msg), "'%s' is stored and sound but not yet indexed", idx->name);
+        note(v, msg);
+    }
+}
+
+/* Read one segment through every layer: `idx` as the index (or, not indexed, its trailer) describes
+ * it, `listed` whether the store holds it and its size there. */
+static void
+verifySegment(Verify *v, const SegmentMeta *idx, bool indexed, bool listed, uint64_t storedSize,
+              const ArchiveIdentity *id, bool haveId) {
+    SegmentMeta meta;
+    SegmentReader *r;
+    uint64_t events;
+    Err err = {0};
+    char msg[ERR_MSG_MAX + 256], labelsMsg[512];
+
+    if (!listed) {
         addProblem(v, idx->name, idx->seq, "segment", "missing from the store (the index describes it)");
         return;
     }
@@ -100,59 +173,43 @@ verifySegment(Verify *v, const ArchiveCatalog *c, size_t i, const ArchiveIdentit
         addProblem(v, idx->name, idx->seq, "segment", msg);
         meta.size = storedSize; /* read what is there, to say which layer is broken */
     }
-    r = archiveSegmentOpen(v->archive, &meta, &err);
-    if (r == NULL) {
-        addProblem(v, idx->name, idx->seq, "segment", err.msg);
-        segmentMetaClear(&meta);
-        return;
-    }
-    while ((rc = segmentReaderNext(r, &ev, &pos, &err)) == 1)
-        events++;
-    v->res->bytes += meta.size;
-    if (rc != 0) {
+    if (readAll(v, &meta, &r, &events, labelsMsg, sizeof(labelsMsg), &err) != 0) {
         addProblem(v, idx->name, idx->seq, "segment", err.msg);
     } else {
-        const SegmentMeta *t = segmentReaderMeta(r);
-
-        v->res->events += events;
-        v->res->transactions += t->transactions;
-        if (archiveCatalogIndexed(c, i) && storedSize == idx->size && strcmp(segmentReaderSha256(r), idx->sha256) != 0) {
-            snprintf(msg, sizeof(msg), "object sha256 mismatch: computed %s, the index says %s", segmentReaderSha256(r),
-                     idx->sha256);
-            addProblem(v, idx->name, idx->seq, "segment", msg);
-        }
-        metaDiff(t, idx, diff, sizeof(diff));
-        if (diff[0] != '\0') {
-            snprintf(msg, sizeof(msg), "the trailer and the index disagree about %s", diff);
-            addProblem(v, idx->name, idx->seq, "index", msg);
-        }
-        if (haveId && t->flavour != id->flavour) {
-            snprintf(msg, sizeof(msg), "holds %s binlogs in a %s archive",
-                     t->flavour == BINLOG_FLAVOUR_MYSQL ? "mysql" : "mariadb",
-                     id->flavour == BINLOG_FLAVOUR_MYSQL ? "mysql" : "mariadb");
-            addProblem(v, idx->name, idx->seq, "identity", msg);
-        }
-        if (!archiveCatalogIndexed(c, i)) {
-            snprintf(msg, sizeof(msg), "'%s' is stored and sound but not yet indexed", idx->name);
-            note(v, msg);
-        }
+        checkRead(v, idx, indexed, storedSize == idx->size, r, events, labelsMsg, id, haveId);
+        segmentReaderFree(r);
     }
-    segmentReaderFree(r);
+    v->res->bytes += meta.size;
     segmentMetaClear(&meta);
+}
+
+/* A segment no listing described (the view lists only its tail): the store is asked what it holds
+ * (a HEAD, or a stat of a directory's file), so that a missing or resized object is told as a
+ * listing would tell it, without holding a listing of the whole archive. */
+static void
+verifyUnlisted(Verify *v, const SegmentMeta *idx, bool indexed, const ArchiveIdentity *id, bool haveId) {
+    StorageInfo info = {0};
+    Err err = {0};
+
+    if (storageHead(archiveStorage(v->archive), idx->name, &info, &err) != 0) {
+        addProblem(v, idx->name, idx->seq, "segment", err.msg);
+        return;
+    }
+    verifySegment(v, idx, indexed, info.exists, info.size, id, haveId);
 }
 
 /* checkpoint.json must not claim more than the index holds. `cp` was read (rc 0, else the error in
  * `cpErr`) before the index was listed: writers store index chunks before the checkpoint that
  * counts them, so this snapshot is consistent while an agent archives. */
 static void
-verifyCheckpoint(Verify *v, const ArchiveCatalog *c, int rc, const ArchiveCheckpoint *cp, const Err *cpErr) {
+verifyCheckpoint(Verify *v, ArchiveView *view, int rc, const ArchiveCheckpoint *cp, const Err *cpErr) {
     char msg[ERR_MSG_MAX + 256];
-    uint64_t contiguous = archiveCatalogContiguousSeq(c);
-    size_t at;
+    uint64_t contiguous = archiveViewContiguousSeq(view);
+    SegmentMeta m;
 
     if (rc != 0) {
         if (cpErr->code == ERR_NOTFOUND) {
-            if (archiveCatalogCount(c) > 0)
+            if (archiveViewLastSeq(view) > 0)
                 note(v, "the archive has no checkpoint.json yet");
             return;
         }
@@ -163,15 +220,48 @@ verifyCheckpoint(Verify *v, const ArchiveCatalog *c, int rc, const ArchiveCheckp
         snprintf(msg, sizeof(msg), "says seq 1-%" PRIu64 " are complete, the index is complete up to seq %" PRIu64, cp->seq,
                  contiguous);
         addProblem(v, ARCHIVE_CHECKPOINT_OBJECT, 0, "checkpoint", msg);
-    } else if (cp->seq > 0 && archiveCatalogFind(c, cp->seq, &at)) {
-        const SegmentMeta *m = archiveCatalogAt(c, at);
-
-        if (strcmp(m->file, cp->file) != 0 || m->endPos != cp->endPos || strcmp(segmentMetaGtidEnd(m), cp->gtidEnd) != 0) {
+    } else if (cp->seq > 0 && archiveViewGet(view, cp->seq, &m, &(Err){0}) == 0) {
+        if (strcmp(m.file, cp->file) != 0 || m.endPos != cp->endPos || strcmp(segmentMetaGtidEnd(&m), cp->gtidEnd) != 0) {
             snprintf(msg, sizeof(msg), "says seq %" PRIu64 " ends at %s:%" PRIu64 " gtid %s, the index says %s:%" PRIu64 " gtid %s",
-                     cp->seq, cp->file, cp->endPos, cp->gtidEnd, m->file, m->endPos, segmentMetaGtidEnd(m));
+                     cp->seq, cp->file, cp->endPos, cp->gtidEnd, m.file, m.endPos, segmentMetaGtidEnd(&m));
             addProblem(v, ARCHIVE_CHECKPOINT_OBJECT, 0, "checkpoint", msg);
         }
+        segmentMetaClear(&m);
     }
+}
+
+static void
+timelineProblem(void *data, const char *object, uint64_t seq, const char *message) {
+    addProblem(data, object, seq, "timeline", message);
+}
+
+/* The segments against the timeline records (the diverged branches are kept on purpose: not
+ * problems; cmd/ reports them). The records' rules concern where timelines start and fork: a
+ * forked archive is checked whole (its index loaded, as before the catalog view), one that never
+ * forked at its first block and its tail, where timeline 1 starts and where a new one would. */
+static void
+verifyTimelines(Verify *v, ArchiveView *view) {
+    uint64_t first = archiveViewFirstSeq(view), last = archiveViewLastSeq(view), head;
+    TimelineSet *set;
+    ArchiveCatalog *c;
+    Err err = {0};
+
+    if (last == 0)
+        return;
+    if (timelineSetLoad(v->archive, &set, &err) != 0) {
+        addProblem(v, NULL, 0, "timeline", err.msg);
+        return;
+    }
+    head = timelineSetForked(set) ? last : archiveBlockLast(archiveBlockOf(first));
+    if ((c = archiveViewLoadRange(view, first, head < last ? head : last, &err)) == NULL) {
+        addProblem(v, NULL, 0, "timeline", err.msg);
+    } else {
+        timelineCheckCatalog(set, c, timelineProblem, v);
+        archiveCatalogFree(c);
+        if (!timelineSetForked(set) && head < last && archiveViewTail(view) != NULL)
+            timelineCheckCatalog(set, archiveViewTail(view), timelineProblem, v);
+    }
+    timelineSetFree(set);
 }
 
 static void
@@ -191,8 +281,12 @@ archiveVerifySegments(Archive *a, const ArchiveCatalog *c, size_t first, size_t 
 
     memset(res, 0, sizeof(*res));
     for (size_t i = 0; i < n; i++) {
+        uint64_t size = 0;
+        bool listed = archiveCatalogListed(c, first + i, &size);
+
         progress(&v, i, n);
-        verifySegment(&v, c, first + i, &id, haveId);
+        verifySegment(&v, archiveCatalogAt(c, first + i), archiveCatalogIndexed(c, first + i), listed, size, &id,
+                      haveId);
         res->segments++;
     }
     progress(&v, n, n);
@@ -243,65 +337,113 @@ verifyBackups(Verify *v) {
     bvFree(inc);
 }
 
+/* Every segment, block by block through a cursor. Whether the store holds a segment is known for
+ * the tail (the view listed it) and asked of the store for the rest (verifyUnlisted()): no listing
+ * of the whole archive is held. A block chunk that cannot be read is a problem, and the
+ * verification goes on with the next block. */
+static int
+verifyAll(Verify *v, ArchiveView *view, const ArchiveIdentity *id, bool haveId, Err *err) {
+    const ArchiveCatalog *tail = archiveViewTail(view);
+    uint64_t first = archiveViewFirstSeq(view), last = archiveViewLastSeq(view), segments, next;
+    const SegmentMeta *m;
+    bool indexed;
+    size_t done = 0;
+
+    if (last == 0)
+        return 0;
+    archiveViewTotals(view, &segments, NULL, NULL, NULL);
+    for (next = first; next <= last;) {
+        ArchiveCursor *cur = archiveViewCursor(view, next, last, err);
+        Err e = {0};
+        int rc;
+
+        if (cur == NULL)
+            return -1;
+        while ((rc = archiveCursorNext(cur, &m, &indexed, &e)) == 1) {
+            size_t at;
+            uint64_t size = 0;
+
+            progress(v, done, (size_t)segments);
+            if (tail != NULL && archiveCatalogFind(tail, m->seq, &at)) {
+                bool listed = archiveCatalogListed(tail, at, &size);
+
+                verifySegment(v, m, indexed, listed, size, id, haveId);
+            } else {
+                verifyUnlisted(v, m, indexed, id, haveId);
+            }
+            v->res->segments++;
+            done++;
+            next = m->seq + 1;
+        }
+        archiveCursorFree(cur);
+        if (rc == 0)
+            break;
+        addProblem(v, NULL, 0, "index", e.msg);
+        next = archiveBlockLast(archiveBlockOf(next)) + 1;
+    }
+    progress(v, done, done);
+    return 0;
+}
+
+/* Continuity breaks, from the outline: accepted gaps are notes. */
+static void
+verifyGaps(Verify *v, ArchiveView *view, const ArchiveOutline *o) {
+    for (size_t i = 0; i < archiveOutlineGapCount(o); i++) {
+        const ArchiveGap *g = archiveOutlineGapAt(o, i);
+        SegmentMeta m;
+        bool named;
+
+        if (g->accepted) {
+            note(v, g->message);
+            continue;
+        }
+        named = archiveViewGet(view, g->beforeSeq, &m, &(Err){0}) == 0;
+        addProblem(v, named ? m.name : NULL, g->beforeSeq, "continuity", g->message);
+        if (named)
+            segmentMetaClear(&m);
+    }
+}
+
 int
 archiveVerify(Archive *a, const ArchiveVerifyHooks *hooks, ArchiveVerifyResult *res, Err *err) {
     Verify v = {a, hooks, res, 0};
-    ArchiveCatalog *c;
+    ArchiveView *view;
     ArchiveIdentity id;
-    ArchiveGap *gaps;
     ArchiveCheckpoint cp;
     Err idErr = {0}, cpErr = {0};
-    size_t ngaps, n;
-    int cpRc;
+    int cpRc, rc = -1;
     bool haveId;
 
     memset(res, 0, sizeof(*res));
     haveId = archiveIdentityRead(a, &id, &idErr) == 0;
     /* The checkpoint first, then the index (see verifyCheckpoint()). */
     cpRc = archiveCheckpointRead(a, &cp, &cpErr);
-    c = archiveCatalogLoad(a, ARCHIVE_LOAD_DISCOVER | ARCHIVE_LOAD_TOLERANT, err);
-    if (c == NULL) {
-        if (cpRc == 0)
-            archiveCheckpointClear(&cp);
-        return -1;
-    }
-    res->catalog = c;
-    if (!haveId && archiveCatalogCount(c) == 0) {
+    if ((view = archiveViewOpen(a, ARCHIVE_LOAD_DISCOVER | ARCHIVE_LOAD_TOLERANT, err)) == NULL ||
+        (res->outline = archiveOutlineNew(view, err)) == NULL ||
+        (res->catalog = archiveViewLoadRange(view, archiveViewLastSeq(view), archiveViewLastSeq(view), err)) == NULL)
+        goto done;
+    rc = 0;
+    if (!haveId && archiveViewLastSeq(view) == 0) {
         res->notArchive = true;
-        if (cpRc == 0)
-            archiveCheckpointClear(&cp);
-        return 0;
+        goto done;
     }
     if (!haveId)
         addProblem(&v, ARCHIVE_IDENTITY_OBJECT, 0, "identity", idErr.msg);
-    for (size_t i = 0; i < archiveCatalogProblemCount(c); i++)
-        addProblem(&v, NULL, 0, "index", archiveCatalogProblem(c, i));
-    n = archiveCatalogCount(c);
-    for (size_t i = 0; i < n; i++) {
-        progress(&v, i, n);
-        verifySegment(&v, c, i, &id, haveId);
-        res->segments++;
+    for (size_t i = 0; i < archiveViewProblemCount(view); i++)
+        addProblem(&v, NULL, 0, "index", archiveViewProblem(view, i));
+    if (verifyAll(&v, view, &id, haveId, err) != 0) {
+        rc = -1;
+        goto done;
     }
-    progress(&v, n, n);
-    ngaps = archiveCatalogGaps(c, &gaps);
-    for (size_t i = 0; i < ngaps; i++) {
-        size_t at;
-        const char *object = NULL;
-
-        if (gaps[i].accepted) {
-            note(&v, gaps[i].message);
-            continue;
-        }
-        if (archiveCatalogFind(c, gaps[i].beforeSeq, &at))
-            object = archiveCatalogAt(c, at)->name;
-        addProblem(&v, object, gaps[i].beforeSeq, "continuity", gaps[i].message);
-    }
-    bvFree(gaps);
-    verifyCheckpoint(&v, c, cpRc, &cp, &cpErr);
+    verifyGaps(&v, view, res->outline);
+    verifyTimelines(&v, view);
+    verifyCheckpoint(&v, view, cpRc, &cp, &cpErr);
+    verifyBackups(&v);
+done:
     if (cpRc == 0)
         archiveCheckpointClear(&cp);
-    verifyBackups(&v);
-    return 0;
+    archiveViewFree(view);
+    return rc;
 }
 
 void
@@ -312,5 +454,6 @@ archiveVerifyResultClear(ArchiveVerifyResult *res) {
     }
     bvFree(res->problems);
     archiveCatalogFree(res->catalog);
+    archiveOutlineFree(res->outline);
     memset(res, 0, sizeof(*res));
 }

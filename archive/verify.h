@@ -40,14 +40,18 @@ typedef struct ArchiveVerifyHooks {
 
 typedef struct ArchiveVerifyResult {
     bool notArchive;                /* neither binvault.json nor any segment: nothing was verified */
-    ArchiveCatalog *catalog;        /* as loaded (discover, tolerant): its windows and prune record */
+    ArchiveCatalog *catalog;        /* the archive's last segment, with its prune record (cmdPrintPrune()) */
+    struct ArchiveOutline *outline; /* its breaks and windows (archive/outline.h) */
     uint64_t segments, bytes, events, transactions; /* read */
     uint64_t backups, backupBytes; /* complete base backups read, and their stream bytes */
     ArchiveVerifyProblem *problems; /* in the order found */
     size_t problemCount;
 } ArchiveVerifyResult;
 
-/* Verify the archive. -1 only when its catalog cannot be loaded at all. Otherwise 0, and the
+/* Verify the archive, streaming: its catalog opened by range (summaries and tail), then every
+ * segment block by block through a cursor, memory bounded whatever the archive's size (whether the
+ * store holds a segment, and its size, is asked of the store per segment outside the tail). A
+ * block chunk that cannot be read is a problem. -1 when the catalog cannot be opened. Otherwise 0, and the
  * archive is sound when res->problemCount is 0 and res->notArchive is false. Free with
  * archiveVerifyResultClear(). */
 int archiveVerify(Archive *a, const ArchiveVerifyHooks *hooks, ArchiveVerifyResult *res, Err *err);

@@ -25,11 +25,13 @@
 #include <unistd.h>
 
 #include "archive/archive.h"
+#include "archive/upgrade.h"
 #include "archive/backup.h"
 #include "archive/backup_store.h"
 #include "archive/catalog.h"
 #include "archive/identity.h"
 #include "archive/mbstream.h"
+#include "archive/outline.h"
 #include "cmd/cmd.h"
 #include "common/buf.h"
 #include "common/fs.h"
@@ -316,15 +318,19 @@ cleanAbandoned(Archive *archive, const char *host, const char *tmpDir) {
 /* The segment of the archive that holds the backup's point, when the archive has it: a hint. */
 static uint64_t
 archiveSeqOf(Archive *archive, const ArchiveBasePoint *bp) {
-    ArchiveCatalog *c;
+    ArchiveView *v;
+    ArchiveCatalog *c = NULL;
     uint64_t seq = 0;
     Err err = {0};
 
-    if ((c = archiveCatalogLoad(archive, ARCHIVE_LOAD_TOLERANT, &err)) == NULL)
+    /* The catalog opened by range, and only the blocks around the point. */
+    if ((v = archiveViewOpen(archive, ARCHIVE_LOAD_TOLERANT, &err)) == NULL)
         return 0;
-    if (archiveCatalogCount(c) == 0 || archiveBaseNeededSeq(c, bp, &seq, &err) != 0 || seq == UINT64_MAX)
+    if (archiveViewLastSeq(v) == 0 || (c = archiveOutlineBaseRange(v, bp, &err)) == NULL ||
+        archiveCatalogCount(c) == 0 || archiveBaseNeededSeq(c, bp, &seq, &err) != 0 || seq == UINT64_MAX)
         seq = 0;
     archiveCatalogFree(c);
+    archiveViewFree(v);
     return seq;
 }
 
@@ -569,7 +575,7 @@ cmdBackup(int argc, char **argv) {
         rc = cmdFail(&err);
     } else {
         archive = archiveNew(storage);
-        if (backupRun(&o, archive, &res, &err) != 0)
+        if (archiveUpgradeOnOpen(archive, NULL, &err) != 0 || backupRun(&o, archive, &res, &err) != 0)
             rc = cmdFail(&err);
         else
             printResult(&res, o.archive, o.json);

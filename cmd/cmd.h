@@ -14,6 +14,7 @@
 #include "storage/storage.h"
 
 struct ArchiveCatalog;
+struct ArchiveView;
 
 typedef struct CmdDef {
     const char *name;
@@ -36,6 +37,7 @@ int cmdRecover(int argc, char **argv);
 int cmdRestore(int argc, char **argv);
 int cmdLog(int argc, char **argv);
 int cmdBackup(int argc, char **argv);
+int cmdUpgrade(int argc, char **argv);
 
 /* Parse a command's options (common/opt.h) from argv, the process's environment and --config.
  * Returns true when the command goes on; false when it must return *exitCode: 0 after --help,
@@ -99,6 +101,8 @@ extern const char *const cmdS3UriStyles[];
 /* Print what the catalog load noticed outside the index (unexpected or unreadable objects, chunks
  * that disagree) as warnings on stderr: a reader goes on with what the index holds. */
 void cmdCatalogWarn(const struct ArchiveCatalog *c);
+/* The same for the problems an ArchiveView noticed when it opened. */
+void cmdViewWarn(const struct ArchiveView *v);
 
 /* OptParseFn of the GTID options: `text` must read as a MariaDB GTID position or a MySQL GTID set
  * (the flavour is the archive's, not known yet), else ERR_USAGE (exit 64): a mistyped GTID is a

@@ -101,6 +101,12 @@ cmdCatalogWarn(const ArchiveCatalog *c) {
         fprintf(stderr, "binvault: warning: %s\n", archiveCatalogProblem(c, i));
 }
 
+void
+cmdViewWarn(const ArchiveView *v) {
+    for (size_t i = 0; i < archiveViewProblemCount(v); i++)
+        fprintf(stderr, "binvault: warning: %s\n", archiveViewProblem(v, i));
+}
+
 int
 cmdGtidCheck(const char *text, void *field, Err *err) {
     GtidState *s;

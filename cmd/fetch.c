@@ -14,6 +14,8 @@
 #include "archive/catalog.h"
 #include "archive/continuity.h"
 #include "archive/fetch.h"
+#include "archive/outline.h"
+#include "archive/timeline.h"
 #include "binlog/pos.h"
 #include "binlog/txn.h"
 #include "cmd/cmd.h"
@@ -33,24 +35,42 @@ typedef struct Fetch {
 
 /* What the archive can give, for a refusal. */
 static void
-printWindows(const ArchiveCatalog *c) {
-    ArchiveWindow *w;
-    size_t n = archiveCatalogWindows(c, &w);
+printWindows(ArchiveView *v) {
+    ArchiveOutline *o = archiveOutlineNew(v, &(Err){0});
+    size_t n = o != NULL ? archiveOutlineWindowCount(o) : 0;
 
     for (size_t i = 0; i < n; i++) {
+        const ArchiveWindow *w = archiveOutlineWindowAt(o, i);
         char t1[40], t2[40];
 
-        cmdFormatTime(w[i].firstTimeUs, t1, sizeof(t1));
-        cmdFormatTime(w[i].lastTimeUs, t2, sizeof(t2));
+        cmdFormatTime(w->firstTimeUs, t1, sizeof(t1));
+        cmdFormatTime(w->lastTimeUs, t2, sizeof(t2));
         fprintf(stderr,
                 "binvault: the archive holds%s seq %" PRIu64 "-%" PRIu64 ": %s:%" PRIu64 " (gtid state %s) to %s:%" PRIu64
                 " (gtid state %s), transactions %s (%s) to %s (%s)\n",
-                n > 1 ? " without a gap" : "", w[i].from->seq, w[i].to->seq, w[i].from->file, w[i].from->startPos,
-                segmentMetaGtidStart(w[i].from)[0] ? segmentMetaGtidStart(w[i].from) : "unknown", w[i].to->file,
-                w[i].to->endPos, segmentMetaGtidEnd(w[i].to)[0] ? segmentMetaGtidEnd(w[i].to) : "unknown",
-                w[i].firstGtid[0] ? w[i].firstGtid : "-", t1, w[i].lastGtid[0] ? w[i].lastGtid : "-", t2);
+                n > 1 ? " without a gap" : "", w->from->seq, w->to->seq, w->from->file, w->from->startPos,
+                segmentMetaGtidStart(w->from)[0] ? segmentMetaGtidStart(w->from) : "unknown", w->to->file,
+                w->to->endPos, segmentMetaGtidEnd(w->to)[0] ? segmentMetaGtidEnd(w->to) : "unknown",
+                w->firstGtid[0] ? w->firstGtid : "-", t1, w->lastGtid[0] ? w->lastGtid : "-", t2);
     }
-    bvFree(w);
+    archiveOutlineFree(o);
+}
+
+/* The seq of a point through the view (the archive's first or last seq without one); the lookups
+ * say what is wrong as the catalog's do, prefixed "from" / "until". */
+static int
+pointSeq(ArchiveView *v, const ArchiveFetchPoint *p, bool until, uint64_t *seq, Err *err) {
+    int rc = 0;
+
+    *seq = until ? archiveViewLastSeq(v) : archiveViewFirstSeq(v);
+    if (p->type == ARCHIVE_FETCH_GTID)
+        rc = archiveViewFindGtid(v, p->gtid, seq, err);
+    else if (p->type == ARCHIVE_FETCH_POSITION && until)
+        rc = p->pos <= BINLOG_MAGIC_LEN ? 0 /* archiveFetchLocate() refuses it */
+                                        : archiveViewFindPosition(v, p->file, p->pos - 1, seq, err);
+    else if (p->type == ARCHIVE_FETCH_POSITION)
+        rc = archiveViewFindPosition(v, p->file, p->pos, seq, err);
+    return rc != 0 ? errPrefix(err, until ? "until" : "from") : 0;
 }
 
 typedef struct FetchOpts {
@@ -150,7 +170,9 @@ static int
 fetchRun(Fetch f, const char *url, const StorageOptions *storageOpts) {
     Storage *storage = NULL;
     Archive *archive = NULL;
-    ArchiveCatalog *catalog = NULL;
+    ArchiveView *v = NULL;
+    ArchiveCatalog *catalog = NULL; /* the range's segments */
+    uint64_t fromSeq, untilSeq;
     ArchiveFetchRange range;
     ArchiveFetchResult res = {0};
     Err err = {0};
@@ -159,18 +181,24 @@ fetchRun(Fetch f, const char *url, const StorageOptions *storageOpts) {
     if ((storage = cmdOpenArchive(url, storageOpts, &err)) == NULL)
         return cmdFail(&err);
     archive = archiveNew(storage);
-    catalog = archiveCatalogLoad(archive, 0, &err);
-    if (catalog == NULL)
+    /* The catalog opened by range, and the part of it the range covers, along the main line. */
+    if ((v = archiveViewOpen(archive, 0, &err)) == NULL)
         goto out;
-    if (archiveCatalogCount(catalog) == 0) {
+    if (archiveViewLastSeq(v) == 0) {
         errSet(&err, ERR_NOTFOUND, "archive '%s' holds no segment", url);
         goto out;
     }
-    if (archiveFetchLocate(catalog, &f.from, &f.until, &range, &err) != 0) {
+    if (pointSeq(v, &f.from, false, &fromSeq, &err) != 0 || pointSeq(v, &f.until, true, &untilSeq, &err) != 0 ||
+        (catalog = archiveViewLoadRange(v, fromSeq < untilSeq ? fromSeq : untilSeq,
+                                        fromSeq < untilSeq ? untilSeq : fromSeq, &err)) == NULL ||
+        archiveCatalogFollowTimeline(archive, catalog, 0, NULL, &err) != 0 ||
+        archiveFetchLocate(catalog, &f.from, &f.until, &range, &err) != 0) {
         int code = cmdFail(&err);
 
-        printWindows(catalog);
+        if (err.code == ERR_NOTFOUND || err.code == ERR_GAP || err.code == ERR_USAGE)
+            printWindows(v);
         archiveCatalogFree(catalog);
+        archiveViewFree(v);
         archiveFree(archive);
         storageFree(storage);
         return code;
@@ -189,6 +217,7 @@ fetchRun(Fetch f, const char *url, const StorageOptions *storageOpts) {
 out:
     archiveFetchResultClear(&res);
     archiveCatalogFree(catalog);
+    archiveViewFree(v);
     archiveFree(archive);
     storageFree(storage);
     return rc == 0 ? 0 : cmdFail(&err);

@@ -1,4 +1,4 @@
-/* binvault list: an archive's segments, its gaps and its restorable window, from its index. */
+/* binvault list: an archive summarised from its catalog (last segments, gaps, windows, backups), or every segment. */
 #include <inttypes.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -12,7 +12,9 @@
 #include "archive/gap.h"
 #include "archive/identity.h"
 #include "archive/key.h"
+#include "archive/outline.h"
 #include "cmd/cmd.h"
+#include "cmd/timelines.h"
 #include "common/json.h"
 #include "common/mem.h"
 
@@ -30,7 +32,7 @@ typedef struct Backups {
 } Backups;
 
 static int
-backupsLoad(Archive *a, const ArchiveCatalog *c, Backups *b, Err *err) {
+backupsLoad(Archive *a, ArchiveView *v, const ArchiveOutline *o, Backups *b, Err *err) {
     ArchiveBackupStarted *inc;
 
     memset(b, 0, sizeof(*b));
@@ -41,7 +43,7 @@ backupsLoad(Archive *a, const ArchiveCatalog *c, Backups *b, Err *err) {
     bvFree(inc);
     b->reach = bvCalloc(b->count + 1, sizeof(*b->reach));
     for (size_t i = 0; i < b->count; i++)
-        if (archiveBackupReach(c, &b->list[i], &b->reach[i], err) != 0)
+        if (archiveOutlineBackupReach(v, o, &b->list[i], &b->reach[i], err) != 0)
             return -1;
     return 0;
 }
@@ -122,55 +124,73 @@ backupsJson(const Backups *b, Buf *out) {
     jsonBufPrintf(out, "],\"incomplete_backups\":%zu", b->incomplete);
 }
 
-static void
-listText(Archive *a, const ArchiveIdentity *id, bool haveId, const ArchiveCatalog *c, const Backups *b) {
-    ArchiveGap *gaps;
-    ArchiveWindow *windows;
-    size_t ngaps = archiveCatalogGaps(c, &gaps), nwin = archiveCatalogWindows(c, &windows), unindexed = 0, missing = 0;
-    uint64_t objects, content, txns = 0;
-    char t1[40], t2[40];
+/* Segments the summary shows, the last ones: what an operator checks first. */
+#define LIST_RECENT 10
 
+/* Whether the store holds segment seq (sizes from archiveOutlineStored() of first..). */
+static bool
+stored(const uint64_t *sizes, uint64_t first, uint64_t seq) {
+    return sizes != NULL && seq >= first && sizes[seq - first] != ARCHIVE_NOT_STORED;
+}
+
+static void
+segmentsHeader(void) {
+    printf("%6s  %-22s %-23s  %-24s %-24s %-23s  %-23s  %6s  %10s\n", "SEQ", "FILE", "START-END", "FIRST GTID",
+           "LAST GTID", "FIRST COMMIT", "LAST COMMIT", "TXNS", "SIZE");
+}
+
+static void
+segmentRow(const SegmentMeta *m, const char *flag) {
+    char range[48], t1[40], t2[40];
+
+    snprintf(range, sizeof(range), "%" PRIu64 "-%" PRIu64, m->startPos, m->endPos);
+    cmdFormatTime(m->firstTimeUs, t1, sizeof(t1));
+    cmdFormatTime(m->lastTimeUs, t2, sizeof(t2));
+    printf("%6" PRIu64 "  %-22s %-23s  %-24s %-24s %-23s  %-23s  %6" PRIu64 "  %10" PRIu64 "%s\n", m->seq, m->file, range,
+           orDash(m->firstGtid), orDash(m->lastGtid), t1, t2, m->transactions, m->size, flag);
+}
+
+/* Segments of the tail (the only ones a view knows to be unindexed, or indexed but not stored). */
+static void
+tailCounts(const ArchiveView *v, size_t *unindexed, size_t *missing) {
+    const ArchiveCatalog *t = archiveViewTail(v);
+
+    *unindexed = *missing = 0;
+    for (size_t i = 0; t != NULL && i < archiveCatalogCount(t); i++) {
+        if (!archiveCatalogListed(t, i, NULL))
+            (*missing)++;
+        else if (!archiveCatalogIndexed(t, i))
+            (*unindexed)++;
+    }
+}
+
+static void
+identityText(Archive *a, const ArchiveIdentity *id, bool haveId) {
     if (haveId)
         printf("archive %s: %s binlogs of server_id %" PRIu32 "%s%s (%s), source %s, created %s\n", archiveUrl(a),
                id->flavour == BINLOG_FLAVOUR_MYSQL ? "mysql" : "mariadb", id->serverId, id->serverUuid[0] ? " " : "",
                id->serverUuid, id->serverVersion, id->source, id->created);
     else
         printf("archive %s: no binvault.json\n", archiveUrl(a));
-    cmdPrintPrune(c);
-    if (archiveCatalogCount(c) == 0) {
-        printf("no segments\n");
-        backupsText(b);
-        bvFree(gaps);
-        bvFree(windows);
-        return;
-    }
-    printf("%6s  %-22s %-23s  %-24s %-24s %-23s  %-23s  %6s  %10s\n", "SEQ", "FILE", "START-END", "FIRST GTID",
-           "LAST GTID", "FIRST COMMIT", "LAST COMMIT", "TXNS", "SIZE");
-    for (size_t i = 0; i < archiveCatalogCount(c); i++) {
-        const SegmentMeta *m = archiveCatalogAt(c, i);
-        char range[48];
-        const char *flag = "";
+}
 
-        snprintf(range, sizeof(range), "%" PRIu64 "-%" PRIu64, m->startPos, m->endPos);
-        cmdFormatTime(m->firstTimeUs, t1, sizeof(t1));
-        cmdFormatTime(m->lastTimeUs, t2, sizeof(t2));
-        if (!archiveCatalogListed(c, i, NULL)) {
-            flag = "  MISSING";
-            missing++;
-        } else if (!archiveCatalogIndexed(c, i)) {
-            flag = "  (not indexed)";
-            unindexed++;
-        }
-        printf("%6" PRIu64 "  %-22s %-23s  %-24s %-24s %-23s  %-23s  %6" PRIu64 "  %10" PRIu64 "%s\n", m->seq, m->file,
-               range, orDash(m->firstGtid), orDash(m->lastGtid), t1, t2, m->transactions, m->size, flag);
-        txns += m->transactions;
+/* Gaps, problems, totals, windows and backups: the end of both text listings. */
+static void
+outlineText(Archive *a, const ArchiveView *v, const ArchiveOutline *o, const Backups *b, size_t unindexed,
+            size_t missing) {
+    uint64_t segments, txns, objects, content;
+    size_t nwin = archiveOutlineWindowCount(o);
+    char t1[40], t2[40];
+
+    for (size_t i = 0; i < archiveOutlineGapCount(o); i++) {
+        const ArchiveGap *g = archiveOutlineGapAt(o, i);
+
+        printf("%s: %s\n", g->accepted ? "accepted gap" : "gap", g->message);
     }
-    for (size_t i = 0; i < ngaps; i++)
-        printf("%s: %s\n", gaps[i].accepted ? "accepted gap" : "gap", gaps[i].message);
-    for (size_t i = 0; i < archiveCatalogProblemCount(c); i++)
-        printf("problem: %s\n", archiveCatalogProblem(c, i));
-    archiveCatalogTotals(c, &objects, &content);
-    printf("%zu segments, %" PRIu64 " bytes (%" PRIu64 " bytes of binlog), %" PRIu64 " transactions", archiveCatalogCount(c),
+    for (size_t i = 0; i < archiveViewProblemCount(v); i++)
+        printf("problem: %s\n", archiveViewProblem(v, i));
+    archiveViewTotals(v, &segments, &txns, &objects, &content);
+    printf("%" PRIu64 " segments, %" PRIu64 " bytes (%" PRIu64 " bytes of binlog), %" PRIu64 " transactions", segments,
            objects, content, txns);
     if (unindexed > 0)
         printf(", %zu not yet indexed", unindexed);
@@ -178,7 +198,7 @@ listText(Archive *a, const ArchiveIdentity *id, bool haveId, const ArchiveCatalo
         printf(", %zu MISSING from the store", missing);
     printf("\n");
     for (size_t i = 0; i < nwin; i++) {
-        const ArchiveWindow *w = &windows[i];
+        const ArchiveWindow *w = archiveOutlineWindowAt(o, i);
 
         cmdFormatTime(w->firstTimeUs, t1, sizeof(t1));
         cmdFormatTime(w->lastTimeUs, t2, sizeof(t2));
@@ -187,19 +207,101 @@ listText(Archive *a, const ArchiveIdentity *id, bool haveId, const ArchiveCatalo
                w->from->file, w->from->startPos, w->to->file, w->to->endPos, orDash(w->firstGtid), orDash(w->lastGtid),
                t1, t2);
     }
+    cmdTimelinesPrint(a, stdout);
     backupsText(b);
-    bvFree(gaps);
-    bvFree(windows);
+}
+
+/* The summary: identity, prune point, the last LIST_RECENT segments, then the outline. The last
+ * segments come from the view's tail when it holds them (no index chunk read, no listing again). */
+static int
+listSummary(Archive *a, const ArchiveIdentity *id, bool haveId, ArchiveView *v, const ArchiveOutline *o,
+            const Backups *b, Err *err) {
+    uint64_t last = archiveViewLastSeq(v), first = archiveViewFirstSeq(v), segments;
+    const ArchiveCatalog *tail = archiveViewTail(v), *recent = tail;
+    ArchiveCatalog *loaded = NULL;
+    size_t unindexed, missing, from = 0, n;
+
+    identityText(a, id, haveId);
+    if (tail == NULL || (archiveCatalogCount(tail) < LIST_RECENT && archiveViewSpanCount(v) > 0)) {
+        if ((loaded = archiveViewLoadRange(v, last >= first + LIST_RECENT ? last - LIST_RECENT + 1 : first, last,
+                                           err)) == NULL)
+            return -1;
+        recent = loaded;
+    }
+    n = archiveCatalogCount(recent);
+    if (n > LIST_RECENT)
+        from = n - LIST_RECENT;
+    cmdPrintPrune(recent);
+    if (n == 0) {
+        printf("no segments\n");
+        backupsText(b);
+        archiveCatalogFree(loaded);
+        return 0;
+    }
+    archiveViewTotals(v, &segments, NULL, NULL, NULL);
+    if (segments > n - from)
+        printf("the last %zu of %" PRIu64 " segments ('list --all' prints every one):\n", n - from, segments);
+    segmentsHeader();
+    for (size_t i = from; i < n; i++)
+        segmentRow(archiveCatalogAt(recent, i), !archiveCatalogListed(recent, i, NULL)   ? "  MISSING"
+                                                 : !archiveCatalogIndexed(recent, i) ? "  (not indexed)"
+                                                                                     : "");
+    archiveCatalogFree(loaded);
+    tailCounts(v, &unindexed, &missing);
+    outlineText(a, v, o, b, unindexed, missing);
+    return 0;
+}
+
+/* Every segment, streamed block by block through a cursor. */
+static int
+listAll(Archive *a, const ArchiveIdentity *id, bool haveId, ArchiveView *v, const ArchiveOutline *o, const Backups *b,
+        Err *err) {
+    ArchiveCatalog *edge;
+    ArchiveCursor *cur;
+    uint64_t *sizes = NULL, first = archiveViewFirstSeq(v);
+    const SegmentMeta *m;
+    bool indexed;
+    size_t unindexed = 0, missing = 0;
+    int rc;
+
+    identityText(a, id, haveId);
+    if ((edge = archiveViewLoadRange(v, archiveViewLastSeq(v), archiveViewLastSeq(v), err)) == NULL)
+        return -1;
+    cmdPrintPrune(edge);
+    archiveCatalogFree(edge);
+    if (archiveViewLastSeq(v) == 0) {
+        printf("no segments\n");
+        backupsText(b);
+        return 0;
+    }
+    if (archiveOutlineStored(a, first, archiveViewLastSeq(v), &sizes, err) != 0 ||
+        (cur = archiveViewCursor(v, first, archiveViewLastSeq(v), err)) == NULL) {
+        bvFree(sizes);
+        return -1;
+    }
+    segmentsHeader();
+    while ((rc = archiveCursorNext(cur, &m, &indexed, err)) == 1) {
+        const char *flag = "";
+
+        if (!stored(sizes, first, m->seq)) {
+            flag = "  MISSING";
+            missing++;
+        } else if (!indexed) {
+            flag = "  (not indexed)";
+            unindexed++;
+        }
+        segmentRow(m, flag);
+    }
+    archiveCursorFree(cur);
+    bvFree(sizes);
+    if (rc != 0)
+        return -1;
+    outlineText(a, v, o, b, unindexed, missing);
+    return 0;
 }
 
 static void
-listJson(Archive *a, const ArchiveIdentity *id, bool haveId, const ArchiveCatalog *c, const Backups *b) {
-    Buf *out = bufNew(4096);
-    ArchiveGap *gaps;
-    ArchiveWindow *windows;
-    size_t ngaps = archiveCatalogGaps(c, &gaps), nwin = archiveCatalogWindows(c, &windows);
-    uint64_t objects, content, txns = 0;
-
+identityJson(Archive *a, const ArchiveIdentity *id, bool haveId, Buf *out) {
     jsonBufPrintf(out, "{\"archive\":");
     jsonBufString(out, archiveUrl(a), strlen(archiveUrl(a)));
     jsonBufPrintf(out, ",\"identity\":");
@@ -217,83 +319,132 @@ listJson(Archive *a, const ArchiveIdentity *id, bool haveId, const ArchiveCatalo
     } else {
         jsonBufPrintf(out, "null");
     }
-    cmdPruneJson(c, out);
-    jsonBufPrintf(out, ",\"segments\":[");
-    for (size_t i = 0; i < archiveCatalogCount(c); i++) {
-        const SegmentMeta *m = archiveCatalogAt(c, i);
+}
 
-        if (i > 0)
+static void
+flush(Buf *out) {
+    fwrite(out->data, 1, out->len, stdout);
+    bufClear(out);
+}
+
+/* The whole document, as it always was, written as it is made: one segment at a time. */
+static int
+listJson(Archive *a, const ArchiveIdentity *id, bool haveId, ArchiveView *v, const ArchiveOutline *o, const Backups *b,
+         Err *err) {
+    Buf *out = bufNew(4096);
+    ArchiveCatalog *edge;
+    ArchiveCursor *cur = NULL;
+    uint64_t *sizes = NULL, first = archiveViewFirstSeq(v);
+    const SegmentMeta *m;
+    bool indexed;
+    uint64_t segments, txns, objects, content;
+    size_t nwin = archiveOutlineWindowCount(o), ngaps = archiveOutlineGapCount(o), n = 0;
+    int rc = 0;
+
+    identityJson(a, id, haveId, out);
+    if ((edge = archiveViewLoadRange(v, archiveViewLastSeq(v), archiveViewLastSeq(v), err)) == NULL) {
+        bufFree(out);
+        return -1;
+    }
+    cmdPruneJson(edge, out);
+    jsonBufPrintf(out, ",\"segments\":[");
+    if (archiveViewLastSeq(v) > 0 &&
+        (archiveOutlineStored(a, first, archiveViewLastSeq(v), &sizes, err) != 0 ||
+         (cur = archiveViewCursor(v, first, archiveViewLastSeq(v), err)) == NULL))
+        rc = -1;
+    while (rc == 0 && cur != NULL && (rc = archiveCursorNext(cur, &m, &indexed, err)) == 1) {
+        if (n++ > 0)
             bufAppend(out, ",", 1);
         segmentMetaToJson(m, true, out);
         out->len--; /* reopen the object */
-        jsonBufPrintf(out, ",\"indexed\":%s,\"stored\":%s}", archiveCatalogIndexed(c, i) ? "true" : "false",
-                      archiveCatalogListed(c, i, NULL) ? "true" : "false");
-        txns += m->transactions;
+        jsonBufPrintf(out, ",\"indexed\":%s,\"stored\":%s}", indexed ? "true" : "false",
+                      stored(sizes, first, m->seq) ? "true" : "false");
+        if (out->len > 64 * 1024)
+            flush(out);
+        rc = 0;
     }
-    archiveCatalogTotals(c, &objects, &content);
-    jsonBufPrintf(out, "],\"summary\":{\"segments\":%zu,\"bytes\":%" PRIu64 ",\"content_bytes\":%" PRIu64
+    archiveCursorFree(cur);
+    bvFree(sizes);
+    if (rc != 0) {
+        archiveCatalogFree(edge);
+        bufFree(out);
+        return -1;
+    }
+    archiveViewTotals(v, &segments, &txns, &objects, &content);
+    jsonBufPrintf(out, "],\"summary\":{\"segments\":%" PRIu64 ",\"bytes\":%" PRIu64 ",\"content_bytes\":%" PRIu64
                        ",\"transactions\":%" PRIu64 ",\"contiguous_seq\":%" PRIu64 "},\"windows\":[",
-                  archiveCatalogCount(c), objects, content, txns, archiveCatalogContiguousSeq(c));
+                  segments, objects, content, txns, archiveViewContiguousSeq(v));
     for (size_t i = 0; i < nwin; i++) {
         if (i > 0)
             bufAppend(out, ",", 1);
-        archiveWindowToJson(&windows[i], out);
+        archiveWindowToJson(archiveOutlineWindowAt(o, i), out);
     }
     jsonBufPrintf(out, "],\"gaps\":[");
     for (size_t i = 0; i < ngaps; i++) {
-        const ArchiveGapRecord *rec = gaps[i].accepted ? archiveCatalogGapRecordFind(c, gaps[i].beforeSeq) : NULL;
+        const ArchiveGap *g = archiveOutlineGapAt(o, i);
+        ArchiveCatalog *pair = g->accepted ? archiveViewLoadRange(v, g->afterSeq, g->beforeSeq, err) : NULL;
+        const ArchiveGapRecord *rec = pair != NULL ? archiveCatalogGapRecordFind(pair, g->beforeSeq) : NULL;
 
         jsonBufPrintf(out, "%s{\"kind\":\"%s\",\"after_seq\":%" PRIu64 ",\"before_seq\":%" PRIu64
                            ",\"accepted\":%s,\"message\":",
-                      i ? "," : "", archiveGapKindName(gaps[i].kind), gaps[i].afterSeq, gaps[i].beforeSeq,
-                      gaps[i].accepted ? "true" : "false");
-        jsonBufString(out, gaps[i].message, strlen(gaps[i].message));
+                      i ? "," : "", archiveGapKindName(g->kind), g->afterSeq, g->beforeSeq,
+                      g->accepted ? "true" : "false");
+        jsonBufString(out, g->message, strlen(g->message));
         if (rec != NULL) {
             jsonBufPrintf(out, ",\"record\":");
             archiveGapRecordToJson(rec, out);
         }
+        archiveCatalogFree(pair);
         bufAppend(out, "}", 1);
     }
-    jsonBufPrintf(out, "],\"problems\":[");
-    for (size_t i = 0; i < archiveCatalogProblemCount(c); i++) {
+    jsonBufPrintf(out, "]");
+    cmdTimelinesJson(a, out);
+    jsonBufPrintf(out, ",\"problems\":[");
+    for (size_t i = 0; i < archiveViewProblemCount(v); i++) {
         if (i > 0)
             bufAppend(out, ",", 1);
-        jsonBufString(out, archiveCatalogProblem(c, i), strlen(archiveCatalogProblem(c, i)));
+        jsonBufString(out, archiveViewProblem(v, i), strlen(archiveViewProblem(v, i)));
     }
     jsonBufPrintf(out, "]");
     /* Only with backups: the document of an archive without any stays what it was. */
     if (b->count > 0 || b->incomplete > 0)
         backupsJson(b, out);
     jsonBufPrintf(out, "}\n");
-    fwrite(out->data, 1, out->len, stdout);
+    flush(out);
     bufFree(out);
-    bvFree(gaps);
-    bvFree(windows);
+    archiveCatalogFree(edge);
+    return 0;
 }
 
 typedef struct ListOpts {
     char *archive;
     StorageOptions storage;
     bool json;
+    bool all;
 } ListOpts;
 
 #define LIST_STORAGE(field) offsetof(ListOpts, storage.field)
 
 static const OptDef listDefs[] = {
     CMD_ARCHIVE_OPTDEFS(offsetof(ListOpts, archive), LIST_STORAGE),
-    {"json", OPT_BOOL, NULL, 0, 0, 0, offsetof(ListOpts, json), NULL, "print one JSON document instead", NULL, NULL},
+    {"all", OPT_BOOL, NULL, 0, 0, 0, offsetof(ListOpts, all), NULL, "print every segment, not the last ones", NULL,
+     NULL},
+    {"json", OPT_BOOL, NULL, 0, 0, 0, offsetof(ListOpts, json), NULL,
+     "print one JSON document instead, with every segment", NULL, NULL},
 };
 
 static const OptSet listSet = {
     "list",
-    "binvault list --archive URL [--json]",
-    "Lists the segments of an archive from its index (and the segments stored but not yet indexed):\n"
-    "seq, binlog file, start-end positions, first and last GTID, first and last commit time (UTC),\n"
-    "transactions and object size; then the gaps in its continuity and a summary with the restorable\n"
-    "window (from which position, GTID and time to which); then the complete base backups, each with\n"
-    "the point it is consistent at and how far the archive's binlogs take it (restorable to the\n"
-    "archive's end, to a gap, not yet, or not at all). Segments are not read: 'binvault verify'\n"
-    "does that. --json prints one JSON document instead.\n\n" CMD_STORAGE_HELP,
+    "binvault list --archive URL [--all] [--json]",
+    "Summarises an archive from its catalog: the last segments (seq, binlog file, start-end\n"
+    "positions, first and last GTID, first and last commit time in UTC, transactions, object size),\n"
+    "the gaps in its continuity, its size, its windows with the restorable one (from which position,\n"
+    "GTID and time to which), the point it was pruned to, and the complete base backups, each with the\n"
+    "point it is consistent at and how far the archive's binlogs take it (restorable to the archive's\n"
+    "end, to a gap, not yet, or not at all). It reads the catalog's summaries and a few index chunks,\n"
+    "whatever the archive's size. --all lists every segment (streamed, block by block), flagging those\n"
+    "not indexed yet or missing from the store. Segments are not read: 'binvault verify' does that.\n"
+    "--json prints one JSON document instead, with every segment.\n\n" CMD_STORAGE_HELP,
     listDefs,
     sizeof(listDefs) / sizeof(listDefs[0]),
     NULL,
@@ -302,7 +453,7 @@ static const OptSet listSet = {
 };
 
 /* The listing of the archive at url, printed; the exit code. */
-static int listRun(const char *url, const StorageOptions *storageOpts, bool json);
+static int listRun(const ListOpts *o);
 
 int
 cmdList(int argc, char **argv) {
@@ -311,50 +462,40 @@ cmdList(int argc, char **argv) {
 
     if (!cmdOptions(&listSet, &o, argc, argv, NULL, NULL, &rc))
         return rc;
-    rc = listRun(o.archive, &o.storage, o.json);
+    rc = listRun(&o);
     optFree(&listSet, &o);
     return rc;
 }
 
 static int
-listRun(const char *url, const StorageOptions *storageOpts, bool json) {
+listRun(const ListOpts *o) {
     bool haveId;
     Storage *storage;
     Archive *a;
     ArchiveIdentity id;
-    ArchiveCatalog *c;
-    Backups b;
+    ArchiveView *v = NULL;
+    ArchiveOutline *outline = NULL;
+    Backups b = {0};
     Err err = {0};
+    int rc = -1;
 
-    if ((storage = cmdOpenArchive(url, storageOpts, &err)) == NULL)
+    if ((storage = cmdOpenArchive(o->archive, &o->storage, &err)) == NULL)
         return cmdFail(&err);
     a = archiveNew(storage);
     haveId = archiveIdentityRead(a, &id, &err) == 0;
-    if (!haveId && err.code != ERR_NOTFOUND) {
-        archiveFree(a);
-        storageFree(storage);
-        return cmdFail(&err);
+    if (haveId || err.code == ERR_NOTFOUND) {
+        errClear(&err);
+        if ((v = archiveViewOpen(a, ARCHIVE_LOAD_DISCOVER | ARCHIVE_LOAD_TOLERANT, &err)) != NULL &&
+            (outline = archiveOutlineNew(v, &err)) != NULL && backupsLoad(a, v, outline, &b, &err) == 0)
+            rc = o->json  ? listJson(a, &id, haveId, v, outline, &b, &err)
+                 : o->all ? listAll(a, &id, haveId, v, outline, &b, &err)
+                          : listSummary(a, &id, haveId, v, outline, &b, &err);
     }
-    c = archiveCatalogLoad(a, ARCHIVE_LOAD_DISCOVER | ARCHIVE_LOAD_TOLERANT, &err);
-    if (c == NULL) {
-        archiveFree(a);
-        storageFree(storage);
-        return cmdFail(&err);
-    }
-    if (backupsLoad(a, c, &b, &err) != 0) {
-        backupsFree(&b);
-        archiveCatalogFree(c);
-        archiveFree(a);
-        storageFree(storage);
-        return cmdFail(&err);
-    }
-    if (json)
-        listJson(a, &id, haveId, c, &b);
-    else
-        listText(a, &id, haveId, c, &b);
+    fflush(stdout);
     backupsFree(&b);
-    archiveCatalogFree(c);
+    archiveOutlineFree(outline);
+    archiveViewFree(v);
     archiveFree(a);
     storageFree(storage);
-    return 0;
+    return rc == 0 ? 0 : cmdFail(&err);
 }

@@ -14,6 +14,8 @@
 #include "archive/catalog.h"
 #include "archive/continuity.h"
 #include "archive/key.h"
+#include "archive/summary.h"
+#include "archive/timeline.h"
 #include "binlog/txn.h"
 #include "cmd/cmd.h"
 #include "common/json.h"
@@ -134,6 +136,8 @@ logPrint(LogCmd *lc, const SegmentMeta *m, const BinlogTxn *t) {
     putchar('\n');
 }
 
+/* Print the selected transactions of a segment: 0, or 1 when the store does not hold it (not an
+ * error: a hole, reported by the caller), -1 on any other failure. */
 static int
 logSegment(LogCmd *lc, Archive *a, const SegmentMeta *m, Err *err) {
     SegmentReader *r = archiveSegmentOpen(a, m, err);
@@ -143,10 +147,14 @@ logSegment(LogCmd *lc, Archive *a, const SegmentMeta *m, Err *err) {
     int rc;
 
     if (r == NULL)
-        return -1;
+        return err->code == ERR_NOTFOUND ? 1 : -1;
     f = binlogTxnFramerNew(LOG_TEXT_MAX);
     while ((rc = segmentReaderNext(r, &ev, &pos, err)) == 1) {
-        int st = binlogTxnFramerPush(f, segmentReaderFormat(r), &ev, pos, err);
+        int st;
+
+        if (pos >= m->endPos)
+            continue; /* after the fork of the main line (archive/timeline.h): read, verified, not shown */
+        st = binlogTxnFramerPush(f, segmentReaderFormat(r), &ev, pos, err);
 
         if (st < 0) {
             rc = errPrefix(err, "segment '%s': event at %s:%" PRIu64, m->name, m->file, pos);
@@ -186,14 +194,125 @@ cmdLog(int argc, char **argv) {
     return rc;
 }
 
+/* Whether a block or segment with these commit-time bounds may hold a commit in the window
+ * (first and last, or lowest and highest, in either order: commit times need not follow binlog
+ * order). */
+static bool
+logOverlaps(const LogCmd *lc, uint64_t a, uint64_t b) {
+    uint64_t lo = a < b ? a : b, hi = a < b ? b : a;
+
+    return hi >= lc->sinceUs && lo <= lc->untilUs;
+}
+
+/* What the search went through, for the gaps it crosses and its totals. */
+typedef struct LogScan {
+    LogCmd *lc;
+    Archive *a;
+    ArchiveGap *gaps;
+    size_t ngaps;
+    TimelineSet *set;
+    TimelinePath *path; /* the main line of a forked archive, else NULL */
+    uint64_t prevSeq, missing, gapsCrossed;
+} LogScan;
+
+/* Search one segment. Whether the store holds it is learnt by reading it (a listing of every
+ * segment searched would cost memory per segment); `unstored` says so beforehand for the tail. */
+static int
+logMeta(LogScan *sc, const SegmentMeta *m, bool unstored, Err *err) {
+    LogCmd *lc = sc->lc;
+    int rc = 1;
+
+    if (m->transactions == 0 || !logOverlaps(lc, m->firstTimeUs, m->lastTimeUs))
+        return 0;
+    for (size_t g = 0; g < sc->ngaps; g++)
+        if (sc->prevSeq != 0 && sc->gaps[g].afterSeq >= sc->prevSeq && sc->gaps[g].beforeSeq <= m->seq) {
+            fprintf(stderr, "binvault: %s in the archive: %s\n", sc->gaps[g].accepted ? "accepted gap" : "gap",
+                    sc->gaps[g].message);
+            /* An accepted gap is known and recorded: what it lacks is nowhere to search. */
+            sc->gapsCrossed += !sc->gaps[g].accepted;
+        }
+    sc->prevSeq = m->seq;
+    if (!unstored && (rc = logSegment(lc, sc->a, m, err)) < 0)
+        return -1;
+    if (rc == 1) {
+        errClear(err);
+        fprintf(stderr, "binvault: segment '%s' is in the index but not in the store: its transactions are missing "
+                        "here\n", m->name);
+        sc->missing++;
+        return 0;
+    }
+    lc->segments++;
+    return 0;
+}
+
+/* Search one segment as the main line sees it: not at all off it, up to the fork in the segment
+ * that holds one. */
+static int
+logOne(LogScan *sc, const SegmentMeta *m, bool unstored, Err *err) {
+    SegmentMeta cut;
+    int rc;
+
+    if (sc->path == NULL)
+        return logMeta(sc, m, unstored, err);
+    switch (timelinePathSegment(sc->path, m, NULL)) {
+    case TIMELINE_OFF: return 0;
+    case TIMELINE_CUT:
+        timelinePathViewMeta(sc->path, m, &cut);
+        rc = logMeta(sc, &cut, unstored, err);
+        segmentMetaClear(&cut);
+        return rc;
+    default: return logMeta(sc, m, unstored, err);
+    }
+}
+
+/* The segments first..last of a block, each read when its commits may fall in the window. */
+static int
+logRange(LogScan *sc, ArchiveView *v, uint64_t first, uint64_t last, Err *err) {
+    ArchiveCursor *cur;
+    const SegmentMeta *m;
+    int rc;
+
+    if ((cur = archiveViewCursor(v, first, last, err)) == NULL)
+        return -1;
+    while ((rc = archiveCursorNext(cur, &m, NULL, err)) == 1)
+        if ((rc = logOne(sc, m, false, err)) != 0)
+            break;
+    archiveCursorFree(cur);
+    return rc;
+}
+
+/* Every block whose summary line says it may hold a commit in the window, and the tail: the
+ * summaries' commit-time bounds spare reading the index of the rest. */
+static int
+logScan(LogScan *sc, ArchiveView *v, Err *err) {
+    const ArchiveCatalog *tail = archiveViewTail(v);
+    size_t nspans = archiveViewSpanCount(v), nt = tail != NULL ? archiveCatalogCount(tail) : 0, s = 0, t = 0;
+
+    while (s < nspans || t < nt) {
+        const ArchiveSpan *sp = s < nspans ? archiveViewSpanAt(v, s) : NULL;
+        const SegmentMeta *m = t < nt ? archiveCatalogAt(tail, t) : NULL;
+        int rc = 0;
+
+        if (sp != NULL && (m == NULL || sp->firstSeq < m->seq)) {
+            if (sp->transactions > 0 && logOverlaps(sc->lc, sp->minTimeUs, sp->maxTimeUs))
+                rc = logRange(sc, v, sp->firstSeq, sp->lastSeq, err);
+            s++;
+        } else {
+            rc = logOne(sc, m, !archiveCatalogListed(tail, t, NULL), err);
+            t++;
+        }
+        if (rc != 0)
+            return -1;
+    }
+    return 0;
+}
+
 static int
 logRun(LogCmd lc) {
     Storage *storage = NULL;
-    Archive *a = NULL;
-    ArchiveCatalog *c = NULL;
-    ArchiveGap *gaps = NULL;
-    size_t ngaps = 0;
-    uint64_t prevSeq = 0, missing = 0, gapsCrossed = 0;
+    ArchiveView *v = NULL;
+    LogScan sc = {.lc = &lc};
+    uint64_t segments = 0;
     Err err = {0};
     int rc = -1;
 
@@ -218,55 +337,39 @@ logRun(LogCmd lc) {
     }
     if ((storage = cmdOpenArchive(lc.archive, &lc.storage, &err)) == NULL)
         goto out;
-    a = archiveNew(storage);
-    if ((c = archiveCatalogLoad(a, ARCHIVE_LOAD_DISCOVER, &err)) == NULL)
+    sc.a = archiveNew(storage);
+    if ((v = archiveViewOpen(sc.a, ARCHIVE_LOAD_DISCOVER, &err)) == NULL ||
+        timelineSetLoad(sc.a, &sc.set, &err) != 0)
         goto out;
-    cmdCatalogWarn(c);
-    ngaps = archiveCatalogGaps(c, &gaps);
+    /* The main line (archive/timeline.h): only a forked archive has segments off it. */
+    if (timelineSetForked(sc.set) && (sc.path = timelinePathNew(sc.set, 0, &err)) == NULL)
+        goto out;
+    cmdViewWarn(v);
+    if (archiveViewGaps(v, &sc.gaps, &sc.ngaps, &err) != 0)
+        goto out;
+    archiveViewTotals(v, &segments, NULL, NULL, NULL);
     if (!lc.json)
         printf("%-24s %-26s %-36s %-11s %-24s %s\n", "GTID", lc.tz.kind == TIME_ZONE_UTC ? "COMMIT (UTC)" : "COMMIT",
                "FILE:START-END", "KIND", "TABLES", "STATEMENT");
-    rc = 0;
-    for (size_t i = 0; i < archiveCatalogCount(c) && rc == 0; i++) {
-        const SegmentMeta *m = archiveCatalogAt(c, i);
-
-        /* First and last in either order: commit times need not follow binlog order. */
-        if (m->transactions == 0 || (m->lastTimeUs < lc.sinceUs && m->firstTimeUs < lc.sinceUs) ||
-            (m->firstTimeUs > lc.untilUs && m->lastTimeUs > lc.untilUs))
-            continue;
-        for (size_t g = 0; g < ngaps; g++)
-            if (prevSeq != 0 && gaps[g].afterSeq >= prevSeq && gaps[g].beforeSeq <= m->seq) {
-                fprintf(stderr, "binvault: %s in the archive: %s\n", gaps[g].accepted ? "accepted gap" : "gap",
-                        gaps[g].message);
-                /* An accepted gap is known and recorded: what it lacks is nowhere to search. */
-                gapsCrossed += !gaps[g].accepted;
-            }
-        prevSeq = m->seq;
-        if (!archiveCatalogListed(c, i, NULL)) {
-            fprintf(stderr, "binvault: segment '%s' is in the index but not in the store: its transactions are missing "
-                            "here\n", m->name);
-            missing++;
-            continue;
-        }
-        rc = logSegment(&lc, a, m, &err);
-        lc.segments++;
-    }
+    rc = logScan(&sc, v, &err);
     if (rc == 0 && !lc.json)
-        printf("# %" PRIu64 " transaction%s shown, of %" PRIu64 " read in %" PRIu64 " of %zu segments%s\n", lc.shown,
-               lc.shown == 1 ? "" : "s", lc.read, lc.segments, archiveCatalogCount(c),
-               missing + gapsCrossed > 0 ? " (INCOMPLETE: see below)" : "");
+        printf("# %" PRIu64 " transaction%s shown, of %" PRIu64 " read in %" PRIu64 " of %" PRIu64 " segments%s\n",
+               lc.shown, lc.shown == 1 ? "" : "s", lc.read, lc.segments, segments,
+               sc.missing + sc.gapsCrossed > 0 ? " (INCOMPLETE: see below)" : "");
     /* What was not searched may hold what was asked for: an empty result must not read as "none". */
-    if (rc == 0 && missing + gapsCrossed > 0)
+    if (rc == 0 && sc.missing + sc.gapsCrossed > 0)
         rc = errSet(&err, ERR_GAP, "the range searched is incomplete: %" PRIu64 " segment%s missing from the store, %"
-                    PRIu64 " gap%s crossed; what they held was not searched ('binvault verify' tells more)", missing,
-                    missing == 1 ? "" : "s", gapsCrossed, gapsCrossed == 1 ? "" : "s");
+                    PRIu64 " gap%s crossed; what they held was not searched ('binvault verify' tells more)", sc.missing,
+                    sc.missing == 1 ? "" : "s", sc.gapsCrossed, sc.gapsCrossed == 1 ? "" : "s");
 out:
     if (lc.haveRe)
         regfree(&lc.re);
     bvFree(lc.unquoted);
-    bvFree(gaps);
-    archiveCatalogFree(c);
-    archiveFree(a);
+    bvFree(sc.gaps);
+    timelinePathFree(sc.path);
+    timelineSetFree(sc.set);
+    archiveViewFree(v);
+    archiveFree(sc.a);
     storageFree(storage);
     return rc == 0 ? 0 : cmdFail(&err);
 }

@@ -16,6 +16,7 @@ static const CmdDef commands[] = {
     {"verify", cmdVerify, "re-read and re-hash every segment of an archive and check its continuity"},
     {"fetch", cmdFetch, "write an archived range back out as ordinary binlog files"},
     {"prune", cmdPrune, "delete the oldest segments no kept base backup needs (retention)"},
+    {"upgrade", cmdUpgrade, "upgrade a format-1 archive to format 2 in place (catalog summaries, timelines)"},
     {"recover", cmdRecover, "bring a server restored from a base backup to a point in time, from the archive"},
     {"restore", cmdRestore, "make a data directory at a point in time from the archive's backup and binlogs"},
     {"log", cmdLog, "list archived transactions (GTID, time, position, tables, statement) to find a target"},

@@ -26,6 +26,7 @@
 #include "archive/key.h"
 #include "archive/lookup.h"
 #include "archive/prune.h"
+#include "archive/upgrade.h"
 #include "cmd/cmd.h"
 #include "common/json.h"
 #include "common/mem.h"
@@ -289,7 +290,7 @@ pruneRun(const PruneOpts *o) {
         goto out;
     }
     a = archiveNew(storage);
-    if (archiveIdentityRead(a, &id, &err) != 0 ||
+    if ((!p.dryRun && archiveUpgradeOnOpen(a, NULL, &err) != 0) || archiveIdentityRead(a, &id, &err) != 0 ||
         (c = archiveCatalogLoad(a, ARCHIVE_LOAD_DISCOVER, &err)) == NULL) {
         rc = cmdFail(&err);
         goto out;

@@ -21,6 +21,8 @@
 #include "archive/catalog.h"
 #include "archive/identity.h"
 #include "archive/key.h"
+#include "archive/outline.h"
+#include "archive/timeline.h"
 #include "binlog/pos.h"
 #include "cmd/cmd.h"
 #include "common/fs.h"
@@ -31,6 +33,7 @@
 #include "common/time.h"
 #include "common/url.h"
 #include "recover/recover.h"
+#include "recover/scope.h"
 
 #define RECOVER_PASSWORD_ENV "BINVAULT_INTO_PASSWORD"
 #define RECOVER_PASSWORD_FILE_MAX 4096
@@ -47,6 +50,7 @@ typedef struct RecoverCmd {
     OptHostPort listen;
     char *connectionName, *tmpDir;
     int64_t connectTimeoutMs, parallel;
+    int64_t timeline;
     const char *logLevel;
     StorageOptions storage;
 
@@ -117,6 +121,10 @@ static const OptDef recoverDefs[] = {
     {"exclusive", OPT_BOOL, NULL, 0, 0, 0, RECOVER_OPT(exclusive), NULL,
      "stop just before the target instead: the usual way to skip the bad statement (--until-gtid of the DROP, or its "
      "end position)", NULL, NULL},
+    {"timeline", OPT_INT, "0", 0, TIMELINE_MAX, 0, RECOVER_OPT(timeline), NULL,
+     "follow timeline N back to the first: after a failover, N = the old primary's timeline reaches the "
+     "transactions it committed that the new primary never had (0: the main line, the newest timeline's)", NULL,
+     NULL},
     {"allow-time-disorder", OPT_BOOL, NULL, 0, 0, 0, RECOVER_OPT(allowTimeDisorder), NULL,
      "with --until-time: stop before the first transaction committed after TIME in binlog order even when later "
      "ones were committed before it (SET TIMESTAMP, a clock stepped back); without it that is refused", NULL, NULL},
@@ -288,11 +296,16 @@ onProgress(void *ctx, const RecoverProgress *p) {
 
 /* Print the error, and for refusals of the plan what the archive can restore. */
 static int
-failWith(const RecoverCmd *rc, const Err *err, const ArchiveCatalog *c, const RecoverResult *res, Buf *json) {
+failWith(const RecoverCmd *rc, const Err *err, ArchiveView *v, const RecoverResult *res, Buf *json) {
     Buf *windows = bufNew(512);
 
-    if (c != NULL && (err->code == ERR_NOTFOUND || err->code == ERR_GAP || err->code == ERR_USAGE))
-        recoverDescribeWindows(c, windows);
+    if (v != NULL && (err->code == ERR_NOTFOUND || err->code == ERR_GAP || err->code == ERR_USAGE)) {
+        ArchiveOutline *o = archiveOutlineNew(v, &(Err){0});
+
+        if (o != NULL)
+            recoverDescribeOutline(o, windows);
+        archiveOutlineFree(o);
+    }
     if (rc->json) {
         if (json == NULL)
             json = bufNew(256);
@@ -323,7 +336,7 @@ failWith(const RecoverCmd *rc, const Err *err, const ArchiveCatalog *c, const Re
 
 /* The explicit start, as a GTID state (NULL without one); *why says where it comes from. */
 static int
-explicitStart(RecoverCmd *rc, Archive *a, const ArchiveCatalog *c, char **start, char *why, size_t whySize, Err *err) {
+explicitStart(RecoverCmd *rc, Archive *a, ArchiveView *v, char **start, char *why, size_t whySize, Err *err) {
     *start = NULL;
     if (rc->baseDir != NULL) {
         ArchiveBasePoint bp;
@@ -338,7 +351,7 @@ explicitStart(RecoverCmd *rc, Archive *a, const ArchiveCatalog *c, char **start,
             return 0;
         }
         archiveBasePointClear(&bp);
-        if (recoverStateAtPosition(a, c, bp.file, bp.pos, start, err) != 0)
+        if (recoverScopeStateAtPosition(a, v, bp.file, bp.pos, start, err) != 0)
             return errPrefix(err, "--base-dir '%s' has no gtid: its position", rc->baseDir);
         return 0;
     }
@@ -348,7 +361,7 @@ explicitStart(RecoverCmd *rc, Archive *a, const ArchiveCatalog *c, char **start,
         return 0;
     }
     if (rc->fromPosition.file[0] != '\0') {
-        if (recoverStateAtPosition(a, c, rc->fromPosition.file, rc->fromPosition.pos, start, err) != 0)
+        if (recoverScopeStateAtPosition(a, v, rc->fromPosition.file, rc->fromPosition.pos, start, err) != 0)
             return errPrefix(err, "--from-position");
         snprintf(why, whySize, "--from-position %s:%" PRIu64, rc->fromPosition.file, rc->fromPosition.pos);
     }
@@ -447,9 +460,13 @@ cmdRecover(int argc, char **argv) {
     RecoverResult res = {0};
     Storage *storage = NULL;
     Archive *a = NULL;
-    ArchiveCatalog *c = NULL;
+    ArchiveView *v = NULL;
+    ArchiveCatalog *c = NULL; /* what the plan is made on */
+    TimelineSet *timelines = NULL;
+    bool whole;
     RecoverPlan *plan = NULL;
     RecoverInto *into = NULL;
+    SegmentMeta end = {0};
     ArchiveIdentity id;
     char *explicit = NULL, *start = NULL;
     char why[1024] = "", startWhy[1200];
@@ -477,26 +494,42 @@ cmdRecover(int argc, char **argv) {
     if (buildTarget(&rc, &target, &err) != 0)
         goto fail;
 
-    /* The archive and its index. */
+    /* The archive and its catalog, opened by range. */
     if ((storage = cmdOpenArchive(rc.archive, &rc.storage, &err)) == NULL)
         goto fail;
     a = archiveNew(storage);
-    if ((c = archiveCatalogLoad(a, ARCHIVE_LOAD_DISCOVER, &err)) == NULL)
+    if ((v = archiveViewOpen(a, ARCHIVE_LOAD_DISCOVER, &err)) == NULL || timelineSetLoad(a, &timelines, &err) != 0)
         goto fail;
-    cmdCatalogWarn(c);
-    if (archiveCatalogCount(c) == 0) {
+    cmdViewWarn(v);
+    if (archiveViewLastSeq(v) == 0) {
         errSet(&err, ERR_NOTFOUND, "archive '%s' holds no segment", archiveUrl(a));
+        goto fail;
+    }
+    /* A forked archive (or --timeline) is planned on all its segments as the path of the timeline
+     * followed sees them (archive/timeline.h); one that never forked on the range the plan needs
+     * (recover/scope.h), loaded once the start is known. */
+    whole = timelineSetForked(timelines) || rc.timeline > 0;
+    if (whole) {
+        if ((c = archiveViewLoadRange(v, archiveViewFirstSeq(v), archiveViewLastSeq(v), &err)) == NULL ||
+            archiveCatalogFollowTimeline(a, c, (uint32_t)rc.timeline, NULL, &err) != 0)
+            goto fail;
+        if (archiveCatalogCount(c) == 0) {
+            errSet(&err, ERR_NOTFOUND, "archive '%s' holds no segment on that timeline", archiveUrl(a));
+            goto fail;
+        }
+        segmentMetaCopy(&end, archiveCatalogLast(c));
+    } else if (archiveViewGet(v, archiveViewLastSeq(v), &end, &err) != 0) {
         goto fail;
     }
 
     /* Where the target is. */
-    if (explicitStart(&rc, a, c, &explicit, why, sizeof(why), &err) != 0)
+    if (explicitStart(&rc, a, v, &explicit, why, sizeof(why), &err) != 0)
         goto fail;
     if (rc.into != NULL && connectInto(&rc, &into, &err) != 0)
         goto fail;
     if (into != NULL) {
-        if (recoverChooseStart(archiveCatalogFlavour(c), explicit, recoverIntoGtidSlavePos(into),
-                               segmentMetaGtidEnd(archiveCatalogLast(c)), &start, &chosen, &err) != 0)
+        if (recoverChooseStart(archiveViewFlavour(v), explicit, recoverIntoGtidSlavePos(into), segmentMetaGtidEnd(&end),
+                               &start, &chosen, &err) != 0)
             goto fail;
     } else {
         start = bvStrdup(explicit);
@@ -507,7 +540,9 @@ cmdRecover(int argc, char **argv) {
     else
         snprintf(startWhy, sizeof(startWhy), "%s", chosen);
 
-    /* The plan. */
+    /* The plan, on the part of the archive it needs. */
+    if (!whole && (c = recoverScopeLoad(v, start, &target, &err)) == NULL)
+        goto fail;
     if ((plan = recoverPlanNew(c, start, &target, &err)) == NULL || recoverPlanResolve(plan, a, &err) != 0)
         goto fail;
     if (rc.json) {
@@ -527,6 +562,11 @@ cmdRecover(int argc, char **argv) {
         if (archiveIdentityRead(a, &id, &(Err){0}) == 0)
             printf("archive %s: %s binlogs of server_id %" PRIu32 " (%s)\n", archiveUrl(a),
                    id.flavour == BINLOG_FLAVOUR_MYSQL ? "mysql" : "mariadb", id.serverId, id.serverVersion);
+        if (timelineSetForked(timelines))
+            printf("timelines: following %s, timeline %" PRIu32 " and its parents up to their forks ('binvault "
+                   "list' shows the diverged branches)\n",
+                   rc.timeline == 0 ? "the main line" : "--timeline", rc.timeline == 0 ? timelineSetNewest(timelines)
+                                                                                      : (uint32_t)rc.timeline);
         if (into != NULL)
             printf("target %s: %s, server_id %" PRIu32 ", gtid_slave_pos '%s'\n", recoverIntoUrl(into),
                    recoverIntoVersion(into), recoverIntoServerId(into), recoverIntoGtidSlavePos(into));
@@ -613,7 +653,7 @@ cmdRecover(int argc, char **argv) {
     }
     goto done;
 fail:
-    code = failWith(&rc, &err, c, NULL, json);
+    code = failWith(&rc, &err, v, NULL, json);
     json = NULL;
 done:
     bufFree(json);
@@ -623,6 +663,9 @@ done:
     bvFree(explicit);
     bvFree(start);
     archiveCatalogFree(c);
+    segmentMetaClear(&end);
+    archiveViewFree(v);
+    timelineSetFree(timelines);
     archiveFree(a);
     storageFree(storage);
     optFree(&recoverSet, &rc);

@@ -22,6 +22,8 @@
 #include "archive/backup_store.h"
 #include "archive/catalog.h"
 #include "archive/identity.h"
+#include "archive/outline.h"
+#include "archive/timeline.h"
 #include "binlog/pos.h"
 #include "cmd/cmd.h"
 #include "common/log.h"
@@ -30,6 +32,7 @@
 #include "common/time.h"
 #include "common/url.h"
 #include "recover/restore.h"
+#include "recover/scope.h"
 
 #define RESTORE_PRIMARY_PASSWORD_ENV "BINVAULT_PRIMARY_PASSWORD"
 #define RESTORE_LOG_EVERY_S 10.0
@@ -43,7 +46,7 @@ typedef struct RestoreCmd {
     bool untilEnd, exclusive, allowTimeDisorder, dryRun;
     TimeZone tz;
     OptHostPort listen;
-    int64_t connectTimeoutMs;
+    int64_t connectTimeoutMs, timeline;
     const char *logLevel;
     StorageOptions storage;
 
@@ -84,6 +87,9 @@ static const OptDef restoreDefs[] = {
     {"until-end", OPT_BOOL, NULL, 0, 0, 0, RESTORE_OPT(untilEnd), NULL, "target: everything archived", NULL, NULL},
     {"exclusive", OPT_BOOL, NULL, 0, 0, 0, RESTORE_OPT(exclusive), NULL,
      "stop just before the target instead (--until-gtid of the bad statement)", NULL, NULL},
+    {"timeline", OPT_INT, "0", 0, TIMELINE_MAX, 0, RESTORE_OPT(timeline), NULL,
+     "follow timeline N back to the first (0: the main line, the newest timeline's); see recover --timeline", NULL,
+     NULL},
     {"allow-time-disorder", OPT_BOOL, NULL, 0, 0, 0, RESTORE_OPT(allowTimeDisorder), NULL,
      "with --until-time: plan even when commit times out of binlog order make the cut ambiguous", NULL, NULL},
     {"timezone", OPT_TIMEZONE, "UTC", 0, 0, 0, RESTORE_OPT(tz), NULL,
@@ -291,13 +297,17 @@ printBackup(const ArchiveBackup *b) {
 
 /* The archive's restorable windows after a refused plan. */
 static void
-printWindows(const ArchiveCatalog *c, const Err *err) {
+printWindows(ArchiveView *v, const Err *err) {
+    ArchiveOutline *o;
     Buf *w;
 
-    if (c == NULL || (err->code != ERR_NOTFOUND && err->code != ERR_GAP && err->code != ERR_USAGE))
+    if (v == NULL || (err->code != ERR_NOTFOUND && err->code != ERR_GAP && err->code != ERR_USAGE))
+        return;
+    if ((o = archiveOutlineNew(v, &(Err){0})) == NULL)
         return;
     w = bufNew(512);
-    recoverDescribeWindows(c, w);
+    recoverDescribeOutline(o, w);
+    archiveOutlineFree(o);
     if (w->len > 0)
         fprintf(stderr, "binvault: the archive holds:\n%.*s", (int)w->len, (const char *)w->data);
     bufFree(w);
@@ -313,7 +323,9 @@ cmdRestore(int argc, char **argv) {
     MysqlUrl *primary = NULL;
     Storage *storage = NULL;
     Archive *a = NULL;
-    ArchiveCatalog *c = NULL;
+    ArchiveView *v = NULL;
+    ArchiveCatalog *c = NULL; /* what the plan is made on */
+    TimelineSet *timelines = NULL;
     ArchiveIdentity id;
     ArchiveBackup *backups = NULL;
     const ArchiveBackup *chosen = NULL;
@@ -361,9 +373,9 @@ cmdRestore(int argc, char **argv) {
                archiveUrl(a));
         goto fail;
     }
-    if ((c = archiveCatalogLoad(a, ARCHIVE_LOAD_DISCOVER, &err)) == NULL)
+    if ((v = archiveViewOpen(a, ARCHIVE_LOAD_DISCOVER, &err)) == NULL || timelineSetLoad(a, &timelines, &err) != 0)
         goto fail;
-    cmdCatalogWarn(c);
+    cmdViewWarn(v);
     printf("archive %s: mariadb binlogs of server_id %" PRIu32 " (%s)\n", archiveUrl(a), id.serverId, id.serverVersion);
     if (rc.streamFile != NULL) {
         printf("backup: the stream file '%s' (%" PRIu64 " bytes); the plan is made once it is prepared\n",
@@ -372,10 +384,23 @@ cmdRestore(int argc, char **argv) {
         ro.streamCtx = rc.streamFile;
         ro.streamBytes = (uint64_t)st.st_size;
         ro.serverId = id.serverId;
+        /* The start is known once the stream is prepared: the plan may start anywhere. */
+        if ((c = archiveViewLoadRange(v, archiveViewFirstSeq(v), archiveViewLastSeq(v), &err)) == NULL ||
+            archiveCatalogFollowTimeline(a, c, (uint32_t)rc.timeline, NULL, &err) != 0)
+            goto fail;
     } else {
-        if (chooseBackup(&rc, a, &target, &backups, &nbackups, &chosen, &err) != 0 ||
-            (plan = recoverPlanNew(c, chosen->gtidState != NULL ? chosen->gtidState : "", &target, &err)) == NULL ||
-            recoverPlanResolve(plan, a, &err) != 0)
+        const char *from;
+
+        if (chooseBackup(&rc, a, &target, &backups, &nbackups, &chosen, &err) != 0)
+            goto fail;
+        from = chosen->gtidState != NULL ? chosen->gtidState : "";
+        /* A forked archive (or --timeline) is planned on all its segments as the path followed
+         * sees them (archive/timeline.h); one that never forked on the range the plan needs. */
+        c = timelineSetForked(timelines) || rc.timeline > 0
+                ? archiveViewLoadRange(v, archiveViewFirstSeq(v), archiveViewLastSeq(v), &err)
+                : recoverScopeLoad(v, from, &target, &err);
+        if (c == NULL || archiveCatalogFollowTimeline(a, c, (uint32_t)rc.timeline, NULL, &err) != 0 ||
+            (plan = recoverPlanNew(c, from, &target, &err)) == NULL || recoverPlanResolve(plan, a, &err) != 0)
             goto fail;
         printBackup(chosen);
         printPlan(&rc, plan);
@@ -429,7 +454,7 @@ cmdRestore(int argc, char **argv) {
         if (rc.bar)
             fputc('\n', stderr);
         code = cmdFail(&err);
-        printWindows(c, &err);
+        printWindows(v, &err);
         printReport(&rc, &report, dir, false);
         goto done;
     }
@@ -441,13 +466,15 @@ cmdRestore(int argc, char **argv) {
     goto done;
 fail:
     code = cmdFail(&err);
-    printWindows(c, &err);
+    printWindows(v, &err);
 done:
     restoreReportClear(&report);
     recoverPlanFree(plan);
     archiveBackupListFree(backups, nbackups);
     urlMysqlFree(primary);
     archiveCatalogFree(c);
+    archiveViewFree(v);
+    timelineSetFree(timelines);
     archiveFree(a);
     storageFree(storage);
     bvFree(dir);

@@ -15,10 +15,12 @@
 #include "archive/checkpoint.h"
 #include "archive/identity.h"
 #include "archive/key.h"
+#include "archive/outline.h"
 #include "archive/status.h"
 #include "mysql/client.h"
 #include "binlog/txn.h"
 #include "cmd/cmd.h"
+#include "cmd/timelines.h"
 #include "common/json.h"
 #include "common/mem.h"
 #include "common/url.h"
@@ -324,21 +326,25 @@ unknown(bool json, const char *url, const char *why) {
 static int
 backupsProbe(Archive *a, StatusInput *in, size_t *count, uint64_t *firstSeq, uint64_t *fromSeq, Err *err) {
     ArchiveBackup *list;
-    ArchiveCatalog *c = NULL;
+    ArchiveView *v = NULL;
+    ArchiveOutline *o = NULL;
     int rc = 0;
 
     *firstSeq = *fromSeq = 0;
     if (archiveBackupList(a, &list, count, err) != 0)
         return -1;
     in->backupsChecked = *count > 0 || in->warnBackupAge > 0;
-    if (*count > 0 && (c = archiveCatalogLoad(a, ARCHIVE_LOAD_TOLERANT, err)) == NULL)
+    /* The catalog opened by range: where each backup stands, from the summaries and the blocks
+     * around its point. */
+    if (*count > 0 && ((v = archiveViewOpen(a, ARCHIVE_LOAD_TOLERANT, err)) == NULL ||
+                       (o = archiveOutlineNew(v, err)) == NULL))
         rc = -1;
     for (size_t i = 0; rc == 0 && i < *count; i++) {
         ArchiveBackupReach r;
 
         if ((uint64_t)list[i].endUs > in->newestBackupUs)
             in->newestBackupUs = (uint64_t)list[i].endUs;
-        if (archiveBackupReach(c, &list[i], &r, err) != 0)
+        if (archiveOutlineBackupReach(v, o, &list[i], &r, err) != 0)
             rc = -1;
         else if (r.kind == ARCHIVE_BACKUP_REACHES_END) {
             in->backupRestorable = true;
@@ -346,9 +352,10 @@ backupsProbe(Archive *a, StatusInput *in, size_t *count, uint64_t *firstSeq, uin
                 *fromSeq = r.fromSeq;
         }
     }
-    if (c != NULL && archiveCatalogCount(c) > 0)
-        *firstSeq = archiveCatalogAt(c, 0)->seq;
-    archiveCatalogFree(c);
+    if (o != NULL && archiveOutlineWindowCount(o) > 0)
+        *firstSeq = archiveOutlineWindowAt(o, 0)->from->seq;
+    archiveOutlineFree(o);
+    archiveViewFree(v);
     archiveBackupListFree(list, *count);
     return rc;
 }
@@ -466,6 +473,8 @@ statusRun(const StatusOpts *o, uint32_t serverId) {
             n += snprintf(summary + n, sizeof(summary) - (size_t)n,
                           "; a commit time is in the future (SET TIMESTAMP or a clock ahead): not trusted");
         if ((size_t)n < sizeof(summary))
+            n += cmdTimelinesSummary(a, summary + n, sizeof(summary) - (size_t)n);
+        if ((size_t)n < sizeof(summary))
             n += snprintf(summary + n, sizeof(summary) - (size_t)n, " | rpo=%.3fs;%.0f;%.0f;0", v.rpo < 0 ? 0 : v.rpo,
                           warnRpo, maxRpo);
         if (probe.ok && probe.txns >= 0 && (size_t)n < sizeof(summary))
@@ -521,6 +530,7 @@ statusRun(const StatusOpts *o, uint32_t serverId) {
             }
             jsonBufPrintf(b, "}");
         }
+        cmdTimelinesJson(a, b);
         jsonBufPrintf(b, "}\n");
         fwrite(b->data, 1, b->len, stdout);
         bufFree(b);
@@ -550,6 +560,7 @@ statusRun(const StatusOpts *o, uint32_t serverId) {
         } else if (source != NULL) {
             printf("source      not checked: %s\n", probe.err.msg);
         }
+        cmdTimelinesPrint(a, stdout);
     }
     bvFree(probe.gtid);
     archiveCheckpointClear(&cp);

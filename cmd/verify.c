@@ -13,8 +13,11 @@
 #include "archive/archive.h"
 #include "archive/continuity.h"
 #include "archive/key.h"
+#include "archive/outline.h"
+#include "archive/timeline.h"
 #include "archive/verify.h"
 #include "cmd/cmd.h"
+#include "cmd/timelines.h"
 #include "common/json.h"
 #include "common/mem.h"
 
@@ -86,10 +89,35 @@ printWindow(const ArchiveWindow *w, const char *label) {
            t2);
 }
 
+/* The restorable windows are those of the main line: a diverged branch is not restored by default
+ * (what cannot be read as timelines was reported as a problem). An archive that never forked has
+ * the outline's; a forked one those of its whole index as the main line sees it (*mainLine, to
+ * free after the windows). */
+static size_t
+windowsOf(Verify *v, const ArchiveOutline *o, ArchiveCatalog **mainLine, ArchiveWindow **windows) {
+    TimelineSet *set = NULL;
+    size_t n;
+
+    *mainLine = NULL;
+    if (timelineSetLoad(v->archive, &set, &(Err){0}) == 0 && timelineSetForked(set) &&
+        (*mainLine = archiveCatalogLoad(v->archive, ARCHIVE_LOAD_TOLERANT, &(Err){0})) != NULL &&
+        archiveCatalogFollowTimeline(v->archive, *mainLine, 0, NULL, &(Err){0}) == 0) {
+        timelineSetFree(set);
+        return archiveCatalogWindows(*mainLine, windows);
+    }
+    timelineSetFree(set);
+    n = archiveOutlineWindowCount(o);
+    *windows = bvCalloc(n + 1, sizeof(**windows));
+    for (size_t i = 0; i < n; i++)
+        (*windows)[i] = *archiveOutlineWindowAt(o, i);
+    return n;
+}
+
 static void
-report(Verify *v, const ArchiveCatalog *c) {
+report(Verify *v, const ArchiveCatalog *c, const ArchiveOutline *o) {
+    ArchiveCatalog *mainLine;
     ArchiveWindow *windows;
-    size_t nwin = archiveCatalogWindows(c, &windows);
+    size_t nwin = windowsOf(v, o, &mainLine, &windows);
 
     if (v->json) {
         Buf *out = bufNew(4096);
@@ -126,7 +154,9 @@ report(Verify *v, const ArchiveCatalog *c) {
                 bufAppend(out, ",", 1);
             archiveWindowToJson(&windows[i], out);
         }
-        jsonBufPrintf(out, "]}\n");
+        jsonBufPrintf(out, "]");
+        cmdTimelinesJson(v->archive, out);
+        jsonBufPrintf(out, "}\n");
         fwrite(out->data, 1, out->len, stdout);
         bufFree(out);
     } else {
@@ -151,8 +181,10 @@ report(Verify *v, const ArchiveCatalog *c) {
                          i + 1, nwin);
             printWindow(&windows[i], label);
         }
+        cmdTimelinesPrint(v->archive, stdout);
     }
     bvFree(windows);
+    archiveCatalogFree(mainLine);
 }
 
 typedef struct VerifyOpts {
@@ -174,10 +206,15 @@ static const OptSet verifySet = {
     "Re-reads every segment of the archive and checks every layer: the object's SHA-256 against the\n"
     "index, the trailer (CRC32, metadata, agreement with the index), the lz4 frame and its checksums,\n"
     "the content's length and SHA-256, and the CRC32 of every binlog event. Then checks continuity (no\n"
-    "missing seq, no position gap, no GTID gap), the index chunks and checkpoint.json, names every bad\n"
+    "missing seq, no position gap, no GTID gap), every segment's labels against its content (GTID\n"
+    "states with their server ids, first and last GTID, counts, commit times), the timelines (each\n"
+    "segment in its timeline's seqs, each fork in its parent), the index chunks and checkpoint.json,\n"
+    "names every bad\n"
     "object and what is wrong with it, and prints the restorable window: from which position, GTID\n"
     "and time to which. Exits 0 only when everything is sound, 65 otherwise. --json prints one JSON\n"
-    "document. On a terminal, progress goes to stderr.\n\n" CMD_STORAGE_HELP,
+    "document. On a terminal, progress goes to stderr. The diverged branches of an archive that\n"
+    "followed a failover (transactions of an old primary the new one never had) are printed as\n"
+    "warnings: kept on purpose, they do not fail it.\n\n" CMD_STORAGE_HELP,
     verifyDefs,
     sizeof(verifyDefs) / sizeof(verifyDefs[0]),
     NULL,
@@ -221,7 +258,7 @@ verifyRun(const char *url, const StorageOptions *storageOpts, bool json) {
         errSet(&err, ERR_NOTFOUND, "'%s' is not a binvault archive: no binvault.json and no segment", url);
         rc = cmdFail(&err);
     } else {
-        report(&v, v.res.catalog);
+        report(&v, v.res.catalog, v.res.outline);
         rc = v.res.problemCount == 0 ? 0 : errExitCode(ERR_FORMAT);
     }
     archiveVerifyResultClear(&v.res);

@@ -11,6 +11,9 @@
  *     by GTID, with the base backup).
  *  3: a prune record (archivePruneRecordParse) and prune record names.
  *  4: a base backup's binlog info (archiveBasePointParse).
+ *  5: a catalog summary: its object name on the first line, then its content
+ *     (archiveSummaryNameParse, archiveSummaryParse); each span that parses must cover one whole
+ *     block, follow the one before, and read back the same from its own JSON line.
  * Seeds: fuzz/seeds-index/ (documents of archives of the fixture binlogs; see docs/FUZZING.md).
  */
 #include <stdint.h>
@@ -25,6 +28,7 @@
 #include "archive/index.h"
 #include "archive/lookup.h"
 #include "archive/prune.h"
+#include "archive/summary.h"
 #include "common/mem.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -142,6 +146,47 @@ prune(const uint8_t *p, size_t len) {
     bvFree(text);
 }
 
+static void
+summary(const uint8_t *p, size_t len) {
+    const uint8_t *nl = memchr(p, '\n', len);
+    uint64_t first, last, expect;
+    ArchiveSpan *spans;
+    char *name;
+    size_t n;
+    Err err;
+
+    if (nl == NULL)
+        return;
+    name = bvStrndup((const char *)p, (size_t)(nl - p));
+    if (archiveSummaryNameParse(name, &first, &last) != 0) {
+        bvFree(name);
+        return;
+    }
+    bvFree(name);
+    if (archiveSummaryParse(nl + 1, len - (size_t)(nl + 1 - p), first, last, &spans, &n, &err) != 0)
+        return;
+    expect = first;
+    for (size_t i = 0; i < n; i++) {
+        ArchiveSpan back;
+        Buf *line = bufNew(1024);
+
+        if (spans[i].firstSeq != expect || spans[i].lastSeq != archiveBlockLast(archiveBlockOf(expect)) ||
+            spans[i].minTimeUs > spans[i].maxTimeUs)
+            abort();
+        expect = spans[i].lastSeq + 1;
+        archiveSpanToJson(&spans[i], line);
+        if (archiveSpanParse((const char *)line->data, line->len, &back, &err) != 0 ||
+            back.lastSeq != spans[i].lastSeq || back.breakCount != spans[i].breakCount ||
+            strcmp(back.gtidEnd, spans[i].gtidEnd) != 0)
+            abort();
+        archiveSpanClear(&back);
+        bufFree(line);
+    }
+    if (expect != last + 1)
+        abort();
+    archiveSpansFree(spans, n);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     ArchiveIdentity id;
@@ -151,7 +196,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 
     if (size == 0)
         return 0;
-    switch (data[0] % 5) {
+    switch (data[0] % 6) {
     case 0: archiveIdentityParse((const char *)data + 1, size - 1, &id, &err); break;
     case 1:
         if (archiveCheckpointParse((const char *)data + 1, size - 1, &cp, &err) == 0)
@@ -159,6 +204,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         break;
     case 2: chunk(data + 1, size - 1); break;
     case 3: prune(data + 1, size - 1); break;
+    case 5: summary(data + 1, size - 1); break;
     default:
         if (archiveBasePointParse((const char *)data + 1, size - 1, &bp, &err) == 0) {
             if (!segmentFileNameValid(bp.file) || bp.pos < 4 || bp.gtid == NULL)

@@ -868,10 +868,7 @@ recoverPlanFree(RecoverPlan *p) {
     bvFree(p);
 }
 void
-recoverDescribeWindows(const ArchiveCatalog *c, Buf *out) {
-    ArchiveWindow *w;
-    size_t n = archiveCatalogWindows(c, &w);
-
+recoverDescribeWindowList(const ArchiveWindow *w, size_t n, Buf *out) {
     for (size_t i = 0; i < n; i++) {
         char t1[48], t2[48];
 
@@ -884,5 +881,13 @@ recoverDescribeWindows(const ArchiveCatalog *c, Buf *out) {
                       w[i].to->file, w[i].to->endPos, segmentMetaGtidEnd(w[i].to),
                       w[i].firstGtid[0] ? w[i].firstGtid : "-", t1, w[i].lastGtid[0] ? w[i].lastGtid : "-", t2);
     }
+}
+
+void
+recoverDescribeWindows(const ArchiveCatalog *c, Buf *out) {
+    ArchiveWindow *w;
+    size_t n = archiveCatalogWindows(c, &w);
+
+    recoverDescribeWindowList(w, n, out);
     bvFree(w);
 }

@@ -158,6 +158,8 @@ void recoverPlanFree(RecoverPlan *p);
 /* What the archive can restore, for refusals: one line per window ("seq 1-40: FILE:POS (gtid
  * state X) .. FILE:POS (gtid state Y), commits T1 .. T2 UTC"). */
 void recoverDescribeWindows(const ArchiveCatalog *c, Buf *out);
+/* The same lines for `n` windows (archiveCatalogWindows(), or an archive's outline). */
+void recoverDescribeWindowList(const ArchiveWindow *w, size_t n, Buf *out);
 
 /* ---- Reading segments for the plan (recover/resolve.c) ------------------------------------------ */
 

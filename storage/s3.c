@@ -247,9 +247,10 @@ s3DriverOpenRead(void *driver, const char *name, uint64_t offset, uint64_t lengt
 /* --- LIST, DELETE ------------------------------------------------------------------------- */
 
 static int
-s3DriverList(void *driver, const char *prefix, StorageListCb *cb, void *data, Err *err) {
+s3DriverListFrom(void *driver, const char *prefix, const char *startAfter, StorageListCb *cb, void *data, Err *err) {
     S3 *this = driver;
-    char *keyPrefix = s3Key(this, prefix), *token = NULL, *last = NULL, page[16];
+    char *keyPrefix = s3Key(this, prefix), *keyAfter = startAfter ? s3Key(this, startAfter) : NULL;
+    char *token = NULL, *last = NULL, page[16];
     size_t strip = this->prefix[0] ? strlen(this->prefix) + 1 : 0;
     Http *http = httpPoolGet(this->pool, err);
     HttpResponse resp;
@@ -268,6 +269,8 @@ s3DriverList(void *driver, const char *prefix, StorageListCb *cb, void *data, Er
         s3ReqQuery(&r, "max-keys", page);
         if (token != NULL)
             s3ReqQuery(&r, "continuation-token", token);
+        else if (keyAfter != NULL)
+            s3ReqQuery(&r, "start-after", keyAfter);
         if (s3Do(this, http, &r, &resp, err) != 0)
             goto out;
         if (!s3Ok(&resp)) {
@@ -320,7 +323,13 @@ out:
     bvFree(token);
     bvFree(last);
     bvFree(keyPrefix);
+    bvFree(keyAfter);
     return rc;
+}
+
+static int
+s3DriverList(void *driver, const char *prefix, StorageListCb *cb, void *data, Err *err) {
+    return s3DriverListFrom(driver, prefix, NULL, cb, data, err);
 }
 
 static int
@@ -372,6 +381,7 @@ static const StorageDriverVt s3Vt = {
     .openRead = s3DriverOpenRead,
     .head = s3DriverHead,
     .list = s3DriverList,
+    .listFrom = s3DriverListFrom,
     .remove = s3DriverRemove,
     .cleanTemp = s3DriverCleanTemp,
     .free = s3DriverFree,

@@ -5,6 +5,7 @@
 #include "storage/storage.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -23,7 +24,18 @@ struct Storage {
     const StorageDriverVt *vt;
     void *driver;
     char *url;
+    /* Counted with atomics: a store is shared by the agent's threads. */
+    _Atomic uint64_t lists, listed, reads, puts, removes;
 };
+
+void
+storageCountersGet(const Storage *storage, StorageCounters *out) {
+    out->lists = atomic_load(&storage->lists);
+    out->listed = atomic_load(&storage->listed);
+    out->reads = atomic_load(&storage->reads);
+    out->puts = atomic_load(&storage->puts);
+    out->removes = atomic_load(&storage->removes);
+}
 
 Storage *
 storageNewDriver(const StorageDriverVt *vt, void *driver, const char *url) {
@@ -158,6 +170,7 @@ storageOpenRead(Storage *storage, const char *name, uint64_t offset, uint64_t le
 
     if (storageNameCheck(storage, name, false, err) != 0)
         return NULL;
+    atomic_fetch_add(&storage->reads, 1);
     src = storage->vt->openRead(storage->driver, name, offset, length, err);
     if (src == NULL) {
         errPrefix(err, "unable to read '%s' from '%s'", name, storage->url);
@@ -212,6 +225,7 @@ storageHead(Storage *storage, const char *name, StorageInfo *out, Err *err) {
     if (storageNameCheck(storage, name, false, err) != 0)
         return -1;
     memset(out, 0, sizeof(*out));
+    atomic_fetch_add(&storage->reads, 1);
     if (storage->vt->head(storage->driver, name, out, err) != 0)
         return errPrefix(err, "unable to stat '%s' in '%s'", name, storage->url);
     return 0;
@@ -304,6 +318,7 @@ storagePut(Storage *storage, const char *name, const StoragePutSource *src,
 
     if (storageNameCheck(storage, name, false, err) != 0)
         return -1;
+    atomic_fetch_add(&storage->puts, 1);
     if (storage->vt->put(storage->driver, name, src, info, mode, &existed, err) != 0)
         return errPrefix(err, "unable to put '%s' in '%s'", name, storage->url);
     if (!existed)
@@ -345,18 +360,30 @@ storagePutBuf(Storage *storage, const char *name, const void *data, size_t len,
 /* --- Listing, removal --------------------------------------------------------------------- */
 
 /* Passes the caller's callback through the driver, remembering whether an error came from it so
- * that it is returned unchanged. */
+ * that it is returned unchanged, skipping names up to `startAfter` for a driver that cannot, and
+ * ending the listing early (STORAGE_LIST_STOP) through the driver's error path. */
 typedef struct StorageListCtx {
+    Storage *storage;
     StorageListCb *cb;
     void *data;
-    bool cbFailed;
+    const char *startAfter; /* NULL: the driver skipped them */
+    bool cbFailed, stopped;
 } StorageListCtx;
 
 static int
 storageListCb(const char *name, uint64_t size, void *data, Err *err) {
     StorageListCtx *ctx = data;
+    int rc;
 
-    if (ctx->cb(name, size, ctx->data, err) != 0) {
+    if (ctx->startAfter != NULL && strcmp(name, ctx->startAfter) <= 0)
+        return 0;
+    atomic_fetch_add(&ctx->storage->listed, 1);
+    rc = ctx->cb(name, size, ctx->data, err);
+    if (rc == STORAGE_LIST_STOP) {
+        ctx->stopped = true;
+        return errSet(err, ERR_INTERNAL, "listing stopped");
+    }
+    if (rc != 0) {
         ctx->cbFailed = true;
         return -1;
     }
@@ -364,12 +391,29 @@ storageListCb(const char *name, uint64_t size, void *data, Err *err) {
 }
 
 int
-storageList(Storage *storage, const char *prefix, StorageListCb *cb, void *data, Err *err) {
-    StorageListCtx ctx = {.cb = cb, .data = data};
+storageListFrom(Storage *storage, const char *prefix, const char *startAfter, StorageListCb *cb, void *data,
+                Err *err) {
+    StorageListCtx ctx = {.storage = storage, .cb = cb, .data = data};
+    int rc;
 
     if (storageNameCheck(storage, prefix, true, err) != 0)
         return -1;
-    if (storage->vt->list(storage->driver, prefix, storageListCb, &ctx, err) != 0) {
+    if (startAfter != NULL && startAfter[0] == '\0')
+        startAfter = NULL;
+    atomic_fetch_add(&storage->lists, 1);
+    if (startAfter == NULL) {
+        rc = storage->vt->list(storage->driver, prefix, storageListCb, &ctx, err);
+    } else if (storage->vt->listFrom != NULL) {
+        rc = storage->vt->listFrom(storage->driver, prefix, startAfter, storageListCb, &ctx, err);
+    } else {
+        ctx.startAfter = startAfter;
+        rc = storage->vt->list(storage->driver, prefix, storageListCb, &ctx, err);
+    }
+    if (rc != 0) {
+        if (ctx.stopped) {
+            errClear(err);
+            return 0;
+        }
         if (ctx.cbFailed)
             return -1;
         return errPrefix(err, "unable to list '%s' in '%s'", prefix, storage->url);
@@ -378,9 +422,15 @@ storageList(Storage *storage, const char *prefix, StorageListCb *cb, void *data,
 }
 
 int
+storageList(Storage *storage, const char *prefix, StorageListCb *cb, void *data, Err *err) {
+    return storageListFrom(storage, prefix, NULL, cb, data, err);
+}
+
+int
 storageRemove(Storage *storage, const char *name, Err *err) {
     if (storageNameCheck(storage, name, false, err) != 0)
         return -1;
+    atomic_fetch_add(&storage->removes, 1);
     if (storage->vt->remove(storage->driver, name, err) != 0)
         return errPrefix(err, "unable to remove '%s' from '%s'", name, storage->url);
     return 0;

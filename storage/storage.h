@@ -54,7 +54,8 @@ typedef struct StorageInfo {
 } StorageInfo;
 
 /* Called by storageList() for each object; return -1 (with `err` set) to stop the listing, which
- * then fails with that error unchanged. */
+ * then fails with that error unchanged, or STORAGE_LIST_STOP to end it early with success. */
+#define STORAGE_LIST_STOP 1
 typedef int StorageListCb(const char *name, uint64_t size, void *data, Err *err);
 
 /* Store settings. The S3 members are values (NULL: the default; see storage/s3.h): the storage
@@ -140,6 +141,19 @@ int storageHead(Storage *storage, const char *name, StorageInfo *out, Err *err);
  * S3, so "seg/00" matches "seg/0042"), recursively, in lexicographic (byte) order of the names.
  * Objects being written are not listed. */
 int storageList(Storage *storage, const char *prefix, StorageListCb *cb, void *data, Err *err);
+/* storageList() of the names after `startAfter` only (NULL or "": from the start), asking the store
+ * for them alone (S3 ListObjectsV2 `start-after`; a directory skips the earlier names of each
+ * directory it reads): a question about the end of a long prefix lists only the end. */
+int storageListFrom(Storage *storage, const char *prefix, const char *startAfter, StorageListCb *cb, void *data,
+                    Err *err);
+
+/* What a store was asked, counted by the generic layer since it was opened: listing requests
+ * (storageList/storageListFrom calls), objects listed, reads (get, open, head), puts, removes. For
+ * tests and benchmarks that assert what a question costs. */
+typedef struct StorageCounters {
+    uint64_t lists, listed, reads, puts, removes;
+} StorageCounters;
+void storageCountersGet(const Storage *storage, StorageCounters *out);
 
 /* Remove an object; a missing object is fine. */
 int storageRemove(Storage *storage, const char *name, Err *err);
@@ -172,6 +186,8 @@ typedef struct StoragePutSource {
  * - openRead: ERR_NOTFOUND for a missing object; ERR_FORMAT for a range past the end.
  * - head: exists false for a missing object.
  * - list: as storageList(), in byte order, skipping in-progress objects.
+ * - listFrom (optional: NULL lists all and the generic layer skips): as list, of the names after
+ *   `startAfter` only.
  * - remove: a missing object is fine.
  * - putRead (optional: NULL when the driver cannot): as put, but the bytes come from `src`, a
  *   single-use stream of exactly `size` bytes whose own filters check its content (an encryptor
@@ -189,6 +205,8 @@ typedef struct StorageDriverVt {
     IoRead *(*openRead)(void *driver, const char *name, uint64_t offset, uint64_t length, Err *err);
     int (*head)(void *driver, const char *name, StorageInfo *out, Err *err);
     int (*list)(void *driver, const char *prefix, StorageListCb *cb, void *data, Err *err);
+    int (*listFrom)(void *driver, const char *prefix, const char *startAfter, StorageListCb *cb, void *data,
+                    Err *err);
     int (*remove)(void *driver, const char *name, Err *err);
     int (*cleanTemp)(void *driver, unsigned minAgeSec, unsigned *removed, Err *err);
     void (*free)(void *driver);

@@ -772,6 +772,16 @@ cryptList(void *driver, const char *prefix, StorageListCb *cb, void *data, Err *
 }
 
 static int
+cryptListFrom(void *driver, const char *prefix, const char *startAfter, StorageListCb *cb, void *data, Err *err) {
+    StorageCrypt *this = driver;
+    CryptListCtx ctx = {this, cb, data};
+
+    if (this->vt->listFrom == NULL)
+        return errSet(err, ERR_INTERNAL, "the store cannot list from a name");
+    return this->vt->listFrom(this->driver, prefix, startAfter, cryptListCb, &ctx, err);
+}
+
+static int
 cryptRemove(void *driver, const char *name, Err *err) {
     StorageCrypt *this = driver;
 
@@ -802,6 +812,7 @@ static const StorageDriverVt cryptVt = {
     .openRead = cryptOpenRead,
     .head = cryptHead,
     .list = cryptList,
+    .listFrom = cryptListFrom,
     .remove = cryptRemove,
     .cleanTemp = cryptCleanTemp,
     .free = cryptFree,

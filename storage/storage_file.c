@@ -394,12 +394,24 @@ storageFileEntryCmp(const void *a, const void *b) {
     return strcmp(((const StorageFileEntry *)a)->key, ((const StorageFileEntry *)b)->key);
 }
 
+/* Whether the file `name` of the directory `rel` is named up to `startAfter`. */
+static bool
+storageFileBefore(const char *rel, const char *name, const char *startAfter) {
+    size_t relLen = strlen(rel);
+    int c = strncmp(rel, startAfter, relLen);
+
+    if (c != 0)
+        return c < 0;
+    return strcmp(name, startAfter + relLen) <= 0;
+}
+
 /* List the directory open as `fd` (closed here), `rel` ("" or ending with '/') below the root,
- * entries starting with `filter`, recursively. It stays open while the directories below it are
+ * entries starting with `filter`, recursively, those after `startAfter` only (NULL: all; a file named
+ * up to it is skipped before it is even stat'ed). It stays open while the directories below it are
  * listed, opened from it with storageFileOpenDir(): one swapped for a symbolic link meanwhile is
  * skipped with a warning, as one found there. */
 static int
-storageFileListDir(StorageFile *this, int fd, const char *rel, const char *filter,
+storageFileListDir(StorageFile *this, int fd, const char *rel, const char *filter, const char *startAfter,
                    StorageListCb *cb, void *data, Err *err) {
     char *dirPath = bvSprintf("%s/%s", this->root, rel);
     StorageFileEntry *entries = NULL;
@@ -431,6 +443,8 @@ storageFileListDir(StorageFile *this, int fd, const char *rel, const char *filte
             strstr(de->d_name, STORAGE_TMP_MARK) != NULL ||
             strncmp(de->d_name, filter, filterLen) != 0)
             continue;
+        if (startAfter != NULL && de->d_type == DT_REG && storageFileBefore(rel, de->d_name, startAfter))
+            continue;
         if (fstatat(dirfd(dir), de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
             if (errno == ENOENT)
                 continue;
@@ -445,6 +459,10 @@ storageFileListDir(StorageFile *this, int fd, const char *rel, const char *filte
         full = bvSprintf("%s%s", rel, de->d_name);
         if (storageNameValid(full, &nameErr) != 0) {
             logWarn("ignoring '%s%s': %s", dirPath, de->d_name, nameErr.msg);
+            bvFree(full);
+            continue;
+        }
+        if (startAfter != NULL && S_ISREG(st.st_mode) && strcmp(full, startAfter) <= 0) {
             bvFree(full);
             continue;
         }
@@ -465,12 +483,21 @@ storageFileListDir(StorageFile *this, int fd, const char *rel, const char *filte
         int failed = 0;
 
         if (entries[i].dir) {
-            char *sub = bvStrndup(entries[i].key, strlen(entries[i].key) - 1);
-            char *subPath = bvSprintf("%s%s", dirPath, sub);
-            int subFd, opened = storageFileOpenDir(dirfd(dir), sub, subPath, &subFd, err);
+            /* Names below `full` all start with it: all after startAfter, all up to it (skipped),
+             * or, when startAfter is below it, some of each. */
+            bool below = startAfter != NULL && strncmp(startAfter, full, strlen(full)) == 0;
+            char *sub, *subPath;
+            int subFd, opened;
 
+            if (startAfter != NULL && !below && strcmp(full, startAfter) < 0) {
+                bvFree(full);
+                continue;
+            }
+            sub = bvStrndup(entries[i].key, strlen(entries[i].key) - 1);
+            subPath = bvSprintf("%s%s", dirPath, sub);
+            opened = storageFileOpenDir(dirfd(dir), sub, subPath, &subFd, err);
             if (opened == 0) {
-                failed = storageFileListDir(this, subFd, full, "", cb, data, err);
+                failed = storageFileListDir(this, subFd, full, "", below ? startAfter : NULL, cb, data, err);
             } else if (opened == 1 || err->code == ERR_NOTFOUND) {
                 /* Swapped for a link, gone or no longer a directory since it was read: nothing of
                  * the store to list there. */
@@ -501,7 +528,8 @@ out:
 }
 
 static int
-storageFileList(void *driver, const char *prefix, StorageListCb *cb, void *data, Err *err) {
+storageFileListFrom(void *driver, const char *prefix, const char *startAfter, StorageListCb *cb, void *data,
+                    Err *err) {
     StorageFile *this = driver;
     const char *slash = strrchr(prefix, '/');
     char *rel = slash ? bvStrndup(prefix, (size_t)(slash - prefix + 1)) : bvStrdup("");
@@ -509,7 +537,7 @@ storageFileList(void *driver, const char *prefix, StorageListCb *cb, void *data,
     int fd, rc = storageFileWalk(this, rel, false, &fd, &last, err);
 
     if (rc == 0) {
-        rc = storageFileListDir(this, fd, rel, slash ? slash + 1 : prefix, cb, data, err);
+        rc = storageFileListDir(this, fd, rel, slash ? slash + 1 : prefix, startAfter, cb, data, err);
     } else if (rc == 1) {
         /* Not an error: like a listing that meets the link, the prefix simply lists nothing. */
         logWarn("not listing '%s/%s': %s", this->root, rel, err->msg);
@@ -522,6 +550,11 @@ storageFileList(void *driver, const char *prefix, StorageListCb *cb, void *data,
     }
     bvFree(rel);
     return rc;
+}
+
+static int
+storageFileList(void *driver, const char *prefix, StorageListCb *cb, void *data, Err *err) {
+    return storageFileListFrom(driver, prefix, NULL, cb, data, err);
 }
 
 static int
@@ -635,6 +668,7 @@ static const StorageDriverVt storageFileVt = {
     .openRead = storageFileOpenRead,
     .head = storageFileHead,
     .list = storageFileList,
+    .listFrom = storageFileListFrom,
     .remove = storageFileRemove,
     .cleanTemp = storageFileCleanTemp,
     .free = storageFileFree,

@@ -54,6 +54,16 @@ check_eq "list exits 0" "$?" 0
 check "list prints the summary and window" grep -qE "^[0-9]+ segments, [0-9]+ bytes.*transactions" "$T/list.txt"
 check "list prints the window" grep -q "^window seq 1-" "$T/list.txt"
 check "list: no prune line for an archive never pruned" bash -c '! grep -q "^pruned:" "$1"' _ "$T/list.txt"
+# The summary shows the last segments; --all every one, streamed.
+nseg=$(sed -nE 's/^([0-9]+) segments, .*/\1/p' "$T/list.txt")
+check "list: more than 10 segments here" test "${nseg:-0}" -gt 10
+check "list: says it shows the last 10 of them" grep -q "^the last 10 of $nseg segments ('list --all' prints every one):" "$T/list.txt"
+check_eq "list: 10 segment rows, the last ones" "$(grep -cE '^ +[0-9]+  mariadb-bin' "$T/list.txt")" 10
+check "list: the last row is the last segment" grep -qE "^ +$nseg  mariadb-bin" "$T/list.txt"
+"$BV_BIN" list --archive "$ARC" --all > "$T/list-all.txt" 2>&1
+check_eq "list --all: one row per segment" "$(grep -cE '^ +[0-9]+  mariadb-bin' "$T/list-all.txt")" "$nseg"
+check "list --all: ends with the same summary" diff <(grep -E '^[0-9]+ segments|^window' "$T/list.txt") \
+    <(grep -E '^[0-9]+ segments|^window' "$T/list-all.txt")
 "$BV_BIN" list --archive "$ARC" --json > "$T/list.json"
 summary=$(python3 - "$T/list.json" "${#files[@]}" <<'EOF'
 import json, sys
@@ -204,6 +214,14 @@ rm "$T/c/$vname"
 out=$("$BV_BIN" verify --archive "$T/c" 2>&1); rc=$?
 check_eq "deleted segment: verify exits 65" "$rc" 65
 check "deleted segment: named as missing" grep -q "BAD $vname: missing from the store" <<< "$out"
+vseq=$((10#$(basename "$vname" | cut -d- -f1)))
+check "deleted segment: list --all flags it MISSING" grep -qE "^ +$vseq  .*  MISSING$" \
+    < <("$BV_BIN" list --archive "$T/c" --all 2>&1)
+check "deleted segment: list --json says it is not stored" python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+sys.exit(0 if [s["seq"] for s in d["segments"] if not s["stored"]] == [int(sys.argv[1])] else 1)' "$vseq" \
+    < <("$BV_BIN" list --archive "$T/c" --json)
 
 corrupt
 truncate -s -100 "$T/c/$vname"

@@ -42,6 +42,9 @@ for a in plain encrypted pruned; do
     done
     check "$a: log names the tables of a DDL statement" \
         grep -Eq '^0-1-16 .* statement +wl\.m1 +DROP TABLE `wl`\.`m1`' "$T/$a.log.txt"
+    "$BV_BIN" list --archive "$url" --all 2>&1 | norm > "$T/$a.list-all.txt"
+    check "$a: list --all prints what the previous release's list printed" \
+        diff -u "expected/$a.list.txt" "$T/$a.list-all.txt"
     "$BV_BIN" list --archive "$url" --json 2>&1 | norm > "$T/$a.list.json"
     check "$a: list --json is what the previous release printed" diff -u "expected/$a.list.json" "$T/$a.list.json"
     "$BV_BIN" fetch --archive "$url" --to "$T/fetch-$a" > /dev/null 2>&1

@@ -54,10 +54,16 @@ expect 66 "an archive that does not exist (list)" "$BV_BIN" list --archive "$T/n
 expect 66 "an archive that does not exist (log)" "$BV_BIN" log --archive "$T/no/such/archive"
 expect 66 "an archive that does not exist (verify)" "$BV_BIN" verify --archive "$T/no/such/archive"
 expect 66 "an archive that does not exist (storage list)" "$BV_BIN" storage --archive "$T/no/such/archive" list
+expect 66 "an archive that does not exist (upgrade)" "$BV_BIN" upgrade --archive "$T/no/such/archive"
+cp -r "$FIX/plain" "$T/badchunk"
+echo '{"not":"an index line"}' > "$T/badchunk/index/0000000000000002-0000000000000002.bvi"
+expect 65 "upgrade of an archive with an index chunk that cannot be read" "$BV_BIN" upgrade --archive "$T/badchunk"
 check "read-only commands created nothing" test ! -e "$T/no"
 expect 66 "a GTID that is not in the archive" "$BV_BIN" fetch --archive "$T/sound" --from-gtid 9-9-9 --to "$T/out4"
 expect 66 "an object that does not exist" "$BV_BIN" storage --archive "$T/sound" get nosuch
 expect 66 "a restore from an archive without a backup" "$BV_BIN" restore --archive "$T/sound" --datadir "$T/r66" --until-end
+expect 66 "a timeline the archive does not have (recover)" "$BV_BIN" recover --archive "$T/sound" --timeline 2 \
+    --from-gtid "" --until-end --dry-run
 # 69
 expect 69 "a server that cannot be reached (pull)" env BINVAULT_SOURCE_PASSWORD=x "$BV_BIN" pull \
     --source mysql://u@127.0.0.1:1 --to "$T/pulled"

@@ -1,0 +1,405 @@
+/* The outline of a whole archive from its view: breaks, windows, where a GTID state stands. */
+#include "archive/outline.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "archive/backup.h"
+#include "archive/summary.h"
+#include "binlog/gtid.h"
+#include "common/mem.h"
+
+/* The GTIDs of a window's first and last transaction, copied: they may come from a range loaded
+ * and freed while the window is filled. */
+typedef char WindowGtids[2][BINLOG_TXN_GTID_MAX];
+
+struct ArchiveOutline {
+    ArchiveGap *gaps;
+    size_t gapCount;
+    ArchiveWindow *windows;
+    SegmentMeta *ends; /* from and to of each window: ends[2i], ends[2i+1] */
+    WindowGtids *gtids;
+    size_t windowCount;
+};
+
+/* A unit of the archive in seq order: a summarised block, or one segment of the tail. */
+typedef struct Unit {
+    uint64_t first, last;
+    const ArchiveSpan *span; /* or */
+    const SegmentMeta *meta;
+} Unit;
+
+/* Units in seq order: the spans and the tail entries merged (the tail may hold a partly pruned
+ * first block before the spans, and holds what follows them). */
+typedef struct Units {
+    ArchiveView *v;
+    const ArchiveCatalog *tail;
+    size_t span, entry, spans, entries;
+} Units;
+
+static void
+unitsStart(Units *u, ArchiveView *v) {
+    memset(u, 0, sizeof(*u));
+    u->v = v;
+    u->tail = archiveViewTail(v);
+    u->spans = archiveViewSpanCount(v);
+    u->entries = u->tail != NULL ? archiveCatalogCount(u->tail) : 0;
+}
+
+static bool
+unitsNext(Units *u, Unit *out) {
+    const ArchiveSpan *s = u->span < u->spans ? archiveViewSpanAt(u->v, u->span) : NULL;
+    const SegmentMeta *m = u->entry < u->entries ? archiveCatalogAt(u->tail, u->entry) : NULL;
+
+    memset(out, 0, sizeof(*out));
+    if (s != NULL && (m == NULL || s->firstSeq < m->seq)) {
+        out->first = s->firstSeq;
+        out->last = s->lastSeq;
+        out->span = s;
+        u->span++;
+        return true;
+    }
+    if (m == NULL)
+        return false;
+    out->first = out->last = m->seq;
+    out->meta = m;
+    u->entry++;
+    return true;
+}
+
+static const char *
+unitGtidEnd(const Unit *u) {
+    return u->span != NULL ? (u->span->gtidEnd != NULL ? u->span->gtidEnd : "") : segmentMetaGtidEnd(u->meta);
+}
+
+static uint64_t
+unitTransactions(const Unit *u) {
+    return u->span != NULL ? u->span->transactions : u->meta->transactions;
+}
+
+/* ---- windows ---- */
+
+/* What a window holds between its ends: transactions, first and last. */
+typedef struct WindowStats {
+    ArchiveWindow *w;
+    char *firstGtid, *lastGtid;
+    bool haveFirst;
+} WindowStats;
+
+static void
+statsAdd(WindowStats *st, uint64_t transactions, const char *firstGtid, uint64_t firstTimeUs, const char *lastGtid,
+         uint64_t lastTimeUs) {
+    ArchiveWindow *w = st->w;
+
+    if (transactions == 0)
+        return;
+    w->transactions += transactions;
+    if (!st->haveFirst) {
+        st->haveFirst = true;
+        snprintf(st->firstGtid, BINLOG_TXN_GTID_MAX, "%s", firstGtid);
+        w->firstTimeUs = firstTimeUs;
+    }
+    snprintf(st->lastGtid, BINLOG_TXN_GTID_MAX, "%s", lastGtid);
+    w->lastTimeUs = lastTimeUs;
+}
+
+static void
+statsAddMeta(WindowStats *st, const SegmentMeta *m) {
+    statsAdd(st, m->transactions, m->firstGtid, m->firstTimeUs, m->lastGtid, m->lastTimeUs);
+}
+
+static int
+statsAddRange(ArchiveView *v, WindowStats *st, uint64_t first, uint64_t last, Err *err) {
+    ArchiveCatalog *c = archiveViewLoadRange(v, first, last, err);
+
+    if (c == NULL)
+        return -1;
+    for (size_t i = 0; i < archiveCatalogCount(c); i++)
+        statsAddMeta(st, archiveCatalogAt(c, i));
+    archiveCatalogFree(c);
+    return 0;
+}
+
+static int
+windowFill(ArchiveView *v, uint64_t first, uint64_t last, ArchiveWindow *w, SegmentMeta *ends, WindowGtids gtids,
+           Err *err) {
+    WindowStats st = {.w = w, .firstGtid = gtids[0], .lastGtid = gtids[1]};
+    Units u;
+    Unit unit;
+
+    memset(w, 0, sizeof(*w));
+    if (archiveViewGet(v, first, &ends[0], err) != 0 || archiveViewGet(v, last, &ends[1], err) != 0)
+        return -1;
+    w->from = &ends[0];
+    w->to = &ends[1];
+    w->firstGtid = gtids[0];
+    w->lastGtid = gtids[1];
+    unitsStart(&u, v);
+    while (unitsNext(&u, &unit)) {
+        if (unit.last < first || unit.first > last)
+            continue;
+        if (unit.meta != NULL)
+            statsAddMeta(&st, unit.meta);
+        else if (unit.first >= first && unit.last <= last)
+            statsAdd(&st, unit.span->transactions, unit.span->firstGtid, unit.span->firstTimeUs, unit.span->lastGtid,
+                     unit.span->lastTimeUs);
+        else if (statsAddRange(v, &st, unit.first > first ? unit.first : first, unit.last < last ? unit.last : last,
+                               err) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+ArchiveOutline *
+archiveOutlineNew(ArchiveView *v, Err *err) {
+    ArchiveOutline *o = bvCalloc(1, sizeof(*o));
+    uint64_t start = archiveViewFirstSeq(v), lastSeq = archiveViewLastSeq(v);
+
+    if (archiveViewGaps(v, &o->gaps, &o->gapCount, err) != 0) {
+        archiveOutlineFree(o);
+        return NULL;
+    }
+    if (lastSeq == 0)
+        return o;
+    o->windows = bvCalloc(o->gapCount + 1, sizeof(*o->windows));
+    o->ends = bvCalloc(2 * (o->gapCount + 1), sizeof(*o->ends));
+    o->gtids = bvCalloc(o->gapCount + 1, sizeof(*o->gtids));
+    for (size_t g = 0; g <= o->gapCount; g++) {
+        uint64_t end = g < o->gapCount ? o->gaps[g].afterSeq : lastSeq;
+        size_t n = o->windowCount;
+
+        if (g < o->gapCount && o->gaps[g].afterSeq == 0) {
+            start = o->gaps[g].beforeSeq; /* seqs missing before the first segment */
+            continue;
+        }
+        if (end < start) /* several breaks between the same two segments */
+            continue;
+        if (windowFill(v, start, end, &o->windows[n], &o->ends[2 * n], o->gtids[n], err) != 0) {
+            o->windowCount = n + 1; /* its ends are freed with the rest */
+            archiveOutlineFree(o);
+            return NULL;
+        }
+        o->windowCount++;
+        if (g < o->gapCount)
+            start = o->gaps[g].beforeSeq;
+    }
+    return o;
+}
+
+size_t
+archiveOutlineGapCount(const ArchiveOutline *o) {
+    return o->gapCount;
+}
+
+const ArchiveGap *
+archiveOutlineGapAt(const ArchiveOutline *o, size_t i) {
+    return &o->gaps[i];
+}
+
+size_t
+archiveOutlineWindowCount(const ArchiveOutline *o) {
+    return o->windowCount;
+}
+
+const ArchiveWindow *
+archiveOutlineWindowAt(const ArchiveOutline *o, size_t i) {
+    return &o->windows[i];
+}
+
+void
+archiveOutlineFree(ArchiveOutline *o) {
+    if (o == NULL)
+        return;
+    for (size_t i = 0; i < 2 * o->windowCount; i++)
+        segmentMetaClear(&o->ends[i]);
+    bvFree(o->ends);
+    bvFree(o->gtids);
+    bvFree(o->windows);
+    bvFree(o->gaps);
+    bvFree(o);
+}
+
+ArchiveCatalog *
+archiveOutlineBaseRange(ArchiveView *v, const ArchiveBasePoint *bp, Err *err) {
+    uint64_t byGtid = 0, byPos = 0, lo, first = archiveViewFirstSeq(v), last = archiveViewLastSeq(v), hi;
+    Err e = {0};
+
+    if (bp->gtid != NULL && bp->gtid[0] != '\0' && archiveOutlineFirstNotHeld(v, bp->gtid, &byGtid, err) != 0)
+        return NULL;
+    if (archiveViewFindPosition(v, bp->file, bp->pos, &byPos, &e) != 0)
+        byPos = 0;
+    /* Neither: nothing the archive holds is after the point, or it cannot be placed; the catalog
+     * functions tell which from the archive's last block. */
+    lo = byGtid == 0 ? byPos : byPos == 0 ? byGtid : byGtid < byPos ? byGtid : byPos;
+    if (lo == 0)
+        lo = last;
+    hi = archiveBlockLast(archiveBlockOf(lo));
+    lo = archiveBlockFirst(archiveBlockOf(lo));
+    if (lo > first)
+        lo--; /* the segment before: whether the point's state holds what precedes the block */
+    return archiveViewLoadRange(v, lo < first ? first : lo, hi < last ? hi : last, err);
+}
+
+int
+archiveOutlineBackupReach(ArchiveView *v, const ArchiveOutline *o, const ArchiveBackup *b, ArchiveBackupReach *r,
+                          Err *err) {
+    ArchiveBasePoint bp = {.pos = b->pos, .gtid = b->gtidState};
+    ArchiveCatalog *c;
+    int rc;
+
+    memset(r, 0, sizeof(*r));
+    snprintf(bp.file, sizeof(bp.file), "%s", b->file);
+    if (archiveViewLastSeq(v) == 0) {
+        r->kind = ARCHIVE_BACKUP_UNPLACED;
+        return 0;
+    }
+    if ((c = archiveOutlineBaseRange(v, &bp, err)) == NULL)
+        return errPrefix(err, "backup '%s'", b->id);
+    rc = archiveBackupReach(c, b, r, err);
+    archiveCatalogFree(c);
+    if (rc != 0 || (r->kind != ARCHIVE_BACKUP_REACHES_END && r->kind != ARCHIVE_BACKUP_REACHES_GAP))
+        return rc;
+    /* The range's windows end with the range: the archive's say how far the backup reaches. */
+    r->to = NULL;
+    r->kind = ARCHIVE_BACKUP_UNPLACED;
+    for (size_t i = 0; i < o->windowCount; i++)
+        if (o->windows[i].from->seq <= r->fromSeq && r->fromSeq <= o->windows[i].to->seq) {
+            r->kind = i + 1 == o->windowCount ? ARCHIVE_BACKUP_REACHES_END : ARCHIVE_BACKUP_REACHES_GAP;
+            r->to = o->windows[i].to;
+        }
+    if (r->to == NULL)
+        r->fromSeq = 0;
+    return 0;
+}
+
+/* ---- what the store holds ---- */
+
+typedef struct Stored {
+    uint64_t first, last;
+    uint64_t *sizes;
+} Stored;
+
+static int
+storedCb(const char *name, uint64_t size, void *data, Err *err) {
+    Stored *st = data;
+    uint64_t seq, pos;
+    char file[SEGMENT_FILE_MAX];
+
+    (void)err;
+    if (segmentNameParse(name, &seq, file, sizeof(file), &pos) != 0)
+        return 0;
+    if (seq > st->last)
+        return STORAGE_LIST_STOP;
+    if (seq >= st->first)
+        st->sizes[seq - st->first] = size;
+    return 0;
+}
+
+int
+archiveOutlineStored(Archive *a, uint64_t first, uint64_t last, uint64_t **sizes, Err *err) {
+    Stored st = {first, last, NULL};
+    char after[SEGMENT_NAME_MAX] = "";
+
+    *sizes = NULL;
+    if (last < first)
+        return 0;
+    st.sizes = bvMalloc((last - first + 1) * sizeof(*st.sizes));
+    for (uint64_t i = 0; i <= last - first; i++)
+        st.sizes[i] = ARCHIVE_NOT_STORED;
+    /* Segment names start with the 16-digit seq: '~' sorts after every name of seq first - 1. */
+    if (first > 1)
+        snprintf(after, sizeof(after), ARCHIVE_SEGMENT_PREFIX "%016" PRIu64 "~", first - 1);
+    if (storageListFrom(archiveStorage(a), ARCHIVE_SEGMENT_PREFIX, after, storedCb, &st, err) != 0) {
+        bvFree(st.sizes);
+        return -1;
+    }
+    *sizes = st.sizes;
+    return 0;
+}
+
+/* ---- where a GTID state stands ---- */
+
+/* The first unit (in seq order) that `hit` says stands at `state` against its gtid_end; *seq its
+ * first seq or, with `last`, its last one; 0 when none. A unit without gtid_end is a hit when
+ * `unknownHits` and it holds transactions. */
+typedef bool StateHitFn(const GtidState *state, const GtidState *end, bool any);
+
+static bool
+notHeld(const GtidState *state, const GtidState *end, bool any) {
+    (void)any;
+    return !gtidStateContains(state, end);
+}
+
+static bool
+reaching(const GtidState *state, const GtidState *end, bool any) {
+    return any ? gtidStateContainsAny(end, state) : gtidStateContains(end, state);
+}
+
+static int
+stateScan(ArchiveView *v, const char *state, StateHitFn *hit, bool any, bool unknownHits, bool last, uint64_t *seq,
+          Err *err) {
+    BinlogFlavour flavour = archiveViewFlavour(v);
+    GtidState *st;
+    Units u;
+    Unit unit;
+    int rc = 0;
+
+    *seq = 0;
+    if (archiveViewLastSeq(v) == 0)
+        return 0;
+    if ((st = gtidStateParse(flavour, state, err)) == NULL)
+        return errPrefix(err, "gtid state '%s'", state);
+    unitsStart(&u, v);
+    while (*seq == 0 && unitsNext(&u, &unit)) {
+        const char *end = unitGtidEnd(&unit);
+        GtidState *e;
+        bool found;
+
+        if (end[0] == '\0') {
+            found = unknownHits && unitTransactions(&unit) > 0;
+        } else if ((e = gtidStateParse(flavour, end, err)) == NULL) {
+            rc = errPrefix(err, "gtid_end of seq %" PRIu64 "-%" PRIu64, unit.first, unit.last);
+            break;
+        } else {
+            found = hit(st, e, any);
+            gtidStateFree(e);
+        }
+        if (found)
+            *seq = last ? unit.last : unit.first;
+    }
+    gtidStateFree(st);
+    return rc;
+}
+
+int
+archiveOutlineFirstNotHeld(ArchiveView *v, const char *state, uint64_t *seq, Err *err) {
+    return stateScan(v, state, notHeld, false, true, false, seq, err);
+}
+
+int
+archiveOutlineReaching(ArchiveView *v, const char *state, bool any, uint64_t *seq, Err *err) {
+    return stateScan(v, state, reaching, any, false, true, seq, err);
+}
+
+static bool
+committedBy(uint64_t us, uint64_t timeUs, bool exclusive) {
+    return us != 0 && (exclusive ? us < timeUs : us <= timeUs);
+}
+
+uint64_t
+archiveOutlineCommittedBy(ArchiveView *v, uint64_t after, uint64_t timeUs, bool exclusive) {
+    Units u;
+    Unit unit;
+
+    unitsStart(&u, v);
+    while (unitsNext(&u, &unit)) {
+        if (unit.first <= after || unitTransactions(&unit) == 0)
+            continue;
+        if (unit.span != NULL ? committedBy(unit.span->minTimeUs, timeUs, exclusive)
+                              : committedBy(unit.meta->firstTimeUs, timeUs, exclusive) ||
+                                    committedBy(unit.meta->lastTimeUs, timeUs, exclusive))
+            return unit.last;
+    }
+    return 0;
+}

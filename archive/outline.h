@@ -1,0 +1,73 @@
+/*
+ * The outline of a whole archive, from its catalog opened by range (ArchiveView, catalog.h): its
+ * continuity breaks, its windows (continuity.h's ArchiveWindow, as archiveCatalogWindows() gives
+ * them), and where a GTID state stands in it. Answered from the summaries (one line per 1024
+ * segments), the tail and at most a few block chunks per break: what list, status, recover,
+ * restore and prune say about the whole archive without loading its index. Memory: the view's,
+ * plus one block's entries at a time.
+ */
+#ifndef BV_ARCHIVE_OUTLINE_H
+#define BV_ARCHIVE_OUTLINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "archive/backup.h"
+#include "archive/backup_store.h"
+#include "archive/catalog.h"
+#include "archive/continuity.h"
+
+typedef struct ArchiveOutline ArchiveOutline;
+
+/* The breaks (archiveViewGaps()) and the windows between them: each window's first and last
+ * segment (read with archiveViewGet()), its first and last transaction and its transaction count
+ * (from the summary lines of the blocks it holds whole, and the entries of the at most two blocks
+ * it holds in part). An empty archive has no window. */
+ArchiveOutline *archiveOutlineNew(ArchiveView *v, Err *err);
+
+size_t archiveOutlineGapCount(const ArchiveOutline *o);
+const ArchiveGap *archiveOutlineGapAt(const ArchiveOutline *o, size_t i);
+/* Windows in seq order; the last one is the restorable window. `first` and `last` of a window are
+ * 0 (it refers to no catalog); `from` and `to` belong to the outline. */
+size_t archiveOutlineWindowCount(const ArchiveOutline *o);
+const ArchiveWindow *archiveOutlineWindowAt(const ArchiveOutline *o, size_t i);
+
+void archiveOutlineFree(ArchiveOutline *o);
+
+/* The segments around a base backup's point (archive/backup.h), as a catalog on which
+ * archiveBaseNeededSeq() answers as on the whole archive: the block where the point's GTID state
+ * stops holding, or the one holding its position, whichever comes first, and the segment before
+ * it. An empty catalog for an empty archive. */
+ArchiveCatalog *archiveOutlineBaseRange(ArchiveView *v, const ArchiveBasePoint *bp, Err *err);
+
+/* archiveBackupReach() over the whole archive: the segments around the backup's point are loaded
+ * (the block where its GTID state stops holding, and the one holding its position), and the window
+ * of the outline that holds the first segment it needs says how far it reaches; r->to points into
+ * the outline. */
+int archiveOutlineBackupReach(ArchiveView *v, const ArchiveOutline *o, const ArchiveBackup *b, ArchiveBackupReach *r,
+                              Err *err);
+
+/* Which segments first..last the store holds, and their sizes: sizes[seq - first] (last - first + 1
+ * entries, bvFree()) is the object's size, ARCHIVE_NOT_STORED when none. One listing of segments/
+ * that starts after the names of lower seqs and stops past `last` (S3 start-after): 8 bytes per seq
+ * asked for, whatever the archive holds beyond. */
+#define ARCHIVE_NOT_STORED UINT64_MAX
+int archiveOutlineStored(Archive *a, uint64_t first, uint64_t last, uint64_t **sizes, Err *err);
+
+/* Where a GTID state stands, from the summary lines and the tail entries, in seq order:
+ * - archiveOutlineFirstNotHeld(): the first seq of the first block (or tail segment) holding a
+ *   transaction that `state` lacks: whose gtid_end `state` does not contain, or with transactions
+ *   and no gtid_end. 0 when every segment is held.
+ * - archiveOutlineReaching(): the last seq of the first block (or tail segment) whose gtid_end
+ *   contains `state` (with `any`, contains any part of it). 0 when none does.
+ * The exact segment is in that block: load it (archiveViewLoadRange()). ERR_FORMAT for a state or a
+ * gtid_end that does not parse. */
+int archiveOutlineFirstNotHeld(ArchiveView *v, const char *state, uint64_t *seq, Err *err);
+int archiveOutlineReaching(ArchiveView *v, const char *state, bool any, uint64_t *seq, Err *err);
+/* The last seq of the first block (or tail segment) wholly after seq `after` holding a transaction
+ * committed at or before timeUs (before it when `exclusive`): after a time target's cut, such a
+ * commit makes the cut ambiguous. 0 when none. */
+uint64_t archiveOutlineCommittedBy(ArchiveView *v, uint64_t after, uint64_t timeUs, bool exclusive);
+
+#endif

@@ -1,0 +1,357 @@
+/*
+ * The generator of the catalog benchmarks (bench/catalog.sh): a directory archive of N tiny but
+ * valid segments, written in seconds per 100 000 instead of the hours an import of real binlogs
+ * takes. Every segment is what the agent would store for one transaction of a MariaDB 10.11 source
+ * (server_id 11): its FORMAT_DESCRIPTION event, a GTID event 0-11-<1000+seq> and a
+ * `CREATE DATABASE IF NOT EXISTS bvbench` query, committed one second after the previous one,
+ * events with their CRC32 and positions; binlog files of --per-file segments, each ended by a
+ * ROTATE event. The objects are built with the archive's own code (segmentMetaToJson(), the lz4
+ * filter, segmentContainerTail(), archiveIndexPut(), archiveIdentityEnsure(),
+ * archiveCheckpointWrite()), so `binvault verify` accepts the archive; only the segment files are
+ * written without fsync (a benchmark input, rebuilt when lost).
+ *
+ *   mkarchive DIR N [--per-file K] [--start-time EPOCH] [--format 1|2]
+ *
+ * DIR must not exist. Index chunks are aligned blocks of 1024 segments (the last one partial).
+ * Format 2 (the default) adds the catalog summary of the complete blocks (archiveSpanFromMetas(),
+ * one level-1 document per 1024 blocks) and sets binvault.json's version to 2, as an agent of
+ * format 2 leaves an archive; format 1 is the archive an older binvault wrote.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <malloc.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "archive/archive.h"
+#include "archive/checkpoint.h"
+#include "archive/identity.h"
+#include "archive/index.h"
+#include "archive/segment.h"
+#include "archive/summary.h"
+#include "common/buf.h"
+#include "common/bytes.h"
+#include "common/crypto.h"
+#include "common/io.h"
+#include "common/mem.h"
+
+#define BLOCK 1024
+#define SERVER_ID 11
+#define GTID_BASE 1000
+#define FILE_FIRST_POS 256 /* after the magic and the FDE */
+
+/* The FORMAT_DESCRIPTION event of a MariaDB 10.11.19 server (checksum CRC32), as in
+ * ../shared/fixtures/binlog/mariadb-10.11.19-compressed.000001.binlog. */
+static const uint8_t fdeEvent[252] = {
+    0x97, 0x0d, 0x01, 0x6b, 0x0f, 0x0b, 0x00, 0x00, 0x00, 0xfc, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00,
+    0x00, 0x00, 0x00, 0x04, 0x00, 0x31, 0x30, 0x2e, 0x31, 0x31, 0x2e, 0x31, 0x39, 0x2d, 0x4d, 0x61,
+    0x72, 0x69, 0x61, 0x44, 0x42, 0x2d, 0x30, 0x2b, 0x64, 0x65, 0x62, 0x31, 0x32, 0x75, 0x31, 0x2d,
+    0x6c, 0x6f, 0x67, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x97, 0x0d, 0x01, 0x6b, 0x13, 0x38, 0x0d, 0x00, 0x08,
+    0x00, 0x12, 0x00, 0x04, 0x04, 0x04, 0x04, 0x12, 0x00, 0x00, 0xe4, 0x00, 0x04, 0x1a, 0x08, 0x00,
+    0x00, 0x00, 0x08, 0x08, 0x08, 0x02, 0x00, 0x00, 0x00, 0x0a, 0x0a, 0x0a, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x0a, 0x0a, 0x0a, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x04, 0x13, 0x04, 0x00,
+    0x0d, 0x08, 0x08, 0x08, 0x0a, 0x0a, 0x0a, 0x01, 0x41, 0x35, 0x53, 0xa6};
+
+/* A GTID event of a standalone DDL transaction (flags 0x29), seq_no at body offset 0. */
+static const uint8_t gtidEvent[42] = {0x9a, 0x0d, 0x01, 0x6b, 0xa2, 0x0b, 0x00, 0x00, 0x00, 0x2a, 0x00,
+                                      0x00, 0x00, 0x74, 0x01, 0x00, 0x00, 0x08, 0x00, 0x01, 0x00, 0x00,
+                                      0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x29, 0x00,
+                                      0x00, 0x00, 0x00, 0x00, 0x00, 0x26, 0xf6, 0xd4, 0x96};
+
+/* The start of a QUERY event up to its statement: header, post-header (thread 5, db length 4,
+ * 26 bytes of status variables), status variables, the default database "pitr". */
+static const uint8_t queryHead[19 + 13 + 26 + 5] = {
+    0x9a, 0x0d, 0x01, 0x6b, 0x02, 0x0b, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x08, 0x00, 0x05, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x04, 0x00, 0x00, 0x1a, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x01, 0x01, 0x00, 0x00, 0x20, 0x54, 0x00, 0x00, 0x00, 0x00, 0x06, 0x03,
+    0x73, 0x74, 0x64, 0x04, 0x21, 0x00, 0x21, 0x00, 0x08, 0x00, 'p',  'i',  't',  'r',  0x00};
+static const char queryText[] = "CREATE DATABASE IF NOT EXISTS bvbench";
+
+#define EVENT_HEADER 19
+#define EVENT_CRC 4
+#define QUERY_LEN (sizeof(queryHead) + sizeof(queryText) - 1 + EVENT_CRC)
+#define ROTATE_LEN(nameLen) (EVENT_HEADER + 8 + (nameLen) + EVENT_CRC)
+
+typedef struct Gen {
+    const char *root;
+    Archive *archive;
+    uint64_t perFile;
+    uint64_t startTime;
+    unsigned format;
+    SegmentMeta before; /* the last segment of the previous block, for its span's break check */
+    Buf *summary;       /* the open level-1 document's lines */
+    uint64_t summaryFirst, summaryLast;
+} Gen;
+
+static int
+fail(const char *what, const Err *err) {
+    fprintf(stderr, "mkarchive: %s: %s\n", what, err->msg);
+    return 1;
+}
+
+/* Stamp an event of `len` bytes at `ev` ending at `endPos`, committed at `ts`: header timestamp,
+ * length, end position, then its CRC32. */
+static void
+stamp(uint8_t *ev, size_t len, uint32_t ts, uint64_t endPos) {
+    wrU32(ev, ts);
+    wrU32(ev + 9, (uint32_t)len);
+    wrU32(ev + 13, (uint32_t)endPos);
+    wrU32(ev + len - EVENT_CRC, cryptoCrc32(0, ev, len - EVENT_CRC));
+}
+
+/* The events of segment `seq` (file positions [start, end)) into `out`: one transaction, and a
+ * ROTATE to `next` when `next` is not NULL. */
+static void
+events(Buf *out, uint64_t seq, uint64_t start, uint32_t ts, const char *next) {
+    uint8_t *ev;
+    uint64_t pos = start;
+
+    ev = bufReserve(out, sizeof(gtidEvent));
+    memcpy(ev, gtidEvent, sizeof(gtidEvent));
+    wrU64(ev + EVENT_HEADER, GTID_BASE + seq);
+    pos += sizeof(gtidEvent);
+    stamp(ev, sizeof(gtidEvent), ts, pos);
+    out->len += sizeof(gtidEvent);
+
+    ev = bufReserve(out, QUERY_LEN);
+    memcpy(ev, queryHead, sizeof(queryHead));
+    memcpy(ev + sizeof(queryHead), queryText, sizeof(queryText) - 1);
+    pos += QUERY_LEN;
+    stamp(ev, QUERY_LEN, ts, pos);
+    out->len += QUERY_LEN;
+
+    if (next != NULL) {
+        size_t nameLen = strlen(next), len = ROTATE_LEN(nameLen);
+
+        ev = bufReserve(out, len);
+        memset(ev, 0, EVENT_HEADER);
+        ev[4] = 4; /* ROTATE_EVENT */
+        wrU32(ev + 5, SERVER_ID);
+        wrU64(ev + EVENT_HEADER, 4);
+        memcpy(ev + EVENT_HEADER + 8, next, nameLen);
+        pos += len;
+        stamp(ev, len, ts, pos);
+        out->len += len;
+    }
+}
+
+/* Build segment `seq` in memory, write its object file, and fill *m (name, size, sha256). */
+static int
+segment(Gen *g, uint64_t seq, SegmentMeta *m, Buf *content, Buf *object, Err *err) {
+    uint64_t inFile = (seq - 1) % g->perFile, fileNo = (seq - 1) / g->perFile + 1;
+    bool last = inFile == g->perFile - 1;
+    uint64_t start = FILE_FIRST_POS + inFile * (sizeof(gtidEvent) + QUERY_LEN);
+    uint32_t ts = (uint32_t)(g->startTime + seq);
+    char next[SEGMENT_FILE_MAX], path[2048], gs[64], ge[64];
+    uint8_t digest[CRYPTO_SHA256_LEN];
+    IoWrite *lz4;
+    int fd;
+
+    snprintf(next, sizeof(next), "mariadb-bin.%06" PRIu64, fileNo + 1);
+    bufClear(content);
+    bufAppend(content, fdeEvent, sizeof(fdeEvent));
+    events(content, seq, start, ts, last ? next : NULL);
+
+    memset(m, 0, sizeof(*m));
+    m->seq = seq;
+    m->flavour = BINLOG_FLAVOUR_MARIADB;
+    m->serverId = SERVER_ID;
+    snprintf(m->serverVersion, sizeof(m->serverVersion), "10.11.19-MariaDB-0+deb12u1-log");
+    snprintf(m->file, sizeof(m->file), "mariadb-bin.%06" PRIu64, fileNo);
+    m->startPos = start;
+    m->endPos = start + content->len - sizeof(fdeEvent);
+    m->fdeLen = sizeof(fdeEvent);
+    m->contentLen = content->len;
+    cryptoSha256(content->data, content->len, digest);
+    cryptoHexEncode(digest, sizeof(digest), m->contentSha256);
+    snprintf(gs, sizeof(gs), "0-%d-%" PRIu64, SERVER_ID, GTID_BASE + seq - 1);
+    snprintf(ge, sizeof(ge), "0-%d-%" PRIu64, SERVER_ID, GTID_BASE + seq);
+    m->gtidStart = gs;
+    m->gtidEnd = ge;
+    snprintf(m->firstGtid, sizeof(m->firstGtid), "%s", ge);
+    snprintf(m->lastGtid, sizeof(m->lastGtid), "%s", ge);
+    m->firstTimeUs = m->lastTimeUs = (uint64_t)ts * 1000000u;
+    m->events = last ? 3 : 2;
+    m->transactions = 1;
+    m->endsFile = last;
+    snprintf(m->created, sizeof(m->created), "2026-12-06T00:00:00Z");
+
+    bufClear(object);
+    bufAppend(object, SEGMENT_MAGIC, SEGMENT_MAGIC_LEN);
+    lz4 = ioWriteLz4CompressNew(ioWriteBufNew(object, SIZE_MAX));
+    if (ioWrite(lz4, content->data, content->len, err) != 0 || ioWriteClose(lz4, err) != 0) {
+        ioWriteFree(lz4);
+        return -1;
+    }
+    ioWriteFree(lz4);
+    {
+        Buf *trailer = bufNew(2048);
+
+        segmentMetaToJson(m, false, trailer);
+        segmentContainerTail(&segmentContainerSegment, trailer);
+        bufAppend(object, trailer->data, trailer->len);
+        bufFree(trailer);
+    }
+    segmentName(seq, m->file, m->startPos, m->name, sizeof(m->name));
+    m->size = object->len;
+    cryptoSha256(object->data, object->len, digest);
+    cryptoHexEncode(digest, sizeof(digest), m->sha256);
+
+    snprintf(path, sizeof(path), "%s/%s", g->root, m->name);
+    fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+    if (fd < 0 || write(fd, object->data, object->len) != (ssize_t)object->len || close(fd) != 0)
+        return errSetSys(err, ERR_IO, errno, "unable to write '%s'", path);
+    /* The GTID states are on this stack frame: the caller keeps copies. */
+    m->gtidStart = bvStrdup(gs);
+    m->gtidEnd = bvStrdup(ge);
+    return 0;
+}
+
+/* Store the open level-1 document. */
+static int
+summaryPut(Gen *g, Err *err) {
+    char name[128];
+    int rc;
+
+    if (g->summary->len == 0)
+        return 0;
+    archiveSummaryName(g->summaryFirst, g->summaryLast, name, sizeof(name));
+    rc = storagePutBuf(archiveStorage(g->archive), name, g->summary->data, g->summary->len, STORAGE_PUT_IMMUTABLE, err);
+    bufClear(g->summary);
+    return rc;
+}
+
+/* The span line of a complete block just indexed; a full level-1 document is stored. */
+static int
+summarise(Gen *g, const SegmentMeta *block, size_t n, Err *err) {
+    ArchiveSpan span;
+    uint8_t *chunk, digest[CRYPTO_SHA256_LEN];
+    size_t len;
+
+    archiveSpanFromMetas(g->before.seq != 0 ? &g->before : NULL, block, n, &span);
+    archiveChunkName(block[0].seq, block[n - 1].seq, span.name, sizeof(span.name));
+    if (storageGetBuf(archiveStorage(g->archive), span.name, ARCHIVE_CHUNK_MAX_BYTES, &chunk, &len, err) != 0)
+        return -1;
+    span.size = len;
+    cryptoSha256(chunk, len, digest);
+    cryptoHexEncode(digest, sizeof(digest), span.sha256);
+    bvFree(chunk);
+    if (g->summary->len == 0)
+        g->summaryFirst = block[0].seq;
+    g->summaryLast = block[n - 1].seq;
+    archiveSpanToJson(&span, g->summary);
+    bufAppend(g->summary, "\n", 1);
+    archiveSpanClear(&span);
+    segmentMetaClear(&g->before);
+    segmentMetaCopy(&g->before, &block[n - 1]);
+    if (archiveBlockOf(g->summaryLast) % ARCHIVE_SUMMARY_FANOUT == ARCHIVE_SUMMARY_FANOUT - 1)
+        return summaryPut(g, err);
+    return 0;
+}
+
+static int
+usage(void) {
+    fprintf(stderr, "usage: mkarchive DIR N [--per-file K] [--start-time EPOCH] [--format 1|2]\n");
+    return 2;
+}
+
+int
+main(int argc, char **argv) {
+    Gen g = {.perFile = 10000, .startTime = 1796000000, .format = 2};
+    uint64_t n;
+    char dir[2048];
+    Storage *storage;
+    ArchiveIdentity id = {.flavour = BINLOG_FLAVOUR_MARIADB, .serverId = SERVER_ID};
+    ArchiveCheckpoint cp = {0};
+    SegmentMeta *block;
+    Buf *content = bufNew(1024), *object = bufNew(2048);
+    Err err = {0};
+    size_t fill = 0;
+
+    /* Each segment's lz4 context allocates its block buffers: from the heap, not an mmap each. */
+    mallopt(M_MMAP_THRESHOLD, 64 * 1024 * 1024);
+    if (argc < 3)
+        return usage();
+    g.root = argv[1];
+    n = strtoull(argv[2], NULL, 10);
+    for (int i = 3; i + 1 < argc; i += 2) {
+        if (strcmp(argv[i], "--per-file") == 0)
+            g.perFile = strtoull(argv[i + 1], NULL, 10);
+        else if (strcmp(argv[i], "--start-time") == 0)
+            g.startTime = strtoull(argv[i + 1], NULL, 10);
+        else if (strcmp(argv[i], "--format") == 0)
+            g.format = (unsigned)strtoul(argv[i + 1], NULL, 10);
+        else
+            return usage();
+    }
+    if (n == 0 || g.perFile == 0 || (argc - 3) % 2 != 0 || (g.format != 1 && g.format != 2))
+        return usage();
+    if (mkdir(g.root, 0750) != 0) {
+        fprintf(stderr, "mkarchive: unable to create '%s': %s\n", g.root, strerror(errno));
+        return 1;
+    }
+    snprintf(dir, sizeof(dir), "%s/segments", g.root);
+    if (mkdir(dir, 0750) != 0) {
+        fprintf(stderr, "mkarchive: unable to create '%s': %s\n", dir, strerror(errno));
+        return 1;
+    }
+    storage = storageNew(g.root, &err);
+    if (storage == NULL)
+        return fail("storage", &err);
+    g.archive = archiveNew(storage);
+    snprintf(id.serverVersion, sizeof(id.serverVersion), "10.11.19-MariaDB-0+deb12u1-log");
+    snprintf(id.source, sizeof(id.source), "mkarchive");
+    if (archiveIdentityEnsure(g.archive, &id, NULL, &err) != 0)
+        return fail("identity", &err);
+
+    block = bvCalloc(BLOCK, sizeof(*block));
+    g.summary = bufNew(64 * 1024);
+    for (uint64_t seq = 1; seq <= n; seq++) {
+        if (segment(&g, seq, &block[fill], content, object, &err) != 0)
+            return fail("segment", &err);
+        fill++;
+        if (fill == BLOCK || seq == n) {
+            if (archiveIndexPut(g.archive, NULL, block, fill, &err) != 0)
+                return fail("index", &err);
+            if (g.format == 2 && fill == BLOCK && summarise(&g, block, fill, &err) != 0)
+                return fail("summary", &err);
+            if (seq == n) {
+                cp.seq = seq;
+                snprintf(cp.file, sizeof(cp.file), "%s", block[fill - 1].file);
+                cp.endPos = block[fill - 1].endPos;
+                cp.gtidEnd = bvStrdup(segmentMetaGtidEnd(&block[fill - 1]));
+                snprintf(cp.lastGtid, sizeof(cp.lastGtid), "%s", block[fill - 1].lastGtid);
+                cp.lastTimeUs = block[fill - 1].lastTimeUs;
+            }
+            for (size_t i = 0; i < fill; i++)
+                segmentMetaClear(&block[i]);
+            fill = 0;
+        }
+    }
+    if (archiveCheckpointWrite(g.archive, &cp, &err) != 0)
+        return fail("checkpoint", &err);
+    if (g.format == 2 && (summaryPut(&g, &err) != 0 || archiveIdentitySetVersion2(g.archive, &err) != 0))
+        return fail("format 2", &err);
+    segmentMetaClear(&g.before);
+    bufFree(g.summary);
+    archiveCheckpointClear(&cp);
+    bvFree(block);
+    bufFree(content);
+    bufFree(object);
+    archiveFree(g.archive);
+    storageFree(storage);
+    return 0;
+}

@@ -1,0 +1,29 @@
+/*
+ * The part of an archive a recovery reads (docs/RECOVERY.md): found through the catalog opened by
+ * range (ArchiveView, archive/catalog.h) and loaded as an ArchiveCatalog that recoverPlanNew()
+ * plans on, so that planning a recovery to any point of a 1 M-segment archive reads the summaries
+ * and a few block chunks, not the whole index. The range runs from the segment before the block
+ * holding the first transaction the start lacks to the segment after the one holding the target
+ * (and, for a time target, to the first later block whose commits the index shows at or before
+ * the time, which makes the cut ambiguous): every check of the plan (continuity, objects present,
+ * start covered, time order) sees the segments it needs. Memory follows the range's length.
+ */
+#ifndef BV_RECOVER_SCOPE_H
+#define BV_RECOVER_SCOPE_H
+
+#include "archive/catalog.h"
+#include "archive/outline.h"
+#include "recover/plan.h"
+
+/* The catalog of the range a plan from `start` (a GTID state, "" for none) to `target` needs.
+ * ERR_NOTFOUND for an empty archive or a position target the archive does not hold (as
+ * archiveViewFindPosition()); other refusals are the plan's, made on the range. */
+ArchiveCatalog *recoverScopeLoad(ArchiveView *v, const char *start, const RecoverTarget *target, Err *err);
+
+/* recoverStateAtPosition() through the view: the segments around file:pos are loaded. */
+int recoverScopeStateAtPosition(Archive *a, ArchiveView *v, const char *file, uint64_t pos, char **state, Err *err);
+
+/* recoverDescribeWindows() of the whole archive, from its outline (archive/outline.h). */
+void recoverDescribeOutline(const ArchiveOutline *o, Buf *out);
+
+#endif
