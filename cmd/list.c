@@ -133,6 +133,14 @@ stored(const uint64_t *sizes, uint64_t first, uint64_t seq) {
     return sizes != NULL && seq >= first && sizes[seq - first] != ARCHIVE_NOT_STORED;
 }
 
+/* The flag of a segment that is stored and indexed: off the main line (diverged) or its fork. */
+static const char *
+lineFlag(const TimelinePath *main, const SegmentMeta *m) {
+    const char *mark = cmdMainLineMark(main, m);
+
+    return mark[0] == '\0' ? "" : strcmp(mark, "fork") == 0 ? "  fork (on the main line up to it)" : "  diverged";
+}
+
 static void
 segmentsHeader(void) {
     printf("%6s  %-22s %-23s  %-24s %-24s %-23s  %-23s  %6s  %10s\n", "SEQ", "FILE", "START-END", "FIRST GTID",
@@ -219,6 +227,8 @@ listSummary(Archive *a, const ArchiveIdentity *id, bool haveId, ArchiveView *v, 
     uint64_t last = archiveViewLastSeq(v), first = archiveViewFirstSeq(v), segments;
     const ArchiveCatalog *tail = archiveViewTail(v), *recent = tail;
     ArchiveCatalog *loaded = NULL;
+    TimelineSet *set = NULL;
+    TimelinePath *main;
     size_t unindexed, missing, from = 0, n;
 
     identityText(a, id, haveId);
@@ -242,10 +252,13 @@ listSummary(Archive *a, const ArchiveIdentity *id, bool haveId, ArchiveView *v, 
     if (segments > n - from)
         printf("the last %zu of %" PRIu64 " segments ('list --all' prints every one):\n", n - from, segments);
     segmentsHeader();
+    main = cmdMainLine(a, &set);
     for (size_t i = from; i < n; i++)
         segmentRow(archiveCatalogAt(recent, i), !archiveCatalogListed(recent, i, NULL)   ? "  MISSING"
                                                  : !archiveCatalogIndexed(recent, i) ? "  (not indexed)"
-                                                                                     : "");
+                                                                                     : lineFlag(main, archiveCatalogAt(recent, i)));
+    timelinePathFree(main);
+    timelineSetFree(set);
     archiveCatalogFree(loaded);
     tailCounts(v, &unindexed, &missing);
     outlineText(a, v, o, b, unindexed, missing);
@@ -262,6 +275,8 @@ listAll(Archive *a, const ArchiveIdentity *id, bool haveId, ArchiveView *v, cons
     const SegmentMeta *m;
     bool indexed;
     size_t unindexed = 0, missing = 0;
+    TimelineSet *set = NULL;
+    TimelinePath *main;
     int rc;
 
     identityText(a, id, haveId);
@@ -280,8 +295,9 @@ listAll(Archive *a, const ArchiveIdentity *id, bool haveId, ArchiveView *v, cons
         return -1;
     }
     segmentsHeader();
+    main = cmdMainLine(a, &set);
     while ((rc = archiveCursorNext(cur, &m, &indexed, err)) == 1) {
-        const char *flag = "";
+        const char *flag = lineFlag(main, m);
 
         if (!stored(sizes, first, m->seq)) {
             flag = "  MISSING";
@@ -292,6 +308,8 @@ listAll(Archive *a, const ArchiveIdentity *id, bool haveId, ArchiveView *v, cons
         }
         segmentRow(m, flag);
     }
+    timelinePathFree(main);
+    timelineSetFree(set);
     archiveCursorFree(cur);
     bvFree(sizes);
     if (rc != 0)
@@ -332,6 +350,8 @@ static int
 listJson(Archive *a, const ArchiveIdentity *id, bool haveId, ArchiveView *v, const ArchiveOutline *o, const Backups *b,
          Err *err) {
     Buf *out = bufNew(4096);
+    TimelineSet *set = NULL;
+    TimelinePath *main = cmdMainLine(a, &set);
     ArchiveCatalog *edge;
     ArchiveCursor *cur = NULL;
     uint64_t *sizes = NULL, first = archiveViewFirstSeq(v);
@@ -357,14 +377,19 @@ listJson(Archive *a, const ArchiveIdentity *id, bool haveId, ArchiveView *v, con
             bufAppend(out, ",", 1);
         segmentMetaToJson(m, true, out);
         out->len--; /* reopen the object */
-        jsonBufPrintf(out, ",\"indexed\":%s,\"stored\":%s}", indexed ? "true" : "false",
+        jsonBufPrintf(out, ",\"indexed\":%s,\"stored\":%s", indexed ? "true" : "false",
                       stored(sizes, first, m->seq) ? "true" : "false");
+        if (main != NULL)
+            jsonBufPrintf(out, ",\"main_line\":\"%s\"", cmdMainLineMark(main, m)[0] ? cmdMainLineMark(main, m) : "on");
+        bufAppend(out, "}", 1);
         if (out->len > 64 * 1024)
             flush(out);
         rc = 0;
     }
     archiveCursorFree(cur);
     bvFree(sizes);
+    timelinePathFree(main);
+    timelineSetFree(set);
     if (rc != 0) {
         archiveCatalogFree(edge);
         bufFree(out);

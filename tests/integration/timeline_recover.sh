@@ -100,6 +100,7 @@ EOF
 # ---- list and verify report the diverged branch; verify passes ------------------------------------
 out=$("$BV_BIN" list --archive "$archive" 2>&1)
 check "list names the timelines and the diverged branch" grep -q "6 transactions of timeline 1 committed after the fork" <<< "$out"
+check "list marks the segment of the fork" grep -q "  fork (on the main line up to it)$" <<< "$out"
 out=$("$BV_BIN" verify --archive "$archive" 2>&1); rc=$?
 check_eq "verify passes" "$rc" 0
 [ "$rc" = 0 ] || echo "$out" | grep BAD | head -n 5 | sed 's/^/# /'
