@@ -78,7 +78,11 @@ typedef struct Unarchived {
 typedef struct Agent {
     const AgentConfig *cfg;
     SqlSslMode sslMode; /* parsed --ssl-mode */
-    MysqlUrl *url;
+    /* The --source candidates, and which one the stream thread connects to now (it chooses:
+     * agent/source_select.c; the monitor reads it for its own connections). */
+    MysqlUrl **urls;
+    size_t urlCount;
+    atomic_size_t urlIdx;
     Storage *storage;
     Archive *archive;
     ArchiveCatalog *catalog; /* at start-up only: freed once the stream has resumed from it */
@@ -109,6 +113,7 @@ typedef struct Agent {
     /* The archive's identity (binvault.json) as read at start-up: what every connection's source
      * is compared with (stream thread). */
     ArchiveIdentity archiveId;
+    bool sourceChosen;  /* agentSelectSource() chose a candidate once (stream thread) */
     bool replicaWarned; /* the source's replication state cannot be read: said once */
     bool domainWarned;  /* the source's gtid_domain_id is not the one of its GTIDs: said once */
     /* The segmenter was set at --start-position / --start-gtid after segment startSeq: until a
@@ -180,6 +185,8 @@ void agentAddUnarchivedLocked(Agent *a, uint64_t seq, uint64_t firstUs);
 void agentAddMarkLocked(Agent *a, uint64_t atUs, uint64_t seq);
 /* Under statLock: replace an allocated string of the published state (takes src). */
 void agentSetStringLocked(char **dst, char *src);
+/* Publish the current source's URL (takes statLock). */
+void agentPublishSourceUrl(Agent *a);
 /* Under statLock: publish the checkpoint a->cp. */
 void agentPublishCheckpointLocked(Agent *a);
 /* Whether the stream is fresh at monotonic nowMs: connected, and something (an event or a
@@ -190,8 +197,20 @@ void agentSnapshot(void *data, AgentStatus *out);
 
 /* ---- agent.c ---- */
 
-/* SQL connection options for the source (the stream and the monitor each open their own). */
+/* SQL connection options for the current source (the stream and the monitor each open their own). */
 SqlConnOpts agentSourceConnOpts(const Agent *a);
+/* SQL connection options for candidate i. */
+SqlConnOpts agentCandidateConnOpts(const Agent *a, size_t i);
+/* The current source's URL. */
+const MysqlUrl *agentSourceUrl(const Agent *a);
+
+/* ---- source_select.c ---- */
+
+/* Choose the candidate the next connection goes to (stream thread): the one --source, or among
+ * several the one writable primary (with --archive-replica, else a reachable replica or read-only
+ * server, the current one first). ERR_SOURCE (worth a retry) when there is none, or more than one
+ * writable primary. */
+int agentSelectSource(Agent *a, Err *err);
 
 /* ---- startup.c ---- */
 

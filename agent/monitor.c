@@ -238,9 +238,23 @@ agentMonitorMain(void *arg) {
     SqlConn *conn = NULL;
     uint64_t lastSample = 0, lastPurge = 0;
     bool warned = false, replicaDenied = false;
+    uint64_t connFor = 0;
 
     while (!atomic_load(&a->workersStop)) {
         uint64_t now = retryNowMs();
+        uint64_t source;
+
+        /* The stream moved to another candidate or another server (a new timeline): the
+         * monitor follows it. */
+        pthread_mutex_lock(&a->statLock);
+        source = (uint64_t)atomic_load(&a->urlIdx) << 32 | a->live.timeline;
+        pthread_mutex_unlock(&a->statLock);
+        if (conn != NULL && source != connFor) {
+            sqlConnFree(conn);
+            conn = NULL;
+            replicaDenied = false;
+        }
+        connFor = source;
         bool sample = a->cfg->sourcePollMs > 0 && now - lastSample >= (uint64_t)a->cfg->sourcePollMs;
         bool purge = a->cfg->purgeCheckMs > 0 && now - lastPurge >= (uint64_t)a->cfg->purgeCheckMs;
 

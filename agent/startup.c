@@ -276,7 +276,7 @@ ensureIdentity(Agent *a, BinlogFlavour flavour, uint32_t serverId, const char *u
     id.serverId = serverId;
     snprintf(id.serverUuid, sizeof(id.serverUuid), "%s", uuid);
     snprintf(id.serverVersion, sizeof(id.serverVersion), "%s", version);
-    snprintf(id.source, sizeof(id.source), "%s:%u", a->url->host, a->url->port);
+    snprintf(id.source, sizeof(id.source), "%s:%u", agentSourceUrl(a)->host, agentSourceUrl(a)->port);
     return archiveIdentityEnsure(a->archive, &id, &a->archiveId, err);
 }
 
@@ -358,23 +358,24 @@ agentIdentify(Agent *a, Err *err) {
     Retry retry;
 
     binlogClientOptsInit(&opts);
-    opts.conn = agentSourceConnOpts(a);
     opts.serverId = (uint32_t)a->cfg->serverId;
-    c = binlogClientNew(&opts);
     agentRetryInit(a, &retry, 0);
-    while (binlogClientConnect(c, err) != 0) {
+    for (;;) {
         uint64_t delay;
 
-        if (err->code != ERR_SOURCE || atomic_load(&a->stop)) {
+        if (agentSelectSource(a, err) == 0) {
+            opts.conn = agentSourceConnOpts(a);
+            c = binlogClientNew(&opts);
+            if (binlogClientConnect(c, err) == 0)
+                break;
             binlogClientFree(c);
-            return -1;
         }
+        if (err->code != ERR_SOURCE || atomic_load(&a->stop))
+            return -1;
         delay = retryNext(&retry, retryNowMs());
         logWarn("unable to reach the source, retrying in %" PRIu64 " ms: %s", delay, err->msg);
         agentNoteError(a, err->msg);
         agentSleep(a, delay);
-        binlogClientFree(c);
-        c = binlogClientNew(&opts);
     }
     a->flavour = binlogClientFlavour(c);
     a->sourceServerId = binlogClientServerId(c);
@@ -441,7 +442,7 @@ checkIdentity(Agent *a, BinlogClient *c, const SqlSourceInfo *info, bool held, E
     const char *file = segmenterFile(a->segmenter);
     char what[1024], base[256], here[300];
 
-    snprintf(here, sizeof(here), "%s:%u", a->url->host, a->url->port);
+    snprintf(here, sizeof(here), "%s:%u", agentSourceUrl(a)->host, agentSourceUrl(a)->port);
     /* binvault.json names the server even before a segment is stored: an archive follows one. */
     if (id->flavour == BINLOG_FLAVOUR_UNKNOWN)
         return 0;

@@ -452,8 +452,6 @@ agentStreamMain(void *arg) {
         goto out;
     }
     binlogClientOptsInit(&opts);
-    opts.conn = agentSourceConnOpts(a);
-    opts.conn.readTimeoutMs = 0; /* three heartbeat periods */
     opts.serverId = (uint32_t)a->cfg->serverId;
     /* Heartbeats also pace the segment-interval cuts of an idle stream: at least two per interval. */
     opts.heartbeatMs = (unsigned)(a->cfg->heartbeatMs < a->cfg->segmentIntervalMs / 2 ? a->cfg->heartbeatMs
@@ -461,11 +459,18 @@ agentStreamMain(void *arg) {
     opts.semiSync = a->cfg->semiSync;
 
     while (!atomic_load(&a->stop)) {
-        BinlogClient *c = binlogClientNew(&opts);
+        BinlogClient *c;
         bool stopping = false, byGtid = false;
         uint64_t stopAt = 0;
         int rc;
 
+        if (agentSelectSource(a, &err) != 0) {
+            agentNoteError(a, err.msg);
+            goto retry;
+        }
+        opts.conn = agentSourceConnOpts(a);
+        opts.conn.readTimeoutMs = 0; /* three heartbeat periods */
+        c = binlogClientNew(&opts);
         if (binlogClientConnect(c, &err) != 0 || startStream(a, c, &byGtid, &err) != 0) {
             binlogClientFree(c);
             if (streamErrPermanent(err.code)) {
