@@ -39,6 +39,7 @@
 #include "archive/segment.h"
 #include "archive/segmenter.h"
 #include "archive/status.h"
+#include "archive/timeline.h"
 #include "common/retry.h"
 #include "common/url.h"
 #include "mysql/client.h"
@@ -113,7 +114,15 @@ typedef struct Agent {
     /* The archive's identity (binvault.json) as read at start-up: what every connection's source
      * is compared with (stream thread). */
     ArchiveIdentity archiveId;
+    /* The timeline the stream writes and its source's identity (stream thread; at start-up the
+     * main thread): the newest record's, or timeline 1's from binvault.json. tlFirstSeq is its
+     * first segment, tlForkState the GTID state it starts after (NULL for timeline 1). */
+    uint32_t timeline;
+    TimelineSource tlSource;
+    uint64_t tlFirstSeq;
+    char *tlForkState;
     bool sourceChosen;  /* agentSelectSource() chose a candidate once (stream thread) */
+    bool hostSaid;      /* the current source is reached at another address than its record's: said once */
     bool replicaWarned; /* the source's replication state cannot be read: said once */
     bool domainWarned;  /* the source's gtid_domain_id is not the one of its GTIDs: said once */
     /* The segmenter was set at --start-position / --start-gtid after segment startSeq: until a
@@ -212,6 +221,26 @@ const MysqlUrl *agentSourceUrl(const Agent *a);
  * writable primary. */
 int agentSelectSource(Agent *a, Err *err);
 
+/* ---- failover.c ---- */
+
+/* The archive's current timeline and its source (a->timeline, a->tlSource): the newest timeline
+ * record, or timeline 1 from binvault.json. */
+int agentLoadTimelines(Agent *a, Err *err);
+/* After the resume point is set: when the newest timeline has no segment yet (the agent stopped
+ * between its record and its first segment), `seg` resumes at its fork's GTID state. */
+void agentTimelineResume(Agent *a, Segmenter *seg);
+/* Whether the source behind this connection is not the current timeline's (server_id,
+ * server_uuid, binlog base name, gtid_domain_id: the address it is reached at does not count);
+ * *why says what changed ("server_id 1 -> 2"). */
+bool agentSourceChanged(Agent *a, BinlogClient *c, const SqlSourceInfo *info, char *why, size_t size);
+/* Start the next timeline from this source (stream thread, before the stream starts): wait until
+ * the archive holds every sealed segment, find the fork point by GTID (the new source's
+ * @@gtid_binlog_state / gtid_executed against the archive's main line), store the timeline record
+ * with the diverged branch, report the branch (log, /status, /metrics, /healthz), and set a new
+ * segmenter after the fork's GTID state. ERR_GAP when the source holds nothing of the archive. */
+int agentStartTimeline(Agent *a, BinlogClient *c, SqlConn *sql, const SqlSourceInfo *info, const char *why,
+                       Err *err);
+
 /* ---- startup.c ---- */
 
 /* Read the archive's catalog (kept in a->catalog until the stream resumes from it), index what an
@@ -262,8 +291,10 @@ void agentAfterSeal(Agent *a, uint64_t seqBefore);
 
 /* ---- stream.c ---- */
 
-/* A segmenter for this source identity whose sink is the spool, writing on a->compressor. */
-Segmenter *agentSegmenterNew(Agent *a, BinlogFlavour flavour, uint32_t serverId, const char *serverUuid);
+/* A segmenter for this source identity and timeline whose sink is the spool, writing on
+ * a->compressor. */
+Segmenter *agentSegmenterNew(Agent *a, BinlogFlavour flavour, uint32_t serverId, const char *serverUuid,
+                             uint32_t timeline);
 /* The stream thread (bv-stream). */
 void *agentStreamMain(void *arg);
 

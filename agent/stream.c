@@ -94,7 +94,7 @@ sinkSealed(void *data, const char *tmpPath, const SegmentMeta *meta, const uint8
 }
 
 Segmenter *
-agentSegmenterNew(Agent *a, BinlogFlavour flavour, uint32_t serverId, const char *serverUuid) {
+agentSegmenterNew(Agent *a, BinlogFlavour flavour, uint32_t serverId, const char *serverUuid, uint32_t timeline) {
     SegmenterSink sink = {sinkTmpPath, sinkSealed, a};
     SegmenterOpts sopts;
 
@@ -104,6 +104,7 @@ agentSegmenterNew(Agent *a, BinlogFlavour flavour, uint32_t serverId, const char
     sopts.flavour = flavour;
     sopts.serverId = serverId;
     sopts.serverUuid = serverUuid;
+    sopts.timeline = timeline;
     sopts.streamChecksum = BINLOG_CHECKSUM_CRC32;
     sopts.compressor = a->compressor;
     return segmenterNew(&sopts, &sink);
@@ -421,8 +422,10 @@ streamSetup(Agent *a, Err *err) {
 
     if (agentIdentify(a, err) != 0)
         return -1;
-    a->segmenter = agentSegmenterNew(a, a->flavour, a->sourceServerId, a->sourceUuid);
+    a->segmenter = agentSegmenterNew(a, a->flavour, a->sourceServerId, a->sourceUuid, a->timeline);
     rc = a->cfg->acceptGap ? agentResumeAcrossGap(a, a->segmenter, err) : agentResume(a, a->segmenter, err);
+    if (rc == 0)
+        agentTimelineResume(a, a->segmenter);
     archiveCatalogFree(a->catalog);
     a->catalog = NULL;
     if (rc != 0)
