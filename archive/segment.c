@@ -108,6 +108,11 @@ flavourName(BinlogFlavour flavour) {
     return flavour == BINLOG_FLAVOUR_MARIADB ? "mariadb" : flavour == BINLOG_FLAVOUR_MYSQL ? "mysql" : "unknown";
 }
 
+uint64_t
+segmentMetaObjectEndPos(const SegmentMeta *m) {
+    return m->objectEndPos != 0 ? m->objectEndPos : m->endPos;
+}
+
 const char *
 segmentMetaGtidStart(const SegmentMeta *m) {
     return m->gtidStart != NULL ? m->gtidStart : "";
@@ -148,6 +153,9 @@ segmentMetaToJson(const SegmentMeta *m, bool withObject, Buf *out) {
     jsonBufPrintf(out, ",\"first_time_us\":%" PRIu64 ",\"last_time_us\":%" PRIu64 ",\"events\":%" PRIu64
                        ",\"transactions\":%" PRIu64 ",\"ends_file\":%s",
                   m->firstTimeUs, m->lastTimeUs, m->events, m->transactions, m->endsFile ? "true" : "false");
+    /* Format 2's members: format-1 readers ignore them. */
+    jsonBufPrintf(out, ",\"timeline\":%" PRIu32 ",\"min_time_us\":%" PRIu64 ",\"max_time_us\":%" PRIu64,
+                  m->timeline ? m->timeline : 1, m->minTimeUs, m->maxTimeUs);
     if (m->sourceEncrypted)
         jsonBufPrintf(out, ",\"source_encrypted\":true");
     putStr(out, "created", m->created);
@@ -175,6 +183,31 @@ isSha256Hex(const char *s) {
         if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'f')))
             return false;
     return true;
+}
+
+/* timeline, min_time_us, max_time_us: all three or none (a format-1 segment: timeline 1, the
+ * first and last commit times as bounds, inexact). */
+static int
+formatTwoFromValue(const JsonValue *obj, SegmentMeta *m, Err *err) {
+    uint64_t timeline;
+
+    if (jsonGet(obj, "timeline") == NULL && jsonGet(obj, "min_time_us") == NULL && jsonGet(obj, "max_time_us") == NULL) {
+        m->timeline = 1;
+        m->minTimeUs = m->firstTimeUs < m->lastTimeUs ? m->firstTimeUs : m->lastTimeUs;
+        m->maxTimeUs = m->firstTimeUs < m->lastTimeUs ? m->lastTimeUs : m->firstTimeUs;
+        m->timesInexact = true;
+        return 0;
+    }
+    if (jsonReqU64(obj, "timeline", &timeline, err) != 0 || jsonReqU64(obj, "min_time_us", &m->minTimeUs, err) != 0 ||
+        jsonReqU64(obj, "max_time_us", &m->maxTimeUs, err) != 0)
+        return -1;
+    if (timeline == 0 || timeline > UINT32_MAX)
+        return errSet(err, ERR_FORMAT, "field 'timeline' is %" PRIu64 ", expected 1 to 4294967295", timeline);
+    m->timeline = (uint32_t)timeline;
+    if (m->minTimeUs > m->maxTimeUs)
+        return errSet(err, ERR_FORMAT, "field 'min_time_us' %" PRIu64 " is above 'max_time_us' %" PRIu64, m->minTimeUs,
+                      m->maxTimeUs);
+    return 0;
 }
 
 static int
@@ -208,6 +241,8 @@ metaFromValue(const JsonValue *obj, bool withObject, SegmentMeta *m, Err *err) {
         return -1;
     if (!jsonBool(jsonGet(obj, "ends_file"), &m->endsFile))
         return errSet(err, ERR_FORMAT, "missing or invalid field 'ends_file'");
+    if (formatTwoFromValue(obj, m, err) != 0)
+        return -1;
     /* Optional (absent: false). */
     if (jsonGet(obj, "source_encrypted") != NULL && !jsonBool(jsonGet(obj, "source_encrypted"), &m->sourceEncrypted))
         return errSet(err, ERR_FORMAT, "invalid field 'source_encrypted' (expected true or false)");

@@ -51,6 +51,17 @@ typedef struct SegmentMeta {
     char *gtidEnd;
     char firstGtid[BINLOG_TXN_GTID_MAX], lastGtid[BINLOG_TXN_GTID_MAX];
     uint64_t firstTimeUs, lastTimeUs;
+    /* Format 2 (docs/FORMAT.md "Segments and index lines (format 2)"): the segment's timeline (1
+     * for a format-1 segment), and the lowest and highest commit time of its transactions (0 when
+     * none). A format-1 segment has no min/max: they are read as first/last, and timesInexact says
+     * so (commit times can go backwards inside it). */
+    uint32_t timeline;
+    uint64_t minTimeUs, maxTimeUs;
+    bool timesInexact;
+    /* Not stored: set when this meta describes the segment only up to endPos (a timeline view's
+     * fork segment, archive/timeline.h): the object's own end_pos, which its trailer says. 0: the
+     * meta describes the whole object. */
+    uint64_t objectEndPos;
     uint64_t events, transactions; /* events of the file range, the FDE prefix not counted */
     bool endsFile;
     /* The source wrote this file encrypted (encrypt_binlog) and the segment holds the file's
@@ -85,6 +96,8 @@ void segmentMetaToJson(const SegmentMeta *m, bool withObject, Buf *out);
 int segmentMetaFromJson(const char *json, size_t len, bool withObject, SegmentMeta *m, Err *err);
 void segmentMetaCopy(SegmentMeta *dst, const SegmentMeta *src); /* deep copy; dst overwritten */
 void segmentMetaClear(SegmentMeta *m);                          /* frees the gtid strings */
+/* The end_pos the object's trailer holds: objectEndPos when the meta is cut, else endPos. */
+uint64_t segmentMetaObjectEndPos(const SegmentMeta *m);
 /* gtid_start / gtid_end, "" for NULL. */
 const char *segmentMetaGtidStart(const SegmentMeta *m);
 const char *segmentMetaGtidEnd(const SegmentMeta *m);

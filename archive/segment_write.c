@@ -316,6 +316,10 @@ segmentWriterOpen(SegmentCompressor *c, const char *path, const SegmentMeta *met
     w->meta.contentSha256[0] = '\0';
     w->meta.firstGtid[0] = w->meta.lastGtid[0] = '\0';
     w->meta.firstTimeUs = w->meta.lastTimeUs = 0;
+    w->meta.minTimeUs = w->meta.maxTimeUs = 0;
+    w->meta.timesInexact = false;
+    w->meta.objectEndPos = 0;
+    w->meta.timeline = meta->timeline ? meta->timeline : 1;
     w->meta.events = w->meta.transactions = 0;
     w->meta.endsFile = false;
     w->meta.name[0] = w->meta.sha256[0] = '\0';
@@ -411,8 +415,12 @@ segmentWriterTransaction(SegmentWriter *w, const char *gtid, uint64_t commitTime
         gtid = "";
     if (w->meta.transactions == 0) {
         snprintf(w->meta.firstGtid, sizeof(w->meta.firstGtid), "%s", gtid);
-        w->meta.firstTimeUs = commitTimeUs;
+        w->meta.firstTimeUs = w->meta.minTimeUs = w->meta.maxTimeUs = commitTimeUs;
     }
+    if (commitTimeUs < w->meta.minTimeUs)
+        w->meta.minTimeUs = commitTimeUs;
+    if (commitTimeUs > w->meta.maxTimeUs)
+        w->meta.maxTimeUs = commitTimeUs;
     snprintf(w->meta.lastGtid, sizeof(w->meta.lastGtid), "%s", gtid);
     w->meta.lastTimeUs = commitTimeUs;
     if (gtidStateAfter != NULL)

@@ -193,6 +193,7 @@ openSegment(Segmenter *s, Err *err) {
     meta.seq = s->lastSeq + 1;
     meta.flavour = s->opts.flavour;
     meta.serverId = s->opts.serverId;
+    meta.timeline = s->opts.timeline ? s->opts.timeline : 1;
     snprintf(meta.serverUuid, sizeof(meta.serverUuid), "%s", s->serverUuid);
     snprintf(meta.file, sizeof(meta.file), "%s", s->file);
     meta.startPos = s->pos;

@@ -25,6 +25,7 @@ typedef struct SegmenterOpts {
     BinlogFlavour flavour;
     uint32_t serverId;
     const char *serverUuid;
+    uint32_t timeline; /* the timeline of the segments written (archive/timeline.h); 0 = 1 */
     BinlogChecksumAlg streamChecksum; /* checksum of events before the first FDE (stream start) */
     /* The compression worker every segment is written on (it must outlive the segmenter); NULL:
      * each segment starts a worker of its own (segmentWriterNew()). */

@@ -9,6 +9,7 @@ seeds. The S3, replication-protocol and config seeds are written out here from t
 packets and files the code handles. The first byte of a seed of a multi-parser target picks the
 parser (see the comment at the top of fuzz/fuzz_NAME.c).
 """
+import json
 import os
 import struct
 import subprocess
@@ -144,3 +145,30 @@ put("config", "agent", b"\x00# binvault agent\n[binvault]\nsource = mysql://repl
 put("config", "argv", b"\x01--source\0mysql://u@h:1\0--segment-size=1G\0--segment-interval\0500ms\0--flag\0pos\0--\0-x")
 put("config", "size", b"\x02" + b"1.5G")
 put("config", "duration", b"\x05" + b"90min")
+
+# Timeline records (fuzz_timeline): documents separated by NUL, a set built in order.
+def timeline_source(i):
+    return {"flavour": "mariadb", "server_id": i, "server_uuid": "", "host": "db%d:3306" % i,
+            "basename": "mariadb-bin", "server_version": "10.11.19-MariaDB-log", "gtid_domain_id": 0}
+
+
+def timeline_doc(r):
+    return json.dumps(r, separators=(",", ":")).encode()
+
+
+tl1 = {"version": 2, "timeline": 1, "parent": 0, "source": timeline_source(1), "first_seq": 1,
+       "created": "2026-12-06T14:00:00Z", "reason": "the archive's first source"}
+tl2 = {"version": 2, "timeline": 2, "parent": 1, "source": timeline_source(2), "first_seq": 1042,
+       "fork": {"seq": 1038, "file": "mariadb-bin.000012", "pos": 48811, "gtid_state": "0-1-269",
+                "gtid": "0-1-269", "time_us": 1795231386000000, "transactions": 3},
+       "diverged": {"first_seq": 1038, "last_seq": 1041, "transactions": 7, "first_gtid": "0-1-270",
+                    "last_gtid": "0-1-276", "first_time_us": 1795231387000000, "last_time_us": 1795231387210000},
+       "created": "2026-12-06T14:03:09Z", "reason": "source changed: server_id 1 -> 2 at db2:3306"}
+tl3 = {"version": 2, "timeline": 3, "parent": 2, "source": timeline_source(3), "first_seq": 2000,
+       "fork": {"seq": 1999, "file": "mariadb-bin.000003", "pos": 1200, "gtid_state": "0-1-269,0-2-900",
+                "gtid": "0-2-900", "time_us": 1795231500000000, "transactions": 1},
+       "created": "2026-12-06T15:03:09Z", "reason": "switchover"}
+put("timeline", "one", timeline_doc(tl1))
+put("timeline", "fork-diverged", timeline_doc(tl1) + b"\0" + timeline_doc(tl2))
+put("timeline", "three", b"\0".join(timeline_doc(r) for r in (tl1, tl2, tl3)))
+put("timeline", "implicit-one", timeline_doc(tl2) + b"\0" + timeline_doc(tl3))

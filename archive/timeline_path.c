@@ -1,0 +1,127 @@
+/*
+ * Paths over a set of timeline records (docs/FORMAT.md "The main line"): the chain from one
+ * timeline back to timeline 1, each parent up to its child's fork point, and what a segment is
+ * on it. The main line is the path of the newest timeline.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "archive/timeline.h"
+#include "common/mem.h"
+
+/* One timeline of a path, and where the path leaves it (the fork of its child on the path). */
+typedef struct PathStep {
+    uint32_t timeline;
+    bool limited; /* false for the tip */
+    uint64_t forkSeq, forkPos;
+    const TimelineRecord *child; /* the record whose fork limits this step */
+} PathStep;
+
+struct TimelinePath {
+    uint32_t tip;
+    PathStep *steps; /* ascending timeline numbers: steps[0] is timeline 1, the last the tip */
+    size_t n;
+};
+
+TimelinePath *
+timelinePathNew(const TimelineSet *set, uint32_t tip, Err *err) {
+    uint32_t newest = timelineSetNewest(set), t;
+    TimelinePath *p;
+    size_t n = 0;
+
+    if (tip == 0)
+        tip = newest;
+    if (tip > newest) {
+        errSet(err, ERR_NOTFOUND, "the archive has no timeline %" PRIu32 ": its timelines are 1 to %" PRIu32
+               " ('binvault list' shows them)", tip, newest);
+        return NULL;
+    }
+    /* Count the chain: each record names an earlier parent, so it ends. */
+    for (t = tip; t > 1; t = timelineSetFind(set, t)->parent)
+        n++;
+    n++;
+    p = bvCalloc(1, sizeof(*p));
+    p->tip = tip;
+    p->n = n;
+    p->steps = bvCalloc(n, sizeof(*p->steps));
+    t = tip;
+    for (size_t i = n; i-- > 0;) {
+        const TimelineRecord *rec = t > 1 ? timelineSetFind(set, t) : NULL;
+
+        p->steps[i].timeline = t;
+        if (i > 0) {
+            p->steps[i - 1].limited = true;
+            p->steps[i - 1].forkSeq = rec->fork.seq;
+            p->steps[i - 1].forkPos = rec->fork.pos;
+            p->steps[i - 1].child = rec;
+            t = rec->parent;
+        }
+    }
+    return p;
+}
+
+uint32_t
+timelinePathTip(const TimelinePath *p) {
+    return p->tip;
+}
+
+static const PathStep *
+stepFind(const TimelinePath *p, uint32_t timeline) {
+    size_t lo = 0, hi = p->n;
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+
+        if (p->steps[mid].timeline < timeline)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < p->n && p->steps[lo].timeline == timeline ? &p->steps[lo] : NULL;
+}
+
+TimelineOn
+timelinePathSegment(const TimelinePath *p, const SegmentMeta *m, uint64_t *cutPos) {
+    const PathStep *s = stepFind(p, m->timeline ? m->timeline : 1);
+
+    if (s == NULL)
+        return TIMELINE_OFF;
+    if (!s->limited || m->seq < s->forkSeq)
+        return TIMELINE_WHOLE;
+    if (m->seq > s->forkSeq)
+        return TIMELINE_OFF;
+    if (s->forkPos >= segmentMetaObjectEndPos(m))
+        return TIMELINE_WHOLE;
+    if (cutPos != NULL)
+        *cutPos = s->forkPos;
+    return TIMELINE_CUT;
+}
+
+void
+timelinePathViewMeta(const TimelinePath *p, const SegmentMeta *m, SegmentMeta *out) {
+    const PathStep *s = stepFind(p, m->timeline ? m->timeline : 1);
+    uint64_t cut;
+
+    segmentMetaCopy(out, m);
+    if (timelinePathSegment(p, m, &cut) != TIMELINE_CUT)
+        return;
+    out->objectEndPos = segmentMetaObjectEndPos(m);
+    out->endPos = cut;
+    out->contentLen = out->fdeLen + (cut > out->startPos ? cut - out->startPos : 0);
+    bvFree(out->gtidEnd);
+    out->gtidEnd = bvStrdup(s->child->fork.gtidState != NULL ? s->child->fork.gtidState : "");
+    snprintf(out->lastGtid, sizeof(out->lastGtid), "%s", s->child->fork.gtid);
+    out->lastTimeUs = s->child->fork.timeUs;
+    if (s->child->fork.transactions <= out->transactions)
+        out->transactions = s->child->fork.transactions;
+    out->endsFile = false;
+}
+
+void
+timelinePathFree(TimelinePath *p) {
+    if (p == NULL)
+        return;
+    bvFree(p->steps);
+    bvFree(p);
+}
