@@ -298,6 +298,7 @@ done:
     bvFree(a.done);
     bvFree(a.unarchived);
     segmenterFree(a.segmenter);
+    bvFree(a.tlForkState);
     segmentCompressorFree(a.compressor);
     archiveCatalogFree(a.catalog);
     archiveCheckpointClear(&a.cp);

@@ -101,6 +101,7 @@ typedef struct Agent {
     atomic_bool stop;       /* shutdown requested */
     atomic_bool streamDone;
     atomic_bool workersStop; /* archiver and monitor: stop now */
+    atomic_bool reselect;    /* the monitor saw the source demoted: the stream chooses again */
     /* Fatal error of a thread; the first one wins. */
     pthread_mutex_t failLock;
     Err failure;

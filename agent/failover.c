@@ -108,9 +108,11 @@ agentSourceChanged(Agent *a, BinlogClient *c, const SqlSourceInfo *info, char *w
         was = a->tlSource;
     }
     /* The same server reached at another address (a virtual IP, a proxy, DNS) is not a new
-     * timeline: its history decides (checkHistory()). Parts the record does not know are not
-     * compared. */
+     * timeline: its history decides (checkHistory()). */
     was.host[0] = now.host[0] = '\0';
+    /* A deliberate change of gtid_domain_id on the same server goes on, with a warning
+     * (checkDomain()). */
+    was.hasDomainId = now.hasDomainId = false;
     if (was.basename[0] == '\0')
         now.basename[0] = '\0';
     return timelineSourceCompare(&was, &now, why, size) == 0;
@@ -188,13 +190,6 @@ findFork(Agent *a, BinlogClient *c, const ForkHistory *h, ForkPoint *p, Err *err
     bool has = false, started = false;
     int rc = -1;
 
-    if (forkHistoryHasState(h, end, &has, err) != 0)
-        goto done;
-    if (has) {
-        forkPointStart(p, segmenterLastSeq(a->segmenter), segmenterFile(a->segmenter), segmenterPos(a->segmenter), end);
-        rc = 0;
-        goto done;
-    }
     if ((cat = archiveCatalogLoad(a->archive, 0, err)) == NULL ||
         (segs = mainLine(a, cat, &set, &path, &n, err)) == NULL)
         goto done;
@@ -204,16 +199,22 @@ findFork(Agent *a, BinlogClient *c, const ForkHistory *h, ForkPoint *p, Err *err
         if (has)
             break;
     }
+    /* From the segment before, back to one with a transaction: the fork is a transaction (its
+     * record names it), maybe the last one before that segment's start. */
     if (from > 0) {
         started = true;
         from--;
+        if (from > 0)
+            from--;
+        while (from > 0 && segs[from]->transactions == 0)
+            from--;
         forkPointStart(p, segs[from]->seq - 1, segs[from]->file, segs[from]->startPos, segmentMetaGtidStart(segs[from]));
         for (size_t i = from; i < n; i++)
             if (scanSegment(a, path, segs[i], h, p, err) != 0)
                 goto done;
     }
     /* A fork before any GTID: the new source holds nothing of the archive. */
-    if (!started || p->gtidState[0] == '\0') {
+    if (!started || p->inSegment == 0) {
         errSet(err, ERR_GAP, "refusing to archive '%s' into '%s': its history holds none of the transactions the "
                "archive holds (the archive ends at GTID state '%s'): it is not a server of this archive's "
                "replication topology; archive it into a new archive", binlogClientUrl(c), storageUrl(a->storage),
@@ -294,6 +295,9 @@ agentStartTimeline(Agent *a, BinlogClient *c, SqlConn *sql, const SqlSourceInfo 
     snprintf(rec.fork.file, sizeof(rec.fork.file), "%s", p.file);
     rec.fork.pos = p.pos;
     rec.fork.gtidState = bvStrdup(p.gtidState);
+    snprintf(rec.fork.gtid, sizeof(rec.fork.gtid), "%s", p.gtid);
+    rec.fork.timeUs = p.timeUs;
+    rec.fork.transactions = p.inSegment;
     if (p.transactions > 0) {
         rec.hasDiverged = true;
         rec.diverged.firstSeq = p.firstSeq;

@@ -144,8 +144,16 @@ forkPointStart(ForkPoint *p, uint64_t seq, const char *file, uint64_t pos, const
 void
 forkPointAdd(ForkPoint *p, const ForkHistory *h, uint64_t seq, const char *file, const BinlogTxn *t,
              const char *stateAfter) {
+    if (seq != p->scanSeq) {
+        p->scanSeq = seq;
+        p->scanCount = 0;
+    }
+    p->scanCount++;
     if (p->transactions == 0 && forkHistoryHasGtid(h, t->gtid)) {
         p->seq = seq;
+        snprintf(p->gtid, sizeof(p->gtid), "%s", t->gtid);
+        p->timeUs = t->commitTimeUs;
+        p->inSegment = p->scanCount;
         snprintf(p->file, sizeof(p->file), "%s", file);
         p->pos = t->endPos;
         bvFree(p->gtidState);

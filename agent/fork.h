@@ -47,10 +47,14 @@ typedef struct ForkPoint {
     char file[256];        /* the old source's binlog file and the end of that transaction in it */
     uint64_t pos;
     char *gtidState;       /* the GTID state after it (allocated; "" when none) */
+    char gtid[BINLOG_TXN_GTID_MAX]; /* the fork's transaction: its GTID, commit time, and its rank in */
+    uint64_t timeUs;                /* segment `seq` (the segment's transactions up to it, itself */
+    uint64_t inSegment;             /* included); 0 while no transaction was scanned */
     uint64_t transactions; /* diverged transactions after the fork */
     uint64_t firstSeq, lastSeq; /* the segments holding them */
     char firstGtid[BINLOG_TXN_GTID_MAX], lastGtid[BINLOG_TXN_GTID_MAX];
     uint64_t firstTimeUs, lastTimeUs; /* their commit times, lowest and highest */
+    uint64_t scanSeq, scanCount;      /* the scan's current segment and its transactions so far */
 } ForkPoint;
 
 /* Start a scan at the end of segment `seq` (file:pos, GTID state `state`), which the caller

@@ -215,6 +215,12 @@ sampleReplica(Agent *a, SqlConn **conn, bool *warned, bool *denied) {
         return;
     }
     *denied = !info.replicaKnown;
+    /* Among several candidates the agent archives the writable primary only: one that was
+     * demoted (a switchover) makes the stream choose again. */
+    if (a->urlCount > 1 && !a->cfg->archiveReplica && (info.readOnly || info.isReplica) &&
+        !atomic_exchange(&a->reselect, true))
+        logInfo("source '%s' is no longer the writable primary (%s): choosing among the candidates again",
+                sqlConnUrl(*conn), info.isReplica ? "it replicates" : "read_only=ON");
     pthread_mutex_lock(&a->statLock);
     a->live.replicaSampled = info.replicaKnown;
     a->live.replica = info.isReplica;

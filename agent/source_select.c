@@ -34,24 +34,13 @@ roleName(CandidateRole r) {
     }
 }
 
-/* MariaDB or MySQL, and MySQL's version number (SHOW REPLICA STATUS from 8.0.22), from the
- * server's version string. */
-static BinlogFlavour
-versionFlavour(const char *version, unsigned *versionId) {
-    unsigned major = 0, minor = 0, patch = 0;
-
-    sscanf(version, "%u.%u.%u", &major, &minor, &patch);
-    *versionId = major * 10000 + minor * 100 + patch;
-    return strstr(version, "MariaDB") != NULL ? BINLOG_FLAVOUR_MARIADB : BINLOG_FLAVOUR_MYSQL;
-}
-
 /* What candidate i is now; why (for the log) when it cannot be asked. */
 static CandidateRole
 probe(Agent *a, size_t i, char *why, size_t whySize) {
     SqlConnOpts o = agentCandidateConnOpts(a, i);
     SqlSourceInfo info;
     SqlConn *c;
-    unsigned versionId;
+    int major = 0, minor = 0, patch = 0;
     BinlogFlavour flavour;
     CandidateRole role;
     Err err;
@@ -63,8 +52,8 @@ probe(Agent *a, size_t i, char *why, size_t whySize) {
         snprintf(why, whySize, "%.*s", (int)(whySize > 0 ? whySize - 1 : 0), err.msg);
         return ROLE_DOWN;
     }
-    flavour = versionFlavour(sqlConnServerVersion(c), &versionId);
-    if (sqlSourceInfoRead(c, flavour, versionId, &info, &err) != 0) {
+    binlogParseServerVersion(sqlConnServerVersion(c), &flavour, &major, &minor, &patch);
+    if (sqlSourceInfoRead(c, flavour, (unsigned)(major * 10000 + minor * 100 + patch), &info, &err) != 0) {
         snprintf(why, whySize, "%.*s", (int)(whySize > 0 ? whySize - 1 : 0), err.msg);
         sqlConnFree(c);
         return ROLE_DOWN;

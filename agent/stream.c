@@ -483,6 +483,8 @@ agentStreamMain(void *arg) {
             agentNoteError(a, err.msg);
             goto retry;
         }
+        /* A demotion the monitor saw before this stream started is the previous source's. */
+        atomic_store(&a->reselect, false);
         publishConnected(a, true, first);
         first = false;
         /* No retryReset() here: a source that accepts the connection and then fails the stream
@@ -508,6 +510,10 @@ agentStreamMain(void *arg) {
             }
             if (stopping && (!segmenterInTxn(a->segmenter) || retryNowMs() > stopAt))
                 break;
+            if (!segmenterInTxn(a->segmenter) && atomic_exchange(&a->reselect, false)) {
+                errSet(&err, ERR_SOURCE, "the source is no longer the writable primary");
+                break;
+            }
             if (!segmenterInTxn(a->segmenter) && spoolMaxBytes(a->spool) > 0 &&
                 spoolBytes(a->spool) >= spoolMaxBytes(a->spool)) {
                 /* Seal what is open so that it can drain, then wait: backpressure. */
