@@ -10,11 +10,13 @@
 #   topo_wait_replicas                 until every running replica has applied the primary's binlog
 #   topo_switchover NEW                planned: old primary read-only, replicas caught up, NEW
 #                                      promoted, the others (the old primary too) replicate from it
-#   topo_crash_failover NEW LOST       the primary commits LOST transactions that no replica receives,
+#   topo_crash_failover NEW LOST       the primary commits LOST transactions that no replica receives
+#                                      (its GTID state then in $BV_TEST_DIR/topo-lost-gtid),
 #                                      then is killed (-9); NEW is promoted with what it had; the other
 #                                      replicas replicate from it; the old primary stays down
-#   topo_rebuild NAME                  a dead or diverged server rebuilt empty as a replica of the
-#                                      primary (it replicates the whole history again)
+#   topo_rebuild NAME                  a dead or diverged server rebuilt as a replica of the primary
+#                                      from a copy of its data (what a DBA does after a failover
+#                                      that lost transactions); no writes may run meanwhile
 #   topo_gtid_pos NAME                 @@gtid_binlog_pos of NAME
 #   topo_checksum NAME                 CHECKSUM TABLE of the test tables, one line
 
@@ -127,15 +129,16 @@ topo_crash_failover() {
     for i in $(seq 1 "$lost"); do
         mdb_sql "$old" "INSERT INTO topo.lost (note) VALUES ('lost in the failover $i')"
     done
-    TOPO_LOST_GTID=$(topo_gtid_pos "$old")
+    topo_gtid_pos "$old" > "$BV_TEST_DIR/topo-lost-gtid"
     [ -n "${TOPO_BEFORE_KILL:-}" ] && "$TOPO_BEFORE_KILL"
     mdb_kill "$old"
     _topo_promote "$new"
 }
 
 topo_rebuild() {
-    local s=$1 dir
+    local s=$1 dir p state pos
     dir=$(mdb_dir "$s")
+    p=$(topo_primary)
     mdb_stop "$s"
     rm -rf "$dir/data" "$dir/tmp"
     mkdir -p "$dir/data" "$dir/tmp"
@@ -143,8 +146,15 @@ topo_rebuild() {
         --skip-test-db > "$dir/install.log" 2>&1 || return 1
     mdb_start "$s" || return 1
     _topo_grants "$s"
-    mdb_sql "$s" "RESET MASTER; SET GLOBAL gtid_slave_pos=''; SET GLOBAL read_only=1"
-    _topo_replicate "$s" "$(topo_primary)"
+    # A copy of the primary's data (no writes run meanwhile), not logged: the rebuilt server's
+    # binlog starts at the primary's GTID state, which it takes as its own.
+    state=$(mdb_sql "$p" "SELECT @@gtid_binlog_state")
+    pos=$(topo_gtid_pos "$p")
+    mariadb-dump --defaults-file="$(mdb_cnf "$p")" -uroot --single-transaction --databases topo |
+        mariadb --defaults-file="$dir/my.cnf" -uroot --init-command="SET SESSION sql_log_bin=0" || return 1
+    mdb_sql "$s" "RESET MASTER; SET GLOBAL gtid_binlog_state='$state'; SET GLOBAL gtid_slave_pos='$pos';
+        SET GLOBAL read_only=1"
+    _topo_replicate "$s" "$p"
 }
 
 topo_checksum() {
