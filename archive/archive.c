@@ -102,6 +102,38 @@ archiveFlavourName(BinlogFlavour flavour) {
     return flavour == BINLOG_FLAVOUR_MARIADB ? "mariadb" : flavour == BINLOG_FLAVOUR_MYSQL ? "mysql" : "unknown";
 }
 
+int
+archiveJsonReqU32(const JsonValue *obj, const char *key, uint32_t *out, Err *err) {
+    uint64_t v;
+
+    if (jsonReqU64(obj, key, &v, err) != 0)
+        return -1;
+    if (v > UINT32_MAX)
+        return errSet(err, ERR_FORMAT, "field '%s' is out of range (above 4294967295)", key);
+    *out = (uint32_t)v;
+    return 0;
+}
+
+const JsonValue *
+archiveJsonReqObject(const JsonValue *obj, const char *key, Err *err) {
+    const JsonValue *v = jsonGet(obj, key);
+
+    if (v == NULL || jsonType(v) != JSON_OBJECT) {
+        errSet(err, ERR_FORMAT, "missing or invalid field '%s' (expected an object)", key);
+        return NULL;
+    }
+    return v;
+}
+
+int
+archiveDocPutOnce(Archive *a, const char *name, const Buf *doc, uint8_t **existing, size_t *len, Err *err) {
+    if (storagePutBuf(a->storage, name, doc->data, doc->len, STORAGE_PUT_IMMUTABLE, err) == 0)
+        return 0;
+    if (err->code != ERR_EXISTS || storageGetBuf(a->storage, name, ARCHIVE_DOC_MAX, existing, len, err) != 0)
+        return -1;
+    return 1;
+}
+
 void
 archiveJsonPutStr(Buf *out, const char *key, const char *value) {
     jsonBufPrintf(out, ",\"%s\":", key);

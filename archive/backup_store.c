@@ -108,31 +108,10 @@ archiveBackupManifestToJson(const ArchiveBackup *b, const char *partsIndexSha256
 }
 
 static int
-reqU32(const JsonValue *obj, const char *key, uint32_t *out, Err *err) {
-    uint64_t v;
-
-    if (jsonReqU64(obj, key, &v, err) != 0)
-        return -1;
-    if (v > UINT32_MAX)
-        return errSet(err, ERR_FORMAT, "field '%s' is out of range", key);
-    *out = (uint32_t)v;
-    return 0;
-}
-
-static int
 reqI64(const JsonValue *obj, const char *key, int64_t *out, Err *err) {
     if (!jsonI64(jsonGet(obj, key), out) || *out < 0)
         return errSet(err, ERR_FORMAT, "missing or invalid field '%s'", key);
     return 0;
-}
-
-static const JsonValue *
-reqObject(const JsonValue *obj, const char *key, Err *err) {
-    const JsonValue *v = jsonGet(obj, key);
-
-    if (v == NULL || jsonType(v) != JSON_OBJECT)
-        errSet(err, ERR_FORMAT, "missing or invalid field '%s'", key);
-    return v != NULL && jsonType(v) == JSON_OBJECT ? v : NULL;
 }
 
 int
@@ -157,18 +136,18 @@ archiveBackupManifestParse(const char *text, size_t len, ArchiveBackup *b, Archi
         jsonReqStrCopy(doc, "tool_version", b->toolVersion, sizeof(b->toolVersion), err) != 0 ||
         jsonReqStrCopy(doc, "stream", b->stream, sizeof(b->stream), err) != 0 ||
         jsonReqStrCopy(doc, "flavour", b->flavour, sizeof(b->flavour), err) != 0 ||
-        (source = reqObject(doc, "source", err)) == NULL || reqU32(source, "server_id", &b->serverId, err) != 0 ||
+        (source = archiveJsonReqObject(doc, "source", err)) == NULL || archiveJsonReqU32(source, "server_id", &b->serverId, err) != 0 ||
         jsonReqStrCopy(source, "server_uuid", b->serverUuid, sizeof(b->serverUuid), err) != 0 ||
         jsonReqStrCopy(source, "host", b->host, sizeof(b->host), err) != 0 ||
         jsonReqStrCopy(source, "server_version", b->serverVersion, sizeof(b->serverVersion), err) != 0 ||
-        reqU32(doc, "timeline", &b->timeline, err) != 0 || reqI64(doc, "start_us", &b->startUs, err) != 0 ||
-        reqI64(doc, "end_us", &b->endUs, err) != 0 || (binlog = reqObject(doc, "binlog", err)) == NULL ||
+        archiveJsonReqU32(doc, "timeline", &b->timeline, err) != 0 || reqI64(doc, "start_us", &b->startUs, err) != 0 ||
+        reqI64(doc, "end_us", &b->endUs, err) != 0 || (binlog = archiveJsonReqObject(doc, "binlog", err)) == NULL ||
         jsonReqStrCopy(binlog, "file", b->file, sizeof(b->file), err) != 0 ||
         jsonReqU64(binlog, "pos", &b->pos, err) != 0 || jsonReqStr(binlog, "gtid_state", &gtid, err) != 0 ||
-        (archive = reqObject(doc, "archive", err)) == NULL || jsonReqU64(archive, "seq", &b->archiveSeq, err) != 0 ||
+        (archive = archiveJsonReqObject(doc, "archive", err)) == NULL || jsonReqU64(archive, "seq", &b->archiveSeq, err) != 0 ||
         jsonReqU64(doc, "stream_len", &b->streamLen, err) != 0 ||
-        jsonReqU64(doc, "stored_bytes", &b->storedBytes, err) != 0 || reqU32(doc, "parts", &b->parts, err) != 0 ||
-        (index = reqObject(doc, "parts_index", err)) == NULL ||
+        jsonReqU64(doc, "stored_bytes", &b->storedBytes, err) != 0 || archiveJsonReqU32(doc, "parts", &b->parts, err) != 0 ||
+        (index = archiveJsonReqObject(doc, "parts_index", err)) == NULL ||
         jsonReqStrCopy(index, "name", idx->name, sizeof(idx->name), err) != 0 ||
         jsonReqU64(index, "size", &idx->size, err) != 0 ||
         jsonReqStrCopy(index, "sha256", idx->sha256, sizeof(idx->sha256), err) != 0)
@@ -562,7 +541,7 @@ archiveBackupPartParse(const char *id, const char *text, size_t len, bool withOb
     memset(p, 0, sizeof(*p));
     if (doc == NULL)
         return -1;
-    if (reqU32(doc, "part", &p->part, err) != 0 || jsonReqU64(doc, "offset", &p->offset, err) != 0 ||
+    if (archiveJsonReqU32(doc, "part", &p->part, err) != 0 || jsonReqU64(doc, "offset", &p->offset, err) != 0 ||
         jsonReqU64(doc, "content_len", &p->contentLen, err) != 0 ||
         jsonReqStrCopy(doc, "content_sha256", p->contentSha256, sizeof(p->contentSha256), err) != 0)
         goto out;

@@ -78,7 +78,13 @@ archiveCatalogGaps(const ArchiveCatalog *c, ArchiveGap **gaps) {
                    ": the record is ignored",
                    name, rec->from.file, rec->from.pos, a->name, a->file, a->endPos);
         }
-        if (b->seq != a->seq + 1) {
+        /* A new timeline (archive/timeline.h): positions of different sources are never compared.
+         * In the whole catalog it follows its parent's last segment, which may have diverged: its
+         * record says where it continues (timelineCheckCatalog()); in a timeline view it follows
+         * the fork, and the GTID states must meet. */
+        if (segmentMetaTimeline(a) != segmentMetaTimeline(b) && !c->timelineView)
+            continue;
+        if (b->seq != a->seq + 1 && segmentMetaTimeline(a) == segmentMetaTimeline(b)) {
             char range[64];
 
             if (b->seq - a->seq == 2)
@@ -98,17 +104,19 @@ archiveCatalogGaps(const ArchiveCatalog *c, ArchiveGap **gaps) {
             continue;
         }
         cmp = segmentFileCompare(b->file, a->file);
-        if (cmp == 0 && b->startPos != a->endPos)
-            gapAdd(gaps, &n, &cap, ARCHIVE_GAP_POSITION, a->seq, b->seq,
-                   "position %s in %s: '%s' ends at %" PRIu64 ", '%s' starts at %" PRIu64,
-                   b->startPos > a->endPos ? "gap" : "overlap", a->file, a->name, a->endPos, b->name, b->startPos);
-        else if (cmp < 0)
-            gapAdd(gaps, &n, &cap, ARCHIVE_GAP_FILE, a->seq, b->seq, "'%s' is in %s, before the file %s of '%s'",
-                   b->name, b->file, a->file, a->name);
-        else if (cmp > 0 && b->startPos != BINLOG_MAGIC_LEN + (uint64_t)b->fdeLen)
-            gapAdd(gaps, &n, &cap, ARCHIVE_GAP_FILE, a->seq, b->seq,
-                   "the start of %s is missing: '%s' follows '%s' (%s) but starts at %" PRIu64 ", not at the file's first event %" PRIu64,
-                   b->file, b->name, a->name, a->file, b->startPos, BINLOG_MAGIC_LEN + (uint64_t)b->fdeLen);
+        if (segmentMetaTimeline(a) == segmentMetaTimeline(b)) {
+            if (cmp == 0 && b->startPos != a->endPos)
+                gapAdd(gaps, &n, &cap, ARCHIVE_GAP_POSITION, a->seq, b->seq,
+                       "position %s in %s: '%s' ends at %" PRIu64 ", '%s' starts at %" PRIu64,
+                       b->startPos > a->endPos ? "gap" : "overlap", a->file, a->name, a->endPos, b->name, b->startPos);
+            else if (cmp < 0)
+                gapAdd(gaps, &n, &cap, ARCHIVE_GAP_FILE, a->seq, b->seq, "'%s' is in %s, before the file %s of '%s'",
+                       b->name, b->file, a->file, a->name);
+            else if (cmp > 0 && b->startPos != BINLOG_MAGIC_LEN + (uint64_t)b->fdeLen)
+                gapAdd(gaps, &n, &cap, ARCHIVE_GAP_FILE, a->seq, b->seq,
+                       "the start of %s is missing: '%s' follows '%s' (%s) but starts at %" PRIu64 ", not at the file's first event %" PRIu64,
+                       b->file, b->name, a->name, a->file, b->startPos, BINLOG_MAGIC_LEN + (uint64_t)b->fdeLen);
+        }
         aEnd = segmentMetaGtidEnd(a);
         bStart = segmentMetaGtidStart(b);
         if (aEnd[0] != '\0' && bStart[0] != '\0') {

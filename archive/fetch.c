@@ -241,7 +241,8 @@ fetchCopy(Fetch *f, Err *err) {
             bool write = si != f->first || pos >= f->startByte;
             int st;
 
-            if (stopped)
+            /* past the fork of the timeline followed (archive/timeline.h): read, verified, not fetched */
+            if (stopped || pos >= m->endPos)
                 continue;
             if (si == f->last && f->until.type == ARCHIVE_FETCH_POSITION && strcmp(m->file, f->until.file) == 0 &&
                 pos >= f->until.pos && !binlogTxnFramerInTxn(framer)) {
@@ -249,7 +250,8 @@ fetchCopy(Fetch *f, Err *err) {
                 continue;
             }
             if (write) {
-                if (!opened && (f->fd < 0 || strcmp(m->file, strrchr(f->files[f->fileCount - 1].path, '/') + 1) != 0)) {
+                if (!opened && (f->fd < 0 || strcmp(m->file, strrchr(f->files[f->fileCount - 1].path, '/') + 1) != 0 ||
+                                segmentMetaTimeline(archiveCatalogAt(f->catalog, si - 1)) != segmentMetaTimeline(m))) {
                     size_t fdeLen;
                     const uint8_t *fde = segmentReaderFde(r, &fdeLen);
 

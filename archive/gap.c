@@ -137,13 +137,11 @@ archiveGapRecordWrite(Archive *a, ArchiveGapRecord *rec, Err *err) {
     timeIsoNow(rec->created, sizeof(rec->created));
     archiveGapRecordToJson(rec, doc);
     bufAppend(doc, "\n", 1);
-    rc = storagePutBuf(a->storage, name, doc->data, doc->len, STORAGE_PUT_IMMUTABLE, err);
+    rc = archiveDocPutOnce(a, name, doc, &data, &len, err);
     bufFree(doc);
-    if (rc == 0 || err->code != ERR_EXISTS)
+    if (rc <= 0)
         return rc;
     /* The same gap accepted again (the first start stopped before its segment was archived). */
-    if (storageGetBuf(a->storage, name, ARCHIVE_DOC_MAX, &data, &len, err) != 0)
-        return -1;
     rc = archiveGapRecordParse((const char *)data, len, &old, err);
     bvFree(data);
     if (rc != 0)

@@ -16,6 +16,7 @@
 #include "archive/identity.h"
 #include "archive/index.h"
 #include "archive/segmenter.h"
+#include "archive/timeline.h"
 #include "binlog/reader.h"
 #include "binlog/txn.h"
 #include "common/bytes.h"
@@ -114,6 +115,7 @@ typedef struct Import {
     /* Sealed and stored, not yet indexed. */
     SegmentMeta *batch;
     size_t batchCount;
+    uint32_t timeline; /* of the segments written: the archive's newest, or the one started */
 } Import;
 
 static void
@@ -328,10 +330,19 @@ importCut(Import *im, const char *path, uint64_t from, uint64_t limit, const cha
     return rc < 0 ? -1 : 0;
 }
 
+/* The archive's last segment if it is of the timeline being written: a new timeline continues
+ * no file of the old source's. */
+static const SegmentMeta *
+importLast(const Import *im) {
+    const SegmentMeta *last = archiveCatalogLast(im->catalog);
+
+    return last != NULL && segmentMetaTimeline(last) == im->timeline ? last : NULL;
+}
+
 static int
 importFile(Import *im, const char *path, const char *next, Err *err) {
     const char *file = baseName(path);
-    const SegmentMeta *last = archiveCatalogLast(im->catalog);
+    const SegmentMeta *last = importLast(im);
     uint64_t from = 0;
     FileScan scan;
     char *state;
@@ -382,8 +393,8 @@ importFile(Import *im, const char *path, const char *next, Err *err) {
     /* The archive holds one server's history (a failover's new primary needs timelines). */
     if (last != NULL && scan.serverId != last->serverId) {
         errSet(err, ERR_GAP, "'%s' was written by server_id %" PRIu32 " but the archive holds the binlogs of server_id %"
-               PRIu32 ": another server's history (following a new primary needs timelines; import it into another "
-               "archive)", path, scan.serverId, last->serverId);
+               PRIu32 ": another server's history (after a failover to it, import its binlogs with --new-timeline; "
+               "else into another archive)", path, scan.serverId, last->serverId);
         goto out;
     }
     /* Imported from its start, the file's first segment starts at the state the server wrote at
@@ -447,8 +458,8 @@ importCompare(const void *a, const void *b) {
 
 /* The segmenter, continuing after the archive's last segment. */
 static int
-importSegmenter(Import *im, Err *err) {
-    const SegmentMeta *last = archiveCatalogLast(im->catalog);
+importSegmenter(Import *im, const char *forkState, Err *err) {
+    const SegmentMeta *last = importLast(im), *any = archiveCatalogLast(im->catalog);
     SegmenterOpts sopts = {0};
     SegmenterSink sink = {sinkTmpPath, sinkSealed, im};
 
@@ -456,6 +467,7 @@ importSegmenter(Import *im, Err *err) {
     sopts.flavour = im->identity.flavour;
     sopts.serverId = im->identity.serverId;
     sopts.serverUuid = im->identity.serverUuid;
+    sopts.timeline = im->timeline;
     sopts.streamChecksum = BINLOG_CHECKSUM_CRC32;
     if ((im->compressor = segmentCompressorNew(err)) == NULL)
         return -1;
@@ -464,15 +476,106 @@ importSegmenter(Import *im, Err *err) {
     /* Commit times from the binlog alone: the files were written long before this run. */
     segmenterSetClock(im->seg, 0);
     if (last == NULL)
-        return segmenterResume(im->seg, 0, "", BINLOG_MAGIC_LEN, "", NULL, 0, err);
+        return segmenterResume(im->seg, any != NULL ? any->seq : 0, "", BINLOG_MAGIC_LEN,
+                               forkState != NULL ? forkState : "", NULL, 0, err);
     if (segmenterResume(im->seg, last->seq, last->file, last->endPos, segmentMetaGtidEnd(last), NULL, 0, err) != 0)
         return errPrefix(err, "gtid state of '%s'", last->name);
     return 0;
 }
 
+/* The archive's timeline; with newTimeline, a new one whose fork is where the first file starts:
+ * its record is stored before its first segment. *forkState (allocated) receives the state the
+ * new timeline starts from, NULL without one. */
+static int
+importTimeline(Import *im, const char *first, char **forkState, Err *err) {
+    const ArchiveImportOpts *o = im->opts;
+    const SegmentMeta *last = archiveCatalogLast(im->catalog);
+    const SegmentMeta **parent = NULL;
+    const TimelineRecord *newest;
+    TimelineSet *set;
+    TimelineRecord rec;
+    FileScan scan;
+    size_t n = 0;
+    int rc = -1;
+
+    *forkState = NULL;
+    if (timelineSetLoad(im->archive, &set, err) != 0)
+        return -1;
+    im->timeline = timelineSetNewest(set);
+    newest = timelineSetFind(set, im->timeline);
+    memset(&rec, 0, sizeof(rec));
+    memset(&scan, 0, sizeof(scan));
+    if (!o->newTimeline) {
+        rc = 0;
+        goto out;
+    }
+    if (importScan(im, first, 0, &scan, err) != 0)
+        goto out;
+    if (scan.startState == NULL || scan.startState[0] == '\0') {
+        errSet(err, ERR_GAP, "'%s' does not start with a GTID state (GTID_LIST / PREVIOUS_GTIDS): a new timeline "
+                             "is joined to the archive by GTID", first);
+        goto out;
+    }
+    *forkState = bvStrdup(scan.startState);
+    /* Started by an earlier run that stopped before its first segment. */
+    if (newest != NULL && (last == NULL || last->seq < newest->firstSeq) && newest->source.serverId == scan.serverId) {
+        rc = 0;
+        goto out;
+    }
+    if (last == NULL) {
+        errSet(err, ERR_USAGE, "--new-timeline continues an archive, and '%s' holds no segment", archiveUrl(im->archive));
+        goto out;
+    }
+    parent = bvCalloc(archiveCatalogCount(im->catalog), sizeof(*parent));
+    for (size_t i = 0; i < archiveCatalogCount(im->catalog); i++)
+        if (segmentMetaTimeline(archiveCatalogAt(im->catalog, i)) == im->timeline)
+            parent[n++] = archiveCatalogAt(im->catalog, i);
+    rec.timeline = im->timeline + 1;
+    rec.parent = im->timeline;
+    rec.firstSeq = last->seq + 1;
+    rec.hasFork = true;
+    if (timelineForkFind(im->archive, parent, n, scan.startState, &rec.fork, err) != 0) {
+        errPrefix(err, "'%s' (server_id %" PRIu32 ") cannot start timeline %" PRIu32, first, scan.serverId,
+                  rec.timeline);
+        goto out;
+    }
+    if (timelineDivergedFill(im->archive, parent, n, &rec, err) != 0)
+        goto out;
+    rec.source.flavour = scan.flavour;
+    rec.source.serverId = scan.serverId;
+    snprintf(rec.source.host, sizeof(rec.source.host), "%s", o->sourceHost != NULL ? o->sourceHost : "import");
+    timelineBasename(baseName(first), rec.source.basename, sizeof(rec.source.basename));
+    snprintf(rec.source.serverVersion, sizeof(rec.source.serverVersion), "%s", im->identity.serverVersion);
+    snprintf(rec.reason, sizeof(rec.reason),
+             "import --new-timeline: the binlogs of server_id %" PRIu32 " from '%s' continue timeline %" PRIu32
+             " at gtid state %.600s",
+             scan.serverId, baseName(first), im->timeline, scan.startState);
+    if (timelineRecordWrite(im->archive, &rec, err) != 0)
+        goto out;
+    im->timeline = rec.timeline;
+    if (o->startedTimeline != NULL)
+        *o->startedTimeline = rec.timeline;
+    if (o->divergedText != NULL && o->divergedTextSize > 0)
+        timelineDescribeDiverged(&rec, o->divergedText, o->divergedTextSize);
+    rc = 0;
+out:
+    if (rc != 0) {
+        bvFree(*forkState);
+        *forkState = NULL;
+    }
+    bvFree(scan.startState);
+    bvFree(scan.resumeState);
+    bvFree(parent);
+    timelineRecordClear(&rec);
+    timelineSetFree(set);
+    return rc;
+}
+
 static int
 importRun(Import *im, char **files, size_t nfiles, Err *err) {
     size_t indexed = 0, written, removed;
+    char *forkState = NULL;
+    int rc;
 
     qsort(files, nfiles, sizeof(*files), importCompare);
     for (size_t i = 1; i < nfiles; i++)
@@ -491,7 +594,11 @@ importRun(Import *im, char **files, size_t nfiles, Err *err) {
         return -1;
     if (indexed > 0)
         notice(im, "indexed %zu segments stored earlier but not yet indexed", indexed);
-    if (importSegmenter(im, err) != 0)
+    if (importTimeline(im, files[0], &forkState, err) != 0)
+        return -1;
+    rc = importSegmenter(im, forkState, err);
+    bvFree(forkState);
+    if (rc != 0)
         return -1;
     im->spool = bvSprintf("%s/binvault-import-XXXXXX", im->opts->tmpDir);
     if (mkdtemp(im->spool) == NULL) {

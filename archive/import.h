@@ -27,6 +27,17 @@ typedef struct ArchiveImportOpts {
      * only in part, a problem of the archive's index, segments indexed that an earlier run left. */
     void (*notice)(void *data, const char *message);
     void *data;
+    /* The files are another server's, which took over from the archive's source (a failover):
+     * start a new timeline (archive/timeline.h) whose fork is where the first file's GTID state
+     * (its GTID_LIST or PREVIOUS_GTIDS event) meets the current timeline; what that timeline
+     * archived after it is kept as a diverged branch. */
+    bool newTimeline;
+    const char *sourceHost; /* the new timeline's source host in its record; NULL: "import" */
+    /* Filled by a run that started a timeline: its number, and its record's diverged branch in
+     * words ("" when nothing diverged). */
+    uint32_t *startedTimeline;
+    char *divergedText;
+    size_t divergedTextSize;
 } ArchiveImportOpts;
 
 typedef struct ArchiveImportResult {
@@ -40,6 +51,9 @@ typedef struct ArchiveImportResult {
  * none; binlogs of another flavour are refused (ERR_CONFIG). A file whose GTID state does not
  * follow the archive's end, or that the archive's end is not an event boundary of, is refused
  * (ERR_GAP). *res counts what was imported, also on failure. */
+/* A file whose server differs from the archive's end is refused (ERR_GAP) unless newTimeline;
+ * with newTimeline, a first file that does not start at a GTID state the current timeline reached
+ * after one of its transactions is refused (ERR_NOTFOUND, ERR_GAP without a GTID_LIST). */
 int archiveImport(Archive *a, const ArchiveImportOpts *opts, char **files, size_t nfiles, ArchiveImportResult *res,
                   Err *err);
 

@@ -36,6 +36,7 @@ typedef struct CatalogChunk {
 
 struct ArchiveCatalog {
     bool discovered; /* loaded with ARCHIVE_LOAD_DISCOVER: `listed` is meaningful */
+    bool timelineView; /* holds one timeline's path only (archiveCatalogFollowTimeline()) */
     uint64_t firstSeq; /* 1, or the first kept seq of the newest prune record */
     uint64_t *pruneRecords; /* first seqs of the prune records found, in listing order */
     ArchivePruneRecord prune; /* the newest prune record, when `pruned` */
@@ -58,6 +59,13 @@ struct ArchiveCatalog {
 
 /* "mariadb", "mysql" or "unknown". */
 const char *archiveFlavourName(BinlogFlavour flavour);
+/* A required member that is a number of at most 32 bits / an object (ERR_FORMAT naming it). */
+int archiveJsonReqU32(const JsonValue *obj, const char *key, uint32_t *out, Err *err);
+const JsonValue *archiveJsonReqObject(const JsonValue *obj, const char *key, Err *err);
+/* Store an immutable document (`doc`, its whole text) under `name`: 0 stored (or the same bytes
+ * were there), 1 when another document is there (*existing, bvFree() it, holds its *len bytes:
+ * the caller decides whether it is the same record), -1 on an error. */
+int archiveDocPutOnce(Archive *a, const char *name, const Buf *doc, uint8_t **existing, size_t *len, Err *err);
 /* Append ,"key":"value" (escaped) to a JSON object being written. */
 void archiveJsonPutStr(Buf *out, const char *key, const char *value);
 /* A document's text as a JSON object (ERR_FORMAT otherwise); jsonFree() it. */

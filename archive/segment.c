@@ -108,6 +108,11 @@ flavourName(BinlogFlavour flavour) {
     return flavour == BINLOG_FLAVOUR_MARIADB ? "mariadb" : flavour == BINLOG_FLAVOUR_MYSQL ? "mysql" : "unknown";
 }
 
+uint32_t
+segmentMetaTimeline(const SegmentMeta *m) {
+    return m->timeline != 0 ? m->timeline : 1;
+}
+
 uint64_t
 segmentMetaObjectEndPos(const SegmentMeta *m) {
     return m->objectEndPos != 0 ? m->objectEndPos : m->endPos;
@@ -153,9 +158,11 @@ segmentMetaToJson(const SegmentMeta *m, bool withObject, Buf *out) {
     jsonBufPrintf(out, ",\"first_time_us\":%" PRIu64 ",\"last_time_us\":%" PRIu64 ",\"events\":%" PRIu64
                        ",\"transactions\":%" PRIu64 ",\"ends_file\":%s",
                   m->firstTimeUs, m->lastTimeUs, m->events, m->transactions, m->endsFile ? "true" : "false");
-    /* Format 2's members: format-1 readers ignore them. */
-    jsonBufPrintf(out, ",\"timeline\":%" PRIu32 ",\"min_time_us\":%" PRIu64 ",\"max_time_us\":%" PRIu64,
-                  m->timeline ? m->timeline : 1, m->minTimeUs, m->maxTimeUs);
+    /* Format 2's members (format-1 readers ignore them); a format-1 segment read back has none,
+     * and is written back as it was. */
+    if (!m->timesInexact)
+        jsonBufPrintf(out, ",\"timeline\":%" PRIu32 ",\"min_time_us\":%" PRIu64 ",\"max_time_us\":%" PRIu64,
+                      segmentMetaTimeline(m), m->minTimeUs, m->maxTimeUs);
     if (m->sourceEncrypted)
         jsonBufPrintf(out, ",\"source_encrypted\":true");
     putStr(out, "created", m->created);

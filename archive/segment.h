@@ -54,7 +54,7 @@ typedef struct SegmentMeta {
     /* Format 2 (docs/FORMAT.md "Segments and index lines (format 2)"): the segment's timeline (1
      * for a format-1 segment), and the lowest and highest commit time of its transactions (0 when
      * none). A format-1 segment has no min/max: they are read as first/last, and timesInexact says
-     * so (commit times can go backwards inside it). */
+     * so (commit times can go backwards inside it); its JSON is written back without the three. */
     uint32_t timeline;
     uint64_t minTimeUs, maxTimeUs;
     bool timesInexact;
@@ -96,6 +96,8 @@ void segmentMetaToJson(const SegmentMeta *m, bool withObject, Buf *out);
 int segmentMetaFromJson(const char *json, size_t len, bool withObject, SegmentMeta *m, Err *err);
 void segmentMetaCopy(SegmentMeta *dst, const SegmentMeta *src); /* deep copy; dst overwritten */
 void segmentMetaClear(SegmentMeta *m);                          /* frees the gtid strings */
+/* The segment's timeline: 1 when not set (a meta made by hand). */
+uint32_t segmentMetaTimeline(const SegmentMeta *m);
 /* The end_pos the object's trailer holds: objectEndPos when the meta is cut, else endPos. */
 uint64_t segmentMetaObjectEndPos(const SegmentMeta *m);
 /* gtid_start / gtid_end, "" for NULL. */

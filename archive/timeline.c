@@ -40,36 +40,13 @@ timelineNameParse(const char *name, uint32_t *timeline) {
 /* ---- parse ---- */
 
 static int
-reqU32(const JsonValue *obj, const char *key, uint32_t *out, Err *err) {
-    uint64_t v;
-
-    if (jsonReqU64(obj, key, &v, err) != 0)
-        return -1;
-    if (v > UINT32_MAX)
-        return errSet(err, ERR_FORMAT, "field '%s' is above 4294967295", key);
-    *out = (uint32_t)v;
-    return 0;
-}
-
-static const JsonValue *
-reqObject(const JsonValue *doc, const char *key, Err *err) {
-    const JsonValue *v = jsonGet(doc, key);
-
-    if (v == NULL || jsonType(v) != JSON_OBJECT) {
-        errSet(err, ERR_FORMAT, "missing or invalid field '%s' (expected an object)", key);
-        return NULL;
-    }
-    return v;
-}
-
-static int
 sourceParse(const JsonValue *doc, TimelineSource *s, Err *err) {
-    const JsonValue *v = reqObject(doc, "source", err);
+    const JsonValue *v = archiveJsonReqObject(doc, "source", err);
     char flavour[16];
 
     if (v == NULL)
         return -1;
-    if (jsonReqStrCopy(v, "flavour", flavour, sizeof(flavour), err) != 0 || reqU32(v, "server_id", &s->serverId, err) != 0 ||
+    if (jsonReqStrCopy(v, "flavour", flavour, sizeof(flavour), err) != 0 || archiveJsonReqU32(v, "server_id", &s->serverId, err) != 0 ||
         jsonReqStrCopy(v, "server_uuid", s->serverUuid, sizeof(s->serverUuid), err) != 0 ||
         jsonReqStrCopy(v, "host", s->host, sizeof(s->host), err) != 0 ||
         jsonReqStrCopy(v, "basename", s->basename, sizeof(s->basename), err) != 0 ||
@@ -84,7 +61,7 @@ sourceParse(const JsonValue *doc, TimelineSource *s, Err *err) {
     if (s->basename[0] != '\0' && !segmentFileNameValid(s->basename))
         return errSet(err, ERR_FORMAT, "field 'source': 'basename' is not a valid binlog base name: '%s'", s->basename);
     if (jsonGet(v, "gtid_domain_id") != NULL) {
-        if (reqU32(v, "gtid_domain_id", &s->domainId, err) != 0)
+        if (archiveJsonReqU32(v, "gtid_domain_id", &s->domainId, err) != 0)
             return errPrefix(err, "field 'source'");
         s->hasDomainId = true;
     }
@@ -93,7 +70,7 @@ sourceParse(const JsonValue *doc, TimelineSource *s, Err *err) {
 
 static int
 forkParse(const JsonValue *doc, TimelineFork *f, Err *err) {
-    const JsonValue *v = reqObject(doc, "fork", err);
+    const JsonValue *v = archiveJsonReqObject(doc, "fork", err);
     const char *state;
     size_t len;
 
@@ -121,7 +98,7 @@ forkParse(const JsonValue *doc, TimelineFork *f, Err *err) {
 
 static int
 divergedParse(const JsonValue *doc, const TimelineRecord *rec, TimelineDiverged *d, Err *err) {
-    const JsonValue *v = reqObject(doc, "diverged", err);
+    const JsonValue *v = archiveJsonReqObject(doc, "diverged", err);
 
     if (v == NULL)
         return -1;
@@ -153,7 +130,7 @@ recordFromDoc(const JsonValue *doc, TimelineRecord *rec, Err *err) {
     if (version != TIMELINE_DOC_VERSION)
         return errSet(err, ERR_FORMAT, "timeline record version %" PRIu64 " is not supported (this binvault reads %d)",
                       version, TIMELINE_DOC_VERSION);
-    if (reqU32(doc, "timeline", &rec->timeline, err) != 0 || reqU32(doc, "parent", &rec->parent, err) != 0 ||
+    if (archiveJsonReqU32(doc, "timeline", &rec->timeline, err) != 0 || archiveJsonReqU32(doc, "parent", &rec->parent, err) != 0 ||
         jsonReqU64(doc, "first_seq", &rec->firstSeq, err) != 0 ||
         jsonReqStrCopy(doc, "created", rec->created, sizeof(rec->created), err) != 0)
         return -1;
@@ -307,12 +284,10 @@ timelineRecordWrite(Archive *a, TimelineRecord *rec, Err *err) {
     doc = bufNew(1024);
     timelineRecordToJson(rec, doc);
     bufAppend(doc, "\n", 1);
-    rc = storagePutBuf(a->storage, name, doc->data, doc->len, STORAGE_PUT_IMMUTABLE, err);
+    rc = archiveDocPutOnce(a, name, doc, &data, &len, err);
     bufFree(doc);
-    if (rc == 0 || err->code != ERR_EXISTS)
+    if (rc <= 0)
         return rc;
-    if (storageGetBuf(a->storage, name, ARCHIVE_DOC_MAX, &data, &len, err) != 0)
-        return -1;
     rc = timelineRecordParse((const char *)data, len, &old, err);
     bvFree(data);
     if (rc != 0)

@@ -28,6 +28,7 @@
 #include <stdint.h>
 
 #include "archive/archive.h"
+#include "archive/catalog.h"
 #include "binlog/txn.h"
 #include "common/buf.h"
 #include "common/err.h"
@@ -38,7 +39,7 @@
 /* Longest reason kept, with its NUL. */
 #define TIMELINE_REASON_MAX 1024
 /* Most records a set loads: each failover adds one. */
-#define TIMELINE_SET_MAX 100000
+#define TIMELINE_SET_MAX 10000
 
 /* A source's identity: a change of any member (domain id: when both know it) is a new timeline. */
 typedef struct TimelineSource {
@@ -172,6 +173,24 @@ TimelineOn timelinePathSegment(const TimelinePath *p, const SegmentMeta *m, uint
  * TIMELINE_WHOLE, an unchanged copy. Not for TIMELINE_OFF segments. */
 void timelinePathViewMeta(const TimelinePath *p, const SegmentMeta *m, SegmentMeta *out);
 void timelinePathFree(TimelinePath *p);
+
+/* ---- over a loaded catalog (timeline_catalog.c) ---- */
+
+/* Make c the catalog as timeline `tip` sees it (0: the main line): load the archive's records and,
+ * when the archive has forked (or tip > 1), drop the segments off the path and cut the fork
+ * segments at their forks (timelinePathViewMeta()); continuity then joins each timeline to its
+ * fork by GTID state. A format-1 archive, or one that never forked, is left as it is. *set (may be
+ * NULL) receives the records (timelineSetFree() it). ERR_NOTFOUND for a timeline the archive does
+ * not have; the errors of timelineSetLoad(). */
+int archiveCatalogFollowTimeline(Archive *a, ArchiveCatalog *c, uint32_t tip, TimelineSet **set, Err *err);
+
+/* What verify checks of a whole catalog against the records: every segment's timeline label lies
+ * in its timeline's seqs (first_seq up to the next timeline's), each fork lies in a segment of the
+ * parent (file, and a position inside it), and each timeline's first segment is there, labelled
+ * with it, and starts at the fork's GTID state. Each problem goes to fn (object: the segment or
+ * record named). */
+typedef void TimelineProblemFn(void *data, const char *object, uint64_t seq, const char *message);
+void timelineCheckCatalog(const TimelineSet *set, const ArchiveCatalog *c, TimelineProblemFn *fn, void *data);
 
 /* ---- finding the fork point ---- */
 

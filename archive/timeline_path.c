@@ -83,7 +83,7 @@ stepFind(const TimelinePath *p, uint32_t timeline) {
 
 TimelineOn
 timelinePathSegment(const TimelinePath *p, const SegmentMeta *m, uint64_t *cutPos) {
-    const PathStep *s = stepFind(p, m->timeline ? m->timeline : 1);
+    const PathStep *s = stepFind(p, segmentMetaTimeline(m));
 
     if (s == NULL)
         return TIMELINE_OFF;
@@ -100,7 +100,7 @@ timelinePathSegment(const TimelinePath *p, const SegmentMeta *m, uint64_t *cutPo
 
 void
 timelinePathViewMeta(const TimelinePath *p, const SegmentMeta *m, SegmentMeta *out) {
-    const PathStep *s = stepFind(p, m->timeline ? m->timeline : 1);
+    const PathStep *s = stepFind(p, segmentMetaTimeline(m));
     uint64_t cut;
 
     segmentMetaCopy(out, m);

@@ -12,6 +12,7 @@
 
 #include "archive/archive.h"
 #include "archive/catalog.h"
+#include "archive/timeline.h"
 #include "archive/continuity.h"
 #include "archive/fetch.h"
 #include "binlog/pos.h"
@@ -160,7 +161,7 @@ fetchRun(Fetch f, const char *url, const StorageOptions *storageOpts) {
         return cmdFail(&err);
     archive = archiveNew(storage);
     catalog = archiveCatalogLoad(archive, 0, &err);
-    if (catalog == NULL)
+    if (catalog == NULL || archiveCatalogFollowTimeline(archive, catalog, 0, NULL, &err) != 0)
         goto out;
     if (archiveCatalogCount(catalog) == 0) {
         errSet(&err, ERR_NOTFOUND, "archive '%s' holds no segment", url);

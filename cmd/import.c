@@ -50,6 +50,8 @@ typedef struct ImportOpts {
     char *archive;
     StorageOptions storage;
     int64_t segmentSize;
+    bool newTimeline;
+    char *sourceHost;
 } ImportOpts;
 
 #define IMPORT_STORAGE(field) offsetof(ImportOpts, storage.field)
@@ -58,6 +60,12 @@ static const OptDef importDefs[] = {
     CMD_ARCHIVE_OPTDEFS(offsetof(ImportOpts, archive), IMPORT_STORAGE),
     {"segment-size", OPT_SIZE, "64M", 1, INT64_MAX, 0, offsetof(ImportOpts, segmentSize), NULL,
      "cut a segment at the first transaction boundary once it holds this many bytes", NULL, NULL},
+    {"new-timeline", OPT_BOOL, NULL, 0, 0, 0, offsetof(ImportOpts, newTimeline), NULL,
+     "the FILEs are the binlogs of the server that took over after a failover: start a new timeline where the "
+     "first FILE's GTID state meets the archive (what the old source archived after that is kept as a diverged "
+     "branch)", NULL, NULL},
+    {"source-host", OPT_STRING, NULL, 0, 0, 0, offsetof(ImportOpts, sourceHost), NULL,
+     "with --new-timeline: the new source's host:port, for the timeline's record (default: import)", NULL, NULL},
 };
 
 static const OptSet importSet = {
@@ -74,7 +82,12 @@ static const OptSet importSet = {
     "into an archive continues it: files it already holds are skipped, the file it ends in is resumed\n"
     "where it ends, and a file whose GTID state does not follow the archive's end is refused (exit\n"
     "65), so that the archive never gets a gap. A file that ends inside a transaction (still being\n"
-    "written) is imported up to its last whole transaction; import it again later for the rest.\n\n" CMD_STORAGE_HELP,
+    "written) is imported up to its last whole transaction; import it again later for the rest.\n\n"
+    "After a failover, --new-timeline imports the new primary's binlogs (from the file it started at\n"
+    "after its promotion) as a new timeline of the archive: its record says where it forks from the\n"
+    "current timeline (by GTID state), and what the old primary archived after that point stays in\n"
+    "the archive as a diverged branch, reported by list, verify and status and reachable with\n"
+    "'recover --timeline N'.\n\n" CMD_STORAGE_HELP,
     importDefs,
     sizeof(importDefs) / sizeof(importDefs[0]),
     "the binlog FILEs to import",
@@ -90,19 +103,30 @@ cmdImport(int argc, char **argv) {
     const char *url;
     char **files = NULL;
     int nfiles = 0, rc;
+    uint32_t started = 0;
+    char diverged[2048] = "";
     Err err = {0};
 
     if (!cmdOptions(&importSet, &o, argc, argv, &files, &nfiles, &rc))
         return rc;
     url = o.archive;
     im.segmentSize = (uint64_t)o.segmentSize;
+    im.newTimeline = o.newTimeline;
+    im.sourceHost = o.sourceHost;
+    im.startedTimeline = &started;
+    im.divergedText = diverged;
+    im.divergedTextSize = sizeof(diverged);
     rc = 0;
     o.storage.create = true; /* the first import makes the archive */
     if (importRun(&im, url, &o.storage, files, nfiles, &res, &err) != 0)
         rc = cmdFail(&err);
-    else if (res.segments == 0)
+    if (started != 0)
+        printf("started timeline %" PRIu32 "\n", started);
+    if (diverged[0] != '\0')
+        printf("warning: %s\n", diverged);
+    if (rc == 0 && res.segments == 0)
         printf("nothing to import: the archive already holds everything in the files given\n");
-    else
+    else if (rc == 0)
         printf("imported %" PRIu64 " segments (%" PRIu64 " transactions, %" PRIu64 " binlog bytes in %" PRIu64
                " bytes) from %u files into %s\n",
                res.segments, res.transactions, res.contentBytes, res.objectBytes, res.files, url);

@@ -13,6 +13,7 @@
 #include "archive/identity.h"
 #include "archive/key.h"
 #include "cmd/cmd.h"
+#include "cmd/timelines.h"
 #include "common/json.h"
 #include "common/mem.h"
 
@@ -187,6 +188,7 @@ listText(Archive *a, const ArchiveIdentity *id, bool haveId, const ArchiveCatalo
                w->from->file, w->from->startPos, w->to->file, w->to->endPos, orDash(w->firstGtid), orDash(w->lastGtid),
                t1, t2);
     }
+    cmdTimelinesPrint(a, stdout);
     backupsText(b);
     bvFree(gaps);
     bvFree(windows);
@@ -254,7 +256,9 @@ listJson(Archive *a, const ArchiveIdentity *id, bool haveId, const ArchiveCatalo
         }
         bufAppend(out, "}", 1);
     }
-    jsonBufPrintf(out, "],\"problems\":[");
+    jsonBufPrintf(out, "]");
+    cmdTimelinesJson(a, out);
+    jsonBufPrintf(out, ",\"problems\":[");
     for (size_t i = 0; i < archiveCatalogProblemCount(c); i++) {
         if (i > 0)
             bufAppend(out, ",", 1);

@@ -12,6 +12,7 @@
 
 #include "archive/archive.h"
 #include "archive/catalog.h"
+#include "archive/timeline.h"
 #include "archive/continuity.h"
 #include "archive/key.h"
 #include "binlog/txn.h"
@@ -146,7 +147,11 @@ logSegment(LogCmd *lc, Archive *a, const SegmentMeta *m, Err *err) {
         return -1;
     f = binlogTxnFramerNew(LOG_TEXT_MAX);
     while ((rc = segmentReaderNext(r, &ev, &pos, err)) == 1) {
-        int st = binlogTxnFramerPush(f, segmentReaderFormat(r), &ev, pos, err);
+        int st;
+
+        if (pos >= m->endPos)
+            continue; /* after the fork of the main line (archive/timeline.h): read, verified, not shown */
+        st = binlogTxnFramerPush(f, segmentReaderFormat(r), &ev, pos, err);
 
         if (st < 0) {
             rc = errPrefix(err, "segment '%s': event at %s:%" PRIu64, m->name, m->file, pos);
@@ -219,7 +224,8 @@ logRun(LogCmd lc) {
     if ((storage = cmdOpenArchive(lc.archive, &lc.storage, &err)) == NULL)
         goto out;
     a = archiveNew(storage);
-    if ((c = archiveCatalogLoad(a, ARCHIVE_LOAD_DISCOVER, &err)) == NULL)
+    if ((c = archiveCatalogLoad(a, ARCHIVE_LOAD_DISCOVER, &err)) == NULL ||
+        archiveCatalogFollowTimeline(a, c, 0, NULL, &err) != 0)
         goto out;
     cmdCatalogWarn(c);
     ngaps = archiveCatalogGaps(c, &gaps);

@@ -21,6 +21,7 @@
 #include "archive/catalog.h"
 #include "archive/identity.h"
 #include "archive/key.h"
+#include "archive/timeline.h"
 #include "binlog/pos.h"
 #include "cmd/cmd.h"
 #include "common/fs.h"
@@ -47,6 +48,7 @@ typedef struct RecoverCmd {
     OptHostPort listen;
     char *connectionName, *tmpDir;
     int64_t connectTimeoutMs, parallel;
+    int64_t timeline;
     const char *logLevel;
     StorageOptions storage;
 
@@ -117,6 +119,10 @@ static const OptDef recoverDefs[] = {
     {"exclusive", OPT_BOOL, NULL, 0, 0, 0, RECOVER_OPT(exclusive), NULL,
      "stop just before the target instead: the usual way to skip the bad statement (--until-gtid of the DROP, or its "
      "end position)", NULL, NULL},
+    {"timeline", OPT_INT, "0", 0, TIMELINE_MAX, 0, RECOVER_OPT(timeline), NULL,
+     "follow timeline N back to the first: after a failover, N = the old primary's timeline reaches the "
+     "transactions it committed that the new primary never had (0: the main line, the newest timeline's)", NULL,
+     NULL},
     {"allow-time-disorder", OPT_BOOL, NULL, 0, 0, 0, RECOVER_OPT(allowTimeDisorder), NULL,
      "with --until-time: stop before the first transaction committed after TIME in binlog order even when later "
      "ones were committed before it (SET TIMESTAMP, a clock stepped back); without it that is refused", NULL, NULL},
@@ -448,6 +454,7 @@ cmdRecover(int argc, char **argv) {
     Storage *storage = NULL;
     Archive *a = NULL;
     ArchiveCatalog *c = NULL;
+    TimelineSet *timelines = NULL;
     RecoverPlan *plan = NULL;
     RecoverInto *into = NULL;
     ArchiveIdentity id;
@@ -481,7 +488,8 @@ cmdRecover(int argc, char **argv) {
     if ((storage = cmdOpenArchive(rc.archive, &rc.storage, &err)) == NULL)
         goto fail;
     a = archiveNew(storage);
-    if ((c = archiveCatalogLoad(a, ARCHIVE_LOAD_DISCOVER, &err)) == NULL)
+    if ((c = archiveCatalogLoad(a, ARCHIVE_LOAD_DISCOVER, &err)) == NULL ||
+        archiveCatalogFollowTimeline(a, c, (uint32_t)rc.timeline, &timelines, &err) != 0)
         goto fail;
     cmdCatalogWarn(c);
     if (archiveCatalogCount(c) == 0) {
@@ -527,6 +535,11 @@ cmdRecover(int argc, char **argv) {
         if (archiveIdentityRead(a, &id, &(Err){0}) == 0)
             printf("archive %s: %s binlogs of server_id %" PRIu32 " (%s)\n", archiveUrl(a),
                    id.flavour == BINLOG_FLAVOUR_MYSQL ? "mysql" : "mariadb", id.serverId, id.serverVersion);
+        if (timelineSetForked(timelines))
+            printf("timelines: following %s, timeline %" PRIu32 " and its parents up to their forks ('binvault "
+                   "list' shows the diverged branches)\n",
+                   rc.timeline == 0 ? "the main line" : "--timeline", rc.timeline == 0 ? timelineSetNewest(timelines)
+                                                                                      : (uint32_t)rc.timeline);
         if (into != NULL)
             printf("target %s: %s, server_id %" PRIu32 ", gtid_slave_pos '%s'\n", recoverIntoUrl(into),
                    recoverIntoVersion(into), recoverIntoServerId(into), recoverIntoGtidSlavePos(into));
@@ -623,6 +636,7 @@ done:
     bvFree(explicit);
     bvFree(start);
     archiveCatalogFree(c);
+    timelineSetFree(timelines);
     archiveFree(a);
     storageFree(storage);
     optFree(&recoverSet, &rc);

@@ -22,6 +22,7 @@
 #include "archive/backup_store.h"
 #include "archive/catalog.h"
 #include "archive/identity.h"
+#include "archive/timeline.h"
 #include "binlog/pos.h"
 #include "cmd/cmd.h"
 #include "common/log.h"
@@ -43,7 +44,7 @@ typedef struct RestoreCmd {
     bool untilEnd, exclusive, allowTimeDisorder, dryRun;
     TimeZone tz;
     OptHostPort listen;
-    int64_t connectTimeoutMs;
+    int64_t connectTimeoutMs, timeline;
     const char *logLevel;
     StorageOptions storage;
 
@@ -84,6 +85,9 @@ static const OptDef restoreDefs[] = {
     {"until-end", OPT_BOOL, NULL, 0, 0, 0, RESTORE_OPT(untilEnd), NULL, "target: everything archived", NULL, NULL},
     {"exclusive", OPT_BOOL, NULL, 0, 0, 0, RESTORE_OPT(exclusive), NULL,
      "stop just before the target instead (--until-gtid of the bad statement)", NULL, NULL},
+    {"timeline", OPT_INT, "0", 0, TIMELINE_MAX, 0, RESTORE_OPT(timeline), NULL,
+     "follow timeline N back to the first (0: the main line, the newest timeline's); see recover --timeline", NULL,
+     NULL},
     {"allow-time-disorder", OPT_BOOL, NULL, 0, 0, 0, RESTORE_OPT(allowTimeDisorder), NULL,
      "with --until-time: plan even when commit times out of binlog order make the cut ambiguous", NULL, NULL},
     {"timezone", OPT_TIMEZONE, "UTC", 0, 0, 0, RESTORE_OPT(tz), NULL,
@@ -361,7 +365,8 @@ cmdRestore(int argc, char **argv) {
                archiveUrl(a));
         goto fail;
     }
-    if ((c = archiveCatalogLoad(a, ARCHIVE_LOAD_DISCOVER, &err)) == NULL)
+    if ((c = archiveCatalogLoad(a, ARCHIVE_LOAD_DISCOVER, &err)) == NULL ||
+        archiveCatalogFollowTimeline(a, c, (uint32_t)rc.timeline, NULL, &err) != 0)
         goto fail;
     cmdCatalogWarn(c);
     printf("archive %s: mariadb binlogs of server_id %" PRIu32 " (%s)\n", archiveUrl(a), id.serverId, id.serverVersion);

@@ -19,6 +19,7 @@
 #include "mysql/client.h"
 #include "binlog/txn.h"
 #include "cmd/cmd.h"
+#include "cmd/timelines.h"
 #include "common/json.h"
 #include "common/mem.h"
 #include "common/url.h"
@@ -466,6 +467,8 @@ statusRun(const StatusOpts *o, uint32_t serverId) {
             n += snprintf(summary + n, sizeof(summary) - (size_t)n,
                           "; a commit time is in the future (SET TIMESTAMP or a clock ahead): not trusted");
         if ((size_t)n < sizeof(summary))
+            n += cmdTimelinesSummary(a, summary + n, sizeof(summary) - (size_t)n);
+        if ((size_t)n < sizeof(summary))
             n += snprintf(summary + n, sizeof(summary) - (size_t)n, " | rpo=%.3fs;%.0f;%.0f;0", v.rpo < 0 ? 0 : v.rpo,
                           warnRpo, maxRpo);
         if (probe.ok && probe.txns >= 0 && (size_t)n < sizeof(summary))
@@ -521,6 +524,7 @@ statusRun(const StatusOpts *o, uint32_t serverId) {
             }
             jsonBufPrintf(b, "}");
         }
+        cmdTimelinesJson(a, b);
         jsonBufPrintf(b, "}\n");
         fwrite(b->data, 1, b->len, stdout);
         bufFree(b);
@@ -550,6 +554,7 @@ statusRun(const StatusOpts *o, uint32_t serverId) {
         } else if (source != NULL) {
             printf("source      not checked: %s\n", probe.err.msg);
         }
+        cmdTimelinesPrint(a, stdout);
     }
     bvFree(probe.gtid);
     archiveCheckpointClear(&cp);

@@ -15,6 +15,7 @@
 #include "archive/key.h"
 #include "archive/verify.h"
 #include "cmd/cmd.h"
+#include "cmd/timelines.h"
 #include "common/json.h"
 #include "common/mem.h"
 
@@ -126,7 +127,9 @@ report(Verify *v, const ArchiveCatalog *c) {
                 bufAppend(out, ",", 1);
             archiveWindowToJson(&windows[i], out);
         }
-        jsonBufPrintf(out, "]}\n");
+        jsonBufPrintf(out, "]");
+        cmdTimelinesJson(v->archive, out);
+        jsonBufPrintf(out, "}\n");
         fwrite(out->data, 1, out->len, stdout);
         bufFree(out);
     } else {
@@ -151,6 +154,7 @@ report(Verify *v, const ArchiveCatalog *c) {
                          i + 1, nwin);
             printWindow(&windows[i], label);
         }
+        cmdTimelinesPrint(v->archive, stdout);
     }
     bvFree(windows);
 }
@@ -174,10 +178,15 @@ static const OptSet verifySet = {
     "Re-reads every segment of the archive and checks every layer: the object's SHA-256 against the\n"
     "index, the trailer (CRC32, metadata, agreement with the index), the lz4 frame and its checksums,\n"
     "the content's length and SHA-256, and the CRC32 of every binlog event. Then checks continuity (no\n"
-    "missing seq, no position gap, no GTID gap), the index chunks and checkpoint.json, names every bad\n"
+    "missing seq, no position gap, no GTID gap), every segment's labels against its content (GTID\n"
+    "states with their server ids, first and last GTID, counts, commit times), the timelines (each\n"
+    "segment in its timeline's seqs, each fork in its parent), the index chunks and checkpoint.json,\n"
+    "names every bad\n"
     "object and what is wrong with it, and prints the restorable window: from which position, GTID\n"
     "and time to which. Exits 0 only when everything is sound, 65 otherwise. --json prints one JSON\n"
-    "document. On a terminal, progress goes to stderr.\n\n" CMD_STORAGE_HELP,
+    "document. On a terminal, progress goes to stderr. The diverged branches of an archive that\n"
+    "followed a failover (transactions of an old primary the new one never had) are printed as\n"
+    "warnings: kept on purpose, they do not fail it.\n\n" CMD_STORAGE_HELP,
     verifyDefs,
     sizeof(verifyDefs) / sizeof(verifyDefs[0]),
     NULL,

@@ -43,7 +43,9 @@ scanSegment(Archive *a, const SegmentMeta *m, BinlogFlavour flavour, ScanFn fn, 
             rc = errPrefix(err, "segment '%s': event at %s:%" PRIu64, m->name, m->file, pos);
             break;
         }
-        if ((st & 0x0f) == BINLOG_TXN_END) {
+        if ((st & 0x0f) == BINLOG_TXN_END && binlogTxnFramerDone(f)->endPos > m->endPos) {
+            stopped = true; /* past the fork of the timeline the plan follows (archive/timeline.h) */
+        } else if ((st & 0x0f) == BINLOG_TXN_END) {
             char *state = binlogTxnFramerGtidState(f);
             int got = fn(ctx, binlogTxnFramerDone(f), state, err);
 

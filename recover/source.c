@@ -133,9 +133,13 @@ spoolWrite(SpoolWriter *w, const uint8_t *data, size_t len, Err *err) {
 /* The trailer read while streaming must describe the object the index describes. */
 static int
 checkAgainstIndex(const SegmentMeta *idx, const SegmentMeta *tr, Err *err) {
+    /* A segment the plan follows only up to a timeline's fork (archive/timeline.h) keeps its own
+     * end and GTID state in its trailer. */
+    bool cut = idx->objectEndPos != 0;
+
     if (tr->seq != idx->seq || strcmp(tr->file, idx->file) != 0 || tr->startPos != idx->startPos ||
-        tr->endPos != idx->endPos || strcmp(tr->contentSha256, idx->contentSha256) != 0 ||
-        strcmp(segmentMetaGtidEnd(tr), segmentMetaGtidEnd(idx)) != 0)
+        tr->endPos != segmentMetaObjectEndPos(idx) || strcmp(tr->contentSha256, idx->contentSha256) != 0 ||
+        (!cut && strcmp(segmentMetaGtidEnd(tr), segmentMetaGtidEnd(idx)) != 0))
         return errSet(err, ERR_FORMAT,
                       "segment '%s': its trailer (seq %" PRIu64 ", %s:%" PRIu64 "-%" PRIu64 ", gtid_end '%s') disagrees "
                       "with the index (seq %" PRIu64 ", %s:%" PRIu64 "-%" PRIu64 ", gtid_end '%s')",
@@ -171,6 +175,8 @@ fetchOne(RecoverSource *s, size_t idx) {
             rc = errSet(&err, ERR_INTERNAL, "stopping");
             break;
         }
+        if (pos + ev.h.size > m->endPos)
+            continue; /* after the fork of the timeline the plan follows: verified, not served */
         if (s->replicaServerId != 0 && ev.h.serverId == s->replicaServerId) {
             rc = errSet(&err, ERR_TARGET,
                         "segment '%s': the %s event at %s:%" PRIu64 " carries server_id %" PRIu32
@@ -381,8 +387,9 @@ takeNext(RecoverSource *s, Err *err) {
     m = &s->segs[s->want];
     s->curOff = 0;
     s->bufPos = s->bufLen = 0;
-    /* A file's FDE opens it once; segments that continue the file follow without it. */
-    if (s->started && strcmp(s->file, m->file) == 0)
+    /* A file's FDE opens it once; segments that continue the file follow without it. The first
+     * segment of a new timeline opens its file even when the old source's had the same name. */
+    if (s->started && strcmp(s->file, m->file) == 0 && segmentMetaTimeline(&s->segs[s->want - 1]) == segmentMetaTimeline(m))
         s->curOff = s->cur.fdeLen;
     snprintf(s->file, sizeof(s->file), "%s", m->file);
     s->started = true;

@@ -58,6 +58,8 @@ check "read-only commands created nothing" test ! -e "$T/no"
 expect 66 "a GTID that is not in the archive" "$BV_BIN" fetch --archive "$T/sound" --from-gtid 9-9-9 --to "$T/out4"
 expect 66 "an object that does not exist" "$BV_BIN" storage --archive "$T/sound" get nosuch
 expect 66 "a restore from an archive without a backup" "$BV_BIN" restore --archive "$T/sound" --datadir "$T/r66" --until-end
+expect 66 "a timeline the archive does not have (recover)" "$BV_BIN" recover --archive "$T/sound" --timeline 2 \
+    --from-gtid "" --until-end --dry-run
 # 69
 expect 69 "a server that cannot be reached (pull)" env BINVAULT_SOURCE_PASSWORD=x "$BV_BIN" pull \
     --source mysql://u@127.0.0.1:1 --to "$T/pulled"

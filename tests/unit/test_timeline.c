@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "archive/catalog.h"
+#include "archive/continuity.h"
 #include "archive/timeline.h"
 #include "common/mem.h"
 #include "storage/storage.h"
@@ -546,6 +547,118 @@ testSegmentMembers(void) {
     bufFree(json);
 }
 
+/* A catalog of crafted segments: seqs 1-3 timeline 1 (3 holds the fork at 700 and diverged
+ * transactions after it), 4-5 timeline 2 from the fork's state. */
+static ArchiveCatalog *
+forkedCatalog(const char *secondStart) {
+    ArchiveCatalog *c = archiveCatalogNew();
+    SegmentMeta m;
+    Err err = {0};
+
+    fixtureCrafted(&m, 1, "mariadb-bin.000012", 256, 400, "0-1-1", "0-1-200");
+    BV_ASSERT(archiveCatalogAdd(c, &m, true, &err) == 0);
+    fixtureCrafted(&m, 2, "mariadb-bin.000012", 400, 500, "0-1-200", "0-1-260");
+    BV_ASSERT(archiveCatalogAdd(c, &m, true, &err) == 0);
+    fixtureCrafted(&m, 3, "mariadb-bin.000012", 500, 900, "0-1-260", "0-1-276");
+    m.transactions = 10;
+    BV_ASSERT(archiveCatalogAdd(c, &m, true, &err) == 0);
+    fixtureCrafted(&m, 4, "mariadb-bin.000003", 256, 600, secondStart, "0-2-280");
+    m.timeline = 2;
+    BV_ASSERT(archiveCatalogAdd(c, &m, true, &err) == 0);
+    fixtureCrafted(&m, 5, "mariadb-bin.000003", 600, 800, "0-2-280", "0-2-290");
+    m.timeline = 2;
+    BV_ASSERT(archiveCatalogAdd(c, &m, true, &err) == 0);
+    return c;
+}
+
+static void
+noteProblem(void *data, const char *object, uint64_t seq, const char *message) {
+    char *out = data;
+    size_t len = strlen(out);
+
+    snprintf(out + len, 4096 - len, "%s@%" PRIu64 ": %s\n", object, seq, message);
+}
+
+/* The catalog followed on the main line, continuity across the fork, and verify's checks. */
+static void
+testCatalogView(void) {
+    ArchiveFixture f;
+    TimelineRecord r;
+    TimelineSet *set;
+    ArchiveCatalog *c;
+    ArchiveGap *gaps;
+    Err err = {0};
+    char problems[4096] = "";
+
+    REQUIRE(fixtureOpen(&f, 1 << 20) == 0);
+    record(&r, 2, 4, 3, 700, 7);
+    r.diverged.firstSeq = 3;
+    r.diverged.lastSeq = 3;
+    REQUIRE(timelineRecordWrite(f.archive, &r, &err) == 0);
+    REQUIRE(timelineSetLoad(f.archive, &set, &err) == 0);
+
+    /* The whole catalog: no break across the timeline boundary, and verify finds nothing. */
+    c = forkedCatalog("0-1-269");
+    CHECK_INT(archiveCatalogGaps(c, &gaps), 0);
+    bvFree(gaps);
+    timelineCheckCatalog(set, c, noteProblem, problems);
+    CHECK_STR(problems, "");
+    /* The main line: 1, 2, 3 cut at the fork, 4, 5; one history. */
+    REQUIRE(archiveCatalogFollowTimeline(f.archive, c, 0, NULL, &err) == 0);
+    CHECK_INT(archiveCatalogCount(c), 5);
+    CHECK_INT(archiveCatalogAt(c, 2)->endPos, 700);
+    CHECK_STR(segmentMetaGtidEnd(archiveCatalogAt(c, 2)), "0-1-269");
+    CHECK_INT(archiveCatalogGaps(c, &gaps), 0);
+    bvFree(gaps);
+    archiveCatalogFree(c);
+    /* Timeline 1: 1-3 whole, not 4-5. */
+    c = forkedCatalog("0-1-269");
+    REQUIRE(archiveCatalogFollowTimeline(f.archive, c, 1, NULL, &err) == 0);
+    CHECK_INT(archiveCatalogCount(c), 3);
+    CHECK_INT(archiveCatalogAt(c, 2)->endPos, 900);
+    archiveCatalogFree(c);
+    c = forkedCatalog("0-1-269");
+    CHECK(archiveCatalogFollowTimeline(f.archive, c, 3, NULL, &err) != 0);
+    CHECK_INT(err.code, ERR_NOTFOUND);
+    archiveCatalogFree(c);
+
+    /* The new timeline starting elsewhere than its fork: a break in the view, a problem for verify. */
+    c = forkedCatalog("0-1-270");
+    timelineCheckCatalog(set, c, noteProblem, problems);
+    CHECK_MSG(problems, "starts at gtid state '0-1-270', not at the fork's '0-1-269'");
+    REQUIRE(archiveCatalogFollowTimeline(f.archive, c, 0, NULL, &err) == 0);
+    CHECK_INT(archiveCatalogGaps(c, &gaps), 1);
+    CHECK_INT(gaps[0].kind, ARCHIVE_GAP_GTID);
+    bvFree(gaps);
+    archiveCatalogFree(c);
+
+    /* Labels outside their timeline's seqs, and a fork outside its segment. */
+    problems[0] = '\0';
+    c = archiveCatalogNew();
+    {
+        SegmentMeta m;
+
+        fixtureCrafted(&m, 2, "mariadb-bin.000012", 400, 500, "0-1-200", "0-1-260");
+        m.timeline = 2; /* timeline 2 starts at seq 4 */
+        REQUIRE(archiveCatalogAdd(c, &m, true, &err) == 0);
+        fixtureCrafted(&m, 3, "mariadb-bin.000012", 500, 650, "0-1-260", "0-1-276");
+        REQUIRE(archiveCatalogAdd(c, &m, true, &err) == 0);
+        fixtureCrafted(&m, 4, "mariadb-bin.000003", 256, 600, "0-1-269", "0-2-280");
+        m.timeline = 3; /* no such timeline */
+        REQUIRE(archiveCatalogAdd(c, &m, true, &err) == 0);
+    }
+    timelineCheckCatalog(set, c, noteProblem, problems);
+    CHECK_MSG(problems, "labelled timeline 2, whose segments start at seq 4");
+    CHECK_MSG(problems, "labelled timeline 3, but the archive's timelines are 1 to 2");
+    CHECK_MSG(problems, "its fork (timeline 1, mariadb-bin.000012:700) is not in");
+    CHECK_MSG(problems, "its first segment 'segments/0000000000000004-mariadb-bin.000003-0000000256.bvs' is labelled "
+                        "timeline 3");
+    archiveCatalogFree(c);
+    timelineRecordClear(&r);
+    timelineSetFree(set);
+    fixtureClose(&f);
+}
+
 void suite_timeline(void);
 
 void
@@ -561,4 +674,5 @@ suite_timeline(void) {
     testRun("timeline: a diverged branch in words", testDescribe);
     testRun("timeline: records are stored once, in order", testStore);
     testRun("timeline: the fork point and the diverged branch in real segments", testForkFind);
+    testRun("timeline: a catalog on the main line, on one timeline, and checked", testCatalogView);
 }

@@ -1,0 +1,109 @@
+/* The timelines and diverged branches of an archive, printed (cmd/timelines.h). */
+#include "cmd/timelines.h"
+
+#include <inttypes.h>
+#include <string.h>
+
+#include "archive/timeline.h"
+#include "common/json.h"
+
+size_t
+cmdTimelinesPrint(Archive *a, FILE *out) {
+    TimelineSet *set;
+    Err err = {0};
+    char text[2048];
+    size_t n;
+
+    if (timelineSetLoad(a, &set, &err) != 0) {
+        fprintf(out, "warning: %s\n", err.msg);
+        return 0;
+    }
+    if (timelineSetForked(set)) {
+        for (size_t i = 0; i < timelineSetCount(set); i++) {
+            const TimelineRecord *r = timelineSetAt(set, i);
+
+            fprintf(out, "timeline %" PRIu32 ": server_id %" PRIu32 " at %s from seq %" PRIu64, r->timeline,
+                    r->source.serverId, r->source.host, r->firstSeq);
+            if (r->hasFork)
+                fprintf(out, " (forks from timeline %" PRIu32 " at %s:%" PRIu64 ", gtid state %s)", r->parent,
+                        r->fork.file, r->fork.pos, r->fork.gtidState);
+            fputc('\n', out);
+        }
+        fprintf(out, "main line: timeline %" PRIu32 "\n", timelineSetNewest(set));
+    }
+    n = timelineSetDivergedCount(set);
+    for (size_t i = 0; i < n; i++) {
+        timelineDescribeDiverged(timelineSetDivergedAt(set, i), text, sizeof(text));
+        fprintf(out, "warning: %s\n", text);
+    }
+    timelineSetFree(set);
+    return n;
+}
+
+void
+cmdTimelinesJson(Archive *a, Buf *out) {
+    TimelineSet *set;
+    Err err = {0};
+    char text[2048];
+
+    if (timelineSetLoad(a, &set, &err) != 0) {
+        jsonBufPrintf(out, ",\"timelines_error\":");
+        jsonBufString(out, err.msg, strlen(err.msg));
+        return;
+    }
+    if (!timelineSetForked(set)) {
+        timelineSetFree(set);
+        return;
+    }
+    jsonBufPrintf(out, ",\"main_timeline\":%" PRIu32 ",\"timelines\":[", timelineSetNewest(set));
+    for (size_t i = 0; i < timelineSetCount(set); i++) {
+        if (i > 0)
+            bufAppend(out, ",", 1);
+        timelineRecordToJson(timelineSetAt(set, i), out);
+    }
+    jsonBufPrintf(out, "],\"diverged\":[");
+    for (size_t i = 0; i < timelineSetDivergedCount(set); i++) {
+        const TimelineRecord *r = timelineSetDivergedAt(set, i);
+        const TimelineDiverged *d = &r->diverged;
+
+        timelineDescribeDiverged(r, text, sizeof(text));
+        jsonBufPrintf(out, "%s{\"timeline\":%" PRIu32 ",\"parent\":%" PRIu32 ",\"transactions\":%" PRIu64
+                           ",\"first_seq\":%" PRIu64 ",\"last_seq\":%" PRIu64 ",\"first_time_us\":%" PRIu64
+                           ",\"last_time_us\":%" PRIu64 ",\"first_gtid\":",
+                      i ? "," : "", r->timeline, r->parent, d->transactions, d->firstSeq, d->lastSeq, d->firstTimeUs,
+                      d->lastTimeUs);
+        jsonBufString(out, d->firstGtid, strlen(d->firstGtid));
+        jsonBufPrintf(out, ",\"last_gtid\":");
+        jsonBufString(out, d->lastGtid, strlen(d->lastGtid));
+        jsonBufPrintf(out, ",\"message\":");
+        jsonBufString(out, text, strlen(text));
+        bufAppend(out, "}", 1);
+    }
+    bufAppend(out, "]", 1);
+    timelineSetFree(set);
+}
+
+int
+cmdTimelinesSummary(Archive *a, char *out, size_t size) {
+    TimelineSet *set;
+    Err err = {0};
+    uint64_t txns = 0;
+    size_t n;
+    int len = 0;
+
+    if (size == 0)
+        return 0;
+    out[0] = '\0';
+    if (timelineSetLoad(a, &set, &err) != 0)
+        return snprintf(out, size, "; timelines not read: %s", err.msg);
+    n = timelineSetDivergedCount(set);
+    for (size_t i = 0; i < n; i++)
+        txns += timelineSetDivergedAt(set, i)->diverged.transactions;
+    if (n > 0)
+        len = snprintf(out, size,
+                       "; warning: %" PRIu64 " transaction%s of an old primary diverged at %zu failover%s (the last "
+                       "to timeline %" PRIu32 "): kept apart from the main line, 'binvault list' names them",
+                       txns, txns == 1 ? "" : "s", n, n == 1 ? "" : "s", timelineSetDivergedAt(set, n - 1)->timeline);
+    timelineSetFree(set);
+    return len < 0 ? 0 : (size_t)len < size ? len : (int)size - 1;
+}

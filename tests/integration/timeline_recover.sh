@@ -1,0 +1,190 @@
+# Timelines (docs/FORMAT.md "Timelines", docs/RECOVERY.md "Recovering across a failover"): an
+# archive that follows a failover, end to end with real servers. The agent archives a primary P;
+# its replica R stops replicating 3 transactions into a burst of 9, the other 6 P commits are never
+# received by R (lost in the failover; the fork lies inside a segment), then R is promoted and
+# writes its own history. R's binlogs are imported with `import --new-timeline`: timeline 2 forks
+# where R's history meets P's, and P's last 6 transactions stay in the archive as a diverged
+# branch, reported by import, list and verify.
+# Recovered into fresh servers: a GTID after the fork gives R's tables (P's history up to the
+# fork, then R's), the end of the main line gives R's end, `--timeline 1` gives P's state at its
+# last archived transaction. verify passes, and catches a segment whose gtid_end label was
+# altered (trailer and index line re-checksummed, so that only the content tells).
+set -u
+. "$BV_ROOT/tests/lib/mariadb.sh"
+. "$BV_ROOT/tests/lib/assert.sh"
+. "$BV_ROOT/tests/lib/agent.sh"
+T=$BV_TEST_DIR
+archive="file://$T/archive"
+trap 'agent_kill; mdb_stop_all' EXIT
+export BINVAULT_INTO_PASSWORD=
+
+MDB_SERVER_ID=1 mdb_start pri log_slave_updates=ON || { fail "start the primary"; exit 1; }
+MDB_SERVER_ID=2 mdb_start rep log_slave_updates=ON || { fail "start the replica"; exit 1; }
+repl_user pri
+mdb_sql pri "GRANT SLAVE MONITOR ON *.* TO 'repl'@'127.0.0.1'"
+mdb_sql rep "RESET MASTER"
+mdb_sql rep "CHANGE MASTER TO master_host='127.0.0.1', master_port=$(mdb_port pri), master_user='repl',
+             master_password='$REPL_PASSWORD', master_use_gtid=slave_pos; START SLAVE"
+
+mdb_sql pri "CREATE DATABASE f; CREATE TABLE f.t (id INT PRIMARY KEY, v VARCHAR(200)) ENGINE=InnoDB"
+for i in $(seq 1 60); do echo "INSERT INTO f.t VALUES ($i, REPEAT('p', $i));"; done | mdb_sql pri "$(cat)"
+
+# ---- the agent archives the primary; the replica falls behind; the primary goes on alone ----------
+agent_start pri "$archive" "$T/spool" --segment-size 64K --segment-interval 300ms --heartbeat 500ms
+replica_caught_up() {
+    for _ in $(seq 1 150); do
+        [ "$(mdb_sql rep "SELECT @@gtid_slave_pos")" = "$(mdb_sql pri "SELECT @@gtid_binlog_pos")" ] && return 0
+        sleep 0.2
+    done
+    return 1
+}
+check "the replica replicates the primary" replica_caught_up
+# The replica takes 3 of the next 9 transactions, which the primary commits at once: the fork lies
+# inside a segment, whose last 6 transactions diverged.
+seq=$(mdb_sql pri "SELECT @@gtid_binlog_pos" | cut -d- -f3)
+mdb_sql rep "STOP SLAVE; START SLAVE UNTIL master_gtid_pos='0-1-$((seq + 3))'"
+{
+    for i in $(seq 61 68); do echo "INSERT INTO f.t VALUES ($i, 'lost in the failover');"; done
+    echo "UPDATE f.t SET v = 'changed on the old primary' WHERE id <= 3;"
+} | mdb_sql pri "$(cat)"
+replica_at() {
+    for _ in $(seq 1 150); do
+        [ "$(mdb_sql rep "SELECT @@gtid_slave_pos")" = "0-1-$1" ] && return 0
+        sleep 0.2
+    done
+    return 1
+}
+check "the replica stops 3 transactions on" replica_at $((seq + 3))
+mdb_sql rep "STOP SLAVE"
+fork=$(mdb_sql rep "SELECT @@gtid_binlog_pos")
+check "the archive holds the primary's last transactions" agent_wait_caught_up pri "$archive" 60
+agent_term; check_eq "the agent stops cleanly" "$?" 0
+old_end=$(mdb_sql pri "CHECKSUM TABLE f.t")
+old_gtid=$(mdb_sql pri "SELECT @@gtid_binlog_pos")
+
+# ---- the replica is promoted: a new binlog file from the fork, its own transactions ---------------
+mdb_sql rep "RESET SLAVE ALL; FLUSH BINARY LOGS"
+newfile=$(mdb_sql rep "SHOW MASTER STATUS" | awk '{print $1}')
+for i in $(seq 61 70); do mdb_sql rep "REPLACE INTO f.t VALUES ($i, 'written by the new primary')"; done
+mid_gtid=$(mdb_sql rep "SELECT @@gtid_binlog_pos")
+mid=$(mdb_sql rep "CHECKSUM TABLE f.t")
+mdb_sql rep "DELETE FROM f.t WHERE id BETWEEN 10 AND 20; UPDATE f.t SET v = 'new primary' WHERE id > 50"
+for i in $(seq 71 80); do mdb_sql rep "INSERT INTO f.t VALUES ($i, 'later on the new primary')"; done
+mdb_sql rep "FLUSH BINARY LOGS"
+new_end=$(mdb_sql rep "CHECKSUM TABLE f.t")
+new_gtid=$(mdb_sql rep "SELECT @@gtid_binlog_pos")
+check "the two histories differ" test "$old_end" != "$new_end"
+
+# ---- import --new-timeline ------------------------------------------------------------------------
+out=$("$BV_BIN" import --archive "$archive" --segment-size 4K "$(mdb_dir rep)/data/$newfile" 2>&1); rc=$?
+check_eq "import without --new-timeline refuses another server's binlogs (exit 65)" "$rc" 65
+check "the refusal says how to follow the new primary" grep -q -- "--new-timeline" <<< "$out"
+out=$("$BV_BIN" import --archive "$archive" --segment-size 4K --new-timeline --source-host "127.0.0.1:$(mdb_port rep)" \
+      "$(mdb_dir rep)/data/$newfile" 2>&1); rc=$?
+check_eq "import --new-timeline exits 0" "$rc" 0
+[ "$rc" = 0 ] || echo "$out" | tail -n 5 | sed 's/^/# /'
+check "it started timeline 2" grep -q "started timeline 2" <<< "$out"
+check "it reports the 6 lost transactions loudly, with their GTIDs" \
+    grep -q "warning: 6 transactions of timeline 1 committed after the fork at '$fork' were lost.*0-1-[0-9]*\.\.0-1-[0-9]*" \
+    <<< "$out"
+check "the record says where timeline 2 forks" python3 - "$T/archive/timelines/00000002.json" "$fork" <<'EOF'
+import json, sys
+r = json.load(open(sys.argv[1]))
+assert r["timeline"] == 2 and r["parent"] == 1, r
+assert r["fork"]["gtid_state"] == sys.argv[2], r["fork"]
+assert r["source"]["server_id"] == 2, r["source"]
+assert r["diverged"]["transactions"] == 6, r["diverged"]
+assert r["diverged"]["first_seq"] == r["fork"]["seq"], "the fork is not inside a segment: %s" % r
+EOF
+
+# ---- list and verify report the diverged branch; verify passes ------------------------------------
+out=$("$BV_BIN" list --archive "$archive" 2>&1)
+check "list names the timelines and the diverged branch" grep -q "6 transactions of timeline 1 committed after the fork" <<< "$out"
+out=$("$BV_BIN" verify --archive "$archive" 2>&1); rc=$?
+check_eq "verify passes" "$rc" 0
+[ "$rc" = 0 ] || echo "$out" | grep BAD | head -n 5 | sed 's/^/# /'
+check "verify reports the diverged branch" grep -q "warning: .*6 transactions of timeline 1 committed after the fork" <<< "$out"
+out=$("$BV_BIN" status --archive "$archive" 2>&1)
+check "status warns of the diverged branch" grep -q "warning: 6 transactions of an old primary diverged at 1 failover" <<< "$out"
+lost=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["diverged"]["first_gtid"])' \
+       "$T/archive/timelines/00000002.json")
+out=$("$BV_BIN" log --archive "$archive" 2>&1)
+check "log follows the main line: the new primary's transactions" grep -q "^0-2-" <<< "$out"
+check_eq "and none of the diverged branch" "$(grep -c "^$lost " <<< "$out")" 0
+
+# ---- recovery follows the main line; --timeline 1 reaches the lost transactions -------------------
+recover_into() {
+    local tgt=$1; shift
+    "$BV_BIN" recover --archive "$archive" --into "mysql://root@127.0.0.1:$(mdb_port "$tgt")" "$@" > "$T/rec.out" 2>&1
+}
+MDB_SERVER_ID=3 mdb_start tgt1 || { fail "start a target"; exit 1; }
+recover_into tgt1 --from-gtid "" --until-gtid "$mid_gtid"; rc=$?
+check_eq "recover to a GTID of the new primary exits 0" "$rc" 0
+[ "$rc" = 0 ] || tail -n 5 "$T/rec.out" | sed 's/^/# /'
+check "it says it follows the main line" grep -q "timelines: following the main line, timeline 2" "$T/rec.out"
+check_eq "it holds the new primary's table at that GTID" "$(mdb_sql tgt1 "CHECKSUM TABLE f.t")" "$mid"
+check_eq "and not one transaction of the diverged branch" \
+    "$(mdb_sql tgt1 "SELECT COUNT(*) FROM f.t WHERE v LIKE 'lost%' OR v LIKE 'changed on the old%'")" 0
+recover_into tgt1 --until-end; rc=$?
+check_eq "recover on to the end of the main line exits 0" "$rc" 0
+check_eq "it holds the new primary's end" "$(mdb_sql tgt1 "CHECKSUM TABLE f.t")" "$new_end"
+check_eq "at the new primary's GTID state" "$(mdb_sql tgt1 "SELECT @@gtid_slave_pos")" "$new_gtid"
+
+MDB_SERVER_ID=3 mdb_start tgt2 || { fail "start a target"; exit 1; }
+recover_into tgt2 --from-gtid "" --until-end --timeline 1; rc=$?
+check_eq "recover --timeline 1 exits 0" "$rc" 0
+[ "$rc" = 0 ] || tail -n 5 "$T/rec.out" | sed 's/^/# /'
+check_eq "it holds the old primary's state at its last archived transaction" "$(mdb_sql tgt2 "CHECKSUM TABLE f.t")" "$old_end"
+check_eq "at the old primary's GTID state" "$(mdb_sql tgt2 "SELECT @@gtid_slave_pos")" "$old_gtid"
+out=$("$BV_BIN" recover --archive "$archive" --from-gtid "" --until-end --timeline 3 --dry-run 2>&1); rc=$?
+check_eq "recover --timeline 3 of an archive with 2: exit 66" "$rc" 66
+check "it names the timelines there are" grep -q "no timeline 3: its timelines are 1 to 2" <<< "$out"
+
+# ---- a segment whose gtid_end label was altered, trailer and index re-checksummed -----------------
+cp -r "$T/archive" "$T/altered"
+check "alter the gtid_end of a segment of the new timeline" python3 - "$T/altered" <<'EOF'
+import glob, hashlib, json, os, struct, sys, zlib
+root = sys.argv[1]
+lines = {}
+for chunk in sorted(glob.glob(os.path.join(root, "index", "*.bvi"))):
+    for line in open(chunk):
+        m = json.loads(line)
+        lines[m["seq"]] = m
+
+
+def alter(seq, member, value):
+    """Set a trailer member of segment seq, its CRC recomputed, and its index lines to match."""
+    path = os.path.join(root, lines[seq]["name"])
+    obj = open(path, "rb").read()
+    tlen = struct.unpack("<I", obj[-16:-12])[0]
+    trailer = json.loads(obj[-16 - tlen:-16])
+    trailer[member] = value
+    t = json.dumps(trailer, separators=(",", ":")).encode()
+    new = obj[:-16 - tlen] + t + struct.pack("<II", len(t), zlib.crc32(t) & 0xffffffff) + b"BVSEGEND"
+    os.chmod(path, 0o644)
+    open(path, "wb").write(new)
+    for chunk in glob.glob(os.path.join(root, "index", "*.bvi")):
+        out = []
+        for line in open(chunk):
+            m = json.loads(line)
+            if m["seq"] == seq:
+                m.update({member: value, "size": len(new), "sha256": hashlib.sha256(new).hexdigest()})
+                line = json.dumps(m, separators=(",", ":")) + "\n"
+            out.append(line)
+        os.chmod(chunk, 0o644)
+        open(chunk, "w").write("".join(out))
+
+
+# A segment of timeline 2 with transactions, not the last (the checkpoint names the last): its
+# gtid_end with another server id, and the next segment starting there, as a forger would.
+seq = sorted(s for s, m in lines.items() if m.get("timeline") == 2 and m["transactions"] > 0)[0]
+d, s, n = lines[seq]["gtid_end"].split(",")[0].split("-")
+forged = "%s-%d-%s" % (d, int(s) + 7, n)
+alter(seq, "gtid_end", forged)
+alter(seq + 1, "gtid_start", forged)
+EOF
+out=$("$BV_BIN" verify --archive "file://$T/altered" 2>&1); rc=$?
+check_eq "verify of the altered archive fails (exit 65)" "$rc" 65
+check "it names the label the content contradicts" grep -q "BAD segments/.*gtid_end says '0-[0-9]*-[0-9]*' but its transactions end at" <<< "$out"
+check_eq "and nothing else: the trailer, the index and continuity agree with the forgery" \
+    "$(grep BAD <<< "$out" | grep -vc "gtid_end says")" 0
