@@ -79,6 +79,16 @@ topo_gtid_pos() { mdb_sql "$1" "SELECT @@gtid_binlog_pos"; }
 
 _topo_running() { [ -s "$(mdb_dir "$1")/mysqld.pid" ]; }
 
+# Whether GTID position $1 has reached $2 (each domain's seq at least $2's).
+topo_reached() {
+    python3 -c '
+import sys
+def pos(t):
+    return {int(g.split("-")[0]): int(g.split("-")[2]) for g in t.split(",") if g}
+have, want = pos(sys.argv[1]), pos(sys.argv[2])
+sys.exit(0 if all(have.get(d, -1) >= n for d, n in want.items()) else 1)' "$1" "$2"
+}
+
 topo_wait_replicas() {
     local p s want
     p=$(topo_primary)
@@ -87,10 +97,10 @@ topo_wait_replicas() {
         [ "$s" = "$p" ] && continue
         _topo_running "$s" || continue
         for _ in $(seq 1 300); do
-            [ "$(mdb_sql "$s" "SELECT @@gtid_slave_pos")" = "$want" ] && break
+            topo_reached "$(mdb_sql "$s" "SELECT @@gtid_slave_pos")" "$want" && break
             sleep 0.1
         done
-        [ "$(mdb_sql "$s" "SELECT @@gtid_slave_pos")" = "$want" ] || {
+        topo_reached "$(mdb_sql "$s" "SELECT @@gtid_slave_pos")" "$want" || {
             echo "replica $s did not reach '$want'" >&2; return 1; }
     done
 }
