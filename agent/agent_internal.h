@@ -10,6 +10,9 @@
  *               point, the spool's segments queued again
  *   semisync.c  the semi-sync journal: recovery after a crash or a broken stream, journaling the
  *               open segment, the ACKs
+ *   source_select.c  which --source candidate the stream connects to (the writable primary)
+ *   failover.c  the current timeline and its source; a new source starts the next timeline at
+ *               the fork point (agent/fork.h finds it by GTID), its record stored first
  *   stream.c    the stream thread (bv-stream): reading, sealing into the spool (the segmenter's
  *               sink), reconnecting, spool failures and backpressure
  *   archiver.c  upload completions -> index chunks and checkpoint (bv-archive)
