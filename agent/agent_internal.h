@@ -219,6 +219,22 @@ const MysqlUrl *agentSourceUrl(const Agent *a);
 
 /* ---- source_select.c ---- */
 
+/* What a --source candidate is now. */
+typedef enum CandidateRole {
+    CANDIDATE_DOWN = 0,  /* unreachable, or it did not answer */
+    CANDIDATE_PRIMARY,   /* writable (read_only=OFF) and not replicating */
+    CANDIDATE_READ_ONLY, /* read_only=ON, not replicating */
+    CANDIDATE_REPLICA,   /* replicating (SHOW SLAVE STATUS has a row) */
+} CandidateRole;
+
+/* The role of a server from what agentCheckSource()'s queries read (SLAVE MONITOR lacking: by
+ * read_only alone). */
+CandidateRole agentCandidateRole(const SqlSourceInfo *info);
+/* Which candidate to archive (pure): the one writable primary (1, *chosen); with
+ * archiveReplica and no primary, a reachable candidate, `current` first (1); none (0); or minus
+ * the number of writable primaries when there are several (nothing chosen). */
+int agentCandidateChoose(const CandidateRole *roles, size_t n, size_t current, bool archiveReplica, size_t *chosen);
+
 /* Choose the candidate the next connection goes to (stream thread): the one --source, or among
  * several the one writable primary (with --archive-replica, else a reachable replica or read-only
  * server, the current one first). ERR_SOURCE (worth a retry) when there is none, or more than one

@@ -22,19 +22,47 @@
  * others (the stream's own connection uses --connect-timeout). */
 #define SELECT_CONNECT_MS 3000
 
-typedef enum CandidateRole { ROLE_DOWN = 0, ROLE_PRIMARY, ROLE_READ_ONLY, ROLE_REPLICA } CandidateRole;
-
 static const char *
 roleName(CandidateRole r) {
     switch (r) {
-    case ROLE_PRIMARY: return "the writable primary";
-    case ROLE_READ_ONLY: return "read-only";
-    case ROLE_REPLICA: return "a replica";
+    case CANDIDATE_PRIMARY: return "the writable primary";
+    case CANDIDATE_READ_ONLY: return "read-only";
+    case CANDIDATE_REPLICA: return "a replica";
     default: return "unreachable";
     }
 }
 
-/* What candidate i is now; why (for the log) when it cannot be asked. */
+CandidateRole
+agentCandidateRole(const SqlSourceInfo *info) {
+    /* Without SLAVE MONITOR a replica cannot be told from a primary but by read_only. */
+    if (info->replicaKnown && info->isReplica)
+        return CANDIDATE_REPLICA;
+    return info->readOnly ? CANDIDATE_READ_ONLY : CANDIDATE_PRIMARY;
+}
+
+int
+agentCandidateChoose(const CandidateRole *roles, size_t n, size_t current, bool archiveReplica, size_t *chosen) {
+    size_t primaries = 0, other = SIZE_MAX;
+
+    *chosen = SIZE_MAX;
+    for (size_t i = 0; i < n; i++) {
+        if (roles[i] == CANDIDATE_PRIMARY) {
+            if (primaries++ == 0)
+                *chosen = i;
+        } else if (roles[i] != CANDIDATE_DOWN && (other == SIZE_MAX || i == current)) {
+            other = i;
+        }
+    }
+    if (primaries > 1) {
+        *chosen = SIZE_MAX;
+        return -(int)primaries;
+    }
+    if (primaries == 0 && archiveReplica)
+        *chosen = other;
+    return *chosen == SIZE_MAX ? 0 : 1;
+}
+
+/* What candidate i is now; what it is in words (for the log) or why it cannot be asked. */
 static CandidateRole
 probe(Agent *a, size_t i, char *why, size_t whySize) {
     SqlConnOpts o = agentCandidateConnOpts(a, i);
@@ -50,20 +78,16 @@ probe(Agent *a, size_t i, char *why, size_t whySize) {
     o.readTimeoutMs = SELECT_CONNECT_MS;
     if ((c = sqlConnect(&o, &err)) == NULL) {
         snprintf(why, whySize, "%.*s", (int)(whySize > 0 ? whySize - 1 : 0), err.msg);
-        return ROLE_DOWN;
+        return CANDIDATE_DOWN;
     }
     binlogParseServerVersion(sqlConnServerVersion(c), &flavour, &major, &minor, &patch);
     if (sqlSourceInfoRead(c, flavour, (unsigned)(major * 10000 + minor * 100 + patch), &info, &err) != 0) {
         snprintf(why, whySize, "%.*s", (int)(whySize > 0 ? whySize - 1 : 0), err.msg);
         sqlConnFree(c);
-        return ROLE_DOWN;
+        return CANDIDATE_DOWN;
     }
     sqlConnFree(c);
-    /* Without SLAVE MONITOR a replica cannot be told from a primary but by read_only. */
-    if (info.replicaKnown && info.isReplica)
-        role = ROLE_REPLICA;
-    else
-        role = info.readOnly ? ROLE_READ_ONLY : ROLE_PRIMARY;
+    role = agentCandidateRole(&info);
     snprintf(why, whySize, "server_id %" PRIu32 ", %s", info.serverId, roleName(role));
     return role;
 }
@@ -82,39 +106,32 @@ choose(Agent *a, size_t i, const char *what) {
 
 int
 agentSelectSource(Agent *a, Err *err) {
-    size_t primary = SIZE_MAX, other = SIZE_MAX, primaries = 0, current = atomic_load(&a->urlIdx);
-    char why[512], list[2048] = "", otherWhy[512] = "";
+    CandidateRole *roles;
+    size_t chosen;
+    char why[512], list[2048] = "";
+    int rc;
 
     if (a->urlCount == 1) {
         choose(a, 0, "the one --source");
         return 0;
     }
+    roles = bvCalloc(a->urlCount, sizeof(*roles));
     for (size_t i = 0; i < a->urlCount; i++) {
-        CandidateRole role = probe(a, i, why, sizeof(why));
         size_t n = strlen(list);
 
+        roles[i] = probe(a, i, why, sizeof(why));
         snprintf(list + n, sizeof(list) - n, "%s'%s': %s", n ? "; " : "", a->cfg->sources.items[i], why);
-        if (role == ROLE_PRIMARY) {
-            primaries++;
-            if (primary == SIZE_MAX)
-                primary = i;
-        } else if (role != ROLE_DOWN && (other == SIZE_MAX || i == current)) {
-            other = i;
-            snprintf(otherWhy, sizeof(otherWhy), "%s", why);
-        }
     }
-    if (primaries > 1)
-        return errSet(err, ERR_SOURCE, "%zu candidates are writable primaries (%s): archiving neither until one is "
+    rc = agentCandidateChoose(roles, a->urlCount, atomic_load(&a->urlIdx), a->cfg->archiveReplica, &chosen);
+    if (rc == 1)
+        choose(a, chosen, roleName(roles[chosen]));
+    bvFree(roles);
+    if (rc < 0)
+        return errSet(err, ERR_SOURCE, "%d candidates are writable primaries (%s): archiving neither until one is "
                       "left (a switchover in progress, or a split brain: set read_only=ON on the old primary)",
-                      primaries, list);
-    if (primaries == 1) {
-        choose(a, primary, "the writable primary");
-        return 0;
-    }
-    if (a->cfg->archiveReplica && other != SIZE_MAX) {
-        choose(a, other, otherWhy);
-        return 0;
-    }
-    return errSet(err, ERR_SOURCE, "no candidate is a writable primary (%s)%s", list,
-                  a->cfg->archiveReplica ? "" : "; add --archive-replica to archive a replica meanwhile");
+                      -rc, list);
+    if (rc == 0)
+        return errSet(err, ERR_SOURCE, "no candidate is a writable primary (%s)%s", list,
+                      a->cfg->archiveReplica ? "" : "; add --archive-replica to archive a replica meanwhile");
+    return 0;
 }
