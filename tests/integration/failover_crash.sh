@@ -22,12 +22,9 @@ topo_start c1 c2 c3 || { fail "start a primary and two replicas"; exit 1; }
 topo_schema
 topo_write 40 before
 
-http_url() { echo "http://127.0.0.1:$(sed -n 's/.*serving .* (port \([0-9]*\)).*/\1/p' "$BV_TEST_DIR/agent.log" | tail -n 1)"; }
-status() { curl -s "$(http_url)/status" | python3 -c "import sys,json; d=json.load(sys.stdin); print($1)"; }
-archived_gtids() { "$BV_BIN" log --archive "$archive" --json | python3 -c 'import sys,json; [print(json.loads(l)["gtid"]) for l in sys.stdin]'; }
 same_history() {
     local a p
-    a=$(archived_gtids | tr '\n' ' ')
+    a=$(topo_archived_gtids "$archive" | tr '\n' ' ')
     p=$(topo_gtids $(mdb_binlog_files "$(topo_primary)") | tr '\n' ' ')
     [ "$a" = "$p" ] || { echo "archive:  ${a: -300}"; echo "primary:  ${p: -300}"; false; }
 }
@@ -48,11 +45,11 @@ check "  the loss is logged by GTID" \
     grep -q "error 5 transactions committed on the old source were lost in the failover: $lost_first..$lost_last" \
     "$BV_TEST_DIR/agent.log"
 check_eq "  /status: timeline 2, 5 transactions diverged" \
-    "$(status 'd["timeline"]["current"], d["timeline"]["diverged"]["transactions"]')" "2 5"
-check "  /status says which" grep -q "$lost_first..$lost_last" <(status 'd["timeline"]["diverged"]["message"]')
-check "  the metric says 5" grep -q "^binvault_diverged_transactions 5" <(curl -s "$(http_url)/metrics")
-check_eq "  /healthz: 200, with a warning" "$(curl -s -o /dev/null -w '%{http_code}' "$(http_url)/healthz")" 200
-check "  saying what was lost" grep -q "^ok (warning: 5 transactions .*$lost_first..$lost_last" <(curl -s "$(http_url)/healthz")
+    "$(topo_status 'd["timeline"]["current"], d["timeline"]["diverged"]["transactions"]')" "2 5"
+check "  /status says which" grep -q "$lost_first..$lost_last" <(topo_status 'd["timeline"]["diverged"]["message"]')
+check "  the metric says 5" grep -q "^binvault_diverged_transactions 5" <(curl -s "$(topo_http_url)/metrics")
+check_eq "  /healthz: 200, with a warning" "$(curl -s -o /dev/null -w '%{http_code}' "$(topo_http_url)/healthz")" 200
+check "  saying what was lost" grep -q "^ok (warning: 5 transactions .*$lost_first..$lost_last" <(curl -s "$(topo_http_url)/healthz")
 check_eq "  the record: forks after '$last_kept', 5 diverged $lost_first..$lost_last" \
     "$(record 00000002 'r["fork"]["gtid_state"], r["diverged"]["transactions"], r["diverged"]["first_gtid"], r["diverged"]["last_gtid"]')" \
     "$last_kept 5 $lost_first $lost_last"
@@ -83,16 +80,10 @@ check "  the loss is logged by GTID" \
     grep -q "3 transactions committed on the old source were lost in the failover: $lost_first..$lost_last" \
     "$BV_TEST_DIR/agent.log"
 check_eq "  /status: timeline 3, 3 transactions diverged" \
-    "$(status 'd["timeline"]["current"], d["timeline"]["diverged"]["transactions"]')" "3 3"
+    "$(topo_status 'd["timeline"]["current"], d["timeline"]["diverged"]["transactions"]')" "3 3"
 check "  the main line is the new primary's history" same_history
 agent_term; check_eq "SIGTERM: agent exits 0" "$?" 0
 check "verify passes" "$BV_BIN" verify --archive "$archive"
 
 # --- a recovery to the end follows the main line: the new primary's tables
-MDB_SERVER_ID=9 mdb_start target > /dev/null || { fail "start a recovery target"; exit 1; }
-out=$("$BV_BIN" recover --archive "$archive" --into "mysql://root@127.0.0.1:$(mdb_port target)" --until-end \
-      --from-gtid "" 2>&1)
-rc=$?
-check_eq "recover to the end" "$rc" 0
-[ "$rc" = 0 ] || echo "$out" | tail -n 5
-check_eq "the recovered tables are the new primary's" "$(topo_checksum target)" "$(topo_checksum c3)"
+topo_recover_check "$archive"

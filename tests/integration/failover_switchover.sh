@@ -22,14 +22,11 @@ topo_schema
 topo_write 30 before
 check "the replicas follow the primary" topo_wait_replicas
 
-http_url() { echo "http://127.0.0.1:$(sed -n 's/.*serving .* (port \([0-9]*\)).*/\1/p' "$BV_TEST_DIR/agent.log" | tail -n 1)"; }
-status() { curl -s "$(http_url)/status" | python3 -c "import sys,json; d=json.load(sys.stdin); print($1)"; }
-archived_gtids() { "$BV_BIN" log --archive "$1" --json | python3 -c 'import sys,json; [print(json.loads(l)["gtid"]) for l in sys.stdin]'; }
 primary_gtids() { topo_gtids $(mdb_binlog_files "$(topo_primary)"); }
 # The archive holds the current primary's history, each transaction once and in order.
 same_history() {
     local a p
-    a=$(archived_gtids "$1" | tr '\n' ' ')
+    a=$(topo_archived_gtids "$1" | tr '\n' ' ')
     p=$(primary_gtids | tr '\n' ' ')
     [ "$a" = "$p" ] || { echo "archive:  $a" | tail -c 400; echo "primary:  $p" | tail -c 400; false; }
 }
@@ -53,9 +50,9 @@ workload_stop
 check "the archive catches up with s2" agent_wait_caught_up s2 "$archive" 60
 check "  the agent followed s2 as timeline 2" grep -q "following a new source: timeline 2 from .* (server_id 1 -> 2)" "$BV_TEST_DIR/agent.log"
 check "  every transaction archived once, in order (the new primary's history)" same_history "$archive"
-check_eq "  /status: timeline 2, nothing diverged" "$(status 'd["timeline"]["current"], d["timeline"]["diverged"]')" "2 None"
-check_eq "  /healthz 200 ok" "$(curl -s "$(http_url)/healthz")" "ok"
-check "  the metric says timeline 2" grep -q "^binvault_timeline 2" <(curl -s "$(http_url)/metrics")
+check_eq "  /status: timeline 2, nothing diverged" "$(topo_status 'd["timeline"]["current"], d["timeline"]["diverged"]')" "2 None"
+check_eq "  /healthz 200 ok" "$(curl -s "$(topo_http_url)/healthz")" "ok"
+check "  the metric says timeline 2" grep -q "^binvault_timeline 2" <(curl -s "$(topo_http_url)/metrics")
 
 workload_start b
 sleep 1
@@ -65,7 +62,7 @@ workload_stop
 topo_write 5 after
 check "the archive catches up with s1 again" agent_wait_caught_up s1 "$archive" 60
 check "  every transaction archived once, in order" same_history "$archive"
-check_eq "  /status: timeline 3, two failovers" "$(status 'd["timeline"]["current"], d["timeline"]["failovers"]')" "3 2"
+check_eq "  /status: timeline 3, two failovers" "$(topo_status 'd["timeline"]["current"], d["timeline"]["failovers"]')" "3 2"
 agent_term; check_eq "SIGTERM: agent exits 0" "$?" 0
 check "verify passes" "$BV_BIN" verify --archive "$archive"
 check_eq "the records of timelines 2 and 3 (timeline 1 is implicit)" "$(ls "$BV_TEST_DIR/archive/timelines" | tr '\n' ' ')" \

@@ -19,6 +19,11 @@
 #                                      that lost transactions); no writes may run meanwhile
 #   topo_gtid_pos NAME                 @@gtid_binlog_pos of NAME
 #   topo_checksum NAME                 CHECKSUM TABLE of the test tables, one line
+#   topo_recover_check ARCHIVE         check: a fresh server recovered from ARCHIVE to its end (the
+#                                      main line) has the current primary's tables
+#   topo_archived_gtids ARCHIVE        the GTIDs of the archive's main line (binvault log), one a line
+#   topo_http_url / topo_status EXPR   the agent's endpoint (from agent.log); a Python expression of
+#                                      its /status document `d`
 
 TOPO_NAMES=()
 TOPO_PRIMARY_FILE=$BV_TEST_DIR/topo-primary
@@ -201,4 +206,28 @@ topo_write() {
 topo_gtids() {
     "$BV_BIN" inspect --transactions --json "$@" |
         python3 -c 'import sys,json; [print(json.loads(l)["gtid"]) for l in sys.stdin]'
+}
+
+topo_recover_check() {
+    local archive=$1 out rc
+    MDB_SERVER_ID=9 mdb_start target > /dev/null || { fail "start a recovery target"; return 1; }
+    out=$("$BV_BIN" recover --archive "$archive" --into "mysql://root@127.0.0.1:$(mdb_port target)" --until-end \
+          --from-gtid "" 2>&1)
+    rc=$?
+    check_eq "recover to the end" "$rc" 0
+    [ "$rc" = 0 ] || echo "$out" | tail -n 5
+    check_eq "the recovered tables are the current primary's" "$(topo_checksum target)" \
+        "$(topo_checksum "$(topo_primary)")"
+}
+
+topo_archived_gtids() {
+    "$BV_BIN" log --archive "$1" --json | python3 -c 'import sys,json; [print(json.loads(l)["gtid"]) for l in sys.stdin]'
+}
+
+topo_http_url() {
+    echo "http://127.0.0.1:$(sed -n 's/.*serving .* (port \([0-9]*\)).*/\1/p' "$BV_TEST_DIR/agent.log" | tail -n 1)"
+}
+
+topo_status() {
+    curl -s "$(topo_http_url)/status" | python3 -c "import sys,json; d=json.load(sys.stdin); print($1)"
 }
