@@ -510,7 +510,9 @@ agentStreamMain(void *arg) {
             }
             if (stopping && (!segmenterInTxn(a->segmenter) || retryNowMs() > stopAt))
                 break;
-            if (!segmenterInTxn(a->segmenter) && atomic_exchange(&a->reselect, false)) {
+            /* A plain load per event; the exchange only once the monitor set it. */
+            if (atomic_load_explicit(&a->reselect, memory_order_relaxed) && !segmenterInTxn(a->segmenter) &&
+                atomic_exchange(&a->reselect, false)) {
                 errSet(&err, ERR_SOURCE, "the source is no longer the writable primary");
                 break;
             }
