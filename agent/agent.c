@@ -192,6 +192,10 @@ agentRun(const AgentConfig *cfg, Err *err) {
             goto early;
         }
     }
+    if (cfg->primary != NULL && (a.primaryUrl = urlMysqlNew(cfg->primary, err)) == NULL) {
+        errPrefix(err, "invalid --primary");
+        goto early;
+    }
     if (httpEnabled(cfg)) {
         char host[256];
         uint16_t port;
@@ -318,6 +322,7 @@ early:
     for (size_t i = 0; i < a.urlCount; i++)
         urlMysqlFree(a.urls[i]);
     bvFree(a.urls);
+    urlMysqlFree(a.primaryUrl);
     agentStatusClear(&a.live);
     pthread_mutex_destroy(&a.failLock);
     pthread_mutex_destroy(&a.doneLock);

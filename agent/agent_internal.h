@@ -86,6 +86,7 @@ typedef struct Agent {
      * agent/source_select.c; the monitor reads it for its own connections). */
     MysqlUrl **urls;
     size_t urlCount;
+    MysqlUrl *primaryUrl; /* --primary: the monitor measures the RPO against it; NULL = none */
     atomic_size_t urlIdx;
     Storage *storage;
     Archive *archive;

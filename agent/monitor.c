@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "binlog/gtid.h"
 #include "common/log.h"
 #include "common/mem.h"
 
@@ -238,12 +239,60 @@ sampleReplica(Agent *a, SqlConn **conn, bool *warned, bool *denied) {
     pthread_mutex_unlock(&a->statLock);
 }
 
+/* --primary: what the source's own primary committed that the stream has not received (its GTID
+ * state is not in the received one). The RPO then counts from the last sample that found
+ * everything received: a bound that holds whatever the source says of its replication. */
+static void
+samplePrimary(Agent *a, SqlConn **conn, uint64_t *caughtUpUs, bool *warned) {
+    SqlConnOpts o = agentSourceConnOpts(a);
+    char *pos = NULL, *recv;
+    BinlogFlavour flavour;
+    bool known, contains = false;
+    uint64_t now = agentWallUs();
+    Err err;
+
+    o.host = a->primaryUrl->host;
+    o.port = a->primaryUrl->port;
+    o.socket = a->primaryUrl->socket;
+    o.user = a->primaryUrl->user ? a->primaryUrl->user : o.user;
+    if (o.connectTimeoutMs > MONITOR_TIMEOUT_MS)
+        o.connectTimeoutMs = MONITOR_TIMEOUT_MS;
+    o.readTimeoutMs = MONITOR_TIMEOUT_MS;
+    pthread_mutex_lock(&a->statLock);
+    known = a->flavourKnown;
+    flavour = a->flavour;
+    recv = bvStrdup(a->live.recvGtid ? a->live.recvGtid : "");
+    pthread_mutex_unlock(&a->statLock);
+    if (!known || (*conn == NULL && (*conn = sqlConnect(&o, &err)) == NULL) ||
+        sqlBinlogGtidState(*conn, flavour, &pos, &err) != 0 ||
+        gtidStateTextContains(flavour, recv, pos, &contains, &err) != 0) {
+        if (known && !*warned)
+            logWarn("--primary: %s", err.msg);
+        *warned = known;
+        if (*conn != NULL && known) {
+            sqlConnFree(*conn);
+            *conn = NULL;
+        }
+        bvFree(pos);
+        bvFree(recv);
+        return;
+    }
+    *warned = false;
+    if (contains || *caughtUpUs == 0)
+        *caughtUpUs = now;
+    pthread_mutex_lock(&a->statLock);
+    a->live.replicaBehindSinceUs = contains ? 0 : *caughtUpUs;
+    pthread_mutex_unlock(&a->statLock);
+    bvFree(pos);
+    bvFree(recv);
+}
+
 void *
 agentMonitorMain(void *arg) {
     Agent *a = arg;
-    SqlConn *conn = NULL;
-    uint64_t lastSample = 0, lastPurge = 0;
-    bool warned = false, replicaDenied = false;
+    SqlConn *conn = NULL, *primary = NULL;
+    uint64_t lastSample = 0, lastPurge = 0, primaryCaughtUpUs = 0;
+    bool warned = false, replicaDenied = false, primaryWarned = false;
     uint64_t connFor = 0;
 
     while (!atomic_load(&a->workersStop)) {
@@ -270,6 +319,8 @@ agentMonitorMain(void *arg) {
                 sampleSource(a, &conn, &warned);
                 if (conn != NULL && !replicaDenied)
                     sampleReplica(a, &conn, &warned, &replicaDenied);
+                if (a->primaryUrl != NULL)
+                    samplePrimary(a, &primary, &primaryCaughtUpUs, &primaryWarned);
             }
             if (purge && conn != NULL) {
                 lastPurge = now;
@@ -279,5 +330,6 @@ agentMonitorMain(void *arg) {
         agentWorkerSleep(a, 200);
     }
     sqlConnFree(conn);
+    sqlConnFree(primary);
     return NULL;
 }

@@ -36,6 +36,9 @@ static const OptDef agentOpts[] = {
     {"archive-replica", OPT_BOOL, "false", 0, 0, 0, F(archiveReplica), NULL,
      "with several --source: a candidate that is a replica (or read-only) may be archived, not only the writable "
      "primary", NULL, NULL},
+    {"primary", OPT_STRING, NULL, 0, 0, 0, F(primary), NULL,
+     "with a replica as --source: its primary, mysql://USER@HOST:PORT (same password), asked every --source-poll "
+     "what it committed that the stream has not received, for the RPO", NULL, checkSourceUrl},
     {"source-password", OPT_STRING, NULL, 0, 0, OPT_SECRET, F(password), "BINVAULT_SOURCE_PASSWORD",
      "password of the source user", NULL, NULL},
     CMD_ARCHIVE_OPTDEFS(F(archive), AGENT_STORAGE),

@@ -185,6 +185,30 @@ rpo=$(curl -s "$url/metrics" | awk '$1 == "binvault_archive_rpo_seconds" {print 
 check "a stopped replica: the RPO is not 0 ($rpo)" python3 -c "import sys; sys.exit(0 if float('$rpo') >= 1 else 1)"
 agent_term; check_eq "a replica source: agent exits 0" "$?" 0
 
+# --- a replica source whose replication state the agent cannot read (no SLAVE MONITOR): only
+# --primary tells that its primary committed what the stream never received
+mdb_sql nolog "START SLAVE"
+mdb_sql nolog "REVOKE SLAVE MONITOR ON *.* FROM 'repl'@'127.0.0.1'"
+rpo_after_stop() {
+    : > "$BV_TEST_DIR/agent.log"
+    agent_start nolog "file://$BV_TEST_DIR/a5" "$BV_TEST_DIR/spool5" "${opts[@]}" --source-poll 300ms "$@"
+    for _ in $(seq 1 50); do [ -n "$(http_port)" ] && break; sleep 0.2; done
+    url="http://127.0.0.1:$(http_port)"
+    agent_wait_caught_up nolog "file://$BV_TEST_DIR/a5" 60 > /dev/null
+    mdb_sql nolog "STOP SLAVE"
+    mdb_sql pri "INSERT INTO f.t VALUES ($((700 + RANDOM % 200)), 'not replicated')"
+    sleep 2
+    curl -s "$url/metrics" | awk '$1 == "binvault_archive_rpo_seconds" {print $2}'
+    agent_term
+    mdb_sql nolog "START SLAVE"
+}
+rpo=$(rpo_after_stop)
+check "without --primary: the RPO of a stopped replica it cannot see stays 0 ($rpo)" \
+    python3 -c "import sys; sys.exit(0 if float('$rpo') < 1 else 1)"
+rpo=$(rpo_after_stop --primary "mysql://repl@127.0.0.1:$(mdb_port pri)")
+check "with --primary: the RPO counts what the primary committed ($rpo)" \
+    python3 -c "import sys; sys.exit(0 if float('$rpo') >= 1 else 1)"
+
 # --- the archive's last binlog purged on the source (its ROTATE not archived yet, every
 # transaction after it in the next file): resumed by GTID, in the file the source picks
 agent_start pri "$archive" "$spool" "${opts[@]}"
