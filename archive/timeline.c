@@ -353,7 +353,7 @@ timelineDescribeDiverged(const TimelineRecord *rec, char *out, size_t size) {
     timeFormatUtc(d->lastTimeUs, true, last, sizeof(last));
     snprintf(out, size,
              "%" PRIu64 " transaction%s of timeline %" PRIu32 " committed after the fork at '%s' were lost when timeline "
-             "%" PRIu32 " (server_id %" PRIu32 " at '%s') started at %s: %s..%s, committed %s .. %s UTC, seqs %" PRIu64
+             "%" PRIu32 " (server_id %" PRIu32 " at '%s') started at %s: %s..%s, committed %s .. %s, seqs %" PRIu64
              "-%" PRIu64 " (recover --timeline %" PRIu32 " reaches them)",
              d->transactions, d->transactions == 1 ? "" : "s", rec->parent,
              rec->fork.gtidState != NULL ? rec->fork.gtidState : "", rec->timeline, rec->source.serverId,

@@ -125,6 +125,8 @@ backupsJson(const Backups *b, Buf *out) {
 
 static void
 listText(Archive *a, const ArchiveIdentity *id, bool haveId, const ArchiveCatalog *c, const Backups *b) {
+    TimelineSet *set = NULL;
+    TimelinePath *main = NULL;
     ArchiveGap *gaps;
     ArchiveWindow *windows;
     size_t ngaps = archiveCatalogGaps(c, &gaps), nwin = archiveCatalogWindows(c, &windows), unindexed = 0, missing = 0;
@@ -147,10 +149,11 @@ listText(Archive *a, const ArchiveIdentity *id, bool haveId, const ArchiveCatalo
     }
     printf("%6s  %-22s %-23s  %-24s %-24s %-23s  %-23s  %6s  %10s\n", "SEQ", "FILE", "START-END", "FIRST GTID",
            "LAST GTID", "FIRST COMMIT", "LAST COMMIT", "TXNS", "SIZE");
+    main = cmdMainLine(a, &set);
     for (size_t i = 0; i < archiveCatalogCount(c); i++) {
         const SegmentMeta *m = archiveCatalogAt(c, i);
         char range[48];
-        const char *flag = "";
+        const char *flag = "", *mark = cmdMainLineMark(main, m);
 
         snprintf(range, sizeof(range), "%" PRIu64 "-%" PRIu64, m->startPos, m->endPos);
         cmdFormatTime(m->firstTimeUs, t1, sizeof(t1));
@@ -161,6 +164,8 @@ listText(Archive *a, const ArchiveIdentity *id, bool haveId, const ArchiveCatalo
         } else if (!archiveCatalogIndexed(c, i)) {
             flag = "  (not indexed)";
             unindexed++;
+        } else if (mark[0] != '\0') {
+            flag = strcmp(mark, "fork") == 0 ? "  fork (on the main line up to it)" : "  diverged";
         }
         printf("%6" PRIu64 "  %-22s %-23s  %-24s %-24s %-23s  %-23s  %6" PRIu64 "  %10" PRIu64 "%s\n", m->seq, m->file,
                range, orDash(m->firstGtid), orDash(m->lastGtid), t1, t2, m->transactions, m->size, flag);
@@ -190,12 +195,16 @@ listText(Archive *a, const ArchiveIdentity *id, bool haveId, const ArchiveCatalo
     }
     cmdTimelinesPrint(a, stdout);
     backupsText(b);
+    timelinePathFree(main);
+    timelineSetFree(set);
     bvFree(gaps);
     bvFree(windows);
 }
 
 static void
 listJson(Archive *a, const ArchiveIdentity *id, bool haveId, const ArchiveCatalog *c, const Backups *b) {
+    TimelineSet *set;
+    TimelinePath *main = cmdMainLine(a, &set);
     Buf *out = bufNew(4096);
     ArchiveGap *gaps;
     ArchiveWindow *windows;
@@ -228,8 +237,11 @@ listJson(Archive *a, const ArchiveIdentity *id, bool haveId, const ArchiveCatalo
             bufAppend(out, ",", 1);
         segmentMetaToJson(m, true, out);
         out->len--; /* reopen the object */
-        jsonBufPrintf(out, ",\"indexed\":%s,\"stored\":%s}", archiveCatalogIndexed(c, i) ? "true" : "false",
+        jsonBufPrintf(out, ",\"indexed\":%s,\"stored\":%s", archiveCatalogIndexed(c, i) ? "true" : "false",
                       archiveCatalogListed(c, i, NULL) ? "true" : "false");
+        if (main != NULL)
+            jsonBufPrintf(out, ",\"main_line\":\"%s\"", cmdMainLineMark(main, m)[0] ? cmdMainLineMark(main, m) : "on");
+        bufAppend(out, "}", 1);
         txns += m->transactions;
     }
     archiveCatalogTotals(c, &objects, &content);
@@ -271,6 +283,8 @@ listJson(Archive *a, const ArchiveIdentity *id, bool haveId, const ArchiveCatalo
     jsonBufPrintf(out, "}\n");
     fwrite(out->data, 1, out->len, stdout);
     bufFree(out);
+    timelinePathFree(main);
+    timelineSetFree(set);
     bvFree(gaps);
     bvFree(windows);
 }

@@ -107,3 +107,31 @@ cmdTimelinesSummary(Archive *a, char *out, size_t size) {
     timelineSetFree(set);
     return len < 0 ? 0 : (size_t)len < size ? len : (int)size - 1;
 }
+
+TimelinePath *
+cmdMainLine(Archive *a, TimelineSet **set) {
+    TimelinePath *p = NULL;
+    Err err = {0};
+
+    *set = NULL;
+    if (timelineSetLoad(a, set, &err) != 0)
+        return NULL;
+    if (timelineSetForked(*set))
+        p = timelinePathNew(*set, 0, &err);
+    if (p == NULL) {
+        timelineSetFree(*set);
+        *set = NULL;
+    }
+    return p;
+}
+
+const char *
+cmdMainLineMark(const TimelinePath *main, const SegmentMeta *m) {
+    if (main == NULL)
+        return "";
+    switch (timelinePathSegment(main, m, NULL)) {
+    case TIMELINE_OFF: return "diverged";
+    case TIMELINE_CUT: return "fork";
+    default: return "";
+    }
+}

@@ -9,6 +9,7 @@
 #include <stdio.h>
 
 #include "archive/archive.h"
+#include "archive/timeline.h"
 #include "common/buf.h"
 
 /* Lines "timeline N: server_id S at HOST from seq Q (forks from timeline P at FILE:POS, gtid state
@@ -19,6 +20,12 @@ size_t cmdTimelinesPrint(Archive *a, FILE *out);
  * "first_gtid","last_gtid","first_time_us","last_time_us","first_seq","last_seq","message"}]`
  * appended to out for an archive that forked; nothing otherwise. */
 void cmdTimelinesJson(Archive *a, Buf *out);
+/* The main line of an archive that forked, to mark its segments; NULL (and *set NULL) when the
+ * archive never forked or its records cannot be read (cmdTimelinesPrint() says so). Free both. */
+TimelinePath *cmdMainLine(Archive *a, TimelineSet **set);
+/* How segment m stands to the main line `main` (may be NULL): "" on it, "diverged" off it,
+ * "fork" when it holds a fork and diverged transactions after it. */
+const char *cmdMainLineMark(const TimelinePath *main, const SegmentMeta *m);
 /* For status's one-line summary: "; warning: N transactions diverged at failovers (timeline T ...;
  * binvault list)" written into out (of `size` bytes) when the archive has diverged branches, ""
  * otherwise; returns the length written. */

@@ -13,6 +13,7 @@
 #include "archive/archive.h"
 #include "archive/continuity.h"
 #include "archive/key.h"
+#include "archive/timeline.h"
 #include "archive/verify.h"
 #include "cmd/cmd.h"
 #include "cmd/timelines.h"
@@ -230,6 +231,9 @@ verifyRun(const char *url, const StorageOptions *storageOpts, bool json) {
         errSet(&err, ERR_NOTFOUND, "'%s' is not a binvault archive: no binvault.json and no segment", url);
         rc = cmdFail(&err);
     } else {
+        /* The restorable windows are those of the main line: a diverged branch is not restored
+         * by default (what cannot be read as timelines was reported as a problem). */
+        archiveCatalogFollowTimeline(v.archive, v.res.catalog, 0, NULL, &(Err){0});
         report(&v, v.res.catalog);
         rc = v.res.problemCount == 0 ? 0 : errExitCode(ERR_FORMAT);
     }

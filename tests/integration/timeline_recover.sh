@@ -100,10 +100,13 @@ EOF
 # ---- list and verify report the diverged branch; verify passes ------------------------------------
 out=$("$BV_BIN" list --archive "$archive" 2>&1)
 check "list names the timelines and the diverged branch" grep -q "6 transactions of timeline 1 committed after the fork" <<< "$out"
+check "list marks the segment of the fork" grep -q "  fork (on the main line up to it)$" <<< "$out"
 out=$("$BV_BIN" verify --archive "$archive" 2>&1); rc=$?
 check_eq "verify passes" "$rc" 0
 [ "$rc" = 0 ] || echo "$out" | grep BAD | head -n 5 | sed 's/^/# /'
 check "verify reports the diverged branch" grep -q "warning: .*6 transactions of timeline 1 committed after the fork" <<< "$out"
+check "its restorable window is the main line's, one run to the new primary's last transaction" \
+    grep -q "^  to .*last transaction $(cut -d, -f1 <<< "$new_gtid") at" <<< "$out"
 out=$("$BV_BIN" status --archive "$archive" 2>&1)
 check "status warns of the diverged branch" grep -q "warning: 6 transactions of an old primary diverged at 1 failover" <<< "$out"
 lost=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["diverged"]["first_gtid"])' \

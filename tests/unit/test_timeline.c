@@ -659,6 +659,65 @@ testCatalogView(void) {
     fixtureClose(&f);
 }
 
+/* import --new-timeline on the fixture binlogs (file 1: 11 transactions, 2: none, 3: three, 4:
+ * none; each file starts where the one before ends): timeline 1 holds files 1-3; file 3 again,
+ * as another server's, starts timeline 2 at the end of file 1, and file 3's 3 transactions of
+ * timeline 1 are its diverged branch; file 4 continues timeline 2. A file whose state the
+ * archive never reached cannot start a timeline. */
+static void
+testImportNewTimeline(void) {
+    ArchiveFixture f;
+    ArchiveImportResult res;
+    ArchiveCatalog *c;
+    TimelineSet *set;
+    const TimelineRecord *r;
+    uint32_t started = 0;
+    char diverged[1024] = "";
+    Err err = {0};
+
+    REQUIRE(fixtureOpen(&f, 1 << 20) == 0);
+    REQUIRE(archiveImport(f.archive, &f.opts, f.argv, 1, &res, &err) == 0);
+    f.opts.newTimeline = true;
+    CHECK(archiveImport(f.archive, &f.opts, f.argv + 3, 1, &res, &err) != 0); /* file 4: after file 3 */
+    CHECK_INT(err.code, ERR_NOTFOUND);
+    CHECK_MSG(err.msg, "cannot start timeline 2");
+    f.opts.newTimeline = false;
+    REQUIRE(archiveImport(f.archive, &f.opts, f.argv + 1, 2, &res, &err) == 0);
+    f.opts.newTimeline = true;
+    f.opts.sourceHost = "db2:3306";
+    f.opts.startedTimeline = &started;
+    f.opts.divergedText = diverged;
+    f.opts.divergedTextSize = sizeof(diverged);
+    REQUIRE(archiveImport(f.archive, &f.opts, f.argv + 2, 1, &res, &err) == 0);
+    CHECK_INT(started, 2);
+    CHECK_MSG(diverged, "3 transactions of timeline 1 committed after the fork at '0-11-9,2-11-2'");
+    CHECK_MSG(diverged, "0-11-10..2-11-3");
+    f.opts.newTimeline = false;
+    f.opts.startedTimeline = NULL;
+    REQUIRE(archiveImport(f.archive, &f.opts, f.argv + 3, 1, &res, &err) == 0);
+    CHECK_INT(res.segments, 1);
+    REQUIRE(timelineSetLoad(f.archive, &set, &err) == 0);
+    CHECK_INT(timelineSetNewest(set), 2);
+    REQUIRE((r = timelineSetFind(set, 2)) != NULL);
+    CHECK_STR(r->source.host, "db2:3306");
+    CHECK_STR(r->source.basename, "mariadb-bin");
+    CHECK_STR(r->fork.gtid, "0-11-9");
+    CHECK_INT(r->fork.seq, 1);
+    CHECK_INT(r->firstSeq, 4);
+    CHECK(r->hasDiverged && r->diverged.transactions == 3 && r->diverged.firstSeq == 3);
+    REQUIRE((c = archiveCatalogLoad(f.archive, 0, &err)) != NULL);
+    CHECK_INT(archiveCatalogCount(c), 5);
+    for (size_t i = 0; i < archiveCatalogCount(c); i++)
+        CHECK_INT(archiveCatalogAt(c, i)->timeline, archiveCatalogAt(c, i)->seq >= 4 ? 2 : 1);
+    CHECK_STR(segmentMetaGtidStart(archiveCatalogAt(c, 3)), "0-11-9,2-11-2");
+    /* The main line: file 1, then timeline 2's files 3 and 4; timeline 1's file 2 and 3 are off. */
+    REQUIRE(archiveCatalogFollowTimeline(f.archive, c, 0, NULL, &err) == 0);
+    CHECK_INT(archiveCatalogCount(c), 3);
+    archiveCatalogFree(c);
+    timelineSetFree(set);
+    fixtureClose(&f);
+}
+
 void suite_timeline(void);
 
 void
@@ -675,4 +734,5 @@ suite_timeline(void) {
     testRun("timeline: records are stored once, in order", testStore);
     testRun("timeline: the fork point and the diverged branch in real segments", testForkFind);
     testRun("timeline: a catalog on the main line, on one timeline, and checked", testCatalogView);
+    testRun("timeline: import --new-timeline", testImportNewTimeline);
 }
