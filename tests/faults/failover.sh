@@ -57,7 +57,7 @@ for i in $(seq 1 "$n"); do
         fault_rand_sleep 50 100
     fi
     wl_stop
-    if ! agent_wait_caught_up "$new" "$archive" 90; then fail "failover $i: the archive catches up with $new"; bad=1; break; fi
+    if ! topo_wait_archived "$archive" 90; then fail "failover $i: the archive catches up with $new"; bad=1; break; fi
     tl=$((i + 1))
     check_eq "failover $i ($old -> $new): timeline $tl, diverged: $want_lost" "$(diverged "$tl")" "$want_lost"
     check_eq "failover $i: the archive ends at $new's GTID state" "$(cp_gtid)" "$(topo_gtid_pos "$new")"

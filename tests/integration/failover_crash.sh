@@ -40,7 +40,7 @@ topo_crash_failover c2 5
 check_eq "c1 commits 5 transactions no replica receives, the agent archives them, c1 is killed" "$?" 0
 lost_first="0-1-$(( ${last_kept##*-} + 1 ))" lost_last=$(cat "$BV_TEST_DIR/topo-lost-gtid")
 topo_write 20 after-crash
-check "the archive catches up with the promoted c2" agent_wait_caught_up c2 "$archive" 60
+check "the archive catches up with the promoted c2" topo_wait_archived "$archive"
 check "  the loss is logged by GTID" \
     grep -q "error 5 transactions committed on the old source were lost in the failover: $lost_first..$lost_last" \
     "$BV_TEST_DIR/agent.log"
@@ -75,7 +75,7 @@ check "the old primary's end position is an event boundary on the new primary" \
     test "$(mdb_sql c3 "SELECT BINLOG_GTID_POS('${end%:*}', ${end#*:}) IS NOT NULL")" = 1
 : > "$BV_TEST_DIR/agent.log"
 agent_start_topo "$archive" "$spool" "${opts[@]}"
-check "the archive catches up with c3" agent_wait_caught_up c3 "$archive" 60
+check "the archive catches up with c3" topo_wait_archived "$archive"
 check "  the loss is logged by GTID" \
     grep -q "3 transactions committed on the old source were lost in the failover: $lost_first..$lost_last" \
     "$BV_TEST_DIR/agent.log"

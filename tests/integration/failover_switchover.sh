@@ -47,7 +47,7 @@ sleep 1
 check "switchover to s2 under load" topo_switchover s2
 sleep 1.5
 workload_stop
-check "the archive catches up with s2" agent_wait_caught_up s2 "$archive" 60
+check "the archive catches up with s2" topo_wait_archived "$archive"
 check "  the agent followed s2 as timeline 2" grep -q "following a new source: timeline 2 from .* (server_id 1 -> 2)" "$BV_TEST_DIR/agent.log"
 check "  every transaction archived once, in order (the new primary's history)" same_history "$archive"
 check_eq "  /status: timeline 2, nothing diverged" "$(topo_status 'd["timeline"]["current"], d["timeline"]["diverged"]')" "2 None"
@@ -60,7 +60,7 @@ check "switchover back to s1 under load" topo_switchover s1
 sleep 1.5
 workload_stop
 topo_write 5 after
-check "the archive catches up with s1 again" agent_wait_caught_up s1 "$archive" 60
+check "the archive catches up with s1 again" topo_wait_archived "$archive"
 check "  every transaction archived once, in order" same_history "$archive"
 check_eq "  /status: timeline 3, two failovers" "$(topo_status 'd["timeline"]["current"], d["timeline"]["failovers"]')" "3 2"
 agent_term; check_eq "SIGTERM: agent exits 0" "$?" 0
@@ -111,7 +111,7 @@ check "switchover to s3 under load" topo_switchover s3
 echo "$(mdb_port s3)" > "$BV_TEST_DIR/vip"
 sleep 1.5
 workload_stop
-check "through the moved address: the archive catches up with s3" agent_wait_caught_up s3 "$archive" 60
+check "through the moved address: the archive catches up with s3" topo_wait_archived "$archive"
 check "  the agent followed s3 as timeline 4" grep -q "following a new source: timeline 4 from .* (server_id 1 -> 3)" "$BV_TEST_DIR/agent.log"
 check "  every transaction archived once, in order" same_history "$archive"
 agent_term; check_eq "SIGTERM: agent exits 0" "$?" 0

@@ -21,6 +21,9 @@
 #   topo_checksum NAME                 CHECKSUM TABLE of the test tables, one line
 #   topo_recover_check ARCHIVE         check: a fresh server recovered from ARCHIVE to its end (the
 #                                      main line) has the current primary's tables
+#   topo_wait_archived ARCHIVE [SECONDS]   until the archive's checkpoint is at the primary's GTID
+#                                      state (by GTID: after a failover the old and the new primary
+#                                      may end at the same file and position)
 #   topo_archived_gtids ARCHIVE        the GTIDs of the archive's main line (binvault log), one a line
 #   topo_http_url / topo_status EXPR   the agent's endpoint (from agent.log); a Python expression of
 #                                      its /status document `d`
@@ -230,4 +233,16 @@ topo_http_url() {
 
 topo_status() {
     curl -s "$(topo_http_url)/status" | python3 -c "import sys,json; d=json.load(sys.stdin); print($1)"
+}
+
+topo_wait_archived() {
+    local dir=${1#file://} secs=${2:-60} want got
+    for _ in $(seq 1 $((secs * 5))); do
+        want=$(topo_gtid_pos "$(topo_primary)")
+        got=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["gtid_end"])' "$dir/checkpoint.json" 2>/dev/null)
+        [ -n "$got" ] && [ "$got" = "$want" ] && return 0
+        sleep 0.2
+    done
+    echo "archive checkpoint at '$got', the primary at '$want' after ${secs}s" >&2
+    return 1
 }
