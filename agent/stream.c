@@ -129,9 +129,9 @@ streamFail(Agent *a, Err *err, bool byGtid) {
         errAppend(err, " (the archive ends in '%s' at position %" PRIu64 ")", segmenterFile(a->segmenter),
                   segmenterPos(a->segmenter));
     if (byGtid && err->code == ERR_NOTFOUND)
-        errPrefix(err, "the source's history does not contain the archive's end (a different server, or a failover "
-                       "that lost transactions; following a new primary needs timelines, see docs/OPERATIONS.md "
-                       "\"Failover\")");
+        errPrefix(err, "the source's history does not contain the GTID state the archive continues from (a server "
+                       "whose GTIDs collide with the archive's but not its transactions, or binlogs purged since; see "
+                       "docs/OPERATIONS.md \"Failover\")");
     else if ((err->code == ERR_GAP || err->code == ERR_NOTFOUND) && strstr(err->msg, "history") == NULL)
         errAppend(err, ". The archive cannot continue from there. Put the binlog back on the source if you "
                        "still have it; or accept the gap on purpose (recovery will not cross it): restart the "
