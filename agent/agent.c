@@ -21,15 +21,21 @@
 #include "common/mem.h"
 #include "common/version.h"
 
+const MysqlUrl *
+agentSourceUrl(const Agent *a) {
+    return a->urls[atomic_load(&((Agent *)a)->urlIdx)];
+}
+
 SqlConnOpts
-agentSourceConnOpts(const Agent *a) {
+agentCandidateConnOpts(const Agent *a, size_t i) {
+    const MysqlUrl *url = a->urls[i];
     SqlConnOpts o;
 
     memset(&o, 0, sizeof(o));
-    o.host = a->url->host;
-    o.port = a->url->port;
-    o.socket = a->url->socket;
-    o.user = a->url->user;
+    o.host = url->host;
+    o.port = url->port;
+    o.socket = url->socket;
+    o.user = url->user;
     o.password = a->cfg->password;
     o.passwordFrom = "BINVAULT_SOURCE_PASSWORD";
     o.connectTimeoutMs = (unsigned)a->cfg->connectTimeoutMs;
@@ -39,6 +45,11 @@ agentSourceConnOpts(const Agent *a) {
     o.sslCert = a->cfg->sslCert;
     o.sslKey = a->cfg->sslKey;
     return o;
+}
+
+SqlConnOpts
+agentSourceConnOpts(const Agent *a) {
+    return agentCandidateConnOpts(a, atomic_load(&((Agent *)a)->urlIdx));
 }
 
 static void
@@ -166,12 +177,23 @@ agentRun(const AgentConfig *cfg, Err *err) {
     if (setupLogging(cfg, err) != 0)
         goto early;
     raiseFdLimit();
-    if ((a.url = urlMysqlNew(cfg->source, err)) == NULL) {
-        errPrefix(err, "invalid --source");
+    if (cfg->sources.count == 0) {
+        errSet(err, ERR_USAGE, "--source is required: mysql://USER@HOST:PORT");
         goto early;
     }
-    if (a.url->user == NULL) {
-        errSet(err, ERR_USAGE, "--source '%s' names no user: use mysql://USER@HOST:PORT", cfg->source);
+    a.urls = bvCalloc(cfg->sources.count, sizeof(*a.urls));
+    for (size_t i = 0; i < cfg->sources.count; i++, a.urlCount++) {
+        if ((a.urls[i] = urlMysqlNew(cfg->sources.items[i], err)) == NULL) {
+            errPrefix(err, "invalid --source");
+            goto early;
+        }
+        if (a.urls[i]->user == NULL) {
+            errSet(err, ERR_USAGE, "--source '%s' names no user: use mysql://USER@HOST:PORT", cfg->sources.items[i]);
+            goto early;
+        }
+    }
+    if (cfg->primary != NULL && (a.primaryUrl = urlMysqlNew(cfg->primary, err)) == NULL) {
+        errPrefix(err, "invalid --primary");
         goto early;
     }
     if (httpEnabled(cfg)) {
@@ -181,7 +203,7 @@ agentRun(const AgentConfig *cfg, Err *err) {
         if (httpParseAddr(cfg->http, host, sizeof(host), &port, err) != 0)
             goto early;
     }
-    snprintf(a.live.sourceUrl, sizeof(a.live.sourceUrl), "mysql://%s@%s:%u", a.url->user, a.url->host, a.url->port);
+    agentPublishSourceUrl(&a);
     evthread_use_pthreads();
     signal(SIGPIPE, SIG_IGN);
     a.base = event_base_new();
@@ -281,6 +303,7 @@ done:
     bvFree(a.done);
     bvFree(a.unarchived);
     segmenterFree(a.segmenter);
+    bvFree(a.tlForkState);
     segmentCompressorFree(a.compressor);
     archiveCatalogFree(a.catalog);
     archiveIndexWriterFree(a.indexWriter);
@@ -298,7 +321,10 @@ done:
     if (a.base)
         event_base_free(a.base);
 early:
-    urlMysqlFree(a.url);
+    for (size_t i = 0; i < a.urlCount; i++)
+        urlMysqlFree(a.urls[i]);
+    bvFree(a.urls);
+    urlMysqlFree(a.primaryUrl);
     agentStatusClear(&a.live);
     pthread_mutex_destroy(&a.failLock);
     pthread_mutex_destroy(&a.doneLock);

@@ -26,10 +26,13 @@
 
 #include "mysql/client.h"
 #include "common/err.h"
+#include "common/opt.h"
 #include "storage/storage.h"
 
 typedef struct AgentConfig {
-    char *source;   /* mysql://USER@HOST:PORT */
+    OptList sources; /* mysql://USER@HOST:PORT, one or more: the candidates (agent/source_select.c) */
+    bool archiveReplica; /* a candidate that is a replica may be archived (else only the writable primary) */
+    char *primary;       /* with a replica source: the real primary, for the RPO (mysql://USER@HOST:PORT) */
     char *password; /* from BINVAULT_SOURCE_PASSWORD or a 0600 config file */
     char *archive;  /* file:///path, /path or s3://bucket/prefix */
     StorageOptions storage; /* the archive's store: S3 settings and credentials, --key-file, --encrypt */

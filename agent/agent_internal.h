@@ -10,6 +10,9 @@
  *               point, the spool's segments queued again
  *   semisync.c  the semi-sync journal: recovery after a crash or a broken stream, journaling the
  *               open segment, the ACKs
+ *   source_select.c  which --source candidate the stream connects to (the writable primary)
+ *   failover.c  the current timeline and its source; a new source starts the next timeline at
+ *               the fork point (agent/fork.h finds it by GTID), its record stored first
  *   stream.c    the stream thread (bv-stream): reading, sealing into the spool (the segmenter's
  *               sink), reconnecting, spool failures and backpressure
  *   archiver.c  upload completions -> index chunks and checkpoint (bv-archive)
@@ -39,6 +42,7 @@
 #include "archive/segment.h"
 #include "archive/segmenter.h"
 #include "archive/status.h"
+#include "archive/timeline.h"
 #include "common/retry.h"
 #include "common/url.h"
 #include "mysql/client.h"
@@ -78,7 +82,12 @@ typedef struct Unarchived {
 typedef struct Agent {
     const AgentConfig *cfg;
     SqlSslMode sslMode; /* parsed --ssl-mode */
-    MysqlUrl *url;
+    /* The --source candidates, and which one the stream thread connects to now (it chooses:
+     * agent/source_select.c; the monitor reads it for its own connections). */
+    MysqlUrl **urls;
+    size_t urlCount;
+    MysqlUrl *primaryUrl; /* --primary: the monitor measures the RPO against it; NULL = none */
+    atomic_size_t urlIdx;
     Storage *storage;
     Archive *archive;
     ArchiveCatalog *catalog; /* at start-up only: freed once the stream has resumed from it */
@@ -96,6 +105,7 @@ typedef struct Agent {
     atomic_bool stop;       /* shutdown requested */
     atomic_bool streamDone;
     atomic_bool workersStop; /* archiver and monitor: stop now */
+    atomic_bool reselect;    /* the monitor saw the source demoted: the stream chooses again */
     /* Fatal error of a thread; the first one wins. */
     pthread_mutex_t failLock;
     Err failure;
@@ -109,6 +119,15 @@ typedef struct Agent {
     /* The archive's identity (binvault.json) as read at start-up: what every connection's source
      * is compared with (stream thread). */
     ArchiveIdentity archiveId;
+    /* The timeline the stream writes and its source's identity (stream thread; at start-up the
+     * main thread): the newest record's, or timeline 1's from binvault.json. tlFirstSeq is its
+     * first segment, tlForkState the GTID state it starts after (NULL for timeline 1). */
+    uint32_t timeline;
+    TimelineSource tlSource;
+    uint64_t tlFirstSeq;
+    char *tlForkState;
+    bool sourceChosen;  /* agentSelectSource() chose a candidate once (stream thread) */
+    bool hostSaid;      /* the current source is reached at another address than its record's: said once */
     bool replicaWarned; /* the source's replication state cannot be read: said once */
     bool domainWarned;  /* the source's gtid_domain_id is not the one of its GTIDs: said once */
     /* The segmenter was set at --start-position / --start-gtid after segment startSeq: until a
@@ -180,6 +199,8 @@ void agentAddUnarchivedLocked(Agent *a, uint64_t seq, uint64_t firstUs);
 void agentAddMarkLocked(Agent *a, uint64_t atUs, uint64_t seq);
 /* Under statLock: replace an allocated string of the published state (takes src). */
 void agentSetStringLocked(char **dst, char *src);
+/* Publish the current source's URL (takes statLock). */
+void agentPublishSourceUrl(Agent *a);
 /* Under statLock: publish the checkpoint a->cp. */
 void agentPublishCheckpointLocked(Agent *a);
 /* Whether the stream is fresh at monotonic nowMs: connected, and something (an event or a
@@ -190,8 +211,56 @@ void agentSnapshot(void *data, AgentStatus *out);
 
 /* ---- agent.c ---- */
 
-/* SQL connection options for the source (the stream and the monitor each open their own). */
+/* SQL connection options for the current source (the stream and the monitor each open their own). */
 SqlConnOpts agentSourceConnOpts(const Agent *a);
+/* SQL connection options for candidate i. */
+SqlConnOpts agentCandidateConnOpts(const Agent *a, size_t i);
+/* The current source's URL. */
+const MysqlUrl *agentSourceUrl(const Agent *a);
+
+/* ---- source_select.c ---- */
+
+/* What a --source candidate is now. */
+typedef enum CandidateRole {
+    CANDIDATE_DOWN = 0,  /* unreachable, or it did not answer */
+    CANDIDATE_PRIMARY,   /* writable (read_only=OFF) and not replicating */
+    CANDIDATE_READ_ONLY, /* read_only=ON, not replicating */
+    CANDIDATE_REPLICA,   /* replicating (SHOW SLAVE STATUS has a row) */
+} CandidateRole;
+
+/* The role of a server from what agentCheckSource()'s queries read (SLAVE MONITOR lacking: by
+ * read_only alone). */
+CandidateRole agentCandidateRole(const SqlSourceInfo *info);
+/* Which candidate to archive (pure): the one writable primary (1, *chosen); with
+ * archiveReplica and no primary, a reachable candidate, `current` first (1); none (0); or minus
+ * the number of writable primaries when there are several (nothing chosen). */
+int agentCandidateChoose(const CandidateRole *roles, size_t n, size_t current, bool archiveReplica, size_t *chosen);
+
+/* Choose the candidate the next connection goes to (stream thread): the one --source, or among
+ * several the one writable primary (with --archive-replica, else a reachable replica or read-only
+ * server, the current one first). ERR_SOURCE (worth a retry) when there is none, or more than one
+ * writable primary. */
+int agentSelectSource(Agent *a, Err *err);
+
+/* ---- failover.c ---- */
+
+/* The archive's current timeline and its source (a->timeline, a->tlSource): the newest timeline
+ * record, or timeline 1 from binvault.json. */
+int agentLoadTimelines(Agent *a, Err *err);
+/* After the resume point is set: when the newest timeline has no segment yet (the agent stopped
+ * between its record and its first segment), `seg` resumes at its fork's GTID state. */
+void agentTimelineResume(Agent *a, Segmenter *seg);
+/* Whether the source behind this connection is not the current timeline's (server_id,
+ * server_uuid, binlog base name, gtid_domain_id: the address it is reached at does not count);
+ * *why says what changed ("server_id 1 -> 2"). */
+bool agentSourceChanged(Agent *a, BinlogClient *c, const SqlSourceInfo *info, char *why, size_t size);
+/* Start the next timeline from this source (stream thread, before the stream starts): wait until
+ * the archive holds every sealed segment, find the fork point by GTID (the new source's
+ * @@gtid_binlog_state / gtid_executed against the archive's main line), store the timeline record
+ * with the diverged branch, report the branch (log, /status, /metrics, /healthz), and set a new
+ * segmenter after the fork's GTID state. ERR_GAP when the source holds nothing of the archive. */
+int agentStartTimeline(Agent *a, BinlogClient *c, SqlConn *sql, const SqlSourceInfo *info, const char *why,
+                       Err *err);
 
 /* ---- startup.c ---- */
 
@@ -243,8 +312,10 @@ void agentAfterSeal(Agent *a, uint64_t seqBefore);
 
 /* ---- stream.c ---- */
 
-/* A segmenter for this source identity whose sink is the spool, writing on a->compressor. */
-Segmenter *agentSegmenterNew(Agent *a, BinlogFlavour flavour, uint32_t serverId, const char *serverUuid);
+/* A segmenter for this source identity and timeline whose sink is the spool, writing on
+ * a->compressor. */
+Segmenter *agentSegmenterNew(Agent *a, BinlogFlavour flavour, uint32_t serverId, const char *serverUuid,
+                             uint32_t timeline);
 /* The stream thread (bv-stream). */
 void *agentStreamMain(void *arg);
 

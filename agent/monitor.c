@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "binlog/gtid.h"
 #include "common/log.h"
 #include "common/mem.h"
 
@@ -215,6 +216,12 @@ sampleReplica(Agent *a, SqlConn **conn, bool *warned, bool *denied) {
         return;
     }
     *denied = !info.replicaKnown;
+    /* Among several candidates the agent archives the writable primary only: one that was
+     * demoted (a switchover) makes the stream choose again. */
+    if (a->urlCount > 1 && !a->cfg->archiveReplica && (info.readOnly || info.isReplica) &&
+        !atomic_exchange(&a->reselect, true))
+        logInfo("source '%s' is no longer the writable primary (%s): choosing among the candidates again",
+                sqlConnUrl(*conn), info.isReplica ? "it replicates" : "read_only=ON");
     pthread_mutex_lock(&a->statLock);
     a->live.replicaSampled = info.replicaKnown;
     a->live.replica = info.isReplica;
@@ -232,15 +239,77 @@ sampleReplica(Agent *a, SqlConn **conn, bool *warned, bool *denied) {
     pthread_mutex_unlock(&a->statLock);
 }
 
+/* --primary: what the source's own primary committed that the stream has not received (its GTID
+ * state is not in the received one). The RPO then counts from the last sample that found
+ * everything received: a bound that holds whatever the source says of its replication. */
+static void
+samplePrimary(Agent *a, SqlConn **conn, uint64_t *caughtUpUs, bool *warned) {
+    SqlConnOpts o = agentSourceConnOpts(a);
+    char *pos = NULL, *recv;
+    BinlogFlavour flavour;
+    bool known, contains = false;
+    uint64_t now = agentWallUs();
+    Err err;
+
+    o.host = a->primaryUrl->host;
+    o.port = a->primaryUrl->port;
+    o.socket = a->primaryUrl->socket;
+    o.user = a->primaryUrl->user ? a->primaryUrl->user : o.user;
+    if (o.connectTimeoutMs > MONITOR_TIMEOUT_MS)
+        o.connectTimeoutMs = MONITOR_TIMEOUT_MS;
+    o.readTimeoutMs = MONITOR_TIMEOUT_MS;
+    pthread_mutex_lock(&a->statLock);
+    known = a->flavourKnown;
+    flavour = a->flavour;
+    recv = bvStrdup(a->live.recvGtid ? a->live.recvGtid : "");
+    pthread_mutex_unlock(&a->statLock);
+    if (!known || (*conn == NULL && (*conn = sqlConnect(&o, &err)) == NULL) ||
+        sqlBinlogGtidState(*conn, flavour, &pos, &err) != 0 ||
+        gtidStateTextContains(flavour, recv, pos, &contains, &err) != 0) {
+        if (known && !*warned)
+            logWarn("--primary: %s", err.msg);
+        *warned = known;
+        if (*conn != NULL && known) {
+            sqlConnFree(*conn);
+            *conn = NULL;
+        }
+        bvFree(pos);
+        bvFree(recv);
+        return;
+    }
+    *warned = false;
+    if (contains || *caughtUpUs == 0)
+        *caughtUpUs = now;
+    pthread_mutex_lock(&a->statLock);
+    a->live.replicaBehindSinceUs = contains ? 0 : *caughtUpUs;
+    pthread_mutex_unlock(&a->statLock);
+    bvFree(pos);
+    bvFree(recv);
+}
+
 void *
 agentMonitorMain(void *arg) {
     Agent *a = arg;
-    SqlConn *conn = NULL;
-    uint64_t lastSample = 0, lastPurge = 0;
-    bool warned = false, replicaDenied = false;
+    SqlConn *conn = NULL, *primary = NULL;
+    uint64_t lastSample = 0, lastPurge = 0, primaryCaughtUpUs = 0;
+    bool warned = false, replicaDenied = false, primaryWarned = false;
+    uint64_t connFor = 0;
 
     while (!atomic_load(&a->workersStop)) {
         uint64_t now = retryNowMs();
+        uint64_t source;
+
+        /* The stream moved to another candidate or another server (a new timeline): the
+         * monitor follows it. */
+        pthread_mutex_lock(&a->statLock);
+        source = (uint64_t)atomic_load(&a->urlIdx) << 32 | a->live.timeline;
+        pthread_mutex_unlock(&a->statLock);
+        if (conn != NULL && source != connFor) {
+            sqlConnFree(conn);
+            conn = NULL;
+            replicaDenied = false;
+        }
+        connFor = source;
         bool sample = a->cfg->sourcePollMs > 0 && now - lastSample >= (uint64_t)a->cfg->sourcePollMs;
         bool purge = a->cfg->purgeCheckMs > 0 && now - lastPurge >= (uint64_t)a->cfg->purgeCheckMs;
 
@@ -250,6 +319,8 @@ agentMonitorMain(void *arg) {
                 sampleSource(a, &conn, &warned);
                 if (conn != NULL && !replicaDenied)
                     sampleReplica(a, &conn, &warned, &replicaDenied);
+                if (a->primaryUrl != NULL)
+                    samplePrimary(a, &primary, &primaryCaughtUpUs, &primaryWarned);
             }
             if (purge && conn != NULL) {
                 lastPurge = now;
@@ -259,5 +330,6 @@ agentMonitorMain(void *arg) {
         agentWorkerSleep(a, 200);
     }
     sqlConnFree(conn);
+    sqlConnFree(primary);
     return NULL;
 }

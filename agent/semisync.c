@@ -119,7 +119,7 @@ agentRecoverAtStart(Agent *a, Err *err) {
     bvFree(seqs);
     if (head.seq == 0)
         return 0;
-    seg = agentSegmenterNew(a, head.flavour, head.serverId, head.serverUuid);
+    seg = agentSegmenterNew(a, head.flavour, head.serverId, head.serverUuid, a->timeline);
     a->segmenter = seg;
     rc = agentResume(a, seg, err);
     if (rc == 0 && (rc = agentRecoverJournal(a, seg, err)) != 0 && err->code == ERR_IO)

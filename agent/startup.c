@@ -88,6 +88,8 @@ loadArchive(Agent *a, Err *err) {
     }
     if (indexed > 0)
         logInfo("indexed %zu segments that an earlier run stored but did not index", indexed);
+    if (agentLoadTimelines(a, err) != 0)
+        goto fail;
     archiveCheckpointClear(&a->cp);
     if (archiveCheckpointFromView(v, &a->cp, err) != 0)
         goto fail;
@@ -315,7 +317,7 @@ ensureIdentity(Agent *a, BinlogFlavour flavour, uint32_t serverId, const char *u
     id.serverId = serverId;
     snprintf(id.serverUuid, sizeof(id.serverUuid), "%s", uuid);
     snprintf(id.serverVersion, sizeof(id.serverVersion), "%s", version);
-    snprintf(id.source, sizeof(id.source), "%s:%u", a->url->host, a->url->port);
+    snprintf(id.source, sizeof(id.source), "%s:%u", agentSourceUrl(a)->host, agentSourceUrl(a)->port);
     return archiveIdentityEnsure(a->archive, &id, &a->archiveId, err);
 }
 
@@ -397,23 +399,24 @@ agentIdentify(Agent *a, Err *err) {
     Retry retry;
 
     binlogClientOptsInit(&opts);
-    opts.conn = agentSourceConnOpts(a);
     opts.serverId = (uint32_t)a->cfg->serverId;
-    c = binlogClientNew(&opts);
     agentRetryInit(a, &retry, 0);
-    while (binlogClientConnect(c, err) != 0) {
+    for (;;) {
         uint64_t delay;
 
-        if (err->code != ERR_SOURCE || atomic_load(&a->stop)) {
+        if (agentSelectSource(a, err) == 0) {
+            opts.conn = agentSourceConnOpts(a);
+            c = binlogClientNew(&opts);
+            if (binlogClientConnect(c, err) == 0)
+                break;
             binlogClientFree(c);
-            return -1;
         }
+        if (err->code != ERR_SOURCE || atomic_load(&a->stop))
+            return -1;
         delay = retryNext(&retry, retryNowMs());
         logWarn("unable to reach the source, retrying in %" PRIu64 " ms: %s", delay, err->msg);
         agentNoteError(a, err->msg);
         agentSleep(a, delay);
-        binlogClientFree(c);
-        c = binlogClientNew(&opts);
     }
     a->flavour = binlogClientFlavour(c);
     a->sourceServerId = binlogClientServerId(c);
@@ -426,23 +429,13 @@ agentIdentify(Agent *a, Err *err) {
     return ensureIdentity(a, a->flavour, a->sourceServerId, a->sourceUuid, a->sourceVersion, err);
 }
 
-/* "mariadb-bin" of "mariadb-bin.000042": what the server names its binlogs after. */
-static void
-binlogBasename(const char *file, char *out, size_t size) {
-    const char *dot = strrchr(file, '.');
-
-    snprintf(out, size, "%.*s", dot ? (int)(dot - file) : (int)strlen(file), file);
-}
-
-/* ERR_GAP: the source is not the one the archive follows; what changed, and what to do. */
+/* ERR_GAP: the source cannot be archived into this archive; what is wrong, and what to do. */
 static int
 refuseSource(Agent *a, BinlogClient *c, const char *what, Err *err) {
     return errSet(err, ERR_GAP,
-                  "refusing to archive '%s' into '%s': %s. The archive would mix two servers' histories; following "
-                  "a new primary after a failover needs timelines, which this version does not have: archive the "
-                  "new primary into a new archive (or point the agent back at the original source), see "
-                  "docs/OPERATIONS.md \"Failover\"",
-                  binlogClientUrl(c), storageUrl(a->storage), what);
+                  "refusing to archive '%s' into '%s': %s. The archive would mix two servers' histories: archive it "
+                  "into a new archive (or point the agent back at the original source), see docs/OPERATIONS.md "
+                  "\"Failover\"", binlogClientUrl(c), storageUrl(a->storage), what);
 }
 
 /* MariaDB: the archive's end holds GTIDs this server wrote in another gtid_domain_id than its
@@ -472,40 +465,23 @@ checkDomain(Agent *a, BinlogClient *c, const SqlSourceInfo *info) {
     bvFree(end);
 }
 
-/* The source is the server whose binlogs the archive holds, by identity (its binlog base name
- * once the archive holds some). */
-static int
-checkIdentity(Agent *a, BinlogClient *c, const SqlSourceInfo *info, bool held, Err *err) {
-    const ArchiveIdentity *id = &a->archiveId;
-    const char *file = segmenterFile(a->segmenter);
-    char what[1024], base[256], here[300];
+/* Whether the source is the current timeline's server (agentSourceChanged()); *why says what
+ * changed when it is not. */
+static bool
+sameSource(Agent *a, BinlogClient *c, const SqlSourceInfo *info, char *why, size_t size) {
+    char here[300];
 
-    snprintf(here, sizeof(here), "%s:%u", a->url->host, a->url->port);
-    /* binvault.json names the server even before a segment is stored: an archive follows one. */
-    if (id->flavour == BINLOG_FLAVOUR_UNKNOWN)
-        return 0;
-    if (id->serverId != info->serverId) {
-        snprintf(what, sizeof(what), "its server_id is %" PRIu32 " but the archive holds the binlogs of server_id %"
-                 PRIu32 " (from '%s')", info->serverId, id->serverId, id->source);
-        return refuseSource(a, c, what, err);
-    }
-    if (id->flavour == BINLOG_FLAVOUR_MYSQL && strcmp(id->serverUuid, info->serverUuid) != 0) {
-        snprintf(what, sizeof(what), "its server_uuid is '%s' but the archive holds the binlogs of server_uuid '%s'",
-                 info->serverUuid, id->serverUuid);
-        return refuseSource(a, c, what, err);
-    }
-    binlogBasename(file, base, sizeof(base));
-    if (held && file[0] != '\0' && info->binlogBasename[0] != '\0' && strcmp(base, info->binlogBasename) != 0) {
-        snprintf(what, sizeof(what), "its binlogs are named '%s.*' but the archive continues '%s'",
-                 info->binlogBasename, file);
-        return refuseSource(a, c, what, err);
-    }
+    if (agentSourceChanged(a, c, info, why, size))
+        return false;
     checkDomain(a, c, info);
     /* The same server may be reached by another name or address (a virtual IP, DNS). */
-    if (strcmp(id->source, here) != 0 && strcmp(id->source, "import") != 0)
-        logInfo("source '%s' has the archive's server_id %" PRIu32 " (the archive was created from '%s')", here,
-                info->serverId, id->source);
-    return 0;
+    snprintf(here, sizeof(here), "%s:%u", agentSourceUrl(a)->host, agentSourceUrl(a)->port);
+    if (strcmp(a->tlSource.host, here) != 0 && strcmp(a->tlSource.host, "import") != 0 && !a->hostSaid) {
+        logInfo("source '%s' is timeline %" PRIu32 "'s server_id %" PRIu32 " (reached at '%s' before)", here,
+                a->timeline, info->serverId, a->tlSource.host);
+        a->hostSaid = true;
+    }
+    return true;
 }
 
 /* The source's binlogs hold the archive's end: its GTID state is in the source's (@@gtid_binlog_pos,
@@ -514,10 +490,11 @@ checkIdentity(Agent *a, BinlogClient *c, const SqlSourceInfo *info, bool held, E
  * continue at the archive's end position (MariaDB: that state is there; MySQL: the server, by its
  * server_uuid, still has the file). */
 static int
-checkHistory(Agent *a, BinlogClient *c, SqlConn *sql, bool held, bool *proven, Err *err) {
+checkHistory(Agent *a, BinlogClient *c, SqlConn *sql, bool held, bool *proven, char *what, size_t whatSize,
+             Err *err) {
     const char *file = segmenterFile(a->segmenter);
     uint64_t pos = segmenterPos(a->segmenter);
-    char *end = segmenterGtidState(a->segmenter), *state = NULL, *at = NULL, what[1536];
+    char *end = segmenterGtidState(a->segmenter), *state = NULL, *at = NULL;
     bool contains = true, equal = true;
     int rc = -1;
 
@@ -530,9 +507,9 @@ checkHistory(Agent *a, BinlogClient *c, SqlConn *sql, bool held, bool *proven, E
             gtidStateTextContains(a->flavour, state, end, &contains, err) != 0)
             goto done;
         if (!contains) {
-            snprintf(what, sizeof(what), "the source's history does not contain the archive's end '%s' (its binlogs "
-                     "end at '%s'): a different server, or a failover that lost transactions", end, state);
-            rc = refuseSource(a, c, what, err);
+            snprintf(what, whatSize, "its history does not contain the archive's end '%s' (its binlogs end at '%s')",
+                     end, state);
+            rc = 0;
             goto done;
         }
     }
@@ -542,10 +519,9 @@ checkHistory(Agent *a, BinlogClient *c, SqlConn *sql, bool held, bool *proven, E
     if (at != NULL && end[0] != '\0' && gtidStateTextEqual(a->flavour, at, end, &equal, err) != 0)
         goto done;
     if (!equal) {
-        snprintf(what, sizeof(what), "the source's history does not contain the archive's end '%s': at '%s':%" PRIu64
-                 " its binlogs are at GTID state '%s' (a different server, or a failover that lost transactions)",
-                 end, file, pos, at);
-        rc = refuseSource(a, c, what, err);
+        snprintf(what, whatSize, "its history does not contain the archive's end '%s': at '%s':%" PRIu64 " its "
+                 "binlogs are at GTID state '%s'", end, file, pos, at);
+        rc = 0;
         goto done;
     }
     *proven = at != NULL && end[0] != '\0';
@@ -615,6 +591,7 @@ agentCheckSource(Agent *a, BinlogClient *c, bool *proven, Err *err) {
     bool fromOption = a->startFromOption && segmenterLastSeq(a->segmenter) == a->startSeq;
     bool held = !fromOption && (segmenterFile(a->segmenter)[0] != '\0' || segmenterLastSeq(a->segmenter) > 0);
     SqlSourceInfo info;
+    char why[1536] = "";
 
     *proven = false;
     if (sql == NULL)
@@ -622,9 +599,24 @@ agentCheckSource(Agent *a, BinlogClient *c, bool *proven, Err *err) {
     if (binlogClientFlavour(c) != a->flavour)
         return refuseSource(a, c, "it is not of the archive's flavour", err);
     if (sqlSourceInfoRead(sql, a->flavour, binlogClientServerVersionId(c), &info, err) != 0 ||
-        checkIdentity(a, c, &info, held, err) != 0 || checkReplica(a, c, &info, err) != 0)
+        checkReplica(a, c, &info, err) != 0)
         return -1;
     if (fromOption && a->cfg->startPosition != NULL && a->flavour == BINLOG_FLAVOUR_MARIADB)
         return takeStartState(a, c, sql, proven, err);
-    return checkHistory(a, c, sql, held, proven, err);
+    if (!held) {
+        /* Nothing of this source is held yet: binvault.json still names the server an archive follows. */
+        if (!sameSource(a, c, &info, why, sizeof(why)))
+            return refuseSource(a, c, why, err);
+        return 0;
+    }
+    /* Another server, or the same one without the archive's end (it lost transactions): the
+     * next timeline, from the fork point. */
+    if (sameSource(a, c, &info, why, sizeof(why))) {
+        if (checkHistory(a, c, sql, held, proven, why, sizeof(why), err) != 0)
+            return -1;
+        if (why[0] == '\0')
+            return 0;
+        *proven = false;
+    }
+    return agentStartTimeline(a, c, sql, &info, why, err);
 }

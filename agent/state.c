@@ -133,6 +133,17 @@ agentPublishCheckpointLocked(Agent *a) {
     a->live.cpCaughtUpUs = a->cp.caughtUpUs;
 }
 
+void
+agentPublishSourceUrl(Agent *a) {
+    const MysqlUrl *u = agentSourceUrl(a);
+    char *text = u->socket ? urlMysqlFormatSocket(u->user, u->socket) : urlMysqlFormat(u->user, u->host, u->port);
+
+    pthread_mutex_lock(&a->statLock);
+    snprintf(a->live.sourceUrl, sizeof(a->live.sourceUrl), "%s", text);
+    pthread_mutex_unlock(&a->statLock);
+    bvFree(text);
+}
+
 bool
 agentStreamFreshLocked(const Agent *a, uint64_t nowMs) {
     uint64_t freshMs = (uint64_t)a->cfg->heartbeatMs * 2 + 1000;

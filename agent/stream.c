@@ -94,7 +94,7 @@ sinkSealed(void *data, const char *tmpPath, const SegmentMeta *meta, const uint8
 }
 
 Segmenter *
-agentSegmenterNew(Agent *a, BinlogFlavour flavour, uint32_t serverId, const char *serverUuid) {
+agentSegmenterNew(Agent *a, BinlogFlavour flavour, uint32_t serverId, const char *serverUuid, uint32_t timeline) {
     SegmenterSink sink = {sinkTmpPath, sinkSealed, a};
     SegmenterOpts sopts;
 
@@ -104,6 +104,7 @@ agentSegmenterNew(Agent *a, BinlogFlavour flavour, uint32_t serverId, const char
     sopts.flavour = flavour;
     sopts.serverId = serverId;
     sopts.serverUuid = serverUuid;
+    sopts.timeline = timeline;
     sopts.streamChecksum = BINLOG_CHECKSUM_CRC32;
     sopts.compressor = a->compressor;
     return segmenterNew(&sopts, &sink);
@@ -128,9 +129,9 @@ streamFail(Agent *a, Err *err, bool byGtid) {
         errAppend(err, " (the archive ends in '%s' at position %" PRIu64 ")", segmenterFile(a->segmenter),
                   segmenterPos(a->segmenter));
     if (byGtid && err->code == ERR_NOTFOUND)
-        errPrefix(err, "the source's history does not contain the archive's end (a different server, or a failover "
-                       "that lost transactions; following a new primary needs timelines, see docs/OPERATIONS.md "
-                       "\"Failover\")");
+        errPrefix(err, "the source's history does not contain the GTID state the archive continues from (a server "
+                       "whose GTIDs collide with the archive's but not its transactions, or binlogs purged since; see "
+                       "docs/OPERATIONS.md \"Failover\")");
     else if ((err->code == ERR_GAP || err->code == ERR_NOTFOUND) && strstr(err->msg, "history") == NULL)
         errAppend(err, ". The archive cannot continue from there. Put the binlog back on the source if you "
                        "still have it; or accept the gap on purpose (recovery will not cross it): restart the "
@@ -421,8 +422,10 @@ streamSetup(Agent *a, Err *err) {
 
     if (agentIdentify(a, err) != 0)
         return -1;
-    a->segmenter = agentSegmenterNew(a, a->flavour, a->sourceServerId, a->sourceUuid);
+    a->segmenter = agentSegmenterNew(a, a->flavour, a->sourceServerId, a->sourceUuid, a->timeline);
     rc = a->cfg->acceptGap ? agentResumeAcrossGap(a, a->segmenter, err) : agentResume(a, a->segmenter, err);
+    if (rc == 0)
+        agentTimelineResume(a, a->segmenter);
     archiveCatalogFree(a->catalog);
     a->catalog = NULL;
     if (rc != 0)
@@ -452,8 +455,6 @@ agentStreamMain(void *arg) {
         goto out;
     }
     binlogClientOptsInit(&opts);
-    opts.conn = agentSourceConnOpts(a);
-    opts.conn.readTimeoutMs = 0; /* three heartbeat periods */
     opts.serverId = (uint32_t)a->cfg->serverId;
     /* Heartbeats also pace the segment-interval cuts of an idle stream: at least two per interval. */
     opts.heartbeatMs = (unsigned)(a->cfg->heartbeatMs < a->cfg->segmentIntervalMs / 2 ? a->cfg->heartbeatMs
@@ -461,11 +462,18 @@ agentStreamMain(void *arg) {
     opts.semiSync = a->cfg->semiSync;
 
     while (!atomic_load(&a->stop)) {
-        BinlogClient *c = binlogClientNew(&opts);
+        BinlogClient *c;
         bool stopping = false, byGtid = false;
         uint64_t stopAt = 0;
         int rc;
 
+        if (agentSelectSource(a, &err) != 0) {
+            agentNoteError(a, err.msg);
+            goto retry;
+        }
+        opts.conn = agentSourceConnOpts(a);
+        opts.conn.readTimeoutMs = 0; /* three heartbeat periods */
+        c = binlogClientNew(&opts);
         if (binlogClientConnect(c, &err) != 0 || startStream(a, c, &byGtid, &err) != 0) {
             binlogClientFree(c);
             if (streamErrPermanent(err.code)) {
@@ -475,6 +483,8 @@ agentStreamMain(void *arg) {
             agentNoteError(a, err.msg);
             goto retry;
         }
+        /* A demotion the monitor saw before this stream started is the previous source's. */
+        atomic_store(&a->reselect, false);
         publishConnected(a, true, first);
         first = false;
         /* No retryReset() here: a source that accepts the connection and then fails the stream
@@ -500,6 +510,12 @@ agentStreamMain(void *arg) {
             }
             if (stopping && (!segmenterInTxn(a->segmenter) || retryNowMs() > stopAt))
                 break;
+            /* A plain load per event; the exchange only once the monitor set it. */
+            if (atomic_load_explicit(&a->reselect, memory_order_relaxed) && !segmenterInTxn(a->segmenter) &&
+                atomic_exchange(&a->reselect, false)) {
+                errSet(&err, ERR_SOURCE, "the source is no longer the writable primary");
+                break;
+            }
             if (!segmenterInTxn(a->segmenter) && spoolMaxBytes(a->spool) > 0 &&
                 spoolBytes(a->spool) >= spoolMaxBytes(a->spool)) {
                 /* Seal what is open so that it can drain, then wait: backpressure. */

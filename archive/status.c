@@ -132,7 +132,11 @@ agentStatusHealthy(const AgentStatus *s, char *reason, size_t size) {
         snprintf(reason, size, "the source purged binlogs that were not archived yet: the archive has a gap");
         return false;
     }
-    snprintf(reason, size, "ok");
+    /* Transactions lost in a failover are a warning: the archive works, a person must look. */
+    if (s->diverged[0] != '\0')
+        snprintf(reason, size, "ok (warning: %s)", s->diverged);
+    else
+        snprintf(reason, size, "ok");
     return true;
 }
 
@@ -253,6 +257,13 @@ agentStatusMetrics(const AgentStatus *s, Buf *out) {
     counter(out, "semi_sync_acks_total", "Semi-sync acknowledgements sent (each after an fdatasync of the spool).",
             s->acks);
     counter(out, "journal_syncs_total", "fdatasync calls of the spool's semi-sync journal.", s->journalSyncs);
+    gaugeU(out, "timeline", "The archive's timeline the agent writes (a failover starts the next one; 0: not known yet).",
+           s->timeline);
+    counter(out, "failovers_total", "New timelines started by this agent: the source changed (a failover).",
+            s->failovers);
+    gaugeU(out, "diverged_transactions",
+           "Transactions the old source archived that the new one never had, at the last failover (0: none).",
+           s->divergedTransactions);
     gaugeU(out, "healthy", "1 when /healthz answers 200.", healthy ? 1 : 0);
     gaugeF(out, "last_error_timestamp_seconds", "When the last error was logged, seconds since the epoch (0: none).",
            (double)s->lastErrorUs / 1e6);
@@ -366,6 +377,16 @@ agentStatusJson(const AgentStatus *s, Buf *out) {
                   s->semiSync ? "true" : "false", s->semiSyncActive ? "true" : "false", s->acks, s->journalSyncs);
     jStr(out, "last_ack_file", s->ackFile, true);
     jsonBufPrintf(out, ",\"last_ack_pos\":%" PRIu64 "}", s->ackPos);
+
+    jsonBufPrintf(out, ",\"timeline\":{\"current\":%" PRIu32 ",\"failovers\":%" PRIu64, s->timeline, s->failovers);
+    if (s->diverged[0] != '\0') {
+        jsonBufPrintf(out, ",\"diverged\":{\"transactions\":%" PRIu64, s->divergedTransactions);
+        jTime(out, "found", s->divergedFoundUs);
+        jStr(out, "message", s->diverged, true);
+        jsonBufPrintf(out, "}}");
+    } else {
+        jsonBufPrintf(out, ",\"diverged\":null}");
+    }
 
     if (s->lastErrorUs != 0) {
         jsonBufPrintf(out, ",\"last_error\":{");

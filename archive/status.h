@@ -97,6 +97,14 @@ typedef struct AgentStatus {
     char ackFile[256];
     uint64_t ackPos;
 
+    /* Timelines (failover): the current one, and the diverged branch of the last failover this
+     * agent followed (transactions the old source archived that the new one never had). */
+    uint32_t timeline;             /* 0: not known yet */
+    uint64_t failovers;            /* new timelines started by this run */
+    uint64_t divergedTransactions; /* of the last failover (0: none) */
+    uint64_t divergedFoundUs;      /* when the agent found it */
+    char diverged[1024];           /* it in words, "" when none */
+
     char lastError[1024];
     uint64_t lastErrorUs;
     char failure[1024]; /* the error the agent stops on (a refused source...), "" when none */

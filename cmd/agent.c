@@ -7,15 +7,38 @@
 #include "cmd/cmd.h"
 #include "common/buf.h"
 #include "common/opt.h"
+#include "common/url.h"
 
 #define F(field) offsetof(AgentConfig, field)
 #define AGENT_STORAGE(field) offsetof(AgentConfig, storage.field)
 #define MIB (1024LL * 1024)
 
+/* A --source value is a mysql:// URL with a user (checked as each is given). */
+static int
+checkSourceUrl(const char *text, void *field, Err *err) {
+    MysqlUrl *url = urlMysqlNew(text, err);
+    bool user = url != NULL && url->user != NULL;
+
+    (void)field;
+    urlMysqlFree(url);
+    if (url == NULL)
+        return -1;
+    if (!user)
+        return errSet(err, ERR_USAGE, "'%s' names no user: use mysql://USER@HOST:PORT", text);
+    return 0;
+}
+
 static const OptDef agentOpts[] = {
-    {"source", OPT_URL, NULL, 0, 0, OPT_REQUIRED, F(source), NULL,
-     "the primary to archive, mysql://USER@HOST:PORT (it needs REPLICATION SLAVE and BINLOG MONITOR)", cmdMysqlSchemes,
-     NULL},
+    {"source", OPT_STRING, NULL, 0, 0, OPT_REQUIRED | OPT_REPEAT, F(sources), NULL,
+     "the primary to archive, mysql://USER@HOST:PORT (it needs REPLICATION SLAVE and BINLOG MONITOR); given several "
+     "times, the candidates of a failover: the agent archives whichever is the writable primary and follows it",
+     NULL, checkSourceUrl},
+    {"archive-replica", OPT_BOOL, "false", 0, 0, 0, F(archiveReplica), NULL,
+     "with several --source: a candidate that is a replica (or read-only) may be archived, not only the writable "
+     "primary", NULL, NULL},
+    {"primary", OPT_STRING, NULL, 0, 0, 0, F(primary), NULL,
+     "with a replica as --source: its primary, mysql://USER@HOST:PORT (same password), asked every --source-poll "
+     "what it committed that the stream has not received, for the RPO", NULL, checkSourceUrl},
     {"source-password", OPT_STRING, NULL, 0, 0, OPT_SECRET, F(password), "BINVAULT_SOURCE_PASSWORD",
      "password of the source user", NULL, NULL},
     CMD_ARCHIVE_OPTDEFS(F(archive), AGENT_STORAGE),
@@ -71,9 +94,11 @@ static const OptSet agentOptSet = {
     "transaction boundaries, keeps them in a durable local spool and uploads them to the archive,\n"
     "with an index by GTID, position and time. Without a start option it resumes where the archive\n"
     "(or the spool) ends; an empty archive starts at the oldest binlog the source still has.\n"
-    "Every connection checks that the source is the archive's server and holds the archive's end\n"
-    "(server_id, binlog name, GTID state): another server, e.g. a replica promoted by a failover, is\n"
-    "refused (exit 65); a replica source needs log_slave_updates (78).\n"
+    "Every connection checks the source's identity and that it holds the archive's end (server_id,\n"
+    "binlog name, GTID state): another server, e.g. a replica promoted by a failover, starts a new\n"
+    "timeline at the fork point (the last archived transaction its history holds); what the old\n"
+    "source archived after it is reported as a diverged branch. With several --source the agent\n"
+    "archives the one writable primary among them; a replica source needs log_slave_updates (78).\n"
     "RPO, counters and health are served on --http (/metrics, /status, /healthz).\n"
     "SIGTERM or SIGINT: seal the open segment, finish uploads in flight (within --shutdown-grace),\n"
     "exit 0. SIGHUP reopens --log-file.",

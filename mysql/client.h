@@ -110,6 +110,7 @@ typedef struct SqlSourceInfo {
     bool domainKnown;          /* MariaDB: gtidDomainId is @@gtid_domain_id */
     uint32_t gtidDomainId;
     bool logReplicaUpdates;    /* @@log_slave_updates (MySQL: log_replica_updates) */
+    bool readOnly;             /* @@read_only: not a writable primary */
     /* Replication of the source itself (SHOW SLAVE STATUS: SLAVE MONITOR on MariaDB 10.5+,
      * REPLICATION CLIENT on MySQL). */
     bool replicaKnown;         /* false: the privilege is missing, replicaWarning says so */
@@ -141,6 +142,11 @@ int sqlBinlogHas(SqlConn *c, const char *file, bool *has, Err *err);
 /* The GTID state of everything the source's binlogs hold: MariaDB @@gtid_binlog_pos, MySQL
  * @@gtid_executed; allocated. */
 int sqlBinlogGtidState(SqlConn *c, BinlogFlavour flavour, char **out, Err *err);
+
+/* The GTID history of the source's binlogs, server ids included, for finding a fork point
+ * (agent/fork.h): MariaDB @@gtid_binlog_state (the last GTID of every domain and server id
+ * logged), MySQL @@gtid_executed; allocated. */
+int sqlBinlogGtidHistory(SqlConn *c, BinlogFlavour flavour, char **out, Err *err);
 
 /* ---- Replication stream ------------------------------------------------------------------------ */
 

@@ -49,8 +49,8 @@ identityRow(void *data, unsigned nCols, const char *const *values, const unsigne
     const char *base, *slash;
 
     (void)lengths;
-    if (nCols < 4)
-        return errSet(err, ERR_SOURCE, "the source returned %u columns for its identity, expected 4", nCols);
+    if (nCols < 5)
+        return errSet(err, ERR_SOURCE, "the source returned %u columns for its identity, expected 5", nCols);
     r->seen = true;
     if (parseU32(values[0], "server_id", &info->serverId, err) != 0)
         return -1;
@@ -58,6 +58,7 @@ identityRow(void *data, unsigned nCols, const char *const *values, const unsigne
     slash = strrchr(base, '/');
     snprintf(info->binlogBasename, sizeof(info->binlogBasename), "%s", slash ? slash + 1 : base);
     info->logReplicaUpdates = values[2] != NULL && (strcmp(values[2], "1") == 0 || strcasecmp(values[2], "ON") == 0);
+    info->readOnly = values[4] != NULL && (strcmp(values[4], "1") == 0 || strcasecmp(values[4], "ON") == 0);
     if (r->flavour == BINLOG_FLAVOUR_MARIADB) {
         if (parseU32(values[3], "gtid_domain_id", &info->gtidDomainId, err) != 0)
             return -1;
@@ -113,8 +114,8 @@ sqlSourceInfoRead(SqlConn *c, BinlogFlavour flavour, unsigned versionId, SqlSour
     memset(out, 0, sizeof(*out));
     if (sqlQuery(c,
                  flavour == BINLOG_FLAVOUR_MARIADB
-                     ? "SELECT @@server_id, @@log_bin_basename, @@log_slave_updates, @@gtid_domain_id"
-                     : "SELECT @@server_id, @@log_bin_basename, @@log_slave_updates, @@server_uuid",
+                     ? "SELECT @@server_id, @@log_bin_basename, @@log_slave_updates, @@gtid_domain_id, @@read_only"
+                     : "SELECT @@server_id, @@log_bin_basename, @@log_slave_updates, @@server_uuid, @@read_only",
                  identityRow, &ir, err) != 0)
         return errPrefix(err, "reading the source's identity");
     if (!ir.seen)
@@ -149,6 +150,17 @@ sqlBinlogGtidPos(SqlConn *c, const char *file, uint64_t pos, char **out, Err *er
     bvFree(sql);
     bvFree(escaped);
     return rc;
+}
+
+int
+sqlBinlogGtidHistory(SqlConn *c, BinlogFlavour flavour, char **out, Err *err) {
+    if (sqlQueryValue(c, flavour == BINLOG_FLAVOUR_MARIADB ? "SELECT @@global.gtid_binlog_state"
+                                                           : "SELECT @@global.gtid_executed",
+                      out, err) != 0)
+        return -1;
+    if (*out == NULL)
+        *out = bvStrdup("");
+    return 0;
 }
 
 int

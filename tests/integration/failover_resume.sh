@@ -1,9 +1,10 @@
 # The agent resumes by GTID and never mixes two servers' histories (docs/OPERATIONS.md "Failover").
 # A primary and a replica with the same binlog names and offsets (same log_bin base name, the
-# replica replicating from the start): after a switchover, the agent pointed at the promoted
-# replica is refused (exit 65, the archive unchanged and sound, no reconnect storm); a server with
-# the primary's server_id but another history is refused too; restarted against the primary it
-# resumes by GTID with no gap and no duplicate. --start-gtid and --start-position on an empty
+# replica replicating from the start): after a failover that lost the primary's last transactions,
+# the agent pointed at the promoted replica follows it as timeline 2 from the fork point found by
+# GTID (not from the old end position, an event boundary on it too) and reports the lost ones; a
+# server that shares nothing with the archive is refused (exit 65, the archive unchanged, no
+# reconnect storm); restarted against the primary it resumes by GTID with no gap and no duplicate. --start-gtid and --start-position on an empty
 # archive frame from the start they name. A replica without log_slave_updates is refused.
 set -u
 . "$BV_ROOT/tests/lib/mariadb.sh"
@@ -57,35 +58,41 @@ check_eq "both servers name their binlogs alike" "$rep_names" "$pri_names"
 check "the old primary's end position is an event boundary on the new primary" \
     test "$(mdb_sql rep "SELECT BINLOG_GTID_POS('${pri_end%:*}', ${pri_end#*:}) IS NOT NULL")" = 1
 
-# What the archive holds (its index may be compacted at start-up: same segments, fewer chunks).
+# A copy of the archive follows the promoted replica (the original goes on with the primary
+# below): its history lacks the primary's last 5 transactions, whose position is yet a valid event
+# boundary on it; the agent finds the fork by GTID, reports the 5 as a diverged branch and goes
+# on from the new primary as timeline 2.
+fo="file://$BV_TEST_DIR/archive-fo"
+cp -r "$BV_TEST_DIR/archive" "$BV_TEST_DIR/archive-fo"
+cp -r "$spool" "$BV_TEST_DIR/spool-fo"
+: > "$BV_TEST_DIR/agent.log"
+agent_start rep "$fo" "$BV_TEST_DIR/spool-fo" "${opts[@]}"
+check "agent against the promoted replica: the archive follows it" agent_wait_caught_up rep "$fo" 60
+check "  as timeline 2, naming the server_id that changed" \
+    grep -q "following a new source: timeline 2 from .* (server_id 1 -> 2)" "$BV_TEST_DIR/agent.log"
+check "  the primary's 5 last transactions reported lost, by GTID" \
+    grep -q "5 transactions committed on the old source were lost in the failover: 0-1-.*\.\.0-1-" "$BV_TEST_DIR/agent.log"
+agent_term; check_eq "SIGTERM: agent exits 0" "$?" 0
+check "verify: the followed archive is sound" "$BV_BIN" verify --archive "$fo"
+
+# A server that shares nothing with the archive's history is refused, and the archive unchanged.
 snapshot() {
-    (cd "$BV_TEST_DIR/archive" && sha256sum binvault.json checkpoint.json segments/*)
-    "$BV_BIN" list --archive "$archive" --json
+    (cd "$BV_TEST_DIR/archive-fo" && sha256sum binvault.json checkpoint.json segments/* timelines/*)
+    "$BV_BIN" list --archive "$fo" --json
 }
 before=$(snapshot)
-conns_before=$(mdb_sql rep "SHOW GLOBAL STATUS LIKE 'Connections'" | awk '{print $2}')
-: > "$BV_TEST_DIR/agent.log"
-agent_start rep "$archive" "$spool" "${opts[@]}"
-wait "$AGENT_PID"; rc=$?; AGENT_PID=
-check_eq "agent against the promoted replica: refused, exit 65" "$rc" 65
-check "the refusal names the server_id that changed and timelines" \
-    grep -q "refusing to archive .*server_id is 2 but the archive holds the binlogs of server_id 1.*timelines" \
-    "$BV_TEST_DIR/agent.log"
-conns_after=$(mdb_sql rep "SHOW GLOBAL STATUS LIKE 'Connections'" | awk '{print $2}')
-check "no reconnect storm: at most 3 connections to the new primary" test $((conns_after - conns_before)) -le 4
-check_eq "the archive is unchanged" "$(snapshot)" "$before"
-check "verify: the archive is still sound" "$BV_BIN" verify --archive "$archive"
-
-# A server with the primary's server_id whose history does not hold the archive's end.
-MDB_SERVER_ID=1 mdb_start other || { fail "start a third server"; exit 1; }
+MDB_SERVER_ID=7 mdb_start other || { fail "start a third server"; exit 1; }
 repl_user other
 mdb_sql other "CREATE DATABASE o; CREATE TABLE o.t (id INT PRIMARY KEY) ENGINE=InnoDB; INSERT INTO o.t VALUES (1)"
+conns_before=$(mdb_sql other "SHOW GLOBAL STATUS LIKE 'Connections'" | awk '{print $2}')
 : > "$BV_TEST_DIR/agent.log"
-agent_start other "$archive" "$spool" "${opts[@]}"
+agent_start other "$fo" "$BV_TEST_DIR/spool-fo" "${opts[@]}"
 wait "$AGENT_PID"; rc=$?; AGENT_PID=
-check_eq "agent against another history with the same server_id: refused, exit 65" "$rc" 65
-check "the refusal says the history does not contain the archive's end" \
-    grep -q "the source's history does not contain the archive's end '0-1-" "$BV_TEST_DIR/agent.log"
+check_eq "agent against a server of another history: refused, exit 65" "$rc" 65
+check "the refusal says it holds none of the archive's transactions" \
+    grep -q "refusing to archive .*its history holds none of the transactions the archive holds" "$BV_TEST_DIR/agent.log"
+conns_after=$(mdb_sql other "SHOW GLOBAL STATUS LIKE 'Connections'" | awk '{print $2}')
+check "no reconnect storm: at most 3 connections to it" test $((conns_after - conns_before)) -le 4
 check_eq "the archive is unchanged" "$(snapshot)" "$before"
 
 gtids() { "$BV_BIN" inspect --transactions --json "$@" | python3 -c 'import sys,json; [print(json.loads(l)["gtid"]) for l in sys.stdin]'; }
@@ -177,6 +184,30 @@ sleep 1.2
 rpo=$(curl -s "$url/metrics" | awk '$1 == "binvault_archive_rpo_seconds" {print $2}')
 check "a stopped replica: the RPO is not 0 ($rpo)" python3 -c "import sys; sys.exit(0 if float('$rpo') >= 1 else 1)"
 agent_term; check_eq "a replica source: agent exits 0" "$?" 0
+
+# --- a replica source whose replication state the agent cannot read (no SLAVE MONITOR): only
+# --primary tells that its primary committed what the stream never received
+mdb_sql nolog "START SLAVE"
+mdb_sql nolog "REVOKE SLAVE MONITOR ON *.* FROM 'repl'@'127.0.0.1'"
+rpo_after_stop() {
+    : > "$BV_TEST_DIR/agent.log"
+    agent_start nolog "file://$BV_TEST_DIR/a5" "$BV_TEST_DIR/spool5" "${opts[@]}" --source-poll 300ms "$@"
+    for _ in $(seq 1 50); do [ -n "$(http_port)" ] && break; sleep 0.2; done
+    url="http://127.0.0.1:$(http_port)"
+    agent_wait_caught_up nolog "file://$BV_TEST_DIR/a5" 60 > /dev/null
+    mdb_sql nolog "STOP SLAVE"
+    mdb_sql pri "INSERT INTO f.t VALUES ($((700 + RANDOM % 200)), 'not replicated')"
+    sleep 2
+    curl -s "$url/metrics" | awk '$1 == "binvault_archive_rpo_seconds" {print $2}'
+    agent_term
+    mdb_sql nolog "START SLAVE"
+}
+rpo=$(rpo_after_stop)
+check "without --primary: the RPO of a stopped replica it cannot see stays 0 ($rpo)" \
+    python3 -c "import sys; sys.exit(0 if float('$rpo') < 1 else 1)"
+rpo=$(rpo_after_stop --primary "mysql://repl@127.0.0.1:$(mdb_port pri)")
+check "with --primary: the RPO counts what the primary committed ($rpo)" \
+    python3 -c "import sys; sys.exit(0 if float('$rpo') >= 1 else 1)"
 
 # --- the archive's last binlog purged on the source (its ROTATE not archived yet, every
 # transaction after it in the next file): resumed by GTID, in the file the source picks
