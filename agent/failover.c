@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "agent/fork.h"
+#include "archive/summary.h"
 #include "binlog/txn.h"
 #include "common/log.h"
 #include "common/mem.h"
@@ -176,22 +177,76 @@ done:
     return rc < 0 ? -1 : 0;
 }
 
+/* The first seq findFork() reads: the first seq of the block before the newest summarised block
+ * whose first segment's GTID state the new source's history holds; the archive's first seq when
+ * none is (the fork is in the first blocks, or nowhere). */
+static int
+forkRangeStart(ArchiveView *v, const ForkHistory *h, uint64_t *lo, Err *err) {
+    size_t n = archiveViewSpanCount(v);
+
+    *lo = archiveViewFirstSeq(v);
+    for (size_t i = n; i > 0; i--) {
+        const ArchiveSpan *s = archiveViewSpanAt(v, i - 1);
+        bool has = false;
+
+        if (s->gtidStart == NULL || s->gtidStart[0] == '\0')
+            continue;
+        if (forkHistoryHasState(h, s->gtidStart, &has, err) != 0)
+            return -1;
+        if (has) {
+            if (i >= 2)
+                *lo = archiveViewSpanAt(v, i - 2)->firstSeq;
+            return 0;
+        }
+    }
+    /* No block's start is held: the fork is before the first block, or nowhere. A history holds
+     * every state before one it holds, so when it does not hold where the archive starts, it holds
+     * nothing of the archive: say so without reading the archive (*lo = 0). */
+    if (n > 0) {
+        SegmentMeta first;
+        bool has = false;
+        int rc;
+
+        bool known;
+
+        if (archiveViewGet(v, archiveViewFirstSeq(v), &first, err) != 0)
+            return -1;
+        known = segmentMetaGtidStart(&first)[0] != '\0';
+        rc = known ? forkHistoryHasState(h, segmentMetaGtidStart(&first), &has, err) : 0;
+        segmentMetaClear(&first);
+        if (rc != 0)
+            return -1;
+        if (known && !has)
+            *lo = 0;
+    }
+    return 0;
+}
+
 /* Where the new source's history leaves the archive's main line: the archive's end when the new
  * source holds it (a clean switchover), else found in the segments from the last one whose start
  * it holds. ERR_GAP when it holds none of what the archive holds. */
 static int
 findFork(Agent *a, BinlogClient *c, const ForkHistory *h, ForkPoint *p, Err *err) {
     char *end = segmenterGtidState(a->segmenter);
+    ArchiveView *v = NULL;
     ArchiveCatalog *cat = NULL;
     TimelineSet *set = NULL;
     TimelinePath *path = NULL;
     const SegmentMeta **segs = NULL;
     size_t n = 0, from;
+    uint64_t lo;
     bool has = false, started = false;
     int rc = -1;
 
-    if ((cat = archiveCatalogLoad(a->archive, 0, err)) == NULL ||
-        (segs = mainLine(a, cat, &set, &path, &n, err)) == NULL)
+    /* Only the end of the archive is read: from the block before the newest summarised block whose
+     * start the new source holds (a fork is found near the end; its segments up to the end are the
+     * diverged branch), whatever the archive's size. */
+    if ((v = archiveViewOpen(a->archive, 0, err)) == NULL || forkRangeStart(v, h, &lo, err) != 0)
+        goto done;
+    if (lo == 0) /* it holds nothing of the archive */
+        n = 0;
+    else if ((cat = archiveViewLoadRange(v, lo, archiveViewLastSeq(v), err)) == NULL ||
+             (segs = mainLine(a, cat, &set, &path, &n, err)) == NULL)
         goto done;
     for (from = n; from > 0; from--) {
         if (forkHistoryHasState(h, segmentMetaGtidStart(segs[from - 1]), &has, err) != 0)
@@ -227,6 +282,7 @@ done:
     timelinePathFree(path);
     timelineSetFree(set);
     archiveCatalogFree(cat);
+    archiveViewFree(v);
     bvFree(end);
     return rc;
 }
