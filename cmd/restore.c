@@ -435,10 +435,10 @@ cmdRestore(int argc, char **argv) {
         ro.streamCtx = rc.streamFile;
         ro.streamBytes = (uint64_t)st.st_size;
         ro.serverId = id.serverId;
-        /* The start is known once the stream is prepared: the plan may start anywhere. */
-        if ((c = archiveViewLoadRange(v, archiveViewFirstSeq(v), archiveViewLastSeq(v), &err)) == NULL ||
-            archiveCatalogFollowTimeline(a, c, (uint32_t)rc.timeline, NULL, &err) != 0)
-            goto fail;
+        /* The start is known once the stream is prepared: the run loads the range then. */
+        ro.view = v;
+        ro.timelines = timelines;
+        ro.timeline = (uint32_t)rc.timeline;
     } else {
         const char *from;
         int res;
@@ -452,12 +452,7 @@ cmdRestore(int argc, char **argv) {
         if (res != 0)
             goto fail;
         from = chosen->gtidState != NULL ? chosen->gtidState : "";
-        /* A forked archive (or --timeline) is planned on all its segments as the path followed
-         * sees them (archive/timeline.h); one that never forked on the range the plan needs. */
-        c = timelineSetForked(timelines) || rc.timeline > 0
-                ? archiveViewLoadRange(v, archiveViewFirstSeq(v), archiveViewLastSeq(v), &err)
-                : recoverScopeLoad(v, from, &target, &err);
-        if (c == NULL || archiveCatalogFollowTimeline(a, c, (uint32_t)rc.timeline, NULL, &err) != 0 ||
+        if ((c = recoverScopeLoadPath(a, v, timelines, (uint32_t)rc.timeline, from, &target, &err)) == NULL ||
             (plan = recoverPlanNew(c, from, &target, &err)) == NULL || recoverPlanResolve(plan, a, &err) != 0)
             goto fail;
         printBackup(chosen);

@@ -94,6 +94,27 @@ recoverScopeLoad(ArchiveView *v, const char *start, const RecoverTarget *target,
     return archiveViewLoadRange(v, lo, hi, err);
 }
 
+ArchiveCatalog *
+recoverScopeLoadPath(Archive *a, ArchiveView *v, const TimelineSet *set, uint32_t timeline, const char *start,
+                     const RecoverTarget *target, Err *err) {
+    ArchiveCatalog *c;
+
+    if (!timelineSetForked(set) && timeline == 0)
+        return recoverScopeLoad(v, start, target, err);
+    if ((c = archiveViewLoadRange(v, archiveViewFirstSeq(v), archiveViewLastSeq(v), err)) == NULL)
+        return NULL;
+    if (archiveCatalogFollowTimeline(a, c, timeline, NULL, err) != 0) {
+        archiveCatalogFree(c);
+        return NULL;
+    }
+    if (archiveCatalogCount(c) == 0) {
+        errSet(err, ERR_NOTFOUND, "archive '%s' holds no segment on that timeline", archiveUrl(a));
+        archiveCatalogFree(c);
+        return NULL;
+    }
+    return c;
+}
+
 int
 recoverScopeStateAtPosition(Archive *a, ArchiveView *v, const char *file, uint64_t pos, char **state, Err *err) {
     ArchiveCatalog *c;
