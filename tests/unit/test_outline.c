@@ -222,6 +222,23 @@ testScopeRange(void) {
     REQUIRE((c = recoverScopeLoad(v, "0-1-500", &t, &err)) != NULL);
     CHECK(archiveCatalogAt(c, 0)->seq <= 500 && archiveCatalogLast(c)->seq >= 600 && archiveCatalogLast(c)->seq <= 602);
     archiveCatalogFree(c);
+    /* Along a path: the same range in an archive that never forked; every segment with --timeline
+     * (a timeline's path is planned on the whole index); a timeline it does not have refused. */
+    {
+        TimelineSet *set = timelineSetNew();
+        size_t ranged;
+
+        REQUIRE((c = recoverScopeLoadPath(cr.archive, v, set, 0, "0-1-500", &t, &err)) != NULL);
+        ranged = archiveCatalogCount(c);
+        CHECK(ranged < SEGMENTS / 2);
+        archiveCatalogFree(c);
+        REQUIRE((c = recoverScopeLoadPath(cr.archive, v, set, 1, "0-1-500", &t, &err)) != NULL);
+        CHECK_INT(archiveCatalogCount(c), SEGMENTS);
+        archiveCatalogFree(c);
+        CHECK(recoverScopeLoadPath(cr.archive, v, set, 2, "0-1-500", &t, &err) == NULL);
+        CHECK_INT(err.code, ERR_NOTFOUND);
+        timelineSetFree(set);
+    }
     archiveViewFree(v);
     craftedClose(&cr);
 }
