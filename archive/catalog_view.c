@@ -673,14 +673,18 @@ archiveViewFindTime(ArchiveView *v, uint64_t timeUs, bool exclusive, uint64_t *s
 /* ---- ranges ---- */
 
 /* Load first..last (first <= last) into c: the seqs of head and spans from their chunks alone,
- * those of the tail (from v->tailFrom on) with the view's flags. Discovery lists segments/ only
- * from the tail on: a summarised block is indexed whole (its summary counts its segments), so
- * there is nothing in it to discover, and listing from its first seq would make the store read
- * every name after it (the directory store sorts them all: 1 M names at 1 M segments). */
+ * those of the tail (from v->tailFrom on) with the view's flags. Discovery lists segments/ from
+ * the tail on, or from the last summarised block (a listing of at most a block more): a
+ * summarised block is indexed whole (its summary counts its segments), so there is nothing in it
+ * to discover, and listing from an earlier one would make the store read every name after it (the
+ * directory store sorts them all: 1 M names at 1 M segments). */
 static int
 loadRangeParts(ArchiveView *v, ArchiveCatalog *c, uint64_t first, uint64_t last, bool *vanished, Err *err) {
     uint64_t indexedLast = last < v->tailFrom ? last : v->tailFrom - 1;
 
+    if (first + ARCHIVE_BLOCK_SEGMENTS >= v->tailFrom)
+        return archiveCatalogLoadSeqs(v->a, c, v->aligned ? archiveBlockFirst(archiveBlockOf(first)) : 1, first, last,
+                                      v->flags, vanished, err);
     if (first < v->tailFrom &&
         archiveCatalogLoadSeqs(v->a, c, v->aligned ? archiveBlockFirst(archiveBlockOf(first)) : 1, first, indexedLast,
                                v->flags & ~(unsigned)ARCHIVE_LOAD_DISCOVER, vanished, err) != 0)
