@@ -59,6 +59,8 @@ replica_caught_up() {
     return 1
 }
 check "the replica replicates the primary" replica_caught_up
+# (the agent has created the archive: a backup needs its binvault.json)
+check "the archive holds the primary's first transactions" agent_wait_caught_up pri "$archive" 60
 B1=$(bvbackup); check "binvault backup of the primary before the fork: $B1" test -n "$B1"
 # The replica takes 3 of the next 9 transactions, which the primary commits at once: the fork lies
 # inside a segment, whose last 6 transactions diverged (then 1 more, after a backup).
