@@ -22,9 +22,11 @@
 ArchiveCatalog *recoverScopeLoad(ArchiveView *v, const char *start, const RecoverTarget *target, Err *err);
 
 /* The catalog a plan from `start` to `target` needs as the path of `timeline` (0: the main line)
- * sees it: recoverScopeLoad()'s range in an archive that never forked (without --timeline);
- * every segment otherwise, made the path's view by archiveCatalogFollowTimeline(). `set` holds the
- * archive's timeline records (timelineSetLoad()). ERR_NOTFOUND when the path holds no segment. */
+ * sees it (archiveCatalogFollowTimeline()): recoverScopeLoad()'s range in an archive that never
+ * forked, and in one that did when that range lies before every fork or within the path's tip's
+ * own segments (there the whole archive's lookups are the path's); every segment otherwise (a
+ * range across a fork). `set` holds the archive's timeline records (timelineSetLoad()).
+ * ERR_NOTFOUND when the path holds no segment. */
 ArchiveCatalog *recoverScopeLoadPath(Archive *a, ArchiveView *v, const TimelineSet *set, uint32_t timeline,
                                      const char *start, const RecoverTarget *target, Err *err);
 
