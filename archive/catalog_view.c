@@ -33,6 +33,7 @@ struct ArchiveView {
     ArchiveSpan *spans;   /* summarised whole blocks after head, consecutive */
     size_t spanCount;
     ArchiveCatalog *tail; /* holds the prune state, gap records and problems of the view */
+    uint64_t tailFrom;    /* the first seq of the tail: head and spans hold the seqs before it */
     ArchiveCatalog *block; /* the last block read (a cache of one) */
 };
 
@@ -234,6 +235,7 @@ viewLoad(ArchiveView *v, bool *vanished, Err *err) {
         if (i >= at + keep || (i < at && spans[i].gtidStart != NULL))
             archiveSpanClear(&spans[i]);
     bvFree(spans);
+    v->tailFrom = tailFrom;
     if (archiveCatalogLoadSeqs(v->a, v->tail, v->aligned ? archiveBlockFirst(archiveBlockOf(tailFrom)) : 1, tailFrom,
                                UINT64_MAX, v->flags, vanished, err) != 0)
         return -1;
@@ -670,6 +672,39 @@ archiveViewFindTime(ArchiveView *v, uint64_t timeUs, bool exclusive, uint64_t *s
 
 /* ---- ranges ---- */
 
+/* Load first..last (first <= last) into c: the seqs of head and spans from their chunks alone,
+ * those of the tail (from v->tailFrom on) with the view's flags. Discovery lists segments/ from
+ * the tail on, or from the last summarised block (a listing of at most a block more): a
+ * summarised block is indexed whole (its summary counts its segments), so there is nothing in it
+ * to discover, and listing from an earlier one would make the store read every name after it (the
+ * directory store sorts them all: 1 M names at 1 M segments). */
+static int
+loadRangeParts(ArchiveView *v, ArchiveCatalog *c, uint64_t first, uint64_t last, bool *vanished, Err *err) {
+    uint64_t indexedLast = last < v->tailFrom ? last : v->tailFrom - 1;
+
+    if (first + ARCHIVE_BLOCK_SEGMENTS >= v->tailFrom)
+        return archiveCatalogLoadSeqs(v->a, c, v->aligned ? archiveBlockFirst(archiveBlockOf(first)) : 1, first, last,
+                                      v->flags, vanished, err);
+    if (first < v->tailFrom &&
+        archiveCatalogLoadSeqs(v->a, c, v->aligned ? archiveBlockFirst(archiveBlockOf(first)) : 1, first, indexedLast,
+                               v->flags & ~(unsigned)ARCHIVE_LOAD_DISCOVER, vanished, err) != 0)
+        return -1;
+    /* Entries of summarised blocks count as listed: their objects are checked when read (every
+     * reader verifies a segment read to its end; `verify` stats each one). */
+    for (size_t i = 0; i < c->count; i++) {
+        c->entries[i]->listed = true;
+        c->entries[i]->listedSize = c->entries[i]->meta.size;
+    }
+    if (last < v->tailFrom) {
+        c->discovered = (v->flags & ARCHIVE_LOAD_DISCOVER) != 0;
+        return 0;
+    }
+    if (first < v->tailFrom)
+        first = v->tailFrom;
+    return archiveCatalogLoadSeqs(v->a, c, v->aligned ? archiveBlockFirst(archiveBlockOf(first)) : 1, first, last,
+                                  v->flags, vanished, err);
+}
+
 ArchiveCatalog *
 archiveViewLoadRange(ArchiveView *v, uint64_t first, uint64_t last, Err *err) {
     ArchiveCatalog *c = archiveCatalogNew();
@@ -683,8 +718,7 @@ archiveViewLoadRange(ArchiveView *v, uint64_t first, uint64_t last, Err *err) {
     for (int attempt = 1; first <= last; attempt++) {
         bool vanished = false;
 
-        if (archiveCatalogLoadSeqs(v->a, c, v->aligned ? archiveBlockFirst(archiveBlockOf(first)) : 1, first, last,
-                                   v->flags, &vanished, err) == 0)
+        if (loadRangeParts(v, c, first, last, &vanished, err) == 0)
             break;
         if (!vanished || attempt == VIEW_OPEN_ATTEMPTS) {
             archiveCatalogFree(c);

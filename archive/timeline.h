@@ -172,6 +172,13 @@ TimelineOn timelinePathSegment(const TimelinePath *p, const SegmentMeta *m, uint
  * out when the record knows them) and ends_file, with objectEndPos the object's own end. For
  * TIMELINE_WHOLE, an unchanged copy. Not for TIMELINE_OFF segments. */
 void timelinePathViewMeta(const TimelinePath *p, const SegmentMeta *m, SegmentMeta *out);
+/* Whether a point of the history (a base backup's consistent point: its timeline, 0 read as 1,
+ * file:pos in that timeline's binlog, GTID state, "" or NULL when unknown) is on the path: its
+ * timeline is, and when the path leaves that timeline at a child's fork, the point is at or before
+ * the fork (its state contained in the fork's state; without states, by position). A backup taken
+ * on an old primary after the fork is not. ERR_FORMAT for a malformed state. */
+int timelinePathHoldsPoint(const TimelinePath *p, BinlogFlavour flavour, uint32_t timeline, const char *file, uint64_t pos,
+                           const char *state, bool *on, Err *err);
 void timelinePathFree(TimelinePath *p);
 
 /* ---- over a loaded catalog (timeline_catalog.c) ---- */

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "archive/timeline.h"
+#include "binlog/gtid.h"
 #include "common/mem.h"
 
 /* One timeline of a path, and where the path leaves it (the fork of its child on the path). */
@@ -96,6 +97,28 @@ timelinePathSegment(const TimelinePath *p, const SegmentMeta *m, uint64_t *cutPo
     if (cutPos != NULL)
         *cutPos = s->forkPos;
     return TIMELINE_CUT;
+}
+
+int
+timelinePathHoldsPoint(const TimelinePath *p, BinlogFlavour flavour, uint32_t timeline, const char *file, uint64_t pos,
+                       const char *state, bool *on, Err *err) {
+    const PathStep *s = stepFind(p, timeline > 0 ? timeline : 1);
+    int cmp;
+
+    *on = false;
+    if (s == NULL)
+        return 0;
+    if (!s->limited) {
+        *on = true;
+        return 0;
+    }
+    /* The fork's state is the parent's after its last transaction that the child also holds: a
+     * point at or before the fork is a state it contains. Positions are of the same server. */
+    if (state != NULL && state[0] != '\0' && s->child->fork.gtidState != NULL && s->child->fork.gtidState[0] != '\0')
+        return gtidStateTextContains(flavour, s->child->fork.gtidState, state, on, err);
+    cmp = segmentFileCompare(file, s->child->fork.file);
+    *on = cmp < 0 || (cmp == 0 && pos <= s->child->fork.pos);
+    return 0;
 }
 
 void

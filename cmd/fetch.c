@@ -31,6 +31,7 @@ typedef ArchiveFetchPoint FetchPoint;
 typedef struct Fetch {
     const char *dir;
     FetchPoint from, until;
+    uint32_t timeline; /* the path followed: 0 for the main line */
 } Fetch;
 
 /* What the archive can give, for a refusal. */
@@ -78,6 +79,7 @@ typedef struct FetchOpts {
     StorageOptions storage;
     char *fromGtid, *untilGtid, *to;
     BinlogPos fromPosition, untilPosition;
+    int64_t timeline;
 } FetchOpts;
 
 #define FETCH_OPT(field) offsetof(FetchOpts, field)
@@ -95,6 +97,9 @@ static const OptDef fetchDefs[] = {
     {"until-position", OPT_POSITION, NULL, 0, 0, 0, FETCH_OPT(untilPosition), NULL,
      "like --stop-position: every event that starts before POS, and the rest of its transaction", NULL,
      binlogPosOptParse},
+    {"timeline", OPT_INT, "0", 0, TIMELINE_MAX, 0, FETCH_OPT(timeline), NULL,
+     "follow timeline N back to the first (0: the main line, the newest timeline's); see recover --timeline", NULL,
+     NULL},
     {"to", OPT_STRING, NULL, 0, 0, OPT_REQUIRED, FETCH_OPT(to), NULL,
      "output directory (created if needed; existing files are never overwritten)", NULL, NULL},
 };
@@ -102,7 +107,7 @@ static const OptDef fetchDefs[] = {
 static const OptSet fetchSet = {
     "fetch",
     "binvault fetch --archive URL [--from-gtid GTID | --from-position FILE:POS]\n"
-    "                      [--until-gtid GTID | --until-position FILE:POS] --to DIR",
+    "                      [--until-gtid GTID | --until-position FILE:POS] [--timeline N] --to DIR",
     "Writes the archived range back out into DIR as ordinary binlog files named as on the server, each\n"
     "starting with the binlog magic and the file's FORMAT_DESCRIPTION event (in-use flag clear), then\n"
     "the archived bytes, byte-identical to the server's file over the range; 'mariadb-binlog' and\n"
@@ -119,7 +124,10 @@ static const OptSet fetchSet = {
     "Every segment read is verified (object SHA-256 against the index, lz4, content SHA-256, every\n"
     "event CRC); nothing is left in DIR unless the whole range verified. A range outside the archive\n"
     "or across a gap is refused, and what the archive holds is printed. DIR is created if needed;\n"
-    "existing files are never overwritten.\n\n" CMD_STORAGE_HELP,
+    "existing files are never overwritten.\n\n"
+    "In an archive that followed a failover the range is that of the main line (the newest timeline\n"
+    "and its parents up to each fork), or with --timeline N that of timeline N's history: the\n"
+    "transactions of a diverged branch are written only when its timeline is followed.\n\n" CMD_STORAGE_HELP,
     fetchDefs,
     sizeof(fetchDefs) / sizeof(fetchDefs[0]),
     NULL,
@@ -160,6 +168,7 @@ cmdFetch(int argc, char **argv) {
         rc = cmdFail(&err);
     } else {
         f.dir = o.to;
+        f.timeline = (uint32_t)o.timeline;
         rc = fetchRun(f, o.archive, &o.storage);
     }
     optFree(&fetchSet, &o);
@@ -191,7 +200,7 @@ fetchRun(Fetch f, const char *url, const StorageOptions *storageOpts) {
     if (pointSeq(v, &f.from, false, &fromSeq, &err) != 0 || pointSeq(v, &f.until, true, &untilSeq, &err) != 0 ||
         (catalog = archiveViewLoadRange(v, fromSeq < untilSeq ? fromSeq : untilSeq,
                                         fromSeq < untilSeq ? untilSeq : fromSeq, &err)) == NULL ||
-        archiveCatalogFollowTimeline(archive, catalog, 0, NULL, &err) != 0 ||
+        archiveCatalogFollowTimeline(archive, catalog, f.timeline, NULL, &err) != 0 ||
         archiveFetchLocate(catalog, &f.from, &f.until, &range, &err) != 0) {
         int code = cmdFail(&err);
 

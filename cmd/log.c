@@ -33,6 +33,7 @@ typedef struct LogCmd {
     OptTime since, until;
     TimeZone tz;
     bool json;
+    int64_t timeline; /* the path followed: 0 for the main line */
     uint64_t sinceUs, untilUs;
     regex_t re;
     bool haveRe;
@@ -55,11 +56,15 @@ static const OptDef logDefs[] = {
     {"timezone", OPT_TIMEZONE, "UTC", 0, 0, 0, LOG_OPT(tz), NULL,
      "the zone of --since, --until and the times printed: UTC, +02:00, Europe/Paris", NULL, NULL},
     {"json", OPT_BOOL, NULL, 0, 0, 0, LOG_OPT(json), NULL, "one JSON object per transaction (JSON Lines)", NULL, NULL},
+    {"timeline", OPT_INT, "0", 0, TIMELINE_MAX, 0, LOG_OPT(timeline), NULL,
+     "follow timeline N back to the first (0: the main line, the newest timeline's); see recover --timeline", NULL,
+     NULL},
 };
 
 static const OptSet logSet = {
     "log",
-    "binvault log --archive URL [--since TIME] [--until TIME] [--grep REGEX] [--timezone TZ] [--json]",
+    "binvault log --archive URL [--since TIME] [--until TIME] [--grep REGEX] [--timezone TZ] [--json]\n"
+    "                    [--timeline N]",
     "Lists the archived transactions: GTID, commit time, binlog position (start-end), kind, tables and\n"
     "statement text where the binlog has it (DDL, statement-based events, and the ANNOTATE_ROWS of\n"
     "row events), so that the GTID or position of a bad statement can be found without binlog files:\n\n"
@@ -69,7 +74,10 @@ static const OptSet logSet = {
     "also applies to the times printed. Only the segments whose commits overlap --since/--until are\n"
     "read (chosen from the index), each verified as it is read. --grep keeps the transactions whose\n"
     "statement, tables or GTID match the extended regular expression (case-insensitive). --json prints\n"
-    "one JSON object per transaction (JSON Lines).\n\n" CMD_STORAGE_HELP,
+    "one JSON object per transaction (JSON Lines).\n\n"
+    "In an archive that followed a failover, the transactions shown are those of the main line (the\n"
+    "newest timeline and its parents up to each fork), or with --timeline N those of timeline N's\n"
+    "history, diverged branch included.\n\n" CMD_STORAGE_HELP,
     logDefs,
     sizeof(logDefs) / sizeof(logDefs[0]),
     NULL,
@@ -153,7 +161,7 @@ logSegment(LogCmd *lc, Archive *a, const SegmentMeta *m, Err *err) {
         int st;
 
         if (pos >= m->endPos)
-            continue; /* after the fork of the main line (archive/timeline.h): read, verified, not shown */
+            continue; /* after the fork of the path followed (archive/timeline.h): read, verified, not shown */
         st = binlogTxnFramerPush(f, segmentReaderFormat(r), &ev, pos, err);
 
         if (st < 0) {
@@ -211,7 +219,7 @@ typedef struct LogScan {
     ArchiveGap *gaps;
     size_t ngaps;
     TimelineSet *set;
-    TimelinePath *path; /* the main line of a forked archive, else NULL */
+    TimelinePath *path; /* the path followed (the main line of a forked archive, or --timeline), else NULL */
     uint64_t prevSeq, missing, gapsCrossed;
 } LogScan;
 
@@ -245,7 +253,7 @@ logMeta(LogScan *sc, const SegmentMeta *m, bool unstored, Err *err) {
     return 0;
 }
 
-/* Search one segment as the main line sees it: not at all off it, up to the fork in the segment
+/* Search one segment as the path followed sees it: not at all off it, up to the fork in the segment
  * that holds one. */
 static int
 logOne(LogScan *sc, const SegmentMeta *m, bool unstored, Err *err) {
@@ -341,8 +349,9 @@ logRun(LogCmd lc) {
     if ((v = archiveViewOpen(sc.a, ARCHIVE_LOAD_DISCOVER, &err)) == NULL ||
         timelineSetLoad(sc.a, &sc.set, &err) != 0)
         goto out;
-    /* The main line (archive/timeline.h): only a forked archive has segments off it. */
-    if (timelineSetForked(sc.set) && (sc.path = timelinePathNew(sc.set, 0, &err)) == NULL)
+    /* The path followed (archive/timeline.h): only a forked archive has segments off the main line. */
+    if ((timelineSetForked(sc.set) || lc.timeline > 0) &&
+        (sc.path = timelinePathNew(sc.set, (uint32_t)lc.timeline, &err)) == NULL)
         goto out;
     cmdViewWarn(v);
     if (archiveViewGaps(v, &sc.gaps, &sc.ngaps, &err) != 0)

@@ -452,6 +452,26 @@ checkArgs(const RecoverCmd *rc, Err *err) {
     return 0;
 }
 
+/* The last segment of the path of `timeline` (0: the main line) into *end, when it is a segment
+ * of the path's tip read from the view: the archive's last one, or that of timeline N's own
+ * segments when N is not the newest. False (nothing in *end) otherwise: the path is loaded whole
+ * to find it. */
+static bool
+pathEnd(ArchiveView *v, const TimelineSet *set, uint32_t timeline, SegmentMeta *end) {
+    uint32_t tip = timeline > 0 ? timeline : timelineSetNewest(set);
+    const TimelineRecord *next = timelineSetFind(set, tip + 1);
+    uint64_t seq = next != NULL ? next->firstSeq - 1 : archiveViewLastSeq(v);
+    Err err = {0};
+
+    if (tip > timelineSetNewest(set) || seq == 0 || archiveViewGet(v, seq, end, &err) != 0)
+        return false;
+    if (segmentMetaTimeline(end) != tip) {
+        segmentMetaClear(end);
+        return false;
+    }
+    return true;
+}
+
 int
 cmdRecover(int argc, char **argv) {
     RecoverCmd rc = {0};
@@ -505,10 +525,11 @@ cmdRecover(int argc, char **argv) {
         errSet(&err, ERR_NOTFOUND, "archive '%s' holds no segment", archiveUrl(a));
         goto fail;
     }
-    /* A forked archive (or --timeline) is planned on all its segments as the path of the timeline
-     * followed sees them (archive/timeline.h); one that never forked on the range the plan needs
-     * (recover/scope.h), loaded once the start is known. */
-    whole = timelineSetForked(timelines) || rc.timeline > 0;
+    /* The plan is made on the range it needs (recover/scope.h), loaded once the start is known,
+     * as the path of the timeline followed sees it (archive/timeline.h). The end of that path is
+     * the archive's last segment, or with --timeline N below the newest the last of N's own;
+     * when the path's tip holds no segment (or N is not a timeline), everything is loaded. */
+    whole = !pathEnd(v, timelines, (uint32_t)rc.timeline, &end);
     if (whole) {
         if ((c = archiveViewLoadRange(v, archiveViewFirstSeq(v), archiveViewLastSeq(v), &err)) == NULL ||
             archiveCatalogFollowTimeline(a, c, (uint32_t)rc.timeline, NULL, &err) != 0)
@@ -518,8 +539,6 @@ cmdRecover(int argc, char **argv) {
             goto fail;
         }
         segmentMetaCopy(&end, archiveCatalogLast(c));
-    } else if (archiveViewGet(v, archiveViewLastSeq(v), &end, &err) != 0) {
-        goto fail;
     }
 
     /* Where the target is. */
@@ -541,7 +560,7 @@ cmdRecover(int argc, char **argv) {
         snprintf(startWhy, sizeof(startWhy), "%s", chosen);
 
     /* The plan, on the part of the archive it needs. */
-    if (!whole && (c = recoverScopeLoad(v, start, &target, &err)) == NULL)
+    if (!whole && (c = recoverScopeLoadPath(a, v, timelines, (uint32_t)rc.timeline, start, &target, &err)) == NULL)
         goto fail;
     if ((plan = recoverPlanNew(c, start, &target, &err)) == NULL || recoverPlanResolve(plan, a, &err) != 0)
         goto fail;

@@ -253,18 +253,37 @@ printReport(const RestoreCmd *rc, const RestoreReport *r, const char *dir, bool 
     bufFree(b);
 }
 
-/* The backup for the target: --backup ID, or the newest the archive reaches the target from. */
+/* Which backups are on the history followed (`path`): a backup taken on an old primary after a
+ * later timeline forked from it holds transactions that history never had. on[i] for backups[i]. */
 static int
-chooseBackup(const RestoreCmd *rc, Archive *a, const RecoverTarget *target, ArchiveBackup **backups, size_t *count,
-             const ArchiveBackup **chosen, Err *err) {
+backupsOnPath(const ArchiveBackup *backups, size_t count, const TimelinePath *path, bool *on, Err *err) {
+    for (size_t i = 0; i < count; i++)
+        if (timelinePathHoldsPoint(path, BINLOG_FLAVOUR_MARIADB, backups[i].timeline, backups[i].file, backups[i].pos,
+                                   backups[i].gtidState, &on[i], err) != 0)
+            return errPrefix(err, "backup '%s'", backups[i].id);
+    return 0;
+}
+
+/* The backup for the target: --backup ID, or the newest on the followed history that the archive
+ * reaches the target from (newer ones off that history are skipped with a note). */
+static int
+chooseBackup(const RestoreCmd *rc, Archive *a, const TimelinePath *path, const RecoverTarget *target,
+             ArchiveBackup **backups, size_t *count, const ArchiveBackup **chosen, Err *err) {
+    ArchiveBackup *kept;
     RestorePoint *points;
-    size_t i = 0;
+    size_t i = 0, nkept = 0, *map;
+    bool *on;
     int res = 0;
 
     if (archiveBackupList(a, backups, count, err) != 0)
         return errPrefix(err, "listing the archive's backups");
-    points = restorePointsOf(*backups, *count);
+    on = bvCalloc(*count + 1, sizeof(*on));
+    if (backupsOnPath(*backups, *count, path, on, err) != 0) {
+        bvFree(on);
+        return -1;
+    }
     if (rc->backupId != NULL) {
+        points = restorePointsOf(*backups, *count);
         while (i < *count && strcmp((*backups)[i].id, rc->backupId) != 0)
             i++;
         if (i == *count) {
@@ -275,13 +294,45 @@ chooseBackup(const RestoreCmd *rc, Archive *a, const RecoverTarget *target, Arch
                          rc->backupId, list->len > 0 ? "; it holds:\n" : "", (int)list->len,
                          (const char *)list->data);
             bufFree(list);
+        } else if (!on[i]) {
+            res = errSet(err, ERR_USAGE,
+                         "--backup '%s' was taken on timeline %" PRIu32 " after the history followed (timeline %" PRIu32
+                         ") left it: it holds transactions that history never had; give --timeline %" PRIu32
+                         " to restore that timeline, or another backup",
+                         rc->backupId, (*backups)[i].timeline > 0 ? (*backups)[i].timeline : 1, timelinePathTip(path),
+                         (*backups)[i].timeline > 0 ? (*backups)[i].timeline : 1);
         }
-    } else {
-        res = restoreChooseBackup(points, *count, target, &i, err);
+        bvFree(points);
+        bvFree(on);
+        if (res == 0)
+            *chosen = &(*backups)[i];
+        return res;
     }
-    if (res == 0)
-        *chosen = &(*backups)[i];
+    kept = bvCalloc(*count + 1, sizeof(*kept));
+    map = bvCalloc(*count + 1, sizeof(*map));
+    for (size_t k = 0; k < *count; k++)
+        if (on[k]) {
+            map[nkept] = k;
+            kept[nkept++] = (*backups)[k];
+        }
+    points = restorePointsOf(kept, nkept);
+    res = restoreChooseBackup(points, nkept, target, &i, err);
+    if (res == 0) {
+        *chosen = &(*backups)[map[i]];
+        for (size_t k = map[i] + 1; k < *count; k++)
+            if (!on[k])
+                printf("note: backup %s skipped: taken on timeline %" PRIu32 " after the history followed (timeline %" PRIu32
+                       ") left it\n",
+                       (*backups)[k].id, (*backups)[k].timeline > 0 ? (*backups)[k].timeline : 1, timelinePathTip(path));
+    } else if (nkept < *count && err->code == ERR_NOTFOUND) {
+        res = errSet(err, ERR_NOTFOUND, "the archive holds no complete backup on the history followed (timeline %" PRIu32
+                     "): its %zu backup(s) were taken on a diverged branch; give --timeline N to restore one of them",
+                     timelinePathTip(path), *count);
+    }
     bvFree(points);
+    bvFree(map);
+    bvFree(kept);
+    bvFree(on);
     return res;
 }
 
@@ -384,22 +435,24 @@ cmdRestore(int argc, char **argv) {
         ro.streamCtx = rc.streamFile;
         ro.streamBytes = (uint64_t)st.st_size;
         ro.serverId = id.serverId;
-        /* The start is known once the stream is prepared: the plan may start anywhere. */
-        if ((c = archiveViewLoadRange(v, archiveViewFirstSeq(v), archiveViewLastSeq(v), &err)) == NULL ||
-            archiveCatalogFollowTimeline(a, c, (uint32_t)rc.timeline, NULL, &err) != 0)
-            goto fail;
+        /* The start is known once the stream is prepared: the run loads the range then. */
+        ro.view = v;
+        ro.timelines = timelines;
+        ro.timeline = (uint32_t)rc.timeline;
     } else {
         const char *from;
+        int res;
 
-        if (chooseBackup(&rc, a, &target, &backups, &nbackups, &chosen, &err) != 0)
+        TimelinePath *path = timelinePathNew(timelines, (uint32_t)rc.timeline, &err);
+
+        if (path == NULL)
+            goto fail;
+        res = chooseBackup(&rc, a, path, &target, &backups, &nbackups, &chosen, &err);
+        timelinePathFree(path);
+        if (res != 0)
             goto fail;
         from = chosen->gtidState != NULL ? chosen->gtidState : "";
-        /* A forked archive (or --timeline) is planned on all its segments as the path followed
-         * sees them (archive/timeline.h); one that never forked on the range the plan needs. */
-        c = timelineSetForked(timelines) || rc.timeline > 0
-                ? archiveViewLoadRange(v, archiveViewFirstSeq(v), archiveViewLastSeq(v), &err)
-                : recoverScopeLoad(v, from, &target, &err);
-        if (c == NULL || archiveCatalogFollowTimeline(a, c, (uint32_t)rc.timeline, NULL, &err) != 0 ||
+        if ((c = recoverScopeLoadPath(a, v, timelines, (uint32_t)rc.timeline, from, &target, &err)) == NULL ||
             (plan = recoverPlanNew(c, from, &target, &err)) == NULL || recoverPlanResolve(plan, a, &err) != 0)
             goto fail;
         printBackup(chosen);

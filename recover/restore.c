@@ -26,6 +26,7 @@
 #include "mysql/client.h"
 #include "recover/backup_info.h"
 #include "recover/private_server.h"
+#include "recover/scope.h"
 
 #define RESTORE_SPACE_MARGIN_MIN (64u * 1024u * 1024u)
 #define RESTORE_COPY_BLOCK (256u * 1024u)
@@ -436,7 +437,8 @@ preparedGtid(const RestoreOptions *o, char **gtid, Err *err) {
         return 0;
     }
     archiveBasePointClear(&bp);
-    if (recoverStateAtPosition(o->archive, o->catalog, bp.file, bp.pos, gtid, err) != 0)
+    if ((o->catalog != NULL ? recoverStateAtPosition(o->archive, o->catalog, bp.file, bp.pos, gtid, err)
+                            : recoverScopeStateAtPosition(o->archive, o->view, bp.file, bp.pos, gtid, err)) != 0)
         return errPrefix(err, "the backup's %s has no gtid: its position", source);
     return 0;
 }
@@ -584,7 +586,13 @@ restoreRun(const RestoreOptions *o, RestoreReport *r, Err *err) {
         }
     }
     if (r->plan == NULL) {
-        if ((r->plan = recoverPlanNew(o->catalog, r->startGtid, o->target, err)) == NULL ||
+        const ArchiveCatalog *c = o->catalog;
+
+        /* The start is known now: load only the range the plan needs. */
+        if (c == NULL && (c = r->catalog = recoverScopeLoadPath(o->archive, o->view, o->timelines, o->timeline,
+                                                                r->startGtid, o->target, err)) == NULL)
+            goto done;
+        if ((r->plan = recoverPlanNew(c, r->startGtid, o->target, err)) == NULL ||
             recoverPlanResolve(r->plan, o->archive, err) != 0)
             goto done;
     }
@@ -706,6 +714,7 @@ restoreReportClear(RestoreReport *r) {
     bvFree(r->startGtid);
     bvFree(r->finalGtid);
     recoverPlanFree(r->plan);
+    archiveCatalogFree(r->catalog);
     recoverResultClear(&r->result);
     memset(r, 0, sizeof(*r));
 }

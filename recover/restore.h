@@ -25,6 +25,8 @@
 
 #include "archive/archive.h"
 #include "archive/backup_store.h"
+#include "archive/catalog.h"
+#include "archive/timeline.h"
 #include "common/buf.h"
 #include "common/err.h"
 #include "recover/plan.h"
@@ -122,7 +124,11 @@ typedef struct RestoreOptions {
     void *streamCtx;
     const char *backupGtid;    /* the consistent point the plan starts at (NULL: read it in DIR) */
     Archive *archive;
-    const ArchiveCatalog *catalog;
+    const ArchiveCatalog *catalog; /* what the plan is made on; NULL: loaded from `view` once DIR is
+                                      prepared and the start known (recoverScopeLoadPath()) */
+    ArchiveView *view;             /* the catalog opened by range, when catalog is NULL */
+    const TimelineSet *timelines;  /* the archive's timeline records, when catalog is NULL */
+    uint32_t timeline;             /* the path followed (0: the main line), when catalog is NULL */
     const RecoverTarget *target;
     RecoverPlan *plan;         /* made beforehand from backupGtid, or NULL to plan once DIR is
                                   prepared (from its binlog info); the run owns it either way */
@@ -140,6 +146,7 @@ typedef struct RestoreReport {
     RestoreDirState state;
     char *startGtid;           /* the prepared backup's GTID state (allocated) */
     RecoverPlan *plan;         /* the plan applied (owned by the report) */
+    ArchiveCatalog *catalog;   /* the range loaded for it when the options had no catalog (owned) */
     RecoverResult result;      /* recoverApply()'s */
     char *finalGtid;           /* the server's gtid_slave_pos at the end (allocated) */
     bool replicating;          /* --replicate-from was configured */

@@ -64,34 +64,96 @@ targetSeq(ArchiveView *v, const RecoverTarget *t, uint64_t *seq, Err *err) {
     }
 }
 
-ArchiveCatalog *
-recoverScopeLoad(ArchiveView *v, const char *start, const RecoverTarget *target, Err *err) {
-    uint64_t first = archiveViewFirstSeq(v), last = archiveViewLastSeq(v), startSeq, cut, extra, lo, hi;
+/* The seqs lo..hi of the range a plan from `start` to `target` needs (recoverScopeLoad()). */
+static int
+scopeRange(ArchiveView *v, const char *start, const RecoverTarget *target, uint64_t *lo, uint64_t *hi, Err *err) {
+    uint64_t first = archiveViewFirstSeq(v), last = archiveViewLastSeq(v), startSeq, cut, extra;
 
-    if (last == 0) {
-        errSet(err, ERR_NOTFOUND, "the archive holds no segment");
-        return NULL;
-    }
+    if (last == 0)
+        return errSet(err, ERR_NOTFOUND, "the archive holds no segment");
     if (archiveOutlineFirstNotHeld(v, start != NULL ? start : "", &startSeq, err) != 0 ||
         targetSeq(v, target, &cut, err) != 0)
-        return NULL;
-    hi = cut < last ? cut + 1 : last;
+        return -1;
+    *hi = cut < last ? cut + 1 : last;
     if (target->kind == RECOVER_UNTIL_TIME) {
         /* The plan checks every later segment for a commit at or before the time: the cut's
          * block in full, then the first later block whose summary shows one. */
-        hi = archiveBlockLast(archiveBlockOf(hi)) < last ? archiveBlockLast(archiveBlockOf(hi)) : last;
-        extra = archiveOutlineCommittedBy(v, hi, target->timeUs, target->exclusive);
-        if (extra > hi)
-            hi = extra;
+        *hi = archiveBlockLast(archiveBlockOf(*hi)) < last ? archiveBlockLast(archiveBlockOf(*hi)) : last;
+        extra = archiveOutlineCommittedBy(v, *hi, target->timeUs, target->exclusive);
+        if (extra > *hi)
+            *hi = extra;
     }
     /* From the segment before the first one the start lacks (so that a break right there is a
      * gap, not the archive's start), unless the start holds everything up to the target: then
      * the plan only needs the target's block to say so. */
     if (startSeq != 0 && startSeq <= cut + 1)
-        lo = startSeq > first ? startSeq - 1 : first;
+        *lo = startSeq > first ? startSeq - 1 : first;
     else
-        lo = blockStart(v, cut);
+        *lo = blockStart(v, cut);
+    return 0;
+}
+
+ArchiveCatalog *
+recoverScopeLoad(ArchiveView *v, const char *start, const RecoverTarget *target, Err *err) {
+    uint64_t lo, hi;
+
+    if (scopeRange(v, start, target, &lo, &hi, err) != 0)
+        return NULL;
     return archiveViewLoadRange(v, lo, hi, err);
+}
+
+/* Whether every segment of lo..hi is whole on the path of `tip`, and the whole archive's lookups
+ * are the path's there: lo..hi lies before the first fork of any timeline (segments every path
+ * holds), or within the tip's own segments. A lookup answers the first segment in seq order that
+ * matches, and the path's segments are a subset in the same order: when that first segment is one
+ * of these, it is the path's answer too (a diverged branch could only have answered earlier). */
+static bool
+scopeOnPath(const TimelineSet *set, uint32_t tip, uint64_t lo, uint64_t hi) {
+    uint64_t firstFork = UINT64_MAX, tipFirst = 0, tipLast = UINT64_MAX;
+    const TimelineRecord *rec, *next;
+
+    for (size_t i = 0; i < timelineSetCount(set); i++) {
+        rec = timelineSetAt(set, i);
+        if (rec->hasFork && rec->fork.seq < firstFork)
+            firstFork = rec->fork.seq;
+    }
+    if (hi < firstFork)
+        return true;
+    if ((rec = timelineSetFind(set, tip)) != NULL)
+        tipFirst = rec->firstSeq;
+    if ((next = timelineSetFind(set, tip + 1)) != NULL)
+        tipLast = next->firstSeq - 1;
+    return (rec != NULL || tip == 1) && lo >= tipFirst && hi <= tipLast;
+}
+
+ArchiveCatalog *
+recoverScopeLoadPath(Archive *a, ArchiveView *v, const TimelineSet *set, uint32_t timeline, const char *start,
+                     const RecoverTarget *target, Err *err) {
+    uint32_t tip = timeline > 0 ? timeline : timelineSetNewest(set);
+    uint64_t lo = 0, hi = 0;
+    ArchiveCatalog *c;
+    Err scopeErr = {0};
+    bool scoped;
+
+    if (!timelineSetForked(set) && timeline == 0)
+        return recoverScopeLoad(v, start, target, err);
+    /* The range the whole archive's lookups give, when the path sees it unchanged; else every
+     * segment (a lookup that fails here is the plan's to refuse in its own words). */
+    scoped = scopeRange(v, start, target, &lo, &hi, &scopeErr) == 0 && scopeOnPath(set, tip, lo, hi);
+    c = scoped ? archiveViewLoadRange(v, lo, hi, err)
+               : archiveViewLoadRange(v, archiveViewFirstSeq(v), archiveViewLastSeq(v), err);
+    if (c == NULL)
+        return NULL;
+    if (archiveCatalogFollowTimeline(a, c, timeline, NULL, err) != 0) {
+        archiveCatalogFree(c);
+        return NULL;
+    }
+    if (archiveCatalogCount(c) == 0) {
+        errSet(err, ERR_NOTFOUND, "archive '%s' holds no segment on that timeline", archiveUrl(a));
+        archiveCatalogFree(c);
+        return NULL;
+    }
+    return c;
 }
 
 int

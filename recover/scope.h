@@ -13,12 +13,22 @@
 
 #include "archive/catalog.h"
 #include "archive/outline.h"
+#include "archive/timeline.h"
 #include "recover/plan.h"
 
 /* The catalog of the range a plan from `start` (a GTID state, "" for none) to `target` needs.
  * ERR_NOTFOUND for an empty archive or a position target the archive does not hold (as
  * archiveViewFindPosition()); other refusals are the plan's, made on the range. */
 ArchiveCatalog *recoverScopeLoad(ArchiveView *v, const char *start, const RecoverTarget *target, Err *err);
+
+/* The catalog a plan from `start` to `target` needs as the path of `timeline` (0: the main line)
+ * sees it (archiveCatalogFollowTimeline()): recoverScopeLoad()'s range in an archive that never
+ * forked, and in one that did when that range lies before every fork or within the path's tip's
+ * own segments (there the whole archive's lookups are the path's); every segment otherwise (a
+ * range across a fork). `set` holds the archive's timeline records (timelineSetLoad()).
+ * ERR_NOTFOUND when the path holds no segment. */
+ArchiveCatalog *recoverScopeLoadPath(Archive *a, ArchiveView *v, const TimelineSet *set, uint32_t timeline,
+                                     const char *start, const RecoverTarget *target, Err *err);
 
 /* recoverStateAtPosition() through the view: the segments around file:pos are loaded. */
 int recoverScopeStateAtPosition(Archive *a, ArchiveView *v, const char *file, uint64_t pos, char **state, Err *err);

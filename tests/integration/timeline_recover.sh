@@ -1,14 +1,18 @@
 # Timelines (docs/FORMAT.md "Timelines", docs/RECOVERY.md "Recovering across a failover"): an
 # archive that follows a failover, end to end with real servers. The agent archives a primary P;
-# its replica R stops replicating 3 transactions into a burst of 9, the other 6 P commits are never
-# received by R (lost in the failover; the fork lies inside a segment), then R is promoted and
+# its replica R stops replicating 3 transactions into a burst of 9, the other 6 P commits (and 1 after them) are
+# never received by R (lost in the failover; the fork lies inside a segment), then R is promoted and
 # writes its own history. R's binlogs are imported with `import --new-timeline`: timeline 2 forks
-# where R's history meets P's, and P's last 6 transactions stay in the archive as a diverged
+# where R's history meets P's, and P's last 7 transactions stay in the archive as a diverged
 # branch, reported by import, list and verify.
 # Recovered into fresh servers: a GTID after the fork gives R's tables (P's history up to the
 # fork, then R's), the end of the main line gives R's end, `--timeline 1` gives P's state at its
 # last archived transaction. verify passes, and catches a segment whose gtid_end label was
 # altered (trailer and index line re-checksummed, so that only the content tells).
+# Base backups of P, one before the fork (B1) and one after its diverged transactions (B2):
+# `restore` of the main line skips B2 (it holds transactions the main line never had) for B1 with a
+# note and reaches R's end; `restore --timeline 1` takes B2 and reaches P's last transaction;
+# `--backup B2` of the main line is refused. `log` and `fetch --timeline 1` show P's branch.
 set -u
 . "$BV_ROOT/tests/lib/mariadb.sh"
 . "$BV_ROOT/tests/lib/assert.sh"
@@ -17,6 +21,9 @@ T=$BV_TEST_DIR
 archive="file://$T/archive"
 trap 'agent_kill; mdb_stop_all' EXIT
 export BINVAULT_INTO_PASSWORD=
+chmod 0711 "$T" # the private server of restore runs as another account and must reach its DIR
+mkdir -p "$T/tmp"
+BACKUP_PASSWORD=bk-secret-3
 
 MDB_SERVER_ID=1 mdb_start pri log_slave_updates=ON || { fail "start the primary"; exit 1; }
 MDB_SERVER_ID=2 mdb_start rep log_slave_updates=ON || { fail "start the replica"; exit 1; }
@@ -27,6 +34,19 @@ mdb_sql rep "CHANGE MASTER TO master_host='127.0.0.1', master_port=$(mdb_port pr
              master_password='$REPL_PASSWORD', master_use_gtid=slave_pos; START SLAVE"
 
 mdb_sql pri "CREATE DATABASE f; CREATE TABLE f.t (id INT PRIMARY KEY, v VARCHAR(200)) ENGINE=InnoDB"
+mdb_sql pri "CREATE USER 'backup'@'127.0.0.1' IDENTIFIED BY '$BACKUP_PASSWORD';
+             GRANT RELOAD, PROCESS, LOCK TABLES, BINLOG MONITOR ON *.* TO 'backup'@'127.0.0.1'"
+# bvbackup: binvault backup of the primary into the archive; the new backup's id echoed.
+bvbackup() {
+    local before
+    before=$(ls "$T/archive/backups" 2>/dev/null)
+    if ! BINVAULT_SOURCE_PASSWORD=$BACKUP_PASSWORD "$BV_BIN" backup --archive "$archive" --tmp-dir "$T/tmp" --no-progress \
+        --source "mysql://backup@127.0.0.1:$(mdb_port pri)" --part-size 256K > "$T/bvbackup.log" 2>&1; then
+        tail -n 5 "$T/bvbackup.log" | sed 's/^/# /' >&2
+        return 1
+    fi
+    ls "$T/archive/backups" | grep -vxF -e "${before:-/}"
+}
 for i in $(seq 1 60); do echo "INSERT INTO f.t VALUES ($i, REPEAT('p', $i));"; done | mdb_sql pri "$(cat)"
 
 # ---- the agent archives the primary; the replica falls behind; the primary goes on alone ----------
@@ -39,8 +59,11 @@ replica_caught_up() {
     return 1
 }
 check "the replica replicates the primary" replica_caught_up
+# (the agent has created the archive: a backup needs its binvault.json)
+check "the archive holds the primary's first transactions" agent_wait_caught_up pri "$archive" 60
+B1=$(bvbackup); check "binvault backup of the primary before the fork: $B1" test -n "$B1"
 # The replica takes 3 of the next 9 transactions, which the primary commits at once: the fork lies
-# inside a segment, whose last 6 transactions diverged.
+# inside a segment, whose last 6 transactions diverged (then 1 more, after a backup).
 seq=$(mdb_sql pri "SELECT @@gtid_binlog_pos" | cut -d- -f3)
 mdb_sql rep "STOP SLAVE; START SLAVE UNTIL master_gtid_pos='0-1-$((seq + 3))'"
 {
@@ -57,6 +80,8 @@ replica_at() {
 check "the replica stops 3 transactions on" replica_at $((seq + 3))
 mdb_sql rep "STOP SLAVE"
 fork=$(mdb_sql rep "SELECT @@gtid_binlog_pos")
+B2=$(bvbackup); check "binvault backup of the primary after its diverged transactions: $B2" test "$B2" != "$B1"
+mdb_sql pri "UPDATE f.t SET v = 'after the second backup' WHERE id = 4"
 check "the archive holds the primary's last transactions" agent_wait_caught_up pri "$archive" 60
 agent_term; check_eq "the agent stops cleanly" "$?" 0
 old_end=$(mdb_sql pri "CHECKSUM TABLE f.t")
@@ -84,8 +109,8 @@ out=$("$BV_BIN" import --archive "$archive" --segment-size 4K --new-timeline --s
 check_eq "import --new-timeline exits 0" "$rc" 0
 [ "$rc" = 0 ] || echo "$out" | tail -n 5 | sed 's/^/# /'
 check "it started timeline 2" grep -q "started timeline 2" <<< "$out"
-check "it reports the 6 lost transactions loudly, with their GTIDs" \
-    grep -q "warning: 6 transactions of timeline 1 committed after the fork at '$fork' were lost.*0-1-[0-9]*\.\.0-1-[0-9]*" \
+check "it reports the 7 lost transactions loudly, with their GTIDs" \
+    grep -q "warning: 7 transactions of timeline 1 committed after the fork at '$fork' were lost.*0-1-[0-9]*\.\.0-1-[0-9]*" \
     <<< "$out"
 check "the record says where timeline 2 forks" python3 - "$T/archive/timelines/00000002.json" "$fork" <<'EOF'
 import json, sys
@@ -93,22 +118,22 @@ r = json.load(open(sys.argv[1]))
 assert r["timeline"] == 2 and r["parent"] == 1, r
 assert r["fork"]["gtid_state"] == sys.argv[2], r["fork"]
 assert r["source"]["server_id"] == 2, r["source"]
-assert r["diverged"]["transactions"] == 6, r["diverged"]
+assert r["diverged"]["transactions"] == 7, r["diverged"]
 assert r["diverged"]["first_seq"] == r["fork"]["seq"], "the fork is not inside a segment: %s" % r
 EOF
 
 # ---- list and verify report the diverged branch; verify passes ------------------------------------
 out=$("$BV_BIN" list --archive "$archive" 2>&1)
-check "list names the timelines and the diverged branch" grep -q "6 transactions of timeline 1 committed after the fork" <<< "$out"
+check "list names the timelines and the diverged branch" grep -q "7 transactions of timeline 1 committed after the fork" <<< "$out"
 check "list marks the segment of the fork" grep -q "  fork (on the main line up to it)$" <<< "$out"
 out=$("$BV_BIN" verify --archive "$archive" 2>&1); rc=$?
 check_eq "verify passes" "$rc" 0
 [ "$rc" = 0 ] || echo "$out" | grep BAD | head -n 5 | sed 's/^/# /'
-check "verify reports the diverged branch" grep -q "warning: .*6 transactions of timeline 1 committed after the fork" <<< "$out"
+check "verify reports the diverged branch" grep -q "warning: .*7 transactions of timeline 1 committed after the fork" <<< "$out"
 check "its restorable window is the main line's, one run to the new primary's last transaction" \
     grep -q "^  to .*last transaction $(cut -d, -f1 <<< "$new_gtid") at" <<< "$out"
 out=$("$BV_BIN" status --archive "$archive" 2>&1)
-check "status warns of the diverged branch" grep -q "warning: 6 transactions of an old primary diverged at 1 failover" <<< "$out"
+check "status warns of the diverged branch" grep -q "warning: 7 transactions of an old primary diverged at 1 failover" <<< "$out"
 lost=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["diverged"]["first_gtid"])' \
        "$T/archive/timelines/00000002.json")
 out=$("$BV_BIN" log --archive "$archive" 2>&1)
@@ -142,6 +167,45 @@ check_eq "at the old primary's GTID state" "$(mdb_sql tgt2 "SELECT @@gtid_slave_
 out=$("$BV_BIN" recover --archive "$archive" --from-gtid "" --until-end --timeline 3 --dry-run 2>&1); rc=$?
 check_eq "recover --timeline 3 of an archive with 2: exit 66" "$rc" 66
 check "it names the timelines there are" grep -q "no timeline 3: its timelines are 1 to 2" <<< "$out"
+
+# ---- log and fetch of timeline 1: the old primary's branch ----------------------------------------
+out=$("$BV_BIN" log --archive "$archive" --timeline 1 2>&1); rc=$?
+check_eq "log --timeline 1 exits 0" "$rc" 0
+check "log --timeline 1 shows the diverged transactions" grep -q "^$lost " <<< "$out"
+check_eq "and none of the new primary's" "$(grep -c "^0-2-" <<< "$out")" 0
+# The GTIDs of the binlog files in DIR, each file read alone (mariadb-binlog checks that files
+# given together continue each other's GTID state, and timeline 2's file starts from the fork).
+gtids_in() { for f in "$1"/*; do mariadb-binlog "$f"; done 2>/dev/null | sed -n 's/.*\tGTID \([0-9-]*\) .*/\1/p'; }
+out=$("$BV_BIN" fetch --archive "$archive" --from-gtid "$fork" --timeline 1 --to "$T/fetch1" 2>&1); rc=$?
+check_eq "fetch --timeline 1 from the fork exits 0" "$rc" 0
+[ "$rc" = 0 ] || echo "$out" | tail -n 3 | sed 's/^/# /'
+check "the fetched binlogs hold the diverged transactions" grep -qx "$lost" <<< "$(gtids_in "$T/fetch1")"
+check_eq "and none of the new primary's" "$(gtids_in "$T/fetch1" | grep -c '^0-2-')" 0
+out=$("$BV_BIN" fetch --archive "$archive" --from-gtid "$fork" --to "$T/fetch2" 2>&1); rc=$?
+check_eq "fetch of the main line from the fork exits 0" "$rc" 0
+check "the main line's binlogs hold the new primary's transactions" grep -q '^0-2-' <<< "$(gtids_in "$T/fetch2")"
+check_eq "and none of the diverged ones" "$(gtids_in "$T/fetch2" | grep -cx "$lost")" 0
+
+# ---- restore: the backup must be on the history followed ---------------------------------------
+restore() { "$BV_BIN" restore --archive "$archive" --tmpdir "$T/tmp" "$@" > "$T/restore.out" 2>&1; }
+restore --datadir "$T/r-main" --until-end; rc=$?
+check_eq "restore of the main line exits 0" "$rc" 0
+[ "$rc" = 0 ] || tail -n 5 "$T/restore.out" | sed 's/^/# /'
+check "it restores the backup taken before the fork" grep -q "^backup $B1: " "$T/restore.out"
+check "it says why the newer backup was skipped" \
+    grep -q "^note: backup $B2 skipped: taken on timeline 1 after the history followed (timeline 2) left it" "$T/restore.out"
+check "it reaches the new primary's end" grep -q "^restored: '$T/r-main' at gtid state '$new_gtid'" "$T/restore.out"
+restore --datadir "$T/r-tl1" --until-end --timeline 1; rc=$?
+check_eq "restore --timeline 1 exits 0" "$rc" 0
+[ "$rc" = 0 ] || tail -n 5 "$T/restore.out" | sed 's/^/# /'
+check "it restores the old primary's newest backup" grep -q "^backup $B2: " "$T/restore.out"
+check "it applies the old primary's transaction after that backup, to its last archived transaction" \
+    grep -q "^restored: '$T/r-tl1' at gtid state '$old_gtid', 1 transactions applied" "$T/restore.out"
+[ "$rc" = 0 ] && grep -q "^restored: '$T/r-tl1' at gtid state '$old_gtid'" "$T/restore.out" ||
+    grep "^restored\|^plan" "$T/restore.out" | sed 's/^/# /'
+restore --datadir "$T/r-b2" --until-end --backup "$B2" --dry-run; rc=$?
+check_eq "restore --backup of a backup off the main line: exit 64" "$rc" 64
+check "it says to give --timeline 1" grep -q "give --timeline 1 to restore that timeline" "$T/restore.out"
 
 # ---- a segment whose gtid_end label was altered, trailer and index re-checksummed -----------------
 cp -r "$T/archive" "$T/altered"

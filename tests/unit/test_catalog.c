@@ -299,6 +299,40 @@ testWriterAndView(void) {
     CHECK_INT(archiveViewSpanCount(v), 3);
     CHECK_INT(archiveCatalogCount(archiveViewTail(v)), 100);
     checkAgainstBruteForce(s.archive, v);
+    /* A range in summarised blocks is read from its chunks without listing segments/ (listing from
+     * its block would make the directory store read every later name); its entries count as
+     * listed. A range that reaches the tail lists segments/ from the tail on; one that starts in
+     * the last summarised block (a listing of a block more) from its first seq. No segment object
+     * is stored here: what a listing covers is not listed. */
+    {
+        ArchiveCatalog *r;
+        uint64_t size = 0;
+
+        storageCountersGet(s.storage, &before);
+        REQUIRE((r = archiveViewLoadRange(v, 1020, 1030, &err)) != NULL);
+        storageCountersGet(s.storage, &after);
+        CHECK_INT(after.lists - before.lists, 3); /* prune/, gaps/, index/ */
+        CHECK_INT(archiveCatalogCount(r), 11);
+        CHECK(archiveCatalogListed(r, 0, &size));
+        CHECK_INT(size, archiveCatalogAt(r, 0)->size);
+        archiveCatalogFree(r);
+        storageCountersGet(s.storage, &before);
+        REQUIRE((r = archiveViewLoadRange(v, 1100, UINT64_MAX, &err)) != NULL);
+        storageCountersGet(s.storage, &after);
+        CHECK_INT(after.lists - before.lists, 5); /* prune/, gaps/, index/ twice, segments/ */
+        CHECK_INT(archiveCatalogCount(r), 3172 - 1100 + 1);
+        CHECK(archiveCatalogListed(r, 0, NULL));
+        CHECK(archiveCatalogListed(r, 3072 - 1100, NULL));
+        CHECK(!archiveCatalogListed(r, 3073 - 1100, NULL)); /* in the tail, not stored */
+        archiveCatalogFree(r);
+        storageCountersGet(s.storage, &before);
+        REQUIRE((r = archiveViewLoadRange(v, 3000, UINT64_MAX, &err)) != NULL);
+        storageCountersGet(s.storage, &after);
+        CHECK_INT(after.lists - before.lists, 4); /* prune/, gaps/, index/, segments/ */
+        CHECK_INT(archiveCatalogCount(r), 173);
+        CHECK(!archiveCatalogListed(r, 0, NULL));
+        archiveCatalogFree(r);
+    }
 
     /* A writer started again (a restart) takes the open block's lines from the store and goes on;
      * block 3 completes and widens the level-1 document, which replaces the narrower one. */

@@ -306,6 +306,47 @@ testMainLine(void) {
     timelineSetFree(set);
 }
 
+/* A base backup's point against a path: on it up to the fork of the next timeline on the path
+ * (by GTID state, or by position without one), off it after (taken on the old primary). */
+static void
+testHoldsPoint(void) {
+    TimelineSet *set = threeForks();
+    TimelinePath *p0 = timelinePathNew(set, 0, NULL), *p1 = timelinePathNew(set, 1, NULL);
+    Err err = {0};
+    bool on = false;
+
+    REQUIRE(p0 != NULL && p1 != NULL);
+    CHECK(timelinePathHoldsPoint(p0, BINLOG_FLAVOUR_MARIADB, 1, "mariadb-bin.000012", 400, "0-1-200", &on, &err) == 0);
+    CHECK(on);
+    CHECK(timelinePathHoldsPoint(p0, BINLOG_FLAVOUR_MARIADB, 1, "mariadb-bin.000012", 700, "0-1-269", &on, &err) == 0);
+    CHECK(on);
+    CHECK(timelinePathHoldsPoint(p0, BINLOG_FLAVOUR_MARIADB, 1, "mariadb-bin.000012", 800, "0-1-272", &on, &err) == 0);
+    CHECK(!on);
+    /* format-1 backups say timeline 0: timeline 1 */
+    CHECK(timelinePathHoldsPoint(p0, BINLOG_FLAVOUR_MARIADB, 0, "mariadb-bin.000012", 800, "0-1-272", &on, &err) == 0);
+    CHECK(!on);
+    /* without a state, by position in the timeline's binlog */
+    CHECK(timelinePathHoldsPoint(p0, BINLOG_FLAVOUR_MARIADB, 1, "mariadb-bin.000012", 650, "", &on, &err) == 0);
+    CHECK(on);
+    CHECK(timelinePathHoldsPoint(p0, BINLOG_FLAVOUR_MARIADB, 1, "mariadb-bin.000012", 701, NULL, &on, &err) == 0);
+    CHECK(!on);
+    CHECK(timelinePathHoldsPoint(p0, BINLOG_FLAVOUR_MARIADB, 1, "mariadb-bin.000013", 4, NULL, &on, &err) == 0);
+    CHECK(!on);
+    /* the tip holds every point of its timeline */
+    CHECK(timelinePathHoldsPoint(p0, BINLOG_FLAVOUR_MARIADB, 4, "mariadb-bin.000020", 9999, "0-4-900", &on, &err) == 0);
+    CHECK(on);
+    /* --timeline 1: timeline 1 is the tip, the later timelines are off it */
+    CHECK(timelinePathHoldsPoint(p1, BINLOG_FLAVOUR_MARIADB, 1, "mariadb-bin.000012", 800, "0-1-272", &on, &err) == 0);
+    CHECK(on);
+    CHECK(timelinePathHoldsPoint(p1, BINLOG_FLAVOUR_MARIADB, 2, "mariadb-bin.000001", 400, "0-2-270", &on, &err) == 0);
+    CHECK(!on);
+    CHECK(timelinePathHoldsPoint(p0, BINLOG_FLAVOUR_MARIADB, 1, "mariadb-bin.000012", 400, "junk", &on, &err) != 0);
+    CHECK_INT(err.code, ERR_FORMAT);
+    timelinePathFree(p0);
+    timelinePathFree(p1);
+    timelineSetFree(set);
+}
+
 /* A format-1 archive: no record, one implicit timeline, every segment whole on it. */
 static void
 testImplicit(void) {
@@ -723,6 +764,7 @@ void suite_timeline(void);
 void
 suite_timeline(void) {
     testRun("timeline: a record and its JSON", testRoundTrip);
+    testRun("timeline: a backup's point on a path or after its fork", testHoldsPoint);
     testRun("timeline: segments carry their timeline and commit-time bounds", testSegmentMembers);
     testRun("timeline: hostile records are refused", testHostile);
     testRun("timeline: record names and base names", testNames);
