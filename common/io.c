@@ -735,6 +735,10 @@ static int
 ioVerifyReadFail(const IoVerifyRead *this, const char *got, Err *err) {
     char want[CRYPTO_SHA256_LEN * 2 + 1];
 
+    if (this->sha256 == NULL)
+        return errSet(err, ERR_CHECKSUM, "%s does not match its description: %llu%s bytes, expected %llu bytes",
+                      this->what, (unsigned long long)this->size, this->size > this->expect ? " or more" : "",
+                      (unsigned long long)this->expect);
     cryptoHexEncode(this->expectSha256, sizeof(this->expectSha256), want);
     return errSet(err, ERR_CHECKSUM, "%s does not match its description: %llu bytes with sha256 %s, "
                   "expected %llu bytes with sha256 %s", this->what, (unsigned long long)this->size,
@@ -749,11 +753,15 @@ ioVerifyReadRead(void *ctx, uint8_t *buf, size_t len, Err *err) {
     ssize_t n = ioRead(this->src, buf, len, err);
 
     if (n > 0) {
-        cryptoHashUpdate(this->sha256, buf, (size_t)n);
+        if (this->sha256 != NULL)
+            cryptoHashUpdate(this->sha256, buf, (size_t)n);
         this->size += (uint64_t)n;
         /* Longer than described: said now, before the extra bytes go anywhere. */
         if (this->size > this->expect)
             return ioVerifyReadFail(this, "unknown (longer)", err);
+    } else if (n == 0 && this->sha256 == NULL) {
+        if (this->size != this->expect)
+            return ioVerifyReadFail(this, NULL, err);
     } else if (n == 0) {
         cryptoHashFinal(this->sha256, digest, NULL);
         if (this->size != this->expect || memcmp(digest, this->expectSha256, sizeof(digest)) != 0) {
@@ -785,9 +793,11 @@ ioReadVerifyNew(IoRead *src, uint64_t size, const uint8_t sha256[CRYPTO_SHA256_L
     IoVerifyRead *this = bvCalloc(1, sizeof(*this));
 
     this->src = src;
-    this->sha256 = cryptoHashNew(CRYPTO_HASH_SHA256);
     this->expect = size;
-    memcpy(this->expectSha256, sha256, CRYPTO_SHA256_LEN);
+    if (sha256 != NULL) {
+        this->sha256 = cryptoHashNew(CRYPTO_HASH_SHA256);
+        memcpy(this->expectSha256, sha256, CRYPTO_SHA256_LEN);
+    }
     this->what = bvStrdup(what);
     return ioReadNew(&ioVerifyReadVt, this);
 }

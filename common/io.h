@@ -113,7 +113,8 @@ IoRead *ioReadHashNew(IoRead *src, CryptoHashType type);
  * as soon as it is longer) it fails with ERR_CHECKSUM, "<what> does not match its description: N
  * bytes with sha256 X, expected M bytes with sha256 Y", instead of returning 0. A filter after it
  * (an encryptor that seals its last chunk only at the end) thus never finishes a stream that is
- * not what its caller described. */
+ * not what its caller described. `sha256` NULL checks the size only, hashing nothing ("N bytes,
+ * expected M bytes"): for bytes hashed already as they were written. */
 IoRead *ioReadVerifyNew(IoRead *src, uint64_t size, const uint8_t sha256[CRYPTO_SHA256_LEN],
                         const char *what);
 

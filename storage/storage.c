@@ -241,7 +241,7 @@ storagePutSourceVerify(const StoragePutSource *src, const StoragePutInfo *info, 
     if (reader == NULL)
         return NULL;
     what = src->path ? bvSprintf("'%s'", src->path) : bvStrdup("the buffer");
-    reader = ioReadVerifyNew(reader, info->size, info->sha256, what);
+    reader = ioReadVerifyNew(reader, info->size, src->sealed ? NULL : info->sha256, what);
     bvFree(what);
     return reader;
 }
@@ -327,6 +327,14 @@ int
 storagePutFile(Storage *storage, const char *name, const char *localPath,
                const StoragePutInfo *info, Err *err) {
     StoragePutSource src = {.path = localPath};
+
+    return storagePut(storage, name, &src, info, STORAGE_PUT_IMMUTABLE, err);
+}
+
+int
+storagePutSealedFile(Storage *storage, const char *name, const char *localPath,
+                     const StoragePutInfo *info, Err *err) {
+    StoragePutSource src = {.path = localPath, .sealed = true};
 
     return storagePut(storage, name, &src, info, STORAGE_PUT_IMMUTABLE, err);
 }
