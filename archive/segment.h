@@ -122,16 +122,18 @@ IoRead *segmentContainerFrame(IoRead *object, uint64_t frameLen);
 
 /* ---- writer (segment_write.c) ---- */
 
-/* The writer's compression worker: a thread that compresses, hashes and writes the blocks of one
- * open segment at a time, one block behind the caller, while the caller frames and hashes the
- * content. It outlives segments: a stream of segments (the agent's) keeps one for its lifetime
- * and opens each segment on it in turn. */
+/* The writer's compression workers: two threads that compress, hash and write the blocks of one
+ * open segment at a time, one block behind the caller, while the caller frames the content: one
+ * compresses, hashes the object and writes it, the other hashes the content. They outlive
+ * segments: a stream of segments (the agent's) keeps one SegmentCompressor for its lifetime and
+ * opens each segment on it in turn. */
 typedef struct SegmentCompressor SegmentCompressor;
 typedef struct SegmentWriter SegmentWriter;
 
-/* Start the worker thread (named bv-compress); NULL and ERR_INTERNAL when it cannot start. */
+/* Start the worker threads (named bv-compress and bv-hash); NULL and ERR_INTERNAL when they
+ * cannot start. */
 SegmentCompressor *segmentCompressorNew(Err *err);
-/* Stop the worker (a sentinel it sees once the block in flight is written) and join it. A segment
+/* Stop the workers (a sentinel they see once the block in flight is done) and join them. A segment
  * still open on it fails from then on (its append and seal return an error; segmentWriterFree()
  * still removes its file). Not concurrent with calls on that segment's writer. NULL: no-op. */
 void segmentCompressorFree(SegmentCompressor *c);
