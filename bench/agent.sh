@@ -16,7 +16,7 @@ RAWREAD=${RAWREAD:-$BENCH_ROOT/build/release/rawread}
 {
     echo "### Agent catch-up (issue: agent; issue #15)"
     echo
-    echo "$(date -u +%Y-%m-%d), $(bench_machine). MariaDB $(mariadbd --version | awk '{print $3}') on loopback, binlogs in the page cache; the archive is a local directory."
+    echo "$(date -u +%Y-%m-%d), $(bench_machine), load average $(cut -d' ' -f1-3 /proc/loadavg) at the start. MariaDB $(mariadbd --version | awk '{print $3}') on loopback, binlogs in the page cache; the archive is a local directory."
     echo "**Raw read** is what the server can send: \`bench/rawread.c\`, a Connector/C loop that only reads the replication packets (ANNOTATE_ROWS requested, as the agent does), best of 3. **binvault** is from start until its checkpoint reaches the server's end, everything lz4-compressed, SHA-256-hashed, fsync'd in the spool and stored in the archive (\`--segment-size 64M --segment-interval 200ms\`). **CPU s/GB** is the agent's user+system time (its /proc/PID/stat, read when it has caught up) per GB of binlog."
     echo
     echo "| data set | binlog MB | events | raw read: s (MB/s) | mariadb-binlog --raw: s | binvault agent: s (MB/s) | agent / raw read | agent CPU s/GB | agent peak RSS | archive size |"
@@ -93,6 +93,8 @@ for set in ${BENCH_AGENT_SETS:-sysbench sysbench-enc large}; do
     esac
 done
 {
+    echo
+    echo "Load average at the end: $(cut -d' ' -f1-3 /proc/loadavg) (the machine is shared: compare only runs of one period)."
     echo
     echo "Issue #15's goals: agent / raw read >= 0.5x on the small-event shape (stretch 0.8x) and on large rows, >= 0.4x into an encrypted archive; at most 3 CPU s/GB on the small-event shape; peak RSS < 64 MiB."
 } >> "$out"
