@@ -213,6 +213,7 @@ agentRun(const AgentConfig *cfg, Err *err) {
         goto done;
     if ((a.compressor = segmentCompressorNew(err)) == NULL)
         goto done;
+    segmentCompressorSetLz4Acceleration(a.compressor, (int)cfg->lz4Acceleration);
     if (agentRecoverAtStart(&a, err) != 0)
         goto done;
     a.uploader = uploaderNew(a.storage, (unsigned)cfg->uploadWorkers, agentUploadDone, &a);

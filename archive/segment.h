@@ -133,6 +133,14 @@ typedef struct SegmentWriter SegmentWriter;
 /* Start the worker threads (named bv-compress and bv-hash); NULL and ERR_INTERNAL when they
  * cannot start. */
 SegmentCompressor *segmentCompressorNew(Err *err);
+/* lz4 acceleration of the segments' frames unless set otherwise: measured on the sysbench
+ * oltp_write_only binlogs (docs/BENCHMARKS.md, issue #15's third round), 2 takes 12-15% less lz4
+ * CPU than 1 for 3% more bytes stored; 4 saves 5% more CPU for 11% more bytes. */
+#define SEGMENT_LZ4_ACCELERATION_DEFAULT 2
+/* The lz4 acceleration (1..IO_LZ4_ACCELERATION_MAX) of the segments opened on `c` from now on.
+ * Segments stay readable by every reader whatever the value (one lz4 frame); the same input gives
+ * the same bytes only at the same acceleration. */
+void segmentCompressorSetLz4Acceleration(SegmentCompressor *c, int acceleration);
 /* Stop the workers (a sentinel they see once the block in flight is done) and join them. A segment
  * still open on it fails from then on (its append and seal return an error; segmentWriterFree()
  * still removes its file). Not concurrent with calls on that segment's writer. NULL: no-op. */

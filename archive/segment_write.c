@@ -48,6 +48,7 @@ struct SegmentCompressor {
     bool failed;    /* a block of the current segment failed: the segment's later blocks are skipped */
     Err err;        /* why */
     SegmentWriter *writer; /* the segment served now, NULL between segments */
+    int lz4Acceleration;   /* of the segments opened from now on */
 };
 
 struct SegmentWriter {
@@ -149,6 +150,7 @@ segmentCompressorNew(Err *err) {
     SegmentCompressor *c = bvCalloc(1, sizeof(*c));
     int rc;
 
+    c->lz4Acceleration = SEGMENT_LZ4_ACCELERATION_DEFAULT;
     pthread_mutex_init(&c->lock, NULL);
     pthread_cond_init(&c->cond, NULL);
     if ((rc = pthread_create(&c->thread, NULL, compressorMain, c)) != 0) {
@@ -167,6 +169,12 @@ segmentCompressorNew(Err *err) {
     }
     pthread_setname_np(c->hashThread, "bv-hash");
     return c;
+}
+
+void
+segmentCompressorSetLz4Acceleration(SegmentCompressor *c, int acceleration) {
+    BV_ASSERT(acceleration >= 1 && acceleration <= IO_LZ4_ACCELERATION_MAX);
+    c->lz4Acceleration = acceleration;
 }
 
 void
@@ -371,7 +379,8 @@ segmentWriterOpen(SegmentCompressor *c, const char *path, const SegmentMeta *met
     tail->next = w->objectHash;
     tail->w = w;
     w->tail = ioWriteNew(&segmentTailVt, tail);
-    w->head = ioWriteLz4CompressNew(w->tail);
+    w->head = ioWriteLz4CompressOptNew(w->tail, &(IoLz4Options){.acceleration = c->lz4Acceleration,
+                                                                .contentChecksum = true});
     w->contentHash = cryptoHashNew(CRYPTO_HASH_SHA256);
     w->stage = bvMalloc(SEGMENT_STAGE_SIZE);
     w->spare = bvMalloc(SEGMENT_STAGE_SIZE);

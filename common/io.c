@@ -446,15 +446,26 @@ static const IoWriteVt ioLz4CompressVt = {
 
 IoWrite *
 ioWriteLz4CompressNew(IoWrite *next) {
+    const IoLz4Options options = {.acceleration = 1, .contentChecksum = true};
+
+    return ioWriteLz4CompressOptNew(next, &options);
+}
+
+IoWrite *
+ioWriteLz4CompressOptNew(IoWrite *next, const IoLz4Options *options) {
     IoLz4Compress *this = bvCalloc(1, sizeof(*this));
     size_t rc = LZ4F_createCompressionContext(&this->cctx, LZ4F_VERSION);
 
     /* Only allocation can fail here; treat it like bvMalloc() does. */
     BV_ASSERT(!LZ4F_isError(rc));
+    BV_ASSERT(options->acceleration >= 1 && options->acceleration <= IO_LZ4_ACCELERATION_MAX);
     this->next = next;
     this->prefs.frameInfo.blockSizeID = LZ4F_max256KB;
     this->prefs.frameInfo.blockMode = LZ4F_blockLinked;
-    this->prefs.frameInfo.contentChecksumFlag = LZ4F_contentChecksumEnabled;
+    this->prefs.frameInfo.contentChecksumFlag =
+        options->contentChecksum ? LZ4F_contentChecksumEnabled : LZ4F_noContentChecksum;
+    /* lz4frame's fast levels: level -N compresses with acceleration N + 1, level 0 with 1. */
+    this->prefs.compressionLevel = 1 - options->acceleration;
     /* Per-block checksums let a reader stop at the first corrupt block instead of streaming
      * the whole frame before the content checksum fails; 4 bytes per 256 KiB. */
     this->prefs.frameInfo.blockChecksumFlag = LZ4F_blockChecksumEnabled;

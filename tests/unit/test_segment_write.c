@@ -169,6 +169,49 @@ testSeveralSegments(void) {
     bvFree(src.file);
 }
 
+/* The same content at lz4 accelerations 1, 2 (the default) and 8: each segment reads back whole
+ * with the same content hash; a higher acceleration never stores fewer bytes here, and 8 stores
+ * more than 1 (lz4 skips ahead faster where it finds no match). */
+static void
+testLz4Acceleration(void) {
+    static const int accelerations[] = {1, SEGMENT_LZ4_ACCELERATION_DEFAULT, 8};
+    uint64_t sizes[3];
+    char contents[3][65];
+    Source src;
+    SegmentCompressor *c;
+    Err err = {0};
+
+    sourceLoad(&src);
+    c = segmentCompressorNew(&err);
+    REQUIRE(c != NULL);
+    for (unsigned i = 0; i < 3; i++) {
+        char path[1024];
+        SegmentMeta m, sealed;
+        SegmentWriter *w;
+
+        segmentCompressorSetLz4Acceleration(c, accelerations[i]);
+        sourceMeta(&src, i + 1, &m);
+        snprintf(path, sizeof(path), "%s/accel-%d.tmp", testTmpDir(), accelerations[i]);
+        w = segmentWriterOpen(c, path, &m, src.file + 4, src.fdeLen, &err);
+        REQUIRE(w != NULL);
+        REQUIRE(appendEvents(w, 10, 42, NULL, &err) == 0);
+        REQUIRE(segmentWriterSeal(w, false, &sealed, &err) == 0);
+        segmentWriterFree(w);
+        CHECK(verifySealed(path, &sealed, 10) == 0);
+        sizes[i] = sealed.size;
+        snprintf(contents[i], sizeof(contents[i]), "%s", sealed.contentSha256);
+        unlink(path);
+        segmentMetaClear(&sealed);
+    }
+    CHECK_STR(contents[1], contents[0]);
+    CHECK_STR(contents[2], contents[0]);
+    CHECK(sizes[0] <= sizes[1]);
+    CHECK(sizes[1] <= sizes[2]);
+    CHECK(sizes[0] < sizes[2]);
+    segmentCompressorFree(c);
+    bvFree(src.file);
+}
+
 /* A segment abandoned with blocks handed to the worker: its file goes, and the next segment on
  * the same worker is whole (nothing of the abandoned one leaks into it). */
 static void
@@ -251,6 +294,7 @@ testShutdownWithSegmentOpen(void) {
 void
 suite_segment_write(void) {
     testRun("segment writer: several segments through one compression worker", testSeveralSegments);
+    testRun("segment writer: lz4 accelerations 1, 2 and 8 of the same content", testLz4Acceleration);
     testRun("segment writer: an abandoned segment, then the next on the same worker", testAbandonedThenNext);
     testRun("segment writer: worker shut down with a segment open", testShutdownWithSegmentOpen);
 }
