@@ -169,8 +169,26 @@ testSeveralSegments(void) {
     bvFree(src.file);
 }
 
+#define LZ4_FLG_CONTENT_CHECKSUM 0x04
+#define LZ4_FLG_BLOCK_CHECKSUM 0x10
+
+/* The FLG byte of the lz4 frame of the segment at `path` (after the segment's magic and the
+ * frame's). */
+static unsigned
+frameFlags(const char *path) {
+    size_t len;
+    uint8_t *file = testReadFile(path, &len);
+    unsigned flags;
+
+    BV_ASSERT(file != NULL && len > SEGMENT_MAGIC_LEN + 4);
+    flags = file[SEGMENT_MAGIC_LEN + 4];
+    bvFree(file);
+    return flags;
+}
+
 /* The same content at lz4 accelerations 1, 2 (the default) and 8: each segment reads back whole
- * with the same content hash; a higher acceleration never stores fewer bytes here, and 8 stores
+ * with the same content hash, its frame with block checksums and no content checksum (the
+ * content's SHA-256 is the check); a higher acceleration never stores fewer bytes here, and 8 stores
  * more than 1 (lz4 skips ahead faster where it finds no match). */
 static void
 testLz4Acceleration(void) {
@@ -198,6 +216,7 @@ testLz4Acceleration(void) {
         REQUIRE(segmentWriterSeal(w, false, &sealed, &err) == 0);
         segmentWriterFree(w);
         CHECK(verifySealed(path, &sealed, 10) == 0);
+        CHECK_INT(frameFlags(path) & (LZ4_FLG_CONTENT_CHECKSUM | LZ4_FLG_BLOCK_CHECKSUM), LZ4_FLG_BLOCK_CHECKSUM);
         sizes[i] = sealed.size;
         snprintf(contents[i], sizeof(contents[i]), "%s", sealed.contentSha256);
         unlink(path);
