@@ -79,8 +79,9 @@ backoffSleep(Uploader *u, uint64_t ms) {
     pthread_mutex_unlock(&u->lock);
 }
 
-/* What the seal says the spooled file is: its size and SHA-256, taken as the segment was
- * written (the MD5 is left to a store that needs it). False when the job carries no SHA-256. */
+/* What the seal says the spooled file is: its size, SHA-256 and, when the writer took it for a
+ * store that sends it, MD5, taken as the segment was written (else the MD5 is left to a store
+ * that needs it). False when the job carries no SHA-256. */
 static bool
 sealedInfo(const Job *job, StoragePutInfo *info) {
     size_t len;
@@ -88,7 +89,9 @@ sealedInfo(const Job *job, StoragePutInfo *info) {
 
     memset(info, 0, sizeof(*info));
     info->size = job->meta.size;
-    info->noMd5 = true;
+    info->noMd5 = !job->meta.hasMd5;
+    if (job->meta.hasMd5)
+        memcpy(info->md5, job->meta.md5, sizeof(info->md5));
     return job->meta.sha256[0] != '\0' &&
            cryptoHexDecode(job->meta.sha256, strlen(job->meta.sha256), info->sha256, sizeof(info->sha256), &len,
                            &err) == 0 &&

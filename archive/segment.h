@@ -62,6 +62,10 @@ typedef struct SegmentMeta {
     char name[SEGMENT_NAME_MAX];
     uint64_t size;
     char sha256[65]; /* "" when unknown (a segment found in the store but not yet indexed) */
+    /* The object's MD5, taken as it was written when the writer was asked to
+     * (segmentCompressorSetObjectMd5()); in memory only, for the upload. */
+    bool hasMd5;
+    uint8_t md5[CRYPTO_MD5_LEN];
 } SegmentMeta;
 
 /* Object name for a segment: segments/<seq>-<file>-<start pos>.bvs */
@@ -141,6 +145,10 @@ SegmentCompressor *segmentCompressorNew(Err *err);
  * Segments stay readable by every reader whatever the value (one lz4 frame); the same input gives
  * the same bytes only at the same acceleration. */
 void segmentCompressorSetLz4Acceleration(SegmentCompressor *c, int acceleration);
+/* Whether the segments opened on `c` from now on also take their object's MD5 as they are
+ * written (SegmentMeta.md5 at the seal): for a store that sends it (storageSendsMd5()), which
+ * then need not read the spooled file for it. On bv-compress, beside the object's SHA-256. */
+void segmentCompressorSetObjectMd5(SegmentCompressor *c, bool on);
 /* Stop the workers (a sentinel they see once the block in flight is done) and join them. A segment
  * still open on it fails from then on (its append and seal return an error; segmentWriterFree()
  * still removes its file). Not concurrent with calls on that segment's writer. NULL: no-op. */

@@ -49,6 +49,7 @@ struct SegmentCompressor {
     Err err;        /* why */
     SegmentWriter *writer; /* the segment served now, NULL between segments */
     int lz4Acceleration;   /* of the segments opened from now on */
+    bool objectMd5;        /* the same: their object's MD5 is taken */
 };
 
 struct SegmentWriter {
@@ -59,6 +60,7 @@ struct SegmentWriter {
      * tail -> object sha256 -> fd. */
     CryptoHash *contentHash;
     IoWrite *head, *tail, *objectHash;
+    IoWrite *objectMd5; /* NULL when the MD5 is not taken */
     uint8_t *stage; /* content not yet handed to the worker (the caller's) */
     size_t staged;
     uint8_t *spare; /* the block the worker writes (or wrote last) */
@@ -175,6 +177,11 @@ void
 segmentCompressorSetLz4Acceleration(SegmentCompressor *c, int acceleration) {
     BV_ASSERT(acceleration >= 1 && acceleration <= IO_LZ4_ACCELERATION_MAX);
     c->lz4Acceleration = acceleration;
+}
+
+void
+segmentCompressorSetObjectMd5(SegmentCompressor *c, bool on) {
+    c->objectMd5 = on;
 }
 
 void
@@ -372,8 +379,11 @@ segmentWriterOpen(SegmentCompressor *c, const char *path, const SegmentMeta *met
     w->meta.endsFile = false;
     w->meta.name[0] = w->meta.sha256[0] = '\0';
     w->meta.size = 0;
+    w->meta.hasMd5 = false;
 
     fdSink = ioWriteFdNew(fd, path, IO_FD_SYNC | IO_FD_CLOSE);
+    if (c->objectMd5)
+        fdSink = w->objectMd5 = ioWriteHashNew(fdSink, CRYPTO_HASH_MD5);
     w->objectHash = ioWriteHashNew(fdSink, CRYPTO_HASH_SHA256);
     tail = bvCalloc(1, sizeof(*tail));
     tail->next = w->objectHash;
@@ -538,6 +548,10 @@ segmentWriterSeal(SegmentWriter *w, bool endsFile, SegmentMeta *meta, Err *err) 
     }
     w->meta.size = w->objectBytes;
     snprintf(w->meta.sha256, sizeof(w->meta.sha256), "%s", ioWriteHashHex(w->objectHash));
+    if (w->objectMd5 != NULL) {
+        ioWriteHashResult(w->objectMd5, w->meta.md5, NULL);
+        w->meta.hasMd5 = true;
+    }
     segmentName(w->meta.seq, w->meta.file, w->meta.startPos, w->meta.name, sizeof(w->meta.name));
     w->sealed = true;
     segmentMetaCopy(meta, &w->meta);

@@ -584,7 +584,7 @@ s3DriverPut(void *driver, const char *name, const StoragePutSource *src, const S
     if (info->size > this->threshold) {
         rc = s3PutMultipart(this, http, key, &source, info, conditional, existed, err);
     } else {
-        /* A sealed file comes without its MD5 (only S3 needs it): read once for it here. */
+        /* A sealed file written without its MD5 (spooled before a restart): read once for it. */
         StoragePutInfo withMd5 = *info;
 
         if (info->noMd5 && s3PartHash(&source, 0, info->size, NULL, NULL, withMd5.md5, err) != 0)

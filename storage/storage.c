@@ -35,6 +35,11 @@ storageNewDriver(const StorageDriverVt *vt, void *driver, const char *url) {
     return storage;
 }
 
+bool
+storageSendsMd5(const Storage *storage) {
+    return storage->vt->sendsMd5 != NULL && storage->vt->sendsMd5(storage->driver);
+}
+
 void
 storageUnwrap(Storage *storage, const StorageDriverVt **vt, void **driver) {
     *vt = storage->vt;

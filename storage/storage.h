@@ -45,8 +45,8 @@ typedef struct StoragePutInfo {
     uint64_t size;
     uint8_t sha256[CRYPTO_SHA256_LEN];
     uint8_t md5[CRYPTO_MD5_LEN];
-    /* md5 was not computed (storagePutSealedFile()): a driver that sends it computes it itself, so
-     * that only a store that needs it (S3) pays for it. */
+    /* md5 was not computed (storagePutSealedFile() of a segment written without it): a driver
+     * that sends it computes it itself, so that only a store that needs it (S3) pays for it. */
     bool noMd5;
 } StoragePutInfo;
 
@@ -208,7 +208,15 @@ typedef struct StorageDriverVt {
     int (*remove)(void *driver, const char *name, Err *err);
     int (*cleanTemp)(void *driver, unsigned minAgeSec, unsigned *removed, Err *err);
     void (*free)(void *driver);
+    /* Whether the driver sends the MD5 of the bytes it is given (S3's Content-MD5): a caller that
+     * can take it as the file is written passes it (StoragePutInfo.md5) rather than leave the
+     * driver to read the file for it. NULL: it does not. */
+    bool (*sendsMd5)(void *driver);
 } StorageDriverVt;
+
+/* Whether `storage` sends the MD5 of the bytes it is given (its driver's sendsMd5: S3, not an
+ * encrypting filter, whose bytes stored are not the caller's). */
+bool storageSendsMd5(const Storage *storage);
 
 /* Wrap a driver (owned from now on) in a Storage with its URL. */
 Storage *storageNewDriver(const StorageDriverVt *vt, void *driver, const char *url);

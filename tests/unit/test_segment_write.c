@@ -231,6 +231,49 @@ testLz4Acceleration(void) {
     bvFree(src.file);
 }
 
+/* Asked to, the writer takes the object's MD5 as it writes it: the MD5 of the file's bytes;
+ * otherwise none. */
+static void
+testObjectMd5(void) {
+    Source src;
+    SegmentCompressor *c;
+    Err err = {0};
+
+    sourceLoad(&src);
+    c = segmentCompressorNew(&err);
+    REQUIRE(c != NULL);
+    for (int on = 1; on >= 0; on--) {
+        char path[1024];
+        uint8_t md5[CRYPTO_MD5_LEN];
+        SegmentMeta m, sealed;
+        SegmentWriter *w;
+        uint8_t *file;
+        size_t len;
+
+        segmentCompressorSetObjectMd5(c, on);
+        sourceMeta(&src, 1, &m);
+        m.hasMd5 = !on; /* what the caller passes is not taken for the writer's */
+        snprintf(path, sizeof(path), "%s/md5-%d.tmp", testTmpDir(), on);
+        w = segmentWriterOpen(c, path, &m, src.file + 4, src.fdeLen, &err);
+        REQUIRE(w != NULL);
+        REQUIRE(appendEvents(w, 6, 9, NULL, &err) == 0);
+        REQUIRE(segmentWriterSeal(w, false, &sealed, &err) == 0);
+        segmentWriterFree(w);
+        file = testReadFile(path, &len);
+        REQUIRE(file != NULL);
+        CHECK_INT(len, sealed.size);
+        cryptoMd5(file, len, md5);
+        CHECK(sealed.hasMd5 == on);
+        if (on)
+            CHECK(memcmp(sealed.md5, md5, sizeof(md5)) == 0);
+        bvFree(file);
+        unlink(path);
+        segmentMetaClear(&sealed);
+    }
+    segmentCompressorFree(c);
+    bvFree(src.file);
+}
+
 /* A segment abandoned with blocks handed to the worker: its file goes, and the next segment on
  * the same worker is whole (nothing of the abandoned one leaks into it). */
 static void
@@ -314,6 +357,7 @@ void
 suite_segment_write(void) {
     testRun("segment writer: several segments through one compression worker", testSeveralSegments);
     testRun("segment writer: lz4 accelerations 1, 2 and 8 of the same content", testLz4Acceleration);
+    testRun("segment writer: the object's MD5 taken as it is written, when asked", testObjectMd5);
     testRun("segment writer: an abandoned segment, then the next on the same worker", testAbandonedThenNext);
     testRun("segment writer: worker shut down with a segment open", testShutdownWithSegmentOpen);
 }

@@ -109,7 +109,111 @@ testSealed(void) {
     storageFree(storage);
 }
 
+/* A store that sends MD5s and records what the uploader gave it. */
+typedef struct Recorder {
+    unsigned puts;
+    StoragePutInfo info;
+} Recorder;
+
+static int
+recorderPut(void *driver, const char *name, const StoragePutSource *src, const StoragePutInfo *info,
+            StoragePutMode mode, bool *existed, Err *err) {
+    Recorder *r = driver;
+
+    (void)name, (void)src, (void)mode, (void)err;
+    r->puts++;
+    r->info = *info;
+    *existed = false;
+    return 0;
+}
+
+static bool
+recorderSendsMd5(void *driver) {
+    (void)driver;
+    return true;
+}
+
+static void
+recorderFree(void *driver) {
+    (void)driver;
+}
+
+static const StorageDriverVt recorderVt = {
+    .put = recorderPut,
+    .free = recorderFree,
+    .sendsMd5 = recorderSendsMd5,
+};
+
+/* The seal's MD5 (taken by the writer for a store that sends it) goes to the store with the
+ * size and SHA-256; a job without one leaves the MD5 to the store (noMd5). */
+static void
+testSealedMd5(void) {
+    Done d = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
+    static const char content[] = "segment with its md5";
+    char local[512];
+    uint8_t md5[CRYPTO_MD5_LEN];
+    Recorder rec = {0};
+    Storage *storage = storageNewDriver(&recorderVt, &rec, "recorder://");
+    Err err;
+
+    CHECK(storageSendsMd5(storage));
+    snprintf(local, sizeof(local), "%s/md5.bvs", testTmpDir());
+    cryptoMd5(content, strlen(content), md5);
+    for (int withMd5 = 0; withMd5 <= 1; withMd5++) {
+        SegmentMeta meta;
+        Uploader *u;
+
+        REQUIRE(fsWriteFileAtomic(local, content, strlen(content), 0640, &err) == 0);
+        memset(&meta, 0, sizeof(meta));
+        snprintf(meta.name, sizeof(meta.name), "segments/md5-%d.bvs", withMd5);
+        meta.size = strlen(content);
+        {
+            uint8_t sha[CRYPTO_SHA256_LEN];
+
+            cryptoSha256(content, strlen(content), sha);
+            cryptoHexEncode(sha, sizeof(sha), meta.sha256);
+        }
+        if (withMd5) {
+            meta.hasMd5 = true;
+            memcpy(meta.md5, md5, sizeof(md5));
+        }
+        pthread_mutex_lock(&d.lock);
+        d.count = 0;
+        pthread_mutex_unlock(&d.lock);
+        u = uploaderNew(storage, 1, onDone, &d);
+        uploaderSubmit(u, &meta, local);
+        pthread_mutex_lock(&d.lock);
+        while (d.count == 0)
+            pthread_cond_wait(&d.cond, &d.lock);
+        pthread_mutex_unlock(&d.lock);
+        uploaderFree(u);
+        CHECK_INT(d.rc, 0);
+        CHECK_INT(rec.puts, (unsigned)withMd5 + 1);
+        CHECK_INT(rec.info.size, strlen(content));
+        CHECK(rec.info.noMd5 == !withMd5);
+        if (withMd5)
+            CHECK(memcmp(rec.info.md5, md5, sizeof(md5)) == 0);
+    }
+    storageFree(storage);
+}
+
+/* Only a store that sends MD5s asks for them: not the directory store. */
+static void
+testSendsMd5(void) {
+    char *url = bvSprintf("file://%s/archive-md5", testTmpDir());
+    Storage *storage;
+    Err err;
+
+    storage = storageNew(url, &err);
+    bvFree(url);
+    REQUIRE(storage != NULL);
+    CHECK(!storageSendsMd5(storage));
+    storageFree(storage);
+}
+
 void
 suite_uploader(void) {
     testRun("uploader: stored as sealed (linked); a changed spooled file refused for good", testSealed);
+    testRun("uploader: the seal's MD5 goes to a store that sends it", testSealedMd5);
+    testRun("uploader: the directory store asks for no MD5", testSendsMd5);
 }
