@@ -169,6 +169,27 @@ testSeveralSegments(void) {
     bvFree(src.file);
 }
 
+/* Write a segment of `count` events (content from `seed`) at `path` on `c` and seal it into
+ * `sealed`; -1 with err at the first failure. */
+static int
+writeSealed(SegmentCompressor *c, const Source *src, uint64_t seq, const char *path, unsigned count,
+            uint64_t seed, SegmentMeta *sealed, Err *err) {
+    SegmentMeta m;
+    SegmentWriter *w;
+    int rc;
+
+    sourceMeta(src, seq, &m);
+    /* What the caller passes is not taken for what the writer computes. */
+    m.hasMd5 = true;
+    if ((w = segmentWriterOpen(c, path, &m, src->file + 4, src->fdeLen, err)) == NULL)
+        return -1;
+    rc = appendEvents(w, count, seed, NULL, err);
+    if (rc == 0)
+        rc = segmentWriterSeal(w, false, sealed, err);
+    segmentWriterFree(w);
+    return rc;
+}
+
 #define LZ4_FLG_CONTENT_CHECKSUM 0x04
 #define LZ4_FLG_BLOCK_CHECKSUM 0x10
 
@@ -204,17 +225,11 @@ testLz4Acceleration(void) {
     REQUIRE(c != NULL);
     for (unsigned i = 0; i < 3; i++) {
         char path[1024];
-        SegmentMeta m, sealed;
-        SegmentWriter *w;
+        SegmentMeta sealed;
 
         segmentCompressorSetLz4Acceleration(c, accelerations[i]);
-        sourceMeta(&src, i + 1, &m);
         snprintf(path, sizeof(path), "%s/accel-%d.tmp", testTmpDir(), accelerations[i]);
-        w = segmentWriterOpen(c, path, &m, src.file + 4, src.fdeLen, &err);
-        REQUIRE(w != NULL);
-        REQUIRE(appendEvents(w, 10, 42, NULL, &err) == 0);
-        REQUIRE(segmentWriterSeal(w, false, &sealed, &err) == 0);
-        segmentWriterFree(w);
+        REQUIRE(writeSealed(c, &src, i + 1, path, 10, 42, &sealed, &err) == 0);
         CHECK(verifySealed(path, &sealed, 10) == 0);
         CHECK_INT(frameFlags(path) & (LZ4_FLG_CONTENT_CHECKSUM | LZ4_FLG_BLOCK_CHECKSUM), LZ4_FLG_BLOCK_CHECKSUM);
         sizes[i] = sealed.size;
@@ -245,20 +260,13 @@ testObjectMd5(void) {
     for (int on = 1; on >= 0; on--) {
         char path[1024];
         uint8_t md5[CRYPTO_MD5_LEN];
-        SegmentMeta m, sealed;
-        SegmentWriter *w;
+        SegmentMeta sealed;
         uint8_t *file;
         size_t len;
 
         segmentCompressorSetObjectMd5(c, on);
-        sourceMeta(&src, 1, &m);
-        m.hasMd5 = !on; /* what the caller passes is not taken for the writer's */
         snprintf(path, sizeof(path), "%s/md5-%d.tmp", testTmpDir(), on);
-        w = segmentWriterOpen(c, path, &m, src.file + 4, src.fdeLen, &err);
-        REQUIRE(w != NULL);
-        REQUIRE(appendEvents(w, 6, 9, NULL, &err) == 0);
-        REQUIRE(segmentWriterSeal(w, false, &sealed, &err) == 0);
-        segmentWriterFree(w);
+        REQUIRE(writeSealed(c, &src, 1, path, 6, 9, &sealed, &err) == 0);
         file = testReadFile(path, &len);
         REQUIRE(file != NULL);
         CHECK_INT(len, sealed.size);
