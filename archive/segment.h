@@ -138,8 +138,8 @@ typedef struct SegmentWriter SegmentWriter;
  * cannot start. */
 SegmentCompressor *segmentCompressorNew(Err *err);
 /* lz4 acceleration of the segments' frames unless set otherwise: measured on the sysbench
- * oltp_write_only binlogs (docs/BENCHMARKS.md, issue #15's third round), 2 takes 12-15% less lz4
- * CPU than 1 for 3% more bytes stored; 4 saves 5% more CPU for 11% more bytes. */
+ * oltp_write_only binlogs (docs/BENCHMARKS.md, issue #15's third round), 2 takes 12-16% less lz4
+ * CPU than 1 for 2.8% more bytes stored; 4 saves another 10% of it for 7.6% more bytes. */
 #define SEGMENT_LZ4_ACCELERATION_DEFAULT 2
 /* The lz4 acceleration (1..IO_LZ4_ACCELERATION_MAX) of the segments opened on `c` from now on.
  * Segments stay readable by every reader whatever the value (one lz4 frame); the same input gives

@@ -57,7 +57,7 @@ struct SegmentWriter {
     SegmentMeta meta;
     /* The worker's while a block is in flight (the caller's only when the worker is idle: the
      * FDE at the start, the digest at the seal): the content's SHA-256 and the chain, lz4 ->
-     * tail -> object sha256 -> fd. */
+     * tail -> object sha256 -> [object md5 ->] fd. */
     CryptoHash *contentHash;
     IoWrite *head, *tail, *objectHash;
     IoWrite *objectMd5; /* NULL when the MD5 is not taken */

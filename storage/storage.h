@@ -125,8 +125,9 @@ int storagePutFile(Storage *storage, const char *name, const char *localPath,
  * since (a spooled segment). The store does not read it again to hash it: the directory store
  * links it into place when it is on the same file system (else copies it, checking its size);
  * an encrypted store encrypts it checking only its size; S3 sends info->md5 (reading the file
- * once for it first when info->noMd5), and still checks the SHA-256 of the bytes it sends. A size that is not info->size is ERR_CHECKSUM. The
- * file must not change afterwards (a linked object is the same file). */
+ * once for it first when info->noMd5), and still checks the SHA-256 of the bytes it sends. A
+ * size that is not info->size is ERR_CHECKSUM. The file must not change afterwards (a linked
+ * object is the same file). */
 int storagePutSealedFile(Storage *storage, const char *name, const char *localPath,
                          const StoragePutInfo *info, Err *err);
 
