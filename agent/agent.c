@@ -235,6 +235,8 @@ agentRun(const AgentConfig *cfg, Err *err) {
         goto done;
     if ((a.compressor = segmentCompressorNew(err)) == NULL)
         goto done;
+    segmentCompressorSetLz4Acceleration(a.compressor, (int)cfg->lz4Acceleration);
+    segmentCompressorSetObjectMd5(a.compressor, storageSendsMd5(a.storage));
     if (agentRecoverAtStart(&a, err) != 0)
         goto done;
     a.uploader = uploaderNew(a.storage, (unsigned)cfg->uploadWorkers, agentUploadDone, &a);

@@ -43,6 +43,7 @@ typedef struct AgentConfig {
     char *startPosition; /* FILE:POS */
     int64_t segmentSize;
     int64_t segmentIntervalMs;
+    int64_t lz4Acceleration; /* of the segments' lz4 frames (segmentCompressorSetLz4Acceleration()) */
     int64_t spoolMaxBytes;
     int64_t heartbeatMs;
     int64_t uploadWorkers;

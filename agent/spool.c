@@ -292,14 +292,24 @@ spoolCommit(Spool *s, const char *tmpPath, const SegmentMeta *meta, const uint8_
      * spoolReconcile()); one that could not be is replaced, and the sizes are counted again. */
     spoolReadyPath(s, meta->seq, path, sizeof(path));
     existed = stat(path, &st) == 0;
-    /* 1. metadata, 2. the segment itself, 3. the state: each durable before the next. */
+    /* 1. the segment (fsynced by its writer) and its metadata into ready/, 2. the state: the first
+     * durable before the second. The metadata's atomic write ends with the fsync of ready/, which
+     * makes both its rename and the segment's durable (one directory fsync, not two: a commit is
+     * a stall of the stream). Until the state moves, a crash leaves either or both in ready/
+     * above the state, removed by spoolReconcile(); open/ is not fsynced: a name left there by a
+     * crash is removed when the spool is opened. */
+    if (rename(tmpPath, path) != 0) {
+        errSetSys(err, ERR_IO, errno, "unable to rename '%s' to '%s'", tmpPath, path);
+        goto done;
+    }
     snprintf(metaPath, sizeof(metaPath), "%s/ready/%016" PRIu64 ".json", s->dir, meta->seq);
     segmentMetaToJson(meta, true, b);
-    if (fsWriteFileAtomic(metaPath, b->data, b->len, 0600, err) != 0)
+    if (fsWriteFileAtomic(metaPath, b->data, b->len, 0600, err) != 0) {
+        /* Back where the caller left it (a failing commit leaves tmpPath to the caller). */
+        if (rename(path, tmpPath) != 0)
+            logWarn("spool: unable to rename '%s' back to '%s': %s", path, tmpPath, strerror(errno));
         goto done;
-    spoolReadyPath(s, meta->seq, path, sizeof(path));
-    if (fsRenameDurable(tmpPath, path, err) != 0)
-        goto done;
+    }
     if (s->failBeforeState) {
         s->failBeforeState = false;
         errSet(err, ERR_IO, "unable to write the state of spool '%s' for segment %" PRIu64

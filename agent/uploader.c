@@ -79,43 +79,58 @@ backoffSleep(Uploader *u, uint64_t ms) {
     pthread_mutex_unlock(&u->lock);
 }
 
-/* The spooled file is not the segment sealed (its size and SHA-256 were taken while it was
- * written, before its fsync): the spool's disk corrupted it. */
+/* What the seal says the spooled file is: its size, SHA-256 and, when the writer took it for a
+ * store that sends it, MD5, taken as the segment was written (else the MD5 is left to a store
+ * that needs it). False when the job carries no SHA-256. */
 static bool
-sealMismatch(const Job *job, const StoragePutInfo *info, Err *err) {
-    char hex[CRYPTO_SHA256_LEN * 2 + 1];
+sealedInfo(const Job *job, StoragePutInfo *info) {
+    size_t len;
+    Err err;
 
-    if (job->meta.sha256[0] == '\0')
-        return false;
-    cryptoHexEncode(info->sha256, sizeof(info->sha256), hex);
-    if (info->size == job->meta.size && strcmp(hex, job->meta.sha256) == 0)
-        return false;
-    errSet(err, ERR_CHECKSUM, "spooled segment '%s' is not the segment sealed: %" PRIu64 " bytes with sha256 %s, "
-           "sealed as %" PRIu64 " bytes with sha256 %s (the spool's disk corrupted it)", job->path, info->size, hex,
-           job->meta.size, job->meta.sha256);
-    return true;
+    memset(info, 0, sizeof(*info));
+    info->size = job->meta.size;
+    info->noMd5 = !job->meta.hasMd5;
+    if (job->meta.hasMd5)
+        memcpy(info->md5, job->meta.md5, sizeof(info->md5));
+    return job->meta.sha256[0] != '\0' &&
+           cryptoHexDecode(job->meta.sha256, strlen(job->meta.sha256), info->sha256, sizeof(info->sha256), &len,
+                           &err) == 0 &&
+           len == sizeof(info->sha256);
+}
+
+/* Store the job's file: as sealed when its digest is known (the store does not hash it again),
+ * else hashed here first. `*permanent` says a failure is not worth a retry. */
+static int
+put(Uploader *u, const Job *job, bool *permanent, Err *err) {
+    StoragePutInfo info;
+
+    *permanent = false;
+    if (sealedInfo(job, &info)) {
+        if (storagePutSealedFile(u->storage, job->meta.name, job->path, &info, err) == 0)
+            return 0;
+        /* The spooled file is not the segment sealed (the spool's disk changed it): never archive
+         * what the segment was not when sealed, and do not retry. */
+        if (err->code == ERR_CHECKSUM) {
+            *permanent = true;
+            errPrefix(err, "spooled segment '%s' is not the segment sealed (%" PRIu64 " bytes with sha256 %s; "
+                      "the spool's disk corrupted it)", job->path, job->meta.size, job->meta.sha256);
+        }
+        return -1;
+    }
+    if (storagePutInfoFromFile(job->path, &info, err) != 0)
+        return -1;
+    return storagePutFile(u->storage, job->meta.name, job->path, &info, err);
 }
 
 static void
 upload(Uploader *u, Job *job) {
-    StoragePutInfo info;
     Retry retry;
+    bool permanent;
     Err err;
 
     retryInit(&retry, BACKOFF_MIN_MS, BACKOFF_MAX_MS, 0);
     for (;;) {
-        int rc = storagePutInfoFromFile(job->path, &info, &err);
-
-        if (rc == 0 && sealMismatch(job, &info, &err)) {
-            /* Never archive what the segment was not when sealed. */
-            atomic_fetch_add(&u->errors, 1);
-            noteResult(u, &err);
-            u->done(u->data, &job->meta, -1, &err);
-            return;
-        }
-        if (rc == 0)
-            rc = storagePutFile(u->storage, job->meta.name, job->path, &info, &err);
-        if (rc == 0) {
+        if (put(u, job, &permanent, &err) == 0) {
             noteResult(u, NULL);
             atomic_fetch_add(&u->segments, 1);
             atomic_fetch_add(&u->bytes, job->meta.size);
@@ -126,7 +141,7 @@ upload(Uploader *u, Job *job) {
         }
         atomic_fetch_add(&u->errors, 1);
         noteResult(u, &err);
-        if (!retryErrTransient(err.code)) {
+        if (permanent || !retryErrTransient(err.code)) {
             u->done(u->data, &job->meta, -1, &err);
             return;
         }

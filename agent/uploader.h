@@ -3,8 +3,10 @@
  * them in the archive, retrying transient failures (store down, 5xx, timeouts, resets) with
  * capped exponential backoff and jitter, forever (a local read error of the spooled file too),
  * while permanent ones (configuration, authentication, an object that exists with other content,
- * a spooled file that is no longer the segment sealed: its size and SHA-256 are checked against
- * the seal's before anything is sent) are reported at once. Storing is
+ * a spooled file that is no longer the segment sealed) are reported at once. A segment is stored
+ * as sealed (storagePutSealedFile()): its size and SHA-256 are the seal's, taken as it was
+ * written, and are not computed again here; the store checks the size (S3 the SHA-256 of what it
+ * sends too) and the directory store links the file into place. Storing is
  * idempotent: a segment whose earlier upload succeeded but whose answer was lost is recognised
  * by the store (same name, same SHA-256) and counts as stored. Completions go to a callback, in
  * any order; the caller advances its checkpoint over the contiguous prefix.

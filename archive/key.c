@@ -612,6 +612,17 @@ keyFree(void *driver) {
     keyFreeShell(this);
 }
 
+/* The store underneath sends the MD5 of what it is given while the archive is plaintext (or not
+ * yet known: at worst an MD5 is taken for nothing); the encrypting store does not. */
+static bool
+keySendsMd5(void *driver) {
+    KeyStore *this = driver;
+
+    if (atomic_load(&this->settled) && this->mode == KEY_MODE_ENCRYPT)
+        return false;
+    return this->vt->sendsMd5 != NULL && this->vt->sendsMd5(this->driver);
+}
+
 static const StorageDriverVt keyVt = {
     .put = keyPut,
     .openRead = keyOpenRead,
@@ -621,6 +632,7 @@ static const StorageDriverVt keyVt = {
     .remove = keyRemove,
     .cleanTemp = keyCleanTemp,
     .free = keyFree,
+    .sendsMd5 = keySendsMd5,
 };
 
 /* --- Opening ------------------------------------------------------------------------------ */

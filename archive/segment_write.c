@@ -5,12 +5,14 @@
  * events (an OLTP binlog is mostly events of a few hundred bytes) would otherwise pay the
  * per-call cost of every filter (hashes, lz4, write) each.
  *
- * The byte work of a block (content hash, lz4, object hash, write) runs on the compressor's
- * worker thread, one block behind the caller: while it hashes and compresses block n, the caller
- * (the agent's stream thread) reads and frames the events of block n+1. Two blocks in memory, whatever the
- * segment size. The worker outlives segments: one SegmentCompressor serves each segment of a
+ * The byte work of a block runs on the compressor's two worker threads, one block behind the
+ * caller: `bv-compress` writes it through lz4 -> object hash -> file while `bv-hash` adds it to
+ * the content's SHA-256 (both only read the block: the two are independent, and the content hash
+ * was a quarter of the one worker's time, the one that bounded a catch-up), and the caller (the
+ * agent's stream thread) reads and frames the events of block n+1. Two blocks in memory, whatever
+ * the segment size. The workers outlive segments: one SegmentCompressor serves each segment of a
  * stream in turn (a thread per segment would be created and joined every few seconds), and is
- * stopped by a sentinel (`stop`, seen once the block in flight is written).
+ * stopped by a sentinel (`stop`, seen once the block in flight is done).
  */
 #include "archive/segment.h"
 
@@ -31,19 +33,23 @@
 #define SEGMENT_STAGE_SIZE (256 * 1024)
 
 struct SegmentCompressor {
-    pthread_t thread;
+    pthread_t thread, hashThread;
     pthread_mutex_t lock;
     pthread_cond_t cond;
-    /* Under lock. The block in flight, added to `contentHash` and written through `chain` by the
-     * worker; `len` 0 when the worker is idle. */
+    /* Under lock. The block in flight, written through `chain` by bv-compress (until it clears
+     * `compressing`) and added to `contentHash` by bv-hash (until it clears `hashing`); the
+     * compressor is idle when both are clear. */
     IoWrite *chain;
     CryptoHash *contentHash;
     const uint8_t *block;
     size_t len;
+    bool compressing, hashing;
     bool stop;      /* the sentinel: exit once idle */
     bool failed;    /* a block of the current segment failed: the segment's later blocks are skipped */
     Err err;        /* why */
     SegmentWriter *writer; /* the segment served now, NULL between segments */
+    int lz4Acceleration;   /* of the segments opened from now on */
+    bool objectMd5;        /* the same: their object's MD5 is taken */
 };
 
 struct SegmentWriter {
@@ -51,9 +57,10 @@ struct SegmentWriter {
     SegmentMeta meta;
     /* The worker's while a block is in flight (the caller's only when the worker is idle: the
      * FDE at the start, the digest at the seal): the content's SHA-256 and the chain, lz4 ->
-     * tail -> object sha256 -> fd. */
+     * tail -> object sha256 -> [object md5 ->] fd. */
     CryptoHash *contentHash;
     IoWrite *head, *tail, *objectHash;
+    IoWrite *objectMd5; /* NULL when the MD5 is not taken */
     uint8_t *stage; /* content not yet handed to the worker (the caller's) */
     size_t staged;
     uint8_t *spare; /* the block the worker writes (or wrote last) */
@@ -66,7 +73,7 @@ struct SegmentWriter {
     bool ownCompressor; /* segmentWriterNew(): started for this segment, stopped with it */
 };
 
-/* The worker: writes each block handed to it through the chain of the segment it serves; after
+/* bv-compress: writes each block handed to it through the chain of the segment it serves; after
  * the segment's first error (kept for the caller) it skips that segment's blocks. */
 static void *
 compressorMain(void *arg) {
@@ -75,31 +82,69 @@ compressorMain(void *arg) {
 
     pthread_mutex_lock(&c->lock);
     for (;;) {
-        while (c->len == 0 && !c->stop)
+        while (!c->compressing && !c->stop)
             pthread_cond_wait(&c->cond, &c->lock);
-        if (c->len == 0)
+        if (!c->compressing)
             break;
         IoWrite *chain = c->chain;
-        CryptoHash *contentHash = c->contentHash;
         const uint8_t *block = c->block;
         size_t len = c->len;
         bool skip = c->failed;
 
         pthread_mutex_unlock(&c->lock);
         errClear(&err);
-        if (!skip)
-            cryptoHashUpdate(contentHash, block, len);
         int rc = skip ? 0 : ioWrite(chain, block, len, &err);
         pthread_mutex_lock(&c->lock);
         if (rc != 0) {
             c->failed = true;
             c->err = err;
         }
-        c->len = 0;
+        c->compressing = false;
         pthread_cond_broadcast(&c->cond);
     }
     pthread_mutex_unlock(&c->lock);
     return NULL;
+}
+
+/* bv-hash: adds each block to the content's SHA-256, beside bv-compress. */
+static void *
+hasherMain(void *arg) {
+    SegmentCompressor *c = arg;
+
+    pthread_mutex_lock(&c->lock);
+    for (;;) {
+        while (!c->hashing && !c->stop)
+            pthread_cond_wait(&c->cond, &c->lock);
+        if (!c->hashing)
+            break;
+        CryptoHash *contentHash = c->contentHash;
+        const uint8_t *block = c->block;
+        size_t len = c->len;
+        bool skip = c->failed;
+
+        pthread_mutex_unlock(&c->lock);
+        if (!skip)
+            cryptoHashUpdate(contentHash, block, len);
+        pthread_mutex_lock(&c->lock);
+        c->hashing = false;
+        pthread_cond_broadcast(&c->cond);
+    }
+    pthread_mutex_unlock(&c->lock);
+    return NULL;
+}
+
+/* Stop and join the workers started (the compressor is idle). */
+static void
+compressorStop(SegmentCompressor *c, bool hasher) {
+    pthread_mutex_lock(&c->lock);
+    c->stop = true;
+    pthread_cond_broadcast(&c->cond);
+    pthread_mutex_unlock(&c->lock);
+    pthread_join(c->thread, NULL);
+    if (hasher)
+        pthread_join(c->hashThread, NULL);
+    pthread_cond_destroy(&c->cond);
+    pthread_mutex_destroy(&c->lock);
 }
 
 SegmentCompressor *
@@ -107,6 +152,7 @@ segmentCompressorNew(Err *err) {
     SegmentCompressor *c = bvCalloc(1, sizeof(*c));
     int rc;
 
+    c->lz4Acceleration = SEGMENT_LZ4_ACCELERATION_DEFAULT;
     pthread_mutex_init(&c->lock, NULL);
     pthread_cond_init(&c->cond, NULL);
     if ((rc = pthread_create(&c->thread, NULL, compressorMain, c)) != 0) {
@@ -117,23 +163,35 @@ segmentCompressorNew(Err *err) {
         return NULL;
     }
     pthread_setname_np(c->thread, "bv-compress");
+    if ((rc = pthread_create(&c->hashThread, NULL, hasherMain, c)) != 0) {
+        errSetSys(err, ERR_INTERNAL, rc, "unable to start the segment hash thread");
+        compressorStop(c, false);
+        bvFree(c);
+        return NULL;
+    }
+    pthread_setname_np(c->hashThread, "bv-hash");
     return c;
+}
+
+void
+segmentCompressorSetLz4Acceleration(SegmentCompressor *c, int acceleration) {
+    BV_ASSERT(acceleration >= 1 && acceleration <= IO_LZ4_ACCELERATION_MAX);
+    c->lz4Acceleration = acceleration;
+}
+
+void
+segmentCompressorSetObjectMd5(SegmentCompressor *c, bool on) {
+    c->objectMd5 = on;
 }
 
 void
 segmentCompressorFree(SegmentCompressor *c) {
     if (c == NULL)
         return;
-    pthread_mutex_lock(&c->lock);
-    c->stop = true;
-    pthread_cond_broadcast(&c->cond);
-    pthread_mutex_unlock(&c->lock);
-    pthread_join(c->thread, NULL);
+    compressorStop(c, true);
     /* A segment still open fails from now on; freeing it still removes its file. */
     if (c->writer != NULL)
         c->writer->compressor = NULL;
-    pthread_cond_destroy(&c->cond);
-    pthread_mutex_destroy(&c->lock);
     bvFree(c);
 }
 
@@ -149,7 +207,7 @@ workerWait(SegmentWriter *w, Err *err) {
         return errSet(err, ERR_INTERNAL, "segment '%s': the compression worker was shut down", w->path);
     }
     pthread_mutex_lock(&c->lock);
-    while (c->len > 0)
+    while (c->compressing || c->hashing)
         pthread_cond_wait(&c->cond, &c->lock);
     if (c->failed) {
         *err = c->err;
@@ -170,7 +228,7 @@ writerDetach(SegmentWriter *w) {
     if (c == NULL)
         return;
     pthread_mutex_lock(&c->lock);
-    while (c->len > 0)
+    while (c->compressing || c->hashing)
         pthread_cond_wait(&c->cond, &c->lock);
     c->writer = NULL;
     c->failed = false;
@@ -195,6 +253,7 @@ stageFlush(SegmentWriter *w, Err *err) {
     c->contentHash = w->contentHash;
     c->block = w->stage;
     c->len = w->staged;
+    c->compressing = c->hashing = true;
     pthread_cond_broadcast(&c->cond);
     pthread_mutex_unlock(&c->lock);
     block = w->spare;
@@ -324,19 +383,26 @@ segmentWriterOpen(SegmentCompressor *c, const char *path, const SegmentMeta *met
     w->meta.endsFile = false;
     w->meta.name[0] = w->meta.sha256[0] = '\0';
     w->meta.size = 0;
+    w->meta.hasMd5 = false;
 
     fdSink = ioWriteFdNew(fd, path, IO_FD_SYNC | IO_FD_CLOSE);
+    if (c->objectMd5)
+        fdSink = w->objectMd5 = ioWriteHashNew(fdSink, CRYPTO_HASH_MD5);
     w->objectHash = ioWriteHashNew(fdSink, CRYPTO_HASH_SHA256);
     tail = bvCalloc(1, sizeof(*tail));
     tail->next = w->objectHash;
     tail->w = w;
     w->tail = ioWriteNew(&segmentTailVt, tail);
-    w->head = ioWriteLz4CompressNew(w->tail);
+    /* No frame content checksum: the content's SHA-256 (bv-hash, in the trailer) is the check of
+     * record of the same bytes, and the XXH32 over them cost 0.25 CPU-s per GB of small-event
+     * binlog. The block checksums stay: a reader stops at the first corrupt block. */
+    w->head = ioWriteLz4CompressOptNew(w->tail, &(IoLz4Options){.acceleration = c->lz4Acceleration,
+                                                                .contentChecksum = false});
     w->contentHash = cryptoHashNew(CRYPTO_HASH_SHA256);
     w->stage = bvMalloc(SEGMENT_STAGE_SIZE);
     w->spare = bvMalloc(SEGMENT_STAGE_SIZE);
     pthread_mutex_lock(&c->lock);
-    BV_ASSERT(c->writer == NULL && c->len == 0);
+    BV_ASSERT(c->writer == NULL && !c->compressing && !c->hashing);
     c->writer = w;
     c->failed = false;
     pthread_mutex_unlock(&c->lock);
@@ -490,6 +556,10 @@ segmentWriterSeal(SegmentWriter *w, bool endsFile, SegmentMeta *meta, Err *err) 
     }
     w->meta.size = w->objectBytes;
     snprintf(w->meta.sha256, sizeof(w->meta.sha256), "%s", ioWriteHashHex(w->objectHash));
+    if (w->objectMd5 != NULL) {
+        ioWriteHashResult(w->objectMd5, w->meta.md5, NULL);
+        w->meta.hasMd5 = true;
+    }
     segmentName(w->meta.seq, w->meta.file, w->meta.startPos, w->meta.name, sizeof(w->meta.name));
     w->sealed = true;
     segmentMetaCopy(meta, &w->meta);

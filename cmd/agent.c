@@ -58,6 +58,8 @@ static const OptDef agentOpts[] = {
      "cut a segment at the first transaction boundary after this many bytes", NULL, NULL},
     {"segment-interval", OPT_DURATION, "10s", 100, 86400000LL, 0, F(segmentIntervalMs), NULL,
      "cut a segment this long after its first transaction (bounds the archive's lag)", NULL, NULL},
+    {"lz4-acceleration", OPT_INT, "2", 1, 64, 0, F(lz4Acceleration), NULL,
+     "lz4's acceleration of the segments: higher takes less CPU and stores more bytes (1: smallest)", NULL, NULL},
     {"spool-max-bytes", OPT_SIZE, "10G", 1 * MIB, 1LL << 50, 0, F(spoolMaxBytes), NULL,
      "pause the stream while the spool holds this much (backpressure; nothing is dropped)", NULL, NULL},
     {"heartbeat", OPT_DURATION, "1s", 100, 600000, 0, F(heartbeatMs), NULL,

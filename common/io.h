@@ -69,8 +69,25 @@ IoWrite *ioWriteHashNew(IoWrite *next, CryptoHashType type);
 IoWrite *ioWriteCountNew(IoWrite *next);
 
 /* Compressor producing one lz4 frame (block size IO_LZ4_BLOCK_SIZE, linked blocks, block and
- * content checksums). Memory: about 660 KiB whatever is written. */
+ * content checksums, lz4's default acceleration 1). Memory: about 660 KiB whatever is written. */
 IoWrite *ioWriteLz4CompressNew(IoWrite *next);
+
+/* Largest lz4 acceleration accepted: beyond it lz4 finds almost no matches (measured on binlogs:
+ * 8 stores 74% of the input against 54% at 1, for 25% less compression CPU). */
+#define IO_LZ4_ACCELERATION_MAX 64
+
+/* How ioWriteLz4CompressOptNew() compresses. */
+typedef struct IoLz4Options {
+    /* lz4's acceleration, 1..IO_LZ4_ACCELERATION_MAX: higher is faster and compresses less; any
+     * value writes a frame every lz4 reader decodes. */
+    int acceleration;
+    /* The frame's content checksum (XXH32 of every byte compressed, checked at the frame's end);
+     * off when the caller hashes the content itself. Block checksums are always on. */
+    bool contentChecksum;
+} IoLz4Options;
+
+/* ioWriteLz4CompressNew() with the given acceleration and content checksum. */
+IoWrite *ioWriteLz4CompressOptNew(IoWrite *next, const IoLz4Options *options);
 
 /* Decompressor of one lz4 frame. ERR_FORMAT for a corrupt frame, for bytes after the end of the
  * frame, and at close for a frame that is truncated (or was never started). */
@@ -113,7 +130,8 @@ IoRead *ioReadHashNew(IoRead *src, CryptoHashType type);
  * as soon as it is longer) it fails with ERR_CHECKSUM, "<what> does not match its description: N
  * bytes with sha256 X, expected M bytes with sha256 Y", instead of returning 0. A filter after it
  * (an encryptor that seals its last chunk only at the end) thus never finishes a stream that is
- * not what its caller described. */
+ * not what its caller described. `sha256` NULL checks the size only, hashing nothing ("N bytes,
+ * expected M bytes"): for bytes hashed already as they were written. */
 IoRead *ioReadVerifyNew(IoRead *src, uint64_t size, const uint8_t sha256[CRYPTO_SHA256_LEN],
                         const char *what);
 

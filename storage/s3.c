@@ -376,6 +376,13 @@ s3DriverFree(void *driver) {
     bvFree(this);
 }
 
+/* Every PUT and part carries a Content-MD5. */
+static bool
+s3DriverSendsMd5(void *driver) {
+    (void)driver;
+    return true;
+}
+
 static const StorageDriverVt s3Vt = {
     .put = s3DriverPut,
     .openRead = s3DriverOpenRead,
@@ -385,6 +392,7 @@ static const StorageDriverVt s3Vt = {
     .remove = s3DriverRemove,
     .cleanTemp = s3DriverCleanTemp,
     .free = s3DriverFree,
+    .sendsMd5 = s3DriverSendsMd5,
 };
 
 Storage *

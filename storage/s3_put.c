@@ -277,11 +277,12 @@ s3PutSingle(S3 *this, Http *http, const char *key, S3Source *source, const Stora
     return rc;
 }
 
-/* Hash `len` bytes of the source at `offset` into the part's digests and `whole`. */
+/* Hash `len` bytes of the source at `offset` into the part's digests and `whole` (`sha256` and
+ * `whole` NULL: the MD5 alone). */
 static int
 s3PartHash(S3Source *source, uint64_t offset, uint64_t len, CryptoHash *whole, uint8_t *sha256,
            uint8_t *md5, Err *err) {
-    CryptoHash *hs = cryptoHashNew(CRYPTO_HASH_SHA256), *hm = cryptoHashNew(CRYPTO_HASH_MD5);
+    CryptoHash *hs = sha256 ? cryptoHashNew(CRYPTO_HASH_SHA256) : NULL, *hm = cryptoHashNew(CRYPTO_HASH_MD5);
     uint8_t *buf = bvMalloc(S3_HASH_CHUNK);
     uint64_t done = 0;
     int rc = -1;
@@ -298,12 +299,15 @@ s3PartHash(S3Source *source, uint64_t offset, uint64_t len, CryptoHash *whole, u
                    (unsigned long long)source->size);
             goto out;
         }
-        cryptoHashUpdate(hs, buf, (size_t)n);
+        if (hs != NULL)
+            cryptoHashUpdate(hs, buf, (size_t)n);
         cryptoHashUpdate(hm, buf, (size_t)n);
-        cryptoHashUpdate(whole, buf, (size_t)n);
+        if (whole != NULL)
+            cryptoHashUpdate(whole, buf, (size_t)n);
         done += (uint64_t)n;
     }
-    cryptoHashFinal(hs, sha256, NULL);
+    if (hs != NULL)
+        cryptoHashFinal(hs, sha256, NULL);
     cryptoHashFinal(hm, md5, NULL);
     rc = 0;
 out:
@@ -577,10 +581,17 @@ s3DriverPut(void *driver, const char *name, const StoragePutSource *src, const S
     }
     if (s3SourceOpen(&source, src, info, err) != 0)
         goto out;
-    if (info->size > this->threshold)
+    if (info->size > this->threshold) {
         rc = s3PutMultipart(this, http, key, &source, info, conditional, existed, err);
-    else
-        rc = s3PutSingle(this, http, key, &source, info, conditional, existed, err);
+    } else {
+        /* A sealed file written without its MD5 (spooled before a restart): read once for it. */
+        StoragePutInfo withMd5 = *info;
+
+        if (info->noMd5 && s3PartHash(&source, 0, info->size, NULL, NULL, withMd5.md5, err) != 0)
+            goto out;
+        withMd5.noMd5 = false;
+        rc = s3PutSingle(this, http, key, &source, &withMd5, conditional, existed, err);
+    }
 out:
     s3SourceClose(&source);
     httpPoolPut(this->pool, http);

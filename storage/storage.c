@@ -47,6 +47,11 @@ storageNewDriver(const StorageDriverVt *vt, void *driver, const char *url) {
     return storage;
 }
 
+bool
+storageSendsMd5(const Storage *storage) {
+    return storage->vt->sendsMd5 != NULL && storage->vt->sendsMd5(storage->driver);
+}
+
 void
 storageUnwrap(Storage *storage, const StorageDriverVt **vt, void **driver) {
     *vt = storage->vt;
@@ -255,7 +260,7 @@ storagePutSourceVerify(const StoragePutSource *src, const StoragePutInfo *info, 
     if (reader == NULL)
         return NULL;
     what = src->path ? bvSprintf("'%s'", src->path) : bvStrdup("the buffer");
-    reader = ioReadVerifyNew(reader, info->size, info->sha256, what);
+    reader = ioReadVerifyNew(reader, info->size, src->sealed ? NULL : info->sha256, what);
     bvFree(what);
     return reader;
 }
@@ -342,6 +347,14 @@ int
 storagePutFile(Storage *storage, const char *name, const char *localPath,
                const StoragePutInfo *info, Err *err) {
     StoragePutSource src = {.path = localPath};
+
+    return storagePut(storage, name, &src, info, STORAGE_PUT_IMMUTABLE, err);
+}
+
+int
+storagePutSealedFile(Storage *storage, const char *name, const char *localPath,
+                     const StoragePutInfo *info, Err *err) {
+    StoragePutSource src = {.path = localPath, .sealed = true};
 
     return storagePut(storage, name, &src, info, STORAGE_PUT_IMMUTABLE, err);
 }

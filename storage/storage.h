@@ -45,6 +45,9 @@ typedef struct StoragePutInfo {
     uint64_t size;
     uint8_t sha256[CRYPTO_SHA256_LEN];
     uint8_t md5[CRYPTO_MD5_LEN];
+    /* md5 was not computed (storagePutSealedFile() of a segment written without it): a driver
+     * that sends it computes it itself, so that only a store that needs it (S3) pays for it. */
+    bool noMd5;
 } StoragePutInfo;
 
 typedef struct StorageInfo {
@@ -118,6 +121,17 @@ int storagePutInfoFromFile(const char *path, StoragePutInfo *info, Err *err);
 int storagePutFile(Storage *storage, const char *name, const char *localPath,
                    const StoragePutInfo *info, Err *err);
 
+/* storagePutFile() of a sealed local file: one whose size and SHA-256 (`info`; md5 may be
+ * missing: info->noMd5) were taken from the bytes as they were written, and which was fsynced
+ * since (a spooled segment). The store does not read it again to hash it: the directory store
+ * links it into place when it is on the same file system (else copies it, checking its size);
+ * an encrypted store encrypts it checking only its size; S3 sends info->md5 (reading the file
+ * once for it first when info->noMd5), and still checks the SHA-256 of the bytes it sends. A
+ * size that is not info->size is ERR_CHECKSUM. The file must not change afterwards (a linked
+ * object is the same file). */
+int storagePutSealedFile(Storage *storage, const char *name, const char *localPath,
+                         const StoragePutInfo *info, Err *err);
+
 /* Store a small object from memory, immutable (same rules as storagePutFile()) or replacing. */
 int storagePutBuf(Storage *storage, const char *name, const void *data, size_t len,
                   StoragePutMode mode, Err *err);
@@ -168,11 +182,14 @@ void storageFree(Storage *storage);
 /* --- Driver interface (for storage/storage_*.c only) --------------------------------------- */
 
 /* The source of a put: a local file (`path`) or memory (`data`, `len`). A driver may open it
- * more than once (a retried upload) with storagePutSourceOpen(). */
+ * more than once (a retried upload) with storagePutSourceOpen(). `sealed`: the file of
+ * storagePutSealedFile(), whose SHA-256 need not be checked again (storagePutSourceVerify()
+ * checks its size only) and which the directory driver may link. */
 typedef struct StoragePutSource {
     const char *path;
     const void *data;
     size_t len;
+    bool sealed;
 } StoragePutSource;
 
 /*
@@ -210,7 +227,15 @@ typedef struct StorageDriverVt {
     int (*remove)(void *driver, const char *name, Err *err);
     int (*cleanTemp)(void *driver, unsigned minAgeSec, unsigned *removed, Err *err);
     void (*free)(void *driver);
+    /* Whether the driver sends the MD5 of the bytes it is given (S3's Content-MD5): a caller that
+     * can take it as the file is written passes it (StoragePutInfo.md5) rather than leave the
+     * driver to read the file for it. NULL: it does not. */
+    bool (*sendsMd5)(void *driver);
 } StorageDriverVt;
+
+/* Whether `storage` sends the MD5 of the bytes it is given (its driver's sendsMd5: S3, not an
+ * encrypting filter, whose bytes stored are not the caller's). */
+bool storageSendsMd5(const Storage *storage);
 
 /* Wrap a driver (owned from now on) in a Storage with its URL. */
 Storage *storageNewDriver(const StorageDriverVt *vt, void *driver, const char *url);
@@ -225,7 +250,7 @@ IoRead *storagePutSourceOpen(const StoragePutSource *src, Err *err);
 
 /* The same, checked against `info`: at its end the reader fails with ERR_CHECKSUM ("'path' does
  * not match its description: ...", or "the buffer ...") unless size and SHA-256 match
- * (ioReadVerifyNew()). */
+ * (ioReadVerifyNew()); the size only for a sealed source. */
 IoRead *storagePutSourceVerify(const StoragePutSource *src, const StoragePutInfo *info, Err *err);
 
 /* The directory driver (storage/storage_file.c) on the directory `path` (absolute, no trailing '/').

@@ -3,7 +3,8 @@
  * its name. A put writes `name.tmp.<random>`, fsyncs it, and moves it into place: link(2) for an
  * immutable object, which fails rather than replace one (link is supported by every POSIX file
  * system, NFS included, where renameat2(RENAME_NOREPLACE) is not), rename(2) for a replaced one;
- * then the directory is fsynced.
+ * then the directory is fsynced. A sealed local file (storagePutSealedFile(): a spooled segment)
+ * on the same file system is hard-linked into place instead: no copy, no read.
  *
  * Symbolic links are not objects and are never followed below the root (the root itself may be
  * one): a listing skips them with a warning, so it cannot loop or list another tree; a read, a
@@ -214,6 +215,42 @@ out:
     return rc;
 }
 
+/* An immutable put of a sealed local file (StoragePutSource.sealed: hashed as it was written)
+ * without a copy: the file, whose size must be info->size, is fsynced (its data normally is
+ * already: then this costs next to nothing) and hard-linked into place, then the directory is
+ * fsynced. link(2) fails rather than replace an object, as the copy's own link does. Returns 0
+ * (stored, or *existed), 1 when the file cannot be linked here (another file system, or one
+ * without hard links: copy it), -1 on error. */
+static int
+storageFileLinkSealed(int dirFd, const char *last, const char *path, const char *dir,
+                      const StoragePutSource *src, const StoragePutInfo *info, bool *existed,
+                      Err *err) {
+    struct stat st;
+    int fd = open(src->path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+
+    if (fd < 0)
+        return errSetSys(err, ERR_IO, errno, "unable to open '%s'", src->path);
+    if (fstat(fd, &st) != 0 || fsync(fd) != 0) {
+        errSetSys(err, ERR_IO, errno, "unable to stat and fsync '%s'", src->path);
+        close(fd);
+        return -1;
+    }
+    close(fd);
+    if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size != info->size)
+        return errSet(err, ERR_CHECKSUM, "'%s' does not match its description: %llu bytes, expected %llu bytes",
+                      src->path, (unsigned long long)st.st_size, (unsigned long long)info->size);
+    if (linkat(AT_FDCWD, src->path, dirFd, last, 0) != 0) {
+        if (errno == EEXIST) {
+            *existed = true;
+            return 0;
+        }
+        if (errno == EXDEV || errno == EPERM || errno == EMLINK || errno == EOPNOTSUPP)
+            return 1;
+        return errSetSys(err, ERR_STORAGE, errno, "unable to link '%s' to '%s'", src->path, path);
+    }
+    return storageFileSyncDir(dirFd, dir, err);
+}
+
 /* Store `size` bytes as `name`, from `stream` or, when it is NULL, from `src` described by
  * `info` (opened only once it is known to be needed): into a temporary file, then moved into
  * place (see the top of the file), all in the directory descriptor storageFileWalk() gave: what
@@ -238,6 +275,10 @@ storageFilePutFrom(StorageFile *this, const char *name, const StoragePutSource *
         rc = 0;
         goto out;
     }
+    if (stream == NULL && src->sealed && mode == STORAGE_PUT_IMMUTABLE &&
+        (rc = storageFileLinkSealed(dirFd, last, path, dir, src, info, existed, err)) <= 0)
+        goto out;
+    rc = -1;
     if ((fd = fsCreateTempAt(dirFd, last, path, STORAGE_FILE_MODE, &tmp, err)) < 0) {
         storageFileFail(err);
         goto out;

@@ -713,6 +713,21 @@ testVerify(void) {
     CHECK(ioReadFull(r, buf, sizeof(buf), &err) == -1);
     CHECK_INT(err.code, ERR_CHECKSUM);
     ioReadFree(r);
+    /* Without a SHA-256 (bytes hashed as they were written): the size alone. */
+    r = ioReadVerifyNew(ioReadMemNew(data, len), len, NULL, "'x'");
+    CHECK(ioReadFull(r, buf, sizeof(buf), &err) == (ssize_t)len);
+    CHECK(ioRead(r, buf, 1, &err) == 0);
+    ioReadFree(r);
+    r = ioReadVerifyNew(ioReadMemNew(data, len - 1), len, NULL, "'x'");
+    CHECK(ioReadFull(r, buf, sizeof(buf), &err) == -1);
+    CHECK_INT(err.code, ERR_CHECKSUM);
+    CHECK_STR(err.msg, "'x' does not match its description: 18 bytes, expected 19 bytes");
+    ioReadFree(r);
+    r = ioReadVerifyNew(ioReadMemNew(data, len), len - 2, NULL, "'x'");
+    CHECK(ioRead(r, buf, len - 2, &err) == (ssize_t)(len - 2));
+    CHECK(ioRead(r, buf, 1, &err) == -1);
+    CHECK_STR(err.msg, "'x' does not match its description: 18 or more bytes, expected 17 bytes");
+    ioReadFree(r);
 }
 
 void

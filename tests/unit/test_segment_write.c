@@ -169,6 +169,119 @@ testSeveralSegments(void) {
     bvFree(src.file);
 }
 
+/* Write a segment of `count` events (content from `seed`) at `path` on `c` and seal it into
+ * `sealed`; -1 with err at the first failure. */
+static int
+writeSealed(SegmentCompressor *c, const Source *src, uint64_t seq, const char *path, unsigned count,
+            uint64_t seed, SegmentMeta *sealed, Err *err) {
+    SegmentMeta m;
+    SegmentWriter *w;
+    int rc;
+
+    sourceMeta(src, seq, &m);
+    /* What the caller passes is not taken for what the writer computes. */
+    m.hasMd5 = true;
+    if ((w = segmentWriterOpen(c, path, &m, src->file + 4, src->fdeLen, err)) == NULL)
+        return -1;
+    rc = appendEvents(w, count, seed, NULL, err);
+    if (rc == 0)
+        rc = segmentWriterSeal(w, false, sealed, err);
+    segmentWriterFree(w);
+    return rc;
+}
+
+#define LZ4_FLG_CONTENT_CHECKSUM 0x04
+#define LZ4_FLG_BLOCK_CHECKSUM 0x10
+
+/* The FLG byte of the lz4 frame of the segment at `path` (after the segment's magic and the
+ * frame's). */
+static unsigned
+frameFlags(const char *path) {
+    size_t len;
+    uint8_t *file = testReadFile(path, &len);
+    unsigned flags;
+
+    BV_ASSERT(file != NULL && len > SEGMENT_MAGIC_LEN + 4);
+    flags = file[SEGMENT_MAGIC_LEN + 4];
+    bvFree(file);
+    return flags;
+}
+
+/* The same content at lz4 accelerations 1, 2 (the default) and 8: each segment reads back whole
+ * with the same content hash, its frame with block checksums and no content checksum (the
+ * content's SHA-256 is the check); a higher acceleration never stores fewer bytes here, and 8 stores
+ * more than 1 (lz4 skips ahead faster where it finds no match). */
+static void
+testLz4Acceleration(void) {
+    static const int accelerations[] = {1, SEGMENT_LZ4_ACCELERATION_DEFAULT, 8};
+    uint64_t sizes[3];
+    char contents[3][65];
+    Source src;
+    SegmentCompressor *c;
+    Err err = {0};
+
+    sourceLoad(&src);
+    c = segmentCompressorNew(&err);
+    REQUIRE(c != NULL);
+    for (unsigned i = 0; i < 3; i++) {
+        char path[1024];
+        SegmentMeta sealed;
+
+        segmentCompressorSetLz4Acceleration(c, accelerations[i]);
+        snprintf(path, sizeof(path), "%s/accel-%d.tmp", testTmpDir(), accelerations[i]);
+        REQUIRE(writeSealed(c, &src, i + 1, path, 10, 42, &sealed, &err) == 0);
+        CHECK(verifySealed(path, &sealed, 10) == 0);
+        CHECK_INT(frameFlags(path) & (LZ4_FLG_CONTENT_CHECKSUM | LZ4_FLG_BLOCK_CHECKSUM), LZ4_FLG_BLOCK_CHECKSUM);
+        sizes[i] = sealed.size;
+        snprintf(contents[i], sizeof(contents[i]), "%s", sealed.contentSha256);
+        unlink(path);
+        segmentMetaClear(&sealed);
+    }
+    CHECK_STR(contents[1], contents[0]);
+    CHECK_STR(contents[2], contents[0]);
+    CHECK(sizes[0] <= sizes[1]);
+    CHECK(sizes[1] <= sizes[2]);
+    CHECK(sizes[0] < sizes[2]);
+    segmentCompressorFree(c);
+    bvFree(src.file);
+}
+
+/* Asked to, the writer takes the object's MD5 as it writes it: the MD5 of the file's bytes;
+ * otherwise none. */
+static void
+testObjectMd5(void) {
+    Source src;
+    SegmentCompressor *c;
+    Err err = {0};
+
+    sourceLoad(&src);
+    c = segmentCompressorNew(&err);
+    REQUIRE(c != NULL);
+    for (int on = 1; on >= 0; on--) {
+        char path[1024];
+        uint8_t md5[CRYPTO_MD5_LEN];
+        SegmentMeta sealed;
+        uint8_t *file;
+        size_t len;
+
+        segmentCompressorSetObjectMd5(c, on);
+        snprintf(path, sizeof(path), "%s/md5-%d.tmp", testTmpDir(), on);
+        REQUIRE(writeSealed(c, &src, 1, path, 6, 9, &sealed, &err) == 0);
+        file = testReadFile(path, &len);
+        REQUIRE(file != NULL);
+        CHECK_INT(len, sealed.size);
+        cryptoMd5(file, len, md5);
+        CHECK(sealed.hasMd5 == on);
+        if (on)
+            CHECK(memcmp(sealed.md5, md5, sizeof(md5)) == 0);
+        bvFree(file);
+        unlink(path);
+        segmentMetaClear(&sealed);
+    }
+    segmentCompressorFree(c);
+    bvFree(src.file);
+}
+
 /* A segment abandoned with blocks handed to the worker: its file goes, and the next segment on
  * the same worker is whole (nothing of the abandoned one leaks into it). */
 static void
@@ -251,6 +364,8 @@ testShutdownWithSegmentOpen(void) {
 void
 suite_segment_write(void) {
     testRun("segment writer: several segments through one compression worker", testSeveralSegments);
+    testRun("segment writer: lz4 accelerations 1, 2 and 8 of the same content", testLz4Acceleration);
+    testRun("segment writer: the object's MD5 taken as it is written, when asked", testObjectMd5);
     testRun("segment writer: an abandoned segment, then the next on the same worker", testAbandonedThenNext);
     testRun("segment writer: worker shut down with a segment open", testShutdownWithSegmentOpen);
 }

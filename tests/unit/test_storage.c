@@ -451,6 +451,64 @@ testPutFile(void) {
     storageFree(storage);
 }
 
+/* A sealed file (hashed as written) is linked into the directory store, not read: the object is
+ * the same file; its size is still checked; a stored object is compared as for any put. */
+static void
+testPutSealedFile(void) {
+    Err err = {0};
+    char root[512], local[512], other[512], path[600], expect[4096];
+    Storage *storage = newStore(root, sizeof(root));
+    StoragePutInfo info;
+    struct stat st, object;
+    char *text;
+
+    REQUIRE(storage != NULL);
+    snprintf(local, sizeof(local), "%s/sealed", testTmpDir());
+    REQUIRE(fsWriteFileAtomic(local, "hello", 5, 0640, &err) == 0);
+    REQUIRE(storagePutInfoFromFile(local, &info, &err) == 0);
+    memset(info.md5, 0, sizeof(info.md5));
+    info.noMd5 = true;
+
+    CHECK_INT(storagePutSealedFile(storage, "seg/000001", local, &info, &err), 0);
+    snprintf(path, sizeof(path), "%s/seg/000001", root);
+    REQUIRE(stat(local, &st) == 0);
+    REQUIRE(stat(path, &object) == 0);
+    CHECK_INT(object.st_ino, st.st_ino);
+    CHECK_INT(st.st_nlink, 2);
+    text = getString(storage, "seg/000001");
+    CHECK_STR(text, "hello");
+    bvFree(text);
+    CHECK_INT(countTemp(root), 0);
+
+    /* Again (a retried upload whose answer was lost): the same content, a no-op. */
+    CHECK_INT(storagePutSealedFile(storage, "seg/000001", local, &info, &err), 0);
+    /* Another file of the same name: refused, and the stored object is intact. */
+    snprintf(other, sizeof(other), "%s/other", testTmpDir());
+    REQUIRE(fsWriteFileAtomic(other, "world", 5, 0640, &err) == 0);
+    cryptoSha256("world", 5, info.sha256);
+    CHECK_INT(storagePutSealedFile(storage, "seg/000001", other, &info, &err), -1);
+    CHECK_INT(err.code, ERR_EXISTS);
+    text = getString(storage, "seg/000001");
+    CHECK_STR(text, "hello");
+    bvFree(text);
+
+    /* Not the size sealed: not stored. The SHA-256 is the seal's, not checked again. */
+    info.size = 6;
+    CHECK_INT(storagePutSealedFile(storage, "seg/000002", local, &info, &err), -1);
+    CHECK_INT(err.code, ERR_CHECKSUM);
+    snprintf(expect, sizeof(expect), "unable to put 'seg/000002' in 'file://%s': '%s' does not match its "
+             "description: 5 bytes, expected 6 bytes", root, local);
+    CHECK_STR(err.msg, expect);
+    {
+        StorageInfo head;
+
+        CHECK_INT(storageHead(storage, "seg/000002", &head, &err), 0);
+        CHECK(!head.exists);
+    }
+    CHECK_INT(countTemp(root), 0);
+    storageFree(storage);
+}
+
 static void
 testImmutable(void) {
     Err err = {0};
@@ -878,6 +936,7 @@ suite_storage(void) {
     testRun("storage: get errors", testGetErrors);
     testRun("storage: ranged reads", testOpenReadRange);
     testRun("storage: put a local file", testPutFile);
+    testRun("storage: a sealed file is linked, its size checked, not hashed again", testPutSealedFile);
     testRun("storage: streaming put of the directory driver", testPutRead);
     testRun("storage: immutable objects and replace", testImmutable);
     testRun("storage: store errors", testStoreErrors);
