@@ -275,6 +275,7 @@ storagePutInfoFromFile(const char *path, StoragePutInfo *info, Err *err) {
 
     if (file == NULL)
         return -1;
+    memset(info, 0, sizeof(*info)); /* every member: noMd5 false, the MD5 is computed here */
     sha256 = ioReadHashNew(file, CRYPTO_HASH_SHA256);
     md5 = ioReadHashNew(sha256, CRYPTO_HASH_MD5);
     buf = bvMalloc(64 * 1024);

@@ -394,7 +394,11 @@ testPutFile(void) {
     REQUIRE(storage != NULL);
     snprintf(local, sizeof(local), "%s/local", testTmpDir());
     REQUIRE(fsWriteFileAtomic(local, "hello", 5, 0600, &err) == 0);
+    /* Every member is set, whatever the struct held: a stale noMd5 made S3 replace an MD5 the
+     * caller gave (storage put --md5) by its own. */
+    memset(&info, 0xff, sizeof(info));
     CHECK_INT(storagePutInfoFromFile(local, &info, &err), 0);
+    CHECK(!info.noMd5);
     CHECK_INT(info.size, 5);
     cryptoHexEncode(info.sha256, 32, hexText);
     CHECK_STR(hexText, HELLO_SHA256);
