@@ -239,53 +239,6 @@ testScopeRange(void) {
         CHECK_INT(err.code, ERR_NOTFOUND);
         timelineSetFree(set);
     }
-    /* In an archive that forked (timeline 2 from seq 2000, forking at seq 1990), a range before
-     * the fork, or within the newest timeline's own segments, is every path's: loaded alone. One
-     * that crosses the fork is loaded whole, for the path to say what is on it. */
-    {
-        TimelineSet *set = timelineSetNew();
-        TimelineRecord r;
-        RecoverTarget g = {.kind = RECOVER_UNTIL_GTID};
-
-        memset(&r, 0, sizeof(r));
-        r.timeline = 1;
-        r.firstSeq = 1;
-        r.source.flavour = BINLOG_FLAVOUR_MARIADB;
-        r.source.serverId = 1;
-        REQUIRE(timelineSetAdd(set, &r, &err) == 0);
-        r.timeline = 2;
-        r.parent = 1;
-        r.firstSeq = 2000;
-        r.source.serverId = 2;
-        r.hasFork = true;
-        r.fork.seq = 1990;
-        r.fork.gtidState = "0-1-2990";
-        r.fork.transactions = 1;
-        REQUIRE(timelineSetAdd(set, &r, &err) == 0);
-        REQUIRE(timelineSetForked(set));
-        g.gtid = "0-1-600";
-        REQUIRE((c = recoverScopeLoadPath(cr.archive, v, set, 0, "0-1-500", &g, &err)) != NULL);
-        CHECK(archiveCatalogLast(c)->seq >= 600 && archiveCatalogLast(c)->seq < 1990);
-        archiveCatalogFree(c);
-        g.gtid = "0-1-3080"; /* seq 2080, in the tail */
-        REQUIRE((c = recoverScopeLoadPath(cr.archive, v, set, 0, "0-1-3060", &g, &err)) != NULL);
-        CHECK(archiveCatalogCount(c) < 200);
-        CHECK(archiveCatalogAt(c, 0)->seq >= 2000 && archiveCatalogLast(c)->seq >= 2080);
-        archiveCatalogFree(c);
-        REQUIRE((c = recoverScopeLoadPath(cr.archive, v, set, 0, "0-1-500", &g, &err)) != NULL);
-        CHECK_INT(archiveCatalogCount(c), SEGMENTS); /* across the fork */
-        archiveCatalogFree(c);
-        /* --timeline 1: before the fork as the main line; in timeline 2's segments, whole */
-        g.gtid = "0-1-600";
-        REQUIRE((c = recoverScopeLoadPath(cr.archive, v, set, 1, "0-1-500", &g, &err)) != NULL);
-        CHECK(archiveCatalogLast(c)->seq < 1990);
-        archiveCatalogFree(c);
-        g.gtid = "0-1-3080";
-        REQUIRE((c = recoverScopeLoadPath(cr.archive, v, set, 1, "0-1-3060", &g, &err)) != NULL);
-        CHECK_INT(archiveCatalogCount(c), SEGMENTS);
-        archiveCatalogFree(c);
-        timelineSetFree(set);
-    }
     archiveViewFree(v);
     craftedClose(&cr);
 }

@@ -156,7 +156,7 @@ archivedClose(Archived *ar) {
 typedef struct Outcome {
     int code;
     char msg[2048];
-    size_t segments;
+    size_t segments, loaded; /* loaded: the entries of the range the plan was made on */
     uint64_t firstSeq, lastSeq, bytes, contentBytes, transactions;
     char until[64], firstGtid[64], lastGtid[64];
 } Outcome;
@@ -204,6 +204,7 @@ compare(Archived *ar, ArchiveView *v, const TimelineSet *set, uint32_t timeline,
     archiveCatalogFree(whole);
     REQUIRE((ranged = recoverScopeLoadPath(ar->archive, v, set, timeline, start, t, &err)) != NULL);
     plan(ranged, start, t, out);
+    out->loaded = archiveCatalogCount(ranged);
     archiveCatalogFree(ranged);
     CHECK_INT(out->code, w.code);
     CHECK_STR(out->msg, w.msg);
@@ -242,6 +243,7 @@ testPlanOverBlocks(void) {
     CHECK_INT(o.code, 0);
     CHECK_INT(o.firstSeq, 1101);
     CHECK_INT(o.lastSeq, 5000);
+    CHECK(o.loaded < 4200);
     CHECK_INT(o.segments, 3900);
     CHECK_INT(o.transactions, 3900);
     /* Across the gap: refused alike. */
@@ -255,6 +257,7 @@ testPlanOverBlocks(void) {
     CHECK_INT(o.firstSeq, 7001);
     CHECK_INT(o.lastSeq, SEGMENTS);
     CHECK_INT(o.segments, SEGMENTS - 7000 - (TL2_FIRST - 1 - FORK_SEQ));
+    CHECK(o.loaded < SEGMENTS - 6000);
     /* ... and to the end of timeline 1: the diverged branch. */
     compare(&ar, v, set, 1, "0-1-8000", &t, &o);
     CHECK_INT(o.code, 0);
@@ -265,10 +268,12 @@ testPlanOverBlocks(void) {
     compare(&ar, v, set, 0, "0-1-9000", &t, &o);
     CHECK_INT(o.code, 0);
     CHECK_INT(o.lastSeq, 17000 - FORK_SEQ - 1001 + TL2_FIRST);
+    CHECK(o.loaded < 9300); /* across the fork, not the whole index */
     t.gtid = "0-1-15995";
     compare(&ar, v, set, 1, "0-1-9000", &t, &o);
     CHECK_INT(o.code, 0);
     CHECK_INT(o.lastSeq, 14995);
+    CHECK(o.loaded < 8000);
     compare(&ar, v, set, 0, "0-1-9000", &t, &o);
     /* A time, in the middle of the archive; past the fork on the main line. Unread, the segment
      * holding the first commit after the time ends the plan (its transactions decide the cut). */
@@ -280,6 +285,7 @@ testPlanOverBlocks(void) {
     compare(&ar, v, set, 0, "0-1-8000", &t, &o);
     CHECK_INT(o.code, 0);
     CHECK_INT(o.lastSeq, 18001);
+    CHECK(o.loaded < 12400);
     /* A position in the first file, and in timeline 2's. */
     t = (RecoverTarget){.kind = RECOVER_UNTIL_POSITION, .file = "bin.000001", .pos = 256 + 10000 * 100};
     compare(&ar, v, set, 0, "0-1-8000", &t, &o);
@@ -289,6 +295,18 @@ testPlanOverBlocks(void) {
     compare(&ar, v, set, 0, "0-1-8000", &t, &o);
     CHECK_INT(o.code, 0);
     CHECK_INT(o.lastSeq, TL2_FIRST + 2999);
+    CHECK(o.loaded < 12000);
+    /* In timeline 2's own segments, and from before the fork on timeline 1: a few blocks. */
+    t = (RecoverTarget){.kind = RECOVER_UNTIL_GTID, .gtid = "0-2-17100"};
+    compare(&ar, v, set, 0, "0-2-17000", &t, &o);
+    CHECK_INT(o.code, 0);
+    CHECK_INT(o.segments, 100);
+    CHECK(o.loaded <= 2 * ARCHIVE_BLOCK_SEGMENTS);
+    t.gtid = "0-1-15999";
+    compare(&ar, v, set, 1, "0-1-15900", &t, &o);
+    CHECK_INT(o.code, 0);
+    CHECK_INT(o.lastSeq, TL2_FIRST - 1);
+    CHECK(o.loaded <= 2 * ARCHIVE_BLOCK_SEGMENTS);
     /* A start before the gap's end that no segment after it continues. */
     t = (RecoverTarget){.kind = RECOVER_UNTIL_GTID, .gtid = "0-1-9000"};
     compare(&ar, v, set, 0, "0-1-6500", &t, &o);
