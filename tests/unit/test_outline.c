@@ -9,10 +9,8 @@
 #include "archive/catalog.h"
 #include "archive/continuity.h"
 #include "archive/identity.h"
-#include "archive/index.h"
 #include "archive/outline.h"
 #include "archive/summary.h"
-#include "common/crypto.h"
 #include "common/mem.h"
 #include "recover/scope.h"
 #include "tests/test.h"
@@ -46,8 +44,6 @@ craftedOpen(Crafted *c) {
     static SegmentMeta metas[SEGMENTS];
     static char gs[SEGMENTS][32], ge[SEGMENTS][32];
     ArchiveIdentity id = {.flavour = BINLOG_FLAVOUR_MARIADB, .serverId = 1};
-    Buf *summary = bufNew(8192);
-    char name[128];
     Err err = {0};
 
     memset(c, 0, sizeof(*c));
@@ -59,30 +55,7 @@ craftedOpen(Crafted *c) {
     REQUIRE(archiveIdentityEnsure(c->archive, &id, NULL, &err) == 0);
     for (uint64_t seq = 1; seq <= SEGMENTS; seq++)
         crafted(&metas[seq - 1], seq, gs[seq - 1], ge[seq - 1], sizeof(gs[0]));
-    for (uint64_t b = 0; b * ARCHIVE_BLOCK_SEGMENTS < SEGMENTS; b++) {
-        uint64_t first = b * ARCHIVE_BLOCK_SEGMENTS, n = SEGMENTS - first < 1024 ? SEGMENTS - first : 1024;
-
-        REQUIRE(archiveIndexPut(c->archive, NULL, &metas[first], n, &err) == 0);
-        if (n == ARCHIVE_BLOCK_SEGMENTS) {
-            ArchiveSpan span;
-            uint8_t *chunk, digest[CRYPTO_SHA256_LEN];
-            size_t len;
-
-            archiveSpanFromMetas(first > 0 ? &metas[first - 1] : NULL, &metas[first], n, &span);
-            archiveChunkName(first + 1, first + n, span.name, sizeof(span.name));
-            REQUIRE(storageGetBuf(c->storage, span.name, ARCHIVE_CHUNK_MAX_BYTES, &chunk, &len, &err) == 0);
-            span.size = len;
-            cryptoSha256(chunk, len, digest);
-            cryptoHexEncode(digest, sizeof(digest), span.sha256);
-            bvFree(chunk);
-            archiveSpanToJson(&span, summary);
-            bufAppend(summary, "\n", 1);
-            archiveSpanClear(&span);
-        }
-    }
-    archiveSummaryName(1, 2048, name, sizeof(name));
-    REQUIRE(storagePutBuf(c->storage, name, summary->data, summary->len, STORAGE_PUT_IMMUTABLE, &err) == 0);
-    bufFree(summary);
+    REQUIRE(fixtureIndexBlocks(c->archive, c->storage, metas, SEGMENTS, &err) == 0);
     REQUIRE(archiveIdentitySetVersion2(c->archive, &err) == 0);
     c->ready = true;
 }

@@ -9,10 +9,8 @@
 
 #include "archive/catalog.h"
 #include "archive/identity.h"
-#include "archive/index.h"
 #include "archive/summary.h"
 #include "archive/timeline.h"
-#include "common/crypto.h"
 #include "common/mem.h"
 #include "recover/plan.h"
 #include "recover/scope.h"
@@ -105,8 +103,7 @@ archivedOpen(Archived *ar) {
     static SegmentMeta metas[SEGMENTS];
     static char gs[SEGMENTS][32], ge[SEGMENTS][32];
     ArchiveIdentity id = {.flavour = BINLOG_FLAVOUR_MARIADB, .serverId = 1};
-    Buf *summary = bufNew(65536);
-    char name[128], root[1024];
+    char root[1024];
     Err err = {0};
 
     memset(ar, 0, sizeof(*ar));
@@ -118,29 +115,7 @@ archivedOpen(Archived *ar) {
     REQUIRE(archiveIdentityEnsure(ar->archive, &id, NULL, &err) == 0);
     for (uint64_t seq = 1; seq <= SEGMENTS; seq++)
         meta(&metas[seq - 1], seq, gs[seq - 1], ge[seq - 1], sizeof(gs[0]));
-    for (uint64_t first = 0; first < SEGMENTS; first += ARCHIVE_BLOCK_SEGMENTS) {
-        uint64_t n = SEGMENTS - first < ARCHIVE_BLOCK_SEGMENTS ? SEGMENTS - first : ARCHIVE_BLOCK_SEGMENTS;
-        ArchiveSpan span;
-        uint8_t *chunk, digest[CRYPTO_SHA256_LEN];
-        size_t len;
-
-        REQUIRE(archiveIndexPut(ar->archive, NULL, &metas[first], n, &err) == 0);
-        if (n < ARCHIVE_BLOCK_SEGMENTS)
-            continue; /* the tail */
-        archiveSpanFromMetas(first > 0 ? &metas[first - 1] : NULL, &metas[first], n, &span);
-        archiveChunkName(first + 1, first + n, span.name, sizeof(span.name));
-        REQUIRE(storageGetBuf(ar->storage, span.name, ARCHIVE_CHUNK_MAX_BYTES, &chunk, &len, &err) == 0);
-        span.size = len;
-        cryptoSha256(chunk, len, digest);
-        cryptoHexEncode(digest, sizeof(digest), span.sha256);
-        bvFree(chunk);
-        archiveSpanToJson(&span, summary);
-        bufAppend(summary, "\n", 1);
-        archiveSpanClear(&span);
-    }
-    archiveSummaryName(1, BLOCKS * ARCHIVE_BLOCK_SEGMENTS, name, sizeof(name));
-    REQUIRE(storagePutBuf(ar->storage, name, summary->data, summary->len, STORAGE_PUT_IMMUTABLE, &err) == 0);
-    bufFree(summary);
+    REQUIRE(fixtureIndexBlocks(ar->archive, ar->storage, metas, SEGMENTS, &err) == 0);
     timelines(ar->archive);
     REQUIRE(archiveIdentitySetVersion2(ar->archive, &err) == 0);
     ar->ready = true;
