@@ -336,6 +336,24 @@ reaching(const GtidState *state, const GtidState *end, bool any) {
     return any ? gtidStateContainsAny(end, state) : gtidStateContains(end, state);
 }
 
+/* Whether `unit` stands at `st` (stateScan()). */
+static int
+unitHits(BinlogFlavour flavour, const Unit *unit, const GtidState *st, StateHitFn *hit, bool any, bool unknownHits,
+         bool *found, Err *err) {
+    const char *end = unitGtidEnd(unit);
+    GtidState *e;
+
+    if (end[0] == '\0') {
+        *found = unknownHits && unitTransactions(unit) > 0;
+        return 0;
+    }
+    if ((e = gtidStateParse(flavour, end, err)) == NULL)
+        return errPrefix(err, "gtid_end of seq %" PRIu64 "-%" PRIu64, unit->first, unit->last);
+    *found = hit(st, e, any);
+    gtidStateFree(e);
+    return 0;
+}
+
 static int
 stateScan(ArchiveView *v, const char *state, StateHitFn *hit, bool any, bool unknownHits, bool last, uint64_t *seq,
           Err *err) {
@@ -352,19 +370,10 @@ stateScan(ArchiveView *v, const char *state, StateHitFn *hit, bool any, bool unk
         return errPrefix(err, "gtid state '%s'", state);
     unitsStart(&u, v);
     while (*seq == 0 && unitsNext(&u, &unit)) {
-        const char *end = unitGtidEnd(&unit);
-        GtidState *e;
         bool found;
 
-        if (end[0] == '\0') {
-            found = unknownHits && unitTransactions(&unit) > 0;
-        } else if ((e = gtidStateParse(flavour, end, err)) == NULL) {
-            rc = errPrefix(err, "gtid_end of seq %" PRIu64 "-%" PRIu64, unit.first, unit.last);
+        if ((rc = unitHits(flavour, &unit, st, hit, any, unknownHits, &found, err)) != 0)
             break;
-        } else {
-            found = hit(st, e, any);
-            gtidStateFree(e);
-        }
         if (found)
             *seq = last ? unit.last : unit.first;
     }
@@ -387,19 +396,181 @@ committedBy(uint64_t us, uint64_t timeUs, bool exclusive) {
     return us != 0 && (exclusive ? us < timeUs : us <= timeUs);
 }
 
+/* Whether `unit`, wholly after seq `after`, holds a commit at or before timeUs (the index's first
+ * and last commit of a segment, the lowest of a block). */
+static bool
+unitCommittedBy(const Unit *unit, uint64_t after, uint64_t timeUs, bool exclusive) {
+    if (unit->first <= after || unitTransactions(unit) == 0)
+        return false;
+    return unit->span != NULL ? committedBy(unit->span->minTimeUs, timeUs, exclusive)
+                              : committedBy(unit->meta->firstTimeUs, timeUs, exclusive) ||
+                                    committedBy(unit->meta->lastTimeUs, timeUs, exclusive);
+}
+
 uint64_t
 archiveOutlineCommittedBy(ArchiveView *v, uint64_t after, uint64_t timeUs, bool exclusive) {
     Units u;
     Unit unit;
 
     unitsStart(&u, v);
-    while (unitsNext(&u, &unit)) {
-        if (unit.first <= after || unitTransactions(&unit) == 0)
-            continue;
-        if (unit.span != NULL ? committedBy(unit.span->minTimeUs, timeUs, exclusive)
-                              : committedBy(unit.meta->firstTimeUs, timeUs, exclusive) ||
-                                    committedBy(unit.meta->lastTimeUs, timeUs, exclusive))
+    while (unitsNext(&u, &unit))
+        if (unitCommittedBy(&unit, after, timeUs, exclusive))
             return unit.last;
-    }
     return 0;
+}
+
+/* ---- along a path (the main line or --timeline of a forked archive) ---- */
+
+/* Where a summarised block stands on a path: its segments all on it whole, all off it, or some of
+ * each (it holds a fork, diverged segments or segments of a timeline off the path): a timeline's
+ * segments on a path are one seq interval, so its first and last segment say it, a fork segment
+ * counting as cut whatever its end. */
+static TimelineOn
+spanOnPath(const ArchiveSpan *s, const TimelinePath *p) {
+    SegmentMeta m;
+    TimelineOn first, last;
+
+    if (s->timelineMin != s->timelineMax)
+        return TIMELINE_CUT;
+    memset(&m, 0, sizeof(m));
+    m.timeline = s->timelineMin;
+    m.endPos = UINT64_MAX;
+    m.seq = s->firstSeq;
+    first = timelinePathSegment(p, &m, NULL);
+    m.seq = s->lastSeq;
+    last = timelinePathSegment(p, &m, NULL);
+    return first == last && first != TIMELINE_CUT ? first : TIMELINE_CUT;
+}
+
+/* Called for each unit on the path in seq order: a block wholly on it, or a segment as the path
+ * sees it. 1 stops the walk, -1 fails it. */
+typedef int PathUnitFn(void *data, const Unit *unit, Err *err);
+
+/* A segment on the path, as the path sees it (a fork segment ends at the fork). */
+static int
+pathSegment(const TimelinePath *p, const SegmentMeta *m, PathUnitFn *fn, void *data, Err *err) {
+    TimelineOn on = timelinePathSegment(p, m, NULL);
+    SegmentMeta view;
+    Unit unit = {.first = m->seq, .last = m->seq, .meta = m};
+    int rc;
+
+    if (on == TIMELINE_OFF)
+        return 0;
+    if (on == TIMELINE_WHOLE)
+        return fn(data, &unit, err);
+    timelinePathViewMeta(p, m, &view);
+    unit.meta = &view;
+    rc = fn(data, &unit, err);
+    segmentMetaClear(&view);
+    return rc;
+}
+
+/* The units of the path from seq `from` on: blocks on it whole from their summary lines, the
+ * others loaded and walked segment by segment (one block's entries at a time). */
+static int
+pathWalk(ArchiveView *v, const TimelinePath *p, uint64_t from, PathUnitFn *fn, void *data, Err *err) {
+    Units u;
+    Unit unit;
+    int rc = 0;
+
+    unitsStart(&u, v);
+    while (rc == 0 && unitsNext(&u, &unit)) {
+        TimelineOn on;
+        ArchiveCatalog *block;
+
+        if (unit.last < from)
+            continue;
+        if (unit.meta != NULL) {
+            rc = pathSegment(p, unit.meta, fn, data, err);
+            continue;
+        }
+        if ((on = spanOnPath(unit.span, p)) == TIMELINE_OFF)
+            continue;
+        if (on == TIMELINE_WHOLE) {
+            rc = fn(data, &unit, err);
+            continue;
+        }
+        if ((block = archiveViewLoadRange(v, unit.first, unit.last, err)) == NULL)
+            return -1;
+        for (size_t i = 0; rc == 0 && i < archiveCatalogCount(block); i++)
+            rc = pathSegment(p, archiveCatalogAt(block, i), fn, data, err);
+        archiveCatalogFree(block);
+    }
+    return rc < 0 ? -1 : 0;
+}
+
+typedef struct PathStateScan {
+    BinlogFlavour flavour;
+    GtidState *st;
+    StateHitFn *hit;
+    bool any, unknownHits, last;
+    uint64_t seq;
+} PathStateScan;
+
+static int
+pathStateUnit(void *data, const Unit *unit, Err *err) {
+    PathStateScan *ps = data;
+    bool found;
+
+    if (unitHits(ps->flavour, unit, ps->st, ps->hit, ps->any, ps->unknownHits, &found, err) != 0)
+        return -1;
+    if (!found)
+        return 0;
+    ps->seq = ps->last ? unit->last : unit->first;
+    return 1;
+}
+
+static int
+pathStateScan(ArchiveView *v, const TimelinePath *p, const char *state, StateHitFn *hit, bool any, bool unknownHits,
+              bool last, uint64_t *seq, Err *err) {
+    PathStateScan ps = {.flavour = archiveViewFlavour(v), .hit = hit, .any = any, .unknownHits = unknownHits,
+                        .last = last};
+    int rc;
+
+    *seq = 0;
+    if (archiveViewLastSeq(v) == 0)
+        return 0;
+    if ((ps.st = gtidStateParse(ps.flavour, state, err)) == NULL)
+        return errPrefix(err, "gtid state '%s'", state);
+    rc = pathWalk(v, p, 0, pathStateUnit, &ps, err);
+    gtidStateFree(ps.st);
+    *seq = ps.seq;
+    return rc;
+}
+
+int
+archiveOutlinePathFirstNotHeld(ArchiveView *v, const TimelinePath *p, const char *state, uint64_t *seq, Err *err) {
+    return pathStateScan(v, p, state, notHeld, false, true, false, seq, err);
+}
+
+int
+archiveOutlinePathReaching(ArchiveView *v, const TimelinePath *p, const char *state, bool any, uint64_t *seq,
+                           Err *err) {
+    return pathStateScan(v, p, state, reaching, any, false, true, seq, err);
+}
+
+typedef struct PathCommitted {
+    uint64_t after, timeUs, seq;
+    bool exclusive;
+} PathCommitted;
+
+static int
+pathCommittedUnit(void *data, const Unit *unit, Err *err) {
+    PathCommitted *pc = data;
+
+    (void)err;
+    if (!unitCommittedBy(unit, pc->after, pc->timeUs, pc->exclusive))
+        return 0;
+    pc->seq = unit->last;
+    return 1;
+}
+
+int
+archiveOutlinePathCommittedBy(ArchiveView *v, const TimelinePath *p, uint64_t after, uint64_t timeUs, bool exclusive,
+                              uint64_t *seq, Err *err) {
+    PathCommitted pc = {.after = after, .timeUs = timeUs, .exclusive = exclusive};
+    int rc = pathWalk(v, p, after + 1, pathCommittedUnit, &pc, err);
+
+    *seq = pc.seq;
+    return rc;
 }

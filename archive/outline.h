@@ -17,6 +17,7 @@
 #include "archive/backup_store.h"
 #include "archive/catalog.h"
 #include "archive/continuity.h"
+#include "archive/timeline.h"
 
 typedef struct ArchiveOutline ArchiveOutline;
 
@@ -69,5 +70,17 @@ int archiveOutlineReaching(ArchiveView *v, const char *state, bool any, uint64_t
  * committed at or before timeUs (before it when `exclusive`): after a time target's cut, such a
  * commit makes the cut ambiguous. 0 when none. */
 uint64_t archiveOutlineCommittedBy(ArchiveView *v, uint64_t after, uint64_t timeUs, bool exclusive);
+
+/* The same three along a path (archive/timeline.h: the main line or one timeline of a forked
+ * archive), over the path's segments as it sees them (a fork segment ends at the fork): a block
+ * whose segments are all on the path is answered from its summary line, one wholly off it is
+ * skipped, one that holds a fork, diverged segments or another timeline's is loaded and read
+ * segment by segment (one block at a time). The answer is the path's seq; 0 when none.
+ * archiveOutlinePathCommittedBy() also fails (-1) when such a block's chunk cannot be read. */
+int archiveOutlinePathFirstNotHeld(ArchiveView *v, const TimelinePath *p, const char *state, uint64_t *seq, Err *err);
+int archiveOutlinePathReaching(ArchiveView *v, const TimelinePath *p, const char *state, bool any, uint64_t *seq,
+                               Err *err);
+int archiveOutlinePathCommittedBy(ArchiveView *v, const TimelinePath *p, uint64_t after, uint64_t timeUs, bool exclusive,
+                                  uint64_t *seq, Err *err);
 
 #endif

@@ -102,44 +102,117 @@ recoverScopeLoad(ArchiveView *v, const char *start, const RecoverTarget *target,
     return archiveViewLoadRange(v, lo, hi, err);
 }
 
-/* Whether every segment of lo..hi is whole on the path of `tip`, and the whole archive's lookups
- * are the path's there: lo..hi lies before the first fork of any timeline (segments every path
- * holds), or within the tip's own segments. A lookup answers the first segment in seq order that
- * matches, and the path's segments are a subset in the same order: when that first segment is one
- * of these, it is the path's answer too (a diverged branch could only have answered earlier). */
-static bool
-scopeOnPath(const TimelineSet *set, uint32_t tip, uint64_t lo, uint64_t hi) {
-    uint64_t firstFork = UINT64_MAX, tipFirst = 0, tipLast = UINT64_MAX;
-    const TimelineRecord *rec, *next;
+/* The last seq of the path whose tip is `tip`: a timeline's segments run up to the next one's
+ * first. */
+static uint64_t
+pathLast(const ArchiveView *v, const TimelineSet *set, uint32_t tip) {
+    const TimelineRecord *next = timelineSetFind(set, tip + 1);
 
+    return next != NULL && next->firstSeq > 1 && next->firstSeq - 1 < archiveViewLastSeq(v) ? next->firstSeq - 1
+                                                                                           : archiveViewLastSeq(v);
+}
+
+/* A range's ends moved out of diverged segments (between a fork and its timeline's first
+ * segment): its first to the fork segment, its last to the timeline's first, so that after the
+ * path is followed the range still holds the segment before the start and the one after the
+ * target. */
+static void
+pathWiden(const TimelineSet *set, uint64_t *lo, uint64_t *hi) {
     for (size_t i = 0; i < timelineSetCount(set); i++) {
-        rec = timelineSetAt(set, i);
-        if (rec->hasFork && rec->fork.seq < firstFork)
-            firstFork = rec->fork.seq;
+        const TimelineRecord *rec = timelineSetAt(set, i);
+
+        if (!rec->hasFork)
+            continue;
+        if (*lo > rec->fork.seq && *lo < rec->firstSeq)
+            *lo = rec->fork.seq;
+        if (*hi > rec->fork.seq && *hi < rec->firstSeq)
+            *hi = rec->firstSeq;
     }
-    if (hi < firstFork)
-        return true;
-    if ((rec = timelineSetFind(set, tip)) != NULL)
-        tipFirst = rec->firstSeq;
-    if ((next = timelineSetFind(set, tip + 1)) != NULL)
-        tipLast = next->firstSeq - 1;
-    return (rec != NULL || tip == 1) && lo >= tipFirst && hi <= tipLast;
+}
+
+/* The target's cut along the path: *scoped false when only the whole archive can say it (a time
+ * or position whose first match in the whole archive is not on the path whole, or a target the
+ * path does not reach: the plan refuses it from every segment). */
+static int
+pathTargetSeq(ArchiveView *v, const TimelinePath *path, const RecoverTarget *t, uint64_t last, uint64_t *cut,
+              bool *scoped, Err *err) {
+    SegmentMeta m;
+    Err e = {0};
+
+    *cut = last;
+    *scoped = false;
+    switch (t->kind) {
+    case RECOVER_UNTIL_END: *scoped = true; return 0;
+    case RECOVER_UNTIL_GTID:
+        if (t->gtid == NULL)
+            return 0;
+        if (archiveOutlinePathReaching(v, path, t->gtid, t->exclusive, cut, err) != 0)
+            return -1;
+        *scoped = *cut != 0;
+        return 0;
+    default:
+        /* The first match in seq order: when the path holds it whole, it is the path's first
+         * match too (the path's segments are a subset, in the same order). */
+        if (targetSeq(v, t, cut, &e) != 0 || archiveViewGet(v, *cut, &m, &e) != 0)
+            return 0;
+        *scoped = timelinePathSegment(path, &m, NULL) == TIMELINE_WHOLE && *cut <= last;
+        segmentMetaClear(&m);
+        return 0;
+    }
+}
+
+/* scopeRange() along the path of a forked archive: the start's and the target's segments found
+ * on the path (archiveOutlinePath*()), blocks off the path skipped and those holding a fork read
+ * segment by segment. *scoped false when the whole archive must be loaded (pathTargetSeq()). */
+static int
+pathRange(ArchiveView *v, const TimelineSet *set, const TimelinePath *path, const char *start,
+          const RecoverTarget *target, uint64_t *lo, uint64_t *hi, bool *scoped, Err *err) {
+    uint64_t first = archiveViewFirstSeq(v), last = pathLast(v, set, timelinePathTip(path)), startSeq, cut, extra;
+
+    if (archiveOutlinePathFirstNotHeld(v, path, start != NULL ? start : "", &startSeq, err) != 0 ||
+        pathTargetSeq(v, path, target, last, &cut, scoped, err) != 0)
+        return -1;
+    if (!*scoped)
+        return 0;
+    *hi = cut < last ? cut + 1 : last;
+    if (target->kind == RECOVER_UNTIL_TIME) {
+        *hi = archiveBlockLast(archiveBlockOf(*hi)) < last ? archiveBlockLast(archiveBlockOf(*hi)) : last;
+        if (archiveOutlinePathCommittedBy(v, path, *hi, target->timeUs, target->exclusive, &extra, err) != 0)
+            return -1;
+        if (extra > *hi)
+            *hi = extra;
+    }
+    if (startSeq != 0 && startSeq <= cut + 1)
+        *lo = startSeq > first ? startSeq - 1 : first;
+    else
+        *lo = blockStart(v, cut);
+    pathWiden(set, lo, hi);
+    return 0;
 }
 
 ArchiveCatalog *
 recoverScopeLoadPath(Archive *a, ArchiveView *v, const TimelineSet *set, uint32_t timeline, const char *start,
                      const RecoverTarget *target, Err *err) {
-    uint32_t tip = timeline > 0 ? timeline : timelineSetNewest(set);
     uint64_t lo = 0, hi = 0;
     ArchiveCatalog *c;
+    TimelinePath *path;
     Err scopeErr = {0};
-    bool scoped;
+    bool scoped = false;
 
     if (!timelineSetForked(set) && timeline == 0)
         return recoverScopeLoad(v, start, target, err);
-    /* The range the whole archive's lookups give, when the path sees it unchanged; else every
-     * segment (a lookup that fails here is the plan's to refuse in its own words). */
-    scoped = scopeRange(v, start, target, &lo, &hi, &scopeErr) == 0 && scopeOnPath(set, tip, lo, hi);
+    if (!timelineSetForked(set)) {
+        /* --timeline of an archive that never forked: the range, followed (refusing a timeline
+         * the archive does not have). */
+        scoped = scopeRange(v, start, target, &lo, &hi, &scopeErr) == 0;
+    } else if ((path = timelinePathNew(set, timeline, err)) == NULL) {
+        return NULL;
+    } else {
+        /* A lookup that fails here is the plan's to refuse in its own words, from every segment. */
+        if (pathRange(v, set, path, start, target, &lo, &hi, &scoped, &scopeErr) != 0)
+            scoped = false;
+        timelinePathFree(path);
+    }
     c = scoped ? archiveViewLoadRange(v, lo, hi, err)
                : archiveViewLoadRange(v, archiveViewFirstSeq(v), archiveViewLastSeq(v), err);
     if (c == NULL)

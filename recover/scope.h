@@ -23,10 +23,13 @@ ArchiveCatalog *recoverScopeLoad(ArchiveView *v, const char *start, const Recove
 
 /* The catalog a plan from `start` to `target` needs as the path of `timeline` (0: the main line)
  * sees it (archiveCatalogFollowTimeline()): recoverScopeLoad()'s range in an archive that never
- * forked, and in one that did when that range lies before every fork or within the path's tip's
- * own segments (there the whole archive's lookups are the path's); every segment otherwise (a
- * range across a fork). `set` holds the archive's timeline records (timelineSetLoad()).
- * ERR_NOTFOUND when the path holds no segment. */
+ * forked; in one that did, the range found along the path (archiveOutlinePath*(): blocks off the
+ * path skipped, a block holding a fork or diverged segments read segment by segment), its ends
+ * moved out of diverged segments. A time or position target is looked up in the whole archive and
+ * kept when the path holds that segment whole (its first match is then the path's); otherwise,
+ * and for a target the path does not reach, every segment is loaded, for the plan to refuse or
+ * place it. `set` holds the archive's timeline records (timelineSetLoad()). ERR_NOTFOUND when the
+ * path holds no segment, or for a timeline the archive does not have. */
 ArchiveCatalog *recoverScopeLoadPath(Archive *a, ArchiveView *v, const TimelineSet *set, uint32_t timeline,
                                      const char *start, const RecoverTarget *target, Err *err);
 

@@ -34,7 +34,7 @@ typedef struct Spooled {
 
 struct RecoverSource {
     Archive *archive;
-    SegmentMeta *segs;
+    const SegmentMeta **segs; /* the caller's, kept alive until recoverSourceFree() */
     size_t n;
     char *tmpDir;
     unsigned ahead;
@@ -151,7 +151,7 @@ checkAgainstIndex(const SegmentMeta *idx, const SegmentMeta *tr, Err *err) {
 /* Read segment idx through every check into a temporary file. */
 static Spooled
 fetchOne(RecoverSource *s, size_t idx) {
-    const SegmentMeta *m = &s->segs[idx];
+    const SegmentMeta *m = s->segs[idx];
     Spooled sp = {.idx = idx, .fd = -1};
     SpoolWriter w = {.fd = -1, .dir = s->tmpDir};
     SegmentReader *r = NULL;
@@ -234,7 +234,7 @@ fetchMain(void *arg) {
         gen = s->generation;
         pthread_mutex_unlock(&s->lock);
 
-        logDebug("verifying segment '%s' (%" PRIu64 " bytes)", s->segs[idx].name, s->segs[idx].size);
+        logDebug("verifying segment '%s' (%" PRIu64 " bytes)", s->segs[idx]->name, s->segs[idx]->size);
         sp = fetchOne(s, idx);
 
         pthread_mutex_lock(&s->lock);
@@ -250,7 +250,7 @@ fetchMain(void *arg) {
             s->fetchNext = s->n; /* nothing after a bad segment is served */
         } else {
             s->stats.segmentsVerified++;
-            s->stats.bytesFetched += s->segs[idx].size;
+            s->stats.bytesFetched += s->segs[idx]->size;
         }
         s->ready[s->readyCount++] = sp;
         pthread_cond_broadcast(&s->cond);
@@ -276,7 +276,7 @@ startIndex(const RecoverSource *s, const MariaGtidPos *from) {
     if (from == NULL || mariaGtidPosCount(from) == 0)
         return 0;
     for (size_t i = s->n; i-- > 1;) {
-        const char *start = segmentMetaGtidStart(&s->segs[i]);
+        const char *start = segmentMetaGtidStart(s->segs[i]);
         MariaGtidPos *pos;
         Err ignored;
         bool reached;
@@ -318,7 +318,7 @@ sourceOpen(void *data, const MariaGtidPos *from, Err *err) {
     s->want = start;
     s->started = false;
     s->file[0] = '\0';
-    logInfo("serving the plan from segment '%s' (%zu of %zu)", s->n ? s->segs[start].name : "-", start + 1, s->n);
+    logInfo("serving the plan from segment '%s' (%zu of %zu)", s->n ? s->segs[start]->name : "-", start + 1, s->n);
     return 0;
 }
 
@@ -341,10 +341,10 @@ bufEnsure(RecoverSource *s, size_t need, Err *err) {
 
         if (got < 0)
             return errSetSys(err, ERR_IO, errno, "unable to read the verified copy of segment '%s' in '%s'",
-                             s->segs[s->cur.idx].name, s->tmpDir);
+                             s->segs[s->cur.idx]->name, s->tmpDir);
         if (got == 0)
             return errSet(err, ERR_INTERNAL, "the verified copy of segment '%s' ends at %" PRIu64 " of %" PRIu64 " bytes",
-                          s->segs[s->cur.idx].name, s->curOff + s->bufLen, s->cur.len);
+                          s->segs[s->cur.idx]->name, s->curOff + s->bufLen, s->cur.len);
         s->bufLen += (size_t)got;
     }
     return 0;
@@ -378,18 +378,18 @@ takeNext(RecoverSource *s, Err *err) {
         s->haveCur = true;
         memmove(s->ready, s->ready + 1, (s->readyCount - 1) * sizeof(*s->ready));
         s->readyCount--;
-        s->stats.seqServing = s->segs[s->want].seq;
+        s->stats.seqServing = s->segs[s->want]->seq;
         pthread_cond_broadcast(&s->cond);
     }
     pthread_mutex_unlock(&s->lock);
     if (rc != 1)
         return rc;
-    m = &s->segs[s->want];
+    m = s->segs[s->want];
     s->curOff = 0;
     s->bufPos = s->bufLen = 0;
     /* A file's FDE opens it once; segments that continue the file follow without it. The first
      * segment of a new timeline opens its file even when the old source's had the same name. */
-    if (s->started && strcmp(s->file, m->file) == 0 && segmentMetaTimeline(&s->segs[s->want - 1]) == segmentMetaTimeline(m))
+    if (s->started && strcmp(s->file, m->file) == 0 && segmentMetaTimeline(s->segs[s->want - 1]) == segmentMetaTimeline(m))
         s->curOff = s->cur.fdeLen;
     snprintf(s->file, sizeof(s->file), "%s", m->file);
     s->started = true;
@@ -425,7 +425,7 @@ sourceNext(void *data, const uint8_t **event, size_t *len, Err *err) {
         size = rdU32(s->buf + s->bufPos + 9);
         if (size < BINLOG_HEADER_LEN || size > s->cur.len - s->curOff)
             return errSet(err, ERR_INTERNAL, "the verified copy of segment '%s' holds an event of %" PRIu32
-                          " bytes at %" PRIu64, s->segs[s->cur.idx].name, size, s->curOff);
+                          " bytes at %" PRIu64, s->segs[s->cur.idx]->name, size, s->curOff);
         if (bufEnsure(s, size, err) != 0)
             return -1;
         *event = s->buf + s->bufPos;
@@ -477,7 +477,7 @@ recoverSourceNew(Archive *archive, const SegmentMeta *const *segs, size_t n, con
     s->n = n;
     s->segs = bvCalloc(n ? n : 1, sizeof(*s->segs));
     for (size_t i = 0; i < n; i++)
-        segmentMetaCopy(&s->segs[i], segs[i]);
+        s->segs[i] = segs[i];
     s->tmpDir = bvStrdup(dir);
     s->ahead = opts && opts->ahead ? opts->ahead : SOURCE_DEFAULT_AHEAD;
     s->replicaServerId = opts ? opts->replicaServerId : 0;
@@ -517,11 +517,9 @@ recoverSourceFree(RecoverSource *s) {
     curClose(s);
     for (size_t i = 0; i < s->readyCount; i++)
         spooledClear(&s->ready[i]);
-    for (size_t i = 0; i < s->n; i++)
-        segmentMetaClear(&s->segs[i]);
     pthread_mutex_destroy(&s->lock);
     pthread_cond_destroy(&s->cond);
-    bvFree(s->segs);
+    bvFree((void *)s->segs);
     bvFree(s->ready);
     bvFree(s->buf);
     bvFree(s->tmpDir);

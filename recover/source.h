@@ -46,8 +46,10 @@ typedef struct RecoverSourceStats {
     ErrCode failureCode;
 } RecoverSourceStats;
 
-/* A source over the n segments `segs` (copied), in stream order, of `archive` (kept by the
- * caller, alive until recoverSourceFree()). Starts the fetch thread. ERR_IO when tmpDir is not a
+/* A source over the n segments `segs` in stream order (the array is copied; the metadata it points
+ * to, like `archive`, is the caller's and must stay alive and unchanged until recoverSourceFree():
+ * a plan's catalog, read by the fetch thread too, not copied a second time). Starts the fetch
+ * thread. ERR_IO when tmpDir is not a
  * writable directory. */
 RecoverSource *recoverSourceNew(Archive *archive, const SegmentMeta *const *segs, size_t n,
                                 const RecoverSourceOptions *opts, Err *err);

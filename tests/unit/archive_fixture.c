@@ -8,6 +8,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "archive/index.h"
+#include "archive/summary.h"
+#include "common/crypto.h"
 #include "common/mem.h"
 #include "tests/test.h"
 
@@ -106,4 +109,39 @@ fixtureCrafted(SegmentMeta *m, uint64_t seq, const char *file, uint64_t start, u
     segmentName(seq, file, start, m->name, sizeof(m->name));
     memset(m->sha256, 'b', 64);
     m->size = 100;
+}
+
+int
+fixtureIndexBlocks(Archive *a, Storage *s, const SegmentMeta *metas, size_t n, Err *err) {
+    Buf *summary = bufNew(65536);
+    char name[128];
+    size_t full = n / ARCHIVE_BLOCK_SEGMENTS * ARCHIVE_BLOCK_SEGMENTS;
+    int rc = 0;
+
+    for (size_t first = 0; rc == 0 && first < n; first += ARCHIVE_BLOCK_SEGMENTS) {
+        size_t count = n - first < ARCHIVE_BLOCK_SEGMENTS ? n - first : ARCHIVE_BLOCK_SEGMENTS;
+        ArchiveSpan span;
+        uint8_t *chunk, digest[CRYPTO_SHA256_LEN];
+        size_t len;
+
+        if ((rc = archiveIndexPut(a, NULL, &metas[first], count, err)) != 0 || count < ARCHIVE_BLOCK_SEGMENTS)
+            continue;
+        archiveSpanFromMetas(first > 0 ? &metas[first - 1] : NULL, &metas[first], count, &span);
+        archiveChunkName(first + 1, first + count, span.name, sizeof(span.name));
+        if ((rc = storageGetBuf(s, span.name, ARCHIVE_CHUNK_MAX_BYTES, &chunk, &len, err)) == 0) {
+            span.size = len;
+            cryptoSha256(chunk, len, digest);
+            cryptoHexEncode(digest, sizeof(digest), span.sha256);
+            bvFree(chunk);
+            archiveSpanToJson(&span, summary);
+            bufAppend(summary, "\n", 1);
+        }
+        archiveSpanClear(&span);
+    }
+    if (rc == 0 && full > 0) {
+        archiveSummaryName(1, full, name, sizeof(name));
+        rc = storagePutBuf(s, name, summary->data, summary->len, STORAGE_PUT_IMMUTABLE, err);
+    }
+    bufFree(summary);
+    return rc;
 }

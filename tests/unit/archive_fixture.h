@@ -41,4 +41,8 @@ void fixtureClose(ArchiveFixture *f);
 void fixtureCrafted(SegmentMeta *m, uint64_t seq, const char *file, uint64_t start, uint64_t end, const char *gs,
                     const char *ge);
 
+/* Index the n segments `metas` (seqs 1..n) in format 2: a chunk per block (the last one, when not
+ * full, is the tail) and one level-1 summary of the full blocks. -1 and err on a failure. */
+int fixtureIndexBlocks(Archive *a, Storage *s, const SegmentMeta *metas, size_t n, Err *err);
+
 #endif

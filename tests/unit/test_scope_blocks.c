@@ -1,0 +1,297 @@
+/* Unit tests of recover/scope over many blocks: a format-2 archive of 20 summarised blocks and a
+ * tail, with a GTID break (a gap) and a fork (timeline 2), planned from the range recoverScope
+ * loads and from the whole index followed along the same path: both plans must agree, to the
+ * segment, or refuse alike. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "archive/catalog.h"
+#include "archive/identity.h"
+#include "archive/summary.h"
+#include "archive/timeline.h"
+#include "common/mem.h"
+#include "recover/plan.h"
+#include "recover/scope.h"
+#include "tests/test.h"
+#include "tests/unit/archive_fixture.h"
+
+#define BLOCKS 20
+#define SEGMENTS (BLOCKS * ARCHIVE_BLOCK_SEGMENTS + 100) /* 20 summarised blocks and a tail */
+#define GAP_AT 7000   /* its gtid_start is 1000 transactions past seq 6999's gtid_end */
+#define FORK_SEQ 14990 /* timeline 2 leaves timeline 1 after this segment... */
+#define TL2_FIRST 15000 /* ...and starts here: 14991-14999 diverged */
+
+typedef struct Archived {
+    Storage *storage;
+    Archive *archive;
+    bool ready;
+} Archived;
+
+/* Seq's GTID states: one transaction each, 0-1-<seq> before the gap, 1000 later after it, and
+ * timeline 2's from server 2, continuing the fork's state. */
+static void
+states(uint64_t seq, char *gs, char *ge, size_t size) {
+    uint64_t shift = seq >= GAP_AT ? 1000 : 0;
+
+    if (seq < TL2_FIRST) {
+        snprintf(gs, size, "0-1-%" PRIu64, seq - 1 + shift);
+        snprintf(ge, size, "0-1-%" PRIu64, seq + shift);
+        return;
+    }
+    /* timeline 2: seq TL2_FIRST holds 0-2-<FORK_SEQ + 1001> */
+    if (seq == TL2_FIRST)
+        snprintf(gs, size, "0-1-%d", FORK_SEQ + 1000);
+    else
+        snprintf(gs, size, "0-2-%" PRIu64, seq - TL2_FIRST + FORK_SEQ + 1000);
+    snprintf(ge, size, "0-2-%" PRIu64, seq - TL2_FIRST + FORK_SEQ + 1001);
+}
+
+static void
+meta(SegmentMeta *m, uint64_t seq, char *gs, char *ge, size_t size) {
+    states(seq, gs, ge, size);
+    if (seq < TL2_FIRST) {
+        fixtureCrafted(m, seq, "bin.000001", 256 + (seq - 1) * 100, 256 + seq * 100, gs, ge);
+    } else {
+        fixtureCrafted(m, seq, "bin.000002", 256 + (seq - TL2_FIRST) * 100, 256 + (seq - TL2_FIRST + 1) * 100, gs, ge);
+        m->timeline = 2;
+    }
+}
+
+static void
+timelines(Archive *a) {
+    TimelineRecord r;
+    Err err = {0};
+
+    memset(&r, 0, sizeof(r));
+    r.timeline = 1;
+    r.firstSeq = 1;
+    r.source.flavour = BINLOG_FLAVOUR_MARIADB;
+    r.source.serverId = 1;
+    snprintf(r.source.host, sizeof(r.source.host), "db1:3306");
+    snprintf(r.source.basename, sizeof(r.source.basename), "bin");
+    snprintf(r.created, sizeof(r.created), "2026-12-06T00:00:00Z");
+    REQUIRE(timelineRecordWrite(a, &r, &err) == 0);
+    r.timeline = 2;
+    r.parent = 1;
+    r.firstSeq = TL2_FIRST;
+    r.source.serverId = 2;
+    snprintf(r.source.host, sizeof(r.source.host), "db2:3306");
+    r.hasFork = true;
+    r.fork.seq = FORK_SEQ;
+    snprintf(r.fork.file, sizeof(r.fork.file), "bin.000001");
+    r.fork.pos = 256 + FORK_SEQ * 100;
+    r.fork.gtidState = bvStrdup("0-1-15990");
+    snprintf(r.fork.gtid, sizeof(r.fork.gtid), "0-1-15990");
+    r.fork.timeUs = 1000000ull * FORK_SEQ;
+    r.fork.transactions = 1;
+    r.hasDiverged = true;
+    r.diverged.firstSeq = FORK_SEQ + 1;
+    r.diverged.lastSeq = TL2_FIRST - 1;
+    r.diverged.transactions = TL2_FIRST - 1 - FORK_SEQ;
+    snprintf(r.diverged.firstGtid, sizeof(r.diverged.firstGtid), "0-1-15991");
+    snprintf(r.diverged.lastGtid, sizeof(r.diverged.lastGtid), "0-1-15999");
+    REQUIRE(timelineRecordWrite(a, &r, &err) == 0);
+    timelineRecordClear(&r);
+}
+
+/* The archive: identity at version 2, a chunk per block and the tail's, one level-1 summary of the
+ * 20 blocks, the two timeline records. */
+static void
+archivedOpen(Archived *ar) {
+    static SegmentMeta metas[SEGMENTS];
+    static char gs[SEGMENTS][32], ge[SEGMENTS][32];
+    ArchiveIdentity id = {.flavour = BINLOG_FLAVOUR_MARIADB, .serverId = 1};
+    char root[1024];
+    Err err = {0};
+
+    memset(ar, 0, sizeof(*ar));
+    snprintf(root, sizeof(root), "%s/store", testTmpDir());
+    REQUIRE(mkdir(root, 0700) == 0);
+    REQUIRE((ar->storage = storageNew(root, &err)) != NULL);
+    ar->archive = archiveNew(ar->storage);
+    snprintf(id.source, sizeof(id.source), "test");
+    REQUIRE(archiveIdentityEnsure(ar->archive, &id, NULL, &err) == 0);
+    for (uint64_t seq = 1; seq <= SEGMENTS; seq++)
+        meta(&metas[seq - 1], seq, gs[seq - 1], ge[seq - 1], sizeof(gs[0]));
+    REQUIRE(fixtureIndexBlocks(ar->archive, ar->storage, metas, SEGMENTS, &err) == 0);
+    timelines(ar->archive);
+    REQUIRE(archiveIdentitySetVersion2(ar->archive, &err) == 0);
+    ar->ready = true;
+}
+
+static void
+archivedClose(Archived *ar) {
+    archiveFree(ar->archive);
+    storageFree(ar->storage);
+}
+
+/* What a plan says, or how it refuses. */
+typedef struct Outcome {
+    int code;
+    char msg[2048];
+    size_t segments, loaded; /* loaded: the entries of the range the plan was made on */
+    uint64_t firstSeq, lastSeq, bytes, contentBytes, transactions;
+    char until[64], firstGtid[64], lastGtid[64];
+} Outcome;
+
+/* Plan from the index alone (no segment is read: each end's cut falls at its segment's end). */
+static void
+plan(const ArchiveCatalog *c, const char *start, const RecoverTarget *t, Outcome *o) {
+    RecoverPlan *p;
+    Err err = {0};
+
+    memset(o, 0, sizeof(*o));
+    if ((p = recoverPlanNew(c, start, t, &err)) == NULL || recoverPlanFinish(p, &err) != 0) {
+        o->code = err.code;
+        snprintf(o->msg, sizeof(o->msg), "%s", err.msg);
+    } else {
+        const RecoverPlanInfo *in = recoverPlanInfo(p);
+
+        o->segments = in->segments;
+        if (in->segments > 0) {
+            o->firstSeq = archiveCatalogAt(c, in->first)->seq;
+            o->lastSeq = archiveCatalogAt(c, in->last)->seq;
+        }
+        o->bytes = in->bytes;
+        o->contentBytes = in->contentBytes;
+        o->transactions = in->transactions;
+        snprintf(o->until, sizeof(o->until), "%s", in->until);
+        snprintf(o->firstGtid, sizeof(o->firstGtid), "%s", in->firstGtid);
+        snprintf(o->lastGtid, sizeof(o->lastGtid), "%s", in->lastGtid);
+    }
+    recoverPlanFree(p);
+}
+
+/* Plan `start` to `t` along `timeline` (0: the main line) both ways and compare; the ranged plan's
+ * outcome in *out. */
+static void
+compare(Archived *ar, ArchiveView *v, const TimelineSet *set, uint32_t timeline, const char *start,
+        const RecoverTarget *t, Outcome *out) {
+    ArchiveCatalog *whole, *ranged;
+    Outcome w;
+    Err err = {0};
+
+    REQUIRE((whole = archiveCatalogLoad(ar->archive, 0, &err)) != NULL);
+    REQUIRE(archiveCatalogFollowTimeline(ar->archive, whole, timeline, NULL, &err) == 0);
+    plan(whole, start, t, &w);
+    archiveCatalogFree(whole);
+    REQUIRE((ranged = recoverScopeLoadPath(ar->archive, v, set, timeline, start, t, &err)) != NULL);
+    plan(ranged, start, t, out);
+    out->loaded = archiveCatalogCount(ranged);
+    archiveCatalogFree(ranged);
+    CHECK_INT(out->code, w.code);
+    CHECK_STR(out->msg, w.msg);
+    CHECK_INT(out->segments, w.segments);
+    CHECK_INT(out->firstSeq, w.firstSeq);
+    CHECK_INT(out->lastSeq, w.lastSeq);
+    CHECK_INT(out->bytes, w.bytes);
+    CHECK_INT(out->contentBytes, w.contentBytes);
+    CHECK_INT(out->transactions, w.transactions);
+    CHECK_STR(out->until, w.until);
+    CHECK_STR(out->firstGtid, w.firstGtid);
+    CHECK_STR(out->lastGtid, w.lastGtid);
+}
+
+/* Plans within blocks, across many blocks, across the gap and across the fork, to each kind of
+ * target, on the main line and on timeline 1: the ranged plan is the whole index's. */
+static void
+testPlanOverBlocks(void) {
+    Archived ar;
+    ArchiveView *v;
+    TimelineSet *set;
+    RecoverTarget t;
+    Outcome o;
+    Err err = {0};
+
+    archivedOpen(&ar);
+    REQUIRE(ar.ready);
+    REQUIRE((v = archiveViewOpen(ar.archive, 0, &err)) != NULL);
+    CHECK_INT(archiveViewSpanCount(v), BLOCKS);
+    REQUIRE(timelineSetLoad(ar.archive, &set, &err) == 0);
+    REQUIRE(timelineSetForked(set));
+
+    /* Within the first window, over four blocks. */
+    t = (RecoverTarget){.kind = RECOVER_UNTIL_GTID, .gtid = "0-1-5000"};
+    compare(&ar, v, set, 0, "0-1-1100", &t, &o);
+    CHECK_INT(o.code, 0);
+    CHECK_INT(o.firstSeq, 1101);
+    CHECK_INT(o.lastSeq, 5000);
+    CHECK(o.loaded < 4200);
+    CHECK_INT(o.segments, 3900);
+    CHECK_INT(o.transactions, 3900);
+    /* Across the gap: refused alike. */
+    t = (RecoverTarget){.kind = RECOVER_UNTIL_END};
+    compare(&ar, v, set, 0, "0-1-1100", &t, &o);
+    CHECK_INT(o.code, ERR_GAP);
+    CHECK_MSG(o.msg, "crosses a gap");
+    /* After the gap, to the end of the main line (timeline 2): across the fork, 14 blocks. */
+    compare(&ar, v, set, 0, "0-1-8000", &t, &o);
+    CHECK_INT(o.code, 0);
+    CHECK_INT(o.firstSeq, 7001);
+    CHECK_INT(o.lastSeq, SEGMENTS);
+    CHECK_INT(o.segments, SEGMENTS - 7000 - (TL2_FIRST - 1 - FORK_SEQ));
+    CHECK(o.loaded < SEGMENTS - 6000);
+    /* ... and to the end of timeline 1: the diverged branch. */
+    compare(&ar, v, set, 1, "0-1-8000", &t, &o);
+    CHECK_INT(o.code, 0);
+    CHECK_INT(o.lastSeq, TL2_FIRST - 1);
+    /* A GTID of timeline 2 from before the fork; one of timeline 1's diverged branch is not on
+     * the main line. */
+    t = (RecoverTarget){.kind = RECOVER_UNTIL_GTID, .gtid = "0-2-17000"};
+    compare(&ar, v, set, 0, "0-1-9000", &t, &o);
+    CHECK_INT(o.code, 0);
+    CHECK_INT(o.lastSeq, 17000 - FORK_SEQ - 1001 + TL2_FIRST);
+    CHECK(o.loaded < 9300); /* across the fork, not the whole index */
+    t.gtid = "0-1-15995";
+    compare(&ar, v, set, 1, "0-1-9000", &t, &o);
+    CHECK_INT(o.code, 0);
+    CHECK_INT(o.lastSeq, 14995);
+    CHECK(o.loaded < 8000);
+    compare(&ar, v, set, 0, "0-1-9000", &t, &o);
+    /* A time, in the middle of the archive; past the fork on the main line. Unread, the segment
+     * holding the first commit after the time ends the plan (its transactions decide the cut). */
+    t = (RecoverTarget){.kind = RECOVER_UNTIL_TIME, .timeUs = 12000ull * 1000000};
+    compare(&ar, v, set, 0, "0-1-8000", &t, &o);
+    CHECK_INT(o.code, 0);
+    CHECK_INT(o.lastSeq, 12001);
+    t.timeUs = 18000ull * 1000000;
+    compare(&ar, v, set, 0, "0-1-8000", &t, &o);
+    CHECK_INT(o.code, 0);
+    CHECK_INT(o.lastSeq, 18001);
+    CHECK(o.loaded < 12400);
+    /* A position in the first file, and in timeline 2's. */
+    t = (RecoverTarget){.kind = RECOVER_UNTIL_POSITION, .file = "bin.000001", .pos = 256 + 10000 * 100};
+    compare(&ar, v, set, 0, "0-1-8000", &t, &o);
+    CHECK_INT(o.code, 0);
+    CHECK_INT(o.lastSeq, 10000);
+    t = (RecoverTarget){.kind = RECOVER_UNTIL_POSITION, .file = "bin.000002", .pos = 256 + 3000 * 100};
+    compare(&ar, v, set, 0, "0-1-8000", &t, &o);
+    CHECK_INT(o.code, 0);
+    CHECK_INT(o.lastSeq, TL2_FIRST + 2999);
+    CHECK(o.loaded < 12000);
+    /* In timeline 2's own segments, and from before the fork on timeline 1: a few blocks. */
+    t = (RecoverTarget){.kind = RECOVER_UNTIL_GTID, .gtid = "0-2-17100"};
+    compare(&ar, v, set, 0, "0-2-17000", &t, &o);
+    CHECK_INT(o.code, 0);
+    CHECK_INT(o.segments, 100);
+    CHECK(o.loaded <= 2 * ARCHIVE_BLOCK_SEGMENTS);
+    t.gtid = "0-1-15999";
+    compare(&ar, v, set, 1, "0-1-15900", &t, &o);
+    CHECK_INT(o.code, 0);
+    CHECK_INT(o.lastSeq, TL2_FIRST - 1);
+    CHECK(o.loaded <= 2 * ARCHIVE_BLOCK_SEGMENTS);
+    /* A start before the gap's end that no segment after it continues. */
+    t = (RecoverTarget){.kind = RECOVER_UNTIL_GTID, .gtid = "0-1-9000"};
+    compare(&ar, v, set, 0, "0-1-6500", &t, &o);
+    CHECK_INT(o.code, ERR_GAP);
+    timelineSetFree(set);
+    archiveViewFree(v);
+    archivedClose(&ar);
+}
+
+void
+suite_scope_blocks(void) {
+    testRun("scope: plans over 20 blocks with a gap and a fork, as on the whole index", testPlanOverBlocks);
+}
