@@ -125,7 +125,8 @@ readSummaries(ArchiveView *v, ArchiveSpan **spans, size_t *n, Err *err) {
             cap = (*n + ndoc) * 2;
             *spans = bvRealloc(*spans, cap * sizeof(**spans));
         }
-        memcpy(*spans + *n, doc, ndoc * sizeof(*doc));
+        if (ndoc > 0)
+            memcpy(*spans + *n, doc, ndoc * sizeof(*doc));
         *n += ndoc;
         bvFree(doc);
     }
@@ -229,7 +230,8 @@ viewLoad(ArchiveView *v, bool *vanished, Err *err) {
         keep++;
     }
     v->spans = bvCalloc(keep + 1, sizeof(*v->spans));
-    memcpy(v->spans, spans + at, keep * sizeof(*spans));
+    if (keep > 0) /* spans is NULL when there is no summary */
+        memcpy(v->spans, spans + at, keep * sizeof(*spans));
     v->spanCount = keep;
     for (size_t i = 0; i < nspans; i++)
         if (i >= at + keep || (i < at && spans[i].gtidStart != NULL))

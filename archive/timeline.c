@@ -442,7 +442,8 @@ timelineSetLoad(Archive *a, TimelineSet **out, Err *err) {
         errSet(err, ERR_LIMIT, "'%s' holds more than %d timeline records", archiveUrl(a), TIMELINE_SET_MAX);
         goto out;
     }
-    qsort(l.tl, l.n, sizeof(*l.tl), cmpU32);
+    if (l.n > 1)
+        qsort(l.tl, l.n, sizeof(*l.tl), cmpU32);
     for (size_t i = 0; i < l.n; i++) {
         TimelineRecord rec;
         char name[64];
