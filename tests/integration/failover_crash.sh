@@ -37,7 +37,8 @@ old_primary_sum() { topo_checksum "$(topo_primary)" > "$BV_TEST_DIR/sum-$(topo_p
 archived_before_kill() { agent_wait_caught_up "$(topo_primary)" "$archive" 60 && old_primary_sum; }
 # The branch, as list, verify and status print it (docs/RECOVERY.md).
 branch_line() {
-    echo "warning: $1 transactions of timeline $2 committed after the fork at '$3' were lost when timeline $(($2 + 1)) .*: $4\\.\\.$5, committed "
+    echo "warning: $1 transactions of timeline $2 committed after the fork at '$3' were lost when timeline" \
+        "$(($2 + 1)) .*: $4\\.\\.$5, committed "
 }
 reports_branch() {
     local cmd out

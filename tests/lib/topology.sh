@@ -251,9 +251,10 @@ topo_start_datadir() {
 # in-use flag, byte 22, cleared), then the server's bytes over the range: from the file's start,
 # or from inside it when the range starts there (at the offset the first event's own header
 # names: its end position minus its size). Each must be the server's file's bytes at that offset.
-# One difference is known (a defect): when the archive's stream of that file started inside it
-# (a new timeline, by GTID), the server sent its FDE with the 'created' field (body offset 2 + 50)
-# zeroed, and the archive keeps that copy: then 'created' must be 0 and the FDE's CRC32 its own.
+# One difference is known (docs/OPERATIONS.md "Failover"): when the archive's stream of that file
+# started inside it (a new timeline, by GTID), the server may have sent its FDE with the 'created'
+# field (body offset 2 + 50) zeroed, and the archive keeps that copy: then 'created' must be 0 and
+# the FDE's CRC32 its own.
 topo_own_bytes() {
     python3 - "$(mdb_dir "$1")/data" "$2" <<'EOF'
 import os, struct, sys, zlib
