@@ -30,8 +30,8 @@
 #   topo_recover_into NAME ARCHIVE [recover options...]   a fresh server NAME recovered from the
 #                                      archive's start (binvault recover --from-gtid ''); its
 #                                      output in $BV_TEST_DIR/NAME.out
-#   topo_start_datadir NAME DIR        a server on a data directory left by binvault restore (run as
-#                                      root into a directory root made: root owns it)
+#   topo_start_datadir NAME DIR        a server (as root) on the data directory that
+#                                      binvault restore --user root left
 #   topo_http_url / topo_status EXPR   the agent's endpoint (from agent.log); a Python expression of
 #                                      its /status document `d`
 
