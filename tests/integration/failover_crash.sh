@@ -4,9 +4,12 @@
 # (the last archived transaction the new primary has) and reports the transactions after it as a
 # diverged branch, by GTID: in its log, /status, /metrics and /healthz (a warning), and in the
 # timeline record. Nothing of them is on the main line: the archive's transactions are the new
-# primary's history, and a recovery to the end gives the new primary's tables. Then the same
+# primary's history, and a recovery to the end gives the new primary's tables; `list`, `verify`
+# and `status` name the branch (count, GTID range), and `recover --timeline 1` gives the old
+# primary's tables as they were when it was killed (its last archived transaction). Then the same
 # with the agent stopped during the failover and the new primary's binlog names and offsets
-# those of the old one's end (a position is no proof: the GTIDs are).
+# those of the old one's end (a position is no proof: the GTIDs are): `recover --timeline 2`
+# follows timeline 1 up to its fork, then the second old primary's history to its end.
 set -u
 . "$BV_ROOT/tests/lib/mariadb.sh"
 . "$BV_ROOT/tests/lib/assert.sh"
@@ -29,7 +32,21 @@ same_history() {
     [ "$a" = "$p" ] || { echo "archive:  ${a: -300}"; echo "primary:  ${p: -300}"; false; }
 }
 record() { python3 -c "import json,sys; r=json.load(open(sys.argv[1])); print($2)" "$BV_TEST_DIR/archive/timelines/$1.json"; }
-archived_before_kill() { agent_wait_caught_up "$(topo_primary)" "$archive" 60; }
+# The old primary's tables when it is killed, after the agent archived its last transactions.
+old_primary_sum() { topo_checksum "$(topo_primary)" > "$BV_TEST_DIR/sum-$(topo_primary)"; }
+archived_before_kill() { agent_wait_caught_up "$(topo_primary)" "$archive" 60 && old_primary_sum; }
+# The branch, as list, verify and status print it (docs/RECOVERY.md).
+branch_line() {
+    echo "warning: $1 transactions of timeline $2 committed after the fork at '$3' were lost when timeline" \
+        "$(($2 + 1)) .*: $4\\.\\.$5, committed "
+}
+reports_branch() {
+    local cmd out
+    for cmd in list verify status; do
+        out=$("$BV_BIN" "$cmd" --archive "$archive" 2>&1)
+        grep -q "$1" <<< "$out" || { echo "binvault $cmd does not say '$1':"; echo "$out" | tail -n 8; return 1; }
+    done
+}
 
 # --- the agent runs through the crash
 agent_start_topo "$archive" "$spool" "${opts[@]}"
@@ -56,6 +73,9 @@ check_eq "  the record: forks after '$last_kept', 5 diverged $lost_first..$lost_
 check "  the main line is the new primary's history (no lost transaction on it)" same_history
 agent_term; check_eq "SIGTERM: agent exits 0" "$?" 0
 check "verify passes" "$BV_BIN" verify --archive "$archive"
+branch1=$(branch_line 5 1 "$last_kept" "$lost_first" "$lost_last")
+check "list, verify and status name the diverged branch: 5 transactions, $lost_first..$lost_last" reports_branch "$branch1"
+c1_lost_pos=$(cat "$BV_TEST_DIR/topo-lost-gtid")
 
 # --- the agent is stopped during the failover; the new primary's binlog reaches the old one's
 # end position with its own transactions of the same sizes
@@ -64,7 +84,7 @@ check "the rebuilt c1 replicates c2" topo_wait_replicas
 agent_start_topo "$archive" "$spool" "${opts[@]}"
 check "the agent archives c2 again" agent_wait_caught_up c2 "$archive" 60
 last_kept=$(topo_gtid_pos c2)
-stop_agent() { agent_wait_caught_up c2 "$archive" 60 && agent_term; }
+stop_agent() { agent_wait_caught_up c2 "$archive" 60 && agent_term && old_primary_sum; }
 TOPO_BEFORE_KILL=stop_agent
 topo_crash_failover c3 3
 check_eq "c2 commits 3 transactions no replica receives, the agent stops, c2 is killed" "$?" 0
@@ -84,6 +104,18 @@ check_eq "  /status: timeline 3, 3 transactions diverged" \
 check "  the main line is the new primary's history" same_history
 agent_term; check_eq "SIGTERM: agent exits 0" "$?" 0
 check "verify passes" "$BV_BIN" verify --archive "$archive"
+check "list, verify and status name both branches: 3 transactions, $lost_first..$lost_last" reports_branch \
+    "$(branch_line 3 2 "$last_kept" "$lost_first" "$lost_last")"
+check "  and still the first" reports_branch "$branch1"
+c2_lost_pos=$(cat "$BV_TEST_DIR/topo-lost-gtid")
 
 # --- a recovery to the end follows the main line: the new primary's tables
 topo_recover_check "$archive"
+
+# --- --timeline N follows N's path to its end: each old primary as it was when it was killed
+check "recover --timeline 1" topo_recover_into branch1 "$archive" --until-end --timeline 1
+check_eq "  the tables are c1's when it was killed" "$(topo_checksum branch1)" "$(cat "$BV_TEST_DIR/sum-c1")"
+check_eq "  at its last archived transaction" "$(mdb_sql branch1 "SELECT @@gtid_slave_pos")" "$c1_lost_pos"
+check "recover --timeline 2" topo_recover_into branch2 "$archive" --until-end --timeline 2
+check_eq "  the tables are c2's when it was killed" "$(topo_checksum branch2)" "$(cat "$BV_TEST_DIR/sum-c2")"
+check_eq "  at its last archived transaction" "$(mdb_sql branch2 "SELECT @@gtid_slave_pos")" "$c2_lost_pos"

@@ -4,7 +4,9 @@
 # the fork point (the archive's end: nothing diverged) and continues from the new primary. Then
 # the same through one address that moves (a port-forwarding proxy re-pointed at the new primary).
 # Each time: every transaction archived once, in order (the archive's transactions are the current
-# primary's binlog history), verify passes, each server's part is its own binlog's bytes.
+# primary's binlog history), verify passes. Each server's part of the main line, fetched, is its
+# own binlog's bytes; a base backup of the old primary taken before the switchover, restored to a
+# GTID written on the new primary, has the new primary's tables at that GTID.
 set -u
 . "$BV_ROOT/tests/lib/mariadb.sh"
 . "$BV_ROOT/tests/lib/assert.sh"
@@ -42,11 +44,17 @@ workload_stop() {
 agent_start_topo "$archive" "$spool" "${opts[@]}"
 check "the agent archives the writable primary s1" agent_wait_caught_up s1 "$archive" 60
 check "  and says which candidate it chose" grep -q "archiving candidate 1 of 3, .* (the writable primary)" "$BV_TEST_DIR/agent.log"
+BINVAULT_SOURCE_PASSWORD=$TOPO_BACKUP_PASSWORD check "binvault backup of s1" "$BV_BIN" backup --archive "$archive" \
+    --source "mysql://backup@127.0.0.1:$(mdb_port s1)" --tmp-dir "$BV_TEST_DIR" --no-progress
 workload_start a
 sleep 1
 check "switchover to s2 under load" topo_switchover s2
 sleep 1.5
 workload_stop
+# A transaction of the new primary, and its tables then (nothing else writes meanwhile).
+marker_gtid=$(mdb_sql s2 "INSERT INTO topo.t (v) VALUES ('marker on s2'); SELECT @@last_gtid")
+marker_pos=$(topo_gtid_pos s2)
+marker_sum=$(topo_checksum s2)
 check "the archive catches up with s2" topo_wait_archived "$archive"
 check "  the agent followed s2 as timeline 2" grep -q "following a new source: timeline 2 from .* (server_id 1 -> 2)" "$BV_TEST_DIR/agent.log"
 check "  every transaction archived once, in order (the new primary's history)" same_history "$archive"
@@ -72,24 +80,44 @@ import json,sys; r=json.load(open(sys.argv[1]))
 assert r["parent"] == 1 and r["source"]["server_id"] == 2 and "diverged" not in r, r' \
     "$BV_TEST_DIR/archive/timelines/00000002.json"
 
-# Each server's part is its own binlog's bytes: s1's part (timeline 1) fetched up to the fork is
-# a prefix of s1's binlog files, byte for byte.
-fork_gtid=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["fork"]["gtid_state"])' \
-    "$BV_TEST_DIR/archive/timelines/00000002.json")
-rm -rf "$BV_TEST_DIR/f1"; mkdir -p "$BV_TEST_DIR/f1"
-check "fetch timeline 1's part up to the fork" "$BV_BIN" fetch --archive "$archive" --until-gtid "$fork_gtid" \
-    --to "$BV_TEST_DIR/f1"
-prefix_of_own() {
-    local f n=0
-    for f in "$BV_TEST_DIR"/f1/*; do
-        n=$((n + 1))
-        cmp -s <(head -c 21 "$f") <(head -c 21 "$(mdb_dir s1)/data/$(basename "$f")") &&
-            cmp -s <(tail -c +23 "$f") <(head -c "$(stat -c %s "$f")" "$(mdb_dir s1)/data/$(basename "$f")" | tail -c +23) ||
-            { echo "differs: $f"; return 1; }
-    done
-    [ $n -gt 0 ]
+# Each server's part of the main line is its own binlog's bytes: s1's (timeline 1) up to the
+# fork, s2's (timeline 2) from there up to the next fork, s1's again (timeline 3) to the end,
+# each fetched (binvault fetch, GTID to GTID) and compared with that server's files over its range.
+fork_gtid() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["fork"]["gtid"])' \
+    "$BV_TEST_DIR/archive/timelines/0000000$1.json"; }
+fork2=$(fork_gtid 2) fork3=$(fork_gtid 3)
+# The archived GTIDs after $1 (none: from the first) through $2 (none: to the last).
+part_gtids() {
+    topo_archived_gtids "$archive" |
+        awk -v a="$1" -v b="$2" 'a == "" { on = 1 } on && !done { print } $0 == a { on = 1 } on && $0 == b { done = 1 }'
 }
-check "  s1's part is s1's own binlog bytes" prefix_of_own
+# fetch_part N SERVER AFTER UNTIL: the part of timeline N, fetched, is SERVER's own bytes.
+fetch_part() {
+    local n=$1 server=$2 want range=()
+    want=$(part_gtids "$3" "$4")
+    [ -n "$3" ] && range+=(--from-gtid "$(head -n 1 <<< "$want")")
+    [ -n "$4" ] && range+=(--until-gtid "$4")
+    rm -rf "$BV_TEST_DIR/f$n"
+    check "fetch timeline $n's part ($(wc -l <<< "$want") transactions)" "$BV_BIN" fetch --archive "$archive" \
+        "${range[@]}" --to "$BV_TEST_DIR/f$n"
+    check_eq "  its transactions are those of the main line's part" "$(topo_gtids "$BV_TEST_DIR/f$n"/*)" "$want"
+    check "  they are $server's own binlog bytes" topo_own_bytes "$server" "$BV_TEST_DIR/f$n"
+}
+fetch_part 1 s1 "" "$fork2"
+fetch_part 2 s2 "$fork2" "$fork3"
+fetch_part 3 s1 "$fork3" ""
+
+# A base backup of the old primary, restored to a GTID that the new primary wrote.
+mkdir "$BV_TEST_DIR/restored"
+check "restore s1's backup to s2's '$marker_gtid'" "$BV_BIN" restore --archive "$archive" --datadir "$BV_TEST_DIR/restored" \
+    --tmpdir "$BV_TEST_DIR" --user root --until-gtid "$marker_gtid"
+if topo_start_datadir restored "$BV_TEST_DIR/restored"; then
+    check_eq "  it has s2's tables at that GTID" "$(topo_checksum restored)" "$marker_sum"
+    check_eq "  and s2's GTID state then" "$(mdb_sql restored "SELECT @@gtid_slave_pos")" "$marker_pos"
+    mdb_stop restored
+else
+    fail "  the restored directory starts"
+fi
 
 # --- one address that moves: a proxy in front of the primary, re-pointed at the switchover
 proxy_port=$(free_port)

@@ -25,10 +25,18 @@
 #                                      state (by GTID: after a failover the old and the new primary
 #                                      may end at the same file and position)
 #   topo_archived_gtids ARCHIVE        the GTIDs of the archive's main line (binvault log), one a line
+#   topo_own_bytes NAME DIR            check: every binlog file in DIR (binvault fetch's output) is
+#                                      NAME's own bytes over its range (below)
+#   topo_recover_into NAME ARCHIVE [recover options...]   a fresh server NAME recovered from the
+#                                      archive's start (binvault recover --from-gtid ''); its
+#                                      output in $BV_TEST_DIR/NAME.out
+#   topo_start_datadir NAME DIR        a server (as root) on the data directory that
+#                                      binvault restore --user root left
 #   topo_http_url / topo_status EXPR   the agent's endpoint (from agent.log); a Python expression of
 #                                      its /status document `d`
 
 TOPO_NAMES=()
+TOPO_BACKUP_PASSWORD=bk-secret-3
 TOPO_PRIMARY_FILE=$BV_TEST_DIR/topo-primary
 
 topo_primary() { cat "$TOPO_PRIMARY_FILE"; }
@@ -40,7 +48,9 @@ _topo_grants() {
         CREATE USER IF NOT EXISTS 'app'@'127.0.0.1' IDENTIFIED BY 'app-secret-1';
         CREATE USER IF NOT EXISTS 'app'@'localhost' IDENTIFIED BY 'app-secret-1';
         GRANT SELECT, INSERT, UPDATE, DELETE ON topo.* TO 'app'@'127.0.0.1';
-        GRANT SELECT, INSERT, UPDATE, DELETE ON topo.* TO 'app'@'localhost'"
+        GRANT SELECT, INSERT, UPDATE, DELETE ON topo.* TO 'app'@'localhost';
+        CREATE USER IF NOT EXISTS 'backup'@'127.0.0.1' IDENTIFIED BY '$TOPO_BACKUP_PASSWORD';
+        GRANT RELOAD, PROCESS, LOCK TABLES, BINLOG MONITOR ON *.* TO 'backup'@'127.0.0.1'"
 }
 
 _topo_replicate() {
@@ -211,16 +221,71 @@ topo_gtids() {
         python3 -c 'import sys,json; [print(json.loads(l)["gtid"]) for l in sys.stdin]'
 }
 
+topo_recover_into() {
+    local name=$1 archive=$2; shift 2
+    MDB_SERVER_ID=9 mdb_start "$name" > /dev/null || { echo "cannot start a recovery target '$name'"; return 1; }
+    "$BV_BIN" recover --archive "$archive" --into "mysql://root@127.0.0.1:$(mdb_port "$name")" --from-gtid "" "$@" \
+        > "$BV_TEST_DIR/$name.out" 2>&1 || { tail -n 5 "$BV_TEST_DIR/$name.out"; return 1; }
+}
+
 topo_recover_check() {
-    local archive=$1 out rc
-    MDB_SERVER_ID=9 mdb_start target > /dev/null || { fail "start a recovery target"; return 1; }
-    out=$("$BV_BIN" recover --archive "$archive" --into "mysql://root@127.0.0.1:$(mdb_port target)" --until-end \
-          --from-gtid "" 2>&1)
-    rc=$?
-    check_eq "recover to the end" "$rc" 0
-    [ "$rc" = 0 ] || echo "$out" | tail -n 5
+    check "recover to the end" topo_recover_into target "$1" --until-end
     check_eq "the recovered tables are the current primary's" "$(topo_checksum target)" \
         "$(topo_checksum "$(topo_primary)")"
+}
+
+topo_start_datadir() {
+    local name=$1 data=$2 dir port
+    dir=$(mdb_dir "$name")
+    mkdir -p "$dir/tmp"
+    port=$(free_port) || return 1
+    echo "$port" > "$dir/port"
+    printf '%s\n' "[client]" "socket=$dir/mysqld.sock" "port=$port" "host=127.0.0.1" "[mariadbd]" "user=root" \
+        "datadir=$data" "tmpdir=$dir/tmp" "socket=$dir/mysqld.sock" "pid-file=$dir/mysqld.pid" "port=$port" \
+        "bind-address=127.0.0.1" "log-error=$dir/error.log" "server_id=8" "skip-name-resolve" \
+        "innodb_buffer_pool_size=64M" "performance_schema=OFF" > "$dir/my.cnf"
+    mdb_start "$name"
+}
+
+# A file binvault fetch writes is the binlog magic, the server's FORMAT_DESCRIPTION event (its
+# in-use flag, byte 22, cleared), then the server's bytes over the range: from the file's start,
+# or from inside it when the range starts there (at the offset the first event's own header
+# names: its end position minus its size). Each must be the server's file's bytes at that offset.
+# One difference is known (docs/OPERATIONS.md "Failover"): when the archive's stream of that file
+# started inside it (a new timeline, by GTID), the server may have sent its FDE with the 'created'
+# field (body offset 2 + 50) zeroed, and the archive keeps that copy: then 'created' must be 0 and
+# the FDE's CRC32 its own.
+topo_own_bytes() {
+    python3 - "$(mdb_dir "$1")/data" "$2" <<'EOF'
+import os, struct, sys, zlib
+data, fetched = sys.argv[1], sys.argv[2]
+files = sorted(os.listdir(fetched))
+if not files:
+    sys.exit("nothing fetched in " + fetched)
+CREATED = 4 + 19 + 2 + 50
+for name in files:
+    f = open(os.path.join(fetched, name), "rb").read()
+    s = open(os.path.join(data, name), "rb").read()
+    fde_end = 4 + struct.unpack_from("<I", f, 4 + 9)[0]
+    same = lambda a, b: f[a:b] == s[a:b]
+    note = ""
+    if same(CREATED, CREATED + 4):
+        body = same(22, fde_end)
+    else:
+        body = (same(22, CREATED) and same(CREATED + 4, fde_end - 4) and f[CREATED:CREATED + 4] == bytes(4) and
+                struct.unpack_from("<I", f, fde_end - 4)[0] == zlib.crc32(f[4:fde_end - 4]))
+        note = ", its FDE's 'created' zeroed"
+    if not same(0, 21) or f[21] & ~1 != s[21] & ~1 or not body:
+        sys.exit("%s: the magic and format description differ from the server's" % name)
+    rest = f[fde_end:]
+    if len(rest) < 19:
+        sys.exit("%s: no event after the format description" % name)
+    size, end = struct.unpack_from("<II", rest, 9)
+    at = end - size
+    if at < fde_end or s[at:at + len(rest)] != rest:
+        sys.exit("%s: the %d bytes from offset %d are not the server's" % (name, len(rest), at))
+    print("%s: bytes %d..%d as on the server%s" % (name, at, at + len(rest), note))
+EOF
 }
 
 topo_archived_gtids() {
