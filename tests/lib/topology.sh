@@ -197,9 +197,12 @@ topo_schema() {
 }
 
 # SQL as the application's user, which read_only stops (root has READ_ONLY ADMIN).
+# Bounded: a statement sent to a server that a switchover is demoting can wait for its read lock
+# (lock_wait_timeout is a year by default), and a workload loop must stop when it is told to.
 topo_app_sql() {
     local s=$1; shift
-    mariadb --defaults-file="$(mdb_cnf "$s")" -uapp -papp-secret-1 -N -B -e "$*"
+    timeout 15 mariadb --defaults-file="$(mdb_cnf "$s")" -uapp -papp-secret-1 --connect-timeout=5 -N -B \
+        -e "SET SESSION lock_wait_timeout = 10; $*"
 }
 
 # N single-row transactions on the current primary (a workload that follows it: a statement that
