@@ -9,6 +9,7 @@
 #include "archive/index.h"
 #include "archive/internal.h"
 #include "archive/lookup.h"
+#include "archive/summary.h"
 #include "common/time.h"
 #include "common/mem.h"
 
@@ -159,6 +160,17 @@ archivePruneTarget(const ArchiveCatalog *c, const ArchiveRetention *r, uint64_t 
     return 0;
 }
 
+ArchivePruneDiverged
+archivePruneDivergedFate(const TimelineRecord *r, uint64_t archiveFirst, uint64_t firstSeq) {
+    if (!r->hasDiverged)
+        return ARCHIVE_PRUNE_DIVERGED_KEPT;
+    if (r->diverged.lastSeq < archiveFirst)
+        return ARCHIVE_PRUNE_DIVERGED_GONE;
+    if (r->diverged.firstSeq >= firstSeq)
+        return ARCHIVE_PRUNE_DIVERGED_KEPT;
+    return r->diverged.lastSeq < firstSeq ? ARCHIVE_PRUNE_DIVERGED_DROPPED : ARCHIVE_PRUNE_DIVERGED_CUT;
+}
+
 /* ---- the prune procedure ---- */
 
 typedef struct PruneRun {
@@ -233,6 +245,42 @@ pruneRecordWrite(PruneRun *run, const SegmentMeta *first, uint64_t firstTimeUs, 
     if (rc == 0)
         rc = pruneStep(run, ARCHIVE_PRUNE_WRITE_RECORD, name, doc->len, err);
     bufFree(doc);
+    return rc;
+}
+
+typedef struct SummaryNames {
+    uint64_t firstSeq;
+    char (*names)[64];
+    size_t count;
+} SummaryNames;
+
+static int
+summaryBelow(const char *name, uint64_t size, void *data, Err *err) {
+    SummaryNames *s = data;
+    uint64_t first, last;
+
+    (void)size;
+    (void)err;
+    if (archiveSummaryNameParse(name, &first, &last) != 0)
+        return 0;
+    if (first >= s->firstSeq)
+        return STORAGE_LIST_STOP;
+    if (last < s->firstSeq) {
+        s->names = bvRealloc(s->names, (s->count + 1) * sizeof(*s->names));
+        snprintf(s->names[s->count++], sizeof(*s->names), "%s", name);
+    }
+    return 0;
+}
+
+/* The level-1 documents wholly below firstSeq (one per 1,048,576 segments: a short list). */
+static int
+pruneSummaries(PruneRun *run, uint64_t firstSeq, Err *err) {
+    SummaryNames s = {firstSeq, NULL, 0};
+    int rc = storageList(run->a->storage, ARCHIVE_SUMMARY1_PREFIX, summaryBelow, &s, err);
+
+    for (size_t i = 0; i < s.count && rc == 0; i++)
+        rc = pruneRemove(run, ARCHIVE_PRUNE_REMOVE_SUMMARY, s.names[i], 0, err);
+    bvFree(s.names);
     return rc;
 }
 
@@ -352,6 +400,9 @@ archivePrune(Archive *a, ArchiveCatalog *c, uint64_t firstSeq, const char *reaso
             bvFree(c->leftovers[i]);
         c->leftoverCount = 0;
     }
+    /* 4b. Summary documents of blocks that are all pruned: readers ignore them already. */
+    if (pruneSummaries(&run, firstSeq, err) != 0)
+        return -1;
     /* 5. Older prune records: the newest one says it all. */
     for (size_t i = 0; i < c->pruneRecordCount && rc == 0; i++) {
         char name[64];

@@ -13,6 +13,7 @@
 #include "archive/archive.h"
 #include "archive/backup.h"
 #include "archive/catalog.h"
+#include "archive/timeline.h"
 #include "common/buf.h"
 
 /* Longest reason kept in a prune record, with its NUL. */
@@ -59,12 +60,24 @@ int archiveRetentionSeq(const ArchiveCatalog *c, const ArchiveRetention *r, uint
  * otherwise). The catalog must not be empty. */
 int archivePruneTarget(const ArchiveCatalog *c, const ArchiveRetention *r, uint64_t *firstSeq, Err *err);
 
+/* What a prune to firstSeq, of an archive that starts at archiveFirst, does to the diverged branch
+ * of timeline record r (docs/FORMAT.md "The main line": never deleted silently). */
+typedef enum ArchivePruneDiverged {
+    ARCHIVE_PRUNE_DIVERGED_KEPT = 0, /* none of its segments is deleted (or it has no branch) */
+    ARCHIVE_PRUNE_DIVERGED_GONE,     /* already pruned: no segment of it is left */
+    ARCHIVE_PRUNE_DIVERGED_CUT,      /* some of its segments are deleted, the later ones kept */
+    ARCHIVE_PRUNE_DIVERGED_DROPPED,  /* every segment of it left is deleted */
+} ArchivePruneDiverged;
+
+ArchivePruneDiverged archivePruneDivergedFate(const TimelineRecord *r, uint64_t archiveFirst, uint64_t firstSeq);
+
 typedef enum ArchivePruneAction {
     ARCHIVE_PRUNE_WRITE_RECORD = 0, /* prune/<seq>.json stored */
     ARCHIVE_PRUNE_WRITE_CHUNK,      /* a chunk of the kept lines of one that reaches into pruned seqs */
     ARCHIVE_PRUNE_REMOVE_CHUNK,
     ARCHIVE_PRUNE_REMOVE_SEGMENT,
     ARCHIVE_PRUNE_REMOVE_RECORD,    /* an older prune record */
+    ARCHIVE_PRUNE_REMOVE_SUMMARY,   /* a catalog summary document of pruned blocks only */
 } ArchivePruneAction;
 
 /* Called after each object stored or removed (before it, with dryRun), with its size when known;
@@ -76,7 +89,8 @@ typedef int ArchivePruneStepFn(void *data, ArchivePruneAction action, const char
  * at any point: (1) store prune/<firstSeq>.json, (2) write the kept lines of every chunk that
  * reaches below firstSeq as a chunk starting at firstSeq (unless chunks already cover them),
  * (3) delete the chunks that reach below firstSeq, (4) delete the segments below firstSeq, oldest
- * first, those the catalog's load found left over included, (5) delete older prune records.
+ * first, those the catalog's load found left over included, then the catalog summary documents
+ * whose blocks are all below firstSeq, (5) delete older prune records.
  * `reason` is recorded. The catalog (loaded with ARCHIVE_LOAD_DISCOVER) is updated. With dryRun
  * nothing changes: `step` is called with what would be done. ERR_NOTFOUND, before anything is
  * written, when segment firstSeq is not in the store. */

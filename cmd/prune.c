@@ -26,6 +26,7 @@
 #include "archive/key.h"
 #include "archive/lookup.h"
 #include "archive/prune.h"
+#include "archive/timeline.h"
 #include "archive/upgrade.h"
 #include "cmd/cmd.h"
 #include "common/json.h"
@@ -51,6 +52,7 @@ typedef struct PruneOpts {
     char *beforeGtid;
     OptList baseDirs;
     bool dryRun;
+    bool dropDiverged;
 } PruneOpts;
 
 #define PRUNE_OPT(field) offsetof(PruneOpts, field)
@@ -70,6 +72,9 @@ static const OptDef pruneDefs[] = {
     {"base-dir", OPT_STRING, NULL, 0, 0, OPT_REPEAT, PRUNE_OPT(baseDirs), NULL,
      "a prepared mariadb-backup / xtrabackup directory to keep restorable: every segment from its binlog position on "
      "(mariadb_backup_binlog_info or xtrabackup_binlog_info: file, position, GTID) is kept", NULL, NULL},
+    {"drop-diverged", OPT_BOOL, NULL, 0, 0, 0, PRUNE_OPT(dropDiverged), NULL,
+     "also delete the segments of diverged branches (transactions an old primary archived after a failover, which "
+     "the main line does not hold) that the prune reaches: without it such a prune is refused", NULL, NULL},
     {"dry-run", OPT_BOOL, NULL, 0, 0, 0, PRUNE_OPT(dryRun), NULL, "print what would be deleted, change nothing", NULL,
      NULL},
 };
@@ -77,7 +82,7 @@ static const OptDef pruneDefs[] = {
 static const OptSet pruneSet = {
     "prune",
     "binvault prune --archive URL [--keep-backups N] [--keep-days N | --before-time T | --before-gtid GTID]\n"
-    "                      [--base-dir DIR ...] [--dry-run]",
+    "                      [--base-dir DIR ...] [--drop-diverged] [--dry-run]",
     "Deletes the oldest segments of the archive: those before the kept window that no kept base backup\n"
     "needs. The archive's end (its last segment) is always kept. The index is rewritten so that a crash at\n"
     "any point leaves an archive that 'binvault verify' accepts; running prune again finishes the work.\n\n"
@@ -87,6 +92,9 @@ static const OptSet pruneSet = {
     "segment a kept backup needs to reach the archive's end is kept. With --keep-backups alone, the\n"
     "archive keeps what the oldest kept backup needs, and nothing before. Interrupted backups are\n"
     "removed.\n\n"
+    "A diverged branch (what an old primary archived after a failover, off the main line) is never\n"
+    "deleted silently: a prune that reaches one of its segments is refused, naming it, unless\n"
+    "--drop-diverged is given; then it says which branch it deletes.\n\n"
     CMD_STORAGE_HELP,
     pruneDefs,
     sizeof(pruneDefs) / sizeof(pruneDefs[0]),
@@ -103,6 +111,7 @@ actionText(ArchivePruneAction action) {
     case ARCHIVE_PRUNE_REMOVE_CHUNK: return "delete index chunk";
     case ARCHIVE_PRUNE_REMOVE_SEGMENT: return "delete segment";
     case ARCHIVE_PRUNE_REMOVE_RECORD: return "delete old prune record";
+    case ARCHIVE_PRUNE_REMOVE_SUMMARY: return "delete catalog summary";
     }
     return "?";
 }
@@ -120,7 +129,8 @@ pruneStep(void *data, ArchivePruneAction action, const char *object, uint64_t by
         p->segments++;
         p->segmentBytes += bytes;
         break;
-    case ARCHIVE_PRUNE_REMOVE_RECORD: break;
+    case ARCHIVE_PRUNE_REMOVE_RECORD:
+    case ARCHIVE_PRUNE_REMOVE_SUMMARY: break;
     }
     printf("%s%s %s\n", p->dryRun ? "would " : "", actionText(action), object);
     if (!p->dryRun && ++p->changes == p->crashAfter) {
@@ -146,14 +156,13 @@ abandonedRemoved(void *data, const char *id, uint64_t objects) {
     printf("removed the interrupted backup %s (%" PRIu64 " objects)\n", id, objects);
 }
 
-/* The base backups stored in the archive: those retention does not keep are deleted (manifest first,
- * before any segment, so that a crash leaves segments they needed, which the next run prunes), the
- * interrupted ones removed, and the points of the kept ones appended to *bases. */
+/* The base backups stored in the archive: which retention keeps (printed), and the points of the
+ * kept ones appended to *bases. pruneBackupsDelete() deletes the others. */
 static int
-pruneBackups(Archive *a, const ArchiveCatalog *c, const PruneOpts *o, PruneCmd *p, ArchiveBackup **backups,
+pruneBackups(Archive *a, const ArchiveCatalog *c, const PruneOpts *o, ArchiveBackup **backups,
              size_t *nbackups, bool **keep, ArchiveBasePoint **bases, size_t *nbases, Buf *reason, Err *err) {
     int64_t keepFromUs = -1;
-    char host[256] = "", t[40];
+    char t[40];
     const char *oldest = "";
     size_t kept = 0;
 
@@ -169,14 +178,8 @@ pruneBackups(Archive *a, const ArchiveCatalog *c, const PruneOpts *o, PruneCmd *
         ArchiveBackupReach r;
 
         cmdFormatTime((uint64_t)b->startUs, t, sizeof(t));
-        if (!(*keep)[i]) {
-            uint64_t removed = 0;
-
-            printf("%sdelete backup %s (taken %s)\n", p->dryRun ? "would " : "", b->id, t);
-            if (!p->dryRun && archiveBackupDelete(a, b->id, &removed, err) != 0)
-                return -1;
+        if (!(*keep)[i])
             continue;
-        }
         if (archiveBackupReach(c, b, &r, err) != 0)
             return -1;
         if (r.kind == ARCHIVE_BACKUP_UNPLACED) {
@@ -201,6 +204,26 @@ pruneBackups(Archive *a, const ArchiveCatalog *c, const PruneOpts *o, PruneCmd *
     }
     if (kept > 0)
         jsonBufPrintf(reason, "; %zu base backups kept, the oldest %s", kept, oldest);
+    return 0;
+}
+
+/* The backups retention does not keep deleted (manifest first, before any segment, so that a crash
+ * leaves segments they needed, which the next run prunes), and the interrupted ones removed. */
+static int
+pruneBackupsDelete(Archive *a, const PruneCmd *p, const ArchiveBackup *backups, size_t nbackups, const bool *keep,
+                   Err *err) {
+    char host[256] = "", t[40];
+
+    for (size_t i = 0; i < nbackups; i++) {
+        uint64_t removed = 0;
+
+        if (keep[i])
+            continue;
+        cmdFormatTime((uint64_t)backups[i].startUs, t, sizeof(t));
+        printf("%sdelete backup %s (taken %s)\n", p->dryRun ? "would " : "", backups[i].id, t);
+        if (!p->dryRun && archiveBackupDelete(a, backups[i].id, &removed, err) != 0)
+            return -1;
+    }
     if (!p->dryRun) {
         struct timespec now;
 
@@ -211,6 +234,46 @@ pruneBackups(Archive *a, const ArchiveCatalog *c, const PruneOpts *o, PruneCmd *
             return -1;
     }
     return 0;
+}
+
+/* The diverged branches a prune to firstSeq reaches (docs/FORMAT.md "The main line"): refused
+ * (exit 64) unless --drop-diverged, which says which it deletes and records it in the reason. The
+ * exit code (0: go on). */
+static int
+pruneDiverged(Archive *a, const PruneOpts *o, uint64_t archiveFirst, uint64_t firstSeq, Buf *reason) {
+    TimelineSet *set = NULL;
+    char text[2048];
+    Err err = {0};
+    int rc = 0;
+
+    if (timelineSetLoad(a, &set, &err) != 0)
+        return cmdFail(&err);
+    for (size_t i = 0; i < timelineSetDivergedCount(set); i++) {
+        const TimelineRecord *r = timelineSetDivergedAt(set, i);
+        ArchivePruneDiverged fate = archivePruneDivergedFate(r, archiveFirst, firstSeq);
+        const char *what = fate == ARCHIVE_PRUNE_DIVERGED_CUT ? "part of the diverged branch" : "the diverged branch";
+
+        if (fate != ARCHIVE_PRUNE_DIVERGED_CUT && fate != ARCHIVE_PRUNE_DIVERGED_DROPPED)
+            continue;
+        timelineDescribeDiverged(r, text, sizeof(text));
+        if (!o->dropDiverged) {
+            fprintf(stderr,
+                    "binvault: prune to seq %" PRIu64 " would delete %s of timeline %" PRIu32 " (seqs %" PRIu64
+                    "-%" PRIu64 "): %s; nothing was deleted: give --drop-diverged to delete it, or keep it with a "
+                    "rule that keeps seq %" PRIu64 " (recover --timeline %" PRIu32 " reads it)\n",
+                    firstSeq, what, r->parent, r->diverged.firstSeq, r->diverged.lastSeq, text, r->diverged.firstSeq,
+                    r->parent);
+            rc = 64;
+            continue;
+        }
+        printf("%sdelete %s of timeline %" PRIu32 " (seqs %" PRIu64 "-%" PRIu64 "%s): %s\n", o->dryRun ? "would " : "",
+               what, r->parent, r->diverged.firstSeq, r->diverged.lastSeq,
+               fate == ARCHIVE_PRUNE_DIVERGED_CUT ? ", those below the new start" : "", text);
+        jsonBufPrintf(reason, "; --drop-diverged: %s of timeline %" PRIu32 " (seqs %" PRIu64 "-%" PRIu64 ")", what,
+                      r->parent, r->diverged.firstSeq, r->diverged.lastSeq);
+    }
+    timelineSetFree(set);
+    return rc;
 }
 
 static int pruneRun(const PruneOpts *o);
@@ -313,11 +376,15 @@ pruneRun(const PruneOpts *o) {
                ruleSeq);
     if (o->keepBackups >= 0)
         jsonBufPrintf(reason, "%s--keep-backups %" PRId64, onlyBackups ? "" : "; ", o->keepBackups);
-    if (pruneBackups(a, c, o, &p, &backups, &nbackups, &keep, &bases, &nbases, reason, &err) != 0) {
+    if (pruneBackups(a, c, o, &backups, &nbackups, &keep, &bases, &nbases, reason, &err) != 0) {
         rc = cmdFail(&err);
         goto out;
     }
     if (onlyBackups && nbases == 0) {
+        if (pruneBackupsDelete(a, &p, backups, nbackups, keep, &err) != 0) {
+            rc = cmdFail(&err);
+            goto out;
+        }
         printf("nothing to prune: no kept base backup needs a segment the archive holds, and --keep-backups alone "
                "keeps the segments of base backups only\n");
         goto out;
@@ -340,6 +407,12 @@ pruneRun(const PruneOpts *o) {
     retention.bases = bases;
     retention.baseCount = nbases;
     if (archivePruneTarget(c, &retention, &firstSeq, &err) != 0) {
+        rc = cmdFail(&err);
+        goto out;
+    }
+    if ((rc = pruneDiverged(a, o, archiveCatalogFirstSeq(c), firstSeq, reason)) != 0)
+        goto out;
+    if (pruneBackupsDelete(a, &p, backups, nbackups, keep, &err) != 0) {
         rc = cmdFail(&err);
         goto out;
     }

@@ -432,6 +432,72 @@ testWriterFollowsPrune(void) {
     storeClose(&s);
 }
 
+/* A prune of a summarised archive deletes the summary documents of blocks that are all pruned (here
+ * a narrower one a crash left beside the widest) and keeps the one that reaches the kept seqs; the
+ * view then starts at the prune's first seq and answers as the whole index does. */
+static void
+testPruneDeletesSummaries(void) {
+    static const char *stale = "catalog/1/0000000000000001-0000000000001024.bvc";
+    static const char *widest = "catalog/1/0000000000000001-0000000000003072.bvc";
+    ArchiveIndexWriter *w;
+    ArchiveCatalog *c;
+    ArchiveView *v;
+    SegmentMeta kept;
+    Store s;
+    bool done = false;
+    Err err;
+
+    REQUIRE(storeOpen(&s, "ps", 2) == 0);
+    REQUIRE((v = archiveViewOpen(s.archive, 0, &err)) != NULL);
+    REQUIRE((w = archiveIndexWriterNew(s.archive, v, &err)) != NULL);
+    archiveViewFree(v);
+    REQUIRE(writeSeqs(w, 1, 3172, &err) == 0);
+    REQUIRE(archiveIndexWriterCompact(w, 0, &done, &err) == 0);
+    archiveIndexWriterFree(w);
+    REQUIRE(exists(s.storage, widest));
+    REQUIRE(storagePutBuf(s.storage, stale, "{}\n", 3, STORAGE_PUT_IMMUTABLE, &err) == 0);
+    /* The prune heads the first kept segment: the generated archive has index lines only. */
+    genMeta(&kept, 2030);
+    REQUIRE(storagePutBuf(s.storage, kept.name, "x", 1, STORAGE_PUT_IMMUTABLE, &err) == 0);
+    segmentMetaClear(&kept);
+    REQUIRE((c = archiveCatalogLoad(s.archive, 0, &err)) != NULL);
+    REQUIRE(archivePrune(s.archive, c, 2030, "test", false, NULL, NULL, &err) == 0);
+    archiveCatalogFree(c);
+    CHECK(!exists(s.storage, stale));
+    CHECK(exists(s.storage, widest));
+    REQUIRE((v = archiveViewOpen(s.archive, 0, &err)) != NULL);
+    CHECK_INT(archiveViewFirstSeq(v), 2030);
+    CHECK_INT(archiveViewContiguousSeq(v), 3172);
+    checkAgainstBruteForce(s.archive, v);
+    archiveViewFree(v);
+    storeClose(&s);
+}
+
+/* What a prune does to a diverged branch: kept, cut, dropped, or already gone. */
+static void
+testPruneDivergedFate(void) {
+    TimelineRecord r;
+
+    memset(&r, 0, sizeof(r));
+    r.timeline = 2;
+    r.parent = 1;
+    r.firstSeq = 60;
+    r.hasFork = true;
+    r.fork.seq = 50;
+    CHECK_INT(archivePruneDivergedFate(&r, 1, 100), ARCHIVE_PRUNE_DIVERGED_KEPT); /* nothing diverged */
+    r.hasDiverged = true;
+    r.diverged.firstSeq = 50;
+    r.diverged.lastSeq = 59;
+    r.diverged.transactions = 7;
+    CHECK_INT(archivePruneDivergedFate(&r, 1, 40), ARCHIVE_PRUNE_DIVERGED_KEPT);
+    CHECK_INT(archivePruneDivergedFate(&r, 1, 50), ARCHIVE_PRUNE_DIVERGED_KEPT);
+    CHECK_INT(archivePruneDivergedFate(&r, 1, 51), ARCHIVE_PRUNE_DIVERGED_CUT);  /* the fork's segment */
+    CHECK_INT(archivePruneDivergedFate(&r, 1, 59), ARCHIVE_PRUNE_DIVERGED_CUT);
+    CHECK_INT(archivePruneDivergedFate(&r, 1, 60), ARCHIVE_PRUNE_DIVERGED_DROPPED);
+    CHECK_INT(archivePruneDivergedFate(&r, 55, 100), ARCHIVE_PRUNE_DIVERGED_DROPPED); /* its rest */
+    CHECK_INT(archivePruneDivergedFate(&r, 60, 100), ARCHIVE_PRUNE_DIVERGED_GONE);
+}
+
 /* A format-1 index (chunks that span blocks, overlaps, a wholly covered narrow chunk) upgraded:
  * the same answers as before, aligned block chunks and a summary, and old readers still read it. */
 static void
@@ -672,6 +738,8 @@ suite_catalog(void) {
     testRun("catalog: storage listings from a name, stopped early", testListFrom);
     testRun("catalog: the writer's blocks and summaries, the view against the whole index", testWriterAndView);
     testRun("catalog: the writer follows a prune that runs beside it", testWriterFollowsPrune);
+    testRun("catalog: a prune deletes the summaries of pruned blocks only", testPruneDeletesSummaries);
+    testRun("catalog: what a prune does to a diverged branch", testPruneDivergedFate);
     testRun("catalog: the upgrade of a format-1 index", testUpgrade);
     testRun("catalog: an upgrade killed before binvault.json moved", testUpgradeInterrupted);
 }
