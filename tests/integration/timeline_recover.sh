@@ -41,7 +41,11 @@ replica_caught_up() {
 check "the replica replicates the primary" replica_caught_up
 # The replica takes 3 of the next 9 transactions, which the primary commits at once: the fork lies
 # inside a segment, whose last 6 transactions diverged.
+# A pause first, longer than the segment interval, so that the burst starts a later segment than the
+# first transactions (a prune below keeps from it).
+sleep 1
 seq=$(mdb_sql pri "SELECT @@gtid_binlog_pos" | cut -d- -f3)
+burst_gtid="0-1-$((seq + 1))"
 mdb_sql rep "STOP SLAVE; START SLAVE UNTIL master_gtid_pos='0-1-$((seq + 3))'"
 {
     for i in $(seq 61 68); do echo "INSERT INTO f.t VALUES ($i, 'lost in the failover');"; done
@@ -142,6 +146,35 @@ check_eq "at the old primary's GTID state" "$(mdb_sql tgt2 "SELECT @@gtid_slave_
 out=$("$BV_BIN" recover --archive "$archive" --from-gtid "" --until-end --timeline 3 --dry-run 2>&1); rc=$?
 check_eq "recover --timeline 3 of an archive with 2: exit 66" "$rc" 66
 check "it names the timelines there are" grep -q "no timeline 3: its timelines are 1 to 2" <<< "$out"
+
+# ---- prune never deletes the diverged branch silently (issue #11) --------------------------------
+nseg() { find "$1/segments" -name '*.bvs' | wc -l; }
+div_first=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["diverged"]["first_seq"])' \
+            "$T/archive/timelines/00000002.json")
+cp -r "$T/archive" "$T/pruned"
+before=$(nseg "$T/pruned")
+out=$("$BV_BIN" prune --archive "file://$T/pruned" --before-gtid "$mid_gtid" 2>&1); rc=$?
+check_eq "a prune past the diverged branch is refused (exit 64)" "$rc" 64
+check "the refusal names the branch, and --drop-diverged" \
+    grep -q "would delete the diverged branch of timeline 1 .*6 transactions of timeline 1 .*--drop-diverged" <<< "$out"
+check_eq "and nothing was deleted" "$(nseg "$T/pruned")" "$before"
+check_eq "no prune record was written" "$(find "$T/pruned" -path '*prune/*' | wc -l)" 0
+out=$("$BV_BIN" prune --archive "file://$T/pruned" --before-gtid "$mid_gtid" --dry-run 2>&1); rc=$?
+check_eq "--dry-run is refused the same (exit 64)" "$rc" 64
+out=$("$BV_BIN" prune --archive "file://$T/pruned" --before-gtid "$burst_gtid" 2>&1); rc=$?
+check_eq "a prune that stops before the diverged branch needs no flag (exit 0)" "$rc" 0
+check "it deleted segments" test "$(nseg "$T/pruned")" -lt "$before"
+check_eq "and kept the diverged branch" "$(grep -c "diverged" <<< "$out")" 0
+out=$("$BV_BIN" prune --archive "file://$T/pruned" --before-gtid "$mid_gtid" --drop-diverged --dry-run 2>&1); rc=$?
+check_eq "--drop-diverged --dry-run exits 0" "$rc" 0
+check "it says which branch it would delete" grep -q "^would delete the diverged branch of timeline 1 (seqs $div_first-" <<< "$out"
+out=$("$BV_BIN" prune --archive "file://$T/pruned" --before-gtid "$mid_gtid" --drop-diverged 2>&1); rc=$?
+check_eq "prune --drop-diverged exits 0" "$rc" 0
+check "it says which branch it deletes" grep -q "^delete the diverged branch of timeline 1 (seqs $div_first-" <<< "$out"
+check "the prune record says so" grep -q "drop-diverged" "$T"/pruned/prune/*.json
+out=$("$BV_BIN" verify --archive "file://$T/pruned" 2>&1); rc=$?
+check_eq "verify passes after the branch was pruned" "$rc" 0
+[ "$rc" = 0 ] || echo "$out" | grep -E "BAD|error" | head -n 5 | sed 's/^/# /'
 
 # ---- a segment whose gtid_end label was altered, trailer and index re-checksummed -----------------
 cp -r "$T/archive" "$T/altered"
