@@ -105,6 +105,14 @@ EOF
 out=$("$BV_BIN" list --archive "$archive" 2>&1)
 check "list names the timelines and the diverged branch" grep -q "6 transactions of timeline 1 committed after the fork" <<< "$out"
 check "list marks the segment of the fork" grep -q "  fork (on the main line up to it)$" <<< "$out"
+total=$(sed -n 's/^[0-9]* segments, .* bytes of binlog), \([0-9]*\) transactions.*/\1/p' <<< "$out")
+check "list counts the main line's transactions apart from the diverged branch" \
+    grep -q "^[0-9]* segments, .* $total transactions ($((total - 6)) on the main line, 6 on diverged branches)$" <<< "$out"
+check "list's window counts the main line's transactions" \
+    grep -q "^window seq .*, $((total - 6)) transactions of the main line$" <<< "$out"
+check_eq "list --json: the main line's transactions" \
+    "$("$BV_BIN" list --json --archive "$archive" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["summary"]["main_line_transactions"], d["windows"][-1]["transactions"])')" \
+    "$((total - 6)) $((total - 6))"
 out=$("$BV_BIN" verify --archive "$archive" 2>&1); rc=$?
 check_eq "verify passes" "$rc" 0
 [ "$rc" = 0 ] || echo "$out" | grep BAD | head -n 5 | sed 's/^/# /'
@@ -172,6 +180,11 @@ out=$("$BV_BIN" prune --archive "file://$T/pruned" --before-gtid "$mid_gtid" --d
 check_eq "prune --drop-diverged exits 0" "$rc" 0
 check "it says which branch it deletes" grep -q "^delete the diverged branch of timeline 1 (seqs $div_first-" <<< "$out"
 check "the prune record says so" grep -q "drop-diverged" "$T"/pruned/prune/*.json
+out=$("$BV_BIN" list --archive "file://$T/pruned" 2>&1)
+check "list notes the pruned branch" grep -q "^note: the diverged branch of timeline 1 at the fork of timeline 2 (6 transactions, seqs $div_first-[0-9]*) was pruned$" <<< "$out"
+check_eq "and no longer warns of it" "$(grep -c "^warning: .*recover --timeline 1 reaches them" <<< "$out")" 0
+out=$("$BV_BIN" status --archive "file://$T/pruned" 2>&1)
+check_eq "status no longer warns of it" "$(grep -c "diverged at 1 failover" <<< "$out")" 0
 out=$("$BV_BIN" verify --archive "file://$T/pruned" 2>&1); rc=$?
 check_eq "verify passes after the branch was pruned" "$rc" 0
 [ "$rc" = 0 ] || echo "$out" | grep -E "BAD|error" | head -n 5 | sed 's/^/# /'
