@@ -78,6 +78,9 @@ typedef enum ArchivePruneAction {
     ARCHIVE_PRUNE_REMOVE_SEGMENT,
     ARCHIVE_PRUNE_REMOVE_RECORD,    /* an older prune record */
     ARCHIVE_PRUNE_REMOVE_SUMMARY,   /* a catalog summary document of pruned blocks only */
+    ARCHIVE_PRUNE_REMOVE_BLOCK,     /* dry run over the view: the segments of a summarised block, said
+                                     * at once from its summary line (object: its block chunk; bytes:
+                                     * the block's; ARCHIVE_BLOCK_SEGMENTS segments) */
 } ArchivePruneAction;
 
 /* Called after each object stored or removed (before it, with dryRun), with its size when known;
@@ -102,5 +105,27 @@ int archivePrune(Archive *a, ArchiveCatalog *c, uint64_t firstSeq, const char *r
  * goes on, a few times. *c stays the caller's to free. */
 int archivePruneRetrying(Archive *a, ArchiveCatalog **c, uint64_t firstSeq, const char *reason, bool dryRun,
                          ArchivePruneStepFn *step, void *data, Err *err);
+
+/* ---- over the view (the catalog opened by range): what `binvault prune` runs ----
+ *
+ * The same rules and the same order of writes as above, with memory bounded by a block chunk
+ * whatever the archive's size. */
+
+/* archivePruneTarget() over the view: the time rule reads the summary lines and only the blocks
+ * whose commit times reach the time; --before-gtid a lookup; each base backup the blocks around its
+ * point (archiveOutlineBaseRange()). The same answer as on the whole index (test_catalog checks it). */
+int archiveViewRetentionSeq(ArchiveView *v, const ArchiveRetention *r, uint64_t *firstSeq, Err *err);
+/* archivePrune() over the view: (1) the record, (2) the kept lines of the chunks that reach over
+ * firstSeq, from one listing of index/ that stops past them, (3, 4) chunk after chunk, oldest first:
+ * the chunk is read, deleted, then the segments it names below firstSeq (a crash in between leaves
+ * leftovers, which the next prune deletes), then the leftovers the view found, the summary documents
+ * of pruned blocks, (5) the older records. A dry run says each summarised block at once
+ * (ARCHIVE_PRUNE_REMOVE_BLOCK) without reading its chunk. The view is not updated: open it again. */
+int archivePruneOverView(Archive *a, ArchiveView *v, uint64_t firstSeq, const char *reason, bool dryRun,
+                     ArchivePruneStepFn *step, void *data, Err *err);
+/* archivePruneRetrying() over the view: on ERR_NOTFOUND (the agent compacted meanwhile) *v is
+ * opened again (ARCHIVE_LOAD_DISCOVER) and the prune goes on, a few times. *v stays the caller's. */
+int archivePruneOverViewRetrying(Archive *a, ArchiveView **v, uint64_t firstSeq, const char *reason, bool dryRun,
+                             ArchivePruneStepFn *step, void *data, Err *err);
 
 #endif

@@ -25,7 +25,9 @@
 #include "archive/identity.h"
 #include "archive/key.h"
 #include "archive/lookup.h"
+#include "archive/outline.h"
 #include "archive/prune.h"
+#include "archive/summary.h"
 #include "archive/timeline.h"
 #include "archive/upgrade.h"
 #include "cmd/cmd.h"
@@ -112,6 +114,7 @@ actionText(ArchivePruneAction action) {
     case ARCHIVE_PRUNE_REMOVE_SEGMENT: return "delete segment";
     case ARCHIVE_PRUNE_REMOVE_RECORD: return "delete old prune record";
     case ARCHIVE_PRUNE_REMOVE_SUMMARY: return "delete catalog summary";
+    case ARCHIVE_PRUNE_REMOVE_BLOCK: return "delete the 1024 segments of block";
     }
     return "?";
 }
@@ -129,6 +132,10 @@ pruneStep(void *data, ArchivePruneAction action, const char *object, uint64_t by
         p->segments++;
         p->segmentBytes += bytes;
         break;
+    case ARCHIVE_PRUNE_REMOVE_BLOCK:
+        p->segments += ARCHIVE_BLOCK_SEGMENTS;
+        p->segmentBytes += bytes;
+        break;
     case ARCHIVE_PRUNE_REMOVE_RECORD:
     case ARCHIVE_PRUNE_REMOVE_SUMMARY: break;
     }
@@ -140,14 +147,32 @@ pruneStep(void *data, ArchivePruneAction action, const char *object, uint64_t by
     return 0;
 }
 
+/* Where the archive starts (or would) at seq: its first segment from seq on, and its first commit. */
 static void
-printStart(const ArchiveCatalog *c, size_t idx, const char *label) {
-    const SegmentMeta *m = archiveCatalogAt(c, idx);
+printStart(ArchiveView *v, uint64_t seq, const char *label) {
+    ArchiveCursor *cur = archiveViewCursor(v, seq, archiveViewLastSeq(v), &(Err){0});
+    const SegmentMeta *m;
+    SegmentMeta start = {0};
+    uint64_t firstCommit = 0;
+    bool have = false;
     char t[40];
 
-    cmdFormatTime(archiveCatalogFirstCommitFrom(c, idx), t, sizeof(t));
-    printf("%s seq %" PRIu64 ": %s:%" PRIu64 ", gtid state %s, first commit %s\n", label, m->seq, m->file, m->startPos,
-           segmentMetaGtidStart(m)[0] ? segmentMetaGtidStart(m) : "(unknown)", t);
+    while (cur != NULL && archiveCursorNext(cur, &m, NULL, &(Err){0}) == 1) {
+        if (!have)
+            segmentMetaCopy(&start, m);
+        have = true;
+        if (m->transactions > 0) {
+            firstCommit = m->firstTimeUs;
+            break;
+        }
+    }
+    archiveCursorFree(cur);
+    if (!have)
+        return;
+    cmdFormatTime(firstCommit, t, sizeof(t));
+    printf("%s seq %" PRIu64 ": %s:%" PRIu64 ", gtid state %s, first commit %s\n", label, start.seq, start.file,
+           start.startPos, segmentMetaGtidStart(&start)[0] ? segmentMetaGtidStart(&start) : "(unknown)", t);
+    segmentMetaClear(&start);
 }
 
 static void
@@ -159,7 +184,7 @@ abandonedRemoved(void *data, const char *id, uint64_t objects) {
 /* The base backups stored in the archive: which retention keeps (printed), and the points of the
  * kept ones appended to *bases. pruneBackupsDelete() deletes the others. */
 static int
-pruneBackups(Archive *a, const ArchiveCatalog *c, const PruneOpts *o, ArchiveBackup **backups,
+pruneBackups(Archive *a, ArchiveView *v, const ArchiveOutline *outline, const PruneOpts *o, ArchiveBackup **backups,
              size_t *nbackups, bool **keep, ArchiveBasePoint **bases, size_t *nbases, Buf *reason, Err *err) {
     int64_t keepFromUs = -1;
     char t[40];
@@ -180,7 +205,7 @@ pruneBackups(Archive *a, const ArchiveCatalog *c, const PruneOpts *o, ArchiveBac
         cmdFormatTime((uint64_t)b->startUs, t, sizeof(t));
         if (!(*keep)[i])
             continue;
-        if (archiveBackupReach(c, b, &r, err) != 0)
+        if (archiveOutlineBackupReach(v, outline, b, &r, err) != 0)
             return -1;
         if (r.kind == ARCHIVE_BACKUP_UNPLACED) {
             printf("note: kept backup %s (taken %s) is not restorable with this archive (its binlogs do not continue "
@@ -308,12 +333,13 @@ pruneRun(const PruneOpts *o) {
     const char *const *baseDirs = (const char *const *)o->baseDirs.items;
     ArchiveBasePoint *bases = bvCalloc(PRUNE_BASES_MAX, sizeof(*bases));
     ArchiveRetention retention = {0};
-    size_t nbases = o->baseDirs.count, nread = 0, idx, nbackups = 0, ndirs = o->baseDirs.count;
+    size_t nbases = o->baseDirs.count, nread = 0, nbackups = 0, ndirs = o->baseDirs.count;
     ArchiveBackup *backups = NULL;
     bool *keep = NULL, onlyBackups = o->keepDays < 0 && o->beforeTime.text == NULL && o->beforeGtid == NULL;
     Storage *storage = NULL;
     Archive *a = NULL;
-    ArchiveCatalog *c = NULL;
+    ArchiveView *v = NULL, *after = NULL;
+    ArchiveOutline *outline = NULL;
     ArchiveIdentity id;
     Buf *reason = NULL;
     uint64_t firstSeq, ruleSeq, days = 0;
@@ -354,20 +380,20 @@ pruneRun(const PruneOpts *o) {
     }
     a = archiveNew(storage);
     if ((!p.dryRun && archiveUpgradeOnOpen(a, NULL, &err) != 0) || archiveIdentityRead(a, &id, &err) != 0 ||
-        (c = archiveCatalogLoad(a, ARCHIVE_LOAD_DISCOVER, &err)) == NULL) {
+        (v = archiveViewOpen(a, ARCHIVE_LOAD_DISCOVER, &err)) == NULL || (outline = archiveOutlineNew(v, &err)) == NULL) {
         rc = cmdFail(&err);
         goto out;
     }
-    for (size_t i = 0; i < archiveCatalogProblemCount(c); i++)
-        printf("note: %s\n", archiveCatalogProblem(c, i));
-    if (archiveCatalogCount(c) == 0) {
+    for (size_t i = 0; i < archiveViewProblemCount(v); i++)
+        printf("note: %s\n", archiveViewProblem(v, i));
+    if (archiveViewLastSeq(v) == 0) {
         printf("nothing to prune: the archive holds no segment\n");
         goto out;
     }
     /* What each constraint keeps, so that the operator sees which one decided. */
     retention.bases = NULL;
     retention.baseCount = 0;
-    if (archiveRetentionSeq(c, &retention, &ruleSeq, &err) != 0) {
+    if (archiveViewRetentionSeq(v, &retention, &ruleSeq, &err) != 0) {
         rc = cmdFail(&err);
         goto out;
     }
@@ -376,7 +402,7 @@ pruneRun(const PruneOpts *o) {
                ruleSeq);
     if (o->keepBackups >= 0)
         jsonBufPrintf(reason, "%s--keep-backups %" PRId64, onlyBackups ? "" : "; ", o->keepBackups);
-    if (pruneBackups(a, c, o, &backups, &nbackups, &keep, &bases, &nbases, reason, &err) != 0) {
+    if (pruneBackups(a, v, outline, o, &backups, &nbackups, &keep, &bases, &nbases, reason, &err) != 0) {
         rc = cmdFail(&err);
         goto out;
     }
@@ -392,7 +418,10 @@ pruneRun(const PruneOpts *o) {
     for (size_t i = 0; i < ndirs; i++) {
         uint64_t need;
 
-        if (archiveBaseNeededSeq(c, &bases[i], &need, &err) != 0) {
+        ArchiveCatalog *around = archiveOutlineBaseRange(v, &bases[i], &err);
+
+        if (around == NULL || archiveBaseNeededSeq(around, &bases[i], &need, &err) != 0) {
+            archiveCatalogFree(around);
             errPrefix(&err, "base backup '%s'", baseDirs[i]);
             rc = cmdFail(&err);
             goto out;
@@ -403,37 +432,38 @@ pruneRun(const PruneOpts *o) {
         else
             printf("base backup %s (%s:%" PRIu64 "%s%s) needs seq %" PRIu64 " and later\n", baseDirs[i], bases[i].file,
                    bases[i].pos, bases[i].gtid[0] ? ", gtid " : "", bases[i].gtid, need);
+        archiveCatalogFree(around);
     }
     retention.bases = bases;
     retention.baseCount = nbases;
-    if (archivePruneTarget(c, &retention, &firstSeq, &err) != 0) {
+    if (archiveViewRetentionSeq(v, &retention, &firstSeq, &err) != 0) {
         rc = cmdFail(&err);
         goto out;
     }
-    if ((rc = pruneDiverged(a, o, archiveCatalogFirstSeq(c), firstSeq, reason)) != 0)
+    if ((rc = pruneDiverged(a, o, archiveViewFirstSeq(v), firstSeq, reason)) != 0)
         goto out;
     if (pruneBackupsDelete(a, &p, backups, nbackups, keep, &err) != 0) {
         rc = cmdFail(&err);
         goto out;
     }
-    if (firstSeq > archiveCatalogFirstSeq(c) && archiveCatalogFind(c, firstSeq, &idx)) {
-        printStart(c, idx, p.dryRun ? "the archive would start at" : "pruning: the archive will start at");
+    if (firstSeq > archiveViewFirstSeq(v)) {
+        printStart(v, firstSeq, p.dryRun ? "the archive would start at" : "pruning: the archive will start at");
         if (nbases == 0)
             printf("note: no --base-dir given: only a base backup taken at or after that point can be rolled forward "
                    "with this archive\n");
     }
-    if (archivePruneRetrying(a, &c, firstSeq, (const char *)reason->data, p.dryRun, pruneStep, &p, &err) != 0) {
+    if (archivePruneOverViewRetrying(a, &v, firstSeq, (const char *)reason->data, p.dryRun, pruneStep, &p, &err) != 0) {
         rc = cmdFail(&err);
         goto out;
     }
     if (p.records + p.chunksWritten + p.chunksRemoved + p.segments == 0) {
         printf("nothing to prune: ");
-        printStart(c, 0, "the archive starts at");
+        printStart(v, archiveViewFirstSeq(v), "the archive starts at");
     } else {
         printf("%s %" PRIu64 " segments (%" PRIu64 " bytes), %zu index chunks written, %zu deleted\n",
                p.dryRun ? "would delete" : "deleted", p.segments, p.segmentBytes, p.chunksWritten, p.chunksRemoved);
-        if (!p.dryRun)
-            printStart(c, 0, "the archive now starts at");
+        if (!p.dryRun && (after = archiveViewOpen(a, 0, &err)) != NULL)
+            printStart(after, archiveViewFirstSeq(after), "the archive now starts at");
     }
 out:
     for (size_t i = 0; i < nread; i++)
@@ -442,7 +472,9 @@ out:
     bvFree(bases);
     bvFree(keep);
     archiveBackupListFree(backups, nbackups);
-    archiveCatalogFree(c);
+    archiveOutlineFree(outline);
+    archiveViewFree(after);
+    archiveViewFree(v);
     archiveFree(a);
     storageFree(storage);
     bufFree(reason);
