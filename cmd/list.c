@@ -213,11 +213,15 @@ outlineText(Archive *a, const ArchiveView *v, const ArchiveOutline *o, const Bac
 
         cmdFormatTime(w->firstTimeUs, t1, sizeof(t1));
         cmdFormatTime(w->lastTimeUs, t2, sizeof(t2));
-        printf("%s seq %" PRIu64 "-%" PRIu64 ": %s:%" PRIu64 " .. %s:%" PRIu64 ", gtid %s .. %s, commits %s .. %s, %" PRIu64
-               " transactions%s\n",
+        printf("%s seq %" PRIu64 "-%" PRIu64 ": %s:%" PRIu64 " .. %s:%" PRIu64 ", gtid %s .. %s, commits %s .. %s",
                nwin == 1 ? "window" : i + 1 == nwin ? "window (restorable, last)" : "window", w->from->seq, w->to->seq,
                w->from->file, w->from->startPos, w->to->file, w->to->endPos, orDash(w->firstGtid), orDash(w->lastGtid),
-               t1, t2, w->transactions, archiveOutlineOffPath(o) > 0 ? " of the main line" : "");
+               t1, t2);
+        /* Only where it differs from the totals (the output of an archive that never diverged stays
+         * what it was). */
+        if (archiveOutlineOffPath(o) > 0)
+            printf(", %" PRIu64 " transactions of the main line", w->transactions);
+        printf("\n");
     }
     cmdTimelinesPrint(a, stdout);
     backupsText(b);
@@ -401,9 +405,10 @@ listJson(Archive *a, const ArchiveIdentity *id, bool haveId, ArchiveView *v, con
     }
     archiveViewTotals(v, &segments, &txns, &objects, &content);
     jsonBufPrintf(out, "],\"summary\":{\"segments\":%" PRIu64 ",\"bytes\":%" PRIu64 ",\"content_bytes\":%" PRIu64
-                       ",\"transactions\":%" PRIu64 ",\"main_line_transactions\":%" PRIu64 ",\"contiguous_seq\":%" PRIu64
-                       "},\"windows\":[",
-                  segments, objects, content, txns, txns - archiveOutlineOffPath(o), archiveViewContiguousSeq(v));
+                       ",\"transactions\":%" PRIu64, segments, objects, content, txns);
+    if (archiveOutlineOffPath(o) > 0)
+        jsonBufPrintf(out, ",\"main_line_transactions\":%" PRIu64, txns - archiveOutlineOffPath(o));
+    jsonBufPrintf(out, ",\"contiguous_seq\":%" PRIu64 "},\"windows\":[", archiveViewContiguousSeq(v));
     for (size_t i = 0; i < nwin; i++) {
         if (i > 0)
             bufAppend(out, ",", 1);
