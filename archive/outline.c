@@ -136,6 +136,17 @@ windowFill(ArchiveView *v, uint64_t first, uint64_t last, ArchiveWindow *w, Segm
     w->to = &ends[1];
     w->firstGtid = gtids[0];
     w->lastGtid = gtids[1];
+    /* The first kept block that a prune cut (the view's head) is neither a span nor in the tail:
+     * its segments come before every unit. */
+    if (archiveViewSpanCount(v) > 0) {
+        const ArchiveCatalog *tail = archiveViewTail(v);
+        uint64_t headLast = archiveViewSpanAt(v, 0)->firstSeq - 1;
+        uint64_t lo = first > archiveViewFirstSeq(v) ? first : archiveViewFirstSeq(v), hi = last < headLast ? last : headLast;
+        bool inTail = tail != NULL && archiveCatalogCount(tail) > 0 && archiveCatalogAt(tail, 0)->seq <= headLast;
+
+        if (lo <= hi && !inTail && statsAddRange(v, &st, lo, hi, err) != 0)
+            return -1;
+    }
     unitsStart(&u, v);
     while (unitsNext(&u, &unit)) {
         if (unit.last < first || unit.first > last)

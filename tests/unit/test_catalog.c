@@ -13,6 +13,7 @@
 #include "archive/identity.h"
 #include "archive/index.h"
 #include "archive/lookup.h"
+#include "archive/outline.h"
 #include "archive/prune.h"
 #include "archive/summary.h"
 #include "archive/upgrade.h"
@@ -603,7 +604,7 @@ testViewRetention(void) {
 static void
 testViewPrune(void) {
     static const uint64_t stops[] = {1, 3, 5, 1030};
-    const uint64_t n = 3172, k = 2100;
+    const uint64_t n = 4200, k = 2100; /* two whole blocks pruned, the third cut, a fourth summarised after it */
     Store whole, view;
     ArchiveCatalog *c;
     ArchiveView *v;
@@ -646,6 +647,28 @@ testViewPrune(void) {
     REQUIRE((v = archiveViewOpen(view.archive, ARCHIVE_LOAD_DISCOVER, &err)) != NULL);
     CHECK_INT(archiveViewFirstSeq(v), k);
     CHECK_INT(archiveViewContiguousSeq(v), n);
+    /* The restorable window starts at the first kept segment, in the block the prune cut. */
+    {
+        ArchiveOutline *o = archiveOutlineNew(v, &err);
+        const ArchiveWindow *w;
+        SegmentMeta m;
+
+        REQUIRE(o != NULL);
+        REQUIRE(archiveOutlineWindowCount(o) >= 1);
+        w = archiveOutlineWindowAt(o, archiveOutlineWindowCount(o) - 1);
+        genMeta(&m, 3100); /* the last break */
+        CHECK_INT(w->from->seq, 3100);
+        CHECK_INT(w->transactions, 2 * (n - 3100 + 1));
+        CHECK_STR(w->firstGtid, m.firstGtid);
+        segmentMetaClear(&m);
+        w = archiveOutlineWindowAt(o, 0);
+        genMeta(&m, k);
+        CHECK_INT(w->from->seq, k);
+        CHECK_INT(w->transactions, 2 * (3100 - k));
+        CHECK_STR(w->firstGtid, m.firstGtid);
+        segmentMetaClear(&m);
+        archiveOutlineFree(o);
+    }
     archiveViewFree(v);
     storeClose(&view);
     /* Stopped after a change: a consistent archive, and a second prune finishes it. */
