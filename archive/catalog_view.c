@@ -723,6 +723,49 @@ gapsIn(ArchiveView *v, uint64_t lo, uint64_t hi, uint64_t keepFrom, ArchiveGap *
     return 0;
 }
 
+/* gapsIn() for a part the view holds (its head or its tail): the part's entries, after segment
+ * `before` when not 0 (read with archiveViewGet()), with the prune state and gap records, checked
+ * as one catalog. Loading the range again would list segments/ again (a whole directory read in a
+ * directory store), which the view's open has just done. */
+static int
+gapsOfPart(ArchiveView *v, const ArchiveCatalog *part, uint64_t before, uint64_t keepFrom, ArchiveGap **out,
+           size_t *count, size_t *cap, Err *err) {
+    ArchiveCatalog *c = archiveCatalogNew();
+    ArchiveGap *g = NULL;
+    size_t ng;
+    int rc = archiveCatalogLoadState(v->a, c, UINT64_MAX, v->flags & ~(unsigned)ARCHIVE_LOAD_DISCOVER, err);
+
+    if (rc == 0 && before != 0) {
+        SegmentMeta m;
+
+        rc = archiveViewGet(v, before, &m, err);
+        if (rc == 0)
+            rc = archiveCatalogAdd(c, &m, true, err);
+        else if (err->code == ERR_NOTFOUND)
+            rc = 0, errClear(err);
+        segmentMetaClear(&m);
+    }
+    for (size_t i = 0; part != NULL && i < part->count && rc == 0; i++)
+        rc = archiveCatalogAdd(c, &part->entries[i]->meta, part->entries[i]->indexed, err);
+    if (rc != 0) {
+        archiveCatalogFree(c);
+        return -1;
+    }
+    ng = archiveCatalogGaps(c, &g);
+    for (size_t j = 0; j < ng; j++) {
+        if (g[j].beforeSeq < keepFrom || (g[j].afterSeq == 0 && keepFrom != archiveViewFirstSeq(v)))
+            continue;
+        if (*count == *cap) {
+            *cap = *cap ? *cap * 2 : 16;
+            *out = bvRealloc(*out, *cap * sizeof(**out));
+        }
+        (*out)[(*count)++] = g[j];
+    }
+    bvFree(g);
+    archiveCatalogFree(c);
+    return 0;
+}
+
 int
 archiveViewGaps(ArchiveView *v, ArchiveGap **gaps, size_t *n, Err *err) {
     uint64_t first = archiveViewFirstSeq(v), tailFrom = first;
@@ -735,7 +778,7 @@ archiveViewGaps(ArchiveView *v, ArchiveGap **gaps, size_t *n, Err *err) {
     /* Each break is told by continuity.h from a catalog of its segments and the one before. */
     if (v->head != NULL && v->head->count > 0) {
         tailFrom = v->head->entries[v->head->count - 1]->meta.seq + 1;
-        rc = gapsIn(v, first, tailFrom - 1, first, &out, &count, &cap, err);
+        rc = gapsOfPart(v, v->head, 0, first, &out, &count, &cap, err);
     }
     for (size_t i = 0; i < v->spanCount && rc == 0; i++) {
         const ArchiveSpan *s = &v->spans[i];
@@ -754,7 +797,8 @@ archiveViewGaps(ArchiveView *v, ArchiveGap **gaps, size_t *n, Err *err) {
         }
     }
     if (rc == 0)
-        rc = gapsIn(v, tailFrom > first ? tailFrom - 1 : first, UINT64_MAX, tailFrom, &out, &count, &cap, err);
+        rc = gapsOfPart(v, v->tail, tailFrom > first ? tailFrom - 1 : 0, tailFrom > first ? tailFrom : first, &out, &count,
+                        &cap, err);
     if (rc != 0) {
         bvFree(out);
         return -1;
