@@ -699,16 +699,11 @@ archiveViewLoadRange(ArchiveView *v, uint64_t first, uint64_t last, Err *err) {
 
 /* Append to *out the breaks among the segments lo..hi whose second segment is at or after keepFrom
  * (the archive's first seq: also the seqs missing before the first segment). */
-static int
-gapsIn(ArchiveView *v, uint64_t lo, uint64_t hi, uint64_t keepFrom, ArchiveGap **out, size_t *count, size_t *cap,
-       Err *err) {
-    ArchiveCatalog *c = archiveViewLoadRange(v, lo, hi, err);
+static void
+gapsAppend(ArchiveView *v, const ArchiveCatalog *c, uint64_t keepFrom, ArchiveGap **out, size_t *count, size_t *cap) {
     ArchiveGap *g = NULL;
-    size_t ng;
+    size_t ng = archiveCatalogGaps(c, &g);
 
-    if (c == NULL)
-        return -1;
-    ng = archiveCatalogGaps(c, &g);
     for (size_t j = 0; j < ng; j++) {
         if (g[j].beforeSeq < keepFrom || (g[j].afterSeq == 0 && keepFrom != archiveViewFirstSeq(v)))
             continue;
@@ -719,6 +714,16 @@ gapsIn(ArchiveView *v, uint64_t lo, uint64_t hi, uint64_t keepFrom, ArchiveGap *
         (*out)[(*count)++] = g[j];
     }
     bvFree(g);
+}
+
+static int
+gapsIn(ArchiveView *v, uint64_t lo, uint64_t hi, uint64_t keepFrom, ArchiveGap **out, size_t *count, size_t *cap,
+       Err *err) {
+    ArchiveCatalog *c = archiveViewLoadRange(v, lo, hi, err);
+
+    if (c == NULL)
+        return -1;
+    gapsAppend(v, c, keepFrom, out, count, cap);
     archiveCatalogFree(c);
     return 0;
 }
@@ -731,39 +736,26 @@ static int
 gapsOfPart(ArchiveView *v, const ArchiveCatalog *part, uint64_t before, uint64_t keepFrom, ArchiveGap **out,
            size_t *count, size_t *cap, Err *err) {
     ArchiveCatalog *c = archiveCatalogNew();
-    ArchiveGap *g = NULL;
-    size_t ng;
     int rc = archiveCatalogLoadState(v->a, c, UINT64_MAX, v->flags & ~(unsigned)ARCHIVE_LOAD_DISCOVER, err);
 
     if (rc == 0 && before != 0) {
-        SegmentMeta m;
+        SegmentMeta m = {0};
 
         rc = archiveViewGet(v, before, &m, err);
-        if (rc == 0)
+        if (rc == 0) {
             rc = archiveCatalogAdd(c, &m, true, err);
-        else if (err->code == ERR_NOTFOUND)
-            rc = 0, errClear(err);
+        } else if (err->code == ERR_NOTFOUND) { /* a hole before the part: the part's own start tells */
+            rc = 0;
+            errClear(err);
+        }
         segmentMetaClear(&m);
     }
     for (size_t i = 0; part != NULL && i < part->count && rc == 0; i++)
         rc = archiveCatalogAdd(c, &part->entries[i]->meta, part->entries[i]->indexed, err);
-    if (rc != 0) {
-        archiveCatalogFree(c);
-        return -1;
-    }
-    ng = archiveCatalogGaps(c, &g);
-    for (size_t j = 0; j < ng; j++) {
-        if (g[j].beforeSeq < keepFrom || (g[j].afterSeq == 0 && keepFrom != archiveViewFirstSeq(v)))
-            continue;
-        if (*count == *cap) {
-            *cap = *cap ? *cap * 2 : 16;
-            *out = bvRealloc(*out, *cap * sizeof(**out));
-        }
-        (*out)[(*count)++] = g[j];
-    }
-    bvFree(g);
+    if (rc == 0)
+        gapsAppend(v, c, keepFrom, out, count, cap);
     archiveCatalogFree(c);
-    return 0;
+    return rc;
 }
 
 int

@@ -432,24 +432,9 @@ archivePrune(Archive *a, ArchiveCatalog *c, uint64_t firstSeq, const char *reaso
     return rc;
 }
 
-/* Prunes of a catalog whose objects keep vanishing under it before archivePruneRetrying() gives
- * up. */
+/* Prunes over a view whose objects keep vanishing under it before archivePruneOverViewRetrying()
+ * gives up. */
 #define ARCHIVE_PRUNE_ATTEMPTS 5
-
-int
-archivePruneRetrying(Archive *a, ArchiveCatalog **c, uint64_t firstSeq, const char *reason, bool dryRun,
-                     ArchivePruneStepFn *step, void *data, Err *err) {
-    for (int attempt = 1; archivePrune(a, *c, firstSeq, reason, dryRun, step, data, err) != 0; attempt++) {
-        ArchiveCatalog *fresh;
-
-        if (err->code != ERR_NOTFOUND || attempt >= ARCHIVE_PRUNE_ATTEMPTS ||
-            (fresh = archiveCatalogLoad(a, ARCHIVE_LOAD_DISCOVER, err)) == NULL)
-            return -1;
-        archiveCatalogFree(*c);
-        *c = fresh;
-    }
-    return 0;
-}
 
 /* ---- over the view: retention and prune with memory bounded by a block ---- */
 
@@ -822,7 +807,7 @@ archivePruneOverView(Archive *a, ArchiveView *v, uint64_t firstSeq, const char *
 
 int
 archivePruneOverViewRetrying(Archive *a, ArchiveView **v, uint64_t firstSeq, const char *reason, bool dryRun,
-                         ArchivePruneStepFn *step, void *data, Err *err) {
+                             ArchivePruneStepFn *step, void *data, Err *err) {
     for (int attempt = 1; archivePruneOverView(a, *v, firstSeq, reason, dryRun, step, data, err) != 0; attempt++) {
         ArchiveView *fresh;
 

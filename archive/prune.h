@@ -87,7 +87,8 @@ typedef enum ArchivePruneAction {
  * returning -1 stops the prune with that error. */
 typedef int ArchivePruneStepFn(void *data, ArchivePruneAction action, const char *object, uint64_t bytes, Err *err);
 
-/* Delete every segment below firstSeq (an indexed segment of the catalog, or the current first
+/* The whole-index prune (what archivePruneOverView() is tested against; commands run the latter).
+ * Delete every segment below firstSeq (an indexed segment of the catalog, or the current first
  * seq to finish an interrupted prune), in an order that leaves a consistent archive after a crash
  * at any point: (1) store prune/<firstSeq>.json, (2) write the kept lines of every chunk that
  * reaches below firstSeq as a chunk starting at firstSeq (unless chunks already cover them),
@@ -99,13 +100,6 @@ typedef int ArchivePruneStepFn(void *data, ArchivePruneAction action, const char
  * written, when segment firstSeq is not in the store. */
 int archivePrune(Archive *a, ArchiveCatalog *c, uint64_t firstSeq, const char *reason, bool dryRun,
                  ArchivePruneStepFn *step, void *data, Err *err);
-/* archivePrune() next to a running agent, which compacts the index concurrently: an index chunk
- * read from one listing may be gone a moment later (replaced by a wider one). Every step of a
- * prune can be repeated, so on ERR_NOTFOUND *c is reloaded (ARCHIVE_LOAD_DISCOVER) and the prune
- * goes on, a few times. *c stays the caller's to free. */
-int archivePruneRetrying(Archive *a, ArchiveCatalog **c, uint64_t firstSeq, const char *reason, bool dryRun,
-                         ArchivePruneStepFn *step, void *data, Err *err);
-
 /* ---- over the view (the catalog opened by range): what `binvault prune` runs ----
  *
  * The same rules and the same order of writes as above, with memory bounded by a block chunk
@@ -123,8 +117,10 @@ int archiveViewRetentionSeq(ArchiveView *v, const ArchiveRetention *r, uint64_t 
  * (ARCHIVE_PRUNE_REMOVE_BLOCK) without reading its chunk. The view is not updated: open it again. */
 int archivePruneOverView(Archive *a, ArchiveView *v, uint64_t firstSeq, const char *reason, bool dryRun,
                      ArchivePruneStepFn *step, void *data, Err *err);
-/* archivePruneRetrying() over the view: on ERR_NOTFOUND (the agent compacted meanwhile) *v is
- * opened again (ARCHIVE_LOAD_DISCOVER) and the prune goes on, a few times. *v stays the caller's. */
+/* archivePruneOverView() next to a running agent, which compacts the index concurrently: an index
+ * chunk read from one listing may be gone a moment later (replaced by a wider one). Every step of
+ * a prune can be repeated, so on ERR_NOTFOUND *v is opened again (ARCHIVE_LOAD_DISCOVER) and the
+ * prune goes on, a few times. *v stays the caller's. */
 int archivePruneOverViewRetrying(Archive *a, ArchiveView **v, uint64_t firstSeq, const char *reason, bool dryRun,
                              ArchivePruneStepFn *step, void *data, Err *err);
 
