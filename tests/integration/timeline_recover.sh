@@ -188,6 +188,11 @@ check_eq "status no longer warns of it" "$(grep -c "diverged at 1 failover" <<< 
 out=$("$BV_BIN" verify --archive "file://$T/pruned" 2>&1); rc=$?
 check_eq "verify passes after the branch was pruned" "$rc" 0
 [ "$rc" = 0 ] || echo "$out" | grep -E "BAD|error" | head -n 5 | sed 's/^/# /'
+out=$("$BV_BIN" prune --archive "file://$T/pruned" --before-gtid "$new_gtid" 2>&1); rc=$?
+check_eq "a prune into timeline 2, past its first segment, exits 0" "$rc" 0
+out=$("$BV_BIN" verify --archive "file://$T/pruned" 2>&1); rc=$?
+check_eq "verify passes after it (timeline 2's first segment was pruned)" "$rc" 0
+[ "$rc" = 0 ] || echo "$out" | grep -E "BAD|error" | head -n 5 | sed 's/^/# /'
 
 # ---- a segment whose gtid_end label was altered, trailer and index re-checksummed -----------------
 cp -r "$T/archive" "$T/altered"
