@@ -735,16 +735,11 @@ archiveViewLoadRange(ArchiveView *v, uint64_t first, uint64_t last, Err *err) {
 
 /* Append to *out the breaks among the segments lo..hi whose second segment is at or after keepFrom
  * (the archive's first seq: also the seqs missing before the first segment). */
-static int
-gapsIn(ArchiveView *v, uint64_t lo, uint64_t hi, uint64_t keepFrom, ArchiveGap **out, size_t *count, size_t *cap,
-       Err *err) {
-    ArchiveCatalog *c = archiveViewLoadRange(v, lo, hi, err);
+static void
+gapsAppend(ArchiveView *v, const ArchiveCatalog *c, uint64_t keepFrom, ArchiveGap **out, size_t *count, size_t *cap) {
     ArchiveGap *g = NULL;
-    size_t ng;
+    size_t ng = archiveCatalogGaps(c, &g);
 
-    if (c == NULL)
-        return -1;
-    ng = archiveCatalogGaps(c, &g);
     for (size_t j = 0; j < ng; j++) {
         if (g[j].beforeSeq < keepFrom || (g[j].afterSeq == 0 && keepFrom != archiveViewFirstSeq(v)))
             continue;
@@ -755,8 +750,48 @@ gapsIn(ArchiveView *v, uint64_t lo, uint64_t hi, uint64_t keepFrom, ArchiveGap *
         (*out)[(*count)++] = g[j];
     }
     bvFree(g);
+}
+
+static int
+gapsIn(ArchiveView *v, uint64_t lo, uint64_t hi, uint64_t keepFrom, ArchiveGap **out, size_t *count, size_t *cap,
+       Err *err) {
+    ArchiveCatalog *c = archiveViewLoadRange(v, lo, hi, err);
+
+    if (c == NULL)
+        return -1;
+    gapsAppend(v, c, keepFrom, out, count, cap);
     archiveCatalogFree(c);
     return 0;
+}
+
+/* gapsIn() for a part the view holds (its head or its tail): the part's entries, after segment
+ * `before` when not 0 (read with archiveViewGet()), with the prune state and gap records, checked
+ * as one catalog. Loading the range again would list segments/ again (a whole directory read in a
+ * directory store), which the view's open has just done. */
+static int
+gapsOfPart(ArchiveView *v, const ArchiveCatalog *part, uint64_t before, uint64_t keepFrom, ArchiveGap **out,
+           size_t *count, size_t *cap, Err *err) {
+    ArchiveCatalog *c = archiveCatalogNew();
+    int rc = archiveCatalogLoadState(v->a, c, UINT64_MAX, v->flags & ~(unsigned)ARCHIVE_LOAD_DISCOVER, err);
+
+    if (rc == 0 && before != 0) {
+        SegmentMeta m = {0};
+
+        rc = archiveViewGet(v, before, &m, err);
+        if (rc == 0) {
+            rc = archiveCatalogAdd(c, &m, true, err);
+        } else if (err->code == ERR_NOTFOUND) { /* a hole before the part: the part's own start tells */
+            rc = 0;
+            errClear(err);
+        }
+        segmentMetaClear(&m);
+    }
+    for (size_t i = 0; part != NULL && i < part->count && rc == 0; i++)
+        rc = archiveCatalogAdd(c, &part->entries[i]->meta, part->entries[i]->indexed, err);
+    if (rc == 0)
+        gapsAppend(v, c, keepFrom, out, count, cap);
+    archiveCatalogFree(c);
+    return rc;
 }
 
 int
@@ -771,7 +806,7 @@ archiveViewGaps(ArchiveView *v, ArchiveGap **gaps, size_t *n, Err *err) {
     /* Each break is told by continuity.h from a catalog of its segments and the one before. */
     if (v->head != NULL && v->head->count > 0) {
         tailFrom = v->head->entries[v->head->count - 1]->meta.seq + 1;
-        rc = gapsIn(v, first, tailFrom - 1, first, &out, &count, &cap, err);
+        rc = gapsOfPart(v, v->head, 0, first, &out, &count, &cap, err);
     }
     for (size_t i = 0; i < v->spanCount && rc == 0; i++) {
         const ArchiveSpan *s = &v->spans[i];
@@ -790,7 +825,8 @@ archiveViewGaps(ArchiveView *v, ArchiveGap **gaps, size_t *n, Err *err) {
         }
     }
     if (rc == 0)
-        rc = gapsIn(v, tailFrom > first ? tailFrom - 1 : first, UINT64_MAX, tailFrom, &out, &count, &cap, err);
+        rc = gapsOfPart(v, v->tail, tailFrom > first ? tailFrom - 1 : 0, tailFrom > first ? tailFrom : first, &out, &count,
+                        &cap, err);
     if (rc != 0) {
         bvFree(out);
         return -1;

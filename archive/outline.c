@@ -21,6 +21,7 @@ struct ArchiveOutline {
     SegmentMeta *ends; /* from and to of each window: ends[2i], ends[2i+1] */
     WindowGtids *gtids;
     size_t windowCount;
+    uint64_t offPath; /* transactions off the path archiveOutlineFollow() was given */
 };
 
 /* A unit of the archive in seq order: a summarised block, or one segment of the tail. */
@@ -135,6 +136,17 @@ windowFill(ArchiveView *v, uint64_t first, uint64_t last, ArchiveWindow *w, Segm
     w->to = &ends[1];
     w->firstGtid = gtids[0];
     w->lastGtid = gtids[1];
+    /* The first kept block that a prune cut (the view's head) is neither a span nor in the tail:
+     * its segments come before every unit. */
+    if (archiveViewSpanCount(v) > 0) {
+        const ArchiveCatalog *tail = archiveViewTail(v);
+        uint64_t headLast = archiveViewSpanAt(v, 0)->firstSeq - 1;
+        uint64_t lo = first > archiveViewFirstSeq(v) ? first : archiveViewFirstSeq(v), hi = last < headLast ? last : headLast;
+        bool inTail = tail != NULL && archiveCatalogCount(tail) > 0 && archiveCatalogAt(tail, 0)->seq <= headLast;
+
+        if (lo <= hi && !inTail && statsAddRange(v, &st, lo, hi, err) != 0)
+            return -1;
+    }
     unitsStart(&u, v);
     while (unitsNext(&u, &unit)) {
         if (unit.last < first || unit.first > last)
@@ -205,6 +217,59 @@ archiveOutlineWindowCount(const ArchiveOutline *o) {
 const ArchiveWindow *
 archiveOutlineWindowAt(const ArchiveOutline *o, size_t i) {
     return &o->windows[i];
+}
+
+/* Count `n` transactions of segment seq out of the window holding it. */
+static void
+windowsCountOut(ArchiveOutline *o, uint64_t seq, uint64_t n) {
+    for (size_t i = 0; i < o->windowCount; i++) {
+        ArchiveWindow *w = &o->windows[i];
+
+        if (w->from->seq <= seq && seq <= w->to->seq) {
+            w->transactions -= n < w->transactions ? n : w->transactions;
+            return;
+        }
+    }
+}
+
+int
+archiveOutlineFollow(ArchiveOutline *o, ArchiveView *v, const TimelineSet *set, const TimelinePath *path, Err *err) {
+    uint64_t total = 0, first = archiveViewFirstSeq(v);
+
+    for (size_t i = 0; i < timelineSetCount(set); i++) {
+        const TimelineRecord *r = timelineSetAt(set, i);
+        ArchiveCatalog *c;
+
+        if (!r->hasFork || r->firstSeq <= first)
+            continue;
+        if ((c = archiveViewLoadRange(v, r->fork.seq > first ? r->fork.seq : first, r->firstSeq - 1, err)) == NULL)
+            return -1;
+        for (size_t j = 0; j < archiveCatalogCount(c); j++) {
+            const SegmentMeta *m = archiveCatalogAt(c, j);
+            TimelineOn on = timelinePathSegment(path, m, NULL);
+            uint64_t n = 0;
+
+            if (on == TIMELINE_OFF) {
+                n = m->transactions;
+            } else if (on == TIMELINE_CUT) {
+                SegmentMeta seen;
+
+                timelinePathViewMeta(path, m, &seen);
+                n = m->transactions > seen.transactions ? m->transactions - seen.transactions : 0;
+                segmentMetaClear(&seen);
+            }
+            windowsCountOut(o, m->seq, n);
+            total += n;
+        }
+        archiveCatalogFree(c);
+    }
+    o->offPath = total;
+    return 0;
+}
+
+uint64_t
+archiveOutlineOffPath(const ArchiveOutline *o) {
+    return o->offPath;
 }
 
 void

@@ -34,6 +34,15 @@ const ArchiveGap *archiveOutlineGapAt(const ArchiveOutline *o, size_t i);
 size_t archiveOutlineWindowCount(const ArchiveOutline *o);
 const ArchiveWindow *archiveOutlineWindowAt(const ArchiveOutline *o, size_t i);
 
+/* The windows' transaction counts as `path` sees the archive (the main line, or a --timeline):
+ * the transactions of segments off the path, and those after the fork in a segment the path cuts
+ * (timelinePathSegment()), counted out. Only the segments between each fork and its timeline's
+ * first segment can be off a path: those are read (archiveViewLoadRange()), nothing else. A set
+ * that never forked changes nothing. */
+int archiveOutlineFollow(ArchiveOutline *o, ArchiveView *v, const TimelineSet *set, const TimelinePath *path, Err *err);
+/* The transactions archiveOutlineFollow() counted out (0 before it, or when nothing is off the path). */
+uint64_t archiveOutlineOffPath(const ArchiveOutline *o);
+
 void archiveOutlineFree(ArchiveOutline *o);
 
 /* The segments around a base backup's point (archive/backup.h), as a catalog on which

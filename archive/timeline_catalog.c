@@ -124,7 +124,8 @@ checkRecord(const TimelineRecord *r, const ArchiveCatalog *c, TimelineProblemFn 
         }
     }
     if (!archiveCatalogFind(c, r->firstSeq, &at)) {
-        if (c->count > 0 && c->entries[c->count - 1]->meta.seq > r->firstSeq) {
+        /* Below the first seq: a prune deleted it (a timeline's start is pruned like any segment). */
+        if (r->firstSeq >= c->firstSeq && c->count > 0 && c->entries[c->count - 1]->meta.seq > r->firstSeq) {
             snprintf(msg, sizeof(msg), "its first segment, seq %" PRIu64 ", is not in the archive", r->firstSeq);
             problem(data, name, r->firstSeq, msg);
         }

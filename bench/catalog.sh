@@ -71,7 +71,8 @@ utc() { date -u -d "@$((START_TIME + $1))" '+%Y-%m-%d %H:%M:%S'; }
 position() { local i=$((($1 - 1) % 10000)); printf 'mariadb-bin.%06d:%d' $((($1 - 1) / 10000 + 1)) $((256 + (i + 1) * 146)); }
 
 list_all=()
-"$BV" list --help 2>&1 | grep -q -- '--all' && list_all=(--all)
+# Not grep -q: it exits at the first match, list gets SIGPIPE and pipefail fails the test.
+"$BV" list --help 2>&1 | grep -- '--all' > /dev/null && list_all=(--all)
 
 rows=()
 for n in $SIZES; do

@@ -200,6 +200,9 @@ outlineText(Archive *a, const ArchiveView *v, const ArchiveOutline *o, const Bac
     archiveViewTotals(v, &segments, &txns, &objects, &content);
     printf("%" PRIu64 " segments, %" PRIu64 " bytes (%" PRIu64 " bytes of binlog), %" PRIu64 " transactions", segments,
            objects, content, txns);
+    if (archiveOutlineOffPath(o) > 0)
+        printf(" (%" PRIu64 " on the main line, %" PRIu64 " on diverged branches)", txns - archiveOutlineOffPath(o),
+               archiveOutlineOffPath(o));
     if (unindexed > 0)
         printf(", %zu not yet indexed", unindexed);
     if (missing > 0)
@@ -210,10 +213,15 @@ outlineText(Archive *a, const ArchiveView *v, const ArchiveOutline *o, const Bac
 
         cmdFormatTime(w->firstTimeUs, t1, sizeof(t1));
         cmdFormatTime(w->lastTimeUs, t2, sizeof(t2));
-        printf("%s seq %" PRIu64 "-%" PRIu64 ": %s:%" PRIu64 " .. %s:%" PRIu64 ", gtid %s .. %s, commits %s .. %s\n",
+        printf("%s seq %" PRIu64 "-%" PRIu64 ": %s:%" PRIu64 " .. %s:%" PRIu64 ", gtid %s .. %s, commits %s .. %s",
                nwin == 1 ? "window" : i + 1 == nwin ? "window (restorable, last)" : "window", w->from->seq, w->to->seq,
                w->from->file, w->from->startPos, w->to->file, w->to->endPos, orDash(w->firstGtid), orDash(w->lastGtid),
                t1, t2);
+        /* Only where it differs from the totals (the output of an archive that never diverged stays
+         * what it was). */
+        if (archiveOutlineOffPath(o) > 0)
+            printf(", %" PRIu64 " transactions of the main line", w->transactions);
+        printf("\n");
     }
     cmdTimelinesPrint(a, stdout);
     backupsText(b);
@@ -397,8 +405,10 @@ listJson(Archive *a, const ArchiveIdentity *id, bool haveId, ArchiveView *v, con
     }
     archiveViewTotals(v, &segments, &txns, &objects, &content);
     jsonBufPrintf(out, "],\"summary\":{\"segments\":%" PRIu64 ",\"bytes\":%" PRIu64 ",\"content_bytes\":%" PRIu64
-                       ",\"transactions\":%" PRIu64 ",\"contiguous_seq\":%" PRIu64 "},\"windows\":[",
-                  segments, objects, content, txns, archiveViewContiguousSeq(v));
+                       ",\"transactions\":%" PRIu64, segments, objects, content, txns);
+    if (archiveOutlineOffPath(o) > 0)
+        jsonBufPrintf(out, ",\"main_line_transactions\":%" PRIu64, txns - archiveOutlineOffPath(o));
+    jsonBufPrintf(out, ",\"contiguous_seq\":%" PRIu64 "},\"windows\":[", archiveViewContiguousSeq(v));
     for (size_t i = 0; i < nwin; i++) {
         if (i > 0)
             bufAppend(out, ",", 1);
@@ -492,6 +502,19 @@ cmdList(int argc, char **argv) {
     return rc;
 }
 
+/* The windows of a forked archive as the main line sees them (a diverged branch is not restored by
+ * default): its transactions counted out. */
+static int
+followMainLine(Archive *a, ArchiveView *v, ArchiveOutline *o, Err *err) {
+    TimelineSet *set = NULL;
+    TimelinePath *main = cmdMainLine(a, &set);
+    int rc = main != NULL ? archiveOutlineFollow(o, v, set, main, err) : 0;
+
+    timelinePathFree(main);
+    timelineSetFree(set);
+    return rc;
+}
+
 static int
 listRun(const ListOpts *o) {
     bool haveId;
@@ -511,7 +534,8 @@ listRun(const ListOpts *o) {
     if (haveId || err.code == ERR_NOTFOUND) {
         errClear(&err);
         if ((v = archiveViewOpen(a, ARCHIVE_LOAD_DISCOVER | ARCHIVE_LOAD_TOLERANT, &err)) != NULL &&
-            (outline = archiveOutlineNew(v, &err)) != NULL && backupsLoad(a, v, outline, &b, &err) == 0)
+            (outline = archiveOutlineNew(v, &err)) != NULL && followMainLine(a, v, outline, &err) == 0 &&
+            backupsLoad(a, v, outline, &b, &err) == 0)
             rc = o->json  ? listJson(a, &id, haveId, v, outline, &b, &err)
                  : o->all ? listAll(a, &id, haveId, v, outline, &b, &err)
                           : listSummary(a, &id, haveId, v, outline, &b, &err);

@@ -25,7 +25,10 @@
 #include "archive/identity.h"
 #include "archive/key.h"
 #include "archive/lookup.h"
+#include "archive/outline.h"
 #include "archive/prune.h"
+#include "archive/summary.h"
+#include "archive/timeline.h"
 #include "archive/upgrade.h"
 #include "cmd/cmd.h"
 #include "common/json.h"
@@ -51,6 +54,7 @@ typedef struct PruneOpts {
     char *beforeGtid;
     OptList baseDirs;
     bool dryRun;
+    bool dropDiverged;
 } PruneOpts;
 
 #define PRUNE_OPT(field) offsetof(PruneOpts, field)
@@ -70,6 +74,9 @@ static const OptDef pruneDefs[] = {
     {"base-dir", OPT_STRING, NULL, 0, 0, OPT_REPEAT, PRUNE_OPT(baseDirs), NULL,
      "a prepared mariadb-backup / xtrabackup directory to keep restorable: every segment from its binlog position on "
      "(mariadb_backup_binlog_info or xtrabackup_binlog_info: file, position, GTID) is kept", NULL, NULL},
+    {"drop-diverged", OPT_BOOL, NULL, 0, 0, 0, PRUNE_OPT(dropDiverged), NULL,
+     "also delete the segments of diverged branches (transactions an old primary archived after a failover, which "
+     "the main line does not hold) that the prune reaches: without it such a prune is refused", NULL, NULL},
     {"dry-run", OPT_BOOL, NULL, 0, 0, 0, PRUNE_OPT(dryRun), NULL, "print what would be deleted, change nothing", NULL,
      NULL},
 };
@@ -77,7 +84,7 @@ static const OptDef pruneDefs[] = {
 static const OptSet pruneSet = {
     "prune",
     "binvault prune --archive URL [--keep-backups N] [--keep-days N | --before-time T | --before-gtid GTID]\n"
-    "                      [--base-dir DIR ...] [--dry-run]",
+    "                      [--base-dir DIR ...] [--drop-diverged] [--dry-run]",
     "Deletes the oldest segments of the archive: those before the kept window that no kept base backup\n"
     "needs. The archive's end (its last segment) is always kept. The index is rewritten so that a crash at\n"
     "any point leaves an archive that 'binvault verify' accepts; running prune again finishes the work.\n\n"
@@ -87,6 +94,9 @@ static const OptSet pruneSet = {
     "segment a kept backup needs to reach the archive's end is kept. With --keep-backups alone, the\n"
     "archive keeps what the oldest kept backup needs, and nothing before. Interrupted backups are\n"
     "removed.\n\n"
+    "A diverged branch (what an old primary archived after a failover, off the main line) is never\n"
+    "deleted silently: a prune that reaches one of its segments is refused, naming it, unless\n"
+    "--drop-diverged is given; then it says which branch it deletes.\n\n"
     CMD_STORAGE_HELP,
     pruneDefs,
     sizeof(pruneDefs) / sizeof(pruneDefs[0]),
@@ -103,6 +113,8 @@ actionText(ArchivePruneAction action) {
     case ARCHIVE_PRUNE_REMOVE_CHUNK: return "delete index chunk";
     case ARCHIVE_PRUNE_REMOVE_SEGMENT: return "delete segment";
     case ARCHIVE_PRUNE_REMOVE_RECORD: return "delete old prune record";
+    case ARCHIVE_PRUNE_REMOVE_SUMMARY: return "delete catalog summary";
+    case ARCHIVE_PRUNE_REMOVE_BLOCK: return "delete the 1024 segments of block";
     }
     return "?";
 }
@@ -120,7 +132,12 @@ pruneStep(void *data, ArchivePruneAction action, const char *object, uint64_t by
         p->segments++;
         p->segmentBytes += bytes;
         break;
-    case ARCHIVE_PRUNE_REMOVE_RECORD: break;
+    case ARCHIVE_PRUNE_REMOVE_BLOCK:
+        p->segments += ARCHIVE_BLOCK_SEGMENTS;
+        p->segmentBytes += bytes;
+        break;
+    case ARCHIVE_PRUNE_REMOVE_RECORD:
+    case ARCHIVE_PRUNE_REMOVE_SUMMARY: break;
     }
     printf("%s%s %s\n", p->dryRun ? "would " : "", actionText(action), object);
     if (!p->dryRun && ++p->changes == p->crashAfter) {
@@ -130,14 +147,32 @@ pruneStep(void *data, ArchivePruneAction action, const char *object, uint64_t by
     return 0;
 }
 
+/* Where the archive starts (or would) at seq: its first segment from seq on, and its first commit. */
 static void
-printStart(const ArchiveCatalog *c, size_t idx, const char *label) {
-    const SegmentMeta *m = archiveCatalogAt(c, idx);
+printStart(ArchiveView *v, uint64_t seq, const char *label) {
+    ArchiveCursor *cur = archiveViewCursor(v, seq, archiveViewLastSeq(v), &(Err){0});
+    const SegmentMeta *m;
+    SegmentMeta start = {0};
+    uint64_t firstCommit = 0;
+    bool have = false;
     char t[40];
 
-    cmdFormatTime(archiveCatalogFirstCommitFrom(c, idx), t, sizeof(t));
-    printf("%s seq %" PRIu64 ": %s:%" PRIu64 ", gtid state %s, first commit %s\n", label, m->seq, m->file, m->startPos,
-           segmentMetaGtidStart(m)[0] ? segmentMetaGtidStart(m) : "(unknown)", t);
+    while (cur != NULL && archiveCursorNext(cur, &m, NULL, &(Err){0}) == 1) {
+        if (!have)
+            segmentMetaCopy(&start, m);
+        have = true;
+        if (m->transactions > 0) {
+            firstCommit = m->firstTimeUs;
+            break;
+        }
+    }
+    archiveCursorFree(cur);
+    if (!have)
+        return;
+    cmdFormatTime(firstCommit, t, sizeof(t));
+    printf("%s seq %" PRIu64 ": %s:%" PRIu64 ", gtid state %s, first commit %s\n", label, start.seq, start.file,
+           start.startPos, segmentMetaGtidStart(&start)[0] ? segmentMetaGtidStart(&start) : "(unknown)", t);
+    segmentMetaClear(&start);
 }
 
 static void
@@ -146,14 +181,13 @@ abandonedRemoved(void *data, const char *id, uint64_t objects) {
     printf("removed the interrupted backup %s (%" PRIu64 " objects)\n", id, objects);
 }
 
-/* The base backups stored in the archive: those retention does not keep are deleted (manifest first,
- * before any segment, so that a crash leaves segments they needed, which the next run prunes), the
- * interrupted ones removed, and the points of the kept ones appended to *bases. */
+/* The base backups stored in the archive: which retention keeps (printed), and the points of the
+ * kept ones appended to *bases. pruneBackupsDelete() deletes the others. */
 static int
-pruneBackups(Archive *a, const ArchiveCatalog *c, const PruneOpts *o, PruneCmd *p, ArchiveBackup **backups,
+pruneBackups(Archive *a, ArchiveView *v, const ArchiveOutline *outline, const PruneOpts *o, ArchiveBackup **backups,
              size_t *nbackups, bool **keep, ArchiveBasePoint **bases, size_t *nbases, Buf *reason, Err *err) {
     int64_t keepFromUs = -1;
-    char host[256] = "", t[40];
+    char t[40];
     const char *oldest = "";
     size_t kept = 0;
 
@@ -169,15 +203,9 @@ pruneBackups(Archive *a, const ArchiveCatalog *c, const PruneOpts *o, PruneCmd *
         ArchiveBackupReach r;
 
         cmdFormatTime((uint64_t)b->startUs, t, sizeof(t));
-        if (!(*keep)[i]) {
-            uint64_t removed = 0;
-
-            printf("%sdelete backup %s (taken %s)\n", p->dryRun ? "would " : "", b->id, t);
-            if (!p->dryRun && archiveBackupDelete(a, b->id, &removed, err) != 0)
-                return -1;
+        if (!(*keep)[i])
             continue;
-        }
-        if (archiveBackupReach(c, b, &r, err) != 0)
+        if (archiveOutlineBackupReach(v, outline, b, &r, err) != 0)
             return -1;
         if (r.kind == ARCHIVE_BACKUP_UNPLACED) {
             printf("note: kept backup %s (taken %s) is not restorable with this archive (its binlogs do not continue "
@@ -201,6 +229,26 @@ pruneBackups(Archive *a, const ArchiveCatalog *c, const PruneOpts *o, PruneCmd *
     }
     if (kept > 0)
         jsonBufPrintf(reason, "; %zu base backups kept, the oldest %s", kept, oldest);
+    return 0;
+}
+
+/* The backups retention does not keep deleted (manifest first, before any segment, so that a crash
+ * leaves segments they needed, which the next run prunes), and the interrupted ones removed. */
+static int
+pruneBackupsDelete(Archive *a, const PruneCmd *p, const ArchiveBackup *backups, size_t nbackups, const bool *keep,
+                   Err *err) {
+    char host[256] = "", t[40];
+
+    for (size_t i = 0; i < nbackups; i++) {
+        uint64_t removed = 0;
+
+        if (keep[i])
+            continue;
+        cmdFormatTime((uint64_t)backups[i].startUs, t, sizeof(t));
+        printf("%sdelete backup %s (taken %s)\n", p->dryRun ? "would " : "", backups[i].id, t);
+        if (!p->dryRun && archiveBackupDelete(a, backups[i].id, &removed, err) != 0)
+            return -1;
+    }
     if (!p->dryRun) {
         struct timespec now;
 
@@ -211,6 +259,46 @@ pruneBackups(Archive *a, const ArchiveCatalog *c, const PruneOpts *o, PruneCmd *
             return -1;
     }
     return 0;
+}
+
+/* The diverged branches a prune to firstSeq reaches (docs/FORMAT.md "The main line"): refused
+ * (exit 64) unless --drop-diverged, which says which it deletes and records it in the reason. The
+ * exit code (0: go on). */
+static int
+pruneDiverged(Archive *a, const PruneOpts *o, uint64_t archiveFirst, uint64_t firstSeq, Buf *reason) {
+    TimelineSet *set = NULL;
+    char text[2048];
+    Err err = {0};
+    int rc = 0;
+
+    if (timelineSetLoad(a, &set, &err) != 0)
+        return cmdFail(&err);
+    for (size_t i = 0; i < timelineSetDivergedCount(set); i++) {
+        const TimelineRecord *r = timelineSetDivergedAt(set, i);
+        ArchivePruneDiverged fate = archivePruneDivergedFate(r, archiveFirst, firstSeq);
+        const char *what = fate == ARCHIVE_PRUNE_DIVERGED_CUT ? "part of the diverged branch" : "the diverged branch";
+
+        if (fate != ARCHIVE_PRUNE_DIVERGED_CUT && fate != ARCHIVE_PRUNE_DIVERGED_DROPPED)
+            continue;
+        timelineDescribeDiverged(r, text, sizeof(text));
+        if (!o->dropDiverged) {
+            fprintf(stderr,
+                    "binvault: prune to seq %" PRIu64 " would delete %s of timeline %" PRIu32 " (seqs %" PRIu64
+                    "-%" PRIu64 "): %s; nothing was deleted: give --drop-diverged to delete it, or keep it with a "
+                    "rule that keeps seq %" PRIu64 " (recover --timeline %" PRIu32 " reads it)\n",
+                    firstSeq, what, r->parent, r->diverged.firstSeq, r->diverged.lastSeq, text, r->diverged.firstSeq,
+                    r->parent);
+            rc = 64;
+            continue;
+        }
+        printf("%sdelete %s of timeline %" PRIu32 " (seqs %" PRIu64 "-%" PRIu64 "%s): %s\n", o->dryRun ? "would " : "",
+               what, r->parent, r->diverged.firstSeq, r->diverged.lastSeq,
+               fate == ARCHIVE_PRUNE_DIVERGED_CUT ? ", those below the new start" : "", text);
+        jsonBufPrintf(reason, "; --drop-diverged: %s of timeline %" PRIu32 " (seqs %" PRIu64 "-%" PRIu64 ")", what,
+                      r->parent, r->diverged.firstSeq, r->diverged.lastSeq);
+    }
+    timelineSetFree(set);
+    return rc;
 }
 
 static int pruneRun(const PruneOpts *o);
@@ -245,12 +333,13 @@ pruneRun(const PruneOpts *o) {
     const char *const *baseDirs = (const char *const *)o->baseDirs.items;
     ArchiveBasePoint *bases = bvCalloc(PRUNE_BASES_MAX, sizeof(*bases));
     ArchiveRetention retention = {0};
-    size_t nbases = o->baseDirs.count, nread = 0, idx, nbackups = 0, ndirs = o->baseDirs.count;
+    size_t nbases = o->baseDirs.count, nread = 0, nbackups = 0, ndirs = o->baseDirs.count;
     ArchiveBackup *backups = NULL;
     bool *keep = NULL, onlyBackups = o->keepDays < 0 && o->beforeTime.text == NULL && o->beforeGtid == NULL;
     Storage *storage = NULL;
     Archive *a = NULL;
-    ArchiveCatalog *c = NULL;
+    ArchiveView *v = NULL, *after = NULL;
+    ArchiveOutline *outline = NULL;
     ArchiveIdentity id;
     Buf *reason = NULL;
     uint64_t firstSeq, ruleSeq, days = 0;
@@ -291,20 +380,20 @@ pruneRun(const PruneOpts *o) {
     }
     a = archiveNew(storage);
     if ((!p.dryRun && archiveUpgradeOnOpen(a, NULL, &err) != 0) || archiveIdentityRead(a, &id, &err) != 0 ||
-        (c = archiveCatalogLoad(a, ARCHIVE_LOAD_DISCOVER, &err)) == NULL) {
+        (v = archiveViewOpen(a, ARCHIVE_LOAD_DISCOVER, &err)) == NULL || (outline = archiveOutlineNew(v, &err)) == NULL) {
         rc = cmdFail(&err);
         goto out;
     }
-    for (size_t i = 0; i < archiveCatalogProblemCount(c); i++)
-        printf("note: %s\n", archiveCatalogProblem(c, i));
-    if (archiveCatalogCount(c) == 0) {
+    for (size_t i = 0; i < archiveViewProblemCount(v); i++)
+        printf("note: %s\n", archiveViewProblem(v, i));
+    if (archiveViewLastSeq(v) == 0) {
         printf("nothing to prune: the archive holds no segment\n");
         goto out;
     }
     /* What each constraint keeps, so that the operator sees which one decided. */
     retention.bases = NULL;
     retention.baseCount = 0;
-    if (archiveRetentionSeq(c, &retention, &ruleSeq, &err) != 0) {
+    if (archiveViewRetentionSeq(v, &retention, &ruleSeq, &err) != 0) {
         rc = cmdFail(&err);
         goto out;
     }
@@ -313,11 +402,15 @@ pruneRun(const PruneOpts *o) {
                ruleSeq);
     if (o->keepBackups >= 0)
         jsonBufPrintf(reason, "%s--keep-backups %" PRId64, onlyBackups ? "" : "; ", o->keepBackups);
-    if (pruneBackups(a, c, o, &p, &backups, &nbackups, &keep, &bases, &nbases, reason, &err) != 0) {
+    if (pruneBackups(a, v, outline, o, &backups, &nbackups, &keep, &bases, &nbases, reason, &err) != 0) {
         rc = cmdFail(&err);
         goto out;
     }
     if (onlyBackups && nbases == 0) {
+        if (pruneBackupsDelete(a, &p, backups, nbackups, keep, &err) != 0) {
+            rc = cmdFail(&err);
+            goto out;
+        }
         printf("nothing to prune: no kept base backup needs a segment the archive holds, and --keep-backups alone "
                "keeps the segments of base backups only\n");
         goto out;
@@ -325,7 +418,10 @@ pruneRun(const PruneOpts *o) {
     for (size_t i = 0; i < ndirs; i++) {
         uint64_t need;
 
-        if (archiveBaseNeededSeq(c, &bases[i], &need, &err) != 0) {
+        ArchiveCatalog *around = archiveOutlineBaseRange(v, &bases[i], &err);
+
+        if (around == NULL || archiveBaseNeededSeq(around, &bases[i], &need, &err) != 0) {
+            archiveCatalogFree(around);
             errPrefix(&err, "base backup '%s'", baseDirs[i]);
             rc = cmdFail(&err);
             goto out;
@@ -336,31 +432,38 @@ pruneRun(const PruneOpts *o) {
         else
             printf("base backup %s (%s:%" PRIu64 "%s%s) needs seq %" PRIu64 " and later\n", baseDirs[i], bases[i].file,
                    bases[i].pos, bases[i].gtid[0] ? ", gtid " : "", bases[i].gtid, need);
+        archiveCatalogFree(around);
     }
     retention.bases = bases;
     retention.baseCount = nbases;
-    if (archivePruneTarget(c, &retention, &firstSeq, &err) != 0) {
+    if (archiveViewRetentionSeq(v, &retention, &firstSeq, &err) != 0) {
         rc = cmdFail(&err);
         goto out;
     }
-    if (firstSeq > archiveCatalogFirstSeq(c) && archiveCatalogFind(c, firstSeq, &idx)) {
-        printStart(c, idx, p.dryRun ? "the archive would start at" : "pruning: the archive will start at");
+    if ((rc = pruneDiverged(a, o, archiveViewFirstSeq(v), firstSeq, reason)) != 0)
+        goto out;
+    if (pruneBackupsDelete(a, &p, backups, nbackups, keep, &err) != 0) {
+        rc = cmdFail(&err);
+        goto out;
+    }
+    if (firstSeq > archiveViewFirstSeq(v)) {
+        printStart(v, firstSeq, p.dryRun ? "the archive would start at" : "pruning: the archive will start at");
         if (nbases == 0)
             printf("note: no --base-dir given: only a base backup taken at or after that point can be rolled forward "
                    "with this archive\n");
     }
-    if (archivePruneRetrying(a, &c, firstSeq, (const char *)reason->data, p.dryRun, pruneStep, &p, &err) != 0) {
+    if (archivePruneOverViewRetrying(a, &v, firstSeq, (const char *)reason->data, p.dryRun, pruneStep, &p, &err) != 0) {
         rc = cmdFail(&err);
         goto out;
     }
     if (p.records + p.chunksWritten + p.chunksRemoved + p.segments == 0) {
         printf("nothing to prune: ");
-        printStart(c, 0, "the archive starts at");
+        printStart(v, archiveViewFirstSeq(v), "the archive starts at");
     } else {
         printf("%s %" PRIu64 " segments (%" PRIu64 " bytes), %zu index chunks written, %zu deleted\n",
                p.dryRun ? "would delete" : "deleted", p.segments, p.segmentBytes, p.chunksWritten, p.chunksRemoved);
-        if (!p.dryRun)
-            printStart(c, 0, "the archive now starts at");
+        if (!p.dryRun && (after = archiveViewOpen(a, 0, &err)) != NULL)
+            printStart(after, archiveViewFirstSeq(after), "the archive now starts at");
     }
 out:
     for (size_t i = 0; i < nread; i++)
@@ -369,7 +472,9 @@ out:
     bvFree(bases);
     bvFree(keep);
     archiveBackupListFree(backups, nbackups);
-    archiveCatalogFree(c);
+    archiveOutlineFree(outline);
+    archiveViewFree(after);
+    archiveViewFree(v);
     archiveFree(a);
     storageFree(storage);
     bufFree(reason);

@@ -4,15 +4,45 @@
 #include <inttypes.h>
 #include <string.h>
 
+#include "archive/prune.h"
 #include "archive/timeline.h"
 #include "common/json.h"
+
+static int
+pruneSeqCb(const char *name, uint64_t size, void *data, Err *err) {
+    uint64_t seq;
+
+    (void)size;
+    (void)err;
+    if (archivePruneNameParse(name, &seq) == 0 && seq > *(uint64_t *)data)
+        *(uint64_t *)data = seq;
+    return 0;
+}
+
+/* The archive's first seq from its prune records (prune/ holds one or two objects), to tell a
+ * diverged branch a prune deleted (--drop-diverged) from one still kept: 1 when never pruned. */
+static uint64_t
+firstSeq(Archive *a) {
+    uint64_t seq = 1;
+    Err err = {0};
+
+    if (storageList(archiveStorage(a), ARCHIVE_PRUNE_PREFIX, pruneSeqCb, &seq, &err) != 0)
+        return 1;
+    return seq;
+}
+
+static bool
+pruned(const TimelineRecord *r, uint64_t first) {
+    return archivePruneDivergedFate(r, first, first) == ARCHIVE_PRUNE_DIVERGED_GONE;
+}
 
 size_t
 cmdTimelinesPrint(Archive *a, FILE *out) {
     TimelineSet *set;
     Err err = {0};
     char text[2048];
-    size_t n;
+    uint64_t first;
+    size_t n = 0;
 
     if (timelineSetLoad(a, &set, &err) != 0) {
         fprintf(out, "warning: %s\n", err.msg);
@@ -31,10 +61,19 @@ cmdTimelinesPrint(Archive *a, FILE *out) {
         }
         fprintf(out, "main line: timeline %" PRIu32 "\n", timelineSetNewest(set));
     }
-    n = timelineSetDivergedCount(set);
-    for (size_t i = 0; i < n; i++) {
-        timelineDescribeDiverged(timelineSetDivergedAt(set, i), text, sizeof(text));
+    first = firstSeq(a);
+    for (size_t i = 0; i < timelineSetDivergedCount(set); i++) {
+        const TimelineRecord *r = timelineSetDivergedAt(set, i);
+
+        if (pruned(r, first)) {
+            fprintf(out, "note: the diverged branch of timeline %" PRIu32 " at the fork of timeline %" PRIu32 " (%" PRIu64
+                         " transactions, seqs %" PRIu64 "-%" PRIu64 ") was pruned\n",
+                    r->parent, r->timeline, r->diverged.transactions, r->diverged.firstSeq, r->diverged.lastSeq);
+            continue;
+        }
+        timelineDescribeDiverged(r, text, sizeof(text));
         fprintf(out, "warning: %s\n", text);
+        n++;
     }
     timelineSetFree(set);
     return n;
@@ -45,6 +84,7 @@ cmdTimelinesJson(Archive *a, Buf *out) {
     TimelineSet *set;
     Err err = {0};
     char text[2048];
+    uint64_t first;
 
     if (timelineSetLoad(a, &set, &err) != 0) {
         jsonBufPrintf(out, ",\"timelines_error\":");
@@ -62,6 +102,7 @@ cmdTimelinesJson(Archive *a, Buf *out) {
         timelineRecordToJson(timelineSetAt(set, i), out);
     }
     jsonBufPrintf(out, "],\"diverged\":[");
+    first = firstSeq(a);
     for (size_t i = 0; i < timelineSetDivergedCount(set); i++) {
         const TimelineRecord *r = timelineSetDivergedAt(set, i);
         const TimelineDiverged *d = &r->diverged;
@@ -77,7 +118,7 @@ cmdTimelinesJson(Archive *a, Buf *out) {
         jsonBufString(out, d->lastGtid, strlen(d->lastGtid));
         jsonBufPrintf(out, ",\"message\":");
         jsonBufString(out, text, strlen(text));
-        bufAppend(out, "}", 1);
+        jsonBufPrintf(out, ",\"pruned\":%s}", pruned(r, first) ? "true" : "false");
     }
     bufAppend(out, "]", 1);
     timelineSetFree(set);
@@ -87,8 +128,9 @@ int
 cmdTimelinesSummary(Archive *a, char *out, size_t size) {
     TimelineSet *set;
     Err err = {0};
-    uint64_t txns = 0;
-    size_t n;
+    uint64_t txns = 0, first;
+    uint32_t last = 0;
+    size_t n = 0;
     int len = 0;
 
     if (size == 0)
@@ -96,14 +138,19 @@ cmdTimelinesSummary(Archive *a, char *out, size_t size) {
     out[0] = '\0';
     if (timelineSetLoad(a, &set, &err) != 0)
         return snprintf(out, size, "; timelines not read: %s", err.msg);
-    n = timelineSetDivergedCount(set);
-    for (size_t i = 0; i < n; i++)
+    first = firstSeq(a);
+    for (size_t i = 0; i < timelineSetDivergedCount(set); i++) {
+        if (pruned(timelineSetDivergedAt(set, i), first))
+            continue;
         txns += timelineSetDivergedAt(set, i)->diverged.transactions;
+        last = timelineSetDivergedAt(set, i)->timeline;
+        n++;
+    }
     if (n > 0)
         len = snprintf(out, size,
                        "; warning: %" PRIu64 " transaction%s of an old primary diverged at %zu failover%s (the last "
                        "to timeline %" PRIu32 "): kept apart from the main line, 'binvault list' names them",
-                       txns, txns == 1 ? "" : "s", n, n == 1 ? "" : "s", timelineSetDivergedAt(set, n - 1)->timeline);
+                       txns, txns == 1 ? "" : "s", n, n == 1 ? "" : "s", last);
     timelineSetFree(set);
     return len < 0 ? 0 : (size_t)len < size ? len : (int)size - 1;
 }

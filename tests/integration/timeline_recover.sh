@@ -64,7 +64,11 @@ check "the archive holds the primary's first transactions" agent_wait_caught_up 
 B1=$(bvbackup); check "binvault backup of the primary before the fork: $B1" test -n "$B1"
 # The replica takes 3 of the next 9 transactions, which the primary commits at once: the fork lies
 # inside a segment, whose last 6 transactions diverged (then 1 more, after a backup).
+# A pause first, longer than the segment interval, so that the burst starts a later segment than the
+# first transactions (a prune below keeps from it).
+sleep 1
 seq=$(mdb_sql pri "SELECT @@gtid_binlog_pos" | cut -d- -f3)
+burst_gtid="0-1-$((seq + 1))"
 mdb_sql rep "STOP SLAVE; START SLAVE UNTIL master_gtid_pos='0-1-$((seq + 3))'"
 {
     for i in $(seq 61 68); do echo "INSERT INTO f.t VALUES ($i, 'lost in the failover');"; done
@@ -126,6 +130,14 @@ EOF
 out=$("$BV_BIN" list --archive "$archive" 2>&1)
 check "list names the timelines and the diverged branch" grep -q "7 transactions of timeline 1 committed after the fork" <<< "$out"
 check "list marks the segment of the fork" grep -q "  fork (on the main line up to it)$" <<< "$out"
+total=$(sed -n 's/^[0-9]* segments, .* bytes of binlog), \([0-9]*\) transactions.*/\1/p' <<< "$out")
+check "list counts the main line's transactions apart from the diverged branch" \
+    grep -q "^[0-9]* segments, .* $total transactions ($((total - 7)) on the main line, 7 on diverged branches)$" <<< "$out"
+check "list's window counts the main line's transactions" \
+    grep -q "^window seq .*, $((total - 7)) transactions of the main line$" <<< "$out"
+check_eq "list --json: the main line's transactions" \
+    "$("$BV_BIN" list --json --archive "$archive" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["summary"]["main_line_transactions"], d["windows"][-1]["transactions"])')" \
+    "$((total - 7)) $((total - 7))"
 out=$("$BV_BIN" verify --archive "$archive" 2>&1); rc=$?
 check_eq "verify passes" "$rc" 0
 [ "$rc" = 0 ] || echo "$out" | grep BAD | head -n 5 | sed 's/^/# /'
@@ -206,6 +218,45 @@ check "it applies the old primary's transaction after that backup, to its last a
 restore --datadir "$T/r-b2" --until-end --backup "$B2" --dry-run; rc=$?
 check_eq "restore --backup of a backup off the main line: exit 64" "$rc" 64
 check "it says to give --timeline 1" grep -q "give --timeline 1 to restore that timeline" "$T/restore.out"
+
+# ---- prune never deletes the diverged branch silently (issue #11) --------------------------------
+nseg() { find "$1/segments" -name '*.bvs' | wc -l; }
+div_first=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["diverged"]["first_seq"])' \
+            "$T/archive/timelines/00000002.json")
+cp -r "$T/archive" "$T/pruned"
+before=$(nseg "$T/pruned")
+out=$("$BV_BIN" prune --archive "file://$T/pruned" --before-gtid "$mid_gtid" 2>&1); rc=$?
+check_eq "a prune past the diverged branch is refused (exit 64)" "$rc" 64
+check "the refusal names the branch, and --drop-diverged" \
+    grep -q "would delete the diverged branch of timeline 1 .*7 transactions of timeline 1 .*--drop-diverged" <<< "$out"
+check_eq "and nothing was deleted" "$(nseg "$T/pruned")" "$before"
+check_eq "no prune record was written" "$(find "$T/pruned" -path '*prune/*' | wc -l)" 0
+out=$("$BV_BIN" prune --archive "file://$T/pruned" --before-gtid "$mid_gtid" --dry-run 2>&1); rc=$?
+check_eq "--dry-run is refused the same (exit 64)" "$rc" 64
+out=$("$BV_BIN" prune --archive "file://$T/pruned" --before-gtid "$burst_gtid" 2>&1); rc=$?
+check_eq "a prune that stops before the diverged branch needs no flag (exit 0)" "$rc" 0
+check "it deleted segments" test "$(nseg "$T/pruned")" -lt "$before"
+check_eq "and kept the diverged branch" "$(grep -c "diverged" <<< "$out")" 0
+out=$("$BV_BIN" prune --archive "file://$T/pruned" --before-gtid "$mid_gtid" --drop-diverged --dry-run 2>&1); rc=$?
+check_eq "--drop-diverged --dry-run exits 0" "$rc" 0
+check "it says which branch it would delete" grep -q "^would delete the diverged branch of timeline 1 (seqs $div_first-" <<< "$out"
+out=$("$BV_BIN" prune --archive "file://$T/pruned" --before-gtid "$mid_gtid" --drop-diverged 2>&1); rc=$?
+check_eq "prune --drop-diverged exits 0" "$rc" 0
+check "it says which branch it deletes" grep -q "^delete the diverged branch of timeline 1 (seqs $div_first-" <<< "$out"
+check "the prune record says so" grep -q "drop-diverged" "$T"/pruned/prune/*.json
+out=$("$BV_BIN" list --archive "file://$T/pruned" 2>&1)
+check "list notes the pruned branch" grep -q "^note: the diverged branch of timeline 1 at the fork of timeline 2 (7 transactions, seqs $div_first-[0-9]*) was pruned$" <<< "$out"
+check_eq "and no longer warns of it" "$(grep -c "^warning: .*recover --timeline 1 reaches them" <<< "$out")" 0
+out=$("$BV_BIN" status --archive "file://$T/pruned" 2>&1)
+check_eq "status no longer warns of it" "$(grep -c "diverged at 1 failover" <<< "$out")" 0
+out=$("$BV_BIN" verify --archive "file://$T/pruned" 2>&1); rc=$?
+check_eq "verify passes after the branch was pruned" "$rc" 0
+[ "$rc" = 0 ] || echo "$out" | grep -E "BAD|error" | head -n 5 | sed 's/^/# /'
+out=$("$BV_BIN" prune --archive "file://$T/pruned" --before-gtid "$new_gtid" 2>&1); rc=$?
+check_eq "a prune into timeline 2, past its first segment, exits 0" "$rc" 0
+out=$("$BV_BIN" verify --archive "file://$T/pruned" 2>&1); rc=$?
+check_eq "verify passes after it (timeline 2's first segment was pruned)" "$rc" 0
+[ "$rc" = 0 ] || echo "$out" | grep -E "BAD|error" | head -n 5 | sed 's/^/# /'
 
 # ---- a segment whose gtid_end label was altered, trailer and index re-checksummed -----------------
 cp -r "$T/archive" "$T/altered"

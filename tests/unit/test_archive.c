@@ -647,7 +647,7 @@ testPruneDocuments(void) {
 /* Counts the steps of a prune and fails the one numbered `stopAt` (a crash there). */
 typedef struct PruneSteps {
     size_t count, stopAt;
-    size_t actions[5];
+    size_t actions[6];
 } PruneSteps;
 
 static int

@@ -13,6 +13,7 @@
 #include "archive/identity.h"
 #include "archive/index.h"
 #include "archive/lookup.h"
+#include "archive/outline.h"
 #include "archive/prune.h"
 #include "archive/summary.h"
 #include "archive/upgrade.h"
@@ -466,6 +467,298 @@ testWriterFollowsPrune(void) {
     storeClose(&s);
 }
 
+/* A prune of a summarised archive deletes the summary documents of blocks that are all pruned (here
+ * a narrower one a crash left beside the widest) and keeps the one that reaches the kept seqs; the
+ * view then starts at the prune's first seq and answers as the whole index does. */
+static void
+testPruneDeletesSummaries(void) {
+    static const char *stale = "catalog/1/0000000000000001-0000000000001024.bvc";
+    static const char *widest = "catalog/1/0000000000000001-0000000000003072.bvc";
+    ArchiveIndexWriter *w;
+    ArchiveCatalog *c;
+    ArchiveView *v;
+    SegmentMeta kept;
+    Store s;
+    bool done = false;
+    Err err;
+
+    REQUIRE(storeOpen(&s, "ps", 2) == 0);
+    REQUIRE((v = archiveViewOpen(s.archive, 0, &err)) != NULL);
+    REQUIRE((w = archiveIndexWriterNew(s.archive, v, &err)) != NULL);
+    archiveViewFree(v);
+    REQUIRE(writeSeqs(w, 1, 3172, &err) == 0);
+    REQUIRE(archiveIndexWriterCompact(w, 0, &done, &err) == 0);
+    archiveIndexWriterFree(w);
+    REQUIRE(exists(s.storage, widest));
+    REQUIRE(storagePutBuf(s.storage, stale, "{}\n", 3, STORAGE_PUT_IMMUTABLE, &err) == 0);
+    /* The prune heads the first kept segment: the generated archive has index lines only. */
+    genMeta(&kept, 2030);
+    REQUIRE(storagePutBuf(s.storage, kept.name, "x", 1, STORAGE_PUT_IMMUTABLE, &err) == 0);
+    segmentMetaClear(&kept);
+    REQUIRE((c = archiveCatalogLoad(s.archive, 0, &err)) != NULL);
+    REQUIRE(archivePrune(s.archive, c, 2030, "test", false, NULL, NULL, &err) == 0);
+    archiveCatalogFree(c);
+    CHECK(!exists(s.storage, stale));
+    CHECK(exists(s.storage, widest));
+    REQUIRE((v = archiveViewOpen(s.archive, 0, &err)) != NULL);
+    CHECK_INT(archiveViewFirstSeq(v), 2030);
+    CHECK_INT(archiveViewContiguousSeq(v), 3172);
+    checkAgainstBruteForce(s.archive, v);
+    archiveViewFree(v);
+    storeClose(&s);
+}
+
+/* The names under a prefix, one per line. */
+static int
+nameLinesCb(const char *name, uint64_t size, void *data, Err *err) {
+    (void)size;
+    (void)err;
+    bufAppend(data, name, strlen(name));
+    bufAppend(data, "\n", 1);
+    return 0;
+}
+
+static char *
+names(Storage *st, const char *prefix) {
+    Buf *b = bufNew(0);
+    Err err;
+    char *text;
+
+    if (storageList(st, prefix, nameLinesCb, b, &err) != 0)
+        bufAppend(b, "?", 1);
+    bufAppend(b, "", 1);
+    text = bvStrdup((const char *)b->data);
+    bufFree(b);
+    return text;
+}
+
+/* A generated archive of n segments (index lines through the writer, summaries, a one-byte object
+ * per segment) in directory `sub`. */
+static void
+genArchive(Store *s, const char *sub, uint64_t n) {
+    ArchiveIndexWriter *w;
+    ArchiveView *v;
+    bool done = false;
+    Err err;
+
+    REQUIRE(storeOpen(s, sub, 2) == 0);
+    REQUIRE((v = archiveViewOpen(s->archive, 0, &err)) != NULL);
+    REQUIRE((w = archiveIndexWriterNew(s->archive, v, &err)) != NULL);
+    archiveViewFree(v);
+    REQUIRE(writeSeqs(w, 1, n, &err) == 0);
+    REQUIRE(archiveIndexWriterCompact(w, 0, &done, &err) == 0);
+    archiveIndexWriterFree(w);
+    for (uint64_t seq = 1; seq <= n; seq++) {
+        SegmentMeta m;
+
+        genMeta(&m, seq);
+        REQUIRE(storagePutBuf(s->storage, m.name, "x", 1, STORAGE_PUT_IMMUTABLE, &err) == 0);
+        segmentMetaClear(&m);
+    }
+}
+
+typedef struct StepCount {
+    uint64_t segments, bytes, changes, stopAt;
+} StepCount;
+
+static int
+stepCount(void *data, ArchivePruneAction action, const char *object, uint64_t bytes, Err *err) {
+    StepCount *c = data;
+
+    (void)object;
+    if (action == ARCHIVE_PRUNE_REMOVE_SEGMENT)
+        c->segments++;
+    if (action == ARCHIVE_PRUNE_REMOVE_BLOCK)
+        c->segments += ARCHIVE_BLOCK_SEGMENTS;
+    if (action == ARCHIVE_PRUNE_REMOVE_SEGMENT || action == ARCHIVE_PRUNE_REMOVE_BLOCK)
+        c->bytes += bytes;
+    if (++c->changes == c->stopAt)
+        return errSet(err, ERR_STORAGE, "stopped after %" PRIu64 " changes", c->changes);
+    return 0;
+}
+
+/* Retention over the view answers as over the whole index: time rules (commit times go backwards
+ * every 100th segment), GTIDs, base backups (by position and by GTID state). */
+static void
+testViewRetention(void) {
+    static const uint64_t times[] = {0, 1000 + 1, 1000 + 500, 1000 + 1100, 1000 + 2099, 1000 + 2100, 1000 + 3172,
+                                     1000 + 9999};
+    static const char *gtids[] = {"0-1-1", "0-1-2000", "0-1-4198", "0-1-6344"};
+    Store s;
+    ArchiveCatalog *c;
+    ArchiveView *v;
+    Err err;
+
+    genArchive(&s, "vr", 3172);
+    REQUIRE((c = archiveCatalogLoad(s.archive, ARCHIVE_LOAD_DISCOVER, &err)) != NULL);
+    REQUIRE((v = archiveViewOpen(s.archive, ARCHIVE_LOAD_DISCOVER, &err)) != NULL);
+    for (size_t i = 0; i < sizeof(times) / sizeof(times[0]); i++) {
+        ArchiveRetention r = {.keepFromUs = times[i] * 1000000ull};
+        uint64_t want, got;
+
+        REQUIRE(archivePruneTarget(c, &r, &want, &err) == 0);
+        REQUIRE(archiveViewRetentionSeq(v, &r, &got, &err) == 0);
+        CHECK_INT(got, want);
+    }
+    for (size_t i = 0; i < sizeof(gtids) / sizeof(gtids[0]); i++) {
+        ArchiveRetention r = {.beforeGtid = gtids[i]};
+        uint64_t want, got;
+
+        REQUIRE(archivePruneTarget(c, &r, &want, &err) == 0);
+        REQUIRE(archiveViewRetentionSeq(v, &r, &got, &err) == 0);
+        CHECK_INT(got, want);
+    }
+    /* A time rule that keeps only the end, and base backups that keep more. */
+    for (uint64_t seq = 10; seq <= 3172; seq += 777) {
+        ArchiveBasePoint bp[2] = {{.pos = 0}};
+        ArchiveRetention r = {.keepFromUs = UINT64_MAX, .bases = bp, .baseCount = 2};
+        SegmentMeta m;
+        uint64_t want, got;
+
+        genMeta(&m, seq);
+        snprintf(bp[0].file, sizeof(bp[0].file), "%s", m.file);
+        bp[0].pos = m.startPos + 10;
+        bp[0].gtid = "";
+        snprintf(bp[1].file, sizeof(bp[1].file), "other-bin.000001");
+        bp[1].gtid = (char *)segmentMetaGtidEnd(&m);
+        REQUIRE(archivePruneTarget(c, &r, &want, &err) == 0);
+        REQUIRE(archiveViewRetentionSeq(v, &r, &got, &err) == 0);
+        CHECK_INT(got, want);
+        CHECK(got <= seq);
+        segmentMetaClear(&m);
+    }
+    archiveViewFree(v);
+    archiveCatalogFree(c);
+    storeClose(&s);
+}
+
+/* The prune over the view leaves the store as the whole-index prune does (index, summaries, prune
+ * records, segments); its dry run counts the same segments while reading no block chunk of the
+ * summarised blocks; stopped after any change, a second prune finishes it. */
+static void
+testViewPrune(void) {
+    static const uint64_t stops[] = {1, 3, 5, 1030};
+    const uint64_t n = 4200, k = 2100; /* two whole blocks pruned, the third cut, a fourth summarised after it */
+    Store whole, view;
+    ArchiveCatalog *c;
+    ArchiveView *v;
+    StepCount dry = {0}, wholeDry = {0};
+    char *a, *b;
+    Err err;
+
+    genArchive(&whole, "pw", n);
+    genArchive(&view, "pv", n);
+    REQUIRE((c = archiveCatalogLoad(whole.archive, ARCHIVE_LOAD_DISCOVER, &err)) != NULL);
+    REQUIRE(archivePrune(whole.archive, c, k, "test", true, stepCount, &wholeDry, &err) == 0);
+    REQUIRE(archivePrune(whole.archive, c, k, "test", false, NULL, NULL, &err) == 0);
+    archiveCatalogFree(c);
+    REQUIRE((v = archiveViewOpen(view.archive, ARCHIVE_LOAD_DISCOVER, &err)) != NULL);
+    {
+        StorageCounters before, after;
+
+        storageCountersGet(view.storage, &before);
+        REQUIRE(archivePruneOverView(view.archive, v, k, "test", true, stepCount, &dry, &err) == 0);
+        storageCountersGet(view.storage, &after);
+        CHECK_INT(dry.segments, k - 1);
+        CHECK_INT(dry.segments, wholeDry.segments);
+        CHECK(after.reads - before.reads <= 4); /* the head of k, never the blocks below it */
+        CHECK_INT(after.removes - before.removes, 0);
+    }
+    REQUIRE(archivePruneOverView(view.archive, v, k, "test", false, NULL, NULL, &err) == 0);
+    archiveViewFree(v);
+    for (size_t i = 0; i < 3; i++) {
+        const char *prefix = i == 0 ? "index/" : i == 1 ? "catalog/" : "segments/";
+
+        a = names(whole.storage, prefix);
+        b = names(view.storage, prefix);
+        CHECK_STR(b, a);
+        bvFree(a);
+        bvFree(b);
+    }
+    a = names(view.storage, "prune/");
+    CHECK_STR(a, "prune/0000000000002100.json\n");
+    bvFree(a);
+    REQUIRE((v = archiveViewOpen(view.archive, ARCHIVE_LOAD_DISCOVER, &err)) != NULL);
+    CHECK_INT(archiveViewFirstSeq(v), k);
+    CHECK_INT(archiveViewContiguousSeq(v), n);
+    /* The restorable window starts at the first kept segment, in the block the prune cut. */
+    {
+        ArchiveOutline *o = archiveOutlineNew(v, &err);
+        const ArchiveWindow *w;
+        SegmentMeta m;
+
+        REQUIRE(o != NULL);
+        REQUIRE(archiveOutlineWindowCount(o) >= 1);
+        w = archiveOutlineWindowAt(o, archiveOutlineWindowCount(o) - 1);
+        genMeta(&m, 3100); /* the last break */
+        CHECK_INT(w->from->seq, 3100);
+        CHECK_INT(w->transactions, 2 * (n - 3100 + 1));
+        CHECK_STR(w->firstGtid, m.firstGtid);
+        segmentMetaClear(&m);
+        w = archiveOutlineWindowAt(o, 0);
+        genMeta(&m, k);
+        CHECK_INT(w->from->seq, k);
+        CHECK_INT(w->transactions, 2 * (3100 - k));
+        CHECK_STR(w->firstGtid, m.firstGtid);
+        segmentMetaClear(&m);
+        archiveOutlineFree(o);
+    }
+    archiveViewFree(v);
+    storeClose(&view);
+    /* Stopped after a change: a consistent archive, and a second prune finishes it. */
+    for (size_t i = 0; i < sizeof(stops) / sizeof(stops[0]); i++) {
+        StepCount stop = {.stopAt = stops[i]};
+        char sub[32];
+
+        snprintf(sub, sizeof(sub), "ps%zu", i);
+        genArchive(&view, sub, n);
+        REQUIRE((v = archiveViewOpen(view.archive, ARCHIVE_LOAD_DISCOVER, &err)) != NULL);
+        CHECK(archivePruneOverView(view.archive, v, k, "test", false, stepCount, &stop, &err) != 0);
+        archiveViewFree(v);
+        REQUIRE((v = archiveViewOpen(view.archive, ARCHIVE_LOAD_DISCOVER, &err)) != NULL);
+        CHECK_INT(archiveViewFirstSeq(v), k);
+        CHECK_INT(archiveViewContiguousSeq(v), n);
+        REQUIRE(archivePruneOverView(view.archive, v, archiveViewFirstSeq(v), "test", false, NULL, NULL, &err) == 0);
+        archiveViewFree(v);
+        for (size_t j = 0; j < 2; j++) {
+            const char *prefix = j == 0 ? "index/" : "segments/";
+
+            a = names(whole.storage, prefix);
+            b = names(view.storage, prefix);
+            CHECK_STR(b, a);
+            bvFree(a);
+            bvFree(b);
+        }
+        storeClose(&view);
+    }
+    storeClose(&whole);
+}
+
+/* What a prune does to a diverged branch: kept, cut, dropped, or already gone. */
+static void
+testPruneDivergedFate(void) {
+    TimelineRecord r;
+
+    memset(&r, 0, sizeof(r));
+    r.timeline = 2;
+    r.parent = 1;
+    r.firstSeq = 60;
+    r.hasFork = true;
+    r.fork.seq = 50;
+    CHECK_INT(archivePruneDivergedFate(&r, 1, 100), ARCHIVE_PRUNE_DIVERGED_KEPT); /* nothing diverged */
+    r.hasDiverged = true;
+    r.diverged.firstSeq = 50;
+    r.diverged.lastSeq = 59;
+    r.diverged.transactions = 7;
+    CHECK_INT(archivePruneDivergedFate(&r, 1, 40), ARCHIVE_PRUNE_DIVERGED_KEPT);
+    CHECK_INT(archivePruneDivergedFate(&r, 1, 50), ARCHIVE_PRUNE_DIVERGED_KEPT);
+    CHECK_INT(archivePruneDivergedFate(&r, 1, 51), ARCHIVE_PRUNE_DIVERGED_CUT);  /* the fork's segment */
+    CHECK_INT(archivePruneDivergedFate(&r, 1, 59), ARCHIVE_PRUNE_DIVERGED_CUT);
+    CHECK_INT(archivePruneDivergedFate(&r, 1, 60), ARCHIVE_PRUNE_DIVERGED_DROPPED);
+    CHECK_INT(archivePruneDivergedFate(&r, 55, 100), ARCHIVE_PRUNE_DIVERGED_DROPPED); /* its rest */
+    CHECK_INT(archivePruneDivergedFate(&r, 60, 100), ARCHIVE_PRUNE_DIVERGED_GONE);
+}
+
 /* A format-1 index (chunks that span blocks, overlaps, a wholly covered narrow chunk) upgraded:
  * the same answers as before, aligned block chunks and a summary, and old readers still read it. */
 static void
@@ -706,6 +999,10 @@ suite_catalog(void) {
     testRun("catalog: storage listings from a name, stopped early", testListFrom);
     testRun("catalog: the writer's blocks and summaries, the view against the whole index", testWriterAndView);
     testRun("catalog: the writer follows a prune that runs beside it", testWriterFollowsPrune);
+    testRun("catalog: a prune deletes the summaries of pruned blocks only", testPruneDeletesSummaries);
+    testRun("catalog: what a prune does to a diverged branch", testPruneDivergedFate);
+    testRun("catalog: retention over the view answers as over the whole index", testViewRetention);
+    testRun("catalog: the prune over the view leaves what the whole-index prune leaves", testViewPrune);
     testRun("catalog: the upgrade of a format-1 index", testUpgrade);
     testRun("catalog: an upgrade killed before binvault.json moved", testUpgradeInterrupted);
 }
