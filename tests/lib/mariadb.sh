@@ -127,6 +127,15 @@ mdb_restart() {
     mdb_start "$1"
 }
 
+# Every server of the test: those this shell started, and those a subshell started (a server
+# started inside `check ... CMD` or `$(...)` is not in this shell's MDB_NAMES): any directory of
+# $BV_TEST_DIR with a server's pid file.
 mdb_stop_all() {
+    local n d
     for n in "${MDB_NAMES[@]}"; do mdb_stop "$n"; done
+    for d in "$BV_TEST_DIR"/*/mysqld.pid; do
+        [ -e "$d" ] || continue
+        n=$(basename "$(dirname "$d")")
+        [ "$(mdb_dir "$n")/mysqld.pid" = "$d" ] && mdb_stop "$n"
+    done
 }
