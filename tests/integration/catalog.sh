@@ -17,7 +17,7 @@ s3_start || { fail "start swift"; exit 1; }
 mdb_start src || { fail "start mariadb"; exit 1; }
 repl_user src
 archive="s3://$S3_BUCKET/cat"
-opts=(--s3-uri-style path --segment-size 64K --segment-interval 60s --heartbeat 500ms --purge-check 0)
+opts=(--s3-uri-style path --segment-size 64K --segment-interval 2s --heartbeat 500ms --purge-check 0)
 bvs() { "$BV_BIN" storage --archive "$archive" --s3-uri-style path "$@"; }
 count() { bvs list "$1" 2>/dev/null | grep -c .; }
 
