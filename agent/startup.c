@@ -35,6 +35,20 @@ readFde(Agent *a, const SegmentMeta *meta, uint8_t **fde, size_t *len, Err *err)
     return 0;
 }
 
+/* Move the checkpoint over segment m, the next one indexed. */
+static void
+checkpointTake(ArchiveCheckpoint *cp, const SegmentMeta *m) {
+    cp->seq = m->seq;
+    snprintf(cp->file, sizeof(cp->file), "%s", m->file);
+    cp->endPos = m->endPos;
+    bvFree(cp->gtidEnd);
+    cp->gtidEnd = bvStrdup(segmentMetaGtidEnd(m));
+    if (m->transactions > 0) {
+        snprintf(cp->lastGtid, sizeof(cp->lastGtid), "%s", m->lastGtid);
+        cp->lastTimeUs = m->lastTimeUs;
+    }
+}
+
 /* Open the archive's catalog: upgrade a format-1 archive, read the summaries and the tail only;
  * index segments that were stored but not indexed (a crash came in between); start the index
  * writer; take the checkpoint (its caught_up_us especially). a->catalog keeps the last segment, where
@@ -59,6 +73,9 @@ loadArchive(Agent *a, Err *err) {
     if ((a->indexWriter = archiveIndexWriterNew(a->archive, v, err)) == NULL)
         goto fail;
     a->indexedSeq = archiveIndexWriterLastSeq(a->indexWriter);
+    archiveCheckpointClear(&a->cp);
+    if (archiveCheckpointFromView(v, &a->cp, err) != 0)
+        goto fail;
     /* After the contiguous run: segments stored but not indexed are hashed (their index lines need
      * the object's sha256) and indexed as soon as they follow; the others wait for the spool to fill
      * the hole (a SIGKILL left the segment before them only in the spool). */
@@ -81,6 +98,7 @@ loadArchive(Agent *a, Err *err) {
             }
             a->indexedSeq = m.seq;
             indexed += !isIndexed;
+            checkpointTake(&a->cp, &m); /* the view's checkpoint ends before what is indexed here */
             segmentMetaClear(&m);
         } else {
             agentAddPending(a, &m, isIndexed, false);
@@ -89,9 +107,6 @@ loadArchive(Agent *a, Err *err) {
     if (indexed > 0)
         logInfo("indexed %zu segments that an earlier run stored but did not index", indexed);
     if (agentLoadTimelines(a, err) != 0)
-        goto fail;
-    archiveCheckpointClear(&a->cp);
-    if (archiveCheckpointFromView(v, &a->cp, err) != 0)
         goto fail;
     if (archiveCheckpointRead(a->archive, &stored, &e) == 0) {
         a->cp.caughtUpUs = stored.caughtUpUs;
