@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "binlog/gtid.h"
+#include "common/bytes.h"
 #include "common/log.h"
 #include "common/mem.h"
 
@@ -192,6 +193,45 @@ startStream(Agent *a, BinlogClient *c, bool *byGtid, Err *err) {
             segmenterPos(a->segmenter), proven ? " (the source's GTID state there is where the archive resumes)" : "",
             a->cfg->semiSync ? " as a semi-sync replica" : "");
     return binlogClientStartFile(c, file[0] ? file : NULL, file[0] ? segmenterPos(a->segmenter) : 4, err);
+}
+
+/* A stream that starts inside a binlog file (a GTID start, a new timeline, --start-position on
+ * an empty archive) receives that file's FORMAT_DESCRIPTION rewritten: log_pos 0 and its
+ * 'created' field zeroed. The file's own is read by a second, short dump of the file from offset
+ * 4, through a server id one apart from the agent's (a dump under the stream's id would end the
+ * stream), and given to the segmenter. When that fails (file purged, no privilege), the archive
+ * keeps the rewritten copy, and the log says so. */
+static void
+useFileFde(Agent *a, const BinlogClientOpts *streamOpts, const char *file) {
+    BinlogClientOpts opts = *streamOpts;
+    BinlogClient *c;
+    const uint8_t *ev = NULL;
+    size_t len = 0;
+    unsigned read = 0;
+    Err err;
+    int rc = -1;
+
+    opts.serverId = streamOpts->serverId > 1 ? streamOpts->serverId - 1 : streamOpts->serverId + 1;
+    opts.heartbeatMs = 0;
+    opts.semiSync = false;
+    opts.nonBlocking = true;
+    opts.conn.readTimeoutMs = 10000;
+    c = binlogClientNew(&opts);
+    if (binlogClientConnect(c, &err) == 0 && binlogClientStartFile(c, file, 4, &err) == 0) {
+        /* The dump opens with an artificial ROTATE, then the file's first event, its FDE. */
+        while (read++ < 4 && (rc = binlogClientRead(c, &ev, &len, &err)) == 1 && ev[4] != BINLOG_FORMAT_DESCRIPTION)
+            ;
+        if (rc == 1 && ev[4] == BINLOG_FORMAT_DESCRIPTION)
+            rc = segmenterSetFileFde(a->segmenter, file, ev, len, &err);
+        else if (rc >= 0)
+            rc = errSet(&err, ERR_SOURCE, "the dump of '%s' from offset 4 sent no format description event", file);
+    }
+    binlogClientFree(c);
+    if (rc != 0)
+        logWarn("the archive keeps the format description event of '%s' as the stream sent it, its 'created' "
+                "field zeroed: 'binvault fetch' gives that file with these 4 bytes and its checksum unlike the "
+                "server's (reading the file's own failed: %s)",
+                file, err.msg);
 }
 
 static void
@@ -583,6 +623,9 @@ agentStreamMain(void *arg) {
                 wall = agentWallUs();
                 segmenterSetClock(a->segmenter, wall);
             }
+            if (ev[4] == BINLOG_FORMAT_DESCRIPTION && len >= 19 && rdU32(ev + 13) == 0 &&
+                !segmenterHasFileFde(a->segmenter, binlogClientFile(c)))
+                useFileFde(a, &opts, binlogClientFile(c));
             if (segmenterPush(a->segmenter, ev, len, now, &err) != 0)
                 break;
             if (ev[4] == BINLOG_MARIA_START_ENCRYPTION)

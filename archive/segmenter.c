@@ -128,7 +128,7 @@ segmenterAbandon(Segmenter *s) {
 /* The FDE as it is in the file: in-use flag clear, end position 4 + len, checksum recomputed
  * (a stream that starts mid-file sends it with log_pos 0). */
 static void
-normaliseFde(Segmenter *s, const BinlogEvent *ev) {
+normaliseFde(Segmenter *s, const char *file, const BinlogEvent *ev) {
     uint8_t *f = bvMalloc(ev->h.size);
 
     memcpy(f, ev->data, ev->h.size);
@@ -139,7 +139,23 @@ normaliseFde(Segmenter *s, const BinlogEvent *ev) {
     bvFree(s->fde);
     s->fde = f;
     s->fdeLen = ev->h.size;
-    snprintf(s->fdeFile, sizeof(s->fdeFile), "%s", s->file);
+    snprintf(s->fdeFile, sizeof(s->fdeFile), "%s", file);
+}
+
+int
+segmenterSetFileFde(Segmenter *s, const char *file, const uint8_t *fde, size_t len, Err *err) {
+    BinlogFormat fmt;
+    BinlogEvent ev;
+
+    if (binlogFormatFromFde(&fmt, fde, len, true, err) != 0 || binlogEventParse(&fmt, fde, len, true, &ev, err) != 0)
+        return errPrefix(err, "the format description event read from the start of '%s'", file);
+    normaliseFde(s, file, &ev);
+    return 0;
+}
+
+bool
+segmenterHasFileFde(const Segmenter *s, const char *file) {
+    return s->fde != NULL && strcmp(s->fdeFile, file) == 0;
 }
 
 static int
@@ -469,10 +485,11 @@ segmenterPush(Segmenter *s, const uint8_t *data, size_t len, uint64_t nowMs, Err
         if (binlogFormatFromFde(&fmt, data, len, true, err) != 0)
             return errPrefix(err, "format description event of '%s'", s->file);
         s->fmt = fmt;
-        /* Keep the FDE of a file we are continuing (the stream sends a rewritten copy when it
-         * starts mid-file); take the file's own when it starts the file. */
-        if (s->pos <= 4 || s->fde == NULL || strcmp(s->fdeFile, s->file) != 0)
-            normaliseFde(s, &ev);
+        /* Keep the FDE held for this file (a file we are continuing, or one
+         * segmenterSetFileFde() gave) when the stream sends the rewritten copy of a mid-file
+         * start (log_pos 0, 'created' zeroed); take the stream's when it starts the file. */
+        if (!segmenterHasFileFde(s, s->file) || (s->pos <= 4 && ev.h.logPos != 0))
+            normaliseFde(s, s->file, &ev);
         if (s->pos <= 4)
             s->pos = 4 + ev.h.size;
         return 0;
