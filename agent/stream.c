@@ -537,6 +537,7 @@ agentStreamMain(void *arg) {
         uint64_t ackPos = 0;
         uint64_t now = 0; /* retryNowMs(), read where a transaction may start (below) */
         unsigned eventsSinceClock = 0;
+        bool firstFde = true;
 
         for (;;) {
             const uint8_t *ev;
@@ -623,9 +624,14 @@ agentStreamMain(void *arg) {
                 wall = agentWallUs();
                 segmenterSetClock(a->segmenter, wall);
             }
-            if (ev[4] == BINLOG_FORMAT_DESCRIPTION && len >= 19 && rdU32(ev + 13) == 0 &&
-                !segmenterHasFileFde(a->segmenter, binlogClientFile(c)))
-                useFileFde(a, &opts, binlogClientFile(c));
+            /* The stream's first FDE is rewritten when it starts mid-file: by GTID, or by
+             * position past offset 4 (then with log_pos 0). */
+            if (ev[4] == BINLOG_FORMAT_DESCRIPTION && firstFde) {
+                firstFde = false;
+                if ((byGtid || (len >= 19 && rdU32(ev + 13) == 0)) &&
+                    !segmenterHasFileFde(a->segmenter, binlogClientFile(c)))
+                    useFileFde(a, &opts, binlogClientFile(c));
+            }
             if (segmenterPush(a->segmenter, ev, len, now, &err) != 0)
                 break;
             if (ev[4] == BINLOG_MARIA_START_ENCRYPTION)

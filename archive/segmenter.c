@@ -36,6 +36,7 @@ struct Segmenter {
     uint8_t *fde; /* the current file's FDE as in the file (in-use flag clear) */
     size_t fdeLen;
     char fdeFile[256];
+    bool fdeGiven; /* segmenterSetFileFde() gave fde: it replaces the stream's next copy */
     /* The last sealed segment: where a restart resumes. */
     uint64_t lastSeq;
     char sealedFile[256];
@@ -121,6 +122,7 @@ segmenterAbandon(Segmenter *s) {
     s->pos = s->sealedPos;
     setFde(&s->fde, &s->fdeLen, s->sealedFde, s->sealedFdeLen);
     snprintf(s->fdeFile, sizeof(s->fdeFile), "%s", s->sealedFde ? s->sealedFile : "");
+    s->fdeGiven = false;
     if (resetFramer(s, &err) != 0)
         logError("%s", err.msg);
 }
@@ -150,6 +152,7 @@ segmenterSetFileFde(Segmenter *s, const char *file, const uint8_t *fde, size_t l
     if (binlogFormatFromFde(&fmt, fde, len, true, err) != 0 || binlogEventParse(&fmt, fde, len, true, &ev, err) != 0)
         return errPrefix(err, "the format description event read from the start of '%s'", file);
     normaliseFde(s, file, &ev);
+    s->fdeGiven = true;
     return 0;
 }
 
@@ -485,11 +488,12 @@ segmenterPush(Segmenter *s, const uint8_t *data, size_t len, uint64_t nowMs, Err
         if (binlogFormatFromFde(&fmt, data, len, true, err) != 0)
             return errPrefix(err, "format description event of '%s'", s->file);
         s->fmt = fmt;
-        /* Keep the FDE held for this file (a file we are continuing, or one
-         * segmenterSetFileFde() gave) when the stream sends the rewritten copy of a mid-file
-         * start (log_pos 0, 'created' zeroed); take the stream's when it starts the file. */
-        if (!segmenterHasFileFde(s, s->file) || (s->pos <= 4 && ev.h.logPos != 0))
+        /* Keep the FDE held for a file we are continuing, or the one segmenterSetFileFde()
+         * gave: the stream sends a rewritten copy ('created' zeroed) when it starts mid-file;
+         * take the stream's when it starts the file. */
+        if (!segmenterHasFileFde(s, s->file) || (s->pos <= 4 && !s->fdeGiven))
             normaliseFde(s, s->file, &ev);
+        s->fdeGiven = false;
         if (s->pos <= 4)
             s->pos = 4 + ev.h.size;
         return 0;

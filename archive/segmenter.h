@@ -51,10 +51,11 @@ int segmenterResume(Segmenter *s, uint64_t lastSeq, const char *file, uint64_t p
                     const uint8_t *fde, size_t fdeLen, Err *err);
 
 /* The FORMAT_DESCRIPTION event at offset 4 of binlog file `file`, read apart from the stream
- * (it may carry the in-use flag): kept for that file in place of the rewritten copy (log_pos 0,
- * 'created' zeroed) that a stream starting inside the file sends, so that the file's segments
- * hold its own bytes. Call it before that copy is pushed. -1 (ERR_FORMAT) when fde is not a
- * valid FORMAT_DESCRIPTION event. */
+ * (it may carry the in-use flag): kept for that file in place of the next FDE pushed, the
+ * rewritten copy ('created' zeroed, log_pos 0 when by position) that a stream starting inside
+ * the file sends, so that the file's segments hold its own bytes. Call it after the stream's
+ * ROTATE naming the file, before that copy is pushed. -1 when fde is not a valid
+ * FORMAT_DESCRIPTION event. */
 int segmenterSetFileFde(Segmenter *s, const char *file, const uint8_t *fde, size_t len, Err *err);
 /* Whether the segmenter holds `file`'s own FDE (from segmenterResume() or segmenterSetFileFde()). */
 bool segmenterHasFileFde(const Segmenter *s, const char *file);
