@@ -196,8 +196,8 @@ startStream(Agent *a, BinlogClient *c, bool *byGtid, Err *err) {
 }
 
 /* A stream that starts inside a binlog file (a GTID start, a new timeline, --start-position on
- * an empty archive) receives that file's FORMAT_DESCRIPTION rewritten: log_pos 0 and its
- * 'created' field zeroed. The file's own is read by a second, short dump of the file from offset
+ * an empty archive) receives that file's FORMAT_DESCRIPTION rewritten: its 'created' field
+ * zeroed (and log_pos 0 when by position). The file's own is read by a second, short dump of the file from offset
  * 4, through a server id one apart from the agent's (a dump under the stream's id would end the
  * stream), and given to the segmenter. When that fails (file purged, no privilege), the archive
  * keeps the rewritten copy, and the log says so. */
@@ -207,7 +207,7 @@ useFileFde(Agent *a, const BinlogClientOpts *streamOpts, const char *file) {
     BinlogClient *c;
     const uint8_t *ev = NULL;
     size_t len = 0;
-    unsigned read = 0;
+    unsigned events = 0;
     Err err;
     int rc = -1;
 
@@ -219,7 +219,7 @@ useFileFde(Agent *a, const BinlogClientOpts *streamOpts, const char *file) {
     c = binlogClientNew(&opts);
     if (binlogClientConnect(c, &err) == 0 && binlogClientStartFile(c, file, 4, &err) == 0) {
         /* The dump opens with an artificial ROTATE, then the file's first event, its FDE. */
-        while (read++ < 4 && (rc = binlogClientRead(c, &ev, &len, &err)) == 1 && ev[4] != BINLOG_FORMAT_DESCRIPTION)
+        while (events++ < 4 && (rc = binlogClientRead(c, &ev, &len, &err)) == 1 && ev[4] != BINLOG_FORMAT_DESCRIPTION)
             ;
         if (rc == 1 && ev[4] == BINLOG_FORMAT_DESCRIPTION)
             rc = segmenterSetFileFde(a->segmenter, file, ev, len, &err);
@@ -628,7 +628,7 @@ agentStreamMain(void *arg) {
              * position past offset 4 (then with log_pos 0). */
             if (ev[4] == BINLOG_FORMAT_DESCRIPTION && firstFde) {
                 firstFde = false;
-                if ((byGtid || (len >= 19 && rdU32(ev + 13) == 0)) &&
+                if ((byGtid || (len >= 19 && rdU32(ev + 13) == 0)) && binlogClientFile(c)[0] != '\0' &&
                     !segmenterHasFileFde(a->segmenter, binlogClientFile(c)))
                     useFileFde(a, &opts, binlogClientFile(c));
             }
