@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "binlog/gtid.h"
+#include "common/bytes.h"
 #include "common/log.h"
 #include "common/mem.h"
 
@@ -192,6 +193,45 @@ startStream(Agent *a, BinlogClient *c, bool *byGtid, Err *err) {
             segmenterPos(a->segmenter), proven ? " (the source's GTID state there is where the archive resumes)" : "",
             a->cfg->semiSync ? " as a semi-sync replica" : "");
     return binlogClientStartFile(c, file[0] ? file : NULL, file[0] ? segmenterPos(a->segmenter) : 4, err);
+}
+
+/* A stream that starts inside a binlog file (a GTID start, a new timeline, --start-position on
+ * an empty archive) receives that file's FORMAT_DESCRIPTION rewritten: its 'created' field
+ * zeroed (and log_pos 0 when by position). The file's own is read by a second, short dump of the file from offset
+ * 4, through a server id one apart from the agent's (a dump under the stream's id would end the
+ * stream), and given to the segmenter. When that fails (file purged, no privilege), the archive
+ * keeps the rewritten copy, and the log says so. */
+static void
+useFileFde(Agent *a, const BinlogClientOpts *streamOpts, const char *file) {
+    BinlogClientOpts opts = *streamOpts;
+    BinlogClient *c;
+    const uint8_t *ev = NULL;
+    size_t len = 0;
+    unsigned events = 0;
+    Err err;
+    int rc = -1;
+
+    opts.serverId = streamOpts->serverId > 1 ? streamOpts->serverId - 1 : streamOpts->serverId + 1;
+    opts.heartbeatMs = 0;
+    opts.semiSync = false;
+    opts.nonBlocking = true;
+    opts.conn.readTimeoutMs = 10000;
+    c = binlogClientNew(&opts);
+    if (binlogClientConnect(c, &err) == 0 && binlogClientStartFile(c, file, 4, &err) == 0) {
+        /* The dump opens with an artificial ROTATE, then the file's first event, its FDE. */
+        while (events++ < 4 && (rc = binlogClientRead(c, &ev, &len, &err)) == 1 && ev[4] != BINLOG_FORMAT_DESCRIPTION)
+            ;
+        if (rc == 1 && ev[4] == BINLOG_FORMAT_DESCRIPTION)
+            rc = segmenterSetFileFde(a->segmenter, file, ev, len, &err);
+        else if (rc >= 0)
+            rc = errSet(&err, ERR_SOURCE, "the dump of '%s' from offset 4 sent no format description event", file);
+    }
+    binlogClientFree(c);
+    if (rc != 0)
+        logWarn("the archive keeps the format description event of '%s' as the stream sent it, its 'created' "
+                "field zeroed: 'binvault fetch' gives that file with these 4 bytes and its checksum unlike the "
+                "server's (reading the file's own failed: %s)",
+                file, err.msg);
 }
 
 static void
@@ -497,6 +537,7 @@ agentStreamMain(void *arg) {
         uint64_t ackPos = 0;
         uint64_t now = 0; /* retryNowMs(), read where a transaction may start (below) */
         unsigned eventsSinceClock = 0;
+        bool firstFde = true;
 
         for (;;) {
             const uint8_t *ev;
@@ -582,6 +623,14 @@ agentStreamMain(void *arg) {
             if (clockDue) {
                 wall = agentWallUs();
                 segmenterSetClock(a->segmenter, wall);
+            }
+            /* The stream's first FDE is rewritten when it starts mid-file: by GTID, or by
+             * position past offset 4 (then with log_pos 0). */
+            if (ev[4] == BINLOG_FORMAT_DESCRIPTION && firstFde) {
+                firstFde = false;
+                if ((byGtid || (len >= 19 && rdU32(ev + 13) == 0)) && binlogClientFile(c)[0] != '\0' &&
+                    !segmenterHasFileFde(a->segmenter, binlogClientFile(c)))
+                    useFileFde(a, &opts, binlogClientFile(c));
             }
             if (segmenterPush(a->segmenter, ev, len, now, &err) != 0)
                 break;

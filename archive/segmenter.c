@@ -36,6 +36,7 @@ struct Segmenter {
     uint8_t *fde; /* the current file's FDE as in the file (in-use flag clear) */
     size_t fdeLen;
     char fdeFile[256];
+    bool fdeGiven; /* segmenterSetFileFde() gave fde: it replaces the stream's next copy */
     /* The last sealed segment: where a restart resumes. */
     uint64_t lastSeq;
     char sealedFile[256];
@@ -121,6 +122,7 @@ segmenterAbandon(Segmenter *s) {
     s->pos = s->sealedPos;
     setFde(&s->fde, &s->fdeLen, s->sealedFde, s->sealedFdeLen);
     snprintf(s->fdeFile, sizeof(s->fdeFile), "%s", s->sealedFde ? s->sealedFile : "");
+    s->fdeGiven = false;
     if (resetFramer(s, &err) != 0)
         logError("%s", err.msg);
 }
@@ -128,7 +130,7 @@ segmenterAbandon(Segmenter *s) {
 /* The FDE as it is in the file: in-use flag clear, end position 4 + len, checksum recomputed
  * (a stream that starts mid-file sends it with log_pos 0). */
 static void
-normaliseFde(Segmenter *s, const BinlogEvent *ev) {
+normaliseFde(Segmenter *s, const char *file, const BinlogEvent *ev) {
     uint8_t *f = bvMalloc(ev->h.size);
 
     memcpy(f, ev->data, ev->h.size);
@@ -139,7 +141,24 @@ normaliseFde(Segmenter *s, const BinlogEvent *ev) {
     bvFree(s->fde);
     s->fde = f;
     s->fdeLen = ev->h.size;
-    snprintf(s->fdeFile, sizeof(s->fdeFile), "%s", s->file);
+    snprintf(s->fdeFile, sizeof(s->fdeFile), "%s", file);
+}
+
+int
+segmenterSetFileFde(Segmenter *s, const char *file, const uint8_t *fde, size_t len, Err *err) {
+    BinlogFormat fmt;
+    BinlogEvent ev;
+
+    if (binlogFormatFromFde(&fmt, fde, len, true, err) != 0 || binlogEventParse(&fmt, fde, len, true, &ev, err) != 0)
+        return errPrefix(err, "the format description event read from the start of '%s'", file);
+    normaliseFde(s, file, &ev);
+    s->fdeGiven = true;
+    return 0;
+}
+
+bool
+segmenterHasFileFde(const Segmenter *s, const char *file) {
+    return s->fde != NULL && strcmp(s->fdeFile, file) == 0;
 }
 
 static int
@@ -469,10 +488,12 @@ segmenterPush(Segmenter *s, const uint8_t *data, size_t len, uint64_t nowMs, Err
         if (binlogFormatFromFde(&fmt, data, len, true, err) != 0)
             return errPrefix(err, "format description event of '%s'", s->file);
         s->fmt = fmt;
-        /* Keep the FDE of a file we are continuing (the stream sends a rewritten copy when it
-         * starts mid-file); take the file's own when it starts the file. */
-        if (s->pos <= 4 || s->fde == NULL || strcmp(s->fdeFile, s->file) != 0)
-            normaliseFde(s, &ev);
+        /* Keep the FDE held for a file we are continuing, or the one segmenterSetFileFde()
+         * gave: the stream sends a rewritten copy ('created' zeroed) when it starts mid-file;
+         * take the stream's when it starts the file. */
+        if (!segmenterHasFileFde(s, s->file) || (s->pos <= 4 && !s->fdeGiven))
+            normaliseFde(s, s->file, &ev);
+        s->fdeGiven = false;
         if (s->pos <= 4)
             s->pos = 4 + ev.h.size;
         return 0;

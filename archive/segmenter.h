@@ -50,6 +50,16 @@ Segmenter *segmenterNew(const SegmenterOpts *opts, const SegmenterSink *sink);
 int segmenterResume(Segmenter *s, uint64_t lastSeq, const char *file, uint64_t pos, const char *gtidState,
                     const uint8_t *fde, size_t fdeLen, Err *err);
 
+/* The FORMAT_DESCRIPTION event at offset 4 of binlog file `file`, read apart from the stream
+ * (it may carry the in-use flag): kept for that file in place of the next FDE pushed, the
+ * rewritten copy ('created' zeroed, log_pos 0 when by position) that a stream starting inside
+ * the file sends, so that the file's segments hold its own bytes. Call it after the stream's
+ * ROTATE naming the file, before that copy is pushed. -1 when fde is not a valid
+ * FORMAT_DESCRIPTION event. */
+int segmenterSetFileFde(Segmenter *s, const char *file, const uint8_t *fde, size_t len, Err *err);
+/* Whether the segmenter holds `file`'s own FDE (from segmenterResume() or segmenterSetFileFde()). */
+bool segmenterHasFileFde(const Segmenter *s, const char *file);
+
 /* The next stream starts from the GTID state the segmenter resumes at (MariaDB
  * @slave_connect_state, MySQL COM_BINLOG_DUMP_GTID): the server picks the file, sends it from its
  * start and skips the transactions the state holds; MariaDB then says where the new events start

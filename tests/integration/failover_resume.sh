@@ -95,6 +95,26 @@ conns_after=$(mdb_sql other "SHOW GLOBAL STATUS LIKE 'Connections'" | awk '{prin
 check "no reconnect storm: at most 3 connections to it" test $((conns_after - conns_before)) -le 4
 check_eq "the archive is unchanged" "$(snapshot)" "$before"
 
+# check: the FORMAT_DESCRIPTION event of the first file fetched in DIR is server NAME's own (the
+# in-use flag aside), its 'created' field included, which is not 0 there (the first binlog after
+# the server's start): a stream that starts inside a file receives that FDE with 'created' zeroed,
+# and the agent reads the file's own apart.
+own_first_fde() {
+    python3 - "$(mdb_dir "$1")/data" "$2" <<'EOF'
+import os, struct, sys
+data, fetched = sys.argv[1], sys.argv[2]
+name = sorted(os.listdir(fetched))[0]
+f = open(os.path.join(fetched, name), "rb").read()
+s = open(os.path.join(data, name), "rb").read()
+end = struct.unpack_from("<I", s, 4 + 13)[0]
+created = lambda b: struct.unpack_from("<I", b, 4 + 19 + 2 + 50)[0]
+if created(s) == 0:
+    sys.exit("%s: the server's FDE has 'created' 0: not the first binlog after its start" % name)
+if f[:21] != s[:21] or f[22:end] != s[22:end]:
+    sys.exit("%s: the fetched FDE differs from the server's ('created' %d, the server's %d)" % (name, created(f),
+             created(s)))
+EOF
+}
 gtids() { "$BV_BIN" inspect --transactions --json "$@" | python3 -c 'import sys,json; [print(json.loads(l)["gtid"]) for l in sys.stdin]'; }
 
 # --- back to the primary: it holds the archive's end position at the archive's end state
@@ -135,6 +155,7 @@ check_eq "--start-gtid: the archive holds exactly the transactions after it" \
 first=$("$BV_BIN" list --archive "file://$BV_TEST_DIR/a2" --json 2>/dev/null |
     python3 -c 'import sys,json; d=json.load(sys.stdin); s=d["segments"][0]; print(s["gtid_start"], s["first_gtid"])' 2>/dev/null)
 check_eq "--start-gtid: the first segment starts at the state it names" "$first" "$start $(gtids "${files[@]}" | sed -n 21p)"
+check "--start-gtid: the first file's FDE is the server's own, 'created' included" own_first_fde pri "$BV_TEST_DIR/f2"
 
 # --- --start-position on an empty archive: the first segment's gtid_start is the state there
 startpos=$("$BV_BIN" inspect --transactions --json "${files[0]}" |
@@ -147,6 +168,9 @@ check "--start-position: verify passes" "$BV_BIN" verify --archive "file://$BV_T
 first=$("$BV_BIN" list --archive "file://$BV_TEST_DIR/a3" --json 2>/dev/null |
     python3 -c 'import sys,json; d=json.load(sys.stdin); print(d["segments"][0]["gtid_start"])' 2>/dev/null)
 check_eq "--start-position: the first segment's gtid_start is the state at that position" "$first" "$state"
+rm -rf "$BV_TEST_DIR/f3"; mkdir -p "$BV_TEST_DIR/f3"
+"$BV_BIN" fetch --archive "file://$BV_TEST_DIR/a3" --to "$BV_TEST_DIR/f3" > /dev/null 2>&1
+check "--start-position: the first file's FDE is the server's own, 'created' included" own_first_fde pri "$BV_TEST_DIR/f3"
 
 # --- a replica that does not log what it replicates
 MDB_SERVER_ID=3 mdb_start nolog log_slave_updates=OFF || { fail "start a replica without log_slave_updates"; exit 1; }

@@ -251,34 +251,25 @@ topo_start_datadir() {
 }
 
 # A file binvault fetch writes is the binlog magic, the server's FORMAT_DESCRIPTION event (its
-# in-use flag, byte 22, cleared), then the server's bytes over the range: from the file's start,
-# or from inside it when the range starts there (at the offset the first event's own header
-# names: its end position minus its size). Each must be the server's file's bytes at that offset.
-# One difference is known (docs/OPERATIONS.md "Failover"): when the archive's stream of that file
-# started inside it (a new timeline, by GTID), the server may have sent its FDE with the 'created'
-# field (body offset 2 + 50) zeroed, and the archive keeps that copy: then 'created' must be 0 and
-# the FDE's CRC32 its own.
+# in-use flag, in byte 21, cleared), then the server's bytes over the range: from the file's
+# start, or from inside it when the range starts there (at the offset the first event's own header
+# names: its end position minus its size). Each must be the server's file's bytes at that offset,
+# the FDE's 'created' field and checksum included, also when the archive's stream of the file
+# started inside it (a new timeline, by GTID: the agent reads the file's own FDE).
 topo_own_bytes() {
     python3 - "$(mdb_dir "$1")/data" "$2" <<'EOF'
-import os, struct, sys, zlib
+import os, struct, sys
 data, fetched = sys.argv[1], sys.argv[2]
 files = sorted(os.listdir(fetched))
 if not files:
     sys.exit("nothing fetched in " + fetched)
-CREATED = 4 + 19 + 2 + 50
 for name in files:
     f = open(os.path.join(fetched, name), "rb").read()
     s = open(os.path.join(data, name), "rb").read()
     fde_end = 4 + struct.unpack_from("<I", f, 4 + 9)[0]
     same = lambda a, b: f[a:b] == s[a:b]
-    note = ""
-    if same(CREATED, CREATED + 4):
-        body = same(22, fde_end)
-    else:
-        body = (same(22, CREATED) and same(CREATED + 4, fde_end - 4) and f[CREATED:CREATED + 4] == bytes(4) and
-                struct.unpack_from("<I", f, fde_end - 4)[0] == zlib.crc32(f[4:fde_end - 4]))
-        note = ", its FDE's 'created' zeroed"
-    if not same(0, 21) or f[21] & ~1 != s[21] & ~1 or not body:
+    # The in-use flag is the server's live state (MariaDB's FDE checksum leaves it out).
+    if not same(0, 21) or f[21] & ~1 != s[21] & ~1 or not same(22, fde_end):
         sys.exit("%s: the magic and format description differ from the server's" % name)
     rest = f[fde_end:]
     if len(rest) < 19:
@@ -287,7 +278,7 @@ for name in files:
     at = end - size
     if at < fde_end or s[at:at + len(rest)] != rest:
         sys.exit("%s: the %d bytes from offset %d are not the server's" % (name, len(rest), at))
-    print("%s: bytes %d..%d as on the server%s" % (name, at, at + len(rest), note))
+    print("%s: bytes %d..%d as on the server" % (name, at, at + len(rest)))
 EOF
 }
 

@@ -14,6 +14,8 @@ typedef struct Sink {
     SegmentMeta metas[512];
     char paths[512][600];
     char nextFile[512][64];
+    uint8_t fde[512]; /* the FDE handed with the last sealed segment */
+    size_t fdeLen;
 } Sink;
 
 static void
@@ -28,11 +30,11 @@ sealed(void *data, const char *path, const SegmentMeta *meta, const uint8_t *fde
        Err *err) {
     Sink *s = data;
 
-    (void)fde;
-    (void)fdeLen;
-    (void)err;
-    if (s->count >= 512)
-        return errSet(err, ERR_INTERNAL, "too many segments");
+    if (s->count >= 512 || fdeLen > sizeof(s->fde))
+        return errSet(err, ERR_INTERNAL, "too many segments, or too long an FDE");
+    s->fdeLen = fde != NULL ? fdeLen : 0;
+    if (fde != NULL)
+        memcpy(s->fde, fde, fdeLen);
     segmentMetaCopy(&s->metas[s->count], meta);
     char seg[600];
 
@@ -704,6 +706,54 @@ pushMysqlStream(MysqlCase *c, uint32_t from, Err *err) {
     return segmenterCut(c->sg, err) < 0 ? -1 : 0;
 }
 
+/* Where an FDE's 'created' field is: header, binlog version, server version. */
+#define FDE_CREATED (19 + 2 + 50)
+
+/* A stream that starts inside a file (here by GTID) sends the file's FDE rewritten: log_pos 0,
+ * 'created' zeroed. The segments keep the file's own FDE when segmenterSetFileFde() gave it, and
+ * the rewritten copy (with the file's end position and checksum) otherwise. */
+static void
+testMidFileStartKeepsFileFde(void) {
+    for (int given = 0; given < 2; given++) {
+        GtidCase c;
+        uint8_t own[256], *sent;
+        size_t len;
+        Err err;
+
+        gtidCaseOpen(&c);
+        sent = (uint8_t *)c.st.ev[0].data;
+        len = c.st.ev[0].h.size;
+        REQUIRE(c.st.ev[0].h.type == BINLOG_FORMAT_DESCRIPTION && len <= sizeof(own));
+        memcpy(own, sent, len);
+        wrU32(own + FDE_CREATED, 1700000000);
+        wrU32(own + len - 4, binlogEventComputeChecksum(own, len - 4));
+        wrU32(sent + 13, 0);
+        wrU32(sent + FDE_CREATED, 0);
+        wrU32(sent + len - 4, binlogEventComputeChecksum(sent, len - 4));
+
+        REQUIRE(segmenterResume(c.sg, 0, "", 0, "0-11-2", NULL, 0, &err) == 0);
+        segmenterExpectGtidStart(c.sg);
+        CHECK(!segmenterHasFileFde(c.sg, GTID_FILE));
+        if (given) {
+            CHECK(segmenterSetFileFde(c.sg, GTID_FILE, own, len - 1, &err) != 0);
+            CHECK_MSG(err.msg, "read from the start of '" GTID_FILE "'");
+            REQUIRE(segmenterSetFileFde(c.sg, GTID_FILE, own, len, &err) == 0);
+            CHECK(segmenterHasFileFde(c.sg, GTID_FILE));
+            CHECK(!segmenterHasFileFde(c.sg, "mariadb-bin.000002"));
+        }
+        if (pushGtidStream(c.sg, &c.st, 699, &err) != 0)
+            testFail(__FILE__, __LINE__, "push: %s", err.msg);
+        REQUIRE(c.sink->count == 1);
+        REQUIRE(c.sink->fdeLen == len);
+        CHECK_INT(rdU32(c.sink->fde + 13), 4 + len);
+        CHECK_INT(rdU32(c.sink->fde + FDE_CREATED), given ? 1700000000 : 0);
+        CHECK_INT(rdU32(c.sink->fde + len - 4), binlogEventComputeChecksum(c.sink->fde, len - 4));
+        if (given)
+            CHECK(memcmp(c.sink->fde, own, len) == 0);
+        gtidCaseClose(&c);
+    }
+}
+
 static void
 testMysqlGtidStart(void) {
     MysqlCase c;
@@ -765,6 +815,7 @@ suite_segmenter(void) {
     testRun("segmenter: a GTID resume continues the archive exactly", testGtidResumeContinues);
     testRun("segmenter: a GTID resume elsewhere than the archive's end is refused", testGtidResumeElsewhereRefused);
     testRun("segmenter: a GTID stream from the file's start drops what is held", testGtidRepeatDropsHeld);
+    testRun("segmenter: a mid-file start keeps the file's own FDE when given", testMidFileStartKeepsFileFde);
     testRun("segmenter: a MySQL COM_BINLOG_DUMP_GTID stream from an empty archive", testMysqlGtidStart);
     testRun("segmenter: a MySQL GTID resume continues the archive, or is refused", testMysqlGtidResume);
 }
