@@ -351,8 +351,14 @@ testListWindows(void) {
     Walk w = {.ordered = true};
     Err err = {0};
 
+    /* 140 k files: made in memory when the machine has a tmpfs (1 s there, 18 s on a disk). */
     snprintf(root, sizeof(root), "%s/big", testTmpDir());
-    REQUIRE(mkdir(root, 0700) == 0);
+    if (access("/dev/shm", W_OK) == 0) {
+        snprintf(root, sizeof(root), "/dev/shm/binvault-unit-XXXXXX");
+        REQUIRE(mkdtemp(root) != NULL);
+    } else {
+        REQUIRE(mkdir(root, 0700) == 0);
+    }
     url = bvSprintf("%s/segments", root);
     REQUIRE(mkdir(url, 0700) == 0);
     bvFree(url);
@@ -364,7 +370,7 @@ testListWindows(void) {
         bvFree(path);
     }
     url = bvSprintf("%s/segments/0000000000070000", root);
-    REQUIRE(rename(url, url) == 0 && unlink(url) == 0 && mkdir(url, 0700) == 0);
+    REQUIRE(unlink(url) == 0 && mkdir(url, 0700) == 0);
     bvFree(url);
     plant(root, "segments/0000000000070000/x", "");
     url = bvSprintf("file://%s", root);
@@ -382,6 +388,9 @@ testListWindows(void) {
     CHECK(w.ordered);
     CHECK_STR(w.last, "segments/0000000000135010");
     storageFree(storage);
+    bvFree(url);
+    url = bvSprintf("rm -rf '%s'", root);
+    CHECK(system(url) == 0);
     bvFree(url);
 }
 
