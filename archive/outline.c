@@ -342,7 +342,7 @@ archiveOutlineBackupReach(ArchiveView *v, const ArchiveOutline *o, const Archive
 
 typedef struct Stored {
     uint64_t first, last;
-    uint64_t *sizes;
+    uint8_t *present;
 } Stored;
 
 static int
@@ -351,36 +351,40 @@ storedCb(const char *name, uint64_t size, void *data, Err *err) {
     uint64_t seq, pos;
     char file[SEGMENT_FILE_MAX];
 
+    (void)size;
     (void)err;
     if (segmentNameParse(name, &seq, file, sizeof(file), &pos) != 0)
         return 0;
     if (seq > st->last)
         return STORAGE_LIST_STOP;
     if (seq >= st->first)
-        st->sizes[seq - st->first] = size;
+        st->present[(seq - st->first) / 8] |= (uint8_t)(1u << ((seq - st->first) % 8));
     return 0;
 }
 
 int
-archiveOutlineStored(Archive *a, uint64_t first, uint64_t last, uint64_t **sizes, Err *err) {
+archiveOutlineStored(Archive *a, uint64_t first, uint64_t last, uint8_t **present, Err *err) {
     Stored st = {first, last, NULL};
     char after[SEGMENT_NAME_MAX] = "";
 
-    *sizes = NULL;
+    *present = NULL;
     if (last < first)
         return 0;
-    st.sizes = bvMalloc((last - first + 1) * sizeof(*st.sizes));
-    for (uint64_t i = 0; i <= last - first; i++)
-        st.sizes[i] = ARCHIVE_NOT_STORED;
+    st.present = bvCalloc((last - first) / 8 + 1, 1);
     /* Segment names start with the 16-digit seq: '~' sorts after every name of seq first - 1. */
     if (first > 1)
         snprintf(after, sizeof(after), ARCHIVE_SEGMENT_PREFIX "%016" PRIu64 "~", first - 1);
     if (storageListFrom(archiveStorage(a), ARCHIVE_SEGMENT_PREFIX, after, storedCb, &st, err) != 0) {
-        bvFree(st.sizes);
+        bvFree(st.present);
         return -1;
     }
-    *sizes = st.sizes;
+    *present = st.present;
     return 0;
+}
+
+bool
+archiveOutlineHolds(const uint8_t *present, uint64_t first, uint64_t seq) {
+    return present != NULL && seq >= first && (present[(seq - first) / 8] & (1u << ((seq - first) % 8))) != 0;
 }
 
 /* ---- where a GTID state stands ---- */

@@ -58,12 +58,14 @@ ArchiveCatalog *archiveOutlineBaseRange(ArchiveView *v, const ArchiveBasePoint *
 int archiveOutlineBackupReach(ArchiveView *v, const ArchiveOutline *o, const ArchiveBackup *b, ArchiveBackupReach *r,
                               Err *err);
 
-/* Which segments first..last the store holds, and their sizes: sizes[seq - first] (last - first + 1
- * entries, bvFree()) is the object's size, ARCHIVE_NOT_STORED when none. One listing of segments/
- * that starts after the names of lower seqs and stops past `last` (S3 start-after): 8 bytes per seq
- * asked for, whatever the archive holds beyond. */
-#define ARCHIVE_NOT_STORED UINT64_MAX
-int archiveOutlineStored(Archive *a, uint64_t first, uint64_t last, uint64_t **sizes, Err *err);
+/* Which segments first..last the store holds: *present (bvFree(); NULL when last < first) has bit
+ * (seq - first) set for each, archiveOutlineHolds() reads it. One listing of segments/ that starts
+ * after the names of lower seqs and stops past `last` (S3 start-after): one bit per seq asked for
+ * (122 KiB for a million), whatever the archive holds beyond. */
+int archiveOutlineStored(Archive *a, uint64_t first, uint64_t last, uint8_t **present, Err *err);
+/* Whether `present` (from archiveOutlineStored() of first..) says segment `seq` is stored; false
+ * for a seq below `first` or a NULL `present`. */
+bool archiveOutlineHolds(const uint8_t *present, uint64_t first, uint64_t seq);
 
 /* Where a GTID state stands, from the summary lines and the tail entries, in seq order:
  * - archiveOutlineFirstNotHeld(): the first seq of the first block (or tail segment) holding a

@@ -127,12 +127,6 @@ backupsJson(const Backups *b, Buf *out) {
 /* Segments the summary shows, the last ones: what an operator checks first. */
 #define LIST_RECENT 10
 
-/* Whether the store holds segment seq (sizes from archiveOutlineStored() of first..). */
-static bool
-stored(const uint64_t *sizes, uint64_t first, uint64_t seq) {
-    return sizes != NULL && seq >= first && sizes[seq - first] != ARCHIVE_NOT_STORED;
-}
-
 /* The flag of a segment that is stored and indexed: off the main line (diverged) or its fork. */
 static const char *
 lineFlag(const TimelinePath *main, const SegmentMeta *m) {
@@ -279,7 +273,8 @@ listAll(Archive *a, const ArchiveIdentity *id, bool haveId, ArchiveView *v, cons
         Err *err) {
     ArchiveCatalog *edge;
     ArchiveCursor *cur;
-    uint64_t *sizes = NULL, first = archiveViewFirstSeq(v);
+    uint8_t *present = NULL;
+    uint64_t first = archiveViewFirstSeq(v);
     const SegmentMeta *m;
     bool indexed;
     size_t unindexed = 0, missing = 0;
@@ -297,9 +292,9 @@ listAll(Archive *a, const ArchiveIdentity *id, bool haveId, ArchiveView *v, cons
         backupsText(b);
         return 0;
     }
-    if (archiveOutlineStored(a, first, archiveViewLastSeq(v), &sizes, err) != 0 ||
+    if (archiveOutlineStored(a, first, archiveViewLastSeq(v), &present, err) != 0 ||
         (cur = archiveViewCursor(v, first, archiveViewLastSeq(v), err)) == NULL) {
-        bvFree(sizes);
+        bvFree(present);
         return -1;
     }
     segmentsHeader();
@@ -307,7 +302,7 @@ listAll(Archive *a, const ArchiveIdentity *id, bool haveId, ArchiveView *v, cons
     while ((rc = archiveCursorNext(cur, &m, &indexed, err)) == 1) {
         const char *flag = lineFlag(main, m);
 
-        if (!stored(sizes, first, m->seq)) {
+        if (!archiveOutlineHolds(present, first, m->seq)) {
             flag = "  MISSING";
             missing++;
         } else if (!indexed) {
@@ -319,7 +314,7 @@ listAll(Archive *a, const ArchiveIdentity *id, bool haveId, ArchiveView *v, cons
     timelinePathFree(main);
     timelineSetFree(set);
     archiveCursorFree(cur);
-    bvFree(sizes);
+    bvFree(present);
     if (rc != 0)
         return -1;
     outlineText(a, v, o, b, unindexed, missing);
@@ -362,7 +357,8 @@ listJson(Archive *a, const ArchiveIdentity *id, bool haveId, ArchiveView *v, con
     TimelinePath *main = cmdMainLine(a, &set);
     ArchiveCatalog *edge;
     ArchiveCursor *cur = NULL;
-    uint64_t *sizes = NULL, first = archiveViewFirstSeq(v);
+    uint8_t *present = NULL;
+    uint64_t first = archiveViewFirstSeq(v);
     const SegmentMeta *m;
     bool indexed;
     uint64_t segments, txns, objects, content;
@@ -377,7 +373,7 @@ listJson(Archive *a, const ArchiveIdentity *id, bool haveId, ArchiveView *v, con
     cmdPruneJson(edge, out);
     jsonBufPrintf(out, ",\"segments\":[");
     if (archiveViewLastSeq(v) > 0 &&
-        (archiveOutlineStored(a, first, archiveViewLastSeq(v), &sizes, err) != 0 ||
+        (archiveOutlineStored(a, first, archiveViewLastSeq(v), &present, err) != 0 ||
          (cur = archiveViewCursor(v, first, archiveViewLastSeq(v), err)) == NULL))
         rc = -1;
     while (rc == 0 && cur != NULL && (rc = archiveCursorNext(cur, &m, &indexed, err)) == 1) {
@@ -386,7 +382,7 @@ listJson(Archive *a, const ArchiveIdentity *id, bool haveId, ArchiveView *v, con
         segmentMetaToJson(m, true, out);
         out->len--; /* reopen the object */
         jsonBufPrintf(out, ",\"indexed\":%s,\"stored\":%s", indexed ? "true" : "false",
-                      stored(sizes, first, m->seq) ? "true" : "false");
+                      archiveOutlineHolds(present, first, m->seq) ? "true" : "false");
         if (main != NULL)
             jsonBufPrintf(out, ",\"main_line\":\"%s\"", cmdMainLineMark(main, m)[0] ? cmdMainLineMark(main, m) : "on");
         bufAppend(out, "}", 1);
@@ -395,7 +391,7 @@ listJson(Archive *a, const ArchiveIdentity *id, bool haveId, ArchiveView *v, con
         rc = 0;
     }
     archiveCursorFree(cur);
-    bvFree(sizes);
+    bvFree(present);
     timelinePathFree(main);
     timelineSetFree(set);
     if (rc != 0) {

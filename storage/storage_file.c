@@ -423,16 +423,73 @@ storageFileHead(void *driver, const char *name, StorageInfo *out, Err *err) {
 
 /* --- Listing ------------------------------------------------------------------------------ */
 
+/* A directory is listed in windows of at most this many names, the smallest after the last one
+ * given, reading it once per window: memory stays bounded (a few MiB) in a directory of a million
+ * segments (whose sorted names took 127 MiB), for one more read of its names per window. */
+#define STORAGE_FILE_LIST_WINDOW 65536
+
 typedef struct StorageFileEntry {
     char *key; /* the name, with '/' appended for a directory so that sorting the keys of one
                 * directory gives the byte order of the full names below it */
-    uint64_t size;
-    bool dir;
+    unsigned char type; /* DT_REG, DT_DIR or DT_LNK; a file is stat'ed when it is given */
 } StorageFileEntry;
+
+/* The names of one window: the smallest keys read so far, `bound` the largest kept once some were
+ * dropped (NULL before), `more` when names past the window were left for another read. */
+typedef struct StorageFileWindow {
+    StorageFileEntry *entries;
+    size_t count, cap;
+    const char *bound;
+    bool more;
+} StorageFileWindow;
 
 static int
 storageFileEntryCmp(const void *a, const void *b) {
     return strcmp(((const StorageFileEntry *)a)->key, ((const StorageFileEntry *)b)->key);
+}
+
+/* Keep the STORAGE_FILE_LIST_WINDOW smallest keys of the window, dropping the others. */
+static void
+storageFileWindowTrim(StorageFileWindow *w) {
+    if (w->count > 0)
+        qsort(w->entries, w->count, sizeof(*w->entries), storageFileEntryCmp);
+    if (w->count <= STORAGE_FILE_LIST_WINDOW)
+        return;
+    for (size_t i = STORAGE_FILE_LIST_WINDOW; i < w->count; i++)
+        bvFree(w->entries[i].key);
+    w->count = STORAGE_FILE_LIST_WINDOW;
+    w->bound = w->entries[w->count - 1].key;
+    w->more = true;
+}
+
+/* Add `key` (taken) to the window, trimming it when it holds twice the window's names. */
+static void
+storageFileWindowAdd(StorageFileWindow *w, char *key, unsigned char type) {
+    if (w->bound != NULL && strcmp(key, w->bound) > 0) {
+        w->more = true;
+        bvFree(key);
+        return;
+    }
+    if (w->count == w->cap) {
+        if (w->cap >= 2 * STORAGE_FILE_LIST_WINDOW) {
+            storageFileWindowTrim(w);
+        } else {
+            w->cap = w->cap ? w->cap * 2 : 64;
+            w->entries = bvRealloc(w->entries, w->cap * sizeof(*w->entries));
+        }
+    }
+    w->entries[w->count].key = key;
+    w->entries[w->count].type = type;
+    w->count++;
+}
+
+static void
+storageFileWindowClear(StorageFileWindow *w) {
+    for (size_t i = 0; i < w->count; i++)
+        bvFree(w->entries[i].key);
+    w->count = 0;
+    w->bound = NULL;
+    w->more = false;
 }
 
 /* Whether the file `name` of the directory `rel` is named up to `startAfter`. */
@@ -446,18 +503,87 @@ storageFileBefore(const char *rel, const char *name, const char *startAfter) {
     return strcmp(name, startAfter + relLen) <= 0;
 }
 
+/* Read the directory `dir` (`rel` below the root) from its start into the window: the entries
+ * starting with `filter`, after `startAfter` (NULL: all), whose keys come after `cursor` (NULL: all).
+ * Only an entry whose type readdir does not give is stat'ed here. */
+static int
+storageFileReadWindow(DIR *dir, const char *dirPath, const char *rel, const char *filter, const char *startAfter,
+                      const char *cursor, StorageFileWindow *w, Err *err) {
+    size_t filterLen = strlen(filter);
+    struct dirent *de;
+
+    rewinddir(dir);
+    for (;;) {
+        unsigned char type;
+        char *key;
+
+        errno = 0;
+        de = readdir(dir);
+        if (de == NULL) {
+            if (errno != 0)
+                return errSetSys(err, ERR_STORAGE, errno, "unable to read directory '%s'", dirPath);
+            break;
+        }
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0 ||
+            strstr(de->d_name, STORAGE_TMP_MARK) != NULL ||
+            strncmp(de->d_name, filter, filterLen) != 0)
+            continue;
+        type = de->d_type;
+        if (type == DT_UNKNOWN) {
+            struct stat st;
+
+            if (fstatat(dirfd(dir), de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+                if (errno == ENOENT)
+                    continue;
+                return errSetSys(err, ERR_STORAGE, errno, "unable to stat '%s%s'", dirPath, de->d_name);
+            }
+            type = S_ISREG(st.st_mode) ? DT_REG : S_ISDIR(st.st_mode) ? DT_DIR : S_ISLNK(st.st_mode) ? DT_LNK
+                                                                                                   : DT_UNKNOWN;
+        }
+        if (type == DT_DIR) {
+            char *full = bvSprintf("%s%s/", rel, de->d_name);
+            /* Names below it all start with it: all after startAfter, all up to it (skipped), or,
+             * when startAfter is below it, some of each. */
+            bool skip = startAfter != NULL && strncmp(startAfter, full, strlen(full)) != 0 &&
+                        strcmp(full, startAfter) < 0;
+
+            bvFree(full);
+            if (skip)
+                continue;
+            key = bvSprintf("%s/", de->d_name);
+        } else if (type == DT_REG || type == DT_LNK) {
+            if (startAfter != NULL && storageFileBefore(rel, de->d_name, startAfter))
+                continue;
+            key = bvStrdup(de->d_name);
+        } else {
+            continue;
+        }
+        if (cursor != NULL && strcmp(key, cursor) <= 0) {
+            bvFree(key);
+            continue;
+        }
+        storageFileWindowAdd(w, key, type);
+    }
+    storageFileWindowTrim(w);
+    return 0;
+}
+
+/* Give one entry of a window of the directory `dir`: a file to `cb` (stat'ed for its size; gone or
+ * no longer a file since it was read: skipped), a directory listed recursively. */
+static int
+storageFileListEntry(StorageFile *this, DIR *dir, const char *dirPath, const char *rel, const StorageFileEntry *e,
+                     const char *startAfter, StorageListCb *cb, void *data, Err *err);
+
 /* List the directory open as `fd` (closed here), `rel` ("" or ending with '/') below the root,
  * entries starting with `filter`, recursively, those after `startAfter` only (NULL: all; a file named
- * up to it is skipped before it is even stat'ed). It stays open while the directories below it are
- * listed, opened from it with storageFileOpenDir(): one swapped for a symbolic link meanwhile is
- * skipped with a warning, as one found there. */
+ * up to it is skipped before it is even stat'ed), window after window. It stays open while the
+ * directories below it are listed, opened from it with storageFileOpenDir(): one swapped for a
+ * symbolic link meanwhile is skipped with a warning, as one found there. */
 static int
 storageFileListDir(StorageFile *this, int fd, const char *rel, const char *filter, const char *startAfter,
                    StorageListCb *cb, void *data, Err *err) {
-    char *dirPath = bvSprintf("%s/%s", this->root, rel);
-    StorageFileEntry *entries = NULL;
-    size_t count = 0, cap = 0, filterLen = strlen(filter);
-    struct dirent *de;
+    char *dirPath = bvSprintf("%s/%s", this->root, rel), *cursor = NULL;
+    StorageFileWindow w = {0};
     DIR *dir = fdopendir(fd);
     int rc = -1;
 
@@ -466,106 +592,77 @@ storageFileListDir(StorageFile *this, int fd, const char *rel, const char *filte
         close(fd);
         goto out;
     }
-    for (;;) {
-        struct stat st;
-        char *full;
-        Err nameErr;
+    do {
+        storageFileWindowClear(&w);
+        if (storageFileReadWindow(dir, dirPath, rel, filter, startAfter, cursor, &w, err) != 0)
+            goto out;
+        for (size_t i = 0; i < w.count; i++) {
+            int failed = storageFileListEntry(this, dir, dirPath, rel, &w.entries[i], startAfter, cb, data, err);
 
-        errno = 0;
-        de = readdir(dir);
-        if (de == NULL) {
-            if (errno != 0) {
-                errSetSys(err, ERR_STORAGE, errno, "unable to read directory '%s'", dirPath);
+            if (failed != 0)
                 goto out;
-            }
-            break;
         }
-        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0 ||
-            strstr(de->d_name, STORAGE_TMP_MARK) != NULL ||
-            strncmp(de->d_name, filter, filterLen) != 0)
-            continue;
-        if (startAfter != NULL && de->d_type == DT_REG && storageFileBefore(rel, de->d_name, startAfter))
-            continue;
-        if (fstatat(dirfd(dir), de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
-            if (errno == ENOENT)
-                continue;
-            errSetSys(err, ERR_STORAGE, errno, "unable to stat '%s%s'", dirPath, de->d_name);
-            goto out;
+        if (w.count > 0) {
+            bvFree(cursor);
+            cursor = bvStrdup(w.entries[w.count - 1].key);
         }
-        if (S_ISLNK(st.st_mode))
-            logWarn("ignoring '%s%s': a symbolic link, never followed below the store's root", dirPath,
-                    de->d_name);
-        if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode))
-            continue;
-        full = bvSprintf("%s%s", rel, de->d_name);
-        if (storageNameValid(full, &nameErr) != 0) {
-            logWarn("ignoring '%s%s': %s", dirPath, de->d_name, nameErr.msg);
-            bvFree(full);
-            continue;
-        }
-        if (startAfter != NULL && S_ISREG(st.st_mode) && strcmp(full, startAfter) <= 0) {
-            bvFree(full);
-            continue;
-        }
-        bvFree(full);
-        if (count == cap) {
-            cap = cap ? cap * 2 : 64;
-            entries = bvRealloc(entries, cap * sizeof(*entries));
-        }
-        entries[count].dir = S_ISDIR(st.st_mode);
-        entries[count].key = bvSprintf("%s%s", de->d_name, entries[count].dir ? "/" : "");
-        entries[count].size = (uint64_t)st.st_size;
-        count++;
-    }
-    if (count > 0)
-        qsort(entries, count, sizeof(*entries), storageFileEntryCmp);
-    for (size_t i = 0; i < count; i++) {
-        char *full = bvSprintf("%s%s", rel, entries[i].key);
-        int failed = 0;
-
-        if (entries[i].dir) {
-            /* Names below `full` all start with it: all after startAfter, all up to it (skipped),
-             * or, when startAfter is below it, some of each. */
-            bool below = startAfter != NULL && strncmp(startAfter, full, strlen(full)) == 0;
-            char *sub, *subPath;
-            int subFd, opened;
-
-            if (startAfter != NULL && !below && strcmp(full, startAfter) < 0) {
-                bvFree(full);
-                continue;
-            }
-            sub = bvStrndup(entries[i].key, strlen(entries[i].key) - 1);
-            subPath = bvSprintf("%s%s", dirPath, sub);
-            opened = storageFileOpenDir(dirfd(dir), sub, subPath, &subFd, err);
-            if (opened == 0) {
-                failed = storageFileListDir(this, subFd, full, "", below ? startAfter : NULL, cb, data, err);
-            } else if (opened == 1 || err->code == ERR_NOTFOUND) {
-                /* Swapped for a link, gone or no longer a directory since it was read: nothing of
-                 * the store to list there. */
-                if (opened == 1)
-                    logWarn("not listing '%s/': %s", subPath, err->msg);
-                errClear(err);
-            } else {
-                failed = -1;
-            }
-            bvFree(subPath);
-            bvFree(sub);
-        } else {
-            failed = cb(full, entries[i].size, data, err);
-        }
-        bvFree(full);
-        if (failed != 0)
-            goto out;
-    }
+    } while (w.more);
     rc = 0;
 out:
     if (dir != NULL)
         closedir(dir);
-    for (size_t i = 0; i < count; i++)
-        bvFree(entries[i].key);
-    bvFree(entries);
+    storageFileWindowClear(&w);
+    bvFree(w.entries);
+    bvFree(cursor);
     bvFree(dirPath);
     return rc;
+}
+
+static int
+storageFileListEntry(StorageFile *this, DIR *dir, const char *dirPath, const char *rel, const StorageFileEntry *e,
+                     const char *startAfter, StorageListCb *cb, void *data, Err *err) {
+    size_t nameLen = strlen(e->key) - (e->type == DT_DIR ? 1 : 0);
+    char *name = bvStrndup(e->key, nameLen), *full = bvSprintf("%s%s", rel, name);
+    Err nameErr;
+    int failed = 0;
+
+    if (storageNameValid(full, &nameErr) != 0) {
+        logWarn("ignoring '%s%s': %s", dirPath, name, nameErr.msg);
+    } else if (e->type == DT_LNK) {
+        logWarn("ignoring '%s%s': a symbolic link, never followed below the store's root", dirPath, name);
+    } else if (e->type == DT_DIR) {
+        char *subFull = bvSprintf("%s/", full), *subPath = bvSprintf("%s%s", dirPath, name);
+        bool below = startAfter != NULL && strncmp(startAfter, subFull, strlen(subFull)) == 0;
+        int subFd, opened = storageFileOpenDir(dirfd(dir), name, subPath, &subFd, err);
+
+        if (opened == 0) {
+            failed = storageFileListDir(this, subFd, subFull, "", below ? startAfter : NULL, cb, data, err);
+        } else if (opened == 1 || err->code == ERR_NOTFOUND) {
+            /* Swapped for a link, gone or no longer a directory since it was read: nothing of
+             * the store to list there. */
+            if (opened == 1)
+                logWarn("not listing '%s/': %s", subPath, err->msg);
+            errClear(err);
+        } else {
+            failed = -1;
+        }
+        bvFree(subPath);
+        bvFree(subFull);
+    } else {
+        struct stat st;
+
+        if (fstatat(dirfd(dir), name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+            if (errno != ENOENT)
+                failed = errSetSys(err, ERR_STORAGE, errno, "unable to stat '%s%s'", dirPath, name);
+        } else if (S_ISLNK(st.st_mode)) {
+            logWarn("ignoring '%s%s': a symbolic link, never followed below the store's root", dirPath, name);
+        } else if (S_ISREG(st.st_mode)) {
+            failed = cb(full, (uint64_t)st.st_size, data, err);
+        }
+    }
+    bvFree(full);
+    bvFree(name);
+    return failed;
 }
 
 static int

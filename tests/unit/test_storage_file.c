@@ -319,6 +319,81 @@ testRootRemoved(void) {
     storageFree(reader);
 }
 
+/* What testListWindows() saw: the names in order, the last one, and where to stop. */
+typedef struct Walk {
+    char last[64];
+    size_t count, stopAt;
+    bool ordered, sawSub;
+} Walk;
+
+static int
+walkCb(const char *name, uint64_t size, void *data, Err *err) {
+    Walk *w = data;
+
+    (void)err;
+    if (strcmp(name, w->last) <= 0 || size != (strncmp(name, "segments/sub/", 13) == 0 ? 3 : 0))
+        w->ordered = false;
+    if (strcmp(name, "segments/0000000000070000/x") == 0)
+        w->sawSub = true;
+    snprintf(w->last, sizeof(w->last), "%s", name);
+    return ++w->count == w->stopAt ? STORAGE_LIST_STOP : 0;
+}
+
+#define WINDOW_FILES 140000
+
+/* A directory of more names than one window of the listing (65536) is read window after window:
+ * every name once, in byte order, a directory among the files listed at its place, and a listing
+ * from a name in the middle (the third window) that stops early gives the names after it. */
+static void
+testListWindows(void) {
+    char root[512], *url;
+    Storage *storage;
+    Walk w = {.ordered = true};
+    Err err = {0};
+
+    /* 140 k files: made in memory when the machine has a tmpfs (1 s there, 18 s on a disk). */
+    snprintf(root, sizeof(root), "%s/big", testTmpDir());
+    if (access("/dev/shm", W_OK) == 0) {
+        snprintf(root, sizeof(root), "/dev/shm/binvault-unit-XXXXXX");
+        REQUIRE(mkdtemp(root) != NULL);
+    } else {
+        REQUIRE(mkdir(root, 0700) == 0);
+    }
+    url = bvSprintf("%s/segments", root);
+    REQUIRE(mkdir(url, 0700) == 0);
+    bvFree(url);
+    for (int i = WINDOW_FILES; i > 0; i--) {
+        char *path = bvSprintf("%s/segments/%016d", root, i);
+        FILE *f = fopen(path, "w");
+
+        REQUIRE(f != NULL && fclose(f) == 0);
+        bvFree(path);
+    }
+    url = bvSprintf("%s/segments/0000000000070000", root);
+    REQUIRE(unlink(url) == 0 && mkdir(url, 0700) == 0);
+    bvFree(url);
+    plant(root, "segments/0000000000070000/x", "");
+    url = bvSprintf("file://%s", root);
+    storage = storageNew(url, &err);
+    REQUIRE(storage != NULL);
+    CHECK_INT(storageList(storage, "segments/", walkCb, &w, &err), 0);
+    CHECK_INT((int)w.count, WINDOW_FILES);
+    CHECK(w.ordered);
+    CHECK(w.sawSub);
+    CHECK_STR(w.last, "segments/0000000000140000");
+    w = (Walk){.ordered = true, .stopAt = 10};
+    snprintf(w.last, sizeof(w.last), "segments/0000000000135000");
+    CHECK_INT(storageListFrom(storage, "segments/", "segments/0000000000135000", walkCb, &w, &err), 0);
+    CHECK_INT((int)w.count, 10);
+    CHECK(w.ordered);
+    CHECK_STR(w.last, "segments/0000000000135010");
+    storageFree(storage);
+    bvFree(url);
+    url = bvSprintf("rm -rf '%s'", root);
+    CHECK(system(url) == 0);
+    bvFree(url);
+}
+
 void
 suite_storage_file(void) {
     testRun("storage_file: a put's directory swapped for a link while it writes",
@@ -326,4 +401,6 @@ suite_storage_file(void) {
     testRun("storage_file: a writer makes its removed root again", testRootRemoved);
     testRun("storage_file: a listed directory swapped for a link while it is listed",
             testListSwapped);
+    testRun("storage_file: a directory larger than a listing window, listed window after window",
+            testListWindows);
 }
