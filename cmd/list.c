@@ -28,6 +28,7 @@ orDash(const char *s) {
 typedef struct Backups {
     ArchiveBackup *list;
     ArchiveBackupReach *reach;
+    bool *offMain; /* taken on an old primary after a later timeline forked from it */
     size_t count, incomplete;
 } Backups;
 
@@ -42,9 +43,27 @@ backupsLoad(Archive *a, ArchiveView *v, const ArchiveOutline *o, Backups *b, Err
         return -1;
     bvFree(inc);
     b->reach = bvCalloc(b->count + 1, sizeof(*b->reach));
+    b->offMain = bvCalloc(b->count + 1, sizeof(*b->offMain));
     for (size_t i = 0; i < b->count; i++)
         if (archiveOutlineBackupReach(v, o, &b->list[i], &b->reach[i], err) != 0)
             return -1;
+    /* In a forked archive, a backup off the main line reaches the end only with --timeline. */
+    if (b->count > 0) {
+        TimelineSet *set = NULL;
+        TimelinePath *main = cmdMainLine(a, &set);
+
+        for (size_t i = 0; main != NULL && i < b->count; i++) {
+            const ArchiveBackup *k = &b->list[i];
+            bool on = true;
+            Err e;
+
+            if (timelinePathHoldsPoint(main, BINLOG_FLAVOUR_MARIADB, k->timeline, k->file, k->pos, k->gtidState, &on,
+                                       &e) == 0)
+                b->offMain[i] = !on;
+        }
+        timelinePathFree(main);
+        timelineSetFree(set);
+    }
     return 0;
 }
 
@@ -52,6 +71,7 @@ static void
 backupsFree(Backups *b) {
     archiveBackupListFree(b->list, b->count);
     bvFree(b->reach);
+    bvFree(b->offMain);
 }
 
 static void
@@ -67,6 +87,11 @@ backupsText(const Backups *b) {
                " stored); consistent at %s:%" PRIu64 ", gtid %s; ",
                k->id, k->tool, k->toolVersion, t1, (cmdFormatTime((uint64_t)k->endUs, t2, sizeof(t2)), t2),
                k->streamLen, k->parts, k->storedBytes, k->file, k->pos, orDash(k->gtidState));
+        if (b->offMain[i]) {
+            printf("taken on timeline %" PRIu32 " after a later timeline forked from it: off the main line (restore "
+                   "--timeline %" PRIu32 " uses it)\n", k->timeline ? k->timeline : 1, k->timeline ? k->timeline : 1);
+            continue;
+        }
         switch (r->kind) {
         case ARCHIVE_BACKUP_REACHES_END:
         case ARCHIVE_BACKUP_REACHES_GAP:
@@ -110,8 +135,9 @@ backupsJson(const Backups *b, Buf *out) {
         jsonBufString(out, k->gtidState, strlen(k->gtidState));
         jsonBufPrintf(out, ",\"stream_len\":%" PRIu64 ",\"stored_bytes\":%" PRIu64 ",\"parts\":%" PRIu32
                            ",\"restorable\":{\"kind\":\"%s\"",
-                      k->streamLen, k->storedBytes, k->parts, archiveBackupReachName(r->kind));
-        if (r->to != NULL) {
+                      k->streamLen, k->storedBytes, k->parts,
+                      b->offMain[i] ? "off_main_line" : archiveBackupReachName(r->kind));
+        if (r->to != NULL && !b->offMain[i]) {
             jsonBufPrintf(out, ",\"from_seq\":%" PRIu64 ",\"to_seq\":%" PRIu64 ",\"to_file\":", r->fromSeq,
                           r->to->seq);
             jsonBufString(out, r->to->file, strlen(r->to->file));

@@ -215,6 +215,10 @@ check "it applies the old primary's transaction after that backup, to its last a
     grep -q "^restored: '$T/r-tl1' at gtid state '$old_gtid', 1 transactions applied" "$T/restore.out"
 [ "$rc" = 0 ] && grep -q "^restored: '$T/r-tl1' at gtid state '$old_gtid'" "$T/restore.out" ||
     grep "^restored\|^plan" "$T/restore.out" | sed 's/^/# /'
+out=$("$BV_BIN" list --archive "$archive" 2>&1)
+check "list says the newer backup is off the main line" \
+    grep -q "^backup $B2: .*: off the main line (restore --timeline 1 uses it)$" <<< "$out"
+check "and the older one restorable to the end" grep -q "^backup $B1: .*restorable from seq .* to the archive's end" <<< "$out"
 restore --datadir "$T/r-b2" --until-end --backup "$B2" --dry-run; rc=$?
 check_eq "restore --backup of a backup off the main line: exit 64" "$rc" 64
 check "it says to give --timeline 1" grep -q "give --timeline 1 to restore that timeline" "$T/restore.out"
