@@ -141,16 +141,19 @@ IoRead *segmentContainerFrame(IoRead *object, uint64_t frameLen);
 
 /* ---- writer (segment_write.c) ---- */
 
-/* The writer's compression workers: two threads that compress, hash and write the blocks of one
- * open segment at a time, one block behind the caller, while the caller frames the content: one
- * compresses, hashes the object and writes it, the other hashes the content. They outlive
- * segments: a stream of segments (the agent's) keeps one SegmentCompressor for its lifetime and
- * opens each segment on it in turn. */
+/* The writer's compression workers: three threads that compress, hash, write and seal the
+ * segments opened on them, behind the caller, while the caller frames the content: bv-compress
+ * compresses a block, hashes the object and writes it, bv-hash hashes the content, bv-seal
+ * fsyncs each sealed segment and, for one sealed with segmentWriterSealAsync(), commits it. The
+ * caller stages its events in a ring of blocks (8 x 256 KiB) and waits only when the ring is
+ * full. They outlive segments: a stream of segments (the agent's) keeps one SegmentCompressor for
+ * its lifetime and opens each segment on it in turn (one open at a time; segments being sealed
+ * behind it meanwhile). */
 typedef struct SegmentCompressor SegmentCompressor;
 typedef struct SegmentWriter SegmentWriter;
 
-/* Start the worker threads (named bv-compress and bv-hash); NULL and ERR_INTERNAL when they
- * cannot start. */
+/* Start the worker threads (named bv-compress, bv-hash and bv-seal); NULL and ERR_INTERNAL when
+ * they cannot start. */
 SegmentCompressor *segmentCompressorNew(Err *err);
 /* lz4 acceleration of the segments' frames unless set otherwise: measured on the sysbench
  * oltp_write_only binlogs (docs/BENCHMARKS.md, issue #15's third round), 2 takes 12-16% less lz4
@@ -164,9 +167,26 @@ void segmentCompressorSetLz4Acceleration(SegmentCompressor *c, int acceleration)
  * written (SegmentMeta.md5 at the seal): for a store that sends it (storageSendsMd5()), which
  * then need not read the spooled file for it. On bv-compress, beside the object's SHA-256. */
 void segmentCompressorSetObjectMd5(SegmentCompressor *c, bool on);
-/* Stop the workers (a sentinel they see once the block in flight is done) and join them. A segment
- * still open on it fails from then on (its append and seal return an error; segmentWriterFree()
- * still removes its file). Not concurrent with calls on that segment's writer. NULL: no-op. */
+/* Failures: the first failure of the workers (a write, an fsync, a commit: usually ERR_IO) fails
+ * the segment it belongs to and everything queued after it, and is returned by the next call on
+ * the open segment (append, seal) and by segmentCompressorSync(). When it came while a segment
+ * was being sealed behind the caller, it also fails segmentWriterOpen() until
+ * segmentCompressorReset(): no segment is committed after one that was not. */
+/* Whether the workers failed (a cheap check, for each event of a stream). */
+bool segmentCompressorFailed(SegmentCompressor *c);
+/* Wait until every segment handed to seal is done (fsync'd and, sealed behind the caller,
+ * committed or dropped); -1 with the failure when there was one. */
+int segmentCompressorSync(SegmentCompressor *c, Err *err);
+/* How many seals are done since the compressor started (segmentWriterSealAsync()'s tickets up to
+ * this one are over: committed, or dropped after a failure). */
+uint64_t segmentCompressorSealsDone(SegmentCompressor *c);
+/* After a failure, once the caller dropped its open segment: wait until the workers are idle, then
+ * forget the failure (the segments it failed are read again by the caller). No segment open. */
+void segmentCompressorReset(SegmentCompressor *c);
+/* Stop the workers (a sentinel they see once the work queued is done: segments sealed behind the
+ * caller are committed first) and join them. A segment still open on it fails from then on (its
+ * append and seal return an error; segmentWriterFree() still removes its file). Not concurrent
+ * with calls on that segment's writer. NULL: no-op. */
 void segmentCompressorFree(SegmentCompressor *c);
 
 /* Start a segment in `path` (a temporary name in the spool; created with O_EXCL, mode 0640) on
@@ -199,13 +219,26 @@ uint64_t segmentWriterContentBytes(const SegmentWriter *w); /* uncompressed byte
 uint64_t segmentWriterTransactions(const SegmentWriter *w);
 uint64_t segmentWriterEvents(const SegmentWriter *w);
 uint64_t segmentWriterEndPos(const SegmentWriter *w);
-/* Finish: trailer, fsync, close. The file stays at `path`; *meta (overwritten) receives the full
- * metadata including name, size and sha256 of the object (the caller moves it into place). Once
- * sealed, the segment no longer holds its compressor. After a failed seal, segmentWriterFree()
- * still removes the file. */
+/* Finish: trailer, fsync, close (on the compressor's threads, after the blocks queued; the caller
+ * waits). The file stays at `path`; *meta (overwritten) receives the full metadata including
+ * name, size and sha256 of the object (the caller moves it into place). Once sealed, the segment
+ * no longer holds its compressor. After a failed seal, segmentWriterFree() still removes the file. */
 int segmentWriterSeal(SegmentWriter *w, bool endsFile, SegmentMeta *meta, Err *err);
-/* Free the writer (after the worker is done with its blocks); a segment that was not sealed is
- * closed and its file unlinked. */
+/* The commit of a segment sealed behind the caller, on bv-seal, once its file at `path` is whole
+ * and fsync'd: make it durable where it belongs (moving the file away), 0; or -1 with err (the
+ * file is then removed, and every segment after it fails). Called in the order the segments were
+ * handed over, never after a failure. */
+typedef int SegmentSealedFn(void *data, const char *path, const SegmentMeta *meta, Err *err);
+/* Seal the segment behind the caller: as segmentWriterSeal(), then fn(data, ...) on bv-seal. The
+ * writer is the compressor's from now on (it frees it; its file is removed unless fn took it), and
+ * the next segment may be opened at once. *ticket: this seal is over (committed or dropped) once
+ * segmentCompressorSealsDone() reaches it. Waits while SEGMENT_SEALS_MAX (2) seals are queued. -1
+ * (the writer freed, nothing queued) when the segment or the compressor failed already. Not on a
+ * writer of segmentWriterNew(). */
+int segmentWriterSealAsync(SegmentWriter *w, bool endsFile, SegmentSealedFn *fn, void *data, uint64_t *ticket,
+                           Err *err);
+/* Free the writer (after the workers are done with its blocks); a segment that was not sealed is
+ * closed and its file unlinked. Not after segmentWriterSealAsync(). */
 void segmentWriterFree(SegmentWriter *w);
 
 /* ---- reader (segment_read.c) ---- */

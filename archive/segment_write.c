@@ -1,18 +1,26 @@
 /*
- * The segment writer and its compression worker (archive/segment.h).
+ * The segment writer and its compression workers (archive/segment.h).
  *
  * Events are staged and pushed through the filter chain in blocks of SEGMENT_STAGE_SIZE: small
  * events (an OLTP binlog is mostly events of a few hundred bytes) would otherwise pay the
  * per-call cost of every filter (hashes, lz4, write) each.
  *
- * The byte work of a block runs on the compressor's two worker threads, one block behind the
- * caller: `bv-compress` writes it through lz4 -> object hash -> file while `bv-hash` adds it to
- * the content's SHA-256 (both only read the block: the two are independent, and the content hash
- * was a quarter of the one worker's time, the one that bounded a catch-up), and the caller (the
- * agent's stream thread) reads and frames the events of block n+1. Two blocks in memory, whatever
- * the segment size. The workers outlive segments: one SegmentCompressor serves each segment of a
- * stream in turn (a thread per segment would be created and joined every few seconds), and is
- * stopped by a sentinel (`stop`, seen once the block in flight is done).
+ * The caller (the agent's stream thread) stages events straight into the blocks of a ring of
+ * SEGMENT_RING_BLOCKS, which the compressor's threads consume in order, behind it: `bv-compress`
+ * writes each block through lz4 -> object hash -> file while `bv-hash` adds it to the content's
+ * SHA-256 (both only read the block). The caller waits only when the ring is full: with one
+ * spare block it waited whenever a worker was a little behind (issue #15, fourth round). A
+ * segment is sealed through the same ring: a close entry after its last block makes bv-hash
+ * finish the content digest and bv-compress end the lz4 frame and write the trailer, then
+ * `bv-seal` fsyncs and closes the file and, for a segment sealed behind the caller
+ * (segmentWriterSealAsync()), runs the caller's commit (the agent's spoolCommit()): the fsyncs of
+ * one segment overlap the reading of the next. Segments are sealed in the order they were
+ * handed over; the first failure (a write, an fsync, a commit) fails every segment after it
+ * until the caller resets the compressor, so that nothing is committed past a segment that was
+ * not. Memory: the ring, and the open segment's chain plus those of at most SEGMENT_SEALS_MAX
+ * segments being sealed, whatever the segment size. The threads outlive segments (one
+ * SegmentCompressor serves a stream of segments) and are stopped by a sentinel (`stop`, seen
+ * once the work queued is done).
  */
 #include "archive/segment.h"
 
@@ -20,6 +28,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -31,50 +40,101 @@
 #include "common/mem.h"
 
 #define SEGMENT_STAGE_SIZE (256 * 1024)
+/* Blocks between the caller and the workers (2 MiB): enough to ride out a worker's pause (a
+ * segment's close, a page-cache write that blocks) without the caller stopping. */
+#define SEGMENT_RING_BLOCKS 8
+/* Segments handed to segmentWriterSealAsync() and not yet committed: one more waits for them. */
+#define SEGMENT_SEALS_MAX 2
+
+/* One entry of the ring: a block of a segment's content, or the close of that segment. */
+typedef struct RingEntry {
+    SegmentWriter *w;
+    uint8_t *block; /* the ring's own buffer for this entry */
+    size_t len;
+    bool close;
+} RingEntry;
 
 struct SegmentCompressor {
-    pthread_t thread, hashThread;
+    pthread_t thread, hashThread, sealThread;
     pthread_mutex_t lock;
     pthread_cond_t cond;
-    /* Under lock. The block in flight, written through `chain` by bv-compress (until it clears
-     * `compressing`) and added to `contentHash` by bv-hash (until it clears `hashing`); the
-     * compressor is idle when both are clear. */
-    IoWrite *chain;
-    CryptoHash *contentHash;
-    const uint8_t *block;
-    size_t len;
-    bool compressing, hashing;
-    bool stop;      /* the sentinel: exit once idle */
-    bool failed;    /* a block of the current segment failed: the segment's later blocks are skipped */
-    Err err;        /* why */
-    SegmentWriter *writer; /* the segment served now, NULL between segments */
+    /* Under lock. Entry i is ring[i % SEGMENT_RING_BLOCKS]; the caller fills entry `produced`
+     * once both workers are past entry produced - SEGMENT_RING_BLOCKS. */
+    RingEntry ring[SEGMENT_RING_BLOCKS];
+    uint64_t produced, compressed, hashed;
+    /* Under lock. Segments closed by bv-compress, waiting for bv-seal (linked by sealNext), and
+     * the count of segments handed to seal and done with. */
+    SegmentWriter *sealHead, *sealTail;
+    uint64_t sealsQueued, sealsDone;
+    bool stop; /* the sentinel: exit once the work queued is done */
+    /* Set (under lock) at the first failure; read without it by segmentCompressorFailed(). The
+     * work queued after it is skipped. `latched`: it came while a segment was sealed behind the
+     * caller, so only segmentCompressorReset() clears it (a segment opened next must not be
+     * committed after one that was not); otherwise the next segment clears it. */
+    atomic_bool failed;
+    bool latched;
+    Err err; /* why, under lock */
+    SegmentWriter *writer; /* the open segment (the caller's), NULL between segments */
     int lz4Acceleration;   /* of the segments opened from now on */
     bool objectMd5;        /* the same: their object's MD5 is taken */
 };
 
 struct SegmentWriter {
     char *path;
+    int fd; /* closed by bv-seal after its fsync */
     SegmentMeta meta;
-    /* The worker's while a block is in flight (the caller's only when the worker is idle: the
-     * FDE at the start, the digest at the seal): the content's SHA-256 and the chain, lz4 ->
-     * tail -> object sha256 -> [object md5 ->] fd. */
+    /* The caller's until its first block is in the ring, then the workers' (bv-hash: the
+     * content's SHA-256; bv-compress: the chain, lz4 -> tail -> object sha256 -> [object md5 ->]
+     * fd). */
     CryptoHash *contentHash;
     IoWrite *head, *tail, *objectHash;
     IoWrite *objectMd5; /* NULL when the MD5 is not taken */
-    uint8_t *stage; /* content not yet handed to the worker (the caller's) */
+    uint8_t *stage; /* the ring entry being filled (NULL: none taken yet) */
     size_t staged;
-    uint8_t *spare; /* the block the worker writes (or wrote last) */
     uint64_t contentBytes; /* content accepted so far (the caller's view) */
-    uint64_t objectBytes;  /* bytes written to the object (the worker's until it is idle) */
+    uint64_t objectBytes;  /* bytes written to the object (bv-compress's) */
+    uint64_t lastEntry;    /* one past its last entry in the ring */
     bool failed;
-    bool sealed;
+    bool sealed;    /* the caller's: sealed (the file is whole at `path`, or committed away) */
+    /* The seal (set by the caller before the close entry; then the compressor's). */
+    bool closing, async;
+    uint64_t sealTicket; /* sealsDone reaches it once the seal is over */
+    SegmentSealedFn *sealedFn;
+    void *sealedData;
+    SegmentWriter *sealNext;
     /* NULL once sealed, or once the compressor was shut down under the open segment. */
     SegmentCompressor *compressor;
     bool ownCompressor; /* segmentWriterNew(): started for this segment, stopped with it */
 };
 
-/* bv-compress: writes each block handed to it through the chain of the segment it serves; after
- * the segment's first error (kept for the caller) it skips that segment's blocks. */
+/* The first failure, under lock: the work queued after it is skipped. */
+static void
+compressorFailLocked(SegmentCompressor *c, bool async, const Err *err) {
+    if (atomic_load(&c->failed))
+        return;
+    c->err = *err;
+    c->latched = async || c->sealsQueued != c->sealsDone;
+    atomic_store(&c->failed, true);
+}
+
+/* The end of a segment's object, on bv-compress once bv-hash finished its content digest: the
+ * lz4 frame's end and the trailer; the object's size and digests into its meta. */
+static int
+writerCloseChain(SegmentWriter *w, Err *err) {
+    if (ioWriteClose(w->head, err) != 0)
+        return -1;
+    w->meta.size = w->objectBytes;
+    snprintf(w->meta.sha256, sizeof(w->meta.sha256), "%s", ioWriteHashHex(w->objectHash));
+    if (w->objectMd5 != NULL) {
+        ioWriteHashResult(w->objectMd5, w->meta.md5, NULL);
+        w->meta.hasMd5 = true;
+    }
+    segmentName(w->meta.seq, w->meta.file, w->meta.startPos, w->meta.name, sizeof(w->meta.name));
+    return 0;
+}
+
+/* bv-compress: writes each block of the ring through its segment's chain; at a segment's close
+ * entry, once bv-hash is past it, ends its object and queues it for bv-seal. */
 static void *
 compressorMain(void *arg) {
     SegmentCompressor *c = arg;
@@ -82,94 +142,178 @@ compressorMain(void *arg) {
 
     pthread_mutex_lock(&c->lock);
     for (;;) {
-        while (!c->compressing && !c->stop)
+        while (c->compressed == c->produced && !c->stop)
             pthread_cond_wait(&c->cond, &c->lock);
-        if (!c->compressing)
+        if (c->compressed == c->produced)
             break;
-        IoWrite *chain = c->chain;
-        const uint8_t *block = c->block;
-        size_t len = c->len;
-        bool skip = c->failed;
+        RingEntry *e = &c->ring[c->compressed % SEGMENT_RING_BLOCKS];
+        SegmentWriter *w = e->w;
+
+        while (e->close && c->hashed <= c->compressed)
+            pthread_cond_wait(&c->cond, &c->lock);
+        bool skip = atomic_load(&c->failed);
+        int rc = 0;
 
         pthread_mutex_unlock(&c->lock);
         errClear(&err);
-        int rc = skip ? 0 : ioWrite(chain, block, len, &err);
+        if (!skip)
+            rc = e->close ? writerCloseChain(w, &err) : ioWrite(w->head, e->block, e->len, &err);
         pthread_mutex_lock(&c->lock);
-        if (rc != 0) {
-            c->failed = true;
-            c->err = err;
+        if (rc != 0)
+            compressorFailLocked(c, w->async, &err);
+        if (e->close) {
+            if (c->sealTail != NULL)
+                c->sealTail->sealNext = w;
+            else
+                c->sealHead = w;
+            c->sealTail = w;
         }
-        c->compressing = false;
+        c->compressed++;
         pthread_cond_broadcast(&c->cond);
     }
     pthread_mutex_unlock(&c->lock);
     return NULL;
 }
 
-/* bv-hash: adds each block to the content's SHA-256, beside bv-compress. */
+/* bv-hash: adds each block to its segment's content SHA-256, beside bv-compress; at a close
+ * entry, the digest goes into the segment's meta (for its trailer). */
 static void *
 hasherMain(void *arg) {
     SegmentCompressor *c = arg;
 
     pthread_mutex_lock(&c->lock);
     for (;;) {
-        while (!c->hashing && !c->stop)
+        while (c->hashed == c->produced && !c->stop)
             pthread_cond_wait(&c->cond, &c->lock);
-        if (!c->hashing)
+        if (c->hashed == c->produced)
             break;
-        CryptoHash *contentHash = c->contentHash;
-        const uint8_t *block = c->block;
-        size_t len = c->len;
-        bool skip = c->failed;
+        RingEntry *e = &c->ring[c->hashed % SEGMENT_RING_BLOCKS];
+        SegmentWriter *w = e->w;
+        bool skip = atomic_load(&c->failed);
 
         pthread_mutex_unlock(&c->lock);
-        if (!skip)
-            cryptoHashUpdate(contentHash, block, len);
+        if (e->close) {
+            uint8_t digest[CRYPTO_HASH_MAX_LEN];
+
+            cryptoHashFinal(w->contentHash, digest, NULL);
+            cryptoHexEncode(digest, CRYPTO_SHA256_LEN, w->meta.contentSha256);
+            w->meta.contentLen = w->contentBytes;
+        } else if (!skip) {
+            cryptoHashUpdate(w->contentHash, e->block, e->len);
+        }
         pthread_mutex_lock(&c->lock);
-        c->hashing = false;
+        c->hashed++;
         pthread_cond_broadcast(&c->cond);
     }
     pthread_mutex_unlock(&c->lock);
     return NULL;
 }
 
-/* Stop and join the workers started (the compressor is idle). */
+/* The file's data made durable, then closed; -1 with ERR_IO. */
+static int
+writerSync(SegmentWriter *w, Err *err) {
+    int rc = 0;
+
+    if (fsync(w->fd) != 0)
+        rc = errSetSys(err, ERR_IO, errno, "unable to fsync '%s'", w->path);
+    /* The descriptor is released even when close(2) fails, so it is never closed twice. */
+    if (close(w->fd) != 0 && rc == 0)
+        rc = errSetSys(err, ERR_IO, errno, "unable to close '%s'", w->path);
+    w->fd = -1;
+    return rc;
+}
+
+static void writerRelease(SegmentWriter *w);
+
+/* bv-seal: for each segment closed, in order: fsync and close its file, then, for a segment sealed
+ * behind the caller, its commit, after which it is freed here. After a failure the segments
+ * queued are not committed (their files are removed as they are freed). */
+static void *
+sealerMain(void *arg) {
+    SegmentCompressor *c = arg;
+    Err err;
+
+    pthread_mutex_lock(&c->lock);
+    for (;;) {
+        while (c->sealHead == NULL && !(c->stop && c->compressed == c->produced))
+            pthread_cond_wait(&c->cond, &c->lock);
+        if (c->sealHead == NULL)
+            break;
+        SegmentWriter *w = c->sealHead;
+        bool skip = atomic_load(&c->failed), async = w->async;
+        int rc = 0;
+
+        c->sealHead = w->sealNext;
+        if (c->sealHead == NULL)
+            c->sealTail = NULL;
+        pthread_mutex_unlock(&c->lock);
+        errClear(&err);
+        if (!skip)
+            rc = writerSync(w, &err);
+        if (async) {
+            if (!skip && rc == 0 && w->sealedFn(w->sealedData, w->path, &w->meta, &err) != 0)
+                rc = -1;
+            /* Not committed: the file must not stay in the way of the same seq sealed again. */
+            w->sealed = !skip && rc == 0;
+            writerRelease(w);
+        }
+        pthread_mutex_lock(&c->lock);
+        if (rc != 0)
+            compressorFailLocked(c, async, &err);
+        c->sealsDone++;
+        pthread_cond_broadcast(&c->cond);
+    }
+    pthread_mutex_unlock(&c->lock);
+    return NULL;
+}
+
+/* Stop and join the threads started (`started` of them, in the order created). */
 static void
-compressorStop(SegmentCompressor *c, bool hasher) {
+compressorStop(SegmentCompressor *c, int started) {
+    pthread_t *threads[] = {&c->thread, &c->hashThread, &c->sealThread};
+
     pthread_mutex_lock(&c->lock);
     c->stop = true;
     pthread_cond_broadcast(&c->cond);
     pthread_mutex_unlock(&c->lock);
-    pthread_join(c->thread, NULL);
-    if (hasher)
-        pthread_join(c->hashThread, NULL);
+    for (int i = 0; i < started; i++)
+        pthread_join(*threads[i], NULL);
     pthread_cond_destroy(&c->cond);
     pthread_mutex_destroy(&c->lock);
+    for (int i = 0; i < SEGMENT_RING_BLOCKS; i++)
+        bvFree(c->ring[i].block);
 }
 
 SegmentCompressor *
 segmentCompressorNew(Err *err) {
+    static const struct {
+        void *(*main)(void *);
+        const char *name, *what;
+    } threads[] = {
+        {compressorMain, "bv-compress", "compression"},
+        {hasherMain, "bv-hash", "hash"},
+        {sealerMain, "bv-seal", "seal"},
+    };
     SegmentCompressor *c = bvCalloc(1, sizeof(*c));
-    int rc;
+    pthread_t *ids[] = {&c->thread, &c->hashThread, &c->sealThread};
 
     c->lz4Acceleration = SEGMENT_LZ4_ACCELERATION_DEFAULT;
+    atomic_init(&c->failed, false);
+    for (int i = 0; i < SEGMENT_RING_BLOCKS; i++)
+        c->ring[i].block = bvMalloc(SEGMENT_STAGE_SIZE);
     pthread_mutex_init(&c->lock, NULL);
     pthread_cond_init(&c->cond, NULL);
-    if ((rc = pthread_create(&c->thread, NULL, compressorMain, c)) != 0) {
-        errSetSys(err, ERR_INTERNAL, rc, "unable to start the segment compression thread");
-        pthread_cond_destroy(&c->cond);
-        pthread_mutex_destroy(&c->lock);
-        bvFree(c);
-        return NULL;
+    for (int i = 0; i < 3; i++) {
+        int rc = pthread_create(ids[i], NULL, threads[i].main, c);
+
+        if (rc != 0) {
+            errSetSys(err, ERR_INTERNAL, rc, "unable to start the segment %s thread", threads[i].what);
+            compressorStop(c, i);
+            bvFree(c);
+            return NULL;
+        }
+        pthread_setname_np(*ids[i], threads[i].name);
     }
-    pthread_setname_np(c->thread, "bv-compress");
-    if ((rc = pthread_create(&c->hashThread, NULL, hasherMain, c)) != 0) {
-        errSetSys(err, ERR_INTERNAL, rc, "unable to start the segment hash thread");
-        compressorStop(c, false);
-        bvFree(c);
-        return NULL;
-    }
-    pthread_setname_np(c->hashThread, "bv-hash");
     return c;
 }
 
@@ -184,43 +328,124 @@ segmentCompressorSetObjectMd5(SegmentCompressor *c, bool on) {
     c->objectMd5 = on;
 }
 
-void
-segmentCompressorFree(SegmentCompressor *c) {
-    if (c == NULL)
-        return;
-    compressorStop(c, true);
-    /* A segment still open fails from now on; freeing it still removes its file. */
-    if (c->writer != NULL)
-        c->writer->compressor = NULL;
-    bvFree(c);
+bool
+segmentCompressorFailed(SegmentCompressor *c) {
+    return atomic_load_explicit(&c->failed, memory_order_relaxed);
 }
 
-/* Wait until the worker is idle; -1 with its error when a block of this segment failed, or when
- * the compressor is gone. */
-static int
-workerWait(SegmentWriter *w, Err *err) {
-    SegmentCompressor *c = w->compressor;
+int
+segmentCompressorSync(SegmentCompressor *c, Err *err) {
     int rc = 0;
 
-    if (c == NULL) {
-        w->failed = true;
-        return errSet(err, ERR_INTERNAL, "segment '%s': the compression worker was shut down", w->path);
-    }
     pthread_mutex_lock(&c->lock);
-    while (c->compressing || c->hashing)
+    while (c->sealsDone != c->sealsQueued)
         pthread_cond_wait(&c->cond, &c->lock);
-    if (c->failed) {
+    if (atomic_load(&c->failed)) {
         *err = c->err;
         rc = -1;
     }
     pthread_mutex_unlock(&c->lock);
-    if (rc != 0)
-        w->failed = true;
     return rc;
 }
 
-/* The segment no longer needs the worker (sealed, or being freed): wait until it is idle, then
- * let the next segment have it. */
+uint64_t
+segmentCompressorSealsDone(SegmentCompressor *c) {
+    uint64_t done;
+
+    pthread_mutex_lock(&c->lock);
+    done = c->sealsDone;
+    pthread_mutex_unlock(&c->lock);
+    return done;
+}
+
+void
+segmentCompressorReset(SegmentCompressor *c) {
+    pthread_mutex_lock(&c->lock);
+    BV_ASSERT(c->writer == NULL);
+    while (c->sealsDone != c->sealsQueued || c->compressed != c->produced || c->hashed != c->produced)
+        pthread_cond_wait(&c->cond, &c->lock);
+    atomic_store(&c->failed, false);
+    c->latched = false;
+    pthread_mutex_unlock(&c->lock);
+}
+
+void
+segmentCompressorFree(SegmentCompressor *c) {
+    if (c == NULL)
+        return;
+    /* The threads finish the work queued: the segments sealed behind the caller are committed
+     * (or dropped after a failure) before they exit. */
+    compressorStop(c, 3);
+    /* A segment still open fails from now on; freeing it still removes its file. */
+    if (c->writer != NULL) {
+        c->writer->compressor = NULL;
+        c->writer->stage = NULL;
+    }
+    bvFree(c);
+}
+
+/* The error of the compressor's failure, or of its absence; -1. */
+static int
+writerFailed(SegmentWriter *w, Err *err) {
+    SegmentCompressor *c = w->compressor;
+
+    w->failed = true;
+    if (c == NULL)
+        return errSet(err, ERR_INTERNAL, "segment '%s': the compression worker was shut down", w->path);
+    pthread_mutex_lock(&c->lock);
+    *err = c->err;
+    pthread_mutex_unlock(&c->lock);
+    return -1;
+}
+
+/* Take the next ring entry for the caller (waiting while the ring is full): *entry. -1 when the
+ * compressor failed. */
+static int
+ringTake(SegmentWriter *w, RingEntry **entry, Err *err) {
+    SegmentCompressor *c = w->compressor;
+
+    if (c == NULL || atomic_load(&c->failed))
+        return writerFailed(w, err);
+    pthread_mutex_lock(&c->lock);
+    while (c->produced - (c->compressed < c->hashed ? c->compressed : c->hashed) >= SEGMENT_RING_BLOCKS)
+        pthread_cond_wait(&c->cond, &c->lock);
+    *entry = &c->ring[c->produced % SEGMENT_RING_BLOCKS];
+    pthread_mutex_unlock(&c->lock);
+    return 0;
+}
+
+/* Hand the entry taken to the workers. */
+static void
+ringPut(SegmentWriter *w, RingEntry *e, size_t len, bool close) {
+    SegmentCompressor *c = w->compressor;
+
+    pthread_mutex_lock(&c->lock);
+    e->w = w;
+    e->len = len;
+    e->close = close;
+    c->produced++;
+    w->lastEntry = c->produced;
+    pthread_cond_broadcast(&c->cond);
+    pthread_mutex_unlock(&c->lock);
+}
+
+/* Hand the staged block to the workers. */
+static int
+stageFlush(SegmentWriter *w, Err *err) {
+    SegmentCompressor *c = w->compressor;
+
+    if (w->staged == 0)
+        return 0;
+    if (c == NULL || atomic_load(&c->failed))
+        return writerFailed(w, err);
+    ringPut(w, &c->ring[c->produced % SEGMENT_RING_BLOCKS], w->staged, false);
+    w->stage = NULL;
+    w->staged = 0;
+    return 0;
+}
+
+/* The segment no longer needs the ring (being freed, or sealed): wait until the workers are past
+ * its entries, then let the next segment have the compressor. */
 static void
 writerDetach(SegmentWriter *w) {
     SegmentCompressor *c = w->compressor;
@@ -228,39 +453,15 @@ writerDetach(SegmentWriter *w) {
     if (c == NULL)
         return;
     pthread_mutex_lock(&c->lock);
-    while (c->compressing || c->hashing)
+    while (c->compressed < w->lastEntry || c->hashed < w->lastEntry)
         pthread_cond_wait(&c->cond, &c->lock);
-    c->writer = NULL;
-    c->failed = false;
+    if (c->writer == w)
+        c->writer = NULL;
     pthread_mutex_unlock(&c->lock);
     w->compressor = NULL;
+    w->stage = NULL;
     if (w->ownCompressor)
         segmentCompressorFree(c);
-}
-
-/* Hand the staged block to the worker (after the one it holds is written). */
-static int
-stageFlush(SegmentWriter *w, Err *err) {
-    SegmentCompressor *c = w->compressor;
-    uint8_t *block;
-
-    if (w->staged == 0)
-        return 0;
-    if (workerWait(w, err) != 0)
-        return -1;
-    pthread_mutex_lock(&c->lock);
-    c->chain = w->head;
-    c->contentHash = w->contentHash;
-    c->block = w->stage;
-    c->len = w->staged;
-    c->compressing = c->hashing = true;
-    pthread_cond_broadcast(&c->cond);
-    pthread_mutex_unlock(&c->lock);
-    block = w->spare;
-    w->spare = w->stage;
-    w->stage = block;
-    w->staged = 0;
-    return 0;
 }
 
 /* The filter between the lz4 compressor and the object: counts the object's bytes and, when the
@@ -356,6 +557,16 @@ segmentWriterOpen(SegmentCompressor *c, const char *path, const SegmentMeta *met
         errPrefix(err, "segment of '%s' at %" PRIu64, meta->file, meta->startPos);
         return NULL;
     }
+    /* After a failure while a segment was sealed behind the caller, nothing is written until the
+     * caller has dropped what followed it (segmentCompressorReset()). */
+    pthread_mutex_lock(&c->lock);
+    BV_ASSERT(c->writer == NULL);
+    if (atomic_load(&c->failed) && c->latched) {
+        *err = c->err;
+        pthread_mutex_unlock(&c->lock);
+        return NULL;
+    }
+    pthread_mutex_unlock(&c->lock);
     fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
     if (fd < 0) {
         errSetSys(err, ERR_IO, errno, "unable to create '%s'", path);
@@ -363,6 +574,7 @@ segmentWriterOpen(SegmentCompressor *c, const char *path, const SegmentMeta *met
     }
     w = bvCalloc(1, sizeof(*w));
     w->path = bvStrdup(path);
+    w->fd = fd;
     w->meta = *meta;
     w->meta.gtidStart = NULL;
     w->meta.gtidEnd = NULL;
@@ -385,7 +597,8 @@ segmentWriterOpen(SegmentCompressor *c, const char *path, const SegmentMeta *met
     w->meta.size = 0;
     w->meta.hasMd5 = false;
 
-    fdSink = ioWriteFdNew(fd, path, IO_FD_SYNC | IO_FD_CLOSE);
+    /* No fsync or close in the chain: bv-seal does both once the object is whole. */
+    fdSink = ioWriteFdNew(fd, path, 0);
     if (c->objectMd5)
         fdSink = w->objectMd5 = ioWriteHashNew(fdSink, CRYPTO_HASH_MD5);
     w->objectHash = ioWriteHashNew(fdSink, CRYPTO_HASH_SHA256);
@@ -399,18 +612,18 @@ segmentWriterOpen(SegmentCompressor *c, const char *path, const SegmentMeta *met
     w->head = ioWriteLz4CompressOptNew(w->tail, &(IoLz4Options){.acceleration = c->lz4Acceleration,
                                                                 .contentChecksum = false});
     w->contentHash = cryptoHashNew(CRYPTO_HASH_SHA256);
-    w->stage = bvMalloc(SEGMENT_STAGE_SIZE);
-    w->spare = bvMalloc(SEGMENT_STAGE_SIZE);
     pthread_mutex_lock(&c->lock);
-    BV_ASSERT(c->writer == NULL && !c->compressing && !c->hashing);
     c->writer = w;
-    c->failed = false;
+    /* A failure of the previous segment alone was its own: this one starts clean. */
+    if (!c->latched)
+        atomic_store(&c->failed, false);
+    w->lastEntry = c->produced;
     pthread_mutex_unlock(&c->lock);
     w->compressor = c;
 
     /* The magic goes straight to the object; the FDE, with the in-use flag of an open file
-     * cleared (its checksum is defined with the flag clear), opens the content. The worker is
-     * idle: nothing was handed to it yet. */
+     * cleared (its checksum is defined with the flag clear), opens the content. The chain and
+     * the hash are the caller's until the first block of this segment is in the ring. */
     copy = bvMalloc(fdeLen);
     memcpy(copy, fde, fdeLen);
     binlogFdeSetInUse(copy, false);
@@ -448,7 +661,7 @@ int
 segmentWriterAppend(SegmentWriter *w, const uint8_t *event, size_t len, uint64_t endPos, Err *err) {
     size_t done = 0;
 
-    BV_ASSERT(!w->sealed);
+    BV_ASSERT(!w->sealed && !w->closing);
     if (w->failed)
         return errSet(err, ERR_INTERNAL, "segment '%s' failed earlier", w->path);
     if (len < BINLOG_HEADER_LEN || rdU32(event + 9) != len)
@@ -461,6 +674,13 @@ segmentWriterAppend(SegmentWriter *w, const uint8_t *event, size_t len, uint64_t
     while (done < len) {
         size_t n = len - done;
 
+        if (w->stage == NULL) {
+            RingEntry *e;
+
+            if (ringTake(w, &e, err) != 0)
+                return -1;
+            w->stage = e->block;
+        }
         if (n > SEGMENT_STAGE_SIZE - w->staged)
             n = SEGMENT_STAGE_SIZE - w->staged;
         memcpy(w->stage + w->staged, event + done, n);
@@ -532,53 +752,94 @@ segmentWriterEndPos(const SegmentWriter *w) {
     return w->meta.endPos;
 }
 
-int
-segmentWriterSeal(SegmentWriter *w, bool endsFile, SegmentMeta *meta, Err *err) {
-    BV_ASSERT(!w->sealed);
+/* Queue the segment's close after its last block: bv-hash finishes its content digest,
+ * bv-compress its object, bv-seal fsyncs it (and, `async`, commits it through fn). */
+static int
+writerClose(SegmentWriter *w, bool endsFile, bool async, SegmentSealedFn *fn, void *data, Err *err) {
+    SegmentCompressor *c = w->compressor;
+    RingEntry *e;
+
+    BV_ASSERT(!w->sealed && !w->closing);
     if (w->failed)
         return errSet(err, ERR_INTERNAL, "segment '%s' failed earlier", w->path);
     w->meta.endsFile = endsFile;
-    if (stageFlush(w, err) != 0 || workerWait(w, err) != 0)
-        return errPrefix(err, "unable to seal segment '%s'", w->path);
-    /* Everything is written: the rest (lz4 frame end, trailer, fsync) runs here, and the next
-     * segment may have the worker. */
-    writerDetach(w);
-    {
-        uint8_t digest[CRYPTO_HASH_MAX_LEN];
+    if (stageFlush(w, err) != 0 || ringTake(w, &e, err) != 0)
+        return -1;
+    pthread_mutex_lock(&c->lock);
+    /* At most SEGMENT_SEALS_MAX segments behind the caller: their chains are what they hold. */
+    while (async && c->sealsQueued - c->sealsDone >= SEGMENT_SEALS_MAX)
+        pthread_cond_wait(&c->cond, &c->lock);
+    w->closing = true;
+    w->async = async;
+    w->sealedFn = fn;
+    w->sealedData = data;
+    w->sealTicket = ++c->sealsQueued;
+    if (c->writer == w)
+        c->writer = NULL;
+    pthread_mutex_unlock(&c->lock);
+    ringPut(w, e, 0, true);
+    return 0;
+}
 
-        cryptoHashFinal(w->contentHash, digest, NULL);
-        cryptoHexEncode(digest, CRYPTO_SHA256_LEN, w->meta.contentSha256);
-        w->meta.contentLen = w->contentBytes;
+int
+segmentWriterSeal(SegmentWriter *w, bool endsFile, SegmentMeta *meta, Err *err) {
+    SegmentCompressor *c = w->compressor;
+    int rc = 0;
+
+    if (writerClose(w, endsFile, false, NULL, NULL, err) != 0)
+        return errPrefix(err, "unable to seal segment '%s'", w->path);
+    pthread_mutex_lock(&c->lock);
+    while (c->sealsDone < w->sealTicket)
+        pthread_cond_wait(&c->cond, &c->lock);
+    if (atomic_load(&c->failed)) {
+        *err = c->err;
+        rc = -1;
     }
-    if (ioWriteClose(w->head, err) != 0) {
+    pthread_mutex_unlock(&c->lock);
+    writerDetach(w);
+    if (rc != 0) {
         w->failed = true;
         return errPrefix(err, "unable to seal segment '%s'", w->path);
     }
-    w->meta.size = w->objectBytes;
-    snprintf(w->meta.sha256, sizeof(w->meta.sha256), "%s", ioWriteHashHex(w->objectHash));
-    if (w->objectMd5 != NULL) {
-        ioWriteHashResult(w->objectMd5, w->meta.md5, NULL);
-        w->meta.hasMd5 = true;
-    }
-    segmentName(w->meta.seq, w->meta.file, w->meta.startPos, w->meta.name, sizeof(w->meta.name));
     w->sealed = true;
     segmentMetaCopy(meta, &w->meta);
     return 0;
+}
+
+int
+segmentWriterSealAsync(SegmentWriter *w, bool endsFile, SegmentSealedFn *fn, void *data, uint64_t *ticket,
+                       Err *err) {
+    BV_ASSERT(!w->ownCompressor);
+    if (writerClose(w, endsFile, true, fn, data, err) != 0) {
+        errPrefix(err, "unable to seal segment '%s'", w->path);
+        segmentWriterFree(w);
+        return -1;
+    }
+    *ticket = w->sealTicket;
+    return 0;
+}
+
+/* Free what the writer holds, removing its file unless it was sealed (any thread: the workers are
+ * done with it). */
+static void
+writerRelease(SegmentWriter *w) {
+    ioWriteFree(w->head);
+    cryptoHashFree(w->contentHash);
+    if (w->fd >= 0)
+        close(w->fd);
+    if (!w->sealed && unlink(w->path) != 0 && errno != ENOENT)
+        logWarn("unable to remove the unfinished segment '%s': %s", w->path, strerror(errno));
+    segmentMetaClear(&w->meta);
+    bvFree(w->path);
+    bvFree(w);
 }
 
 void
 segmentWriterFree(SegmentWriter *w) {
     if (w == NULL)
         return;
-    /* The worker may still be writing a block of this segment into its chain. */
+    BV_ASSERT(!w->closing || !w->async);
+    /* The workers may still be writing blocks of this segment into its chain. */
     writerDetach(w);
-    ioWriteFree(w->head);
-    cryptoHashFree(w->contentHash);
-    bvFree(w->stage);
-    bvFree(w->spare);
-    if (!w->sealed && unlink(w->path) != 0 && errno != ENOENT)
-        logWarn("unable to remove the unfinished segment '%s': %s", w->path, strerror(errno));
-    segmentMetaClear(&w->meta);
-    bvFree(w->path);
-    bvFree(w);
+    writerRelease(w);
 }
