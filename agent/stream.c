@@ -87,9 +87,8 @@ sinkSealed(void *data, const char *tmpPath, const SegmentMeta *meta, const uint8
     rc = spoolCommit(a->spool, tmpPath, &m, fde, fdeLen, nextFile, err);
     if (rc != 0)
         logDebug("segment %" PRIu64 " not committed: %s", m.seq, err->msg);
-    /* The segmenter still describes the segment being sealed. */
     if (rc == 0)
-        sealedSegment(a, &m, a->segmenter ? segmenterOpenFirstCommitUs(a->segmenter) : 0);
+        sealedSegment(a, &m, m.firstCommitEstUs);
     segmentMetaClear(&m);
     return rc;
 }
@@ -108,6 +107,10 @@ agentSegmenterNew(Agent *a, BinlogFlavour flavour, uint32_t serverId, const char
     sopts.timeline = timeline;
     sopts.streamChecksum = BINLOG_CHECKSUM_CRC32;
     sopts.compressor = a->compressor;
+    /* The seal's fsyncs and the spool's commit run on bv-seal while the stream reads on. Not with
+     * semi-sync: a segment's journal is removed once the segmenter says it is sealed
+     * (agentAfterSeal()), which must then mean committed. */
+    sopts.asyncSeal = !a->cfg->semiSync;
     return segmenterNew(&sopts, &sink);
 }
 
@@ -720,7 +723,9 @@ agentStreamMain(void *arg) {
         logWarn("reconnecting to the source in %" PRIu64 " ms: %s", delay, err.msg);
         agentSleep(a, delay);
     }
-    if (a->segmenter != NULL && segmenterHasOpen(a->segmenter))
+    /* Also waits for the segments sealed behind the stream: committed (and queued for upload)
+     * before the uploader stops. */
+    if (a->segmenter != NULL)
         segmenterAbandon(a->segmenter);
     if (a->journal != NULL) {
         spoolJournalClose(a->journal, false);

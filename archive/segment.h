@@ -77,6 +77,9 @@ typedef struct SegmentMeta {
      * (segmentCompressorSetObjectMd5()); in memory only, for the upload. */
     bool hasMd5;
     uint8_t md5[CRYPTO_MD5_LEN];
+    /* In memory only, from the segmenter to its sink: the estimated commit time of the segment's
+     * first transaction (segmenterOpenFirstCommitUs() while it was open), 0 when unknown. */
+    uint64_t firstCommitEstUs;
 } SegmentMeta;
 
 /* Object name for a segment: segments/<seq>-<file>-<start pos>.bvs */
@@ -219,6 +222,8 @@ uint64_t segmentWriterContentBytes(const SegmentWriter *w); /* uncompressed byte
 uint64_t segmentWriterTransactions(const SegmentWriter *w);
 uint64_t segmentWriterEvents(const SegmentWriter *w);
 uint64_t segmentWriterEndPos(const SegmentWriter *w);
+/* The GTID state gtid_end holds so far ("" when unknown). */
+const char *segmentWriterGtidEnd(const SegmentWriter *w);
 /* Finish: trailer, fsync, close (on the compressor's threads, after the blocks queued; the caller
  * waits). The file stays at `path`; *meta (overwritten) receives the full metadata including
  * name, size and sha256 of the object (the caller moves it into place). Once sealed, the segment

@@ -596,6 +596,7 @@ segmentWriterOpen(SegmentCompressor *c, const char *path, const SegmentMeta *met
     w->meta.name[0] = w->meta.sha256[0] = '\0';
     w->meta.size = 0;
     w->meta.hasMd5 = false;
+    w->meta.firstCommitEstUs = 0;
 
     /* No fsync or close in the chain: bv-seal does both once the object is whole. */
     fdSink = ioWriteFdNew(fd, path, 0);
@@ -750,6 +751,11 @@ segmentWriterEvents(const SegmentWriter *w) {
 uint64_t
 segmentWriterEndPos(const SegmentWriter *w) {
     return w->meta.endPos;
+}
+
+const char *
+segmentWriterGtidEnd(const SegmentWriter *w) {
+    return segmentMetaGtidEnd(&w->meta);
 }
 
 /* Queue the segment's close after its last block: bv-hash finishes its content digest,

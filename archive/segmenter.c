@@ -14,6 +14,34 @@
 #include "common/log.h"
 #include "common/mem.h"
 
+/* Where the stream restarts after the last sealed segment (the segmenter's, and a snapshot of it
+ * before each seal behind the caller, to go back to when that seal fails). */
+typedef struct SealedState {
+    uint64_t lastSeq;
+    char file[256];
+    uint64_t pos;
+    char *gtid;
+    uint8_t *fde;
+    size_t fdeLen;
+    uint64_t firstEstUs;
+} SealedState;
+
+/* A segment sealed behind the caller (SegmenterOpts.asyncSeal): what its commit needs, the
+ * segmenter's state before it, and whether the commit (on the compressor's bv-seal) took it. */
+typedef struct PendingSeal {
+    struct Segmenter *s;
+    uint64_t ticket; /* over once segmentCompressorSealsDone() reaches it */
+    uint64_t seq;
+    uint64_t contentBytes;
+    uint64_t firstEstUs;
+    uint8_t *fde;
+    size_t fdeLen;
+    char *nextFile; /* NULL: none */
+    SealedState before;
+    bool committed; /* written on bv-seal, read once the ticket is over */
+    struct PendingSeal *next;
+} PendingSeal;
+
 /* Where a stream started from a GTID state is (segmenterExpectGtidStart()). */
 typedef enum GtidStart {
     GTID_START_OFF = 0,    /* events continue the expected position */
@@ -44,6 +72,10 @@ struct Segmenter {
     char *sealedGtid;
     uint8_t *sealedFde;
     size_t sealedFdeLen;
+    /* Segments sealed behind the caller and not known to be committed yet, oldest first, and
+     * their content bytes. */
+    PendingSeal *pendHead, *pendTail;
+    uint64_t pendBytes;
     /* The open segment. */
     SegmentWriter *w;
     char tmpPath[4096];
@@ -86,6 +118,76 @@ setFde(uint8_t **dst, size_t *dstLen, const uint8_t *fde, size_t len) {
     }
 }
 
+static void
+sealedStateSave(const Segmenter *s, SealedState *st) {
+    st->lastSeq = s->lastSeq;
+    snprintf(st->file, sizeof(st->file), "%s", s->sealedFile);
+    st->pos = s->sealedPos;
+    st->gtid = bvStrdup(s->sealedGtid);
+    st->fde = NULL;
+    st->fdeLen = 0;
+    setFde(&st->fde, &st->fdeLen, s->sealedFde, s->sealedFdeLen);
+    st->firstEstUs = s->sealedFirstEstUs;
+}
+
+static void
+sealedStateRestore(Segmenter *s, const SealedState *st) {
+    s->lastSeq = st->lastSeq;
+    snprintf(s->sealedFile, sizeof(s->sealedFile), "%s", st->file);
+    s->sealedPos = st->pos;
+    bvFree(s->sealedGtid);
+    s->sealedGtid = bvStrdup(st->gtid);
+    setFde(&s->sealedFde, &s->sealedFdeLen, st->fde, st->fdeLen);
+    s->sealedFirstEstUs = st->firstEstUs;
+}
+
+static void
+pendingFree(PendingSeal *p) {
+    bvFree(p->before.gtid);
+    bvFree(p->before.fde);
+    bvFree(p->fde);
+    bvFree(p->nextFile);
+    bvFree(p);
+}
+
+/* Forget the seals that are over (all of them with `all`, after segmentCompressorSync()). The
+ * first one not committed means the compressor failed: the segmenter goes back to where the
+ * stream stood before it (every later one failed too), and true is returned. */
+static bool
+pendingReap(Segmenter *s, bool all) {
+    uint64_t done = all ? UINT64_MAX : segmentCompressorSealsDone(s->opts.compressor);
+    bool rolledBack = false;
+
+    while (s->pendHead != NULL && s->pendHead->ticket <= done) {
+        PendingSeal *p = s->pendHead;
+
+        s->pendHead = p->next;
+        if (s->pendHead == NULL)
+            s->pendTail = NULL;
+        s->pendBytes -= p->contentBytes;
+        if (!p->committed && !rolledBack) {
+            logWarn("segment %" PRIu64 " was not committed to the spool: the stream goes back to '%s':%" PRIu64
+                    " (what follows is read again from the source)", p->seq, p->before.file, p->before.pos);
+            sealedStateRestore(s, &p->before);
+            rolledBack = true;
+        }
+        pendingFree(p);
+    }
+    return rolledBack;
+}
+
+/* Wait for every seal behind the caller; -1 with the compressor's failure. */
+static int
+pendingSync(Segmenter *s, Err *err) {
+    int rc;
+
+    if (!s->opts.asyncSeal || s->pendHead == NULL)
+        return 0;
+    rc = segmentCompressorSync(s->opts.compressor, err);
+    pendingReap(s, true);
+    return rc;
+}
+
 static int
 resetFramer(Segmenter *s, Err *err) {
     binlogTxnFramerFree(s->framer);
@@ -115,6 +217,14 @@ segmenterAbandon(Segmenter *s) {
 
     segmentWriterFree(s->w); /* unlinks the open file */
     s->w = NULL;
+    if (s->opts.asyncSeal) {
+        /* The seals behind the caller end first: the committed ones stay, and after a failure
+         * the position goes back to the last of them; then the compressor takes segments again. */
+        if (segmentCompressorSync(s->opts.compressor, &err) != 0)
+            logDebug("abandoning after a failed seal: %s", err.msg);
+        pendingReap(s, true);
+        segmentCompressorReset(s->opts.compressor);
+    }
     s->firstMs = 0;
     s->openFirstEstUs = 0;
     s->gtidStart = GTID_START_OFF;
@@ -161,6 +271,65 @@ segmenterHasFileFde(const Segmenter *s, const char *file) {
     return s->fde != NULL && strcmp(s->fdeFile, file) == 0;
 }
 
+/* The commit of a segment sealed behind the caller, on bv-seal: the sink's. */
+static int
+pendingCommit(void *data, const char *path, const SegmentMeta *meta, Err *err) {
+    PendingSeal *p = data;
+    Segmenter *s = p->s;
+    SegmentMeta m;
+    int rc;
+
+    segmentMetaCopy(&m, meta);
+    m.firstCommitEstUs = p->firstEstUs;
+    rc = s->sink.sealed(s->sink.data, path, &m, p->fde, p->fdeLen, p->nextFile, err);
+    segmentMetaClear(&m);
+    if (rc == 0)
+        p->committed = true;
+    return rc;
+}
+
+/* Hand the open segment to the compressor to seal and commit behind the caller; the segmenter
+ * moves on as if it were committed (pendingReap() goes back if it is not). */
+static int
+sealAsync(Segmenter *s, bool endsFile, const char *nextFile, Err *err) {
+    PendingSeal *p = bvCalloc(1, sizeof(*p));
+    SegmentWriter *w = s->w;
+    uint64_t seq = s->lastSeq + 1;
+
+    /* At most a few seals are queued: forget those that are over. */
+    if (pendingReap(s, false))
+        return errSet(err, ERR_INTERNAL, "segment %" PRIu64 ": an earlier seal failed", seq);
+    p->s = s;
+    p->seq = seq;
+    p->contentBytes = segmentWriterContentBytes(w);
+    p->firstEstUs = s->openFirstEstUs;
+    setFde(&p->fde, &p->fdeLen, s->fde, s->fdeLen);
+    p->nextFile = nextFile ? bvStrdup(nextFile) : NULL;
+    sealedStateSave(s, &p->before);
+    s->w = NULL;
+    s->firstMs = 0;
+    s->sealedFirstEstUs = s->openFirstEstUs;
+    s->openFirstEstUs = 0;
+    s->lastSeq = seq;
+    snprintf(s->sealedFile, sizeof(s->sealedFile), "%s", s->file);
+    s->sealedPos = segmentWriterEndPos(w);
+    bvFree(s->sealedGtid);
+    s->sealedGtid = bvStrdup(segmentWriterGtidEnd(w));
+    setFde(&s->sealedFde, &s->sealedFdeLen, s->fde, s->fdeLen);
+    if (segmentWriterSealAsync(w, endsFile, pendingCommit, p, &p->ticket, err) != 0) {
+        sealedStateRestore(s, &p->before);
+        pendingFree(p);
+        return errPrefix(err, "unable to seal segment %" PRIu64, seq);
+    }
+    if (s->pendTail != NULL)
+        s->pendTail->next = p;
+    else
+        s->pendHead = p;
+    s->pendTail = p;
+    s->pendBytes += p->contentBytes;
+    return 0;
+}
+
 static int
 seal(Segmenter *s, bool endsFile, const char *nextFile, Err *err) {
     SegmentMeta meta;
@@ -173,10 +342,13 @@ seal(Segmenter *s, bool endsFile, const char *nextFile, Err *err) {
         segmentWriterSetGtidEnd(s->w, state);
         bvFree(state);
     }
+    if (s->opts.asyncSeal)
+        return sealAsync(s, endsFile, nextFile, err);
     if (segmentWriterSeal(s->w, endsFile, &meta, err) != 0) {
         segmentMetaClear(&meta);
         return errPrefix(err, "unable to seal segment %" PRIu64, s->lastSeq + 1);
     }
+    meta.firstCommitEstUs = s->openFirstEstUs;
     rc = s->sink.sealed(s->sink.data, s->tmpPath, &meta, s->fde, s->fdeLen, nextFile, err);
     segmentWriterFree(s->w);
     s->w = NULL;
@@ -466,6 +638,9 @@ int
 segmenterPush(Segmenter *s, const uint8_t *data, size_t len, uint64_t nowMs, Err *err) {
     BinlogEvent ev;
 
+    /* A seal behind the caller failed: the caller stops at once, as when a seal fails in line. */
+    if (s->pendHead != NULL && segmentCompressorFailed(s->opts.compressor) && pendingSync(s, err) != 0)
+        return -1;
     if (binlogEventParse(&s->fmt, data, len, true, &ev, err) != 0)
         return errPrefix(err, "event after '%s':%" PRIu64, s->file, s->pos);
     s->events++;
@@ -572,9 +747,18 @@ segmenterCutDueMs(const Segmenter *s) {
 
 int
 segmenterCut(Segmenter *s, Err *err) {
-    if (s->w == NULL || binlogTxnFramerInTxn(s->framer) || segmentWriterContentBytes(s->w) <= s->fdeLen)
-        return 0;
-    return seal(s, false, NULL, err) == 0 ? 1 : -1;
+    int rc = 0;
+
+    if (s->w != NULL && !binlogTxnFramerInTxn(s->framer) && segmentWriterContentBytes(s->w) > s->fdeLen)
+        rc = seal(s, false, NULL, err) == 0 ? 1 : -1;
+    if (rc >= 0 && pendingSync(s, err) != 0)
+        rc = -1;
+    return rc;
+}
+
+int
+segmenterSync(Segmenter *s, Err *err) {
+    return pendingSync(s, err);
 }
 
 bool
@@ -589,7 +773,7 @@ segmenterHasOpen(const Segmenter *s) {
 
 uint64_t
 segmenterOpenBytes(const Segmenter *s) {
-    return s->w ? segmentWriterContentBytes(s->w) : 0;
+    return (s->w ? segmentWriterContentBytes(s->w) : 0) + s->pendBytes;
 }
 
 const char *
@@ -664,9 +848,13 @@ segmenterGtidState(const Segmenter *s) {
 
 void
 segmenterFree(Segmenter *s) {
+    Err err;
+
     if (s == NULL)
         return;
     segmentWriterFree(s->w);
+    if (pendingSync(s, &err) != 0)
+        logWarn("%s", err.msg);
     binlogTxnFramerFree(s->framer);
     bvFree(s->fde);
     bvFree(s->sealedFde);

@@ -30,10 +30,19 @@ typedef struct SegmenterOpts {
     /* The compression worker every segment is written on (it must outlive the segmenter); NULL:
      * each segment starts a worker of its own (segmentWriterNew()). */
     SegmentCompressor *compressor;
+    /* Seal behind the caller (needs `compressor`): the segment's end, fsync and the sink's sealed
+     * callback run on the compressor's bv-seal thread, in seq order, while the caller goes on with
+     * the next segment (segmentWriterSealAsync()). The segmenter moves on at once as if the segment
+     * were committed; a failed commit is returned by a later push, tick or cut, and
+     * segmenterAbandon() then goes back to the end of the last segment committed. false: each
+     * seal returns once the sink took the segment (the sink runs on the caller's thread). */
+    bool asyncSeal;
 } SegmenterOpts;
 
 /* Where segments go: a temporary path for the open segment, and the sealed callback that makes
- * it durable (spoolCommit for the agent). */
+ * it durable (spoolCommit for the agent): on the caller's thread, or with asyncSeal on bv-seal
+ * (never two at once, in seq order; meta->firstCommitEstUs is segmenterOpenFirstCommitUs() of the
+ * segment when it was sealed). */
 typedef struct SegmenterSink {
     void (*tmpPath)(void *data, uint64_t seq, char *out, size_t size);
     int (*sealed)(void *data, const char *tmpPath, const SegmentMeta *meta, const uint8_t *fde, size_t fdeLen,
@@ -84,14 +93,22 @@ int segmenterTick(Segmenter *s, uint64_t nowMs, Err *err);
 /* When (in the nowMs clock of segmenterPush()) the open segment's interval is over and a tick
  * would cut it; 0 when none is due: no open segment, a transaction open, or no interval. */
 uint64_t segmenterCutDueMs(const Segmenter *s);
-/* Seal the open segment now if it holds anything and no transaction is open: 1 sealed, 0 not. */
+/* Seal the open segment now if it holds anything and no transaction is open: 1 sealed, 0 not;
+ * either way every segment sealed before is committed when it returns (asyncSeal: it waits). */
 int segmenterCut(Segmenter *s, Err *err);
+/* asyncSeal: wait until every segment sealed is committed; -1 with the first failure (then
+ * segmenterAbandon()). 0 at once otherwise. */
+int segmenterSync(Segmenter *s, Err *err);
 /* Drop the open segment (connection lost, or shutdown inside a transaction): the position goes
- * back to the end of the last sealed segment, from where the stream must be restarted. */
+ * back to the end of the last sealed segment, from where the stream must be restarted. With
+ * asyncSeal it first waits for the seals behind the caller: after a failed one, the last sealed
+ * segment is the last one committed. */
 void segmenterAbandon(Segmenter *s);
 
 bool segmenterInTxn(const Segmenter *s);
 bool segmenterHasOpen(const Segmenter *s);
+/* Content bytes of the open segment and of those sealed behind the caller, not known to be
+ * committed yet (for the spool's limit). */
 uint64_t segmenterOpenBytes(const Segmenter *s);
 /* Where the next event is expected: the stream restarts here after segmenterAbandon(). */
 const char *segmenterFile(const Segmenter *s);
