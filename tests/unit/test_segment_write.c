@@ -1,6 +1,12 @@
 /* Unit tests of archive/segment_write.c's compression worker: one SegmentCompressor serving
- * segment after segment, a segment abandoned or sealed in the middle of the sequence, and the
- * worker shut down while a segment is open. */
+ * segment after segment, a segment abandoned or sealed in the middle of the sequence, the
+ * worker shut down while a segment is open, and segments sealed behind the caller: committed in
+ * order, and after a failure (a commit, a write) nothing committed past it. */
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -361,6 +367,238 @@ testShutdownWithSegmentOpen(void) {
     bvFree(src.file);
 }
 
+/* The commits of segments sealed behind the caller (segmentWriterSealAsync()): each takes the
+ * file to `<path>.committed`, records the seq and the meta; the one of seq `failSeq` fails, after
+ * waiting for `gate` when it is set. */
+typedef struct Commits {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    uint64_t seqs[8];
+    SegmentMeta metas[8];
+    unsigned count;
+    uint64_t failSeq;
+    bool gate, released;
+} Commits;
+
+static int
+commitSegment(void *data, const char *path, const SegmentMeta *meta, Err *err) {
+    Commits *k = data;
+    char to[1100];
+
+    pthread_mutex_lock(&k->lock);
+    while (k->gate && meta->seq == k->failSeq && !k->released)
+        pthread_cond_wait(&k->cond, &k->lock);
+    BV_ASSERT(k->count < 8);
+    k->seqs[k->count] = meta->seq;
+    segmentMetaCopy(&k->metas[k->count], meta);
+    k->count++;
+    pthread_mutex_unlock(&k->lock);
+    if (meta->seq == k->failSeq)
+        return errSet(err, ERR_IO, "unable to commit segment %" PRIu64 " (injected)", meta->seq);
+    snprintf(to, sizeof(to), "%s.committed", path);
+    if (rename(path, to) != 0)
+        return errSetSys(err, ERR_IO, errno, "unable to rename '%s'", path);
+    return 0;
+}
+
+static void
+commitsInit(Commits *k, uint64_t failSeq) {
+    memset(k, 0, sizeof(*k));
+    pthread_mutex_init(&k->lock, NULL);
+    pthread_cond_init(&k->cond, NULL);
+    k->failSeq = failSeq;
+}
+
+static void
+commitsFree(Commits *k) {
+    for (unsigned i = 0; i < k->count; i++)
+        segmentMetaClear(&k->metas[i]);
+    pthread_cond_destroy(&k->cond);
+    pthread_mutex_destroy(&k->lock);
+}
+
+/* Open segment `seq` at testTmpDir()/async-<seq>.tmp with `count` events; NULL with err. */
+static SegmentWriter *
+openWith(SegmentCompressor *c, const Source *src, uint64_t seq, unsigned count, char *path, size_t size, Err *err) {
+    SegmentMeta m;
+    SegmentWriter *w;
+
+    sourceMeta(src, seq, &m);
+    snprintf(path, size, "%s/async-%" PRIu64 ".tmp", testTmpDir(), seq);
+    if ((w = segmentWriterOpen(c, path, &m, src->file + 4, src->fdeLen, err)) == NULL)
+        return NULL;
+    if (appendEvents(w, count, seq * 100, NULL, err) != 0) {
+        segmentWriterFree(w);
+        return NULL;
+    }
+    return w;
+}
+
+/* Three segments sealed behind the caller, each opened as soon as the previous one is handed
+ * over: committed in order, whole (what the commit saw reads back), the tickets over once the
+ * compressor is synced; a seal still queued when the compressor stops is committed first. */
+static void
+testSealAsyncInOrder(void) {
+    static const unsigned counts[] = {9, 1, 14};
+    Source src;
+    SegmentCompressor *c;
+    Commits k;
+    uint64_t tickets[3];
+    Err err = {0};
+
+    sourceLoad(&src);
+    commitsInit(&k, 0);
+    c = segmentCompressorNew(&err);
+    REQUIRE(c != NULL);
+    for (unsigned i = 0; i < 3; i++) {
+        char path[1024];
+        SegmentWriter *w = openWith(c, &src, i + 1, counts[i], path, sizeof(path), &err);
+
+        REQUIRE(w != NULL);
+        REQUIRE(segmentWriterSealAsync(w, false, commitSegment, &k, &tickets[i], &err) == 0);
+        if (i == 1) {
+            CHECK_INT(segmentCompressorSync(c, &err), 0);
+            CHECK(segmentCompressorSealsDone(c) >= tickets[1]);
+            CHECK_INT(k.count, 2);
+        }
+    }
+    CHECK(tickets[0] < tickets[1] && tickets[1] < tickets[2]);
+    segmentCompressorFree(c);
+    REQUIRE(k.count == 3);
+    for (unsigned i = 0; i < 3; i++) {
+        char path[1100];
+
+        CHECK_INT(k.seqs[i], i + 1);
+        snprintf(path, sizeof(path), "%s/async-%u.tmp", testTmpDir(), i + 1);
+        CHECK(!exists(path));
+        snprintf(path, sizeof(path), "%s/async-%u.tmp.committed", testTmpDir(), i + 1);
+        CHECK(verifySealed(path, &k.metas[i], counts[i]) == 0);
+        unlink(path);
+    }
+    commitsFree(&k);
+    bvFree(src.file);
+}
+
+/* The commit of segment 2 fails while segment 3 is queued behind it: segment 1 stays committed,
+ * 3 is never committed, neither file stays; the compressor returns the failure and refuses the
+ * next segment until it is reset, after which it writes whole segments again. */
+static void
+testSealAsyncCommitFails(void) {
+    char path[1024], p1[1100];
+    Source src;
+    SegmentCompressor *c;
+    SegmentWriter *w;
+    SegmentMeta sealed;
+    Commits k;
+    uint64_t ticket;
+    Err err = {0};
+
+    sourceLoad(&src);
+    commitsInit(&k, 2);
+    k.gate = true;
+    c = segmentCompressorNew(&err);
+    REQUIRE(c != NULL);
+    for (uint64_t seq = 1; seq <= 3; seq++) {
+        REQUIRE((w = openWith(c, &src, seq, 5, path, sizeof(path), &err)) != NULL);
+        REQUIRE(segmentWriterSealAsync(w, false, commitSegment, &k, &ticket, &err) == 0);
+    }
+    /* Segment 3 is queued behind 2, whose commit waits: now it fails. */
+    pthread_mutex_lock(&k.lock);
+    k.released = true;
+    pthread_cond_broadcast(&k.cond);
+    pthread_mutex_unlock(&k.lock);
+    CHECK_INT(segmentCompressorSync(c, &err), -1);
+    CHECK_INT(err.code, ERR_IO);
+    CHECK_MSG(err.msg, "unable to commit segment 2 (injected)");
+    CHECK(segmentCompressorFailed(c));
+    CHECK_INT(segmentCompressorSealsDone(c), ticket);
+    REQUIRE(k.count == 2);
+    CHECK_INT(k.seqs[0], 1);
+    CHECK_INT(k.seqs[1], 2);
+    snprintf(p1, sizeof(p1), "%s/async-1.tmp.committed", testTmpDir());
+    CHECK(verifySealed(p1, &k.metas[0], 5) == 0);
+    unlink(p1);
+    for (unsigned seq = 2; seq <= 3; seq++) {
+        snprintf(path, sizeof(path), "%s/async-%u.tmp", testTmpDir(), seq);
+        CHECK(!exists(path));
+    }
+    /* Nothing is written past the failure until the caller has dropped what followed it. */
+    CHECK(openWith(c, &src, 4, 1, path, sizeof(path), &err) == NULL);
+    CHECK_MSG(err.msg, "unable to commit segment 2 (injected)");
+    CHECK(!exists(path));
+    segmentCompressorReset(c);
+    CHECK(!segmentCompressorFailed(c));
+    REQUIRE((w = openWith(c, &src, 2, 4, path, sizeof(path), &err)) != NULL);
+    REQUIRE(segmentWriterSeal(w, false, &sealed, &err) == 0);
+    CHECK(verifySealed(path, &sealed, 4) == 0);
+    segmentWriterFree(w);
+    unlink(path);
+    segmentMetaClear(&sealed);
+    segmentCompressorFree(c);
+    commitsFree(&k);
+    bvFree(src.file);
+}
+
+/* A write fails (the file size limit: EFBIG) in the middle of a segment sealed behind the caller
+ * while the next one is open: the failing segment is never committed and its file goes, the open
+ * one fails at its next call, and after the reset segments are whole again. */
+static void
+testSealAsyncWriteFails(void) {
+    char path[1024], next[1100];
+    Source src;
+    SegmentCompressor *c;
+    SegmentWriter *w;
+    SegmentMeta sealed;
+    Commits k;
+    struct rlimit saved, small;
+    void (*prevHandler)(int);
+    uint64_t ticket;
+    Err err = {0};
+    int rc;
+
+    sourceLoad(&src);
+    commitsInit(&k, 0);
+    c = segmentCompressorNew(&err);
+    REQUIRE(c != NULL);
+    REQUIRE(getrlimit(RLIMIT_FSIZE, &saved) == 0);
+    prevHandler = signal(SIGXFSZ, SIG_IGN);
+    small = saved;
+    small.rlim_cur = 256 * 1024;
+    REQUIRE(setrlimit(RLIMIT_FSIZE, &small) == 0);
+    /* 40 events of 64 KiB: about 1.3 MB compressed, past the limit after a few blocks. */
+    w = openWith(c, &src, 1, 40, path, sizeof(path), &err);
+    rc = w != NULL ? segmentWriterSealAsync(w, false, commitSegment, &k, &ticket, &err) : -1;
+    if (rc == 0) {
+        /* Queued: the next segment finds the failure at its first block, or its seal. */
+        SegmentWriter *n = openWith(c, &src, 2, 8, next, sizeof(next), &err);
+
+        if (n != NULL) {
+            CHECK(segmentWriterSeal(n, false, &sealed, &err) != 0);
+            segmentWriterFree(n);
+        }
+        CHECK(!exists(next));
+        CHECK_INT(segmentCompressorSync(c, &err), -1);
+    }
+    REQUIRE(setrlimit(RLIMIT_FSIZE, &saved) == 0);
+    signal(SIGXFSZ, prevHandler);
+    CHECK_INT(err.code, ERR_IO);
+    CHECK_MSG(err.msg, strerror(EFBIG));
+    CHECK_INT(k.count, 0);
+    CHECK(!exists(path));
+    segmentCompressorReset(c);
+    REQUIRE((w = openWith(c, &src, 1, 12, path, sizeof(path), &err)) != NULL);
+    REQUIRE(segmentWriterSealAsync(w, true, commitSegment, &k, &ticket, &err) == 0);
+    CHECK_INT(segmentCompressorSync(c, &err), 0);
+    REQUIRE(k.count == 1);
+    snprintf(next, sizeof(next), "%s.committed", path);
+    CHECK(verifySealed(next, &k.metas[0], 12) == 0);
+    CHECK(k.metas[0].endsFile);
+    unlink(next);
+    segmentCompressorFree(c);
+    commitsFree(&k);
+    bvFree(src.file);
+}
+
 void
 suite_segment_write(void) {
     testRun("segment writer: several segments through one compression worker", testSeveralSegments);
@@ -368,4 +606,8 @@ suite_segment_write(void) {
     testRun("segment writer: the object's MD5 taken as it is written, when asked", testObjectMd5);
     testRun("segment writer: an abandoned segment, then the next on the same worker", testAbandonedThenNext);
     testRun("segment writer: worker shut down with a segment open", testShutdownWithSegmentOpen);
+    testRun("segment writer: segments sealed behind the caller are committed in order", testSealAsyncInOrder);
+    testRun("segment writer: a failed commit fails the segments queued after it, until reset",
+            testSealAsyncCommitFails);
+    testRun("segment writer: a write failing in a segment sealed behind the caller", testSealAsyncWriteFails);
 }

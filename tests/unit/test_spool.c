@@ -2,7 +2,9 @@
  * transaction boundary, torn and corrupt tails, stale journals); commits that fail halfway (with
  * the segmenter that drives them), what no commit completed removed at open, the probe of a
  * spool after a failure, waiting for space. */
+#include <dirent.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -368,8 +370,10 @@ sinkCommit(void *data, const char *tmp, const SegmentMeta *meta, const uint8_t *
     return spoolCommit(data, tmp, meta, fde, fdeLen, nextFile, err);
 }
 
+/* Push the fixture's events through the segmenter; those ending at or before `from` are skipped
+ * (a stream restarted there: the FDE, then what follows). */
 static int
-pushFixture(Segmenter *sg, const char *name, Err *err) {
+pushFixtureFrom(Segmenter *sg, const char *name, uint64_t from, Err *err) {
     char path[1024];
     size_t len;
     unsigned char *d;
@@ -385,10 +389,16 @@ pushFixture(Segmenter *sg, const char *name, Err *err) {
     }
     binlogReaderFeed(r, d, len);
     while (rc == 0 && binlogReaderNext(r, &ev, err) == 1)
-        rc = segmenterPush(sg, ev.data, ev.h.size, t += 10, err);
+        if (ev.h.type == BINLOG_FORMAT_DESCRIPTION || ev.h.logPos > from)
+            rc = segmenterPush(sg, ev.data, ev.h.size, t += 10, err);
     binlogReaderFree(r);
     free(d);
     return rc;
+}
+
+static int
+pushFixture(Segmenter *sg, const char *name, Err *err) {
+    return pushFixtureFrom(sg, name, 0, err);
 }
 
 /* The segmenter over a spool whose state cannot be written: the seal fails with ERR_IO, nothing
@@ -433,6 +443,101 @@ testSegmenterOverFailingSpool(void) {
     spoolStateClear(&st);
     segmenterFree(sg);
     spoolClose(sp);
+}
+
+/* A spool whose commit of segment `failSeq` fails (ERR_IO), as its disk would. */
+typedef struct FailingSpool {
+    Spool *sp;
+    uint64_t failSeq;
+} FailingSpool;
+
+static int
+sinkCommitFailing(void *data, const char *tmp, const SegmentMeta *meta, const uint8_t *fde, size_t fdeLen,
+                  const char *nextFile, Err *err) {
+    FailingSpool *f = data;
+
+    if (meta->seq == f->failSeq)
+        return errSet(err, ERR_IO, "unable to fsync directory of segment %" PRIu64 " (injected)", meta->seq);
+    return spoolCommit(f->sp, tmp, meta, fde, fdeLen, nextFile, err);
+}
+
+static void
+sinkTmpPathFailing(void *data, uint64_t seq, char *out, size_t size) {
+    spoolOpenPath(((FailingSpool *)data)->sp, seq, out, size);
+}
+
+static unsigned
+filesIn(const char *dir) {
+    DIR *d = opendir(dir);
+    struct dirent *de;
+    unsigned n = 0;
+
+    BV_ASSERT(d != NULL);
+    while ((de = readdir(d)) != NULL)
+        n += de->d_name[0] != '.';
+    closedir(d);
+    return n;
+}
+
+/* Segments sealed behind the stream (asyncSeal) over a spool whose commit of segment 2 fails:
+ * segment 1 stays, nothing after 2 is committed (the segments queued behind it neither, and no
+ * file of theirs stays in open/), the failure reaches the caller with its ERR_IO, and after
+ * segmenterAbandon() the segmenter stands at the end of segment 1, as the spool's state says; the
+ * stream pushed again from there tiles the file. */
+static void
+testSegmenterAsyncOverFailingSpool(void) {
+    const char *dir = testTmpDir(), *fixture = "mariadb-10.11.19-compressed.000001.binlog";
+    SegmenterOpts o = {.segmentSize = 600, .flavour = BINLOG_FLAVOUR_MARIADB, .serverId = 11,
+                       .streamChecksum = BINLOG_CHECKSUM_CRC32, .asyncSeal = true};
+    char open[1024];
+    FailingSpool f;
+    SegmenterSink sink;
+    Segmenter *sg;
+    SpoolState st;
+    Err err;
+    int rc;
+
+    f.sp = spoolOpen(dir, 0, &err);
+    REQUIRE(f.sp != NULL);
+    f.failSeq = 2;
+    o.compressor = segmentCompressorNew(&err);
+    REQUIRE(o.compressor != NULL);
+    sink = (SegmenterSink){sinkTmpPathFailing, sinkCommitFailing, &f};
+    sg = segmenterNew(&o, &sink);
+    REQUIRE(segmenterResume(sg, 0, "mariadb-bin.000001", 4, "", NULL, 0, &err) == 0);
+    rc = pushFixture(sg, fixture, &err);
+    /* The failure comes back with a later push, or at the latest when the caller waits. */
+    if (rc == 0)
+        rc = segmenterCut(sg, &err);
+    CHECK_INT(rc, -1);
+    CHECK_INT(err.code, ERR_IO);
+    CHECK_MSG(err.msg, "segment 2 (injected)");
+    segmenterAbandon(sg);
+    CHECK_INT(segmenterLastSeq(sg), 1);
+    CHECK_INT(spoolReadyCount(f.sp), 1);
+    CHECK(readyExists(dir, 1, "bvs"));
+    CHECK(!readyExists(dir, 2, "bvs"));
+    CHECK(!readyExists(dir, 3, "bvs"));
+    snprintf(open, sizeof(open), "%s/open", dir);
+    CHECK_INT(filesIn(open), 0);
+    CHECK_INT(spoolReadState(f.sp, &st, &err), 0);
+    CHECK_INT(st.seq, 1);
+    CHECK_INT(segmenterPos(sg), st.endPos);
+    CHECK_STR(segmenterFile(sg), st.file);
+    spoolStateClear(&st);
+
+    f.failSeq = 0;
+    if (pushFixtureFrom(sg, fixture, segmenterPos(sg), &err) != 0 || segmenterCut(sg, &err) < 0)
+        testFail(__FILE__, __LINE__, "push after abandon: %s", err.msg);
+    CHECK(segmenterLastSeq(sg) >= 4);
+    CHECK_INT(spoolReadyCount(f.sp), segmenterLastSeq(sg));
+    CHECK_INT(spoolReadState(f.sp, &st, &err), 0);
+    CHECK_INT(st.seq, segmenterLastSeq(sg));
+    CHECK_INT(st.endPos, 3687);
+    spoolStateClear(&st);
+    segmenterFree(sg);
+    segmentCompressorFree(o.compressor);
+    spoolClose(f.sp);
 }
 
 typedef struct Remover {
@@ -504,5 +609,7 @@ suite_spool(void) {
     testRun("spool: a commit failing halfway is undone; the same seq commits later", testFailedCommitUndone);
     testRun("spool: the segmenter over a failing spool: nothing left in the way, sealed again after abandon",
             testSegmenterOverFailingSpool);
+    testRun("spool: segments sealed behind the stream over a spool failing at segment 2: nothing past it",
+            testSegmenterAsyncOverFailingSpool);
     testRun("spool: probe after a failure; waiting for space ends on a removal", testProbeAndWaitRemoval);
 }
