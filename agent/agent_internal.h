@@ -95,7 +95,7 @@ typedef struct Agent {
     Uploader *uploader;
     Segmenter *segmenter;  /* the thread sealing (the stream thread; at start-up the main thread) */
     SpoolJournal *journal; /* semi-sync: the open segment's journal (stream thread) */
-    SegmentCompressor *compressor; /* the segments' compression worker, for the agent's lifetime */
+    SegmentCompressor *compressor; /* the segments' compression and seal threads, for the agent's lifetime */
     HttpServer *http;
     struct event_base *base;
     struct event *wake;
@@ -313,7 +313,7 @@ void agentAfterSeal(Agent *a, uint64_t seqBefore);
 /* ---- stream.c ---- */
 
 /* A segmenter for this source identity and timeline whose sink is the spool, writing on
- * a->compressor. */
+ * a->compressor; without --semi-sync it seals behind the stream (the commits on bv-seal). */
 Segmenter *agentSegmenterNew(Agent *a, BinlogFlavour flavour, uint32_t serverId, const char *serverUuid,
                              uint32_t timeline);
 /* The stream thread (bv-stream). */

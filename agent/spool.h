@@ -71,7 +71,9 @@ void spoolReadyPath(const Spool *s, uint64_t seq, char *out, size_t size);
  * FDE of its binlog file; `nextFile` the ROTATE target when it ends a file with a ROTATE. On
  * failure (ERR_IO) the steps done are undone, unless the state did move (only the directory sync
  * after it failed): spoolReadState() tells which; tmpPath is left to the caller. A seq at or below
- * the one the state names is refused (ERR_IO): the caller must resync with the state first. */
+ * the one the state names is refused (ERR_IO): the caller must resync with the state first.
+ * One commit at a time, from one thread at a time (the compressor's bv-seal, in seq order, or the
+ * stream thread with --semi-sync); the spool's other calls may run beside it. */
 int spoolCommit(Spool *s, const char *tmpPath, const SegmentMeta *meta, const uint8_t *fde, size_t fdeLen,
                 const char *nextFile, Err *err);
 
