@@ -76,6 +76,7 @@ struct Segmenter {
      * their content bytes. */
     PendingSeal *pendHead, *pendTail;
     uint64_t pendBytes;
+    bool rolledBack; /* a seal failed and the state went back: until segmenterAbandon() */
     /* The open segment. */
     SegmentWriter *w;
     char tmpPath[4096];
@@ -158,6 +159,8 @@ pendingReap(Segmenter *s, bool all) {
     uint64_t done = all ? UINT64_MAX : segmentCompressorSealsDone(s->opts.compressor);
     bool rolledBack = false;
 
+    /* Once gone back (a seal failed), the later seals failed too: their snapshots are later. */
+
     while (s->pendHead != NULL && s->pendHead->ticket <= done) {
         PendingSeal *p = s->pendHead;
 
@@ -165,11 +168,11 @@ pendingReap(Segmenter *s, bool all) {
         if (s->pendHead == NULL)
             s->pendTail = NULL;
         s->pendBytes -= p->contentBytes;
-        if (!p->committed && !rolledBack) {
+        if (!p->committed && !s->rolledBack) {
             logWarn("segment %" PRIu64 " was not committed to the spool: the stream goes back to '%s':%" PRIu64
                     " (what follows is read again from the source)", p->seq, p->before.file, p->before.pos);
             sealedStateRestore(s, &p->before);
-            rolledBack = true;
+            s->rolledBack = rolledBack = true;
         }
         pendingFree(p);
     }
@@ -223,6 +226,7 @@ segmenterAbandon(Segmenter *s) {
         if (segmentCompressorSync(s->opts.compressor, &err) != 0)
             logDebug("abandoning after a failed seal: %s", err.msg);
         pendingReap(s, true);
+        s->rolledBack = false;
         segmentCompressorReset(s->opts.compressor);
     }
     s->firstMs = 0;
@@ -296,9 +300,14 @@ sealAsync(Segmenter *s, bool endsFile, const char *nextFile, Err *err) {
     SegmentWriter *w = s->w;
     uint64_t seq = s->lastSeq + 1;
 
-    /* At most a few seals are queued: forget those that are over. */
-    if (pendingReap(s, false))
-        return errSet(err, ERR_INTERNAL, "segment %" PRIu64 ": an earlier seal failed", seq);
+    /* At most a few seals are queued: forget those that are over. One that failed is returned
+     * (the open segment is then abandoned by the caller). */
+    if (segmentCompressorFailed(s->opts.compressor) || pendingReap(s, false)) {
+        bvFree(p);
+        if (pendingSync(s, err) == 0)
+            errSet(err, ERR_INTERNAL, "segment %" PRIu64 ": an earlier seal was not committed", seq);
+        return -1;
+    }
     p->s = s;
     p->seq = seq;
     p->contentBytes = segmentWriterContentBytes(w);
