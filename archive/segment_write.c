@@ -66,6 +66,7 @@ struct SegmentCompressor {
      * the count of segments handed to seal and done with. */
     SegmentWriter *sealHead, *sealTail;
     uint64_t sealsQueued, sealsDone;
+    unsigned asyncQueued; /* of those, sealed behind the caller and not done */
     bool stop; /* the sentinel: exit once the work queued is done */
     /* Set (under lock) at the first failure; read without it by segmentCompressorFailed(). The
      * work queued after it is skipped. `latched`: it came while a segment was sealed behind the
@@ -113,7 +114,7 @@ compressorFailLocked(SegmentCompressor *c, bool async, const Err *err) {
     if (atomic_load(&c->failed))
         return;
     c->err = *err;
-    c->latched = async || c->sealsQueued != c->sealsDone;
+    c->latched = async || c->asyncQueued > 0;
     atomic_store(&c->failed, true);
 }
 
@@ -260,6 +261,7 @@ sealerMain(void *arg) {
         pthread_mutex_lock(&c->lock);
         if (rc != 0)
             compressorFailLocked(c, async, &err);
+        c->asyncQueued -= async;
         c->sealsDone++;
         pthread_cond_broadcast(&c->cond);
     }
@@ -780,6 +782,7 @@ writerClose(SegmentWriter *w, bool endsFile, bool async, SegmentSealedFn *fn, vo
     w->sealedFn = fn;
     w->sealedData = data;
     w->sealTicket = ++c->sealsQueued;
+    c->asyncQueued += async;
     if (c->writer == w)
         c->writer = NULL;
     pthread_mutex_unlock(&c->lock);

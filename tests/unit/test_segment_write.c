@@ -599,6 +599,46 @@ testSealAsyncWriteFails(void) {
     bvFree(src.file);
 }
 
+/* A write failing in a segment sealed in line (segmentWriterSeal(), as with --semi-sync) fails
+ * that segment alone: the next one on the same compressor is written whole, no reset needed. */
+static void
+testSealInLineWriteFails(void) {
+    char path[1024];
+    Source src;
+    SegmentCompressor *c;
+    SegmentWriter *w;
+    SegmentMeta sealed;
+    struct rlimit saved, small;
+    void (*prevHandler)(int);
+    Err err = {0};
+    int rc;
+
+    sourceLoad(&src);
+    c = segmentCompressorNew(&err);
+    REQUIRE(c != NULL);
+    REQUIRE(getrlimit(RLIMIT_FSIZE, &saved) == 0);
+    prevHandler = signal(SIGXFSZ, SIG_IGN);
+    small = saved;
+    small.rlim_cur = 256 * 1024;
+    REQUIRE(setrlimit(RLIMIT_FSIZE, &small) == 0);
+    w = openWith(c, &src, 1, 40, path, sizeof(path), &err);
+    rc = w != NULL ? segmentWriterSeal(w, false, &sealed, &err) : -1;
+    segmentWriterFree(w);
+    REQUIRE(setrlimit(RLIMIT_FSIZE, &saved) == 0);
+    signal(SIGXFSZ, prevHandler);
+    CHECK_INT(rc, -1);
+    CHECK_MSG(err.msg, strerror(EFBIG));
+    CHECK(!exists(path));
+    REQUIRE((w = openWith(c, &src, 1, 12, path, sizeof(path), &err)) != NULL);
+    REQUIRE(segmentWriterSeal(w, true, &sealed, &err) == 0);
+    CHECK(verifySealed(path, &sealed, 12) == 0);
+    segmentWriterFree(w);
+    unlink(path);
+    segmentMetaClear(&sealed);
+    segmentCompressorFree(c);
+    bvFree(src.file);
+}
+
 void
 suite_segment_write(void) {
     testRun("segment writer: several segments through one compression worker", testSeveralSegments);
@@ -610,4 +650,5 @@ suite_segment_write(void) {
     testRun("segment writer: a failed commit fails the segments queued after it, until reset",
             testSealAsyncCommitFails);
     testRun("segment writer: a write failing in a segment sealed behind the caller", testSealAsyncWriteFails);
+    testRun("segment writer: a write failing in a segment sealed in line fails it alone", testSealInLineWriteFails);
 }
