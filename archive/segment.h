@@ -237,7 +237,7 @@ typedef int SegmentSealedFn(void *data, const char *path, const SegmentMeta *met
 /* Seal the segment behind the caller: as segmentWriterSeal(), then fn(data, ...) on bv-seal. The
  * writer is the compressor's from now on (it frees it; its file is removed unless fn took it), and
  * the next segment may be opened at once. *ticket: this seal is over (committed or dropped) once
- * segmentCompressorSealsDone() reaches it. Waits while SEGMENT_SEALS_MAX (2) seals are queued. -1
+ * segmentCompressorSealsDone() reaches it. Waits while SEGMENT_SEALS_MAX (4) seals are queued. -1
  * (the writer freed, nothing queued) when the segment or the compressor failed already. Not on a
  * writer of segmentWriterNew(). */
 int segmentWriterSealAsync(SegmentWriter *w, bool endsFile, SegmentSealedFn *fn, void *data, uint64_t *ticket,

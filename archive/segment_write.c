@@ -44,7 +44,7 @@
  * segment's close, a page-cache write that blocks) without the caller stopping. */
 #define SEGMENT_RING_BLOCKS 8
 /* Segments handed to segmentWriterSealAsync() and not yet committed: one more waits for them. */
-#define SEGMENT_SEALS_MAX 2
+#define SEGMENT_SEALS_MAX 4
 
 /* One entry of the ring: a block of a segment's content, or the close of that segment. */
 typedef struct RingEntry {
