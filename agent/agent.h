@@ -13,7 +13,9 @@
  * Threads: the main thread runs the libevent loop (signals, a timer, the HTTP endpoint of
  * agent/http.h); `bv-stream` identifies the source, reads the stream and seals segments (and,
  * with --semi-sync, journals the open segment and sends the ACKs, see agent/spool.h), whose
- * compression and writing `bv-compress` does one block behind it, for every segment in turn;
+ * compression, hashing and writing `bv-compress` and `bv-hash` do behind it through a ring of
+ * blocks, and whose fsync and spool commit `bv-seal` does while it reads on (in line with
+ * --semi-sync), for every segment in turn;
  * `bv-upload-N` store segments; `bv-archive` indexes the stored prefix, moves checkpoint.json and
  * frees the spool; `bv-monitor` samples the source over SQL (position, lag, purge guard). They
  * share state only under locks; the HTTP endpoint reads a snapshot (archive/status.h).
