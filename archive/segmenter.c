@@ -159,8 +159,6 @@ pendingReap(Segmenter *s, bool all) {
     uint64_t done = all ? UINT64_MAX : segmentCompressorSealsDone(s->opts.compressor);
     bool rolledBack = false;
 
-    /* Once gone back (a seal failed), the later seals failed too: their snapshots are later. */
-
     while (s->pendHead != NULL && s->pendHead->ticket <= done) {
         PendingSeal *p = s->pendHead;
 
@@ -168,6 +166,7 @@ pendingReap(Segmenter *s, bool all) {
         if (s->pendHead == NULL)
             s->pendTail = NULL;
         s->pendBytes -= p->contentBytes;
+        /* Once gone back, the later seals failed too (their snapshots are later): forgotten. */
         if (!p->committed && !s->rolledBack) {
             logWarn("segment %" PRIu64 " was not committed to the spool: the stream goes back to '%s':%" PRIu64
                     " (what follows is read again from the source)", p->seq, p->before.file, p->before.pos);
@@ -763,11 +762,6 @@ segmenterCut(Segmenter *s, Err *err) {
     if (rc >= 0 && pendingSync(s, err) != 0)
         rc = -1;
     return rc;
-}
-
-int
-segmenterSync(Segmenter *s, Err *err) {
-    return pendingSync(s, err);
 }
 
 bool

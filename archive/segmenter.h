@@ -96,9 +96,6 @@ uint64_t segmenterCutDueMs(const Segmenter *s);
 /* Seal the open segment now if it holds anything and no transaction is open: 1 sealed, 0 not;
  * either way every segment sealed before is committed when it returns (asyncSeal: it waits). */
 int segmenterCut(Segmenter *s, Err *err);
-/* asyncSeal: wait until every segment sealed is committed; -1 with the first failure (then
- * segmenterAbandon()). 0 at once otherwise. */
-int segmenterSync(Segmenter *s, Err *err);
 /* Drop the open segment (connection lost, or shutdown inside a transaction): the position goes
  * back to the end of the last sealed segment, from where the stream must be restarted. With
  * asyncSeal it first waits for the seals behind the caller: after a failed one, the last sealed
