@@ -385,6 +385,7 @@ s3DriverSendsMd5(void *driver) {
 
 static const StorageDriverVt s3Vt = {
     .put = s3DriverPut,
+    .putAt = s3DriverPutAt,
     .openRead = s3DriverOpenRead,
     .head = s3DriverHead,
     .list = s3DriverList,

@@ -192,6 +192,16 @@ typedef struct StoragePutSource {
     bool sealed;
 } StoragePutSource;
 
+/* The source of putAt: `read(ctx, ...)` gives up to `len` bytes at `offset` (fewer only at the end
+ * of the object; 0 at or past it), the same bytes at every call, or fails (-1 with `err` set:
+ * ERR_CHECKSUM when what it is made from changed, ERR_IO when it cannot be read). `what` names it
+ * in messages ("the encryption of 'path'"). */
+typedef struct StoragePutAt {
+    ssize_t (*read)(void *ctx, uint8_t *buf, size_t len, uint64_t offset, Err *err);
+    void *ctx;
+    const char *what;
+} StoragePutAt;
+
 /*
  * A driver. Names reaching it are valid; the generic layer adds "unable to <verb> 'name'
  * in/from 'url'" to its errors, so a driver's messages say what failed underneath.
@@ -212,6 +222,14 @@ typedef struct StoragePutSource {
  *   `size` bytes without error. An error of `src` is returned with its code (ERR_IO, ERR_CHECKSUM
  *   of the local source). The stream is neither freed nor reopened. This lets a transforming
  *   filter feed the store directly, with no temporary copy.
+ * - putAt (optional: NULL when the driver cannot): as put, but the bytes come from `src`, made on
+ *   demand and readable at any offset, any number of times (an encryptor over a local file: S3
+ *   reads a body again for a retry, and hashes a multipart upload's parts before it sends them);
+ *   `info` describes them (size, sha256 and md5, which the caller took from a first pass over
+ *   `src`). The source vouches for its bytes (the same at every read, or the read fails), so the
+ *   driver does not hash them again to check them against `info`; it still takes the digests a
+ *   request needs of a part of them. This lets a driver that needs the digests of a body before it
+ *   sends it store a transformed source with no temporary copy.
  * - cleanTemp: remove leftovers of interrupted puts (S3: abort stale multipart uploads).
  */
 typedef struct StorageDriverVt {
@@ -219,6 +237,8 @@ typedef struct StorageDriverVt {
                const StoragePutInfo *info, StoragePutMode mode, bool *existed, Err *err);
     int (*putRead)(void *driver, const char *name, IoRead *src, uint64_t size, StoragePutMode mode,
                    bool *existed, Err *err);
+    int (*putAt)(void *driver, const char *name, const StoragePutAt *src, const StoragePutInfo *info,
+                 StoragePutMode mode, bool *existed, Err *err);
     IoRead *(*openRead)(void *driver, const char *name, uint64_t offset, uint64_t length, Err *err);
     int (*head)(void *driver, const char *name, StorageInfo *out, Err *err);
     int (*list)(void *driver, const char *prefix, StorageListCb *cb, void *data, Err *err);
