@@ -383,6 +383,11 @@ s3DriverSendsMd5(void *driver) {
     return true;
 }
 
+static bool
+s3DriverSendsWholeMd5(void *driver, uint64_t size) {
+    return size <= ((S3 *)driver)->threshold;
+}
+
 static const StorageDriverVt s3Vt = {
     .put = s3DriverPut,
     .putAt = s3DriverPutAt,
@@ -394,6 +399,7 @@ static const StorageDriverVt s3Vt = {
     .cleanTemp = s3DriverCleanTemp,
     .free = s3DriverFree,
     .sendsMd5 = s3DriverSendsMd5,
+    .sendsWholeMd5 = s3DriverSendsWholeMd5,
 };
 
 Storage *

@@ -251,6 +251,11 @@ typedef struct StorageDriverVt {
      * can take it as the file is written passes it (StoragePutInfo.md5) rather than leave the
      * driver to read the file for it. NULL: it does not. */
     bool (*sendsMd5)(void *driver);
+    /* Whether a put of `size` bytes sends the MD5 of the whole object before its body (S3: a
+     * single PUT, up to the multipart threshold; a multipart upload sends each part's own): a
+     * putAt caller computes info->md5 in its first pass only then, and sets info->noMd5
+     * otherwise. NULL: never. */
+    bool (*sendsWholeMd5)(void *driver, uint64_t size);
 } StorageDriverVt;
 
 /* Whether `storage` sends the MD5 of the bytes it is given (its driver's sendsMd5: S3, not an

@@ -621,8 +621,8 @@ cryptPutStream(StorageCrypt *this, const char *name, const StoragePutSource *src
 }
 
 /* For a driver that takes a source by offset (S3's putAt): the encrypted object made twice with
- * one header, never stored anywhere. The first pass hashes it (SHA-256 and MD5, what S3 sends
- * before the body) and keeps each chunk's GCM tag; then the driver reads it by offset, as often as
+ * one header, never stored anywhere. The first pass hashes it (SHA-256, and MD5 when the driver
+ * sends the whole object's before the body: S3's single PUT) and keeps each chunk's GCM tag; then the driver reads it by offset, as often as
  * it needs (a multipart upload hashes each part before it sends it; curl sends a body again on a
  * new connection), and every chunk made again is compared with the first pass's tag before a byte
  * of it is handed out: the plaintext changing underneath (the spool's disk) fails the put instead
@@ -727,22 +727,26 @@ cryptAtRead(void *ctx, uint8_t *buf, size_t len, uint64_t offset, Err *err) {
     return (ssize_t)done;
 }
 
-/* The first pass: the object's size, SHA-256 and MD5 into `out`, each chunk's tag kept; the
- * plaintext checked against `info` (its size; its SHA-256 too unless the source is sealed). */
+/* The first pass: the object's size, SHA-256 and (`withMd5`) MD5 into `out`, each chunk's tag
+ * kept; the plaintext checked against `info` (its size; its SHA-256 too unless the source is
+ * sealed). */
 static int
-cryptAtFirstPass(CryptAt *at, const StoragePutInfo *info, StoragePutInfo *out, Err *err) {
-    CryptoHash *sha = cryptoHashNew(CRYPTO_HASH_SHA256), *md5 = cryptoHashNew(CRYPTO_HASH_MD5);
+cryptAtFirstPass(CryptAt *at, const StoragePutInfo *info, bool withMd5, StoragePutInfo *out, Err *err) {
+    CryptoHash *sha = cryptoHashNew(CRYPTO_HASH_SHA256);
+    CryptoHash *md5 = withMd5 ? cryptoHashNew(CRYPTO_HASH_MD5) : NULL;
     CryptoHash *plain = at->src->sealed ? NULL : cryptoHashNew(CRYPTO_HASH_SHA256);
     uint8_t got[CRYPTO_HASH_MAX_LEN];
     int rc = -1;
 
     cryptoHashUpdate(sha, at->obj.header, STORAGE_CRYPT_HEADER_LEN);
-    cryptoHashUpdate(md5, at->obj.header, STORAGE_CRYPT_HEADER_LEN);
+    if (md5 != NULL)
+        cryptoHashUpdate(md5, at->obj.header, STORAGE_CRYPT_HEADER_LEN);
     for (uint64_t i = 0; i <= at->last; i++) {
         if (cryptAtSeal(at, i, plain, err) != 0)
             goto out;
         cryptoHashUpdate(sha, at->sealed, at->cachedLen);
-        cryptoHashUpdate(md5, at->sealed, at->cachedLen);
+        if (md5 != NULL)
+            cryptoHashUpdate(md5, at->sealed, at->cachedLen);
     }
     if (plain != NULL) {
         cryptoHashFinal(plain, got, NULL);
@@ -759,7 +763,9 @@ cryptAtFirstPass(CryptAt *at, const StoragePutInfo *info, StoragePutInfo *out, E
     memset(out, 0, sizeof(*out));
     out->size = at->objectSize;
     cryptoHashFinal(sha, out->sha256, NULL);
-    cryptoHashFinal(md5, out->md5, NULL);
+    if (md5 != NULL)
+        cryptoHashFinal(md5, out->md5, NULL);
+    out->noMd5 = md5 == NULL;
     at->tagsSet = true;
     rc = 0;
 out:
@@ -810,7 +816,9 @@ cryptPutAt(StorageCrypt *this, const char *name, const StoragePutSource *src,
     cryptObjectInit(&at.obj, &this->key, header, name, true);
     at.tags = bvMalloc((size_t)(at.last + 1) * STORAGE_CRYPT_TAG_LEN);
     at.sealed = bvMalloc(CRYPT_SEALED);
-    if (cryptAtFirstPass(&at, info, &outInfo, err) != 0)
+    if (cryptAtFirstPass(&at, info,
+                         this->vt->sendsWholeMd5 != NULL && this->vt->sendsWholeMd5(this->driver, at.objectSize),
+                         &outInfo, err) != 0)
         goto out;
     rc = this->vt->putAt(this->driver, name, &put, &outInfo, mode, existed, err);
 out:
