@@ -202,8 +202,9 @@ cryptChunkLen(uint64_t plainSize, uint64_t index) {
 
 /* Pulls a chunk of plaintext, seals it, hands the sealed chunk out; the header first. The length
  * of the plaintext is known, so the final chunk is known without reading ahead. A chunk that fits
- * the caller's buffer is read into it and sealed there, with no copy; only one that does not goes
- * through `out`. */
+ * what is left of the caller's buffer is read into it and sealed there, with no copy (a read ends
+ * short before one that does not); only a buffer too small for a whole chunk gets it through
+ * `out`. */
 typedef struct CryptEncrypt {
     IoRead *src;
     StorageCryptKey key;
@@ -279,6 +280,9 @@ cryptEncryptRead(void *ctx, uint8_t *buf, size_t len, Err *err) {
             if (cryptEncryptChunk(this, buf + done, &sealed, err) != 0)
                 return -1;
             done += sealed;
+        } else if (done > 0) {
+            /* A short read rather than a chunk sealed aside and copied. */
+            return (ssize_t)done;
         } else {
             if (cryptEncryptChunk(this, this->out, &sealed, err) != 0)
                 return -1;

@@ -36,9 +36,10 @@
 #define STORAGE_DIR_MODE 0750
 #define STORAGE_TMP_MARK FS_TMP_MARK
 #define STORAGE_DIR_FLAGS (O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
-/* Buffer of a put that copies: large enough for several of an encryptor's sealed 64 KiB chunks,
- * which it then seals in place there (no copy) and which go to the file in one write. */
-#define STORAGE_FILE_COPY_BUF (1024 * 1024)
+/* Buffer of a put that copies: 64 KiB and room for a filter's framing, so that an encryptor's
+ * 64 KiB chunk, sealed with its tag (after the object's header, at first), fits whole: the
+ * encryptor seals it in place there, with no copy, and it goes to the file in one write. */
+#define STORAGE_FILE_COPY_BUF (64 * 1024 + 4096)
 
 typedef struct StorageFile {
     char *root; /* no trailing '/'; "" for the file system root */
