@@ -4,19 +4,14 @@
  * against the StoragePutInfo of the caller and made conditional (If-None-Match) for immutable
  * objects; and the cleanup of multipart uploads an interrupted put left behind.
  */
-#include <errno.h>
-#include <fcntl.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "common/buf.h"
 #include "common/crypto.h"
-#include "common/fs.h"
 #include "common/io.h"
 #include "common/log.h"
 #include "common/mem.h"
@@ -25,47 +20,25 @@
 /* Hashing pass over a part: read size. */
 #define S3_HASH_CHUNK (256 * 1024)
 
-/* The bytes being stored: a local file (read with pread, so parts can be read in any order and
- * more than once), memory, or bytes made on demand by offset (putAt). */
+/* The bytes being stored: a local file or memory (read by offset, so parts can be read in any
+ * order and more than once), or bytes made on demand by offset (putAt). */
 typedef struct S3Source {
-    const StoragePutSource *src; /* NULL for putAt */
-    const StoragePutAt *at;
-    int fd; /* -1 for memory and putAt */
+    StoragePutSourceAt file;
+    const StoragePutAt *at; /* NULL: `file` */
     uint64_t size;
     char *what; /* "'path'", "the buffer" or the putAt source's name, for messages */
 } S3Source;
 
 static int
 s3SourceOpen(S3Source *source, const StoragePutSource *src, const StoragePutInfo *info, Err *err) {
-    struct stat st;
-
-    source->src = src;
-    source->fd = -1;
     source->size = info->size;
     source->what = src->path ? bvSprintf("'%s'", src->path) : bvStrdup("the buffer");
-    if (src->path == NULL) {
-        if (src->len != info->size)
-            return errSet(err, ERR_CHECKSUM, "the buffer does not match its description: %zu bytes, "
-                          "expected %llu", src->len, (unsigned long long)info->size);
-        return 0;
-    }
-    source->fd = open(src->path, O_RDONLY | O_CLOEXEC);
-    if (source->fd < 0)
-        return errSetSys(err, ERR_IO, errno, "unable to open '%s'", src->path);
-    if (fstat(source->fd, &st) != 0)
-        return errSetSys(err, ERR_IO, errno, "unable to stat '%s'", src->path);
-    if ((uint64_t)st.st_size != info->size)
-        return errSet(err, ERR_CHECKSUM, "'%s' does not match its description: %llu bytes, expected "
-                      "%llu", src->path, (unsigned long long)st.st_size,
-                      (unsigned long long)info->size);
-    return 0;
+    return storagePutSourceOpenAt(src, info->size, &source->file, err);
 }
 
 static void
 s3SourceClose(S3Source *source) {
-    if (source->fd >= 0)
-        close(source->fd);
-    source->fd = -1;
+    storagePutSourceCloseAt(&source->file);
     bvFree(source->what);
     source->what = NULL;
 }
@@ -73,22 +46,9 @@ s3SourceClose(S3Source *source) {
 /* Up to `len` bytes at `offset`; short only at the end. */
 static ssize_t
 s3SourceRead(S3Source *source, uint8_t *buf, size_t len, uint64_t offset, Err *err) {
-    ssize_t n;
-
     if (source->at != NULL)
         return source->at->read(source->at->ctx, buf, len, offset, err);
-    if (source->fd < 0) {
-        if (offset >= source->src->len)
-            return 0;
-        if (len > source->src->len - offset)
-            len = (size_t)(source->src->len - offset);
-        memcpy(buf, (const uint8_t *)source->src->data + offset, len);
-        return (ssize_t)len;
-    }
-    n = fsPreadAll(source->fd, buf, len, (off_t)offset);
-    if (n < 0)
-        errSetSys(err, ERR_IO, errno, "unable to read '%s'", source->src->path);
-    return n;
+    return storagePutSourceReadAt(&source->file, buf, len, offset, err);
 }
 
 /* After the last byte of the object: the source must end there. */
@@ -613,7 +573,7 @@ out:
 int
 s3DriverPut(void *driver, const char *name, const StoragePutSource *src, const StoragePutInfo *info,
             StoragePutMode mode, bool *existed, Err *err) {
-    S3Source source = {.fd = -1};
+    S3Source source = {.file.fd = -1};
 
     return s3PutSource(driver, name, &source, src, info, mode, existed, err);
 }
@@ -621,7 +581,7 @@ s3DriverPut(void *driver, const char *name, const StoragePutSource *src, const S
 int
 s3DriverPutAt(void *driver, const char *name, const StoragePutAt *src, const StoragePutInfo *info,
               StoragePutMode mode, bool *existed, Err *err) {
-    S3Source source = {.at = src, .fd = -1, .size = info->size, .what = bvStrdup(src->what)};
+    S3Source source = {.file.fd = -1, .at = src, .size = info->size, .what = bvStrdup(src->what)};
 
     return s3PutSource(driver, name, &source, NULL, info, mode, existed, err);
 }

@@ -79,8 +79,10 @@ typedef struct StorageOptions {
     const char *s3PartSize;           /* BINVAULT_S3_PART_SIZE: a size */
     const char *s3StallTimeout;       /* BINVAULT_S3_STALL_TIMEOUT: seconds */
     const char *s3ListPage;           /* BINVAULT_S3_LIST_PAGE: keys per listing request */
-    const char *tmpDir;               /* TMPDIR: where a store that cannot take a stream (S3) writes the
-                                       * encrypted copy of a local file (beside the file when it can) */
+    const char *tmpDir;               /* TMPDIR: where an encrypted store writes the encrypted copy of a
+                                       * local file for a driver that takes neither a stream nor a source
+                                       * by offset, or of an object over 8 GiB to S3 (beside the file
+                                       * when it can) */
     /* Not read by the store: the archive's key, for archiveKeyOpenStore() (archive/key.h). */
     const char *keyFile;    /* --key-file: the archive key (else BINVAULT_KEY_FILE) */
     bool encrypt;           /* --encrypt: a new archive is created encrypted (else BINVAULT_ENCRYPT=1) */
@@ -277,6 +279,24 @@ IoRead *storagePutSourceOpen(const StoragePutSource *src, Err *err);
  * not match its description: ...", or "the buffer ...") unless size and SHA-256 match
  * (ioReadVerifyNew()); the size only for a sealed source. */
 IoRead *storagePutSourceVerify(const StoragePutSource *src, const StoragePutInfo *info, Err *err);
+
+/* A put source opened for reads at any offset, in any order, any number of times (a driver that
+ * sends a file in parts, or hashes it before it sends it): the local file (pread) or the memory. */
+typedef struct StoragePutSourceAt {
+    const StoragePutSource *src;
+    int fd; /* -1 for memory */
+    uint64_t size;
+} StoragePutSourceAt;
+
+/* Open `src` for storagePutSourceReadAt(): its size must be `size` (else ERR_CHECKSUM "'path' does
+ * not match its description: N bytes, expected M", or "the buffer ..."); ERR_IO when the file
+ * cannot be opened. Close it with storagePutSourceCloseAt() either way. */
+int storagePutSourceOpenAt(const StoragePutSource *src, uint64_t size, StoragePutSourceAt *at, Err *err);
+
+/* Up to `len` bytes at `offset`: fewer only at the end of the source (0 at or past it); ERR_IO. */
+ssize_t storagePutSourceReadAt(StoragePutSourceAt *at, void *buf, size_t len, uint64_t offset, Err *err);
+
+void storagePutSourceCloseAt(StoragePutSourceAt *at);
 
 /* The directory driver (storage/storage_file.c) on the directory `path` (absolute, no trailing '/').
  * A missing directory is created (with its parents) when `create` is set, else it is ERR_NOTFOUND

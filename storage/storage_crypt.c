@@ -10,11 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/buf.h"
-#include "common/fs.h"
 #include "common/log.h"
 #include "common/mem.h"
 
@@ -637,8 +635,8 @@ cryptPutStream(StorageCrypt *this, const char *name, const StoragePutSource *src
 
 typedef struct CryptAt {
     CryptObject obj;
-    const StoragePutSource *src;
-    int fd;             /* the source file, -1 for memory */
+    StoragePutSourceAt plain;
+    bool sealedSource;  /* the source's SHA-256 need not be checked */
     uint64_t plainSize, last, objectSize;
     uint8_t *tags;      /* the first pass's tag of each chunk */
     bool tagsSet;       /* the first pass is done: compare */
@@ -647,24 +645,6 @@ typedef struct CryptAt {
     size_t cachedLen;
     char *what;         /* "the encryption of 'path'" */
 } CryptAt;
-
-/* Up to `len` bytes of plaintext at `offset`; short only at its end. */
-static ssize_t
-cryptAtPlain(CryptAt *at, uint8_t *buf, size_t len, uint64_t offset, Err *err) {
-    ssize_t n;
-
-    if (at->fd < 0) {
-        if (offset >= at->src->len)
-            return 0;
-        if (len > at->src->len - offset)
-            len = (size_t)(at->src->len - offset);
-        memcpy(buf, (const uint8_t *)at->src->data + offset, len);
-        return (ssize_t)len;
-    }
-    if ((n = fsPreadAll(at->fd, buf, len, (off_t)offset)) < 0)
-        errSetSys(err, ERR_IO, errno, "unable to read '%s'", at->src->path);
-    return n;
-}
 
 /* Make chunk `index` into at->sealed from the plaintext (hashed into `plainHash` when it is not
  * NULL), and record its tag (first pass) or compare it with the recorded one. */
@@ -676,13 +656,13 @@ cryptAtSeal(CryptAt *at, uint64_t index, CryptoHash *plainHash, Err *err) {
     ssize_t n;
 
     at->cached = UINT64_MAX;
-    if ((n = cryptAtPlain(at, at->sealed, want, index * STORAGE_CRYPT_CHUNK, err)) < 0)
+    if ((n = storagePutSourceReadAt(&at->plain, at->sealed, want, index * STORAGE_CRYPT_CHUNK, err)) < 0)
         return -1;
     if ((size_t)n < want)
         return errSet(err, ERR_CHECKSUM, "%s: the plaintext ends after %llu of its %llu bytes",
                       at->what, (unsigned long long)(index * STORAGE_CRYPT_CHUNK + (uint64_t)n),
                       (unsigned long long)at->plainSize);
-    if (final && (n = cryptAtPlain(at, &extra, 1, at->plainSize, err)) != 0)
+    if (final && (n = storagePutSourceReadAt(&at->plain, &extra, 1, at->plainSize, err)) != 0)
         return n < 0 ? -1 : errSet(err, ERR_CHECKSUM, "%s: the plaintext is longer than its %llu "
                                    "bytes", at->what, (unsigned long long)at->plainSize);
     if (plainHash != NULL)
@@ -738,7 +718,7 @@ static int
 cryptAtFirstPass(CryptAt *at, const StoragePutInfo *info, bool withMd5, StoragePutInfo *out, Err *err) {
     CryptoHash *sha = cryptoHashNew(CRYPTO_HASH_SHA256);
     CryptoHash *md5 = withMd5 ? cryptoHashNew(CRYPTO_HASH_MD5) : NULL;
-    CryptoHash *plain = at->src->sealed ? NULL : cryptoHashNew(CRYPTO_HASH_SHA256);
+    CryptoHash *plain = at->sealedSource ? NULL : cryptoHashNew(CRYPTO_HASH_SHA256);
     uint8_t got[CRYPTO_HASH_MAX_LEN];
     int rc = -1;
 
@@ -784,10 +764,10 @@ static int
 cryptPutAt(StorageCrypt *this, const char *name, const StoragePutSource *src,
            const StoragePutInfo *info, StoragePutMode mode, bool *existed, Err *err) {
     uint8_t header[STORAGE_CRYPT_HEADER_LEN];
-    CryptAt at = {.src = src, .fd = -1, .plainSize = info->size, .cached = UINT64_MAX};
+    CryptAt at = {.plain.fd = -1, .sealedSource = src->sealed, .plainSize = info->size,
+                  .cached = UINT64_MAX};
     StoragePutAt put = {.read = cryptAtRead, .ctx = &at};
     StoragePutInfo outInfo;
-    struct stat st;
     int rc = -1;
 
     at.last = cryptChunks(info->size) - 1;
@@ -795,26 +775,8 @@ cryptPutAt(StorageCrypt *this, const char *name, const StoragePutSource *src,
     at.what = src->path ? bvSprintf("the encryption of '%s'", src->path)
                         : bvStrdup("the encryption of the buffer");
     put.what = at.what;
-    if (src->path != NULL) {
-        if ((at.fd = open(src->path, O_RDONLY | O_CLOEXEC)) < 0) {
-            errSetSys(err, ERR_IO, errno, "unable to open '%s'", src->path);
-            goto out;
-        }
-        if (fstat(at.fd, &st) != 0) {
-            errSetSys(err, ERR_IO, errno, "unable to stat '%s'", src->path);
-            goto out;
-        }
-        if ((uint64_t)st.st_size != info->size) {
-            errSet(err, ERR_CHECKSUM, "'%s' does not match its description: %llu bytes, expected "
-                   "%llu bytes", src->path, (unsigned long long)st.st_size,
-                   (unsigned long long)info->size);
-            goto out;
-        }
-    } else if (src->len != info->size) {
-        errSet(err, ERR_CHECKSUM, "the buffer does not match its description: %zu bytes, expected "
-               "%llu bytes", src->len, (unsigned long long)info->size);
+    if (storagePutSourceOpenAt(src, info->size, &at.plain, err) != 0)
         goto out;
-    }
     if (cryptHeaderNew(&this->key, header, err) != 0)
         goto out;
     cryptObjectInit(&at.obj, &this->key, header, name, true);
@@ -826,8 +788,7 @@ cryptPutAt(StorageCrypt *this, const char *name, const StoragePutSource *src,
         goto out;
     rc = this->vt->putAt(this->driver, name, &put, &outInfo, mode, existed, err);
 out:
-    if (at.fd >= 0)
-        close(at.fd);
+    storagePutSourceCloseAt(&at.plain);
     if (at.sealed != NULL)
         cryptoWipe(at.sealed, CRYPT_SEALED);
     bvFree(at.sealed);
