@@ -266,8 +266,10 @@ cryptEncryptRead(void *ctx, uint8_t *buf, size_t len, Err *err) {
         return -1;
     for (;;) {
         if (this->outPos < this->outLen) {
-            size_t n = this->outLen - this->outPos < len - done ? this->outLen - this->outPos : len - done;
+            size_t n = this->outLen - this->outPos;
 
+            if (n > len - done)
+                n = len - done;
             memcpy(buf + done, this->out + this->outPos, n);
             this->outPos += n;
             done += n;
@@ -624,13 +626,13 @@ cryptPutStream(StorageCrypt *this, const char *name, const StoragePutSource *src
 
 /* For a driver that takes a source by offset (S3's putAt): the encrypted object made twice with
  * one header, never stored anywhere. The first pass hashes it (SHA-256, and MD5 when the driver
- * sends the whole object's before the body: S3's single PUT) and keeps each chunk's GCM tag; then the driver reads it by offset, as often as
- * it needs (a multipart upload hashes each part before it sends it; curl sends a body again on a
- * new connection), and every chunk made again is compared with the first pass's tag before a byte
- * of it is handed out: the plaintext changing underneath (the spool's disk) fails the put instead
- * of putting two ciphertexts under one nonce on the wire or sending bytes the digests do not
- * describe. An object of more chunks than CRYPT_AT_CHUNKS_MAX (its tags held: 16 bytes per 64 KiB)
- * takes the temporary copy. */
+ * sends the whole object's before the body: S3's single PUT) and keeps each chunk's GCM tag;
+ * then the driver reads it by offset, as often as it needs (a multipart upload hashes each part
+ * before it sends it; curl sends a body again on a new connection), and every chunk made again is
+ * compared with the first pass's tag before a byte of it is handed out: the plaintext changing
+ * underneath (the spool's disk) fails the put instead of putting two ciphertexts under one nonce
+ * on the wire or sending bytes the digests do not describe. An object of more chunks than
+ * CRYPT_AT_CHUNKS_MAX (its tags held: 16 bytes per 64 KiB) takes the temporary copy. */
 #define CRYPT_AT_CHUNKS_MAX (UINT64_C(1) << 17)
 
 typedef struct CryptAt {
@@ -768,6 +770,7 @@ cryptPutAt(StorageCrypt *this, const char *name, const StoragePutSource *src,
                   .cached = UINT64_MAX};
     StoragePutAt put = {.read = cryptAtRead, .ctx = &at};
     StoragePutInfo outInfo;
+    bool wholeMd5;
     int rc = -1;
 
     at.last = cryptChunks(info->size) - 1;
@@ -782,9 +785,8 @@ cryptPutAt(StorageCrypt *this, const char *name, const StoragePutSource *src,
     cryptObjectInit(&at.obj, &this->key, header, name, true);
     at.tags = bvMalloc((size_t)(at.last + 1) * STORAGE_CRYPT_TAG_LEN);
     at.sealed = bvMalloc(CRYPT_SEALED);
-    if (cryptAtFirstPass(&at, info,
-                         this->vt->sendsWholeMd5 != NULL && this->vt->sendsWholeMd5(this->driver, at.objectSize),
-                         &outInfo, err) != 0)
+    wholeMd5 = this->vt->sendsWholeMd5 != NULL && this->vt->sendsWholeMd5(this->driver, at.objectSize);
+    if (cryptAtFirstPass(&at, info, wholeMd5, &outInfo, err) != 0)
         goto out;
     rc = this->vt->putAt(this->driver, name, &put, &outInfo, mode, existed, err);
 out:
