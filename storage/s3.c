@@ -383,8 +383,14 @@ s3DriverSendsMd5(void *driver) {
     return true;
 }
 
+static bool
+s3DriverSendsWholeMd5(void *driver, uint64_t size) {
+    return size <= ((S3 *)driver)->threshold;
+}
+
 static const StorageDriverVt s3Vt = {
     .put = s3DriverPut,
+    .putAt = s3DriverPutAt,
     .openRead = s3DriverOpenRead,
     .head = s3DriverHead,
     .list = s3DriverList,
@@ -393,6 +399,7 @@ static const StorageDriverVt s3Vt = {
     .cleanTemp = s3DriverCleanTemp,
     .free = s3DriverFree,
     .sendsMd5 = s3DriverSendsMd5,
+    .sendsWholeMd5 = s3DriverSendsWholeMd5,
 };
 
 Storage *

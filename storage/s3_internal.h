@@ -151,9 +151,12 @@ int s3HeadKey(S3 *this, Http *http, const char *key, S3Head *out, Err *err);
 
 /* --- s3_put.c ----------------------------------------------------------------------------- */
 
-/* The driver's put and cleanTemp (StorageDriverVt). */
+/* The driver's put, putAt and cleanTemp (StorageDriverVt). put and putAt share every check: the
+ * existence check, the single PUT and the multipart upload. */
 int s3DriverPut(void *driver, const char *name, const StoragePutSource *src,
                 const StoragePutInfo *info, StoragePutMode mode, bool *existed, Err *err);
+int s3DriverPutAt(void *driver, const char *name, const StoragePutAt *src, const StoragePutInfo *info,
+                  StoragePutMode mode, bool *existed, Err *err);
 int s3DriverCleanTemp(void *driver, unsigned minAgeSec, unsigned *removed, Err *err);
 
 #endif

@@ -4,19 +4,14 @@
  * against the StoragePutInfo of the caller and made conditional (If-None-Match) for immutable
  * objects; and the cleanup of multipart uploads an interrupted put left behind.
  */
-#include <errno.h>
-#include <fcntl.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "common/buf.h"
 #include "common/crypto.h"
-#include "common/fs.h"
 #include "common/io.h"
 #include "common/log.h"
 #include "common/mem.h"
@@ -25,46 +20,25 @@
 /* Hashing pass over a part: read size. */
 #define S3_HASH_CHUNK (256 * 1024)
 
-/* The bytes being stored: a local file (read with pread, so parts can be read in any order and
- * more than once) or memory. */
+/* The bytes being stored: a local file or memory (read by offset, so parts can be read in any
+ * order and more than once), or bytes made on demand by offset (putAt). */
 typedef struct S3Source {
-    const StoragePutSource *src;
-    int fd; /* -1 for memory */
+    StoragePutSourceAt file;
+    const StoragePutAt *at; /* NULL: `file` */
     uint64_t size;
-    char *what; /* "'path'" or "the buffer", for messages */
+    char *what; /* "'path'", "the buffer" or the putAt source's name, for messages */
 } S3Source;
 
 static int
 s3SourceOpen(S3Source *source, const StoragePutSource *src, const StoragePutInfo *info, Err *err) {
-    struct stat st;
-
-    source->src = src;
-    source->fd = -1;
     source->size = info->size;
     source->what = src->path ? bvSprintf("'%s'", src->path) : bvStrdup("the buffer");
-    if (src->path == NULL) {
-        if (src->len != info->size)
-            return errSet(err, ERR_CHECKSUM, "the buffer does not match its description: %zu bytes, "
-                          "expected %llu", src->len, (unsigned long long)info->size);
-        return 0;
-    }
-    source->fd = open(src->path, O_RDONLY | O_CLOEXEC);
-    if (source->fd < 0)
-        return errSetSys(err, ERR_IO, errno, "unable to open '%s'", src->path);
-    if (fstat(source->fd, &st) != 0)
-        return errSetSys(err, ERR_IO, errno, "unable to stat '%s'", src->path);
-    if ((uint64_t)st.st_size != info->size)
-        return errSet(err, ERR_CHECKSUM, "'%s' does not match its description: %llu bytes, expected "
-                      "%llu", src->path, (unsigned long long)st.st_size,
-                      (unsigned long long)info->size);
-    return 0;
+    return storagePutSourceOpenAt(src, info->size, &source->file, err);
 }
 
 static void
 s3SourceClose(S3Source *source) {
-    if (source->fd >= 0)
-        close(source->fd);
-    source->fd = -1;
+    storagePutSourceCloseAt(&source->file);
     bvFree(source->what);
     source->what = NULL;
 }
@@ -72,20 +46,9 @@ s3SourceClose(S3Source *source) {
 /* Up to `len` bytes at `offset`; short only at the end. */
 static ssize_t
 s3SourceRead(S3Source *source, uint8_t *buf, size_t len, uint64_t offset, Err *err) {
-    ssize_t n;
-
-    if (source->fd < 0) {
-        if (offset >= source->src->len)
-            return 0;
-        if (len > source->src->len - offset)
-            len = (size_t)(source->src->len - offset);
-        memcpy(buf, (const uint8_t *)source->src->data + offset, len);
-        return (ssize_t)len;
-    }
-    n = fsPreadAll(source->fd, buf, len, (off_t)offset);
-    if (n < 0)
-        errSetSys(err, ERR_IO, errno, "unable to read '%s'", source->src->path);
-    return n;
+    if (source->at != NULL)
+        return source->at->read(source->at->ctx, buf, len, offset, err);
+    return storagePutSourceReadAt(&source->file, buf, len, offset, err);
 }
 
 /* After the last byte of the object: the source must end there. */
@@ -141,13 +104,19 @@ s3BodyRead(void *p, uint8_t *buf, size_t len, Err *err) {
                       "bytes, expected %llu", ctx->source->what,
                       (unsigned long long)(ctx->offset + this->done),
                       (unsigned long long)ctx->source->size);
-    cryptoHashUpdate(this->sha256, buf, (size_t)n);
-    cryptoHashUpdate(this->md5, buf, (size_t)n);
+    if (this->sha256 != NULL) {
+        cryptoHashUpdate(this->sha256, buf, (size_t)n);
+        cryptoHashUpdate(this->md5, buf, (size_t)n);
+    }
     this->done += (uint64_t)n;
     if (this->done < ctx->len)
         return n;
     /* The last bytes: check them before curl sends them, so that a body that does not match is
-     * never complete on the server. */
+     * never complete on the server. A putAt source vouches for its bytes itself: they are those
+     * its caller hashed, or its read fails (an encryptor compares every chunk it makes again with
+     * the first pass's before it hands out a byte of it). */
+    if (this->sha256 == NULL)
+        return ctx->last && s3SourceCheckEnd(ctx->source, err) != 0 ? -1 : n;
     cryptoHashFinal(this->sha256, sha256, NULL);
     cryptoHashFinal(this->md5, ctx->md5, NULL);
     cryptoHashFree(this->sha256);
@@ -192,8 +161,10 @@ s3BodyOpen(void *p, Err *err) {
     (void)err;
     this->ctx = p;
     this->ctx->md5Done = false;
-    this->sha256 = cryptoHashNew(CRYPTO_HASH_SHA256);
-    this->md5 = cryptoHashNew(CRYPTO_HASH_MD5);
+    if (this->ctx->source->at == NULL) {
+        this->sha256 = cryptoHashNew(CRYPTO_HASH_SHA256);
+        this->md5 = cryptoHashNew(CRYPTO_HASH_MD5);
+    }
     return ioReadNew(&s3BodyVt, this);
 }
 
@@ -429,12 +400,13 @@ s3PutMultipart(S3 *this, Http *http, const char *key, S3Source *source, const St
                    .bodyCtx = &body, .bodyLen = len};
         const char *etag;
 
-        if (s3PartHash(source, offset, len, whole, partSha, partMd5, err) != 0)
+        if (s3PartHash(source, offset, len, source->at == NULL ? whole : NULL, partSha, partMd5, err) != 0)
             goto out;
-        if (i + 1 == parts) {
+        if (i + 1 == parts && source->at == NULL) {
             uint8_t got[CRYPTO_HASH_MAX_LEN];
 
-            /* Before the last part goes: the object as a whole must be what was described. */
+            /* Before the last part goes: the object as a whole must be what was described (a
+             * putAt source vouches for it: see s3BodyRead()). */
             cryptoHashFinal(whole, got, NULL);
             if (s3SourceCheckEnd(source, err) != 0)
                 goto out;
@@ -552,13 +524,12 @@ s3PutExisting(S3 *this, const char *key, const S3Head *head, const StoragePutInf
     return 0;
 }
 
-int
-s3DriverPut(void *driver, const char *name, const StoragePutSource *src, const StoragePutInfo *info,
-            StoragePutMode mode, bool *existed, Err *err) {
-    S3 *this = driver;
+/* Store `source` (opened by the caller, closed here) as `name`, described by `info`. */
+static int
+s3PutSource(S3 *this, const char *name, S3Source *source, const StoragePutSource *src,
+            const StoragePutInfo *info, StoragePutMode mode, bool *existed, Err *err) {
     char *key = s3Key(this, name);
     Http *http = httpPoolGet(this->pool, err);
-    S3Source source = {.fd = -1};
     bool conditional = mode == STORAGE_PUT_IMMUTABLE && !atomic_load(&this->noConditional);
     int rc = -1;
 
@@ -579,24 +550,40 @@ s3DriverPut(void *driver, const char *name, const StoragePutSource *src, const S
                (unsigned long long)info->size);
         goto out;
     }
-    if (s3SourceOpen(&source, src, info, err) != 0)
+    if (src != NULL && s3SourceOpen(source, src, info, err) != 0)
         goto out;
     if (info->size > this->threshold) {
-        rc = s3PutMultipart(this, http, key, &source, info, conditional, existed, err);
+        rc = s3PutMultipart(this, http, key, source, info, conditional, existed, err);
     } else {
         /* A sealed file written without its MD5 (spooled before a restart): read once for it. */
         StoragePutInfo withMd5 = *info;
 
-        if (info->noMd5 && s3PartHash(&source, 0, info->size, NULL, NULL, withMd5.md5, err) != 0)
+        if (info->noMd5 && s3PartHash(source, 0, info->size, NULL, NULL, withMd5.md5, err) != 0)
             goto out;
         withMd5.noMd5 = false;
-        rc = s3PutSingle(this, http, key, &source, &withMd5, conditional, existed, err);
+        rc = s3PutSingle(this, http, key, source, &withMd5, conditional, existed, err);
     }
 out:
-    s3SourceClose(&source);
+    s3SourceClose(source);
     httpPoolPut(this->pool, http);
     bvFree(key);
     return rc;
+}
+
+int
+s3DriverPut(void *driver, const char *name, const StoragePutSource *src, const StoragePutInfo *info,
+            StoragePutMode mode, bool *existed, Err *err) {
+    S3Source source = {.file.fd = -1};
+
+    return s3PutSource(driver, name, &source, src, info, mode, existed, err);
+}
+
+int
+s3DriverPutAt(void *driver, const char *name, const StoragePutAt *src, const StoragePutInfo *info,
+              StoragePutMode mode, bool *existed, Err *err) {
+    S3Source source = {.file.fd = -1, .at = src, .size = info->size, .what = bvStrdup(src->what)};
+
+    return s3PutSource(driver, name, &source, NULL, info, mode, existed, err);
 }
 
 /* --- Interrupted multipart uploads -------------------------------------------------------- */

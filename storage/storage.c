@@ -10,9 +10,11 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/buf.h"
+#include "common/fs.h"
 #include "common/log.h"
 #include "common/mem.h"
 #include "storage/s3.h"
@@ -263,6 +265,55 @@ storagePutSourceVerify(const StoragePutSource *src, const StoragePutInfo *info, 
     reader = ioReadVerifyNew(reader, info->size, src->sealed ? NULL : info->sha256, what);
     bvFree(what);
     return reader;
+}
+
+int
+storagePutSourceOpenAt(const StoragePutSource *src, uint64_t size, StoragePutSourceAt *at, Err *err) {
+    struct stat st;
+
+    at->src = src;
+    at->fd = -1;
+    at->size = size;
+    if (src->path == NULL) {
+        if (src->len != size)
+            return errSet(err, ERR_CHECKSUM, "the buffer does not match its description: %zu bytes, "
+                          "expected %llu", src->len, (unsigned long long)size);
+        return 0;
+    }
+    at->fd = open(src->path, O_RDONLY | O_CLOEXEC);
+    if (at->fd < 0)
+        return errSetSys(err, ERR_IO, errno, "unable to open '%s'", src->path);
+    if (fstat(at->fd, &st) != 0)
+        return errSetSys(err, ERR_IO, errno, "unable to stat '%s'", src->path);
+    if ((uint64_t)st.st_size != size)
+        return errSet(err, ERR_CHECKSUM, "'%s' does not match its description: %llu bytes, expected "
+                      "%llu", src->path, (unsigned long long)st.st_size, (unsigned long long)size);
+    return 0;
+}
+
+ssize_t
+storagePutSourceReadAt(StoragePutSourceAt *at, void *buf, size_t len, uint64_t offset, Err *err) {
+    ssize_t n;
+
+    if (at->fd < 0) {
+        if (offset >= at->src->len)
+            return 0;
+        if (len > at->src->len - offset)
+            len = (size_t)(at->src->len - offset);
+        memcpy(buf, (const uint8_t *)at->src->data + offset, len);
+        return (ssize_t)len;
+    }
+    n = fsPreadAll(at->fd, buf, len, (off_t)offset);
+    if (n < 0)
+        errSetSys(err, ERR_IO, errno, "unable to read '%s'", at->src->path);
+    return n;
+}
+
+void
+storagePutSourceCloseAt(StoragePutSourceAt *at) {
+    if (at->fd >= 0)
+        close(at->fd);
+    at->fd = -1;
 }
 
 int

@@ -79,8 +79,10 @@ typedef struct StorageOptions {
     const char *s3PartSize;           /* BINVAULT_S3_PART_SIZE: a size */
     const char *s3StallTimeout;       /* BINVAULT_S3_STALL_TIMEOUT: seconds */
     const char *s3ListPage;           /* BINVAULT_S3_LIST_PAGE: keys per listing request */
-    const char *tmpDir;               /* TMPDIR: where a store that cannot take a stream (S3) writes the
-                                       * encrypted copy of a local file (beside the file when it can) */
+    const char *tmpDir;               /* TMPDIR: where an encrypted store writes the encrypted copy of a
+                                       * local file for a driver that takes neither a stream nor a source
+                                       * by offset, or of an object over 8 GiB to S3 (beside the file
+                                       * when it can) */
     /* Not read by the store: the archive's key, for archiveKeyOpenStore() (archive/key.h). */
     const char *keyFile;    /* --key-file: the archive key (else BINVAULT_KEY_FILE) */
     bool encrypt;           /* --encrypt: a new archive is created encrypted (else BINVAULT_ENCRYPT=1) */
@@ -192,6 +194,16 @@ typedef struct StoragePutSource {
     bool sealed;
 } StoragePutSource;
 
+/* The source of putAt: `read(ctx, ...)` gives up to `len` bytes at `offset` (fewer only at the end
+ * of the object; 0 at or past it), the same bytes at every call, or fails (-1 with `err` set:
+ * ERR_CHECKSUM when what it is made from changed, ERR_IO when it cannot be read). `what` names it
+ * in messages ("the encryption of 'path'"). */
+typedef struct StoragePutAt {
+    ssize_t (*read)(void *ctx, uint8_t *buf, size_t len, uint64_t offset, Err *err);
+    void *ctx;
+    const char *what;
+} StoragePutAt;
+
 /*
  * A driver. Names reaching it are valid; the generic layer adds "unable to <verb> 'name'
  * in/from 'url'" to its errors, so a driver's messages say what failed underneath.
@@ -212,6 +224,14 @@ typedef struct StoragePutSource {
  *   `size` bytes without error. An error of `src` is returned with its code (ERR_IO, ERR_CHECKSUM
  *   of the local source). The stream is neither freed nor reopened. This lets a transforming
  *   filter feed the store directly, with no temporary copy.
+ * - putAt (optional: NULL when the driver cannot): as put, but the bytes come from `src`, made on
+ *   demand and readable at any offset, any number of times (an encryptor over a local file: S3
+ *   reads a body again for a retry, and hashes a multipart upload's parts before it sends them);
+ *   `info` describes them (size, sha256 and md5, which the caller took from a first pass over
+ *   `src`). The source vouches for its bytes (the same at every read, or the read fails), so the
+ *   driver does not hash them again to check them against `info`; it still takes the digests a
+ *   request needs of a part of them. This lets a driver that needs the digests of a body before it
+ *   sends it store a transformed source with no temporary copy.
  * - cleanTemp: remove leftovers of interrupted puts (S3: abort stale multipart uploads).
  */
 typedef struct StorageDriverVt {
@@ -219,6 +239,8 @@ typedef struct StorageDriverVt {
                const StoragePutInfo *info, StoragePutMode mode, bool *existed, Err *err);
     int (*putRead)(void *driver, const char *name, IoRead *src, uint64_t size, StoragePutMode mode,
                    bool *existed, Err *err);
+    int (*putAt)(void *driver, const char *name, const StoragePutAt *src, const StoragePutInfo *info,
+                 StoragePutMode mode, bool *existed, Err *err);
     IoRead *(*openRead)(void *driver, const char *name, uint64_t offset, uint64_t length, Err *err);
     int (*head)(void *driver, const char *name, StorageInfo *out, Err *err);
     int (*list)(void *driver, const char *prefix, StorageListCb *cb, void *data, Err *err);
@@ -231,6 +253,11 @@ typedef struct StorageDriverVt {
      * can take it as the file is written passes it (StoragePutInfo.md5) rather than leave the
      * driver to read the file for it. NULL: it does not. */
     bool (*sendsMd5)(void *driver);
+    /* Whether a put of `size` bytes sends the MD5 of the whole object before its body (S3: a
+     * single PUT, up to the multipart threshold; a multipart upload sends each part's own): a
+     * putAt caller computes info->md5 in its first pass only then, and sets info->noMd5
+     * otherwise. NULL: never. */
+    bool (*sendsWholeMd5)(void *driver, uint64_t size);
 } StorageDriverVt;
 
 /* Whether `storage` sends the MD5 of the bytes it is given (its driver's sendsMd5: S3, not an
@@ -252,6 +279,24 @@ IoRead *storagePutSourceOpen(const StoragePutSource *src, Err *err);
  * not match its description: ...", or "the buffer ...") unless size and SHA-256 match
  * (ioReadVerifyNew()); the size only for a sealed source. */
 IoRead *storagePutSourceVerify(const StoragePutSource *src, const StoragePutInfo *info, Err *err);
+
+/* A put source opened for reads at any offset, in any order, any number of times (a driver that
+ * sends a file in parts, or hashes it before it sends it): the local file (pread) or the memory. */
+typedef struct StoragePutSourceAt {
+    const StoragePutSource *src;
+    int fd; /* -1 for memory */
+    uint64_t size;
+} StoragePutSourceAt;
+
+/* Open `src` for storagePutSourceReadAt(): its size must be `size` (else ERR_CHECKSUM "'path' does
+ * not match its description: N bytes, expected M", or "the buffer ..."); ERR_IO when the file
+ * cannot be opened. Close it with storagePutSourceCloseAt() either way. */
+int storagePutSourceOpenAt(const StoragePutSource *src, uint64_t size, StoragePutSourceAt *at, Err *err);
+
+/* Up to `len` bytes at `offset`: fewer only at the end of the source (0 at or past it); ERR_IO. */
+ssize_t storagePutSourceReadAt(StoragePutSourceAt *at, void *buf, size_t len, uint64_t offset, Err *err);
+
+void storagePutSourceCloseAt(StoragePutSourceAt *at);
 
 /* The directory driver (storage/storage_file.c) on the directory `path` (absolute, no trailing '/').
  * A missing directory is created (with its parents) when `create` is set, else it is ERR_NOTFOUND

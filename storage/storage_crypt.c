@@ -169,8 +169,40 @@ storageCryptIsObject(const uint8_t *first) {
 
 /* --- Encrypting --------------------------------------------------------------------------- */
 
+/* The header of a new object under `key`: fresh salt and nonce prefix. */
+static int
+cryptHeaderNew(const StorageCryptKey *key, uint8_t *h, Err *err) {
+    memset(h, 0, STORAGE_CRYPT_HEADER_LEN);
+    memcpy(h, CRYPT_MAGIC, CRYPT_MAGIC_LEN);
+    h[CRYPT_OFF_CIPHER] = CRYPT_CIPHER_AES256GCM;
+    h[CRYPT_OFF_CHUNK] = CRYPT_CHUNK_LOG2;
+    memcpy(h + CRYPT_OFF_KEY_ID, key->keyId, STORAGE_CRYPT_KEY_ID_LEN);
+    return cryptoRandom(h + CRYPT_OFF_SALT, CRYPT_SALT_LEN + CRYPT_PREFIX_LEN, err);
+}
+
+/* Seal chunk `index` in place: `buf` holds its `len` bytes of plaintext, and room for the tag
+ * after them. */
+static void
+cryptObjectSeal(CryptObject *o, uint64_t index, bool final, uint8_t *buf, size_t len) {
+    uint8_t nonce[CRYPTO_AEAD_NONCE_LEN];
+
+    cryptObjectChunk(o, index, final, nonce);
+    cryptoAeadSeal(o->aead, nonce, o->ad, o->adLen, buf, len, buf, buf + len);
+}
+
+/* Plaintext bytes of chunk `index` of an object of `plainSize` bytes. */
+static size_t
+cryptChunkLen(uint64_t plainSize, uint64_t index) {
+    uint64_t left = plainSize - index * STORAGE_CRYPT_CHUNK;
+
+    return left < STORAGE_CRYPT_CHUNK ? (size_t)left : STORAGE_CRYPT_CHUNK;
+}
+
 /* Pulls a chunk of plaintext, seals it, hands the sealed chunk out; the header first. The length
- * of the plaintext is known, so the final chunk is known without reading ahead. */
+ * of the plaintext is known, so the final chunk is known without reading ahead. A chunk that fits
+ * what is left of the caller's buffer is read into it and sealed there, with no copy (a read ends
+ * short before one that does not); only a buffer too small for a whole chunk gets it through
+ * `out`. */
 typedef struct CryptEncrypt {
     IoRead *src;
     StorageCryptKey key;
@@ -179,79 +211,85 @@ typedef struct CryptEncrypt {
     bool started;
     uint64_t index;   /* next chunk to seal */
     uint64_t last;    /* index of the final chunk */
-    uint64_t left;    /* plaintext still to read */
-    uint8_t *plain;
-    uint8_t *out;     /* the header, then each sealed chunk */
+    uint64_t size;    /* of the plaintext */
+    uint8_t *out;     /* the header, then a sealed chunk larger than what the caller asked */
     size_t outPos, outLen;
     bool finalDone;
 } CryptEncrypt;
 
-/* The header of a new object: fresh salt and nonce prefix. */
 static int
 cryptEncryptStart(CryptEncrypt *this, Err *err) {
-    uint8_t *h = this->out;
-
-    memset(h, 0, STORAGE_CRYPT_HEADER_LEN);
-    memcpy(h, CRYPT_MAGIC, CRYPT_MAGIC_LEN);
-    h[CRYPT_OFF_CIPHER] = CRYPT_CIPHER_AES256GCM;
-    h[CRYPT_OFF_CHUNK] = CRYPT_CHUNK_LOG2;
-    memcpy(h + CRYPT_OFF_KEY_ID, this->key.keyId, STORAGE_CRYPT_KEY_ID_LEN);
-    if (cryptoRandom(h + CRYPT_OFF_SALT, CRYPT_SALT_LEN + CRYPT_PREFIX_LEN, err) != 0)
+    if (cryptHeaderNew(&this->key, this->out, err) != 0)
         return -1;
-    cryptObjectInit(&this->obj, &this->key, h, this->name, true);
+    cryptObjectInit(&this->obj, &this->key, this->out, this->name, true);
     this->started = true;
     this->outPos = 0;
     this->outLen = STORAGE_CRYPT_HEADER_LEN;
     return 0;
 }
 
+/* Read the next chunk's plaintext into `buf` and seal it there; its sealed length goes to *len. */
 static int
-cryptEncryptChunk(CryptEncrypt *this, Err *err) {
-    uint8_t nonce[CRYPTO_AEAD_NONCE_LEN], extra;
-    size_t want = this->left < STORAGE_CRYPT_CHUNK ? (size_t)this->left : STORAGE_CRYPT_CHUNK;
+cryptEncryptChunk(CryptEncrypt *this, uint8_t *buf, size_t *len, Err *err) {
+    size_t want = cryptChunkLen(this->size, this->index);
     bool final = this->index == this->last;
+    uint8_t extra;
     ssize_t n;
 
     if (this->index >= CRYPT_CHUNKS_MAX)
         return errSet(err, ERR_LIMIT, "an encrypted object holds at most 2^32 chunks of %d bytes",
                       STORAGE_CRYPT_CHUNK);
-    if ((n = ioReadFull(this->src, this->plain, want, err)) < 0)
+    if ((n = ioReadFull(this->src, buf, want, err)) < 0)
         return -1;
     if ((size_t)n < want)
         return errSet(err, ERR_CHECKSUM, "the plaintext ends %llu bytes short of its %llu bytes",
-                      (unsigned long long)(this->left - (uint64_t)n),
-                      (unsigned long long)(this->left + this->index * STORAGE_CRYPT_CHUNK));
+                      (unsigned long long)(this->size - this->index * STORAGE_CRYPT_CHUNK - (uint64_t)n),
+                      (unsigned long long)this->size);
     /* The source must end here, and say so (a verifying filter under it checks then) before the
      * object can be complete. */
     if (final && (n = ioRead(this->src, &extra, 1, err)) != 0)
         return n < 0 ? -1 : errSet(err, ERR_CHECKSUM, "the plaintext is longer than its %llu bytes",
-                                   (unsigned long long)(this->index * STORAGE_CRYPT_CHUNK + want));
-    cryptObjectChunk(&this->obj, this->index, final, nonce);
-    cryptoAeadSeal(this->obj.aead, nonce, this->obj.ad, this->obj.adLen, this->plain, want, this->out,
-                   this->out + want);
-    this->left -= want;
+                                   (unsigned long long)this->size);
+    cryptObjectSeal(&this->obj, this->index, final, buf, want);
     this->index++;
     this->finalDone = final;
-    this->outPos = 0;
-    this->outLen = want + STORAGE_CRYPT_TAG_LEN;
+    *len = want + STORAGE_CRYPT_TAG_LEN;
     return 0;
 }
 
 static ssize_t
 cryptEncryptRead(void *ctx, uint8_t *buf, size_t len, Err *err) {
     CryptEncrypt *this = ctx;
-    size_t n;
+    size_t done = 0, sealed;
 
-    while (this->outPos == this->outLen) {
-        if (this->finalDone)
-            return 0;
-        if ((this->started ? cryptEncryptChunk(this, err) : cryptEncryptStart(this, err)) != 0)
-            return -1;
+    if (!this->started && cryptEncryptStart(this, err) != 0)
+        return -1;
+    for (;;) {
+        if (this->outPos < this->outLen) {
+            size_t n = this->outLen - this->outPos;
+
+            if (n > len - done)
+                n = len - done;
+            memcpy(buf + done, this->out + this->outPos, n);
+            this->outPos += n;
+            done += n;
+        }
+        if (done == len || this->finalDone)
+            return (ssize_t)done;
+        if (len - done >= cryptChunkLen(this->size, this->index) + STORAGE_CRYPT_TAG_LEN) {
+            if (cryptEncryptChunk(this, buf + done, &sealed, err) != 0)
+                return -1;
+            done += sealed;
+        } else if (done > 0) {
+            /* A short read rather than a chunk sealed aside and copied. */
+            return (ssize_t)done;
+        } else {
+            if (cryptEncryptChunk(this, this->out, &sealed, err) != 0)
+                return -1;
+            this->outPos = 0;
+            this->outLen = sealed;
+        }
     }
-    n = this->outLen - this->outPos < len ? this->outLen - this->outPos : len;
-    memcpy(buf, this->out + this->outPos, n);
-    this->outPos += n;
-    return (ssize_t)n;
 }
 
 static void
@@ -260,9 +298,8 @@ cryptEncryptFree(void *ctx) {
 
     ioReadFree(this->src);
     cryptObjectClear(&this->obj);
-    cryptoWipe(this->plain, STORAGE_CRYPT_CHUNK);
+    cryptoWipe(this->out, CRYPT_SEALED);
     cryptoWipe(&this->key, sizeof(this->key));
-    bvFree(this->plain);
     bvFree(this->out);
     bvFree(this->name);
     bvFree(this);
@@ -281,9 +318,8 @@ storageCryptEncryptNew(IoRead *src, uint64_t plainSize, const StorageCryptKey *k
     this->src = src;
     this->key = *key;
     this->name = bvStrdup(name);
-    this->left = plainSize;
+    this->size = plainSize;
     this->last = cryptChunks(plainSize) - 1;
-    this->plain = bvMalloc(STORAGE_CRYPT_CHUNK);
     this->out = bvMalloc(CRYPT_SEALED);
     return ioReadNew(&cryptEncryptVt, this);
 }
@@ -588,7 +624,181 @@ cryptPutStream(StorageCrypt *this, const char *name, const StoragePutSource *src
     return rc;
 }
 
-static IoRead *cryptOpenRead(void *driver, const char *name, uint64_t offset, uint64_t length, Err *err);
+/* For a driver that takes a source by offset (S3's putAt): the encrypted object made twice with
+ * one header, never stored anywhere. The first pass hashes it (SHA-256, and MD5 when the driver
+ * sends the whole object's before the body: S3's single PUT) and keeps each chunk's GCM tag;
+ * then the driver reads it by offset, as often as it needs (a multipart upload hashes each part
+ * before it sends it; curl sends a body again on a new connection), and every chunk made again is
+ * compared with the first pass's tag before a byte of it is handed out: the plaintext changing
+ * underneath (the spool's disk) fails the put instead of putting two ciphertexts under one nonce
+ * on the wire or sending bytes the digests do not describe. An object of more chunks than
+ * CRYPT_AT_CHUNKS_MAX (its tags held: 16 bytes per 64 KiB) takes the temporary copy. */
+#define CRYPT_AT_CHUNKS_MAX (UINT64_C(1) << 17)
+
+typedef struct CryptAt {
+    CryptObject obj;
+    StoragePutSourceAt plain;
+    bool sealedSource;  /* the source's SHA-256 need not be checked */
+    uint64_t plainSize, last, objectSize;
+    uint8_t *tags;      /* the first pass's tag of each chunk */
+    bool tagsSet;       /* the first pass is done: compare */
+    uint8_t *sealed;    /* chunk `cached`, sealed */
+    uint64_t cached;    /* UINT64_MAX: none */
+    size_t cachedLen;
+    char *what;         /* "the encryption of 'path'" */
+} CryptAt;
+
+/* Make chunk `index` into at->sealed from the plaintext (hashed into `plainHash` when it is not
+ * NULL), and record its tag (first pass) or compare it with the recorded one. */
+static int
+cryptAtSeal(CryptAt *at, uint64_t index, CryptoHash *plainHash, Err *err) {
+    size_t want = cryptChunkLen(at->plainSize, index);
+    bool final = index == at->last;
+    uint8_t *tag = at->sealed + want, extra;
+    ssize_t n;
+
+    at->cached = UINT64_MAX;
+    if ((n = storagePutSourceReadAt(&at->plain, at->sealed, want, index * STORAGE_CRYPT_CHUNK, err)) < 0)
+        return -1;
+    if ((size_t)n < want)
+        return errSet(err, ERR_CHECKSUM, "%s: the plaintext ends after %llu of its %llu bytes",
+                      at->what, (unsigned long long)(index * STORAGE_CRYPT_CHUNK + (uint64_t)n),
+                      (unsigned long long)at->plainSize);
+    if (final && (n = storagePutSourceReadAt(&at->plain, &extra, 1, at->plainSize, err)) != 0)
+        return n < 0 ? -1 : errSet(err, ERR_CHECKSUM, "%s: the plaintext is longer than its %llu "
+                                   "bytes", at->what, (unsigned long long)at->plainSize);
+    if (plainHash != NULL)
+        cryptoHashUpdate(plainHash, at->sealed, want);
+    cryptObjectSeal(&at->obj, index, final, at->sealed, want);
+    if (!at->tagsSet)
+        memcpy(at->tags + index * STORAGE_CRYPT_TAG_LEN, tag, STORAGE_CRYPT_TAG_LEN);
+    else if (memcmp(at->tags + index * STORAGE_CRYPT_TAG_LEN, tag, STORAGE_CRYPT_TAG_LEN) != 0)
+        return errSet(err, ERR_CHECKSUM, "%s: the plaintext of chunk %llu changed while it was "
+                      "being stored", at->what, (unsigned long long)index);
+    at->cached = index;
+    at->cachedLen = want + STORAGE_CRYPT_TAG_LEN;
+    return 0;
+}
+
+/* StoragePutAt.read: the object's bytes at `offset`. */
+static ssize_t
+cryptAtRead(void *ctx, uint8_t *buf, size_t len, uint64_t offset, Err *err) {
+    CryptAt *at = ctx;
+    size_t done = 0;
+
+    BV_ASSERT(at->tagsSet);
+    if (offset >= at->objectSize)
+        return 0;
+    if (len > at->objectSize - offset)
+        len = (size_t)(at->objectSize - offset);
+    while (done < len) {
+        uint64_t o = offset + done, index, within;
+        size_t n;
+
+        if (o < STORAGE_CRYPT_HEADER_LEN) {
+            n = STORAGE_CRYPT_HEADER_LEN - (size_t)o < len - done ? STORAGE_CRYPT_HEADER_LEN - (size_t)o
+                                                                   : len - done;
+            memcpy(buf + done, at->obj.header + o, n);
+            done += n;
+            continue;
+        }
+        index = (o - STORAGE_CRYPT_HEADER_LEN) / CRYPT_SEALED;
+        within = (o - STORAGE_CRYPT_HEADER_LEN) % CRYPT_SEALED;
+        if (at->cached != index && cryptAtSeal(at, index, NULL, err) != 0)
+            return -1;
+        n = at->cachedLen - (size_t)within < len - done ? at->cachedLen - (size_t)within : len - done;
+        memcpy(buf + done, at->sealed + within, n);
+        done += n;
+    }
+    return (ssize_t)done;
+}
+
+/* The first pass: the object's size, SHA-256 and (`withMd5`) MD5 into `out`, each chunk's tag
+ * kept; the plaintext checked against `info` (its size; its SHA-256 too unless the source is
+ * sealed). */
+static int
+cryptAtFirstPass(CryptAt *at, const StoragePutInfo *info, bool withMd5, StoragePutInfo *out, Err *err) {
+    CryptoHash *sha = cryptoHashNew(CRYPTO_HASH_SHA256);
+    CryptoHash *md5 = withMd5 ? cryptoHashNew(CRYPTO_HASH_MD5) : NULL;
+    CryptoHash *plain = at->sealedSource ? NULL : cryptoHashNew(CRYPTO_HASH_SHA256);
+    uint8_t got[CRYPTO_HASH_MAX_LEN];
+    int rc = -1;
+
+    cryptoHashUpdate(sha, at->obj.header, STORAGE_CRYPT_HEADER_LEN);
+    if (md5 != NULL)
+        cryptoHashUpdate(md5, at->obj.header, STORAGE_CRYPT_HEADER_LEN);
+    for (uint64_t i = 0; i <= at->last; i++) {
+        if (cryptAtSeal(at, i, plain, err) != 0)
+            goto out;
+        cryptoHashUpdate(sha, at->sealed, at->cachedLen);
+        if (md5 != NULL)
+            cryptoHashUpdate(md5, at->sealed, at->cachedLen);
+    }
+    if (plain != NULL) {
+        cryptoHashFinal(plain, got, NULL);
+        if (memcmp(got, info->sha256, CRYPTO_SHA256_LEN) != 0) {
+            char gotHex[CRYPTO_SHA256_LEN * 2 + 1], wantHex[CRYPTO_SHA256_LEN * 2 + 1];
+
+            cryptoHexEncode(got, CRYPTO_SHA256_LEN, gotHex);
+            cryptoHexEncode(info->sha256, CRYPTO_SHA256_LEN, wantHex);
+            errSet(err, ERR_CHECKSUM, "%s: the plaintext has sha256 %s, expected %s", at->what,
+                   gotHex, wantHex);
+            goto out;
+        }
+    }
+    memset(out, 0, sizeof(*out));
+    out->size = at->objectSize;
+    cryptoHashFinal(sha, out->sha256, NULL);
+    if (md5 != NULL)
+        cryptoHashFinal(md5, out->md5, NULL);
+    out->noMd5 = md5 == NULL;
+    at->tagsSet = true;
+    rc = 0;
+out:
+    cryptoHashFree(sha);
+    cryptoHashFree(md5);
+    cryptoHashFree(plain);
+    return rc;
+}
+
+/* Encrypt the source twice with one header (see above) into the driver's putAt. */
+static int
+cryptPutAt(StorageCrypt *this, const char *name, const StoragePutSource *src,
+           const StoragePutInfo *info, StoragePutMode mode, bool *existed, Err *err) {
+    uint8_t header[STORAGE_CRYPT_HEADER_LEN];
+    CryptAt at = {.plain.fd = -1, .sealedSource = src->sealed, .plainSize = info->size,
+                  .cached = UINT64_MAX};
+    StoragePutAt put = {.read = cryptAtRead, .ctx = &at};
+    StoragePutInfo outInfo;
+    bool wholeMd5;
+    int rc = -1;
+
+    at.last = cryptChunks(info->size) - 1;
+    at.objectSize = storageCryptObjectSize(info->size);
+    at.what = src->path ? bvSprintf("the encryption of '%s'", src->path)
+                        : bvStrdup("the encryption of the buffer");
+    put.what = at.what;
+    if (storagePutSourceOpenAt(src, info->size, &at.plain, err) != 0)
+        goto out;
+    if (cryptHeaderNew(&this->key, header, err) != 0)
+        goto out;
+    cryptObjectInit(&at.obj, &this->key, header, name, true);
+    at.tags = bvMalloc((size_t)(at.last + 1) * STORAGE_CRYPT_TAG_LEN);
+    at.sealed = bvMalloc(CRYPT_SEALED);
+    wholeMd5 = this->vt->sendsWholeMd5 != NULL && this->vt->sendsWholeMd5(this->driver, at.objectSize);
+    if (cryptAtFirstPass(&at, info, wholeMd5, &outInfo, err) != 0)
+        goto out;
+    rc = this->vt->putAt(this->driver, name, &put, &outInfo, mode, existed, err);
+out:
+    storagePutSourceCloseAt(&at.plain);
+    if (at.sealed != NULL)
+        cryptoWipe(at.sealed, CRYPT_SEALED);
+    bvFree(at.sealed);
+    bvFree(at.tags);
+    bvFree(at.what);
+    cryptObjectClear(&at.obj);
+    return rc;
+}
 
 static IoRead *cryptOpenRead(void *driver, const char *name, uint64_t offset, uint64_t length, Err *err);
 
@@ -649,6 +859,8 @@ cryptPut(void *driver, const char *name, const StoragePutSource *src, const Stor
     }
     if (this->vt->putRead != NULL)
         rc = cryptPutStream(this, name, src, info, mode, existed, err);
+    else if (this->vt->putAt != NULL && cryptChunks(info->size) <= CRYPT_AT_CHUNKS_MAX)
+        rc = cryptPutAt(this, name, src, info, mode, existed, err);
     else
         rc = cryptPutCopy(this, name, src, info, mode, existed, err);
     /* Created meanwhile: a driver that knows the stored SHA-256 says ERR_EXISTS, as the

@@ -69,9 +69,14 @@ IoRead *storageCryptDecryptNew(IoRead *src, const StorageCryptKey *key, const ch
 /* A store over `inner` (owned from now on) in which every object but `plainName` is encrypted with
  * `key` (copied). Sizes (head, list) and contents are those of the plaintext; ranged reads fetch
  * only the chunks they need. A put streams the source through the encryptor into the inner
- * driver's putRead, reading it once, with no temporary copy; a driver without putRead (S3, which
- * needs the digests of what it sends before it sends it) gets an encrypted temporary copy, made
- * beside a local source file or, when that directory is not writable, in `tmpDir` (NULL: /tmp).
+ * driver's putRead, reading it once, with no temporary copy. A driver that needs the digests of
+ * what it sends before it sends it (S3) takes the encrypted object by offset (putAt): made with one
+ * header in a first pass that hashes it, then again from the source as the driver reads it, each
+ * chunk checked against its first-pass GCM tag before it is handed out (a source that changed in
+ * between fails the put, ERR_CHECKSUM), with no temporary copy; a retried put takes a fresh
+ * header. A driver with neither, or an object over 2^17 chunks (8 GiB), gets an encrypted
+ * temporary copy, made beside a local source file or, when that directory is not writable, in
+ * `tmpDir` (NULL: /tmp).
  * An immutable put that finds the object stored decrypts it and compares the plaintext's size and
  * SHA-256 (the ciphertexts of the same plaintext differ from one put to the next). `plainName`
  * passes through as it is stored. Safe to use from several threads. */

@@ -36,6 +36,10 @@
 #define STORAGE_DIR_MODE 0750
 #define STORAGE_TMP_MARK FS_TMP_MARK
 #define STORAGE_DIR_FLAGS (O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+/* Buffer of a put that copies: 64 KiB and room for a filter's framing, so that an encryptor's
+ * 64 KiB chunk, sealed with its tag (after the object's header, at first), fits whole: the
+ * encryptor seals it in place there, with no copy, and it goes to the file in one write. */
+#define STORAGE_FILE_COPY_BUF (64 * 1024 + 4096)
 
 typedef struct StorageFile {
     char *root; /* no trailing '/'; "" for the file system root */
@@ -184,13 +188,13 @@ storageFileFail(Err *err) {
 static int
 storageFileWriteTmp(int fd, const char *tmp, IoRead *reader, uint64_t size, Err *err) {
     IoWrite *writer = ioWriteFdNew(fd, tmp, IO_FD_SYNC | IO_FD_CLOSE);
-    uint8_t *buf = bvMalloc(64 * 1024);
+    uint8_t *buf = bvMalloc(STORAGE_FILE_COPY_BUF);
     uint64_t done = 0;
     ssize_t n;
     int rc = -1;
 
     /* Not ioCopy(): a read error is about the source, a write error about the store. */
-    while ((n = ioRead(reader, buf, 64 * 1024, err)) > 0) {
+    while ((n = ioRead(reader, buf, STORAGE_FILE_COPY_BUF, err)) > 0) {
         done += (uint64_t)n;
         if (ioWrite(writer, buf, (size_t)n, err) != 0) {
             storageFileFail(err);

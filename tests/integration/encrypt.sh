@@ -289,6 +289,23 @@ if s3_start; then
     rc=$(run list --archive "$S3A" --key-file "$T/wrong")
     check_eq "S3: wrong key: 77" "$rc" 77
     check "... wrong key for archive 's3://...' (key check failed)" grep -q "wrong key for archive '$S3A' (key check failed)" "$T/err"
+    # Multipart: the encrypted object is made twice from the file (a first pass for its digests,
+    # then each part again by offset), with no temporary copy: a copy would be made beside the file
+    # (whose name leaves no room for the copy's suffix) or else in TMPDIR (which does not exist).
+    mkdir -p "$T/bigdir"
+    big=$T/bigdir/$(printf 'b%.0s' $(seq 1 250))
+    head -c $((12 * 1024 * 1024 + 4321)) /dev/urandom > "$big"
+    rc=$(TMPDIR=$T/nonexistent BINVAULT_S3_MULTIPART_THRESHOLD=8M BINVAULT_S3_PART_SIZE=5M \
+        run storage --archive "$S3A" --key-file "$T/key" --log-level debug put segments/big "$big")
+    check_eq "S3: encrypted multipart put of 12 MiB, with nowhere to write a temporary copy" "$rc" 0
+    [ "$rc" = 0 ] || tail -n 3 "$T/err" | sed 's/^/    /'
+    check_eq "... in 3 parts" "$(grep -c 's3: PUT .*partNumber=' "$T/err")" 3
+    check "... reads back" cmp <(bv storage --archive "$S3A" --key-file "$T/key" get segments/big) "$big"
+    check_eq "... is stored encrypted" "$(s3_request GET "/$S3_BUCKET/enc/a1/segments/big" > /dev/null; head -c 5 "$S3_DIR/last-response")" BVENC
+    rc=$(BINVAULT_S3_MULTIPART_THRESHOLD=8M BINVAULT_S3_PART_SIZE=5M run storage --archive "$S3A" --key-file "$T/key" \
+        --log-level debug put segments/big2 "$big" --sha256 "$(sha256sum "$T/s3seg" | cut -d' ' -f1)")
+    check_eq "S3: an encrypted put of a file not matching its sha256 is refused (65)" "$rc" 65
+    check_eq "... before any part is sent" "$(grep -c 's3: PUT .*partNumber=' "$T/err")" 0
     s3_request GET "/$S3_BUCKET/enc/a1/$seg" > /dev/null
     check_eq "S3: the raw object holds no plaintext" "$(grep -ca "$MARKER" "$S3_DIR/last-response")" 0
     check "S3: the raw object is encrypted" test "$(head -c 5 "$S3_DIR/last-response")" = BVENC

@@ -318,6 +318,9 @@ static void
 testFilterRoundTrip(void) {
     static const size_t sizes[] = {0, 1, C - 1, C, C + 1, 2 * C, 3 * C + 5, 10 * 1024 * 1024};
     static const size_t steps[] = {1, 4093, C, 3 * C};
+    /* Encrypted in reads that straddle the chunks, and in reads that hold one or several whole
+     * sealed chunks (sealed in the reader's buffer, in place). */
+    static const size_t encryptSteps[] = {50000, SEALED, 3 * SEALED + 7, 1024 * 1024};
     StorageCryptKey key;
     uint8_t check[CRYPTO_SHA256_LEN];
     uint8_t *secret = pattern(32, 1);
@@ -330,8 +333,7 @@ testFilterRoundTrip(void) {
         size_t step = steps[i % 4];
         IoRead *r;
 
-        /* Encrypted in reads of odd sizes that straddle the chunks. */
-        REQUIRE(encryptBuf(&key, "segments/x.bvs", plain, sizes[i], 50000, cipher, &err) == 0);
+        REQUIRE(encryptBuf(&key, "segments/x.bvs", plain, sizes[i], encryptSteps[i % 4], cipher, &err) == 0);
         CHECK(cipher->len == storageCryptObjectSize(sizes[i]));
         CHECK(memcmp(cipher->data, "BVENC\0\1\n", 8) == 0);
         if (sizes[i] >= 64)
