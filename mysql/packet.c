@@ -83,9 +83,12 @@ sqlPacketReady(const uint8_t *buf, size_t avail) {
     uint8_t lastSeq = 0;
     Err err;
 
-    /* The sequence number does not decide whether the bytes are there: take the first part's. */
     if (avail < SQL_PACKET_HEADER)
         return false;
+    /* A packet in one part, by far the most common: the stream asks this once per event. */
+    if (rdU24(buf) < SQL_PACKET_PART_MAX)
+        return avail - SQL_PACKET_HEADER >= rdU24(buf);
+    /* The sequence number does not decide whether the bytes are there: take the first part's. */
     return packetScan(buf, avail, buf[3], false, SIZE_MAX, &end, &total, &lastSeq, &need, &err) != 0;
 }
 

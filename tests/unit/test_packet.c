@@ -210,10 +210,10 @@ void suite_packet(void);
 
 void
 suite_packet(void) {
-    testFrameWhole();
-    testFrameSplit();
-    testFrameSeq();
-    testFrameContinuation();
-    testFrameLimit();
-    testParseError();
+    testRun("packet: whole packets, one after another, and an empty one", testFrameWhole);
+    testRun("packet: cut at every byte, more is asked for", testFrameSplit);
+    testRun("packet: sequence numbers, the semi-sync restart, the wrap", testFrameSeq);
+    testRun("packet: a 16 MiB continuation joined in place, an exact 0xffffff, truncations", testFrameContinuation);
+    testRun("packet: the size limit, from the header", testFrameLimit);
+    testRun("packet: error packets parsed as libmariadb does", testParseError);
 }
