@@ -53,8 +53,10 @@
 /* The stream's read buffer on a plain connection: 16 times libmariadb's read-ahead, so that a
  * read takes what the socket holds (a few events at a time when the source is idle, the whole
  * receive window when catching up), and small enough to stay in the cache while its events are
- * checked. A larger event grows it for as long as it is in there. */
+ * checked. A larger event grows it; grown up to STREAM_BUF_KEEP it is kept (large rows come in
+ * runs: no realloc per event), larger it goes back to STREAM_BUF_SIZE once the event has gone. */
 #define STREAM_BUF_SIZE ((size_t)256 << 10)
+#define STREAM_BUF_KEEP ((size_t)4 << 20)
 
 /* libmariadb's texts of the client errors the stream reports when it reads the socket itself
  * (its client_errors table is not exported): the errors stay those of a read through libmariadb. */
@@ -615,7 +617,7 @@ clientPollTimeout(const BinlogClient *c) {
 }
 
 /* Make room in the read buffer for `need` bytes from c->head on: grow it for a larger packet,
- * shrink it back once a large packet has gone, and move what is held to the front when the packet
+ * shrink it back once a very large packet has gone, and move what is held to the front when the packet
  * would not fit after it or little room is left to read into (so that a read takes what the
  * socket holds, not the buffer's last few bytes). */
 static void
@@ -627,7 +629,7 @@ rawMakeRoom(BinlogClient *c, size_t need) {
     if (need > cap) {
         /* Doubling keeps a packet of many 16 MiB parts from being moved once per part. */
         cap = cap <= (SQL_MAX_PACKET >> 1) && cap * 2 > need ? cap * 2 : need;
-    } else if (cap > STREAM_BUF_SIZE && need <= STREAM_BUF_SIZE && held <= STREAM_BUF_SIZE) {
+    } else if (cap > STREAM_BUF_KEEP && need <= STREAM_BUF_SIZE && held <= STREAM_BUF_SIZE) {
         cap = STREAM_BUF_SIZE;
     }
     if (c->head > 0 && (need > c->cap - c->head || c->cap - c->tail < c->cap / 4 || cap < c->cap)) {
