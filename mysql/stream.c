@@ -58,12 +58,6 @@
 #define STREAM_BUF_SIZE ((size_t)256 << 10)
 #define STREAM_BUF_KEEP ((size_t)4 << 20)
 
-/* libmariadb's texts of the client errors the stream reports when it reads the socket itself
- * (its client_errors table is not exported): the errors stay those of a read through libmariadb. */
-#define CLIENT_MSG_SERVER_LOST "Lost connection to server during query"
-#define CLIENT_MSG_PACKET_TOO_LARGE "Got packet bigger than 'max_allowed_packet'"
-#define CLIENT_MSG_UNKNOWN "Unknown error"
-
 /* What COM_REGISTER_SLAVE and COM_BINLOG_DUMP need, on MySQL and MariaDB. */
 #define BINLOG_REPLICATION_GRANT "REPLICATION SLAVE"
 
@@ -608,6 +602,18 @@ nowMs(void) {
     return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
 }
 
+/* libmariadb's text of one of its client errors (CR_*): the stream read from the socket reports
+ * the errors a read through libmariadb did. */
+static const char *
+clientErrorText(unsigned code) {
+    char **texts = NULL;
+
+    if (code < CR_MIN_ERROR || code > CR_MAX_ERROR || mariadb_get_infov(NULL, MARIADB_CLIENT_ERRORS, &texts) != 0 ||
+        texts == NULL)
+        return "client error";
+    return texts[code - CR_MIN_ERROR];
+}
+
 /* The read timeout as libmariadb applies it, per wait for the socket: whole seconds; -1 = none. */
 static int
 clientPollTimeout(const BinlogClient *c) {
@@ -656,19 +662,19 @@ rawFill(BinlogClient *c, Err *err) {
             return 0;
         }
         if (n == 0)
-            return clientStreamError(c, CR_SERVER_LOST, CLIENT_MSG_SERVER_LOST, false, err);
+            return clientStreamError(c, CR_SERVER_LOST, clientErrorText(CR_SERVER_LOST), false, err);
         if (errno == EINTR)
             continue;
         if (errno != EAGAIN && errno != EWOULDBLOCK)
-            return clientStreamError(c, CR_SERVER_LOST, CLIENT_MSG_SERVER_LOST, false, err);
+            return clientStreamError(c, CR_SERVER_LOST, clientErrorText(CR_SERVER_LOST), false, err);
         pfd.fd = c->fd;
         pfd.events = POLLIN;
         pfd.revents = 0;
         rc = poll(&pfd, 1, clientPollTimeout(c));
         if (rc == 0)
-            return clientStreamError(c, CR_SERVER_LOST, CLIENT_MSG_SERVER_LOST, true, err);
+            return clientStreamError(c, CR_SERVER_LOST, clientErrorText(CR_SERVER_LOST), true, err);
         if (rc < 0 && errno != EINTR)
-            return clientStreamError(c, CR_SERVER_LOST, CLIENT_MSG_SERVER_LOST, false, err);
+            return clientStreamError(c, CR_SERVER_LOST, clientErrorText(CR_SERVER_LOST), false, err);
     }
 }
 
@@ -691,7 +697,8 @@ rawPacket(BinlogClient *c, const uint8_t **packet, size_t *len, Err *err) {
             return 0;
         }
         if (rc < 0 && err->code == ERR_LIMIT)
-            return clientStreamError(c, CR_NET_PACKET_TOO_LARGE, CLIENT_MSG_PACKET_TOO_LARGE, false, err);
+            return clientStreamError(c, CR_NET_PACKET_TOO_LARGE, clientErrorText(CR_NET_PACKET_TOO_LARGE), false,
+                                     err);
         if (rc < 0) {
             c->state = CLIENT_FAILED;
             return errPrefix(err, "malformed packet from '%s' after %s", sqlConnUrl(c->sql),
@@ -749,12 +756,12 @@ binlogClientRead(BinlogClient *c, const uint8_t **event, size_t *len, Err *err) 
     /* libmariadb takes an empty packet for a lost connection, and the message of an error
      * packet from it: the same here. */
     if (c->raw && n == 0)
-        return clientStreamError(c, CR_SERVER_LOST, CLIENT_MSG_SERVER_LOST, false, err);
+        return clientStreamError(c, CR_SERVER_LOST, clientErrorText(CR_SERVER_LOST), false, err);
     if (c->raw && p[0] == 0xff) {
         SqlServerError se;
 
         if (!sqlPacketParseError(p, n, &se))
-            return clientStreamError(c, CR_UNKNOWN_ERROR, CLIENT_MSG_UNKNOWN, false, err);
+            return clientStreamError(c, CR_UNKNOWN_ERROR, clientErrorText(CR_UNKNOWN_ERROR), false, err);
         logDebug("'%s' ended the binlog stream: error %u (SQLSTATE %s): %s", sqlConnUrl(c->sql), se.code,
                  se.sqlstate, se.message);
         return clientStreamError(c, se.code, se.message, false, err);
