@@ -4,15 +4,20 @@
  * from FILE:4 without blocking at the end (COM_BINLOG_DUMP flag 1) and with ANNOTATE_ROWS events,
  * as binvault's agent does, and counts packets and bytes until the server's EOF. No parsing, no
  * checksum, no copy: every catch-up figure of `make bench` is reported as a fraction of this.
+ * With `socket` after FILE it reads the socket itself into a 256 KiB buffer once the dump command
+ * is sent, as binvault's stream does on a plain connection (mysql/stream.c), instead of
+ * Connector/C's 16 KiB read-ahead and its copy of every packet.
  *
- *   rawread HOST PORT USER FILE     (password from BINVAULT_SOURCE_PASSWORD)
+ *   rawread HOST PORT USER FILE [socket]     (password from BINVAULT_SOURCE_PASSWORD)
  *
  * Prints "bytes events seconds" on one line.
  */
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include <mysql.h>
@@ -31,6 +36,59 @@ fail(MYSQL *m, const char *what) {
     return 1;
 }
 
+/* Count the packets of the stream read from the socket itself, up to the server's EOF packet:
+ * 0 on success, -1 on an error packet (printed) or when the connection ends first. */
+static int
+readSocket(int fd, uint64_t *bytes, uint64_t *events) {
+    static unsigned char buf[256 << 10];
+    size_t have = 0, off = 0, skip = 0;
+
+    for (;;) {
+        ssize_t n;
+
+        while (skip == 0 && have - off >= 4) {
+            size_t len = buf[off] | (size_t)buf[off + 1] << 8 | (size_t)buf[off + 2] << 16;
+
+            if (len + 4 > have - off) {
+                if (len + 4 <= sizeof(buf))
+                    break; /* the rest of the packet comes with the next read */
+                /* Larger than the buffer: counted now, its bytes dropped as they come. */
+                skip = len + 4 - (have - off);
+                off = have;
+            } else {
+                if (len > 0 && len < 9 && buf[off + 4] == 0xfe)
+                    return 0;
+                if (len > 3 && buf[off + 4] == 0xff) {
+                    fprintf(stderr, "rawread: read: %.*s\n", (int)(len - 3), (const char *)buf + off + 7);
+                    return -1;
+                }
+                off += 4 + len;
+            }
+            *bytes += len;
+            if (len < 0xffffff) {
+                (*bytes)--; /* the OK byte of the logical packet */
+                (*events)++;
+            }
+        }
+        memmove(buf, buf + off, have - off);
+        have -= off;
+        off = 0;
+        n = recv(fd, buf + have, sizeof(buf) - have, 0);
+        if (n <= 0) {
+            fprintf(stderr, "rawread: the connection ended before the server's EOF\n");
+            return -1;
+        }
+        if (skip > 0) {
+            size_t k = (size_t)n < skip ? (size_t)n : skip;
+
+            skip -= k;
+            memmove(buf + have, buf + have + k, (size_t)n - k);
+            n -= (ssize_t)k;
+        }
+        have += (size_t)n;
+    }
+}
+
 int
 main(int argc, char **argv) {
     MYSQL *m;
@@ -41,8 +99,10 @@ main(int argc, char **argv) {
     double t0;
     const char *password = getenv("BINVAULT_SOURCE_PASSWORD");
 
-    if (argc != 5) {
-        fprintf(stderr, "usage: rawread HOST PORT USER FILE (password from BINVAULT_SOURCE_PASSWORD)\n");
+    bool fromSocket = argc == 6 && strcmp(argv[5], "socket") == 0;
+
+    if (argc != 5 && !fromSocket) {
+        fprintf(stderr, "usage: rawread HOST PORT USER FILE [socket] (password from BINVAULT_SOURCE_PASSWORD)\n");
         return 2;
     }
     fileLen = strlen(argv[4]);
@@ -64,7 +124,11 @@ main(int argc, char **argv) {
     t0 = now();
     if (m->methods->db_command(m, 0x12, (const char *)cmd, len, 1, NULL) != 0)
         return fail(m, "binlog dump");
-    for (;;) {
+    if (fromSocket) {
+        if (readSocket(mysql_get_socket(m), &bytes, &events) != 0)
+            return 1;
+    }
+    while (!fromSocket) {
         n = mysql_net_read_packet(m);
         if (n == packet_error)
             return fail(m, "read");

@@ -141,6 +141,10 @@ addTable(BinlogTxnFramer *f, const char *db, size_t dbLen, const char *table, si
      * match everywhere below. */
     if (n == 0)
         return;
+    /* The table of the last row event first: a transaction's row events mostly come in runs on
+     * one table, and this is what the search below would find, without a strstr() per event. */
+    if (have >= n && memcmp(tables + have - n, name, n) == 0 && (have == n || tables[have - n - 1] == ','))
+        return;
     for (const char *p = tables; (p = strstr(p, name)) != NULL; p++)
         if ((p == tables || p[-1] == ',') && (p[n] == ',' || p[n] == '\0'))
             return;

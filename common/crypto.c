@@ -152,14 +152,27 @@ cryptoSha1(const void *data, size_t len, uint8_t out[CRYPTO_SHA1_LEN]) {
  * kernel's crc32-pclmul and Chromium's zlib): four 128-bit lanes fold 64 bytes per step, then
  * one lane, then a Barrett reduction to 32 bits. Every event's checksum is computed once on the
  * way in (binlogEventParse()): with zlib's table-driven crc32() that was a tenth of the agent's
- * CPU on small events. `len` is a multiple of 16, at least 16; `crc` and the result are
- * zlib's pre- and post-inverted register (~crc). */
+ * CPU on small events. `len` is at least 16; the last 1-15 bytes are folded in as a partial
+ * block (as Linux's crc-pclmul-template does), not byte by byte: on 150-byte events the byte
+ * loop over them cost more than the fold of the rest. `crc` and the result are zlib's pre- and
+ * post-inverted register (~crc). */
 __attribute__((target("pclmul,sse4.1"))) static uint32_t
 crc32Clmul(uint32_t crc, const uint8_t *buf, size_t len) {
     static const uint64_t __attribute__((aligned(16))) k1k2[] = {0x0154442bd4, 0x01c6e41596};
     static const uint64_t __attribute__((aligned(16))) k3k4[] = {0x01751997d0, 0x00ccaa009e};
     static const uint64_t __attribute__((aligned(16))) k5k0[] = {0x0163cd6124, 0x0000000000};
     static const uint64_t __attribute__((aligned(16))) poly[] = {0x01db710641, 0x01f7011641};
+    /* pshufb masks, read 16 bytes from offset r: bytes moved up by 16 - r (zeros below), bytes
+     * moved down by r (zeros above); and the top r bytes kept. */
+    static const uint8_t up[32] = {0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80,
+                                   0x80, 0x80, 0x80, 0x80, 0x80, 0,    1,    2,    3,    4,    5,
+                                   6,    7,    8,    9,    10,   11,   12,   13,   14,   15};
+    static const uint8_t down[32] = {0,    1,    2,    3,    4,    5,    6,    7,    8,    9,    10,
+                                     11,   12,   13,   14,   15,   0x80, 0x80, 0x80, 0x80, 0x80, 0x80,
+                                     0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80};
+    static const uint8_t top[32] = {0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,
+                                    0,    0,    0,    0,    0,    0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+                                    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
     __m128i x0, x1, x2, x3, x4, x5, x6, x7, x8;
 
     if (len < 64) {
@@ -213,6 +226,20 @@ oneLane:
         buf += 16;
         len -= 16;
     }
+    if (len > 0) {
+        /* The message is now the lane's 16 bytes, then these r = len bytes. Its last 16 bytes
+         * (the lane's last 16 - r and the r new ones) become the lane; the lane's first r
+         * bytes, now 16 bytes before the end, are folded into it as a block of 16 - r zero bytes
+         * (which leave a CRC unchanged) and those r. */
+        __m128i keep = _mm_loadu_si128((const __m128i *)(top + len));
+        __m128i last = _mm_and_si128(_mm_loadu_si128((const __m128i *)(buf + len - 16)), keep);
+
+        x2 = _mm_shuffle_epi8(x1, _mm_loadu_si128((const __m128i *)(up + len)));
+        x1 = _mm_or_si128(_mm_shuffle_epi8(x1, _mm_loadu_si128((const __m128i *)(down + len))), last);
+        x5 = _mm_clmulepi64_si128(x2, x0, 0x00);
+        x2 = _mm_clmulepi64_si128(x2, x0, 0x11);
+        x1 = _mm_xor_si128(_mm_xor_si128(x1, x2), x5);
+    }
     /* 128 bits to 64. */
     x2 = _mm_clmulepi64_si128(x1, x0, 0x10);
     x3 = _mm_setr_epi32(~0, 0, ~0, 0);
@@ -239,17 +266,11 @@ cryptoCrc32(uint32_t crc, const void *data, size_t len) {
     uLong c;
 
 #if defined(__x86_64__)
-    if (len >= 16 && __builtin_cpu_supports("pclmul") && __builtin_cpu_supports("sse4.1")) {
-        size_t n = len & ~(size_t)15;
-
-        crc = ~crc32Clmul(~crc, p, n);
-        p += n;
-        len -= n;
-    }
+    if (len >= 16 && __builtin_cpu_supports("pclmul") && __builtin_cpu_supports("sse4.1"))
+        return ~crc32Clmul(~crc, p, len);
 #endif
-    /* The last 0-15 bytes of an event (every event: the carry-less path takes 16-byte blocks)
-     * byte by byte with zlib's table, here: a call into zlib for them cost more than the
-     * carry-less fold of the whole event. */
+    /* Shorter inputs byte by byte with zlib's table, here: a call into zlib cost more than the
+     * carry-less fold of a whole event. */
     if (len < 16) {
         const z_crc_t *table = get_crc_table();
         uint32_t x = ~crc;

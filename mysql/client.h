@@ -8,9 +8,10 @@
  * configured code) when the server cannot be reached, fails or the connection is lost, ERR_FORMAT
  * for a malformed packet. Messages name the server as `mysql://user@host:port`, never a password.
  *
- * The replication stream is read from libmariadb's packet layer (one physical read per packet,
- * large events reassembled from their 16 MiB protocol packets, no copy per event); the commands
- * are built by the pure encoders below, which the unit tests check byte for byte.
+ * The replication stream is read from the socket itself on a plain connection (a 256 KiB buffer,
+ * the packets framed by mysql/packet.h, large events joined from their 16 MiB protocol packets in
+ * place, no copy per event), through libmariadb's packet layer over TLS or compression; the
+ * commands are built by the pure encoders below, which the unit tests check byte for byte.
  */
 #ifndef BV_MYSQL_CLIENT_H
 #define BV_MYSQL_CLIENT_H

@@ -30,6 +30,10 @@ bool sqlAccessDenied(unsigned code);
 /* Fill err for a failure of `doing` on c that a missing `grant` explains (ERR_AUTH naming it). */
 int sqlFailGrant(const SqlConn *c, const char *doing, const char *grant, Err *err);
 
+/* The same for an error that is not the connection's last (code and message of an error packet
+ * the replica stream read from the socket itself). */
+int sqlFailError(const SqlConn *c, const char *doing, const char *grant, unsigned code, const char *msg, Err *err);
+
 /* Milliseconds as whole seconds for libmariadb's timeouts (at least 1). */
 unsigned sqlMsToSeconds(unsigned ms);
 

@@ -71,8 +71,11 @@ sqlAccessDenied(unsigned code) {
  * REPLICATION SLAVE with a plain "access denied"); NULL to take it from the server's message. */
 int
 sqlFailGrant(const SqlConn *c, const char *doing, const char *grant, Err *err) {
-    unsigned code = mysql_errno(c->mysql);
-    const char *msg = mysql_error(c->mysql);
+    return sqlFailError(c, doing, grant, mysql_errno(c->mysql), mysql_error(c->mysql), err);
+}
+
+int
+sqlFailError(const SqlConn *c, const char *doing, const char *grant, unsigned code, const char *msg, Err *err) {
     char buf[256];
 
     if (doing == NULL && (code == ER_ACCESS_DENIED_ERROR || code == ER_ACCESS_DENIED_NO_PASSWORD_ERROR)) {

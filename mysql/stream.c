@@ -9,6 +9,14 @@
  * public mysql.h), and the events are read with mysql_net_read_packet(): ma_net_read()
  * reassembles a logical packet from its 16 MiB protocol packets into the connection's buffer, and
  * the event is handed out from there without a copy.
+ *
+ * On a plain connection (no TLS, no protocol compression) the stream is read past libmariadb once
+ * the dump command is sent: libmariadb reads the socket through a fixed 16 KiB read-ahead (a
+ * recvfrom, and an ACK from the kernel, per 16 KiB) and copies every packet out of it. The
+ * client reads the socket into its own buffer (STREAM_BUF_SIZE, grown only for a larger event,
+ * up to SQL_MAX_PACKET), frames the packets there (mysql/packet.h) and hands the event out of it.
+ * libmariadb's net layer is then used only to write (the semi-sync ACK, COM_QUIT): it never reads
+ * again, so its read state cannot disagree with the socket.
  */
 #include "mysql/client.h"
 #include <errno.h>
@@ -19,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -29,6 +38,7 @@
 
 #include "binlog/protocol.h"
 #include "mysql/internal.h"
+#include "mysql/packet.h"
 
 #include "common/bytes.h"
 #include "common/log.h"
@@ -39,6 +49,14 @@
 #define SQL_DEFAULT_WRITE_TIMEOUT_MS 60000
 /* SQL text quoted in error messages is cut here: statements are internal, but long. */
 #define SQL_QUOTE_MAX 120
+
+/* The stream's read buffer on a plain connection: 16 times libmariadb's read-ahead, so that a
+ * read takes what the socket holds (a few events at a time when the source is idle, the whole
+ * receive window when catching up), and small enough to stay in the cache while its events are
+ * checked. A larger event grows it; grown up to STREAM_BUF_KEEP it is kept (large rows come in
+ * runs: no realloc per event), larger it goes back to STREAM_BUF_SIZE once the event has gone. */
+#define STREAM_BUF_SIZE ((size_t)256 << 10)
+#define STREAM_BUF_KEEP ((size_t)4 << 20)
 
 /* What COM_REGISTER_SLAVE and COM_BINLOG_DUMP need, on MySQL and MariaDB. */
 #define BINLOG_REPLICATION_GRANT "REPLICATION SLAVE"
@@ -76,6 +94,16 @@ struct BinlogClient {
     char file[512];
     uint64_t pos;
     unsigned readTimeoutMs;
+
+    /* The socket read past libmariadb (a plain connection): buf[head, tail) is received and not
+     * yet handed out; seq is the next packet's sequence number, or 1 too after a semi-sync event
+     * that asked for an ACK (seqRestart). */
+    bool raw;
+    int fd;
+    uint8_t *buf;
+    size_t cap, head, tail;
+    uint8_t seq;
+    bool seqRestart;
 };
 
 void
@@ -304,9 +332,34 @@ clientStartCommon(BinlogClient *c, Err *err) {
     return clientPrepareDump(c, err);
 }
 
+/* Why the stream cannot be read past libmariadb on this connection, or NULL when it can: the
+ * socket carries the packets as they are (no TLS, no compression) and libmariadb holds none of
+ * the stream's bytes yet (its read-ahead is empty: nothing was read since the dump command). */
+static const char *
+clientRawRefusal(const BinlogClient *c) {
+    MYSQL *m = c->sql->mysql;
+    MARIADB_PVIO *pvio = m->net.pvio;
+    unsigned long caps = 0;
+    unsigned pvioType = 0;
+
+    if (mysql_get_ssl_cipher(m) != NULL)
+        return "TLS";
+    if (mariadb_get_infov(m, MARIADB_CONNECTION_CLIENT_CAPABILITIES, &caps) != 0 || (caps & CLIENT_COMPRESS) ||
+        m->net.compress)
+        return "protocol compression";
+    if (mariadb_get_infov(m, MARIADB_CONNECTION_PVIO_TYPE, &pvioType) != 0 ||
+        (pvioType != PVIO_TYPE_SOCKET && pvioType != PVIO_TYPE_UNIXSOCKET) || mysql_get_socket(m) < 0)
+        return "not a socket";
+    if (pvio == NULL || (pvio->cache != NULL && pvio->cache + pvio->cache_size > pvio->cache_pos) ||
+        m->net.remain_in_buf != 0)
+        return "bytes buffered by libmariadb";
+    return NULL;
+}
+
 static int
 clientSendDump(BinlogClient *c, uint8_t *packet, size_t len, Err *err) {
     int rc = clientCommand(c, packet, len, false, "asking for the binlog stream", err);
+    const char *refusal;
 
     bvFree(packet);
     if (rc != 0) {
@@ -314,7 +367,17 @@ clientSendDump(BinlogClient *c, uint8_t *packet, size_t len, Err *err) {
         return -1;
     }
     c->state = CLIENT_STREAMING;
-    logDebug("streaming binlogs from '%s' (%s), %s", sqlConnUrl(c->sql), c->version, c->start);
+    refusal = clientRawRefusal(c);
+    if (refusal == NULL) {
+        c->raw = true;
+        c->fd = mysql_get_socket(c->sql->mysql);
+        /* The dump command went out as packet 0 (and on, were it in parts): the answer numbers on. */
+        c->seq = (uint8_t)c->sql->mysql->net.pkt_nr;
+        c->cap = STREAM_BUF_SIZE;
+        c->buf = bvMalloc(c->cap);
+    }
+    logDebug("streaming binlogs from '%s' (%s), %s; reading %s%s", sqlConnUrl(c->sql), c->version, c->start,
+             c->raw ? "the socket directly" : "through libmariadb: ", c->raw ? "" : refusal);
     return 0;
 }
 
@@ -449,12 +512,10 @@ binlogStreamRefusal(unsigned code, const char *msg) {
     return BINLOG_REFUSED_NO;
 }
 
-/* The error the stream ended with: the server's ERR packet or a lost connection. */
+/* The error the stream ended with: the server's ERR packet (code, msg) or a lost connection
+ * (libmariadb's client error codes and messages), timedOut when the read timeout ran out. */
 static int
-clientStreamError(BinlogClient *c, double waitedMs, Err *err) {
-    MYSQL *m = c->sql->mysql;
-    unsigned code = mysql_errno(m);
-    const char *msg = mysql_error(m);
+clientStreamError(BinlogClient *c, unsigned code, const char *msg, bool timedOut, Err *err) {
     const char *url = sqlConnUrl(c->sql);
     char where[640];
 
@@ -486,9 +547,9 @@ clientStreamError(BinlogClient *c, double waitedMs, Err *err) {
         break;
     }
     if (sqlAccessDenied(code))
-        return sqlFailGrant(c->sql, "reading the binlog stream", BINLOG_REPLICATION_GRANT, err);
+        return sqlFailError(c->sql, "reading the binlog stream", BINLOG_REPLICATION_GRANT, code, msg, err);
     if (code == CR_SERVER_LOST || code == CR_SERVER_GONE_ERROR || code == CR_SERVER_LOST_EXTENDED) {
-        if (c->readTimeoutMs > 0 && waitedMs + 500 >= (double)sqlMsToSeconds(c->readTimeoutMs) * 1000)
+        if (timedOut)
             return errSet(err, ERR_SOURCE,
                           "no data from '%s' for %u s (read timeout%s) at %s: the source or the network is "
                           "down",
@@ -541,12 +602,140 @@ nowMs(void) {
     return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
 }
 
+/* libmariadb's text of one of its client errors (CR_*): the stream read from the socket reports
+ * the errors a read through libmariadb did. */
+static const char *
+clientErrorText(unsigned code) {
+    char **texts = NULL;
+
+    if (code < CR_MIN_ERROR || code > CR_MAX_ERROR || mariadb_get_infov(NULL, MARIADB_CLIENT_ERRORS, &texts) != 0 ||
+        texts == NULL)
+        return "client error";
+    return texts[code - CR_MIN_ERROR];
+}
+
+/* The read timeout as libmariadb applies it, per wait for the socket: whole seconds; -1 = none. */
+static int
+clientPollTimeout(const BinlogClient *c) {
+    unsigned s = sqlMsToSeconds(c->readTimeoutMs);
+
+    return s == 0 ? -1 : s > INT32_MAX / 1000 ? INT32_MAX : (int)(s * 1000);
+}
+
+/* Make room in the read buffer for `need` bytes from c->head on: grow it for a larger packet,
+ * shrink it back once a very large packet has gone, and move what is held to the front when the packet
+ * would not fit after it or little room is left to read into (so that a read takes what the
+ * socket holds, not the buffer's last few bytes). */
+static void
+rawMakeRoom(BinlogClient *c, size_t need) {
+    size_t held = c->tail - c->head, cap = c->cap;
+
+    if (held == 0)
+        c->head = c->tail = 0;
+    if (need > cap) {
+        /* Doubling keeps a packet of many 16 MiB parts from being moved once per part. */
+        cap = cap <= (SQL_MAX_PACKET >> 1) && cap * 2 > need ? cap * 2 : need;
+    } else if (cap > STREAM_BUF_KEEP && need <= STREAM_BUF_SIZE && held <= STREAM_BUF_SIZE) {
+        cap = STREAM_BUF_SIZE;
+    }
+    if (c->head > 0 && (need > c->cap - c->head || c->cap - c->tail < c->cap / 4 || cap < c->cap)) {
+        memmove(c->buf, c->buf + c->head, held);
+        c->head = 0;
+        c->tail = held;
+    }
+    if (cap != c->cap) {
+        c->buf = bvRealloc(c->buf, cap);
+        c->cap = cap;
+    }
+}
+
+/* Read what the socket holds into the buffer, waiting up to the read timeout for something. */
+static int
+rawFill(BinlogClient *c, Err *err) {
+    for (;;) {
+        ssize_t n = recv(c->fd, c->buf + c->tail, c->cap - c->tail, MSG_DONTWAIT);
+        struct pollfd pfd;
+        int rc;
+
+        if (n > 0) {
+            c->tail += (size_t)n;
+            return 0;
+        }
+        if (n == 0)
+            return clientStreamError(c, CR_SERVER_LOST, clientErrorText(CR_SERVER_LOST), false, err);
+        if (errno == EINTR)
+            continue;
+        if (errno != EAGAIN && errno != EWOULDBLOCK)
+            return clientStreamError(c, CR_SERVER_LOST, clientErrorText(CR_SERVER_LOST), false, err);
+        pfd.fd = c->fd;
+        pfd.events = POLLIN;
+        pfd.revents = 0;
+        rc = poll(&pfd, 1, clientPollTimeout(c));
+        if (rc == 0)
+            return clientStreamError(c, CR_SERVER_LOST, clientErrorText(CR_SERVER_LOST), true, err);
+        if (rc < 0 && errno != EINTR)
+            return clientStreamError(c, CR_SERVER_LOST, clientErrorText(CR_SERVER_LOST), false, err);
+    }
+}
+
+/* The next logical packet from the socket, framed in the read buffer. */
+static int
+rawPacket(BinlogClient *c, const uint8_t **packet, size_t *len, Err *err) {
+    for (;;) {
+        SqlPacket pk;
+        size_t need;
+        char where[640];
+        int rc = sqlPacketFrame(c->buf + c->head, c->tail - c->head, c->seq, c->seqRestart, SQL_MAX_PACKET, &pk,
+                                &need, err);
+
+        if (rc > 0) {
+            *packet = c->buf + c->head + pk.payload;
+            *len = pk.len;
+            c->head += pk.consumed;
+            c->seq = (uint8_t)(pk.lastSeq + 1);
+            c->seqRestart = false;
+            return 0;
+        }
+        if (rc < 0 && err->code == ERR_LIMIT)
+            return clientStreamError(c, CR_NET_PACKET_TOO_LARGE, clientErrorText(CR_NET_PACKET_TOO_LARGE), false,
+                                     err);
+        if (rc < 0) {
+            c->state = CLIENT_FAILED;
+            return errPrefix(err, "malformed packet from '%s' after %s", sqlConnUrl(c->sql),
+                             clientWhere(c, where, sizeof(where)));
+        }
+        rawMakeRoom(c, need);
+        if (rawFill(c, err) != 0)
+            return -1;
+    }
+}
+
+/* The next packet through libmariadb (TLS, compression): in the connection's buffer. */
+static int
+netPacket(BinlogClient *c, const uint8_t **packet, size_t *len, Err *err) {
+    MYSQL *m = c->sql->mysql;
+    double started = nowMs();
+    unsigned long n = mysql_net_read_packet(m);
+
+    if (n == packet_error) {
+        unsigned code = mysql_errno(m);
+        bool lost = code == CR_SERVER_LOST || code == CR_SERVER_GONE_ERROR || code == CR_SERVER_LOST_EXTENDED;
+
+        return clientStreamError(c, code, mysql_error(m),
+                                 lost && c->readTimeoutMs > 0 &&
+                                     nowMs() - started + 500 >= (double)sqlMsToSeconds(c->readTimeoutMs) * 1000,
+                                 err);
+    }
+    *packet = m->net.read_pos;
+    *len = n;
+    return 0;
+}
+
 int
 binlogClientRead(BinlogClient *c, const uint8_t **event, size_t *len, Err *err) {
-    unsigned long n;
-    const uint8_t *p, *ev;
+    size_t n = 0;
+    const uint8_t *p = NULL, *ev;
     size_t off = 1, evLen;
-    double started;
     char where[640];
 
     *event = NULL;
@@ -562,18 +751,28 @@ binlogClientRead(BinlogClient *c, const uint8_t **event, size_t *len, Err *err) 
     default:
         return errSet(err, ERR_INTERNAL, "binlog stream read before it was started");
     }
-    started = nowMs();
-    n = mysql_net_read_packet(c->sql->mysql);
-    if (n == packet_error)
-        return clientStreamError(c, nowMs() - started, err);
-    p = c->sql->mysql->net.read_pos;
+    if ((c->raw ? rawPacket(c, &p, &n, err) : netPacket(c, &p, &n, err)) != 0)
+        return -1;
+    /* libmariadb takes an empty packet for a lost connection, and the message of an error
+     * packet from it: the same here. */
+    if (c->raw && n == 0)
+        return clientStreamError(c, CR_SERVER_LOST, clientErrorText(CR_SERVER_LOST), false, err);
+    if (c->raw && p[0] == 0xff) {
+        SqlServerError se;
+
+        if (!sqlPacketParseError(p, n, &se))
+            return clientStreamError(c, CR_UNKNOWN_ERROR, clientErrorText(CR_UNKNOWN_ERROR), false, err);
+        logDebug("'%s' ended the binlog stream: error %u (SQLSTATE %s): %s", sqlConnUrl(c->sql), se.code,
+                 se.sqlstate, se.message);
+        return clientStreamError(c, se.code, se.message, false, err);
+    }
     if (p[0] == 0xfe) { /* EOF (or an OK with the EOF marker): end of a non-blocking stream */
         c->state = CLIENT_ENDED;
         return 0;
     }
     if (p[0] != 0x00) {
         c->state = CLIENT_FAILED;
-        return errSet(err, ERR_FORMAT, "unexpected packet 0x%02x (%lu bytes) in the binlog stream from '%s'", p[0],
+        return errSet(err, ERR_FORMAT, "unexpected packet 0x%02x (%zu bytes) in the binlog stream from '%s'", p[0],
                       n, sqlConnUrl(c->sql));
     }
     if (c->semiSync == SEMI_SYNC_UNKNOWN)
@@ -587,6 +786,8 @@ binlogClientRead(BinlogClient *c, const uint8_t **event, size_t *len, Err *err) 
                           sqlConnUrl(c->sql), clientWhere(c, where, sizeof(where)));
         }
         c->ackRequested = (p[2] & 0x01) != 0;
+        /* The source restarts its packet numbering after an event it waits an ACK for. */
+        c->seqRestart = c->ackRequested;
         off = 3;
     }
     ev = p + off;
@@ -622,6 +823,14 @@ clientReadable(const BinlogClient *c, int timeoutMs) {
 
     if (c->state != CLIENT_STREAMING || c->sql == NULL)
         return false;
+    if (c->raw) {
+        if (sqlPacketReady(c->buf + c->head, c->tail - c->head))
+            return true;
+        pfd.fd = c->fd;
+        pfd.events = POLLIN;
+        pfd.revents = 0;
+        return poll(&pfd, 1, timeoutMs) == 1 && (pfd.revents & (POLLIN | POLLHUP | POLLERR));
+    }
     m = c->sql->mysql;
     pvio = m->net.pvio;
     /* libmariadb reads ahead into the pvio cache: a whole next packet may already be there. */
@@ -694,5 +903,6 @@ binlogClientFree(BinlogClient *c) {
     bvFree(c->version);
     bvFree(c->serverUuid);
     bvFree(c->start);
+    bvFree(c->buf);
     bvFree(c);
 }

@@ -27,9 +27,12 @@ opts=(--semi-sync --segment-size 64K --segment-interval 500ms --heartbeat 500ms 
 status_var() { mdb_sql src "SHOW GLOBAL STATUS LIKE '$1'" | awk '{print $2}'; }
 gtid_seq() { sed -E 's/.*(^|,)0-[0-9]+-([0-9]+).*/\2/' <<< "$1"; }
 
-agent_start src "$archive" "$spool" "${opts[@]}"
+AGENT_LOG_LEVEL=debug agent_start src "$archive" "$spool" "${opts[@]}"
 for _ in $(seq 1 50); do [ "$(status_var Rpl_semi_sync_master_clients)" = 1 ] && break; sleep 0.2; done
 check_eq "the agent is a semi-sync replica of the source" "$(status_var Rpl_semi_sync_master_clients)" 1
+# A plain connection: the stream is read from the socket past libmariadb, so the ACKs below also
+# check the packet numbering the source restarts after each event it waits an ACK for.
+check "the stream is read from the socket directly" grep -q "reading the socket directly" "$BV_TEST_DIR/agent.log"
 no0=$(status_var Rpl_semi_sync_master_no_tx)
 yes0=$(status_var Rpl_semi_sync_master_yes_tx)
 

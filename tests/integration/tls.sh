@@ -71,11 +71,17 @@ mdb_sql tls2 "CREATE USER 'repl'@'127.0.0.1' IDENTIFIED BY '$REPL_PASSWORD' REQU
               GRANT REPLICATION SLAVE, BINLOG MONITOR ON *.* TO 'repl'@'127.0.0.1';
               CREATE DATABASE t; CREATE TABLE t.a (i INT); INSERT INTO t.a VALUES (1), (2)"
 head -c 32 /dev/urandom > "$BV_TEST_DIR/key"; chmod 600 "$BV_TEST_DIR/key"
-agent_start tls2 "file://$BV_TEST_DIR/enc-archive" "$BV_TEST_DIR/spool" --segment-interval 300ms --purge-check 0 \
+rm -f "$BV_TEST_DIR/agent.log"
+AGENT_LOG_LEVEL=debug agent_start tls2 "file://$BV_TEST_DIR/enc-archive" "$BV_TEST_DIR/spool" --segment-interval 300ms --purge-check 0 \
     --http off --ssl-mode verify-identity --ssl-ca "$pki/ca.pem" --key-file "$BV_TEST_DIR/key" --encrypt
 BINVAULT_KEY_FILE=$BV_TEST_DIR/key check "agent over verified TLS, encrypted archive: catches up" \
     agent_wait_caught_up_any tls2 "file://$BV_TEST_DIR/enc-archive" 60
 agent_term; check_eq "agent exits 0" "$?" 0
+# Over TLS the stream is read through libmariadb (the socket carries TLS records); a plain
+# connection is read from the socket past it (mysql/stream.c).
+check "over TLS the replication stream is read through libmariadb" \
+    grep -q "reading through libmariadb: TLS" "$BV_TEST_DIR/agent.log"
+check_fails "over TLS the socket is not read directly" grep -q "reading the socket directly" "$BV_TEST_DIR/agent.log"
 check "the encrypted archive verifies with the key" "$BV_BIN" verify --archive "file://$BV_TEST_DIR/enc-archive" --key-file "$BV_TEST_DIR/key"
 check_fails "without the key it does not" "$BV_BIN" verify --archive "file://$BV_TEST_DIR/enc-archive"
 out=$(BINVAULT_SOURCE_PASSWORD=$REPL_PASSWORD timeout 30 "$BV_BIN" agent --source "mysql://repl@127.0.0.1:$(mdb_port tls2)" \
