@@ -22,12 +22,20 @@
 # Recorded in docs/BENCHMARKS.md (section catalog_agent). The 1 M archive (about 4.7 GB) is made in
 # $BENCH_DATA/catalog-agent-run and deleted at the end (BENCH_KEEP=1 keeps it).
 #
-#   BENCH_CATALOG_AGENT_SEGMENTS   segments of the large archive (default 1000000; a multiple of 10000)
+# A block (1024 segments) completes once every 17 minutes at one segment a second, and that is when
+# the writer does its largest step: the block chunk, and the group's level-1 document (one line per
+# block: about 1.5 MB near 1 M segments) written again. So the large archive ends 40 segments
+# before a block does: the first round on it completes a block while it is measured (the table
+# says which seqs each run archived while measured).
+#
+#   BENCH_CATALOG_AGENT_SEGMENTS   about how many segments the large archive has (default 1000000)
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 BV=${BV_BIN:-$BENCH_ROOT/binvault}
 MK=${BENCH_MKARCHIVE:-$BENCH_ROOT/build/release/mkarchive}
-N=${BENCH_CATALOG_AGENT_SEGMENTS:-1000000}
+SIZE=${BENCH_CATALOG_AGENT_SEGMENTS:-1000000}
+BLOCK_END=$(( (SIZE + 1023) / 1024 * 1024 ))
+N=$((BLOCK_END - 40))
 RATE=${BENCH_CATALOG_AGENT_RATE:-1000}
 SECS=${BENCH_CATALOG_AGENT_SECONDS:-60}
 ROUNDS=${BENCH_CATALOG_AGENT_ROUNDS:-2}
@@ -69,10 +77,15 @@ mdb_sql source "$(for _ in $(seq 2 "$nextno"); do printf 'FLUSH BINARY LOGS;'; d
 repl_user source
 bench_paced_setup source pacebench
 
+# The checkpoint's seq the agent on HTTP port $1 reports.
+checkpoint_seq() {
+    curl -s "http://127.0.0.1:$1/status" | python3 -c 'import json, sys; print(json.load(sys.stdin)["archive"]["checkpoint"]["seq"])'
+}
+
 # run KIND ROUND ARCHIVE [options...]: one agent over the paced load; a result line into $work/results.
 run() {
     local kind=$1 round=$2 archive=$3; shift 3
-    local name=$kind-$round log=$work/$kind-$round.log hp launched healthy s0 a0 a1 c0 c1 opened
+    local name=$kind-$round log=$work/$kind-$round.log hp launched healthy s0 a0 a1 c0 c1 opened q0 q1
     hp=$(free_port)
     launched=$(date +%s.%N)
     BINVAULT_SOURCE_PASSWORD=$REPL_PASSWORD "$BV" agent --source "mysql://repl@127.0.0.1:$port" --archive "$archive" \
@@ -103,8 +116,10 @@ PY
     LOADPID=$!
     sleep "$WARM"
     a0=$(bench_cpu_seconds "$APID"); c0=$(mdb_sql source "SELECT COUNT(*) FROM pacebench.t"); t0=$(date +%s.%N)
+    q0=$(checkpoint_seq "$hp")
     bench_rpo_sample "127.0.0.1:$hp" "$cnf" pacebench.t "$s0" "$SECS" "$work/$name.samples"
     a1=$(bench_cpu_seconds "$APID"); c1=$(mdb_sql source "SELECT COUNT(*) FROM pacebench.t"); t1=$(date +%s.%N)
+    q1=$(checkpoint_seq "$hp")
     hwm=$(awk '/VmHWM/ {printf "%.0f", $2 / 1024}' "/proc/$APID/status")
     load=$(cut -d' ' -f1-3 /proc/loadavg)
     wait "$LOADPID" || true
@@ -112,8 +127,8 @@ PY
     kill -TERM "$APID"; wait "$APID" || { echo "bench: agent $name failed: $(tail -n 5 "$log")" >&2; exit 1; }
     APID=
     local el; el=$(echo "$t1 - $t0" | bc -l)
-    printf '| %s | %s | %s s / %.2f s | %s MiB | %.1f%% | %.0f | %s | %s | %s |\n' "$kind" "$round" "$opened" "$healthy" \
-        "$hwm" "$(echo "100 * ($a1 - $a0) / $el" | bc -l)" "$(echo "($c1 - $c0) / $el" | bc -l)" \
+    printf '| %s | %s | %s-%s | %s s / %.2f s | %s MiB | %.1f%% | %.0f | %s | %s | %s |\n' "$kind" "$round" "$q0" "$q1" \
+        "$opened" "$healthy" "$hwm" "$(echo "100 * ($a1 - $a0) / $el" | bc -l)" "$(echo "($c1 - $c0) / $el" | bc -l)" \
         "$(bench_percentiles "$work/$name.samples" 1 | sed 's/ / \/ /g')" \
         "$(bench_percentiles "$work/$name.samples" 2 | sed 's/ / \/ /g')" "$load" | tee -a "$work/results" >&2
 }
@@ -151,10 +166,12 @@ out=$work/table.md
     echo "Start: from the agent's first log line to \"segments up to\" (archive opened) / to /healthz 200 from the"
     echo "launch. CPU: user+system over ${SECS} s after a ${WARM} s warm-up, share of one core. RPO: archive RPO every"
     echo "0.5 s, as \`/status\` reports it and as measured (age of the first transaction after the checkpoint, its"
-    echo "commit time read back from the server), p50 / p99 / max in seconds. \`bench/catalog_agent.sh\`."
+    echo "commit time read back from the server), p50 / p99 / max in seconds. The large archive ends 40 segments before"
+    echo "block $((BLOCK_END / 1024 - 1)) does (seq $BLOCK_END): its first round completes that block while measured (block chunk and"
+    echo "level-1 summary of $((BLOCK_END / 1024)) lines stored, the block's narrower chunks deleted). \`bench/catalog_agent.sh\`."
     echo
-    echo "| archive | round | start: opened / healthy | peak RSS | agent CPU | tx/s | archive RPO reported | archive RPO measured | load average |"
-    echo "|---|---|---|---|---|---|---|---|---|"
+    echo "| archive | round | seqs archived while measured | start: opened / healthy | peak RSS | agent CPU | tx/s | archive RPO reported | archive RPO measured | load average |"
+    echo "|---|---|---|---|---|---|---|---|---|---|"
     cat "$work/results"
     echo
     echo "Afterwards \`binvault verify\` of the large archive: OK, $segs segments in $(printf '%.0f' "$vt") s (no new timeline:"
