@@ -191,12 +191,26 @@ void timelinePathFree(TimelinePath *p);
  * not have; the errors of timelineSetLoad(). */
 int archiveCatalogFollowTimeline(Archive *a, ArchiveCatalog *c, uint32_t tip, TimelineSet **set, Err *err);
 
-/* What verify checks of a whole catalog against the records: every segment's timeline label lies
- * in its timeline's seqs (first_seq up to the next timeline's), each fork lies in a segment of the
+/* What verify checks of the segments against the records: every segment's timeline label lies in
+ * its timeline's seqs (first_seq up to the next timeline's), each fork lies in a segment of the
  * parent (file, and a position inside it), and each timeline's first segment is there, labelled
  * with it, and starts at the fork's GTID state. Each problem goes to fn (object: the segment or
- * record named). */
+ * record named): the labels' as the segments are given, the records' at the end. */
 typedef void TimelineProblemFn(void *data, const char *object, uint64_t seq, const char *message);
+typedef struct TimelineCheck TimelineCheck;
+
+/* A check of the segments of an archive whose first kept seq is `firstSeq` (forks and first segments
+ * below it were pruned: not problems) against `set` (which must outlive the check). Memory: a few
+ * bytes per record, whatever the number of segments. */
+TimelineCheck *timelineCheckNew(const TimelineSet *set, uint64_t firstSeq, TimelineProblemFn *fn, void *data);
+/* The next segment, in seq order (a cursor's: archiveCursorNext()): its label is checked now, and
+ * what a record says of it (its fork, its timeline's first segment) is kept for the end. */
+void timelineCheckSegment(TimelineCheck *chk, const SegmentMeta *m);
+/* After the last segment: each record's problems, in record order (a fork or first segment that
+ * was not given is not in the archive). */
+void timelineCheckFinish(TimelineCheck *chk);
+void timelineCheckFree(TimelineCheck *chk);
+/* The same over a loaded catalog: every entry, then the records. */
 void timelineCheckCatalog(const TimelineSet *set, const ArchiveCatalog *c, TimelineProblemFn *fn, void *data);
 
 /* ---- finding the fork point ---- */

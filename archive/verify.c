@@ -21,6 +21,9 @@ typedef struct Verify {
     const ArchiveVerifyHooks *hooks;
     ArchiveVerifyResult *res;
     size_t cap;
+    TimelineSet *set;   /* the timeline records (NULL: unreadable, setErr says why) */
+    Err setErr;
+    TimelineCheck *tl;  /* the segments against the records, fed by verifyAll() */
 } Verify;
 
 static void
@@ -236,56 +239,26 @@ timelineProblem(void *data, const char *object, uint64_t seq, const char *messag
     addProblem(data, object, seq, "timeline", message);
 }
 
-/* The segments first..last as a catalog with the archive's prune state, read through a cursor: the
- * block chunks and the view's tail, not a range load with discovery, which would list segments/
- * from the block's start (a whole directory, sorted, in a directory store). */
-static ArchiveCatalog *
-rangeOf(Archive *a, ArchiveView *view, uint64_t first, uint64_t last, Err *err) {
-    ArchiveCatalog *c = archiveCatalogNew();
-    ArchiveCursor *cur = NULL;
-    const SegmentMeta *m;
-    bool indexed;
-    int rc = archiveCatalogLoadState(a, c, UINT64_MAX, ARCHIVE_LOAD_TOLERANT, err);
-
-    if (rc == 0 && (cur = archiveViewCursor(view, first, last, err)) == NULL)
-        rc = -1;
-    while (rc == 0 && (rc = archiveCursorNext(cur, &m, &indexed, err)) == 1)
-        rc = archiveCatalogAdd(c, m, indexed, err);
-    archiveCursorFree(cur);
-    if (rc != 0) {
-        archiveCatalogFree(c);
-        return NULL;
-    }
-    return c;
-}
-
-/* The segments against the timeline records (the diverged branches are kept on purpose: not
- * problems; cmd/ reports them). The records' rules concern where timelines start and fork: a
- * forked archive is checked whole (its index loaded, as before the catalog view), one that never
- * forked at its first block and its tail, where timeline 1 starts and where a new one would. */
+/* The segments against the timeline records, fed segment by segment by verifyAll() (the diverged
+ * branches are kept on purpose: not problems; cmd/ reports them), then the records' own checks; and
+ * the outline's windows as the main line sees them in an archive that forked. */
 static void
-verifyTimelines(Verify *v, ArchiveView *view) {
-    uint64_t first = archiveViewFirstSeq(view), last = archiveViewLastSeq(view), head;
-    TimelineSet *set;
-    ArchiveCatalog *c;
+verifyTimelines(Verify *v, ArchiveView *view, ArchiveOutline *o) {
+    TimelinePath *main;
     Err err = {0};
 
-    if (last == 0)
+    if (archiveViewLastSeq(view) == 0)
         return;
-    if (timelineSetLoad(v->archive, &set, &err) != 0) {
-        addProblem(v, NULL, 0, "timeline", err.msg);
+    if (v->set == NULL) {
+        addProblem(v, NULL, 0, "timeline", v->setErr.msg);
         return;
     }
-    head = timelineSetForked(set) ? last : archiveBlockLast(archiveBlockOf(first));
-    if ((c = rangeOf(v->archive, view, first, head < last ? head : last, &err)) == NULL) {
+    timelineCheckFinish(v->tl);
+    if (!timelineSetForked(v->set))
+        return;
+    if ((main = timelinePathNew(v->set, 0, &err)) == NULL || archiveOutlineFollow(o, view, v->set, main, &err) != 0)
         addProblem(v, NULL, 0, "timeline", err.msg);
-    } else {
-        timelineCheckCatalog(set, c, timelineProblem, v);
-        archiveCatalogFree(c);
-        if (!timelineSetForked(set) && head < last && archiveViewTail(view) != NULL)
-            timelineCheckCatalog(set, archiveViewTail(view), timelineProblem, v);
-    }
-    timelineSetFree(set);
+    timelinePathFree(main);
 }
 
 static void
@@ -297,7 +270,7 @@ progress(Verify *v, size_t done, size_t total) {
 void
 archiveVerifySegments(Archive *a, const ArchiveCatalog *c, size_t first, size_t last, const ArchiveVerifyHooks *hooks,
                       ArchiveVerifyResult *res) {
-    Verify v = {a, hooks, res, 0};
+    Verify v = {.archive = a, .hooks = hooks, .res = res};
     ArchiveIdentity id;
     Err idErr = {0};
     bool haveId = archiveIdentityRead(a, &id, &idErr) == 0;
@@ -395,6 +368,8 @@ verifyAll(Verify *v, ArchiveView *view, const ArchiveIdentity *id, bool haveId, 
             } else {
                 verifyUnlisted(v, m, indexed, id, haveId);
             }
+            if (v->tl != NULL)
+                timelineCheckSegment(v->tl, m);
             v->res->segments++;
             done++;
             next = m->seq + 1;
@@ -430,7 +405,7 @@ verifyGaps(Verify *v, ArchiveView *view, const ArchiveOutline *o) {
 
 int
 archiveVerify(Archive *a, const ArchiveVerifyHooks *hooks, ArchiveVerifyResult *res, Err *err) {
-    Verify v = {a, hooks, res, 0};
+    Verify v = {.archive = a, .hooks = hooks, .res = res};
     ArchiveView *view;
     ArchiveIdentity id;
     ArchiveCheckpoint cp;
@@ -455,17 +430,21 @@ archiveVerify(Archive *a, const ArchiveVerifyHooks *hooks, ArchiveVerifyResult *
         addProblem(&v, ARCHIVE_IDENTITY_OBJECT, 0, "identity", idErr.msg);
     for (size_t i = 0; i < archiveViewProblemCount(view); i++)
         addProblem(&v, NULL, 0, "index", archiveViewProblem(view, i));
+    if (timelineSetLoad(a, &v.set, &v.setErr) == 0)
+        v.tl = timelineCheckNew(v.set, archiveViewFirstSeq(view), timelineProblem, &v);
     if (verifyAll(&v, view, &id, haveId, err) != 0) {
         rc = -1;
         goto done;
     }
     verifyGaps(&v, view, res->outline);
-    verifyTimelines(&v, view);
+    verifyTimelines(&v, view, res->outline);
     verifyCheckpoint(&v, view, cpRc, &cp, &cpErr);
     verifyBackups(&v);
 done:
     if (cpRc == 0)
         archiveCheckpointClear(&cp);
+    timelineCheckFree(v.tl);
+    timelineSetFree(v.set);
     archiveViewFree(view);
     return rc;
 }

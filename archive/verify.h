@@ -41,7 +41,8 @@ typedef struct ArchiveVerifyHooks {
 typedef struct ArchiveVerifyResult {
     bool notArchive;                /* neither binvault.json nor any segment: nothing was verified */
     ArchiveCatalog *catalog;        /* the archive's last segment, with its prune record (cmdPrintPrune()) */
-    struct ArchiveOutline *outline; /* its breaks and windows (archive/outline.h) */
+    struct ArchiveOutline *outline; /* its breaks and windows (archive/outline.h); in an archive that
+                                     * forked, the windows' counts as the main line sees them */
     uint64_t segments, bytes, events, transactions; /* read */
     uint64_t backups, backupBytes; /* complete base backups read, and their stream bytes */
     ArchiveVerifyProblem *problems; /* in the order found */
@@ -50,8 +51,9 @@ typedef struct ArchiveVerifyResult {
 
 /* Verify the archive, streaming: its catalog opened by range (summaries and tail), then every
  * segment block by block through a cursor, memory bounded whatever the archive's size (whether the
- * store holds a segment, and its size, is asked of the store per segment outside the tail). A
- * block chunk that cannot be read is a problem. -1 when the catalog cannot be opened. Otherwise 0, and the
+ * store holds a segment, and its size, is asked of the store per segment outside the tail), each
+ * also checked against the timeline records as it passes (a forked archive too: never loaded
+ * whole). A block chunk that cannot be read is a problem. -1 when the catalog cannot be opened. Otherwise 0, and the
  * archive is sound when res->problemCount is 0 and res->notArchive is false. Free with
  * archiveVerifyResultClear(). */
 int archiveVerify(Archive *a, const ArchiveVerifyHooks *hooks, ArchiveVerifyResult *res, Err *err);

@@ -164,3 +164,76 @@ bench_sysbench_start() {
     fi
     mdb_start sysbench
 }
+
+# A paced workload on SERVER (tests/lib/mariadb.sh): database DB with table t (one ~100-byte row
+# per transaction, its commit time in t) and procedure DB.paced(rate, secs), one INSERT per
+# autocommit transaction, sleeping every 10 rows to keep `rate` transactions/s.
+bench_paced_setup() {
+    local s=$1 db=$2
+    mariadb --defaults-file="$(mdb_cnf "$s")" -uroot <<SQL
+DROP DATABASE IF EXISTS $db;
+CREATE DATABASE $db;
+CREATE TABLE $db.t (id BIGINT AUTO_INCREMENT PRIMARY KEY, v VARCHAR(100), t DATETIME(6)) ENGINE=InnoDB;
+DELIMITER //
+CREATE PROCEDURE $db.paced(IN rate INT, IN secs INT)
+BEGIN
+  DECLARE n INT DEFAULT 0;
+  DECLARE t0 DATETIME(6) DEFAULT NOW(6);
+  DECLARE ahead DOUBLE;
+  WHILE n < rate * secs DO
+    INSERT INTO $db.t (v, t) VALUES (REPEAT('x', 80), NOW(6));
+    SET n = n + 1;
+    IF n % 10 = 0 THEN
+      SET ahead = n / rate - TIMESTAMPDIFF(MICROSECOND, t0, NOW(6)) / 1e6;
+      IF ahead > 0 THEN DO SLEEP(ahead); END IF;
+    END IF;
+  END WHILE;
+END //
+DELIMITER ;
+SQL
+}
+
+# bench_rpo_sample HTTP CNF TABLE S0 SECS OUT: every 0.5 s for SECS seconds, the agent's archive RPO
+# as it reports it (/status) and as measured (the age of the first transaction after its
+# checkpoint: row checkpoint-seq + 1 - S0 of TABLE, whose `t` is its commit time; S0 is the GTID
+# sequence number before the table's first row, the server's own domain-server in its GTIDs), one
+# "reported measured" line per sample into OUT.
+bench_rpo_sample() {
+    python3 - "$@" <<'PY'
+import json, subprocess, sys, time, urllib.request
+http, cnf, table, s0, secs, out = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), float(sys.argv[5]), sys.argv[6]
+def sql(q):
+    return subprocess.run(["mariadb", "--defaults-file=" + cnf, "-uroot", "-N", "-B", "-e", q],
+                          capture_output=True, text=True, check=True).stdout.strip()
+rows, end, nxt = [], time.time() + secs, time.time()
+while time.time() < end:
+    t = time.time()
+    st = json.load(urllib.request.urlopen("http://%s/status" % http, timeout=5))
+    last = st["archive"]["checkpoint"]["last_gtid"]
+    seq = int(last.split("-")[2]) if last.count("-") == 2 else 0
+    nid = seq + 1 - s0
+    v = sql("SELECT UNIX_TIMESTAMP(t) FROM %s WHERE id = %d" % (table, nid)) if nid >= 1 else ""
+    rows.append((st["rpo"]["archive_seconds"], max(0.0, t - float(v)) if v else 0.0))
+    nxt += 0.5
+    time.sleep(max(0, nxt - time.time()))
+with open(out, "w") as f:
+    for r in rows:
+        f.write("%.3f %.3f\n" % r)
+PY
+}
+
+# p50, p99 and max of column COL (from 1) of the numbers in FILE: "p50 p99 max".
+bench_percentiles() {
+    python3 - "$1" "$2" <<'PY'
+import sys
+col = [float(l.split()[int(sys.argv[2]) - 1]) for l in open(sys.argv[1]) if l.strip()]
+def pct(v, p):
+    v = sorted(v); k = min(len(v) - 1, max(0, int(round(p / 100.0 * len(v) + 0.5)) - 1)); return v[k]
+print("%.2f %.2f %.2f" % (pct(col, 50), pct(col, 99), max(col)) if col else "- - -")
+PY
+}
+
+# user+system CPU seconds of a process.
+bench_cpu_seconds() {
+    awk -v hz="$(getconf CLK_TCK)" '{print ($14 + $15) / hz}' "/proc/$1/stat"
+}

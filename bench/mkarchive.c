@@ -1,16 +1,30 @@
 /*
- * The generator of the catalog benchmarks (bench/catalog.sh): a directory archive of N tiny but
- * valid segments, written in seconds per 100 000 instead of the hours an import of real binlogs
- * takes. Every segment is what the agent would store for one transaction of a MariaDB 10.11 source
- * (server_id 11): its FORMAT_DESCRIPTION event, a GTID event 0-11-<1000+seq> and a
- * `CREATE DATABASE IF NOT EXISTS bvbench` query, committed one second after the previous one,
- * events with their CRC32 and positions; binlog files of --per-file segments, each ended by a
- * ROTATE event. The objects are built with the archive's own code (segmentMetaToJson(), the lz4
- * filter, segmentContainerTail(), archiveIndexPut(), archiveIdentityEnsure(),
- * archiveCheckpointWrite()), so `binvault verify` accepts the archive; only the segment files are
+ * The generator of the catalog benchmarks (bench/catalog.sh, bench/catalog_agent.sh): a directory
+ * archive of N tiny but valid segments, written in seconds per 100 000 instead of the hours an
+ * import of real binlogs takes. Every segment is what the agent would store for one transaction of
+ * a MariaDB 10.11 source (server_id 11 unless --server-id, gtid_domain_id 0 unless --domain): its
+ * FORMAT_DESCRIPTION event, a GTID event D-S-<1000+seq> and a `CREATE DATABASE IF NOT EXISTS
+ * bvbench` query, committed one second after the previous one, events with their CRC32 and
+ * positions; binlog files <basename>.NNNNNN of --per-file segments, each ended by a ROTATE event.
+ * The objects are built with the archive's own code (segmentMetaToJson(), the lz4 filter,
+ * segmentContainerTail(), archiveIndexPut(), archiveIdentityEnsure(), archiveCheckpointWrite(),
+ * timelineRecordWrite()), so `binvault verify` accepts the archive; only the segment files are
  * written without fsync (a benchmark input, rebuilt when lost).
  *
- *   mkarchive DIR N [--per-file K] [--start-time EPOCH] [--format 1|2]
+ *   mkarchive DIR N [--per-file K] [--start-time EPOCH] [--format 1|2] [--server-id S] [--domain D]
+ *             [--basename NAME] [--source HOST:PORT] [--ends-file] [--fork-at SEQ [--diverged K]]
+ *
+ * The history of a given server (bench/catalog_agent.sh: an agent continues it): --server-id,
+ * --domain and --basename are that server's, --source the address binvault.json records;
+ * --ends-file ends the last segment's file with a ROTATE to the next one, so that a server whose
+ * binlog starts at that file (RESET MASTER TO, gtid_binlog_state) continues the archive exactly.
+ * The last line of the output says where the archive ends: `end FILE POS NEXT-FILE GTID-STATE`.
+ *
+ * --fork-at SEQ: a failover (docs/FORMAT.md "Timelines"): seqs SEQ.. are timeline 2, from server
+ * S+1 (its GTIDs D-(S+1)-..., continuing the fork's state), which starts a binlog file at SEQ (SEQ -
+ * 1 must be a multiple of --per-file); with --diverged K the old primary's last K segments before
+ * SEQ are a diverged branch (K below --per-file). timelines/00000001.json and 00000002.json are
+ * stored first.
  *
  * DIR must not exist. Index chunks are aligned blocks of 1024 segments (the last one partial).
  * Format 2 (the default) adds the catalog summary of the complete blocks (archiveSpanFromMetas(),
@@ -34,6 +48,7 @@
 #include "archive/index.h"
 #include "archive/segment.h"
 #include "archive/summary.h"
+#include "archive/timeline.h"
 #include "common/buf.h"
 #include "common/bytes.h"
 #include "common/crypto.h"
@@ -91,6 +106,14 @@ typedef struct Gen {
     uint64_t perFile;
     uint64_t startTime;
     unsigned format;
+    uint32_t serverId, domain;
+    const char *basename;
+    const char *source;
+    bool endsFile;          /* the last segment ends its file */
+    uint64_t n;             /* segments */
+    uint64_t forkAt;        /* first seq of timeline 2 (0: no fork) */
+    uint64_t diverged;      /* segments of timeline 1 after its fork */
+    uint8_t fde[sizeof(fdeEvent)]; /* fdeEvent with the server id (per timeline: stamped per segment) */
     SegmentMeta before; /* the last segment of the previous block, for its span's break check */
     Buf *summary;       /* the open level-1 document's lines */
     uint64_t summaryFirst, summaryLast;
@@ -102,35 +125,37 @@ fail(const char *what, const Err *err) {
     return 1;
 }
 
-/* Stamp an event of `len` bytes at `ev` ending at `endPos`, committed at `ts`: header timestamp,
- * length, end position, then its CRC32. */
+/* Stamp an event of `len` bytes at `ev` ending at `endPos`, committed at `ts` on `serverId`: header
+ * timestamp, server id, length, end position, then its CRC32. */
 static void
-stamp(uint8_t *ev, size_t len, uint32_t ts, uint64_t endPos) {
+stamp(uint8_t *ev, size_t len, uint32_t ts, uint32_t serverId, uint64_t endPos) {
     wrU32(ev, ts);
+    wrU32(ev + 5, serverId);
     wrU32(ev + 9, (uint32_t)len);
     wrU32(ev + 13, (uint32_t)endPos);
     wrU32(ev + len - EVENT_CRC, cryptoCrc32(0, ev, len - EVENT_CRC));
 }
 
-/* The events of segment `seq` (file positions [start, end)) into `out`: one transaction, and a
- * ROTATE to `next` when `next` is not NULL. */
+/* The events of segment `seq` (file positions [start, end)) into `out`: one transaction, GTID
+ * domain-serverId-gno, and a ROTATE to `next` when `next` is not NULL. */
 static void
-events(Buf *out, uint64_t seq, uint64_t start, uint32_t ts, const char *next) {
+events(const Gen *g, Buf *out, uint32_t serverId, uint64_t gno, uint64_t start, uint32_t ts, const char *next) {
     uint8_t *ev;
     uint64_t pos = start;
 
     ev = bufReserve(out, sizeof(gtidEvent));
     memcpy(ev, gtidEvent, sizeof(gtidEvent));
-    wrU64(ev + EVENT_HEADER, GTID_BASE + seq);
+    wrU64(ev + EVENT_HEADER, gno);
+    wrU32(ev + EVENT_HEADER + 8, g->domain);
     pos += sizeof(gtidEvent);
-    stamp(ev, sizeof(gtidEvent), ts, pos);
+    stamp(ev, sizeof(gtidEvent), ts, serverId, pos);
     out->len += sizeof(gtidEvent);
 
     ev = bufReserve(out, QUERY_LEN);
     memcpy(ev, queryHead, sizeof(queryHead));
     memcpy(ev + sizeof(queryHead), queryText, sizeof(queryText) - 1);
     pos += QUERY_LEN;
-    stamp(ev, QUERY_LEN, ts, pos);
+    stamp(ev, QUERY_LEN, ts, serverId, pos);
     out->len += QUERY_LEN;
 
     if (next != NULL) {
@@ -139,46 +164,72 @@ events(Buf *out, uint64_t seq, uint64_t start, uint32_t ts, const char *next) {
         ev = bufReserve(out, len);
         memset(ev, 0, EVENT_HEADER);
         ev[4] = 4; /* ROTATE_EVENT */
-        wrU32(ev + 5, SERVER_ID);
         wrU64(ev + EVENT_HEADER, 4);
         memcpy(ev + EVENT_HEADER + 8, next, nameLen);
         pos += len;
-        stamp(ev, len, ts, pos);
+        stamp(ev, len, ts, serverId, pos);
         out->len += len;
     }
+}
+
+/* Segment seq's timeline (1, or 2 from --fork-at on), its server and the number of its GTID. */
+static uint32_t
+timelineOf(const Gen *g, uint64_t seq) {
+    return g->forkAt != 0 && seq >= g->forkAt ? 2 : 1;
+}
+
+static uint32_t
+serverOf(const Gen *g, uint64_t seq) {
+    return g->serverId + timelineOf(g, seq) - 1;
+}
+
+static uint64_t
+gnoOf(const Gen *g, uint64_t seq) {
+    return GTID_BASE + seq - (timelineOf(g, seq) == 2 ? g->diverged : 0);
+}
+
+/* The GTID state before segment seq: after the previous segment, or the fork's for the first
+ * segment of timeline 2. */
+static void
+stateBefore(const Gen *g, uint64_t seq, char *out, size_t size) {
+    uint64_t prev = g->forkAt != 0 && seq == g->forkAt ? g->forkAt - 1 - g->diverged : seq - 1;
+
+    snprintf(out, size, "%" PRIu32 "-%" PRIu32 "-%" PRIu64, g->domain, serverOf(g, prev), gnoOf(g, prev));
 }
 
 /* Build segment `seq` in memory, write its object file, and fill *m (name, size, sha256). */
 static int
 segment(Gen *g, uint64_t seq, SegmentMeta *m, Buf *content, Buf *object, Err *err) {
     uint64_t inFile = (seq - 1) % g->perFile, fileNo = (seq - 1) / g->perFile + 1;
-    bool last = inFile == g->perFile - 1;
+    bool last = inFile == g->perFile - 1 || (g->endsFile && seq == g->n);
     uint64_t start = FILE_FIRST_POS + inFile * (sizeof(gtidEvent) + QUERY_LEN);
-    uint32_t ts = (uint32_t)(g->startTime + seq);
+    uint32_t ts = (uint32_t)(g->startTime + seq), serverId = serverOf(g, seq);
     char next[SEGMENT_FILE_MAX], path[2048], gs[64], ge[64];
     uint8_t digest[CRYPTO_SHA256_LEN];
     IoWrite *lz4;
     int fd;
 
-    snprintf(next, sizeof(next), "mariadb-bin.%06" PRIu64, fileNo + 1);
+    snprintf(next, sizeof(next), "%s.%06" PRIu64, g->basename, fileNo + 1);
     bufClear(content);
-    bufAppend(content, fdeEvent, sizeof(fdeEvent));
-    events(content, seq, start, ts, last ? next : NULL);
+    wrU32(g->fde + 5, serverId);
+    wrU32(g->fde + sizeof(g->fde) - EVENT_CRC, cryptoCrc32(0, g->fde, sizeof(g->fde) - EVENT_CRC));
+    bufAppend(content, g->fde, sizeof(g->fde));
+    events(g, content, serverId, gnoOf(g, seq), start, ts, last ? next : NULL);
 
     memset(m, 0, sizeof(*m));
     m->seq = seq;
     m->flavour = BINLOG_FLAVOUR_MARIADB;
-    m->serverId = SERVER_ID;
+    m->serverId = serverId;
     snprintf(m->serverVersion, sizeof(m->serverVersion), "10.11.19-MariaDB-0+deb12u1-log");
-    snprintf(m->file, sizeof(m->file), "mariadb-bin.%06" PRIu64, fileNo);
+    snprintf(m->file, sizeof(m->file), "%s.%06" PRIu64, g->basename, fileNo);
     m->startPos = start;
     m->endPos = start + content->len - sizeof(fdeEvent);
     m->fdeLen = sizeof(fdeEvent);
     m->contentLen = content->len;
     cryptoSha256(content->data, content->len, digest);
     cryptoHexEncode(digest, sizeof(digest), m->contentSha256);
-    snprintf(gs, sizeof(gs), "0-%d-%" PRIu64, SERVER_ID, GTID_BASE + seq - 1);
-    snprintf(ge, sizeof(ge), "0-%d-%" PRIu64, SERVER_ID, GTID_BASE + seq);
+    stateBefore(g, seq, gs, sizeof(gs));
+    snprintf(ge, sizeof(ge), "%" PRIu32 "-%" PRIu32 "-%" PRIu64, g->domain, serverId, gnoOf(g, seq));
     m->gtidStart = gs;
     m->gtidEnd = ge;
     snprintf(m->firstGtid, sizeof(m->firstGtid), "%s", ge);
@@ -188,6 +239,11 @@ segment(Gen *g, uint64_t seq, SegmentMeta *m, Buf *content, Buf *object, Err *er
     m->transactions = 1;
     m->endsFile = last;
     snprintf(m->created, sizeof(m->created), "2026-12-06T00:00:00Z");
+    if (g->forkAt != 0) {
+        /* A forked archive is format 2's: every segment says its timeline. */
+        m->timeline = timelineOf(g, seq);
+        m->minTimeUs = m->maxTimeUs = m->firstTimeUs;
+    }
 
     bufClear(object);
     bufAppend(object, SEGMENT_MAGIC, SEGMENT_MAGIC_LEN);
@@ -262,43 +318,144 @@ summarise(Gen *g, const SegmentMeta *block, size_t n, Err *err) {
     return 0;
 }
 
+/* The source of timeline t (1 or 2). */
+static void
+sourceOf(const Gen *g, uint32_t t, TimelineSource *src) {
+    memset(src, 0, sizeof(*src));
+    src->flavour = BINLOG_FLAVOUR_MARIADB;
+    src->serverId = g->serverId + t - 1;
+    snprintf(src->host, sizeof(src->host), "%s", g->source);
+    snprintf(src->basename, sizeof(src->basename), "%s", g->basename);
+    snprintf(src->serverVersion, sizeof(src->serverVersion), "10.11.19-MariaDB-0+deb12u1-log");
+    src->hasDomainId = true;
+    src->domainId = g->domain;
+}
+
+/* timelines/00000001.json and 00000002.json of --fork-at: timeline 2 leaves timeline 1 after
+ * segment forkAt - 1 - diverged, whose one transaction ends before its ROTATE (if any). */
+static int
+timelines(Gen *g, Err *err) {
+    uint64_t forkSeq = g->forkAt - 1 - g->diverged;
+    TimelineRecord one, two;
+    char state[64];
+    int rc;
+
+    memset(&one, 0, sizeof(one));
+    one.timeline = 1;
+    sourceOf(g, 1, &one.source);
+    one.firstSeq = 1;
+    snprintf(one.reason, sizeof(one.reason), "mkarchive: the archive's first source");
+    if (timelineRecordWrite(g->archive, &one, err) != 0)
+        return -1;
+    memset(&two, 0, sizeof(two));
+    two.timeline = 2;
+    two.parent = 1;
+    sourceOf(g, 2, &two.source);
+    two.firstSeq = g->forkAt;
+    two.hasFork = true;
+    two.fork.seq = forkSeq;
+    snprintf(two.fork.file, sizeof(two.fork.file), "%s.%06" PRIu64, g->basename, (forkSeq - 1) / g->perFile + 1);
+    two.fork.pos = FILE_FIRST_POS + ((forkSeq - 1) % g->perFile + 1) * (sizeof(gtidEvent) + QUERY_LEN);
+    snprintf(state, sizeof(state), "%" PRIu32 "-%" PRIu32 "-%" PRIu64, g->domain, g->serverId, gnoOf(g, forkSeq));
+    two.fork.gtidState = state;
+    snprintf(two.fork.gtid, sizeof(two.fork.gtid), "%s", state);
+    two.fork.timeUs = (g->startTime + forkSeq) * 1000000u;
+    two.fork.transactions = 1;
+    if (g->diverged > 0) {
+        uint64_t first = g->forkAt - g->diverged, last = g->forkAt - 1;
+
+        two.hasDiverged = true;
+        two.diverged.firstSeq = first;
+        two.diverged.lastSeq = last;
+        two.diverged.transactions = g->diverged;
+        snprintf(two.diverged.firstGtid, sizeof(two.diverged.firstGtid), "%" PRIu32 "-%" PRIu32 "-%" PRIu64, g->domain,
+                 g->serverId, gnoOf(g, first));
+        snprintf(two.diverged.lastGtid, sizeof(two.diverged.lastGtid), "%" PRIu32 "-%" PRIu32 "-%" PRIu64, g->domain,
+                 g->serverId, gnoOf(g, last));
+        two.diverged.firstTimeUs = (g->startTime + first) * 1000000u;
+        two.diverged.lastTimeUs = (g->startTime + last) * 1000000u;
+    }
+    snprintf(two.reason, sizeof(two.reason), "mkarchive: --fork-at %" PRIu64 " --diverged %" PRIu64, g->forkAt,
+             g->diverged);
+    rc = timelineRecordWrite(g->archive, &two, err);
+    two.fork.gtidState = NULL; /* on this stack frame */
+    return rc;
+}
+
 static int
 usage(void) {
-    fprintf(stderr, "usage: mkarchive DIR N [--per-file K] [--start-time EPOCH] [--format 1|2]\n");
+    fprintf(stderr, "usage: mkarchive DIR N [--per-file K] [--start-time EPOCH] [--format 1|2] [--server-id S] "
+                    "[--domain D] [--basename NAME] [--source HOST:PORT] [--ends-file] [--fork-at SEQ [--diverged K]]\n");
     return 2;
+}
+
+/* Whether the options hold together (a fork needs format 2, a file boundary before it and a
+ * diverged branch inside the file that the fork's segment is in). */
+static bool
+valid(const Gen *g) {
+    if (g->n == 0 || g->perFile == 0 || (g->format != 1 && g->format != 2) || g->serverId == 0 ||
+        g->serverId >= UINT32_MAX - 1 || g->basename[0] == '\0' || strlen(g->basename) > 200)
+        return false;
+    if (g->forkAt == 0)
+        return g->diverged == 0;
+    return g->format == 2 && g->forkAt <= g->n && g->forkAt > g->diverged + 1 && (g->forkAt - 1) % g->perFile == 0 &&
+           g->diverged < g->perFile;
 }
 
 int
 main(int argc, char **argv) {
-    Gen g = {.perFile = 10000, .startTime = 1796000000, .format = 2};
-    uint64_t n;
+    Gen g = {.perFile = 10000, .startTime = 1796000000, .format = 2, .serverId = SERVER_ID, .basename = "mariadb-bin",
+             .source = "mkarchive"};
     char dir[2048];
     Storage *storage;
-    ArchiveIdentity id = {.flavour = BINLOG_FLAVOUR_MARIADB, .serverId = SERVER_ID};
+    ArchiveIdentity id = {.flavour = BINLOG_FLAVOUR_MARIADB};
     ArchiveCheckpoint cp = {0};
     SegmentMeta *block;
     Buf *content = bufNew(1024), *object = bufNew(2048);
     Err err = {0};
     size_t fill = 0;
+    char endLine[512] = "";
 
     /* Each segment's lz4 context allocates its block buffers: from the heap, not an mmap each. */
     mallopt(M_MMAP_THRESHOLD, 64 * 1024 * 1024);
     if (argc < 3)
         return usage();
     g.root = argv[1];
-    n = strtoull(argv[2], NULL, 10);
-    for (int i = 3; i + 1 < argc; i += 2) {
+    g.n = strtoull(argv[2], NULL, 10);
+    for (int i = 3; i < argc; i++) {
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+
+        if (strcmp(argv[i], "--ends-file") == 0) {
+            g.endsFile = true;
+            continue;
+        }
+        if (v == NULL)
+            return usage();
         if (strcmp(argv[i], "--per-file") == 0)
-            g.perFile = strtoull(argv[i + 1], NULL, 10);
+            g.perFile = strtoull(v, NULL, 10);
         else if (strcmp(argv[i], "--start-time") == 0)
-            g.startTime = strtoull(argv[i + 1], NULL, 10);
+            g.startTime = strtoull(v, NULL, 10);
         else if (strcmp(argv[i], "--format") == 0)
-            g.format = (unsigned)strtoul(argv[i + 1], NULL, 10);
+            g.format = (unsigned)strtoul(v, NULL, 10);
+        else if (strcmp(argv[i], "--server-id") == 0)
+            g.serverId = (uint32_t)strtoul(v, NULL, 10);
+        else if (strcmp(argv[i], "--domain") == 0)
+            g.domain = (uint32_t)strtoul(v, NULL, 10);
+        else if (strcmp(argv[i], "--basename") == 0)
+            g.basename = v;
+        else if (strcmp(argv[i], "--source") == 0)
+            g.source = v;
+        else if (strcmp(argv[i], "--fork-at") == 0)
+            g.forkAt = strtoull(v, NULL, 10);
+        else if (strcmp(argv[i], "--diverged") == 0)
+            g.diverged = strtoull(v, NULL, 10);
         else
             return usage();
+        i++;
     }
-    if (n == 0 || g.perFile == 0 || (argc - 3) % 2 != 0 || (g.format != 1 && g.format != 2))
+    if (!valid(&g))
         return usage();
+    memcpy(g.fde, fdeEvent, sizeof(g.fde));
     if (mkdir(g.root, 0750) != 0) {
         fprintf(stderr, "mkarchive: unable to create '%s': %s\n", g.root, strerror(errno));
         return 1;
@@ -313,22 +470,29 @@ main(int argc, char **argv) {
         return fail("storage", &err);
     g.archive = archiveNew(storage);
     snprintf(id.serverVersion, sizeof(id.serverVersion), "10.11.19-MariaDB-0+deb12u1-log");
-    snprintf(id.source, sizeof(id.source), "mkarchive");
+    id.serverId = g.serverId;
+    snprintf(id.source, sizeof(id.source), "%s", g.source);
     if (archiveIdentityEnsure(g.archive, &id, NULL, &err) != 0)
         return fail("identity", &err);
+    if (g.forkAt != 0 && timelines(&g, &err) != 0)
+        return fail("timelines", &err);
 
     block = bvCalloc(BLOCK, sizeof(*block));
     g.summary = bufNew(64 * 1024);
-    for (uint64_t seq = 1; seq <= n; seq++) {
+    for (uint64_t seq = 1; seq <= g.n; seq++) {
         if (segment(&g, seq, &block[fill], content, object, &err) != 0)
             return fail("segment", &err);
         fill++;
-        if (fill == BLOCK || seq == n) {
+        if (fill == BLOCK || seq == g.n) {
             if (archiveIndexPut(g.archive, NULL, block, fill, &err) != 0)
                 return fail("index", &err);
             if (g.format == 2 && fill == BLOCK && summarise(&g, block, fill, &err) != 0)
                 return fail("summary", &err);
-            if (seq == n) {
+            if (seq == g.n) {
+                const SegmentMeta *m = &block[fill - 1];
+
+                snprintf(endLine, sizeof(endLine), "end %s %" PRIu64 " %s.%06" PRIu64 " %s\n", m->file, m->endPos,
+                         g.basename, (seq - 1) / g.perFile + 2, segmentMetaGtidEnd(m));
                 cp.seq = seq;
                 snprintf(cp.file, sizeof(cp.file), "%s", block[fill - 1].file);
                 cp.endPos = block[fill - 1].endPos;
@@ -345,6 +509,7 @@ main(int argc, char **argv) {
         return fail("checkpoint", &err);
     if (g.format == 2 && (summaryPut(&g, &err) != 0 || archiveIdentitySetVersion2(g.archive, &err) != 0))
         return fail("format 2", &err);
+    fputs(endLine, stdout);
     segmentMetaClear(&g.before);
     bufFree(g.summary);
     archiveCheckpointClear(&cp);

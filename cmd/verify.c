@@ -90,23 +90,12 @@ printWindow(const ArchiveWindow *w, const char *label) {
 }
 
 /* The restorable windows are those of the main line: a diverged branch is not restored by default
- * (what cannot be read as timelines was reported as a problem). An archive that never forked has
- * the outline's; a forked one those of its whole index as the main line sees it (*mainLine, to
- * free after the windows). */
+ * (what cannot be read as timelines was reported as a problem). archiveVerify() counted the
+ * outline's windows as the main line sees them. */
 static size_t
-windowsOf(Verify *v, const ArchiveOutline *o, ArchiveCatalog **mainLine, ArchiveWindow **windows) {
-    TimelineSet *set = NULL;
-    size_t n;
+windowsOf(const ArchiveOutline *o, ArchiveWindow **windows) {
+    size_t n = archiveOutlineWindowCount(o);
 
-    *mainLine = NULL;
-    if (timelineSetLoad(v->archive, &set, &(Err){0}) == 0 && timelineSetForked(set) &&
-        (*mainLine = archiveCatalogLoad(v->archive, ARCHIVE_LOAD_TOLERANT, &(Err){0})) != NULL &&
-        archiveCatalogFollowTimeline(v->archive, *mainLine, 0, NULL, &(Err){0}) == 0) {
-        timelineSetFree(set);
-        return archiveCatalogWindows(*mainLine, windows);
-    }
-    timelineSetFree(set);
-    n = archiveOutlineWindowCount(o);
     *windows = bvCalloc(n + 1, sizeof(**windows));
     for (size_t i = 0; i < n; i++)
         (*windows)[i] = *archiveOutlineWindowAt(o, i);
@@ -115,9 +104,8 @@ windowsOf(Verify *v, const ArchiveOutline *o, ArchiveCatalog **mainLine, Archive
 
 static void
 report(Verify *v, const ArchiveCatalog *c, const ArchiveOutline *o) {
-    ArchiveCatalog *mainLine;
     ArchiveWindow *windows;
-    size_t nwin = windowsOf(v, o, &mainLine, &windows);
+    size_t nwin = windowsOf(o, &windows);
 
     if (v->json) {
         Buf *out = bufNew(4096);
@@ -184,7 +172,6 @@ report(Verify *v, const ArchiveCatalog *c, const ArchiveOutline *o) {
         cmdTimelinesPrint(v->archive, stdout);
     }
     bvFree(windows);
-    archiveCatalogFree(mainLine);
 }
 
 typedef struct VerifyOpts {
