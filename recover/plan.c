@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "archive/summary.h"
 #include "binlog/gtid.h"
 #include "common/json.h"
 #include "common/mem.h"
@@ -117,12 +118,38 @@ recoverChooseStart(BinlogFlavour flavour, const char *explicitStart, const char 
                   targetPos, explicitStart);
 }
 
+/* recoverPlanToJson() hands what it wrote to its flush function past this many bytes. */
+#define PLAN_JSON_FLUSH (64 * 1024)
+
 /* ---- Planning ------------------------------------------------------------------------------------ */
 
 typedef enum Cut { CUT_INCLUDE = 0, CUT_INCLUDE_STOP, CUT_BEFORE } Cut;
 
+/* A plan over a range (recoverPlanNewRange()): what it keeps per block of the streamed segments,
+ * for recoverPlanBytes() (about 280 bytes a block). */
+typedef struct PlanBlock {
+    uint64_t lastSeq;  /* the block's last streamed seq */
+    uint64_t binlog;   /* binlog bytes the block's streamed segments apply */
+    char lastFile[SEGMENT_FILE_MAX];
+    uint64_t lastTo;   /* where they end in lastFile */
+} PlanBlock;
+
+/* The segment a plan looked at last (range mode: a copy), and the first error reading a block. */
+typedef struct PlanRead {
+    SegmentMeta m;
+    bool have;
+    Err err;
+    bool failed;
+} PlanRead;
+
 struct RecoverPlan {
-    const ArchiveCatalog *c;
+    const ArchiveCatalog *c; /* catalog mode: the plan's segments; NULL in range mode */
+    RecoverRange *range;     /* range mode (owned): index i is seq seq0 + i */
+    uint64_t seq0;           /* range mode; 0 in catalog mode */
+    uint64_t archiveFirst;   /* range mode: the archive's first seq; 0 in catalog mode */
+    PlanRead *read;
+    PlanBlock *blocks;       /* range mode, once finished */
+    size_t nblocks;
     BinlogFlavour flavour;
     RecoverTarget target;
     char *targetGtid;
@@ -167,6 +194,34 @@ struct RecoverPlan {
     char *until;
     RecoverPlanInfo info;
 };
+
+/* Segment i of the plan's range: NULL for a seq the archive lacks (range mode), or when its block
+ * cannot be read (p->read->failed, planReadFailed()). Range mode: valid until the next call. */
+static const SegmentMeta *
+segAt(const RecoverPlan *p, size_t i) {
+    PlanRead *r = p->read;
+    int got;
+
+    if (p->range == NULL)
+        return archiveCatalogAt(p->c, i);
+    if (r->have && r->m.seq == p->seq0 + i)
+        return &r->m;
+    if (r->failed)
+        return NULL;
+    r->have = false;
+    if ((got = recoverRangeGet(p->range, p->seq0 + i, &r->m, NULL, &r->err)) < 0)
+        r->failed = true;
+    r->have = got == 1;
+    return r->have ? &r->m : NULL;
+}
+
+/* The error of a block that could not be read, into err: -1. */
+static int
+planReadFailed(const RecoverPlan *p, Err *err) {
+    *err = p->read->err;
+    return -1;
+}
+
 /* "time 2026-11-21 14:03:00 UTC (exclusive)" and the like, for messages. */
 static void
 targetDescribe(const RecoverTarget *t, char *out, size_t size) {
@@ -198,10 +253,15 @@ static int
 locateFirst(RecoverPlan *p, Err *err) {
     p->first = p->n;
     for (size_t i = 0; i < p->n; i++) {
-        const SegmentMeta *m = archiveCatalogAt(p->c, i);
+        const SegmentMeta *m = segAt(p, i);
         GtidState *end;
         bool held;
 
+        if (m == NULL) {
+            if (p->read->failed)
+                return planReadFailed(p, err);
+            continue;
+        }
         if (segmentMetaGtidEnd(m)[0] == '\0') {
             if (m->transactions == 0)
                 continue;
@@ -220,13 +280,31 @@ locateFirst(RecoverPlan *p, Err *err) {
     return 0;
 }
 
+/* Where the target's segment is looked for: the whole catalog, or in range mode from the block the
+ * lookup named (recoverRangeCut()): no segment before it reaches the target. */
+static size_t
+searchFrom(const RecoverPlan *p) {
+    uint64_t seq;
+
+    if (p->range == NULL)
+        return 0;
+    seq = archiveBlockFirst(archiveBlockOf(recoverRangeCut(p->range)));
+    return seq > p->seq0 ? (size_t)(seq - p->seq0) : 0;
+}
+
 static int
 locateGtid(RecoverPlan *p, Err *err) {
-    for (size_t i = 0; i < p->n; i++) {
-        const SegmentMeta *m = archiveCatalogAt(p->c, i);
+    const SegmentMeta *m;
+
+    for (size_t i = searchFrom(p); i < p->n; i++) {
         GtidState *end;
         bool hit;
 
+        if ((m = segAt(p, i)) == NULL) {
+            if (p->read->failed)
+                return planReadFailed(p, err);
+            continue;
+        }
         if (segmentMetaGtidEnd(m)[0] == '\0')
             continue;
         if (segmentState(p, m, true, &end, err) != 0)
@@ -238,15 +316,38 @@ locateGtid(RecoverPlan *p, Err *err) {
             return 0;
         }
     }
+    if ((m = segAt(p, p->n - 1)) == NULL && p->read->failed)
+        return planReadFailed(p, err);
     return errSet(err, ERR_NOTFOUND, "gtid '%s' is after the end of the archive, which ends at gtid state '%s'",
-                  p->target.gtid, segmentMetaGtidEnd(archiveCatalogAt(p->c, p->n - 1)));
+                  p->target.gtid, m != NULL ? segmentMetaGtidEnd(m) : "");
+}
+
+/* archiveCatalogFindTime() or, in range mode, archiveViewFindTime() (the same rules and errors) as
+ * an index of the range. */
+static int
+findTime(RecoverPlan *p, size_t *idx, Err *err) {
+    uint64_t seq;
+    int rc;
+
+    if (p->range == NULL)
+        return archiveCatalogFindTime(p->c, p->target.timeUs, p->target.exclusive, idx, err);
+    rc = archiveViewFindTime(recoverRangeViewLock(p->range), p->target.timeUs, p->target.exclusive, &seq, err);
+    recoverRangeViewUnlock(p->range);
+    if (rc != 0)
+        return -1;
+    if (seq < p->seq0 || seq - p->seq0 >= p->n)
+        return errSet(err, ERR_INTERNAL, "the time lookup answered seq %" PRIu64 ", outside the plan's seqs %" PRIu64
+                      "-%" PRIu64, seq, p->seq0, p->seq0 + p->n - 1);
+    *idx = (size_t)(seq - p->seq0);
+    return 0;
 }
 
 static int
 locateTime(RecoverPlan *p, Err *err) {
+    const SegmentMeta *m = NULL;
     uint64_t last = 0;
 
-    if (archiveCatalogFindTime(p->c, p->target.timeUs, p->target.exclusive, &p->hi, err) == 0) {
+    if (findTime(p, &p->hi, err) == 0) {
         /* Segments the start holds entirely are not read: their order is the start's past. */
         p->boundary = p->hi;
         p->lo = p->first < p->hi ? p->first : p->hi;
@@ -255,9 +356,17 @@ locateTime(RecoverPlan *p, Err *err) {
         p->timeSeg = SIZE_MAX;
         return 0;
     }
-    for (size_t i = 0; i < p->n; i++)
-        if (archiveCatalogAt(p->c, i)->transactions > 0)
-            last = archiveCatalogAt(p->c, i)->lastTimeUs;
+    if (err->code == ERR_INTERNAL)
+        return -1;
+    /* The last commit archived, from the last segment holding a transaction. */
+    for (size_t i = p->n; i-- > 0;) {
+        if ((m = segAt(p, i)) == NULL && p->read->failed)
+            return planReadFailed(p, err);
+        if (m != NULL && m->transactions > 0) {
+            last = m->lastTimeUs;
+            break;
+        }
+    }
     if (last != 0 && p->target.timeUs > last)
         errAppend(err, " (--until-end recovers everything archived)");
     return -1;
@@ -278,15 +387,28 @@ locatePosition(RecoverPlan *p, Err *err) {
                       p->target.pos);
     limit = positionLimit(&p->target);
     /* The segment holding the last byte a transaction may end at. */
-    if (archiveCatalogFindPosition(p->c, p->target.file, limit - 1, &p->boundary, err) != 0)
-        return -1;
+    if (p->range == NULL)
+        return archiveCatalogFindPosition(p->c, p->target.file, limit - 1, &p->boundary, err);
+    {
+        uint64_t seq;
+        int rc = archiveViewFindPosition(recoverRangeViewLock(p->range), p->target.file, limit - 1, &seq, err);
+
+        recoverRangeViewUnlock(p->range);
+        if (rc != 0)
+            return -1;
+        if (seq < p->seq0 || seq - p->seq0 >= p->n)
+            return errSet(err, ERR_INTERNAL, "the position lookup answered seq %" PRIu64 ", outside the plan's seqs %"
+                          PRIu64 "-%" PRIu64, seq, p->seq0, p->seq0 + p->n - 1);
+        p->boundary = (size_t)(seq - p->seq0);
+    }
     return 0;
 }
+
+static RecoverPlan *planInit(RecoverPlan *p, const char *start, const RecoverTarget *target, Err *err);
 
 RecoverPlan *
 recoverPlanNew(const ArchiveCatalog *c, const char *start, const RecoverTarget *target, Err *err) {
     RecoverPlan *p;
-    int rc = -1;
 
     if (archiveCatalogCount(c) == 0) {
         errSet(err, ERR_NOTFOUND, "the archive holds no segment");
@@ -296,6 +418,34 @@ recoverPlanNew(const ArchiveCatalog *c, const char *start, const RecoverTarget *
     p->c = c;
     p->n = archiveCatalogCount(c);
     p->flavour = archiveCatalogFlavour(c);
+    return planInit(p, start, target, err);
+}
+
+RecoverPlan *
+recoverPlanNewRange(RecoverRange *range, const char *start, const RecoverTarget *target, Err *err) {
+    RecoverPlan *p;
+
+    if (recoverRangeLast(range) < recoverRangeFirst(range) || recoverRangeFirst(range) == 0) {
+        errSet(err, ERR_NOTFOUND, "the archive holds no segment");
+        recoverRangeFree(range);
+        return NULL;
+    }
+    p = bvCalloc(1, sizeof(*p));
+    p->range = range;
+    p->seq0 = recoverRangeFirst(range);
+    p->n = (size_t)(recoverRangeLast(range) - p->seq0 + 1);
+    p->archiveFirst = archiveViewFirstSeq(recoverRangeViewLock(range));
+    recoverRangeViewUnlock(range);
+    p->flavour = recoverRangeFlavour(range);
+    return planInit(p, start, target, err);
+}
+
+/* What both constructors share: the start and the target parsed, step 1. Frees p on failure. */
+static RecoverPlan *
+planInit(RecoverPlan *p, const char *start, const RecoverTarget *target, Err *err) {
+    int rc = -1;
+
+    p->read = bvCalloc(1, sizeof(*p->read));
     p->start = bvStrdup(start ? start : "");
     p->target = *target;
     if (target->gtid != NULL) {
@@ -443,14 +593,14 @@ timeFeed(RecoverPlan *p, size_t idx, const SegmentMeta *m, const BinlogTxn *t, c
 }
 
 static int
-cutDecide(RecoverPlan *p, size_t idx, const BinlogTxn *t, const char *stateAfter, Cut *cut, Err *err) {
+cutDecide(RecoverPlan *p, const SegmentMeta *m, const BinlogTxn *t, const char *stateAfter, Cut *cut, Err *err) {
     const RecoverTarget *tg = &p->target;
     bool yes;
 
     *cut = CUT_INCLUDE;
     switch (tg->kind) {
     case RECOVER_UNTIL_POSITION: {
-        int cmp = segmentFileCompare(archiveCatalogAt(p->c, idx)->file, tg->file);
+        int cmp = segmentFileCompare(m->file, tg->file);
 
         if (cmp > 0 || (cmp == 0 && t->endPos > positionLimit(tg)))
             *cut = CUT_BEFORE;
@@ -480,8 +630,11 @@ cutDecide(RecoverPlan *p, size_t idx, const BinlogTxn *t, const char *stateAfter
 
 int
 recoverPlanFeed(RecoverPlan *p, size_t idx, const BinlogTxn *t, const char *stateAfter, Err *err) {
-    const SegmentMeta *m = archiveCatalogAt(p->c, idx);
+    const SegmentMeta *m = segAt(p, idx);
 
+    if (m == NULL)
+        return p->read->failed ? planReadFailed(p, err)
+                               : errSet(err, ERR_INTERNAL, "segment %zu of the plan fed, which it does not hold", idx);
     if (p->scanFirst && idx == p->first && !p->haveFirst) {
         bool held;
 
@@ -503,7 +656,7 @@ recoverPlanFeed(RecoverPlan *p, size_t idx, const BinlogTxn *t, const char *stat
     if (p->scanBoundary && idx == p->boundary && !p->cutDone) {
         Cut cut;
 
-        if (cutDecide(p, idx, t, stateAfter, &cut, err) != 0)
+        if (cutDecide(p, m, t, stateAfter, &cut, err) != 0)
             return errPrefix(err, "segment '%s'", m->name);
         if (cut != CUT_BEFORE)
             includeTxn(p, m, t, stateAfter);
@@ -516,47 +669,55 @@ recoverPlanFeed(RecoverPlan *p, size_t idx, const BinlogTxn *t, const char *stat
 }
 
 /* The last transaction of the segments up to `upto`, from the index. */
-static void
-lastFromIndex(RecoverPlan *p, size_t upto) {
+static int
+lastFromIndex(RecoverPlan *p, size_t upto, Err *err) {
     for (size_t i = upto + 1; i-- > 0;) {
-        const SegmentMeta *m = archiveCatalogAt(p->c, i);
+        const SegmentMeta *m = segAt(p, i);
 
-        if (m->transactions == 0)
+        if (m == NULL && p->read->failed)
+            return planReadFailed(p, err);
+        if (m == NULL || m->transactions == 0)
             continue;
         p->haveLast = true;
         snprintf(p->lastGtid, sizeof(p->lastGtid), "%s", m->lastGtid);
         snprintf(p->lastFile, sizeof(p->lastFile), "%s", m->file);
         p->lastTimeUs = m->lastTimeUs;
         p->lastEndPos = m->endPos;
-        return;
+        return 0;
     }
+    return 0;
 }
 
 /* The first transaction of the segments from `from` on, from the index. */
-static void
-firstFromIndex(RecoverPlan *p, size_t from, size_t to) {
+static int
+firstFromIndex(RecoverPlan *p, size_t from, size_t to, Err *err) {
     for (size_t i = from; i <= to && i < p->n; i++) {
-        const SegmentMeta *m = archiveCatalogAt(p->c, i);
+        const SegmentMeta *m = segAt(p, i);
 
-        if (m->transactions == 0)
+        if (m == NULL && p->read->failed)
+            return planReadFailed(p, err);
+        if (m == NULL || m->transactions == 0)
             continue;
         p->haveFirst = true;
         snprintf(p->firstGtid, sizeof(p->firstGtid), "%s", m->firstGtid);
         snprintf(p->firstFile, sizeof(p->firstFile), "%s", m->file);
         p->firstTimeUs = m->firstTimeUs;
         p->firstPos = m->startPos;
-        return;
+        return 0;
     }
+    return 0;
 }
 
 /* The start must be in the archive: the first segment to stream starts at a state the start
  * already holds (nothing between the start and the archive is missing). */
 static int
 checkStartCovered(RecoverPlan *p, Err *err) {
-    const SegmentMeta *m = archiveCatalogAt(p->c, p->first);
+    const SegmentMeta *m = segAt(p, p->first);
     GtidState *st;
     bool held;
 
+    if (m == NULL)
+        return planReadFailed(p, err);
     if (segmentMetaGtidStart(m)[0] == '\0')
         return 0;
     if (segmentState(p, m, false, &st, err) != 0)
@@ -565,7 +726,7 @@ checkStartCovered(RecoverPlan *p, Err *err) {
     gtidStateFree(st);
     if (held)
         return 0;
-    if (p->first == 0)
+    if (p->first == 0 && p->seq0 <= p->archiveFirst)
         return errSet(err, ERR_NOTFOUND,
                       "the start '%s' is before the archive: its first segment '%s' starts at gtid state '%s', so the "
                       "transactions in between were never archived (is the base backup older than the archive?)",
@@ -576,11 +737,33 @@ checkStartCovered(RecoverPlan *p, Err *err) {
 }
 
 static int
+segmentMissing(const SegmentMeta *m, Err *err) {
+    return errSet(err, ERR_GAP,
+                  "segment '%s' (seq %" PRIu64 ") is in the index but not in the store: the recovery cannot go past %s:%"
+                  PRIu64 " (gtid state '%s')", m->name, m->seq, m->file, m->startPos, segmentMetaGtidStart(m));
+}
+
+/* The breaks of the archive (archiveCatalogGaps(), or in range mode archiveViewGaps()). */
+static int
+planGaps(RecoverPlan *p, ArchiveGap **gaps, size_t *n, Err *err) {
+    int rc;
+
+    if (p->range == NULL) {
+        *n = archiveCatalogGaps(p->c, gaps);
+        return 0;
+    }
+    rc = archiveViewGaps(recoverRangeViewLock(p->range), gaps, n, err);
+    recoverRangeViewUnlock(p->range);
+    return rc;
+}
+
+static int
 checkContinuous(RecoverPlan *p, size_t first, size_t last, Err *err) {
-    uint64_t a = archiveCatalogAt(p->c, first)->seq, b = archiveCatalogAt(p->c, last)->seq;
-    ArchiveGap *gaps;
-    size_t ngaps = archiveCatalogGaps(p->c, &gaps);
-    int rc = 0;
+    uint64_t a = p->range != NULL ? p->seq0 + first : archiveCatalogAt(p->c, first)->seq;
+    uint64_t b = p->range != NULL ? p->seq0 + last : archiveCatalogAt(p->c, last)->seq;
+    ArchiveGap *gaps = NULL;
+    size_t ngaps = 0;
+    int rc = planGaps(p, &gaps, &ngaps, err);
 
     for (size_t i = 0; i < ngaps && rc == 0; i++)
         if (gaps[i].afterSeq >= a && gaps[i].beforeSeq <= b)
@@ -593,23 +776,77 @@ checkContinuous(RecoverPlan *p, size_t first, size_t last, Err *err) {
                               gaps[i].message, gaps[i].afterSeq)
                      : errSet(err, ERR_GAP, "the recovery crosses a gap in the archive: %s", gaps[i].message);
     bvFree(gaps);
-    for (size_t i = first; i <= last && rc == 0; i++)
+    /* Range mode: whether each object is stored is asked while the range streams (rangeWalk()). */
+    for (size_t i = first; p->range == NULL && i <= last && rc == 0; i++)
         if (!archiveCatalogListed(p->c, i, NULL))
-            rc = errSet(err, ERR_GAP,
-                        "segment '%s' (seq %" PRIu64 ") is in the index but not in the store: the recovery cannot go "
-                        "past %s:%" PRIu64 " (gtid state '%s')", archiveCatalogAt(p->c, i)->name,
-                        archiveCatalogAt(p->c, i)->seq, archiveCatalogAt(p->c, i)->file,
-                        archiveCatalogAt(p->c, i)->startPos, segmentMetaGtidStart(archiveCatalogAt(p->c, i)));
+            rc = segmentMissing(archiveCatalogAt(p->c, i), err);
     return rc;
 }
 
-/* Later segments the index shows committing at or before the time: not read, but after the cut. */
+/* The binlog bytes of segment m that the plan applies, [*from, *to) of its file: all of it, but
+ * from the first transaction in the first segment and to the last one's end in the last. */
 static void
-timeIndexAfterCut(RecoverPlan *p) {
-    for (size_t i = p->hi + 1; p->cutDone && i < p->n; i++) {
-        const SegmentMeta *m = archiveCatalogAt(p->c, i);
+segmentApplied(const RecoverPlan *p, const SegmentMeta *m, size_t i, uint64_t *from, uint64_t *to) {
+    const RecoverPlanInfo *in = &p->info;
 
-        if (m->transactions == 0)
+    *from = m->startPos;
+    *to = m->endPos;
+    if (i == in->first && strcmp(m->file, in->firstFile) == 0 && in->firstPos > *from && in->firstPos <= *to)
+        *from = in->firstPos;
+    if (i == in->last && strcmp(m->file, in->lastFile) == 0 && in->lastEndPos >= *from && in->lastEndPos < *to)
+        *to = in->lastEndPos;
+}
+
+/* Range mode, once the first and last transaction are known: stream the plan's segments a block at
+ * a time, each stored (ERR_GAP as in the catalog), none missing, and count bytes, in all and per
+ * block (p->blocks, for recoverPlanBytes()). */
+static int
+rangeWalk(RecoverPlan *p, Err *err) {
+    RecoverPlanInfo *info = &p->info;
+    size_t cap = 0;
+
+    for (size_t i = info->first; i <= info->last; i++) {
+        uint64_t seq = p->seq0 + i, from, to;
+        SegmentMeta *m = &p->read->m;
+        bool listed = false;
+        int got;
+
+        p->read->have = false;
+        if ((got = recoverRangeGet(p->range, seq, m, &listed, err)) < 0)
+            return -1;
+        if (got == 0)
+            return errSet(err, ERR_GAP, "seq %" PRIu64 " is in neither the index nor the store: the recovery cannot "
+                          "cross it", seq);
+        p->read->have = true;
+        if (!listed)
+            return segmentMissing(m, err);
+        info->bytes += m->size;
+        info->contentBytes += m->contentLen;
+        segmentApplied(p, m, i, &from, &to);
+        if (p->nblocks == 0 || archiveBlockOf(seq) != archiveBlockOf(p->blocks[p->nblocks - 1].lastSeq)) {
+            if (p->nblocks == cap) {
+                cap = cap ? cap * 2 : 16;
+                p->blocks = bvRealloc(p->blocks, cap * sizeof(*p->blocks));
+            }
+            memset(&p->blocks[p->nblocks++], 0, sizeof(*p->blocks));
+        }
+        p->blocks[p->nblocks - 1].lastSeq = seq;
+        p->blocks[p->nblocks - 1].binlog += to - from;
+        snprintf(p->blocks[p->nblocks - 1].lastFile, sizeof(p->blocks[0].lastFile), "%s", m->file);
+        p->blocks[p->nblocks - 1].lastTo = to;
+    }
+    return 0;
+}
+
+/* Later segments the index shows committing at or before the time: not read, but after the cut. */
+static int
+timeIndexAfterCut(RecoverPlan *p, Err *err) {
+    for (size_t i = p->hi + 1; p->cutDone && i < p->n; i++) {
+        const SegmentMeta *m = segAt(p, i);
+
+        if (m == NULL && p->read->failed)
+            return planReadFailed(p, err);
+        if (m == NULL || m->transactions == 0)
             continue;
         if (!timeAfter(&p->target, m->firstTimeUs)) {
             p->ambiguous++;
@@ -619,6 +856,7 @@ timeIndexAfterCut(RecoverPlan *p) {
             timeNote(p, m->lastGtid, m->file, 0, m->lastTimeUs, p->cutTimeUs, true);
         }
     }
+    return 0;
 }
 
 /* A time target is ambiguous when a transaction after the cut was committed at or before the
@@ -663,6 +901,7 @@ timeInfo(RecoverPlan *p, RecoverPlanInfo *info) {
 int
 recoverPlanFinish(RecoverPlan *p, Err *err) {
     RecoverPlanInfo *info = &p->info;
+    const SegmentMeta *m;
     size_t last = 0;
     bool none = false, startHasUntil, untilHasStart;
     GtidState *u;
@@ -673,25 +912,31 @@ recoverPlanFinish(RecoverPlan *p, Err *err) {
         return 0;
     if (p->target.kind == RECOVER_UNTIL_END || !p->cutDone) {
         last = p->boundary;
-        p->until = bvStrdup(segmentMetaGtidEnd(archiveCatalogAt(p->c, last)));
-        if (!p->included)
-            lastFromIndex(p, last);
+        if ((m = segAt(p, last)) == NULL)
+            return planReadFailed(p, err);
+        p->until = bvStrdup(segmentMetaGtidEnd(m));
+        if (!p->included && lastFromIndex(p, last, err) != 0)
+            return -1;
     } else if (p->included) {
         last = p->boundary;
         p->until = bvStrdup(p->cutState);
     } else {
         /* The cut comes before the boundary segment's first transaction. */
-        p->until = bvStrdup(segmentMetaGtidStart(archiveCatalogAt(p->c, p->boundary)));
+        if ((m = segAt(p, p->boundary)) == NULL)
+            return planReadFailed(p, err);
+        p->until = bvStrdup(segmentMetaGtidStart(m));
         none = p->boundary == 0;
         last = none ? 0 : p->boundary - 1;
         p->haveLast = false;
-        if (!none)
-            lastFromIndex(p, last);
+        if (!none && lastFromIndex(p, last, err) != 0)
+            return -1;
     }
     if ((u = stateParse(p->flavour, p->until, "until gtid state", err)) == NULL)
         return -1;
-    if (p->scanTime)
-        timeIndexAfterCut(p);
+    if (p->scanTime && timeIndexAfterCut(p, err) != 0) {
+        gtidStateFree(u);
+        return -1;
+    }
     startHasUntil = gtidStateContains(p->startState, u);
     untilHasStart = gtidStateContains(u, p->startState);
     transactions = gtidStateCount(p->startState, u);
@@ -724,13 +969,13 @@ recoverPlanFinish(RecoverPlan *p, Err *err) {
     info->first = p->first;
     info->last = last;
     info->segments = last - p->first + 1;
-    for (size_t i = p->first; i <= last; i++) {
+    for (size_t i = p->first; p->range == NULL && i <= last; i++) {
         info->bytes += archiveCatalogAt(p->c, i)->size;
         info->contentBytes += archiveCatalogAt(p->c, i)->contentLen;
     }
     info->transactions = transactions;
-    if (!p->haveFirst)
-        firstFromIndex(p, p->first, last);
+    if (!p->haveFirst && firstFromIndex(p, p->first, last, err) != 0)
+        return -1;
     info->firstGtid = p->firstGtid;
     info->firstTimeUs = p->firstTimeUs;
     info->firstFile = p->firstFile;
@@ -739,6 +984,15 @@ recoverPlanFinish(RecoverPlan *p, Err *err) {
     info->lastTimeUs = p->lastTimeUs;
     info->lastFile = p->lastFile;
     info->lastEndPos = p->lastEndPos;
+    if (p->range != NULL) {
+        info->firstSeq = p->seq0 + info->first;
+        info->lastSeq = p->seq0 + info->last;
+        if (rangeWalk(p, err) != 0)
+            return -1;
+    } else {
+        info->firstSeq = archiveCatalogAt(p->c, info->first)->seq;
+        info->lastSeq = archiveCatalogAt(p->c, info->last)->seq;
+    }
     if (timeDisorderCheck(p, err) != 0)
         return -1;
     p->finished = true;
@@ -756,8 +1010,8 @@ putKey(Buf *out, const char *key, const char *value) {
     jsonBufString(out, value ? value : "", value ? strlen(value) : 0);
 }
 
-void
-recoverPlanToJson(const RecoverPlan *p, Buf *out) {
+int
+recoverPlanToJson(const RecoverPlan *p, Buf *out, RecoverJsonFlush flush, void *data, Err *err) {
     static const char *const kinds[] = {"none", "time", "gtid", "position", "end"};
     const RecoverPlanInfo *in = &p->info;
     char when[48];
@@ -808,13 +1062,18 @@ recoverPlanToJson(const RecoverPlan *p, Buf *out) {
     }
     jsonBufPrintf(out, ",\"objects\":[");
     for (size_t i = 0; i < in->segments; i++) {
-        const SegmentMeta *m = archiveCatalogAt(p->c, in->first + i);
+        const SegmentMeta *m = segAt(p, in->first + i);
 
+        if (m == NULL)
+            return planReadFailed(p, err);
         jsonBufPrintf(out, "%s{\"seq\":%" PRIu64 ",\"name\":", i ? "," : "", m->seq);
         jsonBufString(out, m->name, strlen(m->name));
         jsonBufPrintf(out, ",\"size\":%" PRIu64 ",\"transactions\":%" PRIu64 "}", m->size, m->transactions);
+        if (flush != NULL && out->len >= PLAN_JSON_FLUSH && flush(data, out, err) != 0)
+            return -1;
     }
     jsonBufPrintf(out, "]}");
+    return 0;
 }
 
 const ArchiveCatalog *
@@ -822,35 +1081,80 @@ recoverPlanCatalog(const RecoverPlan *p) {
     return p->c;
 }
 
+RecoverRange *
+recoverPlanRange(const RecoverPlan *p) {
+    return p->range;
+}
+
+int
+recoverPlanSegment(const RecoverPlan *p, size_t idx, SegmentMeta *out, Err *err) {
+    const SegmentMeta *m = idx < p->n ? segAt(p, idx) : NULL;
+
+    if (m == NULL)
+        return p->read->failed ? planReadFailed(p, err) : 0;
+    segmentMetaClear(out);
+    segmentMetaCopy(out, m);
+    return 1;
+}
+
+size_t
+recoverPlanBlocksHeld(const RecoverPlan *p) {
+    return p->range != NULL ? recoverRangeBlocksHeldMax(p->range) : 0;
+}
+
 bool
 recoverPlanFinished(const RecoverPlan *p) {
     return p->finished;
+}
+
+/* recoverPlanBytes() of segments from..to: *total grows by what each applies before file:pos;
+ * true once a segment reaches file:pos (what follows is after it). */
+static bool
+bytesBefore(const RecoverPlan *p, size_t from, size_t to, const char *file, uint64_t pos, uint64_t *total) {
+    for (size_t i = from; i <= to; i++) {
+        const SegmentMeta *m = segAt(p, i);
+        uint64_t a, b;
+        int cmp;
+
+        if (m == NULL)
+            return true; /* a block that cannot be read now: what is counted so far */
+        segmentApplied(p, m, i, &a, &b);
+        if (file != NULL) {
+            cmp = segmentFileCompare(m->file, file);
+            if (cmp > 0 || (cmp == 0 && pos <= a))
+                return true;
+            if (cmp == 0 && pos < b)
+                b = pos;
+        }
+        *total += b - a;
+    }
+    return false;
 }
 
 uint64_t
 recoverPlanBytes(const RecoverPlan *p, const char *file, uint64_t pos) {
     const RecoverPlanInfo *in = &p->info;
     uint64_t total = 0;
+    size_t from = in->first;
 
-    for (size_t i = in->first; in->segments > 0 && i <= in->last; i++) {
-        const SegmentMeta *m = archiveCatalogAt(p->c, i);
-        uint64_t from = m->startPos, to = m->endPos;
-        int cmp;
+    if (in->segments == 0 || (file != NULL && file[0] == '\0'))
+        return 0;
+    if (p->range == NULL) {
+        bytesBefore(p, in->first, in->last, file, pos, &total);
+        return total;
+    }
+    /* Whole blocks before file:pos from what the plan kept of them; the block holding it read. */
+    for (size_t b = 0; b < p->nblocks; b++) {
+        const PlanBlock *blk = &p->blocks[b];
+        int cmp = file != NULL ? segmentFileCompare(blk->lastFile, file) : -1;
 
-        if (i == in->first && strcmp(m->file, in->firstFile) == 0 && in->firstPos > from && in->firstPos <= to)
-            from = in->firstPos;
-        if (i == in->last && strcmp(m->file, in->lastFile) == 0 && in->lastEndPos >= from && in->lastEndPos < to)
-            to = in->lastEndPos;
-        if (file != NULL) {
-            if (file[0] == '\0')
-                return 0;
-            cmp = segmentFileCompare(m->file, file);
-            if (cmp > 0 || (cmp == 0 && pos <= from))
-                break;
-            if (cmp == 0 && pos < to)
-                to = pos;
+        if (cmp < 0 || (cmp == 0 && blk->lastTo <= pos)) {
+            total += blk->binlog;
+            from = (size_t)(blk->lastSeq - p->seq0) + 1;
+            continue;
         }
-        total += to - from;
+        bytesBefore(p, from, (size_t)(blk->lastSeq - p->seq0), file, pos, &total);
+        break;
     }
     return total;
 }
@@ -865,6 +1169,11 @@ recoverPlanFree(RecoverPlan *p) {
     bvFree(p->start);
     bvFree(p->cutState);
     bvFree(p->until);
+    if (p->read != NULL)
+        segmentMetaClear(&p->read->m);
+    bvFree(p->read);
+    bvFree(p->blocks);
+    recoverRangeFree(p->range);
     bvFree(p);
 }
 void

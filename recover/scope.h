@@ -33,6 +33,14 @@ ArchiveCatalog *recoverScopeLoad(ArchiveView *v, const char *start, const Recove
 ArchiveCatalog *recoverScopeLoadPath(Archive *a, ArchiveView *v, const TimelineSet *set, uint32_t timeline,
                                      const char *start, const RecoverTarget *target, Err *err);
 
+/* The plan from `start` to `target` along `timeline` (0: the main line), made on the range
+ * recoverScopeLoadPath() finds: a range over more than two blocks that no fork cuts is planned a
+ * block at a time (recoverPlanNewRange(): memory bounded whatever its length), any other is loaded
+ * into *c and planned on it (recoverPlanNew()); the caller frees *c (NULL in range mode) after the
+ * plan. The view must outlive the plan. Errors as recoverScopeLoadPath()'s and recoverPlanNew()'s. */
+RecoverPlan *recoverScopePlan(Archive *a, ArchiveView *v, const TimelineSet *set, uint32_t timeline, const char *start,
+                              const RecoverTarget *target, ArchiveCatalog **c, Err *err);
+
 /* recoverStateAtPosition() through the view: the segments around file:pos are loaded. */
 int recoverScopeStateAtPosition(Archive *a, ArchiveView *v, const char *file, uint64_t pos, char **state, Err *err);
 
