@@ -4,6 +4,7 @@
  * catalogs (tests/unit/test_recover.c).
  */
 #include "recover/plan.h"
+#include "recover/plan_internal.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -11,7 +12,6 @@
 
 #include "archive/summary.h"
 #include "binlog/gtid.h"
-#include "common/json.h"
 #include "common/mem.h"
 #include "common/time.h"
 
@@ -118,87 +118,13 @@ recoverChooseStart(BinlogFlavour flavour, const char *explicitStart, const char 
                   targetPos, explicitStart);
 }
 
-/* recoverPlanToJson() hands what it wrote to its flush function past this many bytes. */
-#define PLAN_JSON_FLUSH (64 * 1024)
-
 /* ---- Planning ------------------------------------------------------------------------------------ */
 
 typedef enum Cut { CUT_INCLUDE = 0, CUT_INCLUDE_STOP, CUT_BEFORE } Cut;
 
-/* A plan over a range (recoverPlanNewRange()): what it keeps per block of the streamed segments,
- * for recoverPlanBytes() (about 280 bytes a block). */
-typedef struct PlanBlock {
-    uint64_t lastSeq;  /* the block's last streamed seq */
-    uint64_t binlog;   /* binlog bytes the block's streamed segments apply */
-    char lastFile[SEGMENT_FILE_MAX];
-    uint64_t lastTo;   /* where they end in lastFile */
-} PlanBlock;
 
-/* The segment a plan looked at last (range mode: a copy), and the first error reading a block. */
-typedef struct PlanRead {
-    SegmentMeta m;
-    bool have;
-    Err err;
-    bool failed;
-} PlanRead;
-
-struct RecoverPlan {
-    const ArchiveCatalog *c; /* catalog mode: the plan's segments; NULL in range mode */
-    RecoverRange *range;     /* range mode (owned): index i is seq seq0 + i */
-    uint64_t seq0;           /* range mode; 0 in catalog mode */
-    uint64_t archiveFirst;   /* range mode: the archive's first seq; 0 in catalog mode */
-    PlanRead *read;
-    PlanBlock *blocks;       /* range mode, once finished */
-    size_t nblocks;
-    BinlogFlavour flavour;
-    RecoverTarget target;
-    char *targetGtid;
-    char *start;
-    GtidState *startState;
-    GtidState *targetState; /* GTID targets */
-    size_t n;
-    size_t first;       /* segment of the first transaction not in start; n when none */
-    size_t boundary;    /* segment of the cut */
-    bool scanFirst, scanBoundary;
-    size_t scanStep;    /* recoverPlanNextScan(): GTID and position targets */
-
-    /* TIME targets: segments lo..hi are read in order until the one holding the first
-     * transaction committed after the time (hi: the first the index proves holds one), and the
-     * one after it, for commits after the cut dated before the time (then hi is that one). */
-    bool scanTime;
-    size_t lo, hi;
-    size_t scanNext;    /* recoverPlanNextScan()'s next segment */
-    size_t timeSeg;     /* the segment being fed; SIZE_MAX before the first */
-    uint64_t maxUs;     /* the latest commit time before the cut */
-    char cutGtid[BINLOG_TXN_GTID_MAX];
-    char cutFile[SEGMENT_FILE_MAX];
-    uint64_t cutTimeUs, cutPos;
-    uint64_t backwards, ambiguous;
-    size_t notes, backwardNotes, ambiguousNotes;
-    RecoverTimeNote note[RECOVER_TIME_NOTES];
-
-    bool haveFirst;     /* the first transaction to apply, found by the scan */
-    char firstGtid[BINLOG_TXN_GTID_MAX];
-    char firstFile[SEGMENT_FILE_MAX];
-    uint64_t firstTimeUs, firstPos;
-
-    bool cutDone;       /* the scan placed the cut */
-    bool included;      /* ... after at least one transaction of the boundary segment */
-    char *cutState;     /* GTID state after the last transaction included */
-    bool haveLast;
-    char lastGtid[BINLOG_TXN_GTID_MAX];
-    char lastFile[SEGMENT_FILE_MAX];
-    uint64_t lastTimeUs, lastEndPos;
-
-    bool finished;
-    char *until;
-    RecoverPlanInfo info;
-};
-
-/* Segment i of the plan's range: NULL for a seq the archive lacks (range mode), or when its block
- * cannot be read (p->read->failed, planReadFailed()). Range mode: valid until the next call. */
-static const SegmentMeta *
-segAt(const RecoverPlan *p, size_t i) {
+const SegmentMeta *
+planSegAt(const RecoverPlan *p, size_t i) {
     PlanRead *r = p->read;
     int got;
 
@@ -215,8 +141,7 @@ segAt(const RecoverPlan *p, size_t i) {
     return r->have ? &r->m : NULL;
 }
 
-/* The error of a block that could not be read, into err: -1. */
-static int
+int
 planReadFailed(const RecoverPlan *p, Err *err) {
     *err = p->read->err;
     return -1;
@@ -253,7 +178,7 @@ static int
 locateFirst(RecoverPlan *p, Err *err) {
     p->first = p->n;
     for (size_t i = 0; i < p->n; i++) {
-        const SegmentMeta *m = segAt(p, i);
+        const SegmentMeta *m = planSegAt(p, i);
         GtidState *end;
         bool held;
 
@@ -300,7 +225,7 @@ locateGtid(RecoverPlan *p, Err *err) {
         GtidState *end;
         bool hit;
 
-        if ((m = segAt(p, i)) == NULL) {
+        if ((m = planSegAt(p, i)) == NULL) {
             if (p->read->failed)
                 return planReadFailed(p, err);
             continue;
@@ -316,7 +241,7 @@ locateGtid(RecoverPlan *p, Err *err) {
             return 0;
         }
     }
-    if ((m = segAt(p, p->n - 1)) == NULL && p->read->failed)
+    if ((m = planSegAt(p, p->n - 1)) == NULL && p->read->failed)
         return planReadFailed(p, err);
     return errSet(err, ERR_NOTFOUND, "gtid '%s' is after the end of the archive, which ends at gtid state '%s'",
                   p->target.gtid, m != NULL ? segmentMetaGtidEnd(m) : "");
@@ -360,7 +285,7 @@ locateTime(RecoverPlan *p, Err *err) {
         return -1;
     /* The last commit archived, from the last segment holding a transaction. */
     for (size_t i = p->n; i-- > 0;) {
-        if ((m = segAt(p, i)) == NULL && p->read->failed)
+        if ((m = planSegAt(p, i)) == NULL && p->read->failed)
             return planReadFailed(p, err);
         if (m != NULL && m->transactions > 0) {
             last = m->lastTimeUs;
@@ -630,7 +555,7 @@ cutDecide(RecoverPlan *p, const SegmentMeta *m, const BinlogTxn *t, const char *
 
 int
 recoverPlanFeed(RecoverPlan *p, size_t idx, const BinlogTxn *t, const char *stateAfter, Err *err) {
-    const SegmentMeta *m = segAt(p, idx);
+    const SegmentMeta *m = planSegAt(p, idx);
 
     if (m == NULL)
         return p->read->failed ? planReadFailed(p, err)
@@ -672,7 +597,7 @@ recoverPlanFeed(RecoverPlan *p, size_t idx, const BinlogTxn *t, const char *stat
 static int
 lastFromIndex(RecoverPlan *p, size_t upto, Err *err) {
     for (size_t i = upto + 1; i-- > 0;) {
-        const SegmentMeta *m = segAt(p, i);
+        const SegmentMeta *m = planSegAt(p, i);
 
         if (m == NULL && p->read->failed)
             return planReadFailed(p, err);
@@ -692,7 +617,7 @@ lastFromIndex(RecoverPlan *p, size_t upto, Err *err) {
 static int
 firstFromIndex(RecoverPlan *p, size_t from, size_t to, Err *err) {
     for (size_t i = from; i <= to && i < p->n; i++) {
-        const SegmentMeta *m = segAt(p, i);
+        const SegmentMeta *m = planSegAt(p, i);
 
         if (m == NULL && p->read->failed)
             return planReadFailed(p, err);
@@ -712,7 +637,7 @@ firstFromIndex(RecoverPlan *p, size_t from, size_t to, Err *err) {
  * already holds (nothing between the start and the archive is missing). */
 static int
 checkStartCovered(RecoverPlan *p, Err *err) {
-    const SegmentMeta *m = segAt(p, p->first);
+    const SegmentMeta *m = planSegAt(p, p->first);
     GtidState *st;
     bool held;
 
@@ -783,10 +708,8 @@ checkContinuous(RecoverPlan *p, size_t first, size_t last, Err *err) {
     return rc;
 }
 
-/* The binlog bytes of segment m that the plan applies, [*from, *to) of its file: all of it, but
- * from the first transaction in the first segment and to the last one's end in the last. */
-static void
-segmentApplied(const RecoverPlan *p, const SegmentMeta *m, size_t i, uint64_t *from, uint64_t *to) {
+void
+planSegmentApplied(const RecoverPlan *p, const SegmentMeta *m, size_t i, uint64_t *from, uint64_t *to) {
     const RecoverPlanInfo *in = &p->info;
 
     *from = m->startPos;
@@ -822,7 +745,7 @@ rangeWalk(RecoverPlan *p, Err *err) {
             return segmentMissing(m, err);
         info->bytes += m->size;
         info->contentBytes += m->contentLen;
-        segmentApplied(p, m, i, &from, &to);
+        planSegmentApplied(p, m, i, &from, &to);
         if (p->nblocks == 0 || archiveBlockOf(seq) != archiveBlockOf(p->blocks[p->nblocks - 1].lastSeq)) {
             if (p->nblocks == cap) {
                 cap = cap ? cap * 2 : 16;
@@ -842,7 +765,7 @@ rangeWalk(RecoverPlan *p, Err *err) {
 static int
 timeIndexAfterCut(RecoverPlan *p, Err *err) {
     for (size_t i = p->hi + 1; p->cutDone && i < p->n; i++) {
-        const SegmentMeta *m = segAt(p, i);
+        const SegmentMeta *m = planSegAt(p, i);
 
         if (m == NULL && p->read->failed)
             return planReadFailed(p, err);
@@ -912,7 +835,7 @@ recoverPlanFinish(RecoverPlan *p, Err *err) {
         return 0;
     if (p->target.kind == RECOVER_UNTIL_END || !p->cutDone) {
         last = p->boundary;
-        if ((m = segAt(p, last)) == NULL)
+        if ((m = planSegAt(p, last)) == NULL)
             return planReadFailed(p, err);
         p->until = bvStrdup(segmentMetaGtidEnd(m));
         if (!p->included && lastFromIndex(p, last, err) != 0)
@@ -922,7 +845,7 @@ recoverPlanFinish(RecoverPlan *p, Err *err) {
         p->until = bvStrdup(p->cutState);
     } else {
         /* The cut comes before the boundary segment's first transaction. */
-        if ((m = segAt(p, p->boundary)) == NULL)
+        if ((m = planSegAt(p, p->boundary)) == NULL)
             return planReadFailed(p, err);
         p->until = bvStrdup(segmentMetaGtidStart(m));
         none = p->boundary == 0;
@@ -999,166 +922,6 @@ recoverPlanFinish(RecoverPlan *p, Err *err) {
     return 0;
 }
 
-const RecoverPlanInfo *
-recoverPlanInfo(const RecoverPlan *p) {
-    return &p->info;
-}
-
-static void
-putKey(Buf *out, const char *key, const char *value) {
-    jsonBufPrintf(out, ",\"%s\":", key);
-    jsonBufString(out, value ? value : "", value ? strlen(value) : 0);
-}
-
-int
-recoverPlanToJson(const RecoverPlan *p, Buf *out, RecoverJsonFlush flush, void *data, Err *err) {
-    static const char *const kinds[] = {"none", "time", "gtid", "position", "end"};
-    const RecoverPlanInfo *in = &p->info;
-    char when[48];
-
-    jsonBufPrintf(out, "{\"flavour\":\"%s\"", p->flavour == BINLOG_FLAVOUR_MYSQL ? "mysql" : "mariadb");
-    putKey(out, "start", p->start);
-    putKey(out, "until", p->until);
-    jsonBufPrintf(out, ",\"target\":{\"kind\":\"%s\",\"exclusive\":%s", kinds[p->target.kind],
-                  p->target.exclusive ? "true" : "false");
-    if (p->target.kind == RECOVER_UNTIL_TIME) {
-        timeFormatUtc(p->target.timeUs, true, when, sizeof(when));
-        jsonBufPrintf(out, ",\"time_us\":%" PRIu64, p->target.timeUs);
-        putKey(out, "time", when);
-        jsonBufPrintf(out, ",\"allow_time_disorder\":%s", p->target.allowTimeDisorder ? "true" : "false");
-    } else if (p->target.kind == RECOVER_UNTIL_GTID) {
-        putKey(out, "gtid", p->target.gtid);
-    } else if (p->target.kind == RECOVER_UNTIL_POSITION) {
-        putKey(out, "file", p->target.file);
-        jsonBufPrintf(out, ",\"pos\":%" PRIu64, p->target.pos);
-    }
-    jsonBufPrintf(out, "},\"segments\":%zu,\"bytes\":%" PRIu64 ",\"content_bytes\":%" PRIu64 ",\"transactions\":%" PRIu64,
-                  in->segments, in->bytes, in->contentBytes, in->transactions);
-    jsonBufPrintf(out, ",\"first\":{\"gtid\":");
-    jsonBufString(out, in->firstGtid, strlen(in->firstGtid));
-    jsonBufPrintf(out, ",\"time_us\":%" PRIu64, in->firstTimeUs);
-    putKey(out, "file", in->firstFile);
-    jsonBufPrintf(out, ",\"pos\":%" PRIu64 "},\"last\":{\"gtid\":", in->firstPos);
-    jsonBufString(out, in->lastGtid, strlen(in->lastGtid));
-    jsonBufPrintf(out, ",\"time_us\":%" PRIu64, in->lastTimeUs);
-    putKey(out, "file", in->lastFile);
-    jsonBufPrintf(out, ",\"end_pos\":%" PRIu64 "}", in->lastEndPos);
-    if (p->scanTime) {
-        jsonBufPrintf(out, ",\"time_order\":{\"cut\":{\"gtid\":");
-        jsonBufString(out, p->cutGtid, strlen(p->cutGtid));
-        jsonBufPrintf(out, ",\"time_us\":%" PRIu64 "},\"backwards\":%" PRIu64 ",\"ambiguous\":%" PRIu64 ",\"notes\":[",
-                      p->cutTimeUs, p->backwards, p->ambiguous);
-        for (size_t i = 0; i < p->notes; i++) {
-            const RecoverTimeNote *n = &p->note[i];
-
-            jsonBufPrintf(out, "%s{\"gtid\":", i ? "," : "");
-            jsonBufString(out, n->gtid, strlen(n->gtid));
-            putKey(out, "file", n->file);
-            jsonBufPrintf(out, ",\"pos\":%" PRIu64 ",\"time_us\":%" PRIu64 ",\"prior_time_us\":%" PRIu64
-                               ",\"after_cut\":%s}",
-                          n->pos, n->timeUs, n->priorUs, n->afterCut ? "true" : "false");
-        }
-        jsonBufPrintf(out, "]}");
-    }
-    jsonBufPrintf(out, ",\"objects\":[");
-    for (size_t i = 0; i < in->segments; i++) {
-        const SegmentMeta *m = segAt(p, in->first + i);
-
-        if (m == NULL)
-            return planReadFailed(p, err);
-        jsonBufPrintf(out, "%s{\"seq\":%" PRIu64 ",\"name\":", i ? "," : "", m->seq);
-        jsonBufString(out, m->name, strlen(m->name));
-        jsonBufPrintf(out, ",\"size\":%" PRIu64 ",\"transactions\":%" PRIu64 "}", m->size, m->transactions);
-        if (flush != NULL && out->len >= PLAN_JSON_FLUSH && flush(data, out, err) != 0)
-            return -1;
-    }
-    jsonBufPrintf(out, "]}");
-    return 0;
-}
-
-const ArchiveCatalog *
-recoverPlanCatalog(const RecoverPlan *p) {
-    return p->c;
-}
-
-RecoverRange *
-recoverPlanRange(const RecoverPlan *p) {
-    return p->range;
-}
-
-int
-recoverPlanSegment(const RecoverPlan *p, size_t idx, SegmentMeta *out, Err *err) {
-    const SegmentMeta *m = idx < p->n ? segAt(p, idx) : NULL;
-
-    if (m == NULL)
-        return p->read->failed ? planReadFailed(p, err) : 0;
-    segmentMetaClear(out);
-    segmentMetaCopy(out, m);
-    return 1;
-}
-
-size_t
-recoverPlanBlocksHeld(const RecoverPlan *p) {
-    return p->range != NULL ? recoverRangeBlocksHeldMax(p->range) : 0;
-}
-
-bool
-recoverPlanFinished(const RecoverPlan *p) {
-    return p->finished;
-}
-
-/* recoverPlanBytes() of segments from..to: *total grows by what each applies before file:pos;
- * true once a segment reaches file:pos (what follows is after it). */
-static bool
-bytesBefore(const RecoverPlan *p, size_t from, size_t to, const char *file, uint64_t pos, uint64_t *total) {
-    for (size_t i = from; i <= to; i++) {
-        const SegmentMeta *m = segAt(p, i);
-        uint64_t a, b;
-        int cmp;
-
-        if (m == NULL)
-            return true; /* a block that cannot be read now: what is counted so far */
-        segmentApplied(p, m, i, &a, &b);
-        if (file != NULL) {
-            cmp = segmentFileCompare(m->file, file);
-            if (cmp > 0 || (cmp == 0 && pos <= a))
-                return true;
-            if (cmp == 0 && pos < b)
-                b = pos;
-        }
-        *total += b - a;
-    }
-    return false;
-}
-
-uint64_t
-recoverPlanBytes(const RecoverPlan *p, const char *file, uint64_t pos) {
-    const RecoverPlanInfo *in = &p->info;
-    uint64_t total = 0;
-    size_t from = in->first;
-
-    if (in->segments == 0 || (file != NULL && file[0] == '\0'))
-        return 0;
-    if (p->range == NULL) {
-        bytesBefore(p, in->first, in->last, file, pos, &total);
-        return total;
-    }
-    /* Whole blocks before file:pos from what the plan kept of them; the block holding it read. */
-    for (size_t b = 0; b < p->nblocks; b++) {
-        const PlanBlock *blk = &p->blocks[b];
-        int cmp = file != NULL ? segmentFileCompare(blk->lastFile, file) : -1;
-
-        if (cmp < 0 || (cmp == 0 && blk->lastTo <= pos)) {
-            total += blk->binlog;
-            from = (size_t)(blk->lastSeq - p->seq0) + 1;
-            continue;
-        }
-        bytesBefore(p, from, (size_t)(blk->lastSeq - p->seq0), file, pos, &total);
-        break;
-    }
-    return total;
-}
-
 void
 recoverPlanFree(RecoverPlan *p) {
     if (p == NULL)
@@ -1175,28 +938,4 @@ recoverPlanFree(RecoverPlan *p) {
     bvFree(p->blocks);
     recoverRangeFree(p->range);
     bvFree(p);
-}
-void
-recoverDescribeWindowList(const ArchiveWindow *w, size_t n, Buf *out) {
-    for (size_t i = 0; i < n; i++) {
-        char t1[48], t2[48];
-
-        timeFormatUtc(w[i].firstTimeUs, true, t1, sizeof(t1));
-        timeFormatUtc(w[i].lastTimeUs, true, t2, sizeof(t2));
-        jsonBufPrintf(out, "%sseq %" PRIu64 "-%" PRIu64 ": %s:%" PRIu64 " (gtid state '%s') .. %s:%" PRIu64
-                           " (gtid state '%s'), transactions %s (%s) .. %s (%s)\n",
-                      n > 1 && i + 1 == n ? "restorable window " : n > 1 ? "older window " : "restorable window ",
-                      w[i].from->seq, w[i].to->seq, w[i].from->file, w[i].from->startPos, segmentMetaGtidStart(w[i].from),
-                      w[i].to->file, w[i].to->endPos, segmentMetaGtidEnd(w[i].to),
-                      w[i].firstGtid[0] ? w[i].firstGtid : "-", t1, w[i].lastGtid[0] ? w[i].lastGtid : "-", t2);
-    }
-}
-
-void
-recoverDescribeWindows(const ArchiveCatalog *c, Buf *out) {
-    ArchiveWindow *w;
-    size_t n = archiveCatalogWindows(c, &w);
-
-    recoverDescribeWindowList(w, n, out);
-    bvFree(w);
 }
