@@ -116,7 +116,11 @@ recoverPlanSegment(const RecoverPlan *p, size_t idx, SegmentMeta *out, Err *err)
 
 size_t
 recoverPlanBlocksHeld(const RecoverPlan *p) {
-    return p->range != NULL ? recoverRangeBlocksHeldMax(p->range) : 0;
+    size_t held = 0;
+
+    if (p->range != NULL)
+        recoverRangeStats(p->range, &held, NULL);
+    return held;
 }
 
 bool

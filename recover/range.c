@@ -136,24 +136,14 @@ recoverRangeViewUnlock(RecoverRange *r) {
     pthread_mutex_unlock(&r->lock);
 }
 
-size_t
-recoverRangeBlocksHeldMax(RecoverRange *r) {
-    size_t n;
-
+void
+recoverRangeStats(RecoverRange *r, size_t *heldMax, uint64_t *loads) {
     pthread_mutex_lock(&r->lock);
-    n = r->heldMax;
+    if (heldMax != NULL)
+        *heldMax = r->heldMax;
+    if (loads != NULL)
+        *loads = r->loads;
     pthread_mutex_unlock(&r->lock);
-    return n;
-}
-
-uint64_t
-recoverRangeBlockLoads(RecoverRange *r) {
-    uint64_t n;
-
-    pthread_mutex_lock(&r->lock);
-    n = r->loads;
-    pthread_mutex_unlock(&r->lock);
-    return n;
 }
 
 void

@@ -46,10 +46,9 @@ const ArchiveCatalog *recoverRangeBlock(RecoverRange *r, uint64_t seq, Err *err)
 ArchiveView *recoverRangeViewLock(RecoverRange *r);
 void recoverRangeViewUnlock(RecoverRange *r);
 
-/* The block catalogs the range holds at most at once (what tests bound), and how many block loads
- * it made. */
-size_t recoverRangeBlocksHeldMax(RecoverRange *r);
-uint64_t recoverRangeBlockLoads(RecoverRange *r);
+/* The block catalogs the range held at most at once (what tests bound; may be NULL), and how many
+ * block loads it made (may be NULL). */
+void recoverRangeStats(RecoverRange *r, size_t *heldMax, uint64_t *loads);
 
 void recoverRangeFree(RecoverRange *r);
 

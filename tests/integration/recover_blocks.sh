@@ -24,17 +24,11 @@ check "an archive of $N segments" "$MK" "$ARCHIVE" "$N"
 # recover ARGS...: run binvault recover, its output in $T/out, its peak RSS (KiB) in $T/peak; echoes
 # the exit code.
 recover() {
-    local rc pid hwm peak=0
-    "$BV_BIN" recover --archive "file://$ARCHIVE" --tmpdir "$T/tmp" "$@" > "$T/stdout" 2> "$T/stderr" &
-    pid=$!
-    while kill -0 "$pid" 2>/dev/null; do
-        hwm=$(awk '/^VmHWM:/ {print $2}' "/proc/$pid/status" 2>/dev/null)
-        [ -n "$hwm" ] && peak=$hwm
-        sleep 0.1
-    done
-    wait "$pid"
+    local rc
+    /usr/bin/time -f %M -o "$T/peak" "$BV_BIN" recover --archive "file://$ARCHIVE" --tmpdir "$T/tmp" "$@" \
+        > "$T/stdout" 2> "$T/stderr"
     rc=$?
-    echo "$peak" > "$T/peak"
+    sed -i '/^Command exited/d' "$T/peak"
     cat "$T/stdout" "$T/stderr" > "$T/out"
     echo $rc
 }

@@ -423,7 +423,12 @@ testPlanOverManyBlocks(void) {
         CHECK(json->len < 2 * 64 * 1024);
     }
     CHECK(recoverPlanBlocksHeld(p) <= RECOVER_RANGE_BLOCKS);
-    CHECK(recoverRangeBlockLoads(recoverPlanRange(p)) >= 51);
+    {
+        uint64_t loads = 0;
+
+        recoverRangeStats(recoverPlanRange(p), NULL, &loads);
+        CHECK(loads >= 51); /* every block read once at least, two at most held */
+    }
     recoverPlanFree(p);
     bufFree(json);
     timelineSetFree(set);
