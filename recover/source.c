@@ -295,14 +295,14 @@ curClose(RecoverSource *s) {
     s->bufPos = s->bufLen = 0;
 }
 
-/* Whether the replica's position `from` has segment i's starting state (true for a segment with
- * none, or one that cannot be read: the search goes on past it). */
-static bool
+/* Whether the replica's position `from` has segment i's starting state: 1 or 0, -1 for a segment
+ * with none (or one that cannot be read). */
+static int
 startReached(RecoverSource *s, size_t i, const MariaGtidPos *from) {
     SegmentMeta m = {0};
     MariaGtidPos *pos;
     Err ignored;
-    bool reached = true;
+    int reached = -1;
 
     if (sourceMeta(s, i, &m, &ignored) == 0 && segmentMetaGtidStart(&m)[0] != '\0') {
         pos = mariaGtidPosNew();
@@ -315,36 +315,25 @@ startReached(RecoverSource *s, size_t i, const MariaGtidPos *from) {
 
 /* The newest planned segment whose starting state the replica has: every group before it is
  * applied (MariaDB's gtid_find_binlog_file does the same with GTID_LIST events). Over a range, by
- * halving: the states of a plan's segments only grow. */
+ * halving (a segment without a state counts as reached): the states of a plan's segments only
+ * grow. */
 static size_t
 startIndex(RecoverSource *s, const MariaGtidPos *from) {
-    size_t lo = 0, hi;
+    size_t lo = 0, hi = s->n;
 
     if (from == NULL || mariaGtidPosCount(from) == 0 || s->n == 0)
         return 0;
     if (s->range == NULL) {
-        for (size_t i = s->n; i-- > 1;) {
-            const char *start = segmentMetaGtidStart(s->segs[i]);
-            MariaGtidPos *pos;
-            Err ignored;
-            bool reached;
-
-            if (start[0] == '\0')
-                continue;
-            pos = mariaGtidPosNew();
-            reached = mariaGtidPosParse(pos, start, &ignored) == 0 && mariaGtidPosReached(from, pos);
-            mariaGtidPosFree(pos);
-            if (reached)
+        for (size_t i = s->n; i-- > 1;)
+            if (startReached(s, i, from) == 1)
                 return i;
-        }
         return 0;
     }
     /* lo: reached (or 0); hi: the first not reached (or n). */
-    hi = s->n;
     while (hi - lo > 1) {
         size_t mid = lo + (hi - lo) / 2;
 
-        if (startReached(s, mid, from))
+        if (startReached(s, mid, from) != 0)
             lo = mid;
         else
             hi = mid;
@@ -356,6 +345,8 @@ static int
 sourceOpen(void *data, const MariaGtidPos *from, Err *err) {
     RecoverSource *s = data;
     size_t start = startIndex(s, from);
+    SegmentMeta first = {0};
+    Err ignored;
 
     (void)err;
     curClose(s);
@@ -378,7 +369,9 @@ sourceOpen(void *data, const MariaGtidPos *from, Err *err) {
     s->want = start;
     s->started = false;
     s->file[0] = '\0';
-    logInfo("serving the plan from its segment %zu of %zu", start + 1, s->n);
+    if (s->n > 0 && sourceMeta(s, start, &first, &ignored) == 0)
+        logInfo("serving the plan from segment '%s' (%zu of %zu)", first.name, start + 1, s->n);
+    segmentMetaClear(&first);
     return 0;
 }
 
