@@ -299,7 +299,12 @@ testPlanOverBlocks(void) {
     CHECK(o.held >= 1 && o.held <= RECOVER_RANGE_BLOCKS); /* four blocks: a block at a time */
     CHECK_INT(o.segments, 3900);
     CHECK_INT(o.transactions, 3900);
-    /* Across the gap: refused alike. */
+    /* Across the gap: refused alike, over seven blocks before the fork (a block at a time) and to
+     * the end across the fork (on the loaded path). */
+    t = (RecoverTarget){.kind = RECOVER_UNTIL_GTID, .gtid = "0-1-9000"};
+    compare(&ar, v, set, 0, "0-1-1100", &t, &o);
+    CHECK_INT(o.code, ERR_GAP);
+    CHECK_MSG(o.msg, "crosses a gap");
     t = (RecoverTarget){.kind = RECOVER_UNTIL_END};
     compare(&ar, v, set, 0, "0-1-1100", &t, &o);
     CHECK_INT(o.code, ERR_GAP);
