@@ -1,7 +1,8 @@
 /*
  * Recovery planning (recover/plan.h): where a recovery starts, which segments it needs, where it
- * cuts. Pure code over the catalog and the transactions it is fed; unit-tested with crafted
- * catalogs (tests/unit/test_recover.c).
+ * cuts. Code over the catalog (or a range of the view read a block at a time, recover/range.h)
+ * and the transactions it is fed; unit-tested with crafted catalogs (tests/unit/test_plan.c) and
+ * ranges (tests/unit/test_scope_blocks.c).
  */
 #include "recover/plan.h"
 #include "recover/plan_internal.h"
@@ -121,7 +122,6 @@ recoverChooseStart(BinlogFlavour flavour, const char *explicitStart, const char 
 /* ---- Planning ------------------------------------------------------------------------------------ */
 
 typedef enum Cut { CUT_INCLUDE = 0, CUT_INCLUDE_STOP, CUT_BEFORE } Cut;
-
 
 const SegmentMeta *
 planSegAt(const RecoverPlan *p, size_t i) {
