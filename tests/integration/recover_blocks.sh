@@ -70,6 +70,10 @@ mv "$ARCHIVE/segments/$gone" "$T/$gone"
 rc=$(recover --into "$INTO" --from-gtid 0-11-1100 --until-end --dry-run)
 check "dry run: a segment removed in the third block is refused" test "$rc" -ne 0
 check "dry run: the refusal names it" grep -q "$gone" "$T/out"
+rc=$(recover --into "$INTO" --from-gtid 0-11-1100 --until-end --dry-run --json)
+check_eq "dry run --json: the plan written while it streamed, then the refusal, in one document" \
+    "$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["ok"], d["error"]["code"], len(d["plan"]["objects"]), sys.argv[2] in d["error"]["message"])' "$T/stdout" "$gone" 2>&1)" \
+    "False checksum 5900 True"
 rc=$(recover --into "$INTO" --from-gtid 0-11-2000 --until-end)
 check "recover across it: refused" test "$rc" -ne 0
 check_eq "recover across it: the target stops at the end of the segment before it" \
