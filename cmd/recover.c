@@ -54,6 +54,7 @@ typedef struct RecoverCmd {
     const char *logLevel;
     StorageOptions storage;
 
+    bool jsonStarted;        /* part of the JSON document is out already (jsonFlush()) */
     bool bar;                /* progress as a redrawn bar on stderr */
     double lastLog;          /* progress: when the last log line was written */
     unsigned width;
@@ -234,44 +235,63 @@ printTimeOrder(const RecoverCmd *rc, const RecoverPlanInfo *in) {
     }
 }
 
-static void
-printPlan(const RecoverCmd *rc, const ArchiveCatalog *c, const RecoverPlan *plan, const char *startWhy) {
+static int
+printPlan(const RecoverCmd *rc, const RecoverPlan *plan, const char *startWhy, Err *err) {
     const RecoverPlanInfo *in = recoverPlanInfo(plan);
     char t1[64], t2[64], b1[32], b2[32];
+    SegmentMeta m = {0};
 
     printf("start: gtid state '%s' (%s)\n", in->start, startWhy);
     printTimeOrder(rc, in);
     if (in->segments == 0) {
         printf("plan: nothing to apply: the target is already at gtid state '%s'\n", in->until);
-        return;
+        return 0;
     }
     recoverFormatBytes(in->bytes, b1, sizeof(b1));
     recoverFormatBytes(in->contentBytes, b2, sizeof(b2));
     showTime(rc, in->firstTimeUs, t1, sizeof(t1));
     showTime(rc, in->lastTimeUs, t2, sizeof(t2));
     if (in->segments == 1)
-        printf("plan: 1 segment (seq %" PRIu64 "), %s (%s of binlog), %" PRIu64 " transactions\n",
-               archiveCatalogAt(c, in->first)->seq, b1, b2, in->transactions);
+        printf("plan: 1 segment (seq %" PRIu64 "), %s (%s of binlog), %" PRIu64 " transactions\n", in->firstSeq, b1, b2,
+               in->transactions);
     else
         printf("plan: %zu segments (seq %" PRIu64 "-%" PRIu64 "), %s (%s of binlog), %" PRIu64 " transactions\n",
-               in->segments, archiveCatalogAt(c, in->first)->seq, archiveCatalogAt(c, in->last)->seq, b1, b2,
-               in->transactions);
+               in->segments, in->firstSeq, in->lastSeq, b1, b2, in->transactions);
     printf("  first transaction: %s committed %s at %s:%" PRIu64 "\n", orDash(in->firstGtid), t1, orDash(in->firstFile),
            in->firstPos);
     printf("  last transaction:  %s committed %s, ends at %s:%" PRIu64 "\n", orDash(in->lastGtid), t2,
            orDash(in->lastFile), in->lastEndPos);
     printf("  until gtid position: '%s'\n", in->until);
     for (size_t i = 0; i < in->segments; i++) {
-        const SegmentMeta *m = archiveCatalogAt(c, in->first + i);
+        int got;
 
         if (in->segments > RECOVER_LIST_SEGMENTS && i == RECOVER_LIST_SEGMENTS / 2) {
             printf("  ... %zu more segments ...\n", in->segments - RECOVER_LIST_SEGMENTS);
             i = in->segments - RECOVER_LIST_SEGMENTS / 2 - 1;
             continue;
         }
-        printf("  seq %-6" PRIu64 " %s  %" PRIu64 " bytes, %" PRIu64 " transactions\n", m->seq, m->name, m->size,
-               m->transactions);
+        if ((got = recoverPlanSegment(plan, in->first + i, &m, err)) < 0) {
+            segmentMetaClear(&m);
+            return -1;
+        }
+        if (got == 1)
+            printf("  seq %-6" PRIu64 " %s  %" PRIu64 " bytes, %" PRIu64 " transactions\n", m.seq, m.name, m.size,
+                   m.transactions);
     }
+    segmentMetaClear(&m);
+    return 0;
+}
+
+/* recoverPlanToJson()'s flush: the document goes out while the plan's segments stream. */
+static int
+jsonFlush(void *data, Buf *out, Err *err) {
+    bool *started = data;
+
+    if (out->len > 0 && fwrite(out->data, 1, out->len, stdout) != out->len)
+        return errSetSys(err, ERR_IO, errno, "unable to write the plan to stdout");
+    *started = true;
+    bufClear(out);
+    return 0;
 }
 
 static void
@@ -320,7 +340,7 @@ failWith(const RecoverCmd *rc, const Err *err, ArchiveView *v, const RecoverResu
             jsonBufString(json, res->cleanup, strlen(res->cleanup));
         }
         jsonBufPrintf(json, "}}\n");
-        if (json->data[0] != '{')
+        if (!rc->jsonStarted && json->data[0] != '{')
             printf("{");
         fwrite(json->data, 1, json->len, stdout);
         fflush(stdout);
@@ -559,10 +579,10 @@ cmdRecover(int argc, char **argv) {
     else
         snprintf(startWhy, sizeof(startWhy), "%s", chosen);
 
-    /* The plan, on the part of the archive it needs. */
-    if (!whole && (c = recoverScopeLoadPath(a, v, timelines, (uint32_t)rc.timeline, start, &target, &err)) == NULL)
-        goto fail;
-    if ((plan = recoverPlanNew(c, start, &target, &err)) == NULL || recoverPlanResolve(plan, a, &err) != 0)
+    /* The plan, on the part of the archive it needs: a long range a block at a time. */
+    plan = whole ? recoverPlanNew(c, start, &target, &err)
+                 : recoverScopePlan(a, v, timelines, (uint32_t)rc.timeline, start, &target, &c, &err);
+    if (plan == NULL || recoverPlanResolve(plan, a, &err) != 0)
         goto fail;
     if (rc.json) {
         json = bufNew(4096);
@@ -576,7 +596,8 @@ cmdRecover(int argc, char **argv) {
         jsonBufPrintf(json, ",\"dry_run\":%s,\"start_from\":", rc.dryRun ? "true" : "false");
         jsonBufString(json, startWhy, strlen(startWhy));
         jsonBufPrintf(json, ",\"plan\":");
-        recoverPlanToJson(plan, json);
+        if (recoverPlanToJson(plan, json, jsonFlush, &rc.jsonStarted, &err) != 0)
+            goto fail;
     } else {
         if (archiveIdentityRead(a, &id, &(Err){0}) == 0)
             printf("archive %s: %s binlogs of server_id %" PRIu32 " (%s)\n", archiveUrl(a),
@@ -589,7 +610,8 @@ cmdRecover(int argc, char **argv) {
         if (into != NULL)
             printf("target %s: %s, server_id %" PRIu32 ", gtid_slave_pos '%s'\n", recoverIntoUrl(into),
                    recoverIntoVersion(into), recoverIntoServerId(into), recoverIntoGtidSlavePos(into));
-        printPlan(&rc, c, plan, startWhy);
+        if (printPlan(&rc, plan, startWhy, &err) != 0)
+            goto fail;
         fflush(stdout);
     }
     /* Every privilege the run needs, checked at once, before anything changes on the target. */
@@ -611,7 +633,7 @@ cmdRecover(int argc, char **argv) {
         }
     }
     if (rc.dryRun) {
-        if (recoverPlanVerify(plan, a, c, rc.bar ? dryRunProgress : NULL, NULL, &err) != 0)
+        if (recoverPlanVerify(plan, a, rc.bar ? dryRunProgress : NULL, NULL, &err) != 0)
             goto fail;
         if (rc.json) {
             jsonBufPrintf(json, ",\"ok\":true}\n");

@@ -452,8 +452,8 @@ cmdRestore(int argc, char **argv) {
         if (res != 0)
             goto fail;
         from = chosen->gtidState != NULL ? chosen->gtidState : "";
-        if ((c = recoverScopeLoadPath(a, v, timelines, (uint32_t)rc.timeline, from, &target, &err)) == NULL ||
-            (plan = recoverPlanNew(c, from, &target, &err)) == NULL || recoverPlanResolve(plan, a, &err) != 0)
+        if ((plan = recoverScopePlan(a, v, timelines, (uint32_t)rc.timeline, from, &target, &c, &err)) == NULL ||
+            recoverPlanResolve(plan, a, &err) != 0)
             goto fail;
         printBackup(chosen);
         printPlan(&rc, plan);
@@ -471,7 +471,7 @@ cmdRestore(int argc, char **argv) {
     if (rc.dryRun) {
         /* What applying would read of the archive, read now (the backup's parts are verified as
          * they are unpacked, before a server is started). */
-        if (plan != NULL && recoverPlanVerify(plan, a, c, NULL, NULL, &err) != 0)
+        if (plan != NULL && recoverPlanVerify(plan, a, NULL, NULL, &err) != 0)
             goto fail;
         printf("dry run: nothing was changed\n");
         goto done;

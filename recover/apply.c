@@ -38,17 +38,24 @@ sleepMs(unsigned ms) {
 int
 recoverRunServe(RecoverRun *run, Err *err) {
     const ArchiveCatalog *c = recoverPlanCatalog(run->plan);
-    const SegmentMeta **segs = bvCalloc(run->info->segments, sizeof(*segs));
     RecoverSourceOptions so = {0};
     ReplServerConfig cfg = {0};
     ReplServerSource iface;
 
-    for (size_t i = 0; i < run->info->segments; i++)
-        segs[i] = archiveCatalogAt(c, run->info->first + i);
     so.tmpDir = run->o->tmpDir;
     so.replicaServerId = run->link.serverId;
-    run->src = recoverSourceNew(run->a, segs, run->info->segments, &so, err);
-    bvFree((void *)segs);
+    if (c == NULL) {
+        /* A long plan: the source reads its range a block at a time. */
+        run->src = recoverSourceNewRange(run->a, recoverPlanRange(run->plan), run->info->firstSeq, run->info->segments,
+                                         &so, err);
+    } else {
+        const SegmentMeta **segs = bvCalloc(run->info->segments, sizeof(*segs));
+
+        for (size_t i = 0; i < run->info->segments; i++)
+            segs[i] = archiveCatalogAt(c, run->info->first + i);
+        run->src = recoverSourceNew(run->a, segs, run->info->segments, &so, err);
+        bvFree((void *)segs);
+    }
     if (run->src == NULL)
         return -1;
     if (replServerRandomPassword(run->password, 25, err) != 0)

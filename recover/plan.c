@@ -1,16 +1,18 @@
 /*
  * Recovery planning (recover/plan.h): where a recovery starts, which segments it needs, where it
- * cuts. Pure code over the catalog and the transactions it is fed; unit-tested with crafted
- * catalogs (tests/unit/test_recover.c).
+ * cuts. Code over the catalog (or a range of the view read a block at a time, recover/range.h)
+ * and the transactions it is fed; unit-tested with crafted catalogs (tests/unit/test_plan.c) and
+ * ranges (tests/unit/test_scope_blocks.c).
  */
 #include "recover/plan.h"
+#include "recover/plan_internal.h"
 
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "archive/summary.h"
 #include "binlog/gtid.h"
-#include "common/json.h"
 #include "common/mem.h"
 #include "common/time.h"
 
@@ -121,52 +123,30 @@ recoverChooseStart(BinlogFlavour flavour, const char *explicitStart, const char 
 
 typedef enum Cut { CUT_INCLUDE = 0, CUT_INCLUDE_STOP, CUT_BEFORE } Cut;
 
-struct RecoverPlan {
-    const ArchiveCatalog *c;
-    BinlogFlavour flavour;
-    RecoverTarget target;
-    char *targetGtid;
-    char *start;
-    GtidState *startState;
-    GtidState *targetState; /* GTID targets */
-    size_t n;
-    size_t first;       /* segment of the first transaction not in start; n when none */
-    size_t boundary;    /* segment of the cut */
-    bool scanFirst, scanBoundary;
-    size_t scanStep;    /* recoverPlanNextScan(): GTID and position targets */
+const SegmentMeta *
+planSegAt(const RecoverPlan *p, size_t i) {
+    PlanRead *r = p->read;
+    int got;
 
-    /* TIME targets: segments lo..hi are read in order until the one holding the first
-     * transaction committed after the time (hi: the first the index proves holds one), and the
-     * one after it, for commits after the cut dated before the time (then hi is that one). */
-    bool scanTime;
-    size_t lo, hi;
-    size_t scanNext;    /* recoverPlanNextScan()'s next segment */
-    size_t timeSeg;     /* the segment being fed; SIZE_MAX before the first */
-    uint64_t maxUs;     /* the latest commit time before the cut */
-    char cutGtid[BINLOG_TXN_GTID_MAX];
-    char cutFile[SEGMENT_FILE_MAX];
-    uint64_t cutTimeUs, cutPos;
-    uint64_t backwards, ambiguous;
-    size_t notes, backwardNotes, ambiguousNotes;
-    RecoverTimeNote note[RECOVER_TIME_NOTES];
+    if (p->range == NULL)
+        return archiveCatalogAt(p->c, i);
+    if (r->have && r->m.seq == p->seq0 + i)
+        return &r->m;
+    if (r->failed)
+        return NULL;
+    r->have = false;
+    if ((got = recoverRangeGet(p->range, p->seq0 + i, &r->m, NULL, &r->err)) < 0)
+        r->failed = true;
+    r->have = got == 1;
+    return r->have ? &r->m : NULL;
+}
 
-    bool haveFirst;     /* the first transaction to apply, found by the scan */
-    char firstGtid[BINLOG_TXN_GTID_MAX];
-    char firstFile[SEGMENT_FILE_MAX];
-    uint64_t firstTimeUs, firstPos;
+int
+planReadFailed(const RecoverPlan *p, Err *err) {
+    *err = p->read->err;
+    return -1;
+}
 
-    bool cutDone;       /* the scan placed the cut */
-    bool included;      /* ... after at least one transaction of the boundary segment */
-    char *cutState;     /* GTID state after the last transaction included */
-    bool haveLast;
-    char lastGtid[BINLOG_TXN_GTID_MAX];
-    char lastFile[SEGMENT_FILE_MAX];
-    uint64_t lastTimeUs, lastEndPos;
-
-    bool finished;
-    char *until;
-    RecoverPlanInfo info;
-};
 /* "time 2026-11-21 14:03:00 UTC (exclusive)" and the like, for messages. */
 static void
 targetDescribe(const RecoverTarget *t, char *out, size_t size) {
@@ -198,10 +178,15 @@ static int
 locateFirst(RecoverPlan *p, Err *err) {
     p->first = p->n;
     for (size_t i = 0; i < p->n; i++) {
-        const SegmentMeta *m = archiveCatalogAt(p->c, i);
+        const SegmentMeta *m = planSegAt(p, i);
         GtidState *end;
         bool held;
 
+        if (m == NULL) {
+            if (p->read->failed)
+                return planReadFailed(p, err);
+            continue;
+        }
         if (segmentMetaGtidEnd(m)[0] == '\0') {
             if (m->transactions == 0)
                 continue;
@@ -220,13 +205,31 @@ locateFirst(RecoverPlan *p, Err *err) {
     return 0;
 }
 
+/* Where the target's segment is looked for: the whole catalog, or in range mode from the block the
+ * lookup named (recoverRangeCut()): no segment before it reaches the target. */
+static size_t
+searchFrom(const RecoverPlan *p) {
+    uint64_t seq;
+
+    if (p->range == NULL)
+        return 0;
+    seq = archiveBlockFirst(archiveBlockOf(recoverRangeCut(p->range)));
+    return seq > p->seq0 ? (size_t)(seq - p->seq0) : 0;
+}
+
 static int
 locateGtid(RecoverPlan *p, Err *err) {
-    for (size_t i = 0; i < p->n; i++) {
-        const SegmentMeta *m = archiveCatalogAt(p->c, i);
+    const SegmentMeta *m;
+
+    for (size_t i = searchFrom(p); i < p->n; i++) {
         GtidState *end;
         bool hit;
 
+        if ((m = planSegAt(p, i)) == NULL) {
+            if (p->read->failed)
+                return planReadFailed(p, err);
+            continue;
+        }
         if (segmentMetaGtidEnd(m)[0] == '\0')
             continue;
         if (segmentState(p, m, true, &end, err) != 0)
@@ -238,15 +241,38 @@ locateGtid(RecoverPlan *p, Err *err) {
             return 0;
         }
     }
+    if ((m = planSegAt(p, p->n - 1)) == NULL && p->read->failed)
+        return planReadFailed(p, err);
     return errSet(err, ERR_NOTFOUND, "gtid '%s' is after the end of the archive, which ends at gtid state '%s'",
-                  p->target.gtid, segmentMetaGtidEnd(archiveCatalogAt(p->c, p->n - 1)));
+                  p->target.gtid, m != NULL ? segmentMetaGtidEnd(m) : "");
+}
+
+/* archiveCatalogFindTime() or, in range mode, archiveViewFindTime() (the same rules and errors) as
+ * an index of the range. */
+static int
+findTime(RecoverPlan *p, size_t *idx, Err *err) {
+    uint64_t seq;
+    int rc;
+
+    if (p->range == NULL)
+        return archiveCatalogFindTime(p->c, p->target.timeUs, p->target.exclusive, idx, err);
+    rc = archiveViewFindTime(recoverRangeViewLock(p->range), p->target.timeUs, p->target.exclusive, &seq, err);
+    recoverRangeViewUnlock(p->range);
+    if (rc != 0)
+        return -1;
+    if (seq < p->seq0 || seq - p->seq0 >= p->n)
+        return errSet(err, ERR_INTERNAL, "the time lookup answered seq %" PRIu64 ", outside the plan's seqs %" PRIu64
+                      "-%" PRIu64, seq, p->seq0, p->seq0 + p->n - 1);
+    *idx = (size_t)(seq - p->seq0);
+    return 0;
 }
 
 static int
 locateTime(RecoverPlan *p, Err *err) {
+    const SegmentMeta *m = NULL;
     uint64_t last = 0;
 
-    if (archiveCatalogFindTime(p->c, p->target.timeUs, p->target.exclusive, &p->hi, err) == 0) {
+    if (findTime(p, &p->hi, err) == 0) {
         /* Segments the start holds entirely are not read: their order is the start's past. */
         p->boundary = p->hi;
         p->lo = p->first < p->hi ? p->first : p->hi;
@@ -255,9 +281,17 @@ locateTime(RecoverPlan *p, Err *err) {
         p->timeSeg = SIZE_MAX;
         return 0;
     }
-    for (size_t i = 0; i < p->n; i++)
-        if (archiveCatalogAt(p->c, i)->transactions > 0)
-            last = archiveCatalogAt(p->c, i)->lastTimeUs;
+    if (err->code == ERR_INTERNAL)
+        return -1;
+    /* The last commit archived, from the last segment holding a transaction. */
+    for (size_t i = p->n; i-- > 0;) {
+        if ((m = planSegAt(p, i)) == NULL && p->read->failed)
+            return planReadFailed(p, err);
+        if (m != NULL && m->transactions > 0) {
+            last = m->lastTimeUs;
+            break;
+        }
+    }
     if (last != 0 && p->target.timeUs > last)
         errAppend(err, " (--until-end recovers everything archived)");
     return -1;
@@ -278,15 +312,28 @@ locatePosition(RecoverPlan *p, Err *err) {
                       p->target.pos);
     limit = positionLimit(&p->target);
     /* The segment holding the last byte a transaction may end at. */
-    if (archiveCatalogFindPosition(p->c, p->target.file, limit - 1, &p->boundary, err) != 0)
-        return -1;
+    if (p->range == NULL)
+        return archiveCatalogFindPosition(p->c, p->target.file, limit - 1, &p->boundary, err);
+    {
+        uint64_t seq;
+        int rc = archiveViewFindPosition(recoverRangeViewLock(p->range), p->target.file, limit - 1, &seq, err);
+
+        recoverRangeViewUnlock(p->range);
+        if (rc != 0)
+            return -1;
+        if (seq < p->seq0 || seq - p->seq0 >= p->n)
+            return errSet(err, ERR_INTERNAL, "the position lookup answered seq %" PRIu64 ", outside the plan's seqs %"
+                          PRIu64 "-%" PRIu64, seq, p->seq0, p->seq0 + p->n - 1);
+        p->boundary = (size_t)(seq - p->seq0);
+    }
     return 0;
 }
+
+static RecoverPlan *planInit(RecoverPlan *p, const char *start, const RecoverTarget *target, Err *err);
 
 RecoverPlan *
 recoverPlanNew(const ArchiveCatalog *c, const char *start, const RecoverTarget *target, Err *err) {
     RecoverPlan *p;
-    int rc = -1;
 
     if (archiveCatalogCount(c) == 0) {
         errSet(err, ERR_NOTFOUND, "the archive holds no segment");
@@ -296,6 +343,34 @@ recoverPlanNew(const ArchiveCatalog *c, const char *start, const RecoverTarget *
     p->c = c;
     p->n = archiveCatalogCount(c);
     p->flavour = archiveCatalogFlavour(c);
+    return planInit(p, start, target, err);
+}
+
+RecoverPlan *
+recoverPlanNewRange(RecoverRange *range, const char *start, const RecoverTarget *target, Err *err) {
+    RecoverPlan *p;
+
+    if (recoverRangeLast(range) < recoverRangeFirst(range) || recoverRangeFirst(range) == 0) {
+        errSet(err, ERR_NOTFOUND, "the archive holds no segment");
+        recoverRangeFree(range);
+        return NULL;
+    }
+    p = bvCalloc(1, sizeof(*p));
+    p->range = range;
+    p->seq0 = recoverRangeFirst(range);
+    p->n = (size_t)(recoverRangeLast(range) - p->seq0 + 1);
+    p->archiveFirst = archiveViewFirstSeq(recoverRangeViewLock(range));
+    recoverRangeViewUnlock(range);
+    p->flavour = recoverRangeFlavour(range);
+    return planInit(p, start, target, err);
+}
+
+/* What both constructors share: the start and the target parsed, step 1. Frees p on failure. */
+static RecoverPlan *
+planInit(RecoverPlan *p, const char *start, const RecoverTarget *target, Err *err) {
+    int rc = -1;
+
+    p->read = bvCalloc(1, sizeof(*p->read));
     p->start = bvStrdup(start ? start : "");
     p->target = *target;
     if (target->gtid != NULL) {
@@ -443,14 +518,14 @@ timeFeed(RecoverPlan *p, size_t idx, const SegmentMeta *m, const BinlogTxn *t, c
 }
 
 static int
-cutDecide(RecoverPlan *p, size_t idx, const BinlogTxn *t, const char *stateAfter, Cut *cut, Err *err) {
+cutDecide(RecoverPlan *p, const SegmentMeta *m, const BinlogTxn *t, const char *stateAfter, Cut *cut, Err *err) {
     const RecoverTarget *tg = &p->target;
     bool yes;
 
     *cut = CUT_INCLUDE;
     switch (tg->kind) {
     case RECOVER_UNTIL_POSITION: {
-        int cmp = segmentFileCompare(archiveCatalogAt(p->c, idx)->file, tg->file);
+        int cmp = segmentFileCompare(m->file, tg->file);
 
         if (cmp > 0 || (cmp == 0 && t->endPos > positionLimit(tg)))
             *cut = CUT_BEFORE;
@@ -480,8 +555,11 @@ cutDecide(RecoverPlan *p, size_t idx, const BinlogTxn *t, const char *stateAfter
 
 int
 recoverPlanFeed(RecoverPlan *p, size_t idx, const BinlogTxn *t, const char *stateAfter, Err *err) {
-    const SegmentMeta *m = archiveCatalogAt(p->c, idx);
+    const SegmentMeta *m = planSegAt(p, idx);
 
+    if (m == NULL)
+        return p->read->failed ? planReadFailed(p, err)
+                               : errSet(err, ERR_INTERNAL, "segment %zu of the plan fed, which it does not hold", idx);
     if (p->scanFirst && idx == p->first && !p->haveFirst) {
         bool held;
 
@@ -503,7 +581,7 @@ recoverPlanFeed(RecoverPlan *p, size_t idx, const BinlogTxn *t, const char *stat
     if (p->scanBoundary && idx == p->boundary && !p->cutDone) {
         Cut cut;
 
-        if (cutDecide(p, idx, t, stateAfter, &cut, err) != 0)
+        if (cutDecide(p, m, t, stateAfter, &cut, err) != 0)
             return errPrefix(err, "segment '%s'", m->name);
         if (cut != CUT_BEFORE)
             includeTxn(p, m, t, stateAfter);
@@ -516,47 +594,55 @@ recoverPlanFeed(RecoverPlan *p, size_t idx, const BinlogTxn *t, const char *stat
 }
 
 /* The last transaction of the segments up to `upto`, from the index. */
-static void
-lastFromIndex(RecoverPlan *p, size_t upto) {
+static int
+lastFromIndex(RecoverPlan *p, size_t upto, Err *err) {
     for (size_t i = upto + 1; i-- > 0;) {
-        const SegmentMeta *m = archiveCatalogAt(p->c, i);
+        const SegmentMeta *m = planSegAt(p, i);
 
-        if (m->transactions == 0)
+        if (m == NULL && p->read->failed)
+            return planReadFailed(p, err);
+        if (m == NULL || m->transactions == 0)
             continue;
         p->haveLast = true;
         snprintf(p->lastGtid, sizeof(p->lastGtid), "%s", m->lastGtid);
         snprintf(p->lastFile, sizeof(p->lastFile), "%s", m->file);
         p->lastTimeUs = m->lastTimeUs;
         p->lastEndPos = m->endPos;
-        return;
+        return 0;
     }
+    return 0;
 }
 
 /* The first transaction of the segments from `from` on, from the index. */
-static void
-firstFromIndex(RecoverPlan *p, size_t from, size_t to) {
+static int
+firstFromIndex(RecoverPlan *p, size_t from, size_t to, Err *err) {
     for (size_t i = from; i <= to && i < p->n; i++) {
-        const SegmentMeta *m = archiveCatalogAt(p->c, i);
+        const SegmentMeta *m = planSegAt(p, i);
 
-        if (m->transactions == 0)
+        if (m == NULL && p->read->failed)
+            return planReadFailed(p, err);
+        if (m == NULL || m->transactions == 0)
             continue;
         p->haveFirst = true;
         snprintf(p->firstGtid, sizeof(p->firstGtid), "%s", m->firstGtid);
         snprintf(p->firstFile, sizeof(p->firstFile), "%s", m->file);
         p->firstTimeUs = m->firstTimeUs;
         p->firstPos = m->startPos;
-        return;
+        return 0;
     }
+    return 0;
 }
 
 /* The start must be in the archive: the first segment to stream starts at a state the start
  * already holds (nothing between the start and the archive is missing). */
 static int
 checkStartCovered(RecoverPlan *p, Err *err) {
-    const SegmentMeta *m = archiveCatalogAt(p->c, p->first);
+    const SegmentMeta *m = planSegAt(p, p->first);
     GtidState *st;
     bool held;
 
+    if (m == NULL)
+        return planReadFailed(p, err);
     if (segmentMetaGtidStart(m)[0] == '\0')
         return 0;
     if (segmentState(p, m, false, &st, err) != 0)
@@ -565,7 +651,7 @@ checkStartCovered(RecoverPlan *p, Err *err) {
     gtidStateFree(st);
     if (held)
         return 0;
-    if (p->first == 0)
+    if (p->first == 0 && p->seq0 <= p->archiveFirst)
         return errSet(err, ERR_NOTFOUND,
                       "the start '%s' is before the archive: its first segment '%s' starts at gtid state '%s', so the "
                       "transactions in between were never archived (is the base backup older than the archive?)",
@@ -576,11 +662,33 @@ checkStartCovered(RecoverPlan *p, Err *err) {
 }
 
 static int
+segmentMissing(const SegmentMeta *m, Err *err) {
+    return errSet(err, ERR_GAP,
+                  "segment '%s' (seq %" PRIu64 ") is in the index but not in the store: the recovery cannot go past %s:%"
+                  PRIu64 " (gtid state '%s')", m->name, m->seq, m->file, m->startPos, segmentMetaGtidStart(m));
+}
+
+/* The breaks of the archive (archiveCatalogGaps(), or in range mode archiveViewGaps()). */
+static int
+planGaps(RecoverPlan *p, ArchiveGap **gaps, size_t *n, Err *err) {
+    int rc;
+
+    if (p->range == NULL) {
+        *n = archiveCatalogGaps(p->c, gaps);
+        return 0;
+    }
+    rc = archiveViewGaps(recoverRangeViewLock(p->range), gaps, n, err);
+    recoverRangeViewUnlock(p->range);
+    return rc;
+}
+
+static int
 checkContinuous(RecoverPlan *p, size_t first, size_t last, Err *err) {
-    uint64_t a = archiveCatalogAt(p->c, first)->seq, b = archiveCatalogAt(p->c, last)->seq;
-    ArchiveGap *gaps;
-    size_t ngaps = archiveCatalogGaps(p->c, &gaps);
-    int rc = 0;
+    uint64_t a = p->range != NULL ? p->seq0 + first : archiveCatalogAt(p->c, first)->seq;
+    uint64_t b = p->range != NULL ? p->seq0 + last : archiveCatalogAt(p->c, last)->seq;
+    ArchiveGap *gaps = NULL;
+    size_t ngaps = 0;
+    int rc = planGaps(p, &gaps, &ngaps, err);
 
     for (size_t i = 0; i < ngaps && rc == 0; i++)
         if (gaps[i].afterSeq >= a && gaps[i].beforeSeq <= b)
@@ -593,23 +701,75 @@ checkContinuous(RecoverPlan *p, size_t first, size_t last, Err *err) {
                               gaps[i].message, gaps[i].afterSeq)
                      : errSet(err, ERR_GAP, "the recovery crosses a gap in the archive: %s", gaps[i].message);
     bvFree(gaps);
-    for (size_t i = first; i <= last && rc == 0; i++)
+    /* Range mode: whether each object is stored is asked while the range streams (rangeWalk()). */
+    for (size_t i = first; p->range == NULL && i <= last && rc == 0; i++)
         if (!archiveCatalogListed(p->c, i, NULL))
-            rc = errSet(err, ERR_GAP,
-                        "segment '%s' (seq %" PRIu64 ") is in the index but not in the store: the recovery cannot go "
-                        "past %s:%" PRIu64 " (gtid state '%s')", archiveCatalogAt(p->c, i)->name,
-                        archiveCatalogAt(p->c, i)->seq, archiveCatalogAt(p->c, i)->file,
-                        archiveCatalogAt(p->c, i)->startPos, segmentMetaGtidStart(archiveCatalogAt(p->c, i)));
+            rc = segmentMissing(archiveCatalogAt(p->c, i), err);
     return rc;
 }
 
-/* Later segments the index shows committing at or before the time: not read, but after the cut. */
-static void
-timeIndexAfterCut(RecoverPlan *p) {
-    for (size_t i = p->hi + 1; p->cutDone && i < p->n; i++) {
-        const SegmentMeta *m = archiveCatalogAt(p->c, i);
+void
+planSegmentApplied(const RecoverPlan *p, const SegmentMeta *m, size_t i, uint64_t *from, uint64_t *to) {
+    const RecoverPlanInfo *in = &p->info;
 
-        if (m->transactions == 0)
+    *from = m->startPos;
+    *to = m->endPos;
+    if (i == in->first && strcmp(m->file, in->firstFile) == 0 && in->firstPos > *from && in->firstPos <= *to)
+        *from = in->firstPos;
+    if (i == in->last && strcmp(m->file, in->lastFile) == 0 && in->lastEndPos >= *from && in->lastEndPos < *to)
+        *to = in->lastEndPos;
+}
+
+/* Range mode, once the first and last transaction are known: stream the plan's segments a block at
+ * a time, each stored (ERR_GAP as in the catalog), none missing, and count bytes, in all and per
+ * block (p->blocks, for recoverPlanBytes()). */
+static int
+rangeWalk(RecoverPlan *p, Err *err) {
+    RecoverPlanInfo *info = &p->info;
+    size_t cap = 0;
+
+    for (size_t i = info->first; i <= info->last; i++) {
+        uint64_t seq = p->seq0 + i, from, to;
+        SegmentMeta *m = &p->read->m;
+        bool listed = false;
+        int got;
+
+        p->read->have = false;
+        if ((got = recoverRangeGet(p->range, seq, m, &listed, err)) < 0)
+            return -1;
+        if (got == 0)
+            return errSet(err, ERR_GAP, "seq %" PRIu64 " is in neither the index nor the store: the recovery cannot "
+                          "cross it", seq);
+        p->read->have = true;
+        if (!listed)
+            return segmentMissing(m, err);
+        info->bytes += m->size;
+        info->contentBytes += m->contentLen;
+        planSegmentApplied(p, m, i, &from, &to);
+        if (p->nblocks == 0 || archiveBlockOf(seq) != archiveBlockOf(p->blocks[p->nblocks - 1].lastSeq)) {
+            if (p->nblocks == cap) {
+                cap = cap ? cap * 2 : 16;
+                p->blocks = bvRealloc(p->blocks, cap * sizeof(*p->blocks));
+            }
+            memset(&p->blocks[p->nblocks++], 0, sizeof(*p->blocks));
+        }
+        p->blocks[p->nblocks - 1].lastSeq = seq;
+        p->blocks[p->nblocks - 1].binlog += to - from;
+        snprintf(p->blocks[p->nblocks - 1].lastFile, sizeof(p->blocks[0].lastFile), "%s", m->file);
+        p->blocks[p->nblocks - 1].lastTo = to;
+    }
+    return 0;
+}
+
+/* Later segments the index shows committing at or before the time: not read, but after the cut. */
+static int
+timeIndexAfterCut(RecoverPlan *p, Err *err) {
+    for (size_t i = p->hi + 1; p->cutDone && i < p->n; i++) {
+        const SegmentMeta *m = planSegAt(p, i);
+
+        if (m == NULL && p->read->failed)
+            return planReadFailed(p, err);
+        if (m == NULL || m->transactions == 0)
             continue;
         if (!timeAfter(&p->target, m->firstTimeUs)) {
             p->ambiguous++;
@@ -619,6 +779,7 @@ timeIndexAfterCut(RecoverPlan *p) {
             timeNote(p, m->lastGtid, m->file, 0, m->lastTimeUs, p->cutTimeUs, true);
         }
     }
+    return 0;
 }
 
 /* A time target is ambiguous when a transaction after the cut was committed at or before the
@@ -663,6 +824,7 @@ timeInfo(RecoverPlan *p, RecoverPlanInfo *info) {
 int
 recoverPlanFinish(RecoverPlan *p, Err *err) {
     RecoverPlanInfo *info = &p->info;
+    const SegmentMeta *m;
     size_t last = 0;
     bool none = false, startHasUntil, untilHasStart;
     GtidState *u;
@@ -673,25 +835,31 @@ recoverPlanFinish(RecoverPlan *p, Err *err) {
         return 0;
     if (p->target.kind == RECOVER_UNTIL_END || !p->cutDone) {
         last = p->boundary;
-        p->until = bvStrdup(segmentMetaGtidEnd(archiveCatalogAt(p->c, last)));
-        if (!p->included)
-            lastFromIndex(p, last);
+        if ((m = planSegAt(p, last)) == NULL)
+            return planReadFailed(p, err);
+        p->until = bvStrdup(segmentMetaGtidEnd(m));
+        if (!p->included && lastFromIndex(p, last, err) != 0)
+            return -1;
     } else if (p->included) {
         last = p->boundary;
         p->until = bvStrdup(p->cutState);
     } else {
         /* The cut comes before the boundary segment's first transaction. */
-        p->until = bvStrdup(segmentMetaGtidStart(archiveCatalogAt(p->c, p->boundary)));
+        if ((m = planSegAt(p, p->boundary)) == NULL)
+            return planReadFailed(p, err);
+        p->until = bvStrdup(segmentMetaGtidStart(m));
         none = p->boundary == 0;
         last = none ? 0 : p->boundary - 1;
         p->haveLast = false;
-        if (!none)
-            lastFromIndex(p, last);
+        if (!none && lastFromIndex(p, last, err) != 0)
+            return -1;
     }
     if ((u = stateParse(p->flavour, p->until, "until gtid state", err)) == NULL)
         return -1;
-    if (p->scanTime)
-        timeIndexAfterCut(p);
+    if (p->scanTime && timeIndexAfterCut(p, err) != 0) {
+        gtidStateFree(u);
+        return -1;
+    }
     startHasUntil = gtidStateContains(p->startState, u);
     untilHasStart = gtidStateContains(u, p->startState);
     transactions = gtidStateCount(p->startState, u);
@@ -724,13 +892,13 @@ recoverPlanFinish(RecoverPlan *p, Err *err) {
     info->first = p->first;
     info->last = last;
     info->segments = last - p->first + 1;
-    for (size_t i = p->first; i <= last; i++) {
+    for (size_t i = p->first; p->range == NULL && i <= last; i++) {
         info->bytes += archiveCatalogAt(p->c, i)->size;
         info->contentBytes += archiveCatalogAt(p->c, i)->contentLen;
     }
     info->transactions = transactions;
-    if (!p->haveFirst)
-        firstFromIndex(p, p->first, last);
+    if (!p->haveFirst && firstFromIndex(p, p->first, last, err) != 0)
+        return -1;
     info->firstGtid = p->firstGtid;
     info->firstTimeUs = p->firstTimeUs;
     info->firstFile = p->firstFile;
@@ -739,120 +907,19 @@ recoverPlanFinish(RecoverPlan *p, Err *err) {
     info->lastTimeUs = p->lastTimeUs;
     info->lastFile = p->lastFile;
     info->lastEndPos = p->lastEndPos;
+    if (p->range != NULL) {
+        info->firstSeq = p->seq0 + info->first;
+        info->lastSeq = p->seq0 + info->last;
+        if (rangeWalk(p, err) != 0)
+            return -1;
+    } else {
+        info->firstSeq = archiveCatalogAt(p->c, info->first)->seq;
+        info->lastSeq = archiveCatalogAt(p->c, info->last)->seq;
+    }
     if (timeDisorderCheck(p, err) != 0)
         return -1;
     p->finished = true;
     return 0;
-}
-
-const RecoverPlanInfo *
-recoverPlanInfo(const RecoverPlan *p) {
-    return &p->info;
-}
-
-static void
-putKey(Buf *out, const char *key, const char *value) {
-    jsonBufPrintf(out, ",\"%s\":", key);
-    jsonBufString(out, value ? value : "", value ? strlen(value) : 0);
-}
-
-void
-recoverPlanToJson(const RecoverPlan *p, Buf *out) {
-    static const char *const kinds[] = {"none", "time", "gtid", "position", "end"};
-    const RecoverPlanInfo *in = &p->info;
-    char when[48];
-
-    jsonBufPrintf(out, "{\"flavour\":\"%s\"", p->flavour == BINLOG_FLAVOUR_MYSQL ? "mysql" : "mariadb");
-    putKey(out, "start", p->start);
-    putKey(out, "until", p->until);
-    jsonBufPrintf(out, ",\"target\":{\"kind\":\"%s\",\"exclusive\":%s", kinds[p->target.kind],
-                  p->target.exclusive ? "true" : "false");
-    if (p->target.kind == RECOVER_UNTIL_TIME) {
-        timeFormatUtc(p->target.timeUs, true, when, sizeof(when));
-        jsonBufPrintf(out, ",\"time_us\":%" PRIu64, p->target.timeUs);
-        putKey(out, "time", when);
-        jsonBufPrintf(out, ",\"allow_time_disorder\":%s", p->target.allowTimeDisorder ? "true" : "false");
-    } else if (p->target.kind == RECOVER_UNTIL_GTID) {
-        putKey(out, "gtid", p->target.gtid);
-    } else if (p->target.kind == RECOVER_UNTIL_POSITION) {
-        putKey(out, "file", p->target.file);
-        jsonBufPrintf(out, ",\"pos\":%" PRIu64, p->target.pos);
-    }
-    jsonBufPrintf(out, "},\"segments\":%zu,\"bytes\":%" PRIu64 ",\"content_bytes\":%" PRIu64 ",\"transactions\":%" PRIu64,
-                  in->segments, in->bytes, in->contentBytes, in->transactions);
-    jsonBufPrintf(out, ",\"first\":{\"gtid\":");
-    jsonBufString(out, in->firstGtid, strlen(in->firstGtid));
-    jsonBufPrintf(out, ",\"time_us\":%" PRIu64, in->firstTimeUs);
-    putKey(out, "file", in->firstFile);
-    jsonBufPrintf(out, ",\"pos\":%" PRIu64 "},\"last\":{\"gtid\":", in->firstPos);
-    jsonBufString(out, in->lastGtid, strlen(in->lastGtid));
-    jsonBufPrintf(out, ",\"time_us\":%" PRIu64, in->lastTimeUs);
-    putKey(out, "file", in->lastFile);
-    jsonBufPrintf(out, ",\"end_pos\":%" PRIu64 "}", in->lastEndPos);
-    if (p->scanTime) {
-        jsonBufPrintf(out, ",\"time_order\":{\"cut\":{\"gtid\":");
-        jsonBufString(out, p->cutGtid, strlen(p->cutGtid));
-        jsonBufPrintf(out, ",\"time_us\":%" PRIu64 "},\"backwards\":%" PRIu64 ",\"ambiguous\":%" PRIu64 ",\"notes\":[",
-                      p->cutTimeUs, p->backwards, p->ambiguous);
-        for (size_t i = 0; i < p->notes; i++) {
-            const RecoverTimeNote *n = &p->note[i];
-
-            jsonBufPrintf(out, "%s{\"gtid\":", i ? "," : "");
-            jsonBufString(out, n->gtid, strlen(n->gtid));
-            putKey(out, "file", n->file);
-            jsonBufPrintf(out, ",\"pos\":%" PRIu64 ",\"time_us\":%" PRIu64 ",\"prior_time_us\":%" PRIu64
-                               ",\"after_cut\":%s}",
-                          n->pos, n->timeUs, n->priorUs, n->afterCut ? "true" : "false");
-        }
-        jsonBufPrintf(out, "]}");
-    }
-    jsonBufPrintf(out, ",\"objects\":[");
-    for (size_t i = 0; i < in->segments; i++) {
-        const SegmentMeta *m = archiveCatalogAt(p->c, in->first + i);
-
-        jsonBufPrintf(out, "%s{\"seq\":%" PRIu64 ",\"name\":", i ? "," : "", m->seq);
-        jsonBufString(out, m->name, strlen(m->name));
-        jsonBufPrintf(out, ",\"size\":%" PRIu64 ",\"transactions\":%" PRIu64 "}", m->size, m->transactions);
-    }
-    jsonBufPrintf(out, "]}");
-}
-
-const ArchiveCatalog *
-recoverPlanCatalog(const RecoverPlan *p) {
-    return p->c;
-}
-
-bool
-recoverPlanFinished(const RecoverPlan *p) {
-    return p->finished;
-}
-
-uint64_t
-recoverPlanBytes(const RecoverPlan *p, const char *file, uint64_t pos) {
-    const RecoverPlanInfo *in = &p->info;
-    uint64_t total = 0;
-
-    for (size_t i = in->first; in->segments > 0 && i <= in->last; i++) {
-        const SegmentMeta *m = archiveCatalogAt(p->c, i);
-        uint64_t from = m->startPos, to = m->endPos;
-        int cmp;
-
-        if (i == in->first && strcmp(m->file, in->firstFile) == 0 && in->firstPos > from && in->firstPos <= to)
-            from = in->firstPos;
-        if (i == in->last && strcmp(m->file, in->lastFile) == 0 && in->lastEndPos >= from && in->lastEndPos < to)
-            to = in->lastEndPos;
-        if (file != NULL) {
-            if (file[0] == '\0')
-                return 0;
-            cmp = segmentFileCompare(m->file, file);
-            if (cmp > 0 || (cmp == 0 && pos <= from))
-                break;
-            if (cmp == 0 && pos < to)
-                to = pos;
-        }
-        total += to - from;
-    }
-    return total;
 }
 
 void
@@ -865,29 +932,10 @@ recoverPlanFree(RecoverPlan *p) {
     bvFree(p->start);
     bvFree(p->cutState);
     bvFree(p->until);
+    if (p->read != NULL)
+        segmentMetaClear(&p->read->m);
+    bvFree(p->read);
+    bvFree(p->blocks);
+    recoverRangeFree(p->range);
     bvFree(p);
-}
-void
-recoverDescribeWindowList(const ArchiveWindow *w, size_t n, Buf *out) {
-    for (size_t i = 0; i < n; i++) {
-        char t1[48], t2[48];
-
-        timeFormatUtc(w[i].firstTimeUs, true, t1, sizeof(t1));
-        timeFormatUtc(w[i].lastTimeUs, true, t2, sizeof(t2));
-        jsonBufPrintf(out, "%sseq %" PRIu64 "-%" PRIu64 ": %s:%" PRIu64 " (gtid state '%s') .. %s:%" PRIu64
-                           " (gtid state '%s'), transactions %s (%s) .. %s (%s)\n",
-                      n > 1 && i + 1 == n ? "restorable window " : n > 1 ? "older window " : "restorable window ",
-                      w[i].from->seq, w[i].to->seq, w[i].from->file, w[i].from->startPos, segmentMetaGtidStart(w[i].from),
-                      w[i].to->file, w[i].to->endPos, segmentMetaGtidEnd(w[i].to),
-                      w[i].firstGtid[0] ? w[i].firstGtid : "-", t1, w[i].lastGtid[0] ? w[i].lastGtid : "-", t2);
-    }
-}
-
-void
-recoverDescribeWindows(const ArchiveCatalog *c, Buf *out) {
-    ArchiveWindow *w;
-    size_t n = archiveCatalogWindows(c, &w);
-
-    recoverDescribeWindowList(w, n, out);
-    bvFree(w);
 }

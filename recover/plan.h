@@ -1,5 +1,7 @@
 /*
- * Recovery planning (docs/RECOVERY.md): pure code over an ArchiveCatalog, for both flavours.
+ * Recovery planning (docs/RECOVERY.md), for both flavours: over an ArchiveCatalog (a range that
+ * fits a block or two, a forked archive's path), or over a long range of the catalog view read a
+ * block at a time (recover/range.h: memory follows the number of blocks, not of segments).
  *
  *  - Where the target is: a GTID state (recoverChooseStart() weighs an explicit start against the
  *    target's own @@gtid_slave_pos), and where it must go (a RecoverTarget: a commit time, a GTID,
@@ -36,6 +38,7 @@
 #include "binlog/txn.h"
 #include "common/buf.h"
 #include "common/err.h"
+#include "recover/range.h"
 
 /* Where a recovery starts: the explicit start (a base backup, --from-gtid, a resolved
  * --from-position; NULL when none), the target's current @@gtid_slave_pos and the GTID state at
@@ -87,7 +90,9 @@ typedef struct RecoverPlanInfo {
     BinlogFlavour flavour;
     const char *start;         /* GTID state the target has */
     const char *until;         /* GTID state after the last transaction to apply: the UNTIL position */
-    size_t first, last;        /* catalog indexes of the segments to stream (when segments > 0) */
+    size_t first, last;        /* indexes of the segments to stream in the plan's range (when segments > 0):
+                                  catalog indexes, or seq - the range's first seq */
+    uint64_t firstSeq, lastSeq; /* their seqs */
     size_t segments;           /* 0: nothing to apply (the target is already there) */
     uint64_t bytes;            /* object bytes of those segments */
     uint64_t contentBytes;     /* binlog bytes of those segments */
@@ -115,13 +120,20 @@ typedef struct RecoverPlanInfo {
  * GTIDs. The catalog must outlive the plan. */
 RecoverPlan *recoverPlanNew(const ArchiveCatalog *c, const char *start, const RecoverTarget *target, Err *err);
 
-/* The catalog index of the next segment to read for step 2 (in order; false when no more is
+/* The same over the seqs of `range` (taken: freed with the plan, or on failure), read a block at
+ * a time; range mode. The target's segment is looked for from the block of recoverRangeCut(), a
+ * time or position target through the view's lookups (archiveViewFindTime(),
+ * archiveViewFindPosition()); every check and message is recoverPlanNew()'s, the breaks from
+ * archiveViewGaps(), and recoverPlanFinish() streams the range once (objects stored, sizes). */
+RecoverPlan *recoverPlanNewRange(RecoverRange *range, const char *start, const RecoverTarget *target, Err *err);
+
+/* The index of the next segment to read for step 2 (in order; false when no more is
  * needed). Call it again after feeding that segment: what a segment holds decides whether the
  * next one is read (a time target). */
 bool recoverPlanNextScan(RecoverPlan *p, size_t *idx);
 
 /* Step 2: feed, in order, every transaction of segment `idx` (the one recoverPlanNextScan()
- * named) with the GTID state after it. Returns 0 to go on, 1 when nothing more is needed from this
+ * named, recoverPlanSegment()) with the GTID state after it. Returns 0 to go on, 1 when nothing more is needed from this
  * segment, -1 on error (a malformed GTID). */
 int recoverPlanFeed(RecoverPlan *p, size_t idx, const BinlogTxn *t, const char *stateAfter, Err *err);
 
@@ -137,20 +149,35 @@ int recoverPlanFinish(RecoverPlan *p, Err *err);
 /* The plan, once finished. */
 const RecoverPlanInfo *recoverPlanInfo(const RecoverPlan *p);
 
+/* Where recoverPlanToJson() hands what it wrote so far: write out->data and empty it; -1 on error. */
+typedef int (*RecoverJsonFlush)(void *data, Buf *out, Err *err);
+
 /* The plan as a JSON object: start, until, segments (seq, name, size), bytes, transactions,
  * first / last transaction (gtid, time, position); for a time target, time_order (the cut, how
- * many transactions go backwards or are ambiguous, the first of them). */
-void recoverPlanToJson(const RecoverPlan *p, Buf *out);
+ * many transactions go backwards or are ambiguous, the first of them). The segments are listed as
+ * the range streams: with `flush` (may be NULL), `out` is handed over every 64 KiB. -1 when a block
+ * cannot be read or flush fails. */
+int recoverPlanToJson(const RecoverPlan *p, Buf *out, RecoverJsonFlush flush, void *data, Err *err);
 
-/* The catalog the plan was made from. */
+/* The catalog the plan was made from (NULL in range mode), or its range (NULL in catalog mode). */
 const ArchiveCatalog *recoverPlanCatalog(const RecoverPlan *p);
+RecoverRange *recoverPlanRange(const RecoverPlan *p);
+
+/* A copy of the plan's segment `idx` (an index as in RecoverPlanInfo) into *out (segmentMetaClear()
+ * it): 1, 0 when the range has no such seq, -1 when its block cannot be read. */
+int recoverPlanSegment(const RecoverPlan *p, size_t idx, SegmentMeta *out, Err *err);
+
+/* Range mode: the most block catalogs the plan's range held at once (at most
+ * RECOVER_RANGE_BLOCKS, whatever the range's length); 0 in catalog mode. */
+size_t recoverPlanBlocksHeld(const RecoverPlan *p);
 
 /* True once recoverPlanFinish() succeeded. */
 bool recoverPlanFinished(const RecoverPlan *p);
 
 /* Binlog bytes of a finished plan before file:pos, counted from its first transaction (what the
  * target's applier has done when it is at file:pos; 0 for file ""); with file NULL, all of them
- * (up to the end of its last transaction). */
+ * (up to the end of its last transaction). Range mode: whole blocks from what recoverPlanFinish()
+ * kept of them, and the block holding file:pos read (what is counted so far when it cannot be). */
 uint64_t recoverPlanBytes(const RecoverPlan *p, const char *file, uint64_t pos);
 
 void recoverPlanFree(RecoverPlan *p);
@@ -169,10 +196,11 @@ void recoverDescribeWindowList(const ArchiveWindow *w, size_t n, Buf *out);
 int recoverPlanResolve(RecoverPlan *p, Archive *a, Err *err);
 
 /* What --dry-run does before saying the plan would work: every segment the plan streams is read
- * and verified as applying would (archiveVerifySegments()), so that a dry run never accepts what
- * applying then refuses. ERR_CHECKSUM naming the first segment that does not verify (and how many
- * do not), `progress` (may be NULL) as archive/verify.h's hook. */
-int recoverPlanVerify(const RecoverPlan *p, Archive *a, const ArchiveCatalog *c,
+ * and verified as applying would (archiveVerifySegments(); in range mode a block at a time), so
+ * that a dry run never accepts what applying then refuses. ERR_CHECKSUM naming the first segment
+ * that does not verify (and how many do not), `progress` (may be NULL) as archive/verify.h's hook
+ * over the whole plan; -1 too when a block chunk cannot be read. */
+int recoverPlanVerify(const RecoverPlan *p, Archive *a,
                       void (*progress)(void *data, size_t done, size_t total, uint64_t bytes), void *data, Err *err);
 
 /* The GTID state at file:pos: the state after every transaction that ends at or before pos

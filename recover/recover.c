@@ -66,9 +66,9 @@ idsAddState(uint32_t **ids, size_t *n, const char *state) {
  * source checks every event too (RecoverSourceOptions.replicaServerId). */
 uint32_t
 recoverApplyServerId(const RecoverInto *t, Archive *a, const RecoverPlan *plan) {
-    const ArchiveCatalog *c = recoverPlanCatalog(plan);
     const RecoverPlanInfo *info = recoverPlanInfo(plan);
     ArchiveIdentity id;
+    SegmentMeta m = {0};
     uint32_t *ids = NULL, pick;
     size_t n = 0;
     Err ignored;
@@ -79,15 +79,22 @@ recoverApplyServerId(const RecoverInto *t, Archive *a, const RecoverPlan *plan) 
         idsAdd(&ids, &n, id.serverId);
     idsAddState(&ids, &n, info->start);
     idsAddState(&ids, &n, info->until);
+    /* Streamed (a long plan a block at a time); a block that cannot be read now fails the
+     * recovery when its segments are fetched, and each event is checked then. */
     for (size_t i = info->first; i <= info->last; i++) {
-        const SegmentMeta *m = archiveCatalogAt(c, i);
+        int got = recoverPlanSegment(plan, i, &m, &ignored);
 
-        idsAdd(&ids, &n, m->serverId);
-        idsAddState(&ids, &n, segmentMetaGtidStart(m));
-        idsAddState(&ids, &n, segmentMetaGtidEnd(m));
-        idsAddState(&ids, &n, m->firstGtid);
-        idsAddState(&ids, &n, m->lastGtid);
+        if (got < 0)
+            break;
+        if (got == 0)
+            continue;
+        idsAdd(&ids, &n, m.serverId);
+        idsAddState(&ids, &n, segmentMetaGtidStart(&m));
+        idsAddState(&ids, &n, segmentMetaGtidEnd(&m));
+        idsAddState(&ids, &n, m.firstGtid);
+        idsAddState(&ids, &n, m.lastGtid);
     }
+    segmentMetaClear(&m);
     pick = recoverIntoServerId(t);
     if (idSeen(ids, n, pick)) {
         pick = RECOVER_TEMP_SERVER_ID;

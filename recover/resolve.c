@@ -7,8 +7,10 @@
 
 #include <inttypes.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <string.h>
 
+#include "archive/summary.h"
 #include "archive/verify.h"
 #include "binlog/txn.h"
 #include "common/log.h"
@@ -63,26 +65,101 @@ scanSegment(Archive *a, const SegmentMeta *m, BinlogFlavour flavour, ScanFn fn, 
     return rc < 0 ? -1 : 0;
 }
 
-int
-recoverPlanVerify(const RecoverPlan *p, Archive *a, const ArchiveCatalog *c,
-                  void (*progress)(void *data, size_t done, size_t total, uint64_t bytes), void *data, Err *err) {
+/* The verification's progress over the whole plan, when it is verified a block at a time. */
+typedef struct VerifyProgress {
+    void (*progress)(void *data, size_t done, size_t total, uint64_t bytes);
+    void *data;
+    size_t done, total; /* segments before this block, in the plan */
+    uint64_t bytes;     /* read before this block */
+    uint64_t blockBytes;
+} VerifyProgress;
+
+static void
+blockProgress(void *data, size_t done, size_t total, uint64_t bytes) {
+    VerifyProgress *vp = data;
+
+    vp->blockBytes = bytes;
+    /* A block's end is the next one's start: said once, at the plan's end. */
+    if (done == total && vp->done + done < vp->total)
+        return;
+    vp->progress(vp->data, vp->done + done, vp->total, vp->bytes + bytes);
+}
+
+/* Verify the segments first..last of a range-mode plan block by block (the block's catalog from
+ * the range, one at a time): the problems counted, the first kept in *firstProblem. */
+static int
+verifyBlocks(const RecoverPlan *p, Archive *a, VerifyProgress *vp, size_t *problems, char **firstProblem, Err *err) {
     const RecoverPlanInfo *info = recoverPlanInfo(p);
-    ArchiveVerifyHooks hooks = {.progress = progress, .data = data};
-    ArchiveVerifyResult res;
+    RecoverRange *range = recoverPlanRange(p);
+    uint64_t seq = info->firstSeq;
+
+    while (seq <= info->lastSeq) {
+        uint64_t last = archiveBlockLast(archiveBlockOf(seq)) < info->lastSeq ? archiveBlockLast(archiveBlockOf(seq))
+                                                                              : info->lastSeq;
+        const ArchiveCatalog *c = recoverRangeBlock(range, seq, err);
+        ArchiveVerifyHooks hooks = {.progress = vp->progress ? blockProgress : NULL, .data = vp};
+        ArchiveVerifyResult res;
+        size_t i0, i1;
+
+        if (c == NULL)
+            return -1;
+        if (!archiveCatalogFind(c, seq, &i0) || !archiveCatalogFind(c, last, &i1))
+            return errSet(err, ERR_GAP, "seqs %" PRIu64 "-%" PRIu64 " of the plan are not all in the archive", seq, last);
+        archiveVerifySegments(a, c, i0, i1, &hooks, &res);
+        for (size_t k = 0; k < res.problemCount && *firstProblem == NULL; k++) {
+            const ArchiveVerifyProblem *pr = &res.problems[k];
+            size_t len = strlen(pr->message) + (pr->object ? strlen(pr->object) : 12) + 8;
+
+            *firstProblem = bvMalloc(len);
+            snprintf(*firstProblem, len, "%s: %s", pr->object ? pr->object : "(no object)", pr->message);
+        }
+        *problems += res.problemCount;
+        archiveVerifyResultClear(&res);
+        vp->done += i1 - i0 + 1;
+        vp->bytes += vp->blockBytes;
+        vp->blockBytes = 0;
+        seq = last + 1;
+    }
+    return 0;
+}
+
+int
+recoverPlanVerify(const RecoverPlan *p, Archive *a, void (*progress)(void *data, size_t done, size_t total, uint64_t bytes),
+                  void *data, Err *err) {
+    const RecoverPlanInfo *info = recoverPlanInfo(p);
+    VerifyProgress vp = {.progress = progress, .data = data, .total = info->segments};
+    size_t problems = 0;
+    char *first = NULL;
     int rc = 0;
 
     if (info->segments == 0)
         return 0;
-    archiveVerifySegments(a, c, info->first, info->last, &hooks, &res);
-    if (res.problemCount > 0) {
-        const ArchiveVerifyProblem *first = &res.problems[0];
+    if (recoverPlanRange(p) != NULL) {
+        if (verifyBlocks(p, a, &vp, &problems, &first, err) != 0) {
+            bvFree(first);
+            return -1;
+        }
+    } else {
+        ArchiveVerifyHooks hooks = {.progress = progress, .data = data};
+        ArchiveVerifyResult res;
 
-        rc = errSet(err, ERR_CHECKSUM,
-                    "%zu of the plan's %zu segments do not verify, first %s: %s; applying would stop there "
-                    "(run 'binvault verify' for the whole archive)",
-                    res.problemCount, info->segments, first->object ? first->object : "(no object)", first->message);
+        archiveVerifySegments(a, recoverPlanCatalog(p), info->first, info->last, &hooks, &res);
+        problems = res.problemCount;
+        if (problems > 0) {
+            const ArchiveVerifyProblem *pr = &res.problems[0];
+            size_t len = strlen(pr->message) + (pr->object ? strlen(pr->object) : 12) + 8;
+
+            first = bvMalloc(len);
+            snprintf(first, len, "%s: %s", pr->object ? pr->object : "(no object)", pr->message);
+        }
+        archiveVerifyResultClear(&res);
     }
-    archiveVerifyResultClear(&res);
+    if (problems > 0)
+        rc = errSet(err, ERR_CHECKSUM,
+                    "%zu of the plan's %zu segments do not verify, first %s; applying would stop there "
+                    "(run 'binvault verify' for the whole archive)",
+                    problems, info->segments, first);
+    bvFree(first);
     return rc;
 }
 
@@ -100,17 +177,25 @@ planScanTxn(void *ctx, const BinlogTxn *t, const char *stateAfter, Err *err) {
 
 int
 recoverPlanResolve(RecoverPlan *p, Archive *a, Err *err) {
-    const ArchiveCatalog *c = recoverPlanCatalog(p);
+    BinlogFlavour flavour = recoverPlanRange(p) != NULL ? recoverRangeFlavour(recoverPlanRange(p))
+                                                        : archiveCatalogFlavour(recoverPlanCatalog(p));
+    SegmentMeta m = {0};
     size_t idx;
+    int rc = 0;
 
-    while (recoverPlanNextScan(p, &idx)) {
+    while (rc == 0 && recoverPlanNextScan(p, &idx)) {
         PlanScan ps = {p, idx};
+        int got = recoverPlanSegment(p, idx, &m, err);
 
-        logInfo("planning: reading segment '%s'", archiveCatalogAt(c, idx)->name);
-        if (scanSegment(a, archiveCatalogAt(c, idx), archiveCatalogFlavour(c), planScanTxn, &ps, err) != 0)
-            return -1;
+        if (got < 0) {
+            rc = -1;
+        } else if (got == 1) {
+            logInfo("planning: reading segment '%s'", m.name);
+            rc = scanSegment(a, &m, flavour, planScanTxn, &ps, err);
+        }
     }
-    return recoverPlanFinish(p, err);
+    segmentMetaClear(&m);
+    return rc == 0 ? recoverPlanFinish(p, err) : -1;
 }
 
 

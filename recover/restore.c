@@ -586,14 +586,11 @@ restoreRun(const RestoreOptions *o, RestoreReport *r, Err *err) {
         }
     }
     if (r->plan == NULL) {
-        const ArchiveCatalog *c = o->catalog;
-
-        /* The start is known now: load only the range the plan needs. */
-        if (c == NULL && (c = r->catalog = recoverScopeLoadPath(o->archive, o->view, o->timelines, o->timeline,
-                                                                r->startGtid, o->target, err)) == NULL)
-            goto done;
-        if ((r->plan = recoverPlanNew(c, r->startGtid, o->target, err)) == NULL ||
-            recoverPlanResolve(r->plan, o->archive, err) != 0)
+        /* The start is known now: plan on the range it needs (a long one a block at a time). */
+        r->plan = o->catalog != NULL ? recoverPlanNew(o->catalog, r->startGtid, o->target, err)
+                                     : recoverScopePlan(o->archive, o->view, o->timelines, o->timeline, r->startGtid,
+                                                        o->target, &r->catalog, err);
+        if (r->plan == NULL || recoverPlanResolve(r->plan, o->archive, err) != 0)
             goto done;
     }
     if (root && o->uid != 0 && chownTree(o->datadir, o->uid, o->gid, err) != 0)

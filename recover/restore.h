@@ -124,9 +124,11 @@ typedef struct RestoreOptions {
     void *streamCtx;
     const char *backupGtid;    /* the consistent point the plan starts at (NULL: read it in DIR) */
     Archive *archive;
-    const ArchiveCatalog *catalog; /* what the plan is made on; NULL: loaded from `view` once DIR is
-                                      prepared and the start known (recoverScopeLoadPath()) */
-    ArchiveView *view;             /* the catalog opened by range, when catalog is NULL */
+    const ArchiveCatalog *catalog; /* what the plan is made on; NULL: planned on `view` once DIR is
+                                      prepared and the start known (recoverScopePlan(): a long range
+                                      a block at a time) */
+    ArchiveView *view;             /* the catalog opened by range, when catalog is NULL (it must
+                                      outlive the report) */
     const TimelineSet *timelines;  /* the archive's timeline records, when catalog is NULL */
     uint32_t timeline;             /* the path followed (0: the main line), when catalog is NULL */
     const RecoverTarget *target;
@@ -146,7 +148,8 @@ typedef struct RestoreReport {
     RestoreDirState state;
     char *startGtid;           /* the prepared backup's GTID state (allocated) */
     RecoverPlan *plan;         /* the plan applied (owned by the report) */
-    ArchiveCatalog *catalog;   /* the range loaded for it when the options had no catalog (owned) */
+    ArchiveCatalog *catalog;   /* the range loaded for it when the options had no catalog (owned;
+                                  NULL when the plan reads its range a block at a time) */
     RecoverResult result;      /* recoverApply()'s */
     char *finalGtid;           /* the server's gtid_slave_pos at the end (allocated) */
     bool replicating;          /* --replicate-from was configured */

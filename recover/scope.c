@@ -66,7 +66,8 @@ targetSeq(ArchiveView *v, const RecoverTarget *t, uint64_t *seq, Err *err) {
 
 /* The seqs lo..hi of the range a plan from `start` to `target` needs (recoverScopeLoad()). */
 static int
-scopeRange(ArchiveView *v, const char *start, const RecoverTarget *target, uint64_t *lo, uint64_t *hi, Err *err) {
+scopeRange(ArchiveView *v, const char *start, const RecoverTarget *target, uint64_t *lo, uint64_t *hi, uint64_t *cutSeq,
+           Err *err) {
     uint64_t first = archiveViewFirstSeq(v), last = archiveViewLastSeq(v), startSeq, cut, extra;
 
     if (last == 0)
@@ -74,6 +75,7 @@ scopeRange(ArchiveView *v, const char *start, const RecoverTarget *target, uint6
     if (archiveOutlineFirstNotHeld(v, start != NULL ? start : "", &startSeq, err) != 0 ||
         targetSeq(v, target, &cut, err) != 0)
         return -1;
+    *cutSeq = cut;
     *hi = cut < last ? cut + 1 : last;
     if (target->kind == RECOVER_UNTIL_TIME) {
         /* The plan checks every later segment for a commit at or before the time: the cut's
@@ -95,9 +97,9 @@ scopeRange(ArchiveView *v, const char *start, const RecoverTarget *target, uint6
 
 ArchiveCatalog *
 recoverScopeLoad(ArchiveView *v, const char *start, const RecoverTarget *target, Err *err) {
-    uint64_t lo, hi;
+    uint64_t lo, hi, cut;
 
-    if (scopeRange(v, start, target, &lo, &hi, err) != 0)
+    if (scopeRange(v, start, target, &lo, &hi, &cut, err) != 0)
         return NULL;
     return archiveViewLoadRange(v, lo, hi, err);
 }
@@ -166,7 +168,7 @@ pathTargetSeq(ArchiveView *v, const TimelinePath *path, const RecoverTarget *t, 
  * segment by segment. *scoped false when the whole archive must be loaded (pathTargetSeq()). */
 static int
 pathRange(ArchiveView *v, const TimelineSet *set, const TimelinePath *path, const char *start,
-          const RecoverTarget *target, uint64_t *lo, uint64_t *hi, bool *scoped, Err *err) {
+          const RecoverTarget *target, uint64_t *lo, uint64_t *hi, uint64_t *cutSeq, bool *scoped, Err *err) {
     uint64_t first = archiveViewFirstSeq(v), last = pathLast(v, set, timelinePathTip(path)), startSeq, cut, extra;
 
     if (archiveOutlinePathFirstNotHeld(v, path, start != NULL ? start : "", &startSeq, err) != 0 ||
@@ -174,6 +176,7 @@ pathRange(ArchiveView *v, const TimelineSet *set, const TimelinePath *path, cons
         return -1;
     if (!*scoped)
         return 0;
+    *cutSeq = cut;
     *hi = cut < last ? cut + 1 : last;
     if (target->kind == RECOVER_UNTIL_TIME) {
         *hi = archiveBlockLast(archiveBlockOf(*hi)) < last ? archiveBlockLast(archiveBlockOf(*hi)) : last;
@@ -190,31 +193,37 @@ pathRange(ArchiveView *v, const TimelineSet *set, const TimelinePath *path, cons
     return 0;
 }
 
-ArchiveCatalog *
-recoverScopeLoadPath(Archive *a, ArchiveView *v, const TimelineSet *set, uint32_t timeline, const char *start,
-                     const RecoverTarget *target, Err *err) {
-    uint64_t lo = 0, hi = 0;
-    ArchiveCatalog *c;
+/* The range a plan needs along the path of `timeline`: *scoped false when every segment must be
+ * loaded (recoverScopeLoadPath()); *cut the seq the target's lookup named. */
+static int
+scopeFind(ArchiveView *v, const TimelineSet *set, uint32_t timeline, const char *start, const RecoverTarget *target,
+          uint64_t *lo, uint64_t *hi, uint64_t *cut, bool *scoped, Err *err) {
     TimelinePath *path;
     Err scopeErr = {0};
-    bool scoped = false;
 
-    if (!timelineSetForked(set) && timeline == 0)
-        return recoverScopeLoad(v, start, target, err);
+    *lo = *hi = *cut = 0;
+    *scoped = false;
     if (!timelineSetForked(set)) {
         /* --timeline of an archive that never forked: the range, followed (refusing a timeline
          * the archive does not have). */
-        scoped = scopeRange(v, start, target, &lo, &hi, &scopeErr) == 0;
-    } else if ((path = timelinePathNew(set, timeline, err)) == NULL) {
-        return NULL;
-    } else {
-        /* A lookup that fails here is the plan's to refuse in its own words, from every segment. */
-        if (pathRange(v, set, path, start, target, &lo, &hi, &scoped, &scopeErr) != 0)
-            scoped = false;
-        timelinePathFree(path);
+        *scoped = scopeRange(v, start, target, lo, hi, cut, &scopeErr) == 0;
+        return 0;
     }
-    c = scoped ? archiveViewLoadRange(v, lo, hi, err)
-               : archiveViewLoadRange(v, archiveViewFirstSeq(v), archiveViewLastSeq(v), err);
+    if ((path = timelinePathNew(set, timeline, err)) == NULL)
+        return -1;
+    /* A lookup that fails here is the plan's to refuse in its own words, from every segment. */
+    if (pathRange(v, set, path, start, target, lo, hi, cut, scoped, &scopeErr) != 0)
+        *scoped = false;
+    timelinePathFree(path);
+    return 0;
+}
+
+/* The path's catalog of lo..hi (everything when not scoped), followed. */
+static ArchiveCatalog *
+scopeLoad(Archive *a, ArchiveView *v, uint32_t timeline, uint64_t lo, uint64_t hi, bool scoped, Err *err) {
+    ArchiveCatalog *c = scoped ? archiveViewLoadRange(v, lo, hi, err)
+                               : archiveViewLoadRange(v, archiveViewFirstSeq(v), archiveViewLastSeq(v), err);
+
     if (c == NULL)
         return NULL;
     if (archiveCatalogFollowTimeline(a, c, timeline, NULL, err) != 0) {
@@ -227,6 +236,67 @@ recoverScopeLoadPath(Archive *a, ArchiveView *v, const TimelineSet *set, uint32_
         return NULL;
     }
     return c;
+}
+
+ArchiveCatalog *
+recoverScopeLoadPath(Archive *a, ArchiveView *v, const TimelineSet *set, uint32_t timeline, const char *start,
+                     const RecoverTarget *target, Err *err) {
+    uint64_t lo, hi, cut;
+    bool scoped;
+
+    if (!timelineSetForked(set) && timeline == 0)
+        return recoverScopeLoad(v, start, target, err);
+    if (scopeFind(v, set, timeline, start, target, &lo, &hi, &cut, &scoped, err) != 0)
+        return NULL;
+    return scopeLoad(a, v, timeline, lo, hi, scoped, err);
+}
+
+/* Whether the plan of lo..hi is made a block at a time: a range over more than two blocks whose
+ * segments the path takes as they are (no fork segment, no diverged one: following the path
+ * changes none of them). */
+static bool
+perBlock(const TimelineSet *set, uint32_t timeline, uint64_t lo, uint64_t hi) {
+    if (archiveBlockOf(hi) - archiveBlockOf(lo) < 2)
+        return false;
+    if (!timelineSetForked(set))
+        return timeline == 0;
+    for (size_t i = 0; i < timelineSetCount(set); i++) {
+        const TimelineRecord *rec = timelineSetAt(set, i);
+
+        if (rec->hasFork && lo <= rec->firstSeq && hi >= rec->fork.seq)
+            return false;
+    }
+    return true;
+}
+
+RecoverPlan *
+recoverScopePlan(Archive *a, ArchiveView *v, const TimelineSet *set, uint32_t timeline, const char *start,
+                 const RecoverTarget *target, ArchiveCatalog **c, Err *err) {
+    uint64_t lo, hi, cut;
+    bool scoped;
+    RecoverPlan *p;
+
+    *c = NULL;
+    if (!timelineSetForked(set) && timeline == 0) {
+        if (scopeRange(v, start, target, &lo, &hi, &cut, err) != 0)
+            return NULL;
+        scoped = true;
+    } else if (scopeFind(v, set, timeline, start, target, &lo, &hi, &cut, &scoped, err) != 0) {
+        return NULL;
+    }
+    if (scoped && perBlock(set, timeline, lo, hi))
+        return recoverPlanNewRange(recoverRangeNew(v, lo, hi, cut), start, target, err);
+    if (!timelineSetForked(set) && timeline == 0)
+        *c = archiveViewLoadRange(v, lo, hi, err);
+    else
+        *c = scopeLoad(a, v, timeline, lo, hi, scoped, err);
+    if (*c == NULL)
+        return NULL;
+    if ((p = recoverPlanNew(*c, start, target, err)) == NULL) {
+        archiveCatalogFree(*c);
+        *c = NULL;
+    }
+    return p;
 }
 
 int

@@ -6,7 +6,10 @@
  * holding the first transaction the start lacks to the segment after the one holding the target
  * (and, for a time target, to the first later block whose commits the index shows at or before
  * the time, which makes the cut ambiguous): every check of the plan (continuity, objects present,
- * start covered, time order) sees the segments it needs. Memory follows the range's length.
+ * start covered, time order) sees the segments it needs. A range over more than two blocks that no
+ * fork cuts is not loaded: recoverScopePlan() plans it a block at a time (recover/range.h), in
+ * memory bounded whatever its length; a shorter one, or one across a fork, is loaded (memory
+ * follows its length).
  */
 #ifndef BV_RECOVER_SCOPE_H
 #define BV_RECOVER_SCOPE_H
@@ -32,6 +35,14 @@ ArchiveCatalog *recoverScopeLoad(ArchiveView *v, const char *start, const Recove
  * path holds no segment, or for a timeline the archive does not have. */
 ArchiveCatalog *recoverScopeLoadPath(Archive *a, ArchiveView *v, const TimelineSet *set, uint32_t timeline,
                                      const char *start, const RecoverTarget *target, Err *err);
+
+/* The plan from `start` to `target` along `timeline` (0: the main line), made on the range
+ * recoverScopeLoadPath() finds: a range over more than two blocks that no fork cuts is planned a
+ * block at a time (recoverPlanNewRange(): memory bounded whatever its length), any other is loaded
+ * into *c and planned on it (recoverPlanNew()); the caller frees *c (NULL in range mode) after the
+ * plan. The view must outlive the plan. Errors as recoverScopeLoadPath()'s and recoverPlanNew()'s. */
+RecoverPlan *recoverScopePlan(Archive *a, ArchiveView *v, const TimelineSet *set, uint32_t timeline, const char *start,
+                              const RecoverTarget *target, ArchiveCatalog **c, Err *err);
 
 /* recoverStateAtPosition() through the view: the segments around file:pos are loaded. */
 int recoverScopeStateAtPosition(Archive *a, ArchiveView *v, const char *file, uint64_t pos, char **state, Err *err);

@@ -25,6 +25,7 @@
 /* A segment fetched for serving: its verified content in an unlinked file, or why it failed. */
 typedef struct Spooled {
     size_t idx;     /* in the plan */
+    SegmentMeta meta; /* the segment's (a copy; name and seq only when it could not be read) */
     int fd;         /* -1 when it failed */
     uint64_t len;   /* content bytes: the FDE, then the events */
     uint32_t fdeLen;
@@ -34,7 +35,9 @@ typedef struct Spooled {
 
 struct RecoverSource {
     Archive *archive;
-    const SegmentMeta **segs; /* the caller's, kept alive until recoverSourceFree() */
+    const SegmentMeta **segs; /* the caller's, kept alive until recoverSourceFree(); or: */
+    RecoverRange *range;      /* the plan's (recoverSourceNewRange()): segment i is seq seq0 + i */
+    uint64_t seq0;
     size_t n;
     char *tmpDir;
     unsigned ahead;
@@ -59,6 +62,7 @@ struct RecoverSource {
     uint64_t curOff;      /* next byte of cur to serve */
     size_t want;          /* plan index to serve next */
     bool started;         /* an FDE went out in this stream */
+    uint32_t prevTimeline; /* the timeline of the segment served before cur */
     char file[SEGMENT_FILE_MAX];
     uint8_t *buf;         /* buf[pos..len) holds the content of cur from curOff on */
     size_t bufCap, bufPos, bufLen;
@@ -71,6 +75,24 @@ spooledClear(Spooled *sp) {
     sp->fd = -1;
     bvFree(sp->error);
     sp->error = NULL;
+    segmentMetaClear(&sp->meta);
+}
+
+/* A copy of planned segment i into *out (segmentMetaClear() it). */
+static int
+sourceMeta(RecoverSource *s, size_t i, SegmentMeta *out, Err *err) {
+    int got;
+
+    if (s->range == NULL) {
+        segmentMetaClear(out);
+        segmentMetaCopy(out, s->segs[i]);
+        return 0;
+    }
+    if ((got = recoverRangeGet(s->range, s->seq0 + i, out, NULL, err)) < 0)
+        return -1;
+    if (got == 0)
+        return errSet(err, ERR_GAP, "seq %" PRIu64 " of the plan is not in the archive", s->seq0 + i);
+    return 0;
 }
 
 /* An unlinked temporary file in dir: nothing is left behind whatever happens to the process. */
@@ -151,8 +173,8 @@ checkAgainstIndex(const SegmentMeta *idx, const SegmentMeta *tr, Err *err) {
 /* Read segment idx through every check into a temporary file. */
 static Spooled
 fetchOne(RecoverSource *s, size_t idx) {
-    const SegmentMeta *m = s->segs[idx];
     Spooled sp = {.idx = idx, .fd = -1};
+    const SegmentMeta *m = &sp.meta;
     SpoolWriter w = {.fd = -1, .dir = s->tmpDir};
     SegmentReader *r = NULL;
     const uint8_t *fde;
@@ -162,6 +184,11 @@ fetchOne(RecoverSource *s, size_t idx) {
     Err err = {0};
     int rc = -1;
 
+    if (sourceMeta(s, idx, &sp.meta, &err) != 0) {
+        snprintf(sp.meta.name, sizeof(sp.meta.name), "seq %" PRIu64, s->seq0 + idx);
+        goto done;
+    }
+    logDebug("verifying segment '%s' (%" PRIu64 " bytes)", m->name, m->size);
     if ((w.fd = tmpFileOpen(s->tmpDir, &err)) < 0)
         goto done;
     w.buf = bvMalloc(SOURCE_BUFFER);
@@ -234,7 +261,6 @@ fetchMain(void *arg) {
         gen = s->generation;
         pthread_mutex_unlock(&s->lock);
 
-        logDebug("verifying segment '%s' (%" PRIu64 " bytes)", s->segs[idx]->name, s->segs[idx]->size);
         sp = fetchOne(s, idx);
 
         pthread_mutex_lock(&s->lock);
@@ -250,7 +276,7 @@ fetchMain(void *arg) {
             s->fetchNext = s->n; /* nothing after a bad segment is served */
         } else {
             s->stats.segmentsVerified++;
-            s->stats.bytesFetched += s->segs[idx]->size;
+            s->stats.bytesFetched += sp.meta.size;
         }
         s->ready[s->readyCount++] = sp;
         pthread_cond_broadcast(&s->cond);
@@ -269,33 +295,58 @@ curClose(RecoverSource *s) {
     s->bufPos = s->bufLen = 0;
 }
 
-/* The newest planned segment whose starting state the replica has: every group before it is
- * applied (MariaDB's gtid_find_binlog_file does the same with GTID_LIST events). */
-static size_t
-startIndex(const RecoverSource *s, const MariaGtidPos *from) {
-    if (from == NULL || mariaGtidPosCount(from) == 0)
-        return 0;
-    for (size_t i = s->n; i-- > 1;) {
-        const char *start = segmentMetaGtidStart(s->segs[i]);
-        MariaGtidPos *pos;
-        Err ignored;
-        bool reached;
+/* Whether the replica's position `from` has segment i's starting state: 1 or 0, -1 for a segment
+ * with none (or one that cannot be read). */
+static int
+startReached(RecoverSource *s, size_t i, const MariaGtidPos *from) {
+    SegmentMeta m = {0};
+    MariaGtidPos *pos;
+    Err ignored;
+    int reached = -1;
 
-        if (start[0] == '\0')
-            continue;
+    if (sourceMeta(s, i, &m, &ignored) == 0 && segmentMetaGtidStart(&m)[0] != '\0') {
         pos = mariaGtidPosNew();
-        reached = mariaGtidPosParse(pos, start, &ignored) == 0 && mariaGtidPosReached(from, pos);
+        reached = mariaGtidPosParse(pos, segmentMetaGtidStart(&m), &ignored) == 0 && mariaGtidPosReached(from, pos);
         mariaGtidPosFree(pos);
-        if (reached)
-            return i;
     }
-    return 0;
+    segmentMetaClear(&m);
+    return reached;
+}
+
+/* The newest planned segment whose starting state the replica has: every group before it is
+ * applied (MariaDB's gtid_find_binlog_file does the same with GTID_LIST events). Over a range, by
+ * halving (a segment without a state counts as reached): the states of a plan's segments only
+ * grow. */
+static size_t
+startIndex(RecoverSource *s, const MariaGtidPos *from) {
+    size_t lo = 0, hi = s->n;
+
+    if (from == NULL || mariaGtidPosCount(from) == 0 || s->n == 0)
+        return 0;
+    if (s->range == NULL) {
+        for (size_t i = s->n; i-- > 1;)
+            if (startReached(s, i, from) == 1)
+                return i;
+        return 0;
+    }
+    /* lo: reached (or 0); hi: the first not reached (or n). */
+    while (hi - lo > 1) {
+        size_t mid = lo + (hi - lo) / 2;
+
+        if (startReached(s, mid, from) != 0)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    return lo;
 }
 
 static int
 sourceOpen(void *data, const MariaGtidPos *from, Err *err) {
     RecoverSource *s = data;
     size_t start = startIndex(s, from);
+    SegmentMeta first = {0};
+    Err ignored;
 
     (void)err;
     curClose(s);
@@ -318,7 +369,9 @@ sourceOpen(void *data, const MariaGtidPos *from, Err *err) {
     s->want = start;
     s->started = false;
     s->file[0] = '\0';
-    logInfo("serving the plan from segment '%s' (%zu of %zu)", s->n ? s->segs[start]->name : "-", start + 1, s->n);
+    if (s->n > 0 && sourceMeta(s, start, &first, &ignored) == 0)
+        logInfo("serving the plan from segment '%s' (%zu of %zu)", first.name, start + 1, s->n);
+    segmentMetaClear(&first);
     return 0;
 }
 
@@ -341,10 +394,10 @@ bufEnsure(RecoverSource *s, size_t need, Err *err) {
 
         if (got < 0)
             return errSetSys(err, ERR_IO, errno, "unable to read the verified copy of segment '%s' in '%s'",
-                             s->segs[s->cur.idx]->name, s->tmpDir);
+                             s->cur.meta.name, s->tmpDir);
         if (got == 0)
             return errSet(err, ERR_INTERNAL, "the verified copy of segment '%s' ends at %" PRIu64 " of %" PRIu64 " bytes",
-                          s->segs[s->cur.idx]->name, s->curOff + s->bufLen, s->cur.len);
+                          s->cur.meta.name, s->curOff + s->bufLen, s->cur.len);
         s->bufLen += (size_t)got;
     }
     return 0;
@@ -378,19 +431,20 @@ takeNext(RecoverSource *s, Err *err) {
         s->haveCur = true;
         memmove(s->ready, s->ready + 1, (s->readyCount - 1) * sizeof(*s->ready));
         s->readyCount--;
-        s->stats.seqServing = s->segs[s->want]->seq;
+        s->stats.seqServing = s->cur.meta.seq;
         pthread_cond_broadcast(&s->cond);
     }
     pthread_mutex_unlock(&s->lock);
     if (rc != 1)
         return rc;
-    m = s->segs[s->want];
+    m = &s->cur.meta;
     s->curOff = 0;
     s->bufPos = s->bufLen = 0;
     /* A file's FDE opens it once; segments that continue the file follow without it. The first
      * segment of a new timeline opens its file even when the old source's had the same name. */
-    if (s->started && strcmp(s->file, m->file) == 0 && segmentMetaTimeline(s->segs[s->want - 1]) == segmentMetaTimeline(m))
+    if (s->started && strcmp(s->file, m->file) == 0 && s->prevTimeline == segmentMetaTimeline(m))
         s->curOff = s->cur.fdeLen;
+    s->prevTimeline = segmentMetaTimeline(m);
     snprintf(s->file, sizeof(s->file), "%s", m->file);
     s->started = true;
     logDebug("serving segment '%s'", m->name);
@@ -425,7 +479,7 @@ sourceNext(void *data, const uint8_t **event, size_t *len, Err *err) {
         size = rdU32(s->buf + s->bufPos + 9);
         if (size < BINLOG_HEADER_LEN || size > s->cur.len - s->curOff)
             return errSet(err, ERR_INTERNAL, "the verified copy of segment '%s' holds an event of %" PRIu32
-                          " bytes at %" PRIu64, s->segs[s->cur.idx]->name, size, s->curOff);
+                          " bytes at %" PRIu64, s->cur.meta.name, size, s->curOff);
         if (bufEnsure(s, size, err) != 0)
             return -1;
         *event = s->buf + s->bufPos;
@@ -451,13 +505,13 @@ recoverSourceInterface(RecoverSource *s) {
     return src;
 }
 
-RecoverSource *
-recoverSourceNew(Archive *archive, const SegmentMeta *const *segs, size_t n, const RecoverSourceOptions *opts,
-                 Err *err) {
+/* A source of n segments, its fetch thread not started yet. */
+static RecoverSource *
+sourceNew(Archive *archive, size_t n, const RecoverSourceOptions *opts, Err *err) {
     RecoverSource *s;
     const char *dir = opts != NULL ? opts->tmpDir : NULL; /* recover's --tmpdir, TMPDIR */
     struct stat st;
-    int fd, rc;
+    int fd;
 
     if (dir == NULL || dir[0] == '\0')
         dir = "/tmp";
@@ -475,9 +529,6 @@ recoverSourceNew(Archive *archive, const SegmentMeta *const *segs, size_t n, con
     s = bvCalloc(1, sizeof(*s));
     s->archive = archive;
     s->n = n;
-    s->segs = bvCalloc(n ? n : 1, sizeof(*s->segs));
-    for (size_t i = 0; i < n; i++)
-        s->segs[i] = segs[i];
     s->tmpDir = bvStrdup(dir);
     s->ahead = opts && opts->ahead ? opts->ahead : SOURCE_DEFAULT_AHEAD;
     s->replicaServerId = opts ? opts->replicaServerId : 0;
@@ -487,6 +538,14 @@ recoverSourceNew(Archive *archive, const SegmentMeta *const *segs, size_t n, con
     s->cur.fd = -1;
     pthread_mutex_init(&s->lock, NULL);
     pthread_cond_init(&s->cond, NULL);
+    return s;
+}
+
+/* Start the fetch thread; frees s on failure. */
+static RecoverSource *
+sourceStart(RecoverSource *s, Err *err) {
+    int rc;
+
     if ((rc = pthread_create(&s->thread, NULL, fetchMain, s)) != 0) {
         errSetSys(err, ERR_INTERNAL, rc, "unable to start the segment fetch thread");
         recoverSourceFree(s);
@@ -495,6 +554,31 @@ recoverSourceNew(Archive *archive, const SegmentMeta *const *segs, size_t n, con
     pthread_setname_np(s->thread, "bv-rfetch");
     s->threadStarted = true;
     return s;
+}
+
+RecoverSource *
+recoverSourceNew(Archive *archive, const SegmentMeta *const *segs, size_t n, const RecoverSourceOptions *opts,
+                 Err *err) {
+    RecoverSource *s = sourceNew(archive, n, opts, err);
+
+    if (s == NULL)
+        return NULL;
+    s->segs = bvCalloc(n ? n : 1, sizeof(*s->segs));
+    for (size_t i = 0; i < n; i++)
+        s->segs[i] = segs[i];
+    return sourceStart(s, err);
+}
+
+RecoverSource *
+recoverSourceNewRange(Archive *archive, RecoverRange *range, uint64_t firstSeq, size_t n,
+                      const RecoverSourceOptions *opts, Err *err) {
+    RecoverSource *s = sourceNew(archive, n, opts, err);
+
+    if (s == NULL)
+        return NULL;
+    s->range = range;
+    s->seq0 = firstSeq;
+    return sourceStart(s, err);
 }
 
 void

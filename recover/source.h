@@ -8,7 +8,8 @@
  * thread serves a segment's events only once the whole segment has verified. A segment that
  * fails is reported by next() when the stream reaches it, with its name: the replica has then
  * received every transaction before it, whole (segments hold whole transactions), and nothing of
- * it. Memory: one event and one lz4 block per thread, and 1 MiB buffers; disk: at most
+ * it. Memory: one event and one lz4 block per thread, 1 MiB buffers, the metadata of the segments
+ * spooled (and, over a range, the range's blocks); disk: at most
  * `ahead + 1` segments' binlog bytes in `tmpDir`.
  *
  * Events are served as the binlog file holds them; each file is opened by its FORMAT_DESCRIPTION
@@ -23,6 +24,7 @@
 
 #include "archive/archive.h"
 #include "common/err.h"
+#include "recover/range.h"
 #include "recover/replserver.h"
 
 typedef struct RecoverSource RecoverSource;
@@ -53,6 +55,12 @@ typedef struct RecoverSourceStats {
  * writable directory. */
 RecoverSource *recoverSourceNew(Archive *archive, const SegmentMeta *const *segs, size_t n,
                                 const RecoverSourceOptions *opts, Err *err);
+
+/* A source over the n segments firstSeq.. of `range` (the plan's, recover/range.h: the fetch thread
+ * and the server thread read it a block at a time; it must outlive the source), as
+ * recoverSourceNew() otherwise: what a plan over a long range serves, in bounded memory. */
+RecoverSource *recoverSourceNewRange(Archive *archive, RecoverRange *range, uint64_t firstSeq, size_t n,
+                                     const RecoverSourceOptions *opts, Err *err);
 
 /* The ReplServerSource interface over s (s stays owned by the caller). open() starts at the
  * newest planned segment whose gtid_start the replica's position contains (the first otherwise),

@@ -418,7 +418,7 @@ testPlanJson(void) {
 
     p = plan(c, "0-1-33,1-1-1", &t, &err);
     REQUIRE(p != NULL);
-    recoverPlanToJson(p, out);
+    REQUIRE(recoverPlanToJson(p, out, NULL, NULL, &err) == 0);
     v = jsonParse((const char *)out->data, out->len, &err);
     REQUIRE(v != NULL);
     CHECK_STR(jsonStr(jsonGet(v, "until"), NULL), "0-1-50,1-1-1");
@@ -562,7 +562,7 @@ testPlanTimeDisorder(void) {
     CHECK(in->timeAmbiguous == 1);
     CHECK_INT(reads, 3); /* segment 3, after the cut's, is read for commits dated before the time */
     out = bufNew(256);
-    recoverPlanToJson(p, out);
+    REQUIRE(recoverPlanToJson(p, out, NULL, NULL, &err) == 0);
     v = jsonParse((const char *)out->data, out->len, &err);
     REQUIRE(v != NULL);
     CHECK_STR(jsonStr(jsonGet(jsonGet(jsonGet(v, "time_order"), "cut"), "gtid"), NULL), "0-1-5");

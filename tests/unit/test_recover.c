@@ -263,8 +263,35 @@ testSource(void) {
     CHECK_INT(fdes, 1);
     CHECK(out->len == a.fdeLen + a.fileLen - a.metas[3].startPos);
     CHECK(memcmp(out->data + a.fdeLen, a.file + a.metas[3].startPos, a.fileLen - a.metas[3].startPos) == 0);
-    mariaGtidPosFree(from);
     recoverSourceFree(s);
+
+    /* The same over the catalog view a block at a time (a long plan's source): the whole file,
+     * and from the newest segment the replica has the start of, found by halving. */
+    {
+        ArchiveView *v = archiveViewOpen(a.archive, ARCHIVE_LOAD_DISCOVER, &err);
+        RecoverRange *r;
+
+        REQUIRE(v != NULL);
+        r = recoverRangeNew(v, a.metas[0].seq, a.metas[a.n - 1].seq, a.metas[a.n - 1].seq);
+        REQUIRE((s = recoverSourceNewRange(a.archive, r, a.metas[0].seq, a.n, &o, &err)) != NULL);
+        src = recoverSourceInterface(s);
+        bufClear(out);
+        REQUIRE(src.open(src.data, NULL, &err) == 0);
+        REQUIRE(srcDrain(&src, out, &fdes, &err) == 0);
+        CHECK_INT(fdes, 1);
+        CHECK(out->len == a.fileLen - BINLOG_MAGIC_LEN);
+        bufClear(out);
+        REQUIRE(src.open(src.data, from, &err) == 0);
+        REQUIRE(srcDrain(&src, out, &fdes, &err) == 0);
+        CHECK(out->len == a.fdeLen + a.fileLen - a.metas[3].startPos);
+        CHECK(memcmp(out->data + a.fdeLen, a.file + a.metas[3].startPos, a.fileLen - a.metas[3].startPos) == 0);
+        recoverSourceStats(s, &st);
+        CHECK(st.endOfPlan && !st.failed);
+        recoverSourceFree(s);
+        recoverRangeFree(r);
+        archiveViewFree(v);
+    }
+    mariaGtidPosFree(from);
 
     /* A corrupted segment: everything before it, then its name; nothing of it. */
     {

@@ -1,7 +1,8 @@
 /* Unit tests of recover/scope over many blocks: a format-2 archive of 20 summarised blocks and a
  * tail, with a GTID break (a gap) and a fork (timeline 2), planned from the range recoverScope
- * loads and from the whole index followed along the same path: both plans must agree, to the
- * segment, or refuse alike. */
+ * loads, by recoverScopePlan() (a long range a block at a time, recover/range.h) and from the whole
+ * index followed along the same path: the plans must agree, to the segment, or refuse alike. And
+ * a plan over 52 blocks holds at most two block catalogs. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -11,6 +12,7 @@
 #include "archive/identity.h"
 #include "archive/summary.h"
 #include "archive/timeline.h"
+#include "common/json.h"
 #include "common/mem.h"
 #include "recover/plan.h"
 #include "recover/scope.h"
@@ -121,6 +123,38 @@ archivedOpen(Archived *ar) {
     ar->ready = true;
 }
 
+/* An archive that never forked, of `blocks` summarised blocks and a tail of 10: seq s holds
+ * transaction 0-1-s, commits at s seconds. */
+static void
+archivedOpenPlain(Archived *ar, size_t blocks) {
+    size_t n = blocks * ARCHIVE_BLOCK_SEGMENTS + 10;
+    SegmentMeta *metas = bvCalloc(n, sizeof(*metas));
+    char (*gs)[32] = bvCalloc(n, sizeof(*gs)), (*ge)[32] = bvCalloc(n, sizeof(*ge));
+    ArchiveIdentity id = {.flavour = BINLOG_FLAVOUR_MARIADB, .serverId = 1};
+    char root[1024];
+    Err err = {0};
+
+    memset(ar, 0, sizeof(*ar));
+    snprintf(root, sizeof(root), "%s/plain", testTmpDir());
+    REQUIRE(mkdir(root, 0700) == 0);
+    REQUIRE((ar->storage = storageNew(root, &err)) != NULL);
+    ar->archive = archiveNew(ar->storage);
+    snprintf(id.source, sizeof(id.source), "test");
+    REQUIRE(archiveIdentityEnsure(ar->archive, &id, NULL, &err) == 0);
+    for (uint64_t seq = 1; seq <= n; seq++) {
+        snprintf(gs[seq - 1], sizeof(gs[0]), "0-1-%" PRIu64, seq - 1);
+        snprintf(ge[seq - 1], sizeof(ge[0]), "0-1-%" PRIu64, seq);
+        fixtureCrafted(&metas[seq - 1], seq, "bin.000001", 256 + (seq - 1) * 100, 256 + seq * 100, gs[seq - 1],
+                       ge[seq - 1]);
+    }
+    REQUIRE(fixtureIndexBlocks(ar->archive, ar->storage, metas, n, &err) == 0);
+    REQUIRE(archiveIdentitySetVersion2(ar->archive, &err) == 0);
+    bvFree(metas);
+    bvFree(gs);
+    bvFree(ge);
+    ar->ready = true;
+}
+
 static void
 archivedClose(Archived *ar) {
     archiveFree(ar->archive);
@@ -132,27 +166,35 @@ typedef struct Outcome {
     int code;
     char msg[2048];
     size_t segments, loaded; /* loaded: the entries of the range the plan was made on */
+    size_t objects;          /* in its JSON */
+    size_t held;             /* block catalogs a per-block plan held at most (0: made on a catalog) */
+    uint64_t applied, appliedHalf; /* recoverPlanBytes(): all, and before the middle segment's end */
     uint64_t firstSeq, lastSeq, bytes, contentBytes, transactions;
     char until[64], firstGtid[64], lastGtid[64];
 } Outcome;
 
-/* Plan from the index alone (no segment is read: each end's cut falls at its segment's end). */
+/* The outcome of plan p (NULL: it failed with err), from the index alone (no segment is read:
+ * each end's cut falls at its segment's end). */
 static void
-plan(const ArchiveCatalog *c, const char *start, const RecoverTarget *t, Outcome *o) {
-    RecoverPlan *p;
-    Err err = {0};
-
+outcome(RecoverPlan *p, Err *err, Outcome *o) {
     memset(o, 0, sizeof(*o));
-    if ((p = recoverPlanNew(c, start, t, &err)) == NULL || recoverPlanFinish(p, &err) != 0) {
-        o->code = err.code;
-        snprintf(o->msg, sizeof(o->msg), "%s", err.msg);
+    if (p == NULL || recoverPlanFinish(p, err) != 0) {
+        o->code = err->code;
+        snprintf(o->msg, sizeof(o->msg), "%s", err->msg);
     } else {
         const RecoverPlanInfo *in = recoverPlanInfo(p);
+        Buf *json = bufNew(1024);
+        JsonValue *v;
+        SegmentMeta mid = {0};
 
         o->segments = in->segments;
         if (in->segments > 0) {
-            o->firstSeq = archiveCatalogAt(c, in->first)->seq;
-            o->lastSeq = archiveCatalogAt(c, in->last)->seq;
+            o->firstSeq = in->firstSeq;
+            o->lastSeq = in->lastSeq;
+            REQUIRE(recoverPlanSegment(p, in->first + in->segments / 2, &mid, err) == 1);
+            o->applied = recoverPlanBytes(p, NULL, 0);
+            o->appliedHalf = recoverPlanBytes(p, mid.file, mid.endPos);
+            segmentMetaClear(&mid);
         }
         o->bytes = in->bytes;
         o->contentBytes = in->contentBytes;
@@ -160,8 +202,39 @@ plan(const ArchiveCatalog *c, const char *start, const RecoverTarget *t, Outcome
         snprintf(o->until, sizeof(o->until), "%s", in->until);
         snprintf(o->firstGtid, sizeof(o->firstGtid), "%s", in->firstGtid);
         snprintf(o->lastGtid, sizeof(o->lastGtid), "%s", in->lastGtid);
+        REQUIRE(recoverPlanToJson(p, json, NULL, NULL, err) == 0);
+        REQUIRE((v = jsonParse((const char *)json->data, json->len, err)) != NULL);
+        o->objects = jsonLen(jsonGet(v, "objects"));
+        jsonFree(v);
+        bufFree(json);
+        o->held = recoverPlanBlocksHeld(p);
     }
     recoverPlanFree(p);
+}
+
+static void
+plan(const ArchiveCatalog *c, const char *start, const RecoverTarget *t, Outcome *o) {
+    Err err = {0};
+
+    outcome(recoverPlanNew(c, start, t, &err), &err, o);
+}
+
+static void
+same(const Outcome *a, const Outcome *b) {
+    CHECK_INT(a->code, b->code);
+    CHECK_STR(a->msg, b->msg);
+    CHECK_INT(a->segments, b->segments);
+    CHECK_INT(a->firstSeq, b->firstSeq);
+    CHECK_INT(a->lastSeq, b->lastSeq);
+    CHECK_INT(a->bytes, b->bytes);
+    CHECK_INT(a->contentBytes, b->contentBytes);
+    CHECK_INT(a->transactions, b->transactions);
+    CHECK_STR(a->until, b->until);
+    CHECK_STR(a->firstGtid, b->firstGtid);
+    CHECK_STR(a->lastGtid, b->lastGtid);
+    CHECK_INT(a->objects, b->objects);
+    CHECK_INT(a->applied, b->applied);
+    CHECK_INT(a->appliedHalf, b->appliedHalf);
 }
 
 /* Plan `start` to `t` along `timeline` (0: the main line) both ways and compare; the ranged plan's
@@ -169,8 +242,8 @@ plan(const ArchiveCatalog *c, const char *start, const RecoverTarget *t, Outcome
 static void
 compare(Archived *ar, ArchiveView *v, const TimelineSet *set, uint32_t timeline, const char *start,
         const RecoverTarget *t, Outcome *out) {
-    ArchiveCatalog *whole, *ranged;
-    Outcome w;
+    ArchiveCatalog *whole, *ranged, *c = NULL;
+    Outcome w, scoped;
     Err err = {0};
 
     REQUIRE((whole = archiveCatalogLoad(ar->archive, 0, &err)) != NULL);
@@ -181,17 +254,21 @@ compare(Archived *ar, ArchiveView *v, const TimelineSet *set, uint32_t timeline,
     plan(ranged, start, t, out);
     out->loaded = archiveCatalogCount(ranged);
     archiveCatalogFree(ranged);
-    CHECK_INT(out->code, w.code);
-    CHECK_STR(out->msg, w.msg);
-    CHECK_INT(out->segments, w.segments);
-    CHECK_INT(out->firstSeq, w.firstSeq);
-    CHECK_INT(out->lastSeq, w.lastSeq);
-    CHECK_INT(out->bytes, w.bytes);
-    CHECK_INT(out->contentBytes, w.contentBytes);
-    CHECK_INT(out->transactions, w.transactions);
-    CHECK_STR(out->until, w.until);
-    CHECK_STR(out->firstGtid, w.firstGtid);
-    CHECK_STR(out->lastGtid, w.lastGtid);
+    same(out, &w);
+    /* recoverScopePlan(): the same plan, a long range a block at a time. */
+    outcome(recoverScopePlan(ar->archive, v, set, timeline, start, t, &c, &err), &err, &scoped);
+    archiveCatalogFree(c);
+    same(&scoped, &w);
+    out->held = scoped.held;
+}
+
+/* recoverPlanToJson()'s flush in a test: counted, and dropped. */
+static int
+countFlush(void *data, Buf *out, Err *err) {
+    (void)err;
+    (*(size_t *)data)++;
+    bufClear(out);
+    return 0;
 }
 
 /* Plans within blocks, across many blocks, across the gap and across the fork, to each kind of
@@ -219,9 +296,15 @@ testPlanOverBlocks(void) {
     CHECK_INT(o.firstSeq, 1101);
     CHECK_INT(o.lastSeq, 5000);
     CHECK(o.loaded < 4200);
+    CHECK(o.held >= 1 && o.held <= RECOVER_RANGE_BLOCKS); /* four blocks: a block at a time */
     CHECK_INT(o.segments, 3900);
     CHECK_INT(o.transactions, 3900);
-    /* Across the gap: refused alike. */
+    /* Across the gap: refused alike, over seven blocks before the fork (a block at a time) and to
+     * the end across the fork (on the loaded path). */
+    t = (RecoverTarget){.kind = RECOVER_UNTIL_GTID, .gtid = "0-1-9000"};
+    compare(&ar, v, set, 0, "0-1-1100", &t, &o);
+    CHECK_INT(o.code, ERR_GAP);
+    CHECK_MSG(o.msg, "crosses a gap");
     t = (RecoverTarget){.kind = RECOVER_UNTIL_END};
     compare(&ar, v, set, 0, "0-1-1100", &t, &o);
     CHECK_INT(o.code, ERR_GAP);
@@ -291,7 +374,75 @@ testPlanOverBlocks(void) {
     archivedClose(&ar);
 }
 
+/* A plan from the archive's second block to its end, 51 blocks: made a block at a time, it holds at
+ * most two block catalogs, and says what the whole index's plan says; so does one to a GTID in the
+ * middle and one to a time. */
+static void
+testPlanOverManyBlocks(void) {
+    Archived ar;
+    ArchiveView *v;
+    TimelineSet *set;
+    ArchiveCatalog *c = NULL;
+    RecoverPlan *p;
+    RecoverTarget t = {.kind = RECOVER_UNTIL_END};
+    Buf *json = bufNew(1024);
+    Outcome o;
+    Err err = {0};
+
+    archivedOpenPlain(&ar, 52);
+    REQUIRE(ar.ready);
+    REQUIRE((v = archiveViewOpen(ar.archive, 0, &err)) != NULL);
+    CHECK_INT(archiveViewSpanCount(v), 52);
+    REQUIRE(timelineSetLoad(ar.archive, &set, &err) == 0);
+    compare(&ar, v, set, 0, "0-1-1100", &t, &o);
+    CHECK_INT(o.code, 0);
+    CHECK_INT(o.firstSeq, 1101);
+    CHECK_INT(o.lastSeq, 52 * ARCHIVE_BLOCK_SEGMENTS + 10);
+    CHECK_INT(o.objects, o.segments);
+    CHECK(o.held >= 1 && o.held <= RECOVER_RANGE_BLOCKS);
+    t = (RecoverTarget){.kind = RECOVER_UNTIL_GTID, .gtid = "0-1-40000"};
+    compare(&ar, v, set, 0, "0-1-100", &t, &o);
+    CHECK_INT(o.code, 0);
+    CHECK_INT(o.lastSeq, 40000);
+    CHECK(o.held >= 1 && o.held <= RECOVER_RANGE_BLOCKS);
+    t = (RecoverTarget){.kind = RECOVER_UNTIL_GTID, .gtid = "0-1-99999"};
+    compare(&ar, v, set, 0, "0-1-100", &t, &o);
+    CHECK_INT(o.code, ERR_NOTFOUND);
+    CHECK_MSG(o.msg, "after the end of the archive");
+    t = (RecoverTarget){.kind = RECOVER_UNTIL_POSITION, .file = "bin.000001", .pos = 256 + 30000 * 100};
+    compare(&ar, v, set, 0, "0-1-100", &t, &o);
+    CHECK_INT(o.code, 0);
+    CHECK_INT(o.lastSeq, 30000);
+    CHECK(o.held >= 1 && o.held <= RECOVER_RANGE_BLOCKS);
+
+    /* The JSON goes out while the range streams: handed over 64 KiB at a time. */
+    t = (RecoverTarget){.kind = RECOVER_UNTIL_END};
+    REQUIRE((p = recoverScopePlan(ar.archive, v, set, 0, "0-1-1100", &t, &c, &err)) != NULL);
+    CHECK(c == NULL);
+    REQUIRE(recoverPlanFinish(p, &err) == 0);
+    {
+        size_t flushes = 0;
+
+        CHECK(recoverPlanToJson(p, json, countFlush, &flushes, &err) == 0);
+        CHECK(flushes > 10);
+        CHECK(json->len < 2 * 64 * 1024);
+    }
+    CHECK(recoverPlanBlocksHeld(p) <= RECOVER_RANGE_BLOCKS);
+    {
+        uint64_t loads = 0;
+
+        recoverRangeStats(recoverPlanRange(p), NULL, &loads);
+        CHECK(loads >= 51); /* every block read once at least, two at most held */
+    }
+    recoverPlanFree(p);
+    bufFree(json);
+    timelineSetFree(set);
+    archiveViewFree(v);
+    archivedClose(&ar);
+}
+
 void
 suite_scope_blocks(void) {
     testRun("scope: plans over 20 blocks with a gap and a fork, as on the whole index", testPlanOverBlocks);
+    testRun("scope: a plan over 51 blocks holds two block catalogs at most", testPlanOverManyBlocks);
 }
