@@ -76,6 +76,9 @@ struct SegmentCompressor {
      * caller fills entry `produced` once hashed > produced - SEGMENT_RING_BLOCKS. */
     RingEntry ring[SEGMENT_RING_BLOCKS];
     uint64_t produced, compressed, contentHashed, hashed;
+    /* Under lock: the caller waits until `hashed` reaches it (0: it does not wait on bv-hash);
+     * bv-hash wakes it then, not at every entry. */
+    uint64_t callerWaitHashed;
     /* Under lock. Segments whose object is whole, waiting for bv-seal (linked by sealNext), and
      * the count of segments handed to seal and done with. */
     SegmentWriter *sealHead, *sealTail;
@@ -132,6 +135,18 @@ compressorFailLocked(SegmentCompressor *c, bool async, const Err *err) {
     c->err = *err;
     c->latched = async || c->asyncQueued > 0;
     atomic_store(&c->failed, true);
+}
+
+/* Under lock, on the caller (one thread: the writer's): wait until bv-hash is past entry
+ * `until` - 1. */
+static void
+callerWaitHashed(SegmentCompressor *c, uint64_t until) {
+    if (c->hashed >= until)
+        return;
+    c->callerWaitHashed = until;
+    while (c->hashed < until)
+        pthread_cond_wait(&c->callerCond, &c->lock);
+    c->callerWaitHashed = 0;
 }
 
 /* The end of a segment's object, on bv-compress once bv-hash finished its content digest: the
@@ -258,7 +273,8 @@ hasherMain(void *arg) {
             pthread_cond_signal(&c->sealCond);
         }
         c->hashed++;
-        pthread_cond_broadcast(&c->callerCond);
+        if (c->callerWaitHashed != 0 && c->hashed >= c->callerWaitHashed)
+            pthread_cond_broadcast(&c->callerCond);
     }
     /* bv-seal stops once nothing more can reach it. */
     pthread_cond_signal(&c->sealCond);
@@ -431,7 +447,8 @@ void
 segmentCompressorReset(SegmentCompressor *c) {
     pthread_mutex_lock(&c->lock);
     BV_ASSERT(c->writer == NULL);
-    while (c->sealsDone != c->sealsQueued || c->hashed != c->produced)
+    callerWaitHashed(c, c->produced);
+    while (c->sealsDone != c->sealsQueued)
         pthread_cond_wait(&c->callerCond, &c->lock);
     atomic_store(&c->failed, false);
     c->latched = false;
@@ -476,8 +493,10 @@ ringTake(SegmentWriter *w, RingEntry **entry, Err *err) {
     if (c == NULL || atomic_load(&c->failed))
         return writerFailed(w, err);
     pthread_mutex_lock(&c->lock);
-    while (c->produced - c->hashed >= SEGMENT_RING_BLOCKS)
-        pthread_cond_wait(&c->callerCond, &c->lock);
+    /* A full ring is left to drain to half before the caller goes on: it then stages half a ring
+     * at one go rather than waking for each block freed (an event of 1 MB is four blocks). */
+    if (c->produced - c->hashed >= SEGMENT_RING_BLOCKS)
+        callerWaitHashed(c, c->produced - SEGMENT_RING_BLOCKS / 2);
     *entry = &c->ring[c->produced % SEGMENT_RING_BLOCKS];
     pthread_mutex_unlock(&c->lock);
     return 0;
@@ -523,8 +542,7 @@ writerDetach(SegmentWriter *w) {
     if (c == NULL)
         return;
     pthread_mutex_lock(&c->lock);
-    while (c->hashed < w->lastEntry)
-        pthread_cond_wait(&c->callerCond, &c->lock);
+    callerWaitHashed(c, w->lastEntry);
     if (c->writer == w)
         c->writer = NULL;
     pthread_mutex_unlock(&c->lock);
