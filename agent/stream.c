@@ -17,6 +17,7 @@
 #include "common/bytes.h"
 #include "common/log.h"
 #include "common/mem.h"
+#include "common/time.h"
 
 /* The source writes its binlogs encrypted (encrypt_binlog): what the archive stores is the
  * decrypted stream, secrets included (CREATE USER ... IDENTIFIED BY, row data). Said once per run
@@ -258,8 +259,8 @@ publishConnected(Agent *a, bool connected, bool first) {
  * otherwise at most every RECV_PUBLISH_MS (and with `force`, when the stream ends). A catch-up
  * of millions of events pays the locks and the copies once per batch, not once per event: the
  * open segment's size in the spool's accounting moves here too (and at every seal, so that a
- * sealed segment is never counted twice). `now` is the caller's retryNowMs(), read once per
- * event. */
+ * sealed segment is never counted twice). `now` is the caller's retryNowCoarseMs() and `wall` its
+ * timeNowCoarseUs() (0: not read for this event). */
 static void
 publishEvent(Agent *a, BinlogClient *c, bool heartbeat, bool force, uint64_t wall, uint64_t now) {
     Segmenter *s = a->segmenter;
@@ -538,7 +539,7 @@ agentStreamMain(void *arg) {
         bool ackOwed = false;
         char ackFile[SEGMENT_FILE_MAX];
         uint64_t ackPos = 0;
-        uint64_t now = 0; /* retryNowMs(), read where a transaction may start (below) */
+        uint64_t now = 0; /* retryNowCoarseMs(), read where a transaction may start (below) */
         unsigned eventsSinceClock = 0;
         bool firstFde = true;
 
@@ -584,15 +585,15 @@ agentStreamMain(void *arg) {
              * one's clock reading says the interval is over, the next push decides: no clock
              * read here. */
             if ((due = segmenterCutDueMs(a->segmenter)) != 0 && !(now < due && binlogClientPending(c))) {
-                now = retryNowMs();
+                now = retryNowCoarseMs();
                 if (now >= due || !binlogClientWait(c, (int)(due - now < 1000 ? due - now : 1000))) {
                     seqBefore = segmenterLastSeq(a->segmenter);
-                    rc = segmenterTick(a->segmenter, retryNowMs(), &err);
+                    rc = segmenterTick(a->segmenter, retryNowCoarseMs(), &err);
                     agentAfterSeal(a, seqBefore);
                     if (rc < 0)
                         break;
                     if (segmenterLastSeq(a->segmenter) != seqBefore)
-                        publishEvent(a, c, false, true, agentWallUs(), retryNowMs());
+                        publishEvent(a, c, false, true, timeNowCoarseUs(), retryNowCoarseMs());
                     continue;
                 }
             }
@@ -608,11 +609,16 @@ agentStreamMain(void *arg) {
              * segmenter cuts only between transactions, a transaction's commit time is estimated
              * at its first event, and the published state needs no finer time than its batches
              * (RECV_PUBLISH_MS). The segmenter's interval and the published state share the
-             * monotonic reading. */
+             * monotonic reading. Both clocks are the coarse ones (the last kernel tick, 4 ms here):
+             * a VM's precise read (kvm-clock) was 6% of this thread on small events, twice per
+             * transaction, and what they time needs no finer: a cut at the interval's end (200 ms
+             * by default) a tick late, a state published a tick late, and a transaction's commit
+             * estimated (segmenterSetClock()) up to a tick early, so an RPO a tick longer. All the
+             * loop's monotonic readings are coarse, so none is later than the next one. */
             bool clockDue = heartbeat || !segmenterInTxn(a->segmenter) || ++eventsSinceClock >= STREAM_CLOCK_EVENTS;
 
             if (clockDue) {
-                now = retryNowMs();
+                now = retryNowCoarseMs();
                 eventsSinceClock = 0;
             }
             ackWanted = a->cfg->semiSync && binlogClientAckRequested(c);
@@ -624,7 +630,7 @@ agentStreamMain(void *arg) {
             txnsBefore = segmenterTransactions(a->segmenter);
             wall = 0;
             if (clockDue) {
-                wall = agentWallUs();
+                wall = timeNowCoarseUs();
                 segmenterSetClock(a->segmenter, wall);
             }
             /* The stream's first FDE is rewritten when it starts mid-file: by GTID, or by
@@ -657,7 +663,7 @@ agentStreamMain(void *arg) {
                 a->recvEndedTxnUs = segmenterTxnCommitUs(a->segmenter);
             publishEvent(a, c, heartbeat, segmenterLastSeq(a->segmenter) != seqBefore, wall, now);
         }
-        publishEvent(a, c, false, true, agentWallUs(), retryNowMs()); /* what the last batch left unpublished */
+        publishEvent(a, c, false, true, timeNowCoarseUs(), retryNowCoarseMs()); /* what the last batch left unpublished */
         binlogClientFree(c);
         publishConnected(a, false, false);
         if (stopping && !segmenterInTxn(a->segmenter)) {

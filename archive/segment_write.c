@@ -7,12 +7,16 @@
  *
  * The caller (the agent's stream thread) stages events straight into the blocks of a ring of
  * SEGMENT_RING_BLOCKS, which the compressor's threads consume in order, behind it: `bv-compress`
- * writes each block through lz4 -> object hash -> file while `bv-hash` adds it to the content's
- * SHA-256 (both only read the block). The caller waits only when the ring is full: with one
- * spare block it waited whenever a worker was a little behind (issue #15, fourth round). A
- * segment is sealed through the same ring: a close entry after its last block makes bv-hash
- * finish the content digest and bv-compress end the lz4 frame and write the trailer, then
- * `bv-seal` fsyncs and closes the file and, for a segment sealed behind the caller
+ * writes each block through lz4 -> file, keeping the bytes it wrote in the entry, while `bv-hash`
+ * adds the block to the content's SHA-256 and then, once bv-compress is past it, the entry's
+ * written bytes to the object's SHA-256 (and MD5). The object's digests were bv-compress's until
+ * the fifth round of issue #15: on small events lz4 plus the object's hashes made bv-compress the
+ * thread behind at 99% of the ring-full waits while bv-hash idled; the same bytes are hashed in the
+ * same order, one thread over. The caller waits only when the ring is full: with one spare block
+ * it waited whenever a worker was a little behind (issue #15, fourth round). A segment is sealed
+ * through the same ring: a close entry after its last block makes bv-hash finish the content
+ * digest, bv-compress end the lz4 frame and write the trailer, bv-hash finish the object's
+ * digests, then `bv-seal` fsyncs and closes the file and, for a segment sealed behind the caller
  * (segmentWriterSealAsync()), runs the caller's commit (the agent's spoolCommit()): the fsyncs of
  * one segment overlap the reading of the next. Segments are sealed in the order they were
  * handed over; the first failure (a write, an fsync, a commit) fails every segment after it
@@ -20,7 +24,9 @@
  * not. Memory: the ring, and the open segment's chain plus those of at most SEGMENT_SEALS_MAX
  * segments being sealed, whatever the segment size. The threads outlive segments (one
  * SegmentCompressor serves a stream of segments) and are stopped by a sentinel (`stop`, seen
- * once the work queued is done).
+ * once the work queued is done). Each thread waits on a condition of its own, signalled only by
+ * what it waits for: with one condition broadcast at every block, each block woke all four
+ * threads (kernel wake-ups were ~18% of the stream thread's profile), most to sleep again.
  */
 #include "archive/segment.h"
 
@@ -52,17 +58,28 @@ typedef struct RingEntry {
     uint8_t *block; /* the ring's own buffer for this entry */
     size_t len;
     bool close;
+    /* The object's bytes bv-compress wrote for this entry (lz4 output, at a close the frame's end
+     * and the trailer), for bv-hash's object digests. */
+    Buf *out;
 } RingEntry;
 
 struct SegmentCompressor {
     pthread_t thread, hashThread, sealThread;
     pthread_mutex_t lock;
-    pthread_cond_t cond;
-    /* Under lock. Entry i is ring[i % SEGMENT_RING_BLOCKS]; the caller fills entry `produced`
-     * once both workers are past entry produced - SEGMENT_RING_BLOCKS. */
+    /* Under lock, each a waiter's own: compressCond (bv-compress: an entry, the content digest
+     * at a close), hashCond (bv-hash: an entry, bv-compress past one), sealCond (bv-seal: a
+     * segment to seal), callerCond (the caller and segmentCompressorSync(): room in the ring, a
+     * seal over). */
+    pthread_cond_t compressCond, hashCond, sealCond, callerCond;
+    /* Under lock. Entry i is ring[i % SEGMENT_RING_BLOCKS]; bv-hash is past its content at
+     * contentHashed, past its object bytes at hashed (hashed <= compressed, contentHashed); the
+     * caller fills entry `produced` once hashed > produced - SEGMENT_RING_BLOCKS. */
     RingEntry ring[SEGMENT_RING_BLOCKS];
-    uint64_t produced, compressed, hashed;
-    /* Under lock. Segments closed by bv-compress, waiting for bv-seal (linked by sealNext), and
+    uint64_t produced, compressed, contentHashed, hashed;
+    /* Under lock: the caller waits until `hashed` reaches it (0: it does not wait on bv-hash);
+     * bv-hash wakes it then, not at every entry. */
+    uint64_t callerWaitHashed;
+    /* Under lock. Segments whose object is whole, waiting for bv-seal (linked by sealNext), and
      * the count of segments handed to seal and done with. */
     SegmentWriter *sealHead, *sealTail;
     uint64_t sealsQueued, sealsDone;
@@ -85,11 +102,13 @@ struct SegmentWriter {
     int fd; /* closed by bv-seal after its fsync */
     SegmentMeta meta;
     /* The caller's until its first block is in the ring, then the workers' (bv-hash: the
-     * content's SHA-256; bv-compress: the chain, lz4 -> tail -> object sha256 -> [object md5 ->]
-     * fd). */
+     * content's SHA-256 and the object's digests; bv-compress: the chain, lz4 -> tail -> fd). */
     CryptoHash *contentHash;
-    IoWrite *head, *tail, *objectHash;
-    IoWrite *objectMd5; /* NULL when the MD5 is not taken */
+    IoWrite *head, *tail;
+    CryptoHash *objectHash, *objectMd5; /* objectMd5: NULL when the MD5 is not taken */
+    /* bv-compress's: the entry whose `out` takes what the tail writes; NULL (the caller's writes
+     * at the open) hashes them at once. */
+    Buf *capture;
     uint8_t *stage; /* the ring entry being filled (NULL: none taken yet) */
     size_t staged;
     uint64_t contentBytes; /* content accepted so far (the caller's view) */
@@ -118,6 +137,18 @@ compressorFailLocked(SegmentCompressor *c, bool async, const Err *err) {
     atomic_store(&c->failed, true);
 }
 
+/* Under lock, on the caller (one thread: the writer's): wait until bv-hash is past entry
+ * `until` - 1. */
+static void
+callerWaitHashed(SegmentCompressor *c, uint64_t until) {
+    if (c->hashed >= until)
+        return;
+    c->callerWaitHashed = until;
+    while (c->hashed < until)
+        pthread_cond_wait(&c->callerCond, &c->lock);
+    c->callerWaitHashed = 0;
+}
+
 /* The end of a segment's object, on bv-compress once bv-hash finished its content digest: the
  * lz4 frame's end and the trailer; the object's size and digests into its meta. */
 static int
@@ -125,17 +156,34 @@ writerCloseChain(SegmentWriter *w, Err *err) {
     if (ioWriteClose(w->head, err) != 0)
         return -1;
     w->meta.size = w->objectBytes;
-    snprintf(w->meta.sha256, sizeof(w->meta.sha256), "%s", ioWriteHashHex(w->objectHash));
-    if (w->objectMd5 != NULL) {
-        ioWriteHashResult(w->objectMd5, w->meta.md5, NULL);
-        w->meta.hasMd5 = true;
-    }
     segmentName(w->meta.seq, w->meta.file, w->meta.startPos, w->meta.name, sizeof(w->meta.name));
     return 0;
 }
 
-/* bv-compress: writes each block of the ring through its segment's chain; at a segment's close
- * entry, once bv-hash is past it, ends its object and queues it for bv-seal. */
+/* Object bytes to its digests. */
+static void
+writerHashObject(SegmentWriter *w, const uint8_t *data, size_t len) {
+    cryptoHashUpdate(w->objectHash, data, len);
+    if (w->objectMd5 != NULL)
+        cryptoHashUpdate(w->objectMd5, data, len);
+}
+
+/* The object's digests into its meta, on bv-hash once the close entry's bytes are hashed. */
+static void
+writerObjectDigests(SegmentWriter *w) {
+    uint8_t digest[CRYPTO_HASH_MAX_LEN];
+
+    cryptoHashFinal(w->objectHash, digest, NULL);
+    cryptoHexEncode(digest, CRYPTO_SHA256_LEN, w->meta.sha256);
+    if (w->objectMd5 != NULL) {
+        cryptoHashFinal(w->objectMd5, w->meta.md5, NULL);
+        w->meta.hasMd5 = true;
+    }
+}
+
+/* bv-compress: writes each block of the ring through its segment's chain, keeping what reaches
+ * the file in the entry for bv-hash; at a segment's close entry, once bv-hash finished the content
+ * digest (the trailer holds it), ends its object. */
 static void *
 compressorMain(void *arg) {
     SegmentCompressor *c = arg;
@@ -144,56 +192,63 @@ compressorMain(void *arg) {
     pthread_mutex_lock(&c->lock);
     for (;;) {
         while (c->compressed == c->produced && !c->stop)
-            pthread_cond_wait(&c->cond, &c->lock);
+            pthread_cond_wait(&c->compressCond, &c->lock);
         if (c->compressed == c->produced)
             break;
         RingEntry *e = &c->ring[c->compressed % SEGMENT_RING_BLOCKS];
         SegmentWriter *w = e->w;
 
-        while (e->close && c->hashed <= c->compressed)
-            pthread_cond_wait(&c->cond, &c->lock);
+        while (e->close && c->contentHashed <= c->compressed)
+            pthread_cond_wait(&c->compressCond, &c->lock);
         bool skip = atomic_load(&c->failed);
         int rc = 0;
 
         pthread_mutex_unlock(&c->lock);
         errClear(&err);
+        bufClear(e->out);
+        w->capture = e->out;
         if (!skip)
             rc = e->close ? writerCloseChain(w, &err) : ioWrite(w->head, e->block, e->len, &err);
         pthread_mutex_lock(&c->lock);
         if (rc != 0)
             compressorFailLocked(c, w->async, &err);
-        if (e->close) {
-            if (c->sealTail != NULL)
-                c->sealTail->sealNext = w;
-            else
-                c->sealHead = w;
-            c->sealTail = w;
-        }
         c->compressed++;
-        pthread_cond_broadcast(&c->cond);
+        pthread_cond_signal(&c->hashCond);
     }
     pthread_mutex_unlock(&c->lock);
     return NULL;
 }
 
-/* bv-hash: adds each block to its segment's content SHA-256, beside bv-compress; at a close
- * entry, the digest goes into the segment's meta (for its trailer). */
+/* bv-hash: adds each block to its segment's content SHA-256, beside bv-compress, and what
+ * bv-compress wrote for each entry to the object's digests, behind it. At a close entry the
+ * content digest goes into the segment's meta (for its trailer), then, once the trailer is
+ * written, the object's digests; the segment goes to bv-seal. Both cursors move in order; the
+ * object's bytes come first, as they free the entry for the caller. */
 static void *
 hasherMain(void *arg) {
     SegmentCompressor *c = arg;
 
     pthread_mutex_lock(&c->lock);
     for (;;) {
-        while (c->hashed == c->produced && !c->stop)
-            pthread_cond_wait(&c->cond, &c->lock);
-        if (c->hashed == c->produced)
-            break;
-        RingEntry *e = &c->ring[c->hashed % SEGMENT_RING_BLOCKS];
+        bool object = c->hashed < c->compressed && c->hashed < c->contentHashed;
+
+        if (!object && c->contentHashed == c->produced) {
+            if (c->stop && c->hashed == c->produced)
+                break;
+            pthread_cond_wait(&c->hashCond, &c->lock);
+            continue;
+        }
+        RingEntry *e = &c->ring[(object ? c->hashed : c->contentHashed) % SEGMENT_RING_BLOCKS];
         SegmentWriter *w = e->w;
         bool skip = atomic_load(&c->failed);
 
         pthread_mutex_unlock(&c->lock);
-        if (e->close) {
+        if (object) {
+            if (!skip)
+                writerHashObject(w, e->out->data, e->out->len);
+            if (e->close)
+                writerObjectDigests(w);
+        } else if (e->close) {
             uint8_t digest[CRYPTO_HASH_MAX_LEN];
 
             cryptoHashFinal(w->contentHash, digest, NULL);
@@ -203,9 +258,26 @@ hasherMain(void *arg) {
             cryptoHashUpdate(w->contentHash, e->block, e->len);
         }
         pthread_mutex_lock(&c->lock);
+        if (!object) {
+            c->contentHashed++;
+            if (e->close)
+                pthread_cond_signal(&c->compressCond);
+            continue;
+        }
+        if (e->close) {
+            if (c->sealTail != NULL)
+                c->sealTail->sealNext = w;
+            else
+                c->sealHead = w;
+            c->sealTail = w;
+            pthread_cond_signal(&c->sealCond);
+        }
         c->hashed++;
-        pthread_cond_broadcast(&c->cond);
+        if (c->callerWaitHashed != 0 && c->hashed >= c->callerWaitHashed)
+            pthread_cond_broadcast(&c->callerCond);
     }
+    /* bv-seal stops once nothing more can reach it. */
+    pthread_cond_signal(&c->sealCond);
     pthread_mutex_unlock(&c->lock);
     return NULL;
 }
@@ -236,8 +308,8 @@ sealerMain(void *arg) {
 
     pthread_mutex_lock(&c->lock);
     for (;;) {
-        while (c->sealHead == NULL && !(c->stop && c->compressed == c->produced))
-            pthread_cond_wait(&c->cond, &c->lock);
+        while (c->sealHead == NULL && !(c->stop && c->hashed == c->produced))
+            pthread_cond_wait(&c->sealCond, &c->lock);
         if (c->sealHead == NULL)
             break;
         SegmentWriter *w = c->sealHead;
@@ -263,7 +335,7 @@ sealerMain(void *arg) {
             compressorFailLocked(c, async, &err);
         c->asyncQueued -= async;
         c->sealsDone++;
-        pthread_cond_broadcast(&c->cond);
+        pthread_cond_broadcast(&c->callerCond);
     }
     pthread_mutex_unlock(&c->lock);
     return NULL;
@@ -274,16 +346,22 @@ static void
 compressorStop(SegmentCompressor *c, int started) {
     pthread_t *threads[] = {&c->thread, &c->hashThread, &c->sealThread};
 
+    pthread_cond_t *conds[] = {&c->compressCond, &c->hashCond, &c->sealCond, &c->callerCond};
+
     pthread_mutex_lock(&c->lock);
     c->stop = true;
-    pthread_cond_broadcast(&c->cond);
+    for (int i = 0; i < 4; i++)
+        pthread_cond_broadcast(conds[i]);
     pthread_mutex_unlock(&c->lock);
     for (int i = 0; i < started; i++)
         pthread_join(*threads[i], NULL);
-    pthread_cond_destroy(&c->cond);
+    for (int i = 0; i < 4; i++)
+        pthread_cond_destroy(conds[i]);
     pthread_mutex_destroy(&c->lock);
-    for (int i = 0; i < SEGMENT_RING_BLOCKS; i++)
+    for (int i = 0; i < SEGMENT_RING_BLOCKS; i++) {
         bvFree(c->ring[i].block);
+        bufFree(c->ring[i].out);
+    }
 }
 
 SegmentCompressor *
@@ -301,10 +379,15 @@ segmentCompressorNew(Err *err) {
 
     c->lz4Acceleration = SEGMENT_LZ4_ACCELERATION_DEFAULT;
     atomic_init(&c->failed, false);
-    for (int i = 0; i < SEGMENT_RING_BLOCKS; i++)
+    for (int i = 0; i < SEGMENT_RING_BLOCKS; i++) {
         c->ring[i].block = bvMalloc(SEGMENT_STAGE_SIZE);
+        c->ring[i].out = bufNew(SEGMENT_STAGE_SIZE);
+    }
     pthread_mutex_init(&c->lock, NULL);
-    pthread_cond_init(&c->cond, NULL);
+    pthread_cond_init(&c->compressCond, NULL);
+    pthread_cond_init(&c->hashCond, NULL);
+    pthread_cond_init(&c->sealCond, NULL);
+    pthread_cond_init(&c->callerCond, NULL);
     for (int i = 0; i < 3; i++) {
         int rc = pthread_create(ids[i], NULL, threads[i].main, c);
 
@@ -341,7 +424,7 @@ segmentCompressorSync(SegmentCompressor *c, Err *err) {
 
     pthread_mutex_lock(&c->lock);
     while (c->sealsDone != c->sealsQueued)
-        pthread_cond_wait(&c->cond, &c->lock);
+        pthread_cond_wait(&c->callerCond, &c->lock);
     if (atomic_load(&c->failed)) {
         *err = c->err;
         rc = -1;
@@ -364,8 +447,9 @@ void
 segmentCompressorReset(SegmentCompressor *c) {
     pthread_mutex_lock(&c->lock);
     BV_ASSERT(c->writer == NULL);
-    while (c->sealsDone != c->sealsQueued || c->compressed != c->produced || c->hashed != c->produced)
-        pthread_cond_wait(&c->cond, &c->lock);
+    callerWaitHashed(c, c->produced);
+    while (c->sealsDone != c->sealsQueued)
+        pthread_cond_wait(&c->callerCond, &c->lock);
     atomic_store(&c->failed, false);
     c->latched = false;
     pthread_mutex_unlock(&c->lock);
@@ -409,8 +493,10 @@ ringTake(SegmentWriter *w, RingEntry **entry, Err *err) {
     if (c == NULL || atomic_load(&c->failed))
         return writerFailed(w, err);
     pthread_mutex_lock(&c->lock);
-    while (c->produced - (c->compressed < c->hashed ? c->compressed : c->hashed) >= SEGMENT_RING_BLOCKS)
-        pthread_cond_wait(&c->cond, &c->lock);
+    /* A full ring is left to drain to half before the caller goes on: it then stages half a ring
+     * at one go rather than waking for each block freed (an event of 1 MB is four blocks). */
+    if (c->produced - c->hashed >= SEGMENT_RING_BLOCKS)
+        callerWaitHashed(c, c->produced - SEGMENT_RING_BLOCKS / 2);
     *entry = &c->ring[c->produced % SEGMENT_RING_BLOCKS];
     pthread_mutex_unlock(&c->lock);
     return 0;
@@ -427,7 +513,8 @@ ringPut(SegmentWriter *w, RingEntry *e, size_t len, bool close) {
     e->close = close;
     c->produced++;
     w->lastEntry = c->produced;
-    pthread_cond_broadcast(&c->cond);
+    pthread_cond_signal(&c->compressCond);
+    pthread_cond_signal(&c->hashCond);
     pthread_mutex_unlock(&c->lock);
 }
 
@@ -455,8 +542,7 @@ writerDetach(SegmentWriter *w) {
     if (c == NULL)
         return;
     pthread_mutex_lock(&c->lock);
-    while (c->compressed < w->lastEntry || c->hashed < w->lastEntry)
-        pthread_cond_wait(&c->cond, &c->lock);
+    callerWaitHashed(c, w->lastEntry);
     if (c->writer == w)
         c->writer = NULL;
     pthread_mutex_unlock(&c->lock);
@@ -476,8 +562,13 @@ typedef struct SegmentTail {
 static int
 segmentTailWrite(void *ctx, const uint8_t *data, size_t len, Err *err) {
     SegmentTail *this = ctx;
+    SegmentWriter *w = this->w;
 
-    this->w->objectBytes += len;
+    w->objectBytes += len;
+    if (w->capture != NULL)
+        bufAppend(w->capture, data, len);
+    else
+        writerHashObject(w, data, len);
     return ioWrite(this->next, data, len, err);
 }
 
@@ -602,11 +693,11 @@ segmentWriterOpen(SegmentCompressor *c, const char *path, const SegmentMeta *met
 
     /* No fsync or close in the chain: bv-seal does both once the object is whole. */
     fdSink = ioWriteFdNew(fd, path, 0);
+    w->objectHash = cryptoHashNew(CRYPTO_HASH_SHA256);
     if (c->objectMd5)
-        fdSink = w->objectMd5 = ioWriteHashNew(fdSink, CRYPTO_HASH_MD5);
-    w->objectHash = ioWriteHashNew(fdSink, CRYPTO_HASH_SHA256);
+        w->objectMd5 = cryptoHashNew(CRYPTO_HASH_MD5);
     tail = bvCalloc(1, sizeof(*tail));
-    tail->next = w->objectHash;
+    tail->next = fdSink;
     tail->w = w;
     w->tail = ioWriteNew(&segmentTailVt, tail);
     /* No frame content checksum: the content's SHA-256 (bv-hash, in the trailer) is the check of
@@ -776,7 +867,7 @@ writerClose(SegmentWriter *w, bool endsFile, bool async, SegmentSealedFn *fn, vo
     pthread_mutex_lock(&c->lock);
     /* At most SEGMENT_SEALS_MAX segments behind the caller: their chains are what they hold. */
     while (async && c->sealsQueued - c->sealsDone >= SEGMENT_SEALS_MAX)
-        pthread_cond_wait(&c->cond, &c->lock);
+        pthread_cond_wait(&c->callerCond, &c->lock);
     w->closing = true;
     w->async = async;
     w->sealedFn = fn;
@@ -799,7 +890,7 @@ segmentWriterSeal(SegmentWriter *w, bool endsFile, SegmentMeta *meta, Err *err) 
         return errPrefix(err, "unable to seal segment '%s'", w->path);
     pthread_mutex_lock(&c->lock);
     while (c->sealsDone < w->sealTicket)
-        pthread_cond_wait(&c->cond, &c->lock);
+        pthread_cond_wait(&c->callerCond, &c->lock);
     if (atomic_load(&c->failed)) {
         *err = c->err;
         rc = -1;
@@ -834,6 +925,8 @@ static void
 writerRelease(SegmentWriter *w) {
     ioWriteFree(w->head);
     cryptoHashFree(w->contentHash);
+    cryptoHashFree(w->objectHash);
+    cryptoHashFree(w->objectMd5);
     if (w->fd >= 0)
         close(w->fd);
     if (!w->sealed && unlink(w->path) != 0 && errno != ENOENT)

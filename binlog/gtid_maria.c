@@ -95,9 +95,32 @@ mariaGtidParse(const char *text, MariaGtid *out, Err *err) {
     return errSet(err, ERR_FORMAT, "invalid mariadb gtid '%s': %s", quoted, why);
 }
 
+/* `v` in decimal at `p`; the end. */
+static char *
+putDecimal(char *p, uint64_t v) {
+    char digits[20];
+    int n = 0;
+
+    do {
+        digits[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    while (n > 0)
+        *p++ = digits[--n];
+    return p;
+}
+
+/* By hand, not snprintf(): the stream formats every transaction's GTID, and vfprintf was 1.4% of
+ * its thread on small events. At most 10 + 1 + 10 + 1 + 20 + 1 bytes. */
 void
 mariaGtidFormat(const MariaGtid *g, char out[MARIA_GTID_TEXT_MAX]) {
-    snprintf(out, MARIA_GTID_TEXT_MAX, "%" PRIu32 "-%" PRIu32 "-%" PRIu64, g->domain, g->server, g->seq);
+    char *p = putDecimal(out, g->domain);
+
+    *p++ = '-';
+    p = putDecimal(p, g->server);
+    *p++ = '-';
+    p = putDecimal(p, g->seq);
+    *p = '\0';
 }
 
 int

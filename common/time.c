@@ -220,3 +220,11 @@ void
 timeIsoNow(char *out, size_t size) {
     timeFormatIso((uint64_t)time(NULL) * 1000000u, out, size);
 }
+
+uint64_t
+timeNowCoarseUs(void) {
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME_COARSE, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}

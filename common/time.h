@@ -45,4 +45,9 @@ void timeFormatUtc(uint64_t us, bool micro, char *out, size_t size);
 void timeFormatIso(uint64_t us, char *out, size_t size);
 void timeIsoNow(char *out, size_t size);
 
+/* Microseconds since the epoch of CLOCK_REALTIME_COARSE: the wall clock at the kernel's last tick,
+ * up to a few ms behind, for per-transaction readings where that precision suffices (see
+ * retryNowCoarseMs()). */
+uint64_t timeNowCoarseUs(void);
+
 #endif

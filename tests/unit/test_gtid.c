@@ -820,6 +820,10 @@ testMariaGtid(void) {
     CHECK(g.domain == UINT32_MAX && g.server == UINT32_MAX && g.seq == UINT64_MAX);
     mariaGtidFormat(&g, text);
     CHECK_STR(text, "4294967295-4294967295-18446744073709551615");
+    mariaGtidFormat(&(MariaGtid){0, 0, 0}, text);
+    CHECK_STR(text, "0-0-0");
+    mariaGtidFormat(&(MariaGtid){10, 1, 1000000}, text);
+    CHECK_STR(text, "10-1-1000000");
 
     CHECK_INT(mariaGtidParse("4294967296-1-1", &g, &err), -1);
     CHECK_STR(err.msg,

@@ -1,6 +1,8 @@
 /* Unit tests of common/retry: the backoff's steps, jitter bounds, cap, calm period and reset. */
 #include "common/retry.h"
 
+#include <unistd.h>
+
 #include "tests/test.h"
 
 static void
@@ -84,6 +86,23 @@ testTransientCodes(void) {
     CHECK(!retryErrTransient(ERR_EXISTS));
 }
 
+/* The coarse clock is the precise one at the last tick: never ahead of it, never far behind, and it
+ * moves. */
+static void
+testCoarseClock(void) {
+    uint64_t start = retryNowCoarseMs(), coarse = start;
+
+    for (int i = 0; i < 1000 && coarse == start; i++) {
+        uint64_t before = retryNowMs();
+
+        coarse = retryNowCoarseMs();
+        CHECK(coarse <= retryNowMs());
+        CHECK(coarse + 100 >= before);
+        usleep(1000);
+    }
+    CHECK(coarse > start);
+}
+
 void
 suite_retry(void) {
     testRun("retry: steps double up to the cap, delays within [step/2, step]", testStepsDoubleUpToTheCap);
@@ -91,4 +110,5 @@ suite_retry(void) {
     testRun("retry: a failure after the calm period starts afresh, quick ones do not", testCalmPeriodDecidesWhenToStartAfresh);
     testRun("retry: jitter spreads the delays", testJitterSpreadsDelays);
     testRun("retry: which error codes are worth retrying", testTransientCodes);
+    testRun("retry: the coarse clock trails the precise one by at most a tick", testCoarseClock);
 }

@@ -434,6 +434,48 @@ openWith(SegmentCompressor *c, const Source *src, uint64_t seq, unsigned count, 
     return w;
 }
 
+/* The object's SHA-256 and MD5, taken by bv-hash from what bv-compress wrote entry by entry, are
+ * those of the file's bytes: for a segment of the FDE alone, one of a partial block, and ones
+ * longer than the ring (40 events of 64 KiB: ten blocks), one after the other on one compressor. */
+static void
+testObjectDigestsAcrossRing(void) {
+    static const unsigned counts[] = {0, 1, 40, 3, 40};
+    Source src;
+    SegmentCompressor *c;
+    Err err = {0};
+
+    sourceLoad(&src);
+    c = segmentCompressorNew(&err);
+    REQUIRE(c != NULL);
+    segmentCompressorSetObjectMd5(c, true);
+    for (size_t i = 0; i < sizeof(counts) / sizeof(counts[0]); i++) {
+        char path[1024], hex[2 * CRYPTO_SHA256_LEN + 1];
+        uint8_t sha[CRYPTO_SHA256_LEN], md5[CRYPTO_MD5_LEN];
+        SegmentMeta sealed;
+        SegmentWriter *w;
+        uint8_t *file;
+        size_t len;
+
+        REQUIRE((w = openWith(c, &src, i + 1, counts[i], path, sizeof(path), &err)) != NULL);
+        REQUIRE(segmentWriterSeal(w, false, &sealed, &err) == 0);
+        segmentWriterFree(w);
+        CHECK(verifySealed(path, &sealed, counts[i]) == 0);
+        file = testReadFile(path, &len);
+        REQUIRE(file != NULL);
+        CHECK_INT(len, sealed.size);
+        cryptoSha256(file, len, sha);
+        cryptoHexEncode(sha, sizeof(sha), hex);
+        CHECK_STR(sealed.sha256, hex);
+        cryptoMd5(file, len, md5);
+        CHECK(sealed.hasMd5 && memcmp(sealed.md5, md5, sizeof(md5)) == 0);
+        bvFree(file);
+        unlink(path);
+        segmentMetaClear(&sealed);
+    }
+    segmentCompressorFree(c);
+    bvFree(src.file);
+}
+
 /* Three segments sealed behind the caller, each opened as soon as the previous one is handed
  * over: committed in order, whole (what the commit saw reads back), the tickets over once the
  * compressor is synced; a seal still queued when the compressor stops is committed first. */
@@ -644,6 +686,7 @@ suite_segment_write(void) {
     testRun("segment writer: several segments through one compression worker", testSeveralSegments);
     testRun("segment writer: lz4 accelerations 1, 2 and 8 of the same content", testLz4Acceleration);
     testRun("segment writer: the object's MD5 taken as it is written, when asked", testObjectMd5);
+    testRun("segment writer: the object's digests, over segments longer than the ring", testObjectDigestsAcrossRing);
     testRun("segment writer: an abandoned segment, then the next on the same worker", testAbandonedThenNext);
     testRun("segment writer: worker shut down with a segment open", testShutdownWithSegmentOpen);
     testRun("segment writer: segments sealed behind the caller are committed in order", testSealAsyncInOrder);

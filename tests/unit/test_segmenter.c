@@ -113,6 +113,9 @@ testCutsTileTheFile(void) {
     CHECK_STR(sink->metas[sink->count - 1].gtidEnd, "0-11-9,2-11-2");
     CHECK_STR(segmenterFile(sg), "mariadb-bin.000002");
     CHECK_INT(segmenterPos(sg), 4);
+    /* What the stream received follows the ROTATE too (the name is copied only when it changes). */
+    CHECK_STR(segmenterSourceFile(sg), "mariadb-bin.000002");
+    CHECK_INT(segmenterSourcePos(sg), 4);
     for (size_t i = 0; i < sink->count; i++)
         segmentMetaClear(&sink->metas[i]);
     segmenterFree(sg);

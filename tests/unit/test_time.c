@@ -2,6 +2,7 @@
  * parser of each form that every command uses. */
 #include <stdint.h>
 #include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "binlog/pos.h"
@@ -105,8 +106,24 @@ testPositions(void) {
 
 void suite_time(void);
 
+/* The coarse wall clock is the wall clock at the last tick: not ahead of it, not far behind. */
+static void
+testCoarseWallClock(void) {
+    struct timespec ts;
+    uint64_t before, coarse, after;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    before = (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+    coarse = timeNowCoarseUs();
+    clock_gettime(CLOCK_REALTIME, &ts);
+    after = (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+    CHECK(coarse <= after);
+    CHECK(coarse + 100000 >= before);
+}
+
 void
 suite_time(void) {
     testRun("time: times in a time zone, parsed and printed", testTimes);
     testRun("time: FILE:POS positions", testPositions);
+    testRun("time: the coarse wall clock trails the precise one by at most a tick", testCoarseWallClock);
 }
