@@ -203,6 +203,14 @@ int recoverPlanResolve(RecoverPlan *p, Archive *a, Err *err);
 int recoverPlanVerify(const RecoverPlan *p, Archive *a,
                       void (*progress)(void *data, size_t done, size_t total, uint64_t bytes), void *data, Err *err);
 
+/* Before recoverPlanResolve(): the plan is a dry run's, verified and never applied. Its finish
+ * takes the bytes of the blocks it covers whole from their summary lines (no block read: the
+ * range's ends and tail are), its recoverPlanToJson() verifies each block as it lists it (one read
+ * of each block for both), and recoverPlanVerify() then answers from what that found (or, without
+ * the JSON, verifies then). recoverPlanBytes() of such a plan reads its range. */
+void recoverPlanDryRun(RecoverPlan *p, Archive *a,
+                       void (*progress)(void *data, size_t done, size_t total, uint64_t bytes), void *data);
+
 /* The GTID state at file:pos: the state after every transaction that ends at or before pos
  * (read from the segment holding pos). For --from-position. */
 int recoverStateAtPosition(Archive *a, const ArchiveCatalog *c, const char *file, uint64_t pos, char **state,

@@ -243,7 +243,8 @@ static void
 compare(Archived *ar, ArchiveView *v, const TimelineSet *set, uint32_t timeline, const char *start,
         const RecoverTarget *t, Outcome *out) {
     ArchiveCatalog *whole, *ranged, *c = NULL;
-    Outcome w, scoped;
+    RecoverPlan *p;
+    Outcome w, scoped, dry;
     Err err = {0};
 
     REQUIRE((whole = archiveCatalogLoad(ar->archive, 0, &err)) != NULL);
@@ -260,6 +261,13 @@ compare(Archived *ar, ArchiveView *v, const TimelineSet *set, uint32_t timeline,
     archiveCatalogFree(c);
     same(&scoped, &w);
     out->held = scoped.held;
+    /* A dry run's plan: the blocks it covers whole counted from their summary lines, the same. */
+    c = NULL;
+    if ((p = recoverScopePlan(ar->archive, v, set, timeline, start, t, &c, &err)) != NULL)
+        recoverPlanDryRun(p, ar->archive, NULL, NULL);
+    outcome(p, &err, &dry);
+    archiveCatalogFree(c);
+    same(&dry, &w);
 }
 
 /* recoverPlanToJson()'s flush in a test: counted, and dropped. */
@@ -435,6 +443,34 @@ testPlanOverManyBlocks(void) {
         CHECK(loads >= 51); /* every block read once at least, two at most held */
     }
     recoverPlanFree(p);
+
+    /* A dry run reads each block once: listed in the JSON and verified together (the crafted
+     * segments have no object: each is a problem), then recoverPlanVerify() reads nothing. */
+    for (int withJson = 0; withJson <= 1; withJson++) {
+        uint64_t loads = 0, listed = 0;
+        SegmentMeta m = {0};
+
+        REQUIRE((p = recoverScopePlan(ar.archive, v, set, 0, "0-1-1100", &t, &c, &err)) != NULL);
+        recoverPlanDryRun(p, ar.archive, NULL, NULL);
+        REQUIRE(recoverPlanFinish(p, &err) == 0);
+        recoverRangeStats(recoverPlanRange(p), NULL, &loads);
+        CHECK(loads <= 3); /* around the range's ends; the 50 blocks between from their summary lines */
+        if (withJson) {
+            bufClear(json);
+            CHECK(recoverPlanToJson(p, json, countFlush, &listed, &err) == 0);
+        } else {
+            /* What `recover --dry-run` prints: the first and last segments. */
+            CHECK_INT(recoverPlanSegment(p, recoverPlanInfo(p)->first, &m, &err), 1);
+            CHECK_INT(recoverPlanSegment(p, recoverPlanInfo(p)->last, &m, &err), 1);
+            segmentMetaClear(&m);
+        }
+        CHECK(recoverPlanVerify(p, ar.archive, NULL, NULL, &err) != 0);
+        CHECK_INT(err.code, ERR_CHECKSUM);
+        CHECK_MSG(err.msg, "52158 of the plan's 52158 segments do not verify");
+        recoverRangeStats(recoverPlanRange(p), NULL, &loads);
+        CHECK(loads >= 52 && loads <= 52 + 3); /* 52 blocks: 2 to 52 and the tail's */
+        recoverPlanFree(p);
+    }
     bufFree(json);
     timelineSetFree(set);
     archiveViewFree(v);
