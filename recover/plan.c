@@ -13,6 +13,7 @@
 
 #include "archive/summary.h"
 #include "binlog/gtid.h"
+#include "common/log.h"
 #include "common/mem.h"
 #include "common/time.h"
 
@@ -757,6 +758,7 @@ rangeWalk(RecoverPlan *p, Err *err) {
         info->contentBytes += m->contentLen;
         if (p->verify != NULL)
             continue;
+        recoverServerIdsAddSegment(&p->ids, m);
         planSegmentApplied(p, m, i, &from, &to);
         if (p->nblocks == 0 || archiveBlockOf(seq) != archiveBlockOf(p->blocks[p->nblocks - 1].lastSeq)) {
             if (p->nblocks == cap) {
@@ -924,6 +926,7 @@ recoverPlanFinish(RecoverPlan *p, Err *err) {
         info->lastSeq = p->seq0 + info->last;
         if (rangeWalk(p, err) != 0)
             return -1;
+        p->haveIds = p->verify == NULL;
     } else {
         info->firstSeq = archiveCatalogAt(p->c, info->first)->seq;
         info->lastSeq = archiveCatalogAt(p->c, info->last)->seq;
@@ -947,7 +950,16 @@ recoverPlanFree(RecoverPlan *p) {
     if (p->read != NULL)
         segmentMetaClear(&p->read->m);
     bvFree(p->read);
+    if (p->range != NULL) {
+        size_t held = 0;
+        uint64_t loads = 0;
+
+        recoverRangeStats(p->range, &held, &loads);
+        logDebug("plan over seqs %" PRIu64 "-%" PRIu64 ": %" PRIu64 " block chunk reads, %zu held at most",
+                 recoverRangeFirst(p->range), recoverRangeLast(p->range), loads, held);
+    }
     bvFree(p->blocks);
+    bvFree(p->ids.ids);
     if (p->verify != NULL)
         bvFree(p->verify->firstProblem);
     bvFree(p->verify);

@@ -167,6 +167,23 @@ RecoverRange *recoverPlanRange(const RecoverPlan *p);
  * it): 1, 0 when the range has no such seq, -1 when its block cannot be read. */
 int recoverPlanSegment(const RecoverPlan *p, size_t idx, SegmentMeta *out, Err *err);
 
+/* A small set of server_ids: the ones a plan's events carry (recoverApplyServerId()). */
+typedef struct RecoverServerIds {
+    uint32_t *ids; /* bvFree() */
+    size_t n;
+} RecoverServerIds;
+
+bool recoverServerIdsHas(const RecoverServerIds *s, uint32_t id);
+void recoverServerIdsAdd(RecoverServerIds *s, uint32_t id);
+/* The server_ids of a MariaDB GTID state's GTIDs (nothing for other text). */
+void recoverServerIdsAddState(RecoverServerIds *s, const char *state);
+/* Those of a segment's metadata: its server_id, and the servers of its states and GTIDs. */
+void recoverServerIdsAddSegment(RecoverServerIds *s, const SegmentMeta *m);
+
+/* Range mode, finished, not a dry run: the server_ids of the plan's segments, gathered while its
+ * finish read them (so that nobody reads the range again for them); NULL otherwise. */
+const RecoverServerIds *recoverPlanServerIds(const RecoverPlan *p);
+
 /* Range mode: the most block catalogs the plan's range held at once (at most
  * RECOVER_RANGE_BLOCKS, whatever the range's length); 0 in catalog mode. */
 size_t recoverPlanBlocksHeld(const RecoverPlan *p);

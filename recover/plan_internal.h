@@ -53,6 +53,8 @@ struct RecoverPlan {
     PlanVerify *verify;      /* a dry run's (recoverPlanDryRun()); NULL otherwise */
     PlanBlock *blocks;       /* range mode, once finished (not in a dry run) */
     size_t nblocks;
+    RecoverServerIds ids;    /* range mode, once finished (not in a dry run): of every segment */
+    bool haveIds;
     BinlogFlavour flavour;
     RecoverTarget target;
     char *targetGtid;

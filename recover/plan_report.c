@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "archive/summary.h"
+#include "binlog/gtid.h"
 #include "common/json.h"
 #include "common/mem.h"
 #include "common/time.h"
@@ -154,6 +155,51 @@ recoverPlanSegment(const RecoverPlan *p, size_t idx, SegmentMeta *out, Err *err)
     segmentMetaClear(out);
     segmentMetaCopy(out, m);
     return 1;
+}
+
+bool
+recoverServerIdsHas(const RecoverServerIds *s, uint32_t id) {
+    for (size_t i = 0; i < s->n; i++)
+        if (s->ids[i] == id)
+            return true;
+    return false;
+}
+
+void
+recoverServerIdsAdd(RecoverServerIds *s, uint32_t id) {
+    if (recoverServerIdsHas(s, id))
+        return;
+    s->ids = bvRealloc(s->ids, (s->n + 1) * sizeof(*s->ids));
+    s->ids[s->n++] = id;
+}
+
+void
+recoverServerIdsAddState(RecoverServerIds *s, const char *state) {
+    MariaGtidPos *pos = mariaGtidPosNew();
+    Err ignored;
+
+    if (mariaGtidPosParse(pos, state, &ignored) == 0)
+        for (size_t i = 0; i < mariaGtidPosCount(pos); i++) {
+            MariaGtid g;
+
+            mariaGtidPosAt(pos, i, &g);
+            recoverServerIdsAdd(s, g.server);
+        }
+    mariaGtidPosFree(pos);
+}
+
+void
+recoverServerIdsAddSegment(RecoverServerIds *s, const SegmentMeta *m) {
+    recoverServerIdsAdd(s, m->serverId);
+    recoverServerIdsAddState(s, segmentMetaGtidStart(m));
+    recoverServerIdsAddState(s, segmentMetaGtidEnd(m));
+    recoverServerIdsAddState(s, m->firstGtid);
+    recoverServerIdsAddState(s, m->lastGtid);
+}
+
+const RecoverServerIds *
+recoverPlanServerIds(const RecoverPlan *p) {
+    return p->haveIds ? &p->ids : NULL;
 }
 
 size_t

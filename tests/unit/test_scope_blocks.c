@@ -442,6 +442,15 @@ testPlanOverManyBlocks(void) {
         recoverRangeStats(recoverPlanRange(p), NULL, &loads);
         CHECK(loads >= 51); /* every block read once at least, two at most held */
     }
+    {
+        /* The server_ids the recovery must not apply with, gathered by that one pass: the
+         * crafted segments' (0) and their GTIDs' (0-1-s). */
+        const RecoverServerIds *ids = recoverPlanServerIds(p);
+
+        REQUIRE(ids != NULL);
+        CHECK_INT(ids->n, 2);
+        CHECK(recoverServerIdsHas(ids, 0) && recoverServerIdsHas(ids, 1));
+    }
     recoverPlanFree(p);
 
     /* A dry run reads each block once: listed in the JSON and verified together (the crafted
@@ -455,6 +464,7 @@ testPlanOverManyBlocks(void) {
         REQUIRE(recoverPlanFinish(p, &err) == 0);
         recoverRangeStats(recoverPlanRange(p), NULL, &loads);
         CHECK(loads <= 3); /* around the range's ends; the 50 blocks between from their summary lines */
+        CHECK(recoverPlanServerIds(p) == NULL); /* not read: a dry run applies nothing */
         if (withJson) {
             bufClear(json);
             CHECK(recoverPlanToJson(p, json, countFlush, &listed, &err) == 0);
