@@ -58,7 +58,8 @@ objectsVerified(const RecoverPlan *p, Buf *out, RecoverJsonFlush flush, void *da
 
         if (c == NULL)
             return -1;
-        if (!archiveCatalogFind(c, seq, &i0) || !archiveCatalogFind(c, last, &i1))
+        /* Every seq there: a dry run's finish took a summarised block's from its summary line. */
+        if (!archiveCatalogFind(c, seq, &i0) || !archiveCatalogFind(c, last, &i1) || i1 - i0 != last - seq)
             return errSet(err, ERR_GAP, "seqs %" PRIu64 "-%" PRIu64 " of the plan are not all in the archive", seq, last);
         for (size_t i = i0; i <= i1; i++)
             if (objectJson(archiveCatalogAt(c, i), seq == in->firstSeq && i == i0, out, flush, data, err) != 0)

@@ -115,7 +115,8 @@ verifyBlocks(const RecoverPlan *p, PlanVerify *pv, Err *err) {
 
         if (c == NULL)
             return -1;
-        if (!archiveCatalogFind(c, seq, &i0) || !archiveCatalogFind(c, last, &i1))
+        /* Every seq there: a dry run's finish took a summarised block's from its summary line. */
+        if (!archiveCatalogFind(c, seq, &i0) || !archiveCatalogFind(c, last, &i1) || i1 - i0 != last - seq)
             return errSet(err, ERR_GAP, "seqs %" PRIu64 "-%" PRIu64 " of the plan are not all in the archive", seq, last);
         planVerifyBlock(pv, c, i0, i1);
         seq = last + 1;
