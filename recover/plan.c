@@ -734,6 +734,7 @@ rangeWalk(RecoverPlan *p, Err *err) {
     for (size_t i = info->first; i <= info->last; i++) {
         uint64_t seq = p->seq0 + i, from, to, bytes, contentBytes;
         SegmentMeta *m = &p->read->m;
+        PlanBlock *blk;
         bool listed = false;
         int got;
 
@@ -765,12 +766,18 @@ rangeWalk(RecoverPlan *p, Err *err) {
                 cap = cap ? cap * 2 : 16;
                 p->blocks = bvRealloc(p->blocks, cap * sizeof(*p->blocks));
             }
-            memset(&p->blocks[p->nblocks++], 0, sizeof(*p->blocks));
+            memset(&p->blocks[p->nblocks], 0, sizeof(*p->blocks));
+            p->blocks[p->nblocks].firstFrom = from;
+            p->blocks[p->nblocks].oneFile = true;
+            snprintf(p->blocks[p->nblocks].lastFile, sizeof(p->blocks[0].lastFile), "%s", m->file);
+            p->blocks[p->nblocks++].lastTo = from;
         }
-        p->blocks[p->nblocks - 1].lastSeq = seq;
-        p->blocks[p->nblocks - 1].binlog += to - from;
-        snprintf(p->blocks[p->nblocks - 1].lastFile, sizeof(p->blocks[0].lastFile), "%s", m->file);
-        p->blocks[p->nblocks - 1].lastTo = to;
+        blk = &p->blocks[p->nblocks - 1];
+        blk->oneFile = blk->oneFile && blk->lastTo == from && strcmp(blk->lastFile, m->file) == 0;
+        blk->lastSeq = seq;
+        blk->binlog += to - from;
+        snprintf(blk->lastFile, sizeof(blk->lastFile), "%s", m->file);
+        blk->lastTo = to;
     }
     return 0;
 }

@@ -13,12 +13,15 @@
 #include "recover/plan.h"
 
 /* A plan over a range (recoverPlanNewRange()): what it keeps per block of the streamed segments,
- * for recoverPlanBytes() (about 280 bytes a block). */
+ * for recoverPlanBytes() (about 300 bytes a block). */
 typedef struct PlanBlock {
     uint64_t lastSeq;  /* the block's last streamed seq */
     uint64_t binlog;   /* binlog bytes the block's streamed segments apply */
     char lastFile[SEGMENT_FILE_MAX];
     uint64_t lastTo;   /* where they end in lastFile */
+    uint64_t firstFrom; /* where they start */
+    bool oneFile;      /* all in lastFile, each from where the one before ends: the bytes before a
+                        * position inside are its distance from firstFrom (no read) */
 } PlanBlock;
 
 /* The segment a plan looked at last (range mode: a copy), and the first error reading a block. */

@@ -264,6 +264,11 @@ recoverPlanBytes(const RecoverPlan *p, const char *file, uint64_t pos) {
             from = (size_t)(blk->lastSeq - p->seq0) + 1;
             continue;
         }
+        /* Polled by the applier's progress: a block of one file's contiguous bytes is not read. */
+        if (blk->oneFile) {
+            total += cmp == 0 && pos > blk->firstFrom ? pos - blk->firstFrom : 0;
+            break;
+        }
         bytesBefore(p, from, (size_t)(blk->lastSeq - p->seq0), file, pos, &total);
         break;
     }

@@ -169,6 +169,7 @@ typedef struct Outcome {
     size_t objects;          /* in its JSON */
     size_t held;             /* block catalogs a per-block plan held at most (0: made on a catalog) */
     uint64_t applied, appliedHalf; /* recoverPlanBytes(): all, and before the middle segment's end */
+    uint64_t appliedInside;        /* ... and before a byte inside it */
     uint64_t firstSeq, lastSeq, bytes, contentBytes, transactions;
     char until[64], firstGtid[64], lastGtid[64];
 } Outcome;
@@ -194,6 +195,7 @@ outcome(RecoverPlan *p, Err *err, Outcome *o) {
             REQUIRE(recoverPlanSegment(p, in->first + in->segments / 2, &mid, err) == 1);
             o->applied = recoverPlanBytes(p, NULL, 0);
             o->appliedHalf = recoverPlanBytes(p, mid.file, mid.endPos);
+            o->appliedInside = recoverPlanBytes(p, mid.file, mid.startPos + (mid.endPos - mid.startPos) / 2);
             segmentMetaClear(&mid);
         }
         o->bytes = in->bytes;
@@ -235,6 +237,7 @@ same(const Outcome *a, const Outcome *b) {
     CHECK_INT(a->objects, b->objects);
     CHECK_INT(a->applied, b->applied);
     CHECK_INT(a->appliedHalf, b->appliedHalf);
+    CHECK_INT(a->appliedInside, b->appliedInside);
 }
 
 /* Plan `start` to `t` along `timeline` (0: the main line) both ways and compare; the ranged plan's
@@ -441,6 +444,23 @@ testPlanOverManyBlocks(void) {
 
         recoverRangeStats(recoverPlanRange(p), NULL, &loads);
         CHECK(loads >= 51); /* every block read once at least, two at most held */
+    }
+    {
+        /* The applier's progress, polled four times a second, reads no block: 52 blocks of
+         * one binlog file's contiguous bytes. */
+        uint64_t before = 0, after = 0, last = 0;
+        bool rising = true;
+
+        recoverRangeStats(recoverPlanRange(p), NULL, &before);
+        for (uint64_t seq = 1200; seq <= 52 * ARCHIVE_BLOCK_SEGMENTS; seq += 997) {
+            uint64_t b = recoverPlanBytes(p, "bin.000001", 256 + (seq - 1) * 100 + 50);
+
+            rising = rising && b > last && b == (seq - 1101) * 100 + 50;
+            last = b;
+        }
+        recoverRangeStats(recoverPlanRange(p), NULL, &after);
+        CHECK(rising);
+        CHECK_INT(after, before);
     }
     {
         /* The server_ids the recovery must not apply with, gathered by that one pass: the
