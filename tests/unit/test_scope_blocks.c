@@ -411,6 +411,11 @@ testPlanOverManyBlocks(void) {
     CHECK_INT(o.lastSeq, 52 * ARCHIVE_BLOCK_SEGMENTS + 10);
     CHECK_INT(o.objects, o.segments);
     CHECK(o.held >= 1 && o.held <= RECOVER_RANGE_BLOCKS);
+    /* --timeline 1 of an archive that never forked is its main line: a block at a time too. */
+    compare(&ar, v, set, 1, "0-1-1100", &t, &o);
+    CHECK_INT(o.code, 0);
+    CHECK_INT(o.lastSeq, 52 * ARCHIVE_BLOCK_SEGMENTS + 10);
+    CHECK(o.held >= 1 && o.held <= RECOVER_RANGE_BLOCKS);
     t = (RecoverTarget){.kind = RECOVER_UNTIL_GTID, .gtid = "0-1-40000"};
     compare(&ar, v, set, 0, "0-1-100", &t, &o);
     CHECK_INT(o.code, 0);
