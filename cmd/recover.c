@@ -582,7 +582,11 @@ cmdRecover(int argc, char **argv) {
     /* The plan, on the part of the archive it needs: a long range a block at a time. */
     plan = whole ? recoverPlanNew(c, start, &target, &err)
                  : recoverScopePlan(a, v, timelines, (uint32_t)rc.timeline, start, &target, &c, &err);
-    if (plan == NULL || recoverPlanResolve(plan, a, &err) != 0)
+    if (plan == NULL)
+        goto fail;
+    if (rc.dryRun) /* each block of a long plan read once: listed and verified together */
+        recoverPlanDryRun(plan, a, rc.bar ? dryRunProgress : NULL, NULL);
+    if (recoverPlanResolve(plan, a, &err) != 0)
         goto fail;
     if (rc.json) {
         json = bufNew(4096);

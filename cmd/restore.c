@@ -452,8 +452,11 @@ cmdRestore(int argc, char **argv) {
         if (res != 0)
             goto fail;
         from = chosen->gtidState != NULL ? chosen->gtidState : "";
-        if ((plan = recoverScopePlan(a, v, timelines, (uint32_t)rc.timeline, from, &target, &c, &err)) == NULL ||
-            recoverPlanResolve(plan, a, &err) != 0)
+        if ((plan = recoverScopePlan(a, v, timelines, (uint32_t)rc.timeline, from, &target, &c, &err)) == NULL)
+            goto fail;
+        if (rc.dryRun)
+            recoverPlanDryRun(plan, a, NULL, NULL);
+        if (recoverPlanResolve(plan, a, &err) != 0)
             goto fail;
         printBackup(chosen);
         printPlan(&rc, plan);

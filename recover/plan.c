@@ -13,6 +13,7 @@
 
 #include "archive/summary.h"
 #include "binlog/gtid.h"
+#include "common/log.h"
 #include "common/mem.h"
 #include "common/time.h"
 
@@ -722,18 +723,29 @@ planSegmentApplied(const RecoverPlan *p, const SegmentMeta *m, size_t i, uint64_
 
 /* Range mode, once the first and last transaction are known: stream the plan's segments a block at
  * a time, each stored (ERR_GAP as in the catalog), none missing, and count bytes, in all and per
- * block (p->blocks, for recoverPlanBytes()). */
+ * block (p->blocks, for recoverPlanBytes()). A dry run's plan (p->verify) takes the blocks it
+ * covers whole from their summary lines instead (a summarised block holds its every seq, and its
+ * objects count as stored: archiveViewLoadRange()), and keeps no per-block bytes. */
 static int
 rangeWalk(RecoverPlan *p, Err *err) {
     RecoverPlanInfo *info = &p->info;
     size_t cap = 0;
 
     for (size_t i = info->first; i <= info->last; i++) {
-        uint64_t seq = p->seq0 + i, from, to;
+        uint64_t seq = p->seq0 + i, from, to, bytes, contentBytes;
         SegmentMeta *m = &p->read->m;
+        PlanBlock *blk;
         bool listed = false;
         int got;
 
+        if (p->verify != NULL && seq == archiveBlockFirst(archiveBlockOf(seq)) &&
+            archiveBlockLast(archiveBlockOf(seq)) <= p->seq0 + info->last &&
+            recoverRangeBlockSums(p->range, archiveBlockOf(seq), &bytes, &contentBytes)) {
+            info->bytes += bytes;
+            info->contentBytes += contentBytes;
+            i += (size_t)(archiveBlockLast(archiveBlockOf(seq)) - seq);
+            continue;
+        }
         p->read->have = false;
         if ((got = recoverRangeGet(p->range, seq, m, &listed, err)) < 0)
             return -1;
@@ -745,18 +757,27 @@ rangeWalk(RecoverPlan *p, Err *err) {
             return segmentMissing(m, err);
         info->bytes += m->size;
         info->contentBytes += m->contentLen;
+        if (p->verify != NULL)
+            continue;
+        recoverServerIdsAddSegment(&p->ids, m);
         planSegmentApplied(p, m, i, &from, &to);
         if (p->nblocks == 0 || archiveBlockOf(seq) != archiveBlockOf(p->blocks[p->nblocks - 1].lastSeq)) {
             if (p->nblocks == cap) {
                 cap = cap ? cap * 2 : 16;
                 p->blocks = bvRealloc(p->blocks, cap * sizeof(*p->blocks));
             }
-            memset(&p->blocks[p->nblocks++], 0, sizeof(*p->blocks));
+            memset(&p->blocks[p->nblocks], 0, sizeof(*p->blocks));
+            p->blocks[p->nblocks].firstFrom = from;
+            p->blocks[p->nblocks].oneFile = true;
+            snprintf(p->blocks[p->nblocks].lastFile, sizeof(p->blocks[0].lastFile), "%s", m->file);
+            p->blocks[p->nblocks++].lastTo = from;
         }
-        p->blocks[p->nblocks - 1].lastSeq = seq;
-        p->blocks[p->nblocks - 1].binlog += to - from;
-        snprintf(p->blocks[p->nblocks - 1].lastFile, sizeof(p->blocks[0].lastFile), "%s", m->file);
-        p->blocks[p->nblocks - 1].lastTo = to;
+        blk = &p->blocks[p->nblocks - 1];
+        blk->oneFile = blk->oneFile && blk->lastTo == from && strcmp(blk->lastFile, m->file) == 0;
+        blk->lastSeq = seq;
+        blk->binlog += to - from;
+        snprintf(blk->lastFile, sizeof(blk->lastFile), "%s", m->file);
+        blk->lastTo = to;
     }
     return 0;
 }
@@ -912,6 +933,7 @@ recoverPlanFinish(RecoverPlan *p, Err *err) {
         info->lastSeq = p->seq0 + info->last;
         if (rangeWalk(p, err) != 0)
             return -1;
+        p->haveIds = p->verify == NULL;
     } else {
         info->firstSeq = archiveCatalogAt(p->c, info->first)->seq;
         info->lastSeq = archiveCatalogAt(p->c, info->last)->seq;
@@ -935,7 +957,19 @@ recoverPlanFree(RecoverPlan *p) {
     if (p->read != NULL)
         segmentMetaClear(&p->read->m);
     bvFree(p->read);
+    if (p->range != NULL) {
+        size_t held = 0;
+        uint64_t loads = 0;
+
+        recoverRangeStats(p->range, &held, &loads);
+        logDebug("plan over seqs %" PRIu64 "-%" PRIu64 ": %" PRIu64 " block chunk reads, %zu held at most",
+                 recoverRangeFirst(p->range), recoverRangeLast(p->range), loads, held);
+    }
     bvFree(p->blocks);
+    bvFree(p->ids.ids);
+    if (p->verify != NULL)
+        bvFree(p->verify->firstProblem);
+    bvFree(p->verify);
     recoverRangeFree(p->range);
     bvFree(p);
 }

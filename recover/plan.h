@@ -167,6 +167,23 @@ RecoverRange *recoverPlanRange(const RecoverPlan *p);
  * it): 1, 0 when the range has no such seq, -1 when its block cannot be read. */
 int recoverPlanSegment(const RecoverPlan *p, size_t idx, SegmentMeta *out, Err *err);
 
+/* A small set of server_ids: the ones a plan's events carry (recoverApplyServerId()). */
+typedef struct RecoverServerIds {
+    uint32_t *ids; /* bvFree() */
+    size_t n;
+} RecoverServerIds;
+
+bool recoverServerIdsHas(const RecoverServerIds *s, uint32_t id);
+void recoverServerIdsAdd(RecoverServerIds *s, uint32_t id);
+/* The server_ids of a MariaDB GTID state's GTIDs (nothing for other text). */
+void recoverServerIdsAddState(RecoverServerIds *s, const char *state);
+/* Those of a segment's metadata: its server_id, and the servers of its states and GTIDs. */
+void recoverServerIdsAddSegment(RecoverServerIds *s, const SegmentMeta *m);
+
+/* Range mode, finished, not a dry run: the server_ids of the plan's segments, gathered while its
+ * finish read them (so that nobody reads the range again for them); NULL otherwise. */
+const RecoverServerIds *recoverPlanServerIds(const RecoverPlan *p);
+
 /* Range mode: the most block catalogs the plan's range held at once (at most
  * RECOVER_RANGE_BLOCKS, whatever the range's length); 0 in catalog mode. */
 size_t recoverPlanBlocksHeld(const RecoverPlan *p);
@@ -202,6 +219,14 @@ int recoverPlanResolve(RecoverPlan *p, Archive *a, Err *err);
  * over the whole plan; -1 too when a block chunk cannot be read. */
 int recoverPlanVerify(const RecoverPlan *p, Archive *a,
                       void (*progress)(void *data, size_t done, size_t total, uint64_t bytes), void *data, Err *err);
+
+/* Before recoverPlanResolve(): the plan is a dry run's, verified and never applied. Its finish
+ * takes the bytes of the blocks it covers whole from their summary lines (no block read: the
+ * range's ends and tail are), its recoverPlanToJson() verifies each block as it lists it (one read
+ * of each block for both), and recoverPlanVerify() then answers from what that found (or, without
+ * the JSON, verifies then). recoverPlanBytes() of such a plan reads its range. */
+void recoverPlanDryRun(RecoverPlan *p, Archive *a,
+                       void (*progress)(void *data, size_t done, size_t total, uint64_t bytes), void *data);
 
 /* The GTID state at file:pos: the state after every transaction that ends at or before pos
  * (read from the segment holding pos). For --from-position. */

@@ -13,12 +13,15 @@
 #include "recover/plan.h"
 
 /* A plan over a range (recoverPlanNewRange()): what it keeps per block of the streamed segments,
- * for recoverPlanBytes() (about 280 bytes a block). */
+ * for recoverPlanBytes() (about 300 bytes a block). */
 typedef struct PlanBlock {
     uint64_t lastSeq;  /* the block's last streamed seq */
     uint64_t binlog;   /* binlog bytes the block's streamed segments apply */
     char lastFile[SEGMENT_FILE_MAX];
     uint64_t lastTo;   /* where they end in lastFile */
+    uint64_t firstFrom; /* where they start */
+    bool oneFile;      /* all in lastFile, each from where the one before ends: the bytes before a
+                        * position inside are its distance from firstFrom (no read) */
 } PlanBlock;
 
 /* The segment a plan looked at last (range mode: a copy), and the first error reading a block. */
@@ -29,14 +32,32 @@ typedef struct PlanRead {
     bool failed;
 } PlanRead;
 
+/* A dry run's plan (recoverPlanDryRun()): what verifying it needs, and what the walk that listed
+ * the segments (recoverPlanToJson()) found verifying them, for recoverPlanVerify() to answer. */
+typedef struct PlanVerify {
+    Archive *a;
+    void (*progress)(void *data, size_t done, size_t total, uint64_t bytes);
+    void *data;
+    size_t total;       /* the plan's segments */
+    size_t done;        /* segments verified, in the plan */
+    uint64_t bytes;     /* read before the block being verified */
+    uint64_t blockBytes;
+    size_t problems;
+    char *firstProblem; /* "object: message" of the first */
+    bool walked;        /* every segment of the plan verified */
+} PlanVerify;
+
 struct RecoverPlan {
     const ArchiveCatalog *c; /* catalog mode: the plan's segments; NULL in range mode */
     RecoverRange *range;     /* range mode (owned): index i is seq seq0 + i */
     uint64_t seq0;           /* range mode; 0 in catalog mode */
     uint64_t archiveFirst;   /* range mode: the archive's first seq; 0 in catalog mode */
     PlanRead *read;
-    PlanBlock *blocks;       /* range mode, once finished */
+    PlanVerify *verify;      /* a dry run's (recoverPlanDryRun()); NULL otherwise */
+    PlanBlock *blocks;       /* range mode, once finished (not in a dry run) */
     size_t nblocks;
+    RecoverServerIds ids;    /* range mode, once finished (not in a dry run): of every segment */
+    bool haveIds;
     BinlogFlavour flavour;
     RecoverTarget target;
     char *targetGtid;
@@ -90,5 +111,8 @@ int planReadFailed(const RecoverPlan *p, Err *err);
 /* The binlog bytes of segment m (index i) that the plan applies, [*from, *to) of its file: all of
  * it, but from the first transaction in the first segment and to the last one's end in the last. */
 void planSegmentApplied(const RecoverPlan *p, const SegmentMeta *m, size_t i, uint64_t *from, uint64_t *to);
+
+/* Verify entries i0..i1 of block catalog `c` (the plan's, in its order), counted in *pv (total set). */
+void planVerifyBlock(PlanVerify *pv, const ArchiveCatalog *c, size_t i0, size_t i1);
 
 #endif

@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "archive/summary.h"
+#include "binlog/gtid.h"
 #include "common/json.h"
 #include "common/mem.h"
 #include "common/time.h"
@@ -25,6 +27,49 @@ static void
 putKey(Buf *out, const char *key, const char *value) {
     jsonBufPrintf(out, ",\"%s\":", key);
     jsonBufString(out, value ? value : "", value ? strlen(value) : 0);
+}
+
+/* One entry of the plan's "objects", handed to `flush` past PLAN_JSON_FLUSH bytes. */
+static int
+objectJson(const SegmentMeta *m, bool first, Buf *out, RecoverJsonFlush flush, void *data, Err *err) {
+    jsonBufPrintf(out, "%s{\"seq\":%" PRIu64 ",\"name\":", first ? "" : ",", m->seq);
+    jsonBufString(out, m->name, strlen(m->name));
+    jsonBufPrintf(out, ",\"size\":%" PRIu64 ",\"transactions\":%" PRIu64 "}", m->size, m->transactions);
+    if (flush != NULL && out->len >= PLAN_JSON_FLUSH && flush(data, out, err) != 0)
+        return -1;
+    return 0;
+}
+
+/* A dry run's "objects" over a range: each block read once, listed, then verified (p->verify), so
+ * that recoverPlanVerify() reads nothing again. */
+static int
+objectsVerified(const RecoverPlan *p, Buf *out, RecoverJsonFlush flush, void *data, Err *err) {
+    const RecoverPlanInfo *in = &p->info;
+    PlanVerify *pv = p->verify;
+    uint64_t seq = in->firstSeq;
+
+    bvFree(pv->firstProblem);
+    *pv = (PlanVerify){.a = pv->a, .progress = pv->progress, .data = pv->data, .total = in->segments};
+    while (seq <= in->lastSeq) {
+        uint64_t last = archiveBlockLast(archiveBlockOf(seq)) < in->lastSeq ? archiveBlockLast(archiveBlockOf(seq))
+                                                                            : in->lastSeq;
+        const ArchiveCatalog *c = recoverRangeBlock(p->range, seq, err);
+        size_t i0, i1;
+
+        if (c == NULL)
+            return -1;
+        /* Every seq there: a dry run's finish took a summarised block's from its summary line. */
+        if (!archiveCatalogFind(c, seq, &i0) || !archiveCatalogFind(c, last, &i1) || i1 - i0 != last - seq)
+            return errSet(err, ERR_GAP, "seqs %" PRIu64 "-%" PRIu64 " of the plan are not all in the archive", seq, last);
+        for (size_t i = i0; i <= i1; i++)
+            if (objectJson(archiveCatalogAt(c, i), seq == in->firstSeq && i == i0, out, flush, data, err) != 0)
+                return -1;
+        planVerifyBlock(pv, c, i0, i1);
+        seq = last + 1;
+    }
+    pv->walked = true;
+    jsonBufPrintf(out, "]}");
+    return 0;
 }
 
 int
@@ -78,15 +123,14 @@ recoverPlanToJson(const RecoverPlan *p, Buf *out, RecoverJsonFlush flush, void *
         jsonBufPrintf(out, "]}");
     }
     jsonBufPrintf(out, ",\"objects\":[");
+    if (p->range != NULL && p->verify != NULL && in->segments > 0)
+        return objectsVerified(p, out, flush, data, err);
     for (size_t i = 0; i < in->segments; i++) {
         const SegmentMeta *m = planSegAt(p, in->first + i);
 
         if (m == NULL)
             return planReadFailed(p, err);
-        jsonBufPrintf(out, "%s{\"seq\":%" PRIu64 ",\"name\":", i ? "," : "", m->seq);
-        jsonBufString(out, m->name, strlen(m->name));
-        jsonBufPrintf(out, ",\"size\":%" PRIu64 ",\"transactions\":%" PRIu64 "}", m->size, m->transactions);
-        if (flush != NULL && out->len >= PLAN_JSON_FLUSH && flush(data, out, err) != 0)
+        if (objectJson(m, i == 0, out, flush, data, err) != 0)
             return -1;
     }
     jsonBufPrintf(out, "]}");
@@ -112,6 +156,51 @@ recoverPlanSegment(const RecoverPlan *p, size_t idx, SegmentMeta *out, Err *err)
     segmentMetaClear(out);
     segmentMetaCopy(out, m);
     return 1;
+}
+
+bool
+recoverServerIdsHas(const RecoverServerIds *s, uint32_t id) {
+    for (size_t i = 0; i < s->n; i++)
+        if (s->ids[i] == id)
+            return true;
+    return false;
+}
+
+void
+recoverServerIdsAdd(RecoverServerIds *s, uint32_t id) {
+    if (recoverServerIdsHas(s, id))
+        return;
+    s->ids = bvRealloc(s->ids, (s->n + 1) * sizeof(*s->ids));
+    s->ids[s->n++] = id;
+}
+
+void
+recoverServerIdsAddState(RecoverServerIds *s, const char *state) {
+    MariaGtidPos *pos = mariaGtidPosNew();
+    Err ignored;
+
+    if (mariaGtidPosParse(pos, state, &ignored) == 0)
+        for (size_t i = 0; i < mariaGtidPosCount(pos); i++) {
+            MariaGtid g;
+
+            mariaGtidPosAt(pos, i, &g);
+            recoverServerIdsAdd(s, g.server);
+        }
+    mariaGtidPosFree(pos);
+}
+
+void
+recoverServerIdsAddSegment(RecoverServerIds *s, const SegmentMeta *m) {
+    recoverServerIdsAdd(s, m->serverId);
+    recoverServerIdsAddState(s, segmentMetaGtidStart(m));
+    recoverServerIdsAddState(s, segmentMetaGtidEnd(m));
+    recoverServerIdsAddState(s, m->firstGtid);
+    recoverServerIdsAddState(s, m->lastGtid);
+}
+
+const RecoverServerIds *
+recoverPlanServerIds(const RecoverPlan *p) {
+    return p->haveIds ? &p->ids : NULL;
 }
 
 size_t
@@ -160,7 +249,8 @@ recoverPlanBytes(const RecoverPlan *p, const char *file, uint64_t pos) {
 
     if (in->segments == 0 || (file != NULL && file[0] == '\0'))
         return 0;
-    if (p->range == NULL) {
+    if (p->range == NULL || p->nblocks == 0) {
+        /* A dry run's plan kept no per-block bytes: its range read. */
         bytesBefore(p, in->first, in->last, file, pos, &total);
         return total;
     }
@@ -173,6 +263,11 @@ recoverPlanBytes(const RecoverPlan *p, const char *file, uint64_t pos) {
             total += blk->binlog;
             from = (size_t)(blk->lastSeq - p->seq0) + 1;
             continue;
+        }
+        /* Polled by the applier's progress: a block of one file's contiguous bytes is not read. */
+        if (blk->oneFile) {
+            total += cmp == 0 && pos > blk->firstFrom ? pos - blk->firstFrom : 0;
+            break;
         }
         bytesBefore(p, from, (size_t)(blk->lastSeq - p->seq0), file, pos, &total);
         break;

@@ -125,6 +125,36 @@ recoverRangeBlock(RecoverRange *r, uint64_t seq, Err *err) {
     return c;
 }
 
+bool
+recoverRangeBlockSums(RecoverRange *r, uint64_t block, uint64_t *bytes, uint64_t *contentBytes) {
+    uint64_t first = archiveBlockFirst(block), last = archiveBlockLast(block);
+    bool whole = false;
+    size_t lo = 0, hi;
+
+    pthread_mutex_lock(&r->lock);
+    /* The summarised blocks are in seq order: the first whose last seq reaches the block's. */
+    hi = archiveViewSpanCount(r->v);
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+
+        if (archiveViewSpanAt(r->v, mid)->lastSeq < first)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo < archiveViewSpanCount(r->v)) {
+        const ArchiveSpan *s = archiveViewSpanAt(r->v, lo);
+
+        whole = s->firstSeq == first && s->lastSeq == last && s->segments == last - first + 1;
+        if (whole) {
+            *bytes = s->bytes;
+            *contentBytes = s->contentBytes;
+        }
+    }
+    pthread_mutex_unlock(&r->lock);
+    return whole;
+}
+
 ArchiveView *
 recoverRangeViewLock(RecoverRange *r) {
     pthread_mutex_lock(&r->lock);

@@ -42,6 +42,11 @@ int recoverRangeGet(RecoverRange *r, uint64_t seq, SegmentMeta *out, bool *liste
  * run's verification) while no other thread uses the range. */
 const ArchiveCatalog *recoverRangeBlock(RecoverRange *r, uint64_t seq, Err *err);
 
+/* Whether the view summarises block `block` whole (a summary line of its every seq: not the head
+ * a prune cut, nor the tail), and then the line's sums of object bytes and content bytes, read
+ * without loading the block. */
+bool recoverRangeBlockSums(RecoverRange *r, uint64_t block, uint64_t *bytes, uint64_t *contentBytes);
+
 /* The view, locked, for a lookup (archiveViewFind*(), archiveViewGaps()); unlock it after. */
 ArchiveView *recoverRangeViewLock(RecoverRange *r);
 void recoverRangeViewUnlock(RecoverRange *r);

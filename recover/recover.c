@@ -30,78 +30,45 @@ recoverResultClear(RecoverResult *r) {
     r->startPos = r->finalPos = NULL;
 }
 
-static bool
-idSeen(const uint32_t *ids, size_t n, uint32_t id) {
-    for (size_t i = 0; i < n; i++)
-        if (ids[i] == id)
-            return true;
-    return false;
-}
-
-static void
-idsAdd(uint32_t **ids, size_t *n, uint32_t id) {
-    if (idSeen(*ids, *n, id))
-        return;
-    *ids = bvRealloc(*ids, (*n + 1) * sizeof(**ids));
-    (*ids)[(*n)++] = id;
-}
-
-static void
-idsAddState(uint32_t **ids, size_t *n, const char *state) {
-    MariaGtidPos *pos = mariaGtidPosNew();
-    Err ignored;
-
-    if (mariaGtidPosParse(pos, state, &ignored) == 0)
-        for (size_t i = 0; i < mariaGtidPosCount(pos); i++) {
-            MariaGtid g;
-
-            mariaGtidPosAt(pos, i, &g);
-            idsAdd(ids, n, g.server);
-        }
-    mariaGtidPosFree(pos);
-}
-
 /* The server_ids the planned events carry, as far as the index and the identity tell: the
  * target must not use one of them while it applies (a replica skips events of its own id). The
  * source checks every event too (RecoverSourceOptions.replicaServerId). */
 uint32_t
 recoverApplyServerId(const RecoverInto *t, Archive *a, const RecoverPlan *plan) {
     const RecoverPlanInfo *info = recoverPlanInfo(plan);
+    const RecoverServerIds *planned = recoverPlanServerIds(plan);
+    RecoverServerIds ids = {0};
     ArchiveIdentity id;
     SegmentMeta m = {0};
-    uint32_t *ids = NULL, pick;
-    size_t n = 0;
+    uint32_t pick;
     Err ignored;
 
     if (info->segments == 0)
         return recoverIntoServerId(t);
     if (archiveIdentityRead(a, &id, &ignored) == 0)
-        idsAdd(&ids, &n, id.serverId);
-    idsAddState(&ids, &n, info->start);
-    idsAddState(&ids, &n, info->until);
-    /* Streamed (a long plan a block at a time); a block that cannot be read now fails the
-     * recovery when its segments are fetched, and each event is checked then. */
-    for (size_t i = info->first; i <= info->last; i++) {
+        recoverServerIdsAdd(&ids, id.serverId);
+    recoverServerIdsAddState(&ids, info->start);
+    recoverServerIdsAddState(&ids, info->until);
+    /* Gathered by the plan's finish (a long plan), or streamed; a block that cannot be read now
+     * fails the recovery when its segments are fetched, and each event is checked then. */
+    for (size_t i = 0; planned != NULL && i < planned->n; i++)
+        recoverServerIdsAdd(&ids, planned->ids[i]);
+    for (size_t i = info->first; planned == NULL && i <= info->last; i++) {
         int got = recoverPlanSegment(plan, i, &m, &ignored);
 
         if (got < 0)
             break;
-        if (got == 0)
-            continue;
-        idsAdd(&ids, &n, m.serverId);
-        idsAddState(&ids, &n, segmentMetaGtidStart(&m));
-        idsAddState(&ids, &n, segmentMetaGtidEnd(&m));
-        idsAddState(&ids, &n, m.firstGtid);
-        idsAddState(&ids, &n, m.lastGtid);
+        if (got == 1)
+            recoverServerIdsAddSegment(&ids, &m);
     }
     segmentMetaClear(&m);
     pick = recoverIntoServerId(t);
-    if (idSeen(ids, n, pick)) {
+    if (recoverServerIdsHas(&ids, pick)) {
         pick = RECOVER_TEMP_SERVER_ID;
-        while (idSeen(ids, n, pick) || pick == REPL_SERVER_DEFAULT_ID)
+        while (recoverServerIdsHas(&ids, pick) || pick == REPL_SERVER_DEFAULT_ID)
             pick--;
     }
-    bvFree(ids);
+    bvFree(ids.ids);
     return pick;
 }
 

@@ -15,6 +15,7 @@
 #include "binlog/txn.h"
 #include "common/log.h"
 #include "common/mem.h"
+#include "recover/plan_internal.h"
 
 /* Statement text is not needed to plan: only GTIDs, times and positions. */
 #define PLAN_TEXT_MAX 64
@@ -65,30 +66,43 @@ scanSegment(Archive *a, const SegmentMeta *m, BinlogFlavour flavour, ScanFn fn, 
     return rc < 0 ? -1 : 0;
 }
 
-/* The verification's progress over the whole plan, when it is verified a block at a time. */
-typedef struct VerifyProgress {
-    void (*progress)(void *data, size_t done, size_t total, uint64_t bytes);
-    void *data;
-    size_t done, total; /* segments before this block, in the plan */
-    uint64_t bytes;     /* read before this block */
-    uint64_t blockBytes;
-} VerifyProgress;
-
+/* archive/verify.h's progress over a block, said over the whole plan. */
 static void
 blockProgress(void *data, size_t done, size_t total, uint64_t bytes) {
-    VerifyProgress *vp = data;
+    PlanVerify *pv = data;
+    size_t planTotal = pv->total;
 
-    vp->blockBytes = bytes;
+    pv->blockBytes = bytes;
     /* A block's end is the next one's start: said once, at the plan's end. */
-    if (done == total && vp->done + done < vp->total)
+    if (done == total && pv->done + done < planTotal)
         return;
-    vp->progress(vp->data, vp->done + done, vp->total, vp->bytes + bytes);
+    pv->progress(pv->data, pv->done + done, planTotal, pv->bytes + bytes);
 }
 
-/* Verify the segments first..last of a range-mode plan block by block (the block's catalog from
- * the range, one at a time): the problems counted, the first kept in *firstProblem. */
+void
+planVerifyBlock(PlanVerify *pv, const ArchiveCatalog *c, size_t i0, size_t i1) {
+    ArchiveVerifyHooks hooks = {.progress = pv->progress ? blockProgress : NULL, .data = pv};
+    ArchiveVerifyResult res;
+
+    archiveVerifySegments(pv->a, c, i0, i1, &hooks, &res);
+    for (size_t k = 0; k < res.problemCount && pv->firstProblem == NULL; k++) {
+        const ArchiveVerifyProblem *pr = &res.problems[k];
+        size_t len = strlen(pr->message) + (pr->object ? strlen(pr->object) : 12) + 8;
+
+        pv->firstProblem = bvMalloc(len);
+        snprintf(pv->firstProblem, len, "%s: %s", pr->object ? pr->object : "(no object)", pr->message);
+    }
+    pv->problems += res.problemCount;
+    archiveVerifyResultClear(&res);
+    pv->done += i1 - i0 + 1;
+    pv->bytes += pv->blockBytes;
+    pv->blockBytes = 0;
+}
+
+/* Verify the segments of a range-mode plan block by block (the block's catalog from the range,
+ * one at a time), into *pv. */
 static int
-verifyBlocks(const RecoverPlan *p, Archive *a, VerifyProgress *vp, size_t *problems, char **firstProblem, Err *err) {
+verifyBlocks(const RecoverPlan *p, PlanVerify *pv, Err *err) {
     const RecoverPlanInfo *info = recoverPlanInfo(p);
     RecoverRange *range = recoverPlanRange(p);
     uint64_t seq = info->firstSeq;
@@ -97,69 +111,55 @@ verifyBlocks(const RecoverPlan *p, Archive *a, VerifyProgress *vp, size_t *probl
         uint64_t last = archiveBlockLast(archiveBlockOf(seq)) < info->lastSeq ? archiveBlockLast(archiveBlockOf(seq))
                                                                               : info->lastSeq;
         const ArchiveCatalog *c = recoverRangeBlock(range, seq, err);
-        ArchiveVerifyHooks hooks = {.progress = vp->progress ? blockProgress : NULL, .data = vp};
-        ArchiveVerifyResult res;
         size_t i0, i1;
 
         if (c == NULL)
             return -1;
-        if (!archiveCatalogFind(c, seq, &i0) || !archiveCatalogFind(c, last, &i1))
+        /* Every seq there: a dry run's finish took a summarised block's from its summary line. */
+        if (!archiveCatalogFind(c, seq, &i0) || !archiveCatalogFind(c, last, &i1) || i1 - i0 != last - seq)
             return errSet(err, ERR_GAP, "seqs %" PRIu64 "-%" PRIu64 " of the plan are not all in the archive", seq, last);
-        archiveVerifySegments(a, c, i0, i1, &hooks, &res);
-        for (size_t k = 0; k < res.problemCount && *firstProblem == NULL; k++) {
-            const ArchiveVerifyProblem *pr = &res.problems[k];
-            size_t len = strlen(pr->message) + (pr->object ? strlen(pr->object) : 12) + 8;
-
-            *firstProblem = bvMalloc(len);
-            snprintf(*firstProblem, len, "%s: %s", pr->object ? pr->object : "(no object)", pr->message);
-        }
-        *problems += res.problemCount;
-        archiveVerifyResultClear(&res);
-        vp->done += i1 - i0 + 1;
-        vp->bytes += vp->blockBytes;
-        vp->blockBytes = 0;
+        planVerifyBlock(pv, c, i0, i1);
         seq = last + 1;
     }
     return 0;
+}
+
+void
+recoverPlanDryRun(RecoverPlan *p, Archive *a, void (*progress)(void *data, size_t done, size_t total, uint64_t bytes),
+                  void *data) {
+    if (p->verify == NULL)
+        p->verify = bvCalloc(1, sizeof(*p->verify));
+    bvFree(p->verify->firstProblem);
+    memset(p->verify, 0, sizeof(*p->verify));
+    p->verify->a = a;
+    p->verify->progress = progress;
+    p->verify->data = data;
 }
 
 int
 recoverPlanVerify(const RecoverPlan *p, Archive *a, void (*progress)(void *data, size_t done, size_t total, uint64_t bytes),
                   void *data, Err *err) {
     const RecoverPlanInfo *info = recoverPlanInfo(p);
-    VerifyProgress vp = {.progress = progress, .data = data, .total = info->segments};
-    size_t problems = 0;
-    char *first = NULL;
+    PlanVerify mine = {.a = a, .progress = progress, .data = data, .total = info->segments};
+    const PlanVerify *pv = p->verify;
     int rc = 0;
 
     if (info->segments == 0)
         return 0;
-    if (recoverPlanRange(p) != NULL) {
-        if (verifyBlocks(p, a, &vp, &problems, &first, err) != 0) {
-            bvFree(first);
-            return -1;
-        }
-    } else {
-        ArchiveVerifyHooks hooks = {.progress = progress, .data = data};
-        ArchiveVerifyResult res;
-
-        archiveVerifySegments(a, recoverPlanCatalog(p), info->first, info->last, &hooks, &res);
-        problems = res.problemCount;
-        if (problems > 0) {
-            const ArchiveVerifyProblem *pr = &res.problems[0];
-            size_t len = strlen(pr->message) + (pr->object ? strlen(pr->object) : 12) + 8;
-
-            first = bvMalloc(len);
-            snprintf(first, len, "%s: %s", pr->object ? pr->object : "(no object)", pr->message);
-        }
-        archiveVerifyResultClear(&res);
+    if (pv == NULL || !pv->walked) {
+        /* Not verified while the plan was listed (a dry run's recoverPlanToJson()): now. */
+        pv = &mine;
+        if (recoverPlanRange(p) == NULL)
+            planVerifyBlock(&mine, recoverPlanCatalog(p), info->first, info->last);
+        else if (verifyBlocks(p, &mine, err) != 0)
+            rc = -1;
     }
-    if (problems > 0)
+    if (rc == 0 && pv->problems > 0)
         rc = errSet(err, ERR_CHECKSUM,
                     "%zu of the plan's %zu segments do not verify, first %s; applying would stop there "
                     "(run 'binvault verify' for the whole archive)",
-                    problems, info->segments, first);
-    bvFree(first);
+                    pv->problems, info->segments, pv->firstProblem);
+    bvFree(mine.firstProblem);
     return rc;
 }
 

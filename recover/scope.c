@@ -259,7 +259,7 @@ perBlock(const TimelineSet *set, uint32_t timeline, uint64_t lo, uint64_t hi) {
     if (archiveBlockOf(hi) - archiveBlockOf(lo) < 2)
         return false;
     if (!timelineSetForked(set))
-        return timeline == 0;
+        return timeline <= 1; /* the main line, as archiveCatalogFollowTimeline() follows it */
     for (size_t i = 0; i < timelineSetCount(set); i++) {
         const TimelineRecord *rec = timelineSetAt(set, i);
 

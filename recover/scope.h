@@ -7,9 +7,9 @@
  * (and, for a time target, to the first later block whose commits the index shows at or before
  * the time, which makes the cut ambiguous): every check of the plan (continuity, objects present,
  * start covered, time order) sees the segments it needs. A range over more than two blocks that no
- * fork cuts is not loaded: recoverScopePlan() plans it a block at a time (recover/range.h), in
- * memory bounded whatever its length; a shorter one, or one across a fork, is loaded (memory
- * follows its length).
+ * fork cuts (on the main line, or --timeline 1 of an archive that never forked) is not loaded:
+ * recoverScopePlan() plans it a block at a time (recover/range.h), in memory bounded whatever its
+ * length; a shorter one, or one across a fork, is loaded (memory follows its length).
  */
 #ifndef BV_RECOVER_SCOPE_H
 #define BV_RECOVER_SCOPE_H

@@ -169,6 +169,7 @@ typedef struct Outcome {
     size_t objects;          /* in its JSON */
     size_t held;             /* block catalogs a per-block plan held at most (0: made on a catalog) */
     uint64_t applied, appliedHalf; /* recoverPlanBytes(): all, and before the middle segment's end */
+    uint64_t appliedInside;        /* ... and before a byte inside it */
     uint64_t firstSeq, lastSeq, bytes, contentBytes, transactions;
     char until[64], firstGtid[64], lastGtid[64];
 } Outcome;
@@ -194,6 +195,7 @@ outcome(RecoverPlan *p, Err *err, Outcome *o) {
             REQUIRE(recoverPlanSegment(p, in->first + in->segments / 2, &mid, err) == 1);
             o->applied = recoverPlanBytes(p, NULL, 0);
             o->appliedHalf = recoverPlanBytes(p, mid.file, mid.endPos);
+            o->appliedInside = recoverPlanBytes(p, mid.file, mid.startPos + (mid.endPos - mid.startPos) / 2);
             segmentMetaClear(&mid);
         }
         o->bytes = in->bytes;
@@ -235,6 +237,7 @@ same(const Outcome *a, const Outcome *b) {
     CHECK_INT(a->objects, b->objects);
     CHECK_INT(a->applied, b->applied);
     CHECK_INT(a->appliedHalf, b->appliedHalf);
+    CHECK_INT(a->appliedInside, b->appliedInside);
 }
 
 /* Plan `start` to `t` along `timeline` (0: the main line) both ways and compare; the ranged plan's
@@ -243,7 +246,8 @@ static void
 compare(Archived *ar, ArchiveView *v, const TimelineSet *set, uint32_t timeline, const char *start,
         const RecoverTarget *t, Outcome *out) {
     ArchiveCatalog *whole, *ranged, *c = NULL;
-    Outcome w, scoped;
+    RecoverPlan *p;
+    Outcome w, scoped, dry;
     Err err = {0};
 
     REQUIRE((whole = archiveCatalogLoad(ar->archive, 0, &err)) != NULL);
@@ -260,6 +264,13 @@ compare(Archived *ar, ArchiveView *v, const TimelineSet *set, uint32_t timeline,
     archiveCatalogFree(c);
     same(&scoped, &w);
     out->held = scoped.held;
+    /* A dry run's plan: the blocks it covers whole counted from their summary lines, the same. */
+    c = NULL;
+    if ((p = recoverScopePlan(ar->archive, v, set, timeline, start, t, &c, &err)) != NULL)
+        recoverPlanDryRun(p, ar->archive, NULL, NULL);
+    outcome(p, &err, &dry);
+    archiveCatalogFree(c);
+    same(&dry, &w);
 }
 
 /* recoverPlanToJson()'s flush in a test: counted, and dropped. */
@@ -400,6 +411,11 @@ testPlanOverManyBlocks(void) {
     CHECK_INT(o.lastSeq, 52 * ARCHIVE_BLOCK_SEGMENTS + 10);
     CHECK_INT(o.objects, o.segments);
     CHECK(o.held >= 1 && o.held <= RECOVER_RANGE_BLOCKS);
+    /* --timeline 1 of an archive that never forked is its main line: a block at a time too. */
+    compare(&ar, v, set, 1, "0-1-1100", &t, &o);
+    CHECK_INT(o.code, 0);
+    CHECK_INT(o.lastSeq, 52 * ARCHIVE_BLOCK_SEGMENTS + 10);
+    CHECK(o.held >= 1 && o.held <= RECOVER_RANGE_BLOCKS);
     t = (RecoverTarget){.kind = RECOVER_UNTIL_GTID, .gtid = "0-1-40000"};
     compare(&ar, v, set, 0, "0-1-100", &t, &o);
     CHECK_INT(o.code, 0);
@@ -434,7 +450,62 @@ testPlanOverManyBlocks(void) {
         recoverRangeStats(recoverPlanRange(p), NULL, &loads);
         CHECK(loads >= 51); /* every block read once at least, two at most held */
     }
+    {
+        /* The applier's progress, polled four times a second, reads no block: 52 blocks of
+         * one binlog file's contiguous bytes. */
+        uint64_t before = 0, after = 0, last = 0;
+        bool rising = true;
+
+        recoverRangeStats(recoverPlanRange(p), NULL, &before);
+        for (uint64_t seq = 1200; seq <= 52 * ARCHIVE_BLOCK_SEGMENTS; seq += 997) {
+            uint64_t b = recoverPlanBytes(p, "bin.000001", 256 + (seq - 1) * 100 + 50);
+
+            rising = rising && b > last && b == (seq - 1101) * 100 + 50;
+            last = b;
+        }
+        recoverRangeStats(recoverPlanRange(p), NULL, &after);
+        CHECK(rising);
+        CHECK_INT(after, before);
+    }
+    {
+        /* The server_ids the recovery must not apply with, gathered by that one pass: the
+         * crafted segments' (0) and their GTIDs' (0-1-s). */
+        const RecoverServerIds *ids = recoverPlanServerIds(p);
+
+        REQUIRE(ids != NULL);
+        CHECK_INT(ids->n, 2);
+        CHECK(recoverServerIdsHas(ids, 0) && recoverServerIdsHas(ids, 1));
+    }
     recoverPlanFree(p);
+
+    /* A dry run reads each block once: listed in the JSON and verified together (the crafted
+     * segments have no object: each is a problem), then recoverPlanVerify() reads nothing. */
+    for (int withJson = 0; withJson <= 1; withJson++) {
+        uint64_t loads = 0, listed = 0;
+        SegmentMeta m = {0};
+
+        REQUIRE((p = recoverScopePlan(ar.archive, v, set, 0, "0-1-1100", &t, &c, &err)) != NULL);
+        recoverPlanDryRun(p, ar.archive, NULL, NULL);
+        REQUIRE(recoverPlanFinish(p, &err) == 0);
+        recoverRangeStats(recoverPlanRange(p), NULL, &loads);
+        CHECK(loads <= 3); /* around the range's ends; the 50 blocks between from their summary lines */
+        CHECK(recoverPlanServerIds(p) == NULL); /* not read: a dry run applies nothing */
+        if (withJson) {
+            bufClear(json);
+            CHECK(recoverPlanToJson(p, json, countFlush, &listed, &err) == 0);
+        } else {
+            /* What `recover --dry-run` prints: the first and last segments. */
+            CHECK_INT(recoverPlanSegment(p, recoverPlanInfo(p)->first, &m, &err), 1);
+            CHECK_INT(recoverPlanSegment(p, recoverPlanInfo(p)->last, &m, &err), 1);
+            segmentMetaClear(&m);
+        }
+        CHECK(recoverPlanVerify(p, ar.archive, NULL, NULL, &err) != 0);
+        CHECK_INT(err.code, ERR_CHECKSUM);
+        CHECK_MSG(err.msg, "52158 of the plan's 52158 segments do not verify");
+        recoverRangeStats(recoverPlanRange(p), NULL, &loads);
+        CHECK(loads >= 52 && loads <= 52 + 3); /* 52 blocks: 2 to 52 and the tail's */
+        recoverPlanFree(p);
+    }
     bufFree(json);
     timelineSetFree(set);
     archiveViewFree(v);
