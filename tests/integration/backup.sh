@@ -154,7 +154,7 @@ check "status: says that the archive's oldest segments precede every backup" \
 # the third: with only the small tables left, it could write its last parts and its manifest
 # between the poll that saw three parts and the SIGKILL.
 mdb_sql src "CREATE DATABASE bulk; CREATE TABLE bulk.b (id INT PRIMARY KEY, b VARBINARY(1024)) ENGINE=InnoDB;
-             INSERT INTO bulk.b SELECT seq, RANDOM_BYTES(1024) FROM seq_1_to_8192"
+             INSERT INTO bulk.b SELECT seq, RANDOM_BYTES(1024) FROM bulk.seq_1_to_8192"
 BINVAULT_SOURCE_PASSWORD=$BACKUP_PASSWORD "$BV_BIN" backup --archive "$archive" --tmp-dir "$tmp" --no-progress \
     --source "mysql://backup@127.0.0.1:$(mdb_port src)" --part-size 64K --parallel 1 > "$BV_TEST_DIR/backup2.out" 2>&1 &
 bpid=$!
