@@ -74,7 +74,7 @@ static void
 record(Archive *a, uint32_t t, uint64_t forkSeq, uint64_t firstSeq, const char *forkFile, uint64_t forkPos) {
     TimelineRecord r;
     Err err = {0};
-    char state[32];
+    char state[64];
 
     memset(&r, 0, sizeof(r));
     r.timeline = t;
