@@ -165,7 +165,11 @@ while [ $SECONDS -lt $deadline ]; do
     sleep 0.05
 done
 kill -9 "$bpid"; wait "$bpid" 2>/dev/null
-id2=$(find "$adir/backups" -mindepth 1 -maxdepth 1 -newer "$m1" -printf '%f\n' | head -n 1)
+# The interrupted backup is the one whose parts were stored after m1. (Not its directory '-newer
+# "$m1"': the rename that published m1 sets the first backup's directory's mtime after m1's own, a
+# clock tick later at times, and that picked the first backup.)
+id2=$(find "$adir/backups" -name '*.bvp' -newer "$m1" 2>/dev/null | head -n 1 | sed 's|.*/backups/\([^/]*\)/parts/.*|\1|')
+check "SIGKILL: the first backup is not taken for the killed one" test "$id2" != "$id1"
 check "SIGKILL: the killed backup had stored parts" test -n "$id2" -a -d "$adir/backups/$id2/parts"
 check "SIGKILL: it has no manifest" test ! -e "$adir/backups/$id2/manifest.json"
 for _ in $(seq 1 100); do pgrep -f "[b]invault-backup-$id2.work" > /dev/null || break; sleep 0.1; done
