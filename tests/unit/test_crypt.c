@@ -18,6 +18,7 @@
 #include "common/io.h"
 #include "common/mem.h"
 #include "tests/test.h"
+#include "tests/unit/storage_wrap.h"
 #include "storage/storage.h"
 #include "storage/storage_crypt.h"
 #include "archive/key.h"
@@ -1225,7 +1226,7 @@ openFlaky(const char *dir, const char *keyFile, Flaky **flaky, Err *err) {
 /* The directory store without its streaming put, as S3 is: encrypted puts go through an
  * encrypted temporary copy, whose path is remembered. */
 typedef struct Copying {
-    Storage *inner;
+    Storage *inner; /* first: storage_wrap.h */
     char *lastSource;
 } Copying;
 
@@ -1242,31 +1243,6 @@ copyingPut(void *driver, const char *name, const StoragePutSource *src, const St
     return storagePutFile(c->inner, name, src->path, info, err);
 }
 
-static IoRead *
-copyingOpenRead(void *driver, const char *name, uint64_t offset, uint64_t length, Err *err) {
-    return storageOpenRead(((Copying *)driver)->inner, name, offset, length, err);
-}
-
-static int
-copyingHead(void *driver, const char *name, StorageInfo *out, Err *err) {
-    return storageHead(((Copying *)driver)->inner, name, out, err);
-}
-
-static int
-copyingList(void *driver, const char *prefix, StorageListCb *cb, void *data, Err *err) {
-    return storageList(((Copying *)driver)->inner, prefix, cb, data, err);
-}
-
-static int
-copyingRemove(void *driver, const char *name, Err *err) {
-    return storageRemove(((Copying *)driver)->inner, name, err);
-}
-
-static int
-copyingCleanTemp(void *driver, unsigned minAgeSec, unsigned *removed, Err *err) {
-    return storageCleanTemp(((Copying *)driver)->inner, minAgeSec, removed, err);
-}
-
 static void
 copyingFree(void *driver) {
     Copying *c = driver;
@@ -1278,11 +1254,11 @@ copyingFree(void *driver) {
 
 static const StorageDriverVt copyingVt = {
     .put = copyingPut,
-    .openRead = copyingOpenRead,
-    .head = copyingHead,
-    .list = copyingList,
-    .remove = copyingRemove,
-    .cleanTemp = copyingCleanTemp,
+    .openRead = wrapOpenRead,
+    .head = wrapHead,
+    .list = wrapList,
+    .remove = wrapRemove,
+    .cleanTemp = wrapCleanTemp,
     .free = copyingFree,
 };
 

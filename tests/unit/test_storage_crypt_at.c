@@ -20,6 +20,7 @@
 #include "tests/test.h"
 #include "storage/storage.h"
 #include "storage/storage_crypt.h"
+#include "tests/unit/storage_wrap.h"
 
 #define C STORAGE_CRYPT_CHUNK
 /* The fake driver sends the MD5 of objects up to this size (S3: its multipart threshold). */
@@ -27,7 +28,7 @@
 
 /* The fake driver: puts go to a directory store; putAt reads its source the way S3 would. */
 typedef struct AtDriver {
-    Storage *inner;
+    Storage *inner; /* first: storage_wrap.h */
     /* Called once the source is open, before it is read (a source changed between the passes). */
     void (*beforeRead)(struct AtDriver *d);
     const char *tamperPath;
@@ -113,31 +114,6 @@ atPut(void *driver, const char *name, const StoragePutSource *src, const Storage
     return storagePutFile(d->inner, name, src->path, info, err);
 }
 
-static IoRead *
-atOpenRead(void *driver, const char *name, uint64_t offset, uint64_t length, Err *err) {
-    return storageOpenRead(((AtDriver *)driver)->inner, name, offset, length, err);
-}
-
-static int
-atHead(void *driver, const char *name, StorageInfo *out, Err *err) {
-    return storageHead(((AtDriver *)driver)->inner, name, out, err);
-}
-
-static int
-atList(void *driver, const char *prefix, StorageListCb *cb, void *data, Err *err) {
-    return storageList(((AtDriver *)driver)->inner, prefix, cb, data, err);
-}
-
-static int
-atRemove(void *driver, const char *name, Err *err) {
-    return storageRemove(((AtDriver *)driver)->inner, name, err);
-}
-
-static int
-atCleanTemp(void *driver, unsigned minAgeSec, unsigned *removed, Err *err) {
-    return storageCleanTemp(((AtDriver *)driver)->inner, minAgeSec, removed, err);
-}
-
 static bool
 atSendsWholeMd5(void *driver, uint64_t size) {
     (void)driver;
@@ -155,11 +131,11 @@ atFree(void *driver) {
 static const StorageDriverVt atVt = {
     .put = atPut,
     .putAt = atPutAt,
-    .openRead = atOpenRead,
-    .head = atHead,
-    .list = atList,
-    .remove = atRemove,
-    .cleanTemp = atCleanTemp,
+    .openRead = wrapOpenRead,
+    .head = wrapHead,
+    .list = wrapList,
+    .remove = wrapRemove,
+    .cleanTemp = wrapCleanTemp,
     .free = atFree,
     .sendsWholeMd5 = atSendsWholeMd5,
 };
