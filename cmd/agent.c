@@ -83,7 +83,7 @@ static const OptDef agentOpts[] = {
     {"drain", OPT_BOOL, "false", 0, 0, 0, F(drain), NULL,
      "do not connect to the source: archive what the spool holds (acknowledged semi-sync transactions included), "
      "then exit; for when the source is gone", NULL, NULL},
-    {"log-level", OPT_ENUM, "info", 0, 0, 0, F(logLevel), NULL, "how much to log", cmdLogLevels, NULL},
+    {"log-level", OPT_ENUM, "info", 0, 0, 0, F(logLevel), "BINVAULT_LOG_LEVEL", "how much to log", cmdLogLevels, NULL},
     {"log-format", OPT_ENUM, "text", 0, 0, 0, F(logFormat), NULL, "text or json", cmdLogFormats, NULL},
     CMD_SSL_OPTDEFS(F),
     {"log-file", OPT_STRING, NULL, 0, 0, 0, F(logFile), NULL, "append logs to this file instead of stderr (SIGHUP reopens it)", NULL, NULL},

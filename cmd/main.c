@@ -1,8 +1,10 @@
 /* binvault: continuous binlog archiving and point-in-time recovery for MySQL and MariaDB. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cmd/cmd.h"
+#include "common/log.h"
 #include "common/version.h"
 
 static const CmdDef commands[] = {
@@ -33,6 +35,24 @@ usage(FILE *out) {
     fprintf(out, "\n'binvault COMMAND --help' describes a command's options.\n");
 }
 
+/* BINVAULT_LOG_LEVEL, for every command: those without --log-level (list, status, fetch...) log
+ * what their store does at debug (an S3 store, each request: what a test counts); for those with
+ * it, the option's environment variable too, and --log-level wins. -1 when it is not a level. */
+static int
+logLevelFromEnv(void) {
+    const char *env = getenv("BINVAULT_LOG_LEVEL");
+    LogLevel level;
+
+    if (env == NULL || *env == '\0')
+        return 0;
+    if (logLevelParse(env, &level) != 0) {
+        fprintf(stderr, "binvault: invalid BINVAULT_LOG_LEVEL '%s': expected error, warn, info, debug or trace\n", env);
+        return -1;
+    }
+    logSetLevel(level);
+    return 0;
+}
+
 int
 main(int argc, char **argv) {
     if (argc < 2) {
@@ -49,7 +69,7 @@ main(int argc, char **argv) {
     }
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
         if (strcmp(argv[1], commands[i].name) == 0)
-            return commands[i].run(argc - 1, argv + 1);
+            return logLevelFromEnv() != 0 ? 64 : commands[i].run(argc - 1, argv + 1);
     fprintf(stderr, "binvault: unknown command '%s'; 'binvault --help' lists the commands\n", argv[1]);
     return 64;
 }

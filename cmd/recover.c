@@ -147,7 +147,7 @@ static const OptDef recoverDefs[] = {
      "after (0: its applier as configured)", NULL, NULL},
     {"connect-timeout", OPT_DURATION, "60s", 0, 86400000, 0, RECOVER_OPT(connectTimeoutMs), NULL,
      "how long the target may take to reach the endpoint", NULL, NULL},
-    {"log-level", OPT_ENUM, NULL, 0, 0, 0, RECOVER_OPT(logLevel), NULL, "how much to log (default: info, warn with a "
+    {"log-level", OPT_ENUM, NULL, 0, 0, 0, RECOVER_OPT(logLevel), "BINVAULT_LOG_LEVEL", "how much to log (default: info, warn with a "
      "progress bar)", cmdLogLevels, NULL},
 };
 

@@ -110,7 +110,7 @@ static const OptDef restoreDefs[] = {
      "the replication endpoint the private server reads the archive from (port 0: a free one)", NULL, NULL},
     {"connect-timeout", OPT_DURATION, "60s", 0, 86400000, 0, RESTORE_OPT(connectTimeoutMs), NULL,
      "how long the private server may take to reach the endpoint", NULL, NULL},
-    {"log-level", OPT_ENUM, NULL, 0, 0, 0, RESTORE_OPT(logLevel), NULL,
+    {"log-level", OPT_ENUM, NULL, 0, 0, 0, RESTORE_OPT(logLevel), "BINVAULT_LOG_LEVEL",
      "how much to log (default: info, warn with a progress bar)", cmdLogLevels, NULL},
 };
 

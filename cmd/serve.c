@@ -41,7 +41,7 @@ static const OptDef serveDefs[] = {
      "BINVAULT_SERVE_PASSWORD", "password the replica logs in with (MASTER_PASSWORD)", NULL, NULL},
     {"server-id", OPT_INT, "4294967290", 1, 4294967295LL, 0, offsetof(ServeOpts, serverId), NULL,
      "server_id announced to the replica; must differ from the replica's", NULL, NULL},
-    {"log-level", OPT_ENUM, "info", 0, 0, 0, offsetof(ServeOpts, logLevel), NULL,
+    {"log-level", OPT_ENUM, "info", 0, 0, 0, offsetof(ServeOpts, logLevel), "BINVAULT_LOG_LEVEL",
      "how much to log (debug logs every query the replica sends)", cmdLogLevels, NULL},
 };
 

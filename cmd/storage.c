@@ -58,7 +58,7 @@ static const OptDef storageCmdDefs[] = {
     {"min-age", OPT_INT, "86400", 0, UINT32_MAX, 0, STORAGE_OPT(minAge), NULL,
      "clean: only leftovers older than this many seconds (0 removes all: only when nothing is being stored)", NULL,
      NULL},
-    {"log-level", OPT_ENUM, "info", 0, 0, 0, STORAGE_OPT(logLevel), NULL, "how much to log (debug shows each request)",
+    {"log-level", OPT_ENUM, "info", 0, 0, 0, STORAGE_OPT(logLevel), "BINVAULT_LOG_LEVEL", "how much to log (debug shows each request)",
      cmdLogLevels, NULL},
 };
 

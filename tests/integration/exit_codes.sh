@@ -43,6 +43,7 @@ expect 64 "an invalid GTID" "$BV_BIN" fetch --archive "$T/sound" --from-gtid zz 
 expect 64 "an invalid GTID (recover)" "$BV_BIN" recover --archive "$T/sound" --until-gtid zz --into mysql://root@127.0.0.1:1
 expect 64 "an invalid FILE:POS" "$BV_BIN" fetch --archive "$T/sound" --from-position bad --to "$T/out2"
 expect 64 "an invalid time" "$BV_BIN" log --archive "$T/sound" --since tomorrow
+expect 64 "an invalid BINVAULT_LOG_LEVEL" env BINVAULT_LOG_LEVEL=loud "$BV_BIN" list --archive "$T/sound"
 expect 64 "a restore without a target" "$BV_BIN" restore --archive "$T/sound" --datadir "$T/r64"
 # 65
 expect 65 "verify of an archive with a missing segment" "$BV_BIN" verify --archive "$T/damaged"
