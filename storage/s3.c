@@ -120,7 +120,8 @@ s3DriverHead(void *driver, const char *name, StorageInfo *out, Err *err) {
 
 /* A reader fetching the object in ranged GETs of S3_READ_CHUNK bytes: memory stays bounded
  * and each request is short, so a slow consumer never leaves a transfer stalled. The ETag of
- * the first HEAD is required (If-Match) so a replaced object is not read half old, half new. */
+ * the first GET is required (If-Match) of the next ones, so a replaced object is not read half old,
+ * half new. */
 typedef struct S3Read {
     S3 *s3;
     char *key;
@@ -209,38 +210,102 @@ static const IoReadVt s3ReadVt = {
     .free = s3ReadFree,
 };
 
-static IoRead *
-s3DriverOpenRead(void *driver, const char *name, uint64_t offset, uint64_t length, Err *err) {
-    S3 *this = driver;
-    char *key = s3Key(this, name);
-    Http *http = httpPoolGet(this->pool, err);
-    S3Read *reader;
-    S3Head head;
+int
+s3ContentRangeTotal(const char *value, uint64_t *total) {
+    const char *slash;
+
+    if (value == NULL || strncmp(value, "bytes ", 6) != 0 || (slash = strchr(value, '/')) == NULL)
+        return -1;
+    return s3ParseU64(slash + 1, total);
+}
+
+/* The first ranged GET of a reader, which also says what a HEAD would (the object's size in its
+ * Content-Range, its ETag): one request, not two, for an object of up to S3_READ_CHUNK bytes. A
+ * range past the end (416) is asked again with a HEAD, for the size to say so (or, at the end
+ * exactly, an empty read). */
+static int
+s3ReadFirst(S3Read *this, uint64_t offset, uint64_t length, Err *err) {
+    S3 *s3 = this->s3;
+    uint64_t want = length != 0 && length < S3_READ_CHUNK ? length : S3_READ_CHUNK;
+    char range[64];
+    S3Req r = {.method = "GET", .key = this->key};
+    HttpResponse resp;
+    const char *value;
+    Http *http;
+    S3Head head = {0};
     int rc = -1;
 
-    if (http != NULL && s3HeadKey(this, http, key, &head, err) == 0) {
-        if (!head.exists)
-            errSet(err, ERR_NOTFOUND, "no such object");
-        else if (offset > head.size || length > head.size - offset)
-            errSet(err, ERR_FORMAT, "range of %llu bytes from offset %llu is past the end (%llu bytes)",
-                   (unsigned long long)length, (unsigned long long)offset,
-                   (unsigned long long)head.size);
-        else
-            rc = 0;
+    snprintf(range, sizeof(range), "bytes=%llu-%llu", (unsigned long long)offset,
+             (unsigned long long)(offset + want - 1));
+    s3ReqHeader(&r, "Range", range);
+    r.sink = ioWriteBufNew(this->chunk, (size_t)want);
+    httpResponseInit(&resp);
+    if ((http = httpPoolGet(s3->pool, err)) == NULL || s3Do(s3, http, &r, &resp, err) != 0)
+        goto out;
+    if (resp.status == 404) {
+        errSet(err, ERR_NOTFOUND, "no such object");
+        goto out;
     }
-    httpPoolPut(this->pool, http);
-    if (rc != 0) {
-        bvFree(key);
+    if (resp.status == 416) {
+        if (s3HeadKey(s3, http, this->key, &head, err) != 0)
+            goto out;
+        if (!head.exists) {
+            errSet(err, ERR_NOTFOUND, "no such object");
+            goto out;
+        }
+        this->size = head.size;
+    } else if (resp.status == 206) {
+        if (s3ContentRangeTotal(httpResponseHeader(&resp, "content-range"), &this->size) != 0) {
+            errSet(err, ERR_STORAGE, "the ranged GET response has no valid Content-Range");
+            goto out;
+        }
+    } else if (resp.status == 200) {
+        /* The whole object, which fit in the range asked for (a store may answer so). */
+        value = httpResponseHeader(&resp, "content-length");
+        if (offset != 0 || value == NULL || s3ParseU64(value, &this->size) != 0 || this->size != this->chunk->len) {
+            errSet(err, ERR_STORAGE, "the store ignored the range %s", range);
+            goto out;
+        }
+    } else {
+        s3ResponseFail(s3, &resp, NULL, err);
+        goto out;
+    }
+    if (offset > this->size || length > this->size - offset) {
+        errSet(err, ERR_FORMAT, "range of %llu bytes from offset %llu is past the end (%llu bytes)",
+               (unsigned long long)length, (unsigned long long)offset, (unsigned long long)this->size);
+        goto out;
+    }
+    this->end = length ? offset + length : this->size;
+    if (this->chunk->len > this->end - offset) /* a whole object longer than the range */
+        this->chunk->len = (size_t)(this->end - offset);
+    if (resp.status != 416 && this->chunk->len != (this->end - offset < want ? this->end - offset : want)) {
+        errSet(err, ERR_STORAGE, "short response: %zu bytes of %llu from offset %llu", this->chunk->len,
+               (unsigned long long)want, (unsigned long long)offset);
+        goto out;
+    }
+    value = resp.status == 416 ? head.etag : httpResponseHeader(&resp, "etag");
+    if (value != NULL && s3Printable(value, S3_ETAG_MAX))
+        snprintf(this->etag, sizeof(this->etag), "%s", value);
+    this->pos = offset + this->chunk->len;
+    rc = 0;
+out:
+    httpPoolPut(s3->pool, http);
+    httpResponseClear(&resp);
+    ioWriteFree(r.sink);
+    return rc;
+}
+
+static IoRead *
+s3DriverOpenRead(void *driver, const char *name, uint64_t offset, uint64_t length, Err *err) {
+    S3Read *reader = bvCalloc(1, sizeof(*reader));
+
+    reader->s3 = driver;
+    reader->key = s3Key(driver, name);
+    reader->chunk = bufNew(0);
+    if (s3ReadFirst(reader, offset, length, err) != 0) {
+        s3ReadFree(reader);
         return NULL;
     }
-    reader = bvCalloc(1, sizeof(*reader));
-    reader->s3 = this;
-    reader->key = key;
-    memcpy(reader->etag, head.etag, sizeof(reader->etag));
-    reader->size = head.size;
-    reader->pos = offset;
-    reader->end = length ? offset + length : head.size;
-    reader->chunk = bufNew(0);
     return ioReadNew(&s3ReadVt, reader);
 }
 

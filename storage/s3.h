@@ -9,7 +9,9 @@
  * StoragePutInfo) and Content-MD5, so the store rejects a body damaged on the way. Bodies are
  * streamed from the file; an object above the multipart threshold is sent in parts (each with its
  * own hashes), completed with CompleteMultipartUpload or aborted on failure. Object reads are
- * ranged GETs of S3_READ_CHUNK bytes, so an open reader holds at most one chunk.
+ * ranged GETs of S3_READ_CHUNK bytes, so an open reader holds at most one chunk; the first one,
+ * sent when the reader opens, also gives the object's size (Content-Range) and the ETag that the
+ * next ones require (If-Match): one request for an object of up to a chunk.
  *
  * Immutability: before storing, the object is looked up (HEAD). If it exists with the same size
  * and the same SHA-256 (kept as the user metadata x-amz-meta-sha256 at PUT) the put is a no-op

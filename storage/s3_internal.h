@@ -145,6 +145,10 @@ int s3ResponseFail(S3 *this, const HttpResponse *resp, char **codeOut, Err *err)
 
 /* --- s3.c --------------------------------------------------------------------------------- */
 
+/* The object's size in a Content-Range header ("bytes A-B/TOTAL", or a 416's with an asterisk for
+ * the range): -1 when absent, malformed or unknown (an asterisk for the size). */
+int s3ContentRangeTotal(const char *value, uint64_t *total);
+
 /* HEAD of `key`: out->exists false when there is none. A refused HEAD is described with the
  * S3 code a one-byte GET gets. */
 int s3HeadKey(S3 *this, Http *http, const char *key, S3Head *out, Err *err);

@@ -68,6 +68,41 @@ whole=$(grep -E 'prefix=cat%2F(index|segments)%2F' "$T/lists.txt" | grep -vc 'st
 check_eq "no listing of all of index/ or segments/ (every one starts after a name)" "$whole" 0
 check "index/ is listed from the tail's block" grep -Eq 'prefix=cat%2Findex%2F.*start-after=cat%2Findex%2F0000000000001024' "$T/lists.txt"
 
+# The commands asked about the archive's recent end ask the store about it only: each lists index/
+# and segments/ from a name (the tail, the block it needs), never the whole prefix, and reads a few
+# objects, not the 1024 segments of the summarised block (BINVAULT_LOG_LEVEL=debug logs each
+# request). recover --dry-run plans the last five transactions into the source itself. (Each object
+# read is one ranged GET: 21-26 requests for list, recover and fetch; a HEAD before each GET made 44-46.)
+s3_requests() { # NAME ARGS...: the command's requests into $T/NAME.req; its exit code
+    local name=$1 rc; shift
+    BINVAULT_LOG_LEVEL=debug "$BV_BIN" "$@" --archive "$archive" --s3-uri-style path > "$T/$name.out" 2> "$T/$name.log"
+    rc=$?
+    grep -E 's3: [A-Z]+ ' "$T/$name.log" > "$T/$name.req"
+    return $rc
+}
+ds=$(mdb_sql src "SELECT CONCAT(@@gtid_domain_id, '-', @@server_id)")
+lastn=$(mdb_sql src "SELECT @@gtid_binlog_pos"); lastn=${lastn##*-}
+s3_requests list list; check_eq "list on S3: exit 0" "$?" 0
+s3_requests status status
+export BINVAULT_INTO_PASSWORD=
+s3_requests recover recover --into "mysql://root@127.0.0.1:$(mdb_port src)" --dry-run \
+    --from-gtid "$ds-$((lastn - 5))" --until-end
+check_eq "recover --dry-run of the last transactions on S3: exit 0" "$?" 0
+s3_requests fetch fetch --from-gtid "$ds-$((lastn - 5))" --to "$T/fetch-last"
+check_eq "fetch of the last transactions on S3: exit 0" "$?" 0
+for c in list status recover fetch; do
+    check "$c on S3: logs its requests" test -s "$T/$c.req" -o "$c" = status
+    # A listing from a name (the tail, a block), or from the prefix's start for the first block
+    # (one page of 1000 keys, of the 1101 segments: it stops past the block), never paged on.
+    check_eq "$c on S3: no listing of all of index/ or segments/" \
+        "$(grep -E 'list-type=2' "$T/$c.req" | grep -E 'prefix=cat%2F(index|segments)%2F' | grep 'continuation-token=' | sed 's/.*s3: //')" ""
+    check "$c on S3: reads no segment of the summarised block" \
+        bash -c "! grep -Eq 'GET [^ ]*cat/segments/000000000000(0[0-9]{3}|10[01][0-9]|102[0-4])-' '$T/$c.req'"
+    n=$(grep -c . "$T/$c.req")
+    [ "$n" -lt 40 ] && ok "$c on S3: fewer than 40 requests ($n)" ||
+        fail "$c on S3: fewer than 40 requests" "$(sed -E 's/.*s3: ([A-Z]+) [^ ]*(cat[^ ?]*)[^ ]* .*/\1 \2/' "$T/$c.req")"
+done
+
 # Every reader still reads it all: verify, and fetch gives the server's bytes.
 "$BV_BIN" verify --archive "$archive" --s3-uri-style path > "$T/verify.out" 2>&1
 check_eq "verify passes" "$?" 0

@@ -15,6 +15,7 @@
 #include "common/mem.h"
 #include "storage/http.h"
 #include "storage/s3.h"
+#include "storage/s3_internal.h"
 #include "common/retry.h"
 #include "tests/test.h"
 
@@ -337,6 +338,109 @@ testHttpPool(void) {
     httpPoolFree(pool);
 }
 
+/* --- object reads (storage/s3.c) against the canned server ---------------------------------- */
+
+/* An S3 store on the canned server's port (path style, fixed credentials). */
+static Storage *
+cannedStore(const CannedServer *srv) {
+    char endpoint[64];
+    StorageOptions o = {0};
+    Storage *st;
+    Err err = {0};
+
+    snprintf(endpoint, sizeof(endpoint), "http://127.0.0.1:%u", srv->port);
+    o.s3Endpoint = endpoint;
+    o.s3UriStyle = "path";
+    o.s3AccessKeyId = "AKIDEXAMPLE";
+    o.s3SecretAccessKey = "secret";
+    st = storageS3NewUrl("s3://bucket/prefix", &o, &err);
+    BV_ASSERT(st != NULL);
+    return st;
+}
+
+/* Open object "obj" from `offset` on a server that answers `reply` once; what it read goes to
+ * `buf` (*n bytes), the request it got to `request` (a Buf the caller frees). The reader's
+ * open returns -1 with `err` set. */
+static int
+cannedRead(const char *reply, uint64_t offset, uint8_t *buf, size_t size, ssize_t *n, Buf **request, Err *err) {
+    CannedServer srv = {0};
+    Storage *st;
+    IoRead *r;
+
+    cannedStart(&srv, reply, strlen(reply), 1);
+    st = cannedStore(&srv);
+    *n = -1;
+    if ((r = storageOpenRead(st, "obj", offset, 0, err)) != NULL) {
+        *n = ioReadFull(r, buf, size, err);
+        ioReadFree(r);
+    }
+    storageFree(st);
+    /* One connection served: a second request would find nobody answering. */
+    pthread_join(srv.thread, NULL);
+    close(srv.listenFd);
+    *request = srv.request;
+    return r != NULL ? 0 : -1;
+}
+
+/* A read asks once: its first ranged GET says the object's size (Content-Range) and ETag, where a
+ * HEAD came first before (two requests per object read). A missing object, a response without
+ * Content-Range and a store that sends the whole object instead of the range. */
+static void
+testReadOneRequest(void) {
+    uint8_t buf[32];
+    ssize_t n;
+    Buf *req;
+    Err err = {0};
+
+    CHECK(cannedRead("HTTP/1.1 206 Partial Content\r\nContent-Range: bytes 2-9/10\r\nContent-Length: 8\r\n"
+                     "ETag: \"e1\"\r\nConnection: close\r\n\r\n23456789",
+                     2, buf, sizeof(buf), &n, &req, &err) == 0);
+    CHECK_INT(n, 8);
+    CHECK(n == 8 && memcmp(buf, "23456789", 8) == 0);
+    bufAppend(req, "", 1);
+    CHECK(strncmp((const char *)req->data, "GET /bucket/prefix/obj ", 23) == 0);
+    CHECK(strcasestr((const char *)req->data, "range: bytes=2-8388609\r\n") != NULL);
+    bufFree(req);
+
+    CHECK(cannedRead("HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n", 0, buf,
+                     sizeof(buf), &n, &req, &err) == -1);
+    CHECK_INT(err.code, ERR_NOTFOUND);
+    bufFree(req);
+    errClear(&err);
+
+    CHECK(cannedRead("HTTP/1.1 206 Partial Content\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc", 0, buf,
+                     sizeof(buf), &n, &req, &err) == -1);
+    CHECK_INT(err.code, ERR_STORAGE);
+    CHECK_MSG(err.msg, "no valid Content-Range");
+    bufFree(req);
+    errClear(&err);
+
+    CHECK(cannedRead("HTTP/1.1 200 OK\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc", 0, buf, sizeof(buf),
+                     &n, &req, &err) == 0);
+    CHECK_INT(n, 3);
+    bufFree(req);
+
+    /* An object shorter than the first range: all of it in that one response. */
+    CHECK(cannedRead("HTTP/1.1 206 Partial Content\r\nContent-Range: bytes 0-2/3\r\nContent-Length: 3\r\n"
+                     "Connection: close\r\n\r\nabc",
+                     0, buf, sizeof(buf), &n, &req, &err) == 0);
+    CHECK_INT(n, 3);
+    bufFree(req);
+}
+
+static void
+testContentRange(void) {
+    uint64_t total = 0;
+
+    CHECK(s3ContentRangeTotal("bytes 0-9/10", &total) == 0 && total == 10);
+    CHECK(s3ContentRangeTotal("bytes */4096", &total) == 0 && total == 4096);
+    CHECK(s3ContentRangeTotal("bytes 0-9/*", &total) == -1);
+    CHECK(s3ContentRangeTotal("bytes 0-9", &total) == -1);
+    CHECK(s3ContentRangeTotal("items 0-9/10", &total) == -1);
+    CHECK(s3ContentRangeTotal("bytes 0-9/-1", &total) == -1);
+    CHECK(s3ContentRangeTotal(NULL, &total) == -1);
+}
+
 void
 suite_s3(void) {
     testRun("s3: error classes", testErrorClass);
@@ -345,4 +449,6 @@ suite_s3(void) {
     testRun("s3: http request bodies", testHttpBodies);
     testRun("s3: http transport errors", testHttpTransportErrors);
     testRun("s3: http handle pool", testHttpPool);
+    testRun("s3: an object read is one request", testReadOneRequest);
+    testRun("s3: Content-Range", testContentRange);
 }
