@@ -57,6 +57,8 @@ int binlogTxnFramerPush(BinlogTxnFramer *f, const BinlogFormat *fmt, const Binlo
 bool binlogTxnFramerFinish(BinlogTxnFramer *f);
 
 bool binlogTxnFramerInTxn(const BinlogTxnFramer *f);
+/* The last transaction ended, and the last one closed unfinished: valid until the next push (the
+ * framer's slots trade places). */
 const BinlogTxn *binlogTxnFramerDone(const BinlogTxnFramer *f);
 const BinlogTxn *binlogTxnFramerAborted(const BinlogTxnFramer *f);
 
