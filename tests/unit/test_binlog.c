@@ -344,6 +344,60 @@ testTransactionSlots(void) {
     free(p);
 }
 
+/* A framer that skips the tables frames the same transactions, with no tables, and still fails
+ * on a table map it cannot decode. */
+static void
+testSkipTables(void) {
+    Parsed *p = parseFixture("mariadb-10.11.19-compressed.000001.binlog", 1 << 20);
+    char path[1024];
+    size_t len;
+    unsigned char *data;
+    BinlogReader *r = binlogReaderNew(BINLOG_READER_FILE, 0);
+    BinlogTxnFramer *f = binlogTxnFramerNew(0);
+    BinlogEvent ev;
+    Err err;
+    size_t txns = 0;
+    int rc, failed = 0;
+
+    binlogTxnFramerSkipTables(f);
+    snprintf(path, sizeof(path), "%s/mariadb-10.11.19-compressed.000001.binlog", testFixtureDir());
+    data = testReadFile(path, &len);
+    REQUIRE(data != NULL);
+    binlogReaderFeed(r, data, len);
+    while ((rc = binlogReaderNext(r, &ev, &err)) == 1) {
+        int st = binlogTxnFramerPush(f, binlogReaderFormat(r), &ev, binlogReaderEventOffset(r), &err);
+
+        CHECK(st >= 0);
+        if (st >= 0 && (st & 0x0f) == BINLOG_TXN_END) {
+            const BinlogTxn *t = binlogTxnFramerDone(f);
+
+            CHECK_STR(t->tables, "");
+            if (txns < p->txns) {
+                CHECK_STR(t->gtid, p->gtids[txns]);
+                CHECK_INT(t->startPos, p->txnStart[txns]);
+                CHECK_INT(t->endPos, p->txnEnd[txns]);
+            }
+            txns++;
+        }
+        if (st >= 0 && ev.h.type == BINLOG_TABLE_MAP && !failed) {
+            /* The same table map cut short: refused, tables or not. */
+            BinlogEvent cut = ev;
+
+            cut.bodyLen = 3;
+            CHECK_INT(binlogTxnFramerPush(f, binlogReaderFormat(r), &cut, binlogReaderEventOffset(r), &err), -1);
+            failed = 1;
+        }
+    }
+    CHECK_INT(rc, 0);
+    CHECK_INT(txns, 11);
+    CHECK_STR(p->txnTables[2], "pitr.t1");
+    CHECK(failed);
+    binlogTxnFramerFree(f);
+    binlogReaderFree(r);
+    free(data);
+    free(p);
+}
+
 static void
 testTransactionsMysql(void) {
     Parsed *p = parseFixture("mysql-8.0.31-gtid-trx-payload-zstd.binlog", 1 << 20);
@@ -603,6 +657,7 @@ suite_binlog(void) {
     testRun("binlog: gtids agree with upstream mysqlbinlog", testAgreesWithMysqlbinlog);
     testRun("binlog: mariadb transactions", testTransactionsMariadb);
     testRun("binlog: each transaction's tables and text are its own", testTransactionSlots);
+    testRun("binlog: a framer that skips the tables", testSkipTables);
     testRun("binlog: mysql transactions (payload, tagged, 5.1)", testTransactionsMysql);
     testRun("binlog: mysql gtid event fields", testMysqlGtidDecode);
     testRun("binlog: bit flips are caught", testBitFlips);
