@@ -188,8 +188,9 @@ void agentNoteError(Agent *a, const char *msg);
 void agentFail(Agent *a, const Err *err);
 /* Sleep up to ms unless the agent is stopping. */
 void agentSleep(Agent *a, uint64_t ms);
-/* Wait on doneCond for up to ms (archiver, monitor): wakes on a completion or at shutdown. */
-void agentWorkerSleep(Agent *a, uint64_t ms);
+/* Wait on doneCond for up to ms (archiver, monitor): returns at shutdown and, with untilDone, once
+ * an upload is done (doneCount > 0). */
+void agentWorkerSleep(Agent *a, uint64_t ms, bool untilDone);
 /* The agent's retry policy (AGENT_BACKOFF_MIN_MS up to --reconnect-max) with this calmMs. */
 void agentRetryInit(const Agent *a, Retry *r, uint64_t calmMs);
 /* Under statLock: a sealed segment not archived yet, whose first transaction committed at

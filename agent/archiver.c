@@ -232,7 +232,7 @@ agentArchiverMain(void *arg) {
     Agent *a = arg;
 
     while (!atomic_load(&a->workersStop)) {
-        agentWorkerSleep(a, AGENT_TIMER_MS);
+        agentWorkerSleep(a, AGENT_TIMER_MS, true);
         agentAdvanceCheckpoint(a);
         agentCompactIndex(a, COMPACT_BUDGET_MS);
         agentRefreshCheckpoint(a);

@@ -327,7 +327,7 @@ agentMonitorMain(void *arg) {
                 purgeGuard(a, &conn, &warned);
             }
         }
-        agentWorkerSleep(a, 200);
+        agentWorkerSleep(a, 200, false);
     }
     sqlConnFree(conn);
     sqlConnFree(primary);

@@ -791,6 +791,8 @@ segmentWriterAppend(SegmentWriter *w, const uint8_t *event, size_t len, uint64_t
 
 void
 segmentWriterTransaction(SegmentWriter *w, const char *gtid, uint64_t commitTimeUs, const char *gtidStateAfter) {
+    size_t n;
+
     if (gtid == NULL)
         gtid = "";
     if (w->meta.transactions == 0) {
@@ -801,7 +803,11 @@ segmentWriterTransaction(SegmentWriter *w, const char *gtid, uint64_t commitTime
         w->meta.minTimeUs = commitTimeUs;
     if (commitTimeUs > w->meta.maxTimeUs)
         w->meta.maxTimeUs = commitTimeUs;
-    snprintf(w->meta.lastGtid, sizeof(w->meta.lastGtid), "%s", gtid);
+    /* Copied by hand, not snprintf(): this runs for every transaction (an snprintf() here was 4%
+     * of the stream thread on small events). Truncated as "%s" would be. */
+    n = strnlen(gtid, sizeof(w->meta.lastGtid) - 1);
+    memcpy(w->meta.lastGtid, gtid, n);
+    w->meta.lastGtid[n] = '\0';
     w->meta.lastTimeUs = commitTimeUs;
     if (gtidStateAfter != NULL)
         setGtidState(&w->meta.gtidEnd, gtidStateAfter);

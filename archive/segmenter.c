@@ -106,6 +106,7 @@ segmenterNew(const SegmenterOpts *opts, const SegmenterSink *sink) {
     s->fmt.checksumAlg = opts->streamChecksum;
     s->fmt.flavour = opts->flavour;
     s->framer = binlogTxnFramerNew(0);
+    binlogTxnFramerSkipTables(s->framer);
     s->sealedGtid = bvStrdup("");
     return s;
 }
@@ -197,6 +198,7 @@ static int
 resetFramer(Segmenter *s, Err *err) {
     binlogTxnFramerFree(s->framer);
     s->framer = binlogTxnFramerNew(0);
+    binlogTxnFramerSkipTables(s->framer);
     if (s->sealedGtid[0] != '\0' &&
         binlogTxnFramerSetGtidState(s->framer, s->opts.flavour, s->sealedGtid, err) != 0)
         return errPrefix(err, "gtid state '%s'", s->sealedGtid);

@@ -28,8 +28,18 @@ typedef struct Parsed {
     char gtids[256][BINLOG_TXN_GTID_MAX];
     uint64_t txnStart[256], txnEnd[256];
     uint32_t txnEvents[256];
+    char txnTables[256][64], txnText[256][48];
     char lastState[512];
 } Parsed;
+
+/* The first size - 1 bytes of src. */
+static void
+copyPrefix(char *dst, size_t size, const char *src) {
+    size_t n = strnlen(src, size - 1);
+
+    memcpy(dst, src, n);
+    dst[n] = '\0';
+}
 
 /* Parse a buffer as a binlog file, feeding it in chunks of `chunk` bytes. */
 static void
@@ -80,6 +90,8 @@ parseBuf(const uint8_t *data, size_t len, size_t chunk, Parsed *p) {
             p->txnStart[p->txns] = t->startPos;
             p->txnEnd[p->txns] = t->endPos;
             p->txnEvents[p->txns] = t->events;
+            copyPrefix(p->txnTables[p->txns], sizeof(p->txnTables[0]), t->tables);
+            copyPrefix(p->txnText[p->txns], sizeof(p->txnText[0]), t->statement);
             p->txns++;
         }
     }
@@ -307,6 +319,82 @@ testTransactionsMariadb(void) {
     /* Transactions tile the file between the header events and the final rotate. */
     for (size_t i = 1; i < p->txns; i++)
         CHECK_INT(p->txnStart[i], p->txnEnd[i - 1]);
+    free(p);
+}
+
+/* The framer's slots trade places at each transaction's end: each transaction's tables and text
+ * are its own, whatever the transactions before it left in the slot it reuses (a transaction
+ * without tables after ones with, one table after another). */
+static void
+testTransactionSlots(void) {
+    Parsed *p = parseFixture("mariadb-10.11.19-compressed.000001.binlog", 1 << 20);
+
+    CHECK_INT(p->rc, 0);
+    CHECK_INT(p->txns, 11);
+    CHECK_STR(p->txnTables[0], "");
+    CHECK_STR(p->txnText[0], "CREATE DATABASE pitr");
+    CHECK_STR(p->txnTables[5], "pitr.t1");
+    CHECK_STR(p->txnTables[6], "");
+    CHECK(strncmp(p->txnText[6], "INSERT INTO t1 VALUES (6,'statement-based", 41) == 0);
+    CHECK_STR(p->txnTables[7], "pitr.t2");
+    CHECK_STR(p->txnTables[8], "pitr.t2");
+    CHECK_STR(p->txnTables[9], "pitr.t1");
+    CHECK_STR(p->txnTables[10], "");
+    CHECK(strncmp(p->txnText[10], "XA COMMIT", 9) == 0);
+    free(p);
+}
+
+/* A framer that skips the tables frames the same transactions, with no tables, and still fails
+ * on a table map it cannot decode. */
+static void
+testSkipTables(void) {
+    Parsed *p = parseFixture("mariadb-10.11.19-compressed.000001.binlog", 1 << 20);
+    char path[1024];
+    size_t len;
+    unsigned char *data;
+    BinlogReader *r = binlogReaderNew(BINLOG_READER_FILE, 0);
+    BinlogTxnFramer *f = binlogTxnFramerNew(0);
+    BinlogEvent ev;
+    Err err;
+    size_t txns = 0;
+    int rc, failed = 0;
+
+    binlogTxnFramerSkipTables(f);
+    snprintf(path, sizeof(path), "%s/mariadb-10.11.19-compressed.000001.binlog", testFixtureDir());
+    data = testReadFile(path, &len);
+    REQUIRE(data != NULL);
+    binlogReaderFeed(r, data, len);
+    while ((rc = binlogReaderNext(r, &ev, &err)) == 1) {
+        int st = binlogTxnFramerPush(f, binlogReaderFormat(r), &ev, binlogReaderEventOffset(r), &err);
+
+        CHECK(st >= 0);
+        if (st >= 0 && (st & 0x0f) == BINLOG_TXN_END) {
+            const BinlogTxn *t = binlogTxnFramerDone(f);
+
+            CHECK_STR(t->tables, "");
+            if (txns < p->txns) {
+                CHECK_STR(t->gtid, p->gtids[txns]);
+                CHECK_INT(t->startPos, p->txnStart[txns]);
+                CHECK_INT(t->endPos, p->txnEnd[txns]);
+            }
+            txns++;
+        }
+        if (st >= 0 && ev.h.type == BINLOG_TABLE_MAP && !failed) {
+            /* The same table map cut short: refused, tables or not. */
+            BinlogEvent cut = ev;
+
+            cut.bodyLen = 3;
+            CHECK_INT(binlogTxnFramerPush(f, binlogReaderFormat(r), &cut, binlogReaderEventOffset(r), &err), -1);
+            failed = 1;
+        }
+    }
+    CHECK_INT(rc, 0);
+    CHECK_INT(txns, 11);
+    CHECK_STR(p->txnTables[2], "pitr.t1");
+    CHECK(failed);
+    binlogTxnFramerFree(f);
+    binlogReaderFree(r);
+    free(data);
     free(p);
 }
 
@@ -568,6 +656,8 @@ suite_binlog(void) {
     testRun("binlog: positions, server ids, checksums, gtids agree with mariadb-binlog", testAgreesWithMariadbBinlog);
     testRun("binlog: gtids agree with upstream mysqlbinlog", testAgreesWithMysqlbinlog);
     testRun("binlog: mariadb transactions", testTransactionsMariadb);
+    testRun("binlog: each transaction's tables and text are its own", testTransactionSlots);
+    testRun("binlog: a framer that skips the tables", testSkipTables);
     testRun("binlog: mysql transactions (payload, tagged, 5.1)", testTransactionsMysql);
     testRun("binlog: mysql gtid event fields", testMysqlGtidDecode);
     testRun("binlog: bit flips are caught", testBitFlips);

@@ -175,6 +175,52 @@ testSeveralSegments(void) {
     bvFree(src.file);
 }
 
+/* A segment's first and last GTIDs and commit times over its transactions; a GTID longer than the
+ * metadata keeps is cut to its first BINLOG_TXN_GTID_MAX - 1 bytes, as "%s" would be. */
+static void
+testTransactionGtids(void) {
+    char path[1024], longGtid[BINLOG_TXN_GTID_MAX + 40];
+    Source src;
+    SegmentMeta m, sealed;
+    SegmentWriter *w;
+    Err err = {0};
+
+    sourceLoad(&src);
+    sourceMeta(&src, 1, &m);
+    snprintf(path, sizeof(path), "%s/gtids.tmp", testTmpDir());
+    memset(longGtid, '7', sizeof(longGtid) - 1);
+    longGtid[sizeof(longGtid) - 1] = '\0';
+    w = segmentWriterNew(path, &m, src.file + 4, src.fdeLen, &err);
+    REQUIRE(w != NULL);
+    REQUIRE(appendEvents(w, 2, 7, NULL, &err) == 0);
+    segmentWriterTransaction(w, "0-11-1", 1795231130000000ull, NULL);
+    segmentWriterTransaction(w, "0-11-22", 1795231129000000ull, NULL);
+    segmentWriterTransaction(w, "0-11-333", 1795231131000000ull, "0-11-333");
+    REQUIRE(segmentWriterSeal(w, false, &sealed, &err) == 0);
+    CHECK_STR(sealed.firstGtid, "0-11-1");
+    CHECK_STR(sealed.lastGtid, "0-11-333");
+    CHECK_INT(sealed.transactions, 3);
+    CHECK_INT(sealed.minTimeUs, 1795231129000000ull);
+    CHECK_INT(sealed.maxTimeUs, 1795231131000000ull);
+    CHECK_INT(sealed.lastTimeUs, 1795231131000000ull);
+    segmentMetaClear(&sealed);
+    segmentWriterFree(w);
+    unlink(path);
+
+    w = segmentWriterNew(path, &m, src.file + 4, src.fdeLen, &err);
+    REQUIRE(w != NULL);
+    REQUIRE(appendEvents(w, 1, 8, NULL, &err) == 0);
+    segmentWriterTransaction(w, "0-11-1", 1795231130000000ull, NULL);
+    segmentWriterTransaction(w, longGtid, 1795231130000000ull, NULL);
+    REQUIRE(segmentWriterSeal(w, false, &sealed, &err) == 0);
+    CHECK_INT(strlen(sealed.lastGtid), BINLOG_TXN_GTID_MAX - 1);
+    CHECK(strncmp(sealed.lastGtid, longGtid, BINLOG_TXN_GTID_MAX - 1) == 0);
+    segmentMetaClear(&sealed);
+    segmentWriterFree(w);
+    unlink(path);
+    bvFree(src.file);
+}
+
 /* Write a segment of `count` events (content from `seed`) at `path` on `c` and seal it into
  * `sealed`; -1 with err at the first failure. */
 static int
@@ -685,6 +731,7 @@ void
 suite_segment_write(void) {
     testRun("segment writer: several segments through one compression worker", testSeveralSegments);
     testRun("segment writer: lz4 accelerations 1, 2 and 8 of the same content", testLz4Acceleration);
+    testRun("segment writer: the first and last GTIDs and times of a segment's transactions", testTransactionGtids);
     testRun("segment writer: the object's MD5 taken as it is written, when asked", testObjectMd5);
     testRun("segment writer: the object's digests, over segments longer than the ring", testObjectDigestsAcrossRing);
     testRun("segment writer: an abandoned segment, then the next on the same worker", testAbandonedThenNext);
