@@ -68,6 +68,33 @@ open(doc, "w").write(text)
 PY
 }
 
+# The binlog files of a bench data set are fixed when the set is made: DIR/binlogs.set, one name a
+# line, the files of the generating run (the last one opened by the FLUSH at its end). Every start
+# of the server opens a new binlog file (a format description, a GTID list) and the benches' own
+# statements go into it (the replication user, rpo.sh's load); kept, they grew the set by a file
+# per run (22 to ~90 files, each archived as one more segment by every later catch-up), so that
+# figures taken at different times were not comparable. bench_binlog_set_restore DIR, before each
+# start, removes the files that are not in the set, rewrites the index to the set and drops the
+# saved GTID state (the server then takes it from the set's last file, the same every run): each
+# run reads the set plus the one file its own start opens, whose contents are the same every run.
+bench_binlog_set_record() {
+    sed 's#.*/##' "$1/data/mariadb-bin.index" > "$1/binlogs.set"
+}
+
+bench_binlog_set_restore() {
+    local dir=$1 data=$1/data prefix f
+    if [ ! -f "$dir/binlogs.set" ]; then
+        bench_binlog_set_record "$dir"
+        echo "# bench: $dir has no binlogs.set (made before sets were fixed): its $(wc -l < "$dir/binlogs.set") binlog files are now the set; to restore the original, keep in binlogs.set only the generating run's files (up to the small one its final FLUSH opened)" >&2
+    fi
+    prefix=$(head -n 1 "$data/mariadb-bin.index" | sed 's#[^/]*$##')
+    for f in "$data"/mariadb-bin.[0-9]*; do
+        grep -qxF "${f##*/}" "$dir/binlogs.set" || rm -f "$f"
+    done
+    sed "s#^#$prefix#" "$dir/binlogs.set" > "$data/mariadb-bin.index"
+    rm -f "$data/mariadb-bin.state"
+}
+
 # An OLTP-shaped MariaDB data directory kept (stopped) under $BENCH_DATA/oltp: >= BENCH_OLTP_MB
 # (default 1024) MB of binlogs made of small autocommit transactions (one INSERT, or an UPDATE,
 # of a ~1 KB row each: ~3 KB of binlog per transaction). bench_oltp_start starts it as "oltp".
@@ -96,8 +123,10 @@ for i in range(50000):
         done
         mdb_sql oltp "FLUSH BINARY LOGS"
         mdb_stop oltp
+        bench_binlog_set_record "$BENCH_DATA/oltp"
         touch "$BENCH_DATA/oltp/.complete"
     fi
+    bench_binlog_set_restore "$BENCH_DATA/oltp"
     mdb_start oltp
 }
 
@@ -125,8 +154,10 @@ bench_server_start() {
         done
         mdb_sql server "FLUSH BINARY LOGS"
         mdb_stop server
+        bench_binlog_set_record "$BENCH_DATA/server"
         touch "$BENCH_DATA/server/.complete"
     fi
+    bench_binlog_set_restore "$BENCH_DATA/server"
     mdb_start server
 }
 
@@ -160,8 +191,10 @@ bench_sysbench_start() {
         done
         mdb_sql sysbench "FLUSH BINARY LOGS"
         mdb_stop sysbench
+        bench_binlog_set_record "$BENCH_DATA/sysbench"
         touch "$BENCH_DATA/sysbench/.complete"
     fi
+    bench_binlog_set_restore "$BENCH_DATA/sysbench"
     mdb_start sysbench
 }
 
