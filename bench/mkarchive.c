@@ -31,9 +31,9 @@
  * only the last K segments (from the start of the block holding segment N-K+1) are stored with
  * their block chunks; the blocks before them exist only as summary lines, computed from the same
  * metadata and from the block chunk the archive would hold (its name, size and SHA-256), with
- * neither the chunk nor the segments written, except the block chunk of each group's first block
- * (seqs g*1048576+1..+1024: what `list` reads for the window's start, and a prune or a lookup to
- * such a seq reads). 30 M segments then take a few hundred MB of
+ * neither the chunk nor the segments written, except for each group's first block (seqs
+ * g*1048576+1..+1024: its chunk, which `list` reads for the window's start, and its segments, which
+ * a prune to such a seq checks). 30 M segments then take a few hundred MB of
  * catalog/1/ and minutes, not 150 GB and a day. Such an archive cannot verify (its old blocks are
  * missing), but every command that reads the summaries and the end of the archive (list, status,
  * prune --dry-run, recover --dry-run and fetch near the end) opens it as it opens a real one.
@@ -211,6 +211,12 @@ stateBefore(const Gen *g, uint64_t seq, char *out, size_t size) {
     snprintf(out, size, "%" PRIu32 "-%" PRIu32 "-%" PRIu64, g->domain, serverOf(g, prev), gnoOf(g, prev));
 }
 
+/* Whether the block starting at seq is stored, its chunk and segments (see --summaries-only). */
+static bool
+chunkStored(const Gen *g, uint64_t seq) {
+    return seq >= g->storedFrom || archiveBlockOf(seq) % ARCHIVE_SUMMARY_FANOUT == 0;
+}
+
 /* Build segment `seq` in memory, write its object file, and fill *m (name, size, sha256). */
 static int
 segment(Gen *g, uint64_t seq, SegmentMeta *m, Buf *content, Buf *object, Err *err) {
@@ -281,7 +287,7 @@ segment(Gen *g, uint64_t seq, SegmentMeta *m, Buf *content, Buf *object, Err *er
     cryptoHexEncode(digest, sizeof(digest), m->sha256);
 
     snprintf(path, sizeof(path), "%s/%s", g->root, m->name);
-    if (seq >= g->storedFrom) {
+    if (chunkStored(g, archiveBlockFirst(archiveBlockOf(seq)))) {
         fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
         if (fd < 0 || write(fd, object->data, object->len) != (ssize_t)object->len || close(fd) != 0)
             return errSetSys(err, ERR_IO, errno, "unable to write '%s'", path);
@@ -304,12 +310,6 @@ summaryPut(Gen *g, Err *err) {
     rc = storagePutBuf(archiveStorage(g->archive), name, g->summary->data, g->summary->len, STORAGE_PUT_IMMUTABLE, err);
     bufClear(g->summary);
     return rc;
-}
-
-/* Whether the block chunk of the block starting at seq is stored (see --summaries-only). */
-static bool
-chunkStored(const Gen *g, uint64_t seq) {
-    return seq >= g->storedFrom || archiveBlockOf(seq) % ARCHIVE_SUMMARY_FANOUT == 0;
 }
 
 /* The block chunk that archiveIndexPut() would store for a block of --summaries-only, which is
