@@ -125,6 +125,7 @@ typedef struct Gen {
     uint64_t n;             /* segments */
     uint64_t forkAt;        /* first seq of timeline 2 (0: no fork) */
     uint64_t diverged;      /* segments of timeline 1 after its fork */
+    uint64_t summariesOnly; /* --summaries-only K (0: not given) */
     uint64_t storedFrom;    /* the first seq whose segment and block chunk are stored (1 unless
                              * --summaries-only) */
     uint8_t fde[sizeof(fdeEvent)]; /* fdeEvent with the server id (per timeline: stamped per segment) */
@@ -444,7 +445,7 @@ valid(const Gen *g) {
     if (g->n == 0 || g->perFile == 0 || (g->format != 1 && g->format != 2) || g->serverId == 0 ||
         g->serverId >= UINT32_MAX - 1 || g->basename[0] == '\0' || strlen(g->basename) > 200)
         return false;
-    if (g->storedFrom > 1 && (g->format != 2 || g->forkAt != 0))
+    if (g->summariesOnly != 0 && (g->format != 2 || g->forkAt != 0))
         return false;
     if (g->forkAt == 0)
         return g->diverged == 0;
@@ -464,7 +465,6 @@ main(int argc, char **argv) {
     Buf *content = bufNew(1024), *object = bufNew(2048);
     Err err = {0};
     size_t fill = 0;
-    uint64_t storedLast = 0;
     char endLine[512] = "";
 
     /* Each segment's lz4 context allocates its block buffers: from the heap, not an mmap each. */
@@ -501,14 +501,14 @@ main(int argc, char **argv) {
         else if (strcmp(argv[i], "--diverged") == 0)
             g.diverged = strtoull(v, NULL, 10);
         else if (strcmp(argv[i], "--summaries-only") == 0)
-            storedLast = strtoull(v, NULL, 10);
+            g.summariesOnly = strtoull(v, NULL, 10);
         else
             return usage();
         i++;
     }
     /* The stored part starts at a block: the first block stored is whole. */
-    if (storedLast != 0 && storedLast < g.n)
-        g.storedFrom = archiveBlockFirst(archiveBlockOf(g.n - storedLast + 1));
+    if (g.summariesOnly != 0 && g.summariesOnly < g.n)
+        g.storedFrom = archiveBlockFirst(archiveBlockOf(g.n - g.summariesOnly + 1));
     if (!valid(&g))
         return usage();
     memcpy(g.fde, fdeEvent, sizeof(g.fde));
