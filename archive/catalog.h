@@ -92,7 +92,8 @@ void archiveCatalogFree(ArchiveCatalog *c);
 /* ---- the catalog opened by range (catalog_view.c) ----
  *
  * A view holds: the prune state (first seq), the accepted-gap records, one ArchiveSpan per block
- * that a summary line describes (about 2 KiB per 1024 segments), and the *tail*: the segments after
+ * that a summary line describes (about 450 bytes per 1024 segments, 1 KiB more for a block with 64
+ * breaks: 15 MiB for a year of 1 s segments), and the *tail*: the segments after
  * the last summarised block (at most a block, plus what is not indexed yet), found by listing
  * index/ (and segments/ with ARCHIVE_LOAD_DISCOVER) *after* the last summarised block's names, not
  * from the start. The first kept block, when a prune cut it (the prune chunk [K, end of block]), is

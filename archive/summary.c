@@ -26,9 +26,49 @@ archiveBlockLast(uint64_t block) {
     return (block + 1) * ARCHIVE_BLOCK_SEGMENTS;
 }
 
+/* The strings of a span, in the order spanPack() lays them out. */
+enum { SPAN_START_FILE, SPAN_END_FILE, SPAN_GTID_START, SPAN_GTID_END, SPAN_FIRST_GTID, SPAN_LAST_GTID, SPAN_STRINGS };
+
+/* Point the span's strings and breaks into one new allocation holding copies of `str` and of the
+ * first min(nbreaks, ARCHIVE_SPAN_BREAKS_MAX) `breaks`: the breaks first (malloc's alignment), then
+ * each string at its length. An end file equal to the start file (the usual case: 1024 segments
+ * of a few seconds) is stored once. */
+static void
+spanPack(ArchiveSpan *s, const char *const str[SPAN_STRINGS], const ArchiveSpanBreak *breaks, size_t nbreaks) {
+    size_t lens[SPAN_STRINGS], total, at;
+    const char **dst[SPAN_STRINGS] = {&s->startFile, &s->endFile, &s->gtidStart, &s->gtidEnd, &s->firstGtid, &s->lastGtid};
+    char *mem;
+
+    nbreaks = nbreaks < ARCHIVE_SPAN_BREAKS_MAX ? nbreaks : ARCHIVE_SPAN_BREAKS_MAX;
+    total = nbreaks * sizeof(*breaks);
+    for (size_t i = 0; i < SPAN_STRINGS; i++) {
+        lens[i] = strlen(str[i]) + 1;
+        if (i != SPAN_END_FILE || strcmp(str[i], str[SPAN_START_FILE]) != 0)
+            total += lens[i];
+    }
+    mem = bvMalloc(total);
+    s->breaks = NULL;
+    if (nbreaks > 0) {
+        memcpy(mem, breaks, nbreaks * sizeof(*breaks));
+        s->breaks = (const ArchiveSpanBreak *)(void *)mem;
+    }
+    at = nbreaks * sizeof(*breaks);
+    for (size_t i = 0; i < SPAN_STRINGS; i++) {
+        if (i == SPAN_END_FILE && strcmp(str[i], str[SPAN_START_FILE]) == 0) {
+            *dst[i] = s->startFile;
+            continue;
+        }
+        memcpy(mem + at, str[i], lens[i]);
+        *dst[i] = mem + at;
+        at += lens[i];
+    }
+    s->mem = mem;
+}
+
 /* The breaks among `before` and metas, by continuity.h's rules (a catalog of just them). */
 static void
-spanBreaks(const SegmentMeta *before, const SegmentMeta *metas, size_t n, ArchiveSpan *span) {
+spanBreaks(const SegmentMeta *before, const SegmentMeta *metas, size_t n, ArchiveSpan *span,
+           ArchiveSpanBreak breaks[ARCHIVE_SPAN_BREAKS_MAX]) {
     ArchiveCatalog *c = archiveCatalogNew();
     ArchiveGap *gaps = NULL;
     size_t ngaps;
@@ -47,8 +87,8 @@ spanBreaks(const SegmentMeta *before, const SegmentMeta *metas, size_t n, Archiv
             gaps[i].beforeSeq == gaps[i - 1].beforeSeq)
             continue;
         if (span->breakCount < ARCHIVE_SPAN_BREAKS_MAX) {
-            span->breaks[span->breakCount].afterSeq = gaps[i].afterSeq;
-            span->breaks[span->breakCount].beforeSeq = gaps[i].beforeSeq;
+            breaks[span->breakCount].afterSeq = gaps[i].afterSeq;
+            breaks[span->breakCount].beforeSeq = gaps[i].beforeSeq;
         }
         span->breakCount++;
     }
@@ -59,6 +99,8 @@ spanBreaks(const SegmentMeta *before, const SegmentMeta *metas, size_t n, Archiv
 void
 archiveSpanFromMetas(const SegmentMeta *before, const SegmentMeta *metas, size_t n, ArchiveSpan *span) {
     const SegmentMeta *first = &metas[0], *last = &metas[n - 1];
+    const char *firstGtid = "", *lastGtid = "";
+    ArchiveSpanBreak breaks[ARCHIVE_SPAN_BREAKS_MAX];
 
     BV_ASSERT(n > 0);
     memset(span, 0, sizeof(*span));
@@ -69,12 +111,8 @@ archiveSpanFromMetas(const SegmentMeta *before, const SegmentMeta *metas, size_t
     span->startTimeline = first->timeline ? first->timeline : 1;
     span->endTimeline = last->timeline ? last->timeline : 1;
     span->timelineMin = span->timelineMax = span->startTimeline;
-    snprintf(span->startFile, sizeof(span->startFile), "%s", first->file);
     span->startPos = first->startPos;
-    span->gtidStart = bvStrdup(segmentMetaGtidStart(first));
-    snprintf(span->endFile, sizeof(span->endFile), "%s", last->file);
     span->endPos = last->endPos;
-    span->gtidEnd = bvStrdup(segmentMetaGtidEnd(last));
     span->endsFile = last->endsFile;
     for (size_t i = 0; i < n; i++) {
         const SegmentMeta *m = &metas[i];
@@ -96,18 +134,22 @@ archiveSpanFromMetas(const SegmentMeta *before, const SegmentMeta *metas, size_t
         span->contentBytes += m->contentLen;
         if (m->transactions == 0)
             continue;
-        if (span->firstTimeUs == 0 && span->firstGtid[0] == '\0') {
+        if (span->firstTimeUs == 0 && firstGtid[0] == '\0') {
             span->firstTimeUs = m->firstTimeUs;
-            snprintf(span->firstGtid, sizeof(span->firstGtid), "%s", m->firstGtid);
+            firstGtid = m->firstGtid;
         }
         span->lastTimeUs = m->lastTimeUs;
-        snprintf(span->lastGtid, sizeof(span->lastGtid), "%s", m->lastGtid);
+        lastGtid = m->lastGtid;
         if (span->minTimeUs == 0 || lo < span->minTimeUs)
             span->minTimeUs = lo;
         if (hi > span->maxTimeUs)
             span->maxTimeUs = hi;
     }
-    spanBreaks(before, metas, n, span);
+    spanBreaks(before, metas, n, span, breaks);
+    spanPack(span,
+             (const char *const[SPAN_STRINGS]){first->file, last->file, segmentMetaGtidStart(first), segmentMetaGtidEnd(last),
+                                               firstGtid, lastGtid},
+             breaks, span->breakCount);
 }
 
 void
@@ -155,15 +197,25 @@ reqU32(const JsonValue *obj, const char *key, uint32_t *out, Err *err) {
     return 0;
 }
 
+/* A string member of at most max - 1 bytes without a NUL (jsonReqStrCopy()'s rule), pointing into
+ * the parsed document. */
 static int
-reqGtid(const JsonValue *obj, const char *key, char **out, Err *err) {
-    const char *s;
+reqStrMax(const JsonValue *obj, const char *key, size_t max, const char **out, Err *err) {
+    size_t len;
 
-    if (jsonReqStr(obj, key, &s, err) != 0)
+    if ((*out = jsonStr(jsonGet(obj, key), &len)) == NULL)
+        return errSet(err, ERR_FORMAT, "missing or invalid field '%s'", key);
+    if (len >= max || strlen(*out) != len)
+        return errSet(err, ERR_FORMAT, "field '%s' is longer than %zu bytes or holds a NUL", key, max - 1);
+    return 0;
+}
+
+static int
+reqGtid(const JsonValue *obj, const char *key, const char **out, Err *err) {
+    if (jsonReqStr(obj, key, out, err) != 0)
         return -1;
-    if (strlen(s) >= SEGMENT_GTID_MAX)
+    if (strlen(*out) >= SEGMENT_GTID_MAX)
         return errSet(err, ERR_FORMAT, "field '%s' is longer than %d bytes", key, SEGMENT_GTID_MAX - 1);
-    *out = bvStrdup(s);
     return 0;
 }
 
@@ -179,6 +231,8 @@ spanParseDoc(const JsonValue *doc, ArchiveSpan *s, Err *err) {
     const JsonValue *breaks = jsonGet(doc, "breaks");
     uint64_t version, breakCount;
     char flavour[16];
+    const char *str[SPAN_STRINGS];
+    ArchiveSpanBreak pairs[ARCHIVE_SPAN_BREAKS_MAX];
 
     if (jsonReqU64(doc, "version", &version, err) != 0)
         return -1;
@@ -195,8 +249,8 @@ spanParseDoc(const JsonValue *doc, ArchiveSpan *s, Err *err) {
         jsonReqU64(doc, "max_time_us", &s->maxTimeUs, err) != 0 ||
         jsonReqU64(doc, "first_time_us", &s->firstTimeUs, err) != 0 ||
         jsonReqU64(doc, "last_time_us", &s->lastTimeUs, err) != 0 ||
-        jsonReqStrCopy(doc, "first_gtid", s->firstGtid, sizeof(s->firstGtid), err) != 0 ||
-        jsonReqStrCopy(doc, "last_gtid", s->lastGtid, sizeof(s->lastGtid), err) != 0 ||
+        reqStrMax(doc, "first_gtid", BINLOG_TXN_GTID_MAX, &str[SPAN_FIRST_GTID], err) != 0 ||
+        reqStrMax(doc, "last_gtid", BINLOG_TXN_GTID_MAX, &str[SPAN_LAST_GTID], err) != 0 ||
         jsonReqU64(doc, "break_count", &breakCount, err) != 0)
         return -1;
     if (strcmp(flavour, "mariadb") == 0)
@@ -220,14 +274,14 @@ spanParseDoc(const JsonValue *doc, ArchiveSpan *s, Err *err) {
     if (!isType(start, JSON_OBJECT) || !isType(end, JSON_OBJECT))
         return errSet(err, ERR_FORMAT, "missing or invalid field 'start' or 'end'");
     if (reqU32(start, "timeline", &s->startTimeline, err) != 0 ||
-        jsonReqStrCopy(start, "file", s->startFile, sizeof(s->startFile), err) != 0 ||
-        jsonReqU64(start, "start_pos", &s->startPos, err) != 0 || reqGtid(start, "gtid_start", &s->gtidStart, err) != 0 ||
-        reqU32(end, "timeline", &s->endTimeline, err) != 0 ||
-        jsonReqStrCopy(end, "file", s->endFile, sizeof(s->endFile), err) != 0 ||
-        jsonReqU64(end, "end_pos", &s->endPos, err) != 0 || reqGtid(end, "gtid_end", &s->gtidEnd, err) != 0 ||
+        reqStrMax(start, "file", SEGMENT_FILE_MAX, &str[SPAN_START_FILE], err) != 0 ||
+        jsonReqU64(start, "start_pos", &s->startPos, err) != 0 ||
+        reqGtid(start, "gtid_start", &str[SPAN_GTID_START], err) != 0 || reqU32(end, "timeline", &s->endTimeline, err) != 0 ||
+        reqStrMax(end, "file", SEGMENT_FILE_MAX, &str[SPAN_END_FILE], err) != 0 ||
+        jsonReqU64(end, "end_pos", &s->endPos, err) != 0 || reqGtid(end, "gtid_end", &str[SPAN_GTID_END], err) != 0 ||
         !jsonBool(jsonGet(end, "ends_file"), &s->endsFile))
         return err->code ? -1 : errSet(err, ERR_FORMAT, "missing or invalid field 'ends_file'");
-    if (!segmentFileNameValid(s->startFile) || !segmentFileNameValid(s->endFile))
+    if (!segmentFileNameValid(str[SPAN_START_FILE]) || !segmentFileNameValid(str[SPAN_END_FILE]))
         return errSet(err, ERR_FORMAT, "a binlog file name of the span is not valid");
     if (!isType(breaks, JSON_ARRAY) || jsonLen(breaks) > ARCHIVE_SPAN_BREAKS_MAX ||
         jsonLen(breaks) != (breakCount < ARCHIVE_SPAN_BREAKS_MAX ? breakCount : ARCHIVE_SPAN_BREAKS_MAX))
@@ -235,13 +289,14 @@ spanParseDoc(const JsonValue *doc, ArchiveSpan *s, Err *err) {
     s->breakCount = (size_t)breakCount;
     for (size_t i = 0; i < jsonLen(breaks); i++) {
         const JsonValue *b = jsonAt(breaks, i);
-        ArchiveSpanBreak *out = &s->breaks[i];
+        ArchiveSpanBreak *out = &pairs[i];
 
         if (!isType(b, JSON_ARRAY) || jsonLen(b) != 2 || !jsonU64(jsonAt(b, 0), &out->afterSeq) ||
             !jsonU64(jsonAt(b, 1), &out->beforeSeq) || out->beforeSeq <= out->afterSeq ||
             out->beforeSeq < s->firstSeq || out->beforeSeq > s->lastSeq)
             return errSet(err, ERR_FORMAT, "break %zu is not a pair of seqs of the span", i + 1);
     }
+    spanPack(s, str, pairs, s->breakCount);
     return 0;
 }
 
@@ -264,15 +319,18 @@ archiveSpanParse(const char *text, size_t len, ArchiveSpan *span, Err *err) {
 void
 archiveSpanCopy(ArchiveSpan *dst, const ArchiveSpan *src) {
     *dst = *src;
-    dst->gtidStart = bvStrdup(src->gtidStart ? src->gtidStart : "");
-    dst->gtidEnd = bvStrdup(src->gtidEnd ? src->gtidEnd : "");
+    spanPack(dst,
+             (const char *const[SPAN_STRINGS]){src->startFile, src->endFile, src->gtidStart, src->gtidEnd, src->firstGtid,
+                                               src->lastGtid},
+             src->breaks, src->breakCount);
 }
 
 void
 archiveSpanClear(ArchiveSpan *span) {
-    bvFree(span->gtidStart);
-    bvFree(span->gtidEnd);
-    span->gtidStart = span->gtidEnd = NULL;
+    bvFree(span->mem);
+    span->mem = NULL;
+    span->startFile = span->endFile = span->gtidStart = span->gtidEnd = span->firstGtid = span->lastGtid = NULL;
+    span->breaks = NULL;
 }
 
 uint64_t

@@ -38,7 +38,10 @@ typedef struct ArchiveSpanBreak {
     uint64_t afterSeq, beforeSeq;
 } ArchiveSpanBreak;
 
-/* One summary line: what a block (seqs firstSeq..lastSeq) holds. */
+/* One summary line: what a block (seqs firstSeq..lastSeq) holds. A view keeps one per block of
+ * the archive (30,000 for a year of 1 s segments), so the variable members are not fixed arrays:
+ * the file names, GTIDs, GTID states and breaks live in one allocation (`mem`) at their length,
+ * and a span without breaks holds none. */
 typedef struct ArchiveSpan {
     char name[64];   /* the object summarised: the block chunk index/<first>-<last>.bvi */
     uint64_t size;   /* its size and SHA-256 when the line was written */
@@ -50,36 +53,34 @@ typedef struct ArchiveSpan {
     uint64_t contentBytes; /* sum of their content lengths */
     uint32_t timelineMin, timelineMax; /* the timelines of its segments (1 in a format-1 archive) */
     BinlogFlavour flavour;
-    /* first segment: where it starts; last segment: where it ends */
-    uint32_t startTimeline;
-    char startFile[SEGMENT_FILE_MAX];
-    uint64_t startPos;
-    char *gtidStart; /* allocated; "" when unknown */
-    uint32_t endTimeline;
-    char endFile[SEGMENT_FILE_MAX];
-    uint64_t endPos;
-    char *gtidEnd; /* allocated; "" when unknown */
+    /* first segment: where it starts; last segment: where it ends (GTID states "" when unknown) */
+    uint32_t startTimeline, endTimeline;
     bool endsFile; /* the last segment ends its binlog file */
+    uint64_t startPos, endPos;
+    const char *startFile, *gtidStart;
+    const char *endFile, *gtidEnd;
     /* commit times: lowest and highest of any transaction (commit times can go backwards), and
      * the first and last in binlog order; 0 when the span holds no transaction */
     uint64_t minTimeUs, maxTimeUs, firstTimeUs, lastTimeUs;
-    char firstGtid[BINLOG_TXN_GTID_MAX], lastGtid[BINLOG_TXN_GTID_MAX];
+    const char *firstGtid, *lastGtid; /* at most BINLOG_TXN_GTID_MAX - 1 bytes */
     /* continuity breaks inside the block and between its first segment and the one before it
-     * (the first `breakCount` that fit in `breaks`, ARCHIVE_SPAN_BREAKS_MAX at most) */
+     * (the first `breakCount` that fit in `breaks`, ARCHIVE_SPAN_BREAKS_MAX at most; NULL when
+     * breakCount is 0) */
     size_t breakCount;
-    ArchiveSpanBreak breaks[ARCHIVE_SPAN_BREAKS_MAX];
+    const ArchiveSpanBreak *breaks;
+    void *mem; /* the one allocation the pointers above point into (archiveSpanClear() frees it) */
 } ArchiveSpan;
 
 /* The span of the `n` segments of consecutive seqs in `metas`, `before` being the segment before
  * metas[0] (NULL when unknown: no break is recorded before the block). name/size/sha256 are left
- * empty for the caller. */
+ * empty for the caller. Free with archiveSpanClear(). */
 void archiveSpanFromMetas(const SegmentMeta *before, const SegmentMeta *metas, size_t n, ArchiveSpan *span);
 /* A span as one summary line (no newline); parse one (`len` bytes, any content): ERR_FORMAT naming
  * the member. `span` is overwritten; free with archiveSpanClear(). */
 void archiveSpanToJson(const ArchiveSpan *span, Buf *out);
 int archiveSpanParse(const char *text, size_t len, ArchiveSpan *span, Err *err);
 void archiveSpanCopy(ArchiveSpan *dst, const ArchiveSpan *src); /* deep copy; dst overwritten */
-void archiveSpanClear(ArchiveSpan *span);                        /* frees the GTID states */
+void archiveSpanClear(ArchiveSpan *span); /* frees `mem`; the string and break pointers become NULL */
 
 /* Level-1 documents cover whole blocks of one group of 1024 blocks: the group of a seq. */
 uint64_t archiveSummaryGroupOf(uint64_t seq);

@@ -13,11 +13,18 @@
 #   BENCH_CATALOG_SIZES   sizes to run (default "1000 100000", plus 1000000 with BENCH_CATALOG_1M=1)
 #   BENCH_CATALOG_FORMAT  1 or 2 (default): the archive format generated
 #   BENCH_CATALOG_BEFORE  a file of rows measured before the conversion, printed beside (optional)
+#   BENCH_CATALOG_SYNTH   sizes of synthetic archives (e.g. "3000000 30000000": a year of 10 s and of
+#                         1 s segments) measured after the others: mkarchive --summaries-only 20000
+#                         writes the summary lines of every block but the segments and block chunks
+#                         of the last 20 000 segments only (and the chunk of each group's first
+#                         block), so only what reads the summaries and the archive's end runs: list,
+#                         status, recover --dry-run near the end, fetch of the last hour, prune
+#                         --dry-run to the first block of the middle group (issue #13)
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 BV=${BV_BIN:-$BENCH_ROOT/binvault}
 MK=${BENCH_MKARCHIVE:-$BENCH_ROOT/build/release/mkarchive}
-SIZES=${BENCH_CATALOG_SIZES:-"1000 100000${BENCH_CATALOG_1M:+ 1000000}"}
+SIZES=${BENCH_CATALOG_SIZES-"1000 100000${BENCH_CATALOG_1M:+ 1000000}"}
 FORMAT=${BENCH_CATALOG_FORMAT:-2}
 START_TIME=1796000000 # mkarchive's default: seq s commits at START_TIME + s
 work=$BENCH_DATA/catalog-run
@@ -96,6 +103,36 @@ for n in $SIZES; do
     echo "${rows[-1]}" >&2
 done
 
+# Synthetic archives: only the end is stored, so the plans and the fetch stay in the last 20 000
+# segments and the prune cuts at a group's first block (whose chunk is stored).
+synth_for() {
+    local n=$1 dir=$BENCH_DATA/catalog-synth-$1
+    if [ ! -f "$dir/.complete" ]; then
+        rm -rf "$dir"
+        echo "# generating a synthetic archive of $n segments in $dir (once)" >&2
+        "$MK" "$dir" "$n" --summaries-only 20000 >&2
+        touch "$dir/.complete"
+    fi
+    echo "$dir"
+}
+synth_rows=()
+for n in ${BENCH_CATALOG_SYNTH:-}; do
+    archive=$(synth_for "$n")
+    e=$((n - 1000)); hour=$((n - 3600))
+    groups=$(((n - 1) / 1048576 + 1)); p=$((groups / 2 * 1048576 + 500))
+    echo "## catalog: $n segments (synthetic)" >&2
+    r_list=$(measure "$BV" list --archive "$archive")
+    r_status=$(measure "$BV" status --archive "$archive" --warn-rpo 999999999 --max-rpo 999999999)
+    r_end=$(measure "$BV" recover --archive "$archive" --into "$into" --dry-run --from-gtid "$(gtid $((e - 100)))" \
+        --until-gtid "$(gtid "$e")")
+    rm -rf "$work/fetch"
+    r_fetch=$(measure "$BV" fetch --archive "$archive" --from-gtid "$(gtid "$hour")" --to "$work/fetch")
+    r_prune=$(measure "$BV" prune --archive "$archive" --before-gtid "$(gtid "$p")" --dry-run)
+    synth_rows+=("| $n | $(du -sh "$archive/catalog" | cut -f1) | $r_list | $r_status | $r_end | $r_fetch | $r_prune |")
+    echo "${synth_rows[-1]}" >&2
+done
+rm -rf "$work/fetch"
+
 {
     echo "### Every command at 1 k, 100 k and 1 M segments (issue #13)"
     echo
@@ -110,6 +147,16 @@ done
     echo "| segments | list | list --all | status | recover start | recover middle | recover end | fetch last hour | prune --dry-run | verify | log --grep |"
     echo "|---|---|---|---|---|---|---|---|---|---|---|"
     printf '%s\n' "${rows[@]}"
+    if [ ${#synth_rows[@]} -gt 0 ]; then
+        echo
+        echo "Synthetic archives (mkarchive --summaries-only 20000: summary lines of every block, the last"
+        echo "20 000 segments stored); recover --dry-run plans 100 transactions up to 1000 before the end,"
+        echo "prune --dry-run cuts at the first block of the middle group of 1024 blocks."
+        echo
+        echo "| segments | catalog/ | list | status | recover end | fetch last hour | prune --dry-run |"
+        echo "|---|---|---|---|---|---|---|"
+        printf '%s\n' "${synth_rows[@]}"
+    fi
     if [ -n "${BENCH_CATALOG_BEFORE:-}" ] && [ -f "$BENCH_CATALOG_BEFORE" ]; then
         echo
         cat "$BENCH_CATALOG_BEFORE"

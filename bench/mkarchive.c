@@ -13,6 +13,7 @@
  *
  *   mkarchive DIR N [--per-file K] [--start-time EPOCH] [--format 1|2] [--server-id S] [--domain D]
  *             [--basename NAME] [--source HOST:PORT] [--ends-file] [--fork-at SEQ [--diverged K]]
+ *             [--summaries-only K]
  *
  * The history of a given server (bench/catalog_agent.sh: an agent continues it): --server-id,
  * --domain and --basename are that server's, --source the address binvault.json records;
@@ -25,6 +26,17 @@
  * 1 must be a multiple of --per-file); with --diverged K the old primary's last K segments before
  * SEQ are a diverged branch (K below --per-file). timelines/00000001.json and 00000002.json are
  * stored first.
+ *
+ * --summaries-only K: a synthetic large catalog (bench/catalog.sh BENCH_CATALOG_SYNTH, issue #13):
+ * only the last K segments (from the start of the block holding segment N-K+1) are stored with
+ * their block chunks; the blocks before them exist only as summary lines, computed from the same
+ * metadata and from the block chunk the archive would hold (its name, size and SHA-256), with
+ * neither the chunk nor the segments written, except for each group's first block (seqs
+ * g*1048576+1..+1024: its chunk, which `list` reads for the window's start, and its segments, which
+ * a prune to such a seq checks). 30 M segments then take a few hundred MB of
+ * catalog/1/ and minutes, not 150 GB and a day. Such an archive cannot verify (its old blocks are
+ * missing), but every command that reads the summaries and the end of the archive (list, status,
+ * prune --dry-run, recover --dry-run and fetch near the end) opens it as it opens a real one.
  *
  * DIR must not exist. Index chunks are aligned blocks of 1024 segments (the last one partial).
  * Format 2 (the default) adds the catalog summary of the complete blocks (archiveSpanFromMetas(),
@@ -113,6 +125,9 @@ typedef struct Gen {
     uint64_t n;             /* segments */
     uint64_t forkAt;        /* first seq of timeline 2 (0: no fork) */
     uint64_t diverged;      /* segments of timeline 1 after its fork */
+    uint64_t summariesOnly; /* --summaries-only K (0: not given) */
+    uint64_t storedFrom;    /* the first seq whose segment and block chunk are stored (1 unless
+                             * --summaries-only) */
     uint8_t fde[sizeof(fdeEvent)]; /* fdeEvent with the server id (per timeline: stamped per segment) */
     SegmentMeta before; /* the last segment of the previous block, for its span's break check */
     Buf *summary;       /* the open level-1 document's lines */
@@ -197,6 +212,12 @@ stateBefore(const Gen *g, uint64_t seq, char *out, size_t size) {
     snprintf(out, size, "%" PRIu32 "-%" PRIu32 "-%" PRIu64, g->domain, serverOf(g, prev), gnoOf(g, prev));
 }
 
+/* Whether the block starting at seq is stored, its chunk and segments (see --summaries-only). */
+static bool
+chunkStored(const Gen *g, uint64_t seq) {
+    return seq >= g->storedFrom || archiveBlockOf(seq) % ARCHIVE_SUMMARY_FANOUT == 0;
+}
+
 /* Build segment `seq` in memory, write its object file, and fill *m (name, size, sha256). */
 static int
 segment(Gen *g, uint64_t seq, SegmentMeta *m, Buf *content, Buf *object, Err *err) {
@@ -267,9 +288,11 @@ segment(Gen *g, uint64_t seq, SegmentMeta *m, Buf *content, Buf *object, Err *er
     cryptoHexEncode(digest, sizeof(digest), m->sha256);
 
     snprintf(path, sizeof(path), "%s/%s", g->root, m->name);
-    fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
-    if (fd < 0 || write(fd, object->data, object->len) != (ssize_t)object->len || close(fd) != 0)
-        return errSetSys(err, ERR_IO, errno, "unable to write '%s'", path);
+    if (chunkStored(g, archiveBlockFirst(archiveBlockOf(seq)))) {
+        fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+        if (fd < 0 || write(fd, object->data, object->len) != (ssize_t)object->len || close(fd) != 0)
+            return errSetSys(err, ERR_IO, errno, "unable to write '%s'", path);
+    }
     /* The GTID states are on this stack frame: the caller keeps copies. */
     m->gtidStart = bvStrdup(gs);
     m->gtidEnd = bvStrdup(ge);
@@ -290,7 +313,26 @@ summaryPut(Gen *g, Err *err) {
     return rc;
 }
 
-/* The span line of a complete block just indexed; a full level-1 document is stored. */
+/* The block chunk that archiveIndexPut() would store for a block of --summaries-only, which is
+ * not stored: its lines, as index.c writes them (*len bytes; bvFree()). */
+static uint8_t *
+chunkBytes(const SegmentMeta *block, size_t n, size_t *len) {
+    Buf *doc = bufNew(n * 1024);
+    uint8_t *data;
+
+    for (size_t i = 0; i < n; i++) {
+        segmentMetaToJson(&block[i], true, doc);
+        bufAppend(doc, "\n", 1);
+    }
+    *len = doc->len;
+    data = bvMalloc(doc->len);
+    memcpy(data, doc->data, doc->len);
+    bufFree(doc);
+    return data;
+}
+
+/* The span line of a complete block just indexed (or, before --summaries-only's stored part,
+ * only summarised); a full level-1 document is stored. */
 static int
 summarise(Gen *g, const SegmentMeta *block, size_t n, Err *err) {
     ArchiveSpan span;
@@ -299,8 +341,14 @@ summarise(Gen *g, const SegmentMeta *block, size_t n, Err *err) {
 
     archiveSpanFromMetas(g->before.seq != 0 ? &g->before : NULL, block, n, &span);
     archiveChunkName(block[0].seq, block[n - 1].seq, span.name, sizeof(span.name));
-    if (storageGetBuf(archiveStorage(g->archive), span.name, ARCHIVE_CHUNK_MAX_BYTES, &chunk, &len, err) != 0)
-        return -1;
+    if (chunkStored(g, block[0].seq)) {
+        if (storageGetBuf(archiveStorage(g->archive), span.name, ARCHIVE_CHUNK_MAX_BYTES, &chunk, &len, err) != 0) {
+            archiveSpanClear(&span);
+            return -1;
+        }
+    } else {
+        chunk = chunkBytes(block, n, &len);
+    }
     span.size = len;
     cryptoSha256(chunk, len, digest);
     cryptoHexEncode(digest, sizeof(digest), span.sha256);
@@ -385,7 +433,8 @@ timelines(Gen *g, Err *err) {
 static int
 usage(void) {
     fprintf(stderr, "usage: mkarchive DIR N [--per-file K] [--start-time EPOCH] [--format 1|2] [--server-id S] "
-                    "[--domain D] [--basename NAME] [--source HOST:PORT] [--ends-file] [--fork-at SEQ [--diverged K]]\n");
+                    "[--domain D] [--basename NAME] [--source HOST:PORT] [--ends-file] [--fork-at SEQ [--diverged K]] "
+                    "[--summaries-only K]\n");
     return 2;
 }
 
@@ -396,6 +445,8 @@ valid(const Gen *g) {
     if (g->n == 0 || g->perFile == 0 || (g->format != 1 && g->format != 2) || g->serverId == 0 ||
         g->serverId >= UINT32_MAX - 1 || g->basename[0] == '\0' || strlen(g->basename) > 200)
         return false;
+    if (g->summariesOnly != 0 && (g->format != 2 || g->forkAt != 0))
+        return false;
     if (g->forkAt == 0)
         return g->diverged == 0;
     return g->format == 2 && g->forkAt <= g->n && g->forkAt > g->diverged + 1 && (g->forkAt - 1) % g->perFile == 0 &&
@@ -404,7 +455,7 @@ valid(const Gen *g) {
 
 int
 main(int argc, char **argv) {
-    Gen g = {.perFile = 10000, .startTime = 1796000000, .format = 2, .serverId = SERVER_ID, .basename = "mariadb-bin",
+    Gen g = {.storedFrom = 1, .perFile = 10000, .startTime = 1796000000, .format = 2, .serverId = SERVER_ID, .basename = "mariadb-bin",
              .source = "mkarchive"};
     char dir[2048];
     Storage *storage;
@@ -449,10 +500,15 @@ main(int argc, char **argv) {
             g.forkAt = strtoull(v, NULL, 10);
         else if (strcmp(argv[i], "--diverged") == 0)
             g.diverged = strtoull(v, NULL, 10);
+        else if (strcmp(argv[i], "--summaries-only") == 0)
+            g.summariesOnly = strtoull(v, NULL, 10);
         else
             return usage();
         i++;
     }
+    /* The stored part starts at a block: the first block stored is whole. */
+    if (g.summariesOnly != 0 && g.summariesOnly < g.n)
+        g.storedFrom = archiveBlockFirst(archiveBlockOf(g.n - g.summariesOnly + 1));
     if (!valid(&g))
         return usage();
     memcpy(g.fde, fdeEvent, sizeof(g.fde));
@@ -484,7 +540,7 @@ main(int argc, char **argv) {
             return fail("segment", &err);
         fill++;
         if (fill == BLOCK || seq == g.n) {
-            if (archiveIndexPut(g.archive, NULL, block, fill, &err) != 0)
+            if (chunkStored(&g, block[0].seq) && archiveIndexPut(g.archive, NULL, block, fill, &err) != 0)
                 return fail("index", &err);
             if (g.format == 2 && fill == BLOCK && summarise(&g, block, fill, &err) != 0)
                 return fail("summary", &err);
