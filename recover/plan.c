@@ -131,12 +131,12 @@ planSegAt(const RecoverPlan *p, size_t i) {
 
     if (p->range == NULL)
         return archiveCatalogAt(p->c, i);
-    if (r->have && r->m.seq == p->seq0 + i)
+    if (r->have && r->m.seq == recoverRangeSeqAt(p->range, i))
         return &r->m;
     if (r->failed)
         return NULL;
     r->have = false;
-    if ((got = recoverRangeGet(p->range, p->seq0 + i, &r->m, NULL, &r->err)) < 0)
+    if ((got = recoverRangeGet(p->range, recoverRangeSeqAt(p->range, i), &r->m, NULL, &r->err)) < 0)
         r->failed = true;
     r->have = got == 1;
     return r->have ? &r->m : NULL;
@@ -211,11 +211,15 @@ locateFirst(RecoverPlan *p, Err *err) {
 static size_t
 searchFrom(const RecoverPlan *p) {
     uint64_t seq;
+    size_t i;
 
     if (p->range == NULL)
         return 0;
     seq = archiveBlockFirst(archiveBlockOf(recoverRangeCut(p->range)));
-    return seq > p->seq0 ? (size_t)(seq - p->seq0) : 0;
+    if (seq <= p->seq0)
+        return 0;
+    recoverRangeIndexOf(p->range, seq, &i); /* a seq off the path: from the next one on it */
+    return i;
 }
 
 static int
@@ -248,6 +252,17 @@ locateGtid(RecoverPlan *p, Err *err) {
                   p->target.gtid, m != NULL ? segmentMetaGtidEnd(m) : "");
 }
 
+/* Seq `seq` that a lookup named (`what`), as an index of the range: ERR_INTERNAL when the range
+ * does not hold it (outside, or off its path: the scope looked the target up along the path). */
+static int
+rangeIndex(const RecoverPlan *p, uint64_t seq, const char *what, size_t *idx, Err *err) {
+    if (seq < p->seq0 || seq > recoverRangeLast(p->range) || !recoverRangeIndexOf(p->range, seq, idx))
+        return errSet(err, ERR_INTERNAL, "the %s lookup answered seq %" PRIu64 ", not one of the plan's seqs %" PRIu64
+                      "-%" PRIu64 "%s", what, seq, p->seq0, recoverRangeLast(p->range),
+                      seq >= p->seq0 && seq <= recoverRangeLast(p->range) ? " (off its timeline's path)" : "");
+    return 0;
+}
+
 /* archiveCatalogFindTime() or, in range mode, archiveViewFindTime() (the same rules and errors) as
  * an index of the range. */
 static int
@@ -261,11 +276,7 @@ findTime(RecoverPlan *p, size_t *idx, Err *err) {
     recoverRangeViewUnlock(p->range);
     if (rc != 0)
         return -1;
-    if (seq < p->seq0 || seq - p->seq0 >= p->n)
-        return errSet(err, ERR_INTERNAL, "the time lookup answered seq %" PRIu64 ", outside the plan's seqs %" PRIu64
-                      "-%" PRIu64, seq, p->seq0, p->seq0 + p->n - 1);
-    *idx = (size_t)(seq - p->seq0);
-    return 0;
+    return rangeIndex(p, seq, "time", idx, err);
 }
 
 static int
@@ -322,12 +333,8 @@ locatePosition(RecoverPlan *p, Err *err) {
         recoverRangeViewUnlock(p->range);
         if (rc != 0)
             return -1;
-        if (seq < p->seq0 || seq - p->seq0 >= p->n)
-            return errSet(err, ERR_INTERNAL, "the position lookup answered seq %" PRIu64 ", outside the plan's seqs %"
-                          PRIu64 "-%" PRIu64, seq, p->seq0, p->seq0 + p->n - 1);
-        p->boundary = (size_t)(seq - p->seq0);
+        return rangeIndex(p, seq, "position", &p->boundary, err);
     }
-    return 0;
 }
 
 static RecoverPlan *planInit(RecoverPlan *p, const char *start, const RecoverTarget *target, Err *err);
@@ -351,7 +358,7 @@ RecoverPlan *
 recoverPlanNewRange(RecoverRange *range, const char *start, const RecoverTarget *target, Err *err) {
     RecoverPlan *p;
 
-    if (recoverRangeLast(range) < recoverRangeFirst(range) || recoverRangeFirst(range) == 0) {
+    if (recoverRangeCount(range) == 0 || recoverRangeFirst(range) == 0) {
         errSet(err, ERR_NOTFOUND, "the archive holds no segment");
         recoverRangeFree(range);
         return NULL;
@@ -359,7 +366,7 @@ recoverPlanNewRange(RecoverRange *range, const char *start, const RecoverTarget 
     p = bvCalloc(1, sizeof(*p));
     p->range = range;
     p->seq0 = recoverRangeFirst(range);
-    p->n = (size_t)(recoverRangeLast(range) - p->seq0 + 1);
+    p->n = recoverRangeCount(range);
     p->archiveFirst = archiveViewFirstSeq(recoverRangeViewLock(range));
     recoverRangeViewUnlock(range);
     p->flavour = recoverRangeFlavour(range);
@@ -683,16 +690,27 @@ planGaps(RecoverPlan *p, ArchiveGap **gaps, size_t *n, Err *err) {
     return rc;
 }
 
+/* Whether a break of the whole archive is one of the plan's: in range mode along a path, between
+ * two segments the path holds (one off it is a diverged branch or another timeline, which the
+ * plan does not cross). */
+static bool
+gapOnPath(const RecoverPlan *p, const ArchiveGap *g) {
+    size_t i;
+
+    return p->range == NULL ||
+           (recoverRangeIndexOf(p->range, g->afterSeq, &i) && recoverRangeIndexOf(p->range, g->beforeSeq, &i));
+}
+
 static int
 checkContinuous(RecoverPlan *p, size_t first, size_t last, Err *err) {
-    uint64_t a = p->range != NULL ? p->seq0 + first : archiveCatalogAt(p->c, first)->seq;
-    uint64_t b = p->range != NULL ? p->seq0 + last : archiveCatalogAt(p->c, last)->seq;
+    uint64_t a = p->range != NULL ? recoverRangeSeqAt(p->range, first) : archiveCatalogAt(p->c, first)->seq;
+    uint64_t b = p->range != NULL ? recoverRangeSeqAt(p->range, last) : archiveCatalogAt(p->c, last)->seq;
     ArchiveGap *gaps = NULL;
     size_t ngaps = 0;
     int rc = planGaps(p, &gaps, &ngaps, err);
 
     for (size_t i = 0; i < ngaps && rc == 0; i++)
-        if (gaps[i].afterSeq >= a && gaps[i].beforeSeq <= b)
+        if (gaps[i].afterSeq >= a && gaps[i].beforeSeq <= b && gapOnPath(p, &gaps[i]))
             rc = gaps[i].accepted
                      ? errSet(err, ERR_GAP,
                               "the recovery crosses a gap accepted with --accept-gap, which no recovery can cross "
@@ -732,14 +750,14 @@ rangeWalk(RecoverPlan *p, Err *err) {
     size_t cap = 0;
 
     for (size_t i = info->first; i <= info->last; i++) {
-        uint64_t seq = p->seq0 + i, from, to, bytes, contentBytes;
+        uint64_t seq = recoverRangeSeqAt(p->range, i), from, to, bytes, contentBytes;
         SegmentMeta *m = &p->read->m;
         PlanBlock *blk;
         bool listed = false;
         int got;
 
         if (p->verify != NULL && seq == archiveBlockFirst(archiveBlockOf(seq)) &&
-            archiveBlockLast(archiveBlockOf(seq)) <= p->seq0 + info->last &&
+            archiveBlockLast(archiveBlockOf(seq)) <= info->lastSeq &&
             recoverRangeBlockSums(p->range, archiveBlockOf(seq), &bytes, &contentBytes)) {
             info->bytes += bytes;
             info->contentBytes += contentBytes;
@@ -929,8 +947,8 @@ recoverPlanFinish(RecoverPlan *p, Err *err) {
     info->lastFile = p->lastFile;
     info->lastEndPos = p->lastEndPos;
     if (p->range != NULL) {
-        info->firstSeq = p->seq0 + info->first;
-        info->lastSeq = p->seq0 + info->last;
+        info->firstSeq = recoverRangeSeqAt(p->range, info->first);
+        info->lastSeq = recoverRangeSeqAt(p->range, info->last);
         if (rangeWalk(p, err) != 0)
             return -1;
         p->haveIds = p->verify == NULL;

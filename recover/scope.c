@@ -251,22 +251,33 @@ recoverScopeLoadPath(Archive *a, ArchiveView *v, const TimelineSet *set, uint32_
     return scopeLoad(a, v, timeline, lo, hi, scoped, err);
 }
 
-/* Whether the plan of lo..hi is made a block at a time: a range over more than two blocks whose
- * segments the path takes as they are (no fork segment, no diverged one: following the path
- * changes none of them). */
+/* Whether the plan of lo..hi is made a block at a time: a range over more than two blocks. Along
+ * a path (a forked archive, or --timeline) the range follows it (recoverRangeNewPath()): the
+ * same segments as the range loaded and followed (archiveCatalogFollowTimeline()). */
 static bool
-perBlock(const TimelineSet *set, uint32_t timeline, uint64_t lo, uint64_t hi) {
-    if (archiveBlockOf(hi) - archiveBlockOf(lo) < 2)
-        return false;
-    if (!timelineSetForked(set))
-        return timeline <= 1; /* the main line, as archiveCatalogFollowTimeline() follows it */
-    for (size_t i = 0; i < timelineSetCount(set); i++) {
-        const TimelineRecord *rec = timelineSetAt(set, i);
+perBlock(uint64_t lo, uint64_t hi) {
+    return archiveBlockOf(hi) - archiveBlockOf(lo) >= 2;
+}
 
-        if (rec->hasFork && lo <= rec->firstSeq && hi >= rec->fork.seq)
-            return false;
+/* The range lo..hi for a plan a block at a time: along the path of `timeline` when the archive
+ * forked or a timeline is given; ERR_NOTFOUND as scopeLoad() when the path holds none of it. */
+static RecoverRange *
+scopeRangeNew(Archive *a, ArchiveView *v, const TimelineSet *set, uint32_t timeline, uint64_t lo, uint64_t hi,
+              uint64_t cut, Err *err) {
+    TimelinePath *path;
+    RecoverRange *r;
+
+    if (!timelineSetForked(set) && timeline <= 1)
+        return recoverRangeNew(v, lo, hi, cut);
+    if ((path = timelinePathNew(set, timeline, err)) == NULL ||
+        (r = recoverRangeNewPath(v, path, lo, hi, cut, err)) == NULL)
+        return NULL;
+    if (recoverRangeCount(r) == 0) {
+        errSet(err, ERR_NOTFOUND, "archive '%s' holds no segment on that timeline", archiveUrl(a));
+        recoverRangeFree(r);
+        return NULL;
     }
-    return true;
+    return r;
 }
 
 RecoverPlan *
@@ -284,8 +295,11 @@ recoverScopePlan(Archive *a, ArchiveView *v, const TimelineSet *set, uint32_t ti
     } else if (scopeFind(v, set, timeline, start, target, &lo, &hi, &cut, &scoped, err) != 0) {
         return NULL;
     }
-    if (scoped && perBlock(set, timeline, lo, hi))
-        return recoverPlanNewRange(recoverRangeNew(v, lo, hi, cut), start, target, err);
+    if (scoped && perBlock(lo, hi)) {
+        RecoverRange *r = scopeRangeNew(a, v, set, timeline, lo, hi, cut, err);
+
+        return r != NULL ? recoverPlanNewRange(r, start, target, err) : NULL;
+    }
     if (!timelineSetForked(set) && timeline == 0)
         *c = archiveViewLoadRange(v, lo, hi, err);
     else

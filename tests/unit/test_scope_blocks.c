@@ -2,7 +2,8 @@
  * tail, with a GTID break (a gap) and a fork (timeline 2), planned from the range recoverScope
  * loads, by recoverScopePlan() (a long range a block at a time, recover/range.h) and from the whole
  * index followed along the same path: the plans must agree, to the segment, or refuse alike. And
- * a plan over 52 blocks holds at most two block catalogs. */
+ * a plan over 52 blocks holds at most two block catalogs, and one across a fork inside a block
+ * and a diverged branch longer than a block is made a block at a time along the path. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -155,6 +156,87 @@ archivedOpenPlain(Archived *ar, size_t blocks) {
     ar->ready = true;
 }
 
+/* A forked archive of 12 summarised blocks and a tail of 10: timeline 1's seq s holds 0-1-s;
+ * timeline 2 leaves it inside seq FORK2_SEQ (the segment is cut at its middle), seqs FORK2_SEQ+1 to
+ * TL2B_FIRST-1 diverged (over two blocks: the fifth is all of them), and timeline 2's seq s
+ * holds 0-2-<s - TL2B_FIRST + FORK2_SEQ + 1>, in its own file. */
+#define FORKED_BLOCKS 12
+#define FORKED_SEGMENTS (FORKED_BLOCKS * ARCHIVE_BLOCK_SEGMENTS + 10)
+#define FORK2_SEQ 3500
+#define TL2B_FIRST 6000
+
+static void
+archivedOpenForked(Archived *ar) {
+    SegmentMeta *metas = bvCalloc(FORKED_SEGMENTS, sizeof(*metas));
+    char (*gs)[32] = bvCalloc(FORKED_SEGMENTS, sizeof(*gs)), (*ge)[32] = bvCalloc(FORKED_SEGMENTS, sizeof(*ge));
+    ArchiveIdentity id = {.flavour = BINLOG_FLAVOUR_MARIADB, .serverId = 1};
+    TimelineRecord r;
+    char root[1024];
+    Err err = {0};
+
+    memset(ar, 0, sizeof(*ar));
+    snprintf(root, sizeof(root), "%s/forked", testTmpDir());
+    REQUIRE(mkdir(root, 0700) == 0);
+    REQUIRE((ar->storage = storageNew(root, &err)) != NULL);
+    ar->archive = archiveNew(ar->storage);
+    snprintf(id.source, sizeof(id.source), "test");
+    REQUIRE(archiveIdentityEnsure(ar->archive, &id, NULL, &err) == 0);
+    for (uint64_t seq = 1; seq <= FORKED_SEGMENTS; seq++) {
+        SegmentMeta *m = &metas[seq - 1];
+
+        if (seq < TL2B_FIRST) {
+            snprintf(gs[seq - 1], sizeof(gs[0]), "0-1-%" PRIu64, seq - 1);
+            snprintf(ge[seq - 1], sizeof(ge[0]), "0-1-%" PRIu64, seq);
+            fixtureCrafted(m, seq, "bin.000001", 256 + (seq - 1) * 100, 256 + seq * 100, gs[seq - 1], ge[seq - 1]);
+            continue;
+        }
+        if (seq == TL2B_FIRST)
+            snprintf(gs[seq - 1], sizeof(gs[0]), "0-1-%d", FORK2_SEQ);
+        else
+            snprintf(gs[seq - 1], sizeof(gs[0]), "0-2-%" PRIu64, seq - TL2B_FIRST + FORK2_SEQ);
+        snprintf(ge[seq - 1], sizeof(ge[0]), "0-2-%" PRIu64, seq - TL2B_FIRST + FORK2_SEQ + 1);
+        fixtureCrafted(m, seq, "bin.000002", 256 + (seq - TL2B_FIRST) * 100, 256 + (seq - TL2B_FIRST + 1) * 100,
+                       gs[seq - 1], ge[seq - 1]);
+        m->timeline = 2;
+    }
+    REQUIRE(fixtureIndexBlocks(ar->archive, ar->storage, metas, FORKED_SEGMENTS, &err) == 0);
+    memset(&r, 0, sizeof(r));
+    r.timeline = 1;
+    r.firstSeq = 1;
+    r.source.flavour = BINLOG_FLAVOUR_MARIADB;
+    r.source.serverId = 1;
+    snprintf(r.source.host, sizeof(r.source.host), "db1:3306");
+    snprintf(r.source.basename, sizeof(r.source.basename), "bin");
+    snprintf(r.created, sizeof(r.created), "2026-12-06T00:00:00Z");
+    REQUIRE(timelineRecordWrite(ar->archive, &r, &err) == 0);
+    r.timeline = 2;
+    r.parent = 1;
+    r.firstSeq = TL2B_FIRST;
+    r.source.serverId = 2;
+    snprintf(r.source.host, sizeof(r.source.host), "db2:3306");
+    r.hasFork = true;
+    r.fork.seq = FORK2_SEQ;
+    snprintf(r.fork.file, sizeof(r.fork.file), "bin.000001");
+    r.fork.pos = 256 + (FORK2_SEQ - 1) * 100 + 50; /* inside the segment: it is cut */
+    r.fork.gtidState = bvStrdup("0-1-3500");
+    snprintf(r.fork.gtid, sizeof(r.fork.gtid), "0-1-3500");
+    r.fork.timeUs = 1000000ull * FORK2_SEQ;
+    r.fork.transactions = 1;
+    r.hasDiverged = true;
+    r.diverged.firstSeq = FORK2_SEQ + 1;
+    r.diverged.lastSeq = TL2B_FIRST - 1;
+    r.diverged.transactions = TL2B_FIRST - 1 - FORK2_SEQ;
+    snprintf(r.diverged.firstGtid, sizeof(r.diverged.firstGtid), "0-1-3501");
+    snprintf(r.diverged.lastGtid, sizeof(r.diverged.lastGtid), "0-1-5999");
+    REQUIRE(timelineRecordWrite(ar->archive, &r, &err) == 0);
+    timelineRecordClear(&r);
+    REQUIRE(archiveIdentitySetVersion2(ar->archive, &err) == 0);
+    bvFree(metas);
+    bvFree(gs);
+    bvFree(ge);
+    ar->ready = true;
+}
+
 static void
 archivedClose(Archived *ar) {
     archiveFree(ar->archive);
@@ -167,6 +249,7 @@ typedef struct Outcome {
     char msg[2048];
     size_t segments, loaded; /* loaded: the entries of the range the plan was made on */
     size_t objects;          /* in its JSON */
+    uint64_t objectSeqs;     /* a digest of their seqs, in order */
     size_t held;             /* block catalogs a per-block plan held at most (0: made on a catalog) */
     uint64_t applied, appliedHalf; /* recoverPlanBytes(): all, and before the middle segment's end */
     uint64_t appliedInside;        /* ... and before a byte inside it */
@@ -207,6 +290,12 @@ outcome(RecoverPlan *p, Err *err, Outcome *o) {
         REQUIRE(recoverPlanToJson(p, json, NULL, NULL, err) == 0);
         REQUIRE((v = jsonParse((const char *)json->data, json->len, err)) != NULL);
         o->objects = jsonLen(jsonGet(v, "objects"));
+        for (size_t i = 0; i < o->objects; i++) {
+            uint64_t seq = 0;
+
+            REQUIRE(jsonU64(jsonGet(jsonAt(jsonGet(v, "objects"), i), "seq"), &seq));
+            o->objectSeqs = o->objectSeqs * 1000003u + seq;
+        }
         jsonFree(v);
         bufFree(json);
         o->held = recoverPlanBlocksHeld(p);
@@ -235,6 +324,7 @@ same(const Outcome *a, const Outcome *b) {
     CHECK_STR(a->firstGtid, b->firstGtid);
     CHECK_STR(a->lastGtid, b->lastGtid);
     CHECK_INT(a->objects, b->objects);
+    CHECK(a->objectSeqs == b->objectSeqs);
     CHECK_INT(a->applied, b->applied);
     CHECK_INT(a->appliedHalf, b->appliedHalf);
     CHECK_INT(a->appliedInside, b->appliedInside);
@@ -512,8 +602,100 @@ testPlanOverManyBlocks(void) {
     archivedClose(&ar);
 }
 
+/* Plans across a fork inside a block, past a diverged branch longer than a block, made a block at
+ * a time along the path: the followed whole index's plan (segments, cut, bytes, the JSON's
+ * objects), with two block catalogs held at most. */
+static void
+testPlanAcrossFork(void) {
+    Archived ar;
+    ArchiveView *v;
+    TimelineSet *set;
+    ArchiveCatalog *c = NULL;
+    RecoverPlan *p;
+    RecoverTarget t = {.kind = RECOVER_UNTIL_END};
+    Outcome o;
+    Err err = {0};
+
+    archivedOpenForked(&ar);
+    REQUIRE(ar.ready);
+    REQUIRE((v = archiveViewOpen(ar.archive, 0, &err)) != NULL);
+    CHECK_INT(archiveViewSpanCount(v), FORKED_BLOCKS);
+    REQUIRE(timelineSetLoad(ar.archive, &set, &err) == 0);
+    REQUIRE(timelineSetForked(set));
+
+    /* From the first block to the end of the main line. */
+    compare(&ar, v, set, 0, "0-1-100", &t, &o);
+    CHECK_INT(o.code, 0);
+    CHECK_INT(o.firstSeq, 101);
+    CHECK_INT(o.lastSeq, FORKED_SEGMENTS);
+    CHECK_INT(o.segments, FORKED_SEGMENTS - 100 - (TL2B_FIRST - 1 - FORK2_SEQ));
+    CHECK_INT(o.objects, o.segments);
+    CHECK(o.held >= 1 && o.held <= RECOVER_RANGE_BLOCKS);
+    /* The fork segment as the path sees it: cut at the fork, half its bytes. */
+    CHECK_INT(o.applied, (uint64_t)o.segments * 100 - 50);
+    /* To a GTID of timeline 2, and to a time after the fork. */
+    t = (RecoverTarget){.kind = RECOVER_UNTIL_GTID, .gtid = "0-2-9000"};
+    compare(&ar, v, set, 0, "0-1-1200", &t, &o);
+    CHECK_INT(o.code, 0);
+    CHECK_INT(o.lastSeq, 9000 - FORK2_SEQ - 1 + TL2B_FIRST);
+    CHECK_STR(o.until, "0-2-9000");
+    CHECK(o.held >= 1 && o.held <= RECOVER_RANGE_BLOCKS);
+    t = (RecoverTarget){.kind = RECOVER_UNTIL_TIME, .timeUs = 10500ull * 1000000};
+    compare(&ar, v, set, 0, "0-1-1200", &t, &o);
+    CHECK_INT(o.code, 0);
+    CHECK_INT(o.lastSeq, 10501);
+    CHECK(o.held >= 1 && o.held <= RECOVER_RANGE_BLOCKS);
+    /* A position in timeline 2's file. */
+    t = (RecoverTarget){.kind = RECOVER_UNTIL_POSITION, .file = "bin.000002", .pos = 256 + 4000 * 100};
+    compare(&ar, v, set, 0, "0-1-1200", &t, &o);
+    CHECK_INT(o.code, 0);
+    CHECK_INT(o.lastSeq, TL2B_FIRST + 3999);
+    CHECK(o.held >= 1 && o.held <= RECOVER_RANGE_BLOCKS);
+    /* Timeline 1 to its end: the diverged branch, timeline 2 not read. */
+    t = (RecoverTarget){.kind = RECOVER_UNTIL_END};
+    compare(&ar, v, set, 1, "0-1-100", &t, &o);
+    CHECK_INT(o.code, 0);
+    CHECK_INT(o.lastSeq, TL2B_FIRST - 1);
+    CHECK_INT(o.segments, TL2B_FIRST - 1 - 100);
+    CHECK(o.held >= 1 && o.held <= RECOVER_RANGE_BLOCKS);
+    /* A start past the fork: the main line from timeline 2's first segment. */
+    compare(&ar, v, set, 0, "0-1-3500", &t, &o);
+    CHECK_INT(o.code, 0);
+    CHECK_INT(o.firstSeq, TL2B_FIRST);
+
+    /* The dry run over the main line: the blocks of one timeline on the path from their summary
+     * lines, the diverged block 5 skipped unread, the blocks holding the fork or timeline 2's start
+     * read; the listing and the verification read each block once more. */
+    REQUIRE((p = recoverScopePlan(ar.archive, v, set, 0, "0-1-100", &t, &c, &err)) != NULL);
+    CHECK(c == NULL);
+    recoverPlanDryRun(p, ar.archive, NULL, NULL);
+    REQUIRE(recoverPlanFinish(p, &err) == 0);
+    {
+        Buf *json = bufNew(1024);
+        uint64_t loads = 0;
+        size_t held = 0;
+        char want[128];
+
+        CHECK(recoverPlanToJson(p, json, NULL, NULL, &err) == 0);
+        CHECK(recoverPlanVerify(p, ar.archive, NULL, NULL, &err) != 0);
+        CHECK_INT(err.code, ERR_CHECKSUM);
+        snprintf(want, sizeof(want), "%d of the plan's %d segments do not verify", FORKED_SEGMENTS - 100 - (TL2B_FIRST - 1 - FORK2_SEQ),
+                 FORKED_SEGMENTS - 100 - (TL2B_FIRST - 1 - FORK2_SEQ));
+        CHECK_MSG(err.msg, want);
+        recoverRangeStats(recoverPlanRange(p), &held, &loads);
+        CHECK(held <= RECOVER_RANGE_BLOCKS);
+        CHECK(loads <= FORKED_BLOCKS + 6);
+        bufFree(json);
+    }
+    recoverPlanFree(p);
+    timelineSetFree(set);
+    archiveViewFree(v);
+    archivedClose(&ar);
+}
+
 void
 suite_scope_blocks(void) {
     testRun("scope: plans over 20 blocks with a gap and a fork, as on the whole index", testPlanOverBlocks);
     testRun("scope: a plan over 51 blocks holds two block catalogs at most", testPlanOverManyBlocks);
+    testRun("scope: plans across a fork inside a block, a block at a time along the path", testPlanAcrossFork);
 }
