@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "archive/backup.h"
+#include "archive/internal.h"
 #include "archive/summary.h"
 #include "binlog/gtid.h"
 #include "common/mem.h"
@@ -642,4 +643,90 @@ archiveOutlinePathCommittedBy(ArchiveView *v, const TimelinePath *p, uint64_t af
 
     *seq = pc.seq;
     return rc;
+}
+
+/* archiveOutlinePathFindTime(): the first commit time on the path, the latest so far, and the
+ * segment found (before it is, the last segment with a transaction, or the block holding it:
+ * archiveCatalogFindTime() answers that one when no commit passes the time but the last is at it). */
+typedef struct PathTime {
+    ArchiveView *v;
+    uint64_t timeUs, firstUs, maxUs, seq;
+    uint64_t spanFirst, spanLast; /* seq 0: in this block, read only if needed */
+    bool exclusive, any, found;
+} PathTime;
+
+static bool
+timePasses(const PathTime *pt, uint64_t us) {
+    return pt->exclusive ? us >= pt->timeUs : us > pt->timeUs;
+}
+
+/* A segment of the path, as archiveCatalogFindTime() looks at each entry. */
+static void
+pathTimeSegment(PathTime *pt, const SegmentMeta *m) {
+    if (m->transactions == 0)
+        return;
+    if (!pt->any)
+        pt->firstUs = m->firstTimeUs;
+    pt->any = true;
+    pt->maxUs = m->firstTimeUs > pt->maxUs ? m->firstTimeUs : pt->maxUs;
+    pt->maxUs = m->lastTimeUs > pt->maxUs ? m->lastTimeUs : pt->maxUs;
+    if (!pt->found) {
+        pt->found = timePasses(pt, m->firstTimeUs) || timePasses(pt, m->lastTimeUs);
+        pt->seq = m->seq;
+    }
+}
+
+static int
+pathTimeUnit(void *data, const Unit *unit, Err *err) {
+    PathTime *pt = data;
+    ArchiveCatalog *block;
+
+    if (unit->meta != NULL) {
+        pathTimeSegment(pt, unit->meta);
+        return pt->found ? 1 : 0;
+    }
+    if (unit->span->transactions == 0)
+        return 0;
+    /* A block on the path whole whose commits all come at or before the time: its summary line. */
+    if (!timePasses(pt, unit->span->maxTimeUs)) {
+        if (!pt->any)
+            pt->firstUs = unit->span->firstTimeUs;
+        pt->any = true;
+        pt->maxUs = unit->span->maxTimeUs > pt->maxUs ? unit->span->maxTimeUs : pt->maxUs;
+        pt->seq = 0;
+        pt->spanFirst = unit->first;
+        pt->spanLast = unit->last;
+        return 0;
+    }
+    if ((block = archiveViewLoadRange(pt->v, unit->first, unit->last, err)) == NULL)
+        return -1;
+    for (size_t i = 0; !pt->found && i < archiveCatalogCount(block); i++)
+        pathTimeSegment(pt, archiveCatalogAt(block, i));
+    archiveCatalogFree(block);
+    return pt->found ? 1 : 0;
+}
+
+int
+archiveOutlinePathFindTime(ArchiveView *v, const TimelinePath *p, uint64_t timeUs, bool exclusive, uint64_t *seq,
+                           Err *err) {
+    PathTime pt = {.v = v, .timeUs = timeUs, .exclusive = exclusive};
+    ArchiveCatalog *block;
+
+    *seq = 0;
+    if (pathWalk(v, p, 0, pathTimeUnit, &pt, err) != 0)
+        return -1;
+    if (archiveTimeInRange(timeUs, exclusive, pt.any, pt.firstUs, pt.maxUs, err) != 0)
+        return -1;
+    if (pt.seq == 0) {
+        /* No commit after the time, the last at it: the last segment with a transaction, in the
+         * block whose summary line said so. */
+        if ((block = archiveViewLoadRange(v, pt.spanFirst, pt.spanLast, err)) == NULL)
+            return -1;
+        for (size_t i = 0; i < archiveCatalogCount(block); i++)
+            if (archiveCatalogAt(block, i)->transactions > 0)
+                pt.seq = archiveCatalogAt(block, i)->seq;
+        archiveCatalogFree(block);
+    }
+    *seq = pt.seq;
+    return 0;
 }

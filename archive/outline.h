@@ -93,5 +93,11 @@ int archiveOutlinePathReaching(ArchiveView *v, const TimelinePath *p, const char
                                Err *err);
 int archiveOutlinePathCommittedBy(ArchiveView *v, const TimelinePath *p, uint64_t after, uint64_t timeUs, bool exclusive,
                                   uint64_t *seq, Err *err);
+/* archiveCatalogFindTime() over the path's segments as it sees them (the catalog followed along
+ * it, archiveCatalogFollowTimeline()), answering a seq, with the same rules and errors: the blocks
+ * on the path whole whose commits all come before the time from their summary lines, the first
+ * that holds a later one, and those the path takes in part, read one at a time. */
+int archiveOutlinePathFindTime(ArchiveView *v, const TimelinePath *p, uint64_t timeUs, bool exclusive, uint64_t *seq,
+                               Err *err);
 
 #endif

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "archive/outline.h"
 #include "archive/summary.h"
 #include "binlog/gtid.h"
 #include "common/log.h"
@@ -272,7 +273,11 @@ findTime(RecoverPlan *p, size_t *idx, Err *err) {
 
     if (p->range == NULL)
         return archiveCatalogFindTime(p->c, p->target.timeUs, p->target.exclusive, idx, err);
-    rc = archiveViewFindTime(recoverRangeViewLock(p->range), p->target.timeUs, p->target.exclusive, &seq, err);
+    /* Along a path: its first commit after the time, as on the followed catalog. */
+    rc = recoverRangePath(p->range) != NULL
+             ? archiveOutlinePathFindTime(recoverRangeViewLock(p->range), recoverRangePath(p->range), p->target.timeUs,
+                                          p->target.exclusive, &seq, err)
+             : archiveViewFindTime(recoverRangeViewLock(p->range), p->target.timeUs, p->target.exclusive, &seq, err);
     recoverRangeViewUnlock(p->range);
     if (rc != 0)
         return -1;

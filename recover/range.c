@@ -178,6 +178,11 @@ recoverRangeIndexOf(const RecoverRange *r, uint64_t seq, size_t *i) {
     return true;
 }
 
+const TimelinePath *
+recoverRangePath(const RecoverRange *r) {
+    return r->path;
+}
+
 uint64_t
 recoverRangeFirst(const RecoverRange *r) {
     return r->first;

@@ -45,6 +45,8 @@ RecoverRange *recoverRangeNew(ArchiveView *v, uint64_t first, uint64_t last, uin
 RecoverRange *recoverRangeNewPath(ArchiveView *v, TimelinePath *path, uint64_t first, uint64_t last, uint64_t cut,
                                   Err *err);
 
+/* The path the range follows, NULL when none. */
+const TimelinePath *recoverRangePath(const RecoverRange *r);
 uint64_t recoverRangeFirst(const RecoverRange *r);
 uint64_t recoverRangeLast(const RecoverRange *r);
 uint64_t recoverRangeCut(const RecoverRange *r);

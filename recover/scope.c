@@ -132,9 +132,9 @@ pathWiden(const TimelineSet *set, uint64_t *lo, uint64_t *hi) {
     }
 }
 
-/* The target's cut along the path: *scoped false when only the whole archive can say it (a time
- * or position whose first match in the whole archive is not on the path whole, or a target the
- * path does not reach: the plan refuses it from every segment). */
+/* The target's cut along the path: *scoped false when only the whole archive can say it (a
+ * position whose first match in the whole archive is not on the path whole, or a GTID the path
+ * does not reach: the plan refuses it from every segment). A time is searched along the path. */
 static int
 pathTargetSeq(ArchiveView *v, const TimelinePath *path, const RecoverTarget *t, uint64_t last, uint64_t *cut,
               bool *scoped, Err *err) {
@@ -151,6 +151,23 @@ pathTargetSeq(ArchiveView *v, const TimelinePath *path, const RecoverTarget *t, 
         if (archiveOutlinePathReaching(v, path, t->gtid, t->exclusive, cut, err) != 0)
             return -1;
         *scoped = *cut != 0;
+        return 0;
+    case RECOVER_UNTIL_TIME:
+        /* Searched along the path, block by block. A time before its first commit or after its
+         * last: the plan refuses it in the same words over the path up to its end. */
+        if (archiveOutlinePathFindTime(v, path, t->timeUs, t->exclusive, cut, &e) != 0) {
+            if (e.code != ERR_NOTFOUND) {
+                *err = e;
+                return -1;
+            }
+            /* Before the path's first commit or after its last: the plan refuses it from the end
+             * that applies (as targetSeq()), searching the path in range mode. */
+            if (archiveViewGet(v, last, &m, err) != 0)
+                return -1;
+            *cut = m.transactions > 0 && t->timeUs >= m.lastTimeUs ? last : archiveViewFirstSeq(v);
+            segmentMetaClear(&m);
+        }
+        *scoped = *cut <= last;
         return 0;
     default:
         /* The first match in seq order: when the path holds it whole, it is the path's first

@@ -645,6 +645,29 @@ testPlanAcrossFork(void) {
     CHECK_INT(o.code, 0);
     CHECK_INT(o.lastSeq, 10501);
     CHECK(o.held >= 1 && o.held <= RECOVER_RANGE_BLOCKS);
+    /* A time between the fork and the failover: the first commit after it in the whole archive is
+     * on the diverged branch, on the main line it is timeline 2's first; searched along the path,
+     * not loaded whole. */
+    t = (RecoverTarget){.kind = RECOVER_UNTIL_TIME, .timeUs = 4000ull * 1000000};
+    compare(&ar, v, set, 0, "0-1-1200", &t, &o);
+    CHECK_INT(o.code, 0);
+    CHECK_INT(o.lastSeq, TL2B_FIRST);
+    CHECK(o.loaded < 4 * ARCHIVE_BLOCK_SEGMENTS);
+    CHECK(o.held >= 1 && o.held <= RECOVER_RANGE_BLOCKS);
+    /* ... and on timeline 1, the diverged segment. */
+    compare(&ar, v, set, 1, "0-1-1200", &t, &o);
+    CHECK_INT(o.code, 0);
+    CHECK_INT(o.lastSeq, 4001);
+    /* Before the first commit, after the last: refused alike. */
+    t.timeUs = 500000;
+    compare(&ar, v, set, 0, "", &t, &o);
+    CHECK_INT(o.code, ERR_NOTFOUND);
+    CHECK_MSG(o.msg, "before the first archived commit");
+    t.timeUs = 20000ull * 1000000;
+    compare(&ar, v, set, 0, "0-1-1200", &t, &o);
+    CHECK_INT(o.code, ERR_NOTFOUND);
+    CHECK_MSG(o.msg, "after the last archived commit");
+    CHECK(o.loaded < FORKED_SEGMENTS - 1000);
     /* A position in timeline 2's file. */
     t = (RecoverTarget){.kind = RECOVER_UNTIL_POSITION, .file = "bin.000002", .pos = 256 + 4000 * 100};
     compare(&ar, v, set, 0, "0-1-1200", &t, &o);
