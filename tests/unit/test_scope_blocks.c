@@ -62,8 +62,12 @@ meta(SegmentMeta *m, uint64_t seq, char *gs, char *ge, size_t size) {
     }
 }
 
+/* Timeline 1 from db1, and timeline 2 from db2 leaving it at `forkPos` in seq forkSeq (after
+ * transaction `forkGtid`, the fork's state), starting at seq tl2First: forkSeq+1..tl2First-1
+ * diverged, transactions divFirst..divLast. */
 static void
-timelines(Archive *a) {
+timelinesWrite(Archive *a, uint64_t forkSeq, uint64_t forkPos, const char *forkGtid, uint64_t tl2First,
+               const char *divFirst, const char *divLast) {
     TimelineRecord r;
     Err err = {0};
 
@@ -78,25 +82,41 @@ timelines(Archive *a) {
     REQUIRE(timelineRecordWrite(a, &r, &err) == 0);
     r.timeline = 2;
     r.parent = 1;
-    r.firstSeq = TL2_FIRST;
+    r.firstSeq = tl2First;
     r.source.serverId = 2;
     snprintf(r.source.host, sizeof(r.source.host), "db2:3306");
     r.hasFork = true;
-    r.fork.seq = FORK_SEQ;
+    r.fork.seq = forkSeq;
     snprintf(r.fork.file, sizeof(r.fork.file), "bin.000001");
-    r.fork.pos = 256 + FORK_SEQ * 100;
-    r.fork.gtidState = bvStrdup("0-1-15990");
-    snprintf(r.fork.gtid, sizeof(r.fork.gtid), "0-1-15990");
-    r.fork.timeUs = 1000000ull * FORK_SEQ;
+    r.fork.pos = forkPos;
+    r.fork.gtidState = bvStrdup(forkGtid);
+    snprintf(r.fork.gtid, sizeof(r.fork.gtid), "%s", forkGtid);
+    r.fork.timeUs = 1000000ull * forkSeq;
     r.fork.transactions = 1;
     r.hasDiverged = true;
-    r.diverged.firstSeq = FORK_SEQ + 1;
-    r.diverged.lastSeq = TL2_FIRST - 1;
-    r.diverged.transactions = TL2_FIRST - 1 - FORK_SEQ;
-    snprintf(r.diverged.firstGtid, sizeof(r.diverged.firstGtid), "0-1-15991");
-    snprintf(r.diverged.lastGtid, sizeof(r.diverged.lastGtid), "0-1-15999");
+    r.diverged.firstSeq = forkSeq + 1;
+    r.diverged.lastSeq = tl2First - 1;
+    r.diverged.transactions = tl2First - 1 - forkSeq;
+    snprintf(r.diverged.firstGtid, sizeof(r.diverged.firstGtid), "%s", divFirst);
+    snprintf(r.diverged.lastGtid, sizeof(r.diverged.lastGtid), "%s", divLast);
     REQUIRE(timelineRecordWrite(a, &r, &err) == 0);
     timelineRecordClear(&r);
+}
+
+/* An empty store under the test's directory `dir`, with the archive's identity. */
+static void
+storeOpen(Archived *ar, const char *dir) {
+    ArchiveIdentity id = {.flavour = BINLOG_FLAVOUR_MARIADB, .serverId = 1};
+    char root[1024];
+    Err err = {0};
+
+    memset(ar, 0, sizeof(*ar));
+    snprintf(root, sizeof(root), "%s/%s", testTmpDir(), dir);
+    REQUIRE(mkdir(root, 0700) == 0);
+    REQUIRE((ar->storage = storageNew(root, &err)) != NULL);
+    ar->archive = archiveNew(ar->storage);
+    snprintf(id.source, sizeof(id.source), "test");
+    REQUIRE(archiveIdentityEnsure(ar->archive, &id, NULL, &err) == 0);
 }
 
 /* The archive: identity at version 2, a chunk per block and the tail's, one level-1 summary of the
@@ -105,21 +125,13 @@ static void
 archivedOpen(Archived *ar) {
     static SegmentMeta metas[SEGMENTS];
     static char gs[SEGMENTS][32], ge[SEGMENTS][32];
-    ArchiveIdentity id = {.flavour = BINLOG_FLAVOUR_MARIADB, .serverId = 1};
-    char root[1024];
     Err err = {0};
 
-    memset(ar, 0, sizeof(*ar));
-    snprintf(root, sizeof(root), "%s/store", testTmpDir());
-    REQUIRE(mkdir(root, 0700) == 0);
-    REQUIRE((ar->storage = storageNew(root, &err)) != NULL);
-    ar->archive = archiveNew(ar->storage);
-    snprintf(id.source, sizeof(id.source), "test");
-    REQUIRE(archiveIdentityEnsure(ar->archive, &id, NULL, &err) == 0);
+    storeOpen(ar, "store");
     for (uint64_t seq = 1; seq <= SEGMENTS; seq++)
         meta(&metas[seq - 1], seq, gs[seq - 1], ge[seq - 1], sizeof(gs[0]));
     REQUIRE(fixtureIndexBlocks(ar->archive, ar->storage, metas, SEGMENTS, &err) == 0);
-    timelines(ar->archive);
+    timelinesWrite(ar->archive, FORK_SEQ, 256 + FORK_SEQ * 100, "0-1-15990", TL2_FIRST, "0-1-15991", "0-1-15999");
     REQUIRE(archiveIdentitySetVersion2(ar->archive, &err) == 0);
     ar->ready = true;
 }
@@ -131,17 +143,9 @@ archivedOpenPlain(Archived *ar, size_t blocks) {
     size_t n = blocks * ARCHIVE_BLOCK_SEGMENTS + 10;
     SegmentMeta *metas = bvCalloc(n, sizeof(*metas));
     char (*gs)[32] = bvCalloc(n, sizeof(*gs)), (*ge)[32] = bvCalloc(n, sizeof(*ge));
-    ArchiveIdentity id = {.flavour = BINLOG_FLAVOUR_MARIADB, .serverId = 1};
-    char root[1024];
     Err err = {0};
 
-    memset(ar, 0, sizeof(*ar));
-    snprintf(root, sizeof(root), "%s/plain", testTmpDir());
-    REQUIRE(mkdir(root, 0700) == 0);
-    REQUIRE((ar->storage = storageNew(root, &err)) != NULL);
-    ar->archive = archiveNew(ar->storage);
-    snprintf(id.source, sizeof(id.source), "test");
-    REQUIRE(archiveIdentityEnsure(ar->archive, &id, NULL, &err) == 0);
+    storeOpen(ar, "plain");
     for (uint64_t seq = 1; seq <= n; seq++) {
         snprintf(gs[seq - 1], sizeof(gs[0]), "0-1-%" PRIu64, seq - 1);
         snprintf(ge[seq - 1], sizeof(ge[0]), "0-1-%" PRIu64, seq);
@@ -169,18 +173,9 @@ static void
 archivedOpenForked(Archived *ar) {
     SegmentMeta *metas = bvCalloc(FORKED_SEGMENTS, sizeof(*metas));
     char (*gs)[32] = bvCalloc(FORKED_SEGMENTS, sizeof(*gs)), (*ge)[32] = bvCalloc(FORKED_SEGMENTS, sizeof(*ge));
-    ArchiveIdentity id = {.flavour = BINLOG_FLAVOUR_MARIADB, .serverId = 1};
-    TimelineRecord r;
-    char root[1024];
     Err err = {0};
 
-    memset(ar, 0, sizeof(*ar));
-    snprintf(root, sizeof(root), "%s/forked", testTmpDir());
-    REQUIRE(mkdir(root, 0700) == 0);
-    REQUIRE((ar->storage = storageNew(root, &err)) != NULL);
-    ar->archive = archiveNew(ar->storage);
-    snprintf(id.source, sizeof(id.source), "test");
-    REQUIRE(archiveIdentityEnsure(ar->archive, &id, NULL, &err) == 0);
+    storeOpen(ar, "forked");
     for (uint64_t seq = 1; seq <= FORKED_SEGMENTS; seq++) {
         SegmentMeta *m = &metas[seq - 1];
 
@@ -200,36 +195,9 @@ archivedOpenForked(Archived *ar) {
         m->timeline = 2;
     }
     REQUIRE(fixtureIndexBlocks(ar->archive, ar->storage, metas, FORKED_SEGMENTS, &err) == 0);
-    memset(&r, 0, sizeof(r));
-    r.timeline = 1;
-    r.firstSeq = 1;
-    r.source.flavour = BINLOG_FLAVOUR_MARIADB;
-    r.source.serverId = 1;
-    snprintf(r.source.host, sizeof(r.source.host), "db1:3306");
-    snprintf(r.source.basename, sizeof(r.source.basename), "bin");
-    snprintf(r.created, sizeof(r.created), "2026-12-06T00:00:00Z");
-    REQUIRE(timelineRecordWrite(ar->archive, &r, &err) == 0);
-    r.timeline = 2;
-    r.parent = 1;
-    r.firstSeq = TL2B_FIRST;
-    r.source.serverId = 2;
-    snprintf(r.source.host, sizeof(r.source.host), "db2:3306");
-    r.hasFork = true;
-    r.fork.seq = FORK2_SEQ;
-    snprintf(r.fork.file, sizeof(r.fork.file), "bin.000001");
-    r.fork.pos = 256 + (FORK2_SEQ - 1) * 100 + 50; /* inside the segment: it is cut */
-    r.fork.gtidState = bvStrdup("0-1-3500");
-    snprintf(r.fork.gtid, sizeof(r.fork.gtid), "0-1-3500");
-    r.fork.timeUs = 1000000ull * FORK2_SEQ;
-    r.fork.transactions = 1;
-    r.hasDiverged = true;
-    r.diverged.firstSeq = FORK2_SEQ + 1;
-    r.diverged.lastSeq = TL2B_FIRST - 1;
-    r.diverged.transactions = TL2B_FIRST - 1 - FORK2_SEQ;
-    snprintf(r.diverged.firstGtid, sizeof(r.diverged.firstGtid), "0-1-3501");
-    snprintf(r.diverged.lastGtid, sizeof(r.diverged.lastGtid), "0-1-5999");
-    REQUIRE(timelineRecordWrite(ar->archive, &r, &err) == 0);
-    timelineRecordClear(&r);
+    /* The fork inside its segment: the segment is cut. */
+    timelinesWrite(ar->archive, FORK2_SEQ, 256 + (FORK2_SEQ - 1) * 100 + 50, "0-1-3500", TL2B_FIRST, "0-1-3501",
+                   "0-1-5999");
     REQUIRE(archiveIdentitySetVersion2(ar->archive, &err) == 0);
     bvFree(metas);
     bvFree(gs);
