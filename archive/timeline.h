@@ -176,6 +176,9 @@ void timelinePathViewMeta(const TimelinePath *p, const SegmentMeta *m, SegmentMe
  * the fork where the path leaves it (its segments after that seq are off the path, the one at it
  * may be cut), UINT64_MAX for the tip. What a summary line's timelines say of a whole block. */
 bool timelinePathHolds(const TimelinePath *p, uint32_t timeline, uint64_t *forkSeq);
+/* The first seq of the next timeline the path takes after seq `after` (where it joins its
+ * parent's fork): 0 when none. */
+uint64_t timelinePathNextStart(const TimelinePath *p, uint64_t after);
 /* Catalog c (loaded whole, or one block of it) cut down to the path: the segments off it dropped
  * (each seq handed to `dropped`, when not NULL, in seq order), the cut ones replaced by
  * timelinePathViewMeta(); c is then marked a timeline view (continuity joins each timeline to its

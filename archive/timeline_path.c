@@ -151,6 +151,15 @@ timelinePathHolds(const TimelinePath *p, uint32_t timeline, uint64_t *forkSeq) {
     return s != NULL;
 }
 
+uint64_t
+timelinePathNextStart(const TimelinePath *p, uint64_t after) {
+    /* Step i > 0 starts where the record limiting step i - 1 says; in ascending order. */
+    for (size_t i = 0; i + 1 < p->n; i++)
+        if (p->steps[i].child->firstSeq > after)
+            return p->steps[i].child->firstSeq;
+    return 0;
+}
+
 void
 timelinePathFollowCatalog(const TimelinePath *p, ArchiveCatalog *c, void (*dropped)(void *data, uint64_t seq),
                           void *data) {

@@ -706,6 +706,46 @@ gapOnPath(const RecoverPlan *p, const ArchiveGap *g) {
            (recoverRangeIndexOf(p->range, g->afterSeq, &i) && recoverRangeIndexOf(p->range, g->beforeSeq, &i));
 }
 
+/* The path a range-mode plan follows, NULL when none. */
+static const TimelinePath *
+pathOf(const RecoverPlan *p) {
+    return p->range != NULL ? recoverRangePath(p->range) : NULL;
+}
+
+/* Along a path, where a timeline starting at seq `seq` joins the segment before it on the path
+ * (its parent's fork segment, cut at the fork): their GTID states must meet, as the followed
+ * catalog's continuity checks (archiveCatalogGaps() of a timeline view); the whole archive's
+ * breaks do not compare different timelines. */
+static int
+checkJoin(RecoverPlan *p, uint64_t seq, Err *err) {
+    const SegmentMeta *m;
+    char *aName, *aEnd;
+    bool equal = false;
+    size_t i;
+    Err e = {0};
+    int rc = 0;
+
+    if (!recoverRangeIndexOf(p->range, seq, &i) || i == 0)
+        return 0;
+    if ((m = planSegAt(p, i - 1)) == NULL)
+        return p->read->failed ? planReadFailed(p, err) : 0;
+    aName = bvStrdup(m->name);
+    aEnd = bvStrdup(segmentMetaGtidEnd(m));
+    if ((m = planSegAt(p, i)) == NULL) {
+        rc = p->read->failed ? planReadFailed(p, err) : 0;
+    } else if (aEnd[0] != '\0' && segmentMetaGtidStart(m)[0] != '\0') {
+        if (gtidStateTextEqual(p->flavour, aEnd, segmentMetaGtidStart(m), &equal, &e) != 0)
+            rc = errSet(err, ERR_GAP, "the recovery crosses a gap in the archive: gtid states of '%s' and '%s' cannot be "
+                        "compared: %s", aName, m->name, e.msg);
+        else if (!equal)
+            rc = errSet(err, ERR_GAP, "the recovery crosses a gap in the archive: gtid gap: '%s' ends at gtid state %s, "
+                        "'%s' starts at %s", aName, aEnd, m->name, segmentMetaGtidStart(m));
+    }
+    bvFree(aName);
+    bvFree(aEnd);
+    return rc;
+}
+
 static int
 checkContinuous(RecoverPlan *p, size_t first, size_t last, Err *err) {
     uint64_t a = p->range != NULL ? recoverRangeSeqAt(p->range, first) : archiveCatalogAt(p->c, first)->seq;
@@ -725,6 +765,9 @@ checkContinuous(RecoverPlan *p, size_t first, size_t last, Err *err) {
                               gaps[i].message, gaps[i].afterSeq)
                      : errSet(err, ERR_GAP, "the recovery crosses a gap in the archive: %s", gaps[i].message);
     bvFree(gaps);
+    for (uint64_t s = pathOf(p) != NULL ? timelinePathNextStart(pathOf(p), a) : 0; rc == 0 && s != 0 && s <= b;
+         s = timelinePathNextStart(pathOf(p), s))
+        rc = checkJoin(p, s, err);
     /* Range mode: whether each object is stored is asked while the range streams (rangeWalk()). */
     for (size_t i = first; p->range == NULL && i <= last && rc == 0; i++)
         if (!archiveCatalogListed(p->c, i, NULL))
