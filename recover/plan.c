@@ -333,7 +333,10 @@ locatePosition(RecoverPlan *p, Err *err) {
         return archiveCatalogFindPosition(p->c, p->target.file, limit - 1, &p->boundary, err);
     {
         uint64_t seq;
-        int rc = archiveViewFindPosition(recoverRangeViewLock(p->range), p->target.file, limit - 1, &seq, err);
+        int rc = recoverRangePath(p->range) != NULL
+                     ? archiveOutlinePathFindPosition(recoverRangeViewLock(p->range), recoverRangePath(p->range),
+                                                      p->target.file, limit - 1, &seq, err)
+                     : archiveViewFindPosition(recoverRangeViewLock(p->range), p->target.file, limit - 1, &seq, err);
 
         recoverRangeViewUnlock(p->range);
         if (rc != 0)

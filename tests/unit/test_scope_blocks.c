@@ -643,6 +643,24 @@ testPlanAcrossFork(void) {
     CHECK_INT(o.code, 0);
     CHECK_INT(o.lastSeq, TL2B_FIRST + 3999);
     CHECK(o.held >= 1 && o.held <= RECOVER_RANGE_BLOCKS);
+    /* A position of timeline 1 on the path, one on its diverged branch (not the main line's: the
+     * refusal names what the path holds of the file, up to the fork), and a GTID the main line
+     * never reaches: searched along the path, refused alike. */
+    t = (RecoverTarget){.kind = RECOVER_UNTIL_POSITION, .file = "bin.000001", .pos = 256 + 2000 * 100};
+    compare(&ar, v, set, 0, "0-1-1200", &t, &o);
+    CHECK_INT(o.code, 0);
+    CHECK_INT(o.lastSeq, 2000);
+    t.pos = 256 + 4000 * 100 + 10;
+    compare(&ar, v, set, 0, "0-1-1200", &t, &o);
+    CHECK_INT(o.code, ERR_NOTFOUND);
+    CHECK_MSG(o.msg, "the archive holds bin.000001:256-350206");
+    compare(&ar, v, set, 1, "0-1-1200", &t, &o);
+    CHECK_INT(o.code, 0);
+    CHECK_INT(o.lastSeq, 4001);
+    t = (RecoverTarget){.kind = RECOVER_UNTIL_GTID, .gtid = "0-1-99999"};
+    compare(&ar, v, set, 0, "0-1-1200", &t, &o);
+    CHECK_INT(o.code, ERR_NOTFOUND);
+    CHECK_MSG(o.msg, "after the end of the archive");
     /* Timeline 1 to its end: the diverged branch, timeline 2 not read. */
     t = (RecoverTarget){.kind = RECOVER_UNTIL_END};
     compare(&ar, v, set, 1, "0-1-100", &t, &o);
