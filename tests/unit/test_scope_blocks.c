@@ -206,8 +206,19 @@ archivedOpenForked(Archived *ar, const char *dir, const char *tl2Start) {
     ar->ready = true;
 }
 
+/* The archive's view and timeline records, for the plans. */
 static void
-archivedClose(Archived *ar) {
+archivedView(Archived *ar, ArchiveView **v, TimelineSet **set) {
+    Err err = {0};
+
+    REQUIRE((*v = archiveViewOpen(ar->archive, 0, &err)) != NULL);
+    REQUIRE(timelineSetLoad(ar->archive, set, &err) == 0);
+}
+
+static void
+archivedClose(Archived *ar, ArchiveView *v, TimelineSet *set) {
+    timelineSetFree(set);
+    archiveViewFree(v);
     archiveFree(ar->archive);
     storageFree(ar->storage);
 }
@@ -350,13 +361,11 @@ testPlanOverBlocks(void) {
     TimelineSet *set;
     RecoverTarget t;
     Outcome o;
-    Err err = {0};
 
     archivedOpen(&ar);
     REQUIRE(ar.ready);
-    REQUIRE((v = archiveViewOpen(ar.archive, 0, &err)) != NULL);
+    archivedView(&ar, &v, &set);
     CHECK_INT(archiveViewSpanCount(v), BLOCKS);
-    REQUIRE(timelineSetLoad(ar.archive, &set, &err) == 0);
     REQUIRE(timelineSetForked(set));
 
     /* Within the first window, over four blocks. */
@@ -369,8 +378,8 @@ testPlanOverBlocks(void) {
     CHECK(o.held >= 1 && o.held <= RECOVER_RANGE_BLOCKS); /* four blocks: a block at a time */
     CHECK_INT(o.segments, 3900);
     CHECK_INT(o.transactions, 3900);
-    /* Across the gap: refused alike, over seven blocks before the fork (a block at a time) and to
-     * the end across the fork (on the loaded path). */
+    /* Across the gap: refused alike, over seven blocks before the fork and to the end across the
+     * fork (both a block at a time). */
     t = (RecoverTarget){.kind = RECOVER_UNTIL_GTID, .gtid = "0-1-9000"};
     compare(&ar, v, set, 0, "0-1-1100", &t, &o);
     CHECK_INT(o.code, ERR_GAP);
@@ -439,9 +448,7 @@ testPlanOverBlocks(void) {
     t = (RecoverTarget){.kind = RECOVER_UNTIL_GTID, .gtid = "0-1-9000"};
     compare(&ar, v, set, 0, "0-1-6500", &t, &o);
     CHECK_INT(o.code, ERR_GAP);
-    timelineSetFree(set);
-    archiveViewFree(v);
-    archivedClose(&ar);
+    archivedClose(&ar, v, set);
 }
 
 /* A plan from the archive's second block to its end, 51 blocks: made a block at a time, it holds at
@@ -461,9 +468,8 @@ testPlanOverManyBlocks(void) {
 
     archivedOpenPlain(&ar, 52);
     REQUIRE(ar.ready);
-    REQUIRE((v = archiveViewOpen(ar.archive, 0, &err)) != NULL);
+    archivedView(&ar, &v, &set);
     CHECK_INT(archiveViewSpanCount(v), 52);
-    REQUIRE(timelineSetLoad(ar.archive, &set, &err) == 0);
     compare(&ar, v, set, 0, "0-1-1100", &t, &o);
     CHECK_INT(o.code, 0);
     CHECK_INT(o.firstSeq, 1101);
@@ -566,9 +572,7 @@ testPlanOverManyBlocks(void) {
         recoverPlanFree(p);
     }
     bufFree(json);
-    timelineSetFree(set);
-    archiveViewFree(v);
-    archivedClose(&ar);
+    archivedClose(&ar, v, set);
 }
 
 /* Plans across a fork inside a block, past a diverged branch longer than a block, made a block at
@@ -587,9 +591,8 @@ testPlanAcrossFork(void) {
 
     archivedOpenForked(&ar, "forked", "0-1-3500");
     REQUIRE(ar.ready);
-    REQUIRE((v = archiveViewOpen(ar.archive, 0, &err)) != NULL);
+    archivedView(&ar, &v, &set);
     CHECK_INT(archiveViewSpanCount(v), FORKED_BLOCKS);
-    REQUIRE(timelineSetLoad(ar.archive, &set, &err) == 0);
     REQUIRE(timelineSetForked(set));
 
     /* From the first block to the end of the main line. */
@@ -700,9 +703,7 @@ testPlanAcrossFork(void) {
         bufFree(json);
     }
     recoverPlanFree(p);
-    timelineSetFree(set);
-    archiveViewFree(v);
-    archivedClose(&ar);
+    archivedClose(&ar, v, set);
 }
 
 /* Timeline 2's first segment does not start at the fork's state: a break the whole archive's
@@ -714,21 +715,17 @@ testPlanAcrossBrokenJoin(void) {
     TimelineSet *set;
     RecoverTarget t = {.kind = RECOVER_UNTIL_END};
     Outcome o;
-    Err err = {0};
 
     archivedOpenForked(&ar, "broken", "0-1-3400");
     REQUIRE(ar.ready);
-    REQUIRE((v = archiveViewOpen(ar.archive, 0, &err)) != NULL);
-    REQUIRE(timelineSetLoad(ar.archive, &set, &err) == 0);
+    archivedView(&ar, &v, &set);
     compare(&ar, v, set, 0, "0-1-100", &t, &o);
     CHECK_INT(o.code, ERR_GAP);
     CHECK_MSG(o.msg, "gtid gap: 'segments/0000000000003500-");
     /* Timeline 1 alone does not cross it. */
     compare(&ar, v, set, 1, "0-1-100", &t, &o);
     CHECK_INT(o.code, 0);
-    timelineSetFree(set);
-    archiveViewFree(v);
-    archivedClose(&ar);
+    archivedClose(&ar, v, set);
 }
 
 void
