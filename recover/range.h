@@ -52,7 +52,8 @@ uint64_t recoverRangeLast(const RecoverRange *r);
 uint64_t recoverRangeCut(const RecoverRange *r);
 BinlogFlavour recoverRangeFlavour(RecoverRange *r);
 
-/* The range's segments: first..last less the seqs off the path (a seq the archive lacks counts). */
+/* The range's segments: first..last less the seqs off the path (a seq the archive lacks counts).
+ * These three read only what the constructor found: no lock, any thread. */
 size_t recoverRangeCount(const RecoverRange *r);
 /* The seq of segment `i` (< recoverRangeCount()). */
 uint64_t recoverRangeSeqAt(const RecoverRange *r, size_t i);
