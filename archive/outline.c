@@ -6,7 +6,9 @@
 #include <string.h>
 
 #include "archive/backup.h"
+#include "archive/internal.h"
 #include "archive/summary.h"
+#include "binlog/event.h"
 #include "binlog/gtid.h"
 #include "common/mem.h"
 
@@ -642,4 +644,196 @@ archiveOutlinePathCommittedBy(ArchiveView *v, const TimelinePath *p, uint64_t af
 
     *seq = pc.seq;
     return rc;
+}
+
+/* archiveOutlinePathFindTime(): the first commit time on the path, the latest so far, and the
+ * segment found (before it is, the last segment with a transaction, or the block holding it:
+ * archiveCatalogFindTime() answers that one when no commit passes the time but the last is at it). */
+typedef struct PathTime {
+    ArchiveView *v;
+    uint64_t timeUs, firstUs, maxUs, seq;
+    uint64_t spanFirst, spanLast; /* seq 0: in this block, read only if needed */
+    bool exclusive, any, found;
+} PathTime;
+
+static bool
+timePasses(const PathTime *pt, uint64_t us) {
+    return pt->exclusive ? us >= pt->timeUs : us > pt->timeUs;
+}
+
+/* A segment of the path, as archiveCatalogFindTime() looks at each entry. */
+static void
+pathTimeSegment(PathTime *pt, const SegmentMeta *m) {
+    if (m->transactions == 0)
+        return;
+    if (!pt->any)
+        pt->firstUs = m->firstTimeUs;
+    pt->any = true;
+    pt->maxUs = m->firstTimeUs > pt->maxUs ? m->firstTimeUs : pt->maxUs;
+    pt->maxUs = m->lastTimeUs > pt->maxUs ? m->lastTimeUs : pt->maxUs;
+    if (!pt->found) {
+        pt->found = timePasses(pt, m->firstTimeUs) || timePasses(pt, m->lastTimeUs);
+        pt->seq = m->seq;
+    }
+}
+
+static int
+pathTimeUnit(void *data, const Unit *unit, Err *err) {
+    PathTime *pt = data;
+    ArchiveCatalog *block;
+
+    if (unit->meta != NULL) {
+        pathTimeSegment(pt, unit->meta);
+        return pt->found ? 1 : 0;
+    }
+    if (unit->span->transactions == 0)
+        return 0;
+    /* A block on the path whole whose commits all come at or before the time: its summary line. */
+    if (!timePasses(pt, unit->span->maxTimeUs)) {
+        if (!pt->any)
+            pt->firstUs = unit->span->firstTimeUs;
+        pt->any = true;
+        pt->maxUs = unit->span->maxTimeUs > pt->maxUs ? unit->span->maxTimeUs : pt->maxUs;
+        pt->seq = 0;
+        pt->spanFirst = unit->first;
+        pt->spanLast = unit->last;
+        return 0;
+    }
+    if ((block = archiveViewLoadRange(pt->v, unit->first, unit->last, err)) == NULL)
+        return -1;
+    for (size_t i = 0; !pt->found && i < archiveCatalogCount(block); i++)
+        pathTimeSegment(pt, archiveCatalogAt(block, i));
+    archiveCatalogFree(block);
+    return pt->found ? 1 : 0;
+}
+
+int
+archiveOutlinePathFindTime(ArchiveView *v, const TimelinePath *p, uint64_t timeUs, bool exclusive, uint64_t *seq,
+                           Err *err) {
+    PathTime pt = {.v = v, .timeUs = timeUs, .exclusive = exclusive};
+    ArchiveCatalog *block;
+
+    *seq = 0;
+    if (pathWalk(v, p, 0, pathTimeUnit, &pt, err) != 0)
+        return -1;
+    if (archiveTimeInRange(timeUs, exclusive, pt.any, pt.firstUs, pt.maxUs, err) != 0)
+        return -1;
+    if (pt.seq == 0) {
+        /* No commit after the time, the last at it: the last segment with a transaction, in the
+         * block whose summary line said so. */
+        if ((block = archiveViewLoadRange(v, pt.spanFirst, pt.spanLast, err)) == NULL)
+            return -1;
+        for (size_t i = 0; i < archiveCatalogCount(block); i++)
+            if (archiveCatalogAt(block, i)->transactions > 0)
+                pt.seq = archiveCatalogAt(block, i)->seq;
+        archiveCatalogFree(block);
+    }
+    *seq = pt.seq;
+    return 0;
+}
+
+/* archiveOutlinePathFindPosition(): the file's segments seen on the path so far (their lowest
+ * start and highest end, for the refusal), and the segment found. */
+typedef struct PathPosition {
+    ArchiveView *v;
+    const char *file;
+    uint64_t pos, lo, hi, seq;
+    bool seen, found;
+} PathPosition;
+
+/* A segment of the path, as archiveCatalogFindPosition() looks at each entry. */
+static void
+pathPositionSegment(PathPosition *pp, const SegmentMeta *m) {
+    if (strcmp(m->file, pp->file) != 0)
+        return;
+    if ((!pp->seen && pp->pos >= BINLOG_MAGIC_LEN && pp->pos < m->startPos &&
+         m->startPos == BINLOG_MAGIC_LEN + (uint64_t)m->fdeLen) ||
+        (pp->pos >= m->startPos && pp->pos < m->endPos)) {
+        pp->found = true;
+        pp->seq = m->seq;
+        return;
+    }
+    if (!pp->seen || m->startPos < pp->lo)
+        pp->lo = m->startPos;
+    if (!pp->seen || m->endPos > pp->hi)
+        pp->hi = m->endPos;
+    pp->seen = true;
+}
+
+static int
+pathPositionUnit(void *data, const Unit *unit, Err *err) {
+    PathPosition *pp = data;
+    const ArchiveSpan *s = unit->span;
+    ArchiveCatalog *block;
+
+    if (unit->meta != NULL) {
+        pathPositionSegment(pp, unit->meta);
+        return pp->found ? 1 : 0;
+    }
+    /* A block on the path whole: its files run from startFile to endFile. Read only when it may
+     * hold the position: it holds the file, and not all of it from the summary line, or the
+     * position is in its range, or it may start the file. */
+    if (segmentFileCompare(pp->file, s->startFile) < 0 || segmentFileCompare(pp->file, s->endFile) > 0)
+        return 0;
+    if (strcmp(s->startFile, pp->file) == 0 && strcmp(s->endFile, pp->file) == 0 && pp->seen &&
+        (pp->pos < s->startPos || pp->pos >= s->endPos)) {
+        pp->lo = s->startPos < pp->lo ? s->startPos : pp->lo;
+        pp->hi = s->endPos > pp->hi ? s->endPos : pp->hi;
+        return 0;
+    }
+    if ((block = archiveViewLoadRange(pp->v, unit->first, unit->last, err)) == NULL)
+        return -1;
+    for (size_t i = 0; !pp->found && i < archiveCatalogCount(block); i++)
+        pathPositionSegment(pp, archiveCatalogAt(block, i));
+    archiveCatalogFree(block);
+    return pp->found ? 1 : 0;
+}
+
+int
+archiveOutlinePathFindPosition(ArchiveView *v, const TimelinePath *p, const char *file, uint64_t pos, uint64_t *seq,
+                               Err *err) {
+    PathPosition pp = {.v = v, .file = file, .pos = pos};
+
+    *seq = 0;
+    if (pathWalk(v, p, 0, pathPositionUnit, &pp, err) != 0)
+        return -1;
+    if (pp.found) {
+        *seq = pp.seq;
+        return 0;
+    }
+    if (!pp.seen)
+        return errSet(err, ERR_NOTFOUND, "binlog file '%s' is not in the archive", file);
+    return errSet(err, ERR_NOTFOUND, "position %s:%" PRIu64 " is not archived: the archive holds %s:%" PRIu64 "-%" PRIu64
+                                     "%s",
+                  file, pos, file, pp.lo, pp.hi, pos > pp.lo && pos < pp.hi ? " with a gap" : "");
+}
+
+int
+archiveOutlinePathLast(ArchiveView *v, const TimelinePath *p, uint64_t upto, SegmentMeta *out, Err *err) {
+    uint64_t first = archiveViewFirstSeq(v);
+
+    if (upto > archiveViewLastSeq(v))
+        upto = archiveViewLastSeq(v);
+    /* Block by block backwards: the first holding a segment of the path is the one. */
+    for (uint64_t block = upto >= first && upto > 0 ? archiveBlockOf(upto) + 1 : 0; block-- > 0;) {
+        uint64_t lo = archiveBlockFirst(block) > first ? archiveBlockFirst(block) : first,
+                 hi = archiveBlockLast(block) < upto ? archiveBlockLast(block) : upto;
+        ArchiveCatalog *c;
+
+        if (hi < lo)
+            break;
+        if ((c = archiveViewLoadRange(v, lo, hi, err)) == NULL)
+            return -1;
+        timelinePathFollowCatalog(p, c, NULL, NULL);
+        if (archiveCatalogCount(c) > 0) {
+            segmentMetaClear(out);
+            segmentMetaCopy(out, archiveCatalogLast(c));
+            archiveCatalogFree(c);
+            return 1;
+        }
+        archiveCatalogFree(c);
+        if (lo == first)
+            break;
+    }
+    return 0;
 }

@@ -93,5 +93,20 @@ int archiveOutlinePathReaching(ArchiveView *v, const TimelinePath *p, const char
                                Err *err);
 int archiveOutlinePathCommittedBy(ArchiveView *v, const TimelinePath *p, uint64_t after, uint64_t timeUs, bool exclusive,
                                   uint64_t *seq, Err *err);
+/* archiveCatalogFindTime() over the path's segments as it sees them (the catalog followed along
+ * it, archiveCatalogFollowTimeline()), answering a seq, with the same rules and errors: the blocks
+ * on the path whole whose commits all come before the time from their summary lines, the first
+ * that holds a later one, and those the path takes in part, read one at a time. */
+int archiveOutlinePathFindTime(ArchiveView *v, const TimelinePath *p, uint64_t timeUs, bool exclusive, uint64_t *seq,
+                               Err *err);
+/* archiveCatalogFindPosition() over the path's segments as it sees them, answering a seq, with the
+ * same rules and errors: the blocks on the path whole that cannot hold file:pos (their summary
+ * line's files and positions say) skipped, the others read one at a time. */
+/* The last segment of the path at or before seq `upto`, as the path sees it, into *out
+ * (segmentMetaClear() it): the blocks read one at a time backwards from `upto`. 1 when found, 0
+ * when the path holds none, -1 when a block cannot be read. */
+int archiveOutlinePathLast(ArchiveView *v, const TimelinePath *p, uint64_t upto, SegmentMeta *out, Err *err);
+int archiveOutlinePathFindPosition(ArchiveView *v, const TimelinePath *p, const char *file, uint64_t pos, uint64_t *seq,
+                                   Err *err);
 
 #endif

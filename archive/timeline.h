@@ -172,6 +172,19 @@ TimelineOn timelinePathSegment(const TimelinePath *p, const SegmentMeta *m, uint
  * out when the record knows them) and ends_file, with objectEndPos the object's own end. For
  * TIMELINE_WHOLE, an unchanged copy. Not for TIMELINE_OFF segments. */
 void timelinePathViewMeta(const TimelinePath *p, const SegmentMeta *m, SegmentMeta *out);
+/* Whether the path holds timeline `timeline` and, when it does, *forkSeq (may be NULL): the seq of
+ * the fork where the path leaves it (its segments after that seq are off the path, the one at it
+ * may be cut), UINT64_MAX for the tip. What a summary line's timelines say of a whole block. */
+bool timelinePathHolds(const TimelinePath *p, uint32_t timeline, uint64_t *forkSeq);
+/* The first seq of the next timeline the path takes after seq `after` (where it joins its
+ * parent's fork): 0 when none. */
+uint64_t timelinePathNextStart(const TimelinePath *p, uint64_t after);
+/* Catalog c (loaded whole, or one block of it) cut down to the path: the segments off it dropped
+ * (each seq handed to `dropped`, when not NULL, in seq order), the cut ones replaced by
+ * timelinePathViewMeta(); c is then marked a timeline view (continuity joins each timeline to its
+ * fork by GTID state). */
+void timelinePathFollowCatalog(const TimelinePath *p, ArchiveCatalog *c, void (*dropped)(void *data, uint64_t seq),
+                               void *data);
 /* Whether a point of the history (a base backup's consistent point: its timeline, 0 read as 1,
  * file:pos in that timeline's binlog, GTID state, "" or NULL when unknown) is on the path: its
  * timeline is, and when the path leaves that timeline at a child's fork, the point is at or before

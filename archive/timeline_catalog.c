@@ -17,7 +17,6 @@ int
 archiveCatalogFollowTimeline(Archive *a, ArchiveCatalog *c, uint32_t tip, TimelineSet **setOut, Err *err) {
     TimelineSet *set;
     TimelinePath *p;
-    size_t kept = 0;
 
     if (setOut != NULL)
         *setOut = NULL;
@@ -34,25 +33,7 @@ archiveCatalogFollowTimeline(Archive *a, ArchiveCatalog *c, uint32_t tip, Timeli
         timelineSetFree(set);
         return -1;
     }
-    for (size_t i = 0; i < c->count; i++) {
-        CatalogEntry *e = c->entries[i];
-        TimelineOn on = timelinePathSegment(p, &e->meta, NULL);
-
-        if (on == TIMELINE_OFF) {
-            archiveEntryFree(e);
-            continue;
-        }
-        if (on == TIMELINE_CUT) {
-            SegmentMeta v;
-
-            timelinePathViewMeta(p, &e->meta, &v);
-            segmentMetaClear(&e->meta);
-            e->meta = v;
-        }
-        c->entries[kept++] = e;
-    }
-    c->count = kept;
-    c->timelineView = true;
+    timelinePathFollowCatalog(p, c, NULL, NULL);
     timelinePathFree(p);
     if (setOut != NULL)
         *setOut = set;

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "archive/internal.h"
 #include "archive/timeline.h"
 #include "binlog/gtid.h"
 #include "common/mem.h"
@@ -139,6 +140,52 @@ timelinePathViewMeta(const TimelinePath *p, const SegmentMeta *m, SegmentMeta *o
     if (s->child->fork.transactions <= out->transactions)
         out->transactions = s->child->fork.transactions;
     out->endsFile = false;
+}
+
+bool
+timelinePathHolds(const TimelinePath *p, uint32_t timeline, uint64_t *forkSeq) {
+    const PathStep *s = stepFind(p, timeline);
+
+    if (s != NULL && forkSeq != NULL)
+        *forkSeq = s->limited ? s->forkSeq : UINT64_MAX;
+    return s != NULL;
+}
+
+uint64_t
+timelinePathNextStart(const TimelinePath *p, uint64_t after) {
+    /* Step i > 0 starts where the record limiting step i - 1 says; in ascending order. */
+    for (size_t i = 0; i + 1 < p->n; i++)
+        if (p->steps[i].child->firstSeq > after)
+            return p->steps[i].child->firstSeq;
+    return 0;
+}
+
+void
+timelinePathFollowCatalog(const TimelinePath *p, ArchiveCatalog *c, void (*dropped)(void *data, uint64_t seq),
+                          void *data) {
+    size_t kept = 0;
+
+    for (size_t i = 0; i < c->count; i++) {
+        CatalogEntry *e = c->entries[i];
+        TimelineOn on = timelinePathSegment(p, &e->meta, NULL);
+
+        if (on == TIMELINE_OFF) {
+            if (dropped != NULL)
+                dropped(data, e->meta.seq);
+            archiveEntryFree(e);
+            continue;
+        }
+        if (on == TIMELINE_CUT) {
+            SegmentMeta v;
+
+            timelinePathViewMeta(p, &e->meta, &v);
+            segmentMetaClear(&e->meta);
+            e->meta = v;
+        }
+        c->entries[kept++] = e;
+    }
+    c->count = kept;
+    c->timelineView = true;
 }
 
 void

@@ -474,8 +474,8 @@ checkArgs(const RecoverCmd *rc, Err *err) {
 
 /* The last segment of the path of `timeline` (0: the main line) into *end, when it is a segment
  * of the path's tip read from the view: the archive's last one, or that of timeline N's own
- * segments when N is not the newest. False (nothing in *end) otherwise: the path is loaded whole
- * to find it. */
+ * segments when N is not the newest. False (nothing in *end) otherwise: pathLastSegment() looks
+ * for it. */
 static bool
 pathEnd(ArchiveView *v, const TimelineSet *set, uint32_t timeline, SegmentMeta *end) {
     uint32_t tip = timeline > 0 ? timeline : timelineSetNewest(set);
@@ -492,6 +492,26 @@ pathEnd(ArchiveView *v, const TimelineSet *set, uint32_t timeline, SegmentMeta *
     return true;
 }
 
+/* The path's last segment into *end when its tip holds none (pathEnd() false): looked for
+ * backwards from where the tip's segments would end, a block at a time. ERR_NOTFOUND for a
+ * timeline the archive does not have, or a path without a segment. */
+static int
+pathLastSegment(Archive *a, ArchiveView *v, const TimelineSet *set, uint32_t timeline, SegmentMeta *end, Err *err) {
+    TimelinePath *p = timelinePathNew(set, timeline, err);
+    const TimelineRecord *next;
+    int found;
+
+    if (p == NULL)
+        return -1;
+    next = timelineSetFind(set, timelinePathTip(p) + 1);
+    found = archiveOutlinePathLast(v, p, next != NULL && next->firstSeq > 1 ? next->firstSeq - 1 : archiveViewLastSeq(v),
+                                   end, err);
+    timelinePathFree(p);
+    if (found == 0)
+        errSet(err, ERR_NOTFOUND, "archive '%s' holds no segment on that timeline", archiveUrl(a));
+    return found == 1 ? 0 : -1;
+}
+
 int
 cmdRecover(int argc, char **argv) {
     RecoverCmd rc = {0};
@@ -503,7 +523,6 @@ cmdRecover(int argc, char **argv) {
     ArchiveView *v = NULL;
     ArchiveCatalog *c = NULL; /* what the plan is made on */
     TimelineSet *timelines = NULL;
-    bool whole;
     RecoverPlan *plan = NULL;
     RecoverInto *into = NULL;
     SegmentMeta end = {0};
@@ -548,18 +567,11 @@ cmdRecover(int argc, char **argv) {
     /* The plan is made on the range it needs (recover/scope.h), loaded once the start is known,
      * as the path of the timeline followed sees it (archive/timeline.h). The end of that path is
      * the archive's last segment, or with --timeline N below the newest the last of N's own;
-     * when the path's tip holds no segment (or N is not a timeline), everything is loaded. */
-    whole = !pathEnd(v, timelines, (uint32_t)rc.timeline, &end);
-    if (whole) {
-        if ((c = archiveViewLoadRange(v, archiveViewFirstSeq(v), archiveViewLastSeq(v), &err)) == NULL ||
-            archiveCatalogFollowTimeline(a, c, (uint32_t)rc.timeline, NULL, &err) != 0)
-            goto fail;
-        if (archiveCatalogCount(c) == 0) {
-            errSet(&err, ERR_NOTFOUND, "archive '%s' holds no segment on that timeline", archiveUrl(a));
-            goto fail;
-        }
-        segmentMetaCopy(&end, archiveCatalogLast(c));
-    }
+     * when the path's tip holds no segment, the path's last one, looked for backwards a block at a
+     * time (N not a timeline is refused). */
+    if (!pathEnd(v, timelines, (uint32_t)rc.timeline, &end) &&
+        pathLastSegment(a, v, timelines, (uint32_t)rc.timeline, &end, &err) != 0)
+        goto fail;
 
     /* Where the target is. */
     if (explicitStart(&rc, a, v, &explicit, why, sizeof(why), &err) != 0)
@@ -580,8 +592,7 @@ cmdRecover(int argc, char **argv) {
         snprintf(startWhy, sizeof(startWhy), "%s", chosen);
 
     /* The plan, on the part of the archive it needs: a long range a block at a time. */
-    plan = whole ? recoverPlanNew(c, start, &target, &err)
-                 : recoverScopePlan(a, v, timelines, (uint32_t)rc.timeline, start, &target, &c, &err);
+    plan = recoverScopePlan(a, v, timelines, (uint32_t)rc.timeline, start, &target, &c, &err);
     if (plan == NULL)
         goto fail;
     if (rc.dryRun) /* each block of a long plan read once: listed and verified together */

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "archive/outline.h"
 #include "archive/summary.h"
 #include "binlog/gtid.h"
 #include "common/log.h"
@@ -131,12 +132,12 @@ planSegAt(const RecoverPlan *p, size_t i) {
 
     if (p->range == NULL)
         return archiveCatalogAt(p->c, i);
-    if (r->have && r->m.seq == p->seq0 + i)
+    if (r->have && r->m.seq == recoverRangeSeqAt(p->range, i))
         return &r->m;
     if (r->failed)
         return NULL;
     r->have = false;
-    if ((got = recoverRangeGet(p->range, p->seq0 + i, &r->m, NULL, &r->err)) < 0)
+    if ((got = recoverRangeGet(p->range, recoverRangeSeqAt(p->range, i), &r->m, NULL, &r->err)) < 0)
         r->failed = true;
     r->have = got == 1;
     return r->have ? &r->m : NULL;
@@ -211,11 +212,15 @@ locateFirst(RecoverPlan *p, Err *err) {
 static size_t
 searchFrom(const RecoverPlan *p) {
     uint64_t seq;
+    size_t i;
 
     if (p->range == NULL)
         return 0;
     seq = archiveBlockFirst(archiveBlockOf(recoverRangeCut(p->range)));
-    return seq > p->seq0 ? (size_t)(seq - p->seq0) : 0;
+    if (seq <= p->seq0)
+        return 0;
+    recoverRangeIndexOf(p->range, seq, &i); /* a seq off the path: from the next one on it */
+    return i;
 }
 
 static int
@@ -248,6 +253,17 @@ locateGtid(RecoverPlan *p, Err *err) {
                   p->target.gtid, m != NULL ? segmentMetaGtidEnd(m) : "");
 }
 
+/* Seq `seq` that a lookup named (`what`), as an index of the range: ERR_INTERNAL when the range
+ * does not hold it (outside, or off its path: the scope looked the target up along the path). */
+static int
+rangeIndex(const RecoverPlan *p, uint64_t seq, const char *what, size_t *idx, Err *err) {
+    if (seq < p->seq0 || seq > recoverRangeLast(p->range) || !recoverRangeIndexOf(p->range, seq, idx))
+        return errSet(err, ERR_INTERNAL, "the %s lookup answered seq %" PRIu64 ", not one of the plan's seqs %" PRIu64
+                      "-%" PRIu64 "%s", what, seq, p->seq0, recoverRangeLast(p->range),
+                      seq >= p->seq0 && seq <= recoverRangeLast(p->range) ? " (off its timeline's path)" : "");
+    return 0;
+}
+
 /* archiveCatalogFindTime() or, in range mode, archiveViewFindTime() (the same rules and errors) as
  * an index of the range. */
 static int
@@ -257,15 +273,15 @@ findTime(RecoverPlan *p, size_t *idx, Err *err) {
 
     if (p->range == NULL)
         return archiveCatalogFindTime(p->c, p->target.timeUs, p->target.exclusive, idx, err);
-    rc = archiveViewFindTime(recoverRangeViewLock(p->range), p->target.timeUs, p->target.exclusive, &seq, err);
+    /* Along a path: its first commit after the time, as on the followed catalog. */
+    rc = recoverRangePath(p->range) != NULL
+             ? archiveOutlinePathFindTime(recoverRangeViewLock(p->range), recoverRangePath(p->range), p->target.timeUs,
+                                          p->target.exclusive, &seq, err)
+             : archiveViewFindTime(recoverRangeViewLock(p->range), p->target.timeUs, p->target.exclusive, &seq, err);
     recoverRangeViewUnlock(p->range);
     if (rc != 0)
         return -1;
-    if (seq < p->seq0 || seq - p->seq0 >= p->n)
-        return errSet(err, ERR_INTERNAL, "the time lookup answered seq %" PRIu64 ", outside the plan's seqs %" PRIu64
-                      "-%" PRIu64, seq, p->seq0, p->seq0 + p->n - 1);
-    *idx = (size_t)(seq - p->seq0);
-    return 0;
+    return rangeIndex(p, seq, "time", idx, err);
 }
 
 static int
@@ -317,17 +333,16 @@ locatePosition(RecoverPlan *p, Err *err) {
         return archiveCatalogFindPosition(p->c, p->target.file, limit - 1, &p->boundary, err);
     {
         uint64_t seq;
-        int rc = archiveViewFindPosition(recoverRangeViewLock(p->range), p->target.file, limit - 1, &seq, err);
+        int rc = recoverRangePath(p->range) != NULL
+                     ? archiveOutlinePathFindPosition(recoverRangeViewLock(p->range), recoverRangePath(p->range),
+                                                      p->target.file, limit - 1, &seq, err)
+                     : archiveViewFindPosition(recoverRangeViewLock(p->range), p->target.file, limit - 1, &seq, err);
 
         recoverRangeViewUnlock(p->range);
         if (rc != 0)
             return -1;
-        if (seq < p->seq0 || seq - p->seq0 >= p->n)
-            return errSet(err, ERR_INTERNAL, "the position lookup answered seq %" PRIu64 ", outside the plan's seqs %"
-                          PRIu64 "-%" PRIu64, seq, p->seq0, p->seq0 + p->n - 1);
-        p->boundary = (size_t)(seq - p->seq0);
+        return rangeIndex(p, seq, "position", &p->boundary, err);
     }
-    return 0;
 }
 
 static RecoverPlan *planInit(RecoverPlan *p, const char *start, const RecoverTarget *target, Err *err);
@@ -351,7 +366,7 @@ RecoverPlan *
 recoverPlanNewRange(RecoverRange *range, const char *start, const RecoverTarget *target, Err *err) {
     RecoverPlan *p;
 
-    if (recoverRangeLast(range) < recoverRangeFirst(range) || recoverRangeFirst(range) == 0) {
+    if (recoverRangeCount(range) == 0 || recoverRangeFirst(range) == 0) {
         errSet(err, ERR_NOTFOUND, "the archive holds no segment");
         recoverRangeFree(range);
         return NULL;
@@ -359,7 +374,7 @@ recoverPlanNewRange(RecoverRange *range, const char *start, const RecoverTarget 
     p = bvCalloc(1, sizeof(*p));
     p->range = range;
     p->seq0 = recoverRangeFirst(range);
-    p->n = (size_t)(recoverRangeLast(range) - p->seq0 + 1);
+    p->n = recoverRangeCount(range);
     p->archiveFirst = archiveViewFirstSeq(recoverRangeViewLock(range));
     recoverRangeViewUnlock(range);
     p->flavour = recoverRangeFlavour(range);
@@ -662,53 +677,6 @@ checkStartCovered(RecoverPlan *p, Err *err) {
                   "between are missing (a gap)", p->start, m->name, segmentMetaGtidStart(m));
 }
 
-static int
-segmentMissing(const SegmentMeta *m, Err *err) {
-    return errSet(err, ERR_GAP,
-                  "segment '%s' (seq %" PRIu64 ") is in the index but not in the store: the recovery cannot go past %s:%"
-                  PRIu64 " (gtid state '%s')", m->name, m->seq, m->file, m->startPos, segmentMetaGtidStart(m));
-}
-
-/* The breaks of the archive (archiveCatalogGaps(), or in range mode archiveViewGaps()). */
-static int
-planGaps(RecoverPlan *p, ArchiveGap **gaps, size_t *n, Err *err) {
-    int rc;
-
-    if (p->range == NULL) {
-        *n = archiveCatalogGaps(p->c, gaps);
-        return 0;
-    }
-    rc = archiveViewGaps(recoverRangeViewLock(p->range), gaps, n, err);
-    recoverRangeViewUnlock(p->range);
-    return rc;
-}
-
-static int
-checkContinuous(RecoverPlan *p, size_t first, size_t last, Err *err) {
-    uint64_t a = p->range != NULL ? p->seq0 + first : archiveCatalogAt(p->c, first)->seq;
-    uint64_t b = p->range != NULL ? p->seq0 + last : archiveCatalogAt(p->c, last)->seq;
-    ArchiveGap *gaps = NULL;
-    size_t ngaps = 0;
-    int rc = planGaps(p, &gaps, &ngaps, err);
-
-    for (size_t i = 0; i < ngaps && rc == 0; i++)
-        if (gaps[i].afterSeq >= a && gaps[i].beforeSeq <= b)
-            rc = gaps[i].accepted
-                     ? errSet(err, ERR_GAP,
-                              "the recovery crosses a gap accepted with --accept-gap, which no recovery can cross "
-                              "(the source purged those transactions before they were archived): %s; recover up to "
-                              "the end of seq %" PRIu64 " at most, or restore a base backup taken after the gap and "
-                              "recover from there",
-                              gaps[i].message, gaps[i].afterSeq)
-                     : errSet(err, ERR_GAP, "the recovery crosses a gap in the archive: %s", gaps[i].message);
-    bvFree(gaps);
-    /* Range mode: whether each object is stored is asked while the range streams (rangeWalk()). */
-    for (size_t i = first; p->range == NULL && i <= last && rc == 0; i++)
-        if (!archiveCatalogListed(p->c, i, NULL))
-            rc = segmentMissing(archiveCatalogAt(p->c, i), err);
-    return rc;
-}
-
 void
 planSegmentApplied(const RecoverPlan *p, const SegmentMeta *m, size_t i, uint64_t *from, uint64_t *to) {
     const RecoverPlanInfo *in = &p->info;
@@ -732,14 +700,14 @@ rangeWalk(RecoverPlan *p, Err *err) {
     size_t cap = 0;
 
     for (size_t i = info->first; i <= info->last; i++) {
-        uint64_t seq = p->seq0 + i, from, to, bytes, contentBytes;
+        uint64_t seq = recoverRangeSeqAt(p->range, i), from, to, bytes, contentBytes;
         SegmentMeta *m = &p->read->m;
         PlanBlock *blk;
         bool listed = false;
         int got;
 
         if (p->verify != NULL && seq == archiveBlockFirst(archiveBlockOf(seq)) &&
-            archiveBlockLast(archiveBlockOf(seq)) <= p->seq0 + info->last &&
+            archiveBlockLast(archiveBlockOf(seq)) <= info->lastSeq &&
             recoverRangeBlockSums(p->range, archiveBlockOf(seq), &bytes, &contentBytes)) {
             info->bytes += bytes;
             info->contentBytes += contentBytes;
@@ -754,7 +722,7 @@ rangeWalk(RecoverPlan *p, Err *err) {
                           "cross it", seq);
         p->read->have = true;
         if (!listed)
-            return segmentMissing(m, err);
+            return planSegmentMissing(m, err);
         info->bytes += m->size;
         info->contentBytes += m->contentLen;
         if (p->verify != NULL)
@@ -908,7 +876,7 @@ recoverPlanFinish(RecoverPlan *p, Err *err) {
     if (none || p->first > last || p->first >= p->n)
         return errSet(err, ERR_USAGE, "the start '%s' is not a gtid state of the archived history before the target (%s)",
                       p->start, what);
-    if (checkStartCovered(p, err) != 0 || checkContinuous(p, p->first, last, err) != 0)
+    if (checkStartCovered(p, err) != 0 || planCheckContinuous(p, p->first, last, err) != 0)
         return -1;
     info->first = p->first;
     info->last = last;
@@ -929,8 +897,8 @@ recoverPlanFinish(RecoverPlan *p, Err *err) {
     info->lastFile = p->lastFile;
     info->lastEndPos = p->lastEndPos;
     if (p->range != NULL) {
-        info->firstSeq = p->seq0 + info->first;
-        info->lastSeq = p->seq0 + info->last;
+        info->firstSeq = recoverRangeSeqAt(p->range, info->first);
+        info->lastSeq = recoverRangeSeqAt(p->range, info->last);
         if (rangeWalk(p, err) != 0)
             return -1;
         p->haveIds = p->verify == NULL;

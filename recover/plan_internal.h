@@ -112,6 +112,13 @@ int planReadFailed(const RecoverPlan *p, Err *err);
  * it, but from the first transaction in the first segment and to the last one's end in the last. */
 void planSegmentApplied(const RecoverPlan *p, const SegmentMeta *m, size_t i, uint64_t *from, uint64_t *to);
 
+/* ERR_GAP: segment m is in the index but not in the store (plan_check.c). */
+int planSegmentMissing(const SegmentMeta *m, Err *err);
+/* The plan's segments first..last cross no break of the archive (in range mode along a path, none
+ * between two segments on it, and each timeline joins its parent's fork by GTID state) and, over a
+ * catalog, each is stored; ERR_GAP otherwise (plan_check.c). */
+int planCheckContinuous(RecoverPlan *p, size_t first, size_t last, Err *err);
+
 /* Verify entries i0..i1 of block catalog `c` (the plan's, in its order), counted in *pv (total set). */
 void planVerifyBlock(PlanVerify *pv, const ArchiveCatalog *c, size_t i0, size_t i1);
 

@@ -47,25 +47,23 @@ objectsVerified(const RecoverPlan *p, Buf *out, RecoverJsonFlush flush, void *da
     const RecoverPlanInfo *in = &p->info;
     PlanVerify *pv = p->verify;
     uint64_t seq = in->firstSeq;
+    bool first = true;
 
     bvFree(pv->firstProblem);
     *pv = (PlanVerify){.a = pv->a, .progress = pv->progress, .data = pv->data, .total = in->segments};
     while (seq <= in->lastSeq) {
-        uint64_t last = archiveBlockLast(archiveBlockOf(seq)) < in->lastSeq ? archiveBlockLast(archiveBlockOf(seq))
-                                                                            : in->lastSeq;
-        const ArchiveCatalog *c = recoverRangeBlock(p->range, seq, err);
+        const ArchiveCatalog *c;
         size_t i0, i1;
+        int got = recoverRangeBlockPart(p->range, &seq, in->lastSeq, &c, &i0, &i1, err);
 
-        if (c == NULL)
+        if (got < 0)
             return -1;
-        /* Every seq there: a dry run's finish took a summarised block's from its summary line. */
-        if (!archiveCatalogFind(c, seq, &i0) || !archiveCatalogFind(c, last, &i1) || i1 - i0 != last - seq)
-            return errSet(err, ERR_GAP, "seqs %" PRIu64 "-%" PRIu64 " of the plan are not all in the archive", seq, last);
-        for (size_t i = i0; i <= i1; i++)
-            if (objectJson(archiveCatalogAt(c, i), seq == in->firstSeq && i == i0, out, flush, data, err) != 0)
+        if (got == 0)
+            continue;
+        for (size_t i = i0; i <= i1; i++, first = false)
+            if (objectJson(archiveCatalogAt(c, i), first, out, flush, data, err) != 0)
                 return -1;
         planVerifyBlock(pv, c, i0, i1);
-        seq = last + 1;
     }
     pv->walked = true;
     jsonBufPrintf(out, "]}");
@@ -258,10 +256,12 @@ recoverPlanBytes(const RecoverPlan *p, const char *file, uint64_t pos) {
     for (size_t b = 0; b < p->nblocks; b++) {
         const PlanBlock *blk = &p->blocks[b];
         int cmp = file != NULL ? segmentFileCompare(blk->lastFile, file) : -1;
+        size_t lastIdx;
 
+        recoverRangeIndexOf(p->range, blk->lastSeq, &lastIdx); /* a streamed seq: on the path */
         if (cmp < 0 || (cmp == 0 && blk->lastTo <= pos)) {
             total += blk->binlog;
-            from = (size_t)(blk->lastSeq - p->seq0) + 1;
+            from = lastIdx + 1;
             continue;
         }
         /* Polled by the applier's progress: a block of one file's contiguous bytes is not read. */
@@ -269,7 +269,7 @@ recoverPlanBytes(const RecoverPlan *p, const char *file, uint64_t pos) {
             total += cmp == 0 && pos > blk->firstFrom ? pos - blk->firstFrom : 0;
             break;
         }
-        bytesBefore(p, from, (size_t)(blk->lastSeq - p->seq0), file, pos, &total);
+        bytesBefore(p, from, lastIdx, file, pos, &total);
         break;
     }
     return total;

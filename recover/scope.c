@@ -132,17 +132,20 @@ pathWiden(const TimelineSet *set, uint64_t *lo, uint64_t *hi) {
     }
 }
 
-/* The target's cut along the path: *scoped false when only the whole archive can say it (a time
- * or position whose first match in the whole archive is not on the path whole, or a target the
- * path does not reach: the plan refuses it from every segment). */
+/* The target's cut along the path, each kind searched along it (archiveOutlinePath*()); a target
+ * the path does not hold gives the seq from which the plan refuses it in the words it uses on the
+ * followed catalog, and *refused: the refusal names what the whole path holds (its first and
+ * last commit, a file's positions), so the range must run from the archive's first seq (a block
+ * at a time when it is long). *scoped is always true: nothing needs the whole archive loaded. */
 static int
 pathTargetSeq(ArchiveView *v, const TimelinePath *path, const RecoverTarget *t, uint64_t last, uint64_t *cut,
-              bool *scoped, Err *err) {
+              bool *scoped, bool *refused, Err *err) {
     SegmentMeta m;
     Err e = {0};
 
     *cut = last;
     *scoped = false;
+    *refused = false;
     switch (t->kind) {
     case RECOVER_UNTIL_END: *scoped = true; return 0;
     case RECOVER_UNTIL_GTID:
@@ -150,16 +153,49 @@ pathTargetSeq(ArchiveView *v, const TimelinePath *path, const RecoverTarget *t, 
             return 0;
         if (archiveOutlinePathReaching(v, path, t->gtid, t->exclusive, cut, err) != 0)
             return -1;
-        *scoped = *cut != 0;
+        /* Not reached on the path: the plan says so from the path's last segment ("after the
+         * end of the archive, which ends at ..."), as on the followed catalog. */
+        if (*cut == 0)
+            *cut = last;
+        *scoped = true;
         return 0;
-    default:
-        /* The first match in seq order: when the path holds it whole, it is the path's first
-         * match too (the path's segments are a subset, in the same order). */
-        if (targetSeq(v, t, cut, &e) != 0 || archiveViewGet(v, *cut, &m, &e) != 0)
+    case RECOVER_UNTIL_TIME:
+        /* Searched along the path, block by block. A time before its first commit or after its
+         * last: the plan refuses it in the same words over the path up to its end. */
+        if (archiveOutlinePathFindTime(v, path, t->timeUs, t->exclusive, cut, &e) != 0) {
+            if (e.code != ERR_NOTFOUND) {
+                *err = e;
+                return -1;
+            }
+            /* Before the path's first commit or after its last: the plan refuses it from the end
+             * that applies (as targetSeq()), searching the path in range mode. */
+            if (archiveViewGet(v, last, &m, err) != 0)
+                return -1;
+            *cut = m.transactions > 0 && t->timeUs >= m.lastTimeUs ? last : archiveViewFirstSeq(v);
+            segmentMetaClear(&m);
+            *refused = true;
+        }
+        *scoped = *cut <= last;
+        return 0;
+    case RECOVER_UNTIL_POSITION: {
+        uint64_t limit = t->exclusive ? t->pos - 1 : t->pos;
+
+        /* Searched along the path. A position before the file's first event, or one the path does
+         * not hold: the plan refuses it in the same words, before it reads a segment. */
+        *scoped = true;
+        if (limit <= BINLOG_MAGIC_LEN)
             return 0;
-        *scoped = timelinePathSegment(path, &m, NULL) == TIMELINE_WHOLE && *cut <= last;
-        segmentMetaClear(&m);
+        if (archiveOutlinePathFindPosition(v, path, t->file, limit - 1, cut, &e) != 0) {
+            if (e.code != ERR_NOTFOUND) {
+                *err = e;
+                return -1;
+            }
+            *cut = last;
+            *refused = true;
+        }
         return 0;
+    }
+    default: *scoped = true; return 0; /* the plan refuses it */
     }
 }
 
@@ -170,9 +206,10 @@ static int
 pathRange(ArchiveView *v, const TimelineSet *set, const TimelinePath *path, const char *start,
           const RecoverTarget *target, uint64_t *lo, uint64_t *hi, uint64_t *cutSeq, bool *scoped, Err *err) {
     uint64_t first = archiveViewFirstSeq(v), last = pathLast(v, set, timelinePathTip(path)), startSeq, cut, extra;
+    bool refused;
 
     if (archiveOutlinePathFirstNotHeld(v, path, start != NULL ? start : "", &startSeq, err) != 0 ||
-        pathTargetSeq(v, path, target, last, &cut, scoped, err) != 0)
+        pathTargetSeq(v, path, target, last, &cut, scoped, &refused, err) != 0)
         return -1;
     if (!*scoped)
         return 0;
@@ -185,7 +222,9 @@ pathRange(ArchiveView *v, const TimelineSet *set, const TimelinePath *path, cons
         if (extra > *hi)
             *hi = extra;
     }
-    if (startSeq != 0 && startSeq <= cut + 1)
+    if (refused)
+        *lo = first;
+    else if (startSeq != 0 && startSeq <= cut + 1)
         *lo = startSeq > first ? startSeq - 1 : first;
     else
         *lo = blockStart(v, cut);
@@ -203,15 +242,19 @@ scopeFind(ArchiveView *v, const TimelineSet *set, uint32_t timeline, const char 
 
     *lo = *hi = *cut = 0;
     *scoped = false;
+    /* A timeline the archive does not have is refused here, as archiveCatalogFollowTimeline()
+     * would after loading. */
+    if ((path = timelinePathNew(set, timeline, err)) == NULL)
+        return -1;
     if (!timelineSetForked(set)) {
-        /* --timeline of an archive that never forked: the range, followed (refusing a timeline
-         * the archive does not have). */
+        /* --timeline 1 of an archive that never forked: the range, followed. */
+        timelinePathFree(path);
         *scoped = scopeRange(v, start, target, lo, hi, cut, &scopeErr) == 0;
         return 0;
     }
-    if ((path = timelinePathNew(set, timeline, err)) == NULL)
-        return -1;
-    /* A lookup that fails here is the plan's to refuse in its own words, from every segment. */
+    /* A lookup that fails here (a state that does not parse, the start's or a segment's) is the
+     * plan's to refuse in its own words, from every segment: the whole archive is loaded for it,
+     * since a plan over a part could pass the unparsable segment by. */
     if (pathRange(v, set, path, start, target, lo, hi, cut, scoped, &scopeErr) != 0)
         *scoped = false;
     timelinePathFree(path);
@@ -251,22 +294,33 @@ recoverScopeLoadPath(Archive *a, ArchiveView *v, const TimelineSet *set, uint32_
     return scopeLoad(a, v, timeline, lo, hi, scoped, err);
 }
 
-/* Whether the plan of lo..hi is made a block at a time: a range over more than two blocks whose
- * segments the path takes as they are (no fork segment, no diverged one: following the path
- * changes none of them). */
+/* Whether the plan of lo..hi is made a block at a time: a range over more than two blocks. Along
+ * a path (a forked archive, or --timeline) the range follows it (recoverRangeNewPath()): the
+ * same segments as the range loaded and followed (archiveCatalogFollowTimeline()). */
 static bool
-perBlock(const TimelineSet *set, uint32_t timeline, uint64_t lo, uint64_t hi) {
-    if (archiveBlockOf(hi) - archiveBlockOf(lo) < 2)
-        return false;
-    if (!timelineSetForked(set))
-        return timeline <= 1; /* the main line, as archiveCatalogFollowTimeline() follows it */
-    for (size_t i = 0; i < timelineSetCount(set); i++) {
-        const TimelineRecord *rec = timelineSetAt(set, i);
+perBlock(uint64_t lo, uint64_t hi) {
+    return archiveBlockOf(hi) - archiveBlockOf(lo) >= 2;
+}
 
-        if (rec->hasFork && lo <= rec->firstSeq && hi >= rec->fork.seq)
-            return false;
+/* The range lo..hi for a plan a block at a time: along the path of `timeline` when the archive
+ * forked or a timeline is given; ERR_NOTFOUND as scopeLoad() when the path holds none of it. */
+static RecoverRange *
+scopeRangeNew(Archive *a, ArchiveView *v, const TimelineSet *set, uint32_t timeline, uint64_t lo, uint64_t hi,
+              uint64_t cut, Err *err) {
+    TimelinePath *path;
+    RecoverRange *r;
+
+    if (!timelineSetForked(set) && timeline <= 1)
+        return recoverRangeNew(v, lo, hi, cut);
+    if ((path = timelinePathNew(set, timeline, err)) == NULL ||
+        (r = recoverRangeNewPath(v, path, lo, hi, cut, err)) == NULL)
+        return NULL;
+    if (recoverRangeCount(r) == 0) {
+        errSet(err, ERR_NOTFOUND, "archive '%s' holds no segment on that timeline", archiveUrl(a));
+        recoverRangeFree(r);
+        return NULL;
     }
-    return true;
+    return r;
 }
 
 RecoverPlan *
@@ -284,8 +338,11 @@ recoverScopePlan(Archive *a, ArchiveView *v, const TimelineSet *set, uint32_t ti
     } else if (scopeFind(v, set, timeline, start, target, &lo, &hi, &cut, &scoped, err) != 0) {
         return NULL;
     }
-    if (scoped && perBlock(set, timeline, lo, hi))
-        return recoverPlanNewRange(recoverRangeNew(v, lo, hi, cut), start, target, err);
+    if (scoped && perBlock(lo, hi)) {
+        RecoverRange *r = scopeRangeNew(a, v, set, timeline, lo, hi, cut, err);
+
+        return r != NULL ? recoverPlanNewRange(r, start, target, err) : NULL;
+    }
     if (!timelineSetForked(set) && timeline == 0)
         *c = archiveViewLoadRange(v, lo, hi, err);
     else

@@ -6,10 +6,9 @@
  * holding the first transaction the start lacks to the segment after the one holding the target
  * (and, for a time target, to the first later block whose commits the index shows at or before
  * the time, which makes the cut ambiguous): every check of the plan (continuity, objects present,
- * start covered, time order) sees the segments it needs. A range over more than two blocks that no
- * fork cuts (on the main line, or --timeline 1 of an archive that never forked) is not loaded:
- * recoverScopePlan() plans it a block at a time (recover/range.h), in memory bounded whatever its
- * length; a shorter one, or one across a fork, is loaded (memory follows its length).
+ * start covered, time order) sees the segments it needs. A range over more than two blocks is not
+ * loaded: recoverScopePlan() plans it a block at a time (recover/range.h), along the timeline's
+ * path when the archive forked, in memory bounded whatever its length; a shorter one is loaded.
  */
 #ifndef BV_RECOVER_SCOPE_H
 #define BV_RECOVER_SCOPE_H
@@ -28,18 +27,19 @@ ArchiveCatalog *recoverScopeLoad(ArchiveView *v, const char *start, const Recove
  * sees it (archiveCatalogFollowTimeline()): recoverScopeLoad()'s range in an archive that never
  * forked; in one that did, the range found along the path (archiveOutlinePath*(): blocks off the
  * path skipped, a block holding a fork or diverged segments read segment by segment), its ends
- * moved out of diverged segments. A time or position target is looked up in the whole archive and
- * kept when the path holds that segment whole (its first match is then the path's); otherwise,
- * and for a target the path does not reach, every segment is loaded, for the plan to refuse or
- * place it. `set` holds the archive's timeline records (timelineSetLoad()). ERR_NOTFOUND when the
- * path holds no segment, or for a timeline the archive does not have. */
+ * moved out of diverged segments. Every kind of target is looked up along the path
+ * (archiveOutlinePath*()); one the path does not hold gives a range from the archive's first seq
+ * to the path's end, over which the plan refuses it in the words it uses on the whole path. Only a
+ * start or a segment state that does not parse makes every segment loaded, for the plan to refuse
+ * it. `set` holds the archive's timeline records (timelineSetLoad()). ERR_NOTFOUND when the path
+ * holds no segment, or for a timeline the archive does not have. */
 ArchiveCatalog *recoverScopeLoadPath(Archive *a, ArchiveView *v, const TimelineSet *set, uint32_t timeline,
                                      const char *start, const RecoverTarget *target, Err *err);
 
 /* The plan from `start` to `target` along `timeline` (0: the main line), made on the range
- * recoverScopeLoadPath() finds: a range over more than two blocks that no fork cuts is planned a
- * block at a time (recoverPlanNewRange(): memory bounded whatever its length), any other is loaded
- * into *c and planned on it (recoverPlanNew()); the caller frees *c (NULL in range mode) after the
+ * recoverScopeLoadPath() finds: a range over more than two blocks is planned a block at a time
+ * (recoverPlanNewRange(), along the path when the archive forked: recoverRangeNewPath(); memory
+ * bounded whatever its length), a shorter one is loaded into *c and planned on it (recoverPlanNew()); the caller frees *c (NULL in range mode) after the
  * plan. The view must outlive the plan. Errors as recoverScopeLoadPath()'s and recoverPlanNew()'s. */
 RecoverPlan *recoverScopePlan(Archive *a, ArchiveView *v, const TimelineSet *set, uint32_t timeline, const char *start,
                               const RecoverTarget *target, ArchiveCatalog **c, Err *err);

@@ -36,8 +36,8 @@ typedef struct Spooled {
 struct RecoverSource {
     Archive *archive;
     const SegmentMeta **segs; /* the caller's, kept alive until recoverSourceFree(); or: */
-    RecoverRange *range;      /* the plan's (recoverSourceNewRange()): segment i is seq seq0 + i */
-    uint64_t seq0;
+    RecoverRange *range;      /* the plan's (recoverSourceNewRange()): segment i is the range's idx0 + i */
+    size_t idx0;
     size_t n;
     char *tmpDir;
     unsigned ahead;
@@ -88,10 +88,11 @@ sourceMeta(RecoverSource *s, size_t i, SegmentMeta *out, Err *err) {
         segmentMetaCopy(out, s->segs[i]);
         return 0;
     }
-    if ((got = recoverRangeGet(s->range, s->seq0 + i, out, NULL, err)) < 0)
+    if ((got = recoverRangeGet(s->range, recoverRangeSeqAt(s->range, s->idx0 + i), out, NULL, err)) < 0)
         return -1;
     if (got == 0)
-        return errSet(err, ERR_GAP, "seq %" PRIu64 " of the plan is not in the archive", s->seq0 + i);
+        return errSet(err, ERR_GAP, "seq %" PRIu64 " of the plan is not in the archive",
+                      recoverRangeSeqAt(s->range, s->idx0 + i));
     return 0;
 }
 
@@ -185,7 +186,7 @@ fetchOne(RecoverSource *s, size_t idx) {
     int rc = -1;
 
     if (sourceMeta(s, idx, &sp.meta, &err) != 0) {
-        snprintf(sp.meta.name, sizeof(sp.meta.name), "seq %" PRIu64, s->seq0 + idx);
+        snprintf(sp.meta.name, sizeof(sp.meta.name), "seq %" PRIu64, recoverRangeSeqAt(s->range, s->idx0 + idx));
         goto done;
     }
     logDebug("verifying segment '%s' (%" PRIu64 " bytes)", m->name, m->size);
@@ -577,7 +578,7 @@ recoverSourceNewRange(Archive *archive, RecoverRange *range, uint64_t firstSeq, 
     if (s == NULL)
         return NULL;
     s->range = range;
-    s->seq0 = firstSeq;
+    recoverRangeIndexOf(range, firstSeq, &s->idx0);
     return sourceStart(s, err);
 }
 

@@ -56,7 +56,8 @@ typedef struct RecoverSourceStats {
 RecoverSource *recoverSourceNew(Archive *archive, const SegmentMeta *const *segs, size_t n,
                                 const RecoverSourceOptions *opts, Err *err);
 
-/* A source over the n segments firstSeq.. of `range` (the plan's, recover/range.h: the fetch thread
+/* A source over the n segments of `range` from seq firstSeq on (those on its path, for a range that
+ * follows one; the plan's, recover/range.h: the fetch thread
  * and the server thread read it a block at a time; it must outlive the source), as
  * recoverSourceNew() otherwise: what a plan over a long range serves, in bounded memory. */
 RecoverSource *recoverSourceNewRange(Archive *archive, RecoverRange *range, uint64_t firstSeq, size_t n,

@@ -5,7 +5,8 @@
 # recovery applies the range to a MariaDB server in two runs (to a GTID in the fourth block, then
 # on to the end as a continuation), served a block at a time; a segment removed from a summarised
 # block in the middle is caught by the dry run's verification and stops a real recovery at the
-# end of the segment before it. Each run's peak RSS stays under 64 MiB.
+# end of the segment before it. The same across a fork (a forked archive, the main line planned
+# a block at a time along the path). Each run's peak RSS stays under 64 MiB.
 set -u
 . "$BV_ROOT/tests/lib/mariadb.sh"
 . "$BV_ROOT/tests/lib/assert.sh"
@@ -79,3 +80,36 @@ check "recover across it: refused" test "$rc" -ne 0
 check_eq "recover across it: the target stops at the end of the segment before it" \
     "$(mdb_sql tgt 'SELECT @@gtid_slave_pos')" "0-11-3999"
 mv "$T/$gone" "$ARCHIVE/segments/$gone"
+
+# ---- across a fork (issue #13, "Recovery planning per block", round 7) ----
+# A forked archive of 6000 segments: timeline 2 (server 12) from seq 3001, seqs 2901-3000 a
+# diverged branch of timeline 1 (0-11-3901..0-11-4000, lost in the failover), the fork after seq
+# 2900 (0-11-3900), in the block of seqs 2049-3072. The main line from seq 101 crosses it: planned a
+# block at a time along the path, the diverged segments left out, in bounded memory.
+ARCHIVE=$T/forked
+mdb_sql tgt "SET GLOBAL gtid_slave_pos = ''"
+check "a forked archive of $N segments" "$MK" "$ARCHIVE" "$N" --per-file 1000 --fork-at 3001 --diverged 100
+rc=$(recover --into "$INTO" --from-gtid 0-11-1100 --until-end --dry-run)
+check_eq "forked: dry run across the fork: exit 0" "$rc" 0; [ "$rc" = 0 ] || tail -n 20 "$T/out"
+check "forked: the plan is seqs 101-$N less the diverged branch" grep -q "plan: 5800 segments (seq 101-$N)" "$T/out"
+check "forked: every segment verified" grep -q "dry run: every segment of the plan verified" "$T/out"
+check_rss "forked: dry run peak RSS $(cat "$T/peak") KiB under 64 MiB" "$(cat "$T/peak")"
+rc=$(recover --into "$INTO" --from-gtid 0-11-1100 --until-end --dry-run --json)
+check_eq "forked: dry run --json: every segment of the main line listed, none of the diverged branch" \
+    "$(python3 -c 'import json,sys; p=json.load(open(sys.argv[1]))["plan"]; s=[o["seq"] for o in p["objects"]]; print(p["segments"], len(s), s[0], s[-1], [q for q in s if 2900 < q < 3001], p["until"])' "$T/stdout" 2>&1)" \
+    "5800 5800 101 $N [] 0-12-$((1000 + N - 100))"
+# A time between the fork and the failover: its first commit in the whole archive is on the
+# diverged branch; on the main line the plan stops at the fork.
+rc=$(recover --into "$INTO" --from-gtid 0-11-1100 --until-time '2026-11-30 01:42:30' --dry-run)
+check_eq "forked: dry run to a time on the diverged branch: exit 0" "$rc" 0; [ "$rc" = 0 ] || tail -n 20 "$T/out"
+check "forked: it stops at the fork" grep -q "until gtid position: '0-11-3900'" "$T/out"
+check_rss "forked: time target peak RSS $(cat "$T/peak") KiB under 64 MiB" "$(cat "$T/peak")"
+# Applied for real, across the fork, to the end of the main line.
+rc=$(recover --into "$INTO" --from-gtid 0-11-1100 --until-end --log-level debug)
+check_eq "forked: recover across the fork: exit 0" "$rc" 0; [ "$rc" = 0 ] || tail -n 20 "$T/out"
+check "forked: the main line applied, 5800 transactions" grep -q "plan: 5800 segments (seq 101-$N).* 5800 transactions" "$T/out"
+check "forked: planned a block at a time, two block catalogs held at most" \
+    grep -Eq "plan over seqs [0-9]+-$N: [0-9]+ block chunk reads, [12] held at most" "$T/out"
+check_eq "forked: the target is at the main line's end" "$(mdb_sql tgt 'SELECT @@gtid_slave_pos')" \
+    "0-12-$((1000 + N - 100))"
+check_rss "forked: recover peak RSS $(cat "$T/peak") KiB under 64 MiB" "$(cat "$T/peak")"

@@ -2,7 +2,8 @@
  * tail, with a GTID break (a gap) and a fork (timeline 2), planned from the range recoverScope
  * loads, by recoverScopePlan() (a long range a block at a time, recover/range.h) and from the whole
  * index followed along the same path: the plans must agree, to the segment, or refuse alike. And
- * a plan over 52 blocks holds at most two block catalogs. */
+ * a plan over 52 blocks holds at most two block catalogs, and one across a fork inside a block
+ * and a diverged branch longer than a block is made a block at a time along the path. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -61,8 +62,12 @@ meta(SegmentMeta *m, uint64_t seq, char *gs, char *ge, size_t size) {
     }
 }
 
+/* Timeline 1 from db1, and timeline 2 from db2 leaving it at `forkPos` in seq forkSeq (after
+ * transaction `forkGtid`, the fork's state), starting at seq tl2First: forkSeq+1..tl2First-1
+ * diverged, transactions divFirst..divLast. */
 static void
-timelines(Archive *a) {
+timelinesWrite(Archive *a, uint64_t forkSeq, uint64_t forkPos, const char *forkGtid, uint64_t tl2First,
+               const char *divFirst, const char *divLast) {
     TimelineRecord r;
     Err err = {0};
 
@@ -77,25 +82,41 @@ timelines(Archive *a) {
     REQUIRE(timelineRecordWrite(a, &r, &err) == 0);
     r.timeline = 2;
     r.parent = 1;
-    r.firstSeq = TL2_FIRST;
+    r.firstSeq = tl2First;
     r.source.serverId = 2;
     snprintf(r.source.host, sizeof(r.source.host), "db2:3306");
     r.hasFork = true;
-    r.fork.seq = FORK_SEQ;
+    r.fork.seq = forkSeq;
     snprintf(r.fork.file, sizeof(r.fork.file), "bin.000001");
-    r.fork.pos = 256 + FORK_SEQ * 100;
-    r.fork.gtidState = bvStrdup("0-1-15990");
-    snprintf(r.fork.gtid, sizeof(r.fork.gtid), "0-1-15990");
-    r.fork.timeUs = 1000000ull * FORK_SEQ;
+    r.fork.pos = forkPos;
+    r.fork.gtidState = bvStrdup(forkGtid);
+    snprintf(r.fork.gtid, sizeof(r.fork.gtid), "%s", forkGtid);
+    r.fork.timeUs = 1000000ull * forkSeq;
     r.fork.transactions = 1;
     r.hasDiverged = true;
-    r.diverged.firstSeq = FORK_SEQ + 1;
-    r.diverged.lastSeq = TL2_FIRST - 1;
-    r.diverged.transactions = TL2_FIRST - 1 - FORK_SEQ;
-    snprintf(r.diverged.firstGtid, sizeof(r.diverged.firstGtid), "0-1-15991");
-    snprintf(r.diverged.lastGtid, sizeof(r.diverged.lastGtid), "0-1-15999");
+    r.diverged.firstSeq = forkSeq + 1;
+    r.diverged.lastSeq = tl2First - 1;
+    r.diverged.transactions = tl2First - 1 - forkSeq;
+    snprintf(r.diverged.firstGtid, sizeof(r.diverged.firstGtid), "%s", divFirst);
+    snprintf(r.diverged.lastGtid, sizeof(r.diverged.lastGtid), "%s", divLast);
     REQUIRE(timelineRecordWrite(a, &r, &err) == 0);
     timelineRecordClear(&r);
+}
+
+/* An empty store under the test's directory `dir`, with the archive's identity. */
+static void
+storeOpen(Archived *ar, const char *dir) {
+    ArchiveIdentity id = {.flavour = BINLOG_FLAVOUR_MARIADB, .serverId = 1};
+    char root[1024];
+    Err err = {0};
+
+    memset(ar, 0, sizeof(*ar));
+    snprintf(root, sizeof(root), "%s/%s", testTmpDir(), dir);
+    REQUIRE(mkdir(root, 0700) == 0);
+    REQUIRE((ar->storage = storageNew(root, &err)) != NULL);
+    ar->archive = archiveNew(ar->storage);
+    snprintf(id.source, sizeof(id.source), "test");
+    REQUIRE(archiveIdentityEnsure(ar->archive, &id, NULL, &err) == 0);
 }
 
 /* The archive: identity at version 2, a chunk per block and the tail's, one level-1 summary of the
@@ -104,21 +125,13 @@ static void
 archivedOpen(Archived *ar) {
     static SegmentMeta metas[SEGMENTS];
     static char gs[SEGMENTS][32], ge[SEGMENTS][32];
-    ArchiveIdentity id = {.flavour = BINLOG_FLAVOUR_MARIADB, .serverId = 1};
-    char root[1024];
     Err err = {0};
 
-    memset(ar, 0, sizeof(*ar));
-    snprintf(root, sizeof(root), "%s/store", testTmpDir());
-    REQUIRE(mkdir(root, 0700) == 0);
-    REQUIRE((ar->storage = storageNew(root, &err)) != NULL);
-    ar->archive = archiveNew(ar->storage);
-    snprintf(id.source, sizeof(id.source), "test");
-    REQUIRE(archiveIdentityEnsure(ar->archive, &id, NULL, &err) == 0);
+    storeOpen(ar, "store");
     for (uint64_t seq = 1; seq <= SEGMENTS; seq++)
         meta(&metas[seq - 1], seq, gs[seq - 1], ge[seq - 1], sizeof(gs[0]));
     REQUIRE(fixtureIndexBlocks(ar->archive, ar->storage, metas, SEGMENTS, &err) == 0);
-    timelines(ar->archive);
+    timelinesWrite(ar->archive, FORK_SEQ, 256 + FORK_SEQ * 100, "0-1-15990", TL2_FIRST, "0-1-15991", "0-1-15999");
     REQUIRE(archiveIdentitySetVersion2(ar->archive, &err) == 0);
     ar->ready = true;
 }
@@ -130,17 +143,9 @@ archivedOpenPlain(Archived *ar, size_t blocks) {
     size_t n = blocks * ARCHIVE_BLOCK_SEGMENTS + 10;
     SegmentMeta *metas = bvCalloc(n, sizeof(*metas));
     char (*gs)[32] = bvCalloc(n, sizeof(*gs)), (*ge)[32] = bvCalloc(n, sizeof(*ge));
-    ArchiveIdentity id = {.flavour = BINLOG_FLAVOUR_MARIADB, .serverId = 1};
-    char root[1024];
     Err err = {0};
 
-    memset(ar, 0, sizeof(*ar));
-    snprintf(root, sizeof(root), "%s/plain", testTmpDir());
-    REQUIRE(mkdir(root, 0700) == 0);
-    REQUIRE((ar->storage = storageNew(root, &err)) != NULL);
-    ar->archive = archiveNew(ar->storage);
-    snprintf(id.source, sizeof(id.source), "test");
-    REQUIRE(archiveIdentityEnsure(ar->archive, &id, NULL, &err) == 0);
+    storeOpen(ar, "plain");
     for (uint64_t seq = 1; seq <= n; seq++) {
         snprintf(gs[seq - 1], sizeof(gs[0]), "0-1-%" PRIu64, seq - 1);
         snprintf(ge[seq - 1], sizeof(ge[0]), "0-1-%" PRIu64, seq);
@@ -155,8 +160,65 @@ archivedOpenPlain(Archived *ar, size_t blocks) {
     ar->ready = true;
 }
 
+/* A forked archive of 12 summarised blocks and a tail of 10: timeline 1's seq s holds 0-1-s;
+ * timeline 2 leaves it inside seq FORK2_SEQ (the segment is cut at its middle), seqs FORK2_SEQ+1 to
+ * TL2B_FIRST-1 diverged (over two blocks: the fifth is all of them), and timeline 2's seq s
+ * holds 0-2-<s - TL2B_FIRST + FORK2_SEQ + 1>, in its own file; its first starts at `tl2Start` (the
+ * fork's state, 0-1-3500, or not: a break where it joins the fork). In the test's directory `dir`. */
+#define FORKED_BLOCKS 12
+#define FORKED_SEGMENTS (FORKED_BLOCKS * ARCHIVE_BLOCK_SEGMENTS + 10)
+#define FORK2_SEQ 3500
+#define TL2B_FIRST 6000
+
 static void
-archivedClose(Archived *ar) {
+archivedOpenForked(Archived *ar, const char *dir, const char *tl2Start) {
+    SegmentMeta *metas = bvCalloc(FORKED_SEGMENTS, sizeof(*metas));
+    char (*gs)[32] = bvCalloc(FORKED_SEGMENTS, sizeof(*gs)), (*ge)[32] = bvCalloc(FORKED_SEGMENTS, sizeof(*ge));
+    Err err = {0};
+
+    storeOpen(ar, dir);
+    for (uint64_t seq = 1; seq <= FORKED_SEGMENTS; seq++) {
+        SegmentMeta *m = &metas[seq - 1];
+
+        if (seq < TL2B_FIRST) {
+            snprintf(gs[seq - 1], sizeof(gs[0]), "0-1-%" PRIu64, seq - 1);
+            snprintf(ge[seq - 1], sizeof(ge[0]), "0-1-%" PRIu64, seq);
+            fixtureCrafted(m, seq, "bin.000001", 256 + (seq - 1) * 100, 256 + seq * 100, gs[seq - 1], ge[seq - 1]);
+            continue;
+        }
+        if (seq == TL2B_FIRST)
+            snprintf(gs[seq - 1], sizeof(gs[0]), "%s", tl2Start);
+        else
+            snprintf(gs[seq - 1], sizeof(gs[0]), "0-2-%" PRIu64, seq - TL2B_FIRST + FORK2_SEQ);
+        snprintf(ge[seq - 1], sizeof(ge[0]), "0-2-%" PRIu64, seq - TL2B_FIRST + FORK2_SEQ + 1);
+        fixtureCrafted(m, seq, "bin.000002", 256 + (seq - TL2B_FIRST) * 100, 256 + (seq - TL2B_FIRST + 1) * 100,
+                       gs[seq - 1], ge[seq - 1]);
+        m->timeline = 2;
+    }
+    REQUIRE(fixtureIndexBlocks(ar->archive, ar->storage, metas, FORKED_SEGMENTS, &err) == 0);
+    /* The fork inside its segment: the segment is cut. */
+    timelinesWrite(ar->archive, FORK2_SEQ, 256 + (FORK2_SEQ - 1) * 100 + 50, "0-1-3500", TL2B_FIRST, "0-1-3501",
+                   "0-1-5999");
+    REQUIRE(archiveIdentitySetVersion2(ar->archive, &err) == 0);
+    bvFree(metas);
+    bvFree(gs);
+    bvFree(ge);
+    ar->ready = true;
+}
+
+/* The archive's view and timeline records, for the plans. */
+static void
+archivedView(Archived *ar, ArchiveView **v, TimelineSet **set) {
+    Err err = {0};
+
+    REQUIRE((*v = archiveViewOpen(ar->archive, 0, &err)) != NULL);
+    REQUIRE(timelineSetLoad(ar->archive, set, &err) == 0);
+}
+
+static void
+archivedClose(Archived *ar, ArchiveView *v, TimelineSet *set) {
+    timelineSetFree(set);
+    archiveViewFree(v);
     archiveFree(ar->archive);
     storageFree(ar->storage);
 }
@@ -167,6 +229,7 @@ typedef struct Outcome {
     char msg[2048];
     size_t segments, loaded; /* loaded: the entries of the range the plan was made on */
     size_t objects;          /* in its JSON */
+    uint64_t objectSeqs;     /* a digest of their seqs, in order */
     size_t held;             /* block catalogs a per-block plan held at most (0: made on a catalog) */
     uint64_t applied, appliedHalf; /* recoverPlanBytes(): all, and before the middle segment's end */
     uint64_t appliedInside;        /* ... and before a byte inside it */
@@ -207,6 +270,12 @@ outcome(RecoverPlan *p, Err *err, Outcome *o) {
         REQUIRE(recoverPlanToJson(p, json, NULL, NULL, err) == 0);
         REQUIRE((v = jsonParse((const char *)json->data, json->len, err)) != NULL);
         o->objects = jsonLen(jsonGet(v, "objects"));
+        for (size_t i = 0; i < o->objects; i++) {
+            uint64_t seq = 0;
+
+            REQUIRE(jsonU64(jsonGet(jsonAt(jsonGet(v, "objects"), i), "seq"), &seq));
+            o->objectSeqs = o->objectSeqs * 1000003u + seq;
+        }
         jsonFree(v);
         bufFree(json);
         o->held = recoverPlanBlocksHeld(p);
@@ -235,6 +304,7 @@ same(const Outcome *a, const Outcome *b) {
     CHECK_STR(a->firstGtid, b->firstGtid);
     CHECK_STR(a->lastGtid, b->lastGtid);
     CHECK_INT(a->objects, b->objects);
+    CHECK(a->objectSeqs == b->objectSeqs);
     CHECK_INT(a->applied, b->applied);
     CHECK_INT(a->appliedHalf, b->appliedHalf);
     CHECK_INT(a->appliedInside, b->appliedInside);
@@ -291,13 +361,11 @@ testPlanOverBlocks(void) {
     TimelineSet *set;
     RecoverTarget t;
     Outcome o;
-    Err err = {0};
 
     archivedOpen(&ar);
     REQUIRE(ar.ready);
-    REQUIRE((v = archiveViewOpen(ar.archive, 0, &err)) != NULL);
+    archivedView(&ar, &v, &set);
     CHECK_INT(archiveViewSpanCount(v), BLOCKS);
-    REQUIRE(timelineSetLoad(ar.archive, &set, &err) == 0);
     REQUIRE(timelineSetForked(set));
 
     /* Within the first window, over four blocks. */
@@ -310,8 +378,8 @@ testPlanOverBlocks(void) {
     CHECK(o.held >= 1 && o.held <= RECOVER_RANGE_BLOCKS); /* four blocks: a block at a time */
     CHECK_INT(o.segments, 3900);
     CHECK_INT(o.transactions, 3900);
-    /* Across the gap: refused alike, over seven blocks before the fork (a block at a time) and to
-     * the end across the fork (on the loaded path). */
+    /* Across the gap: refused alike, over seven blocks before the fork and to the end across the
+     * fork (both a block at a time). */
     t = (RecoverTarget){.kind = RECOVER_UNTIL_GTID, .gtid = "0-1-9000"};
     compare(&ar, v, set, 0, "0-1-1100", &t, &o);
     CHECK_INT(o.code, ERR_GAP);
@@ -380,9 +448,7 @@ testPlanOverBlocks(void) {
     t = (RecoverTarget){.kind = RECOVER_UNTIL_GTID, .gtid = "0-1-9000"};
     compare(&ar, v, set, 0, "0-1-6500", &t, &o);
     CHECK_INT(o.code, ERR_GAP);
-    timelineSetFree(set);
-    archiveViewFree(v);
-    archivedClose(&ar);
+    archivedClose(&ar, v, set);
 }
 
 /* A plan from the archive's second block to its end, 51 blocks: made a block at a time, it holds at
@@ -402,9 +468,8 @@ testPlanOverManyBlocks(void) {
 
     archivedOpenPlain(&ar, 52);
     REQUIRE(ar.ready);
-    REQUIRE((v = archiveViewOpen(ar.archive, 0, &err)) != NULL);
+    archivedView(&ar, &v, &set);
     CHECK_INT(archiveViewSpanCount(v), 52);
-    REQUIRE(timelineSetLoad(ar.archive, &set, &err) == 0);
     compare(&ar, v, set, 0, "0-1-1100", &t, &o);
     CHECK_INT(o.code, 0);
     CHECK_INT(o.firstSeq, 1101);
@@ -507,13 +572,167 @@ testPlanOverManyBlocks(void) {
         recoverPlanFree(p);
     }
     bufFree(json);
-    timelineSetFree(set);
-    archiveViewFree(v);
-    archivedClose(&ar);
+    archivedClose(&ar, v, set);
+}
+
+/* Plans across a fork inside a block, past a diverged branch longer than a block, made a block at
+ * a time along the path: the followed whole index's plan (segments, cut, bytes, the JSON's
+ * objects), with two block catalogs held at most. */
+static void
+testPlanAcrossFork(void) {
+    Archived ar;
+    ArchiveView *v;
+    TimelineSet *set;
+    ArchiveCatalog *c = NULL;
+    RecoverPlan *p;
+    RecoverTarget t = {.kind = RECOVER_UNTIL_END};
+    Outcome o;
+    Err err = {0};
+
+    archivedOpenForked(&ar, "forked", "0-1-3500");
+    REQUIRE(ar.ready);
+    archivedView(&ar, &v, &set);
+    CHECK_INT(archiveViewSpanCount(v), FORKED_BLOCKS);
+    REQUIRE(timelineSetForked(set));
+
+    /* From the first block to the end of the main line. */
+    compare(&ar, v, set, 0, "0-1-100", &t, &o);
+    CHECK_INT(o.code, 0);
+    CHECK_INT(o.firstSeq, 101);
+    CHECK_INT(o.lastSeq, FORKED_SEGMENTS);
+    CHECK_INT(o.segments, FORKED_SEGMENTS - 100 - (TL2B_FIRST - 1 - FORK2_SEQ));
+    CHECK_INT(o.objects, o.segments);
+    CHECK(o.held >= 1 && o.held <= RECOVER_RANGE_BLOCKS);
+    /* The fork segment as the path sees it: cut at the fork, half its bytes. */
+    CHECK_INT(o.applied, (uint64_t)o.segments * 100 - 50);
+    /* To a GTID of timeline 2, and to a time after the fork. */
+    t = (RecoverTarget){.kind = RECOVER_UNTIL_GTID, .gtid = "0-2-9000"};
+    compare(&ar, v, set, 0, "0-1-1200", &t, &o);
+    CHECK_INT(o.code, 0);
+    CHECK_INT(o.lastSeq, 9000 - FORK2_SEQ - 1 + TL2B_FIRST);
+    CHECK_STR(o.until, "0-2-9000");
+    CHECK(o.held >= 1 && o.held <= RECOVER_RANGE_BLOCKS);
+    t = (RecoverTarget){.kind = RECOVER_UNTIL_TIME, .timeUs = 10500ull * 1000000};
+    compare(&ar, v, set, 0, "0-1-1200", &t, &o);
+    CHECK_INT(o.code, 0);
+    CHECK_INT(o.lastSeq, 10501);
+    CHECK(o.held >= 1 && o.held <= RECOVER_RANGE_BLOCKS);
+    /* A time between the fork and the failover: the first commit after it in the whole archive is
+     * on the diverged branch, on the main line it is timeline 2's first; searched along the path,
+     * not loaded whole. */
+    t = (RecoverTarget){.kind = RECOVER_UNTIL_TIME, .timeUs = 4000ull * 1000000};
+    compare(&ar, v, set, 0, "0-1-1200", &t, &o);
+    CHECK_INT(o.code, 0);
+    CHECK_INT(o.lastSeq, TL2B_FIRST);
+    CHECK(o.loaded < 4 * ARCHIVE_BLOCK_SEGMENTS);
+    CHECK(o.held >= 1 && o.held <= RECOVER_RANGE_BLOCKS);
+    /* ... and on timeline 1, the diverged segment. */
+    compare(&ar, v, set, 1, "0-1-1200", &t, &o);
+    CHECK_INT(o.code, 0);
+    CHECK_INT(o.lastSeq, 4001);
+    /* Before the first commit, after the last: refused alike. */
+    t.timeUs = 500000;
+    compare(&ar, v, set, 0, "", &t, &o);
+    CHECK_INT(o.code, ERR_NOTFOUND);
+    CHECK_MSG(o.msg, "before the first archived commit");
+    t.timeUs = 20000ull * 1000000;
+    compare(&ar, v, set, 0, "0-1-1200", &t, &o);
+    CHECK_INT(o.code, ERR_NOTFOUND);
+    CHECK_MSG(o.msg, "after the last archived commit");
+    CHECK(o.loaded < FORKED_SEGMENTS - 1000);
+    /* A position in timeline 2's file. */
+    t = (RecoverTarget){.kind = RECOVER_UNTIL_POSITION, .file = "bin.000002", .pos = 256 + 4000 * 100};
+    compare(&ar, v, set, 0, "0-1-1200", &t, &o);
+    CHECK_INT(o.code, 0);
+    CHECK_INT(o.lastSeq, TL2B_FIRST + 3999);
+    CHECK(o.held >= 1 && o.held <= RECOVER_RANGE_BLOCKS);
+    /* A position of timeline 1 on the path, one on its diverged branch (not the main line's: the
+     * refusal names what the path holds of the file, up to the fork), and a GTID the main line
+     * never reaches: searched along the path, refused alike. */
+    t = (RecoverTarget){.kind = RECOVER_UNTIL_POSITION, .file = "bin.000001", .pos = 256 + 2000 * 100};
+    compare(&ar, v, set, 0, "0-1-1200", &t, &o);
+    CHECK_INT(o.code, 0);
+    CHECK_INT(o.lastSeq, 2000);
+    t.pos = 256 + 4000 * 100 + 10;
+    compare(&ar, v, set, 0, "0-1-1200", &t, &o);
+    CHECK_INT(o.code, ERR_NOTFOUND);
+    CHECK_MSG(o.msg, "the archive holds bin.000001:256-350206");
+    compare(&ar, v, set, 1, "0-1-1200", &t, &o);
+    CHECK_INT(o.code, 0);
+    CHECK_INT(o.lastSeq, 4001);
+    t = (RecoverTarget){.kind = RECOVER_UNTIL_GTID, .gtid = "0-1-99999"};
+    compare(&ar, v, set, 0, "0-1-1200", &t, &o);
+    CHECK_INT(o.code, ERR_NOTFOUND);
+    CHECK_MSG(o.msg, "after the end of the archive");
+    /* Timeline 1 to its end: the diverged branch, timeline 2 not read. */
+    t = (RecoverTarget){.kind = RECOVER_UNTIL_END};
+    compare(&ar, v, set, 1, "0-1-100", &t, &o);
+    CHECK_INT(o.code, 0);
+    CHECK_INT(o.lastSeq, TL2B_FIRST - 1);
+    CHECK_INT(o.segments, TL2B_FIRST - 1 - 100);
+    CHECK(o.held >= 1 && o.held <= RECOVER_RANGE_BLOCKS);
+    /* A start past the fork: the main line from timeline 2's first segment. */
+    compare(&ar, v, set, 0, "0-1-3500", &t, &o);
+    CHECK_INT(o.code, 0);
+    CHECK_INT(o.firstSeq, TL2B_FIRST);
+
+    /* The dry run over the main line: the blocks of one timeline on the path from their summary
+     * lines, the diverged block 5 skipped unread, the blocks holding the fork or timeline 2's start
+     * read; the listing and the verification read each block once more. */
+    REQUIRE((p = recoverScopePlan(ar.archive, v, set, 0, "0-1-100", &t, &c, &err)) != NULL);
+    CHECK(c == NULL);
+    recoverPlanDryRun(p, ar.archive, NULL, NULL);
+    REQUIRE(recoverPlanFinish(p, &err) == 0);
+    {
+        Buf *json = bufNew(1024);
+        uint64_t loads = 0;
+        size_t held = 0;
+        char want[128];
+
+        CHECK(recoverPlanToJson(p, json, NULL, NULL, &err) == 0);
+        CHECK(recoverPlanVerify(p, ar.archive, NULL, NULL, &err) != 0);
+        CHECK_INT(err.code, ERR_CHECKSUM);
+        snprintf(want, sizeof(want), "%d of the plan's %d segments do not verify", FORKED_SEGMENTS - 100 - (TL2B_FIRST - 1 - FORK2_SEQ),
+                 FORKED_SEGMENTS - 100 - (TL2B_FIRST - 1 - FORK2_SEQ));
+        CHECK_MSG(err.msg, want);
+        recoverRangeStats(recoverPlanRange(p), &held, &loads);
+        CHECK(held <= RECOVER_RANGE_BLOCKS);
+        /* About a read per block: the listing's 12 (the diverged one skipped), and a few around
+         * the ends, the fork and timeline 2's start (the runs off the path, the join). */
+        CHECK(loads <= FORKED_BLOCKS + 10);
+        bufFree(json);
+    }
+    recoverPlanFree(p);
+    archivedClose(&ar, v, set);
+}
+
+/* Timeline 2's first segment does not start at the fork's state: a break the whole archive's
+ * breaks do not show (they never compare two timelines), refused alike along the path. */
+static void
+testPlanAcrossBrokenJoin(void) {
+    Archived ar;
+    ArchiveView *v;
+    TimelineSet *set;
+    RecoverTarget t = {.kind = RECOVER_UNTIL_END};
+    Outcome o;
+
+    archivedOpenForked(&ar, "broken", "0-1-3400");
+    REQUIRE(ar.ready);
+    archivedView(&ar, &v, &set);
+    compare(&ar, v, set, 0, "0-1-100", &t, &o);
+    CHECK_INT(o.code, ERR_GAP);
+    CHECK_MSG(o.msg, "gtid gap: 'segments/0000000000003500-");
+    /* Timeline 1 alone does not cross it. */
+    compare(&ar, v, set, 1, "0-1-100", &t, &o);
+    CHECK_INT(o.code, 0);
+    archivedClose(&ar, v, set);
 }
 
 void
 suite_scope_blocks(void) {
     testRun("scope: plans over 20 blocks with a gap and a fork, as on the whole index", testPlanOverBlocks);
     testRun("scope: a plan over 51 blocks holds two block catalogs at most", testPlanOverManyBlocks);
+    testRun("scope: plans across a fork inside a block, a block at a time along the path", testPlanAcrossFork);
+    testRun("scope: a timeline that does not start at its fork's state is refused along the path",
+            testPlanAcrossBrokenJoin);
 }
