@@ -424,9 +424,9 @@ blockLoad(ArchiveView *v, size_t i, Err *err) {
         ArchiveCatalog *c = loadPart(v, s->firstSeq, s->lastSeq, 0, &vanished, err);
 
         if (c != NULL && c->count != s->segments) {
-            archiveCatalogFree(c);
             errSet(err, ERR_FORMAT, "index of seqs %" PRIu64 "-%" PRIu64 " in '%s' holds %zu segments, its summary %" PRIu64,
                    s->firstSeq, s->lastSeq, archiveUrl(v->a), c->count, s->segments);
+            archiveCatalogFree(c);
             return NULL;
         }
         if (c != NULL || !vanished || attempt == VIEW_OPEN_ATTEMPTS)
