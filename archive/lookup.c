@@ -97,10 +97,13 @@ archiveCatalogFindTime(const ArchiveCatalog *c, uint64_t timeUs, bool exclusive,
         any = true;
         maxUs = m->firstTimeUs > maxUs ? m->firstTimeUs : maxUs;
         maxUs = m->lastTimeUs > maxUs ? m->lastTimeUs : maxUs;
+        /* A commit between the first and the last may be the latest (commit times can go
+         * backwards): format 2 records the highest, and the view's summary lines count it. */
+        maxUs = m->maxTimeUs > maxUs ? m->maxTimeUs : maxUs;
         if (!found) {
             *idx = i;
-            found = exclusive ? m->firstTimeUs >= timeUs || m->lastTimeUs >= timeUs
-                              : m->firstTimeUs > timeUs || m->lastTimeUs > timeUs;
+            found = exclusive ? m->firstTimeUs >= timeUs || m->lastTimeUs >= timeUs || m->maxTimeUs >= timeUs
+                              : m->firstTimeUs > timeUs || m->lastTimeUs > timeUs || m->maxTimeUs > timeUs;
         }
     }
     return archiveTimeInRange(timeUs, exclusive, any, firstUs, maxUs, err);

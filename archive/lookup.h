@@ -23,10 +23,11 @@ int archiveCatalogFindGtid(const ArchiveCatalog *c, const char *gtid, size_t *id
 int archiveCatalogFindPosition(const ArchiveCatalog *c, const char *file, uint64_t pos, size_t *idx, Err *err);
 /* Where the first transaction committed after timeUs (microseconds since the epoch; at or after
  * it when `exclusive`) can be, in binlog order, from the index alone: the first segment whose
- * first_time_us or last_time_us is after timeUs (at or after), or the last segment when none is.
+ * first_time_us, last_time_us or max_time_us (format 2: its highest) is after timeUs (at or
+ * after), or the last segment when none is, as archiveViewFindTime() from the summary lines.
  * Commit times need not follow binlog order (SET TIMESTAMP, a clock stepped back), and the index
- * has only a segment's first and last: that transaction is in segment *idx or an earlier one, and
- * only reading them tells which. ERR_NOTFOUND when the archive's first transaction is already
+ * has only a segment's first, last and highest: that transaction is in segment *idx or an earlier
+ * one, and only reading them tells which. ERR_NOTFOUND when the archive's first transaction is already
  * after timeUs (before the archive) or timeUs is after every commit the index records. */
 int archiveCatalogFindTime(const ArchiveCatalog *c, uint64_t timeUs, bool exclusive, size_t *idx, Err *err);
 /* Commit time of the first transaction of entry idx or a later one; 0 when none has any. */

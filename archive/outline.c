@@ -24,6 +24,9 @@ struct ArchiveOutline {
     WindowGtids *gtids;
     size_t windowCount;
     uint64_t offPath; /* transactions off the path archiveOutlineFollow() was given */
+    ArchiveGap *branchGaps; /* the breaks it took out of the path's, and their branches' timelines */
+    uint32_t *branchTimelines;
+    size_t branchGapCount;
 };
 
 /* A unit of the archive in seq order: a summarised block, or one segment of the tail. */
@@ -234,9 +237,94 @@ windowsCountOut(ArchiveOutline *o, uint64_t seq, uint64_t n) {
     }
 }
 
+/* The windows' from, to and GTIDs point into ends[] and gtids[] at their index. */
+static void
+windowsPoint(ArchiveOutline *o) {
+    for (size_t i = 0; i < o->windowCount; i++) {
+        o->windows[i].from = &o->ends[2 * i];
+        o->windows[i].to = &o->ends[2 * i + 1];
+        o->windows[i].firstGtid = o->gtids[i][0];
+        o->windows[i].lastGtid = o->gtids[i][1];
+    }
+}
+
+/* Window k+1 joined to window k: no break of the path is left between them. */
+static void
+windowsJoin(ArchiveOutline *o, size_t k) {
+    ArchiveWindow *w = &o->windows[k], *next = &o->windows[k + 1];
+
+    if (w->transactions == 0) {
+        w->firstTimeUs = next->firstTimeUs;
+        memcpy(o->gtids[k][0], o->gtids[k + 1][0], sizeof(o->gtids[k][0]));
+    }
+    if (next->transactions > 0) {
+        w->lastTimeUs = next->lastTimeUs;
+        memcpy(o->gtids[k][1], o->gtids[k + 1][1], sizeof(o->gtids[k][1]));
+    }
+    w->transactions += next->transactions;
+    segmentMetaClear(&o->ends[2 * k + 1]);
+    segmentMetaClear(&o->ends[2 * k + 2]);
+    o->ends[2 * k + 1] = o->ends[2 * k + 3];
+    memmove(&o->ends[2 * k + 2], &o->ends[2 * k + 4], (2 * (o->windowCount - k - 2)) * sizeof(*o->ends));
+    memmove(&o->gtids[k + 1], &o->gtids[k + 2], (o->windowCount - k - 2) * sizeof(*o->gtids));
+    memmove(&o->windows[k + 1], &o->windows[k + 2], (o->windowCount - k - 2) * sizeof(*o->windows));
+    o->windowCount--;
+    memset(&o->ends[2 * o->windowCount], 0, 2 * sizeof(*o->ends));
+    windowsPoint(o);
+}
+
+/* The timeline of the branch off the path that break g lies in: a break between a fork on the
+ * path (or a segment after it) and its timeline's first segment (or one before it) is among the
+ * segments the path leaves out (the diverged branch, a timeline it does not take). 0 when none. */
+static uint32_t
+gapBranch(const ArchiveGap *g, const TimelineSet *set, const TimelinePath *path) {
+    for (size_t i = 0; i < timelineSetCount(set); i++) {
+        const TimelineRecord *r = timelineSetAt(set, i);
+
+        if (r->hasFork && g->afterSeq != 0 && r->fork.seq <= g->afterSeq && g->beforeSeq <= r->firstSeq &&
+            timelinePathHolds(path, r->timeline, NULL))
+            return r->parent;
+    }
+    return 0;
+}
+
+/* The breaks inside branches off the path moved to branchGaps, and the windows they split joined
+ * (unless another break of the path lies between the same two segments). */
+static void
+gapsFollow(ArchiveOutline *o, const TimelineSet *set, const TimelinePath *path) {
+    size_t kept = 0;
+
+    for (size_t i = 0; i < o->gapCount; i++) {
+        uint32_t tl = gapBranch(&o->gaps[i], set, path);
+
+        if (tl == 0) {
+            o->gaps[kept++] = o->gaps[i];
+            continue;
+        }
+        o->branchGaps = bvRealloc(o->branchGaps, (o->branchGapCount + 1) * sizeof(*o->branchGaps));
+        o->branchTimelines = bvRealloc(o->branchTimelines, (o->branchGapCount + 1) * sizeof(*o->branchTimelines));
+        o->branchGaps[o->branchGapCount] = o->gaps[i];
+        o->branchTimelines[o->branchGapCount++] = tl;
+    }
+    o->gapCount = kept;
+    for (size_t k = 0; k + 1 < o->windowCount;) {
+        bool split = false;
+
+        for (size_t i = 0; i < o->gapCount && !split; i++)
+            split = o->gaps[i].afterSeq >= o->windows[k].to->seq && o->gaps[i].beforeSeq <= o->windows[k + 1].from->seq;
+        if (split)
+            k++;
+        else
+            windowsJoin(o, k);
+    }
+}
+
 int
 archiveOutlineFollow(ArchiveOutline *o, ArchiveView *v, const TimelineSet *set, const TimelinePath *path, Err *err) {
     uint64_t total = 0, first = archiveViewFirstSeq(v);
+
+    if (timelineSetForked(set))
+        gapsFollow(o, set, path);
 
     for (size_t i = 0; i < timelineSetCount(set); i++) {
         const TimelineRecord *r = timelineSetAt(set, i);
@@ -274,6 +362,18 @@ archiveOutlineOffPath(const ArchiveOutline *o) {
     return o->offPath;
 }
 
+size_t
+archiveOutlineBranchGapCount(const ArchiveOutline *o) {
+    return o->branchGapCount;
+}
+
+const ArchiveGap *
+archiveOutlineBranchGapAt(const ArchiveOutline *o, size_t i, uint32_t *timeline) {
+    if (timeline != NULL)
+        *timeline = o->branchTimelines[i];
+    return &o->branchGaps[i];
+}
+
 void
 archiveOutlineFree(ArchiveOutline *o) {
     if (o == NULL)
@@ -284,6 +384,8 @@ archiveOutlineFree(ArchiveOutline *o) {
     bvFree(o->gtids);
     bvFree(o->windows);
     bvFree(o->gaps);
+    bvFree(o->branchGaps);
+    bvFree(o->branchTimelines);
     bvFree(o);
 }
 
@@ -646,6 +748,28 @@ archiveOutlinePathCommittedBy(ArchiveView *v, const TimelinePath *p, uint64_t af
     return rc;
 }
 
+/* A lookup's look at one segment of the path (of a block on it whole, or as the path sees it):
+ * true when it found its answer, which stops the scan. */
+typedef bool PathSegmentFn(void *data, const SegmentMeta *m);
+
+/* The segments of `unit` given to `fn` in seq order until it finds: a tail segment, or the
+ * entries of a block read from the view (one block at a time). 1 when found, 0 when not, -1 when
+ * the block cannot be read. */
+static int
+unitScan(ArchiveView *v, const Unit *unit, PathSegmentFn *fn, void *data, Err *err) {
+    ArchiveCatalog *block;
+    bool found = false;
+
+    if (unit->meta != NULL)
+        return fn(data, unit->meta) ? 1 : 0;
+    if ((block = archiveViewLoadRange(v, unit->first, unit->last, err)) == NULL)
+        return -1;
+    for (size_t i = 0; !found && i < archiveCatalogCount(block); i++)
+        found = fn(data, archiveCatalogAt(block, i));
+    archiveCatalogFree(block);
+    return found ? 1 : 0;
+}
+
 /* archiveOutlinePathFindTime(): the first commit time on the path, the latest so far, and the
  * segment found (before it is, the last segment with a transaction, or the block holding it:
  * archiveCatalogFindTime() answers that one when no commit passes the time but the last is at it). */
@@ -662,30 +786,31 @@ timePasses(const PathTime *pt, uint64_t us) {
 }
 
 /* A segment of the path, as archiveCatalogFindTime() looks at each entry. */
-static void
-pathTimeSegment(PathTime *pt, const SegmentMeta *m) {
+static bool
+pathTimeSegment(void *data, const SegmentMeta *m) {
+    PathTime *pt = data;
+
     if (m->transactions == 0)
-        return;
+        return false;
     if (!pt->any)
         pt->firstUs = m->firstTimeUs;
     pt->any = true;
     pt->maxUs = m->firstTimeUs > pt->maxUs ? m->firstTimeUs : pt->maxUs;
     pt->maxUs = m->lastTimeUs > pt->maxUs ? m->lastTimeUs : pt->maxUs;
+    pt->maxUs = m->maxTimeUs > pt->maxUs ? m->maxTimeUs : pt->maxUs;
     if (!pt->found) {
-        pt->found = timePasses(pt, m->firstTimeUs) || timePasses(pt, m->lastTimeUs);
+        pt->found = timePasses(pt, m->firstTimeUs) || timePasses(pt, m->lastTimeUs) || timePasses(pt, m->maxTimeUs);
         pt->seq = m->seq;
     }
+    return pt->found;
 }
 
 static int
 pathTimeUnit(void *data, const Unit *unit, Err *err) {
     PathTime *pt = data;
-    ArchiveCatalog *block;
 
-    if (unit->meta != NULL) {
-        pathTimeSegment(pt, unit->meta);
-        return pt->found ? 1 : 0;
-    }
+    if (unit->meta != NULL)
+        return unitScan(pt->v, unit, pathTimeSegment, pt, err);
     if (unit->span->transactions == 0)
         return 0;
     /* A block on the path whole whose commits all come at or before the time: its summary line. */
@@ -699,19 +824,21 @@ pathTimeUnit(void *data, const Unit *unit, Err *err) {
         pt->spanLast = unit->last;
         return 0;
     }
-    if ((block = archiveViewLoadRange(pt->v, unit->first, unit->last, err)) == NULL)
-        return -1;
-    for (size_t i = 0; !pt->found && i < archiveCatalogCount(block); i++)
-        pathTimeSegment(pt, archiveCatalogAt(block, i));
-    archiveCatalogFree(block);
-    return pt->found ? 1 : 0;
+    return unitScan(pt->v, unit, pathTimeSegment, pt, err);
+}
+
+/* The last segment with a transaction (never found: the scan goes to the end). */
+static bool
+lastTransaction(void *data, const SegmentMeta *m) {
+    if (m->transactions > 0)
+        *(uint64_t *)data = m->seq;
+    return false;
 }
 
 int
 archiveOutlinePathFindTime(ArchiveView *v, const TimelinePath *p, uint64_t timeUs, bool exclusive, uint64_t *seq,
                            Err *err) {
     PathTime pt = {.v = v, .timeUs = timeUs, .exclusive = exclusive};
-    ArchiveCatalog *block;
 
     *seq = 0;
     if (pathWalk(v, p, 0, pathTimeUnit, &pt, err) != 0)
@@ -721,12 +848,10 @@ archiveOutlinePathFindTime(ArchiveView *v, const TimelinePath *p, uint64_t timeU
     if (pt.seq == 0) {
         /* No commit after the time, the last at it: the last segment with a transaction, in the
          * block whose summary line said so. */
-        if ((block = archiveViewLoadRange(v, pt.spanFirst, pt.spanLast, err)) == NULL)
+        Unit block = {.first = pt.spanFirst, .last = pt.spanLast};
+
+        if (unitScan(v, &block, lastTransaction, &pt.seq, err) < 0)
             return -1;
-        for (size_t i = 0; i < archiveCatalogCount(block); i++)
-            if (archiveCatalogAt(block, i)->transactions > 0)
-                pt.seq = archiveCatalogAt(block, i)->seq;
-        archiveCatalogFree(block);
     }
     *seq = pt.seq;
     return 0;
@@ -742,51 +867,48 @@ typedef struct PathPosition {
 } PathPosition;
 
 /* A segment of the path, as archiveCatalogFindPosition() looks at each entry. */
-static void
-pathPositionSegment(PathPosition *pp, const SegmentMeta *m) {
+static bool
+pathPositionSegment(void *data, const SegmentMeta *m) {
+    PathPosition *pp = data;
+
     if (strcmp(m->file, pp->file) != 0)
-        return;
+        return false;
     if ((!pp->seen && pp->pos >= BINLOG_MAGIC_LEN && pp->pos < m->startPos &&
          m->startPos == BINLOG_MAGIC_LEN + (uint64_t)m->fdeLen) ||
         (pp->pos >= m->startPos && pp->pos < m->endPos)) {
         pp->found = true;
         pp->seq = m->seq;
-        return;
+        return true;
     }
     if (!pp->seen || m->startPos < pp->lo)
         pp->lo = m->startPos;
     if (!pp->seen || m->endPos > pp->hi)
         pp->hi = m->endPos;
     pp->seen = true;
+    return false;
 }
 
 static int
 pathPositionUnit(void *data, const Unit *unit, Err *err) {
     PathPosition *pp = data;
     const ArchiveSpan *s = unit->span;
-    ArchiveCatalog *block;
 
-    if (unit->meta != NULL) {
-        pathPositionSegment(pp, unit->meta);
-        return pp->found ? 1 : 0;
-    }
+    if (unit->meta != NULL)
+        return unitScan(pp->v, unit, pathPositionSegment, pp, err);
     /* A block on the path whole: its files run from startFile to endFile. Read only when it may
      * hold the position: it holds the file, and not all of it from the summary line, or the
-     * position is in its range, or it may start the file. */
+     * position is in its range, or it may start the file. Its range is startPos..endPos only
+     * without a break: positions that go backwards in the file (an overlap) or jump (a gap) are
+     * breaks, and the line's ends then do not bracket what it holds. */
     if (segmentFileCompare(pp->file, s->startFile) < 0 || segmentFileCompare(pp->file, s->endFile) > 0)
         return 0;
-    if (strcmp(s->startFile, pp->file) == 0 && strcmp(s->endFile, pp->file) == 0 && pp->seen &&
+    if (strcmp(s->startFile, pp->file) == 0 && strcmp(s->endFile, pp->file) == 0 && pp->seen && s->breakCount == 0 &&
         (pp->pos < s->startPos || pp->pos >= s->endPos)) {
         pp->lo = s->startPos < pp->lo ? s->startPos : pp->lo;
         pp->hi = s->endPos > pp->hi ? s->endPos : pp->hi;
         return 0;
     }
-    if ((block = archiveViewLoadRange(pp->v, unit->first, unit->last, err)) == NULL)
-        return -1;
-    for (size_t i = 0; !pp->found && i < archiveCatalogCount(block); i++)
-        pathPositionSegment(pp, archiveCatalogAt(block, i));
-    archiveCatalogFree(block);
-    return pp->found ? 1 : 0;
+    return unitScan(pp->v, unit, pathPositionSegment, pp, err);
 }
 
 int

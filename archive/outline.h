@@ -34,7 +34,8 @@ const ArchiveGap *archiveOutlineGapAt(const ArchiveOutline *o, size_t i);
 size_t archiveOutlineWindowCount(const ArchiveOutline *o);
 const ArchiveWindow *archiveOutlineWindowAt(const ArchiveOutline *o, size_t i);
 
-/* The windows' transaction counts as `path` sees the archive (the main line, or a --timeline):
+/* The windows as `path` sees the archive (the main line, or a --timeline): the breaks inside
+ * branches off it taken out (archiveOutlineBranchGapAt()) and the windows they split joined, and
  * the transactions of segments off the path, and those after the fork in a segment the path cuts
  * (timelinePathSegment()), counted out. Only the segments between each fork and its timeline's
  * first segment can be off a path: those are read (archiveViewLoadRange()), nothing else. A set
@@ -42,6 +43,12 @@ const ArchiveWindow *archiveOutlineWindowAt(const ArchiveOutline *o, size_t i);
 int archiveOutlineFollow(ArchiveOutline *o, ArchiveView *v, const TimelineSet *set, const TimelinePath *path, Err *err);
 /* The transactions archiveOutlineFollow() counted out (0 before it, or when nothing is off the path). */
 uint64_t archiveOutlineOffPath(const ArchiveOutline *o);
+/* The breaks archiveOutlineFollow() took out of the path's: those inside a branch the path leaves
+ * out (between a fork on it and its timeline's first segment: the diverged segments), which split
+ * no window of the path (the windows they split are joined again), in seq order; *timeline (may be
+ * NULL) the branch's. Archived data all the same: 'binvault verify' reports them as the branch's. */
+size_t archiveOutlineBranchGapCount(const ArchiveOutline *o);
+const ArchiveGap *archiveOutlineBranchGapAt(const ArchiveOutline *o, size_t i, uint32_t *timeline);
 
 void archiveOutlineFree(ArchiveOutline *o);
 
@@ -101,12 +108,13 @@ int archiveOutlinePathFindTime(ArchiveView *v, const TimelinePath *p, uint64_t t
                                Err *err);
 /* archiveCatalogFindPosition() over the path's segments as it sees them, answering a seq, with the
  * same rules and errors: the blocks on the path whole that cannot hold file:pos (their summary
- * line's files and positions say) skipped, the others read one at a time. */
+ * line's files and positions say, for a line without a break) skipped, the others read one at a
+ * time. */
+int archiveOutlinePathFindPosition(ArchiveView *v, const TimelinePath *p, const char *file, uint64_t pos, uint64_t *seq,
+                                   Err *err);
 /* The last segment of the path at or before seq `upto`, as the path sees it, into *out
  * (segmentMetaClear() it): the blocks read one at a time backwards from `upto`. 1 when found, 0
  * when the path holds none, -1 when a block cannot be read. */
 int archiveOutlinePathLast(ArchiveView *v, const TimelinePath *p, uint64_t upto, SegmentMeta *out, Err *err);
-int archiveOutlinePathFindPosition(ArchiveView *v, const TimelinePath *p, const char *file, uint64_t pos, uint64_t *seq,
-                                   Err *err);
 
 #endif

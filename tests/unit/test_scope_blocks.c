@@ -728,6 +728,126 @@ testPlanAcrossBrokenJoin(void) {
     archivedClose(&ar, v, set);
 }
 
+/* A copy of the forked archive of `src` (archivedOpenForked()) in the test's directory `dir`, its
+ * segments' metadata changed by `tweak` (which must leave their strings alone) before they are
+ * indexed (a segment's name follows its start: segmentName()): a corner case the crafted fixture does not have. */
+static void
+archivedRetweak(Archived *src, const char *dir, void (*tweak)(SegmentMeta *metas, size_t n), Archived *ar) {
+    ArchiveCatalog *whole;
+    SegmentMeta *metas;
+    size_t n;
+    Err err = {0};
+
+    REQUIRE((whole = archiveCatalogLoad(src->archive, 0, &err)) != NULL);
+    n = archiveCatalogCount(whole);
+    metas = bvCalloc(n, sizeof(*metas));
+    for (size_t i = 0; i < n; i++)
+        segmentMetaCopy(&metas[i], archiveCatalogAt(whole, i));
+    archiveCatalogFree(whole);
+    tweak(metas, n);
+    storeOpen(ar, dir);
+    REQUIRE(fixtureIndexBlocks(ar->archive, ar->storage, metas, n, &err) == 0);
+    timelinesWrite(ar->archive, FORK2_SEQ, 256 + (FORK2_SEQ - 1) * 100 + 50, "0-1-3500", TL2B_FIRST, "0-1-3501",
+                   "0-1-5999");
+    REQUIRE(archiveIdentitySetVersion2(ar->archive, &err) == 0);
+    for (size_t i = 0; i < n; i++)
+        segmentMetaClear(&metas[i]);
+    bvFree(metas);
+    ar->ready = true;
+}
+
+/* Timeline 2's file goes backwards inside block 8 (seqs 8193-9216): its segments 8193-8699 lie
+ * 1,000,000 bytes further on (a gap after 8192), then 8700 continues where 8699 would have ended
+ * without the shift (an overlap): the block's summary line starts past the positions it holds. */
+#define BACK_FROM 8193
+#define BACK_TO 8700
+
+static void
+positionsBackwards(SegmentMeta *metas, size_t n) {
+    for (uint64_t seq = BACK_FROM; seq < BACK_TO && seq <= n; seq++) {
+        metas[seq - 1].startPos += 1000000;
+        metas[seq - 1].endPos += 1000000;
+        segmentName(seq, metas[seq - 1].file, metas[seq - 1].startPos, metas[seq - 1].name, sizeof(metas[0].name));
+    }
+}
+
+/* Segment 11000 (block 10, timeline 2's, on the main line whole) holds a commit at 20,000 s
+ * between its first and last (at 11,000 s): the archive's latest commit, the block's max_time_us,
+ * later than the tail's. */
+#define LATE_SEQ 11000
+#define LATE_US (20000ull * 1000000)
+
+static void
+commitLate(SegmentMeta *metas, size_t n) {
+    REQUIRE(n >= LATE_SEQ);
+    metas[LATE_SEQ - 1].minTimeUs = metas[LATE_SEQ - 1].firstTimeUs;
+    metas[LATE_SEQ - 1].maxTimeUs = LATE_US;
+}
+
+/* Fork-plan corner cases, both ways: a position in the part of a block where its file's positions
+ * went backwards (the block's summary line does not bracket it), and a time target at a block's
+ * max_time_us that no segment's first or last commit reaches. */
+static void
+testPlanForkCorners(void) {
+    Archived base, ar;
+    ArchiveView *v;
+    TimelineSet *set;
+    RecoverTarget t;
+    Outcome o;
+
+    archivedOpenForked(&base, "corners", "0-1-3500");
+    REQUIRE(base.ready);
+
+    archivedRetweak(&base, "backwards", positionsBackwards, &ar);
+    REQUIRE(ar.ready);
+    archivedView(&ar, &v, &set);
+    /* bin.000002:280000 is only in seq 8797, after the file went backwards in block 8. */
+    t = (RecoverTarget){.kind = RECOVER_UNTIL_POSITION, .file = "bin.000002", .pos = 280000};
+    compare(&ar, v, set, 0, "0-2-5300", &t, &o);
+    CHECK_INT(o.code, ERR_GAP);
+    compare(&ar, v, set, 0, "0-2-6250", &t, &o);
+    CHECK_INT(o.code, 0);
+    CHECK_INT(o.lastSeq, 8797);
+    /* In the shifted part, and past every position the file holds. */
+    t.pos = 1000000 + 256 + 2500 * 100;
+    compare(&ar, v, set, 0, "0-2-5300", &t, &o);
+    CHECK_INT(o.code, ERR_GAP);
+    t.pos = 5000000;
+    compare(&ar, v, set, 0, "0-2-6250", &t, &o);
+    CHECK_INT(o.code, ERR_NOTFOUND);
+    CHECK_MSG(o.msg, "is not archived");
+    archivedClose(&ar, v, set);
+
+    archivedRetweak(&base, "late", commitLate, &ar);
+    REQUIRE(ar.ready);
+    archivedView(&ar, &v, &set);
+    /* At the late commit, before it, and after it; exclusive at it. */
+    t = (RecoverTarget){.kind = RECOVER_UNTIL_TIME, .timeUs = LATE_US};
+    compare(&ar, v, set, 0, "0-1-1200", &t, &o);
+    CHECK_INT(o.code, 0);
+    CHECK_INT(o.lastSeq, FORKED_SEGMENTS);
+    compare(&ar, v, set, 0, "0-2-8000", &t, &o);
+    CHECK_INT(o.code, 0);
+    t.timeUs = LATE_US - 1000000;
+    compare(&ar, v, set, 0, "0-2-8000", &t, &o);
+    CHECK_INT(o.code, 0);
+    CHECK_INT(o.lastSeq, LATE_SEQ);
+    t.timeUs = LATE_US + 1;
+    compare(&ar, v, set, 0, "0-2-8000", &t, &o);
+    CHECK_INT(o.code, ERR_NOTFOUND);
+    CHECK_MSG(o.msg, "after the last archived commit (1970-01-01 05:33:20 UTC)");
+    t = (RecoverTarget){.kind = RECOVER_UNTIL_TIME, .timeUs = LATE_US, .exclusive = true};
+    compare(&ar, v, set, 0, "0-2-8000", &t, &o);
+    CHECK_INT(o.code, 0);
+    CHECK_INT(o.lastSeq, LATE_SEQ);
+    /* ... on timeline 1, which does not hold it. */
+    t.exclusive = false;
+    compare(&ar, v, set, 1, "0-1-1200", &t, &o);
+    CHECK_INT(o.code, ERR_NOTFOUND);
+    archivedClose(&ar, v, set);
+    archivedClose(&base, NULL, NULL);
+}
+
 void
 suite_scope_blocks(void) {
     testRun("scope: plans over 20 blocks with a gap and a fork, as on the whole index", testPlanOverBlocks);
@@ -735,4 +855,6 @@ suite_scope_blocks(void) {
     testRun("scope: plans across a fork inside a block, a block at a time along the path", testPlanAcrossFork);
     testRun("scope: a timeline that does not start at its fork's state is refused along the path",
             testPlanAcrossBrokenJoin);
+    testRun("scope: fork plans with positions going backwards in a block, and a late commit, as on the whole index",
+            testPlanForkCorners);
 }
