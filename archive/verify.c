@@ -384,22 +384,40 @@ verifyAll(Verify *v, ArchiveView *view, const ArchiveIdentity *id, bool haveId, 
     return 0;
 }
 
-/* Continuity breaks, from the outline: accepted gaps are notes. */
+/* A continuity break: an accepted gap is a note; `branch` names the branch off the main line that
+ * holds it (NULL: a break of the archive's continuity). */
+static void
+verifyGap(Verify *v, ArchiveView *view, const ArchiveGap *g, const char *branch) {
+    char msg[sizeof(g->message) + 160];
+    SegmentMeta m;
+    bool named;
+
+    snprintf(msg, sizeof(msg), "%s%s", branch != NULL ? branch : "", g->message);
+    if (g->accepted) {
+        note(v, msg);
+        return;
+    }
+    named = archiveViewGet(view, g->beforeSeq, &m, &(Err){0}) == 0;
+    addProblem(v, named ? m.name : NULL, g->beforeSeq, "continuity", msg);
+    if (named)
+        segmentMetaClear(&m);
+}
+
+/* Continuity breaks, from the outline (followed along the main line: verifyTimelines()). A break
+ * inside a diverged branch is archived data missing all the same, reported as that branch's: the
+ * main line's windows do not split there. */
 static void
 verifyGaps(Verify *v, ArchiveView *view, const ArchiveOutline *o) {
-    for (size_t i = 0; i < archiveOutlineGapCount(o); i++) {
-        const ArchiveGap *g = archiveOutlineGapAt(o, i);
-        SegmentMeta m;
-        bool named;
+    for (size_t i = 0; i < archiveOutlineGapCount(o); i++)
+        verifyGap(v, view, archiveOutlineGapAt(o, i), NULL);
+    for (size_t i = 0; i < archiveOutlineBranchGapCount(o); i++) {
+        uint32_t timeline;
+        const ArchiveGap *g = archiveOutlineBranchGapAt(o, i, &timeline);
+        char branch[160];
 
-        if (g->accepted) {
-            note(v, g->message);
-            continue;
-        }
-        named = archiveViewGet(view, g->beforeSeq, &m, &(Err){0}) == 0;
-        addProblem(v, named ? m.name : NULL, g->beforeSeq, "continuity", g->message);
-        if (named)
-            segmentMetaClear(&m);
+        snprintf(branch, sizeof(branch), "in timeline %" PRIu32 "'s diverged branch (off the main line, not restored "
+                 "by default): ", timeline);
+        verifyGap(v, view, g, branch);
     }
 }
 
@@ -436,8 +454,8 @@ archiveVerify(Archive *a, const ArchiveVerifyHooks *hooks, ArchiveVerifyResult *
         rc = -1;
         goto done;
     }
-    verifyGaps(&v, view, res->outline);
     verifyTimelines(&v, view, res->outline);
+    verifyGaps(&v, view, res->outline);
     verifyCheckpoint(&v, view, cpRc, &cp, &cpErr);
     verifyBackups(&v);
 done:
