@@ -241,7 +241,8 @@ timelineProblem(void *data, const char *object, uint64_t seq, const char *messag
 
 /* The segments against the timeline records, fed segment by segment by verifyAll() (the diverged
  * branches are kept on purpose: not problems; cmd/ reports them), then the records' own checks; and
- * the outline's windows as the main line sees them in an archive that forked. */
+ * the outline's windows and breaks as the main line sees them in an archive that forked (the breaks
+ * inside a diverged branch set apart: verifyGaps()). */
 static void
 verifyTimelines(Verify *v, ArchiveView *view, ArchiveOutline *o) {
     TimelinePath *main;

@@ -215,6 +215,13 @@ outlineText(Archive *a, const ArchiveView *v, const ArchiveOutline *o, const Bac
 
         printf("%s: %s\n", g->accepted ? "accepted gap" : "gap", g->message);
     }
+    for (size_t i = 0; i < archiveOutlineBranchGapCount(o); i++) {
+        uint32_t tl;
+        const ArchiveGap *g = archiveOutlineBranchGapAt(o, i, &tl);
+
+        printf("%s in timeline %" PRIu32 "'s diverged branch: %s\n", g->accepted ? "accepted gap" : "gap", tl,
+               g->message);
+    }
     for (size_t i = 0; i < archiveViewProblemCount(v); i++)
         printf("problem: %s\n", archiveViewProblem(v, i));
     archiveViewTotals(v, &segments, &txns, &objects, &content);
