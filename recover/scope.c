@@ -323,6 +323,21 @@ scopeRangeNew(Archive *a, ArchiveView *v, const TimelineSet *set, uint32_t timel
     return r;
 }
 
+/* The view's tail when it holds every seq from its first to hi, lo..hi among them: what its open
+ * read (the tail's index chunks, the prune and gap records), which a load of the range would read
+ * again; NULL otherwise (a tail that also holds a partly pruned first block is not one run). A plan
+ * on it is the plan on lo..hi: the segments before lo are the start's, as on the whole index. */
+static const ArchiveCatalog *
+tailHolding(const ArchiveView *v, uint64_t lo, uint64_t hi) {
+    const ArchiveCatalog *tail = archiveViewTail(v);
+    uint64_t first;
+
+    if (tail == NULL || archiveCatalogCount(tail) == 0 || (first = archiveCatalogAt(tail, 0)->seq) > lo || hi < lo ||
+        hi - first >= archiveCatalogCount(tail))
+        return NULL;
+    return archiveCatalogAt(tail, hi - first)->seq == hi ? tail : NULL;
+}
+
 RecoverPlan *
 recoverScopePlan(Archive *a, ArchiveView *v, const TimelineSet *set, uint32_t timeline, const char *start,
                  const RecoverTarget *target, ArchiveCatalog **c, Err *err) {
@@ -343,10 +358,15 @@ recoverScopePlan(Archive *a, ArchiveView *v, const TimelineSet *set, uint32_t ti
 
         return r != NULL ? recoverPlanNewRange(r, start, target, err) : NULL;
     }
-    if (!timelineSetForked(set) && timeline == 0)
+    if (!timelineSetForked(set) && timeline == 0) {
+        const ArchiveCatalog *tail = tailHolding(v, lo, hi);
+
+        if (tail != NULL)
+            return recoverPlanNew(tail, start, target, err);
         *c = archiveViewLoadRange(v, lo, hi, err);
-    else
+    } else {
         *c = scopeLoad(a, v, timeline, lo, hi, scoped, err);
+    }
     if (*c == NULL)
         return NULL;
     if ((p = recoverPlanNew(*c, start, target, err)) == NULL) {

@@ -40,7 +40,9 @@ ArchiveCatalog *recoverScopeLoadPath(Archive *a, ArchiveView *v, const TimelineS
  * recoverScopeLoadPath() finds: a range over more than two blocks is planned a block at a time
  * (recoverPlanNewRange(), along the path when the archive forked: recoverRangeNewPath(); memory
  * bounded whatever its length), a shorter one is loaded into *c and planned on it (recoverPlanNew()); the caller frees *c (NULL in range mode) after the
- * plan. The view must outlive the plan. Errors as recoverScopeLoadPath()'s and recoverPlanNew()'s. */
+ * plan. A short range of an archive that never forked that lies in the view's tail is planned on
+ * the tail itself (archiveViewTail(): read by the view's open, not read again; *c NULL). The view
+ * must outlive the plan. Errors as recoverScopeLoadPath()'s and recoverPlanNew()'s. */
 RecoverPlan *recoverScopePlan(Archive *a, ArchiveView *v, const TimelineSet *set, uint32_t timeline, const char *start,
                               const RecoverTarget *target, ArchiveCatalog **c, Err *err);
 

@@ -848,6 +848,49 @@ testPlanForkCorners(void) {
     archivedClose(&base, NULL, NULL);
 }
 
+/* A short plan inside the tail of an archive that never forked is made on the view's tail, which
+ * its open read (no load of the range: *c stays NULL), and says what the whole index says. */
+static void
+testPlanInTail(void) {
+    Archived ar;
+    ArchiveView *v;
+    TimelineSet *set;
+    ArchiveCatalog *c = NULL;
+    RecoverPlan *p;
+    RecoverTarget t = {.kind = RECOVER_UNTIL_END};
+    Outcome o;
+    Err err = {0};
+
+    archivedOpenPlain(&ar, 2);
+    REQUIRE(ar.ready);
+    archivedView(&ar, &v, &set);
+    compare(&ar, v, set, 0, "0-1-2050", &t, &o);
+    CHECK_INT(o.code, 0);
+    CHECK_INT(o.firstSeq, 2051);
+    CHECK_INT(o.lastSeq, 2 * ARCHIVE_BLOCK_SEGMENTS + 10);
+    REQUIRE((p = recoverScopePlan(ar.archive, v, set, 0, "0-1-2050", &t, &c, &err)) != NULL);
+    CHECK(c == NULL);
+    CHECK_INT(recoverPlanBlocksHeld(p), 0);
+    recoverPlanFree(p);
+    t = (RecoverTarget){.kind = RECOVER_UNTIL_GTID, .gtid = "0-1-2055"};
+    compare(&ar, v, set, 0, "0-1-2050", &t, &o);
+    CHECK_INT(o.code, 0);
+    CHECK_INT(o.lastSeq, 2055);
+    t = (RecoverTarget){.kind = RECOVER_UNTIL_TIME, .timeUs = 2054ull * 1000000};
+    compare(&ar, v, set, 0, "0-1-2050", &t, &o);
+    CHECK_INT(o.code, 0);
+    t = (RecoverTarget){.kind = RECOVER_UNTIL_POSITION, .file = "bin.000001", .pos = 256 + 2053 * 100};
+    compare(&ar, v, set, 0, "0-1-2050", &t, &o);
+    CHECK_INT(o.code, 0);
+    CHECK_INT(o.lastSeq, 2053);
+    /* A start the tail does not reach back to: loaded as before. */
+    t = (RecoverTarget){.kind = RECOVER_UNTIL_END};
+    compare(&ar, v, set, 0, "0-1-2040", &t, &o);
+    CHECK_INT(o.code, 0);
+    CHECK_INT(o.firstSeq, 2041);
+    archivedClose(&ar, v, set);
+}
+
 void
 suite_scope_blocks(void) {
     testRun("scope: plans over 20 blocks with a gap and a fork, as on the whole index", testPlanOverBlocks);
@@ -857,4 +900,5 @@ suite_scope_blocks(void) {
             testPlanAcrossBrokenJoin);
     testRun("scope: fork plans with positions going backwards in a block, and a late commit, as on the whole index",
             testPlanForkCorners);
+    testRun("scope: a short plan in the tail is made on the view's tail, as on the whole index", testPlanInTail);
 }
