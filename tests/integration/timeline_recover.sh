@@ -266,8 +266,9 @@ check_eq "verify passes after it (timeline 2's first segment was pruned)" "$rc" 
 [ "$rc" = 0 ] || echo "$out" | grep -E "BAD|error" | head -n 5 | sed 's/^/# /'
 
 # ---- a segment whose gtid_end label was altered, trailer and index re-checksummed -----------------
-cp -r "$T/archive" "$T/altered"
-check "alter the gtid_end of a segment of the new timeline" python3 - "$T/altered" <<'EOF'
+# alter.py: the index lines of the archive given as its argument (`lines`, by seq) and alter(),
+# for the forgeries below.
+cat > "$T/alter.py" <<'EOF'
 import glob, hashlib, json, os, struct, sys, zlib
 root = sys.argv[1]
 lines = {}
@@ -298,7 +299,12 @@ def alter(seq, member, value):
             out.append(line)
         os.chmod(chunk, 0o644)
         open(chunk, "w").write("".join(out))
-
+EOF
+cp -r "$T/archive" "$T/altered"
+check "alter the gtid_end of a segment of the new timeline" python3 - "$T/altered" <<'EOF'
+import sys
+sys.path.insert(0, sys.argv[1] + "/..")
+from alter import lines, alter
 
 # A segment of timeline 2 with transactions, not the last (the checkpoint names the last): its
 # gtid_end with another server id, and the next segment starting there, as a forger would.
@@ -313,3 +319,30 @@ check_eq "verify of the altered archive fails (exit 65)" "$rc" 65
 check "it names the label the content contradicts" grep -q "BAD segments/.*gtid_end says '0-[0-9]*-[0-9]*' but its transactions end at" <<< "$out"
 check_eq "and nothing else: the trailer, the index and continuity agree with the forgery" \
     "$(grep BAD <<< "$out" | grep -vc "gtid_end says")" 0
+
+# ---- a break inside the diverged branch: the branch's, not the main line's -------------------------
+# The diverged segment after the fork's (the transaction after B2) starts one transaction early, as
+# if one were missing: verify reports it as the branch's (exit 65: archived data is missing), and
+# the main line's restorable window stays one run; list prints it as the branch's.
+cp -r "$T/archive" "$T/branchgap"
+check "a diverged segment after the fork's starts at a forged state" python3 - "$T/branchgap" <<'EOF'
+import json, os, sys
+sys.path.insert(0, sys.argv[1] + "/..")
+from alter import lines, alter
+
+r = json.load(open(os.path.join(sys.argv[1], "timelines", "00000002.json")))
+seq = r["diverged"]["last_seq"]
+assert seq > r["fork"]["seq"], "the diverged branch is all in the fork's segment: %s" % r
+d, s, n = lines[seq]["gtid_start"].split(",")[0].split("-")
+alter(seq, "gtid_start", "%s-%s-%d" % (d, s, int(n) - 1))
+EOF
+out=$("$BV_BIN" verify --archive "file://$T/branchgap" 2>&1); rc=$?
+check_eq "verify of an archive with a break in its diverged branch fails (exit 65)" "$rc" 65
+check "it reports the break as the diverged branch's" \
+    grep -q "^BAD .*in timeline 1's diverged branch (off the main line, not restored by default): " <<< "$out"
+check "the main line's restorable window is one run to the new primary's last transaction" \
+    grep -q "^  to .*last transaction $(cut -d, -f1 <<< "$new_gtid") at" <<< "$out"
+check_eq "one window" "$(grep -c "^window\|^restorable window" <<< "$out")" 1
+out=$("$BV_BIN" list --archive "file://$T/branchgap" 2>&1)
+check "list prints the break as the diverged branch's" grep -q "^gap in timeline 1's diverged branch: " <<< "$out"
+check_eq "list shows no break of the main line" "$(grep -c "^gap: " <<< "$out")" 0
