@@ -1,6 +1,7 @@
-/* Unit tests of archive/outline's windows of a forked archive whose diverged branch has a break:
- * followed along the main line, the break is the branch's (archiveOutlineBranchGapAt()) and the
- * main line's window is whole; along timeline 1, which holds the branch, it splits the window. And
+/* Unit tests of archive/outline's windows of a forked archive whose diverged branch has a break (and
+ * whose main line has one before the fork): followed along the main line, the branch's break is the
+ * branch's (archiveOutlineBranchGapAt()) and splits no window of the main line; along timeline 1,
+ * which holds the branch, it splits the window. And
  * `verify` (archive/verify.h) reports it as a problem of the branch, with the main line's windows. */
 #include <inttypes.h>
 #include <stdio.h>
@@ -22,6 +23,7 @@
 #define FORK_SEQ 1500   /* timeline 2 leaves timeline 1 after this segment... */
 #define TL2_FIRST 2100  /* ...and starts here: 1501-2099 diverged */
 #define BRANCH_GAP 1800 /* a diverged segment whose gtid_start skips 100 transactions */
+#define MAIN_GAP 500    /* and one of the main line, before the fork, skipping 10 */
 
 typedef struct Forked {
     Storage *storage;
@@ -29,11 +31,12 @@ typedef struct Forked {
     bool ready;
 } Forked;
 
-/* Seq's GTID states: timeline 1's seq s holds 0-1-s (100 later from BRANCH_GAP on), timeline 2's
- * 0-2-<s - TL2_FIRST + FORK_SEQ + 1>, its first continuing the fork's state. */
+/* Seq's GTID states: timeline 1's seq s holds 0-1-s (10 later from MAIN_GAP on, 110 from
+ * BRANCH_GAP on), timeline 2's 0-2-<s - TL2_FIRST + FORK_SEQ + 11>, its first continuing the fork's
+ * state. */
 static void
 states(uint64_t seq, char *gs, char *ge, size_t size) {
-    uint64_t shift = seq >= BRANCH_GAP ? 100 : 0;
+    uint64_t shift = (seq >= MAIN_GAP ? 10 : 0) + (seq >= BRANCH_GAP ? 100 : 0);
 
     if (seq < TL2_FIRST) {
         snprintf(gs, size, "0-1-%" PRIu64, seq - 1 + shift);
@@ -41,10 +44,10 @@ states(uint64_t seq, char *gs, char *ge, size_t size) {
         return;
     }
     if (seq == TL2_FIRST)
-        snprintf(gs, size, "0-1-%d", FORK_SEQ);
+        snprintf(gs, size, "0-1-%d", FORK_SEQ + 10);
     else
-        snprintf(gs, size, "0-2-%" PRIu64, seq - TL2_FIRST + FORK_SEQ);
-    snprintf(ge, size, "0-2-%" PRIu64, seq - TL2_FIRST + FORK_SEQ + 1);
+        snprintf(gs, size, "0-2-%" PRIu64, seq - TL2_FIRST + FORK_SEQ + 10);
+    snprintf(ge, size, "0-2-%" PRIu64, seq - TL2_FIRST + FORK_SEQ + 11);
 }
 
 static void
@@ -70,16 +73,16 @@ forkRecord(Archive *a) {
     r.fork.seq = FORK_SEQ;
     snprintf(r.fork.file, sizeof(r.fork.file), "bin.000001");
     r.fork.pos = 256 + FORK_SEQ * 100;
-    r.fork.gtidState = bvStrdup("0-1-1500");
-    snprintf(r.fork.gtid, sizeof(r.fork.gtid), "0-1-1500");
+    r.fork.gtidState = bvStrdup("0-1-1510");
+    snprintf(r.fork.gtid, sizeof(r.fork.gtid), "0-1-1510");
     r.fork.timeUs = 1000000ull * FORK_SEQ;
     r.fork.transactions = 1;
     r.hasDiverged = true;
     r.diverged.firstSeq = FORK_SEQ + 1;
     r.diverged.lastSeq = TL2_FIRST - 1;
     r.diverged.transactions = TL2_FIRST - 1 - FORK_SEQ;
-    snprintf(r.diverged.firstGtid, sizeof(r.diverged.firstGtid), "0-1-1501");
-    snprintf(r.diverged.lastGtid, sizeof(r.diverged.lastGtid), "0-1-2199");
+    snprintf(r.diverged.firstGtid, sizeof(r.diverged.firstGtid), "0-1-1511");
+    snprintf(r.diverged.lastGtid, sizeof(r.diverged.lastGtid), "0-1-2209");
     REQUIRE(timelineRecordWrite(a, &r, &err) == 0);
     timelineRecordClear(&r);
 }
@@ -123,9 +126,10 @@ forkedClose(Forked *f) {
     storageFree(f->storage);
 }
 
-/* The outline of the whole archive has the break and two windows; along the main line the break
- * is timeline 1's branch's and one window runs from the first segment to the last, the diverged
- * transactions counted out; along timeline 1 the break is its own and splits its window. */
+/* The outline of the whole archive has both breaks and three windows; along the main line the
+ * branch's break is timeline 1's branch's, and the main line's second window runs from its break to
+ * the last segment, the diverged transactions counted out; along timeline 1 both breaks are its
+ * own and split its window. */
 static void
 testBranchGapFollowed(void) {
     Forked f;
@@ -142,11 +146,11 @@ testBranchGapFollowed(void) {
     REQUIRE(timelineSetLoad(f.archive, &set, &err) == 0);
 
     REQUIRE((o = archiveOutlineNew(v, &err)) != NULL);
-    CHECK_INT(archiveOutlineGapCount(o), 1);
-    CHECK_INT(archiveOutlineWindowCount(o), 2);
+    CHECK_INT(archiveOutlineGapCount(o), 2);
+    CHECK_INT(archiveOutlineWindowCount(o), 3);
     REQUIRE((path = timelinePathNew(set, 0, &err)) != NULL);
     CHECK(archiveOutlineFollow(o, v, set, path, &err) == 0);
-    CHECK_INT(archiveOutlineGapCount(o), 0);
+    CHECK_INT(archiveOutlineGapCount(o), 1);
     CHECK_INT(archiveOutlineBranchGapCount(o), 1);
     if (archiveOutlineBranchGapCount(o) == 1) {
         const ArchiveGap *g = archiveOutlineBranchGapAt(o, 0, &timeline);
@@ -155,12 +159,15 @@ testBranchGapFollowed(void) {
         CHECK_INT(g->afterSeq, BRANCH_GAP - 1);
         CHECK_INT(g->beforeSeq, BRANCH_GAP);
     }
-    REQUIRE(archiveOutlineWindowCount(o) == 1);
-    CHECK_INT(archiveOutlineWindowAt(o, 0)->from->seq, 1);
-    CHECK_INT(archiveOutlineWindowAt(o, 0)->to->seq, SEGMENTS);
-    CHECK_STR(archiveOutlineWindowAt(o, 0)->firstGtid, "0-1-1");
-    CHECK_STR(archiveOutlineWindowAt(o, 0)->lastGtid, "0-2-2483"); /* SEGMENTS - TL2_FIRST + FORK_SEQ + 1 */
-    CHECK_INT(archiveOutlineWindowAt(o, 0)->transactions, SEGMENTS - (TL2_FIRST - 1 - FORK_SEQ));
+    REQUIRE(archiveOutlineWindowCount(o) == 2);
+    CHECK_INT(archiveOutlineWindowAt(o, 0)->to->seq, MAIN_GAP - 1);
+    CHECK_INT(archiveOutlineWindowAt(o, 1)->from->seq, MAIN_GAP);
+    CHECK_INT(archiveOutlineWindowAt(o, 1)->to->seq, SEGMENTS);
+    CHECK_STR(archiveOutlineWindowAt(o, 1)->firstGtid, "0-1-510");
+    CHECK_STR(archiveOutlineWindowAt(o, 1)->lastGtid, "0-2-2493"); /* SEGMENTS - TL2_FIRST + FORK_SEQ + 11 */
+    CHECK_INT(archiveOutlineWindowAt(o, 1)->firstTimeUs, 1000000ull * MAIN_GAP);
+    CHECK_INT(archiveOutlineWindowAt(o, 1)->lastTimeUs, 1000000ull * SEGMENTS);
+    CHECK_INT(archiveOutlineWindowAt(o, 1)->transactions, SEGMENTS - (MAIN_GAP - 1) - (TL2_FIRST - 1 - FORK_SEQ));
     timelinePathFree(path);
     archiveOutlineFree(o);
 
@@ -168,9 +175,9 @@ testBranchGapFollowed(void) {
     REQUIRE((o = archiveOutlineNew(v, &err)) != NULL);
     REQUIRE((path = timelinePathNew(set, 1, &err)) != NULL);
     CHECK(archiveOutlineFollow(o, v, set, path, &err) == 0);
-    CHECK_INT(archiveOutlineGapCount(o), 1);
+    CHECK_INT(archiveOutlineGapCount(o), 2);
     CHECK_INT(archiveOutlineBranchGapCount(o), 0);
-    CHECK_INT(archiveOutlineWindowCount(o), 2);
+    CHECK_INT(archiveOutlineWindowCount(o), 3);
     timelinePathFree(path);
     archiveOutlineFree(o);
 
@@ -195,7 +202,8 @@ onProblem(void *data, const ArchiveVerifyProblem *p) {
         s->otherContinuity++;
 }
 
-/* verify: the branch's break is a problem named as the branch's, the main line's window whole. */
+/* verify: the branch's break is a problem named as the branch's, the main line's break as before,
+ * and the main line's windows split at its own break only. */
 static void
 testVerifyBranchGap(void) {
     Forked f;
@@ -207,11 +215,12 @@ testVerifyBranchGap(void) {
     REQUIRE(f.ready);
     REQUIRE(archiveVerify(f.archive, &(ArchiveVerifyHooks){.problem = onProblem, .data = &seen}, &res, &err) == 0);
     CHECK_INT(seen.branchProblems, 1);
-    CHECK_INT(seen.otherContinuity, 0);
+    CHECK_INT(seen.otherContinuity, 1);
     CHECK(res.problemCount > 0); /* the crafted segments have no object: problems too */
     REQUIRE(res.outline != NULL);
-    CHECK_INT(archiveOutlineWindowCount(res.outline), 1);
-    CHECK_INT(archiveOutlineWindowAt(res.outline, 0)->from->seq, 1);
+    CHECK_INT(archiveOutlineWindowCount(res.outline), 2);
+    CHECK_INT(archiveOutlineWindowAt(res.outline, 1)->from->seq, MAIN_GAP);
+    CHECK_INT(archiveOutlineWindowAt(res.outline, 1)->to->seq, SEGMENTS);
     archiveVerifyResultClear(&res);
     forkedClose(&f);
 }
