@@ -462,6 +462,20 @@ listJson(Archive *a, const ArchiveIdentity *id, bool haveId, ArchiveView *v, con
         bufAppend(out, "}", 1);
     }
     jsonBufPrintf(out, "]");
+    /* Only when a diverged branch has a break: the document stays what it was otherwise. */
+    for (size_t i = 0; i < archiveOutlineBranchGapCount(o); i++) {
+        uint32_t tl;
+        const ArchiveGap *g = archiveOutlineBranchGapAt(o, i, &tl);
+
+        jsonBufPrintf(out, "%s{\"timeline\":%" PRIu32 ",\"kind\":\"%s\",\"after_seq\":%" PRIu64
+                           ",\"before_seq\":%" PRIu64 ",\"accepted\":%s,\"message\":",
+                      i ? "," : ",\"branch_gaps\":[", tl, archiveGapKindName(g->kind), g->afterSeq, g->beforeSeq,
+                      g->accepted ? "true" : "false");
+        jsonBufString(out, g->message, strlen(g->message));
+        bufAppend(out, "}", 1);
+    }
+    if (archiveOutlineBranchGapCount(o) > 0)
+        jsonBufPrintf(out, "]");
     cmdTimelinesJson(a, out);
     jsonBufPrintf(out, ",\"problems\":[");
     for (size_t i = 0; i < archiveViewProblemCount(v); i++) {

@@ -346,3 +346,7 @@ check_eq "one window" "$(grep -c "^window\|^restorable window" <<< "$out")" 1
 out=$("$BV_BIN" list --archive "file://$T/branchgap" 2>&1)
 check "list prints the break as the diverged branch's" grep -q "^gap in timeline 1's diverged branch: " <<< "$out"
 check_eq "list shows no break of the main line" "$(grep -c "^gap: " <<< "$out")" 0
+check_eq "list --json: the break among the branch's, none among the main line's" \
+    "$("$BV_BIN" list --json --archive "file://$T/branchgap" |
+       python3 -c 'import json,sys; d=json.load(sys.stdin); print(len(d["gaps"]), [g["timeline"] for g in d["branch_gaps"]])')" \
+    "0 [1]"
