@@ -239,6 +239,31 @@ testSegmentBlocksAligned(void) {
     bufFree(plain);
 }
 
+/* An FDE larger than a ring block (it must fit in the first) is refused, with the file left
+ * uncreated; real ones are a few hundred bytes. */
+static void
+testFdeLargerThanBlock(void) {
+    size_t len = IO_LZ4_BLOCK_SIZE + 1;
+    uint8_t *fde = bvCalloc(1, len);
+    char path[1024];
+    SegmentMeta m;
+    Err err = {0};
+
+    fde[4] = BINLOG_FORMAT_DESCRIPTION;
+    wrU32(fde + 9, (uint32_t)len);
+    memset(&m, 0, sizeof(m));
+    m.seq = 1;
+    m.flavour = BINLOG_FLAVOUR_MARIADB;
+    snprintf(m.file, sizeof(m.file), "mariadb-bin.000001");
+    m.startPos = 4 + len;
+    snprintf(path, sizeof(path), "%s/big-fde.tmp", testTmpDir());
+    CHECK(segmentWriterNew(path, &m, fde, len, &err) == NULL);
+    CHECK_INT(err.code, ERR_FORMAT);
+    CHECK_MSG(err.msg, "not a format description event of 262145 bytes");
+    CHECK(access(path, F_OK) != 0);
+    bvFree(fde);
+}
+
 void suite_segment_lz4(void);
 
 void
@@ -247,4 +272,5 @@ suite_segment_lz4(void) {
     testRun("lz4: independent blocks when asked, linked by default", testIndependentBlocksFlag);
     testRun("segment writer: a segment's lz4 blocks decode one by one into its content",
             testSegmentBlocksAligned);
+    testRun("segment writer: an FDE larger than a ring block is refused", testFdeLargerThanBlock);
 }
