@@ -207,6 +207,7 @@ compressorMain(void *arg) {
         errClear(&err);
         bufClear(e->out);
         w->capture = e->out;
+        ioWriteLz4CompressSetOut(w->head, e->out);
         if (!skip)
             rc = e->close ? writerCloseChain(w, &err) : ioWrite(w->head, e->block, e->len, &err);
         pthread_mutex_lock(&c->lock);
@@ -381,7 +382,9 @@ segmentCompressorNew(Err *err) {
     atomic_init(&c->failed, false);
     for (int i = 0; i < SEGMENT_RING_BLOCKS; i++) {
         c->ring[i].block = bvMalloc(SEGMENT_STAGE_SIZE);
-        c->ring[i].out = bufNew(SEGMENT_STAGE_SIZE);
+        /* A block's lz4 output (at most the block and 12 bytes), or at a close the frame's end
+         * and the trailer, without growing. */
+        c->ring[i].out = bufNew(SEGMENT_STAGE_SIZE + 16 * 1024);
     }
     pthread_mutex_init(&c->lock, NULL);
     pthread_cond_init(&c->compressCond, NULL);
@@ -559,16 +562,25 @@ typedef struct SegmentTail {
     SegmentWriter *w;
 } SegmentTail;
 
+/* Whether `data` lies in buf's bytes: lz4's output, compressed into the entry already
+ * (ioWriteLz4CompressSetOut()), against the trailer, which is not. */
+static bool
+bytesInBuf(const Buf *buf, const uint8_t *data) {
+    uintptr_t p = (uintptr_t)data, start = (uintptr_t)buf->data;
+
+    return p >= start && p - start < buf->len;
+}
+
 static int
 segmentTailWrite(void *ctx, const uint8_t *data, size_t len, Err *err) {
     SegmentTail *this = ctx;
     SegmentWriter *w = this->w;
 
     w->objectBytes += len;
-    if (w->capture != NULL)
-        bufAppend(w->capture, data, len);
-    else
+    if (w->capture == NULL)
         writerHashObject(w, data, len);
+    else if (!bytesInBuf(w->capture, data))
+        bufAppend(w->capture, data, len);
     return ioWrite(this->next, data, len, err);
 }
 
@@ -632,15 +644,15 @@ segmentWriterOpen(SegmentCompressor *c, const char *path, const SegmentMeta *met
     SegmentWriter *w;
     SegmentTail *tail;
     BinlogFormat fmt;
-    uint8_t *copy;
+    RingEntry *first;
     IoWrite *fdSink;
-    int fd, rc;
+    int fd;
 
     if (!segmentFileNameValid(meta->file)) {
         errSet(err, ERR_FORMAT, "invalid binlog file name '%s'", meta->file);
         return NULL;
     }
-    if (meta->startPos < BINLOG_MAGIC_LEN || fdeLen < BINLOG_HEADER_LEN || fdeLen > UINT32_MAX ||
+    if (meta->startPos < BINLOG_MAGIC_LEN || fdeLen < BINLOG_HEADER_LEN || fdeLen > SEGMENT_STAGE_SIZE ||
         fde[4] != BINLOG_FORMAT_DESCRIPTION || rdU32(fde + 9) != fdeLen) {
         errSet(err, ERR_FORMAT, "segment of '%s' at %" PRIu64 ": not a format description event of %zu bytes",
                meta->file, meta->startPos, fdeLen);
@@ -702,9 +714,13 @@ segmentWriterOpen(SegmentCompressor *c, const char *path, const SegmentMeta *met
     w->tail = ioWriteNew(&segmentTailVt, tail);
     /* No frame content checksum: the content's SHA-256 (bv-hash, in the trailer) is the check of
      * record of the same bytes, and the XXH32 over them cost 0.25 CPU-s per GB of small-event
-     * binlog. The block checksums stay: a reader stops at the first corrupt block. */
+     * binlog. The block checksums stay: a reader stops at the first corrupt block. Independent
+     * blocks: every ring block but a segment's last is one whole lz4 block (the FDE is staged in
+     * the first), which lz4 then compresses in the ring, where linked blocks made it copy each
+     * block into its own buffer and save a 64 KiB dictionary after it (issue #15, eighth round). */
     w->head = ioWriteLz4CompressOptNew(w->tail, &(IoLz4Options){.acceleration = c->lz4Acceleration,
-                                                                .contentChecksum = false});
+                                                                .contentChecksum = false,
+                                                                .independentBlocks = true});
     w->contentHash = cryptoHashNew(CRYPTO_HASH_SHA256);
     pthread_mutex_lock(&c->lock);
     c->writer = w;
@@ -715,22 +731,19 @@ segmentWriterOpen(SegmentCompressor *c, const char *path, const SegmentMeta *met
     pthread_mutex_unlock(&c->lock);
     w->compressor = c;
 
-    /* The magic goes straight to the object; the FDE, with the in-use flag of an open file
-     * cleared (its checksum is defined with the flag clear), opens the content. The chain and
-     * the hash are the caller's until the first block of this segment is in the ring. */
-    copy = bvMalloc(fdeLen);
-    memcpy(copy, fde, fdeLen);
-    binlogFdeSetInUse(copy, false);
-    rc = ioWrite(w->tail, SEGMENT_MAGIC, SEGMENT_MAGIC_LEN, err);
-    if (rc == 0)
-        rc = ioWrite(w->head, copy, fdeLen, err);
-    cryptoHashUpdate(w->contentHash, copy, fdeLen);
-    bvFree(copy);
-    w->contentBytes = fdeLen;
-    if (rc != 0) {
+    /* The magic goes straight to the object (the chain is the caller's until the first block of
+     * this segment is in the ring); the FDE, with the in-use flag of an open file cleared (its
+     * checksum is defined with the flag clear), opens the content: staged as the first bytes of
+     * the first block, so that the segment's blocks stay aligned on lz4's. */
+    if (ioWrite(w->tail, SEGMENT_MAGIC, SEGMENT_MAGIC_LEN, err) != 0 || ringTake(w, &first, err) != 0) {
         segmentWriterFree(w);
         return NULL;
     }
+    w->stage = first->block;
+    memcpy(w->stage, fde, fdeLen);
+    binlogFdeSetInUse(w->stage, false);
+    w->staged = fdeLen;
+    w->contentBytes = fdeLen;
     return w;
 }
 

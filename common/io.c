@@ -375,20 +375,38 @@ typedef struct IoLz4Compress {
     LZ4F_preferences_t prefs;
     uint8_t *out;
     size_t outCap;
+    /* ioWriteLz4CompressSetOut(): the compressed bytes go to its end instead of to `out`. */
+    Buf *outBuf;
     bool begun;
 } IoLz4Compress;
 
+/* Where the next update writes (room for outCap bytes). */
+static uint8_t *
+ioLz4CompressDst(IoLz4Compress *this) {
+    return this->outBuf != NULL ? bufReserve(this->outBuf, this->outCap) : this->out;
+}
+
+/* The n bytes compressed at dst (from ioLz4CompressDst()) to the next writer. */
+static int
+ioLz4CompressEmit(IoLz4Compress *this, const uint8_t *dst, size_t n, Err *err) {
+    if (this->outBuf != NULL)
+        this->outBuf->len += n;
+    return ioWrite(this->next, dst, n, err);
+}
+
 static int
 ioLz4CompressBegin(IoLz4Compress *this, Err *err) {
+    uint8_t *dst;
     size_t n;
 
     if (this->begun)
         return 0;
-    n = LZ4F_compressBegin(this->cctx, this->out, this->outCap, &this->prefs);
+    dst = ioLz4CompressDst(this);
+    n = LZ4F_compressBegin(this->cctx, dst, this->outCap, &this->prefs);
     if (LZ4F_isError(n))
         return errSet(err, ERR_INTERNAL, "unable to start an lz4 frame: %s", LZ4F_getErrorName(n));
     this->begun = true;
-    return ioWrite(this->next, this->out, n, err);
+    return ioLz4CompressEmit(this, dst, n, err);
 }
 
 static int
@@ -400,11 +418,12 @@ ioLz4CompressWrite(void *ctx, const uint8_t *data, size_t len, Err *err) {
     /* outCap bounds the output of one update of at most one block, so feed a block at a time. */
     while (len > 0) {
         size_t chunk = len < IO_LZ4_BLOCK_SIZE ? len : IO_LZ4_BLOCK_SIZE;
-        size_t n = LZ4F_compressUpdate(this->cctx, this->out, this->outCap, data, chunk, NULL);
+        uint8_t *dst = ioLz4CompressDst(this);
+        size_t n = LZ4F_compressUpdate(this->cctx, dst, this->outCap, data, chunk, NULL);
 
         if (LZ4F_isError(n))
             return errSet(err, ERR_INTERNAL, "lz4 compression failed: %s", LZ4F_getErrorName(n));
-        if (ioWrite(this->next, this->out, n, err) != 0)
+        if (ioLz4CompressEmit(this, dst, n, err) != 0)
             return -1;
         data += chunk;
         len -= chunk;
@@ -415,14 +434,16 @@ ioLz4CompressWrite(void *ctx, const uint8_t *data, size_t len, Err *err) {
 static int
 ioLz4CompressClose(void *ctx, Err *err) {
     IoLz4Compress *this = ctx;
+    uint8_t *dst;
     size_t n;
 
     if (ioLz4CompressBegin(this, err) != 0)
         return -1;
-    n = LZ4F_compressEnd(this->cctx, this->out, this->outCap, NULL);
+    dst = ioLz4CompressDst(this);
+    n = LZ4F_compressEnd(this->cctx, dst, this->outCap, NULL);
     if (LZ4F_isError(n))
         return errSet(err, ERR_INTERNAL, "unable to end the lz4 frame: %s", LZ4F_getErrorName(n));
-    if (ioWrite(this->next, this->out, n, err) != 0)
+    if (ioLz4CompressEmit(this, dst, n, err) != 0)
         return -1;
     return ioWriteClose(this->next, err);
 }
@@ -461,7 +482,7 @@ ioWriteLz4CompressOptNew(IoWrite *next, const IoLz4Options *options) {
     BV_ASSERT(options->acceleration >= 1 && options->acceleration <= IO_LZ4_ACCELERATION_MAX);
     this->next = next;
     this->prefs.frameInfo.blockSizeID = LZ4F_max256KB;
-    this->prefs.frameInfo.blockMode = LZ4F_blockLinked;
+    this->prefs.frameInfo.blockMode = options->independentBlocks ? LZ4F_blockIndependent : LZ4F_blockLinked;
     this->prefs.frameInfo.contentChecksumFlag =
         options->contentChecksum ? LZ4F_contentChecksumEnabled : LZ4F_noContentChecksum;
     /* lz4frame's fast levels: level -N compresses with acceleration N + 1, level 0 with 1. */
@@ -475,6 +496,12 @@ ioWriteLz4CompressOptNew(IoWrite *next, const IoLz4Options *options) {
         this->outCap = LZ4F_HEADER_SIZE_MAX;
     this->out = bvMalloc(this->outCap);
     return ioWriteNew(&ioLz4CompressVt, this);
+}
+
+void
+ioWriteLz4CompressSetOut(IoWrite *w, Buf *out) {
+    BV_ASSERT(w->vt == &ioLz4CompressVt);
+    ((IoLz4Compress *)w->ctx)->outBuf = out;
 }
 
 /* --- lz4 frame decompressor (write) ------------------------------------------------------- */

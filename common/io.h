@@ -84,10 +84,22 @@ typedef struct IoLz4Options {
     /* The frame's content checksum (XXH32 of every byte compressed, checked at the frame's end);
      * off when the caller hashes the content itself. Block checksums are always on. */
     bool contentChecksum;
+    /* Independent blocks (each compressed without the previous block as a dictionary) instead of
+     * linked ones. A block the caller writes whole (IO_LZ4_BLOCK_SIZE bytes while nothing is
+     * buffered) is then compressed where it lies: no copy into the compressor's buffer and no
+     * 64 KiB dictionary saved after it. Any lz4 frame reader decodes both. */
+    bool independentBlocks;
 } IoLz4Options;
 
 /* ioWriteLz4CompressNew() with the given acceleration and content checksum. */
 IoWrite *ioWriteLz4CompressOptNew(IoWrite *next, const IoLz4Options *options);
+
+/* Make the lz4 compressor `w` (ioWriteLz4Compress*New()) compress into the end of `out`
+ * (appending to it, growing it as needed) instead of into a buffer of its own, then pass those
+ * bytes on, from `out`, to the next writer; NULL: its own buffer again. For a caller that keeps
+ * the compressed bytes anyway (the segment writer's ring, for its object hash): they are not
+ * copied again. `out` is not owned. */
+void ioWriteLz4CompressSetOut(IoWrite *w, Buf *out);
 
 /* Decompressor of one lz4 frame. ERR_FORMAT for a corrupt frame, for bytes after the end of the
  * frame, and at close for a frame that is truncated (or was never started). */
