@@ -91,7 +91,7 @@ check "log --since: the second phase only" grep -q "^# 1100 transactions shown" 
 
 # --- verify, then a segment of the first block deleted ----------------------------------------------
 check "verify: sound" "$BV_BIN" verify --archive "$ARC"
-victim=$(ls "$ARC/segments" | sed -n 500p)
+victim=$(seg_names "$ARC" | sed -n 500p)
 vseq=$((10#${victim%%-*}))
 rm "$ARC/segments/$victim"
 out=$("$BV_BIN" verify --archive "$ARC" 2>&1)

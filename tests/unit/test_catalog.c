@@ -80,14 +80,15 @@ storeOpen(Store *s, const char *sub, unsigned version) {
 
         if (storageGetBuf(s->storage, "binvault.json", ARCHIVE_DOC_MAX, &doc, &len, &err) != 0)
             return -1;
-        if ((v = strstr((char *)doc, "\"version\":2,")) == NULL) {
+        if ((v = strstr((char *)doc, "\"version\":3,")) == NULL) {
             bvFree(doc);
             return -1;
         }
         v[10] = '1';
         rc = storagePutBuf(s->storage, "binvault.json", doc, len, STORAGE_PUT_REPLACE, &err);
         bvFree(doc);
-        return rc;
+        /* The archive names its segments flat from now on, as format 1 does. */
+        return rc == 0 ? archiveIdentityRead(s->archive, &id, &err) : -1;
     }
     return 0;
 }
