@@ -368,6 +368,9 @@ agentResubmitSpool(Agent *a, Err *err) {
         } else if (!archived) {
             if (queued == 0 && (rc = identityFromSpool(a, &metas[i], err)) != 0)
                 break;
+            /* Named as this archive names its segments, whatever the spool's writer said. */
+            if ((rc = archiveSegmentSetName(a->archive, &metas[i], err)) != 0)
+                break;
             pthread_mutex_lock(&a->statLock);
             if (metas[i].transactions > 0)
                 agentAddUnarchivedLocked(a, metas[i].seq, metas[i].firstTimeUs);

@@ -82,7 +82,10 @@ sinkSealed(void *data, const char *tmpPath, const SegmentMeta *meta, const uint8
     int rc;
 
     segmentMetaCopy(&m, meta);
-    segmentName(m.seq, m.file, m.startPos, m.name, sizeof(m.name));
+    if (archiveSegmentSetName(a->archive, &m, err) != 0) {
+        segmentMetaClear(&m);
+        return -1;
+    }
     logDebug("committing segment %" PRIu64 " (%s:%" PRIu64 "-%" PRIu64 ") to the spool", m.seq, m.file, m.startPos,
              m.endPos);
     rc = spoolCommit(a->spool, tmpPath, &m, fde, fdeLen, nextFile, err);

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "archive/identity.h"
 #include "archive/internal.h"
 #include "common/crypto.h"
 #include "common/mem.h"
@@ -34,6 +35,41 @@ archiveUrl(const Archive *a) {
 void
 archiveFree(Archive *a) {
     bvFree(a);
+}
+
+int
+archiveSegmentNaming(Archive *a, SegmentNaming *naming, Err *err) {
+    ArchiveIdentity id;
+
+    if (!a->namingKnown && archiveIdentityRead(a, &id, err) != 0) {
+        if (err->code != ERR_NOTFOUND)
+            return -1;
+        errClear(err);
+        *naming = SEGMENT_NAMING_GROUPED;
+        return 0;
+    }
+    *naming = a->naming;
+    return 0;
+}
+
+int
+archiveSegmentSetName(Archive *a, SegmentMeta *meta, Err *err) {
+    SegmentNaming naming;
+
+    if (archiveSegmentNaming(a, &naming, err) != 0)
+        return -1;
+    segmentName(meta->seq, meta->file, meta->startPos, naming, meta->name, sizeof(meta->name));
+    return 0;
+}
+
+int
+archiveSegmentListAfter(Archive *a, uint64_t from, char *out, size_t size, Err *err) {
+    SegmentNaming naming;
+
+    if (archiveSegmentNaming(a, &naming, err) != 0)
+        return -1;
+    segmentListAfter(from, naming, out, size);
+    return 0;
 }
 
 typedef struct StoredObject {

@@ -32,6 +32,9 @@
 /* binvault.json's version once the archive is upgraded to format 2 (docs/FORMAT.md "Format 2");
  * the other documents keep their own versions. */
 #define ARCHIVE_IDENTITY_VERSION2 2
+/* binvault.json's version of an archive whose segments are grouped in directories (docs/FORMAT.md
+ * "Format 3"): what a new archive is created at. Versions 1 and 2 name their segments flat. */
+#define ARCHIVE_IDENTITY_VERSION3 3
 #define ARCHIVE_IDENTITY_OBJECT "binvault.json"
 #define ARCHIVE_CHECKPOINT_OBJECT "checkpoint.json"
 #define ARCHIVE_SEGMENT_PREFIX "segments/"
@@ -46,6 +49,16 @@ typedef struct Archive Archive;
 Archive *archiveNew(Storage *storage);
 Storage *archiveStorage(const Archive *a);
 const char *archiveUrl(const Archive *a);
+
+/* How the archive names its segments (docs/FORMAT.md "Format 3"): grouped at version 3, flat at
+ * 1 and 2, read from binvault.json once and kept. An archive without binvault.json is a new one,
+ * which is created at version 3: grouped (not kept, so that the identity written next decides). */
+int archiveSegmentNaming(Archive *a, SegmentNaming *naming, Err *err);
+/* Set meta->name to the object name of its seq, file and start position in the archive's naming. */
+int archiveSegmentSetName(Archive *a, SegmentMeta *meta, Err *err);
+/* A listing's start-after name for the archive's segments of seqs from `from` on
+ * (segmentListAfter() in the archive's naming). */
+int archiveSegmentListAfter(Archive *a, uint64_t from, char *out, size_t size, Err *err);
 
 /* Store a sealed segment file (segmentWriterSeal()) under meta->name. The file is read once to
  * compute what the store checks (size, SHA-256, MD5); a file that no longer matches meta->size /

@@ -356,6 +356,7 @@ typedef struct LoadCtx {
     uint64_t *sizes;
     size_t found, foundCap;
     bool vanished; /* a listed object was gone when read: a concurrent merge or prune; load again */
+    uint64_t from; /* segments/ is listed from this seq: a name of a lower seq is skipped */
     uint64_t to;   /* the listings stop after this seq (UINT64_MAX: they go to the end) */
 } LoadCtx;
 
@@ -662,12 +663,14 @@ listSegmentsCb(const char *name, uint64_t size, void *data, Err *err) {
     size_t at;
 
     (void)err;
-    if (segmentNameParse(name, &seq, file, sizeof(file), &start) != 0) {
+    if (segmentNameParse(name, &seq, file, sizeof(file), &start, NULL) != 0) {
         archiveCatalogNote(c, "unexpected object '%s' in segments/ (not a segment name)", name);
         return 0;
     }
     if (seq > ctx->to)
         return STORAGE_LIST_STOP;
+    if (seq < ctx->from)
+        return 0;
     if (seq < c->firstSeq) {
         /* Pruned: a prune that did not finish left it; the next one deletes it. */
         if (c->leftoverCount == c->leftoverCap) {
@@ -694,7 +697,7 @@ listSegmentsCb(const char *name, uint64_t size, void *data, Err *err) {
         uint64_t prevSeq, prevStart;
         char prevFile[SEGMENT_FILE_MAX];
 
-        if (segmentNameParse(ctx->names[ctx->found - 1], &prevSeq, prevFile, sizeof(prevFile), &prevStart) == 0 &&
+        if (segmentNameParse(ctx->names[ctx->found - 1], &prevSeq, prevFile, sizeof(prevFile), &prevStart, NULL) == 0 &&
             prevSeq == seq) {
             archiveCatalogNote(c, "objects '%s' and '%s' have the same seq and neither is indexed", ctx->names[ctx->found - 1], name);
             return 0;
@@ -794,8 +797,10 @@ archiveCatalogLoadSeqs(Archive *a, ArchiveCatalog *c, uint64_t listFrom, uint64_
     if (rc == 0)
         rc = loadChunks(a, c, &ctx, from, flags, err);
     if (rc == 0 && (flags & ARCHIVE_LOAD_DISCOVER)) {
-        startAfterName(ARCHIVE_SEGMENT_PREFIX, from, after, sizeof(after));
-        rc = storageListFrom(a->storage, ARCHIVE_SEGMENT_PREFIX, after, listSegmentsCb, &ctx, err);
+        ctx.from = from;
+        rc = archiveSegmentListAfter(a, from, after, sizeof(after), err);
+        if (rc == 0)
+            rc = storageListFrom(a->storage, ARCHIVE_SEGMENT_PREFIX, after, listSegmentsCb, &ctx, err);
         if (rc == 0)
             rc = discoverFound(a, c, &ctx, err);
     }

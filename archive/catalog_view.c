@@ -148,7 +148,7 @@ listLeftoverCb(const char *name, uint64_t size, void *data, Err *err) {
     uint64_t seq, start;
 
     (void)err;
-    if (segmentNameParse(name, &seq, file, sizeof(file), &start) != 0)
+    if (segmentNameParse(name, &seq, file, sizeof(file), &start, NULL) != 0)
         return 0;
     if (seq >= c->firstSeq)
         return STORAGE_LIST_STOP;

@@ -38,10 +38,10 @@ archiveIdentityParse(const char *text, size_t len, ArchiveIdentity *id, Err *err
         errSet(err, ERR_FORMAT, "field 'format' is '%s', expected '%s'", format, ARCHIVE_FORMAT_NAME);
         goto out;
     }
-    if (version != ARCHIVE_FORMAT_VERSION && version != ARCHIVE_IDENTITY_VERSION2) {
+    if (version < ARCHIVE_FORMAT_VERSION || version > ARCHIVE_IDENTITY_VERSION3) {
         errSet(err, ERR_FORMAT,
-               "archive format version %" PRIu64 " is not supported (this binvault reads versions %d and %d)", version,
-               ARCHIVE_FORMAT_VERSION, ARCHIVE_IDENTITY_VERSION2);
+               "archive format version %" PRIu64 " is not supported (this binvault reads versions %d to %d: a newer "
+               "binvault wrote it)", version, ARCHIVE_FORMAT_VERSION, ARCHIVE_IDENTITY_VERSION3);
         goto out;
     }
     id->version = (unsigned)version;
@@ -81,6 +81,10 @@ archiveIdentityRead(Archive *a, ArchiveIdentity *id, Err *err) {
     bvFree(data);
     if (rc != 0 && err->code == ERR_FORMAT)
         errPrefix(err, "'%s' in '%s'", ARCHIVE_IDENTITY_OBJECT, archiveUrl(a));
+    if (rc == 0) {
+        a->naming = id->version >= ARCHIVE_IDENTITY_VERSION3 ? SEGMENT_NAMING_GROUPED : SEGMENT_NAMING_FLAT;
+        a->namingKnown = true;
+    }
     return rc;
 }
 
@@ -111,7 +115,7 @@ archiveIdentityEnsure(Archive *a, const ArchiveIdentity *source, ArchiveIdentity
         have = *source;
         timeIsoNow(have.created, sizeof(have.created));
         doc = bufNew(512);
-        jsonBufPrintf(doc, "{\"format\":\"%s\",\"version\":%d", ARCHIVE_FORMAT_NAME, ARCHIVE_IDENTITY_VERSION2);
+        jsonBufPrintf(doc, "{\"format\":\"%s\",\"version\":%d", ARCHIVE_FORMAT_NAME, ARCHIVE_IDENTITY_VERSION3);
         archiveJsonPutStr(doc, "created", have.created);
         jsonBufPrintf(doc, ",\"flavour\":\"%s\",\"server_id\":%" PRIu32, archiveFlavourName(have.flavour), have.serverId);
         archiveJsonPutStr(doc, "server_uuid", have.serverUuid);
@@ -125,6 +129,10 @@ archiveIdentityEnsure(Archive *a, const ArchiveIdentity *source, ArchiveIdentity
             rc = archiveIdentityRead(a, &have, err);
         if (rc != 0)
             return -1;
+        if (!a->namingKnown) {
+            a->naming = SEGMENT_NAMING_GROUPED;
+            a->namingKnown = true;
+        }
     }
     if (identityCheck(a, source, &have, err) != 0)
         return -1;
@@ -150,7 +158,7 @@ archiveIdentitySetVersion2(Archive *a, Err *err) {
         bvFree(data);
         return errPrefix(err, "'%s' in '%s'", ARCHIVE_IDENTITY_OBJECT, archiveUrl(a));
     }
-    if (id.version == ARCHIVE_IDENTITY_VERSION2) {
+    if (id.version >= ARCHIVE_IDENTITY_VERSION2) {
         bvFree(data);
         return 0;
     }

@@ -172,17 +172,22 @@ sinkSealed(void *data, const char *tmpPath, const SegmentMeta *meta, const uint8
            const char *nextFile, Err *err) {
     Import *im = data;
 
+    SegmentMeta *m = &im->batch[im->batchCount];
+
     (void)fde;
     (void)fdeLen;
     (void)nextFile;
-    if (archiveSegmentPut(im->archive, tmpPath, meta, err) != 0)
+    segmentMetaCopy(m, meta);
+    if (archiveSegmentSetName(im->archive, m, err) != 0 || archiveSegmentPut(im->archive, tmpPath, m, err) != 0) {
+        segmentMetaClear(m);
         return -1;
+    }
     unlink(tmpPath);
     im->res->segments++;
-    im->res->contentBytes += meta->contentLen;
-    im->res->objectBytes += meta->size;
-    im->res->transactions += meta->transactions;
-    segmentMetaCopy(&im->batch[im->batchCount++], meta);
+    im->res->contentBytes += m->contentLen;
+    im->res->objectBytes += m->size;
+    im->res->transactions += m->transactions;
+    im->batchCount++;
     if (im->batchCount == IMPORT_INDEX_BATCH)
         return importIndexBatch(im, err);
     return 0;

@@ -19,6 +19,8 @@
 
 struct Archive {
     Storage *storage;
+    bool namingKnown; /* `naming` read from binvault.json (archiveIdentityRead()) */
+    SegmentNaming naming;
 };
 
 typedef struct CatalogEntry {

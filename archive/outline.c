@@ -457,7 +457,7 @@ storedCb(const char *name, uint64_t size, void *data, Err *err) {
 
     (void)size;
     (void)err;
-    if (segmentNameParse(name, &seq, file, sizeof(file), &pos) != 0)
+    if (segmentNameParse(name, &seq, file, sizeof(file), &pos, NULL) != 0)
         return 0;
     if (seq > st->last)
         return STORAGE_LIST_STOP;
@@ -474,10 +474,9 @@ archiveOutlineStored(Archive *a, uint64_t first, uint64_t last, uint8_t **presen
     *present = NULL;
     if (last < first)
         return 0;
+    if (archiveSegmentListAfter(a, first, after, sizeof(after), err) != 0)
+        return -1;
     st.present = bvCalloc((last - first) / 8 + 1, 1);
-    /* Segment names start with the 16-digit seq: '~' sorts after every name of seq first - 1. */
-    if (first > 1)
-        snprintf(after, sizeof(after), ARCHIVE_SEGMENT_PREFIX "%016" PRIu64 "~", first - 1);
     if (storageListFrom(archiveStorage(a), ARCHIVE_SEGMENT_PREFIX, after, storedCb, &st, err) != 0) {
         bvFree(st.present);
         return -1;

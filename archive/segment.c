@@ -15,8 +15,23 @@
 
 /* ---- names ----------------------------------------------------------------------------------- */
 void
-segmentName(uint64_t seq, const char *file, uint64_t startPos, char *out, size_t size) {
-    snprintf(out, size, "segments/%016" PRIu64 "-%s-%010" PRIu64 ".bvs", seq, file, startPos);
+segmentName(uint64_t seq, const char *file, uint64_t startPos, SegmentNaming naming, char *out, size_t size) {
+    if (naming == SEGMENT_NAMING_GROUPED)
+        snprintf(out, size, "segments/%012" PRIu64 "/%016" PRIu64 "-%s-%010" PRIu64 ".bvs", seq / SEGMENT_GROUP_SEQS,
+                 seq, file, startPos);
+    else
+        snprintf(out, size, "segments/%016" PRIu64 "-%s-%010" PRIu64 ".bvs", seq, file, startPos);
+}
+
+void
+segmentListAfter(uint64_t from, SegmentNaming naming, char *out, size_t size) {
+    /* '~' sorts after the '-' that follows the seq in every name of seq from - 1. */
+    if (from <= 1)
+        out[0] = '\0';
+    else if (naming == SEGMENT_NAMING_GROUPED)
+        snprintf(out, size, "segments/%012" PRIu64 "/%016" PRIu64 "~", (from - 1) / SEGMENT_GROUP_SEQS, from - 1);
+    else
+        snprintf(out, size, "segments/%016" PRIu64 "~", from - 1);
 }
 
 bool
@@ -43,18 +58,28 @@ parseDigits(const char *p, size_t len, uint64_t *out) {
 }
 
 int
-segmentNameParse(const char *name, uint64_t *seq, char *file, size_t fileSize, uint64_t *startPos) {
+segmentNameParse(const char *name, uint64_t *seq, char *file, size_t fileSize, uint64_t *startPos,
+                 SegmentNaming *naming) {
     static const char prefix[] = "segments/", suffix[] = ".bvs";
     const char *p, *end, *dash;
+    uint64_t group = 0;
+    bool grouped;
     size_t len, fileLen;
 
     if (strncmp(name, prefix, sizeof(prefix) - 1) != 0)
         return -1;
     p = name + sizeof(prefix) - 1;
+    /* Format 3: the 12-digit group directory first. */
+    grouped = strlen(p) > 12 && p[12] == '/';
+    if (grouped) {
+        if (!parseDigits(p, 12, &group))
+            return -1;
+        p += 13;
+    }
     len = strlen(p);
     if (len < 16 + 1 + 1 + 1 + 10 + 4 || strcmp(p + len - 4, suffix) != 0 || p[16] != '-')
         return -1;
-    if (!parseDigits(p, 16, seq))
+    if (!parseDigits(p, 16, seq) || (grouped && *seq / SEGMENT_GROUP_SEQS != group))
         return -1;
     end = p + len - 4;
     for (dash = end; dash > p + 17 && dash[-1] != '-'; dash--)
@@ -66,6 +91,8 @@ segmentNameParse(const char *name, uint64_t *seq, char *file, size_t fileSize, u
         return -1;
     memcpy(file, p + 17, fileLen);
     file[fileLen] = '\0';
+    if (naming != NULL)
+        *naming = grouped ? SEGMENT_NAMING_GROUPED : SEGMENT_NAMING_FLAT;
     return segmentFileNameValid(file) ? 0 : -1;
 }
 
@@ -283,7 +310,15 @@ metaFromValue(const JsonValue *obj, bool withObject, SegmentMeta *m, Err *err) {
         if (jsonReqStrCopy(obj, "name", m->name, sizeof(m->name), err) != 0 || jsonReqU64(obj, "size", &m->size, err) != 0 ||
             jsonReqStrCopy(obj, "sha256", m->sha256, sizeof(m->sha256), err) != 0)
             return -1;
-        segmentName(m->seq, m->file, m->startPos, want, sizeof(want));
+        SegmentNaming naming;
+        uint64_t seq, start;
+        char file[SEGMENT_FILE_MAX];
+
+        /* Either naming (the line does not say its archive's format): what it says must be the
+         * seq, file and start_pos of the line. */
+        if (segmentNameParse(m->name, &seq, file, sizeof(file), &start, &naming) != 0)
+            naming = SEGMENT_NAMING_GROUPED;
+        segmentName(m->seq, m->file, m->startPos, naming, want, sizeof(want));
         if (strcmp(want, m->name) != 0)
             return errSet(err, ERR_FORMAT, "field 'name' is '%s', expected '%s' from seq, file and start_pos", m->name,
                           want);

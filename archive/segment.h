@@ -32,7 +32,10 @@
 /* Longest GTID state text kept in metadata (gtid_start, gtid_end): two of them fit in a trailer.
  * A writer given a longer state stores "" (unknown); a reader refuses a longer one. */
 #define SEGMENT_GTID_MAX (256 * 1024)
-#define SEGMENT_NAME_MAX 320
+#define SEGMENT_NAME_MAX 352
+/* Seqs per directory of segments/ in format 3 (docs/FORMAT.md "Segments"): the group of seq s is
+ * s / SEGMENT_GROUP_SEQS, its directory name 12 zero-padded digits. */
+#define SEGMENT_GROUP_SEQS 10000
 #define SEGMENT_FILE_MAX 256 /* binlog file name, with its NUL */
 
 /* A segment's metadata: the trailer, plus object name/size/hash once it is an object. */
@@ -82,10 +85,23 @@ typedef struct SegmentMeta {
     uint64_t firstCommitEstUs;
 } SegmentMeta;
 
-/* Object name for a segment: segments/<seq>-<file>-<start pos>.bvs */
-void segmentName(uint64_t seq, const char *file, uint64_t startPos, char *out, size_t size);
-/* Parse a segment object name back; -1 when it is not one. */
-int segmentNameParse(const char *name, uint64_t *seq, char *file, size_t fileSize, uint64_t *startPos);
+/* How an archive names its segments (docs/FORMAT.md "Segments"): formats 1 and 2 put every segment
+ * in segments/ itself; format 3 groups them in directories of SEGMENT_GROUP_SEQS seqs, so that a
+ * directory store lists the end of segments/ without reading a name per segment ever archived. */
+typedef enum SegmentNaming {
+    SEGMENT_NAMING_FLAT,    /* segments/<seq>-<file>-<start pos>.bvs */
+    SEGMENT_NAMING_GROUPED, /* segments/<seq / 10000>/<seq>-<file>-<start pos>.bvs */
+} SegmentNaming;
+
+/* Object name for a segment, in the archive's naming. */
+void segmentName(uint64_t seq, const char *file, uint64_t startPos, SegmentNaming naming, char *out, size_t size);
+/* Parse a segment object name of either naming back (a grouped name whose directory is not its
+ * seq's group is not one); -1 when it is not one. `naming` (may be NULL) says which it is. */
+int segmentNameParse(const char *name, uint64_t *seq, char *file, size_t fileSize, uint64_t *startPos,
+                     SegmentNaming *naming);
+/* A listing's start-after name for the segments of seqs from `from` on in the naming given ("":
+ * from the start): it sorts after every name of seq from - 1 and before those of seq `from`. */
+void segmentListAfter(uint64_t from, SegmentNaming naming, char *out, size_t size);
 /* True when `file` can be a binlog file name in an archive: 1..255 bytes of [A-Za-z0-9._-], not
  * starting with '.' (it becomes part of object names and of local paths written by fetch). */
 bool segmentFileNameValid(const char *file);

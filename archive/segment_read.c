@@ -54,7 +54,7 @@ checkName(const char *name, const SegmentMeta *m, Err *err) {
     uint64_t seq, start;
     char file[SEGMENT_FILE_MAX];
 
-    if (segmentNameParse(name, &seq, file, sizeof(file), &start) != 0)
+    if (segmentNameParse(name, &seq, file, sizeof(file), &start, NULL) != 0)
         return 0;
     if (seq != m->seq || strcmp(file, m->file) != 0 || start != m->startPos)
         return errSet(err, ERR_FORMAT, "trailer: describes seq %" PRIu64 " of '%s' at %" PRIu64 ", not what the name says",

@@ -156,7 +156,10 @@ writerCloseChain(SegmentWriter *w, Err *err) {
     if (ioWriteClose(w->head, err) != 0)
         return -1;
     w->meta.size = w->objectBytes;
-    segmentName(w->meta.seq, w->meta.file, w->meta.startPos, w->meta.name, sizeof(w->meta.name));
+    /* The current format's name; the archive's writer names it for an older archive
+     * (archiveSegmentSetName()). */
+    segmentName(w->meta.seq, w->meta.file, w->meta.startPos, SEGMENT_NAMING_GROUPED, w->meta.name,
+                sizeof(w->meta.name));
     return 0;
 }
 

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Issue #13: every command at archive sizes of 1 k, 100 k and (BENCH_CATALOG_1M=1) 1 M segments.
 # The archives are made by bench/mkarchive (one transaction per segment, one commit per second,
-# 10 000 segments per binlog file, format 2 with its catalog summaries, or format 1 with
-# BENCH_CATALOG_FORMAT=1: the "before" of docs/BENCHMARKS.md; kept in $BENCH_DATA/catalog-vF-N,
+# 10 000 segments per binlog file, format 3 (format 2's catalog summaries, segments grouped in
+# directories of 10 000), or BENCH_CATALOG_FORMAT=2 (flat segments/) or 1 (no summaries: the
+# "before" of docs/BENCHMARKS.md); kept in $BENCH_DATA/catalog-vF-N,
 # made once). Each command runs once, cold
 # for the process (warm page cache); its wall time and peak RSS (getrusage of the child) are
 # recorded. recover --dry-run needs a MariaDB server (the `--into` privilege checks): one is
@@ -25,7 +26,7 @@ set -euo pipefail
 BV=${BV_BIN:-$BENCH_ROOT/binvault}
 MK=${BENCH_MKARCHIVE:-$BENCH_ROOT/build/release/mkarchive}
 SIZES=${BENCH_CATALOG_SIZES-"1000 100000${BENCH_CATALOG_1M:+ 1000000}"}
-FORMAT=${BENCH_CATALOG_FORMAT:-2}
+FORMAT=${BENCH_CATALOG_FORMAT:-3}
 START_TIME=1796000000 # mkarchive's default: seq s commits at START_TIME + s
 work=$BENCH_DATA/catalog-run
 out=$work/table.md
@@ -106,7 +107,7 @@ done
 # Synthetic archives: only the end is stored, so the plans and the fetch stay in the last 20 000
 # segments and the prune cuts at a group's first block (whose chunk is stored).
 synth_for() {
-    local n=$1 dir=$BENCH_DATA/catalog-synth-$1
+    local n=$1 dir=$BENCH_DATA/catalog-synth-v3-$1
     if [ ! -f "$dir/.complete" ]; then
         rm -rf "$dir"
         echo "# generating a synthetic archive of $n segments in $dir (once)" >&2

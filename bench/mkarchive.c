@@ -11,7 +11,7 @@
  * timelineRecordWrite()), so `binvault verify` accepts the archive; only the segment files are
  * written without fsync (a benchmark input, rebuilt when lost).
  *
- *   mkarchive DIR N [--per-file K] [--start-time EPOCH] [--format 1|2] [--server-id S] [--domain D]
+ *   mkarchive DIR N [--per-file K] [--start-time EPOCH] [--format 1|2|3] [--server-id S] [--domain D]
  *             [--basename NAME] [--source HOST:PORT] [--ends-file] [--fork-at SEQ [--diverged K]]
  *             [--summaries-only K]
  *
@@ -39,9 +39,10 @@
  * prune --dry-run, recover --dry-run and fetch near the end) opens it as it opens a real one.
  *
  * DIR must not exist. Index chunks are aligned blocks of 1024 segments (the last one partial).
- * Format 2 (the default) adds the catalog summary of the complete blocks (archiveSpanFromMetas(),
- * one level-1 document per 1024 blocks) and sets binvault.json's version to 2, as an agent of
- * format 2 leaves an archive; format 1 is the archive an older binvault wrote.
+ * Formats 2 and 3 (the default) add the catalog summary of the complete blocks
+ * (archiveSpanFromMetas(), one level-1 document per 1024 blocks); format 3 groups the segments in
+ * directories of 10,000 seqs, as an agent creates an archive today; format 2 is what an agent of
+ * the previous release left, format 1 the archive an older binvault wrote.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -261,7 +262,7 @@ segment(Gen *g, uint64_t seq, SegmentMeta *m, Buf *content, Buf *object, Err *er
     m->endsFile = last;
     snprintf(m->created, sizeof(m->created), "2026-12-06T00:00:00Z");
     if (g->forkAt != 0) {
-        /* A forked archive is format 2's: every segment says its timeline. */
+        /* A forked archive is format 2's or 3's: every segment says its timeline. */
         m->timeline = timelineOf(g, seq);
         m->minTimeUs = m->maxTimeUs = m->firstTimeUs;
     }
@@ -282,13 +283,21 @@ segment(Gen *g, uint64_t seq, SegmentMeta *m, Buf *content, Buf *object, Err *er
         bufAppend(object, trailer->data, trailer->len);
         bufFree(trailer);
     }
-    segmentName(seq, m->file, m->startPos, m->name, sizeof(m->name));
+    segmentName(seq, m->file, m->startPos, g->format >= 3 ? SEGMENT_NAMING_GROUPED : SEGMENT_NAMING_FLAT, m->name,
+                sizeof(m->name));
     m->size = object->len;
     cryptoSha256(object->data, object->len, digest);
     cryptoHexEncode(digest, sizeof(digest), m->sha256);
 
     snprintf(path, sizeof(path), "%s/%s", g->root, m->name);
     if (chunkStored(g, archiveBlockFirst(archiveBlockOf(seq)))) {
+        char *slash = strrchr(path, '/');
+
+        /* Its group's directory (format 3), made by the first segment stored in it. */
+        *slash = '\0';
+        if (mkdir(path, 0750) != 0 && errno != EEXIST)
+            return errSetSys(err, ERR_IO, errno, "unable to create '%s'", path);
+        *slash = '/';
         fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
         if (fd < 0 || write(fd, object->data, object->len) != (ssize_t)object->len || close(fd) != 0)
             return errSetSys(err, ERR_IO, errno, "unable to write '%s'", path);
@@ -297,6 +306,39 @@ segment(Gen *g, uint64_t seq, SegmentMeta *m, Buf *content, Buf *object, Err *er
     m->gtidStart = bvStrdup(gs);
     m->gtidEnd = bvStrdup(ge);
     return 0;
+}
+
+/* binvault.json at the version of the format asked for (archiveIdentityEnsure() writes the
+ * newest): every other member as written. */
+static int
+identityVersion(Gen *g, Err *err) {
+    static const char now[] = "\"version\":3,";
+    ArchiveIdentity id;
+    uint8_t *data;
+    size_t len;
+    char *at;
+    Buf *doc;
+    int rc;
+
+    if (g->format == 3)
+        return 0;
+    if (storageGetBuf(archiveStorage(g->archive), ARCHIVE_IDENTITY_OBJECT, ARCHIVE_DOC_MAX, &data, &len, err) != 0)
+        return -1;
+    doc = bufNew(len + 1);
+    bufAppend(doc, data, len);
+    bufAppend(doc, "", 1);
+    bvFree(data);
+    at = strstr((char *)doc->data, now);
+    if (at == NULL) {
+        bufFree(doc);
+        return errSet(err, ERR_FORMAT, "binvault.json has no version 3");
+    }
+    at[strlen("\"version\":")] = (char)('0' + g->format);
+    rc = storagePutBuf(archiveStorage(g->archive), ARCHIVE_IDENTITY_OBJECT, doc->data, doc->len - 1, STORAGE_PUT_REPLACE,
+                       err);
+    bufFree(doc);
+    /* The archive learns its naming again from what is stored now. */
+    return rc == 0 ? archiveIdentityRead(g->archive, &id, err) : -1;
 }
 
 /* Store the open level-1 document. */
@@ -432,7 +474,7 @@ timelines(Gen *g, Err *err) {
 
 static int
 usage(void) {
-    fprintf(stderr, "usage: mkarchive DIR N [--per-file K] [--start-time EPOCH] [--format 1|2] [--server-id S] "
+    fprintf(stderr, "usage: mkarchive DIR N [--per-file K] [--start-time EPOCH] [--format 1|2|3] [--server-id S] "
                     "[--domain D] [--basename NAME] [--source HOST:PORT] [--ends-file] [--fork-at SEQ [--diverged K]] "
                     "[--summaries-only K]\n");
     return 2;
@@ -442,20 +484,20 @@ usage(void) {
  * diverged branch inside the file that the fork's segment is in). */
 static bool
 valid(const Gen *g) {
-    if (g->n == 0 || g->perFile == 0 || (g->format != 1 && g->format != 2) || g->serverId == 0 ||
+    if (g->n == 0 || g->perFile == 0 || (g->format < 1 || g->format > 3) || g->serverId == 0 ||
         g->serverId >= UINT32_MAX - 1 || g->basename[0] == '\0' || strlen(g->basename) > 200)
         return false;
-    if (g->summariesOnly != 0 && (g->format != 2 || g->forkAt != 0))
+    if (g->summariesOnly != 0 && (g->format < 2 || g->forkAt != 0))
         return false;
     if (g->forkAt == 0)
         return g->diverged == 0;
-    return g->format == 2 && g->forkAt <= g->n && g->forkAt > g->diverged + 1 && (g->forkAt - 1) % g->perFile == 0 &&
+    return g->format >= 2 && g->forkAt <= g->n && g->forkAt > g->diverged + 1 && (g->forkAt - 1) % g->perFile == 0 &&
            g->diverged < g->perFile;
 }
 
 int
 main(int argc, char **argv) {
-    Gen g = {.storedFrom = 1, .perFile = 10000, .startTime = 1796000000, .format = 2, .serverId = SERVER_ID, .basename = "mariadb-bin",
+    Gen g = {.storedFrom = 1, .perFile = 10000, .startTime = 1796000000, .format = 3, .serverId = SERVER_ID, .basename = "mariadb-bin",
              .source = "mkarchive"};
     char dir[2048];
     Storage *storage;
@@ -528,7 +570,7 @@ main(int argc, char **argv) {
     snprintf(id.serverVersion, sizeof(id.serverVersion), "10.11.19-MariaDB-0+deb12u1-log");
     id.serverId = g.serverId;
     snprintf(id.source, sizeof(id.source), "%s", g.source);
-    if (archiveIdentityEnsure(g.archive, &id, NULL, &err) != 0)
+    if (archiveIdentityEnsure(g.archive, &id, NULL, &err) != 0 || identityVersion(&g, &err) != 0)
         return fail("identity", &err);
     if (g.forkAt != 0 && timelines(&g, &err) != 0)
         return fail("timelines", &err);
@@ -542,7 +584,7 @@ main(int argc, char **argv) {
         if (fill == BLOCK || seq == g.n) {
             if (chunkStored(&g, block[0].seq) && archiveIndexPut(g.archive, NULL, block, fill, &err) != 0)
                 return fail("index", &err);
-            if (g.format == 2 && fill == BLOCK && summarise(&g, block, fill, &err) != 0)
+            if (g.format >= 2 && fill == BLOCK && summarise(&g, block, fill, &err) != 0)
                 return fail("summary", &err);
             if (seq == g.n) {
                 const SegmentMeta *m = &block[fill - 1];
@@ -563,8 +605,8 @@ main(int argc, char **argv) {
     }
     if (archiveCheckpointWrite(g.archive, &cp, &err) != 0)
         return fail("checkpoint", &err);
-    if (g.format == 2 && (summaryPut(&g, &err) != 0 || archiveIdentitySetVersion2(g.archive, &err) != 0))
-        return fail("format 2", &err);
+    if (g.format >= 2 && summaryPut(&g, &err) != 0)
+        return fail("summaries", &err);
     fputs(endLine, stdout);
     segmentMetaClear(&g.before);
     bufFree(g.summary);

@@ -178,17 +178,20 @@ static void
 names(const uint8_t *p, size_t len) {
     char *text = bvStrndup((const char *)p, len), file[SEGMENT_FILE_MAX], name[SEGMENT_NAME_MAX];
     uint64_t seq, start;
+    SegmentNaming naming;
     const char *nl = strchr(text, '\n');
 
-    if (segmentNameParse(text, &seq, file, sizeof(file), &start) == 0) {
+    if (segmentNameParse(text, &seq, file, sizeof(file), &start, &naming) == 0) {
         uint64_t seq2, start2;
         char file2[SEGMENT_FILE_MAX];
+        SegmentNaming naming2;
 
         if (!segmentFileNameValid(file))
             abort();
-        segmentName(seq, file, start, name, sizeof(name));
-        if (segmentNameParse(name, &seq2, file2, sizeof(file2), &start2) != 0 || seq2 != seq || start2 != start ||
-            strcmp(file2, file) != 0)
+        /* The name given back in its own naming is the text parsed, and parses as it. */
+        segmentName(seq, file, start, naming, name, sizeof(name));
+        if (segmentNameParse(name, &seq2, file2, sizeof(file2), &start2, &naming2) != 0 || seq2 != seq ||
+            start2 != start || naming2 != naming || strcmp(file2, file) != 0)
             abort();
     }
     segmentFileNameValid(text);

@@ -58,6 +58,6 @@ check "store faults were injected ($injected)" test "$injected" -ge 40
 check "uploads were retried" grep -q "unable to store segment .* retrying in" "$BV_TEST_DIR/agent.log"
 check "no object was refused as different content" test -z "$(grep -i 'different content' "$BV_TEST_DIR/agent.log")"
 "$BV_BIN" storage --archive "$archive" "${s3opts[@]}" list segments/ > "$BV_TEST_DIR/objects" 2>&1
-seqs=$(awk '{print $1}' "$BV_TEST_DIR/objects" | sed -E 's|.*segments/([0-9]{16})-.*|\1|' | sort)
+seqs=$(awk '{print $1}' "$BV_TEST_DIR/objects" | sed -E 's|.*segments/([0-9]{12}/)?([0-9]{16})-.*|\2|' | sort)
 check_eq "one object per segment seq" "$(uniq -d <<< "$seqs" | wc -l)" 0
 fault_final_checks src "$archive" "${s3opts[@]}"

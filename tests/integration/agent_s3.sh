@@ -55,7 +55,7 @@ check "no object was refused as different content" test -z "$(grep -i 'different
 
 # No segment stored twice under two names: one object per seq, and they match the index.
 "$BV_BIN" storage --archive "$archive" list segments/ > "$BV_TEST_DIR/objects" 2>&1
-seqs=$(awk '{print $1}' "$BV_TEST_DIR/objects" | sed -E 's|.*segments/([0-9]{16})-.*|\1|' | sort)
+seqs=$(awk '{print $1}' "$BV_TEST_DIR/objects" | sed -E 's|.*segments/([0-9]{12}/)?([0-9]{16})-.*|\2|' | sort)
 check_eq "one object per segment seq" "$(uniq -d <<< "$seqs" | wc -l)" 0
 check "verify: archive is sound" "$BV_BIN" verify --archive "$archive" --s3-endpoint "$S3_ENDPOINT" --s3-uri-style path
 list=$("$BV_BIN" list --archive "$archive" --s3-endpoint "$S3_ENDPOINT" --s3-uri-style path --json)

@@ -188,9 +188,11 @@ check_fails "an unknown binlog file is refused" "$BV_BIN" fetch --archive "$ARC"
 check_fails "fetch never overwrites" "$BV_BIN" fetch --archive "$ARC" --to "$T/all"
 
 # --- corruptions, each found by verify with the object named ---------------------------------------
-segs=("$ARC"/segments/*.bvs)
+# A new archive is format 3: segments/<group>/<name> (docs/FORMAT.md "Format 3").
+segs=("$ARC"/segments/*/*.bvs)
+check "the segments are in group directories" test -f "${segs[0]}"
 victim=${segs[$((${#segs[@]} / 2))]}
-vname=segments/$(basename "$victim")
+vname=${victim#"$ARC/"}
 
 corrupt() { rm -rf "$T/c"; cp -a "$ARC" "$T/c"; }
 
@@ -259,7 +261,7 @@ check "fetch across the hole says so" grep -q "crosses a gap" <<< "$out"
 
 corrupt
 other=${segs[0]}
-cp "$T/c/segments/$(basename "$other")" "$T/c/$vname"
+cp "$T/c/${other#"$ARC/"}" "$T/c/$vname"
 out=$("$BV_BIN" verify --archive "$T/c" 2>&1); rc=$?
 check_eq "swapped segment: verify exits 65" "$rc" 65
 check "swapped segment: named" grep -q "BAD $vname" <<< "$out"

@@ -91,8 +91,8 @@ check "log --since: the second phase only" grep -q "^# 1100 transactions shown" 
 
 # --- verify, then a segment of the first block deleted ----------------------------------------------
 check "verify: sound" "$BV_BIN" verify --archive "$ARC"
-victim=$(ls "$ARC/segments" | sed -n 500p)
-vseq=$((10#${victim%%-*}))
+victim=$(seg_names "$ARC" | sed -n 500p)
+vseq=$((10#$(basename "$victim" | cut -d- -f1)))
 rm "$ARC/segments/$victim"
 out=$("$BV_BIN" verify --archive "$ARC" 2>&1)
 check_eq "verify: exit 65" "$?" 65

@@ -22,9 +22,9 @@ done
 check_eq "block chunks stored: the group's first block, the stored part and the tail" \
     "$(ls "$T/synth/index" | tr '\n' ' ')" \
     "0000000000000001-0000000000001024.bvi 0000000000003073-0000000000004096.bvi 0000000000004097-0000000000005000.bvi "
-check_eq "segments stored: those blocks' ($((1024 + 1024 + 904)))" "$(ls "$T/synth/segments" | wc -l)" 2952
+check_eq "segments stored: those blocks' ($((1024 + 1024 + 904)))" "$(seg_names "$T/synth" | wc -l)" 2952
 check_eq "no segment of the blocks only summarised (seqs 1025-3072)" \
-    "$(ls "$T/synth/segments" | awk -F- '$1 + 0 >= 1025 && $1 + 0 <= 3072' | wc -l)" 0
+    "$(seg_names "$T/synth" | sed 's|.*/||' | awk -F- '$1 + 0 >= 1025 && $1 + 0 <= 3072' | wc -l)" 0
 
 # list: the window, totals and recent segments, from the summaries and the end.
 "$BV_BIN" list --archive "file://$T/real" > "$T/list.real" 2>&1

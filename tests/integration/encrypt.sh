@@ -159,7 +159,7 @@ while True:
     if final: break
 sys.stdout.buffer.write(out)
 EOF
-    seg=$(cd "$ENC" && ls segments | head -n 1)
+    seg=$(seg_names "$ENC" | head -n 1)
     python3 "$T/decrypt.py" "$ENC" "$T/key" "segments/$seg" > "$T/seg.plain" 2> "$T/py.err"
     check_eq "an independent decryptor reads a segment from the documented format" "$?" 0
     check "... which is a segment" test "$(head -c 8 "$T/seg.plain" | od -An -c | tr -d ' ')" = 'BVSEG\0001\n'
@@ -173,7 +173,7 @@ else
 fi
 
 # --- tampering: verify names the object -----------------------------------------------------------
-mapfile -t segs < <(cd "$ENC" && ls segments)
+mapfile -t segs < <(seg_names "$ENC")
 cp -a "$ENC" "$T/bad1"
 bad=segments/${segs[2]}
 printf '\x5a' | dd of="$T/bad1/$bad" bs=1 seek=200 conv=notrunc 2>/dev/null

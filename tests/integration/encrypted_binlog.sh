@@ -128,7 +128,7 @@ check "and says it is encrypted and what to do" grep -q "encrypted with the sour
 
 # ---- recover --dry-run reads what applying would: a damaged segment is refused -----------------
 cp -r "$T/archive" "$T/damaged"
-seg=$(ls "$T/damaged/segments" | sort -n | sed -n 5p)
+seg=$(seg_names "$T/damaged" | sed -n 5p)
 python3 - "$T/damaged/segments/$seg" <<'PY'
 import sys
 p = sys.argv[1]; b = bytearray(open(p, 'rb').read()); b[len(b) // 3] ^= 0x55; open(p, 'wb').write(bytes(b))

@@ -77,7 +77,7 @@ check "verify: the followed archive is sound" "$BV_BIN" verify --archive "$fo"
 
 # A server that shares nothing with the archive's history is refused, and the archive unchanged.
 snapshot() {
-    (cd "$BV_TEST_DIR/archive-fo" && sha256sum binvault.json checkpoint.json segments/* timelines/*)
+    (cd "$BV_TEST_DIR/archive-fo" && sha256sum binvault.json checkpoint.json $(find segments -type f | sort) timelines/*)
     "$BV_BIN" list --archive "$fo" --json
 }
 before=$(snapshot)

@@ -60,7 +60,7 @@ sleep 2
 before=$(segments)
 out=$("$BV_BIN" prune --archive "$archive" --keep-days 0 --dry-run 2>&1); rc=$?
 check_rc "dry run without base backup: exit 0" "$rc" 0 "$out"
-check "dry run: lists the segments it would delete" grep -q "^would delete segment segments/0000000000000001-" <<< "$out"
+check "dry run: lists the segments it would delete" grep -q "^would delete segment segments/000000000000/0000000000000001-" <<< "$out"
 check "dry run: says where the archive would start" grep -q "^the archive would start at seq" <<< "$out"
 check "dry run: nothing deleted (the agent only adds)" test "$(segments)" -ge "$before" -a "$(first_seq)" -eq 1
 check "dry run: no prune record" test ! -e "$adir/prune"

@@ -66,8 +66,8 @@ check "the target has the database the transactions create" test -n "$(mdb_sql t
 
 # ---- a segment missing from a summarised block (the target as restored again: no position) ----
 mdb_sql tgt "SET GLOBAL gtid_slave_pos = ''"
-gone=$(ls "$ARCHIVE/segments" | grep '^0000000000003000-')
-mv "$ARCHIVE/segments/$gone" "$T/$gone"
+gone=$(seg_names "$ARCHIVE" | grep -E '(^|/)0000000000003000-')
+mv "$ARCHIVE/segments/$gone" "$T/gone.bvs"
 rc=$(recover --into "$INTO" --from-gtid 0-11-1100 --until-end --dry-run)
 check "dry run: a segment removed in the third block is refused" test "$rc" -ne 0
 check "dry run: the refusal names it" grep -q "$gone" "$T/out"
@@ -79,7 +79,7 @@ rc=$(recover --into "$INTO" --from-gtid 0-11-2000 --until-end)
 check "recover across it: refused" test "$rc" -ne 0
 check_eq "recover across it: the target stops at the end of the segment before it" \
     "$(mdb_sql tgt 'SELECT @@gtid_slave_pos')" "0-11-3999"
-mv "$T/$gone" "$ARCHIVE/segments/$gone"
+mv "$T/gone.bvs" "$ARCHIVE/segments/$gone"
 
 # ---- across a fork (issue #13, "Recovery planning per block", round 7) ----
 # A forked archive of 6000 segments: timeline 2 (server 12) from seq 3001, seqs 2901-3000 a

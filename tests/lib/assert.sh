@@ -10,6 +10,9 @@
 : "${BV_RESULTS:=/dev/null}"
 
 ok() { echo "ok - $1"; echo pass >> "$BV_RESULTS"; }
+# The segment files of the directory archive $1, sorted, as paths below its segments/: names in a
+# format-1 or -2 archive, <group>/<name> in a format-3 one (docs/FORMAT.md "Format 3").
+seg_names() { (cd "$1/segments" && find . -name '*.bvs' -type f | sed 's|^\./||' | sort); }
 fail() {
     echo "not ok - $1"
     [ -n "${2:-}" ] && printf '%s\n' "$2" | head -n 40 | sed 's/^/    /'

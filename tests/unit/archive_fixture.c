@@ -106,7 +106,7 @@ fixtureCrafted(SegmentMeta *m, uint64_t seq, const char *file, uint64_t start, u
     m->firstTimeUs = m->lastTimeUs = 1000000ull * seq;
     snprintf(m->firstGtid, sizeof(m->firstGtid), "%s", ge);
     snprintf(m->lastGtid, sizeof(m->lastGtid), "%s", ge);
-    segmentName(seq, file, start, m->name, sizeof(m->name));
+    segmentName(seq, file, start, SEGMENT_NAMING_GROUPED, m->name, sizeof(m->name));
     memset(m->sha256, 'b', 64);
     m->size = 100;
 }

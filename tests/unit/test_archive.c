@@ -406,7 +406,7 @@ testDiscover(void) {
     {
         char bad[SEGMENT_NAME_MAX];
 
-        segmentName(n + 3, "mariadb-bin.000009", 256, bad, sizeof(bad));
+        segmentName(n + 3, "mariadb-bin.000009", 256, SEGMENT_NAMING_GROUPED, bad, sizeof(bad));
         REQUIRE(storagePutBuf(s.storage, bad, "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", 64,
                               STORAGE_PUT_IMMUTABLE, &err) == 0);
         c = archiveCatalogLoad(s.archive, ARCHIVE_LOAD_DISCOVER, &err);
@@ -935,7 +935,7 @@ timedSegment(ArchiveCatalog *c, uint64_t seq, uint64_t start, uint64_t txns, uin
     m.firstTimeUs = firstS * 1000000ull;
     m.lastTimeUs = lastS * 1000000ull;
     m.transactions = txns;
-    segmentName(seq, m.file, start, m.name, sizeof(m.name));
+    segmentName(seq, m.file, start, SEGMENT_NAMING_GROUPED, m.name, sizeof(m.name));
     memset(m.sha256, 'b', 64);
     m.size = 100;
     BV_ASSERT(archiveCatalogAdd(c, &m, true, &err) == 0);

@@ -80,14 +80,15 @@ storeOpen(Store *s, const char *sub, unsigned version) {
 
         if (storageGetBuf(s->storage, "binvault.json", ARCHIVE_DOC_MAX, &doc, &len, &err) != 0)
             return -1;
-        if ((v = strstr((char *)doc, "\"version\":2,")) == NULL) {
+        if ((v = strstr((char *)doc, "\"version\":3,")) == NULL) {
             bvFree(doc);
             return -1;
         }
         v[10] = '1';
         rc = storagePutBuf(s->storage, "binvault.json", doc, len, STORAGE_PUT_REPLACE, &err);
         bvFree(doc);
-        return rc;
+        /* The archive names its segments flat from now on, as format 1 does. */
+        return rc == 0 ? archiveIdentityRead(s->archive, &id, &err) : -1;
     }
     return 0;
 }
@@ -929,6 +930,43 @@ testListFrom(void) {
     storageFree(st);
 }
 
+/* The segments stored from a seq on, in a format-3 archive (grouped names) and a format-1 one (flat):
+ * the listing starts in the right group, crosses group boundaries, and sees nothing before it. */
+static void
+testStoredAcrossGroups(void) {
+    static const uint64_t seqs[] = {2, 9999, 10000, 10001, 10002, 19999, 20005, 30000};
+    static const unsigned versions[] = {3, 1};
+
+    for (size_t v = 0; v < 2; v++) {
+        unsigned version = versions[v];
+        Store s;
+        uint8_t *present;
+        Err err;
+        SegmentNaming naming;
+
+        REQUIRE(storeOpen(&s, version == 3 ? "grouped" : "flat", version) == 0);
+        REQUIRE(archiveSegmentNaming(s.archive, &naming, &err) == 0);
+        CHECK_INT(naming, version == 3 ? SEGMENT_NAMING_GROUPED : SEGMENT_NAMING_FLAT);
+        for (size_t i = 0; i < sizeof(seqs) / sizeof(seqs[0]); i++) {
+            SegmentMeta m;
+
+            fixtureCrafted(&m, seqs[i], "mariadb-bin.000001", 256 + seqs[i], 300 + seqs[i], NULL, NULL);
+            REQUIRE(archiveSegmentSetName(s.archive, &m, &err) == 0);
+            CHECK((strchr(m.name + strlen("segments/"), '/') != NULL) == (version == 3));
+            REQUIRE(storagePutBuf(s.storage, m.name, "x", 1, STORAGE_PUT_IMMUTABLE, &err) == 0);
+        }
+        REQUIRE(archiveOutlineStored(s.archive, 10001, 20005, &present, &err) == 0);
+        for (uint64_t seq = 10001; seq <= 20005; seq++)
+            CHECK(archiveOutlineHolds(present, 10001, seq) ==
+                  (seq == 10001 || seq == 10002 || seq == 19999 || seq == 20005));
+        bvFree(present);
+        REQUIRE(archiveOutlineStored(s.archive, 10000, 10000, &present, &err) == 0);
+        CHECK(archiveOutlineHolds(present, 10000, 10000));
+        bvFree(present);
+        storeClose(&s);
+    }
+}
+
 static void
 testSpanLines(void) {
     SegmentMeta metas[3];
@@ -997,6 +1035,7 @@ void
 suite_catalog(void) {
     testRun("catalog: block and summary names, span lines", testSpanLines);
     testRun("catalog: storage listings from a name, stopped early", testListFrom);
+    testRun("catalog: segments stored from a seq, grouped (format 3) and flat", testStoredAcrossGroups);
     testRun("catalog: the writer's blocks and summaries, the view against the whole index", testWriterAndView);
     testRun("catalog: the writer follows a prune that runs beside it", testWriterFollowsPrune);
     testRun("catalog: a prune deletes the summaries of pruned blocks only", testPruneDeletesSummaries);

@@ -39,11 +39,11 @@ testIdentity(void) {
     /* A later format, or not an identity. */
     REQUIRE(storageRemove(s.storage, "binvault.json", &err) == 0);
     {
-        const char *v3 = "{\"format\":\"binvault-archive\",\"version\":3}";
+        const char *v4 = "{\"format\":\"binvault-archive\",\"version\":4}";
 
-        REQUIRE(storagePutBuf(s.storage, "binvault.json", v3, strlen(v3), STORAGE_PUT_REPLACE, &err) == 0);
+        REQUIRE(storagePutBuf(s.storage, "binvault.json", v4, strlen(v4), STORAGE_PUT_REPLACE, &err) == 0);
         CHECK(archiveIdentityRead(s.archive, &got, &err) != 0);
-        CHECK_MSG(err.msg, "version 3 is not supported");
+        CHECK_MSG(err.msg, "version 4 is not supported");
         CHECK(archiveIdentityEnsure(s.archive, &id, NULL, &err) != 0);
         REQUIRE(storagePutBuf(s.storage, "binvault.json", "[]", 2, STORAGE_PUT_REPLACE, &err) == 0);
         CHECK(archiveIdentityRead(s.archive, &got, &err) != 0);

@@ -153,7 +153,7 @@ testOutlineStored(void) {
     craftedOpen(&cr);
     REQUIRE(cr.ready);
     for (uint64_t seq = 4; seq <= 8; seq += 2) {
-        segmentName(seq, "bin.000001", 256 + (seq - 1) * 100, name, sizeof(name));
+        segmentName(seq, "bin.000001", 256 + (seq - 1) * 100, SEGMENT_NAMING_GROUPED, name, sizeof(name));
         REQUIRE(storagePutBuf(cr.storage, name, "abc", seq == 6 ? 0 : 3, STORAGE_PUT_IMMUTABLE, &err) == 0);
     }
     REQUIRE(archiveOutlineStored(cr.archive, 5, 8, &present, &err) == 0);

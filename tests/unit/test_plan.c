@@ -79,7 +79,7 @@ crafted(SegmentMeta *m, uint64_t seq, const char *file, uint64_t start, uint64_t
     m->firstTimeUs = firstS * 1000000ull;
     m->lastTimeUs = lastS * 1000000ull;
     m->transactions = txns;
-    segmentName(seq, file, start, m->name, sizeof(m->name));
+    segmentName(seq, file, start, SEGMENT_NAMING_GROUPED, m->name, sizeof(m->name));
     memset(m->sha256, 'b', 64);
     m->size = 100 * seq;
 }

@@ -183,23 +183,52 @@ static void
 testName(void) {
     char name[SEGMENT_NAME_MAX], file[SEGMENT_FILE_MAX];
     uint64_t seq, start;
+    SegmentNaming naming;
 
-    segmentName(7, "mariadb-bin.000002", 256, name, sizeof(name));
+    /* Formats 1 and 2: every segment in segments/ itself. */
+    segmentName(7, "mariadb-bin.000002", 256, SEGMENT_NAMING_FLAT, name, sizeof(name));
     CHECK_STR(name, "segments/0000000000000007-mariadb-bin.000002-0000000256.bvs");
-    REQUIRE(segmentNameParse(name, &seq, file, sizeof(file), &start) == 0);
+    REQUIRE(segmentNameParse(name, &seq, file, sizeof(file), &start, &naming) == 0);
     CHECK_INT(seq, 7);
     CHECK_STR(file, "mariadb-bin.000002");
     CHECK_INT(start, 256);
-    segmentName(1234567890123ull, "binlog.000001", 12345678901ull, name, sizeof(name));
+    CHECK_INT(naming, SEGMENT_NAMING_FLAT);
+    segmentName(1234567890123ull, "binlog.000001", 12345678901ull, SEGMENT_NAMING_FLAT, name, sizeof(name));
     CHECK_STR(name, "segments/0001234567890123-binlog.000001-12345678901.bvs");
-    REQUIRE(segmentNameParse(name, &seq, file, sizeof(file), &start) == 0);
+    REQUIRE(segmentNameParse(name, &seq, file, sizeof(file), &start, NULL) == 0);
     CHECK_INT(seq, 1234567890123ull);
     CHECK_INT(start, 12345678901ull);
+    /* Format 3: in the directory of the seq's group of 10,000. */
+    segmentName(7, "mariadb-bin.000002", 256, SEGMENT_NAMING_GROUPED, name, sizeof(name));
+    CHECK_STR(name, "segments/000000000000/0000000000000007-mariadb-bin.000002-0000000256.bvs");
+    REQUIRE(segmentNameParse(name, &seq, file, sizeof(file), &start, &naming) == 0);
+    CHECK_INT(seq, 7);
+    CHECK_STR(file, "mariadb-bin.000002");
+    CHECK_INT(start, 256);
+    CHECK_INT(naming, SEGMENT_NAMING_GROUPED);
+    segmentName(1234567890123ull, "binlog.000001", 12345678901ull, SEGMENT_NAMING_GROUPED, name, sizeof(name));
+    CHECK_STR(name, "segments/000123456789/0001234567890123-binlog.000001-12345678901.bvs");
+    REQUIRE(segmentNameParse(name, &seq, file, sizeof(file), &start, NULL) == 0);
+    CHECK_INT(seq, 1234567890123ull);
+    CHECK_INT(start, 12345678901ull);
+    segmentName(20000, "b.1", 4, SEGMENT_NAMING_GROUPED, name, sizeof(name));
+    CHECK_STR(name, "segments/000000000002/0000000000020000-b.1-0000000004.bvs");
     /* A file name with dashes and no extension. */
-    segmentName(3, "my-host-bin-x", 4, name, sizeof(name));
-    REQUIRE(segmentNameParse(name, &seq, file, sizeof(file), &start) == 0);
+    segmentName(3, "my-host-bin-x", 4, SEGMENT_NAMING_GROUPED, name, sizeof(name));
+    REQUIRE(segmentNameParse(name, &seq, file, sizeof(file), &start, NULL) == 0);
     CHECK_STR(file, "my-host-bin-x");
     CHECK_INT(start, 4);
+    /* The longest file name and position fit. */
+    {
+        char longFile[SEGMENT_FILE_MAX];
+
+        memset(longFile, 'a', sizeof(longFile) - 1);
+        longFile[sizeof(longFile) - 1] = '\0';
+        segmentName(9999999999999999ull, longFile, UINT64_MAX, SEGMENT_NAMING_GROUPED, name, sizeof(name));
+        REQUIRE(segmentNameParse(name, &seq, file, sizeof(file), &start, NULL) == 0);
+        CHECK_INT(start, UINT64_MAX);
+        CHECK_STR(file, longFile);
+    }
 
     static const char *const bad[] = {
         "",
@@ -218,10 +247,37 @@ testName(void) {
         "segments/0000000000000001-mariadb-bin.000001-00000002a6.bvs",
         "segments/0000000000000001-mariadb-bin.000001-99999999999999999999999.bvs",
         "xsegments/0000000000000001-mariadb-bin.000001-0000000256.bvs",
+        /* grouped: the directory must be the seq's group, of 12 digits */
+        "segments/000000000001/0000000000000007-mariadb-bin.000002-0000000256.bvs",
+        "segments/000000000000/0000000000010000-mariadb-bin.000002-0000000256.bvs",
+        "segments/00000000000/0000000000000007-mariadb-bin.000002-0000000256.bvs",
+        "segments/0000000000000/0000000000000007-mariadb-bin.000002-0000000256.bvs",
+        "segments/00000000000x/0000000000000007-mariadb-bin.000002-0000000256.bvs",
+        "segments/000000000000/000000000000/0000000000000007-mariadb-bin.000002-0000000256.bvs",
+        "segments/000000000000/",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-        if (segmentNameParse(bad[i], &seq, file, sizeof(file), &start) == 0)
+        if (segmentNameParse(bad[i], &seq, file, sizeof(file), &start, NULL) == 0)
             testFail(__FILE__, __LINE__, "'%s' parsed as a segment name", bad[i]);
+
+    /* Start-after names: between every name of seq from - 1 and those of seq from, in both namings. */
+    {
+        char after[SEGMENT_NAME_MAX], before[SEGMENT_NAME_MAX], at[SEGMENT_NAME_MAX];
+        static const uint64_t froms[] = {2, 9999, 10000, 10001, 123456789};
+
+        segmentListAfter(1, SEGMENT_NAMING_GROUPED, after, sizeof(after));
+        CHECK_STR(after, "");
+        for (size_t i = 0; i < sizeof(froms) / sizeof(froms[0]); i++)
+            for (int g = 0; g < 2; g++) {
+                SegmentNaming n = g ? SEGMENT_NAMING_GROUPED : SEGMENT_NAMING_FLAT;
+
+                segmentListAfter(froms[i], n, after, sizeof(after));
+                segmentName(froms[i] - 1, "mariadb-bin.999999", 99999999999ull, n, before, sizeof(before));
+                segmentName(froms[i], "a", 4, n, at, sizeof(at));
+                CHECK(strcmp(before, after) < 0);
+                CHECK(strcmp(after, at) < 0);
+            }
+    }
 
     CHECK(segmentFileCompare("mariadb-bin.000009", "mariadb-bin.000010") < 0);
     CHECK(segmentFileCompare("mariadb-bin.999999", "mariadb-bin.1000000") < 0);
@@ -257,7 +313,7 @@ fillMeta(SegmentMeta *m) {
     m->transactions = 10;
     m->endsFile = true;
     snprintf(m->created, sizeof(m->created), "2026-11-21T04:30:00Z");
-    segmentName(m->seq, m->file, m->startPos, m->name, sizeof(m->name));
+    segmentName(m->seq, m->file, m->startPos, SEGMENT_NAMING_GROUPED, m->name, sizeof(m->name));
     m->size = 777;
     memset(m->sha256, 'b', 64);
 }
@@ -416,7 +472,7 @@ roundTrip(const char *fixture, BinlogFlavour flavour, const char *firstGtid, con
     CHECK_STR(meta.lastGtid, lastGtid);
     CHECK(meta.transactions > 0);
     CHECK(meta.firstTimeUs > 0 && meta.lastTimeUs >= meta.firstTimeUs);
-    CHECK(strncmp(meta.name, "segments/0000000000000001-mariadb-bin.000001-", 45) == 0);
+    CHECK(strncmp(meta.name, "segments/000000000000/0000000000000001-mariadb-bin.000001-", 58) == 0);
     /* The content is the file without its magic (the FDE's in-use flag was clear already). */
     sha256Hex(file + 4, fileLen - 4, want);
     CHECK_STR(meta.contentSha256, want);

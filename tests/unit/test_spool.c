@@ -180,7 +180,7 @@ commitFake(Spool *sp, uint64_t seq, const char *content, Err *err) {
     m.startPos = m.endPos = 256 * seq;
     m.fdeLen = 19;
     m.contentLen = 19;
-    segmentName(m.seq, m.file, m.startPos, m.name, sizeof(m.name));
+    segmentName(m.seq, m.file, m.startPos, SEGMENT_NAMING_GROUPED, m.name, sizeof(m.name));
     spoolOpenPath(sp, seq, tmp, sizeof(tmp));
     if ((f = fopen(tmp, "w")) == NULL)
         return errSet(err, ERR_IO, "unable to create '%s'", tmp);

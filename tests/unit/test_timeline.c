@@ -692,7 +692,7 @@ testCatalogView(void) {
     CHECK_MSG(problems, "labelled timeline 2, whose segments start at seq 4");
     CHECK_MSG(problems, "labelled timeline 3, but the archive's timelines are 1 to 2");
     CHECK_MSG(problems, "its fork (timeline 1, mariadb-bin.000012:700) is not in");
-    CHECK_MSG(problems, "its first segment 'segments/0000000000000004-mariadb-bin.000003-0000000256.bvs' is labelled "
+    CHECK_MSG(problems, "its first segment 'segments/000000000000/0000000000000004-mariadb-bin.000003-0000000256.bvs' is labelled "
                         "timeline 3");
     archiveCatalogFree(c);
     timelineRecordClear(&r);

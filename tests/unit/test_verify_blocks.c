@@ -213,7 +213,7 @@ testForkedDamaged(void) {
     CHECK_MSG(streamed, "labelled timeline 4, but the archive's timelines are 1 to 3");
     CHECK_MSG(streamed, "timelines/00000003.json@3490: its fork (timeline 2, bin.000009:");
     CHECK_MSG(streamed, "timelines/00000002.json@1510: its first segment "
-                        "'segments/0000000000001510-bin.000002-0000000256.bvs' starts at gtid state '0-1-1501', not "
+                        "'segments/000000000000/0000000000001510-bin.000002-0000000256.bvs' starts at gtid state '0-1-1501', not "
                         "at the fork's '0-1-1500'");
     CHECK_STR(streamed, whole);
     archivedClose(&ar);
