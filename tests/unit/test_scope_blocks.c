@@ -767,7 +767,8 @@ positionsBackwards(SegmentMeta *metas, size_t n) {
     for (uint64_t seq = BACK_FROM; seq < BACK_TO && seq <= n; seq++) {
         metas[seq - 1].startPos += 1000000;
         metas[seq - 1].endPos += 1000000;
-        segmentName(seq, metas[seq - 1].file, metas[seq - 1].startPos, metas[seq - 1].name, sizeof(metas[0].name));
+        segmentName(seq, metas[seq - 1].file, metas[seq - 1].startPos, SEGMENT_NAMING_GROUPED, metas[seq - 1].name,
+                    sizeof(metas[0].name));
     }
 }
 
