@@ -4,7 +4,8 @@
 # "faults" runs only the fault-injection suite (tests/faults/*.sh, `make faults`) and prints the
 # faults it injected and the transactions written and lost, per scenario.
 # TESTS="name1 name2" limits the integration (or fault) scripts run; BV_JOBS (default 2) integration
-# scripts run at a time.
+# scripts run at a time, and BV_UNIT_JOBS (default BV_JOBS) unit suites, each in a runner of its own.
+# Each suite's and script's time is printed when it ends, the ten slowest before the closing line.
 set -uo pipefail
 
 build=${1:?usage: run-tests.sh BUILD_DIR [unit|integration|faults]}
@@ -26,19 +27,67 @@ if [ "$only" = faults ]; then
     faults_start=$(date +%s)
 fi
 
+# Seconds each unit suite and integration script took ("NAME SECONDS"), for the slowest at the end.
+times=$(mktemp)
+
+# The names of the lines of a durations file ($1: "NAME SECONDS", of a past run), the longest first,
+# then the names of $2... it does not list: with parallel jobs the run then ends with the short ones.
+longest_first() {
+    local durations=$1 name secs
+    shift
+    for name in "$@"; do
+        secs=$(awk -v n="$name" '$1 == n { print $2 }' "$durations" 2>/dev/null)
+        echo "${secs:-0} $name"
+    done | sort -k1,1nr -k2 | cut -d' ' -f2-
+}
+
+# One unit suite in a runner process of its own; its output, then its time, to $2. Its files go
+# to a tmpfs when there is one (BV_UNIT_TMPDIR, default /dev/shm): some suites write thousands of
+# small objects, each fsynced, which on a disk takes minutes.
+unit_tmp=${BV_UNIT_TMPDIR:-/dev/shm}
+[ -d "$unit_tmp" ] && [ -w "$unit_tmp" ] || unit_tmp=${TMPDIR:-/tmp}
+run_suite() {
+    local s=$1 log=$2 t0
+    t0=$(date +%s)
+    TMPDIR=$unit_tmp "$build/test-unit" "$s" > "$log" 2>&1
+    echo "# unit $s: $(( $(date +%s) - t0 )) s" >> "$log"
+}
+
 if [ "$only" = all ] || [ "$only" = unit ]; then
-    out=$(mktemp)
-    "$build/test-unit" 2>&1 | tee "$out"
-    line=$(grep -E '^unit: [0-9]+ passed, [0-9]+ failed' "$out" | tail -n 1)
-    if [ -z "$line" ]; then
-        echo "not ok - unit test runner ended without a summary (crash?)"
-        failed=$((failed + 1))
-    else
-        p=$(echo "$line" | sed -E 's/^unit: ([0-9]+) passed.*/\1/')
-        f=$(echo "$line" | sed -E 's/.* ([0-9]+) failed.*/\1/')
-        passed=$((passed + p)); failed=$((failed + f))
-    fi
-    rm -f "$out"
+    # The suites (tests/unit/test_NAME.c), BV_UNIT_JOBS (default: BV_JOBS, 2) at a time, each
+    # printed whole when it ends. A suite whose runner ends without its closing line crashed.
+    suites=()
+    for f in tests/unit/test_*.c; do suites+=("$(basename "$f" .c | sed 's/^test_//')"); done
+    mapfile -t suites < <(longest_first tests/unit/durations "${suites[@]}")
+    unit_jobs=${BV_UNIT_JOBS:-${BV_JOBS:-2}}
+    ulogs=$(mktemp -d)
+    running=0
+    for s in "${suites[@]}"; do
+        while [ "$running" -ge "$unit_jobs" ]; do
+            wait -n
+            running=$((running - 1))
+        done
+        ( run_suite "$s" "$ulogs/$s.part"; mv "$ulogs/$s.part" "$ulogs/$s.done" ) &
+        running=$((running + 1))
+        for f in "$ulogs"/*.done; do [ -e "$f" ] && { cat "$f"; mv "$f" "${f%.done}.out"; }; done
+    done
+    wait
+    for f in "$ulogs"/*.done; do [ -e "$f" ] && { cat "$f"; mv "$f" "${f%.done}.out"; }; done
+    up=0 uf=0
+    for s in "${suites[@]}"; do
+        line=$(grep -E '^unit: [0-9]+ passed, [0-9]+ failed' "$ulogs/$s.out" | tail -n 1)
+        if [ -z "$line" ]; then
+            echo "not ok - unit suite $s ended without a summary (crash?)"
+            uf=$((uf + 1))
+        else
+            up=$((up + $(echo "$line" | sed -E 's/^unit: ([0-9]+) passed.*/\1/')))
+            uf=$((uf + $(echo "$line" | sed -E 's/.* ([0-9]+) failed.*/\1/')))
+        fi
+        sed -nE 's|^# unit ([a-z0-9_]+): ([0-9]+) s$|unit/\1 \2|p' "$ulogs/$s.out" >> "$times"
+    done
+    echo "unit: $up passed, $uf failed"
+    passed=$((passed + up)); failed=$((failed + uf))
+    rm -rf "$ulogs"
 fi
 
 # One script: its own test directory and results file, its output to $log; then the pass/fail
@@ -63,23 +112,24 @@ run_script() {
         if [ $rc -eq 0 ] && [ $bad = 0 ] && [ -z "${BV_KEEP_TMP:-}" ]; then rm -rf "$dir"; else echo "# kept $dir"; fi
         echo "# ${scripts_dir#tests/} $name: $(( $(date +%s) - t0 )) s"
     } > "$log" 2>&1
+    echo "${scripts_dir#tests/}/$name $(( $(date +%s) - t0 ))" >> "$times"
     [ "$only" = faults ] && printf '%s\trun time (s)\t%s\n' "$name" $(( $(date +%s) - t0 )) >> "$BV_FAULT_COUNTS"
     cat "$res" >> "$results"
     rm -f "$res"
 }
 
 if [ "$only" != unit ]; then
-    # The scripts to run, the longest first (tests/integration/durations, seconds of a past run:
-    # with parallel jobs the suite then ends with the short ones).
-    scripts=()
+    # The scripts to run, the longest first (tests/integration/durations, seconds of a past run).
+    names=()
     for t in "$scripts_dir"/*.sh; do
         name=$(basename "$t" .sh)
         [[ $name == _* ]] && continue # helpers of the scripts
         if [ -n "${TESTS:-}" ] && ! [[ " $TESTS " == *" $name "* ]]; then continue; fi
-        secs=$(awk -v n="$name" '$1 == n { print $2 }' "$scripts_dir/durations" 2>/dev/null)
-        scripts+=("${secs:-0} $t")
+        names+=("$name")
     done
-    mapfile -t scripts < <(printf '%s\n' "${scripts[@]}" | sort -k1,1nr -k2 | cut -d' ' -f2-)
+    scripts=()
+    [ ${#names[@]} -gt 0 ] && mapfile -t scripts < <(longest_first "$scripts_dir/durations" "${names[@]}" |
+        sed "s|^|$scripts_dir/|; s|\$|.sh|")
     # Integration scripts run BV_JOBS at a time (each has its own servers, ports and directories;
     # most of their time is waiting); the fault scenarios one at a time (they change the network
     # and the machine). Each script's output is printed whole when it ends.
@@ -128,6 +178,8 @@ if [ "$only" = faults ]; then
     fi
     rm -f "$BV_FAULT_COUNTS"
 fi
-rm -f "$results"
+# Where the time went: the ten slowest suites and scripts (their lines above say each one's).
+echo "# slowest: $(sort -k2,2nr "$times" | head -n 10 | awk '{ printf "%s%s %ss", (NR > 1 ? ", " : ""), $1, $2 }')"
+rm -f "$results" "$times"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
