@@ -98,12 +98,17 @@ testReadFile(const char *path, size_t *len) {
     return buf;
 }
 
+/* Removes `path` and, when it is a directory, what it holds. A symbolic link is removed, never
+ * followed (followed, it stayed, and its directory with it: on a tmpfs, memory never given back). */
 static void
 removeTree(const char *path) {
-    DIR *d = opendir(path);
+    struct stat st;
+    DIR *d;
     struct dirent *de;
 
-    if (d != NULL) {
+    if (lstat(path, &st) != 0)
+        return;
+    if (S_ISDIR(st.st_mode) && (d = opendir(path)) != NULL) {
         while ((de = readdir(d)) != NULL) {
             char sub[1024];
 
