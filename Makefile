@@ -117,14 +117,21 @@ valgrind: $(BUILD)/test-unit
 	valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite,indirect \
 	  $(BUILD)/test-unit $(SUITES)
 
+# The fuzzers: the library compiled once with libFuzzer's coverage, ASan and UBSan, linked with
+# each target.
 FUZZ_TARGETS := $(patsubst fuzz/%.c,%,$(wildcard fuzz/fuzz_*.c))
+FUZZ_BINS := $(addprefix build/fuzz/,$(FUZZ_TARGETS))
+FUZZ_LIB_OBJ := $(LIB_SRC:%.c=build/fuzz/obj/%.o)
+FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -I. $(PKG_CFLAGS) -fsanitize=address,undefined
 FUZZ_SECONDS ?= 30
-build/fuzz/%: fuzz/%.c $(LIB_SRC)
-	@mkdir -p build/fuzz
-	clang -std=c11 -D_GNU_SOURCE -g -O1 -I. $(PKG_CFLAGS) -fsanitize=fuzzer,address,undefined \
-	  -o $@ $< $(LIB_SRC) $(LIBS)
+build/fuzz/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c -o $@ $<
 
-fuzz: $(addprefix build/fuzz/,$(FUZZ_TARGETS))
+$(FUZZ_BINS): build/fuzz/%: fuzz/%.c $(FUZZ_LIB_OBJ)
+	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_LIB_OBJ) $(LIBS)
+
+fuzz: $(FUZZ_BINS)
 	@scripts/fuzz.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
 # The raw-read baseline of the catch-up benchmarks (bench/rawread.c): Connector/C alone.
@@ -143,7 +150,7 @@ bench: binvault build/release/rawread build/release/mkarchive
 clean:
 	rm -rf build binvault tests/unit/suites.h
 
--include $(LIB_OBJ:.o=.d) $(CMD_OBJ:.o=.d) $(UNIT_OBJ:.o=.d)
+-include $(LIB_OBJ:.o=.d) $(CMD_OBJ:.o=.d) $(UNIT_OBJ:.o=.d) $(FUZZ_LIB_OBJ:.o=.d)
 
 # The newcomer's tour (README): install, build, run binvault against a throwaway MariaDB.
 demo: deps

@@ -119,25 +119,80 @@ s3DriverHead(void *driver, const char *name, StorageInfo *out, Err *err) {
 /* --- GET ---------------------------------------------------------------------------------- */
 
 /* A reader fetching the object in ranged GETs of S3_READ_CHUNK bytes: memory stays bounded
- * and each request is short, so a slow consumer never leaves a transfer stalled. The ETag of
- * the first GET is required (If-Match) of the next ones, so a replaced object is not read half old,
- * half new. */
+ * and each request is short, so a slow consumer never leaves a transfer stalled. The first GET
+ * also says what a HEAD would (the object's size, its ETag): one request, not two, for an object
+ * of up to S3_READ_CHUNK bytes. Its ETag is required (If-Match) of the next ones, so a replaced
+ * object is not read half old, half new. */
 typedef struct S3Read {
     S3 *s3;
     char *key;
     char etag[S3_ETAG_MAX + 1];
-    uint64_t size; /* of the object */
-    uint64_t pos;  /* next byte to fetch */
-    uint64_t end;  /* end of the range read */
+    bool sized;      /* a GET said the object's size: the first one does */
+    uint64_t size;   /* of the object, once sized */
+    uint64_t length; /* asked for from the first byte read (0: to the end of the object) */
+    uint64_t pos;    /* next byte to fetch */
+    uint64_t end;    /* end of the range read, once sized */
     Buf *chunk;
     size_t chunkPos;
 } S3Read;
 
+int
+s3ContentRangeTotal(const char *value, uint64_t *total) {
+    const char *slash;
+
+    if (value == NULL || strncmp(value, "bytes ", 6) != 0 || (slash = strchr(value, '/')) == NULL)
+        return -1;
+    return s3ParseU64(slash + 1, total);
+}
+
+/* What the reader's first GET, answered `resp`, says of the object: its size (the Content-Range
+ * of a 206, the length of a 200 that sent it whole, or after a 416, a range past the end, a
+ * HEAD's: the size says so, or at the end exactly the read is empty), the end of the range read,
+ * checked against it, and the ETag the next GETs require. */
+static int
+s3ReadSize(S3Read *this, Http *http, const HttpResponse *resp, Err *err) {
+    const char *etag = httpResponseHeader(resp, "etag");
+    uint64_t offset = this->pos;
+    S3Head head = {0};
+
+    if (resp->status == 404)
+        return errSet(err, ERR_NOTFOUND, "no such object");
+    if (resp->status == 416) {
+        if (s3HeadKey(this->s3, http, this->key, &head, err) != 0)
+            return -1;
+        if (!head.exists)
+            return errSet(err, ERR_NOTFOUND, "no such object");
+        this->size = head.size;
+        etag = head.etag;
+    } else if (resp->status == 206) {
+        if (s3ContentRangeTotal(httpResponseHeader(resp, "content-range"), &this->size) != 0)
+            return errSet(err, ERR_STORAGE, "the ranged GET response has no valid Content-Range");
+    } else if (resp->status == 200) {
+        this->size = this->chunk->len; /* its Content-Length, checked by s3ReadFetch() */
+    } else {
+        return s3ResponseFail(this->s3, resp, NULL, err);
+    }
+    if (offset > this->size || this->length > this->size - offset)
+        return errSet(err, ERR_FORMAT, "range of %llu bytes from offset %llu is past the end (%llu bytes)",
+                      (unsigned long long)this->length, (unsigned long long)offset,
+                      (unsigned long long)this->size);
+    this->end = this->length ? offset + this->length : this->size;
+    if (etag != NULL && s3Printable(etag, S3_ETAG_MAX))
+        snprintf(this->etag, sizeof(this->etag), "%s", etag);
+    this->sized = true;
+    return 0;
+}
+
+/* The reader's next ranged GET, of S3_READ_CHUNK bytes at most, into its chunk; the first one
+ * sizes the reader (s3ReadSize()). A store that ignores the range is refused, unless it sent the
+ * whole object from its first byte and that fit in the range asked for. */
 static int
 s3ReadFetch(S3Read *this, Err *err) {
     S3 *s3 = this->s3;
-    uint64_t want = this->end - this->pos < S3_READ_CHUNK ? this->end - this->pos : S3_READ_CHUNK;
+    uint64_t left = this->sized ? this->end - this->pos : this->length;
+    uint64_t want = left != 0 && left < S3_READ_CHUNK ? left : S3_READ_CHUNK, total, expect;
     char range[64];
+    const char *value;
     S3Req r = {.method = "GET", .key = this->key};
     HttpResponse resp;
     Http *http;
@@ -154,21 +209,32 @@ s3ReadFetch(S3Read *this, Err *err) {
     httpResponseInit(&resp);
     if ((http = httpPoolGet(s3->pool, err)) == NULL || s3Do(s3, http, &r, &resp, err) != 0)
         goto out;
-    if (resp.status == 206 || (resp.status == 200 && this->pos == 0 && want == this->size)) {
-        if (this->chunk->len != want) {
-            errSet(err, ERR_STORAGE, "short response: %zu bytes of %llu from offset %llu",
-                   this->chunk->len, (unsigned long long)want, (unsigned long long)this->pos);
+    if (resp.status == 200) {
+        value = httpResponseHeader(&resp, "content-length");
+        if (this->pos != 0 || value == NULL || s3ParseU64(value, &total) != 0 || total != this->chunk->len ||
+            (this->sized && total != this->size)) {
+            errSet(err, ERR_STORAGE, "the store ignored the range %s", range);
             goto out;
         }
-        this->pos += want;
-        rc = 0;
-    } else if (resp.status == 200) {
-        errSet(err, ERR_STORAGE, "the store ignored the range %s", range);
-    } else if (resp.status == 412) {
+    } else if (resp.status == 412 && this->etag[0]) {
         errSet(err, ERR_STORAGE, "the object was replaced while being read");
-    } else {
+        goto out;
+    } else if (resp.status != 206 && this->sized) {
         s3ResponseFail(s3, &resp, NULL, err);
+        goto out;
     }
+    if (!this->sized && s3ReadSize(this, http, &resp, err) != 0)
+        goto out;
+    if (this->chunk->len > this->end - this->pos) /* a whole object longer than the range */
+        this->chunk->len = (size_t)(this->end - this->pos);
+    expect = this->end - this->pos < want ? this->end - this->pos : want;
+    if (resp.status != 416 && this->chunk->len != expect) {
+        errSet(err, ERR_STORAGE, "short response: %zu bytes of %llu from offset %llu", this->chunk->len,
+               (unsigned long long)expect, (unsigned long long)this->pos);
+        goto out;
+    }
+    this->pos += this->chunk->len;
+    rc = 0;
 out:
     httpPoolPut(s3->pool, http);
     httpResponseClear(&resp);
@@ -210,91 +276,6 @@ static const IoReadVt s3ReadVt = {
     .free = s3ReadFree,
 };
 
-int
-s3ContentRangeTotal(const char *value, uint64_t *total) {
-    const char *slash;
-
-    if (value == NULL || strncmp(value, "bytes ", 6) != 0 || (slash = strchr(value, '/')) == NULL)
-        return -1;
-    return s3ParseU64(slash + 1, total);
-}
-
-/* The first ranged GET of a reader, which also says what a HEAD would (the object's size in its
- * Content-Range, its ETag): one request, not two, for an object of up to S3_READ_CHUNK bytes. A
- * range past the end (416) is asked again with a HEAD, for the size to say so (or, at the end
- * exactly, an empty read). */
-static int
-s3ReadFirst(S3Read *this, uint64_t offset, uint64_t length, Err *err) {
-    S3 *s3 = this->s3;
-    uint64_t want = length != 0 && length < S3_READ_CHUNK ? length : S3_READ_CHUNK;
-    char range[64];
-    S3Req r = {.method = "GET", .key = this->key};
-    HttpResponse resp;
-    const char *value;
-    Http *http;
-    S3Head head = {0};
-    int rc = -1;
-
-    snprintf(range, sizeof(range), "bytes=%llu-%llu", (unsigned long long)offset,
-             (unsigned long long)(offset + want - 1));
-    s3ReqHeader(&r, "Range", range);
-    r.sink = ioWriteBufNew(this->chunk, (size_t)want);
-    httpResponseInit(&resp);
-    if ((http = httpPoolGet(s3->pool, err)) == NULL || s3Do(s3, http, &r, &resp, err) != 0)
-        goto out;
-    if (resp.status == 404) {
-        errSet(err, ERR_NOTFOUND, "no such object");
-        goto out;
-    }
-    if (resp.status == 416) {
-        if (s3HeadKey(s3, http, this->key, &head, err) != 0)
-            goto out;
-        if (!head.exists) {
-            errSet(err, ERR_NOTFOUND, "no such object");
-            goto out;
-        }
-        this->size = head.size;
-    } else if (resp.status == 206) {
-        if (s3ContentRangeTotal(httpResponseHeader(&resp, "content-range"), &this->size) != 0) {
-            errSet(err, ERR_STORAGE, "the ranged GET response has no valid Content-Range");
-            goto out;
-        }
-    } else if (resp.status == 200) {
-        /* The whole object, which fit in the range asked for (a store may answer so). */
-        value = httpResponseHeader(&resp, "content-length");
-        if (offset != 0 || value == NULL || s3ParseU64(value, &this->size) != 0 || this->size != this->chunk->len) {
-            errSet(err, ERR_STORAGE, "the store ignored the range %s", range);
-            goto out;
-        }
-    } else {
-        s3ResponseFail(s3, &resp, NULL, err);
-        goto out;
-    }
-    if (offset > this->size || length > this->size - offset) {
-        errSet(err, ERR_FORMAT, "range of %llu bytes from offset %llu is past the end (%llu bytes)",
-               (unsigned long long)length, (unsigned long long)offset, (unsigned long long)this->size);
-        goto out;
-    }
-    this->end = length ? offset + length : this->size;
-    if (this->chunk->len > this->end - offset) /* a whole object longer than the range */
-        this->chunk->len = (size_t)(this->end - offset);
-    if (resp.status != 416 && this->chunk->len != (this->end - offset < want ? this->end - offset : want)) {
-        errSet(err, ERR_STORAGE, "short response: %zu bytes of %llu from offset %llu", this->chunk->len,
-               (unsigned long long)want, (unsigned long long)offset);
-        goto out;
-    }
-    value = resp.status == 416 ? head.etag : httpResponseHeader(&resp, "etag");
-    if (value != NULL && s3Printable(value, S3_ETAG_MAX))
-        snprintf(this->etag, sizeof(this->etag), "%s", value);
-    this->pos = offset + this->chunk->len;
-    rc = 0;
-out:
-    httpPoolPut(s3->pool, http);
-    httpResponseClear(&resp);
-    ioWriteFree(r.sink);
-    return rc;
-}
-
 static IoRead *
 s3DriverOpenRead(void *driver, const char *name, uint64_t offset, uint64_t length, Err *err) {
     S3Read *reader = bvCalloc(1, sizeof(*reader));
@@ -302,7 +283,9 @@ s3DriverOpenRead(void *driver, const char *name, uint64_t offset, uint64_t lengt
     reader->s3 = driver;
     reader->key = s3Key(driver, name);
     reader->chunk = bufNew(0);
-    if (s3ReadFirst(reader, offset, length, err) != 0) {
+    reader->pos = offset;
+    reader->length = length;
+    if (s3ReadFetch(reader, err) != 0) {
         s3ReadFree(reader);
         return NULL;
     }

@@ -23,7 +23,14 @@ AGENT_LOG_LEVEL=debug agent_start src "$archive" "$spool" --semi-sync --segment-
     --heartbeat 300ms --reconnect-max 500ms --purge-check 0 --http off
 unset BINVAULT_TEST_SPOOL_FAIL_AFTER_STATE
 wl_continuous_start src
-sleep 10
+# The workload runs until the test hook has failed commits and the agent has recovered from them
+# (the counts checked below), 60 s at most.
+spool_seen() { [ "$(grep -c "$1" "$BV_TEST_DIR/agent.log")" -ge "$2" ]; }
+for _ in $(seq 1 300); do
+    spool_seen BINVAULT_TEST_SPOOL_FAIL_AFTER_STATE 6 && spool_seen "is in the spool after all" 3 &&
+        spool_seen "is already committed to spool" 1 && break
+    sleep 0.2
+done
 wl_continuous_stop
 mdb_sql src "FLUSH BINARY LOGS"
 check "archive catches up with the server" agent_wait_caught_up src "$archive" 120

@@ -63,6 +63,7 @@ typedef struct CannedServer {
     unsigned port;
     const char *reply;
     size_t replyLen;
+    const char *const *script; /* when set, connection i is answered script[i] instead */
     unsigned stallSec;
     int connections;
     Buf *request; /* the last request received, headers and body */
@@ -103,8 +104,10 @@ cannedServe(void *arg) {
         }
         if (srv->stallSec > 0)
             sleep(srv->stallSec);
+        else if (srv->script != NULL)
+            (void)!send(fd, srv->script[i], strlen(srv->script[i]), MSG_NOSIGNAL); /* the client may be gone */
         else
-            (void)!send(fd, srv->reply, srv->replyLen, MSG_NOSIGNAL); /* the client may be gone */
+            (void)!send(fd, srv->reply, srv->replyLen, MSG_NOSIGNAL);
         close(fd);
     }
     return NULL;
@@ -358,28 +361,37 @@ cannedStore(const CannedServer *srv) {
     return st;
 }
 
-/* Open object "obj" from `offset` on a server that answers `reply` once; what it read goes to
- * `buf` (*n bytes), the request it got to `request` (a Buf the caller frees). The reader's
- * open returns -1 with `err` set. */
+/* Open `length` bytes (0: all) of object "obj" from `offset` on a server that answers the
+ * `connections` replies of `script` in turn; what it read goes to `buf` (*n bytes), the last
+ * request it got to `request` (a Buf the caller frees). The reader's open returns -1 with `err`
+ * set. */
 static int
-cannedRead(const char *reply, uint64_t offset, uint8_t *buf, size_t size, ssize_t *n, Buf **request, Err *err) {
+cannedReadScript(const char *const *script, int connections, uint64_t offset, uint64_t length, uint8_t *buf,
+                 size_t size, ssize_t *n, Buf **request, Err *err) {
     CannedServer srv = {0};
     Storage *st;
     IoRead *r;
 
-    cannedStart(&srv, reply, strlen(reply), 1);
+    srv.script = script;
+    cannedStart(&srv, NULL, 0, connections);
     st = cannedStore(&srv);
     *n = -1;
-    if ((r = storageOpenRead(st, "obj", offset, 0, err)) != NULL) {
+    if ((r = storageOpenRead(st, "obj", offset, length, err)) != NULL) {
         *n = ioReadFull(r, buf, size, err);
         ioReadFree(r);
     }
     storageFree(st);
-    /* One connection served: a second request would find nobody answering. */
+    /* The connections served: one more request would find nobody answering. */
     pthread_join(srv.thread, NULL);
     close(srv.listenFd);
     *request = srv.request;
     return r != NULL ? 0 : -1;
+}
+
+/* The same, on a server that answers `reply` once. */
+static int
+cannedRead(const char *reply, uint64_t offset, uint8_t *buf, size_t size, ssize_t *n, Buf **request, Err *err) {
+    return cannedReadScript(&reply, 1, offset, 0, buf, size, n, request, err);
 }
 
 /* A read asks once: its first ranged GET says the object's size (Content-Range) and ETag, where a
@@ -428,6 +440,107 @@ testReadOneRequest(void) {
     bufFree(req);
 }
 
+/* A read past the first chunk: the next ranged GET asks for the rest with the first one's ETag
+ * (If-Match), and is refused when the object was replaced (412), when the store ignores the
+ * range and when it sends less than asked for. */
+static void
+testReadChunks(void) {
+    size_t size = S3_READ_CHUNK + 2, headLen;
+    char *first = bvMalloc(S3_READ_CHUNK + 256);
+    uint8_t *buf = bvMalloc(size + 1);
+    const char *script[2] = {first, NULL};
+    ssize_t n;
+    Buf *req;
+    Err err = {0};
+
+    headLen = (size_t)snprintf(first, 256, "HTTP/1.1 206 Partial Content\r\nContent-Range: bytes 0-%u/%zu\r\n"
+                                           "Content-Length: %u\r\nETag: \"e1\"\r\nConnection: close\r\n\r\n",
+                               S3_READ_CHUNK - 1, size, S3_READ_CHUNK);
+    memset(first + headLen, 'a', S3_READ_CHUNK);
+    first[headLen + S3_READ_CHUNK] = '\0';
+
+    script[1] = "HTTP/1.1 206 Partial Content\r\nContent-Range: bytes 8388608-8388609/8388610\r\n"
+                "Content-Length: 2\r\nConnection: close\r\n\r\nzz";
+    CHECK(cannedReadScript(script, 2, 0, 0, buf, size + 1, &n, &req, &err) == 0);
+    CHECK_INT(n, size);
+    CHECK(n == (ssize_t)size && buf[0] == 'a' && buf[S3_READ_CHUNK - 1] == 'a' &&
+          memcmp(buf + S3_READ_CHUNK, "zz", 2) == 0);
+    bufAppend(req, "", 1);
+    CHECK(strcasestr((const char *)req->data, "range: bytes=8388608-8388609\r\n") != NULL);
+    CHECK(strcasestr((const char *)req->data, "if-match: \"e1\"\r\n") != NULL);
+    bufFree(req);
+
+    script[1] = "HTTP/1.1 412 Precondition Failed\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+    CHECK(cannedReadScript(script, 2, 0, 0, buf, size + 1, &n, &req, &err) == 0);
+    CHECK_INT(n, -1);
+    CHECK_INT(err.code, ERR_STORAGE);
+    CHECK_MSG(err.msg, "the object was replaced while being read");
+    bufFree(req);
+    errClear(&err);
+
+    script[1] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nzz";
+    CHECK(cannedReadScript(script, 2, 0, 0, buf, size + 1, &n, &req, &err) == 0);
+    CHECK_INT(n, -1);
+    CHECK_MSG(err.msg, "the store ignored the range bytes=8388608-8388609");
+    bufFree(req);
+    errClear(&err);
+
+    script[1] = "HTTP/1.1 206 Partial Content\r\nContent-Range: bytes 8388608-8388609/8388610\r\n"
+                "Content-Length: 1\r\nConnection: close\r\n\r\nz";
+    CHECK(cannedReadScript(script, 2, 0, 0, buf, size + 1, &n, &req, &err) == 0);
+    CHECK_INT(n, -1);
+    CHECK_MSG(err.msg, "short response: 1 bytes of 2 from offset 8388608");
+    bufFree(req);
+    errClear(&err);
+    bvFree(first);
+    bvFree(buf);
+}
+
+/* A first range past the end (416): a HEAD says the size, for an empty read at the end exactly
+ * and a refusal past it; a store that sends the whole object for a range from its middle; a
+ * length within the object and one past its end. */
+static void
+testReadEnds(void) {
+    const char *script[2] = {"HTTP/1.1 416 Range Not Satisfiable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                             "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nETag: \"e1\"\r\nConnection: close\r\n\r\n"};
+    uint8_t buf[16];
+    ssize_t n;
+    Buf *req;
+    Err err = {0};
+
+    CHECK(cannedReadScript(script, 2, 5, 0, buf, sizeof(buf), &n, &req, &err) == 0);
+    CHECK_INT(n, 0);
+    bufAppend(req, "", 1);
+    CHECK(strncmp((const char *)req->data, "HEAD /bucket/prefix/obj ", 24) == 0);
+    bufFree(req);
+
+    CHECK(cannedReadScript(script, 2, 7, 0, buf, sizeof(buf), &n, &req, &err) == -1);
+    CHECK_INT(err.code, ERR_FORMAT);
+    CHECK_MSG(err.msg, "past the end (5 bytes)");
+    bufFree(req);
+    errClear(&err);
+
+    CHECK(cannedRead("HTTP/1.1 200 OK\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc", 1, buf, sizeof(buf),
+                     &n, &req, &err) == -1);
+    CHECK_INT(err.code, ERR_STORAGE);
+    CHECK_MSG(err.msg, "the store ignored the range bytes=1-");
+    bufFree(req);
+    errClear(&err);
+
+    /* A length: the range asked for and no more, or refused past the end. */
+    script[0] = "HTTP/1.1 206 Partial Content\r\nContent-Range: bytes 2-4/10\r\nContent-Length: 3\r\n"
+                "Connection: close\r\n\r\n234";
+    CHECK(cannedReadScript(script, 1, 2, 3, buf, sizeof(buf), &n, &req, &err) == 0);
+    CHECK(n == 3 && memcmp(buf, "234", 3) == 0);
+    bufAppend(req, "", 1);
+    CHECK(strcasestr((const char *)req->data, "range: bytes=2-4\r\n") != NULL);
+    bufFree(req);
+    CHECK(cannedReadScript(script, 1, 2, 20, buf, sizeof(buf), &n, &req, &err) == -1);
+    CHECK_INT(err.code, ERR_FORMAT);
+    CHECK_MSG(err.msg, "range of 20 bytes from offset 2 is past the end (10 bytes)");
+    bufFree(req);
+}
+
 static void
 testContentRange(void) {
     uint64_t total = 0;
@@ -450,5 +563,7 @@ suite_s3(void) {
     testRun("s3: http transport errors", testHttpTransportErrors);
     testRun("s3: http handle pool", testHttpPool);
     testRun("s3: an object read is one request", testReadOneRequest);
+    testRun("s3: an object read past its first chunk", testReadChunks);
+    testRun("s3: an object read at or past its end", testReadEnds);
     testRun("s3: Content-Range", testContentRange);
 }
