@@ -50,8 +50,8 @@ check "its catalog summary is stored" wait_for 60 bvs head "$summary"
 few_chunks() { [ "$(count index/)" -le 20 ]; }
 check "the small chunks the block chunk replaces are deleted as the agent goes" wait_for 120 few_chunks
 check_eq "one level-1 summary" "$(count catalog/)" 1
-check_eq "a new archive is created at format 2" \
-    "$(bvs get binvault.json | python3 -c 'import json,sys; print(json.load(sys.stdin)["version"])')" 2
+check_eq "a new archive is created at format 3" \
+    "$(bvs get binvault.json | python3 -c 'import json,sys; print(json.load(sys.stdin)["version"])')" 3
 agent_term
 check_eq "the agent stops with exit 0" "$?" 0
 
@@ -134,7 +134,20 @@ check_eq "upgrade exits 0" "$rc" 0
 check "upgrade reports the blocks" grep -Eq "upgraded the format 1 archive .*: [1-9][0-9]* complete blocks" <<< "$out"
 check_eq "binvault.json is at version 2" "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["version"])' "$f1/binvault.json")" 2
 check "the first block's summary is there" test -f "$f1/catalog/1/0000000000000001-0000000000001024.bvc"
+check "the upgraded archive keeps its flat segment names (format 2, not 3)" \
+    test "$(find "$f1/segments" -mindepth 1 -type d | wc -l)" = 0 -a "$(seg_names "$f1" | wc -l)" -gt 0
 check "timeline 1 has its record" test -f "$f1/timelines/00000001.json"
 check_eq "verify of the upgraded archive passes" "$("$BV_BIN" verify --archive "$f1" > /dev/null 2>&1; echo $?)" 0
 "$BV_BIN" fetch --archive "$f1" --to "$T/fetch-f2" > /dev/null 2>&1
 check "fetch writes the same bytes before and after the upgrade" diff -r "$T/fetch-f1" "$T/fetch-f2"
+# A writer continues a format-2 archive in its own naming (docs/FORMAT.md "Format 3").
+nf1=$(seg_names "$f1" | wc -l)
+mdb_sql src "INSERT INTO cat.t VALUES (90001, 'after the upgrade'); FLUSH BINARY LOGS"
+mapfile -t files < <(mdb_binlog_files src)
+"$BV_BIN" import --archive "$f1" --segment-size 1 "${files[@]}" > "$T/import2.out" 2>&1
+check_eq "import continues the format-2 archive: exit 0" "$?" 0
+check "... with more segments" test "$(seg_names "$f1" | wc -l)" -gt "$nf1"
+check_eq "... all of them flat in segments/" "$(find "$f1/segments" -mindepth 1 -type d | wc -l)" 0
+check_eq "... and binvault.json still at version 2" \
+    "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["version"])' "$f1/binvault.json")" 2
+check_eq "... which verifies" "$("$BV_BIN" verify --archive "$f1" > /dev/null 2>&1; echo $?)" 0
