@@ -10,6 +10,7 @@
 
 #include "archive/index.h"
 #include "archive/summary.h"
+#include "archive/timeline.h"
 #include "common/crypto.h"
 #include "common/mem.h"
 #include "tests/test.h"
@@ -143,5 +144,45 @@ fixtureIndexBlocks(Archive *a, Storage *s, const SegmentMeta *metas, size_t n, E
         rc = storagePutBuf(s, name, summary->data, summary->len, STORAGE_PUT_IMMUTABLE, err);
     }
     bufFree(summary);
+    return rc;
+}
+
+int
+fixtureTimelinesWrite(Archive *a, uint64_t forkSeq, uint64_t forkPos, const char *forkGtid, uint64_t tl2First,
+                      const char *divFirst, const char *divLast, Err *err) {
+    TimelineRecord r;
+    int rc;
+
+    memset(&r, 0, sizeof(r));
+    r.timeline = 1;
+    r.firstSeq = 1;
+    r.source.flavour = BINLOG_FLAVOUR_MARIADB;
+    r.source.serverId = 1;
+    snprintf(r.source.host, sizeof(r.source.host), "db1:3306");
+    snprintf(r.source.basename, sizeof(r.source.basename), "bin");
+    snprintf(r.created, sizeof(r.created), "2026-12-06T00:00:00Z");
+    if (timelineRecordWrite(a, &r, err) != 0)
+        return -1;
+    r.timeline = 2;
+    r.parent = 1;
+    r.firstSeq = tl2First;
+    r.source.serverId = 2;
+    snprintf(r.source.host, sizeof(r.source.host), "db2:3306");
+    r.hasFork = true;
+    r.fork.seq = forkSeq;
+    snprintf(r.fork.file, sizeof(r.fork.file), "bin.000001");
+    r.fork.pos = forkPos;
+    r.fork.gtidState = bvStrdup(forkGtid);
+    snprintf(r.fork.gtid, sizeof(r.fork.gtid), "%s", forkGtid);
+    r.fork.timeUs = 1000000ull * forkSeq;
+    r.fork.transactions = 1;
+    r.hasDiverged = true;
+    r.diverged.firstSeq = forkSeq + 1;
+    r.diverged.lastSeq = tl2First - 1;
+    r.diverged.transactions = tl2First - 1 - forkSeq;
+    snprintf(r.diverged.firstGtid, sizeof(r.diverged.firstGtid), "%s", divFirst);
+    snprintf(r.diverged.lastGtid, sizeof(r.diverged.lastGtid), "%s", divLast);
+    rc = timelineRecordWrite(a, &r, err);
+    timelineRecordClear(&r);
     return rc;
 }

@@ -45,4 +45,11 @@ void fixtureCrafted(SegmentMeta *m, uint64_t seq, const char *file, uint64_t sta
  * full, is the tail) and one level-1 summary of the full blocks. -1 and err on a failure. */
 int fixtureIndexBlocks(Archive *a, Storage *s, const SegmentMeta *metas, size_t n, Err *err);
 
+/* The timeline records of an archive forked once: timeline 1 from seq 1 (db1:3306, basename "bin"),
+ * timeline 2 from tl2First (db2:3306), its fork after seq forkSeq at bin.000001:forkPos and GTID
+ * state forkGtid (one transaction, committed at second forkSeq), the diverged branch forkSeq + 1 ..
+ * tl2First - 1 with transactions divFirst..divLast. */
+int fixtureTimelinesWrite(Archive *a, uint64_t forkSeq, uint64_t forkPos, const char *forkGtid, uint64_t tl2First,
+                          const char *divFirst, const char *divLast, Err *err);
+
 #endif

@@ -51,43 +51,6 @@ states(uint64_t seq, char *gs, char *ge, size_t size) {
 }
 
 static void
-forkRecord(Archive *a) {
-    TimelineRecord r;
-    Err err = {0};
-
-    memset(&r, 0, sizeof(r));
-    r.timeline = 1;
-    r.firstSeq = 1;
-    r.source.flavour = BINLOG_FLAVOUR_MARIADB;
-    r.source.serverId = 1;
-    snprintf(r.source.host, sizeof(r.source.host), "db1:3306");
-    snprintf(r.source.basename, sizeof(r.source.basename), "bin");
-    snprintf(r.created, sizeof(r.created), "2026-12-06T00:00:00Z");
-    REQUIRE(timelineRecordWrite(a, &r, &err) == 0);
-    r.timeline = 2;
-    r.parent = 1;
-    r.firstSeq = TL2_FIRST;
-    r.source.serverId = 2;
-    snprintf(r.source.host, sizeof(r.source.host), "db2:3306");
-    r.hasFork = true;
-    r.fork.seq = FORK_SEQ;
-    snprintf(r.fork.file, sizeof(r.fork.file), "bin.000001");
-    r.fork.pos = 256 + FORK_SEQ * 100;
-    r.fork.gtidState = bvStrdup("0-1-1510");
-    snprintf(r.fork.gtid, sizeof(r.fork.gtid), "0-1-1510");
-    r.fork.timeUs = 1000000ull * FORK_SEQ;
-    r.fork.transactions = 1;
-    r.hasDiverged = true;
-    r.diverged.firstSeq = FORK_SEQ + 1;
-    r.diverged.lastSeq = TL2_FIRST - 1;
-    r.diverged.transactions = TL2_FIRST - 1 - FORK_SEQ;
-    snprintf(r.diverged.firstGtid, sizeof(r.diverged.firstGtid), "0-1-1511");
-    snprintf(r.diverged.lastGtid, sizeof(r.diverged.lastGtid), "0-1-2209");
-    REQUIRE(timelineRecordWrite(a, &r, &err) == 0);
-    timelineRecordClear(&r);
-}
-
-static void
 forkedOpen(Forked *f) {
     static SegmentMeta metas[SEGMENTS];
     static char gs[SEGMENTS][32], ge[SEGMENTS][32];
@@ -115,7 +78,8 @@ forkedOpen(Forked *f) {
         m->timeline = 2;
     }
     REQUIRE(fixtureIndexBlocks(f->archive, f->storage, metas, SEGMENTS, &err) == 0);
-    forkRecord(f->archive);
+    REQUIRE(fixtureTimelinesWrite(f->archive, FORK_SEQ, 256 + FORK_SEQ * 100, "0-1-1510", TL2_FIRST, "0-1-1511",
+                                  "0-1-2209", &err) == 0);
     REQUIRE(archiveIdentitySetVersion2(f->archive, &err) == 0);
     f->ready = true;
 }

@@ -65,47 +65,6 @@ meta(SegmentMeta *m, uint64_t seq, char *gs, char *ge, size_t size) {
     }
 }
 
-/* Timeline 1 from db1, and timeline 2 from db2 leaving it at `forkPos` in seq forkSeq (after
- * transaction `forkGtid`, the fork's state), starting at seq tl2First: forkSeq+1..tl2First-1
- * diverged, transactions divFirst..divLast. */
-static void
-timelinesWrite(Archive *a, uint64_t forkSeq, uint64_t forkPos, const char *forkGtid, uint64_t tl2First,
-               const char *divFirst, const char *divLast) {
-    TimelineRecord r;
-    Err err = {0};
-
-    memset(&r, 0, sizeof(r));
-    r.timeline = 1;
-    r.firstSeq = 1;
-    r.source.flavour = BINLOG_FLAVOUR_MARIADB;
-    r.source.serverId = 1;
-    snprintf(r.source.host, sizeof(r.source.host), "db1:3306");
-    snprintf(r.source.basename, sizeof(r.source.basename), "bin");
-    snprintf(r.created, sizeof(r.created), "2026-12-06T00:00:00Z");
-    REQUIRE(timelineRecordWrite(a, &r, &err) == 0);
-    r.timeline = 2;
-    r.parent = 1;
-    r.firstSeq = tl2First;
-    r.source.serverId = 2;
-    snprintf(r.source.host, sizeof(r.source.host), "db2:3306");
-    r.hasFork = true;
-    r.fork.seq = forkSeq;
-    snprintf(r.fork.file, sizeof(r.fork.file), "bin.000001");
-    r.fork.pos = forkPos;
-    r.fork.gtidState = bvStrdup(forkGtid);
-    snprintf(r.fork.gtid, sizeof(r.fork.gtid), "%s", forkGtid);
-    r.fork.timeUs = 1000000ull * forkSeq;
-    r.fork.transactions = 1;
-    r.hasDiverged = true;
-    r.diverged.firstSeq = forkSeq + 1;
-    r.diverged.lastSeq = tl2First - 1;
-    r.diverged.transactions = tl2First - 1 - forkSeq;
-    snprintf(r.diverged.firstGtid, sizeof(r.diverged.firstGtid), "%s", divFirst);
-    snprintf(r.diverged.lastGtid, sizeof(r.diverged.lastGtid), "%s", divLast);
-    REQUIRE(timelineRecordWrite(a, &r, &err) == 0);
-    timelineRecordClear(&r);
-}
-
 /* An empty store under the test's directory `dir`, with the archive's identity. */
 static void
 storeOpen(Archived *ar, const char *dir) {
@@ -134,7 +93,8 @@ archivedOpen(Archived *ar) {
     for (uint64_t seq = 1; seq <= SEGMENTS; seq++)
         meta(&metas[seq - 1], seq, gs[seq - 1], ge[seq - 1], sizeof(gs[0]));
     REQUIRE(fixtureIndexBlocks(ar->archive, ar->storage, metas, SEGMENTS, &err) == 0);
-    timelinesWrite(ar->archive, FORK_SEQ, 256 + FORK_SEQ * 100, "0-1-15990", TL2_FIRST, "0-1-15991", "0-1-15999");
+    REQUIRE(fixtureTimelinesWrite(ar->archive, FORK_SEQ, 256 + FORK_SEQ * 100, "0-1-15990", TL2_FIRST, "0-1-15991",
+                                  "0-1-15999", &err) == 0);
     REQUIRE(archiveIdentitySetVersion2(ar->archive, &err) == 0);
     ar->ready = true;
 }
@@ -200,8 +160,8 @@ archivedOpenForked(Archived *ar, const char *dir, const char *tl2Start) {
     }
     REQUIRE(fixtureIndexBlocks(ar->archive, ar->storage, metas, FORKED_SEGMENTS, &err) == 0);
     /* The fork inside its segment: the segment is cut. */
-    timelinesWrite(ar->archive, FORK2_SEQ, 256 + (FORK2_SEQ - 1) * 100 + 50, "0-1-3500", TL2B_FIRST, "0-1-3501",
-                   "0-1-5999");
+    REQUIRE(fixtureTimelinesWrite(ar->archive, FORK2_SEQ, 256 + (FORK2_SEQ - 1) * 100 + 50, "0-1-3500", TL2B_FIRST,
+                                  "0-1-3501", "0-1-5999", &err) == 0);
     REQUIRE(archiveIdentitySetVersion2(ar->archive, &err) == 0);
     bvFree(metas);
     bvFree(gs);
@@ -761,8 +721,8 @@ archivedRetweak(Archived *src, const char *dir, void (*tweak)(SegmentMeta *metas
     tweak(metas, n);
     storeOpen(ar, dir);
     REQUIRE(fixtureIndexBlocks(ar->archive, ar->storage, metas, n, &err) == 0);
-    timelinesWrite(ar->archive, FORK2_SEQ, 256 + (FORK2_SEQ - 1) * 100 + 50, "0-1-3500", TL2B_FIRST, "0-1-3501",
-                   "0-1-5999");
+    REQUIRE(fixtureTimelinesWrite(ar->archive, FORK2_SEQ, 256 + (FORK2_SEQ - 1) * 100 + 50, "0-1-3500", TL2B_FIRST,
+                                  "0-1-3501", "0-1-5999", &err) == 0);
     REQUIRE(archiveIdentitySetVersion2(ar->archive, &err) == 0);
     for (size_t i = 0; i < n; i++)
         segmentMetaClear(&metas[i]);
