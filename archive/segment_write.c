@@ -118,7 +118,6 @@ struct SegmentWriter {
     bool sealed;    /* the caller's: sealed (the file is whole at `path`, or committed away) */
     /* The seal (set by the caller before the close entry; then the compressor's). */
     bool closing, async;
-    uint64_t sealTicket; /* sealsDone reaches it once the seal is over */
     SegmentSealedFn *sealedFn;
     void *sealedData;
     SegmentWriter *sealNext;
@@ -874,9 +873,12 @@ segmentWriterGtidEnd(const SegmentWriter *w) {
 }
 
 /* Queue the segment's close after its last block: bv-hash finishes its content digest,
- * bv-compress its object, bv-seal fsyncs it (and, `async`, commits it through fn). */
+ * bv-compress its object, bv-seal fsyncs it (and, `async`, commits it through fn and frees the
+ * writer: the caller may not touch `w` after an async close). *ticket: the seal's ticket, which
+ * sealsDone reaches once the seal is over. */
 static int
-writerClose(SegmentWriter *w, bool endsFile, bool async, SegmentSealedFn *fn, void *data, Err *err) {
+writerClose(SegmentWriter *w, bool endsFile, bool async, SegmentSealedFn *fn, void *data, uint64_t *ticket,
+            Err *err) {
     SegmentCompressor *c = w->compressor;
     RingEntry *e;
 
@@ -894,7 +896,7 @@ writerClose(SegmentWriter *w, bool endsFile, bool async, SegmentSealedFn *fn, vo
     w->async = async;
     w->sealedFn = fn;
     w->sealedData = data;
-    w->sealTicket = ++c->sealsQueued;
+    *ticket = ++c->sealsQueued;
     c->asyncQueued += async;
     if (c->writer == w)
         c->writer = NULL;
@@ -906,12 +908,13 @@ writerClose(SegmentWriter *w, bool endsFile, bool async, SegmentSealedFn *fn, vo
 int
 segmentWriterSeal(SegmentWriter *w, bool endsFile, SegmentMeta *meta, Err *err) {
     SegmentCompressor *c = w->compressor;
+    uint64_t ticket;
     int rc = 0;
 
-    if (writerClose(w, endsFile, false, NULL, NULL, err) != 0)
+    if (writerClose(w, endsFile, false, NULL, NULL, &ticket, err) != 0)
         return errPrefix(err, "unable to seal segment '%s'", w->path);
     pthread_mutex_lock(&c->lock);
-    while (c->sealsDone < w->sealTicket)
+    while (c->sealsDone < ticket)
         pthread_cond_wait(&c->callerCond, &c->lock);
     if (atomic_load(&c->failed)) {
         *err = c->err;
@@ -932,12 +935,13 @@ int
 segmentWriterSealAsync(SegmentWriter *w, bool endsFile, SegmentSealedFn *fn, void *data, uint64_t *ticket,
                        Err *err) {
     BV_ASSERT(!w->ownCompressor);
-    if (writerClose(w, endsFile, true, fn, data, err) != 0) {
+    /* Once queued, bv-seal may have committed and freed the writer: the ticket is taken in the
+     * close, under the lock, never read from `w` afterwards. */
+    if (writerClose(w, endsFile, true, fn, data, ticket, err) != 0) {
         errPrefix(err, "unable to seal segment '%s'", w->path);
         segmentWriterFree(w);
         return -1;
     }
-    *ticket = w->sealTicket;
     return 0;
 }
 
