@@ -409,7 +409,7 @@ agentResubmitSpool(Agent *a, Err *err) {
 }
 
 /* Connect once to learn the source's identity, and check it against the archive's. Retries while
- * the source cannot be reached. */
+ * the source or the store cannot be reached. */
 int
 agentIdentify(Agent *a, Err *err) {
     BinlogClientOpts opts;
@@ -444,7 +444,20 @@ agentIdentify(Agent *a, Err *err) {
     a->flavourKnown = true;
     pthread_mutex_unlock(&a->statLock);
     binlogClientFree(c);
-    return ensureIdentity(a, a->flavour, a->sourceServerId, a->sourceUuid, a->sourceVersion, err);
+    /* The archive's identity is read (and written once) on the store: a store that fails now (a
+     * reset connection, an outage) is waited for, as at the archive's first read. */
+    agentRetryInit(a, &retry, 0);
+    while (ensureIdentity(a, a->flavour, a->sourceServerId, a->sourceUuid, a->sourceVersion, err) != 0) {
+        uint64_t delay;
+
+        if (err->code != ERR_STORAGE || atomic_load(&a->stop))
+            return -1;
+        delay = retryNext(&retry, retryNowMs());
+        logWarn("unable to check the archive's identity, retrying in %" PRIu64 " ms: %s", delay, err->msg);
+        agentNoteError(a, err->msg);
+        agentSleep(a, delay);
+    }
+    return 0;
 }
 
 /* ERR_GAP: the source cannot be archived into this archive; what is wrong, and what to do. */

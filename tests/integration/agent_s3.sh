@@ -69,3 +69,19 @@ mapfile -t files < <(mdb_binlog_files src)
 "$BV_BIN" inspect --transactions --json "${files[@]}" | python3 -c 'import sys,json; [print(json.loads(l)["gtid"]) for l in sys.stdin]' > "$BV_TEST_DIR/server.gtids"
 "$BV_BIN" inspect --transactions --json "$BV_TEST_DIR"/fetched/* | python3 -c 'import sys,json; [print(json.loads(l)["gtid"]) for l in sys.stdin]' > "$BV_TEST_DIR/archive.gtids"
 check "archive transactions == server transactions, in order" cmp -s "$BV_TEST_DIR/server.gtids" "$BV_TEST_DIR/archive.gtids"
+
+# The store fails just as the agent, having reached the source, checks the archive's identity
+# (binvault.json): it waits for the store and goes on, as at the archive's first read. It exited
+# there before (faults/network.sh's TCP resets caught it: the agent was down until restarted).
+mv "$BV_TEST_DIR/agent.log" "$BV_TEST_DIR/agent-faults.log"
+mdb_stop src
+agent_start src "$archive" "$BV_TEST_DIR/spool" "${opts[@]}"
+for _ in $(seq 1 100); do grep -q "unable to reach the source" "$BV_TEST_DIR/agent.log" && break; sleep 0.1; done
+check "identity: the agent waits for the stopped source" grep -q "unable to reach the source" "$BV_TEST_DIR/agent.log"
+fault "reset 3 GET"
+mdb_start src
+check "identity: the agent archives once the store answers again" agent_wait_caught_up_any src "$archive" 60
+check "identity: the store's failure was retried" grep -q "unable to check the archive's identity, retrying in" \
+    "$BV_TEST_DIR/agent.log"
+check_eq "identity: the resets were injected" "$(faults_pending)" 0
+agent_term; check_eq "identity: SIGTERM: agent exits 0" "$?" 0
