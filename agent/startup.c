@@ -141,6 +141,18 @@ fail:
     return errPrefix(err, "unable to index the archive '%s'", storageUrl(a->storage));
 }
 
+/* A step on the store failed at start: whether to try it again (a transient store error, while the
+ * agent is not stopping), after saying what failed; *delay is the wait before the next try. */
+static bool
+storeRetryDue(Agent *a, Retry *retry, const char *what, const Err *err, uint64_t *delay) {
+    if (err->code != ERR_STORAGE || atomic_load(&a->stop))
+        return false;
+    *delay = retryNext(retry, retryNowMs());
+    logWarn("unable to %s, retrying in %" PRIu64 " ms: %s", what, *delay, err->msg);
+    agentNoteError(a, err->msg);
+    return true;
+}
+
 int
 agentLoadArchive(Agent *a, Err *err) {
     Retry retry;
@@ -149,11 +161,8 @@ agentLoadArchive(Agent *a, Err *err) {
     while (loadArchive(a, err) != 0) {
         uint64_t delay;
 
-        if (err->code != ERR_STORAGE || atomic_load(&a->stop))
+        if (!storeRetryDue(a, &retry, "read the archive", err, &delay))
             return -1;
-        delay = retryNext(&retry, retryNowMs());
-        logWarn("unable to read the archive, retrying in %" PRIu64 " ms: %s", delay, err->msg);
-        agentNoteError(a, err->msg);
         archiveCatalogFree(a->catalog);
         a->catalog = NULL;
         for (size_t i = 0; i < a->pendingCount; i++)
@@ -450,11 +459,8 @@ agentIdentify(Agent *a, Err *err) {
     while (ensureIdentity(a, a->flavour, a->sourceServerId, a->sourceUuid, a->sourceVersion, err) != 0) {
         uint64_t delay;
 
-        if (err->code != ERR_STORAGE || atomic_load(&a->stop))
+        if (!storeRetryDue(a, &retry, "check the archive's identity", err, &delay))
             return -1;
-        delay = retryNext(&retry, retryNowMs());
-        logWarn("unable to check the archive's identity, retrying in %" PRIu64 " ms: %s", delay, err->msg);
-        agentNoteError(a, err->msg);
         agentSleep(a, delay);
     }
     return 0;
